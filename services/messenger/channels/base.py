@@ -1,0 +1,48 @@
+"""The contract every messaging channel implements (one module per channel).
+
+A channel declares what it can carry as class attributes and has one `send()` that
+returns a typed result; the contract test in tests/messenger runs over every channel.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class SendStatus(StrEnum):
+    SENT = "sent"
+    HARD_FAILED = "hard_failed"
+    """The address or user cannot be reached (bounced, blocked): try another channel."""
+    RETRYABLE = "retryable"
+    """The provider failed for now (throttled, 5xx): retry later with the same key."""
+
+
+@dataclass(frozen=True)
+class OutboundMessage:
+    delivery_id: str
+    """Idempotency key: providers that accept one get this."""
+    to: str
+    subject: str | None = None
+    text: str = ""
+    html: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    unsubscribe_url: str | None = None
+    """Set on marketing messages; each channel carries it the way its medium allows."""
+
+
+@dataclass(frozen=True)
+class SendResult:
+    status: SendStatus
+    provider_message_id: str | None = None
+    error: str | None = None
+
+
+class Channel:
+    name: str = ""
+    supports_html: bool = False
+    supports_subject: bool = False
+    max_text_length: int | None = None
+
+    def send(self, message: OutboundMessage) -> SendResult:
+        raise NotImplementedError

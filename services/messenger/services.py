@@ -1,0 +1,205 @@
+"""Messenger use cases: one function per command, called by a thin route or handler."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from messenger.adapters.repository import DeliveryRepository
+from messenger.channels.base import Channel, OutboundMessage, SendStatus
+from messenger.domain.links import UnsubscribeRequest, read_unsubscribe, sign_unsubscribe
+from messenger.domain.model import (
+    ConsentState,
+    Delivery,
+    DeliveryKey,
+    DeliveryStatus,
+    Recipient,
+    SkipReason,
+    welcome_skip_reason,
+)
+from messenger.domain.rendering import render_email
+from shared.adapters.eventbridge import EventPublisher
+from shared.contracts import details
+from shared.contracts.envelope import EventEnvelope
+from shared.errors import DependencyFailed
+from shared.log import get_logger
+
+Clock = Callable[[], datetime]
+WELCOME_TRIGGER = "welcome"
+_log = get_logger("kizuna.messenger")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Sender:
+    """Who the mail is from: required in every marketing mail by 特定電子メール法."""
+
+    name: str
+    email: str
+    postal_address: str
+
+
+@dataclass(frozen=True)
+class LinkSigner:
+    public_base_url: str
+    secret: str
+
+    def unsubscribe_url(self, req: UnsubscribeRequest) -> str:
+        return f"{self.public_base_url.rstrip('/')}/u/{sign_unsubscribe(self.secret, req)}"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    delivery_id: str
+    status: str
+    reason: str | None = None
+
+
+def recipient_of(snapshot: details.CustomerSnapshot) -> Recipient:
+    return Recipient(
+        customer_id=snapshot.customer_id,
+        email=snapshot.email,
+        first_name=snapshot.first_name,
+        last_name=snapshot.last_name,
+        locale=snapshot.locale if snapshot.locale in ("ja", "en") else "ja",
+        consents=tuple(
+            ConsentState(c.channel, c.category, c.granted, c.source) for c in snapshot.consents
+        ),
+    )
+
+
+def send_welcome(
+    envelope: EventEnvelope,
+    order: details.OrderPlaced,
+    *,
+    repo: DeliveryRepository,
+    email: Channel,
+    publisher: EventPublisher,
+    sender: Sender,
+    links: LinkSigner,
+    clock: Clock = utcnow,
+) -> Outcome:
+    """Send the first-purchase welcome mail, at most once per customer.
+
+    The claim is recorded before SES is called. If the process dies after SES accepted
+    the mail but before `sent` is written, the claim stays and no retry sends again.
+    """
+    recipient = recipient_of(order.customer)
+    now = clock()
+    delivery = Delivery(
+        key=DeliveryKey(envelope.shop, WELCOME_TRIGGER, recipient.customer_id, "first-order"),
+        channel="email",
+        category="marketing",
+        status=DeliveryStatus.SENDING,
+        created_at=now,
+    )
+    reason = welcome_skip_reason(recipient, order.is_first_order)
+    if reason is SkipReason.NOT_FIRST_ORDER:
+        return Outcome(delivery.delivery_id, "skipped", reason.value)
+    if reason is not None:
+        skipped = Delivery(
+            delivery.key,
+            "email",
+            "marketing",
+            DeliveryStatus.SKIPPED,
+            now,
+            skip_reason=reason.value,
+        )
+        repo.record_skip(skipped)
+        return Outcome(delivery.delivery_id, "skipped", reason.value)
+
+    unsubscribe_url = links.unsubscribe_url(
+        UnsubscribeRequest(envelope.shop, recipient.customer_id, "email", "marketing")
+    )
+    rendered = render_email(
+        "welcome",
+        recipient.locale,
+        {
+            "customer": {"first_name": recipient.first_name, "last_name": recipient.last_name},
+            "sender": {
+                "name": sender.name,
+                "email": sender.email,
+                "postal_address": sender.postal_address,
+            },
+            "order": {
+                "order_id": order.order_id,
+                "items": [{"sku": i.sku, "quantity": i.quantity} for i in order.items],
+                "total": str(order.total),
+                "currency": order.currency,
+            },
+            "unsubscribe_url": unsubscribe_url,
+        },
+    )
+    blocked = repo.claim(delivery)
+    if blocked is not None:
+        _log.info(
+            "welcome not sent", extra={"delivery_id": delivery.delivery_id, "reason": blocked.value}
+        )
+        return Outcome(delivery.delivery_id, "skipped", blocked.value)
+
+    assert recipient.email is not None
+    result = email.send(
+        OutboundMessage(
+            delivery_id=delivery.delivery_id,
+            to=recipient.email,
+            subject=rendered.subject,
+            text=rendered.text,
+            html=rendered.html,
+            unsubscribe_url=unsubscribe_url,
+        )
+    )
+    if result.status is not SendStatus.SENT:
+        repo.release(delivery)
+        _log.warning(
+            "welcome send failed",
+            extra={"delivery_id": delivery.delivery_id, "error": result.error},
+        )
+        raise DependencyFailed(f"mail provider refused the welcome mail: {result.error}")
+
+    repo.mark_sent(delivery, result.provider_message_id, clock())
+    publisher.publish(
+        [
+            EventEnvelope(
+                id=f"msg-{delivery.delivery_id}",
+                shop=envelope.shop,
+                type="message.sent",
+                time=clock(),
+                detail=details.MessageSent(
+                    delivery_id=delivery.delivery_id,
+                    customer_id=recipient.customer_id,
+                    channel="email",
+                    trigger=WELCOME_TRIGGER,
+                ).model_dump(mode="json"),
+            )
+        ]
+    )
+    _log.info("welcome sent", extra={"delivery_id": delivery.delivery_id, "shop": envelope.shop})
+    return Outcome(delivery.delivery_id, "sent")
+
+
+def list_deliveries(
+    repo: DeliveryRepository, shop_id: str, customer_id: str | None, limit: int
+) -> list[Delivery]:
+    return repo.list_deliveries(shop_id, customer_id, limit)
+
+
+def read_unsubscribe_link(secret: str, token: str) -> UnsubscribeRequest:
+    return read_unsubscribe(secret, token)
+
+
+def unsubscribe(
+    repo: DeliveryRepository, secret: str, token: str, clock: Clock = utcnow
+) -> UnsubscribeRequest:
+    """Honour a signed unsubscribe link (idempotent: a second click changes nothing)."""
+    req = read_unsubscribe(secret, token)
+    if not repo.is_unsubscribed(req.shop_id, req.customer_id, req.channel, req.category):
+        repo.unsubscribe(req.shop_id, req.customer_id, req.channel, req.category, clock())
+        _log.info(
+            "unsubscribed",
+            extra={"shop": req.shop_id, "channel": req.channel, "category": req.category},
+        )
+    return req

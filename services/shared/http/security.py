@@ -1,0 +1,45 @@
+"""API-key authentication and scope checks, as FastAPI dependencies.
+
+Every route declares the scope it needs; the key decides the shop, so no route takes
+a shop id from the caller.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+
+from shared.auth.keys import Principal
+from shared.auth.service import authenticate_token
+from shared.errors import Unauthenticated
+from shared.http.app import container_of
+
+
+def authenticated(
+    request: Request, authorization: Annotated[str | None, Header()] = None
+) -> Principal:
+    if not authorization:
+        raise Unauthenticated("missing Authorization header (expected 'Bearer <API key>')")
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthenticated("Authorization header must be 'Bearer <API key>'")
+    return authenticate_token(container_of(request).keys, token.strip())
+
+
+def require_scope(scope: str) -> Callable[[Principal], Principal]:
+    def dependency(principal: Annotated[Principal, Depends(authenticated)]) -> Principal:
+        principal.require(scope)
+        return principal
+
+    dependency.__name__ = f"require_{scope.replace(':', '_')}"
+    return dependency
+
+
+EventsWriter = Annotated[Principal, Depends(require_scope("events:write"))]
+SegmentsReader = Annotated[Principal, Depends(require_scope("segments:read"))]
+MessagesSender = Annotated[Principal, Depends(require_scope("messages:send"))]
+MessagesReader = Annotated[Principal, Depends(require_scope("messages:read"))]
+FeedbackWriter = Annotated[Principal, Depends(require_scope("feedback:write"))]
+Admin = Annotated[Principal, Depends(require_scope("admin"))]

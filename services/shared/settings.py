@@ -1,0 +1,44 @@
+"""One settings object for every service, read from the environment (KIZUNA_*).
+
+The SAM template's Globals set the same variables on every function, and the local
+stack sets them from that template, so local and cloud read configuration one way.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Configuration shared by the Kizuna functions."""
+
+    model_config = SettingsConfigDict(env_prefix="KIZUNA_", extra="ignore")
+
+    platform_table: str = "kizuna-platform"
+    segmenter_table: str = "kizuna-segmenter"
+    messenger_table: str = "kizuna-messenger"
+    feedback_table: str = "kizuna-feedback"
+    event_bus_name: str = "kizuna"
+    aws_region: str = Field(default="ap-northeast-1", validation_alias="AWS_DEFAULT_REGION")
+
+    sender_email: str = "shop@example.com"
+    sender_name: str = "Kizuna Demo Shop"
+    sender_postal_address: str = "1-1-1 Chiyoda, Chiyoda-ku, Tokyo 100-0001"
+    public_base_url: str = "http://localhost:8000"
+    signing_secret: SecretStr = SecretStr("change-me-change-me-change-me-change-me")
+
+    max_body_bytes: int = 1_048_576
+    """Requests larger than this are refused with 413 before they are parsed."""
+
+    sandbox: bool = False
+    """Channels record what they would send instead of calling LINE (mail and SMS go to SES/SNS,
+    which are moto in the local stack)."""
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once per cold start."""
+    return Settings()

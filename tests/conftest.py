@@ -1,0 +1,202 @@
+"""Fixtures shared by the suite: moto in-process AWS built from the SAM template,
+shops with keys, and order payloads."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from fastapi.testclient import TestClient
+from moto import mock_aws
+
+from shared.auth.service import create_key, create_shop
+from shared.auth.store import DynamoKeyStore
+from shared.local.template import functions, load_template, tables
+from shared.settings import Settings, get_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE = ROOT / "infra" / "template.yaml"
+REGION = "ap-northeast-1"
+SENDER = "shop@example.com"
+
+
+@pytest.fixture
+def aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+
+
+class Cloud:
+    """The in-process AWS (moto) with Kizuna's resources, as the template declares them."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.session = boto3.session.Session(region_name=REGION)
+        self.dynamodb = self.session.client("dynamodb")
+        self.events = self.session.client("events")
+        self.sqs = self.session.client("sqs")
+        self.keys = DynamoKeyStore(self.dynamodb, settings.platform_table)
+        self.queues: dict[str, str] = {}
+
+    def route_rules_to_queues(self) -> dict[str, str]:
+        """Each function's EventBridge rule, with its template pattern, targeting an SQS queue."""
+        for spec in functions(load_template(TEMPLATE)):
+            for rule in spec.rules:
+                name = f"{spec.logical_id}-{rule.name}"
+                url = self.sqs.create_queue(QueueName=name)["QueueUrl"]
+                arn = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
+                    "Attributes"
+                ]["QueueArn"]
+                self.events.put_rule(
+                    Name=name,
+                    EventBusName=self.settings.event_bus_name,
+                    EventPattern=rule.pattern_json,
+                )
+                self.events.put_targets(
+                    Rule=name,
+                    EventBusName=self.settings.event_bus_name,
+                    Targets=[{"Id": "queue", "Arn": arn}],
+                )
+                self.queues[spec.logical_id] = url
+        return self.queues
+
+    def take_events(self, function_logical_id: str) -> list[dict[str, Any]]:
+        """Everything the function's rule delivered so far (as Lambda would receive it)."""
+        url = self.queues[function_logical_id]
+        out: list[dict[str, Any]] = []
+        while True:
+            got = self.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)
+            messages = got.get("Messages", [])
+            if not messages:
+                return out
+            for m in messages:
+                out.append(json.loads(m["Body"]))
+                self.sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+
+    def sent_mail(self) -> list[Any]:
+        from moto.core import DEFAULT_ACCOUNT_ID
+        from moto.ses.models import ses_backends
+
+        return list(ses_backends[DEFAULT_ACCOUNT_ID][REGION].sent_messages)
+
+
+@pytest.fixture
+def cloud(aws_credentials: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Cloud]:
+    with mock_aws():
+        for spec in tables(load_template(TEMPLATE)):
+            monkeypatch.setenv(f"KIZUNA_{spec.logical_id.removesuffix('Table').upper()}_TABLE",
+                               spec.name)
+        monkeypatch.setenv("KIZUNA_EVENT_BUS_NAME", "kizuna-test")
+        monkeypatch.setenv("KIZUNA_SENDER_EMAIL", SENDER)
+        monkeypatch.setenv("KIZUNA_PUBLIC_BASE_URL", "https://kizuna.test")
+        monkeypatch.setenv("KIZUNA_SIGNING_SECRET", "test-secret-test-secret-test-secret-1234")
+        get_settings.cache_clear()
+        settings = get_settings()
+        session = boto3.session.Session(region_name=REGION)
+        ddb = session.client("dynamodb")
+        for spec in tables(load_template(TEMPLATE)):
+            ddb.create_table(**spec.create_table_args())
+        session.client("events").create_event_bus(Name=settings.event_bus_name)
+        session.client("sesv2").create_email_identity(EmailIdentity=SENDER)
+        _reset_entrypoints()
+        yield Cloud(settings)
+        _reset_entrypoints()
+    get_settings.cache_clear()
+
+
+def _reset_entrypoints() -> None:
+    import feedback.entrypoints.api as f_api
+    import messenger.entrypoints.api as m_api
+    import messenger.entrypoints.events as m_events
+    import segmenter.entrypoints.api as s_api
+    import segmenter.entrypoints.events as s_events
+
+    for module in (s_api, s_events, m_api, m_events, f_api):
+        module.reset()
+
+
+class ShopKeys:
+    def __init__(self, shop_id: str, admin: str, events: str, reader: str) -> None:
+        self.shop_id = shop_id
+        self.admin = admin
+        self.events = events
+        self.reader = reader
+
+    @staticmethod
+    def header(token: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {token}"}
+
+
+def make_shop(cloud: Cloud, shop_id: str) -> ShopKeys:
+    issued = create_shop(cloud.keys, shop_id, f"{shop_id} store")
+    from shared.auth.service import authenticate_token
+
+    admin = authenticate_token(cloud.keys, issued.token)
+    events = create_key(cloud.keys, admin, "storefront", ["events:write"])
+    reader = create_key(cloud.keys, admin, "bi tool", ["segments:read", "messages:read"])
+    return ShopKeys(shop_id, issued.token, events.token, reader.token)
+
+
+@pytest.fixture
+def shop(cloud: Cloud) -> ShopKeys:
+    return make_shop(cloud, "acme")
+
+
+@pytest.fixture
+def segmenter_client(cloud: Cloud) -> TestClient:
+    from segmenter.entrypoints.api import app
+
+    return TestClient(app)
+
+
+@pytest.fixture
+def messenger_client(cloud: Cloud) -> TestClient:
+    from messenger.entrypoints.api import app
+
+    return TestClient(app)
+
+
+OrderFactory = Callable[..., dict[str, Any]]
+
+
+def order_payload(
+    n: int = 1,
+    customer_id: str = "c-1",
+    email: str | None = "hanako@example.jp",
+    opted_in: bool = True,
+    **overrides: Any,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "event_id": f"evt-{customer_id}-{n}",
+        "order_id": f"ord-{customer_id}-{n}",
+        "placed_at": f"2026-11-{10 + n:02d}T10:00:00+09:00",
+        "currency": "JPY",
+        "total": "3980",
+        "sales_channel": "web",
+        "items": [
+            {"sku": "SERUM-30", "quantity": 1, "unit_price": "3980", "category": "skincare"}
+        ],
+        "customer": {
+            "customer_id": customer_id,
+            "email": email,
+            "first_name": "Hanako",
+            "last_name": "Yamada",
+            "consents": (
+                [{"channel": "email", "granted": True, "source": "checkout"}] if opted_in else []
+            ),
+        },
+    }
+    body.update(overrides)
+    return body
+
+
+@pytest.fixture
+def new_order() -> OrderFactory:
+    return order_payload
