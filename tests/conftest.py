@@ -81,7 +81,7 @@ class Cloud:
                 self.sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
 
     def sent_mail(self) -> list[Any]:
-        from moto.core import DEFAULT_ACCOUNT_ID
+        from moto.core.models import DEFAULT_ACCOUNT_ID
         from moto.ses.models import ses_backends
 
         return list(ses_backends[DEFAULT_ACCOUNT_ID][REGION].sent_messages)
@@ -91,8 +91,9 @@ class Cloud:
 def cloud(aws_credentials: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Cloud]:
     with mock_aws():
         for spec in tables(load_template(TEMPLATE)):
-            monkeypatch.setenv(f"KIZUNA_{spec.logical_id.removesuffix('Table').upper()}_TABLE",
-                               spec.name)
+            monkeypatch.setenv(
+                f"KIZUNA_{spec.logical_id.removesuffix('Table').upper()}_TABLE", spec.name
+            )
         monkeypatch.setenv("KIZUNA_EVENT_BUS_NAME", "kizuna-test")
         monkeypatch.setenv("KIZUNA_SENDER_EMAIL", SENDER)
         monkeypatch.setenv("KIZUNA_PUBLIC_BASE_URL", "https://kizuna.test")
@@ -180,9 +181,7 @@ def order_payload(
         "currency": "JPY",
         "total": "3980",
         "sales_channel": "web",
-        "items": [
-            {"sku": "SERUM-30", "quantity": 1, "unit_price": "3980", "category": "skincare"}
-        ],
+        "items": [{"sku": "SERUM-30", "quantity": 1, "unit_price": "3980", "category": "skincare"}],
         "customer": {
             "customer_id": customer_id,
             "email": email,

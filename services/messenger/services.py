@@ -127,7 +127,7 @@ def send_welcome(
             },
             "order": {
                 "order_id": order.order_id,
-                "items": [{"sku": i.sku, "quantity": i.quantity} for i in order.items],
+                "lines": [{"sku": i.sku, "quantity": i.quantity} for i in order.items],
                 "total": str(order.total),
                 "currency": order.currency,
             },
@@ -152,6 +152,13 @@ def send_welcome(
             unsubscribe_url=unsubscribe_url,
         )
     )
+    if result.status is SendStatus.HARD_FAILED:
+        # Retrying cannot help; keep the record so support sees why nothing arrived.
+        repo.mark_failed(delivery, result.error or "rejected", clock())
+        _log.warning(
+            "welcome rejected", extra={"delivery_id": delivery.delivery_id, "error": result.error}
+        )
+        return Outcome(delivery.delivery_id, "failed", result.error)
     if result.status is not SendStatus.SENT:
         repo.release(delivery)
         _log.warning(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import sys
 from datetime import UTC, datetime
@@ -31,7 +32,8 @@ PERSONAL_FIELDS = frozenset(
     }
 )
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
-_PHONE = re.compile(r"\+?\d[\d\s().-]{7,}\d")
+# Not inside ids: a digit run glued to letters, '-' or '.' (UUIDs, hashes, dates) is left alone.
+_PHONE = re.compile(r"(?<![\w.-])\+?\d[\d\s().-]{7,}\d(?![\w.-])")
 _STANDARD_ATTRS = frozenset(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
 REDACTED = "[redacted]"
 
@@ -66,8 +68,11 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(payload, ensure_ascii=False)
 
 
-def configure_logging(level: str = "INFO", stream: Any = None) -> None:
-    """Route the `kizuna` loggers through the JSON formatter (idempotent)."""
+def configure_logging(level: str | None = None, stream: Any = None) -> None:
+    """Route the `kizuna` loggers through the JSON formatter (idempotent).
+
+    The level comes from `KIZUNA_LOG_LEVEL` (default INFO)."""
+    level = level or os.environ.get("KIZUNA_LOG_LEVEL", "INFO")
     root = logging.getLogger("kizuna")
     if any(getattr(h, "_kizuna", False) for h in root.handlers):
         return

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from fastapi.testclient import TestClient
 
@@ -19,7 +20,9 @@ def test_order_creates_profile_and_f_stage(
     # Given a shop's storefront key
     # When it posts a first and a second order for one customer
     first = segmenter_client.post("/v1/orders", json=new_order(1), headers=shop.header(shop.events))
-    second = segmenter_client.post("/v1/orders", json=new_order(2), headers=shop.header(shop.events))
+    second = segmenter_client.post(
+        "/v1/orders", json=new_order(2), headers=shop.header(shop.events)
+    )
 
     # Then both are created and the profile counts two orders
     assert (first.status_code, first.json()["f_stage"]) == (201, "F1")
@@ -80,8 +83,8 @@ def test_event_id_reused_for_another_order_is_a_conflict(
     assert response.json()["error"]["fields"][0]["field"] == "event_id"
 
 
-def _broken(payload: dict[str, object], path: str, value: object) -> dict[str, object]:
-    data = json.loads(json.dumps(payload))
+def _broken(payload: dict[str, Any], path: str, value: object) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(json.dumps(payload))
     *parents, last = path.split(".")
     node = data
     for p in parents:
@@ -107,7 +110,11 @@ def test_bad_input_names_the_field_and_stores_nothing(
         ("items", [], "items"),
         ("customer.email", "not-an-email", "customer.email"),
         ("customer.phone", "12", "customer.phone"),
-        ("customer.consents", [{"channel": "fax", "granted": True, "source": "x"}], "customer.consents.0.channel"),
+        (
+            "customer.consents",
+            [{"channel": "fax", "granted": True, "source": "x"}],
+            "customer.consents.0.channel",
+        ),
         ("customer.consents", [{"channel": "email", "granted": True}], "customer.consents"),
         ("surprise", 1, "surprise"),
     ]
@@ -169,12 +176,18 @@ def test_revoked_key_is_refused(
 ) -> None:
     # Given a key the shop created through the admin API
     created = segmenter_client.post(
-        "/v1/admin/keys", json={"name": "old pos", "scopes": ["events:write"]},
+        "/v1/admin/keys",
+        json={"name": "old pos", "scopes": ["events:write"]},
         headers=shop.header(shop.admin),
     )
     assert created.status_code == 201
     token = created.json()["token"]
-    assert segmenter_client.post("/v1/orders", json=new_order(1), headers=shop.header(token)).status_code == 201
+    assert (
+        segmenter_client.post(
+            "/v1/orders", json=new_order(1), headers=shop.header(token)
+        ).status_code
+        == 201
+    )
 
     # When the shop revokes it
     revoked = segmenter_client.delete(
@@ -192,7 +205,9 @@ def test_revoked_key_is_refused(
 
 def test_unknown_scope_is_refused(segmenter_client: TestClient, shop: ShopKeys) -> None:
     response = segmenter_client.post(
-        "/v1/admin/keys", json={"name": "x", "scopes": ["everything"]}, headers=shop.header(shop.admin)
+        "/v1/admin/keys",
+        json={"name": "x", "scopes": ["everything"]},
+        headers=shop.header(shop.admin),
     )
     assert response.status_code == 422
     assert response.json()["error"]["fields"][0]["field"] == "scopes"
@@ -222,5 +237,7 @@ def test_another_shop_cannot_see_or_touch_this_shops_data(
     assert revoke.status_code == 404
     acme = segmenter_client.get("/v1/customers/c-1", headers=shop.header(shop.reader)).json()
     assert acme["order_count"] == 1
-    assert all(k["revoked_at"] is None for k in
-               segmenter_client.get("/v1/admin/keys", headers=shop.header(shop.admin)).json())
+    assert all(
+        k["revoked_at"] is None
+        for k in segmenter_client.get("/v1/admin/keys", headers=shop.header(shop.admin)).json()
+    )

@@ -36,6 +36,9 @@ class DeliveryRepository:
     def mark_sent(self, delivery: Delivery, provider_message_id: str | None, at: datetime) -> None:
         raise NotImplementedError
 
+    def mark_failed(self, delivery: Delivery, error: str, at: datetime) -> None:
+        raise NotImplementedError
+
     def record_skip(self, delivery: Delivery) -> None:
         raise NotImplementedError
 
@@ -163,6 +166,20 @@ class DynamoDeliveryRepository(DeliveryRepository):
             UpdateExpression=expression,
             ExpressionAttributeNames={"#s": "status"},
             ExpressionAttributeValues=values,
+        )
+
+    def mark_failed(self, delivery: Delivery, error: str, at: datetime) -> None:
+        k = delivery.key
+        self._client.update_item(
+            TableName=self._table,
+            Key=key(_cust_pk(k.shop_id, k.customer_id), _delivery_sk(k)),
+            UpdateExpression="SET #s = :failed, failed_at = :at, skip_reason = :err",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={
+                ":failed": {"S": DeliveryStatus.FAILED.value},
+                ":at": {"S": at.isoformat()},
+                ":err": {"S": error},
+            },
         )
 
     def record_skip(self, delivery: Delivery) -> None:

@@ -18,6 +18,8 @@ class DeliveryStatus(StrEnum):
     """Claimed before the provider call; if the process dies here it is never re-sent."""
     SENT = "sent"
     SKIPPED = "skipped"
+    FAILED = "failed"
+    """The provider refused it for good (e.g. address rejected); it is not retried."""
 
 
 class SkipReason(StrEnum):

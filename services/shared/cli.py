@@ -1,0 +1,167 @@
+"""The `kizuna` command: shops and keys, the local stack, and the demo.
+
+Commands talk to whatever AWS the environment points at. `--local` points them at a
+running `kizuna local up` (it writes its endpoints to `.kizuna/local/endpoints.json`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(help="Kizuna: CRM and marketing automation for D2C shops.", no_args_is_help=True)
+shop_app = typer.Typer(help="Shops and their API keys.", no_args_is_help=True)
+local_app = typer.Typer(
+    help="The local stack: moto, the template's rules and schedules, one HTTP API.",
+    no_args_is_help=True,
+)
+app.add_typer(shop_app, name="shop")
+app.add_typer(local_app, name="local")
+console = Console()
+
+DEFAULT_STATE_DIR = Path(".kizuna/local")
+ENDPOINTS_FILE = "endpoints.json"
+
+LocalFlag = Annotated[bool, typer.Option("--local", help="Use the running `kizuna local up`.")]
+StateDir = Annotated[Path, typer.Option(help="Where the local stack keeps its state.")]
+
+
+def _use_local(state_dir: Path) -> dict[str, Any]:
+    path = state_dir / ENDPOINTS_FILE
+    if not path.exists():
+        console.print(
+            f"[red]No local stack found ({path}). Start one with `kizuna local up`.[/red]"
+        )
+        raise typer.Exit(2)
+    endpoints: dict[str, Any] = json.loads(path.read_text())
+    os.environ.update(endpoints["environment"])
+    from shared.settings import get_settings
+
+    get_settings.cache_clear()
+    return endpoints
+
+
+@shop_app.command("create")
+def shop_create(
+    shop_id: Annotated[str, typer.Argument(help="Lowercase id, e.g. my-shop.")],
+    name: Annotated[str, typer.Option(help="Display name of the shop.")],
+    local: LocalFlag = False,
+    state_dir: StateDir = DEFAULT_STATE_DIR,
+) -> None:
+    """Create a shop and its first API key (scope `admin`). The key is shown once."""
+    if local:
+        _use_local(state_dir)
+    from shared import aws
+    from shared.auth.service import create_shop
+    from shared.auth.store import DynamoKeyStore
+    from shared.errors import KizunaError
+    from shared.settings import get_settings
+
+    settings = get_settings()
+    store = DynamoKeyStore(
+        aws.client(aws.session(settings.aws_region), "dynamodb"), settings.platform_table
+    )
+    try:
+        issued = create_shop(store, shop_id, name)
+    except KizunaError as err:
+        console.print(f"[red]{err.field or 'error'}: {err.message}[/red]")
+        raise typer.Exit(1) from None
+    console.print(f"Shop [bold]{shop_id}[/bold] created.")
+    console.print("Its admin API key (shown once, store it now):")
+    typer.echo(issued.token)
+
+
+@local_app.command("up")
+def local_up(
+    state_dir: StateDir = DEFAULT_STATE_DIR,
+    port: Annotated[int, typer.Option(help="Port of the local HTTP API.")] = 8000,
+    moto_port: Annotated[int, typer.Option(help="Port of the moto server.")] = 5000,
+    schedules: Annotated[bool, typer.Option(help="Fire the template's schedules.")] = True,
+) -> None:
+    """Run the local stack until Ctrl-C. State survives a restart (moto's recorder)."""
+    import signal
+    import threading
+
+    from shared.local.stack import LocalStack, find_template
+
+    stack = LocalStack(
+        find_template(),
+        state_dir=state_dir,
+        moto_port=moto_port,
+        api_port=port,
+        auto_schedule=schedules,
+    )
+    stack.start()
+    endpoints = {
+        "api": stack.api_base_url,
+        "aws": stack.aws_endpoint_url,
+        "environment": stack.environment,
+    }
+    (state_dir / ENDPOINTS_FILE).write_text(json.dumps(endpoints, indent=2))
+    console.print(f"Kizuna local API: [bold]{stack.api_base_url}[/bold]")
+    console.print(f"moto (AWS):       {stack.aws_endpoint_url}")
+    console.print(f"Sandbox:          {stack.api_base_url}/_local/sandbox")
+    console.print("Schedules: " + ", ".join(stack.schedules()))
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    try:
+        while not stopping.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        console.print("Stopping (draining queues)...")
+        stack.stop()
+        (state_dir / ENDPOINTS_FILE).unlink(missing_ok=True)
+
+
+@local_app.command("fire")
+def local_fire(
+    schedule: Annotated[
+        str, typer.Argument(help="Schedule name from the template, e.g. JourneyDispatcher.")
+    ],
+    state_dir: StateDir = DEFAULT_STATE_DIR,
+) -> None:
+    """Fire one of the template's schedules now on the running local stack."""
+    import httpx
+
+    endpoints = _use_local(state_dir)
+    response = httpx.post(f"{endpoints['api']}/_local/schedules/{schedule}", timeout=120)
+    typer.echo(response.text)
+    if response.status_code >= 400:
+        raise typer.Exit(1)
+
+
+@local_app.command("sandbox")
+def local_sandbox(state_dir: StateDir = DEFAULT_STATE_DIR) -> None:
+    """List every mail, LINE and SMS message the local stack would have sent."""
+    import httpx
+
+    endpoints = _use_local(state_dir)
+    messages = httpx.get(f"{endpoints['api']}/_local/sandbox", timeout=30).json()
+    table = Table("channel", "to", "subject / text")
+    for m in messages:
+        table.add_row(m["channel"], m["to"], (m.get("subject") or m.get("body") or "")[:80])
+    console.print(table)
+
+
+@app.command("demo")
+def demo(
+    customers: Annotated[int, typer.Option(help="Synthetic customers to load.")] = 40,
+    seed: Annotated[int, typer.Option(help="Random seed of the synthetic shop.")] = 7,
+) -> None:
+    """Start the local stack, load a synthetic shop through the public API, print what
+    was stored and sent, and stop."""
+    from shared.demo import run_demo
+
+    run_demo(console, customers=customers, seed=seed)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -1,0 +1,92 @@
+"""The pure profile: folding orders and consents in any arrival order gives one answer."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from segmenter.domain.model import Consent, Order, OrderLine, Profile, merge_consents
+
+BASE = datetime(2025, 1, 1, tzinfo=UTC)
+
+orders = st.lists(
+    st.builds(
+        lambda i, day, yen, cat: Order(
+            order_id=f"o-{i}",
+            customer_id="c",
+            placed_at=BASE + timedelta(days=day),
+            currency="JPY",
+            total=Decimal(yen),
+            lines=(OrderLine(sku="S", quantity=1, unit_price=Decimal(yen), category=cat),),
+        ),
+        st.integers(0, 10_000),
+        st.integers(0, 700),
+        st.integers(0, 50_000),
+        st.sampled_from(["skincare", "haircare", None]),
+    ),
+    min_size=1,
+    max_size=12,
+)
+
+
+def _fold(items: list[Order]) -> Profile:
+    profile = Profile(shop_id="s", customer_id="c")
+    for order in items:
+        profile = profile.with_order(order)
+    return profile
+
+
+@given(orders, st.randoms())
+def test_profile_does_not_depend_on_arrival_order(items: list[Order], rnd: object) -> None:
+    shuffled = list(items)
+    rnd.shuffle(shuffled)  # type: ignore[attr-defined]
+    a, b = _fold(items), _fold(shuffled)
+    assert a == b
+    assert a.order_count == len(items)
+    assert a.revenue == sum(o.total for o in items)
+    assert a.first_order_at == min(o.placed_at for o in items)
+    assert a.last_order_at == max(o.placed_at for o in items)
+    assert a.f_stage == f"F{len(items)}"
+
+
+def test_aov_is_rounded_to_yen_cents() -> None:
+    p = _fold(
+        [
+            Order("a", "c", BASE, "JPY", Decimal(1000), ()),
+            Order("b", "c", BASE, "JPY", Decimal(2001), ()),
+        ]
+    )
+    assert p.average_order_value == Decimal("1500.50")
+    assert Profile("s", "c").average_order_value == 0
+
+
+consents = st.lists(
+    st.builds(
+        lambda granted, minutes, channel: Consent(
+            channel, "marketing", granted, "form", BASE + timedelta(minutes=minutes)
+        ),
+        st.booleans(),
+        st.integers(0, 10_000),
+        st.sampled_from(["email", "sms"]),
+    ),
+    max_size=10,
+    unique_by=lambda c: (c.channel, c.recorded_at),
+)
+
+
+@given(consents, st.randoms())
+def test_latest_consent_decision_wins_in_any_order(items: list[Consent], rnd: object) -> None:
+    shuffled = list(items)
+    rnd.shuffle(shuffled)  # type: ignore[attr-defined]
+    one_by_one: tuple[Consent, ...] = ()
+    for c in shuffled:
+        one_by_one = merge_consents(one_by_one, (c,))
+    assert one_by_one == merge_consents((), tuple(items))
+    for channel in ("email", "sms"):
+        mine = [c for c in items if c.channel == channel]
+        if mine:
+            latest = max(mine, key=lambda c: c.recorded_at)
+            assert [c for c in one_by_one if c.channel == channel] == [latest]
