@@ -1,0 +1,200 @@
+"""One ASGI app that serves every function's FastAPI app under the template's routes.
+
+In the cloud API Gateway picks the function by route and hands it the full path; the
+local dispatcher does the same from the `HttpApi` events, so a storefront talks to one
+base URL locally exactly as it does in production. Paths under `/_local/` are the local
+stack's own control endpoints (sandbox, schedules, health).
+"""
+
+from __future__ import annotations
+
+import importlib
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from shared.local.template import FunctionSpec
+
+__all__ = ["Dispatcher", "LocalControl", "Route", "build_routes", "match_route"]
+
+
+@dataclass(frozen=True)
+class Route:
+    """A template route bound to the function (and so the FastAPI app) that serves it."""
+
+    path: str
+    method: str
+    function_id: str
+    handler: str
+    segments: tuple[str, ...]
+
+    @property
+    def greedy(self) -> bool:
+        """Whether the last segment is `{name+}` (matches one or more segments)."""
+        return bool(self.segments) and self.segments[-1].endswith("+}")
+
+    def matches(self, method: str, path_segments: Sequence[str]) -> bool:
+        """API Gateway's rule: `{x}` is one segment, `{x+}` is one or more trailing segments."""
+        if self.method not in ("ANY", method.upper()):
+            return False
+        fixed = self.segments[:-1] if self.greedy else self.segments
+        if self.greedy:
+            if len(path_segments) <= len(fixed):
+                return False
+        elif len(path_segments) != len(fixed):
+            return False
+        for pattern, actual in zip(fixed, path_segments, strict=False):
+            if pattern.startswith("{") and pattern.endswith("}"):
+                if not actual:
+                    return False
+            elif pattern != actual:
+                return False
+        return True
+
+
+def _segments(path: str) -> tuple[str, ...]:
+    stripped = path.strip("/")
+    return tuple(stripped.split("/")) if stripped else ()
+
+
+def build_routes(specs: Sequence[FunctionSpec]) -> list[Route]:
+    """Every HttpApi route, most specific first (as API Gateway prefers them)."""
+    routes = [
+        Route(r.path, r.method, spec.logical_id, spec.handler, _segments(r.path))
+        for spec in specs
+        for r in spec.http_routes
+    ]
+
+    def specificity(route: Route) -> tuple[int, int, int, int]:
+        literal = sum(1 for s in route.segments if not s.startswith("{"))
+        return (int(route.greedy), -len(route.segments), -literal, int(route.method == "ANY"))
+
+    return sorted(routes, key=specificity)
+
+
+def match_route(routes: Sequence[Route], method: str, path: str) -> Route | None:
+    """The route that serves a request, or None (API Gateway answers 404 then)."""
+    segments = _segments(path)
+    for route in routes:
+        if route.matches(method, segments):
+            return route
+    return None
+
+
+class LocalControl(Protocol):
+    """What the `/_local/` endpoints need from the stack."""
+
+    def sandbox_messages(self) -> list[Any]: ...
+
+    def schedules(self) -> dict[str, str]: ...
+
+    def fire_schedule(self, name: str) -> Any: ...
+
+
+def _error(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+
+
+class Dispatcher:
+    """The ASGI app uvicorn serves: routes to the function apps, imported on first use."""
+
+    def __init__(
+        self,
+        routes: Sequence[Route],
+        control: LocalControl | None = None,
+        app_loader: Callable[[str], ASGIApp] | None = None,
+    ) -> None:
+        self.routes = list(routes)
+        self._control = control
+        self._load = app_loader or load_app
+        self._apps: dict[str, ASGIApp] = {}
+        self._lock = threading.Lock()
+
+    def app_for(self, route: Route) -> ASGIApp:
+        """The FastAPI app of the route's function (`app` next to its `handler`)."""
+        with self._lock:
+            if route.handler not in self._apps:
+                self._apps[route.handler] = self._load(route.handler)
+            return self._apps[route.handler]
+
+    def forget_apps(self) -> None:
+        """Drop imported apps, so a restart picks up modules that were reset."""
+        with self._lock:
+            self._apps.clear()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return  # no websockets on the HTTP API
+        path: str = scope["path"]
+        method: str = scope["method"]
+        if path == "/_local" or path.startswith("/_local/"):
+            response = await self._local(method, path)
+            await response(scope, receive, send)
+            return
+        route = match_route(self.routes, method, path)
+        if route is None:
+            await _error(404, "route_not_found", f"no route for {method} {path}")(
+                scope, receive, send
+            )
+            return
+        await self.app_for(route)(scope, receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        # The function apps are not started here: under Mangum they run without lifespan.
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _local(self, method: str, path: str) -> JSONResponse:
+        control = self._control
+        parts = _segments(path)[1:]
+        if parts == ("health",) and method == "GET":
+            return JSONResponse({"status": "ok", "routes": len(self.routes)})
+        if control is None:
+            return _error(404, "route_not_found", f"no route for {method} {path}")
+        if parts == ("sandbox",) and method == "GET":
+            return JSONResponse(await run_in_threadpool(control.sandbox_messages))
+        if parts == ("schedules",) and method == "GET":
+            return JSONResponse(control.schedules())
+        if len(parts) == 2 and parts[0] == "schedules" and method == "POST":
+            name = parts[1]
+            if name not in control.schedules():
+                return _error(404, "schedule_not_found", f"no schedule named {name}")
+            try:
+                result = await run_in_threadpool(control.fire_schedule, name)
+            except Exception as exc:
+                return _error(500, "schedule_failed", f"{name} raised {type(exc).__name__}")
+            return JSONResponse({"schedule": name, "result": _jsonable(result)})
+        return _error(404, "route_not_found", f"no route for {method} {path}")
+
+
+def _jsonable(value: Any) -> Any:
+    """Handler results are usually dicts; anything else is shown as text."""
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return str(value)
+
+
+def load_app(handler_path: str) -> ASGIApp:
+    """Import `<svc>.entrypoints.api` from `<svc>.entrypoints.api.handler` and take its `app`."""
+    module = importlib.import_module(handler_path.rpartition(".")[0])
+    app = getattr(module, "app", None)
+    if app is None or not callable(app):
+        raise LookupError(f"{module.__name__} has no ASGI 'app' next to its handler")
+    return app  # type: ignore[no-any-return]

@@ -1,0 +1,94 @@
+"""The local HTTP dispatcher: the template's routes, one base URL, 404 for the rest."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from starlette.types import ASGIApp
+
+from shared.local.router import Dispatcher, build_routes, match_route
+from shared.local.template import FunctionSpec, HttpRoute
+
+
+def spec(logical_id: str, handler: str, *routes: tuple[str, str]) -> FunctionSpec:
+    return FunctionSpec(logical_id, handler, tuple(HttpRoute(p, p, m) for p, m in routes))
+
+
+SPECS = [
+    spec(
+        "Orders",
+        "orders.entrypoints.api.handler",
+        ("/v1/orders", "ANY"),
+        ("/v1/orders/{proxy+}", "ANY"),
+    ),
+    spec("Unsub", "unsub.entrypoints.api.handler", ("/u/{token}", "GET")),
+    spec("Special", "special.entrypoints.api.handler", ("/v1/orders/special", "POST")),
+]
+ROUTES = build_routes(SPECS)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "function"),
+    [
+        ("GET", "/v1/orders", "Orders"),
+        ("POST", "/v1/orders/", "Orders"),
+        ("GET", "/v1/orders/o-1", "Orders"),
+        ("PATCH", "/v1/orders/o-1/items/2", "Orders"),
+        ("POST", "/v1/orders/special", "Special"),  # exact beats greedy
+        ("GET", "/v1/orders/special", "Orders"),  # method decides, then greedy catches it
+        ("GET", "/u/abc.def", "Unsub"),
+        ("GET", "/v1/ordersx", None),
+        ("GET", "/u", None),  # {token} needs one segment
+        ("GET", "/u/a/b", None),  # and only one
+        ("POST", "/u/abc", None),  # GET only
+        ("GET", "/", None),
+    ],
+)
+def test_routes_match_like_api_gateway(method: str, path: str, function: str | None) -> None:
+    # Given the routes of three functions / When a request comes in
+    route = match_route(ROUTES, method, path)
+    # Then the function API Gateway would pick serves it (or none)
+    assert (route.function_id if route else None) == function
+
+
+def make_app(name: str) -> FastAPI:
+    app = FastAPI()
+
+    @app.api_route("/{rest:path}", methods=["GET", "POST", "PATCH"])
+    async def echo(rest: str) -> dict[str, Any]:
+        return {"app": name, "path": "/" + rest}
+
+    return app
+
+
+def test_dispatcher_hands_the_full_path_to_the_function_app() -> None:
+    # Given a dispatcher whose apps are loaded from the handler path on first use
+    loaded: list[str] = []
+
+    def loader(handler: str) -> ASGIApp:
+        loaded.append(handler)
+        return make_app(handler.split(".", maxsplit=1)[0])
+
+    client = TestClient(Dispatcher(ROUTES, app_loader=loader))
+    # When two requests hit the orders function and one the unsubscribe function
+    first = client.get("/v1/orders/o-1")
+    client.get("/v1/orders")
+    unsub = client.get("/u/tok")
+    # Then each app gets the full path, and is imported once
+    assert first.json() == {"app": "orders", "path": "/v1/orders/o-1"}
+    assert unsub.json() == {"app": "unsub", "path": "/u/tok"}
+    assert loaded == ["orders.entrypoints.api.handler", "unsub.entrypoints.api.handler"]
+
+
+def test_dispatcher_answers_unknown_routes_with_a_json_404() -> None:
+    # Given a dispatcher / When a path no function declares is requested
+    client = TestClient(Dispatcher(ROUTES, app_loader=make_app))
+    response = client.get("/v1/nothing")
+    # Then 404 with the API's error shape
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "route_not_found"
+    # And the local health endpoint answers without any control attached
+    assert client.get("/_local/health").json()["status"] == "ok"

@@ -1,0 +1,121 @@
+"""Reading the SAM template: short tags, functions with their events, local environment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from shared.local.template import (
+    Resolver,
+    TemplateError,
+    TemplateLoader,
+    code_dir,
+    functions,
+    load_template,
+    tables,
+)
+
+HERE = Path(__file__).resolve().parent
+TEST_TEMPLATE = HERE / "template.yaml"
+REAL_TEMPLATE = HERE.parent.parent / "infra" / "template.yaml"
+
+
+def test_short_tags_become_long_form_intrinsics() -> None:
+    # Given YAML with CloudFormation short tags
+    text = """
+    a: !Ref Bus
+    b: !GetAtt Queue.Arn
+    c: !Sub "kizuna-${AWS::StackName}"
+    d: !Join [",", [x, !Ref Bus]]
+    e: !GetAtt [Queue, Arn]
+    """
+    # When it is loaded with the template loader
+    loaded = yaml.load(text, Loader=TemplateLoader)
+    # Then every tag is the long JSON form CloudFormation uses
+    assert loaded == {
+        "a": {"Ref": "Bus"},
+        "b": {"Fn::GetAtt": ["Queue", "Arn"]},
+        "c": {"Fn::Sub": "kizuna-${AWS::StackName}"},
+        "d": {"Fn::Join": [",", ["x", {"Ref": "Bus"}]]},
+        "e": {"Fn::GetAtt": ["Queue", "Arn"]},
+    }
+
+
+def test_functions_list_routes_rules_and_schedules() -> None:
+    # Given the test template / When its functions are read
+    specs = {f.logical_id: f for f in functions(load_template(TEST_TEMPLATE))}
+    # Then the API function has its three routes
+    api = specs["ApiFunction"]
+    assert api.handler == "fakeservice.entrypoints.api.handler"
+    assert api.module == "fakeservice.entrypoints.api"
+    assert [(r.path, r.method) for r in api.http_routes] == [
+        ("/v1/things", "ANY"),
+        ("/v1/things/{proxy+}", "ANY"),
+        ("/u/{token}", "GET"),
+    ]
+    # And the event function has its rule (pattern verbatim, bus and DLQ by logical id)
+    events = specs["EventsFunction"]
+    (rule,) = events.rules
+    assert rule.name == "Things"
+    assert rule.pattern == {"source": ["fake.shop"], "detail-type": ["thing.happened"]}
+    assert rule.bus_logical_id == "AppBus"
+    assert rule.dead_letter_queue == "DeadLetters"
+    # And its schedules, keyed by event name, with the Input decoded
+    assert [(s.name, s.expression, s.input) for s in events.schedules] == [
+        ("Tick", "rate(1 minute)", {"schedule": "tick"}),
+        ("Nightly", "cron(0 18 * * ? *)", {"schedule": "nightly"}),
+    ]
+
+
+def test_tables_pass_their_properties_to_create_table() -> None:
+    # Given the test template / When the table arguments are built
+    (table,) = tables(load_template(TEST_TEMPLATE))
+    args = table.create_table_args()
+    # Then they are the template's own, under the local name
+    assert args["TableName"] == "kizuna-local-AppTable"
+    assert args["BillingMode"] == "PAY_PER_REQUEST"
+    assert args["GlobalSecondaryIndexes"][0]["IndexName"] == "gsi1"
+    assert {k["AttributeName"] for k in args["KeySchema"]} == {"pk", "sk"}
+
+
+def test_environment_resolves_refs_parameters_and_pseudo_parameters() -> None:
+    # Given the test template and local names for its resources
+    template = load_template(TEST_TEMPLATE)
+    (spec, _) = functions(template)
+    resolver = Resolver(
+        template,
+        refs={"AppTable": "kizuna-local-AppTable", "AppBus": "kizuna-local"},
+        arns={"AppBus": "arn:aws:events:ap-northeast-1:123456789012:event-bus/kizuna-local"},
+        parameter_overrides={"Greeting": "konnichiwa"},
+    )
+    # When the Globals environment is resolved
+    env = resolver.environment(spec.environment)
+    # Then each variable is what Lambda would see, with the parameter override applied
+    assert env == {
+        "KIZUNA_APP_TABLE": "kizuna-local-AppTable",
+        "KIZUNA_EVENT_BUS_NAME": "kizuna-local",
+        "FAKE_GREETING": "konnichiwa",
+        "FAKE_BUS_ARN": "arn:aws:events:ap-northeast-1:123456789012:event-bus/kizuna-local",
+        "FAKE_STACK": "local-ap-northeast-1",
+    }
+    # And an unknown reference is a clear error, not an empty string
+    with pytest.raises(TemplateError):
+        resolver.resolve({"Ref": "Nope"})
+
+
+def test_code_dir_is_the_globals_code_uri() -> None:
+    # Given the test template (CodeUri ./) / Then its code lives next to it
+    assert code_dir(load_template(TEST_TEMPLATE), TEST_TEMPLATE) == HERE
+
+
+def test_real_template_reads_cleanly() -> None:
+    # Given infra/template.yaml / When it is read
+    template = load_template(REAL_TEMPLATE)
+    specs = functions(template)
+    # Then every function has a handler path and the schedules the brief names
+    assert all(s.handler.count(".") >= 2 for s in specs)
+    names = {s.name for f in specs for s in f.schedules}
+    assert {"JourneyDispatcher", "NightlyRecompute"} <= names
+    assert {t.logical_id for t in tables(template)} >= {"PlatformTable", "SegmenterTable"}
