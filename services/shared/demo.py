@@ -7,6 +7,7 @@ the same API and the local sandbox.
 
 from __future__ import annotations
 
+import os
 import random
 import tempfile
 from collections import Counter
@@ -97,6 +98,8 @@ def run_demo(console: Console, *, customers: int = 40, seed: int = 7) -> None:
     from shared.local.stack import LocalStack, find_template
     from shared.settings import get_settings
 
+    # The summary is the demo's output; per-request JSON logs would drown it.
+    os.environ.setdefault("KIZUNA_LOG_LEVEL", "WARNING")
     rng = random.Random(seed)  # noqa: S311 - synthetic data, not security
     now = datetime.now(UTC)
     with tempfile.TemporaryDirectory(prefix="kizuna-demo-") as state:

@@ -1,0 +1,34 @@
+"""`kizuna shop create` makes a shop and prints its first key once."""
+
+from __future__ import annotations
+
+from typer.testing import CliRunner
+
+from shared.auth.service import authenticate_token
+from shared.cli import app
+from tests.conftest import Cloud
+
+
+def test_shop_create_prints_a_working_admin_key(cloud: Cloud) -> None:
+    runner = CliRunner()
+
+    result = runner.invoke(app, ["shop", "create", "my-shop", "--name", "My Shop"])
+
+    assert result.exit_code == 0, result.output
+    token = result.output.strip().splitlines()[-1]
+    principal = authenticate_token(cloud.keys, token)
+    assert principal.shop_id == "my-shop"
+    assert principal.allows("admin")
+    stored = cloud.dynamodb.scan(TableName=cloud.settings.platform_table)["Items"]
+    assert token.split(".")[-1] not in str(stored)
+
+
+def test_shop_create_refuses_a_duplicate_and_a_bad_id(cloud: Cloud) -> None:
+    runner = CliRunner()
+    runner.invoke(app, ["shop", "create", "my-shop", "--name", "My Shop"])
+
+    again = runner.invoke(app, ["shop", "create", "my-shop", "--name", "Again"])
+    bad = runner.invoke(app, ["shop", "create", "My Shop!", "--name", "x"])
+
+    assert again.exit_code == 1 and "already exists" in again.output
+    assert bad.exit_code == 1 and "shop_id" in bad.output
