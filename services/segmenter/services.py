@@ -112,7 +112,8 @@ def record_order(
                 raise Conflict(
                     "event id was already used for a different order", field="event_id"
                 ) from None
-            publisher.publish([EventEnvelope.model_validate_json(dup.envelope_json)])
+            if not cmd.historical:
+                publisher.publish([EventEnvelope.model_validate_json(dup.envelope_json)])
             _log.info("duplicate order event", extra={"event_id": cmd.event_id})
             return OrderRecorded(
                 cmd.event_id,
@@ -121,7 +122,8 @@ def record_order(
                 True,
                 repo.get_profile(cmd.shop_id, cmd.order.customer_id),
             )
-        publisher.publish([envelope])
+        if not cmd.historical:
+            publisher.publish([envelope])
         _log.info(
             "order recorded",
             extra={"event_id": cmd.event_id, "shop": cmd.shop_id, "f_stage": updated.f_stage},

@@ -16,3 +16,6 @@ class RecordOrder:
     order: Order
     contact: Contact
     consents: tuple[Consent, ...]
+    historical: bool = False
+    """Imported history (CSV): stored and folded into the profile, but no `order.placed`
+    is published, so a two-year-old order never triggers a welcome mail."""
