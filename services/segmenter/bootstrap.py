@@ -7,10 +7,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from segmenter.adapters.repository import DynamoProfileRepository, ProfileRepository
+from segmenter.services.ingest import Ingest
+from segmenter.services.segments import SegmentCache
 from shared import aws
 from shared.adapters.eventbridge import EventBridgePublisher, EventPublisher
 from shared.auth.store import DynamoKeyStore, KeyStore
 from shared.settings import Settings, get_settings
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
 
 
 @dataclass
@@ -19,7 +25,15 @@ class SegmenterContainer:
     keys: KeyStore
     profiles: ProfileRepository
     publisher: EventPublisher
-    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    clock: Callable[[], datetime] = field(default=_utcnow)
+    segments: SegmentCache = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.segments = SegmentCache(self.profiles)
+
+    @property
+    def ingest(self) -> Ingest:
+        return Ingest(self.profiles, self.publisher, self.clock, self.segments)
 
 
 def build(settings: Settings | None = None) -> SegmenterContainer:

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from shared.local import LocalStack
+from shared.local.template import functions, load_template
 from shared.local.recording import is_replayable
 
 pytestmark = pytest.mark.e2e
@@ -111,11 +112,13 @@ def test_the_real_template_boots_its_tables_bus_and_rules() -> None:
         "kizuna-local-MessengerTable",
         "kizuna-local-FeedbackTable",
     }
-    assert {r["Name"] for r in rules} == {
-        "kizuna-local-SegmenterEventsFunction-Engagement",
-        "kizuna-local-MessengerEventsFunction-Orders",
-        "kizuna-local-FeedbackEventsFunction-Inventory",
+    expected_rules = {
+        f"kizuna-local-{fn.logical_id}-{rule.name}"
+        for fn in functions(load_template(REAL_TEMPLATE))
+        for rule in fn.rules
     }
+    assert "kizuna-local-MessengerEventsFunction-Orders" in expected_rules
+    assert {r["Name"] for r in rules} == expected_rules
     assert env["KIZUNA_SEGMENTER_TABLE"] == "kizuna-local-SegmenterTable"
     assert env["KIZUNA_EVENT_BUS_NAME"] == "kizuna-local"
     assert env["KIZUNA_SENDER_EMAIL"] == "shop@example.com"

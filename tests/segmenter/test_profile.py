@@ -46,9 +46,9 @@ def test_profile_does_not_depend_on_arrival_order(items: list[Order], rnd: objec
     a, b = _fold(items), _fold(shuffled)
     assert a == b
     assert a.order_count == len(items)
-    assert a.revenue == sum(o.total for o in items)
-    assert a.first_order_at == min(o.placed_at for o in items)
-    assert a.last_order_at == max(o.placed_at for o in items)
+    assert a.stats.revenue == sum(o.total for o in items)
+    assert a.stats.first_order_at == min(o.placed_at for o in items)
+    assert a.stats.last_order_at == max(o.placed_at for o in items)
     assert a.f_stage == f"F{len(items)}"
 
 
@@ -59,8 +59,8 @@ def test_aov_is_rounded_to_yen_cents() -> None:
             Order("b", "c", BASE, "JPY", Decimal(2001), ()),
         ]
     )
-    assert p.average_order_value == Decimal("1500.50")
-    assert Profile("s", "c").average_order_value == 0
+    assert p.stats.average_order_value == Decimal("1500.50")
+    assert Profile("s", "c").stats.average_order_value == 0
 
 
 consents = st.lists(

@@ -1,26 +1,40 @@
-"""Persistence of profiles, orders and processed event ids in the segmenter table.
+"""Persistence of the segmenter's data in its one DynamoDB table.
 
-Key design (one table, owned by the segmenter):
-- profile  ``SHOP#<shop>#CUST#<customer>`` / ``PROFILE``
-- order    ``SHOP#<shop>#ORDER#<order>`` / ``ORDER``; gsi1 lists a customer's orders by time
-- event    ``SHOP#<shop>#EVENT#<event id>`` / ``EVENT``; expires after 90 days
+Key design:
+- profile      ``SHOP#<shop>#CUST#<customer>`` / ``PROFILE``; gsi1 lists a shop's profiles
+- identity     ``SHOP#<shop>#ID#<kind>#<value>`` / ``ID`` → the owning customer id
+- order        ``SHOP#<shop>#ORDER#<order>`` / ``ORDER``; gsi1 lists a customer's orders
+- event        ``SHOP#<shop>#EVENT#<event id>`` / ``EVENT``; expires after 90 days
+- segment      ``SHOP#<shop>#SEGDEF`` / ``<segment id>``
+- membership   ``SHOP#<shop>#SEG#<segment id>`` / ``CUST#<customer>``
+- product      ``SHOP#<shop>#SKU#<sku>`` / ``PRODUCT`` (stock, category, tags)
+- reco model   ``SHOP#<shop>#RECO`` / ``MODEL``
 
-An order lands with one TransactWriteItems (event marker, order, profile at the version
-that was read), so a retried or duplicated event can never count twice.
+Every event lands as ONE TransactWriteItems (the event marker, the profile at the version
+that was read, the order, identity claims, segment membership changes), so a retried or
+duplicated event can never count twice and nothing is ever half-written.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from segmenter.adapters.codec import (
+    order_from_dict,
+    order_to_dict,
+    profile_from_dict,
+    profile_to_dict,
+)
 from segmenter.domain.errors import ConcurrentUpdate, DuplicateEvent, OrderAlreadyRecorded
-from segmenter.domain.model import Consent, Contact, Order, OrderLine, Profile
+from segmenter.domain.identity import Identifier
+from segmenter.domain.model import Order, Profile
 from shared.adapters.dynamodb import cancellation_codes, from_item, key, query_all, to_item
-from shared.errors import Conflict
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -28,20 +42,70 @@ if TYPE_CHECKING:
 EVENT_RETENTION = timedelta(days=90)
 
 
+@dataclass(frozen=True)
+class SegmentDefinition:
+    segment_id: str
+    name: str
+    rule: dict[str, Any]
+    description: str = ""
+    builtin: bool = False
+    created_at: datetime | None = None
+    member_count: int | None = None
+
+
+@dataclass(frozen=True)
+class Product:
+    sku: str
+    quantity: int | None = None
+    category: str | None = None
+    tags: tuple[str, ...] = ()
+    name: str | None = None
+
+    @property
+    def in_stock(self) -> bool:
+        return self.quantity is None or self.quantity > 0
+
+
+@dataclass
+class ChangeSet:
+    """Everything one event changes, written atomically."""
+
+    shop_id: str
+    event_id: str
+    event_type: str
+    subject: str
+    """What the event is about (an order id, a SKU, a customer id), checked on duplicates."""
+    published: list[str] = field(default_factory=list)
+    """Envelopes (JSON) published for this event, re-published if it arrives again."""
+    profiles: list[tuple[Profile, int]] = field(default_factory=list)
+    """(new state, version it was read at; 0 = must be new)."""
+    new_orders: list[Order] = field(default_factory=list)
+    updated_orders: list[tuple[Order, str]] = field(default_factory=list)
+    """(new state, status it was read with)."""
+    claims: list[tuple[Identifier, str, str | None]] = field(default_factory=list)
+    """(identifier, new owner, owner it was read with; None = unowned)."""
+    entered: list[tuple[str, str]] = field(default_factory=list)
+    exited: list[tuple[str, str]] = field(default_factory=list)
+    product: tuple[Product, int | None] | None = None
+    """(new state, quantity it was read with; None = unknown product)."""
+
+
 class ProfileRepository:
     """Port. Test fakes subclass it."""
+
+    def load(
+        self, shop_id: str, identifiers: Sequence[Identifier], likely_customer: str | None
+    ) -> tuple[dict[Identifier, str], Profile | None]:
+        """Owners of the identifiers, and the likely profile if it exists (one round trip)."""
+        raise NotImplementedError
 
     def get_profile(self, shop_id: str, customer_id: str) -> Profile | None:
         raise NotImplementedError
 
-    def record_order(
-        self,
-        event_id: str,
-        order: Order,
-        profile: Profile,
-        expected_version: int,
-        envelope_json: str,
-    ) -> None:
+    def get_profiles(self, shop_id: str, customer_ids: Sequence[str]) -> list[Profile]:
+        raise NotImplementedError
+
+    def commit(self, change: ChangeSet) -> None:
         raise NotImplementedError
 
     def get_order(self, shop_id: str, order_id: str) -> Order | None:
@@ -50,14 +114,70 @@ class ProfileRepository:
     def list_orders(self, shop_id: str, customer_id: str) -> list[Order]:
         raise NotImplementedError
 
-    def record_engagement(
-        self, shop_id: str, customer_id: str, channel: str, kind: str, at: datetime
+    def repoint_orders(self, shop_id: str, orders: Sequence[Order], customer_id: str) -> None:
+        raise NotImplementedError
+
+    def owner_of(self, shop_id: str, identifier: Identifier) -> str | None:
+        raise NotImplementedError
+
+    def iter_profiles(self, shop_id: str) -> Iterator[Profile]:
+        raise NotImplementedError
+
+    def update_derived(self, profiles: Sequence[Profile]) -> list[Profile]:
+        """Write nightly-derived fields (RFM, segments) of profiles unchanged since read;
+        returns those written (a profile an event changed meanwhile is left to that event)."""
+        raise NotImplementedError
+
+    def set_memberships(
+        self, shop_id: str, entered: Sequence[tuple[str, str]], exited: Sequence[tuple[str, str]]
     ) -> None:
+        raise NotImplementedError
+
+    def get_member_counts(self, shop_id: str) -> dict[str, int]:
+        raise NotImplementedError
+
+    def put_member_counts(self, shop_id: str, counts: dict[str, int]) -> None:
+        raise NotImplementedError
+
+    def list_segments(self, shop_id: str) -> list[SegmentDefinition]:
+        raise NotImplementedError
+
+    def get_segment(self, shop_id: str, segment_id: str) -> SegmentDefinition | None:
+        raise NotImplementedError
+
+    def put_segment(self, shop_id: str, segment: SegmentDefinition) -> None:
+        raise NotImplementedError
+
+    def delete_segment(self, shop_id: str, segment_id: str) -> None:
+        raise NotImplementedError
+
+    def segment_members(
+        self, shop_id: str, segment_id: str, limit: int, cursor: str | None
+    ) -> tuple[list[str], str | None]:
+        raise NotImplementedError
+
+    def get_product(self, shop_id: str, sku: str) -> Product | None:
+        raise NotImplementedError
+
+    def get_products(self, shop_id: str, skus: Sequence[str]) -> dict[str, Product]:
+        raise NotImplementedError
+
+    def get_reco_model(self, shop_id: str) -> dict[str, Any] | None:
+        raise NotImplementedError
+
+    def put_reco_model(self, shop_id: str, model: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def get_event(self, shop_id: str, event_id: str) -> dict[str, Any] | None:
         raise NotImplementedError
 
 
 def _profile_pk(shop_id: str, customer_id: str) -> str:
     return f"SHOP#{shop_id}#CUST#{customer_id}"
+
+
+def _identity_pk(shop_id: str, identifier: Identifier) -> str:
+    return f"SHOP#{shop_id}#ID#{identifier.key}"
 
 
 def _order_pk(shop_id: str, order_id: str) -> str:
@@ -68,129 +188,67 @@ def _event_pk(shop_id: str, event_id: str) -> str:
     return f"SHOP#{shop_id}#EVENT#{event_id}"
 
 
-def _dt(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
+def _product_pk(shop_id: str, sku: str) -> str:
+    return f"SHOP#{shop_id}#SKU#{sku}"
 
 
-def profile_to_item(p: Profile) -> dict[str, Any]:
+def _profile_item(p: Profile, version: int) -> dict[str, Any]:
+    data = profile_to_dict(p)
+    data.update(
+        pk=_profile_pk(p.shop_id, p.customer_id),
+        sk="PROFILE",
+        gsi1pk=f"SHOP#{p.shop_id}#PROFILES",
+        gsi1sk=p.customer_id,
+        version=version,
+    )
+    return to_item(data)
+
+
+def _order_item(shop_id: str, o: Order) -> dict[str, Any]:
+    data = order_to_dict(o)
+    data.update(
+        pk=_order_pk(shop_id, o.order_id),
+        sk="ORDER",
+        shop_id=shop_id,
+        gsi1pk=_profile_pk(shop_id, o.customer_id),
+        gsi1sk=f"ORDER#{o.placed_at.astimezone(UTC).isoformat()}#{o.order_id}",
+    )
+    return to_item(data)
+
+
+def _product_item(shop_id: str, p: Product) -> dict[str, Any]:
     return to_item(
         {
-            "pk": _profile_pk(p.shop_id, p.customer_id),
-            "sk": "PROFILE",
-            "shop_id": p.shop_id,
-            "customer_id": p.customer_id,
-            "contact": {
-                "email": p.contact.email,
-                "phone": p.contact.phone,
-                "line_user_id": p.contact.line_user_id,
-                "first_name": p.contact.first_name,
-                "last_name": p.contact.last_name,
-                "locale": p.contact.locale,
-            },
-            "consents": [
-                {
-                    "channel": c.channel,
-                    "category": c.category,
-                    "granted": c.granted,
-                    "source": c.source,
-                    "recorded_at": c.recorded_at.isoformat(),
-                }
-                for c in p.consents
-            ],
-            "order_count": p.order_count,
-            "first_order_at": p.first_order_at.isoformat() if p.first_order_at else None,
-            "last_order_at": p.last_order_at.isoformat() if p.last_order_at else None,
-            "revenue": p.revenue,
-            "categories": sorted(p.categories),
-            "version": p.version,
+            "pk": _product_pk(shop_id, p.sku),
+            "sk": "PRODUCT",
+            "sku": p.sku,
+            "quantity": p.quantity,
+            "category": p.category,
+            "tags": list(p.tags),
+            "name": p.name,
         }
     )
 
 
-def profile_from_item(raw: dict[str, Any]) -> Profile:
-    d = from_item(raw)
-    contact = d.get("contact", {})
-    return Profile(
-        shop_id=d["shop_id"],
-        customer_id=d["customer_id"],
-        contact=Contact(
-            email=contact.get("email"),
-            phone=contact.get("phone"),
-            line_user_id=contact.get("line_user_id"),
-            first_name=contact.get("first_name"),
-            last_name=contact.get("last_name"),
-            locale=contact.get("locale", "ja"),
-        ),
-        consents=tuple(
-            Consent(
-                channel=c["channel"],
-                category=c["category"],
-                granted=bool(c["granted"]),
-                source=c.get("source"),
-                recorded_at=datetime.fromisoformat(c["recorded_at"]),
-            )
-            for c in d.get("consents", [])
-        ),
-        order_count=int(d.get("order_count", 0)),
-        first_order_at=_dt(d.get("first_order_at")),
-        last_order_at=_dt(d.get("last_order_at")),
-        revenue=Decimal(d.get("revenue", 0)),
-        categories=frozenset(d.get("categories", [])),
-        version=int(d.get("version", 0)),
+def _product_from(d: dict[str, Any]) -> Product:
+    quantity = d.get("quantity")
+    return Product(
+        sku=d["sku"],
+        quantity=int(quantity) if quantity is not None else None,
+        category=d.get("category"),
+        tags=tuple(d.get("tags", [])),
+        name=d.get("name"),
     )
 
 
-def order_to_item(shop_id: str, o: Order) -> dict[str, Any]:
-    return to_item(
-        {
-            "pk": _order_pk(shop_id, o.order_id),
-            "sk": "ORDER",
-            "gsi1pk": _profile_pk(shop_id, o.customer_id),
-            "gsi1sk": f"ORDER#{o.placed_at.astimezone(UTC).isoformat()}#{o.order_id}",
-            "shop_id": shop_id,
-            "order_id": o.order_id,
-            "customer_id": o.customer_id,
-            "placed_at": o.placed_at.isoformat(),
-            "currency": o.currency,
-            "total": o.total,
-            "sales_channel": o.sales_channel,
-            "coupon": o.coupon,
-            "status": "placed",
-            "lines": [
-                {
-                    "sku": ln.sku,
-                    "quantity": ln.quantity,
-                    "unit_price": ln.unit_price,
-                    "category": ln.category,
-                    "list_price": ln.list_price,
-                    "unit_cost": ln.unit_cost,
-                }
-                for ln in o.lines
-            ],
-        }
-    )
-
-
-def order_from_item(d: dict[str, Any]) -> Order:
-    return Order(
-        order_id=d["order_id"],
-        customer_id=d["customer_id"],
-        placed_at=datetime.fromisoformat(d["placed_at"]),
-        currency=d["currency"],
-        total=Decimal(d["total"]),
-        sales_channel=d.get("sales_channel"),
-        coupon=d.get("coupon"),
-        lines=tuple(
-            OrderLine(
-                sku=ln["sku"],
-                quantity=int(ln["quantity"]),
-                unit_price=Decimal(ln["unit_price"]),
-                category=ln.get("category"),
-                list_price=Decimal(ln["list_price"]) if ln.get("list_price") is not None else None,
-                unit_cost=Decimal(ln["unit_cost"]) if ln.get("unit_cost") is not None else None,
-            )
-            for ln in d.get("lines", [])
-        ),
+def _segment_from(d: dict[str, Any]) -> SegmentDefinition:
+    return SegmentDefinition(
+        segment_id=d["sk"],
+        name=d["name"],
+        rule=json.loads(d["rule"]),
+        description=d.get("description", ""),
+        builtin=bool(d.get("builtin", False)),
+        created_at=datetime.fromisoformat(d["created_at"]) if d.get("created_at") else None,
     )
 
 
@@ -199,6 +257,27 @@ class DynamoProfileRepository(ProfileRepository):
         self._client = client
         self._table = table
 
+    # ------------------------------------------------------------------ reads
+    def load(
+        self, shop_id: str, identifiers: Sequence[Identifier], likely_customer: str | None
+    ) -> tuple[dict[Identifier, str], Profile | None]:
+        keys = [key(_identity_pk(shop_id, i), "ID") for i in identifiers]
+        if likely_customer:
+            keys.append(key(_profile_pk(shop_id, likely_customer), "PROFILE"))
+        pending: Any = {self._table: {"Keys": keys, "ConsistentRead": True}}
+        owners: dict[Identifier, str] = {}
+        profile: Profile | None = None
+        while pending:
+            response = self._client.batch_get_item(RequestItems=pending)
+            for raw in response.get("Responses", {}).get(self._table, []):
+                d = from_item(raw)
+                if d["sk"] == "PROFILE":
+                    profile = profile_from_dict(d)
+                else:
+                    owners[Identifier.from_key(d["pk"].split("#ID#", 1)[1])] = d["customer_id"]
+            pending = response.get("UnprocessedKeys") or {}
+        return owners, profile
+
     def get_profile(self, shop_id: str, customer_id: str) -> Profile | None:
         response = self._client.get_item(
             TableName=self._table,
@@ -206,90 +285,23 @@ class DynamoProfileRepository(ProfileRepository):
             ConsistentRead=True,
         )
         item = response.get("Item")
-        return profile_from_item(item) if item else None
+        return profile_from_dict(from_item(item)) if item else None
 
-    def record_order(
-        self,
-        event_id: str,
-        order: Order,
-        profile: Profile,
-        expected_version: int,
-        envelope_json: str,
-    ) -> None:
-        now = datetime.now(UTC)
-        event_item = to_item(
-            {
-                "pk": _event_pk(profile.shop_id, event_id),
-                "sk": "EVENT",
-                "type": "order.placed",
-                "order_id": order.order_id,
-                "customer_id": order.customer_id,
-                "envelope": envelope_json,
-                "recorded_at": now.isoformat(),
-                "expires_at": int((now + EVENT_RETENTION).timestamp()),
-            }
-        )
-        stored = profile_to_item(profile)
-        stored["version"] = {"N": str(expected_version + 1)}
-        if expected_version == 0:
-            profile_condition: dict[str, Any] = {"ConditionExpression": "attribute_not_exists(pk)"}
-        else:
-            profile_condition = {
-                "ConditionExpression": "version = :v",
-                "ExpressionAttributeValues": {":v": {"N": str(expected_version)}},
-            }
-        try:
-            self._client.transact_write_items(
-                TransactItems=[
-                    {
-                        "Put": {
-                            "TableName": self._table,
-                            "Item": event_item,
-                            "ConditionExpression": "attribute_not_exists(pk)",
-                        }
-                    },
-                    {
-                        "Put": {
-                            "TableName": self._table,
-                            "Item": order_to_item(profile.shop_id, order),
-                            "ConditionExpression": "attribute_not_exists(pk)",
-                        }
-                    },
-                    {"Put": {"TableName": self._table, "Item": stored, **profile_condition}},  # type: ignore[typeddict-item]
-                ]
-            )
-        except ClientError as err:
-            codes = cancellation_codes(err)
-            if not codes:
-                raise
-            if codes[0] == "ConditionalCheckFailed":
-                raise self._duplicate(profile.shop_id, event_id) from None
-            if codes[1] == "ConditionalCheckFailed":
-                raise OrderAlreadyRecorded(
-                    f"order '{order.order_id}' was already recorded by another event",
-                    field="order_id",
-                ) from None
-            if codes[2] == "ConditionalCheckFailed":
-                raise ConcurrentUpdate("profile changed concurrently") from None
-            raise
-
-    def _duplicate(self, shop_id: str, event_id: str) -> DuplicateEvent:
+    def owner_of(self, shop_id: str, identifier: Identifier) -> str | None:
         response = self._client.get_item(
-            TableName=self._table,
-            Key=key(_event_pk(shop_id, event_id), "EVENT"),
-            ConsistentRead=True,
+            TableName=self._table, Key=key(_identity_pk(shop_id, identifier), "ID")
         )
-        item = from_item(response.get("Item", {}))
-        if "envelope" not in item:
-            raise Conflict("event id already used by an event of another kind", field="event_id")
-        return DuplicateEvent(item["envelope"], item.get("order_id"))
+        item = response.get("Item")
+        return str(from_item(item)["customer_id"]) if item else None
 
     def get_order(self, shop_id: str, order_id: str) -> Order | None:
         response = self._client.get_item(
-            TableName=self._table, Key=key(_order_pk(shop_id, order_id), "ORDER")
+            TableName=self._table,
+            Key=key(_order_pk(shop_id, order_id), "ORDER"),
+            ConsistentRead=True,
         )
         item = response.get("Item")
-        return order_from_item(from_item(item)) if item else None
+        return order_from_dict(from_item(item)) if item else None
 
     def list_orders(self, shop_id: str, customer_id: str) -> list[Order]:
         items = query_all(
@@ -302,17 +314,328 @@ class DynamoProfileRepository(ProfileRepository):
                 ":prefix": {"S": "ORDER#"},
             },
         )
-        return [order_from_item(i) for i in items]
+        return [order_from_dict(i) for i in items]
 
-    def record_engagement(
-        self, shop_id: str, customer_id: str, channel: str, kind: str, at: datetime
-    ) -> None:
-        """Last open/click per channel, in an item beside the profile so that profile
-        writes (whole-item puts) never erase it."""
-        self._client.update_item(
+    def iter_profiles(self, shop_id: str) -> Iterator[Profile]:
+        for item in query_all(
+            self._client,
             TableName=self._table,
-            Key=key(_profile_pk(shop_id, customer_id), "ENGAGEMENT"),
-            UpdateExpression="SET #k = :at",
-            ExpressionAttributeNames={"#k": f"last_{kind}_{channel}"},
-            ExpressionAttributeValues={":at": {"S": at.isoformat()}},
+            IndexName="gsi1",
+            KeyConditionExpression="gsi1pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": f"SHOP#{shop_id}#PROFILES"}},
+        ):
+            profile = profile_from_dict(item)
+            if profile.merged_into is None:
+                yield profile
+
+    def get_event(self, shop_id: str, event_id: str) -> dict[str, Any] | None:
+        response = self._client.get_item(
+            TableName=self._table,
+            Key=key(_event_pk(shop_id, event_id), "EVENT"),
+            ConsistentRead=True,
+        )
+        item = response.get("Item")
+        return from_item(item) if item else None
+
+    # ------------------------------------------------------------------ the event write
+    def commit(self, change: ChangeSet) -> None:
+        entries = self._transact_items(change)
+        kinds = [kind for kind, _ in entries]
+        try:
+            self._client.transact_write_items(TransactItems=[item for _, item in entries])
+        except ClientError as err:
+            codes = cancellation_codes(err)
+            if not codes:
+                raise
+            failed = {kinds[i] for i, code in enumerate(codes) if code == "ConditionalCheckFailed"}
+            if "event" in failed:
+                raise self._duplicate(change.shop_id, change.event_id) from None
+            if "new_order" in failed:
+                raise OrderAlreadyRecorded(
+                    "order was already recorded by another event", field="order_id"
+                ) from None
+            if failed or "TransactionConflict" in codes:
+                raise ConcurrentUpdate("data changed concurrently") from None
+            raise
+
+    def _transact_items(self, change: ChangeSet) -> list[tuple[str, Any]]:
+        """(kind, TransactItem) pairs; the kind maps a cancellation reason back to its cause."""
+        now = datetime.now(UTC)
+        s = change.shop_id
+        marker = {
+            "pk": _event_pk(s, change.event_id),
+            "sk": "EVENT",
+            "type": change.event_type,
+            "subject": change.subject,
+            "published": change.published,
+            "recorded_at": now.isoformat(),
+            "expires_at": int((now + EVENT_RETENTION).timestamp()),
+        }
+        entries: list[tuple[str, Any]] = [
+            ("event", self._put(to_item(marker), "attribute_not_exists(pk)"))
+        ]
+        for profile, read in change.profiles:
+            condition = (
+                ("attribute_not_exists(pk)", {})
+                if read == 0
+                else ("version = :v", {":v": {"N": str(read)}})
+            )
+            entries.append(("profile", self._put(_profile_item(profile, read + 1), *condition)))
+        for order in change.new_orders:
+            entries.append(
+                ("new_order", self._put(_order_item(s, order), "attribute_not_exists(pk)"))
+            )
+        for order, status in change.updated_orders:
+            entries.append(
+                (
+                    "order",
+                    self._put(
+                        _order_item(s, order),
+                        "#st = :st",
+                        {":st": {"S": status}},
+                        {"#st": "status"},
+                    ),
+                )
+            )
+        for identifier, owner, read_owner in change.claims:
+            item = to_item({"pk": _identity_pk(s, identifier), "sk": "ID", "customer_id": owner})
+            if read_owner is None:
+                entries.append(("claim", self._put(item, "attribute_not_exists(pk)")))
+            else:
+                entries.append(
+                    ("claim", self._put(item, "customer_id = :o", {":o": {"S": read_owner}}))
+                )
+        for segment_id, customer_id in change.entered:
+            entries.append(("member", self._put(self._member_item(s, segment_id, customer_id))))
+        for segment_id, customer_id in change.exited:
+            member_key = key(f"SHOP#{s}#SEG#{segment_id}", f"CUST#{customer_id}")
+            entries.append(("member", {"Delete": {"TableName": self._table, "Key": member_key}}))
+        if change.product is not None:
+            product, read_quantity = change.product
+            if read_quantity is None:
+                put = self._put(_product_item(s, product), "attribute_not_exists(quantity)")
+            else:
+                put = self._put(
+                    _product_item(s, product), "quantity = :q", {":q": {"N": str(read_quantity)}}
+                )
+            entries.append(("product", put))
+        return entries
+
+    def _put(
+        self,
+        item: dict[str, Any],
+        condition: str | None = None,
+        values: dict[str, Any] | None = None,
+        names: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        put: dict[str, Any] = {"TableName": self._table, "Item": item}
+        if condition:
+            put["ConditionExpression"] = condition
+        if values:
+            put["ExpressionAttributeValues"] = values
+        if names:
+            put["ExpressionAttributeNames"] = names
+        return {"Put": put}
+
+    @staticmethod
+    def _member_item(shop_id: str, segment_id: str, customer_id: str) -> dict[str, Any]:
+        return to_item(
+            {
+                "pk": f"SHOP#{shop_id}#SEG#{segment_id}",
+                "sk": f"CUST#{customer_id}",
+                "customer_id": customer_id,
+            }
+        )
+
+    def _duplicate(self, shop_id: str, event_id: str) -> DuplicateEvent:
+        item = self.get_event(shop_id, event_id) or {}
+        return DuplicateEvent(
+            list(item.get("published", [])), item.get("subject"), item.get("type")
+        )
+
+    # ------------------------------------------------------------------ bulk writes
+    def _batch_write(self, requests: list[dict[str, Any]]) -> None:
+        for start in range(0, len(requests), 25):
+            pending: Any = {self._table: requests[start : start + 25]}
+            for _ in range(8):
+                response = self._client.batch_write_item(RequestItems=pending)
+                pending = response.get("UnprocessedItems") or {}
+                if not pending:
+                    break
+
+    def repoint_orders(self, shop_id: str, orders: Sequence[Order], customer_id: str) -> None:
+        from dataclasses import replace
+
+        self._batch_write(
+            [
+                {"PutRequest": {"Item": _order_item(shop_id, replace(o, customer_id=customer_id))}}
+                for o in orders
+            ]
+        )
+
+    def get_profiles(self, shop_id: str, customer_ids: Sequence[str]) -> list[Profile]:
+        found: dict[str, Profile] = {}
+        unique = list(dict.fromkeys(customer_ids))
+        for start in range(0, len(unique), 100):
+            pending: Any = {
+                self._table: {
+                    "Keys": [
+                        key(_profile_pk(shop_id, c), "PROFILE") for c in unique[start : start + 100]
+                    ]
+                }
+            }
+            while pending:
+                response = self._client.batch_get_item(RequestItems=pending)
+                for raw in response.get("Responses", {}).get(self._table, []):
+                    profile = profile_from_dict(from_item(raw))
+                    found[profile.customer_id] = profile
+                pending = response.get("UnprocessedKeys") or {}
+        return [found[c] for c in unique if c in found]
+
+    def update_derived(self, profiles: Sequence[Profile]) -> list[Profile]:
+        written = []
+        for p in profiles:
+            data = profile_to_dict(p)
+            try:
+                self._client.update_item(
+                    TableName=self._table,
+                    Key=key(_profile_pk(p.shop_id, p.customer_id), "PROFILE"),
+                    UpdateExpression="SET rfm = :rfm, segments = :seg, version = :next",
+                    ConditionExpression="version = :v",
+                    ExpressionAttributeValues={
+                        ":rfm": to_item({"x": data["rfm"]}).get("x", {"NULL": True}),
+                        ":seg": to_item({"x": data["segments"]})["x"],
+                        ":v": {"N": str(p.version)},
+                        ":next": {"N": str(p.version + 1)},
+                    },
+                )
+            except ClientError as err:
+                if err.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                    raise
+                continue
+            written.append(p)
+        return written
+
+    def get_member_counts(self, shop_id: str) -> dict[str, int]:
+        response = self._client.get_item(
+            TableName=self._table, Key=key(f"SHOP#{shop_id}#SEGCOUNT", "COUNTS")
+        )
+        item = response.get("Item")
+        return {k: int(v) for k, v in from_item(item)["counts"].items()} if item else {}
+
+    def put_member_counts(self, shop_id: str, counts: dict[str, int]) -> None:
+        self._client.put_item(
+            TableName=self._table,
+            Item=to_item({"pk": f"SHOP#{shop_id}#SEGCOUNT", "sk": "COUNTS", "counts": counts}),
+        )
+
+    def set_memberships(
+        self, shop_id: str, entered: Sequence[tuple[str, str]], exited: Sequence[tuple[str, str]]
+    ) -> None:
+        requests: list[dict[str, Any]] = [
+            {"PutRequest": {"Item": self._member_item(shop_id, seg, cust)}} for seg, cust in entered
+        ]
+        requests += [
+            {"DeleteRequest": {"Key": key(f"SHOP#{shop_id}#SEG#{seg}", f"CUST#{cust}")}}
+            for seg, cust in exited
+        ]
+        self._batch_write(requests)
+
+    # ------------------------------------------------------------------ segments
+    def list_segments(self, shop_id: str) -> list[SegmentDefinition]:
+        items = query_all(
+            self._client,
+            TableName=self._table,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": f"SHOP#{shop_id}#SEGDEF"}},
+        )
+        return [_segment_from(i) for i in items]
+
+    def get_segment(self, shop_id: str, segment_id: str) -> SegmentDefinition | None:
+        response = self._client.get_item(
+            TableName=self._table, Key=key(f"SHOP#{shop_id}#SEGDEF", segment_id)
+        )
+        item = response.get("Item")
+        return _segment_from(from_item(item)) if item else None
+
+    def put_segment(self, shop_id: str, segment: SegmentDefinition) -> None:
+        self._client.put_item(
+            TableName=self._table,
+            Item=to_item(
+                {
+                    "pk": f"SHOP#{shop_id}#SEGDEF",
+                    "sk": segment.segment_id,
+                    "name": segment.name,
+                    "rule": json.dumps(segment.rule, ensure_ascii=False, sort_keys=True),
+                    "description": segment.description,
+                    "builtin": segment.builtin,
+                    "created_at": segment.created_at.isoformat() if segment.created_at else None,
+                    "member_count": segment.member_count,
+                }
+            ),
+        )
+
+    def delete_segment(self, shop_id: str, segment_id: str) -> None:
+        self._client.delete_item(
+            TableName=self._table, Key=key(f"SHOP#{shop_id}#SEGDEF", segment_id)
+        )
+        members = query_all(
+            self._client,
+            TableName=self._table,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": f"SHOP#{shop_id}#SEG#{segment_id}"}},
+            ProjectionExpression="pk, sk",
+        )
+        self._batch_write([{"DeleteRequest": {"Key": to_item(m)}} for m in members])
+
+    def segment_members(
+        self, shop_id: str, segment_id: str, limit: int, cursor: str | None
+    ) -> tuple[list[str], str | None]:
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": f"SHOP#{shop_id}#SEG#{segment_id}"}},
+            "Limit": limit,
+        }
+        if cursor:
+            kwargs["ExclusiveStartKey"] = key(f"SHOP#{shop_id}#SEG#{segment_id}", f"CUST#{cursor}")
+        response = self._client.query(**kwargs)
+        members = [from_item(i)["customer_id"] for i in response.get("Items", [])]
+        more = response.get("LastEvaluatedKey")
+        return members, (members[-1] if more and members else None)
+
+    # ---------------------------------------------------------- products and recommendations
+    def get_product(self, shop_id: str, sku: str) -> Product | None:
+        response = self._client.get_item(
+            TableName=self._table,
+            Key=key(_product_pk(shop_id, sku), "PRODUCT"),
+            ConsistentRead=True,
+        )
+        item = response.get("Item")
+        return _product_from(from_item(item)) if item else None
+
+    def get_products(self, shop_id: str, skus: Sequence[str]) -> dict[str, Product]:
+        found: dict[str, Product] = {}
+        unique = list(dict.fromkeys(skus))
+        for start in range(0, len(unique), 100):
+            keys = [
+                key(_product_pk(shop_id, sku), "PRODUCT") for sku in unique[start : start + 100]
+            ]
+            response = self._client.batch_get_item(RequestItems={self._table: {"Keys": keys}})
+            for raw in response.get("Responses", {}).get(self._table, []):
+                product = _product_from(from_item(raw))
+                found[product.sku] = product
+        return found
+
+    def get_reco_model(self, shop_id: str) -> dict[str, Any] | None:
+        response = self._client.get_item(
+            TableName=self._table, Key=key(f"SHOP#{shop_id}#RECO", "MODEL")
+        )
+        item = response.get("Item")
+        return json.loads(from_item(item)["model"]) if item else None
+
+    def put_reco_model(self, shop_id: str, model: dict[str, Any]) -> None:
+        self._client.put_item(
+            TableName=self._table,
+            Item=to_item({"pk": f"SHOP#{shop_id}#RECO", "sk": "MODEL", "model": json.dumps(model)}),
         )

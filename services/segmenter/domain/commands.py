@@ -1,15 +1,25 @@
-"""Commands the segmenter accepts: imperative, one per use case."""
+"""Commands the segmenter accepts: imperative, one per use case. Each carries the
+storefront's event id, which makes it idempotent."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 
-from segmenter.domain.model import Consent, Contact, Order
+from segmenter.domain.model import Attributes, Consent, Contact, Order, OrderLine
+
+
+@dataclass(frozen=True)
+class CustomerRef:
+    """How an event names a person: any of storefront id, email, phone, LINE user id."""
+
+    customer_id: str | None = None
+    contact: Contact = field(default_factory=Contact)
 
 
 @dataclass(frozen=True)
 class RecordOrder:
-    """Store an order and fold it into its customer's profile, once per event id."""
+    """Store an order and fold it into its customer's profile."""
 
     event_id: str
     shop_id: str
@@ -19,3 +29,64 @@ class RecordOrder:
     historical: bool = False
     """Imported history (CSV): stored and folded into the profile, but no `order.placed`
     is published, so a two-year-old order never triggers a welcome mail."""
+
+
+@dataclass(frozen=True)
+class UpsertCustomer:
+    event_id: str
+    shop_id: str
+    customer: CustomerRef
+    attributes: Attributes
+    consents: tuple[Consent, ...]
+
+
+@dataclass(frozen=True)
+class ChangeOrderStatus:
+    """Shipped, delivered, cancelled or returned."""
+
+    event_id: str
+    shop_id: str
+    order_id: str
+    status: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class UpdateCart:
+    event_id: str
+    shop_id: str
+    customer: CustomerRef
+    cart_id: str
+    lines: tuple[OrderLine, ...]
+    at: datetime
+
+
+@dataclass(frozen=True)
+class RecordView:
+    event_id: str
+    shop_id: str
+    customer: CustomerRef
+    sku: str
+    category: str | None
+    at: datetime
+
+
+@dataclass(frozen=True)
+class ChangeInventory:
+    event_id: str
+    shop_id: str
+    sku: str
+    quantity: int
+    category: str | None = None
+    tags: tuple[str, ...] = ()
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class RecordPreferences:
+    """Survey-derived preferences (from `survey.answered`)."""
+
+    event_id: str
+    shop_id: str
+    customer_id: str
+    preferences: dict[str, frozenset[str]]

@@ -6,14 +6,15 @@ from shared.errors import Conflict
 
 
 class DuplicateEvent(Conflict):
-    """This event id was processed before; `envelope_json` is what was published then."""
+    """This event id was processed before; `published` is what was published then."""
 
     code = "duplicate_event"
 
-    def __init__(self, envelope_json: str, order_id: str | None) -> None:
+    def __init__(self, published: list[str], subject: str | None, event_type: str | None) -> None:
         super().__init__("event already processed")
-        self.envelope_json = envelope_json
-        self.order_id = order_id
+        self.published = published
+        self.subject = subject
+        self.event_type = event_type
 
 
 class OrderAlreadyRecorded(Conflict):
@@ -21,6 +22,6 @@ class OrderAlreadyRecorded(Conflict):
 
 
 class ConcurrentUpdate(Conflict):
-    """The profile changed between read and write; the caller re-reads and retries."""
+    """Data changed between read and write; the caller re-reads and retries."""
 
     code = "concurrent_update"

@@ -1,17 +1,24 @@
-"""The customer profile and the orders that shape it. Pure domain: no AWS, no HTTP.
+"""The customer profile and the events that shape it. Pure domain: no AWS, no HTTP.
 
-A profile is recomputed from its previous state and one event, so the segmenter can
-keep it current on every event with one read and one write.
+A profile is recomputed from its previous state and one event, so the segmenter keeps
+it current on every event with one read and one write. Order statistics are a fold over
+the customer's active orders: a cancellation or return re-folds without that order.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 Channel = str  # "email" | "line" | "sms"
 ConsentCategory = str  # "marketing" | "transactional"
+SHOP_TIMEZONE = ZoneInfo("Asia/Tokyo")
+MAX_ACTIVITIES = 200
+ACTIVITY_HORIZON = timedelta(days=400)
+"""Recent behaviour kept on the profile for rules like "viewed but did not buy in 30 days"."""
 
 
 @dataclass(frozen=True)
@@ -22,10 +29,15 @@ class OrderLine:
     category: str | None = None
     list_price: Decimal | None = None
     unit_cost: Decimal | None = None
+    tags: tuple[str, ...] = ()
 
     @property
     def amount(self) -> Decimal:
         return self.unit_price * self.quantity
+
+    @property
+    def on_sale(self) -> bool:
+        return self.list_price is not None and self.unit_price < self.list_price
 
 
 @dataclass(frozen=True)
@@ -38,6 +50,24 @@ class Order:
     lines: tuple[OrderLine, ...]
     sales_channel: str | None = None
     coupon: str | None = None
+    status: str = "placed"
+    """placed | shipped | delivered | cancelled | returned"""
+    shipped_at: datetime | None = None
+    delivered_at: datetime | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.status not in ("cancelled", "returned")
+
+    @property
+    def gross_profit(self) -> Decimal:
+        """Profit of the lines whose cost is known; lines without cost count as revenue
+        only, so a shop that never sends cost sees gross profit equal to revenue."""
+        profit = Decimal(0)
+        for line in self.lines:
+            cost = line.unit_cost if line.unit_cost is not None else Decimal(0)
+            profit += (line.unit_price - cost) * line.quantity
+        return profit
 
 
 @dataclass(frozen=True)
@@ -73,22 +103,89 @@ class Contact:
 
 
 @dataclass(frozen=True)
-class Profile:
-    shop_id: str
-    customer_id: str
-    contact: Contact = field(default_factory=Contact)
-    consents: tuple[Consent, ...] = ()
+class Attributes:
+    """What the shop knows about the person besides orders (customer upserts)."""
+
+    birthday: date | None = None
+    gender: str | None = None
+    prefecture: str | None = None
+    timezone: str = "Asia/Tokyo"
+    acquisition_channel: str | None = None
+    created_at: datetime | None = None
+
+    def merged_with(self, newer: Attributes) -> Attributes:
+        return Attributes(
+            birthday=newer.birthday or self.birthday,
+            gender=newer.gender or self.gender,
+            prefecture=newer.prefecture or self.prefecture,
+            timezone=newer.timezone if newer.timezone != "Asia/Tokyo" else self.timezone,
+            acquisition_channel=newer.acquisition_channel or self.acquisition_channel,
+            created_at=min(
+                (d for d in (self.created_at, newer.created_at) if d is not None), default=None
+            ),
+        )
+
+
+@dataclass(frozen=True)
+class Activity:
+    """One recent thing the customer did; `ref` ties "bought" lines to their order."""
+
+    kind: str  # bought | viewed | carted | shipped
+    at: datetime
+    sku: str | None = None
+    category: str | None = None
+    quantity: int = 1
+    ref: str | None = None
+
+
+@dataclass(frozen=True)
+class OrderStats:
+    """Everything the profile derives from active orders."""
+
     order_count: int = 0
     first_order_at: datetime | None = None
     last_order_at: datetime | None = None
     revenue: Decimal = Decimal(0)
+    gross_profit: Decimal = Decimal(0)
     categories: frozenset[str] = frozenset()
-    version: int = 0
-    """Optimistic-concurrency counter: a write only lands on the version it read."""
+    skus: frozenset[str] = frozenset()
+    sale_lines: int = 0
+    full_price_lines: int = 0
+    order_hours: tuple[int, ...] = (0,) * 24
+    """Orders per local hour of day (shop time zone): the person's active hour."""
+    first_offer: str | None = None
+    first_sales_channel: str | None = None
+    last_sales_channel: str | None = None
 
-    @property
-    def f_stage(self) -> str:
-        return f"F{self.order_count}" if self.order_count else "F0"
+    def add(self, order: Order) -> OrderStats:
+        hours = list(self.order_hours)
+        hours[order.placed_at.astimezone(SHOP_TIMEZONE).hour] += 1
+        is_first = self.first_order_at is None or order.placed_at < self.first_order_at
+        is_last = self.last_order_at is None or order.placed_at >= self.last_order_at
+        sale = sum(1 for ln in order.lines if ln.on_sale)
+        return OrderStats(
+            order_count=self.order_count + 1,
+            first_order_at=order.placed_at if is_first else self.first_order_at,
+            last_order_at=order.placed_at if is_last else self.last_order_at,
+            revenue=self.revenue + order.total,
+            gross_profit=self.gross_profit + order.gross_profit,
+            categories=self.categories | {ln.category for ln in order.lines if ln.category},
+            skus=self.skus | {ln.sku for ln in order.lines},
+            sale_lines=self.sale_lines + sale,
+            full_price_lines=self.full_price_lines + len(order.lines) - sale,
+            order_hours=tuple(hours),
+            first_offer=order.coupon if is_first else self.first_offer,
+            first_sales_channel=order.sales_channel if is_first else self.first_sales_channel,
+            last_sales_channel=order.sales_channel if is_last else self.last_sales_channel,
+        )
+
+    @classmethod
+    def of(cls, orders: Iterable[Order]) -> OrderStats:
+        stats = cls()
+        for order in sorted(orders, key=lambda o: o.placed_at):
+            if order.active:
+                stats = stats.add(order)
+        return stats
 
     @property
     def average_order_value(self) -> Decimal:
@@ -96,12 +193,106 @@ class Profile:
             return Decimal(0)
         return (self.revenue / self.order_count).quantize(Decimal("0.01"))
 
+    @property
+    def average_interval_days(self) -> float | None:
+        """Mean days between orders; needs two orders."""
+        if self.order_count < 2 or self.first_order_at is None or self.last_order_at is None:
+            return None
+        span = (self.last_order_at - self.first_order_at).total_seconds() / 86400
+        return round(span / (self.order_count - 1), 1)
+
+    @property
+    def expected_next_order_at(self) -> datetime | None:
+        interval = self.average_interval_days
+        if interval is None or self.last_order_at is None:
+            return None
+        return self.last_order_at + timedelta(days=interval)
+
+    @property
+    def sale_ratio(self) -> float | None:
+        lines = self.sale_lines + self.full_price_lines
+        return round(self.sale_lines / lines, 3) if lines else None
+
+    @property
+    def active_hour(self) -> int | None:
+        if not any(self.order_hours):
+            return None
+        return max(range(24), key=lambda h: (self.order_hours[h], -h))
+
+    @property
+    def active_period(self) -> str | None:
+        """朝型 (morning, 5–11h), 昼型 (day), 夜型 (night, 18–4h) from the active hour."""
+        hour = self.active_hour
+        if hour is None:
+            return None
+        if 5 <= hour < 11:
+            return "morning"
+        if 11 <= hour < 18:
+            return "daytime"
+        return "night"
+
+
+@dataclass(frozen=True)
+class RfmScore:
+    r: int
+    f: int
+    m: int
+    rank: str
+    """loyal (優良) | semi_loyal (準優良) | general (一般) | dormant (休眠)"""
+
+
+@dataclass(frozen=True)
+class Profile:
+    shop_id: str
+    customer_id: str
+    contact: Contact = field(default_factory=Contact)
+    attributes: Attributes = field(default_factory=Attributes)
+    consents: tuple[Consent, ...] = ()
+    stats: OrderStats = field(default_factory=OrderStats)
+    activities: tuple[Activity, ...] = ()
+    last_viewed_at: datetime | None = None
+    last_carted_at: datetime | None = None
+    cart_skus: tuple[str, ...] = ()
+    last_shipped_at: datetime | None = None
+    preferences: dict[str, frozenset[str]] = field(default_factory=dict)
+    rfm: RfmScore | None = None
+    segments: frozenset[str] = frozenset()
+    identifiers: frozenset[str] = frozenset()
+    """Keys (`email#…`, `ext#…`) this profile owns in the identity index."""
+    merged_into: str | None = None
+    version: int = 0
+    """Optimistic-concurrency counter: a write only lands on the version it read."""
+
+    # ---- derived views
+    @property
+    def order_count(self) -> int:
+        return self.stats.order_count
+
+    @property
+    def f_stage(self) -> str:
+        return f"F{self.stats.order_count}"
+
+    def age_on(self, today: date) -> int | None:
+        born = self.attributes.birthday
+        if born is None:
+            return None
+        return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+
+    def age_band(self, today: date) -> str | None:
+        age = self.age_on(today)
+        if age is None:
+            return None
+        if age < 20:
+            return "under20"
+        return f"{min(age // 10 * 10, 70)}s"
+
     def consent_for(self, channel: Channel, category: ConsentCategory) -> Consent | None:
         for consent in self.consents:
             if consent.channel == channel and consent.category == category:
                 return consent
         return None
 
+    # ---- changes
     def with_contact(self, contact: Contact, consents: tuple[Consent, ...]) -> Profile:
         return replace(
             self,
@@ -109,18 +300,87 @@ class Profile:
             consents=merge_consents(self.consents, consents),
         )
 
+    def with_attributes(self, attributes: Attributes) -> Profile:
+        return replace(self, attributes=self.attributes.merged_with(attributes))
+
     def with_order(self, order: Order) -> Profile:
         """The profile after one more order."""
-        first = self.first_order_at
-        last = self.last_order_at
+        bought = tuple(
+            Activity("bought", order.placed_at, ln.sku, ln.category, ln.quantity, order.order_id)
+            for ln in order.lines
+        )
+        return replace(self, stats=self.stats.add(order)).with_activities(bought)
+
+    def with_orders_refolded(self, active_orders: Iterable[Order], dropped_order: str) -> Profile:
+        """After a cancellation or return: stats from the remaining orders, and the dropped
+        order's purchases removed from recent behaviour."""
+        kept = tuple(
+            a for a in self.activities if not (a.kind == "bought" and a.ref == dropped_order)
+        )
+        return replace(self, stats=OrderStats.of(active_orders), activities=kept)
+
+    def with_shipment(self, order_id: str, shipped_at: datetime) -> Profile:
+        last = self.last_shipped_at
+        return replace(
+            self, last_shipped_at=shipped_at if last is None else max(last, shipped_at)
+        ).with_activities((Activity("shipped", shipped_at, ref=order_id),))
+
+    def with_view(self, sku: str, category: str | None, at: datetime) -> Profile:
+        last = self.last_viewed_at
+        return replace(self, last_viewed_at=at if last is None else max(last, at)).with_activities(
+            (Activity("viewed", at, sku, category),)
+        )
+
+    def with_cart(
+        self, skus: tuple[str, ...], lines: tuple[OrderLine, ...], at: datetime
+    ) -> Profile:
+        if self.last_carted_at is not None and at < self.last_carted_at:
+            return self  # an older cart state arriving late changes nothing
+        carted = tuple(Activity("carted", at, ln.sku, ln.category, ln.quantity) for ln in lines)
+        return replace(self, last_carted_at=at, cart_skus=skus).with_activities(carted)
+
+    def with_preferences(self, preferences: dict[str, frozenset[str]]) -> Profile:
+        merged = dict(self.preferences)
+        merged.update(preferences)
+        return replace(self, preferences=merged)
+
+    def with_activities(self, new: tuple[Activity, ...]) -> Profile:
+        if not new:
+            return self
+        newest = max(a.at for a in (*self.activities, *new))
+        horizon = newest - ACTIVITY_HORIZON
+        kept = sorted(
+            (a for a in (*self.activities, *new) if a.at >= horizon),
+            key=lambda a: (a.at, a.kind, a.ref or "", a.sku or "", a.category or "", a.quantity),
+        )
+        return replace(self, activities=tuple(kept[-MAX_ACTIVITIES:]))
+
+    def merged_with(
+        self, other: Profile, other_orders: Iterable[Order], own_orders: Iterable[Order]
+    ) -> Profile:
+        """This profile absorbing another one of the same person: all history is kept."""
         return replace(
             self,
-            order_count=self.order_count + 1,
-            first_order_at=order.placed_at if first is None else min(first, order.placed_at),
-            last_order_at=order.placed_at if last is None else max(last, order.placed_at),
-            revenue=self.revenue + order.total,
-            categories=self.categories | {ln.category for ln in order.lines if ln.category},
-        )
+            contact=other.contact.merged_with(self.contact),
+            attributes=other.attributes.merged_with(self.attributes),
+            consents=merge_consents(other.consents, self.consents),
+            stats=OrderStats.of([*own_orders, *other_orders]),
+            last_viewed_at=_latest(self.last_viewed_at, other.last_viewed_at),
+            last_carted_at=_latest(self.last_carted_at, other.last_carted_at),
+            cart_skus=self.cart_skus
+            if _latest(self.last_carted_at, other.last_carted_at) == self.last_carted_at
+            else other.cart_skus,
+            last_shipped_at=_latest(self.last_shipped_at, other.last_shipped_at),
+            preferences={**other.preferences, **self.preferences},
+        ).with_activities(other.activities)
+
+
+def _latest(a: datetime | None, b: datetime | None) -> datetime | None:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return max(a, b)
 
 
 def merge_consents(
@@ -133,3 +393,7 @@ def merge_consents(
         if existing is None or consent.recorded_at >= existing.recorded_at:
             by_key[(consent.channel, consent.category)] = consent
     return tuple(sorted(by_key.values(), key=lambda c: (c.channel, c.category)))
+
+
+def utc(moment: datetime) -> datetime:
+    return moment.astimezone(UTC)

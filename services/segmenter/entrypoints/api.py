@@ -2,22 +2,32 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from datetime import datetime
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import StreamingResponse
 from mangum import Mangum
+from pydantic import BaseModel, ConfigDict, Field
 
 from segmenter import bootstrap, services
+from segmenter.adapters.repository import SegmentDefinition
 from segmenter.bootstrap import SegmenterContainer
 from segmenter.entrypoints.schemas import (
+    EventBatch,
+    EventIn,
+    IngestedPublic,
     OrderCreate,
     OrderPublic,
     OrderRecordedPublic,
     ProfilePublic,
 )
+from segmenter.services import audience, segments
+from shared.errors import KizunaError
 from shared.http import admin
 from shared.http.app import container_of, create_service_app
-from shared.http.security import EventsWriter, SegmentsReader
+from shared.http.errors import status_for
+from shared.http.security import EventsWriter, SegmentsReader, SegmentsWriter
 from shared.settings import get_settings
 
 
@@ -31,22 +41,89 @@ Container = Annotated[SegmenterContainer, Depends(_container)]
 router = APIRouter(prefix="/v1")
 
 
+def _public(result: services.Ingested) -> IngestedPublic:
+    return IngestedPublic(
+        event_id=result.event_id,
+        type=result.event_type,
+        status="duplicate" if result.duplicate else "accepted",
+        customer_id=result.customer_id,
+        f_stage=result.profile.f_stage if result.profile else None,
+    )
+
+
+# ---------------------------------------------------------------------------- ingest
+
+
 @router.post("/orders", status_code=201, responses={200: {"description": "Duplicate event"}})
 def post_order(
     body: OrderCreate, principal: EventsWriter, c: Container, response: Response
 ) -> OrderRecordedPublic:
-    result = services.record_order(
-        body.to_command(principal.shop_id), c.profiles, c.publisher, c.clock
-    )
+    result = services.ingest_command(body.to_command(principal.shop_id), c.ingest)
     if result.duplicate:
         response.status_code = 200
     return OrderRecordedPublic(
         event_id=result.event_id,
-        order_id=result.order_id,
+        order_id=body.order_id,
         customer_id=result.customer_id,
         duplicate=result.duplicate,
         f_stage=result.profile.f_stage if result.profile else None,
     )
+
+
+@router.post("/events", status_code=201, responses={200: {"description": "Duplicate event"}})
+def post_event(
+    body: Annotated[EventIn, Field(discriminator="type")],
+    principal: EventsWriter,
+    c: Container,
+    response: Response,
+) -> IngestedPublic:
+    result = services.ingest_command(body.to_command(principal.shop_id), c.ingest)
+    if result.duplicate:
+        response.status_code = 200
+    return _public(result)
+
+
+class BatchResult(BaseModel):
+    accepted: int
+    duplicates: int
+    failed: int
+    results: list[IngestedPublic]
+
+
+@router.post("/events/batch")
+def post_events_batch(body: EventBatch, principal: EventsWriter, c: Container) -> BatchResult:
+    """Up to 500 events. The whole batch is validated first (a bad one refuses the batch,
+    naming `events.<i>.<field>`); then each event is applied on its own, so a conflict in
+    one does not undo the others."""
+    results = []
+    for event in body.events:
+        try:
+            results.append(
+                _public(services.ingest_command(event.to_command(principal.shop_id), c.ingest))
+            )
+        except KizunaError as err:
+            status: Literal["conflict", "not_found"] = (
+                "not_found" if status_for(err) == 404 else "conflict"
+            )
+            if status_for(err) not in (404, 409):
+                raise
+            results.append(
+                IngestedPublic(
+                    event_id=event.event_id,
+                    type=event.type,
+                    status=status,
+                    error={"code": err.code, "message": err.message, "field": err.field},
+                )
+            )
+    return BatchResult(
+        accepted=sum(1 for r in results if r.status == "accepted"),
+        duplicates=sum(1 for r in results if r.status == "duplicate"),
+        failed=sum(1 for r in results if r.status in ("conflict", "not_found")),
+        results=results,
+    )
+
+
+# ---------------------------------------------------------------------------- reads
 
 
 @router.get("/orders/{order_id}")
@@ -65,6 +142,152 @@ def get_customer_orders(
 ) -> list[OrderPublic]:
     orders = services.list_customer_orders(c.profiles, principal.shop_id, customer_id)
     return [OrderPublic.of(o) for o in orders]
+
+
+class RecommendationPublic(BaseModel):
+    sku: str
+    reason: str
+    score: float
+
+
+@router.get("/customers/{customer_id}/recommendations")
+def get_recommendations(
+    customer_id: str,
+    principal: SegmentsReader,
+    c: Container,
+    limit: Annotated[int, Query(ge=1, le=50)] = 10,
+) -> list[RecommendationPublic]:
+    found = audience.recommendations_for(c.profiles, principal.shop_id, customer_id, limit)
+    return [RecommendationPublic(sku=r.sku, reason=r.reason, score=r.score) for r in found]
+
+
+# ---------------------------------------------------------------------------- segments
+
+
+class SegmentPublic(BaseModel):
+    segment_id: str
+    name: str
+    description: str
+    builtin: bool
+    rule: dict[str, Any]
+    member_count: int | None
+    created_at: datetime | None
+
+    @classmethod
+    def of(cls, d: SegmentDefinition) -> SegmentPublic:
+        return cls(
+            segment_id=d.segment_id,
+            name=d.name,
+            description=d.description,
+            builtin=d.builtin,
+            rule=d.rule,
+            member_count=d.member_count,
+            created_at=d.created_at,
+        )
+
+
+class SegmentCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    segment_id: str = Field(min_length=1, max_length=63)
+    name: str = Field(min_length=1, max_length=100)
+    description: str = Field(default="", max_length=500)
+    rule: dict[str, Any]
+
+
+class PreviewRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    rule: dict[str, Any]
+
+
+class PreviewPublic(BaseModel):
+    count: int
+    sample_customer_ids: list[str]
+
+
+class MembersPage(BaseModel):
+    segment_id: str
+    customer_ids: list[str]
+    next_cursor: str | None
+
+
+@router.get("/segments")
+def list_segments(principal: SegmentsReader, c: Container) -> list[SegmentPublic]:
+    return [SegmentPublic.of(d) for d in segments.list_segments(c.profiles, principal.shop_id)]
+
+
+@router.post("/segments/preview")
+def preview_segment(body: PreviewRequest, principal: SegmentsReader, c: Container) -> PreviewPublic:
+    count, sample = segments.preview(c.profiles, principal.shop_id, body.rule, c.clock())
+    return PreviewPublic(count=count, sample_customer_ids=sample)
+
+
+@router.post("/segments", status_code=201)
+def create_segment(body: SegmentCreate, principal: SegmentsWriter, c: Container) -> SegmentPublic:
+    created = segments.create_segment(
+        c.profiles,
+        c.segments,
+        c.publisher,
+        principal.shop_id,
+        body.segment_id,
+        body.name,
+        body.rule,
+        body.description,
+        c.clock(),
+    )
+    return SegmentPublic.of(created)
+
+
+@router.post("/segments/recompute")
+def recompute(principal: SegmentsWriter, c: Container) -> dict[str, Any]:
+    summary = segments.recompute_shop(
+        c.profiles, c.segments, c.publisher, principal.shop_id, c.clock()
+    )
+    audience.rebuild_recommendations(c.profiles, principal.shop_id, c.clock())
+    return {
+        "profiles": summary.profiles,
+        "entered": summary.entered,
+        "exited": summary.exited,
+        "ranks": summary.ranks,
+    }
+
+
+@router.get("/segments/{segment_id}")
+def get_segment(segment_id: str, principal: SegmentsReader, c: Container) -> SegmentPublic:
+    return SegmentPublic.of(segments.get_segment(c.profiles, principal.shop_id, segment_id))
+
+
+@router.delete("/segments/{segment_id}", status_code=204)
+def delete_segment(segment_id: str, principal: SegmentsWriter, c: Container) -> Response:
+    segments.delete_segment(c.profiles, c.segments, principal.shop_id, segment_id)
+    return Response(status_code=204)
+
+
+@router.get("/segments/{segment_id}/members")
+def segment_members(
+    segment_id: str,
+    principal: SegmentsReader,
+    c: Container,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    cursor: str | None = None,
+) -> MembersPage:
+    ids, next_cursor = segments.members(c.profiles, principal.shop_id, segment_id, limit, cursor)
+    return MembersPage(segment_id=segment_id, customer_ids=ids, next_cursor=next_cursor)
+
+
+@router.get("/segments/{segment_id}/export")
+def export_segment(
+    segment_id: str,
+    principal: SegmentsReader,
+    c: Container,
+    format: Literal["csv", "hashed"] = "csv",
+) -> StreamingResponse:
+    segments.get_segment(c.profiles, principal.shop_id, segment_id)
+    rows = audience.export_rows(c.profiles, principal.shop_id, segment_id, format == "hashed")
+    return StreamingResponse(
+        rows,
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{segment_id}-{format}.csv"'},
+    )
 
 
 app = create_service_app(

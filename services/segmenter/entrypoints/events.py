@@ -6,6 +6,8 @@ from typing import Any
 
 from segmenter import bootstrap, services
 from segmenter.bootstrap import SegmenterContainer
+from segmenter.domain.commands import RecordPreferences
+from segmenter.services import audience, segments
 from shared.contracts import details
 from shared.contracts.envelope import EventEnvelope
 from shared.events_handler import dispatch
@@ -27,18 +29,46 @@ def reset() -> None:
 
 def on_message_engaged(envelope: EventEnvelope, detail: Any) -> dict[str, Any]:
     assert isinstance(detail, details.MessageEngaged)
-    services.record_engagement(container().profiles, envelope, detail)
-    return {"recorded": envelope.type}
+    result = services.record_engagement(container().ingest, envelope, detail)
+    return {"recorded": envelope.type, "duplicate": result.duplicate}
+
+
+def on_survey_answered(envelope: EventEnvelope, detail: Any) -> dict[str, Any]:
+    assert isinstance(detail, details.SurveyAnswered)
+    cmd = RecordPreferences(
+        event_id=envelope.id,
+        shop_id=envelope.shop,
+        customer_id=detail.customer_id,
+        preferences={k: frozenset(v) for k, v in detail.preferences.items()},
+    )
+    result = services.record_preferences(cmd, container().ingest)
+    return {"customer_id": result.customer_id, "duplicate": result.duplicate}
 
 
 def nightly_recompute() -> dict[str, Any]:
-    # Segment and RFM recompute arrive with the segment engine; the schedule is wired now.
-    return {"recomputed_segments": 0}
+    """Every shop: RFM ranks, all segments (relative dates move overnight), recommendations."""
+    c = container()
+    now = c.clock()
+    summaries = {}
+    for shop in c.keys.list_shops():
+        summary = segments.recompute_shop(c.profiles, c.segments, c.publisher, shop.shop_id, now)
+        audience.rebuild_recommendations(c.profiles, shop.shop_id, now)
+        summaries[shop.shop_id] = {
+            "profiles": summary.profiles,
+            "entered": summary.entered,
+            "exited": summary.exited,
+            "ranks": summary.ranks,
+        }
+    return {"shops": summaries}
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return dispatch(
         event,
-        events={"message.opened": on_message_engaged, "message.clicked": on_message_engaged},
+        events={
+            "message.opened": on_message_engaged,
+            "message.clicked": on_message_engaged,
+            "survey.answered": on_survey_answered,
+        },
         schedules={"nightly-recompute": nightly_recompute},
     )

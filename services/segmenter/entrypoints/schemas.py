@@ -1,23 +1,58 @@
-"""Request and response models of the segmenter HTTP API (pydantic lives here, at the edge)."""
+"""Request and response models of the segmenter HTTP API (pydantic lives here, at the edge).
+
+Storefronts send events of the types below, one at a time (`POST /v1/events`), up to 500
+at a time (`POST /v1/events/batch`), or orders alone (`POST /v1/orders`). Each carries an
+`event_id` that makes it idempotent.
+"""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Literal
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
-from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, field_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    field_validator,
+    model_validator,
+)
 
-from segmenter.domain.commands import RecordOrder
-from segmenter.domain.model import Consent, Contact, Order, OrderLine, Profile
+from segmenter.domain.commands import (
+    ChangeInventory,
+    ChangeOrderStatus,
+    CustomerRef,
+    RecordOrder,
+    RecordView,
+    UpdateCart,
+    UpsertCustomer,
+)
+from segmenter.domain.model import Attributes, Consent, Contact, Order, OrderLine, Profile
 from shared.contracts.envelope import EVENT_ID_PATTERN
 
-ID_PATTERN = r"^[A-Za-z0-9._:\-#/]{1,128}$"
+ID_PATTERN = r"^[A-Za-z0-9._:\-#/@+]{1,128}$"
+Money = Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=2)]
+EventId = Annotated[str, Field(pattern=EVENT_ID_PATTERN, description="Idempotency key.")]
 
 
 class _In(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+def normalise_phone(value: str) -> str:
+    """Any common writing of a phone number → E.164 (default region JP)."""
+    try:
+        number = phonenumbers.parse(value, "JP")
+    except phonenumbers.NumberParseException:
+        raise ValueError("not a phone number") from None
+    if not phonenumbers.is_valid_number(number):
+        raise ValueError("not a valid phone number")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
 class ConsentIn(_In):
@@ -35,30 +70,43 @@ class ConsentIn(_In):
         )
 
 
-class CustomerIn(_In):
-    customer_id: str = Field(pattern=ID_PATTERN, description="The storefront's customer id.")
-    email: EmailStr | None = None
-    phone: str | None = Field(
-        default=None, max_length=32, description="Any format; stored as E.164 (default region JP)."
+class CustomerRefIn(_In):
+    """Names a person by any identifier the storefront has."""
+
+    customer_id: str | None = Field(
+        default=None, pattern=ID_PATTERN, description="The storefront's customer id."
     )
+    email: EmailStr | None = None
+    phone: str | None = Field(default=None, max_length=32, description="Stored as E.164.")
     line_user_id: str | None = Field(default=None, pattern=r"^U[0-9a-f]{32}$")
-    first_name: str | None = Field(default=None, max_length=100)
-    last_name: str | None = Field(default=None, max_length=100)
-    locale: Literal["ja", "en"] = "ja"
-    consents: list[ConsentIn] = Field(default_factory=list, max_length=10)
 
     @field_validator("phone")
     @classmethod
     def _e164(cls, v: str | None) -> str | None:
-        if v is None:
-            return None
-        try:
-            number = phonenumbers.parse(v, "JP")
-        except phonenumbers.NumberParseException:
-            raise ValueError("not a phone number") from None
-        if not phonenumbers.is_valid_number(number):
-            raise ValueError("not a valid phone number")
-        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+        return normalise_phone(v) if v is not None else None
+
+    @model_validator(mode="after")
+    def _one_identifier(self) -> CustomerRefIn:
+        if not (self.customer_id or self.email or self.phone or self.line_user_id):
+            raise ValueError("name the customer by customer_id, email, phone or line_user_id")
+        return self
+
+    def contact(self) -> Contact:
+        return Contact(
+            email=str(self.email).lower() if self.email else None,
+            phone=self.phone,
+            line_user_id=self.line_user_id,
+        )
+
+    def to_ref(self) -> CustomerRef:
+        return CustomerRef(self.customer_id, self.contact())
+
+
+class CustomerIn(CustomerRefIn):
+    first_name: str | None = Field(default=None, max_length=100)
+    last_name: str | None = Field(default=None, max_length=100)
+    locale: Literal["ja", "en"] = "ja"
+    consents: list[ConsentIn] = Field(default_factory=list, max_length=10)
 
     @field_validator("consents")
     @classmethod
@@ -71,62 +119,213 @@ class CustomerIn(_In):
                 )
         return v
 
+    def contact(self) -> Contact:
+        base = super().contact()
+        return Contact(
+            email=base.email,
+            phone=base.phone,
+            line_user_id=base.line_user_id,
+            first_name=self.first_name,
+            last_name=self.last_name,
+            locale=self.locale,
+        )
+
+    def domain_consents(self) -> tuple[Consent, ...]:
+        now = datetime.now(UTC)
+        return tuple(c.to_domain(now) for c in self.consents)
+
 
 class LineItemIn(_In):
     sku: str = Field(min_length=1, max_length=64)
     quantity: int = Field(ge=1, le=10_000)
-    unit_price: Decimal = Field(ge=0, max_digits=12, decimal_places=2)
-    list_price: Decimal | None = Field(default=None, ge=0, max_digits=12, decimal_places=2)
-    unit_cost: Decimal | None = Field(default=None, ge=0, max_digits=12, decimal_places=2)
+    unit_price: Money
+    list_price: Money | None = None
+    unit_cost: Money | None = None
     category: str | None = Field(default=None, max_length=64)
+    tags: list[str] = Field(default_factory=list, max_length=20)
+
+    def to_domain(self) -> OrderLine:
+        return OrderLine(
+            sku=self.sku,
+            quantity=self.quantity,
+            unit_price=self.unit_price,
+            category=self.category,
+            list_price=self.list_price,
+            unit_cost=self.unit_cost,
+            tags=tuple(self.tags),
+        )
 
 
 class OrderCreate(_In):
-    """An order placed in the storefront. `event_id` makes the call idempotent."""
+    """An order placed in the storefront."""
 
-    event_id: str = Field(pattern=EVENT_ID_PATTERN)
+    type: Literal["order.placed"] = "order.placed"
+    event_id: EventId
     order_id: str = Field(pattern=ID_PATTERN)
     placed_at: AwareDatetime
     currency: str = Field(default="JPY", pattern=r"^[A-Z]{3}$")
-    total: Decimal = Field(ge=0, max_digits=14, decimal_places=2)
+    total: Money
     items: list[LineItemIn] = Field(min_length=1, max_length=500)
     customer: CustomerIn
     sales_channel: str | None = Field(default=None, max_length=64)
     coupon: str | None = Field(default=None, max_length=64)
 
     def to_command(self, shop_id: str) -> RecordOrder:
-        now = datetime.now(UTC)
+        c = self.customer
         order = Order(
             order_id=self.order_id,
-            customer_id=self.customer.customer_id,
+            customer_id=c.customer_id or "",
             placed_at=self.placed_at,
             currency=self.currency,
             total=self.total,
             sales_channel=self.sales_channel,
             coupon=self.coupon,
-            lines=tuple(
-                OrderLine(
-                    sku=i.sku,
-                    quantity=i.quantity,
-                    unit_price=i.unit_price,
-                    category=i.category,
-                    list_price=i.list_price,
-                    unit_cost=i.unit_cost,
-                )
-                for i in self.items
+            lines=tuple(i.to_domain() for i in self.items),
+        )
+        return RecordOrder(self.event_id, shop_id, order, c.contact(), c.domain_consents())
+
+
+class CustomerUpsert(_In):
+    """A customer created or changed in the storefront (registration, profile edit)."""
+
+    type: Literal["customer.upserted"]
+    event_id: EventId
+    customer: CustomerIn
+    birthday: date | None = None
+    gender: Literal["female", "male", "other", "unknown"] | None = None
+    prefecture: str | None = Field(default=None, max_length=16)
+    timezone: str = "Asia/Tokyo"
+    acquisition_channel: str | None = Field(default=None, max_length=64)
+    registered_at: AwareDatetime | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("unknown IANA time zone") from None
+        return v
+
+    @field_validator("birthday")
+    @classmethod
+    def _plausible_birthday(cls, v: date | None) -> date | None:
+        if v is not None and not (date(1900, 1, 1) <= v <= datetime.now(UTC).date()):
+            raise ValueError("birthday must be between 1900-01-01 and today")
+        return v
+
+    def to_command(self, shop_id: str) -> UpsertCustomer:
+        return UpsertCustomer(
+            event_id=self.event_id,
+            shop_id=shop_id,
+            customer=CustomerRef(self.customer.customer_id, self.customer.contact()),
+            attributes=Attributes(
+                birthday=self.birthday,
+                gender=self.gender,
+                prefecture=self.prefecture,
+                timezone=self.timezone,
+                acquisition_channel=self.acquisition_channel,
+                created_at=self.registered_at,
             ),
+            consents=self.customer.domain_consents(),
         )
-        c = self.customer
-        contact = Contact(
-            email=str(c.email).lower() if c.email else None,
-            phone=c.phone,
-            line_user_id=c.line_user_id,
-            first_name=c.first_name,
-            last_name=c.last_name,
-            locale=c.locale,
+
+
+class OrderStatusChange(_In):
+    type: Literal["order.shipped", "order.delivered", "order.cancelled", "order.returned"]
+    event_id: EventId
+    order_id: str = Field(pattern=ID_PATTERN)
+    at: AwareDatetime = Field(description="When it was shipped / delivered / cancelled / returned.")
+
+    def to_command(self, shop_id: str) -> ChangeOrderStatus:
+        return ChangeOrderStatus(
+            self.event_id, shop_id, self.order_id, self.type.removeprefix("order."), self.at
         )
-        consents = tuple(x.to_domain(now) for x in c.consents)
-        return RecordOrder(self.event_id, shop_id, order, contact, consents)
+
+
+class CartUpdate(_In):
+    type: Literal["cart.updated"]
+    event_id: EventId
+    customer: CustomerRefIn
+    cart_id: str = Field(pattern=ID_PATTERN)
+    items: list[LineItemIn] = Field(max_length=500, description="The whole cart; [] = emptied.")
+    updated_at: AwareDatetime
+
+    def to_command(self, shop_id: str) -> UpdateCart:
+        return UpdateCart(
+            self.event_id,
+            shop_id,
+            self.customer.to_ref(),
+            self.cart_id,
+            tuple(i.to_domain() for i in self.items),
+            self.updated_at,
+        )
+
+
+class ProductView(_In):
+    type: Literal["product.viewed"]
+    event_id: EventId
+    customer: CustomerRefIn
+    sku: str = Field(min_length=1, max_length=64)
+    category: str | None = Field(default=None, max_length=64)
+    viewed_at: AwareDatetime
+
+    def to_command(self, shop_id: str) -> RecordView:
+        return RecordView(
+            self.event_id, shop_id, self.customer.to_ref(), self.sku, self.category, self.viewed_at
+        )
+
+
+class InventoryChange(_In):
+    type: Literal["inventory.changed"]
+    event_id: EventId
+    sku: str = Field(min_length=1, max_length=64)
+    quantity: int = Field(ge=0, le=100_000_000)
+    category: str | None = Field(default=None, max_length=64)
+    tags: list[str] = Field(default_factory=list, max_length=20)
+    name: str | None = Field(default=None, max_length=200)
+
+    def to_command(self, shop_id: str) -> ChangeInventory:
+        return ChangeInventory(
+            self.event_id,
+            shop_id,
+            self.sku,
+            self.quantity,
+            self.category,
+            tuple(self.tags),
+            self.name,
+        )
+
+
+class OrderEvent(OrderCreate):
+    type: Literal["order.placed"]
+
+
+EventIn = Annotated[
+    OrderEvent | CustomerUpsert | OrderStatusChange | CartUpdate | ProductView | InventoryChange,
+    Field(discriminator="type"),
+]
+
+
+class EventBatch(_In):
+    events: list[EventIn] = Field(min_length=1, max_length=500)
+
+
+class IngestedPublic(BaseModel):
+    event_id: str
+    type: str
+    status: Literal["accepted", "duplicate", "conflict", "not_found"]
+    customer_id: str | None = None
+    f_stage: str | None = None
+    error: dict[str, Any] | None = None
+
+
+class OrderRecordedPublic(BaseModel):
+    event_id: str
+    order_id: str
+    customer_id: str | None
+    duplicate: bool
+    f_stage: str | None
 
 
 class ConsentPublic(BaseModel):
@@ -150,12 +349,35 @@ class ProfilePublic(BaseModel):
     first_order_at: datetime | None
     last_order_at: datetime | None
     revenue: Decimal
+    gross_profit: Decimal
     average_order_value: Decimal
+    average_interval_days: float | None
+    expected_next_order_at: datetime | None
     categories: list[str]
+    sale_ratio: float | None
+    buyer_type: Literal["sale", "full_price"] | None
+    active_hour: int | None
+    active_period: str | None
+    last_viewed_at: datetime | None
+    last_carted_at: datetime | None
+    cart_skus: list[str]
+    last_shipped_at: datetime | None
+    birthday: date | None
+    age_band: str | None
+    gender: str | None
+    prefecture: str | None
+    acquisition_channel: str | None
+    first_offer: str | None
+    rfm: dict[str, Any] | None
+    segments: list[str]
+    preferences: dict[str, list[str]]
     consents: list[ConsentPublic]
 
     @classmethod
     def of(cls, p: Profile) -> ProfilePublic:
+        s = p.stats
+        today = datetime.now(UTC).date()
+        ratio = s.sale_ratio
         return cls(
             customer_id=p.customer_id,
             email=p.contact.email,
@@ -165,12 +387,32 @@ class ProfilePublic(BaseModel):
             last_name=p.contact.last_name,
             locale=p.contact.locale,
             f_stage=p.f_stage,
-            order_count=p.order_count,
-            first_order_at=p.first_order_at,
-            last_order_at=p.last_order_at,
-            revenue=p.revenue,
-            average_order_value=p.average_order_value,
-            categories=sorted(p.categories),
+            order_count=s.order_count,
+            first_order_at=s.first_order_at,
+            last_order_at=s.last_order_at,
+            revenue=s.revenue,
+            gross_profit=s.gross_profit,
+            average_order_value=s.average_order_value,
+            average_interval_days=s.average_interval_days,
+            expected_next_order_at=s.expected_next_order_at,
+            categories=sorted(s.categories),
+            sale_ratio=ratio,
+            buyer_type=None if ratio is None else ("sale" if ratio >= 0.5 else "full_price"),
+            active_hour=s.active_hour,
+            active_period=s.active_period,
+            last_viewed_at=p.last_viewed_at,
+            last_carted_at=p.last_carted_at,
+            cart_skus=list(p.cart_skus),
+            last_shipped_at=p.last_shipped_at,
+            birthday=p.attributes.birthday,
+            age_band=p.age_band(today),
+            gender=p.attributes.gender,
+            prefecture=p.attributes.prefecture,
+            acquisition_channel=p.attributes.acquisition_channel or s.first_sales_channel,
+            first_offer=s.first_offer,
+            rfm={"r": p.rfm.r, "f": p.rfm.f, "m": p.rfm.m, "rank": p.rfm.rank} if p.rfm else None,
+            segments=sorted(p.segments),
+            preferences={k: sorted(v) for k, v in p.preferences.items()},
             consents=[
                 ConsentPublic(
                     channel=c.channel,
@@ -184,14 +426,6 @@ class ProfilePublic(BaseModel):
         )
 
 
-class OrderRecordedPublic(BaseModel):
-    event_id: str
-    order_id: str
-    customer_id: str
-    duplicate: bool
-    f_stage: str | None
-
-
 class OrderLinePublic(BaseModel):
     sku: str
     quantity: int
@@ -203,6 +437,7 @@ class OrderPublic(BaseModel):
     order_id: str
     customer_id: str
     placed_at: datetime
+    status: str
     currency: str
     total: Decimal
     sales_channel: str | None
@@ -214,6 +449,7 @@ class OrderPublic(BaseModel):
             order_id=o.order_id,
             customer_id=o.customer_id,
             placed_at=o.placed_at,
+            status=o.status,
             currency=o.currency,
             total=o.total,
             sales_channel=o.sales_channel,

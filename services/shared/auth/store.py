@@ -33,6 +33,9 @@ class KeyStore:
     def list_keys(self, shop_id: str) -> list[ApiKey]:
         raise NotImplementedError
 
+    def list_shops(self) -> list[Shop]:
+        raise NotImplementedError
+
 
 def _shop_key(shop_id: str) -> dict[str, Any]:
     return key(f"SHOP#{shop_id}", "SHOP")
@@ -156,3 +159,18 @@ class DynamoKeyStore(KeyStore):
             ExpressionAttributeValues={":pk": {"S": f"SHOP#{shop_id}"}, ":prefix": {"S": "KEY#"}},
         )
         return [_key_from_item(to_item(i)) for i in items]
+
+    def list_shops(self) -> list[Shop]:
+        """Every active shop (the nightly jobs walk them); a scan of a small table."""
+        shops: list[Shop] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "FilterExpression": "sk = :shop",
+            "ExpressionAttributeValues": {":shop": {"S": "SHOP"}},
+        }
+        while True:
+            page = self._client.scan(**kwargs)
+            shops.extend(_shop_from_item(raw) for raw in page.get("Items", []))
+            if not page.get("LastEvaluatedKey"):
+                return [s for s in shops if s.active]
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]

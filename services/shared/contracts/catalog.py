@@ -36,6 +36,7 @@ EVENT_CATALOG: dict[str, EventType] = {
         ),
         _t("order.placed", "segmenter", d.OrderPlaced, "An order was placed and stored."),
         _t("order.shipped", "segmenter", d.OrderShipped, "An order left the warehouse."),
+        _t("order.delivered", "segmenter", d.OrderDelivered, "An order reached the customer."),
         _t("order.cancelled", "segmenter", d.OrderCancelled, "An order was cancelled."),
         _t("order.returned", "segmenter", d.OrderReturned, "An order was returned."),
         _t("cart.updated", "segmenter", d.CartUpdated, "A cart changed."),

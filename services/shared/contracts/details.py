@@ -74,6 +74,12 @@ class OrderShipped(_Detail):
     shipped_at: AwareDatetime
 
 
+class OrderDelivered(_Detail):
+    order_id: str
+    customer_id: str
+    delivered_at: AwareDatetime
+
+
 class OrderCancelled(_Detail):
     order_id: str
     customer_id: str

@@ -39,6 +39,7 @@ def require_scope(scope: str) -> Callable[[Principal], Principal]:
 
 EventsWriter = Annotated[Principal, Depends(require_scope("events:write"))]
 SegmentsReader = Annotated[Principal, Depends(require_scope("segments:read"))]
+SegmentsWriter = Annotated[Principal, Depends(require_scope("segments:write"))]
 MessagesSender = Annotated[Principal, Depends(require_scope("messages:send"))]
 MessagesReader = Annotated[Principal, Depends(require_scope("messages:read"))]
 FeedbackWriter = Annotated[Principal, Depends(require_scope("feedback:write"))]

@@ -1,0 +1,87 @@
+"""Which segments a profile belongs to: the profile seen as the rule engine's facts.
+
+Pure domain. The same facts feed the per-event (incremental) evaluation and the nightly
+recompute, so both agree on who is in a segment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from segmenter.domain.model import Profile
+from segmenter.domain.segments.evaluate import evaluate
+from segmenter.domain.segments.facts import Activity, CustomerFacts
+from segmenter.domain.segments.rules import Rule, parse_rule
+
+
+def profile_fields(profile: Profile, now: datetime) -> dict[str, object]:
+    s = profile.stats
+    today = now.date()
+    return {
+        "order_count": s.order_count,
+        "revenue": s.revenue,
+        "gross_profit": s.gross_profit,
+        "average_order_value": s.average_order_value if s.order_count else None,
+        "average_interval_days": s.average_interval_days,
+        "sale_ratio": s.sale_ratio,
+        "active_hour": s.active_hour,
+        "age": profile.age_on(today),
+        "r_score": profile.rfm.r if profile.rfm else None,
+        "f_score": profile.rfm.f if profile.rfm else None,
+        "m_score": profile.rfm.m if profile.rfm else None,
+        "f_stage": profile.f_stage,
+        "rfm_rank": profile.rfm.rank if profile.rfm else None,
+        "gender": profile.attributes.gender,
+        "prefecture": profile.attributes.prefecture,
+        "age_band": profile.age_band(today),
+        "acquisition_channel": profile.attributes.acquisition_channel or s.first_sales_channel,
+        "first_offer": s.first_offer,
+        "last_sales_channel": s.last_sales_channel,
+        "first_order_at": s.first_order_at,
+        "last_order_at": s.last_order_at,
+        "last_shipped_at": profile.last_shipped_at,
+        "last_viewed_at": profile.last_viewed_at,
+        "last_carted_at": profile.last_carted_at,
+        "expected_next_order_at": s.expected_next_order_at,
+        "created_at": profile.attributes.created_at,
+        "birthday": profile.attributes.birthday,
+        "categories": s.categories,
+        "consents": frozenset(
+            f"{c.channel}:{c.category}" for c in profile.consents if c.granted and c.source
+        ),
+        "has_email": profile.contact.email is not None,
+        "has_phone": profile.contact.phone is not None,
+        "has_line": profile.contact.line_user_id is not None,
+    }
+
+
+def profile_facts(profile: Profile, now: datetime) -> CustomerFacts:
+    return CustomerFacts(
+        customer_id=profile.customer_id,
+        fields=profile_fields(profile, now),
+        activities=tuple(
+            Activity(kind=a.kind, at=a.at, sku=a.sku, category=a.category, quantity=a.quantity)
+            for a in profile.activities
+        ),
+        preferences=profile.preferences,
+    )
+
+
+@dataclass(frozen=True)
+class CompiledSegment:
+    segment_id: str
+    rule: Rule
+
+
+def compile_segments(definitions: Iterable[tuple[str, Mapping[str, Any]]]) -> list[CompiledSegment]:
+    return [CompiledSegment(segment_id, parse_rule(rule)) for segment_id, rule in definitions]
+
+
+def memberships(
+    profile: Profile, segments: Iterable[CompiledSegment], now: datetime
+) -> frozenset[str]:
+    facts = profile_facts(profile, now)
+    return frozenset(s.segment_id for s in segments if evaluate(s.rule, facts, now))

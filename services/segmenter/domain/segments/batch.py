@@ -1,0 +1,592 @@
+"""Nightly recompute for a whole shop: RFM for every customer, then every segment's
+membership, column by column with numpy.
+
+This is the one module of the engine that imports numpy (the per-event path never loads
+it). It answers exactly what `evaluate` and `rfm.score_customers` answer per customer,
+by construction: numbers compare as float64 like `as_number`, datetimes as integer epoch
+microseconds (exact, like Python's datetime comparison), dates as epoch days, and every
+operator masks out missing values the way the per-customer evaluator does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, timedelta
+
+import numpy as np
+from numpy.typing import NDArray
+
+from .evaluate import days_until_anniversary
+from .facts import (
+    FIELD_CATALOG,
+    ActivityKind,
+    CustomerFacts,
+    FieldType,
+    as_bool,
+    as_date,
+    as_datetime,
+    as_number,
+    as_string,
+    as_string_set,
+)
+from .rfm import RANK_ORDER, RfmConfig, RfmRank, ScoringMethod
+from .rules import (
+    ActivityCondition,
+    AllOf,
+    AnyOf,
+    FieldCondition,
+    Not,
+    Op,
+    PreferenceCondition,
+    Rule,
+)
+
+Mask = NDArray[np.bool_]
+Int64s = NDArray[np.int64]
+Numbers = NDArray[np.float64] | NDArray[np.int64]
+
+
+def _mask(values: object) -> Mask:
+    """numpy's stubs type many boolean results as Any; this pins them down."""
+    return np.asarray(values, dtype=np.bool_)
+
+
+DAY_US = 86_400_000_000
+MISSING_INSTANT = np.iinfo(np.int64).min
+"""Epoch microseconds of a missing datetime; never compared without its presence mask."""
+MISSING_DAY = -(2**40)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+KIND_ORDER: tuple[str, ...] = tuple(ActivityKind)
+
+
+def epoch_micros(moment: datetime) -> int:
+    return (moment - _EPOCH) // timedelta(microseconds=1)
+
+
+def epoch_days(day: date) -> int:
+    return day.toordinal() - _EPOCH_ORDINAL
+
+
+# ---------------------------------------------------------------------------------------
+# Columns
+
+
+@dataclass(frozen=True)
+class StringColumn:
+    """Dictionary-encoded strings: `codes[i]` indexes `categories`, -1 when missing."""
+
+    codes: NDArray[np.int32]
+    categories: tuple[str, ...]
+
+    @classmethod
+    def from_values(cls, values: Iterable[str | None]) -> StringColumn:
+        index: dict[str, int] = {}
+        codes = [-1 if v is None else index.setdefault(v, len(index)) for v in values]
+        return cls(np.asarray(codes, dtype=np.int32), tuple(index))
+
+    def codes_where(self, keep: Iterable[bool]) -> NDArray[np.int32]:
+        return np.flatnonzero(np.fromiter(keep, dtype=bool, count=len(self.categories))).astype(
+            np.int32
+        )
+
+    def codes_of(self, texts: Iterable[str]) -> NDArray[np.int32]:
+        wanted = set(texts)
+        return self.codes_where(c in wanted for c in self.categories)
+
+    def isin(self, texts: Iterable[str]) -> Mask:
+        return _mask(np.isin(self.codes, self.codes_of(texts)))
+
+    @property
+    def present(self) -> Mask:
+        return self.codes >= 0
+
+
+@dataclass(frozen=True)
+class SetColumn:
+    """Sets of strings as an inverted index: the rows holding each value."""
+
+    size: int
+    present: Mask
+    nonempty: Mask
+    rows_by_value: Mapping[str, Int64s]
+
+    @classmethod
+    def from_values(cls, values: Sequence[frozenset[str] | None]) -> SetColumn:
+        rows: dict[str, list[int]] = {}
+        for row, items in enumerate(values):
+            for item in items or ():
+                rows.setdefault(item, []).append(row)
+        return cls(
+            size=len(values),
+            present=np.fromiter((v is not None for v in values), dtype=bool, count=len(values)),
+            nonempty=np.fromiter((bool(v) for v in values), dtype=bool, count=len(values)),
+            rows_by_value={k: np.asarray(v, dtype=np.int64) for k, v in rows.items()},
+        )
+
+    def holding(self, value: str) -> Mask:
+        mask = np.zeros(self.size, dtype=bool)
+        rows = self.rows_by_value.get(value)
+        if rows is not None:
+            mask[rows] = True
+        return mask
+
+
+@dataclass(frozen=True)
+class ActivityTable:
+    """Every customer's activities as parallel arrays; `rows` says whose each one is."""
+
+    rows: Int64s
+    kinds: NDArray[np.int8]
+    at: Int64s
+    skus: StringColumn
+    categories: StringColumn
+
+    @classmethod
+    def from_facts(cls, facts: Sequence[CustomerFacts]) -> ActivityTable:
+        flat = [(row, a) for row, f in enumerate(facts) for a in f.activities]
+        kind_index = {k: i for i, k in enumerate(KIND_ORDER)}
+        return cls(
+            rows=np.asarray([row for row, _ in flat], dtype=np.int64),
+            kinds=np.asarray([kind_index.get(a.kind, -1) for _, a in flat], dtype=np.int8),
+            at=np.asarray([epoch_micros(a.at) for _, a in flat], dtype=np.int64),
+            skus=StringColumn.from_values(a.sku for _, a in flat),
+            categories=StringColumn.from_values(a.category for _, a in flat),
+        )
+
+
+@dataclass(frozen=True)
+class ProfileTable:
+    """A shop's customers, one column per catalogue field. A field with no column counts
+    as missing for everyone. Build with `from_facts`, or straight from arrays when the
+    data already is columnar (an export, the benchmark)."""
+
+    customer_ids: Sequence[str]
+    numbers: Mapping[str, NDArray[np.float64]] = field(default_factory=dict)
+    strings: Mapping[str, StringColumn] = field(default_factory=dict)
+    instants: Mapping[str, Int64s] = field(default_factory=dict)
+    days: Mapping[str, Int64s] = field(default_factory=dict)
+    flags: Mapping[str, NDArray[np.int8]] = field(default_factory=dict)
+    """1 true, 0 false, -1 missing."""
+    sets: Mapping[str, SetColumn] = field(default_factory=dict)
+    activities: ActivityTable | None = None
+    preferences: Mapping[str, SetColumn] = field(default_factory=dict)
+
+    @property
+    def size(self) -> int:
+        return len(self.customer_ids)
+
+    @classmethod
+    def from_facts(cls, facts: Sequence[CustomerFacts]) -> ProfileTable:
+        names = {name for f in facts for name in f.fields if name in FIELD_CATALOG}
+        columns: dict[FieldType, dict[str, object]] = {t: {} for t in FieldType}
+        for name in sorted(names):
+            raw = [f.fields.get(name) for f in facts]
+            ftype = FIELD_CATALOG[name]
+            columns[ftype][name] = _column(ftype, raw)
+        keys = sorted({k for f in facts for k in f.preferences})
+        return cls(
+            customer_ids=[f.customer_id for f in facts],
+            numbers=columns[FieldType.NUMBER],  # type: ignore[arg-type]
+            strings=columns[FieldType.STRING],  # type: ignore[arg-type]
+            instants=columns[FieldType.DATETIME],  # type: ignore[arg-type]
+            days=columns[FieldType.DATE],  # type: ignore[arg-type]
+            flags=columns[FieldType.BOOL],  # type: ignore[arg-type]
+            sets=columns[FieldType.SET],  # type: ignore[arg-type]
+            activities=ActivityTable.from_facts(facts),
+            preferences={
+                k: SetColumn.from_values([f.preferences.get(k) for f in facts]) for k in keys
+            },
+        )
+
+
+def _column(ftype: FieldType, raw: Sequence[object]) -> object:
+    n = len(raw)
+    match ftype:
+        case FieldType.NUMBER:
+            numbers = (as_number(v) for v in raw)
+            return np.fromiter((np.nan if v is None else v for v in numbers), np.float64, n)
+        case FieldType.STRING:
+            return StringColumn.from_values(as_string(v) for v in raw)
+        case FieldType.DATETIME:
+            moments = (as_datetime(v) for v in raw)
+            return np.fromiter(
+                (MISSING_INSTANT if m is None else epoch_micros(m) for m in moments), np.int64, n
+            )
+        case FieldType.DATE:
+            days = (as_date(v) for v in raw)
+            return np.fromiter(
+                (MISSING_DAY if d is None else epoch_days(d) for d in days), np.int64, n
+            )
+        case FieldType.BOOL:
+            flags = (as_bool(v) for v in raw)
+            return np.fromiter((-1 if b is None else int(b) for b in flags), np.int8, n)
+        case FieldType.SET:
+            return SetColumn.from_values([as_string_set(v) for v in raw])
+
+
+# ---------------------------------------------------------------------------------------
+# RFM
+
+
+@dataclass(frozen=True)
+class RfmColumns:
+    """Scores 1-5 (0 = unranked) and rank as an index into `RANK_ORDER` (-1 = unranked)."""
+
+    r: NDArray[np.int8]
+    f: NDArray[np.int8]
+    m: NDArray[np.int8]
+    rank: NDArray[np.int8]
+
+
+def _quantile_scores(values: Numbers, ranked: Mask) -> NDArray[np.int64]:
+    pool = np.sort(values[ranked])
+    below = np.searchsorted(pool, values, side="left").astype(np.int64)
+    return 1 + (5 * below) // max(len(pool), 1)
+
+
+def _threshold_scores(values: Numbers, cuts: Sequence[float]) -> NDArray[np.int64]:
+    score = np.ones(len(values), dtype=np.int64)
+    for cut in cuts:
+        score += values >= cut
+    return score
+
+
+def score_rfm(table: ProfileTable, now: datetime, config: RfmConfig | None = None) -> RfmColumns:
+    """`rfm.score_customers` over the whole table, vectorised."""
+    config = config or RfmConfig()
+    n = table.size
+    last = table.instants.get("last_order_at", np.full(n, MISSING_INSTANT, dtype=np.int64))
+    count = np.trunc(table.numbers.get("order_count", np.full(n, np.nan)))
+    revenue = np.nan_to_num(table.numbers.get("revenue", np.zeros(n)), nan=0.0)
+    ranked = (count >= 1) & (last != MISSING_INSTANT)
+    elapsed = np.where(ranked, epoch_micros(now) - np.where(ranked, last, 0), 0)
+    if config.method is ScoringMethod.QUANTILE:
+        r = _quantile_scores(last, ranked)
+        f = _quantile_scores(count, ranked)
+        m = _quantile_scores(revenue, ranked)
+    else:
+        cuts = config.thresholds
+        r = np.full(n, 5, dtype=np.int64)
+        for days in cuts.recency_days:
+            r -= elapsed > days * DAY_US
+        f = _threshold_scores(count, cuts.frequency)
+        m = _threshold_scores(revenue, cuts.monetary)
+    rank = np.full(n, RANK_ORDER.index(RfmRank.GENERAL), dtype=np.int8)
+    for floor, code in ((config.semi_loyal, RfmRank.SEMI_LOYAL), (config.loyal, RfmRank.LOYAL)):
+        rank[(r >= floor.r) & (f >= floor.f) & (m >= floor.m)] = RANK_ORDER.index(code)
+    rank[elapsed >= config.dormant_days * DAY_US] = RANK_ORDER.index(RfmRank.DORMANT)
+    rank[~ranked] = -1
+    unranked = ~ranked
+
+    def score(values: NDArray[np.int64]) -> NDArray[np.int8]:
+        out = values.astype(np.int8)
+        out[unranked] = 0
+        return out
+
+    return RfmColumns(score(r), score(f), score(m), rank)
+
+
+# ---------------------------------------------------------------------------------------
+# Rules
+
+
+class ColumnarEvaluator:
+    """Evaluates rules over a `ProfileTable` at one instant; caches shared sub-results."""
+
+    def __init__(self, table: ProfileTable, now: datetime) -> None:
+        if now.tzinfo is None or now.utcoffset() is None:
+            raise ValueError("now must be timezone-aware")
+        self.table = table
+        self.now = now
+        self.now_us = epoch_micros(now)
+        self.today = now.date()
+        self.today_days = epoch_days(self.today)
+        self._anniversary_cache: dict[str, NDArray[np.int16]] = {}
+
+    def mask(self, rule: Rule) -> Mask:
+        n = self.table.size
+        if isinstance(rule, AllOf):
+            out = np.ones(n, dtype=bool)
+            for child in rule.rules:
+                out &= self.mask(child)
+            return out
+        if isinstance(rule, AnyOf):
+            out = np.zeros(n, dtype=bool)
+            for child in rule.rules:
+                out |= self.mask(child)
+            return out
+        if isinstance(rule, Not):
+            return ~self.mask(rule.rule)
+        if isinstance(rule, FieldCondition):
+            return self._field(rule)
+        if isinstance(rule, ActivityCondition):
+            return self._activity(rule)
+        return self._preference(rule)
+
+    # -- fields ------------------------------------------------------------------------
+
+    def _field(self, cond: FieldCondition) -> Mask:
+        n = self.table.size
+        match cond.type:
+            case FieldType.NUMBER:
+                return _number(cond, self.table.numbers.get(cond.field, np.full(n, np.nan)))
+            case FieldType.STRING:
+                column = self.table.strings.get(cond.field)
+                if column is None:
+                    column = StringColumn(np.full(n, -1, dtype=np.int32), ())
+                return _string(cond, column)
+            case FieldType.BOOL:
+                flags = self.table.flags.get(cond.field, np.full(n, -1, dtype=np.int8))
+                return _flag(cond, flags)
+            case FieldType.SET:
+                sets = self.table.sets.get(cond.field)
+                if sets is None:
+                    sets = SetColumn.from_values([None] * n)
+                return _set(cond, sets)
+            case FieldType.DATETIME:
+                instants = self.table.instants.get(cond.field)
+                if instants is None:
+                    instants = np.full(n, MISSING_INSTANT, dtype=np.int64)
+                return self._instant(cond, instants)
+            case FieldType.DATE:
+                days = self.table.days.get(cond.field)
+                if days is None:
+                    days = np.full(n, MISSING_DAY, dtype=np.int64)
+                return self._day(cond, days)
+
+    def _instant(self, cond: FieldCondition, values: Int64s) -> Mask:
+        present = _mask(values != MISSING_INSTANT)
+        if cond.op in (Op.EXISTS, Op.NOT_EXISTS):
+            return present if cond.op is Op.EXISTS else ~present
+        span = cond.days * DAY_US
+        now = self.now_us
+        bounds = [epoch_micros(moment) for moment in cond.instants]
+        match cond.op:
+            case Op.OLDER_THAN_DAYS:
+                hit = values <= now - span
+            case Op.WITHIN_LAST_DAYS:
+                hit = (values > now - span) & (values <= now)
+            case Op.WITHIN_NEXT_DAYS:
+                hit = (values > now) & (values <= now + span)
+            case Op.BETWEEN:
+                hit = (values >= bounds[0]) & (values <= bounds[1])
+            case _:
+                hit = _ordered(cond.op, values, bounds[0])
+        return present & hit
+
+    def _day(self, cond: FieldCondition, values: Int64s) -> Mask:
+        present = _mask(values != MISSING_DAY)
+        if cond.op in (Op.EXISTS, Op.NOT_EXISTS):
+            return present if cond.op is Op.EXISTS else ~present
+        age = self.today_days - np.where(present, values, self.today_days)
+        bounds = [epoch_days(day) for day in cond.dates]
+        match cond.op:
+            case Op.OLDER_THAN_DAYS:
+                hit = age >= cond.days
+            case Op.WITHIN_LAST_DAYS:
+                hit = (age >= 0) & (age < cond.days)
+            case Op.ANNIVERSARY_WITHIN_DAYS:
+                hit = self._days_to_anniversary(cond.field, values, present) <= cond.days
+            case Op.BETWEEN:
+                hit = (values >= bounds[0]) & (values <= bounds[1])
+            case _:
+                hit = _ordered(cond.op, values, bounds[0])
+        return present & hit
+
+    def _days_to_anniversary(self, name: str, values: Int64s, present: Mask) -> NDArray[np.int16]:
+        """A 13 x 32 table of answers by (month, day), looked up per customer: the same
+        `days_until_anniversary` the per-customer path calls, so leap days agree."""
+        cached = self._anniversary_cache.get(name)
+        if cached is not None:
+            return cached
+        lookup = np.full((13, 32), 9999, dtype=np.int16)
+        for ordinal in range(date(2000, 1, 1).toordinal(), date(2001, 1, 1).toordinal()):
+            born = date.fromordinal(ordinal)  # 2000 is a leap year: every (month, day)
+            lookup[born.month, born.day] = days_until_anniversary(born, self.today)
+        stamps = np.where(present, values, 0).astype("datetime64[D]")
+        months = stamps.astype("datetime64[M]")
+        month = months.astype(np.int64) % 12 + 1
+        day = (stamps - months.astype("datetime64[D]")).astype(np.int64) + 1
+        result: NDArray[np.int16] = lookup[month, day]
+        self._anniversary_cache[name] = result
+        return result
+
+    # -- activities and preferences ------------------------------------------------------
+
+    def _activity(self, cond: ActivityCondition) -> Mask:
+        n = self.table.size
+        acts = self.table.activities
+        if acts is None or len(acts.rows) == 0:
+            counts = np.zeros(n, dtype=np.int64)
+        else:
+            matching = acts.at <= self.now_us
+            if cond.skus:
+                matching &= acts.skus.isin(cond.skus)
+            if cond.categories:
+                matching &= acts.categories.isin(cond.categories)
+            chosen = matching & (acts.kinds == KIND_ORDER.index(cond.kind))
+            if cond.within_days is not None:
+                chosen &= acts.at > self.now_us - cond.within_days * DAY_US
+            if cond.not_followed_by is not None:
+                follower = matching & (acts.kinds == KIND_ORDER.index(cond.not_followed_by))
+                latest = np.full(n, MISSING_INSTANT, dtype=np.int64)
+                np.maximum.at(latest, acts.rows[follower], acts.at[follower])
+                chosen &= acts.at > latest[acts.rows]
+            counts = np.bincount(acts.rows[chosen], minlength=n)
+        hit = counts >= cond.count_gte
+        if cond.count_lte is not None:
+            hit &= counts <= cond.count_lte
+        return hit
+
+    def _preference(self, cond: PreferenceCondition) -> Mask:
+        answers = self.table.preferences.get(cond.key)
+        out = np.zeros(self.table.size, dtype=bool)
+        if answers is not None:
+            for value in cond.values:
+                out |= answers.holding(value)
+        return out
+
+
+def _ordered(op: Op, values: Numbers, bound: float) -> Mask:
+    match op:
+        case Op.EQ:
+            return np.asarray(values == bound)
+        case Op.NE:
+            return np.asarray(values != bound)
+        case Op.GT:
+            return np.asarray(values > bound)
+        case Op.GTE:
+            return np.asarray(values >= bound)
+        case Op.LT:
+            return np.asarray(values < bound)
+        case Op.LTE:
+            return np.asarray(values <= bound)
+    raise AssertionError(op)
+
+
+def _number(cond: FieldCondition, values: NDArray[np.float64]) -> Mask:
+    present = ~np.isnan(values)
+    match cond.op:
+        case Op.EXISTS:
+            return present
+        case Op.NOT_EXISTS:
+            return ~present
+        case Op.IN:
+            return _mask(np.isin(values, cond.numbers))
+        case Op.NOT_IN:
+            return present & ~_mask(np.isin(values, cond.numbers))
+        case Op.BETWEEN:
+            return (values >= cond.numbers[0]) & (values <= cond.numbers[1])
+    return present & _ordered(cond.op, values, cond.numbers[0])
+
+
+def _string(cond: FieldCondition, column: StringColumn) -> Mask:
+    codes, present = column.codes, column.present
+    match cond.op:
+        case Op.EXISTS | Op.NOT_EXISTS:
+            filled = _mask(np.isin(codes, column.codes_where(bool(c) for c in column.categories)))
+            return filled if cond.op is Op.EXISTS else ~filled
+        case Op.EQ | Op.IN:
+            return column.isin(cond.strings)
+        case Op.NE | Op.NOT_IN:
+            return present & ~column.isin(cond.strings)
+        case Op.CONTAINS:
+            text = cond.text
+            return _mask(np.isin(codes, column.codes_where(text in c for c in column.categories)))
+    raise AssertionError(cond.op)
+
+
+def _flag(cond: FieldCondition, flags: NDArray[np.int8]) -> Mask:
+    present = _mask(flags >= 0)
+    match cond.op:
+        case Op.EXISTS:
+            return present
+        case Op.NOT_EXISTS:
+            return ~present
+        case Op.EQ:
+            return _mask(flags == int(cond.flag))
+    return present & _mask(flags != int(cond.flag))
+
+
+def _set(cond: FieldCondition, column: SetColumn) -> Mask:
+    match cond.op:
+        case Op.EXISTS:
+            return column.nonempty.copy()
+        case Op.NOT_EXISTS:
+            return ~column.nonempty
+        case Op.CONTAINS_ALL:
+            out = np.ones(column.size, dtype=bool)
+            for value in cond.strings:
+                out &= column.holding(value)
+            return out
+    out = np.zeros(column.size, dtype=bool)
+    for value in cond.strings:
+        out |= column.holding(value)
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# The nightly job
+
+
+@dataclass(frozen=True)
+class RecomputeResult:
+    customer_ids: Sequence[str]
+    rfm: RfmColumns
+    members: Mapping[str, Mask]
+
+    def rank_counts(self) -> dict[str, int]:
+        counts = np.bincount(self.rfm.rank[self.rfm.rank >= 0], minlength=len(RANK_ORDER))
+        return {str(rank): int(counts[i]) for i, rank in enumerate(RANK_ORDER)}
+
+    def member_ids(self, segment_id: str) -> list[str]:
+        return [self.customer_ids[int(i)] for i in np.flatnonzero(self.members[segment_id])]
+
+    def rfm_fields(self, row: int) -> dict[str, object]:
+        """One customer's RFM as profile fields, as `RfmScore.as_fields` gives them."""
+        rank = int(self.rfm.rank[row])
+
+        def score(values: NDArray[np.int8]) -> int | None:
+            return int(values[row]) or None
+
+        return {
+            "r_score": score(self.rfm.r),
+            "f_score": score(self.rfm.f),
+            "m_score": score(self.rfm.m),
+            "rfm_rank": None if rank < 0 else str(RANK_ORDER[rank]),
+        }
+
+
+def with_rfm(table: ProfileTable, rfm: RfmColumns) -> ProfileTable:
+    """The table with fresh RFM fields, so rules on `rfm_rank` or `m_score` see tonight's
+    scores rather than yesterday's."""
+
+    def as_number_column(scores: NDArray[np.int8]) -> NDArray[np.float64]:
+        return np.where(scores > 0, scores, np.nan).astype(np.float64)
+
+    ranks = StringColumn(rfm.rank.astype(np.int32), tuple(str(r) for r in RANK_ORDER))
+    return replace(
+        table,
+        numbers={
+            **table.numbers,
+            "r_score": as_number_column(rfm.r),
+            "f_score": as_number_column(rfm.f),
+            "m_score": as_number_column(rfm.m),
+        },
+        strings={**table.strings, "rfm_rank": ranks},
+    )
+
+
+def recompute(
+    table: ProfileTable,
+    rules: Mapping[str, Rule],
+    now: datetime,
+    config: RfmConfig | None = None,
+) -> RecomputeResult:
+    """RFM for everyone, then each rule's members (rules see the new RFM fields)."""
+    rfm = score_rfm(table, now, config)
+    evaluator = ColumnarEvaluator(with_rfm(table, rfm), now)
+    members = {segment_id: evaluator.mask(rule) for segment_id, rule in rules.items()}
+    return RecomputeResult(table.customer_ids, rfm, members)

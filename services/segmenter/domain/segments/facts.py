@@ -1,0 +1,149 @@
+"""What the segment engine knows about one customer, and the field catalogue rules may use.
+
+The engine never sees the stored profile: the service maps a profile onto `CustomerFacts`,
+so the rule language stays stable while storage changes. Values are read through the
+`as_*` coercers, shared by the per-customer evaluator and the columnar batch, so both
+agree on what counts as "missing".
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from enum import StrEnum
+from types import MappingProxyType
+
+
+class FieldType(StrEnum):
+    NUMBER = "number"
+    STRING = "string"
+    DATE = "date"
+    DATETIME = "datetime"
+    SET = "set"
+    BOOL = "bool"
+
+
+class ActivityKind(StrEnum):
+    BOUGHT = "bought"
+    VIEWED = "viewed"
+    CARTED = "carted"
+    OPENED = "opened"
+    CLICKED = "clicked"
+    SHIPPED = "shipped"
+
+
+ACTIVITY_KINDS: frozenset[str] = frozenset(ActivityKind)
+
+_N, _S, _D, _T, _SET, _B = (
+    FieldType.NUMBER,
+    FieldType.STRING,
+    FieldType.DATE,
+    FieldType.DATETIME,
+    FieldType.SET,
+    FieldType.BOOL,
+)
+
+FIELD_CATALOG: Mapping[str, FieldType] = MappingProxyType(
+    {
+        # numbers
+        "order_count": _N,
+        "revenue": _N,
+        "gross_profit": _N,
+        "average_order_value": _N,
+        "average_interval_days": _N,
+        "sale_ratio": _N,
+        "active_hour": _N,
+        "age": _N,
+        "r_score": _N,
+        "f_score": _N,
+        "m_score": _N,
+        # strings
+        "f_stage": _S,
+        "rfm_rank": _S,
+        "gender": _S,
+        "prefecture": _S,
+        "age_band": _S,
+        "acquisition_channel": _S,
+        "first_offer": _S,
+        "last_sales_channel": _S,
+        # datetimes (aware)
+        "first_order_at": _T,
+        "last_order_at": _T,
+        "last_shipped_at": _T,
+        "last_viewed_at": _T,
+        "last_carted_at": _T,
+        "expected_next_order_at": _T,
+        "created_at": _T,
+        # dates
+        "birthday": _D,
+        # sets of strings
+        "categories": _SET,
+        "consents": _SET,
+        # booleans
+        "has_email": _B,
+        "has_phone": _B,
+        "has_line": _B,
+    }
+)
+"""Every profile field a rule may name, with its type. Consents read "channel:category",
+e.g. "email:marketing"; sale_ratio is the share of revenue bought at a discount (0..1)."""
+
+
+@dataclass(frozen=True)
+class Activity:
+    """One thing the customer did; the event history that "bought X in 90 days" reads."""
+
+    kind: str
+    at: datetime
+    sku: str | None = None
+    category: str | None = None
+    quantity: int = 1
+    amount: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class CustomerFacts:
+    customer_id: str
+    fields: Mapping[str, object]
+    activities: Sequence[Activity] = ()
+    preferences: Mapping[str, frozenset[str]] = field(default_factory=dict)
+
+
+def as_number(value: object) -> float | None:
+    """Numbers compare as IEEE doubles everywhere, so the batch (float64) and the
+    per-customer evaluator can never disagree on a boundary."""
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
+        return None
+    number = float(value)
+    return None if math.isnan(number) else number  # NaN is "unknown"
+
+
+def as_string(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def as_bool(value: object) -> bool | None:
+    return value if isinstance(value, bool) else None
+
+
+def as_datetime(value: object) -> datetime | None:
+    if not isinstance(value, datetime):
+        return None
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError("datetime facts must be timezone-aware")
+    return value
+
+
+def as_date(value: object) -> date | None:
+    if isinstance(value, datetime):
+        return value.date()
+    return value if isinstance(value, date) else None
+
+
+def as_string_set(value: object) -> frozenset[str] | None:
+    if isinstance(value, str) or not isinstance(value, set | frozenset | list | tuple):
+        return None
+    return frozenset(v for v in value if isinstance(v, str))

@@ -1,0 +1,198 @@
+"""RFM scores (1-5 each) and the customer ranks 優良 / 準優良 / 一般 / 休眠.
+
+Scores come either from quantiles over the shop's own customers (the default: it adapts
+to any shop's size and price level) or from fixed thresholds the shop sets (stable from
+month to month, so a rank means the same thing over time).
+
+Quantile ties: a customer's score is 1 + floor(5 x share of customers strictly worse),
+so equal values always get equal scores, whatever the input order.
+
+Ranks, defaults in `RfmConfig`: 休眠 (dormant) when the last order is at least
+`dormant_days` (365) old, whatever the scores; else 優良 (loyal) when R, F and M are all
+>= 4; else 準優良 (semi_loyal) when all >= 3; else 一般 (general). Customers with no
+order have no scores and no rank.
+
+This module is plain Python; `batch.py` computes the same thing vectorised.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from enum import StrEnum
+from itertools import pairwise
+
+from .facts import CustomerFacts, as_datetime, as_number
+
+
+class RfmRank(StrEnum):
+    LOYAL = "loyal"
+    SEMI_LOYAL = "semi_loyal"
+    GENERAL = "general"
+    DORMANT = "dormant"
+
+    @property
+    def label_ja(self) -> str:
+        return _LABELS_JA[self]
+
+    @property
+    def label_en(self) -> str:
+        return _LABELS_EN[self]
+
+
+_LABELS_JA = {
+    RfmRank.LOYAL: "優良",
+    RfmRank.SEMI_LOYAL: "準優良",
+    RfmRank.GENERAL: "一般",
+    RfmRank.DORMANT: "休眠",
+}
+_LABELS_EN = {
+    RfmRank.LOYAL: "Loyal",
+    RfmRank.SEMI_LOYAL: "Semi-loyal",
+    RfmRank.GENERAL: "General",
+    RfmRank.DORMANT: "Dormant",
+}
+
+RANK_ORDER: tuple[RfmRank, ...] = tuple(RfmRank)
+"""Ranks in a fixed order; the batch stores a rank as its index here."""
+
+
+class ScoringMethod(StrEnum):
+    QUANTILE = "quantile"
+    FIXED = "fixed"
+
+
+@dataclass(frozen=True)
+class RfmThresholds:
+    """Fixed cut points, four each, ascending. Recency: at most 30 days since the last
+    order scores 5, at most 90 days 4, ... over 365 days 1. Frequency and monetary: at
+    least 2 orders scores 2, at least 3 scores 3, ...; revenue in the shop's currency."""
+
+    recency_days: tuple[int, int, int, int] = (30, 90, 180, 365)
+    frequency: tuple[int, int, int, int] = (2, 3, 5, 10)
+    monetary: tuple[float, float, float, float] = (10_000, 30_000, 50_000, 100_000)
+
+    def __post_init__(self) -> None:
+        for name in ("recency_days", "frequency", "monetary"):
+            cuts = getattr(self, name)
+            if len(cuts) != 4 or any(a >= b for a, b in pairwise(cuts)):
+                raise ValueError(f"{name} needs four strictly ascending cut points")
+
+
+@dataclass(frozen=True)
+class ScoreFloor:
+    """Minimum R, F and M scores a rank requires."""
+
+    r: int
+    f: int
+    m: int
+
+
+@dataclass(frozen=True)
+class RfmConfig:
+    method: ScoringMethod = ScoringMethod.QUANTILE
+    thresholds: RfmThresholds = field(default_factory=RfmThresholds)
+    loyal: ScoreFloor = ScoreFloor(4, 4, 4)
+    semi_loyal: ScoreFloor = ScoreFloor(3, 3, 3)
+    dormant_days: int = 365
+
+
+@dataclass(frozen=True)
+class RfmInput:
+    customer_id: str
+    last_order_at: datetime | None
+    order_count: int
+    revenue: Decimal | float | int
+
+
+@dataclass(frozen=True)
+class RfmScore:
+    customer_id: str
+    r: int | None
+    f: int | None
+    m: int | None
+    rank: RfmRank | None
+
+    def as_fields(self) -> dict[str, object]:
+        """The profile fields rules read (`r_score`, ..., `rfm_rank` as its code)."""
+        return {
+            "r_score": self.r,
+            "f_score": self.f,
+            "m_score": self.m,
+            "rfm_rank": None if self.rank is None else str(self.rank),
+        }
+
+
+def rfm_input(facts: CustomerFacts) -> RfmInput:
+    """The RFM inputs read from profile facts (missing revenue counts as 0)."""
+    count = as_number(facts.fields.get("order_count"))
+    return RfmInput(
+        customer_id=facts.customer_id,
+        last_order_at=as_datetime(facts.fields.get("last_order_at")),
+        order_count=0 if count is None else int(count),
+        revenue=as_number(facts.fields.get("revenue")) or 0.0,
+    )
+
+
+def is_ranked(customer: RfmInput) -> bool:
+    """Only customers who have ordered get scores; prospects stay unranked."""
+    return customer.order_count >= 1 and customer.last_order_at is not None
+
+
+def quantile_score(sorted_values: Sequence[float], value: float) -> int:
+    """1 + floor(5 x share strictly below `value`): ties share a score, input order is moot."""
+    return 1 + (5 * bisect_left(sorted_values, value)) // len(sorted_values)
+
+
+def threshold_score(value: float, cuts: Sequence[float]) -> int:
+    return 1 + sum(1 for cut in cuts if value >= cut)
+
+
+def recency_threshold_score(elapsed: timedelta, cut_days: Sequence[int]) -> int:
+    return 5 - sum(1 for days in cut_days if elapsed > timedelta(days=days))
+
+
+def rank_for(r: int, f: int, m: int, elapsed: timedelta, config: RfmConfig) -> RfmRank:
+    if elapsed >= timedelta(days=config.dormant_days):
+        return RfmRank.DORMANT
+    for floor, rank in ((config.loyal, RfmRank.LOYAL), (config.semi_loyal, RfmRank.SEMI_LOYAL)):
+        if r >= floor.r and f >= floor.f and m >= floor.m:
+            return rank
+    return RfmRank.GENERAL
+
+
+def score_customers(
+    customers: Sequence[RfmInput], now: datetime, config: RfmConfig | None = None
+) -> list[RfmScore]:
+    """Scores and ranks for a shop's customers, in input order."""
+    config = config or RfmConfig()
+    ranked = [c for c in customers if is_ranked(c)]
+    epoch = datetime(1970, 1, 1, tzinfo=now.tzinfo)
+    recency = sorted(_micros(c, epoch) for c in ranked)
+    frequency = sorted(float(c.order_count) for c in ranked)
+    monetary = sorted(float(c.revenue) for c in ranked)
+    scores = []
+    for customer in customers:
+        if not is_ranked(customer) or customer.last_order_at is None:
+            scores.append(RfmScore(customer.customer_id, None, None, None, None))
+            continue
+        elapsed = now - customer.last_order_at
+        if config.method is ScoringMethod.QUANTILE:
+            r = quantile_score(recency, _micros(customer, epoch))
+            f = quantile_score(frequency, float(customer.order_count))
+            m = quantile_score(monetary, float(customer.revenue))
+        else:
+            cuts = config.thresholds
+            r = recency_threshold_score(elapsed, cuts.recency_days)
+            f = threshold_score(float(customer.order_count), cuts.frequency)
+            m = threshold_score(float(customer.revenue), cuts.monetary)
+        scores.append(RfmScore(customer.customer_id, r, f, m, rank_for(r, f, m, elapsed, config)))
+    return scores
+
+
+def _micros(customer: RfmInput, epoch: datetime) -> int:
+    assert customer.last_order_at is not None
+    return (customer.last_order_at - epoch) // timedelta(microseconds=1)

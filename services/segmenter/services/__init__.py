@@ -1,0 +1,35 @@
+"""Segmenter use cases (ingest, segments, audiences), called by thin routes and handlers."""
+
+from segmenter.services.ingest import (
+    Ingest,
+    Ingested,
+    change_inventory,
+    change_order_status,
+    get_order,
+    get_profile,
+    ingest_command,
+    list_customer_orders,
+    record_engagement,
+    record_order,
+    record_preferences,
+    record_view,
+    update_cart,
+    upsert_customer,
+)
+
+__all__ = [
+    "Ingest",
+    "Ingested",
+    "change_inventory",
+    "change_order_status",
+    "get_order",
+    "get_profile",
+    "ingest_command",
+    "list_customer_orders",
+    "record_engagement",
+    "record_order",
+    "record_preferences",
+    "record_view",
+    "update_cart",
+    "upsert_customer",
+]

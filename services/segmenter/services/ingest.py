@@ -1,0 +1,642 @@
+"""Ingest use cases: every storefront event becomes one atomic write and the events it
+causes. One function per command, called by a thin route, handler or importer.
+
+The shape of each: resolve who the event is about (one batched read), fold the event into
+the profile in pure domain code, re-evaluate segment membership, commit everything in one
+transaction (which also marks the event id as processed), then publish. A duplicate event
+re-publishes what the first delivery published: if that delivery crashed between commit and
+publish, the retry completes it; consumers deduplicate on event ids.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel
+
+from segmenter.adapters.repository import ChangeSet, Product, ProfileRepository
+from segmenter.domain.commands import (
+    ChangeInventory,
+    ChangeOrderStatus,
+    CustomerRef,
+    RecordOrder,
+    RecordPreferences,
+    RecordView,
+    UpdateCart,
+    UpsertCustomer,
+)
+from segmenter.domain.errors import ConcurrentUpdate, DuplicateEvent
+from segmenter.domain.identity import Identifier, identifiers_of, resolve
+from segmenter.domain.model import Attributes, Contact, Order, Profile
+from shared.adapters.eventbridge import EventPublisher
+from shared.contracts import details
+from shared.contracts.envelope import EventEnvelope
+from shared.errors import Conflict, DependencyFailed, InvalidInput, NotFound
+from shared.log import get_logger
+
+if TYPE_CHECKING:
+    from segmenter.services.segments import SegmentCache
+
+Clock = Callable[[], datetime]
+MAX_WRITE_ATTEMPTS = 8
+_log = get_logger("kizuna.segmenter")
+
+
+@dataclass(frozen=True)
+class Ingest:
+    """What every ingest use case needs (built by the composition root)."""
+
+    repo: ProfileRepository
+    publisher: EventPublisher
+    clock: Clock
+    segments: SegmentCache | None = None
+
+
+@dataclass(frozen=True)
+class Ingested:
+    event_id: str
+    event_type: str
+    duplicate: bool
+    customer_id: str | None = None
+    subject: str | None = None
+    profile: Profile | None = None
+    published: list[str] = field(default_factory=list)
+
+    @property
+    def order_id(self) -> str | None:
+        return self.subject if self.event_type == "order.placed" else None
+
+
+# ---------------------------------------------------------------------------- helpers
+
+
+def _envelope(
+    event_id: str, shop_id: str, event_type: str, detail: BaseModel, now: datetime
+) -> EventEnvelope:
+    return EventEnvelope(
+        id=event_id, shop=shop_id, type=event_type, time=now, detail=detail.model_dump(mode="json")
+    )
+
+
+def snapshot(profile: Profile) -> details.CustomerSnapshot:
+    c = profile.contact
+    return details.CustomerSnapshot(
+        customer_id=profile.customer_id,
+        email=c.email,
+        phone=c.phone,
+        line_user_id=c.line_user_id,
+        first_name=c.first_name,
+        last_name=c.last_name,
+        locale=c.locale,
+        consents=[
+            details.ConsentSnapshot(
+                channel=x.channel,
+                category=x.category,
+                granted=x.granted,
+                source=x.source,
+                recorded_at=x.recorded_at,
+            )
+            for x in profile.consents
+        ],
+    )
+
+
+@dataclass
+class _Subject:
+    """A resolved person: their profile as read, and what resolving them changes."""
+
+    profile: Profile
+    read_version: int
+    claims: list[tuple[Identifier, str, str | None]]
+    merged: list[tuple[Profile, int]]
+
+
+def _resolve_subject(
+    repo: ProfileRepository, shop_id: str, ref: CustomerRef, now: datetime
+) -> _Subject:
+    identifiers = identifiers_of(ref.customer_id, ref.contact)
+    if not identifiers:
+        raise InvalidInput(
+            "name the customer by customer_id, email, phone or line_user_id", field="customer"
+        )
+    owners, likely = repo.load(shop_id, identifiers, ref.customer_id)
+    resolution = resolve(identifiers, owners)
+    profile = (
+        likely if likely is not None and likely.customer_id == resolution.customer_id else None
+    )
+    if profile is None and (owners or ref.customer_id != resolution.customer_id):
+        profile = repo.get_profile(shop_id, resolution.customer_id)
+    if profile is None:
+        profile = Profile(
+            shop_id=shop_id,
+            customer_id=resolution.customer_id,
+            attributes=Attributes(created_at=now),
+        )
+    read_version = profile.version
+    claims = [(i, resolution.customer_id, owners.get(i)) for i in resolution.claims]
+    merged: list[tuple[Profile, int]] = []
+    for other_id in resolution.merge_from:
+        other = repo.get_profile(shop_id, other_id)
+        if other is None or other.merged_into:
+            continue
+        other_orders = repo.list_orders(shop_id, other_id)
+        own_orders = repo.list_orders(shop_id, profile.customer_id)
+        # Orders first (idempotent): a crash before the commit re-runs the whole merge.
+        repo.repoint_orders(shop_id, other_orders, profile.customer_id)
+        profile = profile.merged_with(other, other_orders, own_orders)
+        for key in other.identifiers:
+            identifier = Identifier.from_key(key)
+            if all(c[0] != identifier for c in claims):
+                claims.append((identifier, profile.customer_id, other_id))
+        merged.append(
+            (replace(other, merged_into=profile.customer_id, segments=frozenset()), other.version)
+        )
+        _log.info(
+            "profiles merged",
+            extra={"shop": shop_id, "survivor": profile.customer_id, "merged": other_id},
+        )
+    profile = replace(profile, identifiers=profile.identifiers | {c[0].key for c in claims})
+    return _Subject(profile, read_version, claims, merged)
+
+
+def _membership_change(
+    ingest: Ingest, before: frozenset[str], profile: Profile, now: datetime
+) -> tuple[Profile, list[str], list[str]]:
+    if ingest.segments is None:
+        return profile, [], []
+    after = ingest.segments.memberships(profile, now)
+    return (replace(profile, segments=after), sorted(after - before), sorted(before - after))
+
+
+def _segment_envelopes(
+    shop_id: str,
+    event_id: str,
+    customer_id: str,
+    entered: list[str],
+    exited: list[str],
+    now: datetime,
+) -> list[EventEnvelope]:
+    out = []
+    for kind, ids in (("segment.entered", entered), ("segment.exited", exited)):
+        for segment_id in ids:
+            detail = details.SegmentMembershipChanged(
+                segment_id=segment_id, customer_id=customer_id
+            )
+            out.append(_envelope(f"{event_id}:{kind}:{segment_id}", shop_id, kind, detail, now))
+    return out
+
+
+def _commit_with_retry(attempt: Callable[[], Ingested]) -> Ingested:
+    for _ in range(MAX_WRITE_ATTEMPTS):
+        try:
+            return attempt()
+        except ConcurrentUpdate:
+            continue
+    raise DependencyFailed("data kept changing concurrently; retry the request")
+
+
+def _on_duplicate(
+    ingest: Ingest,
+    dup: DuplicateEvent,
+    event_id: str,
+    event_type: str,
+    subject: str,
+    republish: bool = True,
+) -> Ingested:
+    if dup.event_type != event_type or dup.subject != subject:
+        raise Conflict(
+            f"event id was already used for another event ({dup.event_type})", field="event_id"
+        )
+    if republish and dup.published:
+        ingest.publisher.publish([EventEnvelope.model_validate_json(e) for e in dup.published])
+    _log.info("duplicate event", extra={"event_id": event_id, "type": event_type})
+    return Ingested(event_id, event_type, True, subject=subject, published=dup.published)
+
+
+def _person_event(
+    ingest: Ingest,
+    *,
+    shop_id: str,
+    event_id: str,
+    event_type: str,
+    ref: CustomerRef,
+    subject: str,
+    fold: Callable[[Profile], Profile],
+    main_event: Callable[[Profile, datetime], EventEnvelope | None],
+    new_orders: Sequence[Order] = (),
+    republish: bool = True,
+) -> Ingested:
+    """The common path of an event about one person."""
+
+    def attempt() -> Ingested:
+        now = ingest.clock()
+        person = _resolve_subject(ingest.repo, shop_id, ref, now)
+        before = person.profile.segments
+        folded = fold(person.profile)
+        folded, entered, exited = _membership_change(ingest, before, folded, now)
+        main = main_event(folded, now)
+        envelopes = ([main] if main else []) + _segment_envelopes(
+            shop_id, event_id, folded.customer_id, entered, exited, now
+        )
+        published = [e.model_dump_json() for e in envelopes]
+        orders = [replace(o, customer_id=folded.customer_id) for o in new_orders]
+        ingest.repo.commit(
+            ChangeSet(
+                shop_id=shop_id,
+                event_id=event_id,
+                event_type=event_type,
+                subject=subject,
+                published=published,
+                profiles=[(folded, person.read_version), *person.merged],
+                new_orders=orders,
+                claims=person.claims,
+                entered=[(s, folded.customer_id) for s in entered],
+                exited=[(s, folded.customer_id) for s in exited]
+                + [(s, m.customer_id) for m, _ in person.merged for s in m.segments],
+            )
+        )
+        if envelopes:
+            ingest.publisher.publish(envelopes)
+        return Ingested(event_id, event_type, False, folded.customer_id, subject, folded, published)
+
+    try:
+        return _commit_with_retry(attempt)
+    except DuplicateEvent as dup:
+        return _on_duplicate(ingest, dup, event_id, event_type, subject, republish)
+
+
+# ---------------------------------------------------------------------------- use cases
+
+
+def record_order(
+    cmd: RecordOrder,
+    repo: ProfileRepository,
+    publisher: EventPublisher,
+    clock: Clock,
+    segments: SegmentCache | None = None,
+) -> Ingested:
+    """Store an order and fold it into the profile; publishes `order.placed` (not for
+    imported history)."""
+    ingest = Ingest(repo, publisher, clock, segments)
+
+    def fold(p: Profile) -> Profile:
+        order = replace(cmd.order, customer_id=p.customer_id)
+        return p.with_contact(cmd.contact, cmd.consents).with_order(order)
+
+    def placed(p: Profile, now: datetime) -> EventEnvelope | None:
+        if cmd.historical:
+            return None
+        o = cmd.order
+        detail = details.OrderPlaced(
+            order_id=o.order_id,
+            customer=snapshot(p),
+            placed_at=o.placed_at,
+            currency=o.currency,
+            total=o.total,
+            items=[
+                details.LineItem(
+                    sku=ln.sku,
+                    category=ln.category,
+                    quantity=ln.quantity,
+                    unit_price=ln.unit_price,
+                    list_price=ln.list_price,
+                )
+                for ln in o.lines
+            ],
+            sales_channel=o.sales_channel,
+            order_count=p.order_count,
+            is_first_order=p.order_count == 1,
+        )
+        return _envelope(cmd.event_id, cmd.shop_id, "order.placed", detail, now)
+
+    return _person_event(
+        ingest,
+        shop_id=cmd.shop_id,
+        event_id=cmd.event_id,
+        event_type="order.placed",
+        ref=CustomerRef(cmd.order.customer_id, cmd.contact),
+        subject=cmd.order.order_id,
+        fold=fold,
+        main_event=placed,
+        new_orders=[cmd.order],
+        republish=not cmd.historical,
+    )
+
+
+def upsert_customer(cmd: UpsertCustomer, ingest: Ingest) -> Ingested:
+    def fold(p: Profile) -> Profile:
+        return p.with_contact(cmd.customer.contact, cmd.consents).with_attributes(cmd.attributes)
+
+    def upserted(p: Profile, now: datetime) -> EventEnvelope:
+        detail = details.CustomerUpserted(customer=snapshot(p), birthday=p.attributes.birthday)
+        return _envelope(cmd.event_id, cmd.shop_id, "customer.upserted", detail, now)
+
+    return _person_event(
+        ingest,
+        shop_id=cmd.shop_id,
+        event_id=cmd.event_id,
+        event_type="customer.upserted",
+        ref=cmd.customer,
+        subject=_ref_subject(cmd.customer),
+        fold=fold,
+        main_event=upserted,
+    )
+
+
+def _ref_subject(ref: CustomerRef) -> str:
+    first = identifiers_of(ref.customer_id, ref.contact)
+    return first[0].key if first else ""
+
+
+def update_cart(cmd: UpdateCart, ingest: Ingest) -> Ingested:
+    def fold(p: Profile) -> Profile:
+        return p.with_cart(tuple(ln.sku for ln in cmd.lines), cmd.lines, cmd.at)
+
+    def updated(p: Profile, now: datetime) -> EventEnvelope:
+        detail = details.CartUpdated(
+            customer_id=p.customer_id,
+            cart_id=cmd.cart_id,
+            updated_at=cmd.at,
+            items=[
+                details.LineItem(
+                    sku=ln.sku, category=ln.category, quantity=ln.quantity, unit_price=ln.unit_price
+                )
+                for ln in cmd.lines
+            ],
+        )
+        return _envelope(cmd.event_id, cmd.shop_id, "cart.updated", detail, now)
+
+    return _person_event(
+        ingest,
+        shop_id=cmd.shop_id,
+        event_id=cmd.event_id,
+        event_type="cart.updated",
+        ref=cmd.customer,
+        subject=cmd.cart_id,
+        fold=fold,
+        main_event=updated,
+    )
+
+
+def record_view(cmd: RecordView, ingest: Ingest) -> Ingested:
+    def viewed(p: Profile, now: datetime) -> EventEnvelope:
+        detail = details.ProductViewed(
+            customer_id=p.customer_id, sku=cmd.sku, category=cmd.category, viewed_at=cmd.at
+        )
+        return _envelope(cmd.event_id, cmd.shop_id, "product.viewed", detail, now)
+
+    return _person_event(
+        ingest,
+        shop_id=cmd.shop_id,
+        event_id=cmd.event_id,
+        event_type="product.viewed",
+        ref=cmd.customer,
+        subject=cmd.sku,
+        fold=lambda p: p.with_view(cmd.sku, cmd.category, cmd.at),
+        main_event=viewed,
+    )
+
+
+_STATUS_EVENTS = {
+    "shipped": "order.shipped",
+    "delivered": "order.delivered",
+    "cancelled": "order.cancelled",
+    "returned": "order.returned",
+}
+_ALLOWED_FROM = {
+    "shipped": {"placed"},
+    "delivered": {"placed", "shipped"},
+    "cancelled": {"placed", "shipped"},
+    "returned": {"shipped", "delivered"},
+}
+
+
+def change_order_status(cmd: ChangeOrderStatus, ingest: Ingest) -> Ingested:
+    """Shipped / delivered set the shipping anchor; cancelled / returned take the order
+    back out of the profile (its stats are re-folded from the remaining orders)."""
+    event_type = _STATUS_EVENTS[cmd.status]
+    repo = ingest.repo
+
+    def attempt() -> Ingested:
+        now = ingest.clock()
+        order = repo.get_order(cmd.shop_id, cmd.order_id)
+        if order is None:
+            raise NotFound("order not found", field="order_id")
+        if order.status == cmd.status:
+            raise DuplicateEvent([], cmd.order_id, event_type)  # same change, new event id
+        if order.status not in _ALLOWED_FROM[cmd.status]:
+            raise Conflict(
+                f"an order that is {order.status} cannot become {cmd.status}", field="order_id"
+            )
+        changed = replace(
+            order,
+            status=cmd.status,
+            shipped_at=cmd.at if cmd.status == "shipped" else order.shipped_at,
+            delivered_at=cmd.at if cmd.status == "delivered" else order.delivered_at,
+        )
+        profile = repo.get_profile(cmd.shop_id, order.customer_id) or Profile(
+            cmd.shop_id, order.customer_id
+        )
+        before = profile.segments
+        if cmd.status in ("cancelled", "returned"):
+            others = [
+                o
+                for o in repo.list_orders(cmd.shop_id, order.customer_id)
+                if o.order_id != order.order_id
+            ]
+            folded = profile.with_orders_refolded(others, order.order_id)
+        elif cmd.status == "shipped":
+            folded = profile.with_shipment(order.order_id, cmd.at)
+        else:
+            folded = profile
+        folded, entered, exited = _membership_change(ingest, before, folded, now)
+        detail: BaseModel
+        if cmd.status in ("shipped", "delivered"):
+            detail = details.OrderShipped(
+                order_id=order.order_id, customer_id=order.customer_id, shipped_at=cmd.at
+            )
+            if cmd.status == "delivered":
+                detail = details.OrderDelivered(
+                    order_id=order.order_id, customer_id=order.customer_id, delivered_at=cmd.at
+                )
+        elif cmd.status == "cancelled":
+            detail = details.OrderCancelled(
+                order_id=order.order_id, customer_id=order.customer_id, cancelled_at=cmd.at
+            )
+        else:
+            detail = details.OrderReturned(
+                order_id=order.order_id, customer_id=order.customer_id, returned_at=cmd.at
+            )
+        envelopes = [
+            _envelope(cmd.event_id, cmd.shop_id, event_type, detail, now),
+            *_segment_envelopes(cmd.shop_id, cmd.event_id, order.customer_id, entered, exited, now),
+        ]
+        published = [e.model_dump_json() for e in envelopes]
+        repo.commit(
+            ChangeSet(
+                shop_id=cmd.shop_id,
+                event_id=cmd.event_id,
+                event_type=event_type,
+                subject=cmd.order_id,
+                published=published,
+                profiles=[(folded, profile.version)],
+                updated_orders=[(changed, order.status)],
+                entered=[(s, order.customer_id) for s in entered],
+                exited=[(s, order.customer_id) for s in exited],
+            )
+        )
+        ingest.publisher.publish(envelopes)
+        return Ingested(
+            cmd.event_id, event_type, False, order.customer_id, cmd.order_id, folded, published
+        )
+
+    try:
+        return _commit_with_retry(attempt)
+    except DuplicateEvent as dup:
+        return _on_duplicate(ingest, dup, cmd.event_id, event_type, cmd.order_id)
+
+
+def change_inventory(cmd: ChangeInventory, ingest: Ingest) -> Ingested:
+    """Record a SKU's stock; publishes `inventory.changed` with the previous quantity, so
+    the feedback service can start a restock release when it goes from 0 to positive."""
+    repo = ingest.repo
+
+    def attempt() -> Ingested:
+        now = ingest.clock()
+        current = repo.get_product(cmd.shop_id, cmd.sku)
+        previous = current.quantity if current is not None else None
+        product = Product(
+            sku=cmd.sku,
+            quantity=cmd.quantity,
+            category=cmd.category or (current.category if current else None),
+            tags=cmd.tags or (current.tags if current else ()),
+            name=cmd.name or (current.name if current else None),
+        )
+        detail = details.InventoryChanged(
+            sku=cmd.sku, previous_quantity=previous or 0, quantity=cmd.quantity
+        )
+        envelope = _envelope(cmd.event_id, cmd.shop_id, "inventory.changed", detail, now)
+        published = [envelope.model_dump_json()]
+        repo.commit(
+            ChangeSet(
+                shop_id=cmd.shop_id,
+                event_id=cmd.event_id,
+                event_type="inventory.changed",
+                subject=cmd.sku,
+                published=published,
+                product=(product, previous),
+            )
+        )
+        ingest.publisher.publish([envelope])
+        return Ingested(
+            cmd.event_id, "inventory.changed", False, subject=cmd.sku, published=published
+        )
+
+    try:
+        return _commit_with_retry(attempt)
+    except DuplicateEvent as dup:
+        return _on_duplicate(ingest, dup, cmd.event_id, "inventory.changed", cmd.sku)
+
+
+def record_preferences(cmd: RecordPreferences, ingest: Ingest) -> Ingested:
+    """Survey answers become profile preferences (used by rules and recommendation filters)."""
+    return _person_event(
+        ingest,
+        shop_id=cmd.shop_id,
+        event_id=cmd.event_id,
+        event_type="survey.answered",
+        ref=CustomerRef(cmd.customer_id),
+        subject=cmd.customer_id,
+        fold=lambda p: p.with_preferences(cmd.preferences),
+        main_event=lambda p, now: None,
+    )
+
+
+def record_engagement(
+    ingest: Ingest, envelope: EventEnvelope, detail: details.MessageEngaged
+) -> Ingested:
+    """Opens and clicks as activities, so behaviour segments can use them."""
+    from segmenter.domain.model import Activity
+
+    kind = envelope.type.removeprefix("message.")
+    activity = Activity(kind, envelope.time, ref=detail.campaign_id or detail.delivery_id)
+    return _person_event(
+        ingest,
+        shop_id=envelope.shop,
+        event_id=envelope.id,
+        event_type=envelope.type,
+        ref=CustomerRef(detail.customer_id),
+        subject=detail.delivery_id,
+        fold=lambda p: p.with_activities((activity,)),
+        main_event=lambda p, now: None,
+    )
+
+
+# ---------------------------------------------------------------------------- reads
+
+
+def get_profile(repo: ProfileRepository, shop_id: str, customer_id: str) -> Profile:
+    """A profile by any id the storefront knows it by (merged ids resolve to the survivor)."""
+    profile = repo.get_profile(shop_id, customer_id)
+    if profile is not None and profile.merged_into:
+        profile = repo.get_profile(shop_id, profile.merged_into)
+    if profile is None:
+        owner = repo.owner_of(shop_id, Identifier("ext", customer_id))
+        profile = repo.get_profile(shop_id, owner) if owner else None
+    if profile is None:
+        raise NotFound("customer not found", field="customer_id")
+    return profile
+
+
+def get_order(repo: ProfileRepository, shop_id: str, order_id: str) -> Order:
+    order = repo.get_order(shop_id, order_id)
+    if order is None:
+        raise NotFound("order not found", field="order_id")
+    return order
+
+
+def list_customer_orders(repo: ProfileRepository, shop_id: str, customer_id: str) -> list[Order]:
+    profile = get_profile(repo, shop_id, customer_id)
+    return repo.list_orders(shop_id, profile.customer_id)
+
+
+__all__ = [
+    "Contact",
+    "Ingest",
+    "Ingested",
+    "change_inventory",
+    "change_order_status",
+    "get_order",
+    "get_profile",
+    "ingest_command",
+    "list_customer_orders",
+    "record_engagement",
+    "record_order",
+    "record_preferences",
+    "record_view",
+    "update_cart",
+    "upsert_customer",
+]
+
+
+Command = (
+    RecordOrder | UpsertCustomer | ChangeOrderStatus | UpdateCart | RecordView | ChangeInventory
+)
+
+
+def ingest_command(cmd: Command, ingest: Ingest) -> Ingested:
+    """One storefront event of any type."""
+    if isinstance(cmd, RecordOrder):
+        return record_order(cmd, ingest.repo, ingest.publisher, ingest.clock, ingest.segments)
+    if isinstance(cmd, UpsertCustomer):
+        return upsert_customer(cmd, ingest)
+    if isinstance(cmd, ChangeOrderStatus):
+        return change_order_status(cmd, ingest)
+    if isinstance(cmd, UpdateCart):
+        return update_cart(cmd, ingest)
+    if isinstance(cmd, RecordView):
+        return record_view(cmd, ingest)
+    return change_inventory(cmd, ingest)

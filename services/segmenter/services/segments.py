@@ -1,0 +1,256 @@
+"""Segments: definitions, preview, materialised membership, and the nightly recompute.
+
+Membership is kept two ways at once: on the profile (`segments`, so each event can diff
+before/after cheaply) and as member items (so a segment's members page without a scan).
+Built-in segments exist for every shop without being stored.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from segmenter.adapters.repository import ProfileRepository, SegmentDefinition
+from segmenter.domain.membership import CompiledSegment, compile_segments, memberships
+from segmenter.domain.model import Profile, RfmScore
+from segmenter.domain.segments import builtin, rfm
+from segmenter.domain.segments.rules import parse_rule
+from shared.adapters.eventbridge import EventPublisher
+from shared.contracts import details
+from shared.contracts.envelope import EventEnvelope
+from shared.errors import Conflict, InvalidInput, NotFound
+from shared.log import get_logger
+
+SEGMENT_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+_log = get_logger("kizuna.segments")
+
+
+def builtin_definitions() -> list[SegmentDefinition]:
+    return [
+        SegmentDefinition(
+            segment_id=b.id,
+            name=f"{b.name_ja} / {b.name_en}",
+            rule=dict(b.rule_json),
+            description=b.description,
+            builtin=True,
+        )
+        for b in builtin.BUILTIN_SEGMENTS
+    ]
+
+
+class SegmentCache:
+    """Compiled segment rules per shop, kept for a minute in a warm Lambda so an event
+    costs no extra read; a definition change invalidates it in this process."""
+
+    def __init__(
+        self,
+        repo: ProfileRepository,
+        ttl_seconds: float = 60.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._repo = repo
+        self._ttl = ttl_seconds
+        self._monotonic = monotonic
+        self._by_shop: dict[str, tuple[float, list[CompiledSegment]]] = {}
+        self._builtin = compile_segments((d.segment_id, d.rule) for d in builtin_definitions())
+
+    def segments(self, shop_id: str) -> list[CompiledSegment]:
+        cached = self._by_shop.get(shop_id)
+        if cached is not None and self._monotonic() - cached[0] < self._ttl:
+            return cached[1]
+        custom = compile_segments((d.segment_id, d.rule) for d in self._repo.list_segments(shop_id))
+        compiled = [*self._builtin, *custom]
+        self._by_shop[shop_id] = (self._monotonic(), compiled)
+        return compiled
+
+    def memberships(self, profile: Profile, now: datetime) -> frozenset[str]:
+        return memberships(profile, self.segments(profile.shop_id), now)
+
+    def invalidate(self, shop_id: str) -> None:
+        self._by_shop.pop(shop_id, None)
+
+
+def list_segments(repo: ProfileRepository, shop_id: str) -> list[SegmentDefinition]:
+    counts = repo.get_member_counts(shop_id)
+    every = [
+        *builtin_definitions(),
+        *sorted(repo.list_segments(shop_id), key=lambda d: d.segment_id),
+    ]
+    return [replace(d, member_count=counts.get(d.segment_id, 0) if counts else None) for d in every]
+
+
+def get_segment(repo: ProfileRepository, shop_id: str, segment_id: str) -> SegmentDefinition:
+    for definition in list_segments(repo, shop_id):
+        if definition.segment_id == segment_id:
+            return definition
+    raise NotFound("segment not found", field="segment_id")
+
+
+def preview(
+    repo: ProfileRepository, shop_id: str, rule: dict[str, Any], now: datetime, sample: int = 10
+) -> tuple[int, list[str]]:
+    """How many customers a rule matches now, before saving it."""
+    compiled = compile_segments([("preview", rule)])
+    count, ids = 0, list[str]()
+    for profile in repo.iter_profiles(shop_id):
+        if memberships(profile, compiled, now):
+            count += 1
+            if len(ids) < sample:
+                ids.append(profile.customer_id)
+    return count, ids
+
+
+def create_segment(
+    repo: ProfileRepository,
+    cache: SegmentCache,
+    publisher: EventPublisher,
+    shop_id: str,
+    segment_id: str,
+    name: str,
+    rule: dict[str, Any],
+    description: str,
+    now: datetime,
+) -> SegmentDefinition:
+    if not SEGMENT_ID.match(segment_id) or segment_id.startswith("builtin"):
+        raise InvalidInput("segment id must be 1-63 of a-z, 0-9, '_' or '-'", field="segment_id")
+    parse_rule(rule)  # a RuleError names the bad node
+    if any(d.segment_id == segment_id for d in list_segments(repo, shop_id)):
+        raise Conflict(f"segment '{segment_id}' already exists", field="segment_id")
+    definition = SegmentDefinition(segment_id, name, rule, description, False, now)
+    repo.put_segment(shop_id, definition)
+    cache.invalidate(shop_id)
+    recompute_shop(repo, cache, publisher, shop_id, now)
+    return get_segment(repo, shop_id, segment_id)
+
+
+def delete_segment(
+    repo: ProfileRepository, cache: SegmentCache, shop_id: str, segment_id: str
+) -> None:
+    definition = get_segment(repo, shop_id, segment_id)
+    if definition.builtin:
+        raise Conflict("built-in segments cannot be deleted", field="segment_id")
+    repo.delete_segment(shop_id, segment_id)
+    cache.invalidate(shop_id)
+
+
+def members(
+    repo: ProfileRepository, shop_id: str, segment_id: str, limit: int, cursor: str | None
+) -> tuple[list[str], str | None]:
+    get_segment(repo, shop_id, segment_id)
+    return repo.segment_members(shop_id, segment_id, limit, cursor)
+
+
+@dataclass(frozen=True)
+class RecomputeSummary:
+    shop_id: str
+    profiles: int
+    entered: int
+    exited: int
+    ranks: dict[str, int]
+
+
+def recompute_shop(
+    repo: ProfileRepository,
+    cache: SegmentCache,
+    publisher: EventPublisher,
+    shop_id: str,
+    now: datetime,
+    rfm_config: rfm.RfmConfig | None = None,
+) -> RecomputeSummary:
+    """Nightly: RFM scores by quantile over the whole shop, every segment re-evaluated
+    (relative dates move without events), membership diffs written and published."""
+    cache.invalidate(shop_id)
+    compiled = cache.segments(shop_id)
+    profiles = list(repo.iter_profiles(shop_id))
+    scored = rfm.score_customers(
+        [
+            rfm.RfmInput(
+                p.customer_id, p.stats.last_order_at, p.stats.order_count, float(p.stats.revenue)
+            )
+            for p in profiles
+        ],
+        now,
+        rfm_config or rfm.RfmConfig(),
+    )
+    scores = {s.customer_id: s for s in scored}
+    entered_all: list[tuple[str, str]] = []
+    exited_all: list[tuple[str, str]] = []
+    envelopes: list[EventEnvelope] = []
+    changed: list[Profile] = []
+    ranks: dict[str, int] = {}
+    counts: dict[str, int] = {}
+    stamp = now.strftime("%Y%m%dT%H%M%S")
+    for profile in profiles:
+        score = scores.get(profile.customer_id)
+        rfm_score = (
+            RfmScore(score.r, score.f or 0, score.m or 0, score.rank.value)
+            if score is not None and score.rank is not None and score.r is not None
+            else None
+        )
+        updated = replace(profile, rfm=rfm_score)
+        after = memberships(updated, compiled, now)
+        before = profile.segments
+        for seg in after:
+            counts[seg] = counts.get(seg, 0) + 1
+        if rfm_score:
+            ranks[rfm_score.rank] = ranks.get(rfm_score.rank, 0) + 1
+        if after == before and rfm_score == profile.rfm:
+            continue
+        changed.append(replace(updated, segments=after))
+        for seg in sorted(after - before):
+            entered_all.append((seg, profile.customer_id))
+            envelopes.append(
+                _membership_envelope(
+                    shop_id, "segment.entered", seg, profile.customer_id, stamp, now
+                )
+            )
+        for seg in sorted(before - after):
+            exited_all.append((seg, profile.customer_id))
+            envelopes.append(
+                _membership_envelope(
+                    shop_id, "segment.exited", seg, profile.customer_id, stamp, now
+                )
+            )
+    written = repo.update_derived(changed)
+    kept = {p.customer_id for p in written}
+    repo.set_memberships(
+        shop_id,
+        [e for e in entered_all if e[1] in kept],
+        [e for e in exited_all if e[1] in kept],
+    )
+    publisher.publish([e for e in envelopes if e.detail["customer_id"] in kept])
+    repo.put_member_counts(shop_id, counts)
+    _log.info(
+        "recomputed", extra={"shop": shop_id, "profiles": len(profiles), "changed": len(written)}
+    )
+    return RecomputeSummary(shop_id, len(profiles), len(entered_all), len(exited_all), ranks)
+
+
+def _membership_envelope(
+    shop_id: str, kind: str, segment_id: str, customer_id: str, stamp: str, now: datetime
+) -> EventEnvelope:
+    detail = details.SegmentMembershipChanged(segment_id=segment_id, customer_id=customer_id)
+    return EventEnvelope(
+        id=f"nightly-{stamp}:{kind}:{segment_id}:{customer_id}"[:128],
+        shop=shop_id,
+        type=kind,
+        time=now,
+        detail=detail.model_dump(mode="json"),
+    )
+
+
+def member_profiles(
+    repo: ProfileRepository, shop_id: str, segment_id: str, page: int = 100
+) -> Iterable[Profile]:
+    """Every member's profile, page by page (for exports)."""
+    get_segment(repo, shop_id, segment_id)
+    cursor: str | None = None
+    while True:
+        ids, cursor = repo.segment_members(shop_id, segment_id, page, cursor)
+        yield from repo.get_profiles(shop_id, ids)
+        if cursor is None:
+            return
