@@ -500,8 +500,9 @@ class DynamoProfileRepository(ProfileRepository):
                 self._client.update_item(
                     TableName=self._table,
                     Key=key(_profile_pk(p.shop_id, p.customer_id), "PROFILE"),
-                    UpdateExpression="SET rfm = :rfm, segments = :seg, version = :next",
-                    ConditionExpression="version = :v",
+                    UpdateExpression="SET #rfm = :rfm, #seg = :seg, #ver = :next",
+                    ConditionExpression="#ver = :v",
+                    ExpressionAttributeNames={"#rfm": "rfm", "#seg": "segments", "#ver": "version"},
                     ExpressionAttributeValues={
                         ":rfm": to_item({"x": data["rfm"]}).get("x", {"NULL": True}),
                         ":seg": to_item({"x": data["segments"]})["x"],

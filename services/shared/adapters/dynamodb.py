@@ -83,13 +83,19 @@ class RequestCounter:
     """Counts DynamoDB API calls made through a client (for bench/ and tests)."""
 
     calls: list[str] = field(default_factory=list)
+    table: str | None = None
+    """Count only requests that touch this table (None: every request)."""
 
     def attach(self, client: Any) -> RequestCounter:
-        client.meta.events.register("before-call.dynamodb.*", self._on_call)
+        client.meta.events.register("provide-client-params.dynamodb.*", self._on_call)
         return self
 
-    def _on_call(self, model: Any, **_: Any) -> None:
-        self.calls.append(str(model.name))
+    def _on_call(self, model: Any, params: dict[str, Any], **_: Any) -> None:
+        tables = {params.get("TableName")} | set(params.get("RequestItems") or {})
+        for item in params.get("TransactItems") or []:
+            tables |= {op.get("TableName") for op in item.values()}
+        if self.table is None or self.table in tables:
+            self.calls.append(f"{model.name}:{','.join(sorted(t for t in tables if t))}")
 
     @property
     def count(self) -> int:

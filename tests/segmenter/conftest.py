@@ -1,0 +1,63 @@
+"""Segmenter fixtures: the app with a container whose clock the test controls."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from segmenter import bootstrap
+from segmenter.bootstrap import SegmenterContainer
+from shared.adapters.eventbridge import EventPublisher
+from shared.contracts.envelope import EventEnvelope
+from tests.conftest import Cloud
+
+
+class Clock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+class RecordingPublisher(EventPublisher):
+    """Keeps what was published (and passes it on to the real bus)."""
+
+    def __init__(self, inner: EventPublisher) -> None:
+        self.inner = inner
+        self.published: list[EventEnvelope] = []
+
+    def publish(self, envelopes: Any) -> None:
+        self.published.extend(envelopes)
+        self.inner.publish(envelopes)
+
+    def types(self) -> list[str]:
+        return [e.type for e in self.published]
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(datetime(2026, 11, 23, 3, 0, tzinfo=UTC))
+
+
+@pytest.fixture
+def container(cloud: Cloud, clock: Clock) -> Iterator[SegmenterContainer]:
+    from segmenter.entrypoints.api import app
+
+    built = bootstrap.build(cloud.settings)
+    built.clock = clock
+    built.publisher = RecordingPublisher(built.publisher)
+    app.state.container = built
+    yield built
+    app.state.container = None
+
+
+@pytest.fixture
+def api(container: SegmenterContainer) -> TestClient:
+    from segmenter.entrypoints.api import app
+
+    return TestClient(app)
