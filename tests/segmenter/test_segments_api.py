@@ -274,3 +274,46 @@ def test_other_shops_see_no_segments_or_members(
     )
     export = api.get("/v1/segments/dormant/export", headers=other.header(other.reader))
     assert "sleeper" not in export.text
+
+
+def test_fixed_rfm_thresholds_set_by_the_shop(api: TestClient, shop: ShopKeys) -> None:
+    # Given a customer with 2 orders worth ¥8,000 in the last month
+    for n in (1, 2):
+        _post_order(
+            api, shop, n, "c", placed_at=f"2026-11-{n + 10:02d}T10:00:00+09:00", total="4000"
+        )
+    writer = _writer(api, shop)
+    # When the shop fixes its own thresholds (2 orders already count as F5, ¥5,000 as M5)
+    config = {
+        "method": "fixed",
+        "recency_days": [30, 60, 90, 365],
+        "frequency": [1, 2, 3, 4],
+        "monetary": [1000, 2000, 3000, 5000],
+        "loyal": {"r": 4, "f": 3, "m": 4},
+    }
+    saved = api.put("/v1/segments/rfm-config", json=config, headers=writer)
+    assert saved.status_code == 200, saved.text
+    api.post("/v1/segments/recompute", headers=writer)
+    # Then the customer is scored by them
+    profile = api.get("/v1/customers/c", headers=shop.header(shop.reader)).json()
+    assert profile["rfm"] == {"r": 5, "f": 3, "m": 5, "rank": "loyal"}
+    # And bad thresholds are refused naming the field
+    bad = api.put(
+        "/v1/segments/rfm-config", json={**config, "frequency": [3, 2, 1, 0]}, headers=writer
+    )
+    assert bad.status_code == 422
+
+
+def test_customers_are_listed_page_by_page(api: TestClient, shop: ShopKeys) -> None:
+    for i in range(5):
+        _post_order(api, shop, 1, f"p{i}")
+    seen: list[str] = []
+    cursor = None
+    while True:
+        params: dict[str, Any] = {"limit": 2, **({"cursor": cursor} if cursor else {})}
+        page = api.get("/v1/customers", params=params, headers=shop.header(shop.reader)).json()
+        seen += [c["customer_id"] for c in page["customers"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert sorted(seen) == [f"p{i}" for i in range(5)]

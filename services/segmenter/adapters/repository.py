@@ -171,6 +171,17 @@ class ProfileRepository:
     def get_event(self, shop_id: str, event_id: str) -> dict[str, Any] | None:
         raise NotImplementedError
 
+    def list_profiles(
+        self, shop_id: str, limit: int, cursor: str | None
+    ) -> tuple[list[Profile], str | None]:
+        raise NotImplementedError
+
+    def get_setting(self, shop_id: str, name: str) -> dict[str, Any] | None:
+        raise NotImplementedError
+
+    def put_setting(self, shop_id: str, name: str, value: dict[str, Any]) -> None:
+        raise NotImplementedError
+
 
 def _profile_pk(shop_id: str, customer_id: str) -> str:
     return f"SHOP#{shop_id}#CUST#{customer_id}"
@@ -639,4 +650,42 @@ class DynamoProfileRepository(ProfileRepository):
         self._client.put_item(
             TableName=self._table,
             Item=to_item({"pk": f"SHOP#{shop_id}#RECO", "sk": "MODEL", "model": json.dumps(model)}),
+        )
+
+    # ---------------------------------------------------------- listings and settings
+    def list_profiles(
+        self, shop_id: str, limit: int, cursor: str | None
+    ) -> tuple[list[Profile], str | None]:
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": "gsi1",
+            "KeyConditionExpression": "gsi1pk = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": f"SHOP#{shop_id}#PROFILES"}},
+            "Limit": limit,
+        }
+        if cursor:
+            kwargs["ExclusiveStartKey"] = {
+                **key(_profile_pk(shop_id, cursor), "PROFILE"),
+                "gsi1pk": {"S": f"SHOP#{shop_id}#PROFILES"},
+                "gsi1sk": {"S": cursor},
+            }
+        response = self._client.query(**kwargs)
+        profiles = [profile_from_dict(from_item(i)) for i in response.get("Items", [])]
+        last = response.get("LastEvaluatedKey")
+        next_cursor = str(from_item(last)["gsi1sk"]) if last else None
+        return [p for p in profiles if p.merged_into is None], next_cursor
+
+    def get_setting(self, shop_id: str, name: str) -> dict[str, Any] | None:
+        response = self._client.get_item(
+            TableName=self._table, Key=key(f"SHOP#{shop_id}#SETTINGS", name)
+        )
+        item = response.get("Item")
+        return json.loads(from_item(item)["value"]) if item else None
+
+    def put_setting(self, shop_id: str, name: str, value: dict[str, Any]) -> None:
+        self._client.put_item(
+            TableName=self._table,
+            Item=to_item(
+                {"pk": f"SHOP#{shop_id}#SETTINGS", "sk": name, "value": json.dumps(value)}
+            ),
         )

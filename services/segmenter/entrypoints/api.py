@@ -131,6 +131,22 @@ def get_order(order_id: str, principal: SegmentsReader, c: Container) -> OrderPu
     return OrderPublic.of(services.get_order(c.profiles, principal.shop_id, order_id))
 
 
+class ProfilesPage(BaseModel):
+    customers: list[ProfilePublic]
+    next_cursor: str | None
+
+
+@router.get("/customers")
+def list_customers(
+    principal: SegmentsReader,
+    c: Container,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    cursor: str | None = None,
+) -> ProfilesPage:
+    found, next_cursor = services.list_profiles(c.profiles, principal.shop_id, limit, cursor)
+    return ProfilesPage(customers=[ProfilePublic.of(p) for p in found], next_cursor=next_cursor)
+
+
 @router.get("/customers/{customer_id}")
 def get_customer(customer_id: str, principal: SegmentsReader, c: Container) -> ProfilePublic:
     return ProfilePublic.of(services.get_profile(c.profiles, principal.shop_id, customer_id))
@@ -208,6 +224,38 @@ class MembersPage(BaseModel):
     segment_id: str
     customer_ids: list[str]
     next_cursor: str | None
+
+
+class ScoreFloorIn(BaseModel):
+    r: int = Field(ge=1, le=5)
+    f: int = Field(ge=1, le=5)
+    m: int = Field(ge=1, le=5)
+
+
+class RfmConfigIn(BaseModel):
+    """How a shop's customers get R, F, M scores (1-5) and ranks 優良 / 準優良 / 一般 / 休眠."""
+
+    model_config = ConfigDict(extra="forbid")
+    method: Literal["quantile", "fixed"] = "quantile"
+    recency_days: list[int] = Field(default=[30, 90, 180, 365], min_length=4, max_length=4)
+    frequency: list[int] = Field(default=[2, 3, 5, 10], min_length=4, max_length=4)
+    monetary: list[float] = Field(
+        default=[10_000, 30_000, 50_000, 100_000], min_length=4, max_length=4
+    )
+    loyal: ScoreFloorIn = ScoreFloorIn(r=4, f=4, m=4)
+    semi_loyal: ScoreFloorIn = ScoreFloorIn(r=3, f=3, m=3)
+    dormant_days: int = Field(default=365, ge=30, le=3650)
+
+
+@router.get("/segments/rfm-config")
+def get_rfm_config(principal: SegmentsReader, c: Container) -> dict[str, Any]:
+    return segments.rfm_config_to(segments.get_rfm_config(c.profiles, principal.shop_id))
+
+
+@router.put("/segments/rfm-config")
+def put_rfm_config(body: RfmConfigIn, principal: SegmentsWriter, c: Container) -> dict[str, Any]:
+    config = segments.set_rfm_config(c.profiles, principal.shop_id, body.model_dump())
+    return segments.rfm_config_to(config)
 
 
 @router.get("/segments")

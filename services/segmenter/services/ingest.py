@@ -591,6 +591,12 @@ def get_profile(repo: ProfileRepository, shop_id: str, customer_id: str) -> Prof
     return profile
 
 
+def list_profiles(
+    repo: ProfileRepository, shop_id: str, limit: int, cursor: str | None
+) -> tuple[list[Profile], str | None]:
+    return repo.list_profiles(shop_id, limit, cursor)
+
+
 def get_order(repo: ProfileRepository, shop_id: str, order_id: str) -> Order:
     order = repo.get_order(shop_id, order_id)
     if order is None:
@@ -613,6 +619,7 @@ __all__ = [
     "get_profile",
     "ingest_command",
     "list_customer_orders",
+    "list_profiles",
     "record_engagement",
     "record_order",
     "record_preferences",

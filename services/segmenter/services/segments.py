@@ -174,7 +174,7 @@ def recompute_shop(
             for p in profiles
         ],
         now,
-        rfm_config or rfm.RfmConfig(),
+        rfm_config or get_rfm_config(repo, shop_id),
     )
     scores = {s.customer_id: s for s in scored}
     entered_all: list[tuple[str, str]] = []
@@ -254,3 +254,53 @@ def member_profiles(
         yield from repo.get_profiles(shop_id, ids)
         if cursor is None:
             return
+
+
+RFM_SETTING = "rfm"
+
+
+def rfm_config_from(data: dict[str, Any] | None) -> rfm.RfmConfig:
+    if not data:
+        return rfm.RfmConfig()
+    try:
+        return rfm.RfmConfig(
+            method=rfm.ScoringMethod(data["method"]),
+            thresholds=rfm.RfmThresholds(
+                recency_days=tuple(data["recency_days"]),
+                frequency=tuple(data["frequency"]),
+                monetary=tuple(data["monetary"]),
+            ),
+            loyal=rfm.ScoreFloor(**data["loyal"]),
+            semi_loyal=rfm.ScoreFloor(**data["semi_loyal"]),
+            dormant_days=int(data["dormant_days"]),
+        )
+    except ValueError as err:
+        raise InvalidInput(str(err), field="rfm") from None
+
+
+def rfm_config_to(config: rfm.RfmConfig) -> dict[str, Any]:
+    t = config.thresholds
+    return {
+        "method": config.method.value,
+        "recency_days": list(t.recency_days),
+        "frequency": list(t.frequency),
+        "monetary": list(t.monetary),
+        "loyal": {"r": config.loyal.r, "f": config.loyal.f, "m": config.loyal.m},
+        "semi_loyal": {
+            "r": config.semi_loyal.r,
+            "f": config.semi_loyal.f,
+            "m": config.semi_loyal.m,
+        },
+        "dormant_days": config.dormant_days,
+    }
+
+
+def get_rfm_config(repo: ProfileRepository, shop_id: str) -> rfm.RfmConfig:
+    return rfm_config_from(repo.get_setting(shop_id, RFM_SETTING))
+
+
+def set_rfm_config(repo: ProfileRepository, shop_id: str, data: dict[str, Any]) -> rfm.RfmConfig:
+    """Fixed thresholds or quantiles for this shop's ranks; applied by the next recompute."""
+    config = rfm_config_from(data)
+    repo.put_setting(shop_id, RFM_SETTING, rfm_config_to(config))
+    return config
