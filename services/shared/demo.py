@@ -151,6 +151,13 @@ def _run(
         for body in bodies:
             statuses[http.post("/v1/orders", json=body, headers=storefront).status_code] += 1
             progress.advance(task)
+    _post_batches(
+        console,
+        http,
+        storefront,
+        "Posting shipments and profiles through POST /v1/events/batch",
+        _other_events(people, bodies, rng, now),
+    )
     retry = http.post("/v1/orders", json=bodies[0], headers=storefront)
     bad = http.post("/v1/orders", json={**bodies[0], "total": "lots"}, headers=storefront)
     console.print("Waiting for EventBridge → SQS → messenger to settle ...")
@@ -167,16 +174,123 @@ def _run(
     table.add_row("bad order (total='lots')", f"{bad.status_code} field={field}")
     console.print(table)
     _print_profiles(console, http, reader, people)
+    _print_segments(console, http, reader, fired)
     _print_deliveries(console, http, reader)
     sandbox = stack.sandbox_messages()
     _print_sandbox(console, sandbox)
     opted_in = sum(1 for p in people if p.opted_in)
     mails = sum(1 for m in sandbox if m["channel"] == "mail")
     console.print(f"Opted-in customers: {opted_in}; welcome mails in the sandbox: {mails}.")
-    console.print(f"Schedules fired: {fired}")
+    console.print(f"Schedules fired: {', '.join(fired)}")
     console.print(
         f"Handler failures: {len(stack.failures())}; dead letters: {len(stack.dead_letters())}"
     )
+
+
+def _other_events(
+    people: list[DemoCustomer], orders: list[dict[str, Any]], rng: random.Random, now: datetime
+) -> list[dict[str, Any]]:
+    """Customer profiles (birthday, prefecture), shipments two days after each order, a
+    cancellation, some product views and carts: what a storefront sends besides orders."""
+    events: list[dict[str, Any]] = []
+    prefectures = ["東京都", "大阪府", "神奈川県", "愛知県", "福岡県", "北海道"]
+    for person in people:
+        events.append(
+            {
+                "type": "customer.upserted",
+                "event_id": f"cu-{person.customer_id}",
+                "customer": {"customer_id": person.customer_id, "email": person.email},
+                "birthday": _birthday(rng),
+                "gender": rng.choice(["female", "female", "male", "unknown"]),
+                "prefecture": rng.choice(prefectures),
+            }
+        )
+    for order in orders[:-3]:
+        shipped = datetime.fromisoformat(str(order["placed_at"])) + timedelta(days=2)
+        events.append(
+            {
+                "type": "order.shipped",
+                "event_id": f"ship-{order['order_id']}",
+                "order_id": order["order_id"],
+                "at": min(shipped, now).isoformat(),
+            }
+        )
+    events.append(
+        {
+            "type": "order.cancelled",
+            "event_id": f"cancel-{orders[-1]['order_id']}",
+            "order_id": orders[-1]["order_id"],
+            "at": now.isoformat(),
+        }
+    )
+    for person in rng.sample(people, k=min(10, len(people))):
+        sku, category, price = rng.choice(CATALOG)
+        seen = (now - timedelta(hours=rng.randint(1, 72))).isoformat()
+        events.append(
+            {
+                "type": "product.viewed",
+                "event_id": f"view-{person.customer_id}",
+                "customer": {"customer_id": person.customer_id},
+                "sku": sku,
+                "category": category,
+                "viewed_at": seen,
+            }
+        )
+        events.append(
+            {
+                "type": "cart.updated",
+                "event_id": f"cart-{person.customer_id}",
+                "customer": {"customer_id": person.customer_id},
+                "cart_id": f"cart-{person.customer_id}",
+                "updated_at": seen,
+                "items": [{"sku": sku, "quantity": 1, "unit_price": str(price)}],
+            }
+        )
+    return events
+
+
+def _birthday(rng: random.Random) -> str:
+    return f"{rng.randint(1960, 2002)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"
+
+
+def _post_batches(
+    console: Console,
+    http: httpx.Client,
+    headers: dict[str, str],
+    title: str,
+    events: list[dict[str, Any]],
+    size: int = 50,
+) -> None:
+    with Progress(console=console) as progress:
+        task = progress.add_task(title, total=len(events))
+        for start in range(0, len(events), size):
+            chunk = events[start : start + size]
+            response = http.post("/v1/events/batch", json={"events": chunk}, headers=headers)
+            response.raise_for_status()
+            progress.advance(task, len(chunk))
+
+
+def _print_segments(
+    console: Console, http: httpx.Client, reader: dict[str, str], fired: dict[str, Any]
+) -> None:
+    nightly = fired.get("NightlyRecompute") or {}
+    ranks = (nightly.get("shops") or {}).get("demo-shop", {}).get("ranks", {})
+    labels = {
+        "loyal": "優良 loyal",
+        "semi_loyal": "準優良 semi-loyal",
+        "general": "一般 general",
+        "dormant": "休眠 dormant",
+    }
+    table = _table("RFM ranks (nightly recompute)", "rank", "customers")
+    for code, label in labels.items():
+        table.add_row(label, str(ranks.get(code, 0)))
+    console.print(table)
+    listed = http.get("/v1/segments", headers=reader).json()
+    table = _table("Segments (GET /v1/segments)", "segment", "name", "members")
+    for segment in listed:
+        if segment["member_count"]:
+            table.add_row(segment["segment_id"], segment["name"], str(segment["member_count"]))
+    console.print(table)
 
 
 def _bearer(token: str) -> dict[str, str]:
