@@ -2,18 +2,37 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
+from messenger.adapters.messages import DynamoMessageRepository, MessageRepository
+from messenger.adapters.recipients import DynamoRecipientRepository, RecipientRepository
+from messenger.adapters.recommendations import NoRecommendations, RecommendationSource
 from messenger.adapters.repository import DeliveryRepository, DynamoDeliveryRepository
 from messenger.channels.base import Channel
 from messenger.channels.email import EmailChannel
+from messenger.channels.line import LineChannel
+from messenger.channels.sms import SmsChannel
+from messenger.sending import Messaging
 from messenger.services import LinkSigner, Sender
+from messenger.webhooks import SesWebhookConfig, SubscriptionConfirmer
 from shared import aws
 from shared.adapters.eventbridge import EventBridgePublisher, EventPublisher
 from shared.auth.store import DynamoKeyStore, KeyStore
 from shared.settings import Settings, get_settings
+
+
+class SnsSubscriptionConfirmer(SubscriptionConfirmer):
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def confirm(self, topic_arn: str, token: str) -> None:
+        self._client.confirm_subscription(TopicArn=topic_arn, Token=token)
 
 
 @dataclass
@@ -26,20 +45,77 @@ class MessengerContainer:
     sender: Sender
     links: LinkSigner
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    recipients: RecipientRepository | None = None
+    messages: MessageRepository | None = None
+    channels: dict[str, Channel] = field(default_factory=dict)
+    recommendations: RecommendationSource = field(default_factory=NoRecommendations)
+    confirmer: SubscriptionConfirmer | None = None
+
+    @property
+    def messaging(self) -> Messaging:
+        assert self.recipients is not None and self.messages is not None
+        return Messaging(
+            deliveries=self.deliveries,
+            recipients=self.recipients,
+            messages=self.messages,
+            channels=self.channels or {"email": self.email},
+            publisher=self.publisher,
+            sender=self.sender,
+            links=self.links,
+            recommendations=self.recommendations,
+            clock=self.clock,
+        )
+
+    @property
+    def ses_webhook(self) -> SesWebhookConfig:
+        arns = self.settings.ses_notification_topic_arns
+        return SesWebhookConfig(
+            token=self.settings.ses_notification_token.get_secret_value(),
+            topic_arns=frozenset(a.strip() for a in arns.split(",") if a.strip()),
+        )
+
+
+def line_sandbox_file(settings: Settings) -> Path | None:
+    """Where the sandbox LINE channel records pushes (None: call LINE for real)."""
+    if not settings.sandbox:
+        return None
+    from shared.local.sandbox import LINE_SANDBOX_ENV
+
+    configured = os.environ.get(LINE_SANDBOX_ENV)
+    return Path(configured) if configured else Path(tempfile.gettempdir()) / "kizuna-line.jsonl"
 
 
 def build(settings: Settings | None = None) -> MessengerContainer:
     settings = settings or get_settings()
     session = aws.session(settings.aws_region)
     dynamodb = aws.client(session, "dynamodb")
+    sns = aws.client(session, "sns")
+    email = EmailChannel(
+        aws.client(session, "sesv2"),
+        settings.sender_email,
+        settings.sender_name,
+        configuration_set=settings.ses_configuration_set,
+        sandbox=settings.sandbox,
+    )
+    channels: dict[str, Channel] = {
+        "email": email,
+        "line": LineChannel(
+            settings.line_channel_access_token.get_secret_value(),
+            base_url=settings.line_api_base_url,
+            sandbox_file=line_sandbox_file(settings),
+        ),
+        "sms": SmsChannel(sns, sender_id=settings.sms_sender_id, sandbox=settings.sandbox),
+    }
     return MessengerContainer(
         settings=settings,
         keys=DynamoKeyStore(dynamodb, settings.platform_table),
         deliveries=DynamoDeliveryRepository(dynamodb, settings.messenger_table),
-        email=EmailChannel(
-            aws.client(session, "sesv2"), settings.sender_email, settings.sender_name
-        ),
+        email=email,
         publisher=EventBridgePublisher(aws.client(session, "events"), settings.event_bus_name),
         sender=Sender(settings.sender_name, settings.sender_email, settings.sender_postal_address),
         links=LinkSigner(settings.public_base_url, settings.signing_secret.get_secret_value()),
+        recipients=DynamoRecipientRepository(dynamodb, settings.messenger_table),
+        messages=DynamoMessageRepository(dynamodb, settings.messenger_table),
+        channels=channels,
+        confirmer=SnsSubscriptionConfirmer(sns),
     )

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from messenger.adapters.recipients import RecipientRepository
 from messenger.adapters.repository import DeliveryRepository
 from messenger.channels.base import Channel, OutboundMessage, SendStatus
 from messenger.domain.links import UnsubscribeRequest, read_unsubscribe, sign_unsubscribe
@@ -22,7 +23,7 @@ from messenger.domain.rendering import render_email
 from shared.adapters.eventbridge import EventPublisher
 from shared.contracts import details
 from shared.contracts.envelope import EventEnvelope
-from shared.errors import DependencyFailed
+from shared.errors import DependencyFailed, InvalidInput
 from shared.log import get_logger
 
 Clock = Callable[[], datetime]
@@ -59,7 +60,11 @@ class Outcome:
     reason: str | None = None
 
 
-def recipient_of(snapshot: details.CustomerSnapshot) -> Recipient:
+def recipient_of(
+    snapshot: details.CustomerSnapshot, recorded_at: datetime | None = None
+) -> Recipient:
+    """The messenger's view of a customer snapshot. A consent without its own time is
+    dated `recorded_at` (when the event reported it)."""
     return Recipient(
         customer_id=snapshot.customer_id,
         email=snapshot.email,
@@ -67,9 +72,24 @@ def recipient_of(snapshot: details.CustomerSnapshot) -> Recipient:
         last_name=snapshot.last_name,
         locale=snapshot.locale if snapshot.locale in ("ja", "en") else "ja",
         consents=tuple(
-            ConsentState(c.channel, c.category, c.granted, c.source) for c in snapshot.consents
+            ConsentState(c.channel, c.category, c.granted, c.source, c.recorded_at or recorded_at)
+            for c in snapshot.consents
         ),
+        phone=snapshot.phone,
+        line_user_id=snapshot.line_user_id,
+        timezone=snapshot.timezone,
+        active_hour=snapshot.active_hour,
     )
+
+
+def record_customer(
+    recipients: RecipientRepository,
+    shop_id: str,
+    snapshot: details.CustomerSnapshot,
+    event_time: datetime,
+) -> None:
+    """Keep the messenger's recipient record current (from order.placed / customer.upserted)."""
+    recipients.upsert(shop_id, recipient_of(snapshot, event_time), event_time)
 
 
 def send_welcome(
@@ -189,9 +209,25 @@ def send_welcome(
 
 
 def list_deliveries(
-    repo: DeliveryRepository, shop_id: str, customer_id: str | None, limit: int
+    repo: DeliveryRepository,
+    shop_id: str,
+    customer_id: str | None,
+    limit: int,
+    status: str | None = None,
 ) -> list[Delivery]:
-    return repo.list_deliveries(shop_id, customer_id, limit)
+    if status is not None and status not in {s.value for s in DeliveryStatus}:
+        raise InvalidInput(f"unknown delivery status {status!r}", field="status")
+    return repo.list_deliveries(shop_id, customer_id, limit, status)
+
+
+def category_wide_token(secret: str, token: str) -> str:
+    """The link that unsubscribes from the same category on every channel."""
+    req = read_unsubscribe(secret, token)
+    if req.channel == "all":
+        return token
+    return sign_unsubscribe(
+        secret, UnsubscribeRequest(req.shop_id, req.customer_id, "all", req.category)
+    )
 
 
 def read_unsubscribe_link(secret: str, token: str) -> UnsubscribeRequest:

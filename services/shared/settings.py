@@ -37,6 +37,19 @@ class Settings(BaseSettings):
     """Channels record what they would send instead of calling LINE (mail and SMS go to SES/SNS,
     which are moto in the local stack)."""
 
+    # Messenger providers (all optional: the defaults suit the local stack and tests).
+    line_api_base_url: str = "https://api.line.me"
+    line_channel_access_token: SecretStr = SecretStr("")
+    line_channel_secret: SecretStr = SecretStr("")
+    """Verifies `X-Line-Signature` on LINE webhooks (HMAC-SHA256 of the body)."""
+    ses_configuration_set: str | None = None
+    """SES v2 configuration set whose SNS event destination reports bounces and complaints."""
+    ses_notification_topic_arns: str = ""
+    """Comma-separated SNS topic ARNs whose notifications the SES webhook accepts."""
+    ses_notification_token: SecretStr = SecretStr("")
+    """Shared secret the SNS HTTPS subscription URL carries as `?token=`."""
+    sms_sender_id: str | None = None
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:

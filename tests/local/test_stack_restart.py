@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from shared.local import LocalStack
-from shared.local.template import functions, load_template
 from shared.local.recording import is_replayable
+from shared.local.template import functions, load_template
 
 pytestmark = pytest.mark.e2e
 

@@ -49,8 +49,14 @@ class FakeDeliveries(DeliveryRepository):
     def record_skip(self, delivery: Delivery) -> None:
         self.rows.setdefault(self._k(delivery), delivery)
 
-    def list_deliveries(self, shop_id: str, customer_id: str | None, limit: int) -> list[Delivery]:
-        return [d for d in self.rows.values() if d.key.shop_id == shop_id][:limit]
+    def list_deliveries(
+        self, shop_id: str, customer_id: str | None, limit: int, status: str | None = None
+    ) -> list[Delivery]:
+        return [
+            d
+            for d in self.rows.values()
+            if d.key.shop_id == shop_id and (status is None or d.status.value == status)
+        ][:limit]
 
     def unsubscribe(
         self, shop_id: str, customer_id: str, channel: str, category: str, at: datetime

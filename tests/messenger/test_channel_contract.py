@@ -1,57 +1,106 @@
-"""One contract, run over every channel: declared capabilities and a typed send()."""
+"""One contract, run over every channel: declared capabilities and a typed send()
+(mail over moto SES, SMS over moto SNS, LINE over real HTTP to a fake LINE server)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import boto3
 import pytest
 
 from messenger.channels.base import Channel, OutboundMessage, SendStatus
 from messenger.channels.email import EmailChannel
+from messenger.channels.line import LineChannel
+from messenger.channels.sms import SmsChannel
 from tests.conftest import REGION, SENDER, Cloud
+from tests.messenger.line_server import FakeLine, fake_line_server
 
-ChannelFactory = Callable[[str], Channel]
-
-
-def _email(sender: str) -> Channel:
-    return EmailChannel(boto3.client("sesv2", region_name=REGION), sender, "Kizuna Demo Shop")
+LINE_USER = "U" + "0123456789abcdef" * 2
 
 
-CHANNELS: dict[str, tuple[ChannelFactory, str]] = {"email": (_email, "hanako@example.jp")}
+@pytest.fixture
+def line_server() -> Iterator[FakeLine]:
+    with fake_line_server() as server:
+        yield server
+
+
+ChannelFactory = Callable[[FakeLine], Channel]
+
+
+def _email(_: FakeLine) -> Channel:
+    return EmailChannel(boto3.client("sesv2", region_name=REGION), SENDER, "Kizuna Demo Shop")
+
+
+def _line(server: FakeLine) -> Channel:
+    return LineChannel("token", base_url=server.base_url, base_delay=0.01, sleep=lambda _: None)
+
+
+def _sms(_: FakeLine) -> Channel:
+    return SmsChannel(boto3.client("sns", region_name=REGION))
+
+
+CHANNELS: dict[str, tuple[ChannelFactory, str, str]] = {
+    # name: (factory, a good address, a malformed address)
+    "email": (_email, "hanako@example.jp", "not-an-address"),
+    "line": (_line, LINE_USER, "hanako"),
+    "sms": (_sms, "090-1234-5678", "12"),
+}
+
+
+def _message(to: str, delivery_id: str = "d-1") -> OutboundMessage:
+    return OutboundMessage(
+        delivery_id=delivery_id,
+        to=to,
+        subject="件名",
+        text="本文",
+        html="<p>本文</p>",
+        unsubscribe_url="https://k.test/u/x",
+    )
 
 
 @pytest.mark.parametrize("name", sorted(CHANNELS))
-def test_channel_declares_capabilities(name: str, cloud: Cloud) -> None:
-    factory, _ = CHANNELS[name]
-    channel = factory(SENDER)
+def test_channel_declares_capabilities(name: str, cloud: Cloud, line_server: FakeLine) -> None:
+    channel = CHANNELS[name][0](line_server)
     assert channel.name == name
     assert isinstance(channel.supports_html, bool)
     assert isinstance(channel.supports_subject, bool)
+    assert isinstance(channel.supports_idempotency_key, bool)
+    assert isinstance(channel.sandbox, bool)
 
 
 @pytest.mark.parametrize("name", sorted(CHANNELS))
-def test_send_returns_sent_with_provider_id(name: str, cloud: Cloud) -> None:
-    factory, address = CHANNELS[name]
-    result = factory(SENDER).send(
-        OutboundMessage(
-            delivery_id="d-1",
-            to=address,
-            subject="件名",
-            text="本文",
-            html="<p>本文</p>",
-            unsubscribe_url="https://k.test/u/x",
-        )
-    )
+def test_send_returns_sent_with_provider_id(name: str, cloud: Cloud, line_server: FakeLine) -> None:
+    factory, address, _ = CHANNELS[name]
+    result = factory(line_server).send(_message(address))
     assert result.status is SendStatus.SENT
     assert result.provider_message_id
 
 
 @pytest.mark.parametrize("name", sorted(CHANNELS))
-def test_refused_send_is_a_typed_hard_failure(name: str, cloud: Cloud) -> None:
-    factory, address = CHANNELS[name]
-    result = factory("unverified@example.org").send(
-        OutboundMessage(delivery_id="d-2", to=address, subject="s", text="t")
-    )
+def test_malformed_address_is_a_typed_hard_failure(
+    name: str, cloud: Cloud, line_server: FakeLine
+) -> None:
+    factory, _, bad = CHANNELS[name]
+    result = factory(line_server).send(_message(bad, "d-2"))
     assert result.status is SendStatus.HARD_FAILED
     assert result.error
+
+
+def test_mail_refused_by_the_provider_is_a_typed_hard_failure(cloud: Cloud) -> None:
+    channel = EmailChannel(
+        boto3.client("sesv2", region_name=REGION), "unverified@example.org", "Shop"
+    )
+    result = channel.send(_message("hanako@example.jp"))
+    assert result.status is SendStatus.HARD_FAILED
+    assert result.error
+
+
+def test_sms_goes_to_sns_in_e164_with_its_type(cloud: Cloud) -> None:
+    from moto.core.models import DEFAULT_ACCOUNT_ID
+    from moto.sns.models import sns_backends
+
+    # When a Japanese national number is sent to
+    SmsChannel(boto3.client("sns", region_name=REGION)).send(_message("090-1234-5678"))
+    # Then SNS got it in E.164
+    sent = list(sns_backends[DEFAULT_ACCOUNT_ID][REGION].sms_messages.values())
+    assert sent == [("+819012345678", "本文")]

@@ -3,27 +3,108 @@
 - delivery     ``SHOP#<shop>#CUST#<customer>`` / ``DELIVERY#<trigger>#<anchor>``;
                gsi1 lists a shop's deliveries newest first
 - unsubscribe  ``SHOP#<shop>#CUST#<customer>`` / ``UNSUB#<channel>#<category>``
+               (channel ``all`` covers every channel of the category)
+- suppression  ``SUPPRESS#<channel>#<sha256 of the address>`` / ``SUPPRESS`` (bounces,
+               complaints: per address, whatever the shop, as SES reputation is shared)
+- due entry    ``DUE`` / ``<due_at>#<delivery_id>``: deferred sends and retries that the
+               journey-dispatcher schedule picks up when due
 
-A claim is one transaction: the unsubscribe must be absent and the delivery must be
-new. The claim is written before the provider is called, so no retry sends twice.
+A claim is one transaction: the unsubscribes must be absent, the address not
+suppressed, the delivery new (or still in the state it was read in) and, for
+marketing, the person's frequency-cap counter unchanged since it was read. The claim
+is written before the provider is called, so no retry sends twice.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from messenger.domain.model import Delivery, DeliveryKey, DeliveryStatus, SkipReason
-from shared.adapters.dynamodb import cancellation_codes, from_item, key, query_all, to_item
+from messenger.domain.model import (
+    RESUMABLE,
+    Delivery,
+    DeliveryKey,
+    DeliveryStatus,
+    SkipReason,
+)
+from shared.adapters.dynamodb import (
+    cancellation_codes,
+    from_item,
+    is_condition_failure,
+    key,
+    query_all,
+    to_item,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 
+class ClaimResult(StrEnum):
+    CLAIMED = "claimed"
+    UNSUBSCRIBED = "unsubscribed"
+    SUPPRESSED = "suppressed"
+    ALREADY_DELIVERED = "already_delivered"
+    CAP_CONFLICT = "cap_conflict"
+    """Another send for the same person changed the cap counter first: read it again."""
+
+
+@dataclass(frozen=True)
+class CapUpdate:
+    """Reserve a frequency-cap slot: the counter must still be at `version`."""
+
+    version: int
+    times: tuple[datetime, ...]
+
+
+@dataclass(frozen=True)
+class DueEntry:
+    due_at: datetime
+    key: DeliveryKey
+    priority: int
+
+
 class DeliveryRepository:
     """Port. Test fakes subclass it."""
+
+    def claim_send(
+        self,
+        delivery: Delivery,
+        *,
+        expect: DeliveryStatus | None,
+        cap: CapUpdate | None,
+        address: str | None,
+    ) -> ClaimResult:
+        """Record the intent to send on `delivery.channel` (status sending), in one step
+        with the unsubscribe/suppression checks and the cap reservation. `expect` is the
+        status a resumed delivery was read in (None: the delivery must be new)."""
+        raise NotImplementedError
+
+    def transition(self, delivery: Delivery, *, expect: DeliveryStatus | None) -> bool:
+        """Write the delivery's new state if it is still in `expect` (None: new); a
+        deferred or retry state also writes its due entry. False if someone got there first."""
+        raise NotImplementedError
+
+    def get(self, key: DeliveryKey) -> Delivery | None:
+        raise NotImplementedError
+
+    def due(self, now: datetime, limit: int) -> list[DueEntry]:
+        raise NotImplementedError
+
+    def remove_due(self, entry: DueEntry) -> None:
+        raise NotImplementedError
+
+    def suppress(self, channel: str, address: str, reason: str, at: datetime) -> None:
+        raise NotImplementedError
+
+    def is_suppressed(self, channel: str, address: str) -> bool:
+        raise NotImplementedError
 
     def claim(self, delivery: Delivery) -> SkipReason | None:
         """Record the intent to send; the reason it must not be sent, or None."""
@@ -42,7 +123,9 @@ class DeliveryRepository:
     def record_skip(self, delivery: Delivery) -> None:
         raise NotImplementedError
 
-    def list_deliveries(self, shop_id: str, customer_id: str | None, limit: int) -> list[Delivery]:
+    def list_deliveries(
+        self, shop_id: str, customer_id: str | None, limit: int, status: str | None = None
+    ) -> list[Delivery]:
         raise NotImplementedError
 
     def unsubscribe(
@@ -52,6 +135,10 @@ class DeliveryRepository:
 
     def is_unsubscribed(self, shop_id: str, customer_id: str, channel: str, category: str) -> bool:
         raise NotImplementedError
+
+
+DUE_PK = "DUE"
+PROFILE_SK = "PROFILE"
 
 
 def _cust_pk(shop_id: str, customer_id: str) -> str:
@@ -64,6 +151,19 @@ def _delivery_sk(k: DeliveryKey) -> str:
 
 def _unsub_sk(channel: str, category: str) -> str:
     return f"UNSUB#{channel}#{category}"
+
+
+def _suppress_key(channel: str, address: str) -> dict[str, Any]:
+    digest = hashlib.sha256(address.strip().lower().encode()).hexdigest()
+    return key(f"SUPPRESS#{channel}#{digest}", "SUPPRESS")
+
+
+def _due_sk(due_at: datetime, delivery_id: str) -> str:
+    return f"{due_at.astimezone(UTC).isoformat()}#{delivery_id}"
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
 
 
 def _to_item(d: Delivery) -> dict[str, Any]:
@@ -85,6 +185,13 @@ def _to_item(d: Delivery) -> dict[str, Any]:
             "sent_at": d.sent_at.isoformat() if d.sent_at else None,
             "provider_message_id": d.provider_message_id,
             "skip_reason": d.skip_reason,
+            "message_id": d.message_id,
+            "priority": d.priority,
+            "due_at": _iso(d.due_at),
+            "expires_at_time": _iso(d.expires_at),
+            "attempts": d.attempts,
+            "cap_counted": d.cap_counted or None,
+            "variables": json.dumps(dict(d.variables), default=str) if d.variables else None,
         }
     )
 
@@ -99,6 +206,15 @@ def _from_item(d: dict[str, Any]) -> Delivery:
         sent_at=datetime.fromisoformat(d["sent_at"]) if d.get("sent_at") else None,
         provider_message_id=d.get("provider_message_id"),
         skip_reason=d.get("skip_reason"),
+        message_id=d.get("message_id"),
+        priority=int(d.get("priority", 0)),
+        due_at=datetime.fromisoformat(d["due_at"]) if d.get("due_at") else None,
+        expires_at=(
+            datetime.fromisoformat(d["expires_at_time"]) if d.get("expires_at_time") else None
+        ),
+        attempts=int(d.get("attempts", 0)),
+        cap_counted=bool(d.get("cap_counted", False)),
+        variables=json.loads(d["variables"]) if d.get("variables") else {},
     )
 
 
@@ -129,11 +245,21 @@ class DynamoDeliveryRepository(DeliveryRepository):
                             "ConditionExpression": "attribute_not_exists(pk)",
                         }
                     },
+                    {
+                        "ConditionCheck": {
+                            "TableName": self._table,
+                            "Key": key(
+                                _cust_pk(k.shop_id, k.customer_id),
+                                _unsub_sk("all", delivery.category),
+                            ),
+                            "ConditionExpression": "attribute_not_exists(pk)",
+                        }
+                    },
                 ]
             )
         except ClientError as err:
             codes = cancellation_codes(err)
-            if codes[:1] == ["ConditionalCheckFailed"]:
+            if codes[:1] == ["ConditionalCheckFailed"] or codes[2:3] == ["ConditionalCheckFailed"]:
                 return SkipReason.UNSUBSCRIBED
             if codes[1:2] == ["ConditionalCheckFailed"]:
                 return SkipReason.ALREADY_DELIVERED
@@ -194,7 +320,9 @@ class DynamoDeliveryRepository(DeliveryRepository):
             if err.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
                 raise
 
-    def list_deliveries(self, shop_id: str, customer_id: str | None, limit: int) -> list[Delivery]:
+    def list_deliveries(
+        self, shop_id: str, customer_id: str | None, limit: int, status: str | None = None
+    ) -> list[Delivery]:
         if customer_id is not None:
             items = query_all(
                 self._client,
@@ -206,16 +334,197 @@ class DynamoDeliveryRepository(DeliveryRepository):
                 },
             )
             found = sorted((_from_item(i) for i in items), key=lambda d: d.created_at, reverse=True)
+            if status is not None:
+                found = [d for d in found if d.status.value == status]
             return found[:limit]
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": "gsi1",
+            "KeyConditionExpression": "gsi1pk = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": f"SHOP#{shop_id}#DELIVERIES"}},
+            "ScanIndexForward": False,
+            "Limit": limit,
+        }
+        if status is None:
+            response = self._client.query(**kwargs)
+            return [_from_item(from_item(i)) for i in response.get("Items", [])]
+        kwargs["FilterExpression"] = "#s = :status"
+        kwargs["ExpressionAttributeNames"] = {"#s": "status"}
+        kwargs["ExpressionAttributeValues"][":status"] = {"S": status}
+        kwargs["Limit"] = max(limit, 100)
+        matching: list[Delivery] = []
+        for item in query_all(self._client, **kwargs):
+            matching.append(_from_item(item))
+            if len(matching) >= limit:
+                break
+        return matching
+
+    # ------------------------------------------------------------ dispatch
+    def _delivery_write(self, delivery: Delivery, expect: DeliveryStatus | None) -> dict[str, Any]:
+        put: dict[str, Any] = {"TableName": self._table, "Item": _to_item(delivery)}
+        if expect is None:
+            put["ConditionExpression"] = "attribute_not_exists(pk)"
+        else:
+            put["ConditionExpression"] = "#s = :expect"
+            put["ExpressionAttributeNames"] = {"#s": "status"}
+            put["ExpressionAttributeValues"] = {":expect": {"S": expect.value}}
+        return {"Put": put}
+
+    def claim_send(
+        self,
+        delivery: Delivery,
+        *,
+        expect: DeliveryStatus | None,
+        cap: CapUpdate | None,
+        address: str | None,
+    ) -> ClaimResult:
+        k = delivery.key
+        pk = _cust_pk(k.shop_id, k.customer_id)
+        labels: list[ClaimResult] = []
+        items: list[dict[str, Any]] = []
+        for channel in (delivery.channel, "all"):
+            labels.append(ClaimResult.UNSUBSCRIBED)
+            items.append(
+                {
+                    "ConditionCheck": {
+                        "TableName": self._table,
+                        "Key": key(pk, _unsub_sk(channel, delivery.category)),
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                    }
+                }
+            )
+        if address is not None:
+            labels.append(ClaimResult.SUPPRESSED)
+            items.append(
+                {
+                    "ConditionCheck": {
+                        "TableName": self._table,
+                        "Key": _suppress_key(delivery.channel, address),
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                    }
+                }
+            )
+        labels.append(ClaimResult.ALREADY_DELIVERED)
+        items.append(self._delivery_write(delivery, expect))
+        if cap is not None:
+            labels.append(ClaimResult.CAP_CONFLICT)
+            values: dict[str, Any] = {
+                ":times": {"L": [{"S": t.isoformat()} for t in cap.times]},
+                ":next": {"N": str(cap.version + 1)},
+            }
+            if cap.version == 0:
+                condition = "attribute_exists(pk) AND attribute_not_exists(cap_version)"
+            else:
+                condition = "cap_version = :v"
+                values[":v"] = {"N": str(cap.version)}
+            items.append(
+                {
+                    "Update": {
+                        "TableName": self._table,
+                        "Key": key(pk, PROFILE_SK),
+                        "UpdateExpression": "SET cap_times = :times, cap_version = :next",
+                        "ConditionExpression": condition,
+                        "ExpressionAttributeValues": values,
+                    }
+                }
+            )
+        try:
+            self._client.transact_write_items(TransactItems=items)  # type: ignore[arg-type]
+        except ClientError as err:
+            codes = cancellation_codes(err)
+            for label, code in zip(labels, codes, strict=False):
+                if code == "ConditionalCheckFailed":
+                    return label
+            raise
+        return ClaimResult.CLAIMED
+
+    def transition(self, delivery: Delivery, *, expect: DeliveryStatus | None) -> bool:
+        items = [self._delivery_write(delivery, expect)]
+        if delivery.status in RESUMABLE and delivery.due_at is not None:
+            k = delivery.key
+            items.append(
+                {
+                    "Put": {
+                        "TableName": self._table,
+                        "Item": to_item(
+                            {
+                                "pk": DUE_PK,
+                                "sk": _due_sk(delivery.due_at, delivery.delivery_id),
+                                "shop_id": k.shop_id,
+                                "trigger": k.trigger,
+                                "customer_id": k.customer_id,
+                                "anchor": k.anchor,
+                                "priority": delivery.priority,
+                                "due_at": delivery.due_at.isoformat(),
+                            }
+                        ),
+                    }
+                }
+            )
+        try:
+            if len(items) == 1:
+                self._client.put_item(**items[0]["Put"])
+            else:
+                self._client.transact_write_items(TransactItems=items)  # type: ignore[arg-type]
+        except ClientError as err:
+            if is_condition_failure(err) or cancellation_codes(err)[:1] == [
+                "ConditionalCheckFailed"
+            ]:
+                return False
+            raise
+        return True
+
+    def get(self, key_: DeliveryKey) -> Delivery | None:
+        response = self._client.get_item(
+            TableName=self._table,
+            Key=key(_cust_pk(key_.shop_id, key_.customer_id), _delivery_sk(key_)),
+            ConsistentRead=True,
+        )
+        item = response.get("Item")
+        return _from_item(from_item(item)) if item else None
+
+    def due(self, now: datetime, limit: int) -> list[DueEntry]:
         response = self._client.query(
             TableName=self._table,
-            IndexName="gsi1",
-            KeyConditionExpression="gsi1pk = :pk",
-            ExpressionAttributeValues={":pk": {"S": f"SHOP#{shop_id}#DELIVERIES"}},
-            ScanIndexForward=False,
+            KeyConditionExpression="pk = :pk AND sk <= :now",
+            ExpressionAttributeValues={
+                ":pk": {"S": DUE_PK},
+                ":now": {"S": f"{now.astimezone(UTC).isoformat()}#~"},
+            },
             Limit=limit,
         )
-        return [_from_item(from_item(i)) for i in response.get("Items", [])]
+        entries = []
+        for raw in response.get("Items", []):
+            i = from_item(raw)
+            entries.append(
+                DueEntry(
+                    due_at=datetime.fromisoformat(i["due_at"]),
+                    key=DeliveryKey(i["shop_id"], i["trigger"], i["customer_id"], i["anchor"]),
+                    priority=int(i.get("priority", 0)),
+                )
+            )
+        return entries
+
+    def remove_due(self, entry: DueEntry) -> None:
+        self._client.delete_item(
+            TableName=self._table, Key=key(DUE_PK, _due_sk(entry.due_at, entry.key.delivery_id))
+        )
+
+    def suppress(self, channel: str, address: str, reason: str, at: datetime) -> None:
+        self._client.put_item(
+            TableName=self._table,
+            Item={
+                **_suppress_key(channel, address),
+                "reason": {"S": reason},
+                "suppressed_at": {"S": at.isoformat()},
+            },
+        )
+
+    def is_suppressed(self, channel: str, address: str) -> bool:
+        response = self._client.get_item(
+            TableName=self._table, Key=_suppress_key(channel, address), ConsistentRead=True
+        )
+        return "Item" in response
 
     def unsubscribe(
         self, shop_id: str, customer_id: str, channel: str, category: str, at: datetime

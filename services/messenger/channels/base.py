@@ -6,8 +6,10 @@ returns a typed result; the contract test in tests/messenger runs over every cha
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 
 class SendStatus(StrEnum):
@@ -29,6 +31,9 @@ class OutboundMessage:
     headers: dict[str, str] = field(default_factory=dict)
     unsubscribe_url: str | None = None
     """Set on marketing messages; each channel carries it the way its medium allows."""
+    line_messages: tuple[Mapping[str, Any], ...] = ()
+    """LINE message objects (text or flex); when empty the LINE channel sends `text`."""
+    category: str = "marketing"
 
 
 @dataclass(frozen=True)
@@ -43,6 +48,10 @@ class Channel:
     supports_html: bool = False
     supports_subject: bool = False
     max_text_length: int | None = None
+    supports_idempotency_key: bool = False
+    """Whether the provider deduplicates on `delivery_id` (then a resend is harmless)."""
+    sandbox: bool = False
+    """Records instead of delivering (mail and SMS: SES/SNS are moto in the local stack)."""
 
     def send(self, message: OutboundMessage) -> SendResult:
         raise NotImplementedError

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
@@ -25,6 +25,17 @@ _HARD_FAILURES = {
     "MailFromDomainNotVerifiedException",
     "AccountSuspendedException",
 }
+
+
+def is_valid_address(address: str) -> bool:
+    """Syntax only (no DNS): a malformed address is a hard failure, never sent to SES."""
+    from email_validator import EmailNotValidError, validate_email
+
+    try:
+        validate_email(address, check_deliverability=False)
+    except EmailNotValidError:
+        return False
+    return True
 
 
 def build_mime(message: OutboundMessage, sender_email: str, sender_name: str) -> EmailMessage:
@@ -53,19 +64,36 @@ class EmailChannel(Channel):
     supports_html = True
     supports_subject = True
 
-    def __init__(self, client: SESV2Client, sender_email: str, sender_name: str) -> None:
+    def __init__(
+        self,
+        client: SESV2Client,
+        sender_email: str,
+        sender_name: str,
+        *,
+        configuration_set: str | None = None,
+        sandbox: bool = False,
+    ) -> None:
         self._client = client
         self._sender_email = sender_email
         self._sender_name = sender_name
+        self._configuration_set = configuration_set
+        self.sandbox = sandbox
 
     def send(self, message: OutboundMessage) -> SendResult:
+        if not is_valid_address(message.to):
+            return SendResult(SendStatus.HARD_FAILED, error="invalid_address")
         mime = build_mime(message, self._sender_email, self._sender_name)
+        extra: dict[str, Any] = {}
+        if self._configuration_set:
+            # The configuration set's SNS event destination reports bounces and complaints.
+            extra["ConfigurationSetName"] = self._configuration_set
         try:
             response = self._client.send_email(
                 FromEmailAddress=self._sender_email,
                 Destination={"ToAddresses": [message.to]},
                 Content={"Raw": {"Data": mime.as_bytes()}},
                 EmailTags=[{"Name": "delivery", "Value": message.delivery_id}],
+                **extra,
             )
         except ClientError as err:
             code = str(err.response.get("Error", {}).get("Code"))

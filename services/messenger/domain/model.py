@@ -8,9 +8,11 @@ identity is what makes a message go out at most once.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 
 class DeliveryStatus(StrEnum):
@@ -20,6 +22,17 @@ class DeliveryStatus(StrEnum):
     SKIPPED = "skipped"
     FAILED = "failed"
     """The provider refused it for good (e.g. address rejected); it is not retried."""
+    DEFERRED = "deferred"
+    """Waiting for a free frequency-cap slot, the end of quiet hours or the active hour."""
+    RETRY_SCHEDULED = "retry_scheduled"
+    """The provider failed for now; sent again at `due_at` with the same idempotency key."""
+    DEAD_LETTER = "dead_letter"
+    """Retries ran out: kept for an operator to look at (GET /v1/deliveries?status=...)."""
+    DROPPED = "dropped"
+    """Deferred past the message's validity: never sent, with the reason recorded."""
+
+
+RESUMABLE = frozenset({DeliveryStatus.DEFERRED, DeliveryStatus.RETRY_SCHEDULED})
 
 
 class SkipReason(StrEnum):
@@ -28,6 +41,9 @@ class SkipReason(StrEnum):
     NO_CONSENT = "no_consent"
     UNSUBSCRIBED = "unsubscribed"
     ALREADY_DELIVERED = "already_delivered"
+    NO_REACHABLE_CHANNEL = "no_reachable_channel"
+    SUPPRESSED = "suppressed"
+    EXPIRED = "expired"
 
 
 @dataclass(frozen=True)
@@ -53,6 +69,16 @@ class Delivery:
     sent_at: datetime | None = None
     provider_message_id: str | None = None
     skip_reason: str | None = None
+    message_id: str | None = None
+    priority: int = 0
+    due_at: datetime | None = None
+    expires_at: datetime | None = None
+    attempts: int = 0
+    """Provider calls that failed for now (for backoff and the dead letter)."""
+    variables: Mapping[str, Any] = field(default_factory=dict)
+    """Per-send template variables (an order, a coupon code), kept for deferred sends."""
+    cap_counted: bool = False
+    """Its frequency-cap slot is already reserved (a retry or a fallback does not take another)."""
 
     @property
     def delivery_id(self) -> str:
@@ -65,6 +91,7 @@ class ConsentState:
     category: str
     granted: bool
     source: str | None
+    recorded_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -75,6 +102,23 @@ class Recipient:
     last_name: str | None
     locale: str
     consents: tuple[ConsentState, ...]
+    phone: str | None = None
+    line_user_id: str | None = None
+    timezone: str | None = None
+    active_hour: int | None = None
+    unreachable: frozenset[str] = frozenset()
+    """Channels that hard-failed or were blocked (LINE unfollow, bounced mail)."""
+    unsubscribed: frozenset[tuple[str, str]] = frozenset()
+    """(channel, category) pairs the person unsubscribed from; channel "all" covers every one."""
+    cap_times: tuple[datetime, ...] = ()
+    """When the marketing messages counted by the frequency cap were sent."""
+    cap_version: int = 0
+
+    def address(self, channel: str) -> str | None:
+        return {"email": self.email, "line": self.line_user_id, "sms": self.phone}.get(channel)
+
+    def is_unsubscribed(self, channel: str, category: str) -> bool:
+        return (channel, category) in self.unsubscribed or ("all", category) in self.unsubscribed
 
     def has_opt_in(self, channel: str, category: str) -> bool:
         """Marketing needs a recorded opt-in: granted, with the source it came from."""
@@ -93,3 +137,20 @@ def welcome_skip_reason(recipient: Recipient, is_first_order: bool) -> SkipReaso
     if not recipient.has_opt_in("email", "marketing"):
         return SkipReason.NO_CONSENT
     return None
+
+
+def merge_consents(
+    stored: tuple[ConsentState, ...], incoming: tuple[ConsentState, ...]
+) -> tuple[ConsentState, ...]:
+    """Newer records win per (channel, category); an older event never undoes a newer one."""
+    merged = {(c.channel, c.category): c for c in stored}
+    for c in incoming:
+        old = merged.get((c.channel, c.category))
+        if (
+            old is None
+            or old.recorded_at is None
+            or c.recorded_at is None
+            or c.recorded_at >= old.recorded_at
+        ):
+            merged[(c.channel, c.category)] = c
+    return tuple(sorted(merged.values(), key=lambda c: (c.channel, c.category)))

@@ -1,9 +1,16 @@
 """Renders message templates in Jinja2's sandbox: templates are written by shop staff,
 so they must not reach Python internals. Undefined variables fail loudly instead of
-sending a mail with a hole in it."""
+sending a mail with a hole in it.
+
+Two sources: the file templates shipped with the messenger (welcome mail, footers,
+partials such as ``_recommendations.html``) and template strings stored with a
+`Message`. Stored strings may ``{% include %}`` the shipped partials. Every failure
+names the field it came from (``email.subject``, ``line.flex.body.contents.0.text``).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,6 +18,8 @@ from typing import Any
 from jinja2 import FileSystemLoader, StrictUndefined, TemplateError, select_autoescape
 from jinja2.sandbox import SandboxedEnvironment
 
+from messenger.domain.message import EmailContent, LineContent, Message, SmsContent
+from messenger.domain.sms import SmsLength, sms_length
 from shared.errors import InvalidInput
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates"
@@ -23,10 +32,40 @@ class RenderedEmail:
     text: str
 
 
-def _environment() -> SandboxedEnvironment:
+@dataclass(frozen=True)
+class RenderedLine:
+    text: str | None = None
+    flex: dict[str, Any] | None = None
+    alt_text: str | None = None
+
+    def line_messages(self) -> list[dict[str, Any]]:
+        """LINE message objects (the `messages` array of a push or multicast)."""
+        if self.flex is not None:
+            return [{"type": "flex", "altText": self.alt_text or "", "contents": self.flex}]
+        return [{"type": "text", "text": self.text or ""}]
+
+    @property
+    def preview_text(self) -> str:
+        return self.text if self.text is not None else self.alt_text or ""
+
+
+@dataclass(frozen=True)
+class RenderedSms:
+    text: str
+    length: SmsLength
+
+
+Rendered = RenderedEmail | RenderedLine | RenderedSms
+
+
+def _environment(autoescape: bool | None = None) -> SandboxedEnvironment:
     return SandboxedEnvironment(
         loader=FileSystemLoader(TEMPLATE_DIR),
-        autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
+        autoescape=(
+            select_autoescape(enabled_extensions=("html",), default_for_string=False)
+            if autoescape is None
+            else autoescape
+        ),
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
@@ -34,6 +73,13 @@ def _environment() -> SandboxedEnvironment:
 
 
 _env: SandboxedEnvironment | None = None
+_string_envs: dict[bool, SandboxedEnvironment] = {}
+
+
+def _string_env(html: bool) -> SandboxedEnvironment:
+    if html not in _string_envs:
+        _string_envs[html] = _environment(autoescape=html)
+    return _string_envs[html]
 
 
 def render_email(name: str, locale: str, context: dict[str, Any]) -> RenderedEmail:
@@ -51,3 +97,100 @@ def render_email(name: str, locale: str, context: dict[str, Any]) -> RenderedEma
             f"template {name!r} failed to render: {err.message}", field="template"
         ) from None
     return RenderedEmail(subject=" ".join(parts[0].split()), html=parts[1], text=parts[2])
+
+
+def render_file(name: str, context: Mapping[str, Any]) -> str:
+    """One shipped template (e.g. a footer partial)."""
+    try:
+        return _string_env(name.endswith(".html")).get_template(name).render(dict(context))
+    except TemplateError as err:
+        raise InvalidInput(
+            f"template {name!r} failed to render: {err.message}", field="template"
+        ) from None
+
+
+def render_string(
+    source: str, context: Mapping[str, Any], *, field: str, html: bool = False
+) -> str:
+    """Render one stored template string; any failure is an InvalidInput naming `field`."""
+    try:
+        return _string_env(html).from_string(source).render(dict(context))
+    except TemplateError as err:
+        raise InvalidInput(f"{field} failed to render: {err.message}", field=field) from None
+    except Exception as err:
+        raise InvalidInput(f"{field} failed to render: {type(err).__name__}", field=field) from None
+
+
+def check_string(source: str, *, field: str, html: bool = False) -> None:
+    """Compile without rendering: syntax errors are reported when a message is saved."""
+    try:
+        _string_env(html).parse(source)
+    except TemplateError as err:
+        raise InvalidInput(f"{field} is not a valid template: {err.message}", field=field) from None
+
+
+def _walk_flex(value: Any, path: str, context: Mapping[str, Any] | None) -> Any:
+    if isinstance(value, str):
+        if context is None:
+            check_string(value, field=path)
+            return value
+        return render_string(value, context, field=path)
+    if isinstance(value, Mapping):
+        return {k: _walk_flex(v, f"{path}.{k}", context) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_walk_flex(v, f"{path}.{i}", context) for i, v in enumerate(value)]
+    return value
+
+
+def check_message(message: Message) -> None:
+    """Every template of the message compiles (raises InvalidInput naming the field)."""
+    if message.email is not None:
+        check_string(message.email.subject, field="email.subject")
+        check_string(message.email.html, field="email.html", html=True)
+        check_string(message.email.text, field="email.text")
+    if message.line is not None:
+        if message.line.text is not None:
+            check_string(message.line.text, field="line.text")
+        if message.line.flex is not None:
+            _walk_flex(message.line.flex, "line.flex", None)
+        if message.line.alt_text is not None:
+            check_string(message.line.alt_text, field="line.alt_text")
+    if message.sms is not None:
+        check_string(message.sms.text, field="sms.text")
+
+
+def _with_footer(body: str, footer: str, html: bool) -> str:
+    if html and "</body>" in body:
+        head, _, tail = body.rpartition("</body>")
+        return f"{head}{footer}</body>{tail}"
+    return f"{body.rstrip()}\n\n{footer}" if not html else f"{body}{footer}"
+
+
+def render_channel(
+    message: Message, channel: str, context: Mapping[str, Any], locale: str
+) -> Rendered:
+    """Render one channel's content. Marketing mail and SMS get the legal footer (sender
+    identity and the unsubscribe link, 特定電子メール法) whatever the template says."""
+    content = message.content_for(channel)
+    if content is None:
+        raise InvalidInput(f"message has no {channel} content", field="channel")
+    marketing = message.category == "marketing"
+    if isinstance(content, EmailContent):
+        subject = render_string(content.subject, context, field="email.subject")
+        html = render_string(content.html, context, field="email.html", html=True)
+        text = render_string(content.text, context, field="email.text")
+        if marketing:
+            html = _with_footer(html, render_file(f"_footer.{locale}.html", context), html=True)
+            text = _with_footer(text, render_file(f"_footer.{locale}.txt", context), html=False)
+        return RenderedEmail(subject=" ".join(subject.split()), html=html, text=text)
+    if isinstance(content, LineContent):
+        if content.flex is not None:
+            flex = _walk_flex(content.flex, "line.flex", context)
+            alt = render_string(content.alt_text or "", context, field="line.alt_text")
+            return RenderedLine(flex=flex, alt_text=alt.strip())
+        return RenderedLine(text=render_string(content.text or "", context, field="line.text"))
+    assert isinstance(content, SmsContent)
+    text = render_string(content.text, context, field="sms.text").strip()
+    if marketing:
+        text = f"{text}\n{render_file(f'_footer.{locale}.sms.txt', context).strip()}"
+    return RenderedSms(text=text, length=sms_length(text))

@@ -1,4 +1,5 @@
-"""Messenger HTTP API: delivery log for partner tools, and the no-login unsubscribe page."""
+"""Messenger HTTP API: messages (save, preview, send), delivery log and dead letters,
+the shop's sending policy, provider webhooks, and the no-login unsubscribe page."""
 
 from __future__ import annotations
 
@@ -6,16 +7,28 @@ from datetime import datetime
 from html import escape
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import HTMLResponse
 from mangum import Mangum
 from pydantic import BaseModel
 
-from messenger import bootstrap, services
+from messenger import bootstrap, services, webhooks
 from messenger.bootstrap import MessengerContainer
 from messenger.domain.model import Delivery
+from messenger.entrypoints.schemas import (
+    ChannelPreviewPublic,
+    MessageCreate,
+    MessagePublic,
+    PolicyPublic,
+    PolicyUpdate,
+    PreviewCreate,
+    SendCreate,
+    SendPublic,
+    TestSendCreate,
+)
+from messenger.sending import SendRequest
 from shared.http.app import container_of, create_service_app
-from shared.http.security import MessagesReader
+from shared.http.security import MessagesReader, MessagesSender
 from shared.settings import get_settings
 
 
@@ -38,6 +51,9 @@ class DeliveryPublic(BaseModel):
     skip_reason: str | None
     created_at: datetime
     sent_at: datetime | None
+    message_id: str | None = None
+    due_at: datetime | None = None
+    attempts: int = 0
 
     @classmethod
     def of(cls, d: Delivery) -> DeliveryPublic:
@@ -52,6 +68,9 @@ class DeliveryPublic(BaseModel):
             skip_reason=d.skip_reason,
             created_at=d.created_at,
             sent_at=d.sent_at,
+            message_id=d.message_id,
+            due_at=d.due_at,
+            attempts=d.attempts,
         )
 
 
@@ -63,10 +82,111 @@ def get_deliveries(
     principal: MessagesReader,
     c: Container,
     customer_id: str | None = None,
+    status: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[DeliveryPublic]:
-    found = services.list_deliveries(c.deliveries, principal.shop_id, customer_id, limit)
+    """The delivery log; `status=dead_letter` lists sends whose retries ran out."""
+    found = services.list_deliveries(c.deliveries, principal.shop_id, customer_id, limit, status)
     return [DeliveryPublic.of(d) for d in found]
+
+
+@router.post("/v1/messages", status_code=201)
+def create_message(body: MessageCreate, principal: MessagesSender, c: Container) -> MessagePublic:
+    """Save a message (templates are checked: a broken one is a 422 naming the field)."""
+    saved = c.messaging.save_message(body.to_domain(principal.shop_id, c.clock()))
+    return MessagePublic.of(saved)
+
+
+@router.get("/v1/messages")
+def list_messages(principal: MessagesReader, c: Container) -> list[MessagePublic]:
+    assert c.messages is not None
+    return [MessagePublic.of(m) for m in c.messages.list(principal.shop_id)]
+
+
+@router.get("/v1/messages/{message_id}")
+def get_message(message_id: str, principal: MessagesReader, c: Container) -> MessagePublic:
+    return MessagePublic.of(c.messaging.get_message(principal.shop_id, message_id))
+
+
+@router.post("/v1/messages/{message_id}/preview")
+def preview_message(
+    message_id: str, body: PreviewCreate, principal: MessagesSender, c: Container
+) -> list[ChannelPreviewPublic]:
+    """Each channel's rendering for one customer; nothing is sent or recorded."""
+    previews = c.messaging.preview(
+        principal.shop_id, message_id, body.customer_id, body.variables, body.channel
+    )
+    return [ChannelPreviewPublic.of(p) for p in previews]
+
+
+@router.post("/v1/messages/{message_id}/sends", status_code=202)
+def send_message(
+    message_id: str, body: SendCreate, principal: MessagesSender, c: Container
+) -> SendPublic:
+    """Send to one customer, at most once per (trigger, customer, anchor)."""
+    outcome = c.messaging.send(
+        SendRequest(
+            shop_id=principal.shop_id,
+            message_id=message_id,
+            customer_id=body.customer_id,
+            trigger=f"api:{message_id}",
+            anchor=body.anchor,
+            variables=body.variables,
+            priority=body.priority,
+        )
+    )
+    return SendPublic.of(outcome)
+
+
+@router.post("/v1/messages/{message_id}/test-sends", status_code=202)
+def test_send_message(
+    message_id: str, body: TestSendCreate, principal: MessagesSender, c: Container
+) -> SendPublic:
+    """Send one rendering to a staff address or LINE user, to check how it looks."""
+    outcome = c.messaging.test_send(
+        principal.shop_id, message_id, body.channel, body.to, body.customer_id
+    )
+    return SendPublic.of(outcome)
+
+
+@router.get("/v1/messenger/policy")
+def get_policy(principal: MessagesReader, c: Container) -> PolicyPublic:
+    return PolicyPublic.of(c.messaging.get_policy(principal.shop_id))
+
+
+@router.put("/v1/messenger/policy")
+def put_policy(body: PolicyUpdate, principal: MessagesSender, c: Container) -> PolicyPublic:
+    return PolicyPublic.of(c.messaging.save_policy(principal.shop_id, body.to_domain()))
+
+
+@router.post("/v1/webhooks/line")
+async def line_webhook(
+    request: Request,
+    c: Container,
+    x_line_signature: Annotated[str | None, Header()] = None,
+) -> dict[str, int]:
+    """LINE webhook: the signature over the raw body is the credential (no API key)."""
+    body = await request.body()
+    assert c.recipients is not None
+    return webhooks.handle_line_webhook(
+        c.recipients,
+        c.settings.line_channel_secret.get_secret_value(),
+        body,
+        x_line_signature,
+        c.clock,
+    )
+
+
+@router.post("/v1/webhooks/ses")
+async def ses_webhook(
+    request: Request, c: Container, token: str | None = None
+) -> dict[str, object]:
+    """SES bounces and complaints through SNS (HTTPS subscription with `?token=`)."""
+    body = await request.body()
+    assert c.confirmer is not None
+    return webhooks.handle_ses_notification(
+        c.deliveries, c.confirmer, c.ses_webhook, body, token, c.clock
+    )
 
 
 _PAGE = """<!doctype html><html lang="ja"><head><meta charset="utf-8">
@@ -78,14 +198,22 @@ _PAGE = """<!doctype html><html lang="ja"><head><meta charset="utf-8">
 @router.get("/u/{token}", response_class=HTMLResponse)
 def unsubscribe_page(token: str, c: Container) -> HTMLResponse:
     """Shows a confirm button: link scanners follow GETs, so a GET never unsubscribes."""
-    services.read_unsubscribe_link(c.settings.signing_secret.get_secret_value(), token)
+    secret = c.settings.signing_secret.get_secret_value()
+    req = services.read_unsubscribe_link(secret, token)
+    every = services.category_wide_token(secret, token)
     body = (
-        "<h1>配信停止 / Unsubscribe</h1><p>今後のお知らせメールを停止しますか？<br>"
-        "Stop receiving marketing email from us?</p>"
+        "<h1>配信停止 / Unsubscribe</h1><p>今後のお知らせを停止しますか？<br>"
+        f"Stop receiving {escape(req.category)} messages ({escape(req.channel)}) from us?</p>"
         f'<form method="post" action="/u/{escape(token)}">'
         '<button type="submit" name="List-Unsubscribe" value="One-Click">配信停止する / Unsubscribe'
         "</button></form>"
     )
+    if every != token:
+        body += (
+            f'<form method="post" action="/u/{escape(every)}">'
+            '<button type="submit">すべての配信方法で停止 / Unsubscribe from every channel'
+            "</button></form>"
+        )
     return HTMLResponse(_PAGE.format(title="配信停止", body=body))
 
 

@@ -28,6 +28,8 @@ def reset() -> None:
 def on_order_placed(envelope: EventEnvelope, detail: Any) -> dict[str, Any]:
     assert isinstance(detail, details.OrderPlaced)
     c = container()
+    if c.recipients is not None:
+        services.record_customer(c.recipients, envelope.shop, detail.customer, envelope.time)
     outcome = services.send_welcome(
         envelope,
         detail,
@@ -41,14 +43,27 @@ def on_order_placed(envelope: EventEnvelope, detail: Any) -> dict[str, Any]:
     return {"delivery_id": outcome.delivery_id, "status": outcome.status, "reason": outcome.reason}
 
 
+def on_customer_upserted(envelope: EventEnvelope, detail: Any) -> dict[str, Any]:
+    assert isinstance(detail, details.CustomerUpserted)
+    c = container()
+    assert c.recipients is not None
+    services.record_customer(c.recipients, envelope.shop, detail.customer, envelope.time)
+    return {"customer_id": detail.customer.customer_id, "status": "recorded"}
+
+
 def journey_dispatcher() -> dict[str, Any]:
-    # Journeys (steps that wait) arrive with the journey engine; the schedule is wired now.
-    return {"due_steps": 0}
+    """Every minute: deferred sends (cap, quiet hours, active hour) and retries that are due.
+    Journey steps join them when the journey engine arrives."""
+    outcomes = container().messaging.dispatch_due()
+    by_status: dict[str, int] = {}
+    for o in outcomes:
+        by_status[o.status] = by_status.get(o.status, 0) + 1
+    return {"due_steps": len(outcomes), "by_status": by_status}
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return dispatch(
         event,
-        events={"order.placed": on_order_placed},
+        events={"order.placed": on_order_placed, "customer.upserted": on_customer_upserted},
         schedules={"journey-dispatcher": journey_dispatcher},
     )

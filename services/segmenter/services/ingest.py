@@ -91,6 +91,8 @@ def snapshot(profile: Profile) -> details.CustomerSnapshot:
         first_name=c.first_name,
         last_name=c.last_name,
         locale=c.locale,
+        timezone=profile.attributes.timezone,
+        active_hour=profile.stats.active_hour,
         consents=[
             details.ConsentSnapshot(
                 channel=x.channel,

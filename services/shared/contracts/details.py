@@ -41,6 +41,12 @@ class CustomerSnapshot(_Detail):
     last_name: str | None = None
     locale: str = "ja"
     consents: list[ConsentSnapshot] = Field(default_factory=list)
+    timezone: str | None = Field(
+        default=None, description="IANA time zone for quiet hours; the shop's default if unset."
+    )
+    active_hour: int | None = Field(
+        default=None, ge=0, le=23, description="Local hour the person usually reads messages."
+    )
 
 
 class LineItem(_Detail):

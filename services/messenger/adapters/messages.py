@@ -1,0 +1,183 @@
+"""Stored messages and each shop's sending policy, in the messenger table.
+
+- message  ``SHOP#<shop>`` / ``MSG#<message id>``: the definition as JSON (flex
+           containers are deep JSON; a string keeps them exactly as written)
+- policy   ``SHOP#<shop>`` / ``POLICY``
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, time, timedelta
+from typing import TYPE_CHECKING, Any
+
+from messenger.domain.message import Coupon, EmailContent, LineContent, Message, SmsContent
+from messenger.domain.policy import QuietHours, ShopPolicy
+from shared.adapters.dynamodb import from_item, key, query_all, to_item
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+
+class MessageRepository:
+    """Port. Test fakes subclass it."""
+
+    def save(self, message: Message) -> None:
+        raise NotImplementedError
+
+    def get(self, shop_id: str, message_id: str) -> Message | None:
+        raise NotImplementedError
+
+    def list(self, shop_id: str) -> list[Message]:
+        raise NotImplementedError
+
+    def policy(self, shop_id: str) -> ShopPolicy:
+        """The shop's policy, or the defaults."""
+        raise NotImplementedError
+
+    def save_policy(self, shop_id: str, policy: ShopPolicy) -> None:
+        raise NotImplementedError
+
+
+def message_to_json(m: Message) -> dict[str, Any]:
+    return {
+        "message_id": m.message_id,
+        "shop_id": m.shop_id,
+        "name": m.name,
+        "category": m.category,
+        "priority": m.priority,
+        "email": vars(m.email) if m.email else None,
+        "line": (
+            {"text": m.line.text, "flex": m.line.flex, "alt_text": m.line.alt_text}
+            if m.line
+            else None
+        ),
+        "sms": vars(m.sms) if m.sms else None,
+        "coupon": (
+            {
+                "code": m.coupon.code,
+                "description": m.coupon.description,
+                "expires_at": m.coupon.expires_at.isoformat() if m.coupon.expires_at else None,
+            }
+            if m.coupon
+            else None
+        ),
+        "recommendations": m.recommendations,
+        "send_at_active_hour": m.send_at_active_hour,
+        "valid_for_seconds": int(m.valid_for.total_seconds()),
+        "created_at": m.created_at.isoformat() if m.created_at else None,
+    }
+
+
+def message_from_json(d: dict[str, Any]) -> Message:
+    coupon = d.get("coupon")
+    return Message(
+        message_id=d["message_id"],
+        shop_id=d["shop_id"],
+        name=d["name"],
+        category=d["category"],
+        priority=int(d.get("priority", 0)),
+        email=EmailContent(**d["email"]) if d.get("email") else None,
+        line=LineContent(**d["line"]) if d.get("line") else None,
+        sms=SmsContent(**d["sms"]) if d.get("sms") else None,
+        coupon=(
+            Coupon(
+                code=coupon["code"],
+                description=coupon.get("description"),
+                expires_at=(
+                    datetime.fromisoformat(coupon["expires_at"])
+                    if coupon.get("expires_at")
+                    else None
+                ),
+            )
+            if coupon
+            else None
+        ),
+        recommendations=int(d.get("recommendations", 0)),
+        send_at_active_hour=bool(d.get("send_at_active_hour", False)),
+        valid_for=timedelta(seconds=int(d.get("valid_for_seconds", 3 * 86400))),
+        created_at=datetime.fromisoformat(d["created_at"]) if d.get("created_at") else None,
+    )
+
+
+def policy_to_json(p: ShopPolicy) -> dict[str, Any]:
+    return {
+        "channel_order": list(p.channel_order),
+        "cap_count": p.cap_count,
+        "cap_window_seconds": int(p.cap_window.total_seconds()),
+        "quiet_start": p.quiet_hours.start.isoformat(timespec="minutes"),
+        "quiet_end": p.quiet_hours.end.isoformat(timespec="minutes"),
+        "quiet_channels": sorted(p.quiet_hours.channels),
+        "timezone": p.timezone,
+        "max_attempts": p.max_attempts,
+        "retry_base_seconds": int(p.retry_base.total_seconds()),
+    }
+
+
+def policy_from_json(d: dict[str, Any]) -> ShopPolicy:
+    return ShopPolicy(
+        channel_order=tuple(d["channel_order"]),
+        cap_count=int(d["cap_count"]),
+        cap_window=timedelta(seconds=int(d["cap_window_seconds"])),
+        quiet_hours=QuietHours(
+            start=time.fromisoformat(d["quiet_start"]),
+            end=time.fromisoformat(d["quiet_end"]),
+            channels=frozenset(d["quiet_channels"]),
+        ),
+        timezone=d["timezone"],
+        max_attempts=int(d.get("max_attempts", 5)),
+        retry_base=timedelta(seconds=int(d.get("retry_base_seconds", 60))),
+    )
+
+
+class DynamoMessageRepository(MessageRepository):
+    def __init__(self, client: DynamoDBClient, table: str) -> None:
+        self._client = client
+        self._table = table
+
+    def save(self, message: Message) -> None:
+        self._client.put_item(
+            TableName=self._table,
+            Item=to_item(
+                {
+                    "pk": f"SHOP#{message.shop_id}",
+                    "sk": f"MSG#{message.message_id}",
+                    "body": json.dumps(message_to_json(message), ensure_ascii=False),
+                }
+            ),
+        )
+
+    def get(self, shop_id: str, message_id: str) -> Message | None:
+        response = self._client.get_item(
+            TableName=self._table, Key=key(f"SHOP#{shop_id}", f"MSG#{message_id}")
+        )
+        item = response.get("Item")
+        return message_from_json(json.loads(from_item(item)["body"])) if item else None
+
+    def list(self, shop_id: str) -> list[Message]:
+        items = query_all(
+            self._client,
+            TableName=self._table,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :p)",
+            ExpressionAttributeValues={":pk": {"S": f"SHOP#{shop_id}"}, ":p": {"S": "MSG#"}},
+        )
+        return [message_from_json(json.loads(i["body"])) for i in items]
+
+    def policy(self, shop_id: str) -> ShopPolicy:
+        response = self._client.get_item(
+            TableName=self._table, Key=key(f"SHOP#{shop_id}", "POLICY")
+        )
+        item = response.get("Item")
+        return policy_from_json(json.loads(from_item(item)["body"])) if item else ShopPolicy()
+
+    def save_policy(self, shop_id: str, policy: ShopPolicy) -> None:
+        self._client.put_item(
+            TableName=self._table,
+            Item=to_item(
+                {
+                    "pk": f"SHOP#{shop_id}",
+                    "sk": "POLICY",
+                    "body": json.dumps(policy_to_json(policy)),
+                }
+            ),
+        )

@@ -1,0 +1,167 @@
+"""LINE Messaging API over httpx: push and multicast.
+
+Every request carries `X-Line-Retry-Key`, a UUID derived from the delivery id, so it is
+the same on every retry (in-process backoff, a Lambda retry, the dead-letter redrive).
+LINE answers 409 when a request with that key was already accepted: that counts as
+sent. 429 and 5xx are retried with exponential backoff (honouring `Retry-After`),
+reusing the key. In sandbox mode nothing goes to the network: the request is appended
+to the local sandbox file instead.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from messenger.channels.base import Channel, OutboundMessage, SendResult, SendStatus
+from shared.log import get_logger
+
+if TYPE_CHECKING:
+    import httpx
+
+DEFAULT_BASE_URL = "https://api.line.me"
+PUSH_PATH = "/v2/bot/message/push"
+MULTICAST_PATH = "/v2/bot/message/multicast"
+MAX_MULTICAST = 500
+_RETRY_NAMESPACE = uuid.UUID("6f1d7d2e-5f5c-4c1e-9d6e-4b697a756e61")
+_HARD_STATUSES = frozenset({400, 404, 410})
+_log = get_logger("kizuna.messenger.line")
+
+
+def retry_key(delivery_id: str) -> str:
+    """The `X-Line-Retry-Key` for a delivery: a UUID, stable across every retry."""
+    return str(uuid.uuid5(_RETRY_NAMESPACE, delivery_id))
+
+
+def line_messages_of(message: OutboundMessage) -> list[dict[str, Any]]:
+    if message.line_messages:
+        return [dict(m) for m in message.line_messages]
+    return [{"type": "text", "text": message.text}]
+
+
+def push_body(message: OutboundMessage) -> dict[str, Any]:
+    return {"to": message.to, "messages": line_messages_of(message)}
+
+
+def multicast_body(to: Sequence[str], messages: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    return {"to": list(to), "messages": [dict(m) for m in messages]}
+
+
+class LineChannel(Channel):
+    name = "line"
+    supports_html = False
+    supports_subject = False
+    max_text_length = 5000
+    supports_idempotency_key = True
+
+    def __init__(
+        self,
+        access_token: str,
+        *,
+        base_url: str = DEFAULT_BASE_URL,
+        sandbox_file: Path | None = None,
+        max_attempts: int = 4,
+        base_delay: float = 0.5,
+        max_delay: float = 8.0,
+        timeout: float = 10.0,
+        sleep: Callable[[float], None] = time.sleep,
+        client: httpx.Client | None = None,
+    ) -> None:
+        self._token = access_token
+        self._base_url = base_url.rstrip("/")
+        self._sandbox_file = sandbox_file
+        self.sandbox = sandbox_file is not None
+        self._max_attempts = max_attempts
+        self._base_delay = base_delay
+        self._max_delay = max_delay
+        self._timeout = timeout
+        self._sleep = sleep
+        self._client = client
+
+    def _http(self) -> httpx.Client:
+        if self._client is None:
+            import httpx
+
+            self._client = httpx.Client(base_url=self._base_url, timeout=self._timeout)
+        return self._client
+
+    def send(self, message: OutboundMessage) -> SendResult:
+        """Push one message to one user."""
+        if not message.to.startswith("U"):
+            return SendResult(SendStatus.HARD_FAILED, error="invalid_line_user_id")
+        return self._post(PUSH_PATH, push_body(message), retry_key(message.delivery_id))
+
+    def multicast(
+        self, delivery_id: str, to: Sequence[str], messages: Sequence[Mapping[str, Any]]
+    ) -> SendResult:
+        """The same messages to up to 500 users in one request (campaigns)."""
+        if not 1 <= len(to) <= MAX_MULTICAST:
+            return SendResult(SendStatus.HARD_FAILED, error="multicast_needs_1_to_500_users")
+        return self._post(MULTICAST_PATH, multicast_body(to, messages), retry_key(delivery_id))
+
+    def _record(self, path: str, body: dict[str, Any], key: str) -> SendResult:
+        from shared.local.sandbox import record_line_message
+
+        assert self._sandbox_file is not None
+        to = body["to"] if isinstance(body["to"], str) else ",".join(body["to"])
+        first = body["messages"][0]
+        text = str(first.get("text") or first.get("altText") or "")
+        raw = {"path": path, "retry_key": key, "request": body}
+        record_line_message(self._sandbox_file, to, text, raw)
+        return SendResult(SendStatus.SENT, provider_message_id=f"sandbox-{key}")
+
+    def _post(self, path: str, body: dict[str, Any], key: str) -> SendResult:
+        if self._sandbox_file is not None:
+            return self._record(path, body, key)
+        import httpx
+
+        headers = {
+            "Authorization": f"Bearer {self._token}",
+            "Content-Type": "application/json",
+            "X-Line-Retry-Key": key,
+        }
+        error = "unknown"
+        for attempt in range(1, self._max_attempts + 1):
+            delay = self._base_delay * 2 ** (attempt - 1)
+            try:
+                response = self._http().post(path, json=body, headers=headers)
+            except httpx.HTTPError as err:
+                error = type(err).__name__
+            else:
+                status = response.status_code
+                if status == 200:
+                    return SendResult(SendStatus.SENT, provider_message_id=_message_id(response))
+                if status == 409:
+                    # A request with this retry key was already accepted: it went out.
+                    accepted = response.headers.get("x-line-accepted-request-id")
+                    return SendResult(SendStatus.SENT, provider_message_id=accepted or key)
+                error = f"http_{status}"
+                if status in _HARD_STATUSES:
+                    return SendResult(SendStatus.HARD_FAILED, error=error)
+                if status != 429 and status < 500:
+                    # 401/403: the channel's token or plan, not the person; retry later.
+                    return SendResult(SendStatus.RETRYABLE, error=error)
+                delay = _retry_after(response, delay)
+            if attempt < self._max_attempts:
+                _log.info("line retry", extra={"attempt": attempt, "error": error})
+                self._sleep(min(delay, self._max_delay))
+        return SendResult(SendStatus.RETRYABLE, error=error)
+
+
+def _message_id(response: httpx.Response) -> str | None:
+    try:
+        sent = response.json().get("sentMessages") or []
+    except ValueError:
+        sent = []
+    if sent and isinstance(sent[0], dict) and sent[0].get("id"):
+        return str(sent[0]["id"])
+    request_id = response.headers.get("x-line-request-id")
+    return str(request_id) if request_id else None
+
+
+def _retry_after(response: httpx.Response, default: float) -> float:
+    value = response.headers.get("retry-after", "")
+    return float(value) if value.isdigit() else default

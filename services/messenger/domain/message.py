@@ -1,0 +1,100 @@
+"""One logical message, with content per channel. Pure domain: no AWS, no HTTP.
+
+A marketer writes a message once; the dispatcher picks a channel per customer and
+renders only that channel's content. Content fields are Jinja2 template strings run in
+the sandbox (see `rendering`), so they are checked when the message is saved.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from shared.errors import InvalidInput
+
+CHANNELS = ("email", "line", "sms")
+CATEGORIES = ("marketing", "transactional")
+
+
+@dataclass(frozen=True)
+class EmailContent:
+    subject: str
+    html: str
+    text: str
+
+
+@dataclass(frozen=True)
+class LineContent:
+    """Either a text message or a flex message (`flex` is the container: bubble/carousel)."""
+
+    text: str | None = None
+    flex: Mapping[str, Any] | None = None
+    alt_text: str | None = None
+
+
+@dataclass(frozen=True)
+class SmsContent:
+    text: str
+
+
+@dataclass(frozen=True)
+class Coupon:
+    code: str
+    description: str | None = None
+    expires_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Message:
+    message_id: str
+    shop_id: str
+    name: str
+    category: str = "marketing"
+    priority: int = 0
+    """Higher wins when the frequency cap leaves room for fewer messages than are due."""
+    email: EmailContent | None = None
+    line: LineContent | None = None
+    sms: SmsContent | None = None
+    coupon: Coupon | None = None
+    recommendations: int = 0
+    """How many recommended items to put in the `recommendations` slot (0: none)."""
+    send_at_active_hour: bool = False
+    valid_for: timedelta = timedelta(days=3)
+    """A send deferred (cap, quiet hours) past this age is dropped, with a reason."""
+    created_at: datetime | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def channels(self) -> tuple[str, ...]:
+        return tuple(c for c in CHANNELS if self.content_for(c) is not None)
+
+    def content_for(self, channel: str) -> EmailContent | LineContent | SmsContent | None:
+        if channel == "email":
+            return self.email
+        if channel == "line":
+            return self.line
+        if channel == "sms":
+            return self.sms
+        raise InvalidInput(f"unknown channel {channel!r}", field="channel")
+
+    def validate(self) -> None:
+        if self.category not in CATEGORIES:
+            raise InvalidInput(f"category must be one of {CATEGORIES}", field="category")
+        if not self.channels:
+            raise InvalidInput("a message needs content for at least one channel", field="email")
+        if self.line is not None and (self.line.text is None) == (self.line.flex is None):
+            raise InvalidInput("LINE content is either text or flex", field="line")
+        if self.line is not None and self.line.flex is not None and not self.line.alt_text:
+            raise InvalidInput("a flex message needs alt_text", field="line.alt_text")
+        if self.recommendations < 0 or self.recommendations > 10:
+            raise InvalidInput("recommendations must be between 0 and 10", field="recommendations")
+
+
+def check_channel(channel: str) -> str:
+    if channel not in CHANNELS:
+        raise InvalidInput(
+            f"unknown channel {channel!r}; expected one of {CHANNELS}", field="channel"
+        )
+    return channel

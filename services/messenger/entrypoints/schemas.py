@@ -1,0 +1,205 @@
+"""Request and response bodies of the messenger API (`XCreate` in, `XPublic` out)."""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from messenger.domain.message import Coupon, EmailContent, LineContent, Message, SmsContent
+from messenger.domain.policy import QuietHours, ShopPolicy
+from messenger.domain.rendering import RenderedEmail, RenderedLine, RenderedSms
+from messenger.sending import ChannelPreview, SendOutcome
+
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class EmailContentIn(_In):
+    subject: str = Field(min_length=1, max_length=2000)
+    html: str = Field(min_length=1, max_length=200_000)
+    text: str = Field(min_length=1, max_length=100_000)
+
+
+class LineContentIn(_In):
+    text: str | None = Field(default=None, max_length=5000)
+    flex: dict[str, Any] | None = None
+    alt_text: str | None = Field(default=None, max_length=1500)
+
+
+class SmsContentIn(_In):
+    text: str = Field(min_length=1, max_length=670)
+
+
+class CouponIn(_In):
+    code: str = Field(min_length=1, max_length=64)
+    description: str | None = Field(default=None, max_length=500)
+    expires_at: datetime | None = None
+
+
+class MessageCreate(_In):
+    message_id: str = Field(pattern=ID_PATTERN)
+    name: str = Field(min_length=1, max_length=200)
+    category: str = "marketing"
+    priority: int = Field(default=0, ge=-100, le=100)
+    email: EmailContentIn | None = None
+    line: LineContentIn | None = None
+    sms: SmsContentIn | None = None
+    coupon: CouponIn | None = None
+    recommendations: int = Field(default=0, ge=0, le=10)
+    send_at_active_hour: bool = False
+    valid_for_hours: int = Field(default=72, ge=1, le=24 * 60)
+
+    def to_domain(self, shop_id: str, now: datetime) -> Message:
+        return Message(
+            message_id=self.message_id,
+            shop_id=shop_id,
+            name=self.name,
+            category=self.category,
+            priority=self.priority,
+            email=EmailContent(**self.email.model_dump()) if self.email else None,
+            line=LineContent(**self.line.model_dump()) if self.line else None,
+            sms=SmsContent(**self.sms.model_dump()) if self.sms else None,
+            coupon=Coupon(**self.coupon.model_dump()) if self.coupon else None,
+            recommendations=self.recommendations,
+            send_at_active_hour=self.send_at_active_hour,
+            valid_for=timedelta(hours=self.valid_for_hours),
+            created_at=now,
+        )
+
+
+class MessagePublic(BaseModel):
+    message_id: str
+    name: str
+    category: str
+    priority: int
+    channels: list[str]
+    email: dict[str, Any] | None
+    line: dict[str, Any] | None
+    sms: dict[str, Any] | None
+    recommendations: int
+    send_at_active_hour: bool
+    created_at: datetime | None
+
+    @classmethod
+    def of(cls, m: Message) -> MessagePublic:
+        return cls(
+            message_id=m.message_id,
+            name=m.name,
+            category=m.category,
+            priority=m.priority,
+            channels=list(m.channels),
+            email=vars(m.email) if m.email else None,
+            line=(
+                {"text": m.line.text, "flex": m.line.flex, "alt_text": m.line.alt_text}
+                if m.line
+                else None
+            ),
+            sms=vars(m.sms) if m.sms else None,
+            recommendations=m.recommendations,
+            send_at_active_hour=m.send_at_active_hour,
+            created_at=m.created_at,
+        )
+
+
+class PreviewCreate(_In):
+    customer_id: str = Field(min_length=1, max_length=128)
+    channel: str | None = None
+    variables: dict[str, Any] = Field(default_factory=dict)
+
+
+class SmsLengthPublic(BaseModel):
+    encoding: str
+    units: int
+    parts: int
+    per_part: int
+
+
+class ChannelPreviewPublic(BaseModel):
+    channel: str
+    subject: str | None = None
+    html: str | None = None
+    text: str | None = None
+    line_messages: list[dict[str, Any]] | None = None
+    sms_length: SmsLengthPublic | None = None
+
+    @classmethod
+    def of(cls, p: ChannelPreview) -> ChannelPreviewPublic:
+        r = p.rendered
+        if isinstance(r, RenderedEmail):
+            return cls(channel=p.channel, subject=r.subject, html=r.html, text=r.text)
+        if isinstance(r, RenderedLine):
+            return cls(channel=p.channel, text=r.preview_text, line_messages=r.line_messages())
+        assert isinstance(r, RenderedSms)
+        return cls(channel=p.channel, text=r.text, sms_length=SmsLengthPublic(**vars(r.length)))
+
+
+class SendCreate(_In):
+    customer_id: str = Field(min_length=1, max_length=128)
+    anchor: str = Field(min_length=1, max_length=128)
+    """With the message and the customer, what makes this send unique (e.g. an order id)."""
+    variables: dict[str, Any] = Field(default_factory=dict)
+    priority: int | None = Field(default=None, ge=-100, le=100)
+
+
+class TestSendCreate(_In):
+    channel: str
+    to: str = Field(min_length=1, max_length=320)
+    customer_id: str | None = None
+
+
+class SendPublic(BaseModel):
+    delivery_id: str
+    status: str
+    reason: str | None
+    channel: str | None
+    due_at: datetime | None
+
+    @classmethod
+    def of(cls, o: SendOutcome) -> SendPublic:
+        return cls(
+            delivery_id=o.delivery_id,
+            status=o.status,
+            reason=o.reason,
+            channel=o.channel,
+            due_at=o.due_at,
+        )
+
+
+class PolicyUpdate(_In):
+    channel_order: list[str] = Field(default_factory=lambda: ["line", "email", "sms"])
+    cap_count: int = Field(default=3, ge=1, le=100)
+    cap_window_days: float = Field(default=7, gt=0, le=90)
+    quiet_start: time = time(21, 0)
+    quiet_end: time = time(8, 0)
+    quiet_channels: list[str] = Field(default_factory=lambda: ["line", "sms"])
+    timezone: str = "Asia/Tokyo"
+
+    def to_domain(self) -> ShopPolicy:
+        return ShopPolicy(
+            channel_order=tuple(self.channel_order),
+            cap_count=self.cap_count,
+            cap_window=timedelta(days=self.cap_window_days),
+            quiet_hours=QuietHours(
+                start=self.quiet_start, end=self.quiet_end, channels=frozenset(self.quiet_channels)
+            ),
+            timezone=self.timezone,
+        )
+
+
+class PolicyPublic(PolicyUpdate):
+    @classmethod
+    def of(cls, p: ShopPolicy) -> PolicyPublic:
+        return cls(
+            channel_order=list(p.channel_order),
+            cap_count=p.cap_count,
+            cap_window_days=p.cap_window.total_seconds() / 86400,
+            quiet_start=p.quiet_hours.start,
+            quiet_end=p.quiet_hours.end,
+            quiet_channels=sorted(p.quiet_hours.channels),
+            timezone=p.timezone,
+        )

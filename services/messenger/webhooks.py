@@ -1,0 +1,138 @@
+"""Provider callbacks that change who may be reached.
+
+LINE: `POST /v1/webhooks/line`. LINE signs the raw body: `X-Line-Signature` is the
+base64 HMAC-SHA256 of the body with the channel secret. An `unfollow` (the person
+blocked the account) marks LINE unreachable for every customer linked to that user
+id; a `follow` makes it reachable again.
+
+SES: SES v2 reports bounces and complaints through a configuration set's event
+destination. Of its destinations (SNS, EventBridge on the *default* bus, Firehose,
+CloudWatch, Pinpoint) we use SNS with an HTTPS subscription to
+`POST /v1/webhooks/ses?token=<secret>`: EventBridge destinations only reach the
+default bus, not Kizuna's custom bus. Authenticity is checked with the topic ARN
+(must be one of ours) plus a shared secret in the subscription URL, compared in
+constant time. The SNS message signature (an X.509 certificate fetched from AWS) is
+not verified. A subscription confirmation is confirmed with the SNS API
+(`ConfirmSubscription`), never by fetching the URL in the message. Permanent bounces
+and complaints suppress the address for every shop; transient bounces do not.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from messenger.adapters.recipients import RecipientRepository
+from messenger.adapters.repository import DeliveryRepository
+from shared.errors import InvalidInput, Unauthenticated
+from shared.log import get_logger
+
+_log = get_logger("kizuna.messenger.webhooks")
+
+
+def line_signature(secret: str, body: bytes) -> str:
+    digest = hmac.new(secret.encode(), body, hashlib.sha256).digest()
+    return base64.b64encode(digest).decode()
+
+
+def verify_line_signature(secret: str, body: bytes, signature: str | None) -> None:
+    if not secret:
+        raise Unauthenticated("LINE webhooks are not configured (no channel secret)")
+    if not signature or not hmac.compare_digest(line_signature(secret, body), signature):
+        raise Unauthenticated("X-Line-Signature does not match the body")
+
+
+def _json(body: bytes) -> dict[str, Any]:
+    try:
+        parsed = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidInput("body is not JSON", field="body") from None
+    if not isinstance(parsed, dict):
+        raise InvalidInput("body must be a JSON object", field="body")
+    return parsed
+
+
+def handle_line_webhook(
+    recipients: RecipientRepository,
+    secret: str,
+    body: bytes,
+    signature: str | None,
+    clock: Callable[[], datetime],
+) -> dict[str, int]:
+    verify_line_signature(secret, body, signature)
+    events = _json(body).get("events") or []
+    changed = 0
+    for event in events:
+        kind = event.get("type")
+        user_id = (event.get("source") or {}).get("userId")
+        if kind not in ("follow", "unfollow") or not user_id:
+            continue
+        for shop_id, customer_id in recipients.find_by_line_user(str(user_id)):
+            recipients.set_reachability(shop_id, customer_id, "line", kind == "follow", clock())
+            changed += 1
+    _log.info("line webhook", extra={"events": len(events), "changed": changed})
+    return {"events": len(events), "changed": changed}
+
+
+@dataclass(frozen=True)
+class SesWebhookConfig:
+    token: str
+    topic_arns: frozenset[str]
+
+
+class SubscriptionConfirmer:
+    """Port: confirms an SNS subscription through the SNS API."""
+
+    def confirm(self, topic_arn: str, token: str) -> None:
+        raise NotImplementedError
+
+
+def handle_ses_notification(
+    deliveries: DeliveryRepository,
+    confirmer: SubscriptionConfirmer,
+    config: SesWebhookConfig,
+    body: bytes,
+    token: str | None,
+    clock: Callable[[], datetime],
+) -> dict[str, Any]:
+    if not config.token or not token or not hmac.compare_digest(config.token, token):
+        raise Unauthenticated("missing or wrong notification token")
+    envelope = _json(body)
+    topic = str(envelope.get("TopicArn", ""))
+    if topic not in config.topic_arns:
+        raise Unauthenticated("notification from an unknown SNS topic")
+    kind = envelope.get("Type")
+    if kind == "SubscriptionConfirmation":
+        confirmer.confirm(topic, str(envelope.get("Token", "")))
+        return {"confirmed": True}
+    if kind != "Notification":
+        return {"ignored": str(kind)}
+    try:
+        inner = json.loads(str(envelope.get("Message", "")))
+    except ValueError:
+        raise InvalidInput("notification Message is not JSON", field="Message") from None
+    event_type = inner.get("eventType") or inner.get("notificationType")
+    addresses: list[str] = []
+    reason = ""
+    if event_type == "Bounce":
+        bounce = inner.get("bounce") or {}
+        if bounce.get("bounceType") == "Permanent":
+            addresses = [r.get("emailAddress", "") for r in bounce.get("bouncedRecipients", [])]
+            reason = "bounce"
+    elif event_type == "Complaint":
+        complaint = inner.get("complaint") or {}
+        addresses = [r.get("emailAddress", "") for r in complaint.get("complainedRecipients", [])]
+        reason = "complaint"
+    suppressed = 0
+    for address in addresses:
+        if address:
+            deliveries.suppress("email", address, reason, clock())
+            suppressed += 1
+    _log.info("ses notification", extra={"event_type": event_type, "suppressed": suppressed})
+    return {"event_type": event_type, "suppressed": suppressed}
