@@ -241,8 +241,19 @@ class RfmColumns:
 
 
 def _quantile_scores(values: Numbers, ranked: Mask) -> NDArray[np.int64]:
-    pool = np.sort(values[ranked])
-    below = np.searchsorted(pool, values, side="left").astype(np.int64)
+    """1 + floor(5 x share of ranked customers strictly below), as `rfm.quantile_score`.
+
+    One argsort, then each run of equal values takes the position where the run starts
+    (= how many are strictly below); cheaper than a binary search per customer."""
+    positions = np.flatnonzero(ranked)
+    pool = values[positions]
+    order = np.argsort(pool)
+    ordered = pool[order]
+    run_starts_here = np.ones(len(ordered), dtype=bool)
+    np.not_equal(ordered[1:], ordered[:-1], out=run_starts_here[1:])
+    starts = np.flatnonzero(run_starts_here)
+    below = np.zeros(len(values), dtype=np.int64)
+    below[positions[order]] = np.repeat(starts, np.diff(np.append(starts, len(ordered))))
     return 1 + (5 * below) // max(len(pool), 1)
 
 
@@ -304,6 +315,7 @@ class ColumnarEvaluator:
         self.today = now.date()
         self.today_days = epoch_days(self.today)
         self._anniversary_cache: dict[str, NDArray[np.int16]] = {}
+        self._activities_by_kind: dict[str, ActivityTable | None] = {}
 
     def mask(self, rule: Rule) -> Mask:
         n = self.table.size
@@ -405,40 +417,72 @@ class ColumnarEvaluator:
         for ordinal in range(date(2000, 1, 1).toordinal(), date(2001, 1, 1).toordinal()):
             born = date.fromordinal(ordinal)  # 2000 is a leap year: every (month, day)
             lookup[born.month, born.day] = days_until_anniversary(born, self.today)
-        stamps = np.where(present, values, 0).astype("datetime64[D]")
-        months = stamps.astype("datetime64[M]")
-        month = months.astype(np.int64) % 12 + 1
-        day = (stamps - months.astype("datetime64[D]")).astype(np.int64) + 1
-        result: NDArray[np.int16] = lookup[month, day]
+        result = np.full(len(values), 9999, dtype=np.int16)
+        known = values[present]
+        if len(known):
+            first = int(known.min())
+            stamps = np.arange(first, int(known.max()) + 1).astype("datetime64[D]")
+            months = stamps.astype("datetime64[M]")
+            month = months.astype(np.int64) % 12 + 1
+            day = (stamps - months.astype("datetime64[D]")).astype(np.int64) + 1
+            result[present] = lookup[month, day][known - first]
         self._anniversary_cache[name] = result
         return result
 
     # -- activities and preferences ------------------------------------------------------
 
+    def _activities_of(self, kind: str) -> ActivityTable | None:
+        """One kind's activities up to `now`, cut out once and shared by every rule."""
+        if kind not in self._activities_by_kind:
+            acts = self.table.activities
+            if acts is None:
+                self._activities_by_kind[kind] = None
+            else:
+                keep = np.flatnonzero(
+                    (acts.kinds == KIND_ORDER.index(kind)) & (acts.at <= self.now_us)
+                )
+                self._activities_by_kind[kind] = ActivityTable(
+                    rows=acts.rows[keep],
+                    kinds=acts.kinds[keep],
+                    at=acts.at[keep],
+                    skus=StringColumn(acts.skus.codes[keep], acts.skus.categories),
+                    categories=StringColumn(
+                        acts.categories.codes[keep], acts.categories.categories
+                    ),
+                )
+        return self._activities_by_kind[kind]
+
+    @staticmethod
+    def _item_filter(cond: ActivityCondition, acts: ActivityTable) -> Mask:
+        keep = np.ones(len(acts.rows), dtype=bool)
+        if cond.skus:
+            keep &= acts.skus.isin(cond.skus)
+        if cond.categories:
+            keep &= acts.categories.isin(cond.categories)
+        return keep
+
     def _activity(self, cond: ActivityCondition) -> Mask:
         n = self.table.size
-        acts = self.table.activities
-        if acts is None or len(acts.rows) == 0:
+        acts = self._activities_of(cond.kind)
+        if acts is None:
             counts = np.zeros(n, dtype=np.int64)
         else:
-            matching = acts.at <= self.now_us
-            if cond.skus:
-                matching &= acts.skus.isin(cond.skus)
-            if cond.categories:
-                matching &= acts.categories.isin(cond.categories)
-            chosen = matching & (acts.kinds == KIND_ORDER.index(cond.kind))
+            chosen = self._item_filter(cond, acts)
             if cond.within_days is not None:
                 chosen &= acts.at > self.now_us - cond.within_days * DAY_US
+            followers = None
             if cond.not_followed_by is not None:
-                follower = matching & (acts.kinds == KIND_ORDER.index(cond.not_followed_by))
+                followers = self._activities_of(cond.not_followed_by)
+            if followers is not None and len(followers.rows):
+                hit = self._item_filter(cond, followers)
                 latest = np.full(n, MISSING_INSTANT, dtype=np.int64)
-                np.maximum.at(latest, acts.rows[follower], acts.at[follower])
+                np.maximum.at(latest, followers.rows[hit], followers.at[hit])
                 chosen &= acts.at > latest[acts.rows]
             counts = np.bincount(acts.rows[chosen], minlength=n)
-        hit = counts >= cond.count_gte
+        result = counts >= cond.count_gte
         if cond.count_lte is not None:
-            hit &= counts <= cond.count_lte
-        return hit
+            result &= counts <= cond.count_lte
+        return result
 
     def _preference(self, cond: PreferenceCondition) -> Mask:
         answers = self.table.preferences.get(cond.key)

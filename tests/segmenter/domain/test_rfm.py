@@ -1,0 +1,162 @@
+"""RFM scores by quantile and by fixed thresholds, and the ranks built on them."""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from segmenter.domain.segments import (
+    CustomerFacts,
+    RfmConfig,
+    RfmInput,
+    RfmRank,
+    RfmThresholds,
+    ScoreFloor,
+    ScoringMethod,
+    rfm_input,
+    score_customers,
+)
+from tests.segmenter.domain.generators import JST
+
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=JST)
+FIXED = RfmConfig(method=ScoringMethod.FIXED)
+
+
+def buyer(customer_id: str, days_ago: float, orders: int, revenue: int | Decimal) -> RfmInput:
+    return RfmInput(customer_id, NOW - timedelta(days=days_ago), orders, revenue)
+
+
+def test_quantile_scores_split_distinct_values_into_fifths() -> None:
+    # Given ten customers with distinct recency, frequency and revenue
+    customers = [buyer(f"c{i}", 100 - i, i + 1, 1000 * (i + 1)) for i in range(10)]
+
+    # When scored by quantile
+    scores = score_customers(customers, NOW)
+
+    # Then each fifth gets one score, best values the highest
+    expected = [1, 1, 2, 2, 3, 3, 4, 4, 5, 5]
+    assert [s.r for s in scores] == expected
+    assert [s.f for s in scores] == expected
+    assert [s.m for s in scores] == expected
+
+
+def test_quantile_ties_share_a_score() -> None:
+    # Given six one-time buyers and four repeaters
+    customers = [buyer(f"c{i}", 10, 1 if i < 6 else 3, 5000) for i in range(10)]
+
+    # When scored
+    scores = score_customers(customers, NOW)
+
+    # Then all one-time buyers share F=1 and all repeaters share the score of their rank
+    assert {s.f for s in scores[:6]} == {1}
+    assert {s.f for s in scores[6:]} == {4}  # 6 of 10 strictly below: 1 + floor(5 * 0.6)
+    assert {s.m for s in scores} == {1}  # everyone tied
+
+
+@given(st.randoms(use_true_random=False))
+def test_quantile_scores_do_not_depend_on_input_order(rng: random.Random) -> None:
+    # Given customers with many ties, in two different orders
+    customers = [
+        buyer(f"c{i}", rng.choice((1, 30, 400)), rng.randint(1, 4), rng.choice((0, 5000, 9000)))
+        for i in range(rng.randint(1, 40))
+    ]
+    shuffled = customers[:]
+    rng.shuffle(shuffled)
+
+    # When each is scored
+    by_id = {s.customer_id: s for s in score_customers(customers, NOW)}
+    again = {s.customer_id: s for s in score_customers(shuffled, NOW)}
+
+    # Then every customer gets the same scores and ranks
+    assert by_id == again
+    assert all(1 <= (s.r or 0) <= 5 for s in by_id.values())
+
+
+@pytest.mark.parametrize(
+    ("days_ago", "orders", "revenue", "scores"),
+    [
+        (30, 1, 9_999, (5, 1, 1)),
+        (30.00001, 2, 10_000, (4, 2, 2)),
+        (90, 3, 30_000, (4, 3, 3)),
+        (180, 5, 50_000, (3, 4, 4)),
+        (364, 10, 100_000, (2, 5, 5)),
+        (366, 50, Decimal("999999"), (1, 5, 5)),
+    ],
+)
+def test_fixed_thresholds_at_their_boundaries(
+    days_ago: float, orders: int, revenue: int | Decimal, scores: tuple[int, int, int]
+) -> None:
+    # Given the default fixed cut points (30/90/180/365 days, 2/3/5/10 orders, ¥10k..100k)
+    # When one customer is scored
+    (score,) = score_customers([buyer("c", days_ago, orders, revenue)], NOW, FIXED)
+
+    # Then each cut point is inclusive on the better side
+    assert (score.r, score.f, score.m) == scores
+
+
+def test_ranks_from_scores_with_dormant_first() -> None:
+    # Given fixed thresholds and four customers
+    customers = [
+        buyer("loyal", 10, 10, 200_000),
+        buyer("semi", 100, 3, 30_000),
+        buyer("general", 10, 1, 3_000),
+        buyer("dormant", 365, 50, 900_000),
+        RfmInput("prospect", None, 0, 0),
+    ]
+
+    # When ranked
+    ranks = {s.customer_id: s.rank for s in score_customers(customers, NOW, FIXED)}
+
+    # Then dormancy beats high scores and a prospect has no rank
+    assert ranks == {
+        "loyal": RfmRank.LOYAL,
+        "semi": RfmRank.SEMI_LOYAL,
+        "general": RfmRank.GENERAL,
+        "dormant": RfmRank.DORMANT,
+        "prospect": None,
+    }
+    assert (RfmRank.DORMANT.label_ja, RfmRank.SEMI_LOYAL.label_en) == ("休眠", "Semi-loyal")
+
+
+def test_shop_sets_its_own_thresholds_and_rank_floors() -> None:
+    # Given a shop with cheaper products and a stricter loyal floor
+    config = RfmConfig(
+        method=ScoringMethod.FIXED,
+        thresholds=RfmThresholds(monetary=(1_000, 2_000, 5_000, 8_000)),
+        loyal=ScoreFloor(5, 5, 5),
+        dormant_days=180,
+    )
+
+    # When two customers are scored
+    scores = score_customers([buyer("a", 5, 12, 9_000), buyer("b", 200, 12, 9_000)], NOW, config)
+
+    # Then its thresholds and floors apply
+    assert [(s.r, s.f, s.m, s.rank) for s in scores] == [
+        (5, 5, 5, RfmRank.LOYAL),
+        (2, 5, 5, RfmRank.DORMANT),
+    ]
+
+
+def test_thresholds_must_ascend() -> None:
+    with pytest.raises(ValueError, match="recency_days"):
+        RfmThresholds(recency_days=(30, 30, 180, 365))
+
+
+def test_inputs_and_outputs_as_profile_fields() -> None:
+    # Given profile facts
+    facts = CustomerFacts(
+        "c-9",
+        {"order_count": 2, "revenue": Decimal("7960"), "last_order_at": NOW - timedelta(days=3)},
+    )
+
+    # When read as RFM input and scored
+    (score,) = score_customers([rfm_input(facts)], NOW, FIXED)
+
+    # Then the fields rules use come back
+    assert score.as_fields() == {"r_score": 5, "f_score": 2, "m_score": 1, "rfm_rank": "general"}
+    assert rfm_input(CustomerFacts("x", {})) == RfmInput("x", None, 0, 0.0)
