@@ -11,12 +11,21 @@ from typing import Any
 import boto3
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, settings
 from moto import mock_aws
 
 from shared.auth.service import create_key, create_shop
 from shared.auth.store import DynamoKeyStore
 from shared.local.template import functions, load_template, tables
 from shared.settings import Settings, get_settings
+
+# CI machines are small and shared: property tests must not fail on timing or input size.
+settings.register_profile(
+    "kizuna",
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.load_profile("kizuna")
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "infra" / "template.yaml"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -21,8 +22,10 @@ local_app = typer.Typer(
     help="The local stack: moto, the template's rules and schedules, one HTTP API.",
     no_args_is_help=True,
 )
+import_app = typer.Typer(help="Load historical data from files.", no_args_is_help=True)
 app.add_typer(shop_app, name="shop")
 app.add_typer(local_app, name="local")
+app.add_typer(import_app, name="import")
 console = Console()
 
 DEFAULT_STATE_DIR = Path(".kizuna/local")
@@ -149,6 +152,113 @@ def local_sandbox(state_dir: StateDir = DEFAULT_STATE_DIR) -> None:
     for m in messages:
         table.add_row(m["channel"], m["to"], (m.get("subject") or m.get("body") or "")[:80])
     console.print(table)
+
+
+class ImportFormat(StrEnum):
+    shopify = "shopify"
+    generic = "generic"
+
+
+@import_app.command("orders")
+def import_orders(
+    file: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="The CSV file.")
+    ],
+    shop: Annotated[str, typer.Option(help="The shop the orders belong to.")],
+    fmt: Annotated[
+        ImportFormat, typer.Option("--format", help="Shopify's orders export, or generic.")
+    ] = ImportFormat.shopify,
+    encoding: Annotated[
+        str, typer.Option(help="Text encoding of the file, e.g. cp932 for Excel in Japan.")
+    ] = "utf-8-sig",
+    show_errors: Annotated[int, typer.Option(help="How many errors to print.")] = 20,
+    local: LocalFlag = False,
+    state_dir: StateDir = DEFAULT_STATE_DIR,
+) -> None:
+    """Import historical orders (no mails are triggered). Safe to run again.
+
+    Exit code: 0 when every order of the file is in Kizuna (imported now or earlier,
+    or skipped as cancelled); 1 when some orders were rejected or conflict with stored
+    ones (they are listed); 2 when the file or shop cannot be used at all."""
+    if local:
+        _use_local(state_dir)
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
+    from segmenter.bootstrap import build
+    from segmenter.domain.order_import import ImportFormatError, decode_lines
+    from segmenter.importer import ImportSummary
+    from segmenter.importer import import_orders as run_import
+
+    container = build()
+    _, known = container.keys.get_key_and_shop(shop, "-")
+    if known is None:
+        console.print(f"[red]shop: no shop '{shop}' (create it with `kizuna shop create`).[/red]")
+        raise typer.Exit(2)
+    size = file.stat().st_size
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[rows]:,} rows"),
+        console=console,
+    )
+    with file.open("rb") as raw, progress:
+        task = progress.add_task(f"Importing {file.name}", total=size, rows=0)
+
+        def report(summary: ImportSummary) -> None:
+            progress.update(task, completed=raw.tell(), rows=summary.rows_read)
+
+        try:
+            summary = run_import(
+                decode_lines(raw, encoding),
+                fmt.value,
+                shop,
+                container.profiles,
+                container.publisher,
+                max_errors=show_errors,
+                progress=report,
+            )
+        except ImportFormatError as err:
+            progress.stop()
+            console.print(f"[red]{err.field or 'file'}: {err.message}[/red]")
+            raise typer.Exit(2) from None
+        except LookupError:
+            progress.stop()
+            console.print(f"[red]encoding: unknown encoding '{encoding}'[/red]")
+            raise typer.Exit(2) from None
+    table = Table("", "count", title="Import summary")
+    table.columns[1].justify = "right"
+    for label, value in (
+        ("rows read", summary.rows_read),
+        ("orders imported", summary.orders_imported),
+        ("duplicates skipped", summary.duplicates_skipped),
+        ("orders rejected", summary.orders_rejected),
+        ("orders conflicting", summary.orders_conflicting),
+        ("cancelled/refunded skipped", summary.orders_skipped),
+    ):
+        table.add_row(label, f"{value:,}")
+    console.print(table)
+    if summary.errors:
+        more = summary.error_count - len(summary.errors)
+        console.print(f"[yellow]{summary.error_count} error(s):[/yellow]")
+        for error in summary.errors:
+            console.print(f"  {error}", markup=False, highlight=False)
+        if more > 0:
+            console.print(f"  … and {more} more")
+    if not summary.completed:
+        console.print("[red]The file could not be read to the end; fix it and run again.[/red]")
+        raise typer.Exit(2)
+    if not summary.all_loaded:
+        raise typer.Exit(1)
 
 
 @app.command("demo")

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 
 from segmenter.domain.segments import (
     BUILTIN_SEGMENTS,
@@ -46,7 +46,7 @@ def _assert_same_members(customers: list[CustomerFacts], rule_json: object, now:
     assert batch.tolist() == one_by_one, rule_json
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.data_too_large])
 @given(randoms, nows)
 def test_batch_equals_per_customer_on_random_rules(rng: random.Random, now: datetime) -> None:
     # Given a small random shop and a random rule
@@ -74,7 +74,7 @@ def test_batch_equals_per_customer_on_a_seeded_shop() -> None:
 
 
 @pytest.mark.parametrize("method", list(ScoringMethod))
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.data_too_large])
 @given(rng=randoms, now=nows)
 def test_batch_rfm_equals_per_customer(
     method: ScoringMethod, rng: random.Random, now: datetime

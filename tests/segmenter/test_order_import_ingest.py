@@ -1,0 +1,241 @@
+"""CSV import through the real ingest on moto DynamoDB, and the `kizuna import orders`
+command end to end: orders land once, re-runs change nothing, history sends nothing."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Sequence
+from decimal import Decimal
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from segmenter.bootstrap import SegmenterContainer, build
+from segmenter.domain.identity import Identifier
+from segmenter.domain.model import Profile
+from segmenter.importer import ImportSummary, import_orders
+from shared.adapters.eventbridge import EventPublisher
+from shared.cli import app
+from shared.contracts.envelope import EventEnvelope
+from tests.conftest import Cloud, ShopKeys
+
+DATA = Path(__file__).parent / "data"
+
+
+class RecordingPublisher(EventPublisher):
+    def __init__(self) -> None:
+        self.published: list[EventEnvelope] = []
+
+    def publish(self, envelopes: Sequence[EventEnvelope]) -> None:
+        self.published.extend(envelopes)
+
+
+def _run(
+    c: SegmenterContainer, name: str, fmt: str, publisher: EventPublisher | None = None
+) -> ImportSummary:
+    with (DATA / name).open(encoding="utf-8-sig", newline="") as f:
+        return import_orders(f, fmt, "acme", c.profiles, publisher or c.publisher)
+
+
+def _profile_by_email(c: SegmenterContainer, email: str) -> Profile:
+    customer_id = c.profiles.owner_of("acme", Identifier("email", email))
+    assert customer_id is not None
+    profile = c.profiles.get_profile("acme", customer_id)
+    assert profile is not None
+    return profile
+
+
+def _item_count(cloud: Cloud) -> int:
+    return len(cloud.dynamodb.scan(TableName=cloud.settings.segmenter_table)["Items"])
+
+
+def test_shopify_export_lands_in_profiles(cloud: Cloud, shop: ShopKeys) -> None:
+    # Given a Shopify export with a two-order customer, a phone-only one and a cancellation
+    c = build(cloud.settings)
+
+    # When it is imported
+    summary = _run(c, "shopify_orders.csv", "shopify")
+
+    # Then four orders are imported and the cancelled one is skipped
+    assert summary.as_dict() == {
+        "rows_read": 8,
+        "orders_imported": 4,
+        "duplicates_skipped": 0,
+        "orders_rejected": 0,
+        "orders_conflicting": 0,
+        "orders_skipped": 1,
+        "error_count": 0,
+        "completed": True,
+    }
+    assert summary.all_loaded
+    # And Hanako (two orders, her email spelled two ways) is one profile, F2
+    hanako = _profile_by_email(c, "hanako.yamada@example.jp")
+    assert hanako.order_count == 2
+    assert hanako.stats.revenue == Decimal("7960") + Decimal("6470")
+    consent = hanako.consent_for("email", "marketing")
+    assert consent is not None and consent.granted and consent.source == "shopify_import"
+    # And her first order is stored with both lines, under her profile
+    stored = c.profiles.get_order("acme", "#1001")
+    assert stored is not None and stored.customer_id == hanako.customer_id
+    assert [(ln.sku, ln.quantity) for ln in stored.lines] == [("SERUM-30", 1), ("MASK-5", 2)]
+    # And the phone-only buyer has a profile found by phone
+    assert c.profiles.owner_of("acme", Identifier("phone", "+818011112222")) is not None
+
+
+def test_generic_file_keeps_storefront_ids(cloud: Cloud, shop: ShopKeys) -> None:
+    # Given the generic format with storefront customer ids
+    c = build(cloud.settings)
+
+    # When imported
+    summary = _run(c, "generic_orders.csv", "generic")
+
+    # Then the profiles carry those ids, with categories and computed totals
+    assert (summary.orders_imported, summary.orders_skipped) == (3, 1)
+    c100 = c.profiles.get_profile("acme", "c-100")
+    c101 = c.profiles.get_profile("acme", "c-101")
+    assert c100 is not None and c101 is not None
+    assert c100.order_count == 2 and c100.stats.revenue == Decimal(5970 + 3980)
+    assert "skincare" in c100.stats.categories
+    assert c101.order_count == 1 and c101.stats.revenue == Decimal(3000)
+
+
+def test_importing_the_same_file_twice_changes_nothing(cloud: Cloud, shop: ShopKeys) -> None:
+    # Given a file imported once
+    c = build(cloud.settings)
+    _run(c, "shopify_orders.csv", "shopify")
+    items_before = _item_count(cloud)
+    hanako_before = _profile_by_email(c, "hanako.yamada@example.jp")
+
+    # When it is imported again
+    again = _run(c, "shopify_orders.csv", "shopify")
+
+    # Then every order is a duplicate, and nothing in DynamoDB changed
+    assert (again.orders_imported, again.duplicates_skipped) == (0, 4)
+    assert again.all_loaded
+    assert _item_count(cloud) == items_before
+    hanako_after = _profile_by_email(c, "hanako.yamada@example.jp")
+    assert hanako_after.order_count == 2
+    assert hanako_after.version == hanako_before.version
+
+
+def test_a_rerun_after_event_markers_expired_still_changes_nothing(
+    cloud: Cloud, shop: ShopKeys
+) -> None:
+    # Given an imported file whose event markers have expired (DynamoDB TTL, 90 days)
+    c = build(cloud.settings)
+    _run(c, "generic_orders.csv", "generic")
+    table = cloud.settings.segmenter_table
+    for item in cloud.dynamodb.scan(TableName=table)["Items"]:
+        if item["sk"]["S"] == "EVENT":
+            cloud.dynamodb.delete_item(TableName=table, Key={"pk": item["pk"], "sk": item["sk"]})
+    items_before = _item_count(cloud)
+
+    # When it is imported again
+    again = _run(c, "generic_orders.csv", "generic")
+
+    # Then the stored orders are recognised as the same, and nothing is counted twice
+    assert (again.orders_imported, again.duplicates_skipped, again.orders_conflicting) == (0, 3, 0)
+    assert _item_count(cloud) == items_before
+    c100 = c.profiles.get_profile("acme", "c-100")
+    assert c100 is not None and c100.order_count == 2
+
+
+def test_bad_rows_are_reported_while_good_orders_load(cloud: Cloud, shop: ShopKeys) -> None:
+    # Given a file where three of five orders have a bad row
+    c = build(cloud.settings)
+
+    # When imported
+    summary = _run(c, "shopify_bad_rows.csv", "shopify")
+
+    # Then the two good orders load, and each bad one is named by line and column
+    assert (summary.orders_imported, summary.orders_rejected, summary.rows_read) == (2, 3, 6)
+    assert [str(e) for e in summary.errors] == [
+        "line 4: Lineitem price: not a number",
+        "line 5: Email: not a valid email address",
+        "line 7: Created at: needs a UTC offset, e.g. +09:00",
+        "line 7: Lineitem quantity: must be between 1 and 10000",
+    ]
+    assert not summary.all_loaded
+    assert c.profiles.get_order("acme", "#2002") is None
+    assert c.profiles.get_order("acme", "#2004") is not None
+
+
+def test_rows_of_one_order_split_across_the_file_are_a_conflict(
+    cloud: Cloud, shop: ShopKeys, tmp_path: Path
+) -> None:
+    # Given a generic file where A-1's second row comes after another order
+    path = tmp_path / "split.csv"
+    path.write_text(
+        "order_id,customer_id,placed_at,sku,quantity,unit_price\n"
+        "A-1,c-1,2024-01-01T10:00:00+09:00,S,1,100\n"
+        "A-2,c-2,2024-01-02T10:00:00+09:00,S,1,100\n"
+        "A-1,c-1,2024-01-01T10:00:00+09:00,T,1,200\n"
+    )
+    c = build(cloud.settings)
+
+    # When imported
+    with path.open(newline="") as f:
+        summary = import_orders(f, "generic", "acme", c.profiles, c.publisher)
+
+    # Then the first part of A-1 is stored, the stray part is reported, not merged or lost
+    assert (summary.orders_imported, summary.orders_conflicting) == (2, 1)
+    assert "line 4" in str(summary.errors[0])
+    assert "not contiguous" in summary.errors[0].reason
+    stored = c.profiles.get_order("acme", "A-1")
+    assert stored is not None and [ln.sku for ln in stored.lines] == ["S"]
+
+
+def test_historical_import_publishes_no_events(cloud: Cloud, shop: ShopKeys) -> None:
+    # Given a publisher that records everything, and the bus routed to the queues
+    c = build(cloud.settings)
+    recorder = RecordingPublisher()
+    cloud.route_rules_to_queues()
+
+    # When a file is imported twice (through the recorder, then the real bus)
+    _run(c, "shopify_orders.csv", "shopify", recorder)
+    _run(c, "shopify_orders.csv", "shopify")
+
+    # Then nothing was published: no welcome mail for a two-year-old order
+    assert recorder.published == []
+    assert all(cloud.take_events(fn) == [] for fn in cloud.queues)
+
+
+def _copy(name: str, tmp_path: Path) -> str:
+    target = tmp_path / name
+    shutil.copy(DATA / name, target)
+    return str(target)
+
+
+def test_cli_imports_with_a_summary_and_exit_codes(
+    cloud: Cloud, shop: ShopKeys, tmp_path: Path
+) -> None:
+    runner = CliRunner()
+    good = _copy("shopify_orders.csv", tmp_path)
+    bad = _copy("shopify_bad_rows.csv", tmp_path)
+
+    # When a clean file is imported, then imported again
+    first = runner.invoke(app, ["import", "orders", good, "--shop", "acme"])
+    second = runner.invoke(app, ["import", "orders", good, "--shop", "acme"])
+
+    # Then both succeed; the summary shows imports, then duplicates
+    assert first.exit_code == 0, first.output
+    assert re.search(r"orders imported\s*│\s*4 │", first.output)
+    assert second.exit_code == 0, second.output
+    assert re.search(r"duplicates skipped\s*│\s*4 │", second.output)
+
+    # When a file with bad rows is imported
+    result = runner.invoke(app, ["import", "orders", bad, "--shop", "acme", "--show-errors", "2"])
+
+    # Then it exits 1 and prints the first errors by line, and how many more there are
+    assert result.exit_code == 1, result.output
+    assert "line 4: Lineitem price: not a number" in result.output
+    assert "line 5: Email: not a valid email address" in result.output
+    assert "and 2 more" in result.output
+    assert "line 7" not in result.output
+
+    # And a file of the wrong format, or an unknown shop, exits 2 before writing anything
+    wrong = runner.invoke(app, ["import", "orders", good, "--shop", "acme", "--format", "generic"])
+    assert wrong.exit_code == 2 and "order_id" in wrong.output
+    unknown = runner.invoke(app, ["import", "orders", good, "--shop", "nope"])
+    assert unknown.exit_code == 2 and "nope" in unknown.output
