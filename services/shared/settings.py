@@ -50,6 +50,32 @@ class Settings(BaseSettings):
     """Shared secret the SNS HTTPS subscription URL carries as `?token=`."""
     sms_sender_id: str | None = None
 
+    # Messenger: provider rate limits, campaign ticks, attribution, warm caches.
+    ses_rate_per_second: float = 14.0
+    """SES sending quota (the sandbox account default is 1/s, production starts at 14/s)."""
+    line_rate_per_minute: float = 2000.0
+    """LINE Messaging API calls per minute (one multicast of up to 500 users is one call)."""
+    sns_sms_rate_per_second: float = 20.0
+    """SNS SMS publishes per second."""
+    campaign_tick_seconds: float = 50.0
+    """How long one journey-dispatcher tick may send campaign waves (it fires every minute)."""
+    attribution_window_days: float = 5.0
+    """An order counts for the campaign message opened or clicked at most this long before."""
+    messenger_cache_seconds: float = 60.0
+    """How long a warm container reuses a message definition or a shop policy it read."""
+
+    # Feedback: survey links and restock releases.
+    survey_link_days: int = 30
+    """How long a signed per-customer survey link stays valid."""
+    restock_confirm_hours: int = 72
+    """How long an anonymous restock sign-up's double opt-in link stays valid."""
+    restock_early_access_hours: int = 24
+    """Early-access window of a restock release, before the general release."""
+    restock_wave_factor: float = 2.0
+    """Each wave tells up to (stock x factor) sign-ups: not everyone told will buy."""
+    restock_wave_interval_minutes: int = 15
+    """Time between waves, so stock bought by one wave is seen before the next."""
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:

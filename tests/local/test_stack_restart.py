@@ -127,6 +127,7 @@ def test_the_real_template_boots_its_tables_bus_and_rules() -> None:
     assert schedules == {
         "NightlyRecompute": "cron(0 18 * * ? *)",
         "JourneyDispatcher": "rate(1 minute)",
+        "RestockWaves": "rate(5 minutes)",
     }
 
 

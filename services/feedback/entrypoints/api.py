@@ -1,17 +1,220 @@
-"""Feedback HTTP API. Survey and restock routes are added by the feedback capability;
-the app, its auth and its error mapping are wired now so the HTTP API routes resolve."""
+"""Feedback HTTP API: surveys and restock sign-ups. Routes stay thin: parse, call one
+service function, shape the output. The hosted pages (signed links) are in `pages`.
+
+Scopes: defining and editing surveys needs `admin`; answering, survey links, restock
+sign-ups and early-access checks need `feedback:write` (a storefront key); reading
+surveys needs `feedback:read` or `feedback:write`; results and release figures need
+`feedback:read`; survey invitations (marketing messages) need `messages:send`.
+"""
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Query, Request, Response
 from mangum import Mangum
 
 from feedback import bootstrap
-from shared.http.app import create_service_app
+from feedback.bootstrap import FeedbackContainer
+from feedback.entrypoints import pages
+from feedback.entrypoints.schemas import (
+    AccessPublic,
+    InvitationCreate,
+    InvitationPublic,
+    LinkCreate,
+    LinkPublic,
+    ResponseCreate,
+    ResponsePublic,
+    ResultsPublic,
+    SignUpCreate,
+    SignUpPublic,
+    SkuPublic,
+    SurveyCreate,
+    SurveyEdit,
+    SurveyPublic,
+    SurveySummaryPublic,
+    TokenVerify,
+)
+from feedback.services import restock, surveys
+from shared.auth.keys import Principal
+from shared.http.app import container_of, create_service_app
+from shared.http.security import Admin, FeedbackWriter, MessagesSender, authenticated, require_scope
 from shared.settings import get_settings
+
+
+def _container(request: Request) -> FeedbackContainer:
+    container: FeedbackContainer = container_of(request)
+    return container
+
+
+def _survey_reader(principal: Annotated[Principal, Depends(authenticated)]) -> Principal:
+    """Storefronts (feedback:write) read a survey to render their own form."""
+    if not principal.allows("feedback:write"):
+        principal.require("feedback:read")
+    return principal
+
+
+Container = Annotated[FeedbackContainer, Depends(_container)]
+FeedbackReader = Annotated[Principal, Depends(require_scope("feedback:read"))]
+SurveyReader = Annotated[Principal, Depends(_survey_reader)]
+
+router = APIRouter(prefix="/v1")
+
+
+# ---------------------------------------------------------------------------- surveys
+
+
+@router.post("/surveys", status_code=201)
+def create_survey(body: SurveyCreate, principal: Admin, c: Container) -> SurveyPublic:
+    survey = surveys.create_survey(
+        c, principal.shop_id, body.survey_id, body.title, body.question_dicts(), body.description
+    )
+    return SurveyPublic.of(survey)
+
+
+@router.get("/surveys")
+def list_surveys(principal: SurveyReader, c: Container) -> list[SurveySummaryPublic]:
+    return [SurveySummaryPublic.of(h) for h in surveys.list_surveys(c, principal.shop_id)]
+
+
+@router.put("/surveys/{survey_id}")
+def edit_survey(survey_id: str, body: SurveyEdit, principal: Admin, c: Container) -> SurveyPublic:
+    """Creates the next version; responses keep the version they answered."""
+    survey = surveys.edit_survey(
+        c, principal.shop_id, survey_id, body.title, body.question_dicts(), body.description
+    )
+    return SurveyPublic.of(survey)
+
+
+@router.get("/surveys/{survey_id}")
+def get_survey(
+    survey_id: str,
+    principal: SurveyReader,
+    c: Container,
+    version: Annotated[int | None, Query(ge=1)] = None,
+) -> SurveyPublic:
+    return SurveyPublic.of(surveys.get_survey(c, principal.shop_id, survey_id, version))
+
+
+@router.post(
+    "/surveys/{survey_id}/responses",
+    status_code=201,
+    responses={200: {"description": "Duplicate: the same response was already accepted"}},
+)
+def post_response(
+    survey_id: str,
+    body: ResponseCreate,
+    principal: FeedbackWriter,
+    c: Container,
+    response: Response,
+) -> ResponsePublic:
+    answered = surveys.submit_response(
+        c,
+        principal.shop_id,
+        survey_id,
+        body.response_id,
+        body.customer_id,
+        body.answers,
+        survey_version=body.survey_version,
+    )
+    if answered.duplicate:
+        response.status_code = 200
+    return ResponsePublic.of(answered)
+
+
+@router.post("/surveys/{survey_id}/links", status_code=201)
+def create_link(
+    survey_id: str, body: LinkCreate, principal: FeedbackWriter, c: Container
+) -> LinkPublic:
+    """A signed per-customer link to the hosted survey page (for a message to carry)."""
+    token, url, expires_at = surveys.survey_link(c, principal.shop_id, survey_id, body.customer_id)
+    return LinkPublic(url=url, token=token, expires_at=expires_at)
+
+
+@router.post("/surveys/{survey_id}/invitations", status_code=202)
+def invite(
+    survey_id: str, body: InvitationCreate, principal: MessagesSender, c: Container
+) -> InvitationPublic:
+    """Asks the messenger (`message.requested`) to send each customer their own link."""
+    count = surveys.invite(
+        c, principal.shop_id, survey_id, body.invitation_id, body.customer_ids, body.channel
+    )
+    return InvitationPublic(requested=count)
+
+
+@router.get("/surveys/{survey_id}/results")
+def get_results(
+    survey_id: str,
+    principal: FeedbackReader,
+    c: Container,
+    version: Annotated[int | None, Query(ge=1)] = None,
+    segment_id: Annotated[str | None, Query(min_length=1, max_length=63)] = None,
+    bucket: Literal["day", "week", "month"] | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> ResultsPublic:
+    """Counts per option, NPS split, free texts; by segment (membership when answered)
+    and per day / week / month (JST)."""
+    found = surveys.results(
+        c,
+        principal.shop_id,
+        survey_id,
+        version=version,
+        segment_id=segment_id,
+        bucket=bucket,
+        since=since,
+        until=until,
+    )
+    return ResultsPublic.of(found)
+
+
+# ---------------------------------------------------------------------------- restock
+
+
+@router.post(
+    "/restock/signups",
+    status_code=201,
+    responses={200: {"description": "Duplicate: collapsed into the existing sign-up"}},
+)
+def post_signup(
+    body: SignUpCreate, principal: FeedbackWriter, c: Container, response: Response
+) -> SignUpPublic:
+    signed = restock.sign_up(
+        c,
+        principal.shop_id,
+        body.sku,
+        body.channel,
+        customer_id=body.customer_id,
+        email=body.email,
+        phone=body.phone,
+        line_user_id=body.line_user_id,
+        return_url=body.return_url,
+        locale=body.locale,
+    )
+    if not signed.created:
+        response.status_code = 200
+    return SignUpPublic.of(signed.signup, signed.created)
+
+
+@router.post("/restock/tokens/verify")
+def verify_token(body: TokenVerify, principal: FeedbackWriter, c: Container) -> AccessPublic:
+    """For the storefront: is this early-access token genuine, this shop's, unexpired and
+    for this SKU? 200 if so (the first check counts as the click); otherwise 422 with
+    code `token_expired` or `token_invalid` (field `token`), or field `sku`."""
+    access = restock.verify_access(c, principal.shop_id, body.token, body.sku)
+    return AccessPublic.of(access)
+
+
+@router.get("/restock/skus/{sku}")
+def get_sku(sku: str, principal: FeedbackReader, c: Container) -> SkuPublic:
+    """Sign-ups by status and every release of the SKU with notified / clicked / purchased."""
+    return SkuPublic.of(restock.sku_overview(c, principal.shop_id, sku))
+
 
 app = create_service_app(
     title="Kizuna feedback",
-    routers=[],
+    routers=[router, pages.router],
     container_factory=bootstrap.build,
     max_body_bytes=lambda: get_settings().max_body_bytes,
 )
@@ -19,4 +222,5 @@ handler = Mangum(app, lifespan="off")
 
 
 def reset() -> None:
+    """Forget the wired container (the local stack calls this after changing settings)."""
     app.state.container = None

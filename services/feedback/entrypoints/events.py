@@ -1,19 +1,81 @@
-"""Feedback event handler: inventory changes (restock releases arrive with that capability)."""
+"""Feedback event handler: EventBridge rules and the restock-waves schedule (no Mangum).
+
+- `inventory.changed`: keeps the latest stock; 0 → positive starts a restock release.
+- `order.placed`: counts purchases of released SKUs within the early-access window.
+- `segment.entered` / `segment.exited`: the feedback service's own copy of membership,
+  stored on each survey response so results can be read by segment.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from feedback import bootstrap
+from feedback.bootstrap import FeedbackContainer
+from feedback.services import restock, surveys
 from shared.contracts import details
 from shared.contracts.envelope import EventEnvelope
 from shared.events_handler import dispatch
 
+_container: FeedbackContainer | None = None
+
+
+def container() -> FeedbackContainer:
+    global _container  # noqa: PLW0603 - one container per warm Lambda
+    if _container is None:
+        _container = bootstrap.build()
+    return _container
+
+
+def use(built: FeedbackContainer | None) -> None:
+    """Wire a container (tests pass one with fakes; None forgets it)."""
+    global _container  # noqa: PLW0603
+    _container = built
+
+
+def reset() -> None:
+    use(None)
+
 
 def on_inventory_changed(envelope: EventEnvelope, detail: Any) -> dict[str, Any]:
     assert isinstance(detail, details.InventoryChanged)
-    restocked = detail.previous_quantity <= 0 < detail.quantity
-    return {"sku": detail.sku, "restocked": restocked, "releases_started": 0}
+    return restock.on_inventory_changed(
+        container(),
+        envelope.shop,
+        envelope.id,
+        envelope.time,
+        detail.sku,
+        detail.previous_quantity,
+        detail.quantity,
+    )
+
+
+def on_order_placed(envelope: EventEnvelope, detail: Any) -> dict[str, Any]:
+    assert isinstance(detail, details.OrderPlaced)
+    return restock.on_order_placed(container(), envelope.shop, detail)
+
+
+def on_segment_changed(envelope: EventEnvelope, detail: Any) -> dict[str, Any]:
+    assert isinstance(detail, details.SegmentMembershipChanged)
+    member = envelope.type == "segment.entered"
+    applied = surveys.record_membership(
+        container(), envelope.shop, detail.customer_id, detail.segment_id, member, envelope.time
+    )
+    return {"segment_id": detail.segment_id, "member": member, "applied": applied}
+
+
+def restock_waves() -> dict[str, Any]:
+    return restock.run_due_waves(container())
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return dispatch(event, events={"inventory.changed": on_inventory_changed}, schedules={})
+    return dispatch(
+        event,
+        events={
+            "inventory.changed": on_inventory_changed,
+            "order.placed": on_order_placed,
+            "segment.entered": on_segment_changed,
+            "segment.exited": on_segment_changed,
+        },
+        schedules={"restock-waves": restock_waves},
+    )

@@ -53,6 +53,12 @@ EVENT_CATALOG: dict[str, EventType] = {
         _t("message.opened", "messenger", d.MessageEngaged, "A message was opened."),
         _t("message.clicked", "messenger", d.MessageEngaged, "A tracked link was clicked."),
         _t("survey.answered", "feedback", d.SurveyAnswered, "A survey response was accepted."),
+        _t(
+            "message.requested",
+            "feedback",
+            d.MessageRequested,
+            "A service asks the messenger to send one message (idempotent on request_id).",
+        ),
     )
 }
 

@@ -10,7 +10,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 Channel = Literal["email", "line", "sms"]
 Category = Literal["marketing", "transactional"]
@@ -149,3 +149,63 @@ class SurveyAnswered(_Detail):
     response_id: str
     customer_id: str
     preferences: dict[str, list[str]]
+
+
+class MessageRecipient(_Detail):
+    """Who a requested message goes to: a known customer (the messenger resolves the
+    address and checks consent from its own records), or a bare address on the request's
+    channel for someone the shop does not know yet (e.g. an anonymous restock sign-up)."""
+
+    customer_id: str | None = None
+    address: str | None = Field(
+        default=None,
+        description="Normalised address on `channel`: lowercase email, E.164 phone, or LINE "
+        "user id. Personal data: never log it.",
+    )
+
+    @model_validator(mode="after")
+    def _someone(self) -> MessageRecipient:
+        if not self.customer_id and not self.address:
+            raise ValueError("a recipient needs a customer_id or an address")
+        return self
+
+
+class MessageRequested(_Detail):
+    """A service asks the messenger to send one message (services never send themselves).
+
+    The envelope's `shop` is the tenant. The messenger renders `template` (in `locale`)
+    with `variables`, picks the channel (`channel`, or by its policy when None and the
+    recipient is a known customer), applies consent, suppression and, for `marketing`,
+    the frequency cap and quiet hours (`transactional` is exempt from both), and sends it
+    at most once per `request_id` — producers re-publish with the same id on retries.
+    A request still unsent at `expires_at` must be dropped (e.g. an early-access link
+    whose window has closed).
+
+    Templates the feedback service requests (variables are all strings):
+    - `restock_confirm` (transactional): sku, product_name, confirm_url, unsubscribe_url
+    - `restock_early_access` (marketing): sku, product_name, early_access_url, token,
+      valid_until (ISO 8601), unsubscribe_url
+    - `survey_invitation` (marketing): survey_id, survey_title, survey_url, expires_at
+    """
+
+    request_id: str = Field(
+        min_length=1, max_length=128, description="Idempotency key: one send per id."
+    )
+    recipient: MessageRecipient
+    channel: Channel | None = Field(
+        default=None, description="Required for an address recipient; None lets policy pick."
+    )
+    category: Category
+    template: str = Field(min_length=1, max_length=64)
+    locale: str = "ja"
+    variables: dict[str, str] = Field(default_factory=dict)
+    expires_at: AwareDatetime | None = None
+    requested_by: str = Field(
+        description="Producer and purpose, e.g. feedback.restock.early_access (for analytics)."
+    )
+
+    @model_validator(mode="after")
+    def _address_needs_channel(self) -> MessageRequested:
+        if self.recipient.address and self.channel is None:
+            raise ValueError("a message to a bare address needs its channel")
+        return self

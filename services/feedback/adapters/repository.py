@@ -1,0 +1,815 @@
+"""Persistence of the feedback service in its one DynamoDB table (pk/sk, no index).
+
+Key design (``S`` = ``SHOP#<shop>``):
+- survey head     ``S#SURVEYS`` / ``<survey id>``: latest version, title (lists surveys)
+- survey version  ``S#SURVEY#<id>`` / ``V#<version:06d>``: the questions, never changed
+- response id     ``S#RESPONSE#<response id>`` / ``RESPONSE``: fingerprint (idempotency)
+- response        ``S#SURVEY#<id>#RESP`` / ``<answered at UTC>#<response id>`` (results by time)
+- membership      ``S#CUST#<customer>#SEGS`` / ``<segment id>``: from segment.entered/exited
+- sign-up         ``S#SKU#<sku>#SIGNUPS`` / ``<sign-up id>`` (ids hash the address)
+- stock           ``S#SKU#<sku>`` / ``STOCK``: latest quantity and release of the SKU
+- release         ``S#SKU#<sku>`` / ``RELEASE#<release id>``: state and counters
+- notification    ``S#RELEASE#<release id>`` / ``N#<sign-up id>``: notified, clicked, bought
+- open releases   ``RELEASES#OPEN`` / ``<shop>#<sku>#<release id>`` (what the wave schedule reads)
+
+Each change is one conditional write or one TransactWriteItems, so a retried request or a
+duplicated event never counts twice and nothing is half-written.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Literal
+
+from botocore.exceptions import ClientError
+
+from feedback.domain.restock import Recipient, Release, SignUp
+from feedback.domain.surveys import AnswerValue, Option, Question, Response, Survey
+from shared.adapters.dynamodb import (
+    cancellation_codes,
+    from_item,
+    is_condition_failure,
+    key,
+    query_all,
+    to_item,
+)
+from shared.errors import Conflict
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+OPEN_RELEASES = "RELEASES#OPEN"
+SaveOutcome = Literal["created", "duplicate", "conflict"]
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.astimezone(UTC).isoformat() if moment else None
+
+
+def _dt(value: Any) -> datetime | None:
+    return datetime.fromisoformat(str(value)) if value else None
+
+
+def _shop(shop_id: str) -> str:
+    return f"SHOP#{shop_id}"
+
+
+@dataclass(frozen=True)
+class SurveyHead:
+    survey_id: str
+    title: str
+    latest_version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class StoredResponse:
+    """The idempotency record of a response id."""
+
+    response_id: str
+    fingerprint: str
+    survey_id: str
+    survey_version: int
+    customer_id: str
+    preferences: dict[str, list[str]]
+    answered_at: datetime
+
+
+@dataclass(frozen=True)
+class Notification:
+    signup_id: str
+    notified_at: datetime
+    customer_id: str | None = None
+    clicked_at: datetime | None = None
+    purchased_order: str | None = None
+
+
+@dataclass(frozen=True)
+class Stock:
+    quantity: int
+    at: datetime
+    release_id: str | None = None
+
+
+class FeedbackRepository:
+    """Port. Test fakes subclass it."""
+
+    # surveys
+    def list_surveys(self, shop_id: str) -> list[SurveyHead]:
+        raise NotImplementedError
+
+    def get_survey(self, shop_id: str, survey_id: str, version: int | None = None) -> Survey | None:
+        raise NotImplementedError
+
+    def survey_versions(self, shop_id: str, survey_id: str) -> list[Survey]:
+        raise NotImplementedError
+
+    def put_survey_version(self, survey: Survey) -> None:
+        """Store version N; refused (Conflict) unless the survey's latest is N-1."""
+        raise NotImplementedError
+
+    # responses
+    def save_response(
+        self, response: Response, preferences: dict[str, list[str]]
+    ) -> tuple[SaveOutcome, StoredResponse | None]:
+        raise NotImplementedError
+
+    def get_response(self, shop_id: str, response_id: str) -> StoredResponse | None:
+        raise NotImplementedError
+
+    def responses(
+        self,
+        shop_id: str,
+        survey_id: str,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> list[Response]:
+        raise NotImplementedError
+
+    # segment membership copy
+    def set_membership(
+        self, shop_id: str, customer_id: str, segment_id: str, member: bool, at: datetime
+    ) -> bool:
+        raise NotImplementedError
+
+    def segments_of(self, shop_id: str, customer_id: str) -> tuple[str, ...]:
+        raise NotImplementedError
+
+    # sign-ups
+    def get_signup(self, shop_id: str, sku: str, signup_id: str) -> SignUp | None:
+        raise NotImplementedError
+
+    def put_signup(self, signup: SignUp, previous: SignUp | None) -> None:
+        """Write the sign-up if it is still as `previous` (None: must not exist)."""
+        raise NotImplementedError
+
+    def signups_for(self, shop_id: str, sku: str) -> list[SignUp]:
+        raise NotImplementedError
+
+    # stock and releases
+    def get_stock(self, shop_id: str, sku: str) -> Stock | None:
+        raise NotImplementedError
+
+    def record_stock(
+        self, shop_id: str, sku: str, quantity: int, at: datetime, release: Release | None
+    ) -> Literal["applied", "stale", "duplicate"]:
+        """Latest stock (older events are ignored); with `release`, starts it atomically."""
+        raise NotImplementedError
+
+    def get_release(self, shop_id: str, sku: str, release_id: str) -> Release | None:
+        raise NotImplementedError
+
+    def list_releases(self, shop_id: str, sku: str) -> list[Release]:
+        raise NotImplementedError
+
+    def open_releases(self) -> list[tuple[str, str, str]]:
+        """(shop, sku, release id) of every open release."""
+        raise NotImplementedError
+
+    def update_release(self, release: Release, read_waves: int) -> bool:
+        """Store status and wave state if nobody ran a wave since it was read."""
+        raise NotImplementedError
+
+    def notifications(self, shop_id: str, release_id: str) -> dict[str, Notification]:
+        raise NotImplementedError
+
+    def get_notifications(
+        self, shop_id: str, release_id: str, signup_ids: Sequence[str]
+    ) -> dict[str, Notification]:
+        raise NotImplementedError
+
+    def claim_notification(self, release: Release, signup: SignUp, at: datetime) -> bool:
+        """Record that the sign-up was told about the release (False: it already was)."""
+        raise NotImplementedError
+
+    def mark_clicked(self, release: Release, signup_id: str, at: datetime) -> bool:
+        raise NotImplementedError
+
+    def mark_purchased(self, release: Release, signup_id: str, order_id: str, at: datetime) -> bool:
+        raise NotImplementedError
+
+
+# ---------------------------------------------------------------------------- codecs
+
+
+def _survey_to(s: Survey) -> dict[str, Any]:
+    return {
+        "title": s.title,
+        "description": s.description,
+        "created_at": _iso(s.created_at),
+        "questions": json.dumps(
+            [
+                {
+                    "id": q.question_id,
+                    "kind": q.kind,
+                    "text": q.text,
+                    "required": q.required,
+                    "options": [
+                        {"id": o.option_id, "label": o.label, "preferences": list(o.preferences)}
+                        for o in q.options
+                    ],
+                }
+                for q in s.questions
+            ],
+            ensure_ascii=False,
+        ),
+    }
+
+
+def _survey_from(shop_id: str, survey_id: str, d: dict[str, Any]) -> Survey:
+    questions = tuple(
+        Question(
+            question_id=q["id"],
+            kind=q["kind"],
+            text=q["text"],
+            required=bool(q["required"]),
+            options=tuple(
+                Option(o["id"], o["label"], tuple((str(k), str(v)) for k, v in o["preferences"]))
+                for o in q["options"]
+            ),
+        )
+        for q in json.loads(d["questions"])
+    )
+    created = _dt(d["created_at"])
+    assert created is not None
+    return Survey(
+        shop_id=shop_id,
+        survey_id=survey_id,
+        version=int(d["version"]),
+        title=d["title"],
+        questions=questions,
+        created_at=created,
+        description=d.get("description", ""),
+    )
+
+
+def _answers_from(raw: str) -> dict[str, AnswerValue]:
+    out: dict[str, AnswerValue] = {}
+    for k, v in json.loads(raw).items():
+        out[k] = tuple(v) if isinstance(v, list) else v
+    return out
+
+
+def _signup_to(s: SignUp) -> dict[str, Any]:
+    return {
+        "pk": f"{_shop(s.shop_id)}#SKU#{s.sku}#SIGNUPS",
+        "sk": s.signup_id,
+        "sku": s.sku,
+        "channel": s.channel,
+        "customer_id": s.recipient.customer_id,
+        "address": s.recipient.address,
+        "status": s.status,
+        "created_at": _iso(s.created_at),
+        "confirmed_at": _iso(s.confirmed_at),
+        "unsubscribed_at": _iso(s.unsubscribed_at),
+        "return_url": s.return_url,
+        "locale": s.locale,
+    }
+
+
+def _signup_from(shop_id: str, d: dict[str, Any]) -> SignUp:
+    created = _dt(d["created_at"])
+    assert created is not None
+    return SignUp(
+        shop_id=shop_id,
+        signup_id=d["sk"],
+        sku=d["sku"],
+        channel=d["channel"],
+        recipient=Recipient(customer_id=d.get("customer_id"), address=d.get("address")),
+        status=d["status"],
+        created_at=created,
+        confirmed_at=_dt(d.get("confirmed_at")),
+        unsubscribed_at=_dt(d.get("unsubscribed_at")),
+        return_url=d.get("return_url"),
+        locale=d.get("locale", "ja"),
+    )
+
+
+def _release_key(shop_id: str, sku: str, release_id: str) -> dict[str, Any]:
+    return key(f"{_shop(shop_id)}#SKU#{sku}", f"RELEASE#{release_id}")
+
+
+def _release_from(shop_id: str, d: dict[str, Any]) -> Release:
+    started = _dt(d["started_at"])
+    until = _dt(d["early_access_until"])
+    assert started is not None and until is not None
+    return Release(
+        shop_id=shop_id,
+        release_id=d["release_id"],
+        sku=d["sku"],
+        started_at=started,
+        early_access_until=until,
+        stock_at_start=int(d["stock_at_start"]),
+        status=d["status"],
+        waves=int(d.get("waves", 0)),
+        next_wave_at=_dt(d.get("next_wave_at")),
+        notified=int(d.get("notified", 0)),
+        clicked=int(d.get("clicked", 0)),
+        purchased=int(d.get("purchased", 0)),
+        ended_at=_dt(d.get("ended_at")),
+    )
+
+
+def _notification_from(d: dict[str, Any]) -> Notification:
+    notified = _dt(d["notified_at"])
+    assert notified is not None
+    return Notification(
+        signup_id=d["sk"].removeprefix("N#"),
+        notified_at=notified,
+        customer_id=d.get("customer_id"),
+        clicked_at=_dt(d.get("clicked_at")),
+        purchased_order=d.get("purchased_order"),
+    )
+
+
+class DynamoFeedbackRepository(FeedbackRepository):
+    def __init__(self, client: DynamoDBClient, table: str) -> None:
+        self._client = client
+        self._table = table
+
+    def _get(self, pk: str, sk: str) -> dict[str, Any] | None:
+        item = self._client.get_item(
+            TableName=self._table, Key=key(pk, sk), ConsistentRead=True
+        ).get("Item")
+        return from_item(item) if item else None
+
+    def _query(self, pk: str, prefix: str | None = None, **extra: Any) -> list[dict[str, Any]]:
+        condition = "pk = :pk"
+        values: dict[str, Any] = {":pk": {"S": pk}}
+        if prefix is not None:
+            condition += " AND begins_with(sk, :prefix)"
+            values[":prefix"] = {"S": prefix}
+        return list(
+            query_all(
+                self._client,
+                TableName=self._table,
+                KeyConditionExpression=condition,
+                ExpressionAttributeValues=values,
+                ConsistentRead=True,
+                **extra,
+            )
+        )
+
+    def _transact(self, items: list[dict[str, Any]]) -> list[str | None]:
+        """Run a transaction; [] on success, else the per-item cancellation codes."""
+        try:
+            self._client.transact_write_items(TransactItems=items)  # type: ignore[arg-type]
+        except ClientError as err:
+            codes = cancellation_codes(err)
+            if not codes:
+                raise
+            return codes
+        return []
+
+    # ------------------------------------------------------------------ surveys
+    def list_surveys(self, shop_id: str) -> list[SurveyHead]:
+        return [
+            SurveyHead(
+                survey_id=d["sk"],
+                title=d["title"],
+                latest_version=int(d["latest_version"]),
+                created_at=_dt(d["created_at"]) or datetime.min,
+                updated_at=_dt(d["updated_at"]) or datetime.min,
+            )
+            for d in self._query(f"{_shop(shop_id)}#SURVEYS")
+        ]
+
+    def get_survey(self, shop_id: str, survey_id: str, version: int | None = None) -> Survey | None:
+        if version is None:
+            head = self._get(f"{_shop(shop_id)}#SURVEYS", survey_id)
+            if head is None:
+                return None
+            version = int(head["latest_version"])
+        d = self._get(f"{_shop(shop_id)}#SURVEY#{survey_id}", f"V#{version:06d}")
+        return _survey_from(shop_id, survey_id, d) if d else None
+
+    def survey_versions(self, shop_id: str, survey_id: str) -> list[Survey]:
+        items = self._query(f"{_shop(shop_id)}#SURVEY#{survey_id}", "V#")
+        return [_survey_from(shop_id, survey_id, d) for d in items]
+
+    def put_survey_version(self, survey: Survey) -> None:
+        shop = _shop(survey.shop_id)
+        version_item = to_item(
+            {
+                "pk": f"{shop}#SURVEY#{survey.survey_id}",
+                "sk": f"V#{survey.version:06d}",
+                "version": survey.version,
+                **_survey_to(survey),
+            }
+        )
+        head_update: dict[str, Any] = {
+            "TableName": self._table,
+            "Key": key(f"{shop}#SURVEYS", survey.survey_id),
+            "UpdateExpression": "SET latest_version = :v, title = :t, updated_at = :u, "
+            "created_at = if_not_exists(created_at, :u)",
+            "ExpressionAttributeValues": {
+                ":v": {"N": str(survey.version)},
+                ":t": {"S": survey.title},
+                ":u": {"S": _iso(survey.created_at)},
+            },
+        }
+        if survey.version == 1:
+            head_update["ConditionExpression"] = "attribute_not_exists(pk)"
+        else:
+            head_update["ConditionExpression"] = "latest_version = :prev"
+            head_update["ExpressionAttributeValues"][":prev"] = {"N": str(survey.version - 1)}
+        codes = self._transact(
+            [
+                {
+                    "Put": {
+                        "TableName": self._table,
+                        "Item": version_item,
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                    }
+                },
+                {"Update": head_update},
+            ]
+        )
+        if codes:
+            if survey.version == 1:
+                raise Conflict(f"survey {survey.survey_id} already exists", field="survey_id")
+            raise Conflict(
+                f"survey {survey.survey_id} changed meanwhile; read it again and retry",
+                field="survey_id",
+            )
+
+    # ------------------------------------------------------------------ responses
+    def save_response(
+        self, response: Response, preferences: dict[str, list[str]]
+    ) -> tuple[SaveOutcome, StoredResponse | None]:
+        shop = _shop(response.shop_id)
+        answered = _iso(response.answered_at)
+        marker = to_item(
+            {
+                "pk": f"{shop}#RESPONSE#{response.response_id}",
+                "sk": "RESPONSE",
+                "fingerprint": response.fingerprint,
+                "survey_id": response.survey_id,
+                "survey_version": response.survey_version,
+                "customer_id": response.customer_id,
+                "preferences": json.dumps(preferences, ensure_ascii=False),
+                "answered_at": answered,
+            }
+        )
+        record = to_item(
+            {
+                "pk": f"{shop}#SURVEY#{response.survey_id}#RESP",
+                "sk": f"{answered}#{response.response_id}",
+                "response_id": response.response_id,
+                "survey_version": response.survey_version,
+                "customer_id": response.customer_id,
+                "answers": json.dumps(
+                    {
+                        k: list(v) if isinstance(v, tuple) else v
+                        for k, v in response.answers.items()
+                    },
+                    ensure_ascii=False,
+                ),
+                "answered_at": answered,
+                "source": response.source,
+                "segments": list(response.segments),
+            }
+        )
+        codes = self._transact(
+            [
+                {
+                    "Put": {
+                        "TableName": self._table,
+                        "Item": marker,
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                    }
+                },
+                {"Put": {"TableName": self._table, "Item": record}},
+            ]
+        )
+        if not codes:
+            return "created", None
+        stored = self.get_response(response.shop_id, response.response_id)
+        if stored is not None and stored.fingerprint == response.fingerprint:
+            return "duplicate", stored
+        return "conflict", stored
+
+    def get_response(self, shop_id: str, response_id: str) -> StoredResponse | None:
+        d = self._get(f"{_shop(shop_id)}#RESPONSE#{response_id}", "RESPONSE")
+        if d is None:
+            return None
+        return StoredResponse(
+            response_id=response_id,
+            fingerprint=d["fingerprint"],
+            survey_id=d["survey_id"],
+            survey_version=int(d["survey_version"]),
+            customer_id=d["customer_id"],
+            preferences=json.loads(d["preferences"]),
+            answered_at=_dt(d["answered_at"]) or datetime.min,
+        )
+
+    def responses(
+        self,
+        shop_id: str,
+        survey_id: str,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> list[Response]:
+        low = _iso(since) or "0"
+        high = (_iso(until) or "9999") + "#~"
+        items = query_all(
+            self._client,
+            TableName=self._table,
+            KeyConditionExpression="pk = :pk AND sk BETWEEN :low AND :high",
+            ExpressionAttributeValues={
+                ":pk": {"S": f"{_shop(shop_id)}#SURVEY#{survey_id}#RESP"},
+                ":low": {"S": low},
+                ":high": {"S": high},
+            },
+        )
+        out = []
+        for d in items:
+            answered = _dt(d["answered_at"])
+            assert answered is not None
+            if until is not None and answered >= until:
+                continue
+            out.append(
+                Response(
+                    shop_id=shop_id,
+                    survey_id=survey_id,
+                    survey_version=int(d["survey_version"]),
+                    response_id=d["response_id"],
+                    customer_id=d["customer_id"],
+                    answers=_answers_from(d["answers"]),
+                    answered_at=answered,
+                    source=d.get("source", "api"),
+                    segments=tuple(sorted(d.get("segments") or [])),
+                )
+            )
+        return out
+
+    # ------------------------------------------------------------------ membership
+    def set_membership(
+        self, shop_id: str, customer_id: str, segment_id: str, member: bool, at: datetime
+    ) -> bool:
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=key(f"{_shop(shop_id)}#CUST#{customer_id}#SEGS", segment_id),
+                UpdateExpression="SET in_segment = :m, changed_at = :at",
+                ConditionExpression="attribute_not_exists(changed_at) OR changed_at <= :at",
+                ExpressionAttributeValues={":m": {"BOOL": member}, ":at": {"S": _iso(at) or ""}},
+            )
+        except ClientError as err:
+            if is_condition_failure(err):
+                return False  # an older event arrived after a newer one
+            raise
+        return True
+
+    def segments_of(self, shop_id: str, customer_id: str) -> tuple[str, ...]:
+        items = self._query(f"{_shop(shop_id)}#CUST#{customer_id}#SEGS")
+        return tuple(sorted(d["sk"] for d in items if d.get("in_segment")))
+
+    # ------------------------------------------------------------------ sign-ups
+    def get_signup(self, shop_id: str, sku: str, signup_id: str) -> SignUp | None:
+        d = self._get(f"{_shop(shop_id)}#SKU#{sku}#SIGNUPS", signup_id)
+        return _signup_from(shop_id, d) if d else None
+
+    def put_signup(self, signup: SignUp, previous: SignUp | None) -> None:
+        args: dict[str, Any] = {"TableName": self._table, "Item": to_item(_signup_to(signup))}
+        if previous is None:
+            args["ConditionExpression"] = "attribute_not_exists(pk)"
+        else:
+            args["ConditionExpression"] = "#s = :s"
+            args["ExpressionAttributeNames"] = {"#s": "status"}
+            args["ExpressionAttributeValues"] = {":s": {"S": previous.status}}
+        try:
+            self._client.put_item(**args)
+        except ClientError as err:
+            if is_condition_failure(err):
+                raise Conflict("the sign-up changed meanwhile; retry", field="sku") from None
+            raise
+
+    def signups_for(self, shop_id: str, sku: str) -> list[SignUp]:
+        return [
+            _signup_from(shop_id, d) for d in self._query(f"{_shop(shop_id)}#SKU#{sku}#SIGNUPS")
+        ]
+
+    # ------------------------------------------------------------------ stock and releases
+    def get_stock(self, shop_id: str, sku: str) -> Stock | None:
+        d = self._get(f"{_shop(shop_id)}#SKU#{sku}", "STOCK")
+        if d is None:
+            return None
+        return Stock(int(d["quantity"]), _dt(d["at"]) or datetime.min, d.get("release_id"))
+
+    def record_stock(
+        self, shop_id: str, sku: str, quantity: int, at: datetime, release: Release | None
+    ) -> Literal["applied", "stale", "duplicate"]:
+        values: dict[str, Any] = {":q": {"N": str(quantity)}, ":at": {"S": _iso(at) or ""}}
+        expression = "SET quantity = :q, #at = :at"
+        if release is not None:
+            expression += ", release_id = :r"
+            values[":r"] = {"S": release.release_id}
+        stock_update = {
+            "Update": {
+                "TableName": self._table,
+                "Key": key(f"{_shop(shop_id)}#SKU#{sku}", "STOCK"),
+                "UpdateExpression": expression,
+                "ConditionExpression": "attribute_not_exists(#at) OR #at <= :at",
+                "ExpressionAttributeNames": {"#at": "at"},
+                "ExpressionAttributeValues": values,
+            }
+        }
+        items: list[dict[str, Any]] = [stock_update]
+        if release is not None:
+            items.append(
+                {
+                    "Put": {
+                        "TableName": self._table,
+                        "Item": to_item(
+                            {
+                                **_release_key_plain(shop_id, sku, release.release_id),
+                                "release_id": release.release_id,
+                                "sku": sku,
+                                "started_at": _iso(release.started_at),
+                                "early_access_until": _iso(release.early_access_until),
+                                "stock_at_start": release.stock_at_start,
+                                "status": release.status,
+                                "waves": release.waves,
+                                "next_wave_at": _iso(release.next_wave_at),
+                                "notified": 0,
+                                "clicked": 0,
+                                "purchased": 0,
+                            }
+                        ),
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                    }
+                }
+            )
+            items.append(
+                {
+                    "Put": {
+                        "TableName": self._table,
+                        "Item": to_item(
+                            {"pk": OPEN_RELEASES, "sk": f"{shop_id}#{sku}#{release.release_id}"}
+                        ),
+                    }
+                }
+            )
+        codes = self._transact(items)
+        if not codes:
+            return "applied"
+        if len(codes) > 1 and codes[1] == "ConditionalCheckFailed":
+            return "duplicate"
+        return "stale"
+
+    def get_release(self, shop_id: str, sku: str, release_id: str) -> Release | None:
+        item = self._client.get_item(
+            TableName=self._table, Key=_release_key(shop_id, sku, release_id), ConsistentRead=True
+        ).get("Item")
+        return _release_from(shop_id, from_item(item)) if item else None
+
+    def list_releases(self, shop_id: str, sku: str) -> list[Release]:
+        items = self._query(f"{_shop(shop_id)}#SKU#{sku}", "RELEASE#")
+        return sorted((_release_from(shop_id, d) for d in items), key=lambda r: r.started_at)
+
+    def open_releases(self) -> list[tuple[str, str, str]]:
+        out = []
+        for d in self._query(OPEN_RELEASES):
+            shop_id, rest = d["sk"].split("#", 1)
+            sku, release_id = rest.rsplit("#", 1)
+            out.append((shop_id, sku, release_id))
+        return out
+
+    def update_release(self, release: Release, read_waves: int) -> bool:
+        values: dict[str, Any] = {
+            ":st": {"S": release.status},
+            ":w": {"N": str(release.waves)},
+            ":read": {"N": str(read_waves)},
+            ":open": {"S": "open"},
+        }
+        sets = ["#st = :st", "waves = :w"]
+        removes = []
+        for name, moment in (
+            ("next_wave_at", release.next_wave_at),
+            ("ended_at", release.ended_at),
+        ):
+            if moment is None:
+                removes.append(name)
+            else:
+                sets.append(f"{name} = :{name}")
+                values[f":{name}"] = {"S": _iso(moment)}
+        expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
+        items: list[dict[str, Any]] = [
+            {
+                "Update": {
+                    "TableName": self._table,
+                    "Key": _release_key(release.shop_id, release.sku, release.release_id),
+                    "UpdateExpression": expression,
+                    "ConditionExpression": "waves = :read AND #st = :open",
+                    "ExpressionAttributeNames": {"#st": "status"},
+                    "ExpressionAttributeValues": values,
+                }
+            }
+        ]
+        if release.status != "open":
+            items.append(
+                {
+                    "Delete": {
+                        "TableName": self._table,
+                        "Key": key(
+                            OPEN_RELEASES, f"{release.shop_id}#{release.sku}#{release.release_id}"
+                        ),
+                    }
+                }
+            )
+        return not self._transact(items)
+
+    def notifications(self, shop_id: str, release_id: str) -> dict[str, Notification]:
+        items = self._query(f"{_shop(shop_id)}#RELEASE#{release_id}", "N#")
+        return {n.signup_id: n for n in map(_notification_from, items)}
+
+    def get_notifications(
+        self, shop_id: str, release_id: str, signup_ids: Sequence[str]
+    ) -> dict[str, Notification]:
+        out: dict[str, Notification] = {}
+        for signup_id in dict.fromkeys(signup_ids):
+            d = self._get(f"{_shop(shop_id)}#RELEASE#{release_id}", f"N#{signup_id}")
+            if d is not None:
+                out[signup_id] = _notification_from(d)
+        return out
+
+    def _counter(self, release: Release, counter: str) -> dict[str, Any]:
+        return {
+            "Update": {
+                "TableName": self._table,
+                "Key": _release_key(release.shop_id, release.sku, release.release_id),
+                "UpdateExpression": f"ADD {counter} :one",
+                "ExpressionAttributeValues": {":one": {"N": "1"}},
+            }
+        }
+
+    def claim_notification(self, release: Release, signup: SignUp, at: datetime) -> bool:
+        marker = to_item(
+            {
+                "pk": f"{_shop(release.shop_id)}#RELEASE#{release.release_id}",
+                "sk": f"N#{signup.signup_id}",
+                "notified_at": _iso(at),
+                "customer_id": signup.recipient.customer_id,
+                "channel": signup.channel,
+            }
+        )
+        codes = self._transact(
+            [
+                {
+                    "Put": {
+                        "TableName": self._table,
+                        "Item": marker,
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                    }
+                },
+                self._counter(release, "notified"),
+            ]
+        )
+        return not codes
+
+    def _mark(
+        self, release: Release, signup_id: str, name: str, values: dict[str, Any], counter: str
+    ) -> bool:
+        sets = ", ".join(f"{k[1:]} = {k}" for k in values)
+        codes = self._transact(
+            [
+                {
+                    "Update": {
+                        "TableName": self._table,
+                        "Key": key(
+                            f"{_shop(release.shop_id)}#RELEASE#{release.release_id}",
+                            f"N#{signup_id}",
+                        ),
+                        "UpdateExpression": f"SET {sets}",
+                        "ConditionExpression": "attribute_exists(pk) AND "
+                        f"attribute_not_exists({name})",
+                        "ExpressionAttributeValues": values,
+                    }
+                },
+                self._counter(release, counter),
+            ]
+        )
+        return not codes
+
+    def mark_clicked(self, release: Release, signup_id: str, at: datetime) -> bool:
+        return self._mark(
+            release, signup_id, "clicked_at", {":clicked_at": {"S": _iso(at)}}, "clicked"
+        )
+
+    def mark_purchased(self, release: Release, signup_id: str, order_id: str, at: datetime) -> bool:
+        return self._mark(
+            release,
+            signup_id,
+            "purchased_order",
+            {":purchased_order": {"S": order_id}, ":purchased_at": {"S": _iso(at)}},
+            "purchased",
+        )
+
+
+def _release_key_plain(shop_id: str, sku: str, release_id: str) -> dict[str, str]:
+    return {"pk": f"{_shop(shop_id)}#SKU#{sku}", "sk": f"RELEASE#{release_id}"}

@@ -1,0 +1,290 @@
+"""Restock sign-ups and releases.
+
+A sign-up asks to hear, on one channel, when a SKU is back. It comes from a known customer
+(active at once; the messenger checks consent) or from an anonymous address, which stays
+`pending` until its owner confirms a signed link (double opt-in). The same SKU, channel and
+address always give the same sign-up id, so duplicates collapse into one.
+
+A release starts when stock of a SKU goes from 0 to positive. Signed-up people are told in
+waves sized to the stock (times a factor), stock is re-checked before each wave, and the
+early-access window closes the release; each sign-up is notified at most once per release.
+
+Pure domain: no AWS, no HTTP, no pydantic.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Literal
+from urllib.parse import urlsplit
+
+import phonenumbers
+from email_validator import EmailNotValidError, validate_email
+
+from shared.errors import Conflict, InvalidInput
+
+RestockChannel = Literal["email", "line", "sms"]
+CHANNELS: tuple[RestockChannel, ...] = ("email", "line", "sms")
+SignUpStatus = Literal["pending", "active", "unsubscribed"]
+ReleaseStatus = Literal["open", "sold_out", "closed", "completed"]
+"""open: waves go out; sold_out: stock ran out again; closed: the early-access window
+ended; completed: every active sign-up was notified."""
+
+SKU_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,99}$")
+LINE_USER_ID = re.compile(r"^U[0-9a-f]{32}$")
+ADDRESS_FIELD: dict[RestockChannel, str] = {
+    "email": "email",
+    "sms": "phone",
+    "line": "line_user_id",
+}
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """Who a sign-up reaches: a known customer, or an address on the sign-up's channel."""
+
+    customer_id: str | None = None
+    address: str | None = None
+    """Normalised: lowercase email, E.164 phone, or LINE user id."""
+
+    @property
+    def key(self) -> str:
+        return f"customer:{self.customer_id}" if self.customer_id else f"address:{self.address}"
+
+    @property
+    def anonymous(self) -> bool:
+        return self.customer_id is None
+
+
+def validate_sku(sku: str, field: str = "sku") -> str:
+    if not SKU_PATTERN.match(sku):
+        raise InvalidInput("SKU must be 1-100 letters, digits or ._:/-", field=field)
+    return sku
+
+
+def normalise_email(value: str, field: str = "email") -> str:
+    try:
+        result = validate_email(value, check_deliverability=False)
+    except EmailNotValidError:
+        raise InvalidInput("not a valid email address", field=field) from None
+    return str(result.normalized).lower()
+
+
+def normalise_phone(value: str, region: str = "JP", field: str = "phone") -> str:
+    """E.164 (`+819012345678`); national numbers are read as Japanese by default."""
+    try:
+        number = phonenumbers.parse(value, region)
+    except phonenumbers.NumberParseException:
+        raise InvalidInput("not a valid phone number", field=field) from None
+    if not phonenumbers.is_valid_number(number):
+        raise InvalidInput("not a valid phone number", field=field)
+    return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+
+
+def recipient_for(
+    channel: RestockChannel,
+    *,
+    customer_id: str | None = None,
+    email: str | None = None,
+    phone: str | None = None,
+    line_user_id: str | None = None,
+) -> Recipient:
+    """A known customer, or exactly the address that fits the channel."""
+    given = {"email": email, "phone": phone, "line_user_id": line_user_id}
+    wanted = ADDRESS_FIELD[channel]
+    for name, value in given.items():
+        if value is not None and name != wanted:
+            raise InvalidInput(f"a {channel} sign-up takes no {name}", field=name)
+    if customer_id is not None:
+        if any(v is not None for v in given.values()):
+            raise InvalidInput("give either customer_id or an address, not both", field=wanted)
+        if not customer_id.strip():
+            raise InvalidInput("customer_id is empty", field="customer_id")
+        return Recipient(customer_id=customer_id)
+    value = given[wanted]
+    if value is None:
+        raise InvalidInput(f"a {channel} sign-up needs customer_id or {wanted}", field=wanted)
+    if channel == "email":
+        return Recipient(address=normalise_email(value))
+    if channel == "sms":
+        return Recipient(address=normalise_phone(value))
+    if not LINE_USER_ID.match(value):
+        raise InvalidInput("a LINE user id is 'U' and 32 hex digits", field="line_user_id")
+    return Recipient(address=value)
+
+
+def validate_return_url(url: str | None) -> str | None:
+    """The storefront page the early-access link leads back to (http/https only)."""
+    if url is None:
+        return None
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise InvalidInput("return_url must be an absolute http(s) URL", field="return_url")
+    return url
+
+
+def signup_id_for(sku: str, channel: RestockChannel, recipient: Recipient) -> str:
+    """The same SKU, channel and recipient always give the same id (no personal data in it)."""
+    digest = hashlib.sha256(f"{sku}\n{channel}\n{recipient.key}".encode()).hexdigest()
+    return f"su-{digest[:32]}"
+
+
+@dataclass(frozen=True)
+class SignUp:
+    shop_id: str
+    signup_id: str
+    sku: str
+    channel: RestockChannel
+    recipient: Recipient
+    status: SignUpStatus
+    created_at: datetime
+    confirmed_at: datetime | None = None
+    unsubscribed_at: datetime | None = None
+    return_url: str | None = None
+    locale: str = "ja"
+
+    def confirm(self, at: datetime) -> SignUp:
+        if self.status == "unsubscribed":
+            raise Conflict("this sign-up was unsubscribed; sign up again", field="token")
+        if self.status == "active":
+            return self
+        return replace(self, status="active", confirmed_at=at)
+
+    def unsubscribe(self, at: datetime) -> SignUp:
+        if self.status == "unsubscribed":
+            return self
+        return replace(self, status="unsubscribed", unsubscribed_at=at)
+
+
+def new_signup(
+    shop_id: str,
+    sku: str,
+    channel: RestockChannel,
+    recipient: Recipient,
+    now: datetime,
+    return_url: str | None = None,
+    locale: str = "ja",
+) -> SignUp:
+    status: SignUpStatus = "pending" if recipient.anonymous else "active"
+    return SignUp(
+        shop_id=shop_id,
+        signup_id=signup_id_for(sku, channel, recipient),
+        sku=sku,
+        channel=channel,
+        recipient=recipient,
+        status=status,
+        created_at=now,
+        confirmed_at=None if recipient.anonymous else now,
+        return_url=return_url,
+        locale=locale,
+    )
+
+
+def merge_signup(existing: SignUp | None, incoming: SignUp) -> tuple[SignUp, bool]:
+    """(the sign-up to keep, whether it must be written). A duplicate collapses into the
+    stored one; an unsubscribed one signed up again starts over (pending if anonymous)."""
+    if existing is None:
+        return incoming, True
+    if existing.status == "unsubscribed":
+        return replace(incoming, created_at=existing.created_at), True
+    if incoming.return_url and incoming.return_url != existing.return_url:
+        return replace(existing, return_url=incoming.return_url), True
+    return existing, False
+
+
+@dataclass(frozen=True)
+class Release:
+    shop_id: str
+    release_id: str
+    sku: str
+    started_at: datetime
+    early_access_until: datetime
+    stock_at_start: int
+    status: ReleaseStatus = "open"
+    waves: int = 0
+    next_wave_at: datetime | None = None
+    notified: int = 0
+    clicked: int = 0
+    purchased: int = 0
+    ended_at: datetime | None = None
+
+
+def release_id_for(event_id: str) -> str:
+    """One release per `inventory.changed` event, whatever the retries."""
+    return f"rel-{hashlib.sha256(event_id.encode()).hexdigest()[:24]}"
+
+
+def is_restock(previous_quantity: int, quantity: int) -> bool:
+    return previous_quantity <= 0 < quantity
+
+
+def start_release(
+    shop_id: str, event_id: str, sku: str, quantity: int, now: datetime, window: timedelta
+) -> Release:
+    return Release(
+        shop_id=shop_id,
+        release_id=release_id_for(event_id),
+        sku=sku,
+        started_at=now,
+        early_access_until=now + window,
+        stock_at_start=quantity,
+        next_wave_at=now,
+    )
+
+
+def wave_size(stock: int, factor: float) -> int:
+    """How many sign-ups one wave tells: the stock times the factor, at least one while
+    there is stock (more people than items, since not everyone buys)."""
+    if stock <= 0:
+        return 0
+    return max(1, math.ceil(stock * factor))
+
+
+@dataclass(frozen=True)
+class WaveDecision:
+    action: Literal["send", "wait", "end"]
+    size: int = 0
+    status: ReleaseStatus = "open"
+    reason: str = ""
+
+
+def next_wave(release: Release, stock: int, now: datetime, factor: float) -> WaveDecision:
+    """What to do for an open release now, given the latest known stock."""
+    if release.status != "open":
+        return WaveDecision("end", status=release.status, reason="release already ended")
+    if now >= release.early_access_until:
+        return WaveDecision("end", status="closed", reason="early-access window ended")
+    if stock <= 0:
+        return WaveDecision("end", status="sold_out", reason="sold out")
+    if release.next_wave_at is not None and now < release.next_wave_at:
+        return WaveDecision("wait", reason="next wave not due")
+    return WaveDecision("send", size=wave_size(stock, factor))
+
+
+def after_wave(
+    release: Release, sent: int, remaining: bool, now: datetime, interval: timedelta
+) -> Release:
+    """The release after a wave went out (completed when nobody is left to tell)."""
+    if not remaining:
+        return replace(
+            release,
+            waves=release.waves + 1,
+            notified=release.notified + sent,
+            status="completed",
+            ended_at=now,
+            next_wave_at=None,
+        )
+    return replace(
+        release,
+        waves=release.waves + 1,
+        notified=release.notified + sent,
+        next_wave_at=now + interval,
+    )
+
+
+def end_release(release: Release, status: ReleaseStatus, now: datetime) -> Release:
+    return replace(release, status=status, ended_at=now, next_wave_at=None)

@@ -1,0 +1,1 @@
+"""Feedback use cases (surveys, restock), called by thin routes and event handlers."""

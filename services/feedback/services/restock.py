@@ -1,0 +1,386 @@
+"""Restock use cases: sign-ups (double opt-in for anonymous people), releases in waves
+with early-access tokens, token verification, and the results of a release."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+from feedback.domain import restock as rd
+from feedback.domain import tokens
+from feedback.domain.restock import Release, RestockChannel, SignUp
+from feedback.services.messages import message_request
+from shared.contracts.details import MessageRecipient, OrderPlaced
+from shared.contracts.envelope import EventEnvelope
+from shared.errors import InvalidInput, NotFound
+from shared.log import get_logger
+
+if TYPE_CHECKING:
+    from feedback.bootstrap import FeedbackContainer
+
+_log = get_logger("kizuna.feedback.restock")
+ACCESS_PARAM = "kizuna_access"
+
+
+# ---------------------------------------------------------------------------- sign-ups
+
+
+@dataclass(frozen=True)
+class SignedUp:
+    signup: SignUp
+    created: bool
+    """False when it collapsed into an existing sign-up."""
+
+
+def sign_up(
+    c: FeedbackContainer,
+    shop_id: str,
+    sku: str,
+    channel: RestockChannel,
+    *,
+    customer_id: str | None = None,
+    email: str | None = None,
+    phone: str | None = None,
+    line_user_id: str | None = None,
+    return_url: str | None = None,
+    locale: str = "ja",
+) -> SignedUp:
+    """One sign-up per SKU, channel and address. A known customer is active at once; an
+    anonymous address is pending and gets a confirmation request (transactional)."""
+    rd.validate_sku(sku)
+    recipient = rd.recipient_for(
+        channel, customer_id=customer_id, email=email, phone=phone, line_user_id=line_user_id
+    )
+    incoming = rd.new_signup(
+        shop_id, sku, channel, recipient, c.clock(), rd.validate_return_url(return_url), locale
+    )
+    existing = c.repo.get_signup(shop_id, sku, incoming.signup_id)
+    kept, write = rd.merge_signup(existing, incoming)
+    if write:
+        c.repo.put_signup(kept, existing)
+    if kept.status == "pending":
+        # Published again for a duplicate with the same request id: the messenger sends it
+        # once, and a lost publish is made good by the storefront's retry.
+        c.publisher.publish([_confirmation_request(c, kept)])
+    _log.info(
+        "restock sign-up",
+        extra={"sku": sku, "channel": channel, "status": kept.status, "written": write},
+    )
+    return SignedUp(kept, created=existing is None or existing.status == "unsubscribed")
+
+
+def _signup_token(
+    c: FeedbackContainer, purpose: tokens.Purpose, s: SignUp, hours: int | None
+) -> str:
+    expires = c.clock() + timedelta(hours=hours) if hours else None
+    return tokens.sign(c.secret, purpose, [s.shop_id, s.sku, s.signup_id], expires)
+
+
+def _unsubscribe_url(c: FeedbackContainer, s: SignUp) -> str:
+    return c.url(f"/f/restock/unsubscribe/{_signup_token(c, 'restock-unsubscribe', s, None)}")
+
+
+def _recipient(s: SignUp) -> MessageRecipient:
+    return MessageRecipient(customer_id=s.recipient.customer_id, address=s.recipient.address)
+
+
+def _confirmation_request(c: FeedbackContainer, s: SignUp) -> EventEnvelope:
+    hours = c.settings.restock_confirm_hours
+    confirm = _signup_token(c, "restock-confirm", s, hours)
+    stamp = int(s.created_at.timestamp())
+    return message_request(
+        shop_id=s.shop_id,
+        request_id=f"fb-restock-confirm:{s.signup_id}:{stamp}",
+        recipient=_recipient(s),
+        channel=s.channel,
+        category="transactional",
+        template="restock_confirm",
+        variables={
+            "sku": s.sku,
+            "confirm_url": c.url(f"/f/restock/confirm/{confirm}"),
+            "unsubscribe_url": _unsubscribe_url(c, s),
+        },
+        requested_by="feedback.restock.confirmation",
+        now=c.clock(),
+        expires_at=c.clock() + timedelta(hours=hours),
+        locale=s.locale,
+    )
+
+
+def _signup_from_token(c: FeedbackContainer, purpose: tokens.Purpose, token: str) -> SignUp:
+    (shop_id, sku, signup_id), _ = tokens.read(c.secret, purpose, token, c.clock(), size=3)
+    signup = c.repo.get_signup(shop_id, sku, signup_id)
+    if signup is None:
+        raise tokens.TokenInvalid("the link is invalid or was altered", field="token")
+    return signup
+
+
+def read_confirmation(c: FeedbackContainer, token: str) -> SignUp:
+    """The sign-up a confirmation link is for (nothing changes: the page asks first)."""
+    return _signup_from_token(c, "restock-confirm", token)
+
+
+def read_unsubscribe(c: FeedbackContainer, token: str) -> SignUp:
+    return _signup_from_token(c, "restock-unsubscribe", token)
+
+
+def confirm(c: FeedbackContainer, token: str) -> SignUp:
+    """Double opt-in: the owner of the address followed the signed link."""
+    signup = _signup_from_token(c, "restock-confirm", token)
+    confirmed = signup.confirm(c.clock())
+    if confirmed is not signup:
+        c.repo.put_signup(confirmed, signup)
+    return confirmed
+
+
+def unsubscribe(c: FeedbackContainer, token: str) -> SignUp:
+    signup = _signup_from_token(c, "restock-unsubscribe", token)
+    gone = signup.unsubscribe(c.clock())
+    if gone is not signup:
+        c.repo.put_signup(gone, signup)
+    return gone
+
+
+@dataclass(frozen=True)
+class SkuOverview:
+    sku: str
+    stock: int | None
+    signups: dict[str, int]
+    releases: list[Release]
+
+
+def sku_overview(c: FeedbackContainer, shop_id: str, sku: str) -> SkuOverview:
+    """Sign-up counts by status (no addresses) and every release with its results."""
+    rd.validate_sku(sku)
+    counts = {"pending": 0, "active": 0, "unsubscribed": 0}
+    for s in c.repo.signups_for(shop_id, sku):
+        counts[s.status] += 1
+    stock = c.repo.get_stock(shop_id, sku)
+    return SkuOverview(
+        sku, stock.quantity if stock else None, counts, c.repo.list_releases(shop_id, sku)
+    )
+
+
+# ---------------------------------------------------------------------------- releases
+
+
+def on_inventory_changed(
+    c: FeedbackContainer,
+    shop_id: str,
+    event_id: str,
+    at: datetime,
+    sku: str,
+    previous_quantity: int,
+    quantity: int,
+) -> dict[str, Any]:
+    """Keep the latest stock; 0 → positive starts a release (first wave at once), back to 0
+    ends the open one. Duplicates start nothing new; older events are ignored."""
+    release = None
+    if rd.is_restock(previous_quantity, quantity):
+        window = timedelta(hours=c.settings.restock_early_access_hours)
+        release = rd.start_release(shop_id, event_id, sku, quantity, c.clock(), window)
+    before = c.repo.get_stock(shop_id, sku)
+    outcome = c.repo.record_stock(shop_id, sku, quantity, at, release)
+    result: dict[str, Any] = {"sku": sku, "stock": outcome, "restocked": release is not None}
+    if outcome == "stale":
+        return result
+    if release is not None:
+        result["release_id"] = release.release_id
+        result["wave"] = run_wave(c, shop_id, sku, release.release_id)
+    elif quantity <= 0 and before is not None and before.release_id:
+        result["wave"] = run_wave(c, shop_id, sku, before.release_id)
+    return result
+
+
+@dataclass
+class WaveResult:
+    action: str
+    notified: int = 0
+    status: str = "open"
+    reason: str = ""
+    skipped: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "action": self.action,
+            "notified": self.notified,
+            "status": self.status,
+            "reason": self.reason,
+        }
+
+
+def run_wave(c: FeedbackContainer, shop_id: str, sku: str, release_id: str) -> dict[str, Any]:
+    """One wave of a release, if due: stock is read first, then up to stock x factor
+    active sign-ups not yet told get an early-access message (oldest sign-ups first)."""
+    release = c.repo.get_release(shop_id, sku, release_id)
+    if release is None:
+        return WaveResult("end", status="missing", reason="unknown release").as_dict()
+    now = c.clock()
+    stock = c.repo.get_stock(shop_id, sku)
+    decision = rd.next_wave(
+        release, stock.quantity if stock else 0, now, c.settings.restock_wave_factor
+    )
+    if decision.action == "wait":
+        return WaveResult("wait", status=release.status, reason=decision.reason).as_dict()
+    if decision.action == "end":
+        if release.status == "open":
+            c.repo.update_release(rd.end_release(release, decision.status, now), release.waves)
+        _log.info(
+            "restock release ended", extra={"release_id": release_id, "status": decision.status}
+        )
+        return WaveResult("end", status=decision.status, reason=decision.reason).as_dict()
+    told = c.repo.notifications(shop_id, release_id)
+    candidates = sorted(
+        (
+            s
+            for s in c.repo.signups_for(shop_id, sku)
+            if s.status == "active" and s.signup_id not in told
+        ),
+        key=lambda s: (s.confirmed_at or s.created_at, s.signup_id),
+    )
+    batch = candidates[: decision.size]
+    if batch:
+        # Published before the claims: a crash in between re-publishes the same request
+        # ids on the next run, which the messenger sends once.
+        c.publisher.publish([_early_access_request(c, release, s) for s in batch])
+    notified = sum(1 for s in batch if c.repo.claim_notification(release, s, now))
+    interval = timedelta(minutes=c.settings.restock_wave_interval_minutes)
+    updated = rd.after_wave(release, notified, len(candidates) > len(batch), now, interval)
+    c.repo.update_release(updated, release.waves)
+    _log.info(
+        "restock wave",
+        extra={"release_id": release_id, "wave": updated.waves, "notified": notified},
+    )
+    return WaveResult("send", notified=notified, status=updated.status).as_dict()
+
+
+def _early_access_request(c: FeedbackContainer, release: Release, s: SignUp) -> EventEnvelope:
+    token = tokens.sign(
+        c.secret,
+        "early-access",
+        [release.shop_id, release.sku, release.release_id, s.signup_id],
+        release.early_access_until,
+    )
+    return message_request(
+        shop_id=release.shop_id,
+        request_id=f"fb-restock:{release.release_id}:{s.signup_id}",
+        recipient=_recipient(s),
+        channel=s.channel,
+        category="marketing",
+        template="restock_early_access",
+        variables={
+            "sku": release.sku,
+            "early_access_url": c.url(f"/f/restock/access/{token}"),
+            "token": token,
+            "valid_until": release.early_access_until.isoformat(),
+            "unsubscribe_url": _unsubscribe_url(c, s),
+        },
+        requested_by="feedback.restock.early_access",
+        now=c.clock(),
+        expires_at=release.early_access_until,
+        locale=s.locale,
+    )
+
+
+def run_due_waves(c: FeedbackContainer) -> dict[str, Any]:
+    """The `restock-waves` schedule: every open release of every shop."""
+    ran: dict[str, Any] = {}
+    for shop_id, sku, release_id in c.repo.open_releases():
+        ran[release_id] = run_wave(c, shop_id, sku, release_id)
+    return {"releases": len(ran), "waves": ran}
+
+
+# ---------------------------------------------------------------------------- access
+
+
+@dataclass(frozen=True)
+class Access:
+    release: Release
+    signup_id: str
+    valid_until: datetime
+    first_use: bool
+
+
+def verify_access(
+    c: FeedbackContainer, shop_id: str | None, token: str, sku: str | None = None
+) -> Access:
+    """Check an early-access token (genuine, this shop's, not expired, for this SKU) and
+    count the first use as the sign-up's click."""
+    (token_shop, token_sku, release_id, signup_id), until = tokens.read(
+        c.secret, "early-access", token, c.clock(), size=4
+    )
+    if shop_id is not None and token_shop != shop_id:
+        raise tokens.TokenInvalid("the token is not for this shop", field="token")
+    if sku is not None and sku != token_sku:
+        raise InvalidInput(f"the token is for another SKU ({token_sku})", field="sku")
+    release = c.repo.get_release(token_shop, token_sku, release_id)
+    if release is None or until is None:
+        raise tokens.TokenInvalid("the link is invalid or was altered", field="token")
+    first = c.repo.mark_clicked(release, signup_id, c.clock())
+    return Access(release, signup_id, until, first)
+
+
+def access_redirect(c: FeedbackContainer, token: str) -> tuple[Access, str | None]:
+    """The early-access link in a message: counts the click, leads to the product page
+    the person signed up on (with the token, for the storefront to verify)."""
+    access = verify_access(c, None, token)
+    signup = c.repo.get_signup(access.release.shop_id, access.release.sku, access.signup_id)
+    if signup is None or not signup.return_url:
+        return access, None
+    parts = urlsplit(signup.return_url)
+    query = (parts.query + "&" if parts.query else "") + urlencode({ACCESS_PARAM: token})
+    return access, urlunsplit(parts._replace(query=query))
+
+
+def on_order_placed(c: FeedbackContainer, shop_id: str, order: OrderPlaced) -> dict[str, Any]:
+    """An order of a released SKU within its early-access window, by someone who was told,
+    counts as a purchase of that release (once per person and release)."""
+    counted = []
+    for sku in dict.fromkeys(item.sku for item in order.items):
+        stock = c.repo.get_stock(shop_id, sku)
+        if stock is None or not stock.release_id:
+            continue
+        release = c.repo.get_release(shop_id, sku, stock.release_id)
+        if (
+            release is None
+            or not release.started_at <= order.placed_at < release.early_access_until
+        ):
+            continue
+        ids = _signup_ids_of(sku, order)
+        told = c.repo.get_notifications(shop_id, release.release_id, ids)
+        if any(n.purchased_order for n in told.values()):
+            continue
+        for signup_id in ids:
+            if signup_id in told and c.repo.mark_purchased(
+                release, signup_id, order.order_id, order.placed_at
+            ):
+                counted.append(release.release_id)
+                break
+    return {"order_id": order.order_id, "purchases_counted": len(counted)}
+
+
+def _signup_ids_of(sku: str, order: OrderPlaced) -> list[str]:
+    """Every sign-up id the buyer could have: as the customer, or by their addresses."""
+    customer = order.customer
+    recipients: list[tuple[RestockChannel, rd.Recipient]] = [
+        (ch, rd.Recipient(customer_id=customer.customer_id)) for ch in rd.CHANNELS
+    ]
+    if customer.email:
+        with contextlib.suppress(InvalidInput):
+            recipients.append(("email", rd.Recipient(address=rd.normalise_email(customer.email))))
+    if customer.phone:
+        with contextlib.suppress(InvalidInput):
+            recipients.append(("sms", rd.Recipient(address=rd.normalise_phone(customer.phone))))
+    if customer.line_user_id:
+        recipients.append(("line", rd.Recipient(address=customer.line_user_id)))
+    return [rd.signup_id_for(sku, ch, r) for ch, r in recipients]
+
+
+def release_of(c: FeedbackContainer, shop_id: str, sku: str, release_id: str) -> Release:
+    release = c.repo.get_release(shop_id, sku, release_id)
+    if release is None:
+        raise NotFound(f"no release {release_id} of {sku}", field="release_id")
+    return release

@@ -1,0 +1,138 @@
+"""The hosted survey page in headless Chromium, over real HTTP (uvicorn on 127.0.0.1):
+a customer opens their signed link on a phone, is told what is missing, answers, and the
+answers become a `survey.answered` event; the link then shows 'already answered'."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+from fastapi.testclient import TestClient
+
+from feedback.bootstrap import FeedbackContainer
+from tests.feedback.conftest import SURVEY, FeedbackKeys, RecordingPublisher
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+PHONE = {"width": 390, "height": 844}
+
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists(), reason="Debian chromium is not installed (apt-get install chromium)"
+)
+
+
+@pytest.fixture
+def base_url(fb: FeedbackContainer) -> Iterator[str]:
+    """The feedback app served by uvicorn in a thread, on a free local port."""
+    from feedback.entrypoints.api import app
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.02)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+    sock.close()
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+def test_customer_answers_on_a_phone(
+    api: TestClient,
+    keys: FeedbackKeys,
+    published: RecordingPublisher,
+    base_url: str,
+    browser: Any,
+    tmp_path: Path,
+) -> None:
+    # Given a survey and a signed link for customer c-1, as a message would carry it
+    assert api.post("/v1/surveys", json=SURVEY, headers=keys.admin).status_code == 201
+    link = api.post(
+        "/v1/surveys/why-bought/links", json={"customer_id": "c-1"}, headers=keys.storefront
+    )
+    assert link.status_code == 201, link.text
+    url = link.json()["url"].replace("https://kizuna.test", base_url)
+    context = browser.new_context(
+        viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True, locale="ja-JP"
+    )
+    page = context.new_page()
+
+    # When the customer opens it on a phone
+    response = page.goto(url)
+    # Then the page is in Japanese, fits the screen, and every choice is a big tap target
+    assert response is not None and response.status == 200
+    assert page.locator("html").get_attribute("lang") == "ja"
+    assert page.locator("h1").inner_text() == "ご購入のきっかけ"
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= PHONE["width"]
+    for target in page.locator(".choice, .scale span, button").all():
+        box = target.bounding_box()
+        assert box is not None and box["height"] >= 44, box
+
+    # When they send it without answering the required questions
+    page.locator("button[type=submit]").tap()
+    # Then the page says which question is missing, and nothing is stored
+    assert page.locator("#q-q1 .error").inner_text() == "この質問にお答えください。"
+    assert page.locator("#q-q1").get_attribute("class") == "invalid"
+    assert published.of_type("survey.answered") == []
+
+    # When they answer: a gift, dislikes fragrance, rating 4, NPS 9, a comment
+    page.get_by_text("ギフト", exact=True).tap()
+    page.get_by_text("香料", exact=True).tap()
+    page.locator("#q-q3 label", has_text="4").tap()
+    page.locator("#q-q4 label", has_text="9").tap()
+    page.locator("#q-q5 textarea").fill("香りが控えめだと嬉しいです")
+    screenshot = tmp_path / "survey-phone.png"
+    page.screenshot(path=str(screenshot), full_page=True)
+    if os.environ.get("KIZUNA_SCREENSHOT_DIR"):
+        shutil.copy(screenshot, Path(os.environ["KIZUNA_SCREENSHOT_DIR"]) / screenshot.name)
+    page.locator("button[type=submit]").tap()
+
+    # Then they are thanked, and the answers became preferences on `survey.answered`
+    assert page.locator("#notice").get_attribute("data-state") == "answered"
+    [event] = published.of_type("survey.answered")
+    assert event.detail["customer_id"] == "c-1"
+    assert event.detail["preferences"] == {"dislike": ["fragrance"], "motive": ["gift"]}
+    results = api.get("/v1/surveys/why-bought/results", headers=keys.reader).json()["total"]
+    nps = next(q for q in results["questions"] if q["question_id"] == "q4")
+    assert nps["counts"]["9"] == 1
+
+    # When they open the link again, it says they already answered (one response per link)
+    page.goto(url)
+    assert page.locator("#notice").get_attribute("data-state") == "answered"
+
+    # And an altered link is refused
+    tampered = url[:-4] + ("AAAA" if not url.endswith("AAAA") else "BBBB")
+    assert page.goto(tampered).status == 400
+    assert page.locator("#notice").get_attribute("data-state") == "invalid"
+    context.close()
