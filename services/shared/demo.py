@@ -176,6 +176,7 @@ def _run(
     _print_profiles(console, http, reader, people)
     _print_segments(console, http, reader, fired)
     _print_deliveries(console, http, reader)
+    _print_feedback(console, http, admin, stack, people)
     sandbox = stack.sandbox_messages()
     _print_sandbox(console, sandbox)
     opted_in = sum(1 for p in people if p.opted_in)
@@ -290,6 +291,29 @@ def _print_segments(
     for segment in listed:
         if segment["member_count"]:
             table.add_row(segment["segment_id"], segment["name"], str(segment["member_count"]))
+    console.print(table)
+
+
+def _print_feedback(
+    console: Console, http: httpx.Client, admin: str, stack: Any, people: list[DemoCustomer]
+) -> None:
+    """A survey answered by a dozen customers (one on the hosted page) and a restock release."""
+    from feedback.demo import run_survey_and_restock
+
+    console.print("Running a survey and a restock release (feedback service) ...")
+    result = run_survey_and_restock(
+        http, admin, [p.customer_id for p in people[:12]], drain=lambda: stack.drain(timeout=120)
+    )
+    table = _table("Feedback: survey and restock release", "what", "result")
+    table.add_row("survey responses", str(result["survey_responses"]))
+    nps = result["nps"] or {}
+    table.add_row("NPS", ", ".join(f"{k}={v}" for k, v in nps.items()))
+    signups = result["signups"] or {}
+    table.add_row("restock sign-ups", ", ".join(f"{k}={v}" for k, v in signups.items()))
+    release = result["release"] or {}
+    for key in ("status", "notified", "clicked", "purchased"):
+        if key in release:
+            table.add_row(f"release {key}", str(release[key]))
     console.print(table)
 
 
