@@ -90,3 +90,14 @@ def test_gives_up_with_a_clear_error() -> None:
     with pytest.raises(DependencyFailed, match=r"inventory\.changed"):
         publisher.publish(_envelopes(2))
     assert len(fake.calls) == 3
+
+
+def test_derived_event_ids_are_stable_and_always_valid() -> None:
+    from shared.contracts.envelope import derived_event_id
+
+    short = derived_event_id("evt-1", "segment.entered", "dormant")
+    long = derived_event_id("e" * 128, "segment.entered", "dormant")
+    assert short == "evt-1:segment.entered:dormant"
+    assert long == derived_event_id("e" * 128, "segment.entered", "dormant")
+    assert len(long) <= 128
+    EventEnvelope(id=long, shop="acme", type="segment.entered", detail={})

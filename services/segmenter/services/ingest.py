@@ -33,7 +33,7 @@ from segmenter.domain.identity import Identifier, identifiers_of, resolve
 from segmenter.domain.model import Attributes, Contact, Order, Profile
 from shared.adapters.eventbridge import EventPublisher
 from shared.contracts import details
-from shared.contracts.envelope import EventEnvelope
+from shared.contracts.envelope import EventEnvelope, derived_event_id
 from shared.errors import Conflict, DependencyFailed, InvalidInput, NotFound
 from shared.log import get_logger
 
@@ -187,7 +187,8 @@ def _segment_envelopes(
             detail = details.SegmentMembershipChanged(
                 segment_id=segment_id, customer_id=customer_id
             )
-            out.append(_envelope(f"{event_id}:{kind}:{segment_id}", shop_id, kind, detail, now))
+            derived = derived_event_id(event_id, kind, segment_id)
+            out.append(_envelope(derived, shop_id, kind, detail, now))
     return out
 
 

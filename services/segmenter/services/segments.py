@@ -21,7 +21,7 @@ from segmenter.domain.segments import builtin, rfm
 from segmenter.domain.segments.rules import parse_rule
 from shared.adapters.eventbridge import EventPublisher
 from shared.contracts import details
-from shared.contracts.envelope import EventEnvelope
+from shared.contracts.envelope import EventEnvelope, derived_event_id
 from shared.errors import Conflict, InvalidInput, NotFound
 from shared.log import get_logger
 
@@ -235,7 +235,7 @@ def _membership_envelope(
 ) -> EventEnvelope:
     detail = details.SegmentMembershipChanged(segment_id=segment_id, customer_id=customer_id)
     return EventEnvelope(
-        id=f"nightly-{stamp}:{kind}:{segment_id}:{customer_id}"[:128],
+        id=derived_event_id(f"nightly-{stamp}", kind, segment_id, customer_id),
         shop=shop_id,
         type=kind,
         time=now,

@@ -6,12 +6,23 @@ EventBridge carries it as `Detail`, with `DetailType` = `type` and `Source` =
 
 from __future__ import annotations
 
+import hashlib
+import re
 from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 EVENT_ID_PATTERN = r"^[A-Za-z0-9._:\-]{1,128}$"
+
+
+def derived_event_id(*parts: str) -> str:
+    """A deterministic id for an event caused by another one (so a retry derives the same
+    id and consumers deduplicate it); hashed when the readable form would be too long."""
+    readable = ":".join(parts)
+    if len(readable) <= 128 and re.match(EVENT_ID_PATTERN, readable):
+        return readable
+    return "h-" + hashlib.sha256(readable.encode()).hexdigest()
 
 
 class EventEnvelope(BaseModel):
