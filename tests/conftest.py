@@ -55,14 +55,17 @@ class Cloud:
         self.queues: dict[str, str] = {}
 
     def route_rules_to_queues(self) -> dict[str, str]:
-        """Each function's EventBridge rule, with its template pattern, targeting an SQS queue."""
+        """Each function's EventBridge rules, with their template patterns, targeting one SQS
+        queue per function (as the local stack does)."""
         for spec in functions(load_template(TEMPLATE)):
+            if not spec.rules:
+                continue
+            url = self.sqs.create_queue(QueueName=spec.logical_id)["QueueUrl"]
+            arn = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
+                "Attributes"
+            ]["QueueArn"]
             for rule in spec.rules:
                 name = f"{spec.logical_id}-{rule.name}"
-                url = self.sqs.create_queue(QueueName=name)["QueueUrl"]
-                arn = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
-                    "Attributes"
-                ]["QueueArn"]
                 self.events.put_rule(
                     Name=name,
                     EventBusName=self.settings.event_bus_name,
@@ -73,7 +76,7 @@ class Cloud:
                     EventBusName=self.settings.event_bus_name,
                     Targets=[{"Id": "queue", "Arn": arn}],
                 )
-                self.queues[spec.logical_id] = url
+            self.queues[spec.logical_id] = url
         return self.queues
 
     def take_events(self, function_logical_id: str) -> list[dict[str, Any]]:

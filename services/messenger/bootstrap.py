@@ -6,18 +6,26 @@ import os
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from messenger.adapters.messages import DynamoMessageRepository, MessageRepository
+from messenger.adapters.campaigns import CampaignRepository, DynamoCampaignRepository
+from messenger.adapters.messages import (
+    CachedMessageRepository,
+    DynamoMessageRepository,
+    MessageRepository,
+)
 from messenger.adapters.recipients import DynamoRecipientRepository, RecipientRepository
 from messenger.adapters.recommendations import NoRecommendations, RecommendationSource
 from messenger.adapters.repository import DeliveryRepository, DynamoDeliveryRepository
+from messenger.campaigns import Campaigns
 from messenger.channels.base import Channel
 from messenger.channels.email import EmailChannel
 from messenger.channels.line import LineChannel
 from messenger.channels.sms import SmsChannel
+from messenger.channels.throttle import RateLimiter, ThrottledChannel
+from messenger.engagement import Engagement
 from messenger.sending import Messaging
 from messenger.services import LinkSigner, Sender
 from messenger.webhooks import SesWebhookConfig, SubscriptionConfirmer
@@ -50,6 +58,30 @@ class MessengerContainer:
     channels: dict[str, Channel] = field(default_factory=dict)
     recommendations: RecommendationSource = field(default_factory=NoRecommendations)
     confirmer: SubscriptionConfirmer | None = None
+    campaign_repo: CampaignRepository | None = None
+
+    @property
+    def campaigns(self) -> Campaigns:
+        assert self.campaign_repo is not None and self.recipients is not None
+        return Campaigns(
+            repo=self.campaign_repo,
+            recipients=self.recipients,
+            messaging=self.messaging,
+            attribution_window=timedelta(days=self.settings.attribution_window_days),
+            clock=self.clock,
+            tick_seconds=self.settings.campaign_tick_seconds,
+        )
+
+    @property
+    def engagement(self) -> Engagement:
+        assert self.campaign_repo is not None and self.recipients is not None
+        return Engagement(
+            repo=self.campaign_repo,
+            recipients=self.recipients,
+            publisher=self.publisher,
+            secret=self.settings.signing_secret.get_secret_value(),
+            clock=self.clock,
+        )
 
     @property
     def messaging(self) -> Messaging:
@@ -98,13 +130,19 @@ def build(settings: Settings | None = None) -> MessengerContainer:
         sandbox=settings.sandbox,
     )
     channels: dict[str, Channel] = {
-        "email": email,
-        "line": LineChannel(
-            settings.line_channel_access_token.get_secret_value(),
-            base_url=settings.line_api_base_url,
-            sandbox_file=line_sandbox_file(settings),
+        "email": ThrottledChannel(email, RateLimiter(settings.ses_rate_per_second)),
+        "line": ThrottledChannel(
+            LineChannel(
+                settings.line_channel_access_token.get_secret_value(),
+                base_url=settings.line_api_base_url,
+                sandbox_file=line_sandbox_file(settings),
+            ),
+            RateLimiter(settings.line_rate_per_minute, per=60.0),
         ),
-        "sms": SmsChannel(sns, sender_id=settings.sms_sender_id, sandbox=settings.sandbox),
+        "sms": ThrottledChannel(
+            SmsChannel(sns, sender_id=settings.sms_sender_id, sandbox=settings.sandbox),
+            RateLimiter(settings.sns_sms_rate_per_second),
+        ),
     }
     return MessengerContainer(
         settings=settings,
@@ -115,7 +153,11 @@ def build(settings: Settings | None = None) -> MessengerContainer:
         sender=Sender(settings.sender_name, settings.sender_email, settings.sender_postal_address),
         links=LinkSigner(settings.public_base_url, settings.signing_secret.get_secret_value()),
         recipients=DynamoRecipientRepository(dynamodb, settings.messenger_table),
-        messages=DynamoMessageRepository(dynamodb, settings.messenger_table),
+        messages=CachedMessageRepository(
+            DynamoMessageRepository(dynamodb, settings.messenger_table),
+            ttl=settings.messenger_cache_seconds,
+        ),
         channels=channels,
         confirmer=SnsSubscriptionConfirmer(sns),
+        campaign_repo=DynamoCampaignRepository(dynamodb, settings.messenger_table),
     )

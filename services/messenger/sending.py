@@ -22,7 +22,9 @@ nothing ever re-sends a `sending` delivery, so the effect is at most once.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import hashlib
+import json
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -36,11 +38,13 @@ from messenger.adapters.repository import (
     DeliveryRepository,
     DueEntry,
 )
+from messenger.builtin import BUILTIN_PREFIX, builtin_message
 from messenger.channels.base import Channel, OutboundMessage, SendResult, SendStatus
 from messenger.domain.links import UnsubscribeRequest
 from messenger.domain.message import Message, check_channel
 from messenger.domain.model import (
     RESUMABLE,
+    ConsentState,
     Delivery,
     DeliveryKey,
     DeliveryStatus,
@@ -62,6 +66,13 @@ from messenger.domain.rendering import (
     RenderedSms,
     check_message,
     render_channel,
+)
+from messenger.domain.tracking import (
+    Postback,
+    TrackedDelivery,
+    TrackingUrls,
+    instrument_html,
+    instrument_line,
 )
 from messenger.services import LinkSigner, Sender
 from shared.adapters.eventbridge import EventPublisher
@@ -85,6 +96,40 @@ class SendRequest:
     """What it is about (an order, a date): with trigger and customer, the delivery identity."""
     variables: Mapping[str, Any] = field(default_factory=dict)
     priority: int | None = None
+    campaign_id: str | None = None
+    variant: str | None = None
+    channels: tuple[str, ...] = ()
+    """Only these channels (a request naming its channel); empty: the shop's policy order."""
+    expires_at: datetime | None = None
+    """Never sent after this (e.g. the end of an early-access window)."""
+
+
+@dataclass(frozen=True)
+class RequestedMessage:
+    """Another service asks for one templated message (`message.requested`)."""
+
+    request_id: str
+    template: str
+    category: str
+    requested_by: str
+    customer_id: str | None = None
+    address: str | None = None
+    channel: str | None = None
+    locale: str = "ja"
+    variables: Mapping[str, str] = field(default_factory=dict)
+    expires_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class _Claimed:
+    """A delivery claimed for a provider call, with what the call needs."""
+
+    message: Message
+    delivery: Delivery
+    recipient: Recipient
+    channels: list[str]
+    rendered: Rendered
+    policy: ShopPolicy
 
 
 @dataclass(frozen=True)
@@ -124,10 +169,15 @@ class Messaging:
         return message
 
     def get_message(self, shop_id: str, message_id: str) -> Message:
-        found = self.messages.get(shop_id, message_id)
+        found = self._message(shop_id, message_id)
         if found is None:
             raise NotFound(f"no message {message_id!r}", field="message_id")
         return found
+
+    def _message(self, shop_id: str, message_id: str) -> Message | None:
+        if message_id.startswith(BUILTIN_PREFIX):
+            return builtin_message(shop_id, message_id)
+        return self.messages.get(shop_id, message_id)
 
     def get_policy(self, shop_id: str) -> ShopPolicy:
         return self.messages.policy(shop_id)
@@ -181,6 +231,7 @@ class Messaging:
                     UnsubscribeRequest(shop_id, recipient.customer_id, channel, message.category)
                 ),
                 "channel": channel,
+                "locale": _locale(recipient),
                 "vars": dict(variables),
             }
         )
@@ -246,20 +297,164 @@ class Messaging:
 
     # ------------------------------------------------------------ sending
     def send(self, request: SendRequest) -> SendOutcome:
-        message = self.get_message(request.shop_id, request.message_id)
-        now = self.clock()
-        delivery = Delivery(
-            key=DeliveryKey(request.shop_id, request.trigger, request.customer_id, request.anchor),
-            channel="",
-            category=message.category,
-            status=DeliveryStatus.SENDING,
-            created_at=now,
-            message_id=message.message_id,
-            priority=request.priority if request.priority is not None else message.priority,
-            expires_at=now + message.valid_for,
-            variables=dict(request.variables),
+        return self.send_batch([request])[0]
+
+    def send_batch(self, requests: Sequence[SendRequest]) -> list[SendOutcome]:
+        """Send each request through the one path; LINE messages whose content comes out
+        identical for several people go as one multicast (up to the channel's limit)."""
+        prepared: list[SendOutcome | _Claimed] = []
+        for request in requests:
+            message = self.get_message(request.shop_id, request.message_id)
+            for c in request.channels:
+                check_channel(c)
+            now = self.clock()
+            expires_at = now + message.valid_for
+            if request.expires_at is not None:
+                expires_at = min(expires_at, request.expires_at)
+            delivery = Delivery(
+                key=DeliveryKey(
+                    request.shop_id, request.trigger, request.customer_id, request.anchor
+                ),
+                channel="",
+                category=message.category,
+                status=DeliveryStatus.SENDING,
+                created_at=now,
+                message_id=message.message_id,
+                priority=request.priority if request.priority is not None else message.priority,
+                expires_at=expires_at,
+                variables=dict(request.variables),
+                campaign_id=request.campaign_id,
+                variant=request.variant,
+                only_channels=request.channels,
+            )
+            if expires_at <= now:
+                prepared.append(
+                    self._close(delivery, DeliveryStatus.DROPPED, SkipReason.EXPIRED.value, None)
+                )
+                continue
+            prepared.append(self._attempt(message, delivery, expect=None))
+        return self._deliver_all(prepared)
+
+    def _deliver_all(self, prepared: Sequence[SendOutcome | _Claimed]) -> list[SendOutcome]:
+        outcomes: dict[int, SendOutcome] = {}
+        groups: dict[str, list[int]] = {}
+        for i, p in enumerate(prepared):
+            if isinstance(p, SendOutcome):
+                outcomes[i] = p
+                continue
+            capacity = getattr(self.channels.get(p.delivery.channel), "max_recipients", 1)
+            if p.delivery.channel == "line" and capacity > 1:
+                content = json.dumps(self._line_messages(p), sort_keys=True, ensure_ascii=False)
+                groups.setdefault(content, []).append(i)
+            else:
+                outcomes[i] = self._deliver(p)
+        for members in groups.values():
+            channel = self.channels["line"]
+            size = max(getattr(channel, "max_recipients", 1), 1)
+            for start in range(0, len(members), size):
+                chunk = members[start : start + size]
+                if len(chunk) == 1:
+                    claimed = prepared[chunk[0]]
+                    assert isinstance(claimed, _Claimed)
+                    outcomes[chunk[0]] = self._deliver(claimed)
+                    continue
+                claims = [prepared[i] for i in chunk]
+                results = self._multicast([c for c in claims if isinstance(c, _Claimed)])
+                outcomes.update(zip(chunk, results, strict=True))
+        return [outcomes[i] for i in range(len(prepared))]
+
+    def _line_messages(self, claimed: _Claimed) -> list[dict[str, Any]]:
+        assert isinstance(claimed.rendered, RenderedLine)
+        d = claimed.delivery
+        return instrument_line(
+            claimed.rendered.line_messages(),
+            self.links.secret,
+            Postback(d.key.shop_id, d.key.trigger, d.key.anchor, d.campaign_id, d.variant, ""),
         )
-        return self._attempt(message, delivery, expect=None)
+
+    def _multicast(self, claims: list[_Claimed]) -> list[SendOutcome]:
+        """One LINE multicast for people who get the very same content."""
+        channel = self.channels["line"]
+        ids = sorted(c.delivery.delivery_id for c in claims)
+        group_id = "mc-" + hashlib.sha256(",".join(ids).encode()).hexdigest()[:29]
+        first = claims[0]
+        outbound = replace(
+            _outbound(group_id, "", first.rendered, first.message, None),
+            line_messages=tuple(self._line_messages(first)),
+        )
+        addresses = [c.recipient.line_user_id or "" for c in claims]
+        result = channel.send_many(group_id, addresses, outbound)
+        now = self.clock()
+        outcomes = []
+        for c in claims:
+            if result.status is SendStatus.SENT:
+                outcomes.append(self._sent(c.delivery, result, now))
+            elif result.status is SendStatus.RETRYABLE:
+                outcomes.append(self._retry_or_dead(c.delivery, c.policy, result, now))
+            else:
+                outcomes.append(
+                    self._close(
+                        c.delivery,
+                        DeliveryStatus.FAILED,
+                        result.error or "rejected",
+                        DeliveryStatus.SENDING,
+                    )
+                )
+        return outcomes
+
+    def send_requested(self, shop_id: str, r: RequestedMessage) -> SendOutcome:
+        """A message another service asked for, at most once per request id.
+
+        A known customer goes through their own consent, unsubscribes and cap. A bare
+        address (an anonymous restock sign-up) gets a messenger profile keyed by the
+        address, with the requester as the consent source (it ran the double opt-in),
+        so unsubscribes, suppression and the cap still apply to it."""
+        message = builtin_message(shop_id, BUILTIN_PREFIX + r.template)
+        if message is None:
+            raise InvalidInput(f"unknown template {r.template!r}", field="template")
+        if message.category != r.category:
+            raise InvalidInput(
+                f"template {r.template!r} is {message.category}, not {r.category}",
+                field="category",
+            )
+        if r.channel is not None:
+            check_channel(r.channel)
+        customer_id = r.customer_id
+        if customer_id is None:
+            if not r.address or r.channel is None:
+                raise InvalidInput("a bare address needs its channel", field="channel")
+            _check_address(r.channel, r.address)
+            address = r.address.strip()
+            address = address.lower() if r.channel == "email" else address
+            digest = hashlib.sha256(f"{r.channel}|{address}".encode()).hexdigest()[:24]
+            customer_id = f"addr-{digest}"
+            now = self.clock()
+            self.recipients.upsert(
+                shop_id,
+                Recipient(
+                    customer_id=customer_id,
+                    email=address if r.channel == "email" else None,
+                    phone=address if r.channel == "sms" else None,
+                    line_user_id=address if r.channel == "line" else None,
+                    first_name=None,
+                    last_name=None,
+                    locale=r.locale if r.locale in ("ja", "en") else "ja",
+                    consents=(ConsentState(r.channel, r.category, True, r.requested_by, now),),
+                ),
+                now,
+            )
+        return self.send(
+            SendRequest(
+                shop_id=shop_id,
+                message_id=message.message_id,
+                customer_id=customer_id,
+                trigger="request",
+                anchor=r.request_id,
+                variables=dict(r.variables),
+                channels=(r.channel,) if r.channel else (),
+                expires_at=r.expires_at,
+            )
+        )
 
     def dispatch_due(self, limit: int = 100) -> list[SendOutcome]:
         """Deferred sends and retries that are due, higher priority first (so when the
@@ -277,10 +472,10 @@ class Messaging:
         delivery = self.deliveries.get(entry.key)
         if delivery is None or delivery.status not in RESUMABLE or delivery.due_at != entry.due_at:
             return SendOutcome(entry.key.delivery_id, "skipped", "stale_due_entry")
-        message = self.messages.get(entry.key.shop_id, delivery.message_id or "")
+        message = self._message(entry.key.shop_id, delivery.message_id or "")
         if message is None:
             return self._close(delivery, DeliveryStatus.DROPPED, "message_deleted", delivery.status)
-        return self._attempt(message, delivery, expect=delivery.status)
+        return self._deliver_all([self._attempt(message, delivery, expect=delivery.status)])[0]
 
     def _close(
         self,
@@ -303,9 +498,12 @@ class Messaging:
 
     def _attempt(
         self, message: Message, delivery: Delivery, expect: DeliveryStatus | None
-    ) -> SendOutcome:
+    ) -> SendOutcome | _Claimed:
+        """Decide, render and claim; the claimed delivery is then handed to a provider."""
         shop_id = delivery.key.shop_id
         policy = self.messages.policy(shop_id)
+        if delivery.only_channels:
+            policy = replace(policy, channel_order=delivery.only_channels)
         for _ in range(_MAX_CLAIM_TRIES):
             now = self.clock()
             recipient = self.recipients.get(shop_id, delivery.key.customer_id)
@@ -336,6 +534,8 @@ class Messaging:
                 skip_reason=None,
                 due_at=None,
                 cap_counted=message.category == "marketing",
+                rank=delivery.rank or recipient.rank,
+                claims=delivery.claims + 1,
             )
             cap = None
             if not counted:
@@ -348,7 +548,7 @@ class Messaging:
                 address=recipient.email if channel == "email" else None,
             )
             if claimed is ClaimResult.CLAIMED:
-                return self._deliver(message, claiming, recipient, channels, rendered, policy)
+                return _Claimed(message, claiming, recipient, channels, rendered, policy)
             if claimed is ClaimResult.ALREADY_DELIVERED:
                 return SendOutcome(
                     delivery.delivery_id, "skipped", SkipReason.ALREADY_DELIVERED.value
@@ -385,15 +585,40 @@ class Messaging:
             why = "timing"
         return at, why
 
-    def _deliver(
-        self,
-        message: Message,
-        delivery: Delivery,
-        recipient: Recipient,
-        channels: list[str],
-        rendered: Rendered,
-        policy: ShopPolicy,
+    def _instrument(self, claimed: _Claimed, rendered: Rendered) -> Rendered:
+        """Tracked links and the open pixel (mail), signed postbacks (LINE)."""
+        d = claimed.delivery
+        if isinstance(rendered, RenderedEmail):
+            tracked = TrackedDelivery(
+                d.key.shop_id, d.delivery_id, d.key.customer_id, d.channel, d.campaign_id, d.variant
+            )
+            urls = TrackingUrls(self.links.public_base_url, self.links.secret)
+            return replace(rendered, html=instrument_html(rendered.html, tracked, urls))
+        return rendered
+
+    def _retry_or_dead(
+        self, delivery: Delivery, policy: ShopPolicy, result: SendResult, now: datetime
     ) -> SendOutcome:
+        attempts = delivery.attempts + 1
+        failed = replace(delivery, attempts=attempts)
+        if attempts >= policy.max_attempts:
+            return self._close(
+                failed,
+                DeliveryStatus.DEAD_LETTER,
+                result.error or "retryable",
+                DeliveryStatus.SENDING,
+            )
+        return self._close(
+            failed,
+            DeliveryStatus.RETRY_SCHEDULED,
+            result.error or "retryable",
+            DeliveryStatus.SENDING,
+            now + retry_delay(policy, attempts),
+        )
+
+    def _deliver(self, claimed: _Claimed) -> SendOutcome:
+        message, delivery, recipient = claimed.message, claimed.delivery, claimed.recipient
+        channels, rendered, policy = claimed.channels, claimed.rendered, claimed.policy
         shop_id = delivery.key.shop_id
         remaining = channels[channels.index(delivery.channel) + 1 :]
         current, current_rendering = delivery, rendered
@@ -409,29 +634,27 @@ class Messaging:
                 if message.category == "marketing"
                 else None
             )
-            result = channel.send(
-                _outbound(current.delivery_id, address, current_rendering, message, unsubscribe_url)
+            current_claim = replace(claimed, delivery=current)
+            outbound = _outbound(
+                current.delivery_id,
+                address,
+                self._instrument(current_claim, current_rendering),
+                message,
+                unsubscribe_url,
             )
+            if isinstance(current_rendering, RenderedLine):
+                outbound = replace(
+                    outbound,
+                    line_messages=tuple(
+                        self._line_messages(replace(current_claim, rendered=current_rendering))
+                    ),
+                )
+            result = channel.send(outbound)
             now = self.clock()
             if result.status is SendStatus.SENT:
                 return self._sent(current, result, now)
             if result.status is SendStatus.RETRYABLE:
-                attempts = current.attempts + 1
-                failed = replace(current, attempts=attempts)
-                if attempts >= policy.max_attempts:
-                    return self._close(
-                        failed,
-                        DeliveryStatus.DEAD_LETTER,
-                        result.error or "retryable",
-                        DeliveryStatus.SENDING,
-                    )
-                return self._close(
-                    failed,
-                    DeliveryStatus.RETRY_SCHEDULED,
-                    result.error or "retryable",
-                    DeliveryStatus.SENDING,
-                    now + retry_delay(policy, attempts),
-                )
+                return self._retry_or_dead(current, policy, result, now)
             # Hard failure: this channel cannot reach the person; try the next one.
             self.recipients.set_reachability(
                 shop_id, recipient.customer_id, current.channel, False, now
@@ -487,6 +710,8 @@ class Messaging:
                         customer_id=delivery.key.customer_id,
                         channel=delivery.channel,
                         trigger=delivery.key.trigger,
+                        campaign_id=delivery.campaign_id,
+                        variant=delivery.variant,
                     ).model_dump(mode="json"),
                 )
             ]

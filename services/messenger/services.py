@@ -8,22 +8,15 @@ from datetime import UTC, datetime
 
 from messenger.adapters.recipients import RecipientRepository
 from messenger.adapters.repository import DeliveryRepository
-from messenger.channels.base import Channel, OutboundMessage, SendStatus
 from messenger.domain.links import UnsubscribeRequest, read_unsubscribe, sign_unsubscribe
 from messenger.domain.model import (
     ConsentState,
     Delivery,
-    DeliveryKey,
     DeliveryStatus,
     Recipient,
-    SkipReason,
-    welcome_skip_reason,
 )
-from messenger.domain.rendering import render_email
-from shared.adapters.eventbridge import EventPublisher
 from shared.contracts import details
-from shared.contracts.envelope import EventEnvelope
-from shared.errors import DependencyFailed, InvalidInput
+from shared.errors import InvalidInput
 from shared.log import get_logger
 
 Clock = Callable[[], datetime]
@@ -90,122 +83,6 @@ def record_customer(
 ) -> None:
     """Keep the messenger's recipient record current (from order.placed / customer.upserted)."""
     recipients.upsert(shop_id, recipient_of(snapshot, event_time), event_time)
-
-
-def send_welcome(
-    envelope: EventEnvelope,
-    order: details.OrderPlaced,
-    *,
-    repo: DeliveryRepository,
-    email: Channel,
-    publisher: EventPublisher,
-    sender: Sender,
-    links: LinkSigner,
-    clock: Clock = utcnow,
-) -> Outcome:
-    """Send the first-purchase welcome mail, at most once per customer.
-
-    The claim is recorded before SES is called. If the process dies after SES accepted
-    the mail but before `sent` is written, the claim stays and no retry sends again.
-    """
-    recipient = recipient_of(order.customer)
-    now = clock()
-    delivery = Delivery(
-        key=DeliveryKey(envelope.shop, WELCOME_TRIGGER, recipient.customer_id, "first-order"),
-        channel="email",
-        category="marketing",
-        status=DeliveryStatus.SENDING,
-        created_at=now,
-    )
-    reason = welcome_skip_reason(recipient, order.is_first_order)
-    if reason is SkipReason.NOT_FIRST_ORDER:
-        return Outcome(delivery.delivery_id, "skipped", reason.value)
-    if reason is not None:
-        skipped = Delivery(
-            delivery.key,
-            "email",
-            "marketing",
-            DeliveryStatus.SKIPPED,
-            now,
-            skip_reason=reason.value,
-        )
-        repo.record_skip(skipped)
-        return Outcome(delivery.delivery_id, "skipped", reason.value)
-
-    unsubscribe_url = links.unsubscribe_url(
-        UnsubscribeRequest(envelope.shop, recipient.customer_id, "email", "marketing")
-    )
-    rendered = render_email(
-        "welcome",
-        recipient.locale,
-        {
-            "customer": {"first_name": recipient.first_name, "last_name": recipient.last_name},
-            "sender": {
-                "name": sender.name,
-                "email": sender.email,
-                "postal_address": sender.postal_address,
-            },
-            "order": {
-                "order_id": order.order_id,
-                "lines": [{"sku": i.sku, "quantity": i.quantity} for i in order.items],
-                "total": str(order.total),
-                "currency": order.currency,
-            },
-            "unsubscribe_url": unsubscribe_url,
-        },
-    )
-    blocked = repo.claim(delivery)
-    if blocked is not None:
-        _log.info(
-            "welcome not sent", extra={"delivery_id": delivery.delivery_id, "reason": blocked.value}
-        )
-        return Outcome(delivery.delivery_id, "skipped", blocked.value)
-
-    assert recipient.email is not None
-    result = email.send(
-        OutboundMessage(
-            delivery_id=delivery.delivery_id,
-            to=recipient.email,
-            subject=rendered.subject,
-            text=rendered.text,
-            html=rendered.html,
-            unsubscribe_url=unsubscribe_url,
-        )
-    )
-    if result.status is SendStatus.HARD_FAILED:
-        # Retrying cannot help; keep the record so support sees why nothing arrived.
-        repo.mark_failed(delivery, result.error or "rejected", clock())
-        _log.warning(
-            "welcome rejected", extra={"delivery_id": delivery.delivery_id, "error": result.error}
-        )
-        return Outcome(delivery.delivery_id, "failed", result.error)
-    if result.status is not SendStatus.SENT:
-        repo.release(delivery)
-        _log.warning(
-            "welcome send failed",
-            extra={"delivery_id": delivery.delivery_id, "error": result.error},
-        )
-        raise DependencyFailed(f"mail provider refused the welcome mail: {result.error}")
-
-    repo.mark_sent(delivery, result.provider_message_id, clock())
-    publisher.publish(
-        [
-            EventEnvelope(
-                id=f"msg-{delivery.delivery_id}",
-                shop=envelope.shop,
-                type="message.sent",
-                time=clock(),
-                detail=details.MessageSent(
-                    delivery_id=delivery.delivery_id,
-                    customer_id=recipient.customer_id,
-                    channel="email",
-                    trigger=WELCOME_TRIGGER,
-                ).model_dump(mode="json"),
-            )
-        ]
-    )
-    _log.info("welcome sent", extra={"delivery_id": delivery.delivery_id, "shop": envelope.shop})
-    return Outcome(delivery.delivery_id, "sent")
 
 
 def list_deliveries(

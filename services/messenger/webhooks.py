@@ -3,7 +3,7 @@
 LINE: `POST /v1/webhooks/line`. LINE signs the raw body: `X-Line-Signature` is the
 base64 HMAC-SHA256 of the body with the channel secret. An `unfollow` (the person
 blocked the account) marks LINE unreachable for every customer linked to that user
-id; a `follow` makes it reachable again.
+id; a `follow` makes it reachable again. A `postback` whose data we signed is a click.
 
 SES: SES v2 reports bounces and complaints through a configuration set's event
 destination. Of its destinations (SNS, EventBridge on the *default* bus, Firehose,
@@ -64,9 +64,15 @@ def handle_line_webhook(
     body: bytes,
     signature: str | None,
     clock: Callable[[], datetime],
+    postbacks: Callable[[list[dict[str, Any]]], int] | None = None,
 ) -> dict[str, int]:
+    """Follow/unfollow change reachability; postbacks (taps on signed actions) go to
+    `postbacks` and come out as `message.clicked`."""
     verify_line_signature(secret, body, signature)
     events = _json(body).get("events") or []
+    if not isinstance(events, list):
+        raise InvalidInput("events must be a list", field="events")
+    events = [e for e in events if isinstance(e, dict)]
     changed = 0
     for event in events:
         kind = event.get("type")
@@ -76,8 +82,11 @@ def handle_line_webhook(
         for shop_id, customer_id in recipients.find_by_line_user(str(user_id)):
             recipients.set_reachability(shop_id, customer_id, "line", kind == "follow", clock())
             changed += 1
-    _log.info("line webhook", extra={"events": len(events), "changed": changed})
-    return {"events": len(events), "changed": changed}
+    tapped = postbacks(events) if postbacks is not None else 0
+    _log.info(
+        "line webhook", extra={"events": len(events), "changed": changed, "postbacks": tapped}
+    )
+    return {"events": len(events), "changed": changed, "postbacks": tapped}
 
 
 @dataclass(frozen=True)

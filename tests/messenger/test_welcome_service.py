@@ -1,29 +1,41 @@
-"""The welcome use case with fakes: at most once through failures, retries and crashes."""
+"""The welcome mail on the one send path (channel choice, consent, cap, quiet hours):
+at most once through failures, retries and crashes. Under moto, with a scripted mail
+provider."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
-from messenger import services
+from messenger import bootstrap
+from messenger.bootstrap import MessengerContainer
 from messenger.domain.model import DeliveryStatus
-from messenger.services import LinkSigner, Sender
+from messenger.entrypoints import events as messenger_events
 from shared.contracts import details
 from shared.contracts.envelope import EventEnvelope
-from shared.errors import DependencyFailed, InvalidInput
-from tests.messenger.fakes import FakeDeliveries, RecordingPublisher, ScriptedChannel
+from shared.errors import InvalidInput
+from tests.conftest import Cloud
+from tests.messenger.fakes import RecordingPublisher, ScriptedChannel
 
 NOW = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
 
 
+class Clock:
+    def __init__(self) -> None:
+        self.now = NOW
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
 def _event(
-    first: bool = True, opted_in: bool = True, locale: str = "ja"
-) -> tuple[EventEnvelope, details.OrderPlaced]:
+    first: bool = True, opted_in: bool = True, locale: str = "ja", n: int = 1
+) -> dict[str, Any]:
     detail = details.OrderPlaced(
-        order_id="o-1",
+        order_id=f"o-{n}",
         customer=details.CustomerSnapshot(
             customer_id="c-1",
             email="hanako@example.jp",
@@ -42,72 +54,138 @@ def _event(
         is_first_order=first,
     )
     envelope = EventEnvelope(
-        id="e-1", shop="acme", type="order.placed", detail=detail.model_dump(mode="json")
+        id=f"e-{n}",
+        shop="acme",
+        type="order.placed",
+        time=NOW,
+        detail=detail.model_dump(mode="json"),
     )
-    return envelope, detail
+    return {"detail": envelope.model_dump(mode="json"), "detail-type": "order.placed"}
 
 
-def _send(repo: FakeDeliveries, channel: ScriptedChannel, **event: Any) -> services.Outcome:
-    envelope, detail = _event(**event)
-    return services.send_welcome(
-        envelope,
-        detail,
-        repo=repo,
-        email=channel,
-        publisher=RecordingPublisher(),
-        sender=Sender("Shop", "shop@example.com", "Tokyo"),
-        links=LinkSigner("https://k.test", "s" * 32),
-        clock=lambda: NOW,
-    )
+@pytest.fixture
+def setup(cloud: Cloud) -> tuple[MessengerContainer, ScriptedChannel, Clock]:
+    container = bootstrap.build()
+    clock = Clock()
+    channel = ScriptedChannel([])
+    container.clock = clock
+    container.channels = {"email": channel}
+    container.publisher = RecordingPublisher()
+    container.sender = container.sender.__class__("Shop", "shop@example.com", "Tokyo")
+    messenger_events._container = container
+    return container, channel, clock
 
 
-def test_retryable_failure_releases_the_claim_so_a_retry_sends() -> None:
-    repo, channel = FakeDeliveries(), ScriptedChannel(["retryable", "sent"])
-    with pytest.raises(DependencyFailed):
-        _send(repo, channel)
-    assert repo.rows == {}
-    assert _send(repo, channel).status == "sent"
+def _send(**event: Any) -> dict[str, Any]:
+    return messenger_events.handler(_event(**event), None)
+
+
+def test_retryable_failure_is_retried_by_the_dispatcher_and_sends_once(
+    setup: tuple[MessengerContainer, ScriptedChannel, Clock],
+) -> None:
+    _, channel, clock = setup
+    channel.script = ["retryable", "sent"]
+    # Given SES fails for now
+    assert _send()["status"] == "retry_scheduled"
+    # When the dispatcher runs after the backoff, and the event is delivered again
+    clock.now += timedelta(minutes=5)
+    messenger_events.journey_dispatcher()
+    assert _send()["reason"] == "already_delivered"
+    # Then exactly one mail went out
     assert len(channel.accepted) == 1
 
 
-def test_hard_failure_is_recorded_and_never_retried() -> None:
-    repo, channel = FakeDeliveries(), ScriptedChannel(["hard_failed"])
-    assert _send(repo, channel).status == "failed"
-    assert [d.status for d in repo.rows.values()] == [DeliveryStatus.FAILED]
-    assert _send(repo, channel).reason == "already_delivered"
+def test_hard_failure_is_recorded_and_never_retried(
+    setup: tuple[MessengerContainer, ScriptedChannel, Clock],
+) -> None:
+    container, channel, _ = setup
+    channel.script = ["hard_failed"]
+    assert _send()["status"] == "failed"
+    found = container.deliveries.list_deliveries("acme", "c-1", 10)
+    assert [d.status for d in found] == [DeliveryStatus.FAILED]
+    assert _send()["reason"] == "already_delivered"
     assert channel.accepted == []
 
 
-def test_crash_after_provider_accepted_never_sends_twice() -> None:
+def test_crash_after_provider_accepted_never_sends_twice(
+    setup: tuple[MessengerContainer, ScriptedChannel, Clock],
+) -> None:
     # Given the process dies right after SES accepted the mail, before 'sent' is written
-    repo, channel = FakeDeliveries(), ScriptedChannel(["crash"])
+    _, channel, _ = setup
+    channel.script = ["crash"]
     with pytest.raises(SystemExit):
-        _send(repo, channel)
+        _send()
     # When Lambda retries the event
-    outcome = _send(repo, channel)
+    outcome = _send()
     # Then the claim written before the call stops a second mail
-    assert outcome.reason == "already_delivered"
+    assert outcome["reason"] == "already_delivered"
     assert len(channel.accepted) == 1
 
 
-def test_english_customers_get_the_english_mail() -> None:
-    repo, channel = FakeDeliveries(), ScriptedChannel(["sent"])
-    _send(repo, channel, locale="en")
+def test_english_customers_get_the_english_mail_with_the_legal_footer(
+    setup: tuple[MessengerContainer, ScriptedChannel, Clock],
+) -> None:
+    _, channel, _ = setup
+    assert _send(locale="en")["status"] == "sent"
     assert channel.accepted[0].subject == "Thank you for your first order, Hanako | Shop"
     assert "Unsubscribe" in channel.accepted[0].text
+    assert channel.accepted[0].text.count("Unsubscribe:") == 1  # one footer, not two
 
 
-def test_a_template_that_fails_to_render_sends_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_welcome_counts_against_the_frequency_cap(
+    setup: tuple[MessengerContainer, ScriptedChannel, Clock],
+) -> None:
+    # Given the customer already had as many marketing messages as the cap allows
+    container, channel, _ = setup
+    from messenger.domain.policy import ShopPolicy
+
+    container.messaging.save_policy("acme", ShopPolicy(cap_count=1, cap_window=timedelta(days=1)))
+    _send(first=False, n=0)  # records the customer
+    assert container.recipients is not None
+    r = container.recipients.get("acme", "c-1")
+    assert r is not None
+    from messenger.adapters.repository import CapUpdate
+    from messenger.domain.model import Delivery, DeliveryKey
+
+    other = Delivery(
+        DeliveryKey("acme", "api:x", "c-1", "a"),
+        "email",
+        "marketing",
+        DeliveryStatus.SENDING,
+        NOW,
+        cap_counted=True,
+    )
+    container.deliveries.claim_send(
+        other, expect=None, cap=CapUpdate(r.cap_version, (NOW,)), address=None
+    )
+    # When the first order arrives
+    outcome = _send()
+    # Then the welcome is deferred to the next free slot, not dropped
+    assert outcome["status"] == "deferred" and outcome["reason"] == "frequency_cap"
+    assert channel.accepted == []
+
+
+def test_a_non_first_order_sends_nothing(
+    setup: tuple[MessengerContainer, ScriptedChannel, Clock],
+) -> None:
+    _, channel, _ = setup
+    assert _send(first=False)["reason"] == "not_first_order"
+    assert channel.accepted == []
+
+
+def test_a_template_that_fails_to_render_sends_nothing(
+    setup: tuple[MessengerContainer, ScriptedChannel, Clock], monkeypatch: pytest.MonkeyPatch
+) -> None:
     from messenger.domain import rendering
 
-    monkeypatch.setattr(rendering, "_env", None)
+    container, channel, _ = setup
+    monkeypatch.setattr(rendering, "_string_envs", {})
     monkeypatch.setattr(rendering, "TEMPLATE_DIR", rendering.TEMPLATE_DIR.parent / "no-such-dir")
-    repo, channel = FakeDeliveries(), ScriptedChannel(["sent"])
     with pytest.raises(InvalidInput) as err:
-        _send(repo, channel)
-    assert err.value.field == "template"
-    assert channel.accepted == [] and repo.rows == {}
-    monkeypatch.setattr(rendering, "_env", None)
+        _send()
+    assert err.value.field == "email.subject"
+    assert channel.accepted == []
+    assert container.deliveries.list_deliveries("acme", "c-1", 10) == []
 
 
 def test_sandbox_blocks_template_access_to_python_internals() -> None:

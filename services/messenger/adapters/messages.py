@@ -8,6 +8,8 @@
 from __future__ import annotations
 
 import json
+import time as time_module
+from collections.abc import Callable
 from datetime import datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -181,3 +183,53 @@ class DynamoMessageRepository(MessageRepository):
                 }
             ),
         )
+
+
+class CachedMessageRepository(MessageRepository):
+    """Message definitions and shop policies, reused for a short while in a warm
+    container: they change rarely, and a send would otherwise read both every time.
+    Saving through this repository refreshes its own copy at once; another container
+    sees a change after at most `ttl` seconds."""
+
+    def __init__(
+        self,
+        inner: MessageRepository,
+        ttl: float = 60.0,
+        monotonic: Callable[[], float] = time_module.monotonic,
+    ) -> None:
+        self._inner = inner
+        self._ttl = ttl
+        self._monotonic = monotonic
+        self._messages: dict[tuple[str, str], tuple[float, Message | None]] = {}
+        self._policies: dict[str, tuple[float, ShopPolicy]] = {}
+
+    def _fresh(self, stamp: float) -> bool:
+        return self._monotonic() - stamp < self._ttl
+
+    def save(self, message: Message) -> None:
+        self._inner.save(message)
+        self._messages[(message.shop_id, message.message_id)] = (self._monotonic(), message)
+
+    def get(self, shop_id: str, message_id: str) -> Message | None:
+        hit = self._messages.get((shop_id, message_id))
+        if hit is not None and hit[1] is not None and self._fresh(hit[0]):
+            return hit[1]
+        found = self._inner.get(shop_id, message_id)
+        if found is not None:
+            self._messages[(shop_id, message_id)] = (self._monotonic(), found)
+        return found
+
+    def list(self, shop_id: str) -> list[Message]:
+        return self._inner.list(shop_id)
+
+    def policy(self, shop_id: str) -> ShopPolicy:
+        hit = self._policies.get(shop_id)
+        if hit is not None and self._fresh(hit[0]):
+            return hit[1]
+        found = self._inner.policy(shop_id)
+        self._policies[shop_id] = (self._monotonic(), found)
+        return found
+
+    def save_policy(self, shop_id: str, policy: ShopPolicy) -> None:
+        self._inner.save_policy(shop_id, policy)
+        self._policies[shop_id] = (self._monotonic(), policy)

@@ -48,6 +48,12 @@ class RecipientRepository:
         """(shop, customer) pairs linked to a LINE user id."""
         raise NotImplementedError
 
+    def set_rank(
+        self, shop_id: str, customer_id: str, rank: str, entered: bool, at: datetime
+    ) -> None:
+        """Keep the RFM rank from `rfm_<rank>` entered/exited events (newer wins)."""
+        raise NotImplementedError
+
 
 def _pk(shop_id: str, customer_id: str) -> str:
     return f"SHOP#{shop_id}#CUST#{customer_id}"
@@ -89,6 +95,7 @@ def _recipient(item: dict[str, Any], unsubscribed: frozenset[tuple[str, str]]) -
         unsubscribed=unsubscribed,
         cap_times=tuple(datetime.fromisoformat(t) for t in item.get("cap_times", [])),
         cap_version=int(item.get("cap_version", 0)),
+        rank=item.get("rfm_rank"),
     )
 
 
@@ -217,6 +224,32 @@ class DynamoRecipientRepository(RecipientRepository):
                 )
         except ClientError as err:
             if not is_condition_failure(err):  # no profile: nothing to mark
+                raise
+
+    def set_rank(
+        self, shop_id: str, customer_id: str, rank: str, entered: bool, at: datetime
+    ) -> None:
+        values = to_item({":r": rank, ":at": at.isoformat()})
+        if entered:
+            update = (
+                "SET rfm_rank = :r, rfm_rank_at = :at, "
+                "customer_id = if_not_exists(customer_id, :c), shop_id = if_not_exists(shop_id, :s)"
+            )
+            condition = "attribute_not_exists(rfm_rank_at) OR rfm_rank_at <= :at"
+            values.update(to_item({":c": customer_id, ":s": shop_id}))
+        else:
+            update = "REMOVE rfm_rank SET rfm_rank_at = :at"
+            condition = "rfm_rank = :r AND rfm_rank_at <= :at"
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=key(_pk(shop_id, customer_id), PROFILE_SK),
+                UpdateExpression=update,
+                ConditionExpression=condition,
+                ExpressionAttributeValues=values,
+            )
+        except ClientError as err:
+            if not is_condition_failure(err):  # a newer event already decided
                 raise
 
     def find_by_line_user(self, line_user_id: str) -> list[tuple[str, str]]:

@@ -8,6 +8,13 @@
                complaints: per address, whatever the shop, as SES reputation is shared)
 - due entry    ``DUE`` / ``<due_at>#<delivery_id>``: deferred sends and retries that the
                journey-dispatcher schedule picks up when due
+- campaign     ``CAMPAIGN#<shop>#<campaign>`` / ``R#<customer>`` (one per person reached:
+               variant, rank, sent/delivered/opened/clicked/converted, revenue) and
+               ``/ STATS`` (per-variant counters the A/B waves read)
+
+A campaign delivery's first claim also writes its campaign record and counts it as
+sent, and its `sent` transition counts it as delivered, in the same transaction: the
+counts are exact through retries and crashes.
 
 A claim is one transaction: the unsubscribes must be absent, the address not
 suppressed, the delivery new (or still in the state it was read in) and, for
@@ -31,7 +38,6 @@ from messenger.domain.model import (
     Delivery,
     DeliveryKey,
     DeliveryStatus,
-    SkipReason,
 )
 from shared.adapters.dynamodb import (
     cancellation_codes,
@@ -106,23 +112,6 @@ class DeliveryRepository:
     def is_suppressed(self, channel: str, address: str) -> bool:
         raise NotImplementedError
 
-    def claim(self, delivery: Delivery) -> SkipReason | None:
-        """Record the intent to send; the reason it must not be sent, or None."""
-        raise NotImplementedError
-
-    def release(self, delivery: Delivery) -> None:
-        """Drop a claim whose send failed before reaching the provider, so a retry can send."""
-        raise NotImplementedError
-
-    def mark_sent(self, delivery: Delivery, provider_message_id: str | None, at: datetime) -> None:
-        raise NotImplementedError
-
-    def mark_failed(self, delivery: Delivery, error: str, at: datetime) -> None:
-        raise NotImplementedError
-
-    def record_skip(self, delivery: Delivery) -> None:
-        raise NotImplementedError
-
     def list_deliveries(
         self, shop_id: str, customer_id: str | None, limit: int, status: str | None = None
     ) -> list[Delivery]:
@@ -192,6 +181,11 @@ def _to_item(d: Delivery) -> dict[str, Any]:
             "attempts": d.attempts,
             "cap_counted": d.cap_counted or None,
             "variables": json.dumps(dict(d.variables), default=str) if d.variables else None,
+            "campaign_id": d.campaign_id,
+            "variant": d.variant,
+            "rank": d.rank,
+            "claims": d.claims or None,
+            "only_channels": list(d.only_channels) or None,
         }
     )
 
@@ -215,6 +209,43 @@ def _from_item(d: dict[str, Any]) -> Delivery:
         attempts=int(d.get("attempts", 0)),
         cap_counted=bool(d.get("cap_counted", False)),
         variables=json.loads(d["variables"]) if d.get("variables") else {},
+        campaign_id=d.get("campaign_id"),
+        variant=d.get("variant"),
+        rank=d.get("rank"),
+        claims=int(d.get("claims", 0)),
+        only_channels=tuple(d.get("only_channels") or ()),
+    )
+
+
+def campaign_pk(shop_id: str, campaign_id: str) -> str:
+    return f"CAMPAIGN#{shop_id}#{campaign_id}"
+
+
+STATS_SK = "STATS"
+
+
+def stat_name(metric: str, variant: str | None) -> str:
+    """The counter attribute of one metric of one variant in the STATS item."""
+    return f"{metric}_{variant or '-'}"
+
+
+def stats_add(table: str, delivery: Delivery, metric: str) -> dict[str, Any]:
+    assert delivery.campaign_id is not None
+    return {
+        "Update": {
+            "TableName": table,
+            "Key": key(campaign_pk(delivery.key.shop_id, delivery.campaign_id), STATS_SK),
+            "UpdateExpression": "ADD #m :one",
+            "ExpressionAttributeNames": {"#m": stat_name(metric, delivery.variant)},
+            "ExpressionAttributeValues": {":one": {"N": "1"}},
+        }
+    }
+
+
+def _campaign_record_key(delivery: Delivery) -> dict[str, Any]:
+    assert delivery.campaign_id is not None
+    return key(
+        campaign_pk(delivery.key.shop_id, delivery.campaign_id), f"R#{delivery.key.customer_id}"
     )
 
 
@@ -222,103 +253,6 @@ class DynamoDeliveryRepository(DeliveryRepository):
     def __init__(self, client: DynamoDBClient, table: str) -> None:
         self._client = client
         self._table = table
-
-    def claim(self, delivery: Delivery) -> SkipReason | None:
-        k = delivery.key
-        try:
-            self._client.transact_write_items(
-                TransactItems=[
-                    {
-                        "ConditionCheck": {
-                            "TableName": self._table,
-                            "Key": key(
-                                _cust_pk(k.shop_id, k.customer_id),
-                                _unsub_sk(delivery.channel, delivery.category),
-                            ),
-                            "ConditionExpression": "attribute_not_exists(pk)",
-                        }
-                    },
-                    {
-                        "Put": {
-                            "TableName": self._table,
-                            "Item": _to_item(delivery),
-                            "ConditionExpression": "attribute_not_exists(pk)",
-                        }
-                    },
-                    {
-                        "ConditionCheck": {
-                            "TableName": self._table,
-                            "Key": key(
-                                _cust_pk(k.shop_id, k.customer_id),
-                                _unsub_sk("all", delivery.category),
-                            ),
-                            "ConditionExpression": "attribute_not_exists(pk)",
-                        }
-                    },
-                ]
-            )
-        except ClientError as err:
-            codes = cancellation_codes(err)
-            if codes[:1] == ["ConditionalCheckFailed"] or codes[2:3] == ["ConditionalCheckFailed"]:
-                return SkipReason.UNSUBSCRIBED
-            if codes[1:2] == ["ConditionalCheckFailed"]:
-                return SkipReason.ALREADY_DELIVERED
-            raise
-        return None
-
-    def release(self, delivery: Delivery) -> None:
-        k = delivery.key
-        self._client.delete_item(
-            TableName=self._table,
-            Key=key(_cust_pk(k.shop_id, k.customer_id), _delivery_sk(k)),
-            ConditionExpression="#s = :sending",
-            ExpressionAttributeNames={"#s": "status"},
-            ExpressionAttributeValues={":sending": {"S": DeliveryStatus.SENDING.value}},
-        )
-
-    def mark_sent(self, delivery: Delivery, provider_message_id: str | None, at: datetime) -> None:
-        k = delivery.key
-        values: dict[str, Any] = {
-            ":sent": {"S": DeliveryStatus.SENT.value},
-            ":at": {"S": at.isoformat()},
-        }
-        expression = "SET #s = :sent, sent_at = :at"
-        if provider_message_id:
-            expression += ", provider_message_id = :mid"
-            values[":mid"] = {"S": provider_message_id}
-        self._client.update_item(
-            TableName=self._table,
-            Key=key(_cust_pk(k.shop_id, k.customer_id), _delivery_sk(k)),
-            UpdateExpression=expression,
-            ExpressionAttributeNames={"#s": "status"},
-            ExpressionAttributeValues=values,
-        )
-
-    def mark_failed(self, delivery: Delivery, error: str, at: datetime) -> None:
-        k = delivery.key
-        self._client.update_item(
-            TableName=self._table,
-            Key=key(_cust_pk(k.shop_id, k.customer_id), _delivery_sk(k)),
-            UpdateExpression="SET #s = :failed, failed_at = :at, skip_reason = :err",
-            ExpressionAttributeNames={"#s": "status"},
-            ExpressionAttributeValues={
-                ":failed": {"S": DeliveryStatus.FAILED.value},
-                ":at": {"S": at.isoformat()},
-                ":err": {"S": error},
-            },
-        )
-
-    def record_skip(self, delivery: Delivery) -> None:
-        """Keep why a message was not sent (once), so support can answer 'why no mail?'."""
-        try:
-            self._client.put_item(
-                TableName=self._table,
-                Item=_to_item(delivery),
-                ConditionExpression="attribute_not_exists(pk)",
-            )
-        except ClientError as err:
-            if err.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
-                raise
 
     def list_deliveries(
         self, shop_id: str, customer_id: str | None, limit: int, status: str | None = None
@@ -406,6 +340,32 @@ class DynamoDeliveryRepository(DeliveryRepository):
             )
         labels.append(ClaimResult.ALREADY_DELIVERED)
         items.append(self._delivery_write(delivery, expect))
+        if delivery.campaign_id is not None and delivery.claims <= 1:
+            # First claim: the person's campaign record, and one more 'sent'.
+            labels.append(ClaimResult.ALREADY_DELIVERED)
+            items.append(
+                {
+                    "Update": {
+                        "TableName": self._table,
+                        "Key": _campaign_record_key(delivery),
+                        "UpdateExpression": "SET variant = :v, #r = :r, delivery_id = :d, "
+                        "sent_at = :t, channel = :c",
+                        "ConditionExpression": "attribute_not_exists(sent_at)",
+                        "ExpressionAttributeNames": {"#r": "rank"},
+                        "ExpressionAttributeValues": to_item(
+                            {
+                                ":v": delivery.variant or "-",
+                                ":r": delivery.rank or "unranked",
+                                ":d": delivery.delivery_id,
+                                ":t": delivery.created_at.isoformat(),
+                                ":c": delivery.channel,
+                            }
+                        ),
+                    }
+                }
+            )
+            labels.append(ClaimResult.ALREADY_DELIVERED)
+            items.append(stats_add(self._table, delivery, "sent"))
         if cap is not None:
             labels.append(ClaimResult.CAP_CONFLICT)
             values: dict[str, Any] = {
@@ -440,6 +400,23 @@ class DynamoDeliveryRepository(DeliveryRepository):
 
     def transition(self, delivery: Delivery, *, expect: DeliveryStatus | None) -> bool:
         items = [self._delivery_write(delivery, expect)]
+        if delivery.status is DeliveryStatus.SENT and delivery.campaign_id is not None:
+            items.append(
+                {
+                    "Update": {
+                        "TableName": self._table,
+                        "Key": _campaign_record_key(delivery),
+                        "UpdateExpression": "SET delivered_at = :t, channel = :c",
+                        "ExpressionAttributeValues": to_item(
+                            {
+                                ":t": (delivery.sent_at or delivery.created_at).isoformat(),
+                                ":c": delivery.channel,
+                            }
+                        ),
+                    }
+                }
+            )
+            items.append(stats_add(self._table, delivery, "delivered"))
         if delivery.status in RESUMABLE and delivery.due_at is not None:
             k = delivery.key
             items.append(

@@ -6,7 +6,7 @@ returns a typed result; the contract test in tests/messenger runs over every cha
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -53,5 +53,12 @@ class Channel:
     sandbox: bool = False
     """Records instead of delivering (mail and SMS: SES/SNS are moto in the local stack)."""
 
+    max_recipients: int = 1
+    """How many people one provider call can reach with the same content (LINE multicast)."""
+
     def send(self, message: OutboundMessage) -> SendResult:
+        raise NotImplementedError
+
+    def send_many(self, group_id: str, to: Sequence[str], message: OutboundMessage) -> SendResult:
+        """The same content to several people in one call (only if `max_recipients` > 1)."""
         raise NotImplementedError

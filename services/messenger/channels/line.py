@@ -56,6 +56,7 @@ class LineChannel(Channel):
     supports_subject = False
     max_text_length = 5000
     supports_idempotency_key = True
+    max_recipients = MAX_MULTICAST
 
     def __init__(
         self,
@@ -101,6 +102,9 @@ class LineChannel(Channel):
         if not 1 <= len(to) <= MAX_MULTICAST:
             return SendResult(SendStatus.HARD_FAILED, error="multicast_needs_1_to_500_users")
         return self._post(MULTICAST_PATH, multicast_body(to, messages), retry_key(delivery_id))
+
+    def send_many(self, group_id: str, to: Sequence[str], message: OutboundMessage) -> SendResult:
+        return self.multicast(group_id, to, line_messages_of(message))
 
     def _record(self, path: str, body: dict[str, Any], key: str) -> SendResult:
         from shared.local.sandbox import record_line_message

@@ -79,6 +79,14 @@ class Delivery:
     """Per-send template variables (an order, a coupon code), kept for deferred sends."""
     cap_counted: bool = False
     """Its frequency-cap slot is already reserved (a retry or a fallback does not take another)."""
+    campaign_id: str | None = None
+    variant: str | None = None
+    rank: str | None = None
+    """The person's RFM rank when the campaign reached them (results per rank)."""
+    only_channels: tuple[str, ...] = ()
+    """When set, the only channels it may go on (a request naming its channel)."""
+    claims: int = 0
+    """How often it was claimed for a provider call (the first claim counts it as sent)."""
 
     @property
     def delivery_id(self) -> str:
@@ -113,6 +121,8 @@ class Recipient:
     cap_times: tuple[datetime, ...] = ()
     """When the marketing messages counted by the frequency cap were sent."""
     cap_version: int = 0
+    rank: str | None = None
+    """RFM rank (loyal, semi_loyal, general, dormant) from the `rfm_*` segments, if known."""
 
     def address(self, channel: str) -> str | None:
         return {"email": self.email, "line": self.line_user_id, "sms": self.phone}.get(channel)

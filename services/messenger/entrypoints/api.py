@@ -1,5 +1,6 @@
 """Messenger HTTP API: messages (save, preview, send), delivery log and dead letters,
-the shop's sending policy, provider webhooks, and the no-login unsubscribe page."""
+the shop's sending policy, campaigns and their results, provider webhooks, open and click
+tracking, and the no-login unsubscribe page."""
 
 from __future__ import annotations
 
@@ -8,14 +9,19 @@ from html import escape
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from mangum import Mangum
 from pydantic import BaseModel
 
 from messenger import bootstrap, services, webhooks
 from messenger.bootstrap import MessengerContainer
+from messenger.campaigns import check_variant
 from messenger.domain.model import Delivery
+from messenger.domain.tracking import PIXEL_GIF
 from messenger.entrypoints.schemas import (
+    CampaignCreate,
+    CampaignPublic,
+    CampaignResultsPublic,
     ChannelPreviewPublic,
     MessageCreate,
     MessagePublic,
@@ -174,6 +180,7 @@ async def line_webhook(
         body,
         x_line_signature,
         c.clock,
+        postbacks=c.engagement.line_events,
     )
 
 
@@ -187,6 +194,62 @@ async def ses_webhook(
     return webhooks.handle_ses_notification(
         c.deliveries, c.confirmer, c.ses_webhook, body, token, c.clock
     )
+
+
+@router.post("/v1/campaigns", status_code=201)
+def create_campaign(
+    body: CampaignCreate, principal: MessagesSender, c: Container
+) -> CampaignPublic:
+    """A one-shot send to a segment, now or at `scheduled_at`; several variants make it an
+    A/B/n test whose split follows the results (Thompson sampling)."""
+    campaign = c.campaigns.create(body.to_domain(principal.shop_id, c.clock()))
+    return CampaignPublic.of(campaign)
+
+
+@router.get("/v1/campaigns")
+def list_campaigns(principal: MessagesReader, c: Container) -> list[CampaignPublic]:
+    assert c.campaign_repo is not None
+    return [CampaignPublic.of(x) for x in c.campaign_repo.list_campaigns(principal.shop_id)]
+
+
+@router.get("/v1/campaigns/{campaign_id}")
+def get_campaign(campaign_id: str, principal: MessagesReader, c: Container) -> CampaignPublic:
+    """Definition and progress (audience handed to the send path, waves, skips)."""
+    return CampaignPublic.of(c.campaigns.get(principal.shop_id, campaign_id))
+
+
+@router.get("/v1/campaigns/{campaign_id}/results")
+def campaign_results(
+    campaign_id: str, principal: MessagesReader, c: Container, variant: str | None = None
+) -> CampaignResultsPublic:
+    """Sent, delivered, opened, clicked, converted and revenue per variant and per rank."""
+    results = c.campaigns.results(principal.shop_id, campaign_id)
+    if variant is not None:
+        check_variant(results.campaign, variant)
+    return CampaignResultsPublic.of(results, variant)
+
+
+@router.post("/v1/campaigns/{campaign_id}/cancel")
+def cancel_campaign(campaign_id: str, principal: MessagesSender, c: Container) -> CampaignPublic:
+    return CampaignPublic.of(c.campaigns.cancel(principal.shop_id, campaign_id))
+
+
+_NO_STORE = {"Cache-Control": "no-store, max-age=0", "Pragma": "no-cache"}
+
+
+@router.get("/t/o/{token}")
+def open_pixel(token: str, c: Container) -> Response:
+    """The open pixel: a 1×1 GIF; the first load per delivery is `message.opened`."""
+    c.engagement.opened(token.removesuffix(".gif"))
+    return Response(PIXEL_GIF, media_type="image/gif", headers=_NO_STORE)
+
+
+@router.get("/t/c/{token}")
+def click_redirect(token: str, c: Container) -> RedirectResponse:
+    """A tracked link: `message.clicked`, then a redirect to the signed http(s) target.
+    An unsigned or altered token is a 422 and never redirects."""
+    target = c.engagement.clicked(token)
+    return RedirectResponse(target, status_code=302, headers=_NO_STORE)
 
 
 _PAGE = """<!doctype html><html lang="ja"><head><meta charset="utf-8">

@@ -6,6 +6,9 @@ from typing import Any
 
 from messenger import bootstrap, services
 from messenger.bootstrap import MessengerContainer
+from messenger.builtin import WELCOME
+from messenger.domain.model import SkipReason
+from messenger.sending import RequestedMessage, SendOutcome, SendRequest
 from shared.contracts import details
 from shared.contracts.envelope import EventEnvelope
 from shared.events_handler import dispatch
@@ -26,21 +29,78 @@ def reset() -> None:
 
 
 def on_order_placed(envelope: EventEnvelope, detail: Any) -> dict[str, Any]:
+    """Keep the recipient current, credit the order to a campaign (attribution window),
+    and send the first-purchase welcome mail (marketing: consent, cap, quiet hours)."""
     assert isinstance(detail, details.OrderPlaced)
     c = container()
-    if c.recipients is not None:
-        services.record_customer(c.recipients, envelope.shop, detail.customer, envelope.time)
-    outcome = services.send_welcome(
-        envelope,
-        detail,
-        repo=c.deliveries,
-        email=c.email,
-        publisher=c.publisher,
-        sender=c.sender,
-        links=c.links,
-        clock=c.clock,
+    assert c.recipients is not None
+    services.record_customer(c.recipients, envelope.shop, detail.customer, envelope.time)
+    customer_id = detail.customer.customer_id
+    credited = c.campaigns.order_placed(
+        envelope.shop, customer_id, detail.order_id, detail.total, detail.placed_at
     )
-    return {"delivery_id": outcome.delivery_id, "status": outcome.status, "reason": outcome.reason}
+    if not detail.is_first_order:
+        outcome = SendOutcome("", "skipped", SkipReason.NOT_FIRST_ORDER.value)
+    else:
+        outcome = c.messaging.send(
+            SendRequest(
+                shop_id=envelope.shop,
+                message_id=WELCOME,
+                customer_id=customer_id,
+                trigger=services.WELCOME_TRIGGER,
+                anchor="first-order",
+                variables={
+                    "order": {
+                        "order_id": detail.order_id,
+                        "lines": [{"sku": i.sku, "quantity": i.quantity} for i in detail.items],
+                        "total": str(detail.total),
+                        "currency": detail.currency,
+                    }
+                },
+            )
+        )
+    return {
+        "delivery_id": outcome.delivery_id,
+        "status": outcome.status,
+        "reason": outcome.reason,
+        "attributed_to": credited,
+    }
+
+
+def on_segment_changed(envelope: EventEnvelope, detail: Any) -> dict[str, Any]:
+    """The messenger's own copy of segment membership (and RFM rank)."""
+    assert isinstance(detail, details.SegmentMembershipChanged)
+    entered = envelope.type == "segment.entered"
+    applied = container().campaigns.membership_changed(
+        envelope.shop, detail.segment_id, detail.customer_id, entered, envelope.time
+    )
+    return {"segment_id": detail.segment_id, "entered": entered, "applied": applied}
+
+
+def on_message_requested(envelope: EventEnvelope, detail: Any) -> dict[str, Any]:
+    """Another service asks for a templated message (idempotent on its request id)."""
+    assert isinstance(detail, details.MessageRequested)
+    outcome = container().messaging.send_requested(
+        envelope.shop,
+        RequestedMessage(
+            request_id=detail.request_id,
+            template=detail.template,
+            category=detail.category,
+            requested_by=detail.requested_by,
+            customer_id=detail.recipient.customer_id,
+            address=detail.recipient.address,
+            channel=detail.channel,
+            locale=detail.locale,
+            variables=dict(detail.variables),
+            expires_at=detail.expires_at,
+        ),
+    )
+    return {
+        "delivery_id": outcome.delivery_id,
+        "status": outcome.status,
+        "reason": outcome.reason,
+        "channel": outcome.channel,
+    }
 
 
 def on_customer_upserted(envelope: EventEnvelope, detail: Any) -> dict[str, Any]:
@@ -52,18 +112,26 @@ def on_customer_upserted(envelope: EventEnvelope, detail: Any) -> dict[str, Any]
 
 
 def journey_dispatcher() -> dict[str, Any]:
-    """Every minute: deferred sends (cap, quiet hours, active hour) and retries that are due.
+    """Every minute: deferred sends (cap, quiet hours, active hour) and retries that are
+    due, then the waves of scheduled and running campaigns (a bounded slice each tick).
     Journey steps join them when the journey engine arrives."""
-    outcomes = container().messaging.dispatch_due()
+    c = container()
+    outcomes = c.messaging.dispatch_due()
     by_status: dict[str, int] = {}
     for o in outcomes:
         by_status[o.status] = by_status.get(o.status, 0) + 1
-    return {"due_steps": len(outcomes), "by_status": by_status}
+    return {"due_steps": len(outcomes), "by_status": by_status, "campaigns": c.campaigns.tick()}
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return dispatch(
         event,
-        events={"order.placed": on_order_placed, "customer.upserted": on_customer_upserted},
+        events={
+            "order.placed": on_order_placed,
+            "customer.upserted": on_customer_upserted,
+            "segment.entered": on_segment_changed,
+            "segment.exited": on_segment_changed,
+            "message.requested": on_message_requested,
+        },
         schedules={"journey-dispatcher": journey_dispatcher},
     )

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime, time, timedelta
-from typing import Any
+from decimal import Decimal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from messenger.campaigns import CampaignResults
+from messenger.domain.campaign import Campaign, ResultRow, Variant
 from messenger.domain.message import Coupon, EmailContent, LineContent, Message, SmsContent
 from messenger.domain.policy import QuietHours, ShopPolicy
 from messenger.domain.rendering import RenderedEmail, RenderedLine, RenderedSms
@@ -202,4 +205,126 @@ class PolicyPublic(PolicyUpdate):
             quiet_end=p.quiet_hours.end,
             quiet_channels=sorted(p.quiet_hours.channels),
             timezone=p.timezone,
+        )
+
+
+class VariantIn(_In):
+    name: str = Field(pattern=r"^[A-Za-z0-9_-]{1,16}$")
+    message_id: str = Field(pattern=ID_PATTERN)
+
+
+class CampaignCreate(_In):
+    campaign_id: str = Field(pattern=ID_PATTERN)
+    name: str = Field(min_length=1, max_length=200)
+    segment_id: str = Field(min_length=1, max_length=128)
+    variants: list[VariantIn] = Field(min_length=1, max_length=8)
+    """One variant: a plain campaign. Several: an A/B/n test (subject or content)."""
+    scheduled_at: AwareDatetime | None = None
+    """When to start; now if omitted."""
+    metric: Literal["opens", "clicks"] = "opens"
+    wave_size: int = Field(default=500, ge=1, le=100_000)
+    wave_interval_minutes: int | None = Field(default=None, ge=0, le=7 * 24 * 60)
+    """Wait between waves; default 60 for an A/B test (opens need time), 0 otherwise."""
+
+    def to_domain(self, shop_id: str, now: datetime) -> Campaign:
+        interval = self.wave_interval_minutes
+        if interval is None:
+            interval = 60 if len(self.variants) > 1 else 0
+        return Campaign(
+            campaign_id=self.campaign_id,
+            shop_id=shop_id,
+            name=self.name,
+            segment_id=self.segment_id,
+            variants=tuple(Variant(v.name, v.message_id) for v in self.variants),
+            scheduled_at=self.scheduled_at or now,
+            metric=self.metric,
+            wave_size=self.wave_size,
+            wave_interval=timedelta(minutes=interval),
+            created_at=now,
+        )
+
+
+class CampaignPublic(BaseModel):
+    campaign_id: str
+    name: str
+    segment_id: str
+    variants: list[dict[str, str]]
+    scheduled_at: datetime
+    metric: str
+    wave_size: int
+    wave_interval_minutes: float
+    status: str
+    processed: int
+    """Audience members handed to the send path so far."""
+    waves: int
+    next_wave_at: datetime | None
+    skipped: dict[str, int]
+    completed_at: datetime | None
+
+    @classmethod
+    def of(cls, c: Campaign) -> CampaignPublic:
+        return cls(
+            campaign_id=c.campaign_id,
+            name=c.name,
+            segment_id=c.segment_id,
+            variants=[{"name": v.name, "message_id": v.message_id} for v in c.variants],
+            scheduled_at=c.scheduled_at,
+            metric=c.metric,
+            wave_size=c.wave_size,
+            wave_interval_minutes=c.wave_interval.total_seconds() / 60,
+            status=c.status.value,
+            processed=c.processed,
+            waves=c.waves,
+            next_wave_at=c.next_wave_at,
+            skipped=dict(c.skipped),
+            completed_at=c.completed_at,
+        )
+
+
+class ResultRowPublic(BaseModel):
+    sent: int
+    """Handed to a provider (claimed)."""
+    delivered: int
+    """Accepted by the provider."""
+    opened: int
+    """Unique opens (a click counts as an open: images may be blocked)."""
+    clicked: int
+    """Unique clicks (links and LINE postbacks)."""
+    converted: int
+    """People with an order within the attribution window after opening or clicking."""
+    revenue: Decimal
+
+    @classmethod
+    def of(cls, r: ResultRow) -> ResultRowPublic:
+        return cls(
+            sent=r.sent,
+            delivered=r.delivered,
+            opened=r.opened,
+            clicked=r.clicked,
+            converted=r.converted,
+            revenue=Decimal(r.revenue),
+        )
+
+
+class CampaignResultsPublic(BaseModel):
+    campaign: CampaignPublic
+    total: ResultRowPublic
+    by_variant: dict[str, ResultRowPublic]
+    by_rank: dict[str, dict[str, ResultRowPublic]]
+    """RFM rank at send time (loyal, semi_loyal, general, dormant, unranked) → variant."""
+    win_probability: dict[str, float]
+    """A/B: the chance each variant is the best on the test's metric."""
+
+    @classmethod
+    def of(cls, r: CampaignResults, variant: str | None = None) -> CampaignResultsPublic:
+        keep = (lambda name: name == variant) if variant else (lambda name: True)
+        return cls(
+            campaign=CampaignPublic.of(r.campaign),
+            total=ResultRowPublic.of(r.total),
+            by_variant={k: ResultRowPublic.of(v) for k, v in r.by_variant.items() if keep(k)},
+            by_rank={
+                rank: {k: ResultRowPublic.of(v) for k, v in rows.items() if keep(k)}
+                for rank, rows in r.by_rank.items()
+            },
+            win_probability=r.win_probability,
         )

@@ -1,0 +1,487 @@
+"""Campaigns, the messenger's copy of segment membership, engagement and conversions,
+in the messenger table.
+
+- campaign    ``SHOP#<shop>`` / ``CAMPAIGN#<id>``: the definition and its progress (JSON,
+              with a version for conditional updates)
+- active      ``CAMPAIGNS#ACTIVE`` / ``<shop>#<id>``: scheduled and running campaigns,
+              which the journey-dispatcher tick walks
+- member      ``SEG#<shop>#<segment>`` / ``C#<customer>``: ``member`` and the time of the
+              event that set it (an older event never undoes a newer one); kept from
+              `segment.entered` / `segment.exited`, never read from the segmenter's table
+- per person  ``CAMPAIGN#<shop>#<id>`` / ``R#<customer>`` and ``/ STATS`` (written with
+              the delivery claim, see `repository`); ``/ ORDER#<order>`` marks an
+              attributed order
+- first open  ``TRACK#<shop>#<delivery>`` / ``open`` | ``click`` (non-campaign deliveries)
+- last touch  ``SHOP#<shop>#CUST#<customer>`` / ``TOUCH``: the campaign delivery the
+              person last opened or clicked (for conversion attribution)
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from messenger.adapters.repository import STATS_SK, campaign_pk, stat_name
+from messenger.domain.campaign import (
+    ACTIVE,
+    Campaign,
+    CampaignStatus,
+    Touch,
+    Variant,
+)
+from messenger.domain.tracking import TrackedDelivery
+from shared.adapters.dynamodb import (
+    cancellation_codes,
+    from_item,
+    is_condition_failure,
+    key,
+    query_all,
+    to_item,
+)
+from shared.errors import Conflict
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+ACTIVE_PK = "CAMPAIGNS#ACTIVE"
+
+
+class CampaignRepository:
+    """Port. Test fakes subclass it."""
+
+    def create(self, campaign: Campaign) -> None:
+        """Store a new campaign (Conflict if the id is taken) and list it as active."""
+        raise NotImplementedError
+
+    def get(self, shop_id: str, campaign_id: str) -> Campaign | None:
+        raise NotImplementedError
+
+    def list_campaigns(self, shop_id: str) -> list[Campaign]:
+        raise NotImplementedError
+
+    def active(self) -> list[tuple[str, str]]:
+        raise NotImplementedError
+
+    def save_progress(self, before: Campaign, after: Campaign) -> bool:
+        """Write `after` if the stored campaign is still `before` (same version)."""
+        raise NotImplementedError
+
+    def stats(self, shop_id: str, campaign_id: str) -> dict[str, int]:
+        raise NotImplementedError
+
+    def records(self, shop_id: str, campaign_id: str) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    # membership
+    def set_membership(
+        self, shop_id: str, segment_id: str, customer_id: str, member: bool, at: datetime
+    ) -> bool:
+        raise NotImplementedError
+
+    def has_segment(self, shop_id: str, segment_id: str) -> bool:
+        raise NotImplementedError
+
+    def members(self, shop_id: str, segment_id: str, after: str | None, limit: int) -> list[str]:
+        """Up to `limit` current members with ids after `after`, in id order."""
+        raise NotImplementedError
+
+    # engagement
+    def first_engagement(self, tracked: TrackedDelivery, kind: str, at: datetime) -> bool:
+        """Record an open or click; True only for the first of its kind per delivery."""
+        raise NotImplementedError
+
+    def touch(self, shop_id: str, customer_id: str, touch: Touch) -> None:
+        raise NotImplementedError
+
+    def last_touch(self, shop_id: str, customer_id: str) -> Touch | None:
+        raise NotImplementedError
+
+    def record_conversion(
+        self,
+        shop_id: str,
+        customer_id: str,
+        touch: Touch,
+        order_id: str,
+        total: Decimal,
+        at: datetime,
+    ) -> bool:
+        """Attribute an order once (False if it already was)."""
+        raise NotImplementedError
+
+
+def campaign_to_json(c: Campaign) -> dict[str, Any]:
+    return {
+        "campaign_id": c.campaign_id,
+        "shop_id": c.shop_id,
+        "name": c.name,
+        "segment_id": c.segment_id,
+        "variants": [{"name": v.name, "message_id": v.message_id} for v in c.variants],
+        "scheduled_at": c.scheduled_at.isoformat(),
+        "metric": c.metric,
+        "wave_size": c.wave_size,
+        "wave_interval_seconds": int(c.wave_interval.total_seconds()),
+        "status": c.status.value,
+        "created_at": c.created_at.isoformat() if c.created_at else None,
+        "cursor": c.cursor,
+        "next_wave_at": c.next_wave_at.isoformat() if c.next_wave_at else None,
+        "processed": c.processed,
+        "skipped": dict(c.skipped),
+        "waves": c.waves,
+        "completed_at": c.completed_at.isoformat() if c.completed_at else None,
+    }
+
+
+def _dt(value: Any) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def campaign_from_json(d: dict[str, Any], version: int) -> Campaign:
+    scheduled = _dt(d["scheduled_at"])
+    assert scheduled is not None
+    return Campaign(
+        campaign_id=d["campaign_id"],
+        shop_id=d["shop_id"],
+        name=d["name"],
+        segment_id=d["segment_id"],
+        variants=tuple(Variant(v["name"], v["message_id"]) for v in d["variants"]),
+        scheduled_at=scheduled,
+        metric=d.get("metric", "opens"),
+        wave_size=int(d.get("wave_size", 500)),
+        wave_interval=timedelta(seconds=int(d.get("wave_interval_seconds", 0))),
+        status=CampaignStatus(d["status"]),
+        created_at=_dt(d.get("created_at")),
+        cursor=d.get("cursor"),
+        next_wave_at=_dt(d.get("next_wave_at")),
+        processed=int(d.get("processed", 0)),
+        skipped={k: int(v) for k, v in (d.get("skipped") or {}).items()},
+        waves=int(d.get("waves", 0)),
+        completed_at=_dt(d.get("completed_at")),
+        version=version,
+    )
+
+
+class DynamoCampaignRepository(CampaignRepository):
+    def __init__(self, client: DynamoDBClient, table: str) -> None:
+        self._client = client
+        self._table = table
+
+    def _item(self, c: Campaign, version: int) -> dict[str, Any]:
+        return to_item(
+            {
+                "pk": f"SHOP#{c.shop_id}",
+                "sk": f"CAMPAIGN#{c.campaign_id}",
+                "body": json.dumps(campaign_to_json(c), ensure_ascii=False),
+                "version": version,
+            }
+        )
+
+    def create(self, campaign: Campaign) -> None:
+        try:
+            self._client.transact_write_items(
+                TransactItems=[
+                    {
+                        "Put": {
+                            "TableName": self._table,
+                            "Item": self._item(campaign, 1),
+                            "ConditionExpression": "attribute_not_exists(pk)",
+                        }
+                    },
+                    {
+                        "Put": {
+                            "TableName": self._table,
+                            "Item": key(ACTIVE_PK, f"{campaign.shop_id}#{campaign.campaign_id}"),
+                        }
+                    },
+                ]
+            )
+        except ClientError as err:
+            if cancellation_codes(err)[:1] == ["ConditionalCheckFailed"]:
+                raise Conflict(
+                    f"campaign {campaign.campaign_id!r} already exists", field="campaign_id"
+                ) from None
+            raise
+
+    def get(self, shop_id: str, campaign_id: str) -> Campaign | None:
+        response = self._client.get_item(
+            TableName=self._table,
+            Key=key(f"SHOP#{shop_id}", f"CAMPAIGN#{campaign_id}"),
+            ConsistentRead=True,
+        )
+        item = response.get("Item")
+        if not item:
+            return None
+        plain = from_item(item)
+        return campaign_from_json(json.loads(plain["body"]), int(plain["version"]))
+
+    def list_campaigns(self, shop_id: str) -> list[Campaign]:
+        items = query_all(
+            self._client,
+            TableName=self._table,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :p)",
+            ExpressionAttributeValues={":pk": {"S": f"SHOP#{shop_id}"}, ":p": {"S": "CAMPAIGN#"}},
+        )
+        return [campaign_from_json(json.loads(i["body"]), int(i["version"])) for i in items]
+
+    def active(self) -> list[tuple[str, str]]:
+        items = query_all(
+            self._client,
+            TableName=self._table,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": ACTIVE_PK}},
+        )
+        out = []
+        for i in items:
+            shop, _, campaign = str(i["sk"]).partition("#")
+            out.append((shop, campaign))
+        return out
+
+    def save_progress(self, before: Campaign, after: Campaign) -> bool:
+        put: dict[str, Any] = {
+            "TableName": self._table,
+            "Item": self._item(after, before.version + 1),
+            "ConditionExpression": "version = :v",
+            "ExpressionAttributeValues": {":v": {"N": str(before.version)}},
+        }
+        items: list[dict[str, Any]] = [{"Put": put}]
+        if after.status not in ACTIVE:
+            items.append(
+                {
+                    "Delete": {
+                        "TableName": self._table,
+                        "Key": key(ACTIVE_PK, f"{after.shop_id}#{after.campaign_id}"),
+                    }
+                }
+            )
+        try:
+            if len(items) == 1:
+                self._client.put_item(**put)
+            else:
+                self._client.transact_write_items(TransactItems=items)  # type: ignore[arg-type]
+        except ClientError as err:
+            if is_condition_failure(err) or cancellation_codes(err)[:1] == [
+                "ConditionalCheckFailed"
+            ]:
+                return False
+            raise
+        return True
+
+    def stats(self, shop_id: str, campaign_id: str) -> dict[str, int]:
+        response = self._client.get_item(
+            TableName=self._table,
+            Key=key(campaign_pk(shop_id, campaign_id), STATS_SK),
+            ConsistentRead=True,
+        )
+        item = from_item(response["Item"]) if response.get("Item") else {}
+        return {k: int(v) for k, v in item.items() if k not in ("pk", "sk")}
+
+    def records(self, shop_id: str, campaign_id: str) -> list[dict[str, Any]]:
+        return list(
+            query_all(
+                self._client,
+                TableName=self._table,
+                KeyConditionExpression="pk = :pk AND begins_with(sk, :p)",
+                ExpressionAttributeValues={
+                    ":pk": {"S": campaign_pk(shop_id, campaign_id)},
+                    ":p": {"S": "R#"},
+                },
+            )
+        )
+
+    # ------------------------------------------------------------ membership
+    def set_membership(
+        self, shop_id: str, segment_id: str, customer_id: str, member: bool, at: datetime
+    ) -> bool:
+        try:
+            self._client.put_item(
+                TableName=self._table,
+                Item=to_item(
+                    {
+                        "pk": f"SEG#{shop_id}#{segment_id}",
+                        "sk": f"C#{customer_id}",
+                        "member": member,
+                        "changed_at": at.isoformat(),
+                    }
+                ),
+                ConditionExpression="attribute_not_exists(pk) OR changed_at <= :at",
+                ExpressionAttributeValues={":at": {"S": at.isoformat()}},
+            )
+        except ClientError as err:
+            if is_condition_failure(err):
+                return False  # a newer event already decided
+            raise
+        return True
+
+    def has_segment(self, shop_id: str, segment_id: str) -> bool:
+        response = self._client.query(
+            TableName=self._table,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": f"SEG#{shop_id}#{segment_id}"}},
+            Limit=1,
+        )
+        return bool(response.get("Items"))
+
+    def members(self, shop_id: str, segment_id: str, after: str | None, limit: int) -> list[str]:
+        found: list[str] = []
+        start: dict[str, Any] | None = (
+            key(f"SEG#{shop_id}#{segment_id}", f"C#{after}") if after is not None else None
+        )
+        while len(found) < limit:
+            kwargs: dict[str, Any] = {
+                "TableName": self._table,
+                "KeyConditionExpression": "pk = :pk",
+                "FilterExpression": "#m = :yes",
+                "ExpressionAttributeNames": {"#m": "member"},
+                "ExpressionAttributeValues": {
+                    ":pk": {"S": f"SEG#{shop_id}#{segment_id}"},
+                    ":yes": {"BOOL": True},
+                },
+                "Limit": limit - len(found),
+            }
+            if start is not None:
+                kwargs["ExclusiveStartKey"] = start
+            response = self._client.query(**kwargs)
+            found.extend(str(from_item(i)["sk"])[2:] for i in response.get("Items", []))
+            start = response.get("LastEvaluatedKey")
+            if not start:
+                break
+        return found[:limit]
+
+    # ------------------------------------------------------------ engagement
+    def first_engagement(self, tracked: TrackedDelivery, kind: str, at: datetime) -> bool:
+        field = "opened_at" if kind == "open" else "clicked_at"
+        try:
+            if tracked.campaign_id is None:
+                self._client.put_item(
+                    TableName=self._table,
+                    Item=to_item(
+                        {
+                            "pk": f"TRACK#{tracked.shop_id}#{tracked.delivery_id}",
+                            "sk": kind,
+                            "at": at.isoformat(),
+                        }
+                    ),
+                    ConditionExpression="attribute_not_exists(pk)",
+                )
+                return True
+            pk = campaign_pk(tracked.shop_id, tracked.campaign_id)
+            metric = "opened" if kind == "open" else "clicked"
+            self._client.transact_write_items(
+                TransactItems=[
+                    {
+                        "Update": {
+                            "TableName": self._table,
+                            "Key": key(pk, f"R#{tracked.customer_id}"),
+                            "UpdateExpression": f"SET {field} = :at",
+                            "ConditionExpression": "attribute_exists(sent_at) AND "
+                            f"attribute_not_exists({field}) AND delivery_id = :d",
+                            "ExpressionAttributeValues": {
+                                ":at": {"S": at.isoformat()},
+                                ":d": {"S": tracked.delivery_id},
+                            },
+                        }
+                    },
+                    {
+                        "Update": {
+                            "TableName": self._table,
+                            "Key": key(pk, STATS_SK),
+                            "UpdateExpression": "ADD #m :one",
+                            "ExpressionAttributeNames": {"#m": stat_name(metric, tracked.variant)},
+                            "ExpressionAttributeValues": {":one": {"N": "1"}},
+                        }
+                    },
+                ]
+            )
+        except ClientError as err:
+            if is_condition_failure(err) or cancellation_codes(err)[:1] == [
+                "ConditionalCheckFailed"
+            ]:
+                return False
+            raise
+        return True
+
+    def touch(self, shop_id: str, customer_id: str, touch: Touch) -> None:
+        try:
+            self._client.put_item(
+                TableName=self._table,
+                Item=to_item(
+                    {
+                        "pk": f"SHOP#{shop_id}#CUST#{customer_id}",
+                        "sk": "TOUCH",
+                        "campaign_id": touch.campaign_id,
+                        "variant": touch.variant,
+                        "delivery_id": touch.delivery_id,
+                        "at": touch.at.isoformat(),
+                    }
+                ),
+                ConditionExpression="attribute_not_exists(pk) OR #at <= :at",
+                ExpressionAttributeNames={"#at": "at"},
+                ExpressionAttributeValues={":at": {"S": touch.at.isoformat()}},
+            )
+        except ClientError as err:
+            if not is_condition_failure(err):
+                raise
+
+    def last_touch(self, shop_id: str, customer_id: str) -> Touch | None:
+        response = self._client.get_item(
+            TableName=self._table, Key=key(f"SHOP#{shop_id}#CUST#{customer_id}", "TOUCH")
+        )
+        if not response.get("Item"):
+            return None
+        i = from_item(response["Item"])
+        return Touch(
+            i["campaign_id"], i.get("variant"), i["delivery_id"], datetime.fromisoformat(i["at"])
+        )
+
+    def record_conversion(
+        self,
+        shop_id: str,
+        customer_id: str,
+        touch: Touch,
+        order_id: str,
+        total: Decimal,
+        at: datetime,
+    ) -> bool:
+        pk = campaign_pk(shop_id, touch.campaign_id)
+        try:
+            self._client.transact_write_items(
+                TransactItems=[
+                    {
+                        "Put": {
+                            "TableName": self._table,
+                            "Item": to_item(
+                                {
+                                    "pk": pk,
+                                    "sk": f"ORDER#{order_id}",
+                                    "customer_id": customer_id,
+                                    "total": str(total),
+                                    "at": at.isoformat(),
+                                }
+                            ),
+                            "ConditionExpression": "attribute_not_exists(pk)",
+                        }
+                    },
+                    {
+                        "Update": {
+                            "TableName": self._table,
+                            "Key": key(pk, f"R#{customer_id}"),
+                            "UpdateExpression": "SET converted_at = "
+                            "if_not_exists(converted_at, :at) ADD revenue :total, orders :one",
+                            "ConditionExpression": "attribute_exists(sent_at)",
+                            "ExpressionAttributeValues": {
+                                ":at": {"S": at.isoformat()},
+                                ":total": {"N": str(total)},
+                                ":one": {"N": "1"},
+                            },
+                        }
+                    },
+                ]
+            )
+        except ClientError as err:
+            if "ConditionalCheckFailed" in cancellation_codes(err):
+                return False  # attributed before, or the person was never reached
+            raise
+        return True

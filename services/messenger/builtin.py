@@ -1,0 +1,55 @@
+"""Messages shipped with the messenger (not stored per shop): the welcome mail and the
+templates other services request through `message.requested`.
+
+Each is an ordinary `Message` whose content includes the shipped files for the
+recipient's locale (``templates/<name>.<locale>.{subject.txt,html,txt,short.txt}``), so
+they go through the one send path: channel choice, consent, cap, quiet hours, the legal
+footer for marketing, tracking, exactly once. Their ids start with ``builtin:``, which
+stored message ids cannot (they must start with a letter or digit and have no colon).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from messenger.domain.message import EmailContent, LineContent, Message, SmsContent
+
+BUILTIN_PREFIX = "builtin:"
+WELCOME = "builtin:welcome"
+
+_CATEGORY = {
+    "welcome": "marketing",
+    "restock_confirm": "transactional",
+    "restock_early_access": "marketing",
+    "survey_invitation": "marketing",
+}
+_SHORT = frozenset({"restock_confirm", "restock_early_access", "survey_invitation"})
+"""Templates that also have a short text for LINE and SMS (welcome is a mail)."""
+
+
+def _inc(name: str, suffix: str) -> str:
+    return "{% include '" + name + ".' ~ locale ~ '." + suffix + "' %}"
+
+
+def builtin_names() -> tuple[str, ...]:
+    return tuple(_CATEGORY)
+
+
+def builtin_message(shop_id: str, message_id: str) -> Message | None:
+    name = message_id.removeprefix(BUILTIN_PREFIX)
+    if not message_id.startswith(BUILTIN_PREFIX) or name not in _CATEGORY:
+        return None
+    short = _inc(name, "short.txt") if name in _SHORT else None
+    return Message(
+        message_id=message_id,
+        shop_id=shop_id,
+        name=name,
+        category=_CATEGORY[name],
+        priority=10 if name == "welcome" else 5,
+        email=EmailContent(
+            subject=_inc(name, "subject.txt"), html=_inc(name, "html"), text=_inc(name, "txt")
+        ),
+        line=LineContent(text=short) if short else None,
+        sms=SmsContent(text=short) if short else None,
+        valid_for=timedelta(days=3),
+    )
