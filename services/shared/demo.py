@@ -7,6 +7,7 @@ the same API and the local sandbox.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import random
 import tempfile
@@ -176,6 +177,7 @@ def _run(
     _print_profiles(console, http, reader, people)
     _print_segments(console, http, reader, fired)
     _print_deliveries(console, http, reader)
+    _send_autumn_sale(console, http, admin, stack, people)
     _print_feedback(console, http, admin, stack, people)
     sandbox = stack.sandbox_messages()
     _print_sandbox(console, sandbox)
@@ -195,12 +197,20 @@ def _other_events(
     cancellation, some product views and carts: what a storefront sends besides orders."""
     events: list[dict[str, Any]] = []
     prefectures = ["東京都", "大阪府", "神奈川県", "愛知県", "福岡県", "北海道"]
-    for person in people:
+    for i, person in enumerate(people):
+        customer: dict[str, Any] = {"customer_id": person.customer_id, "email": person.email}
+        if i < 5:  # LINE friends
+            digest = hashlib.sha256(person.email.encode()).hexdigest()
+            customer["line_user_id"] = "U" + digest[:32]
+            customer["consents"] = [{"channel": "line", "granted": True, "source": "line_friend"}]
+        elif i < 10:  # SMS subscribers
+            customer["phone"] = f"+81901234{5600 + i:04d}"
+            customer["consents"] = [{"channel": "sms", "granted": True, "source": "sms_form"}]
         events.append(
             {
                 "type": "customer.upserted",
                 "event_id": f"cu-{person.customer_id}",
-                "customer": {"customer_id": person.customer_id, "email": person.email},
+                "customer": customer,
                 "birthday": _birthday(rng),
                 "gender": rng.choice(["female", "female", "male", "unknown"]),
                 "prefecture": rng.choice(prefectures),
@@ -294,6 +304,47 @@ def _print_segments(
     console.print(table)
 
 
+AUTUMN_SALE = {
+    "message_id": "autumn-sale",
+    "name": "秋の感謝祭 / Autumn sale",
+    "email": {
+        "subject": "{{ customer.last_name or 'お客' }}様へ 秋の感謝祭のご案内",
+        "html": "<p>{{ customer.last_name or 'お客' }}様</p><p>いつもありがとうございます。"
+        "秋の感謝祭を開催中です。<a href='https://shop.example.jp/sale'>セールを見る</a></p>",
+        "text": "{{ customer.last_name or 'お客' }}様\nいつもありがとうございます。"
+        "秋の感謝祭を開催中です。 https://shop.example.jp/sale",
+    },
+    "line": {"text": "秋の感謝祭を開催中です🍁 https://shop.example.jp/sale"},
+    "sms": {"text": "秋の感謝祭を開催中です。https://shop.example.jp/sale"},
+}
+
+
+def _send_autumn_sale(
+    console: Console, http: httpx.Client, admin: str, stack: Any, people: list[DemoCustomer]
+) -> None:
+    """One logical message, sent on each customer's channel: LINE first, then SMS, then mail.
+    Quiet hours are switched off for the demo so it shows every channel whatever the time."""
+    marketer = _bearer(_key(http, admin, "marketer", ["messages:send", "messages:read"]))
+    policy = {"channel_order": ["line", "sms", "email"], "quiet_channels": []}
+    http.put("/v1/messenger/policy", json=policy, headers=marketer).raise_for_status()
+    http.post("/v1/messages", json=AUTUMN_SALE, headers=marketer).raise_for_status()
+    outcomes: Counter[str] = Counter()
+    for person in people[:15]:
+        response = http.post(
+            "/v1/messages/autumn-sale/sends",
+            json={"customer_id": person.customer_id, "anchor": "2026-autumn"},
+            headers=marketer,
+        )
+        response.raise_for_status()
+        body = response.json()
+        outcomes[f"{body['status']} {body['channel'] or body['reason'] or ''}".strip()] += 1
+    stack.drain(timeout=120)
+    table = _table("Autumn sale to 15 customers (POST /v1/messages/{id}/sends)", "outcome", "n")
+    for outcome, n in sorted(outcomes.items()):
+        table.add_row(outcome, str(n))
+    console.print(table)
+
+
 def _print_feedback(
     console: Console, http: httpx.Client, admin: str, stack: Any, people: list[DemoCustomer]
 ) -> None:
@@ -357,8 +408,11 @@ def _print_sandbox(console: Console, sandbox: list[Any]) -> None:
     table = _table(
         f"Sandbox: {len(sandbox)} message(s) that would have been sent", "channel", "to", "subject"
     )
-    for m in sandbox[:5]:
-        table.add_row(m["channel"], m["to"], (m.get("subject") or "")[:60])
-    if len(sandbox) > 5:
-        table.add_row("…", f"{len(sandbox) - 5} more", "")
+    by_channel: dict[str, list[Any]] = {}
+    for m in sandbox:
+        by_channel.setdefault(m["channel"], []).append(m)
+    for channel, messages in sorted(by_channel.items()):
+        for m in messages[-2:]:
+            table.add_row(channel, m["to"], (m.get("subject") or m.get("body") or "")[:60])
+        table.add_row("", f"{len(messages)} {channel} in all", "")
     console.print(table)
