@@ -17,7 +17,11 @@ from messenger.adapters.messages import (
     MessageRepository,
 )
 from messenger.adapters.recipients import DynamoRecipientRepository, RecipientRepository
-from messenger.adapters.recommendations import NoRecommendations, RecommendationSource
+from messenger.adapters.recommendations import (
+    NoRecommendations,
+    RecommendationSource,
+    SegmenterRecommendations,
+)
 from messenger.adapters.repository import DeliveryRepository, DynamoDeliveryRepository
 from messenger.campaigns import Campaigns
 from messenger.channels.base import Channel
@@ -159,5 +163,9 @@ def build(settings: Settings | None = None) -> MessengerContainer:
         ),
         channels=channels,
         confirmer=SnsSubscriptionConfirmer(sns),
+        recommendations=SegmenterRecommendations(
+            settings.segmenter_api_url or settings.public_base_url,
+            settings.signing_secret.get_secret_value(),
+        ),
         campaign_repo=DynamoCampaignRepository(dynamodb, settings.messenger_table),
     )

@@ -30,6 +30,10 @@ class Settings(BaseSettings):
     public_base_url: str = "http://localhost:8000"
     signing_secret: SecretStr = SecretStr("change-me-change-me-change-me-change-me")
 
+    segmenter_api_url: str | None = None
+    """Base URL of the segmenter's HTTP API for service calls (recommendations); defaults to
+    `public_base_url`, where the HTTP API serves every service."""
+
     max_body_bytes: int = 1_048_576
     """Requests larger than this are refused with 413 before they are parsed."""
 
