@@ -34,6 +34,11 @@ test: lint typecheck unit
 
 bench: install
 	$(BIN)/python bench/cold_start.py
+	$(BIN)/python bench/dynamodb_requests.py
+	$(BIN)/python bench/messenger_requests.py
+	$(BIN)/python bench/dispatch_throughput.py
+	$(BIN)/python bench/import_throughput.py --rows 200000
+	$(BIN)/python bench/segments_recompute.py
 
 local: install
 	$(BIN)/kizuna local up
