@@ -390,7 +390,15 @@ class Messaging:
             if result.status is SendStatus.SENT:
                 outcomes.append(self._sent(c.delivery, result, now))
             elif result.status is SendStatus.RETRYABLE:
-                outcomes.append(self._retry_or_dead(c.delivery, c.policy, result, now))
+                # The channel already retried with the group's retry key. LINE may still have
+                # accepted the multicast, and a later retry per person would carry new keys,
+                # so at-most-once wins: a dead letter an operator can look at, never a resend.
+                reason = f"multicast_unconfirmed:{result.error or 'retryable'}"
+                outcomes.append(
+                    self._close(
+                        c.delivery, DeliveryStatus.DEAD_LETTER, reason, DeliveryStatus.SENDING
+                    )
+                )
             else:
                 outcomes.append(
                     self._close(

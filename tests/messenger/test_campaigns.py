@@ -340,3 +340,28 @@ def test_line_campaign_goes_by_multicast_and_postbacks_count_as_clicks(cw: Campa
         (e.detail["customer_id"], e.detail["campaign_id"], e.detail["url"]) for e in clicks
     ] == [("c-2", "spring", "line-postback:want")]
     assert cw.results()["total"]["clicked"] == 1
+
+
+def test_unconfirmed_line_multicast_is_never_resent_person_by_person(cw: CampaignWorld) -> None:
+    # Given three LINE friends in the segment, and LINE failing every try of the multicast
+    for c in ("c-1", "c-2", "c-3"):
+        cw.customer(c, line_user_id=LINE_USERS[c], email=None, phone=None)
+    cw.enter("vip", "c-1", "c-2", "c-3")
+    cw.message(
+        "line-note", email=None, sms=None, coupon=None, recommendations=0, line={"text": "お知らせ"}
+    )
+    cw.line.answer_next(*([500] * 20))
+    cw.campaign(variants=[{"name": "A", "message_id": "line-note"}])
+
+    # When the dispatcher ticks now and again later
+    cw.tick()
+    cw.clock.now += timedelta(hours=2)
+    cw.tick()
+
+    # Then LINE only ever saw the multicast (same retry key), never a push per person
+    assert {r.path for r in cw.line.received} == {"/v2/bot/message/multicast"}
+    assert len({r.headers.get("X-Line-Retry-Key") for r in cw.line.received}) == 1
+    # And the three deliveries wait as dead letters an operator can see
+    dead = cw.http.get("/v1/deliveries", params={"status": "dead_letter"}, headers=cw.auth).json()
+    assert sorted(d["customer_id"] for d in dead) == ["c-1", "c-2", "c-3"]
+    assert all(d["skip_reason"].startswith("multicast_unconfirmed") for d in dead)
