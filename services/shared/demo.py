@@ -182,8 +182,10 @@ def _run(
     sandbox = stack.sandbox_messages()
     _print_sandbox(console, sandbox)
     opted_in = sum(1 for p in people if p.opted_in)
-    mails = sum(1 for m in sandbox if m["channel"] == "mail")
-    console.print(f"Opted-in customers: {opted_in}; welcome mails in the sandbox: {mails}.")
+    welcomes = sum(
+        1 for m in sandbox if m["channel"] == "mail" and "はじめて" in (m["subject"] or "")
+    )
+    console.print(f"Opted-in customers: {opted_in}; welcome mails in the sandbox: {welcomes}.")
     console.print(f"Schedules fired: {', '.join(fired)}")
     console.print(
         f"Handler failures: {len(stack.failures())}; dead letters: {len(stack.dead_letters())}"
