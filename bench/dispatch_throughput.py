@@ -46,7 +46,7 @@ def main(customers: int = 40) -> dict[str, float]:  # noqa: PLR0915 - one script
     from messenger.channels.base import OutboundMessage
     from messenger.channels.email import build_mime
     from messenger.domain.message import EmailContent, LineContent, Message, SmsContent
-    from messenger.sending import SendRequest
+    from messenger.services.sending import SendRequest
     from shared.contracts import details
     from shared.local.template import load_template, tables
     from shared.settings import Settings

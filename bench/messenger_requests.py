@@ -33,7 +33,7 @@ def main(customers: int = 60) -> dict[str, float]:
 
     from messenger import bootstrap, services
     from messenger.domain.message import EmailContent, LineContent, Message, SmsContent
-    from messenger.sending import SendRequest
+    from messenger.services.sending import SendRequest
     from shared.adapters.dynamodb import RequestCounter
     from shared.contracts import details
     from shared.local.template import load_template, tables

@@ -23,16 +23,16 @@ from messenger.adapters.recommendations import (
     SegmenterRecommendations,
 )
 from messenger.adapters.repository import DeliveryRepository, DynamoDeliveryRepository
-from messenger.campaigns import Campaigns
 from messenger.channels.base import Channel
 from messenger.channels.email import EmailChannel
 from messenger.channels.line import LineChannel
 from messenger.channels.sms import SmsChannel
 from messenger.channels.throttle import RateLimiter, ThrottledChannel
-from messenger.engagement import Engagement
-from messenger.sending import Messaging
-from messenger.services import LinkSigner, Sender
-from messenger.webhooks import SesWebhookConfig, SubscriptionConfirmer
+from messenger.services.campaigns import Campaigns
+from messenger.services.common import LinkSigner, Sender
+from messenger.services.engagement import Engagement
+from messenger.services.sending import Messaging
+from messenger.services.webhooks import SesWebhookConfig, SubscriptionConfirmer
 from shared import aws
 from shared.adapters.eventbridge import EventBridgePublisher, EventPublisher
 from shared.auth.store import DynamoKeyStore, KeyStore

@@ -307,7 +307,7 @@ def test_cap_holds_under_concurrent_dispatch_for_one_person(
 
     def dispatch(i: int) -> None:
         barrier.wait()
-        from messenger.sending import SendRequest
+        from messenger.services.sending import SendRequest
 
         outcome = world.container.messaging.send(
             SendRequest("acme", "sale", "c-1", "campaign:winter", f"wave-{i}")
@@ -354,7 +354,7 @@ def test_crash_between_provider_and_record_never_sends_twice(world: World) -> No
     world.container.channels["email"] = crashing
     with pytest.raises(SystemExit):
         world.container.messaging.send(
-            __import__("messenger.sending", fromlist=["SendRequest"]).SendRequest(
+            __import__("messenger.services.sending", fromlist=["SendRequest"]).SendRequest(
                 "acme", "sale", "c-1", "api:sale", "a-1"
             )
         )

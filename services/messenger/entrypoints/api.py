@@ -13,9 +13,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from mangum import Mangum
 from pydantic import BaseModel
 
-from messenger import bootstrap, services, webhooks
+from messenger import bootstrap, services
 from messenger.bootstrap import MessengerContainer
-from messenger.campaigns import check_variant
 from messenger.domain.model import Delivery
 from messenger.domain.tracking import PIXEL_GIF
 from messenger.entrypoints.schemas import (
@@ -32,7 +31,9 @@ from messenger.entrypoints.schemas import (
     SendPublic,
     TestSendCreate,
 )
-from messenger.sending import SendRequest
+from messenger.services import webhooks
+from messenger.services.campaigns import check_variant
+from messenger.services.sending import SendRequest
 from shared.http.app import container_of, create_service_app
 from shared.http.security import MessagesReader, MessagesSender
 from shared.settings import get_settings

@@ -6,9 +6,9 @@ from typing import Any
 
 from messenger import bootstrap, services
 from messenger.bootstrap import MessengerContainer
-from messenger.builtin import WELCOME
+from messenger.domain.builtin import WELCOME
 from messenger.domain.model import SkipReason
-from messenger.sending import RequestedMessage, SendOutcome, SendRequest
+from messenger.services.sending import RequestedMessage, SendOutcome, SendRequest
 from shared.contracts import details
 from shared.contracts.envelope import EventEnvelope
 from shared.events_handler import dispatch

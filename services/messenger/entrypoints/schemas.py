@@ -8,12 +8,12 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from messenger.campaigns import CampaignResults
 from messenger.domain.campaign import Campaign, ResultRow, Variant
 from messenger.domain.message import Coupon, EmailContent, LineContent, Message, SmsContent
 from messenger.domain.policy import QuietHours, ShopPolicy
 from messenger.domain.rendering import RenderedEmail, RenderedLine, RenderedSms
-from messenger.sending import ChannelPreview, SendOutcome
+from messenger.services.campaigns import CampaignResults
+from messenger.services.sending import ChannelPreview, SendOutcome
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 

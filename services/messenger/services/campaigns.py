@@ -32,11 +32,11 @@ from messenger.domain.campaign import (
     attributed,
     rank_of_segment,
 )
-from messenger.sending import Messaging, SendRequest
+from messenger.services.sending import Messaging, SendRequest
 from shared.errors import Conflict, InvalidInput, NotFound
 from shared.log import get_logger
 
-_log = get_logger("kizuna.messenger.campaigns")
+_log = get_logger("kizuna.messenger.services.campaigns")
 PAGE = 100
 
 

@@ -25,7 +25,7 @@ from shared.contracts import details
 from shared.contracts.envelope import EventEnvelope
 from shared.log import get_logger
 
-_log = get_logger("kizuna.messenger.engagement")
+_log = get_logger("kizuna.messenger.services.engagement")
 
 
 @dataclass

@@ -33,7 +33,7 @@ from messenger.adapters.repository import DeliveryRepository
 from shared.errors import InvalidInput, Unauthenticated
 from shared.log import get_logger
 
-_log = get_logger("kizuna.messenger.webhooks")
+_log = get_logger("kizuna.messenger.services.webhooks")
 
 
 def line_signature(secret: str, body: bytes) -> str:

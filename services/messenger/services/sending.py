@@ -38,8 +38,8 @@ from messenger.adapters.repository import (
     DeliveryRepository,
     DueEntry,
 )
-from messenger.builtin import BUILTIN_PREFIX, builtin_message
 from messenger.channels.base import Channel, OutboundMessage, SendResult, SendStatus
+from messenger.domain.builtin import BUILTIN_PREFIX, builtin_message
 from messenger.domain.links import UnsubscribeRequest
 from messenger.domain.message import Message, check_channel
 from messenger.domain.model import (
@@ -74,14 +74,14 @@ from messenger.domain.tracking import (
     instrument_html,
     instrument_line,
 )
-from messenger.services import LinkSigner, Sender
+from messenger.services.common import LinkSigner, Sender
 from shared.adapters.eventbridge import EventPublisher
 from shared.contracts import details
 from shared.contracts.envelope import EventEnvelope
 from shared.errors import InvalidInput, NotFound
 from shared.log import get_logger
 
-_log = get_logger("kizuna.messenger.sending")
+_log = get_logger("kizuna.messenger.services.sending")
 _MAX_CLAIM_TRIES = 8
 
 
