@@ -46,6 +46,7 @@ def main(customers: int = 100) -> dict[str, float]:
             segmenter_table=names["SegmenterTable"],
             platform_table=names["PlatformTable"],
             event_bus_name="bench",
+            sandbox=True,
         )
         container = bootstrap.build(settings)
         counter = RequestCounter(table=settings.segmenter_table)

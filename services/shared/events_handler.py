@@ -3,10 +3,18 @@
 Lambda calls `handler(event, context)` with either an EventBridge event (carrying a
 Kizuna envelope in `detail`) or a schedule's constant Input (`{"schedule": name}`).
 Mangum cannot take either, so these handlers never go through FastAPI.
+
+When a handler raises, where the event ends up depends on where it runs. On AWS the
+rule hands the event to Lambda asynchronously: Lambda retries it twice, then the
+function's on-failure destination (`EventInvokeConfig` in the template) sends it to the
+DLQ. The rule's `DeadLetterConfig` only catches events EventBridge could not hand to
+Lambda at all. In the local stack the function's queue redelivers it, then redrives it
+to the same DLQ.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -20,11 +28,39 @@ EventRoute = Callable[[EventEnvelope, Any], dict[str, Any]]
 ScheduleRoute = Callable[[], dict[str, Any]]
 
 _log = get_logger("kizuna.events")
+_PLAIN_NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
 
 
 class UnroutableEvent(ValueError):
     """An event this function has no route for: a wiring mistake, so it fails loudly
-    (and lands in the DLQ) instead of being dropped."""
+    (retried, then sent to the DLQ) instead of being dropped."""
+
+
+class MalformedEvent(ValueError):
+    """An event that breaks its envelope or detail contract. The message names the event,
+    the failing fields and the error types only: the Lambda runtime logs it, and pydantic's
+    own message quotes the input values (email addresses, phone numbers)."""
+
+
+def _plain(part: object) -> str:
+    """A field name or index as it is; anything else (a dict key taken from the input,
+    which may be personal data) as `*`."""
+    text = str(part)
+    return text if isinstance(part, int) or _PLAIN_NAME.match(text) else "*"
+
+
+def _malformed(event: Mapping[str, Any], err: Exception, prefix: str = "") -> MalformedEvent:
+    event_id, event_type = _plain(event.get("id")), _plain(event.get("detail-type"))
+    if isinstance(err, ValidationError):
+        problems = [
+            prefix + ".".join(_plain(p) for p in e["loc"]) + f" ({e['type']})"
+            for e in err.errors(include_url=False, include_context=False, include_input=False)
+        ]
+    else:  # a KeyError: the event has no `detail`
+        problems = [f"{_plain(err.args[0]) if err.args else '?'} (missing)"]
+    return MalformedEvent(
+        f"event {event_id} ({event_type}) does not match its contract: {'; '.join(problems)}"
+    )
 
 
 def dispatch(
@@ -42,13 +78,12 @@ def dispatch(
         return schedules[name]()
     try:
         envelope = EventEnvelope.from_eventbridge(dict(event))
-        detail: BaseModel = parse_detail(envelope)
     except (KeyError, ValidationError) as err:
-        # A malformed event will never become valid: report it and let it go to the DLQ.
-        _log.error(
-            "malformed event", extra={"event_id": event.get("id"), "error": type(err).__name__}
-        )
-        raise
+        raise _reported(_malformed(event, err)) from None
+    try:
+        detail: BaseModel = parse_detail(envelope)
+    except ValidationError as err:
+        raise _reported(_malformed(event, err, prefix="detail.")) from None
     route = events.get(envelope.type)
     if route is None:
         raise UnroutableEvent(f"no route for event type {envelope.type!r}")
@@ -57,3 +92,10 @@ def dispatch(
         extra={"event_id": envelope.id, "type": envelope.type, "shop": envelope.shop},
     )
     return route(envelope, detail)
+
+
+def _reported(error: MalformedEvent) -> MalformedEvent:
+    # A malformed event will never become valid; it is raised all the same so that it
+    # ends in the DLQ (after the retries) where someone can look at it.
+    _log.error("malformed event", extra={"error": str(error)})
+    return error

@@ -7,9 +7,20 @@ stack sets them from that template, so local and cloud read configuration one wa
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Self
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LOCAL_SIGNING_SECRET = "change-me-change-me-change-me-change-me"
+"""The signing secret of local runs. It is public, so only a sandbox may use it."""
+MIN_SIGNING_SECRET_LENGTH = 32
+
+
+class ConfigurationError(RuntimeError):
+    """The environment configures Kizuna in a way it must not run with.
+
+    Not a ValueError, so pydantic lets it through as it is instead of wrapping it."""
 
 
 class Settings(BaseSettings):
@@ -28,7 +39,9 @@ class Settings(BaseSettings):
     sender_name: str = "Kizuna Demo Shop"
     sender_postal_address: str = "1-1-1 Chiyoda, Chiyoda-ku, Tokyo 100-0001"
     public_base_url: str = "http://localhost:8000"
-    signing_secret: SecretStr = SecretStr("change-me-change-me-change-me-change-me")
+    signing_secret: SecretStr = SecretStr(LOCAL_SIGNING_SECRET)
+    """HMAC key of API service tokens and of unsubscribe, tracking, survey and early-access
+    links: whoever knows it can act for any shop, so outside a sandbox it must be secret."""
 
     segmenter_api_url: str | None = None
     """Base URL of the segmenter's HTTP API for service calls (recommendations); defaults to
@@ -79,6 +92,25 @@ class Settings(BaseSettings):
     """Each wave tells up to (stock x factor) sign-ups: not everyone told will buy."""
     restock_wave_interval_minutes: int = 15
     """Time between waves, so stock bought by one wave is seen before the next."""
+
+    @model_validator(mode="after")
+    def _refuse_a_public_signing_secret(self) -> Self:
+        """Fail at cold start rather than run a stack whose tokens anyone can forge. The
+        local stack and the demo run with `sandbox`, where the public default is fine."""
+        if self.sandbox:
+            return self
+        secret = self.signing_secret.get_secret_value()
+        if secret == LOCAL_SIGNING_SECRET:
+            problem = "is the public local default"
+        elif len(secret) < MIN_SIGNING_SECRET_LENGTH:
+            problem = f"is shorter than {MIN_SIGNING_SECRET_LENGTH} characters"
+        else:
+            return self
+        raise ConfigurationError(
+            f"KIZUNA_SIGNING_SECRET {problem}; set it to a random secret, e.g. "
+            '`python -c "import secrets; print(secrets.token_urlsafe(48))"` '
+            "(only a local sandbox, KIZUNA_SANDBOX=true, may run without one)"
+        )
 
 
 @lru_cache(maxsize=1)

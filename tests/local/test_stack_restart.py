@@ -15,6 +15,7 @@ import pytest
 from shared.local import LocalStack
 from shared.local.recording import is_replayable
 from shared.local.template import functions, load_template
+from shared.settings import LOCAL_SIGNING_SECRET, get_settings
 
 pytestmark = pytest.mark.e2e
 
@@ -105,6 +106,7 @@ def test_the_real_template_boots_its_tables_bus_and_rules() -> None:
         env = stack.environment
         schedules = stack.schedules()
         identities = stack.client("sesv2").list_email_identities()["EmailIdentities"]
+        settings = get_settings()
     # Then each table, each function rule and each schedule of the template is there
     assert set(names) >= {
         "kizuna-local-PlatformTable",
@@ -122,6 +124,11 @@ def test_the_real_template_boots_its_tables_bus_and_rules() -> None:
     assert env["KIZUNA_SEGMENTER_TABLE"] == "kizuna-local-SegmenterTable"
     assert env["KIZUNA_EVENT_BUS_NAME"] == "kizuna-local"
     assert env["KIZUNA_SENDER_EMAIL"] == "shop@example.com"
+    # And the SigningSecret a deploy must choose is the public local one, which the
+    # handlers' settings accept because the stack is a sandbox
+    assert env["KIZUNA_SIGNING_SECRET"] == LOCAL_SIGNING_SECRET
+    assert settings.sandbox
+    assert settings.signing_secret.get_secret_value() == LOCAL_SIGNING_SECRET
     # And the sender its SES policy names is verified, so local sends are not rejected
     assert [i["IdentityName"] for i in identities] == ["shop@example.com"]
     assert schedules == {

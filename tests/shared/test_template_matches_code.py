@@ -10,7 +10,7 @@ from pathlib import Path
 
 from shared.contracts.catalog import EVENT_CATALOG
 from shared.events_handler import UnroutableEvent
-from shared.local.template import functions, load_template
+from shared.local.template import functions, load_template, resources_of_type
 from tests.conftest import TEMPLATE
 
 
@@ -18,6 +18,45 @@ def test_cfn_lint_is_clean() -> None:
     exe = shutil.which("cfn-lint") or str(Path(sys.executable).parent / "cfn-lint")
     result = subprocess.run([exe, str(TEMPLATE)], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_signing_secret_has_no_default_and_stays_hidden() -> None:
+    """A default would be public, and `sam deploy --guided` would offer it."""
+    # Given the template's SigningSecret parameter
+    parameter = load_template(TEMPLATE)["Parameters"]["SigningSecret"]
+    # Then a deploy must choose one of at least 32 characters, never shown by CloudFormation
+    assert "Default" not in parameter
+    assert parameter["NoEcho"] is True
+    assert parameter["MinLength"] >= 32
+
+
+def test_every_event_function_sends_failed_invocations_to_the_dlq() -> None:
+    """A rule's DeadLetterConfig only catches events EventBridge could not hand to Lambda;
+    an event whose handler raised reaches the DLQ through the function's on-failure
+    destination, after Lambda's two async retries."""
+    template = load_template(TEMPLATE)
+    resources = resources_of_type(template, "AWS::Serverless::Function")
+    event_functions = [spec for spec in functions(template) if spec.rules]
+    assert {f.logical_id for f in event_functions} == {
+        "SegmenterEventsFunction",
+        "MessengerEventsFunction",
+        "FeedbackEventsFunction",
+    }
+    for spec in event_functions:
+        # Given an event function and the DLQ its rules name
+        props = resources[spec.logical_id]["Properties"]
+        dlqs = {rule.dead_letter_queue for rule in spec.rules}
+        assert len(dlqs) == 1 and None not in dlqs, spec.logical_id
+        (dlq,) = dlqs
+        # Then failed async invocations go to the same queue, after two retries
+        invoke = props.get("EventInvokeConfig") or {}
+        assert invoke.get("MaximumRetryAttempts") == 2, spec.logical_id
+        on_failure = (invoke.get("DestinationConfig") or {}).get("OnFailure") or {}
+        assert on_failure.get("Type") == "SQS", spec.logical_id
+        assert on_failure.get("Destination") == {"Fn::GetAtt": [dlq, "Arn"]}, spec.logical_id
+        # And the function's role may send to that queue
+        send = [p["SQSSendMessagePolicy"] for p in props["Policies"] if "SQSSendMessagePolicy" in p]
+        assert send == [{"QueueName": {"Fn::GetAtt": [dlq, "QueueName"]}}], spec.logical_id
 
 
 def test_every_handler_path_imports() -> None:

@@ -124,11 +124,17 @@ def parse_token(token: str) -> ParsedToken:
     return ParsedToken(shop_id=parts[1], key_id=parts[2], secret=parts[3])
 
 
+def require_active_shop(shop: Shop | None) -> Shop:
+    """Every credential, API key or service token, is refused for a missing or disabled shop."""
+    if shop is None or not shop.active:
+        raise Unauthenticated("unknown shop")
+    return shop
+
+
 def authenticate(token: ParsedToken, key: ApiKey | None, shop: Shop | None) -> Principal:
     """Check a presented token against what is stored. Every failure says why, but
     never reveals whether another shop's key exists."""
-    if shop is None or not shop.active:
-        raise Unauthenticated("unknown shop")
+    require_active_shop(shop)
     if key is None or key.shop_id != token.shop_id:
         raise Unauthenticated("unknown API key")
     if not hmac.compare_digest(key.secret_hash, _hash(token.secret)):

@@ -14,9 +14,11 @@ from shared.auth.keys import (
     authenticate,
     issue_key,
     parse_token,
+    require_active_shop,
     validate_scopes,
     validate_shop_id,
 )
+from shared.auth.service_tokens import verify_service_token
 from shared.auth.store import KeyStore
 from shared.errors import InvalidInput, NotFound
 
@@ -74,9 +76,18 @@ def authenticate_token(store: KeyStore, token: str) -> Principal:
     return authenticate(parsed, key, shop)
 
 
+def authenticate_service_token(store: KeyStore, secret: str, token: str) -> Principal:
+    """A valid signature proves the token came from this stack, not that its shop may still
+    be served: the shop must exist and be active, as for an API key."""
+    principal = verify_service_token(secret, token)
+    require_active_shop(store.get_shop(principal.shop_id))
+    return principal
+
+
 __all__ = [
     "SCOPES",
     "IssuedKey",
+    "authenticate_service_token",
     "authenticate_token",
     "create_key",
     "create_shop",

@@ -30,6 +30,9 @@ class KeyStore:
     def get_key_and_shop(self, shop_id: str, key_id: str) -> tuple[ApiKey | None, Shop | None]:
         raise NotImplementedError
 
+    def get_shop(self, shop_id: str) -> Shop | None:
+        raise NotImplementedError
+
     def list_keys(self, shop_id: str) -> list[ApiKey]:
         raise NotImplementedError
 
@@ -150,6 +153,12 @@ class DynamoKeyStore(KeyStore):
             else:
                 found_key = _key_from_item(raw)
         return found_key, found_shop
+
+    def get_shop(self, shop_id: str) -> Shop | None:
+        raw = self._client.get_item(
+            TableName=self._table, Key=_shop_key(shop_id), ConsistentRead=True
+        ).get("Item")
+        return _shop_from_item(raw) if raw else None
 
     def list_keys(self, shop_id: str) -> list[ApiKey]:
         items = query_all(

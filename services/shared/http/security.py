@@ -12,8 +12,8 @@ from typing import Annotated
 from fastapi import Depends, Header, Request
 
 from shared.auth.keys import Principal
-from shared.auth.service import authenticate_token
-from shared.auth.service_tokens import SERVICE_TOKEN_PREFIX, verify_service_token
+from shared.auth.service import authenticate_service_token, authenticate_token
+from shared.auth.service_tokens import SERVICE_TOKEN_PREFIX
 from shared.errors import Unauthenticated
 from shared.http.app import container_of
 from shared.settings import get_settings
@@ -27,10 +27,11 @@ def authenticated(
     scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthenticated("Authorization header must be 'Bearer <API key>'")
+    keys = container_of(request).keys
     if token.startswith(SERVICE_TOKEN_PREFIX):
         secret = get_settings().signing_secret.get_secret_value()
-        return verify_service_token(secret, token.strip())
-    return authenticate_token(container_of(request).keys, token.strip())
+        return authenticate_service_token(keys, secret, token.strip())
+    return authenticate_token(keys, token.strip())
 
 
 def require_scope(scope: str) -> Callable[[Principal], Principal]:

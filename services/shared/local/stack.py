@@ -54,6 +54,7 @@ from shared.local.template import (
     ses_identities,
     tables,
 )
+from shared.settings import LOCAL_SIGNING_SECRET
 
 if TYPE_CHECKING:
     import uvicorn
@@ -74,6 +75,10 @@ logger = logging.getLogger("kizuna.local")
 
 ACCOUNT_ID = "123456789012"
 """moto's default account: ARNs the stack computes must match the ones moto returns."""
+
+LOCAL_PARAMETERS = {"SigningSecret": LOCAL_SIGNING_SECRET}
+"""Values for template parameters a deploy must choose (they have no Default). They are
+public, which the settings accept only because the stack runs with KIZUNA_SANDBOX=true."""
 
 Handler = Callable[[dict[str, Any], Any], Any]
 
@@ -153,7 +158,7 @@ class LocalStack:
         self.template = load_template(self.template_path)
         self.state_dir = Path(state_dir).resolve() if state_dir is not None else None
         self.auto_schedule = auto_schedule
-        self.parameter_overrides = dict(parameter_overrides or {})
+        self.parameter_overrides = {**LOCAL_PARAMETERS, **(parameter_overrides or {})}
         self.region = region
         self.max_receive_count = max_receive_count
         self.visibility_timeout = visibility_timeout

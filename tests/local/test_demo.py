@@ -1,0 +1,68 @@
+"""`kizuna demo` as a person runs it (`make demo`): the real local stack from
+infra/template.yaml, a synthetic shop through the public API, and a summary that shows
+every part working. A smaller shop than the default keeps it under a minute."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+KIZUNA = str(Path(sys.executable).parent / "kizuna")
+REPO = Path(__file__).resolve().parents[2]
+CUSTOMERS = 15
+"""Enough for every channel: the demo makes customers 1-5 LINE friends, 6-10 SMS
+subscribers, and sends its campaign and survey to the first 15 and 12."""
+
+
+def _count(output: str, label: str) -> int:
+    """The number in the table row that starts with `label`."""
+    found = re.search(rf"│ {re.escape(label)}\s*│\s*(\d+)", output)
+    assert found, f"no row {label!r} in the demo output"
+    return int(found.group(1))
+
+
+def test_the_demo_runs_every_service_end_to_end() -> None:
+    # Given a shell with no AWS or Kizuna settings, and a terminal wide enough for the tables
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "KIZUNA_"))}
+    env["COLUMNS"] = "200"
+
+    # When `kizuna demo` runs
+    result = subprocess.run(
+        [KIZUNA, "demo", "--customers", str(CUSTOMERS)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    out = result.stdout
+
+    # Then it finishes
+    assert result.returncode == 0, out[-3000:] + result.stderr[-3000:]
+    assert "demo finished" in out
+    # And every order went in, and the nightly recompute ranked every customer who bought
+    assert _count(out, "orders posted") == _count(out, "201 created") > 0
+    buyers = sum(_count(out, stage) for stage in ("F1", "F2", "F3+"))
+    ranks = [
+        _count(out, r) for r in ("優良 loyal", "準優良 semi-loyal", "一般 general", "休眠 dormant")
+    ]
+    assert buyers > 0 and sum(ranks) == buyers
+    # And the sandbox holds messages on all three channels, a welcome mail per opted-in buyer
+    sent = {c: int(n) for n, c in re.findall(r"(\d+) (mail|line|sms) in all", out)}
+    assert set(sent) == {"mail", "line", "sms"} and min(sent.values()) > 0, sent
+    welcomed = re.search(r"Opted-in customers: (\d+); welcome mails in the sandbox: (\d+)", out)
+    assert welcomed and welcomed.group(1) == welcomed.group(2) != "0"
+    # And the feedback table shows survey answers and a completed restock release
+    assert "Feedback: survey and restock release" in out
+    assert _count(out, "survey responses") > 0
+    assert re.search(r"│ release status\s*│\s*completed", out)
+    assert _count(out, "release notified") > 0
+    # And nothing failed on the way
+    assert "Handler failures: 0; dead letters: 0" in out
