@@ -7,22 +7,25 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from email import message_from_string, policy
 from email.message import EmailMessage
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 from pydantic import SecretStr
 
 from messenger.adapters.campaigns import DynamoCampaignRepository
+from messenger.adapters.repository import DueEntry, DynamoDeliveryRepository
+from messenger.channels.base import Channel, OutboundMessage, SendResult
 from messenger.domain.campaign import Campaign
 from messenger.entrypoints import events as messenger_events
 from shared.contracts.catalog import parse_detail
 from shared.contracts.envelope import EventEnvelope
 from tests.conftest import Cloud, ShopKeys
 from tests.messenger.fakes import RecordingPublisher
-from tests.messenger.line_server import fake_line_server
+from tests.messenger.line_server import BAD_CONTENT, INVALID_TO, fake_line_server
 from tests.messenger.test_messaging import World, _signed
 
 LINE_USERS = {f"c-{i}": "U" + f"{i:02d}" * 16 for i in range(1, 7)}
@@ -365,3 +368,169 @@ def test_unconfirmed_line_multicast_is_never_resent_person_by_person(cw: Campaig
     dead = cw.http.get("/v1/deliveries", params={"status": "dead_letter"}, headers=cw.auth).json()
     assert sorted(d["customer_id"] for d in dead) == ["c-1", "c-2", "c-3"]
     assert all(d["skip_reason"].startswith("multicast_unconfirmed") for d in dead)
+
+
+def _mail_campaign(cw: CampaignWorld, subject: str = "春のセール") -> None:
+    cw.message(
+        "spring-mail",
+        email={"subject": subject, "html": "<p>セール</p>", "text": "セール"},
+        line=None,
+        sms=None,
+        coupon=None,
+        recommendations=0,
+    )
+    cw.campaign(variants=[{"name": "A", "message_id": "spring-mail"}])
+
+
+def test_one_member_whose_mail_fails_to_render_does_not_stop_the_campaign(
+    cw: CampaignWorld,
+) -> None:
+    # Given three members; the subject needs a first name, which c-2 does not have
+    _mail_only(cw, "c-1", "c-3")
+    cw.customer("c-2", email="c-2@example.jp", line_user_id=None, phone=None, first_name=None)
+    cw.enter("vip", "c-1", "c-2", "c-3")
+    _mail_campaign(cw, subject="{{ customer.first_name.strip() }}様、春のセール")
+    # When the dispatcher ticks
+    summary = cw.tick()["campaigns"]["spring"]
+    # Then the campaign completes: c-1 and c-3 get their mail
+    assert summary["status"] == "completed"
+    assert sorted(str(m.destinations[0]) for m in cw.mails()) == [
+        "c-1@example.jp",
+        "c-3@example.jp",
+    ]
+    # And c-2's delivery failed with the field that did not render, visible in the log
+    failed = cw.http.get("/v1/deliveries", params={"status": "failed"}, headers=cw.auth).json()
+    assert [(d["customer_id"], d["skip_reason"]) for d in failed] == [
+        ("c-2", "render_error:email.subject")
+    ]
+    assert cw.http.get("/v1/deliveries", params={"status": "sending"}, headers=cw.auth).json() == []
+    got = cw.http.get("/v1/campaigns/spring", headers=cw.auth).json()
+    assert got["skipped"] == {"failed": 1}
+    # And a later tick sends nothing more
+    cw.tick()
+    assert len(cw.mails()) == 2
+
+
+def test_a_provider_that_raises_for_one_member_does_not_strand_the_others(
+    cw: CampaignWorld,
+) -> None:
+    # Given three members, and a mail provider that raises for c-2 instead of answering
+    _mail_only(cw, "c-1", "c-2", "c-3")
+    cw.enter("vip", "c-1", "c-2", "c-3")
+    mail = cw.container.channels["email"]
+
+    class RaisesForOne(Channel):
+        name = "email"
+        supports_html = supports_subject = True
+
+        def send(self, message: OutboundMessage) -> SendResult:
+            if message.to == "c-2@example.jp":
+                raise RuntimeError("SDK bug")
+            return mail.send(message)
+
+    cw.container.channels["email"] = RaisesForOne()
+    _mail_campaign(cw)
+    # When the dispatcher ticks
+    assert cw.tick()["campaigns"]["spring"]["status"] == "completed"
+    # Then c-1 and c-3 got their mail; c-2's unconfirmed send is a dead letter, not a
+    # claim stuck in `sending` and not a resend
+    assert sorted(str(m.destinations[0]) for m in cw.mails()) == [
+        "c-1@example.jp",
+        "c-3@example.jp",
+    ]
+    dead = cw.http.get("/v1/deliveries", params={"status": "dead_letter"}, headers=cw.auth).json()
+    assert [(d["customer_id"], d["skip_reason"]) for d in dead] == [("c-2", "error:RuntimeError")]
+    assert cw.http.get("/v1/deliveries", params={"status": "sending"}, headers=cw.auth).json() == []
+
+
+def _line_friends(cw: CampaignWorld) -> None:
+    for c in ("c-1", "c-3"):
+        cw.customer(c, line_user_id=LINE_USERS[c], email=None, phone=None)
+    cw.customer("c-2", line_user_id=LINE_USERS["c-2"], email="c-2@example.jp", phone=None)
+    cw.enter("vip", "c-1", "c-2", "c-3")
+    cw.message(
+        "line-note",
+        sms=None,
+        coupon=None,
+        recommendations=0,
+        line={"text": "お知らせ"},
+        email={"subject": "お知らせ", "html": "<p>お知らせ</p>", "text": "お知らせ"},
+    )
+    cw.campaign(variants=[{"name": "A", "message_id": "line-note"}])
+
+
+def test_a_multicast_refused_for_an_unknown_user_goes_person_by_person(cw: CampaignWorld) -> None:
+    # Given three LINE friends (c-2 also has mail); LINE refuses the multicast for an
+    # unknown user id, which turns out to be c-2's
+    _line_friends(cw)
+    cw.line.answer_next(INVALID_TO, 200, INVALID_TO, 200)
+    # When the dispatcher ticks
+    cw.tick()
+    # Then each person got a push; c-2's failed and went by mail instead
+    paths = [r.path.rsplit("/", 1)[1] for r in cw.line.received]
+    assert paths == ["multicast", "push", "push", "push"]
+    assert [str(m.destinations[0]) for m in cw.mails()] == ["c-2@example.jp"]
+    by_customer = {
+        d["customer_id"]: (d["status"], d["channel"])
+        for d in cw.http.get("/v1/deliveries", headers=cw.auth).json()
+    }
+    assert by_customer == {
+        "c-1": ("sent", "line"),
+        "c-2": ("sent", "email"),
+        "c-3": ("sent", "line"),
+    }
+    assert cw.results()["total"]["delivered"] == 3
+    assert cw.container.recipients is not None
+    unreachable = {
+        c: person.unreachable
+        for c in ("c-1", "c-2", "c-3")
+        if (person := cw.container.recipients.get("acme", c)) is not None
+    }
+    assert unreachable == {"c-1": frozenset(), "c-2": {"line"}, "c-3": frozenset()}
+
+
+def test_a_multicast_refused_for_its_content_falls_back_without_pushes(cw: CampaignWorld) -> None:
+    # Given LINE refuses the multicast's content
+    _line_friends(cw)
+    cw.line.answer_next(BAD_CONTENT)
+    # When the dispatcher ticks
+    cw.tick()
+    # Then no push repeats the refused content; c-2 gets mail, the others fail with the reason
+    assert [r.path for r in cw.line.received] == ["/v2/bot/message/multicast"]
+    assert [str(m.destinations[0]) for m in cw.mails()] == ["c-2@example.jp"]
+    by_customer = {
+        d["customer_id"]: (d["status"], d["skip_reason"])
+        for d in cw.http.get("/v1/deliveries", headers=cw.auth).json()
+    }
+    assert by_customer == {
+        "c-1": ("failed", "http_400:messages[0].text"),
+        "c-2": ("sent", None),
+        "c-3": ("failed", "http_400:messages[0].text"),
+    }
+    # And nobody is marked unreachable on LINE for it
+    assert cw.container.recipients is not None
+    for c in ("c-1", "c-2", "c-3"):
+        person = cw.container.recipients.get("acme", c)
+        assert person is not None and person.unreachable == frozenset()
+
+
+def test_the_dispatcher_runs_campaigns_even_when_due_sends_fail(cw: CampaignWorld) -> None:
+    # Given a campaign, and the due-send query failing (DynamoDB throttling)
+    _mail_only(cw, "c-1")
+    cw.enter("vip", "c-1")
+    _mail_campaign(cw)
+    deliveries = cw.container.deliveries
+    assert isinstance(deliveries, DynamoDeliveryRepository)
+
+    class Throttled(DynamoDeliveryRepository):
+        def due(self, now: datetime, limit: int) -> list[DueEntry]:
+            error = {"Error": {"Code": "ProvisionedThroughputExceededException"}}
+            raise ClientError(error, "Query")  # type: ignore[arg-type]
+
+    cw.container.deliveries = Throttled(deliveries._client, deliveries._table)
+    # When the dispatcher ticks
+    summary = cw.tick()
+    # Then the campaign still ran, and the failed step is named in the summary
+    assert summary["campaigns"]["spring"]["status"] == "completed"
+    assert len(cw.mails()) == 1
+    assert summary["errors"] == {"due_steps": "ClientError"}

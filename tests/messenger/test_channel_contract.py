@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable, Iterator
 
 import boto3
 import pytest
+from botocore.config import Config
 
 from messenger.channels.base import Channel, OutboundMessage, SendStatus
 from messenger.channels.email import EmailChannel
@@ -86,13 +88,44 @@ def test_malformed_address_is_a_typed_hard_failure(
     assert result.error
 
 
-def test_mail_refused_by_the_provider_is_a_typed_hard_failure(cloud: Cloud) -> None:
+def test_mail_refused_by_the_provider_is_rejected_not_the_person(cloud: Cloud) -> None:
+    # Given SES refuses the shop's sender (MessageRejected: the setup, not the recipient)
     channel = EmailChannel(
         boto3.client("sesv2", region_name=REGION), "unverified@example.org", "Shop"
     )
     result = channel.send(_message("hanako@example.jp"))
-    assert result.status is SendStatus.HARD_FAILED
-    assert result.error
+    # Then it is a rejection of this message, which never marks the person unreachable
+    assert result.status is SendStatus.REJECTED
+    assert result.error == "MessageRejected"
+
+
+def _closed_endpoint() -> str:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{s.getsockname()[1]}"
+
+
+def _unreachable(name: str, endpoint: str) -> Channel:
+    if name == "line":
+        return LineChannel("t", base_url=endpoint, max_attempts=1, sleep=lambda _: None)
+    config = Config(retries={"max_attempts": 1}, connect_timeout=2)
+    if name == "email":
+        ses = boto3.client("sesv2", region_name=REGION, endpoint_url=endpoint, config=config)
+        return EmailChannel(ses, SENDER, "Kizuna Demo Shop")
+    return SmsChannel(boto3.client("sns", region_name=REGION, endpoint_url=endpoint, config=config))
+
+
+@pytest.mark.parametrize("name", sorted(CHANNELS))
+def test_no_connection_to_the_provider_is_retryable_not_an_exception(
+    name: str, aws_credentials: None
+) -> None:
+    # Given nothing listens where the provider should be (a network failure)
+    channel = _unreachable(name, _closed_endpoint())
+    # When a message is sent
+    result = channel.send(_message(CHANNELS[name][1]))
+    # Then the channel answers "retry later" instead of raising into the batch
+    assert result.status is SendStatus.RETRYABLE
+    assert result.error in ("EndpointConnectionError", "ConnectError")
 
 
 def test_sms_goes_to_sns_in_e164_with_its_type(cloud: Cloud) -> None:

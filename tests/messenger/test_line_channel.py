@@ -10,7 +10,7 @@ import pytest
 
 from messenger.channels.base import OutboundMessage, SendStatus
 from messenger.channels.line import LineChannel, retry_key
-from tests.messenger.line_server import FakeLine, fake_line_server
+from tests.messenger.line_server import BAD_CONTENT, INVALID_TO, FakeLine, fake_line_server
 
 USER = "U" + "0123456789abcdef" * 2
 
@@ -68,10 +68,21 @@ def test_retries_run_out_as_retryable(line_server: FakeLine) -> None:
     assert len(line_server.received) == 4
 
 
-def test_400_is_a_hard_failure_without_retry(line_server: FakeLine) -> None:
-    line_server.answer_next(400)
-    assert _push(_channel(line_server)) is SendStatus.HARD_FAILED
-    assert len(line_server.received) == 1
+def test_400_about_to_is_an_unknown_user_and_other_400s_are_the_content(
+    line_server: FakeLine,
+) -> None:
+    # Given LINE refuses a push for its `to` (a user id it does not know)
+    line_server.answer_next(INVALID_TO)
+    unknown = _channel(line_server).send(OutboundMessage(delivery_id="d-1", to=USER, text="x"))
+    # Then the person cannot be reached on LINE
+    assert (unknown.status, unknown.error) == (SendStatus.HARD_FAILED, "http_400:to")
+    # Given LINE refuses a push for its content (a malformed or too long message)
+    line_server.answer_next(BAD_CONTENT)
+    content = _channel(line_server).send(OutboundMessage(delivery_id="d-2", to=USER, text="x"))
+    # Then the message is rejected, naming where, and nothing says the person is gone
+    assert (content.status, content.error) == (SendStatus.REJECTED, "http_400:messages[0].text")
+    # And neither is retried
+    assert len(line_server.received) == 2
 
 
 def test_multicast_sends_one_request_for_many_users(line_server: FakeLine) -> None:

@@ -1,5 +1,7 @@
 """The bodies the LINE channel sends validate against LINE's official OpenAPI spec
-(tests/data/line/messaging-api.yml, Apache-2.0, copied with its licence).
+(tests/data/line/messaging-api.yml, Apache-2.0, copied with its licence): from the
+channel alone, and from the real send path (an API send, a campaign multicast, with
+signed postbacks).
 
 OpenAPI 3.0 `discriminator` is not JSON Schema, so the spec's discriminated unions
 (Message, FlexContainer, FlexComponent, Action…) are rewritten before validation: the
@@ -10,6 +12,7 @@ and subtypes refer to a copy of the base without the dispatch (no infinite loop)
 from __future__ import annotations
 
 import copy
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,7 +27,9 @@ from messenger.channels.base import OutboundMessage
 from messenger.channels.line import LineChannel
 from messenger.domain.message import LineContent, Message
 from messenger.domain.rendering import RenderedLine, render_channel
+from tests.conftest import Cloud, ShopKeys
 from tests.messenger.line_server import FakeLine, fake_line_server
+from tests.messenger.test_campaigns import CampaignWorld
 
 SPEC = Path(__file__).resolve().parent.parent / "data" / "line" / "messaging-api.yml"
 USER = "U" + "0123456789abcdef" * 2
@@ -160,3 +165,89 @@ def test_the_validator_does_reject_bad_bodies(validator_for: Any) -> None:
     for body in bad_bodies:
         with pytest.raises(jsonschema.ValidationError):
             push.validate(body)
+
+
+@pytest.fixture
+def world(cloud: Cloud, shop: ShopKeys) -> Iterator[CampaignWorld]:
+    with fake_line_server() as line:
+        yield CampaignWorld(cloud, line, shop)
+
+
+BUTTONS = {
+    "type": "bubble",
+    "body": {
+        "type": "box",
+        "layout": "vertical",
+        "contents": [{"type": "text", "text": "{{ customer.last_name }}様、春のセール"}],
+    },
+    "footer": {
+        "type": "box",
+        "layout": "vertical",
+        "contents": [
+            {
+                "type": "button",
+                "action": {"type": "postback", "label": "気になる", "data": "want=serum"},
+            },
+            {
+                "type": "button",
+                "action": {"type": "uri", "label": "見る", "uri": "https://shop.example/sale"},
+            },
+        ],
+    },
+}
+
+
+def _line_message(world: CampaignWorld, line: dict[str, Any]) -> None:
+    world.message("line-sale", email=None, sms=None, coupon=None, recommendations=0, line=line)
+
+
+def _postback_data(body: dict[str, Any]) -> str:
+    return str(body["messages"][0]["contents"]["footer"]["contents"][0]["action"]["data"])
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        {"text": "{{ customer.last_name }}様、春のセール"},
+        {"flex": BUTTONS, "alt_text": "{{ customer.last_name }}様へのお知らせ"},
+    ],
+    ids=["text", "flex-with-postback"],
+)
+def test_a_push_from_the_send_path_validates_against_the_spec(
+    line: dict[str, Any], validator_for: Any, world: CampaignWorld
+) -> None:
+    # Given a LINE message saved through the API
+    world.customer()
+    _line_message(world, line)
+    # When it is sent to one customer through the API
+    assert world.send("line-sale")["channel"] == "line"
+    # Then the push LINE received is a valid PushMessageRequest with a UUID retry key
+    [request] = world.line.received
+    assert request.path == "/v2/bot/message/push"
+    validator_for("PushMessageRequest").validate(request.body)
+    key = request.headers["X-Line-Retry-Key"]
+    assert str(uuid.UUID(key)) == key
+    if "flex" in line:  # the postback data is our signed token, within LINE's limit
+        assert _postback_data(request.body).startswith("kz1.")
+
+
+def test_a_campaign_multicast_validates_against_the_spec(
+    validator_for: Any, world: CampaignWorld
+) -> None:
+    # Given three LINE friends in a segment and a flex message with a postback button
+    friends = {f"c-{i}": "U" + f"{i:02d}" * 16 for i in range(1, 4)}
+    for customer_id, user in friends.items():
+        world.customer(customer_id, line_user_id=user, email=None, phone=None)
+    world.enter("vip", *friends)
+    _line_message(world, {"flex": BUTTONS, "alt_text": "春のセール"})
+    # When the campaign runs
+    world.campaign(variants=[{"name": "A", "message_id": "line-sale"}])
+    world.tick()
+    # Then its one multicast is a valid MulticastRequest with a UUID retry key
+    [request] = world.line.received
+    assert request.path == "/v2/bot/message/multicast"
+    validator_for("MulticastRequest").validate(request.body)
+    assert sorted(request.body["to"]) == sorted(friends.values())
+    key = request.headers["X-Line-Retry-Key"]
+    assert str(uuid.UUID(key)) == key
+    assert _postback_data(request.body).startswith("kz1.")

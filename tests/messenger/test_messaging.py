@@ -9,25 +9,31 @@ import hashlib
 import hmac
 import json
 import threading
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 from fastapi.testclient import TestClient
 
 from messenger import bootstrap, services
+from messenger.adapters.recipients import DynamoRecipientRepository
 from messenger.adapters.recommendations import Recommendation, RecommendationSource
 from messenger.bootstrap import MessengerContainer
 from messenger.channels.base import Channel, OutboundMessage, SendResult
 from messenger.channels.line import LineChannel
+from messenger.domain.model import Recipient
 from messenger.entrypoints import api as messenger_api
 from messenger.entrypoints import events as messenger_events
+from messenger.services.webhooks import SubscriptionConfirmer
+from shared.adapters.dynamodb import RequestCounter
 from shared.auth.service import authenticate_token, create_key
 from shared.contracts import details
 from shared.contracts.envelope import EventEnvelope
 from tests.conftest import Cloud, ShopKeys
-from tests.messenger.line_server import FakeLine, fake_line_server
+from tests.messenger.line_server import BAD_CONTENT, INVALID_TO, FakeLine, fake_line_server
 
 LINE_USER = "U" + "0123456789abcdef" * 2
 DAY = datetime(2026, 11, 23, 3, 0, tzinfo=UTC)  # 12:00 JST
@@ -148,6 +154,20 @@ def world(cloud: Cloud, shop: ShopKeys) -> Iterator[World]:
         yield World(cloud, line, shop)
 
 
+def _unreachable(world: World, customer_id: str = "c-1") -> frozenset[str]:
+    assert world.container.recipients is not None
+    person = world.container.recipients.get("acme", customer_id)
+    assert person is not None
+    return person.unreachable
+
+
+def sms_sent(world: World) -> list[tuple[str, str]]:
+    from moto.core.models import DEFAULT_ACCOUNT_ID
+    from moto.sns.models import sns_backends
+
+    return list(sns_backends[DEFAULT_ACCOUNT_ID]["ap-northeast-1"].sms_messages.values())
+
+
 def test_preview_renders_every_channel_for_one_customer(world: World) -> None:
     # Given a customer and a message with content for mail, LINE and SMS
     world.customer()
@@ -206,6 +226,131 @@ def test_bad_input_gets_a_422_naming_the_field_and_nothing_is_sent(world: World)
     assert world.mails() == []
 
 
+def test_line_content_line_would_refuse_is_a_422_when_saved(world: World) -> None:
+    # Given LINE's limits: text up to 5000, altText up to 1500, a bubble or carousel
+    flex = {"type": "bubble", "body": {"type": "box", "layout": "vertical", "contents": []}}
+    cases = [
+        ({"text": "あ" * 5001}, "line.text"),
+        ({"flex": flex, "alt_text": "あ" * 1501}, "line.alt_text"),
+        ({"flex": {**flex, "type": "box"}, "alt_text": "お知らせ"}, "line.flex.type"),
+    ]
+    for line, field in cases:
+        # When a message LINE would refuse is saved
+        r = world.http.post(
+            "/v1/messages", json={"message_id": "x", "name": "x", "line": line}, headers=world.auth
+        )
+        # Then it is a 422 naming the field, and nothing is stored
+        assert r.status_code == 422, (field, r.text)
+        assert r.json()["error"]["fields"][0]["field"] == field
+    assert world.http.get("/v1/messages/x", headers=world.auth).status_code == 404
+
+
+def test_line_and_sms_texts_that_render_too_long_are_a_422_naming_the_field(
+    world: World,
+) -> None:
+    # Given LINE text and a marketing SMS whose variables make them too long once rendered
+    world.customer()
+    world.message("long-line", email=None, sms=None, line={"text": "{{ body }}"})
+    world.message("long-sms", email=None, line=None, sms={"text": "{{ body }}"})
+    long_line = {"body": "あ" * 5001}
+    long_sms = {"body": "あ" * 640}  # 640 fit in ten parts; the legal footer does not
+    for message_id, variables, field in [
+        ("long-line", long_line, "line.text"),
+        ("long-sms", long_sms, "sms.text"),
+    ]:
+        # When it is previewed or sent
+        preview = world.http.post(
+            f"/v1/messages/{message_id}/preview",
+            json={"customer_id": "c-1", "variables": variables},
+            headers=world.auth,
+        )
+        send = world.http.post(
+            f"/v1/messages/{message_id}/sends",
+            json={"customer_id": "c-1", "anchor": "a", "variables": variables},
+            headers=world.auth,
+        )
+        # Then both are a 422 naming the field
+        for r in (preview, send):
+            assert r.status_code == 422, (message_id, r.text)
+            assert r.json()["error"]["fields"][0]["field"] == field
+    # And nothing was sent or recorded, and the person is as reachable as before
+    assert world.line.received == [] and sms_sent(world) == [] and world.deliveries() == []
+    assert _unreachable(world) == frozenset()
+
+
+def test_quiet_hours_with_a_utc_offset_are_a_422_and_sends_keep_working(world: World) -> None:
+    # Given a customer on LINE
+    world.customer()
+    world.message()
+    # When the shop sets quiet hours with an offset
+    r = world.http.put(
+        "/v1/messenger/policy", json={"quiet_start": "21:00:00+09:00"}, headers=world.auth
+    )
+    # Then it is a 422 naming the field, and the policy is unchanged
+    assert r.status_code == 422
+    assert r.json()["error"]["fields"][0]["field"] == "quiet_start"
+    policy = world.http.get("/v1/messenger/policy", headers=world.auth).json()
+    assert policy["quiet_start"] == "21:00:00"
+    # And a LINE send still works
+    assert (world.send()["status"], world.line.received[0].path) == ("sent", "/v2/bot/message/push")
+
+
+def test_a_policy_stored_with_an_offset_before_the_fix_does_not_break_sending(
+    world: World,
+) -> None:
+    # Given a policy saved with an offset in its quiet hours, before they were refused
+    from datetime import time
+
+    from messenger.adapters.messages import DynamoMessageRepository
+    from messenger.domain.policy import JST, QuietHours, ShopPolicy
+
+    raw = DynamoMessageRepository(world.cloud.dynamodb, world.cloud.settings.messenger_table)
+    late = QuietHours(start=time(21, tzinfo=JST), end=time(8, tzinfo=JST))
+    raw.save_policy("acme", ShopPolicy(quiet_hours=late))
+    world.customer()
+    world.message()
+    # When a LINE message is sent at noon, then it goes (read as wall-clock 21:00-08:00)
+    assert world.send()["status"] == "sent"
+    world.clock.now = datetime(2026, 11, 23, 13, 0, tzinfo=UTC)  # 22:00 JST
+    assert world.send(anchor="a-2")["status"] == "deferred"
+
+
+def test_sending_to_an_unknown_customer_is_a_404_and_blocks_nothing(world: World) -> None:
+    # Given a message, and no customer c-1 yet
+    world.message()
+    # When a message is sent to a customer the messenger has never heard of
+    r = world.http.post(
+        "/v1/messages/sale/sends", json={"customer_id": "c-1", "anchor": "a-1"}, headers=world.auth
+    )
+    # Then it is a 404 naming the customer, and nothing is recorded
+    assert r.status_code == 404
+    assert r.json()["error"]["fields"][0]["field"] == "customer_id"
+    assert world.deliveries() == []
+    # And once the customer is known, the same send goes out
+    world.customer()
+    assert world.send()["status"] == "sent"
+
+
+def test_an_opt_in_without_its_source_is_not_consent(world: World) -> None:
+    # Given a customer whose opt-ins were recorded without saying where they came from
+    world.customer(consents=[{"channel": c, "granted": True} for c in ("email", "line", "sms")])
+    world.message()
+    world.message(
+        "receipt",
+        category="transactional",
+        email={"subject": "s", "html": "h", "text": "t"},
+        line=None,
+        sms=None,
+    )
+    # When a marketing message and a receipt are sent
+    marketing = world.send()
+    receipt = world.send("receipt", "r-1")
+    # Then the marketing message is not sent (no consent); the receipt is
+    assert (marketing["status"], marketing["reason"]) == ("skipped", "no_consent")
+    assert (receipt["status"], receipt["channel"]) == ("sent", "email")
+    assert world.line.received == [] and len(world.mails()) == 1
+
+
 def test_policy_order_picks_line_and_duplicates_send_nothing_more(world: World) -> None:
     world.customer()
     world.message()
@@ -216,16 +361,108 @@ def test_policy_order_picks_line_and_duplicates_send_nothing_more(world: World) 
     assert len(world.line.received) == 1 and world.mails() == []
 
 
-def test_line_hard_failure_falls_back_to_mail_and_marks_line_unreachable(world: World) -> None:
+def test_unknown_line_user_falls_back_to_mail_and_marks_line_unreachable(world: World) -> None:
+    # Given LINE does not know the person's user id (a 400 about `to`)
     world.customer()
     world.message()
-    world.line.answer_next(400)
+    world.line.answer_next(INVALID_TO)
+    # When the message is sent
     outcome = world.send()
+    # Then mail carries it, and LINE is not tried for this person again
     assert (outcome["status"], outcome["channel"]) == ("sent", "email")
     assert len(world.mails()) == 1
-    assert world.container.recipients is not None
-    person = world.container.recipients.get("acme", "c-1")
-    assert person is not None and "line" in person.unreachable
+    assert "line" in _unreachable(world)
+
+
+def test_line_refusing_the_content_falls_back_without_marking_line_unreachable(
+    world: World,
+) -> None:
+    # Given LINE refuses the message body (a 400 about `messages[0].text`)
+    world.customer()
+    world.message()
+    world.line.answer_next(BAD_CONTENT)
+    # When the message is sent
+    outcome = world.send()
+    # Then mail carries it, and the person is still reachable on LINE
+    assert (outcome["status"], outcome["channel"]) == ("sent", "email")
+    assert _unreachable(world) == frozenset()
+    # And the next message goes by LINE again
+    assert world.send(anchor="a-2")["channel"] == "line"
+
+
+def test_fallback_is_claimed_like_a_first_send_suppression_and_unsubscribes(
+    world: World,
+) -> None:
+    # Given LINE → mail → SMS, the person's mail address bounced (suppressed), and LINE
+    # does not know their user id
+    world.customer()
+    world.message()
+    world.container.deliveries.suppress("email", "hanako@example.jp", "bounce", world.clock.now)
+    world.line.answer_next(INVALID_TO)
+    # When the message is sent
+    outcome = world.send()
+    # Then the fallback skips the suppressed address and SMS carries it
+    assert (outcome["status"], outcome["channel"]) == ("sent", "sms")
+    assert world.mails() == []
+    assert {"line", "email"} <= _unreachable(world)
+
+    # Given another person unsubscribes from SMS marketing while LINE is being tried
+    world.customer("c-2", email=None)
+    inner = world.container.channels["line"]
+
+    class UnsubscribesMeanwhile(Channel):
+        name = "line"
+
+        def send(self, message: OutboundMessage) -> SendResult:
+            world.container.deliveries.unsubscribe(
+                "acme", "c-2", "sms", "marketing", world.clock.now
+            )
+            return inner.send(message)
+
+    world.container.channels["line"] = UnsubscribesMeanwhile()
+    world.line.answer_next(INVALID_TO)
+    # When the message is sent to them
+    late = world.send(customer_id="c-2")
+    # Then the SMS fallback honours the unsubscribe: nothing more is sent
+    assert (late["status"], late["reason"]) == ("failed", "http_400:to")
+    assert len(sms_sent(world)) == 1
+
+
+def test_a_delivered_message_costs_at_most_three_dynamodb_requests(world: World) -> None:
+    # Given a warm container (message and policy cached) and one customer per channel
+    world.customer("c-1")
+    world.customer("c-2", line_user_id=None)
+    world.customer("c-3", line_user_id=None, email=None)
+    world.message()
+    assert world.send(anchor="warm")["status"] == "sent"
+    table = world.container.settings.messenger_table
+    counter = RequestCounter(table=table)
+    counter.attach(world.container.deliveries._client)  # type: ignore[attr-defined]
+    for customer_id, channel in (("c-1", "line"), ("c-2", "email"), ("c-3", "sms")):
+        counter.reset()
+        # When a message is delivered through the API
+        outcome = world.send(customer_id=customer_id)
+        # Then it took the recipient Query, the claim transaction and the `sent` write
+        assert (outcome["status"], outcome["channel"]) == ("sent", channel)
+        assert counter.calls == [
+            f"{op}:{table}" for op in ("Query", "TransactWriteItems", "PutItem")
+        ]
+
+
+def test_line_retry_key_is_a_uuid_and_the_same_when_a_5xx_is_retried(world: World) -> None:
+    # Given LINE fails the first push with a 500
+    world.policy(channel_order=["line"])
+    world.customer()
+    world.message()
+    world.line.answer_next(500)
+    assert world.send()["status"] == "retry_scheduled"
+    # When the retry is due and LINE accepts it
+    world.clock.now += timedelta(minutes=2)
+    assert [o.status for o in world.container.messaging.dispatch_due()] == ["sent"]
+    # Then both requests carried one retry key, a UUID in its canonical form
+    keys = [r.headers["X-Line-Retry-Key"] for r in world.line.received]
+    assert len(keys) == 2 and keys[0] == keys[1]
+    assert str(uuid.UUID(keys[0])) == keys[0]
 
 
 def test_quiet_hours_defer_line_to_the_morning_then_the_dispatcher_sends(world: World) -> None:
@@ -245,6 +482,72 @@ def test_quiet_hours_defer_line_to_the_morning_then_the_dispatcher_sends(world: 
     outcomes = world.container.messaging.dispatch_due()
     assert [o.status for o in outcomes] == ["sent"]
     assert len(world.line.received) == 1
+
+
+def test_a_due_send_that_no_longer_renders_fails_alone_and_the_others_go(world: World) -> None:
+    # Given at 22:00 in Tokyo two LINE messages wait for the morning: an important one
+    # (first in line) and a sale, each for its own customer
+    world.clock.now = datetime(2026, 11, 23, 13, 0, tzinfo=UTC)
+    world.customer("c-1")
+    world.customer("c-2", line_user_id="U" + "1" * 32)
+    world.message()
+    world.message("notice", priority=10)
+    assert world.send("notice")["status"] == "deferred"
+    assert world.send(customer_id="c-2")["status"] == "deferred"
+    # And the important message was then edited into one that no longer renders
+    world.message("notice", priority=10, line={"text": "{{ customer.nickname }}さん"})
+    # When the dispatcher runs after 08:00
+    world.clock.now = datetime(2026, 11, 23, 23, 1, tzinfo=UTC)
+    outcomes = world.container.messaging.dispatch_due()
+    # Then the broken one fails on its own, with the field, visible in the delivery log
+    assert [(o.status, o.reason) for o in outcomes] == [
+        ("failed", "render_error:line.text"),
+        ("sent", None),
+    ]
+    failed = world.deliveries(status="failed")
+    assert [(d["customer_id"], d["skip_reason"]) for d in failed] == [
+        ("c-1", "render_error:line.text")
+    ]
+    # And the sale went out, and nothing is left waiting
+    assert [r.body["to"] for r in world.line.received] == ["U" + "1" * 32]
+    world.clock.now += timedelta(days=1)
+    assert world.container.messaging.dispatch_due() == []
+
+
+def test_a_due_send_whose_read_fails_waits_with_backoff_and_the_others_go(world: World) -> None:
+    # Given two LINE messages waiting for the morning, one for c-1 (first in line)
+    world.clock.now = datetime(2026, 11, 23, 13, 0, tzinfo=UTC)
+    world.customer("c-1")
+    world.customer("c-2", line_user_id="U" + "1" * 32)
+    world.message()
+    world.message("notice", priority=10)
+    assert world.send("notice")["status"] == "deferred"
+    assert world.send(customer_id="c-2")["status"] == "deferred"
+    # And reading c-1's profile fails at the moment (DynamoDB throttling)
+    recipients = world.container.recipients
+    assert isinstance(recipients, DynamoRecipientRepository)
+
+    class Throttled(DynamoRecipientRepository):
+        def get(self, shop_id: str, customer_id: str) -> Recipient | None:
+            if customer_id == "c-1":
+                error = {"Error": {"Code": "ProvisionedThroughputExceededException"}}
+                raise ClientError(error, "Query")  # type: ignore[arg-type]
+            return super().get(shop_id, customer_id)
+
+    world.container.recipients = Throttled(recipients._client, recipients._table)
+    # When the dispatcher runs after 08:00
+    world.clock.now = datetime(2026, 11, 23, 23, 1, tzinfo=UTC)
+    outcomes = world.container.messaging.dispatch_due()
+    # Then c-1's send waits for a retry with backoff, and c-2's goes out
+    assert [(o.status, o.reason) for o in outcomes] == [
+        ("retry_scheduled", "error:ClientError"),
+        ("sent", None),
+    ]
+    # When the read works again and the retry is due, c-1's goes out too
+    world.container.recipients = recipients
+    world.clock.now += timedelta(minutes=2)
+    assert [o.status for o in world.container.messaging.dispatch_due()] == ["sent"]
+    assert len(world.line.received) == 2
 
 
 def test_transactional_skips_cap_but_marketing_is_capped_and_priority_wins(world: World) -> None:
@@ -435,6 +738,66 @@ def test_ses_permanent_bounce_suppresses_the_address(world: World) -> None:
     outcome = world.send()
     assert (outcome["status"], outcome["channel"]) == ("sent", "sms")
     assert world.mails() == []
+
+
+class RecordingConfirmer(SubscriptionConfirmer):
+    def __init__(self) -> None:
+        self.confirmed: list[tuple[str, str]] = []
+
+    def confirm(self, topic_arn: str, token: str) -> None:
+        self.confirmed.append((topic_arn, token))
+
+
+def test_ses_complaints_suppress_transient_bounces_do_not_and_subscriptions_confirm(
+    world: World,
+) -> None:
+    from pydantic import SecretStr
+
+    # Given the SES notification topic, mail then SMS, and two customers
+    topic = "arn:aws:sns:ap-northeast-1:123456789012:ses-events"
+    world.container.settings = world.container.settings.model_copy(
+        update={
+            "ses_notification_token": SecretStr("sns-token"),
+            "ses_notification_topic_arns": topic,
+        }
+    )
+    confirmer = RecordingConfirmer()
+    world.container.confirmer = confirmer
+    world.policy(channel_order=["email", "sms"])
+    world.customer("c-1", email="hanako@example.jp")
+    world.customer("c-2", email="taro@example.jp")
+    world.message()
+
+    def notify(body: dict[str, Any]) -> dict[str, Any]:
+        r = world.http.post("/v1/webhooks/ses?token=sns-token", content=json.dumps(body))
+        assert r.status_code == 200, r.text
+        return dict(r.json())
+
+    def ses(event: dict[str, Any]) -> dict[str, Any]:
+        return {"Type": "Notification", "TopicArn": topic, "Message": json.dumps(event)}
+
+    # When SNS asks to confirm the subscription
+    assert notify({"Type": "SubscriptionConfirmation", "TopicArn": topic, "Token": "tok-1"})
+    # Then it is confirmed through the SNS API with its topic and token
+    assert confirmer.confirmed == [(topic, "tok-1")]
+    # When c-1 complains and c-2's mailbox is full (a transient bounce)
+    complaint = {
+        "eventType": "Complaint",
+        "complaint": {"complainedRecipients": [{"emailAddress": "hanako@example.jp"}]},
+    }
+    transient = {
+        "eventType": "Bounce",
+        "bounce": {
+            "bounceType": "Transient",
+            "bouncedRecipients": [{"emailAddress": "taro@example.jp"}],
+        },
+    }
+    assert notify(ses(complaint))["suppressed"] == 1
+    assert notify(ses(transient))["suppressed"] == 0
+    # Then the complainer gets no more mail (SMS instead); c-2 still gets mail
+    assert world.send()["channel"] == "sms"
+    assert world.send(customer_id="c-2")["channel"] == "email"
+    assert [str(m.destinations[0]) for m in world.mails()] == ["taro@example.jp"]
 
 
 def test_customer_upserted_events_keep_the_recipient_current(world: World) -> None:

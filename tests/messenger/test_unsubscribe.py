@@ -1,13 +1,19 @@
-"""One-click unsubscribe (RFC 8058) from the welcome mail, without a login."""
+"""One-click unsubscribe (RFC 8058) from the welcome mail and marketing mail, without a
+login: per channel and category, or from every channel at once."""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
 from email import message_from_string, policy
 
+import pytest
 from fastapi.testclient import TestClient
 
 from messenger.entrypoints import events as messenger_events
 from tests.conftest import Cloud, OrderFactory, ShopKeys
+from tests.messenger.line_server import fake_line_server
+from tests.messenger.test_messaging import World, sms_sent
 
 
 def _unsubscribe_path(cloud: Cloud) -> str:
@@ -62,3 +68,62 @@ def test_tampered_unsubscribe_link_is_refused(cloud: Cloud, messenger_client: Te
         response = messenger_client.post(f"/u/{bad}")
         assert response.status_code == 422
         assert response.json()["error"]["fields"][0]["field"] == "token"
+
+
+@pytest.fixture
+def world(cloud: Cloud, shop: ShopKeys) -> Iterator[World]:
+    with fake_line_server() as line:
+        yield World(cloud, line, shop)
+
+
+def _receipt(world: World) -> None:
+    world.message(
+        "receipt",
+        category="transactional",
+        email={
+            "subject": "ご注文確認",
+            "html": "<p>ご注文ありがとうございます</p>",
+            "text": "確認",
+        },
+        line=None,
+        sms=None,
+    )
+
+
+def test_after_one_click_unsubscribe_marketing_mail_stops_and_receipts_still_go(
+    world: World,
+) -> None:
+    # Given a customer got a marketing mail
+    world.policy(channel_order=["email"])
+    world.customer()
+    world.message()
+    _receipt(world)
+    assert world.send(anchor="a-1")["status"] == "sent"
+    # When their mail client posts the one-click unsubscribe from its header
+    path = _unsubscribe_path(world.cloud)
+    assert world.http.post(path, data={"List-Unsubscribe": "One-Click"}).status_code == 200
+    # Then the next marketing mail is skipped, and a transactional mail still goes
+    marketing = world.send(anchor="a-2")
+    receipt = world.send("receipt", "order-1")
+    assert (marketing["status"], marketing["reason"]) == ("skipped", "unsubscribed")
+    assert (receipt["status"], receipt["channel"]) == ("sent", "email")
+    assert len(world.mails()) == 2
+
+
+def test_unsubscribing_from_every_channel_stops_line_and_sms_too(world: World) -> None:
+    # Given a customer reachable on LINE, mail and SMS got a marketing mail
+    world.policy(channel_order=["email", "line", "sms"])
+    world.customer()
+    world.message()
+    assert world.send(anchor="a-1")["channel"] == "email"
+    # When they choose "unsubscribe from every channel" on the unsubscribe page
+    page = world.http.get(_unsubscribe_path(world.cloud))
+    forms = re.findall(r'<form method="post" action="([^"]+)"', page.text)
+    assert len(forms) == 2
+    assert world.http.post(forms[1]).status_code == 200
+    # Then marketing goes on no channel: not LINE, not SMS
+    for order in (["line"], ["sms"], ["email", "line", "sms"]):
+        world.policy(channel_order=order)
+        outcome = world.send(anchor=f"after-{order[0]}-{len(order)}")
+        assert (outcome["status"], outcome["reason"]) == ("skipped", "unsubscribed")
+    assert world.line.received == [] and sms_sent(world) == [] and len(world.mails()) == 1

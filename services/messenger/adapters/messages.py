@@ -122,8 +122,9 @@ def policy_from_json(d: dict[str, Any]) -> ShopPolicy:
         cap_count=int(d["cap_count"]),
         cap_window=timedelta(seconds=int(d["cap_window_seconds"])),
         quiet_hours=QuietHours(
-            start=time.fromisoformat(d["quiet_start"]),
-            end=time.fromisoformat(d["quiet_end"]),
+            # A policy saved before offsets were refused: the wall-clock time is what counts.
+            start=time.fromisoformat(d["quiet_start"]).replace(tzinfo=None),
+            end=time.fromisoformat(d["quiet_end"]).replace(tzinfo=None),
             channels=frozenset(d["quiet_channels"]),
         ),
         timezone=d["timezone"],

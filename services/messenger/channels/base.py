@@ -15,9 +15,15 @@ from typing import Any
 class SendStatus(StrEnum):
     SENT = "sent"
     HARD_FAILED = "hard_failed"
-    """The address or user cannot be reached (bounced, blocked): try another channel."""
+    """The person cannot be reached on this channel (an unknown LINE user id, a malformed
+    address or number): marked unreachable there; try another channel."""
     RETRYABLE = "retryable"
-    """The provider failed for now (throttled, 5xx): retry later with the same key."""
+    """The provider failed for now (throttled, 5xx, no connection): retry later with the
+    same key."""
+    REJECTED = "rejected"
+    """The provider refused this message (its content, the sender's setup), not the
+    person: this delivery fails on this channel (it may fall back), and the person stays
+    reachable there."""
 
 
 @dataclass(frozen=True)

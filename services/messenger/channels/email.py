@@ -13,18 +13,20 @@ from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from messenger.channels.base import Channel, OutboundMessage, SendResult, SendStatus
 
 if TYPE_CHECKING:
     from mypy_boto3_sesv2 import SESV2Client
 
-_HARD_FAILURES = {
+_REJECTED = {
     "MessageRejected",
     "MailFromDomainNotVerifiedException",
     "AccountSuspendedException",
 }
+"""SES refuses the message or the shop's sending setup: nothing about the person (a bad
+address is caught before the call; bounces arrive later and suppress the address)."""
 
 
 def is_valid_address(address: str) -> bool:
@@ -97,6 +99,9 @@ class EmailChannel(Channel):
             )
         except ClientError as err:
             code = str(err.response.get("Error", {}).get("Code"))
-            status = SendStatus.HARD_FAILED if code in _HARD_FAILURES else SendStatus.RETRYABLE
+            status = SendStatus.REJECTED if code in _REJECTED else SendStatus.RETRYABLE
             return SendResult(status, error=code)
+        except BotoCoreError as err:
+            # No connection, a timeout: the call failed for now, not the message.
+            return SendResult(SendStatus.RETRYABLE, error=type(err).__name__)
         return SendResult(SendStatus.SENT, provider_message_id=response.get("MessageId"))

@@ -3,7 +3,9 @@
 Every request carries `X-Line-Retry-Key`, a UUID derived from the delivery id, so it is
 the same on every retry (in-process backoff, a Lambda retry, the dead-letter redrive).
 LINE answers 409 when a request with that key was already accepted: that counts as
-sent. 429 and 5xx are retried with exponential backoff (honouring `Retry-After`),
+sent. A 400 about the `to` property means the user id is unknown (the person cannot be
+reached on LINE); any other 400 is the message's content (rejected: the person stays
+reachable). 429 and 5xx are retried with exponential backoff (honouring `Retry-After`),
 reusing the key. In sandbox mode nothing goes to the network: the request is appended
 to the local sandbox file instead.
 """
@@ -27,7 +29,7 @@ PUSH_PATH = "/v2/bot/message/push"
 MULTICAST_PATH = "/v2/bot/message/multicast"
 MAX_MULTICAST = 500
 _RETRY_NAMESPACE = uuid.UUID("6f1d7d2e-5f5c-4c1e-9d6e-4b697a756e61")
-_HARD_STATUSES = frozenset({400, 404, 410})
+_HARD_STATUSES = frozenset({404, 410})
 _log = get_logger("kizuna.messenger.line")
 
 
@@ -143,6 +145,8 @@ class LineChannel(Channel):
                     accepted = response.headers.get("x-line-accepted-request-id")
                     return SendResult(SendStatus.SENT, provider_message_id=accepted or key)
                 error = f"http_{status}"
+                if status == 400:
+                    return _bad_request(response)
                 if status in _HARD_STATUSES:
                     return SendResult(SendStatus.HARD_FAILED, error=error)
                 if status != 429 and status < 500:
@@ -153,6 +157,24 @@ class LineChannel(Channel):
                 _log.info("line retry", extra={"attempt": attempt, "error": error})
                 self._sleep(min(delay, self._max_delay))
         return SendResult(SendStatus.RETRYABLE, error=error)
+
+
+def _bad_request(response: httpx.Response) -> SendResult:
+    """LINE answers 400 both for a body it cannot accept and for a user id it does not
+    know; only an error about the `to` property means the person cannot be reached.
+    (A user who blocked the account still gets 200: LINE drops the message silently.)"""
+    try:
+        body = response.json()
+    except ValueError:
+        body = {}
+    body = body if isinstance(body, dict) else {}
+    details = [d for d in body.get("details") or [] if isinstance(d, dict)]
+    properties = [str(d.get("property") or "") for d in details]
+    message = str(body.get("message") or "")
+    if any(p == "to" or p.startswith(("to[", "to.")) for p in properties) or "'to'" in message:
+        return SendResult(SendStatus.HARD_FAILED, error="http_400:to")
+    where = next((p for p in properties if p), "body")[:80]
+    return SendResult(SendStatus.REJECTED, error=f"http_400:{where}")
 
 
 def _message_id(response: httpx.Response) -> str | None:

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from messenger.channels.base import Channel, OutboundMessage, SendResult, SendStatus
+from messenger.domain.sms import MAX_PARTS, sms_length
 
 if TYPE_CHECKING:
     from mypy_boto3_sns import SNSClient
@@ -39,7 +40,7 @@ class SmsChannel(Channel):
     supports_html = False
     supports_subject = False
     max_text_length = 670
-    """Ten UCS-2 parts; longer texts are refused before sending."""
+    """Ten UCS-2 parts (`MAX_PARTS`); longer texts are refused before sending."""
 
     def __init__(
         self,
@@ -58,8 +59,9 @@ class SmsChannel(Channel):
         phone = normalise_phone(message.to, self._default_region)
         if phone is None:
             return SendResult(SendStatus.HARD_FAILED, error="invalid_phone")
-        if not message.text or len(message.text) > self.max_text_length:
-            return SendResult(SendStatus.HARD_FAILED, error="text_length")
+        if not message.text or sms_length(message.text).parts > MAX_PARTS:
+            # The text, not the number: rendering refuses these before they get here.
+            return SendResult(SendStatus.REJECTED, error="text_length")
         sms_type = "Transactional" if message.category == "transactional" else "Promotional"
         attributes: dict[str, dict[str, str]] = {
             "AWS.SNS.SMS.SMSType": {"DataType": "String", "StringValue": sms_type}
@@ -79,4 +81,7 @@ class SmsChannel(Channel):
             code = str(err.response.get("Error", {}).get("Code"))
             status = SendStatus.HARD_FAILED if code in _HARD_FAILURES else SendStatus.RETRYABLE
             return SendResult(status, error=code)
+        except BotoCoreError as err:
+            # No connection, a timeout: the call failed for now, not the number.
+            return SendResult(SendStatus.RETRYABLE, error=type(err).__name__)
         return SendResult(SendStatus.SENT, provider_message_id=response.get("MessageId"))

@@ -16,6 +16,11 @@ from shared.errors import InvalidInput
 
 CHANNELS = ("email", "line", "sms")
 CATEGORIES = ("marketing", "transactional")
+LINE_TEXT_MAX = 5000
+"""Characters in one LINE text message (LINE refuses longer ones with a 400)."""
+LINE_ALT_TEXT_MAX = 1500
+"""Characters in a flex message's `altText`."""
+FLEX_CONTAINERS = ("bubble", "carousel")
 
 
 @dataclass(frozen=True)
@@ -86,10 +91,31 @@ class Message:
             raise InvalidInput("a message needs content for at least one channel", field="email")
         if self.line is not None and (self.line.text is None) == (self.line.flex is None):
             raise InvalidInput("LINE content is either text or flex", field="line")
-        if self.line is not None and self.line.flex is not None and not self.line.alt_text:
-            raise InvalidInput("a flex message needs alt_text", field="line.alt_text")
+        if self.line is not None:
+            check_line_content(self.line)
         if self.recommendations < 0 or self.recommendations > 10:
             raise InvalidInput("recommendations must be between 0 and 10", field="recommendations")
+
+
+def check_line_content(line: LineContent) -> None:
+    """What LINE would refuse with a 400 for the message itself, caught when it is saved
+    (a refused body is not the person's fault, so it must not get that far)."""
+    if line.text is not None and len(line.text) > LINE_TEXT_MAX:
+        raise InvalidInput(
+            f"a LINE text message has at most {LINE_TEXT_MAX} characters", field="line.text"
+        )
+    if line.flex is None:
+        return
+    if not line.alt_text:
+        raise InvalidInput("a flex message needs alt_text", field="line.alt_text")
+    if len(line.alt_text) > LINE_ALT_TEXT_MAX:
+        raise InvalidInput(
+            f"alt_text has at most {LINE_ALT_TEXT_MAX} characters", field="line.alt_text"
+        )
+    if not isinstance(line.flex, Mapping) or line.flex.get("type") not in FLEX_CONTAINERS:
+        raise InvalidInput(
+            f"a flex message's contents.type is one of {FLEX_CONTAINERS}", field="line.flex.type"
+        )
 
 
 def check_channel(channel: str) -> str:

@@ -51,6 +51,13 @@ class ShopPolicy:
             raise InvalidInput("cap_count must be at least 1", field="cap_count")
         if self.cap_window <= timedelta(0):
             raise InvalidInput("cap_window must be positive", field="cap_window_days")
+        for name, value in (
+            ("quiet_start", self.quiet_hours.start),
+            ("quiet_end", self.quiet_hours.end),
+        ):
+            if value.tzinfo is not None:
+                # Quiet hours are wall-clock times in each person's own time zone.
+                raise InvalidInput(f"{name} is a local time without a UTC offset", field=name)
         for c in self.quiet_hours.channels:
             if c not in CHANNELS:
                 raise InvalidInput(f"unknown channel {c!r}", field="quiet_hours.channels")

@@ -18,8 +18,16 @@ from typing import Any
 from jinja2 import FileSystemLoader, StrictUndefined, TemplateError, select_autoescape
 from jinja2.sandbox import SandboxedEnvironment
 
-from messenger.domain.message import EmailContent, LineContent, Message, SmsContent
-from messenger.domain.sms import SmsLength, sms_length
+from messenger.domain.message import (
+    FLEX_CONTAINERS,
+    LINE_ALT_TEXT_MAX,
+    LINE_TEXT_MAX,
+    EmailContent,
+    LineContent,
+    Message,
+    SmsContent,
+)
+from messenger.domain.sms import MAX_PARTS, SmsLength, sms_length
 from shared.errors import InvalidInput
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates"
@@ -184,13 +192,41 @@ def render_channel(
             text = _with_footer(text, render_file(f"_footer.{locale}.txt", context), html=False)
         return RenderedEmail(subject=" ".join(subject.split()), html=html, text=text)
     if isinstance(content, LineContent):
-        if content.flex is not None:
-            flex = _walk_flex(content.flex, "line.flex", context)
-            alt = render_string(content.alt_text or "", context, field="line.alt_text")
-            return RenderedLine(flex=flex, alt_text=alt.strip())
-        return RenderedLine(text=render_string(content.text or "", context, field="line.text"))
+        return _checked_line(content, context)
     assert isinstance(content, SmsContent)
     text = render_string(content.text, context, field="sms.text").strip()
     if marketing:
         text = f"{text}\n{render_file(f'_footer.{locale}.sms.txt', context).strip()}"
-    return RenderedSms(text=text, length=sms_length(text))
+    length = sms_length(text)
+    if length.parts > MAX_PARTS:
+        raise InvalidInput(
+            f"sms.text comes out at {length.parts} parts with the legal footer; "
+            f"at most {MAX_PARTS} are sent",
+            field="sms.text",
+        )
+    return RenderedSms(text=text, length=length)
+
+
+def _checked_line(content: LineContent, context: Mapping[str, Any]) -> RenderedLine:
+    """The rendered LINE message, refused here (naming the field) when LINE would refuse
+    it: a 400 for the content must never reach the provider or look like the person."""
+    if content.flex is None:
+        text = render_string(content.text or "", context, field="line.text")
+        if not text.strip() or len(text) > LINE_TEXT_MAX:
+            raise InvalidInput(
+                f"line.text renders to {len(text)} characters; LINE needs 1 to {LINE_TEXT_MAX}",
+                field="line.text",
+            )
+        return RenderedLine(text=text)
+    flex = _walk_flex(content.flex, "line.flex", context)
+    if flex.get("type") not in FLEX_CONTAINERS:
+        raise InvalidInput(
+            f"a flex message's contents.type is one of {FLEX_CONTAINERS}", field="line.flex.type"
+        )
+    alt = render_string(content.alt_text or "", context, field="line.alt_text").strip()
+    if not alt or len(alt) > LINE_ALT_TEXT_MAX:
+        raise InvalidInput(
+            f"line.alt_text renders to {len(alt)} characters; LINE needs 1 to {LINE_ALT_TEXT_MAX}",
+            field="line.alt_text",
+        )
+    return RenderedLine(flex=flex, alt_text=alt)

@@ -21,6 +21,8 @@ GSM7_EXTENSION = frozenset("^{}\\[~]|€\f")
 
 GSM7_SINGLE, GSM7_MULTI = 160, 153
 UCS2_SINGLE, UCS2_MULTI = 70, 67
+MAX_PARTS = 10
+"""The most parts one SMS may take (ten UCS-2 parts: 670 characters of Japanese)."""
 
 Encoding = Literal["GSM-7", "UCS-2"]
 

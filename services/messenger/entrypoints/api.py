@@ -130,7 +130,8 @@ def preview_message(
 def send_message(
     message_id: str, body: SendCreate, principal: MessagesSender, c: Container
 ) -> SendPublic:
-    """Send to one customer, at most once per (trigger, customer, anchor)."""
+    """Send to one customer, at most once per (trigger, customer, anchor). An unknown
+    customer is a 404 and a template that fails to render a 422; neither writes anything."""
     outcome = c.messaging.send(
         SendRequest(
             shop_id=principal.shop_id,
@@ -140,7 +141,8 @@ def send_message(
             anchor=body.anchor,
             variables=body.variables,
             priority=body.priority,
-        )
+        ),
+        require_customer=True,
     )
     return SendPublic.of(outcome)
 

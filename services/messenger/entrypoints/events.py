@@ -12,6 +12,9 @@ from messenger.services.sending import RequestedMessage, SendOutcome, SendReques
 from shared.contracts import details
 from shared.contracts.envelope import EventEnvelope
 from shared.events_handler import dispatch
+from shared.log import get_logger
+
+_log = get_logger("kizuna.messenger.events")
 
 _container: MessengerContainer | None = None
 
@@ -114,13 +117,31 @@ def on_customer_upserted(envelope: EventEnvelope, detail: Any) -> dict[str, Any]
 def journey_dispatcher() -> dict[str, Any]:
     """Every minute: deferred sends (cap, quiet hours, active hour) and retries that are
     due, then the waves of scheduled and running campaigns (a bounded slice each tick).
-    Journey steps join them when the journey engine arrives."""
+    Journey steps join them when the journey engine arrives. Each step runs even when
+    the one before it failed (logged, and named in the summary)."""
     c = container()
-    outcomes = c.messaging.dispatch_due()
+    errors: dict[str, str] = {}
+    outcomes: list[SendOutcome] = []
+    campaigns: dict[str, Any] = {}
+    try:
+        outcomes = c.messaging.dispatch_due()
+    except Exception as err:
+        errors["due_steps"] = _step_failed("due_steps", err)
+    try:
+        campaigns = c.campaigns.tick()
+    except Exception as err:
+        errors["campaigns"] = _step_failed("campaigns", err)
     by_status: dict[str, int] = {}
     for o in outcomes:
         by_status[o.status] = by_status.get(o.status, 0) + 1
-    return {"due_steps": len(outcomes), "by_status": by_status, "campaigns": c.campaigns.tick()}
+    summary = {"due_steps": len(outcomes), "by_status": by_status, "campaigns": campaigns}
+    return {**summary, "errors": errors} if errors else summary
+
+
+def _step_failed(step: str, err: Exception) -> str:
+    """Log a failed dispatcher step by its name and error type only (no personal data)."""
+    _log.error("dispatcher step failed", extra={"step": step, "error": type(err).__name__})
+    return type(err).__name__
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

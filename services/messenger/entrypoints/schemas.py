@@ -6,7 +6,7 @@ from datetime import datetime, time, timedelta
 from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from messenger.domain.campaign import Campaign, ResultRow, Variant
 from messenger.domain.message import Coupon, EmailContent, LineContent, Message, SmsContent
@@ -181,6 +181,15 @@ class PolicyUpdate(_In):
     quiet_end: time = time(8, 0)
     quiet_channels: list[str] = Field(default_factory=lambda: ["line", "sms"])
     timezone: str = "Asia/Tokyo"
+
+    @field_validator("quiet_start", "quiet_end")
+    @classmethod
+    def _local_time(cls, value: time) -> time:
+        """Quiet hours are wall-clock times in each person's own time zone: an offset
+        ("21:00+09:00") has no meaning there and made every later send fail."""
+        if value.tzinfo is not None:
+            raise ValueError("a local time without a UTC offset, e.g. 21:00")
+        return value
 
     def to_domain(self) -> ShopPolicy:
         return ShopPolicy(

@@ -8,16 +8,21 @@ steps later):
 2. choose the channels (consent, reachability, policy order) and the earliest time
    (quiet hours, active hour, frequency cap); later than now → record the delivery as
    deferred with a due entry (or drop it with the reason if that is past its validity);
-3. render (a template error is a 422 naming the field; nothing is written or sent);
+3. render (a template error on a single send is a 422 naming the field, with nothing
+   written or sent; in a batch or a due send it is that person's `failed` delivery,
+   with the reason, and the others go on);
 4. claim: one transaction records the intent, checks unsubscribes and suppression and
    reserves the cap slot (a conditional write on the person's counter, so concurrent
    sends cannot overshoot the cap);
-5. send; a hard failure marks the channel unreachable and falls back to the next one;
-   a retryable failure schedules a retry with backoff (same delivery id, so LINE sees
-   the same retry key) and, after `max_attempts`, a dead letter.
+5. send; a hard failure (the person cannot be reached there) marks the channel
+   unreachable, a rejection (the content) does not; either falls back to the next
+   channel, which is claimed like the first (unsubscribes, suppression); a retryable
+   failure schedules a retry with backoff (same delivery id, so LINE sees the same
+   retry key) and, after `max_attempts`, a dead letter.
 
 A crash between the provider call and the final write leaves the claim in `sending`;
-nothing ever re-sends a `sending` delivery, so the effect is at most once.
+nothing ever re-sends a `sending` delivery, so the effect is at most once. A provider
+call that raises instead of answering is unconfirmed too: a dead letter, never a resend.
 """
 
 from __future__ import annotations
@@ -41,7 +46,7 @@ from messenger.adapters.repository import (
 from messenger.channels.base import Channel, OutboundMessage, SendResult, SendStatus
 from messenger.domain.builtin import BUILTIN_PREFIX, builtin_message
 from messenger.domain.links import UnsubscribeRequest
-from messenger.domain.message import Message, check_channel
+from messenger.domain.message import CHANNELS, Message, check_channel
 from messenger.domain.model import (
     RESUMABLE,
     ConsentState,
@@ -296,44 +301,104 @@ class Messaging:
         return SendOutcome(delivery_id, "sent", None, channel)
 
     # ------------------------------------------------------------ sending
-    def send(self, request: SendRequest) -> SendOutcome:
-        return self.send_batch([request])[0]
+    def send(self, request: SendRequest, *, require_customer: bool = False) -> SendOutcome:
+        """One send whose caller waits for the answer: a template that fails to render
+        raises (a 422 naming the field) with nothing written or sent; so does, with
+        `require_customer`, a customer the messenger does not know (a 404), instead of a
+        `no_address` record that would stand for that (trigger, customer, anchor)."""
+        return self._send_all([request], strict=True, require_customer=require_customer)[0]
 
     def send_batch(self, requests: Sequence[SendRequest]) -> list[SendOutcome]:
         """Send each request through the one path; LINE messages whose content comes out
-        identical for several people go as one multicast (up to the channel's limit)."""
+        identical for several people go as one multicast (up to the channel's limit).
+        What fails for one person (a template that does not render for them) is their
+        own `failed` outcome, recorded with the reason; it never holds up the others."""
+        return self._send_all(requests, strict=False)
+
+    def _send_all(
+        self, requests: Sequence[SendRequest], *, strict: bool, require_customer: bool = False
+    ) -> list[SendOutcome]:
         prepared: list[SendOutcome | _Claimed] = []
         for request in requests:
-            message = self.get_message(request.shop_id, request.message_id)
-            for c in request.channels:
-                check_channel(c)
-            now = self.clock()
-            expires_at = now + message.valid_for
-            if request.expires_at is not None:
-                expires_at = min(expires_at, request.expires_at)
-            delivery = Delivery(
-                key=DeliveryKey(
-                    request.shop_id, request.trigger, request.customer_id, request.anchor
-                ),
-                channel="",
-                category=message.category,
-                status=DeliveryStatus.SENDING,
-                created_at=now,
-                message_id=message.message_id,
-                priority=request.priority if request.priority is not None else message.priority,
-                expires_at=expires_at,
-                variables=dict(request.variables),
-                campaign_id=request.campaign_id,
-                variant=request.variant,
-                only_channels=request.channels,
-            )
-            if expires_at <= now:
-                prepared.append(
-                    self._close(delivery, DeliveryStatus.DROPPED, SkipReason.EXPIRED.value, None)
-                )
-                continue
-            prepared.append(self._attempt(message, delivery, expect=None))
+            try:
+                prepared.append(self._prepare(request, strict, require_customer))
+            except Exception as err:
+                if strict:
+                    raise
+                prepared.append(self._request_failed(request, err))
         return self._deliver_all(prepared)
+
+    def _prepare(
+        self, request: SendRequest, strict: bool, require_customer: bool
+    ) -> SendOutcome | _Claimed:
+        """Decide, render and claim one request (nothing is sent yet)."""
+        message = self.get_message(request.shop_id, request.message_id)
+        for c in request.channels:
+            check_channel(c)
+        now = self.clock()
+        expires_at = now + message.valid_for
+        if request.expires_at is not None:
+            expires_at = min(expires_at, request.expires_at)
+        delivery = Delivery(
+            key=DeliveryKey(request.shop_id, request.trigger, request.customer_id, request.anchor),
+            channel="",
+            category=message.category,
+            status=DeliveryStatus.SENDING,
+            created_at=now,
+            message_id=message.message_id,
+            priority=request.priority if request.priority is not None else message.priority,
+            expires_at=expires_at,
+            variables=dict(request.variables),
+            campaign_id=request.campaign_id,
+            variant=request.variant,
+            only_channels=request.channels,
+        )
+        if expires_at <= now:
+            return self._close(delivery, DeliveryStatus.DROPPED, SkipReason.EXPIRED.value, None)
+        if strict:
+            return self._attempt(
+                message, delivery, expect=None, strict=True, require_customer=require_customer
+            )
+        try:
+            return self._attempt(message, delivery, expect=None)
+        except Exception as err:
+            return self._record_failure(delivery, err, expect=None)
+
+    def _request_failed(self, request: SendRequest, err: Exception) -> SendOutcome:
+        """A batch request that failed before it became a delivery (e.g. its message is
+        gone): its outcome says why; there is nothing of it to record."""
+        delivery_id = DeliveryKey(
+            request.shop_id, request.trigger, request.customer_id, request.anchor
+        ).delivery_id
+        reason = _failure_reason(err)
+        _log.error(
+            "send request failed",
+            extra={"delivery_id": delivery_id, "shop": request.shop_id, "reason": reason},
+        )
+        return SendOutcome(delivery_id, DeliveryStatus.FAILED.value, reason)
+
+    def _record_failure(
+        self, delivery: Delivery, err: Exception, expect: DeliveryStatus | None
+    ) -> SendOutcome:
+        """One person's send failed before its claim (nothing went out): recorded as
+        failed with the reason, so it shows in the delivery log and the batch goes on."""
+        reason = _failure_reason(err)
+        _log.error(
+            "delivery failed before sending",
+            extra={
+                "delivery_id": delivery.delivery_id,
+                "shop": delivery.key.shop_id,
+                "reason": reason,
+            },
+        )
+        try:
+            return self._close(delivery, DeliveryStatus.FAILED, reason, expect)
+        except Exception as again:
+            _log.error(
+                "failed delivery not recorded",
+                extra={"delivery_id": delivery.delivery_id, "error": type(again).__name__},
+            )
+            return SendOutcome(delivery.delivery_id, DeliveryStatus.FAILED.value, reason)
 
     def _deliver_all(self, prepared: Sequence[SendOutcome | _Claimed]) -> list[SendOutcome]:
         outcomes: dict[int, SendOutcome] = {}
@@ -347,21 +412,55 @@ class Messaging:
                 content = json.dumps(self._line_messages(p), sort_keys=True, ensure_ascii=False)
                 groups.setdefault(content, []).append(i)
             else:
-                outcomes[i] = self._deliver(p)
+                outcomes[i] = self._deliver_guarded(p)
         for members in groups.values():
             channel = self.channels["line"]
             size = max(getattr(channel, "max_recipients", 1), 1)
             for start in range(0, len(members), size):
                 chunk = members[start : start + size]
-                if len(chunk) == 1:
-                    claimed = prepared[chunk[0]]
-                    assert isinstance(claimed, _Claimed)
-                    outcomes[chunk[0]] = self._deliver(claimed)
+                claims = [c for c in (prepared[i] for i in chunk) if isinstance(c, _Claimed)]
+                if len(claims) == 1:
+                    outcomes[chunk[0]] = self._deliver_guarded(claims[0])
                     continue
-                claims = [prepared[i] for i in chunk]
-                results = self._multicast([c for c in claims if isinstance(c, _Claimed)])
+                try:
+                    results = self._multicast(claims)
+                except Exception as err:
+                    results = [self._unconfirmed(c.delivery, err) for c in claims]
                 outcomes.update(zip(chunk, results, strict=True))
         return [outcomes[i] for i in range(len(prepared))]
+
+    def _deliver_guarded(
+        self, claimed: _Claimed, answered: SendResult | None = None
+    ) -> SendOutcome:
+        try:
+            return self._deliver(claimed, answered)
+        except Exception as err:
+            return self._unconfirmed(claimed.delivery, err)
+
+    def _unconfirmed(self, delivery: Delivery, err: Exception) -> SendOutcome:
+        """A claimed delivery whose send raised instead of answering: the provider may
+        have taken it, so it becomes a dead letter an operator can look at (never a
+        resend), and the rest of the batch goes on."""
+        reason = f"error:{type(err).__name__}"
+        _log.error(
+            "send raised after the claim",
+            extra={
+                "delivery_id": delivery.delivery_id,
+                "channel": delivery.channel,
+                "reason": reason,
+            },
+        )
+        dead = replace(delivery, status=DeliveryStatus.DEAD_LETTER, skip_reason=reason, due_at=None)
+        try:
+            if self.deliveries.transition(dead, expect=DeliveryStatus.SENDING):
+                return SendOutcome(
+                    delivery.delivery_id, dead.status.value, reason, delivery.channel
+                )
+            current = self.deliveries.get(delivery.key)
+        except Exception:
+            current = None
+        status = current.status.value if current is not None else "unknown"
+        return SendOutcome(delivery.delivery_id, status, reason, delivery.channel)
 
     def _line_messages(self, claimed: _Claimed) -> list[dict[str, Any]]:
         assert isinstance(claimed.rendered, RenderedLine)
@@ -400,14 +499,12 @@ class Messaging:
                     )
                 )
             else:
-                outcomes.append(
-                    self._close(
-                        c.delivery,
-                        DeliveryStatus.FAILED,
-                        result.error or "rejected",
-                        DeliveryStatus.SENDING,
-                    )
-                )
+                # Refused as a whole (400): nothing was delivered, so each person goes the
+                # normal way: a push (one unknown user id fails only that person), then
+                # the next channel. Content LINE refused would be refused again: straight
+                # to the next channel, with LINE still reachable.
+                answered = result if result.status is SendStatus.REJECTED else None
+                outcomes.append(self._deliver_guarded(c, answered))
         return outcomes
 
     def send_requested(self, shop_id: str, r: RequestedMessage) -> SendOutcome:
@@ -472,9 +569,49 @@ class Messaging:
         )
         outcomes = []
         for entry in entries:
-            outcomes.append(self._resume(entry))
+            # One entry must not hold up every other due send, of any shop: a render or
+            # provider failure is already its own outcome; anything else raised (a read
+            # that fails) parks it with backoff.
+            try:
+                outcome = self._resume(entry)
+            except Exception as err:
+                try:
+                    outcome = self._park(entry, err)
+                except Exception as again:
+                    _log.error(
+                        "due send kept for the next tick",
+                        extra={
+                            "delivery_id": entry.key.delivery_id,
+                            "shop": entry.key.shop_id,
+                            "error": type(again).__name__,
+                        },
+                    )
+                    outcomes.append(
+                        SendOutcome(entry.key.delivery_id, "error", _failure_reason(err))
+                    )
+                    continue
+            outcomes.append(outcome)
             self.deliveries.remove_due(entry)
         return outcomes
+
+    def _park(self, entry: DueEntry, err: Exception) -> SendOutcome:
+        """A due send whose resume raised before its claim: tried again later with
+        backoff like a provider failure, then a dead letter; never in the way of others."""
+        reason = _failure_reason(err)
+        _log.error(
+            "due send failed",
+            extra={
+                "delivery_id": entry.key.delivery_id,
+                "shop": entry.key.shop_id,
+                "reason": reason,
+            },
+        )
+        delivery = self.deliveries.get(entry.key)
+        if delivery is None or delivery.status not in RESUMABLE or delivery.due_at != entry.due_at:
+            return SendOutcome(entry.key.delivery_id, "skipped", "stale_due_entry")
+        policy = self.messages.policy(entry.key.shop_id)
+        failed = SendResult(SendStatus.RETRYABLE, error=reason)
+        return self._retry_or_dead(delivery, policy, failed, self.clock(), expect=delivery.status)
 
     def _resume(self, entry: DueEntry) -> SendOutcome:
         delivery = self.deliveries.get(entry.key)
@@ -505,9 +642,17 @@ class Messaging:
         )
 
     def _attempt(
-        self, message: Message, delivery: Delivery, expect: DeliveryStatus | None
+        self,
+        message: Message,
+        delivery: Delivery,
+        expect: DeliveryStatus | None,
+        *,
+        strict: bool = False,
+        require_customer: bool = False,
     ) -> SendOutcome | _Claimed:
-        """Decide, render and claim; the claimed delivery is then handed to a provider."""
+        """Decide, render and claim; the claimed delivery is then handed to a provider.
+        `strict` (a single send): a render error raises with nothing written; otherwise
+        it closes this delivery as failed, with the field in the reason."""
         shop_id = delivery.key.shop_id
         policy = self.messages.policy(shop_id)
         if delivery.only_channels:
@@ -516,7 +661,7 @@ class Messaging:
             now = self.clock()
             recipient = self.recipients.get(shop_id, delivery.key.customer_id)
             if recipient is None:
-                return self._close(delivery, DeliveryStatus.SKIPPED, SkipReason.NO_ADDRESS, expect)
+                return self._unknown_customer(delivery, expect, require_customer)
             channels, reason = choose_channels(message, recipient, policy)
             if reason is not None:
                 return self._close(delivery, DeliveryStatus.SKIPPED, reason.value, expect)
@@ -534,7 +679,12 @@ class Messaging:
                 return self._close(
                     replace(delivery, channel=channel), DeliveryStatus.DEFERRED, why, expect, at
                 )
-            rendered = self._render(message, recipient, channel, delivery.variables, shop_id)
+            try:
+                rendered = self._render(message, recipient, channel, delivery.variables, shop_id)
+            except InvalidInput as err:
+                if strict:
+                    raise
+                return self._record_failure(replace(delivery, channel=channel), err, expect)
             claiming = replace(
                 delivery,
                 channel=channel,
@@ -550,10 +700,7 @@ class Messaging:
                 kept = cap_window_times(recipient.cap_times, now, policy.cap_window)
                 cap = CapUpdate(recipient.cap_version, (*kept, now))
             claimed = self.deliveries.claim_send(
-                claiming,
-                expect=expect,
-                cap=cap,
-                address=recipient.email if channel == "email" else None,
+                claiming, expect=expect, cap=cap, address=_suppressible(recipient, channel)
             )
             if claimed is ClaimResult.CLAIMED:
                 return _Claimed(message, claiming, recipient, channels, rendered, policy)
@@ -567,6 +714,16 @@ class Messaging:
                 )
             # UNSUBSCRIBED / SUPPRESSED / CAP_CONFLICT: read again and decide again.
         return self._close(delivery, DeliveryStatus.SKIPPED, "contention", expect)
+
+    def _unknown_customer(
+        self, delivery: Delivery, expect: DeliveryStatus | None, raise_it: bool
+    ) -> SendOutcome:
+        if raise_it:
+            raise NotFound(
+                f"no customer {delivery.key.customer_id!r} known to the messenger",
+                field="customer_id",
+            )
+        return self._close(delivery, DeliveryStatus.SKIPPED, SkipReason.NO_ADDRESS, expect)
 
     def _when(
         self,
@@ -605,87 +762,106 @@ class Messaging:
         return rendered
 
     def _retry_or_dead(
-        self, delivery: Delivery, policy: ShopPolicy, result: SendResult, now: datetime
+        self,
+        delivery: Delivery,
+        policy: ShopPolicy,
+        result: SendResult,
+        now: datetime,
+        expect: DeliveryStatus = DeliveryStatus.SENDING,
     ) -> SendOutcome:
         attempts = delivery.attempts + 1
         failed = replace(delivery, attempts=attempts)
         if attempts >= policy.max_attempts:
             return self._close(
-                failed,
-                DeliveryStatus.DEAD_LETTER,
-                result.error or "retryable",
-                DeliveryStatus.SENDING,
+                failed, DeliveryStatus.DEAD_LETTER, result.error or "retryable", expect
             )
         return self._close(
             failed,
             DeliveryStatus.RETRY_SCHEDULED,
             result.error or "retryable",
-            DeliveryStatus.SENDING,
+            expect,
             now + retry_delay(policy, attempts),
         )
 
-    def _deliver(self, claimed: _Claimed) -> SendOutcome:
-        message, delivery, recipient = claimed.message, claimed.delivery, claimed.recipient
-        channels, rendered, policy = claimed.channels, claimed.rendered, claimed.policy
-        shop_id = delivery.key.shop_id
-        remaining = channels[channels.index(delivery.channel) + 1 :]
-        current, current_rendering = delivery, rendered
+    def _deliver(self, claimed: _Claimed, answered: SendResult | None = None) -> SendOutcome:
+        """Send on the claimed channel and fall back through the person's other channels.
+        `answered`: what the claimed channel already said (a multicast refused whole)."""
+        recipient, policy, channels = claimed.recipient, claimed.policy, claimed.channels
+        remaining = channels[channels.index(claimed.delivery.channel) + 1 :]
+        current, rendering = claimed.delivery, claimed.rendered
         while True:
-            address = recipient.address(current.channel) or ""
-            channel = self.channels[current.channel]
-            unsubscribe_url = (
-                self.links.unsubscribe_url(
-                    UnsubscribeRequest(
-                        shop_id, recipient.customer_id, current.channel, message.category
-                    )
-                )
-                if message.category == "marketing"
-                else None
-            )
-            current_claim = replace(claimed, delivery=current)
-            outbound = _outbound(
-                current.delivery_id,
-                address,
-                self._instrument(current_claim, current_rendering),
-                message,
-                unsubscribe_url,
-            )
-            if isinstance(current_rendering, RenderedLine):
-                outbound = replace(
-                    outbound,
-                    line_messages=tuple(
-                        self._line_messages(replace(current_claim, rendered=current_rendering))
-                    ),
-                )
-            result = channel.send(outbound)
+            result = answered or self._send_on(replace(claimed, delivery=current), rendering)
+            answered = None
             now = self.clock()
             if result.status is SendStatus.SENT:
                 return self._sent(current, result, now)
             if result.status is SendStatus.RETRYABLE:
                 return self._retry_or_dead(current, policy, result, now)
-            # Hard failure: this channel cannot reach the person; try the next one.
-            self.recipients.set_reachability(
-                shop_id, recipient.customer_id, current.channel, False, now
-            )
+            if result.status is SendStatus.HARD_FAILED:
+                # This channel cannot reach the person (unknown LINE user, bad address).
+                # A rejection is about the message: the person stays reachable here.
+                self.recipients.set_reachability(
+                    current.key.shop_id, recipient.customer_id, current.channel, False, now
+                )
             _log.info(
-                "channel hard-failed",
+                "channel failed",
                 extra={
                     "delivery_id": current.delivery_id,
                     "channel": current.channel,
+                    "status": result.status.value,
                     "error": result.error,
                 },
             )
-            if not remaining:
-                return self._close(
-                    current,
-                    DeliveryStatus.FAILED,
-                    result.error or "rejected",
-                    DeliveryStatus.SENDING,
+            step = self._fall_back(claimed, current, remaining, result.error or "rejected", now)
+            if isinstance(step, SendOutcome):
+                return step
+            current, rendering = step
+
+    def _send_on(self, claimed: _Claimed, rendering: Rendered) -> SendResult:
+        """One provider call for the claimed delivery on its current channel."""
+        message, delivery, recipient = claimed.message, claimed.delivery, claimed.recipient
+        unsubscribe_url = (
+            self.links.unsubscribe_url(
+                UnsubscribeRequest(
+                    delivery.key.shop_id, recipient.customer_id, delivery.channel, message.category
                 )
+            )
+            if message.category == "marketing"
+            else None
+        )
+        outbound = _outbound(
+            delivery.delivery_id,
+            recipient.address(delivery.channel) or "",
+            self._instrument(claimed, rendering),
+            message,
+            unsubscribe_url,
+        )
+        if isinstance(rendering, RenderedLine):
+            outbound = replace(
+                outbound,
+                line_messages=tuple(self._line_messages(replace(claimed, rendered=rendering))),
+            )
+        return self.channels[delivery.channel].send(outbound)
+
+    def _fall_back(
+        self,
+        claimed: _Claimed,
+        current: Delivery,
+        remaining: list[str],
+        reason: str,
+        now: datetime,
+    ) -> SendOutcome | tuple[Delivery, Rendered]:
+        """The next channel that may carry the message, claimed exactly like the first
+        one (its unsubscribes, its address's suppression) and rendered; or the outcome
+        when none is left (failed with the provider's reason) or it has to wait."""
+        message, recipient, policy = claimed.message, claimed.recipient, claimed.policy
+        shop_id = current.key.shop_id
+        while remaining:
             next_channel = remaining.pop(0)
             at, why = self._when(now, next_channel, message, recipient, policy, True)
             if at > now:
-                # e.g. LINE blocked at 22:00: mail would be allowed, SMS waits for morning.
+                # e.g. LINE blocked at 22:00: mail would be allowed, SMS waits for morning
+                # (and is claimed, with every check, when it is due).
                 return self._close(
                     replace(current, channel=next_channel),
                     DeliveryStatus.DEFERRED,
@@ -693,10 +869,46 @@ class Messaging:
                     DeliveryStatus.SENDING,
                     at,
                 )
-            current_rendering = self._render(
-                message, recipient, next_channel, current.variables, shop_id
+            try:
+                rendering = self._render(
+                    message, recipient, next_channel, current.variables, shop_id
+                )
+            except InvalidInput as err:
+                _log.info(
+                    "fallback skipped",
+                    extra={
+                        "delivery_id": current.delivery_id,
+                        "channel": next_channel,
+                        "reason": _failure_reason(err),
+                    },
+                )
+                continue
+            moved = replace(current, channel=next_channel, claims=current.claims + 1)
+            claim = self.deliveries.claim_send(
+                moved,
+                expect=DeliveryStatus.SENDING,
+                cap=None,  # the first claim reserved the slot
+                address=_suppressible(recipient, next_channel),
             )
-            current = replace(current, channel=next_channel)
+            if claim is ClaimResult.CLAIMED:
+                return moved, rendering
+            if claim is ClaimResult.ALREADY_DELIVERED:
+                return SendOutcome(
+                    current.delivery_id, "skipped", SkipReason.ALREADY_DELIVERED.value
+                )
+            if claim is ClaimResult.SUPPRESSED:
+                self.recipients.set_reachability(
+                    shop_id, recipient.customer_id, next_channel, False, now
+                )
+            _log.info(
+                "fallback skipped",
+                extra={
+                    "delivery_id": current.delivery_id,
+                    "channel": next_channel,
+                    "reason": claim.value,
+                },
+            )
+        return self._close(current, DeliveryStatus.FAILED, reason, DeliveryStatus.SENDING)
 
     def _sent(self, delivery: Delivery, result: SendResult, now: datetime) -> SendOutcome:
         done = replace(
@@ -728,6 +940,24 @@ class Messaging:
             "message sent", extra={"delivery_id": delivery.delivery_id, "channel": delivery.channel}
         )
         return SendOutcome(delivery.delivery_id, "sent", None, delivery.channel)
+
+
+def _failure_reason(err: Exception) -> str:
+    """A failure as a delivery reason: the field of a render error, else the error type
+    (never its message, which may quote personal data)."""
+    if isinstance(err, InvalidInput):
+        field = err.field or "template"
+        rendering = field.split(".")[0] in (*CHANNELS, "template")
+        return f"{'render_error' if rendering else 'invalid'}:{field}"
+    if isinstance(err, NotFound):
+        return f"not_found:{err.field or 'message'}"
+    return f"error:{type(err).__name__}"
+
+
+def _suppressible(recipient: Recipient, channel: str) -> str | None:
+    """The address a claim checks against the suppression list: mail only (SES bounces
+    and complaints are what suppress an address)."""
+    return recipient.email if channel == "email" else None
 
 
 def _locale(recipient: Recipient) -> str:
