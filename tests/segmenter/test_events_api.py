@@ -4,6 +4,7 @@ profile that stays right through cancellations, returns and identity merges."""
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from fastapi.testclient import TestClient
 
@@ -193,6 +194,7 @@ def test_views_carts_and_inventory(
     assert customer_id.startswith("k-") and responses[1].json()["customer_id"] == customer_id
     p = _profile(api, shop, customer_id)
     assert p["last_viewed_at"] == "2026-11-20T10:00:00+09:00"
+    assert p["last_carted_at"] == "2026-11-20T10:05:00+09:00"
     assert p["cart_skus"] == ["SERUM-30"]
     publisher = container.publisher
     assert isinstance(publisher, RecordingPublisher)
@@ -236,11 +238,13 @@ def test_identity_resolution_merges_profiles_and_keeps_history(
     assert survivor["order_count"] == 3
     assert _profile(api, shop, "c-2")["customer_id"] == "c-1"
     orders = api.get("/v1/customers/c-2/orders", headers=shop.header(shop.reader)).json()
-    assert (
-        sorted(o["order_id"] for o in orders) == ["ord-c-1-1", "ord-c-1-3", "ord-c-1-2"]
-        or len(orders) == 3
-    )
-    assert {o["customer_id"] for o in orders} == {"c-1"}
+    assert [(o["order_id"], o["customer_id"], o["placed_at"][:10]) for o in orders] == [
+        ("ord-c-1-1", "c-1", "2026-11-11"),
+        ("ord-c-1-2", "c-1", "2026-11-12"),
+        ("ord-c-1-3", "c-1", "2026-11-13"),
+    ]
+    assert (survivor["revenue"], survivor["first_order_at"][:10]) == ("11940", "2026-11-11")
+    assert (survivor["email"], survivor["phone"]) == ("yui@example.jp", "+819011112222")
     # And a later order by the phone alone lands on the survivor
     by_phone = _order(4, customer={"phone": "090-1111-2222"})
     assert (
@@ -319,3 +323,146 @@ def test_an_order_costs_at_most_three_dynamodb_requests(
         "BatchGetItem:" + container.settings.segmenter_table,
         "TransactWriteItems:" + container.settings.segmenter_table,
     ]
+
+
+LINE_USER = "U" + "0123456789abcdef" * 2
+
+
+def test_line_user_id_identifies_the_person(api: TestClient, shop: ShopKeys) -> None:
+    # Given a visitor who came in through LINE only (a product view from the LINE shop)
+    view = _event(
+        "product.viewed",
+        "v-line",
+        customer={"line_user_id": LINE_USER},
+        sku="SERUM-30",
+        viewed_at="2026-11-20T10:00:00+09:00",
+    )
+    visitor = api.post("/v1/events", json=view, headers=shop.header(shop.events)).json()
+    # When they order with their storefront id and LINE id, then add to cart by LINE id only
+    order = _order(1, customer={"customer_id": "c-7", "line_user_id": LINE_USER})
+    ordered = api.post("/v1/events", json=order, headers=shop.header(shop.events)).json()
+    cart = _event(
+        "cart.updated",
+        "cart-line",
+        customer={"line_user_id": LINE_USER},
+        cart_id="cart-l",
+        items=[{"sku": "MASK-5", "quantity": 1, "unit_price": "1990"}],
+        updated_at="2026-11-21T10:00:00+09:00",
+    )
+    carted = api.post("/v1/events", json=cart, headers=shop.header(shop.events)).json()
+
+    # Then all three are one profile, reachable by the storefront id too
+    assert visitor["customer_id"] == ordered["customer_id"] == carted["customer_id"]
+    profile = _profile(api, shop, "c-7")
+    assert profile["customer_id"] == visitor["customer_id"]
+    assert (profile["line_user_id"], profile["order_count"]) == (LINE_USER, 1)
+    assert profile["last_viewed_at"] is not None and profile["cart_skus"] == ["MASK-5"]
+
+
+def test_locale_and_time_zone_change_only_when_an_event_states_them(
+    api: TestClient, shop: ShopKeys
+) -> None:
+    def upsert(event_id: str, **body: Any) -> None:
+        customer = {"customer_id": "c-1", **body.pop("customer", {})}
+        event = _event("customer.upserted", event_id, customer=customer, **body)
+        response = api.post("/v1/events", json=event, headers=shop.header(shop.events))
+        assert response.status_code == 201, response.text
+
+    # Given an English-speaking customer in New York
+    upsert("u-1", customer={"locale": "en"}, timezone="America/New_York")
+
+    # When they order (the order states neither) and update their profile without them
+    api.post("/v1/events", json=_order(1), headers=shop.header(shop.events))
+    upsert("u-2", prefecture="東京都")
+
+    # Then both are kept
+    p = _profile(api, shop, "c-1")
+    assert p["locale"] == "en"
+    assert p["timezone"] == "America/New_York"
+    # And an event that does state them, even the defaults, changes them
+    upsert("u-3", customer={"locale": "ja"}, timezone="Asia/Tokyo")
+    p = _profile(api, shop, "c-1")
+    assert (p["locale"], p["timezone"]) == ("ja", "Asia/Tokyo")
+
+
+def test_shopify_gid_ids_can_be_written_and_read_back(api: TestClient, shop: ShopKeys) -> None:
+    # Given an order whose customer and order ids are Shopify global ids
+    customer_id, order_id = "gid://shopify/Customer/7012", "gid://shopify/Order/5501"
+    body = _order(1, customer={"customer_id": customer_id}, order_id=order_id)
+    assert api.post("/v1/events", json=body, headers=shop.header(shop.events)).status_code == 201
+
+    # When a partner reads them back, as written or URL-encoded
+    reader = shop.header(shop.reader)
+    encoded = quote(customer_id, safe="")
+    for path in (customer_id, encoded):
+        profile = api.get(f"/v1/customers/{path}", headers=reader)
+        # Then the profile, its orders, its recommendations and the order are found
+        assert profile.status_code == 200, profile.text
+        assert profile.json()["customer_id"] == customer_id
+        orders = api.get(f"/v1/customers/{path}/orders", headers=reader)
+        assert [o["order_id"] for o in orders.json()] == [order_id]
+        assert api.get(f"/v1/customers/{path}/recommendations", headers=reader).status_code == 200
+    for path in (order_id, quote(order_id, safe="")):
+        order = api.get(f"/v1/orders/{path}", headers=reader)
+        assert (order.status_code, order.json()["customer_id"]) == (200, customer_id)
+    assert api.get("/v1/customers/gid://shopify/Customer/0", headers=reader).status_code == 404
+
+
+def test_an_emptied_cart_is_no_longer_abandoned(
+    api: TestClient, shop: ShopKeys, container: SegmenterContainer
+) -> None:
+    def cart(event_id: str, at: str, items: list[dict[str, Any]]) -> dict[str, Any]:
+        return _event(
+            "cart.updated",
+            event_id,
+            customer={"customer_id": "c-1"},
+            cart_id="k1",
+            items=items,
+            updated_at=at,
+        )
+
+    def abandoned() -> list[str]:
+        page = api.get("/v1/segments/cart_abandoned/members", headers=shop.header(shop.reader))
+        return list(page.json()["customer_ids"])
+
+    # Given a customer who left the serum in their cart yesterday
+    serum = [{"sku": "SERUM-30", "quantity": 1, "unit_price": "3980"}]
+    api.post(
+        "/v1/events",
+        json=cart("k-1", "2026-11-22T10:00:00+09:00", serum),
+        headers=shop.header(shop.events),
+    )
+    assert abandoned() == ["c-1"]
+
+    # When they empty the cart without buying
+    api.post(
+        "/v1/events",
+        json=cart("k-2", "2026-11-22T11:00:00+09:00", []),
+        headers=shop.header(shop.events),
+    )
+
+    # Then they leave the abandoned-cart segment, with an exit event
+    assert abandoned() == []
+    assert _profile(api, shop, "c-1")["cart_skus"] == []
+    publisher = container.publisher
+    assert isinstance(publisher, RecordingPublisher)
+    exits = [e.detail["segment_id"] for e in publisher.published if e.type == "segment.exited"]
+    assert exits == ["cart_abandoned"]
+
+
+def test_a_delivery_without_a_shipped_event_sets_the_shipping_date(
+    api: TestClient, shop: ShopKeys
+) -> None:
+    # Given an order whose storefront reports delivery only (no shipped event)
+    api.post("/v1/events", json=_order(1), headers=shop.header(shop.events))
+    delivered = _event(
+        "order.delivered", "d-1", order_id="ord-c-1-1", at="2026-11-14T12:00:00+09:00"
+    )
+
+    # When it is delivered
+    assert (
+        api.post("/v1/events", json=delivered, headers=shop.header(shop.events)).status_code == 201
+    )
+
+    # Then the profile has a shipping date ("N days since shipping" segments work)
+    assert _profile(api, shop, "c-1")["last_shipped_at"] == "2026-11-14T12:00:00+09:00"

@@ -294,3 +294,49 @@ def test_one_huge_broken_order_stays_small() -> None:
         "line 2: and 10 more problems in this order",
         "line 2: more than 500 line items in one order",
     ]
+
+
+def test_generic_shipping_state_is_read_and_contradictions_are_named() -> None:
+    # Given generic rows with a status, shipping and delivery dates, and one contradiction
+    lines = [
+        "order_id,customer_id,placed_at,sku,quantity,unit_price,status,shipped_at,delivered_at",
+        "G-1,c-1,2024-01-10T09:30:00+09:00,SERUM,1,3980,shipped,2024-01-12T10:00:00+09:00,",
+        "G-2,c-1,2024-02-10T09:30:00+09:00,SERUM,1,3980,,,2024-02-14T10:00:00+09:00",
+        "G-3,c-1,2024-03-10T09:30:00+09:00,SERUM,1,3980,placed,2024-03-12T10:00:00+09:00,",
+    ]
+
+    # When they are parsed
+    items = list(parse_orders(lines, "generic"))
+
+    # Then the statuses and dates are kept (a date alone implies its status)
+    orders = _parsed(items)
+    g1, g2 = orders["G-1"].order, orders["G-2"].order
+    assert (g1.status, g1.shipped_at) == ("shipped", datetime(2024, 1, 12, 10, tzinfo=JST))
+    assert (g2.status, g2.delivered_at) == ("delivered", datetime(2024, 2, 14, 10, tzinfo=JST))
+    # And "placed" with a shipping date is refused, naming the column
+    [rejected] = [i for i in items if isinstance(i, RejectedOrder)]
+    assert [(e.line, e.column) for e in rejected.errors] == [(4, "status")]
+
+
+def test_shopify_fulfilled_at_becomes_the_shipping_date() -> None:
+    # Given Shopify rows: one fulfilled with its date, one fulfilled without, one not yet
+    header = "Name,Email,Created at,Currency,Total,Lineitem quantity,Lineitem price,"
+    header += "Lineitem sku,Fulfillment Status,Fulfilled at"
+    lines = [
+        header,
+        "#1,a@example.jp,2024-03-05 21:14:09 +0900,JPY,100,1,100,A,fulfilled,"
+        "2024-03-07 10:00:00 +0900",
+        "#2,b@example.jp,2024-03-05 21:14:09 +0900,JPY,100,1,100,A,fulfilled,",
+        "#3,c@example.jp,2024-03-05 21:14:09 +0900,JPY,100,1,100,A,unfulfilled,",
+    ]
+
+    # When they are parsed
+    orders = _parsed(list(parse_orders(lines, "shopify")))
+
+    # Then shipped orders say so, with the date where the export has one
+    shipped = [(o, orders[o].order.status, orders[o].order.shipped_at) for o in ("#1", "#2", "#3")]
+    assert shipped == [
+        ("#1", "shipped", datetime(2024, 3, 7, 10, tzinfo=JST)),
+        ("#2", "shipped", None),
+        ("#3", "placed", None),
+    ]

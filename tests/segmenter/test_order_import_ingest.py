@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import shutil
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 
@@ -15,12 +16,14 @@ from segmenter.bootstrap import SegmenterContainer, build
 from segmenter.domain.identity import Identifier
 from segmenter.domain.model import Profile
 from segmenter.importer import ImportSummary, import_orders
+from segmenter.services.segments import preview
 from shared.adapters.eventbridge import EventPublisher
 from shared.cli import app
 from shared.contracts.envelope import EventEnvelope
 from tests.conftest import Cloud, ShopKeys
 
 DATA = Path(__file__).parent / "data"
+JST = timezone(timedelta(hours=9))
 
 
 class RecordingPublisher(EventPublisher):
@@ -239,3 +242,31 @@ def test_cli_imports_with_a_summary_and_exit_codes(
     assert wrong.exit_code == 2 and "order_id" in wrong.output
     unknown = runner.invoke(app, ["import", "orders", good, "--shop", "nope"])
     assert unknown.exit_code == 2 and "nope" in unknown.output
+
+
+def test_imported_shipping_dates_drive_days_since_shipping(cloud: Cloud, shop: ShopKeys) -> None:
+    # Given a Shopify export of an order fulfilled on 7 March 2024
+    c = build(cloud.settings)
+    header = "Name,Email,Created at,Currency,Total,Lineitem quantity,Lineitem price,"
+    header += "Lineitem sku,Fulfillment Status,Fulfilled at"
+    lines = [
+        header,
+        "#1,aoi@example.jp,2024-03-05 21:14:09 +0900,JPY,100,1,100,A,fulfilled,"
+        "2024-03-07 10:00:00 +0900",
+    ]
+
+    # When it is imported
+    summary = import_orders(lines, "shopify", "acme", c.profiles, c.publisher)
+
+    # Then the order is stored shipped, and the profile's shipping date is set, so a
+    # "30+ days since shipping" segment finds the customer
+    assert summary.orders_imported == 1
+    order = c.profiles.get_order("acme", "#1")
+    assert order is not None and order.status == "shipped"
+    profile = _profile_by_email(c, "aoi@example.jp")
+    assert profile.last_shipped_at == datetime(2024, 3, 7, 10, tzinfo=JST)
+    rule = {"field": "last_shipped_at", "op": "older_than_days", "value": 30}
+    assert preview(c.profiles, "acme", rule, datetime(2024, 4, 10, tzinfo=UTC)) == (
+        1,
+        [profile.customer_id],
+    )

@@ -8,7 +8,9 @@ from decimal import Decimal
 from hypothesis import given
 from hypothesis import strategies as st
 
+from segmenter.domain.membership import compile_segments, memberships
 from segmenter.domain.model import Consent, Order, OrderLine, Profile, merge_consents
+from segmenter.domain.segments.facts import ACTIVITY_HISTORY_LIMITS
 
 BASE = datetime(2025, 1, 1, tzinfo=UTC)
 
@@ -90,3 +92,51 @@ def test_latest_consent_decision_wins_in_any_order(items: list[Consent], rnd: ob
         if mine:
             latest = max(mine, key=lambda c: c.recorded_at)
             assert [c for c in one_by_one if c.channel == channel] == [latest]
+
+
+def _order(order_id: str, at: datetime, sku: str, category: str) -> Order:
+    line = OrderLine(sku=sku, quantity=1, unit_price=Decimal(1000), category=category)
+    return Order(order_id, "c", at, "JPY", Decimal(1000), (line,))
+
+
+def test_product_views_never_push_a_purchase_out_of_the_history() -> None:
+    # Given a skincare purchase, then 500 product views in the following days
+    profile = Profile("s", "c").with_order(_order("o-1", BASE, "SERUM", "skincare"))
+    for i in range(500):
+        profile = profile.with_view(f"SKU-{i}", "food", BASE + timedelta(days=1, minutes=i))
+    segments = compile_segments(
+        [
+            ("skincare-90", {"activity": "bought", "category": "skincare", "within_days": 90}),
+            ("browser", {"activity": "viewed", "within_days": 30, "count_gte": 300}),
+        ]
+    )
+
+    # Then "bought skincare within 90 days" still holds, and the newest views are kept
+    now = BASE + timedelta(days=30)
+    assert memberships(profile, segments, now) == {"skincare-90", "browser"}
+    viewed = [a for a in profile.activities if a.kind == "viewed"]
+    assert len(viewed) == ACTIVITY_HISTORY_LIMITS["viewed"]
+    assert viewed[-1].sku == "SKU-499"
+
+
+def test_bought_without_a_window_means_ever_bought() -> None:
+    # Given skincare bought four years ago (beyond the kept history) and haircare lately
+    old = _order("o-1", BASE - timedelta(days=4 * 365), "OLD-SERUM", "skincare")
+    recent = _order("o-2", BASE, "SHAMPOO", "haircare")
+    profile = Profile("s", "c").with_order(old).with_order(recent)
+    assert [a.category for a in profile.activities if a.kind == "bought"] == ["haircare"]
+    segments = compile_segments(
+        [
+            ("skincare-ever", {"activity": "bought", "category": "skincare"}),
+            ("serum-ever", {"activity": "bought", "sku": "OLD-SERUM"}),
+            ("skincare-3y", {"activity": "bought", "category": "skincare", "within_days": 1095}),
+            ("food-ever", {"activity": "bought", "category": "food"}),
+        ]
+    )
+
+    # Then the all-time rules see the old purchase, the windowed one does not
+    now = BASE + timedelta(days=1)
+    assert memberships(profile, segments, now) == {"skincare-ever", "serum-ever"}
+    # And once that order is cancelled, it is not "ever bought" any more
+    refolded = profile.with_orders_refolded([recent], "o-1")
+    assert memberships(refolded, segments, now) == set()

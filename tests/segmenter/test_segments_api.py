@@ -6,9 +6,10 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
 from segmenter.bootstrap import SegmenterContainer
@@ -317,3 +318,243 @@ def test_customers_are_listed_page_by_page(api: TestClient, shop: ShopKeys) -> N
         if cursor is None:
             break
     assert sorted(seen) == [f"p{i}" for i in range(5)]
+
+
+def test_birthdays_and_ages_follow_the_customers_own_calendar(
+    api: TestClient, shop: ShopKeys, clock: Clock
+) -> None:
+    # Given the nightly job at 03:00 in Tokyo on 23 November (still the 22nd in UTC)
+    clock.now = datetime(2026, 11, 22, 18, 0, tzinfo=UTC)
+    # And customers whose birthday was yesterday, is in 7 days, who turn 30 today, and one
+    # in Los Angeles, where it is still the 22nd: their birthday
+    for customer_id, birthday, zone in (
+        ("yesterday", "1990-11-22", None),
+        ("in-a-week", "1990-11-30", None),
+        ("thirty", "1996-11-23", None),
+        ("los-angeles", "1990-11-22", "America/Los_Angeles"),
+    ):
+        event = {
+            "type": "customer.upserted",
+            "event_id": f"u-{customer_id}",
+            "customer": {"customer_id": customer_id},
+            "birthday": birthday,
+            **({"timezone": zone} if zone else {}),
+        }
+        response = api.post("/v1/events", json=event, headers=shop.header(shop.events))
+        assert response.status_code == 201, response.text
+
+    # When the nightly recompute runs
+    api.post("/v1/segments/recompute", headers=_writer(api, shop))
+
+    # Then "birthday within 7 days" and ages are judged on each customer's date
+    members = api.get("/v1/segments/birthday_soon/members", headers=shop.header(shop.reader))
+    assert sorted(members.json()["customer_ids"]) == ["in-a-week", "los-angeles", "thirty"]
+    thirty = api.post(
+        "/v1/segments/preview",
+        json={"rule": {"field": "age", "op": "eq", "value": 30}},
+        headers=shop.header(shop.reader),
+    )
+    assert thirty.json() == {"count": 1, "sample_customer_ids": ["thirty"]}
+
+
+def test_rules_beyond_what_the_engine_holds_are_refused_naming_the_node(
+    api: TestClient, shop: ShopKeys
+) -> None:
+    cases = [
+        ({"field": "revenue", "op": "gt", "value": 10**400}, "value", "too large"),
+        ({"any": [{"field": "age", "op": "in", "value": [1, 10**400]}]}, "any[0].value[1]", ""),
+        ({"activity": "viewed", "within_days": 401}, "within_days", "kept for 400 days"),
+        (
+            {"all": [{"activity": "bought", "category": "x", "within_days": 1096}]},
+            "all[0].within_days",
+            "kept for 1095 days",
+        ),
+    ]
+    for rule, path, message in cases:
+        # When a marketer previews a rule with a huge number or a window longer than the
+        # history kept on profiles
+        response = api.post(
+            "/v1/segments/preview", json={"rule": rule}, headers=shop.header(shop.reader)
+        )
+        # Then it is a 422 naming the node, not a server error
+        assert response.status_code == 422, response.text
+        field = response.json()["error"]["fields"][0]
+        assert field["field"] == path
+        assert message in field["message"]
+    # And the longest window the history holds is accepted
+    longest = {"activity": "bought", "category": "x", "within_days": 1095}
+    accepted = api.post(
+        "/v1/segments/preview", json={"rule": longest}, headers=shop.header(shop.reader)
+    )
+    assert accepted.status_code == 200
+
+
+def test_a_deleted_segment_is_dropped_without_an_exit_event(
+    api: TestClient, shop: ShopKeys, container: SegmenterContainer
+) -> None:
+    # Given a custom segment with one member
+    writer = _writer(api, shop)
+    rule = {"field": "order_count", "op": "gte", "value": 1}
+    api.post(
+        "/v1/segments", json={"segment_id": "buyers", "name": "B", "rule": rule}, headers=writer
+    )
+    _post_order(api, shop, 1, "c-1")
+    assert ("buyers", "c-1") in _published(container, "segment.entered")
+
+    # When the segment is deleted, and then the member orders again and the nightly runs
+    assert api.delete("/v1/segments/buyers", headers=writer).status_code == 204
+    _post_order(api, shop, 2, "c-1")
+    api.post("/v1/segments/recompute", headers=writer)
+
+    # Then no exit is published for it, and the profile no longer lists it
+    assert ("buyers", "c-1") not in _published(container, "segment.exited")
+    profile = api.get("/v1/customers/c-1", headers=shop.header(shop.reader)).json()
+    assert "buyers" not in profile["segments"]
+
+
+def test_a_nightly_run_cut_short_is_finished_by_the_next_run(
+    api: TestClient,
+    shop: ShopKeys,
+    clock: Clock,
+    container: SegmenterContainer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from segmenter.services import segments
+
+    def run() -> None:
+        segments.recompute_shop(
+            container.profiles, container.segments, container.publisher, "acme", clock()
+        )
+
+    def lapsed() -> list[str]:
+        return [
+            e.id
+            for e in _recorded(container).published
+            if e.type == "segment.entered" and e.detail["segment_id"] == "lapsed_30"
+        ]
+
+    # Given a customer whose last order turns 30 days old overnight
+    _post_order(api, shop, 1, "c-1", placed_at="2026-10-25T10:00:00+09:00")
+    clock.now += timedelta(days=2)
+
+    # When the nightly run stops while publishing, then again while writing members
+    def timed_out(*args: object, **kwargs: object) -> None:
+        raise TimeoutError("Lambda timed out")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(container.publisher, "publish", timed_out)
+        with pytest.raises(TimeoutError):
+            run()
+    with monkeypatch.context() as patch:
+        patch.setattr(container.profiles, "set_memberships", timed_out)
+        with pytest.raises(TimeoutError):
+            run()
+    # And the next run completes, and one more finds nothing left to do
+    run()
+    published = lapsed()
+    run()
+
+    # Then the entry was published under one id each time (consumers drop the repeats),
+    # and the customer is a listed member whose profile says so
+    assert published and len(set(published)) == 1
+    assert lapsed() == published
+    members = api.get("/v1/segments/lapsed_30/members", headers=shop.header(shop.reader))
+    assert members.json()["customer_ids"] == ["c-1"]
+    profile = api.get("/v1/customers/c-1", headers=shop.header(shop.reader)).json()
+    assert "lapsed_30" in profile["segments"]
+
+
+def test_category_best_sellers_count_only_the_last_90_days(api: TestClient, shop: ShopKeys) -> None:
+    def items(sku: str, quantity: int) -> list[dict[str, Any]]:
+        return [{"sku": sku, "quantity": quantity, "unit_price": "1000", "category": "skincare"}]
+
+    # Given a cream that sold many 100 days ago, and a lotion that sold once last week
+    _post_order(
+        api,
+        shop,
+        1,
+        "o1",
+        placed_at="2026-08-15T10:00:00+09:00",
+        items=items("OLD-CREAM", 9),
+        total="9000",
+    )
+    _post_order(
+        api,
+        shop,
+        1,
+        "o2",
+        placed_at="2026-11-15T10:00:00+09:00",
+        items=items("NEW-LOTION", 1),
+        total="1000",
+    )
+    # And our customer, a skincare buyer
+    _post_order(
+        api,
+        shop,
+        1,
+        "me",
+        placed_at="2026-11-16T10:00:00+09:00",
+        items=items("SERUM", 1),
+        total="1000",
+    )
+
+    # When the nightly model is built and recommendations are asked for
+    api.post("/v1/segments/recompute", headers=_writer(api, shop))
+    recs = api.get("/v1/customers/me/recommendations", headers=shop.header(shop.reader)).json()
+
+    # Then the recent seller is the category best seller, and the old one is not offered
+    assert [(r["sku"], r["reason"]) for r in recs] == [("NEW-LOTION", "category_best_seller")]
+
+
+def test_hashed_export_holds_the_hash_of_the_e164_phone(api: TestClient, shop: ShopKeys) -> None:
+    # Given a dormant customer known by email and a phone written the Japanese way
+    body = order_payload(1, customer_id="sleeper", placed_at="2024-10-01T10:00:00+09:00")
+    body["customer"]["phone"] = "090-1234-5678"
+    assert api.post("/v1/orders", json=body, headers=shop.header(shop.events)).status_code == 201
+    api.post("/v1/segments/recompute", headers=_writer(api, shop))
+
+    # When the segment is exported for ad-platform matching
+    hashed = api.get(
+        "/v1/segments/dormant/export", params={"format": "hashed"}, headers=shop.header(shop.reader)
+    )
+
+    # Then the phone column is SHA-256 of the E.164 form, and no phone is in clear
+    rows = list(csv.DictReader(io.StringIO(hashed.text)))
+    assert [r["phone_sha256"] for r in rows] == [hashlib.sha256(b"+819012345678").hexdigest()]
+    assert "9012345678" not in hashed.text
+
+
+def test_segment_members_page_through_without_gaps_or_repeats(
+    api: TestClient, shop: ShopKeys
+) -> None:
+    # Given seven full-price buyers
+    buyers = [f"m{i}" for i in range(7)]
+    for customer_id in buyers:
+        _post_order(api, shop, 1, customer_id)
+
+    # When a partner pages through the segment three at a time
+    seen: list[str] = []
+    pages = 0
+    cursor: str | None = None
+    while True:
+        params: dict[str, Any] = {"limit": 3, **({"cursor": cursor} if cursor else {})}
+        page = api.get(
+            "/v1/segments/full_price_buyers/members",
+            params=params,
+            headers=shop.header(shop.reader),
+        ).json()
+        seen += page["customer_ids"]
+        pages += 1
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+
+    # Then every member comes exactly once
+    assert pages >= 3
+    assert sorted(seen) == buyers and len(seen) == len(set(seen))
+
+
+def _recorded(container: SegmenterContainer) -> RecordingPublisher:
+    publisher = container.publisher
+    assert isinstance(publisher, RecordingPublisher)
+    return publisher

@@ -12,14 +12,17 @@ Key design:
 
 Every event lands as ONE TransactWriteItems (the event marker, the profile at the version
 that was read, the order, identity claims, segment membership changes), so a retried or
-duplicated event can never count twice and nothing is ever half-written.
+duplicated event can never count twice and nothing is ever half-written. A transaction
+holds at most 100 items: what may not fit (a merge's clean-up, membership items beyond
+the budget) is recorded in the event marker as `AfterCommit` work, written right after the
+transaction with idempotent writes, and redone when the same event is retried.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -34,12 +37,21 @@ from segmenter.adapters.codec import (
 from segmenter.domain.errors import ConcurrentUpdate, DuplicateEvent, OrderAlreadyRecorded
 from segmenter.domain.identity import Identifier
 from segmenter.domain.model import Order, Profile
-from shared.adapters.dynamodb import cancellation_codes, from_item, key, query_all, to_item
+from shared.adapters.dynamodb import (
+    cancellation_codes,
+    from_item,
+    is_condition_failure,
+    key,
+    query_all,
+    to_item,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 EVENT_RETENTION = timedelta(days=90)
+MAX_TRANSACTION_ITEMS = 100
+"""DynamoDB's limit on the items of one TransactWriteItems."""
 
 
 @dataclass(frozen=True)
@@ -66,6 +78,61 @@ class Product:
         return self.quantity is None or self.quantity > 0
 
 
+@dataclass(frozen=True)
+class AfterCommit:
+    """Idempotent writes an event leaves for after its transaction. They are recorded in
+    the event marker (inside the transaction), so a retry of the same event redoes them
+    when the first delivery stopped in between; no later event can make them wrong, since
+    a merged-away profile never comes back."""
+
+    survivor: str | None = None
+    merged: tuple[str, ...] = ()
+    """Merged-away profiles whose orders move to the survivor."""
+    identifiers: tuple[tuple[str, str], ...] = ()
+    """(identifier key, merged-away owner) to point at the survivor."""
+    unlisted: tuple[tuple[str, str], ...] = ()
+    """(segment, merged-away customer) member items to delete."""
+    spilled: tuple[tuple[str, str, bool], ...] = ()
+    """(segment, customer, is a member) items that did not fit in the transaction; a retry
+    checks them against the customer's segments as they are then."""
+
+    @property
+    def empty(self) -> bool:
+        return not (self.merged or self.identifiers or self.unlisted or self.spilled)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "survivor": self.survivor,
+            "merged": list(self.merged),
+            "identifiers": [list(i) for i in self.identifiers],
+            "unlisted": [list(u) for u in self.unlisted],
+            "spilled": [list(x) for x in self.spilled],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None) -> AfterCommit:
+        if not data:
+            return cls()
+        return cls(
+            survivor=data.get("survivor"),
+            merged=tuple(data.get("merged", ())),
+            identifiers=tuple((str(k), str(o)) for k, o in data.get("identifiers", ())),
+            unlisted=tuple((str(g), str(c)) for g, c in data.get("unlisted", ())),
+            spilled=tuple((str(g), str(c), bool(m)) for g, c, m in data.get("spilled", ())),
+        )
+
+
+@dataclass(frozen=True)
+class EventRead:
+    """What an event about a person needs first, read in one round trip."""
+
+    owners: dict[Identifier, str]
+    profile: Profile | None
+    """The likely profile (the one the event names), if it exists."""
+    marker: dict[str, Any] | None = None
+    """The event id's marker when it was processed before (a duplicate)."""
+
+
 @dataclass
 class ChangeSet:
     """Everything one event changes, written atomically."""
@@ -88,6 +155,8 @@ class ChangeSet:
     exited: list[tuple[str, str]] = field(default_factory=list)
     product: tuple[Product, int | None] | None = None
     """(new state, quantity it was read with; None = unknown product)."""
+    after_commit: AfterCommit = field(default_factory=AfterCommit)
+    """Writes left for after the transaction (a merge's clean-up)."""
 
 
 class ProfileRepository:
@@ -99,13 +168,26 @@ class ProfileRepository:
         """Owners of the identifiers, and the likely profile if it exists (one round trip)."""
         raise NotImplementedError
 
+    def load_for_event(
+        self,
+        shop_id: str,
+        event_id: str,
+        identifiers: Sequence[Identifier],
+        likely_customer: str | None,
+    ) -> EventRead:
+        """`load`, plus the event id's marker if it was seen before. This default (for fakes)
+        does not read the marker: the commit still refuses a duplicate."""
+        owners, profile = self.load(shop_id, identifiers, likely_customer)
+        return EventRead(owners, profile)
+
     def get_profile(self, shop_id: str, customer_id: str) -> Profile | None:
         raise NotImplementedError
 
     def get_profiles(self, shop_id: str, customer_ids: Sequence[str]) -> list[Profile]:
         raise NotImplementedError
 
-    def commit(self, change: ChangeSet) -> None:
+    def commit(self, change: ChangeSet) -> AfterCommit | None:
+        """Write the change atomically; returns the work left for after it (None: none)."""
         raise NotImplementedError
 
     def get_order(self, shop_id: str, order_id: str) -> Order | None:
@@ -114,7 +196,14 @@ class ProfileRepository:
     def list_orders(self, shop_id: str, customer_id: str) -> list[Order]:
         raise NotImplementedError
 
-    def repoint_orders(self, shop_id: str, orders: Sequence[Order], customer_id: str) -> None:
+    def move_orders(self, shop_id: str, from_customer: str, to_customer: str) -> None:
+        """Every order of `from_customer` (merged away) now belongs to `to_customer`."""
+        raise NotImplementedError
+
+    def move_identifiers(
+        self, shop_id: str, identifiers: Sequence[tuple[Identifier, str]], to_customer: str
+    ) -> None:
+        """Point each (identifier, owner it had) at `to_customer`, unless it moved since."""
         raise NotImplementedError
 
     def owner_of(self, shop_id: str, identifier: Identifier) -> str | None:
@@ -181,6 +270,17 @@ class ProfileRepository:
 
     def put_setting(self, shop_id: str, name: str, value: dict[str, Any]) -> None:
         raise NotImplementedError
+
+
+def duplicate_of(marker: Mapping[str, Any]) -> DuplicateEvent:
+    """The refusal of an event whose marker is `marker` (what it published and left)."""
+    after_commit = marker.get("after_commit")
+    return DuplicateEvent(
+        list(marker.get("published", [])),
+        marker.get("subject"),
+        marker.get("type"),
+        json.loads(after_commit) if after_commit else None,
+    )
 
 
 def _profile_pk(shop_id: str, customer_id: str) -> str:
@@ -272,22 +372,46 @@ class DynamoProfileRepository(ProfileRepository):
     def load(
         self, shop_id: str, identifiers: Sequence[Identifier], likely_customer: str | None
     ) -> tuple[dict[Identifier, str], Profile | None]:
-        keys = [key(_identity_pk(shop_id, i), "ID") for i in identifiers]
+        read = self._batch_load(shop_id, None, identifiers, likely_customer)
+        return read.owners, read.profile
+
+    def load_for_event(
+        self,
+        shop_id: str,
+        event_id: str,
+        identifiers: Sequence[Identifier],
+        likely_customer: str | None,
+    ) -> EventRead:
+        return self._batch_load(shop_id, event_id, identifiers, likely_customer)
+
+    def _batch_load(
+        self,
+        shop_id: str,
+        event_id: str | None,
+        identifiers: Sequence[Identifier],
+        likely_customer: str | None,
+    ) -> EventRead:
+        keys = [key(_identity_pk(shop_id, i), "ID") for i in dict.fromkeys(identifiers)]
         if likely_customer:
             keys.append(key(_profile_pk(shop_id, likely_customer), "PROFILE"))
+        if event_id is not None:
+            keys.append(key(_event_pk(shop_id, event_id), "EVENT"))
         pending: Any = {self._table: {"Keys": keys, "ConsistentRead": True}}
         owners: dict[Identifier, str] = {}
         profile: Profile | None = None
+        marker: dict[str, Any] | None = None
         while pending:
             response = self._client.batch_get_item(RequestItems=pending)
             for raw in response.get("Responses", {}).get(self._table, []):
                 d = from_item(raw)
                 if d["sk"] == "PROFILE":
                     profile = profile_from_dict(d)
+                elif d["sk"] == "EVENT":
+                    marker = d
                 else:
                     owners[Identifier.from_key(d["pk"].split("#ID#", 1)[1])] = d["customer_id"]
             pending = response.get("UnprocessedKeys") or {}
-        return owners, profile
+        return EventRead(owners, profile, marker)
 
     def get_profile(self, shop_id: str, customer_id: str) -> Profile | None:
         response = self._client.get_item(
@@ -349,8 +473,8 @@ class DynamoProfileRepository(ProfileRepository):
         return from_item(item) if item else None
 
     # ------------------------------------------------------------------ the event write
-    def commit(self, change: ChangeSet) -> None:
-        entries = self._transact_items(change)
+    def commit(self, change: ChangeSet) -> AfterCommit:
+        entries, after_commit = self._transact_items(change)
         kinds = [kind for kind, _ in entries]
         try:
             self._client.transact_write_items(TransactItems=[item for _, item in entries])
@@ -368,23 +492,15 @@ class DynamoProfileRepository(ProfileRepository):
             if failed or "TransactionConflict" in codes:
                 raise ConcurrentUpdate("data changed concurrently") from None
             raise
+        return after_commit
 
-    def _transact_items(self, change: ChangeSet) -> list[tuple[str, Any]]:
-        """(kind, TransactItem) pairs; the kind maps a cancellation reason back to its cause."""
+    def _transact_items(self, change: ChangeSet) -> tuple[list[tuple[str, Any]], AfterCommit]:
+        """(kind, TransactItem) pairs, the kind mapping a cancellation reason back to its
+        cause; at most `MAX_TRANSACTION_ITEMS` of them. Membership items beyond that go to
+        the returned after-commit work (the profile's `segments` stays the truth)."""
         now = datetime.now(UTC)
         s = change.shop_id
-        marker = {
-            "pk": _event_pk(s, change.event_id),
-            "sk": "EVENT",
-            "type": change.event_type,
-            "subject": change.subject,
-            "published": change.published,
-            "recorded_at": now.isoformat(),
-            "expires_at": int((now + EVENT_RETENTION).timestamp()),
-        }
-        entries: list[tuple[str, Any]] = [
-            ("event", self._put(to_item(marker), "attribute_not_exists(pk)"))
-        ]
+        entries: list[tuple[str, Any]] = []
         for profile, read in change.profiles:
             condition = (
                 ("attribute_not_exists(pk)", {})
@@ -416,11 +532,6 @@ class DynamoProfileRepository(ProfileRepository):
                 entries.append(
                     ("claim", self._put(item, "customer_id = :o", {":o": {"S": read_owner}}))
                 )
-        for segment_id, customer_id in change.entered:
-            entries.append(("member", self._put(self._member_item(s, segment_id, customer_id))))
-        for segment_id, customer_id in change.exited:
-            member_key = key(f"SHOP#{s}#SEG#{segment_id}", f"CUST#{customer_id}")
-            entries.append(("member", {"Delete": {"TableName": self._table, "Key": member_key}}))
         if change.product is not None:
             product, read_quantity = change.product
             if read_quantity is None:
@@ -430,7 +541,43 @@ class DynamoProfileRepository(ProfileRepository):
                     _product_item(s, product), "quantity = :q", {":q": {"N": str(read_quantity)}}
                 )
             entries.append(("product", put))
-        return entries
+        room = max(MAX_TRANSACTION_ITEMS - 1 - len(entries), 0)  # 1: the event marker
+        members, after_commit = self._member_entries(change, room)
+        entries += members
+        marker: dict[str, Any] = {
+            "pk": _event_pk(s, change.event_id),
+            "sk": "EVENT",
+            "type": change.event_type,
+            "subject": change.subject,
+            "published": change.published,
+            "recorded_at": now.isoformat(),
+            "expires_at": int((now + EVENT_RETENTION).timestamp()),
+        }
+        if not after_commit.empty:
+            marker["after_commit"] = json.dumps(after_commit.to_dict())
+        event = ("event", self._put(to_item(marker), "attribute_not_exists(pk)"))
+        return [event, *entries], after_commit
+
+    def _member_entries(
+        self, change: ChangeSet, room: int
+    ) -> tuple[list[tuple[str, Any]], AfterCommit]:
+        """Member item writes for the transaction, up to `room`; the rest spill over."""
+        changes = [(g, c, True) for g, c in change.entered]
+        changes += [(g, c, False) for g, c in change.exited]
+        after_commit = change.after_commit
+        if len(changes) > room:
+            after_commit = replace(
+                after_commit, spilled=after_commit.spilled + tuple(changes[room:])
+            )
+        entries: list[tuple[str, Any]] = []
+        for segment_id, customer_id, member in changes[:room]:
+            if member:
+                item = self._put(self._member_item(change.shop_id, segment_id, customer_id))
+            else:
+                member_key = key(f"SHOP#{change.shop_id}#SEG#{segment_id}", f"CUST#{customer_id}")
+                item = {"Delete": {"TableName": self._table, "Key": member_key}}
+            entries.append(("member", item))
+        return entries, after_commit
 
     def _put(
         self,
@@ -459,10 +606,7 @@ class DynamoProfileRepository(ProfileRepository):
         )
 
     def _duplicate(self, shop_id: str, event_id: str) -> DuplicateEvent:
-        item = self.get_event(shop_id, event_id) or {}
-        return DuplicateEvent(
-            list(item.get("published", [])), item.get("subject"), item.get("type")
-        )
+        return duplicate_of(self.get_event(shop_id, event_id) or {})
 
     # ------------------------------------------------------------------ bulk writes
     def _batch_write(self, requests: list[dict[str, Any]]) -> None:
@@ -474,15 +618,40 @@ class DynamoProfileRepository(ProfileRepository):
                 if not pending:
                     break
 
-    def repoint_orders(self, shop_id: str, orders: Sequence[Order], customer_id: str) -> None:
-        from dataclasses import replace
+    def move_orders(self, shop_id: str, from_customer: str, to_customer: str) -> None:
+        """One conditional update per order, so a status change landing meanwhile is kept."""
+        for order in self.list_orders(shop_id, from_customer):
+            try:
+                self._client.update_item(
+                    TableName=self._table,
+                    Key=key(_order_pk(shop_id, order.order_id), "ORDER"),
+                    UpdateExpression="SET customer_id = :to, gsi1pk = :pk",
+                    ConditionExpression="customer_id = :from",
+                    ExpressionAttributeValues={
+                        ":to": {"S": to_customer},
+                        ":pk": {"S": _profile_pk(shop_id, to_customer)},
+                        ":from": {"S": from_customer},
+                    },
+                )
+            except ClientError as err:
+                if not is_condition_failure(err):
+                    raise
 
-        self._batch_write(
-            [
-                {"PutRequest": {"Item": _order_item(shop_id, replace(o, customer_id=customer_id))}}
-                for o in orders
-            ]
-        )
+    def move_identifiers(
+        self, shop_id: str, identifiers: Sequence[tuple[Identifier, str]], to_customer: str
+    ) -> None:
+        for identifier, owner in identifiers:
+            item = {"pk": _identity_pk(shop_id, identifier), "sk": "ID", "customer_id": to_customer}
+            try:
+                self._client.put_item(
+                    TableName=self._table,
+                    Item=to_item(item),
+                    ConditionExpression="customer_id = :o",
+                    ExpressionAttributeValues={":o": {"S": owner}},
+                )
+            except ClientError as err:
+                if not is_condition_failure(err):
+                    raise
 
     def get_profiles(self, shop_id: str, customer_ids: Sequence[str]) -> list[Profile]:
         found: dict[str, Profile] = {}

@@ -18,6 +18,7 @@ from segmenter.domain.segments.rules import Rule, parse_rule
 
 
 def profile_fields(profile: Profile, now: datetime) -> dict[str, object]:
+    """`now` in the customer's own zone (see `memberships`): its date is their "today"."""
     s = profile.stats
     today = now.date()
     return {
@@ -49,6 +50,8 @@ def profile_fields(profile: Profile, now: datetime) -> dict[str, object]:
         "created_at": profile.attributes.created_at,
         "birthday": profile.attributes.birthday,
         "categories": s.categories,
+        "skus": s.skus,
+        "cart_size": len(profile.cart_skus),
         "consents": frozenset(
             f"{c.channel}:{c.category}" for c in profile.consents if c.granted and c.source
         ),
@@ -83,5 +86,8 @@ def compile_segments(definitions: Iterable[tuple[str, Mapping[str, Any]]]) -> li
 def memberships(
     profile: Profile, segments: Iterable[CompiledSegment], now: datetime
 ) -> frozenset[str]:
-    facts = profile_facts(profile, now)
-    return frozenset(s.segment_id for s in segments if evaluate(s.rule, facts, now))
+    """The segments `profile` is in at `now`, judged on the customer's own calendar: at
+    03:00 in Tokyo a birthday "yesterday" is yesterday, whatever the date is in UTC."""
+    local_now = profile.local_time(now)
+    facts = profile_facts(profile, local_now)
+    return frozenset(s.segment_id for s in segments if evaluate(s.rule, facts, local_now))

@@ -11,14 +11,18 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from segmenter.domain.segments.facts import ACTIVITY_HISTORY_DAYS, ACTIVITY_HISTORY_LIMITS
 
 Channel = str  # "email" | "line" | "sms"
 ConsentCategory = str  # "marketing" | "transactional"
-SHOP_TIMEZONE = ZoneInfo("Asia/Tokyo")
-MAX_ACTIVITIES = 200
-ACTIVITY_HORIZON = timedelta(days=400)
-"""Recent behaviour kept on the profile for rules like "viewed but did not buy in 30 days"."""
+DEFAULT_TIMEZONE = "Asia/Tokyo"
+DEFAULT_LOCALE = "ja"
+SHOP_TIMEZONE = ZoneInfo(DEFAULT_TIMEZONE)
+DEFAULT_HISTORY_DAYS = 400
+DEFAULT_HISTORY_LIMIT = 200
+"""Kept for an activity kind the segment engine does not know (none today)."""
 
 
 @dataclass(frozen=True)
@@ -88,7 +92,8 @@ class Contact:
     line_user_id: str | None = None
     first_name: str | None = None
     last_name: str | None = None
-    locale: str = "ja"
+    locale: str | None = None
+    """None = not stated (an event without a locale keeps the one the profile has)."""
 
     def merged_with(self, newer: Contact) -> Contact:
         """Newer non-empty values win; nothing known is forgotten."""
@@ -109,7 +114,8 @@ class Attributes:
     birthday: date | None = None
     gender: str | None = None
     prefecture: str | None = None
-    timezone: str = "Asia/Tokyo"
+    timezone: str | None = None
+    """IANA zone; None = not stated (the shop's, Asia/Tokyo)."""
     acquisition_channel: str | None = None
     created_at: datetime | None = None
 
@@ -118,7 +124,7 @@ class Attributes:
             birthday=newer.birthday or self.birthday,
             gender=newer.gender or self.gender,
             prefecture=newer.prefecture or self.prefecture,
-            timezone=newer.timezone if newer.timezone != "Asia/Tokyo" else self.timezone,
+            timezone=newer.timezone or self.timezone,
             acquisition_channel=newer.acquisition_channel or self.acquisition_channel,
             created_at=min(
                 (d for d in (self.created_at, newer.created_at) if d is not None), default=None
@@ -272,6 +278,25 @@ class Profile:
     def f_stage(self) -> str:
         return f"F{self.stats.order_count}"
 
+    @property
+    def locale(self) -> str:
+        return self.contact.locale or DEFAULT_LOCALE
+
+    @property
+    def timezone(self) -> str:
+        return self.attributes.timezone or DEFAULT_TIMEZONE
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The customer's time zone: their calendar decides birthdays, ages and "today"."""
+        try:
+            return ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            return SHOP_TIMEZONE
+
+    def local_time(self, moment: datetime) -> datetime:
+        return moment.astimezone(self.zone)
+
     def age_on(self, today: date) -> int | None:
         born = self.attributes.birthday
         if born is None:
@@ -304,12 +329,14 @@ class Profile:
         return replace(self, attributes=self.attributes.merged_with(attributes))
 
     def with_order(self, order: Order) -> Profile:
-        """The profile after one more order."""
+        """The profile after one more order (an imported one may arrive already shipped)."""
         bought = tuple(
             Activity("bought", order.placed_at, ln.sku, ln.category, ln.quantity, order.order_id)
             for ln in order.lines
         )
-        return replace(self, stats=self.stats.add(order)).with_activities(bought)
+        folded = replace(self, stats=self.stats.add(order)).with_activities(bought)
+        shipped_at = order.shipped_at or order.delivered_at
+        return folded.with_shipment(order.order_id, shipped_at) if shipped_at else folded
 
     def with_orders_refolded(self, active_orders: Iterable[Order], dropped_order: str) -> Profile:
         """After a cancellation or return: stats from the remaining orders, and the dropped
@@ -345,15 +372,21 @@ class Profile:
         return replace(self, preferences=merged)
 
     def with_activities(self, new: tuple[Activity, ...]) -> Profile:
+        """Recent behaviour, kept per kind (`ACTIVITY_HISTORY_DAYS` back, at most
+        `ACTIVITY_HISTORY_LIMITS` of each), so views never push a purchase out."""
         if not new:
             return self
-        newest = max(a.at for a in (*self.activities, *new))
-        horizon = newest - ACTIVITY_HORIZON
-        kept = sorted(
-            (a for a in (*self.activities, *new) if a.at >= horizon),
-            key=lambda a: (a.at, a.kind, a.ref or "", a.sku or "", a.category or "", a.quantity),
-        )
-        return replace(self, activities=tuple(kept[-MAX_ACTIVITIES:]))
+        everything = (*self.activities, *new)
+        newest = max(a.at for a in everything)
+        by_kind: dict[str, list[Activity]] = {}
+        for activity in everything:
+            by_kind.setdefault(activity.kind, []).append(activity)
+        kept: list[Activity] = []
+        for kind, activities in by_kind.items():
+            horizon = newest - timedelta(days=ACTIVITY_HISTORY_DAYS.get(kind, DEFAULT_HISTORY_DAYS))
+            recent = sorted((a for a in activities if a.at >= horizon), key=_activity_order)
+            kept += recent[-ACTIVITY_HISTORY_LIMITS.get(kind, DEFAULT_HISTORY_LIMIT) :]
+        return replace(self, activities=tuple(sorted(kept, key=_activity_order)))
 
     def merged_with(
         self, other: Profile, other_orders: Iterable[Order], own_orders: Iterable[Order]
@@ -373,6 +406,10 @@ class Profile:
             last_shipped_at=_latest(self.last_shipped_at, other.last_shipped_at),
             preferences={**other.preferences, **self.preferences},
         ).with_activities(other.activities)
+
+
+def _activity_order(a: Activity) -> tuple[datetime, str, str, str, str, int]:
+    return (a.at, a.kind, a.ref or "", a.sku or "", a.category or "", a.quantity)
 
 
 def _latest(a: datetime | None, b: datetime | None) -> datetime | None:

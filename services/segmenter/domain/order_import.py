@@ -202,7 +202,9 @@ def _money_text(value: Decimal | None) -> str:
 def order_digest(order: Order) -> str:
     """A fingerprint of what an import writes for an order, independent of how numbers
     and times were spelled (3980 vs 3980.00, +09:00 vs UTC). The customer is left out:
-    identity resolution decides it, and it changes when profiles merge."""
+    identity resolution decides it, and it changes when profiles merge. So is the shipping
+    state: it moves on after the sale (a later export of the same order says "fulfilled"),
+    which is progress, not different content; live shipping events carry it from there."""
     parts = [
         order.order_id,
         order.placed_at.timestamp().hex(),
@@ -265,6 +267,8 @@ SHOPIFY = _Columns(
         "Source",
         "Cancelled at",
         "Financial Status",
+        "Fulfillment Status",
+        "Fulfilled at",
     ),
 )
 GENERIC = _Columns(
@@ -283,6 +287,8 @@ GENERIC = _Columns(
         "coupon",
         "accepts_email_marketing",
         "status",
+        "shipped_at",
+        "delivered_at",
     ),
 )
 _SPEC = {OrderFormat.SHOPIFY: SHOPIFY, OrderFormat.GENERIC: GENERIC}
@@ -358,6 +364,10 @@ class _Head:
     accepts_email_marketing: bool
     consent_source: str
     skip_reason: str | None
+    status: str = "placed"
+    """placed, shipped or delivered (cancelled and returned orders are skipped)."""
+    shipped_at: datetime | None = None
+    delivered_at: datetime | None = None
 
 
 def _identity(
@@ -385,6 +395,8 @@ def _shopify_head(row: _Row) -> _Head:
         if cancelled
         else (f"financial status {status}" if status in ("refunded", "voided") else None)
     )
+    fulfilled_at = _optional(row, "Fulfilled at", parse_timestamp)
+    fulfilled = fulfilled_at is not None or row.get("Fulfillment Status").lower() == "fulfilled"
     return _Head(
         customer_id="",  # exports carry no customer id: identity resolution uses email/phone
         contact=Contact(
@@ -401,6 +413,8 @@ def _shopify_head(row: _Row) -> _Head:
         accepts_email_marketing=_field(row, "Accepts Marketing", parse_flag),
         consent_source=SHOPIFY_CONSENT_SOURCE,
         skip_reason=skip,
+        status="shipped" if fulfilled else "placed",
+        shipped_at=fulfilled_at,
     )
 
 
@@ -409,9 +423,16 @@ def _generic_head(row: _Row) -> _Head:
     customer_id = _field(row, "customer_id", _optional_id)
     if not (customer_id or email or phone):
         raise FieldError("customer_id", "no customer_id, email or phone to identify the customer")
-    status = row.get("status").lower() or "placed"
+    shipped_at = _optional(row, "shipped_at", parse_timestamp)
+    delivered_at = _optional(row, "delivered_at", parse_timestamp)
+    implied = "delivered" if delivered_at else ("shipped" if shipped_at else "placed")
+    status = row.get("status").lower() or implied
     if status not in ("placed", "shipped", "delivered", "cancelled", "returned"):
         raise FieldError("status", "one of placed, shipped, delivered, cancelled, returned")
+    if status == "placed" and implied != "placed":
+        raise FieldError("status", f"placed, but the order has a {implied}_at")
+    if status == "shipped" and delivered_at:
+        raise FieldError("status", "shipped, but the order has a delivered_at")
     return _Head(
         customer_id=customer_id,
         contact=Contact(
@@ -428,6 +449,9 @@ def _generic_head(row: _Row) -> _Head:
         accepts_email_marketing=_field(row, "accepts_email_marketing", parse_flag),
         consent_source=GENERIC_CONSENT_SOURCE,
         skip_reason=status if status in ("cancelled", "returned") else None,
+        status=status,
+        shipped_at=shipped_at,
+        delivered_at=delivered_at,
     )
 
 
@@ -640,6 +664,9 @@ class OrderCsvParser:
             lines=lines,
             sales_channel=head.sales_channel,
             coupon=head.coupon,
+            status=head.status,
+            shipped_at=head.shipped_at,
+            delivered_at=head.delivered_at,
         )
         consents: tuple[Consent, ...] = ()
         if head.accepts_email_marketing:

@@ -126,7 +126,11 @@ def post_events_batch(body: EventBatch, principal: EventsWriter, c: Container) -
 # ---------------------------------------------------------------------------- reads
 
 
-@router.get("/orders/{order_id}")
+# Ids may hold "/" (Shopify's `gid://shopify/Customer/1`), so the id segments of these
+# paths are `:path` (raw or %2F-encoded); the routes with a suffix come first.
+
+
+@router.get("/orders/{order_id:path}")
 def get_order(order_id: str, principal: SegmentsReader, c: Container) -> OrderPublic:
     return OrderPublic.of(services.get_order(c.profiles, principal.shop_id, order_id))
 
@@ -147,12 +151,7 @@ def list_customers(
     return ProfilesPage(customers=[ProfilePublic.of(p) for p in found], next_cursor=next_cursor)
 
 
-@router.get("/customers/{customer_id}")
-def get_customer(customer_id: str, principal: SegmentsReader, c: Container) -> ProfilePublic:
-    return ProfilePublic.of(services.get_profile(c.profiles, principal.shop_id, customer_id))
-
-
-@router.get("/customers/{customer_id}/orders")
+@router.get("/customers/{customer_id:path}/orders")
 def get_customer_orders(
     customer_id: str, principal: SegmentsReader, c: Container
 ) -> list[OrderPublic]:
@@ -166,7 +165,7 @@ class RecommendationPublic(BaseModel):
     score: float
 
 
-@router.get("/customers/{customer_id}/recommendations")
+@router.get("/customers/{customer_id:path}/recommendations")
 def get_recommendations(
     customer_id: str,
     principal: SegmentsReader,
@@ -175,6 +174,11 @@ def get_recommendations(
 ) -> list[RecommendationPublic]:
     found = audience.recommendations_for(c.profiles, principal.shop_id, customer_id, limit)
     return [RecommendationPublic(sku=r.sku, reason=r.reason, score=r.score) for r in found]
+
+
+@router.get("/customers/{customer_id:path}")
+def get_customer(customer_id: str, principal: SegmentsReader, c: Container) -> ProfilePublic:
+    return ProfilePublic.of(services.get_profile(c.profiles, principal.shop_id, customer_id))
 
 
 # ---------------------------------------------------------------------------- segments

@@ -105,7 +105,9 @@ class CustomerRefIn(_In):
 class CustomerIn(CustomerRefIn):
     first_name: str | None = Field(default=None, max_length=100)
     last_name: str | None = Field(default=None, max_length=100)
-    locale: Literal["ja", "en"] = "ja"
+    locale: Literal["ja", "en"] | None = Field(
+        default=None, description="Omitted: the profile keeps its locale (ja if never set)."
+    )
     consents: list[ConsentIn] = Field(default_factory=list, max_length=10)
 
     @field_validator("consents")
@@ -194,13 +196,19 @@ class CustomerUpsert(_In):
     birthday: date | None = None
     gender: Literal["female", "male", "other", "unknown"] | None = None
     prefecture: str | None = Field(default=None, max_length=16)
-    timezone: str = "Asia/Tokyo"
+    timezone: str | None = Field(
+        default=None,
+        max_length=64,
+        description="IANA zone. Omitted: the profile keeps its zone (Asia/Tokyo if never set).",
+    )
     acquisition_channel: str | None = Field(default=None, max_length=64)
     registered_at: AwareDatetime | None = None
 
     @field_validator("timezone")
     @classmethod
-    def _known_zone(cls, v: str) -> str:
+    def _known_zone(cls, v: str | None) -> str | None:
+        if v is None:
+            return None
         try:
             ZoneInfo(v)
         except (ZoneInfoNotFoundError, ValueError):
@@ -344,6 +352,7 @@ class ProfilePublic(BaseModel):
     first_name: str | None
     last_name: str | None
     locale: str
+    timezone: str
     f_stage: str
     order_count: int
     first_order_at: datetime | None
@@ -376,7 +385,7 @@ class ProfilePublic(BaseModel):
     @classmethod
     def of(cls, p: Profile) -> ProfilePublic:
         s = p.stats
-        today = datetime.now(UTC).date()
+        today = datetime.now(p.zone).date()
         ratio = s.sale_ratio
         return cls(
             customer_id=p.customer_id,
@@ -385,7 +394,8 @@ class ProfilePublic(BaseModel):
             line_user_id=p.contact.line_user_id,
             first_name=p.contact.first_name,
             last_name=p.contact.last_name,
-            locale=p.contact.locale,
+            locale=p.locale,
+            timezone=p.timezone,
             f_stage=p.f_stage,
             order_count=s.order_count,
             first_order_at=s.first_order_at,

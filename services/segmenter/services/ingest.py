@@ -1,11 +1,13 @@
 """Ingest use cases: every storefront event becomes one atomic write and the events it
 causes. One function per command, called by a thin route, handler or importer.
 
-The shape of each: resolve who the event is about (one batched read), fold the event into
-the profile in pure domain code, re-evaluate segment membership, commit everything in one
-transaction (which also marks the event id as processed), then publish. A duplicate event
-re-publishes what the first delivery published: if that delivery crashed between commit and
-publish, the retry completes it; consumers deduplicate on event ids.
+The shape of each: check the event id and resolve who the event is about (one batched
+read), fold the event into the profile in pure domain code, re-evaluate segment
+membership, commit everything in one transaction (which also marks the event id as
+processed), run the idempotent writes the commit left for after it (a merge's clean-up),
+then publish. A refused event has written nothing. A duplicate event redoes those writes
+and re-publishes what the first delivery published: if that delivery crashed after its
+commit, the retry completes it; consumers deduplicate on event ids.
 """
 
 from __future__ import annotations
@@ -17,7 +19,14 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
 
-from segmenter.adapters.repository import ChangeSet, Product, ProfileRepository
+from segmenter.adapters.repository import (
+    AfterCommit,
+    ChangeSet,
+    EventRead,
+    Product,
+    ProfileRepository,
+    duplicate_of,
+)
 from segmenter.domain.commands import (
     ChangeInventory,
     ChangeOrderStatus,
@@ -42,6 +51,7 @@ if TYPE_CHECKING:
 
 Clock = Callable[[], datetime]
 MAX_WRITE_ATTEMPTS = 8
+MAX_MERGE_HOPS = 8
 _log = get_logger("kizuna.segmenter")
 
 
@@ -90,8 +100,8 @@ def snapshot(profile: Profile) -> details.CustomerSnapshot:
         line_user_id=c.line_user_id,
         first_name=c.first_name,
         last_name=c.last_name,
-        locale=c.locale,
-        timezone=profile.attributes.timezone,
+        locale=profile.locale,
+        timezone=profile.timezone,
         active_hour=profile.stats.active_hour,
         consents=[
             details.ConsentSnapshot(
@@ -114,63 +124,125 @@ class _Subject:
     read_version: int
     claims: list[tuple[Identifier, str, str | None]]
     merged: list[tuple[Profile, int]]
+    after_commit: AfterCommit
+
+
+def _live(repo: ProfileRepository, shop_id: str, profile: Profile | None) -> Profile | None:
+    """`profile`, or the profile it was merged into (followed to the end)."""
+    for _ in range(MAX_MERGE_HOPS):
+        if profile is None or not profile.merged_into:
+            return profile
+        profile = repo.get_profile(shop_id, profile.merged_into)
+    raise DependencyFailed("customer merges chain too deep; retry the request")
 
 
 def _resolve_subject(
-    repo: ProfileRepository, shop_id: str, ref: CustomerRef, now: datetime
+    repo: ProfileRepository,
+    shop_id: str,
+    ref: CustomerRef,
+    identifiers: list[Identifier],
+    read: EventRead,
+    now: datetime,
 ) -> _Subject:
-    identifiers = identifiers_of(ref.customer_id, ref.contact)
-    if not identifiers:
-        raise InvalidInput(
-            "name the customer by customer_id, email, phone or line_user_id", field="customer"
-        )
-    owners, likely = repo.load(shop_id, identifiers, ref.customer_id)
-    resolution = resolve(identifiers, owners)
+    """Who the event is about. An id of a merged-away profile (a `k-…` id in a survey
+    answer, an identifier whose index entry was not moved yet) leads to the survivor.
+    Merging writes nothing here: the commit does, and the orders and identifiers of the
+    merged-away profile move after it (`AfterCommit`), so a refused event changes nothing."""
+    stored = read.owners
+    resolution = resolve(identifiers, stored)
+    likely = read.profile
     profile = (
         likely if likely is not None and likely.customer_id == resolution.customer_id else None
     )
-    if profile is None and (owners or ref.customer_id != resolution.customer_id):
+    if profile is None and (stored or ref.customer_id != resolution.customer_id):
         profile = repo.get_profile(shop_id, resolution.customer_id)
+    profile = _live(repo, shop_id, profile)
     if profile is None:
         profile = Profile(
             shop_id=shop_id,
             customer_id=resolution.customer_id,
             attributes=Attributes(created_at=now),
         )
+    survivor = profile.customer_id
     read_version = profile.version
-    claims = [(i, resolution.customer_id, owners.get(i)) for i in resolution.claims]
+    claims = [
+        (i, survivor, stored.get(i))
+        for i in dict.fromkeys(identifiers)
+        if stored.get(i) != survivor
+    ]
     merged: list[tuple[Profile, int]] = []
-    for other_id in resolution.merge_from:
-        other = repo.get_profile(shop_id, other_id)
-        if other is None or other.merged_into:
+    moved: list[tuple[str, str]] = []
+    unlisted: list[tuple[str, str]] = []
+    history: list[Order] | None = None
+    seen = {survivor, resolution.customer_id}
+    for owner in dict.fromkeys(stored.values()):
+        if owner in seen:
             continue
-        other_orders = repo.list_orders(shop_id, other_id)
-        own_orders = repo.list_orders(shop_id, profile.customer_id)
-        # Orders first (idempotent): a crash before the commit re-runs the whole merge.
-        repo.repoint_orders(shop_id, other_orders, profile.customer_id)
-        profile = profile.merged_with(other, other_orders, own_orders)
-        for key in other.identifiers:
-            identifier = Identifier.from_key(key)
-            if all(c[0] != identifier for c in claims):
-                claims.append((identifier, profile.customer_id, other_id))
-        merged.append(
-            (replace(other, merged_into=profile.customer_id, segments=frozenset()), other.version)
-        )
+        other = _live(repo, shop_id, repo.get_profile(shop_id, owner))
+        if other is None or other.customer_id in seen:
+            continue
+        seen.add(other.customer_id)
+        if history is None:
+            history = repo.list_orders(shop_id, survivor)
+        other_orders = repo.list_orders(shop_id, other.customer_id)
+        profile = profile.merged_with(other, other_orders, history)
+        history = [*history, *other_orders]
+        claimed = {c[0].key for c in claims}
+        moved += [(k, other.customer_id) for k in sorted(other.identifiers) if k not in claimed]
+        unlisted += [(segment, other.customer_id) for segment in sorted(other.segments)]
+        merged.append((replace(other, merged_into=survivor, segments=frozenset()), other.version))
         _log.info(
             "profiles merged",
-            extra={"shop": shop_id, "survivor": profile.customer_id, "merged": other_id},
+            extra={"shop": shop_id, "survivor": survivor, "merged": other.customer_id},
         )
-    profile = replace(profile, identifiers=profile.identifiers | {c[0].key for c in claims})
-    return _Subject(profile, read_version, claims, merged)
+    profile = replace(
+        profile,
+        identifiers=profile.identifiers | {c[0].key for c in claims} | {k for k, _ in moved},
+    )
+    after_commit = AfterCommit(
+        survivor=survivor,
+        merged=tuple(m.customer_id for m, _ in merged),
+        identifiers=tuple(moved),
+        unlisted=tuple(unlisted),
+    )
+    return _Subject(profile, read_version, claims, merged, after_commit)
+
+
+def _finish(
+    repo: ProfileRepository, shop_id: str, work: AfterCommit | None, *, retry: bool = False
+) -> None:
+    """The idempotent writes a commit left for after it. On a retry (the first delivery
+    may have stopped before them) they are checked against the data as it is now."""
+    if work is None or work.empty:
+        return
+    survivor = work.survivor
+    if survivor is not None and retry:
+        live = _live(repo, shop_id, repo.get_profile(shop_id, survivor))
+        survivor = live.customer_id if live is not None else survivor
+    if survivor is not None:
+        for dead in work.merged:
+            repo.move_orders(shop_id, dead, survivor)
+        if work.identifiers:
+            moved = [(Identifier.from_key(k), owner) for k, owner in work.identifiers]
+            repo.move_identifiers(shop_id, moved, survivor)
+    spilled = list(work.spilled)
+    if retry and spilled:
+        current = {p.customer_id: p for p in repo.get_profiles(shop_id, [c for _, c, _ in spilled])}
+        spilled = [(seg, c, c in current and seg in current[c].segments) for seg, c, _ in spilled]
+    entered = [(seg, c) for seg, c, member in spilled if member]
+    exited = [*work.unlisted, *((seg, c) for seg, c, member in spilled if not member)]
+    if entered or exited:
+        repo.set_memberships(shop_id, entered, exited)
 
 
 def _membership_change(
-    ingest: Ingest, before: frozenset[str], profile: Profile, now: datetime
+    ingest: Ingest, profile: Profile, now: datetime
 ) -> tuple[Profile, list[str], list[str]]:
+    """`profile` (folded; its `segments` still as before the event) with its segments now."""
     if ingest.segments is None:
         return profile, [], []
-    after = ingest.segments.memberships(profile, now)
-    return (replace(profile, segments=after), sorted(after - before), sorted(before - after))
+    after, entered, exited = ingest.segments.changes(profile, now)
+    return replace(profile, segments=after), entered, exited
 
 
 def _segment_envelopes(
@@ -204,6 +276,7 @@ def _commit_with_retry(attempt: Callable[[], Ingested]) -> Ingested:
 def _on_duplicate(
     ingest: Ingest,
     dup: DuplicateEvent,
+    shop_id: str,
     event_id: str,
     event_type: str,
     subject: str,
@@ -213,6 +286,7 @@ def _on_duplicate(
         raise Conflict(
             f"event id was already used for another event ({dup.event_type})", field="event_id"
         )
+    _finish(ingest.repo, shop_id, AfterCommit.from_dict(dup.after_commit), retry=True)
     if republish and dup.published:
         ingest.publisher.publish([EventEnvelope.model_validate_json(e) for e in dup.published])
     _log.info("duplicate event", extra={"event_id": event_id, "type": event_type})
@@ -233,20 +307,27 @@ def _person_event(
     republish: bool = True,
 ) -> Ingested:
     """The common path of an event about one person."""
+    identifiers = identifiers_of(ref.customer_id, ref.contact)
+    if not identifiers:
+        raise InvalidInput(
+            "name the customer by customer_id, email, phone or line_user_id", field="customer"
+        )
 
     def attempt() -> Ingested:
         now = ingest.clock()
-        person = _resolve_subject(ingest.repo, shop_id, ref, now)
-        before = person.profile.segments
+        read = ingest.repo.load_for_event(shop_id, event_id, identifiers, ref.customer_id)
+        if read.marker is not None:
+            raise duplicate_of(read.marker)
+        person = _resolve_subject(ingest.repo, shop_id, ref, identifiers, read, now)
         folded = fold(person.profile)
-        folded, entered, exited = _membership_change(ingest, before, folded, now)
+        folded, entered, exited = _membership_change(ingest, folded, now)
         main = main_event(folded, now)
         envelopes = ([main] if main else []) + _segment_envelopes(
             shop_id, event_id, folded.customer_id, entered, exited, now
         )
         published = [e.model_dump_json() for e in envelopes]
         orders = [replace(o, customer_id=folded.customer_id) for o in new_orders]
-        ingest.repo.commit(
+        work = ingest.repo.commit(
             ChangeSet(
                 shop_id=shop_id,
                 event_id=event_id,
@@ -257,10 +338,11 @@ def _person_event(
                 new_orders=orders,
                 claims=person.claims,
                 entered=[(s, folded.customer_id) for s in entered],
-                exited=[(s, folded.customer_id) for s in exited]
-                + [(s, m.customer_id) for m, _ in person.merged for s in m.segments],
+                exited=[(s, folded.customer_id) for s in exited],
+                after_commit=person.after_commit,
             )
         )
+        _finish(ingest.repo, shop_id, work)
         if envelopes:
             ingest.publisher.publish(envelopes)
         return Ingested(event_id, event_type, False, folded.customer_id, subject, folded, published)
@@ -268,7 +350,7 @@ def _person_event(
     try:
         return _commit_with_retry(attempt)
     except DuplicateEvent as dup:
-        return _on_duplicate(ingest, dup, event_id, event_type, subject, republish)
+        return _on_duplicate(ingest, dup, shop_id, event_id, event_type, subject, republish)
 
 
 # ---------------------------------------------------------------------------- use cases
@@ -425,6 +507,9 @@ def change_order_status(cmd: ChangeOrderStatus, ingest: Ingest) -> Ingested:
 
     def attempt() -> Ingested:
         now = ingest.clock()
+        marker = repo.get_event(cmd.shop_id, cmd.event_id)
+        if marker is not None:
+            raise duplicate_of(marker)  # a replay, whatever the order's status is now
         order = repo.get_order(cmd.shop_id, cmd.order_id)
         if order is None:
             raise NotFound("order not found", field="order_id")
@@ -434,51 +519,53 @@ def change_order_status(cmd: ChangeOrderStatus, ingest: Ingest) -> Ingested:
             raise Conflict(
                 f"an order that is {order.status} cannot become {cmd.status}", field="order_id"
             )
+        profile = _live(repo, cmd.shop_id, repo.get_profile(cmd.shop_id, order.customer_id))
+        if profile is None:
+            profile = Profile(cmd.shop_id, order.customer_id)
+        customer_id = profile.customer_id  # the survivor, if the customer was merged away
         changed = replace(
             order,
+            customer_id=customer_id,
             status=cmd.status,
             shipped_at=cmd.at if cmd.status == "shipped" else order.shipped_at,
             delivered_at=cmd.at if cmd.status == "delivered" else order.delivered_at,
         )
-        profile = repo.get_profile(cmd.shop_id, order.customer_id) or Profile(
-            cmd.shop_id, order.customer_id
-        )
-        before = profile.segments
         if cmd.status in ("cancelled", "returned"):
             others = [
                 o
-                for o in repo.list_orders(cmd.shop_id, order.customer_id)
+                for o in repo.list_orders(cmd.shop_id, customer_id)
                 if o.order_id != order.order_id
             ]
             folded = profile.with_orders_refolded(others, order.order_id)
-        elif cmd.status == "shipped":
+        elif cmd.status == "shipped" or order.shipped_at is None:
+            # Delivered without a shipped event first: the delivery is the shipping anchor.
             folded = profile.with_shipment(order.order_id, cmd.at)
         else:
             folded = profile
-        folded, entered, exited = _membership_change(ingest, before, folded, now)
+        folded, entered, exited = _membership_change(ingest, folded, now)
         detail: BaseModel
-        if cmd.status in ("shipped", "delivered"):
+        if cmd.status == "shipped":
             detail = details.OrderShipped(
-                order_id=order.order_id, customer_id=order.customer_id, shipped_at=cmd.at
+                order_id=order.order_id, customer_id=customer_id, shipped_at=cmd.at
             )
-            if cmd.status == "delivered":
-                detail = details.OrderDelivered(
-                    order_id=order.order_id, customer_id=order.customer_id, delivered_at=cmd.at
-                )
+        elif cmd.status == "delivered":
+            detail = details.OrderDelivered(
+                order_id=order.order_id, customer_id=customer_id, delivered_at=cmd.at
+            )
         elif cmd.status == "cancelled":
             detail = details.OrderCancelled(
-                order_id=order.order_id, customer_id=order.customer_id, cancelled_at=cmd.at
+                order_id=order.order_id, customer_id=customer_id, cancelled_at=cmd.at
             )
         else:
             detail = details.OrderReturned(
-                order_id=order.order_id, customer_id=order.customer_id, returned_at=cmd.at
+                order_id=order.order_id, customer_id=customer_id, returned_at=cmd.at
             )
         envelopes = [
             _envelope(cmd.event_id, cmd.shop_id, event_type, detail, now),
-            *_segment_envelopes(cmd.shop_id, cmd.event_id, order.customer_id, entered, exited, now),
+            *_segment_envelopes(cmd.shop_id, cmd.event_id, customer_id, entered, exited, now),
         ]
         published = [e.model_dump_json() for e in envelopes]
-        repo.commit(
+        work = repo.commit(
             ChangeSet(
                 shop_id=cmd.shop_id,
                 event_id=cmd.event_id,
@@ -487,19 +574,20 @@ def change_order_status(cmd: ChangeOrderStatus, ingest: Ingest) -> Ingested:
                 published=published,
                 profiles=[(folded, profile.version)],
                 updated_orders=[(changed, order.status)],
-                entered=[(s, order.customer_id) for s in entered],
-                exited=[(s, order.customer_id) for s in exited],
+                entered=[(s, customer_id) for s in entered],
+                exited=[(s, customer_id) for s in exited],
             )
         )
+        _finish(repo, cmd.shop_id, work)
         ingest.publisher.publish(envelopes)
         return Ingested(
-            cmd.event_id, event_type, False, order.customer_id, cmd.order_id, folded, published
+            cmd.event_id, event_type, False, customer_id, cmd.order_id, folded, published
         )
 
     try:
         return _commit_with_retry(attempt)
     except DuplicateEvent as dup:
-        return _on_duplicate(ingest, dup, cmd.event_id, event_type, cmd.order_id)
+        return _on_duplicate(ingest, dup, cmd.shop_id, cmd.event_id, event_type, cmd.order_id)
 
 
 def change_inventory(cmd: ChangeInventory, ingest: Ingest) -> Ingested:
@@ -509,6 +597,9 @@ def change_inventory(cmd: ChangeInventory, ingest: Ingest) -> Ingested:
 
     def attempt() -> Ingested:
         now = ingest.clock()
+        marker = repo.get_event(cmd.shop_id, cmd.event_id)
+        if marker is not None:
+            raise duplicate_of(marker)
         current = repo.get_product(cmd.shop_id, cmd.sku)
         previous = current.quantity if current is not None else None
         product = Product(
@@ -541,7 +632,7 @@ def change_inventory(cmd: ChangeInventory, ingest: Ingest) -> Ingested:
     try:
         return _commit_with_retry(attempt)
     except DuplicateEvent as dup:
-        return _on_duplicate(ingest, dup, cmd.event_id, "inventory.changed", cmd.sku)
+        return _on_duplicate(ingest, dup, cmd.shop_id, cmd.event_id, "inventory.changed", cmd.sku)
 
 
 def record_preferences(cmd: RecordPreferences, ingest: Ingest) -> Ingested:
@@ -583,12 +674,10 @@ def record_engagement(
 
 def get_profile(repo: ProfileRepository, shop_id: str, customer_id: str) -> Profile:
     """A profile by any id the storefront knows it by (merged ids resolve to the survivor)."""
-    profile = repo.get_profile(shop_id, customer_id)
-    if profile is not None and profile.merged_into:
-        profile = repo.get_profile(shop_id, profile.merged_into)
+    profile = _live(repo, shop_id, repo.get_profile(shop_id, customer_id))
     if profile is None:
         owner = repo.owner_of(shop_id, Identifier("ext", customer_id))
-        profile = repo.get_profile(shop_id, owner) if owner else None
+        profile = _live(repo, shop_id, repo.get_profile(shop_id, owner)) if owner else None
     if profile is None:
         raise NotFound("customer not found", field="customer_id")
     return profile

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from segmenter.adapters.repository import ProfileRepository, SegmentDefinition
+from segmenter.domain.errors import SegmentLimitReached
 from segmenter.domain.membership import CompiledSegment, compile_segments, memberships
 from segmenter.domain.model import Profile, RfmScore
 from segmenter.domain.segments import builtin, rfm
@@ -26,6 +27,9 @@ from shared.errors import Conflict, InvalidInput, NotFound
 from shared.log import get_logger
 
 SEGMENT_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+MAX_CUSTOM_SEGMENTS = 50
+"""Per shop, besides the built-ins: bounds the membership changes one event can cause (an
+event is one DynamoDB transaction of at most 100 items)."""
 _log = get_logger("kizuna.segments")
 
 
@@ -58,17 +62,30 @@ class SegmentCache:
         self._by_shop: dict[str, tuple[float, list[CompiledSegment]]] = {}
         self._builtin = compile_segments((d.segment_id, d.rule) for d in builtin_definitions())
 
-    def segments(self, shop_id: str) -> list[CompiledSegment]:
+    def segments(self, shop_id: str, known: Iterable[str] = ()) -> list[CompiledSegment]:
+        """The shop's segments; re-read when the cache is old or lacks one of `known` (a
+        segment created in another process within the minute)."""
         cached = self._by_shop.get(shop_id)
-        if cached is not None and self._monotonic() - cached[0] < self._ttl:
+        if (
+            cached is not None
+            and self._monotonic() - cached[0] < self._ttl
+            and set(known) <= {s.segment_id for s in cached[1]}
+        ):
             return cached[1]
         custom = compile_segments((d.segment_id, d.rule) for d in self._repo.list_segments(shop_id))
         compiled = [*self._builtin, *custom]
         self._by_shop[shop_id] = (self._monotonic(), compiled)
         return compiled
 
-    def memberships(self, profile: Profile, now: datetime) -> frozenset[str]:
-        return memberships(profile, self.segments(profile.shop_id), now)
+    def changes(
+        self, profile: Profile, now: datetime
+    ) -> tuple[frozenset[str], list[str], list[str]]:
+        """(segments now, entered, exited) for a profile whose stored `segments` were right
+        before the event. A segment deleted since is dropped without an exit."""
+        compiled = self.segments(profile.shop_id, known=profile.segments)
+        before = profile.segments & {s.segment_id for s in compiled}
+        after = memberships(profile, compiled, now)
+        return after, sorted(after - before), sorted(before - after)
 
     def invalidate(self, shop_id: str) -> None:
         self._by_shop.pop(shop_id, None)
@@ -120,6 +137,11 @@ def create_segment(
     parse_rule(rule)  # a RuleError names the bad node
     if any(d.segment_id == segment_id for d in list_segments(repo, shop_id)):
         raise Conflict(f"segment '{segment_id}' already exists", field="segment_id")
+    if len(repo.list_segments(shop_id)) >= MAX_CUSTOM_SEGMENTS:
+        raise SegmentLimitReached(
+            f"a shop can define at most {MAX_CUSTOM_SEGMENTS} segments; delete one first",
+            field="segment_id",
+        )
     definition = SegmentDefinition(segment_id, name, rule, description, False, now)
     repo.put_segment(shop_id, definition)
     cache.invalidate(shop_id)
@@ -162,9 +184,16 @@ def recompute_shop(
     rfm_config: rfm.RfmConfig | None = None,
 ) -> RecomputeSummary:
     """Nightly: RFM scores by quantile over the whole shop, every segment re-evaluated
-    (relative dates move without events), membership diffs written and published."""
+    (relative dates move without events), membership diffs published and written.
+
+    Redo-safe: the entries and exits are published first, with ids derived from the
+    transition and the profile version it was computed from, then member items are
+    written, then the profiles. A run that stops part way leaves the profiles as they were,
+    so the next run finds the same transitions, publishes the same ids (consumers drop the
+    repeats) and finishes the writes."""
     cache.invalidate(shop_id)
     compiled = cache.segments(shop_id)
+    known = frozenset(s.segment_id for s in compiled)
     profiles = list(repo.iter_profiles(shop_id))
     scored = rfm.score_customers(
         [
@@ -183,7 +212,6 @@ def recompute_shop(
     changed: list[Profile] = []
     ranks: dict[str, int] = {}
     counts: dict[str, int] = {}
-    stamp = now.strftime("%Y%m%dT%H%M%S")
     for profile in profiles:
         score = scores.get(profile.customer_id)
         rfm_score = (
@@ -193,36 +221,25 @@ def recompute_shop(
         )
         updated = replace(profile, rfm=rfm_score)
         after = memberships(updated, compiled, now)
-        before = profile.segments
+        before = profile.segments & known  # a deleted segment is dropped without an exit
         for seg in after:
             counts[seg] = counts.get(seg, 0) + 1
         if rfm_score:
             ranks[rfm_score.rank] = ranks.get(rfm_score.rank, 0) + 1
-        if after == before and rfm_score == profile.rfm:
+        if after == profile.segments and rfm_score == profile.rfm:
             continue
         changed.append(replace(updated, segments=after))
-        for seg in sorted(after - before):
-            entered_all.append((seg, profile.customer_id))
-            envelopes.append(
-                _membership_envelope(
-                    shop_id, "segment.entered", seg, profile.customer_id, stamp, now
-                )
-            )
-        for seg in sorted(before - after):
-            exited_all.append((seg, profile.customer_id))
-            envelopes.append(
-                _membership_envelope(
-                    shop_id, "segment.exited", seg, profile.customer_id, stamp, now
-                )
-            )
+        for kind, moved, into in (
+            ("segment.entered", sorted(after - before), entered_all),
+            ("segment.exited", sorted(before - after), exited_all),
+        ):
+            for seg in moved:
+                into.append((seg, profile.customer_id))
+                envelopes.append(_membership_envelope(shop_id, kind, seg, profile, now))
+    publisher.publish(envelopes)
+    repo.set_memberships(shop_id, entered_all, exited_all)
     written = repo.update_derived(changed)
-    kept = {p.customer_id for p in written}
-    repo.set_memberships(
-        shop_id,
-        [e for e in entered_all if e[1] in kept],
-        [e for e in exited_all if e[1] in kept],
-    )
-    publisher.publish([e for e in envelopes if e.detail["customer_id"] in kept])
+    _repair_members_of_raced(repo, shop_id, changed, written, entered_all + exited_all)
     repo.put_member_counts(shop_id, counts)
     _log.info(
         "recomputed", extra={"shop": shop_id, "profiles": len(profiles), "changed": len(written)}
@@ -230,12 +247,42 @@ def recompute_shop(
     return RecomputeSummary(shop_id, len(profiles), len(entered_all), len(exited_all), ranks)
 
 
+def _repair_members_of_raced(
+    repo: ProfileRepository,
+    shop_id: str,
+    changed: list[Profile],
+    written: list[Profile],
+    touched: list[tuple[str, str]],
+) -> None:
+    """A profile an event changed during the run was left to that event; its member items
+    are set back to what its current segments say."""
+    raced = {p.customer_id for p in changed} - {p.customer_id for p in written}
+    if not raced:
+        return
+    current = {p.customer_id: p for p in repo.get_profiles(shop_id, sorted(raced))}
+    entered: list[tuple[str, str]] = []
+    exited: list[tuple[str, str]] = []
+    for seg, customer_id in touched:
+        if customer_id not in raced:
+            continue
+        profile = current.get(customer_id)
+        member = profile is not None and not profile.merged_into and seg in profile.segments
+        (entered if member else exited).append((seg, customer_id))
+    repo.set_memberships(shop_id, entered, exited)
+
+
 def _membership_envelope(
-    shop_id: str, kind: str, segment_id: str, customer_id: str, stamp: str, now: datetime
+    shop_id: str, kind: str, segment_id: str, profile: Profile, now: datetime
 ) -> EventEnvelope:
-    detail = details.SegmentMembershipChanged(segment_id=segment_id, customer_id=customer_id)
+    """The id names the transition and the profile version it was computed from: a rerun
+    after a crash derives the same id, a later real re-entry a new one."""
+    detail = details.SegmentMembershipChanged(
+        segment_id=segment_id, customer_id=profile.customer_id
+    )
     return EventEnvelope(
-        id=derived_event_id(f"nightly-{stamp}", kind, segment_id, customer_id),
+        id=derived_event_id(
+            "nightly", kind, segment_id, profile.customer_id, f"v{profile.version}"
+        ),
         shop=shop_id,
         type=kind,
         time=now,

@@ -47,6 +47,7 @@ STRINGS: dict[str, tuple[str, ...]] = {
 DEFAULT_STRINGS = ("web", "line", "amazon", "rakuten web")
 SETS: dict[str, tuple[str, ...]] = {
     "categories": ("skincare", "haircare", "food"),
+    "skus": ("SKU-A", "SKU-B", "SKU-C"),
     "consents": ("email:marketing", "line:marketing", "sms:marketing"),
 }
 SPECIAL_DATES = (

@@ -148,9 +148,10 @@ def test_birthday_and_cart_abandonment() -> None:
     assert evaluate(birthday, CustomerFacts("b", {"birthday": date(1990, 3, 7)}), NOW)
     assert not evaluate(birthday, CustomerFacts("b", {"birthday": date(1990, 3, 9)}), NOW)
 
-    # And a cart is abandoned until the customer buys after carting
+    # And a cart is abandoned until the customer buys after carting, or empties it
     cart = BUILTINS_BY_ID["cart_abandoned"].rule
     carted = Activity("carted", ago(1), sku="A")
-    assert evaluate(cart, CustomerFacts("c", {}, (carted,)), NOW)
+    assert evaluate(cart, CustomerFacts("c", {"cart_size": 1}, (carted,)), NOW)
     bought = Activity("bought", NOW - timedelta(hours=1), sku="A")
-    assert not evaluate(cart, CustomerFacts("c", {}, (carted, bought)), NOW)
+    assert not evaluate(cart, CustomerFacts("c", {"cart_size": 1}, (carted, bought)), NOW)
+    assert not evaluate(cart, CustomerFacts("c", {"cart_size": 0}, (carted,)), NOW)

@@ -482,7 +482,26 @@ class ColumnarEvaluator:
         result = counts >= cond.count_gte
         if cond.count_lte is not None:
             result &= counts <= cond.count_lte
+        if cond.ever:
+            result |= self._bought_ever(cond)
         return result
+
+    def _bought_ever(self, cond: ActivityCondition) -> Mask:
+        """As `evaluate.bought_ever`: the all-time `skus` / `categories` set columns."""
+        n = self.table.size
+        empty = SetColumn.from_values([None] * n)
+        skus = self.table.sets.get("skus", empty)
+        categories = self.table.sets.get("categories", empty)
+        if not cond.skus and not cond.categories:
+            return skus.nonempty.copy()
+        out = np.ones(n, dtype=bool)
+        for values, column in ((cond.skus, skus), (cond.categories, categories)):
+            if values:
+                held = np.zeros(n, dtype=bool)
+                for value in values:
+                    held |= column.holding(value)
+                out &= held
+        return out
 
     def _preference(self, cond: PreferenceCondition) -> Mask:
         answers = self.table.preferences.get(cond.key)

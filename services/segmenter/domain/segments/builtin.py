@@ -180,8 +180,14 @@ def cart_abandoned(days: int = 3) -> BuiltinSegment:
         "cart_abandoned",
         "カゴ落ち",
         "Abandoned cart",
-        f"Added to cart in the last {days} days and has not bought since.",
-        {"activity": "carted", "within_days": days, "not_followed_by": "bought"},
+        f"Added to cart in the last {days} days, has not bought since, and the cart still "
+        "holds something (an emptied cart is not abandoned).",
+        {
+            "all": [
+                {"activity": "carted", "within_days": days, "not_followed_by": "bought"},
+                {"field": "cart_size", "op": "gt", "value": 0},
+            ]
+        },
     )
 
 

@@ -55,8 +55,22 @@ def _eval(rule: Rule, facts: CustomerFacts, now: datetime) -> bool:
     if isinstance(rule, FieldCondition):
         return _field(rule, facts.fields.get(rule.field), now)
     if isinstance(rule, ActivityCondition):
+        if rule.ever and bought_ever(rule, facts):
+            return True
         return activity_count_matches(rule, facts.activities, now)
     return _preference(rule, facts)
+
+
+def bought_ever(cond: ActivityCondition, facts: CustomerFacts) -> bool:
+    """Whether the all-time `skus` / `categories` fields hold what `cond` names (any
+    purchase at all when it names nothing): history older than the kept window counts."""
+    skus = as_string_set(facts.fields.get("skus")) or frozenset()
+    categories = as_string_set(facts.fields.get("categories")) or frozenset()
+    if not cond.skus and not cond.categories:
+        return bool(skus)
+    return (not cond.skus or not skus.isdisjoint(cond.skus)) and (
+        not cond.categories or not categories.isdisjoint(cond.categories)
+    )
 
 
 def days_until_anniversary(born: date, today: date) -> int:

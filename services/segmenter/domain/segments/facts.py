@@ -37,6 +37,32 @@ class ActivityKind(StrEnum):
 
 ACTIVITY_KINDS: frozenset[str] = frozenset(ActivityKind)
 
+ACTIVITY_HISTORY_DAYS: Mapping[str, int] = MappingProxyType(
+    {
+        ActivityKind.BOUGHT: 1095,
+        ActivityKind.VIEWED: 400,
+        ActivityKind.CARTED: 400,
+        ActivityKind.OPENED: 400,
+        ActivityKind.CLICKED: 400,
+        ActivityKind.SHIPPED: 400,
+    }
+)
+"""How far back each kind of activity is kept on the profile, so the longest
+`within_days` a rule may ask for: purchases three years, the rest about 13 months."""
+
+ACTIVITY_HISTORY_LIMITS: Mapping[str, int] = MappingProxyType(
+    {
+        ActivityKind.BOUGHT: 1000,
+        ActivityKind.VIEWED: 300,
+        ActivityKind.CARTED: 200,
+        ActivityKind.OPENED: 200,
+        ActivityKind.CLICKED: 200,
+        ActivityKind.SHIPPED: 200,
+    }
+)
+"""The most recent activities kept per kind (the profile is one item of at most 400 KB).
+Capped per kind, so a burst of product views never pushes a purchase out."""
+
 _N, _S, _D, _T, _SET, _B = (
     FieldType.NUMBER,
     FieldType.STRING,
@@ -57,6 +83,7 @@ FIELD_CATALOG: Mapping[str, FieldType] = MappingProxyType(
         "sale_ratio": _N,
         "active_hour": _N,
         "age": _N,
+        "cart_size": _N,
         "r_score": _N,
         "f_score": _N,
         "m_score": _N,
@@ -81,6 +108,7 @@ FIELD_CATALOG: Mapping[str, FieldType] = MappingProxyType(
         "birthday": _D,
         # sets of strings
         "categories": _SET,
+        "skus": _SET,
         "consents": _SET,
         # booleans
         "has_email": _B,
@@ -89,7 +117,9 @@ FIELD_CATALOG: Mapping[str, FieldType] = MappingProxyType(
     }
 )
 """Every profile field a rule may name, with its type. Consents read "channel:category",
-e.g. "email:marketing"; sale_ratio is the share of revenue bought at a discount (0..1)."""
+e.g. "email:marketing"; sale_ratio is the share of revenue bought at a discount (0..1);
+categories and skus are everything ever bought (active orders); cart_size counts the SKUs
+in the current cart."""
 
 
 @dataclass(frozen=True)

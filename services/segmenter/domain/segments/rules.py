@@ -17,7 +17,7 @@ from types import MappingProxyType
 
 from shared.errors import InvalidInput
 
-from .facts import ACTIVITY_KINDS, FIELD_CATALOG, FieldType
+from .facts import ACTIVITY_HISTORY_DAYS, ACTIVITY_KINDS, FIELD_CATALOG, FieldType
 
 MAX_DEPTH = 10
 MAX_NODES = 200
@@ -119,6 +119,18 @@ class ActivityCondition:
     count_gte: int = 1
     count_lte: int | None = None
     not_followed_by: str | None = None
+
+    @property
+    def ever(self) -> bool:
+        """A plain "bought X" (no window, no count, no follower): it asks about all time, so
+        the profile's all-time SKUs and categories answer it too, beyond the kept history."""
+        return (
+            self.kind == "bought"
+            and self.within_days is None
+            and self.count_gte == 1
+            and self.count_lte is None
+            and self.not_followed_by is None
+        )
 
 
 @dataclass(frozen=True)
@@ -254,7 +266,14 @@ class _Parser:
                 raise RuleError(_at(path, "not_followed_by"), "must differ from the activity")
         within = None
         if "within_days" in obj:
-            within = _integer(obj["within_days"], _at(path, "within_days"), 1, MAX_DAYS)
+            kept = ACTIVITY_HISTORY_DAYS[kind]
+            within_path = _at(path, "within_days")
+            within = _integer(obj["within_days"], within_path, 1, MAX_DAYS)
+            if within > kept:
+                raise RuleError(
+                    within_path,
+                    f"{kind} activities are kept for {kept} days; use at most {kept}",
+                )
         count_lte = None
         if "count_lte" in obj:
             count_lte = _integer(obj["count_lte"], _at(path, "count_lte"), 0, MAX_COUNT)
@@ -312,7 +331,10 @@ def _operand(base: FieldCondition, path: str) -> FieldCondition:
 def _number(value: object, path: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise RuleError(path, "expected a number")
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:
+        raise RuleError(path, "number too large") from None
     if not math.isfinite(number):
         raise RuleError(path, "expected a finite number")
     return number
