@@ -3,14 +3,17 @@ the test controls and whose publisher records what was published (and passes it 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import json
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from botocore.awsrequest import AWSResponse, HTTPHeaders
 from fastapi.testclient import TestClient
 
 from feedback import bootstrap
+from feedback.adapters.repository import DynamoFeedbackRepository
 from feedback.bootstrap import FeedbackContainer
 from shared.adapters.eventbridge import EventPublisher
 from shared.auth.service import authenticate_token, create_key
@@ -66,6 +69,62 @@ class FeedbackKeys:
         self.marketer = shop.header(marketer)
 
 
+class DynamoHooks:
+    """The feedback repository on a DynamoDB client of its own, with hooks on its calls:
+    what moto cannot stage (a concurrent writer's `TransactionConflict`, another runner
+    acting between two calls) is staged at the client's `before-call` event, and every
+    other call still reaches moto."""
+
+    def __init__(self, cloud: Cloud, fb: FeedbackContainer) -> None:
+        self.client = cloud.session.client("dynamodb")
+        fb.repo = DynamoFeedbackRepository(self.client, cloud.settings.feedback_table)
+        self.conflicts_left = 0
+        self.client.meta.events.register(
+            "before-call.dynamodb.TransactWriteItems", self._maybe_conflict
+        )
+
+    def conflict(self, times: int) -> None:
+        """The next `times` transactions are cancelled with `TransactionConflict` (as when
+        another request writes one of their items at that moment)."""
+        self.conflicts_left = times
+
+    def _maybe_conflict(self, params: dict[str, Any], **_: Any) -> Any:
+        if self.conflicts_left <= 0:
+            return None
+        self.conflicts_left -= 1
+        items = json.loads(params["body"])["TransactItems"]
+        reasons = [{"Code": "TransactionConflict", "Message": "Transaction is ongoing"}] + [
+            {"Code": "None"} for _ in items[1:]
+        ]
+        error = {
+            "Error": {"Code": "TransactionCanceledException", "Message": "Transaction cancelled"},
+            "CancellationReasons": reasons,
+        }
+        return AWSResponse("https://dynamodb.test", 400, HTTPHeaders(), None), error
+
+    def before_call(self, n: int, action: Callable[[], object]) -> Callable[[], bool]:
+        """Run `action` just before the n-th DynamoDB call from now (whoever makes it);
+        returns a check whether it ran, and unhooks itself after it ran."""
+        calls = 0
+        ran = False
+
+        def hook(**_: Any) -> None:
+            nonlocal calls, ran
+            calls += 1
+            if calls == n and not ran:
+                ran = True
+                self.client.meta.events.unregister("before-call.dynamodb", hook)
+                action()
+
+        self.client.meta.events.register("before-call.dynamodb", hook)
+
+        def done() -> bool:
+            self.client.meta.events.unregister("before-call.dynamodb", hook)
+            return ran
+
+        return done
+
+
 def feedback_keys(cloud: Cloud, shop: ShopKeys) -> FeedbackKeys:
     admin = authenticate_token(cloud.keys, shop.admin)
     storefront = create_key(cloud.keys, admin, "storefront", ["feedback:write"]).token
@@ -105,6 +164,11 @@ def api(fb: FeedbackContainer) -> TestClient:
     from feedback.entrypoints.api import app
 
     return TestClient(app)
+
+
+@pytest.fixture
+def dynamo_hooks(cloud: Cloud, fb: FeedbackContainer) -> DynamoHooks:
+    return DynamoHooks(cloud, fb)
 
 
 @pytest.fixture

@@ -3,17 +3,18 @@
 
 from __future__ import annotations
 
+import re
 from email import message_from_string, policy
 
 from fastapi.testclient import TestClient
 
 from messenger.entrypoints import events as messenger_events
 from tests.conftest import Cloud
-from tests.feedback.conftest import FeedbackKeys
+from tests.feedback.conftest import Clock, FeedbackKeys
 
 
-def test_restock_confirmation_requested_by_feedback_is_mailed_once(
-    cloud: Cloud, api: TestClient, keys: FeedbackKeys
+def test_restock_confirmation_requested_by_feedback_is_mailed_once_per_opt_in(
+    cloud: Cloud, api: TestClient, keys: FeedbackKeys, clock: Clock
 ) -> None:
     # Given the template's rules route events to the messenger's queue
     cloud.route_rules_to_queues()
@@ -41,3 +42,25 @@ def test_restock_confirmation_requested_by_feedback_is_mailed_once(
     assert body is not None
     text = body.get_content()
     assert "SERUM-30" in text and "/f/restock/confirm/" in text
+
+    # When they unsubscribe through the link and, later, sign up again
+    unsubscribe = re.search(r"https://kizuna\.test(/f/restock/unsubscribe/\S+)", text)
+    assert unsubscribe is not None
+    assert api.post(unsubscribe.group(1)).status_code == 200
+    clock.advance(minutes=5)
+    again = api.post(
+        "/v1/restock/signups",
+        json={"sku": "SERUM-30", "channel": "email", "email": "anon@example.jp"},
+        headers=keys.storefront,
+    )
+    assert again.json()["confirmation_required"] is True
+    for event in cloud.take_events("MessengerEventsFunction"):
+        if event["detail-type"] == "message.requested":
+            messenger_events.handler(event, None)
+    # Then the messenger mails the new opt-in its own confirmation link
+    mails = cloud.sent_mail()
+    assert len(mails) == 2
+    second = message_from_string(mails[1].raw_data, policy=policy.default)
+    second_body = second.get_body(preferencelist=("plain",))
+    assert second_body is not None
+    assert "/f/restock/confirm/" in second_body.get_content()

@@ -1,20 +1,27 @@
 """Restock: sign-ups (known or anonymous with double opt-in, duplicates collapse,
 unsubscribe), releases from `inventory.changed` in waves sized to stock, early-access
-tokens the storefront verifies, and results (notified, clicked, purchased)."""
+tokens the storefront verifies, and results (notified, clicked, purchased); any SKU the
+segmenter takes, shops kept apart, and concurrent runners and writers."""
 
 from __future__ import annotations
 
+import json
+import logging
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import pytest
 from fastapi.testclient import TestClient
 
 from feedback.bootstrap import FeedbackContainer
+from feedback.services import restock
 from shared.contracts.details import MessageRequested
 from shared.contracts.envelope import EventEnvelope
-from tests.feedback.conftest import Clock, FeedbackKeys, RecordingPublisher
+from shared.errors import DependencyFailed
+from shared.log import JsonFormatter
+from tests.conftest import Cloud
+from tests.feedback.conftest import Clock, DynamoHooks, FeedbackKeys, RecordingPublisher
 
 SKU = "SERUM-30"
 
@@ -25,9 +32,10 @@ def _signup(api: TestClient, keys: FeedbackKeys, **body: Any) -> Any:
     return api.post("/v1/restock/signups", json=payload, headers=keys.storefront)
 
 
-def _sku(api: TestClient, keys: FeedbackKeys) -> dict[str, Any]:
-    response = api.get(f"/v1/restock/skus/{SKU}", headers=keys.reader)
+def _sku(api: TestClient, keys: FeedbackKeys, sku: str = SKU) -> dict[str, Any]:
+    response = api.get(f"/v1/restock/skus/{quote(sku, safe='/')}", headers=keys.reader)
     assert response.status_code == 200, response.text
+    assert response.json()["sku"] == sku
     return dict(response.json())
 
 
@@ -43,12 +51,14 @@ def _deliver(event_type: str, event_id: str, at: datetime, **detail: Any) -> dic
     return events.handler({"detail": envelope.model_dump(mode="json")}, None)
 
 
-def _stock(clock: Clock, event_id: str, previous: int, quantity: int) -> dict[str, Any]:
+def _stock(
+    clock: Clock, event_id: str, previous: int, quantity: int, sku: str = SKU
+) -> dict[str, Any]:
     return _deliver(
         "inventory.changed",
         event_id,
         clock.now,
-        sku=SKU,
+        sku=sku,
         previous_quantity=previous,
         quantity=quantity,
     )
@@ -155,7 +165,7 @@ def test_phone_and_line_addresses_are_normalised(
         ({"channel": "email"}, "email"),
         ({"customer_id": "c-1", "email": "a@example.jp"}, "email"),
         ({"channel": "fax", "email": "a@example.jp"}, "channel"),
-        ({"sku": "bad sku!", "email": "a@example.jp"}, "sku"),
+        ({"sku": "bad\tsku", "email": "a@example.jp"}, "sku"),
         ({"email": "a@example.jp", "return_url": "javascript:alert(1)"}, "return_url"),
     ],
 )
@@ -376,3 +386,270 @@ def test_purchases_within_the_window_are_counted_once(
     order("e5", "c-0", None, clock.now + timedelta(days=2))
     # Then 2 purchases are counted
     assert _sku(api, keys)["releases"][0]["purchased"] == 2
+
+
+def test_signing_up_again_after_unsubscribing_is_a_new_opt_in(
+    api: TestClient, keys: FeedbackKeys, published: RecordingPublisher, clock: Clock
+) -> None:
+    # Given an anonymous sign-up, confirmed and later unsubscribed
+    assert _signup(api, keys, email="hanako@example.jp").status_code == 201
+    [first] = published.messages("restock_confirm")
+    assert api.post(_path(first["variables"]["confirm_url"])).status_code == 200
+    clock.advance(days=3)
+    assert api.post(_path(first["variables"]["unsubscribe_url"])).status_code == 200
+
+    # When the same person signs up again a minute later (and the storefront retries)
+    clock.advance(minutes=1)
+    again = _signup(api, keys, email="hanako@example.jp")
+    retried = _signup(api, keys, email="hanako@example.jp")
+
+    # Then it is a new opt-in: pending, with a new confirmation requested under a new
+    # request id (the messenger would drop a reused one as a duplicate), once
+    assert again.status_code == 201, again.text
+    assert again.json()["status"] == "pending"
+    assert retried.status_code == 200
+    requests = published.messages("restock_confirm")
+    assert len({r["request_id"] for r in requests}) == 2
+    second = requests[-1]
+    assert second["request_id"] != first["request_id"]
+    assert datetime.fromisoformat(second["expires_at"]) == clock.now + timedelta(hours=72)
+    # And its link, after the first link's 72 hours, confirms the sign-up
+    clock.advance(hours=1)
+    done = api.post(_path(second["variables"]["confirm_url"]))
+    assert done.status_code == 200, done.text
+    assert _sku(api, keys)["signups"] == {"pending": 0, "active": 1, "unsubscribed": 0}
+
+
+def test_line_and_sms_sign_ups_unsubscribe_through_their_links(
+    api: TestClient, keys: FeedbackKeys, published: RecordingPublisher, clock: Clock
+) -> None:
+    # Given an anonymous SMS sign-up (confirmed) and a known customer's LINE sign-up
+    assert _signup(api, keys, channel="sms", phone="090-1234-5678").status_code == 201
+    [sms] = published.messages("restock_confirm")
+    assert api.post(_path(sms["variables"]["confirm_url"])).status_code == 200
+    assert _signup(api, keys, channel="line", customer_id="c-1").status_code == 201
+    # And a release that told both, each on its own channel
+    _stock(clock, "inv-1", 0, 5)
+    told = {m["channel"]: m for m in published.messages("restock_early_access")}
+    assert set(told) == {"sms", "line"}
+
+    # When each follows the unsubscribe link its message carries
+    for message in told.values():
+        path = _path(message["variables"]["unsubscribe_url"])
+        assert "停止" in api.get(path).text
+        stopped = api.post(path)
+        assert stopped.status_code == 200
+        assert "停止しました" in stopped.text
+
+    # Then both are unsubscribed, and the next release tells nobody
+    assert _sku(api, keys)["signups"] == {"pending": 0, "active": 0, "unsubscribed": 2}
+    _stock(clock, "inv-2", 5, 0)
+    _stock(clock, "inv-3", 0, 5)
+    assert len(published.messages("restock_early_access")) == 2
+
+
+def test_another_shops_keys_see_and_change_nothing_of_this_shops_restock(
+    api: TestClient,
+    keys: FeedbackKeys,
+    other_keys: FeedbackKeys,
+    published: RecordingPublisher,
+    clock: Clock,
+) -> None:
+    # Given acme's SERUM-30: a confirmed anonymous sign-up, a customer's, and a release
+    _signup(api, keys, email="hanako@example.jp")
+    api.post(_path(published.messages("restock_confirm")[0]["variables"]["confirm_url"]))
+    _active_customers(api, keys, clock, range(1))
+    _stock(clock, "inv-1", 0, 5)
+    acme = _sku(api, keys)
+    assert acme["signups"]["active"] == 2
+    assert acme["releases"][0]["notified"] == 2
+
+    # When the other shop's reader asks for SERUM-30
+    theirs = _sku(api, other_keys)
+    # Then it sees its own SKU of that name: no stock, no sign-ups, no releases of acme's
+    assert theirs == {
+        "sku": SKU,
+        "stock": None,
+        "signups": {"pending": 0, "active": 0, "unsubscribed": 0},
+        "releases": [],
+    }
+
+    # When the same person signs up at the other shop and unsubscribes there
+    assert _signup(api, other_keys, email="hanako@example.jp").status_code == 201
+    their_request = published.messages("restock_confirm")[-1]
+    unsubscribed = api.post(_path(their_request["variables"]["unsubscribe_url"]))
+    assert unsubscribed.status_code == 200
+    # Then only the other shop's sign-up is unsubscribed; acme's stays as it was
+    assert _sku(api, other_keys)["signups"]["unsubscribed"] == 1
+    assert _sku(api, keys)["signups"] == acme["signups"]
+
+
+# ---------------------------------------------------------------------------- SKUs
+
+
+def test_a_sku_holding_hash_never_reaches_another_skus_records(
+    api: TestClient,
+    keys: FeedbackKeys,
+    published: RecordingPublisher,
+    clock: Clock,
+    fb: FeedbackContainer,
+    cloud: Cloud,
+) -> None:
+    # Given SERUM-30, sold out, with one active sign-up
+    _active_customers(api, keys, clock, range(1))
+    _stock(clock, "inv-0", 3, 0)
+    # And a stock record that an unencoded SKU once wrote among its sign-ups
+    cloud.dynamodb.put_item(
+        TableName=cloud.settings.feedback_table,
+        Item={
+            "pk": {"S": f"SHOP#acme#SKU#{SKU}#SIGNUPS"},
+            "sk": {"S": "STOCK"},
+            "quantity": {"N": "3"},
+        },
+    )
+
+    # When stock arrives for SKUs spelled like SERUM-30's stored records
+    results = [
+        _stock(clock, f"inv-x{i}", 0, i + 3, sku=sku)
+        for i, sku in enumerate((f"{SKU}#SIGNUPS", f"{SKU}#STOCK", f"{SKU}%23SIGNUPS"))
+    ]
+
+    # Then SERUM-30 is untouched: its sign-up and stock, no release
+    serum = _sku(api, keys)
+    assert serum["signups"] == {"pending": 0, "active": 1, "unsubscribed": 0}
+    assert serum["stock"] == 0
+    assert serum["releases"] == []
+    # And each is a SKU of its own: its stock, a release with nobody to tell
+    assert [(r["restocked"], r["wave"]["notified"]) for r in results] == [(True, 0)] * 3
+    for i, sku in enumerate((f"{SKU}#SIGNUPS", f"{SKU}#STOCK")):
+        overview = _sku(api, keys, sku)
+        assert overview["stock"] == i + 3
+        assert overview["signups"] == {"pending": 0, "active": 0, "unsubscribed": 0}
+    # (read through the service: Starlette's TestClient decodes a request path twice)
+    assert restock.sku_overview(fb, "acme", f"{SKU}%23SIGNUPS").stock == 5
+    # And when SERUM-30 itself comes back, its sign-up is told
+    assert _stock(clock, "inv-1", 0, 2)["wave"]["notified"] == 1
+    assert [m["variables"]["sku"] for m in published.messages("restock_early_access")] == [SKU]
+
+
+def test_skus_as_the_segmenter_takes_them_work_from_sign_up_to_release(
+    api: TestClient, keys: FeedbackKeys, published: RecordingPublisher, clock: Clock
+) -> None:
+    # Given SKUs as shops write them: Japanese with a space, '/', 64 characters
+    skus = ["セラム 30ml/詰め替え用", "SET/A/B", "X" * 64]
+    for i, sku in enumerate(skus):
+        # When a customer signs up and the SKU comes back
+        signed = _signup(api, keys, sku=sku, customer_id="c-1")
+        assert signed.status_code == 201, signed.text
+        assert signed.json()["sku"] == sku
+        _stock(clock, f"inv-{i}", 0, 1, sku=sku)
+        # Then the SKU's overview reads it, with the release that told the sign-up
+        overview = _sku(api, keys, sku)
+        assert overview["signups"]["active"] == 1
+        assert overview["releases"][0]["notified"] == 1
+    assert [m["variables"]["sku"] for m in published.messages("restock_early_access")] == skus
+
+
+def test_an_inventory_event_with_a_sku_feedback_cannot_take_is_rejected_and_logged_by_ids(
+    fb: FeedbackContainer, clock: Clock
+) -> None:
+    logger = logging.getLogger("kizuna.feedback.restock")
+    lines: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(JsonFormatter().format(record))
+
+    keep = Keep()
+    logger.addHandler(keep)
+    try:
+        # When inventory events carry a SKU with a control character, too long, or empty
+        # (each delivered twice, as a retry would)
+        results = [
+            _stock(clock, f"inv-bad-{i}", 0, 5, sku=sku)
+            for i, sku in enumerate(["BAD\x00SKU", "LONG" * 17, "", "BAD\x00SKU"])
+        ]
+    finally:
+        logger.removeHandler(keep)
+    # Then each is rejected without an exception (no endless retry), nothing is stored
+    assert [r.get("rejected") for r in results] == ["sku"] * 4
+    for sku in ("BAD\x00SKU", "LONG" * 17, ""):
+        assert fb.repo.get_stock("acme", sku) is None
+        assert fb.repo.list_releases("acme", sku) == []
+    # And the log names the event and the shop, not the SKU
+    rejected = [json.loads(line) for line in lines if "inventory event rejected" in line]
+    assert [r["event_id"] for r in rejected] == ["inv-bad-0", "inv-bad-1", "inv-bad-2", "inv-bad-3"]
+    assert {r["shop"] for r in rejected} == {"acme"}
+    assert not any("BAD" in line or "LONG" in line for line in lines)
+
+
+# ---------------------------------------------------------------------------- concurrency
+
+
+def test_overlapping_wave_runners_never_tell_more_than_one_wave(
+    api: TestClient,
+    keys: FeedbackKeys,
+    published: RecordingPublisher,
+    clock: Clock,
+    fb: FeedbackContainer,
+    dynamo_hooks: DynamoHooks,
+) -> None:
+    from feedback.entrypoints import events
+
+    def schedule() -> None:
+        events.handler({"schedule": "restock-waves"}, None)
+
+    # For every point in the handling of a restock (before its n-th DynamoDB call), the
+    # wave schedule fires right there, as a concurrent Lambda would
+    n = 0
+    while True:
+        n += 1
+        sku = f"SERUM-{n}"
+        # Given 6 active sign-ups for the SKU
+        for i in range(6):
+            restock.sign_up(fb, "acme", sku, "email", customer_id=f"c-{i}")
+        fired = dynamo_hooks.before_call(n, schedule)
+        # When 2 items come back (factor 2: a wave tells 4)
+        _stock(clock, f"inv-{n}", 0, 2, sku=sku)
+        if not fired():
+            break
+        # Then exactly one wave of 4 went out, whichever runner sent it
+        told = {
+            m["recipient"]["customer_id"]
+            for m in published.messages("restock_early_access")
+            if m["variables"]["sku"] == sku
+        }
+        release = _sku(api, keys, sku)["releases"][0]
+        assert (len(told), release["notified"], release["waves"]) == (4, 4, 1), n
+    assert n > 8  # every call of the restock was interleaved with
+
+
+def test_an_inventory_event_that_meets_a_concurrent_write_is_not_lost(
+    api: TestClient,
+    keys: FeedbackKeys,
+    published: RecordingPublisher,
+    clock: Clock,
+    dynamo_hooks: DynamoHooks,
+) -> None:
+    # Given one active sign-up for a SKU
+    _active_customers(api, keys, clock, range(1))
+    # When the restock's transaction is cancelled once because another request was
+    # writing the same items at that moment
+    dynamo_hooks.conflict(times=1)
+    result = _stock(clock, "inv-1", 0, 3)
+    # Then it is run again, not taken for an older event: the stock is applied, the
+    # release starts and the sign-up is told
+    assert result["stock"] == "applied"
+    assert _sku(api, keys)["stock"] == 3
+    assert len(published.messages("restock_early_access")) == 1
+
+    # When the conflicts go on, the event fails (for Lambda to deliver it again) and
+    # changes nothing, instead of being dropped as stale
+    dynamo_hooks.conflict(times=10)
+    with pytest.raises(DependencyFailed):
+        _stock(clock, "inv-2", 3, 0)
+    dynamo_hooks.conflict(times=0)
+    assert _sku(api, keys)["stock"] == 3
+    # And its next delivery applies it
+    assert _stock(clock, "inv-2", 3, 0)["stock"] == "applied"
+    assert _sku(api, keys)["stock"] == 0

@@ -18,7 +18,7 @@ import uvicorn
 from fastapi.testclient import TestClient
 
 from feedback.bootstrap import FeedbackContainer
-from tests.feedback.conftest import SURVEY, FeedbackKeys, RecordingPublisher
+from tests.feedback.conftest import SURVEY, Clock, FeedbackKeys, RecordingPublisher
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -71,6 +71,7 @@ def test_customer_answers_on_a_phone(
     api: TestClient,
     keys: FeedbackKeys,
     published: RecordingPublisher,
+    clock: Clock,
     base_url: str,
     browser: Any,
     tmp_path: Path,
@@ -82,6 +83,10 @@ def test_customer_answers_on_a_phone(
     )
     assert link.status_code == 201, link.text
     url = link.json()["url"].replace("https://kizuna.test", base_url)
+    other = api.post(
+        "/v1/surveys/why-bought/links", json={"customer_id": "c-2"}, headers=keys.storefront
+    )
+    other_url = other.json()["url"].replace("https://kizuna.test", base_url)
     context = browser.new_context(
         viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True, locale="ja-JP"
     )
@@ -135,4 +140,13 @@ def test_customer_answers_on_a_phone(
     tampered = url[:-4] + ("AAAA" if not url.endswith("AAAA") else "BBBB")
     assert page.goto(tampered).status == 400
     assert page.locator("#notice").get_attribute("data-state") == "invalid"
+
+    # When another customer opens their link after its 30 days
+    clock.advance(days=31)
+    expired = page.goto(other_url)
+    # Then the page says the link has expired, with nothing to fill in
+    assert expired is not None and expired.status == 410
+    assert page.locator("#notice").get_attribute("data-state") == "expired"
+    assert page.locator("h1").inner_text() == "有効期限切れ"
+    assert page.locator("form").count() == 0
     context.close()

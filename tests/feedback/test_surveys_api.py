@@ -1,11 +1,13 @@
 """Surveys over HTTP: definition and versions, responses validated against their version,
 idempotent resubmission, `survey.answered` consumed by the segmenter, results over time
-and by segment, signed survey links and invitations."""
+and by segment, signed survey links and invitations; score ranges mapped to preferences,
+question kinds kept across versions, and transactions that meet a concurrent write."""
 
 from __future__ import annotations
 
 import copy
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from fastapi.testclient import TestClient
@@ -15,7 +17,14 @@ from shared.contracts.catalog import parse_detail
 from shared.contracts.details import MessageRequested
 from shared.contracts.envelope import EventEnvelope
 from tests.conftest import ShopKeys, order_payload
-from tests.feedback.conftest import SURVEY, Clock, FeedbackKeys, RecordingPublisher, answers
+from tests.feedback.conftest import (
+    SURVEY,
+    Clock,
+    DynamoHooks,
+    FeedbackKeys,
+    RecordingPublisher,
+    answers,
+)
 
 
 def _define(api: TestClient, keys: FeedbackKeys, body: dict[str, Any] | None = None) -> Any:
@@ -68,13 +77,21 @@ def test_define_read_and_scopes(api: TestClient, keys: FeedbackKeys) -> None:
 def test_keys_of_another_shop_see_nothing(
     api: TestClient, keys: FeedbackKeys, other_keys: FeedbackKeys
 ) -> None:
-    # Given a survey of shop acme
+    # Given a survey of shop acme, with a response
     _define(api, keys)
-    # Then another shop's keys neither read it nor answer it
+    assert _answer(api, keys, "r-1").status_code == 201
+    # Then another shop's keys neither read it, its results, nor answer it
     assert api.get("/v1/surveys/why-bought", headers=other_keys.reader).status_code == 404
+    results = api.get("/v1/surveys/why-bought/results", headers=other_keys.reader)
+    assert results.status_code == 404
     response = _answer(api, other_keys, "r-1")
     assert response.status_code == 404
     assert response.json()["error"]["fields"][0]["field"] == "survey_id"
+    # And a survey of the same id of its own counts only its own responses
+    _define(api, other_keys)
+    assert _results(api, other_keys)["total"]["responses"] == 0
+    assert _answer(api, other_keys, "r-1").status_code == 201
+    assert _results(api, keys)["total"]["responses"] == 1
 
 
 def test_editing_creates_a_version_and_responses_keep_theirs(
@@ -321,13 +338,27 @@ def test_results_counts_nps_texts_over_time_and_by_segment(
     assert fb.repo.segments_of("acme", "c-1") == ()
 
 
-def test_results_need_the_read_scope(api: TestClient, keys: FeedbackKeys) -> None:
+def test_results_need_the_read_scope_and_say_which_parameter_is_wrong(
+    api: TestClient, keys: FeedbackKeys
+) -> None:
+    # Given a survey with a response
     _define(api, keys)
+    assert _answer(api, keys, "r-1").status_code == 201
+    # Then a storefront key cannot read results
     response = api.get("/v1/surveys/why-bought/results", headers=keys.storefront)
     assert response.status_code == 403
-    bad = api.get("/v1/surveys/why-bought/results?bucket=year", headers=keys.reader)
-    assert bad.status_code == 422
-    assert bad.json()["error"]["fields"][0]["field"] == "bucket"
+    # And an unknown bucket, or a time without a UTC offset, is a 422 naming the parameter
+    for name, value in (
+        ("bucket", "year"),
+        ("since", "2030-01-01T00:00:00"),
+        ("until", "2030-01-01T00:00:00"),
+    ):
+        bad = api.get("/v1/surveys/why-bought/results", params={name: value}, headers=keys.reader)
+        assert bad.status_code == 422, bad.text
+        assert bad.json()["error"]["fields"][0]["field"] == name
+    # And with an offset the window counts the response
+    window = {"since": "2026-11-01T00:00:00+09:00", "until": "2030-01-01T00:00:00Z"}
+    assert _results(api, keys, **window)["total"]["responses"] == 1
 
 
 def test_invitations_ask_the_messenger_once_per_customer(
@@ -380,3 +411,199 @@ def test_message_requested_contract_refuses_an_address_without_channel() -> None
                 "requested_by": "test",
             }
         )
+
+
+def _edit(api: TestClient, keys: FeedbackKeys, body: dict[str, Any]) -> Any:
+    edited = copy.deepcopy(body)
+    edited.pop("survey_id", None)
+    return api.put("/v1/surveys/why-bought", json=edited, headers=keys.admin)
+
+
+def test_a_retry_after_the_survey_was_edited_is_a_duplicate(
+    api: TestClient, keys: FeedbackKeys, published: RecordingPublisher
+) -> None:
+    # Given a response to version 1 (the storefront names no version)
+    _define(api, keys)
+    assert _answer(api, keys, "r-1").status_code == 201
+    # And the survey was edited since (an option added)
+    edited = copy.deepcopy(SURVEY)
+    edited["questions"][0]["options"].append({"id": "family", "label": "家族用"})
+    assert _edit(api, keys, edited).json()["version"] == 2
+
+    # When the storefront retries the same response (same id, same answers)
+    again = _answer(api, keys, "r-1")
+
+    # Then it is a duplicate of the stored version-1 response: nothing changes
+    assert again.status_code == 200, again.text
+    assert again.json()["status"] == "duplicate"
+    assert again.json()["survey_version"] == 1
+    assert _results(api, keys)["total"]["responses"] == 1
+    assert len({e.id for e in published.of_type("survey.answered")}) == 1
+    # And so it is after an edit that dropped the option it chose
+    edited["questions"][0]["options"] = [
+        {"id": "self", "label": "自分用"},
+        {"id": "other", "label": "その他"},
+    ]
+    assert _edit(api, keys, edited).json()["version"] == 3
+    assert _answer(api, keys, "r-1").json()["status"] == "duplicate"
+    assert _results(api, keys)["total"]["responses"] == 1
+    # But the same id with other answers is still refused
+    assert _answer(api, keys, "r-1", answers=answers(q1="self")).status_code == 409
+
+
+SCORED: dict[str, Any] = {
+    "q3": {"min": 1, "max": 2, "preferences": {"texture": "disliked"}},
+    "q4": [
+        {"min": 9, "max": 10, "preferences": {"advocate": "promoter"}},
+        {"min": 0, "max": 6, "preferences": {"advocate": "detractor"}},
+    ],
+}
+
+
+def _scored_survey() -> dict[str, Any]:
+    body = copy.deepcopy(SURVEY)
+    body["questions"][2]["score_ranges"] = [SCORED["q3"]]
+    body["questions"][3]["score_ranges"] = SCORED["q4"]
+    return body
+
+
+def test_rating_and_nps_answers_map_to_preferences_by_score_range(
+    api: TestClient, keys: FeedbackKeys, published: RecordingPublisher
+) -> None:
+    # Given a survey whose rating and NPS questions map score ranges to preferences
+    created = _define(api, keys, _scored_survey())
+    assert created["questions"][3]["score_ranges"][0] == {
+        "min": 9,
+        "max": 10,
+        "preferences": {"advocate": ["promoter"]},
+    }
+    assert created["questions"][4]["score_ranges"] == []  # free text maps to nothing
+
+    # When customers answer: a promoter who rated 4, a detractor who rated 2, a passive
+    promoter = _answer(api, keys, "r-1", "c-1", answers=answers(q3=4, q4=10))
+    detractor = _answer(api, keys, "r-2", "c-2", answers=answers(q1="self", q3=2, q4=3))
+    passive = _answer(api, keys, "r-3", "c-3", answers=answers(q2=None, q3=5, q4=8, q5="普通"))
+
+    # Then the preferences of each range land on `survey.answered`, next to the options'
+    assert promoter.json()["preferences"] == {
+        "advocate": ["promoter"],
+        "dislike": ["fragrance"],
+        "motive": ["gift"],
+    }
+    assert detractor.json()["preferences"] == {
+        "advocate": ["detractor"],
+        "dislike": ["fragrance"],
+        "motive": ["self"],
+        "texture": ["disliked"],
+    }
+    assert passive.json()["preferences"] == {"motive": ["gift"]}
+    events = {e.detail["customer_id"]: e.detail for e in published.of_type("survey.answered")}
+    assert events["c-1"]["preferences"]["advocate"] == ["promoter"]
+    assert events["c-2"]["preferences"]["texture"] == ["disliked"]
+    assert "advocate" not in events["c-3"]["preferences"]
+
+
+def test_bad_score_ranges_are_refused_naming_the_field(api: TestClient, keys: FeedbackKeys) -> None:
+    cases: list[tuple[int, list[dict[str, Any]], str, str]] = [
+        (4, [SCORED["q3"]], "questions.4.score_ranges", "free-text answers are not mapped"),
+        (0, [SCORED["q3"]], "questions.0.score_ranges", "through their options"),
+        (3, [{"min": 9, "max": 11, "preferences": {"a": "b"}}], ".0.max", "from 0 to 10"),
+        (2, [{"min": 0, "max": 2, "preferences": {"a": "b"}}], ".0.min", "from 1 to 5"),
+        (3, [{"min": 9, "max": 7, "preferences": {"a": "b"}}], ".0.max", "not be below min"),
+        (3, [{"min": 9, "max": 10, "preferences": {}}], ".0.preferences", "at least one"),
+        (3, [{"min": 9, "max": 10, "preferences": {"Bad!": "x"}}], ".preferences.Bad!", "lower"),
+        (3, [{"min": 9, "max": 10, "preferences": {"a": " "}}], ".0.preferences.a", "a value"),
+        (3, [{"min": 9, "max": 10}], ".0.preferences", "Field required"),
+        (3, [*SCORED["q4"], {"min": 6, "max": 8, "preferences": {"a": "b"}}], ".2", "overlaps"),
+    ]
+    for index, ranges, field, message in cases:
+        # When a survey is defined with a bad score range
+        body = copy.deepcopy(SURVEY)
+        body["questions"][index]["score_ranges"] = ranges
+        response = api.post("/v1/surveys", json=body, headers=keys.admin)
+        # Then it is a 422 naming the range's field, and no survey is stored
+        assert response.status_code == 422, (field, response.text)
+        error = response.json()["error"]["fields"][0]
+        assert error["field"].endswith(field), (field, error)
+        assert error["field"].startswith(f"questions.{index}.score_ranges"), error
+        assert message in error["message"], (message, error)
+    assert api.get("/v1/surveys/why-bought", headers=keys.reader).status_code == 404
+
+
+def test_a_question_keeps_its_kind_across_versions(api: TestClient, keys: FeedbackKeys) -> None:
+    # Given version 1, where q3 is a 1-5 rating, and a response rating it 4
+    _define(api, keys)
+    assert _answer(api, keys, "r-1").status_code == 201
+    # When an edit turns q3 into an NPS question (0-10) under the same id
+    edited = copy.deepcopy(SURVEY)
+    edited["questions"][2]["kind"] = "nps"
+    response = _edit(api, keys, edited)
+    # Then it is refused, naming the kind, and the survey stays at version 1
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]["fields"][0]
+    assert error["field"] == "questions.2.kind"
+    assert "new id" in error["message"]
+    assert api.get("/v1/surveys/why-bought", headers=keys.reader).json()["version"] == 1
+    # Even when the question was left out of a version in between
+    without_q3 = copy.deepcopy(SURVEY)
+    del without_q3["questions"][2]
+    assert _edit(api, keys, without_q3).json()["version"] == 2
+    assert _edit(api, keys, edited).status_code == 422
+    # And asked under a new id, the results keep the two apart
+    edited["questions"][2]["id"] = "q3nps"
+    assert _edit(api, keys, edited).json()["version"] == 3
+    assert _answer(api, keys, "r-2", answers=answers(q3=None, q3nps=9)).status_code == 201
+    total = _results(api, keys)["total"]
+    assert _question(total, "q3")["counts"]["4"] == 1
+    assert _question(total, "q3nps")["counts"]["9"] == 1
+
+
+def test_an_expired_survey_link_shows_a_clear_page_and_stores_nothing(
+    api: TestClient, keys: FeedbackKeys, published: RecordingPublisher, clock: Clock
+) -> None:
+    # Given a signed survey link for c-1 (valid 30 days)
+    _define(api, keys)
+    link = api.post(
+        "/v1/surveys/why-bought/links", json={"customer_id": "c-1"}, headers=keys.storefront
+    )
+    path = urlsplit(link.json()["url"]).path
+    # When the customer opens it after 31 days, and sends the form anyway
+    clock.advance(days=31)
+    page = api.get(path)
+    sent = api.post(path, content=b"version=1&q.q1=gift&q.q3=4&q.q4=9")
+    # Then both show an "expired" page (410, in Japanese, no form to fill)
+    for response in (page, sent):
+        assert response.status_code == 410
+        assert response.headers["content-type"].startswith("text/html")
+        assert 'data-state="expired"' in response.text
+        assert "有効期限が切れています" in response.text
+        assert "<form" not in response.text
+    # And nothing was stored or published
+    assert _results(api, keys)["total"]["responses"] == 0
+    assert published.of_type("survey.answered") == []
+
+
+def test_a_response_that_meets_a_concurrent_write_is_accepted_not_refused(
+    api: TestClient,
+    keys: FeedbackKeys,
+    published: RecordingPublisher,
+    dynamo_hooks: DynamoHooks,
+) -> None:
+    # Given a survey
+    _define(api, keys)
+    # When a response's transaction is cancelled once because another request was writing
+    dynamo_hooks.conflict(times=1)
+    response = _answer(api, keys, "r-1")
+    # Then it is run again and accepted, not refused as "other answers"
+    assert response.status_code == 201, response.text
+    assert response.json()["status"] == "accepted"
+    assert _results(api, keys)["total"]["responses"] == 1
+    # When the conflicts go on, the storefront is told to retry (503), nothing is stored
+    dynamo_hooks.conflict(times=10)
+    busy = _answer(api, keys, "r-2")
+    assert busy.status_code == 503, busy.text
+    dynamo_hooks.conflict(times=0)
+    assert _results(api, keys)["total"]["responses"] == 1
+    assert len(published.of_type("survey.answered")) == 1
+    # And its retry is accepted
+    assert _answer(api, keys, "r-2").status_code == 201

@@ -12,6 +12,9 @@ Key design (``S`` = ``SHOP#<shop>``):
 - notification    ``S#RELEASE#<release id>`` / ``N#<sign-up id>``: notified, clicked, bought
 - open releases   ``RELEASES#OPEN`` / ``<shop>#<sku>#<release id>`` (what the wave schedule reads)
 
+``<sku>`` in a key is percent-encoded (`_sku_part`): a SKU may hold '#' (``SERUM-30#SIGNUPS``
+is a valid SKU), and written as is it would land in another SKU's records.
+
 Each change is one conditional write or one TransactWriteItems, so a retried request or a
 duplicated event never counts twice and nothing is half-written.
 """
@@ -19,15 +22,25 @@ duplicated event never counts twice and nothing is half-written.
 from __future__ import annotations
 
 import json
+import random
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import quote, unquote
 
 from botocore.exceptions import ClientError
 
-from feedback.domain.restock import Recipient, Release, SignUp
-from feedback.domain.surveys import AnswerValue, Option, Question, Response, Survey
+from feedback.domain.restock import SIGNUP_ID_PREFIX, Recipient, Release, SignUp
+from feedback.domain.surveys import (
+    AnswerValue,
+    Option,
+    Question,
+    Response,
+    ScoreRange,
+    Survey,
+)
 from shared.adapters.dynamodb import (
     cancellation_codes,
     from_item,
@@ -36,12 +49,15 @@ from shared.adapters.dynamodb import (
     query_all,
     to_item,
 )
-from shared.errors import Conflict
+from shared.errors import Conflict, DependencyFailed
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 OPEN_RELEASES = "RELEASES#OPEN"
+CONDITION_FAILED = "ConditionalCheckFailed"
+TRANSACTION_CONFLICT = "TransactionConflict"
+TRANSACTION_ATTEMPTS = 4
 SaveOutcome = Literal["created", "duplicate", "conflict"]
 
 
@@ -55,6 +71,25 @@ def _dt(value: Any) -> datetime | None:
 
 def _shop(shop_id: str) -> str:
     return f"SHOP#{shop_id}"
+
+
+def _sku_part(sku: str) -> str:
+    """A SKU as a key part without '#': '%' and '#' (and any non-ASCII) are percent-encoded,
+    one-to-one, while the SKUs feedback took before (letters, digits, ``._:/-``) stay as
+    they were stored."""
+    return quote(sku, safe=":/")
+
+
+def _sku_pk(shop_id: str, sku: str) -> str:
+    return f"{_shop(shop_id)}#SKU#{_sku_part(sku)}"
+
+
+def _signups_pk(shop_id: str, sku: str) -> str:
+    return f"{_sku_pk(shop_id, sku)}#SIGNUPS"
+
+
+def _open_release_sk(shop_id: str, sku: str, release_id: str) -> str:
+    return f"{shop_id}#{_sku_part(sku)}#{release_id}"
 
 
 @dataclass(frozen=True)
@@ -212,6 +247,10 @@ def _survey_to(s: Survey) -> dict[str, Any]:
                         {"id": o.option_id, "label": o.label, "preferences": list(o.preferences)}
                         for o in q.options
                     ],
+                    "score_ranges": [
+                        {"min": r.low, "max": r.high, "preferences": list(r.preferences)}
+                        for r in q.score_ranges
+                    ],
                 }
                 for q in s.questions
             ],
@@ -230,6 +269,14 @@ def _survey_from(shop_id: str, survey_id: str, d: dict[str, Any]) -> Survey:
             options=tuple(
                 Option(o["id"], o["label"], tuple((str(k), str(v)) for k, v in o["preferences"]))
                 for o in q["options"]
+            ),
+            score_ranges=tuple(
+                ScoreRange(
+                    int(r["min"]),
+                    int(r["max"]),
+                    tuple((str(k), str(v)) for k, v in r["preferences"]),
+                )
+                for r in q.get("score_ranges", [])
             ),
         )
         for q in json.loads(d["questions"])
@@ -256,7 +303,7 @@ def _answers_from(raw: str) -> dict[str, AnswerValue]:
 
 def _signup_to(s: SignUp) -> dict[str, Any]:
     return {
-        "pk": f"{_shop(s.shop_id)}#SKU#{s.sku}#SIGNUPS",
+        "pk": _signups_pk(s.shop_id, s.sku),
         "sk": s.signup_id,
         "sku": s.sku,
         "channel": s.channel,
@@ -290,7 +337,7 @@ def _signup_from(shop_id: str, d: dict[str, Any]) -> SignUp:
 
 
 def _release_key(shop_id: str, sku: str, release_id: str) -> dict[str, Any]:
-    return key(f"{_shop(shop_id)}#SKU#{sku}", f"RELEASE#{release_id}")
+    return key(_sku_pk(shop_id, sku), f"RELEASE#{release_id}")
 
 
 def _release_from(shop_id: str, d: dict[str, Any]) -> Release:
@@ -355,15 +402,27 @@ class DynamoFeedbackRepository(FeedbackRepository):
         )
 
     def _transact(self, items: list[dict[str, Any]]) -> list[str | None]:
-        """Run a transaction; [] on success, else the per-item cancellation codes."""
-        try:
-            self._client.transact_write_items(TransactItems=items)  # type: ignore[arg-type]
-        except ClientError as err:
-            codes = cancellation_codes(err)
-            if not codes:
-                raise
-            return codes
-        return []
+        """Run a transaction; [] on success, else the per-item cancellation codes, which
+        then always include a failed condition (``ConditionalCheckFailed``).
+
+        A transaction cancelled only because another request was writing the same items
+        at that moment (``TransactionConflict``) says nothing about the conditions: it is
+        run again a few times, then reported as `DependencyFailed` (an event goes back to
+        be retried, an HTTP caller gets 503), never as a failed condition."""
+        for attempt in range(TRANSACTION_ATTEMPTS):
+            try:
+                self._client.transact_write_items(TransactItems=items)  # type: ignore[arg-type]
+            except ClientError as err:
+                codes = cancellation_codes(err)
+                if CONDITION_FAILED in codes:
+                    return codes
+                if TRANSACTION_CONFLICT not in codes:
+                    raise
+            else:
+                return []
+            if attempt + 1 < TRANSACTION_ATTEMPTS:
+                time.sleep(0.02 * 2**attempt * random.uniform(0.5, 1.5))  # noqa: S311 - jitter
+        raise DependencyFailed("concurrent writes kept conflicting; retry")
 
     # ------------------------------------------------------------------ surveys
     def list_surveys(self, shop_id: str) -> list[SurveyHead]:
@@ -571,7 +630,7 @@ class DynamoFeedbackRepository(FeedbackRepository):
 
     # ------------------------------------------------------------------ sign-ups
     def get_signup(self, shop_id: str, sku: str, signup_id: str) -> SignUp | None:
-        d = self._get(f"{_shop(shop_id)}#SKU#{sku}#SIGNUPS", signup_id)
+        d = self._get(_signups_pk(shop_id, sku), signup_id)
         return _signup_from(shop_id, d) if d else None
 
     def put_signup(self, signup: SignUp, previous: SignUp | None) -> None:
@@ -590,13 +649,13 @@ class DynamoFeedbackRepository(FeedbackRepository):
             raise
 
     def signups_for(self, shop_id: str, sku: str) -> list[SignUp]:
-        return [
-            _signup_from(shop_id, d) for d in self._query(f"{_shop(shop_id)}#SKU#{sku}#SIGNUPS")
-        ]
+        # Sign-up ids only: records an unencoded '#' SKU once wrote here are passed over.
+        items = self._query(_signups_pk(shop_id, sku), SIGNUP_ID_PREFIX)
+        return [_signup_from(shop_id, d) for d in items]
 
     # ------------------------------------------------------------------ stock and releases
     def get_stock(self, shop_id: str, sku: str) -> Stock | None:
-        d = self._get(f"{_shop(shop_id)}#SKU#{sku}", "STOCK")
+        d = self._get(_sku_pk(shop_id, sku), "STOCK")
         if d is None:
             return None
         return Stock(int(d["quantity"]), _dt(d["at"]) or datetime.min, d.get("release_id"))
@@ -612,7 +671,7 @@ class DynamoFeedbackRepository(FeedbackRepository):
         stock_update = {
             "Update": {
                 "TableName": self._table,
-                "Key": key(f"{_shop(shop_id)}#SKU#{sku}", "STOCK"),
+                "Key": key(_sku_pk(shop_id, sku), "STOCK"),
                 "UpdateExpression": expression,
                 "ConditionExpression": "attribute_not_exists(#at) OR #at <= :at",
                 "ExpressionAttributeNames": {"#at": "at"},
@@ -650,7 +709,10 @@ class DynamoFeedbackRepository(FeedbackRepository):
                     "Put": {
                         "TableName": self._table,
                         "Item": to_item(
-                            {"pk": OPEN_RELEASES, "sk": f"{shop_id}#{sku}#{release.release_id}"}
+                            {
+                                "pk": OPEN_RELEASES,
+                                "sk": _open_release_sk(shop_id, sku, release.release_id),
+                            }
                         ),
                     }
                 }
@@ -658,9 +720,9 @@ class DynamoFeedbackRepository(FeedbackRepository):
         codes = self._transact(items)
         if not codes:
             return "applied"
-        if len(codes) > 1 and codes[1] == "ConditionalCheckFailed":
+        if len(codes) > 1 and codes[1] == CONDITION_FAILED:
             return "duplicate"
-        return "stale"
+        return "stale"  # the stock item holds a later event
 
     def get_release(self, shop_id: str, sku: str, release_id: str) -> Release | None:
         item = self._client.get_item(
@@ -669,7 +731,7 @@ class DynamoFeedbackRepository(FeedbackRepository):
         return _release_from(shop_id, from_item(item)) if item else None
 
     def list_releases(self, shop_id: str, sku: str) -> list[Release]:
-        items = self._query(f"{_shop(shop_id)}#SKU#{sku}", "RELEASE#")
+        items = self._query(_sku_pk(shop_id, sku), "RELEASE#")
         return sorted((_release_from(shop_id, d) for d in items), key=lambda r: r.started_at)
 
     def open_releases(self) -> list[tuple[str, str, str]]:
@@ -677,7 +739,7 @@ class DynamoFeedbackRepository(FeedbackRepository):
         for d in self._query(OPEN_RELEASES):
             shop_id, rest = d["sk"].split("#", 1)
             sku, release_id = rest.rsplit("#", 1)
-            out.append((shop_id, sku, release_id))
+            out.append((shop_id, unquote(sku), release_id))
         return out
 
     def update_release(self, release: Release, read_waves: int) -> bool:
@@ -717,7 +779,8 @@ class DynamoFeedbackRepository(FeedbackRepository):
                     "Delete": {
                         "TableName": self._table,
                         "Key": key(
-                            OPEN_RELEASES, f"{release.shop_id}#{release.sku}#{release.release_id}"
+                            OPEN_RELEASES,
+                            _open_release_sk(release.shop_id, release.sku, release.release_id),
                         ),
                     }
                 }
@@ -812,4 +875,4 @@ class DynamoFeedbackRepository(FeedbackRepository):
 
 
 def _release_key_plain(shop_id: str, sku: str, release_id: str) -> dict[str, str]:
-    return {"pk": f"{_shop(shop_id)}#SKU#{sku}", "sk": f"RELEASE#{release_id}"}
+    return {"pk": _sku_pk(shop_id, sku), "sk": f"RELEASE#{release_id}"}

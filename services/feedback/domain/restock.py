@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+import unicodedata
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Literal
@@ -34,7 +35,11 @@ ReleaseStatus = Literal["open", "sold_out", "closed", "completed"]
 """open: waves go out; sold_out: stock ran out again; closed: the early-access window
 ended; completed: every active sign-up was notified."""
 
-SKU_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,99}$")
+MAX_SKU = 64
+"""As the segmenter accepts them: a shop's SKUs may hold spaces, '/', '#' or Japanese."""
+NOT_TEXT = frozenset({"Cc", "Cs"})
+"""Control characters, and lone surrogates (which no store can encode)."""
+SIGNUP_ID_PREFIX = "su-"
 LINE_USER_ID = re.compile(r"^U[0-9a-f]{32}$")
 ADDRESS_FIELD: dict[RestockChannel, str] = {
     "email": "email",
@@ -61,8 +66,12 @@ class Recipient:
 
 
 def validate_sku(sku: str, field: str = "sku") -> str:
-    if not SKU_PATTERN.match(sku):
-        raise InvalidInput("SKU must be 1-100 letters, digits or ._:/-", field=field)
+    """The SKUs the segmenter takes: 1-64 characters, none of them a control character
+    (the storage layer encodes the rest, so no SKU can reach another SKU's records)."""
+    if not 1 <= len(sku) <= MAX_SKU or any(unicodedata.category(ch) in NOT_TEXT for ch in sku):
+        raise InvalidInput(
+            f"SKU must be 1-{MAX_SKU} characters without control characters", field=field
+        )
     return sku
 
 
@@ -130,7 +139,7 @@ def validate_return_url(url: str | None) -> str | None:
 def signup_id_for(sku: str, channel: RestockChannel, recipient: Recipient) -> str:
     """The same SKU, channel and recipient always give the same id (no personal data in it)."""
     digest = hashlib.sha256(f"{sku}\n{channel}\n{recipient.key}".encode()).hexdigest()
-    return f"su-{digest[:32]}"
+    return f"{SIGNUP_ID_PREFIX}{digest[:32]}"
 
 
 @dataclass(frozen=True)
@@ -186,11 +195,10 @@ def new_signup(
 
 def merge_signup(existing: SignUp | None, incoming: SignUp) -> tuple[SignUp, bool]:
     """(the sign-up to keep, whether it must be written). A duplicate collapses into the
-    stored one; an unsubscribed one signed up again starts over (pending if anonymous)."""
-    if existing is None:
+    stored one; an unsubscribed one signed up again is a new opt-in: it starts over from
+    now (pending if anonymous), so its confirmation is a new request, not a duplicate."""
+    if existing is None or existing.status == "unsubscribed":
         return incoming, True
-    if existing.status == "unsubscribed":
-        return replace(incoming, created_at=existing.created_at), True
     if incoming.return_url and incoming.return_url != existing.return_url:
         return replace(existing, return_url=incoming.return_url), True
     return existing, False
@@ -208,6 +216,8 @@ class Release:
     waves: int = 0
     next_wave_at: datetime | None = None
     notified: int = 0
+    """Sign-ups the messenger was asked to tell (once each), not messages delivered: the
+    messenger may still drop a request (consent, frequency cap, a bounced address)."""
     clicked: int = 0
     purchased: int = 0
     ended_at: datetime | None = None
@@ -265,25 +275,11 @@ def next_wave(release: Release, stock: int, now: datetime, factor: float) -> Wav
     return WaveDecision("send", size=wave_size(stock, factor))
 
 
-def after_wave(
-    release: Release, sent: int, remaining: bool, now: datetime, interval: timedelta
-) -> Release:
-    """The release after a wave went out (completed when nobody is left to tell)."""
-    if not remaining:
-        return replace(
-            release,
-            waves=release.waves + 1,
-            notified=release.notified + sent,
-            status="completed",
-            ended_at=now,
-            next_wave_at=None,
-        )
-    return replace(
-        release,
-        waves=release.waves + 1,
-        notified=release.notified + sent,
-        next_wave_at=now + interval,
-    )
+def claim_wave(release: Release, now: datetime, interval: timedelta) -> Release:
+    """The release with its next wave taken: stored (conditionally on the wave number read)
+    before anyone is told, so of two runners only one sends a given wave, and the wave
+    after it is due one interval later."""
+    return replace(release, waves=release.waves + 1, next_wave_at=now + interval)
 
 
 def end_release(release: Release, status: ReleaseStatus, now: datetime) -> Release:

@@ -4,7 +4,7 @@ overall and per time bucket (day / week / month). Pure: it folds responses it is
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -78,9 +78,7 @@ def _questions(versions: Sequence[Survey]) -> list[Question]:
                 extra = tuple(o for o in q.options if o.option_id not in known)
                 if extra:
                     base = by_id[q.question_id]
-                    by_id[q.question_id] = Question(
-                        base.question_id, base.kind, base.text, base.required, base.options + extra
-                    )
+                    by_id[q.question_id] = replace(base, options=base.options + extra)
     latest = max(versions, key=lambda s: s.version)
     first = [q.question_id for q in latest.questions]
     return [by_id[i] for i in first + [i for i in order if i not in first]]

@@ -20,6 +20,7 @@ from shared.errors import InvalidInput
 QuestionKind = Literal["single", "multiple", "rating", "nps", "text"]
 QUESTION_KINDS: tuple[QuestionKind, ...] = ("single", "multiple", "rating", "nps", "text")
 CHOICE_KINDS = frozenset({"single", "multiple"})
+SCORE_KINDS = frozenset({"rating", "nps"})
 RATING_RANGE = (1, 5)
 NPS_RANGE = (0, 10)
 MAX_TEXT = 2000
@@ -41,12 +42,30 @@ class Option:
 
 
 @dataclass(frozen=True)
+class ScoreRange:
+    """What a rating or NPS score from `low` to `high` (inclusive) says about the person,
+    e.g. NPS 9-10 → (("advocate", "promoter"),): the score questions' counterpart of an
+    option's preferences."""
+
+    low: int
+    high: int
+    preferences: tuple[tuple[str, str], ...]
+
+    def holds(self, score: int) -> bool:
+        return self.low <= score <= self.high
+
+
+@dataclass(frozen=True)
 class Question:
+    """A question. Choice answers map to preferences through their options, rating and
+    NPS answers through `score_ranges`; free-text answers are never mapped."""
+
     question_id: str
     kind: QuestionKind
     text: str
     required: bool = True
     options: tuple[Option, ...] = ()
+    score_ranges: tuple[ScoreRange, ...] = ()
 
     def option(self, option_id: str) -> Option | None:
         return next((o for o in self.options if o.option_id == option_id), None)
@@ -167,7 +186,57 @@ def _question(raw: Mapping[str, Any], where: str) -> Question:
                 f"option id {option.option_id!r} is used twice", field=f"{where}.options.{j}.id"
             )
         options.append(option)
-    return Question(question_id, kind, text, bool(raw.get("required", True)), tuple(options))
+    ranges = _score_ranges(kind, list(raw.get("score_ranges") or []), f"{where}.score_ranges")
+    return Question(
+        question_id, kind, text, bool(raw.get("required", True)), tuple(options), ranges
+    )
+
+
+def score_bounds(kind: str) -> tuple[int, int]:
+    return RATING_RANGE if kind == "rating" else NPS_RANGE
+
+
+def _score_ranges(
+    kind: QuestionKind, raw_ranges: list[Mapping[str, Any]], where: str
+) -> tuple[ScoreRange, ...]:
+    """Score → preference mappings of a rating or NPS question: whole numbers within the
+    question's scale, `min` <= `max`, no score in two ranges, at least one preference."""
+    if not raw_ranges:
+        return ()
+    if kind not in SCORE_KINDS:
+        why = (
+            "choices map through their options' preferences"
+            if kind in CHOICE_KINDS
+            else "free-text answers are not mapped to preferences"
+        )
+        raise InvalidInput(f"a {kind} question takes no score ranges ({why})", field=where)
+    low, high = score_bounds(kind)
+    ranges: list[ScoreRange] = []
+    for j, raw in enumerate(raw_ranges):
+        bounds = []
+        for name in ("min", "max"):
+            value = raw.get(name)
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                raise InvalidInput(
+                    f"{name} must be a whole number from {low} to {high}",
+                    field=f"{where}.{j}.{name}",
+                )
+            bounds.append(value)
+        if bounds[0] > bounds[1]:
+            raise InvalidInput("max must not be below min", field=f"{where}.{j}.max")
+        pairs = _preference_pairs(raw.get("preferences"), f"{where}.{j}.preferences")
+        if not pairs:
+            raise InvalidInput(
+                "a score range needs at least one preference", field=f"{where}.{j}.preferences"
+            )
+        score_range = ScoreRange(bounds[0], bounds[1], pairs)
+        for k, other in enumerate(ranges):
+            if score_range.low <= other.high and other.low <= score_range.high:
+                raise InvalidInput(
+                    f"overlaps score range {k} ({other.low}-{other.high})", field=f"{where}.{j}"
+                )
+        ranges.append(score_range)
+    return tuple(ranges)
 
 
 def _option(raw: Mapping[str, Any], where: str) -> Option:
@@ -179,21 +248,39 @@ def _option(raw: Mapping[str, Any], where: str) -> Option:
     label = str(raw.get("label", "")).strip()
     if not label:
         raise InvalidInput("an option needs a label", field=f"{where}.label")
+    preferences = _preference_pairs(raw.get("preferences"), f"{where}.preferences")
+    return Option(option_id, label, preferences)
+
+
+def _preference_pairs(raw: Any, where: str) -> tuple[tuple[str, str], ...]:
+    """``{"motive": "gift", "dislike": ["fragrance"]}`` → (name, value) pairs."""
     pairs: list[tuple[str, str]] = []
-    for name, value in dict(raw.get("preferences") or {}).items():
+    for name, value in dict(raw or {}).items():
         values = value if isinstance(value, list | tuple) else [value]
         if not PREFERENCE_KEY.match(str(name)):
             raise InvalidInput(
                 "preference names are lowercase words (e.g. motive, dislike)",
-                field=f"{where}.preferences.{name}",
+                field=f"{where}.{name}",
             )
         for v in values:
             if not str(v).strip():
-                raise InvalidInput(
-                    "a preference needs a value", field=f"{where}.preferences.{name}"
-                )
+                raise InvalidInput("a preference needs a value", field=f"{where}.{name}")
             pairs.append((str(name), str(v).strip()))
-    return Option(option_id, label, tuple(pairs))
+    return tuple(pairs)
+
+
+def check_kinds_kept(earlier: Iterable[Survey], survey: Survey) -> None:
+    """A question id keeps its kind in every version: results add answers up by question
+    id, and a rating of 4 is not an NPS of 4. A question of another kind needs a new id."""
+    kinds = {q.question_id: q.kind for s in earlier for q in s.questions}
+    for i, q in enumerate(survey.questions):
+        was = kinds.get(q.question_id)
+        if was is not None and was != q.kind:
+            raise InvalidInput(
+                f"question {q.question_id!r} is a {was} question in an earlier version; "
+                f"ask the {q.kind} question under a new id",
+                field=f"questions.{i}.kind",
+            )
 
 
 # ---------------------------------------------------------------------------- responses
@@ -241,8 +328,8 @@ def _answer(q: Question, value: Any, where: str) -> AnswerValue:
                 chosen.append(v)
         order = [o.option_id for o in q.options]
         return tuple(sorted(chosen, key=order.index))
-    if q.kind in ("rating", "nps"):
-        low, high = RATING_RANGE if q.kind == "rating" else NPS_RANGE
+    if q.kind in SCORE_KINDS:
+        low, high = score_bounds(q.kind)
         if isinstance(value, bool) or not isinstance(value, int):
             raise InvalidInput(f"expected a whole number from {low} to {high}", field=where)
         if not low <= value <= high:
@@ -284,17 +371,22 @@ def answers_from_form(survey: Survey, form: Iterable[tuple[str, str]]) -> dict[s
 
 
 def preferences_of(survey: Survey, answers: Mapping[str, AnswerValue]) -> dict[str, list[str]]:
-    """The profile preferences a response states: the union of its chosen options' mappings."""
+    """The profile preferences a response states: the union of its chosen options' and its
+    scores' mappings (free text states none)."""
     found: dict[str, set[str]] = {}
     for q in survey.questions:
         value = answers.get(q.question_id)
-        if q.kind not in CHOICE_KINDS or value is None:
-            continue
-        chosen = [value] if isinstance(value, str) else list(value)  # type: ignore[arg-type]
-        for option_id in chosen:
-            option = q.option(str(option_id))
-            for name, pref in option.preferences if option else ():
-                found.setdefault(name, set()).add(pref)
+        pairs: list[tuple[str, str]] = []
+        if q.kind in CHOICE_KINDS and isinstance(value, str | tuple):
+            for option_id in (value,) if isinstance(value, str) else value:
+                option = q.option(option_id)
+                pairs.extend(option.preferences if option else ())
+        elif q.kind in SCORE_KINDS and isinstance(value, int):
+            for score_range in q.score_ranges:
+                if score_range.holds(value):
+                    pairs.extend(score_range.preferences)
+        for name, pref in pairs:
+            found.setdefault(name, set()).add(pref)
     return {name: sorted(values) for name, values in sorted(found.items())}
 
 

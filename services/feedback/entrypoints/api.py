@@ -9,11 +9,11 @@ surveys needs `feedback:read` or `feedback:write`; results and release figures n
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from mangum import Mangum
+from pydantic import AwareDatetime
 
 from feedback import bootstrap
 from feedback.bootstrap import FeedbackContainer
@@ -60,6 +60,7 @@ FeedbackReader = Annotated[Principal, Depends(require_scope("feedback:read"))]
 SurveyReader = Annotated[Principal, Depends(_survey_reader)]
 
 router = APIRouter(prefix="/v1")
+_WITH_OFFSET = "ISO 8601 with a UTC offset, e.g. 2026-11-01T00:00:00+09:00."
 
 
 # ---------------------------------------------------------------------------- surveys
@@ -151,11 +152,12 @@ def get_results(
     version: Annotated[int | None, Query(ge=1)] = None,
     segment_id: Annotated[str | None, Query(min_length=1, max_length=63)] = None,
     bucket: Literal["day", "week", "month"] | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: Annotated[AwareDatetime | None, Query(description=_WITH_OFFSET)] = None,
+    until: Annotated[AwareDatetime | None, Query(description=_WITH_OFFSET)] = None,
 ) -> ResultsPublic:
     """Counts per option, NPS split, free texts; by segment (membership when answered)
-    and per day / week / month (JST)."""
+    and per day / week / month (JST). `since` / `until` need a UTC offset (422 naming
+    the parameter without one: a bare time would be read in nobody knows which zone)."""
     found = surveys.results(
         c,
         principal.shop_id,
@@ -206,9 +208,12 @@ def verify_token(body: TokenVerify, principal: FeedbackWriter, c: Container) -> 
     return AccessPublic.of(access)
 
 
-@router.get("/restock/skus/{sku}")
+@router.get("/restock/skus/{sku:path}")
 def get_sku(sku: str, principal: FeedbackReader, c: Container) -> SkuPublic:
-    """Sign-ups by status and every release of the SKU with notified / clicked / purchased."""
+    """Sign-ups by status and every release of the SKU with notified / clicked / purchased
+    (`notified`: early-access messages requested from the messenger, once per sign-up;
+    not a delivery count). The SKU is the rest of the path, '/' included; percent-encode
+    '#', '?', '%' and non-ASCII characters."""
     return SkuPublic.of(restock.sku_overview(c, principal.shop_id, sku))
 
 

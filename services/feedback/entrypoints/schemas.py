@@ -36,12 +36,32 @@ class OptionIn(_In):
     )
 
 
+class ScoreRangeIn(_In):
+    """E.g. ``{"min": 9, "max": 10, "preferences": {"advocate": "promoter"}}``."""
+
+    min: int = Field(description="Lowest score of the range (1-5 rating, 0-10 NPS).")
+    max: int = Field(description="Highest score of the range, inclusive.")
+    preferences: dict[str, str | list[str]] = Field(
+        description="What a score in the range says, shaped like an option's preferences."
+    )
+
+
 class QuestionIn(_In):
+    """Answers map to profile preferences per kind: single / multiple through each
+    option's `preferences`, rating / NPS through `score_ranges`; free text is never
+    mapped (it shows in the results only)."""
+
     id: str = Field(min_length=1, max_length=63)
     kind: Kind
     text: str = Field(min_length=1, max_length=500)
     required: bool = True
     options: list[OptionIn] = Field(default_factory=list, max_length=30)
+    score_ranges: list[ScoreRangeIn] = Field(
+        default_factory=list,
+        max_length=11,
+        description="Rating and NPS only: score ranges (no score in two) and the "
+        "preferences they state.",
+    )
 
 
 class SurveyEdit(_In):
@@ -63,12 +83,26 @@ class OptionPublic(BaseModel):
     preferences: dict[str, list[str]]
 
 
+class ScoreRangePublic(BaseModel):
+    min: int
+    max: int
+    preferences: dict[str, list[str]]
+
+
 class QuestionPublic(BaseModel):
     id: str
     kind: str
     text: str
     required: bool
     options: list[OptionPublic]
+    score_ranges: list[ScoreRangePublic]
+
+
+def _grouped(pairs: tuple[tuple[str, str], ...]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for name, value in pairs:
+        out.setdefault(name, []).append(value)
+    return out
 
 
 class SurveyPublic(BaseModel):
@@ -81,19 +115,23 @@ class SurveyPublic(BaseModel):
 
     @classmethod
     def of(cls, s: Survey) -> SurveyPublic:
-        questions = []
-        for q in s.questions:
-            options = []
-            for o in q.options:
-                prefs: dict[str, list[str]] = {}
-                for name, value in o.preferences:
-                    prefs.setdefault(name, []).append(value)
-                options.append(OptionPublic(id=o.option_id, label=o.label, preferences=prefs))
-            questions.append(
-                QuestionPublic(
-                    id=q.question_id, kind=q.kind, text=q.text, required=q.required, options=options
-                )
+        questions = [
+            QuestionPublic(
+                id=q.question_id,
+                kind=q.kind,
+                text=q.text,
+                required=q.required,
+                options=[
+                    OptionPublic(id=o.option_id, label=o.label, preferences=_grouped(o.preferences))
+                    for o in q.options
+                ],
+                score_ranges=[
+                    ScoreRangePublic(min=r.low, max=r.high, preferences=_grouped(r.preferences))
+                    for r in q.score_ranges
+                ],
             )
+            for q in s.questions
+        ]
         return cls(
             survey_id=s.survey_id,
             version=s.version,
@@ -130,7 +168,10 @@ class ResponseCreate(_In):
     )
     customer_id: str = Field(min_length=1, max_length=128)
     survey_version: int | None = Field(
-        default=None, ge=1, description="The version shown to the customer (default: latest)."
+        default=None,
+        ge=1,
+        description="The version shown to the customer (default: the latest; for a retry "
+        "of a stored response id, the version it was stored with).",
     )
     answers: dict[str, Any] = Field(
         description="Question id → option id (single), option ids (multiple), 1-5 (rating), "
@@ -267,7 +308,11 @@ class SignUpCreate(_In):
     """A known customer (`customer_id`) or one anonymous address matching `channel`:
     `email` for email, `phone` for sms, `line_user_id` for line."""
 
-    sku: str = Field(min_length=1, max_length=100)
+    sku: str = Field(
+        min_length=1,
+        max_length=64,
+        description="As the segmenter takes it: 1-64 characters, no control characters.",
+    )
     channel: Channel
     customer_id: str | None = Field(default=None, max_length=128)
     email: str | None = Field(default=None, max_length=254)
@@ -333,7 +378,10 @@ class ReleasePublic(BaseModel):
     early_access_until: datetime
     stock_at_start: int
     waves: int
-    notified: int
+    notified: int = Field(
+        description="Sign-ups the messenger was asked to tell (once each); not deliveries: "
+        "the messenger may still hold one back (consent, frequency cap, suppression)."
+    )
     clicked: int
     purchased: int
     ended_at: datetime | None

@@ -177,7 +177,16 @@ def on_inventory_changed(
     quantity: int,
 ) -> dict[str, Any]:
     """Keep the latest stock; 0 → positive starts a release (first wave at once), back to 0
-    ends the open one. Duplicates start nothing new; older events are ignored."""
+    ends the open one. Duplicates start nothing new; older events are ignored. An event
+    whose SKU feedback cannot take is rejected (logged by ids) rather than retried forever."""
+    try:
+        rd.validate_sku(sku)
+    except InvalidInput as err:
+        _log.warning(
+            "inventory event rejected",
+            extra={"event_id": event_id, "shop": shop_id, "reason": err.message},
+        )
+        return {"rejected": "sku", "reason": err.message}
     release = None
     if rd.is_restock(previous_quantity, quantity):
         window = timedelta(hours=c.settings.restock_early_access_hours)
@@ -213,8 +222,12 @@ class WaveResult:
 
 
 def run_wave(c: FeedbackContainer, shop_id: str, sku: str, release_id: str) -> dict[str, Any]:
-    """One wave of a release, if due: stock is read first, then up to stock x factor
-    active sign-ups not yet told get an early-access message (oldest sign-ups first)."""
+    """One wave of a release, if due: stock is read first, the wave is claimed (a
+    conditional write on the wave number, so overlapping runners never both send it), then
+    up to stock x factor active sign-ups not yet told get an early-access message (oldest
+    sign-ups first). `notified` counts requests to the messenger, once per sign-up. A
+    runner that stops after its claim only moves the sign-ups it did not tell to the next
+    wave (they are still untold)."""
     release = c.repo.get_release(shop_id, sku, release_id)
     if release is None:
         return WaveResult("end", status="missing", reason="unknown release").as_dict()
@@ -232,6 +245,11 @@ def run_wave(c: FeedbackContainer, shop_id: str, sku: str, release_id: str) -> d
             "restock release ended", extra={"release_id": release_id, "status": decision.status}
         )
         return WaveResult("end", status=decision.status, reason=decision.reason).as_dict()
+    interval = timedelta(minutes=c.settings.restock_wave_interval_minutes)
+    claimed = rd.claim_wave(release, now, interval)
+    if not c.repo.update_release(claimed, release.waves):
+        # Another runner took this wave (or ended the release) since it was read.
+        return WaveResult("wait", status=release.status, reason="wave taken").as_dict()
     told = c.repo.notifications(shop_id, release_id)
     candidates = sorted(
         (
@@ -243,18 +261,19 @@ def run_wave(c: FeedbackContainer, shop_id: str, sku: str, release_id: str) -> d
     )
     batch = candidates[: decision.size]
     if batch:
-        # Published before the claims: a crash in between re-publishes the same request
-        # ids on the next run, which the messenger sends once.
-        c.publisher.publish([_early_access_request(c, release, s) for s in batch])
-    notified = sum(1 for s in batch if c.repo.claim_notification(release, s, now))
-    interval = timedelta(minutes=c.settings.restock_wave_interval_minutes)
-    updated = rd.after_wave(release, notified, len(candidates) > len(batch), now, interval)
-    c.repo.update_release(updated, release.waves)
+        # Published before the claims: a crash in between leaves them unclaimed, so a later
+        # wave re-publishes the same request ids, which the messenger sends once.
+        c.publisher.publish([_early_access_request(c, claimed, s) for s in batch])
+    notified = sum(1 for s in batch if c.repo.claim_notification(claimed, s, now))
+    status = claimed.status
+    if len(candidates) <= len(batch):
+        status = "completed"
+        c.repo.update_release(rd.end_release(claimed, status, now), claimed.waves)
     _log.info(
         "restock wave",
-        extra={"release_id": release_id, "wave": updated.waves, "notified": notified},
+        extra={"release_id": release_id, "wave": claimed.waves, "notified": notified},
     )
-    return WaveResult("send", notified=notified, status=updated.status).as_dict()
+    return WaveResult("send", notified=notified, status=status).as_dict()
 
 
 def _early_access_request(c: FeedbackContainer, release: Release, s: SignUp) -> EventEnvelope:

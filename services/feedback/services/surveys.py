@@ -16,6 +16,7 @@ from feedback.domain.surveys import (
     Response,
     Survey,
     SurveyLink,
+    check_kinds_kept,
     define_survey,
     preferences_of,
     validate_answers,
@@ -53,11 +54,14 @@ def edit_survey(
     questions: Sequence[Mapping[str, Any]],
     description: str = "",
 ) -> Survey:
-    """A new version; earlier responses keep pointing at the version they answered."""
-    current = get_survey(c, shop_id, survey_id)
-    survey = define_survey(
-        shop_id, survey_id, current.version + 1, title, questions, c.clock(), description
-    )
+    """A new version; earlier responses keep pointing at the version they answered. A
+    question id keeps its kind (results add its answers up across versions)."""
+    versions = c.repo.survey_versions(shop_id, survey_id)
+    if not versions:
+        raise NotFound(f"no survey {survey_id}", field="survey_id")
+    latest = max(s.version for s in versions)
+    survey = define_survey(shop_id, survey_id, latest + 1, title, questions, c.clock(), description)
+    check_kinds_kept(versions, survey)
     c.repo.put_survey_version(survey)
     return survey
 
@@ -105,7 +109,13 @@ def submit_response(
 
     The same response id with the same content is a duplicate (nothing changes; the event
     is published again under the same id, which consumers deduplicate). The same id with
-    different content is refused."""
+    different content is refused. A retry that names no version is read against the
+    version the response was stored with, so an edit in between does not turn a retry
+    into a conflict."""
+    if survey_version is None:
+        earlier = c.repo.get_response(shop_id, response_id)
+        if earlier is not None and earlier.survey_id == survey_id:
+            survey_version = earlier.survey_version
     survey = get_survey(c, shop_id, survey_id, survey_version)
     valid = validate_answers(survey, answers)
     response = Response(

@@ -75,5 +75,6 @@ def test_waves_follow_stock_and_window() -> None:
     later = replace(release, next_wave_at=NOW + timedelta(minutes=15))
     assert rd.next_wave(later, 3, NOW, 2.0).action == "wait"
     assert rd.next_wave(release, 3, NOW + timedelta(hours=24), 2.0).status == "closed"
-    done = rd.after_wave(release, 2, False, NOW, timedelta(minutes=15))
-    assert done.status == "completed"
+    claimed = rd.claim_wave(release, NOW, timedelta(minutes=15))
+    assert (claimed.waves, claimed.next_wave_at) == (1, NOW + timedelta(minutes=15))
+    assert rd.next_wave(claimed, 3, NOW, 2.0).action == "wait"
