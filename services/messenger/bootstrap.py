@@ -28,8 +28,9 @@ from messenger.channels.email import EmailChannel
 from messenger.channels.line import LineChannel
 from messenger.channels.sms import SmsChannel
 from messenger.channels.throttle import RateLimiter, ThrottledChannel
+from messenger.domain.policy import SenderIdentity
 from messenger.services.campaigns import Campaigns
-from messenger.services.common import LinkSigner, Sender
+from messenger.services.common import LinkSigner
 from messenger.services.engagement import Engagement
 from messenger.services.sending import Messaging
 from messenger.services.webhooks import SesWebhookConfig, SubscriptionConfirmer
@@ -54,7 +55,7 @@ class MessengerContainer:
     deliveries: DeliveryRepository
     email: Channel
     publisher: EventPublisher
-    sender: Sender
+    sender: SenderIdentity
     links: LinkSigner
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     recipients: RecipientRepository | None = None
@@ -154,7 +155,9 @@ def build(settings: Settings | None = None) -> MessengerContainer:
         deliveries=DynamoDeliveryRepository(dynamodb, settings.messenger_table),
         email=email,
         publisher=EventBridgePublisher(aws.client(session, "events"), settings.event_bus_name),
-        sender=Sender(settings.sender_name, settings.sender_email, settings.sender_postal_address),
+        sender=SenderIdentity(
+            settings.sender_name, settings.sender_email, settings.sender_postal_address
+        ),
         links=LinkSigner(settings.public_base_url, settings.signing_secret.get_secret_value()),
         recipients=DynamoRecipientRepository(dynamodb, settings.messenger_table),
         messages=CachedMessageRepository(

@@ -14,7 +14,7 @@ from datetime import datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
 from messenger.domain.message import Coupon, EmailContent, LineContent, Message, SmsContent
-from messenger.domain.policy import QuietHours, ShopPolicy
+from messenger.domain.policy import QuietHours, SenderIdentity, ShopPolicy
 from shared.adapters.dynamodb import from_item, key, query_all, to_item
 
 if TYPE_CHECKING:
@@ -113,6 +113,15 @@ def policy_to_json(p: ShopPolicy) -> dict[str, Any]:
         "timezone": p.timezone,
         "max_attempts": p.max_attempts,
         "retry_base_seconds": int(p.retry_base.total_seconds()),
+        "sender": (
+            None
+            if p.sender is None
+            else {
+                "name": p.sender.name,
+                "email": p.sender.email,
+                "postal_address": p.sender.postal_address,
+            }
+        ),
     }
 
 
@@ -130,6 +139,15 @@ def policy_from_json(d: dict[str, Any]) -> ShopPolicy:
         timezone=d["timezone"],
         max_attempts=int(d.get("max_attempts", 5)),
         retry_base=timedelta(seconds=int(d.get("retry_base_seconds", 60))),
+        sender=(
+            SenderIdentity(
+                name=d["sender"]["name"],
+                email=d["sender"]["email"],
+                postal_address=d["sender"]["postal_address"],
+            )
+            if d.get("sender")
+            else None
+        ),
     )
 
 

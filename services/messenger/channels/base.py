@@ -40,6 +40,9 @@ class OutboundMessage:
     line_messages: tuple[Mapping[str, Any], ...] = ()
     """LINE message objects (text or flex); when empty the LINE channel sends `text`."""
     category: str = "marketing"
+    sender_name: str | None = None
+    sender_email: str | None = None
+    """The shop's own sender identity (mail); None: the channel's configured default."""
 
 
 @dataclass(frozen=True)

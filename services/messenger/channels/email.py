@@ -84,14 +84,16 @@ class EmailChannel(Channel):
     def send(self, message: OutboundMessage) -> SendResult:
         if not is_valid_address(message.to):
             return SendResult(SendStatus.HARD_FAILED, error="invalid_address")
-        mime = build_mime(message, self._sender_email, self._sender_name)
+        sender_email = message.sender_email or self._sender_email
+        sender_name = message.sender_name or self._sender_name
+        mime = build_mime(message, sender_email, sender_name)
         extra: dict[str, Any] = {}
         if self._configuration_set:
             # The configuration set's SNS event destination reports bounces and complaints.
             extra["ConfigurationSetName"] = self._configuration_set
         try:
             response = self._client.send_email(
-                FromEmailAddress=self._sender_email,
+                FromEmailAddress=sender_email,
                 Destination={"ToAddresses": [message.to]},
                 Content={"Raw": {"Data": mime.as_bytes()}},
                 EmailTags=[{"Name": "delivery", "Value": message.delivery_id}],

@@ -29,6 +29,30 @@ class QuietHours:
 
 
 @dataclass(frozen=True)
+class SenderIdentity:
+    """Who a shop's mail comes from. Japan's 特定電子メール法 wants the sender's name,
+    address and a contact in every marketing mail, so each shop states its own; the
+    platform's identity is only the fallback for shops that have not set one."""
+
+    name: str
+    email: str
+    postal_address: str
+
+    def validate(self) -> None:
+        for name, value, limit in (
+            ("sender.name", self.name, 100),
+            ("sender.postal_address", self.postal_address, 300),
+        ):
+            if not value.strip():
+                raise InvalidInput(f"{name} must not be empty", field=name)
+            if len(value) > limit or any(ord(c) < 32 for c in value):
+                raise InvalidInput(f"{name} is at most {limit} characters on one line", field=name)
+        local, at, domain = self.email.rpartition("@")
+        if not at or not local or "." not in domain:
+            raise InvalidInput("sender.email is not an email address", field="sender.email")
+
+
+@dataclass(frozen=True)
 class ShopPolicy:
     channel_order: tuple[str, ...] = ("line", "email", "sms")
     cap_count: int = 3
@@ -38,6 +62,8 @@ class ShopPolicy:
     """Used for people whose profile has no time zone."""
     max_attempts: int = 5
     retry_base: timedelta = timedelta(minutes=1)
+    sender: SenderIdentity | None = None
+    """The shop's own sender identity for mail and footers; None: the platform's."""
 
     def validate(self) -> None:
         if not self.channel_order:
@@ -62,6 +88,8 @@ class ShopPolicy:
             if c not in CHANNELS:
                 raise InvalidInput(f"unknown channel {c!r}", field="quiet_hours.channels")
         zone(self.timezone, field="timezone")
+        if self.sender is not None:
+            self.sender.validate()
 
 
 def zone(name: str, field: str = "timezone") -> tzinfo:

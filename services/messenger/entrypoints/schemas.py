@@ -6,11 +6,11 @@ from datetime import datetime, time, timedelta
 from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, field_validator
 
 from messenger.domain.campaign import Campaign, ResultRow, Variant
 from messenger.domain.message import Coupon, EmailContent, LineContent, Message, SmsContent
-from messenger.domain.policy import QuietHours, ShopPolicy
+from messenger.domain.policy import QuietHours, SenderIdentity, ShopPolicy
 from messenger.domain.rendering import RenderedEmail, RenderedLine, RenderedSms
 from messenger.services.campaigns import CampaignResults
 from messenger.services.sending import ChannelPreview, SendOutcome
@@ -173,6 +173,16 @@ class SendPublic(BaseModel):
         )
 
 
+class SenderIn(_In):
+    """The shop's sender identity: the From of its mail and the 特定電子メール法 footer
+    (name, postal address, contact) of its marketing messages."""
+
+    name: str = Field(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f]+$")
+    email: EmailStr
+    """A verified SES identity (address or domain) of the shop."""
+    postal_address: str = Field(min_length=1, max_length=300, pattern=r"^[^\x00-\x1f]+$")
+
+
 class PolicyUpdate(_In):
     channel_order: list[str] = Field(default_factory=lambda: ["line", "email", "sms"])
     cap_count: int = Field(default=3, ge=1, le=100)
@@ -181,6 +191,8 @@ class PolicyUpdate(_In):
     quiet_end: time = time(8, 0)
     quiet_channels: list[str] = Field(default_factory=lambda: ["line", "sms"])
     timezone: str = "Asia/Tokyo"
+    sender: SenderIn | None = None
+    """The shop's own sender identity; omitted: the platform's (set once per deployment)."""
 
     @field_validator("quiet_start", "quiet_end")
     @classmethod
@@ -200,6 +212,11 @@ class PolicyUpdate(_In):
                 start=self.quiet_start, end=self.quiet_end, channels=frozenset(self.quiet_channels)
             ),
             timezone=self.timezone,
+            sender=(
+                SenderIdentity(self.sender.name, str(self.sender.email), self.sender.postal_address)
+                if self.sender
+                else None
+            ),
         )
 
 
@@ -214,6 +231,13 @@ class PolicyPublic(PolicyUpdate):
             quiet_end=p.quiet_hours.end,
             quiet_channels=sorted(p.quiet_hours.channels),
             timezone=p.timezone,
+            sender=(
+                SenderIn(
+                    name=p.sender.name, email=p.sender.email, postal_address=p.sender.postal_address
+                )
+                if p.sender
+                else None
+            ),
         )
 
 

@@ -29,15 +29,6 @@ def utcnow() -> datetime:
 
 
 @dataclass(frozen=True)
-class Sender:
-    """Who the mail is from: required in every marketing mail by 特定電子メール法."""
-
-    name: str
-    email: str
-    postal_address: str
-
-
-@dataclass(frozen=True)
 class LinkSigner:
     public_base_url: str
     secret: str

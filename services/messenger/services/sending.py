@@ -57,6 +57,7 @@ from messenger.domain.model import (
     SkipReason,
 )
 from messenger.domain.policy import (
+    SenderIdentity,
     ShopPolicy,
     cap_window_times,
     choose_channels,
@@ -79,7 +80,7 @@ from messenger.domain.tracking import (
     instrument_html,
     instrument_line,
 )
-from messenger.services.common import LinkSigner, Sender
+from messenger.services.common import LinkSigner
 from shared.adapters.eventbridge import EventPublisher
 from shared.contracts import details
 from shared.contracts.envelope import EventEnvelope
@@ -161,7 +162,7 @@ class Messaging:
     messages: MessageRepository
     channels: Mapping[str, Channel]
     publisher: EventPublisher
-    sender: Sender
+    sender: SenderIdentity
     links: LinkSigner
     recommendations: RecommendationSource = field(default_factory=NoRecommendations)
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
@@ -193,6 +194,10 @@ class Messaging:
         return policy
 
     # ------------------------------------------------------------ rendering
+    def _sender_of(self, shop_id: str) -> SenderIdentity:
+        """The shop's own identity if it set one (the policy is cached), else the platform's."""
+        return self.messages.policy(shop_id).sender or self.sender
+
     def _context(
         self,
         message: Message,
@@ -225,11 +230,7 @@ class Messaging:
                     "first_name": recipient.first_name,
                     "last_name": recipient.last_name,
                 },
-                "sender": {
-                    "name": self.sender.name,
-                    "email": self.sender.email,
-                    "postal_address": self.sender.postal_address,
-                },
+                "sender": vars(self._sender_of(shop_id)),
                 "coupon": coupon,
                 "recommendations": [vars(r) for r in recommended[: message.recommendations]],
                 "unsubscribe_url": self.links.unsubscribe_url(
@@ -295,7 +296,9 @@ class Messaging:
         _check_address(channel, to)
         rendered = self._render(message, recipient, channel, {}, shop_id)
         delivery_id = f"test-{self.clock().timestamp():.6f}"
-        result = self.channels[channel].send(_outbound(delivery_id, to, rendered, message, None))
+        result = self.channels[channel].send(
+            _outbound(delivery_id, to, rendered, message, None, self._sender_of(shop_id))
+        )
         if result.status is not SendStatus.SENT:
             return SendOutcome(delivery_id, "failed", result.error, channel)
         return SendOutcome(delivery_id, "sent", None, channel)
@@ -835,6 +838,7 @@ class Messaging:
             self._instrument(claimed, rendering),
             message,
             unsubscribe_url,
+            self._sender_of(delivery.key.shop_id),
         )
         if isinstance(rendering, RenderedLine):
             outbound = replace(
@@ -965,7 +969,12 @@ def _locale(recipient: Recipient) -> str:
 
 
 def _outbound(
-    delivery_id: str, to: str, rendered: Rendered, message: Message, unsubscribe_url: str | None
+    delivery_id: str,
+    to: str,
+    rendered: Rendered,
+    message: Message,
+    unsubscribe_url: str | None,
+    sender: SenderIdentity | None = None,
 ) -> OutboundMessage:
     if isinstance(rendered, RenderedEmail):
         return OutboundMessage(
@@ -976,6 +985,8 @@ def _outbound(
             html=rendered.html,
             unsubscribe_url=unsubscribe_url,
             category=message.category,
+            sender_name=sender.name if sender else None,
+            sender_email=sender.email if sender else None,
         )
     if isinstance(rendered, RenderedLine):
         return OutboundMessage(
