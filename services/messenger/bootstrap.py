@@ -23,6 +23,7 @@ from messenger.adapters.recommendations import (
     SegmenterRecommendations,
 )
 from messenger.adapters.repository import DeliveryRepository, DynamoDeliveryRepository
+from messenger.adapters.sns_certificates import SnsSignatureVerifier
 from messenger.channels.base import Channel
 from messenger.channels.email import EmailChannel
 from messenger.channels.line import LineChannel
@@ -63,6 +64,7 @@ class MessengerContainer:
     channels: dict[str, Channel] = field(default_factory=dict)
     recommendations: RecommendationSource = field(default_factory=NoRecommendations)
     confirmer: SubscriptionConfirmer | None = None
+    sns_signatures: SnsSignatureVerifier = field(default_factory=SnsSignatureVerifier)
     campaign_repo: CampaignRepository | None = None
 
     @property
@@ -109,6 +111,7 @@ class MessengerContainer:
         return SesWebhookConfig(
             token=self.settings.ses_notification_token.get_secret_value(),
             topic_arns=frozenset(a.strip() for a in arns.split(",") if a.strip()),
+            signatures=self.sns_signatures,
         )
 
 

@@ -34,6 +34,7 @@ from shared.contracts import details
 from shared.contracts.envelope import EventEnvelope
 from tests.conftest import Cloud, ShopKeys
 from tests.messenger.line_server import BAD_CONTENT, INVALID_TO, FakeLine, fake_line_server
+from tests.messenger.test_ses_webhook_signature import FakeSns, fake_sns_server
 
 LINE_USER = "U" + "0123456789abcdef" * 2
 DAY = datetime(2026, 11, 23, 3, 0, tzinfo=UTC)  # 12:00 JST
@@ -152,6 +153,14 @@ class World:
 def world(cloud: Cloud, shop: ShopKeys) -> Iterator[World]:
     with fake_line_server() as line:
         yield World(cloud, line, shop)
+
+
+@pytest.fixture
+def sns(world: World) -> Iterator[FakeSns]:
+    """Amazon SNS signing the SES notifications, its certificate trusted by the webhook."""
+    with fake_sns_server() as fake:
+        fake.trust(world.container)
+        yield fake
 
 
 def _unreachable(world: World, customer_id: str = "c-1") -> frozenset[str]:
@@ -708,7 +717,7 @@ def test_line_unfollow_webhook_marks_line_unreachable(
     assert world.send()["channel"] == "email"
 
 
-def test_ses_permanent_bounce_suppresses_the_address(world: World) -> None:
+def test_ses_permanent_bounce_suppresses_the_address(world: World, sns: FakeSns) -> None:
     from pydantic import SecretStr
 
     topic = "arn:aws:sns:ap-northeast-1:123456789012:ses-events"
@@ -729,7 +738,7 @@ def test_ses_permanent_bounce_suppresses_the_address(world: World) -> None:
         },
         "mail": {"messageId": "m"},
     }
-    note = json.dumps({"Type": "Notification", "TopicArn": topic, "Message": json.dumps(ses_event)})
+    note = json.dumps(sns.notification(ses_event, topic=topic, at=world.clock.now))
     wrong = world.http.post("/v1/webhooks/ses?token=nope", content=note)
     assert wrong.status_code == 401
     ok = world.http.post("/v1/webhooks/ses?token=sns-token", content=note)
@@ -749,7 +758,7 @@ class RecordingConfirmer(SubscriptionConfirmer):
 
 
 def test_ses_complaints_suppress_transient_bounces_do_not_and_subscriptions_confirm(
-    world: World,
+    world: World, sns: FakeSns
 ) -> None:
     from pydantic import SecretStr
 
@@ -774,10 +783,10 @@ def test_ses_complaints_suppress_transient_bounces_do_not_and_subscriptions_conf
         return dict(r.json())
 
     def ses(event: dict[str, Any]) -> dict[str, Any]:
-        return {"Type": "Notification", "TopicArn": topic, "Message": json.dumps(event)}
+        return sns.notification(event, topic=topic, at=world.clock.now)
 
-    # When SNS asks to confirm the subscription
-    assert notify({"Type": "SubscriptionConfirmation", "TopicArn": topic, "Token": "tok-1"})
+    # When SNS asks to confirm the subscription (a signed SubscriptionConfirmation)
+    assert notify(sns.subscription_confirmation("tok-1", topic=topic, at=world.clock.now))
     # Then it is confirmed through the SNS API with its topic and token
     assert confirmer.confirmed == [(topic, "tok-1")]
     # When c-1 complains and c-2's mailbox is full (a transient bounce)

@@ -9,12 +9,13 @@ SES: SES v2 reports bounces and complaints through a configuration set's event
 destination. Of its destinations (SNS, EventBridge on the *default* bus, Firehose,
 CloudWatch, Pinpoint) we use SNS with an HTTPS subscription to
 `POST /v1/webhooks/ses?token=<secret>`: EventBridge destinations only reach the
-default bus, not Kizuna's custom bus. Authenticity is checked with the topic ARN
-(must be one of ours) plus a shared secret in the subscription URL, compared in
-constant time. The SNS message signature (an X.509 certificate fetched from AWS) is
-not verified. A subscription confirmation is confirmed with the SNS API
-(`ConfirmSubscription`), never by fetching the URL in the message. Permanent bounces
-and complaints suppress the address for every shop; transient bounces do not.
+default bus, not Kizuna's custom bus. Authenticity is checked three ways: a shared
+secret in the subscription URL (compared in constant time), the topic ARN (must be one
+of ours), and the SNS message signature (RSA, with SNS's certificate fetched from
+`sns.<region>.amazonaws.com`; see `messenger.adapters.sns_certificates`), which also
+refuses a delivery more than an hour old. A subscription confirmation is confirmed with
+the SNS API (`ConfirmSubscription`), never by fetching the URL in the message. Permanent
+bounces and complaints suppress the address for every shop; transient bounces do not.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from typing import Any
 
 from messenger.adapters.recipients import RecipientRepository
 from messenger.adapters.repository import DeliveryRepository
+from messenger.adapters.sns_certificates import SnsSignatureVerifier
 from shared.errors import InvalidInput, Unauthenticated
 from shared.log import get_logger
 
@@ -91,8 +93,11 @@ def handle_line_webhook(
 
 @dataclass(frozen=True)
 class SesWebhookConfig:
+    """What authenticates an SES notification: our token, our topics, SNS's signature."""
+
     token: str
     topic_arns: frozenset[str]
+    signatures: SnsSignatureVerifier
 
 
 class SubscriptionConfirmer:
@@ -116,6 +121,7 @@ def handle_ses_notification(
     topic = str(envelope.get("TopicArn", ""))
     if topic not in config.topic_arns:
         raise Unauthenticated("notification from an unknown SNS topic")
+    config.signatures.verify(envelope, clock())
     kind = envelope.get("Type")
     if kind == "SubscriptionConfirmation":
         confirmer.confirm(topic, str(envelope.get("Token", "")))
