@@ -11,6 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from messenger.adapters.campaigns import CampaignRepository, DynamoCampaignRepository
+from messenger.adapters.line_credentials import (
+    CachedLineCredentials,
+    SecretsManagerLineCredentials,
+)
 from messenger.adapters.messages import (
     CachedMessageRepository,
     DynamoMessageRepository,
@@ -33,6 +37,7 @@ from messenger.domain.policy import SenderIdentity
 from messenger.services.campaigns import Campaigns
 from messenger.services.common import LinkSigner
 from messenger.services.engagement import Engagement
+from messenger.services.line_accounts import LineAccounts
 from messenger.services.sending import Messaging
 from messenger.services.webhooks import SesWebhookConfig, SubscriptionConfirmer
 from shared import aws
@@ -66,6 +71,13 @@ class MessengerContainer:
     confirmer: SubscriptionConfirmer | None = None
     sns_signatures: SnsSignatureVerifier = field(default_factory=SnsSignatureVerifier)
     campaign_repo: CampaignRepository | None = None
+    line_accounts: LineAccounts | None = None
+    """The shops' own LINE channels; `channels["line"]` is the platform's, when configured."""
+
+    @property
+    def platform_line(self) -> bool:
+        """Whether shops without a LINE channel of their own send through the platform's."""
+        return "line" in self.channels
 
     @property
     def campaigns(self) -> Campaigns:
@@ -103,6 +115,7 @@ class MessengerContainer:
             links=self.links,
             recommendations=self.recommendations,
             clock=self.clock,
+            line_accounts=self.line_accounts,
         )
 
     @property
@@ -125,6 +138,26 @@ def line_sandbox_file(settings: Settings) -> Path | None:
     return Path(configured) if configured else Path(tempfile.gettempdir()) / "kizuna-line.jsonl"
 
 
+def line_channel_factory(settings: Settings) -> Callable[[str], Channel]:
+    """Builds a LINE channel for an access token: each LINE channel has its own rate limit."""
+    sandbox_file = line_sandbox_file(settings)
+
+    def make(access_token: str) -> Channel:
+        return ThrottledChannel(
+            LineChannel(
+                access_token, base_url=settings.line_api_base_url, sandbox_file=sandbox_file
+            ),
+            RateLimiter(settings.line_rate_per_minute, per=60.0),
+        )
+
+    return make
+
+
+def line_secret_prefix(settings: Settings) -> str:
+    """Secret names of the shops' LINE channels; the template grants exactly these."""
+    return f"kizuna/{settings.messenger_table}/line-channel/"
+
+
 def build(settings: Settings | None = None) -> MessengerContainer:
     settings = settings or get_settings()
     session = aws.session(settings.aws_region)
@@ -137,21 +170,19 @@ def build(settings: Settings | None = None) -> MessengerContainer:
         configuration_set=settings.ses_configuration_set,
         sandbox=settings.sandbox,
     )
+    make_line_channel = line_channel_factory(settings)
     channels: dict[str, Channel] = {
         "email": ThrottledChannel(email, RateLimiter(settings.ses_rate_per_second)),
-        "line": ThrottledChannel(
-            LineChannel(
-                settings.line_channel_access_token.get_secret_value(),
-                base_url=settings.line_api_base_url,
-                sandbox_file=line_sandbox_file(settings),
-            ),
-            RateLimiter(settings.line_rate_per_minute, per=60.0),
-        ),
         "sms": ThrottledChannel(
             SmsChannel(sns, sender_id=settings.sms_sender_id, sandbox=settings.sandbox),
             RateLimiter(settings.sns_sms_rate_per_second),
         ),
     }
+    platform_token = settings.line_channel_access_token.get_secret_value()
+    if platform_token or settings.sandbox:
+        # The platform's own LINE channel, for shops without one (the sandbox records
+        # instead of sending, so it needs no token).
+        channels["line"] = make_line_channel(platform_token)
     return MessengerContainer(
         settings=settings,
         keys=DynamoKeyStore(dynamodb, settings.platform_table),
@@ -174,4 +205,14 @@ def build(settings: Settings | None = None) -> MessengerContainer:
             settings.signing_secret.get_secret_value(),
         ),
         campaign_repo=DynamoCampaignRepository(dynamodb, settings.messenger_table),
+        line_accounts=LineAccounts(
+            CachedLineCredentials(
+                SecretsManagerLineCredentials(
+                    aws.client(session, "secretsmanager"), line_secret_prefix(settings)
+                ),
+                ttl=settings.messenger_cache_seconds,
+            ),
+            make_line_channel,
+            settings.public_base_url,
+        ),
     )

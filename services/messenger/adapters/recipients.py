@@ -44,8 +44,10 @@ class RecipientRepository:
     ) -> None:
         raise NotImplementedError
 
-    def find_by_line_user(self, line_user_id: str) -> list[tuple[str, str]]:
-        """(shop, customer) pairs linked to a LINE user id."""
+    def find_by_line_user(
+        self, line_user_id: str, shop_id: str | None = None
+    ) -> list[tuple[str, str]]:
+        """(shop, customer) pairs linked to a LINE user id; only that shop's with `shop_id`."""
         raise NotImplementedError
 
     def set_rank(
@@ -252,11 +254,19 @@ class DynamoRecipientRepository(RecipientRepository):
             if not is_condition_failure(err):  # a newer event already decided
                 raise
 
-    def find_by_line_user(self, line_user_id: str) -> list[tuple[str, str]]:
+    def find_by_line_user(
+        self, line_user_id: str, shop_id: str | None = None
+    ) -> list[tuple[str, str]]:
+        if shop_id is None:
+            condition, values = "pk = :pk", {}
+        else:
+            # `#CUST#` ends the shop id, so shop `a` never matches shop `a-2`.
+            condition = "pk = :pk AND begins_with(sk, :shop)"
+            values = {":shop": {"S": f"SHOP#{shop_id}#CUST#"}}
         response = self._client.query(
             TableName=self._table,
-            KeyConditionExpression="pk = :pk",
-            ExpressionAttributeValues={":pk": {"S": f"LINEUSER#{line_user_id}"}},
+            KeyConditionExpression=condition,
+            ExpressionAttributeValues={":pk": {"S": f"LINEUSER#{line_user_id}"}, **values},
         )
         found = []
         for raw in response.get("Items", []):

@@ -42,6 +42,8 @@ class SkipReason(StrEnum):
     UNSUBSCRIBED = "unsubscribed"
     ALREADY_DELIVERED = "already_delivered"
     NO_REACHABLE_CHANNEL = "no_reachable_channel"
+    CHANNEL_NOT_CONNECTED = "channel_not_connected"
+    """The shop has no account on the channel (no LINE channel of its own, no platform one)."""
     SUPPRESSED = "suppressed"
     EXPIRED = "expired"
 

@@ -102,8 +102,14 @@ def zone(name: str, field: str = "timezone") -> tzinfo:
         raise InvalidInput(f"unknown time zone {name!r}", field=field) from None
 
 
-def channel_skip_reason(message: Message, recipient: Recipient, channel: str) -> SkipReason | None:
-    """Why this channel cannot carry this message to this person, or None."""
+def channel_skip_reason(
+    message: Message,
+    recipient: Recipient,
+    channel: str,
+    unavailable: frozenset[str] = frozenset(),
+) -> SkipReason | None:
+    """Why this channel cannot carry this message to this person, or None.
+    `unavailable`: channels the shop has no account on (LINE without a channel)."""
     if message.content_for(channel) is None or not recipient.address(channel):
         return SkipReason.NO_ADDRESS
     if recipient.is_unsubscribed(channel, message.category):
@@ -112,18 +118,23 @@ def channel_skip_reason(message: Message, recipient: Recipient, channel: str) ->
         return SkipReason.NO_CONSENT
     if channel in recipient.unreachable:
         return SkipReason.NO_REACHABLE_CHANNEL
+    if channel in unavailable:
+        return SkipReason.CHANNEL_NOT_CONNECTED
     return None
 
 
 def choose_channels(
-    message: Message, recipient: Recipient, policy: ShopPolicy
+    message: Message,
+    recipient: Recipient,
+    policy: ShopPolicy,
+    unavailable: frozenset[str] = frozenset(),
 ) -> tuple[list[str], SkipReason | None]:
     """Channels to try in order (first = preferred, the rest are fallbacks), or the
     reason none is usable (the most telling one: consent beats a missing address)."""
     usable: list[str] = []
     reasons: list[SkipReason] = []
     for channel in policy.channel_order:
-        reason = channel_skip_reason(message, recipient, channel)
+        reason = channel_skip_reason(message, recipient, channel, unavailable)
         if reason is None:
             usable.append(channel)
         else:
@@ -134,6 +145,7 @@ def choose_channels(
         SkipReason.UNSUBSCRIBED,
         SkipReason.NO_CONSENT,
         SkipReason.NO_REACHABLE_CHANNEL,
+        SkipReason.CHANNEL_NOT_CONNECTED,
     ):
         if preferred in reasons:
             return [], preferred

@@ -1,6 +1,6 @@
 """Messenger HTTP API: messages (save, preview, send), delivery log and dead letters,
-the shop's sending policy, campaigns and their results, provider webhooks, open and click
-tracking, and the no-login unsubscribe page."""
+the shop's sending policy and LINE channel, campaigns and their results, provider
+webhooks, open and click tracking, and the no-login unsubscribe page."""
 
 from __future__ import annotations
 
@@ -22,6 +22,8 @@ from messenger.entrypoints.schemas import (
     CampaignPublic,
     CampaignResultsPublic,
     ChannelPreviewPublic,
+    LineChannelPublic,
+    LineChannelUpdate,
     MessageCreate,
     MessagePublic,
     PolicyPublic,
@@ -33,9 +35,10 @@ from messenger.entrypoints.schemas import (
 )
 from messenger.services import webhooks
 from messenger.services.campaigns import check_variant
+from messenger.services.line_accounts import LineAccounts
 from messenger.services.sending import SendRequest
 from shared.http.app import container_of, create_service_app
-from shared.http.security import MessagesReader, MessagesSender
+from shared.http.security import Admin, MessagesReader, MessagesSender
 from shared.settings import get_settings
 
 
@@ -168,13 +171,64 @@ def put_policy(body: PolicyUpdate, principal: MessagesSender, c: Container) -> P
     return PolicyPublic.of(c.messaging.save_policy(principal.shop_id, body.to_domain()))
 
 
+def _line_accounts(c: MessengerContainer) -> LineAccounts:
+    assert c.line_accounts is not None
+    return c.line_accounts
+
+
+@router.get("/v1/messenger/line-channel")
+def get_line_channel(principal: MessagesReader, c: Container) -> LineChannelPublic:
+    """Whether the shop's own LINE channel is connected, and the webhook URL to enter in
+    the LINE Developers console. Never the channel secret or the access token."""
+    status = _line_accounts(c).status(principal.shop_id, c.platform_line)
+    return LineChannelPublic.of(status)
+
+
+@router.put("/v1/messenger/line-channel")
+def put_line_channel(body: LineChannelUpdate, principal: Admin, c: Container) -> LineChannelPublic:
+    """Connect (or replace) the shop's LINE channel; the secret and the token are kept in
+    AWS Secrets Manager and never shown again."""
+    status = _line_accounts(c).connect(principal.shop_id, body.to_domain(), c.platform_line)
+    return LineChannelPublic.of(status)
+
+
+@router.delete("/v1/messenger/line-channel")
+def delete_line_channel(principal: Admin, c: Container) -> LineChannelPublic:
+    """Disconnect the shop's LINE channel and delete its credentials (idempotent)."""
+    status = _line_accounts(c).disconnect(principal.shop_id, c.platform_line)
+    return LineChannelPublic.of(status)
+
+
+@router.post("/v1/webhooks/line/{shop_id}")
+async def shop_line_webhook(
+    shop_id: str,
+    request: Request,
+    c: Container,
+    x_line_signature: Annotated[str | None, Header()] = None,
+) -> dict[str, int]:
+    """The shop's own LINE channel: the signature with that shop's channel secret over
+    the raw body is the credential (no API key); only that shop's customers change."""
+    body = await request.body()
+    assert c.recipients is not None
+    return webhooks.handle_shop_line_webhook(
+        _line_accounts(c),
+        c.recipients,
+        shop_id,
+        body,
+        x_line_signature,
+        c.clock,
+        postbacks=c.engagement.line_events,
+    )
+
+
 @router.post("/v1/webhooks/line")
 async def line_webhook(
     request: Request,
     c: Container,
     x_line_signature: Annotated[str | None, Header()] = None,
 ) -> dict[str, int]:
-    """LINE webhook: the signature over the raw body is the credential (no API key)."""
+    """The platform's own LINE channel (global secret): it changes only customers of the
+    shops that send through it, never those of a shop with a channel of its own."""
     body = await request.body()
     assert c.recipients is not None
     return webhooks.handle_line_webhook(
@@ -184,6 +238,7 @@ async def line_webhook(
         x_line_signature,
         c.clock,
         postbacks=c.engagement.line_events,
+        has_own_channel=_line_accounts(c).has_own_channel,
     )
 
 

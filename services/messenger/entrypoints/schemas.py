@@ -9,10 +9,12 @@ from typing import Any, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, field_validator
 
 from messenger.domain.campaign import Campaign, ResultRow, Variant
+from messenger.domain.line_account import LineCredentials, LineRoute
 from messenger.domain.message import Coupon, EmailContent, LineContent, Message, SmsContent
 from messenger.domain.policy import QuietHours, SenderIdentity, ShopPolicy
 from messenger.domain.rendering import RenderedEmail, RenderedLine, RenderedSms
 from messenger.services.campaigns import CampaignResults
+from messenger.services.line_accounts import LineChannelStatus
 from messenger.services.sending import ChannelPreview, SendOutcome
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
@@ -360,4 +362,45 @@ class CampaignResultsPublic(BaseModel):
                 for rank, rows in r.by_rank.items()
             },
             win_probability=r.win_probability,
+        )
+
+
+class LineChannelUpdate(_In):
+    """The shop's LINE Messaging API channel, as the LINE Developers console shows it."""
+
+    channel_id: str = Field(min_length=1, max_length=32)
+    channel_secret: str = Field(min_length=1, max_length=128)
+    channel_access_token: str = Field(min_length=1, max_length=4096)
+
+    def to_domain(self) -> LineCredentials:
+        """Surrounding whitespace from a copy and paste is not part of the value."""
+        return LineCredentials(
+            channel_id=self.channel_id.strip(),
+            channel_secret=self.channel_secret.strip(),
+            channel_access_token=self.channel_access_token.strip(),
+        )
+
+
+class LineChannelPublic(BaseModel):
+    """Never the channel secret or the access token."""
+
+    connected: bool
+    channel_id: str | None
+    connected_at: datetime | None
+    webhook_url: str = Field(
+        description="Enter this as the channel's webhook URL in the LINE Developers console."
+    )
+    sends_via: LineRoute = Field(
+        description="How the shop's LINE messages go out; `none`: LINE is skipped and the "
+        "policy's next channel carries them."
+    )
+
+    @classmethod
+    def of(cls, s: LineChannelStatus) -> LineChannelPublic:
+        return cls(
+            connected=s.connected,
+            channel_id=s.channel_id,
+            connected_at=s.connected_at,
+            webhook_url=s.webhook_url,
+            sends_via=s.route,
         )

@@ -88,8 +88,14 @@ class Engagement:
         _log.info("click", extra={"delivery_id": t.delivery_id, "first": first})
         return first
 
-    def line_events(self, events: list[dict[str, Any]]) -> int:
-        """LINE `postback` events (the webhook's signature is already verified)."""
+    def line_events(
+        self,
+        events: list[dict[str, Any]],
+        linked: Callable[[str], list[tuple[str, str]]] | None = None,
+    ) -> int:
+        """LINE `postback` events (the webhook's signature is already verified). `linked`:
+        the customers the webhook speaks for (its shop's), by LINE user id."""
+        linked = linked or self.recipients.find_by_line_user
         counted = 0
         for event in events:
             if event.get("type") != "postback":
@@ -99,7 +105,7 @@ class Engagement:
             postback = read_postback(self.secret, data)
             if postback is None or not user_id:
                 continue  # not one of ours, or altered: ignored
-            for shop_id, customer_id in self.recipients.find_by_line_user(str(user_id)):
+            for shop_id, customer_id in linked(str(user_id)):
                 if shop_id != postback.shop_id:
                     continue
                 delivery_id = DeliveryKey(

@@ -81,6 +81,7 @@ from messenger.domain.tracking import (
     instrument_line,
 )
 from messenger.services.common import LinkSigner
+from messenger.services.line_accounts import LineAccounts
 from shared.adapters.eventbridge import EventPublisher
 from shared.contracts import details
 from shared.contracts.envelope import EventEnvelope
@@ -166,6 +167,29 @@ class Messaging:
     links: LinkSigner
     recommendations: RecommendationSource = field(default_factory=NoRecommendations)
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    line_accounts: LineAccounts | None = None
+    """The shops' own LINE channels; `channels["line"]` is the platform's, if any."""
+
+    # ------------------------------------------------------------ channels
+    def _channel(self, shop_id: str, name: str) -> Channel | None:
+        """What carries this shop's messages on `name`: on LINE the shop's own channel,
+        else the platform's; None when the shop has no account there."""
+        if name == "line" and self.line_accounts is not None:
+            own = self.line_accounts.channel_of(shop_id)
+            if own is not None:
+                return own
+        return self.channels.get(name)
+
+    def _unavailable(
+        self, shop_id: str, policy: ShopPolicy, recipient: Recipient
+    ) -> frozenset[str]:
+        """The policy's channels this shop cannot send on (asked only where the person has
+        an address, so a mail-only person costs no LINE lookup)."""
+        return frozenset(
+            c
+            for c in policy.channel_order
+            if recipient.address(c) and self._channel(shop_id, c) is None
+        )
 
     # ------------------------------------------------------------ messages
     def save_message(self, message: Message) -> Message:
@@ -294,9 +318,16 @@ class Messaging:
             consents=(),
         )
         _check_address(channel, to)
+        carrier = self._channel(shop_id, channel)
+        if carrier is None:
+            raise InvalidInput(
+                f"this shop has no {channel} channel"
+                + (" (connect one: PUT /v1/messenger/line-channel)" if channel == "line" else ""),
+                field="channel",
+            )
         rendered = self._render(message, recipient, channel, {}, shop_id)
         delivery_id = f"test-{self.clock().timestamp():.6f}"
-        result = self.channels[channel].send(
+        result = carrier.send(
             _outbound(delivery_id, to, rendered, message, None, self._sender_of(shop_id))
         )
         if result.status is not SendStatus.SENT:
@@ -405,20 +436,21 @@ class Messaging:
 
     def _deliver_all(self, prepared: Sequence[SendOutcome | _Claimed]) -> list[SendOutcome]:
         outcomes: dict[int, SendOutcome] = {}
-        groups: dict[str, list[int]] = {}
+        groups: dict[tuple[str, str], list[int]] = {}
         for i, p in enumerate(prepared):
             if isinstance(p, SendOutcome):
                 outcomes[i] = p
                 continue
-            capacity = getattr(self.channels.get(p.delivery.channel), "max_recipients", 1)
-            if p.delivery.channel == "line" and capacity > 1:
+            shop_id = p.delivery.key.shop_id
+            channel = self._channel(shop_id, p.delivery.channel)
+            if p.delivery.channel == "line" and getattr(channel, "max_recipients", 1) > 1:
+                # One multicast per shop: each shop's goes out through its own channel.
                 content = json.dumps(self._line_messages(p), sort_keys=True, ensure_ascii=False)
-                groups.setdefault(content, []).append(i)
+                groups.setdefault((shop_id, content), []).append(i)
             else:
                 outcomes[i] = self._deliver_guarded(p)
-        for members in groups.values():
-            channel = self.channels["line"]
-            size = max(getattr(channel, "max_recipients", 1), 1)
+        for (shop_id, _), members in groups.items():
+            size = max(getattr(self._channel(shop_id, "line"), "max_recipients", 1), 1)
             for start in range(0, len(members), size):
                 chunk = members[start : start + size]
                 claims = [c for c in (prepared[i] for i in chunk) if isinstance(c, _Claimed)]
@@ -475,8 +507,10 @@ class Messaging:
         )
 
     def _multicast(self, claims: list[_Claimed]) -> list[SendOutcome]:
-        """One LINE multicast for people who get the very same content."""
-        channel = self.channels["line"]
+        """One LINE multicast for people of one shop who get the very same content."""
+        channel = self._channel(claims[0].delivery.key.shop_id, "line")
+        if channel is None:  # disconnected since the claim: each person the normal way
+            return [self._deliver_guarded(c) for c in claims]
         ids = sorted(c.delivery.delivery_id for c in claims)
         group_id = "mc-" + hashlib.sha256(",".join(ids).encode()).hexdigest()[:29]
         first = claims[0]
@@ -665,7 +699,8 @@ class Messaging:
             recipient = self.recipients.get(shop_id, delivery.key.customer_id)
             if recipient is None:
                 return self._unknown_customer(delivery, expect, require_customer)
-            channels, reason = choose_channels(message, recipient, policy)
+            unavailable = self._unavailable(shop_id, policy, recipient)
+            channels, reason = choose_channels(message, recipient, policy, unavailable)
             if reason is not None:
                 return self._close(delivery, DeliveryStatus.SKIPPED, reason.value, expect)
             channel = channels[0]
@@ -845,7 +880,11 @@ class Messaging:
                 outbound,
                 line_messages=tuple(self._line_messages(replace(claimed, rendered=rendering))),
             )
-        return self.channels[delivery.channel].send(outbound)
+        carrier = self._channel(delivery.key.shop_id, delivery.channel)
+        if carrier is None:
+            # Disconnected since the claim: not the person's fault, the next channel goes.
+            return SendResult(SendStatus.REJECTED, error=SkipReason.CHANNEL_NOT_CONNECTED.value)
+        return carrier.send(outbound)
 
     def _fall_back(
         self,

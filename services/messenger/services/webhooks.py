@@ -1,9 +1,15 @@
 """Provider callbacks that change who may be reached.
 
-LINE: `POST /v1/webhooks/line`. LINE signs the raw body: `X-Line-Signature` is the
-base64 HMAC-SHA256 of the body with the channel secret. An `unfollow` (the person
-blocked the account) marks LINE unreachable for every customer linked to that user
-id; a `follow` makes it reachable again. A `postback` whose data we signed is a click.
+LINE: each shop's own channel posts to `POST /v1/webhooks/line/<shop>`. LINE signs the
+raw body: `X-Line-Signature` is the base64 HMAC-SHA256 of the body with the channel
+secret, so that shop's secret verifies it, and its events change only that shop's
+customers (LINE user ids are per provider: the same id in another shop is another
+account's friend). An `unfollow` (the person blocked the account) marks LINE
+unreachable for the shop's customers linked to that user id; a `follow` makes it
+reachable again. A `postback` whose data we signed (for that shop) is a click.
+`POST /v1/webhooks/line` is the platform's own channel (the global secret): it cannot
+name a shop, so it speaks only for the shops that send through the platform's channel,
+i.e. those without a channel of their own.
 
 SES: SES v2 reports bounces and complaints through a configuration set's event
 destination. Of its destinations (SNS, EventBridge on the *default* bus, Firehose,
@@ -32,6 +38,7 @@ from typing import Any
 from messenger.adapters.recipients import RecipientRepository
 from messenger.adapters.repository import DeliveryRepository
 from messenger.adapters.sns_certificates import SnsSignatureVerifier
+from messenger.services.line_accounts import LineAccounts
 from shared.errors import InvalidInput, Unauthenticated
 from shared.log import get_logger
 
@@ -60,13 +67,58 @@ def _json(body: bytes) -> dict[str, Any]:
     return parsed
 
 
+Linked = Callable[[str], list[tuple[str, str]]]
+"""The (shop, customer) pairs a webhook speaks for, linked to a LINE user id."""
+
+
+def handle_shop_line_webhook(
+    accounts: LineAccounts,
+    recipients: RecipientRepository,
+    shop_id: str,
+    body: bytes,
+    signature: str | None,
+    clock: Callable[[], datetime],
+    postbacks: Callable[[list[dict[str, Any]], Linked], int] | None = None,
+) -> dict[str, int]:
+    """A shop's own channel: verified with that shop's secret, changes only its customers.
+    A shop without a channel of its own (or an unknown one) has no secret: 401."""
+    secret = accounts.secret_of(shop_id)
+    if secret is None:
+        raise Unauthenticated("no LINE channel is connected for this webhook URL")
+
+    def linked(user_id: str) -> list[tuple[str, str]]:
+        return recipients.find_by_line_user(user_id, shop_id)
+
+    return _handle_line_events(recipients, linked, secret, body, signature, clock, postbacks)
+
+
 def handle_line_webhook(
     recipients: RecipientRepository,
     secret: str,
     body: bytes,
     signature: str | None,
     clock: Callable[[], datetime],
-    postbacks: Callable[[list[dict[str, Any]]], int] | None = None,
+    postbacks: Callable[[list[dict[str, Any]], Linked], int] | None = None,
+    has_own_channel: Callable[[str], bool] = lambda _: False,
+) -> dict[str, int]:
+    """The platform's channel (global secret): it speaks for the shops that send through
+    it, never for a shop with a channel of its own."""
+
+    def linked(user_id: str) -> list[tuple[str, str]]:
+        found = recipients.find_by_line_user(user_id)
+        return [(shop, customer) for shop, customer in found if not has_own_channel(shop)]
+
+    return _handle_line_events(recipients, linked, secret, body, signature, clock, postbacks)
+
+
+def _handle_line_events(
+    recipients: RecipientRepository,
+    linked: Linked,
+    secret: str,
+    body: bytes,
+    signature: str | None,
+    clock: Callable[[], datetime],
+    postbacks: Callable[[list[dict[str, Any]], Linked], int] | None,
 ) -> dict[str, int]:
     """Follow/unfollow change reachability; postbacks (taps on signed actions) go to
     `postbacks` and come out as `message.clicked`."""
@@ -81,10 +133,10 @@ def handle_line_webhook(
         user_id = (event.get("source") or {}).get("userId")
         if kind not in ("follow", "unfollow") or not user_id:
             continue
-        for shop_id, customer_id in recipients.find_by_line_user(str(user_id)):
+        for shop_id, customer_id in linked(str(user_id)):
             recipients.set_reachability(shop_id, customer_id, "line", kind == "follow", clock())
             changed += 1
-    tapped = postbacks(events) if postbacks is not None else 0
+    tapped = postbacks(events, linked) if postbacks is not None else 0
     _log.info(
         "line webhook", extra={"events": len(events), "changed": changed, "postbacks": tapped}
     )
