@@ -57,8 +57,12 @@ class Settings(BaseSettings):
     # Messenger providers (all optional: the defaults suit the local stack and tests).
     line_api_base_url: str = "https://api.line.me"
     line_channel_access_token: SecretStr = SecretStr("")
+    """The platform's own LINE channel, for shops that connected none of their own (a
+    single-shop deployment, the demo); each shop normally connects its channel through
+    `PUT /v1/messenger/line-channel`."""
     line_channel_secret: SecretStr = SecretStr("")
-    """Verifies `X-Line-Signature` on LINE webhooks (HMAC-SHA256 of the body)."""
+    """Verifies `X-Line-Signature` on the platform channel's webhook (HMAC-SHA256 of the
+    body); shops' own webhooks use their own channel secret."""
     ses_configuration_set: str | None = None
     """SES v2 configuration set whose SNS event destination reports bounces and complaints."""
     ses_notification_topic_arns: str = ""
@@ -79,7 +83,8 @@ class Settings(BaseSettings):
     attribution_window_days: float = 5.0
     """An order counts for the campaign message opened or clicked at most this long before."""
     messenger_cache_seconds: float = 60.0
-    """How long a warm container reuses a message definition or a shop policy it read."""
+    """How long a warm container reuses a message definition, a shop policy or a shop's
+    LINE channel credentials it read."""
 
     # Feedback: survey links and restock releases.
     survey_link_days: int = 30
