@@ -29,7 +29,7 @@ from messenger.adapters.recommendations import (
 from messenger.adapters.repository import DeliveryRepository, DynamoDeliveryRepository
 from messenger.adapters.sns_certificates import SnsSignatureVerifier
 from messenger.channels.base import Channel
-from messenger.channels.email import EmailChannel
+from messenger.channels.email import EmailChannel, SesSenderIdentities
 from messenger.channels.line import LineChannel
 from messenger.channels.sms import SmsChannel
 from messenger.channels.throttle import RateLimiter, ThrottledChannel
@@ -73,6 +73,7 @@ class MessengerContainer:
     campaign_repo: CampaignRepository | None = None
     line_accounts: LineAccounts | None = None
     """The shops' own LINE channels; `channels["line"]` is the platform's, when configured."""
+    sender_identities: SesSenderIdentities | None = None
 
     @property
     def platform_line(self) -> bool:
@@ -116,6 +117,9 @@ class MessengerContainer:
             recommendations=self.recommendations,
             clock=self.clock,
             line_accounts=self.line_accounts,
+            verified_sender=(
+                self.sender_identities.is_verified if self.sender_identities else None
+            ),
         )
 
     @property
@@ -163,8 +167,9 @@ def build(settings: Settings | None = None) -> MessengerContainer:
     session = aws.session(settings.aws_region)
     dynamodb = aws.client(session, "dynamodb")
     sns = aws.client(session, "sns")
+    sesv2 = aws.client(session, "sesv2")
     email = EmailChannel(
-        aws.client(session, "sesv2"),
+        sesv2,
         settings.sender_email,
         settings.sender_name,
         configuration_set=settings.ses_configuration_set,
@@ -200,6 +205,7 @@ def build(settings: Settings | None = None) -> MessengerContainer:
         ),
         channels=channels,
         confirmer=SnsSubscriptionConfirmer(sns),
+        sender_identities=SesSenderIdentities(sesv2),
         recommendations=SegmenterRecommendations(
             settings.segmenter_api_url or settings.public_base_url,
             settings.signing_secret.get_secret_value(),

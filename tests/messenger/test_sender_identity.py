@@ -31,6 +31,11 @@ def world(cloud: Cloud, shop: ShopKeys) -> Iterator[World]:
         yield World(cloud, line, shop)
 
 
+def _verify(identity: str) -> None:
+    """The shop verified this address or domain in SES (moto: verified once created)."""
+    boto3.client("sesv2", region_name=REGION).create_email_identity(EmailIdentity=identity)
+
+
 def _last_mail(cloud: Cloud) -> EmailMessage:
     raw = cloud.sent_mail()[-1].raw_data
     mime = message_from_string(raw, policy=policy.default)
@@ -46,7 +51,7 @@ def _text_body(mime: EmailMessage) -> str:
 
 def test_a_shop_sends_under_its_own_name_and_address(world: World, cloud: Cloud) -> None:
     # Given acme verified its domain with SES and states its own sender identity
-    boto3.client("sesv2", region_name=REGION).create_email_identity(EmailIdentity="acme-cosme.jp")
+    _verify("acme-cosme.jp")
     world.policy(channel_order=["email"], sender=ACME_SENDER)
     saved = world.http.get("/v1/messenger/policy", headers=world.auth).json()
     assert saved["sender"] == ACME_SENDER
@@ -67,7 +72,8 @@ def test_a_shop_sends_under_its_own_name_and_address(world: World, cloud: Cloud)
 
 
 def test_another_shop_never_borrows_a_tenants_identity(world: World, cloud: Cloud) -> None:
-    # Given acme has its own sender identity, and beta has set none
+    # Given acme has its own (verified) sender identity, and beta has set none
+    _verify("acme-cosme.jp")
     world.policy(channel_order=["email"], sender=ACME_SENDER)
     beta = make_shop(cloud, "beta")
     admin = authenticate_token(cloud.keys, beta.admin)
@@ -126,3 +132,38 @@ def test_an_incomplete_sender_identity_is_a_422_naming_the_field(
     assert response.status_code == 422, response.text
     assert field in response.text
     assert world.http.get("/v1/messenger/policy", headers=world.auth).json()["sender"] is None
+
+
+@pytest.mark.parametrize("identity", ["acme-cosme.jp", "news@acme-cosme.jp"])
+def test_a_sender_whose_address_or_domain_ses_verified_is_saved(
+    world: World, identity: str
+) -> None:
+    # Given acme verified its sending domain, or just the address, in SES
+    _verify(identity)
+    # When it saves that sender
+    response = world.http.put(
+        "/v1/messenger/policy", json={"sender": ACME_SENDER}, headers=world.auth
+    )
+    # Then it is saved and used from now on
+    assert response.status_code == 200, response.text
+    saved = world.http.get("/v1/messenger/policy", headers=world.auth).json()
+    assert saved["sender"] == ACME_SENDER
+
+
+def test_a_sender_ses_has_not_verified_is_a_422_and_nothing_changes(world: World) -> None:
+    # Given acme saved a verified sender and a cap, and verified nothing for another domain
+    _verify("acme-cosme.jp")
+    world.policy(sender=ACME_SENDER, cap_count=2)
+    _verify("other@acme-shop.jp")  # another address of that domain is not the domain
+    # When it saves a sender whose address and domain SES has not verified
+    unverified = {**ACME_SENDER, "email": "news@acme-shop.jp"}
+    response = world.http.put(
+        "/v1/messenger/policy", json={"sender": unverified, "cap_count": 5}, headers=world.auth
+    )
+    # Then it is refused naming sender.email, and the stored policy is unchanged
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert error["fields"][0]["field"] == "sender.email"
+    assert "verified SES identity" in error["message"]
+    saved = world.http.get("/v1/messenger/policy", headers=world.auth).json()
+    assert (saved["sender"], saved["cap_count"]) == (ACME_SENDER, 2)

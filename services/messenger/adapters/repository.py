@@ -19,7 +19,8 @@ counts are exact through retries and crashes.
 A claim is one transaction: the unsubscribes must be absent, the address not
 suppressed, the delivery new (or still in the state it was read in) and, for
 marketing, the person's frequency-cap counter unchanged since it was read. The claim
-is written before the provider is called, so no retry sends twice.
+is written before the provider is called, so no retry sends twice. A marketing send
+that reached nobody gives its slot back (`release_cap_slot`), under the same counter.
 """
 
 from __future__ import annotations
@@ -92,6 +93,16 @@ class DeliveryRepository:
         status a resumed delivery was read in (None: the delivery must be new)."""
         raise NotImplementedError
 
+    def release_cap_slot(self, shop_id: str, customer_id: str, slot: datetime) -> bool:
+        """Give back one reserved cap slot (a marketing send that reached nobody): removes
+        that one time from the person's counter, conditional on its version, so the
+        slots other sends reserved meanwhile stay. False if it was not there (any more)."""
+        raise NotImplementedError
+
+    def find(self, shop_id: str, customer_id: str, delivery_id: str) -> Delivery | None:
+        """One of the shop's deliveries by its id, with the customer the log lists it under."""
+        raise NotImplementedError
+
     def transition(self, delivery: Delivery, *, expect: DeliveryStatus | None) -> bool:
         """Write the delivery's new state if it is still in `expect` (None: new); a
         deferred or retry state also writes its due entry. False if someone got there first."""
@@ -128,6 +139,7 @@ class DeliveryRepository:
 
 DUE_PK = "DUE"
 PROFILE_SK = "PROFILE"
+_RELEASE_TRIES = 5
 
 
 def _cust_pk(shop_id: str, customer_id: str) -> str:
@@ -180,6 +192,8 @@ def _to_item(d: Delivery) -> dict[str, Any]:
             "expires_at_time": _iso(d.expires_at),
             "attempts": d.attempts,
             "cap_counted": d.cap_counted or None,
+            "cap_slot": _iso(d.cap_slot),
+            "outcome_unknown": d.outcome_unknown or None,
             "variables": json.dumps(dict(d.variables), default=str) if d.variables else None,
             "campaign_id": d.campaign_id,
             "variant": d.variant,
@@ -208,6 +222,8 @@ def _from_item(d: dict[str, Any]) -> Delivery:
         ),
         attempts=int(d.get("attempts", 0)),
         cap_counted=bool(d.get("cap_counted", False)),
+        cap_slot=datetime.fromisoformat(d["cap_slot"]) if d.get("cap_slot") else None,
+        outcome_unknown=bool(d.get("outcome_unknown", False)),
         variables=json.loads(d["variables"]) if d.get("variables") else {},
         campaign_id=d.get("campaign_id"),
         variant=d.get("variant"),
@@ -450,6 +466,58 @@ class DynamoDeliveryRepository(DeliveryRepository):
                 return False
             raise
         return True
+
+    def release_cap_slot(self, shop_id: str, customer_id: str, slot: datetime) -> bool:
+        profile = key(_cust_pk(shop_id, customer_id), PROFILE_SK)
+        for _ in range(_RELEASE_TRIES):
+            item = self._client.get_item(
+                TableName=self._table,
+                Key=profile,
+                ConsistentRead=True,
+                ProjectionExpression="cap_times, cap_version",
+            ).get("Item")
+            if item is None:
+                return False
+            current = from_item(item)
+            times = [datetime.fromisoformat(t) for t in current.get("cap_times", [])]
+            if slot not in times:
+                return False
+            times.remove(slot)  # one occurrence: a slot another send reserved stays
+            version = int(current.get("cap_version", 0))
+            try:
+                self._client.update_item(
+                    TableName=self._table,
+                    Key=profile,
+                    UpdateExpression="SET cap_times = :times, cap_version = :next",
+                    ConditionExpression="cap_version = :v",
+                    ExpressionAttributeValues={
+                        ":times": {"L": [{"S": t.isoformat()} for t in times]},
+                        ":next": {"N": str(version + 1)},
+                        ":v": {"N": str(version)},
+                    },
+                )
+            except ClientError as err:
+                if is_condition_failure(err):
+                    continue  # another send reserved or released meanwhile: read again
+                raise
+            return True
+        return False
+
+    def find(self, shop_id: str, customer_id: str, delivery_id: str) -> Delivery | None:
+        found = query_all(
+            self._client,
+            TableName=self._table,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+            FilterExpression="delivery_id = :id",
+            ExpressionAttributeValues={
+                ":pk": {"S": _cust_pk(shop_id, customer_id)},
+                ":prefix": {"S": "DELIVERY#"},
+                ":id": {"S": delivery_id},
+            },
+            ConsistentRead=True,
+        )
+        item = next(found, None)
+        return _from_item(item) if item is not None else None
 
     def get(self, key_: DeliveryKey) -> Delivery | None:
         response = self._client.get_item(

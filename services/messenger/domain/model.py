@@ -33,6 +33,15 @@ class DeliveryStatus(StrEnum):
 
 
 RESUMABLE = frozenset({DeliveryStatus.DEFERRED, DeliveryStatus.RETRY_SCHEDULED})
+NOTHING_SENT = frozenset(
+    {
+        DeliveryStatus.SKIPPED,
+        DeliveryStatus.FAILED,
+        DeliveryStatus.DEAD_LETTER,
+        DeliveryStatus.DROPPED,
+    }
+)
+"""Final states in which the person got nothing (unless the outcome is unknown)."""
 
 
 class SkipReason(StrEnum):
@@ -81,6 +90,11 @@ class Delivery:
     """Per-send template variables (an order, a coupon code), kept for deferred sends."""
     cap_counted: bool = False
     """Its frequency-cap slot is already reserved (a retry or a fallback does not take another)."""
+    cap_slot: datetime | None = None
+    """The time its claim reserved in the person's cap; given back if nothing went out."""
+    outcome_unknown: bool = False
+    """A provider call raised or a multicast went unconfirmed: the person may have got it,
+    so its cap slot is kept and a redrive may send it twice."""
     campaign_id: str | None = None
     variant: str | None = None
     rank: str | None = None

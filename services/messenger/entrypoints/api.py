@@ -29,6 +29,8 @@ from messenger.entrypoints.schemas import (
     PolicyPublic,
     PolicyUpdate,
     PreviewCreate,
+    RedriveCreate,
+    RedrivePublic,
     SendCreate,
     SendPublic,
     TestSendCreate,
@@ -64,6 +66,8 @@ class DeliveryPublic(BaseModel):
     message_id: str | None = None
     due_at: datetime | None = None
     attempts: int = 0
+    may_duplicate: bool = False
+    """A dead letter whose last provider call may have reached the person anyway."""
 
     @classmethod
     def of(cls, d: Delivery) -> DeliveryPublic:
@@ -81,6 +85,7 @@ class DeliveryPublic(BaseModel):
             message_id=d.message_id,
             due_at=d.due_at,
             attempts=d.attempts,
+            may_duplicate=d.outcome_unknown,
         )
 
 
@@ -98,6 +103,19 @@ def get_deliveries(
     """The delivery log; `status=dead_letter` lists sends whose retries ran out."""
     found = services.list_deliveries(c.deliveries, principal.shop_id, customer_id, limit, status)
     return [DeliveryPublic.of(d) for d in found]
+
+
+@router.post("/v1/deliveries/{delivery_id}/redrive", status_code=202)
+def redrive_delivery(
+    delivery_id: str, body: RedriveCreate, principal: MessagesSender, c: Container
+) -> RedrivePublic:
+    """Try a dead letter once more, same delivery id, every check of a first send made
+    again. `may_duplicate: true` means its last provider call may have reached the person
+    (it raised, or a LINE multicast went unconfirmed): redriving accepts a second copy.
+    Anything but a dead letter is a 409; an unknown id (or another shop's) a 404."""
+    return RedrivePublic.of_redrive(
+        c.messaging.redrive(principal.shop_id, body.customer_id, delivery_id)
+    )
 
 
 @router.post("/v1/messages", status_code=201)

@@ -15,7 +15,7 @@ from messenger.domain.policy import QuietHours, SenderIdentity, ShopPolicy
 from messenger.domain.rendering import RenderedEmail, RenderedLine, RenderedSms
 from messenger.services.campaigns import CampaignResults
 from messenger.services.line_accounts import LineChannelStatus
-from messenger.services.sending import ChannelPreview, SendOutcome
+from messenger.services.sending import ChannelPreview, Redriven, SendOutcome
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 
@@ -172,6 +172,30 @@ class SendPublic(BaseModel):
             reason=o.reason,
             channel=o.channel,
             due_at=o.due_at,
+        )
+
+
+class RedriveCreate(_In):
+    customer_id: str = Field(min_length=1, max_length=128)
+    """The customer the delivery log lists the dead letter under (deliveries are kept
+    per customer, so this finds it with one read)."""
+
+
+class RedrivePublic(SendPublic):
+    may_duplicate: bool
+    """True when the dead letter's last provider call may have reached the person (the
+    call raised, or a LINE multicast went unconfirmed): this send may be a second copy."""
+
+    @classmethod
+    def of_redrive(cls, r: Redriven) -> RedrivePublic:
+        o = r.outcome
+        return cls(
+            delivery_id=o.delivery_id,
+            status=o.status,
+            reason=o.reason,
+            channel=o.channel,
+            due_at=o.due_at,
+            may_duplicate=r.may_duplicate,
         )
 
 

@@ -48,6 +48,7 @@ from messenger.domain.builtin import BUILTIN_PREFIX, builtin_message
 from messenger.domain.links import UnsubscribeRequest
 from messenger.domain.message import CHANNELS, Message, check_channel
 from messenger.domain.model import (
+    NOTHING_SENT,
     RESUMABLE,
     ConsentState,
     Delivery,
@@ -85,7 +86,7 @@ from messenger.services.line_accounts import LineAccounts
 from shared.adapters.eventbridge import EventPublisher
 from shared.contracts import details
 from shared.contracts.envelope import EventEnvelope
-from shared.errors import InvalidInput, NotFound
+from shared.errors import Conflict, DependencyFailed, InvalidInput, NotFound
 from shared.log import get_logger
 
 _log = get_logger("kizuna.messenger.services.sending")
@@ -149,6 +150,16 @@ class SendOutcome:
 
 
 @dataclass(frozen=True)
+class Redriven:
+    """What a redrive did, and whether the dead letter's last provider call may already
+    have reached the person (a raised call, an unconfirmed multicast): then this send
+    may be their second copy."""
+
+    outcome: SendOutcome
+    may_duplicate: bool
+
+
+@dataclass(frozen=True)
 class ChannelPreview:
     channel: str
     rendered: Rendered
@@ -169,6 +180,9 @@ class Messaging:
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     line_accounts: LineAccounts | None = None
     """The shops' own LINE channels; `channels["line"]` is the platform's, if any."""
+    verified_sender: Callable[[str], bool] | None = None
+    """Whether SES may send from an address (it or its domain is a verified identity);
+    None: not checked (tests without SES)."""
 
     # ------------------------------------------------------------ channels
     def _channel(self, shop_id: str, name: str) -> Channel | None:
@@ -213,7 +227,21 @@ class Messaging:
         return self.messages.policy(shop_id)
 
     def save_policy(self, shop_id: str, policy: ShopPolicy) -> ShopPolicy:
+        """A sender SES cannot send from is refused now, not every mail of the shop later."""
         policy.validate()
+        if policy.sender is not None and self.verified_sender is not None:
+            try:
+                verified = self.verified_sender(policy.sender.email)
+            except Exception as err:
+                raise DependencyFailed(
+                    "could not check the sender with SES; try again", field="sender.email"
+                ) from err
+            if not verified:
+                raise InvalidInput(
+                    "sender.email is not a verified SES identity: verify the address or its "
+                    "domain in Amazon SES first",
+                    field="sender.email",
+                )
         self.messages.save_policy(shop_id, policy)
         return policy
 
@@ -485,7 +513,13 @@ class Messaging:
                 "reason": reason,
             },
         )
-        dead = replace(delivery, status=DeliveryStatus.DEAD_LETTER, skip_reason=reason, due_at=None)
+        dead = replace(
+            delivery,
+            status=DeliveryStatus.DEAD_LETTER,
+            skip_reason=reason,
+            due_at=None,
+            outcome_unknown=True,
+        )
         try:
             if self.deliveries.transition(dead, expect=DeliveryStatus.SENDING):
                 return SendOutcome(
@@ -530,10 +564,9 @@ class Messaging:
                 # accepted the multicast, and a later retry per person would carry new keys,
                 # so at-most-once wins: a dead letter an operator can look at, never a resend.
                 reason = f"multicast_unconfirmed:{result.error or 'retryable'}"
+                unknown = replace(c.delivery, outcome_unknown=True)
                 outcomes.append(
-                    self._close(
-                        c.delivery, DeliveryStatus.DEAD_LETTER, reason, DeliveryStatus.SENDING
-                    )
+                    self._close(unknown, DeliveryStatus.DEAD_LETTER, reason, DeliveryStatus.SENDING)
                 )
             else:
                 # Refused as a whole (400): nothing was delivered, so each person goes the
@@ -631,6 +664,58 @@ class Messaging:
             self.deliveries.remove_due(entry)
         return outcomes
 
+    def redrive(self, shop_id: str, customer_id: str, delivery_id: str) -> Redriven:
+        """An operator puts a dead letter back for one more attempt through the normal
+        path: same delivery id (so LINE's retry key and SES's idempotency hold), with
+        consent, unsubscribes, suppression, cap and quiet hours checked again at the claim.
+        Only a dead letter: anything else is a 409 naming its status."""
+        found = self.deliveries.find(shop_id, customer_id, delivery_id)
+        if found is None:
+            raise NotFound(f"no delivery {delivery_id!r} for this customer", field="delivery_id")
+        if found.status is not DeliveryStatus.DEAD_LETTER:
+            raise Conflict(
+                f"delivery is {found.status.value}; only dead_letter deliveries can be redriven",
+                field="status",
+            )
+        now = self.clock()
+        if found.expires_at is not None and found.expires_at <= now:
+            raise Conflict(
+                f"delivery expired at {found.expires_at.isoformat()}; it is no longer sent",
+                field="expires_at",
+            )
+        policy = self.messages.policy(shop_id)
+        again = replace(
+            found,
+            status=DeliveryStatus.RETRY_SCHEDULED,
+            skip_reason="redriven",
+            due_at=now,
+            attempts=max(policy.max_attempts - 1, 0),  # one more provider attempt
+            outcome_unknown=False,
+            # A send that may have reached the person keeps its cap slot for good.
+            cap_slot=None if found.outcome_unknown else found.cap_slot,
+        )
+        # Written with its due entry first: if this request dies, the dispatcher sends it.
+        if not self.deliveries.transition(again, expect=DeliveryStatus.DEAD_LETTER):
+            raise Conflict("delivery is being redriven already", field="status")
+        _log.info(
+            "dead letter redriven",
+            extra={"delivery_id": delivery_id, "may_duplicate": found.outcome_unknown},
+        )
+        entry = DueEntry(now, found.key, found.priority)
+        try:
+            outcome = self._resume(entry)
+        except Exception as err:
+            _log.error(
+                "redrive left to the dispatcher",
+                extra={"delivery_id": delivery_id, "reason": _failure_reason(err)},
+            )
+            outcome = SendOutcome(
+                delivery_id, DeliveryStatus.RETRY_SCHEDULED.value, "redriven", found.channel, now
+            )
+            return Redriven(outcome, found.outcome_unknown)
+        self.deliveries.remove_due(entry)
+        return Redriven(outcome, found.outcome_unknown)
+
     def _park(self, entry: DueEntry, err: Exception) -> SendOutcome:
         """A due send whose resume raised before its claim: tried again later with
         backoff like a provider failure, then a dead letter; never in the way of others."""
@@ -668,8 +753,16 @@ class Messaging:
         due_at: datetime | None = None,
     ) -> SendOutcome:
         final = replace(delivery, status=status, skip_reason=reason, due_at=due_at)
+        give_back = (
+            status in NOTHING_SENT and final.cap_slot is not None and not final.outcome_unknown
+        )
+        if give_back:
+            final = replace(final, cap_counted=False, cap_slot=None)
         if not self.deliveries.transition(final, expect=expect):
             return SendOutcome(delivery.delivery_id, "skipped", SkipReason.ALREADY_DELIVERED.value)
+        if give_back:
+            assert delivery.cap_slot is not None
+            self._give_back_slot(delivery, delivery.cap_slot)
         _log.info(
             "delivery closed",
             extra={"delivery_id": delivery.delivery_id, "status": status.value, "reason": reason},
@@ -677,6 +770,17 @@ class Messaging:
         return SendOutcome(
             delivery.delivery_id, status.value, reason, delivery.channel or None, due_at
         )
+
+    def _give_back_slot(self, delivery: Delivery, slot: datetime) -> None:
+        """The person got nothing: their cap slot is free for the next message. A failure
+        here only leaves the slot taken until it ages out of the window."""
+        try:
+            self.deliveries.release_cap_slot(delivery.key.shop_id, delivery.key.customer_id, slot)
+        except Exception as err:
+            _log.error(
+                "cap slot not given back",
+                extra={"delivery_id": delivery.delivery_id, "error": type(err).__name__},
+            )
 
     def _attempt(
         self,
@@ -737,6 +841,7 @@ class Messaging:
             if not counted:
                 kept = cap_window_times(recipient.cap_times, now, policy.cap_window)
                 cap = CapUpdate(recipient.cap_version, (*kept, now))
+                claiming = replace(claiming, cap_slot=now)
             claimed = self.deliveries.claim_send(
                 claiming, expect=expect, cap=cap, address=_suppressible(recipient, channel)
             )
