@@ -1,12 +1,12 @@
 """Which segments a profile belongs to: the profile seen as the rule engine's facts.
 
 Pure domain. The same facts feed the per-event (incremental) evaluation and the nightly
-recompute, so both agree on who is in a segment.
+recompute (`shop_memberships`, column-wise), so both agree on who is in a segment.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -91,3 +91,35 @@ def memberships(
     local_now = profile.local_time(now)
     facts = profile_facts(profile, local_now)
     return frozenset(s.segment_id for s in segments if evaluate(s.rule, facts, local_now))
+
+
+def shop_memberships(
+    profiles: Sequence[Profile], segments: Sequence[CompiledSegment], now: datetime
+) -> list[frozenset[str]]:
+    """`memberships` of every profile (same order), for the nightly job: column-wise with
+    numpy, one table per time zone evaluated at that zone's local `now`, built from the
+    same `profile_facts`, so each customer gets exactly the per-customer answer. A segment
+    the columnar engine cannot run is evaluated per customer instead.
+
+    numpy is imported here, not at module level: the API and per-event Lambdas import this
+    module and must not pay for numpy at cold start."""
+    from .segments.batch import ColumnarEvaluator, ProfileTable, supports
+
+    columnar = [s for s in segments if supports(s.rule)]
+    per_customer = [s for s in segments if not supports(s.rule)]
+    rows_by_zone: dict[str, list[int]] = {}
+    for row, profile in enumerate(profiles):
+        rows_by_zone.setdefault(profile.zone.key, []).append(row)
+    members: list[set[str]] = [set() for _ in profiles]
+    for rows in rows_by_zone.values():
+        local_now = profiles[rows[0]].local_time(now)
+        facts = [profile_facts(profiles[row], local_now) for row in rows]
+        evaluator = ColumnarEvaluator(ProfileTable.from_facts(facts), local_now)
+        for segment in columnar:
+            for index in evaluator.mask(segment.rule).nonzero()[0]:
+                members[rows[index]].add(segment.segment_id)
+        for segment in per_customer:
+            for row, customer in zip(rows, facts, strict=True):
+                if evaluate(segment.rule, customer, local_now):
+                    members[row].add(segment.segment_id)
+    return [frozenset(m) for m in members]

@@ -16,7 +16,12 @@ from typing import Any
 
 from segmenter.adapters.repository import ProfileRepository, SegmentDefinition
 from segmenter.domain.errors import SegmentLimitReached
-from segmenter.domain.membership import CompiledSegment, compile_segments, memberships
+from segmenter.domain.membership import (
+    CompiledSegment,
+    compile_segments,
+    memberships,
+    shop_memberships,
+)
 from segmenter.domain.model import Profile, RfmScore
 from segmenter.domain.segments import builtin, rfm
 from segmenter.domain.segments.rules import parse_rule
@@ -184,7 +189,8 @@ def recompute_shop(
     rfm_config: rfm.RfmConfig | None = None,
 ) -> RecomputeSummary:
     """Nightly: RFM scores by quantile over the whole shop, every segment re-evaluated
-    (relative dates move without events), membership diffs published and written.
+    (relative dates move without events) column-wise per time zone (`shop_memberships`,
+    the only path that loads numpy), membership diffs published and written.
 
     Redo-safe: the entries and exits are published first, with ids derived from the
     transition and the profile version it was computed from, then member items are
@@ -212,15 +218,11 @@ def recompute_shop(
     changed: list[Profile] = []
     ranks: dict[str, int] = {}
     counts: dict[str, int] = {}
-    for profile in profiles:
-        score = scores.get(profile.customer_id)
-        rfm_score = (
-            RfmScore(score.r, score.f or 0, score.m or 0, score.rank.value)
-            if score is not None and score.rank is not None and score.r is not None
-            else None
-        )
-        updated = replace(profile, rfm=rfm_score)
-        after = memberships(updated, compiled, now)
+    rescored = [replace(p, rfm=_rfm_score(scores.get(p.customer_id))) for p in profiles]
+    for profile, updated, after in zip(
+        profiles, rescored, shop_memberships(rescored, compiled, now), strict=True
+    ):
+        rfm_score = updated.rfm
         before = profile.segments & known  # a deleted segment is dropped without an exit
         for seg in after:
             counts[seg] = counts.get(seg, 0) + 1
@@ -245,6 +247,13 @@ def recompute_shop(
         "recomputed", extra={"shop": shop_id, "profiles": len(profiles), "changed": len(written)}
     )
     return RecomputeSummary(shop_id, len(profiles), len(entered_all), len(exited_all), ranks)
+
+
+def _rfm_score(score: rfm.RfmScore | None) -> RfmScore | None:
+    """Tonight's score as stored on the profile; None for a customer without a rank."""
+    if score is None or score.rank is None or score.r is None:
+        return None
+    return RfmScore(score.r, score.f or 0, score.m or 0, score.rank.value)
 
 
 def _repair_members_of_raced(

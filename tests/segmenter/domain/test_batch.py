@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import random
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 
 from segmenter.domain.segments import (
     BUILTIN_SEGMENTS,
+    Activity,
     CustomerFacts,
     RfmConfig,
     ScoringMethod,
@@ -25,6 +27,7 @@ from segmenter.domain.segments.batch import (
     ProfileTable,
     recompute,
     score_rfm,
+    supports,
 )
 from segmenter.domain.segments.rfm import RANK_ORDER
 from tests.segmenter.domain.generators import (
@@ -167,3 +170,49 @@ def test_boundary_microseconds_survive_the_columnar_encoding() -> None:
     _assert_same_members(customers, rule, now)
     mask = ColumnarEvaluator(ProfileTable.from_facts(customers), now).mask(parse_rule(rule))
     assert np.array_equal(mask, [True, True, False])
+
+
+@pytest.mark.parametrize(
+    "now",
+    [
+        datetime(2026, 11, 22, 10, tzinfo=ZoneInfo("America/Los_Angeles")),  # after fall back
+        datetime(2026, 3, 20, 10, tzinfo=ZoneInfo("America/Los_Angeles")),  # after spring on
+        datetime(2026, 10, 20, 10, tzinfo=ZoneInfo("America/Los_Angeles")),  # before fall back
+    ],
+)
+def test_windows_across_a_daylight_saving_change_are_exact_instants(
+    now: datetime,
+) -> None:
+    # Given a customer's local "now" in a zone whose clocks moved within the last 30 days
+    # (or will within the next 30), and moments every 20 minutes around each window edge,
+    # where 30 wall-clock days would be an hour more or less than 30 x 24 h
+    edges = [now - timedelta(days=30), now + timedelta(days=30)]
+    moments = [
+        (edge + timedelta(minutes=m)).astimezone(UTC) for edge in edges for m in range(-80, 81, 20)
+    ]
+    customers = [
+        CustomerFacts(
+            str(i),
+            {"last_order_at": at, "expected_next_order_at": at},
+            activities=(Activity("bought", at, sku="s", category="c"),),
+        )
+        for i, at in enumerate(moments)
+    ]
+
+    # Then both evaluators draw every window edge at exactly 30 x 24 h from now
+    older = parse_rule({"field": "last_order_at", "op": "older_than_days", "value": 30})
+    edge = now.astimezone(UTC) - timedelta(days=30)
+    assert [evaluate(older, c, now) for c in customers] == [at <= edge for at in moments]
+    for rule in [
+        {"field": "last_order_at", "op": "older_than_days", "value": 30},
+        {"field": "last_order_at", "op": "within_last_days", "value": 30},
+        {"field": "expected_next_order_at", "op": "within_next_days", "value": 30},
+        {"activity": "bought", "within_days": 30},
+        {"activity": "bought", "category": "c", "within_days": 30, "count_gte": 1},
+    ]:
+        _assert_same_members(customers, rule, now)
+
+
+def test_every_builtin_segment_runs_column_wise() -> None:
+    # Given the built-in segments every shop has / Then none falls back to per customer
+    assert [s.id for s in BUILTIN_SEGMENTS if not supports(s.rule)] == []

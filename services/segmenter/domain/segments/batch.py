@@ -5,7 +5,9 @@ This is the one module of the engine that imports numpy (the per-event path neve
 it). It answers exactly what `evaluate` and `rfm.score_customers` answer per customer,
 by construction: numbers compare as float64 like `as_number`, datetimes as integer epoch
 microseconds (exact, like Python's datetime comparison), dates as epoch days, and every
-operator masks out missing values the way the per-customer evaluator does.
+operator masks out missing values the way the per-customer evaluator does. A rule using
+something the columnar code does not implement is reported by `supports`, so callers can
+evaluate that rule per customer instead of getting a different answer.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
+from types import MappingProxyType
 
 import numpy as np
 from numpy.typing import NDArray
@@ -40,6 +43,8 @@ from .rules import (
     Op,
     PreferenceCondition,
     Rule,
+    iter_conditions,
+    rule_activity_kinds,
 )
 
 Mask = NDArray[np.bool_]
@@ -301,6 +306,45 @@ def score_rfm(table: ProfileTable, now: datetime, config: RfmConfig | None = Non
 
 # ---------------------------------------------------------------------------------------
 # Rules
+
+_ORDERED = (Op.GT, Op.GTE, Op.LT, Op.LTE, Op.BETWEEN)
+_PRESENCE = (Op.EXISTS, Op.NOT_EXISTS)
+COLUMNAR_OPS: Mapping[FieldType, frozenset[Op]] = MappingProxyType(
+    {
+        FieldType.NUMBER: frozenset({Op.EQ, Op.NE, *_ORDERED, Op.IN, Op.NOT_IN, *_PRESENCE}),
+        FieldType.STRING: frozenset({Op.EQ, Op.NE, Op.IN, Op.NOT_IN, Op.CONTAINS, *_PRESENCE}),
+        FieldType.BOOL: frozenset({Op.EQ, Op.NE, *_PRESENCE}),
+        FieldType.SET: frozenset({Op.CONTAINS, Op.CONTAINS_ANY, Op.CONTAINS_ALL, *_PRESENCE}),
+        FieldType.DATETIME: frozenset(
+            {*_ORDERED, Op.OLDER_THAN_DAYS, Op.WITHIN_LAST_DAYS, Op.WITHIN_NEXT_DAYS, *_PRESENCE}
+        ),
+        FieldType.DATE: frozenset(
+            {
+                Op.EQ,
+                Op.NE,
+                *_ORDERED,
+                Op.OLDER_THAN_DAYS,
+                Op.WITHIN_LAST_DAYS,
+                Op.ANNIVERSARY_WITHIN_DAYS,
+                *_PRESENCE,
+            }
+        ),
+    }
+)
+"""The operators `ColumnarEvaluator` implements per field type. Kept apart from the rule
+language's `OPS_BY_TYPE`: an operator the language gains before this module does is then
+evaluated per customer, never guessed at column-wise."""
+
+
+def supports(rule: Rule) -> bool:
+    """Whether `ColumnarEvaluator` answers `rule` exactly as `evaluate` does."""
+    if not rule_activity_kinds(rule) <= set(KIND_ORDER):
+        return False
+    return all(
+        cond.op in COLUMNAR_OPS.get(cond.type, frozenset())
+        for cond in iter_conditions(rule)
+        if isinstance(cond, FieldCondition)
+    )
 
 
 class ColumnarEvaluator:

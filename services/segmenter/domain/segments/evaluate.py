@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import calendar
 from collections.abc import Sequence
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from .facts import (
     Activity,
@@ -178,19 +178,24 @@ def _set(cond: FieldCondition, value: frozenset[str] | None) -> bool:
     return not value.isdisjoint(cond.strings)  # contains, contains_any
 
 
+def _days_from(now: datetime, days: int) -> datetime:
+    """The instant exactly `days` x 24 h from `now`. Adding the timedelta to `now` itself
+    would move the wall clock of its zone, an hour off across a daylight-saving change."""
+    return now.astimezone(UTC) + timedelta(days=days)
+
+
 def _instant(cond: FieldCondition, value: datetime | None, now: datetime) -> bool:
     if cond.op in (Op.EXISTS, Op.NOT_EXISTS):
         return _presence(cond.op, value is not None)
     if value is None:
         return False
-    span = timedelta(days=cond.days)
     match cond.op:
         case Op.OLDER_THAN_DAYS:
-            return value <= now - span
+            return value <= _days_from(now, -cond.days)
         case Op.WITHIN_LAST_DAYS:
-            return now - span < value <= now
+            return _days_from(now, -cond.days) < value <= now
         case Op.WITHIN_NEXT_DAYS:
-            return now < value <= now + span
+            return now < value <= _days_from(now, cond.days)
         case Op.BETWEEN:
             return cond.instants[0] <= value <= cond.instants[1]
         case Op.GT:
@@ -241,7 +246,7 @@ def _activity_matches(cond: ActivityCondition, activity: Activity) -> bool:
 
 def count_activities(cond: ActivityCondition, activities: Sequence[Activity], now: datetime) -> int:
     """Matching activities in the window (ending at `now`), after the latest follower."""
-    since = None if cond.within_days is None else now - timedelta(days=cond.within_days)
+    since = None if cond.within_days is None else _days_from(now, -cond.within_days)
     latest_follower: datetime | None = None
     if cond.not_followed_by is not None:
         followers = [
