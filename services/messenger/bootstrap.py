@@ -38,7 +38,7 @@ from messenger.services.campaigns import Campaigns
 from messenger.services.common import LinkSigner
 from messenger.services.engagement import Engagement
 from messenger.services.line_accounts import LineAccounts
-from messenger.services.sending import Messaging
+from messenger.services.sending import UNCONFIRMED_AFTER, Messaging
 from messenger.services.webhooks import SesWebhookConfig, SubscriptionConfirmer
 from shared import aws
 from shared.adapters.eventbridge import EventBridgePublisher, EventPublisher
@@ -74,6 +74,8 @@ class MessengerContainer:
     line_accounts: LineAccounts | None = None
     """The shops' own LINE channels; `channels["line"]` is the platform's, when configured."""
     sender_identities: SesSenderIdentities | None = None
+    unconfirmed_after: timedelta = UNCONFIRMED_AFTER
+    """How long a claim may stay `sending` before the dispatcher makes it a dead letter."""
 
     @property
     def platform_line(self) -> bool:
@@ -120,6 +122,7 @@ class MessengerContainer:
             verified_sender=(
                 self.sender_identities.is_verified if self.sender_identities else None
             ),
+            unconfirmed_after=self.unconfirmed_after,
         )
 
     @property
@@ -221,4 +224,5 @@ def build(settings: Settings | None = None) -> MessengerContainer:
             make_line_channel,
             settings.public_base_url,
         ),
+        unconfirmed_after=timedelta(minutes=settings.messenger_unconfirmed_after_minutes),
     )

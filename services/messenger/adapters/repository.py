@@ -7,7 +7,10 @@
 - suppression  ``SUPPRESS#<channel>#<sha256 of the address>`` / ``SUPPRESS`` (bounces,
                complaints: per address, whatever the shop, as SES reputation is shared)
 - due entry    ``DUE`` / ``<due_at>#<delivery_id>``: deferred sends and retries that the
-               journey-dispatcher schedule picks up when due
+               journey-dispatcher schedule picks up when due; ``<due_at>#<delivery_id>
+               #unconfirmed`` (kind ``unconfirmed``): a claim's watch, written with the
+               claim and removed by the write that moves the delivery on, so the
+               dispatcher finds a delivery left `sending` by a dead process without a scan
 - campaign     ``CAMPAIGN#<shop>#<campaign>`` / ``R#<customer>`` (one per person reached:
                variant, rank, sent/delivered/opened/clicked/converted, revenue) and
                ``/ STATS`` (per-variant counters the A/B waves read)
@@ -27,7 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -70,11 +73,19 @@ class CapUpdate:
     times: tuple[datetime, ...]
 
 
+class DueKind(StrEnum):
+    SEND = "send"
+    """A deferred send or a retry: sent when due."""
+    UNCONFIRMED = "unconfirmed"
+    """A claim's watch: if the delivery is still `sending` when due, its process died."""
+
+
 @dataclass(frozen=True)
 class DueEntry:
     due_at: datetime
     key: DeliveryKey
     priority: int
+    kind: DueKind = DueKind.SEND
 
 
 class DeliveryRepository:
@@ -89,8 +100,9 @@ class DeliveryRepository:
         address: str | None,
     ) -> ClaimResult:
         """Record the intent to send on `delivery.channel` (status sending), in one step
-        with the unsubscribe/suppression checks and the cap reservation. `expect` is the
-        status a resumed delivery was read in (None: the delivery must be new)."""
+        with the unsubscribe/suppression checks, the cap reservation and the watch entry
+        due at `delivery.unconfirmed_at`. `expect` is the status a resumed delivery was
+        read in (None: the delivery must be new)."""
         raise NotImplementedError
 
     def release_cap_slot(self, shop_id: str, customer_id: str, slot: datetime) -> bool:
@@ -105,7 +117,8 @@ class DeliveryRepository:
 
     def transition(self, delivery: Delivery, *, expect: DeliveryStatus | None) -> bool:
         """Write the delivery's new state if it is still in `expect` (None: new); a
-        deferred or retry state also writes its due entry. False if someone got there first."""
+        deferred or retry state also writes its due entry, and leaving `sending` removes
+        the claim's watch entry, in the same request. False if someone got there first."""
         raise NotImplementedError
 
     def get(self, key: DeliveryKey) -> Delivery | None:
@@ -159,8 +172,10 @@ def _suppress_key(channel: str, address: str) -> dict[str, Any]:
     return key(f"SUPPRESS#{channel}#{digest}", "SUPPRESS")
 
 
-def _due_sk(due_at: datetime, delivery_id: str) -> str:
-    return f"{due_at.astimezone(UTC).isoformat()}#{delivery_id}"
+def _due_sk(due_at: datetime, delivery_id: str, kind: DueKind = DueKind.SEND) -> str:
+    """Watches get their own key: a retry due at the same moment is another entry."""
+    sk = f"{due_at.astimezone(UTC).isoformat()}#{delivery_id}"
+    return sk if kind is DueKind.SEND else f"{sk}#{kind.value}"
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -200,6 +215,7 @@ def _to_item(d: Delivery) -> dict[str, Any]:
             "rank": d.rank,
             "claims": d.claims or None,
             "only_channels": list(d.only_channels) or None,
+            "unconfirmed_at": _iso(d.unconfirmed_at),
         }
     )
 
@@ -230,6 +246,9 @@ def _from_item(d: dict[str, Any]) -> Delivery:
         rank=d.get("rank"),
         claims=int(d.get("claims", 0)),
         only_channels=tuple(d.get("only_channels") or ()),
+        unconfirmed_at=(
+            datetime.fromisoformat(d["unconfirmed_at"]) if d.get("unconfirmed_at") else None
+        ),
     )
 
 
@@ -310,6 +329,27 @@ class DynamoDeliveryRepository(DeliveryRepository):
         return matching
 
     # ------------------------------------------------------------ dispatch
+    def _due_put(self, delivery: Delivery, due_at: datetime, kind: DueKind) -> dict[str, Any]:
+        k = delivery.key
+        return {
+            "Put": {
+                "TableName": self._table,
+                "Item": to_item(
+                    {
+                        "pk": DUE_PK,
+                        "sk": _due_sk(due_at, delivery.delivery_id, kind),
+                        "kind": kind.value,
+                        "shop_id": k.shop_id,
+                        "trigger": k.trigger,
+                        "customer_id": k.customer_id,
+                        "anchor": k.anchor,
+                        "priority": delivery.priority,
+                        "due_at": due_at.isoformat(),
+                    }
+                ),
+            }
+        }
+
     def _delivery_write(self, delivery: Delivery, expect: DeliveryStatus | None) -> dict[str, Any]:
         put: dict[str, Any] = {"TableName": self._table, "Item": _to_item(delivery)}
         if expect is None:
@@ -404,6 +444,10 @@ class DynamoDeliveryRepository(DeliveryRepository):
                     }
                 }
             )
+        if delivery.unconfirmed_at is not None:
+            # The claim's watch (a fallback's claim puts the first claim's entry again).
+            labels.append(ClaimResult.ALREADY_DELIVERED)
+            items.append(self._due_put(delivery, delivery.unconfirmed_at, DueKind.UNCONFIRMED))
         try:
             self._client.transact_write_items(TransactItems=items)  # type: ignore[arg-type]
         except ClientError as err:
@@ -415,6 +459,9 @@ class DynamoDeliveryRepository(DeliveryRepository):
         return ClaimResult.CLAIMED
 
     def transition(self, delivery: Delivery, *, expect: DeliveryStatus | None) -> bool:
+        watch = delivery.unconfirmed_at if delivery.status is not DeliveryStatus.SENDING else None
+        if watch is not None:
+            delivery = replace(delivery, unconfirmed_at=None)
         items = [self._delivery_write(delivery, expect)]
         if delivery.status is DeliveryStatus.SENT and delivery.campaign_id is not None:
             items.append(
@@ -434,22 +481,16 @@ class DynamoDeliveryRepository(DeliveryRepository):
             )
             items.append(stats_add(self._table, delivery, "delivered"))
         if delivery.status in RESUMABLE and delivery.due_at is not None:
-            k = delivery.key
+            items.append(self._due_put(delivery, delivery.due_at, DueKind.SEND))
+        if watch is not None:
+            # Left `sending`: its watch goes in the same request (a transaction, not a
+            # second request), so a send that is recorded never looks unconfirmed.
             items.append(
                 {
-                    "Put": {
+                    "Delete": {
                         "TableName": self._table,
-                        "Item": to_item(
-                            {
-                                "pk": DUE_PK,
-                                "sk": _due_sk(delivery.due_at, delivery.delivery_id),
-                                "shop_id": k.shop_id,
-                                "trigger": k.trigger,
-                                "customer_id": k.customer_id,
-                                "anchor": k.anchor,
-                                "priority": delivery.priority,
-                                "due_at": delivery.due_at.isoformat(),
-                            }
+                        "Key": key(
+                            DUE_PK, _due_sk(watch, delivery.delivery_id, DueKind.UNCONFIRMED)
                         ),
                     }
                 }
@@ -546,13 +587,15 @@ class DynamoDeliveryRepository(DeliveryRepository):
                     due_at=datetime.fromisoformat(i["due_at"]),
                     key=DeliveryKey(i["shop_id"], i["trigger"], i["customer_id"], i["anchor"]),
                     priority=int(i.get("priority", 0)),
+                    kind=DueKind(i.get("kind", DueKind.SEND.value)),
                 )
             )
         return entries
 
     def remove_due(self, entry: DueEntry) -> None:
         self._client.delete_item(
-            TableName=self._table, Key=key(DUE_PK, _due_sk(entry.due_at, entry.key.delivery_id))
+            TableName=self._table,
+            Key=key(DUE_PK, _due_sk(entry.due_at, entry.key.delivery_id, entry.kind)),
         )
 
     def suppress(self, channel: str, address: str, reason: str, at: datetime) -> None:

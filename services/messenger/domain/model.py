@@ -27,7 +27,8 @@ class DeliveryStatus(StrEnum):
     RETRY_SCHEDULED = "retry_scheduled"
     """The provider failed for now; sent again at `due_at` with the same idempotency key."""
     DEAD_LETTER = "dead_letter"
-    """Retries ran out: kept for an operator to look at (GET /v1/deliveries?status=...)."""
+    """Retries ran out, or the outcome is unknown (a provider call that raised, a claim
+    left `sending` past its grace): kept for an operator to look at and redrive."""
     DROPPED = "dropped"
     """Deferred past the message's validity: never sent, with the reason recorded."""
 
@@ -55,6 +56,8 @@ class SkipReason(StrEnum):
     """The shop has no account on the channel (no LINE channel of its own, no platform one)."""
     SUPPRESSED = "suppressed"
     EXPIRED = "expired"
+    UNCONFIRMED = "unconfirmed"
+    """Still `sending` long after its claim: the process died around the provider call."""
 
 
 @dataclass(frozen=True)
@@ -103,6 +106,10 @@ class Delivery:
     """When set, the only channels it may go on (a request naming its channel)."""
     claims: int = 0
     """How often it was claimed for a provider call (the first claim counts it as sent)."""
+    unconfirmed_at: datetime | None = None
+    """While `sending`: its claim plus the grace. A due entry for this time, written with
+    the claim and removed by the write that moves it on, lets the dispatcher make a claim
+    whose process died a dead letter instead of leaving it `sending` unseen."""
 
     @property
     def delivery_id(self) -> str:

@@ -21,8 +21,11 @@ steps later):
    retry key) and, after `max_attempts`, a dead letter.
 
 A crash between the provider call and the final write leaves the claim in `sending`;
-nothing ever re-sends a `sending` delivery, so the effect is at most once. A provider
-call that raises instead of answering is unconfirmed too: a dead letter, never a resend.
+nothing ever re-sends a `sending` delivery, so the effect is at most once. The claim
+writes a watch due entry for `unconfirmed_after` later (the final write removes it): a
+delivery still `sending` then becomes a dead letter (`unconfirmed`, may duplicate) that
+an operator sees and may redrive. A provider call that raises instead of answering is
+unconfirmed too: a dead letter, never a resend.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ import hashlib
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from messenger.adapters.messages import MessageRepository
@@ -42,6 +45,7 @@ from messenger.adapters.repository import (
     ClaimResult,
     DeliveryRepository,
     DueEntry,
+    DueKind,
 )
 from messenger.channels.base import Channel, OutboundMessage, SendResult, SendStatus
 from messenger.domain.builtin import BUILTIN_PREFIX, builtin_message
@@ -91,6 +95,8 @@ from shared.log import get_logger
 
 _log = get_logger("kizuna.messenger.services.sending")
 _MAX_CLAIM_TRIES = 8
+UNCONFIRMED_AFTER = timedelta(minutes=15)
+"""Lambda's longest timeout: a claim older than this has no process left to record it."""
 
 
 @dataclass(frozen=True)
@@ -183,6 +189,8 @@ class Messaging:
     verified_sender: Callable[[str], bool] | None = None
     """Whether SES may send from an address (it or its domain is a verified identity);
     None: not checked (tests without SES)."""
+    unconfirmed_after: timedelta = UNCONFIRMED_AFTER
+    """How long a claim may stay `sending` before the dispatcher calls it unconfirmed."""
 
     # ------------------------------------------------------------ channels
     def _channel(self, shop_id: str, name: str) -> Channel | None:
@@ -633,7 +641,8 @@ class Messaging:
 
     def dispatch_due(self, limit: int = 100) -> list[SendOutcome]:
         """Deferred sends and retries that are due, higher priority first (so when the
-        frequency cap has fewer free slots than due messages, the important ones win)."""
+        frequency cap has fewer free slots than due messages, the important ones win),
+        and the watches of claims whose process may have died."""
         entries = sorted(
             self.deliveries.due(self.clock(), limit), key=lambda e: (-e.priority, e.due_at)
         )
@@ -643,7 +652,10 @@ class Messaging:
             # provider failure is already its own outcome; anything else raised (a read
             # that fails) parks it with backoff.
             try:
-                outcome = self._resume(entry)
+                if entry.kind is DueKind.UNCONFIRMED:
+                    outcome = self._sweep(entry)
+                else:
+                    outcome = self._resume(entry)
             except Exception as err:
                 try:
                     outcome = self._park(entry, err)
@@ -719,6 +731,8 @@ class Messaging:
     def _park(self, entry: DueEntry, err: Exception) -> SendOutcome:
         """A due send whose resume raised before its claim: tried again later with
         backoff like a provider failure, then a dead letter; never in the way of others."""
+        if entry.kind is DueKind.UNCONFIRMED:
+            raise err  # nothing to park: the watch stays and is looked at next tick
         reason = _failure_reason(err)
         _log.error(
             "due send failed",
@@ -734,6 +748,29 @@ class Messaging:
         policy = self.messages.policy(entry.key.shop_id)
         failed = SendResult(SendStatus.RETRYABLE, error=reason)
         return self._retry_or_dead(delivery, policy, failed, self.clock(), expect=delivery.status)
+
+    def _sweep(self, entry: DueEntry) -> SendOutcome:
+        """A claim's watch is due: a delivery still `sending` now lost its process between
+        the claim and the record (timeout, out of memory). The provider may have taken it,
+        so it becomes a dead letter that may duplicate (never a resend), its cap slot
+        kept; an operator sees it and may redrive it. Anything else: the entry is stale."""
+        delivery = self.deliveries.get(entry.key)
+        if (
+            delivery is None
+            or delivery.status is not DeliveryStatus.SENDING
+            or delivery.unconfirmed_at != entry.due_at
+        ):
+            return SendOutcome(entry.key.delivery_id, "skipped", "stale_due_entry")
+        _log.error(
+            "send left unconfirmed",
+            extra={"delivery_id": delivery.delivery_id, "channel": delivery.channel},
+        )
+        return self._close(
+            replace(delivery, outcome_unknown=True),
+            DeliveryStatus.DEAD_LETTER,
+            SkipReason.UNCONFIRMED.value,
+            DeliveryStatus.SENDING,
+        )
 
     def _resume(self, entry: DueEntry) -> SendOutcome:
         delivery = self.deliveries.get(entry.key)
@@ -836,6 +873,7 @@ class Messaging:
                 cap_counted=message.category == "marketing",
                 rank=delivery.rank or recipient.rank,
                 claims=delivery.claims + 1,
+                unconfirmed_at=now + self.unconfirmed_after,
             )
             cap = None
             if not counted:
