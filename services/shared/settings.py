@@ -83,12 +83,12 @@ class Settings(BaseSettings):
     attribution_window_days: float = 5.0
     """An order counts for the campaign message opened or clicked at most this long before."""
     messenger_cache_seconds: float = 60.0
+    """How long a warm container reuses a message definition, a shop policy or a shop's
+    LINE channel credentials it read."""
     messenger_unconfirmed_after_minutes: float = Field(default=15.0, gt=0)
     """A delivery still `sending` this long after its claim has certainly lost its Lambda
     (15 min is Lambda's longest run): the dispatcher turns it into an `unconfirmed` dead
     letter an operator can see and redrive."""
-    """How long a warm container reuses a message definition, a shop policy or a shop's
-    LINE channel credentials it read."""
 
     # Feedback: survey links and restock releases.
     survey_link_days: int = 30
