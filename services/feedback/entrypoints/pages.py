@@ -22,6 +22,7 @@ from feedback.entrypoints import html
 from feedback.services import restock, surveys
 from shared.errors import Conflict, InvalidInput, KizunaError, NotFound
 from shared.http.app import container_of
+from shared.http.errors import status_for
 
 router = APIRouter(prefix="/f", include_in_schema=False)
 JST = ZoneInfo("Asia/Tokyo")
@@ -55,11 +56,16 @@ def _error_page(err: KizunaError) -> HTMLResponse:
         )
     if isinstance(err, TokenInvalid):
         return _page(html.notice("invalid", "無効なリンク", "このリンクは無効です。"), 400)
+    status = status_for(err)  # the one mapping of errors to statuses
     if isinstance(err, NotFound):
-        return _page(html.notice("missing", "見つかりません", "このページは見つかりません。"), 404)
+        return _page(
+            html.notice("missing", "見つかりません", "このページは見つかりません。"), status
+        )
     if isinstance(err, Conflict):
-        return _page(html.notice("conflict", "受付済み", "すでにご回答・お手続き済みです。"), 409)
-    return _page(html.notice("invalid", "エラー", err.message), 422)
+        return _page(
+            html.notice("conflict", "受付済み", "すでにご回答・お手続き済みです。"), status
+        )
+    return _page(html.notice("invalid", "エラー", err.message), status)
 
 
 def _survey_form(
@@ -102,7 +108,11 @@ def survey_submit(token: str, form: Form, c: Container) -> HTMLResponse:
     try:
         state = surveys.open_page(c, token)
         survey = state.survey
-        if version_text.isdigit() and int(version_text) != survey.version:
+        if (
+            version_text.isascii()
+            and version_text.isdigit()
+            and int(version_text) != survey.version
+        ):
             survey = surveys.get_survey(c, survey.shop_id, survey.survey_id, int(version_text))
         answers = answers_from_form(survey, form)
     except KizunaError as err:

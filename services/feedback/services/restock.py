@@ -15,7 +15,7 @@ from feedback.domain.restock import Release, RestockChannel, SignUp
 from feedback.services.messages import message_request
 from shared.contracts.details import MessageRecipient, OrderPlaced
 from shared.contracts.envelope import EventEnvelope
-from shared.errors import InvalidInput, NotFound
+from shared.errors import InvalidInput
 from shared.log import get_logger
 
 if TYPE_CHECKING:
@@ -396,10 +396,3 @@ def _signup_ids_of(sku: str, order: OrderPlaced) -> list[str]:
     if customer.line_user_id:
         recipients.append(("line", rd.Recipient(address=customer.line_user_id)))
     return [rd.signup_id_for(sku, ch, r) for ch, r in recipients]
-
-
-def release_of(c: FeedbackContainer, shop_id: str, sku: str, release_id: str) -> Release:
-    release = c.repo.get_release(shop_id, sku, release_id)
-    if release is None:
-        raise NotFound(f"no release {release_id} of {sku}", field="release_id")
-    return release

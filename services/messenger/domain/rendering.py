@@ -80,7 +80,6 @@ def _environment(autoescape: bool | None = None) -> SandboxedEnvironment:
     )
 
 
-_env: SandboxedEnvironment | None = None
 _string_envs: dict[bool, SandboxedEnvironment] = {}
 
 
@@ -88,23 +87,6 @@ def _string_env(html: bool) -> SandboxedEnvironment:
     if html not in _string_envs:
         _string_envs[html] = _environment(autoescape=html)
     return _string_envs[html]
-
-
-def render_email(name: str, locale: str, context: dict[str, Any]) -> RenderedEmail:
-    """Render `<name>.<locale>.{subject.txt,html,txt}` from the template folder."""
-    global _env  # noqa: PLW0603 - built once per warm process
-    if _env is None:
-        _env = _environment()
-    try:
-        parts = [
-            _env.get_template(f"{name}.{locale}.{suffix}").render(context)
-            for suffix in ("subject.txt", "html", "txt")
-        ]
-    except TemplateError as err:
-        raise InvalidInput(
-            f"template {name!r} failed to render: {err.message}", field="template"
-        ) from None
-    return RenderedEmail(subject=" ".join(parts[0].split()), html=parts[1], text=parts[2])
 
 
 def render_file(name: str, context: Mapping[str, Any]) -> str:

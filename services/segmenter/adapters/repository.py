@@ -38,6 +38,7 @@ from segmenter.domain.errors import ConcurrentUpdate, DuplicateEvent, OrderAlrea
 from segmenter.domain.identity import Identifier
 from segmenter.domain.model import Order, Profile
 from shared.adapters.dynamodb import (
+    batch_get_all,
     cancellation_codes,
     from_item,
     is_condition_failure,
@@ -45,6 +46,7 @@ from shared.adapters.dynamodb import (
     query_all,
     to_item,
 )
+from shared.errors import DependencyFailed
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -617,6 +619,9 @@ class DynamoProfileRepository(ProfileRepository):
                 pending = response.get("UnprocessedItems") or {}
                 if not pending:
                     break
+            if pending:
+                # Never drop membership items silently: the caller's retry redoes the work.
+                raise DependencyFailed("DynamoDB left writes unprocessed; retry")
 
     def move_orders(self, shop_id: str, from_customer: str, to_customer: str) -> None:
         """One conditional update per order, so a status change landing meanwhile is kept."""
@@ -654,22 +659,12 @@ class DynamoProfileRepository(ProfileRepository):
                     raise
 
     def get_profiles(self, shop_id: str, customer_ids: Sequence[str]) -> list[Profile]:
-        found: dict[str, Profile] = {}
         unique = list(dict.fromkeys(customer_ids))
-        for start in range(0, len(unique), 100):
-            pending: Any = {
-                self._table: {
-                    "Keys": [
-                        key(_profile_pk(shop_id, c), "PROFILE") for c in unique[start : start + 100]
-                    ]
-                }
-            }
-            while pending:
-                response = self._client.batch_get_item(RequestItems=pending)
-                for raw in response.get("Responses", {}).get(self._table, []):
-                    profile = profile_from_dict(from_item(raw))
-                    found[profile.customer_id] = profile
-                pending = response.get("UnprocessedKeys") or {}
+        keys = [key(_profile_pk(shop_id, c), "PROFILE") for c in unique]
+        found = {
+            p.customer_id: p
+            for p in map(profile_from_dict, batch_get_all(self._client, self._table, keys))
+        }
         return [found[c] for c in unique if c in found]
 
     def update_derived(self, profiles: Sequence[Profile]) -> list[Profile]:
@@ -796,17 +791,9 @@ class DynamoProfileRepository(ProfileRepository):
         return _product_from(from_item(item)) if item else None
 
     def get_products(self, shop_id: str, skus: Sequence[str]) -> dict[str, Product]:
-        found: dict[str, Product] = {}
-        unique = list(dict.fromkeys(skus))
-        for start in range(0, len(unique), 100):
-            keys = [
-                key(_product_pk(shop_id, sku), "PRODUCT") for sku in unique[start : start + 100]
-            ]
-            response = self._client.batch_get_item(RequestItems={self._table: {"Keys": keys}})
-            for raw in response.get("Responses", {}).get(self._table, []):
-                product = _product_from(from_item(raw))
-                found[product.sku] = product
-        return found
+        keys = [key(_product_pk(shop_id, sku), "PRODUCT") for sku in dict.fromkeys(skus)]
+        products = map(_product_from, batch_get_all(self._client, self._table, keys))
+        return {p.sku: p for p in products}
 
     def get_reco_model(self, shop_id: str) -> dict[str, Any] | None:
         response = self._client.get_item(

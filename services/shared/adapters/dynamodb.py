@@ -78,6 +78,24 @@ def query_all(client: DynamoDBClient, **kwargs: Any) -> Iterator[Item]:
         kwargs["ExclusiveStartKey"] = last
 
 
+def batch_get_all(
+    client: DynamoDBClient,
+    table: str,
+    keys: list[dict[str, Any]],
+    *,
+    consistent: bool = False,
+) -> Iterator[Item]:
+    """Every item of `keys` that exists: BatchGetItem in chunks of 100, with the keys
+    DynamoDB left unprocessed asked for again, so none is silently missing."""
+    for start in range(0, len(keys), 100):
+        pending: Any = {table: {"Keys": keys[start : start + 100], "ConsistentRead": consistent}}
+        while pending:
+            response = client.batch_get_item(RequestItems=pending)
+            for raw in response.get("Responses", {}).get(table, []):
+                yield from_item(raw)
+            pending = response.get("UnprocessedKeys") or {}
+
+
 @dataclass
 class RequestCounter:
     """Counts DynamoDB API calls made through a client (for bench/ and tests)."""
