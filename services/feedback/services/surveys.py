@@ -201,6 +201,13 @@ def survey_link(
 ) -> tuple[str, str, datetime]:
     """(token, page URL, expiry) of a signed per-customer link to the hosted page."""
     get_survey(c, shop_id, survey_id)
+    return _signed_link(c, shop_id, survey_id, customer_id, nonce)
+
+
+def _signed_link(
+    c: FeedbackContainer, shop_id: str, survey_id: str, customer_id: str, nonce: str | None
+) -> tuple[str, str, datetime]:
+    """The link itself, for a survey the caller has already read (no DynamoDB call)."""
     expires_at = c.clock() + timedelta(days=c.settings.survey_link_days)
     nonce = nonce or secrets.token_urlsafe(12)
     token = tokens.sign(c.secret, "survey", [shop_id, survey_id, customer_id, nonce], expires_at)
@@ -263,7 +270,7 @@ def invite(
     envelopes = []
     for customer_id in dict.fromkeys(customer_ids):
         nonce = hashlib.sha256(f"{survey_id}|{invitation_id}|{customer_id}".encode()).hexdigest()
-        _, url, expires_at = survey_link(c, shop_id, survey_id, customer_id, nonce[:16])
+        _, url, expires_at = _signed_link(c, shop_id, survey_id, customer_id, nonce[:16])
         envelopes.append(
             message_request(
                 shop_id=shop_id,

@@ -36,6 +36,7 @@ from messenger.domain.campaign import (
 from messenger.domain.tracking import TrackedDelivery
 from shared.adapters.dynamodb import (
     cancellation_codes,
+    first_condition_refused,
     from_item,
     is_condition_failure,
     key,
@@ -199,7 +200,7 @@ class DynamoCampaignRepository(CampaignRepository):
                 ]
             )
         except ClientError as err:
-            if cancellation_codes(err)[:1] == ["ConditionalCheckFailed"]:
+            if first_condition_refused(err):
                 raise Conflict(
                     f"campaign {campaign.campaign_id!r} already exists", field="campaign_id"
                 ) from None
@@ -262,9 +263,7 @@ class DynamoCampaignRepository(CampaignRepository):
             else:
                 self._client.transact_write_items(TransactItems=items)  # type: ignore[arg-type]
         except ClientError as err:
-            if is_condition_failure(err) or cancellation_codes(err)[:1] == [
-                "ConditionalCheckFailed"
-            ]:
+            if first_condition_refused(err):
                 return False
             raise
         return True
@@ -396,9 +395,7 @@ class DynamoCampaignRepository(CampaignRepository):
                 ]
             )
         except ClientError as err:
-            if is_condition_failure(err) or cancellation_codes(err)[:1] == [
-                "ConditionalCheckFailed"
-            ]:
+            if first_condition_refused(err):
                 return False
             raise
         return True

@@ -45,6 +45,7 @@ from messenger.domain.model import (
 )
 from shared.adapters.dynamodb import (
     cancellation_codes,
+    first_condition_refused,
     from_item,
     is_condition_failure,
     key,
@@ -501,9 +502,7 @@ class DynamoDeliveryRepository(DeliveryRepository):
             else:
                 self._client.transact_write_items(TransactItems=items)  # type: ignore[arg-type]
         except ClientError as err:
-            if is_condition_failure(err) or cancellation_codes(err)[:1] == [
-                "ConditionalCheckFailed"
-            ]:
+            if first_condition_refused(err):
                 return False
             raise
         return True

@@ -686,7 +686,7 @@ class DynamoProfileRepository(ProfileRepository):
                     },
                 )
             except ClientError as err:
-                if err.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                if not is_condition_failure(err):
                     raise
                 continue
             written.append(p)

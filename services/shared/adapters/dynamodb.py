@@ -54,6 +54,14 @@ def is_condition_failure(error: ClientError) -> bool:
     return error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
 
 
+def first_condition_refused(error: ClientError) -> bool:
+    """The condition of a single write, or of a transaction's first item, was refused:
+    the "someone got there first" answer, whichever call carried the write."""
+    return is_condition_failure(error) or cancellation_codes(error)[:1] == [
+        "ConditionalCheckFailed"
+    ]
+
+
 def cancellation_codes(error: ClientError) -> list[str | None]:
     """Per-item reasons of a cancelled TransactWriteItems (None where the item was fine)."""
     if error.response.get("Error", {}).get("Code") != "TransactionCanceledException":

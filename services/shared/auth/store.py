@@ -7,7 +7,14 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from shared.adapters.dynamodb import cancellation_codes, from_item, key, query_all, to_item
+from shared.adapters.dynamodb import (
+    first_condition_refused,
+    from_item,
+    is_condition_failure,
+    key,
+    query_all,
+    to_item,
+)
 from shared.auth.keys import ApiKey, Shop
 from shared.errors import Conflict, NotFound
 
@@ -117,7 +124,7 @@ class DynamoKeyStore(KeyStore):
                 ]
             )
         except ClientError as err:
-            if cancellation_codes(err)[:1] == ["ConditionalCheckFailed"]:
+            if first_condition_refused(err):
                 raise Conflict(f"shop '{shop.shop_id}' already exists", field="shop_id") from None
             raise
 
@@ -132,7 +139,7 @@ class DynamoKeyStore(KeyStore):
                 ConditionExpression="attribute_exists(pk)",
             )
         except ClientError as err:
-            if err.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            if is_condition_failure(err):
                 raise NotFound("API key not found", field="key_id") from None
             raise
 
