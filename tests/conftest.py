@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, settings
 from moto import mock_aws
 
+from shared import clock as shared_clock
 from shared.auth.service import create_key, create_shop
 from shared.auth.store import DynamoKeyStore
 from shared.local.template import functions, load_template, tables
@@ -31,6 +33,19 @@ ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "infra" / "template.yaml"
 REGION = "ap-northeast-1"
 SENDER = "shop@example.com"
+
+
+TODAY = datetime(2026, 11, 23, 3, 0, tzinfo=UTC)
+"""The instant every test starts at (12:00 in Tokyo): no test reads the machine's date."""
+
+
+@pytest.fixture(autouse=True)
+def clock() -> Iterator[shared_clock.FixedClock]:
+    """One clock for every service in the process, standing at TODAY until a test moves it."""
+    fixed = shared_clock.FixedClock(TODAY)
+    shared_clock.use(fixed)
+    yield fixed
+    shared_clock.reset()
 
 
 @pytest.fixture

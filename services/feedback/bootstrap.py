@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 from feedback.adapters.repository import DynamoFeedbackRepository, FeedbackRepository
 from shared import aws
+from shared import clock as shared_clock
 from shared.adapters.eventbridge import EventBridgePublisher, EventPublisher
 from shared.auth.store import DynamoKeyStore, KeyStore
 from shared.settings import Settings, get_settings
 
 
 def _utcnow() -> datetime:
-    return datetime.now(UTC)
+    return shared_clock.now()
 
 
 @dataclass

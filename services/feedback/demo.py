@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+
+from shared import clock as shared_clock
 
 DEMO_SURVEY: dict[str, Any] = {
     "survey_id": "why-bought",
@@ -116,7 +117,7 @@ def run_survey_and_restock(
 
     # Restock: known customers sign up for a sold-out SKU, one anonymous email too.
     signing = people[len(answering) :] or people
-    now = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
+    now = shared_clock.now().strftime("%Y%m%d%H%M%S")
     stock = {"type": "inventory.changed", "sku": sku}
     http.post(
         "/v1/events",
@@ -153,7 +154,7 @@ def run_survey_and_restock(
         json={
             "event_id": f"demo-restock-order-{now}",
             "order_id": f"demo-restock-{now}",
-            "placed_at": datetime.now(UTC).isoformat(),
+            "placed_at": shared_clock.now().isoformat(),
             "currency": "JPY",
             "total": "3980",
             "items": [{"sku": sku, "quantity": 1, "unit_price": "3980"}],

@@ -6,7 +6,7 @@ import os
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,7 @@ from messenger.services.line_accounts import LineAccounts
 from messenger.services.sending import UNCONFIRMED_AFTER, Messaging
 from messenger.services.webhooks import SesWebhookConfig, SubscriptionConfirmer
 from shared import aws
+from shared import clock as shared_clock
 from shared.adapters.eventbridge import EventBridgePublisher, EventPublisher
 from shared.auth.store import DynamoKeyStore, KeyStore
 from shared.settings import Settings, get_settings
@@ -63,7 +64,7 @@ class MessengerContainer:
     publisher: EventPublisher
     sender: SenderIdentity
     links: LinkSigner
-    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    clock: Callable[[], datetime] = field(default=shared_clock.now)
     recipients: RecipientRepository | None = None
     messages: MessageRepository | None = None
     channels: dict[str, Channel] = field(default_factory=dict)

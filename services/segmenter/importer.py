@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 from segmenter.adapters.repository import ProfileRepository
 from segmenter.domain.commands import RecordOrder
@@ -30,6 +30,7 @@ from segmenter.domain.order_import import (
     order_digest,
 )
 from segmenter.services.ingest import Clock, record_order
+from shared import clock as shared_clock
 from shared.adapters.eventbridge import EventPublisher
 from shared.errors import Conflict
 from shared.log import get_logger
@@ -84,7 +85,7 @@ Progress = Callable[[ImportSummary], None]
 
 
 def utcnow() -> datetime:
-    return datetime.now(UTC)
+    return shared_clock.now()
 
 
 def _record(

@@ -13,7 +13,7 @@ import random
 import tempfile
 from collections import Counter
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,8 @@ import httpx
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
+
+from shared import clock as shared_clock
 
 LAST_NAMES = ["Yamada", "Sato", "Suzuki", "Takahashi", "Tanaka", "Ito", "Watanabe", "Nakamura"]
 FIRST_NAMES = ["Hanako", "Yui", "Aoi", "Sakura", "Haruto", "Ren", "Mei", "Sota", "Yuna", "Riko"]
@@ -102,7 +104,7 @@ def run_demo(console: Console, *, customers: int = 40, seed: int = 7) -> None:
     # The summary is the demo's output; per-request JSON logs would drown it.
     os.environ.setdefault("KIZUNA_LOG_LEVEL", "WARNING")
     rng = random.Random(seed)  # noqa: S311 - synthetic data, not security
-    now = datetime.now(UTC)
+    now = shared_clock.now()
     with tempfile.TemporaryDirectory(prefix="kizuna-demo-") as state:
         console.rule("[bold]Kizuna demo[/bold]")
         console.print("Starting the local stack from infra/template.yaml (moto server) ...")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator, Sequence
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -17,20 +16,9 @@ from feedback.adapters.repository import DynamoFeedbackRepository
 from feedback.bootstrap import FeedbackContainer
 from shared.adapters.eventbridge import EventPublisher
 from shared.auth.service import authenticate_token, create_key
+from shared.clock import FixedClock as Clock
 from shared.contracts.envelope import EventEnvelope
 from tests.conftest import Cloud, ShopKeys, make_shop
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> datetime:
-        self.now += timedelta(**delta)
-        return self.now
 
 
 class RecordingPublisher(EventPublisher):
@@ -131,11 +119,6 @@ def feedback_keys(cloud: Cloud, shop: ShopKeys) -> FeedbackKeys:
     reader = create_key(cloud.keys, admin, "bi", ["feedback:read"]).token
     marketer = create_key(cloud.keys, admin, "marketer", ["messages:send"]).token
     return FeedbackKeys(shop, storefront, reader, marketer)
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock(datetime(2026, 11, 23, 3, 0, tzinfo=UTC))
 
 
 @pytest.fixture

@@ -9,8 +9,9 @@ from email import message_from_string, policy
 from fastapi.testclient import TestClient
 
 from messenger.entrypoints import events as messenger_events
+from shared.clock import FixedClock as Clock
 from tests.conftest import Cloud
-from tests.feedback.conftest import Clock, FeedbackKeys
+from tests.feedback.conftest import FeedbackKeys
 
 
 def test_restock_confirmation_requested_by_feedback_is_mailed_once_per_opt_in(

@@ -16,12 +16,13 @@ from fastapi.testclient import TestClient
 
 from feedback.bootstrap import FeedbackContainer
 from feedback.services import restock
+from shared.clock import FixedClock as Clock
 from shared.contracts.details import MessageRequested
 from shared.contracts.envelope import EventEnvelope
 from shared.errors import DependencyFailed
 from shared.log import JsonFormatter
 from tests.conftest import Cloud
-from tests.feedback.conftest import Clock, DynamoHooks, FeedbackKeys, RecordingPublisher
+from tests.feedback.conftest import DynamoHooks, FeedbackKeys, RecordingPublisher
 
 SKU = "SERUM-30"
 

@@ -18,7 +18,8 @@ import uvicorn
 from fastapi.testclient import TestClient
 
 from feedback.bootstrap import FeedbackContainer
-from tests.feedback.conftest import SURVEY, Clock, FeedbackKeys, RecordingPublisher
+from shared.clock import FixedClock as Clock
+from tests.feedback.conftest import SURVEY, FeedbackKeys, RecordingPublisher
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [

@@ -13,13 +13,13 @@ import pytest
 from fastapi.testclient import TestClient
 
 from feedback.bootstrap import FeedbackContainer
+from shared.clock import FixedClock as Clock
 from shared.contracts.catalog import parse_detail
 from shared.contracts.details import MessageRequested
 from shared.contracts.envelope import EventEnvelope
 from tests.conftest import ShopKeys, order_payload
 from tests.feedback.conftest import (
     SURVEY,
-    Clock,
     DynamoHooks,
     FeedbackKeys,
     RecordingPublisher,

@@ -26,8 +26,10 @@ from messenger.bootstrap import MessengerContainer
 from messenger.domain.line_account import LineCredentials
 from messenger.entrypoints import api as messenger_api
 from messenger.services.sending import SendRequest
+from shared import clock as shared_clock
 from shared.adapters.dynamodb import RequestCounter
 from shared.auth.service import authenticate_token, create_key
+from shared.clock import FixedClock as Clock
 from shared.contracts import details
 from shared.errors import DependencyFailed
 from shared.log import JsonFormatter
@@ -53,14 +55,6 @@ CHANNELS = {
 PLATFORM_SECRET = "platform-line-secret"
 
 
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 class Shops:
     """Two shops, acme and beta, on one messenger; LINE is the fake server."""
 
@@ -68,6 +62,7 @@ class Shops:
         self.cloud = cloud
         self.line = line
         self.clock = Clock(DAY)
+        shared_clock.use(self.clock)
         settings = cloud.settings.model_copy(
             update={
                 "line_api_base_url": line.base_url,

@@ -28,8 +28,10 @@ from messenger.domain.model import Recipient
 from messenger.entrypoints import api as messenger_api
 from messenger.entrypoints import events as messenger_events
 from messenger.services.webhooks import SubscriptionConfirmer
+from shared import clock as shared_clock
 from shared.adapters.dynamodb import RequestCounter
 from shared.auth.service import authenticate_token, create_key
+from shared.clock import FixedClock as Clock
 from shared.contracts import details
 from shared.contracts.envelope import EventEnvelope
 from tests.conftest import Cloud, ShopKeys
@@ -38,14 +40,6 @@ from tests.messenger.test_ses_webhook_signature import FakeSns, fake_sns_server
 
 LINE_USER = "U" + "0123456789abcdef" * 2
 DAY = datetime(2026, 11, 23, 3, 0, tzinfo=UTC)  # 12:00 JST
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 class FakeRecommendations(RecommendationSource):
@@ -73,6 +67,7 @@ class World:
         self.cloud = cloud
         self.line = line
         self.clock = Clock(DAY)
+        shared_clock.use(self.clock)
         self.container: MessengerContainer = bootstrap.build()
         self.container.clock = self.clock
         self.container.recommendations = FakeRecommendations()

@@ -14,6 +14,8 @@ from messenger import bootstrap
 from messenger.bootstrap import MessengerContainer
 from messenger.domain.model import DeliveryStatus
 from messenger.entrypoints import events as messenger_events
+from shared import clock as shared_clock
+from shared.clock import FixedClock as Clock
 from shared.contracts import details
 from shared.contracts.envelope import EventEnvelope
 from shared.errors import InvalidInput
@@ -21,14 +23,6 @@ from tests.conftest import Cloud
 from tests.messenger.fakes import RecordingPublisher, ScriptedChannel
 
 NOW = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = NOW
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 def _event(
@@ -66,7 +60,8 @@ def _event(
 @pytest.fixture
 def setup(cloud: Cloud) -> tuple[MessengerContainer, ScriptedChannel, Clock]:
     container = bootstrap.build()
-    clock = Clock()
+    clock = Clock(NOW)
+    shared_clock.use(clock)
     channel = ScriptedChannel([])
     container.clock = clock
     container.channels = {"email": channel}

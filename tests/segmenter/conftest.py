@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -12,16 +11,9 @@ from fastapi.testclient import TestClient
 from segmenter import bootstrap
 from segmenter.bootstrap import SegmenterContainer
 from shared.adapters.eventbridge import EventPublisher
+from shared.clock import FixedClock as Clock
 from shared.contracts.envelope import EventEnvelope
 from tests.conftest import Cloud
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 class RecordingPublisher(EventPublisher):
@@ -37,11 +29,6 @@ class RecordingPublisher(EventPublisher):
 
     def types(self) -> list[str]:
         return [e.type for e in self.published]
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock(datetime(2026, 11, 23, 3, 0, tzinfo=UTC))
 
 
 @pytest.fixture

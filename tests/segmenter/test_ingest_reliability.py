@@ -16,10 +16,10 @@ from segmenter.bootstrap import SegmenterContainer
 from segmenter.domain.identity import Identifier
 from segmenter.entrypoints import events as segmenter_events
 from segmenter.services.segments import MAX_CUSTOM_SEGMENTS
+from shared.clock import FixedClock as Clock
 from shared.contracts import details
 from shared.contracts.envelope import EventEnvelope
 from tests.conftest import Cloud, ShopKeys
-from tests.segmenter.conftest import Clock
 
 YUI = {"customer_id": "c-1", "email": "yui@example.jp"}
 YUI_BY_PHONE = {"customer_id": "c-2", "phone": "09011112222"}

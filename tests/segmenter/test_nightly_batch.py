@@ -15,8 +15,9 @@ from segmenter.bootstrap import SegmenterContainer
 from segmenter.domain.membership import memberships
 from segmenter.domain.segments import Op, batch
 from segmenter.domain.segments.batch import ColumnarEvaluator
+from shared.clock import FixedClock as Clock
 from tests.conftest import ShopKeys, order_payload
-from tests.segmenter.conftest import Clock, RecordingPublisher
+from tests.segmenter.conftest import RecordingPublisher
 
 EVENTS_AT = datetime(2026, 11, 20, 0, 0, tzinfo=UTC)
 NIGHTLY_AT = datetime(2026, 11, 22, 18, 0, tzinfo=UTC)

@@ -14,8 +14,9 @@ from fastapi.testclient import TestClient
 
 from segmenter.bootstrap import SegmenterContainer
 from segmenter.entrypoints import events as segmenter_events
+from shared.clock import FixedClock as Clock
 from tests.conftest import Cloud, ShopKeys, make_shop, order_payload
-from tests.segmenter.conftest import Clock, RecordingPublisher
+from tests.segmenter.conftest import RecordingPublisher
 
 F1_SKINCARE_NOT_CONVERTED = {
     "all": [

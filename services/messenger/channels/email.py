@@ -7,7 +7,6 @@ show a one-click unsubscribe button that works without a login.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
@@ -16,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from messenger.channels.base import Channel, OutboundMessage, SendResult, SendStatus
+from shared import clock as shared_clock
 
 if TYPE_CHECKING:
     from mypy_boto3_sesv2 import SESV2Client
@@ -71,7 +71,7 @@ def build_mime(message: OutboundMessage, sender_email: str, sender_name: str) ->
     mime["From"] = Address(display_name=sender_name, addr_spec=sender_email)
     mime["To"] = message.to
     mime["Subject"] = message.subject or ""
-    mime["Date"] = format_datetime(datetime.now(UTC))
+    mime["Date"] = format_datetime(shared_clock.now())
     mime["Message-ID"] = make_msgid(
         idstring=message.delivery_id[:16], domain=sender_email.rsplit("@", maxsplit=1)[-1]
     )

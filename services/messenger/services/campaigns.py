@@ -16,7 +16,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -33,6 +33,7 @@ from messenger.domain.campaign import (
     rank_of_segment,
 )
 from messenger.services.sending import Messaging, SendRequest
+from shared import clock as shared_clock
 from shared.errors import Conflict, InvalidInput, NotFound
 from shared.log import get_logger
 
@@ -56,7 +57,7 @@ class Campaigns:
     recipients: RecipientRepository
     messaging: Messaging
     attribution_window: timedelta = timedelta(days=5)
-    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    clock: Callable[[], datetime] = field(default=shared_clock.now)
     monotonic: Callable[[], float] = time.monotonic
     tick_seconds: float = 50.0
     """Time budget of one dispatcher tick (the schedule fires every minute)."""

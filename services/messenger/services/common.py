@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from messenger.adapters.recipients import RecipientRepository
 from messenger.adapters.repository import DeliveryRepository
@@ -15,6 +15,7 @@ from messenger.domain.model import (
     DeliveryStatus,
     Recipient,
 )
+from shared import clock as shared_clock
 from shared.contracts import details
 from shared.errors import InvalidInput
 from shared.log import get_logger
@@ -25,7 +26,7 @@ _log = get_logger("kizuna.messenger")
 
 
 def utcnow() -> datetime:
-    return datetime.now(UTC)
+    return shared_clock.now()
 
 
 @dataclass(frozen=True)

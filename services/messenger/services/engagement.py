@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from messenger.adapters.campaigns import CampaignRepository
@@ -20,6 +20,7 @@ from messenger.adapters.recipients import RecipientRepository
 from messenger.domain.campaign import Touch
 from messenger.domain.model import DeliveryKey
 from messenger.domain.tracking import TrackedDelivery, read_click, read_open, read_postback
+from shared import clock as shared_clock
 from shared.adapters.eventbridge import EventPublisher
 from shared.contracts import details
 from shared.contracts.envelope import EventEnvelope
@@ -34,7 +35,7 @@ class Engagement:
     recipients: RecipientRepository
     publisher: EventPublisher
     secret: str
-    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    clock: Callable[[], datetime] = field(default=shared_clock.now)
 
     def _publish(self, event_id: str, kind: str, t: TrackedDelivery, url: str | None) -> None:
         self.publisher.publish(

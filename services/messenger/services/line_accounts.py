@@ -12,11 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import datetime
 
 from messenger.adapters.line_credentials import LineCredentialStore
 from messenger.channels.base import Channel
 from messenger.domain.line_account import LineCredentials, LineRoute
+from shared import clock as shared_clock
 from shared.auth.keys import SHOP_ID_PATTERN
 from shared.log import get_logger
 
@@ -43,7 +44,7 @@ class LineAccounts:
         credentials: LineCredentialStore,
         make_channel: Callable[[str], Channel],
         public_base_url: str,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Callable[[], datetime] = shared_clock.now,
     ) -> None:
         self._credentials = credentials
         self._make_channel = make_channel

@@ -34,7 +34,7 @@ import hashlib
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from messenger.adapters.messages import MessageRepository
@@ -87,6 +87,7 @@ from messenger.domain.tracking import (
 )
 from messenger.services.common import LinkSigner
 from messenger.services.line_accounts import LineAccounts
+from shared import clock as shared_clock
 from shared.adapters.eventbridge import EventPublisher
 from shared.contracts import details
 from shared.contracts.envelope import EventEnvelope
@@ -183,7 +184,7 @@ class Messaging:
     sender: SenderIdentity
     links: LinkSigner
     recommendations: RecommendationSource = field(default_factory=NoRecommendations)
-    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    clock: Callable[[], datetime] = field(default=shared_clock.now)
     line_accounts: LineAccounts | None = None
     """The shops' own LINE channels; `channels["line"]` is the platform's, if any."""
     verified_sender: Callable[[str], bool] | None = None

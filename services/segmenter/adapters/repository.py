@@ -37,6 +37,7 @@ from segmenter.adapters.codec import (
 from segmenter.domain.errors import ConcurrentUpdate, DuplicateEvent, OrderAlreadyRecorded
 from segmenter.domain.identity import Identifier
 from segmenter.domain.model import Order, Profile
+from shared import clock as shared_clock
 from shared.adapters.dynamodb import (
     batch_get_all,
     cancellation_codes,
@@ -500,7 +501,7 @@ class DynamoProfileRepository(ProfileRepository):
         """(kind, TransactItem) pairs, the kind mapping a cancellation reason back to its
         cause; at most `MAX_TRANSACTION_ITEMS` of them. Membership items beyond that go to
         the returned after-commit work (the profile's `segments` stays the truth)."""
-        now = datetime.now(UTC)
+        now = shared_clock.now()
         s = change.shop_id
         entries: list[tuple[str, Any]] = []
         for profile, read in change.profiles:

@@ -7,7 +7,7 @@ at a time (`POST /v1/events/batch`), or orders alone (`POST /v1/orders`). Each c
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -33,6 +33,7 @@ from segmenter.domain.commands import (
     UpsertCustomer,
 )
 from segmenter.domain.model import Attributes, Consent, Contact, Order, OrderLine, Profile
+from shared import clock as shared_clock
 from shared.contracts.envelope import EVENT_ID_PATTERN
 
 ID_PATTERN = r"^[A-Za-z0-9._:\-#/@+]{1,128}$"
@@ -133,7 +134,7 @@ class CustomerIn(CustomerRefIn):
         )
 
     def domain_consents(self) -> tuple[Consent, ...]:
-        now = datetime.now(UTC)
+        now = shared_clock.now()
         return tuple(c.to_domain(now) for c in self.consents)
 
 
@@ -218,7 +219,7 @@ class CustomerUpsert(_In):
     @field_validator("birthday")
     @classmethod
     def _plausible_birthday(cls, v: date | None) -> date | None:
-        if v is not None and not (date(1900, 1, 1) <= v <= datetime.now(UTC).date()):
+        if v is not None and not (date(1900, 1, 1) <= v <= shared_clock.now().date()):
             raise ValueError("birthday must be between 1900-01-01 and today")
         return v
 
@@ -385,7 +386,7 @@ class ProfilePublic(BaseModel):
     @classmethod
     def of(cls, p: Profile) -> ProfilePublic:
         s = p.stats
-        today = datetime.now(p.zone).date()
+        today = shared_clock.now().astimezone(p.zone).date()
         ratio = s.sale_ratio
         return cls(
             customer_id=p.customer_id,

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
+from shared import clock as shared_clock
 from shared.auth.keys import (
     SCOPES,
     ApiKey,
@@ -26,7 +27,7 @@ Clock = Callable[[], datetime]
 
 
 def utcnow() -> datetime:
-    return datetime.now(UTC)
+    return shared_clock.now()
 
 
 @dataclass(frozen=True)

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import re
-from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from shared import clock as shared_clock
 
 EVENT_ID_PATTERN = r"^[A-Za-z0-9._:\-]{1,128}$"
 
@@ -31,7 +32,7 @@ class EventEnvelope(BaseModel):
     id: str = Field(pattern=EVENT_ID_PATTERN, description="Idempotency key of the event.")
     shop: str = Field(min_length=1, max_length=64)
     type: str = Field(min_length=1, max_length=64, description="e.g. order.placed")
-    time: AwareDatetime = Field(default_factory=lambda: datetime.now(UTC))
+    time: AwareDatetime = Field(default_factory=shared_clock.now)
     version: int = Field(default=1, ge=1)
     detail: dict[str, Any]
 

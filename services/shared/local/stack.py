@@ -25,11 +25,12 @@ import urllib.request
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self, TypedDict
 
+from shared import clock as shared_clock
 from shared.local.recording import CompactResult, compact_recording, install_record_filter
 from shared.local.router import Dispatcher, build_routes
 from shared.local.sandbox import (
@@ -162,7 +163,7 @@ class LocalStack:
         self.region = region
         self.max_receive_count = max_receive_count
         self.visibility_timeout = visibility_timeout
-        self._clock = clock or (lambda: datetime.now(UTC))
+        self._clock = clock or shared_clock.now
         self._host = host
         self._moto_port = moto_port
         self._api_port = api_port
