@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck unit bench local clean
+.PHONY: install demo test test-future lint typecheck unit bench local clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Kizuna needs Python 3.11+")'
@@ -31,6 +31,12 @@ unit: install
 	$(BIN)/pytest -q
 
 test: lint typecheck unit
+
+# The suite again with the machine's clock a year ahead (Debian's libfaketime): proves that no
+# test depends on today's date. Monotonic time stays real, so timeouts still mean seconds.
+test-future: install
+	@command -v faketime >/dev/null || { echo "test-future needs faketime (apt-get install faketime)"; exit 1; }
+	FAKETIME_DONT_FAKE_MONOTONIC=1 faketime -f '+365d' $(BIN)/pytest -q -p no:cacheprovider
 
 bench: install
 	$(BIN)/python bench/cold_start.py

@@ -18,6 +18,7 @@ from moto import mock_aws
 from shared import clock as shared_clock
 from shared.auth.service import create_key, create_shop
 from shared.auth.store import DynamoKeyStore
+from shared.local import moto_dynamodb
 from shared.local.template import functions, load_template, tables
 from shared.settings import Settings, get_settings
 
@@ -116,6 +117,7 @@ class Cloud:
 
 @pytest.fixture
 def cloud(aws_credentials: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Cloud]:
+    moto_dynamodb.install()
     with mock_aws():
         for spec in tables(load_template(TEMPLATE)):
             monkeypatch.setenv(

@@ -31,6 +31,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self, TypedDict
 
 from shared import clock as shared_clock
+from shared.local import moto_dynamodb
 from shared.local.recording import CompactResult, compact_recording, install_record_filter
 from shared.local.router import Dispatcher, build_routes
 from shared.local.sandbox import (
@@ -323,6 +324,7 @@ class LocalStack:
         else:
             self._tempdir = tempfile.TemporaryDirectory(prefix="kizuna-local-")
         install_record_filter(recorder)
+        moto_dynamodb.install()
         werkzeug_log = logging.getLogger("werkzeug")
         if werkzeug_log.level == logging.NOTSET:
             werkzeug_log.setLevel(logging.WARNING)  # one line per moto request drowns the rest

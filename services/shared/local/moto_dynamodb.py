@@ -1,0 +1,181 @@
+"""DynamoDB's guarantees on moto: isolated, atomic transactions without a copy of the table.
+
+The local stack and the in-process tests run DynamoDB on moto. moto 5.2.5 breaks two of
+DynamoDB's promises that Kizuna's exactly-once sending and its frequency cap stand on,
+and its memory grows with the square of the data:
+
+1. No isolation. moto serves requests on several threads (the server's, or the test's
+   own) and nothing serialises them: a conditional write and a transaction interleave, and
+   a scan that walks a table while another thread writes raises `RuntimeError: dictionary
+   changed size during iteration`.
+2. Rollback by copy. `DynamoDBBackend.transact_write_items` deep-copies every table it
+   touches before it starts, and on a cancelled transaction puts the copy back, which
+   also wipes every write other requests made meanwhile.
+3. Every model object is kept. `moto.core.common_models.BaseModel.__new__` appends each
+   instance to its class's `instances_tracked` list (for `/moto-api/data.json`), so every
+   `Item` ever written, every item copied by `update_item` and every table copy above lives
+   until moto is reset.
+
+`install()` mends the three, each where moto does it:
+
+- `DynamoHandler.call_action` (moto.dynamodb.responses) is where every DynamoDB API call
+  enters the backend, in server mode and in-process alike: one re-entrant lock around it
+  makes each call atomic and isolated from the others, as DynamoDB's are.
+- `DynamoDBBackend.transact_write_items` (moto.dynamodb.models) is wrapped: before moto
+  applies the operations, the wrapper keeps a copy of each item the transaction names
+  (or that it is absent), and if moto cancels the transaction it puts back only those
+  items. moto's own copy of whole tables is skipped by giving that module a `copy` whose
+  `deepcopy` returns a `Table` itself (moto then "restores" the same object, a no-op);
+  every other deep copy is the real one.
+- `Item.__new__` and `StreamRecord.__new__` skip `BaseModel.__new__`'s append to
+  `instances_tracked` (moto.core.common_models). DynamoDB items are then absent from
+  `/moto-api/data.json`, which Kizuna reads only for sent mail (SES).
+
+`check_compatible()` fails loudly when a moto upgrade changes any of these, and the
+project pins the moto version this was written against.
+
+Upstream: the fix belongs in moto (getmoto/moto, "DynamoDB: TransactWriteItems deep-copies
+whole tables for rollback; concurrent requests race"): keep an undo log of the touched
+items instead of `copy.deepcopy(table)`, and hold a backend lock per request, as the
+SQS backend already does for its queues. This module is written so that the proposal
+is the same two changes.
+"""
+
+from __future__ import annotations
+
+import copy as _real_copy
+import functools
+import threading
+from types import SimpleNamespace
+from typing import Any
+
+MOTO_VERSION = "5.2.5"
+"""The moto release whose internals this module was checked against."""
+
+_lock = threading.RLock()
+_MALFORMED = object()
+_installed = False
+
+
+class MotoInternalsChanged(RuntimeError):
+    """moto no longer looks the way this module relies on: re-check it before upgrading."""
+
+
+def _untracked_new(cls: type, *_args: Any, **_kwargs: Any) -> Any:
+    """`BaseModel.__new__` without the append to `instances_tracked`."""
+    return object.__new__(cls)
+
+
+def check_compatible() -> None:
+    """Raise `MotoInternalsChanged` unless moto is the release and shape this relies on."""
+    import moto
+    from moto.dynamodb import models as ddb_models
+    from moto.dynamodb import responses as ddb_responses
+    from moto.dynamodb.models.dynamo_type import Item
+    from moto.dynamodb.models.table import StreamRecord, Table
+
+    problems = []
+    if moto.__version__ != MOTO_VERSION:
+        problems.append(f"moto is {moto.__version__}, this module was checked on {MOTO_VERSION}")
+    if not callable(getattr(ddb_responses.DynamoHandler, "call_action", None)):
+        problems.append("DynamoHandler.call_action is gone")
+    backend = ddb_models.DynamoDBBackend
+    for name in ("transact_write_items", "get_table", "get_keys_value"):
+        if not callable(getattr(backend, name, None)):
+            problems.append(f"DynamoDBBackend.{name} is gone")
+    if getattr(ddb_models, "copy", None) not in (_real_copy,) and not _installed:
+        problems.append("moto.dynamodb.models no longer imports `copy` as a module")
+    for cls in (Item, StreamRecord):
+        if not isinstance(getattr(cls, "instances_tracked", None), list):
+            problems.append(f"{cls.__name__}.instances_tracked is not a list")
+    if "items" not in Table.__init__.__code__.co_names:
+        problems.append("Table keeps its items elsewhere than Table.items")
+    if problems:
+        raise MotoInternalsChanged("; ".join(problems))
+
+
+def install() -> None:
+    """Patch moto's DynamoDB in this process (idempotent). Call before any request."""
+    global _installed  # noqa: PLW0603 - the patch is process-wide, as moto's backends are
+    with _lock:
+        if _installed:
+            return
+        check_compatible()
+        from moto.dynamodb import models as ddb_models
+        from moto.dynamodb import responses as ddb_responses
+        from moto.dynamodb.models.dynamo_type import Item
+        from moto.dynamodb.models.table import StreamRecord, Table
+
+        handler = ddb_responses.DynamoHandler
+        original_call = handler.call_action
+
+        @functools.wraps(original_call)
+        def call_action(self: Any) -> Any:
+            with _lock:
+                return original_call(self)
+
+        handler.call_action = call_action  # type: ignore[method-assign]
+
+        def deepcopy(value: Any, memo: Any = None) -> Any:
+            if isinstance(value, Table):
+                return value  # the transaction wrapper below undoes item by item
+            return _real_copy.deepcopy(value, memo)
+
+        ddb_models.copy = SimpleNamespace(deepcopy=deepcopy, copy=_real_copy.copy)  # type: ignore[attr-defined,assignment]
+
+        backend = ddb_models.DynamoDBBackend
+        original_transact = backend.transact_write_items
+
+        @functools.wraps(original_transact)
+        def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
+            undo = _touched_items(self, transact_items)
+            try:
+                original_transact(self, transact_items)
+            except BaseException:
+                _restore(undo)
+                raise
+
+        backend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+
+        for cls in (Item, StreamRecord):
+            cls.__new__ = staticmethod(_untracked_new)  # type: ignore[method-assign]
+        _installed = True
+
+
+def _touched_items(backend: Any, transact_items: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    """(table, hash key, range key, copy of the item or None) for each item named."""
+    undo = []
+    for entry in transact_items:
+        if len(entry) != 1:
+            continue  # moto refuses it before writing anything
+        _, op = next(iter(entry.items()))
+        table_name = op.get("TableName")
+        if not table_name or table_name not in backend.tables:
+            continue
+        table = backend.tables[table_name]
+        key = op.get("Key")
+        if key is None and "Item" in op:
+            names = [a for a in (table.hash_key_attr, table.range_key_attr) if a]
+            key = {n: op["Item"][n] for n in names if n in op["Item"]}
+        try:
+            hash_key, range_key = backend.get_keys_value(table, key)
+            current = table.get_item(hash_key, range_key)
+        except Exception:  # a malformed key: moto refuses it before writing anything
+            current = _MALFORMED
+        if current is not _MALFORMED:
+            undo.append((table, hash_key, range_key, _real_copy.deepcopy(current)))
+    return undo
+
+
+def _restore(undo: list[tuple[Any, ...]]) -> None:
+    """Put back each named item as it was, leaving every other item as it is now."""
+    for table, hash_key, range_key, previous in reversed(undo):
+        if range_key is not None:
+            if previous is None:
+                table.items.get(hash_key, {}).pop(range_key, None)
+            else:
+                table.items[hash_key][range_key] = previous
+        elif previous is None:
+            table.items.pop(hash_key, None)
+        else:
+            table.items[hash_key] = previous

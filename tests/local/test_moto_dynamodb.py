@@ -1,0 +1,182 @@
+"""DynamoDB on moto keeps DynamoDB's guarantees: isolated calls, transactions that undo only
+their own items, and memory that does not grow with every write."""
+
+from __future__ import annotations
+
+import threading
+import tracemalloc
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from moto import mock_aws
+
+from shared.local import moto_dynamodb
+
+TABLE = "guarantees"
+
+
+@pytest.fixture
+def ddb(aws_credentials: None) -> Iterator[Any]:
+    moto_dynamodb.install()
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="ap-northeast-1")
+        client.create_table(
+            TableName=TABLE,
+            KeySchema=[
+                {"AttributeName": "pk", "KeyType": "HASH"},
+                {"AttributeName": "sk", "KeyType": "RANGE"},
+            ],
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "S"},
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        yield client
+
+
+def _key(pk: str, sk: str = "x") -> dict[str, Any]:
+    return {"pk": {"S": pk}, "sk": {"S": sk}}
+
+
+def _fill(ddb: Any, n: int) -> None:
+    for start in range(0, n, 25):
+        ddb.batch_write_item(
+            RequestItems={
+                TABLE: [
+                    {"PutRequest": {"Item": {**_key(f"bulk-{i}"), "pad": {"S": "x" * 200}}}}
+                    for i in range(start, min(n, start + 25))
+                ]
+            }
+        )
+
+
+def _cancelled_transaction(ddb: Any, n: int) -> None:
+    with pytest.raises(ClientError) as refused:
+        ddb.transact_write_items(
+            TransactItems=[
+                {"Put": {"TableName": TABLE, "Item": _key(f"tx-{n}")}},
+                {
+                    "ConditionCheck": {
+                        "TableName": TABLE,
+                        "Key": _key("never-written"),
+                        "ConditionExpression": "attribute_exists(pk)",
+                    }
+                },
+            ]
+        )
+    assert refused.value.response["Error"]["Code"] == "TransactionCanceledException"
+
+
+def test_moto_is_the_release_the_patch_was_checked_against() -> None:
+    # Given the installed moto / When its internals are checked / Then they are as relied on
+    moto_dynamodb.check_compatible()
+
+
+def test_a_cancelled_transaction_undoes_only_its_own_items(ddb: Any) -> None:
+    # Given an item another request wrote, and one the transaction will overwrite
+    ddb.put_item(TableName=TABLE, Item={**_key("other"), "v": {"N": "1"}})
+    ddb.put_item(TableName=TABLE, Item={**_key("mine"), "v": {"N": "1"}})
+
+    # When a transaction overwrites "mine", writes "new", then fails its condition check
+    with pytest.raises(ClientError):
+        ddb.transact_write_items(
+            TransactItems=[
+                {"Put": {"TableName": TABLE, "Item": {**_key("mine"), "v": {"N": "2"}}}},
+                {"Put": {"TableName": TABLE, "Item": _key("new")}},
+                {
+                    "ConditionCheck": {
+                        "TableName": TABLE,
+                        "Key": _key("other"),
+                        "ConditionExpression": "v = :two",
+                        "ExpressionAttributeValues": {":two": {"N": "2"}},
+                    }
+                },
+            ]
+        )
+
+    # Then its own items are as before, and nothing else changed
+    assert ddb.get_item(TableName=TABLE, Key=_key("mine"))["Item"]["v"] == {"N": "1"}
+    assert "Item" not in ddb.get_item(TableName=TABLE, Key=_key("new"))
+    assert ddb.get_item(TableName=TABLE, Key=_key("other"))["Item"]["v"] == {"N": "1"}
+
+
+def test_cancelled_transactions_neither_copy_the_table_nor_keep_objects(ddb: Any) -> None:
+    # Given a table of 2,000 items
+    _fill(ddb, 2000)
+    from moto.dynamodb.models.dynamo_type import Item
+
+    tracemalloc.start()
+    _cancelled_transaction(ddb, 0)
+    before, _ = tracemalloc.get_traced_memory()
+
+    # When 60 transactions are cancelled
+    for n in range(1, 61):
+        _cancelled_transaction(ddb, n)
+    after, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+
+    # Then memory stays flat (a copy of this table alone is several MB) and no item is kept
+    assert after - before < 2_000_000, f"grew by {after - before} bytes"
+    assert peak - before < 4_000_000, f"peaked {peak - before} bytes above the start"
+    assert len(Item.instances_tracked) == 0  # type: ignore[attr-defined]
+
+
+def test_concurrent_conditional_writes_and_transactions_keep_every_promise(ddb: Any) -> None:
+    # Given a counter that only a writer who read its current version may move
+    ddb.put_item(TableName=TABLE, Item={**_key("counter"), "version": {"N": "0"}})
+    won = []
+    lock = threading.Lock()
+
+    def bump(worker: int) -> None:
+        for _ in range(15):
+            current = ddb.get_item(TableName=TABLE, Key=_key("counter"), ConsistentRead=True)
+            version = int(current["Item"]["version"]["N"])
+            try:
+                ddb.transact_write_items(
+                    TransactItems=[
+                        {
+                            "Update": {
+                                "TableName": TABLE,
+                                "Key": _key("counter"),
+                                "UpdateExpression": "SET version = :next",
+                                "ConditionExpression": "version = :read",
+                                "ExpressionAttributeValues": {
+                                    ":read": {"N": str(version)},
+                                    ":next": {"N": str(version + 1)},
+                                },
+                            }
+                        },
+                        {"Put": {"TableName": TABLE, "Item": _key(f"claim-{version + 1}")}},
+                    ]
+                )
+            except ClientError as err:
+                assert err.response["Error"]["Code"] == "TransactionCanceledException"
+                continue
+            with lock:
+                won.append(version + 1)
+
+    def scan_while_writing() -> None:
+        for _ in range(10):
+            ddb.scan(TableName=TABLE)  # never "dictionary changed size during iteration"
+
+    # When six writers race, while scans walk the table
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        futures = [pool.submit(bump, w) for w in range(6)]
+        futures += [pool.submit(scan_while_writing) for _ in range(2)]
+        for f in futures:
+            f.result()
+
+    # Then each version was won exactly once, and every claim of a win (and no other) exists
+    final = int(ddb.get_item(TableName=TABLE, Key=_key("counter"))["Item"]["version"]["N"])
+    assert sorted(won) == list(range(1, final + 1))
+    claims = [
+        i["pk"]["S"]
+        for i in ddb.scan(TableName=TABLE)["Items"]
+        if i["pk"]["S"].startswith("claim-")
+    ]
+    assert sorted(claims) == sorted(f"claim-{v}" for v in won)
