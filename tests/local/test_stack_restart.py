@@ -163,3 +163,81 @@ def test_schedules_fire_by_themselves_when_auto_schedule_is_on() -> None:
         wait_for(["nightly", "tick"])
         # Then the rate schedule fired too, once each
         assert fired() == ["nightly", "tick"]
+
+
+def _put_things(stack: LocalStack, keys: list[str], **detail: Any) -> None:
+    events = stack.client("events")
+    for start in range(0, len(keys), 10):
+        events.put_events(
+            Entries=[
+                {
+                    "Source": "fake.shop",
+                    "DetailType": "thing.happened",
+                    "Detail": json.dumps({"key": key, **detail}),
+                    "EventBusName": "kizuna-local",
+                }
+                for key in keys[start : start + 10]
+            ]
+        )
+
+
+def _seen(stack: LocalStack) -> dict[str, int]:
+    ddb = stack.client("dynamodb")
+    found: dict[str, int] = {}
+    for page in ddb.get_paginator("scan").paginate(TableName=TABLE):
+        for i in page["Items"]:
+            if i["pk"]["S"].startswith("thing#"):
+                found[i["pk"]["S"].removeprefix("thing#")] = int(i["seen"]["N"])
+    return found
+
+
+def test_a_stop_with_a_backlog_hands_every_event_over_exactly_once(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    keys = [f"e{n:03d}" for n in range(100)]
+    # Given a stack whose handler takes 50 ms per event, and 100 events on the bus
+    first = LocalStack(TEMPLATE, state_dir=state, auto_schedule=False)
+    first.start()
+    try:
+        _put_things(first, keys, slow=0.05)
+    finally:
+        # When it is stopped at once, with most of them still queued
+        first.stop(drain_timeout=0)
+    pending = (state / "pending-events.jsonl").read_text().splitlines()
+    assert len(pending) >= 50
+
+    # And it starts again on the same state
+    with LocalStack(TEMPLATE, state_dir=state, auto_schedule=False) as second:
+        second.drain(timeout=60)
+        # Then every event was handled, and none twice
+        assert _seen(second) == dict.fromkeys(keys, 1)
+        assert second.last_restore is not None
+        assert second.last_restore.resent_events == len(pending)
+
+
+def test_a_restart_replays_only_what_came_after_the_last_snapshot(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    # Given a stack that wrote 120 items, then was stopped (a snapshot) and started again
+    with LocalStack(TEMPLATE, state_dir=state, auto_schedule=False) as first:
+        ddb = first.client("dynamodb")
+        for n in range(120):
+            ddb.put_item(TableName=TABLE, Item=item(f"history-{n}"))
+    with LocalStack(TEMPLATE, state_dir=state, auto_schedule=False) as second:
+        restored = second.last_restore
+        # When 5 more items are written and the stack checkpoints while running
+        for n in range(5):
+            second.client("dynamodb").put_item(TableName=TABLE, Item=item(f"recent-{n}"))
+        journal = [
+            json.loads(line) for line in (state / "moto-recording.jsonl").read_text().splitlines()
+        ]
+        recent = [e for e in journal if "DynamoDB" in e["headers"].get("X-Amz-Target", "")]
+        checkpoint = second.checkpoint()
+
+    # Then the restart loaded the 120 from the snapshot and replayed none of them
+    assert restored is not None
+    assert restored.items == 120
+    assert restored.journal_entries < 10
+    # And the journal held just the 5 writes since, until the checkpoint took them in
+    assert len(recent) == 5
+    assert checkpoint.items == 125
+    lines = (state / "moto-recording.jsonl").read_text().splitlines()
+    assert not [line for line in lines if "DynamoDB_" in line]

@@ -46,6 +46,8 @@ from __future__ import annotations
 import copy as _real_copy
 import functools
 import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from types import SimpleNamespace
 from typing import Any
 
@@ -55,6 +57,13 @@ MOTO_VERSION = "5.2.5"
 _lock = threading.RLock()
 _MALFORMED = object()
 _installed = False
+
+Journal = Callable[[Any], None]
+"""Called with moto's `DynamoHandler` after a DynamoDB call that changed state succeeded."""
+_journal: Journal | None = None
+_READ_ACTIONS = frozenset(
+    {"GetItem", "BatchGetItem", "Query", "Scan", "TransactGetItems", "ExecuteStatement"}
+)
 
 
 class MotoInternalsChanged(RuntimeError):
@@ -112,7 +121,10 @@ def install() -> None:
         @functools.wraps(original_call)
         def call_action(self: Any) -> Any:
             with _lock:
-                return original_call(self)
+                response = original_call(self)
+                if _journal is not None and _changed_state(self, response):
+                    _journal(self)
+                return response
 
         handler.call_action = call_action  # type: ignore[method-assign]
 
@@ -140,6 +152,29 @@ def install() -> None:
         for cls in (Item, StreamRecord):
             cls.__new__ = staticmethod(_untracked_new)  # type: ignore[method-assign]
         _installed = True
+
+
+@contextmanager
+def exclusive() -> Iterator[None]:
+    """No DynamoDB call runs while this is held: a consistent cut of every table."""
+    with _lock:
+        yield
+
+
+def set_journal(journal: Journal | None) -> None:
+    """Have `journal` see every state-changing DynamoDB call, after moto applied it and
+    before its answer leaves (under the lock, so in the order they were applied)."""
+    global _journal  # noqa: PLW0603 - one journal per process, as moto's backends are
+    with _lock:
+        _journal = journal
+
+
+def _changed_state(handler: Any, response: Any) -> bool:
+    action = handler.get_endpoint_name(handler.headers) or ""
+    if action in _READ_ACTIONS or action.startswith(("Describe", "List")):
+        return False
+    status = response[0] if isinstance(response, tuple) and response else 200
+    return isinstance(status, int) and status < 400
 
 
 def _touched_items(backend: Any, transact_items: list[dict[str, Any]]) -> list[tuple[Any, ...]]:

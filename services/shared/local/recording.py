@@ -1,4 +1,4 @@
-"""Keep local state across restarts with moto's request recorder.
+"""The journal of the local state: requests replayed into a fresh moto after a snapshot.
 
 moto has no persistence; its recorder appends every request it serves to a JSONL file
 and can replay that file into a fresh server. Replaying everything would be wrong for
@@ -6,6 +6,14 @@ the local stack: the pollers' ReceiveMessage/DeleteMessage calls would consume e
 again, and replayed PutEvents would deliver events a second time (their effects are
 already in the recorded DynamoDB writes). So the stack records only requests that change
 state and are not event plumbing, and compacts older recordings the same way on start.
+
+DynamoDB requests are not moto's recorder's to write: it records a request *before*
+moto applies it, so a request killed before its answer (or refused) would be replayed as
+if it had happened. They are journaled by `shared.local.moto_dynamodb` after they were
+applied, in the recorder's format, into the same file (`journal_entry`). A snapshot
+(`shared.local.persistence`) then holds every table, and `compact_recording(...,
+after_snapshot=True)` drops what the snapshot holds, so a restart replays only what came
+after it.
 """
 
 from __future__ import annotations
@@ -49,6 +57,13 @@ _SKIPPED_ACTIONS = frozenset(
     }
 )
 _READ_PREFIXES = ("Get", "List", "Describe")
+_DYNAMODB_TARGET = "DynamoDB_"
+_SANDBOX_SENDS = frozenset({"SendEmail", "SendRawEmail", "Publish"})
+"""Mail and SMS a snapshot archives (the sandbox list), so they are not replayed after it."""
+_SESV2_SEND_PATH = "/v2/email/outbound-emails"
+
+_file_lock = threading.Lock()
+"""One writer at a time for the recording file: moto's recorder and the DynamoDB journal."""
 
 
 def _header(headers: Mapping[str, Any], name: str) -> str | None:
@@ -71,27 +86,66 @@ def request_action(headers: Mapping[str, Any], body: str | None) -> str | None:
     return None
 
 
-def _skipped(action: str | None, url: str) -> bool:
+def _skipped(action: str | None, url: str, target: str | None = None) -> bool:
     if "/moto-api/" in url:
         return True
+    if target is not None and target.startswith(_DYNAMODB_TARGET):
+        return True  # journaled after it was applied, see journal_entry
     if action is None:
         return False  # REST-style APIs (SES v2): kept, replaying them is harmless
     return action in _SKIPPED_ACTIONS or action.startswith(_READ_PREFIXES)
 
 
-def is_replayable(entry: Mapping[str, Any]) -> bool:
-    """Whether a recorded request should be replayed into a fresh server."""
+def _text_body(entry: Mapping[str, Any]) -> str | None:
     body = entry.get("body")
-    text: str | None = body if isinstance(body, str) and not entry.get("body_encoded") else None
     if entry.get("body_encoded") and isinstance(body, str):
         import base64
 
         try:
-            text = base64.b64decode(body).decode("utf-8", errors="replace")
+            return base64.b64decode(body).decode("utf-8", errors="replace")
         except ValueError:
-            text = None
+            return None
+    return body if isinstance(body, str) else None
+
+
+def _in_snapshot(entry: Mapping[str, Any]) -> bool:
+    """Whether a snapshot holds this request's effect: DynamoDB writes, mail and SMS sent."""
     headers = entry.get("headers") or {}
-    return not _skipped(request_action(headers, text), str(entry.get("url", "")))
+    target = _header(headers, "X-Amz-Target") or ""
+    if target.startswith(_DYNAMODB_TARGET):
+        return True
+    if _SESV2_SEND_PATH in str(entry.get("url", "")):
+        return True
+    return request_action(headers, _text_body(entry)) in _SANDBOX_SENDS
+
+
+def journal_entry(handler: Any) -> dict[str, Any]:
+    """A DynamoDB request moto applied, in the recorder's format (so it replays alike)."""
+    body = handler.raw_body
+    if isinstance(body, bytes):
+        body = body.decode("utf-8")
+    return {
+        "headers": {k: str(v) for k, v in dict(handler.headers).items()},
+        "method": handler.method,
+        "url": handler.uri,
+        "body": body or "",
+        "body_encoded": False,
+    }
+
+
+def append_entry(path: Path, entry: Mapping[str, Any]) -> None:
+    """Append one request to the recording, flushed before the request is answered."""
+    line = json.dumps(entry)
+    with _file_lock, path.open("a", encoding="utf-8") as handle:
+        handle.write(line + "\n")
+        handle.flush()
+
+
+def is_replayable(entry: Mapping[str, Any]) -> bool:
+    """Whether a recorded request should be replayed into a fresh server (DynamoDB requests
+    in the file were journaled after they were applied, so they are)."""
+    headers = entry.get("headers") or {}
+    return not _skipped(request_action(headers, _text_body(entry)), str(entry.get("url", "")))
 
 
 @dataclass(frozen=True)
@@ -103,8 +157,16 @@ class CompactResult:
     corrupt: int
 
 
-def compact_recording(path: Path) -> CompactResult:
-    """Rewrite the recording with only replayable requests; unreadable lines are dropped."""
+def compact_recording(path: Path, *, after_snapshot: bool = False) -> CompactResult:
+    """Rewrite the recording with only replayable requests; unreadable lines are dropped.
+
+    With `after_snapshot`, also drop what a snapshot just taken holds (call it while no
+    DynamoDB call can run, see `moto_dynamodb.exclusive`)."""
+    with _file_lock:
+        return _compact(path, after_snapshot)
+
+
+def _compact(path: Path, after_snapshot: bool) -> CompactResult:
     if not path.exists():
         return CompactResult(0, 0, 0)
     kept: list[str] = []
@@ -117,7 +179,11 @@ def compact_recording(path: Path) -> CompactResult:
         except json.JSONDecodeError:
             corrupt += 1
             continue
-        if isinstance(entry, dict) and is_replayable(entry):
+        if (
+            isinstance(entry, dict)
+            and is_replayable(entry)
+            and not (after_snapshot and _in_snapshot(entry))
+        ):
             kept.append(line)
         else:
             dropped += 1
@@ -137,7 +203,6 @@ def install_record_filter(recorder: Any) -> None:
     if getattr(recorder, "_kizuna_filtered", False):
         return
     original = recorder._record_request
-    lock = threading.Lock()
 
     def record(request: Any, body: bytes | None = None) -> None:
         if not recorder._user_enabled:
@@ -149,9 +214,10 @@ def install_record_filter(recorder: Any) -> None:
             content_type = str(headers.get("Content-Type", ""))
             if content_type.startswith("application/x-www-form-urlencoded"):
                 action = request.args.get("Action") or None
-        if _skipped(action, str(getattr(request, "raw_url", "") or request.path)):
+        url = str(getattr(request, "raw_url", "") or request.path)
+        if _skipped(action, url, str(target) if target else None):
             return
-        with lock:
+        with _file_lock:
             original(request, body)
 
     recorder._record_request = record

@@ -31,8 +31,14 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self, TypedDict
 
 from shared import clock as shared_clock
-from shared.local import moto_dynamodb
-from shared.local.recording import CompactResult, compact_recording, install_record_filter
+from shared.local import moto_dynamodb, persistence
+from shared.local.recording import (
+    CompactResult,
+    append_entry,
+    compact_recording,
+    install_record_filter,
+    journal_entry,
+)
 from shared.local.router import Dispatcher, build_routes
 from shared.local.sandbox import (
     LINE_SANDBOX_ENV,
@@ -101,6 +107,26 @@ class DeadLetter(TypedDict):
 
 
 @dataclass(frozen=True)
+class RestoreResult:
+    """What a start brought back: snapshot items, journal entries, re-sent events."""
+
+    items: int
+    journal_entries: int
+    resent_events: int
+    seconds: float
+
+
+@dataclass(frozen=True)
+class CheckpointResult:
+    """What a snapshot holds, and what is left in the journal after it."""
+
+    items: int
+    queued_events: int
+    journal_entries: int
+    seconds: float
+
+
+@dataclass(frozen=True)
 class HandlerFailure:
     """A failed delivery, kept in memory for tests and debugging (never logged in full)."""
 
@@ -155,6 +181,7 @@ class LocalStack:
         max_receive_count: int = 3,
         visibility_timeout: int = 2,
         clock: Callable[[], datetime] | None = None,
+        checkpoint_seconds: float = 300,
     ) -> None:
         self.template_path = Path(template_path).resolve()
         self.template = load_template(self.template_path)
@@ -165,6 +192,7 @@ class LocalStack:
         self.max_receive_count = max_receive_count
         self.visibility_timeout = visibility_timeout
         self._clock = clock or shared_clock.now
+        self.checkpoint_seconds = checkpoint_seconds
         self._host = host
         self._moto_port = moto_port
         self._api_port = api_port
@@ -189,6 +217,7 @@ class LocalStack:
         self._uvicorn: uvicorn.Server | None = None
         self._uvicorn_thread: threading.Thread | None = None
         self._scheduler_thread: threading.Thread | None = None
+        self._checkpoint_thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._busy = 0
         self._busy_lock = threading.Lock()
@@ -201,6 +230,7 @@ class LocalStack:
         self._queue_urls: dict[str, str] = {}
         self._failures: deque[HandlerFailure] = deque(maxlen=1000)
         self.last_compaction: CompactResult | None = None
+        self.last_restore: RestoreResult | None = None
 
     # ------------------------------------------------------------------ template names
 
@@ -278,6 +308,9 @@ class LocalStack:
         """Where moto's recorder keeps the requests that make up the local state."""
         return self.state_dir / "moto-recording.jsonl" if self.state_dir else None
 
+    def _state_file(self, name: str) -> Path | None:
+        return self.state_dir / name if self.state_dir else None
+
     @property
     def line_sandbox_path(self) -> Path:
         """The JSONL file the sandbox LINE channel appends to (`KIZUNA_LINE_SANDBOX_FILE`)."""
@@ -351,7 +384,11 @@ class LocalStack:
         # a fresh server would, so replaying the recording cannot duplicate anything.
         self._moto_api("reset")
         self._ensure_resources()
+        started = time.monotonic()
+        snapshot = self._state_file(persistence.SNAPSHOT_FILE)
+        items = persistence.load_snapshot(snapshot, ACCOUNT_ID, self.region) if snapshot else 0
         recording = self.recording_path
+        replayed = 0
         if recording is not None and recording.exists():
             self.last_compaction = compact_recording(recording)
             logger.info(
@@ -362,9 +399,15 @@ class LocalStack:
             )
             # moto rewrites each recorded URL onto the host of this request (the new port).
             self._moto_api("recorder/replay-recording", timeout=600)
+            replayed = self.last_compaction.kept
             self._ensure_resources()  # the template wins over anything replayed
+        resent = self._resend_pending()
+        self.last_restore = RestoreResult(items, replayed, resent, time.monotonic() - started)
         if recording is not None:
             self._moto_api("recorder/start-recording")
+            moto_dynamodb.set_journal(
+                lambda handler: append_entry(recording, journal_entry(handler))
+            )
 
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -377,21 +420,30 @@ class LocalStack:
                 target=self._run_scheduler, name="kizuna-local-scheduler", daemon=True
             )
             self._scheduler_thread.start()
+        if self.state_dir is not None and self.checkpoint_seconds > 0:
+            self._checkpoint_thread = threading.Thread(
+                target=self._run_checkpoints, name="kizuna-local-checkpoint", daemon=True
+            )
+            self._checkpoint_thread.start()
         self._start_http(sock)
 
     def stop(self, drain_timeout: float = 30) -> None:
-        """Drain pending events, then stop pollers, scheduler, the HTTP server and moto."""
+        """Drain pending events, stop pollers, scheduler and the HTTP server, take a
+        snapshot (with the events still queued, sent again on the next start), stop moto."""
         if not self.started:
             return
         try:
             self.drain(timeout=drain_timeout)
         except TimeoutError as exc:
-            logger.warning("stopping with undelivered events: %s", exc)
+            logger.warning("stopping with events still queued, kept for the next start: %s", exc)
+        self._shutdown_threads()
+        if self.state_dir is not None:
+            self.checkpoint()
+        moto_dynamodb.set_journal(None)
         try:
             self._moto_api("recorder/stop-recording")
         except OSError:
             logger.warning("could not stop moto's recorder")
-        self._shutdown_threads()
         self._call_reset_hooks()
         self._moto.stop()
         self._moto = None
@@ -414,8 +466,67 @@ class LocalStack:
                 consumer.thread = None
         if self._scheduler_thread is not None:
             self._scheduler_thread.join(timeout=10)
+        if self._checkpoint_thread is not None:
+            self._checkpoint_thread.join(timeout=60)
         self._uvicorn = self._uvicorn_thread = self._scheduler_thread = None
+        self._checkpoint_thread = None
         self._dispatcher.forget_apps()
+
+    # ------------------------------------------------------------------ persistence
+
+    def checkpoint(self) -> CheckpointResult:
+        """Snapshot every table, the queued events and the sandbox, and cut the journal to
+        what comes after: a restart then replays only that (see `shared.local.persistence`)."""
+        if self.state_dir is None:
+            raise LocalStackError("the local stack has no state folder")
+        started = time.monotonic()
+        with moto_dynamodb.exclusive():
+            items = persistence.write_snapshot(
+                self.state_dir / persistence.SNAPSHOT_FILE, ACCOUNT_ID, self.region
+            )
+            queued = persistence.queued_events(
+                ACCOUNT_ID, self.region, [c.queue_name for c in self._consumers]
+            )
+            persistence.write_pending(self.state_dir / persistence.PENDING_FILE, queued)
+            persistence.archive_sandbox(
+                self.state_dir / persistence.ARCHIVE_FILE,
+                [*moto_mail_messages(), *moto_sms_messages()],
+            )
+            assert self.recording_path is not None
+            kept = compact_recording(self.recording_path, after_snapshot=True)
+        result = CheckpointResult(items, len(queued), kept.kept, time.monotonic() - started)
+        logger.info(
+            "local state snapshot: %d items, %d queued events, %d journal entries kept (%.1fs)",
+            result.items,
+            result.queued_events,
+            result.journal_entries,
+            result.seconds,
+        )
+        return result
+
+    def _run_checkpoints(self) -> None:
+        while not self._stop.wait(self.checkpoint_seconds):
+            try:
+                self.checkpoint()
+            except Exception as exc:
+                logger.warning("local state snapshot failed: %s", type(exc).__name__)
+
+    def _resend_pending(self) -> int:
+        """Send the events queued at the last snapshot to their queues again (before the
+        recorder starts, so they are not journaled twice)."""
+        path = self._state_file(persistence.PENDING_FILE)
+        events = persistence.read_pending(path) if path else []
+        if not events:
+            return 0
+        sqs: SQSClient = self.client("sqs")
+        urls = {c.queue_name: c.queue_url for c in self._consumers}
+        sent = 0
+        for event in events:
+            url = urls.get(event["queue"])
+            if url is not None:
+                sqs.send_message(QueueUrl=url, MessageBody=event["body"])
+                sent += 1
+        return sent
 
     def _moto_api(self, path: str, timeout: float = 30) -> bytes:
         request = urllib.request.Request(  # noqa: S310 - the local moto server, http only
@@ -806,8 +917,11 @@ class LocalStack:
 
     def sandbox_messages(self) -> list[SandboxMessage]:
         """Every message that would have been sent: mail (SES), SMS (SNS), LINE (JSONL file)."""
+        archived = persistence.read_archive(self._state_file(persistence.ARCHIVE_FILE))
+        seen = {m["id"] for m in archived}
+        live = [m for m in [*moto_mail_messages(), *moto_sms_messages()] if m["id"] not in seen]
         return [
-            *moto_mail_messages(),
-            *moto_sms_messages(),
+            *archived,
+            *live,
             *line_messages(self.line_sandbox_path if self.started else None),
         ]

@@ -7,6 +7,7 @@ delivery proves that the local stack's environment points at moto.
 from __future__ import annotations
 
 import os
+import time
 from typing import Any
 
 import boto3
@@ -28,6 +29,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     detail = event["detail"]
     if detail.get("fail"):
         raise RuntimeError("asked to fail")
+    if detail.get("slow"):
+        time.sleep(float(detail["slow"]))  # lets a test stop the stack with a backlog
     client = boto3.client("dynamodb")
     client.update_item(
         TableName=os.environ["KIZUNA_APP_TABLE"],
