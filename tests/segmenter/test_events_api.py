@@ -125,6 +125,60 @@ def test_profile_statistics_follow_orders(api: TestClient, shop: ShopKeys) -> No
     assert p["active_period"] == "night"
 
 
+def test_a_partial_refund_lowers_revenue_and_gross_profit_once(
+    api: TestClient, shop: ShopKeys, container: SegmenterContainer
+) -> None:
+    # Given two shipped orders of 3980 (one line costing 1000 on the second)
+    items = [{"sku": "SERUM-30", "quantity": 1, "unit_price": "3980", "unit_cost": "1000"}]
+    api.post("/v1/events", json=_order(1), headers=shop.header(shop.events))
+    api.post("/v1/events", json=_order(2, items=items), headers=shop.header(shop.events))
+    ship = _event("order.shipped", "ship-2", order_id="ord-c-1-2", at="2026-11-13T12:00:00+09:00")
+    api.post("/v1/events", json=ship, headers=shop.header(shop.events))
+    before = _profile(api, shop, "c-1")
+    assert (before["revenue"], before["gross_profit"]) == ("7960", "6960")
+
+    # When 980 of the second order is refunded, and the storefront retries the event
+    refund = _event(
+        "order.returned",
+        "refund-2a",
+        order_id="ord-c-1-2",
+        at="2026-11-20T12:00:00+09:00",
+        amount="980",
+    )
+    first = api.post("/v1/events", json=refund, headers=shop.header(shop.events))
+    retried = api.post("/v1/events", json=refund, headers=shop.header(shop.events))
+
+    # Then revenue and gross profit both drop by 980, once; the order stays, still shipped
+    assert (first.status_code, retried.status_code) == (201, 200)
+    p = _profile(api, shop, "c-1")
+    assert (p["order_count"], p["revenue"], p["gross_profit"]) == (2, "6980", "5980")
+    assert p["average_order_value"] == "3490.00"
+    order = api.get("/v1/orders/ord-c-1-2", headers=shop.header(shop.reader)).json()
+    assert (order["status"], order["total"], order["refunded"]) == ("shipped", "3980", "980")
+
+    # When a second refund would give back more than is left, it is refused by name
+    too_much = {**refund, "event_id": "refund-2b", "amount": "3001"}
+    response = api.post("/v1/events", json=too_much, headers=shop.header(shop.events))
+    assert response.status_code == 409
+    assert [f["field"] for f in response.json()["error"]["fields"]] == ["amount"]
+
+    # When the rest (3000) is refunded, the order is returned and leaves the profile
+    rest = {**refund, "event_id": "refund-2c", "amount": "3000"}
+    assert api.post("/v1/events", json=rest, headers=shop.header(shop.events)).status_code == 201
+    p = _profile(api, shop, "c-1")
+    assert (p["order_count"], p["revenue"], p["gross_profit"]) == (1, "3980", "3980")
+    order = api.get("/v1/orders/ord-c-1-2", headers=shop.header(shop.reader)).json()
+    assert order["status"] == "returned"
+
+    # And an amount on another event type names the field
+    shipped = _event(
+        "order.shipped", "ship-1", order_id="ord-c-1-1", at="2026-11-21T12:00:00+09:00", amount="1"
+    )
+    response = api.post("/v1/events", json=shipped, headers=shop.header(shop.events))
+    assert response.status_code == 422
+    assert [f["field"] for f in response.json()["error"]["fields"]] == ["order.shipped.amount"]
+
+
 def test_cancel_and_return_take_the_order_back_out(
     api: TestClient, shop: ShopKeys, container: SegmenterContainer
 ) -> None:

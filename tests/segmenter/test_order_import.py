@@ -70,11 +70,15 @@ def test_shopify_contact_is_normalised_and_marketing_consent_dated_at_the_order(
     # Given the same export
     orders = _parsed(_parse("shopify_orders.csv", "shopify"))
 
-    # Then emails are lower-cased, phones are E.164, the billing name is split
+    # Then emails are lower-cased, phones are E.164, the billing name is split family
+    # name first, as Japanese addresses write it (山田 花子: family 山田, given 花子)
     hanako = orders["#1001"]
     assert hanako.contact.email == "hanako.yamada@example.jp"
     assert hanako.contact.phone == "+819012345678"
-    assert (hanako.contact.first_name, hanako.contact.last_name) == ("Hanako", "Yamada")
+    assert (hanako.contact.last_name, hanako.contact.first_name) == ("山田", "花子")
+    # And a romanised name on a Japanese address is family name first too
+    taro = orders["#1002"].contact
+    assert (taro.last_name, taro.first_name) == ("Suzuki", "Taro")
     # And "Accepts Marketing: yes" is an email opt-in from shopify_import, at order time
     (consent,) = hanako.consents
     assert (consent.channel, consent.category, consent.granted) == ("email", "marketing", True)
@@ -339,4 +343,116 @@ def test_shopify_fulfilled_at_becomes_the_shipping_date() -> None:
         ("#1", "shipped", datetime(2024, 3, 7, 10, tzinfo=JST)),
         ("#2", "shipped", None),
         ("#3", "placed", None),
+    ]
+
+
+SHOPIFY_HEADER = (
+    "Name,Email,Created at,Currency,Total,Lineitem quantity,Lineitem price,Lineitem sku,"
+    "Billing Name,Billing Country,Financial Status,Refunded Amount,Source,Tags"
+)
+
+
+def _shopify_row(name: str, *, billing: str = "", country: str = "", refunded: str = "") -> str:
+    return (
+        f"{name},a@example.jp,2024-03-05 21:14:09 +0900,JPY,3000,1,3000,A,{billing},{country},"
+        f"partially_refunded,{refunded},web,vip"
+    )
+
+
+def test_a_record_with_a_column_more_or_fewer_than_the_header_is_refused_for_its_shape() -> None:
+    # Given a Shopify file of 14 columns: a good row, one with an extra cell, one with an
+    # extra blank cell, one without its last cell (Tags), and a multi-line record with
+    # a column too many that starts on line 6
+    lines = [
+        SHOPIFY_HEADER + "\n",
+        _shopify_row("#1") + "\n",
+        _shopify_row("#2") + ",extra\n",
+        _shopify_row("#3") + ",\n",
+        _shopify_row("#4").rsplit(",", 1)[0] + "\n",
+        _shopify_row("#5", billing='"Sato\nHana"') + ",x\n",
+    ]
+
+    # When it is parsed
+    items = list(parse_orders(lines, "shopify"))
+
+    # Then only the well-formed order loads; each other is refused for its shape, at
+    # the line its record starts on, and nothing read from shifted cells is reported
+    assert sorted(_parsed(items)) == ["#1"]
+    rejected = {
+        i.order_id: [str(e) for e in i.errors] for i in items if isinstance(i, RejectedOrder)
+    }
+    assert rejected == {
+        "#2": ["line 3: 15 columns, the header has 14"],
+        "#3": ["line 4: 15 columns, the header has 14"],
+        "#4": ["line 5: 13 columns, the header has 14"],
+        "#5": ["line 6: 15 columns, the header has 14"],
+    }
+
+
+def test_the_generic_format_checks_every_record_s_shape_too() -> None:
+    # Given a generic file whose second order lacks its last (blank) cell
+    text = [
+        GENERIC_HEADER,
+        "A-1,c-1,,2024-01-01T10:00:00+09:00,100,S,1,100,\n",
+        "A-2,c-1,,2024-01-01T10:00:00+09:00,100,S,1,100\n",
+    ]
+
+    # Then it is refused for its shape, naming its line
+    items = list(parse_orders(iter(text), "generic"))
+    assert sorted(_parsed(items)) == ["A-1"]
+    (bad,) = [i for i in items if isinstance(i, RejectedOrder)]
+    assert [str(e) for e in bad.errors] == ["line 3: 8 columns, the header has 9"]
+
+
+def test_billing_names_are_split_by_the_address_s_locale() -> None:
+    # Given billing names on Japanese, American and unstated addresses
+    lines = [
+        SHOPIFY_HEADER,
+        _shopify_row("#1", billing="鈴木 葵", country="JP"),
+        _shopify_row("#2", billing="佐藤\u3000陽菜", country=""),
+        _shopify_row("#3", billing="Emily Clark", country="US"),
+        _shopify_row("#4", billing="山田花子", country="JP"),
+        _shopify_row("#5", billing="Yamada Hanako", country="jp"),
+    ]
+
+    # When they are parsed
+    orders = _parsed(list(parse_orders(lines, "shopify")))
+
+    # Then Japanese names (by country or by script) are family name first, others given
+    # name first, and a name without a space is kept whole as the family name in Japan
+    names = {k: (o.contact.last_name, o.contact.first_name) for k, o in orders.items()}
+    assert names == {
+        "#1": ("鈴木", "葵"),
+        "#2": ("佐藤", "陽菜"),
+        "#3": ("Clark", "Emily"),
+        "#4": ("山田花子", None),
+        "#5": ("Yamada", "Hanako"),
+    }
+
+
+def test_a_partial_refund_is_kept_and_a_full_or_excessive_one_is_not_revenue() -> None:
+    # Given orders of 3000: refunded 500, refunded in full, refunded more than paid
+    lines = [
+        SHOPIFY_HEADER,
+        _shopify_row("#1", refunded="500.00"),
+        _shopify_row("#2", refunded="3000"),
+        _shopify_row("#3", refunded="3500"),
+        _shopify_row("#4", refunded=""),
+    ]
+
+    # When they are parsed
+    items = list(parse_orders(lines, "shopify"))
+
+    # Then the partial refund stays on the order, whose revenue is net of it
+    orders = _parsed(items)
+    assert (orders["#1"].order.total, orders["#1"].order.refunded) == (Decimal(3000), Decimal(500))
+    assert orders["#1"].order.revenue == Decimal(2500)
+    assert orders["#4"].order.revenue == Decimal(3000)
+    # And a full refund is skipped like a refunded order; more than the total is refused
+    assert [(i.order_id, i.reason) for i in items if isinstance(i, SkippedOrder)] == [
+        ("#2", "refunded in full")
+    ]
+    (bad,) = [i for i in items if isinstance(i, RejectedOrder)]
+    assert [str(e) for e in bad.errors] == [
+        "line 4: Refunded Amount: more than the order's total (3000)"
     ]

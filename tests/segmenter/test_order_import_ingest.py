@@ -8,10 +8,14 @@ import shutil
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
+from email import message_from_string, policy
+from email.message import EmailMessage
 from pathlib import Path
 
+from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
+from messenger.entrypoints import events as messenger_events
 from segmenter.bootstrap import SegmenterContainer, build
 from segmenter.domain.identity import Identifier
 from segmenter.domain.model import Profile
@@ -20,7 +24,7 @@ from segmenter.services.segments import preview
 from shared.adapters.eventbridge import EventPublisher
 from shared.cli import app
 from shared.contracts.envelope import EventEnvelope
-from tests.conftest import Cloud, ShopKeys
+from tests.conftest import Cloud, ShopKeys, order_payload
 
 DATA = Path(__file__).parent / "data"
 JST = timezone(timedelta(hours=9))
@@ -270,3 +274,91 @@ def test_imported_shipping_dates_drive_days_since_shipping(cloud: Cloud, shop: S
         1,
         [profile.customer_id],
     )
+
+
+SHOPIFY_HEADER = (
+    "Name,Email,Created at,Currency,Total,Lineitem quantity,Lineitem price,Lineitem sku,"
+    "Billing Name,Billing Country,Financial Status,Refunded Amount,Source\n"
+)
+
+
+def test_a_partial_refund_in_the_export_is_taken_off_revenue_and_gross_profit(
+    cloud: Cloud, shop: ShopKeys
+) -> None:
+    # Given an export with two orders of 3000, the second partially refunded (1000)
+    c = build(cloud.settings)
+    lines = [
+        SHOPIFY_HEADER,
+        "#1,aoi@example.jp,2024-03-05 21:14:09 +0900,JPY,3000,1,3000,A,鈴木 葵,JP,paid,,web\n",
+        "#2,aoi@example.jp,2024-04-05 21:14:09 +0900,JPY,3000,1,3000,A,鈴木 葵,JP,"
+        "partially_refunded,1000.00,web\n",
+    ]
+
+    # When it is imported
+    summary = import_orders(lines, "shopify", "acme", c.profiles, c.publisher)
+
+    # Then both orders count, and revenue, gross profit and AOV are net of the refund
+    assert (summary.orders_imported, summary.error_count) == (2, 0)
+    aoi = _profile_by_email(c, "aoi@example.jp")
+    assert aoi.order_count == 2
+    assert (aoi.stats.revenue, aoi.stats.gross_profit) == (Decimal(5000), Decimal(5000))
+    assert aoi.stats.average_order_value == Decimal("2500.00")
+    # And her name is stored family name first
+    assert (aoi.contact.last_name, aoi.contact.first_name) == ("鈴木", "葵")
+
+
+def test_an_imported_japanese_customer_is_greeted_by_her_family_name_in_the_mail_sent(
+    cloud: Cloud, shop: ShopKeys, segmenter_client: TestClient, messenger_client: TestClient
+) -> None:
+    # Given a Shopify export in which 鈴木 葵 (Japanese address) bought once
+    cloud.route_rules_to_queues()
+    c = build(cloud.settings)
+    history = [
+        SHOPIFY_HEADER,
+        "#1,aoi@example.jp,2024-03-05 21:14:09 +0900,JPY,3000,1,3000,A,鈴木 葵,JP,paid,,web\n",
+    ]
+    assert import_orders(history, "shopify", "acme", c.profiles, c.publisher).orders_imported == 1
+    # And her next order arrives live, without a name, with her email opt-in
+    live = order_payload(
+        2,
+        customer={
+            "email": "aoi@example.jp",
+            "consents": [{"channel": "email", "granted": True, "source": "checkout"}],
+        },
+    )
+    placed = segmenter_client.post("/v1/orders", json=live, headers=shop.header(shop.events))
+    assert placed.status_code == 201, placed.text
+    customer_id = placed.json()["customer_id"]
+    for event in cloud.take_events("MessengerEventsFunction"):
+        messenger_events.handler(event, None)
+    # And a mail whose greeting is the family name with 様
+    admin = shop.header(shop.admin)
+    message = {
+        "message_id": "thanks",
+        "name": "thanks",
+        "email": {
+            "subject": "{{ customer.last_name }}様へのお知らせ",
+            "html": "<p>{{ customer.last_name }}様</p>",
+            "text": "{{ customer.last_name }}様、いつもありがとうございます。",
+        },
+    }
+    assert messenger_client.post("/v1/messages", json=message, headers=admin).status_code == 201
+
+    # When it is sent to her
+    sent = messenger_client.post(
+        "/v1/messages/thanks/sends",
+        json={"customer_id": customer_id, "anchor": "spring"},
+        headers=admin,
+    )
+
+    # Then the mail as sent greets 鈴木様, not 葵様
+    assert sent.status_code == 202, sent.text
+    assert sent.json()["status"] == "sent"
+    (mail,) = cloud.sent_mail()
+    mime = message_from_string(mail.raw_data, policy=policy.default)
+    assert isinstance(mime, EmailMessage)
+    assert str(mime["Subject"]) == "鈴木様へのお知らせ"
+    body = mime.get_body(preferencelist=("plain",))
+    assert body is not None
+    assert body.get_content().startswith("鈴木様、いつもありがとうございます。")
+    assert "葵様" not in body.get_content()

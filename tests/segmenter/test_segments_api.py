@@ -13,7 +13,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from segmenter.bootstrap import SegmenterContainer
+from segmenter.domain.segments.rfm import RfmConfig
 from segmenter.entrypoints import events as segmenter_events
+from segmenter.services import segments
 from shared.clock import FixedClock as Clock
 from tests.conftest import Cloud, ShopKeys, make_shop, order_payload
 from tests.segmenter.conftest import RecordingPublisher
@@ -172,6 +174,70 @@ def test_nightly_schedule_recomputes_every_shop(
     finally:
         segmenter_events.reset()
     assert result["shops"]["acme"]["ranks"] == {"dormant": 1}
+
+
+def test_a_shop_whose_recompute_fails_does_not_stall_the_others(
+    cloud: Cloud,
+    api: TestClient,
+    shop: ShopKeys,
+    container: SegmenterContainer,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Given two shops with a dormant customer each; the first ("aaa", listed first)
+    # holds an RFM config the API would now refuse, written straight into the table
+    broken = make_shop(cloud, "aaa")
+    _post_order(api, broken, 1, "sleeper", placed_at="2024-10-01T10:00:00+09:00")
+    _post_order(api, shop, 1, "sleeper", placed_at="2024-10-01T10:00:00+09:00")
+    config = {**segments.rfm_config_to(RfmConfig()), "method": "fixed"}
+    config["recency_days"] = [30, 90, 180, 1_000_000_000]
+    container.profiles.put_setting("aaa", segments.RFM_SETTING, config)
+    assert cloud.keys.list_shops()[0].shop_id == "aaa"
+
+    # When the nightly schedule runs
+    segmenter_events._container = container
+    try:
+        result = segmenter_events.handler({"schedule": "nightly-recompute"}, None)
+    finally:
+        segmenter_events.reset()
+
+    # Then the healthy shop is recomputed all the same
+    assert result["shops"]["acme"]["ranks"] == {"dormant": 1}
+    sleeper = api.get("/v1/customers/sleeper", headers=shop.header(shop.reader)).json()
+    assert sleeper["rfm"]["rank"] == "dormant"
+    # And the failing shop is counted and named in the result, after one retry
+    assert (result["shops_done"], result["shops_failed"]) == (1, 1)
+    assert result["failed"] == {"aaa": "InvalidInput"}
+    assert result["retried"] == ["aaa"]
+    # And its failure is logged with the shop id and the error type, nothing more
+    failures = [
+        r for r in caplog.records if r.name == "kizuna.scheduled" and r.levelname == "ERROR"
+    ]
+    assert {(getattr(r, "shop", None), getattr(r, "error", None)) for r in failures} >= {
+        ("aaa", "InvalidInput")
+    }
+    assert all("1000000000" not in r.getMessage() for r in failures)
+
+
+def test_rfm_config_out_of_bounds_is_a_422_naming_the_element(
+    api: TestClient, shop: ShopKeys
+) -> None:
+    # Given a marketer's key
+    writer = _writer(api, shop)
+
+    # When a cut point far beyond any sane horizon, or a non-positive one, is sent
+    cases = {
+        "recency_days.3": {"recency_days": [30, 90, 180, 1_000_000_000]},
+        "frequency.0": {"frequency": [0, 3, 5, 10]},
+        "monetary.1": {"monetary": [100, -1, 5000, 9000]},
+    }
+    for field, body in cases.items():
+        response = api.put("/v1/segments/rfm-config", json=body, headers=writer)
+
+        # Then it is refused with a 422 naming the element, and nothing is stored
+        assert response.status_code == 422, response.text
+        assert [f["field"] for f in response.json()["error"]["fields"]] == [field]
+    stored = api.get("/v1/segments/rfm-config", headers=shop.header(shop.reader)).json()
+    assert stored["recency_days"] == [30, 90, 180, 365]
 
 
 def test_recommendations_skip_bought_out_of_stock_and_disliked(

@@ -17,6 +17,7 @@ from shared.contracts.details import MessageRecipient, OrderPlaced
 from shared.contracts.envelope import EventEnvelope
 from shared.errors import InvalidInput
 from shared.log import get_logger
+from shared.scheduled import for_each_shop
 
 if TYPE_CHECKING:
     from feedback.bootstrap import FeedbackContainer
@@ -305,11 +306,22 @@ def _early_access_request(c: FeedbackContainer, release: Release, s: SignUp) -> 
 
 
 def run_due_waves(c: FeedbackContainer) -> dict[str, Any]:
-    """The `restock-waves` schedule: every open release of every shop."""
-    ran: dict[str, Any] = {}
+    """The `restock-waves` schedule: every open release of every shop, one shop at a
+    time: a shop whose wave fails is logged, retried once and named in the result, and
+    the other shops' waves still go out (the failed one is due again next tick)."""
+    by_shop: dict[str, list[tuple[str, str]]] = {}
     for shop_id, sku, release_id in c.repo.open_releases():
-        ran[release_id] = run_wave(c, shop_id, sku, release_id)
-    return {"releases": len(ran), "waves": ran}
+        by_shop.setdefault(shop_id, []).append((sku, release_id))
+
+    def waves(shop_id: str) -> dict[str, Any]:
+        return {
+            release_id: run_wave(c, shop_id, sku, release_id)
+            for sku, release_id in by_shop[shop_id]
+        }
+
+    run = for_each_shop("restock-waves", by_shop, waves)
+    ran = {release: wave for shop in run.results.values() for release, wave in shop.items()}
+    return {"releases": len(ran), "waves": ran, **run.report()}
 
 
 # ---------------------------------------------------------------------------- access

@@ -127,14 +127,23 @@ def journey_dispatcher() -> dict[str, Any]:
         outcomes = c.messaging.dispatch_due()
     except Exception as err:
         errors["due_steps"] = _step_failed("due_steps", err)
+    shops: dict[str, Any] = {}
     try:
-        campaigns = c.campaigns.tick()
+        run = c.campaigns.tick()  # each shop isolated: one failing shop is named, not fatal
+        campaigns = {k: v for ran in run.results.values() for k, v in ran.items()}
+        if run.failed:
+            shops = run.report()
     except Exception as err:
         errors["campaigns"] = _step_failed("campaigns", err)
     by_status: dict[str, int] = {}
     for o in outcomes:
         by_status[o.status] = by_status.get(o.status, 0) + 1
-    summary = {"due_steps": len(outcomes), "by_status": by_status, "campaigns": campaigns}
+    summary = {
+        "due_steps": len(outcomes),
+        "by_status": by_status,
+        "campaigns": campaigns,
+        **({"campaign_shops": shops} if shops else {}),
+    }
     return {**summary, "errors": errors} if errors else summary
 
 

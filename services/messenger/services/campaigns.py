@@ -36,6 +36,7 @@ from messenger.services.sending import Messaging, SendRequest
 from shared import clock as shared_clock
 from shared.errors import Conflict, InvalidInput, NotFound
 from shared.log import get_logger
+from shared.scheduled import ShopRun, for_each_shop
 
 _log = get_logger("kizuna.messenger.services.campaigns")
 PAGE = 100
@@ -96,18 +97,28 @@ class Campaigns:
         raise Conflict("campaign kept changing; try again", field="status")
 
     # ------------------------------------------------------------ sending
-    def tick(self) -> dict[str, Any]:
-        """Run every due campaign for at most `tick_seconds`."""
+    def tick(self) -> ShopRun[dict[str, Any]]:
+        """Run every due campaign for at most `tick_seconds`, one shop at a time: a shop
+        whose campaign fails is logged, retried once and named in the run's `failed`; the
+        other shops' campaigns still run (the failed one is due again next tick). Results
+        are per shop, then per campaign id."""
         deadline = self.monotonic() + self.tick_seconds
-        summary: dict[str, Any] = {}
+        by_shop: dict[str, list[str]] = {}
         for shop_id, campaign_id in self.repo.active():
-            if self.monotonic() >= deadline:
-                break
-            campaign = self.repo.get(shop_id, campaign_id)
-            if campaign is None or campaign.status not in ACTIVE:
-                continue
-            summary[campaign_id] = self.run(campaign, deadline)
-        return summary
+            by_shop.setdefault(shop_id, []).append(campaign_id)
+
+        def run_shop(shop_id: str) -> dict[str, Any]:
+            ran: dict[str, Any] = {}
+            for campaign_id in by_shop[shop_id]:
+                if self.monotonic() >= deadline:
+                    break
+                campaign = self.repo.get(shop_id, campaign_id)
+                if campaign is None or campaign.status not in ACTIVE:
+                    continue
+                ran[campaign_id] = self.run(campaign, deadline)
+            return ran
+
+        return for_each_shop("campaigns", by_shop, run_shop)
 
     def _due(self, c: Campaign, now: datetime) -> bool:
         if c.scheduled_at > now:

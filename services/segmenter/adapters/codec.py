@@ -186,6 +186,7 @@ def order_to_dict(o: Order) -> dict[str, Any]:
         "status": o.status,
         "shipped_at": _iso(o.shipped_at),
         "delivered_at": _iso(o.delivered_at),
+        "refunded": o.refunded,
         "lines": [
             {
                 "sku": ln.sku,
@@ -213,6 +214,7 @@ def order_from_dict(d: dict[str, Any]) -> Order:
         status=d.get("status", "placed"),
         shipped_at=_dt(d.get("shipped_at")),
         delivered_at=_dt(d.get("delivered_at")),
+        refunded=Decimal(d.get("refunded", 0)),
         lines=tuple(
             OrderLine(
                 sku=ln["sku"],

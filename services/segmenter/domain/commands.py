@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 
 from segmenter.domain.model import Attributes, Consent, Contact, Order, OrderLine
 
@@ -49,6 +50,9 @@ class ChangeOrderStatus:
     order_id: str
     status: str
     at: datetime
+    amount: Decimal | None = None
+    """For a return or refund: the money given back. None, or all that is left of the
+    order, is a whole-order return; less is a partial refund (the order stays active)."""
 
 
 @dataclass(frozen=True)

@@ -58,20 +58,35 @@ class Order:
     """placed | shipped | delivered | cancelled | returned"""
     shipped_at: datetime | None = None
     delivered_at: datetime | None = None
+    refunded: Decimal = Decimal(0)
+    """Money given back so far by partial refunds or returns; the order stays active.
+    A whole-order return or cancellation makes it inactive instead."""
 
     @property
     def active(self) -> bool:
         return self.status not in ("cancelled", "returned")
 
     @property
+    def revenue(self) -> Decimal:
+        """What the shop keeps: the total net of refunds."""
+        return max(self.total - self.refunded, Decimal(0))
+
+    @property
+    def refundable(self) -> Decimal:
+        """What can still be refunded."""
+        return self.revenue
+
+    @property
     def gross_profit(self) -> Decimal:
-        """Profit of the lines whose cost is known; lines without cost count as revenue
-        only, so a shop that never sends cost sees gross profit equal to revenue."""
+        """Profit of the lines whose cost is known, less refunds; lines without cost count
+        as revenue only, so a shop that never sends cost sees gross profit equal to revenue
+        (net of refunds, too). A refund lowers revenue and gross profit by the same amount:
+        the money goes back, the goods' cost stays spent."""
         profit = Decimal(0)
         for line in self.lines:
             cost = line.unit_cost if line.unit_cost is not None else Decimal(0)
             profit += (line.unit_price - cost) * line.quantity
-        return profit
+        return profit - self.refunded
 
 
 @dataclass(frozen=True)
@@ -173,7 +188,7 @@ class OrderStats:
             order_count=self.order_count + 1,
             first_order_at=order.placed_at if is_first else self.first_order_at,
             last_order_at=order.placed_at if is_last else self.last_order_at,
-            revenue=self.revenue + order.total,
+            revenue=self.revenue + order.revenue,
             gross_profit=self.gross_profit + order.gross_profit,
             categories=self.categories | {ln.category for ln in order.lines if ln.category},
             skus=self.skus | {ln.sku for ln in order.lines},
@@ -345,6 +360,11 @@ class Profile:
             a for a in self.activities if not (a.kind == "bought" and a.ref == dropped_order)
         )
         return replace(self, stats=OrderStats.of(active_orders), activities=kept)
+
+    def with_orders_restated(self, active_orders: Iterable[Order]) -> Profile:
+        """After an order's amounts changed (a partial refund): stats from the orders as
+        they are now; what the person bought is unchanged."""
+        return replace(self, stats=OrderStats.of(active_orders))
 
     def with_shipment(self, order_id: str, shipped_at: datetime) -> Profile:
         last = self.last_shipped_at

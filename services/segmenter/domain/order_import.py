@@ -26,6 +26,7 @@ import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
 from segmenter.domain.model import Consent, Contact, Order, OrderLine
+from segmenter.domain.names import split_name
 from shared.errors import InvalidInput
 
 DEFAULT_PHONE_REGION = "JP"
@@ -238,6 +239,8 @@ class _Columns:
     """Header name per role; `required` must be in the header."""
 
     key: str
+    refunded: str
+    """Money given back on an order that was not cancelled (a partial refund)."""
     required: tuple[str, ...]
     order_level: tuple[str, ...]
     """Given on an order's first row; later rows leave them blank or repeat them."""
@@ -245,6 +248,7 @@ class _Columns:
 
 SHOPIFY = _Columns(
     key="Name",
+    refunded="Refunded Amount",
     required=(
         "Name",
         "Email",
@@ -259,6 +263,7 @@ SHOPIFY = _Columns(
         "Phone",
         "Billing Phone",
         "Billing Name",
+        "Billing Country",
         "Created at",
         "Currency",
         "Total",
@@ -269,10 +274,12 @@ SHOPIFY = _Columns(
         "Financial Status",
         "Fulfillment Status",
         "Fulfilled at",
+        "Refunded Amount",
     ),
 )
 GENERIC = _Columns(
     key="order_id",
+    refunded="refunded",
     required=("order_id", "placed_at", "sku", "quantity", "unit_price"),
     order_level=(
         "customer_id",
@@ -289,6 +296,7 @@ GENERIC = _Columns(
         "status",
         "shipped_at",
         "delivered_at",
+        "refunded",
     ),
 )
 _SPEC = {OrderFormat.SHOPIFY: SHOPIFY, OrderFormat.GENERIC: GENERIC}
@@ -368,6 +376,8 @@ class _Head:
     """placed, shipped or delivered (cancelled and returned orders are skipped)."""
     shipped_at: datetime | None = None
     delivered_at: datetime | None = None
+    refunded: Decimal = Decimal(0)
+    """Partial refunds so far: the order's revenue is its total less this."""
 
 
 def _identity(
@@ -386,7 +396,9 @@ def _shopify_head(row: _Row) -> _Head:
     email, phone = _identity(row, "Email", ("Phone", "Billing Phone"))
     if email is None and phone is None:
         raise FieldError("Email", "no email or phone to identify the customer")
-    first, _, last = _field(row, "Billing Name", _text(200)).partition(" ")
+    name = split_name(
+        _field(row, "Billing Name", _text(200)), row.get("Billing Country") or None, 100
+    )
     placed_at = _field(row, "Created at", _required_then(parse_timestamp))
     cancelled = row.get("Cancelled at")
     status = row.get("Financial Status").lower()
@@ -402,8 +414,8 @@ def _shopify_head(row: _Row) -> _Head:
         contact=Contact(
             email=email,
             phone=phone,
-            first_name=first[:100] or None,
-            last_name=last.strip()[:100] or None,
+            first_name=name.first_name,
+            last_name=name.last_name,
         ),
         placed_at=placed_at,
         currency=_field(row, "Currency", _currency),
@@ -415,6 +427,7 @@ def _shopify_head(row: _Row) -> _Head:
         skip_reason=skip,
         status="shipped" if fulfilled else "placed",
         shipped_at=fulfilled_at,
+        refunded=_optional(row, "Refunded Amount", parse_money) or Decimal(0),
     )
 
 
@@ -452,6 +465,7 @@ def _generic_head(row: _Row) -> _Head:
         status=status,
         shipped_at=shipped_at,
         delivered_at=delivered_at,
+        refunded=_optional(row, "refunded", parse_money) or Decimal(0),
     )
 
 
@@ -538,6 +552,7 @@ class OrderCsvParser:
         self._head = _HEAD[self.format]
         self._line = _LINE[self.format]
         self._reader = csv.reader(lines)
+        self._width = 0
         self._index = self._read_header()
 
     def _read_header(self) -> dict[str, int]:
@@ -547,6 +562,7 @@ class OrderCsvParser:
             raise ImportFormatError("the file is empty; expected a header row") from None
         except csv.Error as err:
             raise ImportFormatError(f"line 1: unreadable header ({err})") from None
+        self._width = len(header)
         index: dict[str, int] = {}
         for i, name in enumerate(header):
             index.setdefault(name.strip().lstrip("\ufeff"), i)
@@ -593,11 +609,11 @@ class OrderCsvParser:
 
     def _add(self, group: _Group, row: _Row) -> None:
         group.rows += 1
-        if len(row.cells) > len(self._index) and any(
-            c.strip() for c in row.cells[len(self._index) :]
-        ):
+        if len(row.cells) != self._width:
+            # A cell too many or too few shifts every value after it into the wrong
+            # column, so the row's values cannot be trusted, blank or not.
             group.error(
-                RowError(row.line, f"{len(row.cells)} fields, the header has {len(self._index)}")
+                RowError(row.line, f"{len(row.cells)} columns, the header has {self._width}")
             )
             return
         if not group.key:
@@ -643,10 +659,11 @@ class OrderCsvParser:
                 RowError(group.line, f"more than {MAX_LINES_PER_ORDER} line items in one order")
             )
         head: _Head | None = None
-        try:
-            head = self._head(group.first)
-        except FieldError as err:
-            errors.insert(0, RowError(group.line, err.reason, err.column))
+        if len(group.first.cells) == self._width:  # else its values sit in wrong columns
+            try:
+                head = self._head(group.first)
+            except FieldError as err:
+                errors.insert(0, RowError(group.line, err.reason, err.column))
         if errors or head is None or order_id is None:
             return RejectedOrder(order_id, group.line, group.rows, tuple(errors))
         if head.skip_reason:
@@ -655,6 +672,13 @@ class OrderCsvParser:
         total = (
             head.total if head.total is not None else sum((ln.amount for ln in lines), Decimal(0))
         )
+        if head.refunded > total:
+            refused = RowError(
+                group.line, f"more than the order's total ({total})", self._spec.refunded
+            )
+            return RejectedOrder(order_id, group.line, group.rows, (refused,))
+        if head.refunded and head.refunded == total:
+            return SkippedOrder(order_id, group.line, group.rows, "refunded in full")
         order = Order(
             order_id=order_id,
             customer_id=head.customer_id,
@@ -667,6 +691,7 @@ class OrderCsvParser:
             status=head.status,
             shipped_at=head.shipped_at,
             delivered_at=head.delivered_at,
+            refunded=head.refunded,
         )
         consents: tuple[Consent, ...] = ()
         if head.accepts_email_marketing:

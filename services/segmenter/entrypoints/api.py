@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from segmenter import bootstrap, services
 from segmenter.adapters.repository import SegmentDefinition
 from segmenter.bootstrap import SegmenterContainer
+from segmenter.domain.segments import rfm
 from segmenter.entrypoints.schemas import (
     EventBatch,
     EventIn,
@@ -241,9 +242,13 @@ class RfmConfigIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     method: Literal["quantile", "fixed"] = "quantile"
-    recency_days: list[int] = Field(default=[30, 90, 180, 365], min_length=4, max_length=4)
-    frequency: list[int] = Field(default=[2, 3, 5, 10], min_length=4, max_length=4)
-    monetary: list[float] = Field(
+    recency_days: list[Annotated[int, Field(ge=1, le=rfm.MAX_RECENCY_DAYS)]] = Field(
+        default=[30, 90, 180, 365], min_length=4, max_length=4
+    )
+    frequency: list[Annotated[int, Field(ge=1, le=rfm.MAX_FREQUENCY)]] = Field(
+        default=[2, 3, 5, 10], min_length=4, max_length=4
+    )
+    monetary: list[Annotated[float, Field(gt=0, le=rfm.MAX_MONETARY, allow_inf_nan=False)]] = Field(
         default=[10_000, 30_000, 50_000, 100_000], min_length=4, max_length=4
     )
     loyal: ScoreFloorIn = ScoreFloorIn(r=4, f=4, m=4)

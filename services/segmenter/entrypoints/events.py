@@ -11,6 +11,7 @@ from segmenter.services import audience, segments
 from shared.contracts import details
 from shared.contracts.envelope import EventEnvelope
 from shared.events_handler import dispatch
+from shared.scheduled import for_each_shop
 
 _container: SegmenterContainer | None = None
 
@@ -46,20 +47,26 @@ def on_survey_answered(envelope: EventEnvelope, detail: Any) -> dict[str, Any]:
 
 
 def nightly_recompute() -> dict[str, Any]:
-    """Every shop: RFM ranks, all segments (relative dates move overnight), recommendations."""
+    """Every shop: RFM ranks, all segments (relative dates move overnight), recommendations.
+    Each shop on its own: one that fails is logged, retried once, named in the result,
+    and does not stop the shops after it."""
     c = container()
     now = c.clock()
-    summaries = {}
-    for shop in c.keys.list_shops():
-        summary = segments.recompute_shop(c.profiles, c.segments, c.publisher, shop.shop_id, now)
-        audience.rebuild_recommendations(c.profiles, shop.shop_id, now)
-        summaries[shop.shop_id] = {
+
+    def recompute(shop_id: str) -> dict[str, Any]:
+        summary = segments.recompute_shop(c.profiles, c.segments, c.publisher, shop_id, now)
+        audience.rebuild_recommendations(c.profiles, shop_id, now)
+        return {
             "profiles": summary.profiles,
             "entered": summary.entered,
             "exited": summary.exited,
             "ranks": summary.ranks,
         }
-    return {"shops": summaries}
+
+    run = for_each_shop(
+        "nightly-recompute", (shop.shop_id for shop in c.keys.list_shops()), recompute
+    )
+    return {"shops": run.results, **run.report()}
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from pydantic import (
     ConfigDict,
     EmailStr,
     Field,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -245,10 +246,29 @@ class OrderStatusChange(_In):
     event_id: EventId
     order_id: str = Field(pattern=ID_PATTERN)
     at: AwareDatetime = Field(description="When it was shipped / delivered / cancelled / returned.")
+    amount: Money | None = Field(
+        default=None,
+        gt=0,
+        description="order.returned only: the money refunded. Less than what is left of the "
+        "order is a partial refund (the order stays, its revenue drops by the amount); "
+        "omitted or all of it is a whole-order return.",
+    )
+
+    @field_validator("amount")
+    @classmethod
+    def _amount_on_returns_only(cls, value: Decimal | None, info: ValidationInfo) -> Decimal | None:
+        if value is not None and info.data.get("type") != "order.returned":
+            raise ValueError("amount is only for order.returned")
+        return value
 
     def to_command(self, shop_id: str) -> ChangeOrderStatus:
         return ChangeOrderStatus(
-            self.event_id, shop_id, self.order_id, self.type.removeprefix("order."), self.at
+            self.event_id,
+            shop_id,
+            self.order_id,
+            self.type.removeprefix("order."),
+            self.at,
+            self.amount,
         )
 
 
@@ -451,6 +471,8 @@ class OrderPublic(BaseModel):
     status: str
     currency: str
     total: Decimal
+    refunded: Decimal
+    """Given back by partial refunds; the order's revenue is total − refunded."""
     sales_channel: str | None
     items: list[OrderLinePublic]
 
@@ -463,6 +485,7 @@ class OrderPublic(BaseModel):
             status=o.status,
             currency=o.currency,
             total=o.total,
+            refunded=o.refunded,
             sales_channel=o.sales_channel,
             items=[
                 OrderLinePublic(

@@ -499,9 +499,46 @@ _ALLOWED_FROM = {
 }
 
 
+def _partial_refund(cmd: ChangeOrderStatus, order: Order) -> bool:
+    """Whether a return gives back part of the order's money only (refused when it is
+    more than what is left of the order)."""
+    if cmd.status != "returned" or cmd.amount is None or not order.active:
+        return False
+    if cmd.amount > order.refundable:
+        raise Conflict(
+            f"more than is left of the order to refund ({order.refundable})", field="amount"
+        )
+    return cmd.amount < order.refundable
+
+
+def _fold_status_change(
+    repo: ProfileRepository, cmd: ChangeOrderStatus, profile: Profile, changed: Order, partial: bool
+) -> Profile:
+    """The profile after the order's change: restated on a partial refund, re-folded
+    without the order when it is cancelled or returned, given a shipping anchor when it
+    ships (or is delivered without having shipped first)."""
+    if partial or cmd.status in ("cancelled", "returned"):
+        others = [
+            o
+            for o in repo.list_orders(cmd.shop_id, profile.customer_id)
+            if o.order_id != changed.order_id
+        ]
+        if partial:
+            return profile.with_orders_restated([*others, changed])
+        return profile.with_orders_refolded(others, changed.order_id)
+    if cmd.status == "shipped" or changed.shipped_at is None:
+        # Delivered without a shipped event first: the delivery is the shipping anchor.
+        return profile.with_shipment(changed.order_id, cmd.at)
+    return profile
+
+
 def change_order_status(cmd: ChangeOrderStatus, ingest: Ingest) -> Ingested:
     """Shipped / delivered set the shipping anchor; cancelled / returned take the order
-    back out of the profile (its stats are re-folded from the remaining orders)."""
+    back out of the profile (its stats are re-folded from the remaining orders). A return
+    with an amount less than what is left of the order is a partial refund: the order
+    stays active and its revenue and gross profit drop by the amount (re-folded too, so
+    profile revenue, AOV and LTV are net of refunds). Each refund counts once per event
+    id; a retried event is a duplicate."""
     event_type = _STATUS_EVENTS[cmd.status]
     repo = ingest.repo
 
@@ -513,9 +550,10 @@ def change_order_status(cmd: ChangeOrderStatus, ingest: Ingest) -> Ingested:
         order = repo.get_order(cmd.shop_id, cmd.order_id)
         if order is None:
             raise NotFound("order not found", field="order_id")
+        partial = _partial_refund(cmd, order)
         if order.status == cmd.status:
             raise DuplicateEvent([], cmd.order_id, event_type)  # same change, new event id
-        if order.status not in _ALLOWED_FROM[cmd.status]:
+        if not partial and order.status not in _ALLOWED_FROM[cmd.status]:
             raise Conflict(
                 f"an order that is {order.status} cannot become {cmd.status}", field="order_id"
             )
@@ -526,22 +564,12 @@ def change_order_status(cmd: ChangeOrderStatus, ingest: Ingest) -> Ingested:
         changed = replace(
             order,
             customer_id=customer_id,
-            status=cmd.status,
+            status=order.status if partial else cmd.status,
             shipped_at=cmd.at if cmd.status == "shipped" else order.shipped_at,
             delivered_at=cmd.at if cmd.status == "delivered" else order.delivered_at,
+            refunded=order.refunded + cmd.amount if partial and cmd.amount else order.refunded,
         )
-        if cmd.status in ("cancelled", "returned"):
-            others = [
-                o
-                for o in repo.list_orders(cmd.shop_id, customer_id)
-                if o.order_id != order.order_id
-            ]
-            folded = profile.with_orders_refolded(others, order.order_id)
-        elif cmd.status == "shipped" or order.shipped_at is None:
-            # Delivered without a shipped event first: the delivery is the shipping anchor.
-            folded = profile.with_shipment(order.order_id, cmd.at)
-        else:
-            folded = profile
+        folded = _fold_status_change(repo, cmd, profile, changed, partial)
         folded, entered, exited = _membership_change(ingest, folded, now)
         detail: BaseModel
         if cmd.status == "shipped":
@@ -558,7 +586,11 @@ def change_order_status(cmd: ChangeOrderStatus, ingest: Ingest) -> Ingested:
             )
         else:
             detail = details.OrderReturned(
-                order_id=order.order_id, customer_id=customer_id, returned_at=cmd.at
+                order_id=order.order_id,
+                customer_id=customer_id,
+                returned_at=cmd.at,
+                amount=cmd.amount if partial else order.refundable,
+                partial=partial,
             )
         envelopes = [
             _envelope(cmd.event_id, cmd.shop_id, event_type, detail, now),

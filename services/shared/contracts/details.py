@@ -96,6 +96,10 @@ class OrderReturned(_Detail):
     order_id: str
     customer_id: str
     returned_at: AwareDatetime
+    amount: Decimal | None = None
+    """The money given back by this return (None from older publishers)."""
+    partial: bool = False
+    """True: a partial refund, the order stays active with its revenue reduced."""
 
 
 class CartUpdated(_Detail):

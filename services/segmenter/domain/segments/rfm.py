@@ -65,6 +65,13 @@ class ScoringMethod(StrEnum):
     FIXED = "fixed"
 
 
+MAX_RECENCY_DAYS = 3650
+"""Ten years: a longer cut point means nothing for a rank, and days past ~2.7 million
+overflow a date (the nightly run once died on 1,000,000,000)."""
+MAX_FREQUENCY = 100_000
+MAX_MONETARY = 1e12
+
+
 @dataclass(frozen=True)
 class RfmThresholds:
     """Fixed cut points, four each, ascending. Recency: at most 30 days since the last
@@ -76,10 +83,17 @@ class RfmThresholds:
     monetary: tuple[float, float, float, float] = (10_000, 30_000, 50_000, 100_000)
 
     def __post_init__(self) -> None:
-        for name in ("recency_days", "frequency", "monetary"):
+        for name, low, high in (
+            ("recency_days", 1, MAX_RECENCY_DAYS),
+            ("frequency", 1, MAX_FREQUENCY),
+            ("monetary", 0, MAX_MONETARY),
+        ):
             cuts = getattr(self, name)
             if len(cuts) != 4 or any(a >= b for a, b in pairwise(cuts)):
                 raise ValueError(f"{name} needs four strictly ascending cut points")
+            for i, cut in enumerate(cuts):
+                if not (low <= cut <= high) or (name == "monetary" and not cut > 0):
+                    raise ValueError(f"{name}.{i} must be between {low} and {high}")
 
 
 @dataclass(frozen=True)
@@ -98,6 +112,10 @@ class RfmConfig:
     loyal: ScoreFloor = ScoreFloor(4, 4, 4)
     semi_loyal: ScoreFloor = ScoreFloor(3, 3, 3)
     dormant_days: int = 365
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.dormant_days <= MAX_RECENCY_DAYS:
+            raise ValueError(f"dormant_days must be between 1 and {MAX_RECENCY_DAYS}")
 
 
 @dataclass(frozen=True)
