@@ -120,10 +120,12 @@ def spec_violations(instance: Any, definition: str) -> list[Violation]:
                 path, _described(keyword, err.validator_value, err.instance), keyword, err.instance
             )
         )
-    messages = instance.get("messages") if definition != "Message" else [instance]
-    prefix: JsonPath = ("messages",) if definition != "Message" else ()
+    if definition == "Message":
+        found.extend(_quick_reply_violations(instance, ()))
+        return found
+    messages = instance.get("messages") if isinstance(instance, Mapping) else None
     for i, message in enumerate(messages if isinstance(messages, list) else []):
-        found.extend(_quick_reply_violations(message, (*prefix, i) if prefix else ()))
+        found.extend(_quick_reply_violations(message, ("messages", i)))
     return found
 
 
