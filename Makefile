@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test test-future lint typecheck unit bench local clean
+.PHONY: install demo test test-future lint typecheck unit bench local clean line-schema
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Kizuna needs Python 3.11+")'
@@ -45,6 +45,10 @@ bench: install
 	$(BIN)/python bench/dispatch_throughput.py
 	$(BIN)/python bench/import_throughput.py --rows 200000
 	$(BIN)/python bench/segments_recompute.py
+
+# The JSON Schema of LINE message bodies the messenger vendors, from LINE's OpenAPI file.
+line-schema: install
+	$(BIN)/python -m tests.messenger.line_spec
 
 local: install
 	$(BIN)/kizuna local up

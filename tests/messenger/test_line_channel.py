@@ -103,3 +103,30 @@ def test_sandbox_records_instead_of_calling_line(tmp_path: Path, line_server: Fa
     [entry] = [json.loads(line) for line in sandbox.read_text().splitlines()]
     assert entry["to"] == USER and entry["body"] == "こんにちは"
     assert entry["raw"]["request"]["messages"][0]["type"] == "text"
+
+
+def test_a_body_line_would_refuse_is_rejected_as_content_without_a_request(
+    line_server: FakeLine,
+) -> None:
+    # Given a flex message whose text weight LINE's spec does not know
+    flex = {
+        "type": "flex",
+        "altText": "セール",
+        "contents": {
+            "type": "bubble",
+            "body": {
+                "type": "box",
+                "layout": "vertical",
+                "contents": [{"type": "text", "text": "山田様", "weight": "heavy"}],
+            },
+        },
+    }
+    message = OutboundMessage(delivery_id="d-1", to=USER, text="セール", line_messages=(flex,))
+    # When it is pushed, or multicast
+    pushed = _channel(line_server).send(message)
+    multicast = _channel(line_server).multicast("c-1", [USER], [flex])
+    # Then both are refused as content, naming where, and LINE never got a request
+    expected = "line_spec:messages.0.contents.body.contents.0.weight"
+    assert (pushed.status, pushed.error) == (SendStatus.REJECTED, expected)
+    assert (multicast.status, multicast.error) == (SendStatus.REJECTED, expected)
+    assert line_server.received == []

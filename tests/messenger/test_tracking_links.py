@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+
 import pytest
 
 from messenger.domain.tracking import (
@@ -88,3 +91,18 @@ def test_line_postback_data_is_signed_without_naming_the_person() -> None:
     assert read is not None and read.data == "like=yes" and read.variant == "A"
     assert read_postback(SECRET, "like=yes") is None  # not ours
     assert read_postback(SECRET, data[:-2] + "xx") is None  # altered
+
+
+def test_postback_data_too_long_once_signed_is_still_signed_never_sent_untracked() -> None:
+    # Given postback data that leaves no room for the signature within LINE's 300
+    data = "".join(base64.b64encode(hashlib.sha256(bytes([i])).digest()).decode() for i in range(5))
+    messages = [{"type": "text", "text": "x", "quickReply": {"items": [
+        {"type": "action", "action": {"type": "postback", "label": "Yes", "data": data}}
+    ]}}]  # fmt: skip
+    # When the postbacks are signed
+    out = instrument_line(messages, SECRET, Postback("acme", "api:m", "a-1", None, None, ""))
+    # Then it is signed anyway (the LINE channel refuses the too long body before sending)
+    signed = out[0]["quickReply"]["items"][0]["action"]["data"]
+    assert len(signed) > 300
+    read = read_postback(SECRET, signed)
+    assert read is not None and read.data == data

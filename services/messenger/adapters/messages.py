@@ -50,7 +50,12 @@ def message_to_json(m: Message) -> dict[str, Any]:
         "priority": m.priority,
         "email": vars(m.email) if m.email else None,
         "line": (
-            {"text": m.line.text, "flex": m.line.flex, "alt_text": m.line.alt_text}
+            {
+                "text": m.line.text,
+                "flex": m.line.flex,
+                "alt_text": m.line.alt_text,
+                "quick_reply": [dict(item) for item in m.line.quick_reply],
+            }
             if m.line
             else None
         ),
@@ -80,7 +85,7 @@ def message_from_json(d: dict[str, Any]) -> Message:
         category=d["category"],
         priority=int(d.get("priority", 0)),
         email=EmailContent(**d["email"]) if d.get("email") else None,
-        line=LineContent(**d["line"]) if d.get("line") else None,
+        line=_line_content(d["line"]) if d.get("line") else None,
         sms=SmsContent(**d["sms"]) if d.get("sms") else None,
         coupon=(
             Coupon(
@@ -252,3 +257,12 @@ class CachedMessageRepository(MessageRepository):
     def save_policy(self, shop_id: str, policy: ShopPolicy) -> None:
         self._inner.save_policy(shop_id, policy)
         self._policies[shop_id] = (self._monotonic(), policy)
+
+
+def _line_content(d: dict[str, Any]) -> LineContent:
+    return LineContent(
+        text=d.get("text"),
+        flex=d.get("flex"),
+        alt_text=d.get("alt_text"),
+        quick_reply=tuple(d.get("quick_reply") or ()),
+    )

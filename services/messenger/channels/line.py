@@ -8,17 +8,31 @@ reached on LINE); any other 400 is the message's content (rejected: the person s
 reachable). 429 and 5xx are retried with exponential backoff (honouring `Retry-After`),
 reusing the key. In sandbox mode nothing goes to the network: the request is appended
 to the local sandbox file instead.
+
+Every body is checked against LINE's Messaging API spec before it is sent (the schemas
+of `line_schema.json`, generated from the official OpenAPI file; `make line-schema`): a
+body LINE would refuse is rejected here as content, without a request, so it is never
+sent and never looks like the person. The same check runs on a message's templates when
+it is saved (`check_content`), naming the field (`line.flex.body.contents.0.weight`).
+jsonschema is imported on the first check only (cold start).
 """
 
 from __future__ import annotations
 
+import functools
+import json
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from messenger.channels.base import Channel, OutboundMessage, SendResult, SendStatus
+from messenger.domain.message import LineContent
+from messenger.domain.rendering import RenderedLine
+from messenger.domain.tracking import LINE_POSTBACK_MAX, postback_room, signed_postback_length
+from shared.errors import InvalidInput
 from shared.log import get_logger
 
 if TYPE_CHECKING:
@@ -31,6 +45,173 @@ MAX_MULTICAST = 500
 _RETRY_NAMESPACE = uuid.UUID("6f1d7d2e-5f5c-4c1e-9d6e-4b697a756e61")
 _HARD_STATUSES = frozenset({404, 410})
 _log = get_logger("kizuna.messenger.line")
+
+
+SCHEMA_FILE = Path(__file__).with_name("line_schema.json")
+QUICK_REPLY_ACTIONS = (
+    "postback",
+    "message",
+    "uri",
+    "datetimepicker",
+    "camera",
+    "cameraRoll",
+    "location",
+    "clipboard",
+)
+"""The actions LINE allows in a quick reply item."""
+_TEMPLATE_MARKS = ("{{", "{%")
+_VALUE_KEYWORDS = frozenset({"enum", "maxLength", "minLength", "pattern", "const"})
+"""What a template string may satisfy only once it is rendered (checked then)."""
+
+JsonPath = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One place where a body breaks LINE's spec (no value in `message`: at send time the
+    value may be a person's name)."""
+
+    path: JsonPath
+    message: str
+    keyword: str
+    value: Any
+
+
+@functools.cache
+def _validator(definition: str) -> Any:
+    import jsonschema  # only where LINE bodies are checked: a LINE send or a saved message
+
+    schema = json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
+    root = {**schema, "allOf": [{"$ref": f"#/definitions/{definition}"}]}
+    return jsonschema.Draft7Validator(root)
+
+
+def _described(keyword: str, expected: Any, value: Any) -> str:
+    if keyword == "enum":
+        return "must be one of " + ", ".join(str(v) for v in expected)
+    if keyword == "required":
+        return "is required"
+    if keyword == "maxLength":
+        size = len(value) if isinstance(value, str) else "?"
+        return f"has at most {expected} characters in LINE (this has {size})"
+    if keyword == "minLength":
+        return f"needs at least {expected} characters"
+    if keyword == "maxItems":
+        return f"has at most {expected} items"
+    if keyword == "minItems":
+        return f"needs at least {expected} items"
+    if keyword == "type":
+        return f"must be of type {expected}"
+    return f"breaks the rule {keyword}: {expected}"
+
+
+def spec_violations(instance: Any, definition: str) -> list[Violation]:
+    """Where `instance` breaks the spec's `definition` (a `Message`, `PushMessageRequest`
+    or `MulticastRequest`), and quick reply actions LINE does not allow there."""
+    found: list[Violation] = []
+    for err in _validator(definition).iter_errors(instance):
+        path: JsonPath = tuple(err.absolute_path)
+        keyword = str(err.validator)
+        if keyword == "required" and isinstance(err.instance, Mapping):
+            missing = [p for p in err.validator_value if p not in err.instance]
+            path = (*path, *missing[:1])
+        found.append(
+            Violation(
+                path, _described(keyword, err.validator_value, err.instance), keyword, err.instance
+            )
+        )
+    if definition == "Message":
+        found.extend(_quick_reply_violations(instance, ()))
+        return found
+    messages = instance.get("messages") if isinstance(instance, Mapping) else None
+    for i, message in enumerate(messages if isinstance(messages, list) else []):
+        found.extend(_quick_reply_violations(message, ("messages", i)))
+    return found
+
+
+def _quick_reply_violations(message: Any, at: JsonPath) -> Iterator[Violation]:
+    quick = message.get("quickReply") if isinstance(message, Mapping) else None
+    items = quick.get("items") if isinstance(quick, Mapping) else None
+    for i, item in enumerate(items if isinstance(items, list) else []):
+        where: JsonPath = (*at, "quickReply", "items", i)
+        action = item.get("action") if isinstance(item, Mapping) else None
+        if not isinstance(action, Mapping):
+            yield Violation((*where, "action"), "is required", "required", None)
+        elif action.get("type") not in QUICK_REPLY_ACTIONS:
+            yield Violation(
+                (*where, "action", "type"),
+                "must be one of the quick reply actions " + ", ".join(QUICK_REPLY_ACTIONS),
+                "enum",
+                action.get("type"),
+            )
+
+
+def dotted(path: JsonPath) -> str:
+    return ".".join(str(p) for p in path)
+
+
+def _content_field(path: JsonPath) -> str:
+    """A path in the message object → the field of `LineContent` it came from."""
+    head, rest = (path[0], path[1:]) if path else ("", ())
+    if head == "contents":
+        return dotted(("line", "flex", *rest))
+    if head == "altText":
+        return "line.alt_text"
+    if head == "text":
+        return "line.text"
+    if head == "quickReply":
+        return dotted(("line", "quick_reply", *rest[1:]))
+    return "line"
+
+
+def _postbacks(value: Any, path: JsonPath = ()) -> Iterator[tuple[JsonPath, str]]:
+    if isinstance(value, Mapping):
+        if value.get("type") == "postback" and isinstance(value.get("data"), str):
+            yield (*path, "data"), value["data"]
+        for key, item in value.items():
+            yield from _postbacks(item, (*path, key))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _postbacks(item, (*path, i))
+
+
+def check_content(content: LineContent, shop_id: str) -> None:
+    """A message's LINE content as it is saved: the message object its templates make
+    must be valid against LINE's spec, and each postback's data must fit LINE's 300
+    characters once signed for tracking. Raises InvalidInput naming the field (a value
+    that is itself a template is checked once rendered, before it is sent)."""
+    [message] = RenderedLine(
+        text=content.text,
+        flex=content.flex,
+        alt_text=content.alt_text,
+        quick_reply=content.quick_reply,
+    ).line_messages()
+    found = [
+        v
+        for v in spec_violations(message, "Message")
+        if not (
+            v.keyword in _VALUE_KEYWORDS
+            and isinstance(v.value, str)
+            and any(mark in v.value for mark in _TEMPLATE_MARKS)
+        )
+    ]
+    if found:
+        first = found[0]
+        field = _content_field(first.path)
+        more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+        raise InvalidInput(
+            f"{field} {first.message}, per LINE's Messaging API spec{more}", field=field
+        )
+    for path, data in _postbacks(message):
+        signed = signed_postback_length(shop_id, data)
+        if signed > LINE_POSTBACK_MAX:
+            field = _content_field(path)
+            raise InvalidInput(
+                f"{field} is signed for tracking and comes to {signed} characters, over "
+                f"LINE's {LINE_POSTBACK_MAX}: about {postback_room(shop_id)} characters "
+                "(ASCII) are left for postback data after signing",
+                field=field,
+            )
 
 
 def retry_key(delivery_id: str) -> str:
@@ -120,6 +301,13 @@ class LineChannel(Channel):
         return SendResult(SendStatus.SENT, provider_message_id=f"sandbox-{key}")
 
     def _post(self, path: str, body: dict[str, Any], key: str) -> SendResult:
+        definition = "PushMessageRequest" if path == PUSH_PATH else "MulticastRequest"
+        invalid = spec_violations(body, definition)
+        if invalid:
+            # What LINE would answer with a 400 for the content: not sent, not the person.
+            where = dotted(invalid[0].path)
+            _log.info("line body refused before sending", extra={"where": where})
+            return SendResult(SendStatus.REJECTED, error=f"line_spec:{where}"[:120])
         if self._sandbox_file is not None:
             return self._record(path, body, key)
         import httpx

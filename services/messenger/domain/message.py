@@ -21,6 +21,8 @@ LINE_TEXT_MAX = 5000
 LINE_ALT_TEXT_MAX = 1500
 """Characters in a flex message's `altText`."""
 FLEX_CONTAINERS = ("bubble", "carousel")
+LINE_QUICK_REPLY_MAX = 13
+"""Buttons in one quick reply."""
 
 
 @dataclass(frozen=True)
@@ -32,11 +34,13 @@ class EmailContent:
 
 @dataclass(frozen=True)
 class LineContent:
-    """Either a text message or a flex message (`flex` is the container: bubble/carousel)."""
+    """Either a text message or a flex message (`flex` is the container: bubble/carousel),
+    optionally with quick reply buttons (LINE's quick reply item objects)."""
 
     text: str | None = None
     flex: Mapping[str, Any] | None = None
     alt_text: str | None = None
+    quick_reply: tuple[Mapping[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -103,6 +107,10 @@ def check_line_content(line: LineContent) -> None:
     if line.text is not None and len(line.text) > LINE_TEXT_MAX:
         raise InvalidInput(
             f"a LINE text message has at most {LINE_TEXT_MAX} characters", field="line.text"
+        )
+    if len(line.quick_reply) > LINE_QUICK_REPLY_MAX:
+        raise InvalidInput(
+            f"a quick reply has at most {LINE_QUICK_REPLY_MAX} buttons", field="line.quick_reply"
         )
     if line.flex is None:
         return

@@ -43,14 +43,22 @@ class RenderedEmail:
 @dataclass(frozen=True)
 class RenderedLine:
     text: str | None = None
-    flex: dict[str, Any] | None = None
+    flex: Mapping[str, Any] | None = None
     alt_text: str | None = None
+    quick_reply: tuple[Mapping[str, Any], ...] = ()
 
     def line_messages(self) -> list[dict[str, Any]]:
         """LINE message objects (the `messages` array of a push or multicast)."""
-        if self.flex is not None:
-            return [{"type": "flex", "altText": self.alt_text or "", "contents": self.flex}]
-        return [{"type": "text", "text": self.text or ""}]
+        message: dict[str, Any] = (
+            {"type": "flex", "altText": self.alt_text or "", "contents": dict(self.flex)}
+            if self.flex is not None
+            else {"type": "text", "text": self.text or ""}
+        )
+        if self.quick_reply:
+            message["quickReply"] = {
+                "items": [{"type": "action", **item} for item in self.quick_reply]
+            }
+        return [message]
 
     @property
     def preview_text(self) -> str:
@@ -145,6 +153,7 @@ def check_message(message: Message) -> None:
             _walk_flex(message.line.flex, "line.flex", None)
         if message.line.alt_text is not None:
             check_string(message.line.alt_text, field="line.alt_text")
+        _walk_flex(list(message.line.quick_reply), "line.quick_reply", None)
     if message.sms is not None:
         check_string(message.sms.text, field="sms.text")
 
@@ -191,7 +200,9 @@ def render_channel(
 
 def _checked_line(content: LineContent, context: Mapping[str, Any]) -> RenderedLine:
     """The rendered LINE message, refused here (naming the field) when LINE would refuse
-    it: a 400 for the content must never reach the provider or look like the person."""
+    it: a 400 for the content must never reach the provider or look like the person.
+    (The LINE channel checks the whole body against LINE's spec before it is sent.)"""
+    quick_reply = tuple(_walk_flex(list(content.quick_reply), "line.quick_reply", context))
     if content.flex is None:
         text = render_string(content.text or "", context, field="line.text")
         if not text.strip() or len(text) > LINE_TEXT_MAX:
@@ -199,7 +210,7 @@ def _checked_line(content: LineContent, context: Mapping[str, Any]) -> RenderedL
                 f"line.text renders to {len(text)} characters; LINE needs 1 to {LINE_TEXT_MAX}",
                 field="line.text",
             )
-        return RenderedLine(text=text)
+        return RenderedLine(text=text, quick_reply=quick_reply)
     flex = _walk_flex(content.flex, "line.flex", context)
     if flex.get("type") not in FLEX_CONTAINERS:
         raise InvalidInput(
@@ -211,4 +222,4 @@ def _checked_line(content: LineContent, context: Mapping[str, Any]) -> RenderedL
             f"line.alt_text renders to {len(alt)} characters; LINE needs 1 to {LINE_ALT_TEXT_MAX}",
             field="line.alt_text",
         )
-    return RenderedLine(flex=flex, alt_text=alt)
+    return RenderedLine(flex=flex, alt_text=alt, quick_reply=quick_reply)

@@ -8,12 +8,17 @@
   when the link is written and again when it is followed (no ``javascript:`` redirects).
 - LINE: a ``postback`` action's ``data`` is wrapped in a signed token naming the trigger,
   the anchor, the campaign and the variant (not the person: LINE's webhook says who
-  tapped it, so the same content can go out by multicast). LINE's limit of 300
-  characters for ``data`` is respected; an action that would exceed it is left as is.
+  tapped it, so the same content can go out by multicast). Every postback is signed,
+  never sent untracked: LINE's limit of 300 characters for ``data`` applies to the
+  signed token, so a message is refused when it is saved if its data leaves no room
+  for a campaign's signature (`postback_room`), and the LINE channel refuses (as
+  content, without a request) a body whose signed data still came out too long.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import html as html_lib
 import re
 from collections.abc import Mapping
@@ -139,6 +144,35 @@ def read_postback(secret: str, data: str) -> Postback | None:
     return Postback(shop, trigger, anchor, campaign or None, variant or None, raw)
 
 
+_REFERENCE_ID = hashlib.sha256(b"kizuna reference campaign").hexdigest()[:32]
+REFERENCE_CAMPAIGN_ID_LENGTH = len(_REFERENCE_ID)
+"""Postback data is checked, when a message is saved, against the context of a campaign
+with an id of this many characters (its trigger, anchor and campaign id) and a variant."""
+
+
+def signed_postback_length(shop_id: str, data: str) -> int:
+    """Characters of `data` once signed for the reference campaign (the secret does not
+    change the length)."""
+    reference = Postback(
+        shop_id, f"campaign:{_REFERENCE_ID}", _REFERENCE_ID, _REFERENCE_ID, "B", data
+    )
+    return len(sign_postback("reference", reference))
+
+
+def postback_room(shop_id: str) -> int:
+    """How many ASCII characters of postback data fit in LINE's 300 once signed (other
+    characters take up to six each: the token carries JSON with escapes)."""
+    filler = "".join(
+        base64.urlsafe_b64encode(hashlib.sha256(bytes([i])).digest()).decode() for i in range(8)
+    )  # hard to compress, like varied data
+    room = 0
+    while room < LINE_POSTBACK_MAX and (
+        signed_postback_length(shop_id, filler[: room + 1]) <= LINE_POSTBACK_MAX
+    ):
+        room += 1
+    return room
+
+
 @dataclass(frozen=True)
 class TrackingUrls:
     """Where tracked links point (the public base URL of the messenger API)."""
@@ -191,8 +225,7 @@ def instrument_line(
                     secret,
                     Postback(p.shop_id, p.trigger, p.anchor, p.campaign_id, p.variant, out["data"]),
                 )
-                if len(signed) <= LINE_POSTBACK_MAX:
-                    out["data"] = signed
+                out["data"] = signed
             return out
         if isinstance(value, list):
             return [walk(v) for v in value]

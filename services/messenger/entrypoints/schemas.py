@@ -31,9 +31,24 @@ class EmailContentIn(_In):
 
 
 class LineContentIn(_In):
+    """A text or a flex message (LINE's own JSON, with template strings), checked against
+    LINE's Messaging API spec when it is saved."""
+
     text: str | None = Field(default=None, max_length=5000)
     flex: dict[str, Any] | None = None
     alt_text: str | None = Field(default=None, max_length=1500)
+    quick_reply: list[dict[str, Any]] = Field(default_factory=list, max_length=13)
+    """LINE quick reply items (`{"type": "action", "action": {...}, "imageUrl": ...}`);
+    actions: postback, message, uri, datetimepicker, camera, cameraRoll, location,
+    clipboard."""
+
+    def to_domain(self) -> LineContent:
+        return LineContent(
+            text=self.text,
+            flex=self.flex,
+            alt_text=self.alt_text,
+            quick_reply=tuple(self.quick_reply),
+        )
 
 
 class SmsContentIn(_In):
@@ -67,7 +82,7 @@ class MessageCreate(_In):
             category=self.category,
             priority=self.priority,
             email=EmailContent(**self.email.model_dump()) if self.email else None,
-            line=LineContent(**self.line.model_dump()) if self.line else None,
+            line=self.line.to_domain() if self.line else None,
             sms=SmsContent(**self.sms.model_dump()) if self.sms else None,
             coupon=Coupon(**self.coupon.model_dump()) if self.coupon else None,
             recommendations=self.recommendations,
@@ -100,7 +115,12 @@ class MessagePublic(BaseModel):
             channels=list(m.channels),
             email=vars(m.email) if m.email else None,
             line=(
-                {"text": m.line.text, "flex": m.line.flex, "alt_text": m.line.alt_text}
+                {
+                    "text": m.line.text,
+                    "flex": m.line.flex,
+                    "alt_text": m.line.alt_text,
+                    "quick_reply": [dict(item) for item in m.line.quick_reply],
+                }
                 if m.line
                 else None
             ),

@@ -48,6 +48,7 @@ from messenger.adapters.repository import (
     DueKind,
 )
 from messenger.channels.base import Channel, OutboundMessage, SendResult, SendStatus
+from messenger.channels.line import check_content as check_line_content
 from messenger.domain.builtin import BUILTIN_PREFIX, builtin_message
 from messenger.domain.links import UnsubscribeRequest
 from messenger.domain.message import CHANNELS, Message, check_channel
@@ -218,6 +219,8 @@ class Messaging:
     def save_message(self, message: Message) -> Message:
         message.validate()
         check_message(message)
+        if message.line is not None:
+            check_line_content(message.line, message.shop_id)
         self.messages.save(message)
         return message
 
