@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from email import message_from_string, policy
+from email.header import decode_header, make_header
 
 import pytest
 from fastapi.testclient import TestClient
@@ -16,10 +16,32 @@ from tests.messenger.line_server import fake_line_server
 from tests.messenger.test_messaging import World, sms_sent
 
 
+def _raw_headers(raw: str) -> list[str]:
+    """The header lines of a mail exactly as SES received them (folded lines as they are)."""
+    head = raw.replace("\r\n", "\n").split("\n\n", 1)[0]
+    return head.split("\n")
+
+
+def _raw_header(raw: str, name: str) -> str:
+    """A header's raw text on the wire, its folded continuation lines joined."""
+    lines = _raw_headers(raw)
+    for i, line in enumerate(lines):
+        if line.lower().startswith(name.lower() + ":"):
+            folded = []
+            for x in lines[i + 1 :]:
+                if not x[:1].isspace():
+                    break
+                folded.append(x)
+            return "\r\n".join([line.split(":", 1)[1].lstrip(), *folded])
+    raise AssertionError(f"no {name} header on the wire")
+
+
 def _unsubscribe_path(cloud: Cloud) -> str:
-    mime = message_from_string(cloud.sent_mail()[-1].raw_data, policy=policy.default)
-    url = str(mime["List-Unsubscribe"]).strip("<>")
-    return url.removeprefix("https://kizuna.test")
+    """The one-click link as a mail client reads it: the raw header, not a decoded one."""
+    raw = _raw_header(cloud.sent_mail()[-1].raw_data, "List-Unsubscribe")
+    match = re.fullmatch(r"<https://kizuna\.test(/u/[A-Za-z0-9._-]+)>", raw)
+    assert match, raw
+    return match.group(1)
 
 
 def test_one_click_unsubscribe_stops_marketing_mail(
@@ -108,6 +130,40 @@ def test_after_one_click_unsubscribe_marketing_mail_stops_and_receipts_still_go(
     assert (marketing["status"], marketing["reason"]) == ("skipped", "unsubscribed")
     assert (receipt["status"], receipt["channel"]) == ("sent", "email")
     assert len(world.mails()) == 2
+
+
+def test_one_click_headers_go_out_plain_and_a_japanese_subject_stays_encoded(
+    world: World,
+) -> None:
+    # Given a customer and a marketing mail with a Japanese subject
+    world.policy(channel_order=["email"])
+    world.customer()
+    world.message()
+    # When it is sent
+    assert world.send(anchor="a-1")["status"] == "sent"
+    raw = world.mails()[-1].raw_data
+    # Then SES received List-Unsubscribe as the plain <https://…> form on one line, with
+    # the real signed link (longer than 78 characters, so the default policy would
+    # have RFC 2047-encoded it), and the RFC 8058 one-click marker next to it
+    lines = _raw_headers(raw)
+    unsubscribe = [x for x in lines if x.startswith("List-Unsubscribe:")]
+    assert len(unsubscribe) == 1
+    assert re.fullmatch(
+        r"List-Unsubscribe: <https://kizuna\.test/u/[A-Za-z0-9._-]+>", unsubscribe[0]
+    )
+    assert len(unsubscribe[0]) > 78 and "=?" not in unsubscribe[0]
+    assert "List-Unsubscribe-Post: List-Unsubscribe=One-Click" in lines
+    # And every header line is ASCII within RFC 5322's 998 characters
+    assert all(x.isascii() and len(x) <= 998 for x in lines)
+    # And the Japanese subject is a valid RFC 2047 encoded header that reads back
+    subject = _raw_header(raw, "Subject")
+    assert subject.startswith("=?utf-8?")
+    assert str(make_header(decode_header(subject))) == "山田様、冬のセール"
+    # And the link on the wire unsubscribes with the one-click POST
+    path = _unsubscribe_path(world.cloud)
+    assert world.http.post(path, data={"List-Unsubscribe": "One-Click"}).status_code == 200
+    again = world.send(anchor="a-2")
+    assert (again["status"], again["reason"]) == ("skipped", "unsubscribed")
 
 
 def test_unsubscribing_from_every_channel_stops_line_and_sms_too(world: World) -> None:
