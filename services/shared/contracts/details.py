@@ -143,6 +143,23 @@ class MessageEngaged(_Detail):
     url: str | None = None
 
 
+class ConsentWithdrawn(_Detail):
+    """A person withdrew their consent through an unsubscribe link the messenger honoured
+    (the RFC 8058 one-click POST or the unsubscribe page). Consumers record it on the
+    person's consent, so segments built on consent stop holding them. The event id is
+    the same for every click on the same unsubscribe: deduplicate on it."""
+
+    customer_id: str
+    channel: Channel | Literal["all"] = Field(
+        description="The channel unsubscribed from; `all`: every channel."
+    )
+    category: Category
+    withdrawn_at: AwareDatetime
+    source: str = Field(
+        default="unsubscribe_link", description="How it was withdrawn, kept as the provenance."
+    )
+
+
 class SurveyAnswered(_Detail):
     survey_id: str
     survey_version: int
