@@ -193,7 +193,8 @@ class MessageRequested(_Detail):
     The envelope's `shop` is the tenant. The messenger renders `template` (in `locale`)
     with `variables`, picks the channel (`channel`, or by its policy when None and the
     recipient is a known customer), applies consent, suppression and, for `marketing`,
-    the frequency cap and quiet hours (`transactional` is exempt from both), and sends it
+    the frequency cap and quiet hours (`transactional` is exempt from the cap, and from
+    quiet hours unless the shop's policy sets `quiet_transactional`), and sends it
     at most once per `request_id` — producers re-publish with the same id on retries.
     A request still unsent at `expires_at` must be dropped (e.g. an early-access link
     whose window has closed).
