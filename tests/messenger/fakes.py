@@ -17,6 +17,7 @@ class FakeDeliveries(DeliveryRepository):
     def __init__(self) -> None:
         self.rows: dict[tuple[str, str, str, str], Delivery] = {}
         self.unsubscribed: set[tuple[str, str, str, str]] = set()
+        self.unsubscribed_times: dict[tuple[str, str, str, str], datetime] = {}
 
     def _k(self, d: Delivery) -> tuple[str, str, str, str]:
         return (d.key.shop_id, d.key.customer_id, d.key.trigger, d.key.anchor)
@@ -62,9 +63,15 @@ class FakeDeliveries(DeliveryRepository):
         self, shop_id: str, customer_id: str, channel: str, category: str, at: datetime
     ) -> None:
         self.unsubscribed.add((shop_id, customer_id, channel, category))
+        self.unsubscribed_times[(shop_id, customer_id, channel, category)] = at
 
     def is_unsubscribed(self, shop_id: str, customer_id: str, channel: str, category: str) -> bool:
         return (shop_id, customer_id, channel, category) in self.unsubscribed
+
+    def unsubscribed_at(
+        self, shop_id: str, customer_id: str, channel: str, category: str
+    ) -> datetime | None:
+        return self.unsubscribed_times.get((shop_id, customer_id, channel, category))
 
 
 class ScriptedChannel(Channel):

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from messenger.domain.message import EmailContent, LineContent, Message, SmsContent
 from messenger.domain.model import ConsentState, Recipient, SkipReason
 from messenger.domain.policy import (
     JST,
+    QuietHours,
     ShopPolicy,
     choose_channels,
     earliest_send_time,
     next_free_slot,
+    send_deadline,
 )
 
 MSG = Message(
@@ -96,3 +99,31 @@ def test_cap_allows_n_per_window_then_names_the_next_free_slot() -> None:
     assert next_free_slot(sent, now, 3, week) == sent[0] + week
     old = (now - timedelta(days=8), *sent[1:])
     assert next_free_slot(old, now, 3, week) is None
+
+
+def test_transactional_skips_quiet_hours_unless_the_shop_asks() -> None:
+    late = datetime(2026, 11, 23, 23, 0, tzinfo=JST)
+    receipt = replace(MSG, category="transactional")
+    person = _person()
+    assert earliest_send_time(late, "line", receipt, person, ShopPolicy()) == late
+    strict = ShopPolicy(quiet_hours=QuietHours(transactional=True))
+    assert earliest_send_time(late, "line", receipt, person, strict) == datetime(
+        2026, 11, 24, 8, 0, tzinfo=JST
+    )
+
+
+def test_a_message_without_a_deadline_outlasts_the_wait_for_the_next_slot() -> None:
+    now = datetime(2026, 11, 23, tzinfo=UTC)
+    week = timedelta(days=7)
+    # The next free slot is at most one cap window away...
+    full = (now, now, now)
+    slot = next_free_slot(full, now, 3, week)
+    assert slot == now + week
+    # ...and quiet hours after it still fit before the default deadline
+    assert send_deadline(now, MSG, ShopPolicy()) == now + week + timedelta(days=2)
+    assert send_deadline(now, MSG, ShopPolicy(cap_window=timedelta(days=30))) == now + timedelta(
+        days=32
+    )
+    # A message's own deadline is the marketer's choice
+    flash = replace(MSG, valid_for=timedelta(hours=24))
+    assert send_deadline(now, flash, ShopPolicy()) == now + timedelta(hours=24)

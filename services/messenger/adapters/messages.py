@@ -71,7 +71,9 @@ def message_to_json(m: Message) -> dict[str, Any]:
         ),
         "recommendations": m.recommendations,
         "send_at_active_hour": m.send_at_active_hour,
-        "valid_for_seconds": int(m.valid_for.total_seconds()),
+        "valid_for_seconds": (
+            int(m.valid_for.total_seconds()) if m.valid_for is not None else None
+        ),
         "created_at": m.created_at.isoformat() if m.created_at else None,
     }
 
@@ -102,7 +104,11 @@ def message_from_json(d: dict[str, Any]) -> Message:
         ),
         recommendations=int(d.get("recommendations", 0)),
         send_at_active_hour=bool(d.get("send_at_active_hour", False)),
-        valid_for=timedelta(seconds=int(d.get("valid_for_seconds", 3 * 86400))),
+        valid_for=(
+            timedelta(seconds=int(d["valid_for_seconds"]))
+            if d.get("valid_for_seconds") is not None
+            else None
+        ),
         created_at=datetime.fromisoformat(d["created_at"]) if d.get("created_at") else None,
     )
 
@@ -115,6 +121,7 @@ def policy_to_json(p: ShopPolicy) -> dict[str, Any]:
         "quiet_start": p.quiet_hours.start.isoformat(timespec="minutes"),
         "quiet_end": p.quiet_hours.end.isoformat(timespec="minutes"),
         "quiet_channels": sorted(p.quiet_hours.channels),
+        "quiet_transactional": p.quiet_hours.transactional,
         "timezone": p.timezone,
         "max_attempts": p.max_attempts,
         "retry_base_seconds": int(p.retry_base.total_seconds()),
@@ -140,6 +147,7 @@ def policy_from_json(d: dict[str, Any]) -> ShopPolicy:
             start=time.fromisoformat(d["quiet_start"]).replace(tzinfo=None),
             end=time.fromisoformat(d["quiet_end"]).replace(tzinfo=None),
             channels=frozenset(d["quiet_channels"]),
+            transactional=bool(d.get("quiet_transactional", False)),
         ),
         timezone=d["timezone"],
         max_attempts=int(d.get("max_attempts", 5)),

@@ -150,6 +150,12 @@ class DeliveryRepository:
     def is_unsubscribed(self, shop_id: str, customer_id: str, channel: str, category: str) -> bool:
         raise NotImplementedError
 
+    def unsubscribed_at(
+        self, shop_id: str, customer_id: str, channel: str, category: str
+    ) -> datetime | None:
+        """When the person unsubscribed from this channel (or `all`) and category, if they did."""
+        raise NotImplementedError
+
 
 DUE_PK = "DUE"
 PROFILE_SK = "PROFILE"
@@ -628,9 +634,17 @@ class DynamoDeliveryRepository(DeliveryRepository):
         )
 
     def is_unsubscribed(self, shop_id: str, customer_id: str, channel: str, category: str) -> bool:
+        return self.unsubscribed_at(shop_id, customer_id, channel, category) is not None
+
+    def unsubscribed_at(
+        self, shop_id: str, customer_id: str, channel: str, category: str
+    ) -> datetime | None:
         response = self._client.get_item(
             TableName=self._table,
             Key=key(_cust_pk(shop_id, customer_id), _unsub_sk(channel, category)),
             ConsistentRead=True,
         )
-        return "Item" in response
+        item = response.get("Item")
+        if item is None:
+            return None
+        return datetime.fromisoformat(from_item(item)["unsubscribed_at"])

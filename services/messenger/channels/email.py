@@ -1,14 +1,19 @@
 """Mail over Amazon SES v2, as real MIME.
 
-Every message carries `List-Unsubscribe` with an HTTPS link and
+Every marketing message carries `List-Unsubscribe` with an HTTPS link and
 `List-Unsubscribe-Post: List-Unsubscribe=One-Click` (RFC 8058), so mailbox providers
 show a one-click unsubscribe button that works without a login.
+
+Those two headers go out verbatim, on one line (`MAIL_POLICY`): Python's default policy
+would RFC 2047-encode a header longer than 78 characters that has no space to fold at
+(`=?utf-8?q?=3Chttps...`), and Gmail and Yahoo show no unsubscribe button for that.
 """
 
 from __future__ import annotations
 
 from email.headerregistry import Address
 from email.message import EmailMessage
+from email.policy import EmailPolicy
 from email.utils import format_datetime, make_msgid
 from typing import TYPE_CHECKING, Any
 
@@ -66,8 +71,38 @@ class SesSenderIdentities:
         return False
 
 
+_VERBATIM = frozenset({"list-unsubscribe", "list-unsubscribe-post"})
+_MAX_LINE = 998
+"""RFC 5322 §2.1.1: a line is at most 998 characters, CRLF excluded."""
+
+
+class _OneClickPolicy(EmailPolicy):
+    """The default SMTP policy, except that the RFC 8058 headers are written as they are,
+    on one line: mailbox providers read them literally (`<https://…>`), never decoded.
+    Every other header (a Japanese Subject, the From name) keeps RFC 2047 folding."""
+
+    def _verbatim(self, name: str, value: str) -> str | None:
+        if name.lower() not in _VERBATIM:
+            return None
+        line = f"{name}: {value}"
+        if not line.isascii() or len(line) > _MAX_LINE:
+            raise ValueError(f"{name} must be ASCII and fit on one line of {_MAX_LINE} chars")
+        return line + self.linesep
+
+    def fold(self, name: str, value: str) -> str:
+        return self._verbatim(name, value) or super().fold(name, value)
+
+    def fold_binary(self, name: str, value: str) -> bytes:
+        line = self._verbatim(name, value)
+        return line.encode("ascii") if line is not None else super().fold_binary(name, value)
+
+
+MAIL_POLICY = _OneClickPolicy(linesep="\r\n")
+"""How Kizuna serialises mail: SMTP line ends, RFC 8058 headers verbatim."""
+
+
 def build_mime(message: OutboundMessage, sender_email: str, sender_name: str) -> EmailMessage:
-    mime = EmailMessage()
+    mime = EmailMessage(policy=MAIL_POLICY)
     mime["From"] = Address(display_name=sender_name, addr_spec=sender_email)
     mime["To"] = message.to
     mime["Subject"] = message.subject or ""

@@ -10,8 +10,6 @@ stored message ids cannot (they must start with a letter or digit and have no co
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from messenger.domain.message import EmailContent, LineContent, Message, SmsContent
 
 BUILTIN_PREFIX = "builtin:"
@@ -51,5 +49,6 @@ def builtin_message(shop_id: str, message_id: str) -> Message | None:
         ),
         line=LineContent(text=short) if short else None,
         sms=SmsContent(text=short) if short else None,
-        valid_for=timedelta(days=3),
+        # valid_for: the shop's default, so a capped welcome waits for its slot; time-bound
+        # requests (an early-access window, a survey's end) carry their own expires_at.
     )

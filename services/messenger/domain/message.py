@@ -70,8 +70,11 @@ class Message:
     recommendations: int = 0
     """How many recommended items to put in the `recommendations` slot (0: none)."""
     send_at_active_hour: bool = False
-    valid_for: timedelta = timedelta(days=3)
-    """A send deferred (cap, quiet hours) past this age is dropped, with a reason."""
+    valid_for: timedelta | None = None
+    """A deadline for content that goes stale (a flash sale): a send that has to wait
+    (frequency cap, quiet hours) past this age is dropped as `expired:<why>`. None: the
+    shop's default (`ShopPolicy.default_validity`), which always outlasts the wait for
+    the next free cap slot, so a capped send is deferred, never dropped."""
     created_at: datetime | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -97,6 +100,8 @@ class Message:
             raise InvalidInput("LINE content is either text or flex", field="line")
         if self.line is not None:
             check_line_content(self.line)
+        if self.valid_for is not None and self.valid_for <= timedelta(0):
+            raise InvalidInput("valid_for must be positive", field="valid_for_hours")
         if self.recommendations < 0 or self.recommendations > 10:
             raise InvalidInput("recommendations must be between 0 and 10", field="recommendations")
 

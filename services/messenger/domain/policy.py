@@ -3,7 +3,10 @@
 - channel choice: the shop's order (e.g. LINE → mail → SMS), filtered per person by
   content, address, consent, unsubscribes and reachability;
 - frequency cap: at most N marketing messages per person per rolling window;
-- timing: quiet hours per channel in the person's time zone, and the active hour;
+- timing: quiet hours per channel in the person's time zone (transactional messages
+  only if the shop asks), and the active hour;
+- validity: how long a send may wait (the message's own deadline, or by default one
+  that outlasts the wait for the next free cap slot: capped sends are deferred);
 - retries: exponential backoff, then the dead letter.
 """
 
@@ -26,6 +29,18 @@ class QuietHours:
     start: time = time(21, 0)
     end: time = time(8, 0)
     channels: frozenset[str] = frozenset({"line", "sms"})
+    transactional: bool = False
+    """Whether transactional messages (an order or restock confirmation) wait for the end
+    of quiet hours too; by default they go at once, as the customer expects them."""
+
+    def holds(self, channel: str, category: str) -> bool:
+        """Whether quiet hours apply to this channel and message category."""
+        return channel in self.channels and (category != "transactional" or self.transactional)
+
+
+DEFERRAL_GRACE = timedelta(days=2)
+"""How far past the next free cap slot a default validity reaches: enough for the quiet
+hours and the active hour that may follow that slot (at most a day and a half)."""
 
 
 @dataclass(frozen=True)
@@ -64,6 +79,14 @@ class ShopPolicy:
     retry_base: timedelta = timedelta(minutes=1)
     sender: SenderIdentity | None = None
     """The shop's own sender identity for mail and footers; None: the platform's."""
+
+    @property
+    def default_validity(self) -> timedelta:
+        """How long a message without a `valid_for` of its own may wait: the cap window
+        plus `DEFERRAL_GRACE`. The next free slot is never more than one cap window away,
+        so a capped send is deferred to it rather than dropped (the brief's promise),
+        while a backlog cannot grow for ever."""
+        return self.cap_window + DEFERRAL_GRACE
 
     def validate(self) -> None:
         if not self.channel_order:
@@ -189,6 +212,12 @@ def next_active_hour(at: datetime, tz: tzinfo, hour: int) -> datetime:
     return start.astimezone(UTC)
 
 
+def send_deadline(requested_at: datetime, message: Message, policy: ShopPolicy) -> datetime:
+    """After this a send that is still waiting is dropped (`expired:<why>`)."""
+    valid_for = message.valid_for if message.valid_for is not None else policy.default_validity
+    return requested_at + valid_for
+
+
 def earliest_send_time(
     now: datetime, channel: str, message: Message, recipient: Recipient, policy: ShopPolicy
 ) -> datetime:
@@ -197,7 +226,7 @@ def earliest_send_time(
     at = now
     if message.send_at_active_hour and recipient.active_hour is not None:
         at = next_active_hour(at, tz, recipient.active_hour)
-    if channel in policy.quiet_hours.channels:
+    if policy.quiet_hours.holds(channel, message.category):
         end = end_of_quiet_hours(at, tz, policy.quiet_hours)
         if end is not None:
             at = end

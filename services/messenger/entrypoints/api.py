@@ -359,7 +359,8 @@ def unsubscribe_page(token: str, c: Container) -> HTMLResponse:
 @router.post("/u/{token}", response_class=HTMLResponse)
 def unsubscribe_one_click(token: str, c: Container) -> HTMLResponse:
     """RFC 8058 one-click: mail clients POST `List-Unsubscribe=One-Click` here."""
-    services.unsubscribe(c.deliveries, c.settings.signing_secret.get_secret_value(), token)
+    secret = c.settings.signing_secret.get_secret_value()
+    services.unsubscribe(c.deliveries, c.publisher, secret, token)
     body = "<h1>配信を停止しました</h1><p>You have been unsubscribed.</p>"
     return HTMLResponse(_PAGE.format(title="配信停止", body=body))
 

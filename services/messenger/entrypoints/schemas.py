@@ -72,7 +72,14 @@ class MessageCreate(_In):
     coupon: CouponIn | None = None
     recommendations: int = Field(default=0, ge=0, le=10)
     send_at_active_hour: bool = False
-    valid_for_hours: int = Field(default=72, ge=1, le=24 * 60)
+    valid_for_hours: int | None = Field(
+        default=None,
+        ge=1,
+        le=24 * 60,
+        description="A deadline for content that goes stale (a flash sale): a send that has "
+        "to wait longer (frequency cap, quiet hours) is dropped as `expired:<why>`. Omitted: "
+        "the shop's cap window plus 2 days, so a capped send waits for the next free slot.",
+    )
 
     def to_domain(self, shop_id: str, now: datetime) -> Message:
         return Message(
@@ -87,7 +94,9 @@ class MessageCreate(_In):
             coupon=Coupon(**self.coupon.model_dump()) if self.coupon else None,
             recommendations=self.recommendations,
             send_at_active_hour=self.send_at_active_hour,
-            valid_for=timedelta(hours=self.valid_for_hours),
+            valid_for=(
+                timedelta(hours=self.valid_for_hours) if self.valid_for_hours is not None else None
+            ),
             created_at=now,
         )
 
@@ -103,6 +112,9 @@ class MessagePublic(BaseModel):
     sms: dict[str, Any] | None
     recommendations: int
     send_at_active_hour: bool
+    valid_for_hours: float | None = Field(
+        description="Its own deadline; null: the shop's default (cap window plus 2 days)."
+    )
     created_at: datetime | None
 
     @classmethod
@@ -127,6 +139,9 @@ class MessagePublic(BaseModel):
             sms=vars(m.sms) if m.sms else None,
             recommendations=m.recommendations,
             send_at_active_hour=m.send_at_active_hour,
+            valid_for_hours=(
+                m.valid_for.total_seconds() / 3600 if m.valid_for is not None else None
+            ),
             created_at=m.created_at,
         )
 
@@ -236,6 +251,11 @@ class PolicyUpdate(_In):
     quiet_start: time = time(21, 0)
     quiet_end: time = time(8, 0)
     quiet_channels: list[str] = Field(default_factory=lambda: ["line", "sms"])
+    quiet_transactional: bool = Field(
+        default=False,
+        description="Whether transactional messages (order or restock confirmations) wait "
+        "for the end of quiet hours too; by default they go at once.",
+    )
     timezone: str = "Asia/Tokyo"
     sender: SenderIn | None = None
     """The shop's own sender identity; omitted: the platform's (set once per deployment)."""
@@ -255,7 +275,10 @@ class PolicyUpdate(_In):
             cap_count=self.cap_count,
             cap_window=timedelta(days=self.cap_window_days),
             quiet_hours=QuietHours(
-                start=self.quiet_start, end=self.quiet_end, channels=frozenset(self.quiet_channels)
+                start=self.quiet_start,
+                end=self.quiet_end,
+                channels=frozenset(self.quiet_channels),
+                transactional=self.quiet_transactional,
             ),
             timezone=self.timezone,
             sender=(
@@ -276,6 +299,7 @@ class PolicyPublic(PolicyUpdate):
             quiet_start=p.quiet_hours.start,
             quiet_end=p.quiet_hours.end,
             quiet_channels=sorted(p.quiet_hours.channels),
+            quiet_transactional=p.quiet_hours.transactional,
             timezone=p.timezone,
             sender=(
                 SenderIn(

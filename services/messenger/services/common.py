@@ -16,7 +16,9 @@ from messenger.domain.model import (
     Recipient,
 )
 from shared import clock as shared_clock
+from shared.adapters.eventbridge import EventPublisher
 from shared.contracts import details
+from shared.contracts.envelope import EventEnvelope, derived_event_id
 from shared.errors import InvalidInput
 from shared.log import get_logger
 
@@ -104,14 +106,48 @@ def read_unsubscribe_link(secret: str, token: str) -> UnsubscribeRequest:
 
 
 def unsubscribe(
-    repo: DeliveryRepository, secret: str, token: str, clock: Clock = utcnow
+    repo: DeliveryRepository,
+    publisher: EventPublisher,
+    secret: str,
+    token: str,
+    clock: Clock = utcnow,
 ) -> UnsubscribeRequest:
-    """Honour a signed unsubscribe link (idempotent: a second click changes nothing)."""
+    """Honour a signed unsubscribe link (idempotent: a second click changes nothing) and
+    publish `consent.withdrawn`, so the segmenter records it on the profile's consent.
+
+    Every click publishes it again under the same event id (derived from the recorded
+    unsubscribe), so a first click whose publish failed after the write is completed by
+    the next one, and consumers deduplicate the rest."""
     req = read_unsubscribe(secret, token)
-    if not repo.is_unsubscribed(req.shop_id, req.customer_id, req.channel, req.category):
-        repo.unsubscribe(req.shop_id, req.customer_id, req.channel, req.category, clock())
+    at = repo.unsubscribed_at(req.shop_id, req.customer_id, req.channel, req.category)
+    if at is None:
+        at = clock()
+        repo.unsubscribe(req.shop_id, req.customer_id, req.channel, req.category, at)
         _log.info(
             "unsubscribed",
             extra={"shop": req.shop_id, "channel": req.channel, "category": req.category},
         )
+    publisher.publish([consent_withdrawn(req, at)])
     return req
+
+
+def consent_withdrawn(req: UnsubscribeRequest, at: datetime) -> EventEnvelope:
+    """The event of one recorded unsubscribe: same request and time, same id."""
+    event_id = derived_event_id(
+        "unsubscribed", req.customer_id, req.channel, req.category, at.isoformat()
+    )
+    detail = details.ConsentWithdrawn.model_validate(
+        {
+            "customer_id": req.customer_id,
+            "channel": req.channel,
+            "category": req.category,
+            "withdrawn_at": at,
+        }
+    )
+    return EventEnvelope(
+        id=event_id,
+        shop=req.shop_id,
+        type="consent.withdrawn",
+        time=at,
+        detail=detail.model_dump(mode="json"),
+    )

@@ -70,6 +70,7 @@ from messenger.domain.policy import (
     earliest_send_time,
     next_free_slot,
     retry_delay,
+    send_deadline,
 )
 from messenger.domain.rendering import (
     Rendered,
@@ -410,7 +411,7 @@ class Messaging:
         for c in request.channels:
             check_channel(c)
         now = self.clock()
-        expires_at = now + message.valid_for
+        expires_at = send_deadline(now, message, self.messages.policy(request.shop_id))
         if request.expires_at is not None:
             expires_at = min(expires_at, request.expires_at)
         delivery = Delivery(

@@ -386,6 +386,11 @@ class Profile:
         carted = tuple(Activity("carted", at, ln.sku, ln.category, ln.quantity) for ln in lines)
         return replace(self, last_carted_at=at, cart_skus=skus).with_activities(carted)
 
+    def with_consents(self, consents: tuple[Consent, ...]) -> Profile:
+        """Consent decisions recorded elsewhere (an unsubscribe): the latest per channel
+        and category wins, as with the storefront's."""
+        return replace(self, consents=merge_consents(self.consents, consents))
+
     def with_preferences(self, preferences: dict[str, frozenset[str]]) -> Profile:
         merged = dict(self.preferences)
         merged.update(preferences)

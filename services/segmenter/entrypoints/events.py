@@ -34,6 +34,12 @@ def on_message_engaged(envelope: EventEnvelope, detail: Any) -> dict[str, Any]:
     return {"recorded": envelope.type, "duplicate": result.duplicate}
 
 
+def on_consent_withdrawn(envelope: EventEnvelope, detail: Any) -> dict[str, Any]:
+    assert isinstance(detail, details.ConsentWithdrawn)
+    result = services.record_consent_withdrawn(container().ingest, envelope, detail)
+    return {"customer_id": result.customer_id, "duplicate": result.duplicate}
+
+
 def on_survey_answered(envelope: EventEnvelope, detail: Any) -> dict[str, Any]:
     assert isinstance(detail, details.SurveyAnswered)
     cmd = RecordPreferences(
@@ -76,6 +82,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             "message.opened": on_message_engaged,
             "message.clicked": on_message_engaged,
             "survey.answered": on_survey_answered,
+            "consent.withdrawn": on_consent_withdrawn,
         },
         schedules={"nightly-recompute": nightly_recompute},
     )

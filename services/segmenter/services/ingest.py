@@ -39,7 +39,7 @@ from segmenter.domain.commands import (
 )
 from segmenter.domain.errors import ConcurrentUpdate, DuplicateEvent
 from segmenter.domain.identity import Identifier, identifiers_of, resolve
-from segmenter.domain.model import Attributes, Contact, Order, Profile
+from segmenter.domain.model import Attributes, Consent, Contact, Order, Profile
 from shared.adapters.eventbridge import EventPublisher
 from shared.contracts import details
 from shared.contracts.envelope import EventEnvelope, derived_event_id
@@ -701,6 +701,41 @@ def record_engagement(
     )
 
 
+CONSENT_CHANNELS = ("email", "line", "sms")
+
+
+def record_consent_withdrawn(
+    ingest: Ingest, envelope: EventEnvelope, detail: details.ConsentWithdrawn
+) -> Ingested:
+    """An unsubscribe the messenger honoured becomes the profile's consent for that
+    channel (every channel for `all`) and category: withdrawn, with its time and source,
+    so segments built on consent stop holding the person (`segment.exited` is published).
+    Idempotent on the event id. Someone the segmenter has no profile of (an address the
+    messenger knows only from a request) gets none: nothing is recorded."""
+    try:
+        profile = get_profile(ingest.repo, envelope.shop, detail.customer_id)
+    except NotFound:
+        _log.info(
+            "consent withdrawal for no known profile",
+            extra={"event_id": envelope.id, "shop": envelope.shop},
+        )
+        return Ingested(envelope.id, envelope.type, False, subject=detail.customer_id)
+    channels = CONSENT_CHANNELS if detail.channel == "all" else (detail.channel,)
+    withdrawn = tuple(
+        Consent(c, detail.category, False, detail.source, detail.withdrawn_at) for c in channels
+    )
+    return _person_event(
+        ingest,
+        shop_id=envelope.shop,
+        event_id=envelope.id,
+        event_type=envelope.type,
+        ref=CustomerRef(profile.customer_id),
+        subject=detail.customer_id,
+        fold=lambda p: p.with_consents(withdrawn),
+        main_event=lambda p, now: None,
+    )
+
+
 # ---------------------------------------------------------------------------- reads
 
 
@@ -744,6 +779,7 @@ __all__ = [
     "ingest_command",
     "list_customer_orders",
     "list_profiles",
+    "record_consent_withdrawn",
     "record_engagement",
     "record_order",
     "record_preferences",

@@ -52,6 +52,12 @@ EVENT_CATALOG: dict[str, EventType] = {
         _t("message.sent", "messenger", d.MessageSent, "A message was handed to a provider."),
         _t("message.opened", "messenger", d.MessageEngaged, "A message was opened."),
         _t("message.clicked", "messenger", d.MessageEngaged, "A tracked link was clicked."),
+        _t(
+            "consent.withdrawn",
+            "messenger",
+            d.ConsentWithdrawn,
+            "A person unsubscribed (one-click or the unsubscribe page) from a channel or all.",
+        ),
         _t("survey.answered", "feedback", d.SurveyAnswered, "A survey response was accepted."),
         _t(
             "message.requested",

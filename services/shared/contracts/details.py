@@ -147,6 +147,23 @@ class MessageEngaged(_Detail):
     url: str | None = None
 
 
+class ConsentWithdrawn(_Detail):
+    """A person withdrew their consent through an unsubscribe link the messenger honoured
+    (the RFC 8058 one-click POST or the unsubscribe page). Consumers record it on the
+    person's consent, so segments built on consent stop holding them. The event id is
+    the same for every click on the same unsubscribe: deduplicate on it."""
+
+    customer_id: str
+    channel: Channel | Literal["all"] = Field(
+        description="The channel unsubscribed from; `all`: every channel."
+    )
+    category: Category
+    withdrawn_at: AwareDatetime
+    source: str = Field(
+        default="unsubscribe_link", description="How it was withdrawn, kept as the provenance."
+    )
+
+
 class SurveyAnswered(_Detail):
     survey_id: str
     survey_version: int
@@ -180,7 +197,8 @@ class MessageRequested(_Detail):
     The envelope's `shop` is the tenant. The messenger renders `template` (in `locale`)
     with `variables`, picks the channel (`channel`, or by its policy when None and the
     recipient is a known customer), applies consent, suppression and, for `marketing`,
-    the frequency cap and quiet hours (`transactional` is exempt from both), and sends it
+    the frequency cap and quiet hours (`transactional` is exempt from the cap, and from
+    quiet hours unless the shop's policy sets `quiet_transactional`), and sends it
     at most once per `request_id` — producers re-publish with the same id on retries.
     A request still unsent at `expires_at` must be dropped (e.g. an early-access link
     whose window has closed).
