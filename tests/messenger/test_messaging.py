@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from unittest.mock import ANY
 
 import pytest
 from botocore.exceptions import ClientError
@@ -821,3 +822,64 @@ def test_customer_upserted_events_keep_the_recipient_current(world: World) -> No
     assert world.container.recipients is not None
     person = world.container.recipients.get("acme", "c-9")
     assert person is not None and person.active_hour == 21 and person.timezone == "Asia/Tokyo"
+
+
+def test_the_delivery_log_pages_with_a_cursor_and_refuses_a_garbage_one(world: World) -> None:
+    # Given three sends to one customer
+    world.customer()
+    world.message()
+    for anchor in ("a-1", "a-2", "a-3"):
+        world.send(anchor=anchor)
+    for params in ({}, {"customer_id": "c-1"}):
+        # When the log is read two at a time
+        first = world.http.get("/v1/deliveries", params={**params, "limit": 2}, headers=world.auth)
+        assert first.status_code == 200, first.text
+        cursor = first.headers["X-Next-Cursor"]
+        second = world.http.get(
+            "/v1/deliveries", params={**params, "limit": 2, "cursor": cursor}, headers=world.auth
+        )
+        # Then the second page holds the rest, and says it is the last
+        assert second.status_code == 200, second.text
+        assert "X-Next-Cursor" not in second.headers
+        ids = [d["delivery_id"] for d in first.json() + second.json()]
+        assert len(ids) == len(set(ids)) == 3
+    # And a cursor this API never gave is a 422 naming it, not the first page again
+    bad = world.http.get("/v1/deliveries", params={"cursor": "c-1"}, headers=world.auth)
+    assert bad.status_code == 422
+    assert bad.json()["error"]["fields"] == [{"field": "cursor", "message": ANY}]
+
+
+def test_templates_with_unbounded_work_are_a_422_naming_the_field(world: World) -> None:
+    # Given a customer and messages whose templates would run without end
+    world.customer()
+    bombs = {
+        "mul": "{{ 'a' * 10000000 }}",
+        "range": "{% for i in range(100000000) %}x{% endfor %}",
+        "nested": "{% for a in range(9999) %}{% for b in range(9999) %}{% endfor %}{% endfor %}",
+        "pad": "{{ 'x'|center(1000000000) }}",
+        "concat": "{% set ns = namespace(x='a') %}{% for i in range(60) %}"
+        "{% set ns.x = ns.x ~ ns.x %}{% endfor %}{{ ns.x }}",
+    }
+    for name, source in bombs.items():
+        world.message(name, line={"text": source})
+        # When it is previewed
+        r = world.http.post(
+            f"/v1/messages/{name}/preview",
+            json={"customer_id": "c-1", "channel": "line"},
+            headers=world.auth,
+        )
+        # Then it is a 422 naming the template field, quickly and without a 500
+        assert r.status_code == 422, (name, r.text)
+        assert r.json()["error"]["fields"][0]["field"] == "line.text", name
+
+
+def test_a_template_error_shows_no_server_path(world: World) -> None:
+    world.customer()
+    world.message("inc", line={"text": "{% include '/etc/passwd' %}{% include 'nope.txt' %}"})
+    r = world.http.post(
+        "/v1/messages/inc/preview",
+        json={"customer_id": "c-1", "channel": "line"},
+        headers=world.auth,
+    )
+    assert r.status_code == 422, r.text
+    assert "/etc" not in r.text and "/templates" not in r.text and "site-packages" not in r.text

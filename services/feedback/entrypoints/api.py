@@ -13,7 +13,6 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from mangum import Mangum
-from pydantic import AwareDatetime
 
 from feedback import bootstrap
 from feedback.bootstrap import FeedbackContainer
@@ -40,6 +39,7 @@ from feedback.services import restock, surveys
 from shared.auth.keys import Principal
 from shared.http.app import container_of, create_service_app
 from shared.http.security import Admin, FeedbackWriter, MessagesSender, authenticated, require_scope
+from shared.http.types import WINDOW, Timestamp
 from shared.settings import get_settings
 
 
@@ -60,7 +60,7 @@ FeedbackReader = Annotated[Principal, Depends(require_scope("feedback:read"))]
 SurveyReader = Annotated[Principal, Depends(_survey_reader)]
 
 router = APIRouter(prefix="/v1")
-_WITH_OFFSET = "ISO 8601 with a UTC offset, e.g. 2026-11-01T00:00:00+09:00."
+_WITH_OFFSET = f"ISO 8601 with a UTC offset, e.g. 2026-11-01T00:00:00+09:00, {WINDOW}."
 
 
 # ---------------------------------------------------------------------------- surveys
@@ -152,8 +152,8 @@ def get_results(
     version: Annotated[int | None, Query(ge=1)] = None,
     segment_id: Annotated[str | None, Query(min_length=1, max_length=63)] = None,
     bucket: Literal["day", "week", "month"] | None = None,
-    since: Annotated[AwareDatetime | None, Query(description=_WITH_OFFSET)] = None,
-    until: Annotated[AwareDatetime | None, Query(description=_WITH_OFFSET)] = None,
+    since: Annotated[Timestamp | None, Query(description=_WITH_OFFSET)] = None,
+    until: Annotated[Timestamp | None, Query(description=_WITH_OFFSET)] = None,
 ) -> ResultsPublic:
     """Counts per option, NPS split, free texts; by segment (membership when answered)
     and per day / week / month (JST). `since` / `until` need a UTC offset (422 naming
@@ -219,6 +219,7 @@ def get_sku(sku: str, principal: FeedbackReader, c: Container) -> SkuPublic:
 
 app = create_service_app(
     title="Kizuna feedback",
+    service="feedback",
     routers=[router, pages.router],
     container_factory=bootstrap.build,
     max_body_bytes=lambda: get_settings().max_body_bytes,

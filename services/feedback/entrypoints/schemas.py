@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -15,6 +15,8 @@ from feedback.services.restock import Access, SkuOverview
 from feedback.services.surveys import Answered, SurveyResults
 from shared.contracts.details import Channel
 from shared.contracts.envelope import EVENT_ID_PATTERN
+
+CustomerId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"\S")]
 
 Kind = Literal["single", "multiple", "rating", "nps", "text"]
 
@@ -214,7 +216,7 @@ class InvitationCreate(_In):
         pattern=r"^[A-Za-z0-9._-]+$",
         description="Names this round of invitations: retrying it sends nothing twice.",
     )
-    customer_ids: list[str] = Field(min_length=1, max_length=500)
+    customer_ids: list[CustomerId] = Field(min_length=1, max_length=500)
     channel: Channel | None = Field(default=None, description="None: the messenger's policy.")
 
 

@@ -52,6 +52,7 @@ from shared.adapters.dynamodb import (
     query_all,
     to_item,
 )
+from shared.errors import InvalidInput
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -140,6 +141,18 @@ class DeliveryRepository:
     def list_deliveries(
         self, shop_id: str, customer_id: str | None, limit: int, status: str | None = None
     ) -> list[Delivery]:
+        raise NotImplementedError
+
+    def deliveries_page(
+        self,
+        shop_id: str,
+        customer_id: str | None,
+        limit: int,
+        status: str | None,
+        after: dict[str, str] | None,
+    ) -> tuple[list[Delivery], dict[str, str] | None]:
+        """One page of the delivery log, newest first, and the position after it (None
+        on the last page). `after` is a position this method returned before."""
         raise NotImplementedError
 
     def unsubscribe(
@@ -295,6 +308,69 @@ class DynamoDeliveryRepository(DeliveryRepository):
     def __init__(self, client: DynamoDBClient, table: str) -> None:
         self._client = client
         self._table = table
+
+    def deliveries_page(
+        self,
+        shop_id: str,
+        customer_id: str | None,
+        limit: int,
+        status: str | None,
+        after: dict[str, str] | None,
+    ) -> tuple[list[Delivery], dict[str, str] | None]:
+        if after is not None and not _is_position(after, customer_id is not None):
+            raise InvalidInput("not a cursor of this list", field="cursor")
+        if customer_id is not None:
+            items = query_all(
+                self._client,
+                TableName=self._table,
+                KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+                ExpressionAttributeValues={
+                    ":pk": {"S": _cust_pk(shop_id, customer_id)},
+                    ":prefix": {"S": "DELIVERY#"},
+                },
+            )
+            rows = sorted(items, key=lambda i: str(i.get("gsi1sk", "")), reverse=True)
+            if after is not None:
+                rows = [i for i in rows if str(i.get("gsi1sk", "")) < after["gsi1sk"]]
+            if status is not None:
+                rows = [i for i in rows if i.get("status") == status]
+            page = rows[:limit]
+            more = len(rows) > limit
+            last = {"gsi1sk": str(page[-1].get("gsi1sk", ""))} if more and page else None
+            return [_from_item(i) for i in page], last
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": "gsi1",
+            "KeyConditionExpression": "gsi1pk = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": f"SHOP#{shop_id}#DELIVERIES"}},
+            "ScanIndexForward": False,
+            "Limit": max(limit, 100),
+        }
+        if status is not None:
+            kwargs["FilterExpression"] = "#s = :status"
+            kwargs["ExpressionAttributeNames"] = {"#s": "status"}
+            kwargs["ExpressionAttributeValues"][":status"] = {"S": status}
+        if after is not None:
+            kwargs["ExclusiveStartKey"] = {
+                "pk": {"S": after["pk"]},
+                "sk": {"S": after["sk"]},
+                "gsi1pk": {"S": f"SHOP#{shop_id}#DELIVERIES"},
+                "gsi1sk": {"S": after["gsi1sk"]},
+            }
+        found: list[dict[str, Any]] = []
+        exhausted = False
+        while len(found) <= limit:
+            response = self._client.query(**kwargs)
+            found.extend(from_item(i) for i in response.get("Items", []))
+            last_key = response.get("LastEvaluatedKey")
+            if not last_key:
+                exhausted = True
+                break
+            kwargs["ExclusiveStartKey"] = last_key
+        page = found[:limit]
+        more = len(found) > limit or not exhausted
+        position = {k: str(page[-1][k]) for k in ("pk", "sk", "gsi1sk")} if more and page else None
+        return [_from_item(i) for i in page], position
 
     def list_deliveries(
         self, shop_id: str, customer_id: str | None, limit: int, status: str | None = None
@@ -648,3 +724,8 @@ class DynamoDeliveryRepository(DeliveryRepository):
         if item is None:
             return None
         return datetime.fromisoformat(from_item(item)["unsubscribed_at"])
+
+
+def _is_position(after: dict[str, str], of_customer: bool) -> bool:
+    keys = {"gsi1sk"} if of_customer else {"pk", "sk", "gsi1sk"}
+    return set(after) == keys and all(after[k] for k in keys)

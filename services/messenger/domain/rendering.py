@@ -10,13 +10,13 @@ names the field it came from (``email.subject``, ``line.flex.body.contents.0.tex
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from jinja2 import FileSystemLoader, StrictUndefined, TemplateError, select_autoescape
-from jinja2.sandbox import SandboxedEnvironment
 
 from messenger.domain.message import (
     FLEX_CONTAINERS,
@@ -27,10 +27,19 @@ from messenger.domain.message import (
     Message,
     SmsContent,
 )
+from messenger.domain.sandbox import BoundedSandbox, render_bounded
 from messenger.domain.sms import MAX_PARTS, SmsLength, sms_length
 from shared.errors import InvalidInput
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates"
+_ABSOLUTE_PATH = re.compile(r"(?:[A-Za-z]:)?[\\/](?:[\w.-]+[\\/])+[\w.-]*")
+
+
+def _safe(err: TemplateError) -> str:
+    """The error's message without any server path (a template may name one)."""
+    message = str(err.message or type(err).__name__)
+    message = message.replace(str(TEMPLATE_DIR), "<templates>")
+    return _ABSOLUTE_PATH.sub("<path>", message)
 
 
 @dataclass(frozen=True)
@@ -74,8 +83,8 @@ class RenderedSms:
 Rendered = RenderedEmail | RenderedLine | RenderedSms
 
 
-def _environment(autoescape: bool | None = None) -> SandboxedEnvironment:
-    return SandboxedEnvironment(
+def _environment(autoescape: bool | None = None) -> BoundedSandbox:
+    return BoundedSandbox(
         loader=FileSystemLoader(TEMPLATE_DIR),
         autoescape=(
             select_autoescape(enabled_extensions=("html",), default_for_string=False)
@@ -88,10 +97,10 @@ def _environment(autoescape: bool | None = None) -> SandboxedEnvironment:
     )
 
 
-_string_envs: dict[bool, SandboxedEnvironment] = {}
+_string_envs: dict[bool, BoundedSandbox] = {}
 
 
-def _string_env(html: bool) -> SandboxedEnvironment:
+def _string_env(html: bool) -> BoundedSandbox:
     if html not in _string_envs:
         _string_envs[html] = _environment(autoescape=html)
     return _string_envs[html]
@@ -100,10 +109,10 @@ def _string_env(html: bool) -> SandboxedEnvironment:
 def render_file(name: str, context: Mapping[str, Any]) -> str:
     """One shipped template (e.g. a footer partial)."""
     try:
-        return _string_env(name.endswith(".html")).get_template(name).render(dict(context))
+        return render_bounded(_string_env(name.endswith(".html")).get_template(name), context)
     except TemplateError as err:
         raise InvalidInput(
-            f"template {name!r} failed to render: {err.message}", field="template"
+            f"template {name!r} failed to render: {_safe(err)}", field="template"
         ) from None
 
 
@@ -112,9 +121,9 @@ def render_string(
 ) -> str:
     """Render one stored template string; any failure is an InvalidInput naming `field`."""
     try:
-        return _string_env(html).from_string(source).render(dict(context))
+        return render_bounded(_string_env(html).from_string(source), context)
     except TemplateError as err:
-        raise InvalidInput(f"{field} failed to render: {err.message}", field=field) from None
+        raise InvalidInput(f"{field} failed to render: {_safe(err)}", field=field) from None
     except Exception as err:
         raise InvalidInput(f"{field} failed to render: {type(err).__name__}", field=field) from None
 
@@ -124,7 +133,7 @@ def check_string(source: str, *, field: str, html: bool = False) -> None:
     try:
         _string_env(html).parse(source)
     except TemplateError as err:
-        raise InvalidInput(f"{field} is not a valid template: {err.message}", field=field) from None
+        raise InvalidInput(f"{field} is not a valid template: {_safe(err)}", field=field) from None
 
 
 def _walk_flex(value: Any, path: str, context: Mapping[str, Any] | None) -> Any:

@@ -40,6 +40,7 @@ from messenger.services.campaigns import check_variant
 from messenger.services.line_accounts import LineAccounts
 from messenger.services.sending import SendRequest
 from shared.http.app import container_of, create_service_app
+from shared.http.paging import NEXT_CURSOR_HEADER, decode_cursor, encode_cursor
 from shared.http.security import Admin, MessagesReader, MessagesSender
 from shared.settings import get_settings
 
@@ -92,16 +93,42 @@ class DeliveryPublic(BaseModel):
 router = APIRouter()
 
 
-@router.get("/v1/deliveries")
+@router.get(
+    "/v1/deliveries",
+    responses={
+        200: {
+            "description": "One page, newest first. When more follow, the `X-Next-Cursor` "
+            "header holds the cursor of the next page (absent on the last page).",
+            "headers": {
+                NEXT_CURSOR_HEADER: {
+                    "description": "Pass as `cursor` to read the next page.",
+                    "schema": {"type": "string"},
+                }
+            },
+        }
+    },
+)
 def get_deliveries(
     principal: MessagesReader,
     c: Container,
+    response: Response,
     customer_id: str | None = None,
     status: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    cursor: Annotated[str | None, Query(description="`X-Next-Cursor` of the page before.")] = None,
 ) -> list[DeliveryPublic]:
-    """The delivery log; `status=dead_letter` lists sends whose retries ran out."""
-    found = services.list_deliveries(c.deliveries, principal.shop_id, customer_id, limit, status)
+    """The delivery log; `status=dead_letter` lists sends whose retries ran out. The
+    body stays a list; paging is by header (`X-Next-Cursor` → `cursor`)."""
+    found, after = services.list_deliveries(
+        c.deliveries,
+        principal.shop_id,
+        customer_id,
+        limit,
+        status,
+        decode_cursor(cursor, dict),
+    )
+    if after is not None:
+        response.headers[NEXT_CURSOR_HEADER] = encode_cursor(after)
     return [DeliveryPublic.of(d) for d in found]
 
 
@@ -367,6 +394,7 @@ def unsubscribe_one_click(token: str, c: Container) -> HTMLResponse:
 
 app = create_service_app(
     title="Kizuna messenger",
+    service="messenger",
     routers=[router],
     container_factory=bootstrap.build,
     max_body_bytes=lambda: get_settings().max_body_bytes,

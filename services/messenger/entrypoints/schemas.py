@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, time, timedelta
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    EmailStr,
+    Field,
+    WithJsonSchema,
+)
 
 from messenger.domain.campaign import Campaign, ResultRow, Variant
 from messenger.domain.line_account import LineCredentials, LineRoute
@@ -16,8 +24,34 @@ from messenger.domain.rendering import RenderedEmail, RenderedLine, RenderedSms
 from messenger.services.campaigns import CampaignResults
 from messenger.services.line_accounts import LineChannelStatus
 from messenger.services.sending import ChannelPreview, Redriven, SendOutcome
+from shared.http.types import Timestamp
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+LOCAL_TIME_PATTERN = r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?$"
+
+
+def _local_time(value: Any) -> Any:
+    """Quiet hours are wall-clock times in each person's own time zone: an offset
+    ("21:00+09:00") has no meaning there and made every later send fail."""
+    if isinstance(value, str) and not re.fullmatch(LOCAL_TIME_PATTERN, value):
+        raise ValueError("a local time HH:MM or HH:MM:SS without a UTC offset, e.g. 21:00")
+    if isinstance(value, time) and value.tzinfo is not None:
+        raise ValueError("a local time without a UTC offset, e.g. 21:00")
+    return value
+
+
+LocalTime = Annotated[
+    time,
+    BeforeValidator(_local_time),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": LOCAL_TIME_PATTERN,
+            "description": "Wall-clock time HH:MM[:SS], no UTC offset.",
+            "examples": ["21:00"],
+        }
+    ),
+]
 
 
 class _In(BaseModel):
@@ -58,7 +92,7 @@ class SmsContentIn(_In):
 class CouponIn(_In):
     code: str = Field(min_length=1, max_length=64)
     description: str | None = Field(default=None, max_length=500)
-    expires_at: datetime | None = None
+    expires_at: Timestamp | None = None
 
 
 class MessageCreate(_In):
@@ -248,8 +282,8 @@ class PolicyUpdate(_In):
     channel_order: list[str] = Field(default_factory=lambda: ["line", "email", "sms"])
     cap_count: int = Field(default=3, ge=1, le=100)
     cap_window_days: float = Field(default=7, gt=0, le=90)
-    quiet_start: time = time(21, 0)
-    quiet_end: time = time(8, 0)
+    quiet_start: LocalTime = time(21, 0)
+    quiet_end: LocalTime = time(8, 0)
     quiet_channels: list[str] = Field(default_factory=lambda: ["line", "sms"])
     quiet_transactional: bool = Field(
         default=False,
@@ -259,15 +293,6 @@ class PolicyUpdate(_In):
     timezone: str = "Asia/Tokyo"
     sender: SenderIn | None = None
     """The shop's own sender identity; omitted: the platform's (set once per deployment)."""
-
-    @field_validator("quiet_start", "quiet_end")
-    @classmethod
-    def _local_time(cls, value: time) -> time:
-        """Quiet hours are wall-clock times in each person's own time zone: an offset
-        ("21:00+09:00") has no meaning there and made every later send fail."""
-        if value.tzinfo is not None:
-            raise ValueError("a local time without a UTC offset, e.g. 21:00")
-        return value
 
     def to_domain(self) -> ShopPolicy:
         return ShopPolicy(
@@ -322,7 +347,7 @@ class CampaignCreate(_In):
     segment_id: str = Field(min_length=1, max_length=128)
     variants: list[VariantIn] = Field(min_length=1, max_length=8)
     """One variant: a plain campaign. Several: an A/B/n test (subject or content)."""
-    scheduled_at: AwareDatetime | None = None
+    scheduled_at: Timestamp | None = None
     """When to start; now if omitted."""
     metric: Literal["opens", "clicks"] = "opens"
     wave_size: int = Field(default=500, ge=1, le=100_000)

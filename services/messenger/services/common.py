@@ -85,10 +85,12 @@ def list_deliveries(
     customer_id: str | None,
     limit: int,
     status: str | None = None,
-) -> list[Delivery]:
+    after: dict[str, str] | None = None,
+) -> tuple[list[Delivery], dict[str, str] | None]:
+    """One page of the delivery log (newest first) and the position after it."""
     if status is not None and status not in {s.value for s in DeliveryStatus}:
         raise InvalidInput(f"unknown delivery status {status!r}", field="status")
-    return repo.list_deliveries(shop_id, customer_id, limit, status)
+    return repo.deliveries_page(shop_id, customer_id, limit, status, after)
 
 
 def category_wide_token(secret: str, token: str) -> str:

@@ -24,10 +24,11 @@ from segmenter.entrypoints.schemas import (
     ProfilePublic,
 )
 from segmenter.services import audience, segments
-from shared.errors import KizunaError
+from shared.errors import InvalidInput, KizunaError
 from shared.http import admin
 from shared.http.app import container_of, create_service_app
 from shared.http.errors import status_for
+from shared.http.paging import decode_cursor, encode_cursor
 from shared.http.security import EventsWriter, SegmentsReader, SegmentsWriter
 from shared.settings import get_settings
 
@@ -96,12 +97,17 @@ def post_events_batch(body: EventBatch, principal: EventsWriter, c: Container) -
     """Up to 500 events. The whole batch is validated first (a bad one refuses the batch,
     naming `events.<i>.<field>`); then each event is applied on its own, so a conflict in
     one does not undo the others."""
-    results = []
-    for event in body.events:
+    commands = [event.to_command(principal.shop_id) for event in body.events]
+    for i, command in enumerate(commands):
         try:
-            results.append(
-                _public(services.ingest_command(event.to_command(principal.shop_id), c.ingest))
-            )
+            services.check_command(command)
+        except InvalidInput as err:
+            field = f"events.{i}.{err.field}" if err.field else f"events.{i}"
+            raise InvalidInput(err.message, field=field) from None
+    results = []
+    for event, command in zip(body.events, commands, strict=True):
+        try:
+            results.append(_public(services.ingest_command(command, c.ingest)))
         except KizunaError as err:
             status: Literal["conflict", "not_found"] = (
                 "not_found" if status_for(err) == 404 else "conflict"
@@ -148,8 +154,13 @@ def list_customers(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     cursor: str | None = None,
 ) -> ProfilesPage:
-    found, next_cursor = services.list_profiles(c.profiles, principal.shop_id, limit, cursor)
-    return ProfilesPage(customers=[ProfilePublic.of(p) for p in found], next_cursor=next_cursor)
+    found, after = services.list_profiles(
+        c.profiles, principal.shop_id, limit, decode_cursor(cursor)
+    )
+    return ProfilesPage(
+        customers=[ProfilePublic.of(p) for p in found],
+        next_cursor=encode_cursor(after) if after else None,
+    )
 
 
 @router.get("/customers/{customer_id:path}/orders")
@@ -327,11 +338,30 @@ def segment_members(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     cursor: str | None = None,
 ) -> MembersPage:
-    ids, next_cursor = segments.members(c.profiles, principal.shop_id, segment_id, limit, cursor)
-    return MembersPage(segment_id=segment_id, customer_ids=ids, next_cursor=next_cursor)
+    ids, after = segments.members(
+        c.profiles, principal.shop_id, segment_id, limit, decode_cursor(cursor)
+    )
+    return MembersPage(
+        segment_id=segment_id,
+        customer_ids=ids,
+        next_cursor=encode_cursor(after) if after else None,
+    )
 
 
-@router.get("/segments/{segment_id}/export")
+class CsvStream(StreamingResponse):
+    media_type = "text/csv"
+
+
+@router.get(
+    "/segments/{segment_id}/export",
+    response_class=CsvStream,
+    responses={
+        200: {
+            "description": "The members as CSV (header row first), UTF-8.",
+            "content": {"text/csv": {"schema": {"type": "string"}}},
+        }
+    },
+)
 def export_segment(
     segment_id: str,
     principal: SegmentsReader,
@@ -349,6 +379,7 @@ def export_segment(
 
 app = create_service_app(
     title="Kizuna segmenter",
+    service="segmenter",
     routers=[router, admin.router],
     container_factory=bootstrap.build,
     max_body_bytes=lambda: get_settings().max_body_bytes,

@@ -14,7 +14,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
 from pydantic import (
-    AwareDatetime,
     BaseModel,
     ConfigDict,
     EmailStr,
@@ -36,6 +35,7 @@ from segmenter.domain.commands import (
 from segmenter.domain.model import Attributes, Consent, Contact, Order, OrderLine, Profile
 from shared import clock as shared_clock
 from shared.contracts.envelope import EVENT_ID_PATTERN
+from shared.http.types import Timestamp
 
 ID_PATTERN = r"^[A-Za-z0-9._:\-#/@+]{1,128}$"
 Money = Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=2)]
@@ -64,7 +64,7 @@ class ConsentIn(_In):
     source: str | None = Field(
         default=None, max_length=64, description="Where it was given, e.g. checkout."
     )
-    recorded_at: AwareDatetime | None = None
+    recorded_at: Timestamp | None = None
 
     def to_domain(self, default_time: datetime) -> Consent:
         return Consent(
@@ -166,7 +166,7 @@ class OrderCreate(_In):
     type: Literal["order.placed"] = "order.placed"
     event_id: EventId
     order_id: str = Field(pattern=ID_PATTERN)
-    placed_at: AwareDatetime
+    placed_at: Timestamp
     currency: str = Field(default="JPY", pattern=r"^[A-Z]{3}$")
     total: Money
     items: list[LineItemIn] = Field(min_length=1, max_length=500)
@@ -204,7 +204,7 @@ class CustomerUpsert(_In):
         description="IANA zone. Omitted: the profile keeps its zone (Asia/Tokyo if never set).",
     )
     acquisition_channel: str | None = Field(default=None, max_length=64)
-    registered_at: AwareDatetime | None = None
+    registered_at: Timestamp | None = None
 
     @field_validator("timezone")
     @classmethod
@@ -245,7 +245,7 @@ class OrderStatusChange(_In):
     type: Literal["order.shipped", "order.delivered", "order.cancelled", "order.returned"]
     event_id: EventId
     order_id: str = Field(pattern=ID_PATTERN)
-    at: AwareDatetime = Field(description="When it was shipped / delivered / cancelled / returned.")
+    at: Timestamp = Field(description="When it was shipped / delivered / cancelled / returned.")
     amount: Money | None = Field(
         default=None,
         gt=0,
@@ -278,7 +278,7 @@ class CartUpdate(_In):
     customer: CustomerRefIn
     cart_id: str = Field(pattern=ID_PATTERN)
     items: list[LineItemIn] = Field(max_length=500, description="The whole cart; [] = emptied.")
-    updated_at: AwareDatetime
+    updated_at: Timestamp
 
     def to_command(self, shop_id: str) -> UpdateCart:
         return UpdateCart(
@@ -297,7 +297,7 @@ class ProductView(_In):
     customer: CustomerRefIn
     sku: str = Field(min_length=1, max_length=64)
     category: str | None = Field(default=None, max_length=64)
-    viewed_at: AwareDatetime
+    viewed_at: Timestamp
 
     def to_command(self, shop_id: str) -> RecordView:
         return RecordView(

@@ -794,6 +794,20 @@ Command = (
 )
 
 
+def check_command(cmd: Command) -> None:
+    """What `ingest_command` would refuse before writing anything, checked without
+    writing: a batch checks every event first, so a bad one refuses the whole batch."""
+    ref: CustomerRef | None = None
+    if isinstance(cmd, RecordOrder):
+        ref = CustomerRef(cmd.order.customer_id, cmd.contact)
+    elif isinstance(cmd, UpsertCustomer | UpdateCart | RecordView):
+        ref = cmd.customer
+    if ref is not None and not identifiers_of(ref.customer_id, ref.contact):
+        raise InvalidInput(
+            "name the customer by customer_id, email, phone or line_user_id", field="customer"
+        )
+
+
 def ingest_command(cmd: Command, ingest: Ingest) -> Ingested:
     """One storefront event of any type."""
     if isinstance(cmd, RecordOrder):

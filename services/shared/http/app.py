@@ -2,6 +2,10 @@
 
 The service's composition root (its container) is created on the first request, not
 at import, so a cold start pays only for imports and tests can inject their own.
+
+Each service describes itself at `/v1/openapi/<service>.json` (locally and on AWS, where
+the template routes that path to the service's function). Every route declares the
+error statuses it can answer, with the one error schema.
 """
 
 from __future__ import annotations
@@ -11,10 +15,13 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from fastapi import APIRouter, FastAPI, Request
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
+from fastapi.utils import create_model_field
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.auth.store import KeyStore
-from shared.http.errors import error_body, install_error_handlers
+from shared.http.errors import CatchAll, error_body, error_response, install_error_handlers
 from shared.log import configure_logging
 
 
@@ -85,22 +92,89 @@ class _TooLarge(Exception):
     pass
 
 
+def openapi_path(service: str) -> str:
+    """Where a service serves its OpenAPI document."""
+    return f"/v1/openapi/{service}.json"
+
+
 def create_service_app(
     *,
     title: str,
+    service: str,
     routers: list[APIRouter],
     container_factory: Callable[[], ServiceContainer],
     max_body_bytes: Callable[[], int],
 ) -> FastAPI:
     configure_logging()
-    app = FastAPI(title=title, version="0.1.0")
+    app = FastAPI(
+        title=title,
+        version="0.1.0",
+        openapi_url=openapi_path(service),
+        docs_url=None,
+        redoc_url=None,
+    )
     app.state.container_factory = container_factory
     app.state.container = None
     install_error_handlers(app)
     for router in routers:
+        for route in router.routes:
+            if isinstance(route, APIRoute):
+                declare_errors(route)
         app.include_router(router)
     app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
+    app.add_middleware(CatchAll)
     return app
+
+
+_WRITES = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+def _calls(dependant: Dependant) -> list[Any]:
+    found = [dependant.call]
+    for sub in dependant.dependencies:
+        found.extend(_calls(sub))
+    return found
+
+
+def _has_params(dependant: Dependant) -> bool:
+    if dependant.path_params or dependant.query_params or dependant.header_params:
+        return True
+    if dependant.body_params:
+        return True
+    return any(_has_params(sub) for sub in dependant.dependencies)
+
+
+def declare_errors(route: APIRoute) -> None:
+    """Declare in the OpenAPI the error statuses the route can answer (a route's own
+    declarations win): 401/403 behind an API key, 404 for a path naming a resource,
+    409 for a keyed write, 413 for a body, 422 for any parameter or body."""
+    from shared.http.security import authenticated
+
+    statuses: set[int] = set()
+    keyed = authenticated in _calls(route.dependant)
+    methods = route.methods or set()
+    writes = bool(methods & _WRITES)
+    if keyed:
+        statuses |= {401, 403}
+    if route.dependant.path_params:
+        statuses.add(404)
+    if keyed and writes:
+        statuses.add(409)
+    if methods & {"POST", "PUT", "PATCH"}:
+        statuses.add(413)
+    if _has_params(route.dependant):
+        statuses.add(422)
+    fields = dict(route.response_fields)
+    for status in sorted(statuses):
+        if status in route.responses:
+            continue
+        route.responses[status] = error_response(status)
+        fields[status] = create_model_field(
+            name=f"Response_{status}_{route.unique_id}",
+            type_=route.responses[status]["model"],
+            mode="serialization",
+        )
+    route.response_fields = fields
 
 
 def container_of(request: Request) -> Any:

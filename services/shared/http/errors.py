@@ -2,17 +2,23 @@
 
 Every error response looks like
 ``{"error": {"code": ..., "message": ..., "fields": [{"field": ..., "message": ...}]}}``
-so storefronts and partner tools can show which field was wrong.
+so storefronts and partner tools can show which field was wrong. An exception nobody
+expected is a 500 with code `internal` and a request id; the same id is in the JSON log
+line (class name only, no message: it may quote personal data), and nothing reaches
+stderr as a raw traceback.
 """
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.errors import (
     Conflict,
@@ -86,7 +92,108 @@ async def _on_validation_error(_: Request, exc: Exception) -> JSONResponse:
 async def _on_http_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code = {404: "route_not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-    return JSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code)
+    # Starlette puts `Allow` on its 405: keep it (RFC 9110 requires it there).
+    return JSONResponse(
+        error_body(code, str(exc.detail)), status_code=exc.status_code, headers=exc.headers
+    )
+
+
+REQUEST_ID_HEADER = "X-Request-Id"
+
+
+def request_id_of(scope: Scope) -> str:
+    """API Gateway's request id under Mangum (the one in its access log), else a new one."""
+    event = scope.get("aws.event") or {}
+    context = event.get("requestContext") if isinstance(event, dict) else None
+    found = context.get("requestId") if isinstance(context, dict) else None
+    return str(found) if found else uuid.uuid4().hex
+
+
+class CatchAll:
+    """The outermost layer of a service app: an exception no handler mapped becomes the
+    documented error body (code `internal`, with a request id) and one JSON log line
+    carrying the same id; it is not re-raised, so no raw traceback reaches stderr."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self._app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self._app(scope, receive, tracking_send)
+        except Exception as exc:
+            request_id = request_id_of(scope)
+            _log.error(
+                "unhandled exception",
+                extra={
+                    "request_id": request_id,
+                    "error_code": "internal",
+                    "exception": type(exc).__name__,
+                    "method": scope.get("method"),
+                    "route": _route_of(scope),
+                },
+            )
+            if started:
+                return
+            response = JSONResponse(
+                error_body("internal", f"internal error; request id {request_id}"),
+                status_code=500,
+                headers={REQUEST_ID_HEADER: request_id},
+            )
+            await response(scope, receive, send)
+
+
+def _route_of(scope: Scope) -> str:
+    """The route template (`/v1/customers/{customer_id:path}`), never the raw path: a
+    path may carry an email address or a token."""
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    return str(path) if path else "unmatched"
+
+
+# ---------------------------------------------------------------------------- OpenAPI
+
+
+class FieldErrorPublic(BaseModel):
+    field: str
+    message: str
+
+
+class ErrorDetailPublic(BaseModel):
+    code: str
+    message: str
+    fields: list[FieldErrorPublic] | None = None
+
+
+class ErrorPublic(BaseModel):
+    """The body of every 4xx and 5xx answer."""
+
+    error: ErrorDetailPublic
+
+
+ERROR_DESCRIPTIONS: dict[int, str] = {
+    401: "No API key, or an unknown or revoked one",
+    403: "The key lacks the scope this route needs",
+    404: "Not found (or another shop's)",
+    409: "Conflicts with stored state",
+    413: "Request body too large",
+    422: "Invalid input; `fields` names each bad field",
+}
+
+
+def error_response(status: int) -> dict[str, Any]:
+    """An OpenAPI response entry with the error schema."""
+    return {"model": ErrorPublic, "description": ERROR_DESCRIPTIONS[status]}
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -1,0 +1,51 @@
+"""Opaque page cursors for every cursor-paged list route.
+
+A cursor is what the previous page answered as `next_cursor`, passed back unchanged.
+It is base64url JSON with a version tag, so anything else (a customer id typed by
+hand, a truncated copy, garbage) is a 422 naming `cursor` instead of silently giving
+the first page again.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import Any
+
+from shared.errors import InvalidInput
+
+_VERSION = "k1"
+NEXT_CURSOR_HEADER = "X-Next-Cursor"
+"""Where a list route whose body is a bare JSON array puts its next cursor."""
+MAX_CURSOR_LENGTH = 2048
+
+
+def encode_cursor(position: Any) -> str:
+    """The opaque cursor of a storage position (a string or a JSON object)."""
+    raw = json.dumps([_VERSION, position], separators=(",", ":"), sort_keys=True)
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None, kind: type = str) -> Any:
+    """The storage position a cursor stands for (None for the first page)."""
+    if cursor is None:
+        return None
+    bad = InvalidInput("not a cursor this API gave out (pass it back as is)", field="cursor")
+    if not cursor or len(cursor) > MAX_CURSOR_LENGTH:
+        raise bad
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        decoded = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")).decode())
+    except (ValueError, UnicodeError, binascii.Error):
+        raise bad from None
+    if not (isinstance(decoded, list) and len(decoded) == 2 and decoded[0] == _VERSION):
+        raise bad
+    position = decoded[1]
+    if not isinstance(position, kind) or (isinstance(position, str) and not position):
+        raise bad
+    if isinstance(position, dict) and not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in position.items()
+    ):
+        raise bad
+    return position
