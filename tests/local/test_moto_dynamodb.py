@@ -3,6 +3,7 @@ their own items, and memory that does not grow with every write."""
 
 from __future__ import annotations
 
+import json
 import threading
 import tracemalloc
 from collections.abc import Iterator
@@ -180,3 +181,67 @@ def test_concurrent_conditional_writes_and_transactions_keep_every_promise(ddb: 
         if i["pk"]["S"].startswith("claim-")
     ]
     assert sorted(claims) == sorted(f"claim-{v}" for v in won)
+
+
+def test_item_answers_are_the_json_moto_s_own_serializer_gives(
+    ddb: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given every answer also serialised by moto's generic serializer
+    from moto.dynamodb.responses import DynamoHandler
+
+    fast = DynamoHandler.serialized
+    compared: list[str] = []
+
+    def both(self: Any, action_result: Any) -> Any:
+        status, headers, body = fast(self, action_result)
+        assert moto_dynamodb._generic_serialized is not None
+        _, _, generic = moto_dynamodb._generic_serialized(self, action_result)
+        assert json.loads(body) == json.loads(generic), self._get_action()
+        compared.append(self._get_action())
+        return status, headers, body
+
+    monkeypatch.setattr(DynamoHandler, "serialized", both)
+    nested = {
+        "M": {
+            "history": {"L": [{"M": {"sku": {"S": "A"}, "n": {"N": "2"}}}, {"NULL": True}]},
+            "tags": {"SS": ["x", "y"]},
+            "blob": {"B": b"\x00\x01"},
+            "ok": {"BOOL": False},
+        }
+    }
+    # When every item operation runs, with nested, binary and set attributes
+    ddb.put_item(TableName=TABLE, Item={**_key("a"), "doc": nested}, ReturnValues="ALL_OLD")
+    ddb.update_item(
+        TableName=TABLE,
+        Key=_key("a"),
+        UpdateExpression="SET n = :n",
+        ExpressionAttributeValues={":n": {"N": "1.5"}},
+        ReturnValues="ALL_NEW",
+        ReturnConsumedCapacity="TOTAL",
+    )
+    ddb.get_item(TableName=TABLE, Key=_key("a"))
+    ddb.batch_get_item(RequestItems={TABLE: {"Keys": [_key("a"), _key("b")]}})
+    ddb.query(
+        TableName=TABLE,
+        KeyConditionExpression="pk = :p",
+        ExpressionAttributeValues={":p": {"S": "a"}},
+    )
+    ddb.scan(TableName=TABLE, Limit=1)
+    ddb.transact_get_items(TransactItems=[{"Get": {"TableName": TABLE, "Key": _key("a")}}])
+    ddb.transact_write_items(TransactItems=[{"Put": {"TableName": TABLE, "Item": _key("c")}}])
+    ddb.batch_write_item(RequestItems={TABLE: [{"DeleteRequest": {"Key": _key("c")}}]})
+    ddb.delete_item(TableName=TABLE, Key=_key("a"), ReturnValues="ALL_OLD")
+
+    # Then the fast answers equal moto's own, for each operation
+    assert set(compared) >= {
+        "PutItem",
+        "UpdateItem",
+        "GetItem",
+        "BatchGetItem",
+        "Query",
+        "Scan",
+        "TransactGetItems",
+        "TransactWriteItems",
+        "BatchWriteItem",
+        "DeleteItem",
+    }

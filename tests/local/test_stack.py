@@ -90,8 +90,17 @@ def test_environment_points_the_handlers_at_the_local_stack(stack: LocalStack) -
     assert env["FAKE_GREETING"] == "hello"
     assert env["KIZUNA_SANDBOX"] == "true"
     assert env["KIZUNA_PUBLIC_BASE_URL"] == stack.api_base_url
-    assert env["AWS_ENDPOINT_URL"] == stack.aws_endpoint_url
-    assert all(os.environ[name] == value for name, value in env.items())
+    assert env["AWS_ENDPOINT_URL"] == stack.aws_endpoint_url  # for tools in other processes
+    # And the handlers in this process reach moto without a socket: AWS's own endpoints,
+    # served by the same moto backends as the server
+    assert "AWS_ENDPOINT_URL" not in os.environ
+    assert all(os.environ[n] == v for n, v in env.items() if n != "AWS_ENDPOINT_URL")
+    import boto3
+
+    boto3.client("dynamodb").put_item(TableName=TABLE, Item={"pk": {"S": "p"}, "sk": {"S": "v"}})
+    assert "Item" in stack.client("dynamodb").get_item(
+        TableName=TABLE, Key={"pk": {"S": "p"}, "sk": {"S": "v"}}
+    )
 
 
 def test_an_event_on_the_bus_reaches_the_handler_through_sqs(stack: LocalStack) -> None:

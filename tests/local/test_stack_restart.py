@@ -82,8 +82,8 @@ def test_state_survives_restarts_without_duplicates(tmp_path: Path) -> None:
         assert second.client("dynamodb").get_item(TableName=TABLE, Key=item("thing#evt"))["Item"][
             "seen"
         ] == {"N": "1"}
-        # And the already-imported handler module was reset for the new endpoint
-        assert events_module.RESETS[-1] == second.aws_endpoint_url
+        # And the already-imported handler module was reset for the new stack
+        assert events_module.RESETS[-1] == second.api_base_url
         second.client("dynamodb").put_item(TableName=TABLE, Item=item("after-restart"))
         second.drain(timeout=10)
 

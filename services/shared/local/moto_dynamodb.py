@@ -31,6 +31,15 @@ and its memory grows with the square of the data:
   `instances_tracked` (moto.core.common_models). DynamoDB items are then absent from
   `/moto-api/data.json`, which Kizuna reads only for sent mail (SES).
 
+A fourth change is for speed only: moto 5.2 serialises every answer through a generic,
+shape-walking serializer (`BaseResponse.serialized`), about 25 µs per attribute, which
+made reading a customer profile cost more than the rest of an order's ingest. The item
+operations' results are already in DynamoDB's wire shape, so `DynamoHandler.serialized`
+answers them with `json.dumps`; a test checks both give the same JSON. And
+`Item.__init__` checked the 400 KB limit by re-measuring the whole item after each
+attribute (`LimitedSizeDict.__setitem__`, quadratic in the attributes); the patched one
+measures the item once, with the same limit and error.
+
 `check_compatible()` fails loudly when a moto upgrade changes any of these, and the
 project pins the moto version this was written against.
 
@@ -45,6 +54,7 @@ from __future__ import annotations
 
 import copy as _real_copy
 import functools
+import json
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -61,6 +71,25 @@ _installed = False
 Journal = Callable[[Any], None]
 """Called with moto's `DynamoHandler` after a DynamoDB call that changed state succeeded."""
 _journal: Journal | None = None
+_PLAIN_JSON_ACTIONS = frozenset(
+    {
+        "GetItem",
+        "BatchGetItem",
+        "Query",
+        "Scan",
+        "PutItem",
+        "UpdateItem",
+        "DeleteItem",
+        "BatchWriteItem",
+        "TransactGetItems",
+        "TransactWriteItems",
+    }
+)
+"""Item operations whose results moto already holds in DynamoDB's wire shape."""
+_ITEM_SIZE_LIMIT = 405_000
+"""moto's own limit for an item (DynamoDB's 400 KB, as moto measured it)."""
+_generic_serialized: Callable[[Any, Any], Any] | None = None
+"""moto's own serializer, which the fast path replaces for item operations."""
 _READ_ACTIONS = frozenset(
     {"GetItem", "BatchGetItem", "Query", "Scan", "TransactGetItems", "ExecuteStatement"}
 )
@@ -86,8 +115,9 @@ def check_compatible() -> None:
     problems = []
     if moto.__version__ != MOTO_VERSION:
         problems.append(f"moto is {moto.__version__}, this module was checked on {MOTO_VERSION}")
-    if not callable(getattr(ddb_responses.DynamoHandler, "call_action", None)):
-        problems.append("DynamoHandler.call_action is gone")
+    for name in ("call_action", "serialized", "_get_action"):
+        if not callable(getattr(ddb_responses.DynamoHandler, name, None)):
+            problems.append(f"DynamoHandler.{name} is gone")
     backend = ddb_models.DynamoDBBackend
     for name in ("transact_write_items", "get_table", "get_keys_value"):
         if not callable(getattr(backend, name, None)):
@@ -110,48 +140,107 @@ def install() -> None:
         if _installed:
             return
         check_compatible()
-        from moto.dynamodb import models as ddb_models
-        from moto.dynamodb import responses as ddb_responses
-        from moto.dynamodb.models.dynamo_type import Item
-        from moto.dynamodb.models.table import StreamRecord, Table
-
-        handler = ddb_responses.DynamoHandler
-        original_call = handler.call_action
-
-        @functools.wraps(original_call)
-        def call_action(self: Any) -> Any:
-            with _lock:
-                response = original_call(self)
-                if _journal is not None and _changed_state(self, response):
-                    _journal(self)
-                return response
-
-        handler.call_action = call_action  # type: ignore[method-assign]
-
-        def deepcopy(value: Any, memo: Any = None) -> Any:
-            if isinstance(value, Table):
-                return value  # the transaction wrapper below undoes item by item
-            return _real_copy.deepcopy(value, memo)
-
-        ddb_models.copy = SimpleNamespace(deepcopy=deepcopy, copy=_real_copy.copy)  # type: ignore[attr-defined,assignment]
-
-        backend = ddb_models.DynamoDBBackend
-        original_transact = backend.transact_write_items
-
-        @functools.wraps(original_transact)
-        def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
-            undo = _touched_items(self, transact_items)
-            try:
-                original_transact(self, transact_items)
-            except BaseException:
-                _restore(undo)
-                raise
-
-        backend.transact_write_items = transact_write_items  # type: ignore[method-assign]
-
-        for cls in (Item, StreamRecord):
-            cls.__new__ = staticmethod(_untracked_new)  # type: ignore[method-assign]
+        _serialise_calls()
+        _answer_items_as_json()
+        _undo_transactions_item_by_item()
+        _measure_items_once()
+        _keep_no_model_objects()
         _installed = True
+
+
+def _serialise_calls() -> None:
+    """One DynamoDB call at a time, journaled (if asked) once applied."""
+    from moto.dynamodb.responses import DynamoHandler
+
+    original_call = DynamoHandler.call_action
+
+    @functools.wraps(original_call)
+    def call_action(self: Any) -> Any:
+        with _lock:
+            response = original_call(self)
+            if _journal is not None and _changed_state(self, response):
+                _journal(self)
+            return response
+
+    DynamoHandler.call_action = call_action  # type: ignore[method-assign]
+
+
+def _answer_items_as_json() -> None:
+    """Item operations answered with `json.dumps` instead of moto's generic serializer."""
+    global _generic_serialized  # noqa: PLW0603 - kept for the equivalence test
+    from moto.dynamodb.responses import DynamoHandler
+
+    original_serialized = DynamoHandler.serialized
+    _generic_serialized = original_serialized
+
+    @functools.wraps(original_serialized)
+    def serialized(self: Any, action_result: Any) -> Any:
+        result = action_result.result
+        if isinstance(result, dict) and self._get_action() in _PLAIN_JSON_ACTIONS:
+            try:
+                body = json.dumps(result)
+            except (TypeError, ValueError):
+                pass  # binary attributes: moto's serializer base64-encodes them
+            else:
+                headers = {"Content-Type": "application/x-amz-json-1.0"}
+                headers.update(self.response_headers)
+                return 200, headers, body
+        return original_serialized(self, action_result)
+
+    DynamoHandler.serialized = serialized  # type: ignore[method-assign]
+
+
+def _undo_transactions_item_by_item() -> None:
+    """No table copy before a transaction; a cancelled one puts back only its items."""
+    from moto.dynamodb import models as ddb_models
+    from moto.dynamodb.models.table import Table
+
+    def deepcopy(value: Any, memo: Any = None) -> Any:
+        if isinstance(value, Table):
+            return value  # the transaction wrapper below undoes item by item
+        return _real_copy.deepcopy(value, memo)
+
+    ddb_models.copy = SimpleNamespace(deepcopy=deepcopy, copy=_real_copy.copy)  # type: ignore[attr-defined,assignment]
+
+    backend = ddb_models.DynamoDBBackend
+    original_transact = backend.transact_write_items
+
+    @functools.wraps(original_transact)
+    def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
+        undo = _touched_items(self, transact_items)
+        try:
+            original_transact(self, transact_items)
+        except BaseException:
+            _restore(undo)
+            raise
+
+    backend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+
+
+def _measure_items_once() -> None:
+    """`Item.__init__` with one size check instead of one per attribute."""
+    from moto.dynamodb.exceptions import ItemSizeTooLarge
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict
+    from moto.dynamodb.models.utilities import bytesize
+
+    def item_init(self: Any, hash_key: Any, range_key: Any, attrs: dict[str, Any]) -> None:
+        self.hash_key = hash_key
+        self.range_key = range_key
+        converted = {key: DynamoType(value) for key, value in attrs.items()}
+        size = sum(bytesize(key) + value.size() for key, value in converted.items())
+        if size > _ITEM_SIZE_LIMIT:
+            raise ItemSizeTooLarge
+        self.attrs = LimitedSizeDict(converted)  # dict.update: no per-key re-check
+
+    Item.__init__ = item_init  # type: ignore[method-assign]
+
+
+def _keep_no_model_objects() -> None:
+    from moto.dynamodb.models.dynamo_type import Item
+    from moto.dynamodb.models.table import StreamRecord
+
+    for cls in (Item, StreamRecord):
+        cls.__new__ = staticmethod(_untracked_new)  # type: ignore[method-assign]
 
 
 @contextmanager

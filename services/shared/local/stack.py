@@ -153,6 +153,16 @@ class _BoundSchedule:
     schedule: Schedule
 
 
+def _serve_boto3_in_process(on: bool) -> None:
+    """moto's `before-send` hook (registered in botocore's BUILTIN_HANDLERS when moto is
+    imported) answers requests to AWS's own endpoints from the in-process backends: the
+    ones the moto server serves too. Requests to an explicit endpoint (the server's URL)
+    still go over HTTP."""
+    from moto.core.models import botocore_stubber
+
+    botocore_stubber.enabled = on
+
+
 def find_template(start: Path | None = None) -> Path:
     """`infra/template.yaml` of the repository: searched upward from `start`, cwd and this file."""
     bases = [start] if start is not None else [Path.cwd(), Path(__file__).resolve()]
@@ -182,6 +192,7 @@ class LocalStack:
         visibility_timeout: int = 2,
         clock: Callable[[], datetime] | None = None,
         checkpoint_seconds: float = 300,
+        in_process_aws: bool = True,
     ) -> None:
         self.template_path = Path(template_path).resolve()
         self.template = load_template(self.template_path)
@@ -193,6 +204,8 @@ class LocalStack:
         self.visibility_timeout = visibility_timeout
         self._clock = clock or shared_clock.now
         self.checkpoint_seconds = checkpoint_seconds
+        self.in_process_aws = in_process_aws
+        """Whether the handlers in this process reach moto without HTTP (the default)."""
         self._host = host
         self._moto_port = moto_port
         self._api_port = api_port
@@ -668,7 +681,17 @@ class LocalStack:
 
     def _apply_environment(self) -> None:
         env = self._build_environment()
-        for name, value in env.items():
+        applied = dict(env)
+        if self.in_process_aws:
+            # The handlers run in this process, beside moto: their clients keep AWS's own
+            # endpoints, and moto's botocore hook serves them here, without a socket.
+            # Out-of-process tools (the CLI, a BI tool) use the server (`environment`).
+            applied.pop("AWS_ENDPOINT_URL")
+            if "AWS_ENDPOINT_URL" not in self._saved_environ:
+                self._saved_environ["AWS_ENDPOINT_URL"] = os.environ.get("AWS_ENDPOINT_URL")
+            os.environ.pop("AWS_ENDPOINT_URL", None)
+            _serve_boto3_in_process(True)
+        for name, value in applied.items():
             if name not in self._saved_environ:
                 self._saved_environ[name] = os.environ.get(name)
             os.environ[name] = value
@@ -681,6 +704,8 @@ class LocalStack:
         self._call_reset_hooks()
 
     def _restore_environ(self) -> None:
+        if self.in_process_aws:
+            _serve_boto3_in_process(False)
         for name, value in self._saved_environ.items():
             if value is None:
                 os.environ.pop(name, None)

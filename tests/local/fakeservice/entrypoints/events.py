@@ -18,7 +18,7 @@ RESETS: list[str] = []
 
 def reset() -> None:
     """Called by the local stack after it (re)sets the environment."""
-    RESETS.append(os.environ.get("AWS_ENDPOINT_URL", ""))
+    RESETS.append(os.environ.get("KIZUNA_PUBLIC_BASE_URL", ""))
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
