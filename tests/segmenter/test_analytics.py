@@ -353,3 +353,28 @@ def test_forecast_has_every_rank_and_a_backtest(computed: tuple[TestClient, Shop
     assert rows["total"]["in_3_months"] >= 5
     assert rows["total"]["backtest_from"] == "2026-04"
     assert "backtest_error_pct" in rows["total"]
+
+
+def test_cli_loads_ad_spend_from_a_csv(
+    cloud: Cloud, shop: ShopKeys, segmenter_client: TestClient, tmp_path: Any
+) -> None:
+    from typer.testing import CliRunner
+
+    from shared.cli import app
+
+    # Given a CSV of ad spend (Excel's BOM included)
+    path = tmp_path / "spend.csv"
+    path.write_text("\ufeffchannel,month,amount\nads,2026-09,120000\nweb,2026-09,0\n")
+    # When it is loaded with the CLI
+    result = CliRunner().invoke(app, ["analytics", "ad-spend", str(path), "--shop", "acme"])
+    # Then the API lists it
+    assert result.exit_code == 0, result.output
+    r = segmenter_client.get("/v1/analytics/ad-spend", headers=shop.header(shop.reader))
+    assert r.json() == [
+        {"channel": "ads", "month": "2026-09", "amount": 120000.0},
+        {"channel": "web", "month": "2026-09", "amount": 0.0},
+    ]
+    # And a bad row stores nothing and exits 2 naming the line
+    path.write_text("channel,month,amount\nads,2026-10,-1\n")
+    result = CliRunner().invoke(app, ["analytics", "ad-spend", str(path), "--shop", "acme"])
+    assert result.exit_code == 2 and "line 2" in result.output
