@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from segmenter.bootstrap import AnalyticsPorts, SegmenterContainer
 from segmenter.domain.analytics.views import REPORTS, AdSpend, Period
@@ -133,7 +133,12 @@ async def put_ad_spend(request: Request, principal: SegmentsWriter, c: Container
             raise InvalidInput("the CSV must be UTF-8", field="body") from None
         entries = analytics.parse_ad_spend_csv(text)
     else:
-        body = AdSpendPut.model_validate_json(raw or b"{}")
+        try:
+            body = AdSpendPut.model_validate_json(raw or b"{}")
+        except ValidationError as err:
+            first = err.errors(include_url=False, include_input=False)[0]
+            where = ".".join(str(p) for p in first["loc"]) or "body"
+            raise InvalidInput(f"{where}: {first['msg']}", field=where) from None
         entries = [AdSpend(e.channel, e.month, float(e.amount)) for e in body.entries]
     return AdSpendStored(stored=analytics.put_ad_spend(_ports(c), principal.shop_id, entries))
 
