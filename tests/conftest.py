@@ -19,7 +19,7 @@ from shared import clock as shared_clock
 from shared.auth.service import create_key, create_shop
 from shared.auth.store import DynamoKeyStore
 from shared.local import moto_dynamodb
-from shared.local.template import functions, load_template, tables
+from shared.local.template import buckets, functions, load_template, tables
 from shared.settings import Settings, get_settings
 
 # CI machines are small and shared: property tests must not fail on timing or input size.
@@ -123,6 +123,10 @@ def cloud(aws_credentials: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Cl
             monkeypatch.setenv(
                 f"KIZUNA_{spec.logical_id.removesuffix('Table').upper()}_TABLE", spec.name
             )
+        for bucket in buckets(load_template(TEMPLATE)):
+            monkeypatch.setenv(
+                f"KIZUNA_{bucket.logical_id.removesuffix('Bucket').upper()}_BUCKET", bucket.name
+            )
         monkeypatch.setenv("KIZUNA_EVENT_BUS_NAME", "kizuna-test")
         monkeypatch.setenv("KIZUNA_SENDER_EMAIL", SENDER)
         monkeypatch.setenv("KIZUNA_PUBLIC_BASE_URL", "https://kizuna.test")
@@ -133,6 +137,10 @@ def cloud(aws_credentials: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Cl
         ddb = session.client("dynamodb")
         for spec in tables(load_template(TEMPLATE)):
             ddb.create_table(**spec.create_table_args())
+        for bucket in buckets(load_template(TEMPLATE)):
+            session.client("s3").create_bucket(
+                Bucket=bucket.name, CreateBucketConfiguration={"LocationConstraint": REGION}
+            )
         session.client("events").create_event_bus(Name=settings.event_bus_name)
         session.client("sesv2").create_email_identity(EmailIdentity=SENDER)
         _reset_entrypoints()
@@ -145,10 +153,11 @@ def _reset_entrypoints() -> None:
     import feedback.entrypoints.api as f_api
     import messenger.entrypoints.api as m_api
     import messenger.entrypoints.events as m_events
+    import segmenter.entrypoints.analytics as s_analytics
     import segmenter.entrypoints.api as s_api
     import segmenter.entrypoints.events as s_events
 
-    for module in (s_api, s_events, m_api, m_events, f_api):
+    for module in (s_api, s_events, s_analytics, m_api, m_events, f_api):
         module.reset()
 
 

@@ -26,6 +26,8 @@ import_app = typer.Typer(help="Load historical data from files.", no_args_is_hel
 app.add_typer(shop_app, name="shop")
 app.add_typer(local_app, name="local")
 app.add_typer(import_app, name="import")
+analytics_app = typer.Typer(help="Analytics: inputs and reports.", no_args_is_help=True)
+app.add_typer(analytics_app, name="analytics")
 console = Console()
 
 DEFAULT_STATE_DIR = Path(".kizuna/local")
@@ -275,3 +277,36 @@ def demo(
 
 if __name__ == "__main__":  # pragma: no cover
     app()
+
+
+@analytics_app.command("ad-spend")
+def analytics_ad_spend(
+    file: Annotated[
+        Path,
+        typer.Argument(exists=True, dir_okay=False, readable=True, help="channel,month,amount"),
+    ],
+    shop: Annotated[str, typer.Option(help="The shop the ad spend belongs to.")],
+    local: LocalFlag = False,
+    state_dir: StateDir = DEFAULT_STATE_DIR,
+) -> None:
+    """Load ad spend per channel and month from a CSV (header `channel,month,amount`,
+    month YYYY-MM). A (channel, month) loaded again replaces its amount; a bad row stops
+    the load before anything is stored (exit 2)."""
+    if local:
+        _use_local(state_dir)
+    from segmenter.bootstrap import build
+    from segmenter.services import analytics
+    from shared.errors import InvalidInput
+
+    container = build()
+    _, known = container.keys.get_key_and_shop(shop, "-")
+    if known is None or container.analytics is None:
+        console.print(f"[red]shop: no shop '{shop}' (create it with `kizuna shop create`).[/red]")
+        raise typer.Exit(2)
+    try:
+        entries = analytics.parse_ad_spend_csv(file.read_text(encoding="utf-8-sig"))
+    except InvalidInput as err:
+        console.print(f"[red]{err.message}[/red]")
+        raise typer.Exit(2) from None
+    stored = analytics.put_ad_spend(container.analytics, shop, entries)
+    typer.echo(f"stored {stored} ad spend figure(s) for {shop}")

@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     messenger_table: str = "kizuna-messenger"
     feedback_table: str = "kizuna-feedback"
     event_bus_name: str = "kizuna"
+    analytics_bucket: str = "kizuna-analytics"
+    """S3 bucket of the per-shop Parquet snapshot and the precomputed reports."""
     aws_region: str = Field(default="ap-northeast-1", validation_alias="AWS_DEFAULT_REGION")
 
     sender_email: str = "shop@example.com"

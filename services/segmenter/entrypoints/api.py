@@ -14,6 +14,7 @@ from segmenter import bootstrap, services
 from segmenter.adapters.repository import SegmentDefinition
 from segmenter.bootstrap import SegmenterContainer
 from segmenter.domain.segments import rfm
+from segmenter.entrypoints import analytics_routes
 from segmenter.entrypoints.schemas import (
     EventBatch,
     EventIn,
@@ -380,7 +381,7 @@ def export_segment(
 app = create_service_app(
     title="Kizuna segmenter",
     service="segmenter",
-    routers=[router, admin.router],
+    routers=[router, analytics_routes.router, admin.router],
     container_factory=bootstrap.build,
     max_body_bytes=lambda: get_settings().max_body_bytes,
 )

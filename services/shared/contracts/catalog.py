@@ -43,6 +43,12 @@ EVENT_CATALOG: dict[str, EventType] = {
         _t("product.viewed", "segmenter", d.ProductViewed, "A product page was viewed."),
         _t("inventory.changed", "segmenter", d.InventoryChanged, "Stock of a SKU changed."),
         _t(
+            "analytics.refresh_requested",
+            "segmenter",
+            d.AnalyticsRefreshRequested,
+            "A shop asked for its analytics snapshot and reports to be computed now.",
+        ),
+        _t(
             "segment.entered",
             "segmenter",
             d.SegmentMembershipChanged,

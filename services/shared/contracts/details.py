@@ -231,3 +231,9 @@ class MessageRequested(_Detail):
         if self.recipient.address and self.channel is None:
             raise ValueError("a message to a bare address needs its channel")
         return self
+
+
+class AnalyticsRefreshRequested(_Detail):
+    """`POST /v1/analytics/refresh` was accepted; the analytics function runs the pass."""
+
+    requested_at: AwareDatetime

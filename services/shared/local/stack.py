@@ -49,11 +49,13 @@ from shared.local.sandbox import (
 )
 from shared.local.schedule import Schedule, parse_schedule
 from shared.local.template import (
+    BucketSpec,
     FunctionSpec,
     Resolver,
     ScheduleSpec,
     TableSpec,
     TemplateError,
+    buckets,
     code_dir,
     functions,
     load_template,
@@ -212,6 +214,7 @@ class LocalStack:
 
         self.functions = functions(self.template)
         self.tables: list[TableSpec] = tables(self.template)
+        self.buckets: list[BucketSpec] = buckets(self.template)
         self._schedules: dict[str, _BoundSchedule] = {
             s.name: _BoundSchedule(fn, s, parse_schedule(s.expression))
             for fn in self.functions
@@ -559,6 +562,15 @@ class LocalStack:
             if table.name not in existing:
                 ddb.create_table(**table.create_table_args())
 
+        s3 = self.client("s3")
+        have_buckets = {b["Name"] for b in s3.list_buckets().get("Buckets", [])}
+        for bucket in self.buckets:
+            if bucket.name not in have_buckets:
+                s3.create_bucket(
+                    Bucket=bucket.name,
+                    CreateBucketConfiguration={"LocationConstraint": self.region},
+                )
+
         events: EventBridgeClient = self.client("events")
         known_buses = {b["Name"] for b in events.list_event_buses().get("EventBuses", [])}
         for bus in self._bus_names.values():
@@ -643,6 +655,9 @@ class LocalStack:
             arns[table.logical_id] = (
                 f"arn:aws:dynamodb:{self.region}:{ACCOUNT_ID}:table/{table.name}"
             )
+        for bucket in self.buckets:
+            refs[bucket.logical_id] = bucket.name
+            arns[bucket.logical_id] = f"arn:aws:s3:::{bucket.name}"
         for logical_id, bus in self._bus_names.items():
             refs[logical_id] = bus
             arns[logical_id] = f"arn:aws:events:{self.region}:{ACCOUNT_ID}:event-bus/{bus}"

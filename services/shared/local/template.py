@@ -21,6 +21,7 @@ import yaml
 __all__ = [
     "LOCAL_PREFIX",
     "LOCAL_STACK_NAME",
+    "BucketSpec",
     "FunctionSpec",
     "HttpRoute",
     "Resolver",
@@ -29,6 +30,7 @@ __all__ = [
     "TableSpec",
     "TemplateError",
     "TemplateLoader",
+    "buckets",
     "code_dir",
     "functions",
     "load_template",
@@ -188,6 +190,18 @@ class TableSpec:
         return args
 
 
+@dataclass(frozen=True)
+class BucketSpec:
+    """One `AWS::S3::Bucket`. CloudFormation names it; locally its name is derived from the
+    logical id, lowercased (S3 names allow no capitals)."""
+
+    logical_id: str
+
+    @property
+    def name(self) -> str:
+        return local_name(self.logical_id).lower()
+
+
 # ---------------------------------------------------------------------------- readers
 
 
@@ -207,6 +221,11 @@ def tables(template: Mapping[str, Any]) -> list[TableSpec]:
         TableSpec(logical_id, resource.get("Properties", {}))
         for logical_id, resource in resources_of_type(template, "AWS::DynamoDB::Table").items()
     ]
+
+
+def buckets(template: Mapping[str, Any]) -> list[BucketSpec]:
+    """Every S3 bucket the template declares."""
+    return [BucketSpec(logical_id) for logical_id in resources_of_type(template, "AWS::S3::Bucket")]
 
 
 _SES_POLICIES = ("SESCrudPolicy", "SESSendBouncePolicy", "SESBulkTemplatedCrudPolicy")

@@ -1,0 +1,96 @@
+"""What the analytics pass and reports read and keep in the segmenter's DynamoDB table.
+
+- one pass over a shop's profiles and orders: a Scan filtered on the shop's key prefix
+  (profiles ``SHOP#<shop>#CUST#…/PROFILE``, orders ``SHOP#<shop>#ORDER#…/ORDER``)
+- ad spend   ``SHOP#<shop>#ADSPEND`` / ``<channel>#<YYYY-MM>`` → amount (a PUT replaces)
+- message rates: the shop setting ``analytics.message_costs`` (channel → cost of one message)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from segmenter.adapters.codec import order_from_dict, profile_from_dict
+from segmenter.domain.analytics.views import AdSpend
+from segmenter.domain.model import Order, Profile
+from shared.adapters.dynamodb import from_item, query_all, to_item
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+MESSAGE_COSTS = "analytics.message_costs"
+
+
+class AnalyticsData:
+    """Port. Test fakes subclass it."""
+
+    def read_shop(self, shop_id: str) -> tuple[list[Profile], list[Order]]:
+        raise NotImplementedError
+
+    def put_ad_spend(self, shop_id: str, entries: Sequence[AdSpend]) -> None:
+        raise NotImplementedError
+
+    def list_ad_spend(self, shop_id: str) -> list[AdSpend]:
+        raise NotImplementedError
+
+
+class DynamoAnalyticsData(AnalyticsData):
+    def __init__(self, client: DynamoDBClient, table: str, segments: int = 4) -> None:
+        self._client = client
+        self._table = table
+        self._segments = segments
+
+    def read_shop(self, shop_id: str) -> tuple[list[Profile], list[Order]]:
+        profiles: list[Profile] = []
+        orders: list[Order] = []
+        for segment in range(self._segments):
+            kwargs: dict[str, Any] = {
+                "TableName": self._table,
+                "Segment": segment,
+                "TotalSegments": self._segments,
+                "FilterExpression": "begins_with(pk, :p) AND (sk = :profile OR sk = :order)",
+                "ExpressionAttributeValues": {
+                    ":p": {"S": f"SHOP#{shop_id}#"},
+                    ":profile": {"S": "PROFILE"},
+                    ":order": {"S": "ORDER"},
+                },
+            }
+            while True:
+                page = self._client.scan(**kwargs)
+                for item in page.get("Items", []):
+                    data = from_item(item)
+                    if data["sk"] == "PROFILE":
+                        profiles.append(profile_from_dict(data))
+                    else:
+                        orders.append(order_from_dict(data))
+                if "LastEvaluatedKey" not in page:
+                    break
+                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return profiles, orders
+
+    def put_ad_spend(self, shop_id: str, entries: Sequence[AdSpend]) -> None:
+        # A handful of (channel, month) figures: one put each, every failure loud.
+        for e in entries:
+            self._client.put_item(
+                TableName=self._table,
+                Item=to_item(
+                    {
+                        "pk": f"SHOP#{shop_id}#ADSPEND",
+                        "sk": f"{e.channel}#{e.month}",
+                        "channel": e.channel,
+                        "month": e.month,
+                        "amount": Decimal(str(e.amount)),
+                    }
+                ),
+            )
+
+    def list_ad_spend(self, shop_id: str) -> list[AdSpend]:
+        items = query_all(
+            self._client,
+            TableName=self._table,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": f"SHOP#{shop_id}#ADSPEND"}},
+        )
+        return [AdSpend(str(i["channel"]), str(i["month"]), float(i["amount"])) for i in items]

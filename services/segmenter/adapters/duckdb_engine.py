@@ -1,0 +1,450 @@
+# ruff: noqa: S608 - every SQL string here is built from this module's constants and a date
+"""The analytics engine: one shop's snapshot columns → DuckDB tables → Parquet files and
+facts, in one process (DuckDB embedded, nothing to run beside it).
+
+Imported only by the analytics function (`segmenter.entrypoints.analytics`) and the
+benchmark: DuckDB and numpy never load in the API functions. The SQL here is the
+definition of every report's numbers; `segmenter.domain.analytics.views` only adds facts
+up over a period and divides.
+
+Tables (also the Parquet layout, docs/analytics.md):
+- ``orders``     one row per order (cancelled and returned ones too, ``active`` false),
+                 ``seq`` = the order's number in the customer's active orders (F-stage)
+- ``customers``  one row per profile, with the order statistics and the per-customer
+                 summary a BG/NBD + Gamma-Gamma fit reads: ``x`` (repeat purchase days),
+                 ``t_x`` (days from first to last purchase), ``t`` (days from first purchase
+                 to the as-of day) and ``monetary`` (mean revenue of the repeat days)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+
+from segmenter.domain.analytics.snapshot import (
+    ATTRIBUTED_COLUMNS,
+    CAMPAIGN_COLUMNS,
+    CampaignColumns,
+    SnapshotColumns,
+)
+
+LTV_WINDOWS: tuple[tuple[str, int | None], ...] = (
+    ("90d", 90),
+    ("180d", 180),
+    ("365d", 365),
+    ("3y", 1095),
+    ("lifetime", None),
+)
+"""Window label → days after the first purchase (None: every order so far)."""
+MAX_F_STAGE = 10
+DORMANT_AFTER_DAYS = 180
+LOST_AFTER_DAYS = 365
+
+_ORDER_SCHEMA = {
+    "order_id": "VARCHAR",
+    "customer_id": "VARCHAR",
+    "placed_at": "TIMESTAMP",
+    "order_date": "DATE",
+    "status": "VARCHAR",
+    "active": "BOOLEAN",
+    "currency": "VARCHAR",
+    "total": "DOUBLE",
+    "refunded": "DOUBLE",
+    "revenue": "DOUBLE",
+    "gross_profit": "DOUBLE",
+    "discount": "DOUBLE",
+    "coupon": "VARCHAR",
+    "sales_channel": "VARCHAR",
+    "first_sku": "VARCHAR",
+}
+_PROFILE_SCHEMA = {
+    "customer_id": "VARCHAR",
+    "acquisition_channel": "VARCHAR",
+    "first_offer": "VARCHAR",
+    "rfm_rank": "VARCHAR",
+}
+_CAMPAIGN_TYPES = {"sent_date": "DATE"}
+_CAMPAIGN_SCHEMA = {c: _CAMPAIGN_TYPES.get(c, "VARCHAR") for c in CAMPAIGN_COLUMNS}
+_ATTRIBUTED_SCHEMA = dict.fromkeys(ATTRIBUTED_COLUMNS, "VARCHAR")
+
+FactsHook = Callable[["duckdb.DuckDBPyConnection"], dict[str, list[dict[str, Any]]]]
+"""Extra facts computed in the same pass over the same tables (e.g. a CLV fit reading
+``SELECT customer_id, x, t_x, t, monetary FROM customers``)."""
+
+
+@dataclass(frozen=True)
+class EngineResult:
+    facts: dict[str, list[dict[str, Any]]]
+    files: dict[str, Path]
+    """Table name → Parquet file written."""
+    orders: int
+    customers: int
+
+
+def _array(values: list[Any], sql_type: str) -> np.ndarray[Any, Any]:
+    if sql_type in ("DATE", "TIMESTAMP"):
+        return np.array(values, dtype="datetime64[us]")
+    if sql_type == "DOUBLE":
+        return np.array(values, dtype=np.float64)
+    if sql_type == "BOOLEAN":
+        return np.array(values, dtype=np.bool_)
+    return np.array(values, dtype=object)
+
+
+def _load(
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    columns: Mapping[str, list[Any]],
+    schema: Mapping[str, str],
+) -> None:
+    con.execute(f"CREATE TABLE {name} ({', '.join(f'{c} {t}' for c, t in schema.items())})")
+    if not columns[next(iter(schema))]:
+        return
+    arrays = {c: _array(list(columns[c]), t) for c, t in schema.items()}
+    con.register(f"{name}_in", arrays)
+    casts = ", ".join(f"CAST({c} AS {t})" for c, t in schema.items())
+    con.execute(f"INSERT INTO {name} SELECT {casts} FROM {name}_in")
+    con.unregister(f"{name}_in")
+
+
+def _rows(con: duckdb.DuckDBPyConnection, sql: str) -> list[dict[str, Any]]:
+    cur = con.execute(sql)
+    names = [d[0] for d in cur.description or ()]
+    return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+
+def _month(expr: str) -> str:
+    return f"strftime({expr}, '%Y-%m')"
+
+
+def build_tables(con: duckdb.DuckDBPyConnection, as_of: date) -> None:
+    """The snapshot tables from the loaded ``orders_raw`` and ``profiles``."""
+    today = f"DATE '{as_of.isoformat()}'"
+    con.execute(
+        """
+        CREATE TABLE orders AS
+        SELECT r.*,
+               CASE WHEN active THEN row_number() OVER (
+                   PARTITION BY customer_id, active ORDER BY placed_at, order_id) END::INTEGER
+               AS seq
+        FROM orders_raw r
+        """
+    )
+    con.execute(
+        f"""
+        CREATE TABLE customers AS
+        WITH a AS (
+            SELECT customer_id,
+                   min(order_date) AS first_order_date,
+                   max(order_date) AS last_order_date,
+                   count(*)::INTEGER AS orders,
+                   count(DISTINCT order_date)::INTEGER AS purchase_days,
+                   sum(revenue) AS revenue,
+                   sum(gross_profit) AS gross_profit,
+                   arg_min(first_sku, seq) AS first_sku,
+                   arg_min(coupon, seq) AS first_coupon,
+                   arg_min(sales_channel, seq) AS first_channel
+            FROM orders WHERE active GROUP BY customer_id
+        ), d AS (
+            SELECT customer_id, order_date, sum(revenue) AS day_revenue
+            FROM orders WHERE active GROUP BY customer_id, order_date
+        ), s AS (
+            SELECT d.customer_id,
+                   avg(d.day_revenue) FILTER (WHERE d.order_date > a.first_order_date)
+                   AS monetary
+            FROM d JOIN a USING (customer_id) GROUP BY d.customer_id
+        )
+        SELECT p.customer_id,
+               a.first_order_date, a.last_order_date,
+               coalesce(a.orders, 0)::INTEGER AS orders,
+               coalesce(a.purchase_days, 0)::INTEGER AS purchase_days,
+               coalesce(a.revenue, 0) AS revenue,
+               coalesce(a.gross_profit, 0) AS gross_profit,
+               coalesce(p.acquisition_channel, a.first_channel) AS acquisition_channel,
+               coalesce(p.first_offer, a.first_coupon) AS first_offer,
+               a.first_sku,
+               p.rfm_rank,
+               (a.purchase_days - 1)::INTEGER AS x,
+               (a.last_order_date - a.first_order_date)::INTEGER AS t_x,
+               ({today} - a.first_order_date)::INTEGER AS t,
+               s.monetary
+        FROM profiles p LEFT JOIN a USING (customer_id) LEFT JOIN s USING (customer_id)
+        """
+    )
+    con.execute("CREATE VIEW buyers AS SELECT * FROM customers WHERE orders > 0")
+
+
+def ltv_facts(con: duckdb.DuckDBPyConnection, as_of: date) -> list[dict[str, Any]]:
+    today = f"DATE '{as_of.isoformat()}'"
+    sums, aggs = [], []
+    for label, days in LTV_WINDOWS:
+        inside = "TRUE" if days is None else f"o.order_date < c.first_order_date + {days}"
+        matured = "TRUE" if days is None else f"first_order_date + {days} <= {today}"
+        sums.append(f"sum(o.revenue) FILTER (WHERE {inside}) AS r_{label}")
+        sums.append(f"sum(o.gross_profit) FILTER (WHERE {inside}) AS g_{label}")
+        aggs.append(f"count(*) FILTER (WHERE {matured}) AS matured_{label}")
+        aggs.append(f"coalesce(sum(r_{label}) FILTER (WHERE {matured}), 0) AS revenue_{label}")
+        aggs.append(f"coalesce(sum(g_{label}) FILTER (WHERE {matured}), 0) AS gross_profit_{label}")
+    return _rows(
+        con,
+        f"""
+        WITH per AS (
+            SELECT c.customer_id, c.first_order_date,
+                   {_month("c.first_order_date")} AS month,
+                   coalesce(c.acquisition_channel, '(none)') AS channel,
+                   coalesce(c.first_sku, '(none)') AS first_product,
+                   coalesce(c.first_offer, '(none)') AS first_offer,
+                   {", ".join(sums)}
+            FROM buyers c JOIN orders o ON o.customer_id = c.customer_id AND o.active
+            GROUP BY ALL
+        ), dims AS (
+            SELECT 'cohort' AS dimension, month AS key, * FROM per
+            UNION ALL SELECT 'channel', channel, * FROM per
+            UNION ALL SELECT 'first_product', first_product, * FROM per
+            UNION ALL SELECT 'first_offer', first_offer, * FROM per
+        )
+        SELECT dimension, key, month, count(*) AS customers, {", ".join(aggs)}
+        FROM dims GROUP BY dimension, key, month ORDER BY dimension, key, month
+        """,
+    )
+
+
+def repeat_facts(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+    return _rows(
+        con,
+        f"""
+        SELECT {_month("first_order_date")} AS month, n, count(*) AS customers
+        FROM buyers, range(1, {MAX_F_STAGE + 1}) r(n)
+        WHERE orders >= n GROUP BY ALL ORDER BY month, n
+        """,
+    )
+
+
+SECOND_PURCHASE_BUCKETS = (
+    "same_day",
+    "1-10",
+    "11-30",
+    "31-60",
+    "61-90",
+    "91-180",
+    "181-360",
+    "later",
+    "none",
+)
+
+
+def second_purchase_facts(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+    return _rows(
+        con,
+        f"""
+        WITH d AS (
+            SELECT c.first_order_date, o.order_date - c.first_order_date AS days
+            FROM buyers c LEFT JOIN orders o ON o.customer_id = c.customer_id AND o.seq = 2
+        )
+        SELECT {_month("first_order_date")} AS month,
+               CASE WHEN days IS NULL THEN 'none'
+                    WHEN days = 0 THEN 'same_day'
+                    WHEN days <= 10 THEN '1-10'
+                    WHEN days <= 30 THEN '11-30'
+                    WHEN days <= 60 THEN '31-60'
+                    WHEN days <= 90 THEN '61-90'
+                    WHEN days <= 180 THEN '91-180'
+                    WHEN days <= 360 THEN '181-360'
+                    ELSE 'later' END AS bucket,
+               count(*) AS customers
+        FROM d GROUP BY ALL ORDER BY month, bucket
+        """,
+    )
+
+
+def retention_facts(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+    return _rows(
+        con,
+        f"""
+        SELECT {_month("c.first_order_date")} AS month,
+               datediff('month', date_trunc('month', c.first_order_date),
+                        date_trunc('month', o.order_date))::INTEGER AS month_offset,
+               count(DISTINCT c.customer_id) AS customers
+        FROM buyers c JOIN orders o ON o.customer_id = c.customer_id AND o.active
+        GROUP BY ALL ORDER BY month, month_offset
+        """,
+    )
+
+
+def payback_facts(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+    """Gross profit per acquisition channel, cohort month and month of age."""
+    return _rows(
+        con,
+        f"""
+        SELECT coalesce(c.acquisition_channel, '(none)') AS channel,
+               {_month("c.first_order_date")} AS month,
+               datediff('month', date_trunc('month', c.first_order_date),
+                        date_trunc('month', o.order_date))::INTEGER AS age,
+               sum(o.gross_profit) AS gross_profit
+        FROM buyers c JOIN orders o ON o.customer_id = c.customer_id AND o.active
+        GROUP BY ALL ORDER BY channel, month, age
+        """,
+    )
+
+
+def build_states(con: duckdb.DuckDBPyConnection, as_of: date) -> None:
+    """Every buyer's state at each month end since their first month (the as-of day for
+    the current month): new (F1), repeat (F2), loyal (F3+) while the last order is at most
+    180 days old; dormant up to 365 days; lost after."""
+    today = f"DATE '{as_of.isoformat()}'"
+    con.execute(
+        f"""
+        CREATE TABLE months AS
+        SELECT m::DATE AS m, least((m + INTERVAL 1 MONTH - INTERVAL 1 DAY)::DATE, {today}) AS e
+        FROM range(
+            (SELECT coalesce(date_trunc('month', min(first_order_date)),
+                             date_trunc('month', {today})) FROM buyers)::TIMESTAMP,
+            date_trunc('month', {today})::TIMESTAMP + INTERVAL 1 MONTH,
+            INTERVAL 1 MONTH) t(m)
+        """
+    )
+    con.execute(
+        f"""
+        CREATE TABLE states AS
+        WITH cm AS (
+            SELECT customer_id, date_trunc('month', order_date)::DATE AS m,
+                   count(*) AS n, max(order_date) AS last
+            FROM orders WHERE active GROUP BY ALL
+        ), g AS (
+            SELECT b.customer_id, mo.m, mo.e,
+                   sum(coalesce(cm.n, 0)) OVER w AS cum_n, max(cm.last) OVER w AS last
+            FROM buyers b
+            JOIN months mo ON mo.m >= date_trunc('month', b.first_order_date)
+            LEFT JOIN cm ON cm.customer_id = b.customer_id AND cm.m = mo.m
+            WINDOW w AS (PARTITION BY b.customer_id ORDER BY mo.m ROWS UNBOUNDED PRECEDING)
+        ), s AS (
+            SELECT customer_id, m, cum_n, last,
+                   datediff('month', date_trunc('month', last), m)::INTEGER AS recency_months,
+                   CASE WHEN e - last > {LOST_AFTER_DAYS} THEN 'lost'
+                        WHEN e - last > {DORMANT_AFTER_DAYS} THEN 'dormant'
+                        WHEN cum_n >= 3 THEN 'loyal'
+                        WHEN cum_n = 2 THEN 'repeat'
+                        ELSE 'new' END AS state
+            FROM g
+        )
+        SELECT *, lag(state) OVER (PARTITION BY customer_id ORDER BY m) AS previous
+        FROM s
+        """
+    )
+
+
+def list_facts(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+    return _rows(
+        con,
+        f"SELECT {_month('m')} AS month, state, count(*) AS customers "
+        "FROM states GROUP BY ALL ORDER BY month, state",
+    )
+
+
+def calendar_facts(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+    return _rows(
+        con,
+        f"""
+        SELECT {_month("m")} AS month,
+               CASE WHEN recency_months <= 2 THEN recency_months::VARCHAR
+                    WHEN recency_months <= 5 THEN '3-5'
+                    WHEN recency_months <= 11 THEN '6-11'
+                    ELSE '12+' END AS recency,
+               CASE WHEN cum_n >= 5 THEN '5+' ELSE cum_n::VARCHAR END AS frequency,
+               count(*) AS customers
+        FROM states GROUP BY ALL ORDER BY month, recency, frequency
+        """,
+    )
+
+
+def lifecycle_facts(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+    return _rows(
+        con,
+        f"""
+        SELECT {_month("m")} AS month, coalesce(previous, 'none') AS from_state,
+               state AS to_state, count(*) AS customers
+        FROM states GROUP BY ALL ORDER BY month, from_state, to_state
+        """,
+    )
+
+
+def campaign_facts(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+    """Per campaign, month sent, rank and channel: messages, attributed orders (net
+    revenue of the ones still active) and the discounts those orders carried."""
+    return _rows(
+        con,
+        f"""
+        WITH att AS (
+            SELECT a.source_id, o.customer_id, count(*) AS orders,
+                   sum(o.revenue) AS revenue, sum(o.discount) AS discount
+            FROM attributed a JOIN orders o ON o.order_id = a.order_id AND o.active
+            GROUP BY ALL
+        )
+        SELECT r.source, r.source_id, r.name, {_month("r.sent_date")} AS month,
+               coalesce(r.rank, 'unranked') AS rank, r.channel,
+               count(*) AS sent,
+               count(att.orders) AS converted,
+               coalesce(sum(att.orders), 0) AS orders,
+               coalesce(sum(att.revenue), 0) AS revenue,
+               coalesce(sum(att.discount), 0) AS discount
+        FROM campaign_records r
+        LEFT JOIN att ON att.source_id = r.source_id AND att.customer_id = r.customer_id
+        GROUP BY ALL ORDER BY r.source_id, month, rank, r.channel
+        """,
+    )
+
+
+def run(
+    columns: SnapshotColumns,
+    as_of: date,
+    out_dir: Path,
+    campaigns: CampaignColumns | None = None,
+    hooks: Sequence[FactsHook] = (),
+    threads: int | None = None,
+) -> EngineResult:
+    """The one pass: load, build the snapshot tables, write them as Parquet, compute facts."""
+    con = duckdb.connect(":memory:")
+    try:
+        if threads:
+            con.execute(f"SET threads = {int(threads)}")
+        _load(con, "orders_raw", columns.orders, _ORDER_SCHEMA)
+        _load(con, "profiles", columns.profiles, _PROFILE_SCHEMA)
+        campaigns = campaigns or CampaignColumns()
+        _load(con, "campaign_records", campaigns.records, _CAMPAIGN_SCHEMA)
+        _load(con, "attributed", campaigns.attributed, _ATTRIBUTED_SCHEMA)
+        build_tables(con, as_of)
+        files: dict[str, Path] = {}
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for table in ("orders", "customers"):
+            path = out_dir / f"{table}.parquet"
+            con.execute(
+                f"COPY (SELECT * FROM {table}) TO '{path.as_posix()}' "
+                "(FORMAT parquet, COMPRESSION zstd)"
+            )
+            files[table] = path
+        build_states(con, as_of)
+        facts: dict[str, list[dict[str, Any]]] = {
+            "ltv": ltv_facts(con, as_of),
+            "repeat": repeat_facts(con),
+            "second_purchase": second_purchase_facts(con),
+            "retention": retention_facts(con),
+            "payback": payback_facts(con),
+            "list": list_facts(con),
+            "calendar": calendar_facts(con),
+            "lifecycle": lifecycle_facts(con),
+            "campaigns": campaign_facts(con),
+        }
+        for hook in hooks:
+            facts.update(hook(con))
+        customers = con.execute("SELECT count(*) FROM customers").fetchone()
+        return EngineResult(
+            facts, files, columns.order_count, int(customers[0]) if customers else 0
+        )
+    finally:
+        con.close()

@@ -1,0 +1,69 @@
+"""The analytics function (its own Lambda, AnalyticsFunction): the nightly schedule and
+`analytics.refresh_requested` events run the pass. This is the only handler that loads
+DuckDB and numpy, and only when a pass runs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from segmenter import bootstrap
+from segmenter.bootstrap import AnalyticsPorts, SegmenterContainer
+from segmenter.services import analytics
+from shared.contracts import details
+from shared.contracts.envelope import EventEnvelope
+from shared.events_handler import dispatch
+from shared.scheduled import for_each_shop
+
+_container: SegmenterContainer | None = None
+
+
+def container() -> SegmenterContainer:
+    global _container  # noqa: PLW0603 - one container per warm Lambda
+    if _container is None:
+        _container = bootstrap.build()
+    return _container
+
+
+def reset() -> None:
+    global _container  # noqa: PLW0603
+    _container = None
+
+
+def _ports(c: SegmenterContainer) -> AnalyticsPorts:
+    assert c.analytics is not None, "the analytics function needs the analytics ports"
+    return c.analytics
+
+
+def _summary(result: analytics.PassSummary) -> dict[str, Any]:
+    return {
+        "orders": result.orders,
+        "customers": result.customers,
+        "files": result.files,
+        "seconds": round(result.seconds, 3),
+    }
+
+
+def on_refresh_requested(envelope: EventEnvelope, detail: Any) -> dict[str, Any]:
+    assert isinstance(detail, details.AnalyticsRefreshRequested)
+    c = container()
+    return _summary(analytics.run_pass(_ports(c), envelope.shop, c.clock()))
+
+
+def nightly_analytics() -> dict[str, Any]:
+    """Every shop's snapshot and reports, each shop isolated from the others' failures."""
+    c = container()
+    now = c.clock()
+    run = for_each_shop(
+        "nightly-analytics",
+        (shop.shop_id for shop in c.keys.list_shops()),
+        lambda shop_id: _summary(analytics.run_pass(_ports(c), shop_id, now)),
+    )
+    return {"shops": run.results, **run.report()}
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return dispatch(
+        event,
+        events={"analytics.refresh_requested": on_refresh_requested},
+        schedules={"nightly-analytics": nightly_analytics},
+    )

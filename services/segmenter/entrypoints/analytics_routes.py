@@ -1,0 +1,223 @@
+"""Analytics routes of the segmenter API. They read what the analytics function stored
+(never DuckDB), apply the period and today's inputs, and answer JSON or CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from segmenter.bootstrap import AnalyticsPorts, SegmenterContainer
+from segmenter.domain.analytics.views import REPORTS, AdSpend, Period
+from segmenter.services import analytics
+from shared.errors import InvalidInput, NotFound
+from shared.http.app import container_of
+from shared.http.security import SegmentsReader, SegmentsWriter
+
+Month = Annotated[str, Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", examples=["2026-04"])]
+ReportName = Literal[
+    "ltv",
+    "repeat",
+    "second-purchase",
+    "retention",
+    "channels",
+    "campaigns",
+    "list-analysis",
+    "calendar",
+    "lifecycle",
+    "forecast",
+]
+assert set(ReportName.__args__) == set(REPORTS)  # type: ignore[attr-defined]
+
+
+def _container(request: Request) -> SegmenterContainer:
+    container: SegmenterContainer = container_of(request)
+    return container
+
+
+Container = Annotated[SegmenterContainer, Depends(_container)]
+
+
+def _ports(c: SegmenterContainer) -> AnalyticsPorts:
+    if c.analytics is None:  # pragma: no cover - every real container has them
+        raise NotFound("analytics are not configured")
+    return c.analytics
+
+
+router = APIRouter(prefix="/v1/analytics", tags=["analytics"])
+
+
+class RefreshPublic(BaseModel):
+    status: str
+    requested_at: str
+
+
+class AdSpendIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    channel: str = Field(min_length=1, max_length=64, examples=["google_ads"])
+    month: Month
+    amount: Decimal = Field(ge=0, le=Decimal("1e13"), examples=["350000"])
+
+
+class AdSpendPut(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    entries: list[AdSpendIn] = Field(min_length=1, max_length=analytics.MAX_AD_SPEND_ROWS)
+
+
+class AdSpendPublic(BaseModel):
+    channel: str
+    month: str
+    amount: float
+
+
+class AdSpendStored(BaseModel):
+    stored: int
+
+
+class MessageCostsPut(BaseModel):
+    """Cost of one message per channel, in the shop's currency (e.g. SMS 8, LINE 3)."""
+
+    model_config = ConfigDict(extra="forbid")
+    email: Decimal | None = Field(default=None, ge=0, le=10_000)
+    line: Decimal | None = Field(default=None, ge=0, le=10_000)
+    sms: Decimal | None = Field(default=None, ge=0, le=10_000)
+
+
+class ReportPendingPublic(BaseModel):
+    report: str
+    status: str
+    message: str
+    requested_at: str | None = None
+
+
+class ReportPublic(BaseModel):
+    report: str
+    as_of: str
+    computed_at: str
+    period: dict[str, str | None]
+    rows: list[dict[str, Any]]
+
+
+@router.post("/refresh", status_code=202)
+def post_refresh(principal: SegmentsWriter, c: Container) -> RefreshPublic:
+    status = analytics.request_refresh(_ports(c), c.publisher, principal.shop_id, c.clock())
+    return RefreshPublic(status=status["status"], requested_at=status["requested_at"])
+
+
+@router.put(
+    "/ad-spend",
+    openapi_extra={
+        "requestBody": {
+            "content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/AdSpendPut"}},
+                "text/csv": {"schema": {"type": "string"}, "example": "channel,month,amount\n"},
+            },
+            "required": True,
+        }
+    },
+)
+async def put_ad_spend(request: Request, principal: SegmentsWriter, c: Container) -> AdSpendStored:
+    """Ad spend per channel and month: JSON `{"entries": [...]}` or a CSV body
+    (`Content-Type: text/csv`, header `channel,month,amount`). A (channel, month) sent
+    again replaces its amount."""
+    raw = await request.body()
+    if request.headers.get("content-type", "").split(";")[0].strip() == "text/csv":
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise InvalidInput("the CSV must be UTF-8", field="body") from None
+        entries = analytics.parse_ad_spend_csv(text)
+    else:
+        try:
+            body = AdSpendPut.model_validate_json(raw or b"{}")
+        except ValidationError as err:
+            first = err.errors(include_url=False, include_input=False)[0]
+            where = ".".join(str(p) for p in first["loc"]) or "body"
+            raise InvalidInput(f"{where}: {first['msg']}", field=where) from None
+        entries = [AdSpend(e.channel, e.month, float(e.amount)) for e in body.entries]
+    return AdSpendStored(stored=analytics.put_ad_spend(_ports(c), principal.shop_id, entries))
+
+
+@router.get("/ad-spend")
+def get_ad_spend(principal: SegmentsReader, c: Container) -> list[AdSpendPublic]:
+    return [
+        AdSpendPublic(channel=e.channel, month=e.month, amount=e.amount)
+        for e in analytics.list_ad_spend(_ports(c), principal.shop_id)
+    ]
+
+
+@router.put("/message-costs")
+def put_message_costs(
+    body: MessageCostsPut, principal: SegmentsWriter, c: Container
+) -> dict[str, float]:
+    costs = {k: v for k, v in body.model_dump().items() if v is not None}
+    return analytics.set_message_costs(c.profiles, principal.shop_id, costs)
+
+
+@router.get("/message-costs")
+def get_message_costs(principal: SegmentsReader, c: Container) -> dict[str, float]:
+    return analytics.get_message_costs(c.profiles, principal.shop_id)
+
+
+@router.get(
+    "/{report}",
+    responses={
+        202: {"model": ReportPendingPublic, "description": "Not computed yet"},
+        200: {"content": {"text/csv": {"schema": {"type": "string"}}}},
+    },
+)
+def get_report(
+    report: Annotated[ReportName, Path()],
+    principal: SegmentsReader,
+    c: Container,
+    start: Annotated[Month | None, Query(alias="from")] = None,
+    end: Annotated[Month | None, Query(alias="to")] = None,
+    fmt: Annotated[Literal["json", "csv"], Query(alias="format")] = "json",
+    basis: Literal["revenue", "gross_profit"] = "revenue",
+    target_roi: Annotated[float, Query(ge=0, le=100)] = 1.0,
+) -> Any:
+    """A report over the months `from`..`to` (YYYY-MM, by cohort or calendar month), from
+    the last analytics pass. 202 while it has not been computed."""
+    if start and end and start > end:
+        raise InvalidInput("'from' must not be after 'to'", field="from")
+    result = analytics.report(
+        _ports(c), c.profiles, principal.shop_id, report, Period(start, end), basis, target_roi
+    )
+    if isinstance(result, analytics.ReportPending):
+        body = ReportPendingPublic(
+            report=report,
+            status=result.status,
+            message=result.message,
+            requested_at=result.requested_at,
+        )
+        return JSONResponse(body.model_dump(), status_code=202)
+    if fmt == "csv":
+        return Response(
+            to_csv(result.rows),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{report}.csv"'},
+        )
+    return ReportPublic(
+        report=report,
+        as_of=result.as_of,
+        computed_at=result.computed_at,
+        period={"from": start, "to": end},
+        rows=result.rows,
+    )
+
+
+def to_csv(rows: list[dict[str, Any]]) -> str:
+    columns: dict[str, None] = {}
+    for row in rows:
+        columns.update(dict.fromkeys(row))
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(columns), lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: "" if v is None else v for k, v in row.items()})
+    return out.getvalue()

@@ -1,0 +1,230 @@
+"""Analytics use cases: refresh on request, the pass itself, reading a report, ad spend
+and message rates.
+
+The pass (`run_pass`) imports the DuckDB engine when it runs, so this module stays light
+for the API function, which only reads what the pass stored.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from segmenter.adapters.analytics_store import SNAPSHOT_TABLES
+from segmenter.adapters.repository import ProfileRepository
+from segmenter.domain.analytics.snapshot import build_columns, shop_date
+from segmenter.domain.analytics.views import AdSpend, Period, ReportInputs, render
+from shared.contracts.envelope import EventEnvelope
+from shared.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from segmenter.adapters.duckdb_engine import FactsHook
+    from segmenter.bootstrap import AnalyticsPorts
+    from shared.adapters.eventbridge import EventPublisher
+
+MESSAGE_COSTS_SETTING = "analytics.message_costs"
+CHANNELS = ("email", "line", "sms")
+_MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+MAX_AD_SPEND_ROWS = 10_000
+
+
+@dataclass(frozen=True)
+class ReportPending:
+    """The report has not been computed for this shop yet (or is being computed)."""
+
+    status: str
+    """not_computed | queued | running | failed"""
+    message: str
+    requested_at: str | None = None
+
+
+@dataclass(frozen=True)
+class ReportResult:
+    name: str
+    as_of: str
+    computed_at: str
+    rows: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class PassSummary:
+    shop_id: str
+    orders: int
+    customers: int
+    files: dict[str, str]
+    seconds: float
+
+
+def request_refresh(
+    ports: AnalyticsPorts, publisher: EventPublisher, shop_id: str, now: datetime
+) -> dict[str, Any]:
+    """Record the request and hand it to the analytics function (event
+    `analytics.refresh_requested`); the pass runs there, not in the API."""
+    status = {"status": "queued", "requested_at": now.isoformat()}
+    ports.store.put_json(shop_id, "status", status)
+    envelope = EventEnvelope(
+        id=f"analytics-refresh-{shop_id}-{int(now.timestamp() * 1000)}",
+        shop=shop_id,
+        type="analytics.refresh_requested",
+        time=now,
+        detail={"requested_at": now.isoformat()},
+    )
+    publisher.publish([envelope])
+    return status
+
+
+def run_pass(
+    ports: AnalyticsPorts,
+    shop_id: str,
+    now: datetime,
+    hooks: Sequence[FactsHook] = (),
+) -> PassSummary:
+    """The one pass over a shop's data: read profiles and orders once, write the Parquet
+    snapshot, compute every report's facts, store them."""
+    from segmenter.adapters import duckdb_engine
+
+    started = time.perf_counter()
+    ports.store.put_json(shop_id, "status", {"status": "running", "started_at": now.isoformat()})
+    try:
+        profiles, orders = ports.data.read_shop(shop_id)
+        columns = build_columns(profiles, orders)
+        as_of = shop_date(now)
+        with tempfile.TemporaryDirectory(prefix="kizuna-analytics-") as tmp:
+            result = duckdb_engine.run(
+                columns, as_of, Path(tmp), campaigns=ports.campaigns.read(shop_id), hooks=hooks
+            )
+            files = {
+                table: ports.store.put_table(shop_id, table, result.files[table])
+                for table in SNAPSHOT_TABLES
+            }
+        computed = {
+            "as_of": as_of.isoformat(),
+            "computed_at": now.isoformat(),
+            "orders": result.orders,
+            "customers": result.customers,
+            "facts": result.facts,
+        }
+        ports.store.put_json(shop_id, "facts", computed)
+    except Exception as err:
+        ports.store.put_json(shop_id, "status", {"status": "failed", "error": type(err).__name__})
+        raise
+    ports.store.put_json(shop_id, "status", {"status": "ready", "computed_at": now.isoformat()})
+    return PassSummary(
+        shop_id, result.orders, result.customers, files, time.perf_counter() - started
+    )
+
+
+def report(
+    ports: AnalyticsPorts,
+    profiles: ProfileRepository,
+    shop_id: str,
+    name: str,
+    period: Period,
+    basis: str = "revenue",
+    target_roi: float = 1.0,
+) -> ReportResult | ReportPending:
+    """One report from the last pass's facts, or why there is none yet."""
+    computed = ports.store.get_json(shop_id, "facts")
+    if computed is None:
+        status = ports.store.get_json(shop_id, "status") or {}
+        state = str(status.get("status", "not_computed"))
+        if state == "ready":  # facts written elsewhere were lost: say so plainly
+            state = "not_computed"
+        messages = {
+            "not_computed": "analytics have not been computed for this shop yet; "
+            "POST /v1/analytics/refresh or wait for the nightly run",
+            "queued": "an analytics refresh is queued for this shop",
+            "running": "analytics are being computed for this shop",
+            "failed": "the last analytics run failed; POST /v1/analytics/refresh to retry",
+        }
+        return ReportPending(
+            state, messages.get(state, messages["not_computed"]), status.get("requested_at")
+        )
+    inputs = ReportInputs(
+        as_of=datetime.fromisoformat(computed["as_of"]).date(),
+        period=period,
+        basis=basis,
+        ad_spend=ports.data.list_ad_spend(shop_id) if name == "channels" else (),
+        message_costs=get_message_costs(profiles, shop_id) if name == "campaigns" else {},
+        target_roi=target_roi,
+    )
+    return ReportResult(
+        name, computed["as_of"], computed["computed_at"], render(name, computed["facts"], inputs)
+    )
+
+
+# ---------------------------------------------------------------------------- ad spend
+
+
+def put_ad_spend(ports: AnalyticsPorts, shop_id: str, entries: Sequence[AdSpend]) -> int:
+    ports.data.put_ad_spend(shop_id, entries)
+    return len(entries)
+
+
+def list_ad_spend(ports: AnalyticsPorts, shop_id: str) -> list[AdSpend]:
+    return sorted(ports.data.list_ad_spend(shop_id), key=lambda e: (e.channel, e.month))
+
+
+def parse_ad_spend_csv(text: str) -> list[AdSpend]:
+    """`channel,month,amount` with a header (month YYYY-MM, amount ≥ 0). A bad row is
+    refused whole, naming its line and column; nothing is stored."""
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    header = [h.strip() for h in reader.fieldnames or []]
+    missing = [c for c in ("channel", "month", "amount") if c not in header]
+    if missing:
+        raise InvalidInput(
+            f"the CSV header must name channel, month and amount (missing {', '.join(missing)})",
+            field="header",
+        )
+    out: list[AdSpend] = []
+    for number, raw in enumerate(reader, start=2):
+        row = {(k or "").strip(): (v or "").strip() for k, v in raw.items()}
+        out.append(
+            ad_spend_entry(
+                row.get("channel", ""),
+                row.get("month", ""),
+                row.get("amount", ""),
+                f"line {number}",
+            )
+        )
+        if len(out) > MAX_AD_SPEND_ROWS:
+            raise InvalidInput(f"at most {MAX_AD_SPEND_ROWS} rows per upload", field="body")
+    return out
+
+
+def ad_spend_entry(channel: str, month: str, amount: str, where: str) -> AdSpend:
+    if not channel or len(channel) > 64:
+        raise InvalidInput(f"{where}: channel must be 1-64 characters", field=f"{where}.channel")
+    if not _MONTH.match(month):
+        raise InvalidInput(f"{where}: month must be YYYY-MM", field=f"{where}.month")
+    try:
+        value = Decimal(amount)
+    except InvalidOperation:
+        raise InvalidInput(f"{where}: amount must be a number", field=f"{where}.amount") from None
+    if not value.is_finite() or value < 0 or value > Decimal("1e13"):
+        raise InvalidInput(f"{where}: amount must be between 0 and 10^13", field=f"{where}.amount")
+    return AdSpend(channel, month, float(value))
+
+
+# ---------------------------------------------------------------------------- message rates
+
+
+def get_message_costs(profiles: ProfileRepository, shop_id: str) -> dict[str, float]:
+    stored = profiles.get_setting(shop_id, MESSAGE_COSTS_SETTING) or {}
+    return {k: float(v) for k, v in stored.items() if k in CHANNELS}
+
+
+def set_message_costs(
+    profiles: ProfileRepository, shop_id: str, costs: dict[str, Decimal]
+) -> dict[str, float]:
+    profiles.put_setting(shop_id, MESSAGE_COSTS_SETTING, {k: str(v) for k, v in costs.items()})
+    return get_message_costs(profiles, shop_id)

@@ -1,0 +1,380 @@
+"""Analytics over real HTTP on in-process moto: orders in through the API, the pass run
+by the analytics function (its event from the bus), each report checked against a
+plain-Python computation over the same small fixture, never against its own output."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date
+from typing import Any
+
+import duckdb
+import pytest
+from fastapi.testclient import TestClient
+
+from segmenter.entrypoints import analytics as analytics_handler
+from tests.conftest import Cloud, ShopKeys
+
+# (customer, channel, order date, total, unit cost, refunded later)
+ORDERS: list[tuple[str, str, str, int, int, int]] = [
+    ("c1", "web", "2025-01-10", 10000, 4000, 0),
+    ("c1", "web", "2025-01-10", 2000, 1000, 0),
+    ("c1", "web", "2025-03-01", 3000, 1000, 0),
+    ("c2", "web", "2025-01-20", 5000, 2000, 0),
+    ("c2", "web", "2025-06-30", 5000, 2000, 0),
+    ("c3", "ads", "2025-02-05", 8000, 3000, 3000),
+    ("c4", "ads", "2025-02-14", 4000, 1000, 0),
+    ("c4", "ads", "2025-02-20", 4000, 1000, 0),
+    ("c4", "ads", "2026-10-01", 4000, 1000, 0),
+    ("c5", "ads", "2026-09-10", 6000, 2000, 0),
+]
+AS_OF = date(2026, 11, 23)
+
+
+def _body(i: int, customer: str, channel: str, day: str, total: int, cost: int) -> dict[str, Any]:
+    return {
+        "event_id": f"evt-{i}",
+        "order_id": f"o-{i}",
+        "placed_at": f"{day}T10:00:00+09:00",
+        "currency": "JPY",
+        "total": str(total),
+        "sales_channel": channel,
+        "items": [
+            {
+                "sku": f"SKU-{customer}",
+                "quantity": 1,
+                "unit_price": str(total),
+                "unit_cost": str(cost),
+            }
+        ],
+        "customer": {"customer_id": customer},
+    }
+
+
+# ------------------------------------------------------------ the independent reference
+
+
+def _per_customer() -> dict[str, list[tuple[date, float, float]]]:
+    """customer → [(day, revenue, gross profit)] sorted, net of refunds."""
+    out: dict[str, list[tuple[date, float, float]]] = defaultdict(list)
+    for customer, _, day, total, cost, refunded in ORDERS:
+        out[customer].append(
+            (date.fromisoformat(day), float(total - refunded), float(total - cost - refunded))
+        )
+    return {c: sorted(v) for c, v in out.items()}
+
+
+def _channel_of(customer: str) -> str:
+    return next(ch for c, ch, *_ in ORDERS if c == customer)
+
+
+def _state(orders: list[tuple[date, float, float]], end: date) -> str | None:
+    seen = [o for o in orders if o[0] <= end]
+    if not seen:
+        return None
+    recency = (end - seen[-1][0]).days
+    if recency > 365:
+        return "lost"
+    if recency > 180:
+        return "dormant"
+    return {1: "new", 2: "repeat"}.get(len(seen), "loyal")
+
+
+def _month_end(year: int, month: int) -> date:
+    nxt = date(year + month // 12, month % 12 + 1, 1)
+    return min(date.fromordinal(nxt.toordinal() - 1), AS_OF)
+
+
+# ------------------------------------------------------------ fixtures
+
+
+@pytest.fixture
+def computed(
+    cloud: Cloud, shop: ShopKeys, segmenter_client: TestClient
+) -> tuple[TestClient, ShopKeys]:
+    cloud.route_rules_to_queues()
+    for i, (customer, channel, day, total, cost, _) in enumerate(ORDERS):
+        r = segmenter_client.post(
+            "/v1/orders",
+            json=_body(i, customer, channel, day, total, cost),
+            headers=shop.header(shop.events),
+        )
+        assert r.status_code == 201, r.text
+    refund = {
+        "type": "order.returned",
+        "event_id": "evt-refund",
+        "order_id": "o-5",
+        "at": "2025-02-10T10:00:00+09:00",
+        "amount": "3000",
+    }
+    r = segmenter_client.post("/v1/events", json=refund, headers=shop.header(shop.events))
+    assert r.status_code == 201, r.text
+    # When the shop asks for a refresh, and the analytics function receives the event
+    r = segmenter_client.post("/v1/analytics/refresh", headers=shop.header(shop.admin))
+    assert r.status_code == 202 and r.json()["status"] == "queued"
+    events = [
+        e
+        for e in cloud.take_events("AnalyticsFunction")
+        if e["detail-type"] == "analytics.refresh_requested"
+    ]
+    assert len(events) == 1
+    result = analytics_handler.handler(events[0], None)
+    assert result["orders"] == len(ORDERS) and result["customers"] == 5
+    return segmenter_client, shop
+
+
+def _report(client: TestClient, shop: ShopKeys, name: str, **params: str) -> list[dict[str, Any]]:
+    r = client.get(f"/v1/analytics/{name}", params=params, headers=shop.header(shop.reader))
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["as_of"] == AS_OF.isoformat()
+    rows: list[dict[str, Any]] = body["rows"]
+    return rows
+
+
+# ------------------------------------------------------------ tests
+
+
+def test_a_report_not_computed_yet_says_so(
+    cloud: Cloud, shop: ShopKeys, segmenter_client: TestClient
+) -> None:
+    # Given a shop whose analytics never ran
+    # When a report is asked for
+    r = segmenter_client.get("/v1/analytics/ltv", headers=shop.header(shop.reader))
+    # Then it is a 202 that says why, not an empty success
+    assert r.status_code == 202
+    assert r.json()["status"] == "not_computed"
+    assert "refresh" in r.json()["message"]
+    # And after a refresh request it says the refresh is queued
+    segmenter_client.post("/v1/analytics/refresh", headers=shop.header(shop.admin))
+    r = segmenter_client.get("/v1/analytics/repeat", headers=shop.header(shop.reader))
+    assert (r.status_code, r.json()["status"]) == (202, "queued")
+
+
+def test_reports_need_segments_read_and_a_known_report(
+    cloud: Cloud, shop: ShopKeys, segmenter_client: TestClient
+) -> None:
+    r = segmenter_client.get("/v1/analytics/ltv", headers=shop.header(shop.events))
+    assert r.status_code == 403
+    r = segmenter_client.get("/v1/analytics/nope", headers=shop.header(shop.reader))
+    assert r.status_code == 422
+    r = segmenter_client.get(
+        "/v1/analytics/ltv", params={"from": "2026-13"}, headers=shop.header(shop.reader)
+    )
+    assert r.status_code == 422 and "from" in r.text
+
+
+def test_the_snapshot_is_parquet_in_s3_partitioned_by_shop(
+    cloud: Cloud, computed: tuple[TestClient, ShopKeys]
+) -> None:
+    # Then orders and customers are Parquet files under <table>/shop=<shop>/
+    s3 = cloud.session.client("s3")
+    bucket = cloud.settings.analytics_bucket
+    keys = {o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]}
+    assert {"orders/shop=acme/part-0.parquet", "customers/shop=acme/part-0.parquet"} <= keys
+    body = s3.get_object(Bucket=bucket, Key="customers/shop=acme/part-0.parquet")["Body"].read()
+    con = duckdb.connect()
+    path = "/tmp/kizuna-test-customers.parquet"
+    with open(path, "wb") as f:
+        f.write(body)
+    rows = con.execute(
+        f"SELECT customer_id, orders, revenue, x, t_x, t, monetary FROM '{path}' ORDER BY 1"
+    ).fetchall()
+    # And each customer's summary (x, t_x, T, monetary) matches the fixture
+    for customer_id, orders, revenue, x, t_x, t, monetary in rows:
+        mine = _per_customer()[customer_id]
+        days = sorted({d for d, _, _ in mine})
+        assert orders == len(mine)
+        assert revenue == sum(r for _, r, _ in mine)
+        assert x == len(days) - 1
+        assert t_x == (days[-1] - days[0]).days
+        assert t == (AS_OF - days[0]).days
+        repeat_days = [sum(r for d2, r, _ in mine if d2 == d) for d in days[1:]]
+        assert monetary == (sum(repeat_days) / len(repeat_days) if repeat_days else None)
+    assert len(rows) == 5
+
+
+def test_ltv_by_channel_and_window_net_of_refunds(
+    computed: tuple[TestClient, ShopKeys],
+) -> None:
+    client, shop = computed
+    rows = _report(client, shop, "ltv")
+    gp_rows = _report(client, shop, "ltv", basis="gross_profit")
+    by = {(r["dimension"], r["key"]): r for r in rows}
+    gp_by = {(r["dimension"], r["key"]): r for r in gp_rows}
+    per = _per_customer()
+    for channel in ("web", "ads"):
+        members = [c for c in per if _channel_of(c) == channel]
+        for label, days in (("90d", 90), ("365d", 365), ("3y", 1095)):
+            matured = [c for c in members if (AS_OF - per[c][0][0]).days >= days]
+            rev = [sum(r for d, r, _ in per[c] if (d - per[c][0][0]).days < days) for c in matured]
+            gp = [sum(g for d, _, g in per[c] if (d - per[c][0][0]).days < days) for c in matured]
+            want = round(sum(rev) / len(rev), 2) if rev else None
+            want_gp = round(sum(gp) / len(gp), 2) if gp else None
+            assert by[("channel", channel)][f"ltv_{label}"] == want, (channel, label)
+            assert gp_by[("channel", channel)][f"ltv_{label}"] == want_gp, (channel, label)
+            assert by[("channel", channel)][f"customers_{label}"] == len(matured)
+        lifetime = sum(sum(r for _, r, _ in per[c]) for c in members) / len(members)
+        assert by[("channel", channel)]["ltv_lifetime"] == round(lifetime, 2)
+    # And a period keeps only the cohorts acquired in it
+    jan = {
+        (r["dimension"], r["key"]): r
+        for r in _report(client, shop, "ltv", **{"from": "2025-01", "to": "2025-01"})
+    }
+    assert jan[("channel", "web")]["customers"] == 2 and ("channel", "ads") not in jan
+
+
+def test_repeat_transitions_second_purchase_and_retention(
+    computed: tuple[TestClient, ShopKeys],
+) -> None:
+    client, shop = computed
+    per = _per_customer()
+    counts = [len(v) for v in per.values()]
+    rows = {r["from_stage"]: r for r in _report(client, shop, "repeat")}
+    for n in (1, 2):
+        reached, nxt = sum(c >= n for c in counts), sum(c >= n + 1 for c in counts)
+        assert rows[f"F{n}"]["customers_from"] == reached
+        assert rows[f"F{n}"]["rate"] == round(nxt / reached, 4)
+    # Days to the second purchase: c1 same day, c4 6 days, c2 161 days
+    buckets = {r["bucket"]: r["customers"] for r in _report(client, shop, "second-purchase")}
+    gaps = [(v[1][0] - v[0][0]).days for v in per.values() if len(v) > 1]
+    assert sorted(gaps) == [0, 6, 161]
+    assert (buckets["same_day"], buckets["1-10"], buckets["91-180"]) == (1, 1, 1)
+    assert sum(buckets.values()) == 3
+    # 継続率: the 2025-01 cohort (c1, c2) bought again in month +2 (c1) and +5 (c2)
+    matrix = {r["month"]: r for r in _report(client, shop, "retention")}
+    jan = matrix["2025-01"]
+    assert jan["customers"] == 2 and jan["m0"] == 1.0
+    assert (jan["m1"], jan["m2"], jan["m5"]) == (0.0, 0.5, 0.5)
+    feb = matrix["2025-02"]  # c3, c4: c4 again in 2026-10 (+20)
+    assert feb["m20"] == 0.5 and feb["m0"] == 1.0
+    assert matrix["2026-09"]["m3"] is None  # not reached yet
+
+
+def test_list_analysis_calendar_and_lifecycle(computed: tuple[TestClient, ShopKeys]) -> None:
+    client, shop = computed
+    per = _per_customer()
+    table = {r["month"]: r for r in _report(client, shop, "list-analysis")}
+    for year, month in ((2025, 3), (2025, 9), (2026, 2), (2026, 10), (2026, 11)):
+        end = _month_end(year, month)
+        want: dict[str, int] = defaultdict(int)
+        for orders in per.values():
+            s = _state(orders, end)
+            if s:
+                want[s] += 1
+        got = table[f"{year:04d}-{month:02d}"]
+        assert {k: got[k] for k in want} == dict(want), (year, month)
+        assert got["total"] == sum(want.values())
+    # Calendar 2026-11: c4 (3 orders, last 2026-10 → 1 month), c5 (1 order, 2 months)
+    cal = {(r["month"], r["months_since_last_order"]): r for r in _report(client, shop, "calendar")}
+    assert cal[("2026-11", "1")]["f3"] == 1 and cal[("2026-11", "2")]["f1"] == 1
+    # Lifecycle 2026-10: c4 lost → loyal (it came back), c5 new stays new
+    flows = {
+        (r["from_state"], r["to_state"]): r["customers"]
+        for r in _report(client, shop, "lifecycle", **{"from": "2026-10", "to": "2026-10"})
+    }
+    assert flows[("lost", "loyal")] == 1 and flows[("new", "new")] == 1
+
+
+def test_channel_economics_from_ad_spend(computed: tuple[TestClient, ShopKeys]) -> None:
+    client, shop = computed
+    # Given ad spend for ads: 6000 in 2025-02 (by JSON) and web by CSV
+    r = client.put(
+        "/v1/analytics/ad-spend",
+        json={"entries": [{"channel": "ads", "month": "2025-02", "amount": "6000"}]},
+        headers=shop.header(shop.admin),
+    )
+    assert r.status_code == 200 and r.json() == {"stored": 1}
+    r = client.put(
+        "/v1/analytics/ad-spend",
+        content="channel,month,amount\nweb,2025-01,20000\n",
+        headers={**shop.header(shop.admin), "Content-Type": "text/csv"},
+    )
+    assert r.status_code == 200, r.text
+    bad = client.put(
+        "/v1/analytics/ad-spend",
+        content="channel,month,amount\nweb,2025-1,5\n",
+        headers={**shop.header(shop.admin), "Content-Type": "text/csv"},
+    )
+    assert bad.status_code == 422 and bad.json()["error"]["fields"][0]["field"] == "line 2.month"
+    rows = {
+        r["channel"]: r
+        for r in _report(client, shop, "channels", **{"from": "2025-01", "to": "2025-02"})
+    }
+    # Then ads: 2 customers acquired in the period (c3, c4) → CPA 3000
+    per = _per_customer()
+    ads = rows["ads"]
+    assert (ads["ad_spend"], ads["new_customers"], ads["cpa"]) == (6000, 2, 3000)
+    ltv365 = (
+        sum(sum(r for d, r, _ in per[c] if (d - per[c][0][0]).days < 365) for c in ("c3", "c4")) / 2
+    )
+    assert ads["ltv_365d"] == ltv365 and ads["ltv_to_cpa"] == round(ltv365 / 3000, 2)
+    # Payback: cumulative gross profit per customer by month of age reaches 3000 in month 0
+    # (c3: 5000-3000-3000 refund = 2000... net; c4: 3000+3000 in the first month)
+    gp0 = (
+        sum(
+            g
+            for c in ("c3", "c4")
+            for d, _, g in per[c]
+            if (d.year, d.month) == (per[c][0][0].year, per[c][0][0].month)
+        )
+        / 2
+    )
+    assert gp0 == 4000  # c3: 5000 - 3000 refunded = 2000; c4: 3000 + 3000
+    assert ads["payback_month"] == 0
+    gp365 = (
+        sum(sum(g for d, _, g in per[c] if (d - per[c][0][0]).days < 365) for c in ("c3", "c4")) / 2
+    )
+    assert ads["allowable_cpa"] == round(gp365 / 2, 2)  # target LTV ROI 1.0 (100 %)
+    web = rows["web"]
+    assert (web["ad_spend"], web["new_customers"], web["cpa"]) == (20000, 2, 10000)
+    # c1, c2 cumulative gross profit per customer: month 0 = (6000+1000+3000)/2 = 5000,
+    # month 2 = +2000/2 → 6000, month 5 = +3000/2 → 7500: never 10000 yet
+    assert web["payback_month"] is None
+    # And the CSV download has the same numbers
+    csv_text = client.get(
+        "/v1/analytics/channels",
+        params={"format": "csv", "from": "2025-01", "to": "2025-02"},
+        headers=shop.header(shop.reader),
+    )
+    assert csv_text.headers["content-type"].startswith("text/csv")
+    lines = csv_text.text.splitlines()
+    assert lines[0].startswith("channel,ad_spend,new_customers,cpa")
+    assert lines[1].startswith("ads,6000.0,2,3000.0")
+
+
+def test_forecast_has_every_rank_and_a_backtest(computed: tuple[TestClient, ShopKeys]) -> None:
+    client, shop = computed
+    rows = {r["state"]: r for r in _report(client, shop, "forecast")}
+    assert set(rows) == {"new", "repeat", "loyal", "dormant", "lost", "total"}
+    assert rows["total"]["month"] == "2026-10"
+    assert rows["total"]["customers"] == 5
+    # With no new customers in the last 12 months except c5, the total never shrinks
+    assert rows["total"]["in_3_months"] >= 5
+    assert rows["total"]["backtest_from"] == "2026-04"
+    assert "backtest_error_pct" in rows["total"]
+
+
+def test_cli_loads_ad_spend_from_a_csv(
+    cloud: Cloud, shop: ShopKeys, segmenter_client: TestClient, tmp_path: Any
+) -> None:
+    from typer.testing import CliRunner
+
+    from shared.cli import app
+
+    # Given a CSV of ad spend (Excel's BOM included)
+    path = tmp_path / "spend.csv"
+    path.write_text("\ufeffchannel,month,amount\nads,2026-09,120000\nweb,2026-09,0\n")
+    # When it is loaded with the CLI
+    result = CliRunner().invoke(app, ["analytics", "ad-spend", str(path), "--shop", "acme"])
+    # Then the API lists it
+    assert result.exit_code == 0, result.output
+    r = segmenter_client.get("/v1/analytics/ad-spend", headers=shop.header(shop.reader))
+    assert r.json() == [
+        {"channel": "ads", "month": "2026-09", "amount": 120000.0},
+        {"channel": "web", "month": "2026-09", "amount": 0.0},
+    ]
+    # And a bad row stores nothing and exits 2 naming the line
+    path.write_text("channel,month,amount\nads,2026-10,-1\n")
+    result = CliRunner().invoke(app, ["analytics", "ad-spend", str(path), "--shop", "acme"])
+    assert result.exit_code == 2 and "line 2" in result.output
