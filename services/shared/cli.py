@@ -26,6 +26,11 @@ import_app = typer.Typer(help="Load historical data from files.", no_args_is_hel
 app.add_typer(shop_app, name="shop")
 app.add_typer(local_app, name="local")
 app.add_typer(import_app, name="import")
+# `kizuna analytics clv` (predictive CLV on a file): operator tooling like the rest of this
+# module; importing it loads typer and rich only (numpy and scipy when the command runs).
+from segmenter.clv_cli import analytics_app  # noqa: E402
+
+app.add_typer(analytics_app, name="analytics")
 console = Console()
 
 DEFAULT_STATE_DIR = Path(".kizuna/local")
