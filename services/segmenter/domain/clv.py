@@ -26,7 +26,8 @@ The pipeline, shared by the nightly and the command:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -194,23 +195,55 @@ def check_history(summary: Summary, thresholds: Thresholds = Thresholds()) -> No
 
 @dataclass(frozen=True)
 class Compressed:
-    """Distinct rows of a design matrix, with how many customers share each."""
+    """Distinct rows of a design matrix, with how many customers share each, each
+    customer's row, and for each column its distinct values and every row's code into them
+    (so a function of one column is computed once per distinct value)."""
 
     rows: Floats
     weights: Floats
     inverse: Ints
+    values: tuple[Floats, ...]
+    codes: tuple[Ints, ...]
 
     def column(self, i: int) -> Floats:
         return np.ascontiguousarray(self.rows[:, i])
 
 
 def compress(*columns: Floats) -> Compressed:
-    """Distinct rows of the stacked columns, their counts, and each customer's row."""
-    stacked = np.column_stack([np.asarray(c, dtype=np.float64) for c in columns])
-    if stacked.shape[0] == 0:
-        return Compressed(stacked, np.zeros(0), np.zeros(0, dtype=np.int64))
-    rows, inverse, counts = np.unique(stacked, axis=0, return_inverse=True, return_counts=True)
-    return Compressed(rows, counts.astype(np.float64), inverse.reshape(-1).astype(np.int64))
+    """Distinct rows of the stacked columns, their counts, and each customer's row.
+
+    Each column is coded by its distinct values, the codes are combined into one integer
+    key (mixed radix), and the keys are made unique: a 1-D integer sort, much faster than
+    sorting rows of floats."""
+    arrays = [np.asarray(c, dtype=np.float64) for c in columns]
+    n = arrays[0].size if arrays else 0
+    if n == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return Compressed(
+            np.zeros((0, len(arrays))), np.zeros(0), empty,
+            tuple(np.zeros(0) for _ in arrays), tuple(empty for _ in arrays),
+        )  # fmt: skip
+    uniques: list[Floats] = []
+    codes: list[Ints] = []
+    key = np.zeros(n, dtype=np.int64)
+    radix = 1
+    for column in arrays:
+        values, code = np.unique(column, return_inverse=True)  # NaNs are one value each
+        uniques.append(values)
+        codes.append(code.reshape(-1).astype(np.int64))
+        if radix * values.size >= 2**62:
+            raise ValueError("too many distinct rows to compress")
+        key = key * values.size + codes[-1]
+        radix *= values.size
+    distinct, first, inverse, counts = np.unique(
+        key, return_index=True, return_inverse=True, return_counts=True
+    )
+    del distinct
+    rows = np.column_stack([u[c[first]] for u, c in zip(uniques, codes, strict=True)])
+    return Compressed(
+        rows, counts.astype(np.float64), inverse.reshape(-1).astype(np.int64),
+        tuple(uniques), tuple(c[first] for c in codes),
+    )  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------
@@ -245,8 +278,25 @@ def _safe(
     return wrapped
 
 
+@contextmanager
+def one_blas_thread() -> Iterator[None]:
+    """The optimiser's and numpy's BLAS calls are on vectors of 3 or 4: extra BLAS threads
+    only spin, and on two busy cores (or a Lambda's) they made a fit ten times slower."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
+
+
 def minimise(
     objective: Callable[[Floats], tuple[float, Floats]], start: Floats, gtol: float = 1e-9
+) -> Optimum:
+    with one_blas_thread():
+        return _minimise(objective, start, gtol)
+
+
+def _minimise(
+    objective: Callable[[Floats], tuple[float, Floats]], start: Floats, gtol: float
 ) -> Optimum:
     """Minimise a (value, gradient) objective over log-parameters: L-BFGS-B, and when it
     does not converge, Nelder-Mead from its best point then L-BFGS-B again. Returns the
@@ -358,29 +408,87 @@ def _bgnbd_terms(
     return ll, grad
 
 
+def _dot(a: Floats, b: Floats) -> float:
+    """A sum of products without BLAS: numpy's `@` hands even a vector dot product to a
+    multi-threaded BLAS, whose threads cost more than they save on a busy or small
+    machine (ten times the fit's time on two shared cores)."""
+    return float(np.einsum("i,i->", a, b))
+
+
+class _BgNbdObjective:
+    """The weighted BG/NBD log-likelihood of compressed rows and its gradient, with every
+    function of x alone (gammaln, digamma) computed once per distinct x and every log of
+    α + T or α + t_x once per distinct T or t_x; only the second term of eq. 6 (softplus
+    of D, for customers with repeats) is computed per row."""
+
+    def __init__(self, rows: Compressed) -> None:
+        w = rows.weights
+        self.total = float(w.sum())
+        ux, uTx, uT = rows.values
+        xc, txc, Tc = rows.codes
+        self.ux, self.uT, self.uTx = ux, uT, uTx
+        self.w_by_x: Floats = np.bincount(xc, weights=w, minlength=ux.size).astype(np.float64)
+        self.w_by_T: Floats = np.bincount(Tc, weights=w, minlength=uT.size).astype(np.float64)
+        self.wx_by_T: Floats = np.bincount(Tc, weights=w * ux[xc], minlength=uT.size).astype(
+            np.float64
+        )
+        rep = ux[xc] > 0
+        self.rep_w = w[rep]
+        self.rep_xc, self.rep_txc, self.rep_Tc = xc[rep], txc[rep], Tc[rep]
+        self.rep_x = ux[xc][rep]
+
+    def __call__(self, theta: Floats) -> tuple[float, Floats]:
+        """(−mean ll, its gradient in the log-parameters)."""
+        from scipy.special import digamma, gammaln
+
+        r, alpha, a, b = np.exp(theta)
+        n, ux = self.total, self.ux
+        log_aT = np.log(alpha + self.uT)
+        log_atx = np.log(alpha + self.uTx)
+        wx, wT, wxT = self.w_by_x, self.w_by_T, self.wx_by_T
+        ll = (
+            _dot(wx, gammaln(r + ux) + gammaln(b + ux) - gammaln(a + b + ux))
+            + n * (-gammaln(r) + r * np.log(alpha) - gammaln(b) + gammaln(a + b))
+            - _dot(r * wT + wxT, log_aT)
+        )  # fmt: skip
+        # Customers with repeats: D and its sigmoid s, per row.
+        log_bx1 = np.log(b + ux - 1.0, where=ux > 0, out=np.zeros_like(ux))
+        gap = log_aT[self.rep_Tc] - log_atx[self.rep_txc]
+        rx = r + self.rep_x
+        d = np.log(a) - log_bx1[self.rep_xc] + rx * gap
+        w = self.rep_w
+        ll += _dot(w, np.logaddexp(0.0, d))
+        ws = w * (0.5 * (1.0 + np.tanh(0.5 * d)))
+        inv_gap = (1.0 / (alpha + self.uT))[self.rep_Tc] - (1.0 / (alpha + self.uTx))[self.rep_txc]
+        psi_abx = digamma(a + b + ux)
+        grad = np.array(
+            [
+                _dot(wx, digamma(r + ux)) + n * (np.log(alpha) - digamma(r)) - _dot(wT, log_aT)
+                + _dot(ws, gap),
+                n * r / alpha - _dot(r * wT + wxT, 1.0 / (alpha + self.uT))
+                + _dot(ws, rx * inv_gap),
+                -_dot(wx, psi_abx) + n * digamma(a + b) + ws.sum() / a,
+                _dot(wx, digamma(b + ux) - psi_abx) + n * (digamma(a + b) - digamma(b))
+                - _dot(ws, np.exp(-log_bx1[self.rep_xc])),
+            ]
+        )  # fmt: skip
+        return -float(ll) / n, -grad * np.array([r, alpha, a, b]) / n
+
+
 def fit_bgnbd(x: Floats, t_x: Floats, T: Floats, start: BgNbd | None = None) -> BgNbdFit:
     """Maximum likelihood over the distinct (x, t_x, T) rows, weighted by their counts."""
     rows = compress(x, t_x, T)
-    cx, ctx, cT = rows.column(0), rows.column(1), rows.column(2)
-    w = rows.weights
-    total = float(w.sum())
-    if total == 0:
+    if rows.weights.size == 0:
         raise ValueError("no customers to fit")
-
-    def objective(theta: Floats) -> tuple[float, Floats]:
-        p = np.exp(theta)
-        ll, grad = _bgnbd_terms(p, cx, ctx, cT, gradient=True)
-        assert grad is not None
-        return -float(w @ ll) / total, -(grad @ w) * p / total
-
+    objective = _BgNbdObjective(rows)
     if start is None:
         start = BgNbd(r=1.0, alpha=max(float(np.mean(T)), 1e-3), a=1.0, b=1.0)
     theta0 = np.log([start.r, start.alpha, start.a, start.b])
     opt = minimise(objective, theta0)
     r, alpha, a, b = (float(v) for v in np.exp(opt.log_params))
     return BgNbdFit(
-        BgNbd(r, alpha, a, b), -opt.value * total, int(total), opt.converged, opt.method,
-        opt.iterations,
+        BgNbd(r, alpha, a, b), -opt.value * objective.total, int(objective.total),
+        opt.converged, opt.method, opt.iterations,
     )  # fmt: skip
 
 
@@ -399,36 +507,36 @@ def p_alive(params: BgNbd, x: Floats, t_x: Floats, T: Floats) -> Floats:
 
 
 def expected_purchases(params: BgNbd, t: float, x: Floats, t_x: Floats, T: Floats) -> Floats:
-    """E[Y(t) | x, t_x, T] (FHL 2005, eq. 10): repeat purchases in the next t units.
+    """E[Y(t) | x, t_x, T] (FHL 2005, eq. 10): repeat purchases in the next t units."""
+    with np.errstate(all="ignore"):
+        return _purchases_if_alive(params, t, x, T) * p_alive(params, x, t_x, T)
+
+
+def _purchases_if_alive(params: BgNbd, t: float, x: Floats, T: Floats) -> Floats:
+    """E[Y(t) | x, t_x, T] / P(alive | x, t_x, T), a function of x and T only.
 
     Eq. 10 reads (a+b+x−1)/(a−1) · [1 − ((α+T)/(α+T+t))^(r+x) ₂F₁(r+x, b+x; a+b+x−1; z)]
     · P(alive), z = t/(α+T+t). Euler's transformation ₂F₁(A,B;C;z) = (1−z)^(C−A−B)
     ₂F₁(C−A, C−B; C; z) turns the bracket into 1 − (1−z)^(a−1) ₂F₁(a+b−1−r, a−1;
     a+b+x−1; z), whose series converges fast for any x (no overflow for heavy buyers)."""
+    from scipy.special import hyp2f1
+
     r, alpha, b = params.r, params.alpha, params.b
     a = params.a if abs(params.a - 1.0) > 1e-7 else 1.0 + 1e-7  # eq. 10 is 0/0 at a = 1
     z = t / (alpha + T + t)
     with np.errstate(all="ignore"):
-        return _expected_purchases(r, alpha, a, b, t, z, x, T) * p_alive(params, x, t_x, T)
-
-
-def _expected_purchases(
-    r: float, alpha: float, a: float, b: float, t: float, z: Floats, x: Floats, T: Floats
-) -> Floats:
-    from scipy.special import hyp2f1
-
-    series = hyp2f1(a + b - 1.0 - r, a - 1.0, a + b + x - 1.0, z)
-    bracket = 1.0 - np.exp((a - 1.0) * np.log1p(-z)) * series
-    expected = (a + b + x - 1.0) / (a - 1.0) * bracket
-    lost = ~np.isfinite(expected)
-    if np.any(lost):
-        # a and b so large (a fit on data without dropout variation) that the series
-        # would need millions of terms: p ~ Beta(a, b+x) is then a point mass at its mean,
-        # and E[Y(t) | alive, p] = E_λ[(1 − e^(−λpt)) / p] with λ ~ Gamma(r+x, α+T).
-        shape = r + x[lost]
-        p_mean = a / (a + b + x[lost])
-        scale = t * p_mean / (alpha + T[lost])
-        expected[lost] = -np.expm1(-shape * np.log1p(scale)) / p_mean
+        series = hyp2f1(a + b - 1.0 - r, a - 1.0, a + b + x - 1.0, z)
+        bracket = 1.0 - np.exp((a - 1.0) * np.log1p(-z)) * series
+        expected = (a + b + x - 1.0) / (a - 1.0) * bracket
+        lost = ~np.isfinite(expected)
+        if np.any(lost):
+            # a and b so large (a fit on data without dropout variation) that the series
+            # would need millions of terms: p ~ Beta(a, b+x) is then a point mass at its
+            # mean, and E[Y(t) | alive, p] = E_λ[(1 − e^(−λpt)) / p], λ ~ Gamma(r+x, α+T).
+            shape = r + x[lost]
+            p_mean = a / (a + b + x[lost])
+            scale = t * p_mean / (alpha + T[lost])
+            expected[lost] = -np.expm1(-shape * np.log1p(scale)) / p_mean
     return np.asarray(expected, dtype=np.float64)
 
 
@@ -493,28 +601,59 @@ def gamma_gamma_log_likelihood(params: GammaGamma, x: Floats, m: Floats) -> Floa
     return _gg_terms(np.array([params.p, params.q, params.gamma]), x, m)[0]
 
 
+class _GammaGammaObjective:
+    """The weighted Gamma-Gamma log-likelihood and gradient: functions of x alone once per
+    distinct x, the constant terms in m once, and per row only ln(x m + γ)."""
+
+    def __init__(self, x: Floats, m: Floats) -> None:
+        self.total = float(x.size)
+        self.ux, xc = np.unique(x, return_inverse=True)
+        xc = xc.reshape(-1)
+        self.w_by_x = np.bincount(xc, minlength=self.ux.size).astype(np.float64)
+        log_m = np.log(m)
+        self.sum_x_log_m = _dot(x, log_m)
+        self.sum_log_m = float(log_m.sum())
+        self.sum_x_log_x = _dot(self.w_by_x, self.ux * np.log(self.ux))
+        self.xm = x * m
+        self.x = x
+
+    def __call__(self, theta: Floats) -> tuple[float, Floats]:
+        from scipy.special import digamma, gammaln
+
+        p, q, g = np.exp(theta)
+        n, ux, wx = self.total, self.ux, self.w_by_x
+        log_xm_g = np.log(self.xm + g)
+        px = p * ux
+        ll = (
+            _dot(wx, gammaln(px + q) - gammaln(px)) + n * (q * np.log(g) - gammaln(q))
+            + p * (self.sum_x_log_m + self.sum_x_log_x) - self.sum_log_m
+            - p * _dot(self.x, log_xm_g) - q * log_xm_g.sum()
+        )  # fmt: skip
+        psi = digamma(px + q)
+        grad = np.array(
+            [
+                _dot(wx, ux * (psi - digamma(px))) + self.sum_x_log_m + self.sum_x_log_x
+                - _dot(self.x, log_xm_g),
+                _dot(wx, psi) - n * digamma(q) + n * np.log(g) - log_xm_g.sum(),
+                n * q / g - _dot(p * self.x + q, 1.0 / (self.xm + g)),
+            ]
+        )  # fmt: skip
+        return -float(ll) / n, -grad * np.array([p, q, g]) / n
+
+
 def fit_gamma_gamma(x: Floats, monetary: Floats, start: GammaGamma | None = None) -> GammaGammaFit:
     """Maximum likelihood on the customers with repeat purchases and a positive mean spend."""
     keep = (x > 0) & np.isfinite(monetary) & (monetary > 0)
-    rows = compress(x[keep], monetary[keep])
-    cx, cm, w = rows.column(0), rows.column(1), rows.weights
-    total = float(w.sum())
-    if total == 0:
+    if not np.any(keep):
         raise ValueError("no customers with repeat purchases to fit")
-
-    def objective(theta: Floats) -> tuple[float, Floats]:
-        p = np.exp(theta)
-        ll, grad = _gg_terms(p, cx, cm, gradient=True)
-        assert grad is not None
-        return -float(w @ ll) / total, -(grad @ w) * p / total
-
+    objective = _GammaGammaObjective(x[keep], monetary[keep])
     if start is None:
-        start = GammaGamma(p=1.0, q=2.0, gamma=max(float(np.average(cm, weights=w)), 1e-6))
+        start = GammaGamma(p=1.0, q=2.0, gamma=max(float(np.mean(monetary[keep])), 1e-6))
     opt = minimise(objective, np.log([start.p, start.q, start.gamma]))
     p, q, g = (float(v) for v in np.exp(opt.log_params))
     return GammaGammaFit(
-        GammaGamma(p, q, g), -opt.value * total, int(total), opt.converged, opt.method,
-        opt.iterations,
+        GammaGamma(p, q, g), -opt.value * objective.total, int(objective.total),
+        opt.converged, opt.method, opt.iterations,
     )  # fmt: skip
 
 
@@ -549,6 +688,27 @@ class Predictions:
     holdout_expected: Floats | None
 
 
+def _discounted_purchases_if_alive(
+    params: BgNbd,
+    x: Floats,
+    T: Floats,
+    unit_days: float,
+    horizon_days: float,
+    monthly_discount_rate: float,
+) -> Floats:
+    """Σ_i (E[Y(t_i)] − E[Y(t_(i−1))]) / (1 + d)^i over the 12 months of the horizon,
+    divided by P(alive) (a function of x and T only)."""
+    months = 12
+    step = horizon_days / months / unit_days
+    total = np.zeros_like(x)
+    previous = np.zeros_like(x)
+    for i in range(1, months + 1):
+        current = _purchases_if_alive(params, step * i, x, T)
+        total += (current - previous) / (1.0 + monthly_discount_rate) ** i
+        previous = current
+    return total
+
+
 def discounted_clv(
     params: BgNbd,
     spend: Floats,
@@ -562,15 +722,10 @@ def discounted_clv(
     """Σ over the months i = 1..12 of the horizon: (E[Y(t_i)] − E[Y(t_(i−1))]) · spend
     / (1 + d)^i, with t_i = i · horizon/12 and d the monthly discount rate (each month's
     purchases discounted to today as if paid at its end)."""
-    months = 12
-    step = horizon_days / months / unit_days
-    total = np.zeros_like(x)
-    previous = np.zeros_like(x)
-    for i in range(1, months + 1):
-        current = expected_purchases(params, step * i, x, t_x, T)
-        total += (current - previous) / (1.0 + monthly_discount_rate) ** i
-        previous = current
-    return total * spend
+    discounted = _discounted_purchases_if_alive(
+        params, x, T, unit_days, horizon_days, monthly_discount_rate
+    )
+    return discounted * p_alive(params, x, t_x, T) * spend
 
 
 def predict(
@@ -579,35 +734,49 @@ def predict(
     summary: Summary,
     monthly_discount_rate: float = DEFAULT_MONTHLY_DISCOUNT_RATE,
 ) -> Predictions:
-    """Score every customer of the summary as of its calibration end. Computed once per
-    distinct (x, t_x, T, m̄) and spread back."""
-    monetary = np.where(np.isfinite(summary.monetary), summary.monetary, -1.0)
-    rows = compress(summary.x, summary.t_x, summary.T, monetary)
-    x, t_x, T = rows.column(0), rows.column(1), rows.column(2)
-    m = np.where(rows.column(3) < 0, np.nan, rows.column(3))
-    unit = summary.unit_days
+    """Score every customer of the summary as of its calibration end.
+
+    E[Y(t) | x, t_x, T] is P(alive | x, t_x, T) times a function of (x, T) alone, so the
+    hypergeometric part is computed once per distinct (x, T), P(alive) once per distinct
+    (x, t_x, T), and the per-customer work is a gather and a product."""
+    with one_blas_thread():
+        return _predict(bgnbd, gamma_gamma, summary, monthly_discount_rate)
+
+
+def _predict(
+    bgnbd: BgNbd, gamma_gamma: GammaGamma, s: Summary, monthly_discount_rate: float
+) -> Predictions:
+    unit = s.unit_days
+    triples = compress(s.x, s.t_x, s.T)
+    pairs = compress(s.x, s.T)
+    px, pT = pairs.column(0), pairs.column(1)
+    pair_of = pairs.inverse
     with np.errstate(all="ignore"):
-        alive = p_alive(bgnbd, x, t_x, T)
-        e90 = expected_purchases(bgnbd, 90.0 / unit, x, t_x, T)
-        e365 = expected_purchases(bgnbd, 365.0 / unit, x, t_x, T)
-        spend = expected_spend(gamma_gamma, x, m)
-        clv = discounted_clv(bgnbd, spend, x, t_x, T, unit, 365.0, monthly_discount_rate)
-        wait = median_days_to_next_purchase(bgnbd, x, T, unit)
+        alive = p_alive(bgnbd, triples.column(0), triples.column(1), triples.column(2))[
+            triples.inverse
+        ]
+        e90 = _purchases_if_alive(bgnbd, 90.0 / unit, px, pT)[pair_of] * alive
+        e365 = _purchases_if_alive(bgnbd, 365.0 / unit, px, pT)[pair_of] * alive
+        spend = expected_spend(gamma_gamma, s.x, s.monetary)
+        discounted = _discounted_purchases_if_alive(
+            bgnbd, px, pT, unit, 365.0, monthly_discount_rate
+        )
+        clv = discounted[pair_of] * alive * spend
+        wait = median_days_to_next_purchase(bgnbd, px, pT, unit)
         holdout = (
             None
-            if summary.holdout_end is None
-            else expected_purchases(bgnbd, summary.holdout_length, x, t_x, T)
+            if s.holdout_end is None
+            else _purchases_if_alive(bgnbd, s.holdout_length, px, pT)[pair_of] * alive
         )
-    back = rows.inverse
-    next_day = summary.calibration_end + np.ceil(np.minimum(wait, 1e9)).astype(np.int64)
+    next_day = s.calibration_end + np.ceil(np.minimum(wait, 1e9)).astype(np.int64)
     return Predictions(
-        p_alive=alive[back],
-        expected_purchases_90d=e90[back],
-        expected_purchases_365d=e365[back],
-        expected_spend=spend[back],
-        predicted_clv_365d=clv[back],
-        next_order_day=next_day[back],
-        holdout_expected=None if holdout is None else holdout[back],
+        p_alive=alive,
+        expected_purchases_90d=e90,
+        expected_purchases_365d=e365,
+        expected_spend=spend,
+        predicted_clv_365d=clv,
+        next_order_day=next_day[pair_of],
+        holdout_expected=holdout,
     )
 
 
