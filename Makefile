@@ -46,6 +46,7 @@ bench: install
 	$(BIN)/python bench/import_throughput.py --rows 200000
 	$(BIN)/python bench/segments_recompute.py
 	$(BIN)/python bench/analytics_reports.py
+	$(BIN)/python bench/clv_fit.py
 
 # The JSON Schema of LINE message bodies the messenger vendors, from LINE's OpenAPI file.
 line-schema: install

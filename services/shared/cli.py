@@ -26,7 +26,10 @@ import_app = typer.Typer(help="Load historical data from files.", no_args_is_hel
 app.add_typer(shop_app, name="shop")
 app.add_typer(local_app, name="local")
 app.add_typer(import_app, name="import")
-analytics_app = typer.Typer(help="Analytics: inputs and reports.", no_args_is_help=True)
+# `kizuna analytics clv` (predictive CLV on a file): operator tooling like the rest of this
+# module; importing it loads typer and rich only (numpy and scipy when the command runs).
+from segmenter.clv_cli import analytics_app  # noqa: E402
+
 app.add_typer(analytics_app, name="analytics")
 console = Console()
 

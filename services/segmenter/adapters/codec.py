@@ -9,6 +9,7 @@ from typing import Any
 from segmenter.domain.model import (
     Activity,
     Attributes,
+    ClvScore,
     Consent,
     Contact,
     Order,
@@ -94,6 +95,7 @@ def profile_to_dict(p: Profile) -> dict[str, Any]:
         "last_shipped_at": _iso(p.last_shipped_at),
         "preferences": {k: sorted(v) for k, v in p.preferences.items()},
         "rfm": {"r": p.rfm.r, "f": p.rfm.f, "m": p.rfm.m, "rank": p.rfm.rank} if p.rfm else None,
+        "clv": clv_to_dict(p.clv),
         "segments": sorted(p.segments),
         "identifiers": sorted(p.identifiers),
         "merged_into": p.merged_into,
@@ -167,6 +169,7 @@ def profile_from_dict(d: dict[str, Any]) -> Profile:
         last_shipped_at=_dt(d.get("last_shipped_at")),
         preferences={k: frozenset(v) for k, v in (d.get("preferences") or {}).items()},
         rfm=RfmScore(int(rfm["r"]), int(rfm["f"]), int(rfm["m"]), rfm["rank"]) if rfm else None,
+        clv=clv_from_dict(d.get("clv")),
         segments=frozenset(d.get("segments", [])),
         identifiers=frozenset(d.get("identifiers", [])),
         merged_into=d.get("merged_into"),
@@ -227,4 +230,29 @@ def order_from_dict(d: dict[str, Any]) -> Order:
             )
             for ln in d.get("lines", [])
         ),
+    )
+
+
+def clv_to_dict(score: ClvScore | None) -> dict[str, Any] | None:
+    if score is None:
+        return None
+    return {
+        "p_alive": score.p_alive,
+        "expected_purchases_90d": score.expected_purchases_90d,
+        "expected_purchases_365d": score.expected_purchases_365d,
+        "predicted_clv_365d": score.predicted_clv_365d,
+        "predicted_next_order_at": score.predicted_next_order_at.isoformat(),
+    }
+
+
+def clv_from_dict(d: dict[str, Any] | None) -> ClvScore | None:
+    if not d:
+        return None
+    value = d.get("predicted_clv_365d")
+    return ClvScore(
+        p_alive=float(d["p_alive"]),
+        expected_purchases_90d=float(d["expected_purchases_90d"]),
+        expected_purchases_365d=float(d["expected_purchases_365d"]),
+        predicted_clv_365d=None if value is None else float(value),
+        predicted_next_order_at=datetime.fromisoformat(d["predicted_next_order_at"]),
     )

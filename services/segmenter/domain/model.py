@@ -263,6 +263,20 @@ class RfmScore:
 
 
 @dataclass(frozen=True)
+class ClvScore:
+    """Tonight's predictive CLV (BG/NBD + Gamma-Gamma fitted on the shop, see
+    segmenter.domain.clv); absent while the shop lacks the history for a fit."""
+
+    p_alive: float
+    expected_purchases_90d: float
+    expected_purchases_365d: float
+    predicted_clv_365d: float | None
+    """discounted at the shop's monthly rate; None when the spend model has no mean"""
+    predicted_next_order_at: datetime
+    """now + the median wait for the next order if the customer is still active"""
+
+
+@dataclass(frozen=True)
 class Profile:
     shop_id: str
     customer_id: str
@@ -277,6 +291,7 @@ class Profile:
     last_shipped_at: datetime | None = None
     preferences: dict[str, frozenset[str]] = field(default_factory=dict)
     rfm: RfmScore | None = None
+    clv: ClvScore | None = None
     segments: frozenset[str] = frozenset()
     identifiers: frozenset[str] = frozenset()
     """Keys (`email#…`, `ext#…`) this profile owns in the identity index."""

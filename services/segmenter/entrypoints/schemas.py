@@ -23,6 +23,7 @@ from pydantic import (
     model_validator,
 )
 
+from segmenter.adapters.codec import clv_to_dict
 from segmenter.domain.commands import (
     ChangeInventory,
     ChangeOrderStatus,
@@ -399,6 +400,9 @@ class ProfilePublic(BaseModel):
     acquisition_channel: str | None
     first_offer: str | None
     rfm: dict[str, Any] | None
+    clv: dict[str, Any] | None
+    """Predictive CLV from the last nightly run: p_alive, expected_purchases_90d,
+    expected_purchases_365d, predicted_clv_365d, predicted_next_order_at."""
     segments: list[str]
     preferences: dict[str, list[str]]
     consents: list[ConsentPublic]
@@ -442,6 +446,7 @@ class ProfilePublic(BaseModel):
             acquisition_channel=p.attributes.acquisition_channel or s.first_sales_channel,
             first_offer=s.first_offer,
             rfm={"r": p.rfm.r, "f": p.rfm.f, "m": p.rfm.m, "rank": p.rfm.rank} if p.rfm else None,
+            clv=clv_to_dict(p.clv),
             segments=sorted(p.segments),
             preferences={k: sorted(v) for k, v in p.preferences.items()},
             consents=[

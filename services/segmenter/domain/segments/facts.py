@@ -87,6 +87,10 @@ FIELD_CATALOG: Mapping[str, FieldType] = MappingProxyType(
         "r_score": _N,
         "f_score": _N,
         "m_score": _N,
+        "p_alive": _N,
+        "expected_purchases_90d": _N,
+        "expected_purchases_365d": _N,
+        "predicted_clv_365d": _N,
         # strings
         "f_stage": _S,
         "rfm_rank": _S,
@@ -103,6 +107,7 @@ FIELD_CATALOG: Mapping[str, FieldType] = MappingProxyType(
         "last_viewed_at": _T,
         "last_carted_at": _T,
         "expected_next_order_at": _T,
+        "predicted_next_order_at": _T,
         "created_at": _T,
         # dates
         "birthday": _D,
@@ -119,7 +124,9 @@ FIELD_CATALOG: Mapping[str, FieldType] = MappingProxyType(
 """Every profile field a rule may name, with its type. Consents read "channel:category",
 e.g. "email:marketing"; sale_ratio is the share of revenue bought at a discount (0..1);
 categories and skus are everything ever bought (active orders); cart_size counts the SKUs
-in the current cart."""
+in the current cart. p_alive, expected_purchases_90d/365d, predicted_clv_365d and
+predicted_next_order_at are the nightly's predictive CLV (missing until a shop has the
+history for a fit)."""
 
 
 @dataclass(frozen=True)
