@@ -95,6 +95,8 @@ class LocalControl(Protocol):
 
     def fire_schedule(self, name: str) -> Any: ...
 
+    def drain(self, timeout: float = 30) -> None: ...
+
 
 def _error(status: int, code: str, message: str) -> JSONResponse:
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
@@ -166,6 +168,12 @@ class Dispatcher:
             return _error(404, "route_not_found", f"no route for {method} {path}")
         if parts == ("sandbox",) and method == "GET":
             return JSONResponse(await run_in_threadpool(control.sandbox_messages))
+        if parts == ("drain",) and method == "POST":
+            try:
+                await run_in_threadpool(control.drain, 600)
+            except TimeoutError:
+                return _error(503, "not_drained", "events are still queued after 600 s")
+            return JSONResponse({"drained": True})
         if parts == ("schedules",) and method == "GET":
             return JSONResponse(control.schedules())
         if len(parts) == 2 and parts[0] == "schedules" and method == "POST":
