@@ -9,10 +9,10 @@ in the same run.
     about the same peak for both.
 (b) baseline: `list(csv.DictReader(f))`, which only splits the file and keeps it.
 (c) optional (`--moto-rows`, default 400): the real DynamoDB repository on in-process
-    moto. Kept small on purpose: moto's TransactWriteItems deep-copies the whole table
-    (once per item in the transaction) to be able to roll back, so every order costs time
-    proportional to the table size and a moto import is quadratic. The number shows
-    moto's cost, not DynamoDB's.
+    moto (with `shared.local.moto_dynamodb`, which keeps moto from copying the table per
+    transaction). The number shows moto's cost, not DynamoDB's.
+(d) optional (`--stack-rows`, default 2,000): end to end, `kizuna import orders --local`
+    into `kizuna local up`, each in its own process, with both processes' peak memory.
 
 Each of (a) and (b) runs in a fresh interpreter, so peak RSS (getrusage maxrss, minus the
 interpreter's RSS after imports) is theirs alone. Lower memory ratio is better; the time
@@ -240,8 +240,10 @@ def run_moto(rows: int) -> dict[str, Any]:
     from segmenter.adapters.repository import DynamoProfileRepository
     from segmenter.domain.order_import import decode_lines
     from segmenter.importer import import_orders
+    from shared.local import moto_dynamodb
     from shared.local.template import load_template, tables
 
+    moto_dynamodb.install()
     os.environ.update(
         AWS_ACCESS_KEY_ID="bench",
         AWS_SECRET_ACCESS_KEY="bench",
@@ -284,7 +286,86 @@ def _child(kind: str, path: Path) -> dict[str, Any]:
     return result
 
 
-def main(rows: int, customers: int, moto_rows: int) -> dict[str, Any]:
+def run_local_stack(rows: int, customers: int) -> dict[str, Any]:
+    """`kizuna import orders --local` into `kizuna local up`, each in its own process: rows/s
+    of the whole import and the peak memory (VmHWM) of both processes."""
+    import os
+    import signal
+    import time
+
+    kizuna = str(Path(sys.executable).parent / "kizuna")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "KIZUNA_"))}
+    with tempfile.TemporaryDirectory() as tmp:
+        state = Path(tmp) / "state"
+        state.mkdir()
+        path = Path(tmp) / "orders_export.csv"
+        write_file(path, rows, customers)
+        stack = subprocess.Popen(
+            [
+                *(kizuna, "local", "up", "--state-dir", str(state)),
+                "--port",
+                "0",
+                "--moto-port",
+                "0",
+                "--no-schedules",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            while not (state / "endpoints.json").exists():
+                if stack.poll() is not None:
+                    raise SystemExit("the local stack did not come up")
+                time.sleep(0.5)
+            local = ["--local", "--state-dir", str(state)]
+            subprocess.run(
+                [kizuna, "shop", "create", "bench", "--name", "Bench", *local],
+                cwd=ROOT,
+                env=env,
+                check=True,
+                capture_output=True,
+            )
+            started = time.perf_counter()
+            importer = subprocess.Popen(
+                [kizuna, "import", "orders", str(path), "--shop", "bench", *local],
+                cwd=ROOT,
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            importer_peak = 0.0
+            while importer.poll() is None:
+                importer_peak = max(importer_peak, _vm_hwm_mib(importer.pid))
+                time.sleep(0.2)
+            seconds = time.perf_counter() - started
+            stack_peak = _vm_hwm_mib(stack.pid)
+        finally:
+            stack.send_signal(signal.SIGTERM)
+            stack.wait(timeout=600)
+    return {
+        "rows": rows,
+        "seconds": seconds,
+        "rows_per_s": rows / seconds,
+        "importer_returncode": importer.returncode,
+        "importer_peak_rss_mib": importer_peak,
+        "stack_peak_rss_mib": stack_peak,
+    }
+
+
+def _vm_hwm_mib(pid: int) -> float:
+    try:
+        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    except OSError:
+        return 0.0
+    for line in lines:
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def main(rows: int, customers: int, moto_rows: int, stack_rows: int = 0) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "orders_export.csv"
         size = write_file(path, rows, customers)
@@ -299,6 +380,7 @@ def main(rows: int, customers: int, moto_rows: int) -> dict[str, Any]:
     if streaming["rejected"] or streaming["rows"] != rows:
         raise SystemExit(f"the synthetic file did not import cleanly: {streaming}")
     moto = run_moto(moto_rows) if moto_rows else None
+    stack = run_local_stack(stack_rows, min(customers, stack_rows)) if stack_rows else None
     result: dict[str, Any] = {
         "benchmark": "import_throughput",
         "baseline": "list(csv.DictReader(f))",
@@ -314,6 +396,7 @@ def main(rows: int, customers: int, moto_rows: int) -> dict[str, Any]:
         "time_ratio": streaming["seconds"] / baseline["seconds"],
         "streaming": streaming,
         "moto": moto,
+        "local_stack": stack,
     }
     print(
         f"streaming import: {result['streaming_rows_per_s']:,.0f} rows/s, "
@@ -329,6 +412,12 @@ def main(rows: int, customers: int, moto_rows: int) -> dict[str, Any]:
         print(
             f"moto DynamoDB: {moto['rows_per_s']:,.0f} rows/s, {moto['orders_per_s']:,.0f} orders/s"
         )
+    if stack:
+        print(
+            f"into the local stack (kizuna import orders --local): {stack['rows_per_s']:,.0f} "
+            f"rows/s; peak memory: importer {stack['importer_peak_rss_mib']:.0f} MiB, "
+            f"stack {stack['stack_peak_rss_mib']:.0f} MiB"
+        )
     print(json.dumps(result))
     return result
 
@@ -338,6 +427,9 @@ if __name__ == "__main__":
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--customers", type=int, default=5_000)
     parser.add_argument("--moto-rows", type=int, default=400)
+    parser.add_argument(
+        "--stack-rows", type=int, default=2000, help="rows imported into `kizuna local up`"
+    )
     parser.add_argument("--child", choices=("streaming", "baseline"))
     parser.add_argument("--file", type=Path)
     args = parser.parse_args()
@@ -345,4 +437,4 @@ if __name__ == "__main__":
         run = run_streaming if args.child == "streaming" else run_baseline
         print(json.dumps(run(args.file)))
     else:
-        main(args.rows, args.customers, args.moto_rows)
+        main(args.rows, args.customers, args.moto_rows, args.stack_rows)
