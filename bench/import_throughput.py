@@ -289,61 +289,34 @@ def _child(kind: str, path: Path) -> dict[str, Any]:
 def run_local_stack(rows: int, customers: int) -> dict[str, Any]:
     """`kizuna import orders --local` into `kizuna local up`, each in its own process: rows/s
     of the whole import and the peak memory (VmHWM) of both processes."""
-    import os
-    import signal
     import time
 
-    kizuna = str(Path(sys.executable).parent / "kizuna")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "KIZUNA_"))}
+    from shared.local.process import LocalUpProcess, clean_environment, kizuna_command, peak_rss_mib
+
     with tempfile.TemporaryDirectory() as tmp:
         state = Path(tmp) / "state"
         state.mkdir()
         path = Path(tmp) / "orders_export.csv"
         write_file(path, rows, customers)
-        stack = subprocess.Popen(
-            [
-                *(kizuna, "local", "up", "--state-dir", str(state)),
-                "--port",
-                "0",
-                "--moto-port",
-                "0",
-                "--no-schedules",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            while not (state / "endpoints.json").exists():
-                if stack.poll() is not None:
-                    raise SystemExit("the local stack did not come up")
-                time.sleep(0.5)
-            local = ["--local", "--state-dir", str(state)]
-            subprocess.run(
-                [kizuna, "shop", "create", "bench", "--name", "Bench", *local],
-                cwd=ROOT,
-                env=env,
-                check=True,
-                capture_output=True,
-            )
+        with LocalUpProcess(state, ROOT) as stack:
+            stack.kizuna("shop", "create", "bench", "--name", "Bench")
             started = time.perf_counter()
             importer = subprocess.Popen(
-                [kizuna, "import", "orders", str(path), "--shop", "bench", *local],
+                [
+                    *(kizuna_command(), "import", "orders", str(path), "--shop", "bench"),
+                    *("--local", "--state-dir", str(state)),
+                ],
                 cwd=ROOT,
-                env=env,
+                env=clean_environment(),
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
             importer_peak = 0.0
             while importer.poll() is None:
-                importer_peak = max(importer_peak, _vm_hwm_mib(importer.pid))
+                importer_peak = max(importer_peak, peak_rss_mib(importer.pid))
                 time.sleep(0.2)
             seconds = time.perf_counter() - started
-            stack_peak = _vm_hwm_mib(stack.pid)
-        finally:
-            stack.send_signal(signal.SIGTERM)
-            stack.wait(timeout=600)
+            stack_peak = peak_rss_mib(stack.pid)
     return {
         "rows": rows,
         "seconds": seconds,
@@ -352,17 +325,6 @@ def run_local_stack(rows: int, customers: int) -> dict[str, Any]:
         "importer_peak_rss_mib": importer_peak,
         "stack_peak_rss_mib": stack_peak,
     }
-
-
-def _vm_hwm_mib(pid: int) -> float:
-    try:
-        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
-    except OSError:
-        return 0.0
-    for line in lines:
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def main(rows: int, customers: int, moto_rows: int, stack_rows: int = 0) -> dict[str, Any]:

@@ -20,11 +20,8 @@ busy one (CI, other processes) lowers every figure; the counts are what must hol
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import random
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -36,50 +33,15 @@ from typing import Any
 
 import httpx
 
+from shared.local.process import LocalUpProcess, peak_rss_mib
+
 ROOT = Path(__file__).resolve().parent.parent
-KIZUNA = str(Path(sys.executable).parent / "kizuna")
 
 
-def start_stack(state: Path) -> tuple[subprocess.Popen[bytes], str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "KIZUNA_"))}
-    server = subprocess.Popen(
-        [
-            *(KIZUNA, "local", "up", "--state-dir", str(state)),
-            "--port",
-            "0",
-            "--moto-port",
-            "0",
-            "--no-schedules",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    endpoints = state / "endpoints.json"
-    deadline = time.monotonic() + 120
-    while not endpoints.exists():
-        if server.poll() is not None or time.monotonic() > deadline:
-            raise SystemExit("the local stack did not come up")
-        time.sleep(0.5)
-    return server, str(json.loads(endpoints.read_text())["api"])
-
-
-def peak_rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def create_shop(state: Path) -> str:
-    done = subprocess.run(
-        [KIZUNA, "shop", "create", "load", "--name", "Load", "--local", "--state-dir", str(state)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+def create_shop(stack: LocalUpProcess) -> str:
+    done = stack.kizuna("shop", "create", "load", "--name", "Load")
+    if done.returncode != 0:
+        raise SystemExit(done.stderr)
     return done.stdout.strip().splitlines()[-1]
 
 
@@ -184,9 +146,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="kizuna-load-") as folder:
         state = Path(folder) / "state"
         state.mkdir()
-        server, api = start_stack(state)
+        stack = LocalUpProcess(state, ROOT).start()
+        api = stack.api
         try:
-            load = Load(api, create_shop(state), args.customers, args.seed)
+            load = Load(api, create_shop(stack), args.customers, args.seed)
             until = time.monotonic() + args.seconds
             started = time.perf_counter()
             threads = [
@@ -202,10 +165,9 @@ def main() -> None:
             drain_seconds = time.perf_counter() - drain_started
             sandbox = httpx.get(f"{api}/_local/sandbox", timeout=120).json()
             counts = reconcile(load, sandbox)
-            peak = peak_rss_mib(server.pid)
+            peak = peak_rss_mib(stack.pid)
         finally:
-            server.terminate()
-            server.wait(timeout=300)
+            stack.stop()
 
     requests = sum(len(v) for v in load.latencies.values())
     everything = [x for v in load.latencies.values() for x in v]

@@ -14,6 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from shared.local.process import LocalUpProcess
+
 pytestmark = pytest.mark.e2e
 KIZUNA = str(Path(sys.executable).parent / "kizuna")
 
@@ -58,7 +60,7 @@ def test_local_up_serves_until_stopped(tmp_path: Path) -> None:
         api = json.loads(endpoints_file.read_text())["api"]
 
         # When a shop is created against it and a schedule is fired
-        assert httpx.get(f"{api}/_local/health").status_code == 200
+        assert httpx.get(f"{api}/_local/health", timeout=60).status_code == 200
         created = _run(
             "shop",
             "create",
@@ -75,7 +77,9 @@ def test_local_up_serves_until_stopped(tmp_path: Path) -> None:
         # Then the printed key works against the running API
         assert created.returncode == 0, created.stdout + created.stderr
         token = created.stdout.strip().splitlines()[-1]
-        keys = httpx.get(f"{api}/v1/admin/keys", headers={"Authorization": f"Bearer {token}"})
+        keys = httpx.get(
+            f"{api}/v1/admin/keys", headers={"Authorization": f"Bearer {token}"}, timeout=60
+        )
         assert keys.status_code == 200 and len(keys.json()) == 1
         assert fired.returncode == 0, fired.stdout + fired.stderr
         assert "due_steps" in fired.stdout
@@ -86,73 +90,31 @@ def test_local_up_serves_until_stopped(tmp_path: Path) -> None:
     assert not (state / "endpoints.json").exists()
 
 
-def _local_up(repo: Path, state: Path) -> tuple[subprocess.Popen[str], str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "KIZUNA_"))}
-    endpoints_file = state / "endpoints.json"
-    endpoints_file.unlink(missing_ok=True)
-    server = subprocess.Popen(
-        [
-            KIZUNA,
-            "local",
-            "up",
-            "--state-dir",
-            str(state),
-            "--port",
-            "0",
-            "--moto-port",
-            "0",
-            "--no-schedules",
-        ],
-        cwd=repo,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    deadline = time.monotonic() + 90
-    while not endpoints_file.exists():
-        assert server.poll() is None, "local stack exited"
-        assert time.monotonic() < deadline, "local stack did not come up"
-        time.sleep(0.5)
-    return server, json.loads(endpoints_file.read_text())["api"]
-
-
 def test_what_was_answered_survives_a_sigkill(tmp_path: Path) -> None:
     repo = Path(__file__).resolve().parents[2]
     state = tmp_path / "state"
     # Given a running stack where a shop was created and a second key issued (answered)
-    server, api = _local_up(repo, state)
+    stack = LocalUpProcess(state, repo).start()
     try:
-        created = _run(
-            "shop",
-            "create",
-            "kill-shop",
-            "--name",
-            "K",
-            "--local",
-            "--state-dir",
-            str(state),
-            cwd=repo,
-        )
+        created = stack.kizuna("shop", "create", "kill-shop", "--name", "K")
         assert created.returncode == 0, created.stdout + created.stderr
         token = created.stdout.strip().splitlines()[-1]
         auth = {"Authorization": f"Bearer {token}"}
         issued = httpx.post(
-            f"{api}/v1/admin/keys", json={"name": "bi", "scopes": ["segments:read"]}, headers=auth
+            f"{stack.api}/v1/admin/keys",
+            json={"name": "bi", "scopes": ["segments:read"]},
+            headers=auth,
+            timeout=60,
         )
         assert issued.status_code == 201, issued.text
     finally:
         # When the process is killed, with no chance to snapshot or flush anything
-        server.send_signal(signal.SIGKILL)
-        server.wait(timeout=30)
+        stack.stop(signal.SIGKILL)
 
     # Then a new stack on the same state still knows the shop and both keys
-    server, api = _local_up(repo, state)
-    try:
-        keys = httpx.get(f"{api}/v1/admin/keys", headers=auth)
+    with LocalUpProcess(state, repo) as again:
+        keys = httpx.get(f"{again.api}/v1/admin/keys", headers=auth, timeout=60)
         assert keys.status_code == 200, keys.text
         assert len(keys.json()) == 2
         assert "bi" in {k["name"] for k in keys.json()}
-    finally:
-        server.send_signal(signal.SIGTERM)
-        assert server.wait(timeout=60) == 0
+        assert again.stop() == 0
