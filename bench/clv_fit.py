@@ -2,7 +2,7 @@
 1,000,000) drawn from known parameters, as a ratio to `lifetimes` 0.11.3 on the same data
 in the same run. Lower is better; the target is a ratio of at most 1/20.
 
-"Ours" is what the nightly and `kizuna analytics clv` run (segmenter.domain.clv):
+"Ours" is what the analytics pass and `kizuna analytics clv` run (segmenter.domain.clv):
 `fit_bgnbd`, `fit_gamma_gamma` (each compresses the customers to their distinct rows
 first, inside the clock) and `predict` (P(alive), expected purchases in 90 and 365 days,
 expected spend, the discounted 365-day CLV at 1 % a month, the next order date).
@@ -13,8 +13,8 @@ a Hessian after the fit, every customer a row), `conditional_probability_alive`,
 
 The clock leaves out: generating the data; turning transactions into (x, t_x, T, mean
 spend) (`summarise`: both sides are handed the same summary arrays); imports (numpy,
-scipy, pandas, autograd, lifetimes); writing anything anywhere (the nightly also reads
-profiles and writes the scores back, outside this clock). lifetimes does not compute a
+scipy, pandas, autograd, lifetimes); writing anything anywhere (the analytics pass also
+reads the shop and writes the scores back, outside this clock). lifetimes does not compute a
 next order date, so ours does a little more work inside its clock.
 
 Checks after the clock: both BG/NBD fits' log-likelihoods (each computed with our

@@ -1,4 +1,4 @@
-"""`kizuna analytics clv`: the nightly's BG/NBD + Gamma-Gamma fit on a transactions file,
+"""`kizuna analytics clv`: the analytics pass's BG/NBD + Gamma-Gamma fit on a transactions file,
 for analysts (a model check with a holdout, a one-off scoring).
 
 Input: a CSV with the columns `customer_id,date,amount` (any order, more columns ignored;
@@ -207,7 +207,7 @@ def clv_command(
         float, typer.Option(min=0.0, max=1.0, help="Discount rate per month of the CLV.")
     ] = 0.01,
 ) -> None:
-    """Fit BG/NBD + Gamma-Gamma (the nightly's code) and print a JSON report.
+    """Fit BG/NBD + Gamma-Gamma (the analytics pass's code) and print a JSON report.
 
     Exit code: 0 fitted; 1 the data has not enough history (the JSON names the threshold);
     2 the file or an option cannot be used."""

@@ -119,3 +119,32 @@ def test_real_template_reads_cleanly() -> None:
     names = {s.name for f in specs for s in f.schedules}
     assert {"JourneyDispatcher", "NightlyRecompute"} <= names
     assert {t.logical_id for t in tables(template)} >= {"PlatformTable", "SegmenterTable"}
+
+
+def test_an_image_function_runs_its_image_command_from_the_zip_functions_code() -> None:
+    # Given infra/template.yaml, whose AnalyticsFunction is a container image
+    template = load_template(REAL_TEMPLATE)
+    specs = {s.logical_id: s for s in functions(template)}
+    analytics = specs["AnalyticsFunction"]
+    # Then its handler is the image's command, and it still gets its rule and schedule
+    assert analytics.image and analytics.handler == "segmenter.entrypoints.analytics.handler"
+    assert [r.name for r in analytics.rules] == ["RefreshRequests"]
+    assert [s.name for s in analytics.schedules] == ["NightlyAnalytics"]
+    assert not any(s.image for s in specs.values() if s.logical_id != "AnalyticsFunction")
+    # And the code folder is the zip functions' CodeUri (the image copies the same folder)
+    assert code_dir(template, REAL_TEMPLATE) == REAL_TEMPLATE.parents[1] / "services"
+
+
+def _function(props: dict[str, object]) -> dict[str, object]:
+    return {"Resources": {"Fn": {"Type": "AWS::Serverless::Function", "Properties": props}}}
+
+
+def test_an_image_function_without_a_command_or_code_folders_that_differ_are_refused() -> None:
+    # An image function must say what to run
+    with pytest.raises(TemplateError, match=r"ImageConfig\.Command"):
+        functions(_function({"PackageType": "Image", "ImageConfig": {}}))
+    # And the local stack runs every zip function from one folder
+    template = _function({"Handler": "a.b.handler", "CodeUri": "../services/"})
+    template["Globals"] = {"Function": {"CodeUri": "./other/"}}
+    with pytest.raises(TemplateError, match="CodeUri differ"):
+        code_dir(template, REAL_TEMPLATE)

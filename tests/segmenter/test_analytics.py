@@ -5,13 +5,15 @@ plain-Python computation over the same small fixture, never against its own outp
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 import duckdb
 import pytest
 from fastapi.testclient import TestClient
 
+from segmenter.adapters.analytics_data import DynamoAnalyticsData
+from segmenter.domain.model import ClvScore
 from segmenter.entrypoints import analytics as analytics_handler
 from tests.conftest import Cloud, ShopKeys
 
@@ -120,6 +122,8 @@ def computed(
     assert len(events) == 1
     result = analytics_handler.handler(events[0], None)
     assert result["orders"] == len(ORDERS) and result["customers"] == 5
+    # And the same pass tried the CLV fit: five buyers are too few, and it says so
+    assert result["clv_scored"] == 0 and "min_customers is 5" in result["clv_refused"]
     return segmenter_client, shop
 
 
@@ -192,6 +196,28 @@ def test_the_snapshot_is_parquet_in_s3_partitioned_by_shop(
         repeat_days = [sum(r for d2, r, _ in mine if d2 == d) for d in days[1:]]
         assert monetary == (sum(repeat_days) / len(repeat_days) if repeat_days else None)
     assert len(rows) == 5
+
+
+def test_the_pass_writes_clv_on_profiles_an_event_did_not_change_meanwhile(
+    cloud: Cloud, computed: tuple[TestClient, ShopKeys]
+) -> None:
+    client, shop = computed
+    data = DynamoAnalyticsData(cloud.session.client("dynamodb"), cloud.settings.segmenter_table)
+    # Given the profile the pass read
+    c1 = next(p for p in data.read_shop("acme")[0] if p.customer_id == "c1")
+    # When the pass writes a CLV block on it
+    score = ClvScore(0.9, 0.5, 2.0, 12345.0, datetime(2027, 1, 5, tzinfo=UTC))
+    assert data.put_clv([(c1, score)]) == 1
+    # Then the customer's profile shows it (and it is a new version of the profile)
+    body = client.get("/v1/customers/c1", headers=shop.header(shop.reader)).json()
+    assert body["clv"]["p_alive"] == 0.9 and body["clv"]["predicted_clv_365d"] == 12345.0
+    assert body["clv"]["predicted_next_order_at"].startswith("2027-01-05")
+    stored = next(p for p in data.read_shop("acme")[0] if p.customer_id == "c1")
+    assert stored.clv == score and stored.version == c1.version + 1
+    # And a write from a read that is no longer current changes nothing
+    assert data.put_clv([(c1, None)]) == 0
+    body = client.get("/v1/customers/c1", headers=shop.header(shop.reader)).json()
+    assert body["clv"]["p_alive"] == 0.9
 
 
 def test_ltv_by_channel_and_window_net_of_refunds(

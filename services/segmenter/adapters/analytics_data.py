@@ -4,6 +4,9 @@
   (profiles ``SHOP#<shop>#CUST#…/PROFILE``, orders ``SHOP#<shop>#ORDER#…/ORDER``)
 - ad spend   ``SHOP#<shop>#ADSPEND`` / ``<channel>#<YYYY-MM>`` → amount (a PUT replaces)
 - message rates: the shop setting ``analytics.message_costs`` (channel → cost of one message)
+- the CLV block (``clv``) the pass's fit writes on each profile it read, if the profile is
+  unchanged since (its ``version``, bumped like the nightly's writes; an event that changed
+  it meanwhile wins and the next pass scores it again)
 """
 
 from __future__ import annotations
@@ -12,10 +15,12 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from segmenter.adapters.codec import order_from_dict, profile_from_dict
+from botocore.exceptions import ClientError
+
+from segmenter.adapters.codec import clv_to_dict, order_from_dict, profile_from_dict
 from segmenter.domain.analytics.views import AdSpend
-from segmenter.domain.model import Order, Profile
-from shared.adapters.dynamodb import from_item, query_all, to_item
+from segmenter.domain.model import ClvScore, Order, Profile
+from shared.adapters.dynamodb import from_item, is_condition_failure, key, query_all, to_item
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -33,6 +38,11 @@ class AnalyticsData:
         raise NotImplementedError
 
     def list_ad_spend(self, shop_id: str) -> list[AdSpend]:
+        raise NotImplementedError
+
+    def put_clv(self, updates: Sequence[tuple[Profile, ClvScore | None]]) -> int:
+        """Store each profile's CLV block (None: remove it), if the profile is unchanged
+        since it was read; returns how many were written."""
         raise NotImplementedError
 
 
@@ -94,3 +104,27 @@ class DynamoAnalyticsData(AnalyticsData):
             ExpressionAttributeValues={":pk": {"S": f"SHOP#{shop_id}#ADSPEND"}},
         )
         return [AdSpend(str(i["channel"]), str(i["month"]), float(i["amount"])) for i in items]
+
+    def put_clv(self, updates: Sequence[tuple[Profile, ClvScore | None]]) -> int:
+        written = 0
+        for profile, score in updates:
+            block = clv_to_dict(score)
+            try:
+                self._client.update_item(
+                    TableName=self._table,
+                    Key=key(f"SHOP#{profile.shop_id}#CUST#{profile.customer_id}", "PROFILE"),
+                    UpdateExpression="SET #clv = :clv, #ver = :next",
+                    ConditionExpression="#ver = :v",
+                    ExpressionAttributeNames={"#clv": "clv", "#ver": "version"},
+                    ExpressionAttributeValues={
+                        ":clv": to_item({"x": block}).get("x", {"NULL": True}),
+                        ":v": {"N": str(profile.version)},
+                        ":next": {"N": str(profile.version + 1)},
+                    },
+                )
+            except ClientError as err:
+                if not is_condition_failure(err):
+                    raise
+                continue
+            written += 1
+        return written

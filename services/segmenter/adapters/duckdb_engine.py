@@ -74,8 +74,47 @@ _CAMPAIGN_SCHEMA = {c: _CAMPAIGN_TYPES.get(c, "VARCHAR") for c in CAMPAIGN_COLUM
 _ATTRIBUTED_SCHEMA = dict.fromkeys(ATTRIBUTED_COLUMNS, "VARCHAR")
 
 FactsHook = Callable[["duckdb.DuckDBPyConnection"], dict[str, list[dict[str, Any]]]]
-"""Extra facts computed in the same pass over the same tables (e.g. a CLV fit reading
-``SELECT customer_id, x, t_x, t, monetary FROM customers``)."""
+"""Extra facts computed in the same pass over the same tables (the CLV fit,
+`segmenter.services.clv.ClvHook`, reads `clv_inputs`)."""
+
+
+@dataclass(frozen=True)
+class ClvInputs:
+    """Every buyer's BG/NBD + Gamma-Gamma summary, from the ``customers`` table (days)."""
+
+    customer_ids: list[str]
+    x: np.ndarray[Any, Any]
+    t_x_days: np.ndarray[Any, Any]
+    t_days: np.ndarray[Any, Any]
+    monetary: np.ndarray[Any, Any]
+    """mean revenue of the repeat purchase days; NaN without a repeat"""
+    first_day: np.ndarray[Any, Any]
+    """the first purchase day, days since 1970-01-01"""
+    as_of_day: int
+    """the as-of day, days since 1970-01-01 (0 for a shop without buyers)"""
+
+
+def clv_inputs(con: duckdb.DuckDBPyConnection) -> ClvInputs:
+    """The CLV fit's inputs, read from the pass's ``buyers`` in one query."""
+    cols = con.execute(
+        """
+        SELECT customer_id, x::DOUBLE AS x, t_x::DOUBLE AS t_x, t::DOUBLE AS t,
+               coalesce(monetary, 'NaN'::DOUBLE) AS monetary,
+               (first_order_date - DATE '1970-01-01')::BIGINT AS first_day,
+               (first_order_date - DATE '1970-01-01' + t)::BIGINT AS as_of_day
+        FROM buyers WHERE t >= 0 ORDER BY customer_id
+        """
+    ).fetchnumpy()
+    as_of = np.asarray(cols["as_of_day"], dtype=np.int64)
+    return ClvInputs(
+        customer_ids=[str(c) for c in cols["customer_id"]],
+        x=np.asarray(cols["x"], dtype=np.float64),
+        t_x_days=np.asarray(cols["t_x"], dtype=np.float64),
+        t_days=np.asarray(cols["t"], dtype=np.float64),
+        monetary=np.asarray(cols["monetary"], dtype=np.float64),
+        first_day=np.asarray(cols["first_day"], dtype=np.int64),
+        as_of_day=int(as_of.max()) if len(as_of) else 0,
+    )
 
 
 @dataclass(frozen=True)

@@ -676,17 +676,15 @@ class DynamoProfileRepository(ProfileRepository):
                 self._client.update_item(
                     TableName=self._table,
                     Key=key(_profile_pk(p.shop_id, p.customer_id), "PROFILE"),
-                    UpdateExpression="SET #rfm = :rfm, #clv = :clv, #seg = :seg, #ver = :next",
+                    UpdateExpression="SET #rfm = :rfm, #seg = :seg, #ver = :next",
                     ConditionExpression="#ver = :v",
                     ExpressionAttributeNames={
                         "#rfm": "rfm",
-                        "#clv": "clv",
                         "#seg": "segments",
                         "#ver": "version",
                     },
                     ExpressionAttributeValues={
                         ":rfm": to_item({"x": data["rfm"]}).get("x", {"NULL": True}),
-                        ":clv": to_item({"x": data["clv"]}).get("x", {"NULL": True}),
                         ":seg": to_item({"x": data["segments"]})["x"],
                         ":v": {"N": str(p.version)},
                         ":next": {"N": str(p.version + 1)},

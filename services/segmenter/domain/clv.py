@@ -2,8 +2,8 @@
 way") for who is still buying and how often, Gamma-Gamma (Fader, Hardie & Lee 2005, "RFM
 and CLV") for how much, fitted per shop.
 
-Pure numpy/scipy, imported only by the nightly analytics and the `kizuna analytics clv`
-command (never at import of an API handler: numpy and scipy cost cold start).
+Pure numpy/scipy, imported only by the analytics pass (its own function) and the
+`kizuna analytics clv` command (never at import of an API handler: numpy and scipy cost cold start).
 
 The pipeline, shared by the nightly and the command:
 

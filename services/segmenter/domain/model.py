@@ -264,7 +264,7 @@ class RfmScore:
 
 @dataclass(frozen=True)
 class ClvScore:
-    """Tonight's predictive CLV (BG/NBD + Gamma-Gamma fitted on the shop, see
+    """The last analytics pass's predictive CLV (BG/NBD + Gamma-Gamma fitted on the shop, see
     segmenter.domain.clv); absent while the shop lacks the history for a fit."""
 
     p_alive: float

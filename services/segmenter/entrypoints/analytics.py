@@ -1,14 +1,16 @@
 """The analytics function (its own Lambda, AnalyticsFunction): the nightly schedule and
 `analytics.refresh_requested` events run the pass. This is the only handler that loads
-DuckDB and numpy, and only when a pass runs."""
+DuckDB, numpy and scipy (the CLV fit), and only when a pass runs; it is deployed as a
+container image (infra/analytics.Dockerfile, services/requirements-analytics.txt)."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from segmenter import bootstrap
 from segmenter.bootstrap import AnalyticsPorts, SegmenterContainer
-from segmenter.services import analytics
+from segmenter.services import analytics, clv
 from shared.contracts import details
 from shared.contracts.envelope import EventEnvelope
 from shared.events_handler import dispatch
@@ -40,13 +42,26 @@ def _summary(result: analytics.PassSummary) -> dict[str, Any]:
         "customers": result.customers,
         "files": result.files,
         "seconds": round(result.seconds, 3),
+        "clv_scored": result.clv_scored,
+        "clv_refused": result.clv_refused,
+        "clv_written": result.clv_written,
     }
+
+
+def _run(c: SegmenterContainer, shop_id: str, now: datetime) -> dict[str, Any]:
+    setting = c.profiles.get_setting(shop_id, clv.SETTING) or {}
+    rate = setting.get("monthly_discount_rate")
+    return _summary(
+        analytics.run_pass(
+            _ports(c), shop_id, now, monthly_discount_rate=None if rate is None else float(rate)
+        )
+    )
 
 
 def on_refresh_requested(envelope: EventEnvelope, detail: Any) -> dict[str, Any]:
     assert isinstance(detail, details.AnalyticsRefreshRequested)
     c = container()
-    return _summary(analytics.run_pass(_ports(c), envelope.shop, c.clock()))
+    return _run(c, envelope.shop, c.clock())
 
 
 def nightly_analytics() -> dict[str, Any]:
@@ -56,7 +71,7 @@ def nightly_analytics() -> dict[str, Any]:
     run = for_each_shop(
         "nightly-analytics",
         (shop.shop_id for shop in c.keys.list_shops()),
-        lambda shop_id: _summary(analytics.run_pass(_ports(c), shop_id, now)),
+        lambda shop_id: _run(c, shop_id, now),
     )
     return {"shops": run.results, **run.report()}
 

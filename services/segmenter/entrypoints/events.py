@@ -67,8 +67,6 @@ def nightly_recompute() -> dict[str, Any]:
             "entered": summary.entered,
             "exited": summary.exited,
             "ranks": summary.ranks,
-            "clv_scored": summary.clv_scored,
-            "clv_refused": summary.clv_refused,
         }
 
     run = for_each_shop(

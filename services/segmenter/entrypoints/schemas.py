@@ -401,7 +401,7 @@ class ProfilePublic(BaseModel):
     first_offer: str | None
     rfm: dict[str, Any] | None
     clv: dict[str, Any] | None
-    """Predictive CLV from the last nightly run: p_alive, expected_purchases_90d,
+    """Predictive CLV from the last analytics pass (nightly): p_alive, expected_purchases_90d,
     expected_purchases_365d, predicted_clv_365d, predicted_next_order_at."""
     segments: list[str]
     preferences: dict[str, list[str]]

@@ -2,7 +2,10 @@
 and message rates.
 
 The pass (`run_pass`) imports the DuckDB engine when it runs, so this module stays light
-for the API function, which only reads what the pass stored.
+for the API function, which only reads what the pass stored. The pass also fits the
+shop's predictive CLV on the tables it built (`segmenter.services.clv.ClvHook`) and writes
+each profile's ``clv`` block: only the analytics function (a container image) carries
+DuckDB and scipy.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from segmenter.adapters.analytics_store import SNAPSHOT_TABLES
 from segmenter.adapters.repository import ProfileRepository
 from segmenter.domain.analytics.snapshot import build_columns, shop_date
 from segmenter.domain.analytics.views import AdSpend, Period, ReportInputs, render
+from segmenter.domain.model import ClvScore, Profile
+from segmenter.services.clv import ClvHook
 from shared.contracts.envelope import EventEnvelope
 from shared.errors import InvalidInput
 
@@ -62,6 +67,11 @@ class PassSummary:
     customers: int
     files: dict[str, str]
     seconds: float
+    clv_scored: int = 0
+    clv_refused: str | None = None
+    """why the shop got no CLV model in this pass ("not enough history: …"), None when it did"""
+    clv_written: int = 0
+    """profiles whose clv block changed and was written"""
 
 
 def request_refresh(
@@ -87,9 +97,12 @@ def run_pass(
     shop_id: str,
     now: datetime,
     hooks: Sequence[FactsHook] = (),
+    monthly_discount_rate: float | None = None,
 ) -> PassSummary:
     """The one pass over a shop's data: read profiles and orders once, write the Parquet
-    snapshot, compute every report's facts, store them."""
+    snapshot, compute every report's facts and fit the CLV model on the same tables, store
+    the facts and each profile's CLV block (`monthly_discount_rate`: the shop's setting
+    `clv.monthly_discount_rate`, None for the default)."""
     from segmenter.adapters import duckdb_engine
 
     started = time.perf_counter()
@@ -98,9 +111,14 @@ def run_pass(
         profiles, orders = ports.data.read_shop(shop_id)
         columns = build_columns(profiles, orders)
         as_of = shop_date(now)
+        fit = ClvHook(now, monthly_discount_rate)
         with tempfile.TemporaryDirectory(prefix="kizuna-analytics-") as tmp:
             result = duckdb_engine.run(
-                columns, as_of, Path(tmp), campaigns=ports.campaigns.read(shop_id), hooks=hooks
+                columns,
+                as_of,
+                Path(tmp),
+                campaigns=ports.campaigns.read(shop_id),
+                hooks=(fit, *hooks),
             )
             files = {
                 table: ports.store.put_table(shop_id, table, result.files[table])
@@ -114,13 +132,33 @@ def run_pass(
             "facts": result.facts,
         }
         ports.store.put_json(shop_id, "facts", computed)
+        clv_written = ports.data.put_clv(_clv_changes(profiles, fit.scores))
     except Exception as err:
         ports.store.put_json(shop_id, "status", {"status": "failed", "error": type(err).__name__})
         raise
     ports.store.put_json(shop_id, "status", {"status": "ready", "computed_at": now.isoformat()})
     return PassSummary(
-        shop_id, result.orders, result.customers, files, time.perf_counter() - started
+        shop_id,
+        result.orders,
+        result.customers,
+        files,
+        time.perf_counter() - started,
+        clv_scored=len(fit.scores),
+        clv_refused=fit.refused,
+        clv_written=clv_written,
     )
+
+
+def _clv_changes(
+    profiles: Sequence[Profile], scores: dict[str, ClvScore]
+) -> list[tuple[Profile, ClvScore | None]]:
+    """Each live profile whose stored CLV block differs from tonight's (None: a profile the
+    fit no longer scores, e.g. the shop fell below a threshold, loses its old block)."""
+    return [
+        (p, scores.get(p.customer_id))
+        for p in profiles
+        if p.merged_into is None and scores.get(p.customer_id) != p.clv
+    ]
 
 
 def report(

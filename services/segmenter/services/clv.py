@@ -1,36 +1,37 @@
-"""Predictive CLV in the nightly: one BG/NBD + Gamma-Gamma fit per shop over its profiles
+"""Predictive CLV in the analytics pass: one BG/NBD + Gamma-Gamma fit per shop
 (segmenter.domain.clv, the code `kizuna analytics clv` runs), a score per customer.
 
-The profile keeps order statistics, not every order, so the nightly's summary is read from
-them: x = order count − 1, t_x = last − first order, T = now − first order (in weeks), and
-the spend is the mean order value (the first order included: its amount is not kept
-apart). `kizuna analytics clv` on a transactions file merges same-day orders and leaves the
-first order's amount out, as the paper does.
+The fit reads the per-customer summary the pass has already built in DuckDB (the
+``customers`` table of the snapshot, `duckdb_engine.clv_inputs`): same-day orders merged,
+x = repeat purchase days, t_x = first to last purchase day, T = first purchase to the
+as-of day (in weeks), and the spend as the mean of the repeat purchase days (the first
+left out, as in the paper and the command). Only the analytics function runs this: numpy
+and scipy never load in the API or the segmenter's nightly.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
-from segmenter.domain.model import ClvScore, Profile
+from segmenter.domain.model import ClvScore
 from shared.log import get_logger
 
+if TYPE_CHECKING:
+    import duckdb
+
+    from segmenter.adapters.duckdb_engine import ClvInputs
+
 _log = get_logger("kizuna.clv")
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 SETTING = "clv"
 """Shop setting {"monthly_discount_rate": 0.01}: the CLV's discount rate per month."""
 
 
-def _days(moment: datetime | None) -> float:
-    assert moment is not None
-    return (moment - _EPOCH).total_seconds() / 86_400.0
-
-
-def score_profiles(
-    profiles: Sequence[Profile],
+def score_customers(
+    inputs: ClvInputs,
     now: datetime,
     monthly_discount_rate: float | None = None,
 ) -> tuple[dict[str, ClvScore], str | None]:
@@ -39,32 +40,17 @@ def score_profiles(
 
     from segmenter.domain import clv
 
-    buyers = [
-        p
-        for p in profiles
-        if not p.merged_into
-        and p.stats.order_count > 0
-        and p.stats.first_order_at is not None
-        and p.stats.first_order_at <= now
-    ]
     unit = clv.DAYS_PER_WEEK
-    first = np.array([_days(p.stats.first_order_at) for p in buyers])
-    last = np.array([_days(p.stats.last_order_at) for p in buyers])
-    count = np.array([p.stats.order_count for p in buyers], dtype=np.float64)
-    revenue = np.array([float(p.stats.revenue) for p in buyers])
-    today = _days(now)
-    x = count - 1.0
-    with np.errstate(invalid="ignore", divide="ignore"):
-        spend = np.where(x > 0, revenue / count, np.nan)
+    monetary = np.asarray(inputs.monetary, dtype=np.float64)
     summary = clv.Summary(
-        index=np.arange(len(buyers), dtype=np.int64),
-        x=x,
-        t_x=np.round(last - first, 4) / unit,
-        T=np.round(today - first, 4) / unit,
-        monetary=np.where(spend > 0, spend, np.nan),
-        first_day=np.floor(first).astype(np.int64),
+        index=np.arange(len(inputs.customer_ids), dtype=np.int64),
+        x=np.asarray(inputs.x, dtype=np.float64),
+        t_x=np.asarray(inputs.t_x_days, dtype=np.float64) / unit,
+        T=np.asarray(inputs.t_days, dtype=np.float64) / unit,
+        monetary=np.where(monetary > 0, monetary, np.nan),
+        first_day=np.asarray(inputs.first_day, dtype=np.int64),
         holdout=None,
-        calibration_end=int(np.floor(today)),
+        calibration_end=inputs.as_of_day,
         holdout_end=None,
         unit_days=unit,
     )
@@ -80,9 +66,9 @@ def score_profiles(
     s = model.predictions
     waits = np.ceil(clv.median_days_to_next_purchase(model.bgnbd.params, summary.x, summary.T))
     scores = {}
-    for i, profile in enumerate(buyers):
+    for i, customer_id in enumerate(inputs.customer_ids):
         value = float(s.predicted_clv_365d[i])
-        scores[profile.customer_id] = ClvScore(
+        scores[customer_id] = ClvScore(
             p_alive=round(float(s.p_alive[i]), 6),
             expected_purchases_90d=round(float(s.expected_purchases_90d[i]), 6),
             expected_purchases_365d=round(float(s.expected_purchases_365d[i]), 6),
@@ -98,3 +84,24 @@ def score_profiles(
         },
     )
     return scores, None
+
+
+@dataclass
+class ClvHook:
+    """The CLV fit as a hook of the analytics pass (`duckdb_engine.run(hooks=…)`): it reads
+    the summary from the pass's own tables, fits, and keeps the scores for the pass to
+    store on the profiles; its facts entry ``clv`` says how many were scored or why none."""
+
+    now: datetime
+    monthly_discount_rate: float | None = None
+    scores: dict[str, ClvScore] = field(default_factory=dict)
+    refused: str | None = None
+
+    def __call__(self, con: duckdb.DuckDBPyConnection) -> dict[str, list[dict[str, Any]]]:
+        from segmenter.adapters import duckdb_engine
+
+        inputs = duckdb_engine.clv_inputs(con)
+        self.scores, self.refused = score_customers(inputs, self.now, self.monthly_discount_rate)
+        if self.refused:
+            _log.info("no clv", extra={"reason": self.refused})
+        return {"clv": [{"scored": len(self.scores), "refused": self.refused}]}

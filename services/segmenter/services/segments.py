@@ -25,7 +25,6 @@ from segmenter.domain.membership import (
 from segmenter.domain.model import Profile, RfmScore
 from segmenter.domain.segments import builtin, rfm
 from segmenter.domain.segments.rules import parse_rule
-from segmenter.services import clv
 from shared.adapters.eventbridge import EventPublisher
 from shared.contracts import details
 from shared.contracts.envelope import EventEnvelope, derived_event_id
@@ -179,9 +178,6 @@ class RecomputeSummary:
     entered: int
     exited: int
     ranks: dict[str, int]
-    clv_scored: int = 0
-    clv_refused: str | None = None
-    """why the shop got no CLV model tonight ("not enough history: …"), None when it did"""
 
 
 def recompute_shop(
@@ -216,20 +212,14 @@ def recompute_shop(
         rfm_config or get_rfm_config(repo, shop_id),
     )
     scores = {s.customer_id: s for s in scored}
-    clv_setting = repo.get_setting(shop_id, clv.SETTING) or {}
-    clv_scores, no_clv = clv.score_profiles(profiles, now, clv_setting.get("monthly_discount_rate"))
-    if no_clv:
-        _log.info("no clv", extra={"shop": shop_id, "reason": no_clv})
     entered_all: list[tuple[str, str]] = []
     exited_all: list[tuple[str, str]] = []
     envelopes: list[EventEnvelope] = []
     changed: list[Profile] = []
     ranks: dict[str, int] = {}
     counts: dict[str, int] = {}
-    rescored = [
-        replace(p, rfm=_rfm_score(scores.get(p.customer_id)), clv=clv_scores.get(p.customer_id))
-        for p in profiles
-    ]
+    # Rules on p_alive & co. read the CLV block the analytics pass last stored.
+    rescored = [replace(p, rfm=_rfm_score(scores.get(p.customer_id))) for p in profiles]
     for profile, updated, after in zip(
         profiles, rescored, shop_memberships(rescored, compiled, now), strict=True
     ):
@@ -239,7 +229,7 @@ def recompute_shop(
             counts[seg] = counts.get(seg, 0) + 1
         if rfm_score:
             ranks[rfm_score.rank] = ranks.get(rfm_score.rank, 0) + 1
-        if after == profile.segments and rfm_score == profile.rfm and updated.clv == profile.clv:
+        if after == profile.segments and rfm_score == profile.rfm:
             continue
         changed.append(replace(updated, segments=after))
         for kind, moved, into in (
@@ -257,9 +247,7 @@ def recompute_shop(
     _log.info(
         "recomputed", extra={"shop": shop_id, "profiles": len(profiles), "changed": len(written)}
     )
-    return RecomputeSummary(
-        shop_id, len(profiles), len(entered_all), len(exited_all), ranks, len(clv_scores), no_clv
-    )
+    return RecomputeSummary(shop_id, len(profiles), len(entered_all), len(exited_all), ranks)
 
 
 def _rfm_score(score: rfm.RfmScore | None) -> RfmScore | None:

@@ -146,6 +146,9 @@ class FunctionSpec:
     rules: tuple[RuleSpec, ...] = ()
     schedules: tuple[ScheduleSpec, ...] = ()
     environment: Mapping[str, Any] = field(default_factory=dict)
+    image: bool = False
+    """`PackageType: Image`: Lambda runs the image's `ImageConfig.Command[0]` (`handler`),
+    from the same code folder as the zip functions; locally it runs in process like them."""
 
     @property
     def module(self) -> str:
@@ -264,12 +267,47 @@ def parameter_defaults(template: Mapping[str, Any]) -> dict[str, str]:
 
 
 def code_dir(template: Mapping[str, Any], template_path: Path) -> Path | None:
-    """The Globals CodeUri, resolved against the template folder (what Lambda puts on sys.path)."""
+    """The functions' CodeUri (in Globals, or on each zip function: they must agree),
+    resolved against the template folder (what Lambda puts on sys.path). An image function
+    has none: its image copies the same folder, so locally it runs from there too."""
     globals_fn = (template.get("Globals") or {}).get("Function") or {}
-    uri = globals_fn.get("CodeUri")
-    if not isinstance(uri, str):
+    uris: set[str] = set()
+    if isinstance(globals_fn.get("CodeUri"), str):
+        uris.add(globals_fn["CodeUri"])
+    for logical_id, resource in resources_of_type(template, "AWS::Serverless::Function").items():
+        props = resource.get("Properties") or {}
+        if props.get("PackageType") == "Image":
+            continue
+        uri = props.get("CodeUri")
+        if uri is not None and not isinstance(uri, str):
+            raise TemplateError(f"{logical_id}: the local stack needs CodeUri as a folder path")
+        if uri is not None:
+            uris.add(uri)
+    if not uris:
         return None
-    return (template_path.parent / uri).resolve()
+    if len(uris) > 1:
+        raise TemplateError(
+            f"the functions' CodeUri differ ({', '.join(sorted(uris))}); "
+            "the local stack runs every function from one folder"
+        )
+    return (template_path.parent / uris.pop()).resolve()
+
+
+def _handler(logical_id: str, props: Mapping[str, Any], globals_fn: Mapping[str, Any]) -> str:
+    """`Handler`, or for an image function the first word of `ImageConfig.Command` (what the
+    Lambda base image's entrypoint runs)."""
+    if props.get("PackageType") == "Image":
+        command = (props.get("ImageConfig") or {}).get("Command")
+        handler = command[0] if isinstance(command, list) and command else None
+        if not isinstance(handler, str) or "." not in handler:
+            raise TemplateError(
+                f"{logical_id}: an image function needs ImageConfig.Command ['module.attribute']"
+            )
+        return handler
+    handler = props.get("Handler") or globals_fn.get("Handler")
+    if not isinstance(handler, str) or "." not in handler:
+        raise TemplateError(f"{logical_id}: Handler must be 'module.attribute'")
+    return handler
 
 
 def _ref_target(value: Any) -> str | None:
@@ -286,9 +324,7 @@ def functions(template: Mapping[str, Any]) -> list[FunctionSpec]:
     seen_schedules: dict[str, str] = {}
     for logical_id, resource in resources_of_type(template, "AWS::Serverless::Function").items():
         props = resource.get("Properties") or {}
-        handler = props.get("Handler") or globals_fn.get("Handler")
-        if not isinstance(handler, str) or "." not in handler:
-            raise TemplateError(f"{logical_id}: Handler must be 'module.attribute'")
+        handler = _handler(logical_id, props, globals_fn)
         env = dict(global_env)
         env.update((props.get("Environment") or {}).get("Variables") or {})
         routes: list[HttpRoute] = []
@@ -333,7 +369,15 @@ def functions(template: Mapping[str, Any]) -> list[FunctionSpec]:
                     )
                 )
         specs.append(
-            FunctionSpec(logical_id, handler, tuple(routes), tuple(rules), tuple(schedules), env)
+            FunctionSpec(
+                logical_id,
+                handler,
+                tuple(routes),
+                tuple(rules),
+                tuple(schedules),
+                env,
+                image=props.get("PackageType") == "Image",
+            )
         )
     return specs
 

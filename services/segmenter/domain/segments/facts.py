@@ -125,8 +125,8 @@ FIELD_CATALOG: Mapping[str, FieldType] = MappingProxyType(
 e.g. "email:marketing"; sale_ratio is the share of revenue bought at a discount (0..1);
 categories and skus are everything ever bought (active orders); cart_size counts the SKUs
 in the current cart. p_alive, expected_purchases_90d/365d, predicted_clv_365d and
-predicted_next_order_at are the nightly's predictive CLV (missing until a shop has the
-history for a fit)."""
+predicted_next_order_at are the analytics pass's predictive CLV (missing until a shop has
+the history for a fit)."""
 
 
 @dataclass(frozen=True)
