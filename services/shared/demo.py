@@ -33,6 +33,10 @@ CATALOG = [
     ("OMEGA3-90", "supplements", 2800),
     ("BODY-MILK", "bodycare", 1680),
 ]
+COST_SHARE = 0.35
+"""Cost of goods as a share of the price: gives the demo a gross profit below revenue."""
+TARGET_CPA = {"web": 2500, "app": 3500, "rakuten": 4500}
+"""What each synthetic acquisition channel costs per new customer, to derive ad spend."""
 
 
 @dataclass
@@ -68,7 +72,13 @@ def order_bodies(c: DemoCustomer, rng: random.Random, now: datetime) -> list[dic
         placed = start + timedelta(days=n * rng.randint(25, 90), hours=rng.randint(8, 22))
         lines = rng.sample(CATALOG, k=rng.randint(1, 2))
         items = [
-            {"sku": sku, "category": cat, "quantity": 1, "unit_price": str(price)}
+            {
+                "sku": sku,
+                "category": cat,
+                "quantity": 1,
+                "unit_price": str(price),
+                "unit_cost": str(round(price * COST_SHARE)),
+            }
             for sku, cat, price in lines
         ]
         bodies.append(
@@ -178,6 +188,7 @@ def _run(
     console.print(table)
     _print_profiles(console, http, reader, people)
     _print_segments(console, http, reader, fired)
+    _print_headlines(console, http, admin, bodies, people, fired)
     _print_deliveries(console, http, reader)
     _send_autumn_sale(console, http, admin, stack, people)
     _print_feedback(console, http, admin, stack, people)
@@ -305,6 +316,168 @@ def _print_segments(
     for segment in listed:
         if segment["member_count"]:
             table.add_row(segment["segment_id"], segment["name"], str(segment["member_count"]))
+    console.print(table)
+
+
+# ---------------------------------------------------------------------------- headlines
+
+RANK_LABELS = {
+    "new": "new (F1)",
+    "repeat": "repeat (F2)",
+    "loyal": "loyal (F3+)",
+    "dormant": "dormant (181-365 days)",
+    "lost": "lost (> 365 days)",
+}
+
+
+def _analytics(
+    http: httpx.Client, headers: dict[str, str], report: str
+) -> list[dict[str, Any]] | str:
+    """A report's rows, or "not computed yet: <status>" while it answers 202."""
+    response = http.get(f"/v1/analytics/{report}", headers=headers)
+    if response.status_code == 202:
+        return f"not computed yet: {response.json()['status']}"
+    response.raise_for_status()
+    rows: list[dict[str, Any]] = response.json()["rows"]
+    return rows
+
+
+def _money(value: float | None) -> str:
+    return "n/a" if value is None else f"¥{value:,.0f}"
+
+
+def demo_ad_spend(bodies: list[dict[str, Any]], now: datetime) -> list[dict[str, Any]]:
+    """Flat monthly spend per channel over the months the demo's customers were acquired
+    in, sized so that each channel's CPA comes out near `TARGET_CPA`."""
+    first: dict[str, str] = {}
+    for body in bodies:  # sorted by placed_at: the first seen is the first order
+        first.setdefault(str(body["customer"]["customer_id"]), str(body["sales_channel"]))
+    acquired = Counter(first.values())
+    start = min(str(b["placed_at"])[:7] for b in bodies)
+    months = []
+    year, month = int(start[:4]), int(start[5:7])
+    while f"{year:04d}-{month:02d}" <= f"{now.year:04d}-{now.month:02d}":
+        months.append(f"{year:04d}-{month:02d}")
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return [
+        {
+            "channel": channel,
+            "month": m,
+            "amount": str(round(TARGET_CPA.get(channel, 3000) * n / len(months), -2)),
+        }
+        for channel, n in sorted(acquired.items())
+        for m in months
+    ]
+
+
+def _clv_answer(
+    http: httpx.Client, reader: dict[str, str], fired: dict[str, Any], people: list[DemoCustomer]
+) -> tuple[str, str]:
+    """(where it came from, what it says): the BG/NBD parameters or the refusal, from the
+    schedule results of the pass that fitted the shop, else from a profile."""
+    for schedule in ("NightlyAnalytics", "NightlyRecompute"):
+        result = ((fired.get(schedule) or {}).get("shops") or {}).get("demo-shop") or {}
+        params = result.get("clv_params") or result.get("bgnbd")
+        if isinstance(params, dict) and params:
+            shown = ", ".join(f"{k}={float(v):.4g}" for k, v in params.items())
+            return schedule, shown
+        if result.get("clv_refused"):
+            return schedule, str(result["clv_refused"])
+        if result.get("clv_scored"):
+            return schedule, f"{result['clv_scored']} customers scored"
+    for person in people:
+        profile = http.get(f"/v1/customers/{person.customer_id}", headers=reader).json()
+        if profile.get("order_count") and profile.get("clv"):
+            clv = profile["clv"]
+            return (
+                f"GET /v1/customers/{person.customer_id}",
+                f"p_alive={clv['p_alive']}, predicted_clv_365d={clv['predicted_clv_365d']}",
+            )
+    return "GET /v1/customers/{id}", "no clv on the profiles (no fit yet)"
+
+
+def _print_headlines(
+    console: Console,
+    http: httpx.Client,
+    admin: str,
+    bodies: list[dict[str, Any]],
+    people: list[DemoCustomer],
+    fired: dict[str, Any],
+) -> None:
+    """The numbers a marketer looks at first, from GET /v1/analytics/{report} after the
+    nightly analytics pass (fired above), with ad spend entered for the demo's channels."""
+    analyst = _bearer(_key(http, admin, "analyst", ["segments:read", "segments:write"]))
+    spend = demo_ad_spend(bodies, shared_clock.now())
+    http.put("/v1/analytics/ad-spend", json={"entries": spend}, headers=analyst).raise_for_status()
+    console.rule("[bold]Headline numbers (GET /v1/analytics/{report})[/bold]")
+
+    table = _table("Repeat and predictive CLV", "what", "value")
+    repeat = _analytics(http, analyst, "repeat")
+    if isinstance(repeat, str):
+        table.add_row("F2 rate (repeat)", repeat)
+    else:
+        f1 = next((r for r in repeat if r["from_stage"] == "F1"), None)
+        if f1 is None or f1["rate"] is None:
+            table.add_row("F2 rate (repeat)", "n/a (no buyers)")
+        else:
+            table.add_row(
+                "F2 rate (repeat)",
+                f"{f1['rate'] * 100:.1f}% ({f1['customers_to']} of {f1['customers_from']})",
+            )
+    source, answer = _clv_answer(http, analyst, fired, people)
+    table.add_row(f"BG/NBD ({source})", answer)
+    console.print(table)
+
+    ltv = _analytics(http, analyst, "ltv")
+    channels = _analytics(http, analyst, "channels")
+    table = _table(
+        "By acquisition channel (ltv, channels)",
+        "channel",
+        "new customers",
+        "ad spend",
+        "CPA",
+        "365-day LTV",
+        "payback month",
+    )
+    if isinstance(ltv, str) or isinstance(channels, str):
+        pending = ltv if isinstance(ltv, str) else str(channels)
+        table.add_row("(all)", pending, "", "", "", "")
+    else:
+        by_ltv = {r["key"]: r for r in ltv if r["dimension"] == "channel"}
+        for row in channels:
+            value = by_ltv.get(row["channel"], {})
+            matured = value.get("customers_365d", 0)
+            payback = row["payback_month"]
+            table.add_row(
+                row["channel"],
+                str(row["new_customers"]),
+                _money(row["ad_spend"]),
+                _money(row["cpa"]),
+                f"{_money(value.get('ltv_365d'))} ({matured} matured)",
+                "not yet" if payback is None else f"month {payback}",
+            )
+    console.print(table)
+
+    listed = _analytics(http, analyst, "list-analysis")
+    forecast = _analytics(http, analyst, "forecast")
+    if isinstance(listed, str) or isinstance(forecast, str):
+        table = _table("Customers per rank", "rank", "customers")
+        table.add_row("list-analysis", listed if isinstance(listed, str) else "ok")
+        table.add_row("forecast", forecast if isinstance(forecast, str) else "ok")
+    else:
+        ahead = {r["state"]: r for r in forecast}
+        month = next(iter(ahead.values()))["month"] if ahead else None
+        counts = next((r for r in listed if r["month"] == month), listed[-1] if listed else {})
+        table = _table(
+            f"Customers per rank at the end of {counts.get('month', 'n/a')} "
+            "(list-analysis) and in 3 months (forecast)",
+            "rank",
+            "customers",
+            "in 3 months",
+        )
+        for state, label in (*RANK_LABELS.items(), ("total", "total")):
+            nxt = ahead.get(state, {}).get("in_3_months")
+            table.add_row(label, str(counts.get(state, 0)), "n/a" if nxt is None else f"{nxt:.1f}")
     console.print(table)
 
 

@@ -54,6 +54,31 @@ def test_the_demo_runs_every_service_end_to_end() -> None:
         _count(out, r) for r in ("優良 loyal", "準優良 semi-loyal", "一般 general", "休眠 dormant")
     ]
     assert buyers > 0 and sum(ranks) == buyers
+    # And the headline numbers are there, computed by the analytics pass (no 202 shown)
+    assert "Headline numbers" in out and "not computed yet" not in out
+    f2 = re.search(r"│ F2 rate \(repeat\)\s*│\s*(\d+\.\d)% \((\d+) of (\d+)\)", out)
+    assert f2, "no F2 rate with a percentage"
+    repeaters = _count(out, "F2") + _count(out, "F3+")
+    assert (int(f2.group(2)), int(f2.group(3))) == (repeaters, buyers)
+    assert float(f2.group(1)) == round(100 * repeaters / buyers, 1)
+    # And each acquisition channel has its new customers, CPA, 365-day LTV and payback
+    channels = re.findall(
+        r"│ (web|app|rakuten)\s*│\s*(\d+)\s*│\s*¥[\d,]+\s*│\s*¥([\d,]+)\s*│"
+        r"\s*(?:¥[\d,]+|n/a) \((\d+) matured\)\s*│\s*(month \d+|not yet)\s*│",
+        out,
+    )
+    assert {c[0] for c in channels} == {"web", "app", "rakuten"}, channels
+    assert sum(int(c[1]) for c in channels) == buyers
+    assert all(int(c[2].replace(",", "")) > 0 for c in channels)
+    # And the customers per rank add up to the buyers, each with a 3-month forecast
+    ranks_now = re.findall(
+        r"│ (new \(F1\)|lost \(> 365 days\)|total)\s*│\s*(\d+)\s*│\s*\d+\.\d", out
+    )
+    assert dict(ranks_now).get("total") == str(buyers), ranks_now
+    # And the small demo shop gets no BG/NBD fit, with the threshold it misses named
+    assert re.search(
+        r"not enough history: min_customers is \d+, the model needs at least \d+", out
+    ) or re.search(r"│ BG/NBD .*r=[\d.]+", out)
     # And the sandbox holds messages on all three channels, a welcome mail per opted-in buyer
     sent = {c: int(n) for n, c in re.findall(r"(\d+) (mail|line|sms) in all", out)}
     assert set(sent) == {"mail", "line", "sms"} and min(sent.values()) > 0, sent

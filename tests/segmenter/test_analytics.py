@@ -404,3 +404,115 @@ def test_cli_loads_ad_spend_from_a_csv(
     path.write_text("channel,month,amount\nads,2026-10,-1\n")
     result = CliRunner().invoke(app, ["analytics", "ad-spend", str(path), "--shop", "acme"])
     assert result.exit_code == 2 and "line 2" in result.output
+
+
+# ------------------------------------------------------------ forecast, by hand
+
+STATES = ("new", "repeat", "loyal", "dormant", "lost")
+
+
+def _add_months(year: int, month: int, n: int) -> tuple[int, int]:
+    index = year * 12 + month - 1 + n
+    return index // 12, index % 12 + 1
+
+
+def _states_at(year: int, month: int) -> dict[str, str | None]:
+    end = _month_end(year, month)
+    return {c: _state(orders, end) for c, orders in _per_customer().items()}
+
+
+def _hand_model(
+    year: int, month: int, fit_months: int = 12
+) -> tuple[list[list[float]], list[float], float, float]:
+    """Transition matrix pooled over the month-end ranks of the `fit_months` months up to
+    (year, month), the inflow shares, and the least-squares line of new customers per
+    month (x = 0 at the last fitted month): (matrix, shares, intercept, slope)."""
+    moves = [[0] * len(STATES) for _ in STATES]
+    inflow_to = [0] * len(STATES)
+    inflow: list[float] = []
+    for k in range(fit_months - 1, -1, -1):
+        y, m = _add_months(year, month, -k)
+        before, after = _states_at(*_add_months(y, m, -1)), _states_at(y, m)
+        new = 0
+        for customer, state in after.items():
+            if state is None:
+                continue
+            if before[customer] is None:
+                new += 1
+                inflow_to[STATES.index(state)] += 1
+            else:
+                moves[STATES.index(str(before[customer]))][STATES.index(state)] += 1
+        inflow.append(float(new))
+    matrix = []
+    for i, row in enumerate(moves):
+        total = sum(row)
+        matrix.append([n / total for n in row] if total else [float(j == i) for j in range(5)])
+    shares = [n / sum(inflow_to) for n in inflow_to] if sum(inflow_to) else [0.0] * 5
+    xs = list(range(-fit_months + 1, 1))
+    mx, my = sum(xs) / fit_months, sum(inflow) / fit_months
+    slope = sum((x - mx) * (v - my) for x, v in zip(xs, inflow, strict=True)) / sum(
+        (x - mx) ** 2 for x in xs
+    )
+    return matrix, shares, my - slope * mx, slope
+
+
+def _hand_project(start: list[float], year: int, month: int, months: int) -> list[float]:
+    matrix, shares, intercept, slope = _hand_model(year, month)
+    counts = list(start)
+    for step in range(1, months + 1):
+        counts = [sum(counts[i] * matrix[i][j] for i in range(5)) for j in range(5)]
+        new = max(intercept + slope * step, 0.0)
+        counts = [c + new * s for c, s in zip(counts, shares, strict=True)]
+    return counts
+
+
+def _matrix_power(matrix: list[list[float]], n: int) -> list[list[float]]:
+    out = [[float(i == j) for j in range(5)] for i in range(5)]
+    for _ in range(n):
+        out = [
+            [sum(out[i][k] * matrix[k][j] for k in range(5)) for j in range(5)] for i in range(5)
+        ]
+    return out
+
+
+def test_forecast_matches_a_hand_computed_transition_model_and_backtest(
+    computed: tuple[TestClient, ShopKeys],
+) -> None:
+    client, shop = computed
+    rows = {r["state"]: r for r in _report(client, shop, "forecast")}
+    # The base is the last complete month before AS_OF (2026-11-23): 2026-10
+    now = _states_at(2026, 10)
+    start = [float(sum(s == state for s in now.values())) for state in STATES]
+    assert [rows[s]["customers"] for s in STATES] == start
+    # The hand model is not trivial: ranks move (repeat → dormant → lost, lost → loyal)
+    # and there is one new customer (c5, 2026-09) in the fitted year
+    matrix, shares, intercept, slope = _hand_model(2026, 10)
+    assert matrix[STATES.index("lost")][STATES.index("loyal")] > 0
+    assert shares[STATES.index("new")] == 1.0 and slope > 0
+    for h in (3, 6, 12):
+        want = _hand_project(start, 2026, 10, h)
+        for i, state in enumerate(STATES):
+            assert rows[state][f"in_{h}_months"] == pytest.approx(want[i], abs=0.051), (h, state)
+        assert rows["total"][f"in_{h}_months"] == pytest.approx(sum(want), abs=0.051)
+    # Without the inflow the projection is the start vector times the matrix power
+    power = _matrix_power(matrix, 3)
+    carried = [sum(start[i] * power[i][j] for i in range(5)) for j in range(5)]
+    inflow3 = sum(max(intercept + slope * s, 0.0) for s in (1, 2, 3))
+    assert sum(_hand_project(start, 2026, 10, 3)) == pytest.approx(sum(carried) + inflow3)
+    # Backtest: the model fitted up to 2026-04, projected 6 months from 2026-04's counts,
+    # against 2026-10's counts
+    then = _states_at(2026, 4)
+    back_start = [float(sum(s == state for s in then.values())) for state in STATES]
+    back = _hand_project(back_start, 2026, 4, 6)
+    for i, state in enumerate((*STATES, "total")):
+        predicted = sum(back) if state == "total" else back[i]
+        actual = sum(start) if state == "total" else start[i]
+        row = rows[state]
+        assert row["backtest_from"] == "2026-04"
+        assert row["backtest_forecast"] == pytest.approx(predicted, abs=0.051), state
+        assert row["backtest_error"] == pytest.approx(predicted - actual, abs=0.051), state
+        pct = round(abs(predicted - actual) * 100 / actual, 1) if actual else None
+        if pct is None:
+            assert row["backtest_error_pct"] is None, state
+        else:
+            assert row["backtest_error_pct"] == pytest.approx(pct, abs=0.051), state
