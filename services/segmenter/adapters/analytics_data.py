@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from segmenter.adapters.codec import order_from_dict, profile_from_dict
 from segmenter.domain.analytics.views import AdSpend
 from segmenter.domain.model import Order, Profile
-from shared.adapters.dynamodb import from_item, query_all, to_item
+from shared.adapters.dynamodb import Position, from_item, query_all, query_page, to_item
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -33,6 +33,12 @@ class AnalyticsData:
         raise NotImplementedError
 
     def list_ad_spend(self, shop_id: str) -> list[AdSpend]:
+        raise NotImplementedError
+
+    def ad_spend_page(
+        self, shop_id: str, limit: int, after: Position | None
+    ) -> tuple[list[AdSpend], Position | None]:
+        """One page of the ad spend by (channel, month) key, and where the next starts."""
         raise NotImplementedError
 
 
@@ -94,3 +100,20 @@ class DynamoAnalyticsData(AnalyticsData):
             ExpressionAttributeValues={":pk": {"S": f"SHOP#{shop_id}#ADSPEND"}},
         )
         return [AdSpend(str(i["channel"]), str(i["month"]), float(i["amount"])) for i in items]
+
+    def ad_spend_page(
+        self, shop_id: str, limit: int, after: Position | None
+    ) -> tuple[list[AdSpend], Position | None]:
+        items, last = query_page(
+            self._client,
+            limit=limit,
+            after=after,
+            partition={"pk": f"SHOP#{shop_id}#ADSPEND"},
+            sort_prefixes={"sk": ""},
+            TableName=self._table,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": f"SHOP#{shop_id}#ADSPEND"}},
+        )
+        return [
+            AdSpend(str(i["channel"]), str(i["month"]), float(i["amount"])) for i in items
+        ], last

@@ -25,6 +25,7 @@ from segmenter.domain.membership import (
 from segmenter.domain.model import Profile, RfmScore
 from segmenter.domain.segments import builtin, rfm
 from segmenter.domain.segments.rules import parse_rule
+from shared.adapters.dynamodb import Position
 from shared.adapters.eventbridge import EventPublisher
 from shared.contracts import details
 from shared.contracts.envelope import EventEnvelope, derived_event_id
@@ -103,6 +104,37 @@ def list_segments(repo: ProfileRepository, shop_id: str) -> list[SegmentDefiniti
         *sorted(repo.list_segments(shop_id), key=lambda d: d.segment_id),
     ]
     return [replace(d, member_count=counts.get(d.segment_id, 0) if counts else None) for d in every]
+
+
+def segments_page(
+    repo: ProfileRepository, shop_id: str, limit: int, after: Position | None
+) -> tuple[list[SegmentDefinition], Position | None]:
+    """One page of `list_segments` (the built-ins first, then the shop's own by id) and
+    where the next starts: `{"builtin": id}` inside the built-ins, else the storage
+    position of the last stored definition."""
+    builtins = builtin_definitions()
+    head: list[SegmentDefinition] = []
+    stored_after: Position | None = None
+    start = 0
+    if after is None or set(after) == {"builtin"}:
+        ids = [d.segment_id for d in builtins]
+        if after is not None and after["builtin"] not in ids:
+            raise InvalidInput("not a cursor of this list (pass it back as is)", field="cursor")
+        start = 0 if after is None else ids.index(after["builtin"]) + 1
+        head = builtins[start : start + limit]
+    else:
+        stored_after = after
+    room = limit - len(head)
+    stored, last = repo.segments_page(shop_id, max(room, 1), stored_after)
+    if room == 0:
+        more = bool(head) and (start + limit < len(builtins) or bool(stored))
+        last = {"builtin": head[-1].segment_id} if more else None
+        stored = []
+    counts = repo.get_member_counts(shop_id)
+    return [
+        replace(d, member_count=counts.get(d.segment_id, 0) if counts else None)
+        for d in [*head, *stored]
+    ], last
 
 
 def get_segment(repo: ProfileRepository, shop_id: str, segment_id: str) -> SegmentDefinition:
