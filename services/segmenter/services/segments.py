@@ -110,25 +110,28 @@ def segments_page(
     repo: ProfileRepository, shop_id: str, limit: int, after: Position | None
 ) -> tuple[list[SegmentDefinition], Position | None]:
     """One page of `list_segments` (the built-ins first, then the shop's own by id) and
-    where the next starts: `{"builtin": id}` inside the built-ins, else the storage
-    position of the last stored definition."""
+    where the next starts: the shop's partition and the last built-in's id inside the
+    built-ins, else the storage position of the last stored definition. Either is bound
+    to the shop: another shop's cursor is an InvalidInput naming `cursor`."""
     builtins = builtin_definitions()
-    head: list[SegmentDefinition] = []
-    stored_after: Position | None = None
+    ids = [d.segment_id for d in builtins]
+    partition = f"SHOP#{shop_id}#SEGDEF"
     start = 0
-    if after is None or set(after) == {"builtin"}:
-        ids = [d.segment_id for d in builtins]
-        if after is not None and after["builtin"] not in ids:
+    stored_after: Position | None = None
+    if after is not None and "builtin" in after:
+        if set(after) != {"pk", "builtin"} or after["pk"] != partition:
             raise InvalidInput("not a cursor of this list (pass it back as is)", field="cursor")
-        start = 0 if after is None else ids.index(after["builtin"]) + 1
-        head = builtins[start : start + limit]
-    else:
-        stored_after = after
+        if after["builtin"] not in ids:
+            raise InvalidInput("not a cursor of this list (pass it back as is)", field="cursor")
+        start = ids.index(after["builtin"]) + 1
+    elif after is not None:
+        start, stored_after = len(builtins), after
+    head = builtins[start : start + limit]
     room = limit - len(head)
     stored, last = repo.segments_page(shop_id, max(room, 1), stored_after)
     if room == 0:
-        more = bool(head) and (start + limit < len(builtins) or bool(stored))
-        last = {"builtin": head[-1].segment_id} if more else None
+        more = start + limit < len(builtins) or bool(stored)
+        last = {"pk": partition, "builtin": head[-1].segment_id} if more else None
         stored = []
     counts = repo.get_member_counts(shop_id)
     return [
