@@ -42,11 +42,13 @@ from feedback.domain.surveys import (
     Survey,
 )
 from shared.adapters.dynamodb import (
+    Position,
     cancellation_codes,
     from_item,
     is_condition_failure,
     key,
     query_all,
+    query_page,
     to_item,
 )
 from shared.errors import Conflict, DependencyFailed
@@ -134,7 +136,10 @@ class FeedbackRepository:
     """Port. Test fakes subclass it."""
 
     # surveys
-    def list_surveys(self, shop_id: str) -> list[SurveyHead]:
+    def list_surveys(
+        self, shop_id: str, limit: int, after: Position | None
+    ) -> tuple[list[SurveyHead], Position | None]:
+        """One page of the shop's surveys by id, and where the next one starts."""
         raise NotImplementedError
 
     def get_survey(self, shop_id: str, survey_id: str, version: int | None = None) -> Survey | None:
@@ -425,8 +430,22 @@ class DynamoFeedbackRepository(FeedbackRepository):
         raise DependencyFailed("concurrent writes kept conflicting; retry")
 
     # ------------------------------------------------------------------ surveys
-    def list_surveys(self, shop_id: str) -> list[SurveyHead]:
-        return [
+    def list_surveys(
+        self, shop_id: str, limit: int, after: Position | None
+    ) -> tuple[list[SurveyHead], Position | None]:
+        pk = f"{_shop(shop_id)}#SURVEYS"
+        items, last = query_page(
+            self._client,
+            limit=limit,
+            after=after,
+            partition={"pk": pk},
+            sort_prefixes={"sk": ""},
+            TableName=self._table,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": pk}},
+            ConsistentRead=True,
+        )
+        heads = [
             SurveyHead(
                 survey_id=d["sk"],
                 title=d["title"],
@@ -434,8 +453,9 @@ class DynamoFeedbackRepository(FeedbackRepository):
                 created_at=_dt(d["created_at"]) or datetime.min,
                 updated_at=_dt(d["updated_at"]) or datetime.min,
             )
-            for d in self._query(f"{_shop(shop_id)}#SURVEYS")
+            for d in items
         ]
+        return heads, last
 
     def get_survey(self, shop_id: str, survey_id: str, version: int | None = None) -> Survey | None:
         if version is None:

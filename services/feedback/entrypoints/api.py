@@ -38,6 +38,14 @@ from feedback.entrypoints.schemas import (
 from feedback.services import restock, surveys
 from shared.auth.keys import Principal
 from shared.http.app import container_of, create_service_app
+from shared.http.paging import (
+    DEFAULT_PAGE,
+    PAGED_LIST,
+    PageCursor,
+    PageLimit,
+    decode_cursor,
+    set_next_cursor,
+)
 from shared.http.security import Admin, FeedbackWriter, MessagesSender, authenticated, require_scope
 from shared.http.types import WINDOW, Timestamp
 from shared.settings import get_settings
@@ -74,9 +82,18 @@ def create_survey(body: SurveyCreate, principal: Admin, c: Container) -> SurveyP
     return SurveyPublic.of(survey)
 
 
-@router.get("/surveys")
-def list_surveys(principal: SurveyReader, c: Container) -> list[SurveySummaryPublic]:
-    return [SurveySummaryPublic.of(h) for h in surveys.list_surveys(c, principal.shop_id)]
+@router.get("/surveys", responses=PAGED_LIST)
+def list_surveys(
+    principal: SurveyReader,
+    c: Container,
+    response: Response,
+    limit: PageLimit = DEFAULT_PAGE,
+    cursor: PageCursor = None,
+) -> list[SurveySummaryPublic]:
+    """The shop's surveys by id, one page at a time (`X-Next-Cursor` → `cursor`)."""
+    found, after = surveys.list_surveys(c, principal.shop_id, limit, decode_cursor(cursor, dict))
+    set_next_cursor(response, after)
+    return [SurveySummaryPublic.of(h) for h in found]
 
 
 @router.put("/surveys/{survey_id}")

@@ -22,6 +22,7 @@ from feedback.domain.surveys import (
     validate_answers,
 )
 from feedback.services.messages import message_request
+from shared.adapters.dynamodb import Position
 from shared.contracts.details import Channel, MessageRecipient, SurveyAnswered
 from shared.contracts.envelope import EventEnvelope
 from shared.errors import Conflict, InvalidInput, NotFound
@@ -79,8 +80,11 @@ def get_survey(
     return survey
 
 
-def list_surveys(c: FeedbackContainer, shop_id: str) -> list[SurveyHead]:
-    return sorted(c.repo.list_surveys(shop_id), key=lambda h: h.survey_id)
+def list_surveys(
+    c: FeedbackContainer, shop_id: str, limit: int, after: Position | None
+) -> tuple[list[SurveyHead], Position | None]:
+    """One page of the shop's surveys by id, and where the next one starts."""
+    return c.repo.list_surveys(shop_id, limit, after)
 
 
 # ---------------------------------------------------------------------------- responses

@@ -35,12 +35,14 @@ from messenger.domain.campaign import (
 )
 from messenger.domain.tracking import TrackedDelivery
 from shared.adapters.dynamodb import (
+    Position,
     cancellation_codes,
     first_condition_refused,
     from_item,
     is_condition_failure,
     key,
     query_all,
+    query_page,
     to_item,
 )
 from shared.errors import Conflict
@@ -61,7 +63,10 @@ class CampaignRepository:
     def get(self, shop_id: str, campaign_id: str) -> Campaign | None:
         raise NotImplementedError
 
-    def list_campaigns(self, shop_id: str) -> list[Campaign]:
+    def campaigns_page(
+        self, shop_id: str, limit: int, after: Position | None
+    ) -> tuple[list[Campaign], Position | None]:
+        """One page of the shop's campaigns by id, and where the next one starts."""
         raise NotImplementedError
 
     def active(self) -> list[tuple[str, str]]:
@@ -218,14 +223,20 @@ class DynamoCampaignRepository(CampaignRepository):
         plain = from_item(item)
         return campaign_from_json(json.loads(plain["body"]), int(plain["version"]))
 
-    def list_campaigns(self, shop_id: str) -> list[Campaign]:
-        items = query_all(
+    def campaigns_page(
+        self, shop_id: str, limit: int, after: Position | None
+    ) -> tuple[list[Campaign], Position | None]:
+        items, last = query_page(
             self._client,
+            limit=limit,
+            after=after,
+            partition={"pk": f"SHOP#{shop_id}"},
+            sort_prefixes={"sk": "CAMPAIGN#"},
             TableName=self._table,
             KeyConditionExpression="pk = :pk AND begins_with(sk, :p)",
             ExpressionAttributeValues={":pk": {"S": f"SHOP#{shop_id}"}, ":p": {"S": "CAMPAIGN#"}},
         )
-        return [campaign_from_json(json.loads(i["body"]), int(i["version"])) for i in items]
+        return [campaign_from_json(json.loads(i["body"]), int(i["version"])) for i in items], last
 
     def active(self) -> list[tuple[str, str]]:
         items = query_all(

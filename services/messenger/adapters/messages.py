@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from messenger.domain.message import Coupon, EmailContent, LineContent, Message, SmsContent
 from messenger.domain.policy import QuietHours, SenderIdentity, ShopPolicy
-from shared.adapters.dynamodb import from_item, key, query_all, to_item
+from shared.adapters.dynamodb import Position, from_item, key, query_page, to_item
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -30,7 +30,10 @@ class MessageRepository:
     def get(self, shop_id: str, message_id: str) -> Message | None:
         raise NotImplementedError
 
-    def list(self, shop_id: str) -> list[Message]:
+    def page(
+        self, shop_id: str, limit: int, after: Position | None
+    ) -> tuple[list[Message], Position | None]:
+        """One page of the shop's messages by id, and where the next one starts."""
         raise NotImplementedError
 
     def policy(self, shop_id: str) -> ShopPolicy:
@@ -188,14 +191,20 @@ class DynamoMessageRepository(MessageRepository):
         item = response.get("Item")
         return message_from_json(json.loads(from_item(item)["body"])) if item else None
 
-    def list(self, shop_id: str) -> list[Message]:
-        items = query_all(
+    def page(
+        self, shop_id: str, limit: int, after: Position | None
+    ) -> tuple[list[Message], Position | None]:
+        items, last = query_page(
             self._client,
+            limit=limit,
+            after=after,
+            partition={"pk": f"SHOP#{shop_id}"},
+            sort_prefixes={"sk": "MSG#"},
             TableName=self._table,
             KeyConditionExpression="pk = :pk AND begins_with(sk, :p)",
             ExpressionAttributeValues={":pk": {"S": f"SHOP#{shop_id}"}, ":p": {"S": "MSG#"}},
         )
-        return [message_from_json(json.loads(i["body"])) for i in items]
+        return [message_from_json(json.loads(i["body"])) for i in items], last
 
     def policy(self, shop_id: str) -> ShopPolicy:
         response = self._client.get_item(
@@ -251,8 +260,10 @@ class CachedMessageRepository(MessageRepository):
             self._messages[(shop_id, message_id)] = (self._monotonic(), found)
         return found
 
-    def list(self, shop_id: str) -> list[Message]:
-        return self._inner.list(shop_id)
+    def page(
+        self, shop_id: str, limit: int, after: Position | None
+    ) -> tuple[list[Message], Position | None]:
+        return self._inner.page(shop_id, limit, after)
 
     def policy(self, shop_id: str) -> ShopPolicy:
         hit = self._policies.get(shop_id)

@@ -40,7 +40,16 @@ from messenger.services.campaigns import check_variant
 from messenger.services.line_accounts import LineAccounts
 from messenger.services.sending import SendRequest
 from shared.http.app import container_of, create_service_app
-from shared.http.paging import NEXT_CURSOR_HEADER, decode_cursor, encode_cursor
+from shared.http.paging import (
+    DEFAULT_PAGE,
+    NEXT_CURSOR_HEADER,
+    PAGED_LIST,
+    PageCursor,
+    PageLimit,
+    decode_cursor,
+    encode_cursor,
+    set_next_cursor,
+)
 from shared.http.security import Admin, MessagesReader, MessagesSender
 from shared.settings import get_settings
 
@@ -152,10 +161,19 @@ def create_message(body: MessageCreate, principal: MessagesSender, c: Container)
     return MessagePublic.of(saved)
 
 
-@router.get("/v1/messages")
-def list_messages(principal: MessagesReader, c: Container) -> list[MessagePublic]:
+@router.get("/v1/messages", responses=PAGED_LIST)
+def list_messages(
+    principal: MessagesReader,
+    c: Container,
+    response: Response,
+    limit: PageLimit = DEFAULT_PAGE,
+    cursor: PageCursor = None,
+) -> list[MessagePublic]:
+    """The shop's messages by id, one page at a time (`X-Next-Cursor` → `cursor`)."""
     assert c.messages is not None
-    return [MessagePublic.of(m) for m in c.messages.list(principal.shop_id)]
+    found, after = c.messages.page(principal.shop_id, limit, decode_cursor(cursor, dict))
+    set_next_cursor(response, after)
+    return [MessagePublic.of(m) for m in found]
 
 
 @router.get("/v1/messages/{message_id}")
@@ -309,10 +327,21 @@ def create_campaign(
     return CampaignPublic.of(campaign)
 
 
-@router.get("/v1/campaigns")
-def list_campaigns(principal: MessagesReader, c: Container) -> list[CampaignPublic]:
+@router.get("/v1/campaigns", responses=PAGED_LIST)
+def list_campaigns(
+    principal: MessagesReader,
+    c: Container,
+    response: Response,
+    limit: PageLimit = DEFAULT_PAGE,
+    cursor: PageCursor = None,
+) -> list[CampaignPublic]:
+    """The shop's campaigns by id, one page at a time (`X-Next-Cursor` → `cursor`)."""
     assert c.campaign_repo is not None
-    return [CampaignPublic.of(x) for x in c.campaign_repo.list_campaigns(principal.shop_id)]
+    found, after = c.campaign_repo.campaigns_page(
+        principal.shop_id, limit, decode_cursor(cursor, dict)
+    )
+    set_next_cursor(response, after)
+    return [CampaignPublic.of(x) for x in found]
 
 
 @router.get("/v1/campaigns/{campaign_id}")

@@ -20,7 +20,15 @@ from botocore.exceptions import ClientError
 from segmenter.adapters.codec import clv_to_dict, order_from_dict, profile_from_dict
 from segmenter.domain.analytics.views import AdSpend
 from segmenter.domain.model import ClvScore, Order, Profile
-from shared.adapters.dynamodb import from_item, is_condition_failure, key, query_all, to_item
+from shared.adapters.dynamodb import (
+    Position,
+    from_item,
+    is_condition_failure,
+    key,
+    query_all,
+    query_page,
+    to_item,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -43,6 +51,12 @@ class AnalyticsData:
     def put_clv(self, updates: Sequence[tuple[Profile, ClvScore | None]]) -> int:
         """Store each profile's CLV block (None: remove it), if the profile is unchanged
         since it was read; returns how many were written."""
+        raise NotImplementedError
+
+    def ad_spend_page(
+        self, shop_id: str, limit: int, after: Position | None
+    ) -> tuple[list[AdSpend], Position | None]:
+        """One page of the ad spend by (channel, month) key, and where the next starts."""
         raise NotImplementedError
 
 
@@ -128,3 +142,20 @@ class DynamoAnalyticsData(AnalyticsData):
                 continue
             written += 1
         return written
+
+    def ad_spend_page(
+        self, shop_id: str, limit: int, after: Position | None
+    ) -> tuple[list[AdSpend], Position | None]:
+        items, last = query_page(
+            self._client,
+            limit=limit,
+            after=after,
+            partition={"pk": f"SHOP#{shop_id}#ADSPEND"},
+            sort_prefixes={"sk": ""},
+            TableName=self._table,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": f"SHOP#{shop_id}#ADSPEND"}},
+        )
+        return [
+            AdSpend(str(i["channel"]), str(i["month"]), float(i["amount"])) for i in items
+        ], last

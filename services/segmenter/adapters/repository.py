@@ -39,12 +39,14 @@ from segmenter.domain.identity import Identifier
 from segmenter.domain.model import Order, Profile
 from shared import clock as shared_clock
 from shared.adapters.dynamodb import (
+    Position,
     batch_get_all,
     cancellation_codes,
     from_item,
     is_condition_failure,
     key,
     query_all,
+    query_page,
     to_item,
 )
 from shared.errors import DependencyFailed
@@ -199,6 +201,12 @@ class ProfileRepository:
     def list_orders(self, shop_id: str, customer_id: str) -> list[Order]:
         raise NotImplementedError
 
+    def orders_page(
+        self, shop_id: str, customer_id: str, limit: int, after: Position | None
+    ) -> tuple[list[Order], Position | None]:
+        """One page of a customer's orders, oldest first, and where the next one starts."""
+        raise NotImplementedError
+
     def move_orders(self, shop_id: str, from_customer: str, to_customer: str) -> None:
         """Every order of `from_customer` (merged away) now belongs to `to_customer`."""
         raise NotImplementedError
@@ -232,6 +240,12 @@ class ProfileRepository:
         raise NotImplementedError
 
     def list_segments(self, shop_id: str) -> list[SegmentDefinition]:
+        raise NotImplementedError
+
+    def segments_page(
+        self, shop_id: str, limit: int, after: Position | None
+    ) -> tuple[list[SegmentDefinition], Position | None]:
+        """One page of the shop's own segment definitions by id, and where the next starts."""
         raise NotImplementedError
 
     def get_segment(self, shop_id: str, segment_id: str) -> SegmentDefinition | None:
@@ -453,6 +467,25 @@ class DynamoProfileRepository(ProfileRepository):
             },
         )
         return [order_from_dict(i) for i in items]
+
+    def orders_page(
+        self, shop_id: str, customer_id: str, limit: int, after: Position | None
+    ) -> tuple[list[Order], Position | None]:
+        items, last = query_page(
+            self._client,
+            limit=limit,
+            after=after,
+            partition={"gsi1pk": _profile_pk(shop_id, customer_id)},
+            sort_prefixes={"gsi1sk": "ORDER#", "pk": f"SHOP#{shop_id}#ORDER#", "sk": "ORDER"},
+            TableName=self._table,
+            IndexName="gsi1",
+            KeyConditionExpression="gsi1pk = :pk AND begins_with(gsi1sk, :prefix)",
+            ExpressionAttributeValues={
+                ":pk": {"S": _profile_pk(shop_id, customer_id)},
+                ":prefix": {"S": "ORDER#"},
+            },
+        )
+        return [order_from_dict(i) for i in items], last
 
     def iter_profiles(self, shop_id: str) -> Iterator[Profile]:
         for item in query_all(
@@ -731,6 +764,21 @@ class DynamoProfileRepository(ProfileRepository):
             ExpressionAttributeValues={":pk": {"S": f"SHOP#{shop_id}#SEGDEF"}},
         )
         return [_segment_from(i) for i in items]
+
+    def segments_page(
+        self, shop_id: str, limit: int, after: Position | None
+    ) -> tuple[list[SegmentDefinition], Position | None]:
+        items, last = query_page(
+            self._client,
+            limit=limit,
+            after=after,
+            partition={"pk": f"SHOP#{shop_id}#SEGDEF"},
+            sort_prefixes={"sk": ""},
+            TableName=self._table,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": f"SHOP#{shop_id}#SEGDEF"}},
+        )
+        return [_segment_from(i) for i in items], last
 
     def get_segment(self, shop_id: str, segment_id: str) -> SegmentDefinition | None:
         response = self._client.get_item(

@@ -17,6 +17,14 @@ from segmenter.domain.analytics.views import REPORTS, AdSpend, Period
 from segmenter.services import analytics
 from shared.errors import InvalidInput, NotFound
 from shared.http.app import container_of
+from shared.http.paging import (
+    DEFAULT_PAGE,
+    PAGED_LIST,
+    PageCursor,
+    PageLimit,
+    decode_cursor,
+    set_next_cursor,
+)
 from shared.http.security import SegmentsReader, SegmentsWriter
 
 Month = Annotated[str, Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", examples=["2026-04"])]
@@ -143,12 +151,21 @@ async def put_ad_spend(request: Request, principal: SegmentsWriter, c: Container
     return AdSpendStored(stored=analytics.put_ad_spend(_ports(c), principal.shop_id, entries))
 
 
-@router.get("/ad-spend")
-def get_ad_spend(principal: SegmentsReader, c: Container) -> list[AdSpendPublic]:
-    return [
-        AdSpendPublic(channel=e.channel, month=e.month, amount=e.amount)
-        for e in analytics.list_ad_spend(_ports(c), principal.shop_id)
-    ]
+@router.get("/ad-spend", responses=PAGED_LIST)
+def get_ad_spend(
+    principal: SegmentsReader,
+    c: Container,
+    response: Response,
+    limit: PageLimit = DEFAULT_PAGE,
+    cursor: PageCursor = None,
+) -> list[AdSpendPublic]:
+    """The entered ad spend by channel then month, one page at a time (`X-Next-Cursor` →
+    `cursor`)."""
+    found, after = analytics.ad_spend_page(
+        _ports(c), principal.shop_id, limit, decode_cursor(cursor, dict)
+    )
+    set_next_cursor(response, after)
+    return [AdSpendPublic(channel=e.channel, month=e.month, amount=e.amount) for e in found]
 
 
 @router.put("/message-costs")

@@ -29,7 +29,15 @@ from shared.errors import InvalidInput, KizunaError
 from shared.http import admin
 from shared.http.app import container_of, create_service_app
 from shared.http.errors import status_for
-from shared.http.paging import decode_cursor, encode_cursor
+from shared.http.paging import (
+    DEFAULT_PAGE,
+    PAGED_LIST,
+    PageCursor,
+    PageLimit,
+    decode_cursor,
+    encode_cursor,
+    set_next_cursor,
+)
 from shared.http.security import EventsWriter, SegmentsReader, SegmentsWriter
 from shared.settings import get_settings
 
@@ -164,11 +172,21 @@ def list_customers(
     )
 
 
-@router.get("/customers/{customer_id:path}/orders")
+@router.get("/customers/{customer_id:path}/orders", responses=PAGED_LIST)
 def get_customer_orders(
-    customer_id: str, principal: SegmentsReader, c: Container
+    customer_id: str,
+    principal: SegmentsReader,
+    c: Container,
+    response: Response,
+    limit: PageLimit = DEFAULT_PAGE,
+    cursor: PageCursor = None,
 ) -> list[OrderPublic]:
-    orders = services.list_customer_orders(c.profiles, principal.shop_id, customer_id)
+    """The customer's orders, oldest first, one page at a time (`X-Next-Cursor` →
+    `cursor`)."""
+    orders, after = services.customer_orders_page(
+        c.profiles, principal.shop_id, customer_id, limit, decode_cursor(cursor, dict)
+    )
+    set_next_cursor(response, after)
     return [OrderPublic.of(o) for o in orders]
 
 
@@ -279,9 +297,21 @@ def put_rfm_config(body: RfmConfigIn, principal: SegmentsWriter, c: Container) -
     return segments.rfm_config_to(config)
 
 
-@router.get("/segments")
-def list_segments(principal: SegmentsReader, c: Container) -> list[SegmentPublic]:
-    return [SegmentPublic.of(d) for d in segments.list_segments(c.profiles, principal.shop_id)]
+@router.get("/segments", responses=PAGED_LIST)
+def list_segments(
+    principal: SegmentsReader,
+    c: Container,
+    response: Response,
+    limit: PageLimit = DEFAULT_PAGE,
+    cursor: PageCursor = None,
+) -> list[SegmentPublic]:
+    """The built-in segments, then the shop's own by id, one page at a time
+    (`X-Next-Cursor` → `cursor`)."""
+    found, after = segments.segments_page(
+        c.profiles, principal.shop_id, limit, decode_cursor(cursor, dict)
+    )
+    set_next_cursor(response, after)
+    return [SegmentPublic.of(d) for d in found]
 
 
 @router.post("/segments/preview")

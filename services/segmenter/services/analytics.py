@@ -28,6 +28,7 @@ from segmenter.domain.analytics.snapshot import build_columns, shop_date
 from segmenter.domain.analytics.views import AdSpend, Period, ReportInputs, render
 from segmenter.domain.model import ClvScore, Profile
 from segmenter.services.clv import ClvHook
+from shared.adapters.dynamodb import Position
 from shared.contracts.envelope import EventEnvelope
 from shared.errors import InvalidInput
 
@@ -208,8 +209,11 @@ def put_ad_spend(ports: AnalyticsPorts, shop_id: str, entries: Sequence[AdSpend]
     return len(entries)
 
 
-def list_ad_spend(ports: AnalyticsPorts, shop_id: str) -> list[AdSpend]:
-    return sorted(ports.data.list_ad_spend(shop_id), key=lambda e: (e.channel, e.month))
+def ad_spend_page(
+    ports: AnalyticsPorts, shop_id: str, limit: int, after: Position | None
+) -> tuple[list[AdSpend], Position | None]:
+    """One page of the entered ad spend, by channel then month, and where the next starts."""
+    return ports.data.ad_spend_page(shop_id, limit, after)
 
 
 def parse_ad_spend_csv(text: str) -> list[AdSpend]:

@@ -40,6 +40,7 @@ from segmenter.domain.commands import (
 from segmenter.domain.errors import ConcurrentUpdate, DuplicateEvent
 from segmenter.domain.identity import Identifier, identifiers_of, resolve
 from segmenter.domain.model import Attributes, Consent, Contact, Order, Profile
+from shared.adapters.dynamodb import Position
 from shared.adapters.eventbridge import EventPublisher
 from shared.contracts import details
 from shared.contracts.envelope import EventEnvelope, derived_event_id
@@ -763,9 +764,12 @@ def get_order(repo: ProfileRepository, shop_id: str, order_id: str) -> Order:
     return order
 
 
-def list_customer_orders(repo: ProfileRepository, shop_id: str, customer_id: str) -> list[Order]:
+def customer_orders_page(
+    repo: ProfileRepository, shop_id: str, customer_id: str, limit: int, after: Position | None
+) -> tuple[list[Order], Position | None]:
+    """One page of a customer's orders (of the profile it was merged into, if it was)."""
     profile = get_profile(repo, shop_id, customer_id)
-    return repo.list_orders(shop_id, profile.customer_id)
+    return repo.orders_page(shop_id, profile.customer_id, limit, after)
 
 
 __all__ = [
@@ -774,10 +778,10 @@ __all__ = [
     "Ingested",
     "change_inventory",
     "change_order_status",
+    "customer_orders_page",
     "get_order",
     "get_profile",
     "ingest_command",
-    "list_customer_orders",
     "list_profiles",
     "record_consent_withdrawn",
     "record_engagement",

@@ -25,6 +25,7 @@ from segmenter.domain.membership import (
 from segmenter.domain.model import Profile, RfmScore
 from segmenter.domain.segments import builtin, rfm
 from segmenter.domain.segments.rules import parse_rule
+from shared.adapters.dynamodb import Position
 from shared.adapters.eventbridge import EventPublisher
 from shared.contracts import details
 from shared.contracts.envelope import EventEnvelope, derived_event_id
@@ -103,6 +104,40 @@ def list_segments(repo: ProfileRepository, shop_id: str) -> list[SegmentDefiniti
         *sorted(repo.list_segments(shop_id), key=lambda d: d.segment_id),
     ]
     return [replace(d, member_count=counts.get(d.segment_id, 0) if counts else None) for d in every]
+
+
+def segments_page(
+    repo: ProfileRepository, shop_id: str, limit: int, after: Position | None
+) -> tuple[list[SegmentDefinition], Position | None]:
+    """One page of `list_segments` (the built-ins first, then the shop's own by id) and
+    where the next starts: the shop's partition and the last built-in's id inside the
+    built-ins, else the storage position of the last stored definition. Either is bound
+    to the shop: another shop's cursor is an InvalidInput naming `cursor`."""
+    builtins = builtin_definitions()
+    ids = [d.segment_id for d in builtins]
+    partition = f"SHOP#{shop_id}#SEGDEF"
+    start = 0
+    stored_after: Position | None = None
+    if after is not None and "builtin" in after:
+        if set(after) != {"pk", "builtin"} or after["pk"] != partition:
+            raise InvalidInput("not a cursor of this list (pass it back as is)", field="cursor")
+        if after["builtin"] not in ids:
+            raise InvalidInput("not a cursor of this list (pass it back as is)", field="cursor")
+        start = ids.index(after["builtin"]) + 1
+    elif after is not None:
+        start, stored_after = len(builtins), after
+    head = builtins[start : start + limit]
+    room = limit - len(head)
+    stored, last = repo.segments_page(shop_id, max(room, 1), stored_after)
+    if room == 0:
+        more = start + limit < len(builtins) or bool(stored)
+        last = {"pk": partition, "builtin": head[-1].segment_id} if more else None
+        stored = []
+    counts = repo.get_member_counts(shop_id)
+    return [
+        replace(d, member_count=counts.get(d.segment_id, 0) if counts else None)
+        for d in [*head, *stored]
+    ], last
 
 
 def get_segment(repo: ProfileRepository, shop_id: str, segment_id: str) -> SegmentDefinition:

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
+from shared.errors import InvalidInput
+
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
@@ -84,6 +86,53 @@ def query_all(client: DynamoDBClient, **kwargs: Any) -> Iterator[Item]:
         if not last:
             return
         kwargs["ExclusiveStartKey"] = last
+
+
+Position = dict[str, str]
+"""Where a page ended: the key attributes (all strings) of its last item."""
+
+
+def query_page(
+    client: DynamoDBClient,
+    *,
+    limit: int,
+    after: Position | None,
+    partition: Mapping[str, str],
+    sort_prefixes: Mapping[str, str],
+    **kwargs: Any,
+) -> tuple[list[Item], Position | None]:
+    """One page of a Query in the table's (or index's) key order: at most `limit` items
+    after the position `after` (what the page before returned), and the position of the
+    last one when more follow (None on the last page). DynamoDB pages (Limit,
+    ExclusiveStartKey); nothing is read past the page but one item, to know if more follow.
+
+    `partition` holds the exact values of the partition attributes this query reads (the
+    caller builds them from the caller's own shop), `sort_prefixes` the prefix every other
+    key attribute has in it (the table's `pk` of a GSI item holds its shop, so give the
+    shop's prefix there). A position that does not fit both, e.g. one another shop was
+    given or one of another list, is an InvalidInput naming `cursor`: a cursor can never
+    reach into items this query does not read."""
+    names = (*partition, *sort_prefixes)
+    if after is not None:
+        fits = (
+            set(after) == set(names)
+            and all(after[k] == v for k, v in partition.items())
+            and all(after[k].startswith(p) for k, p in sort_prefixes.items())
+        )
+        if not fits:
+            raise InvalidInput("not a cursor of this list (pass it back as is)", field="cursor")
+        kwargs["ExclusiveStartKey"] = {k: {"S": after[k]} for k in names}
+    found: list[Item] = []
+    while len(found) <= limit:
+        response = client.query(**kwargs, Limit=limit + 1 - len(found))
+        found.extend(from_item(i) for i in response.get("Items", []))
+        last = response.get("LastEvaluatedKey")
+        if not last:
+            break
+        kwargs["ExclusiveStartKey"] = last
+    page = found[:limit]
+    more = len(found) > limit
+    return page, ({k: str(page[-1][k]) for k in names} if more and page else None)
 
 
 def batch_get_all(

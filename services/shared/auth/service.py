@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from shared import clock as shared_clock
+from shared.adapters.dynamodb import Position
 from shared.auth.keys import (
     SCOPES,
     ApiKey,
@@ -66,9 +67,12 @@ def revoke_key(store: KeyStore, principal: Principal, key_id: str, clock: Clock 
     return revoked
 
 
-def list_keys(store: KeyStore, principal: Principal) -> list[ApiKey]:
+def list_keys(
+    store: KeyStore, principal: Principal, limit: int, after: Position | None
+) -> tuple[list[ApiKey], Position | None]:
+    """One page of the caller's shop's keys by id, and where the next one starts."""
     principal.require("admin")
-    return store.list_keys(principal.shop_id)
+    return store.list_keys(principal.shop_id, limit, after)
 
 
 def authenticate_token(store: KeyStore, token: str) -> Principal:

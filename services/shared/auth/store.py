@@ -8,11 +8,12 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from shared.adapters.dynamodb import (
+    Position,
     first_condition_refused,
     from_item,
     is_condition_failure,
     key,
-    query_all,
+    query_page,
     to_item,
 )
 from shared.auth.keys import ApiKey, Shop
@@ -40,7 +41,10 @@ class KeyStore:
     def get_shop(self, shop_id: str) -> Shop | None:
         raise NotImplementedError
 
-    def list_keys(self, shop_id: str) -> list[ApiKey]:
+    def list_keys(
+        self, shop_id: str, limit: int, after: Position | None
+    ) -> tuple[list[ApiKey], Position | None]:
+        """One page of the shop's keys by id, and where the next one starts."""
         raise NotImplementedError
 
     def list_shops(self) -> list[Shop]:
@@ -167,14 +171,20 @@ class DynamoKeyStore(KeyStore):
         ).get("Item")
         return _shop_from_item(raw) if raw else None
 
-    def list_keys(self, shop_id: str) -> list[ApiKey]:
-        items = query_all(
+    def list_keys(
+        self, shop_id: str, limit: int, after: Position | None
+    ) -> tuple[list[ApiKey], Position | None]:
+        items, last = query_page(
             self._client,
+            limit=limit,
+            after=after,
+            partition={"pk": f"SHOP#{shop_id}"},
+            sort_prefixes={"sk": "KEY#"},
             TableName=self._table,
             KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
             ExpressionAttributeValues={":pk": {"S": f"SHOP#{shop_id}"}, ":prefix": {"S": "KEY#"}},
         )
-        return [_key_from_item(to_item(i)) for i in items]
+        return [_key_from_item(to_item(i)) for i in items], last
 
     def list_shops(self) -> list[Shop]:
         """Every active shop (the nightly jobs walk them); a scan of a small table."""

@@ -5,13 +5,21 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.auth import service
 from shared.auth.keys import ApiKey
 from shared.auth.store import KeyStore
 from shared.http.app import container_of
+from shared.http.paging import (
+    DEFAULT_PAGE,
+    PAGED_LIST,
+    PageCursor,
+    PageLimit,
+    decode_cursor,
+    set_next_cursor,
+)
 from shared.http.security import Admin
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
@@ -59,9 +67,18 @@ def create_key(body: KeyCreate, principal: Admin, keys: Keys) -> KeyCreatedPubli
     return KeyCreatedPublic(**KeyPublic.of(issued.key).model_dump(), token=issued.token)
 
 
-@router.get("/keys")
-def list_keys(principal: Admin, keys: Keys) -> list[KeyPublic]:
-    return [KeyPublic.of(k) for k in service.list_keys(keys, principal)]
+@router.get("/keys", responses=PAGED_LIST)
+def list_keys(
+    principal: Admin,
+    keys: Keys,
+    response: Response,
+    limit: PageLimit = DEFAULT_PAGE,
+    cursor: PageCursor = None,
+) -> list[KeyPublic]:
+    """The shop's API keys by id, one page at a time (`X-Next-Cursor` → `cursor`)."""
+    found, after = service.list_keys(keys, principal, limit, decode_cursor(cursor, dict))
+    set_next_cursor(response, after)
+    return [KeyPublic.of(k) for k in found]
 
 
 @router.delete("/keys/{key_id}")

@@ -11,7 +11,9 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from typing import Any
+from typing import Annotated, Any
+
+from fastapi import Query, Response
 
 from shared.errors import InvalidInput
 
@@ -19,6 +21,37 @@ _VERSION = "k1"
 NEXT_CURSOR_HEADER = "X-Next-Cursor"
 """Where a list route whose body is a bare JSON array puts its next cursor."""
 MAX_CURSOR_LENGTH = 2048
+DEFAULT_PAGE = 100
+MAX_PAGE = 500
+
+PageLimit = Annotated[int, Query(ge=1, le=MAX_PAGE, description=f"Items per page (1-{MAX_PAGE}).")]
+PageCursor = Annotated[
+    str | None,
+    Query(
+        description=f"The `{NEXT_CURSOR_HEADER}` header of the page before, as is; "
+        "absent for the first page.",
+    ),
+]
+PAGED_LIST: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "One page, as a JSON array. When more follow, the "
+        f"`{NEXT_CURSOR_HEADER}` header holds the cursor of the next page (absent on "
+        "the last page).",
+        "headers": {
+            NEXT_CURSOR_HEADER: {
+                "description": "Pass as `cursor` to read the next page.",
+                "schema": {"type": "string"},
+            }
+        },
+    }
+}
+"""OpenAPI `responses` of a list route whose body is a bare array paged by header."""
+
+
+def set_next_cursor(response: Response, position: Any) -> None:
+    """Put the next page's cursor in the `X-Next-Cursor` header (none on the last page)."""
+    if position is not None:
+        response.headers[NEXT_CURSOR_HEADER] = encode_cursor(position)
 
 
 def encode_cursor(position: Any) -> str:
