@@ -37,7 +37,6 @@ from messenger.entrypoints.schemas import (
 )
 from messenger.services import webhooks
 from messenger.services.campaigns import check_variant
-from messenger.services.line_accounts import LineAccounts
 from messenger.services.sending import SendRequest
 from shared.http.app import container_of, create_service_app
 from shared.http.paging import NEXT_CURSOR_HEADER, decode_cursor, encode_cursor
@@ -120,7 +119,7 @@ def get_deliveries(
     """The delivery log; `status=dead_letter` lists sends whose retries ran out. The
     body stays a list; paging is by header (`X-Next-Cursor` → `cursor`)."""
     found, after = services.list_deliveries(
-        c.deliveries,
+        c.adapters.deliveries,
         principal.shop_id,
         customer_id,
         limit,
@@ -140,27 +139,24 @@ def redrive_delivery(
     again. `may_duplicate: true` means its last provider call may have reached the person
     (it raised, or a LINE multicast went unconfirmed): redriving accepts a second copy.
     Anything but a dead letter is a 409; an unknown id (or another shop's) a 404."""
-    return RedrivePublic.of_redrive(
-        c.messaging.redrive(principal.shop_id, body.customer_id, delivery_id)
-    )
+    return RedrivePublic.of_redrive(c.due.redrive(principal.shop_id, body.customer_id, delivery_id))
 
 
 @router.post("/v1/messages", status_code=201)
 def create_message(body: MessageCreate, principal: MessagesSender, c: Container) -> MessagePublic:
     """Save a message (templates are checked: a broken one is a 422 naming the field)."""
-    saved = c.messaging.save_message(body.to_domain(principal.shop_id, c.clock()))
+    saved = c.library.save(body.to_domain(principal.shop_id, c.adapters.clock()))
     return MessagePublic.of(saved)
 
 
 @router.get("/v1/messages")
 def list_messages(principal: MessagesReader, c: Container) -> list[MessagePublic]:
-    assert c.messages is not None
-    return [MessagePublic.of(m) for m in c.messages.list(principal.shop_id)]
+    return [MessagePublic.of(m) for m in c.adapters.messages.list(principal.shop_id)]
 
 
 @router.get("/v1/messages/{message_id}")
 def get_message(message_id: str, principal: MessagesReader, c: Container) -> MessagePublic:
-    return MessagePublic.of(c.messaging.get_message(principal.shop_id, message_id))
+    return MessagePublic.of(c.library.get(principal.shop_id, message_id))
 
 
 @router.post("/v1/messages/{message_id}/preview")
@@ -168,7 +164,7 @@ def preview_message(
     message_id: str, body: PreviewCreate, principal: MessagesSender, c: Container
 ) -> list[ChannelPreviewPublic]:
     """Each channel's rendering for one customer; nothing is sent or recorded."""
-    previews = c.messaging.preview(
+    previews = c.rendering.preview(
         principal.shop_id, message_id, body.customer_id, body.variables, body.channel
     )
     return [ChannelPreviewPublic.of(p) for p in previews]
@@ -180,7 +176,7 @@ def send_message(
 ) -> SendPublic:
     """Send to one customer, at most once per (trigger, customer, anchor). An unknown
     customer is a 404 and a template that fails to render a 422; neither writes anything."""
-    outcome = c.messaging.send(
+    outcome = c.pipeline.send(
         SendRequest(
             shop_id=principal.shop_id,
             message_id=message_id,
@@ -200,7 +196,7 @@ def test_send_message(
     message_id: str, body: TestSendCreate, principal: MessagesSender, c: Container
 ) -> SendPublic:
     """Send one rendering to a staff address or LINE user, to check how it looks."""
-    outcome = c.messaging.test_send(
+    outcome = c.rendering.test_send(
         principal.shop_id, message_id, body.channel, body.to, body.customer_id
     )
     return SendPublic.of(outcome)
@@ -208,24 +204,19 @@ def test_send_message(
 
 @router.get("/v1/messenger/policy")
 def get_policy(principal: MessagesReader, c: Container) -> PolicyPublic:
-    return PolicyPublic.of(c.messaging.get_policy(principal.shop_id))
+    return PolicyPublic.of(c.library.policy(principal.shop_id))
 
 
 @router.put("/v1/messenger/policy")
 def put_policy(body: PolicyUpdate, principal: MessagesSender, c: Container) -> PolicyPublic:
-    return PolicyPublic.of(c.messaging.save_policy(principal.shop_id, body.to_domain()))
-
-
-def _line_accounts(c: MessengerContainer) -> LineAccounts:
-    assert c.line_accounts is not None
-    return c.line_accounts
+    return PolicyPublic.of(c.library.save_policy(principal.shop_id, body.to_domain()))
 
 
 @router.get("/v1/messenger/line-channel")
 def get_line_channel(principal: MessagesReader, c: Container) -> LineChannelPublic:
     """Whether the shop's own LINE channel is connected, and the webhook URL to enter in
     the LINE Developers console. Never the channel secret or the access token."""
-    status = _line_accounts(c).status(principal.shop_id, c.platform_line)
+    status = c.adapters.line_accounts.status(principal.shop_id, c.adapters.platform_line)
     return LineChannelPublic.of(status)
 
 
@@ -233,14 +224,16 @@ def get_line_channel(principal: MessagesReader, c: Container) -> LineChannelPubl
 def put_line_channel(body: LineChannelUpdate, principal: Admin, c: Container) -> LineChannelPublic:
     """Connect (or replace) the shop's LINE channel; the secret and the token are kept in
     AWS Secrets Manager and never shown again."""
-    status = _line_accounts(c).connect(principal.shop_id, body.to_domain(), c.platform_line)
+    status = c.adapters.line_accounts.connect(
+        principal.shop_id, body.to_domain(), c.adapters.platform_line
+    )
     return LineChannelPublic.of(status)
 
 
 @router.delete("/v1/messenger/line-channel")
 def delete_line_channel(principal: Admin, c: Container) -> LineChannelPublic:
     """Disconnect the shop's LINE channel and delete its credentials (idempotent)."""
-    status = _line_accounts(c).disconnect(principal.shop_id, c.platform_line)
+    status = c.adapters.line_accounts.disconnect(principal.shop_id, c.adapters.platform_line)
     return LineChannelPublic.of(status)
 
 
@@ -254,14 +247,13 @@ async def shop_line_webhook(
     """The shop's own LINE channel: the signature with that shop's channel secret over
     the raw body is the credential (no API key); only that shop's customers change."""
     body = await request.body()
-    assert c.recipients is not None
     return webhooks.handle_shop_line_webhook(
-        _line_accounts(c),
-        c.recipients,
+        c.adapters.line_accounts,
+        c.adapters.recipients,
         shop_id,
         body,
         x_line_signature,
-        c.clock,
+        c.adapters.clock,
         postbacks=c.engagement.line_events,
     )
 
@@ -275,15 +267,14 @@ async def line_webhook(
     """The platform's own LINE channel (global secret): it changes only customers of the
     shops that send through it, never those of a shop with a channel of its own."""
     body = await request.body()
-    assert c.recipients is not None
     return webhooks.handle_line_webhook(
-        c.recipients,
-        c.settings.line_channel_secret.get_secret_value(),
+        c.adapters.recipients,
+        c.adapters.settings.line_channel_secret.get_secret_value(),
         body,
         x_line_signature,
-        c.clock,
+        c.adapters.clock,
         postbacks=c.engagement.line_events,
-        has_own_channel=_line_accounts(c).has_own_channel,
+        has_own_channel=c.adapters.line_accounts.has_own_channel,
     )
 
 
@@ -293,9 +284,8 @@ async def ses_webhook(
 ) -> dict[str, object]:
     """SES bounces and complaints through SNS (HTTPS subscription with `?token=`)."""
     body = await request.body()
-    assert c.confirmer is not None
     return webhooks.handle_ses_notification(
-        c.deliveries, c.confirmer, c.ses_webhook, body, token, c.clock
+        c.adapters.deliveries, c.adapters.confirmer, c.ses_webhook, body, token, c.adapters.clock
     )
 
 
@@ -305,14 +295,15 @@ def create_campaign(
 ) -> CampaignPublic:
     """A one-shot send to a segment, now or at `scheduled_at`; several variants make it an
     A/B/n test whose split follows the results (Thompson sampling)."""
-    campaign = c.campaigns.create(body.to_domain(principal.shop_id, c.clock()))
+    campaign = c.campaigns.create(body.to_domain(principal.shop_id, c.adapters.clock()))
     return CampaignPublic.of(campaign)
 
 
 @router.get("/v1/campaigns")
 def list_campaigns(principal: MessagesReader, c: Container) -> list[CampaignPublic]:
-    assert c.campaign_repo is not None
-    return [CampaignPublic.of(x) for x in c.campaign_repo.list_campaigns(principal.shop_id)]
+    return [
+        CampaignPublic.of(x) for x in c.adapters.campaign_repo.list_campaigns(principal.shop_id)
+    ]
 
 
 @router.get("/v1/campaigns/{campaign_id}")
@@ -364,7 +355,7 @@ _PAGE = """<!doctype html><html lang="ja"><head><meta charset="utf-8">
 @router.get("/u/{token}", response_class=HTMLResponse)
 def unsubscribe_page(token: str, c: Container) -> HTMLResponse:
     """Shows a confirm button: link scanners follow GETs, so a GET never unsubscribes."""
-    secret = c.settings.signing_secret.get_secret_value()
+    secret = c.adapters.settings.signing_secret.get_secret_value()
     req = services.read_unsubscribe_link(secret, token)
     every = services.category_wide_token(secret, token)
     body = (
@@ -386,8 +377,8 @@ def unsubscribe_page(token: str, c: Container) -> HTMLResponse:
 @router.post("/u/{token}", response_class=HTMLResponse)
 def unsubscribe_one_click(token: str, c: Container) -> HTMLResponse:
     """RFC 8058 one-click: mail clients POST `List-Unsubscribe=One-Click` here."""
-    secret = c.settings.signing_secret.get_secret_value()
-    services.unsubscribe(c.deliveries, c.publisher, secret, token)
+    secret = c.adapters.settings.signing_secret.get_secret_value()
+    services.unsubscribe(c.adapters.deliveries, c.adapters.publisher, secret, token)
     body = "<h1>配信を停止しました</h1><p>You have been unsubscribed.</p>"
     return HTMLResponse(_PAGE.format(title="配信停止", body=body))
 

@@ -8,7 +8,8 @@ from messenger import bootstrap, services
 from messenger.bootstrap import MessengerContainer
 from messenger.domain.builtin import WELCOME
 from messenger.domain.model import SkipReason
-from messenger.services.sending import RequestedMessage, SendOutcome, SendRequest
+from messenger.services.requested import RequestedMessage
+from messenger.services.sending import SendOutcome, SendRequest
 from shared.contracts import details
 from shared.contracts.envelope import EventEnvelope
 from shared.events_handler import dispatch
@@ -36,8 +37,7 @@ def on_order_placed(envelope: EventEnvelope, detail: Any) -> dict[str, Any]:
     and send the first-purchase welcome mail (marketing: consent, cap, quiet hours)."""
     assert isinstance(detail, details.OrderPlaced)
     c = container()
-    assert c.recipients is not None
-    services.record_customer(c.recipients, envelope.shop, detail.customer, envelope.time)
+    services.record_customer(c.adapters.recipients, envelope.shop, detail.customer, envelope.time)
     customer_id = detail.customer.customer_id
     credited = c.campaigns.order_placed(
         envelope.shop, customer_id, detail.order_id, detail.total, detail.placed_at
@@ -45,7 +45,7 @@ def on_order_placed(envelope: EventEnvelope, detail: Any) -> dict[str, Any]:
     if not detail.is_first_order:
         outcome = SendOutcome("", "skipped", SkipReason.NOT_FIRST_ORDER.value)
     else:
-        outcome = c.messaging.send(
+        outcome = c.pipeline.send(
             SendRequest(
                 shop_id=envelope.shop,
                 message_id=WELCOME,
@@ -83,7 +83,7 @@ def on_segment_changed(envelope: EventEnvelope, detail: Any) -> dict[str, Any]:
 def on_message_requested(envelope: EventEnvelope, detail: Any) -> dict[str, Any]:
     """Another service asks for a templated message (idempotent on its request id)."""
     assert isinstance(detail, details.MessageRequested)
-    outcome = container().messaging.send_requested(
+    outcome = container().requested.send(
         envelope.shop,
         RequestedMessage(
             request_id=detail.request_id,
@@ -109,8 +109,7 @@ def on_message_requested(envelope: EventEnvelope, detail: Any) -> dict[str, Any]
 def on_customer_upserted(envelope: EventEnvelope, detail: Any) -> dict[str, Any]:
     assert isinstance(detail, details.CustomerUpserted)
     c = container()
-    assert c.recipients is not None
-    services.record_customer(c.recipients, envelope.shop, detail.customer, envelope.time)
+    services.record_customer(c.adapters.recipients, envelope.shop, detail.customer, envelope.time)
     return {"customer_id": detail.customer.customer_id, "status": "recorded"}
 
 
@@ -124,7 +123,7 @@ def journey_dispatcher() -> dict[str, Any]:
     outcomes: list[SendOutcome] = []
     campaigns: dict[str, Any] = {}
     try:
-        outcomes = c.messaging.dispatch_due()
+        outcomes = c.due.dispatch()
     except Exception as err:
         errors["due_steps"] = _step_failed("due_steps", err)
     shops: dict[str, Any] = {}

@@ -22,8 +22,10 @@ from messenger.domain.message import Coupon, EmailContent, LineContent, Message,
 from messenger.domain.policy import QuietHours, SenderIdentity, ShopPolicy
 from messenger.domain.rendering import RenderedEmail, RenderedLine, RenderedSms
 from messenger.services.campaigns import CampaignResults
+from messenger.services.due import Redriven
 from messenger.services.line_accounts import LineChannelStatus
-from messenger.services.sending import ChannelPreview, Redriven, SendOutcome
+from messenger.services.rendering import ChannelPreview
+from messenger.services.sending import SendOutcome
 from shared.http.types import Timestamp
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
