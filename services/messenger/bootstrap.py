@@ -29,6 +29,7 @@ from messenger.adapters.repository import DeliveryRepository, DynamoDeliveryRepo
 from messenger.adapters.sns_certificates import SnsSignatureVerifier
 from messenger.channels.base import Channel
 from messenger.channels.email import EmailChannel, SesSenderIdentities
+from messenger.channels.kinds import EMAIL, LINE, SMS
 from messenger.channels.line import LineChannel
 from messenger.channels.sms import SmsChannel
 from messenger.channels.throttle import RateLimiter, ThrottledChannel
@@ -91,7 +92,7 @@ class MessengerAdapters:
     @property
     def platform_line(self) -> bool:
         """Whether shops without a LINE channel of their own send through the platform's."""
-        return "line" in self.channels
+        return LINE in self.channels
 
 
 @dataclass(frozen=True)
@@ -214,8 +215,8 @@ def build(settings: Settings | None = None) -> MessengerContainer:
     )
     make_line_channel = line_channel_factory(settings)
     channels: dict[str, Channel] = {
-        "email": ThrottledChannel(email, RateLimiter(settings.ses_rate_per_second)),
-        "sms": ThrottledChannel(
+        EMAIL: ThrottledChannel(email, RateLimiter(settings.ses_rate_per_second)),
+        SMS: ThrottledChannel(
             SmsChannel(sns, sender_id=settings.sms_sender_id, sandbox=settings.sandbox),
             RateLimiter(settings.sns_sms_rate_per_second),
         ),
@@ -224,7 +225,7 @@ def build(settings: Settings | None = None) -> MessengerContainer:
     if platform_token or settings.sandbox:
         # The platform's own LINE channel, for shops without one (the sandbox records
         # instead of sending, so it needs no token).
-        channels["line"] = make_line_channel(platform_token)
+        channels[LINE] = make_line_channel(platform_token)
     adapters = MessengerAdapters(
         settings=settings,
         keys=DynamoKeyStore(dynamodb, settings.platform_table),

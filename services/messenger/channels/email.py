@@ -11,6 +11,7 @@ would RFC 2047-encode a header longer than 78 characters that has no space to fo
 
 from __future__ import annotations
 
+from dataclasses import replace
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import EmailPolicy
@@ -19,11 +20,15 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from messenger.channels.base import Channel, OutboundMessage, SendResult, SendStatus
+from messenger.channels.base import Channel, OutboundMessage, SendResult, SendStatus, Tracking
+from messenger.domain.rendering import Rendered, RenderedEmail
+from messenger.domain.tracking import instrument_html
 from shared import clock as shared_clock
 
 if TYPE_CHECKING:
     from mypy_boto3_sesv2 import SESV2Client
+
+    from messenger.domain.policy import SenderIdentity
 
 _REJECTED = {
     "MessageRejected",
@@ -126,6 +131,43 @@ class EmailChannel(Channel):
     name = "email"
     supports_html = True
     supports_subject = True
+    suppressible = True
+
+    @classmethod
+    def address_problem(cls, to: str) -> str | None:
+        return None if is_valid_address(to) else "not a valid email address"
+
+    @classmethod
+    def canonical_address(cls, to: str) -> str:
+        return to.strip().lower()
+
+    @classmethod
+    def outbound(
+        cls,
+        delivery_id: str,
+        to: str,
+        rendered: Rendered,
+        *,
+        category: str,
+        unsubscribe_url: str | None = None,
+        sender: SenderIdentity | None = None,
+        tracking: Tracking | None = None,
+    ) -> OutboundMessage:
+        assert isinstance(rendered, RenderedEmail)
+        if tracking is not None:
+            html = instrument_html(rendered.html, tracking.delivery, tracking.urls)
+            rendered = replace(rendered, html=html)
+        return OutboundMessage(
+            delivery_id=delivery_id,
+            to=to,
+            subject=rendered.subject,
+            text=rendered.text,
+            html=rendered.html,
+            unsubscribe_url=unsubscribe_url,
+            category=category,
+            sender_name=sender.name if sender else None,
+            sender_email=sender.email if sender else None,
+        )
 
     def __init__(
         self,

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from messenger.channels.base import Channel
+from messenger.channels.kinds import LINE
 from messenger.domain.model import Recipient
 from messenger.domain.policy import ShopPolicy
 from messenger.services.line_accounts import LineAccounts
@@ -22,7 +23,7 @@ class Carriers:
     def carrier(self, shop_id: str, name: str) -> Channel | None:
         """What carries this shop's messages on `name`: on LINE the shop's own channel,
         else the platform's; None when the shop has no account there."""
-        if name == "line":
+        if name == LINE:
             own = self.line_accounts.channel_of(shop_id)
             if own is not None:
                 return own

@@ -5,15 +5,14 @@ for people who get the very same content. The steps are told in
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
 
 from messenger.adapters.recipients import RecipientRepository
 from messenger.adapters.repository import CapUpdate, ClaimResult, DeliveryRepository
-from messenger.channels.base import SendResult, SendStatus
+from messenger.channels.base import OutboundMessage, SendResult, SendStatus, Tracking
+from messenger.channels.kinds import kind
 from messenger.domain.links import UnsubscribeRequest
 from messenger.domain.message import Message, check_channel
 from messenger.domain.model import (
@@ -31,19 +30,17 @@ from messenger.domain.policy import (
     next_free_slot,
     send_deadline,
 )
-from messenger.domain.rendering import Rendered, RenderedEmail, RenderedLine
+from messenger.domain.rendering import Rendered
 from messenger.domain.tracking import (
     Postback,
     TrackedDelivery,
     TrackingUrls,
-    instrument_html,
-    instrument_line,
 )
 from messenger.services.carriers import Carriers
 from messenger.services.common import LinkSigner
 from messenger.services.ledger import Ledger, failure_reason
 from messenger.services.messages import MessageLibrary
-from messenger.services.rendering import Rendering, outbound_message
+from messenger.services.rendering import Rendering
 from messenger.services.sending import SendOutcome, SendRequest, Sends
 from shared.adapters.eventbridge import EventPublisher
 from shared.contracts import details
@@ -184,21 +181,23 @@ class SendPipeline(Sends):
 
     def _deliver_all(self, prepared: Sequence[SendOutcome | _Claimed]) -> list[SendOutcome]:
         outcomes: dict[int, SendOutcome] = {}
-        groups: dict[tuple[str, str], list[int]] = {}
+        groups: dict[tuple[str, str, str], list[int]] = {}
+        payloads: dict[int, OutboundMessage] = {}
         for i, p in enumerate(prepared):
             if isinstance(p, SendOutcome):
                 outcomes[i] = p
                 continue
-            shop_id = p.delivery.key.shop_id
-            channel = self.carriers.carrier(shop_id, p.delivery.channel)
-            if p.delivery.channel == "line" and getattr(channel, "max_recipients", 1) > 1:
-                # One multicast per shop: each shop's goes out through its own channel.
-                content = json.dumps(self._line_messages(p), sort_keys=True, ensure_ascii=False)
-                groups.setdefault((shop_id, content), []).append(i)
+            shop_id, name = p.delivery.key.shop_id, p.delivery.channel
+            carrier = self.carriers.carrier(shop_id, name)
+            if carrier is not None and carrier.max_recipients > 1:
+                # One call per shop and content: each shop's goes out through its own channel.
+                payloads[i] = self._outbound(p, p.rendered)
+                groups.setdefault((shop_id, name, carrier.content_key(payloads[i])), []).append(i)
             else:
                 outcomes[i] = self._deliver_guarded(p)
-        for (shop_id, _), members in groups.items():
-            size = max(getattr(self.carriers.carrier(shop_id, "line"), "max_recipients", 1), 1)
+        for (shop_id, name, _), members in groups.items():
+            carrier = self.carriers.carrier(shop_id, name)
+            size = max(carrier.max_recipients if carrier is not None else 1, 1)
             for start in range(0, len(members), size):
                 chunk = members[start : start + size]
                 claims = [c for c in (prepared[i] for i in chunk) if isinstance(c, _Claimed)]
@@ -206,7 +205,7 @@ class SendPipeline(Sends):
                     outcomes[chunk[0]] = self._deliver_guarded(claims[0])
                     continue
                 try:
-                    results = self._multicast(claims)
+                    results = self._multicast(claims, payloads[chunk[0]])
                 except Exception as err:
                     results = [self._unconfirmed(c.delivery, err) for c in claims]
                 outcomes.update(zip(chunk, results, strict=True))
@@ -251,28 +250,17 @@ class SendPipeline(Sends):
         status = current.status.value if current is not None else "unknown"
         return SendOutcome(delivery.delivery_id, status, reason, delivery.channel)
 
-    def _line_messages(self, claimed: _Claimed) -> list[dict[str, Any]]:
-        assert isinstance(claimed.rendered, RenderedLine)
-        d = claimed.delivery
-        return instrument_line(
-            claimed.rendered.line_messages(),
-            self.links.secret,
-            Postback(d.key.shop_id, d.key.trigger, d.key.anchor, d.campaign_id, d.variant, ""),
-        )
-
-    def _multicast(self, claims: list[_Claimed]) -> list[SendOutcome]:
-        """One LINE multicast for people of one shop who get the very same content."""
-        channel = self.carriers.carrier(claims[0].delivery.key.shop_id, "line")
+    def _multicast(self, claims: list[_Claimed], payload: OutboundMessage) -> list[SendOutcome]:
+        """One call for people of one shop who get the very same content (LINE multicast);
+        `payload` is the first person's, built when the group was formed."""
+        first = claims[0]
+        channel = self.carriers.carrier(first.delivery.key.shop_id, first.delivery.channel)
         if channel is None:  # disconnected since the claim: each person the normal way
             return [self._deliver_guarded(c) for c in claims]
         ids = sorted(c.delivery.delivery_id for c in claims)
         group_id = "mc-" + hashlib.sha256(",".join(ids).encode()).hexdigest()[:29]
-        first = claims[0]
-        outbound = replace(
-            outbound_message(group_id, "", first.rendered, first.message, None),
-            line_messages=tuple(self._line_messages(first)),
-        )
-        addresses = [c.recipient.line_user_id or "" for c in claims]
+        outbound = replace(payload, delivery_id=group_id, to="", unsubscribe_url=None)
+        addresses = [c.recipient.address(c.delivery.channel) or "" for c in claims]
         result = channel.send_many(group_id, addresses, outbound)
         now = self.clock()
         outcomes = []
@@ -417,16 +405,37 @@ class SendPipeline(Sends):
             why = "timing"
         return at, why
 
-    def _instrument(self, claimed: _Claimed, rendered: Rendered) -> Rendered:
-        """Tracked links and the open pixel (mail), signed postbacks (LINE)."""
-        d = claimed.delivery
-        if isinstance(rendered, RenderedEmail):
-            tracked = TrackedDelivery(
+    def _tracking(self, d: Delivery) -> Tracking:
+        return Tracking(
+            TrackedDelivery(
                 d.key.shop_id, d.delivery_id, d.key.customer_id, d.channel, d.campaign_id, d.variant
+            ),
+            Postback(d.key.shop_id, d.key.trigger, d.key.anchor, d.campaign_id, d.variant, ""),
+            TrackingUrls(self.links.public_base_url, self.links.secret),
+        )
+
+    def _outbound(self, claimed: _Claimed, rendering: Rendered) -> OutboundMessage:
+        """The provider's payload for the claimed delivery on its current channel, built by
+        that channel: tracked, with the signed unsubscribe link on marketing messages."""
+        message, delivery, recipient = claimed.message, claimed.delivery, claimed.recipient
+        unsubscribe_url = (
+            self.links.unsubscribe_url(
+                UnsubscribeRequest(
+                    delivery.key.shop_id, recipient.customer_id, delivery.channel, message.category
+                )
             )
-            urls = TrackingUrls(self.links.public_base_url, self.links.secret)
-            return replace(rendered, html=instrument_html(rendered.html, tracked, urls))
-        return rendered
+            if message.category == "marketing"
+            else None
+        )
+        return kind(delivery.channel).outbound(
+            delivery.delivery_id,
+            recipient.address(delivery.channel) or "",
+            rendering,
+            category=message.category,
+            unsubscribe_url=unsubscribe_url,
+            sender=self.library.sender_of(delivery.key.shop_id),
+            tracking=self._tracking(delivery),
+        )
 
     def _deliver(self, claimed: _Claimed, answered: SendResult | None = None) -> SendOutcome:
         """Send on the claimed channel and fall back through the person's other channels.
@@ -464,29 +473,8 @@ class SendPipeline(Sends):
 
     def _send_on(self, claimed: _Claimed, rendering: Rendered) -> SendResult:
         """One provider call for the claimed delivery on its current channel."""
-        message, delivery, recipient = claimed.message, claimed.delivery, claimed.recipient
-        unsubscribe_url = (
-            self.links.unsubscribe_url(
-                UnsubscribeRequest(
-                    delivery.key.shop_id, recipient.customer_id, delivery.channel, message.category
-                )
-            )
-            if message.category == "marketing"
-            else None
-        )
-        outbound = outbound_message(
-            delivery.delivery_id,
-            recipient.address(delivery.channel) or "",
-            self._instrument(claimed, rendering),
-            message,
-            unsubscribe_url,
-            self.library.sender_of(delivery.key.shop_id),
-        )
-        if isinstance(rendering, RenderedLine):
-            outbound = replace(
-                outbound,
-                line_messages=tuple(self._line_messages(replace(claimed, rendered=rendering))),
-            )
+        outbound = self._outbound(claimed, rendering)
+        delivery = claimed.delivery
         carrier = self.carriers.carrier(delivery.key.shop_id, delivery.channel)
         if carrier is None:
             # Disconnected since the claim: not the person's fault, the next channel goes.
@@ -593,6 +581,6 @@ class SendPipeline(Sends):
 
 
 def _suppressible(recipient: Recipient, channel: str) -> str | None:
-    """The address a claim checks against the suppression list: mail only (SES bounces
-    and complaints are what suppress an address)."""
-    return recipient.email if channel == "email" else None
+    """The address a claim checks against the suppression list, on a channel whose
+    addresses are suppressed (mail: SES bounces and complaints)."""
+    return recipient.address(channel) if kind(channel).suppressible else None

@@ -11,16 +11,13 @@ from typing import Any
 
 from messenger.adapters.recipients import RecipientRepository
 from messenger.adapters.recommendations import RecommendationSource
-from messenger.channels.base import OutboundMessage, SendStatus
+from messenger.channels.base import SendStatus
+from messenger.channels.kinds import check_address, kind
 from messenger.domain.links import UnsubscribeRequest
 from messenger.domain.message import Message, check_channel
-from messenger.domain.model import Recipient
-from messenger.domain.policy import SenderIdentity
+from messenger.domain.model import Recipient, supported_locale
 from messenger.domain.rendering import (
     Rendered,
-    RenderedEmail,
-    RenderedLine,
-    RenderedSms,
     render_channel,
 )
 from messenger.services.carriers import Carriers
@@ -144,15 +141,17 @@ class Rendering:
         carrier = self.carriers.carrier(shop_id, channel)
         if carrier is None:
             raise InvalidInput(
-                f"this shop has no {channel} channel"
-                + (" (connect one: PUT /v1/messenger/line-channel)" if channel == "line" else ""),
-                field="channel",
+                f"this shop has no {channel} channel{kind(channel).connect_hint}", field="channel"
             )
         rendered = self.render(message, recipient, channel, {}, shop_id)
         delivery_id = f"test-{self.clock().timestamp():.6f}"
         result = carrier.send(
-            outbound_message(
-                delivery_id, to, rendered, message, None, self.library.sender_of(shop_id)
+            kind(channel).outbound(
+                delivery_id,
+                to,
+                rendered,
+                category=message.category,
+                sender=self.library.sender_of(shop_id),
             )
         )
         if result.status is not SendStatus.SENT:
@@ -161,58 +160,4 @@ class Rendering:
 
 
 def _locale(recipient: Recipient) -> str:
-    return recipient.locale if recipient.locale in ("ja", "en") else "ja"
-
-
-def outbound_message(
-    delivery_id: str,
-    to: str,
-    rendered: Rendered,
-    message: Message,
-    unsubscribe_url: str | None,
-    sender: SenderIdentity | None = None,
-) -> OutboundMessage:
-    if isinstance(rendered, RenderedEmail):
-        return OutboundMessage(
-            delivery_id=delivery_id,
-            to=to,
-            subject=rendered.subject,
-            text=rendered.text,
-            html=rendered.html,
-            unsubscribe_url=unsubscribe_url,
-            category=message.category,
-            sender_name=sender.name if sender else None,
-            sender_email=sender.email if sender else None,
-        )
-    if isinstance(rendered, RenderedLine):
-        return OutboundMessage(
-            delivery_id=delivery_id,
-            to=to,
-            text=rendered.preview_text,
-            line_messages=tuple(rendered.line_messages()),
-            unsubscribe_url=unsubscribe_url,
-            category=message.category,
-        )
-    assert isinstance(rendered, RenderedSms)
-    return OutboundMessage(
-        delivery_id=delivery_id,
-        to=to,
-        text=rendered.text,
-        unsubscribe_url=unsubscribe_url,
-        category=message.category,
-    )
-
-
-def check_address(channel: str, to: str) -> None:
-    if channel == "email":
-        from messenger.channels.email import is_valid_address
-
-        if not is_valid_address(to):
-            raise InvalidInput("not a valid email address", field="to")
-    elif channel == "sms":
-        from messenger.channels.sms import normalise_phone
-
-        if normalise_phone(to) is None:
-            raise InvalidInput("not a valid phone number", field="to")
-    elif not (to.startswith("U") and len(to) == 33):
-        raise InvalidInput("not a LINE user id (U followed by 32 hex digits)", field="to")
+    return supported_locale(recipient.locale)

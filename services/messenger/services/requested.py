@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from messenger.adapters.recipients import RecipientRepository
+from messenger.channels.kinds import check_address, kind
 from messenger.domain.builtin import BUILTIN_PREFIX, builtin_message
 from messenger.domain.message import check_channel
 from messenger.domain.model import ConsentState, Recipient
-from messenger.services.rendering import check_address
 from messenger.services.sending import SendOutcome, SendRequest, Sends
 from shared.errors import InvalidInput
 
@@ -62,22 +62,18 @@ class RequestedSends:
             if not r.address or r.channel is None:
                 raise InvalidInput("a bare address needs its channel", field="channel")
             check_address(r.channel, r.address)
-            address = r.address.strip()
-            address = address.lower() if r.channel == "email" else address
+            address = kind(r.channel).canonical_address(r.address)
             digest = hashlib.sha256(f"{r.channel}|{address}".encode()).hexdigest()[:24]
             customer_id = f"addr-{digest}"
             now = self.clock()
             self.recipients.upsert(
                 shop_id,
-                Recipient(
-                    customer_id=customer_id,
-                    email=address if r.channel == "email" else None,
-                    phone=address if r.channel == "sms" else None,
-                    line_user_id=address if r.channel == "line" else None,
-                    first_name=None,
-                    last_name=None,
-                    locale=r.locale if r.locale in ("ja", "en") else "ja",
-                    consents=(ConsentState(r.channel, r.category, True, r.requested_by, now),),
+                Recipient.at_address(
+                    customer_id,
+                    r.channel,
+                    address,
+                    r.locale,
+                    ConsentState(r.channel, r.category, True, r.requested_by, now),
                 ),
                 now,
             )

@@ -38,6 +38,7 @@ from typing import Any
 from messenger.adapters.recipients import RecipientRepository
 from messenger.adapters.repository import DeliveryRepository
 from messenger.adapters.sns_certificates import SnsSignatureVerifier
+from messenger.channels.kinds import EMAIL, LINE
 from messenger.services.line_accounts import LineAccounts
 from shared.errors import InvalidInput, Unauthenticated
 from shared.log import get_logger
@@ -134,7 +135,7 @@ def _handle_line_events(
         if kind not in ("follow", "unfollow") or not user_id:
             continue
         for shop_id, customer_id in linked(str(user_id)):
-            recipients.set_reachability(shop_id, customer_id, "line", kind == "follow", clock())
+            recipients.set_reachability(shop_id, customer_id, LINE, kind == "follow", clock())
             changed += 1
     tapped = postbacks(events, linked) if postbacks is not None else 0
     _log.info(
@@ -199,7 +200,7 @@ def handle_ses_notification(
     suppressed = 0
     for address in addresses:
         if address:
-            deliveries.suppress("email", address, reason, clock())
+            deliveries.suppress(EMAIL, address, reason, clock())
             suppressed += 1
     _log.info("ses notification", extra={"event_type": event_type, "suppressed": suppressed})
     return {"event_type": event_type, "suppressed": suppressed}
