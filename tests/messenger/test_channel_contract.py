@@ -10,7 +10,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from messenger.channels.base import Channel, OutboundMessage, SendStatus
+from messenger.channels.base import Addressing, Channel, OutboundMessage, SendStatus
 from messenger.channels.email import EmailChannel
 from messenger.channels.kinds import KINDS, kind
 from messenger.channels.line import LineChannel
@@ -174,7 +174,7 @@ def test_channel_builds_the_payload_its_capabilities_declare(
     factory, address, _ = CHANNELS[name]
     channel = factory(line_server)
     # When the channel builds the payload of its own rendering
-    payload = channel.outbound("d-3", address, _rendering(name), category="transactional")
+    payload = channel.outbound(_rendering(name), Addressing("d-3", address, "transactional"))
     # Then it carries a subject and HTML exactly where the channel says it supports them
     assert (payload.subject is not None) is channel.supports_subject
     assert (payload.html is not None) is channel.supports_html
@@ -189,10 +189,10 @@ def test_channel_reaches_as_many_people_in_one_call_as_it_declares(
 ) -> None:
     factory, address, _ = CHANNELS[name]
     channel = factory(line_server)
-    payload = channel.outbound("d-4", "", _rendering(name), category="marketing")
+    payload = channel.outbound(_rendering(name), Addressing("d-4", "", "marketing"))
     if channel.max_recipients > 1:
         # Equal content has an equal key: one call may carry it to several people
-        other = channel.outbound("d-5", address, _rendering(name), category="marketing")
+        other = channel.outbound(_rendering(name), Addressing("d-5", address, "marketing"))
         assert channel.content_key(payload) == channel.content_key(other)
         assert channel.send_many("g-1", [address, address], payload).status is SendStatus.SENT
     else:

@@ -74,6 +74,20 @@ class Tracking:
     urls: TrackingUrls
 
 
+@dataclass(frozen=True)
+class Addressing:
+    """Who a payload is for, and what goes with it on every channel."""
+
+    delivery_id: str
+    to: str
+    category: str
+    unsubscribe_url: str | None = None
+    sender: SenderIdentity | None = None
+    """The shop's sender identity (mail); None: the channel's configured default."""
+    tracking: Tracking | None = None
+    """Track the delivery (links, pixel, postbacks); None: untracked (a test send)."""
+
+
 class Channel:
     name: str = ""
     supports_html: bool = False
@@ -103,17 +117,7 @@ class Channel:
         return to.strip()
 
     @classmethod
-    def outbound(
-        cls,
-        delivery_id: str,
-        to: str,
-        rendered: Rendered,
-        *,
-        category: str,
-        unsubscribe_url: str | None = None,
-        sender: SenderIdentity | None = None,
-        tracking: Tracking | None = None,
-    ) -> OutboundMessage:
+    def outbound(cls, rendered: Rendered, to: Addressing) -> OutboundMessage:
         """The provider's payload for this channel's rendering, tracked when `tracking`."""
         raise NotImplementedError
 

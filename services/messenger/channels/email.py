@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from messenger.channels.base import Channel, OutboundMessage, SendResult, SendStatus, Tracking
+from messenger.channels.base import Addressing, Channel, OutboundMessage, SendResult, SendStatus
 from messenger.domain.rendering import Rendered, RenderedEmail
 from messenger.domain.tracking import instrument_html
 from shared import clock as shared_clock
@@ -28,7 +28,6 @@ from shared import clock as shared_clock
 if TYPE_CHECKING:
     from mypy_boto3_sesv2 import SESV2Client
 
-    from messenger.domain.policy import SenderIdentity
 
 _REJECTED = {
     "MessageRejected",
@@ -142,31 +141,21 @@ class EmailChannel(Channel):
         return to.strip().lower()
 
     @classmethod
-    def outbound(
-        cls,
-        delivery_id: str,
-        to: str,
-        rendered: Rendered,
-        *,
-        category: str,
-        unsubscribe_url: str | None = None,
-        sender: SenderIdentity | None = None,
-        tracking: Tracking | None = None,
-    ) -> OutboundMessage:
+    def outbound(cls, rendered: Rendered, to: Addressing) -> OutboundMessage:
         assert isinstance(rendered, RenderedEmail)
-        if tracking is not None:
-            html = instrument_html(rendered.html, tracking.delivery, tracking.urls)
+        if to.tracking is not None:
+            html = instrument_html(rendered.html, to.tracking.delivery, to.tracking.urls)
             rendered = replace(rendered, html=html)
         return OutboundMessage(
-            delivery_id=delivery_id,
-            to=to,
+            delivery_id=to.delivery_id,
+            to=to.to,
             subject=rendered.subject,
             text=rendered.text,
             html=rendered.html,
-            unsubscribe_url=unsubscribe_url,
-            category=category,
-            sender_name=sender.name if sender else None,
-            sender_email=sender.email if sender else None,
+            unsubscribe_url=to.unsubscribe_url,
+            category=to.category,
+            sender_name=to.sender.name if to.sender else None,
+            sender_email=to.sender.email if to.sender else None,
         )
 
     def __init__(

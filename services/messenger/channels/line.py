@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from messenger.channels.base import Channel, OutboundMessage, SendResult, SendStatus, Tracking
+from messenger.channels.base import Addressing, Channel, OutboundMessage, SendResult, SendStatus
 from messenger.domain.message import LineContent
 from messenger.domain.rendering import Rendered, RenderedLine
 from messenger.domain.tracking import (
@@ -43,7 +43,6 @@ from shared.log import get_logger
 if TYPE_CHECKING:
     import httpx
 
-    from messenger.domain.policy import SenderIdentity
 
 DEFAULT_BASE_URL = "https://api.line.me"
 PUSH_PATH = "/v2/bot/message/push"
@@ -256,28 +255,18 @@ class LineChannel(Channel):
         return "not a LINE user id (U followed by 32 hex digits)"
 
     @classmethod
-    def outbound(
-        cls,
-        delivery_id: str,
-        to: str,
-        rendered: Rendered,
-        *,
-        category: str,
-        unsubscribe_url: str | None = None,
-        sender: SenderIdentity | None = None,
-        tracking: Tracking | None = None,
-    ) -> OutboundMessage:
+    def outbound(cls, rendered: Rendered, to: Addressing) -> OutboundMessage:
         assert isinstance(rendered, RenderedLine)
         messages = rendered.line_messages()
-        if tracking is not None:
-            messages = instrument_line(messages, tracking.urls.secret, tracking.postback)
+        if to.tracking is not None:
+            messages = instrument_line(messages, to.tracking.urls.secret, to.tracking.postback)
         return OutboundMessage(
-            delivery_id=delivery_id,
-            to=to,
+            delivery_id=to.delivery_id,
+            to=to.to,
             text=rendered.preview_text,
             line_messages=tuple(messages),
-            unsubscribe_url=unsubscribe_url,
-            category=category,
+            unsubscribe_url=to.unsubscribe_url,
+            category=to.category,
         )
 
     def __init__(

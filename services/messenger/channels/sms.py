@@ -13,14 +13,13 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from messenger.channels.base import Channel, OutboundMessage, SendResult, SendStatus, Tracking
+from messenger.channels.base import Addressing, Channel, OutboundMessage, SendResult, SendStatus
 from messenger.domain.rendering import Rendered, RenderedSms
 from messenger.domain.sms import MAX_PARTS, sms_length
 
 if TYPE_CHECKING:
     from mypy_boto3_sns import SNSClient
 
-    from messenger.domain.policy import SenderIdentity
 
 _HARD_FAILURES = {"InvalidParameter", "InvalidParameterValue", "OptedOut", "EndpointDisabled"}
 
@@ -49,24 +48,14 @@ class SmsChannel(Channel):
         return None if normalise_phone(to) is not None else "not a valid phone number"
 
     @classmethod
-    def outbound(
-        cls,
-        delivery_id: str,
-        to: str,
-        rendered: Rendered,
-        *,
-        category: str,
-        unsubscribe_url: str | None = None,
-        sender: SenderIdentity | None = None,
-        tracking: Tracking | None = None,
-    ) -> OutboundMessage:
+    def outbound(cls, rendered: Rendered, to: Addressing) -> OutboundMessage:
         assert isinstance(rendered, RenderedSms)
         return OutboundMessage(
-            delivery_id=delivery_id,
-            to=to,
+            delivery_id=to.delivery_id,
+            to=to.to,
             text=rendered.text,
-            unsubscribe_url=unsubscribe_url,
-            category=category,
+            unsubscribe_url=to.unsubscribe_url,
+            category=to.category,
         )
 
     """Ten UCS-2 parts (`MAX_PARTS`); longer texts are refused before sending."""

@@ -11,7 +11,13 @@ from datetime import datetime, timedelta
 
 from messenger.adapters.recipients import RecipientRepository
 from messenger.adapters.repository import CapUpdate, ClaimResult, DeliveryRepository
-from messenger.channels.base import OutboundMessage, SendResult, SendStatus, Tracking
+from messenger.channels.base import (
+    Addressing,
+    OutboundMessage,
+    SendResult,
+    SendStatus,
+    Tracking,
+)
 from messenger.channels.kinds import kind
 from messenger.domain.links import UnsubscribeRequest
 from messenger.domain.message import Message, check_channel
@@ -427,15 +433,15 @@ class SendPipeline(Sends):
             if message.category == "marketing"
             else None
         )
-        return kind(delivery.channel).outbound(
+        to = Addressing(
             delivery.delivery_id,
             recipient.address(delivery.channel) or "",
-            rendering,
-            category=message.category,
-            unsubscribe_url=unsubscribe_url,
-            sender=self.library.sender_of(delivery.key.shop_id),
-            tracking=self._tracking(delivery),
+            message.category,
+            unsubscribe_url,
+            self.library.sender_of(delivery.key.shop_id),
+            self._tracking(delivery),
         )
+        return kind(delivery.channel).outbound(rendering, to)
 
     def _deliver(self, claimed: _Claimed, answered: SendResult | None = None) -> SendOutcome:
         """Send on the claimed channel and fall back through the person's other channels.

@@ -11,7 +11,7 @@ from typing import Any
 
 from messenger.adapters.recipients import RecipientRepository
 from messenger.adapters.recommendations import RecommendationSource
-from messenger.channels.base import SendStatus
+from messenger.channels.base import Addressing, SendStatus
 from messenger.channels.kinds import check_address, kind
 from messenger.domain.links import UnsubscribeRequest
 from messenger.domain.message import Message, check_channel
@@ -147,11 +147,10 @@ class Rendering:
         delivery_id = f"test-{self.clock().timestamp():.6f}"
         result = carrier.send(
             kind(channel).outbound(
-                delivery_id,
-                to,
                 rendered,
-                category=message.category,
-                sender=self.library.sender_of(shop_id),
+                Addressing(
+                    delivery_id, to, message.category, sender=self.library.sender_of(shop_id)
+                ),
             )
         )
         if result.status is not SendStatus.SENT:
