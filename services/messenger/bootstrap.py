@@ -37,16 +37,18 @@ from messenger.domain.policy import SenderIdentity
 from messenger.services.campaigns import Campaigns
 from messenger.services.carriers import Carriers
 from messenger.services.common import LinkSigner
+from messenger.services.dispatcher import Dispatcher
 from messenger.services.due import DueQueue
 from messenger.services.engagement import Engagement
 from messenger.services.ledger import Ledger
 from messenger.services.line_accounts import LineAccounts
 from messenger.services.messages import MessageLibrary
+from messenger.services.orders import Orders
 from messenger.services.pipeline import SendPipeline
 from messenger.services.rendering import Rendering
 from messenger.services.requested import RequestedSends
 from messenger.services.sending import UNCONFIRMED_AFTER
-from messenger.services.webhooks import SesWebhookConfig, SubscriptionConfirmer
+from messenger.services.webhooks import SesWebhookConfig, SubscriptionConfirmer, Webhooks
 from shared import aws
 from shared import clock as shared_clock
 from shared.adapters.eventbridge import EventBridgePublisher, EventPublisher
@@ -107,7 +109,9 @@ class MessengerContainer:
     due: DueQueue
     campaigns: Campaigns
     engagement: Engagement
-    ses_webhook: SesWebhookConfig
+    orders: Orders
+    dispatcher: Dispatcher
+    webhooks: Webhooks
 
     @property
     def keys(self) -> KeyStore:
@@ -139,34 +143,49 @@ def wire(a: MessengerAdapters) -> MessengerContainer:
     )
     settings = a.settings
     arns = settings.ses_notification_topic_arns
+    due = DueQueue(a.deliveries, library, pipeline, ledger, a.clock)
+    campaigns = Campaigns(
+        repo=a.campaign_repo,
+        recipients=a.recipients,
+        library=library,
+        sends=pipeline,
+        attribution_window=timedelta(days=settings.attribution_window_days),
+        clock=a.clock,
+        tick_seconds=settings.campaign_tick_seconds,
+    )
+    engagement = Engagement(
+        repo=a.campaign_repo,
+        recipients=a.recipients,
+        publisher=a.publisher,
+        secret=settings.signing_secret.get_secret_value(),
+        clock=a.clock,
+    )
+    webhooks = Webhooks(
+        recipients=a.recipients,
+        deliveries=a.deliveries,
+        line_accounts=a.line_accounts,
+        line_secret=settings.line_channel_secret.get_secret_value(),
+        confirmer=a.confirmer,
+        ses=SesWebhookConfig(
+            token=settings.ses_notification_token.get_secret_value(),
+            topic_arns=frozenset(x.strip() for x in arns.split(",") if x.strip()),
+            signatures=a.sns_signatures,
+        ),
+        postbacks=engagement.line_events,
+        clock=a.clock,
+    )
     return MessengerContainer(
         adapters=a,
         library=library,
         rendering=rendering,
         pipeline=pipeline,
         requested=RequestedSends(pipeline, a.recipients, a.clock),
-        due=DueQueue(a.deliveries, library, pipeline, ledger, a.clock),
-        campaigns=Campaigns(
-            repo=a.campaign_repo,
-            recipients=a.recipients,
-            library=library,
-            sends=pipeline,
-            attribution_window=timedelta(days=settings.attribution_window_days),
-            clock=a.clock,
-            tick_seconds=settings.campaign_tick_seconds,
-        ),
-        engagement=Engagement(
-            repo=a.campaign_repo,
-            recipients=a.recipients,
-            publisher=a.publisher,
-            secret=settings.signing_secret.get_secret_value(),
-            clock=a.clock,
-        ),
-        ses_webhook=SesWebhookConfig(
-            token=settings.ses_notification_token.get_secret_value(),
-            topic_arns=frozenset(x.strip() for x in arns.split(",") if x.strip()),
-            signatures=a.sns_signatures,
-        ),
+        due=due,
+        campaigns=campaigns,
+        engagement=engagement,
+        orders=Orders(a.recipients, campaigns, pipeline),
+        dispatcher=Dispatcher(due, campaigns),
+        webhooks=webhooks,
     )
 
 

@@ -35,7 +35,7 @@ class CampaignWorld(World):
     def __init__(self, cloud: Cloud, line: Any, shop: ShopKeys) -> None:
         super().__init__(cloud, line, shop)
         self.published = RecordingPublisher()
-        messenger_events._container = self.container
+        messenger_events.container.use(self.container)
         self.use(
             publisher=self.published,
             settings=self.container.adapters.settings.model_copy(

@@ -88,8 +88,8 @@ class World:
         """Put fakes in place of some adapters: the messenger is wired again with them."""
         old, self.container = self.container, self.container.replaced(**adapters)
         messenger_api.app.state.container = self.container
-        if messenger_events._container is old:
-            messenger_events._container = self.container
+        if messenger_events.container.current is old:
+            messenger_events.container.use(self.container)
 
     def customer(self, customer_id: str = "c-1", **fields: Any) -> None:
         snapshot: dict[str, Any] = {

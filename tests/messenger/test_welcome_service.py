@@ -69,7 +69,7 @@ def setup(cloud: Cloud) -> tuple[MessengerContainer, ScriptedChannel, Clock]:
         publisher=RecordingPublisher(),
         sender=built.adapters.sender.__class__("Shop", "shop@example.com", "Tokyo"),
     )
-    messenger_events._container = container
+    messenger_events.container.use(container)
     return container, channel, clock
 
 

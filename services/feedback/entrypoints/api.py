@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Response
 from mangum import Mangum
 
 from feedback import bootstrap
@@ -37,15 +37,10 @@ from feedback.entrypoints.schemas import (
 )
 from feedback.services import restock, surveys
 from shared.auth.keys import Principal
-from shared.http.app import container_of, create_service_app
+from shared.http.app import CONTAINER, create_service_app
 from shared.http.security import Admin, FeedbackWriter, MessagesSender, authenticated, require_scope
 from shared.http.types import WINDOW, Timestamp
 from shared.settings import get_settings
-
-
-def _container(request: Request) -> FeedbackContainer:
-    container: FeedbackContainer = container_of(request)
-    return container
 
 
 def _survey_reader(principal: Annotated[Principal, Depends(authenticated)]) -> Principal:
@@ -55,7 +50,7 @@ def _survey_reader(principal: Annotated[Principal, Depends(authenticated)]) -> P
     return principal
 
 
-Container = Annotated[FeedbackContainer, Depends(_container)]
+Container = Annotated[FeedbackContainer, CONTAINER]
 FeedbackReader = Annotated[Principal, Depends(require_scope("feedback:read"))]
 SurveyReader = Annotated[Principal, Depends(_survey_reader)]
 

@@ -8,13 +8,14 @@ from datetime import datetime
 from html import escape
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from mangum import Mangum
 from pydantic import BaseModel
 
 from messenger import bootstrap, services
 from messenger.bootstrap import MessengerContainer
+from messenger.domain.links import UnsubscribeRequest
 from messenger.domain.model import Delivery
 from messenger.domain.tracking import PIXEL_GIF
 from messenger.entrypoints.schemas import (
@@ -35,21 +36,13 @@ from messenger.entrypoints.schemas import (
     SendPublic,
     TestSendCreate,
 )
-from messenger.services import webhooks
 from messenger.services.campaigns import check_variant
-from messenger.services.sending import SendRequest
-from shared.http.app import container_of, create_service_app
+from shared.http.app import CONTAINER, create_service_app
 from shared.http.paging import NEXT_CURSOR_HEADER, decode_cursor, encode_cursor
 from shared.http.security import Admin, MessagesReader, MessagesSender
 from shared.settings import get_settings
 
-
-def _container(request: Request) -> MessengerContainer:
-    container: MessengerContainer = container_of(request)
-    return container
-
-
-Container = Annotated[MessengerContainer, Depends(_container)]
+Container = Annotated[MessengerContainer, CONTAINER]
 
 
 class DeliveryPublic(BaseModel):
@@ -176,19 +169,8 @@ def send_message(
 ) -> SendPublic:
     """Send to one customer, at most once per (trigger, customer, anchor). An unknown
     customer is a 404 and a template that fails to render a 422; neither writes anything."""
-    outcome = c.pipeline.send(
-        SendRequest(
-            shop_id=principal.shop_id,
-            message_id=message_id,
-            customer_id=body.customer_id,
-            trigger=f"api:{message_id}",
-            anchor=body.anchor,
-            variables=body.variables,
-            priority=body.priority,
-        ),
-        require_customer=True,
-    )
-    return SendPublic.of(outcome)
+    request = body.to_request(principal.shop_id, message_id)
+    return SendPublic.of(c.pipeline.send(request, require_customer=True))
 
 
 @router.post("/v1/messages/{message_id}/test-sends", status_code=202)
@@ -246,16 +228,7 @@ async def shop_line_webhook(
 ) -> dict[str, int]:
     """The shop's own LINE channel: the signature with that shop's channel secret over
     the raw body is the credential (no API key); only that shop's customers change."""
-    body = await request.body()
-    return webhooks.handle_shop_line_webhook(
-        c.adapters.line_accounts,
-        c.adapters.recipients,
-        shop_id,
-        body,
-        x_line_signature,
-        c.adapters.clock,
-        postbacks=c.engagement.line_events,
-    )
+    return c.webhooks.shop_line(shop_id, await request.body(), x_line_signature)
 
 
 @router.post("/v1/webhooks/line")
@@ -266,16 +239,7 @@ async def line_webhook(
 ) -> dict[str, int]:
     """The platform's own LINE channel (global secret): it changes only customers of the
     shops that send through it, never those of a shop with a channel of its own."""
-    body = await request.body()
-    return webhooks.handle_line_webhook(
-        c.adapters.recipients,
-        c.adapters.settings.line_channel_secret.get_secret_value(),
-        body,
-        x_line_signature,
-        c.adapters.clock,
-        postbacks=c.engagement.line_events,
-        has_own_channel=c.adapters.line_accounts.has_own_channel,
-    )
+    return c.webhooks.platform_line(await request.body(), x_line_signature)
 
 
 @router.post("/v1/webhooks/ses")
@@ -283,10 +247,7 @@ async def ses_webhook(
     request: Request, c: Container, token: str | None = None
 ) -> dict[str, object]:
     """SES bounces and complaints through SNS (HTTPS subscription with `?token=`)."""
-    body = await request.body()
-    return webhooks.handle_ses_notification(
-        c.adapters.deliveries, c.adapters.confirmer, c.ses_webhook, body, token, c.adapters.clock
-    )
+    return c.webhooks.ses_notification(await request.body(), token)
 
 
 @router.post("/v1/campaigns", status_code=201)
@@ -358,6 +319,11 @@ def unsubscribe_page(token: str, c: Container) -> HTMLResponse:
     secret = c.adapters.settings.signing_secret.get_secret_value()
     req = services.read_unsubscribe_link(secret, token)
     every = services.category_wide_token(secret, token)
+    return HTMLResponse(_PAGE.format(title="配信停止", body=_confirm_forms(token, req, every)))
+
+
+def _confirm_forms(token: str, req: UnsubscribeRequest, every: str) -> str:
+    """The confirm button, and one for every channel when the link names one channel."""
     body = (
         "<h1>配信停止 / Unsubscribe</h1><p>今後のお知らせを停止しますか？<br>"
         f"Stop receiving {escape(req.category)} messages ({escape(req.channel)}) from us?</p>"
@@ -371,7 +337,7 @@ def unsubscribe_page(token: str, c: Container) -> HTMLResponse:
             '<button type="submit">すべての配信方法で停止 / Unsubscribe from every channel'
             "</button></form>"
         )
-    return HTMLResponse(_PAGE.format(title="配信停止", body=body))
+    return body
 
 
 @router.post("/u/{token}", response_class=HTMLResponse)

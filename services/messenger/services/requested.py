@@ -15,6 +15,7 @@ from messenger.domain.builtin import BUILTIN_PREFIX, builtin_message
 from messenger.domain.message import check_channel
 from messenger.domain.model import ConsentState, Recipient
 from messenger.services.sending import SendOutcome, SendRequest, Sends
+from shared.contracts import details
 from shared.errors import InvalidInput
 
 
@@ -32,6 +33,21 @@ class RequestedMessage:
     locale: str = "ja"
     variables: Mapping[str, str] = field(default_factory=dict)
     expires_at: datetime | None = None
+
+    @classmethod
+    def of(cls, detail: details.MessageRequested) -> RequestedMessage:
+        return cls(
+            request_id=detail.request_id,
+            template=detail.template,
+            category=detail.category,
+            requested_by=detail.requested_by,
+            customer_id=detail.recipient.customer_id,
+            address=detail.recipient.address,
+            channel=detail.channel,
+            locale=detail.locale,
+            variables=dict(detail.variables),
+            expires_at=detail.expires_at,
+        )
 
 
 @dataclass(frozen=True)

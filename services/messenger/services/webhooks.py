@@ -204,3 +204,45 @@ def handle_ses_notification(
             suppressed += 1
     _log.info("ses notification", extra={"event_type": event_type, "suppressed": suppressed})
     return {"event_type": event_type, "suppressed": suppressed}
+
+
+@dataclass(frozen=True)
+class Webhooks:
+    """The providers' webhooks with their adapters bound once (routes make one call)."""
+
+    recipients: RecipientRepository
+    deliveries: DeliveryRepository
+    line_accounts: LineAccounts
+    line_secret: str
+    """The platform's LINE channel secret."""
+    confirmer: SubscriptionConfirmer
+    ses: SesWebhookConfig
+    postbacks: Callable[[list[dict[str, Any]], Linked], int]
+    clock: Callable[[], datetime]
+
+    def shop_line(self, shop_id: str, body: bytes, signature: str | None) -> dict[str, int]:
+        return handle_shop_line_webhook(
+            self.line_accounts,
+            self.recipients,
+            shop_id,
+            body,
+            signature,
+            self.clock,
+            postbacks=self.postbacks,
+        )
+
+    def platform_line(self, body: bytes, signature: str | None) -> dict[str, int]:
+        return handle_line_webhook(
+            self.recipients,
+            self.line_secret,
+            body,
+            signature,
+            self.clock,
+            postbacks=self.postbacks,
+            has_own_channel=self.line_accounts.has_own_channel,
+        )
+
+    def ses_notification(self, body: bytes, token: str | None) -> dict[str, Any]:
+        return handle_ses_notification(
+            self.deliveries, self.confirmer, self.ses, body, token, self.clock
+        )
