@@ -72,10 +72,9 @@ def main(customers: int = 40) -> dict[str, float]:  # noqa: PLR0915 - one script
             sns_sms_rate_per_second=1e9,
         )
         container = bootstrap.build(settings)
-        container.clock = lambda: noon_jst
-        messaging = container.messaging
-        recipients = container.recipients
-        assert recipients is not None
+        container = container.replaced(clock=lambda: noon_jst)
+        pipeline = container.pipeline
+        recipients = container.adapters.recipients
 
         def people(prefix: str, channel: str) -> list[str]:
             ids = []
@@ -94,7 +93,7 @@ def main(customers: int = 40) -> dict[str, float]:  # noqa: PLR0915 - one script
                 ids.append(f"{prefix}{i}")
             return ids
 
-        messaging.save_message(
+        container.library.save(
             Message(
                 "sale",
                 "bench",
@@ -133,7 +132,7 @@ def main(customers: int = 40) -> dict[str, float]:  # noqa: PLR0915 - one script
             requests = [SendRequest("bench", "sale", c, trigger, "a") for c in ids]
             start = time.perf_counter()
             for page in range(0, len(requests), 100):
-                outcomes = messaging.send_batch(requests[page : page + 100])
+                outcomes = pipeline.send_batch(requests[page : page + 100])
                 assert all(o.status == "sent" for o in outcomes), outcomes[:3]
             return len(ids) / (time.perf_counter() - start)
 

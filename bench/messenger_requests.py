@@ -55,9 +55,8 @@ def main(customers: int = 60) -> dict[str, float]:
             sandbox=True,
         )
         container = bootstrap.build(settings)
-        container.clock = lambda: noon_jst
-        messaging = container.messaging
-        assert container.recipients is not None
+        container = container.replaced(clock=lambda: noon_jst)
+        pipeline = container.pipeline
         channels = ("email", "line", "sms")
         for i in range(customers):
             channel = channels[i % 3]
@@ -72,8 +71,8 @@ def main(customers: int = 60) -> dict[str, float]:
                     for c in channels
                 ],
             )
-            services.record_customer(container.recipients, "bench", snapshot, noon_jst)
-        messaging.save_message(
+            services.record_customer(container.adapters.recipients, "bench", snapshot, noon_jst)
+        container.library.save(
             Message(
                 "sale",
                 "bench",
@@ -84,17 +83,17 @@ def main(customers: int = 60) -> dict[str, float]:
             )
         )
         counter = RequestCounter(table=settings.messenger_table)
-        counter.attach(container.messages._inner._client)  # type: ignore[union-attr]
-        messaging.send(SendRequest("bench", "sale", "c0", "api:warm", "warm"))  # warm caches
+        counter.attach(container.adapters.messages._inner._client)  # type: ignore[attr-defined]
+        pipeline.send(SendRequest("bench", "sale", "c0", "api:warm", "warm"))  # warm caches
         per: dict[str, list[int]] = {"api_send": [], "campaign_delivery": []}
         for i in range(customers):
             counter.reset()
-            outcome = messaging.send(SendRequest("bench", "sale", f"c{i}", "api:sale", "a1"))
+            outcome = pipeline.send(SendRequest("bench", "sale", f"c{i}", "api:sale", "a1"))
             assert outcome.status == "sent", outcome
             per["api_send"].append(counter.count)
         for i in range(customers):
             counter.reset()
-            outcome = messaging.send_batch(
+            outcome = pipeline.send_batch(
                 [
                     SendRequest(
                         "bench",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,6 @@ from messenger.adapters.messages import (
 )
 from messenger.adapters.recipients import DynamoRecipientRepository, RecipientRepository
 from messenger.adapters.recommendations import (
-    NoRecommendations,
     RecommendationSource,
     SegmenterRecommendations,
 )
@@ -30,16 +29,26 @@ from messenger.adapters.repository import DeliveryRepository, DynamoDeliveryRepo
 from messenger.adapters.sns_certificates import SnsSignatureVerifier
 from messenger.channels.base import Channel
 from messenger.channels.email import EmailChannel, SesSenderIdentities
+from messenger.channels.kinds import EMAIL, LINE, SMS
 from messenger.channels.line import LineChannel
 from messenger.channels.sms import SmsChannel
 from messenger.channels.throttle import RateLimiter, ThrottledChannel
 from messenger.domain.policy import SenderIdentity
 from messenger.services.campaigns import Campaigns
+from messenger.services.carriers import Carriers
 from messenger.services.common import LinkSigner
+from messenger.services.dispatcher import Dispatcher
+from messenger.services.due import DueQueue
 from messenger.services.engagement import Engagement
+from messenger.services.ledger import Ledger
 from messenger.services.line_accounts import LineAccounts
-from messenger.services.sending import UNCONFIRMED_AFTER, Messaging
-from messenger.services.webhooks import SesWebhookConfig, SubscriptionConfirmer
+from messenger.services.messages import MessageLibrary
+from messenger.services.orders import Orders
+from messenger.services.pipeline import SendPipeline
+from messenger.services.rendering import Rendering
+from messenger.services.requested import RequestedSends
+from messenger.services.sending import UNCONFIRMED_AFTER
+from messenger.services.webhooks import SesWebhookConfig, SubscriptionConfirmer, Webhooks
 from shared import aws
 from shared import clock as shared_clock
 from shared.adapters.eventbridge import EventBridgePublisher, EventPublisher
@@ -55,85 +64,129 @@ class SnsSubscriptionConfirmer(SubscriptionConfirmer):
         self._client.confirm_subscription(TopicArn=topic_arn, Token=token)
 
 
-@dataclass
-class MessengerContainer:
+@dataclass(frozen=True)
+class MessengerAdapters:
+    """Every port the messenger's use cases need: the real ones from `build`, or the
+    fakes a test puts in their place (`MessengerContainer.replaced`)."""
+
     settings: Settings
     keys: KeyStore
     deliveries: DeliveryRepository
-    email: Channel
+    recipients: RecipientRepository
+    messages: MessageRepository
+    campaign_repo: CampaignRepository
+    channels: dict[str, Channel]
+    """The platform's channels by name; `line` only when the platform has one."""
+    line_accounts: LineAccounts
+    """The shops' own LINE channels."""
     publisher: EventPublisher
     sender: SenderIdentity
     links: LinkSigner
-    clock: Callable[[], datetime] = field(default=shared_clock.now)
-    recipients: RecipientRepository | None = None
-    messages: MessageRepository | None = None
-    channels: dict[str, Channel] = field(default_factory=dict)
-    recommendations: RecommendationSource = field(default_factory=NoRecommendations)
-    confirmer: SubscriptionConfirmer | None = None
-    sns_signatures: SnsSignatureVerifier = field(default_factory=SnsSignatureVerifier)
-    campaign_repo: CampaignRepository | None = None
-    line_accounts: LineAccounts | None = None
-    """The shops' own LINE channels; `channels["line"]` is the platform's, when configured."""
-    sender_identities: SesSenderIdentities | None = None
+    recommendations: RecommendationSource
+    verified_sender: Callable[[str], bool]
+    """Whether SES may send from an address (it or its domain is a verified identity)."""
+    confirmer: SubscriptionConfirmer
+    sns_signatures: SnsSignatureVerifier
+    clock: Callable[[], datetime] = shared_clock.now
     unconfirmed_after: timedelta = UNCONFIRMED_AFTER
     """How long a claim may stay `sending` before the dispatcher makes it a dead letter."""
 
     @property
     def platform_line(self) -> bool:
         """Whether shops without a LINE channel of their own send through the platform's."""
-        return "line" in self.channels
+        return LINE in self.channels
+
+
+@dataclass(frozen=True)
+class MessengerContainer:
+    """The messenger's use cases, each wired once from the adapters (`wire`)."""
+
+    adapters: MessengerAdapters
+    library: MessageLibrary
+    rendering: Rendering
+    pipeline: SendPipeline
+    requested: RequestedSends
+    due: DueQueue
+    campaigns: Campaigns
+    engagement: Engagement
+    orders: Orders
+    dispatcher: Dispatcher
+    webhooks: Webhooks
 
     @property
-    def campaigns(self) -> Campaigns:
-        assert self.campaign_repo is not None and self.recipients is not None
-        return Campaigns(
-            repo=self.campaign_repo,
-            recipients=self.recipients,
-            messaging=self.messaging,
-            attribution_window=timedelta(days=self.settings.attribution_window_days),
-            clock=self.clock,
-            tick_seconds=self.settings.campaign_tick_seconds,
-        )
+    def keys(self) -> KeyStore:
+        """The API keys, which the shared HTTP layer authenticates with."""
+        return self.adapters.keys
 
-    @property
-    def engagement(self) -> Engagement:
-        assert self.campaign_repo is not None and self.recipients is not None
-        return Engagement(
-            repo=self.campaign_repo,
-            recipients=self.recipients,
-            publisher=self.publisher,
-            secret=self.settings.signing_secret.get_secret_value(),
-            clock=self.clock,
-        )
+    def replaced(self, **adapters: Any) -> MessengerContainer:
+        """The same messenger with some adapters swapped (a test's fakes), wired again."""
+        return wire(replace(self.adapters, **adapters))
 
-    @property
-    def messaging(self) -> Messaging:
-        assert self.recipients is not None and self.messages is not None
-        return Messaging(
-            deliveries=self.deliveries,
-            recipients=self.recipients,
-            messages=self.messages,
-            channels=self.channels or {"email": self.email},
-            publisher=self.publisher,
-            sender=self.sender,
-            links=self.links,
-            recommendations=self.recommendations,
-            clock=self.clock,
-            line_accounts=self.line_accounts,
-            verified_sender=(
-                self.sender_identities.is_verified if self.sender_identities else None
-            ),
-            unconfirmed_after=self.unconfirmed_after,
-        )
 
-    @property
-    def ses_webhook(self) -> SesWebhookConfig:
-        arns = self.settings.ses_notification_topic_arns
-        return SesWebhookConfig(
-            token=self.settings.ses_notification_token.get_secret_value(),
-            topic_arns=frozenset(a.strip() for a in arns.split(",") if a.strip()),
-            signatures=self.sns_signatures,
-        )
+def wire(a: MessengerAdapters) -> MessengerContainer:
+    """Build each use case once, from the adapters (the composition root)."""
+    library = MessageLibrary(a.messages, a.sender, a.verified_sender)
+    carriers = Carriers(a.channels, a.line_accounts)
+    rendering = Rendering(library, a.recipients, carriers, a.links, a.recommendations, a.clock)
+    ledger = Ledger(a.deliveries)
+    pipeline = SendPipeline(
+        deliveries=a.deliveries,
+        recipients=a.recipients,
+        library=library,
+        rendering=rendering,
+        carriers=carriers,
+        ledger=ledger,
+        publisher=a.publisher,
+        links=a.links,
+        clock=a.clock,
+        unconfirmed_after=a.unconfirmed_after,
+    )
+    settings = a.settings
+    arns = settings.ses_notification_topic_arns
+    due = DueQueue(a.deliveries, library, pipeline, ledger, a.clock)
+    campaigns = Campaigns(
+        repo=a.campaign_repo,
+        recipients=a.recipients,
+        library=library,
+        sends=pipeline,
+        attribution_window=timedelta(days=settings.attribution_window_days),
+        clock=a.clock,
+        tick_seconds=settings.campaign_tick_seconds,
+    )
+    engagement = Engagement(
+        repo=a.campaign_repo,
+        recipients=a.recipients,
+        publisher=a.publisher,
+        secret=settings.signing_secret.get_secret_value(),
+        clock=a.clock,
+    )
+    webhooks = Webhooks(
+        recipients=a.recipients,
+        deliveries=a.deliveries,
+        line_accounts=a.line_accounts,
+        line_secret=settings.line_channel_secret.get_secret_value(),
+        confirmer=a.confirmer,
+        ses=SesWebhookConfig(
+            token=settings.ses_notification_token.get_secret_value(),
+            topic_arns=frozenset(x.strip() for x in arns.split(",") if x.strip()),
+            signatures=a.sns_signatures,
+        ),
+        postbacks=engagement.line_events,
+        clock=a.clock,
+    )
+    return MessengerContainer(
+        adapters=a,
+        library=library,
+        rendering=rendering,
+        pipeline=pipeline,
+        requested=RequestedSends(pipeline, a.recipients, a.clock),
+        due=due,
+        campaigns=campaigns,
+        engagement=engagement,
+        orders=Orders(a.recipients, campaigns, pipeline),
+        dispatcher=Dispatcher(due, campaigns),
+        webhooks=webhooks,
+    )
 
 
 def line_sandbox_file(settings: Settings) -> Path | None:
@@ -181,8 +234,8 @@ def build(settings: Settings | None = None) -> MessengerContainer:
     )
     make_line_channel = line_channel_factory(settings)
     channels: dict[str, Channel] = {
-        "email": ThrottledChannel(email, RateLimiter(settings.ses_rate_per_second)),
-        "sms": ThrottledChannel(
+        EMAIL: ThrottledChannel(email, RateLimiter(settings.ses_rate_per_second)),
+        SMS: ThrottledChannel(
             SmsChannel(sns, sender_id=settings.sms_sender_id, sandbox=settings.sandbox),
             RateLimiter(settings.sns_sms_rate_per_second),
         ),
@@ -191,12 +244,11 @@ def build(settings: Settings | None = None) -> MessengerContainer:
     if platform_token or settings.sandbox:
         # The platform's own LINE channel, for shops without one (the sandbox records
         # instead of sending, so it needs no token).
-        channels["line"] = make_line_channel(platform_token)
-    return MessengerContainer(
+        channels[LINE] = make_line_channel(platform_token)
+    adapters = MessengerAdapters(
         settings=settings,
         keys=DynamoKeyStore(dynamodb, settings.platform_table),
         deliveries=DynamoDeliveryRepository(dynamodb, settings.messenger_table),
-        email=email,
         publisher=EventBridgePublisher(aws.client(session, "events"), settings.event_bus_name),
         sender=SenderIdentity(
             settings.sender_name, settings.sender_email, settings.sender_postal_address
@@ -209,7 +261,8 @@ def build(settings: Settings | None = None) -> MessengerContainer:
         ),
         channels=channels,
         confirmer=SnsSubscriptionConfirmer(sns),
-        sender_identities=SesSenderIdentities(sesv2),
+        sns_signatures=SnsSignatureVerifier(),
+        verified_sender=SesSenderIdentities(sesv2).is_verified,
         recommendations=SegmenterRecommendations(
             settings.segmenter_api_url or settings.public_base_url,
             settings.signing_secret.get_secret_value(),
@@ -227,3 +280,4 @@ def build(settings: Settings | None = None) -> MessengerContainer:
         ),
         unconfirmed_after=timedelta(minutes=settings.messenger_unconfirmed_after_minutes),
     )
+    return wire(adapters)

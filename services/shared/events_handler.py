@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -61,6 +61,27 @@ def _malformed(event: Mapping[str, Any], err: Exception, prefix: str = "") -> Ma
     return MalformedEvent(
         f"event {event_id} ({event_type}) does not match its contract: {'; '.join(problems)}"
     )
+
+
+C = TypeVar("C")
+
+
+class LazyContainer(Generic[C]):
+    """A service's container for its event handler: one per warm Lambda, built on the
+    first event (never at import), and replaceable by a test's."""
+
+    def __init__(self, build: Callable[[], C]) -> None:
+        self._build = build
+        self.current: C | None = None
+
+    def __call__(self) -> C:
+        if self.current is None:
+            self.current = self._build()
+        return self.current
+
+    def use(self, built: C | None) -> None:
+        """Wire a container (tests pass one with fakes; None builds afresh next time)."""
+        self.current = built
 
 
 def dispatch(

@@ -130,7 +130,7 @@ def fb(cloud: Cloud, clock: Clock) -> Iterator[FeedbackContainer]:
     built.clock = clock
     built.publisher = RecordingPublisher(built.publisher)
     app.state.container = built
-    events.use(built)
+    events.container.use(built)
     yield built
     app.state.container = None
     events.reset()

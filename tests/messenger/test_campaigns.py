@@ -35,11 +35,13 @@ class CampaignWorld(World):
     def __init__(self, cloud: Cloud, line: Any, shop: ShopKeys) -> None:
         super().__init__(cloud, line, shop)
         self.published = RecordingPublisher()
-        self.container.publisher = self.published
-        self.container.settings = self.container.settings.model_copy(
-            update={"line_channel_secret": SecretStr("line-secret")}
+        messenger_events.container.use(self.container)
+        self.use(
+            publisher=self.published,
+            settings=self.container.adapters.settings.model_copy(
+                update={"line_channel_secret": SecretStr("line-secret")}
+            ),
         )
-        messenger_events._container = self.container
         self._n = 0
 
     def event(self, kind: str, detail: dict[str, Any]) -> dict[str, Any]:
@@ -242,7 +244,7 @@ def test_a_crash_after_sending_a_page_resumes_without_sending_twice(cw: Campaign
     _mail_only(cw, "c-1", "c-2", "c-3", "c-4")
     cw.enter("vip", "c-1", "c-2", "c-3", "c-4")
     _ab_messages(cw)
-    repo = cw.container.campaign_repo
+    repo = cw.container.adapters.campaign_repo
     assert isinstance(repo, DynamoCampaignRepository)
 
     class DiesOnce(DynamoCampaignRepository):
@@ -254,7 +256,7 @@ def test_a_crash_after_sending_a_page_resumes_without_sending_twice(cw: Campaign
                 raise SystemExit("Lambda timed out after sending the page")
             return super().save_progress(before, after)
 
-    cw.container.campaign_repo = DiesOnce(repo._client, repo._table)
+    cw.use(campaign_repo=DiesOnce(repo._client, repo._table))
     # Given a campaign whose first page was sent but whose progress was never saved
     cw.campaign(variants=[{"name": "A", "message_id": "spring-a"}])
     with pytest.raises(SystemExit):
@@ -417,7 +419,7 @@ def test_a_provider_that_raises_for_one_member_does_not_strand_the_others(
     # Given three members, and a mail provider that raises for c-2 instead of answering
     _mail_only(cw, "c-1", "c-2", "c-3")
     cw.enter("vip", "c-1", "c-2", "c-3")
-    mail = cw.container.channels["email"]
+    mail = cw.container.adapters.channels["email"]
 
     class RaisesForOne(Channel):
         name = "email"
@@ -428,7 +430,7 @@ def test_a_provider_that_raises_for_one_member_does_not_strand_the_others(
                 raise RuntimeError("SDK bug")
             return mail.send(message)
 
-    cw.container.channels["email"] = RaisesForOne()
+    cw.container.adapters.channels["email"] = RaisesForOne()
     _mail_campaign(cw)
     # When the dispatcher ticks
     assert cw.tick()["campaigns"]["spring"]["status"] == "completed"
@@ -480,11 +482,10 @@ def test_a_multicast_refused_for_an_unknown_user_goes_person_by_person(cw: Campa
         "c-3": ("sent", "line"),
     }
     assert cw.results()["total"]["delivered"] == 3
-    assert cw.container.recipients is not None
     unreachable = {
         c: person.unreachable
         for c in ("c-1", "c-2", "c-3")
-        if (person := cw.container.recipients.get("acme", c)) is not None
+        if (person := cw.container.adapters.recipients.get("acme", c)) is not None
     }
     assert unreachable == {"c-1": frozenset(), "c-2": {"line"}, "c-3": frozenset()}
 
@@ -508,9 +509,8 @@ def test_a_multicast_refused_for_its_content_falls_back_without_pushes(cw: Campa
         "c-3": ("failed", "http_400:messages[0].text"),
     }
     # And nobody is marked unreachable on LINE for it
-    assert cw.container.recipients is not None
     for c in ("c-1", "c-2", "c-3"):
-        person = cw.container.recipients.get("acme", c)
+        person = cw.container.adapters.recipients.get("acme", c)
         assert person is not None and person.unreachable == frozenset()
 
 
@@ -519,7 +519,7 @@ def test_the_dispatcher_runs_campaigns_even_when_due_sends_fail(cw: CampaignWorl
     _mail_only(cw, "c-1")
     cw.enter("vip", "c-1")
     _mail_campaign(cw)
-    deliveries = cw.container.deliveries
+    deliveries = cw.container.adapters.deliveries
     assert isinstance(deliveries, DynamoDeliveryRepository)
 
     class Throttled(DynamoDeliveryRepository):
@@ -527,7 +527,7 @@ def test_the_dispatcher_runs_campaigns_even_when_due_sends_fail(cw: CampaignWorl
             error = {"Error": {"Code": "ProvisionedThroughputExceededException"}}
             raise ClientError(error, "Query")  # type: ignore[arg-type]
 
-    cw.container.deliveries = Throttled(deliveries._client, deliveries._table)
+    cw.use(deliveries=Throttled(deliveries._client, deliveries._table))
     # When the dispatcher ticks
     summary = cw.tick()
     # Then the campaign still ran, and the failed step is named in the summary

@@ -34,7 +34,7 @@ def test_a_dead_lettered_send_frees_the_slot_for_the_next_message(world: World) 
     # When the retries run out and the send becomes a dead letter
     for _ in range(4):
         world.clock.now += timedelta(hours=1)
-        world.container.messaging.dispatch_due()
+        world.container.due.dispatch()
     assert [d["status"] for d in world.deliveries()] == ["dead_letter"]
     # Then the next marketing message goes out at once instead of waiting a week
     nxt = world.send("news", "b")

@@ -10,10 +10,13 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from messenger.channels.base import Channel, OutboundMessage, SendStatus
+from messenger.channels.base import Addressing, Channel, OutboundMessage, SendStatus
 from messenger.channels.email import EmailChannel
+from messenger.channels.kinds import KINDS, kind
 from messenger.channels.line import LineChannel
 from messenger.channels.sms import SmsChannel
+from messenger.domain.rendering import Rendered, RenderedEmail, RenderedLine, RenderedSms
+from messenger.domain.sms import sms_length
 from tests.conftest import REGION, SENDER, Cloud
 from tests.messenger.line_server import FakeLine, fake_line_server
 
@@ -137,3 +140,70 @@ def test_sms_goes_to_sns_in_e164_with_its_type(cloud: Cloud) -> None:
     # Then SNS got it in E.164
     sent = list(sns_backends[DEFAULT_ACCOUNT_ID][REGION].sms_messages.values())
     assert sent == [("+819012345678", "本文")]
+
+
+def _rendering(name: str) -> Rendered:
+    if name == "email":
+        return RenderedEmail(subject="件名", html="<p>本文</p>", text="本文")
+    if name == "line":
+        return RenderedLine(text="本文")
+    return RenderedSms(text="本文", length=sms_length("本文"))
+
+
+def test_every_channel_in_the_registry_is_under_contract() -> None:
+    # Adding a channel is its module, its line in `kinds`, and its row here
+    assert sorted(KINDS) == sorted(CHANNELS)
+
+
+@pytest.mark.parametrize("name", sorted(CHANNELS))
+def test_channel_says_what_is_an_address_on_it(
+    name: str, cloud: Cloud, line_server: FakeLine
+) -> None:
+    factory, good, bad = CHANNELS[name]
+    channel = factory(line_server)
+    assert kind(name) is type(channel)
+    assert channel.address_problem(good) is None
+    assert channel.address_problem(bad)
+    assert channel.canonical_address(f"  {good} ") == channel.canonical_address(good)
+
+
+@pytest.mark.parametrize("name", sorted(CHANNELS))
+def test_channel_builds_the_payload_its_capabilities_declare(
+    name: str, cloud: Cloud, line_server: FakeLine
+) -> None:
+    factory, address, _ = CHANNELS[name]
+    channel = factory(line_server)
+    # When the channel builds the payload of its own rendering
+    payload = channel.outbound(_rendering(name), Addressing("d-3", address, "transactional"))
+    # Then it carries a subject and HTML exactly where the channel says it supports them
+    assert (payload.subject is not None) is channel.supports_subject
+    assert (payload.html is not None) is channel.supports_html
+    assert channel.max_text_length is None or len(payload.text) <= channel.max_text_length
+    # And the provider takes it
+    assert channel.send(payload).status is SendStatus.SENT
+
+
+@pytest.mark.parametrize("name", sorted(CHANNELS))
+def test_channel_reaches_as_many_people_in_one_call_as_it_declares(
+    name: str, cloud: Cloud, line_server: FakeLine
+) -> None:
+    factory, address, _ = CHANNELS[name]
+    channel = factory(line_server)
+    payload = channel.outbound(_rendering(name), Addressing("d-4", "", "marketing"))
+    if channel.max_recipients > 1:
+        # Equal content has an equal key: one call may carry it to several people
+        other = channel.outbound(_rendering(name), Addressing("d-5", address, "marketing"))
+        assert channel.content_key(payload) == channel.content_key(other)
+        assert channel.send_many("g-1", [address, address], payload).status is SendStatus.SENT
+    else:
+        with pytest.raises(NotImplementedError):
+            channel.send_many("g-1", [address, address], payload)
+
+
+@pytest.mark.parametrize("name", sorted(CHANNELS))
+def test_only_a_channel_with_bounces_suppresses_addresses(
+    name: str, cloud: Cloud, line_server: FakeLine
+) -> None:
+    channel = CHANNELS[name][0](line_server)
+    # SES reports bounces and complaints; LINE and SNS SMS have no suppression list here
+    assert channel.suppressible is (name == "email")

@@ -55,10 +55,10 @@ def test_a_fourth_marketing_send_in_the_cap_window_waits_for_a_free_slot_then_go
     assert datetime.fromisoformat(fourth["due_at"]) == DAY + timedelta(days=7)
     # When the dispatcher runs before that, it still waits
     world.clock.now = DAY + timedelta(days=6, hours=23)
-    assert world.container.messaging.dispatch_due() == []
+    assert world.container.due.dispatch() == []
     # When the slot frees and the dispatcher runs
     world.clock.now = DAY + timedelta(days=7, minutes=1)
-    outcomes = world.container.messaging.dispatch_due()
+    outcomes = world.container.due.dispatch()
     # Then it goes out, and nothing was dropped
     assert [(o.status, o.reason) for o in outcomes] == [("sent", None)]
     assert len(world.mails()) == 4
@@ -115,6 +115,6 @@ def test_a_transactional_message_waits_for_the_morning_when_the_shop_asks(world:
     assert world.line.received == []
     # When the dispatcher runs after 08:00, it goes on LINE
     world.clock.now = datetime(2026, 11, 23, 23, 1, tzinfo=UTC)
-    outcomes = world.container.messaging.dispatch_due()
+    outcomes = world.container.due.dispatch()
     assert [(o.status, o.channel) for o in outcomes] == [("sent", "line")]
     assert len(world.line.received) == 1

@@ -70,8 +70,7 @@ class Shops:
                 "line_channel_secret": SecretStr(PLATFORM_SECRET),
             }
         )
-        self.container: MessengerContainer = bootstrap.build(settings)
-        self.container.clock = self.clock
+        self.container: MessengerContainer = bootstrap.build(settings).replaced(clock=self.clock)
         messenger_api.app.state.container = self.container
         self.http = TestClient(messenger_api.app)
         self.keys: dict[str, ShopKeys] = {s: make_shop(cloud, s) for s in ("acme", "beta")}
@@ -108,9 +107,8 @@ class Shops:
             ],
         }
         snapshot.update(fields)
-        assert self.container.recipients is not None
         services.record_customer(
-            self.container.recipients,
+            self.container.adapters.recipients,
             shop,
             details.CustomerSnapshot.model_validate(snapshot),
             self.clock.now,
@@ -136,8 +134,7 @@ class Shops:
         return dict(r.json())
 
     def unreachable(self, shop: str, customer_id: str = "c-1") -> frozenset[str]:
-        assert self.container.recipients is not None
-        person = self.container.recipients.get(shop, customer_id)
+        person = self.container.adapters.recipients.get(shop, customer_id)
         assert person is not None
         return person.unreachable
 
@@ -216,7 +213,7 @@ def test_identical_line_content_of_two_shops_is_never_one_multicast(shops: Shops
         for shop in ("acme", "beta")
         for c in users
     ]
-    outcomes = shops.container.messaging.send_batch(requests)
+    outcomes = shops.container.pipeline.send_batch(requests)
     # Then each shop's friends got one multicast through that shop's channel
     assert [o.status for o in outcomes] == ["sent"] * 4
     multicasts = {
@@ -497,9 +494,9 @@ def test_a_warm_own_channel_costs_no_secrets_manager_call_and_three_dynamodb_req
     shops.message("acme")
     assert shops.send("acme", "c-1")["channel"] == "line"
     table = shops.cloud.settings.messenger_table
-    dynamodb = RequestCounter(table=table).attach(shops.container.deliveries._client)  # type: ignore[attr-defined]
+    dynamodb = RequestCounter(table=table).attach(shops.container.adapters.deliveries._client)  # type: ignore[attr-defined]
     secrets: list[str] = []
-    store = shops.container.line_accounts._credentials._inner  # type: ignore[union-attr]
+    store = shops.container.adapters.line_accounts._credentials._inner  # type: ignore[attr-defined]
     store._client.meta.events.register(
         "provide-client-params.secrets-manager.*",
         lambda model, **_: secrets.append(model.name),

@@ -338,7 +338,7 @@ def test_quick_replies_are_saved_sent_signed_and_valid_on_the_wire(
     assert items[1]["action"]["label"] == "山田です"
     # And the quick reply's postback is signed like any other, so a tap is tracked
     data = items[0]["action"]["data"]
-    tapped = read_postback(world.container.links.secret, data)
+    tapped = read_postback(world.container.adapters.links.secret, data)
     assert tapped is not None and tapped.data == "want=serum"
 
 

@@ -69,17 +69,27 @@ class World:
         self.line = line
         self.clock = Clock(DAY)
         shared_clock.use(self.clock)
-        self.container: MessengerContainer = bootstrap.build()
-        self.container.clock = self.clock
-        self.container.recommendations = FakeRecommendations()
-        self.container.channels["line"] = LineChannel(
+        built = bootstrap.build()
+        line_channel = LineChannel(
             "token", base_url=line.base_url, max_attempts=1, sleep=lambda _: None
+        )
+        self.container: MessengerContainer = built.replaced(
+            clock=self.clock,
+            recommendations=FakeRecommendations(),
+            channels={**built.adapters.channels, "line": line_channel},
         )
         messenger_api.app.state.container = self.container
         self.http = TestClient(messenger_api.app)
         admin = authenticate_token(cloud.keys, shop.admin)
         token = create_key(cloud.keys, admin, "crm", ["messages:send", "messages:read"]).token
         self.auth = {"Authorization": f"Bearer {token}"}
+
+    def use(self, **adapters: Any) -> None:
+        """Put fakes in place of some adapters: the messenger is wired again with them."""
+        old, self.container = self.container, self.container.replaced(**adapters)
+        messenger_api.app.state.container = self.container
+        if messenger_events.container.current is old:
+            messenger_events.container.use(self.container)
 
     def customer(self, customer_id: str = "c-1", **fields: Any) -> None:
         snapshot: dict[str, Any] = {
@@ -95,9 +105,8 @@ class World:
             ],
         }
         snapshot.update(fields)
-        assert self.container.recipients is not None
         services.record_customer(
-            self.container.recipients,
+            self.container.adapters.recipients,
             "acme",
             details.CustomerSnapshot.model_validate(snapshot),
             self.clock.now,
@@ -155,13 +164,12 @@ def world(cloud: Cloud, shop: ShopKeys) -> Iterator[World]:
 def sns(world: World) -> Iterator[FakeSns]:
     """Amazon SNS signing the SES notifications, its certificate trusted by the webhook."""
     with fake_sns_server() as fake:
-        fake.trust(world.container)
+        world.use(sns_signatures=fake.verifier())
         yield fake
 
 
 def _unreachable(world: World, customer_id: str = "c-1") -> frozenset[str]:
-    assert world.container.recipients is not None
-    person = world.container.recipients.get("acme", customer_id)
+    person = world.container.adapters.recipients.get("acme", customer_id)
     assert person is not None
     return person.unreachable
 
@@ -402,7 +410,9 @@ def test_fallback_is_claimed_like_a_first_send_suppression_and_unsubscribes(
     # does not know their user id
     world.customer()
     world.message()
-    world.container.deliveries.suppress("email", "hanako@example.jp", "bounce", world.clock.now)
+    world.container.adapters.deliveries.suppress(
+        "email", "hanako@example.jp", "bounce", world.clock.now
+    )
     world.line.answer_next(INVALID_TO)
     # When the message is sent
     outcome = world.send()
@@ -413,18 +423,18 @@ def test_fallback_is_claimed_like_a_first_send_suppression_and_unsubscribes(
 
     # Given another person unsubscribes from SMS marketing while LINE is being tried
     world.customer("c-2", email=None)
-    inner = world.container.channels["line"]
+    inner = world.container.adapters.channels["line"]
 
     class UnsubscribesMeanwhile(Channel):
         name = "line"
 
         def send(self, message: OutboundMessage) -> SendResult:
-            world.container.deliveries.unsubscribe(
+            world.container.adapters.deliveries.unsubscribe(
                 "acme", "c-2", "sms", "marketing", world.clock.now
             )
             return inner.send(message)
 
-    world.container.channels["line"] = UnsubscribesMeanwhile()
+    world.container.adapters.channels["line"] = UnsubscribesMeanwhile()
     world.line.answer_next(INVALID_TO)
     # When the message is sent to them
     late = world.send(customer_id="c-2")
@@ -440,9 +450,9 @@ def test_a_delivered_message_costs_at_most_three_dynamodb_requests(world: World)
     world.customer("c-3", line_user_id=None, email=None)
     world.message()
     assert world.send(anchor="warm")["status"] == "sent"
-    table = world.container.settings.messenger_table
+    table = world.container.adapters.settings.messenger_table
     counter = RequestCounter(table=table)
-    counter.attach(world.container.deliveries._client)  # type: ignore[attr-defined]
+    counter.attach(world.container.adapters.deliveries._client)  # type: ignore[attr-defined]
     for customer_id, channel in (("c-1", "line"), ("c-2", "email"), ("c-3", "sms")):
         counter.reset()
         # When a message is delivered through the API
@@ -463,7 +473,7 @@ def test_line_retry_key_is_a_uuid_and_the_same_when_a_5xx_is_retried(world: Worl
     assert world.send()["status"] == "retry_scheduled"
     # When the retry is due and LINE accepts it
     world.clock.now += timedelta(minutes=2)
-    assert [o.status for o in world.container.messaging.dispatch_due()] == ["sent"]
+    assert [o.status for o in world.container.due.dispatch()] == ["sent"]
     # Then both requests carried one retry key, a UUID in its canonical form
     keys = [r.headers["X-Line-Retry-Key"] for r in world.line.received]
     assert len(keys) == 2 and keys[0] == keys[1]
@@ -481,10 +491,10 @@ def test_quiet_hours_defer_line_to_the_morning_then_the_dispatcher_sends(world: 
     assert outcome["status"] == "deferred"
     assert outcome["due_at"].startswith("2026-11-23T23:00:00")
     assert messenger_events.journey_dispatcher is not None
-    assert world.container.messaging.dispatch_due() == []  # not due yet
+    assert world.container.due.dispatch() == []  # not due yet
     # When the dispatcher runs after 08:00
     world.clock.now = datetime(2026, 11, 23, 23, 1, tzinfo=UTC)
-    outcomes = world.container.messaging.dispatch_due()
+    outcomes = world.container.due.dispatch()
     assert [o.status for o in outcomes] == ["sent"]
     assert len(world.line.received) == 1
 
@@ -503,7 +513,7 @@ def test_a_due_send_that_no_longer_renders_fails_alone_and_the_others_go(world: 
     world.message("notice", priority=10, line={"text": "{{ customer.nickname }}さん"})
     # When the dispatcher runs after 08:00
     world.clock.now = datetime(2026, 11, 23, 23, 1, tzinfo=UTC)
-    outcomes = world.container.messaging.dispatch_due()
+    outcomes = world.container.due.dispatch()
     # Then the broken one fails on its own, with the field, visible in the delivery log
     assert [(o.status, o.reason) for o in outcomes] == [
         ("failed", "render_error:line.text"),
@@ -516,7 +526,7 @@ def test_a_due_send_that_no_longer_renders_fails_alone_and_the_others_go(world: 
     # And the sale went out, and nothing is left waiting
     assert [r.body["to"] for r in world.line.received] == ["U" + "1" * 32]
     world.clock.now += timedelta(days=1)
-    assert world.container.messaging.dispatch_due() == []
+    assert world.container.due.dispatch() == []
 
 
 def test_a_due_send_whose_read_fails_waits_with_backoff_and_the_others_go(world: World) -> None:
@@ -529,7 +539,7 @@ def test_a_due_send_whose_read_fails_waits_with_backoff_and_the_others_go(world:
     assert world.send("notice")["status"] == "deferred"
     assert world.send(customer_id="c-2")["status"] == "deferred"
     # And reading c-1's profile fails at the moment (DynamoDB throttling)
-    recipients = world.container.recipients
+    recipients = world.container.adapters.recipients
     assert isinstance(recipients, DynamoRecipientRepository)
 
     class Throttled(DynamoRecipientRepository):
@@ -539,19 +549,19 @@ def test_a_due_send_whose_read_fails_waits_with_backoff_and_the_others_go(world:
                 raise ClientError(error, "Query")  # type: ignore[arg-type]
             return super().get(shop_id, customer_id)
 
-    world.container.recipients = Throttled(recipients._client, recipients._table)
+    world.use(recipients=Throttled(recipients._client, recipients._table))
     # When the dispatcher runs after 08:00
     world.clock.now = datetime(2026, 11, 23, 23, 1, tzinfo=UTC)
-    outcomes = world.container.messaging.dispatch_due()
+    outcomes = world.container.due.dispatch()
     # Then c-1's send waits for a retry with backoff, and c-2's goes out
     assert [(o.status, o.reason) for o in outcomes] == [
         ("retry_scheduled", "error:ClientError"),
         ("sent", None),
     ]
     # When the read works again and the retry is due, c-1's goes out too
-    world.container.recipients = recipients
+    world.use(recipients=recipients)
     world.clock.now += timedelta(minutes=2)
-    assert [o.status for o in world.container.messaging.dispatch_due()] == ["sent"]
+    assert [o.status for o in world.container.due.dispatch()] == ["sent"]
     assert len(world.line.received) == 2
 
 
@@ -576,7 +586,7 @@ def test_transactional_skips_cap_but_marketing_is_capped_and_priority_wins(world
     # When the slot frees up, the higher priority message takes it; the other one's next
     # slot (another 7 days) is past its 10-day validity, so it is dropped with the reason
     world.clock.now = DAY + timedelta(days=7, minutes=1)
-    outcomes = world.container.messaging.dispatch_due()
+    outcomes = world.container.due.dispatch()
     assert [(o.status, o.reason) for o in outcomes] == [
         ("sent", None),
         ("dropped", "expired:frequency_cap"),
@@ -617,7 +627,7 @@ def test_cap_holds_under_concurrent_dispatch_for_one_person(
         barrier.wait()
         from messenger.services.sending import SendRequest
 
-        outcome = world.container.messaging.send(
+        outcome = world.container.pipeline.send(
             SendRequest("acme", "sale", "c-1", "campaign:winter", f"wave-{i}")
         )
         results.append(outcome.status)
@@ -643,7 +653,7 @@ def test_retries_with_backoff_then_a_dead_letter_visible_in_the_api(world: World
     keys = set()
     for _ in range(10):
         world.clock.now += timedelta(hours=7)
-        world.container.messaging.dispatch_due()
+        world.container.due.dispatch()
     keys = {r.headers["X-Line-Retry-Key"] for r in world.line.received}
     assert len(world.line.received) == 5 and len(keys) == 1  # same retry key throughout
     dead = world.deliveries(status="dead_letter")
@@ -659,9 +669,9 @@ def test_crash_between_provider_and_record_never_sends_twice(world: World) -> No
     world.customer()
     world.message()
     crashing = CrashingChannel()
-    world.container.channels["email"] = crashing
+    world.container.adapters.channels["email"] = crashing
     with pytest.raises(SystemExit):
-        world.container.messaging.send(
+        world.container.pipeline.send(
             __import__("messenger.services.sending", fromlist=["SendRequest"]).SendRequest(
                 "acme", "sale", "c-1", "api:sale", "a-1"
             )
@@ -679,8 +689,10 @@ def _signed(secret: str, body: bytes) -> str:
 def test_line_unfollow_webhook_marks_line_unreachable(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    world.container.settings = world.container.settings.model_copy(
-        update={"line_channel_secret": __import__("pydantic").SecretStr("line-secret")}
+    world.use(
+        settings=world.container.adapters.settings.model_copy(
+            update={"line_channel_secret": __import__("pydantic").SecretStr("line-secret")}
+        )
     )
     world.customer()
     world.message()
@@ -717,11 +729,13 @@ def test_ses_permanent_bounce_suppresses_the_address(world: World, sns: FakeSns)
     from pydantic import SecretStr
 
     topic = "arn:aws:sns:ap-northeast-1:123456789012:ses-events"
-    world.container.settings = world.container.settings.model_copy(
-        update={
-            "ses_notification_token": SecretStr("sns-token"),
-            "ses_notification_topic_arns": topic,
-        }
+    world.use(
+        settings=world.container.adapters.settings.model_copy(
+            update={
+                "ses_notification_token": SecretStr("sns-token"),
+                "ses_notification_topic_arns": topic,
+            }
+        )
     )
     world.policy(channel_order=["email", "sms"])
     world.customer()
@@ -760,14 +774,16 @@ def test_ses_complaints_suppress_transient_bounces_do_not_and_subscriptions_conf
 
     # Given the SES notification topic, mail then SMS, and two customers
     topic = "arn:aws:sns:ap-northeast-1:123456789012:ses-events"
-    world.container.settings = world.container.settings.model_copy(
-        update={
-            "ses_notification_token": SecretStr("sns-token"),
-            "ses_notification_topic_arns": topic,
-        }
+    world.use(
+        settings=world.container.adapters.settings.model_copy(
+            update={
+                "ses_notification_token": SecretStr("sns-token"),
+                "ses_notification_topic_arns": topic,
+            }
+        )
     )
     confirmer = RecordingConfirmer()
-    world.container.confirmer = confirmer
+    world.use(confirmer=confirmer)
     world.policy(channel_order=["email", "sms"])
     world.customer("c-1", email="hanako@example.jp")
     world.customer("c-2", email="taro@example.jp")
@@ -819,8 +835,7 @@ def test_customer_upserted_events_keep_the_recipient_current(world: World) -> No
         {"detail-type": "customer.upserted", "detail": envelope.model_dump(mode="json")}, None
     )
     assert result["status"] == "recorded"
-    assert world.container.recipients is not None
-    person = world.container.recipients.get("acme", "c-9")
+    person = world.container.adapters.recipients.get("acme", "c-9")
     assert person is not None and person.active_hour == 21 and person.timezone == "Asia/Tokyo"
 
 

@@ -32,7 +32,7 @@ def _dead_letter_on_line(world: World) -> dict[str, Any]:
     world.send()
     for _ in range(4):
         world.clock.now += timedelta(hours=1)
-        world.container.messaging.dispatch_due()
+        world.container.due.dispatch()
     (dead,) = world.deliveries(status="dead_letter")
     return dead
 
@@ -80,13 +80,15 @@ def test_a_redrive_that_fails_again_is_a_dead_letter_after_one_attempt(world: Wo
     # Then it made one more attempt only, and is a dead letter again
     assert body["status"] == "dead_letter"
     assert len(world.line.received) == 6
-    assert world.container.messaging.dispatch_due() == []
+    assert world.container.due.dispatch() == []
 
 
 def test_a_redrive_checks_unsubscribes_again(world: World) -> None:
     # Given a dead letter, and the person unsubscribed from marketing since
     dead = _dead_letter_on_line(world)
-    world.container.deliveries.unsubscribe("acme", "c-1", "all", "marketing", world.clock.now)
+    world.container.adapters.deliveries.unsubscribe(
+        "acme", "c-1", "all", "marketing", world.clock.now
+    )
     # When it is redriven
     body = _redrive(world, dead["delivery_id"]).json()
     # Then nothing goes out
@@ -99,7 +101,7 @@ def test_an_unconfirmed_send_is_redriven_only_with_may_duplicate(world: World) -
     world.policy(channel_order=["email"])
     world.customer()
     world.message()
-    mail = world.container.channels["email"]
+    mail = world.container.adapters.channels["email"]
 
     class Raises(Channel):
         name = "email"
@@ -108,12 +110,12 @@ def test_an_unconfirmed_send_is_redriven_only_with_may_duplicate(world: World) -
         def send(self, message: OutboundMessage) -> SendResult:
             raise RuntimeError("SDK bug")
 
-    world.container.channels["email"] = Raises()
+    world.container.adapters.channels["email"] = Raises()
     assert world.send()["status"] == "dead_letter"
     (dead,) = world.deliveries(status="dead_letter")
     assert dead["may_duplicate"] is True
     # When the operator redrives it once the provider works again
-    world.container.channels["email"] = mail
+    world.container.adapters.channels["email"] = mail
     body = _redrive(world, dead["delivery_id"]).json()
     # Then it is sent, and the answer says the person may now have it twice
     assert (body["status"], body["may_duplicate"]) == ("sent", True)

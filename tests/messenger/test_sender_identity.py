@@ -79,9 +79,8 @@ def test_another_shop_never_borrows_a_tenants_identity(world: World, cloud: Clou
     admin = authenticate_token(cloud.keys, beta.admin)
     token = create_key(cloud.keys, admin, "crm", ["messages:send", "messages:read"]).token
     beta_auth = {"Authorization": f"Bearer {token}"}
-    assert world.container.recipients is not None
     services.record_customer(
-        world.container.recipients,
+        world.container.adapters.recipients,
         "beta",
         details.CustomerSnapshot.model_validate(
             {

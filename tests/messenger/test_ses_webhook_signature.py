@@ -39,7 +39,6 @@ from messenger.adapters.sns_certificates import (
     HttpCertificateFetcher,
     SnsSignatureVerifier,
 )
-from messenger.bootstrap import MessengerContainer
 from messenger.entrypoints import api as messenger_api
 from messenger.services.webhooks import SubscriptionConfirmer
 from tests.conftest import Cloud
@@ -161,9 +160,6 @@ class FakeSns:
         return SnsSignatureVerifier(
             HttpCertificateFetcher(verify=tls), trusted_hosts=re.compile(re.escape(self.host))
         )
-
-    def trust(self, container: MessengerContainer) -> None:
-        container.sns_signatures = self.verifier()
 
     def sign(
         self,
@@ -290,25 +286,32 @@ class Webhook:
 
     def __init__(self, sns: FakeSns) -> None:
         self.sns = sns
-        self.container = bootstrap.build()
-        self.container.settings = self.container.settings.model_copy(
-            update={
-                "ses_notification_token": SecretStr("sns-token"),
-                "ses_notification_topic_arns": TOPIC,
-            }
-        )
-        self.container.clock = lambda: NOW
+        built = bootstrap.build()
         self.confirmer = RecordingConfirmer()
-        self.container.confirmer = self.confirmer
-        sns.trust(self.container)
+        self.container = built.replaced(
+            settings=built.adapters.settings.model_copy(
+                update={
+                    "ses_notification_token": SecretStr("sns-token"),
+                    "ses_notification_topic_arns": TOPIC,
+                }
+            ),
+            clock=lambda: NOW,
+            confirmer=self.confirmer,
+            sns_signatures=sns.verifier(),
+        )
         messenger_api.app.state.container = self.container
         self.http = TestClient(messenger_api.app)
+
+    def use(self, **adapters: Any) -> None:
+        """Put fakes in place of some adapters: the messenger is wired again with them."""
+        self.container = self.container.replaced(**adapters)
+        messenger_api.app.state.container = self.container
 
     def post(self, message: dict[str, Any]) -> Any:
         return self.http.post("/v1/webhooks/ses?token=sns-token", content=json.dumps(message))
 
     def suppressed(self, address: str) -> bool:
-        return self.container.deliveries.is_suppressed("email", address)
+        return self.container.adapters.deliveries.is_suppressed("email", address)
 
 
 @pytest.fixture
@@ -421,7 +424,7 @@ def test_a_cert_url_on_an_untrusted_host_is_a_401_and_never_fetched(webhook: Web
 def test_production_fetches_certificates_only_from_sns_hosts(webhook: Webhook) -> None:
     # Given the production host rule (the fetcher hands back the test certificate)
     fetcher = RecordingFetcher()
-    webhook.container.sns_signatures = SnsSignatureVerifier(fetcher)
+    webhook.use(sns_signatures=SnsSignatureVerifier(fetcher))
     lookalikes = [
         "https://sns.ap-northeast-1.amazonaws.com.evil.example/cert.pem",
         "https://evil.example/sns.ap-northeast-1.amazonaws.com/cert.pem",

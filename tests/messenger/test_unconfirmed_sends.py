@@ -27,7 +27,7 @@ def world(cloud: Cloud, shop: ShopKeys) -> Iterator[World]:
 def _due_items(world: World) -> list[dict[str, Any]]:
     """Every due entry in the messenger table (deferred sends, retries, watches)."""
     response = world.cloud.dynamodb.query(
-        TableName=world.container.settings.messenger_table,
+        TableName=world.container.adapters.settings.messenger_table,
         KeyConditionExpression="pk = :pk",
         ExpressionAttributeValues={":pk": {"S": DUE_PK}},
         ConsistentRead=True,
@@ -41,15 +41,14 @@ def _crash_a_mail_send(world: World) -> CrashingChannel:
     world.customer()
     world.message()
     crashing = CrashingChannel()
-    world.container.channels["email"] = crashing
+    world.container.adapters.channels["email"] = crashing
     with pytest.raises(SystemExit):
-        world.container.messaging.send(SendRequest("acme", "sale", "c-1", "api:sale", "a-1"))
+        world.container.pipeline.send(SendRequest("acme", "sale", "c-1", "api:sale", "a-1"))
     return crashing
 
 
 def _cap_times(world: World) -> int:
-    assert world.container.recipients is not None
-    person = world.container.recipients.get("acme", "c-1")
+    person = world.container.adapters.recipients.get("acme", "c-1")
     assert person is not None
     return len(person.cap_times)
 
@@ -58,19 +57,19 @@ def test_a_send_left_sending_becomes_an_unconfirmed_dead_letter_after_the_grace(
     world: World,
 ) -> None:
     # Given a mail the provider took, and the process died before recording it
-    mail = world.container.channels["email"]
+    mail = world.container.adapters.channels["email"]
     crashing = _crash_a_mail_send(world)
     assert [d["status"] for d in world.deliveries()] == ["sending"]
     # When the dispatcher runs before the grace has passed
     world.clock.now += UNCONFIRMED_AFTER - timedelta(minutes=1)
-    early = world.container.messaging.dispatch_due()
+    early = world.container.due.dispatch()
     # Then it leaves the delivery alone: it may still be in flight
     assert early == []
     assert [d["status"] for d in world.deliveries()] == ["sending"]
     assert world.deliveries(status="dead_letter") == []
     # When it runs once the grace has passed
     world.clock.now += timedelta(minutes=1)
-    swept = world.container.messaging.dispatch_due()
+    swept = world.container.due.dispatch()
     # Then the delivery is a dead letter the operator sees, flagged as a possible duplicate
     assert [(o.status, o.reason) for o in swept] == [("dead_letter", "unconfirmed")]
     (dead,) = world.deliveries(status="dead_letter")
@@ -80,10 +79,10 @@ def test_a_send_left_sending_becomes_an_unconfirmed_dead_letter_after_the_grace(
     assert _cap_times(world) == 1
     assert _due_items(world) == []
     world.clock.now += timedelta(hours=1)
-    assert world.container.messaging.dispatch_due() == []
+    assert world.container.due.dispatch() == []
     assert len(crashing.accepted) == 1
     # When the operator redrives it with the provider working again
-    world.container.channels["email"] = mail
+    world.container.adapters.channels["email"] = mail
     response = world.http.post(
         f"/v1/deliveries/{dead['delivery_id']}/redrive",
         json={"customer_id": "c-1"},
@@ -110,7 +109,7 @@ def test_the_sweep_leaves_retries_alone_and_a_retried_send_is_not_swept(world: W
     assert retried["status"] == "retry_scheduled"
     # When the dispatcher runs after the grace, with LINE working again
     world.clock.now += UNCONFIRMED_AFTER
-    outcomes = world.container.messaging.dispatch_due()
+    outcomes = world.container.due.dispatch()
     # Then the retry goes out once and the crashed send is an unconfirmed dead letter
     assert sorted((o.status, o.reason) for o in outcomes) == [
         ("dead_letter", "unconfirmed"),
@@ -122,7 +121,7 @@ def test_the_sweep_leaves_retries_alone_and_a_retried_send_is_not_swept(world: W
     # And the retry's own claim left no watch behind to sweep later
     assert _due_items(world) == []
     world.clock.now += UNCONFIRMED_AFTER * 2
-    assert world.container.messaging.dispatch_due() == []
+    assert world.container.due.dispatch() == []
     assert statuses == {d["customer_id"]: d["status"] for d in world.deliveries()}
 
 
@@ -132,8 +131,8 @@ def test_a_normal_send_leaves_no_due_entry_and_still_costs_three_requests(world:
     world.customer("c-2", line_user_id=None)
     world.message()
     assert world.send(anchor="warm")["status"] == "sent"
-    table = world.container.settings.messenger_table
-    counter = RequestCounter(table=table).attach(world.container.deliveries._client)  # type: ignore[attr-defined]
+    table = world.container.adapters.settings.messenger_table
+    counter = RequestCounter(table=table).attach(world.container.adapters.deliveries._client)  # type: ignore[attr-defined]
     for customer_id in ("c-1", "c-2"):
         counter.reset()
         # When a message is delivered
@@ -143,7 +142,7 @@ def test_a_normal_send_leaves_no_due_entry_and_still_costs_three_requests(world:
     # And no due entry is left, so the dispatcher has nothing to look at, ever
     assert _due_items(world) == []
     world.clock.now += UNCONFIRMED_AFTER * 2
-    assert world.container.messaging.dispatch_due() == []
+    assert world.container.due.dispatch() == []
     assert {d["status"] for d in world.deliveries()} == {"sent"}
 
 
@@ -157,6 +156,6 @@ def test_the_grace_is_set_by_the_deployment(cloud: Cloud, monkeypatch: pytest.Mo
     # When the messenger starts
     container = bootstrap.build()
     # Then a send still `sending` after 5 minutes counts as unconfirmed
-    assert container.unconfirmed_after == timedelta(minutes=5)
-    assert container.messaging.unconfirmed_after == timedelta(minutes=5)
+    assert container.adapters.unconfirmed_after == timedelta(minutes=5)
+    assert container.pipeline.unconfirmed_after == timedelta(minutes=5)
     get_settings.cache_clear()

@@ -73,7 +73,7 @@ def test_one_click_unsubscribe_stops_marketing_mail(
     # Then the next marketing mail for that customer is not sent
     from messenger.entrypoints.events import container
 
-    assert container().deliveries.is_unsubscribed("acme", "c-1", "email", "marketing")
+    assert container().adapters.deliveries.is_unsubscribed("acme", "c-1", "email", "marketing")
 
 
 def _deliver(cloud: Cloud, function: str) -> list[str]:

@@ -90,8 +90,7 @@ def test_campaign_roi_per_rank_from_message_rates_and_coupon_discounts(
     sent_at = cw.clock.now
     # And c-1 and c-3 open it (the touch an open or click records), and c-5, who never
     # got it, orders too
-    repo = cw.container.campaign_repo
-    assert repo is not None
+    repo = cw.container.adapters.campaign_repo
     for customer in ("c-1", "c-3"):
         repo.touch("acme", customer, Touch("autumn", "A", f"d-{customer}", sent_at))
     # When the orders arrive at the segmenter, and its order.placed reaches the messenger

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Response
 from mangum import Mangum
 
 from feedback import bootstrap
@@ -37,7 +37,7 @@ from feedback.entrypoints.schemas import (
 )
 from feedback.services import restock, surveys
 from shared.auth.keys import Principal
-from shared.http.app import container_of, create_service_app
+from shared.http.app import CONTAINER, create_service_app
 from shared.http.paging import (
     DEFAULT_PAGE,
     PAGED_LIST,
@@ -51,11 +51,6 @@ from shared.http.types import WINDOW, Timestamp
 from shared.settings import get_settings
 
 
-def _container(request: Request) -> FeedbackContainer:
-    container: FeedbackContainer = container_of(request)
-    return container
-
-
 def _survey_reader(principal: Annotated[Principal, Depends(authenticated)]) -> Principal:
     """Storefronts (feedback:write) read a survey to render their own form."""
     if not principal.allows("feedback:write"):
@@ -63,7 +58,7 @@ def _survey_reader(principal: Annotated[Principal, Depends(authenticated)]) -> P
     return principal
 
 
-Container = Annotated[FeedbackContainer, Depends(_container)]
+Container = Annotated[FeedbackContainer, CONTAINER]
 FeedbackReader = Annotated[Principal, Depends(require_scope("feedback:read"))]
 SurveyReader = Annotated[Principal, Depends(_survey_reader)]
 

@@ -11,30 +11,16 @@ from __future__ import annotations
 from typing import Any
 
 from feedback import bootstrap
-from feedback.bootstrap import FeedbackContainer
 from feedback.services import restock, surveys
 from shared.contracts import details
 from shared.contracts.envelope import EventEnvelope
-from shared.events_handler import dispatch
+from shared.events_handler import LazyContainer, dispatch
 
-_container: FeedbackContainer | None = None
-
-
-def container() -> FeedbackContainer:
-    global _container  # noqa: PLW0603 - one container per warm Lambda
-    if _container is None:
-        _container = bootstrap.build()
-    return _container
-
-
-def use(built: FeedbackContainer | None) -> None:
-    """Wire a container (tests pass one with fakes; None forgets it)."""
-    global _container  # noqa: PLW0603
-    _container = built
+container = LazyContainer(bootstrap.build)
 
 
 def reset() -> None:
-    use(None)
+    container.use(None)
 
 
 def on_inventory_changed(envelope: EventEnvelope, detail: Any) -> dict[str, Any]:

@@ -21,19 +21,14 @@ from feedback.domain.tokens import TokenExpired, TokenInvalid
 from feedback.entrypoints import html
 from feedback.services import restock, surveys
 from shared.errors import Conflict, InvalidInput, KizunaError, NotFound
-from shared.http.app import container_of
+from shared.http.app import CONTAINER
 from shared.http.errors import status_for
 
 router = APIRouter(prefix="/f", include_in_schema=False)
 JST = ZoneInfo("Asia/Tokyo")
 
 
-def _container(request: Request) -> FeedbackContainer:
-    container: FeedbackContainer = container_of(request)
-    return container
-
-
-Container = Annotated[FeedbackContainer, Depends(_container)]
+Container = Annotated[FeedbackContainer, CONTAINER]
 
 
 async def _form(request: Request) -> list[tuple[str, str]]:

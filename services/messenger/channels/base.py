@@ -2,14 +2,26 @@
 
 A channel declares what it can carry as class attributes and has one `send()` that
 returns a typed result; the contract test in tests/messenger runs over every channel.
+What differs per channel is the channel's to say, never the pipeline's: whether a string
+is an address there (`address_problem`), the spelling it is kept under, whether its
+addresses are suppressed after bounces, how a rendering becomes the provider's payload
+(`outbound`, with tracking), and how many people one call reaches (`max_recipients`).
+The pipeline finds a channel's class by name in `messenger.channels.kinds`.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from messenger.domain.tracking import Postback, TrackedDelivery, TrackingUrls
+
+if TYPE_CHECKING:
+    from messenger.domain.policy import SenderIdentity
+    from messenger.domain.rendering import Rendered
 
 
 class SendStatus(StrEnum):
@@ -52,6 +64,30 @@ class SendResult:
     error: str | None = None
 
 
+@dataclass(frozen=True)
+class Tracking:
+    """What a channel needs to make a delivery trackable (tracked links and the open
+    pixel in mail, signed postbacks on LINE)."""
+
+    delivery: TrackedDelivery
+    postback: Postback
+    urls: TrackingUrls
+
+
+@dataclass(frozen=True)
+class Addressing:
+    """Who a payload is for, and what goes with it on every channel."""
+
+    delivery_id: str
+    to: str
+    category: str
+    unsubscribe_url: str | None = None
+    sender: SenderIdentity | None = None
+    """The shop's sender identity (mail); None: the channel's configured default."""
+    tracking: Tracking | None = None
+    """Track the delivery (links, pixel, postbacks); None: untracked (a test send)."""
+
+
 class Channel:
     name: str = ""
     supports_html: bool = False
@@ -64,6 +100,35 @@ class Channel:
 
     max_recipients: int = 1
     """How many people one provider call can reach with the same content (LINE multicast)."""
+
+    suppressible: bool = False
+    """Its addresses are suppressed after bounces and complaints: a claim checks the list."""
+    connect_hint: str = ""
+    """How a shop without this channel gets one (said in the error of a test send)."""
+
+    @classmethod
+    def address_problem(cls, to: str) -> str | None:
+        """Why `to` is not an address on this channel; None when it is one."""
+        return None
+
+    @classmethod
+    def canonical_address(cls, to: str) -> str:
+        """The one spelling an address is kept under (an anonymous person's identity)."""
+        return to.strip()
+
+    @classmethod
+    def outbound(cls, rendered: Rendered, to: Addressing) -> OutboundMessage:
+        """The provider's payload for this channel's rendering, tracked when `tracking`."""
+        raise NotImplementedError
+
+    @staticmethod
+    def content_key(message: OutboundMessage) -> str:
+        """What one call may carry to several people: equal keys, equal content."""
+        return json.dumps(
+            [message.subject, message.text, message.html, list(message.line_messages)],
+            sort_keys=True,
+            ensure_ascii=False,
+        )
 
     def send(self, message: OutboundMessage) -> SendResult:
         raise NotImplementedError

@@ -11,6 +11,7 @@ would RFC 2047-encode a header longer than 78 characters that has no space to fo
 
 from __future__ import annotations
 
+from dataclasses import replace
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import EmailPolicy
@@ -19,11 +20,14 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from messenger.channels.base import Channel, OutboundMessage, SendResult, SendStatus
+from messenger.channels.base import Addressing, Channel, OutboundMessage, SendResult, SendStatus
+from messenger.domain.rendering import Rendered, RenderedEmail
+from messenger.domain.tracking import instrument_html
 from shared import clock as shared_clock
 
 if TYPE_CHECKING:
     from mypy_boto3_sesv2 import SESV2Client
+
 
 _REJECTED = {
     "MessageRejected",
@@ -126,6 +130,33 @@ class EmailChannel(Channel):
     name = "email"
     supports_html = True
     supports_subject = True
+    suppressible = True
+
+    @classmethod
+    def address_problem(cls, to: str) -> str | None:
+        return None if is_valid_address(to) else "not a valid email address"
+
+    @classmethod
+    def canonical_address(cls, to: str) -> str:
+        return to.strip().lower()
+
+    @classmethod
+    def outbound(cls, rendered: Rendered, to: Addressing) -> OutboundMessage:
+        assert isinstance(rendered, RenderedEmail)
+        if to.tracking is not None:
+            html = instrument_html(rendered.html, to.tracking.delivery, to.tracking.urls)
+            rendered = replace(rendered, html=html)
+        return OutboundMessage(
+            delivery_id=to.delivery_id,
+            to=to.to,
+            subject=rendered.subject,
+            text=rendered.text,
+            html=rendered.html,
+            unsubscribe_url=to.unsubscribe_url,
+            category=to.category,
+            sender_name=to.sender.name if to.sender else None,
+            sender_email=to.sender.email if to.sender else None,
+        )
 
     def __init__(
         self,

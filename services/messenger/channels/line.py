@@ -28,15 +28,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from messenger.channels.base import Channel, OutboundMessage, SendResult, SendStatus
+from messenger.channels.base import Addressing, Channel, OutboundMessage, SendResult, SendStatus
 from messenger.domain.message import LineContent
-from messenger.domain.rendering import RenderedLine
-from messenger.domain.tracking import LINE_POSTBACK_MAX, postback_room, signed_postback_length
+from messenger.domain.rendering import Rendered, RenderedLine
+from messenger.domain.tracking import (
+    LINE_POSTBACK_MAX,
+    instrument_line,
+    postback_room,
+    signed_postback_length,
+)
 from shared.errors import InvalidInput
 from shared.log import get_logger
 
 if TYPE_CHECKING:
     import httpx
+
 
 DEFAULT_BASE_URL = "https://api.line.me"
 PUSH_PATH = "/v2/bot/message/push"
@@ -240,6 +246,28 @@ class LineChannel(Channel):
     max_text_length = 5000
     supports_idempotency_key = True
     max_recipients = MAX_MULTICAST
+    connect_hint = " (connect one: PUT /v1/messenger/line-channel)"
+
+    @classmethod
+    def address_problem(cls, to: str) -> str | None:
+        if to.startswith("U") and len(to) == 33:
+            return None
+        return "not a LINE user id (U followed by 32 hex digits)"
+
+    @classmethod
+    def outbound(cls, rendered: Rendered, to: Addressing) -> OutboundMessage:
+        assert isinstance(rendered, RenderedLine)
+        messages = rendered.line_messages()
+        if to.tracking is not None:
+            messages = instrument_line(messages, to.tracking.urls.secret, to.tracking.postback)
+        return OutboundMessage(
+            delivery_id=to.delivery_id,
+            to=to.to,
+            text=rendered.preview_text,
+            line_messages=tuple(messages),
+            unsubscribe_url=to.unsubscribe_url,
+            category=to.category,
+        )
 
     def __init__(
         self,

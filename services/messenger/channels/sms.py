@@ -13,11 +13,13 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from messenger.channels.base import Channel, OutboundMessage, SendResult, SendStatus
+from messenger.channels.base import Addressing, Channel, OutboundMessage, SendResult, SendStatus
+from messenger.domain.rendering import Rendered, RenderedSms
 from messenger.domain.sms import MAX_PARTS, sms_length
 
 if TYPE_CHECKING:
     from mypy_boto3_sns import SNSClient
+
 
 _HARD_FAILURES = {"InvalidParameter", "InvalidParameterValue", "OptedOut", "EndpointDisabled"}
 
@@ -40,6 +42,22 @@ class SmsChannel(Channel):
     supports_html = False
     supports_subject = False
     max_text_length = 670
+
+    @classmethod
+    def address_problem(cls, to: str) -> str | None:
+        return None if normalise_phone(to) is not None else "not a valid phone number"
+
+    @classmethod
+    def outbound(cls, rendered: Rendered, to: Addressing) -> OutboundMessage:
+        assert isinstance(rendered, RenderedSms)
+        return OutboundMessage(
+            delivery_id=to.delivery_id,
+            to=to.to,
+            text=rendered.text,
+            unsubscribe_url=to.unsubscribe_url,
+            category=to.category,
+        )
+
     """Ten UCS-2 parts (`MAX_PARTS`); longer texts are refused before sending."""
 
     def __init__(

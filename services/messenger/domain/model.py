@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -125,6 +125,17 @@ class ConsentState:
     recorded_at: datetime | None = None
 
 
+LOCALES = ("ja", "en")
+"""The locales messages are written in; anything else reads Japanese."""
+
+ADDRESS_FIELDS = {"email": "email", "line": "line_user_id", "sms": "phone"}
+"""Which of a recipient's fields is their address on each channel."""
+
+
+def supported_locale(locale: str | None) -> str:
+    return locale if locale in LOCALES else "ja"
+
+
 @dataclass(frozen=True)
 class Recipient:
     customer_id: str
@@ -148,7 +159,17 @@ class Recipient:
     """RFM rank (loyal, semi_loyal, general, dormant) from the `rfm_*` segments, if known."""
 
     def address(self, channel: str) -> str | None:
-        return {"email": self.email, "line": self.line_user_id, "sms": self.phone}.get(channel)
+        field = ADDRESS_FIELDS.get(channel)
+        return getattr(self, field) if field else None
+
+    @classmethod
+    def at_address(
+        cls, customer_id: str, channel: str, address: str, locale: str, consent: ConsentState
+    ) -> Recipient:
+        """A person known only by one address (an anonymous sign-up)."""
+        bare = cls(customer_id, None, None, None, supported_locale(locale), (consent,))
+        fields: dict[str, Any] = {ADDRESS_FIELDS[channel]: address}
+        return replace(bare, **fields)
 
     def is_unsubscribed(self, channel: str, category: str) -> bool:
         return (channel, category) in self.unsubscribed or ("all", category) in self.unsubscribed

@@ -8,13 +8,14 @@ from datetime import datetime
 from html import escape
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from mangum import Mangum
 from pydantic import BaseModel
 
 from messenger import bootstrap, services
 from messenger.bootstrap import MessengerContainer
+from messenger.domain.links import UnsubscribeRequest
 from messenger.domain.model import Delivery
 from messenger.domain.tracking import PIXEL_GIF
 from messenger.entrypoints.schemas import (
@@ -35,11 +36,8 @@ from messenger.entrypoints.schemas import (
     SendPublic,
     TestSendCreate,
 )
-from messenger.services import webhooks
 from messenger.services.campaigns import check_variant
-from messenger.services.line_accounts import LineAccounts
-from messenger.services.sending import SendRequest
-from shared.http.app import container_of, create_service_app
+from shared.http.app import CONTAINER, create_service_app
 from shared.http.paging import (
     DEFAULT_PAGE,
     NEXT_CURSOR_HEADER,
@@ -53,13 +51,7 @@ from shared.http.paging import (
 from shared.http.security import Admin, MessagesReader, MessagesSender
 from shared.settings import get_settings
 
-
-def _container(request: Request) -> MessengerContainer:
-    container: MessengerContainer = container_of(request)
-    return container
-
-
-Container = Annotated[MessengerContainer, Depends(_container)]
+Container = Annotated[MessengerContainer, CONTAINER]
 
 
 class DeliveryPublic(BaseModel):
@@ -129,7 +121,7 @@ def get_deliveries(
     """The delivery log; `status=dead_letter` lists sends whose retries ran out. The
     body stays a list; paging is by header (`X-Next-Cursor` → `cursor`)."""
     found, after = services.list_deliveries(
-        c.deliveries,
+        c.adapters.deliveries,
         principal.shop_id,
         customer_id,
         limit,
@@ -149,15 +141,13 @@ def redrive_delivery(
     again. `may_duplicate: true` means its last provider call may have reached the person
     (it raised, or a LINE multicast went unconfirmed): redriving accepts a second copy.
     Anything but a dead letter is a 409; an unknown id (or another shop's) a 404."""
-    return RedrivePublic.of_redrive(
-        c.messaging.redrive(principal.shop_id, body.customer_id, delivery_id)
-    )
+    return RedrivePublic.of_redrive(c.due.redrive(principal.shop_id, body.customer_id, delivery_id))
 
 
 @router.post("/v1/messages", status_code=201)
 def create_message(body: MessageCreate, principal: MessagesSender, c: Container) -> MessagePublic:
     """Save a message (templates are checked: a broken one is a 422 naming the field)."""
-    saved = c.messaging.save_message(body.to_domain(principal.shop_id, c.clock()))
+    saved = c.library.save(body.to_domain(principal.shop_id, c.adapters.clock()))
     return MessagePublic.of(saved)
 
 
@@ -170,15 +160,14 @@ def list_messages(
     cursor: PageCursor = None,
 ) -> list[MessagePublic]:
     """The shop's messages by id, one page at a time (`X-Next-Cursor` → `cursor`)."""
-    assert c.messages is not None
-    found, after = c.messages.page(principal.shop_id, limit, decode_cursor(cursor, dict))
+    found, after = c.adapters.messages.page(principal.shop_id, limit, decode_cursor(cursor, dict))
     set_next_cursor(response, after)
     return [MessagePublic.of(m) for m in found]
 
 
 @router.get("/v1/messages/{message_id}")
 def get_message(message_id: str, principal: MessagesReader, c: Container) -> MessagePublic:
-    return MessagePublic.of(c.messaging.get_message(principal.shop_id, message_id))
+    return MessagePublic.of(c.library.get(principal.shop_id, message_id))
 
 
 @router.post("/v1/messages/{message_id}/preview")
@@ -186,7 +175,7 @@ def preview_message(
     message_id: str, body: PreviewCreate, principal: MessagesSender, c: Container
 ) -> list[ChannelPreviewPublic]:
     """Each channel's rendering for one customer; nothing is sent or recorded."""
-    previews = c.messaging.preview(
+    previews = c.rendering.preview(
         principal.shop_id, message_id, body.customer_id, body.variables, body.channel
     )
     return [ChannelPreviewPublic.of(p) for p in previews]
@@ -198,19 +187,8 @@ def send_message(
 ) -> SendPublic:
     """Send to one customer, at most once per (trigger, customer, anchor). An unknown
     customer is a 404 and a template that fails to render a 422; neither writes anything."""
-    outcome = c.messaging.send(
-        SendRequest(
-            shop_id=principal.shop_id,
-            message_id=message_id,
-            customer_id=body.customer_id,
-            trigger=f"api:{message_id}",
-            anchor=body.anchor,
-            variables=body.variables,
-            priority=body.priority,
-        ),
-        require_customer=True,
-    )
-    return SendPublic.of(outcome)
+    request = body.to_request(principal.shop_id, message_id)
+    return SendPublic.of(c.pipeline.send(request, require_customer=True))
 
 
 @router.post("/v1/messages/{message_id}/test-sends", status_code=202)
@@ -218,7 +196,7 @@ def test_send_message(
     message_id: str, body: TestSendCreate, principal: MessagesSender, c: Container
 ) -> SendPublic:
     """Send one rendering to a staff address or LINE user, to check how it looks."""
-    outcome = c.messaging.test_send(
+    outcome = c.rendering.test_send(
         principal.shop_id, message_id, body.channel, body.to, body.customer_id
     )
     return SendPublic.of(outcome)
@@ -226,24 +204,19 @@ def test_send_message(
 
 @router.get("/v1/messenger/policy")
 def get_policy(principal: MessagesReader, c: Container) -> PolicyPublic:
-    return PolicyPublic.of(c.messaging.get_policy(principal.shop_id))
+    return PolicyPublic.of(c.library.policy(principal.shop_id))
 
 
 @router.put("/v1/messenger/policy")
 def put_policy(body: PolicyUpdate, principal: MessagesSender, c: Container) -> PolicyPublic:
-    return PolicyPublic.of(c.messaging.save_policy(principal.shop_id, body.to_domain()))
-
-
-def _line_accounts(c: MessengerContainer) -> LineAccounts:
-    assert c.line_accounts is not None
-    return c.line_accounts
+    return PolicyPublic.of(c.library.save_policy(principal.shop_id, body.to_domain()))
 
 
 @router.get("/v1/messenger/line-channel")
 def get_line_channel(principal: MessagesReader, c: Container) -> LineChannelPublic:
     """Whether the shop's own LINE channel is connected, and the webhook URL to enter in
     the LINE Developers console. Never the channel secret or the access token."""
-    status = _line_accounts(c).status(principal.shop_id, c.platform_line)
+    status = c.adapters.line_accounts.status(principal.shop_id, c.adapters.platform_line)
     return LineChannelPublic.of(status)
 
 
@@ -251,14 +224,16 @@ def get_line_channel(principal: MessagesReader, c: Container) -> LineChannelPubl
 def put_line_channel(body: LineChannelUpdate, principal: Admin, c: Container) -> LineChannelPublic:
     """Connect (or replace) the shop's LINE channel; the secret and the token are kept in
     AWS Secrets Manager and never shown again."""
-    status = _line_accounts(c).connect(principal.shop_id, body.to_domain(), c.platform_line)
+    status = c.adapters.line_accounts.connect(
+        principal.shop_id, body.to_domain(), c.adapters.platform_line
+    )
     return LineChannelPublic.of(status)
 
 
 @router.delete("/v1/messenger/line-channel")
 def delete_line_channel(principal: Admin, c: Container) -> LineChannelPublic:
     """Disconnect the shop's LINE channel and delete its credentials (idempotent)."""
-    status = _line_accounts(c).disconnect(principal.shop_id, c.platform_line)
+    status = c.adapters.line_accounts.disconnect(principal.shop_id, c.adapters.platform_line)
     return LineChannelPublic.of(status)
 
 
@@ -271,17 +246,7 @@ async def shop_line_webhook(
 ) -> dict[str, int]:
     """The shop's own LINE channel: the signature with that shop's channel secret over
     the raw body is the credential (no API key); only that shop's customers change."""
-    body = await request.body()
-    assert c.recipients is not None
-    return webhooks.handle_shop_line_webhook(
-        _line_accounts(c),
-        c.recipients,
-        shop_id,
-        body,
-        x_line_signature,
-        c.clock,
-        postbacks=c.engagement.line_events,
-    )
+    return c.webhooks.shop_line(shop_id, await request.body(), x_line_signature)
 
 
 @router.post("/v1/webhooks/line")
@@ -292,17 +257,7 @@ async def line_webhook(
 ) -> dict[str, int]:
     """The platform's own LINE channel (global secret): it changes only customers of the
     shops that send through it, never those of a shop with a channel of its own."""
-    body = await request.body()
-    assert c.recipients is not None
-    return webhooks.handle_line_webhook(
-        c.recipients,
-        c.settings.line_channel_secret.get_secret_value(),
-        body,
-        x_line_signature,
-        c.clock,
-        postbacks=c.engagement.line_events,
-        has_own_channel=_line_accounts(c).has_own_channel,
-    )
+    return c.webhooks.platform_line(await request.body(), x_line_signature)
 
 
 @router.post("/v1/webhooks/ses")
@@ -310,11 +265,7 @@ async def ses_webhook(
     request: Request, c: Container, token: str | None = None
 ) -> dict[str, object]:
     """SES bounces and complaints through SNS (HTTPS subscription with `?token=`)."""
-    body = await request.body()
-    assert c.confirmer is not None
-    return webhooks.handle_ses_notification(
-        c.deliveries, c.confirmer, c.ses_webhook, body, token, c.clock
-    )
+    return c.webhooks.ses_notification(await request.body(), token)
 
 
 @router.post("/v1/campaigns", status_code=201)
@@ -323,7 +274,7 @@ def create_campaign(
 ) -> CampaignPublic:
     """A one-shot send to a segment, now or at `scheduled_at`; several variants make it an
     A/B/n test whose split follows the results (Thompson sampling)."""
-    campaign = c.campaigns.create(body.to_domain(principal.shop_id, c.clock()))
+    campaign = c.campaigns.create(body.to_domain(principal.shop_id, c.adapters.clock()))
     return CampaignPublic.of(campaign)
 
 
@@ -336,8 +287,7 @@ def list_campaigns(
     cursor: PageCursor = None,
 ) -> list[CampaignPublic]:
     """The shop's campaigns by id, one page at a time (`X-Next-Cursor` → `cursor`)."""
-    assert c.campaign_repo is not None
-    found, after = c.campaign_repo.campaigns_page(
+    found, after = c.adapters.campaign_repo.campaigns_page(
         principal.shop_id, limit, decode_cursor(cursor, dict)
     )
     set_next_cursor(response, after)
@@ -393,9 +343,14 @@ _PAGE = """<!doctype html><html lang="ja"><head><meta charset="utf-8">
 @router.get("/u/{token}", response_class=HTMLResponse)
 def unsubscribe_page(token: str, c: Container) -> HTMLResponse:
     """Shows a confirm button: link scanners follow GETs, so a GET never unsubscribes."""
-    secret = c.settings.signing_secret.get_secret_value()
+    secret = c.adapters.settings.signing_secret.get_secret_value()
     req = services.read_unsubscribe_link(secret, token)
     every = services.category_wide_token(secret, token)
+    return HTMLResponse(_PAGE.format(title="配信停止", body=_confirm_forms(token, req, every)))
+
+
+def _confirm_forms(token: str, req: UnsubscribeRequest, every: str) -> str:
+    """The confirm button, and one for every channel when the link names one channel."""
     body = (
         "<h1>配信停止 / Unsubscribe</h1><p>今後のお知らせを停止しますか？<br>"
         f"Stop receiving {escape(req.category)} messages ({escape(req.channel)}) from us?</p>"
@@ -409,14 +364,14 @@ def unsubscribe_page(token: str, c: Container) -> HTMLResponse:
             '<button type="submit">すべての配信方法で停止 / Unsubscribe from every channel'
             "</button></form>"
         )
-    return HTMLResponse(_PAGE.format(title="配信停止", body=body))
+    return body
 
 
 @router.post("/u/{token}", response_class=HTMLResponse)
 def unsubscribe_one_click(token: str, c: Container) -> HTMLResponse:
     """RFC 8058 one-click: mail clients POST `List-Unsubscribe=One-Click` here."""
-    secret = c.settings.signing_secret.get_secret_value()
-    services.unsubscribe(c.deliveries, c.publisher, secret, token)
+    secret = c.adapters.settings.signing_secret.get_secret_value()
+    services.unsubscribe(c.adapters.deliveries, c.adapters.publisher, secret, token)
     body = "<h1>配信を停止しました</h1><p>You have been unsubscribed.</p>"
     return HTMLResponse(_PAGE.format(title="配信停止", body=body))
 

@@ -22,8 +22,10 @@ from messenger.domain.message import Coupon, EmailContent, LineContent, Message,
 from messenger.domain.policy import QuietHours, SenderIdentity, ShopPolicy
 from messenger.domain.rendering import RenderedEmail, RenderedLine, RenderedSms
 from messenger.services.campaigns import CampaignResults
+from messenger.services.due import Redriven
 from messenger.services.line_accounts import LineChannelStatus
-from messenger.services.sending import ChannelPreview, Redriven, SendOutcome
+from messenger.services.rendering import ChannelPreview
+from messenger.services.sending import SendOutcome, SendRequest
 from shared.http.types import Timestamp
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
@@ -218,6 +220,17 @@ class SendCreate(_In):
     """With the message and the customer, what makes this send unique (e.g. an order id)."""
     variables: dict[str, Any] = Field(default_factory=dict)
     priority: int | None = Field(default=None, ge=-100, le=100)
+
+    def to_request(self, shop_id: str, message_id: str) -> SendRequest:
+        return SendRequest(
+            shop_id=shop_id,
+            message_id=message_id,
+            customer_id=self.customer_id,
+            trigger=f"api:{message_id}",
+            anchor=self.anchor,
+            variables=self.variables,
+            priority=self.priority,
+        )
 
 
 class TestSendCreate(_In):

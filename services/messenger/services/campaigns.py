@@ -1,8 +1,8 @@
 """Campaign use cases: create, schedule, run in waves, results; segment membership and
 conversion attribution.
 
-A campaign's sends go through `Messaging.send_batch` (consent, cap, quiet hours, the
-claim, fallback, tracking, LINE multicast); this module only decides who is next and
+A campaign's sends go through the send door (`Sends.send_batch`: consent, cap, quiet hours,
+the claim, fallback, tracking, LINE multicast); this module only decides who is next and
 which variant they get. The journey-dispatcher tick runs `tick()`: each due campaign
 gets pages of its audience until its wave is full or the tick's time budget is spent
 (Lambda stops at 15 minutes; a tick stays well inside one minute so ticks never
@@ -32,7 +32,8 @@ from messenger.domain.campaign import (
     attributed,
     rank_of_segment,
 )
-from messenger.services.sending import Messaging, SendRequest
+from messenger.services.messages import MessageLibrary
+from messenger.services.sending import SendRequest, Sends
 from shared import clock as shared_clock
 from shared.errors import Conflict, InvalidInput, NotFound
 from shared.log import get_logger
@@ -56,7 +57,8 @@ class CampaignResults:
 class Campaigns:
     repo: CampaignRepository
     recipients: RecipientRepository
-    messaging: Messaging
+    library: MessageLibrary
+    sends: Sends
     attribution_window: timedelta = timedelta(days=5)
     clock: Callable[[], datetime] = field(default=shared_clock.now)
     monotonic: Callable[[], float] = time.monotonic
@@ -67,7 +69,7 @@ class Campaigns:
     def create(self, campaign: Campaign) -> Campaign:
         campaign.validate()
         for i, v in enumerate(campaign.variants):
-            if self.messaging._message(campaign.shop_id, v.message_id) is None:
+            if self.library.find(campaign.shop_id, v.message_id) is None:
                 raise NotFound(f"no message {v.message_id!r}", field=f"variants.{i}.message_id")
         if not self.repo.has_segment(campaign.shop_id, campaign.segment_id):
             raise NotFound(
@@ -159,7 +161,7 @@ class Campaigns:
                 # Seeded by campaign and position: a re-run page draws the same variants.
                 rng = random.Random(f"{c.campaign_id}:{c.processed}")  # noqa: S311 - not security
                 variants = thompson_split(stats, len(members), rng)
-                outcomes = self.messaging.send_batch(
+                outcomes = self.sends.send_batch(
                     [
                         SendRequest(
                             shop_id=c.shop_id,

@@ -14,6 +14,7 @@ from messenger.domain.model import (
     Delivery,
     DeliveryStatus,
     Recipient,
+    supported_locale,
 )
 from shared import clock as shared_clock
 from shared.adapters.eventbridge import EventPublisher
@@ -57,7 +58,7 @@ def recipient_of(
         email=snapshot.email,
         first_name=snapshot.first_name,
         last_name=snapshot.last_name,
-        locale=snapshot.locale if snapshot.locale in ("ja", "en") else "ja",
+        locale=supported_locale(snapshot.locale),
         consents=tuple(
             ConsentState(c.channel, c.category, c.granted, c.source, c.recorded_at or recorded_at)
             for c in snapshot.consents

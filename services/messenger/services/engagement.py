@@ -17,6 +17,7 @@ from typing import Any
 
 from messenger.adapters.campaigns import CampaignRepository
 from messenger.adapters.recipients import RecipientRepository
+from messenger.channels.kinds import LINE
 from messenger.domain.campaign import Touch
 from messenger.domain.model import DeliveryKey
 from messenger.domain.tracking import TrackedDelivery, read_click, read_open, read_postback
@@ -116,7 +117,7 @@ class Engagement:
                     shop_id,
                     delivery_id,
                     customer_id,
-                    "line",
+                    LINE,
                     postback.campaign_id,
                     postback.variant,
                 )

@@ -38,6 +38,7 @@ from typing import Any
 from messenger.adapters.recipients import RecipientRepository
 from messenger.adapters.repository import DeliveryRepository
 from messenger.adapters.sns_certificates import SnsSignatureVerifier
+from messenger.channels.kinds import EMAIL, LINE
 from messenger.services.line_accounts import LineAccounts
 from shared.errors import InvalidInput, Unauthenticated
 from shared.log import get_logger
@@ -134,7 +135,7 @@ def _handle_line_events(
         if kind not in ("follow", "unfollow") or not user_id:
             continue
         for shop_id, customer_id in linked(str(user_id)):
-            recipients.set_reachability(shop_id, customer_id, "line", kind == "follow", clock())
+            recipients.set_reachability(shop_id, customer_id, LINE, kind == "follow", clock())
             changed += 1
     tapped = postbacks(events, linked) if postbacks is not None else 0
     _log.info(
@@ -199,7 +200,49 @@ def handle_ses_notification(
     suppressed = 0
     for address in addresses:
         if address:
-            deliveries.suppress("email", address, reason, clock())
+            deliveries.suppress(EMAIL, address, reason, clock())
             suppressed += 1
     _log.info("ses notification", extra={"event_type": event_type, "suppressed": suppressed})
     return {"event_type": event_type, "suppressed": suppressed}
+
+
+@dataclass(frozen=True)
+class Webhooks:
+    """The providers' webhooks with their adapters bound once (routes make one call)."""
+
+    recipients: RecipientRepository
+    deliveries: DeliveryRepository
+    line_accounts: LineAccounts
+    line_secret: str
+    """The platform's LINE channel secret."""
+    confirmer: SubscriptionConfirmer
+    ses: SesWebhookConfig
+    postbacks: Callable[[list[dict[str, Any]], Linked], int]
+    clock: Callable[[], datetime]
+
+    def shop_line(self, shop_id: str, body: bytes, signature: str | None) -> dict[str, int]:
+        return handle_shop_line_webhook(
+            self.line_accounts,
+            self.recipients,
+            shop_id,
+            body,
+            signature,
+            self.clock,
+            postbacks=self.postbacks,
+        )
+
+    def platform_line(self, body: bytes, signature: str | None) -> dict[str, int]:
+        return handle_line_webhook(
+            self.recipients,
+            self.line_secret,
+            body,
+            signature,
+            self.clock,
+            postbacks=self.postbacks,
+            has_own_channel=self.line_accounts.has_own_channel,
+        )
+
+    def ses_notification(self, body: bytes, token: str | None) -> dict[str, Any]:
+        return handle_ses_notification(
+            self.deliveries, self.confirmer, self.ses, body, token, self.clock
+        )

@@ -14,7 +14,7 @@ import json
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from fastapi.utils import create_model_field
@@ -183,3 +183,7 @@ def container_of(request: Request) -> Any:
     if state.container is None:
         state.container = state.container_factory()
     return state.container
+
+
+CONTAINER = Depends(container_of)
+"""A route's service container, built on first use: `Annotated[XContainer, CONTAINER]`."""

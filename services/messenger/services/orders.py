@@ -1,0 +1,61 @@
+"""An order placed in the storefront, as the messenger sees it: the recipient kept
+current, the order credited to the campaign the person last engaged with, and the
+first-purchase welcome mail sent through the send door."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from messenger.adapters.recipients import RecipientRepository
+from messenger.domain.builtin import WELCOME
+from messenger.domain.model import SkipReason
+from messenger.services.campaigns import Campaigns
+from messenger.services.common import WELCOME_TRIGGER, record_customer
+from messenger.services.sending import SendOutcome, SendRequest, Sends
+from shared.contracts import details
+
+
+@dataclass(frozen=True)
+class OrderHandled:
+    welcome: SendOutcome
+    attributed_to: str | None
+    """The campaign credited with the order, if any."""
+
+
+@dataclass(frozen=True)
+class Orders:
+    recipients: RecipientRepository
+    campaigns: Campaigns
+    sends: Sends
+
+    def placed(self, shop_id: str, order: details.OrderPlaced, at: datetime) -> OrderHandled:
+        """`order.placed`: marketing, so the welcome goes through consent, cap and quiet
+        hours like any other send, once per customer (anchored on the first order)."""
+        record_customer(self.recipients, shop_id, order.customer, at)
+        customer_id = order.customer.customer_id
+        credited = self.campaigns.order_placed(
+            shop_id, customer_id, order.order_id, order.total, order.placed_at
+        )
+        if not order.is_first_order:
+            return OrderHandled(
+                SendOutcome("", "skipped", SkipReason.NOT_FIRST_ORDER.value), credited
+            )
+        welcome = self.sends.send(
+            SendRequest(
+                shop_id=shop_id,
+                message_id=WELCOME,
+                customer_id=customer_id,
+                trigger=WELCOME_TRIGGER,
+                anchor="first-order",
+                variables={
+                    "order": {
+                        "order_id": order.order_id,
+                        "lines": [{"sku": i.sku, "quantity": i.quantity} for i in order.items],
+                        "total": str(order.total),
+                        "currency": order.currency,
+                    }
+                },
+            )
+        )
+        return OrderHandled(welcome, credited)
