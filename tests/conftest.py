@@ -4,8 +4,9 @@ shops with keys, and order payloads."""
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,28 @@ SENDER = "shop@example.com"
 
 TODAY = datetime(2026, 11, 23, 3, 0, tzinfo=UTC)
 """The instant every test starts at (12:00 in Tokyo): no test reads the machine's date."""
+
+
+TRAVEL_DAYS_ENV = "KIZUNA_TEST_TRAVEL_DAYS"
+"""`make test-future` sets it: the test process's clock runs that many days ahead."""
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _machine_clock_moved() -> Iterator[None]:
+    """The machine's clock moved ahead (time.time, datetime.now, date.today), still
+    ticking: a test that passes today and fails then depends on today's date."""
+    days = os.environ.get(TRAVEL_DAYS_ENV)
+    if not days:
+        yield
+        return
+    import time_machine
+
+    traveller = time_machine.travel(datetime.now(UTC) + timedelta(days=int(days)), tick=True)
+    traveller.start()
+    try:
+        yield
+    finally:
+        traveller.stop()
 
 
 @pytest.fixture(autouse=True)

@@ -6,13 +6,15 @@ while the feedback test had fixed its own. These tests keep that from coming bac
 from __future__ import annotations
 
 import ast
-from datetime import UTC, datetime
+import os
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 
 from shared import clock as shared_clock
-from tests.conftest import TODAY, ShopKeys
+from tests.conftest import TODAY, TRAVEL_DAYS_ENV, ShopKeys
 
 SERVICES = Path(__file__).resolve().parents[2] / "services"
 THE_CLOCK = SERVICES / "shared" / "clock.py"
@@ -71,3 +73,12 @@ def test_the_clock_a_test_sets_is_the_clock_every_service_reads(
     # Then the consent carries the suite's time, not the machine's
     (consent,) = [c for c in profile["consents"] if c["channel"] == "email"]
     assert consent["recorded_at"].startswith("2031-02-03T04:05")
+
+
+def test_the_future_run_really_moves_the_machine_clock() -> None:
+    # Given `make test-future` (KIZUNA_TEST_TRAVEL_DAYS=365); a plain run has nothing to check
+    days = os.environ.get(TRAVEL_DAYS_ENV)
+    if not days:
+        pytest.skip("only in `make test-future`")
+    # When the test process reads the machine's clock / Then it is that far past the suite's day
+    assert datetime.now(UTC) - TODAY > timedelta(days=int(days) - 30)
