@@ -133,6 +133,7 @@ def test_the_real_template_boots_its_tables_bus_and_rules() -> None:
     assert [i["IdentityName"] for i in identities] == ["shop@example.com"]
     assert schedules == {
         "NightlyRecompute": "cron(0 18 * * ? *)",
+        "NightlyAnalytics": "cron(0 19 * * ? *)",
         "JourneyDispatcher": "rate(1 minute)",
         "RestockWaves": "rate(5 minutes)",
     }
