@@ -47,8 +47,8 @@ from shared.adapters.dynamodb import (
     from_item,
     is_condition_failure,
     key,
+    partition_page,
     query_all,
-    query_page,
     to_item,
 )
 from shared.errors import Conflict, DependencyFailed
@@ -434,15 +434,13 @@ class DynamoFeedbackRepository(FeedbackRepository):
         self, shop_id: str, limit: int, after: Position | None
     ) -> tuple[list[SurveyHead], Position | None]:
         pk = f"{_shop(shop_id)}#SURVEYS"
-        items, last = query_page(
+        items, last = partition_page(
             self._client,
+            self._table,
+            pk,
+            "",
             limit=limit,
             after=after,
-            partition={"pk": pk},
-            sort_prefixes={"sk": ""},
-            TableName=self._table,
-            KeyConditionExpression="pk = :pk",
-            ExpressionAttributeValues={":pk": {"S": pk}},
             ConsistentRead=True,
         )
         heads = [

@@ -41,8 +41,8 @@ from shared.adapters.dynamodb import (
     from_item,
     is_condition_failure,
     key,
+    partition_page,
     query_all,
-    query_page,
     to_item,
 )
 from shared.errors import Conflict
@@ -226,15 +226,13 @@ class DynamoCampaignRepository(CampaignRepository):
     def campaigns_page(
         self, shop_id: str, limit: int, after: Position | None
     ) -> tuple[list[Campaign], Position | None]:
-        items, last = query_page(
+        items, last = partition_page(
             self._client,
+            self._table,
+            f"SHOP#{shop_id}",
+            "CAMPAIGN#",
             limit=limit,
             after=after,
-            partition={"pk": f"SHOP#{shop_id}"},
-            sort_prefixes={"sk": "CAMPAIGN#"},
-            TableName=self._table,
-            KeyConditionExpression="pk = :pk AND begins_with(sk, :p)",
-            ExpressionAttributeValues={":pk": {"S": f"SHOP#{shop_id}"}, ":p": {"S": "CAMPAIGN#"}},
         )
         return [campaign_from_json(json.loads(i["body"]), int(i["version"])) for i in items], last
 

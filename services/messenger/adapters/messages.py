@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from messenger.domain.message import Coupon, EmailContent, LineContent, Message, SmsContent
 from messenger.domain.policy import QuietHours, SenderIdentity, ShopPolicy
-from shared.adapters.dynamodb import Position, from_item, key, query_page, to_item
+from shared.adapters.dynamodb import Position, from_item, key, partition_page, to_item
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -194,15 +194,13 @@ class DynamoMessageRepository(MessageRepository):
     def page(
         self, shop_id: str, limit: int, after: Position | None
     ) -> tuple[list[Message], Position | None]:
-        items, last = query_page(
+        items, last = partition_page(
             self._client,
+            self._table,
+            f"SHOP#{shop_id}",
+            "MSG#",
             limit=limit,
             after=after,
-            partition={"pk": f"SHOP#{shop_id}"},
-            sort_prefixes={"sk": "MSG#"},
-            TableName=self._table,
-            KeyConditionExpression="pk = :pk AND begins_with(sk, :p)",
-            ExpressionAttributeValues={":pk": {"S": f"SHOP#{shop_id}"}, ":p": {"S": "MSG#"}},
         )
         return [message_from_json(json.loads(i["body"])) for i in items], last
 

@@ -25,8 +25,8 @@ from shared.adapters.dynamodb import (
     from_item,
     is_condition_failure,
     key,
+    partition_page,
     query_all,
-    query_page,
     to_item,
 )
 
@@ -146,15 +146,13 @@ class DynamoAnalyticsData(AnalyticsData):
     def ad_spend_page(
         self, shop_id: str, limit: int, after: Position | None
     ) -> tuple[list[AdSpend], Position | None]:
-        items, last = query_page(
+        items, last = partition_page(
             self._client,
+            self._table,
+            f"SHOP#{shop_id}#ADSPEND",
+            "",
             limit=limit,
             after=after,
-            partition={"pk": f"SHOP#{shop_id}#ADSPEND"},
-            sort_prefixes={"sk": ""},
-            TableName=self._table,
-            KeyConditionExpression="pk = :pk",
-            ExpressionAttributeValues={":pk": {"S": f"SHOP#{shop_id}#ADSPEND"}},
         )
         return [
             AdSpend(str(i["channel"]), str(i["month"]), float(i["amount"])) for i in items

@@ -45,6 +45,7 @@ from shared.adapters.dynamodb import (
     from_item,
     is_condition_failure,
     key,
+    partition_page,
     query_all,
     query_page,
     to_item,
@@ -768,15 +769,13 @@ class DynamoProfileRepository(ProfileRepository):
     def segments_page(
         self, shop_id: str, limit: int, after: Position | None
     ) -> tuple[list[SegmentDefinition], Position | None]:
-        items, last = query_page(
+        items, last = partition_page(
             self._client,
+            self._table,
+            f"SHOP#{shop_id}#SEGDEF",
+            "",
             limit=limit,
             after=after,
-            partition={"pk": f"SHOP#{shop_id}#SEGDEF"},
-            sort_prefixes={"sk": ""},
-            TableName=self._table,
-            KeyConditionExpression="pk = :pk",
-            ExpressionAttributeValues={":pk": {"S": f"SHOP#{shop_id}#SEGDEF"}},
         )
         return [_segment_from(i) for i in items], last
 

@@ -135,6 +135,36 @@ def query_page(
     return page, ({k: str(page[-1][k]) for k in names} if more and page else None)
 
 
+def partition_page(
+    client: DynamoDBClient,
+    table: str,
+    pk: str,
+    sk_prefix: str,
+    *,
+    limit: int,
+    after: Position | None,
+    **kwargs: Any,
+) -> tuple[list[Item], Position | None]:
+    """`query_page` over one partition of the table's own key (`pk`), the items whose `sk`
+    starts with `sk_prefix`: the key condition and the cursor check come from one place."""
+    condition = "pk = :pk"
+    values: dict[str, Any] = {":pk": {"S": pk}}
+    if sk_prefix:
+        condition += " AND begins_with(sk, :prefix)"
+        values[":prefix"] = {"S": sk_prefix}
+    return query_page(
+        client,
+        limit=limit,
+        after=after,
+        partition={"pk": pk},
+        sort_prefixes={"sk": sk_prefix},
+        TableName=table,
+        KeyConditionExpression=condition,
+        ExpressionAttributeValues=values,
+        **kwargs,
+    )
+
+
 def batch_get_all(
     client: DynamoDBClient,
     table: str,

@@ -13,7 +13,7 @@ from shared.adapters.dynamodb import (
     from_item,
     is_condition_failure,
     key,
-    query_page,
+    partition_page,
     to_item,
 )
 from shared.auth.keys import ApiKey, Shop
@@ -174,15 +174,13 @@ class DynamoKeyStore(KeyStore):
     def list_keys(
         self, shop_id: str, limit: int, after: Position | None
     ) -> tuple[list[ApiKey], Position | None]:
-        items, last = query_page(
+        items, last = partition_page(
             self._client,
+            self._table,
+            f"SHOP#{shop_id}",
+            "KEY#",
             limit=limit,
             after=after,
-            partition={"pk": f"SHOP#{shop_id}"},
-            sort_prefixes={"sk": "KEY#"},
-            TableName=self._table,
-            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
-            ExpressionAttributeValues={":pk": {"S": f"SHOP#{shop_id}"}, ":prefix": {"S": "KEY#"}},
         )
         return [_key_from_item(to_item(i)) for i in items], last
 
