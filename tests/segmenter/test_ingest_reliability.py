@@ -257,7 +257,7 @@ def test_the_same_event_id_twice_changes_nothing(
 
 
 def _deliver(container: SegmenterContainer, envelope: EventEnvelope) -> None:
-    segmenter_events._container = container
+    segmenter_events.container.use(container)
     try:
         segmenter_events.handler({"detail": envelope.model_dump(mode="json")}, None)
     finally:

@@ -168,7 +168,7 @@ def test_nightly_schedule_recomputes_every_shop(
     cloud: Cloud, api: TestClient, shop: ShopKeys, container: SegmenterContainer
 ) -> None:
     _post_order(api, shop, 1, "sleeper", placed_at="2024-10-01T10:00:00+09:00")
-    segmenter_events._container = container
+    segmenter_events.container.use(container)
     try:
         result = segmenter_events.handler({"schedule": "nightly-recompute"}, None)
     finally:
@@ -194,7 +194,7 @@ def test_a_shop_whose_recompute_fails_does_not_stall_the_others(
     assert cloud.keys.list_shops()[0].shop_id == "aaa"
 
     # When the nightly schedule runs
-    segmenter_events._container = container
+    segmenter_events.container.use(container)
     try:
         result = segmenter_events.handler({"schedule": "nightly-recompute"}, None)
     finally:

@@ -15,8 +15,8 @@ from fastapi import APIRouter, Depends, Query, Response
 from mangum import Mangum
 
 from feedback import bootstrap
-from feedback.bootstrap import FeedbackContainer
 from feedback.entrypoints import pages
+from feedback.entrypoints.deps import Container
 from feedback.entrypoints.schemas import (
     AccessPublic,
     InvitationCreate,
@@ -37,7 +37,7 @@ from feedback.entrypoints.schemas import (
 )
 from feedback.services import restock, surveys
 from shared.auth.keys import Principal
-from shared.http.app import CONTAINER, create_service_app
+from shared.http.app import create_service_app
 from shared.http.paging import (
     DEFAULT_PAGE,
     PAGED_LIST,
@@ -58,7 +58,6 @@ def _survey_reader(principal: Annotated[Principal, Depends(authenticated)]) -> P
     return principal
 
 
-Container = Annotated[FeedbackContainer, CONTAINER]
 FeedbackReader = Annotated[Principal, Depends(require_scope("feedback:read"))]
 SurveyReader = Annotated[Principal, Depends(_survey_reader)]
 

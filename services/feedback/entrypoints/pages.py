@@ -15,20 +15,16 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from feedback.bootstrap import FeedbackContainer
 from feedback.domain.surveys import Survey, answers_from_form
 from feedback.domain.tokens import TokenExpired, TokenInvalid
 from feedback.entrypoints import html
+from feedback.entrypoints.deps import Container
 from feedback.services import restock, surveys
 from shared.errors import Conflict, InvalidInput, KizunaError, NotFound
-from shared.http.app import CONTAINER
 from shared.http.errors import status_for
 
 router = APIRouter(prefix="/f", include_in_schema=False)
 JST = ZoneInfo("Asia/Tokyo")
-
-
-Container = Annotated[FeedbackContainer, CONTAINER]
 
 
 async def _form(request: Request) -> list[tuple[str, str]]:

@@ -13,22 +13,14 @@ from segmenter.bootstrap import AnalyticsPorts, SegmenterContainer
 from segmenter.services import analytics, clv
 from shared.contracts import details
 from shared.contracts.envelope import EventEnvelope
-from shared.events_handler import dispatch
+from shared.events_handler import LazyContainer, dispatch
 from shared.scheduled import for_each_shop
 
-_container: SegmenterContainer | None = None
-
-
-def container() -> SegmenterContainer:
-    global _container  # noqa: PLW0603 - one container per warm Lambda
-    if _container is None:
-        _container = bootstrap.build()
-    return _container
+container = LazyContainer(bootstrap.build)
 
 
 def reset() -> None:
-    global _container  # noqa: PLW0603
-    _container = None
+    container.use(None)
 
 
 def _ports(c: SegmenterContainer) -> AnalyticsPorts:

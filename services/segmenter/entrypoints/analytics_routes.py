@@ -8,15 +8,15 @@ import io
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from segmenter.bootstrap import AnalyticsPorts, SegmenterContainer
 from segmenter.domain.analytics.views import REPORTS, AdSpend, Period
+from segmenter.entrypoints.deps import Container
 from segmenter.services import analytics
 from shared.errors import InvalidInput, NotFound
-from shared.http.app import container_of
 from shared.http.paging import (
     DEFAULT_PAGE,
     PAGED_LIST,
@@ -41,14 +41,6 @@ ReportName = Literal[
     "forecast",
 ]
 assert set(ReportName.__args__) == set(REPORTS)  # type: ignore[attr-defined]
-
-
-def _container(request: Request) -> SegmenterContainer:
-    container: SegmenterContainer = container_of(request)
-    return container
-
-
-Container = Annotated[SegmenterContainer, Depends(_container)]
 
 
 def _ports(c: SegmenterContainer) -> AnalyticsPorts:

@@ -5,16 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Query, Response
 from fastapi.responses import StreamingResponse
 from mangum import Mangum
 from pydantic import BaseModel, ConfigDict, Field
 
 from segmenter import bootstrap, services
 from segmenter.adapters.repository import SegmentDefinition
-from segmenter.bootstrap import SegmenterContainer
 from segmenter.domain.segments import rfm
 from segmenter.entrypoints import analytics_routes
+from segmenter.entrypoints.deps import Container
 from segmenter.entrypoints.schemas import (
     EventBatch,
     EventIn,
@@ -27,7 +27,7 @@ from segmenter.entrypoints.schemas import (
 from segmenter.services import audience, segments
 from shared.errors import InvalidInput, KizunaError
 from shared.http import admin
-from shared.http.app import container_of, create_service_app
+from shared.http.app import create_service_app
 from shared.http.errors import status_for
 from shared.http.paging import (
     DEFAULT_PAGE,
@@ -40,14 +40,6 @@ from shared.http.paging import (
 )
 from shared.http.security import EventsWriter, SegmentsReader, SegmentsWriter
 from shared.settings import get_settings
-
-
-def _container(request: Request) -> SegmenterContainer:
-    container: SegmenterContainer = container_of(request)
-    return container
-
-
-Container = Annotated[SegmenterContainer, Depends(_container)]
 
 router = APIRouter(prefix="/v1")
 
