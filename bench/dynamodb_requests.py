@@ -30,7 +30,6 @@ def main(customers: int = 100) -> dict[str, float]:
     from segmenter import bootstrap
     from segmenter.domain.commands import RecordOrder
     from segmenter.domain.model import Consent, Contact, Order, OrderLine
-    from segmenter.services import ingest_command
     from shared.adapters.dynamodb import RequestCounter
     from shared.local.template import load_template, tables
     from shared.settings import Settings
@@ -67,9 +66,7 @@ def main(customers: int = 100) -> dict[str, float]:
                 contact = Contact(email=f"{cid}@example.jp")
                 consent = (Consent("email", "marketing", True, "checkout", start),)
                 counter.reset()
-                ingest_command(
-                    RecordOrder(f"e{i}-{n}", "bench", order, contact, consent), container.ingest
-                )
+                container.ingest.handle(RecordOrder(f"e{i}-{n}", "bench", order, contact, consent))
                 per_order["first_order" if n == 0 else "repeat_order"].append(counter.count)
     result = {kind: sum(v) / len(v) for kind, v in per_order.items()}
     result["max"] = max(max(v) for v in per_order.values())

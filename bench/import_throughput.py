@@ -37,10 +37,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "services"))
 
-from segmenter.adapters.repository import ChangeSet, ProfileRepository  # noqa: E402
 from segmenter.domain.errors import DuplicateEvent  # noqa: E402
 from segmenter.domain.identity import Identifier  # noqa: E402
 from segmenter.domain.model import Order, Profile  # noqa: E402
+from segmenter.domain.records import ChangeSet  # noqa: E402
+from segmenter.services.ports import ProfileRepository  # noqa: E402
 from shared.adapters.eventbridge import EventPublisher  # noqa: E402
 from shared.contracts.envelope import EventEnvelope  # noqa: E402
 

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Any
 
 from segmenter.adapters.analytics_data import AnalyticsData, DynamoAnalyticsData
 from segmenter.adapters.analytics_store import AnalyticsStore, S3AnalyticsStore
 from segmenter.adapters.campaign_results import CampaignResults, DynamoCampaignResults
-from segmenter.adapters.repository import DynamoProfileRepository, ProfileRepository
+from segmenter.adapters.repository import DynamoProfileRepository
+from segmenter.services.customers import Customers
 from segmenter.services.ingest import Ingest
-from segmenter.services.segments import SegmentCache
+from segmenter.services.ports import ProfileRepository
+from segmenter.services.segments import SegmentCache, Segments
 from shared import aws
 from shared import clock as shared_clock
 from shared.adapters.eventbridge import EventBridgePublisher, EventPublisher
@@ -19,48 +22,94 @@ from shared.auth.store import DynamoKeyStore, KeyStore
 from shared.settings import Settings, get_settings
 
 
-def _utcnow() -> datetime:
-    return shared_clock.now()
-
-
-@dataclass
-class SegmenterContainer:
-    settings: Settings
-    keys: KeyStore
-    profiles: ProfileRepository
-    publisher: EventPublisher
-    clock: Callable[[], datetime] = field(default=_utcnow)
-    analytics: AnalyticsPorts | None = None
-    """The analytics bucket and reads (None: a container built without them)."""
-    segments: SegmentCache = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.segments = SegmentCache(self.profiles)
-
-    @property
-    def ingest(self) -> Ingest:
-        return Ingest(self.profiles, self.publisher, self.clock, self.segments)
-
-
-@dataclass
+@dataclass(frozen=True)
 class AnalyticsPorts:
     data: AnalyticsData
     store: AnalyticsStore
     campaigns: CampaignResults
 
 
+@dataclass(frozen=True)
+class SegmenterAdapters:
+    """Every port the segmenter's use cases need: the real ones from `build`, or the
+    fakes a test puts in their place (`SegmenterContainer.replaced`)."""
+
+    settings: Settings
+    keys: KeyStore
+    profiles: ProfileRepository
+    """The segmenter's table: each use case takes the narrow ports it uses."""
+    publisher: EventPublisher
+    analytics: AnalyticsPorts
+    clock: Callable[[], datetime] = shared_clock.now
+
+
+@dataclass(frozen=True)
+class SegmenterContainer:
+    """The segmenter's use cases, each wired once from the adapters (`wire`)."""
+
+    adapters: SegmenterAdapters
+    cache: SegmentCache
+    ingest: Ingest
+    customers: Customers
+    segments: Segments
+
+    @property
+    def keys(self) -> KeyStore:
+        """The API keys, which the shared HTTP layer authenticates with."""
+        return self.adapters.keys
+
+    @property
+    def settings(self) -> Settings:
+        return self.adapters.settings
+
+    @property
+    def profiles(self) -> ProfileRepository:
+        return self.adapters.profiles
+
+    @property
+    def publisher(self) -> EventPublisher:
+        return self.adapters.publisher
+
+    @property
+    def analytics(self) -> AnalyticsPorts:
+        return self.adapters.analytics
+
+    @property
+    def clock(self) -> Callable[[], datetime]:
+        return self.adapters.clock
+
+    def replaced(self, **adapters: Any) -> SegmenterContainer:
+        """The same segmenter with some adapters swapped (a test's fakes), wired again."""
+        return wire(replace(self.adapters, **adapters))
+
+
+def wire(a: SegmenterAdapters) -> SegmenterContainer:
+    """Build each use case once, from the adapters (the composition root)."""
+    table = a.profiles
+    cache = SegmentCache(table)
+    return SegmenterContainer(
+        adapters=a,
+        cache=cache,
+        ingest=Ingest(table, table, table, table, table, a.publisher, a.clock, cache),
+        customers=Customers(table, table, table),
+        segments=Segments(table, table, table, table, cache, a.publisher, a.clock),
+    )
+
+
 def build(settings: Settings | None = None) -> SegmenterContainer:
     settings = settings or get_settings()
     session = aws.session(settings.aws_region)
     dynamodb = aws.client(session, "dynamodb")
-    return SegmenterContainer(
-        settings=settings,
-        keys=DynamoKeyStore(dynamodb, settings.platform_table),
-        profiles=DynamoProfileRepository(dynamodb, settings.segmenter_table),
-        publisher=EventBridgePublisher(aws.client(session, "events"), settings.event_bus_name),
-        analytics=AnalyticsPorts(
-            data=DynamoAnalyticsData(dynamodb, settings.segmenter_table),
-            store=S3AnalyticsStore(aws.client(session, "s3"), settings.analytics_bucket),
-            campaigns=DynamoCampaignResults(dynamodb, settings.messenger_table),
-        ),
+    return wire(
+        SegmenterAdapters(
+            settings=settings,
+            keys=DynamoKeyStore(dynamodb, settings.platform_table),
+            profiles=DynamoProfileRepository(dynamodb, settings.segmenter_table),
+            publisher=EventBridgePublisher(aws.client(session, "events"), settings.event_bus_name),
+            analytics=AnalyticsPorts(
+                data=DynamoAnalyticsData(dynamodb, settings.segmenter_table),
+                store=S3AnalyticsStore(aws.client(session, "s3"), settings.analytics_bucket),
+                campaigns=DynamoCampaignResults(dynamodb, settings.messenger_table),
+            ),
+        )
     )

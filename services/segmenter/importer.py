@@ -16,7 +16,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from segmenter.adapters.repository import ProfileRepository
 from segmenter.domain.commands import RecordOrder
 from segmenter.domain.errors import OrderAlreadyRecorded
 from segmenter.domain.order_import import (
@@ -29,7 +28,8 @@ from segmenter.domain.order_import import (
     UnreadableFile,
     order_digest,
 )
-from segmenter.services.ingest import Clock, record_order
+from segmenter.services.ingest import Clock, Ingest, record_order
+from segmenter.services.ports import ProfileRepository
 from shared import clock as shared_clock
 from shared.adapters.eventbridge import EventPublisher
 from shared.errors import Conflict
@@ -105,7 +105,7 @@ def _record(
         historical=True,
     )
     try:
-        result = record_order(cmd, repo, publisher, clock)
+        result = record_order(cmd, Ingest.historical(repo, publisher, clock))
     except OrderAlreadyRecorded:
         stored = repo.get_order(shop_id, parsed.order.order_id)
         if stored is not None and order_digest(stored) == order_digest(parsed.order):

@@ -35,9 +35,8 @@ class RecordingPublisher(EventPublisher):
 def container(cloud: Cloud, clock: Clock) -> Iterator[SegmenterContainer]:
     from segmenter.entrypoints.api import app
 
-    built = bootstrap.build(cloud.settings)
-    built.clock = clock
-    built.publisher = RecordingPublisher(built.publisher)
+    real = bootstrap.build(cloud.settings)
+    built = real.replaced(clock=clock, publisher=RecordingPublisher(real.publisher))
     app.state.container = built
     yield built
     app.state.container = None

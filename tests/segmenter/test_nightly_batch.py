@@ -98,7 +98,7 @@ def _nightly_matches_per_customer(
 
     # Then every profile holds what the per-customer evaluator says at tonight's RFM
     after = {p.customer_id: p for p in container.profiles.iter_profiles(shop.shop_id)}
-    compiled = container.segments.segments(shop.shop_id)
+    compiled = container.cache.segments(shop.shop_id)
     known = {s.segment_id for s in compiled}
     expected_entered, expected_exited = set(), set()
     for customer_id, profile in before.items():

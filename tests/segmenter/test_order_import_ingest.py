@@ -20,7 +20,6 @@ from segmenter.bootstrap import SegmenterContainer, build
 from segmenter.domain.identity import Identifier
 from segmenter.domain.model import Profile
 from segmenter.importer import ImportSummary, import_orders
-from segmenter.services.segments import preview
 from shared.adapters.eventbridge import EventPublisher
 from shared.cli import app
 from shared.contracts.envelope import EventEnvelope
@@ -270,7 +269,8 @@ def test_imported_shipping_dates_drive_days_since_shipping(cloud: Cloud, shop: S
     profile = _profile_by_email(c, "aoi@example.jp")
     assert profile.last_shipped_at == datetime(2024, 3, 7, 10, tzinfo=JST)
     rule = {"field": "last_shipped_at", "op": "older_than_days", "value": 30}
-    assert preview(c.profiles, "acme", rule, datetime(2024, 4, 10, tzinfo=UTC)) == (
+    then = c.replaced(clock=lambda: datetime(2024, 4, 10, tzinfo=UTC))
+    assert then.segments.preview("acme", rule) == (
         1,
         [profile.customer_id],
     )

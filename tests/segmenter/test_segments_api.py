@@ -273,7 +273,7 @@ def test_recommendations_skip_bought_out_of_stock_and_disliked(
     # And our customer bought the serum and said they dislike fragrance
     _post_order(api, shop, 1, "me", items=items("SERUM"))
     from segmenter.domain.commands import RecordPreferences
-    from segmenter.services import record_preferences
+    from segmenter.services.ingest import record_preferences
 
     record_preferences(
         RecordPreferences("pref-1", "acme", "me", {"dislike": frozenset({"fragrance"})}),
@@ -486,12 +486,8 @@ def test_a_nightly_run_cut_short_is_finished_by_the_next_run(
     container: SegmenterContainer,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from segmenter.services import segments
-
     def run() -> None:
-        segments.recompute_shop(
-            container.profiles, container.segments, container.publisher, "acme", clock()
-        )
+        container.segments.recompute("acme", clock())
 
     def lapsed() -> list[str]:
         return [

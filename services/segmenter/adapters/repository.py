@@ -21,8 +21,8 @@ transaction with idempotent writes, and redone when the same event is retried.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +37,15 @@ from segmenter.adapters.codec import (
 from segmenter.domain.errors import ConcurrentUpdate, DuplicateEvent, OrderAlreadyRecorded
 from segmenter.domain.identity import Identifier
 from segmenter.domain.model import Order, Profile
+from segmenter.domain.records import (
+    AfterCommit,
+    ChangeSet,
+    EventRead,
+    Product,
+    SegmentDefinition,
+    duplicate_of,
+)
+from segmenter.services.ports import ProfileRepository
 from shared import clock as shared_clock
 from shared.adapters.dynamodb import (
     Position,
@@ -58,247 +67,6 @@ if TYPE_CHECKING:
 EVENT_RETENTION = timedelta(days=90)
 MAX_TRANSACTION_ITEMS = 100
 """DynamoDB's limit on the items of one TransactWriteItems."""
-
-
-@dataclass(frozen=True)
-class SegmentDefinition:
-    segment_id: str
-    name: str
-    rule: dict[str, Any]
-    description: str = ""
-    builtin: bool = False
-    created_at: datetime | None = None
-    member_count: int | None = None
-
-
-@dataclass(frozen=True)
-class Product:
-    sku: str
-    quantity: int | None = None
-    category: str | None = None
-    tags: tuple[str, ...] = ()
-    name: str | None = None
-
-    @property
-    def in_stock(self) -> bool:
-        return self.quantity is None or self.quantity > 0
-
-
-@dataclass(frozen=True)
-class AfterCommit:
-    """Idempotent writes an event leaves for after its transaction. They are recorded in
-    the event marker (inside the transaction), so a retry of the same event redoes them
-    when the first delivery stopped in between; no later event can make them wrong, since
-    a merged-away profile never comes back."""
-
-    survivor: str | None = None
-    merged: tuple[str, ...] = ()
-    """Merged-away profiles whose orders move to the survivor."""
-    identifiers: tuple[tuple[str, str], ...] = ()
-    """(identifier key, merged-away owner) to point at the survivor."""
-    unlisted: tuple[tuple[str, str], ...] = ()
-    """(segment, merged-away customer) member items to delete."""
-    spilled: tuple[tuple[str, str, bool], ...] = ()
-    """(segment, customer, is a member) items that did not fit in the transaction; a retry
-    checks them against the customer's segments as they are then."""
-
-    @property
-    def empty(self) -> bool:
-        return not (self.merged or self.identifiers or self.unlisted or self.spilled)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "survivor": self.survivor,
-            "merged": list(self.merged),
-            "identifiers": [list(i) for i in self.identifiers],
-            "unlisted": [list(u) for u in self.unlisted],
-            "spilled": [list(x) for x in self.spilled],
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any] | None) -> AfterCommit:
-        if not data:
-            return cls()
-        return cls(
-            survivor=data.get("survivor"),
-            merged=tuple(data.get("merged", ())),
-            identifiers=tuple((str(k), str(o)) for k, o in data.get("identifiers", ())),
-            unlisted=tuple((str(g), str(c)) for g, c in data.get("unlisted", ())),
-            spilled=tuple((str(g), str(c), bool(m)) for g, c, m in data.get("spilled", ())),
-        )
-
-
-@dataclass(frozen=True)
-class EventRead:
-    """What an event about a person needs first, read in one round trip."""
-
-    owners: dict[Identifier, str]
-    profile: Profile | None
-    """The likely profile (the one the event names), if it exists."""
-    marker: dict[str, Any] | None = None
-    """The event id's marker when it was processed before (a duplicate)."""
-
-
-@dataclass
-class ChangeSet:
-    """Everything one event changes, written atomically."""
-
-    shop_id: str
-    event_id: str
-    event_type: str
-    subject: str
-    """What the event is about (an order id, a SKU, a customer id), checked on duplicates."""
-    published: list[str] = field(default_factory=list)
-    """Envelopes (JSON) published for this event, re-published if it arrives again."""
-    profiles: list[tuple[Profile, int]] = field(default_factory=list)
-    """(new state, version it was read at; 0 = must be new)."""
-    new_orders: list[Order] = field(default_factory=list)
-    updated_orders: list[tuple[Order, str]] = field(default_factory=list)
-    """(new state, status it was read with)."""
-    claims: list[tuple[Identifier, str, str | None]] = field(default_factory=list)
-    """(identifier, new owner, owner it was read with; None = unowned)."""
-    entered: list[tuple[str, str]] = field(default_factory=list)
-    exited: list[tuple[str, str]] = field(default_factory=list)
-    product: tuple[Product, int | None] | None = None
-    """(new state, quantity it was read with; None = unknown product)."""
-    after_commit: AfterCommit = field(default_factory=AfterCommit)
-    """Writes left for after the transaction (a merge's clean-up)."""
-
-
-class ProfileRepository:
-    """Port. Test fakes subclass it."""
-
-    def load(
-        self, shop_id: str, identifiers: Sequence[Identifier], likely_customer: str | None
-    ) -> tuple[dict[Identifier, str], Profile | None]:
-        """Owners of the identifiers, and the likely profile if it exists (one round trip)."""
-        raise NotImplementedError
-
-    def load_for_event(
-        self,
-        shop_id: str,
-        event_id: str,
-        identifiers: Sequence[Identifier],
-        likely_customer: str | None,
-    ) -> EventRead:
-        """`load`, plus the event id's marker if it was seen before. This default (for fakes)
-        does not read the marker: the commit still refuses a duplicate."""
-        owners, profile = self.load(shop_id, identifiers, likely_customer)
-        return EventRead(owners, profile)
-
-    def get_profile(self, shop_id: str, customer_id: str) -> Profile | None:
-        raise NotImplementedError
-
-    def get_profiles(self, shop_id: str, customer_ids: Sequence[str]) -> list[Profile]:
-        raise NotImplementedError
-
-    def commit(self, change: ChangeSet) -> AfterCommit | None:
-        """Write the change atomically; returns the work left for after it (None: none)."""
-        raise NotImplementedError
-
-    def get_order(self, shop_id: str, order_id: str) -> Order | None:
-        raise NotImplementedError
-
-    def list_orders(self, shop_id: str, customer_id: str) -> list[Order]:
-        raise NotImplementedError
-
-    def orders_page(
-        self, shop_id: str, customer_id: str, limit: int, after: Position | None
-    ) -> tuple[list[Order], Position | None]:
-        """One page of a customer's orders, oldest first, and where the next one starts."""
-        raise NotImplementedError
-
-    def move_orders(self, shop_id: str, from_customer: str, to_customer: str) -> None:
-        """Every order of `from_customer` (merged away) now belongs to `to_customer`."""
-        raise NotImplementedError
-
-    def move_identifiers(
-        self, shop_id: str, identifiers: Sequence[tuple[Identifier, str]], to_customer: str
-    ) -> None:
-        """Point each (identifier, owner it had) at `to_customer`, unless it moved since."""
-        raise NotImplementedError
-
-    def owner_of(self, shop_id: str, identifier: Identifier) -> str | None:
-        raise NotImplementedError
-
-    def iter_profiles(self, shop_id: str) -> Iterator[Profile]:
-        raise NotImplementedError
-
-    def update_derived(self, profiles: Sequence[Profile]) -> list[Profile]:
-        """Write nightly-derived fields (RFM, segments) of profiles unchanged since read;
-        returns those written (a profile an event changed meanwhile is left to that event)."""
-        raise NotImplementedError
-
-    def set_memberships(
-        self, shop_id: str, entered: Sequence[tuple[str, str]], exited: Sequence[tuple[str, str]]
-    ) -> None:
-        raise NotImplementedError
-
-    def get_member_counts(self, shop_id: str) -> dict[str, int]:
-        raise NotImplementedError
-
-    def put_member_counts(self, shop_id: str, counts: dict[str, int]) -> None:
-        raise NotImplementedError
-
-    def list_segments(self, shop_id: str) -> list[SegmentDefinition]:
-        raise NotImplementedError
-
-    def segments_page(
-        self, shop_id: str, limit: int, after: Position | None
-    ) -> tuple[list[SegmentDefinition], Position | None]:
-        """One page of the shop's own segment definitions by id, and where the next starts."""
-        raise NotImplementedError
-
-    def get_segment(self, shop_id: str, segment_id: str) -> SegmentDefinition | None:
-        raise NotImplementedError
-
-    def put_segment(self, shop_id: str, segment: SegmentDefinition) -> None:
-        raise NotImplementedError
-
-    def delete_segment(self, shop_id: str, segment_id: str) -> None:
-        raise NotImplementedError
-
-    def segment_members(
-        self, shop_id: str, segment_id: str, limit: int, cursor: str | None
-    ) -> tuple[list[str], str | None]:
-        raise NotImplementedError
-
-    def get_product(self, shop_id: str, sku: str) -> Product | None:
-        raise NotImplementedError
-
-    def get_products(self, shop_id: str, skus: Sequence[str]) -> dict[str, Product]:
-        raise NotImplementedError
-
-    def get_reco_model(self, shop_id: str) -> dict[str, Any] | None:
-        raise NotImplementedError
-
-    def put_reco_model(self, shop_id: str, model: dict[str, Any]) -> None:
-        raise NotImplementedError
-
-    def get_event(self, shop_id: str, event_id: str) -> dict[str, Any] | None:
-        raise NotImplementedError
-
-    def list_profiles(
-        self, shop_id: str, limit: int, cursor: str | None
-    ) -> tuple[list[Profile], str | None]:
-        raise NotImplementedError
-
-    def get_setting(self, shop_id: str, name: str) -> dict[str, Any] | None:
-        raise NotImplementedError
-
-    def put_setting(self, shop_id: str, name: str, value: dict[str, Any]) -> None:
-        raise NotImplementedError
-
-
-def duplicate_of(marker: Mapping[str, Any]) -> DuplicateEvent:
-    """The refusal of an event whose marker is `marker` (what it published and left)."""
-    after_commit = marker.get("after_commit")
-    return DuplicateEvent(
-        list(marker.get("published", [])),
-        marker.get("subject"),
-        marker.get("type"),
-        json.loads(after_commit) if after_commit else None,
-    )
 
 
 def _profile_pk(shop_id: str, customer_id: str) -> str:
@@ -778,13 +546,6 @@ class DynamoProfileRepository(ProfileRepository):
             after=after,
         )
         return [_segment_from(i) for i in items], last
-
-    def get_segment(self, shop_id: str, segment_id: str) -> SegmentDefinition | None:
-        response = self._client.get_item(
-            TableName=self._table, Key=key(f"SHOP#{shop_id}#SEGDEF", segment_id)
-        )
-        item = response.get("Item")
-        return _segment_from(from_item(item)) if item else None
 
     def put_segment(self, shop_id: str, segment: SegmentDefinition) -> None:
         self._client.put_item(

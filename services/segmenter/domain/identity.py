@@ -44,16 +44,6 @@ def identifiers_of(customer_id: str | None, contact: Contact) -> list[Identifier
     return found
 
 
-@dataclass(frozen=True)
-class Resolution:
-    customer_id: str
-    """The canonical id the event's changes are written to."""
-    claims: tuple[Identifier, ...]
-    """Identifiers to point at `customer_id` (new, or owned by a merged profile)."""
-    merge_from: tuple[str, ...]
-    """Other canonical ids that turned out to be the same person."""
-
-
 def new_customer_id() -> str:
     return f"k-{uuid.uuid4().hex[:20]}"
 
@@ -62,8 +52,8 @@ def resolve(
     identifiers: Iterable[Identifier],
     owners: Mapping[Identifier, str],
     new_id: Callable[[], str] = new_customer_id,
-) -> Resolution:
-    """Pick the canonical customer for an event's identifiers.
+) -> str:
+    """The canonical customer id for an event's identifiers.
 
     The owner of the storefront id wins, then the owner of the earliest identifier; with no
     owner at all the storefront id itself (or a new id) becomes the customer id.
@@ -78,6 +68,4 @@ def resolve(
         canonical = ordered[0].value
     else:
         canonical = new_id()
-    merge_from = tuple(dict.fromkeys(o for o in owned if o != canonical))
-    claims = tuple(i for i in ordered if owners.get(i) != canonical)
-    return Resolution(canonical, claims, merge_from)
+    return canonical

@@ -24,7 +24,6 @@ def reset() -> None:
 
 
 def _ports(c: SegmenterContainer) -> AnalyticsPorts:
-    assert c.analytics is not None, "the analytics function needs the analytics ports"
     return c.analytics
 
 

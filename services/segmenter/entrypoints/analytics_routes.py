@@ -16,7 +16,7 @@ from segmenter.bootstrap import AnalyticsPorts, SegmenterContainer
 from segmenter.domain.analytics.views import REPORTS, AdSpend, Period
 from segmenter.entrypoints.deps import Container
 from segmenter.services import analytics
-from shared.errors import InvalidInput, NotFound
+from shared.errors import InvalidInput
 from shared.http.paging import (
     DEFAULT_PAGE,
     PAGED_LIST,
@@ -44,8 +44,6 @@ assert set(ReportName.__args__) == set(REPORTS)  # type: ignore[attr-defined]
 
 
 def _ports(c: SegmenterContainer) -> AnalyticsPorts:
-    if c.analytics is None:  # pragma: no cover - every real container has them
-        raise NotFound("analytics are not configured")
     return c.analytics
 
 

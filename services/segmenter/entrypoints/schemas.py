@@ -7,6 +7,7 @@ at a time (`POST /v1/events/batch`), or orders alone (`POST /v1/orders`). Each c
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
@@ -23,7 +24,6 @@ from pydantic import (
     model_validator,
 )
 
-from segmenter.adapters.codec import clv_to_dict
 from segmenter.domain.commands import (
     ChangeInventory,
     ChangeOrderStatus,
@@ -33,9 +33,20 @@ from segmenter.domain.commands import (
     UpdateCart,
     UpsertCustomer,
 )
-from segmenter.domain.model import Attributes, Consent, Contact, Order, OrderLine, Profile
+from segmenter.domain.model import (
+    Attributes,
+    ClvScore,
+    Consent,
+    Contact,
+    Order,
+    OrderLine,
+    Profile,
+)
+from segmenter.domain.segments import rfm
+from segmenter.services.ingest import Ingested
 from shared import clock as shared_clock
 from shared.contracts.envelope import EVENT_ID_PATTERN
+from shared.errors import Conflict, NotFound
 from shared.http.types import Timestamp
 
 ID_PATTERN = r"^[A-Za-z0-9._:\-#/@+]{1,128}$"
@@ -349,6 +360,47 @@ class IngestedPublic(BaseModel):
     f_stage: str | None = None
     error: dict[str, Any] | None = None
 
+    @classmethod
+    def of(cls, result: Ingested) -> IngestedPublic:
+        return cls(
+            event_id=result.event_id,
+            type=result.event_type,
+            status="duplicate" if result.duplicate else "accepted",
+            customer_id=result.customer_id,
+            f_stage=result.profile.f_stage if result.profile else None,
+        )
+
+    @classmethod
+    def refused(cls, event: EventIn, err: NotFound | Conflict) -> IngestedPublic:
+        return cls(
+            event_id=event.event_id,
+            type=event.type,
+            status="not_found" if isinstance(err, NotFound) else "conflict",
+            error={"code": err.code, "message": err.message, "field": err.field},
+        )
+
+
+class BatchResult(BaseModel):
+    accepted: int
+    duplicates: int
+    failed: int
+    results: list[IngestedPublic]
+
+    @classmethod
+    def of(
+        cls, events: list[EventIn], outcomes: list[Ingested | NotFound | Conflict]
+    ) -> BatchResult:
+        results = [
+            IngestedPublic.of(o) if isinstance(o, Ingested) else IngestedPublic.refused(e, o)
+            for e, o in zip(events, outcomes, strict=True)
+        ]
+        return cls(
+            accepted=sum(1 for r in results if r.status == "accepted"),
+            duplicates=sum(1 for r in results if r.status == "duplicate"),
+            failed=sum(1 for r in results if r.status in ("conflict", "not_found")),
+            results=results,
+        )
+
 
 class OrderRecordedPublic(BaseModel):
     event_id: str
@@ -357,13 +409,30 @@ class OrderRecordedPublic(BaseModel):
     duplicate: bool
     f_stage: str | None
 
+    @classmethod
+    def of(cls, result: Ingested, order_id: str) -> OrderRecordedPublic:
+        return cls(
+            event_id=result.event_id,
+            order_id=order_id,
+            customer_id=result.customer_id,
+            duplicate=result.duplicate,
+            f_stage=result.profile.f_stage if result.profile else None,
+        )
+
 
 class ConsentPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
     channel: str
     category: str
     granted: bool
     source: str | None
     recorded_at: datetime
+
+
+def _clv(score: ClvScore | None) -> dict[str, Any] | None:
+    if score is None:
+        return None
+    return {**asdict(score), "predicted_next_order_at": score.predicted_next_order_at.isoformat()}
 
 
 class ProfilePublic(BaseModel):
@@ -446,23 +515,15 @@ class ProfilePublic(BaseModel):
             acquisition_channel=p.attributes.acquisition_channel or s.first_sales_channel,
             first_offer=s.first_offer,
             rfm={"r": p.rfm.r, "f": p.rfm.f, "m": p.rfm.m, "rank": p.rfm.rank} if p.rfm else None,
-            clv=clv_to_dict(p.clv),
+            clv=_clv(p.clv),
             segments=sorted(p.segments),
             preferences={k: sorted(v) for k, v in p.preferences.items()},
-            consents=[
-                ConsentPublic(
-                    channel=c.channel,
-                    category=c.category,
-                    granted=c.granted,
-                    source=c.source,
-                    recorded_at=c.recorded_at,
-                )
-                for c in p.consents
-            ],
+            consents=[ConsentPublic.model_validate(c) for c in p.consents],
         )
 
 
 class OrderLinePublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
     sku: str
     quantity: int
     unit_price: Decimal
@@ -479,23 +540,79 @@ class OrderPublic(BaseModel):
     refunded: Decimal
     """Given back by partial refunds; the order's revenue is total − refunded."""
     sales_channel: str | None
-    items: list[OrderLinePublic]
+    items: list[OrderLinePublic] = Field(validation_alias="lines")
+    """Read from the order's `lines` (`OrderPublic.model_validate(order)`)."""
 
-    @classmethod
-    def of(cls, o: Order) -> OrderPublic:
-        return cls(
-            order_id=o.order_id,
-            customer_id=o.customer_id,
-            placed_at=o.placed_at,
-            status=o.status,
-            currency=o.currency,
-            total=o.total,
-            refunded=o.refunded,
-            sales_channel=o.sales_channel,
-            items=[
-                OrderLinePublic(
-                    sku=ln.sku, quantity=ln.quantity, unit_price=ln.unit_price, category=ln.category
-                )
-                for ln in o.lines
-            ],
-        )
+    model_config = ConfigDict(from_attributes=True, populate_by_name=True)
+
+
+class ProfilesPage(BaseModel):
+    customers: list[ProfilePublic]
+    next_cursor: str | None
+
+
+class RecommendationPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    sku: str
+    reason: str
+    score: float
+
+
+class SegmentPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    segment_id: str
+    name: str
+    description: str
+    builtin: bool
+    rule: dict[str, Any]
+    member_count: int | None
+    created_at: datetime | None
+
+
+class SegmentCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    segment_id: str = Field(min_length=1, max_length=63)
+    name: str = Field(min_length=1, max_length=100)
+    description: str = Field(default="", max_length=500)
+    rule: dict[str, Any]
+
+
+class PreviewRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    rule: dict[str, Any]
+
+
+class PreviewPublic(BaseModel):
+    count: int
+    sample_customer_ids: list[str]
+
+
+class MembersPage(BaseModel):
+    segment_id: str
+    customer_ids: list[str]
+    next_cursor: str | None
+
+
+class ScoreFloorIn(BaseModel):
+    r: int = Field(ge=1, le=5)
+    f: int = Field(ge=1, le=5)
+    m: int = Field(ge=1, le=5)
+
+
+class RfmConfigIn(BaseModel):
+    """How a shop's customers get R, F, M scores (1-5) and ranks 優良 / 準優良 / 一般 / 休眠."""
+
+    model_config = ConfigDict(extra="forbid")
+    method: Literal["quantile", "fixed"] = "quantile"
+    recency_days: list[Annotated[int, Field(ge=1, le=rfm.MAX_RECENCY_DAYS)]] = Field(
+        default=[30, 90, 180, 365], min_length=4, max_length=4
+    )
+    frequency: list[Annotated[int, Field(ge=1, le=rfm.MAX_FREQUENCY)]] = Field(
+        default=[2, 3, 5, 10], min_length=4, max_length=4
+    )
+    monetary: list[Annotated[float, Field(gt=0, le=rfm.MAX_MONETARY, allow_inf_nan=False)]] = Field(
+        default=[10_000, 30_000, 50_000, 100_000], min_length=4, max_length=4
+    )
+    loyal: ScoreFloorIn = ScoreFloorIn(r=4, f=4, m=4)
+    semi_loyal: ScoreFloorIn = ScoreFloorIn(r=3, f=3, m=3)
+    dormant_days: int = Field(default=365, ge=30, le=3650)

@@ -23,11 +23,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from segmenter.adapters.analytics_store import SNAPSHOT_TABLES
-from segmenter.adapters.repository import ProfileRepository
 from segmenter.domain.analytics.snapshot import build_columns, shop_date
 from segmenter.domain.analytics.views import AdSpend, Period, ReportInputs, render
 from segmenter.domain.model import ClvScore, Profile
 from segmenter.services.clv import ClvHook
+from segmenter.services.ports import ProfileRepository
 from shared.adapters.dynamodb import Position
 from shared.contracts.envelope import EventEnvelope
 from shared.errors import InvalidInput

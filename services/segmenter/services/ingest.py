@@ -15,18 +15,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from pydantic import BaseModel
 
-from segmenter.adapters.repository import (
-    AfterCommit,
-    ChangeSet,
-    EventRead,
-    Product,
-    ProfileRepository,
-    duplicate_of,
-)
 from segmenter.domain.commands import (
     ChangeInventory,
     ChangeOrderStatus,
@@ -39,16 +31,21 @@ from segmenter.domain.commands import (
 )
 from segmenter.domain.errors import ConcurrentUpdate, DuplicateEvent
 from segmenter.domain.identity import Identifier, identifiers_of, resolve
-from segmenter.domain.model import Attributes, Consent, Contact, Order, Profile
-from shared.adapters.dynamodb import Position
+from segmenter.domain.model import Activity, Attributes, Consent, Order, Profile
+from segmenter.domain.records import AfterCommit, ChangeSet, EventRead, Product, duplicate_of
+from segmenter.services.ports import (
+    EventStore,
+    OrderStore,
+    ProductStore,
+    ProfileRepository,
+    ProfileStore,
+    SegmentStore,
+)
 from shared.adapters.eventbridge import EventPublisher
 from shared.contracts import details
 from shared.contracts.envelope import EventEnvelope, derived_event_id
 from shared.errors import Conflict, DependencyFailed, InvalidInput, NotFound
 from shared.log import get_logger
-
-if TYPE_CHECKING:
-    from segmenter.services.segments import SegmentCache
 
 Clock = Callable[[], datetime]
 MAX_WRITE_ATTEMPTS = 8
@@ -56,14 +53,84 @@ MAX_MERGE_HOPS = 8
 _log = get_logger("kizuna.segmenter")
 
 
+class MembershipRules(Protocol):
+    """The shop's segment rules, applied to a profile an event changed."""
+
+    def changes(
+        self, profile: Profile, now: datetime
+    ) -> tuple[frozenset[str], list[str], list[str]]:
+        """(segments now, entered, exited)."""
+        ...
+
+
+class NoMembership:
+    """For imported history: segments are left to the nightly recompute."""
+
+    def changes(
+        self, profile: Profile, now: datetime
+    ) -> tuple[frozenset[str], list[str], list[str]]:
+        return profile.segments, [], []
+
+
 @dataclass(frozen=True)
 class Ingest:
-    """What every ingest use case needs (built by the composition root)."""
+    """What every ingest handler needs, built once by the composition root; `handle`
+    runs a command through its handler (`HANDLERS`)."""
 
-    repo: ProfileRepository
+    profiles: ProfileStore
+    events: EventStore
+    orders: OrderStore
+    memberships: SegmentStore
+    products: ProductStore
     publisher: EventPublisher
     clock: Clock
-    segments: SegmentCache | None = None
+    rules: MembershipRules
+
+    @classmethod
+    def historical(cls, repo: ProfileRepository, publisher: EventPublisher, clock: Clock) -> Ingest:
+        """For imported history, on the whole repository, without segment rules."""
+        return cls(repo, repo, repo, repo, repo, publisher, clock, NoMembership())
+
+    def handle(self, cmd: Command) -> Ingested:
+        """One storefront event of any type."""
+        handler: Callable[[Any, Ingest], Ingested] = HANDLERS[type(cmd)]
+        return handler(cmd, self)
+
+    def batch(self, commands: Sequence[Command]) -> list[Ingested | NotFound | Conflict]:
+        """Every command checked first (a bad one refuses the batch, naming
+        `events.<i>.<field>`); then each applied on its own, so a conflict or a missing
+        order in one does not undo the others (any other error stops the batch)."""
+        for i, command in enumerate(commands):
+            try:
+                check_command(command)
+            except InvalidInput as err:
+                field = f"events.{i}.{err.field}" if err.field else f"events.{i}"
+                raise InvalidInput(err.message, field=field) from None
+        outcomes: list[Ingested | NotFound | Conflict] = []
+        for command in commands:
+            try:
+                outcomes.append(self.handle(command))
+            except (NotFound, Conflict) as err:
+                outcomes.append(err)
+        return outcomes
+
+    def engaged(self, envelope: EventEnvelope, detail: details.MessageEngaged) -> Ingested:
+        return record_engagement(self, envelope, detail)
+
+    def consent_withdrawn(
+        self, envelope: EventEnvelope, detail: details.ConsentWithdrawn
+    ) -> Ingested:
+        return record_consent_withdrawn(self, envelope, detail)
+
+    def survey_answered(self, envelope: EventEnvelope, detail: details.SurveyAnswered) -> Ingested:
+        """Survey answers (the feedback service's event) become profile preferences."""
+        cmd = RecordPreferences(
+            event_id=envelope.id,
+            shop_id=envelope.shop,
+            customer_id=detail.customer_id,
+            preferences={k: frozenset(v) for k, v in detail.preferences.items()},
+        )
+        return record_preferences(cmd, self)
 
 
 @dataclass(frozen=True)
@@ -128,17 +195,17 @@ class _Subject:
     after_commit: AfterCommit
 
 
-def _live(repo: ProfileRepository, shop_id: str, profile: Profile | None) -> Profile | None:
+def _live(profiles: ProfileStore, shop_id: str, profile: Profile | None) -> Profile | None:
     """`profile`, or the profile it was merged into (followed to the end)."""
     for _ in range(MAX_MERGE_HOPS):
         if profile is None or not profile.merged_into:
             return profile
-        profile = repo.get_profile(shop_id, profile.merged_into)
+        profile = profiles.get_profile(shop_id, profile.merged_into)
     raise DependencyFailed("customer merges chain too deep; retry the request")
 
 
 def _resolve_subject(
-    repo: ProfileRepository,
+    ingest: Ingest,
     shop_id: str,
     ref: CustomerRef,
     identifiers: list[Identifier],
@@ -150,18 +217,16 @@ def _resolve_subject(
     Merging writes nothing here: the commit does, and the orders and identifiers of the
     merged-away profile move after it (`AfterCommit`), so a refused event changes nothing."""
     stored = read.owners
-    resolution = resolve(identifiers, stored)
+    resolved = resolve(identifiers, stored)
     likely = read.profile
-    profile = (
-        likely if likely is not None and likely.customer_id == resolution.customer_id else None
-    )
-    if profile is None and (stored or ref.customer_id != resolution.customer_id):
-        profile = repo.get_profile(shop_id, resolution.customer_id)
-    profile = _live(repo, shop_id, profile)
+    profile = likely if likely is not None and likely.customer_id == resolved else None
+    if profile is None and (stored or ref.customer_id != resolved):
+        profile = ingest.profiles.get_profile(shop_id, resolved)
+    profile = _live(ingest.profiles, shop_id, profile)
     if profile is None:
         profile = Profile(
             shop_id=shop_id,
-            customer_id=resolution.customer_id,
+            customer_id=resolved,
             attributes=Attributes(created_at=now),
         )
     survivor = profile.customer_id
@@ -175,17 +240,17 @@ def _resolve_subject(
     moved: list[tuple[str, str]] = []
     unlisted: list[tuple[str, str]] = []
     history: list[Order] | None = None
-    seen = {survivor, resolution.customer_id}
+    seen = {survivor, resolved}
     for owner in dict.fromkeys(stored.values()):
         if owner in seen:
             continue
-        other = _live(repo, shop_id, repo.get_profile(shop_id, owner))
+        other = _live(ingest.profiles, shop_id, ingest.profiles.get_profile(shop_id, owner))
         if other is None or other.customer_id in seen:
             continue
         seen.add(other.customer_id)
         if history is None:
-            history = repo.list_orders(shop_id, survivor)
-        other_orders = repo.list_orders(shop_id, other.customer_id)
+            history = ingest.orders.list_orders(shop_id, survivor)
+        other_orders = ingest.orders.list_orders(shop_id, other.customer_id)
         profile = profile.merged_with(other, other_orders, history)
         history = [*history, *other_orders]
         claimed = {c[0].key for c in claims}
@@ -209,40 +274,37 @@ def _resolve_subject(
     return _Subject(profile, read_version, claims, merged, after_commit)
 
 
-def _finish(
-    repo: ProfileRepository, shop_id: str, work: AfterCommit | None, *, retry: bool = False
-) -> None:
+def _finish(ingest: Ingest, shop_id: str, work: AfterCommit | None, *, retry: bool = False) -> None:
     """The idempotent writes a commit left for after it. On a retry (the first delivery
     may have stopped before them) they are checked against the data as it is now."""
     if work is None or work.empty:
         return
     survivor = work.survivor
     if survivor is not None and retry:
-        live = _live(repo, shop_id, repo.get_profile(shop_id, survivor))
+        live = _live(ingest.profiles, shop_id, ingest.profiles.get_profile(shop_id, survivor))
         survivor = live.customer_id if live is not None else survivor
     if survivor is not None:
         for dead in work.merged:
-            repo.move_orders(shop_id, dead, survivor)
+            ingest.orders.move_orders(shop_id, dead, survivor)
         if work.identifiers:
             moved = [(Identifier.from_key(k), owner) for k, owner in work.identifiers]
-            repo.move_identifiers(shop_id, moved, survivor)
+            ingest.profiles.move_identifiers(shop_id, moved, survivor)
     spilled = list(work.spilled)
     if retry and spilled:
-        current = {p.customer_id: p for p in repo.get_profiles(shop_id, [c for _, c, _ in spilled])}
+        wanted = [c for _, c, _ in spilled]
+        current = {p.customer_id: p for p in ingest.profiles.get_profiles(shop_id, wanted)}
         spilled = [(seg, c, c in current and seg in current[c].segments) for seg, c, _ in spilled]
     entered = [(seg, c) for seg, c, member in spilled if member]
     exited = [*work.unlisted, *((seg, c) for seg, c, member in spilled if not member)]
     if entered or exited:
-        repo.set_memberships(shop_id, entered, exited)
+        ingest.memberships.set_memberships(shop_id, entered, exited)
 
 
 def _membership_change(
     ingest: Ingest, profile: Profile, now: datetime
 ) -> tuple[Profile, list[str], list[str]]:
     """`profile` (folded; its `segments` still as before the event) with its segments now."""
-    if ingest.segments is None:
-        return profile, [], []
-    after, entered, exited = ingest.segments.changes(profile, now)
+    after, entered, exited = ingest.rules.changes(profile, now)
     return replace(profile, segments=after), entered, exited
 
 
@@ -281,14 +343,13 @@ def _on_duplicate(
     event_id: str,
     event_type: str,
     subject: str,
-    republish: bool = True,
 ) -> Ingested:
     if dup.event_type != event_type or dup.subject != subject:
         raise Conflict(
             f"event id was already used for another event ({dup.event_type})", field="event_id"
         )
-    _finish(ingest.repo, shop_id, AfterCommit.from_dict(dup.after_commit), retry=True)
-    if republish and dup.published:
+    _finish(ingest, shop_id, AfterCommit.from_dict(dup.after_commit), retry=True)
+    if dup.published:
         ingest.publisher.publish([EventEnvelope.model_validate_json(e) for e in dup.published])
     _log.info("duplicate event", extra={"event_id": event_id, "type": event_type})
     return Ingested(event_id, event_type, True, subject=subject, published=dup.published)
@@ -305,7 +366,6 @@ def _person_event(
     fold: Callable[[Profile], Profile],
     main_event: Callable[[Profile, datetime], EventEnvelope | None],
     new_orders: Sequence[Order] = (),
-    republish: bool = True,
 ) -> Ingested:
     """The common path of an event about one person."""
     identifiers = identifiers_of(ref.customer_id, ref.contact)
@@ -316,10 +376,10 @@ def _person_event(
 
     def attempt() -> Ingested:
         now = ingest.clock()
-        read = ingest.repo.load_for_event(shop_id, event_id, identifiers, ref.customer_id)
+        read = ingest.profiles.load_for_event(shop_id, event_id, identifiers, ref.customer_id)
         if read.marker is not None:
             raise duplicate_of(read.marker)
-        person = _resolve_subject(ingest.repo, shop_id, ref, identifiers, read, now)
+        person = _resolve_subject(ingest, shop_id, ref, identifiers, read, now)
         folded = fold(person.profile)
         folded, entered, exited = _membership_change(ingest, folded, now)
         main = main_event(folded, now)
@@ -328,7 +388,7 @@ def _person_event(
         )
         published = [e.model_dump_json() for e in envelopes]
         orders = [replace(o, customer_id=folded.customer_id) for o in new_orders]
-        work = ingest.repo.commit(
+        work = ingest.events.commit(
             ChangeSet(
                 shop_id=shop_id,
                 event_id=event_id,
@@ -343,7 +403,7 @@ def _person_event(
                 after_commit=person.after_commit,
             )
         )
-        _finish(ingest.repo, shop_id, work)
+        _finish(ingest, shop_id, work)
         if envelopes:
             ingest.publisher.publish(envelopes)
         return Ingested(event_id, event_type, False, folded.customer_id, subject, folded, published)
@@ -351,22 +411,15 @@ def _person_event(
     try:
         return _commit_with_retry(attempt)
     except DuplicateEvent as dup:
-        return _on_duplicate(ingest, dup, shop_id, event_id, event_type, subject, republish)
+        return _on_duplicate(ingest, dup, shop_id, event_id, event_type, subject)
 
 
 # ---------------------------------------------------------------------------- use cases
 
 
-def record_order(
-    cmd: RecordOrder,
-    repo: ProfileRepository,
-    publisher: EventPublisher,
-    clock: Clock,
-    segments: SegmentCache | None = None,
-) -> Ingested:
+def record_order(cmd: RecordOrder, ingest: Ingest) -> Ingested:
     """Store an order and fold it into the profile; publishes `order.placed` (not for
     imported history)."""
-    ingest = Ingest(repo, publisher, clock, segments)
 
     def fold(p: Profile) -> Profile:
         order = replace(cmd.order, customer_id=p.customer_id)
@@ -408,7 +461,6 @@ def record_order(
         fold=fold,
         main_event=placed,
         new_orders=[cmd.order],
-        republish=not cmd.historical,
     )
 
 
@@ -513,7 +565,7 @@ def _partial_refund(cmd: ChangeOrderStatus, order: Order) -> bool:
 
 
 def _fold_status_change(
-    repo: ProfileRepository, cmd: ChangeOrderStatus, profile: Profile, changed: Order, partial: bool
+    orders: OrderStore, cmd: ChangeOrderStatus, profile: Profile, changed: Order, partial: bool
 ) -> Profile:
     """The profile after the order's change: restated on a partial refund, re-folded
     without the order when it is cancelled or returned, given a shipping anchor when it
@@ -521,7 +573,7 @@ def _fold_status_change(
     if partial or cmd.status in ("cancelled", "returned"):
         others = [
             o
-            for o in repo.list_orders(cmd.shop_id, profile.customer_id)
+            for o in orders.list_orders(cmd.shop_id, profile.customer_id)
             if o.order_id != changed.order_id
         ]
         if partial:
@@ -541,14 +593,13 @@ def change_order_status(cmd: ChangeOrderStatus, ingest: Ingest) -> Ingested:
     profile revenue, AOV and LTV are net of refunds). Each refund counts once per event
     id; a retried event is a duplicate."""
     event_type = _STATUS_EVENTS[cmd.status]
-    repo = ingest.repo
 
     def attempt() -> Ingested:
         now = ingest.clock()
-        marker = repo.get_event(cmd.shop_id, cmd.event_id)
+        marker = ingest.events.get_event(cmd.shop_id, cmd.event_id)
         if marker is not None:
             raise duplicate_of(marker)  # a replay, whatever the order's status is now
-        order = repo.get_order(cmd.shop_id, cmd.order_id)
+        order = ingest.orders.get_order(cmd.shop_id, cmd.order_id)
         if order is None:
             raise NotFound("order not found", field="order_id")
         partial = _partial_refund(cmd, order)
@@ -558,7 +609,8 @@ def change_order_status(cmd: ChangeOrderStatus, ingest: Ingest) -> Ingested:
             raise Conflict(
                 f"an order that is {order.status} cannot become {cmd.status}", field="order_id"
             )
-        profile = _live(repo, cmd.shop_id, repo.get_profile(cmd.shop_id, order.customer_id))
+        stored = ingest.profiles.get_profile(cmd.shop_id, order.customer_id)
+        profile = _live(ingest.profiles, cmd.shop_id, stored)
         if profile is None:
             profile = Profile(cmd.shop_id, order.customer_id)
         customer_id = profile.customer_id  # the survivor, if the customer was merged away
@@ -570,7 +622,7 @@ def change_order_status(cmd: ChangeOrderStatus, ingest: Ingest) -> Ingested:
             delivered_at=cmd.at if cmd.status == "delivered" else order.delivered_at,
             refunded=order.refunded + cmd.amount if partial and cmd.amount else order.refunded,
         )
-        folded = _fold_status_change(repo, cmd, profile, changed, partial)
+        folded = _fold_status_change(ingest.orders, cmd, profile, changed, partial)
         folded, entered, exited = _membership_change(ingest, folded, now)
         detail: BaseModel
         if cmd.status == "shipped":
@@ -598,7 +650,7 @@ def change_order_status(cmd: ChangeOrderStatus, ingest: Ingest) -> Ingested:
             *_segment_envelopes(cmd.shop_id, cmd.event_id, customer_id, entered, exited, now),
         ]
         published = [e.model_dump_json() for e in envelopes]
-        work = repo.commit(
+        work = ingest.events.commit(
             ChangeSet(
                 shop_id=cmd.shop_id,
                 event_id=cmd.event_id,
@@ -611,7 +663,7 @@ def change_order_status(cmd: ChangeOrderStatus, ingest: Ingest) -> Ingested:
                 exited=[(s, customer_id) for s in exited],
             )
         )
-        _finish(repo, cmd.shop_id, work)
+        _finish(ingest, cmd.shop_id, work)
         ingest.publisher.publish(envelopes)
         return Ingested(
             cmd.event_id, event_type, False, customer_id, cmd.order_id, folded, published
@@ -626,14 +678,13 @@ def change_order_status(cmd: ChangeOrderStatus, ingest: Ingest) -> Ingested:
 def change_inventory(cmd: ChangeInventory, ingest: Ingest) -> Ingested:
     """Record a SKU's stock; publishes `inventory.changed` with the previous quantity, so
     the feedback service can start a restock release when it goes from 0 to positive."""
-    repo = ingest.repo
 
     def attempt() -> Ingested:
         now = ingest.clock()
-        marker = repo.get_event(cmd.shop_id, cmd.event_id)
+        marker = ingest.events.get_event(cmd.shop_id, cmd.event_id)
         if marker is not None:
             raise duplicate_of(marker)
-        current = repo.get_product(cmd.shop_id, cmd.sku)
+        current = ingest.products.get_product(cmd.shop_id, cmd.sku)
         previous = current.quantity if current is not None else None
         product = Product(
             sku=cmd.sku,
@@ -647,7 +698,7 @@ def change_inventory(cmd: ChangeInventory, ingest: Ingest) -> Ingested:
         )
         envelope = _envelope(cmd.event_id, cmd.shop_id, "inventory.changed", detail, now)
         published = [envelope.model_dump_json()]
-        repo.commit(
+        ingest.events.commit(
             ChangeSet(
                 shop_id=cmd.shop_id,
                 event_id=cmd.event_id,
@@ -686,8 +737,6 @@ def record_engagement(
     ingest: Ingest, envelope: EventEnvelope, detail: details.MessageEngaged
 ) -> Ingested:
     """Opens and clicks as activities, so behaviour segments can use them."""
-    from segmenter.domain.model import Activity
-
     kind = envelope.type.removeprefix("message.")
     activity = Activity(kind, envelope.time, ref=detail.campaign_id or detail.delivery_id)
     return _person_event(
@@ -714,7 +763,7 @@ def record_consent_withdrawn(
     Idempotent on the event id. Someone the segmenter has no profile of (an address the
     messenger knows only from a request) gets none: nothing is recorded."""
     try:
-        profile = get_profile(ingest.repo, envelope.shop, detail.customer_id)
+        profile = get_profile(ingest.profiles, envelope.shop, detail.customer_id)
     except NotFound:
         _log.info(
             "consent withdrawal for no known profile",
@@ -740,57 +789,15 @@ def record_consent_withdrawn(
 # ---------------------------------------------------------------------------- reads
 
 
-def get_profile(repo: ProfileRepository, shop_id: str, customer_id: str) -> Profile:
+def get_profile(profiles: ProfileStore, shop_id: str, customer_id: str) -> Profile:
     """A profile by any id the storefront knows it by (merged ids resolve to the survivor)."""
-    profile = _live(repo, shop_id, repo.get_profile(shop_id, customer_id))
+    profile = _live(profiles, shop_id, profiles.get_profile(shop_id, customer_id))
     if profile is None:
-        owner = repo.owner_of(shop_id, Identifier("ext", customer_id))
-        profile = _live(repo, shop_id, repo.get_profile(shop_id, owner)) if owner else None
+        owner = profiles.owner_of(shop_id, Identifier("ext", customer_id))
+        profile = _live(profiles, shop_id, profiles.get_profile(shop_id, owner)) if owner else None
     if profile is None:
         raise NotFound("customer not found", field="customer_id")
     return profile
-
-
-def list_profiles(
-    repo: ProfileRepository, shop_id: str, limit: int, cursor: str | None
-) -> tuple[list[Profile], str | None]:
-    return repo.list_profiles(shop_id, limit, cursor)
-
-
-def get_order(repo: ProfileRepository, shop_id: str, order_id: str) -> Order:
-    order = repo.get_order(shop_id, order_id)
-    if order is None:
-        raise NotFound("order not found", field="order_id")
-    return order
-
-
-def customer_orders_page(
-    repo: ProfileRepository, shop_id: str, customer_id: str, limit: int, after: Position | None
-) -> tuple[list[Order], Position | None]:
-    """One page of a customer's orders (of the profile it was merged into, if it was)."""
-    profile = get_profile(repo, shop_id, customer_id)
-    return repo.orders_page(shop_id, profile.customer_id, limit, after)
-
-
-__all__ = [
-    "Contact",
-    "Ingest",
-    "Ingested",
-    "change_inventory",
-    "change_order_status",
-    "customer_orders_page",
-    "get_order",
-    "get_profile",
-    "ingest_command",
-    "list_profiles",
-    "record_consent_withdrawn",
-    "record_engagement",
-    "record_order",
-    "record_preferences",
-    "record_view",
-    "update_cart",
-    "upsert_customer",
-]
 
 
 Command = (
@@ -812,16 +819,12 @@ def check_command(cmd: Command) -> None:
         )
 
 
-def ingest_command(cmd: Command, ingest: Ingest) -> Ingested:
-    """One storefront event of any type."""
-    if isinstance(cmd, RecordOrder):
-        return record_order(cmd, ingest.repo, ingest.publisher, ingest.clock, ingest.segments)
-    if isinstance(cmd, UpsertCustomer):
-        return upsert_customer(cmd, ingest)
-    if isinstance(cmd, ChangeOrderStatus):
-        return change_order_status(cmd, ingest)
-    if isinstance(cmd, UpdateCart):
-        return update_cart(cmd, ingest)
-    if isinstance(cmd, RecordView):
-        return record_view(cmd, ingest)
-    return change_inventory(cmd, ingest)
+HANDLERS: dict[type[Command], Callable[[Any, Ingest], Ingested]] = {
+    RecordOrder: record_order,
+    UpsertCustomer: upsert_customer,
+    ChangeOrderStatus: change_order_status,
+    UpdateCart: update_cart,
+    RecordView: record_view,
+    ChangeInventory: change_inventory,
+}
+"""Each storefront command's handler: `handler(cmd, deps)`."""

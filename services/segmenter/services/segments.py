@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from segmenter.adapters.repository import ProfileRepository, SegmentDefinition
 from segmenter.domain.errors import SegmentLimitReached
 from segmenter.domain.membership import (
     CompiledSegment,
@@ -23,14 +22,18 @@ from segmenter.domain.membership import (
     shop_memberships,
 )
 from segmenter.domain.model import Profile, RfmScore
+from segmenter.domain.recommend import build_model
+from segmenter.domain.records import SegmentDefinition
 from segmenter.domain.segments import builtin, rfm
 from segmenter.domain.segments.rules import parse_rule
+from segmenter.services.ports import ProductStore, ProfileStore, SegmentStore, SettingStore
 from shared.adapters.dynamodb import Position
 from shared.adapters.eventbridge import EventPublisher
 from shared.contracts import details
 from shared.contracts.envelope import EventEnvelope, derived_event_id
 from shared.errors import Conflict, InvalidInput, NotFound
 from shared.log import get_logger
+from shared.scheduled import for_each_shop
 
 SEGMENT_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 MAX_CUSTOM_SEGMENTS = 50
@@ -58,7 +61,7 @@ class SegmentCache:
 
     def __init__(
         self,
-        repo: ProfileRepository,
+        repo: SegmentStore,
         ttl_seconds: float = 60.0,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -97,115 +100,6 @@ class SegmentCache:
         self._by_shop.pop(shop_id, None)
 
 
-def list_segments(repo: ProfileRepository, shop_id: str) -> list[SegmentDefinition]:
-    counts = repo.get_member_counts(shop_id)
-    every = [
-        *builtin_definitions(),
-        *sorted(repo.list_segments(shop_id), key=lambda d: d.segment_id),
-    ]
-    return [replace(d, member_count=counts.get(d.segment_id, 0) if counts else None) for d in every]
-
-
-def segments_page(
-    repo: ProfileRepository, shop_id: str, limit: int, after: Position | None
-) -> tuple[list[SegmentDefinition], Position | None]:
-    """One page of `list_segments` (the built-ins first, then the shop's own by id) and
-    where the next starts: the shop's partition and the last built-in's id inside the
-    built-ins, else the storage position of the last stored definition. Either is bound
-    to the shop: another shop's cursor is an InvalidInput naming `cursor`."""
-    builtins = builtin_definitions()
-    ids = [d.segment_id for d in builtins]
-    partition = f"SHOP#{shop_id}#SEGDEF"
-    start = 0
-    stored_after: Position | None = None
-    if after is not None and "builtin" in after:
-        if set(after) != {"pk", "builtin"} or after["pk"] != partition:
-            raise InvalidInput("not a cursor of this list (pass it back as is)", field="cursor")
-        if after["builtin"] not in ids:
-            raise InvalidInput("not a cursor of this list (pass it back as is)", field="cursor")
-        start = ids.index(after["builtin"]) + 1
-    elif after is not None:
-        start, stored_after = len(builtins), after
-    head = builtins[start : start + limit]
-    room = limit - len(head)
-    stored, last = repo.segments_page(shop_id, max(room, 1), stored_after)
-    if room == 0:
-        more = start + limit < len(builtins) or bool(stored)
-        last = {"pk": partition, "builtin": head[-1].segment_id} if more else None
-        stored = []
-    counts = repo.get_member_counts(shop_id)
-    return [
-        replace(d, member_count=counts.get(d.segment_id, 0) if counts else None)
-        for d in [*head, *stored]
-    ], last
-
-
-def get_segment(repo: ProfileRepository, shop_id: str, segment_id: str) -> SegmentDefinition:
-    for definition in list_segments(repo, shop_id):
-        if definition.segment_id == segment_id:
-            return definition
-    raise NotFound("segment not found", field="segment_id")
-
-
-def preview(
-    repo: ProfileRepository, shop_id: str, rule: dict[str, Any], now: datetime, sample: int = 10
-) -> tuple[int, list[str]]:
-    """How many customers a rule matches now, before saving it."""
-    compiled = compile_segments([("preview", rule)])
-    count, ids = 0, list[str]()
-    for profile in repo.iter_profiles(shop_id):
-        if memberships(profile, compiled, now):
-            count += 1
-            if len(ids) < sample:
-                ids.append(profile.customer_id)
-    return count, ids
-
-
-def create_segment(
-    repo: ProfileRepository,
-    cache: SegmentCache,
-    publisher: EventPublisher,
-    shop_id: str,
-    segment_id: str,
-    name: str,
-    rule: dict[str, Any],
-    description: str,
-    now: datetime,
-) -> SegmentDefinition:
-    if not SEGMENT_ID.match(segment_id) or segment_id.startswith("builtin"):
-        raise InvalidInput("segment id must be 1-63 of a-z, 0-9, '_' or '-'", field="segment_id")
-    parse_rule(rule)  # a RuleError names the bad node
-    if any(d.segment_id == segment_id for d in list_segments(repo, shop_id)):
-        raise Conflict(f"segment '{segment_id}' already exists", field="segment_id")
-    if len(repo.list_segments(shop_id)) >= MAX_CUSTOM_SEGMENTS:
-        raise SegmentLimitReached(
-            f"a shop can define at most {MAX_CUSTOM_SEGMENTS} segments; delete one first",
-            field="segment_id",
-        )
-    definition = SegmentDefinition(segment_id, name, rule, description, False, now)
-    repo.put_segment(shop_id, definition)
-    cache.invalidate(shop_id)
-    recompute_shop(repo, cache, publisher, shop_id, now)
-    return get_segment(repo, shop_id, segment_id)
-
-
-def delete_segment(
-    repo: ProfileRepository, cache: SegmentCache, shop_id: str, segment_id: str
-) -> None:
-    definition = get_segment(repo, shop_id, segment_id)
-    if definition.builtin:
-        raise Conflict("built-in segments cannot be deleted", field="segment_id")
-    repo.delete_segment(shop_id, segment_id)
-    cache.invalidate(shop_id)
-
-
-def members(
-    repo: ProfileRepository, shop_id: str, segment_id: str, limit: int, cursor: str | None
-) -> tuple[list[str], str | None]:
-    get_segment(repo, shop_id, segment_id)
-    return repo.segment_members(shop_id, segment_id, limit, cursor)
-
-
 @dataclass(frozen=True)
 class RecomputeSummary:
     shop_id: str
@@ -214,75 +108,269 @@ class RecomputeSummary:
     exited: int
     ranks: dict[str, int]
 
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "profiles": self.profiles,
+            "entered": self.entered,
+            "exited": self.exited,
+            "ranks": self.ranks,
+        }
 
-def recompute_shop(
-    repo: ProfileRepository,
-    cache: SegmentCache,
-    publisher: EventPublisher,
-    shop_id: str,
-    now: datetime,
-    rfm_config: rfm.RfmConfig | None = None,
-) -> RecomputeSummary:
-    """Nightly: RFM scores by quantile over the whole shop, every segment re-evaluated
-    (relative dates move without events) column-wise per time zone (`shop_memberships`,
-    the only path that loads numpy), membership diffs published and written.
 
-    Redo-safe: the entries and exits are published first, with ids derived from the
-    transition and the profile version it was computed from, then member items are
-    written, then the profiles. A run that stops part way leaves the profiles as they were,
-    so the next run finds the same transitions, publishes the same ids (consumers drop the
-    repeats) and finishes the writes."""
-    cache.invalidate(shop_id)
-    compiled = cache.segments(shop_id)
-    known = frozenset(s.segment_id for s in compiled)
-    profiles = list(repo.iter_profiles(shop_id))
-    scored = rfm.score_customers(
-        [
-            rfm.RfmInput(
-                p.customer_id, p.stats.last_order_at, p.stats.order_count, float(p.stats.revenue)
+class Segments:
+    """Segment definitions, previews, members and exports, the shop's RFM config, and
+    the recompute (the API's on demand, the schedule's nightly)."""
+
+    def __init__(
+        self,
+        profiles: ProfileStore,
+        store: SegmentStore,
+        settings: SettingStore,
+        products: ProductStore,
+        cache: SegmentCache,
+        publisher: EventPublisher,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._profiles = profiles
+        self._store = store
+        self._settings = settings
+        self._products = products
+        self._cache = cache
+        self._publisher = publisher
+        self._clock = clock
+
+    def definitions(self, shop_id: str) -> list[SegmentDefinition]:
+        counts = self._store.get_member_counts(shop_id)
+        every = [
+            *builtin_definitions(),
+            *sorted(self._store.list_segments(shop_id), key=lambda d: d.segment_id),
+        ]
+        return [
+            replace(d, member_count=counts.get(d.segment_id, 0) if counts else None) for d in every
+        ]
+
+    def page(
+        self, shop_id: str, limit: int, after: Position | None
+    ) -> tuple[list[SegmentDefinition], Position | None]:
+        """One page of `definitions` (the built-ins first, then the shop's own by id) and where
+        the next starts: the shop's partition and the last built-in's id inside the
+        built-ins, else the storage position of the last stored definition. Either is
+        bound to the shop: another shop's cursor is an InvalidInput naming `cursor`."""
+        builtins = builtin_definitions()
+        ids = [d.segment_id for d in builtins]
+        partition = f"SHOP#{shop_id}#SEGDEF"
+        start = 0
+        stored_after: Position | None = None
+        if after is not None and "builtin" in after:
+            if set(after) != {"pk", "builtin"} or after["pk"] != partition:
+                raise InvalidInput("not a cursor of this list (pass it back as is)", field="cursor")
+            if after["builtin"] not in ids:
+                raise InvalidInput("not a cursor of this list (pass it back as is)", field="cursor")
+            start = ids.index(after["builtin"]) + 1
+        elif after is not None:
+            start, stored_after = len(builtins), after
+        head = builtins[start : start + limit]
+        room = limit - len(head)
+        stored, last = self._store.segments_page(shop_id, max(room, 1), stored_after)
+        if room == 0:
+            more = start + limit < len(builtins) or bool(stored)
+            last = {"pk": partition, "builtin": head[-1].segment_id} if more else None
+            stored = []
+        counts = self._store.get_member_counts(shop_id)
+        return [
+            replace(d, member_count=counts.get(d.segment_id, 0) if counts else None)
+            for d in [*head, *stored]
+        ], last
+
+    def get(self, shop_id: str, segment_id: str) -> SegmentDefinition:
+        for definition in self.definitions(shop_id):
+            if definition.segment_id == segment_id:
+                return definition
+        raise NotFound("segment not found", field="segment_id")
+
+    def preview(
+        self, shop_id: str, rule: dict[str, Any], sample: int = 10
+    ) -> tuple[int, list[str]]:
+        """How many customers a rule matches now, before saving it."""
+        now = self._clock()
+        compiled = compile_segments([("preview", rule)])
+        count, ids = 0, list[str]()
+        for profile in self._profiles.iter_profiles(shop_id):
+            if memberships(profile, compiled, now):
+                count += 1
+                if len(ids) < sample:
+                    ids.append(profile.customer_id)
+        return count, ids
+
+    def create(
+        self, shop_id: str, segment_id: str, name: str, rule: dict[str, Any], description: str
+    ) -> SegmentDefinition:
+        if not SEGMENT_ID.match(segment_id) or segment_id.startswith("builtin"):
+            raise InvalidInput(
+                "segment id must be 1-63 of a-z, 0-9, '_' or '-'", field="segment_id"
             )
-            for p in profiles
-        ],
-        now,
-        rfm_config or get_rfm_config(repo, shop_id),
-    )
-    scores = {s.customer_id: s for s in scored}
-    entered_all: list[tuple[str, str]] = []
-    exited_all: list[tuple[str, str]] = []
-    envelopes: list[EventEnvelope] = []
-    changed: list[Profile] = []
-    ranks: dict[str, int] = {}
-    counts: dict[str, int] = {}
-    # Rules on p_alive & co. read the CLV block the analytics pass last stored.
-    rescored = [replace(p, rfm=_rfm_score(scores.get(p.customer_id))) for p in profiles]
-    for profile, updated, after in zip(
-        profiles, rescored, shop_memberships(rescored, compiled, now), strict=True
-    ):
-        rfm_score = updated.rfm
-        before = profile.segments & known  # a deleted segment is dropped without an exit
-        for seg in after:
-            counts[seg] = counts.get(seg, 0) + 1
-        if rfm_score:
-            ranks[rfm_score.rank] = ranks.get(rfm_score.rank, 0) + 1
-        if after == profile.segments and rfm_score == profile.rfm:
-            continue
-        changed.append(replace(updated, segments=after))
-        for kind, moved, into in (
-            ("segment.entered", sorted(after - before), entered_all),
-            ("segment.exited", sorted(before - after), exited_all),
+        parse_rule(rule)  # a RuleError names the bad node
+        if any(d.segment_id == segment_id for d in self.definitions(shop_id)):
+            raise Conflict(f"segment '{segment_id}' already exists", field="segment_id")
+        if len(self._store.list_segments(shop_id)) >= MAX_CUSTOM_SEGMENTS:
+            raise SegmentLimitReached(
+                f"a shop can define at most {MAX_CUSTOM_SEGMENTS} segments; delete one first",
+                field="segment_id",
+            )
+        now = self._clock()
+        definition = SegmentDefinition(segment_id, name, rule, description, False, now)
+        self._store.put_segment(shop_id, definition)
+        self._cache.invalidate(shop_id)
+        self.recompute(shop_id, now)
+        return self.get(shop_id, segment_id)
+
+    def delete(self, shop_id: str, segment_id: str) -> None:
+        definition = self.get(shop_id, segment_id)
+        if definition.builtin:
+            raise Conflict("built-in segments cannot be deleted", field="segment_id")
+        self._store.delete_segment(shop_id, segment_id)
+        self._cache.invalidate(shop_id)
+
+    def members(
+        self, shop_id: str, segment_id: str, limit: int, cursor: str | None
+    ) -> tuple[list[str], str | None]:
+        self.get(shop_id, segment_id)
+        return self._store.segment_members(shop_id, segment_id, limit, cursor)
+
+    def member_profiles(self, shop_id: str, segment_id: str, page: int = 100) -> Iterator[Profile]:
+        """Every member's profile, page by page (for exports). Checks the segment exists
+        before the first page is asked for."""
+        self.get(shop_id, segment_id)
+        return self._member_pages(shop_id, segment_id, page)
+
+    def _member_pages(self, shop_id: str, segment_id: str, page: int) -> Iterator[Profile]:
+        cursor: str | None = None
+        while True:
+            ids, cursor = self._store.segment_members(shop_id, segment_id, page, cursor)
+            yield from self._profiles.get_profiles(shop_id, ids)
+            if cursor is None:
+                return
+
+    def refresh_shops(self, shop_ids: Iterable[str]) -> dict[str, Any]:
+        """Nightly, every shop: RFM ranks, all segments (relative dates move overnight),
+        recommendations. Each shop on its own: one that fails is logged, retried once,
+        named in the result, and does not stop the shops after it."""
+        now = self._clock()
+        run = for_each_shop(
+            "nightly-recompute", shop_ids, lambda shop_id: self.refresh(shop_id, now).as_dict()
+        )
+        return {"shops": run.results, **run.report()}
+
+    def refresh(self, shop_id: str, now: datetime | None = None) -> RecomputeSummary:
+        """Recompute the shop's segments and rebuild its recommendation model: what the
+        API's recompute and the nightly schedule both run."""
+        now = now or self._clock()
+        summary = self.recompute(shop_id, now)
+        model = build_model(self._profiles.iter_profiles(shop_id), now)
+        self._products.put_reco_model(shop_id, model)
+        return summary
+
+    def recompute(
+        self, shop_id: str, now: datetime, rfm_config: rfm.RfmConfig | None = None
+    ) -> RecomputeSummary:
+        """Nightly: RFM scores by quantile over the whole shop, every segment re-evaluated
+        (relative dates move without events) column-wise per time zone
+        (`shop_memberships`, the only path that loads numpy), membership diffs published
+        and written.
+
+        Redo-safe: the entries and exits are published first, with ids derived from the
+        transition and the profile version it was computed from, then member items are
+        written, then the profiles. A run that stops part way leaves the profiles as they
+        were, so the next run finds the same transitions, publishes the same ids
+        (consumers drop the repeats) and finishes the writes."""
+        self._cache.invalidate(shop_id)
+        compiled = self._cache.segments(shop_id)
+        known = frozenset(s.segment_id for s in compiled)
+        profiles = list(self._profiles.iter_profiles(shop_id))
+        scored = rfm.score_customers(
+            [
+                rfm.RfmInput(
+                    p.customer_id,
+                    p.stats.last_order_at,
+                    p.stats.order_count,
+                    float(p.stats.revenue),
+                )
+                for p in profiles
+            ],
+            now,
+            rfm_config or self.rfm_config(shop_id),
+        )
+        scores = {s.customer_id: s for s in scored}
+        entered_all: list[tuple[str, str]] = []
+        exited_all: list[tuple[str, str]] = []
+        envelopes: list[EventEnvelope] = []
+        changed: list[Profile] = []
+        ranks: dict[str, int] = {}
+        counts: dict[str, int] = {}
+        # Rules on p_alive & co. read the CLV block the analytics pass last stored.
+        rescored = [replace(p, rfm=_rfm_score(scores.get(p.customer_id))) for p in profiles]
+        for profile, updated, after in zip(
+            profiles, rescored, shop_memberships(rescored, compiled, now), strict=True
         ):
-            for seg in moved:
-                into.append((seg, profile.customer_id))
-                envelopes.append(_membership_envelope(shop_id, kind, seg, profile, now))
-    publisher.publish(envelopes)
-    repo.set_memberships(shop_id, entered_all, exited_all)
-    written = repo.update_derived(changed)
-    _repair_members_of_raced(repo, shop_id, changed, written, entered_all + exited_all)
-    repo.put_member_counts(shop_id, counts)
-    _log.info(
-        "recomputed", extra={"shop": shop_id, "profiles": len(profiles), "changed": len(written)}
-    )
-    return RecomputeSummary(shop_id, len(profiles), len(entered_all), len(exited_all), ranks)
+            rfm_score = updated.rfm
+            before = profile.segments & known  # a deleted segment is dropped without an exit
+            for seg in after:
+                counts[seg] = counts.get(seg, 0) + 1
+            if rfm_score:
+                ranks[rfm_score.rank] = ranks.get(rfm_score.rank, 0) + 1
+            if after == profile.segments and rfm_score == profile.rfm:
+                continue
+            changed.append(replace(updated, segments=after))
+            for kind, moved, into in (
+                ("segment.entered", sorted(after - before), entered_all),
+                ("segment.exited", sorted(before - after), exited_all),
+            ):
+                for seg in moved:
+                    into.append((seg, profile.customer_id))
+                    envelopes.append(_membership_envelope(shop_id, kind, seg, profile, now))
+        self._publisher.publish(envelopes)
+        self._store.set_memberships(shop_id, entered_all, exited_all)
+        written = self._profiles.update_derived(changed)
+        self._repair_members_of_raced(shop_id, changed, written, entered_all + exited_all)
+        self._store.put_member_counts(shop_id, counts)
+        _log.info(
+            "recomputed",
+            extra={"shop": shop_id, "profiles": len(profiles), "changed": len(written)},
+        )
+        return RecomputeSummary(shop_id, len(profiles), len(entered_all), len(exited_all), ranks)
+
+    def _repair_members_of_raced(
+        self,
+        shop_id: str,
+        changed: list[Profile],
+        written: list[Profile],
+        touched: list[tuple[str, str]],
+    ) -> None:
+        """A profile an event changed during the run was left to that event; its member
+        items are set back to what its current segments say."""
+        raced = {p.customer_id for p in changed} - {p.customer_id for p in written}
+        if not raced:
+            return
+        current = {p.customer_id: p for p in self._profiles.get_profiles(shop_id, sorted(raced))}
+        entered: list[tuple[str, str]] = []
+        exited: list[tuple[str, str]] = []
+        for seg, customer_id in touched:
+            if customer_id not in raced:
+                continue
+            profile = current.get(customer_id)
+            member = profile is not None and not profile.merged_into and seg in profile.segments
+            (entered if member else exited).append((seg, customer_id))
+        self._store.set_memberships(shop_id, entered, exited)
+
+    def rfm_config(self, shop_id: str) -> rfm.RfmConfig:
+        return rfm_config_from(self._settings.get_setting(shop_id, RFM_SETTING))
+
+    def set_rfm_config(self, shop_id: str, data: dict[str, Any]) -> rfm.RfmConfig:
+        """Fixed thresholds or quantiles for this shop's ranks; applied by the next
+        recompute."""
+        config = rfm_config_from(data)
+        self._settings.put_setting(shop_id, RFM_SETTING, rfm_config_to(config))
+        return config
 
 
 def _rfm_score(score: rfm.RfmScore | None) -> RfmScore | None:
@@ -290,30 +378,6 @@ def _rfm_score(score: rfm.RfmScore | None) -> RfmScore | None:
     if score is None or score.rank is None or score.r is None:
         return None
     return RfmScore(score.r, score.f or 0, score.m or 0, score.rank.value)
-
-
-def _repair_members_of_raced(
-    repo: ProfileRepository,
-    shop_id: str,
-    changed: list[Profile],
-    written: list[Profile],
-    touched: list[tuple[str, str]],
-) -> None:
-    """A profile an event changed during the run was left to that event; its member items
-    are set back to what its current segments say."""
-    raced = {p.customer_id for p in changed} - {p.customer_id for p in written}
-    if not raced:
-        return
-    current = {p.customer_id: p for p in repo.get_profiles(shop_id, sorted(raced))}
-    entered: list[tuple[str, str]] = []
-    exited: list[tuple[str, str]] = []
-    for seg, customer_id in touched:
-        if customer_id not in raced:
-            continue
-        profile = current.get(customer_id)
-        member = profile is not None and not profile.merged_into and seg in profile.segments
-        (entered if member else exited).append((seg, customer_id))
-    repo.set_memberships(shop_id, entered, exited)
 
 
 def _membership_envelope(
@@ -333,19 +397,6 @@ def _membership_envelope(
         time=now,
         detail=detail.model_dump(mode="json"),
     )
-
-
-def member_profiles(
-    repo: ProfileRepository, shop_id: str, segment_id: str, page: int = 100
-) -> Iterable[Profile]:
-    """Every member's profile, page by page (for exports)."""
-    get_segment(repo, shop_id, segment_id)
-    cursor: str | None = None
-    while True:
-        ids, cursor = repo.segment_members(shop_id, segment_id, page, cursor)
-        yield from repo.get_profiles(shop_id, ids)
-        if cursor is None:
-            return
 
 
 RFM_SETTING = "rfm"
@@ -385,14 +436,3 @@ def rfm_config_to(config: rfm.RfmConfig) -> dict[str, Any]:
         },
         "dormant_days": config.dormant_days,
     }
-
-
-def get_rfm_config(repo: ProfileRepository, shop_id: str) -> rfm.RfmConfig:
-    return rfm_config_from(repo.get_setting(shop_id, RFM_SETTING))
-
-
-def set_rfm_config(repo: ProfileRepository, shop_id: str, data: dict[str, Any]) -> rfm.RfmConfig:
-    """Fixed thresholds or quantiles for this shop's ranks; applied by the next recompute."""
-    config = rfm_config_from(data)
-    repo.put_setting(shop_id, RFM_SETTING, rfm_config_to(config))
-    return config

@@ -1,0 +1,163 @@
+"""The segmenter's ports, one per aggregate: the use cases take only the ones they use.
+
+`segmenter.adapters.repository.DynamoProfileRepository` implements them all on the one
+table; a test's fake implements the ports its use case takes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from segmenter.domain.identity import Identifier
+from segmenter.domain.model import Order, Profile
+from segmenter.domain.records import AfterCommit, ChangeSet, EventRead, Product, SegmentDefinition
+from shared.adapters.dynamodb import Position
+
+
+class ProfileStore:
+    """Profiles and the identifiers that point at them."""
+
+    def load(
+        self, shop_id: str, identifiers: Sequence[Identifier], likely_customer: str | None
+    ) -> tuple[dict[Identifier, str], Profile | None]:
+        """Owners of the identifiers, and the likely profile if it exists (one round trip)."""
+        raise NotImplementedError
+
+    def load_for_event(
+        self,
+        shop_id: str,
+        event_id: str,
+        identifiers: Sequence[Identifier],
+        likely_customer: str | None,
+    ) -> EventRead:
+        """`load`, plus the event id's marker if it was seen before. This default (for fakes)
+        does not read the marker: the commit still refuses a duplicate."""
+        owners, profile = self.load(shop_id, identifiers, likely_customer)
+        return EventRead(owners, profile)
+
+    def get_profile(self, shop_id: str, customer_id: str) -> Profile | None:
+        raise NotImplementedError
+
+    def get_profiles(self, shop_id: str, customer_ids: Sequence[str]) -> list[Profile]:
+        raise NotImplementedError
+
+    def owner_of(self, shop_id: str, identifier: Identifier) -> str | None:
+        raise NotImplementedError
+
+    def iter_profiles(self, shop_id: str) -> Iterator[Profile]:
+        raise NotImplementedError
+
+    def list_profiles(
+        self, shop_id: str, limit: int, cursor: str | None
+    ) -> tuple[list[Profile], str | None]:
+        raise NotImplementedError
+
+    def move_identifiers(
+        self, shop_id: str, identifiers: Sequence[tuple[Identifier, str]], to_customer: str
+    ) -> None:
+        """Point each (identifier, owner it had) at `to_customer`, unless it moved since."""
+        raise NotImplementedError
+
+    def update_derived(self, profiles: Sequence[Profile]) -> list[Profile]:
+        """Write nightly-derived fields (RFM, segments) of profiles unchanged since read;
+        returns those written (a profile an event changed meanwhile is left to that event)."""
+        raise NotImplementedError
+
+
+class EventStore:
+    """Processed events: one event's changes written at once, its marker read back."""
+
+    def get_event(self, shop_id: str, event_id: str) -> dict[str, Any] | None:
+        raise NotImplementedError
+
+    def commit(self, change: ChangeSet) -> AfterCommit | None:
+        """Write the change atomically; returns the work left for after it (None: none)."""
+        raise NotImplementedError
+
+
+class OrderStore:
+    """Orders."""
+
+    def get_order(self, shop_id: str, order_id: str) -> Order | None:
+        raise NotImplementedError
+
+    def list_orders(self, shop_id: str, customer_id: str) -> list[Order]:
+        raise NotImplementedError
+
+    def orders_page(
+        self, shop_id: str, customer_id: str, limit: int, after: Position | None
+    ) -> tuple[list[Order], Position | None]:
+        """One page of a customer's orders, oldest first, and where the next one starts."""
+        raise NotImplementedError
+
+    def move_orders(self, shop_id: str, from_customer: str, to_customer: str) -> None:
+        """Every order of `from_customer` (merged away) now belongs to `to_customer`."""
+        raise NotImplementedError
+
+
+class SegmentStore:
+    """Segment definitions, materialised membership and member counts."""
+
+    def list_segments(self, shop_id: str) -> list[SegmentDefinition]:
+        raise NotImplementedError
+
+    def segments_page(
+        self, shop_id: str, limit: int, after: Position | None
+    ) -> tuple[list[SegmentDefinition], Position | None]:
+        """One page of the shop's own segment definitions by id, and where the next starts."""
+        raise NotImplementedError
+
+    def put_segment(self, shop_id: str, segment: SegmentDefinition) -> None:
+        raise NotImplementedError
+
+    def delete_segment(self, shop_id: str, segment_id: str) -> None:
+        raise NotImplementedError
+
+    def segment_members(
+        self, shop_id: str, segment_id: str, limit: int, cursor: str | None
+    ) -> tuple[list[str], str | None]:
+        raise NotImplementedError
+
+    def set_memberships(
+        self, shop_id: str, entered: Sequence[tuple[str, str]], exited: Sequence[tuple[str, str]]
+    ) -> None:
+        raise NotImplementedError
+
+    def get_member_counts(self, shop_id: str) -> dict[str, int]:
+        raise NotImplementedError
+
+    def put_member_counts(self, shop_id: str, counts: dict[str, int]) -> None:
+        raise NotImplementedError
+
+
+class ProductStore:
+    """Products (stock, category, tags) and the shop's recommendation model."""
+
+    def get_product(self, shop_id: str, sku: str) -> Product | None:
+        raise NotImplementedError
+
+    def get_products(self, shop_id: str, skus: Sequence[str]) -> dict[str, Product]:
+        raise NotImplementedError
+
+    def get_reco_model(self, shop_id: str) -> dict[str, Any] | None:
+        raise NotImplementedError
+
+    def put_reco_model(self, shop_id: str, model: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+
+class SettingStore:
+    """A shop's settings by name (RFM config, CLV inputs, message costs)."""
+
+    def get_setting(self, shop_id: str, name: str) -> dict[str, Any] | None:
+        raise NotImplementedError
+
+    def put_setting(self, shop_id: str, name: str, value: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+
+class ProfileRepository(
+    ProfileStore, EventStore, OrderStore, SegmentStore, ProductStore, SettingStore
+):
+    """Every port of the segmenter's one table, for the adapter that implements them all
+    and the callers that still take the whole of it (the importer, the analytics)."""
