@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Any
 
-from feedback.adapters.repository import DynamoFeedbackRepository, FeedbackRepository
+from feedback.adapters.repository import DynamoFeedbackRepository
+from feedback.services.ports import RestockStore, SurveyStore
+from feedback.services.restock import Restock
+from feedback.services.surveys import Surveys
 from shared import aws
 from shared import clock as shared_clock
 from shared.adapters.eventbridge import EventBridgePublisher, EventPublisher
@@ -14,33 +18,61 @@ from shared.auth.store import DynamoKeyStore, KeyStore
 from shared.settings import Settings, get_settings
 
 
-def _utcnow() -> datetime:
-    return shared_clock.now()
+@dataclass(frozen=True)
+class FeedbackAdapters:
+    """Every port the feedback use cases need: the real ones from `build`, or the fakes a
+    test puts in their place (`FeedbackContainer.replaced`)."""
 
-
-@dataclass
-class FeedbackContainer:
     settings: Settings
     keys: KeyStore
-    repo: FeedbackRepository
+    surveys: SurveyStore
+    restock: RestockStore
     publisher: EventPublisher
-    clock: Callable[[], datetime] = field(default=_utcnow)
+    clock: Callable[[], datetime] = shared_clock.now
+
+
+@dataclass(frozen=True)
+class FeedbackContainer:
+    """The feedback use cases, each wired once from the adapters (`wire`)."""
+
+    adapters: FeedbackAdapters
+    surveys: Surveys
+    restock: Restock
 
     @property
-    def secret(self) -> str:
-        return self.settings.signing_secret.get_secret_value()
+    def keys(self) -> KeyStore:
+        """The API keys, which the shared HTTP layer authenticates with."""
+        return self.adapters.keys
 
-    def url(self, path: str) -> str:
-        return self.settings.public_base_url.rstrip("/") + path
+    @property
+    def publisher(self) -> EventPublisher:
+        return self.adapters.publisher
+
+    def replaced(self, **adapters: Any) -> FeedbackContainer:
+        """The same service with some adapters swapped (a test's fakes), wired again."""
+        return wire(replace(self.adapters, **adapters))
+
+
+def wire(a: FeedbackAdapters) -> FeedbackContainer:
+    """Build each use case once, from the adapters (the composition root)."""
+    return FeedbackContainer(
+        adapters=a,
+        surveys=Surveys(a.surveys, a.publisher, a.settings, a.clock),
+        restock=Restock(a.restock, a.publisher, a.settings, a.clock),
+    )
 
 
 def build(settings: Settings | None = None) -> FeedbackContainer:
     settings = settings or get_settings()
     session = aws.session(settings.aws_region)
     dynamodb = aws.client(session, "dynamodb")
-    return FeedbackContainer(
-        settings=settings,
-        keys=DynamoKeyStore(dynamodb, settings.platform_table),
-        repo=DynamoFeedbackRepository(dynamodb, settings.feedback_table),
-        publisher=EventBridgePublisher(aws.client(session, "events"), settings.event_bus_name),
+    table = DynamoFeedbackRepository(dynamodb, settings.feedback_table)
+    return wire(
+        FeedbackAdapters(
+            settings=settings,
+            keys=DynamoKeyStore(dynamodb, settings.platform_table),
+            surveys=table,
+            restock=table,
+            publisher=EventBridgePublisher(aws.client(session, "events"), settings.event_bus_name),
+        )
     )

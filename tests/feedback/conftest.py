@@ -65,7 +65,8 @@ class DynamoHooks:
 
     def __init__(self, cloud: Cloud, fb: FeedbackContainer) -> None:
         self.client = cloud.session.client("dynamodb")
-        fb.repo = DynamoFeedbackRepository(self.client, cloud.settings.feedback_table)
+        repo = DynamoFeedbackRepository(self.client, cloud.settings.feedback_table)
+        self.container = fb.replaced(surveys=repo, restock=repo)
         self.conflicts_left = 0
         self.client.meta.events.register(
             "before-call.dynamodb.TransactWriteItems", self._maybe_conflict
@@ -121,19 +122,22 @@ def feedback_keys(cloud: Cloud, shop: ShopKeys) -> FeedbackKeys:
     return FeedbackKeys(shop, storefront, reader, marketer)
 
 
-@pytest.fixture
-def fb(cloud: Cloud, clock: Clock) -> Iterator[FeedbackContainer]:
+def _install(built: FeedbackContainer | None) -> None:
+    """The container the app and the events handler use (None: build afresh)."""
     from feedback.entrypoints import events
     from feedback.entrypoints.api import app
 
-    built = bootstrap.build(cloud.settings)
-    built.clock = clock
-    built.publisher = RecordingPublisher(built.publisher)
     app.state.container = built
     events.container.use(built)
+
+
+@pytest.fixture
+def fb(cloud: Cloud, clock: Clock) -> Iterator[FeedbackContainer]:
+    real = bootstrap.build(cloud.settings)
+    built = real.replaced(clock=clock, publisher=RecordingPublisher(real.publisher))
+    _install(built)
     yield built
-    app.state.container = None
-    events.reset()
+    _install(None)
 
 
 @pytest.fixture
@@ -151,7 +155,9 @@ def api(fb: FeedbackContainer) -> TestClient:
 
 @pytest.fixture
 def dynamo_hooks(cloud: Cloud, fb: FeedbackContainer) -> DynamoHooks:
-    return DynamoHooks(cloud, fb)
+    hooks = DynamoHooks(cloud, fb)
+    _install(hooks.container)
+    return hooks
 
 
 @pytest.fixture

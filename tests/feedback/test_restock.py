@@ -15,7 +15,6 @@ import pytest
 from fastapi.testclient import TestClient
 
 from feedback.bootstrap import FeedbackContainer
-from feedback.services import restock
 from shared.clock import FixedClock as Clock
 from shared.contracts.details import MessageRequested
 from shared.contracts.envelope import EventEnvelope
@@ -527,7 +526,7 @@ def test_a_sku_holding_hash_never_reaches_another_skus_records(
         assert overview["stock"] == i + 3
         assert overview["signups"] == {"pending": 0, "active": 0, "unsubscribed": 0}
     # (read through the service: Starlette's TestClient decodes a request path twice)
-    assert restock.sku_overview(fb, "acme", f"{SKU}%23SIGNUPS").stock == 5
+    assert fb.restock.sku_overview("acme", f"{SKU}%23SIGNUPS").stock == 5
     # And when SERUM-30 itself comes back, its sign-up is told
     assert _stock(clock, "inv-1", 0, 2)["wave"]["notified"] == 1
     assert [m["variables"]["sku"] for m in published.messages("restock_early_access")] == [SKU]
@@ -575,8 +574,8 @@ def test_an_inventory_event_with_a_sku_feedback_cannot_take_is_rejected_and_logg
     # Then each is rejected without an exception (no endless retry), nothing is stored
     assert [r.get("rejected") for r in results] == ["sku"] * 4
     for sku in ("BAD\x00SKU", "LONG" * 17, ""):
-        assert fb.repo.get_stock("acme", sku) is None
-        assert fb.repo.list_releases("acme", sku) == []
+        assert fb.adapters.restock.get_stock("acme", sku) is None
+        assert fb.adapters.restock.list_releases("acme", sku) == []
     # And the log names the event and the shop, not the SKU
     rejected = [json.loads(line) for line in lines if "inventory event rejected" in line]
     assert [r["event_id"] for r in rejected] == ["inv-bad-0", "inv-bad-1", "inv-bad-2", "inv-bad-3"]
@@ -608,7 +607,7 @@ def test_overlapping_wave_runners_never_tell_more_than_one_wave(
         sku = f"SERUM-{n}"
         # Given 6 active sign-ups for the SKU
         for i in range(6):
-            restock.sign_up(fb, "acme", sku, "email", customer_id=f"c-{i}")
+            fb.restock.sign_up("acme", sku, "email", customer_id=f"c-{i}")
         fired = dynamo_hooks.before_call(n, schedule)
         # When 2 items come back (factor 2: a wave tells 4)
         _stock(clock, f"inv-{n}", 0, 2, sku=sku)

@@ -331,11 +331,11 @@ def test_results_counts_nps_texts_over_time_and_by_segment(
     # And a later exit does not rewrite history, but later answers follow it
     exited = vip.model_copy(update={"id": "seg-2", "type": "segment.exited", "time": clock.now})
     events.handler({"detail": exited.model_dump(mode="json")}, None)
-    assert fb.repo.segments_of("acme", "c-1") == ()
+    assert fb.adapters.surveys.segments_of("acme", "c-1") == ()
     assert _results(api, keys, segment_id="vip")["total"]["responses"] == 1
     # And a stale (older) entered event does not undo the exit
     events.handler({"detail": vip.model_dump(mode="json")}, None)
-    assert fb.repo.segments_of("acme", "c-1") == ()
+    assert fb.adapters.surveys.segments_of("acme", "c-1") == ()
 
 
 def test_results_need_the_read_scope_and_say_which_parameter_is_wrong(

@@ -25,13 +25,19 @@ import json
 import random
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote, unquote
 
 from botocore.exceptions import ClientError
 
+from feedback.domain.records import (
+    Notification,
+    SaveOutcome,
+    Stock,
+    StoredResponse,
+    SurveyHead,
+)
 from feedback.domain.restock import SIGNUP_ID_PREFIX, Recipient, Release, SignUp
 from feedback.domain.surveys import (
     AnswerValue,
@@ -41,6 +47,7 @@ from feedback.domain.surveys import (
     ScoreRange,
     Survey,
 )
+from feedback.services.ports import RestockStore, SurveyStore
 from shared.adapters.dynamodb import (
     Position,
     cancellation_codes,
@@ -60,7 +67,6 @@ OPEN_RELEASES = "RELEASES#OPEN"
 CONDITION_FAILED = "ConditionalCheckFailed"
 TRANSACTION_CONFLICT = "TransactionConflict"
 TRANSACTION_ATTEMPTS = 4
-SaveOutcome = Literal["created", "duplicate", "conflict"]
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -94,146 +100,8 @@ def _open_release_sk(shop_id: str, sku: str, release_id: str) -> str:
     return f"{shop_id}#{_sku_part(sku)}#{release_id}"
 
 
-@dataclass(frozen=True)
-class SurveyHead:
-    survey_id: str
-    title: str
-    latest_version: int
-    created_at: datetime
-    updated_at: datetime
-
-
-@dataclass(frozen=True)
-class StoredResponse:
-    """The idempotency record of a response id."""
-
-    response_id: str
-    fingerprint: str
-    survey_id: str
-    survey_version: int
-    customer_id: str
-    preferences: dict[str, list[str]]
-    answered_at: datetime
-
-
-@dataclass(frozen=True)
-class Notification:
-    signup_id: str
-    notified_at: datetime
-    customer_id: str | None = None
-    clicked_at: datetime | None = None
-    purchased_order: str | None = None
-
-
-@dataclass(frozen=True)
-class Stock:
-    quantity: int
-    at: datetime
-    release_id: str | None = None
-
-
-class FeedbackRepository:
-    """Port. Test fakes subclass it."""
-
-    # surveys
-    def list_surveys(
-        self, shop_id: str, limit: int, after: Position | None
-    ) -> tuple[list[SurveyHead], Position | None]:
-        """One page of the shop's surveys by id, and where the next one starts."""
-        raise NotImplementedError
-
-    def get_survey(self, shop_id: str, survey_id: str, version: int | None = None) -> Survey | None:
-        raise NotImplementedError
-
-    def survey_versions(self, shop_id: str, survey_id: str) -> list[Survey]:
-        raise NotImplementedError
-
-    def put_survey_version(self, survey: Survey) -> None:
-        """Store version N; refused (Conflict) unless the survey's latest is N-1."""
-        raise NotImplementedError
-
-    # responses
-    def save_response(
-        self, response: Response, preferences: dict[str, list[str]]
-    ) -> tuple[SaveOutcome, StoredResponse | None]:
-        raise NotImplementedError
-
-    def get_response(self, shop_id: str, response_id: str) -> StoredResponse | None:
-        raise NotImplementedError
-
-    def responses(
-        self,
-        shop_id: str,
-        survey_id: str,
-        since: datetime | None = None,
-        until: datetime | None = None,
-    ) -> list[Response]:
-        raise NotImplementedError
-
-    # segment membership copy
-    def set_membership(
-        self, shop_id: str, customer_id: str, segment_id: str, member: bool, at: datetime
-    ) -> bool:
-        raise NotImplementedError
-
-    def segments_of(self, shop_id: str, customer_id: str) -> tuple[str, ...]:
-        raise NotImplementedError
-
-    # sign-ups
-    def get_signup(self, shop_id: str, sku: str, signup_id: str) -> SignUp | None:
-        raise NotImplementedError
-
-    def put_signup(self, signup: SignUp, previous: SignUp | None) -> None:
-        """Write the sign-up if it is still as `previous` (None: must not exist)."""
-        raise NotImplementedError
-
-    def signups_for(self, shop_id: str, sku: str) -> list[SignUp]:
-        raise NotImplementedError
-
-    # stock and releases
-    def get_stock(self, shop_id: str, sku: str) -> Stock | None:
-        raise NotImplementedError
-
-    def record_stock(
-        self, shop_id: str, sku: str, quantity: int, at: datetime, release: Release | None
-    ) -> Literal["applied", "stale", "duplicate"]:
-        """Latest stock (older events are ignored); with `release`, starts it atomically."""
-        raise NotImplementedError
-
-    def get_release(self, shop_id: str, sku: str, release_id: str) -> Release | None:
-        raise NotImplementedError
-
-    def list_releases(self, shop_id: str, sku: str) -> list[Release]:
-        raise NotImplementedError
-
-    def open_releases(self) -> list[tuple[str, str, str]]:
-        """(shop, sku, release id) of every open release."""
-        raise NotImplementedError
-
-    def update_release(self, release: Release, read_waves: int) -> bool:
-        """Store status and wave state if nobody ran a wave since it was read."""
-        raise NotImplementedError
-
-    def notifications(self, shop_id: str, release_id: str) -> dict[str, Notification]:
-        raise NotImplementedError
-
-    def get_notifications(
-        self, shop_id: str, release_id: str, signup_ids: Sequence[str]
-    ) -> dict[str, Notification]:
-        raise NotImplementedError
-
-    def claim_notification(self, release: Release, signup: SignUp, at: datetime) -> bool:
-        """Record that the sign-up was told about the release (False: it already was)."""
-        raise NotImplementedError
-
-    def mark_clicked(self, release: Release, signup_id: str, at: datetime) -> bool:
-        raise NotImplementedError
-
-    def mark_purchased(self, release: Release, signup_id: str, order_id: str, at: datetime) -> bool:
-        raise NotImplementedError
-
-
-# ---------------------------------------------------------------------------- codecs
+class FeedbackRepository(SurveyStore, RestockStore):
+    """Both ports on the feedback table, for the adapter that implements them."""
 
 
 def _survey_to(s: Survey) -> dict[str, Any]:

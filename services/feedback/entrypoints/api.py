@@ -35,7 +35,6 @@ from feedback.entrypoints.schemas import (
     SurveySummaryPublic,
     TokenVerify,
 )
-from feedback.services import restock, surveys
 from shared.auth.keys import Principal
 from shared.http.app import create_service_app
 from shared.http.paging import (
@@ -70,10 +69,10 @@ _WITH_OFFSET = f"ISO 8601 with a UTC offset, e.g. 2026-11-01T00:00:00+09:00, {WI
 
 @router.post("/surveys", status_code=201)
 def create_survey(body: SurveyCreate, principal: Admin, c: Container) -> SurveyPublic:
-    survey = surveys.create_survey(
-        c, principal.shop_id, body.survey_id, body.title, body.question_dicts(), body.description
+    survey = c.surveys.create_survey(
+        principal.shop_id, body.survey_id, body.title, body.question_dicts(), body.description
     )
-    return SurveyPublic.of(survey)
+    return SurveyPublic.model_validate(survey)
 
 
 @router.get("/surveys", responses=PAGED_LIST)
@@ -85,18 +84,18 @@ def list_surveys(
     cursor: PageCursor = None,
 ) -> list[SurveySummaryPublic]:
     """The shop's surveys by id, one page at a time (`X-Next-Cursor` → `cursor`)."""
-    found, after = surveys.list_surveys(c, principal.shop_id, limit, decode_cursor(cursor, dict))
+    found, after = c.surveys.list_surveys(principal.shop_id, limit, decode_cursor(cursor, dict))
     set_next_cursor(response, after)
-    return [SurveySummaryPublic.of(h) for h in found]
+    return [SurveySummaryPublic.model_validate(h) for h in found]
 
 
 @router.put("/surveys/{survey_id}")
 def edit_survey(survey_id: str, body: SurveyEdit, principal: Admin, c: Container) -> SurveyPublic:
     """Creates the next version; responses keep the version they answered."""
-    survey = surveys.edit_survey(
-        c, principal.shop_id, survey_id, body.title, body.question_dicts(), body.description
+    survey = c.surveys.edit_survey(
+        principal.shop_id, survey_id, body.title, body.question_dicts(), body.description
     )
-    return SurveyPublic.of(survey)
+    return SurveyPublic.model_validate(survey)
 
 
 @router.get("/surveys/{survey_id}")
@@ -106,7 +105,7 @@ def get_survey(
     c: Container,
     version: Annotated[int | None, Query(ge=1)] = None,
 ) -> SurveyPublic:
-    return SurveyPublic.of(surveys.get_survey(c, principal.shop_id, survey_id, version))
+    return SurveyPublic.model_validate(c.surveys.get_survey(principal.shop_id, survey_id, version))
 
 
 @router.post(
@@ -121,8 +120,7 @@ def post_response(
     c: Container,
     response: Response,
 ) -> ResponsePublic:
-    answered = surveys.submit_response(
-        c,
+    answered = c.surveys.submit_response(
         principal.shop_id,
         survey_id,
         body.response_id,
@@ -140,7 +138,7 @@ def create_link(
     survey_id: str, body: LinkCreate, principal: FeedbackWriter, c: Container
 ) -> LinkPublic:
     """A signed per-customer link to the hosted survey page (for a message to carry)."""
-    token, url, expires_at = surveys.survey_link(c, principal.shop_id, survey_id, body.customer_id)
+    token, url, expires_at = c.surveys.survey_link(principal.shop_id, survey_id, body.customer_id)
     return LinkPublic(url=url, token=token, expires_at=expires_at)
 
 
@@ -149,8 +147,8 @@ def invite(
     survey_id: str, body: InvitationCreate, principal: MessagesSender, c: Container
 ) -> InvitationPublic:
     """Asks the messenger (`message.requested`) to send each customer their own link."""
-    count = surveys.invite(
-        c, principal.shop_id, survey_id, body.invitation_id, body.customer_ids, body.channel
+    count = c.surveys.invite(
+        principal.shop_id, survey_id, body.invitation_id, body.customer_ids, body.channel
     )
     return InvitationPublic(requested=count)
 
@@ -169,8 +167,7 @@ def get_results(
     """Counts per option, NPS split, free texts; by segment (membership when answered)
     and per day / week / month (JST). `since` / `until` need a UTC offset (422 naming
     the parameter without one: a bare time would be read in nobody knows which zone)."""
-    found = surveys.results(
-        c,
+    found = c.surveys.results(
         principal.shop_id,
         survey_id,
         version=version,
@@ -179,7 +176,7 @@ def get_results(
         since=since,
         until=until,
     )
-    return ResultsPublic.of(found)
+    return ResultsPublic.model_validate(found)
 
 
 # ---------------------------------------------------------------------------- restock
@@ -193,8 +190,7 @@ def get_results(
 def post_signup(
     body: SignUpCreate, principal: FeedbackWriter, c: Container, response: Response
 ) -> SignUpPublic:
-    signed = restock.sign_up(
-        c,
+    signed = c.restock.sign_up(
         principal.shop_id,
         body.sku,
         body.channel,
@@ -215,8 +211,8 @@ def verify_token(body: TokenVerify, principal: FeedbackWriter, c: Container) -> 
     """For the storefront: is this early-access token genuine, this shop's, unexpired and
     for this SKU? 200 if so (the first check counts as the click); otherwise 422 with
     code `token_expired` or `token_invalid` (field `token`), or field `sku`."""
-    access = restock.verify_access(c, principal.shop_id, body.token, body.sku)
-    return AccessPublic.of(access)
+    access = c.restock.verify_access(principal.shop_id, body.token, body.sku)
+    return AccessPublic.model_validate(access)
 
 
 @router.get("/restock/skus/{sku:path}")
@@ -225,7 +221,7 @@ def get_sku(sku: str, principal: FeedbackReader, c: Container) -> SkuPublic:
     (`notified`: early-access messages requested from the messenger, once per sign-up;
     not a delivery count). The SKU is the rest of the path, '/' included; percent-encode
     '#', '?', '%' and non-ASCII characters."""
-    return SkuPublic.of(restock.sku_overview(c, principal.shop_id, sku))
+    return SkuPublic.model_validate(c.restock.sku_overview(principal.shop_id, sku))
 
 
 app = create_service_app(

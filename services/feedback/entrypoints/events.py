@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 from feedback import bootstrap
-from feedback.services import restock, surveys
 from shared.contracts import details
 from shared.contracts.envelope import EventEnvelope
 from shared.events_handler import LazyContainer, dispatch
@@ -25,8 +24,7 @@ def reset() -> None:
 
 def on_inventory_changed(envelope: EventEnvelope, detail: Any) -> dict[str, Any]:
     assert isinstance(detail, details.InventoryChanged)
-    return restock.on_inventory_changed(
-        container(),
+    return container().restock.on_inventory_changed(
         envelope.shop,
         envelope.id,
         envelope.time,
@@ -38,20 +36,20 @@ def on_inventory_changed(envelope: EventEnvelope, detail: Any) -> dict[str, Any]
 
 def on_order_placed(envelope: EventEnvelope, detail: Any) -> dict[str, Any]:
     assert isinstance(detail, details.OrderPlaced)
-    return restock.on_order_placed(container(), envelope.shop, detail)
+    return container().restock.on_order_placed(envelope.shop, detail)
 
 
 def on_segment_changed(envelope: EventEnvelope, detail: Any) -> dict[str, Any]:
     assert isinstance(detail, details.SegmentMembershipChanged)
     member = envelope.type == "segment.entered"
-    applied = surveys.record_membership(
-        container(), envelope.shop, detail.customer_id, detail.segment_id, member, envelope.time
+    applied = container().surveys.record_membership(
+        envelope.shop, detail.customer_id, detail.segment_id, member, envelope.time
     )
     return {"segment_id": detail.segment_id, "member": member, "applied": applied}
 
 
 def restock_waves() -> dict[str, Any]:
-    return restock.run_due_waves(container())
+    return container().restock.run_due_waves()
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

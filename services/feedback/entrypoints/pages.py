@@ -19,7 +19,6 @@ from feedback.domain.surveys import Survey, answers_from_form
 from feedback.domain.tokens import TokenExpired, TokenInvalid
 from feedback.entrypoints import html
 from feedback.entrypoints.deps import Container
-from feedback.services import restock, surveys
 from shared.errors import Conflict, InvalidInput, KizunaError, NotFound
 from shared.http.errors import status_for
 
@@ -85,7 +84,7 @@ THANKS = html.notice(
 @router.get("/s/{token}")
 def survey_page(token: str, c: Container) -> HTMLResponse:
     try:
-        state = surveys.open_page(c, token)
+        state = c.surveys.open_page(token)
     except KizunaError as err:
         return _error_page(err)
     if state.answered:
@@ -95,48 +94,45 @@ def survey_page(token: str, c: Container) -> HTMLResponse:
 
 @router.post("/s/{token}")
 def survey_submit(token: str, form: Form, c: Container) -> HTMLResponse:
-    version_text = next((v for k, v in form if k == "version"), "")
+    version = next((v for k, v in form if k == "version"), "")
     try:
-        state = surveys.open_page(c, token)
-        survey = state.survey
-        if (
-            version_text.isascii()
-            and version_text.isdigit()
-            and int(version_text) != survey.version
-        ):
-            survey = surveys.get_survey(c, survey.shop_id, survey.survey_id, int(version_text))
+        survey = c.surveys.page_version(token, version)
         answers = answers_from_form(survey, form)
     except KizunaError as err:
         return _error_page(err)
     try:
-        surveys.submit_page(c, token, survey.version, answers)
+        c.surveys.submit_page(token, survey.version, answers)
     except InvalidInput as err:
-        if isinstance(err, TokenInvalid | TokenExpired) or not (err.field or "").startswith(
-            "answers"
-        ):
-            return _error_page(err)
-        values: dict[str, list[str]] = {}
-        for k, v in form:
-            if k.startswith("q."):
-                values.setdefault(k[2:], []).append(v)
-        question = (err.field or "").removeprefix("answers").lstrip(".")
-        message = "この質問にお答えください。" if "must be answered" in err.message else err.message
-        return _survey_form(
-            survey,
-            values,
-            {question: message} if question else {},
-            form_error="入力内容をご確認ください。",
-            status=422,
-        )
+        return _refused_form(survey, form, err)
     except KizunaError as err:
         return _error_page(err)
     return _page(THANKS)
 
 
+def _refused_form(survey: Survey, form: list[tuple[str, str]], err: InvalidInput) -> HTMLResponse:
+    """The form again with the refused answer marked (422), or the error page when the
+    refusal is not about an answer (the link, the survey)."""
+    if isinstance(err, TokenInvalid | TokenExpired) or not (err.field or "").startswith("answers"):
+        return _error_page(err)
+    values: dict[str, list[str]] = {}
+    for k, v in form:
+        if k.startswith("q."):
+            values.setdefault(k[2:], []).append(v)
+    question = (err.field or "").removeprefix("answers").lstrip(".")
+    message = "この質問にお答えください。" if "must be answered" in err.message else err.message
+    return _survey_form(
+        survey,
+        values,
+        {question: message} if question else {},
+        form_error="入力内容をご確認ください。",
+        status=422,
+    )
+
+
 @router.get("/restock/confirm/{token}")
 def confirm_page(token: str, c: Container) -> HTMLResponse:
     try:
-        restock.read_confirmation(c, token)
+        c.restock.read_confirmation(token)
     except KizunaError as err:
         return _error_page(err)
     return _page(
@@ -152,7 +148,7 @@ def confirm_page(token: str, c: Container) -> HTMLResponse:
 @router.post("/restock/confirm/{token}")
 def confirm_submit(token: str, c: Container) -> HTMLResponse:
     try:
-        restock.confirm(c, token)
+        c.restock.confirm(token)
     except KizunaError as err:
         return _error_page(err)
     return _page(
@@ -163,7 +159,7 @@ def confirm_submit(token: str, c: Container) -> HTMLResponse:
 @router.get("/restock/unsubscribe/{token}")
 def unsubscribe_page(token: str, c: Container) -> HTMLResponse:
     try:
-        restock.read_unsubscribe(c, token)
+        c.restock.read_unsubscribe(token)
     except KizunaError as err:
         return _error_page(err)
     return _page(
@@ -180,7 +176,7 @@ def unsubscribe_page(token: str, c: Container) -> HTMLResponse:
 def unsubscribe_submit(token: str, c: Container) -> HTMLResponse:
     """Also the RFC 8058 one-click target (`List-Unsubscribe=One-Click` in the body)."""
     try:
-        restock.unsubscribe(c, token)
+        c.restock.unsubscribe(token)
     except KizunaError as err:
         return _error_page(err)
     return _page(
@@ -192,7 +188,7 @@ def unsubscribe_submit(token: str, c: Container) -> HTMLResponse:
 def early_access(token: str, c: Container) -> Response:
     """The early-access link of a message: counts the click and leads to the product page."""
     try:
-        access, target = restock.access_redirect(c, token)
+        access, target = c.restock.access_redirect(token)
     except KizunaError as err:
         return _error_page(err)
     if target:

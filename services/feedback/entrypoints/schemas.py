@@ -5,14 +5,10 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AliasPath, BaseModel, BeforeValidator, ConfigDict, Field
 
-from feedback.adapters.repository import SurveyHead
-from feedback.domain import results as agg
-from feedback.domain.restock import Release, SignUp
-from feedback.domain.surveys import Survey
-from feedback.services.restock import Access, SkuOverview
-from feedback.services.surveys import Answered, SurveyResults
+from feedback.domain.restock import SignUp
+from feedback.services.surveys import Answered
 from shared.contracts.details import Channel
 from shared.contracts.envelope import EVENT_ID_PATTERN
 
@@ -79,20 +75,41 @@ class SurveyCreate(SurveyEdit):
     survey_id: str = Field(min_length=1, max_length=63, pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 
 
-class OptionPublic(BaseModel):
-    id: str
+class _Out(BaseModel):
+    """A response model read from the domain's records (`Model.model_validate(record)`).
+    Fields named otherwise in the record read it through `validation_alias`; the answer
+    and the OpenAPI keep the field's own name."""
+
+    model_config = ConfigDict(from_attributes=True, populate_by_name=True)
+
+
+def _grouped(pairs: object) -> object:
+    """The record's (name, value) preference pairs as name → values."""
+    if not isinstance(pairs, tuple):
+        return pairs
+    out: dict[str, list[str]] = {}
+    for name, value in pairs:
+        out.setdefault(name, []).append(value)
+    return out
+
+
+Preferences = Annotated[dict[str, list[str]], BeforeValidator(_grouped)]
+
+
+class OptionPublic(_Out):
+    id: str = Field(validation_alias="option_id")
     label: str
-    preferences: dict[str, list[str]]
+    preferences: Preferences
 
 
-class ScoreRangePublic(BaseModel):
-    min: int
-    max: int
-    preferences: dict[str, list[str]]
+class ScoreRangePublic(_Out):
+    min: int = Field(validation_alias="low")
+    max: int = Field(validation_alias="high")
+    preferences: Preferences
 
 
-class QuestionPublic(BaseModel):
-    id: str
+class QuestionPublic(_Out):
+    id: str = Field(validation_alias="question_id")
     kind: str
     text: str
     required: bool
@@ -100,14 +117,7 @@ class QuestionPublic(BaseModel):
     score_ranges: list[ScoreRangePublic]
 
 
-def _grouped(pairs: tuple[tuple[str, str], ...]) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
-    for name, value in pairs:
-        out.setdefault(name, []).append(value)
-    return out
-
-
-class SurveyPublic(BaseModel):
+class SurveyPublic(_Out):
     survey_id: str
     version: int
     title: str
@@ -115,49 +125,12 @@ class SurveyPublic(BaseModel):
     questions: list[QuestionPublic]
     created_at: datetime
 
-    @classmethod
-    def of(cls, s: Survey) -> SurveyPublic:
-        questions = [
-            QuestionPublic(
-                id=q.question_id,
-                kind=q.kind,
-                text=q.text,
-                required=q.required,
-                options=[
-                    OptionPublic(id=o.option_id, label=o.label, preferences=_grouped(o.preferences))
-                    for o in q.options
-                ],
-                score_ranges=[
-                    ScoreRangePublic(min=r.low, max=r.high, preferences=_grouped(r.preferences))
-                    for r in q.score_ranges
-                ],
-            )
-            for q in s.questions
-        ]
-        return cls(
-            survey_id=s.survey_id,
-            version=s.version,
-            title=s.title,
-            description=s.description,
-            questions=questions,
-            created_at=s.created_at,
-        )
 
-
-class SurveySummaryPublic(BaseModel):
+class SurveySummaryPublic(_Out):
     survey_id: str
     title: str
     latest_version: int
     updated_at: datetime
-
-    @classmethod
-    def of(cls, h: SurveyHead) -> SurveySummaryPublic:
-        return cls(
-            survey_id=h.survey_id,
-            title=h.title,
-            latest_version=h.latest_version,
-            updated_at=h.updated_at,
-        )
 
 
 class ResponseCreate(_In):
@@ -224,14 +197,14 @@ class InvitationPublic(BaseModel):
     requested: int
 
 
-class TextPublic(BaseModel):
+class TextPublic(_Out):
     response_id: str
     survey_version: int
     answered_at: datetime
     text: str
 
 
-class QuestionResultPublic(BaseModel):
+class QuestionResultPublic(_Out):
     question_id: str
     kind: str
     text: str
@@ -242,65 +215,24 @@ class QuestionResultPublic(BaseModel):
     texts: list[TextPublic] = Field(default_factory=list)
 
 
-class SummaryPublic(BaseModel):
+class SummaryPublic(_Out):
     responses: int
     questions: list[QuestionResultPublic]
 
-    @classmethod
-    def of(cls, s: agg.Summary) -> SummaryPublic:
-        return cls(
-            responses=s.responses,
-            questions=[
-                QuestionResultPublic(
-                    question_id=q.question_id,
-                    kind=q.kind,
-                    text=q.text,
-                    answered=q.answered,
-                    counts=q.counts,
-                    average=q.average,
-                    nps=q.nps,
-                    texts=[
-                        TextPublic(
-                            response_id=t.response_id,
-                            survey_version=t.survey_version,
-                            answered_at=t.answered_at,
-                            text=t.text,
-                        )
-                        for t in q.texts
-                    ],
-                )
-                for q in s.questions
-            ],
-        )
 
-
-class BucketPublic(BaseModel):
+class BucketPublic(_Out):
     start: date
     summary: SummaryPublic
 
 
-class ResultsPublic(BaseModel):
-    survey_id: str
-    latest_version: int
+class ResultsPublic(_Out):
+    survey_id: str = Field(validation_alias=AliasPath("survey", "survey_id"))
+    latest_version: int = Field(validation_alias=AliasPath("survey", "version"))
     version: int | None
     segment_id: str | None
     bucket: str | None
     total: SummaryPublic
     buckets: list[BucketPublic]
-
-    @classmethod
-    def of(cls, r: SurveyResults) -> ResultsPublic:
-        return cls(
-            survey_id=r.survey.survey_id,
-            latest_version=r.survey.version,
-            version=r.version,
-            segment_id=r.segment_id,
-            bucket=r.bucket,
-            total=SummaryPublic.of(r.total),
-            buckets=[
-                BucketPublic(start=b.start, summary=SummaryPublic.of(b.summary)) for b in r.buckets
-            ],
-        )
 
 
 # ---------------------------------------------------------------------------- restock
@@ -353,26 +285,16 @@ class TokenVerify(_In):
     sku: str | None = Field(default=None, description="The SKU being sold: checked if given.")
 
 
-class AccessPublic(BaseModel):
+class AccessPublic(_Out):
     valid: Literal[True] = True
-    sku: str
-    release_id: str
+    sku: str = Field(validation_alias=AliasPath("release", "sku"))
+    release_id: str = Field(validation_alias=AliasPath("release", "release_id"))
     valid_until: datetime
-    release_status: str
+    release_status: str = Field(validation_alias=AliasPath("release", "status"))
     first_use: bool
 
-    @classmethod
-    def of(cls, a: Access) -> AccessPublic:
-        return cls(
-            sku=a.release.sku,
-            release_id=a.release.release_id,
-            valid_until=a.valid_until,
-            release_status=a.release.status,
-            first_use=a.first_use,
-        )
 
-
-class ReleasePublic(BaseModel):
+class ReleasePublic(_Out):
     release_id: str
     sku: str
     status: str
@@ -388,34 +310,9 @@ class ReleasePublic(BaseModel):
     purchased: int
     ended_at: datetime | None
 
-    @classmethod
-    def of(cls, r: Release) -> ReleasePublic:
-        return cls(
-            release_id=r.release_id,
-            sku=r.sku,
-            status=r.status,
-            started_at=r.started_at,
-            early_access_until=r.early_access_until,
-            stock_at_start=r.stock_at_start,
-            waves=r.waves,
-            notified=r.notified,
-            clicked=r.clicked,
-            purchased=r.purchased,
-            ended_at=r.ended_at,
-        )
 
-
-class SkuPublic(BaseModel):
+class SkuPublic(_Out):
     sku: str
     stock: int | None
     signups: dict[str, int]
     releases: list[ReleasePublic]
-
-    @classmethod
-    def of(cls, o: SkuOverview) -> SkuPublic:
-        return cls(
-            sku=o.sku,
-            stock=o.stock,
-            signups=o.signups,
-            releases=[ReleasePublic.of(r) for r in o.releases],
-        )
