@@ -83,6 +83,11 @@ class LazyContainer(Generic[C]):
         """Wire a container (tests pass one with fakes; None builds afresh next time)."""
         self.current = built
 
+    def reset(self) -> None:
+        """Build afresh on the next event: each handler module exposes this as its
+        `reset`, which the local stack and tests call after they change the environment."""
+        self.current = None
+
 
 def dispatch(
     event: Mapping[str, Any],

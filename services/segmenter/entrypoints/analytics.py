@@ -17,10 +17,7 @@ from shared.events_handler import LazyContainer, dispatch
 from shared.scheduled import for_each_shop
 
 container = LazyContainer(bootstrap.build)
-
-
-def reset() -> None:
-    container.use(None)
+reset = container.reset
 
 
 def _ports(c: SegmenterContainer) -> AnalyticsPorts:

@@ -11,10 +11,7 @@ from shared.contracts.envelope import EventEnvelope
 from shared.events_handler import LazyContainer, dispatch
 
 container = LazyContainer(bootstrap.build)
-
-
-def reset() -> None:
-    container.use(None)
+reset = container.reset
 
 
 def on_message_engaged(envelope: EventEnvelope, detail: Any) -> dict[str, Any]:
