@@ -4,25 +4,23 @@ webhooks, open and click tracking, and the no-login unsubscribe page."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from html import escape
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from mangum import Mangum
-from pydantic import BaseModel
 
 from messenger import bootstrap, services
 from messenger.bootstrap import MessengerContainer
 from messenger.domain.links import UnsubscribeRequest
-from messenger.domain.model import Delivery
 from messenger.domain.tracking import PIXEL_GIF
 from messenger.entrypoints.schemas import (
     CampaignCreate,
     CampaignPublic,
     CampaignResultsPublic,
     ChannelPreviewPublic,
+    DeliveryPublic,
     LineChannelPublic,
     LineChannelUpdate,
     MessageCreate,
@@ -52,43 +50,6 @@ from shared.http.security import Admin, MessagesReader, MessagesSender
 from shared.settings import get_settings
 
 Container = Annotated[MessengerContainer, CONTAINER]
-
-
-class DeliveryPublic(BaseModel):
-    delivery_id: str
-    trigger: str
-    customer_id: str
-    anchor: str
-    channel: str
-    category: str
-    status: str
-    skip_reason: str | None
-    created_at: datetime
-    sent_at: datetime | None
-    message_id: str | None = None
-    due_at: datetime | None = None
-    attempts: int = 0
-    may_duplicate: bool = False
-    """A dead letter whose last provider call may have reached the person anyway."""
-
-    @classmethod
-    def of(cls, d: Delivery) -> DeliveryPublic:
-        return cls(
-            delivery_id=d.delivery_id,
-            trigger=d.key.trigger,
-            customer_id=d.key.customer_id,
-            anchor=d.key.anchor,
-            channel=d.channel,
-            category=d.category,
-            status=d.status.value,
-            skip_reason=d.skip_reason,
-            created_at=d.created_at,
-            sent_at=d.sent_at,
-            message_id=d.message_id,
-            due_at=d.due_at,
-            attempts=d.attempts,
-            may_duplicate=d.outcome_unknown,
-        )
 
 
 router = APIRouter()
@@ -130,7 +91,7 @@ def get_deliveries(
     )
     if after is not None:
         response.headers[NEXT_CURSOR_HEADER] = encode_cursor(after)
-    return [DeliveryPublic.of(d) for d in found]
+    return [DeliveryPublic.model_validate(d) for d in found]
 
 
 @router.post("/v1/deliveries/{delivery_id}/redrive", status_code=202)
@@ -141,14 +102,14 @@ def redrive_delivery(
     again. `may_duplicate: true` means its last provider call may have reached the person
     (it raised, or a LINE multicast went unconfirmed): redriving accepts a second copy.
     Anything but a dead letter is a 409; an unknown id (or another shop's) a 404."""
-    return RedrivePublic.of_redrive(c.due.redrive(principal.shop_id, body.customer_id, delivery_id))
+    return RedrivePublic.of(c.due.redrive(principal.shop_id, body.customer_id, delivery_id))
 
 
 @router.post("/v1/messages", status_code=201)
 def create_message(body: MessageCreate, principal: MessagesSender, c: Container) -> MessagePublic:
     """Save a message (templates are checked: a broken one is a 422 naming the field)."""
     saved = c.library.save(body.to_domain(principal.shop_id, c.adapters.clock()))
-    return MessagePublic.of(saved)
+    return MessagePublic.model_validate(saved)
 
 
 @router.get("/v1/messages", responses=PAGED_LIST)
@@ -162,12 +123,12 @@ def list_messages(
     """The shop's messages by id, one page at a time (`X-Next-Cursor` → `cursor`)."""
     found, after = c.adapters.messages.page(principal.shop_id, limit, decode_cursor(cursor, dict))
     set_next_cursor(response, after)
-    return [MessagePublic.of(m) for m in found]
+    return [MessagePublic.model_validate(m) for m in found]
 
 
 @router.get("/v1/messages/{message_id}")
 def get_message(message_id: str, principal: MessagesReader, c: Container) -> MessagePublic:
-    return MessagePublic.of(c.library.get(principal.shop_id, message_id))
+    return MessagePublic.model_validate(c.library.get(principal.shop_id, message_id))
 
 
 @router.post("/v1/messages/{message_id}/preview")
@@ -188,7 +149,7 @@ def send_message(
     """Send to one customer, at most once per (trigger, customer, anchor). An unknown
     customer is a 404 and a template that fails to render a 422; neither writes anything."""
     request = body.to_request(principal.shop_id, message_id)
-    return SendPublic.of(c.pipeline.send(request, require_customer=True))
+    return SendPublic.model_validate(c.pipeline.send(request, require_customer=True))
 
 
 @router.post("/v1/messages/{message_id}/test-sends", status_code=202)
@@ -199,7 +160,7 @@ def test_send_message(
     outcome = c.rendering.test_send(
         principal.shop_id, message_id, body.channel, body.to, body.customer_id
     )
-    return SendPublic.of(outcome)
+    return SendPublic.model_validate(outcome)
 
 
 @router.get("/v1/messenger/policy")
@@ -217,7 +178,7 @@ def get_line_channel(principal: MessagesReader, c: Container) -> LineChannelPubl
     """Whether the shop's own LINE channel is connected, and the webhook URL to enter in
     the LINE Developers console. Never the channel secret or the access token."""
     status = c.adapters.line_accounts.status(principal.shop_id, c.adapters.platform_line)
-    return LineChannelPublic.of(status)
+    return LineChannelPublic.model_validate(status)
 
 
 @router.put("/v1/messenger/line-channel")
@@ -227,14 +188,14 @@ def put_line_channel(body: LineChannelUpdate, principal: Admin, c: Container) ->
     status = c.adapters.line_accounts.connect(
         principal.shop_id, body.to_domain(), c.adapters.platform_line
     )
-    return LineChannelPublic.of(status)
+    return LineChannelPublic.model_validate(status)
 
 
 @router.delete("/v1/messenger/line-channel")
 def delete_line_channel(principal: Admin, c: Container) -> LineChannelPublic:
     """Disconnect the shop's LINE channel and delete its credentials (idempotent)."""
     status = c.adapters.line_accounts.disconnect(principal.shop_id, c.adapters.platform_line)
-    return LineChannelPublic.of(status)
+    return LineChannelPublic.model_validate(status)
 
 
 @router.post("/v1/webhooks/line/{shop_id}")
@@ -275,7 +236,7 @@ def create_campaign(
     """A one-shot send to a segment, now or at `scheduled_at`; several variants make it an
     A/B/n test whose split follows the results (Thompson sampling)."""
     campaign = c.campaigns.create(body.to_domain(principal.shop_id, c.adapters.clock()))
-    return CampaignPublic.of(campaign)
+    return CampaignPublic.model_validate(campaign)
 
 
 @router.get("/v1/campaigns", responses=PAGED_LIST)
@@ -291,13 +252,13 @@ def list_campaigns(
         principal.shop_id, limit, decode_cursor(cursor, dict)
     )
     set_next_cursor(response, after)
-    return [CampaignPublic.of(x) for x in found]
+    return [CampaignPublic.model_validate(x) for x in found]
 
 
 @router.get("/v1/campaigns/{campaign_id}")
 def get_campaign(campaign_id: str, principal: MessagesReader, c: Container) -> CampaignPublic:
     """Definition and progress (audience handed to the send path, waves, skips)."""
-    return CampaignPublic.of(c.campaigns.get(principal.shop_id, campaign_id))
+    return CampaignPublic.model_validate(c.campaigns.get(principal.shop_id, campaign_id))
 
 
 @router.get("/v1/campaigns/{campaign_id}/results")
@@ -313,7 +274,7 @@ def campaign_results(
 
 @router.post("/v1/campaigns/{campaign_id}/cancel")
 def cancel_campaign(campaign_id: str, principal: MessagesSender, c: Container) -> CampaignPublic:
-    return CampaignPublic.of(c.campaigns.cancel(principal.shop_id, campaign_id))
+    return CampaignPublic.model_validate(c.campaigns.cancel(principal.shop_id, campaign_id))
 
 
 _NO_STORE = {"Cache-Control": "no-store, max-age=0", "Pragma": "no-cache"}

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+from dataclasses import asdict, is_dataclass
 from datetime import datetime, time, timedelta
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AliasPath,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -16,16 +18,15 @@ from pydantic import (
     WithJsonSchema,
 )
 
-from messenger.domain.campaign import Campaign, ResultRow, Variant
+from messenger.domain.campaign import Campaign, Variant
 from messenger.domain.line_account import LineCredentials, LineRoute
 from messenger.domain.message import Coupon, EmailContent, LineContent, Message, SmsContent
 from messenger.domain.policy import QuietHours, SenderIdentity, ShopPolicy
 from messenger.domain.rendering import RenderedEmail, RenderedLine, RenderedSms
 from messenger.services.campaigns import CampaignResults
 from messenger.services.due import Redriven
-from messenger.services.line_accounts import LineChannelStatus
 from messenger.services.rendering import ChannelPreview
-from messenger.services.sending import SendOutcome, SendRequest
+from messenger.services.sending import SendRequest
 from shared.http.types import Timestamp
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
@@ -58,6 +59,28 @@ LocalTime = Annotated[
 
 class _In(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+class _Out(BaseModel):
+    """A response model read from the domain's records (`Model.model_validate(record)`).
+    Fields named otherwise in the record read it through `validation_alias`; the answer
+    and the OpenAPI keep the field's own name."""
+
+    model_config = ConfigDict(from_attributes=True, populate_by_name=True)
+
+
+def _plain(value: object) -> object:
+    """A domain value object (a dataclass) as the JSON object it is answered as."""
+    return asdict(value) if is_dataclass(value) and not isinstance(value, type) else value
+
+
+def _in_units_of(unit: timedelta) -> BeforeValidator:
+    """A domain duration (timedelta) answered as a number of `unit`s: hours, minutes."""
+    seconds = unit.total_seconds()
+    return BeforeValidator(lambda v: v.total_seconds() / seconds if isinstance(v, timedelta) else v)
+
+
+Content = Annotated[dict[str, Any] | None, BeforeValidator(_plain)]
 
 
 class EmailContentIn(_In):
@@ -137,49 +160,22 @@ class MessageCreate(_In):
         )
 
 
-class MessagePublic(BaseModel):
+class MessagePublic(_Out):
     message_id: str
     name: str
     category: str
     priority: int
     channels: list[str]
-    email: dict[str, Any] | None
-    line: dict[str, Any] | None
-    sms: dict[str, Any] | None
+    email: Content
+    line: Content
+    sms: Content
     recommendations: int
     send_at_active_hour: bool
-    valid_for_hours: float | None = Field(
-        description="Its own deadline; null: the shop's default (cap window plus 2 days)."
+    valid_for_hours: Annotated[float | None, _in_units_of(timedelta(hours=1))] = Field(
+        validation_alias="valid_for",
+        description="Its own deadline; null: the shop's default (cap window plus 2 days).",
     )
     created_at: datetime | None
-
-    @classmethod
-    def of(cls, m: Message) -> MessagePublic:
-        return cls(
-            message_id=m.message_id,
-            name=m.name,
-            category=m.category,
-            priority=m.priority,
-            channels=list(m.channels),
-            email=vars(m.email) if m.email else None,
-            line=(
-                {
-                    "text": m.line.text,
-                    "flex": m.line.flex,
-                    "alt_text": m.line.alt_text,
-                    "quick_reply": [dict(item) for item in m.line.quick_reply],
-                }
-                if m.line
-                else None
-            ),
-            sms=vars(m.sms) if m.sms else None,
-            recommendations=m.recommendations,
-            send_at_active_hour=m.send_at_active_hour,
-            valid_for_hours=(
-                m.valid_for.total_seconds() / 3600 if m.valid_for is not None else None
-            ),
-            created_at=m.created_at,
-        )
 
 
 class PreviewCreate(_In):
@@ -205,6 +201,7 @@ class ChannelPreviewPublic(BaseModel):
 
     @classmethod
     def of(cls, p: ChannelPreview) -> ChannelPreviewPublic:
+        """Hand-written: each rendered type fills its own fields."""
         r = p.rendered
         if isinstance(r, RenderedEmail):
             return cls(channel=p.channel, subject=r.subject, html=r.html, text=r.text)
@@ -239,22 +236,30 @@ class TestSendCreate(_In):
     customer_id: str | None = None
 
 
-class SendPublic(BaseModel):
+class SendPublic(_Out):
     delivery_id: str
     status: str
     reason: str | None
     channel: str | None
     due_at: datetime | None
 
-    @classmethod
-    def of(cls, o: SendOutcome) -> SendPublic:
-        return cls(
-            delivery_id=o.delivery_id,
-            status=o.status,
-            reason=o.reason,
-            channel=o.channel,
-            due_at=o.due_at,
-        )
+
+class DeliveryPublic(_Out):
+    delivery_id: str
+    trigger: str = Field(validation_alias=AliasPath("key", "trigger"))
+    customer_id: str = Field(validation_alias=AliasPath("key", "customer_id"))
+    anchor: str = Field(validation_alias=AliasPath("key", "anchor"))
+    channel: str
+    category: str
+    status: str
+    skip_reason: str | None
+    created_at: datetime
+    sent_at: datetime | None
+    message_id: str | None = None
+    due_at: datetime | None = None
+    attempts: int = 0
+    may_duplicate: bool = Field(default=False, validation_alias="outcome_unknown")
+    """A dead letter whose last provider call may have reached the person anyway."""
 
 
 class RedriveCreate(_In):
@@ -269,16 +274,10 @@ class RedrivePublic(SendPublic):
     call raised, or a LINE multicast went unconfirmed): this send may be a second copy."""
 
     @classmethod
-    def of_redrive(cls, r: Redriven) -> RedrivePublic:
-        o = r.outcome
-        return cls(
-            delivery_id=o.delivery_id,
-            status=o.status,
-            reason=o.reason,
-            channel=o.channel,
-            due_at=o.due_at,
-            may_duplicate=r.may_duplicate,
-        )
+    def of(cls, r: Redriven) -> RedrivePublic:
+        """Hand-written: the send's outcome and the redrive's own flag in one object."""
+        sent = SendPublic.model_validate(r.outcome).model_dump()
+        return cls(**sent, may_duplicate=r.may_duplicate)
 
 
 class SenderIn(_In):
@@ -330,6 +329,8 @@ class PolicyUpdate(_In):
 class PolicyPublic(PolicyUpdate):
     @classmethod
     def of(cls, p: ShopPolicy) -> PolicyPublic:
+        """Hand-written: the fields are the input model's (no aliases there), read from
+        the nested quiet hours, with the cap window in days."""
         return cls(
             channel_order=list(p.channel_order),
             cap_count=p.cap_count,
@@ -339,13 +340,7 @@ class PolicyPublic(PolicyUpdate):
             quiet_channels=sorted(p.quiet_hours.channels),
             quiet_transactional=p.quiet_hours.transactional,
             timezone=p.timezone,
-            sender=(
-                SenderIn(
-                    name=p.sender.name, email=p.sender.email, postal_address=p.sender.postal_address
-                )
-                if p.sender
-                else None
-            ),
+            sender=SenderIn.model_validate(p.sender, from_attributes=True) if p.sender else None,
         )
 
 
@@ -385,15 +380,17 @@ class CampaignCreate(_In):
         )
 
 
-class CampaignPublic(BaseModel):
+class CampaignPublic(_Out):
     campaign_id: str
     name: str
     segment_id: str
-    variants: list[dict[str, str]]
+    variants: list[Annotated[dict[str, str], BeforeValidator(_plain)]]
     scheduled_at: datetime
     metric: str
     wave_size: int
-    wave_interval_minutes: float
+    wave_interval_minutes: Annotated[float, _in_units_of(timedelta(minutes=1))] = Field(
+        validation_alias="wave_interval"
+    )
     status: str
     processed: int
     """Audience members handed to the send path so far."""
@@ -402,27 +399,8 @@ class CampaignPublic(BaseModel):
     skipped: dict[str, int]
     completed_at: datetime | None
 
-    @classmethod
-    def of(cls, c: Campaign) -> CampaignPublic:
-        return cls(
-            campaign_id=c.campaign_id,
-            name=c.name,
-            segment_id=c.segment_id,
-            variants=[{"name": v.name, "message_id": v.message_id} for v in c.variants],
-            scheduled_at=c.scheduled_at,
-            metric=c.metric,
-            wave_size=c.wave_size,
-            wave_interval_minutes=c.wave_interval.total_seconds() / 60,
-            status=c.status.value,
-            processed=c.processed,
-            waves=c.waves,
-            next_wave_at=c.next_wave_at,
-            skipped=dict(c.skipped),
-            completed_at=c.completed_at,
-        )
 
-
-class ResultRowPublic(BaseModel):
+class ResultRowPublic(_Out):
     sent: int
     """Handed to a provider (claimed)."""
     delivered: int
@@ -434,17 +412,6 @@ class ResultRowPublic(BaseModel):
     converted: int
     """People with an order within the attribution window after opening or clicking."""
     revenue: Decimal
-
-    @classmethod
-    def of(cls, r: ResultRow) -> ResultRowPublic:
-        return cls(
-            sent=r.sent,
-            delivered=r.delivered,
-            opened=r.opened,
-            clicked=r.clicked,
-            converted=r.converted,
-            revenue=Decimal(r.revenue),
-        )
 
 
 class CampaignResultsPublic(BaseModel):
@@ -458,13 +425,15 @@ class CampaignResultsPublic(BaseModel):
 
     @classmethod
     def of(cls, r: CampaignResults, variant: str | None = None) -> CampaignResultsPublic:
+        """Hand-written: with `variant`, only that variant's rows."""
         keep = (lambda name: name == variant) if variant else (lambda name: True)
+        row = ResultRowPublic.model_validate
         return cls(
-            campaign=CampaignPublic.of(r.campaign),
-            total=ResultRowPublic.of(r.total),
-            by_variant={k: ResultRowPublic.of(v) for k, v in r.by_variant.items() if keep(k)},
+            campaign=CampaignPublic.model_validate(r.campaign),
+            total=row(r.total),
+            by_variant={k: row(v) for k, v in r.by_variant.items() if keep(k)},
             by_rank={
-                rank: {k: ResultRowPublic.of(v) for k, v in rows.items() if keep(k)}
+                rank: {k: row(v) for k, v in rows.items() if keep(k)}
                 for rank, rows in r.by_rank.items()
             },
             win_probability=r.win_probability,
@@ -487,7 +456,7 @@ class LineChannelUpdate(_In):
         )
 
 
-class LineChannelPublic(BaseModel):
+class LineChannelPublic(_Out):
     """Never the channel secret or the access token."""
 
     connected: bool
@@ -497,16 +466,7 @@ class LineChannelPublic(BaseModel):
         description="Enter this as the channel's webhook URL in the LINE Developers console."
     )
     sends_via: LineRoute = Field(
+        validation_alias="route",
         description="How the shop's LINE messages go out; `none`: LINE is skipped and the "
-        "policy's next channel carries them."
+        "policy's next channel carries them.",
     )
-
-    @classmethod
-    def of(cls, s: LineChannelStatus) -> LineChannelPublic:
-        return cls(
-            connected=s.connected,
-            channel_id=s.channel_id,
-            connected_at=s.connected_at,
-            webhook_url=s.webhook_url,
-            sends_via=s.route,
-        )
