@@ -4,10 +4,11 @@ webhooks, open and click tracking, and the no-login unsubscribe page."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from html import escape
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from mangum import Mangum
 
@@ -43,7 +44,6 @@ from shared.http.paging import (
     PageCursor,
     PageLimit,
     decode_cursor,
-    encode_cursor,
     set_next_cursor,
 )
 from shared.http.security import Admin, MessagesReader, MessagesSender
@@ -53,6 +53,19 @@ Container = Annotated[MessengerContainer, CONTAINER]
 
 
 router = APIRouter()
+
+
+@dataclass(frozen=True)
+class _DeliveryFilter:
+    """The delivery log's query parameters: who, which status, and the page."""
+
+    customer_id: str | None = None
+    status: str | None = None
+    limit: Annotated[int, Query(ge=1, le=500)] = 100
+    cursor: Annotated[str | None, Query(description="`X-Next-Cursor` of the page before.")] = None
+
+
+DeliveryQuery = Annotated[_DeliveryFilter, Depends()]
 
 
 @router.get(
@@ -71,26 +84,15 @@ router = APIRouter()
     },
 )
 def get_deliveries(
-    principal: MessagesReader,
-    c: Container,
-    response: Response,
-    customer_id: str | None = None,
-    status: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    cursor: Annotated[str | None, Query(description="`X-Next-Cursor` of the page before.")] = None,
+    principal: MessagesReader, c: Container, response: Response, q: DeliveryQuery
 ) -> list[DeliveryPublic]:
     """The delivery log; `status=dead_letter` lists sends whose retries ran out. The
     body stays a list; paging is by header (`X-Next-Cursor` → `cursor`)."""
+    start = decode_cursor(q.cursor, dict)
     found, after = services.list_deliveries(
-        c.adapters.deliveries,
-        principal.shop_id,
-        customer_id,
-        limit,
-        status,
-        decode_cursor(cursor, dict),
+        c.adapters.deliveries, principal.shop_id, q.customer_id, q.limit, q.status, start
     )
-    if after is not None:
-        response.headers[NEXT_CURSOR_HEADER] = encode_cursor(after)
+    set_next_cursor(response, after)
     return [DeliveryPublic.model_validate(d) for d in found]
 
 
