@@ -332,48 +332,76 @@ def payback_facts(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     )
 
 
+STATES = ("new", "repeat", "loyal", "dormant", "lost")
+RECENCY_BUCKETS = ("0", "1", "2", *["3-5"] * 3, *["6-11"] * 6, "12+")
+"""Label of each month of recency, 0..11, then 12 and more."""
+
+
+def _state(end: str, last: str, orders: str) -> str:
+    """A buyer's state code (an index into STATES) at the day `end`."""
+    return (
+        f"CASE WHEN {end} - {last} > {LOST_AFTER_DAYS} THEN 4 "
+        f"WHEN {end} - {last} > {DORMANT_AFTER_DAYS} THEN 3 "
+        f"WHEN {orders} >= 3 THEN 2 WHEN {orders} = 2 THEN 1 ELSE 0 END"
+    )
+
+
+def _label(column: str, labels: Sequence[str]) -> str:
+    return f"[{', '.join(repr(x) for x in labels)}][{column} + 1]"
+
+
 def build_states(con: duckdb.DuckDBPyConnection, as_of: date) -> None:
     """Every buyer's state at each month end since their first month (the as-of day for
     the current month): new (F1), repeat (F2), loyal (F3+) while the last order is at most
-    180 days old; dormant up to 365 days; lost after."""
+    180 days old; dormant up to 365 days; lost after. Kept as counts per month, state,
+    previous month's state, recency (months since the last order's month, 12 = 12+) and
+    frequency (orders so far, 5 = 5+): what the list analysis, the calendar diagnosis and
+    the lifecycle report add up.
+
+    A buyer's cumulative orders and last order date only change in months with an order,
+    so they are computed once per (buyer, month with orders) (a "span" running to the
+    next such month) and each span is unrolled into its months: no buyer × month grid is
+    joined or windowed. Months are counted as integers (year × 12 + month − 1)."""
     today = f"DATE '{as_of.isoformat()}'"
+    month_index = "(year({d}) * 12 + month({d}) - 1)"
+    now = month_index.format(d=today)
     con.execute(
         f"""
         CREATE TABLE months AS
-        SELECT m::DATE AS m, least((m + INTERVAL 1 MONTH - INTERVAL 1 DAY)::DATE, {today}) AS e
-        FROM range(
-            (SELECT coalesce(date_trunc('month', min(first_order_date)),
-                             date_trunc('month', {today})) FROM buyers)::TIMESTAMP,
-            date_trunc('month', {today})::TIMESTAMP + INTERVAL 1 MONTH,
-            INTERVAL 1 MONTH) t(m)
+        SELECT i::INTEGER AS i, m, least(last_day(m), {today}) AS e, (m - 1)::DATE AS pe
+        FROM (SELECT i, make_date((i // 12)::INTEGER, (i % 12 + 1)::INTEGER, 1) AS m
+              FROM range(
+                  (SELECT coalesce(min({month_index.format(d="first_order_date")}), {now})
+                   FROM buyers), {now} + 1) t(i))
         """
     )
     con.execute(
         f"""
-        CREATE TABLE states AS
+        CREATE TABLE state_counts AS
         WITH cm AS (
-            SELECT customer_id, date_trunc('month', order_date)::DATE AS m,
+            SELECT customer_id, {month_index.format(d="order_date")}::INTEGER AS i,
                    count(*) AS n, max(order_date) AS last
-            FROM orders WHERE active GROUP BY ALL
+            FROM orders WHERE active AND order_date <= {today} GROUP BY ALL
+        ), spans AS (
+            SELECT i AS start, last, sum(n) OVER w AS cum_n, sum(n) OVER w - n AS prev_n,
+                   lag(last) OVER w AS prev_last, coalesce(lead(i) OVER w, {now} + 1) AS stop
+            FROM cm WHERE customer_id IN (SELECT customer_id FROM buyers)
+            WINDOW w AS (PARTITION BY customer_id ORDER BY i)
         ), g AS (
-            SELECT b.customer_id, mo.m, mo.e,
-                   sum(coalesce(cm.n, 0)) OVER w AS cum_n, max(cm.last) OVER w AS last
-            FROM buyers b
-            JOIN months mo ON mo.m >= date_trunc('month', b.first_order_date)
-            LEFT JOIN cm ON cm.customer_id = b.customer_id AND cm.m = mo.m
-            WINDOW w AS (PARTITION BY b.customer_id ORDER BY mo.m ROWS UNBOUNDED PRECEDING)
-        ), s AS (
-            SELECT customer_id, m, cum_n, last,
-                   datediff('month', date_trunc('month', last), m)::INTEGER AS recency_months,
-                   CASE WHEN e - last > {LOST_AFTER_DAYS} THEN 'lost'
-                        WHEN e - last > {DORMANT_AFTER_DAYS} THEN 'dormant'
-                        WHEN cum_n >= 3 THEN 'loyal'
-                        WHEN cum_n = 2 THEN 'repeat'
-                        ELSE 'new' END AS state
-            FROM g
+            SELECT start, last, cum_n, prev_n, prev_last,
+                   unnest(range(start, stop))::INTEGER AS i
+            FROM spans
         )
-        SELECT *, lag(state) OVER (PARTITION BY customer_id ORDER BY m) AS previous
-        FROM s
+        SELECT g.i,
+               {_state("mo.e", "last", "cum_n")} AS state,
+               CASE WHEN start < g.i THEN {_state("mo.pe", "last", "cum_n")}
+                    WHEN prev_n > 0 THEN {_state("mo.pe", "prev_last", "prev_n")} END
+               AS previous,
+               least(g.i - {month_index.format(d="last")}, 12) AS recency,
+               least(cum_n, 5) AS frequency,
+               count(*) AS customers
+        FROM g JOIN months mo ON mo.i = g.i
+        GROUP BY ALL
         """
     )
 
@@ -381,8 +409,11 @@ def build_states(con: duckdb.DuckDBPyConnection, as_of: date) -> None:
 def list_facts(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     return _rows(
         con,
-        f"SELECT {_month('m')} AS month, state, count(*) AS customers "
-        "FROM states GROUP BY ALL ORDER BY month, state",
+        f"""
+        SELECT {_month("m")} AS month, {_label("state", STATES)} AS state,
+               sum(customers)::BIGINT AS customers
+        FROM state_counts JOIN months USING (i) GROUP BY ALL ORDER BY month, state
+        """,
     )
 
 
@@ -390,14 +421,10 @@ def calendar_facts(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     return _rows(
         con,
         f"""
-        SELECT {_month("m")} AS month,
-               CASE WHEN recency_months <= 2 THEN recency_months::VARCHAR
-                    WHEN recency_months <= 5 THEN '3-5'
-                    WHEN recency_months <= 11 THEN '6-11'
-                    ELSE '12+' END AS recency,
-               CASE WHEN cum_n >= 5 THEN '5+' ELSE cum_n::VARCHAR END AS frequency,
-               count(*) AS customers
-        FROM states GROUP BY ALL ORDER BY month, recency, frequency
+        SELECT {_month("m")} AS month, {_label("recency", RECENCY_BUCKETS)} AS recency,
+               CASE WHEN frequency >= 5 THEN '5+' ELSE frequency::VARCHAR END AS frequency,
+               sum(customers)::BIGINT AS customers
+        FROM state_counts JOIN months USING (i) GROUP BY ALL ORDER BY month, recency, frequency
         """,
     )
 
@@ -406,9 +433,10 @@ def lifecycle_facts(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     return _rows(
         con,
         f"""
-        SELECT {_month("m")} AS month, coalesce(previous, 'none') AS from_state,
-               state AS to_state, count(*) AS customers
-        FROM states GROUP BY ALL ORDER BY month, from_state, to_state
+        SELECT {_month("m")} AS month,
+               coalesce({_label("previous", STATES)}, 'none') AS from_state,
+               {_label("state", STATES)} AS to_state, sum(customers)::BIGINT AS customers
+        FROM state_counts JOIN months USING (i) GROUP BY ALL ORDER BY month, from_state, to_state
         """,
     )
 
