@@ -178,26 +178,28 @@ def build_tables(con: duckdb.DuckDBPyConnection, as_of: date) -> None:
     con.execute(
         f"""
         CREATE TABLE customers AS
-        WITH a AS (
-            SELECT customer_id,
-                   min(order_date) AS first_order_date,
-                   max(order_date) AS last_order_date,
-                   count(*)::INTEGER AS orders,
-                   count(DISTINCT order_date)::INTEGER AS purchase_days,
-                   sum(revenue) AS revenue,
-                   sum(gross_profit) AS gross_profit,
+        WITH d AS (
+            SELECT customer_id, order_date, count(*) AS n, min(seq) AS first_seq,
+                   sum(revenue) AS revenue, sum(gross_profit) AS gross_profit,
                    arg_min(first_sku, seq) AS first_sku,
                    arg_min(coupon, seq) AS first_coupon,
                    arg_min(sales_channel, seq) AS first_channel
-            FROM orders WHERE active GROUP BY customer_id
-        ), d AS (
-            SELECT customer_id, order_date, sum(revenue) AS day_revenue
             FROM orders WHERE active GROUP BY customer_id, order_date
-        ), s AS (
-            SELECT d.customer_id,
-                   avg(d.day_revenue) FILTER (WHERE d.order_date > a.first_order_date)
+        ), a AS (
+            SELECT customer_id,
+                   min(order_date) AS first_order_date,
+                   max(order_date) AS last_order_date,
+                   sum(n)::INTEGER AS orders,
+                   count(*)::INTEGER AS purchase_days,
+                   sum(revenue) AS revenue,
+                   sum(gross_profit) AS gross_profit,
+                   arg_min(first_sku, first_seq) AS first_sku,
+                   arg_min(first_coupon, first_seq) AS first_coupon,
+                   arg_min(first_channel, first_seq) AS first_channel,
+                   CASE WHEN count(*) > 1 THEN
+                       (sum(revenue) - arg_min(revenue, order_date)) / (count(*) - 1) END
                    AS monetary
-            FROM d JOIN a USING (customer_id) GROUP BY d.customer_id
+            FROM d GROUP BY customer_id
         )
         SELECT p.customer_id,
                a.first_order_date, a.last_order_date,
@@ -212,8 +214,8 @@ def build_tables(con: duckdb.DuckDBPyConnection, as_of: date) -> None:
                (a.purchase_days - 1)::INTEGER AS x,
                (a.last_order_date - a.first_order_date)::INTEGER AS t_x,
                ({today} - a.first_order_date)::INTEGER AS t,
-               s.monetary
-        FROM profiles p LEFT JOIN a USING (customer_id) LEFT JOIN s USING (customer_id)
+               a.monetary
+        FROM profiles p LEFT JOIN a USING (customer_id)
         """
     )
     con.execute("CREATE VIEW buyers AS SELECT * FROM customers WHERE orders > 0")
