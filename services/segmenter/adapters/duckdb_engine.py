@@ -158,6 +158,10 @@ def _rows(con: duckdb.DuckDBPyConnection, sql: str) -> list[dict[str, Any]]:
     return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
 
+_MONTH_INDEX = "(year({d}) * 12 + month({d}) - 1)"
+"""A month as an integer (year × 12 + month − 1): month arithmetic without dates."""
+
+
 def _month(expr: str) -> str:
     return f"strftime({expr}, '%Y-%m')"
 
@@ -219,6 +223,14 @@ def build_tables(con: duckdb.DuckDBPyConnection, as_of: date) -> None:
         """
     )
     con.execute("CREATE VIEW buyers AS SELECT * FROM customers WHERE orders > 0")
+    con.execute(
+        f"""
+        CREATE TABLE customer_months AS
+        SELECT customer_id, {_MONTH_INDEX.format(d="order_date")}::INTEGER AS i,
+               count(*) AS n, max(order_date) AS last, sum(gross_profit) AS gross_profit
+        FROM orders WHERE active GROUP BY ALL
+        """
+    )
 
 
 def ltv_facts(con: duckdb.DuckDBPyConnection, as_of: date) -> list[dict[str, Any]]:
@@ -235,15 +247,16 @@ def ltv_facts(con: duckdb.DuckDBPyConnection, as_of: date) -> list[dict[str, Any
     return _rows(
         con,
         f"""
-        WITH per AS (
-            SELECT c.customer_id, c.first_order_date,
-                   {_month("c.first_order_date")} AS month,
+        WITH sums AS (
+            SELECT o.customer_id, {", ".join(sums)}
+            FROM orders o JOIN buyers c ON o.customer_id = c.customer_id
+            WHERE o.active GROUP BY o.customer_id
+        ), per AS (
+            SELECT c.first_order_date, {_month("c.first_order_date")} AS month,
                    coalesce(c.acquisition_channel, '(none)') AS channel,
                    coalesce(c.first_sku, '(none)') AS first_product,
-                   coalesce(c.first_offer, '(none)') AS first_offer,
-                   {", ".join(sums)}
-            FROM buyers c JOIN orders o ON o.customer_id = c.customer_id AND o.active
-            GROUP BY ALL
+                   coalesce(c.first_offer, '(none)') AS first_offer, sums.*
+            FROM sums JOIN buyers c USING (customer_id)
         ), dims AS (
             SELECT 'cohort' AS dimension, month AS key, * FROM per
             UNION ALL SELECT 'channel', channel, * FROM per
@@ -260,8 +273,13 @@ def repeat_facts(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     return _rows(
         con,
         f"""
-        SELECT {_month("first_order_date")} AS month, n, count(*) AS customers
-        FROM buyers, range(1, {MAX_F_STAGE + 1}) r(n)
+        WITH f AS (
+            SELECT date_trunc('month', first_order_date) AS m,
+                   least(orders, {MAX_F_STAGE}) AS orders, count(*) AS customers
+            FROM buyers GROUP BY ALL
+        )
+        SELECT {_month("m")} AS month, n, sum(customers)::BIGINT AS customers
+        FROM f, range(1, {MAX_F_STAGE + 1}) r(n)
         WHERE orders >= n GROUP BY ALL ORDER BY month, n
         """,
     )
@@ -308,12 +326,15 @@ def retention_facts(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     return _rows(
         con,
         f"""
-        SELECT {_month("c.first_order_date")} AS month,
-               datediff('month', date_trunc('month', c.first_order_date),
-                        date_trunc('month', o.order_date))::INTEGER AS month_offset,
-               count(DISTINCT c.customer_id) AS customers
-        FROM buyers c JOIN orders o ON o.customer_id = c.customer_id AND o.active
-        GROUP BY ALL ORDER BY month, month_offset
+        WITH r AS (
+            SELECT c.first_order_date, {_MONTH_INDEX.format(d="c.first_order_date")} AS first_i,
+                   cm.i
+            FROM customer_months cm JOIN buyers c USING (customer_id)
+        )
+        SELECT {_month("date_trunc('month', first_order_date)")} AS month,
+               (i - first_i)::INTEGER AS month_offset, count(*) AS customers
+        FROM r GROUP BY date_trunc('month', first_order_date), i - first_i
+        ORDER BY month, month_offset
         """,
     )
 
@@ -323,13 +344,16 @@ def payback_facts(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     return _rows(
         con,
         f"""
-        SELECT coalesce(c.acquisition_channel, '(none)') AS channel,
-               {_month("c.first_order_date")} AS month,
-               datediff('month', date_trunc('month', c.first_order_date),
-                        date_trunc('month', o.order_date))::INTEGER AS age,
-               sum(o.gross_profit) AS gross_profit
-        FROM buyers c JOIN orders o ON o.customer_id = c.customer_id AND o.active
-        GROUP BY ALL ORDER BY channel, month, age
+        WITH p AS (
+            SELECT coalesce(c.acquisition_channel, '(none)') AS channel,
+                   date_trunc('month', c.first_order_date) AS m,
+                   (cm.i - {_MONTH_INDEX.format(d="c.first_order_date")})::INTEGER AS age,
+                   sum(cm.gross_profit) AS gross_profit
+            FROM customer_months cm JOIN buyers c USING (customer_id)
+            GROUP BY ALL
+        )
+        SELECT channel, {_month("m")} AS month, age, gross_profit
+        FROM p ORDER BY channel, month, age
         """,
     )
 
@@ -365,7 +389,7 @@ def build_states(con: duckdb.DuckDBPyConnection, as_of: date) -> None:
     next such month) and each span is unrolled into its months: no buyer × month grid is
     joined or windowed. Months are counted as integers (year × 12 + month − 1)."""
     today = f"DATE '{as_of.isoformat()}'"
-    month_index = "(year({d}) * 12 + month({d}) - 1)"
+    month_index = _MONTH_INDEX
     now = month_index.format(d=today)
     con.execute(
         f"""
@@ -380,11 +404,7 @@ def build_states(con: duckdb.DuckDBPyConnection, as_of: date) -> None:
     con.execute(
         f"""
         CREATE TABLE state_counts AS
-        WITH cm AS (
-            SELECT customer_id, {month_index.format(d="order_date")}::INTEGER AS i,
-                   count(*) AS n, max(order_date) AS last
-            FROM orders WHERE active AND order_date <= {today} GROUP BY ALL
-        ), spans AS (
+        WITH cm AS (SELECT * FROM customer_months WHERE i <= {now}), spans AS (
             SELECT i AS start, last, sum(n) OVER w AS cum_n, sum(n) OVER w - n AS prev_n,
                    lag(last) OVER w AS prev_last, coalesce(lead(i) OVER w, {now} + 1) AS stop
             FROM cm WHERE customer_id IN (SELECT customer_id FROM buyers)
