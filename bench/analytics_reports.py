@@ -1,17 +1,32 @@
 """Analytics pass: the DuckDB engine (snapshot to Parquet plus every report's facts) over a
 synthetic shop, as a ratio to a pandas implementation of the same facts run in the same
-process on the same columns. Higher is better (target: ≥ 5×). Peak memory of each side
-is measured with tracemalloc-free RSS sampling (resource.getrusage, per subprocess-free
-phase: the engine runs first, so its peak is the process peak up to then).
+process on the same columns. Higher is better (target: >= 5x).
 
     python bench/analytics_reports.py                      # 20,000 customers, ~1 minute
     python bench/analytics_reports.py --customers 1000000 --orders-per-customer 10
                                                            # 1M customers / ~10M orders
 
-Facts compared: the customers table, LTV by cohort and channel (365 days and lifetime),
-F(n) reach, second-purchase gaps, retention by cohort and month offset, payback by
-channel, and the month-end lifecycle states (list analysis). The two sides' numbers are
-checked equal before any time is reported.
+Both sides start from the same snapshot columns (`SnapshotColumns`, the Python lists the
+pass builds from the shop's profiles and orders) and compute the same eight facts (LTV in
+five windows by cohort, channel, first product and first offer; F(n) reach; second
+purchase gaps; retention; payback; list analysis, calendar and lifecycle from the
+month-end states) and the customers table. The pandas side is what a pandas user would
+write: group-bys, integer month arithmetic, the month-end states advanced month by month
+over per-customer arrays (linear in the data). It writes no Parquet (no pyarrow here),
+which the engine does inside its clock: that favours pandas. Every fact is checked equal
+row for row (numbers within 1e-9) before any time is reported.
+
+Peak memory is the process's peak RSS (resource.getrusage): after building the input
+columns, after the engine (which runs first), after pandas. The engine's own share is the
+difference; the input lists are what the pass holds before the engine starts.
+
+Measured 2026-12-03 on 2 cores shared with several other jobs (the process got 20-50 % of
+a core, so wall times are long on both sides; the ratio is what compares):
+- 20,000 customers / 201,609 orders: DuckDB 4.8 s, pandas 7.9 s, 1.6x.
+- 200,000 customers / 1,999,248 orders: DuckDB 41.5 s, pandas 159.9 s, 3.8x; peak RSS
+  1,044 MiB with the input, 1,929 MiB after DuckDB (+885 MiB).
+- 1,000,000 customers / 9,996,615 orders: the input columns alone peak at 4,854 MiB;
+  FULL_SIZE_RESULT
 """
 
 from __future__ import annotations

@@ -142,14 +142,16 @@ def _load(
     columns: Mapping[str, list[Any]],
     schema: Mapping[str, str],
 ) -> None:
-    con.execute(f"CREATE TABLE {name} ({', '.join(f'{c} {t}' for c, t in schema.items())})")
+    """The columns as a view over numpy arrays registered with the connection: the
+    snapshot tables are built straight from them, with no copy of the raw rows into a
+    DuckDB table first (the arrays live as long as the connection)."""
     if not columns[next(iter(schema))]:
+        con.execute(f"CREATE TABLE {name} ({', '.join(f'{c} {t}' for c, t in schema.items())})")
         return
     arrays = {c: _array(list(columns[c]), t) for c, t in schema.items()}
     con.register(f"{name}_in", arrays)
-    casts = ", ".join(f"CAST({c} AS {t})" for c, t in schema.items())
-    con.execute(f"INSERT INTO {name} SELECT {casts} FROM {name}_in")
-    con.unregister(f"{name}_in")
+    casts = ", ".join(f"CAST({c} AS {t}) AS {c}" for c, t in schema.items())
+    con.execute(f"CREATE VIEW {name} AS SELECT {casts} FROM {name}_in")
 
 
 def _rows(con: duckdb.DuckDBPyConnection, sql: str) -> list[dict[str, Any]]:
