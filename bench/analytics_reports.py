@@ -35,9 +35,9 @@ Measured 2026-12-03 on 2 cores shared with several other jobs (load 7-15; the pr
   alone, 8,378 MiB after DuckDB (+3,524 MiB), 8,454 MiB after pandas; Parquet 140 MB
   (orders) + 23 MB (customers). Under one 10 GB Lambda, but the input is Python lists
   here: the pass itself holds the shop's Profile and Order objects, far larger at 10M.
-Where DuckDB's time goes (1M orders, CPU): handing it the Python lists (object arrays,
-one thread, ~25 %), the orders table with its F-stage window and the customers table
-(~30 %), writing the orders Parquet (~18 %), the month-end states (~14 %), the facts.
+Where DuckDB's time goes (200,000 orders, CPU): handing it the Python lists (object
+arrays, ~20 %), the orders table with its F-stage window and the customers table (~30 %),
+writing the orders Parquet (~17 %), the month-end states (~13 %), the facts (~20 %).
 """
 
 from __future__ import annotations
