@@ -23,6 +23,15 @@ relative, and so do both Gamma-Gamma ones; the parameter-recovery error against 
 parameters the data was drawn from is printed for both.
 
     python bench/clv_fit.py [--customers N] [--seed S]
+
+Measured 2026-12-03 at 1,000,000 customers (seed 11; 422,264 distinct (x, t_x, T) rows),
+on 2 cores shared with other work (load 5-10, so wall times are stretched on both sides):
+ours 3.56 s wall / 0.72 s CPU, lifetimes 119.80 s wall / 38.26 s CPU: 33.6x faster
+(53x less CPU; an earlier run without the CPU figures: 4.41 s against 112.47 s, 25.5x).
+Both log-likelihoods equal to 5e-16 relative (BG/NBD −7,208,875.126767, Gamma-Gamma
+−2,063,381.572157); parameter recovery (ours = lifetimes to 1e-6): r 0.46 %, α 1.5 %,
+a 0.09 %, b 0.08 %, p 0.41 %, q 0.38 %, γ 0.69 %; scores agree to 6e-7 (P(alive),
+E[Y]) and 5e-5 (the discounted CLV).
 """
 
 from __future__ import annotations
@@ -84,24 +93,25 @@ def synthetic(n: int, seed: int) -> clv.Summary:
     )
 
 
-def ours(s: clv.Summary) -> tuple[float, clv.BgNbd, clv.GammaGamma, dict[str, Floats]]:
-    start = time.perf_counter()
-    bg = clv.fit_bgnbd(s.x, s.t_x, s.T)
-    gg = clv.fit_gamma_gamma(s.x, s.monetary)
-    scores = clv.predict(bg.params, gg.params, s, monthly_discount_rate=0.01)
-    seconds = time.perf_counter() - start
+Timed = tuple[tuple[float, float], clv.BgNbd, clv.GammaGamma, dict[str, Floats]]
+"""((wall seconds, CPU seconds of the process), BG/NBD, Gamma-Gamma, scores)"""
+
+
+def ours(s: clv.Summary) -> Timed:
+    start, cpu = time.perf_counter(), time.process_time()
+    model = clv.fit_and_score(s, clv.ClvSettings(monthly_discount_rate=0.01))
+    seconds = time.perf_counter() - start, time.process_time() - cpu
+    scores = model.predictions
     out = {
         "p_alive": scores.p_alive,
         "e90": scores.expected_purchases_90d,
         "e365": scores.expected_purchases_365d,
         "clv": scores.predicted_clv_365d,
     }
-    return seconds, bg.params, gg.params, out
+    return seconds, model.bgnbd.params, model.gamma_gamma.params, out
 
 
-def lifetimes_baseline(
-    s: clv.Summary,
-) -> tuple[float, clv.BgNbd, clv.GammaGamma, dict[str, Floats]]:
+def lifetimes_baseline(s: clv.Summary) -> Timed:
     import pandas as pd
     from lifetimes.fitters.beta_geo_fitter import BetaGeoFitter
     from lifetimes.fitters.gamma_gamma_fitter import GammaGammaFitter
@@ -110,7 +120,7 @@ def lifetimes_baseline(
     recency = pd.Series(s.t_x)
     age = pd.Series(s.T)
     repeat = s.x > 0
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     bgf = BetaGeoFitter().fit(frequency, recency, age)
     ggf = GammaGammaFitter().fit(frequency[repeat], pd.Series(s.monetary)[repeat])
     alive = bgf.conditional_probability_alive(frequency, recency, age)
@@ -120,7 +130,7 @@ def lifetimes_baseline(
     value = ggf.customer_lifetime_value(
         bgf, frequency, recency, age, monetary, time=12, discount_rate=0.01, freq="W"
     )
-    seconds = time.perf_counter() - start
+    seconds = time.perf_counter() - start, time.process_time() - cpu
     bp, gp = bgf.params_, ggf.params_
     out = {
         "p_alive": np.asarray(alive, dtype=np.float64),
@@ -152,7 +162,7 @@ def main() -> None:
     import scipy.special  # imports before the clock, on both sides
 
     del scipy
-    distinct = clv.compress(s.x, s.t_x, s.T).weights.size
+    distinct = clv.compress_summary(s).weights.size
     repeaters = int((s.x > 0).sum())
     print(f"{s.size:,} customers, {repeaters:,} repeaters, {distinct:,} distinct (x, t_x, T)")
     ours_seconds, bg, gg, ours_scores = ours(s)
@@ -180,10 +190,12 @@ def main() -> None:
         )
         for k in ours_scores
     }
-    ratio = ours_seconds / base_seconds
-    print(f"ours (segmenter.domain.clv):  {ours_seconds:8.2f} s")
-    print(f"lifetimes 0.11.3:             {base_seconds:8.2f} s")
+    ratio = ours_seconds[0] / base_seconds[0]
+    cpu_ratio = ours_seconds[1] / base_seconds[1]
+    print(f"ours (segmenter.domain.clv):  {ours_seconds[0]:8.2f} s ({ours_seconds[1]:.2f} s CPU)")
+    print(f"lifetimes 0.11.3:             {base_seconds[0]:8.2f} s ({base_seconds[1]:.2f} s CPU)")
     print(f"ratio ours / lifetimes:       {ratio:8.4f}  ({1 / ratio:.1f}x faster; target >= 20x)")
+    print(f"CPU time ratio:               {cpu_ratio:8.4f}  ({1 / cpu_ratio:.1f}x less CPU)")
     for name, (a, b) in ll.items():
         print(
             f"{name} log-likelihood: ours {a:.6f}, lifetimes {b:.6f}, rel. diff {ll_rel[name]:.2e}"
@@ -201,10 +213,13 @@ def main() -> None:
         "baseline": "lifetimes 0.11.3 (BetaGeoFitter, GammaGammaFitter)",
         "customers": s.size,
         "distinct_rows": distinct,
-        "ours_seconds": ours_seconds,
-        "baseline_seconds": base_seconds,
+        "ours_seconds": ours_seconds[0],
+        "baseline_seconds": base_seconds[0],
         "ratio": ratio,
         "speedup": 1 / ratio,
+        "ours_cpu_seconds": ours_seconds[1],
+        "baseline_cpu_seconds": base_seconds[1],
+        "cpu_speedup": 1 / cpu_ratio,
         "log_likelihood_relative_difference": ll_rel,
         "log_likelihood_within_1e-6": all(v <= 1e-6 for v in ll_rel.values()),
         "recovery_error_ours": recovery(ours_params, {**true_bg, **true_gg}),

@@ -142,20 +142,26 @@ def _load(
     columns: Mapping[str, list[Any]],
     schema: Mapping[str, str],
 ) -> None:
-    con.execute(f"CREATE TABLE {name} ({', '.join(f'{c} {t}' for c, t in schema.items())})")
+    """The columns as a view over numpy arrays registered with the connection: the
+    snapshot tables are built straight from them, with no copy of the raw rows into a
+    DuckDB table first (the arrays live as long as the connection)."""
     if not columns[next(iter(schema))]:
+        con.execute(f"CREATE TABLE {name} ({', '.join(f'{c} {t}' for c, t in schema.items())})")
         return
     arrays = {c: _array(list(columns[c]), t) for c, t in schema.items()}
     con.register(f"{name}_in", arrays)
-    casts = ", ".join(f"CAST({c} AS {t})" for c, t in schema.items())
-    con.execute(f"INSERT INTO {name} SELECT {casts} FROM {name}_in")
-    con.unregister(f"{name}_in")
+    casts = ", ".join(f"CAST({c} AS {t}) AS {c}" for c, t in schema.items())
+    con.execute(f"CREATE VIEW {name} AS SELECT {casts} FROM {name}_in")
 
 
 def _rows(con: duckdb.DuckDBPyConnection, sql: str) -> list[dict[str, Any]]:
     cur = con.execute(sql)
     names = [d[0] for d in cur.description or ()]
     return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+
+_MONTH_INDEX = "(year({d}) * 12 + month({d}) - 1)"
+"""A month as an integer (year × 12 + month − 1): month arithmetic without dates."""
 
 
 def _month(expr: str) -> str:
@@ -178,26 +184,28 @@ def build_tables(con: duckdb.DuckDBPyConnection, as_of: date) -> None:
     con.execute(
         f"""
         CREATE TABLE customers AS
-        WITH a AS (
-            SELECT customer_id,
-                   min(order_date) AS first_order_date,
-                   max(order_date) AS last_order_date,
-                   count(*)::INTEGER AS orders,
-                   count(DISTINCT order_date)::INTEGER AS purchase_days,
-                   sum(revenue) AS revenue,
-                   sum(gross_profit) AS gross_profit,
+        WITH d AS (
+            SELECT customer_id, order_date, count(*) AS n, min(seq) AS first_seq,
+                   sum(revenue) AS revenue, sum(gross_profit) AS gross_profit,
                    arg_min(first_sku, seq) AS first_sku,
                    arg_min(coupon, seq) AS first_coupon,
                    arg_min(sales_channel, seq) AS first_channel
-            FROM orders WHERE active GROUP BY customer_id
-        ), d AS (
-            SELECT customer_id, order_date, sum(revenue) AS day_revenue
             FROM orders WHERE active GROUP BY customer_id, order_date
-        ), s AS (
-            SELECT d.customer_id,
-                   avg(d.day_revenue) FILTER (WHERE d.order_date > a.first_order_date)
+        ), a AS (
+            SELECT customer_id,
+                   min(order_date) AS first_order_date,
+                   max(order_date) AS last_order_date,
+                   sum(n)::INTEGER AS orders,
+                   count(*)::INTEGER AS purchase_days,
+                   sum(revenue) AS revenue,
+                   sum(gross_profit) AS gross_profit,
+                   arg_min(first_sku, first_seq) AS first_sku,
+                   arg_min(first_coupon, first_seq) AS first_coupon,
+                   arg_min(first_channel, first_seq) AS first_channel,
+                   CASE WHEN count(*) > 1 THEN
+                       (sum(revenue) - arg_min(revenue, order_date)) / (count(*) - 1) END
                    AS monetary
-            FROM d JOIN a USING (customer_id) GROUP BY d.customer_id
+            FROM d GROUP BY customer_id
         )
         SELECT p.customer_id,
                a.first_order_date, a.last_order_date,
@@ -212,11 +220,19 @@ def build_tables(con: duckdb.DuckDBPyConnection, as_of: date) -> None:
                (a.purchase_days - 1)::INTEGER AS x,
                (a.last_order_date - a.first_order_date)::INTEGER AS t_x,
                ({today} - a.first_order_date)::INTEGER AS t,
-               s.monetary
-        FROM profiles p LEFT JOIN a USING (customer_id) LEFT JOIN s USING (customer_id)
+               a.monetary
+        FROM profiles p LEFT JOIN a USING (customer_id)
         """
     )
     con.execute("CREATE VIEW buyers AS SELECT * FROM customers WHERE orders > 0")
+    con.execute(
+        f"""
+        CREATE TABLE customer_months AS
+        SELECT customer_id, {_MONTH_INDEX.format(d="order_date")}::INTEGER AS i,
+               count(*) AS n, max(order_date) AS last, sum(gross_profit) AS gross_profit
+        FROM orders WHERE active GROUP BY ALL
+        """
+    )
 
 
 def ltv_facts(con: duckdb.DuckDBPyConnection, as_of: date) -> list[dict[str, Any]]:
@@ -233,15 +249,16 @@ def ltv_facts(con: duckdb.DuckDBPyConnection, as_of: date) -> list[dict[str, Any
     return _rows(
         con,
         f"""
-        WITH per AS (
-            SELECT c.customer_id, c.first_order_date,
-                   {_month("c.first_order_date")} AS month,
+        WITH sums AS (
+            SELECT o.customer_id, {", ".join(sums)}
+            FROM orders o JOIN buyers c ON o.customer_id = c.customer_id
+            WHERE o.active GROUP BY o.customer_id
+        ), per AS (
+            SELECT c.first_order_date, {_month("c.first_order_date")} AS month,
                    coalesce(c.acquisition_channel, '(none)') AS channel,
                    coalesce(c.first_sku, '(none)') AS first_product,
-                   coalesce(c.first_offer, '(none)') AS first_offer,
-                   {", ".join(sums)}
-            FROM buyers c JOIN orders o ON o.customer_id = c.customer_id AND o.active
-            GROUP BY ALL
+                   coalesce(c.first_offer, '(none)') AS first_offer, sums.*
+            FROM sums JOIN buyers c USING (customer_id)
         ), dims AS (
             SELECT 'cohort' AS dimension, month AS key, * FROM per
             UNION ALL SELECT 'channel', channel, * FROM per
@@ -258,8 +275,13 @@ def repeat_facts(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     return _rows(
         con,
         f"""
-        SELECT {_month("first_order_date")} AS month, n, count(*) AS customers
-        FROM buyers, range(1, {MAX_F_STAGE + 1}) r(n)
+        WITH f AS (
+            SELECT date_trunc('month', first_order_date) AS m,
+                   least(orders, {MAX_F_STAGE}) AS orders, count(*) AS customers
+            FROM buyers GROUP BY ALL
+        )
+        SELECT {_month("m")} AS month, n, sum(customers)::BIGINT AS customers
+        FROM f, range(1, {MAX_F_STAGE + 1}) r(n)
         WHERE orders >= n GROUP BY ALL ORDER BY month, n
         """,
     )
@@ -306,12 +328,15 @@ def retention_facts(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     return _rows(
         con,
         f"""
-        SELECT {_month("c.first_order_date")} AS month,
-               datediff('month', date_trunc('month', c.first_order_date),
-                        date_trunc('month', o.order_date))::INTEGER AS month_offset,
-               count(DISTINCT c.customer_id) AS customers
-        FROM buyers c JOIN orders o ON o.customer_id = c.customer_id AND o.active
-        GROUP BY ALL ORDER BY month, month_offset
+        WITH r AS (
+            SELECT c.first_order_date, {_MONTH_INDEX.format(d="c.first_order_date")} AS first_i,
+                   cm.i
+            FROM customer_months cm JOIN buyers c USING (customer_id)
+        )
+        SELECT {_month("date_trunc('month', first_order_date)")} AS month,
+               (i - first_i)::INTEGER AS month_offset, count(*) AS customers
+        FROM r GROUP BY date_trunc('month', first_order_date), i - first_i
+        ORDER BY month, month_offset
         """,
     )
 
@@ -321,59 +346,86 @@ def payback_facts(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     return _rows(
         con,
         f"""
-        SELECT coalesce(c.acquisition_channel, '(none)') AS channel,
-               {_month("c.first_order_date")} AS month,
-               datediff('month', date_trunc('month', c.first_order_date),
-                        date_trunc('month', o.order_date))::INTEGER AS age,
-               sum(o.gross_profit) AS gross_profit
-        FROM buyers c JOIN orders o ON o.customer_id = c.customer_id AND o.active
-        GROUP BY ALL ORDER BY channel, month, age
+        WITH p AS (
+            SELECT coalesce(c.acquisition_channel, '(none)') AS channel,
+                   date_trunc('month', c.first_order_date) AS m,
+                   (cm.i - {_MONTH_INDEX.format(d="c.first_order_date")})::INTEGER AS age,
+                   sum(cm.gross_profit) AS gross_profit
+            FROM customer_months cm JOIN buyers c USING (customer_id)
+            GROUP BY ALL
+        )
+        SELECT channel, {_month("m")} AS month, age, gross_profit
+        FROM p ORDER BY channel, month, age
         """,
     )
+
+
+STATES = ("new", "repeat", "loyal", "dormant", "lost")
+RECENCY_BUCKETS = ("0", "1", "2", *["3-5"] * 3, *["6-11"] * 6, "12+")
+"""Label of each month of recency, 0..11, then 12 and more."""
+
+
+def _state(end: str, last: str, orders: str) -> str:
+    """A buyer's state code (an index into STATES) at the day `end`."""
+    return (
+        f"CASE WHEN {end} - {last} > {LOST_AFTER_DAYS} THEN 4 "
+        f"WHEN {end} - {last} > {DORMANT_AFTER_DAYS} THEN 3 "
+        f"WHEN {orders} >= 3 THEN 2 WHEN {orders} = 2 THEN 1 ELSE 0 END"
+    )
+
+
+def _label(column: str, labels: Sequence[str]) -> str:
+    return f"[{', '.join(repr(x) for x in labels)}][{column} + 1]"
 
 
 def build_states(con: duckdb.DuckDBPyConnection, as_of: date) -> None:
     """Every buyer's state at each month end since their first month (the as-of day for
     the current month): new (F1), repeat (F2), loyal (F3+) while the last order is at most
-    180 days old; dormant up to 365 days; lost after."""
+    180 days old; dormant up to 365 days; lost after. Kept as counts per month, state,
+    previous month's state, recency (months since the last order's month, 12 = 12+) and
+    frequency (orders so far, 5 = 5+): what the list analysis, the calendar diagnosis and
+    the lifecycle report add up.
+
+    A buyer's cumulative orders and last order date only change in months with an order,
+    so they are computed once per (buyer, month with orders) (a "span" running to the
+    next such month) and each span is unrolled into its months: no buyer × month grid is
+    joined or windowed. Months are counted as integers (year × 12 + month − 1)."""
     today = f"DATE '{as_of.isoformat()}'"
+    month_index = _MONTH_INDEX
+    now = month_index.format(d=today)
     con.execute(
         f"""
         CREATE TABLE months AS
-        SELECT m::DATE AS m, least((m + INTERVAL 1 MONTH - INTERVAL 1 DAY)::DATE, {today}) AS e
-        FROM range(
-            (SELECT coalesce(date_trunc('month', min(first_order_date)),
-                             date_trunc('month', {today})) FROM buyers)::TIMESTAMP,
-            date_trunc('month', {today})::TIMESTAMP + INTERVAL 1 MONTH,
-            INTERVAL 1 MONTH) t(m)
+        SELECT i::INTEGER AS i, m, least(last_day(m), {today}) AS e, (m - 1)::DATE AS pe
+        FROM (SELECT i, make_date((i // 12)::INTEGER, (i % 12 + 1)::INTEGER, 1) AS m
+              FROM range(
+                  (SELECT coalesce(min({month_index.format(d="first_order_date")}), {now})
+                   FROM buyers), {now} + 1) t(i))
         """
     )
     con.execute(
         f"""
-        CREATE TABLE states AS
-        WITH cm AS (
-            SELECT customer_id, date_trunc('month', order_date)::DATE AS m,
-                   count(*) AS n, max(order_date) AS last
-            FROM orders WHERE active GROUP BY ALL
+        CREATE TABLE state_counts AS
+        WITH cm AS (SELECT * FROM customer_months WHERE i <= {now}), spans AS (
+            SELECT i AS start, last, sum(n) OVER w AS cum_n, sum(n) OVER w - n AS prev_n,
+                   lag(last) OVER w AS prev_last, coalesce(lead(i) OVER w, {now} + 1) AS stop
+            FROM cm WHERE customer_id IN (SELECT customer_id FROM buyers)
+            WINDOW w AS (PARTITION BY customer_id ORDER BY i)
         ), g AS (
-            SELECT b.customer_id, mo.m, mo.e,
-                   sum(coalesce(cm.n, 0)) OVER w AS cum_n, max(cm.last) OVER w AS last
-            FROM buyers b
-            JOIN months mo ON mo.m >= date_trunc('month', b.first_order_date)
-            LEFT JOIN cm ON cm.customer_id = b.customer_id AND cm.m = mo.m
-            WINDOW w AS (PARTITION BY b.customer_id ORDER BY mo.m ROWS UNBOUNDED PRECEDING)
-        ), s AS (
-            SELECT customer_id, m, cum_n, last,
-                   datediff('month', date_trunc('month', last), m)::INTEGER AS recency_months,
-                   CASE WHEN e - last > {LOST_AFTER_DAYS} THEN 'lost'
-                        WHEN e - last > {DORMANT_AFTER_DAYS} THEN 'dormant'
-                        WHEN cum_n >= 3 THEN 'loyal'
-                        WHEN cum_n = 2 THEN 'repeat'
-                        ELSE 'new' END AS state
-            FROM g
+            SELECT start, last, cum_n, prev_n, prev_last,
+                   unnest(range(start, stop))::INTEGER AS i
+            FROM spans
         )
-        SELECT *, lag(state) OVER (PARTITION BY customer_id ORDER BY m) AS previous
-        FROM s
+        SELECT g.i,
+               {_state("mo.e", "last", "cum_n")} AS state,
+               CASE WHEN start < g.i THEN {_state("mo.pe", "last", "cum_n")}
+                    WHEN prev_n > 0 THEN {_state("mo.pe", "prev_last", "prev_n")} END
+               AS previous,
+               least(g.i - {month_index.format(d="last")}, 12) AS recency,
+               least(cum_n, 5) AS frequency,
+               count(*) AS customers
+        FROM g JOIN months mo ON mo.i = g.i
+        GROUP BY ALL
         """
     )
 
@@ -381,8 +433,11 @@ def build_states(con: duckdb.DuckDBPyConnection, as_of: date) -> None:
 def list_facts(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     return _rows(
         con,
-        f"SELECT {_month('m')} AS month, state, count(*) AS customers "
-        "FROM states GROUP BY ALL ORDER BY month, state",
+        f"""
+        SELECT {_month("m")} AS month, {_label("state", STATES)} AS state,
+               sum(customers)::BIGINT AS customers
+        FROM state_counts JOIN months USING (i) GROUP BY ALL ORDER BY month, state
+        """,
     )
 
 
@@ -390,14 +445,10 @@ def calendar_facts(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     return _rows(
         con,
         f"""
-        SELECT {_month("m")} AS month,
-               CASE WHEN recency_months <= 2 THEN recency_months::VARCHAR
-                    WHEN recency_months <= 5 THEN '3-5'
-                    WHEN recency_months <= 11 THEN '6-11'
-                    ELSE '12+' END AS recency,
-               CASE WHEN cum_n >= 5 THEN '5+' ELSE cum_n::VARCHAR END AS frequency,
-               count(*) AS customers
-        FROM states GROUP BY ALL ORDER BY month, recency, frequency
+        SELECT {_month("m")} AS month, {_label("recency", RECENCY_BUCKETS)} AS recency,
+               CASE WHEN frequency >= 5 THEN '5+' ELSE frequency::VARCHAR END AS frequency,
+               sum(customers)::BIGINT AS customers
+        FROM state_counts JOIN months USING (i) GROUP BY ALL ORDER BY month, recency, frequency
         """,
     )
 
@@ -406,9 +457,10 @@ def lifecycle_facts(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     return _rows(
         con,
         f"""
-        SELECT {_month("m")} AS month, coalesce(previous, 'none') AS from_state,
-               state AS to_state, count(*) AS customers
-        FROM states GROUP BY ALL ORDER BY month, from_state, to_state
+        SELECT {_month("m")} AS month,
+               coalesce({_label("previous", STATES)}, 'none') AS from_state,
+               {_label("state", STATES)} AS to_state, sum(customers)::BIGINT AS customers
+        FROM state_counts JOIN months USING (i) GROUP BY ALL ORDER BY month, from_state, to_state
         """,
     )
 

@@ -37,13 +37,8 @@ def _summary(result: analytics.PassSummary) -> dict[str, Any]:
 
 
 def _run(c: SegmenterContainer, shop_id: str, now: datetime) -> dict[str, Any]:
-    setting = c.profiles.get_setting(shop_id, clv.SETTING) or {}
-    rate = setting.get("monthly_discount_rate")
-    return _summary(
-        analytics.run_pass(
-            _ports(c), shop_id, now, monthly_discount_rate=None if rate is None else float(rate)
-        )
-    )
+    rate = clv.monthly_discount_rate(c.profiles, shop_id)
+    return _summary(analytics.run_pass(_ports(c), shop_id, now, monthly_discount_rate=rate))
 
 
 def on_refresh_requested(envelope: EventEnvelope, detail: Any) -> dict[str, Any]:

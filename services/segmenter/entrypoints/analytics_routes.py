@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from segmenter.bootstrap import AnalyticsPorts, SegmenterContainer
 from segmenter.domain.analytics.views import REPORTS, AdSpend, Period
 from segmenter.entrypoints.deps import Container
-from segmenter.services import analytics
+from segmenter.services import analytics, clv
 from shared.errors import InvalidInput
 from shared.http.paging import (
     DEFAULT_PAGE,
@@ -84,6 +84,24 @@ class MessageCostsPut(BaseModel):
     email: Decimal | None = Field(default=None, ge=0, le=10_000)
     line: Decimal | None = Field(default=None, ge=0, le=10_000)
     sms: Decimal | None = Field(default=None, ge=0, le=10_000)
+
+
+class ClvSettingsPut(BaseModel):
+    """The shop's predictive CLV settings."""
+
+    model_config = ConfigDict(extra="forbid")
+    monthly_discount_rate: Decimal = Field(
+        ge=0,
+        le=1,
+        examples=["0.01"],
+        description="Discount rate per month for the 365-day predicted CLV (0.01 = 1 %).",
+    )
+
+
+class ClvSettingsPublic(BaseModel):
+    monthly_discount_rate: float
+    default: bool
+    """True while the shop has set no rate and the default (1 % a month) applies."""
 
 
 class ReportPendingPublic(BaseModel):
@@ -169,6 +187,20 @@ def put_message_costs(
 @router.get("/message-costs")
 def get_message_costs(principal: SegmentsReader, c: Container) -> dict[str, float]:
     return analytics.get_message_costs(c.profiles, principal.shop_id)
+
+
+@router.put("/clv-settings")
+def put_clv_settings(
+    body: ClvSettingsPut, principal: SegmentsWriter, c: Container
+) -> ClvSettingsPublic:
+    """The discount rate the next analytics pass uses for every customer's predicted CLV."""
+    stored = clv.set_settings(c.profiles, principal.shop_id, body.monthly_discount_rate)
+    return ClvSettingsPublic(**stored)
+
+
+@router.get("/clv-settings")
+def get_clv_settings(principal: SegmentsReader, c: Container) -> ClvSettingsPublic:
+    return ClvSettingsPublic(**clv.get_settings(c.profiles, principal.shop_id))
 
 
 @router.get(

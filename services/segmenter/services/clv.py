@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from segmenter.domain.model import ClvScore
@@ -22,12 +23,40 @@ if TYPE_CHECKING:
     import duckdb
 
     from segmenter.adapters.duckdb_engine import ClvInputs
+    from segmenter.services.ports import SettingStore
 
 _log = get_logger("kizuna.clv")
 
 
 SETTING = "clv"
-"""Shop setting {"monthly_discount_rate": 0.01}: the CLV's discount rate per month."""
+"""Shop setting {"monthly_discount_rate": "0.01"}: the CLV's discount rate per month."""
+DEFAULT_MONTHLY_DISCOUNT_RATE = 0.01
+"""`segmenter.domain.clv.DEFAULT_MONTHLY_DISCOUNT_RATE`, repeated here so that the API,
+which reads and writes the setting, never imports numpy (a test keeps them equal)."""
+
+
+def get_settings(settings: SettingStore, shop_id: str) -> dict[str, Any]:
+    """The shop's CLV settings, the default filled in where the shop has set none."""
+    rate = monthly_discount_rate(settings, shop_id)
+    return {
+        "monthly_discount_rate": DEFAULT_MONTHLY_DISCOUNT_RATE if rate is None else rate,
+        "default": rate is None,
+    }
+
+
+def set_settings(
+    settings: SettingStore, shop_id: str, monthly_discount_rate: Decimal
+) -> dict[str, Any]:
+    """Store the shop's monthly discount rate (validated at the edge: 0 to 1); the next
+    analytics pass discounts every customer's predicted CLV with it."""
+    settings.put_setting(shop_id, SETTING, {"monthly_discount_rate": str(monthly_discount_rate)})
+    return get_settings(settings, shop_id)
+
+
+def monthly_discount_rate(settings: SettingStore, shop_id: str) -> float | None:
+    """The shop's stored rate, None when it has set none (the pass uses the default)."""
+    rate = (settings.get_setting(shop_id, SETTING) or {}).get("monthly_discount_rate")
+    return None if rate is None else float(rate)
 
 
 def score_customers(

@@ -303,3 +303,40 @@ def test_a_small_shop_is_told_it_lacks_customers() -> None:
     # Then the answer is about the customers, not a fit of 40 rows
     with pytest.raises(clv.NotEnoughHistory, match="min_customers is 40"):
         clv.fit_and_score(s)
+
+
+def test_grid_compression_is_the_sorting_one() -> None:
+    # Given the CDNOW customers, whose times are whole days in weeks
+    s = cdnow_summary()
+    # When they are compressed by counting on the day grid, and by sorting
+    grid = clv.compress_summary(s)
+    sorted_ = clv.compress(s.x, s.t_x, s.T)
+    # Then the distinct rows, their counts, each customer's row and the codes are the same
+    np.testing.assert_array_equal(grid.rows, sorted_.rows)
+    np.testing.assert_array_equal(grid.weights, sorted_.weights)
+    np.testing.assert_array_equal(grid.inverse, sorted_.inverse)
+    for a, b in zip(grid.codes, sorted_.codes, strict=True):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(grid.rows[grid.inverse, 1], s.t_x)
+    # And times off the grid fall back to sorting, with the same result
+    jittered = s.T + 1e-9
+    off = clv.compress(s.x, s.t_x, jittered, steps=(1.0, 1 / 7, 1 / 7))
+    np.testing.assert_array_equal(off.rows[off.inverse, 2], jittered)
+
+
+def test_large_fits_start_from_a_sample_and_end_at_the_same_optimum(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given the CDNOW customers and a warm-start size small enough that they count as large
+    s = cdnow_summary()
+    monkeypatch.setattr(clv, "WARM_START_ROWS", 300)
+    # When both models are fitted (a 1-in-k sample first, then Newton steps on everyone)
+    bg = clv.fit_bgnbd(s.x, s.t_x, s.T)
+    gg = clv.fit_gamma_gamma(s.x, s.monetary)
+    # Then they took that path and reached the published optimum all the same
+    assert bg.method.endswith("Newton") and gg.method.endswith("Newton")
+    assert bg.converged and gg.converged
+    assert bg.log_likelihood == pytest.approx(cdnow_bgnbd().log_likelihood, rel=1e-12)
+    assert gg.log_likelihood == pytest.approx(cdnow_gamma_gamma().log_likelihood, rel=1e-12)
+    assert bg.params.r == pytest.approx(0.243, abs=5e-4)
+    assert gg.params.p == pytest.approx(6.25, abs=1e-2)
