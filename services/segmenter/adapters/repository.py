@@ -139,6 +139,16 @@ class EventRead:
     """The event id's marker when it was processed before (a duplicate)."""
 
 
+@dataclass(frozen=True)
+class BulkRead:
+    """What a batch of events needs first (an import's chunk), read together."""
+
+    markers: dict[str, dict[str, Any]]
+    """Event id → its marker, for the event ids that were processed before."""
+    owners: dict[Identifier, str]
+    profiles: dict[str, Profile]
+
+
 @dataclass
 class ChangeSet:
     """Everything one event changes, written atomically."""
@@ -185,6 +195,27 @@ class ProfileRepository:
         does not read the marker: the commit still refuses a duplicate."""
         owners, profile = self.load(shop_id, identifiers, likely_customer)
         return EventRead(owners, profile)
+
+    def load_many(
+        self,
+        shop_id: str,
+        event_ids: Sequence[str],
+        identifiers: Sequence[Identifier],
+        customer_ids: Sequence[str],
+    ) -> BulkRead:
+        """Markers, identifier owners and profiles of a batch, in as few round trips as
+        the store allows. This default (for fakes) reads no markers, as `load_for_event`."""
+        owners, _ = self.load(shop_id, identifiers, None)
+        profiles = {c: p for c in customer_ids if (p := self.get_profile(shop_id, c)) is not None}
+        return BulkRead({}, owners, profiles)
+
+    def commit_many(self, changes: Sequence[ChangeSet]) -> None:
+        """Write several events' changes atomically, together (all or none). Raises
+        `ConcurrentUpdate` when any condition fails: the caller redoes them one by one,
+        which tells a duplicate from a conflict. None may leave after-commit work. This
+        default (for fakes) commits them one after the other."""
+        for change in changes:
+            self.commit(change)
 
     def get_profile(self, shop_id: str, customer_id: str) -> Profile | None:
         raise NotImplementedError
@@ -431,6 +462,30 @@ class DynamoProfileRepository(ProfileRepository):
             pending = response.get("UnprocessedKeys") or {}
         return EventRead(owners, profile, marker)
 
+    def load_many(
+        self,
+        shop_id: str,
+        event_ids: Sequence[str],
+        identifiers: Sequence[Identifier],
+        customer_ids: Sequence[str],
+    ) -> BulkRead:
+        keys = [key(_event_pk(shop_id, e), "EVENT") for e in dict.fromkeys(event_ids)]
+        keys += [key(_identity_pk(shop_id, i), "ID") for i in dict.fromkeys(identifiers)]
+        keys += [key(_profile_pk(shop_id, c), "PROFILE") for c in dict.fromkeys(customer_ids)]
+        markers: dict[str, dict[str, Any]] = {}
+        owners: dict[Identifier, str] = {}
+        profiles: dict[str, Profile] = {}
+        event_prefix = _event_pk(shop_id, "")
+        for d in batch_get_all(self._client, self._table, keys, consistent=True):
+            if d["sk"] == "PROFILE":
+                profile = profile_from_dict(d)
+                profiles[profile.customer_id] = profile
+            elif d["sk"] == "EVENT":
+                markers[d["pk"].removeprefix(event_prefix)] = d
+            else:
+                owners[Identifier.from_key(d["pk"].split("#ID#", 1)[1])] = d["customer_id"]
+        return BulkRead(markers, owners, profiles)
+
     def get_profile(self, shop_id: str, customer_id: str) -> Profile | None:
         response = self._client.get_item(
             TableName=self._table,
@@ -530,6 +585,26 @@ class DynamoProfileRepository(ProfileRepository):
                 raise ConcurrentUpdate("data changed concurrently") from None
             raise
         return after_commit
+
+    def commit_many(self, changes: Sequence[ChangeSet]) -> None:
+        """One TransactWriteItems for several events (an import's orders): each keeps its
+        own conditions (marker, order, profile version, claims), and all land or none."""
+        entries: list[Any] = []
+        for change in changes:
+            items, after_commit = self._transact_items(change)
+            if not after_commit.empty:
+                raise ValueError("a change with after-commit work must be committed alone")
+            entries += [item for _, item in items]
+        if len(entries) > MAX_TRANSACTION_ITEMS:
+            raise ValueError(f"{len(entries)} items do not fit in one transaction")
+        if not entries:
+            return
+        try:
+            self._client.transact_write_items(TransactItems=entries)
+        except ClientError as err:
+            if not cancellation_codes(err):
+                raise
+            raise ConcurrentUpdate("a change of the batch was refused") from None
 
     def _transact_items(self, change: ChangeSet) -> tuple[list[tuple[str, Any]], AfterCommit]:
         """(kind, TransactItem) pairs, the kind mapping a cancellation reason back to its
