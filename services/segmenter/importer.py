@@ -5,13 +5,14 @@ imported order lands exactly like a live one (same transaction, same profile fol
 publishes no `order.placed`: a two-year-old order must not trigger a welcome mail.
 
 Orders are read and written in batches (`BATCH_ORDERS` at a time): one read for the
-batch's event markers, identifier owners and profiles, then one transaction per up to
+batch's event markers, identifier owners, profiles and stored orders, then one transaction per up to
 100 items holding several orders, each with the conditions `record_order` would write
 (the order and its marker must be new, the profile at the version read, each claim on
 the owner read). A customer's orders in a batch fold into one profile write. Whatever a
 batch cannot decide alone (a merge of two profiles, a profile merged away, a marker with
-work left) and every order of a transaction a condition refused go through `record_order`
-one by one, which tells a duplicate from a conflict exactly as a single event does.
+work left, an order stored already) and every order of a transaction a condition refused
+go through `record_order` one by one, which tells a duplicate from a conflict exactly as
+a single event does.
 
 Re-running a file changes nothing: every order's event id is derived from its content,
 so a re-run is a duplicate. When the event marker has expired (after 90 days) or the
@@ -238,12 +239,14 @@ class _Batch:
             [p.event_id for p in batch],
             identifiers,
             [i.value for i in identifiers if i.kind == "ext"],
+            [p.order.order_id for p in batch],
         )
         found = dict(read.profiles)
         unread = sorted({c for c in read.owners.values() if c not in found})
         if unread:
             found |= repo.load_many(shop_id, [], [], unread).profiles
         self.markers = read.markers
+        self.stored_orders = read.orders
         self.owners = dict(read.owners)
         self.profiles = {c: (p, p.version) for c, p in found.items()}
         self.owned = set(read.owners.values())
@@ -257,7 +260,8 @@ class _Batch:
             if marker is not None and _plain_duplicate(marker, parsed):
                 self.summary.duplicates_skipped += 1
                 continue
-            planned = None if marker is not None else self._plan(parsed, ids)
+            single = marker is not None or parsed.order.order_id in self.stored_orders
+            planned = None if single else self._plan(parsed, ids)
             if planned is None:
                 self.flush()
                 self.record(parsed)

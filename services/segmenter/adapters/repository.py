@@ -147,6 +147,8 @@ class BulkRead:
     """Event id → its marker, for the event ids that were processed before."""
     owners: dict[Identifier, str]
     profiles: dict[str, Profile]
+    orders: frozenset[str] = frozenset()
+    """The order ids asked for that are stored already."""
 
 
 @dataclass
@@ -202,12 +204,15 @@ class ProfileRepository:
         event_ids: Sequence[str],
         identifiers: Sequence[Identifier],
         customer_ids: Sequence[str],
+        order_ids: Sequence[str] = (),
     ) -> BulkRead:
-        """Markers, identifier owners and profiles of a batch, in as few round trips as
-        the store allows. This default (for fakes) reads no markers, as `load_for_event`."""
+        """Markers, identifier owners, profiles and which orders exist, for a batch, in as
+        few round trips as the store allows. This default (for fakes) reads no markers,
+        as `load_for_event`."""
         owners, _ = self.load(shop_id, identifiers, None)
         profiles = {c: p for c in customer_ids if (p := self.get_profile(shop_id, c)) is not None}
-        return BulkRead({}, owners, profiles)
+        orders = frozenset(o for o in order_ids if self.get_order(shop_id, o) is not None)
+        return BulkRead({}, owners, profiles, orders)
 
     def commit_many(self, changes: Sequence[ChangeSet]) -> None:
         """Write several events' changes atomically, together (all or none). Raises
@@ -468,23 +473,29 @@ class DynamoProfileRepository(ProfileRepository):
         event_ids: Sequence[str],
         identifiers: Sequence[Identifier],
         customer_ids: Sequence[str],
+        order_ids: Sequence[str] = (),
     ) -> BulkRead:
         keys = [key(_event_pk(shop_id, e), "EVENT") for e in dict.fromkeys(event_ids)]
+        keys += [key(_order_pk(shop_id, o), "ORDER") for o in dict.fromkeys(order_ids)]
         keys += [key(_identity_pk(shop_id, i), "ID") for i in dict.fromkeys(identifiers)]
         keys += [key(_profile_pk(shop_id, c), "PROFILE") for c in dict.fromkeys(customer_ids)]
         markers: dict[str, dict[str, Any]] = {}
         owners: dict[Identifier, str] = {}
         profiles: dict[str, Profile] = {}
+        orders: set[str] = set()
         event_prefix = _event_pk(shop_id, "")
+        order_prefix = _order_pk(shop_id, "")
         for d in batch_get_all(self._client, self._table, keys, consistent=True):
-            if d["sk"] == "PROFILE":
+            if d["sk"] == "ORDER":
+                orders.add(d["pk"].removeprefix(order_prefix))
+            elif d["sk"] == "PROFILE":
                 profile = profile_from_dict(d)
                 profiles[profile.customer_id] = profile
             elif d["sk"] == "EVENT":
                 markers[d["pk"].removeprefix(event_prefix)] = d
             else:
                 owners[Identifier.from_key(d["pk"].split("#ID#", 1)[1])] = d["customer_id"]
-        return BulkRead(markers, owners, profiles)
+        return BulkRead(markers, owners, profiles, frozenset(orders))
 
     def get_profile(self, shop_id: str, customer_id: str) -> Profile | None:
         response = self._client.get_item(
