@@ -173,11 +173,14 @@ def main() -> None:
         item_count = len(client.items)
         del client
         started = time.perf_counter()
-        with LocalUpProcess(state, ROOT) as stack:
+        stack = LocalUpProcess(state, ROOT).start(timeout=3600)  # loads the whole snapshot
+        try:
             start_seconds = time.perf_counter() - started
             loaded_peak = peak_rss_mib(stack.pid)
             exercised = _exercise(stack, profiles[:20], args.new_orders)
             peak = peak_rss_mib(stack.pid)
+        finally:
+            stack.stop(timeout=3600)
     print(
         f"history: {orders:,} orders of {len(profiles):,} customers, {item_count:,} items "
         f"({dict(kinds)}), built by the import path in {build_seconds:.0f} s; snapshot "
