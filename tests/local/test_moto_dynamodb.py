@@ -245,3 +245,69 @@ def test_item_answers_are_the_json_moto_s_own_serializer_gives(
         "BatchWriteItem",
         "DeleteItem",
     }
+
+
+def test_item_requests_read_as_json_are_what_moto_s_own_parser_reads(
+    ddb: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given every request also parsed by moto's generic, shape-walking parser
+    from moto.dynamodb.responses import DynamoHandler
+
+    fast = DynamoHandler.parse_parameters
+    generic_parse = moto_dynamodb._generic_parse
+    assert generic_parse is not None
+    taken_slow: list[str] = []
+    taken_fast: list[str] = []
+
+    def counted_generic(self: Any, request: Any) -> None:
+        taken_slow.append(self._get_action())
+        generic_parse(self, request)
+
+    def both(self: Any, request: Any) -> None:
+        generic_parse(self, request)
+        generic = self.params
+        slow_before = len(taken_slow)
+        fast(self, request)
+        assert self.params == generic, self._get_action()
+        if len(taken_slow) == slow_before:
+            taken_fast.append(self._get_action())
+
+    monkeypatch.setattr(moto_dynamodb, "_generic_parse", counted_generic)
+    monkeypatch.setattr(DynamoHandler, "parse_parameters", both)
+    doc = {"M": {"history": {"L": [{"M": {"n": {"N": "2"}}}]}, "tags": {"SS": ["x", "y"]}}}
+    # When item operations run, with nested and set attributes, conditions and paging
+    ddb.put_item(
+        TableName=TABLE,
+        Item={**_key("a"), "doc": doc, "ok": {"BOOL": True}},
+        ConditionExpression="attribute_not_exists(pk)",
+    )
+    ddb.transact_write_items(
+        TransactItems=[
+            {
+                "Update": {
+                    "TableName": TABLE,
+                    "Key": _key("a"),
+                    "UpdateExpression": "SET #n = :n",
+                    "ConditionExpression": "ok = :t",
+                    "ExpressionAttributeNames": {"#n": "n"},
+                    "ExpressionAttributeValues": {":n": {"N": "1"}, ":t": {"BOOL": True}},
+                }
+            },
+            {"Put": {"TableName": TABLE, "Item": _key("b")}},
+        ]
+    )
+    ddb.batch_get_item(RequestItems={TABLE: {"Keys": [_key("a")], "ConsistentRead": True}})
+    ddb.query(
+        TableName=TABLE,
+        KeyConditionExpression="pk = :p",
+        ExpressionAttributeValues={":p": {"S": "a"}},
+        Limit=1,
+        ExclusiveStartKey=_key("a", "0"),
+    )
+    # And one with a binary attribute, which only moto's parser decodes
+    ddb.put_item(TableName=TABLE, Item={**_key("c"), "blob": {"B": b"\x00\x01"}})
+
+    # Then both read the same parameters, and all but the binary one took the fast path
+    assert taken_fast == ["PutItem", "TransactWriteItems", "BatchGetItem", "Query"]
+    blob = ddb.get_item(TableName=TABLE, Key=_key("c"))["Item"]["blob"]["B"]
+    assert blob == b"\x00\x01"

@@ -92,3 +92,60 @@ def test_dispatcher_answers_unknown_routes_with_a_json_404() -> None:
     assert response.json()["error"]["code"] == "route_not_found"
     # And the local health endpoint answers without any control attached
     assert client.get("/_local/health").json()["status"] == "ok"
+
+
+class FakeControl:
+    """The stack's control side, with one schedule."""
+
+    def sandbox_messages(self) -> list[Any]:
+        return []
+
+    def schedules(self) -> dict[str, str]:
+        return {"Nightly": "cron(0 18 * * ? *)"}
+
+    def fire_schedule(self, name: str) -> Any:
+        return {"fired": name}
+
+    def drain(self, timeout: float = 30) -> None:
+        return None
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "code", "field"),
+    [
+        ("GET", "/_local/nothing", 404, "route_not_found", "path"),
+        ("GET", "/_local", 404, "route_not_found", "path"),
+        ("GET", "/_local/schedules/Nightly/now", 404, "route_not_found", "path"),
+        ("POST", "/_local/schedules/Nope", 404, "schedule_not_found", "schedule"),
+        ("GET", "/_local/drain", 405, "method_not_allowed", "method"),
+        ("POST", "/_local/sandbox", 405, "method_not_allowed", "method"),
+        ("DELETE", "/_local/schedules/Nightly", 405, "method_not_allowed", "method"),
+        ("GET", "/v1/nothing", 404, "route_not_found", "path"),
+    ],
+)
+def test_local_endpoints_name_the_bad_part_of_a_request(
+    method: str, path: str, status: int, code: str, field: str
+) -> None:
+    # Given a dispatcher with the stack's control endpoints
+    client = TestClient(Dispatcher(ROUTES, control=FakeControl(), app_loader=make_app))
+    # When a request names no endpoint, the wrong method or no schedule
+    response = client.request(method, path)
+    # Then the services' error format names the field that was wrong
+    assert response.status_code == status
+    error = response.json()["error"]
+    assert error["code"] == code
+    assert [f["field"] for f in error["fields"]] == [field]
+    if status == 405:
+        assert response.headers["Allow"] in ("GET", "POST")
+
+
+def test_local_endpoints_answer_what_they_serve() -> None:
+    # Given a dispatcher with the stack's control endpoints
+    client = TestClient(Dispatcher(ROUTES, control=FakeControl(), app_loader=make_app))
+    # When each is called with its method / Then it answers
+    assert client.get("/_local/health").json()["status"] == "ok"
+    assert client.get("/_local/sandbox").json() == []
+    assert client.post("/_local/drain").json() == {"drained": True}
+    assert client.get("/_local/schedules").json() == {"Nightly": "cron(0 18 * * ? *)"}
+    fired = client.post("/_local/schedules/Nightly").json()
+    assert fired == {"schedule": "Nightly", "result": {"fired": "Nightly"}}

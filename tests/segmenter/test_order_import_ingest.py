@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import shutil
+from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
@@ -362,3 +363,58 @@ def test_an_imported_japanese_customer_is_greeted_by_her_family_name_in_the_mail
     assert body is not None
     assert body.get_content().startswith("鈴木様、いつもありがとうございます。")
     assert "葵様" not in body.get_content()
+
+
+def _generic_lines(orders: int, customers: int) -> list[str]:
+    header = (
+        "order_id,customer_id,email,phone,first_name,last_name,placed_at,currency,total,sku,"
+        "category,quantity,unit_price,list_price,unit_cost,sales_channel,coupon,"
+        "accepts_email_marketing,status\n"
+    )
+    lines = [header]
+    for n in range(orders):
+        c = n % customers
+        placed = f"2024-{1 + n % 12:02d}-{1 + n % 28:02d}T09:30:00+09:00"
+        lines.append(
+            f"B-{n},c-{c},c{c}@example.jp,,Hanako,Yamada,{placed},JPY,1000,SKU-{n % 7},"
+            "skincare,1,1000,,,web,,yes,\n"
+        )
+    return lines
+
+
+def test_a_large_file_is_written_in_batches_with_the_same_result(
+    cloud: Cloud, shop: ShopKeys, segmenter_client: TestClient
+) -> None:
+    # Given 300 orders of 40 customers, one of which the storefront already sent live
+    # with other content, and a repository whose DynamoDB requests are counted
+    from segmenter.adapters.repository import DynamoProfileRepository
+    from shared.adapters.dynamodb import RequestCounter
+
+    c = build(cloud.settings)
+    table = cloud.settings.segmenter_table
+    live = order_payload(1, "c-30", "c30@example.jp", order_id="B-150", total="5000")
+    sent = segmenter_client.post("/v1/orders", json=live, headers=shop.header(shop.events))
+    assert sent.status_code == 201
+    counter = RequestCounter(table=table).attach(cloud.dynamodb)
+    repo = DynamoProfileRepository(cloud.dynamodb, table)
+
+    # When the file is imported
+    summary = import_orders(_generic_lines(300, 40), "generic", "acme", repo, c.publisher)
+    requests = Counter(counter.calls)
+
+    # Then every other order landed, the live one is reported as a conflict, not overwritten
+    assert (summary.orders_imported, summary.orders_conflicting) == (299, 1)
+    profiles = [repo.get_profile("acme", f"c-{k}") for k in range(40)]
+    assert all(p is not None for p in profiles)
+    assert sum(p.order_count for p in profiles if p is not None) == 300  # and the live one
+    stored = repo.get_order("acme", "B-150")
+    assert stored is not None and stored.total == Decimal(5000)
+    # And it took a few requests per hundred orders, not two or three per order
+    assert requests.total() <= 30, requests  # 300 orders one by one: 900
+    # And a second run changes nothing, with reads only (a few per batch)
+    before = _item_count(cloud)
+    counter.calls.clear()
+    again = import_orders(_generic_lines(300, 40), "generic", "acme", repo, c.publisher)
+    assert (again.orders_imported, again.duplicates_skipped) == (0, 299)
+    assert _item_count(cloud) == before
+    assert Counter(counter.calls).total() <= 20, counter.calls

@@ -39,13 +39,14 @@ from segmenter.domain.identity import Identifier
 from segmenter.domain.model import Order, Profile
 from segmenter.domain.records import (
     AfterCommit,
+    BulkRead,
     ChangeSet,
     EventRead,
     Product,
     SegmentDefinition,
     duplicate_of,
 )
-from segmenter.services.ports import ProfileRepository
+from segmenter.services.ports import MAX_TRANSACTION_ITEMS, ProfileRepository
 from shared import clock as shared_clock
 from shared.adapters.dynamodb import (
     Position,
@@ -65,8 +66,6 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 EVENT_RETENTION = timedelta(days=90)
-MAX_TRANSACTION_ITEMS = 100
-"""DynamoDB's limit on the items of one TransactWriteItems."""
 
 
 def _profile_pk(shop_id: str, customer_id: str) -> str:
@@ -199,6 +198,36 @@ class DynamoProfileRepository(ProfileRepository):
             pending = response.get("UnprocessedKeys") or {}
         return EventRead(owners, profile, marker)
 
+    def load_many(
+        self,
+        shop_id: str,
+        event_ids: Sequence[str],
+        identifiers: Sequence[Identifier],
+        customer_ids: Sequence[str],
+        order_ids: Sequence[str] = (),
+    ) -> BulkRead:
+        keys = [key(_event_pk(shop_id, e), "EVENT") for e in dict.fromkeys(event_ids)]
+        keys += [key(_order_pk(shop_id, o), "ORDER") for o in dict.fromkeys(order_ids)]
+        keys += [key(_identity_pk(shop_id, i), "ID") for i in dict.fromkeys(identifiers)]
+        keys += [key(_profile_pk(shop_id, c), "PROFILE") for c in dict.fromkeys(customer_ids)]
+        markers: dict[str, dict[str, Any]] = {}
+        owners: dict[Identifier, str] = {}
+        profiles: dict[str, Profile] = {}
+        orders: set[str] = set()
+        event_prefix = _event_pk(shop_id, "")
+        order_prefix = _order_pk(shop_id, "")
+        for d in batch_get_all(self._client, self._table, keys, consistent=True):
+            if d["sk"] == "ORDER":
+                orders.add(d["pk"].removeprefix(order_prefix))
+            elif d["sk"] == "PROFILE":
+                profile = profile_from_dict(d)
+                profiles[profile.customer_id] = profile
+            elif d["sk"] == "EVENT":
+                markers[d["pk"].removeprefix(event_prefix)] = d
+            else:
+                owners[Identifier.from_key(d["pk"].split("#ID#", 1)[1])] = d["customer_id"]
+        return BulkRead(markers, owners, profiles, frozenset(orders))
+
     def get_profile(self, shop_id: str, customer_id: str) -> Profile | None:
         response = self._client.get_item(
             TableName=self._table,
@@ -298,6 +327,26 @@ class DynamoProfileRepository(ProfileRepository):
                 raise ConcurrentUpdate("data changed concurrently") from None
             raise
         return after_commit
+
+    def commit_many(self, changes: Sequence[ChangeSet]) -> None:
+        """One TransactWriteItems for several events (an import's orders): each keeps its
+        own conditions (marker, order, profile version, claims), and all land or none."""
+        entries: list[Any] = []
+        for change in changes:
+            items, after_commit = self._transact_items(change)
+            if not after_commit.empty:
+                raise ValueError("a change with after-commit work must be committed alone")
+            entries += [item for _, item in items]
+        if len(entries) > MAX_TRANSACTION_ITEMS:
+            raise ValueError(f"{len(entries)} items do not fit in one transaction")
+        if not entries:
+            return
+        try:
+            self._client.transact_write_items(TransactItems=entries)
+        except ClientError as err:
+            if not cancellation_codes(err):
+                raise
+            raise ConcurrentUpdate("a change of the batch was refused") from None
 
     def _transact_items(self, change: ChangeSet) -> tuple[list[tuple[str, Any]], AfterCommit]:
         """(kind, TransactItem) pairs, the kind mapping a cancellation reason back to its

@@ -95,6 +95,18 @@ class EventRead:
     """The event id's marker when it was processed before (a duplicate)."""
 
 
+@dataclass(frozen=True)
+class BulkRead:
+    """What a batch of events needs first (an import's chunk), read together."""
+
+    markers: dict[str, dict[str, Any]]
+    """Event id → its marker, for the event ids that were processed before."""
+    owners: dict[Identifier, str]
+    profiles: dict[str, Profile]
+    orders: frozenset[str] = frozenset()
+    """The order ids asked for that are stored already."""
+
+
 @dataclass
 class ChangeSet:
     """Everything one event changes, written atomically."""

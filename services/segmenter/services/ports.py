@@ -10,8 +10,18 @@ from typing import Any
 
 from segmenter.domain.identity import Identifier
 from segmenter.domain.model import Order, Profile
-from segmenter.domain.records import AfterCommit, ChangeSet, EventRead, Product, SegmentDefinition
+from segmenter.domain.records import (
+    AfterCommit,
+    BulkRead,
+    ChangeSet,
+    EventRead,
+    Product,
+    SegmentDefinition,
+)
 from shared.adapters.dynamodb import Position
+
+MAX_TRANSACTION_ITEMS = 100
+"""DynamoDB's limit on the items of one TransactWriteItems: what one `commit_many` may hold."""
 
 
 class ProfileStore:
@@ -161,3 +171,27 @@ class ProfileRepository(
 ):
     """Every port of the segmenter's one table, for the adapter that implements them all
     and the callers that still take the whole of it (the importer, the analytics)."""
+
+    def load_many(
+        self,
+        shop_id: str,
+        event_ids: Sequence[str],
+        identifiers: Sequence[Identifier],
+        customer_ids: Sequence[str],
+        order_ids: Sequence[str] = (),
+    ) -> BulkRead:
+        """Markers, identifier owners, profiles and which orders exist, for a batch, in as
+        few round trips as the store allows. This default (for fakes) reads no markers:
+        the commit still refuses a duplicate."""
+        owners, _ = self.load(shop_id, identifiers, None)
+        profiles = {c: p for c in customer_ids if (p := self.get_profile(shop_id, c)) is not None}
+        orders = frozenset(o for o in order_ids if self.get_order(shop_id, o) is not None)
+        return BulkRead({}, owners, profiles, orders)
+
+    def commit_many(self, changes: Sequence[ChangeSet]) -> None:
+        """Write several events' changes atomically, together (all or none). Raises
+        `ConcurrentUpdate` when any condition fails: the caller redoes them one by one,
+        which tells a duplicate from a conflict. None may leave after-commit work. This
+        default (for fakes) commits them one after the other."""
+        for change in changes:
+            self.commit(change)

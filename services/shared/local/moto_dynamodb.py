@@ -36,6 +36,11 @@ shape-walking serializer (`BaseResponse.serialized`), about 25 µs per attribute
 made reading a customer profile cost more than the rest of an order's ingest. The item
 operations' results are already in DynamoDB's wire shape, so `DynamoHandler.serialized`
 answers them with `json.dumps`; a test checks both give the same JSON. And
+requests are read the same way: moto 5.2 parses every request body by walking the
+operation's shape (`BaseResponse.parse_parameters`, moto.core.parse), which for an item
+operation only copies what `json.loads` gave it, except base64 blobs (`B`, `BS`) and
+`null` members it drops; an item operation's body without either is taken as
+`json.loads` gives it (a test checks both give the same parameters). And
 `Item.__init__` checked the 400 KB limit by re-measuring the whole item after each
 attribute (`LimitedSizeDict.__setitem__`, quadratic in the attributes); the patched one
 measures the item once, with the same limit and error.
@@ -115,7 +120,7 @@ def check_compatible() -> None:
     problems = []
     if moto.__version__ != MOTO_VERSION:
         problems.append(f"moto is {moto.__version__}, this module was checked on {MOTO_VERSION}")
-    for name in ("call_action", "serialized", "_get_action"):
+    for name in ("call_action", "serialized", "_get_action", "parse_parameters"):
         if not callable(getattr(ddb_responses.DynamoHandler, name, None)):
             problems.append(f"DynamoHandler.{name} is gone")
     backend = ddb_models.DynamoDBBackend
@@ -142,6 +147,7 @@ def install() -> None:
         check_compatible()
         _serialise_calls()
         _answer_items_as_json()
+        _read_items_as_json()
         _undo_transactions_item_by_item()
         _measure_items_once()
         _keep_no_model_objects()
@@ -188,6 +194,37 @@ def _answer_items_as_json() -> None:
         return original_serialized(self, action_result)
 
     DynamoHandler.serialized = serialized  # type: ignore[method-assign]
+
+
+_NEEDS_SHAPE_PARSER = (b'"B"', b'"BS"', b"null")
+"""What only moto's parser reads right: blobs (base64-decoded) and null members (dropped).
+Found anywhere, even inside a string, the body goes the generic way (slower, same)."""
+_generic_parse: Callable[[Any, Any], None] | None = None
+"""moto's own request parser, which the fast path skips for item operations."""
+
+
+def _read_items_as_json() -> None:
+    """Item operations' bodies read with `json.loads` instead of moto's shape walker."""
+    global _generic_parse  # noqa: PLW0603 - kept for the equivalence test
+    from moto.dynamodb.responses import DynamoHandler
+
+    original_parse = DynamoHandler.parse_parameters
+    _generic_parse = original_parse
+
+    @functools.wraps(original_parse)
+    def parse_parameters(self: Any, request: Any) -> None:
+        body = request.data
+        if (
+            isinstance(body, bytes)
+            and body
+            and self._get_action() in _PLAIN_JSON_ACTIONS
+            and not any(marker in body for marker in _NEEDS_SHAPE_PARSER)
+        ):
+            self.params = json.loads(body)
+            return
+        _generic_parse(self, request)  # moto's own (a test may wrap it to count)
+
+    DynamoHandler.parse_parameters = parse_parameters  # type: ignore[method-assign]
 
 
 def _undo_transactions_item_by_item() -> None:

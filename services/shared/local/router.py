@@ -3,7 +3,9 @@
 In the cloud API Gateway picks the function by route and hands it the full path; the
 local dispatcher does the same from the `HttpApi` events, so a storefront talks to one
 base URL locally exactly as it does in production. Paths under `/_local/` are the local
-stack's own control endpoints (sandbox, schedules, health).
+stack's own control endpoints (sandbox, schedules, drain, health). Every error answers
+the services' format (`shared.http.errors.error_body`), with `fields` naming what was
+wrong: the path, the method, or the schedule name.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from shared.http.errors import error_body
 from shared.local.template import FunctionSpec
 
 __all__ = ["Dispatcher", "LocalControl", "Route", "build_routes", "match_route"]
@@ -98,8 +101,38 @@ class LocalControl(Protocol):
     def drain(self, timeout: float = 30) -> None: ...
 
 
-def _error(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+_LOCAL_ROUTES = {
+    ("health",): "GET",
+    ("sandbox",): "GET",
+    ("drain",): "POST",
+    ("schedules",): "GET",
+    ("schedules", "{name}"): "POST",
+}
+"""The `/_local/` endpoints (path segments after `_local`) and the one method of each."""
+
+
+def _error(
+    status: int,
+    code: str,
+    message: str,
+    field: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    fields = [{"field": field, "message": message}] if field else None
+    return JSONResponse(error_body(code, message, fields), status_code=status, headers=headers)
+
+
+def _no_route(method: str, path: str) -> JSONResponse:
+    return _error(404, "route_not_found", f"no route for {method} {path}", field="path")
+
+
+def _local_route(parts: tuple[str, ...]) -> tuple[str, ...] | None:
+    """The `_LOCAL_ROUTES` key `parts` falls under, or None."""
+    if parts in _LOCAL_ROUTES:
+        return parts
+    if len(parts) == 2 and parts[0] == "schedules" and parts[1]:
+        return ("schedules", "{name}")
+    return None
 
 
 class Dispatcher:
@@ -143,9 +176,7 @@ class Dispatcher:
             return
         route = match_route(self.routes, method, path)
         if route is None:
-            await _error(404, "route_not_found", f"no route for {method} {path}")(
-                scope, receive, send
-            )
+            await _no_route(method, path)(scope, receive, send)
             return
         await self.app_for(route)(scope, receive, send)
 
@@ -162,30 +193,36 @@ class Dispatcher:
     async def _local(self, method: str, path: str) -> JSONResponse:
         control = self._control
         parts = _segments(path)[1:]
-        if parts == ("health",) and method == "GET":
+        route = _local_route(parts)
+        if route is None or (control is None and route != ("health",)):
+            return _no_route(method, path)
+        allowed = _LOCAL_ROUTES[route]
+        if method != allowed:
+            message = f"{path} answers {allowed} only"
+            return _error(405, "method_not_allowed", message, "method", {"Allow": allowed})
+        if route == ("health",):
             return JSONResponse({"status": "ok", "routes": len(self.routes)})
-        if control is None:
-            return _error(404, "route_not_found", f"no route for {method} {path}")
-        if parts == ("sandbox",) and method == "GET":
+        assert control is not None
+        if route == ("sandbox",):
             return JSONResponse(await run_in_threadpool(control.sandbox_messages))
-        if parts == ("drain",) and method == "POST":
+        if route == ("drain",):
             try:
                 await run_in_threadpool(control.drain, 600)
             except TimeoutError:
                 return _error(503, "not_drained", "events are still queued after 600 s")
             return JSONResponse({"drained": True})
-        if parts == ("schedules",) and method == "GET":
+        if route == ("schedules",):
             return JSONResponse(control.schedules())
-        if len(parts) == 2 and parts[0] == "schedules" and method == "POST":
-            name = parts[1]
-            if name not in control.schedules():
-                return _error(404, "schedule_not_found", f"no schedule named {name}")
-            try:
-                result = await run_in_threadpool(control.fire_schedule, name)
-            except Exception as exc:
-                return _error(500, "schedule_failed", f"{name} raised {type(exc).__name__}")
-            return JSONResponse({"schedule": name, "result": _jsonable(result)})
-        return _error(404, "route_not_found", f"no route for {method} {path}")
+        name = parts[1]
+        if name not in control.schedules():
+            known = ", ".join(sorted(control.schedules())) or "none"
+            message = f"no schedule named {name} (the template's: {known})"
+            return _error(404, "schedule_not_found", message, field="schedule")
+        try:
+            result = await run_in_threadpool(control.fire_schedule, name)
+        except Exception as exc:
+            return _error(500, "schedule_failed", f"{name} raised {type(exc).__name__}")
+        return JSONResponse({"schedule": name, "result": _jsonable(result)})
 
 
 def _jsonable(value: Any) -> Any:

@@ -31,7 +31,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self, TypedDict
 
 from shared import clock as shared_clock
-from shared.local import moto_dynamodb, persistence
+from shared.local import moto_dynamodb, moto_queues, persistence
 from shared.local.recording import (
     CompactResult,
     append_entry,
@@ -374,6 +374,7 @@ class LocalStack:
             self._tempdir = tempfile.TemporaryDirectory(prefix="kizuna-local-")
         install_record_filter(recorder)
         moto_dynamodb.install()
+        moto_queues.install()
         werkzeug_log = logging.getLogger("werkzeug")
         if werkzeug_log.level == logging.NOTSET:
             werkzeug_log.setLevel(logging.WARNING)  # one line per moto request drowns the rest
