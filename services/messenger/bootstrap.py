@@ -48,6 +48,7 @@ from messenger.services.pipeline import SendPipeline
 from messenger.services.rendering import Rendering
 from messenger.services.requested import RequestedSends
 from messenger.services.sending import UNCONFIRMED_AFTER
+from messenger.services.shipping import ShippingNotices
 from messenger.services.webhooks import SesWebhookConfig, SubscriptionConfirmer, Webhooks
 from shared import aws
 from shared import clock as shared_clock
@@ -110,6 +111,7 @@ class MessengerContainer:
     campaigns: Campaigns
     engagement: Engagement
     orders: Orders
+    shipping: ShippingNotices
     dispatcher: Dispatcher
     webhooks: Webhooks
 
@@ -184,6 +186,7 @@ def wire(a: MessengerAdapters) -> MessengerContainer:
         campaigns=campaigns,
         engagement=engagement,
         orders=Orders(a.recipients, campaigns, pipeline),
+        shipping=ShippingNotices(library, pipeline),
         dispatcher=Dispatcher(due, campaigns),
         webhooks=webhooks,
     )

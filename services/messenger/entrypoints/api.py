@@ -350,19 +350,27 @@ def unsubscribe_page(token: str, c: Container) -> HTMLResponse:
 
 
 def _confirm_forms(token: str, req: UnsubscribeRequest, every: str) -> str:
-    """The confirm button, and one for every channel when the link names one channel."""
+    """The confirm button (this topic, or this channel's category), and one that leaves
+    the whole category on every channel when the link names less than that."""
+    if req.topic is not None:
+        what = f"「{escape(req.topic)}」のお知らせ / {escape(req.topic)} messages"
+        first = "このお知らせだけ停止 / Unsubscribe from this topic only"
+        rest = "すべてのお知らせを停止 / Unsubscribe from all"
+    else:
+        what = f"{escape(req.category)} ({escape(req.channel)})"
+        first = "配信停止する / Unsubscribe"
+        rest = "すべての配信方法で停止 / Unsubscribe from every channel"
     body = (
         "<h1>配信停止 / Unsubscribe</h1><p>今後のお知らせを停止しますか？<br>"
-        f"Stop receiving {escape(req.category)} messages ({escape(req.channel)}) from us?</p>"
+        f"Stop receiving {what} from us?</p>"
         f'<form method="post" action="/u/{escape(token)}">'
-        '<button type="submit" name="List-Unsubscribe" value="One-Click">配信停止する / Unsubscribe'
+        f'<button type="submit" name="List-Unsubscribe" value="One-Click">{first}'
         "</button></form>"
     )
     if every != token:
         body += (
             f'<form method="post" action="/u/{escape(every)}">'
-            '<button type="submit">すべての配信方法で停止 / Unsubscribe from every channel'
-            "</button></form>"
+            f'<button type="submit">{rest}</button></form>'
         )
     return body
 

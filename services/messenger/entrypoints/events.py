@@ -31,6 +31,18 @@ def on_order_placed(envelope: EventEnvelope, detail: Any) -> dict[str, Any]:
     }
 
 
+def on_order_shipped(envelope: EventEnvelope, detail: Any) -> dict[str, Any]:
+    """The shop's shipping notice (transactional) with the tracking link, once per order."""
+    assert isinstance(detail, details.OrderShipped)
+    outcome = container().shipping.shipped(envelope.shop, detail)
+    return {
+        "delivery_id": outcome.delivery_id,
+        "status": outcome.status,
+        "reason": outcome.reason,
+        "channel": outcome.channel,
+    }
+
+
 def on_segment_changed(envelope: EventEnvelope, detail: Any) -> dict[str, Any]:
     """The messenger's own copy of segment membership (and RFM rank)."""
     assert isinstance(detail, details.SegmentMembershipChanged)
@@ -70,6 +82,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         event,
         events={
             "order.placed": on_order_placed,
+            "order.shipped": on_order_shipped,
             "customer.upserted": on_customer_upserted,
             "segment.entered": on_segment_changed,
             "segment.exited": on_segment_changed,

@@ -19,6 +19,7 @@ from pydantic import (
 from messenger.domain.campaign import Campaign, ResultRow, Variant
 from messenger.domain.line_account import LineCredentials, LineRoute
 from messenger.domain.message import Coupon, EmailContent, LineContent, Message, SmsContent
+from messenger.domain.model import TOPIC
 from messenger.domain.policy import QuietHours, SenderIdentity, ShopPolicy
 from messenger.domain.rendering import RenderedEmail, RenderedLine, RenderedSms
 from messenger.services.campaigns import CampaignResults
@@ -29,6 +30,7 @@ from messenger.services.sending import SendOutcome, SendRequest
 from shared.http.types import Timestamp
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+TOPIC_PATTERN = TOPIC.pattern
 LOCAL_TIME_PATTERN = r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?$"
 
 
@@ -220,6 +222,8 @@ class SendCreate(_In):
     """With the message and the customer, what makes this send unique (e.g. an order id)."""
     variables: dict[str, Any] = Field(default_factory=dict)
     priority: int | None = Field(default=None, ge=-100, le=100)
+    topic: str | None = Field(default=None, pattern=TOPIC_PATTERN)
+    """The unsubscribe topic; people who left it get nothing of it."""
 
     def to_request(self, shop_id: str, message_id: str) -> SendRequest:
         return SendRequest(
@@ -230,6 +234,7 @@ class SendCreate(_In):
             anchor=self.anchor,
             variables=self.variables,
             priority=self.priority,
+            topic=self.topic,
         )
 
 
@@ -306,6 +311,9 @@ class PolicyUpdate(_In):
     timezone: str = "Asia/Tokyo"
     sender: SenderIn | None = None
     """The shop's own sender identity; omitted: the platform's (set once per deployment)."""
+    tracking_url_template: str | None = Field(default=None, max_length=500)
+    """The shipping notice's tracking link for carriers other than ヤマト運輸, 佐川急便 and
+    日本郵便: an https URL with ``{number}`` where the slip number goes."""
 
     def to_domain(self) -> ShopPolicy:
         return ShopPolicy(
@@ -324,6 +332,7 @@ class PolicyUpdate(_In):
                 if self.sender
                 else None
             ),
+            tracking_url_template=self.tracking_url_template,
         )
 
 
@@ -346,6 +355,7 @@ class PolicyPublic(PolicyUpdate):
                 if p.sender
                 else None
             ),
+            tracking_url_template=p.tracking_url_template,
         )
 
 
@@ -366,6 +376,8 @@ class CampaignCreate(_In):
     wave_size: int = Field(default=500, ge=1, le=100_000)
     wave_interval_minutes: int | None = Field(default=None, ge=0, le=7 * 24 * 60)
     """Wait between waves; default 60 for an A/B test (opens need time), 0 otherwise."""
+    topic: str = Field(default="newsletter", pattern=TOPIC_PATTERN)
+    """The unsubscribe topic: its mails' link lets a person leave just this topic."""
 
     def to_domain(self, shop_id: str, now: datetime) -> Campaign:
         interval = self.wave_interval_minutes
@@ -382,6 +394,7 @@ class CampaignCreate(_In):
             wave_size=self.wave_size,
             wave_interval=timedelta(minutes=interval),
             created_at=now,
+            topic=self.topic,
         )
 
 
@@ -401,6 +414,7 @@ class CampaignPublic(BaseModel):
     next_wave_at: datetime | None
     skipped: dict[str, int]
     completed_at: datetime | None
+    topic: str
 
     @classmethod
     def of(cls, c: Campaign) -> CampaignPublic:
@@ -411,6 +425,7 @@ class CampaignPublic(BaseModel):
             variants=[{"name": v.name, "message_id": v.message_id} for v in c.variants],
             scheduled_at=c.scheduled_at,
             metric=c.metric,
+            topic=c.topic,
             wave_size=c.wave_size,
             wave_interval_minutes=c.wave_interval.total_seconds() / 60,
             status=c.status.value,

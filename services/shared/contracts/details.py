@@ -78,6 +78,15 @@ class OrderShipped(_Detail):
     order_id: str
     customer_id: str
     shipped_at: AwareDatetime
+    carrier: str | None = Field(
+        default=None,
+        pattern=r"^[a-z][a-z0-9_-]{0,31}$",
+        description="`yamato` (ヤマト運輸), `sagawa` (佐川急便), `japanpost` (日本郵便), or the "
+        "shop's own code for another carrier (tracked through the shop's URL template).",
+    )
+    tracking_number: str | None = Field(
+        default=None, pattern=r"^[A-Za-z0-9-]{1,40}$", description="The carrier's slip number."
+    )
 
 
 class OrderDelivered(_Detail):
@@ -158,6 +167,12 @@ class ConsentWithdrawn(_Detail):
         description="The channel unsubscribed from; `all`: every channel."
     )
     category: Category
+    topic: str | None = Field(
+        default=None,
+        pattern=r"^[a-z][a-z0-9_]{0,39}$",
+        description="Set when the person left one topic (step_mails, newsletter, ...) "
+        "rather than the whole category: only that topic is withdrawn.",
+    )
     withdrawn_at: AwareDatetime
     source: str = Field(
         default="unsubscribe_link", description="How it was withdrawn, kept as the provenance."

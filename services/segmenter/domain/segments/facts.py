@@ -115,6 +115,7 @@ FIELD_CATALOG: Mapping[str, FieldType] = MappingProxyType(
         "categories": _SET,
         "skus": _SET,
         "consents": _SET,
+        "unsubscribed_topics": _SET,
         # booleans
         "has_email": _B,
         "has_phone": _B,
@@ -122,7 +123,9 @@ FIELD_CATALOG: Mapping[str, FieldType] = MappingProxyType(
     }
 )
 """Every profile field a rule may name, with its type. Consents read "channel:category",
-e.g. "email:marketing"; sale_ratio is the share of revenue bought at a discount (0..1);
+e.g. "email:marketing"; unsubscribed_topics holds the topics a person left through an
+unsubscribe link (step_mails, newsletter, ...), so `not contains "step_mails"` reads
+"may get step mails"; sale_ratio is the share of revenue bought at a discount (0..1);
 categories and skus are everything ever bought (active orders); cart_size counts the SKUs
 in the current cart. p_alive, expected_purchases_90d/365d, predicted_clv_365d and
 predicted_next_order_at are the analytics pass's predictive CLV (missing until a shop has
