@@ -243,6 +243,11 @@ def _to_item(d: Delivery) -> dict[str, Any]:
     )
 
 
+def delivery_item(d: Delivery) -> dict[str, Any]:
+    """A delivery as its DynamoDB item (for another adapter's transaction)."""
+    return _to_item(d)
+
+
 def _from_item(d: dict[str, Any]) -> Delivery:
     return Delivery(
         key=DeliveryKey(d["shop_id"], d["trigger"], d["customer_id"], d["anchor"]),

@@ -63,6 +63,9 @@ class DeliveryStatus(StrEnum):
     left `sending` past its grace): kept for an operator to look at and redrive."""
     DROPPED = "dropped"
     """Deferred past the message's validity: never sent, with the reason recorded."""
+    PACKED = "packed"
+    """A package insert (同梱物) chosen for the customer's next parcel: delivered offline,
+    counted like a sent message in stats, never in the frequency cap."""
 
 
 RESUMABLE = frozenset({DeliveryStatus.DEFERRED, DeliveryStatus.RETRY_SCHEDULED})

@@ -20,7 +20,8 @@ def reset() -> None:
 
 def on_order_placed(envelope: EventEnvelope, detail: Any) -> dict[str, Any]:
     """Keep the recipient current, credit the order to a campaign (attribution window),
-    and send the first-purchase welcome mail (marketing: consent, cap, quiet hours)."""
+    mark its coupon code redeemed, and send the first-purchase welcome mail (marketing:
+    consent, cap, quiet hours)."""
     assert isinstance(detail, details.OrderPlaced)
     done = container().orders.placed(envelope.shop, detail, envelope.time)
     return {
@@ -28,6 +29,8 @@ def on_order_placed(envelope: EventEnvelope, detail: Any) -> dict[str, Any]:
         "status": done.welcome.status,
         "reason": done.welcome.reason,
         "attributed_to": done.attributed_to,
+        "coupon_redeemed": done.coupon_redeemed,
+        "inserts": list(done.inserts),
     }
 
 

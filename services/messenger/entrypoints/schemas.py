@@ -17,12 +17,22 @@ from pydantic import (
 )
 
 from messenger.domain.campaign import Campaign, ResultRow, Variant
+from messenger.domain.coupons import (
+    MAX_UPLOAD,
+    POOL_ID,
+    PREFIX,
+    CouponPool,
+    Given,
+    PoolKind,
+)
+from messenger.domain.inserts import Insert, PickLine
 from messenger.domain.line_account import LineCredentials, LineRoute
 from messenger.domain.message import Coupon, EmailContent, LineContent, Message, SmsContent
 from messenger.domain.model import TOPIC
 from messenger.domain.policy import QuietHours, SenderIdentity, ShopPolicy
 from messenger.domain.rendering import RenderedEmail, RenderedLine, RenderedSms
 from messenger.services.campaigns import CampaignResults
+from messenger.services.coupons import CodeCheck, PoolStats, Uploaded
 from messenger.services.due import Redriven
 from messenger.services.line_accounts import LineChannelStatus
 from messenger.services.rendering import ChannelPreview
@@ -524,4 +534,145 @@ class LineChannelPublic(BaseModel):
             connected_at=s.connected_at,
             webhook_url=s.webhook_url,
             sends_via=s.route,
+        )
+
+
+class CouponPoolCreate(_In):
+    pool_id: str = Field(pattern=POOL_ID.pattern)
+    name: str = Field(min_length=1, max_length=200)
+    kind: Literal["uploaded", "signed"] = "uploaded"
+    """`uploaded`: the shop's own codes (JSON or CSV); `signed`: Kizuna makes each code."""
+    prefix: str = Field(default="", pattern=PREFIX.pattern)
+    """Signed pools: the code's first characters, e.g. `BDAY`."""
+    description: str | None = Field(default=None, max_length=500)
+
+    def to_domain(self, shop_id: str, now: datetime) -> CouponPool:
+        return CouponPool(
+            shop_id=shop_id,
+            pool_id=self.pool_id,
+            name=self.name,
+            kind=PoolKind(self.kind),
+            created_at=now,
+            prefix=self.prefix,
+            description=self.description,
+        )
+
+
+class CouponPoolPublic(BaseModel):
+    pool_id: str
+    name: str
+    kind: str
+    prefix: str
+    description: str | None
+    created_at: datetime
+    free: int | None
+    """Codes nobody has yet; null for a signed pool."""
+
+    @classmethod
+    def of(cls, s: PoolStats) -> CouponPoolPublic:
+        p = s.pool
+        return cls(
+            pool_id=p.pool_id,
+            name=p.name,
+            kind=p.kind.value,
+            prefix=p.prefix,
+            description=p.description,
+            created_at=p.created_at,
+            free=s.free,
+        )
+
+
+class CouponCodesUpload(_In):
+    codes: list[str] = Field(min_length=1, max_length=MAX_UPLOAD)
+
+
+class CouponUploadPublic(BaseModel):
+    added: int
+    duplicates: list[str]
+
+    @classmethod
+    def of(cls, u: Uploaded) -> CouponUploadPublic:
+        return cls(added=u.added, duplicates=u.duplicates)
+
+
+class CouponGiveCreate(_In):
+    customer_id: str = Field(min_length=1, max_length=128)
+    anchor: str = Field(min_length=1, max_length=128)
+    """With the pool and the customer, what makes the code theirs (e.g. `birthday-2026`)."""
+
+
+class CouponGivenPublic(BaseModel):
+    code: str | None
+    status: str
+
+    @classmethod
+    def of(cls, g: Given) -> CouponGivenPublic:
+        return cls(code=g.code, status=g.status.value)
+
+
+class CouponCodePublic(BaseModel):
+    code: str
+    pool_id: str
+    signature_valid: bool | None
+    status: str | None
+    customer_id: str | None
+    assigned_at: datetime | None
+    redeemed_at: datetime | None
+    order_id: str | None
+
+    @classmethod
+    def of(cls, c: CodeCheck) -> CouponCodePublic:
+        r = c.record
+        return cls(
+            code=c.code,
+            pool_id=c.pool_id,
+            signature_valid=c.signature_valid,
+            status=c.status.value if c.status else None,
+            customer_id=r.customer_id if r else None,
+            assigned_at=r.assigned_at if r else None,
+            redeemed_at=r.redeemed_at if r else None,
+            order_id=r.order_id if r else None,
+        )
+
+
+class InsertUpdate(_In):
+    name: str = Field(min_length=1, max_length=200)
+    """What the warehouse picks, e.g. 「美容液サンプル 3包」."""
+    description: str | None = Field(default=None, max_length=500)
+
+    def to_domain(self, shop_id: str, insert_id: str) -> Insert:
+        return Insert(shop_id, insert_id, self.name, self.description)
+
+
+class InsertPublic(BaseModel):
+    insert_id: str
+    name: str
+    description: str | None
+
+    @classmethod
+    def of(cls, i: Insert) -> InsertPublic:
+        return cls(insert_id=i.insert_id, name=i.name, description=i.description)
+
+
+class InsertChoiceCreate(_In):
+    customer_id: str = Field(min_length=1, max_length=128)
+    anchor: str = Field(min_length=1, max_length=128)
+    """With the trigger and the customer, what makes the choice unique (e.g. an order id)."""
+    trigger: str | None = Field(default=None, min_length=1, max_length=200)
+    """What chooses it; default `api:insert:<insert_id>`."""
+
+
+class PickLinePublic(BaseModel):
+    order_id: str
+    customer_id: str
+    insert_id: str
+    insert_name: str
+
+    @classmethod
+    def of(cls, line: PickLine) -> PickLinePublic:
+        return cls(
+            order_id=line.order_id,
+            customer_id=line.customer_id,
+            insert_id=line.insert_id,
+            insert_name=line.insert_name,
         )

@@ -395,6 +395,7 @@ def record_order(
             sales_channel=o.sales_channel,
             order_count=p.order_count,
             is_first_order=p.order_count == 1,
+            coupon=o.coupon,
         )
         return _envelope(cmd.event_id, cmd.shop_id, "order.placed", detail, now)
 

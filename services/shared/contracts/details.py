@@ -72,6 +72,9 @@ class OrderPlaced(_Detail):
     sales_channel: str | None = None
     order_count: int = Field(ge=1, description="The customer's F-stage after this order.")
     is_first_order: bool
+    coupon: str | None = Field(
+        default=None, max_length=64, description="The coupon code used, if any (redemptions)."
+    )
 
 
 class OrderShipped(_Detail):
