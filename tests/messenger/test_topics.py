@@ -149,3 +149,12 @@ def test_a_topic_unsubscribe_reaches_the_segmenter_and_rules_read_it(
         "/v1/segments/step-ok/members", headers=shop.header(shop.reader)
     ).json()
     assert members["customer_ids"] == []
+
+    # And the customer's next order still flows to the messenger (topic consents stay out
+    # of the customer snapshot, whose categories are marketing and transactional)
+    placed = segmenter_client.post(
+        "/v1/orders", json=new_order(2), headers=shop.header(shop.events)
+    )
+    assert placed.status_code == 201, placed.text
+    to_messenger = cloud.take_events("MessengerEventsFunction")
+    assert "order.placed" in [e["detail-type"] for e in to_messenger]

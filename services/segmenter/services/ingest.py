@@ -39,7 +39,15 @@ from segmenter.domain.commands import (
 )
 from segmenter.domain.errors import ConcurrentUpdate, DuplicateEvent
 from segmenter.domain.identity import Identifier, identifiers_of, resolve
-from segmenter.domain.model import Attributes, Consent, Contact, Order, Profile, topic_consent
+from segmenter.domain.model import (
+    TOPIC_PREFIX,
+    Attributes,
+    Consent,
+    Contact,
+    Order,
+    Profile,
+    topic_consent,
+)
 from shared.adapters.dynamodb import Position
 from shared.adapters.eventbridge import EventPublisher
 from shared.contracts import details
@@ -113,6 +121,7 @@ def snapshot(profile: Profile) -> details.CustomerSnapshot:
                 recorded_at=x.recorded_at,
             )
             for x in profile.consents
+            if not x.category.startswith(TOPIC_PREFIX)  # the messenger keeps its own
         ],
     )
 
