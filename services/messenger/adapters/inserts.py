@@ -23,7 +23,15 @@ from botocore.exceptions import ClientError
 from messenger.adapters.repository import delivery_item
 from messenger.domain.inserts import Insert, PendingInsert, PickLine
 from messenger.domain.model import Delivery
-from shared.adapters.dynamodb import cancellation_codes, from_item, key, query_all, to_item
+from shared.adapters.dynamodb import (
+    Position,
+    cancellation_codes,
+    from_item,
+    key,
+    partition_page,
+    query_all,
+    to_item,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -50,6 +58,13 @@ class InsertRepository:
         raise NotImplementedError
 
     def pick_list(self, shop_id: str, day: date) -> list[PickLine]:
+        """The whole day (the CSV the warehouse downloads)."""
+        raise NotImplementedError
+
+    def pick_list_page(
+        self, shop_id: str, day: date, limit: int, after: Position | None
+    ) -> tuple[list[PickLine], Position | None]:
+        """One page of the day, in order id order, and the position after it."""
         raise NotImplementedError
 
 
@@ -188,14 +203,23 @@ class DynamoInsertRepository(InsertRepository):
             KeyConditionExpression="pk = :pk",
             ExpressionAttributeValues={":pk": {"S": _pick_pk(shop_id, day)}},
         )
-        return [
-            PickLine(
-                day=day,
-                order_id=d["order_id"],
-                customer_id=d["customer_id"],
-                insert_id=d["insert_id"],
-                insert_name=d["insert_name"],
-                delivery_id=d["delivery_id"],
-            )
-            for d in items
-        ]
+        return [_pick_line(day, d) for d in items]
+
+    def pick_list_page(
+        self, shop_id: str, day: date, limit: int, after: Position | None
+    ) -> tuple[list[PickLine], Position | None]:
+        items, last = partition_page(
+            self._client, self._table, _pick_pk(shop_id, day), "", limit=limit, after=after
+        )
+        return [_pick_line(day, d) for d in items], last
+
+
+def _pick_line(day: date, d: dict[str, Any]) -> PickLine:
+    return PickLine(
+        day=day,
+        order_id=d["order_id"],
+        customer_id=d["customer_id"],
+        insert_id=d["insert_id"],
+        insert_name=d["insert_name"],
+        delivery_id=d["delivery_id"],
+    )

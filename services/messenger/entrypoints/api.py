@@ -423,23 +423,34 @@ def choose_insert(
 @router.get(
     "/v1/pick-lists/{day}",
     response_model=list[PickLinePublic],
-    responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}},
+    responses={
+        200: {
+            **PAGED_LIST[200],
+            "content": {"text/csv": {"schema": {"type": "string"}}},
+        }
+    },
 )
 def get_pick_list(
     day: date,
     principal: MessagesReader,
     c: Container,
+    response: Response,
     format: Annotated[Literal["json", "csv"], Query()] = "json",
+    limit: PageLimit = DEFAULT_PAGE,
+    cursor: PageCursor = None,
 ) -> Any:
     """The warehouse's pick list of a day (the orders' dates in the shop's time zone):
-    order id, customer and insert per line, as JSON or CSV (`format=csv`)."""
+    order id, customer and insert per line. JSON pages (`X-Next-Cursor` → `cursor`);
+    `format=csv` is the whole day as one file."""
     if format == "csv":
         return Response(
             c.inserts.pick_list_csv(principal.shop_id, day),
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": f'attachment; filename="pick-list-{day}.csv"'},
         )
-    return [PickLinePublic.of(x) for x in c.inserts.pick_list(principal.shop_id, day)]
+    lines, after = c.inserts.pick_list(principal.shop_id, day, limit, decode_cursor(cursor, dict))
+    set_next_cursor(response, after)
+    return [PickLinePublic.of(x) for x in lines]
 
 
 @router.get("/t/o/{token}")

@@ -26,6 +26,7 @@ from messenger.domain.model import SkipReason
 from messenger.domain.policy import zone
 from messenger.services.messages import MessageLibrary
 from messenger.services.sending import SendOutcome
+from shared.adapters.dynamodb import Position
 from shared.errors import InvalidInput, NotFound
 from shared.log import get_logger
 
@@ -89,8 +90,12 @@ class Inserts:
                 attached.append(line)
         return attached
 
-    def pick_list(self, shop_id: str, day: date) -> list[PickLine]:
-        return self.repo.pick_list(shop_id, day)
+    def pick_list(
+        self, shop_id: str, day: date, limit: int, after: Position | None
+    ) -> tuple[list[PickLine], Position | None]:
+        """One page of the day's pick list (JSON), and the position after it."""
+        return self.repo.pick_list_page(shop_id, day, limit, after)
 
     def pick_list_csv(self, shop_id: str, day: date) -> str:
-        return pick_list_csv(self.pick_list(shop_id, day))
+        """The whole day's pick list, as the warehouse downloads it."""
+        return pick_list_csv(self.repo.pick_list(shop_id, day))
