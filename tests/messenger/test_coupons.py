@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 
 from messenger.domain.coupons import GiveStatus
 from messenger.entrypoints import events as messenger_events
+from shared.adapters.dynamodb import RequestCounter
 from tests.conftest import Cloud, OrderFactory, ShopKeys
 from tests.messenger.line_server import fake_line_server
 from tests.messenger.test_messaging import World, atomic_moto  # noqa: F401
@@ -198,3 +199,25 @@ def test_the_code_reaches_the_mail_and_its_redemption_comes_back_through_the_ord
         assert messenger_events.handler(e, None)["coupon_redeemed"] is False
     again = world.http.get("/v1/coupon-pools/bday/codes/HB-2026-XYZ", headers=world.auth).json()
     assert (again["order_id"], again["redeemed_at"]) == ("ord-c-1-2", first_redeemed_at)
+
+
+def test_giving_a_code_costs_four_dynamodb_requests_and_a_repeat_two(world: World) -> None:
+    """Given an uploaded pool
+    When a code is given, then asked for again
+    Then the give reads the pool, the person's assignment and a page of free codes, and
+    writes one transaction; the repeat reads the pool and the assignment only."""
+    _pool(world)
+    world.container.coupons.upload("acme", "bday", ["A-1", "A-2"])
+    table = world.container.adapters.settings.messenger_table
+    counter = RequestCounter(table=table)
+    counter.attach(world.container.adapters.coupon_repo._client)  # type: ignore[attr-defined]
+    world.container.coupons.give("acme", "bday", "c-1", "y")
+    assert [c.split(":")[0] for c in counter.calls] == [
+        "GetItem",
+        "GetItem",
+        "Query",
+        "TransactWriteItems",
+    ]
+    counter.reset()
+    world.container.coupons.give("acme", "bday", "c-1", "y")
+    assert [c.split(":")[0] for c in counter.calls] == ["GetItem", "GetItem"]
