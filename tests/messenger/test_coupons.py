@@ -85,6 +85,11 @@ def test_uploaded_codes_go_one_per_person_and_the_same_on_every_ask(world: World
 
 def test_bad_uploads_are_422s_naming_the_field(world: World) -> None:
     _pool(world)
+    twice = world.http.post(
+        "/v1/coupon-pools", json={"pool_id": "bday", "name": "again"}, headers=world.auth
+    )
+    assert twice.status_code == 409
+    assert twice.json()["error"]["fields"][0]["field"] == "pool_id"
     bad = world.http.post(
         "/v1/coupon-pools/bday/codes", json={"codes": ["ok-1", "not ok"]}, headers=world.auth
     )

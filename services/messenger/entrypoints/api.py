@@ -16,7 +16,6 @@ from pydantic import BaseModel, ValidationError
 
 from messenger import bootstrap, services
 from messenger.bootstrap import MessengerContainer
-from messenger.domain.coupons import PoolKind
 from messenger.domain.links import UnsubscribeRequest
 from messenger.domain.model import Delivery
 from messenger.domain.tracking import PIXEL_GIF
@@ -50,7 +49,6 @@ from messenger.entrypoints.schemas import (
     TestSendCreate,
 )
 from messenger.services.campaigns import check_variant
-from messenger.services.coupons import PoolStats
 from shared.http.app import CONTAINER, create_service_app
 from shared.http.paging import (
     DEFAULT_PAGE,
@@ -338,8 +336,9 @@ def create_coupon_pool(
     body: CouponPoolCreate, principal: MessagesSender, c: Container
 ) -> CouponPoolPublic:
     """A pool of per-person coupon codes: `uploaded` (the shop's codes) or `signed`."""
-    pool = c.coupons.create_pool(body.to_domain(principal.shop_id, c.adapters.clock()))
-    return CouponPoolPublic.of(PoolStats(pool, 0 if pool.kind is PoolKind.UPLOADED else None))
+    return CouponPoolPublic.of(
+        c.coupons.create_pool(body.to_domain(principal.shop_id, c.adapters.clock()))
+    )
 
 
 @router.get("/v1/coupon-pools/{pool_id}")

@@ -71,11 +71,11 @@ class Coupons:
     clock: Callable[[], datetime]
     rng: random.Random = field(default_factory=random.Random)
 
-    def create_pool(self, pool: CouponPool) -> CouponPool:
+    def create_pool(self, pool: CouponPool) -> PoolStats:
         pool.validate()
         if not self.repo.create_pool(pool):
             raise Conflict(f"pool {pool.pool_id!r} exists", field="pool_id")
-        return pool
+        return PoolStats(pool, 0 if pool.kind is PoolKind.UPLOADED else None)
 
     def pool(self, shop_id: str, pool_id: str) -> CouponPool:
         found = self.repo.get_pool(shop_id, pool_id)
