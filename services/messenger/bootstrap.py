@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from messenger.adapters.campaigns import CampaignRepository, DynamoCampaignRepository
+from messenger.adapters.coupons import CouponRepository, DynamoCouponRepository
+from messenger.adapters.inserts import DynamoInsertRepository, InsertRepository
 from messenger.adapters.line_credentials import (
     CachedLineCredentials,
     SecretsManagerLineCredentials,
@@ -37,9 +39,11 @@ from messenger.domain.policy import SenderIdentity
 from messenger.services.campaigns import Campaigns
 from messenger.services.carriers import Carriers
 from messenger.services.common import LinkSigner
+from messenger.services.coupons import Coupons
 from messenger.services.dispatcher import Dispatcher
 from messenger.services.due import DueQueue
 from messenger.services.engagement import Engagement
+from messenger.services.inserts import Inserts
 from messenger.services.ledger import Ledger
 from messenger.services.line_accounts import LineAccounts
 from messenger.services.messages import MessageLibrary
@@ -48,6 +52,7 @@ from messenger.services.pipeline import SendPipeline
 from messenger.services.rendering import Rendering
 from messenger.services.requested import RequestedSends
 from messenger.services.sending import UNCONFIRMED_AFTER
+from messenger.services.shipping import ShippingNotices
 from messenger.services.webhooks import SesWebhookConfig, SubscriptionConfirmer, Webhooks
 from shared import aws
 from shared import clock as shared_clock
@@ -75,6 +80,8 @@ class MessengerAdapters:
     recipients: RecipientRepository
     messages: MessageRepository
     campaign_repo: CampaignRepository
+    coupon_repo: CouponRepository
+    insert_repo: InsertRepository
     channels: dict[str, Channel]
     """The platform's channels by name; `line` only when the platform has one."""
     line_accounts: LineAccounts
@@ -110,6 +117,9 @@ class MessengerContainer:
     campaigns: Campaigns
     engagement: Engagement
     orders: Orders
+    shipping: ShippingNotices
+    coupons: Coupons
+    inserts: Inserts
     dispatcher: Dispatcher
     webhooks: Webhooks
 
@@ -160,6 +170,8 @@ def wire(a: MessengerAdapters) -> MessengerContainer:
         secret=settings.signing_secret.get_secret_value(),
         clock=a.clock,
     )
+    coupons = Coupons(a.coupon_repo, settings.signing_secret.get_secret_value(), a.clock)
+    inserts = Inserts(a.insert_repo, library, a.clock)
     webhooks = Webhooks(
         recipients=a.recipients,
         deliveries=a.deliveries,
@@ -183,7 +195,10 @@ def wire(a: MessengerAdapters) -> MessengerContainer:
         due=due,
         campaigns=campaigns,
         engagement=engagement,
-        orders=Orders(a.recipients, campaigns, pipeline),
+        orders=Orders(a.recipients, campaigns, pipeline, coupons, inserts),
+        shipping=ShippingNotices(library, pipeline),
+        coupons=coupons,
+        inserts=inserts,
         dispatcher=Dispatcher(due, campaigns),
         webhooks=webhooks,
     )
@@ -268,6 +283,8 @@ def build(settings: Settings | None = None) -> MessengerContainer:
             settings.signing_secret.get_secret_value(),
         ),
         campaign_repo=DynamoCampaignRepository(dynamodb, settings.messenger_table),
+        coupon_repo=DynamoCouponRepository(dynamodb, settings.messenger_table),
+        insert_repo=DynamoInsertRepository(dynamodb, settings.messenger_table),
         line_accounts=LineAccounts(
             CachedLineCredentials(
                 SecretsManagerLineCredentials(

@@ -12,12 +12,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
 from shared.clock import FixedClock
+from shared.contracts import details
 from shared.contracts.envelope import EventEnvelope
 from shared.http.paging import MAX_PAGE, NEXT_CURSOR_HEADER
 from tests.conftest import Cloud, ShopKeys, make_shop, order_payload
@@ -99,6 +101,34 @@ def _ad_spend(w: World, shop: ShopKeys, i: int) -> None:
     _ok(w.segmenter.put("/v1/analytics/ad-spend", json=body, headers=_auth(shop)))
 
 
+def _pick_line(w: World, shop: ShopKeys, i: int) -> None:
+    """An insert chosen for a customer, then their order: one line of the day's pick list."""
+    from messenger.entrypoints import events
+
+    flyer = {"name": "Flyer"}
+    _ok(w.messenger.put("/v1/inserts/flyer", json=flyer, headers=_auth(shop)))
+    choice = {"customer_id": f"c-{i}", "anchor": "next-parcel"}
+    _ok(w.messenger.post("/v1/inserts/flyer/choices", json=choice, headers=_auth(shop)))
+    placed = details.OrderPlaced(
+        order_id=f"o-{i}",
+        customer=details.CustomerSnapshot(customer_id=f"c-{i}"),
+        placed_at=w.clock.now,
+        currency="JPY",
+        total=Decimal(1000),
+        items=[details.LineItem(sku="X", quantity=1, unit_price=Decimal(1000))],
+        order_count=2,
+        is_first_order=False,
+    )
+    envelope = EventEnvelope(
+        id=f"evt-o-{shop.shop_id}-{i}",
+        shop=shop.shop_id,
+        type="order.placed",
+        time=w.clock.now,
+        detail=placed.model_dump(mode="json"),
+    )
+    events.handler({"detail": envelope.model_dump(mode="json")}, None)
+
+
 @dataclass(frozen=True)
 class Route:
     service: str
@@ -119,6 +149,7 @@ ROUTES = {
     "admin-keys": Route("segmenter", "/v1/admin/keys", _key, "key_id"),
     "customer-orders": Route("segmenter", "/v1/customers/c-1/orders", _order, "order_id"),
     "ad-spend": Route("segmenter", "/v1/analytics/ad-spend", _ad_spend, "channel"),
+    "pick-list": Route("messenger", "/v1/pick-lists/2026-11-23", _pick_line, "order_id"),
 }
 
 
@@ -233,7 +264,7 @@ def test_every_paged_list_route_declares_limit_cursor_and_the_header(world: Worl
     }
     for route in ROUTES.values():
         paths = documents[route.service]["paths"]
-        template = route.path.replace("c-1", "{customer_id}")
+        template = route.path.replace("c-1", "{customer_id}").replace("2026-11-23", "{day}")
         op = paths[template]["get"]
         names = {p["name"] for p in op["parameters"]}
         assert {"limit", "cursor"} <= names, route.path

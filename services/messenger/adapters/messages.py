@@ -137,6 +137,7 @@ def policy_to_json(p: ShopPolicy) -> dict[str, Any]:
                 "postal_address": p.sender.postal_address,
             }
         ),
+        "tracking_url_template": p.tracking_url_template,
     }
 
 
@@ -164,6 +165,7 @@ def policy_from_json(d: dict[str, Any]) -> ShopPolicy:
             if d.get("sender")
             else None
         ),
+        tracking_url_template=d.get("tracking_url_template"),
     )
 
 

@@ -3,7 +3,8 @@
 - delivery     ``SHOP#<shop>#CUST#<customer>`` / ``DELIVERY#<trigger>#<anchor>``;
                gsi1 lists a shop's deliveries newest first
 - unsubscribe  ``SHOP#<shop>#CUST#<customer>`` / ``UNSUB#<channel>#<category>``
-               (channel ``all`` covers every channel of the category)
+               (channel ``all`` covers every channel of the category);
+               ``UNSUB#all#topic:<topic>``: one topic left, on every channel
 - suppression  ``SUPPRESS#<channel>#<sha256 of the address>`` / ``SUPPRESS`` (bounces,
                complaints: per address, whatever the shop, as SES reputation is shared)
 - due entry    ``DUE`` / ``<due_at>#<delivery_id>``: deferred sends and retries that the
@@ -42,6 +43,7 @@ from messenger.domain.model import (
     Delivery,
     DeliveryKey,
     DeliveryStatus,
+    topic_scope,
 )
 from shared.adapters.dynamodb import (
     cancellation_codes,
@@ -236,8 +238,14 @@ def _to_item(d: Delivery) -> dict[str, Any]:
             "claims": d.claims or None,
             "only_channels": list(d.only_channels) or None,
             "unconfirmed_at": _iso(d.unconfirmed_at),
+            "topic": d.topic,
         }
     )
+
+
+def delivery_item(d: Delivery) -> dict[str, Any]:
+    """A delivery as its DynamoDB item (for another adapter's transaction)."""
+    return _to_item(d)
 
 
 def _from_item(d: dict[str, Any]) -> Delivery:
@@ -266,6 +274,7 @@ def _from_item(d: dict[str, Any]) -> Delivery:
         rank=d.get("rank"),
         claims=int(d.get("claims", 0)),
         only_channels=tuple(d.get("only_channels") or ()),
+        topic=d.get("topic"),
         unconfirmed_at=(
             datetime.fromisoformat(d["unconfirmed_at"]) if d.get("unconfirmed_at") else None
         ),
@@ -455,13 +464,16 @@ class DynamoDeliveryRepository(DeliveryRepository):
         pk = _cust_pk(k.shop_id, k.customer_id)
         labels: list[ClaimResult] = []
         items: list[dict[str, Any]] = []
-        for channel in (delivery.channel, "all"):
+        scopes = [(delivery.channel, delivery.category), ("all", delivery.category)]
+        if delivery.topic is not None and delivery.category == "marketing":
+            scopes.append(("all", topic_scope(delivery.topic)))
+        for channel, scope in scopes:
             labels.append(ClaimResult.UNSUBSCRIBED)
             items.append(
                 {
                     "ConditionCheck": {
                         "TableName": self._table,
-                        "Key": key(pk, _unsub_sk(channel, delivery.category)),
+                        "Key": key(pk, _unsub_sk(channel, scope)),
                         "ConditionExpression": "attribute_not_exists(pk)",
                     }
                 }

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from messenger.domain.model import check_topic
 from shared.errors import InvalidInput
 
 RANKS = ("loyal", "semi_loyal", "general", "dormant")
@@ -67,6 +68,8 @@ class Campaign:
     waves: int = 0
     completed_at: datetime | None = None
     version: int = 0
+    topic: str = "newsletter"
+    """Its unsubscribe topic: the link in its mails lets a person leave just this topic."""
 
     @property
     def trigger(self) -> str:
@@ -100,6 +103,7 @@ class Campaign:
             raise InvalidInput(f"metric must be one of {METRICS}", field="metric")
         if self.wave_size < 1:
             raise InvalidInput("wave_size must be at least 1", field="wave_size")
+        check_topic(self.topic)
 
 
 def rank_of_segment(segment_id: str) -> str | None:

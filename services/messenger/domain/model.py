@@ -8,11 +8,43 @@ identity is what makes a message go out at most once.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
+
+from shared.errors import InvalidInput
+
+TOPIC = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+"""An unsubscribe topic: a short slug (step_mails, newsletter, restock, birthday, cart, ...)."""
+TOPICS = (
+    "step_mails",
+    "newsletter",
+    "restock",
+    "birthday",
+    "cart",
+    "browse",
+    "winback",
+    "replenishment",
+    "welcome",
+)
+"""The topics the built-in flows use; a shop may name its own."""
+
+
+def topic_scope(topic: str) -> str:
+    """How a topic unsubscribe is spelt wherever a category could stand (the record, the
+    recipient's unsubscribes, the segmenter's consent): ``topic:<name>``."""
+    return f"topic:{topic}"
+
+
+def check_topic(topic: str | None, field: str = "topic") -> str | None:
+    if topic is not None and not TOPIC.fullmatch(topic):
+        raise InvalidInput(
+            "topic is a lowercase slug (letters, digits, underscores; up to 40)", field=field
+        )
+    return topic
 
 
 class DeliveryStatus(StrEnum):
@@ -31,6 +63,9 @@ class DeliveryStatus(StrEnum):
     left `sending` past its grace): kept for an operator to look at and redrive."""
     DROPPED = "dropped"
     """Deferred past the message's validity: never sent, with the reason recorded."""
+    PACKED = "packed"
+    """A package insert (同梱物) chosen for the customer's next parcel: delivered offline,
+    counted like a sent message in stats, never in the frequency cap."""
 
 
 RESUMABLE = frozenset({DeliveryStatus.DEFERRED, DeliveryStatus.RETRY_SCHEDULED})
@@ -56,6 +91,8 @@ class SkipReason(StrEnum):
     """The shop has no account on the channel (no LINE channel of its own, no platform one)."""
     SUPPRESSED = "suppressed"
     EXPIRED = "expired"
+    NOT_ENABLED = "not_enabled"
+    """The shop has not turned this message on (e.g. no shipping notice saved)."""
     UNCONFIRMED = "unconfirmed"
     """Still `sending` long after its claim: the process died around the provider call."""
 
@@ -106,6 +143,9 @@ class Delivery:
     """When set, the only channels it may go on (a request naming its channel)."""
     claims: int = 0
     """How often it was claimed for a provider call (the first claim counts it as sent)."""
+    topic: str | None = None
+    """Its unsubscribe topic (step mails, newsletter, ...): a person who left the topic
+    gets nothing of it, whatever the rest of their consent says."""
     unconfirmed_at: datetime | None = None
     """While `sending`: its claim plus the grace. A due entry for this time, written with
     the claim and removed by the write that moves it on, lets the dispatcher make a claim
@@ -171,8 +211,12 @@ class Recipient:
         fields: dict[str, Any] = {ADDRESS_FIELDS[channel]: address}
         return replace(bare, **fields)
 
-    def is_unsubscribed(self, channel: str, category: str) -> bool:
-        return (channel, category) in self.unsubscribed or ("all", category) in self.unsubscribed
+    def is_unsubscribed(self, channel: str, category: str, topic: str | None = None) -> bool:
+        """Left this channel's category, every channel's, or (for a topic) the topic."""
+        scopes = [category] if topic is None else [category, topic_scope(topic)]
+        return any(
+            (channel, s) in self.unsubscribed or ("all", s) in self.unsubscribed for s in scopes
+        )
 
     def has_opt_in(self, channel: str, category: str) -> bool:
         """Marketing needs a recorded opt-in: granted, with the source it came from."""

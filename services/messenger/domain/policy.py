@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from messenger.domain.message import CHANNELS, Message
 from messenger.domain.model import Recipient, SkipReason
+from messenger.domain.shipping import check_url_template
 from shared.errors import InvalidInput
 
 JST = timezone(timedelta(hours=9), "JST")
@@ -79,6 +80,9 @@ class ShopPolicy:
     retry_base: timedelta = timedelta(minutes=1)
     sender: SenderIdentity | None = None
     """The shop's own sender identity for mail and footers; None: the platform's."""
+    tracking_url_template: str | None = None
+    """The tracking page of carriers Kizuna does not know (``{number}`` marks the slip
+    number), for the shipping notice's link."""
 
     @property
     def default_validity(self) -> timedelta:
@@ -113,6 +117,7 @@ class ShopPolicy:
         zone(self.timezone, field="timezone")
         if self.sender is not None:
             self.sender.validate()
+        check_url_template(self.tracking_url_template)
 
 
 def zone(name: str, field: str = "timezone") -> tzinfo:
@@ -130,12 +135,16 @@ def channel_skip_reason(
     recipient: Recipient,
     channel: str,
     unavailable: frozenset[str] = frozenset(),
+    topic: str | None = None,
 ) -> SkipReason | None:
     """Why this channel cannot carry this message to this person, or None.
-    `unavailable`: channels the shop has no account on (LINE without a channel)."""
+    `unavailable`: channels the shop has no account on (LINE without a channel);
+    `topic`: the send's unsubscribe topic (marketing only: a transactional message
+    is owed whatever topics the person left)."""
     if message.content_for(channel) is None or not recipient.address(channel):
         return SkipReason.NO_ADDRESS
-    if recipient.is_unsubscribed(channel, message.category):
+    topic = topic if message.category == "marketing" else None
+    if recipient.is_unsubscribed(channel, message.category, topic):
         return SkipReason.UNSUBSCRIBED
     if message.category == "marketing" and not recipient.has_opt_in(channel, "marketing"):
         return SkipReason.NO_CONSENT
@@ -151,13 +160,14 @@ def choose_channels(
     recipient: Recipient,
     policy: ShopPolicy,
     unavailable: frozenset[str] = frozenset(),
+    topic: str | None = None,
 ) -> tuple[list[str], SkipReason | None]:
     """Channels to try in order (first = preferred, the rest are fallbacks), or the
     reason none is usable (the most telling one: consent beats a missing address)."""
     usable: list[str] = []
     reasons: list[SkipReason] = []
     for channel in policy.channel_order:
-        reason = channel_skip_reason(message, recipient, channel, unavailable)
+        reason = channel_skip_reason(message, recipient, channel, unavailable, topic)
         if reason is None:
             usable.append(channel)
         else:

@@ -5,12 +5,15 @@ webhooks, open and click tracking, and the no-login unsubscribe page."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from html import escape
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from mangum import Mangum
+from pydantic import ValidationError
 
 from messenger import bootstrap, services
 from messenger.bootstrap import MessengerContainer
@@ -21,11 +24,22 @@ from messenger.entrypoints.schemas import (
     CampaignPublic,
     CampaignResultsPublic,
     ChannelPreviewPublic,
+    CouponCodePublic,
+    CouponCodesUpload,
+    CouponGiveCreate,
+    CouponGivenPublic,
+    CouponPoolCreate,
+    CouponPoolPublic,
+    CouponUploadPublic,
     DeliveryPublic,
+    InsertChoiceCreate,
+    InsertPublic,
+    InsertUpdate,
     LineChannelPublic,
     LineChannelUpdate,
     MessageCreate,
     MessagePublic,
+    PickLinePublic,
     PolicyPublic,
     PolicyUpdate,
     PreviewCreate,
@@ -282,6 +296,127 @@ def cancel_campaign(campaign_id: str, principal: MessagesSender, c: Container) -
 _NO_STORE = {"Cache-Control": "no-store, max-age=0", "Pragma": "no-cache"}
 
 
+@router.post("/v1/coupon-pools", status_code=201)
+def create_coupon_pool(
+    body: CouponPoolCreate, principal: MessagesSender, c: Container
+) -> CouponPoolPublic:
+    """A pool of per-person coupon codes: `uploaded` (the shop's codes) or `signed`."""
+    return CouponPoolPublic.of(
+        c.coupons.create_pool(body.to_domain(principal.shop_id, c.adapters.clock()))
+    )
+
+
+@router.get("/v1/coupon-pools/{pool_id}")
+def get_coupon_pool(pool_id: str, principal: MessagesReader, c: Container) -> CouponPoolPublic:
+    return CouponPoolPublic.of(c.coupons.stats(principal.shop_id, pool_id))
+
+
+@router.post(
+    "/v1/coupon-pools/{pool_id}/codes",
+    openapi_extra={
+        "requestBody": {
+            "content": {
+                "application/json": {"schema": CouponCodesUpload.model_json_schema()},
+                "text/csv": {"schema": {"type": "string"}},
+            }
+        }
+    },
+)
+async def upload_coupon_codes(
+    pool_id: str, request: Request, principal: MessagesSender, c: Container
+) -> CouponUploadPublic:
+    """Add codes: JSON `{"codes": [...]}` or `text/csv` (first column, optional `code`
+    header). Codes the shop already has come back as `duplicates`, not added twice."""
+    raw = await request.body()
+    if request.headers.get("content-type", "").startswith("text/csv"):
+        return CouponUploadPublic.of(c.coupons.upload_csv(principal.shop_id, pool_id, raw))
+    try:
+        body = CouponCodesUpload.model_validate_json(raw)
+    except ValidationError as err:
+        raise RequestValidationError(
+            [{**e, "loc": ("body", *e["loc"])} for e in err.errors()]
+        ) from None
+    return CouponUploadPublic.of(c.coupons.upload(principal.shop_id, pool_id, body.codes))
+
+
+@router.post("/v1/coupon-pools/{pool_id}/assignments")
+def give_coupon(
+    pool_id: str, body: CouponGiveCreate, principal: MessagesSender, c: Container
+) -> CouponGivenPublic:
+    """One code for one person and anchor (the same code when asked again); a pool with
+    no free code left is a 409."""
+    return CouponGivenPublic.of(
+        c.coupons.give_or_conflict(principal.shop_id, pool_id, body.customer_id, body.anchor)
+    )
+
+
+@router.get("/v1/coupon-pools/{pool_id}/codes/{code}")
+def check_coupon_code(
+    pool_id: str, code: str, principal: MessagesReader, c: Container
+) -> CouponCodePublic:
+    """Whether a code is this pool's (signature, for a signed pool), who has it, and
+    whether it was redeemed."""
+    return CouponCodePublic.of(c.coupons.check(principal.shop_id, pool_id, code))
+
+
+@router.put("/v1/inserts/{insert_id}")
+def put_insert(
+    insert_id: str, body: InsertUpdate, principal: MessagesSender, c: Container
+) -> InsertPublic:
+    """A package insert (同梱物: a flyer, a sample) the shop can put into parcels."""
+    return InsertPublic.of(c.inserts.define(body.to_domain(principal.shop_id, insert_id)))
+
+
+@router.post("/v1/inserts/{insert_id}/choices")
+def choose_insert(
+    insert_id: str, body: InsertChoiceCreate, principal: MessagesSender, c: Container
+) -> SendPublic:
+    """Put the insert into the customer's next parcel: `packed` on the channel `insert`,
+    once per (trigger, customer, anchor); the next order they place carries it."""
+    return SendPublic.model_validate(
+        c.inserts.choose_insert(
+            principal.shop_id,
+            body.customer_id,
+            insert_id,
+            body.trigger or f"api:insert:{insert_id}",
+            body.anchor,
+        )
+    )
+
+
+@router.get(
+    "/v1/pick-lists/{day}",
+    response_model=list[PickLinePublic],
+    responses={
+        200: {
+            **PAGED_LIST[200],
+            "content": {"text/csv": {"schema": {"type": "string"}}},
+        }
+    },
+)
+def get_pick_list(
+    day: date,
+    principal: MessagesReader,
+    c: Container,
+    response: Response,
+    format: Annotated[Literal["json", "csv"], Query()] = "json",
+    limit: PageLimit = DEFAULT_PAGE,
+    cursor: PageCursor = None,
+) -> Any:
+    """The warehouse's pick list of a day (the orders' dates in the shop's time zone):
+    order id, customer and insert per line. JSON pages (`X-Next-Cursor` → `cursor`);
+    `format=csv` is the whole day as one file."""
+    if format == "csv":
+        return Response(
+            c.inserts.pick_list_csv(principal.shop_id, day),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="pick-list-{day}.csv"'},
+        )
+    lines, after = c.inserts.pick_list(principal.shop_id, day, limit, decode_cursor(cursor, dict))
+    set_next_cursor(response, after)
+    return [PickLinePublic.of(x) for x in lines]
+
+
 @router.get("/t/o/{token}")
 def open_pixel(token: str, c: Container) -> Response:
     """The open pixel: a 1×1 GIF; the first load per delivery is `message.opened`."""
@@ -313,19 +448,27 @@ def unsubscribe_page(token: str, c: Container) -> HTMLResponse:
 
 
 def _confirm_forms(token: str, req: UnsubscribeRequest, every: str) -> str:
-    """The confirm button, and one for every channel when the link names one channel."""
+    """The confirm button (this topic, or this channel's category), and one that leaves
+    the whole category on every channel when the link names less than that."""
+    if req.topic is not None:
+        what = f"「{escape(req.topic)}」のお知らせ / {escape(req.topic)} messages"
+        first = "このお知らせだけ停止 / Unsubscribe from this topic only"
+        rest = "すべてのお知らせを停止 / Unsubscribe from all"
+    else:
+        what = f"{escape(req.category)} ({escape(req.channel)})"
+        first = "配信停止する / Unsubscribe"
+        rest = "すべての配信方法で停止 / Unsubscribe from every channel"
     body = (
         "<h1>配信停止 / Unsubscribe</h1><p>今後のお知らせを停止しますか？<br>"
-        f"Stop receiving {escape(req.category)} messages ({escape(req.channel)}) from us?</p>"
+        f"Stop receiving {what} from us?</p>"
         f'<form method="post" action="/u/{escape(token)}">'
-        '<button type="submit" name="List-Unsubscribe" value="One-Click">配信停止する / Unsubscribe'
+        f'<button type="submit" name="List-Unsubscribe" value="One-Click">{first}'
         "</button></form>"
     )
     if every != token:
         body += (
             f'<form method="post" action="/u/{escape(every)}">'
-            '<button type="submit">すべての配信方法で停止 / Unsubscribe from every channel'
-            "</button></form>"
+            f'<button type="submit">{rest}</button></form>'
         )
     return body
 

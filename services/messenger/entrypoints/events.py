@@ -17,7 +17,8 @@ reset = container.reset
 
 def on_order_placed(envelope: EventEnvelope, detail: Any) -> dict[str, Any]:
     """Keep the recipient current, credit the order to a campaign (attribution window),
-    and send the first-purchase welcome mail (marketing: consent, cap, quiet hours)."""
+    mark its coupon code redeemed, and send the first-purchase welcome mail (marketing:
+    consent, cap, quiet hours)."""
     assert isinstance(detail, details.OrderPlaced)
     done = container().orders.placed(envelope.shop, detail, envelope.time)
     return {
@@ -25,6 +26,20 @@ def on_order_placed(envelope: EventEnvelope, detail: Any) -> dict[str, Any]:
         "status": done.welcome.status,
         "reason": done.welcome.reason,
         "attributed_to": done.attributed_to,
+        "coupon_redeemed": done.coupon_redeemed,
+        "inserts": list(done.inserts),
+    }
+
+
+def on_order_shipped(envelope: EventEnvelope, detail: Any) -> dict[str, Any]:
+    """The shop's shipping notice (transactional) with the tracking link, once per order."""
+    assert isinstance(detail, details.OrderShipped)
+    outcome = container().shipping.shipped(envelope.shop, detail)
+    return {
+        "delivery_id": outcome.delivery_id,
+        "status": outcome.status,
+        "reason": outcome.reason,
+        "channel": outcome.channel,
     }
 
 
@@ -67,6 +82,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         event,
         events={
             "order.placed": on_order_placed,
+            "order.shipped": on_order_shipped,
             "customer.upserted": on_customer_upserted,
             "segment.entered": on_segment_changed,
             "segment.exited": on_segment_changed,

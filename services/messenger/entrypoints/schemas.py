@@ -19,17 +19,29 @@ from pydantic import (
 )
 
 from messenger.domain.campaign import Campaign, Variant
+from messenger.domain.coupons import (
+    MAX_UPLOAD,
+    POOL_ID,
+    PREFIX,
+    CouponPool,
+    Given,
+    PoolKind,
+)
+from messenger.domain.inserts import Insert, PickLine
 from messenger.domain.line_account import LineCredentials, LineRoute
 from messenger.domain.message import Coupon, EmailContent, LineContent, Message, SmsContent
+from messenger.domain.model import TOPIC
 from messenger.domain.policy import QuietHours, SenderIdentity, ShopPolicy
 from messenger.domain.rendering import RenderedEmail, RenderedLine, RenderedSms
 from messenger.services.campaigns import CampaignResults
+from messenger.services.coupons import CodeCheck, PoolStats, Uploaded
 from messenger.services.due import Redriven
 from messenger.services.rendering import ChannelPreview
 from messenger.services.sending import SendRequest
 from shared.http.types import Timestamp
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+TOPIC_PATTERN = TOPIC.pattern
 LOCAL_TIME_PATTERN = r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?$"
 
 
@@ -217,6 +229,8 @@ class SendCreate(_In):
     """With the message and the customer, what makes this send unique (e.g. an order id)."""
     variables: dict[str, Any] = Field(default_factory=dict)
     priority: int | None = Field(default=None, ge=-100, le=100)
+    topic: str | None = Field(default=None, pattern=TOPIC_PATTERN)
+    """The unsubscribe topic; people who left it get nothing of it."""
 
     def to_request(self, shop_id: str, message_id: str) -> SendRequest:
         return SendRequest(
@@ -227,6 +241,7 @@ class SendCreate(_In):
             anchor=self.anchor,
             variables=self.variables,
             priority=self.priority,
+            topic=self.topic,
         )
 
 
@@ -305,6 +320,9 @@ class PolicyUpdate(_In):
     timezone: str = "Asia/Tokyo"
     sender: SenderIn | None = None
     """The shop's own sender identity; omitted: the platform's (set once per deployment)."""
+    tracking_url_template: str | None = Field(default=None, max_length=500)
+    """The shipping notice's tracking link for carriers other than ヤマト運輸, 佐川急便 and
+    日本郵便: an https URL with ``{number}`` where the slip number goes."""
 
     def to_domain(self) -> ShopPolicy:
         return ShopPolicy(
@@ -323,6 +341,7 @@ class PolicyUpdate(_In):
                 if self.sender
                 else None
             ),
+            tracking_url_template=self.tracking_url_template,
         )
 
 
@@ -341,6 +360,7 @@ class PolicyPublic(PolicyUpdate):
             quiet_transactional=p.quiet_hours.transactional,
             timezone=p.timezone,
             sender=SenderIn.model_validate(p.sender, from_attributes=True) if p.sender else None,
+            tracking_url_template=p.tracking_url_template,
         )
 
 
@@ -361,6 +381,8 @@ class CampaignCreate(_In):
     wave_size: int = Field(default=500, ge=1, le=100_000)
     wave_interval_minutes: int | None = Field(default=None, ge=0, le=7 * 24 * 60)
     """Wait between waves; default 60 for an A/B test (opens need time), 0 otherwise."""
+    topic: str = Field(default="newsletter", pattern=TOPIC_PATTERN)
+    """The unsubscribe topic: its mails' link lets a person leave just this topic."""
 
     def to_domain(self, shop_id: str, now: datetime) -> Campaign:
         interval = self.wave_interval_minutes
@@ -377,6 +399,7 @@ class CampaignCreate(_In):
             wave_size=self.wave_size,
             wave_interval=timedelta(minutes=interval),
             created_at=now,
+            topic=self.topic,
         )
 
 
@@ -398,6 +421,7 @@ class CampaignPublic(_Out):
     next_wave_at: datetime | None
     skipped: dict[str, int]
     completed_at: datetime | None
+    topic: str
 
 
 class ResultRowPublic(_Out):
@@ -470,3 +494,144 @@ class LineChannelPublic(_Out):
         description="How the shop's LINE messages go out; `none`: LINE is skipped and the "
         "policy's next channel carries them.",
     )
+
+
+class CouponPoolCreate(_In):
+    pool_id: str = Field(pattern=POOL_ID.pattern)
+    name: str = Field(min_length=1, max_length=200)
+    kind: Literal["uploaded", "signed"] = "uploaded"
+    """`uploaded`: the shop's own codes (JSON or CSV); `signed`: Kizuna makes each code."""
+    prefix: str = Field(default="", pattern=PREFIX.pattern)
+    """Signed pools: the code's first characters, e.g. `BDAY`."""
+    description: str | None = Field(default=None, max_length=500)
+
+    def to_domain(self, shop_id: str, now: datetime) -> CouponPool:
+        return CouponPool(
+            shop_id=shop_id,
+            pool_id=self.pool_id,
+            name=self.name,
+            kind=PoolKind(self.kind),
+            created_at=now,
+            prefix=self.prefix,
+            description=self.description,
+        )
+
+
+class CouponPoolPublic(BaseModel):
+    pool_id: str
+    name: str
+    kind: str
+    prefix: str
+    description: str | None
+    created_at: datetime
+    free: int | None
+    """Codes nobody has yet; null for a signed pool."""
+
+    @classmethod
+    def of(cls, s: PoolStats) -> CouponPoolPublic:
+        p = s.pool
+        return cls(
+            pool_id=p.pool_id,
+            name=p.name,
+            kind=p.kind.value,
+            prefix=p.prefix,
+            description=p.description,
+            created_at=p.created_at,
+            free=s.free,
+        )
+
+
+class CouponCodesUpload(_In):
+    codes: list[str] = Field(min_length=1, max_length=MAX_UPLOAD)
+
+
+class CouponUploadPublic(BaseModel):
+    added: int
+    duplicates: list[str]
+
+    @classmethod
+    def of(cls, u: Uploaded) -> CouponUploadPublic:
+        return cls(added=u.added, duplicates=u.duplicates)
+
+
+class CouponGiveCreate(_In):
+    customer_id: str = Field(min_length=1, max_length=128)
+    anchor: str = Field(min_length=1, max_length=128)
+    """With the pool and the customer, what makes the code theirs (e.g. `birthday-2026`)."""
+
+
+class CouponGivenPublic(BaseModel):
+    code: str | None
+    status: str
+
+    @classmethod
+    def of(cls, g: Given) -> CouponGivenPublic:
+        return cls(code=g.code, status=g.status.value)
+
+
+class CouponCodePublic(BaseModel):
+    code: str
+    pool_id: str
+    signature_valid: bool | None
+    status: str | None
+    customer_id: str | None
+    assigned_at: datetime | None
+    redeemed_at: datetime | None
+    order_id: str | None
+
+    @classmethod
+    def of(cls, c: CodeCheck) -> CouponCodePublic:
+        r = c.record
+        return cls(
+            code=c.code,
+            pool_id=c.pool_id,
+            signature_valid=c.signature_valid,
+            status=c.status.value if c.status else None,
+            customer_id=r.customer_id if r else None,
+            assigned_at=r.assigned_at if r else None,
+            redeemed_at=r.redeemed_at if r else None,
+            order_id=r.order_id if r else None,
+        )
+
+
+class InsertUpdate(_In):
+    name: str = Field(min_length=1, max_length=200)
+    """What the warehouse picks, e.g. 「美容液サンプル 3包」."""
+    description: str | None = Field(default=None, max_length=500)
+
+    def to_domain(self, shop_id: str, insert_id: str) -> Insert:
+        return Insert(shop_id, insert_id, self.name, self.description)
+
+
+class InsertPublic(BaseModel):
+    insert_id: str
+    name: str
+    description: str | None
+
+    @classmethod
+    def of(cls, i: Insert) -> InsertPublic:
+        return cls(insert_id=i.insert_id, name=i.name, description=i.description)
+
+
+class InsertChoiceCreate(_In):
+    customer_id: str = Field(min_length=1, max_length=128)
+    anchor: str = Field(min_length=1, max_length=128)
+    """With the trigger and the customer, what makes the choice unique (e.g. an order id)."""
+    trigger: str | None = Field(default=None, min_length=1, max_length=200)
+    """What chooses it; default `api:insert:<insert_id>`."""
+
+
+class PickLinePublic(BaseModel):
+    order_id: str
+    customer_id: str
+    insert_id: str
+    insert_name: str
+
+    @classmethod
+    def of(cls, line: PickLine) -> PickLinePublic:
+        return cls(
+            order_id=line.order_id,
+            customer_id=line.customer_id,
+            insert_id=line.insert_id,
+            insert_name=line.insert_name,
+        )

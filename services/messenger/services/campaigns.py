@@ -172,6 +172,7 @@ class Campaigns:
                             variables={"campaign": {"id": c.campaign_id, "variant": variant}},
                             campaign_id=c.campaign_id,
                             variant=variant,
+                            topic=c.topic,
                         )
                         for customer_id, variant in zip(members, variants, strict=True)
                     ]

@@ -95,9 +95,10 @@ def list_deliveries(
 
 
 def category_wide_token(secret: str, token: str) -> str:
-    """The link that unsubscribes from the same category on every channel."""
+    """The link that unsubscribes from the same category on every channel (from a topic
+    link: from the whole category, every topic with it)."""
     req = read_unsubscribe(secret, token)
-    if req.channel == "all":
+    if req.channel == "all" and req.topic is None:
         return token
     return sign_unsubscribe(
         secret, UnsubscribeRequest(req.shop_id, req.customer_id, "all", req.category)
@@ -122,13 +123,18 @@ def unsubscribe(
     unsubscribe), so a first click whose publish failed after the write is completed by
     the next one, and consumers deduplicate the rest."""
     req = read_unsubscribe(secret, token)
-    at = repo.unsubscribed_at(req.shop_id, req.customer_id, req.channel, req.category)
+    at = repo.unsubscribed_at(req.shop_id, req.customer_id, req.channel, req.scope)
     if at is None:
         at = clock()
-        repo.unsubscribe(req.shop_id, req.customer_id, req.channel, req.category, at)
+        repo.unsubscribe(req.shop_id, req.customer_id, req.channel, req.scope, at)
         _log.info(
             "unsubscribed",
-            extra={"shop": req.shop_id, "channel": req.channel, "category": req.category},
+            extra={
+                "shop": req.shop_id,
+                "channel": req.channel,
+                "category": req.category,
+                "topic": req.topic,
+            },
         )
     publisher.publish([consent_withdrawn(req, at)])
     return req
@@ -137,13 +143,14 @@ def unsubscribe(
 def consent_withdrawn(req: UnsubscribeRequest, at: datetime) -> EventEnvelope:
     """The event of one recorded unsubscribe: same request and time, same id."""
     event_id = derived_event_id(
-        "unsubscribed", req.customer_id, req.channel, req.category, at.isoformat()
+        "unsubscribed", req.customer_id, req.channel, req.scope, at.isoformat()
     )
     detail = details.ConsentWithdrawn.model_validate(
         {
             "customer_id": req.customer_id,
             "channel": req.channel,
             "category": req.category,
+            "topic": req.topic,
             "withdrawn_at": at,
         }
     )

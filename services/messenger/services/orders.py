@@ -1,6 +1,8 @@
 """An order placed in the storefront, as the messenger sees it: the recipient kept
-current, the order credited to the campaign the person last engaged with, and the
-first-purchase welcome mail sent through the send door."""
+current, the order credited to the campaign the person last engaged with, its coupon
+code marked redeemed (if Kizuna gave it), the package inserts chosen for the customer
+put on its pick list, and the first-purchase welcome mail sent
+through the send door."""
 
 from __future__ import annotations
 
@@ -12,6 +14,8 @@ from messenger.domain.builtin import WELCOME
 from messenger.domain.model import SkipReason
 from messenger.services.campaigns import Campaigns
 from messenger.services.common import WELCOME_TRIGGER, record_customer
+from messenger.services.coupons import Coupons
+from messenger.services.inserts import Inserts
 from messenger.services.sending import SendOutcome, SendRequest, Sends
 from shared.contracts import details
 
@@ -21,6 +25,9 @@ class OrderHandled:
     welcome: SendOutcome
     attributed_to: str | None
     """The campaign credited with the order, if any."""
+    coupon_redeemed: bool = False
+    inserts: tuple[str, ...] = ()
+    """The package inserts this order's parcel carries (put on the day's pick list)."""
 
 
 @dataclass(frozen=True)
@@ -28,6 +35,8 @@ class Orders:
     recipients: RecipientRepository
     campaigns: Campaigns
     sends: Sends
+    coupons: Coupons
+    inserts: Inserts
 
     def placed(self, shop_id: str, order: details.OrderPlaced, at: datetime) -> OrderHandled:
         """`order.placed`: marketing, so the welcome goes through consent, cap and quiet
@@ -37,9 +46,21 @@ class Orders:
         credited = self.campaigns.order_placed(
             shop_id, customer_id, order.order_id, order.total, order.placed_at
         )
+        redeemed = bool(order.coupon) and self.coupons.redeemed(
+            shop_id, str(order.coupon), order.order_id, customer_id
+        )
+        packed = tuple(
+            line.insert_id
+            for line in self.inserts.order_placed(
+                shop_id, customer_id, order.order_id, order.placed_at
+            )
+        )
         if not order.is_first_order:
             return OrderHandled(
-                SendOutcome("", "skipped", SkipReason.NOT_FIRST_ORDER.value), credited
+                SendOutcome("", "skipped", SkipReason.NOT_FIRST_ORDER.value),
+                credited,
+                redeemed,
+                packed,
             )
         welcome = self.sends.send(
             SendRequest(
@@ -58,4 +79,4 @@ class Orders:
                 },
             )
         )
-        return OrderHandled(welcome, credited)
+        return OrderHandled(welcome, credited, redeemed, packed)

@@ -19,7 +19,7 @@ from messenger.channels.base import (
     Tracking,
 )
 from messenger.channels.kinds import kind
-from messenger.domain.links import UnsubscribeRequest
+from messenger.domain.links import unsubscribe_request
 from messenger.domain.message import Message, check_channel
 from messenger.domain.model import (
     Delivery,
@@ -27,6 +27,7 @@ from messenger.domain.model import (
     DeliveryStatus,
     Recipient,
     SkipReason,
+    check_topic,
 )
 from messenger.domain.policy import (
     ShopPolicy,
@@ -118,6 +119,7 @@ class SendPipeline(Sends):
         message = self.library.get(request.shop_id, request.message_id)
         for c in request.channels:
             check_channel(c)
+        check_topic(request.topic)
         now = self.clock()
         expires_at = send_deadline(now, message, self.library.policy(request.shop_id))
         if request.expires_at is not None:
@@ -135,6 +137,7 @@ class SendPipeline(Sends):
             campaign_id=request.campaign_id,
             variant=request.variant,
             only_channels=request.channels,
+            topic=request.topic,
         )
         if expires_at <= now:
             return self.ledger.close(
@@ -319,7 +322,9 @@ class SendPipeline(Sends):
             if recipient is None:
                 return self._unknown_customer(delivery, expect, require_customer)
             unavailable = self.carriers.unavailable(shop_id, policy, recipient)
-            channels, reason = choose_channels(message, recipient, policy, unavailable)
+            channels, reason = choose_channels(
+                message, recipient, policy, unavailable, delivery.topic
+            )
             if reason is not None:
                 return self.ledger.close(delivery, DeliveryStatus.SKIPPED, reason.value, expect)
             channel = channels[0]
@@ -338,7 +343,7 @@ class SendPipeline(Sends):
                 )
             try:
                 rendered = self.rendering.render(
-                    message, recipient, channel, delivery.variables, shop_id
+                    message, recipient, channel, delivery.variables, shop_id, delivery.topic
                 )
             except InvalidInput as err:
                 if strict:
@@ -426,8 +431,12 @@ class SendPipeline(Sends):
         message, delivery, recipient = claimed.message, claimed.delivery, claimed.recipient
         unsubscribe_url = (
             self.links.unsubscribe_url(
-                UnsubscribeRequest(
-                    delivery.key.shop_id, recipient.customer_id, delivery.channel, message.category
+                unsubscribe_request(
+                    delivery.key.shop_id,
+                    recipient.customer_id,
+                    delivery.channel,
+                    message.category,
+                    delivery.topic,
                 )
             )
             if message.category == "marketing"
@@ -515,7 +524,7 @@ class SendPipeline(Sends):
                 )
             try:
                 rendering = self.rendering.render(
-                    message, recipient, next_channel, current.variables, shop_id
+                    message, recipient, next_channel, current.variables, shop_id, current.topic
                 )
             except InvalidInput as err:
                 _log.info(

@@ -13,7 +13,7 @@ from messenger.adapters.recipients import RecipientRepository
 from messenger.adapters.recommendations import RecommendationSource
 from messenger.channels.base import Addressing, SendStatus
 from messenger.channels.kinds import check_address, kind
-from messenger.domain.links import UnsubscribeRequest
+from messenger.domain.links import unsubscribe_request
 from messenger.domain.message import Message, check_channel
 from messenger.domain.model import Recipient, supported_locale
 from messenger.domain.rendering import (
@@ -49,6 +49,7 @@ class Rendering:
         channel: str,
         variables: Mapping[str, Any],
         shop_id: str,
+        topic: str | None = None,
     ) -> dict[str, Any]:
         coupon = None
         code = variables.get("coupon_code") or (message.coupon.code if message.coupon else None)
@@ -78,7 +79,9 @@ class Rendering:
                 "coupon": coupon,
                 "recommendations": [vars(r) for r in recommended[: message.recommendations]],
                 "unsubscribe_url": self.links.unsubscribe_url(
-                    UnsubscribeRequest(shop_id, recipient.customer_id, channel, message.category)
+                    unsubscribe_request(
+                        shop_id, recipient.customer_id, channel, message.category, topic
+                    )
                 ),
                 "channel": channel,
                 "locale": _locale(recipient),
@@ -94,8 +97,9 @@ class Rendering:
         channel: str,
         variables: Mapping[str, Any],
         shop_id: str,
+        topic: str | None = None,
     ) -> Rendered:
-        context = self.context(message, recipient, channel, variables, shop_id)
+        context = self.context(message, recipient, channel, variables, shop_id, topic)
         return render_channel(message, channel, context, _locale(recipient))
 
     def preview(

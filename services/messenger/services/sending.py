@@ -59,6 +59,10 @@ class SendRequest:
     """Only these channels (a request naming its channel); empty: the shop's policy order."""
     expires_at: datetime | None = None
     """Never sent after this (e.g. the end of an early-access window)."""
+    topic: str | None = None
+    """The unsubscribe topic (``step_mails``, ``newsletter``, ``birthday``, ...): a person
+    who left it gets nothing of it, and a marketing message's unsubscribe link offers to
+    leave just this topic or everything."""
 
 
 @dataclass(frozen=True)

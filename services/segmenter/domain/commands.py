@@ -53,6 +53,9 @@ class ChangeOrderStatus:
     amount: Decimal | None = None
     """For a return or refund: the money given back. None, or all that is left of the
     order, is a whole-order return; less is a partial refund (the order stays active)."""
+    carrier: str | None = None
+    tracking_number: str | None = None
+    """A shipment's carrier and slip number, passed on in `order.shipped` (shipping notice)."""
 
 
 @dataclass(frozen=True)

@@ -89,6 +89,14 @@ class Order:
         return profit - self.refunded
 
 
+TOPIC_PREFIX = "topic:"
+
+
+def topic_consent(topic: str) -> ConsentCategory:
+    """A topic's consent stands where a category would: ``topic:<name>``."""
+    return f"{TOPIC_PREFIX}{topic}"
+
+
 @dataclass(frozen=True)
 class Consent:
     """An opt-in or opt-out for one channel and category, with its provenance."""
@@ -340,6 +348,15 @@ class Profile:
         if age < 20:
             return "under20"
         return f"{min(age // 10 * 10, 70)}s"
+
+    @property
+    def unsubscribed_topics(self) -> frozenset[str]:
+        """Topics the person left (on any channel: a topic is left on all of them)."""
+        return frozenset(
+            c.category.removeprefix(TOPIC_PREFIX)
+            for c in self.consents
+            if c.category.startswith(TOPIC_PREFIX) and not c.granted
+        )
 
     def consent_for(self, channel: Channel, category: ConsentCategory) -> Consent | None:
         for consent in self.consents:

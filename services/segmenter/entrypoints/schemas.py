@@ -265,6 +265,23 @@ class OrderStatusChange(_In):
         "order is a partial refund (the order stays, its revenue drops by the amount); "
         "omitted or all of it is a whole-order return.",
     )
+    carrier: str | None = Field(
+        default=None,
+        pattern=r"^[a-z][a-z0-9_-]{0,31}$",
+        description="order.shipped only: `yamato`, `sagawa`, `japanpost` or the shop's code.",
+    )
+    tracking_number: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9-]{1,40}$",
+        description="order.shipped only: the carrier's slip number (for the tracking link).",
+    )
+
+    @field_validator("carrier", "tracking_number")
+    @classmethod
+    def _shipment_on_shipped_only(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None and info.data.get("type") != "order.shipped":
+            raise ValueError(f"{info.field_name} is only for order.shipped")
+        return value
 
     @field_validator("amount")
     @classmethod
@@ -281,6 +298,8 @@ class OrderStatusChange(_In):
             self.type.removeprefix("order."),
             self.at,
             self.amount,
+            self.carrier,
+            self.tracking_number,
         )
 
 

@@ -31,7 +31,15 @@ from segmenter.domain.commands import (
 )
 from segmenter.domain.errors import ConcurrentUpdate, DuplicateEvent
 from segmenter.domain.identity import Identifier, identifiers_of, resolve
-from segmenter.domain.model import Activity, Attributes, Consent, Order, Profile
+from segmenter.domain.model import (
+    TOPIC_PREFIX,
+    Activity,
+    Attributes,
+    Consent,
+    Order,
+    Profile,
+    topic_consent,
+)
 from segmenter.domain.records import AfterCommit, ChangeSet, EventRead, Product, duplicate_of
 from segmenter.services.ports import (
     EventStore,
@@ -180,6 +188,7 @@ def snapshot(profile: Profile) -> details.CustomerSnapshot:
                 recorded_at=x.recorded_at,
             )
             for x in profile.consents
+            if not x.category.startswith(TOPIC_PREFIX)  # the messenger keeps its own
         ],
     )
 
@@ -448,6 +457,7 @@ def record_order(cmd: RecordOrder, ingest: Ingest) -> Ingested:
             sales_channel=o.sales_channel,
             order_count=p.order_count,
             is_first_order=p.order_count == 1,
+            coupon=o.coupon,
         )
         return _envelope(cmd.event_id, cmd.shop_id, "order.placed", detail, now)
 
@@ -627,7 +637,11 @@ def change_order_status(cmd: ChangeOrderStatus, ingest: Ingest) -> Ingested:
         detail: BaseModel
         if cmd.status == "shipped":
             detail = details.OrderShipped(
-                order_id=order.order_id, customer_id=customer_id, shipped_at=cmd.at
+                order_id=order.order_id,
+                customer_id=customer_id,
+                shipped_at=cmd.at,
+                carrier=cmd.carrier,
+                tracking_number=cmd.tracking_number,
             )
         elif cmd.status == "delivered":
             detail = details.OrderDelivered(
@@ -758,7 +772,8 @@ def record_consent_withdrawn(
     ingest: Ingest, envelope: EventEnvelope, detail: details.ConsentWithdrawn
 ) -> Ingested:
     """An unsubscribe the messenger honoured becomes the profile's consent for that
-    channel (every channel for `all`) and category: withdrawn, with its time and source,
+    channel (every channel for `all`) and category (or topic, as ``topic:<name>``, which
+    rules read through `unsubscribed_topics`): withdrawn, with its time and source,
     so segments built on consent stop holding the person (`segment.exited` is published).
     Idempotent on the event id. Someone the segmenter has no profile of (an address the
     messenger knows only from a request) gets none: nothing is recorded."""
@@ -771,8 +786,9 @@ def record_consent_withdrawn(
         )
         return Ingested(envelope.id, envelope.type, False, subject=detail.customer_id)
     channels = CONSENT_CHANNELS if detail.channel == "all" else (detail.channel,)
+    category = detail.category if detail.topic is None else topic_consent(detail.topic)
     withdrawn = tuple(
-        Consent(c, detail.category, False, detail.source, detail.withdrawn_at) for c in channels
+        Consent(c, category, False, detail.source, detail.withdrawn_at) for c in channels
     )
     return _person_event(
         ingest,

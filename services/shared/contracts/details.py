@@ -72,12 +72,24 @@ class OrderPlaced(_Detail):
     sales_channel: str | None = None
     order_count: int = Field(ge=1, description="The customer's F-stage after this order.")
     is_first_order: bool
+    coupon: str | None = Field(
+        default=None, max_length=64, description="The coupon code used, if any (redemptions)."
+    )
 
 
 class OrderShipped(_Detail):
     order_id: str
     customer_id: str
     shipped_at: AwareDatetime
+    carrier: str | None = Field(
+        default=None,
+        pattern=r"^[a-z][a-z0-9_-]{0,31}$",
+        description="`yamato` (ヤマト運輸), `sagawa` (佐川急便), `japanpost` (日本郵便), or the "
+        "shop's own code for another carrier (tracked through the shop's URL template).",
+    )
+    tracking_number: str | None = Field(
+        default=None, pattern=r"^[A-Za-z0-9-]{1,40}$", description="The carrier's slip number."
+    )
 
 
 class OrderDelivered(_Detail):
@@ -158,6 +170,12 @@ class ConsentWithdrawn(_Detail):
         description="The channel unsubscribed from; `all`: every channel."
     )
     category: Category
+    topic: str | None = Field(
+        default=None,
+        pattern=r"^[a-z][a-z0-9_]{0,39}$",
+        description="Set when the person left one topic (step_mails, newsletter, ...) "
+        "rather than the whole category: only that topic is withdrawn.",
+    )
     withdrawn_at: AwareDatetime
     source: str = Field(
         default="unsubscribe_link", description="How it was withdrawn, kept as the provenance."

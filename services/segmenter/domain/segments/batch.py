@@ -340,6 +340,11 @@ def supports(rule: Rule) -> bool:
     """Whether `ColumnarEvaluator` answers `rule` exactly as `evaluate` does."""
     if not rule_activity_kinds(rule) <= set(KIND_ORDER):
         return False
+    if any(
+        isinstance(cond, FieldCondition) and cond.field not in FIELD_CATALOG
+        for cond in iter_conditions(rule)
+    ):
+        return False  # a derived field (a topic's consent): per customer
     return all(
         cond.op in COLUMNAR_OPS.get(cond.type, frozenset())
         for cond in iter_conditions(rule)

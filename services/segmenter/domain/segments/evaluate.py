@@ -24,6 +24,7 @@ from .facts import (
     as_number,
     as_string,
     as_string_set,
+    field_value,
 )
 from .rules import (
     ActivityCondition,
@@ -53,7 +54,7 @@ def _eval(rule: Rule, facts: CustomerFacts, now: datetime) -> bool:
     if isinstance(rule, Not):
         return not _eval(rule.rule, facts, now)
     if isinstance(rule, FieldCondition):
-        return _field(rule, facts.fields.get(rule.field), now)
+        return _field(rule, field_value(facts.fields, rule.field), now)
     if isinstance(rule, ActivityCondition):
         if rule.ever and bought_ever(rule, facts):
             return True

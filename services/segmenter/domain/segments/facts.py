@@ -9,6 +9,7 @@ agree on what counts as "missing".
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -115,6 +116,7 @@ FIELD_CATALOG: Mapping[str, FieldType] = MappingProxyType(
         "categories": _SET,
         "skus": _SET,
         "consents": _SET,
+        "unsubscribed_topics": _SET,
         # booleans
         "has_email": _B,
         "has_phone": _B,
@@ -122,11 +124,45 @@ FIELD_CATALOG: Mapping[str, FieldType] = MappingProxyType(
     }
 )
 """Every profile field a rule may name, with its type. Consents read "channel:category",
-e.g. "email:marketing"; sale_ratio is the share of revenue bought at a discount (0..1);
+e.g. "email:marketing"; unsubscribed_topics holds the topics a person left through an
+unsubscribe link (step_mails, newsletter, ...), so `not contains "step_mails"` reads
+"may get step mails"; sale_ratio is the share of revenue bought at a discount (0..1);
 categories and skus are everything ever bought (active orders); cart_size counts the SKUs
 in the current cart. p_alive, expected_purchases_90d/365d, predicted_clv_365d and
 predicted_next_order_at are the analytics pass's predictive CLV (missing until a shop has
 the history for a fit)."""
+
+
+TOPIC_CONSENT_PREFIX = "consent.topic."
+"""``consent.topic.<name>`` (bool): true unless the person left that unsubscribe topic
+(step_mails, newsletter, ...). It reads `unsubscribed_topics`; combine it with
+`consents contains "email:marketing"` for "may get step mails by mail"."""
+_TOPIC = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+
+
+def field_type(name: str) -> FieldType | None:
+    """The type of a field a rule may name (the catalogue's, or a topic's consent)."""
+    if name in FIELD_CATALOG:
+        return FIELD_CATALOG[name]
+    if name.startswith(TOPIC_CONSENT_PREFIX) and _TOPIC.fullmatch(
+        name.removeprefix(TOPIC_CONSENT_PREFIX)
+    ):
+        return FieldType.BOOL
+    return None
+
+
+def stored_field(name: str) -> str:
+    """The profile field a rule's field is read from (a topic's consent: the topics left)."""
+    return "unsubscribed_topics" if name.startswith(TOPIC_CONSENT_PREFIX) else name
+
+
+def field_value(fields: Mapping[str, object], name: str) -> object:
+    """A field's value for a rule, derived fields included."""
+    if name.startswith(TOPIC_CONSENT_PREFIX):
+        left = fields.get("unsubscribed_topics")
+        topics = left if isinstance(left, frozenset | set) else frozenset()
+        return name.removeprefix(TOPIC_CONSENT_PREFIX) not in topics
+    return fields.get(name)
 
 
 @dataclass(frozen=True)

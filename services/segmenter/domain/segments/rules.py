@@ -17,7 +17,13 @@ from types import MappingProxyType
 
 from shared.errors import InvalidInput
 
-from .facts import ACTIVITY_HISTORY_DAYS, ACTIVITY_KINDS, FIELD_CATALOG, FieldType
+from .facts import (
+    ACTIVITY_HISTORY_DAYS,
+    ACTIVITY_KINDS,
+    FieldType,
+    field_type,
+    stored_field,
+)
 
 MAX_DEPTH = 10
 MAX_NODES = 200
@@ -232,9 +238,9 @@ class _Parser:
     def _field(self, obj: Mapping[str, object], path: str) -> FieldCondition:
         self._only_keys(obj, path, _FIELD_KEYS)
         name = obj["field"]
-        if not isinstance(name, str) or name not in FIELD_CATALOG:
+        ftype = field_type(name) if isinstance(name, str) else None
+        if not isinstance(name, str) or ftype is None:
             raise RuleError(_at(path, "field"), f"unknown field {name!r}")
-        ftype = FIELD_CATALOG[name]
         op_path = _at(path, "op")
         if "op" not in obj:
             raise RuleError(op_path, "missing operator")
@@ -469,7 +475,9 @@ def iter_conditions(rule: Rule) -> Iterator[Condition]:
 
 def rule_fields(rule: Rule) -> frozenset[str]:
     """Profile fields the rule reads: a profile change elsewhere cannot change its result."""
-    return frozenset(c.field for c in iter_conditions(rule) if isinstance(c, FieldCondition))
+    return frozenset(
+        stored_field(c.field) for c in iter_conditions(rule) if isinstance(c, FieldCondition)
+    )
 
 
 def rule_activity_kinds(rule: Rule) -> frozenset[str]:
