@@ -17,7 +17,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "services"))
 
-from shared.local.template import functions, load_template  # noqa: E402
+from ops.local.template import functions, load_template  # noqa: E402
 
 BASELINE = "fastapi, mangum, boto3"
 _PROBE = "import time, importlib; t = time.perf_counter(); {stmt}; print(time.perf_counter() - t)"

@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from shared.local.template import FunctionSpec
+from ops.local.template import FunctionSpec
 
 __all__ = ["Dispatcher", "LocalControl", "Route", "build_routes", "match_route"]
 
