@@ -7,12 +7,14 @@ sample is a fresh interpreter that times both:
 
 - an API handler serves one authenticated `GET` list request through Mangum, against the
   local stack's moto server (a real HTTP round trip to DynamoDB, as in the cloud);
-- an event handler builds its container (its first event would, before any work).
+- an event handler builds its container, as its first event would before any work (the
+  clients that work then builds on first use are not counted: a lower bound).
 
 The handlers run from the package the build makes (`make -C services code`: the four
 service folders compiled to `unchecked-hash` bytecode); a Lambda's code folder is
 read-only, so without it every cold start would compile the project from source.
-`--from-source` runs them from the working tree without bytecode instead, to compare.
+`--code DIR` runs them from another code folder as it is instead (e.g. a checkout of an
+older commit, without bytecode: what a cold start compiled before), to compare.
 Runs are interleaved, baseline and handlers in turn, and the median is kept, so machine
 noise hits both sides alike. Lower is better; 1.0 means "no heavier than the baseline".
 The target is every API handler at 1.2 or less, import and first request together.
@@ -114,13 +116,13 @@ def package(into: Path) -> Path:
     return into
 
 
-def measure(rounds: int, from_source: bool = False) -> dict[str, dict[str, float]]:
+def measure(rounds: int, code_dir: Path | None = None) -> dict[str, dict[str, float]]:
     from ops.local.stack import LocalStack, find_template
 
     modules = sorted({spec.module for spec in functions(load_template(find_template()))})
     os.environ.setdefault("KIZUNA_LOG_LEVEL", "WARNING")
     with tempfile.TemporaryDirectory(prefix="kizuna-bench-") as state:
-        code = SERVICES if from_source else package(Path(state) / "package")
+        code = code_dir or package(Path(state) / "package")
         stack = LocalStack(find_template(), state_dir=Path(state) / "stack", auto_schedule=False)
         stack.start()
         try:
@@ -147,7 +149,7 @@ def measure(rounds: int, from_source: bool = False) -> dict[str, dict[str, float
             "first_request_ratio": first / base,
             "ratio": total / base,
         }
-    where = "the working tree, from source" if from_source else "the built package"
+    where = f"{code_dir}, as it is" if code_dir else "the built package"
     print(f"baseline `import {BASELINE}`: {base * 1000:.0f} ms (median of {rounds});", end=" ")
     print(f"handlers from {where}")
     print(f"{'handler module':30} {'import':>12} {'1st request':>14} {'together':>9}")
@@ -167,6 +169,6 @@ def measure(rounds: int, from_source: bool = False) -> dict[str, dict[str, float
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=7)
-    parser.add_argument("--from-source", action="store_true", help="no bytecode, as before")
+    parser.add_argument("--code", type=Path, help="run the handlers from this folder as it is")
     args = parser.parse_args()
-    measure(args.rounds, args.from_source)
+    measure(args.rounds, args.code.resolve() if args.code else None)
