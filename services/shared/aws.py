@@ -19,6 +19,12 @@ if TYPE_CHECKING:
     import botocore.session
 
 
+_FROM_BOTO3 = frozenset({"s3"})
+"""Clients built through boto3 (on the same botocore session): S3's transfer methods
+(`upload_file`, which the analytics snapshot uses) are boto3's. Only the function that
+first calls S3 imports boto3."""
+
+
 class Session:
     """One botocore session for a container's clients, made with the first of them."""
 
@@ -38,11 +44,17 @@ class Session:
 
                 if self._session is None:
                     self._session = botocore.session.get_session()
-                self._clients[service] = self._session.create_client(
-                    service,
-                    region_name=self.region,
-                    config=Config(retries={"max_attempts": 5, "mode": "standard"}),
-                )
+                config = Config(retries={"max_attempts": 5, "mode": "standard"})
+                if service in _FROM_BOTO3:
+                    import boto3
+
+                    boto = boto3.session.Session(botocore_session=self._session)
+                    client = boto.client(service, region_name=self.region, config=config)  # type: ignore[call-overload]
+                else:
+                    client = self._session.create_client(
+                        service, region_name=self.region, config=config
+                    )
+                self._clients[service] = client
             return self._clients[service]
 
     @property
