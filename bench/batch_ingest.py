@@ -8,7 +8,7 @@ router) measured in the same run; and the stack's peak memory once it holds them
     every order is counted back through `GET /v1/customers/{id}/orders` (sampled).
 (b) baseline (`--baseline-orders`, 0 to skip): the same orders through
     `services.ingest_command` on the real repository over in-process moto (with
-    `shared.local.moto_dynamodb`), publishing nowhere. What (a) costs beyond it is HTTP,
+    `ops.local.moto_dynamodb`), publishing nowhere. What (a) costs beyond it is HTTP,
     the router, EventBridge and SQS fan-out, and the consumers' work.
 
 The memory target of the local stack (100,000 orders of 20,000 customers under 1.5 GB):
@@ -38,7 +38,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "services"))
 
-from shared.local.process import LocalUpProcess, peak_rss_mib  # noqa: E402
+from ops.local.process import LocalUpProcess, peak_rss_mib  # noqa: E402
 
 SHOP = "bench"
 START = datetime(2024, 1, 1, tzinfo=UTC)
@@ -177,6 +177,8 @@ def run_baseline(orders: int, customers: int) -> dict[str, Any]:
     import boto3
     from moto import mock_aws
 
+    from ops.local import moto_dynamodb
+    from ops.local.template import load_template, tables
     from segmenter.adapters.repository import DynamoProfileRepository
     from segmenter.entrypoints.schemas import EventBatch
     from segmenter.services.ingest import Ingest
@@ -184,8 +186,6 @@ def run_baseline(orders: int, customers: int) -> dict[str, Any]:
     from shared import clock
     from shared.adapters.eventbridge import EventPublisher
     from shared.contracts.envelope import EventEnvelope
-    from shared.local import moto_dynamodb
-    from shared.local.template import load_template, tables
 
     class NullPublisher(EventPublisher):
         def publish(self, envelopes: Any) -> None:

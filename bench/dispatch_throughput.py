@@ -47,8 +47,8 @@ def main(customers: int = 40) -> dict[str, float]:  # noqa: PLR0915 - one script
     from messenger.channels.email import build_mime
     from messenger.domain.message import EmailContent, LineContent, Message, SmsContent
     from messenger.services.sending import SendRequest
+    from ops.local.template import load_template, tables
     from shared.contracts import details
-    from shared.local.template import load_template, tables
     from shared.settings import Settings
 
     logging.disable(logging.INFO)

@@ -27,11 +27,11 @@ def main(customers: int = 100) -> dict[str, float]:
     import boto3
     from moto import mock_aws
 
+    from ops.local.template import load_template, tables
     from segmenter import bootstrap
     from segmenter.domain.commands import RecordOrder
     from segmenter.domain.model import Consent, Contact, Order, OrderLine
     from shared.adapters.dynamodb import RequestCounter
-    from shared.local.template import load_template, tables
     from shared.settings import Settings
 
     with mock_aws():

@@ -9,7 +9,7 @@ in the same run.
     about the same peak for both.
 (b) baseline: `list(csv.DictReader(f))`, which only splits the file and keeps it.
 (c) optional (`--moto-rows`, default 400): the real DynamoDB repository on in-process
-    moto (with `shared.local.moto_dynamodb`, which keeps moto from copying the table per
+    moto (with `ops.local.moto_dynamodb`, which keeps moto from copying the table per
     transaction). The number shows moto's cost, not DynamoDB's.
 (d) optional (`--stack-rows`, default 2,000): end to end, `kizuna import orders --local`
     into `kizuna local up`, each in its own process, with both processes' peak memory.
@@ -238,11 +238,11 @@ def run_moto(rows: int) -> dict[str, Any]:
     import boto3
     from moto import mock_aws
 
+    from ops.local import moto_dynamodb
+    from ops.local.template import load_template, tables
     from segmenter.adapters.repository import DynamoProfileRepository
     from segmenter.domain.order_import import decode_lines
     from segmenter.importer import import_orders
-    from shared.local import moto_dynamodb
-    from shared.local.template import load_template, tables
 
     moto_dynamodb.install()
     os.environ.update(
@@ -292,7 +292,7 @@ def run_local_stack(rows: int, customers: int) -> dict[str, Any]:
     of the whole import and the peak memory (VmHWM) of both processes."""
     import time
 
-    from shared.local.process import LocalUpProcess, clean_environment, kizuna_command, peak_rss_mib
+    from ops.local.process import LocalUpProcess, clean_environment, kizuna_command, peak_rss_mib
 
     with tempfile.TemporaryDirectory() as tmp:
         state = Path(tmp) / "state"

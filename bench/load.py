@@ -33,7 +33,7 @@ from typing import Any
 
 import httpx
 
-from shared.local.process import LocalUpProcess, peak_rss_mib
+from ops.local.process import LocalUpProcess, peak_rss_mib
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -34,9 +34,9 @@ def main(customers: int = 60) -> dict[str, float]:
     from messenger import bootstrap, services
     from messenger.domain.message import EmailContent, LineContent, Message, SmsContent
     from messenger.services.sending import SendRequest
+    from ops.local.template import load_template, tables
     from shared.adapters.dynamodb import RequestCounter
     from shared.contracts import details
-    from shared.local.template import load_template, tables
     from shared.settings import Settings
 
     noon_jst = datetime(2026, 11, 23, 3, 0, tzinfo=UTC)

@@ -6,7 +6,7 @@ Loading that through the stack's API would take hours at the stack's ingest rate
 synthetic Shopify export goes through `import_orders` and the real
 `DynamoProfileRepository`, whose requests a dict-backed client answers (no conditions:
 the data is fresh). The items land in the snapshot the stack loads on start
-(`snapshot.json.gz`, the format `shared.local.persistence` writes), so the stack holds
+(`snapshot.json.gz`, the format `ops.local.persistence` writes), so the stack holds
 exactly what an import into it would have written. Then `kizuna local up` starts on that
 state, a shop key is made, a sample of customers is read back over HTTP, and a batch of
 new orders for existing customers is posted (the profiles grow as they would).
@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT))
 from bench.batch_ingest import order_events  # noqa: E402
 from bench.import_throughput import SHOPIFY_HEADER, synthetic_rows  # noqa: E402
 
-from shared.local.process import LocalUpProcess, peak_rss_mib  # noqa: E402
+from ops.local.process import LocalUpProcess, peak_rss_mib  # noqa: E402
 
 SHOP = "bench"
 
@@ -119,7 +119,7 @@ def write_snapshot(state: Path, table: str, client: DictDynamoDB) -> int:
 
 
 def segmenter_table() -> str:
-    from shared.local.template import load_template, tables
+    from ops.local.template import load_template, tables
 
     for spec in tables(load_template(ROOT / "infra" / "template.yaml")):
         if spec.logical_id.lower().startswith("segmenter"):

@@ -1,6 +1,6 @@
 # The AnalyticsFunction's image (infra/template.yaml, PackageType: Image). `sam build`
 # builds it with Docker; the build context is the repository root (DockerContext: ..,
-# trimmed to services/ by the root .dockerignore).
+# trimmed to services/ without the operator's tooling by the root .dockerignore).
 #
 # Lambda's Python 3.12 base image for arm64 (the template's Architectures), every zip
 # function's requirements plus DuckDB, scipy and threadpoolctl
@@ -15,7 +15,9 @@ RUN pip install --no-cache-dir --target "${LAMBDA_TASK_ROOT}" \
 
 COPY services/ ${LAMBDA_TASK_ROOT}/
 # Bytecode in the image: a cold start does not compile DuckDB's, scipy's or our modules.
-RUN python -m compileall -q "${LAMBDA_TASK_ROOT}"
+# Unchecked hashes, as in the zip functions (services/Makefile): used without a look at
+# the sources' times.
+RUN python -m compileall -q -f --invalidation-mode unchecked-hash "${LAMBDA_TASK_ROOT}"
 
 # The template's ImageConfig.Command says the same; this is the image's own default.
 CMD ["segmenter.entrypoints.analytics.handler"]

@@ -16,11 +16,11 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, settings
 from moto import mock_aws
 
+from ops.local import moto_dynamodb
+from ops.local.template import buckets, functions, load_template, tables
 from shared import clock as shared_clock
 from shared.auth.service import create_key, create_shop
 from shared.auth.store import DynamoKeyStore
-from shared.local import moto_dynamodb
-from shared.local.template import buckets, functions, load_template, tables
 from shared.settings import Settings, get_settings
 
 # CI machines are small and shared: property tests must not fail on timing or input size.

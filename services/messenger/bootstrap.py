@@ -208,7 +208,7 @@ def line_sandbox_file(settings: Settings) -> Path | None:
     """Where the sandbox LINE channel records pushes (None: call LINE for real)."""
     if not settings.sandbox:
         return None
-    from shared.local.sandbox import LINE_SANDBOX_ENV
+    from shared.adapters.line_sandbox import LINE_SANDBOX_ENV
 
     configured = os.environ.get(LINE_SANDBOX_ENV)
     return Path(configured) if configured else Path(tempfile.gettempdir()) / "kizuna-line.jsonl"

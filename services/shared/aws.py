@@ -1,23 +1,92 @@
-"""Creates boto3 clients for a composition root (never at import time).
+"""AWS clients for a composition root: never at import time, each only when first used.
 
-`AWS_ENDPOINT_URL` (honoured by boto3 itself) points every client at moto locally.
+A container names every client its adapters might need, but one request uses few of them
+(a list reads DynamoDB only; SES, SNS or Secrets Manager wait for a send). Building a
+botocore client loads its service model, tens of milliseconds each, so `client()` returns
+a stand-in that builds the real client on its first call; the clients of one `session()`
+share one botocore session. botocore, not boto3: the clients are the same, and importing
+boto3 (s3transfer among it) would add to every cold start.
+
+`AWS_ENDPOINT_URL` (honoured by botocore itself) points every client at moto locally.
 """
 
 from __future__ import annotations
 
+import threading
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    import boto3
+    import botocore.session
 
 
-def session(region: str) -> boto3.session.Session:
-    import boto3
+_FROM_BOTO3 = frozenset({"s3"})
+"""Clients built through boto3 (on the same botocore session): S3's transfer methods
+(`upload_file`, which the analytics snapshot uses) are boto3's. Only the function that
+first calls S3 imports boto3."""
 
-    return boto3.session.Session(region_name=region)
+
+class Session:
+    """One botocore session for a container's clients, made with the first of them."""
+
+    def __init__(self, region: str) -> None:
+        self.region = region
+        self._session: botocore.session.Session | None = None
+        self._clients: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def real_client(self, service: str) -> Any:
+        """The botocore client of `service`, built once (thread-safe: a botocore session
+        must not build two clients at once)."""
+        with self._lock:
+            if service not in self._clients:
+                import botocore.session
+                from botocore.config import Config
+
+                if self._session is None:
+                    self._session = botocore.session.get_session()
+                config = Config(retries={"max_attempts": 5, "mode": "standard"})
+                if service in _FROM_BOTO3:
+                    import boto3
+
+                    boto = boto3.session.Session(botocore_session=self._session)
+                    client = boto.client(service, region_name=self.region, config=config)  # type: ignore[call-overload]
+                else:
+                    client = self._session.create_client(
+                        service, region_name=self.region, config=config
+                    )
+                self._clients[service] = client
+            return self._clients[service]
+
+    @property
+    def built(self) -> frozenset[str]:
+        """The services whose clients exist so far."""
+        return frozenset(self._clients)
 
 
-def client(sess: boto3.session.Session, service: str) -> Any:
-    from botocore.config import Config
+class LazyClient:
+    """Stands in for a botocore client and builds it on the first attribute asked for."""
 
-    return sess.client(service, config=Config(retries={"max_attempts": 5, "mode": "standard"}))  # type: ignore[call-overload]
+    __slots__ = ("_client", "_service", "_session")
+
+    def __init__(self, session: Session, service: str) -> None:
+        self._session = session
+        self._service = service
+        self._client: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        client = self._client
+        if client is None:
+            client = self._client = self._session.real_client(self._service)
+        return getattr(client, name)
+
+    def __repr__(self) -> str:
+        return f"LazyClient({self._service!r}, built={self._client is not None})"
+
+
+def session(region: str) -> Session:
+    return Session(region)
+
+
+def client(sess: Session, service: str) -> Any:
+    """A client of `service` in `sess`, built when first used."""
+    return LazyClient(sess, service)

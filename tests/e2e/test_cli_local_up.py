@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from shared.local.process import LocalUpProcess
+from ops.local.process import LocalUpProcess
 
 pytestmark = pytest.mark.e2e
 KIZUNA = str(Path(sys.executable).parent / "kizuna")

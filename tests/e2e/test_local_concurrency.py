@@ -11,10 +11,10 @@ from typing import Any
 import httpx
 import pytest
 
+from ops.local.stack import LocalStack, find_template
 from shared import aws
 from shared.auth.service import authenticate_token, create_key, create_shop
 from shared.auth.store import DynamoKeyStore
-from shared.local.stack import LocalStack, find_template
 from shared.settings import get_settings
 
 pytestmark = pytest.mark.e2e

@@ -15,7 +15,7 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from shared.local import moto_dynamodb
+from ops.local import moto_dynamodb
 
 TABLE = "guarantees"
 

@@ -11,7 +11,7 @@ import pytest
 from moto import mock_aws
 from moto.sqs.models import Queue
 
-from shared.local import moto_queues
+from ops.local import moto_queues
 
 
 @pytest.fixture

@@ -9,8 +9,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from starlette.types import ASGIApp
 
-from shared.local.router import Dispatcher, build_routes, match_route
-from shared.local.template import FunctionSpec, HttpRoute
+from ops.local.router import Dispatcher, build_routes, match_route
+from ops.local.template import FunctionSpec, HttpRoute
 
 
 def spec(logical_id: str, handler: str, *routes: tuple[str, str]) -> FunctionSpec:

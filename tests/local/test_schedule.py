@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from shared.local.schedule import CronSchedule, RateSchedule, ScheduleError, parse_schedule
+from ops.local.schedule import CronSchedule, RateSchedule, ScheduleError, parse_schedule
 
 
 def at(text: str) -> datetime:

@@ -16,8 +16,8 @@ from typing import Any
 import httpx
 import pytest
 
-from shared.local import LocalStack, UnknownScheduleError
-from shared.local.sandbox import record_line_message
+from ops.local import LocalStack, UnknownScheduleError
+from ops.local.sandbox import record_line_message
 
 pytestmark = pytest.mark.e2e
 

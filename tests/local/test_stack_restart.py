@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from shared.local import LocalStack
-from shared.local.recording import is_replayable
-from shared.local.template import functions, load_template
+from ops.local import LocalStack
+from ops.local.recording import is_replayable
+from ops.local.template import functions, load_template
 from shared.settings import LOCAL_SIGNING_SECRET, get_settings
 
 pytestmark = pytest.mark.e2e

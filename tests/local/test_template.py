@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from shared.local.template import (
+from ops.local.template import (
     Resolver,
     TemplateError,
     TemplateLoader,

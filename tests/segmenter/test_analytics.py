@@ -386,7 +386,7 @@ def test_cli_loads_ad_spend_from_a_csv(
 ) -> None:
     from typer.testing import CliRunner
 
-    from shared.cli import app
+    from ops.cli import app
 
     # Given a CSV of ad spend (Excel's BOM included)
     path = tmp_path / "spend.csv"

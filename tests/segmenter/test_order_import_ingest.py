@@ -17,12 +17,12 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from messenger.entrypoints import events as messenger_events
+from ops.cli import app
 from segmenter.bootstrap import SegmenterContainer, build
 from segmenter.domain.identity import Identifier
 from segmenter.domain.model import Profile
 from segmenter.importer import ImportSummary, import_orders
 from shared.adapters.eventbridge import EventPublisher
-from shared.cli import app
 from shared.contracts.envelope import EventEnvelope
 from tests.conftest import Cloud, ShopKeys, order_payload
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from shared.local.template import functions, load_template
+from ops.local.template import functions, load_template
 from tests.conftest import TEMPLATE
 
 ROOT = Path(__file__).resolve().parents[2]

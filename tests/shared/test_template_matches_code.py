@@ -8,9 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from ops.local.template import functions, load_template, resources_of_type
 from shared.contracts.catalog import EVENT_CATALOG
 from shared.events_handler import UnroutableEvent
-from shared.local.template import functions, load_template, resources_of_type
 from tests.conftest import TEMPLATE
 
 

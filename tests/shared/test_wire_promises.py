@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from ops.local.router import Dispatcher, build_routes
+from ops.local.template import functions, load_template
 from shared.auth.service import authenticate_token, create_key
-from shared.local.router import Dispatcher, build_routes
-from shared.local.template import functions, load_template
 from tests.conftest import TEMPLATE, Cloud, ShopKeys, order_payload
 
 OUT_OF_RANGE = ["0001-01-01T00:00:00Z", "9999-12-31T23:59:59Z", "1969-12-31T23:59:59Z"]

@@ -23,7 +23,6 @@ from datetime import datetime, timedelta
 from typing import Literal
 from urllib.parse import urlsplit
 
-import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
 from shared.errors import Conflict, InvalidInput
@@ -85,6 +84,8 @@ def normalise_email(value: str, field: str = "email") -> str:
 
 def normalise_phone(value: str, region: str = "JP", field: str = "phone") -> str:
     """E.164 (`+819012345678`); national numbers are read as Japanese by default."""
+    import phonenumbers  # with the first phone number, not at cold start
+
     try:
         number = phonenumbers.parse(value, region)
     except phonenumbers.NumberParseException:

@@ -1,12 +1,15 @@
 """Templates of the hosted pages (Japanese, mobile first, autoescaped Jinja2).
 
-Kept as strings in the package so the Lambda bundle needs no data files."""
+Kept as strings in the package so the Lambda bundle needs no data files. Jinja2 loads
+with the first page rendered, not at the API's cold start."""
 
 from __future__ import annotations
 
-from typing import Any
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
-from jinja2 import DictLoader, Environment, select_autoescape
+if TYPE_CHECKING:
+    from jinja2 import Environment
 
 _BASE = """<!doctype html>
 <html lang="ja">
@@ -117,14 +120,19 @@ _NOTICE = """{% extends "base.html" %}
 {% endblock %}
 """
 
-_env = Environment(
-    loader=DictLoader({"base.html": _BASE, "survey.html": _SURVEY, "notice.html": _NOTICE}),
-    autoescape=select_autoescape(default=True, default_for_string=True),
-)
+
+@cache
+def _env() -> Environment:
+    from jinja2 import DictLoader, Environment, select_autoescape
+
+    return Environment(
+        loader=DictLoader({"base.html": _BASE, "survey.html": _SURVEY, "notice.html": _NOTICE}),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+    )
 
 
 def render(template: str, **context: Any) -> str:
-    return _env.get_template(template).render(**context)
+    return _env().get_template(template).render(**context)
 
 
 def notice(state: str, title: str, message: str, action: str | None = None) -> str:

@@ -8,6 +8,7 @@ also for errors, and are left out of the OpenAPI schema.
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Annotated
 from urllib.parse import parse_qsl
 from zoneinfo import ZoneInfo
@@ -76,9 +77,14 @@ def _survey_form(
     return _page(body, status)
 
 
-THANKS = html.notice(
-    "answered", "ご回答ありがとうございました", "いただいた内容は今後の商品とご案内に活かします。"
-)
+@cache
+def _thanks() -> str:
+    """The thank-you page, rendered on first use (Jinja2 loads then, not at cold start)."""
+    return html.notice(
+        "answered",
+        "ご回答ありがとうございました",
+        "いただいた内容は今後の商品とご案内に活かします。",
+    )
 
 
 @router.get("/s/{token}")
@@ -88,7 +94,7 @@ def survey_page(token: str, c: Container) -> HTMLResponse:
     except KizunaError as err:
         return _error_page(err)
     if state.answered:
-        return _page(THANKS)
+        return _page(_thanks())
     return _survey_form(state.survey)
 
 
@@ -106,7 +112,7 @@ def survey_submit(token: str, form: Form, c: Container) -> HTMLResponse:
         return _refused_form(survey, form, err)
     except KizunaError as err:
         return _error_page(err)
-    return _page(THANKS)
+    return _page(_thanks())
 
 
 def _refused_form(survey: Survey, form: list[tuple[str, str]], err: InvalidInput) -> HTMLResponse:

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from messenger.adapters.repository import STATS_SK, campaign_pk, stat_name
+from messenger.adapters.repository import STATS_SK, campaign_pk, stats_add
 from messenger.domain.campaign import (
     ACTIVE,
     Campaign,
@@ -379,32 +379,29 @@ class DynamoCampaignRepository(CampaignRepository):
                 return True
             pk = campaign_pk(tracked.shop_id, tracked.campaign_id)
             metric = "opened" if kind == "open" else "clicked"
-            self._client.transact_write_items(
-                TransactItems=[
-                    {
-                        "Update": {
-                            "TableName": self._table,
-                            "Key": key(pk, f"R#{tracked.customer_id}"),
-                            "UpdateExpression": f"SET {field} = :at",
-                            "ConditionExpression": "attribute_exists(sent_at) AND "
-                            f"attribute_not_exists({field}) AND delivery_id = :d",
-                            "ExpressionAttributeValues": {
-                                ":at": {"S": at.isoformat()},
-                                ":d": {"S": tracked.delivery_id},
-                            },
-                        }
-                    },
-                    {
-                        "Update": {
-                            "TableName": self._table,
-                            "Key": key(pk, STATS_SK),
-                            "UpdateExpression": "ADD #m :one",
-                            "ExpressionAttributeNames": {"#m": stat_name(metric, tracked.variant)},
-                            "ExpressionAttributeValues": {":one": {"N": "1"}},
-                        }
-                    },
-                ]
-            )
+            items: list[dict[str, Any]] = [
+                {
+                    "Update": {
+                        "TableName": self._table,
+                        "Key": key(pk, f"R#{tracked.customer_id}"),
+                        "UpdateExpression": f"SET {field} = :at",
+                        "ConditionExpression": "attribute_exists(sent_at) AND "
+                        f"attribute_not_exists({field}) AND delivery_id = :d",
+                        "ExpressionAttributeValues": {
+                            ":at": {"S": at.isoformat()},
+                            ":d": {"S": tracked.delivery_id},
+                        },
+                    }
+                },
+                stats_add(
+                    self._table,
+                    tracked.shop_id,
+                    tracked.campaign_id,
+                    tracked.variant,
+                    metric,
+                ),
+            ]
+            self._client.transact_write_items(TransactItems=items)  # type: ignore[arg-type]
         except ClientError as err:
             if first_condition_refused(err):
                 return False

@@ -15,7 +15,6 @@ seen at once, one made through another container after at most `ttl` seconds.
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -23,6 +22,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from messenger.adapters.ttl_cache import TtlCache
 from messenger.domain.line_account import LineCredentials
 from shared.errors import DependencyFailed
 from shared.log import get_logger
@@ -152,33 +152,27 @@ class CachedLineCredentials(LineCredentialStore):
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._inner = inner
-        self._ttl = ttl
-        self._monotonic = monotonic
-        self._entries: dict[str, tuple[float, LineCredentials | None]] = {}
-        self._lock = threading.Lock()
+        self._cache: TtlCache[str, LineCredentials | None] = TtlCache(ttl, monotonic)
 
     def get(self, shop_id: str) -> LineCredentials | None:
-        with self._lock:
-            hit = self._entries.get(shop_id)
-        if hit is not None and self._monotonic() - hit[0] < self._ttl:
-            return hit[1]
+        hit = self._cache.fresh(shop_id)
+        if hit is not None:
+            return hit.value
         try:
             found = self._inner.get(shop_id)
         except DependencyFailed:
-            if hit is None:
+            last = self._cache.last(shop_id)
+            if last is None:
                 raise
-            return hit[1]
-        with self._lock:
-            self._entries[shop_id] = (self._monotonic(), found)
+            return last.value
+        self._cache.put(shop_id, found)
         return found
 
     def put(self, shop_id: str, credentials: LineCredentials) -> None:
         self._inner.put(shop_id, credentials)
-        with self._lock:
-            self._entries[shop_id] = (self._monotonic(), credentials)
+        self._cache.put(shop_id, credentials)
 
     def delete(self, shop_id: str) -> bool:
         deleted = self._inner.delete(shop_id)
-        with self._lock:
-            self._entries[shop_id] = (self._monotonic(), None)
+        self._cache.put(shop_id, None)
         return deleted

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from datetime import datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
+from messenger.adapters.ttl_cache import TtlCache
 from messenger.domain.message import Coupon, EmailContent, LineContent, Message, SmsContent
 from messenger.domain.policy import QuietHours, SenderIdentity, ShopPolicy
 from shared.adapters.dynamodb import Position, from_item, key, partition_page, to_item
@@ -239,25 +240,20 @@ class CachedMessageRepository(MessageRepository):
         monotonic: Callable[[], float] = time_module.monotonic,
     ) -> None:
         self._inner = inner
-        self._ttl = ttl
-        self._monotonic = monotonic
-        self._messages: dict[tuple[str, str], tuple[float, Message | None]] = {}
-        self._policies: dict[str, tuple[float, ShopPolicy]] = {}
-
-    def _fresh(self, stamp: float) -> bool:
-        return self._monotonic() - stamp < self._ttl
+        self._messages: TtlCache[tuple[str, str], Message] = TtlCache(ttl, monotonic)
+        self._policies: TtlCache[str, ShopPolicy] = TtlCache(ttl, monotonic)
 
     def save(self, message: Message) -> None:
         self._inner.save(message)
-        self._messages[(message.shop_id, message.message_id)] = (self._monotonic(), message)
+        self._messages.put((message.shop_id, message.message_id), message)
 
     def get(self, shop_id: str, message_id: str) -> Message | None:
-        hit = self._messages.get((shop_id, message_id))
-        if hit is not None and hit[1] is not None and self._fresh(hit[0]):
-            return hit[1]
+        hit = self._messages.fresh((shop_id, message_id))
+        if hit is not None:
+            return hit.value
         found = self._inner.get(shop_id, message_id)
         if found is not None:
-            self._messages[(shop_id, message_id)] = (self._monotonic(), found)
+            self._messages.put((shop_id, message_id), found)
         return found
 
     def page(
@@ -266,16 +262,16 @@ class CachedMessageRepository(MessageRepository):
         return self._inner.page(shop_id, limit, after)
 
     def policy(self, shop_id: str) -> ShopPolicy:
-        hit = self._policies.get(shop_id)
-        if hit is not None and self._fresh(hit[0]):
-            return hit[1]
+        hit = self._policies.fresh(shop_id)
+        if hit is not None:
+            return hit.value
         found = self._inner.policy(shop_id)
-        self._policies[shop_id] = (self._monotonic(), found)
+        self._policies.put(shop_id, found)
         return found
 
     def save_policy(self, shop_id: str, policy: ShopPolicy) -> None:
         self._inner.save_policy(shop_id, policy)
-        self._policies[shop_id] = (self._monotonic(), policy)
+        self._policies.put(shop_id, policy)
 
 
 def _line_content(d: dict[str, Any]) -> LineContent:

@@ -293,14 +293,18 @@ def stat_name(metric: str, variant: str | None) -> str:
     return f"{metric}_{variant or '-'}"
 
 
-def stats_add(table: str, delivery: Delivery, metric: str) -> dict[str, Any]:
-    assert delivery.campaign_id is not None
+def stats_add(
+    table: str, shop_id: str, campaign_id: str | None, variant: str | None, metric: str
+) -> dict[str, Any]:
+    """The transaction item counting one more `metric` for a campaign's variant (sent,
+    delivered, opened, clicked): every campaign counter is written through here."""
+    assert campaign_id is not None
     return {
         "Update": {
             "TableName": table,
-            "Key": key(campaign_pk(delivery.key.shop_id, delivery.campaign_id), STATS_SK),
+            "Key": key(campaign_pk(shop_id, campaign_id), STATS_SK),
             "UpdateExpression": "ADD #m :one",
-            "ExpressionAttributeNames": {"#m": stat_name(metric, delivery.variant)},
+            "ExpressionAttributeNames": {"#m": stat_name(metric, variant)},
             "ExpressionAttributeValues": {":one": {"N": "1"}},
         }
     }
@@ -516,7 +520,15 @@ class DynamoDeliveryRepository(DeliveryRepository):
                 }
             )
             labels.append(ClaimResult.ALREADY_DELIVERED)
-            items.append(stats_add(self._table, delivery, "sent"))
+            items.append(
+                stats_add(
+                    self._table,
+                    delivery.key.shop_id,
+                    delivery.campaign_id,
+                    delivery.variant,
+                    "sent",
+                )
+            )
         if cap is not None:
             labels.append(ClaimResult.CAP_CONFLICT)
             values: dict[str, Any] = {
@@ -574,7 +586,15 @@ class DynamoDeliveryRepository(DeliveryRepository):
                     }
                 }
             )
-            items.append(stats_add(self._table, delivery, "delivered"))
+            items.append(
+                stats_add(
+                    self._table,
+                    delivery.key.shop_id,
+                    delivery.campaign_id,
+                    delivery.variant,
+                    "delivered",
+                )
+            )
         if delivery.status in RESUMABLE and delivery.due_at is not None:
             items.append(self._due_put(delivery, delivery.due_at, DueKind.SEND))
         if watch is not None:

@@ -318,7 +318,7 @@ class LineChannel(Channel):
         return self.multicast(group_id, to, line_messages_of(message))
 
     def _record(self, path: str, body: dict[str, Any], key: str) -> SendResult:
-        from shared.local.sandbox import record_line_message
+        from shared.adapters.line_sandbox import record_line_message
 
         assert self._sandbox_file is not None
         to = body["to"] if isinstance(body["to"], str) else ",".join(body["to"])

@@ -14,9 +14,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-from jinja2 import FileSystemLoader, StrictUndefined, TemplateError, select_autoescape
+from typing import TYPE_CHECKING, Any
 
 from messenger.domain.message import (
     FLEX_CONTAINERS,
@@ -27,9 +25,17 @@ from messenger.domain.message import (
     Message,
     SmsContent,
 )
-from messenger.domain.sandbox import BoundedSandbox, render_bounded
 from messenger.domain.sms import MAX_PARTS, SmsLength, sms_length
 from shared.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from jinja2 import TemplateError
+
+    from messenger.domain.sandbox import BoundedSandbox
+
+# Jinja2 and the sandbox built on it load with the first template rendered or checked, not
+# with the module: the channels and the API import this module for the `Rendered*` types,
+# and a request that renders nothing should not pay for Jinja2 at cold start.
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates"
 _ABSOLUTE_PATH = re.compile(r"(?:[A-Za-z]:)?[\\/](?:[\w.-]+[\\/])+[\w.-]*")
@@ -84,6 +90,10 @@ Rendered = RenderedEmail | RenderedLine | RenderedSms
 
 
 def _environment(autoescape: bool | None = None) -> BoundedSandbox:
+    from jinja2 import FileSystemLoader, StrictUndefined, select_autoescape
+
+    from messenger.domain.sandbox import BoundedSandbox
+
     return BoundedSandbox(
         loader=FileSystemLoader(TEMPLATE_DIR),
         autoescape=(
@@ -108,6 +118,10 @@ def _string_env(html: bool) -> BoundedSandbox:
 
 def render_file(name: str, context: Mapping[str, Any]) -> str:
     """One shipped template (e.g. a footer partial)."""
+    from jinja2 import TemplateError
+
+    from messenger.domain.sandbox import render_bounded
+
     try:
         return render_bounded(_string_env(name.endswith(".html")).get_template(name), context)
     except TemplateError as err:
@@ -120,6 +134,10 @@ def render_string(
     source: str, context: Mapping[str, Any], *, field: str, html: bool = False
 ) -> str:
     """Render one stored template string; any failure is an InvalidInput naming `field`."""
+    from jinja2 import TemplateError
+
+    from messenger.domain.sandbox import render_bounded
+
     try:
         return render_bounded(_string_env(html).from_string(source), context)
     except TemplateError as err:
@@ -130,6 +148,8 @@ def render_string(
 
 def check_string(source: str, *, field: str, html: bool = False) -> None:
     """Compile without rendering: syntax errors are reported when a message is saved."""
+    from jinja2 import TemplateError
+
     try:
         _string_env(html).parse(source)
     except TemplateError as err:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 
 from messenger.adapters.recipients import RecipientRepository
 from messenger.adapters.repository import DeliveryRepository
@@ -38,7 +39,14 @@ class LinkSigner:
     secret: str
 
     def unsubscribe_url(self, req: UnsubscribeRequest) -> str:
-        return f"{self.public_base_url.rstrip('/')}/u/{sign_unsubscribe(self.secret, req)}"
+        """The signed unsubscribe link. One send asks twice for the same link (the template's
+        `unsubscribe_url` and the mail's List-Unsubscribe header): it is signed once."""
+        return _signed_unsubscribe_url(self.public_base_url, self.secret, req)
+
+
+@lru_cache(maxsize=1024)
+def _signed_unsubscribe_url(public_base_url: str, secret: str, req: UnsubscribeRequest) -> str:
+    return f"{public_base_url.rstrip('/')}/u/{sign_unsubscribe(secret, req)}"
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,6 @@ from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import TypeVar
 
-import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
 from segmenter.domain.model import Consent, Contact, Order, OrderLine
@@ -139,6 +138,8 @@ def normalise_phone(value: str, region: str = DEFAULT_PHONE_REGION) -> str:
     """E.164; numbers without a country code are read as Japanese.
 
     A leading apostrophe (spreadsheets add one to keep the leading zero) is ignored."""
+    import phonenumbers  # with the first phone number, not at cold start
+
     try:
         number = phonenumbers.parse(value.lstrip("'"), region)
     except phonenumbers.NumberParseException:

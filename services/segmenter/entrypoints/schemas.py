@@ -13,7 +13,6 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import phonenumbers
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -60,6 +59,8 @@ class _In(BaseModel):
 
 def normalise_phone(value: str) -> str:
     """Any common writing of a phone number → E.164 (default region JP)."""
+    import phonenumbers  # with the first phone number, not at cold start
+
     try:
         number = phonenumbers.parse(value, "JP")
     except phonenumbers.NumberParseException:

@@ -1,18 +1,21 @@
 """DynamoDB access shared by the services' repositories.
 
 Repositories talk to the low-level client (lighter to import and create than the
-resource API) and convert items with boto3's own (de)serializers. The client is
-always injected; nothing here creates one at import time.
+resource API). Items are converted here, with the rules of boto3's `TypeSerializer` /
+`TypeDeserializer` (a test compares both on generated values): importing those would
+import the whole `boto3` package (s3transfer among it) into every cold start, while the
+functions only need botocore. The client is always injected; nothing here creates one at
+import time.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import Clamped, Context, Decimal, Inexact, Overflow, Rounded, Underflow
 from typing import TYPE_CHECKING, Any
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from shared.errors import InvalidInput
@@ -20,10 +23,75 @@ from shared.errors import InvalidInput
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-_serializer = TypeSerializer()
-_deserializer = TypeDeserializer()
-
 Item = dict[str, Any]
+
+_NUMBERS = Context(
+    Emin=-128, Emax=126, prec=38, traps=[Clamped, Overflow, Inexact, Rounded, Underflow]
+)
+"""DynamoDB's number range and precision (boto3's `DYNAMODB_CONTEXT`): a number it would
+round or clamp raises instead of being stored changed."""
+
+
+def _number(value: int | Decimal) -> str:
+    number = str(_NUMBERS.create_decimal(value))
+    if number in ("Infinity", "NaN"):
+        raise TypeError("Infinity and NaN not supported")
+    return number
+
+
+def _is_number(value: Any) -> bool:
+    if isinstance(value, float):
+        raise TypeError("Float types are not supported. Use Decimal types instead.")
+    return isinstance(value, int | Decimal)
+
+
+def serialize(value: Any) -> dict[str, Any]:
+    """One Python value → one DynamoDB attribute value (boto3's `TypeSerializer` rules)."""
+    if value is None:
+        return {"NULL": True}
+    if isinstance(value, bool):
+        return {"BOOL": value}
+    if _is_number(value):
+        return {"N": _number(value)}
+    if isinstance(value, str):
+        return {"S": value}
+    if isinstance(value, bytes | bytearray):
+        return {"B": value}
+    if isinstance(value, AbstractSet):
+        if all(_is_number(v) for v in value):
+            return {"NS": [_number(v) for v in value]}
+        if all(isinstance(v, str) for v in value):
+            return {"SS": list(value)}
+        if all(isinstance(v, bytes | bytearray) for v in value):
+            return {"BS": list(value)}
+    elif isinstance(value, Mapping):
+        return {"M": {k: serialize(v) for k, v in value.items()}}
+    elif isinstance(value, list | tuple):
+        return {"L": [serialize(v) for v in value]}
+    raise TypeError(f'Unsupported type "{type(value)}" for value "{value}"')
+
+
+def deserialize(value: Mapping[str, Any]) -> Any:
+    """One DynamoDB attribute value → its Python value (boto3's `TypeDeserializer` rules,
+    binaries as `bytes`)."""
+    if not value:
+        raise TypeError("Value must be a nonempty dictionary whose key is a valid dynamodb type.")
+    kind, raw = next(iter(value.items()))
+    if kind == "NULL":
+        return None
+    if kind in ("S", "BOOL", "B"):
+        return raw
+    if kind == "N":
+        return _NUMBERS.create_decimal(raw)
+    if kind == "NS":
+        return {_NUMBERS.create_decimal(v) for v in raw}
+    if kind in ("SS", "BS"):
+        return set(raw)
+    if kind == "L":
+        return [deserialize(v) for v in raw]
+    if kind == "M":
+        return {k: deserialize(v) for k, v in raw.items()}
+    raise TypeError(f"Dynamodb type {kind} is not supported")
 
 
 def _prepare(value: Any) -> Any:
@@ -41,11 +109,11 @@ def _prepare(value: Any) -> Any:
 def to_item(data: Mapping[str, Any]) -> dict[str, Any]:
     """Python values → DynamoDB attribute values (None is dropped, floats become Decimal)."""
     prepared = _prepare(data)
-    return {k: _serializer.serialize(v) for k, v in prepared.items() if v is not None}
+    return {k: serialize(v) for k, v in prepared.items() if v is not None}
 
 
 def from_item(item: Mapping[str, Any]) -> Item:
-    return {k: _deserializer.deserialize(v) for k, v in item.items()}
+    return {k: deserialize(v) for k, v in item.items()}
 
 
 def key(pk: str, sk: str) -> dict[str, Any]:

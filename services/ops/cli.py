@@ -28,7 +28,7 @@ app.add_typer(local_app, name="local")
 app.add_typer(import_app, name="import")
 # `kizuna analytics clv` (predictive CLV on a file): operator tooling like the rest of this
 # module; importing it loads typer and rich only (numpy and scipy when the command runs).
-from segmenter.clv_cli import analytics_app  # noqa: E402
+from ops.clv_cli import analytics_app  # noqa: E402
 
 app.add_typer(analytics_app, name="analytics")
 console = Console()
@@ -96,7 +96,7 @@ def local_up(
     import signal
     import threading
 
-    from shared.local.stack import LocalStack, find_template
+    from ops.local.stack import LocalStack, find_template
 
     stack = LocalStack(
         find_template(),
@@ -273,7 +273,7 @@ def demo(
 ) -> None:
     """Start the local stack, load a synthetic shop through the public API, print what
     was stored and sent, and stop."""
-    from shared.demo import run_demo
+    from ops.demo import run_demo
 
     run_demo(console, customers=customers, seed=seed)
 

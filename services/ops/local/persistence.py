@@ -5,7 +5,7 @@ A stack with a state folder keeps there:
 - `snapshot.json.gz`: every DynamoDB table's items, a consistent cut (no DynamoDB call
   runs while it is taken);
 - `moto-recording.jsonl`: the journal, requests since the snapshot
-  (see `shared.local.recording`);
+  (see `ops.local.recording`);
 - `pending-events.jsonl`: events that sat in the functions' queues at the snapshot, sent
   again on start;
 - `sandbox-archive.jsonl`: mail and SMS sent before the snapshot (what
@@ -29,8 +29,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from shared.local import moto_dynamodb
-from shared.local.sandbox import SandboxMessage
+from ops.local import moto_dynamodb
+from ops.local.sandbox import SandboxMessage
 
 SNAPSHOT_FILE = "snapshot.json.gz"
 PENDING_FILE = "pending-events.jsonl"

@@ -5,7 +5,7 @@
 state across restarts, and `stack.LocalStack` puts them together.
 """
 
-from shared.local.stack import (
+from ops.local.stack import (
     DeadLetter,
     HandlerFailure,
     LocalStack,
@@ -13,7 +13,7 @@ from shared.local.stack import (
     UnknownScheduleError,
     find_template,
 )
-from shared.local.template import FunctionSpec, functions, load_template
+from ops.local.template import FunctionSpec, functions, load_template
 
 __all__ = [
     "DeadLetter",

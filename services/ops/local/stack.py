@@ -5,7 +5,7 @@ its table resources, the bus and DLQ from theirs, for each EventBridgeRule the s
 pattern on the moto bus delivered through an SQS queue to the same handler Lambda would
 call, schedules fired by a local clock (moto never fires them), and the HTTP API served
 on one base URL with the template's routes. With a `state_dir`, moto's recorder keeps
-the state across restarts (see `shared.local.recording`).
+the state across restarts (see `ops.local.recording`).
 """
 
 from __future__ import annotations
@@ -30,25 +30,24 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self, TypedDict
 
-from shared import clock as shared_clock
-from shared.local import moto_dynamodb, moto_queues, persistence
-from shared.local.recording import (
+from ops.local import moto_dynamodb, moto_queues, persistence
+from ops.local.recording import (
     CompactResult,
     append_entry,
     compact_recording,
     install_record_filter,
     journal_entry,
 )
-from shared.local.router import Dispatcher, build_routes
-from shared.local.sandbox import (
+from ops.local.router import Dispatcher, build_routes
+from ops.local.sandbox import (
     LINE_SANDBOX_ENV,
     SandboxMessage,
     line_messages,
     moto_mail_messages,
     moto_sms_messages,
 )
-from shared.local.schedule import Schedule, parse_schedule
-from shared.local.template import (
+from ops.local.schedule import Schedule, parse_schedule
+from ops.local.template import (
     BucketSpec,
     FunctionSpec,
     Resolver,
@@ -64,6 +63,7 @@ from shared.local.template import (
     ses_identities,
     tables,
 )
+from shared import clock as shared_clock
 from shared.settings import LOCAL_SIGNING_SECRET
 
 if TYPE_CHECKING:
@@ -493,7 +493,7 @@ class LocalStack:
 
     def checkpoint(self) -> CheckpointResult:
         """Snapshot every table, the queued events and the sandbox, and cut the journal to
-        what comes after: a restart then replays only that (see `shared.local.persistence`)."""
+        what comes after: a restart then replays only that (see `ops.local.persistence`)."""
         if self.state_dir is None:
             raise LocalStackError("the local stack has no state folder")
         started = time.monotonic()

@@ -34,7 +34,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from shared.local.moto_dynamodb import MOTO_VERSION, MotoInternalsChanged
+from ops.local.moto_dynamodb import MOTO_VERSION, MotoInternalsChanged
 
 _install_lock = threading.Lock()
 _installed = False

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typer.testing import CliRunner
 
+from ops.cli import app
 from shared.auth.service import authenticate_token
-from shared.cli import app
 from tests.conftest import Cloud
 
 

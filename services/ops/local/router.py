@@ -20,8 +20,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from ops.local.template import FunctionSpec
 from shared.http.errors import error_body
-from shared.local.template import FunctionSpec
 
 __all__ = ["Dispatcher", "LocalControl", "Route", "build_routes", "match_route"]
 

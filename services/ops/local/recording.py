@@ -9,9 +9,9 @@ state and are not event plumbing, and compacts older recordings the same way on 
 
 DynamoDB requests are not moto's recorder's to write: it records a request *before*
 moto applies it, so a request killed before its answer (or refused) would be replayed as
-if it had happened. They are journaled by `shared.local.moto_dynamodb` after they were
+if it had happened. They are journaled by `ops.local.moto_dynamodb` after they were
 applied, in the recorder's format, into the same file (`journal_entry`). A snapshot
-(`shared.local.persistence`) then holds every table, and `compact_recording(...,
+(`ops.local.persistence`) then holds every table, and `compact_recording(...,
 after_snapshot=True)` drops what the snapshot holds, so a restart replays only what came
 after it.
 """

@@ -4,20 +4,20 @@ Locally nothing leaves the machine, so a developer needs one place to see every 
 a journey or campaign produced. Mail and SMS go through the real SES v2 / SNS APIs into
 moto, and are read back from moto's backends (the moto server runs in this process).
 LINE has no moto backend: the messenger's sandbox LINE channel appends one JSON object
-per push to a JSONL file (see `record_line_message`), whose path the local stack puts in
-the environment as `KIZUNA_LINE_SANDBOX_FILE`.
+per push to a JSONL file (`shared.adapters.line_sandbox.record_line_message`), whose path
+the local stack puts in the environment as `KIZUNA_LINE_SANDBOX_FILE`.
 """
 
 from __future__ import annotations
 
 import email
 import json
-import threading
-from collections.abc import Mapping
 from email import policy
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any, Literal, TypedDict
+
+from shared.adapters.line_sandbox import LINE_SANDBOX_ENV, record_line_message
 
 __all__ = [
     "LINE_SANDBOX_ENV",
@@ -27,11 +27,6 @@ __all__ = [
     "moto_sms_messages",
     "record_line_message",
 ]
-
-LINE_SANDBOX_ENV = "KIZUNA_LINE_SANDBOX_FILE"
-"""Environment variable naming the JSONL file the sandbox LINE channel appends to."""
-
-_line_lock = threading.Lock()
 
 
 class SandboxMessage(TypedDict):
@@ -43,18 +38,6 @@ class SandboxMessage(TypedDict):
     subject: str | None
     body: str
     raw: Any
-
-
-def record_line_message(path: Path, to: str, body: str, raw: Mapping[str, Any]) -> None:
-    """The extension point for LINE: append one would-be push (e.g. the request JSON) to the file.
-
-    Kept free of moto and AWS imports so the messenger can call it from its sandbox channel.
-    """
-    line = json.dumps({"to": to, "body": body, "raw": dict(raw)}, ensure_ascii=False)
-    with _line_lock:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("a", encoding="utf-8") as handle:
-            handle.write(line + "\n")
 
 
 def line_messages(path: Path | None) -> list[SandboxMessage]:

@@ -1,6 +1,6 @@
 """Demo step: a survey and a restock release over the demo shop, through the public HTTP
 API only (the local stack routes `/v1/surveys`, `/v1/restock`, `/f/...` to feedback and
-`/v1/events`, `/v1/orders` to the segmenter). Call it from `shared.demo` with the local
+`/v1/events`, `/v1/orders` to the segmenter). Call it from `ops.demo` with the local
 stack's client, the shop's admin token and `drain=stack.drain`."""
 
 from __future__ import annotations

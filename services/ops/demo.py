@@ -105,10 +105,10 @@ def order_bodies(c: DemoCustomer, rng: random.Random, now: datetime) -> list[dic
 
 
 def run_demo(console: Console, *, customers: int = 40, seed: int = 7) -> None:
+    from ops.local.stack import LocalStack, find_template
     from shared import aws
     from shared.auth.service import create_shop
     from shared.auth.store import DynamoKeyStore
-    from shared.local.stack import LocalStack, find_template
     from shared.settings import get_settings
 
     # The summary is the demo's output; per-request JSON logs would drown it.
@@ -526,7 +526,7 @@ def _print_feedback(
     console: Console, http: httpx.Client, admin: str, stack: Any, people: list[DemoCustomer]
 ) -> None:
     """A survey answered by a dozen customers (one on the hosted page) and a restock release."""
-    from feedback.demo import run_survey_and_restock
+    from ops.feedback_demo import run_survey_and_restock
 
     console.print("Running a survey and a restock release (feedback service) ...")
     result = run_survey_and_restock(
