@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from messenger.adapters.campaigns import CampaignRepository, DynamoCampaignRepository
+from messenger.adapters.journeys import DynamoJourneyRepository, JourneyRepository
 from messenger.adapters.line_credentials import (
     CachedLineCredentials,
     SecretsManagerLineCredentials,
@@ -26,6 +27,7 @@ from messenger.adapters.recommendations import (
     SegmenterRecommendations,
 )
 from messenger.adapters.repository import DeliveryRepository, DynamoDeliveryRepository
+from messenger.adapters.shard_queue import SqsShardQueue
 from messenger.adapters.sns_certificates import SnsSignatureVerifier
 from messenger.channels.base import Channel
 from messenger.channels.email import EmailChannel, SesSenderIdentities
@@ -40,6 +42,12 @@ from messenger.services.common import LinkSigner
 from messenger.services.dispatcher import Dispatcher
 from messenger.services.due import DueQueue
 from messenger.services.engagement import Engagement
+from messenger.services.journeys.book import JourneyBook
+from messenger.services.journeys.definitions import JourneyDefinitions
+from messenger.services.journeys.dispatch import JourneyDispatch, ShardQueue
+from messenger.services.journeys.intake import JourneyIntake
+from messenger.services.journeys.runner import StepRunner
+from messenger.services.journeys.stats import JourneyStats
 from messenger.services.ledger import Ledger
 from messenger.services.line_accounts import LineAccounts
 from messenger.services.messages import MessageLibrary
@@ -75,6 +83,7 @@ class MessengerAdapters:
     recipients: RecipientRepository
     messages: MessageRepository
     campaign_repo: CampaignRepository
+    journey_repo: JourneyRepository
     channels: dict[str, Channel]
     """The platform's channels by name; `line` only when the platform has one."""
     line_accounts: LineAccounts
@@ -87,6 +96,8 @@ class MessengerAdapters:
     """Whether SES may send from an address (it or its domain is a verified identity)."""
     confirmer: SubscriptionConfirmer
     sns_signatures: SnsSignatureVerifier
+    shard_queue: ShardQueue | None = None
+    """Where the journey tick fans due shards out to; None: the tick works them itself."""
     clock: Callable[[], datetime] = shared_clock.now
     unconfirmed_after: timedelta = UNCONFIRMED_AFTER
     """How long a claim may stay `sending` before the dispatcher makes it a dead letter."""
@@ -95,6 +106,50 @@ class MessengerAdapters:
     def platform_line(self) -> bool:
         """Whether shops without a LINE channel of their own send through the platform's."""
         return LINE in self.channels
+
+
+@dataclass(frozen=True)
+class Journeys:
+    """The journey engine's use cases, wired once."""
+
+    definitions: JourneyDefinitions
+    intake: JourneyIntake
+    runner: StepRunner
+    dispatch: JourneyDispatch
+    stats: JourneyStats
+
+
+def wire_journeys(
+    a: MessengerAdapters, library: MessageLibrary, pipeline: SendPipeline
+) -> Journeys:
+    repo = a.journey_repo
+    book = JourneyBook(repo)
+
+    def status_of(shop_id: str, journey_id: str) -> str | None:
+        head = repo.head(shop_id, journey_id)
+        return head.status if head else None
+
+    runner = StepRunner(
+        repo=repo,
+        book=book,
+        recipients=a.recipients,
+        in_segment=a.campaign_repo.is_member,
+        library=library,
+        sends=pipeline,
+        publisher=a.publisher,
+        status_of=status_of,
+        clock=a.clock,
+    )
+    shards = a.settings.journey_due_shards
+    return Journeys(
+        definitions=JourneyDefinitions(repo, book, library, a.campaign_repo.has_segment, a.clock),
+        intake=JourneyIntake(repo, book, runner, shards),
+        runner=runner,
+        dispatch=JourneyDispatch(
+            repo, runner, shards, a.settings.journey_steps_per_shard, a.clock, a.shard_queue
+        ),
+        stats=JourneyStats(repo),
+    )
 
 
 @dataclass(frozen=True)
@@ -112,6 +167,7 @@ class MessengerContainer:
     orders: Orders
     dispatcher: Dispatcher
     webhooks: Webhooks
+    journeys: Journeys
 
     @property
     def keys(self) -> KeyStore:
@@ -174,6 +230,7 @@ def wire(a: MessengerAdapters) -> MessengerContainer:
         postbacks=engagement.line_events,
         clock=a.clock,
     )
+    journeys = wire_journeys(a, library, pipeline)
     return MessengerContainer(
         adapters=a,
         library=library,
@@ -184,8 +241,9 @@ def wire(a: MessengerAdapters) -> MessengerContainer:
         campaigns=campaigns,
         engagement=engagement,
         orders=Orders(a.recipients, campaigns, pipeline),
-        dispatcher=Dispatcher(due, campaigns),
+        dispatcher=Dispatcher(due, campaigns, journeys.dispatch),
         webhooks=webhooks,
+        journeys=journeys,
     )
 
 
@@ -268,6 +326,14 @@ def build(settings: Settings | None = None) -> MessengerContainer:
             settings.signing_secret.get_secret_value(),
         ),
         campaign_repo=DynamoCampaignRepository(dynamodb, settings.messenger_table),
+        journey_repo=DynamoJourneyRepository(
+            dynamodb, settings.journeys_table, settings.journey_due_shards
+        ),
+        shard_queue=(
+            SqsShardQueue(aws.client(session, "sqs"), settings.journey_shards_queue_url)
+            if settings.journey_shards_queue_url
+            else None
+        ),
         line_accounts=LineAccounts(
             CachedLineCredentials(
                 SecretsManagerLineCredentials(

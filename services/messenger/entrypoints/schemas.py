@@ -16,7 +16,9 @@ from pydantic import (
     WithJsonSchema,
 )
 
+from messenger.adapters.journeys import JourneyHead
 from messenger.domain.campaign import Campaign, ResultRow, Variant
+from messenger.domain.journeys.definition import Journey
 from messenger.domain.line_account import LineCredentials, LineRoute
 from messenger.domain.message import Coupon, EmailContent, LineContent, Message, SmsContent
 from messenger.domain.policy import QuietHours, SenderIdentity, ShopPolicy
@@ -510,3 +512,55 @@ class LineChannelPublic(BaseModel):
             webhook_url=s.webhook_url,
             sends_via=s.route,
         )
+
+
+class JourneyPublic(BaseModel):
+    """A journey's head (status, latest version) and the JSON of the version shown."""
+
+    journey_id: str
+    name: str
+    status: str
+    version: int
+    """The latest version (new enrolments run it)."""
+    shown_version: int
+    created_at: datetime
+    updated_at: datetime
+    definition: dict[str, Any]
+
+    @classmethod
+    def of(cls, head: JourneyHead, journey: Journey) -> JourneyPublic:
+        return cls(
+            journey_id=head.journey_id,
+            name=head.name,
+            status=head.status,
+            version=head.version,
+            shown_version=journey.version,
+            created_at=head.created_at,
+            updated_at=head.updated_at,
+            definition=dict(journey.source),
+        )
+
+
+class JourneySummaryPublic(BaseModel):
+    journey_id: str
+    name: str
+    status: str
+    version: int
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, head: JourneyHead) -> JourneySummaryPublic:
+        return cls(
+            journey_id=head.journey_id,
+            name=head.name,
+            status=head.status,
+            version=head.version,
+            updated_at=head.updated_at,
+        )
+
+
+class JourneyValidPublic(BaseModel):
+    valid: bool
+    steps: int
+    enrols_on: list[str]
+    listens_to: list[str]
