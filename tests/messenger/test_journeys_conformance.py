@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import threading
 from dataclasses import replace
-from datetime import timedelta
+from datetime import timedelta, timezone
 from typing import Any
 
 import pytest
 
 from messenger.adapters.journeys import Counter, DynamoJourneyRepository
 from messenger.domain.journeys.enrolment import Enrolment
-from messenger.domain.model import Recipient
 from tests.conftest import Cloud, ShopKeys
 from tests.messenger.journey_world import STEP_DAYS, JourneyWorld, post_purchase
 
@@ -199,9 +198,7 @@ def test_an_invalid_time_zone_does_not_stall_the_queue(world: JourneyWorld) -> N
         assert at.astimezone(timedelta_zone(9)).hour == 10, (c, at)
 
 
-def timedelta_zone(hours: int) -> Any:
-    from datetime import timezone
-
+def timedelta_zone(hours: int) -> timezone:
     return timezone(timedelta(hours=hours))
 
 
