@@ -250,9 +250,10 @@ class JourneyIntake:
         )
         counters: list[Counter] = []
         if scheduled_at is None:
-            recipient = self.runner.recipients.get(journey.shop_id, customer_id)
-            if not self.runner.check(journey.entry_filter, e, recipient):
-                return False
+            if journey.entry_filter is not None:
+                recipient = self.runner.recipients.get(journey.shop_id, customer_id)
+                if not self.runner.check(journey.entry_filter, e, recipient):
+                    return False
             e, counters = entered(journey, e, at)
             e = replace(e, seq=0)
         try:

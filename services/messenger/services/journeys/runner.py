@@ -192,9 +192,10 @@ class StepRunner:
     def _send(
         self, journey: Journey, step: Step, e: Enrolment, now: datetime
     ) -> tuple[Enrolment, list[Counter]]:
-        recipient = self.recipients.get(e.shop_id, e.customer_id)
-        if not self.check(journey.flow_filter, e, recipient):
-            return self._finish(e, now, EnrolmentStatus.EXITED, ExitReason.FLOW_FILTER.value)
+        if journey.flow_filter is not None:  # re-checked before every send (as Klaviyo)
+            recipient = self.recipients.get(e.shop_id, e.customer_id)
+            if not self.check(journey.flow_filter, e, recipient):
+                return self._finish(e, now, EnrolmentStatus.EXITED, ExitReason.FLOW_FILTER.value)
         request = SendRequest(
             shop_id=e.shop_id,
             message_id=step.message_id or "",
