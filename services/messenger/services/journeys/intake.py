@@ -220,19 +220,7 @@ class JourneyIntake:
             if scheduled_at is None:
                 return False
             key = key or scheduled_at.date().isoformat()
-        mode = journey.reentry.mode
-        if mode is ReentryMode.PER_KEY:
-            key = key or event_id
-            guard = Guard(f"k#{key}")
-            eid = enrolment_id(journey.journey_id, customer_id, f"k#{key}")
-        elif mode is ReentryMode.EVERY_DAYS:
-            key = key or stamp(at)
-            guard = Guard("every", not_since=at - timedelta(days=journey.reentry.days))
-            eid = enrolment_id(journey.journey_id, customer_id, f"t#{stamp(at)}")
-        else:
-            key = key or "once"
-            guard = Guard("once")
-            eid = enrolment_id(journey.journey_id, customer_id, "once")
+        key, guard, eid = reentry_of(journey, customer_id, key, event_id, at)
         e = Enrolment(
             shop_id=journey.shop_id,
             journey_id=journey.journey_id,
@@ -283,6 +271,22 @@ class JourneyIntake:
         if day.tzinfo is None:
             day = day.replace(tzinfo=UTC)
         return next_occurrence(day, at, trigger.offset_days, trigger.yearly)
+
+
+def reentry_of(
+    journey: Journey, customer_id: str, key: str | None, event_id: str, at: datetime
+) -> tuple[str, Guard, str]:
+    """The enrolment's key, its re-entry guard and its id, by the re-entry rule: once
+    ever, once per trigger key, or again only `days` after the last entry."""
+    mode = journey.reentry.mode
+    if mode is ReentryMode.PER_KEY:
+        key = key or event_id
+        return key, Guard(f"k#{key}"), enrolment_id(journey.journey_id, customer_id, f"k#{key}")
+    if mode is ReentryMode.EVERY_DAYS:
+        guard = Guard("every", not_since=at - timedelta(days=journey.reentry.days))
+        eid = enrolment_id(journey.journey_id, customer_id, f"t#{stamp(at)}")
+        return key or stamp(at), guard, eid
+    return key or "once", Guard("once"), enrolment_id(journey.journey_id, customer_id, "once")
 
 
 def enrols_on(journey: Journey) -> frozenset[str]:
