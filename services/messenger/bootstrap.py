@@ -108,6 +108,9 @@ class MessengerAdapters:
         return LINE in self.channels
 
 
+JOURNEY_STATUS_TTL = timedelta(minutes=1)
+
+
 @dataclass(frozen=True)
 class Journeys:
     """The journey engine's use cases, wired once."""
@@ -125,9 +128,18 @@ def wire_journeys(
     repo = a.journey_repo
     book = JourneyBook(repo)
 
+    statuses: dict[tuple[str, str], tuple[str | None, datetime]] = {}
+
     def status_of(shop_id: str, journey_id: str) -> str | None:
-        head = repo.head(shop_id, journey_id)
-        return head.status if head else None
+        """The journey's status, read at most once a minute per warm worker (a pause or
+        an archive reaches due steps within a minute)."""
+        now = a.clock()
+        known = statuses.get((shop_id, journey_id))
+        if known is None or now - known[1] >= JOURNEY_STATUS_TTL or now < known[1]:
+            head = repo.head(shop_id, journey_id)
+            known = (head.status if head else None, now)
+            statuses[(shop_id, journey_id)] = known
+        return known[0]
 
     runner = StepRunner(
         repo=repo,
