@@ -15,7 +15,7 @@ from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 
-from messenger.domain.journeys.filters import Filter
+from messenger.domain.journeys.filters import Filter, fields_of
 
 
 class JourneyStatus(StrEnum):
@@ -145,6 +145,12 @@ class Journey:
         waits = {s.event for s in self.steps.values() if s.event}
         goal = {self.goal.event} if self.goal else set()
         return frozenset(self.exit_events | waits | goal)
+
+    @property
+    def fields(self) -> frozenset[str]:
+        """Every fact field its filters and conditions read."""
+        rules = [self.entry_filter, self.flow_filter, *(s.condition for s in self.steps.values())]
+        return frozenset().union(*(fields_of(r) for r in rules))
 
     def step(self, step_id: str) -> Step:
         return self.steps[step_id]

@@ -126,6 +126,17 @@ def segments_of(rule: Filter | None) -> frozenset[str]:
     return frozenset()
 
 
+def fields_of(rule: Filter | None) -> frozenset[str]:
+    """Every field a filter reads (to fetch only the facts some filter needs)."""
+    if rule is None or isinstance(rule, InSegment):
+        return frozenset()
+    if isinstance(rule, AllOf | AnyOf):
+        return frozenset().union(*(fields_of(r) for r in rule.rules))
+    if isinstance(rule, Not):
+        return fields_of(rule.rule)
+    return frozenset({rule.field})
+
+
 def filter_to_json(rule: Filter) -> dict[str, Any]:
     if isinstance(rule, InSegment):
         return {"segment": rule.segment_id}

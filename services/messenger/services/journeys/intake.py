@@ -212,7 +212,7 @@ class JourneyIntake:
         key = str(raw_key) if raw_key is not None else None
         facts = event_facts(detail)
         order_id = detail.get("order_id")
-        if isinstance(order_id, str):
+        if isinstance(order_id, str) and any(f.startswith("order.") for f in journey.fields):
             facts.update(self.repo.order(journey.shop_id, customer_id, order_id))
         scheduled_at = None
         if trigger.date_field is not None:
