@@ -13,6 +13,7 @@ from typing import Any
 from messenger.adapters.campaigns import CampaignRepository, DynamoCampaignRepository
 from messenger.adapters.coupons import CouponRepository, DynamoCouponRepository
 from messenger.adapters.inserts import DynamoInsertRepository, InsertRepository
+from messenger.adapters.journeys import DynamoJourneyRepository, JourneyRepository
 from messenger.adapters.line_credentials import (
     CachedLineCredentials,
     SecretsManagerLineCredentials,
@@ -28,6 +29,7 @@ from messenger.adapters.recommendations import (
     SegmenterRecommendations,
 )
 from messenger.adapters.repository import DeliveryRepository, DynamoDeliveryRepository
+from messenger.adapters.shard_queue import SqsShardQueue
 from messenger.adapters.sns_certificates import SnsSignatureVerifier
 from messenger.channels.base import Channel
 from messenger.channels.email import EmailChannel, SesSenderIdentities
@@ -44,6 +46,12 @@ from messenger.services.dispatcher import Dispatcher
 from messenger.services.due import DueQueue
 from messenger.services.engagement import Engagement
 from messenger.services.inserts import Inserts
+from messenger.services.journeys.book import JourneyBook
+from messenger.services.journeys.definitions import JourneyDefinitions
+from messenger.services.journeys.dispatch import JourneyDispatch, ShardQueue
+from messenger.services.journeys.intake import JourneyIntake
+from messenger.services.journeys.runner import StepRunner
+from messenger.services.journeys.stats import JourneyStats
 from messenger.services.ledger import Ledger
 from messenger.services.line_accounts import LineAccounts
 from messenger.services.messages import MessageLibrary
@@ -82,6 +90,7 @@ class MessengerAdapters:
     campaign_repo: CampaignRepository
     coupon_repo: CouponRepository
     insert_repo: InsertRepository
+    journey_repo: JourneyRepository
     channels: dict[str, Channel]
     """The platform's channels by name; `line` only when the platform has one."""
     line_accounts: LineAccounts
@@ -94,6 +103,8 @@ class MessengerAdapters:
     """Whether SES may send from an address (it or its domain is a verified identity)."""
     confirmer: SubscriptionConfirmer
     sns_signatures: SnsSignatureVerifier
+    shard_queue: ShardQueue | None = None
+    """Where the journey tick fans due shards out to; None: the tick works them itself."""
     clock: Callable[[], datetime] = shared_clock.now
     unconfirmed_after: timedelta = UNCONFIRMED_AFTER
     """How long a claim may stay `sending` before the dispatcher makes it a dead letter."""
@@ -102,6 +113,62 @@ class MessengerAdapters:
     def platform_line(self) -> bool:
         """Whether shops without a LINE channel of their own send through the platform's."""
         return LINE in self.channels
+
+
+JOURNEY_STATUS_TTL = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class Journeys:
+    """The journey engine's use cases, wired once."""
+
+    definitions: JourneyDefinitions
+    intake: JourneyIntake
+    runner: StepRunner
+    dispatch: JourneyDispatch
+    stats: JourneyStats
+
+
+def wire_journeys(
+    a: MessengerAdapters, library: MessageLibrary, pipeline: SendPipeline
+) -> Journeys:
+    repo = a.journey_repo
+    book = JourneyBook(repo)
+
+    statuses: dict[tuple[str, str], tuple[str | None, datetime]] = {}
+
+    def status_of(shop_id: str, journey_id: str) -> str | None:
+        """The journey's status, read at most once a minute per warm worker (a pause or
+        an archive reaches due steps within a minute)."""
+        now = a.clock()
+        known = statuses.get((shop_id, journey_id))
+        if known is None or now - known[1] >= JOURNEY_STATUS_TTL or now < known[1]:
+            head = repo.head(shop_id, journey_id)
+            known = (head.status if head else None, now)
+            statuses[(shop_id, journey_id)] = known
+        return known[0]
+
+    runner = StepRunner(
+        repo=repo,
+        book=book,
+        recipients=a.recipients,
+        in_segment=a.campaign_repo.is_member,
+        library=library,
+        sends=pipeline,
+        publisher=a.publisher,
+        status_of=status_of,
+        clock=a.clock,
+    )
+    shards = a.settings.journey_due_shards
+    return Journeys(
+        definitions=JourneyDefinitions(repo, book, library, a.campaign_repo.has_segment, a.clock),
+        intake=JourneyIntake(repo, book, runner, shards),
+        runner=runner,
+        dispatch=JourneyDispatch(
+            repo, runner, shards, a.settings.journey_steps_per_shard, a.clock, a.shard_queue
+        ),
+        stats=JourneyStats(repo),
+    )
 
 
 @dataclass(frozen=True)
@@ -122,6 +189,7 @@ class MessengerContainer:
     inserts: Inserts
     dispatcher: Dispatcher
     webhooks: Webhooks
+    journeys: Journeys
 
     @property
     def keys(self) -> KeyStore:
@@ -186,6 +254,7 @@ def wire(a: MessengerAdapters) -> MessengerContainer:
         postbacks=engagement.line_events,
         clock=a.clock,
     )
+    journeys = wire_journeys(a, library, pipeline)
     return MessengerContainer(
         adapters=a,
         library=library,
@@ -199,8 +268,9 @@ def wire(a: MessengerAdapters) -> MessengerContainer:
         shipping=ShippingNotices(library, pipeline),
         coupons=coupons,
         inserts=inserts,
-        dispatcher=Dispatcher(due, campaigns),
+        dispatcher=Dispatcher(due, campaigns, journeys.dispatch),
         webhooks=webhooks,
+        journeys=journeys,
     )
 
 
@@ -285,6 +355,14 @@ def build(settings: Settings | None = None) -> MessengerContainer:
         campaign_repo=DynamoCampaignRepository(dynamodb, settings.messenger_table),
         coupon_repo=DynamoCouponRepository(dynamodb, settings.messenger_table),
         insert_repo=DynamoInsertRepository(dynamodb, settings.messenger_table),
+        journey_repo=DynamoJourneyRepository(
+            dynamodb, settings.journeys_table, settings.journey_due_shards
+        ),
+        shard_queue=(
+            SqsShardQueue(aws.client(session, "sqs"), settings.journey_shards_queue_url)
+            if settings.journey_shards_queue_url
+            else None
+        ),
         line_accounts=LineAccounts(
             CachedLineCredentials(
                 SecretsManagerLineCredentials(

@@ -146,6 +146,26 @@ def local_fire(
         raise typer.Exit(1)
 
 
+clock_app = typer.Typer(help="The local stack's clock.", no_args_is_help=True)
+local_app.add_typer(clock_app, name="clock")
+
+
+@clock_app.command("advance")
+def local_clock_advance(
+    by: Annotated[str, typer.Argument(help="How far: 30d, 12h or 90m.")],
+    state_dir: StateDir = DEFAULT_STATE_DIR,
+) -> None:
+    """Move the running local stack's clock forward, firing the schedules due on the way
+    (the journey dispatcher every simulated hour), so a 30-day journey runs in seconds."""
+    import httpx
+
+    endpoints = _use_local(state_dir)
+    response = httpx.post(f"{endpoints['api']}/_local/clock", json={"advance": by}, timeout=1800)
+    typer.echo(response.text)
+    if response.status_code >= 400:
+        raise typer.Exit(1)
+
+
 @local_app.command("sandbox")
 def local_sandbox(state_dir: StateDir = DEFAULT_STATE_DIR) -> None:
     """List every mail, LINE and SMS message the local stack would have sent."""

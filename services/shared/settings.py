@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     segmenter_table: str = "kizuna-segmenter"
     messenger_table: str = "kizuna-messenger"
     feedback_table: str = "kizuna-feedback"
+    journeys_table: str = "kizuna-journeys"
+    """Owned by the messenger's journey engine: definitions, enrolments, due steps, stats."""
     event_bus_name: str = "kizuna"
     analytics_bucket: str = "kizuna-analytics"
     """S3 bucket of the per-shop Parquet snapshot and the precomputed reports."""
@@ -91,6 +93,14 @@ class Settings(BaseSettings):
     """A delivery still `sending` this long after its claim has certainly lost its Lambda
     (15 min is Lambda's longest run): the dispatcher turns it into an `unconfirmed` dead
     letter an operator can see and redrive."""
+
+    journey_shards_queue_url: str = ""
+    """SQS queue the journey-dispatcher tick fans the due shards out to (one message per
+    shard, a worker each). Empty: the tick runs the shards itself (local stack, tests)."""
+    journey_due_shards: int = Field(default=16, ge=1, le=256)
+    """Partitions of the due-time index, so a million due steps are no hot key."""
+    journey_steps_per_shard: int = Field(default=500, ge=1)
+    """Due enrolments one worker runs per shard per tick; the rest wait for the next tick."""
 
     # Feedback: survey links and restock releases.
     survey_link_days: int = 30

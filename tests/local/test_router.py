@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -109,6 +110,9 @@ class FakeControl:
     def drain(self, timeout: float = 30) -> None:
         return None
 
+    def advance_clock(self, delta: timedelta) -> dict[str, Any]:
+        return {"advanced": str(delta)}
+
 
 @pytest.mark.parametrize(
     ("method", "path", "status", "code", "field"),
@@ -120,6 +124,7 @@ class FakeControl:
         ("GET", "/_local/drain", 405, "method_not_allowed", "method"),
         ("POST", "/_local/sandbox", 405, "method_not_allowed", "method"),
         ("DELETE", "/_local/schedules/Nightly", 405, "method_not_allowed", "method"),
+        ("GET", "/_local/clock", 405, "method_not_allowed", "method"),
         ("GET", "/v1/nothing", 404, "route_not_found", "path"),
     ],
 )

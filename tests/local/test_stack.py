@@ -10,6 +10,7 @@ import importlib
 import json
 import os
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,8 @@ import pytest
 
 from ops.local import LocalStack, UnknownScheduleError
 from ops.local.sandbox import record_line_message
+from shared import clock as shared_clock
+from shared.clock import FixedClock
 
 pytestmark = pytest.mark.e2e
 
@@ -177,6 +180,27 @@ def test_fire_schedule_calls_the_handler_with_the_input(stack: LocalStack) -> No
     assert missing.status_code == 404
     with pytest.raises(UnknownScheduleError):
         stack.fire_schedule("Nope")
+
+
+def test_clock_advance_moves_time_and_fires_what_falls_due(
+    stack: LocalStack, clock: FixedClock
+) -> None:
+    """Given the stack at 2026-11-23T03:00Z with a one-minute tick and a nightly job
+    When its clock is advanced by two days over HTTP (`kizuna local clock advance 2d`)
+    Then every service's clock says two days later, the tick fired once per simulated
+    hour and the nightly job once per night; a bad duration is a 422."""
+    events_module = importlib.import_module("fakeservice.entrypoints.events")
+    before = len(events_module.SCHEDULE_CALLS)
+    start = shared_clock.now()
+    with httpx.Client(base_url=stack.api_base_url, timeout=60) as http:
+        moved = http.post("/_local/clock", json={"advance": "2d"})
+        bad = http.post("/_local/clock", json={"advance": "-3d"})
+    assert moved.status_code == 200, moved.text
+    assert moved.json()["fired"] == {"Tick": 48, "Nightly": 2}
+    assert shared_clock.now() == start + timedelta(days=2)
+    calls = events_module.SCHEDULE_CALLS[before:]
+    assert calls.count({"schedule": "nightly"}) == 2
+    assert bad.status_code == 422 and "advance" in bad.text
 
 
 def test_sandbox_lists_mail_sms_and_line(stack: LocalStack) -> None:

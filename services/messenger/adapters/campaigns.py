@@ -91,6 +91,10 @@ class CampaignRepository:
     def has_segment(self, shop_id: str, segment_id: str) -> bool:
         raise NotImplementedError
 
+    def is_member(self, shop_id: str, segment_id: str, customer_id: str) -> bool:
+        """Whether the person is in the segment, as the last membership event said."""
+        raise NotImplementedError
+
     def members(self, shop_id: str, segment_id: str, after: str | None, limit: int) -> list[str]:
         """Up to `limit` current members with ids after `after`, in id order."""
         raise NotImplementedError
@@ -333,6 +337,15 @@ class DynamoCampaignRepository(CampaignRepository):
             Limit=1,
         )
         return bool(response.get("Items"))
+
+    def is_member(self, shop_id: str, segment_id: str, customer_id: str) -> bool:
+        got = self._client.get_item(
+            TableName=self._table,
+            Key=key(f"SEG#{shop_id}#{segment_id}", f"C#{customer_id}"),
+            ProjectionExpression="#m",
+            ExpressionAttributeNames={"#m": "member"},
+        ).get("Item")
+        return bool(got and got.get("member", {}).get("BOOL"))
 
     def members(self, shop_id: str, segment_id: str, after: str | None, limit: int) -> list[str]:
         found: list[str] = []

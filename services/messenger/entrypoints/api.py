@@ -9,7 +9,7 @@ from datetime import date
 from html import escape
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Body, Depends, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from mangum import Mangum
@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from messenger import bootstrap, services
 from messenger.bootstrap import MessengerContainer
+from messenger.domain.journeys.definition import JourneyStatus
 from messenger.domain.links import UnsubscribeRequest
 from messenger.domain.tracking import PIXEL_GIF
 from messenger.entrypoints.schemas import (
@@ -35,6 +36,9 @@ from messenger.entrypoints.schemas import (
     InsertChoiceCreate,
     InsertPublic,
     InsertUpdate,
+    JourneyPublic,
+    JourneySummaryPublic,
+    JourneyValidPublic,
     LineChannelPublic,
     LineChannelUpdate,
     MessageCreate,
@@ -243,6 +247,99 @@ async def ses_webhook(
 ) -> dict[str, object]:
     """SES bounces and complaints through SNS (HTTPS subscription with `?token=`)."""
     return c.webhooks.ses_notification(await request.body(), token)
+
+
+JourneyBody = Annotated[
+    dict[str, Any],
+    Body(
+        description='The journey JSON (README: "Journeys"); checked by the engine, '
+        "which names the JSON path of anything wrong in a 422."
+    ),
+]
+
+
+@router.post("/v1/journeys", status_code=201)
+def create_journey(body: JourneyBody, principal: MessagesSender, c: Container) -> JourneyPublic:
+    """Save a journey as version 1; it starts enrolling at once."""
+    return JourneyPublic.of(*c.journeys.definitions.create(principal.shop_id, body))
+
+
+@router.post("/v1/journeys/validate")
+def validate_journey(
+    body: JourneyBody, principal: MessagesSender, c: Container
+) -> JourneyValidPublic:
+    """Check a journey without saving it (a 422 names the JSON path of the first error)."""
+    j = c.journeys.definitions.validate(principal.shop_id, body)
+    return JourneyValidPublic(
+        valid=True,
+        steps=len(j.steps),
+        enrols_on=sorted(j.trigger.event_types),
+        listens_to=sorted(j.listens_to),
+    )
+
+
+@router.get("/v1/journeys", responses=PAGED_LIST)
+def list_journeys(
+    principal: MessagesReader,
+    c: Container,
+    response: Response,
+    limit: PageLimit = DEFAULT_PAGE,
+    cursor: PageCursor = None,
+) -> list[JourneySummaryPublic]:
+    """The shop's journeys by id, one page at a time (`X-Next-Cursor` → `cursor`)."""
+    found, after = c.journeys.definitions.repo.heads_page(
+        principal.shop_id, limit, decode_cursor(cursor, dict)
+    )
+    set_next_cursor(response, after)
+    return [JourneySummaryPublic.of(h) for h in found]
+
+
+@router.get("/v1/journeys/{journey_id}")
+def get_journey(
+    journey_id: str,
+    principal: MessagesReader,
+    c: Container,
+    version: Annotated[int | None, Query(ge=1)] = None,
+) -> JourneyPublic:
+    """A journey with the JSON of its latest version (or of `version`)."""
+    return JourneyPublic.of(*c.journeys.definitions.read(principal.shop_id, journey_id, version))
+
+
+@router.post("/v1/journeys/{journey_id}/versions", status_code=201)
+def new_journey_version(
+    journey_id: str, body: JourneyBody, principal: MessagesSender, c: Container
+) -> JourneyPublic:
+    """Save an edit as the next version: new enrolments run it, people already inside
+    keep the version they entered (README: the edit policy)."""
+    return JourneyPublic.of(
+        *c.journeys.definitions.new_version(principal.shop_id, journey_id, body)
+    )
+
+
+@router.post("/v1/journeys/{journey_id}/{action}")
+def change_journey_status(
+    journey_id: str,
+    action: Literal["pause", "resume", "archive"],
+    principal: MessagesSender,
+    c: Container,
+) -> JourneySummaryPublic:
+    """Pause (nobody enters, due steps wait), resume, or archive (nobody enters; people
+    inside exit at their next step)."""
+    status = {
+        "pause": JourneyStatus.PAUSED,
+        "resume": JourneyStatus.ACTIVE,
+        "archive": JourneyStatus.ARCHIVED,
+    }[action]
+    return JourneySummaryPublic.of(
+        c.journeys.definitions.set_status(principal.shop_id, journey_id, status)
+    )
+
+
+@router.get("/v1/journeys/{journey_id}/stats")
+def journey_stats(journey_id: str, principal: MessagesReader, c: Container) -> dict[str, Any]:
+    """Entered, active, exited by reason, sent, converted and revenue per journey, version
+    and step, and the lift against the holdout with 95 % intervals."""
+    return c.journeys.stats.read(principal.shop_id, journey_id)
 
 
 @router.post("/v1/campaigns", status_code=201)

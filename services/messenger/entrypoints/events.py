@@ -3,6 +3,8 @@ Each handler makes one call into a use case of the container."""
 
 from __future__ import annotations
 
+import json
+from datetime import datetime
 from typing import Any
 
 from messenger import bootstrap, services
@@ -15,10 +17,28 @@ container = LazyContainer(bootstrap.build)
 reset = container.reset
 
 
+def _journeys(envelope: EventEnvelope) -> dict[str, Any]:
+    """The journeys this event enrolled, ended, resumed or converted someone in."""
+    done = container().journeys.intake.received(
+        envelope.shop, envelope.type, envelope.id, envelope.time, envelope.detail
+    )
+    return {
+        k: list(v)
+        for k, v in {
+            "entered": done.entered,
+            "exited": done.exited,
+            "resumed": done.resumed,
+            "converted": done.converted,
+        }.items()
+        if v
+    }
+
+
 def on_order_placed(envelope: EventEnvelope, detail: Any) -> dict[str, Any]:
     """Keep the recipient current, credit the order to a campaign (attribution window),
-    mark its coupon code redeemed, and send the first-purchase welcome mail (marketing:
-    consent, cap, quiet hours)."""
+    mark its coupon code redeemed, send the first-purchase welcome mail (marketing:
+    consent, cap, quiet hours), then the journeys (an order enrols, ends a series, or
+    reaches a goal)."""
     assert isinstance(detail, details.OrderPlaced)
     done = container().orders.placed(envelope.shop, detail, envelope.time)
     return {
@@ -28,11 +48,13 @@ def on_order_placed(envelope: EventEnvelope, detail: Any) -> dict[str, Any]:
         "attributed_to": done.attributed_to,
         "coupon_redeemed": done.coupon_redeemed,
         "inserts": list(done.inserts),
+        "journeys": _journeys(envelope),
     }
 
 
 def on_order_shipped(envelope: EventEnvelope, detail: Any) -> dict[str, Any]:
-    """The shop's shipping notice (transactional) with the tracking link, once per order."""
+    """The shop's shipping notice (transactional) with the tracking link, once per order,
+    then the journeys (a shipping date anchors the step mails)."""
     assert isinstance(detail, details.OrderShipped)
     outcome = container().shipping.shipped(envelope.shop, detail)
     return {
@@ -40,7 +62,13 @@ def on_order_shipped(envelope: EventEnvelope, detail: Any) -> dict[str, Any]:
         "status": outcome.status,
         "reason": outcome.reason,
         "channel": outcome.channel,
+        "journeys": _journeys(envelope),
     }
+
+
+def on_journey_event(envelope: EventEnvelope, detail: Any) -> dict[str, Any]:
+    """An event only journeys listen to (a shipment, a cart, a view, a click)."""
+    return {"journeys": _journeys(envelope)}
 
 
 def on_segment_changed(envelope: EventEnvelope, detail: Any) -> dict[str, Any]:
@@ -50,7 +78,12 @@ def on_segment_changed(envelope: EventEnvelope, detail: Any) -> dict[str, Any]:
     applied = container().campaigns.membership_changed(
         envelope.shop, detail.segment_id, detail.customer_id, entered, envelope.time
     )
-    return {"segment_id": detail.segment_id, "entered": entered, "applied": applied}
+    return {
+        "segment_id": detail.segment_id,
+        "entered": entered,
+        "applied": applied,
+        "journeys": _journeys(envelope),
+    }
 
 
 def on_message_requested(envelope: EventEnvelope, detail: Any) -> dict[str, Any]:
@@ -69,7 +102,11 @@ def on_customer_upserted(envelope: EventEnvelope, detail: Any) -> dict[str, Any]
     assert isinstance(detail, details.CustomerUpserted)
     recipients = container().adapters.recipients
     services.record_customer(recipients, envelope.shop, detail.customer, envelope.time)
-    return {"customer_id": detail.customer.customer_id, "status": "recorded"}
+    return {
+        "customer_id": detail.customer.customer_id,
+        "status": "recorded",
+        "journeys": _journeys(envelope),
+    }
 
 
 def journey_dispatcher() -> dict[str, Any]:
@@ -77,7 +114,35 @@ def journey_dispatcher() -> dict[str, Any]:
     return container().dispatcher.tick()
 
 
+def journey_shards(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """SQS: the due shards the tick fanned out, one worker run each. A shard that fails
+    is reported back (`batchItemFailures`), so SQS hands only that one out again."""
+    failures = []
+    ran = 0
+    for record in records:
+        try:
+            body = json.loads(record["body"])
+            run = container().journeys.dispatch.work(
+                int(body["journey_shard"]), datetime.fromisoformat(body["until"])
+            )
+            ran += run.ran
+        except Exception:
+            failures.append({"itemIdentifier": record.get("messageId", "")})
+    return {"ran": ran, "batchItemFailures": failures}
+
+
+JOURNEY_ONLY_EVENTS = (
+    "order.delivered",
+    "order.cancelled",
+    "order.returned",
+    "cart.updated",
+    "product.viewed",
+)
+
+
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    if "Records" in event:
+        return journey_shards(list(event["Records"]))
     return dispatch(
         event,
         events={
@@ -87,6 +152,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             "segment.entered": on_segment_changed,
             "segment.exited": on_segment_changed,
             "message.requested": on_message_requested,
+            **dict.fromkeys(JOURNEY_ONLY_EVENTS, on_journey_event),
         },
         schedules={"journey-dispatcher": journey_dispatcher},
     )

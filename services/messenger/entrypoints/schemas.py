@@ -28,6 +28,8 @@ from messenger.domain.coupons import (
     PoolKind,
 )
 from messenger.domain.inserts import Insert, PickLine
+from messenger.domain.journeys.definition import Journey
+from messenger.domain.journeys.records import JourneyHead
 from messenger.domain.line_account import LineCredentials, LineRoute
 from messenger.domain.message import Coupon, EmailContent, LineContent, Message, SmsContent
 from messenger.domain.model import TOPIC
@@ -635,3 +637,55 @@ class PickLinePublic(BaseModel):
             insert_id=line.insert_id,
             insert_name=line.insert_name,
         )
+
+
+class JourneyPublic(BaseModel):
+    """A journey's head (status, latest version) and the JSON of the version shown."""
+
+    journey_id: str
+    name: str
+    status: str
+    version: int
+    """The latest version (new enrolments run it)."""
+    shown_version: int
+    created_at: datetime
+    updated_at: datetime
+    definition: dict[str, Any]
+
+    @classmethod
+    def of(cls, head: JourneyHead, journey: Journey) -> JourneyPublic:
+        return cls(
+            journey_id=head.journey_id,
+            name=head.name,
+            status=head.status,
+            version=head.version,
+            shown_version=journey.version,
+            created_at=head.created_at,
+            updated_at=head.updated_at,
+            definition=dict(journey.source),
+        )
+
+
+class JourneySummaryPublic(BaseModel):
+    journey_id: str
+    name: str
+    status: str
+    version: int
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, head: JourneyHead) -> JourneySummaryPublic:
+        return cls(
+            journey_id=head.journey_id,
+            name=head.name,
+            status=head.status,
+            version=head.version,
+            updated_at=head.updated_at,
+        )
+
+
+class JourneyValidPublic(BaseModel):
+    valid: bool
+    steps: int
+    enrols_on: list[str]
+    listens_to: list[str]

@@ -7,6 +7,7 @@ from typing import Any
 
 from messenger.services.campaigns import Campaigns
 from messenger.services.due import DueQueue
+from messenger.services.journeys.dispatch import JourneyDispatch
 from messenger.services.sending import SendOutcome
 from shared.log import get_logger
 
@@ -17,12 +18,14 @@ _log = get_logger("kizuna.messenger.services.dispatcher")
 class Dispatcher:
     due: DueQueue
     campaigns: Campaigns
+    journeys: JourneyDispatch
 
     def tick(self) -> dict[str, Any]:
         """Every minute: deferred sends (cap, quiet hours, active hour) and retries that are
         due, then the waves of scheduled and running campaigns (a bounded slice each tick).
-        Journey steps join them when the journey engine arrives. Each step runs even when
-        the one before it failed (logged, and named in the summary)."""
+        Then the journeys' due steps: each due shard fanned out to a worker (SQS), or
+        worked here when no queue is configured. Each step runs even when the one
+        before it failed (logged, and named in the summary)."""
         errors: dict[str, str] = {}
         outcomes: list[SendOutcome] = []
         campaigns: dict[str, Any] = {}
@@ -38,6 +41,11 @@ class Dispatcher:
                 shops = run.report()
         except Exception as err:
             errors["campaigns"] = _step_failed("campaigns", err)
+        journeys: dict[str, Any] = {}
+        try:
+            journeys = self.journeys.tick()
+        except Exception as err:
+            errors["journeys"] = _step_failed("journeys", err)
         by_status: dict[str, int] = {}
         for o in outcomes:
             by_status[o.status] = by_status.get(o.status, 0) + 1
@@ -45,6 +53,7 @@ class Dispatcher:
             "due_steps": len(outcomes),
             "by_status": by_status,
             "campaigns": campaigns,
+            "journeys": journeys,
             **({"campaign_shops": shops} if shops else {}),
         }
         return {**summary, "errors": errors} if errors else summary

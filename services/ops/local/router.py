@@ -3,17 +3,20 @@
 In the cloud API Gateway picks the function by route and hands it the full path; the
 local dispatcher does the same from the `HttpApi` events, so a storefront talks to one
 base URL locally exactly as it does in production. Paths under `/_local/` are the local
-stack's own control endpoints (sandbox, schedules, drain, health). Every error answers
-the services' format (`shared.http.errors.error_body`), with `fields` naming what was
-wrong: the path, the method, or the schedule name.
+stack's own control endpoints (sandbox, schedules, clock, drain, health). Every error
+answers the services' format (`shared.http.errors.error_body`), with `fields` naming what
+was wrong: the path, the method, the schedule name or the clock's `advance`.
 """
 
 from __future__ import annotations
 
 import importlib
+import json
+import re
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, Protocol
 
 from starlette.concurrency import run_in_threadpool
@@ -100,6 +103,8 @@ class LocalControl(Protocol):
 
     def drain(self, timeout: float = 30) -> None: ...
 
+    def advance_clock(self, delta: timedelta) -> dict[str, Any]: ...
+
 
 _LOCAL_ROUTES = {
     ("health",): "GET",
@@ -107,6 +112,7 @@ _LOCAL_ROUTES = {
     ("drain",): "POST",
     ("schedules",): "GET",
     ("schedules", "{name}"): "POST",
+    ("clock",): "POST",
 }
 """The `/_local/` endpoints (path segments after `_local`) and the one method of each."""
 
@@ -171,7 +177,8 @@ class Dispatcher:
         path: str = scope["path"]
         method: str = scope["method"]
         if path == "/_local" or path.startswith("/_local/"):
-            response = await self._local(method, path)
+            body = await _read_body(receive) if method == "POST" else b""
+            response = await self._local(method, path, body)
             await response(scope, receive, send)
             return
         route = match_route(self.routes, method, path)
@@ -190,7 +197,20 @@ class Dispatcher:
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
-    async def _local(self, method: str, path: str) -> JSONResponse:
+    async def _advance(self, body: bytes) -> JSONResponse:
+        """`{"advance": "30d"}` (d, h, m): move the stack's clock, running the schedules
+        due on the way (`kizuna local clock advance`)."""
+        assert self._control is not None
+        try:
+            text = json.loads(body or b"{}").get("advance", "")
+            delta = parse_duration(str(text))
+        except (ValueError, AttributeError):
+            message = "expected a duration like 30d, 12h or 90m"
+            return _error(422, "invalid_input", message, field="advance")
+        result = await run_in_threadpool(self._control.advance_clock, delta)
+        return JSONResponse(_jsonable(result))
+
+    async def _local(self, method: str, path: str, body: bytes = b"") -> JSONResponse:
         control = self._control
         parts = _segments(path)[1:]
         route = _local_route(parts)
@@ -211,6 +231,8 @@ class Dispatcher:
             except TimeoutError:
                 return _error(503, "not_drained", "events are still queued after 600 s")
             return JSONResponse({"drained": True})
+        if route == ("clock",):
+            return await self._advance(body)
         if route == ("schedules",):
             return JSONResponse(control.schedules())
         name = parts[1]
@@ -223,6 +245,31 @@ class Dispatcher:
         except Exception as exc:
             return _error(500, "schedule_failed", f"{name} raised {type(exc).__name__}")
         return JSONResponse({"schedule": name, "result": _jsonable(result)})
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([dhm])\s*$")
+_UNITS = {"d": "days", "h": "hours", "m": "minutes"}
+MAX_ADVANCE = timedelta(days=400)
+
+
+def parse_duration(text: str) -> timedelta:
+    """`30d`, `12h`, `90m` (up to 400 days): how far `clock advance` moves the clock."""
+    found = _DURATION.match(text)
+    if not found:
+        raise ValueError(text)
+    delta = timedelta(**{_UNITS[found.group(2)]: float(found.group(1))})
+    if delta <= timedelta(0) or delta > MAX_ADVANCE:
+        raise ValueError(text)
+    return delta
+
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks = []
+    while True:
+        message = await receive()
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body"):
+            return b"".join(chunks)
 
 
 def _jsonable(value: Any) -> Any:

@@ -64,6 +64,12 @@ EVENT_CATALOG: dict[str, EventType] = {
             d.ConsentWithdrawn,
             "A person unsubscribed (one-click or the unsubscribe page) from a channel or all.",
         ),
+        _t(
+            "profile.tagged",
+            "messenger",
+            d.ProfileTagged,
+            "A journey step tagged a person (not folded into the segmenter's profile yet).",
+        ),
         _t("survey.answered", "feedback", d.SurveyAnswered, "A survey response was accepted."),
         _t(
             "message.requested",

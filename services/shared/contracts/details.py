@@ -182,6 +182,14 @@ class ConsentWithdrawn(_Detail):
     )
 
 
+class ProfileTagged(_Detail):
+    """A journey's tag step put a tag on the person (for the segmenter's profile)."""
+
+    customer_id: str
+    tag: str
+    journey_id: str
+
+
 class SurveyAnswered(_Detail):
     survey_id: str
     survey_version: int

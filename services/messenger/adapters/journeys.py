@@ -1,0 +1,480 @@
+"""Journeys in DynamoDB (the journeys table).
+
+- head        ``SHOP#<shop>`` / ``JOURNEY#<id>``: name, status, latest version, the event
+              types that enrol (read on every event: one Query per shop)
+- version     ``SHOP#<shop>#JOURNEY#<id>`` / ``V#<nnnnnn>``: the JSON as written
+- enrolment   ``CUST#<shop>#<customer>`` / ``E#<journey>#<enrolment>``: a person's place
+              in one version; ``due_shard`` / ``due_at`` only while a step is due (the
+              sparse ``due`` index, partitioned by shard)
+- guard       ``CUST#<shop>#<customer>`` / ``G#<journey>#<key>``: the re-entry rule's
+              record; created in the same transaction as the enrolment, conditionally
+- order       ``CUST#<shop>#<customer>`` / ``O#<order id>``: what `order.placed` said
+              about an order (the `order.*` facts of a later `order.shipped`)
+- counters    ``STATS#<shop>#<journey>`` / ``V#<nnnnnn>#<scope>#<shard>``: numbers only
+              ever added to, in the same transaction as the change they count, sharded
+              like the due index so no counter is a hot key
+
+Every state change of an enrolment is one conditional write that expects the `seq` it
+read: a second worker on the same step loses (`StaleEnrolment`) and does nothing more.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from messenger.domain.journeys.enrolment import Enrolment, EnrolmentStatus
+from messenger.domain.journeys.records import JourneyHead
+from shared.adapters.dynamodb import (
+    Position,
+    cancellation_codes,
+    from_item,
+    key,
+    partition_page,
+    query_all,
+    to_item,
+)
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+DUE_INDEX = "due"
+
+
+class StaleEnrolment(Exception):
+    """Someone else recorded this step (or changed the enrolment) first."""
+
+
+class AlreadyEntered(Exception):
+    """The re-entry rule refused: this person entered before (or the enrolment exists)."""
+
+
+@dataclass(frozen=True)
+class Counter:
+    """Numbers to add to one counter item, e.g. `{"entered": 1}`."""
+
+    scope: str
+    """`J` for the journey as a whole, `S#<step>` for one step."""
+    values: Mapping[str, int | Decimal]
+
+
+@dataclass(frozen=True)
+class Guard:
+    """The re-entry record written with a new enrolment. `not_since` set: it may replace
+    one older than that (once per N days); None: it must not exist yet."""
+
+    key: str
+    not_since: datetime | None = None
+
+
+def stamp(at: datetime) -> str:
+    """A sortable UTC timestamp (fixed width, so string order is time order)."""
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _parse_stamp(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+
+
+def _dt(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
+
+class JourneyRepository:
+    """Port. Test fakes subclass it."""
+
+    def create(self, head: JourneyHead, source: Mapping[str, Any]) -> None:
+        raise NotImplementedError
+
+    def add_version(self, head: JourneyHead, source: Mapping[str, Any]) -> None:
+        """Store version `head.version` and point the head at it (conditional on `rev`)."""
+        raise NotImplementedError
+
+    def save_head(self, head: JourneyHead) -> bool:
+        """Write a changed head (status); False when someone changed it first."""
+        raise NotImplementedError
+
+    def head(self, shop_id: str, journey_id: str) -> JourneyHead | None:
+        raise NotImplementedError
+
+    def heads(self, shop_id: str) -> list[JourneyHead]:
+        raise NotImplementedError
+
+    def heads_page(
+        self, shop_id: str, limit: int, after: Position | None
+    ) -> tuple[list[JourneyHead], Position | None]:
+        raise NotImplementedError
+
+    def version(self, shop_id: str, journey_id: str, version: int) -> Mapping[str, Any] | None:
+        raise NotImplementedError
+
+    def enrol(self, enrolment: Enrolment, guard: Guard, counters: list[Counter]) -> None:
+        """Create the enrolment with its guard and counters, all or nothing; raises
+        `AlreadyEntered` when the guard (or the enrolment) says no."""
+        raise NotImplementedError
+
+    def advance(self, before: Enrolment, after: Enrolment, counters: list[Counter]) -> None:
+        """Record a step: `after` replaces `before` only if its `seq` is still the one
+        read, with its counters; else `StaleEnrolment`."""
+        raise NotImplementedError
+
+    def enrolments_of(self, shop_id: str, customer_id: str) -> list[Enrolment]:
+        raise NotImplementedError
+
+    def due(self, shard: int, until: datetime, limit: int) -> list[Enrolment]:
+        """Enrolments of one shard with a step due by `until`, earliest first."""
+        raise NotImplementedError
+
+    def record_order(self, shop_id: str, customer_id: str, order_id: str, facts: Any) -> None:
+        raise NotImplementedError
+
+    def order(self, shop_id: str, customer_id: str, order_id: str) -> Mapping[str, Any]:
+        raise NotImplementedError
+
+    def counters(self, shop_id: str, journey_id: str) -> Iterator[tuple[int, str, dict[str, Any]]]:
+        """(version, scope, values) of every counter item (shards not yet summed)."""
+        raise NotImplementedError
+
+
+def _enrolment_item(e: Enrolment) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "pk": f"CUST#{e.shop_id}#{e.customer_id}",
+        "sk": f"E#{e.journey_id}#{e.enrolment_id}",
+        "shop_id": e.shop_id,
+        "journey_id": e.journey_id,
+        "version": e.version,
+        "customer_id": e.customer_id,
+        "enrolment_id": e.enrolment_id,
+        "key": e.key,
+        "entered_at": e.entered_at.isoformat(),
+        "status": e.status.value,
+        "step": e.step,
+        "seq": e.seq,
+        "waiting": e.waiting,
+        "anchors": {k: v.isoformat() for k, v in e.anchors.items()},
+        "facts": json.dumps(dict(e.facts), default=str, sort_keys=True),
+        "variants": dict(e.variants) or None,
+        "exit_reason": e.exit_reason,
+        "finished_at": e.finished_at.isoformat() if e.finished_at else None,
+        "converted_at": e.converted_at.isoformat() if e.converted_at else None,
+        "shard": e.shard,
+    }
+    if e.due_at is not None and e.status in (EnrolmentStatus.ACTIVE, EnrolmentStatus.SCHEDULED):
+        item["due_shard"] = f"DUE#{e.shard:03d}"
+        item["due_at"] = stamp(e.due_at)
+    return item
+
+
+def enrolment_of(item: Mapping[str, Any]) -> Enrolment:
+    return Enrolment(
+        shop_id=item["shop_id"],
+        journey_id=item["journey_id"],
+        version=int(item["version"]),
+        customer_id=item["customer_id"],
+        enrolment_id=item["enrolment_id"],
+        key=item["key"],
+        entered_at=datetime.fromisoformat(item["entered_at"]),
+        status=EnrolmentStatus(item["status"]),
+        step=item.get("step"),
+        due_at=_parse_stamp(item["due_at"]) if item.get("due_at") else None,
+        seq=int(item["seq"]),
+        waiting=bool(item.get("waiting")),
+        anchors={k: datetime.fromisoformat(v) for k, v in (item.get("anchors") or {}).items()},
+        facts=json.loads(item.get("facts") or "{}"),
+        variants=dict(item.get("variants") or {}),
+        exit_reason=item.get("exit_reason"),
+        finished_at=_dt(item.get("finished_at")),
+        converted_at=_dt(item.get("converted_at")),
+        shard=int(item.get("shard", 0)),
+    )
+
+
+def _head_item(h: JourneyHead) -> dict[str, Any]:
+    return {
+        "pk": f"SHOP#{h.shop_id}",
+        "sk": f"JOURNEY#{h.journey_id}",
+        "shop_id": h.shop_id,
+        "journey_id": h.journey_id,
+        "name": h.name,
+        "status": h.status,
+        "version": h.version,
+        "enrols_on": sorted(h.enrols_on),
+        "listens_to": sorted(h.listens_to),
+        "created_at": h.created_at.isoformat(),
+        "updated_at": h.updated_at.isoformat(),
+        "rev": h.rev + 1,
+    }
+
+
+def _head_of(item: Mapping[str, Any]) -> JourneyHead:
+    return JourneyHead(
+        shop_id=item["shop_id"],
+        journey_id=item["journey_id"],
+        name=item["name"],
+        status=item["status"],
+        version=int(item["version"]),
+        enrols_on=frozenset(item.get("enrols_on") or ()),
+        listens_to=frozenset(item.get("listens_to") or ()),
+        created_at=datetime.fromisoformat(item["created_at"]),
+        updated_at=datetime.fromisoformat(item["updated_at"]),
+        rev=int(item.get("rev", 0)),
+    )
+
+
+class DynamoJourneyRepository(JourneyRepository):
+    def __init__(self, client: DynamoDBClient, table: str, counter_shards: int = 16) -> None:
+        self._client = client
+        self._table = table
+        self._shards = counter_shards
+
+    # ------------------------------------------------------------ definitions
+    def _version_put(self, head: JourneyHead, source: Mapping[str, Any]) -> dict[str, Any]:
+        return {
+            "Put": {
+                "TableName": self._table,
+                "Item": to_item(
+                    {
+                        "pk": f"SHOP#{head.shop_id}#JOURNEY#{head.journey_id}",
+                        "sk": f"V#{head.version:06d}",
+                        "version": head.version,
+                        "body": json.dumps(dict(source), sort_keys=True, ensure_ascii=False),
+                        "created_at": head.updated_at.isoformat(),
+                    }
+                ),
+                "ConditionExpression": "attribute_not_exists(pk)",
+            }
+        }
+
+    def create(self, head: JourneyHead, source: Mapping[str, Any]) -> None:
+        from shared.errors import Conflict
+
+        try:
+            self._client.transact_write_items(
+                TransactItems=[
+                    {
+                        "Put": {
+                            "TableName": self._table,
+                            "Item": to_item(_head_item(head)),
+                            "ConditionExpression": "attribute_not_exists(pk)",
+                        }
+                    },
+                    self._version_put(head, source),  # type: ignore[list-item]
+                ]
+            )
+        except self._client.exceptions.TransactionCanceledException:
+            raise Conflict(
+                f"journey {head.journey_id!r} exists; post a new version instead",
+                field="journey_id",
+            ) from None
+
+    def add_version(self, head: JourneyHead, source: Mapping[str, Any]) -> None:
+        from shared.errors import Conflict
+
+        try:
+            self._client.transact_write_items(
+                TransactItems=[
+                    {
+                        "Put": {
+                            "TableName": self._table,
+                            "Item": to_item(_head_item(head)),
+                            "ConditionExpression": "rev = :rev",
+                            "ExpressionAttributeValues": {":rev": {"N": str(head.rev)}},
+                        }
+                    },
+                    self._version_put(head, source),  # type: ignore[list-item]
+                ]
+            )
+        except self._client.exceptions.TransactionCanceledException:
+            raise Conflict("the journey changed meanwhile; read it and try again") from None
+
+    def save_head(self, head: JourneyHead) -> bool:
+        try:
+            self._client.put_item(
+                TableName=self._table,
+                Item=to_item(_head_item(head)),
+                ConditionExpression="rev = :rev",
+                ExpressionAttributeValues={":rev": {"N": str(head.rev)}},
+            )
+        except ClientError as err:
+            if err.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def head(self, shop_id: str, journey_id: str) -> JourneyHead | None:
+        got = self._client.get_item(
+            TableName=self._table,
+            Key=key(f"SHOP#{shop_id}", f"JOURNEY#{journey_id}"),
+            ConsistentRead=True,
+        ).get("Item")
+        return _head_of(from_item(got)) if got else None
+
+    def heads(self, shop_id: str) -> list[JourneyHead]:
+        items = query_all(
+            self._client,
+            TableName=self._table,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :p)",
+            ExpressionAttributeValues={":pk": {"S": f"SHOP#{shop_id}"}, ":p": {"S": "JOURNEY#"}},
+        )
+        return [_head_of(i) for i in items]
+
+    def heads_page(
+        self, shop_id: str, limit: int, after: Position | None
+    ) -> tuple[list[JourneyHead], Position | None]:
+        items, last = partition_page(
+            self._client, self._table, f"SHOP#{shop_id}", "JOURNEY#", limit=limit, after=after
+        )
+        return [_head_of(i) for i in items], last
+
+    def version(self, shop_id: str, journey_id: str, version: int) -> Mapping[str, Any] | None:
+        got = self._client.get_item(
+            TableName=self._table,
+            Key=key(f"SHOP#{shop_id}#JOURNEY#{journey_id}", f"V#{version:06d}"),
+        ).get("Item")
+        return json.loads(from_item(got)["body"]) if got else None
+
+    # ------------------------------------------------------------ enrolments
+    def _counter_updates(self, e: Enrolment, counters: list[Counter]) -> list[dict[str, Any]]:
+        out = []
+        for c in counters:
+            if not c.values:
+                continue
+            names = {f"#c{i}": k for i, k in enumerate(c.values)}
+            values = to_item({f":c{i}": v for i, v in enumerate(c.values.values())})
+            out.append(
+                {
+                    "Update": {
+                        "TableName": self._table,
+                        "Key": key(
+                            f"STATS#{e.shop_id}#{e.journey_id}",
+                            f"V#{e.version:06d}#{c.scope}#{e.shard % self._shards:03d}",
+                        ),
+                        "UpdateExpression": "ADD "
+                        + ", ".join(f"#c{i} :c{i}" for i in range(len(c.values))),
+                        "ExpressionAttributeNames": names,
+                        "ExpressionAttributeValues": values,
+                    }
+                }
+            )
+        return out
+
+    def enrol(self, enrolment: Enrolment, guard: Guard, counters: list[Counter]) -> None:
+        pk = f"CUST#{enrolment.shop_id}#{enrolment.customer_id}"
+        guard_put: dict[str, Any] = {
+            "TableName": self._table,
+            "Item": to_item(
+                {
+                    "pk": pk,
+                    "sk": f"G#{enrolment.journey_id}#{guard.key}",
+                    "entered_at": stamp(enrolment.entered_at),
+                    "enrolment_id": enrolment.enrolment_id,
+                }
+            ),
+            "ConditionExpression": "attribute_not_exists(pk)",
+        }
+        if guard.not_since is not None:
+            guard_put["ConditionExpression"] = "attribute_not_exists(pk) OR entered_at <= :since"
+            guard_put["ExpressionAttributeValues"] = {":since": {"S": stamp(guard.not_since)}}
+        items: list[Any] = [
+            {"Put": guard_put},
+            {
+                "Put": {
+                    "TableName": self._table,
+                    "Item": to_item(_enrolment_item(enrolment)),
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            },
+            *self._counter_updates(enrolment, counters),
+        ]
+        try:
+            self._client.transact_write_items(TransactItems=items)
+        except self._client.exceptions.TransactionCanceledException as err:
+            codes = cancellation_codes(err)
+            if "ConditionalCheckFailed" in codes[:2]:
+                raise AlreadyEntered(enrolment.enrolment_id) from None
+            raise
+
+    def advance(self, before: Enrolment, after: Enrolment, counters: list[Counter]) -> None:
+        put: dict[str, Any] = {
+            "TableName": self._table,
+            "Item": to_item(_enrolment_item(after)),
+            "ConditionExpression": "seq = :seq",
+            "ExpressionAttributeValues": {":seq": {"N": str(before.seq)}},
+        }
+        updates = self._counter_updates(after, counters)
+        try:
+            if not updates:
+                self._client.put_item(**put)
+                return
+            items: list[Any] = [{"Put": put}, *updates]
+            self._client.transact_write_items(TransactItems=items)
+        except self._client.exceptions.TransactionCanceledException as err:
+            if cancellation_codes(err)[:1] == ["ConditionalCheckFailed"]:
+                raise StaleEnrolment(before.enrolment_id) from None
+            raise
+        except self._client.exceptions.ConditionalCheckFailedException:
+            raise StaleEnrolment(before.enrolment_id) from None
+
+    def enrolments_of(self, shop_id: str, customer_id: str) -> list[Enrolment]:
+        items = query_all(
+            self._client,
+            TableName=self._table,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :p)",
+            ExpressionAttributeValues={
+                ":pk": {"S": f"CUST#{shop_id}#{customer_id}"},
+                ":p": {"S": "E#"},
+            },
+            ConsistentRead=True,
+        )
+        return [enrolment_of(i) for i in items]
+
+    def due(self, shard: int, until: datetime, limit: int) -> list[Enrolment]:
+        response = self._client.query(
+            TableName=self._table,
+            IndexName=DUE_INDEX,
+            KeyConditionExpression="due_shard = :s AND due_at <= :until",
+            ExpressionAttributeValues={
+                ":s": {"S": f"DUE#{shard:03d}"},
+                ":until": {"S": stamp(until)},
+            },
+            Limit=limit,
+        )
+        return [enrolment_of(from_item(i)) for i in response.get("Items", [])]
+
+    # ------------------------------------------------------------ facts
+    def record_order(self, shop_id: str, customer_id: str, order_id: str, facts: Any) -> None:
+        self._client.put_item(
+            TableName=self._table,
+            Item=to_item(
+                {
+                    "pk": f"CUST#{shop_id}#{customer_id}",
+                    "sk": f"O#{order_id}",
+                    "facts": json.dumps(facts, default=str, sort_keys=True),
+                }
+            ),
+        )
+
+    def order(self, shop_id: str, customer_id: str, order_id: str) -> Mapping[str, Any]:
+        got = self._client.get_item(
+            TableName=self._table, Key=key(f"CUST#{shop_id}#{customer_id}", f"O#{order_id}")
+        ).get("Item")
+        return json.loads(from_item(got)["facts"]) if got else {}
+
+    # ------------------------------------------------------------ stats
+    def counters(self, shop_id: str, journey_id: str) -> Iterator[tuple[int, str, dict[str, Any]]]:
+        for item in query_all(
+            self._client,
+            TableName=self._table,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": f"STATS#{shop_id}#{journey_id}"}},
+        ):
+            _, version, rest = item["sk"].split("#", 2)
+            scope = rest.rsplit("#", 1)[0]
+            values = {k: v for k, v in item.items() if k not in ("pk", "sk")}
+            yield int(version), scope, values

@@ -1,0 +1,34 @@
+"""The journey dispatcher's fan-out over SQS: one message per due shard."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from messenger.services.journeys.dispatch import ShardQueue
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+
+
+class SqsShardQueue(ShardQueue):
+    def __init__(self, client: SQSClient, queue_url: str) -> None:
+        self._client = client
+        self._url = queue_url
+
+    def fan_out(self, shards: Sequence[int], until: datetime) -> None:
+        for start in range(0, len(shards), 10):
+            entries = [
+                {
+                    "Id": str(s),
+                    "MessageBody": json.dumps({"journey_shard": s, "until": until.isoformat()}),
+                }
+                for s in shards[start : start + 10]
+            ]
+            sent = self._client.send_message_batch(QueueUrl=self._url, Entries=entries)  # type: ignore[arg-type]
+            if sent.get("Failed"):
+                # The tick fails loudly (and runs again next minute): a shard left out
+                # would only be late, but nobody would know why.
+                raise RuntimeError(f"{len(sent['Failed'])} due shards were not queued")

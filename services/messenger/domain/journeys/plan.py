@@ -1,0 +1,69 @@
+"""When a step is due, who is held out, which shard: the engine's pure arithmetic."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime, time, timedelta, tzinfo
+
+from messenger.domain.journeys.definition import Step, StepType
+from messenger.domain.journeys.enrolment import Enrolment
+
+
+def unit_draw(*parts: str) -> float:
+    """A uniform number in [0, 1) fixed by `parts`: the same enrolment always draws the
+    same, so a duplicate trigger can never land in the other group."""
+    digest = hashlib.sha256("|".join(parts).encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def held_out(journey_id: str, enrolment_id: str, percent: float) -> bool:
+    return percent > 0 and unit_draw("holdout", journey_id, enrolment_id) * 100 < percent
+
+
+def shard_of(enrolment_id: str, shards: int) -> int:
+    """Which due-index partition an enrolment's due steps go to (spreads the hot key)."""
+    return int(unit_draw("shard", enrolment_id) * shards)
+
+
+def enrolment_id(journey_id: str, customer_id: str, key: str) -> str:
+    raw = f"{journey_id}|{customer_id}|{key}"
+    return hashlib.sha256(raw.encode()).hexdigest()[:24]
+
+
+def next_local_time(now: datetime, tz: tzinfo, hour: int, minute: int) -> datetime:
+    """The next `hour:minute` in the person's zone at or after `now` (UTC)."""
+    local = now.astimezone(tz)
+    candidate = datetime.combine(local.date(), time(hour, minute), tzinfo=tz)
+    if candidate < local:
+        candidate = datetime.combine(
+            local.date() + timedelta(days=1), time(hour, minute), tzinfo=tz
+        )
+    return candidate.astimezone(UTC)
+
+
+def wake_at(step: Step, enrolment: Enrolment, started: datetime, tz: tzinfo) -> datetime:
+    """When a wait step that started at `started` is over (a `wait_event` times out).
+    A `wait_until` whose anchor the enrolment lacks counts from its entry."""
+    if step.type is StepType.WAIT_UNTIL:
+        base = enrolment.anchors.get(step.anchor or "", enrolment.entered_at)
+        return base + step.delay
+    if step.type is StepType.WAIT_LOCAL_TIME:
+        return next_local_time(started, tz, step.hour, step.minute)
+    return started + step.delay
+
+
+def next_occurrence(day: datetime, now: datetime, offset_days: int, yearly: bool) -> datetime:
+    """A date trigger's entry time: the date plus the offset; yearly, the next such day
+    that is not past (a 29 February falls on 28 February in other years)."""
+    target = day + timedelta(days=offset_days)
+    if not yearly:
+        return target
+    for year in (now.year, now.year + 1):
+        try:
+            moved = day.replace(year=year)
+        except ValueError:
+            moved = day.replace(year=year, day=28)
+        candidate = moved + timedelta(days=offset_days)
+        if candidate >= now - timedelta(days=1):
+            return candidate
+    return target

@@ -1,0 +1,114 @@
+"""Journey definitions: create, validate without saving, read, list, new version,
+pause, resume, archive. Each saved change is a new version; people inside keep the
+version they entered (see the README's edit policy)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from messenger.adapters.journeys import JourneyRepository
+from messenger.domain.journeys.definition import Journey, JourneyStatus, StepType
+from messenger.domain.journeys.filters import segments_of
+from messenger.domain.journeys.records import JourneyHead
+from messenger.domain.journeys.validation import JourneyError, parse_journey
+from messenger.services.journeys.book import EVENT_TYPES, JourneyBook
+from messenger.services.journeys.intake import head_for
+from messenger.services.messages import MessageLibrary
+from shared.errors import Conflict, NotFound
+from shared.log import get_logger
+
+_log = get_logger("kizuna.messenger.journeys")
+
+
+@dataclass(frozen=True)
+class JourneyDefinitions:
+    repo: JourneyRepository
+    book: JourneyBook
+    library: MessageLibrary
+    has_segment: Callable[[str, str], bool]
+    clock: Callable[[], datetime]
+
+    def validate(self, shop_id: str, body: object, version: int = 1) -> Journey:
+        """The journey the JSON describes, checked against the shop's messages and the
+        segments the messenger knows; a 422 naming the JSON path otherwise."""
+        journey = parse_journey(body, shop_id, EVENT_TYPES, version)
+        for step in journey.steps.values():
+            if (
+                step.type is StepType.SEND
+                and self.library.find(shop_id, step.message_id or "") is None
+            ):
+                raise JourneyError(
+                    f"steps.{step.step_id}.message_id", f"no message {step.message_id!r}"
+                )
+        wanted: list[tuple[str, frozenset[str]]] = [
+            ("entry_filter", segments_of(journey.entry_filter)),
+            ("flow_filter", segments_of(journey.flow_filter)),
+            ("trigger.segment", frozenset({journey.trigger.segment} - {None})),  # type: ignore[arg-type]
+        ]
+        wanted += [
+            (f"steps.{s.step_id}.condition", segments_of(s.condition))
+            for s in journey.steps.values()
+        ]
+        for path, segments in wanted:
+            for seg in sorted(segments):
+                if not self.has_segment(shop_id, seg):
+                    raise JourneyError(path, f"no segment {seg!r} known to the messenger")
+        return journey
+
+    def create(self, shop_id: str, body: object) -> tuple[JourneyHead, Journey]:
+        journey = self.validate(shop_id, body)
+        head = head_for(journey, self.clock(), JourneyStatus.ACTIVE.value)
+        self.repo.create(head, journey.source)
+        _log.info("journey created", extra={"journey_id": journey.journey_id})
+        return replace(head, rev=1), journey
+
+    def new_version(
+        self, shop_id: str, journey_id: str, body: Mapping[str, Any]
+    ) -> tuple[JourneyHead, Journey]:
+        current = self.head(shop_id, journey_id)
+        if current.status == JourneyStatus.ARCHIVED:
+            raise Conflict("an archived journey takes no new versions", field="status")
+        journey = self.validate(shop_id, {**body, "journey_id": journey_id}, current.version + 1)
+        head = replace(
+            current,
+            name=journey.name,
+            version=journey.version,
+            enrols_on=journey.trigger.event_types,
+            # Enrolments of older versions still listen to their own exits and waits.
+            listens_to=current.listens_to | journey.listens_to,
+            updated_at=self.clock(),
+        )
+        self.repo.add_version(head, journey.source)
+        return replace(head, rev=head.rev + 1), journey
+
+    def head(self, shop_id: str, journey_id: str) -> JourneyHead:
+        found = self.repo.head(shop_id, journey_id)
+        if found is None:
+            raise NotFound(f"no journey {journey_id!r}", field="journey_id")
+        return found
+
+    def read(
+        self, shop_id: str, journey_id: str, version: int | None = None
+    ) -> tuple[JourneyHead, Journey]:
+        head = self.head(shop_id, journey_id)
+        journey = self.book.version(shop_id, journey_id, version or head.version)
+        if journey is None:
+            raise NotFound(f"journey has no version {version}", field="version")
+        return head, journey
+
+    def set_status(self, shop_id: str, journey_id: str, status: JourneyStatus) -> JourneyHead:
+        """Pause (nobody enters, due steps wait), resume, or archive (nobody enters,
+        people inside exit at their next step)."""
+        for _ in range(5):
+            head = self.head(shop_id, journey_id)
+            if head.status == JourneyStatus.ARCHIVED:
+                raise Conflict("journey is archived", field="status")
+            if head.status == status:
+                return head
+            changed = replace(head, status=status.value, updated_at=self.clock())
+            if self.repo.save_head(changed):
+                return replace(changed, rev=head.rev + 1)
+        raise Conflict("journey kept changing; try again", field="status")

@@ -1,0 +1,308 @@
+"""Events into journeys: who enters, who leaves, whose wait for an event is over, who
+reached the goal. Every event the messenger receives passes here once per delivery; a
+replayed or concurrent duplicate changes nothing, because each change is a conditional
+write (the re-entry guard, the enrolment's `seq`, `converted_at` set once).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from messenger.adapters.journeys import (
+    AlreadyEntered,
+    Counter,
+    Guard,
+    JourneyRepository,
+    StaleEnrolment,
+    stamp,
+)
+from messenger.domain.journeys.definition import Journey, JourneyStatus, ReentryMode, StepType
+from messenger.domain.journeys.enrolment import FINISHED, Enrolment, EnrolmentStatus
+from messenger.domain.journeys.plan import enrolment_id, next_occurrence, shard_of
+from messenger.domain.journeys.records import JourneyHead
+from messenger.services.journeys.book import JourneyBook
+from messenger.services.journeys.runner import StepRunner, anchors_of, entered
+from shared.log import get_logger
+
+_log = get_logger("kizuna.messenger.journeys")
+LIFT_WINDOWS = (30, 60, 90)
+"""Days after entry within which conversions are also counted apart (F2 in 60/90 days)."""
+
+
+@dataclass(frozen=True)
+class Received:
+    """What one event did to journeys (for the handler's summary and the tests)."""
+
+    entered: tuple[str, ...] = ()
+    exited: tuple[str, ...] = ()
+    resumed: tuple[str, ...] = ()
+    converted: tuple[str, ...] = ()
+
+
+def customer_of(detail: Mapping[str, Any]) -> str | None:
+    if isinstance(detail.get("customer_id"), str):
+        return str(detail["customer_id"])
+    customer = detail.get("customer")
+    if isinstance(customer, Mapping) and isinstance(customer.get("customer_id"), str):
+        return str(customer["customer_id"])
+    return None
+
+
+def event_facts(detail: Mapping[str, Any]) -> dict[str, Any]:
+    """`event.<field>` for each top-level scalar of the trigger's detail."""
+    return {
+        f"event.{k}": v
+        for k, v in detail.items()
+        if isinstance(v, str | int | float | bool) or v is None
+    }
+
+
+@dataclass(frozen=True)
+class JourneyIntake:
+    repo: JourneyRepository
+    book: JourneyBook
+    runner: StepRunner
+    shards: int
+
+    def received(
+        self, shop_id: str, event_type: str, event_id: str, at: datetime, detail: Mapping[str, Any]
+    ) -> Received:
+        customer_id = customer_of(detail)
+        if customer_id is None:
+            return Received()
+        if event_type == "order.placed" and isinstance(detail.get("order_id"), str):
+            self.repo.record_order(
+                shop_id,
+                customer_id,
+                detail["order_id"],
+                {
+                    "order.order_count": detail.get("order_count"),
+                    "order.is_first_order": detail.get("is_first_order"),
+                    "order.total": detail.get("total"),
+                    "order.sales_channel": detail.get("sales_channel"),
+                },
+            )
+        heads = self.repo.heads(shop_id)
+        done = Received()
+        if any(event_type in h.listens_to for h in heads):
+            done = self._inside(shop_id, customer_id, event_type, at, detail)
+        new: list[str] = []
+        for head in heads:
+            if head.status != JourneyStatus.ACTIVE or event_type not in head.enrols_on:
+                continue
+            journey = self.book.version(shop_id, head.journey_id, head.version)
+            if journey is None:
+                continue
+            if self._enrol(journey, customer_id, event_id, at, detail):
+                new.append(journey.journey_id)
+        return replace(done, entered=tuple(new))
+
+    # ------------------------------------------------------------ people inside
+    def _inside(
+        self,
+        shop_id: str,
+        customer_id: str,
+        event_type: str,
+        at: datetime,
+        detail: Mapping[str, Any],
+    ) -> Received:
+        exited: list[str] = []
+        resumed: list[str] = []
+        converted: list[str] = []
+        for found in self.repo.enrolments_of(shop_id, customer_id):
+            e = found
+            journey = self.book.version(shop_id, e.journey_id, e.version)
+            if journey is None or at <= e.entered_at:
+                continue  # only what happens after entering counts (not the trigger itself)
+            goal = journey.goal
+            if (
+                goal is not None
+                and goal.event == event_type
+                and e.converted_at is None
+                and at <= e.entered_at + goal.within
+                and detail.get("order_id", None) != e.key
+                and e.status is not EnrolmentStatus.SCHEDULED
+            ):
+                e = self._convert(e, at, detail) or e
+                if e.converted_at is not None:
+                    converted.append(e.journey_id)
+            if e.status is not EnrolmentStatus.ACTIVE:
+                continue
+            if event_type in journey.exit_events:
+                if self._exit(e, at, f"event:{event_type}"):
+                    exited.append(e.journey_id)
+                continue
+            step = journey.steps.get(e.step or "")
+            if (
+                e.waiting
+                and step is not None
+                and step.type is StepType.WAIT_EVENT
+                and step.event == event_type
+            ):
+                after = replace(e, step=step.next, waiting=False, due_at=at, seq=e.seq + 1)
+                counter = Counter(f"S#{step.step_id}", {"executed": 1, "event_arrived": 1})
+                try:
+                    self.repo.advance(e, after, [counter])
+                except StaleEnrolment:
+                    continue
+                resumed.append(e.journey_id)
+                self.runner.run(after)
+        return Received(exited=tuple(exited), resumed=tuple(resumed), converted=tuple(converted))
+
+    def _exit(self, e: Enrolment, at: datetime, reason: str) -> bool:
+        after = replace(
+            e,
+            status=EnrolmentStatus.EXITED,
+            exit_reason=reason,
+            finished_at=at,
+            due_at=None,
+            waiting=False,
+            seq=e.seq + 1,
+        )
+        try:
+            self.repo.advance(e, after, [Counter("J", {f"exited_{reason}": 1})])
+        except StaleEnrolment:
+            return False
+        return True
+
+    def _convert(self, e: Enrolment, at: datetime, detail: Mapping[str, Any]) -> Enrolment | None:
+        """The goal reached: counted once per enrolment, for its group (t: treated,
+        h: holdout), with the revenue (and its square, for the lift's interval), within
+        each lift window, and for each split variant it went through."""
+        group = "h" if e.status is EnrolmentStatus.HOLDOUT else "t"
+        revenue = Decimal(str(detail.get("total") or 0))
+        days = (at - e.entered_at).total_seconds() / 86400
+        values: dict[str, int | Decimal] = {
+            f"conv_{group}": 1,
+            f"rev_{group}": revenue,
+            f"revsq_{group}": revenue * revenue,
+        }
+        for w in LIFT_WINDOWS:
+            if days <= w:
+                values[f"conv_{group}_d{w}"] = 1
+        counters = [Counter("J", values)]
+        counters += [
+            Counter(f"S#{step_id}", {f"converted_{name}": 1})
+            for step_id, name in e.variants.items()
+        ]
+        after = replace(e, converted_at=at, seq=e.seq + 1)
+        try:
+            self.repo.advance(e, after, counters)
+        except StaleEnrolment:
+            return None
+        return after
+
+    # ------------------------------------------------------------ entering
+    def _enrol(
+        self,
+        journey: Journey,
+        customer_id: str,
+        event_id: str,
+        at: datetime,
+        detail: Mapping[str, Any],
+    ) -> bool:
+        trigger = journey.trigger
+        if trigger.segment is not None and detail.get("segment_id") != trigger.segment:
+            return False
+        raw_key = detail.get(trigger.key) if trigger.key else None
+        key = str(raw_key) if raw_key is not None else None
+        facts = event_facts(detail)
+        order_id = detail.get("order_id")
+        if isinstance(order_id, str) and any(f.startswith("order.") for f in journey.fields):
+            facts.update(self.repo.order(journey.shop_id, customer_id, order_id))
+        scheduled_at = None
+        if trigger.date_field is not None:
+            scheduled_at = self._date(detail, trigger.date_field, trigger, at)
+            if scheduled_at is None:
+                return False
+            key = key or scheduled_at.date().isoformat()
+        key, guard, eid = reentry_of(journey, customer_id, key, event_id, at)
+        e = Enrolment(
+            shop_id=journey.shop_id,
+            journey_id=journey.journey_id,
+            version=journey.version,
+            customer_id=customer_id,
+            enrolment_id=eid,
+            key=key,
+            entered_at=scheduled_at or at,
+            status=EnrolmentStatus.SCHEDULED,
+            step=None,
+            due_at=scheduled_at,
+            anchors=anchors_of(detail, scheduled_at or at),
+            facts=facts,
+            shard=shard_of(eid, self.shards),
+        )
+        counters: list[Counter] = []
+        if scheduled_at is None:
+            if journey.entry_filter is not None:
+                recipient = self.runner.recipients.get(journey.shop_id, customer_id)
+                if not self.runner.check(journey.entry_filter, e, recipient):
+                    return False
+            e, counters = entered(journey, e, at)
+            e = replace(e, seq=0)
+        try:
+            self.repo.enrol(e, guard, counters)
+        except AlreadyEntered:
+            return False
+        _log.info("journey entered", extra={"journey_id": journey.journey_id, "status": e.status})
+        if e.status in FINISHED or e.status is EnrolmentStatus.HOLDOUT:
+            return True
+        try:
+            self.runner.run(e)
+        except Exception as err:  # the dispatcher picks it up: it is due now
+            self.runner.park(e, err)
+        return True
+
+    @staticmethod
+    def _date(detail: Mapping[str, Any], field: str, trigger: Any, at: datetime) -> datetime | None:
+        raw = detail.get(field)
+        if raw is None and isinstance(detail.get("customer"), Mapping):
+            raw = detail["customer"].get(field)
+        if not isinstance(raw, str):
+            return None
+        try:
+            day = datetime.fromisoformat(raw)
+        except ValueError:
+            return None
+        if day.tzinfo is None:
+            day = day.replace(tzinfo=UTC)
+        return next_occurrence(day, at, trigger.offset_days, trigger.yearly)
+
+
+def reentry_of(
+    journey: Journey, customer_id: str, key: str | None, event_id: str, at: datetime
+) -> tuple[str, Guard, str]:
+    """The enrolment's key, its re-entry guard and its id, by the re-entry rule: once
+    ever, once per trigger key, or again only `days` after the last entry."""
+    mode = journey.reentry.mode
+    if mode is ReentryMode.PER_KEY:
+        key = key or event_id
+        return key, Guard(f"k#{key}"), enrolment_id(journey.journey_id, customer_id, f"k#{key}")
+    if mode is ReentryMode.EVERY_DAYS:
+        guard = Guard("every", not_since=at - timedelta(days=journey.reentry.days))
+        eid = enrolment_id(journey.journey_id, customer_id, f"t#{stamp(at)}")
+        return key or stamp(at), guard, eid
+    return key or "once", Guard("once"), enrolment_id(journey.journey_id, customer_id, "once")
+
+
+def enrols_on(journey: Journey) -> frozenset[str]:
+    return journey.trigger.event_types
+
+
+def head_for(journey: Journey, at: datetime, status: str, rev: int = 0) -> JourneyHead:
+    return JourneyHead(
+        shop_id=journey.shop_id,
+        journey_id=journey.journey_id,
+        name=journey.name,
+        status=status,
+        version=journey.version,
+        enrols_on=journey.trigger.event_types,
+        listens_to=journey.listens_to,
+        created_at=at,
+        updated_at=at,
+        rev=rev,
+    )

@@ -1,0 +1,285 @@
+"""Runs an enrolment's due steps, each recorded exactly once.
+
+A step is executed, then recorded by one conditional write that expects the enrolment's
+`seq` as read (`JourneyRepository.advance`); the counters it moves are in the same
+transaction. Whoever loses that race (a retried Lambda, an overlapping dispatcher run, a
+stale read of the due index) stops. A send goes through the messenger's one door with
+the delivery identity (trigger `journey:<id>:<step>`, anchor = enrolment, version, step,
+key), so a step executed twice, or again after a crash between the send and its record,
+finds its delivery and sends nothing more; consent, caps, quiet hours and dead letters
+apply as to any other send. Random choices (holdout, split) are drawn from the
+enrolment's id, so a re-run draws the same.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from messenger.adapters.journeys import Counter, JourneyRepository, StaleEnrolment
+from messenger.adapters.recipients import RecipientRepository
+from messenger.domain.abtest import VariantStats, thompson_pick
+from messenger.domain.journeys.definition import Journey, JourneyStatus, Step, StepType
+from messenger.domain.journeys.enrolment import Enrolment, EnrolmentStatus, ExitReason
+from messenger.domain.journeys.filters import Filter, matches
+from messenger.domain.journeys.plan import held_out, unit_draw, wake_at
+from messenger.domain.model import Recipient
+from messenger.domain.policy import recipient_zone, zone
+from messenger.services.journeys.book import JourneyBook
+from messenger.services.messages import MessageLibrary
+from messenger.services.sending import SendRequest, Sends
+from shared.adapters.eventbridge import EventPublisher
+from shared.contracts.envelope import EventEnvelope, derived_event_id
+from shared.log import get_logger
+
+_log = get_logger("kizuna.messenger.journeys")
+
+MAX_STEPS_PER_RUN = 50
+PAUSED_RECHECK = timedelta(minutes=15)
+FAILED_STEP_BACKOFF = timedelta(minutes=5)
+WAITS = frozenset(
+    {StepType.WAIT, StepType.WAIT_UNTIL, StepType.WAIT_LOCAL_TIME, StepType.WAIT_EVENT}
+)
+
+
+def customer_facts(recipient: Recipient | None) -> dict[str, Any]:
+    if recipient is None:
+        return {}
+    return {
+        "customer.locale": recipient.locale,
+        "customer.timezone": recipient.timezone,
+        "customer.rank": recipient.rank,
+    }
+
+
+@dataclass(frozen=True)
+class StepRunner:
+    repo: JourneyRepository
+    book: JourneyBook
+    recipients: RecipientRepository
+    in_segment: Callable[[str, str, str], bool]
+    """(shop, segment, customer): the messenger's copy of segment membership."""
+    library: MessageLibrary
+    sends: Sends
+    publisher: EventPublisher
+    status_of: Callable[[str, str], str | None]
+    """(shop, journey) → the journey's status now (paused and archived hold or end people)."""
+    clock: Callable[[], datetime]
+
+    def check(self, rule: Filter | None, e: Enrolment, recipient: Recipient | None) -> bool:
+        facts = {**e.facts, **customer_facts(recipient)}
+        return matches(rule, facts, lambda seg: self.in_segment(e.shop_id, seg, e.customer_id))
+
+    def run(self, e: Enrolment) -> Enrolment:
+        """Execute whatever is due now, step after step, until the enrolment waits,
+        finishes, or someone else recorded a step first. Returns the last state seen."""
+        for _ in range(MAX_STEPS_PER_RUN):
+            now = self.clock()
+            if e.status not in (EnrolmentStatus.ACTIVE, EnrolmentStatus.SCHEDULED):
+                return e
+            if e.due_at is None or e.due_at > now:
+                return e
+            journey = self.book.version(e.shop_id, e.journey_id, e.version)
+            if journey is None:
+                return e
+            try:
+                after, counters = self._transition(journey, e, now)
+            except StaleEnrolment:
+                return e
+            try:
+                self.repo.advance(e, after, counters)
+            except StaleEnrolment:
+                return e
+            e = after
+        return e
+
+    def park(self, e: Enrolment, err: Exception) -> None:
+        """A step that raised (a read that failed) is tried again later; it never holds up
+        the enrolments after it."""
+        _log.error(
+            "journey step failed",
+            extra={"journey_id": e.journey_id, "step": e.step, "error": type(err).__name__},
+        )
+        later = replace(e, seq=e.seq + 1, due_at=self.clock() + FAILED_STEP_BACKOFF)
+        with contextlib.suppress(StaleEnrolment):  # someone else moved it: nothing to park
+            self.repo.advance(e, later, [])
+
+    # ------------------------------------------------------------ one step
+    def _transition(
+        self, journey: Journey, e: Enrolment, now: datetime
+    ) -> tuple[Enrolment, list[Counter]]:
+        status = self.status_of(e.shop_id, e.journey_id)
+        if status == JourneyStatus.ARCHIVED:
+            return self._finish(e, now, EnrolmentStatus.EXITED, ExitReason.ARCHIVED.value)
+        if status == JourneyStatus.PAUSED:
+            return replace(e, seq=e.seq + 1, due_at=now + PAUSED_RECHECK), []
+        if e.status is EnrolmentStatus.SCHEDULED:
+            return self._enter_scheduled(journey, e, now)
+        step = journey.step(e.step or journey.start)
+        if step.type in WAITS:
+            return self._wait(journey, step, e, now)
+        if step.type is StepType.SEND:
+            return self._send(journey, step, e, now)
+        if step.type is StepType.BRANCH:
+            recipient = self.recipients.get(e.shop_id, e.customer_id)
+            taken = self.check(step.condition, e, recipient)
+            counter = Counter(f"S#{step.step_id}", {"executed": 1, f"branch_{taken}".lower(): 1})
+            return self._go(e, step.next if taken else step.else_next, now, counter)
+        if step.type is StepType.SPLIT:
+            name, nxt = self._pick(journey, step, e)
+            moved, counters = self._go(
+                e, nxt, now, Counter(f"S#{step.step_id}", {"executed": 1, f"variant_{name}": 1})
+            )
+            return replace(moved, variants={**e.variants, step.step_id: name}), counters
+        if step.type is StepType.TAG:
+            self._tag(journey, step, e, now)
+            return self._go(e, step.next, now, Counter(f"S#{step.step_id}", {"executed": 1}))
+        counter = Counter(f"S#{step.step_id}", {"executed": 1})
+        done, counters = self._finish(e, now, EnrolmentStatus.COMPLETED, ExitReason.EXIT_STEP)
+        return done, [counter, *counters]
+
+    def _go(
+        self, e: Enrolment, nxt: str | None, now: datetime, counter: Counter
+    ) -> tuple[Enrolment, list[Counter]]:
+        if nxt is None:
+            done, counters = self._finish(e, now, EnrolmentStatus.COMPLETED, "end")
+            return done, [counter, *counters]
+        return replace(e, step=nxt, waiting=False, due_at=now, seq=e.seq + 1), [counter]
+
+    def _finish(
+        self, e: Enrolment, now: datetime, status: EnrolmentStatus, reason: str
+    ) -> tuple[Enrolment, list[Counter]]:
+        done = replace(
+            e,
+            status=status,
+            exit_reason=reason,
+            finished_at=now,
+            due_at=None,
+            waiting=False,
+            seq=e.seq + 1,
+        )
+        name = "completed" if status is EnrolmentStatus.COMPLETED else f"exited_{reason}"
+        return done, [Counter("J", {name: 1})]
+
+    def _wait(
+        self, journey: Journey, step: Step, e: Enrolment, now: datetime
+    ) -> tuple[Enrolment, list[Counter]]:
+        counter = Counter(f"S#{step.step_id}", {"executed": 1})
+        if e.waiting:  # the wait is over (a wait for an event: it timed out)
+            nxt = step.timeout_next if step.type is StepType.WAIT_EVENT else step.next
+            if step.type is StepType.WAIT_EVENT:
+                counter = Counter(f"S#{step.step_id}", {"executed": 1, "timed_out": 1})
+            return self._go(e, nxt, now, counter)
+        tz = None
+        if step.type is StepType.WAIT_LOCAL_TIME:
+            recipient = self.recipients.get(e.shop_id, e.customer_id)
+            policy = self.library.policy(e.shop_id)
+            # An unknown zone falls back to the shop's: one bad profile never stalls the
+            # queue (Parcelvoy #610).
+            tz = recipient_zone(recipient, policy) if recipient else None
+            if tz is None:
+                tz = zone(policy.timezone)
+        wake = wake_at(step, e, now, tz or UTC)
+        if wake <= now and step.type is not StepType.WAIT_EVENT:
+            return self._go(e, step.next, now, counter)
+        return replace(e, waiting=True, due_at=wake, seq=e.seq + 1), []
+
+    def _send(
+        self, journey: Journey, step: Step, e: Enrolment, now: datetime
+    ) -> tuple[Enrolment, list[Counter]]:
+        if journey.flow_filter is not None:  # re-checked before every send (as Klaviyo)
+            recipient = self.recipients.get(e.shop_id, e.customer_id)
+            if not self.check(journey.flow_filter, e, recipient):
+                return self._finish(e, now, EnrolmentStatus.EXITED, ExitReason.FLOW_FILTER.value)
+        request = SendRequest(
+            shop_id=e.shop_id,
+            message_id=step.message_id or "",
+            customer_id=e.customer_id,
+            trigger=journey.trigger_name(step.step_id),
+            anchor=e.send_anchor(step.step_id),
+            variables={"journey": {"id": e.journey_id, "step": step.step_id, "key": e.key}},
+        )
+        # The batch door: a template that fails for this person is their `failed`
+        # delivery (recorded, counted) instead of an error that would retry the step.
+        outcome = self.sends.send_batch([request])[0]
+        values: dict[str, int | Decimal] = {"executed": 1, f"status_{outcome.status}": 1}
+        if outcome.status in ("sent", "deferred", "retry_scheduled"):
+            values["sent"] = 1
+        return self._go(e, step.next, now, Counter(f"S#{step.step_id}", values))
+
+    def _pick(self, journey: Journey, step: Step, e: Enrolment) -> tuple[str, str]:
+        """Thompson sampling on each variant's goal conversions so far (the campaigns'
+        sampler); the draw is seeded by the enrolment, so a re-run picks the same."""
+        if step.step_id in e.variants:
+            name = e.variants[step.step_id]
+            return name, dict(step.variants)[name]
+        totals: dict[str, int] = {}
+        for version, scope, values in self.repo.counters(e.shop_id, e.journey_id):
+            if version == e.version and scope == f"S#{step.step_id}":
+                for k, v in values.items():
+                    totals[k] = totals.get(k, 0) + int(v)
+        stats = [
+            VariantStats(
+                name,
+                trials=totals.get(f"variant_{name}", 0),
+                successes=totals.get(f"converted_{name}", 0),
+            )
+            for name, _ in step.variants
+        ]
+        seed = int(unit_draw("split", e.enrolment_id, step.step_id) * 2**32)
+        name = thompson_pick(stats, random.Random(seed))  # noqa: S311 - a split, not security
+        return name, dict(step.variants)[name]
+
+    def _tag(self, journey: Journey, step: Step, e: Enrolment, now: datetime) -> None:
+        """Publish `profile.tagged` (same id on a re-run, so consumers deduplicate)."""
+        envelope = EventEnvelope(
+            id=derived_event_id("tagged", e.enrolment_id, str(e.version), step.step_id),
+            shop=e.shop_id,
+            type="profile.tagged",
+            time=now,
+            detail={
+                "customer_id": e.customer_id,
+                "tag": step.tag,
+                "journey_id": e.journey_id,
+            },
+        )
+        self.publisher.publish([envelope])
+
+    def _enter_scheduled(
+        self, journey: Journey, e: Enrolment, now: datetime
+    ) -> tuple[Enrolment, list[Counter]]:
+        """A date trigger's day has come: the entry filter is checked now, then the
+        holdout draw, as for an event trigger."""
+        recipient = self.recipients.get(e.shop_id, e.customer_id)
+        if not self.check(journey.entry_filter, e, recipient):
+            return self._finish(e, now, EnrolmentStatus.EXITED, ExitReason.ENTRY_FILTER.value)
+        return entered(journey, e, now)
+
+
+def entered(journey: Journey, e: Enrolment, now: datetime) -> tuple[Enrolment, list[Counter]]:
+    """An enrolment that enters now: drawn into the holdout (recorded, gets nothing) or
+    active at the journey's first step, with its `entered` counters."""
+    if held_out(journey.journey_id, e.enrolment_id, journey.holdout_percent):
+        state = replace(e, status=EnrolmentStatus.HOLDOUT, step=None, due_at=None, seq=e.seq + 1)
+        return state, [Counter("J", {"entered": 1, "holdout": 1})]
+    state = replace(e, status=EnrolmentStatus.ACTIVE, step=journey.start, due_at=now, seq=e.seq + 1)
+    return state, [Counter("J", {"entered": 1})]
+
+
+def anchors_of(detail: Mapping[str, Any], at: datetime) -> dict[str, datetime]:
+    """Times a `wait_until` may count from: the entry, and each `*_at` of the trigger."""
+    found = {"entered_at": at}
+    for k, v in detail.items():
+        if k.endswith("_at") and isinstance(v, str):
+            try:
+                parsed = datetime.fromisoformat(v)
+            except ValueError:
+                continue
+            if parsed.tzinfo is not None:
+                found[k] = parsed
+    return found

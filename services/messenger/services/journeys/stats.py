@@ -1,0 +1,105 @@
+"""A journey's numbers per version and step, summed from the sharded counters (one
+Query), and its lift against the holdout."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+from messenger.adapters.journeys import JourneyRepository
+from messenger.domain.journeys.lift import Lift, mean_lift, proportion_lift
+from messenger.services.journeys.intake import LIFT_WINDOWS
+from shared.errors import NotFound
+
+
+def _lift(lift: Lift | None) -> dict[str, Any] | None:
+    if lift is None:
+        return None
+    return {
+        "treated": round(lift.treated, 6),
+        "holdout": round(lift.holdout, 6),
+        "difference": round(lift.difference, 6),
+        "ci95": [
+            None if lift.low is None else round(lift.low, 6),
+            None if lift.high is None else round(lift.high, 6),
+        ],
+        "relative": None if lift.relative is None else round(lift.relative, 6),
+    }
+
+
+def summarise(journey: dict[str, float], steps: dict[str, dict[str, float]]) -> dict[str, Any]:
+    """The public numbers of one version (or of all versions summed)."""
+    g = defaultdict(float, journey)
+    exited = {
+        k.removeprefix("exited_"): int(v) for k, v in journey.items() if k.startswith("exited_")
+    }
+    treated = int(g["entered"] - g["holdout"])
+    finished = int(g["completed"]) + sum(exited.values())
+    n_h = int(g["holdout"])
+    lift = {
+        "conversion": _lift(proportion_lift(int(g["conv_t"]), treated, int(g["conv_h"]), n_h)),
+        "revenue_per_enrolled": _lift(
+            mean_lift(g["rev_t"], g["revsq_t"], treated, g["rev_h"], g["revsq_h"], n_h)
+        ),
+        **{
+            f"conversion_{w}d": _lift(
+                proportion_lift(int(g[f"conv_t_d{w}"]), treated, int(g[f"conv_h_d{w}"]), n_h)
+            )
+            for w in LIFT_WINDOWS
+        },
+    }
+    return {
+        "entered": int(g["entered"]),
+        "holdout": n_h,
+        "active": max(treated - finished, 0),
+        "completed": int(g["completed"]),
+        "exited": exited,
+        "sent": int(sum(s.get("sent", 0) for s in steps.values())),
+        "converted": int(g["conv_t"]),
+        "revenue": str(g["rev_t"]),
+        "holdout_converted": n_h and int(g["conv_h"]),
+        "holdout_revenue": str(g["rev_h"]),
+        "lift": lift,
+        "steps": {k: {n: int(v) for n, v in s.items()} for k, s in sorted(steps.items())},
+    }
+
+
+@dataclass(frozen=True)
+class JourneyStats:
+    repo: JourneyRepository
+
+    def read(self, shop_id: str, journey_id: str) -> dict[str, Any]:
+        if self.repo.head(shop_id, journey_id) is None:
+            raise NotFound(f"no journey {journey_id!r}", field="journey_id")
+        by_version: dict[int, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+        steps: dict[int, dict[str, dict[str, float]]] = defaultdict(
+            lambda: defaultdict(lambda: defaultdict(float))
+        )
+        for version, scope, values in self.repo.counters(shop_id, journey_id):
+            for k, v in values.items():
+                if scope == "J":
+                    by_version[version][k] += float(v)
+                else:
+                    steps[version][scope.removeprefix("S#")][k] += float(v)
+        total: dict[str, float] = defaultdict(float)
+        total_steps: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+        for version in sorted(set(by_version) | set(steps)):
+            for k, v in by_version[version].items():
+                total[k] += v
+            for step, values in steps[version].items():
+                for k, v in values.items():
+                    total_steps[step][k] += v
+        return {
+            "journey_id": journey_id,
+            **summarise(dict(total), {k: dict(v) for k, v in total_steps.items()}),
+            "versions": [
+                {
+                    "version": version,
+                    **summarise(
+                        dict(by_version[version]), {k: dict(v) for k, v in steps[version].items()}
+                    ),
+                }
+                for version in sorted(set(by_version) | set(steps))
+            ],
+        }

@@ -1,0 +1,93 @@
+"""The journey domain on its own: filters, due times, draws and the lift's interval."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+
+from messenger.domain.journeys.filters import FilterError, matches, parse_filter
+from messenger.domain.journeys.lift import mean_lift, proportion_lift
+from messenger.domain.journeys.plan import held_out, next_local_time, next_occurrence, shard_of
+
+JST = timezone(timedelta(hours=9))
+AT = datetime(2026, 11, 23, 3, 0, tzinfo=UTC)
+
+
+def test_filters_read_the_rule_language_on_the_messengers_facts() -> None:
+    """Given a filter in the rule language's shape
+    When it is checked against facts and membership
+    Then all/any/not, comparisons and segments answer as the segment rules do, and a
+    missing field is false except for not_exists."""
+    rule = parse_filter(
+        {
+            "all": [
+                {"field": "order.order_count", "op": "eq", "value": 1},
+                {"any": [{"segment": "vip"}, {"field": "order.total", "op": "gte", "value": 5000}]},
+                {"not": {"field": "customer.locale", "op": "in", "value": ["en"]}},
+                {"field": "event.coupon", "op": "not_exists"},
+            ]
+        },
+        "entry_filter",
+    )
+    facts = {"order.order_count": 1, "order.total": "3980", "customer.locale": "ja"}
+    assert matches(rule, facts, lambda seg: seg == "vip")
+    assert not matches(rule, facts, lambda seg: False)
+    assert matches(rule, {**facts, "order.total": 6000}, lambda seg: False)
+    assert not matches(rule, {**facts, "event.coupon": "X"}, lambda seg: True)
+
+
+@pytest.mark.parametrize(
+    ("rule", "path"),
+    [
+        ({"field": "profile.age", "op": "eq", "value": 1}, "f.field"),
+        ({"all": []}, "f.all"),
+        ({"any": [{"field": "order.total", "op": "about", "value": 1}]}, "f.any[0].op"),
+        ({"field": "order.total", "op": "in", "value": 3}, "f.value"),
+    ],
+)
+def test_a_bad_filter_names_its_node(rule: object, path: str) -> None:
+    with pytest.raises(FilterError) as raised:
+        parse_filter(rule, "f")
+    assert raised.value.field == path
+
+
+def test_local_time_and_dates() -> None:
+    """Given noon in Tokyo
+    Then the next 10:00 there is tomorrow, the next 15:00 today; a birthday's next
+    occurrence is this year's if not past, and 29 February falls on the 28th."""
+    assert next_local_time(AT, JST, 10, 0) == datetime(2026, 11, 24, 1, 0, tzinfo=UTC)
+    assert next_local_time(AT, JST, 15, 0) == datetime(2026, 11, 23, 6, 0, tzinfo=UTC)
+    birthday = datetime(1990, 12, 1, tzinfo=UTC)
+    assert next_occurrence(birthday, AT, -7, yearly=True) == datetime(2026, 11, 24, tzinfo=UTC)
+    leap = datetime(2000, 2, 29, tzinfo=UTC)
+    assert next_occurrence(leap, AT, 0, yearly=True) == datetime(2027, 2, 28, tzinfo=UTC)
+
+
+def test_draws_are_fixed_by_the_enrolment_and_near_their_share() -> None:
+    """Given 10,000 enrolment ids
+    Then a 10 % holdout takes about 10 %, the same id always draws the same, and the
+    shards are evenly used."""
+    ids = [f"e{i}" for i in range(10_000)]
+    held = sum(held_out("j", i, 10) for i in ids)
+    assert 900 <= held <= 1100
+    assert [held_out("j", i, 10) for i in ids[:50]] == [held_out("j", i, 10) for i in ids[:50]]
+    counts = [0] * 16
+    for i in ids:
+        counts[shard_of(i, 16)] += 1
+    assert min(counts) > 500
+
+
+def test_the_lift_interval() -> None:
+    """Given 30 % conversion among 1,000 treated and 20 % among 1,000 held out
+    Then the lift is 10 points with an interval of about ±3.8 points that excludes 0;
+    with no holdout there is no lift."""
+    lift = proportion_lift(300, 1000, 200, 1000)
+    assert lift is not None and lift.low is not None and lift.high is not None
+    assert lift.difference == pytest.approx(0.1)
+    assert lift.low == pytest.approx(0.1 - 0.0380, abs=1e-3)
+    assert lift.low > 0
+    assert lift.relative == pytest.approx(0.5)
+    assert proportion_lift(3, 10, 0, 0) is None
+    revenue = mean_lift(3000.0, 3000.0 * 1000, 10, 1000.0, 1000.0 * 1000, 10)
+    assert revenue is not None and revenue.difference == pytest.approx(200.0)

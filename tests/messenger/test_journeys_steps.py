@@ -1,0 +1,183 @@
+"""The other triggers and steps end to end: a date trigger with a local time, a wait for
+an event with a timeout, branch, split and tag, the flow filter, pause and archive."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+
+from tests.conftest import Cloud, ShopKeys
+from tests.messenger.fakes import RecordingPublisher
+from tests.messenger.journey_world import JourneyWorld
+
+JST = timezone(timedelta(hours=9))
+
+
+@pytest.fixture
+def world(cloud: Cloud, shop: ShopKeys) -> JourneyWorld:
+    w = JourneyWorld(cloud, shop)
+    w.policy(cap_count=20)
+    for c in ("c-1", "c-2"):
+        w.customer(c)
+    for m in ("a", "b", "cart", "birthday"):
+        w.message(m)
+    return w
+
+
+def _mails(world: JourneyWorld, customer_id: str = "c-1") -> list[str]:
+    return [t for t, _ in world.journey_mails(customer_id)]
+
+
+def test_a_birthday_enters_on_the_day_at_ten_local_time(world: JourneyWorld) -> None:
+    """Given a yearly birthday journey that sends at 10:00 in the person's zone
+    When the profile with a birthday in eight days arrives, and time passes
+    Then nothing happens before the day, and the mail goes at 10:00 JST on it."""
+    world.journey(
+        {
+            "journey_id": "birthday",
+            "name": "Birthday",
+            "trigger": {"date_field": "birthday", "yearly": True},
+            "start": "at10",
+            "steps": {
+                "at10": {"type": "wait_local_time", "hour": 10, "next": "mail"},
+                "mail": {"type": "send", "message_id": "birthday"},
+            },
+            "reentry": {"mode": "per_key"},
+        }
+    )
+    world.event(
+        "customer.upserted",
+        {"customer": {"customer_id": "c-1", "timezone": "Asia/Tokyo"}, "birthday": "1990-12-01"},
+    )
+    world.run_for(7)
+    assert _mails(world) == []
+    world.run_for(2, every=timedelta(hours=1))
+    ((trigger, at),) = world.journey_mails()
+    assert trigger == "journey:birthday:mail"
+    assert at.astimezone(JST).replace(tzinfo=None) == datetime(2026, 12, 1, 10, 0)
+
+
+CART: dict[str, Any] = {
+    "journey_id": "cart",
+    "name": "Abandoned cart",
+    "trigger": {"event": "cart.updated", "key": "cart_id"},
+    "start": "wait",
+    "steps": {
+        "wait": {
+            "type": "wait_event",
+            "event": "order.placed",
+            "hours": 1,
+            "next": "bought",
+            "timeout_next": "mail",
+        },
+        "mail": {"type": "send", "message_id": "cart"},
+        "bought": {"type": "exit"},
+    },
+    "reentry": {"mode": "per_key"},
+}
+
+
+def _cart(world: JourneyWorld, customer_id: str) -> None:
+    world.event(
+        "cart.updated",
+        {
+            "customer_id": customer_id,
+            "cart_id": f"k-{customer_id}",
+            "items": [{"sku": "SERUM-30", "quantity": 1, "unit_price": "3980"}],
+            "updated_at": world.clock.now.isoformat(),
+        },
+    )
+
+
+def test_the_cart_flow_sends_nothing_to_someone_who_bought_within_the_hour(
+    world: JourneyWorld,
+) -> None:
+    """Given the cart flow (up to 1 h for order.placed)
+    When one person buys after 20 minutes and another does not
+    Then only the second hears back, an hour after the cart."""
+    world.journey(CART)
+    _cart(world, "c-1")
+    _cart(world, "c-2")
+    world.clock.advance(minutes=20)
+    world.order("o-1", customer_id="c-1")
+    world.run_for(1, every=timedelta(minutes=10))
+    assert _mails(world, "c-1") == []
+    ((trigger, _),) = world.journey_mails("c-2")
+    assert trigger == "journey:cart:mail"
+    steps = world.stats("cart")["steps"]["wait"]
+    assert steps["event_arrived"] == 1 and steps["timed_out"] == 1
+
+
+def test_branch_split_tag_and_the_flow_filter(world: JourneyWorld) -> None:
+    """Given a journey that tags, splits A/B, and branches on the order's total, with a
+    flow filter on the segment `blocked`
+    When two people enter and one of them joins `blocked` before the send
+    Then the other gets the branch's mail of their variant, the tag is published, and
+    the blocked one exits with `flow_filter`."""
+    published = RecordingPublisher()
+    world.use(publisher=published)
+    world.event("segment.entered", {"segment_id": "blocked", "customer_id": "nobody"})
+    world.journey(
+        {
+            "journey_id": "mix",
+            "name": "Mix",
+            "trigger": {"event": "order.placed", "key": "order_id"},
+            "flow_filter": {"not": {"segment": "blocked"}},
+            "start": "tag",
+            "steps": {
+                "tag": {"type": "tag", "tag": "buyer", "next": "wait"},
+                "wait": {"type": "wait", "hours": 2, "next": "split"},
+                "split": {
+                    "type": "split",
+                    "variants": [{"name": "A", "next": "big"}, {"name": "B", "next": "big"}],
+                },
+                "big": {
+                    "type": "branch",
+                    "condition": {"field": "order.total", "op": "gte", "value": 5000},
+                    "next": "mail-a",
+                    "else_next": "mail-b",
+                },
+                "mail-a": {"type": "send", "message_id": "a"},
+                "mail-b": {"type": "send", "message_id": "b"},
+            },
+            "reentry": {"mode": "per_key"},
+        }
+    )
+    world.order("o-1", customer_id="c-1", total="8000")
+    world.order("o-2", customer_id="c-2", total="1000")
+    world.event("segment.entered", {"segment_id": "blocked", "customer_id": "c-2"})
+    world.run_for(1, every=timedelta(hours=1))
+    assert _mails(world, "c-1") == ["journey:mix:mail-a"]
+    assert _mails(world, "c-2") == []
+    tags = [e for e in published.published if e.type == "profile.tagged"]
+    assert sorted(e.detail["customer_id"] for e in tags) == ["c-1", "c-2"]
+    stats = world.stats("mix")
+    assert stats["exited"] == {"flow_filter": 1}
+    split = stats["steps"]["split"]
+    assert split.get("variant_A", 0) + split.get("variant_B", 0) == 2
+
+
+def test_pause_holds_due_steps_and_archive_ends_them(world: JourneyWorld) -> None:
+    """Given the cart flow with two people waiting
+    When it is paused past their timeout, resumed, and then archived for a third
+    Then nothing is sent while paused, the due mails go after resuming, nobody enters
+    while paused, and the archived journey's last waiter exits `archived`."""
+    world.journey(CART)
+    _cart(world, "c-1")
+    world.http.post("/v1/journeys/cart/pause", headers=world.auth)
+    _cart(world, "c-2")  # paused: does not enter
+    world.run_for(1, every=timedelta(minutes=30))
+    assert _mails(world) == []
+    world.http.post("/v1/journeys/cart/resume", headers=world.auth)
+    world.run_for(0.5, every=timedelta(minutes=15))
+    assert _mails(world) == ["journey:cart:mail"]
+    assert _mails(world, "c-2") == []
+    world.customer("c-3")
+    _cart(world, "c-3")
+    world.http.post("/v1/journeys/cart/archive", headers=world.auth)
+    world.run_for(0.5, every=timedelta(minutes=15))
+    assert _mails(world, "c-3") == []
+    assert world.stats("cart")["exited"] == {"archived": 1}
+    assert world.clock.now > datetime(2026, 11, 23, tzinfo=UTC)
