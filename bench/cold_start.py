@@ -43,6 +43,7 @@ FIRST_REQUEST = {
     "segmenter.entrypoints.api": "/v1/segments",
     "messenger.entrypoints.api": "/v1/messages",
     "feedback.entrypoints.api": "/v1/surveys",
+    "console.entrypoints.api": "/console/session",
 }
 """The first request each API handler serves: a list that reads DynamoDB behind the key."""
 

@@ -35,7 +35,7 @@ class Shops:
     """segments:read + segments:write + messages:read: what a marketer signs in with."""
 
 
-def demo_orders(customers: int = 90, seed: int = 14) -> list[dict[str, Any]]:
+def demo_orders(customers: int = 90, seed: int = 14, prefix: str = "c") -> list[dict[str, Any]]:
     """Orders of a small D2C shop: each customer's first order on a day of the last two
     years, then 0-5 repeat orders at their own interval (a fixed seed: the same every run)."""
     rng = random.Random(seed)
@@ -51,8 +51,8 @@ def demo_orders(customers: int = 90, seed: int = 14) -> list[dict[str, Any]]:
             events.append(
                 {
                     "type": "order.placed",
-                    "event_id": f"evt-{n}-{k}",
-                    "order_id": f"o-{n}-{k}",
+                    "event_id": f"evt-{prefix}-{n}-{k}",
+                    "order_id": f"{prefix}-o-{n}-{k}",
                     "placed_at": f"{day.isoformat()}T10:00:00+09:00",
                     "currency": "JPY",
                     "total": str(total),
@@ -67,8 +67,8 @@ def demo_orders(customers: int = 90, seed: int = 14) -> list[dict[str, Any]]:
                         }
                     ],
                     "customer": {
-                        "customer_id": f"c-{n:03d}",
-                        "email": f"buyer{n}@example.jp",
+                        "customer_id": f"{prefix}-{n:03d}",
+                        "email": f"{prefix}{n}@example.jp",
                         "last_name": "山田" if n % 2 else "佐藤",
                         "first_name": f"花子{n}",
                         "consents": [{"channel": "email", "granted": True, "source": "checkout"}],
@@ -79,10 +79,8 @@ def demo_orders(customers: int = 90, seed: int = 14) -> list[dict[str, Any]]:
     return events
 
 
-def load_shop(
-    cloud: Cloud, client: TestClient, shop: ShopKeys, orders: list[dict[str, Any]]
-) -> None:
-    """Orders in through the API, the nightly recompute (RFM scores) and the analytics pass."""
+def load_orders(client: TestClient, shop: ShopKeys, orders: list[dict[str, Any]]) -> None:
+    """Orders in through the API, then the nightly recompute (RFM scores)."""
     for start in range(0, len(orders), 500):
         r = client.post(
             "/v1/events/batch",
@@ -92,6 +90,10 @@ def load_shop(
         assert r.status_code == 200, r.text
     r = client.post("/v1/segments/recompute", headers=shop.header(shop.admin))
     assert r.status_code == 200, r.text
+
+
+def analyse(cloud: Cloud, client: TestClient, shop: ShopKeys) -> None:
+    """The analytics pass, as the refresh request's event reaches the analytics function."""
     r = client.post("/v1/analytics/refresh", headers=shop.header(shop.admin))
     assert r.status_code == 202, r.text
     for event in cloud.take_events("AnalyticsFunction"):
@@ -101,11 +103,16 @@ def load_shop(
 
 @pytest.fixture
 def shops(cloud: Cloud, segmenter_client: TestClient) -> Shops:
-    cloud.route_rules_to_queues()
+    """acme (90 customers) and other (12), loaded and analysed. The bus rules are routed
+    only after the orders are in: moto matching every order event against every rule
+    would take minutes, and no test here reads those events."""
     acme = make_shop(cloud, "acme")
     other = make_shop(cloud, "other")
-    load_shop(cloud, segmenter_client, acme, demo_orders())
-    load_shop(cloud, segmenter_client, other, demo_orders(customers=12, seed=99))
+    load_orders(segmenter_client, acme, demo_orders())
+    load_orders(segmenter_client, other, demo_orders(customers=12, seed=99, prefix="z"))
+    cloud.route_rules_to_queues()
+    analyse(cloud, segmenter_client, acme)
+    analyse(cloud, segmenter_client, other)
     admin = authenticate_token(cloud.keys, acme.admin)
     marketer = create_key(
         cloud.keys, admin, "marketer", ["segments:read", "segments:write", "messages:read"]

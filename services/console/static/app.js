@@ -103,6 +103,7 @@
   }
   function clearCharts() { for (const c of charts) { c.destroy(); } charts = []; }
   async function render() {
+    main.dataset.ready = "false";
     clearCharts();
     frame();
     main.replaceChildren();
@@ -206,7 +207,8 @@
     const width = Math.max(280, container.clientWidth - 24);
     const opts = {
       width: width, height: 240,
-      series: [{ value: (u, v) => v === null ? "—" : month(new Date(v * 1000).toISOString().slice(0, 7)) },
+      legend: { live: false },
+      series: [{ label: t("table.month") },
         ...STATES.map((s) => ({ label: t("state." + s), stroke: COLORS[s], width: 2, value: (u, v) => num(v) }))],
       axes: [{ values: (u, vals) => vals.map((v) => month(new Date(v * 1000).toISOString().slice(0, 7))) }, { values: (u, vals) => vals.map(num) }],
       scales: { x: { time: false } },
