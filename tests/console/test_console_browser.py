@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.conftest import Cloud, make_shop, order_payload
 from tests.console.conftest import Shops
 from tests.console.png import decode
 
@@ -301,4 +302,29 @@ def test_a_read_only_key_cannot_change_anything(
     assert statuses == [403, 403, 403, 403]
     segments = segmenter_client.get("/v1/segments", headers=shops.acme.header(shops.acme.reader))
     assert all(s["builtin"] for s in segments.json())
+    assert console.other_hosts() == []
+
+
+def test_before_the_first_analytics_pass_the_overview_says_so_and_asks_for_one(
+    cloud: Cloud, segmenter_client: TestClient, base_url: str, browser: Any
+) -> None:
+    """Given a new shop with one order and no analytics pass yet
+    When its admin opens the overview
+    Then it says the figures are not computed yet (never zeros), and its button asks for
+    a pass: the report's status becomes `queued`."""
+    keys = make_shop(cloud, "fresh")
+    body = order_payload()
+    assert (
+        segmenter_client.post("/v1/orders", json=body, headers=keys.header(keys.events)).status_code
+        == 201
+    )
+    console = Console(browser, base_url)
+    console.sign_in(keys.admin)
+    page = console.page
+    assert "未計算" in page.locator("#pending").inner_text()
+    assert page.locator("#kpi-customers").count() == 0
+    page.click("#refresh")
+    page.wait_for_selector("#refresh[disabled]")
+    pending = segmenter_client.get("/v1/analytics/repeat", headers=keys.header(keys.reader))
+    assert pending.status_code == 202 and pending.json()["status"] == "queued"
     assert console.other_hosts() == []

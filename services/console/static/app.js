@@ -168,6 +168,15 @@
     const [list, repeat, ltv, forecast] = await Promise.all(["list-analysis", "repeat", "ltv", "forecast"].map(report));
     if (list.pending) {
       main.append(el("p", { class: "notice", id: "pending", text: t("overview.pending", { status: t("status." + list.pending.status) }) }));
+      if (can("segments:write")) {
+        const button = el("button", { type: "button", class: "primary", id: "refresh", text: t("overview.refresh") });
+        button.addEventListener("click", async () => {
+          button.disabled = true;
+          await api("/v1/analytics/refresh", { method: "POST" });
+          button.textContent = t("overview.refresh_requested");
+        });
+        main.append(el("div", { class: "row" }, button));
+      }
       return;
     }
     const rows = list.rows;
