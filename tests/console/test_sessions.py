@@ -231,3 +231,50 @@ def _keys() -> Any:
     return DynamoKeyStore(
         aws.client(aws.session(settings.aws_region), "dynamodb"), settings.platform_table
     )
+
+
+def _lambda_event(method: str, path: str, body: str = "", **headers: str) -> dict[str, Any]:
+    """An API Gateway HTTP API (payload 2.0) request: cookies come apart from headers."""
+    cookie = headers.pop("cookie", "")
+    return {
+        "version": "2.0",
+        "routeKey": f"{method} {path}",
+        "rawPath": path,
+        "rawQueryString": "",
+        "cookies": cookie.split("; ") if cookie else [],
+        "headers": {"host": "abc.execute-api.ap-northeast-1.amazonaws.com", **headers},
+        "requestContext": {
+            "http": {"method": method, "path": path, "sourceIp": "1.2.3.4", "protocol": "HTTP/1.1"},
+            "stage": "$default",
+        },
+        "body": body,
+        "isBase64Encoded": False,
+    }
+
+
+def test_the_session_works_through_api_gateway_and_mangum(acme: ShopKeys) -> None:
+    """Given the console and segmenter Lambda handlers, as API Gateway calls them
+    When the sign-in's `cookies` come back and are sent to the segmenter's function
+    Then the cookie reads the shop's customers there, and a change without the token is
+    refused."""
+    from console.entrypoints.api import handler as console_handler
+    from segmenter.entrypoints.api import handler as segmenter_handler
+
+    signed_in = console_handler(
+        _lambda_event(
+            "POST",
+            "/console/session",
+            f"api_key={acme.reader}",
+            **{"content-type": "application/x-www-form-urlencoded"},
+        ),
+        None,
+    )
+    assert signed_in["statusCode"] == 200, signed_in["body"]
+    pairs = [c.split(";", 1)[0] for c in signed_in["cookies"]]
+    assert {p.split("=", 1)[0] for p in pairs} == {SESSION_COOKIE, CSRF_COOKIE}
+    cookie = "; ".join(pairs)
+    read = segmenter_handler(_lambda_event("GET", "/v1/customers", cookie=cookie), None)
+    assert read["statusCode"] == 200, read["body"]
+    assert '"c-1"' in read["body"]
+    change = segmenter_handler(_lambda_event("POST", "/v1/segments/recompute", cookie=cookie), None)
+    assert change["statusCode"] == 403
