@@ -33,6 +33,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 LAPTOP = {"width": 1280, "height": 900}
+PHONE = {"width": 390, "height": 844}
 
 pytestmark = pytest.mark.skipif(
     not CHROMIUM.exists(), reason="Debian chromium is not installed (apt-get install chromium)"
@@ -251,7 +252,8 @@ def test_another_shops_key_sees_nothing_of_this_one(
 ) -> None:
     """Given shop `other`'s reader key
     When it signs in and looks for acme's figures and customers
-    Then it sees only its own 12 customers, and acme's customer is not found."""
+    Then it sees only its own 12 customers, and acme's customer is not found; and the
+    pages fit a phone's width."""
     console = Console(browser, base_url)
     console.sign_in(shops.other.reader)
     page = console.page
@@ -268,6 +270,12 @@ def test_another_shops_key_sees_nothing_of_this_one(
     assert ids and all(i.startswith("z-") for i in ids)
     console.go("#/customers/c-001", "customers")
     assert page.locator("#not-found").is_visible()
+
+    # And on a phone each page fits the screen's width (wide tables scroll in their card)
+    page.set_viewport_size(PHONE)
+    for hash_, view in (("#/overview", "overview"), ("#/rfm", "rfm"), ("#/customers", "customers")):
+        console.go(hash_, view)
+        assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"], view
     assert console.other_hosts() == []
 
 
