@@ -233,6 +233,10 @@ def _keys() -> Any:
     )
 
 
+NO_CONTEXT: Any = None
+"""Mangum reads nothing of the Lambda context here."""
+
+
 def _lambda_event(method: str, path: str, body: str = "", **headers: str) -> dict[str, Any]:
     """An API Gateway HTTP API (payload 2.0) request: cookies come apart from headers."""
     cookie = headers.pop("cookie", "")
@@ -267,14 +271,16 @@ def test_the_session_works_through_api_gateway_and_mangum(acme: ShopKeys) -> Non
             f"api_key={acme.reader}",
             **{"content-type": "application/x-www-form-urlencoded"},
         ),
-        None,
+        NO_CONTEXT,
     )
     assert signed_in["statusCode"] == 200, signed_in["body"]
     pairs = [c.split(";", 1)[0] for c in signed_in["cookies"]]
     assert {p.split("=", 1)[0] for p in pairs} == {SESSION_COOKIE, CSRF_COOKIE}
     cookie = "; ".join(pairs)
-    read = segmenter_handler(_lambda_event("GET", "/v1/customers", cookie=cookie), None)
+    read = segmenter_handler(_lambda_event("GET", "/v1/customers", cookie=cookie), NO_CONTEXT)
     assert read["statusCode"] == 200, read["body"]
     assert '"c-1"' in read["body"]
-    change = segmenter_handler(_lambda_event("POST", "/v1/segments/recompute", cookie=cookie), None)
+    change = segmenter_handler(
+        _lambda_event("POST", "/v1/segments/recompute", cookie=cookie), NO_CONTEXT
+    )
     assert change["statusCode"] == 403
