@@ -10,7 +10,7 @@ sample is a fresh interpreter that times both:
 - an event handler builds its container, as its first event would before any work (the
   clients that work then builds on first use are not counted: a lower bound).
 
-The handlers run from the package the build makes (`make -C services code`: the four
+The handlers run from the package the build makes (`make -C services code`: the five
 service folders compiled to `unchecked-hash` bytecode); a Lambda's code folder is
 read-only, so without it every cold start would compile the project from source.
 `--code DIR` runs them from another code folder as it is instead (e.g. a checkout of an
@@ -43,6 +43,7 @@ FIRST_REQUEST = {
     "segmenter.entrypoints.api": "/v1/segments",
     "messenger.entrypoints.api": "/v1/messages",
     "feedback.entrypoints.api": "/v1/surveys",
+    "console.entrypoints.api": "/console/session",
 }
 """The first request each API handler serves: a list that reads DynamoDB behind the key."""
 

@@ -173,6 +173,7 @@ def cloud(aws_credentials: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Cl
 
 
 def _reset_entrypoints() -> None:
+    import console.entrypoints.api as c_api
     import feedback.entrypoints.api as f_api
     import messenger.entrypoints.api as m_api
     import messenger.entrypoints.events as m_events
@@ -180,7 +181,7 @@ def _reset_entrypoints() -> None:
     import segmenter.entrypoints.api as s_api
     import segmenter.entrypoints.events as s_events
 
-    for module in (s_api, s_events, s_analytics, m_api, m_events, f_api):
+    for module in (s_api, s_events, s_analytics, m_api, m_events, f_api, c_api):
         module.reset()
 
 

@@ -23,7 +23,9 @@ local_app = typer.Typer(
     no_args_is_help=True,
 )
 import_app = typer.Typer(help="Load historical data from files.", no_args_is_help=True)
+dashboard_app = typer.Typer(help="The marketer's console in a browser.", no_args_is_help=True)
 app.add_typer(shop_app, name="shop")
+app.add_typer(dashboard_app, name="dashboard")
 app.add_typer(local_app, name="local")
 app.add_typer(import_app, name="import")
 # `kizuna analytics clv` (predictive CLV on a file): operator tooling like the rest of this
@@ -85,6 +87,42 @@ def shop_create(
     typer.echo(issued.token)
 
 
+MARKETER_SCOPES = ("segments:read", "segments:write", "messages:read", "messages:send")
+READ_SCOPES = ("segments:read", "messages:read", "feedback:read")
+
+
+@dashboard_app.command("link")
+def dashboard_link(
+    shop: Annotated[str, typer.Option("--shop", help="The shop to open the console for.")],
+    read_only: Annotated[bool, typer.Option(help="Look only: no segment can be saved.")] = False,
+    local: LocalFlag = False,
+    state_dir: StateDir = DEFAULT_STATE_DIR,
+) -> None:
+    """Print a console sign-in link for the shop, valid for 15 minutes, no API key needed.
+    The token sits after `#`, so the browser never sends it to a server log; the page
+    exchanges it for a session cookie and drops it from the address bar."""
+    base = _use_local(state_dir)["api"] if local else None
+    from shared import aws, clock
+    from shared.auth.keys import require_active_shop
+    from shared.auth.sessions import sign_link
+    from shared.auth.store import DynamoKeyStore
+    from shared.errors import KizunaError
+    from shared.settings import get_settings
+
+    settings = get_settings()
+    store = DynamoKeyStore(
+        aws.client(aws.session(settings.aws_region), "dynamodb"), settings.platform_table
+    )
+    scopes = frozenset(READ_SCOPES if read_only else (*MARKETER_SCOPES, "feedback:read"))
+    try:
+        require_active_shop(store.get_shop(shop))
+        token = sign_link(settings.signing_secret.get_secret_value(), shop, scopes, clock.now())
+    except KizunaError as err:
+        console.print(f"[red]{shop}: {err.message}[/red]")
+        raise typer.Exit(1) from None
+    typer.echo(f"{(base or settings.public_base_url).rstrip('/')}/console/#link={token}")
+
+
 @local_app.command("up")
 def local_up(
     state_dir: StateDir = DEFAULT_STATE_DIR,
@@ -114,6 +152,7 @@ def local_up(
     (state_dir / ENDPOINTS_FILE).write_text(json.dumps(endpoints, indent=2))
     console.print(f"Kizuna local API: [bold]{stack.api_base_url}[/bold]")
     console.print(f"moto (AWS):       {stack.aws_endpoint_url}")
+    console.print(f"Console:          {stack.api_base_url}/console/")
     console.print(f"Sandbox:          {stack.api_base_url}/_local/sandbox")
     console.print("Schedules: " + ", ".join(stack.schedules()))
     stopping = threading.Event()

@@ -1,4 +1,4 @@
-"""What `sam build` puts in every zip function: the four service folders, precompiled.
+"""What `sam build` puts in every zip function: the service folders, precompiled.
 
 The template builds each zip function with `services/Makefile` (Metadata BuildMethod
 makefile). Its `code` step copies shared, segmenter, messenger and feedback (never the
@@ -21,7 +21,7 @@ from tests.conftest import TEMPLATE
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES = ROOT / "services"
-SERVICE_FOLDERS = {"shared", "segmenter", "messenger", "feedback"}
+SERVICE_FOLDERS = {"shared", "segmenter", "messenger", "feedback", "console"}
 
 IMPORT_FROM_THE_PACKAGE = """
 import importlib, sys
@@ -54,7 +54,7 @@ def test_every_zip_function_is_built_by_the_makefile() -> None:
     Then each is built by `services/Makefile`, which has its `build-<LogicalId>` target."""
     template = load_template(TEMPLATE)
     zips = [s.logical_id for s in functions(template) if not s.image]
-    assert len(zips) == 6
+    assert len(zips) == 7
     makefile = (SERVICES / "Makefile").read_text(encoding="utf-8")
     for logical_id in zips:
         resource = template["Resources"][logical_id]
@@ -69,7 +69,7 @@ def test_the_package_holds_the_services_precompiled_and_no_operator_tooling(
 ) -> None:
     """Given the Makefile's `code` step run into an empty folder
     When the package is read
-    Then it holds the four service folders and not ops/, every module has unchecked-hash
+    Then it holds the service folders and not ops/, every module has unchecked-hash
     bytecode, and every handler imports from it without writing any bytecode."""
     artifacts = tmp_path / "package"
     _build_code(artifacts)

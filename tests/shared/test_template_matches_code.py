@@ -62,7 +62,7 @@ def test_every_event_function_sends_failed_invocations_to_the_dlq() -> None:
 
 def test_every_handler_path_imports() -> None:
     specs = functions(load_template(TEMPLATE))
-    assert len(specs) == 7
+    assert len(specs) == 8
     for spec in specs:
         module = importlib.import_module(spec.module)
         assert callable(getattr(module, spec.attribute)), spec.handler

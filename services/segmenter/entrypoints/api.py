@@ -28,6 +28,7 @@ from segmenter.entrypoints.schemas import (
     ProfilesPage,
     RecommendationPublic,
     RfmConfigIn,
+    RfmGridPublic,
     SegmentCreate,
     SegmentPublic,
 )
@@ -158,6 +159,13 @@ def put_rfm_config(body: RfmConfigIn, principal: SegmentsWriter, c: Container) -
     return segments.rfm_config_to(config)
 
 
+@router.get("/segments/rfm-grid")
+def get_rfm_grid(principal: SegmentsReader, c: Container) -> RfmGridPublic:
+    """Customers per R x F cell and per rank; a cell's customers are the preview of
+    `{"all": [{"field": "r_score", "op": "eq", "value": R}, {"field": "f_score", ...}]}`."""
+    return RfmGridPublic.model_validate(c.segments.rfm_grid(principal.shop_id))
+
+
 @router.get("/segments", responses=PAGED_LIST)
 def list_segments(
     principal: SegmentsReader,
@@ -175,7 +183,7 @@ def list_segments(
 
 @router.post("/segments/preview")
 def preview_segment(body: PreviewRequest, principal: SegmentsReader, c: Container) -> PreviewPublic:
-    count, sample = c.segments.preview(principal.shop_id, body.rule)
+    count, sample = c.segments.preview(principal.shop_id, body.rule, body.sample)
     return PreviewPublic(count=count, sample_customer_ids=sample)
 
 

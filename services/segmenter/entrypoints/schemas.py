@@ -600,6 +600,27 @@ class SegmentCreate(BaseModel):
 class PreviewRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     rule: dict[str, Any]
+    sample: int = Field(
+        default=10, ge=0, le=500, description="How many matching customer ids to list."
+    )
+
+
+class RfmGridCellPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    r: int
+    f: int
+    customers: int
+    revenue: float
+    mean_m: float | None
+
+
+class RfmGridPublic(BaseModel):
+    """Customers per R x F score (5 x 5, R 5..1 then F 1..5) and per rank."""
+
+    model_config = ConfigDict(from_attributes=True)
+    cells: list[RfmGridCellPublic]
+    ranks: dict[str, int]
+    unscored: int
 
 
 class PreviewPublic(BaseModel):

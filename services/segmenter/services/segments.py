@@ -202,6 +202,20 @@ class Segments:
                     ids.append(profile.customer_id)
         return count, ids
 
+    def rfm_grid(self, shop_id: str) -> rfm.RfmGrid:
+        """Customers per R x F cell (with revenue and mean M) and per rank, as the last
+        recompute scored them: one pass over the shop's profiles, like a preview."""
+        return rfm.grid(
+            (
+                p.rfm.r if p.rfm else None,
+                p.rfm.f if p.rfm else None,
+                p.rfm.m if p.rfm else None,
+                p.rfm.rank if p.rfm else None,
+                float(p.stats.revenue),
+            )
+            for p in self._profiles.iter_profiles(shop_id)
+        )
+
     def create(
         self, shop_id: str, segment_id: str, name: str, rule: dict[str, Any], description: str
     ) -> SegmentDefinition:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from shared import clock as shared_clock
@@ -21,8 +21,9 @@ from shared.auth.keys import (
     validate_shop_id,
 )
 from shared.auth.service_tokens import verify_service_token
+from shared.auth.sessions import LINK_KEY_ID, Session, read_link, read_session
 from shared.auth.store import KeyStore
-from shared.errors import InvalidInput, NotFound
+from shared.errors import InvalidInput, NotFound, Unauthenticated
 
 Clock = Callable[[], datetime]
 
@@ -89,13 +90,47 @@ def authenticate_service_token(store: KeyStore, secret: str, token: str) -> Prin
     return principal
 
 
+def authenticate_session(store: KeyStore, secret: str, cookie: str, now: datetime) -> Session:
+    """A console session is only as good as what opened it: the key must still exist and
+    not be revoked (its scopes are read now, so a narrowed key narrows the session), and
+    the shop must still be active."""
+    session = read_session(secret, cookie, now)
+    if session.from_link:
+        require_active_shop(store.get_shop(session.shop_id))
+        return session
+    key, shop = store.get_key_and_shop(session.shop_id, session.key_id)
+    require_active_shop(shop)
+    if key is None or key.revoked:
+        raise Unauthenticated("the API key of this session was revoked; sign in again")
+    return replace(session, scopes=key.scopes)
+
+
+def session_principal(session: Session) -> Principal:
+    return Principal(session.shop_id, session.key_id, session.scopes)
+
+
+def sign_in(store: KeyStore, secret: str, *, api_key: str, link: str, now: datetime) -> Principal:
+    """Who a console sign-in form names: an API key, or a signed link's token."""
+    if api_key:
+        return authenticate_token(store, api_key.strip())
+    if link:
+        principal = read_link(secret, link.strip(), now)
+        require_active_shop(store.get_shop(principal.shop_id))
+        return principal
+    raise InvalidInput("enter an API key", field="api_key")
+
+
 __all__ = [
+    "LINK_KEY_ID",
     "SCOPES",
     "IssuedKey",
     "authenticate_service_token",
+    "authenticate_session",
     "authenticate_token",
     "create_key",
     "create_shop",
     "list_keys",
     "revoke_key",
+    "session_principal",
+    "sign_in",
 ]

@@ -8,13 +8,21 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from fastapi import Depends, Header, Request
 
+from shared import clock
 from shared.auth.keys import Principal
-from shared.auth.service import authenticate_service_token, authenticate_token
+from shared.auth.service import (
+    authenticate_service_token,
+    authenticate_session,
+    authenticate_token,
+    session_principal,
+)
 from shared.auth.service_tokens import SERVICE_TOKEN_PREFIX
-from shared.errors import Unauthenticated
+from shared.auth.sessions import CSRF_HEADER, SAFE_METHODS, SESSION_COOKIE, check_csrf
+from shared.errors import Forbidden, Unauthenticated
 from shared.http.app import container_of
 from shared.settings import get_settings
 
@@ -23,6 +31,9 @@ def authenticated(
     request: Request, authorization: Annotated[str | None, Header()] = None
 ) -> Principal:
     if not authorization:
+        cookie = request.cookies.get(SESSION_COOKIE)
+        if cookie:
+            return _session_principal(request, cookie)
         raise Unauthenticated("missing Authorization header (expected 'Bearer <API key>')")
     scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
@@ -32,6 +43,24 @@ def authenticated(
         secret = get_settings().signing_secret.get_secret_value()
         return authenticate_service_token(keys, secret, token.strip())
     return authenticate_token(keys, token.strip())
+
+
+def _session_principal(request: Request, cookie: str) -> Principal:
+    """The console's session cookie stands for the key it was opened with. A change made
+    with it must come from this origin and carry the session's CSRF token."""
+    secret = get_settings().signing_secret.get_secret_value()
+    session = authenticate_session(container_of(request).keys, secret, cookie, clock.now())
+    if request.method.upper() not in SAFE_METHODS:
+        check_same_origin(request)
+    check_csrf(session, request.method, request.headers.get(CSRF_HEADER))
+    return session_principal(session)
+
+
+def check_same_origin(request: Request) -> None:
+    """A browser names the page that sent a change in `Origin`: it must be this host."""
+    origin = request.headers.get("origin")
+    if origin is not None and urlsplit(origin).netloc != request.headers.get("host"):
+        raise Forbidden("a change made with a session must come from the console's own origin")
 
 
 def require_scope(scope: str) -> Callable[[Principal], Principal]:

@@ -18,7 +18,7 @@ This module is plain Python; `batch.py` computes the same thing vectorised.
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -214,3 +214,55 @@ def score_customers(
 def _micros(customer: RfmInput, epoch: datetime) -> int:
     assert customer.last_order_at is not None
     return (customer.last_order_at - epoch) // timedelta(microseconds=1)
+
+
+@dataclass(frozen=True)
+class GridCell:
+    """One cell of the R x F grid: its customers, their revenue and mean M score."""
+
+    r: int
+    f: int
+    customers: int
+    revenue: float
+    mean_m: float | None
+
+
+@dataclass(frozen=True)
+class RfmGrid:
+    cells: list[GridCell]
+    """All 25, R 5..1 then F 1..5, empty ones with 0 customers."""
+    ranks: dict[str, int]
+    """Customers per rank (every rank listed, 0 when none)."""
+    unscored: int
+    """Customers without scores yet (no order, or not scored since the last recompute)."""
+
+
+def grid(scored: Iterable[tuple[int | None, int | None, int | None, str | None, float]]) -> RfmGrid:
+    """The 5 x 5 R x F grid the console draws, from (r, f, m, rank, revenue) per customer."""
+    count: dict[tuple[int, int], int] = {}
+    revenue: dict[tuple[int, int], float] = {}
+    m_sum: dict[tuple[int, int], int] = {}
+    ranks = dict.fromkeys((str(r) for r in RfmRank), 0)
+    unscored = 0
+    for r, f, m, rank, spent in scored:
+        if r is None or f is None:
+            unscored += 1
+            continue
+        cell = (r, f)
+        count[cell] = count.get(cell, 0) + 1
+        revenue[cell] = revenue.get(cell, 0.0) + spent
+        m_sum[cell] = m_sum.get(cell, 0) + (m or 0)
+        if rank is not None:
+            ranks[rank] = ranks.get(rank, 0) + 1
+    cells = [
+        GridCell(
+            r=r,
+            f=f,
+            customers=count.get((r, f), 0),
+            revenue=round(revenue.get((r, f), 0.0), 2),
+            mean_m=round(m_sum[(r, f)] / count[(r, f)], 2) if (r, f) in count else None,
+        )
+        for r in range(5, 0, -1)
+        for f in range(1, 6)
+    ]
+    return RfmGrid(cells=cells, ranks=ranks, unscored=unscored)

@@ -1,0 +1,387 @@
+/* Kizuna console: one page, three views (overview, RFM, customers), drawn from the same
+   /v1 JSON routes partner tools use. The session cookie (HttpOnly) authenticates every
+   call; every change echoes the CSRF cookie in X-CSRF-Token. Japanese by default, English
+   by the toggle; every label comes from the message catalogue of the language. */
+"use strict";
+(function () {
+  const CSRF_COOKIE = "__Host-kizuna-csrf";
+  const LANGS = { ja: "ja-JP", en: "en-US" };
+  const RANKS = ["loyal", "semi_loyal", "general", "dormant"];
+  const STATES = ["new", "repeat", "loyal", "dormant", "lost"];
+  const COLORS = { new: "#2b59c3", repeat: "#1e7b4f", loyal: "#b8860b", dormant: "#8a8f9c", lost: "#b3261e" };
+  const main = document.getElementById("main");
+  let lang = localStorage.getItem("kizuna.lang") === "en" ? "en" : "ja";
+  let messages = {};
+  let session = null;
+  let charts = [];
+
+  // ------------------------------------------------------------------ text and form
+  function t(key, vars) {
+    let text = messages[key];
+    if (text === undefined) { text = key; }
+    for (const [k, v] of Object.entries(vars || {})) { text = text.split("{" + k + "}").join(String(v)); }
+    return text;
+  }
+  function locale() { return LANGS[lang]; }
+  function yen(value) {
+    if (value === null || value === undefined) { return "—"; }
+    return "¥" + new Intl.NumberFormat(locale(), { maximumFractionDigits: 0 }).format(Math.round(Number(value)));
+  }
+  function num(value) {
+    if (value === null || value === undefined) { return "—"; }
+    return new Intl.NumberFormat(locale(), { maximumFractionDigits: 1 }).format(Number(value));
+  }
+  function pct(value) {
+    if (value === null || value === undefined) { return "—"; }
+    return new Intl.NumberFormat(locale(), { style: "percent", maximumFractionDigits: 1 }).format(Number(value));
+  }
+  function day(iso) {
+    if (!iso) { return "—"; }
+    return new Intl.DateTimeFormat(locale(), { year: "numeric", month: "long", day: "numeric", timeZone: "Asia/Tokyo" }).format(new Date(iso));
+  }
+  function month(ym) {
+    const [y, m] = ym.split("-").map(Number);
+    return new Intl.DateTimeFormat(locale(), { year: "numeric", month: "short", timeZone: "UTC" }).format(new Date(Date.UTC(y, m - 1, 1)));
+  }
+  function el(tag, attrs, children) {
+    const node = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (v === null || v === undefined || v === false) { continue; }
+      if (k === "text") { node.textContent = v; } else if (k.startsWith("on")) { node.addEventListener(k.slice(2), v); } else { node.setAttribute(k, v === true ? "" : v); }
+    }
+    for (const child of [].concat(children || [])) { if (child !== null && child !== undefined) { node.append(child); } }
+    return node;
+  }
+  function table(headers, rows, attrs) {
+    return el("table", attrs, [
+      el("thead", {}, el("tr", {}, headers.map((h) => el("th", { scope: "col", text: h })))),
+      el("tbody", {}, rows.map((r) => el("tr", {}, r.map((c, i) => i === 0 ? el("th", { scope: "row" }, c) : el("td", {}, c))))),
+    ]);
+  }
+  function can(scope) { return !!session && (session.scopes.includes("admin") || session.scopes.includes(scope)); }
+
+  // ------------------------------------------------------------------ the API
+  function csrf() {
+    const found = document.cookie.split("; ").find((c) => c.startsWith(CSRF_COOKIE + "="));
+    return found ? decodeURIComponent(found.slice(CSRF_COOKIE.length + 1)) : "";
+  }
+  class ApiError extends Error {
+    constructor(status, body) { super((body && body.error && body.error.message) || String(status)); this.status = status; this.body = body; }
+  }
+  async function api(path, options) {
+    const opts = Object.assign({ method: "GET", credentials: "same-origin", headers: {} }, options || {});
+    if (opts.json !== undefined) { opts.body = JSON.stringify(opts.json); opts.headers["Content-Type"] = "application/json"; delete opts.json; }
+    if (opts.method !== "GET") { opts.headers["X-CSRF-Token"] = csrf(); }
+    const response = await fetch(path, opts);
+    const body = response.status === 204 ? null : await response.json().catch(() => null);
+    if (response.status === 401 && path !== "/console/session") { session = null; render(); }
+    if (!response.ok) { throw new ApiError(response.status, body); }
+    return { status: response.status, body: body };
+  }
+
+  // ------------------------------------------------------------------ frame
+  async function loadMessages() {
+    const response = await fetch("/console/assets/i18n/" + lang + ".json", { credentials: "same-origin" });
+    messages = await response.json();
+    document.documentElement.lang = lang;
+    document.title = t("app.title");
+    for (const node of document.querySelectorAll("[data-i18n]")) { node.textContent = t(node.dataset.i18n); }
+  }
+  function frame() {
+    document.getElementById("nav").hidden = !session;
+    document.getElementById("signout").hidden = !session;
+    document.getElementById("shop").textContent = session ? t("frame.shop", { shop: session.shop_id }) + (can("segments:write") ? "" : " · " + t("frame.readonly")) : "";
+    const view = currentView().name;
+    for (const a of document.querySelectorAll("#nav a")) {
+      if (a.dataset.view === view) { a.setAttribute("aria-current", "page"); } else { a.removeAttribute("aria-current"); }
+    }
+  }
+  function currentView() {
+    const parts = location.hash.replace(/^#\/?/, "").split("/");
+    const name = ["overview", "rfm", "customers"].includes(parts[0]) ? parts[0] : "overview";
+    return { name: name, args: parts.slice(1).map(decodeURIComponent) };
+  }
+  function clearCharts() { for (const c of charts) { c.destroy(); } charts = []; }
+  async function render() {
+    main.dataset.ready = "false";
+    clearCharts();
+    frame();
+    main.replaceChildren();
+    if (!session) { signInView(); return; }
+    const view = currentView();
+    const draw = { overview: overviewView, rfm: rfmView, customers: customersView }[view.name];
+    main.setAttribute("aria-busy", "true");
+    try {
+      await draw(view.args);
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 401) { return; }
+      main.append(el("p", { class: "error", role: "alert", text: t("error.load", { message: err.message }) }));
+    } finally {
+      main.removeAttribute("aria-busy");
+      main.dataset.view = view.name;
+      main.dataset.ready = "true";
+    }
+  }
+
+  // ------------------------------------------------------------------ sign in
+  function signInView() {
+    const status = el("p", { id: "signin-status", role: "alert" });
+    const form = el("form", { class: "signin", method: "post", action: "/console/session", autocomplete: "off" }, [
+      el("h1", { text: t("signin.title") }),
+      el("label", { for: "api_key", text: t("signin.key") }),
+      el("input", { id: "api_key", name: "api_key", type: "password", required: true, autocomplete: "off", spellcheck: "false" }),
+      el("p", { class: "muted", text: t("signin.help") }),
+      el("button", { class: "primary", type: "submit", text: t("signin.submit") }),
+      status,
+    ]);
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const key = form.elements.api_key.value;
+      form.elements.api_key.value = "";
+      await signIn(new URLSearchParams({ api_key: key }), status);
+    });
+    main.append(form);
+    main.dataset.view = "signin";
+    main.dataset.ready = "true";
+  }
+  async function signIn(params, status) {
+    try {
+      const result = await api("/console/session", { method: "POST", body: params, headers: { "Content-Type": "application/x-www-form-urlencoded" } });
+      session = result.body;
+      if (!location.hash || location.hash.startsWith("#link=")) { history.replaceState(null, "", "#/overview"); }
+      await render();
+    } catch (err) {
+      if (status) { status.className = "error"; status.textContent = t("signin.failed", { message: err.message }); }
+    }
+  }
+
+  // ------------------------------------------------------------------ overview
+  async function report(name) {
+    const result = await api("/v1/analytics/" + name);
+    return result.status === 202 ? { pending: result.body } : result.body;
+  }
+  function kpi(label, value, id) {
+    return el("div", { class: "kpi", id: id }, [el("div", { class: "label", text: label }), el("div", { class: "value", text: value })]);
+  }
+  async function overviewView() {
+    main.append(el("h1", { text: t("overview.title") }));
+    const [list, repeat, ltv, forecast] = await Promise.all(["list-analysis", "repeat", "ltv", "forecast"].map(report));
+    if (list.pending) {
+      main.append(el("p", { class: "notice", id: "pending", text: t("overview.pending", { status: t("status." + list.pending.status) }) }));
+      if (can("segments:write")) {
+        const button = el("button", { type: "button", class: "primary", id: "refresh", text: t("overview.refresh") });
+        button.addEventListener("click", async () => {
+          button.disabled = true;
+          await api("/v1/analytics/refresh", { method: "POST" });
+          button.textContent = t("overview.refresh_requested");
+        });
+        main.append(el("div", { class: "row" }, button));
+      }
+      return;
+    }
+    const rows = list.rows;
+    const last = rows.length ? rows[rows.length - 1] : null;
+    const f2 = (repeat.rows || []).find((r) => r.from_stage === "F1");
+    let ltvSum = 0, ltvCustomers = 0;
+    for (const r of (ltv.rows || []).filter((x) => x.dimension === "cohort")) {
+      if (r.ltv_365d !== null) { ltvSum += r.ltv_365d * r.customers_365d; ltvCustomers += r.customers_365d; }
+    }
+    main.append(el("p", { class: "muted", text: t("overview.as_of", { date: day(list.as_of) }) }));
+    main.append(el("div", { class: "kpis" }, [
+      kpi(t("kpi.customers"), last ? num(last.total) : "—", "kpi-customers"),
+      kpi(t("kpi.active"), last ? num(last.new + last.repeat + last.loyal) : "—", "kpi-active"),
+      kpi(t("kpi.f2"), f2 ? pct(f2.rate) : "—", "kpi-f2"),
+      kpi(t("kpi.ltv365"), ltvCustomers ? yen(ltvSum / ltvCustomers) : "—", "kpi-ltv"),
+    ]));
+    main.append(el("h2", { text: t("overview.trend") }));
+    const chart = el("div", { class: "card chart", id: "trend-chart", role: "img", "aria-label": t("overview.trend_alt") });
+    main.append(chart);
+    drawTrend(chart, rows);
+    const trendTable = table([t("table.month"), ...STATES.map((s) => t("state." + s)), t("table.total")],
+      rows.map((r) => [month(r.month), ...STATES.map((s) => num(r[s])), num(r.total)]));
+    main.append(el("details", { class: "card" }, [el("summary", { text: t("overview.trend_table") }), trendTable]));
+    main.append(el("h2", { text: t("overview.forecast") }));
+    if (forecast.pending || !forecast.rows.length) {
+      main.append(el("p", { class: "notice", text: t("overview.no_forecast") }));
+    } else {
+      main.append(el("div", { class: "card" }, table(
+        [t("table.state"), t("forecast.now"), t("forecast.in", { n: 3 }), t("forecast.in", { n: 6 }), t("forecast.in", { n: 12 })],
+        forecast.rows.map((r) => [t("state." + r.state), num(r.customers), num(r.in_3_months), num(r.in_6_months), num(r.in_12_months)]),
+        { id: "forecast" })));
+    }
+  }
+  function drawTrend(container, rows) {
+    if (!rows.length || typeof uPlot === "undefined") { return; }
+    const xs = rows.map((r) => Date.UTC(Number(r.month.slice(0, 4)), Number(r.month.slice(5, 7)) - 1, 1) / 1000);
+    const width = Math.max(280, container.clientWidth - 24);
+    const opts = {
+      width: width, height: 240,
+      legend: { live: false },
+      series: [{ label: t("table.month") },
+        ...STATES.map((s) => ({ label: t("state." + s), stroke: COLORS[s], width: 2, value: (u, v) => num(v) }))],
+      axes: [{ values: (u, vals) => vals.map((v) => month(new Date(v * 1000).toISOString().slice(0, 7))) }, { values: (u, vals) => vals.map(num) }],
+      scales: { x: { time: false } },
+    };
+    charts.push(new uPlot(opts, [xs, ...STATES.map((s) => rows.map((r) => r[s]))], container));
+  }
+
+  // ------------------------------------------------------------------ RFM
+  function cellRule(r, f) {
+    return { all: [{ field: "r_score", op: "eq", value: r }, { field: "f_score", op: "eq", value: f }] };
+  }
+  async function rfmView(args) {
+    main.append(el("h1", { text: t("rfm.title") }));
+    const grid = (await api("/v1/segments/rfm-grid")).body;
+    let colourBy = "customers";
+    const holder = el("div", { class: "card" });
+    const toggle = el("button", { type: "button", id: "rfm-colour", "aria-pressed": "false", text: t("rfm.colour_m") });
+    toggle.addEventListener("click", () => {
+      colourBy = colourBy === "customers" ? "mean_m" : "customers";
+      toggle.setAttribute("aria-pressed", String(colourBy === "mean_m"));
+      toggle.textContent = colourBy === "mean_m" ? t("rfm.colour_customers") : t("rfm.colour_m");
+      holder.replaceChildren(gridTable(grid, colourBy));
+    });
+    main.append(el("p", { class: "muted", text: t("rfm.help") }), el("div", { class: "row" }, toggle), holder);
+    holder.append(gridTable(grid, colourBy));
+    main.append(el("h2", { text: t("rfm.ranks") }));
+    main.append(el("div", { class: "card" }, table([t("table.rank"), t("table.customers")],
+      RANKS.map((r) => [t("rank." + r), num(grid.ranks[r] || 0)]).concat([[t("rfm.unscored"), num(grid.unscored)]]), { id: "ranks" })));
+    const drill = el("section", { id: "drill", "aria-live": "polite" });
+    main.append(drill);
+    if (args.length === 2) { await drillDown(drill, Number(args[0]), Number(args[1])); }
+  }
+  function gridTable(grid, colourBy) {
+    const max = Math.max(1, ...grid.cells.map((c) => colourBy === "customers" ? c.customers : (c.mean_m || 0)));
+    const byKey = new Map(grid.cells.map((c) => [c.r + ":" + c.f, c]));
+    const rows = [];
+    for (let r = 5; r >= 1; r--) {
+      const cells = [el("th", { scope: "row", text: "R" + r })];
+      for (let f = 1; f <= 5; f++) {
+        const c = byKey.get(r + ":" + f);
+        const share = (colourBy === "customers" ? c.customers : (c.mean_m || 0)) / max;
+        const label = t("rfm.cell", { r: r, f: f, n: num(c.customers) });
+        const button = el("button", { type: "button", "data-r": r, "data-f": f, "aria-label": label, title: label,
+          onclick: () => { location.hash = "#/rfm/" + r + "/" + f; } }, [el("strong", { text: num(c.customers) }), el("br"), el("small", { text: yen(c.revenue) })]);
+        const td = el("td", {}, button);
+        td.style.background = "rgba(43, 89, 195, " + (0.08 + 0.82 * share).toFixed(3) + ")";
+        td.style.color = share > 0.5 ? "#fff" : "inherit";
+        cells.push(td);
+      }
+      rows.push(el("tr", {}, cells));
+    }
+    return el("table", { class: "grid", id: "rfm-grid" }, [
+      el("caption", { class: "sr-only", text: t("rfm.caption") }),
+      el("thead", {}, el("tr", {}, [el("th", { scope: "col", text: "R \\ F" }), ...[1, 2, 3, 4, 5].map((f) => el("th", { scope: "col", text: "F" + f }))])),
+      el("tbody", {}, rows),
+    ]);
+  }
+  async function drillDown(section, r, f) {
+    const rule = cellRule(r, f);
+    const preview = (await api("/v1/segments/preview", { method: "POST", json: { rule: rule, sample: 500 } })).body;
+    section.append(el("h2", { id: "drill-title", text: t("rfm.drill", { r: r, f: f, n: num(preview.count) }) }));
+    const status = el("p", { id: "save-status", role: "status" });
+    if (can("segments:write")) {
+      const save = el("button", { type: "button", class: "primary", id: "save-segment", text: t("rfm.save") });
+      save.addEventListener("click", async () => {
+        const id = "rfm-r" + r + "-f" + f;
+        try {
+          const created = (await api("/v1/segments", { method: "POST", json: { segment_id: id, name: "R" + r + " × F" + f, rule: rule, description: t("rfm.saved_description") } })).body;
+          status.className = "ok";
+          status.textContent = t("rfm.saved", { id: created.segment_id, n: num(created.member_count || 0) });
+        } catch (err) {
+          status.className = "error";
+          status.textContent = err.status === 409 ? t("rfm.exists", { id: id }) : t("error.save", { message: err.message });
+        }
+      });
+      section.append(el("div", { class: "row" }, save));
+    } else {
+      section.append(el("p", { class: "muted", id: "readonly-note", text: t("rfm.readonly") }));
+    }
+    section.append(status);
+    const list = el("ul", { class: "ids card", id: "drill-customers" }, preview.sample_customer_ids.map((id) =>
+      el("li", {}, el("a", { href: "#/customers/" + encodeURIComponent(id), text: id }))));
+    section.append(list);
+    if (preview.count > preview.sample_customer_ids.length) {
+      section.append(el("p", { class: "muted", text: t("rfm.more", { n: num(preview.count - preview.sample_customer_ids.length) }) }));
+    }
+  }
+
+  // ------------------------------------------------------------------ customers
+  async function customersView(args) {
+    main.append(el("h1", { text: t("customers.title") }));
+    const form = el("form", { class: "row", role: "search" }, [
+      el("label", { for: "customer-search", class: "sr-only", text: t("customers.search") }),
+      el("input", { id: "customer-search", type: "search", name: "q", placeholder: t("customers.search"), value: args[0] || "" }),
+      el("button", { type: "submit", class: "primary", text: t("customers.find") }),
+    ]);
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      const q = form.elements.q.value.trim();
+      if (q) { location.hash = "#/customers/" + encodeURIComponent(q); }
+    });
+    main.append(form);
+    if (args.length) { await profileView(args[0]); return; }
+    const page = (await api("/v1/customers?limit=50")).body;
+    main.append(el("div", { class: "card" }, table([t("table.customer"), t("table.stage"), t("table.revenue"), t("table.last_order"), t("table.rank")],
+      page.customers.map((p) => [el("a", { href: "#/customers/" + encodeURIComponent(p.customer_id), text: p.customer_id }), p.f_stage, yen(p.revenue), day(p.last_order_at), p.rfm ? t("rank." + p.rfm.rank) : "—"]),
+      { id: "customer-list" })));
+  }
+  async function profileView(id) {
+    let profile;
+    try {
+      profile = (await api("/v1/customers/" + encodeURIComponent(id))).body;
+    } catch (err) {
+      if (err.status === 404) { main.append(el("p", { class: "notice", id: "not-found", text: t("customers.not_found") })); return; }
+      throw err;
+    }
+    const name = [profile.last_name, profile.first_name].filter(Boolean).join(" ");
+    main.append(el("h2", { id: "profile-title", text: name ? name + " (" + profile.customer_id + ")" : profile.customer_id }));
+    const facts = [
+      ["profile.stage", profile.f_stage], ["profile.orders", num(profile.order_count)], ["profile.revenue", yen(profile.revenue)],
+      ["profile.aov", yen(profile.average_order_value)], ["profile.first_order", day(profile.first_order_at)],
+      ["profile.last_order", day(profile.last_order_at)], ["profile.next_order", day(profile.expected_next_order_at)],
+      ["profile.rfm", profile.rfm ? t("rank." + profile.rfm.rank) + " (R" + profile.rfm.r + " F" + profile.rfm.f + " M" + profile.rfm.m + ")" : "—"],
+      ["profile.clv", profile.clv ? yen(profile.clv.predicted_clv_365d) : t("profile.no_clv")],
+      ["profile.p_alive", profile.clv ? pct(profile.clv.p_alive) : "—"],
+      ["profile.channel", profile.acquisition_channel || "—"],
+      ["profile.segments", profile.segments.join(", ") || "—"],
+      ["profile.consents", profile.consents.map((c) => c.channel + ":" + c.category + " " + (c.granted ? "✓" : "✗")).join(", ") || "—"],
+    ];
+    main.append(el("dl", { class: "profile card", id: "profile" }, facts.flatMap(([k, v]) => [el("dt", { text: t(k) }), el("dd", { text: v })])));
+    const orders = (await api("/v1/customers/" + encodeURIComponent(profile.customer_id) + "/orders?limit=100")).body;
+    main.append(el("h2", { text: t("profile.order_history") }));
+    main.append(el("div", { class: "card" }, table([t("table.order"), t("table.date"), t("table.status"), t("table.total")],
+      orders.map((o) => [o.order_id, day(o.placed_at), t("order." + o.status), yen(Number(o.total) - Number(o.refunded))]), { id: "orders" })));
+    if (can("messages:read")) {
+      const deliveries = (await api("/v1/deliveries?limit=20&customer_id=" + encodeURIComponent(profile.customer_id))).body;
+      main.append(el("h2", { text: t("profile.deliveries") }));
+      main.append(el("div", { class: "card" }, table([t("table.channel"), t("table.status"), t("table.date")],
+        deliveries.map((d) => [d.channel || "—", t("delivery." + d.status), day(d.sent_at || d.created_at)]), { id: "deliveries" })));
+    }
+  }
+
+  // ------------------------------------------------------------------ start
+  document.getElementById("lang").addEventListener("click", async () => {
+    lang = lang === "ja" ? "en" : "ja";
+    localStorage.setItem("kizuna.lang", lang);
+    await loadMessages();
+    await render();
+  });
+  document.getElementById("signout").addEventListener("click", async () => {
+    await api("/console/session", { method: "DELETE" }).catch(() => null);
+    session = null;
+    await render();
+  });
+  window.addEventListener("hashchange", () => { if (session) { render(); } });
+  (async function start() {
+    await loadMessages();
+    const link = location.hash.startsWith("#link=") ? location.hash.slice(6) : "";
+    if (link) {
+      history.replaceState(null, "", location.pathname);
+      await signIn(new URLSearchParams({ link: link }), null);
+      if (session) { return; }
+    }
+    try { session = (await api("/console/session")).body; } catch (err) { session = null; }
+    await render();
+  })();
+})();
