@@ -72,6 +72,7 @@ _PROFILE_SCHEMA = {
 _CAMPAIGN_TYPES = {"sent_date": "DATE"}
 _CAMPAIGN_SCHEMA = {c: _CAMPAIGN_TYPES.get(c, "VARCHAR") for c in CAMPAIGN_COLUMNS}
 _ATTRIBUTED_SCHEMA = dict.fromkeys(ATTRIBUTED_COLUMNS, "VARCHAR")
+_SURVIVOR_SCHEMA = {"customer_id": "VARCHAR", "survivor": "VARCHAR"}
 
 FactsHook = Callable[["duckdb.DuckDBPyConnection"], dict[str, list[dict[str, Any]]]]
 """Extra facts computed in the same pass over the same tables (the CLV fit,
@@ -126,32 +127,40 @@ class EngineResult:
     customers: int
 
 
-def _array(values: list[Any], sql_type: str) -> np.ndarray[Any, Any]:
+def _array(values: Any, sql_type: str) -> np.ndarray[Any, Any]:
+    """A column as numpy (an array already of the right kind is taken as it is)."""
     if sql_type in ("DATE", "TIMESTAMP"):
-        return np.array(values, dtype="datetime64[us]")
+        return np.asarray(values, dtype="datetime64[us]")
     if sql_type == "DOUBLE":
-        return np.array(values, dtype=np.float64)
+        return np.asarray(values, dtype=np.float64)
     if sql_type == "BOOLEAN":
-        return np.array(values, dtype=np.bool_)
+        return np.asarray(values, dtype=np.bool_)
+    if isinstance(values, np.ndarray) and values.dtype == object:
+        return values
     return np.array(values, dtype=object)
 
 
-def _load(
+def _create(con: duckdb.DuckDBPyConnection, name: str, schema: Mapping[str, str]) -> None:
+    con.execute(f"CREATE TABLE {name} ({', '.join(f'{c} {t}' for c, t in schema.items())})")
+
+
+def _append(
     con: duckdb.DuckDBPyConnection,
     name: str,
-    columns: Mapping[str, list[Any]],
+    columns: Mapping[str, Any],
     schema: Mapping[str, str],
 ) -> None:
-    """The columns as a view over numpy arrays registered with the connection: the
-    snapshot tables are built straight from them, with no copy of the raw rows into a
-    DuckDB table first (the arrays live as long as the connection)."""
-    if not columns[next(iter(schema))]:
-        con.execute(f"CREATE TABLE {name} ({', '.join(f'{c} {t}' for c, t in schema.items())})")
+    """One chunk of columns into the DuckDB table `name`: registered as numpy arrays and
+    copied once into DuckDB's own columnar storage (the chunk can be dropped after)."""
+    if not len(columns[next(iter(schema))]):
         return
-    arrays = {c: _array(list(columns[c]), t) for c, t in schema.items()}
-    con.register(f"{name}_in", arrays)
-    casts = ", ".join(f"CAST({c} AS {t}) AS {c}" for c, t in schema.items())
-    con.execute(f"CREATE VIEW {name} AS SELECT {casts} FROM {name}_in")
+    arrays = {c: _array(columns[c], t) for c, t in schema.items()}
+    con.register("chunk_in", arrays)
+    try:
+        casts = ", ".join(f"CAST({c} AS {t})" for c, t in schema.items())
+        con.execute(f"INSERT INTO {name} SELECT {casts} FROM chunk_in")
+    finally:
+        con.unregister("chunk_in")
 
 
 def _rows(con: duckdb.DuckDBPyConnection, sql: str) -> list[dict[str, Any]]:
@@ -491,32 +500,71 @@ def campaign_facts(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     )
 
 
-def run(
-    columns: SnapshotColumns,
-    as_of: date,
-    out_dir: Path,
-    campaigns: CampaignColumns | None = None,
-    hooks: Sequence[FactsHook] = (),
-    threads: int | None = None,
-) -> EngineResult:
-    """The one pass: load, build the snapshot tables, write them as Parquet, compute facts."""
-    con = duckdb.connect(":memory:")
-    try:
+_INPUTS = {
+    "orders": ("orders_raw", _ORDER_SCHEMA),
+    "profiles": ("profiles", _PROFILE_SCHEMA),
+    "campaign_records": ("campaign_records", _CAMPAIGN_SCHEMA),
+    "attributed": ("attributed", _ATTRIBUTED_SCHEMA),
+}
+
+
+class Snapshot:
+    """One pass's DuckDB connection: the shop's rows are appended chunk by chunk as they
+    are read (`append`, a `segmenter.domain.analytics.snapshot.ChunkSink`), then `run`
+    builds the snapshot tables, writes them as Parquet and computes every fact."""
+
+    def __init__(self, threads: int | None = None) -> None:
+        self._con = duckdb.connect(":memory:")
         if threads:
-            con.execute(f"SET threads = {int(threads)}")
-        _load(con, "orders_raw", columns.orders, _ORDER_SCHEMA)
-        _load(con, "profiles", columns.profiles, _PROFILE_SCHEMA)
-        campaigns = campaigns or CampaignColumns()
-        _load(con, "campaign_records", campaigns.records, _CAMPAIGN_SCHEMA)
-        _load(con, "attributed", campaigns.attributed, _ATTRIBUTED_SCHEMA)
+            self._con.execute(f"SET threads = {int(threads)}")
+        for name, schema in _INPUTS.values():
+            _create(self._con, name, schema)
+        self.orders = 0
+
+    def __enter__(self) -> Snapshot:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._con.close()
+
+    def append(self, table: str, columns: Mapping[str, Any]) -> None:
+        name, schema = _INPUTS[table]
+        _append(self._con, name, columns, schema)
+        if table == "orders":
+            self.orders += len(columns["order_id"])
+
+    def run(
+        self,
+        as_of: date,
+        out_dir: Path,
+        survivors: Mapping[str, str] | None = None,
+        campaigns: CampaignColumns | None = None,
+        hooks: Sequence[FactsHook] = (),
+    ) -> EngineResult:
+        """Build the snapshot tables, write them as Parquet, compute the facts and run the
+        hooks (the CLV fit) on the same tables. `survivors`: merged-away customer → the
+        person their orders count for."""
+        con = self._con
+        if survivors:
+            _create(con, "survivors", _SURVIVOR_SCHEMA)
+            pairs = {"customer_id": list(survivors), "survivor": list(survivors.values())}
+            _append(con, "survivors", pairs, _SURVIVOR_SCHEMA)
+            con.execute(
+                "UPDATE orders_raw SET customer_id = s.survivor FROM survivors s "
+                "WHERE orders_raw.customer_id = s.customer_id"
+            )
+        if campaigns is not None:
+            self.append("campaign_records", campaigns.records)
+            self.append("attributed", campaigns.attributed)
         build_tables(con, as_of)
+        con.execute("DROP TABLE orders_raw")  # the orders table holds every row now
         files: dict[str, Path] = {}
         out_dir.mkdir(parents=True, exist_ok=True)
         for table in ("orders", "customers"):
             path = out_dir / f"{table}.parquet"
             con.execute(
                 f"COPY (SELECT * FROM {table}) TO '{path.as_posix()}' "
-                "(FORMAT parquet, COMPRESSION zstd)"
+                "(FORMAT parquet, COMPRESSION snappy)"
             )
             files[table] = path
         build_states(con, as_of)
@@ -534,8 +582,20 @@ def run(
         for hook in hooks:
             facts.update(hook(con))
         customers = con.execute("SELECT count(*) FROM customers").fetchone()
-        return EngineResult(
-            facts, files, columns.order_count, int(customers[0]) if customers else 0
-        )
-    finally:
-        con.close()
+        return EngineResult(facts, files, self.orders, int(customers[0]) if customers else 0)
+
+
+def run(
+    columns: SnapshotColumns,
+    as_of: date,
+    out_dir: Path,
+    campaigns: CampaignColumns | None = None,
+    hooks: Sequence[FactsHook] = (),
+    threads: int | None = None,
+) -> EngineResult:
+    """The one pass over columns already in memory (one chunk): the analytics pass streams
+    its chunks into a `Snapshot` instead."""
+    with Snapshot(threads) as snapshot:
+        snapshot.append("profiles", columns.profiles)
+        snapshot.append("orders", columns.orders)
+        return snapshot.run(as_of, out_dir, campaigns=campaigns, hooks=hooks)
