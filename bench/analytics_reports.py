@@ -49,6 +49,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -60,13 +61,25 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "services"))
 
 from segmenter.adapters import duckdb_engine  # noqa: E402
-from segmenter.domain.analytics.snapshot import SnapshotColumns  # noqa: E402
 
 AS_OF = date(2026, 11, 23)
 CHANNELS = np.array(["web", "ads", "line", "affiliate"], dtype=object)
 
 
-def synthetic(customers: int, per_customer: float, seed: int = 7) -> SnapshotColumns:
+@dataclass
+class Columns:
+    """The snapshot's columns as numpy arrays (strings as object arrays): what both sides
+    start from. The pass appends the same columns to the engine a chunk at a time."""
+
+    orders: dict[str, np.ndarray[Any, Any]]
+    profiles: dict[str, np.ndarray[Any, Any]]
+
+    @property
+    def order_count(self) -> int:
+        return len(self.orders["order_id"])
+
+
+def synthetic(customers: int, per_customer: float, seed: int = 7) -> Columns:
     rng = np.random.default_rng(seed)
     counts = rng.geometric(1 / per_customer, customers)
     n = int(counts.sum())
@@ -82,29 +95,31 @@ def synthetic(customers: int, per_customer: float, seed: int = 7) -> SnapshotCol
     dates = base + day.astype("timedelta64[D]")
     total = rng.integers(1000, 20000, n).astype(float)
     ids = np.array([f"c{i}" for i in range(customers)], dtype=object)
-    cols = SnapshotColumns()
-    o = cols.orders
-    o["order_id"] = [f"o{i}" for i in range(n)]
-    o["customer_id"] = list(ids[cust])
-    o["placed_at"] = list(dates.astype("datetime64[us]") + np.timedelta64(10, "h"))
-    o["order_date"] = list(dates.astype("datetime64[us]"))
-    o["status"] = ["placed"] * n
-    o["active"] = [True] * n
-    o["currency"] = ["JPY"] * n
-    o["total"] = list(total)
-    o["refunded"] = [0.0] * n
-    o["revenue"] = list(total)
-    o["gross_profit"] = list(total * 0.6)
-    o["discount"] = [0.0] * n
-    o["coupon"] = [None] * n
-    o["sales_channel"] = list(CHANNELS[rng.integers(0, 4, n)])
-    o["first_sku"] = [f"SKU-{k}" for k in rng.integers(0, 50, n)]
-    p = cols.profiles
-    p["customer_id"] = list(ids)
-    p["acquisition_channel"] = list(CHANNELS[rng.integers(0, 4, customers)])
-    p["first_offer"] = [None] * customers
-    p["rfm_rank"] = [None] * customers
-    return cols
+    skus = np.array([f"SKU-{k}" for k in range(50)], dtype=object)
+    orders = {
+        "order_id": np.array([f"o{i}" for i in range(n)], dtype=object),
+        "customer_id": ids[cust],
+        "placed_at": dates.astype("datetime64[us]") + np.timedelta64(10, "h"),
+        "order_date": dates.astype("datetime64[us]"),
+        "status": np.full(n, "placed", dtype=object),
+        "active": np.ones(n, dtype=np.bool_),
+        "currency": np.full(n, "JPY", dtype=object),
+        "total": total,
+        "refunded": np.zeros(n),
+        "revenue": total,
+        "gross_profit": total * 0.6,
+        "discount": np.zeros(n),
+        "coupon": np.full(n, None, dtype=object),
+        "sales_channel": CHANNELS[rng.integers(0, 4, n)],
+        "first_sku": skus[rng.integers(0, 50, n)],
+    }
+    profiles = {
+        "customer_id": ids,
+        "acquisition_channel": CHANNELS[rng.integers(0, 4, customers)],
+        "first_offer": np.full(customers, None, dtype=object),
+        "rfm_rank": np.full(customers, None, dtype=object),
+    }
+    return Columns(orders, profiles)
 
 
 def _month_index(dates: pd.Series) -> pd.Series:
@@ -124,7 +139,7 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     ]
 
 
-def pandas_facts(cols: SnapshotColumns, as_of: date) -> dict[str, list[dict[str, Any]]]:
+def pandas_facts(cols: Columns, as_of: date) -> dict[str, list[dict[str, Any]]]:
     """The engine's facts the way a pandas user would compute them: one DataFrame of the
     orders, group-bys per customer, per customer and day, per customer and month, and
     the month-end states advanced month by month over per-customer arrays (linear in
@@ -341,7 +356,10 @@ def main(customers: int, per_customer: float, rounds: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         for _ in range(rounds):
             t, cpu = time.perf_counter(), time.process_time()
-            result = duckdb_engine.run(cols, AS_OF, Path(tmp), threads=2)
+            with duckdb_engine.Snapshot(threads=2) as snapshot:
+                snapshot.append("profiles", cols.profiles)
+                snapshot.append("orders", cols.orders)
+                result = snapshot.run(AS_OF, Path(tmp))
             duck_t.append(time.perf_counter() - t)
             duck_cpu.append(time.process_time() - cpu)
         duck_peak = peak_mib()

@@ -177,44 +177,45 @@ def _month(expr: str) -> str:
     return f"strftime({expr}, '%Y-%m')"
 
 
+_ORDER_COLUMNS = ", ".join([*_ORDER_SCHEMA, "seq"])
+"""The orders table's columns in its Parquet file (not the pass's working columns)."""
+
+
 def build_tables(con: duckdb.DuckDBPyConnection, as_of: date) -> None:
-    """The snapshot tables from the loaded ``orders_raw`` and ``profiles``."""
+    """The snapshot tables from the loaded ``orders_raw`` and ``profiles``.
+
+    One window over each customer's orders (by time) gives every order its F-stage
+    (``seq``), its customer's first purchase day (``first_date``) and whether it opens a
+    new purchase day (``new_day``): the customers table is then one group-by of the
+    orders, and the LTV windows need no join back to the customers."""
     today = f"DATE '{as_of.isoformat()}'"
     con.execute(
         """
         CREATE TABLE orders AS
         SELECT r.*,
-               CASE WHEN active THEN row_number() OVER (
-                   PARTITION BY customer_id, active ORDER BY placed_at, order_id) END::INTEGER
-               AS seq
+               CASE WHEN active THEN row_number() OVER w END::INTEGER AS seq,
+               first_value(order_date) OVER w AS first_date,
+               order_date IS DISTINCT FROM lag(order_date) OVER w AS new_day
         FROM orders_raw r
+        WINDOW w AS (PARTITION BY customer_id, active ORDER BY placed_at, order_id)
         """
     )
     con.execute(
         f"""
         CREATE TABLE customers AS
-        WITH d AS (
-            SELECT customer_id, order_date, count(*) AS n, min(seq) AS first_seq,
-                   sum(revenue) AS revenue, sum(gross_profit) AS gross_profit,
-                   arg_min(first_sku, seq) AS first_sku,
-                   arg_min(coupon, seq) AS first_coupon,
-                   arg_min(sales_channel, seq) AS first_channel
-            FROM orders WHERE active GROUP BY customer_id, order_date
-        ), a AS (
+        WITH a AS (
             SELECT customer_id,
                    min(order_date) AS first_order_date,
                    max(order_date) AS last_order_date,
-                   sum(n)::INTEGER AS orders,
-                   count(*)::INTEGER AS purchase_days,
+                   count(*)::INTEGER AS orders,
+                   count(*) FILTER (WHERE new_day)::INTEGER AS purchase_days,
                    sum(revenue) AS revenue,
                    sum(gross_profit) AS gross_profit,
-                   arg_min(first_sku, first_seq) AS first_sku,
-                   arg_min(first_coupon, first_seq) AS first_coupon,
-                   arg_min(first_channel, first_seq) AS first_channel,
-                   CASE WHEN count(*) > 1 THEN
-                       (sum(revenue) - arg_min(revenue, order_date)) / (count(*) - 1) END
-                   AS monetary
-            FROM d GROUP BY customer_id
+                   arg_min(first_sku, seq) AS first_sku,
+                   arg_min(coupon, seq) AS first_coupon,
+                   arg_min(sales_channel, seq) AS first_channel,
+                   sum(revenue) FILTER (WHERE order_date = first_date) AS first_day_revenue
+            FROM orders WHERE active GROUP BY customer_id
         )
         SELECT p.customer_id,
                a.first_order_date, a.last_order_date,
@@ -229,7 +230,8 @@ def build_tables(con: duckdb.DuckDBPyConnection, as_of: date) -> None:
                (a.purchase_days - 1)::INTEGER AS x,
                (a.last_order_date - a.first_order_date)::INTEGER AS t_x,
                ({today} - a.first_order_date)::INTEGER AS t,
-               a.monetary
+               CASE WHEN a.purchase_days > 1 THEN
+                   (a.revenue - a.first_day_revenue) / (a.purchase_days - 1) END AS monetary
         FROM profiles p LEFT JOIN a USING (customer_id)
         """
     )
@@ -248,7 +250,7 @@ def ltv_facts(con: duckdb.DuckDBPyConnection, as_of: date) -> list[dict[str, Any
     today = f"DATE '{as_of.isoformat()}'"
     sums, aggs = [], []
     for label, days in LTV_WINDOWS:
-        inside = "TRUE" if days is None else f"o.order_date < c.first_order_date + {days}"
+        inside = "TRUE" if days is None else f"o.order_date < o.first_date + {days}"
         matured = "TRUE" if days is None else f"first_order_date + {days} <= {today}"
         sums.append(f"sum(o.revenue) FILTER (WHERE {inside}) AS r_{label}")
         sums.append(f"sum(o.gross_profit) FILTER (WHERE {inside}) AS g_{label}")
@@ -260,8 +262,7 @@ def ltv_facts(con: duckdb.DuckDBPyConnection, as_of: date) -> list[dict[str, Any
         f"""
         WITH sums AS (
             SELECT o.customer_id, {", ".join(sums)}
-            FROM orders o JOIN buyers c ON o.customer_id = c.customer_id
-            WHERE o.active GROUP BY o.customer_id
+            FROM orders o WHERE o.active GROUP BY o.customer_id
         ), per AS (
             SELECT c.first_order_date, {_month("c.first_order_date")} AS month,
                    coalesce(c.acquisition_channel, '(none)') AS channel,
@@ -562,8 +563,9 @@ class Snapshot:
         out_dir.mkdir(parents=True, exist_ok=True)
         for table in ("orders", "customers"):
             path = out_dir / f"{table}.parquet"
+            columns = _ORDER_COLUMNS if table == "orders" else "*"
             con.execute(
-                f"COPY (SELECT * FROM {table}) TO '{path.as_posix()}' "
+                f"COPY (SELECT {columns} FROM {table}) TO '{path.as_posix()}' "
                 "(FORMAT parquet, COMPRESSION snappy)"
             )
             files[table] = path

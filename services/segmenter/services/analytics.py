@@ -136,7 +136,10 @@ def run_pass(
             "computed_at": now.isoformat(),
             "orders": result.orders,
             "customers": result.customers,
-            "facts": result.facts,
+            "facts": {
+                **result.facts,
+                "journeys": [j.fact() for j in ports.journeys.read(shop_id)],
+            },
         }
         ports.store.put_json(shop_id, "facts", computed)
         clv_written = ports.data.put_clv(_clv_changes(builder.refs, fit.scores))

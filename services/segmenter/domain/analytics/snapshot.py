@@ -80,6 +80,42 @@ class CampaignColumns:
     )
 
 
+@dataclass(frozen=True)
+class JourneyResult:
+    """One journey's results as the messenger counts them (all versions, so far): messages
+    sent per channel, and conversions and attributed revenue of the treated group and of
+    the holdout (enrolled, sent nothing)."""
+
+    journey_id: str
+    name: str
+    sent: Mapping[str, int]
+    """channel (email, line, sms) → messages sent"""
+    treated: int
+    converted: int
+    revenue: float
+    holdout: int
+    holdout_converted: int
+    holdout_revenue: float
+    discount: float = 0.0
+    """coupon discounts of the treated's attributed orders, where the messenger knows them"""
+
+    def fact(self) -> dict[str, Any]:
+        """The pass's fact row (JSON)."""
+        return {
+            "source": "journey",
+            "source_id": self.journey_id,
+            "name": self.name,
+            "sent": dict(self.sent),
+            "treated": self.treated,
+            "converted": self.converted,
+            "revenue": self.revenue,
+            "holdout": self.holdout,
+            "holdout_converted": self.holdout_converted,
+            "holdout_revenue": self.holdout_revenue,
+            "discount": self.discount,
+        }
+
+
 @dataclass(frozen=True, slots=True)
 class ProfileRef:
     """What the pass keeps of a live profile it read: enough to write its CLV block
