@@ -45,15 +45,29 @@ BLOCK = 10_000
 
 def stored_items(customers: int, per_customer: float, seed: int = 7) -> Iterator[dict[str, Any]]:
     """Profiles and orders in their stored shape, a block of customers at a time (drawn
-    like bench/analytics_reports.py's shop: geometric order counts, gaps of 60 days)."""
+    like bench/analytics_reports.py's shop: geometric order counts, gaps of 60 days),
+    each block's numbers drawn at once so the generator costs little beside the pass."""
     rng = np.random.default_rng(seed)
-    base = np.datetime64("2023-01-01T01:00")  # 10:00 in Tokyo
     order_no = 0
     for start in range(0, customers, BLOCK):
         size = min(BLOCK, customers - start)
         counts = rng.geometric(1 / per_customer, size)
+        n = int(counts.sum())
         first = rng.integers(0, 3 * 365, size)
-        channel = rng.integers(0, 4, size)
+        channel = rng.integers(0, 4, size).tolist()
+        owner = np.repeat(np.arange(size), counts)
+        opens = np.repeat(np.cumsum(counts) - counts, counts)
+        gaps = np.where(np.arange(n) == opens, 0, rng.exponential(60, n).astype(int))
+        cum = np.cumsum(gaps)
+        days = first[owner] + cum - np.repeat(cum[np.cumsum(counts) - counts], counts)
+        days = np.minimum(days, 3 * 365 + 320)
+        placed = np.datetime64("2023-01-01T01:00") + days.astype("timedelta64[D]")
+        stamps = [f"{t}:00+00:00" for t in np.datetime_as_string(placed, unit="m")]
+        totals = rng.integers(1000, 20000, n).tolist()
+        skus = rng.integers(0, 50, n).tolist()
+        sales = rng.integers(0, 4, n).tolist()
+        owners = owner.tolist()
+        row = 0
         for i in range(size):
             customer = f"c{start + i}"
             yield {
@@ -63,25 +77,19 @@ def stored_items(customers: int, per_customer: float, seed: int = 7) -> Iterator
                 "attributes": {"acquisition_channel": CHANNELS[channel[i]]},
                 "version": 1,
             }
-            n = int(counts[i])
-            gaps = np.concatenate(([0], rng.exponential(60, n - 1).astype(int)))
-            days = np.minimum(first[i] + np.cumsum(gaps), 3 * 365 + 320)
-            totals = rng.integers(1000, 20000, n)
-            skus = rng.integers(0, 50, n)
-            sales = rng.integers(0, 4, n)
-            for day, total, sku, sale in zip(days, totals, skus, sales, strict=True):
-                placed = (base + np.timedelta64(int(day), "D")).astype(datetime)
+            while row < n and owners[row] == i:
+                total = totals[row]
                 yield {
                     "sk": "ORDER",
                     "order_id": f"o{order_no}",
                     "customer_id": customer,
-                    "placed_at": placed.replace(tzinfo=UTC).isoformat(),
+                    "placed_at": stamps[row],
                     "currency": "JPY",
                     "total": str(total),
-                    "sales_channel": CHANNELS[sale],
+                    "sales_channel": CHANNELS[sales[row]],
                     "lines": [
                         {
-                            "sku": f"SKU-{sku}",
+                            "sku": f"SKU-{skus[row]}",
                             "quantity": 1,
                             "unit_price": str(total),
                             "unit_cost": str(int(total * 0.4)),
@@ -89,6 +97,7 @@ def stored_items(customers: int, per_customer: float, seed: int = 7) -> Iterator
                     ],
                 }
                 order_no += 1
+                row += 1
 
 
 class SyntheticShop(AnalyticsData):

@@ -6,8 +6,10 @@ process on the same columns. Higher is better (target: >= 5x).
     python bench/analytics_reports.py --customers 1000000 --orders-per-customer 10
                                                            # 1M customers / ~10M orders
 
-Both sides start from the same snapshot columns (`SnapshotColumns`, the Python lists the
-pass builds from the shop's profiles and orders) and compute the same eight facts (LTV in
+Both sides start from the same snapshot columns (`Columns`: numpy arrays, strings as object
+arrays), what the pass's `SnapshotBuilder` hands the engine a chunk at a time; the engine
+side takes them through the pass's own API (`Snapshot.append`, then `Snapshot.run`), the
+pandas side makes one DataFrame of them. Both compute the same eight facts (LTV in
 five windows by cohort, channel, first product and first offer; F(n) reach; second
 purchase gaps; retention; payback; list analysis, calendar and lifecycle from the
 month-end states) and the customers table. The pandas side is what a pandas user would
@@ -18,7 +20,7 @@ row for row (numbers within 1e-9) before any time is reported.
 
 Peak memory is the process's peak RSS (resource.getrusage): after building the input
 columns, after the engine (which runs first), after pandas. The engine's own share is the
-difference; the input lists are what the pass holds before the engine starts.
+difference (the pass itself streams the rows in chunks: see bench/analytics_memory.py).
 
 The run also prints each side's CPU time: on a machine shared with other work the two
 phases, one after the other, can see very different load, so the wall ratio moves from run
@@ -350,7 +352,7 @@ def main(customers: int, per_customer: float, rounds: int) -> dict[str, Any]:
     cols = synthetic(customers, per_customer)
     data_peak = peak_mib()
     print(f"synthetic shop: {customers:,} customers, {cols.order_count:,} orders")
-    print(f"peak RSS with the snapshot's input columns (Python lists): {data_peak:,.0f} MiB")
+    print(f"peak RSS with the snapshot's input columns (numpy): {data_peak:,.0f} MiB")
     duck_t, pandas_t = [], []
     duck_cpu, pandas_cpu = [], []
     with tempfile.TemporaryDirectory() as tmp:

@@ -31,7 +31,6 @@ from segmenter.domain.analytics.snapshot import (
     ATTRIBUTED_COLUMNS,
     CAMPAIGN_COLUMNS,
     CampaignColumns,
-    SnapshotColumns,
 )
 
 LTV_WINDOWS: tuple[tuple[str, int | None], ...] = (
@@ -585,19 +584,3 @@ class Snapshot:
             facts.update(hook(con))
         customers = con.execute("SELECT count(*) FROM customers").fetchone()
         return EngineResult(facts, files, self.orders, int(customers[0]) if customers else 0)
-
-
-def run(
-    columns: SnapshotColumns,
-    as_of: date,
-    out_dir: Path,
-    campaigns: CampaignColumns | None = None,
-    hooks: Sequence[FactsHook] = (),
-    threads: int | None = None,
-) -> EngineResult:
-    """The one pass over columns already in memory (one chunk): the analytics pass streams
-    its chunks into a `Snapshot` instead."""
-    with Snapshot(threads) as snapshot:
-        snapshot.append("profiles", columns.profiles)
-        snapshot.append("orders", columns.orders)
-        return snapshot.run(as_of, out_dir, campaigns=campaigns, hooks=hooks)

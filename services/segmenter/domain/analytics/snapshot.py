@@ -169,8 +169,9 @@ class SnapshotBuilder:
         o = self._cols.orders
         o["order_id"].append(order.order_id)
         o["customer_id"].append(order.customer_id)
-        o["placed_at"].append(order.placed_at.astimezone(SHOP_TIMEZONE).replace(tzinfo=None))
-        o["order_date"].append(shop_date(order.placed_at))
+        local = order.placed_at.astimezone(SHOP_TIMEZONE)
+        o["placed_at"].append(local.replace(tzinfo=None))
+        o["order_date"].append(local.date())
         o["status"].append(order.status)
         o["active"].append(order.active)
         o["currency"].append(order.currency)
