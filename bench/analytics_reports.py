@@ -27,19 +27,20 @@ phases, one after the other, can see very different load, so the wall ratio move
 to run (1.5x to 3.8x for the same 2M orders below); the CPU ratio does not, but it leaves
 out what DuckDB's second thread gains.
 
-Measured 2026-12-03 on 2 cores shared with several other jobs (load 7-15; the process got
-20-50 % of a core). Target NOT met:
-- 20,000 customers / 201,609 orders: DuckDB 4.8 s, pandas 7.9 s, 1.6x.
-- 200,000 customers / 1,999,248 orders: DuckDB 45.4 s, pandas 70.2 s, 1.5x; CPU time
-  14.6 s against 22.7 s, 1.6x; peak RSS 1,044 MiB with the input, 1,935 MiB after DuckDB.
-- 1,000,000 customers / 9,996,615 orders (before the engine read the columns through
-  views): DuckDB 487 s, pandas 884 s, 1.8x; peak RSS 4,854 MiB with the input columns
-  alone, 8,378 MiB after DuckDB (+3,524 MiB), 8,454 MiB after pandas; Parquet 140 MB
-  (orders) + 23 MB (customers). Under one 10 GB Lambda, but the input is Python lists
-  here: the pass itself holds the shop's Profile and Order objects, far larger at 10M.
-Where DuckDB's time goes (200,000 orders, CPU): handing it the Python lists (object
-arrays, ~20 %), the orders table with its F-stage window and the customers table (~30 %),
-writing the orders Parquet (~17 %), the month-end states (~13 %), the facts (~20 %).
+Measured 2026-12-04 on 2 cores shared with several other jobs (load 10-12; the process
+got 15-50 % of a core), 200,000 customers / 1,999,248 orders. Target NOT met:
+- before (the engine read Python lists through views, per-day customers table, zstd):
+  0.8x wall / 1.0x CPU in one run, 2.9x wall / 2.0x CPU in another (DuckDB 11.9 s CPU,
+  pandas 23.7 s CPU from the lists).
+- after (the pass's streaming Snapshot, one window for seq / first day / purchase days,
+  no join back for LTV, snappy Parquet; both sides from numpy columns): 2.8x wall,
+  1.7x CPU (DuckDB 10.5 s CPU, pandas 18.2 s CPU); peak RSS 793 MiB with the input
+  columns, 1,381 MiB after DuckDB. The engine's CPU fell ~12 %; pandas gained as much
+  from numpy input, so the ratio did not move beyond the noise.
+Where DuckDB's CPU goes now (2M orders): copying the chunk's object arrays into DuckDB
+~13 %, the orders window ~20 %, writing the orders Parquet ~23 % (which pandas does not
+do), the month-end states ~17 %, customers + customer months ~12 %, the facts ~15 %.
+Earlier figures (2026-12-03): 1.8x wall at 1M customers / 9,996,615 orders.
 """
 
 from __future__ import annotations
