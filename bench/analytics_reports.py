@@ -6,8 +6,10 @@ process on the same columns. Higher is better (target: >= 5x).
     python bench/analytics_reports.py --customers 1000000 --orders-per-customer 10
                                                            # 1M customers / ~10M orders
 
-Both sides start from the same snapshot columns (`SnapshotColumns`, the Python lists the
-pass builds from the shop's profiles and orders) and compute the same eight facts (LTV in
+Both sides start from the same snapshot columns (`Columns`: numpy arrays, strings as object
+arrays), what the pass's `SnapshotBuilder` hands the engine a chunk at a time; the engine
+side takes them through the pass's own API (`Snapshot.append`, then `Snapshot.run`), the
+pandas side makes one DataFrame of them. Both compute the same eight facts (LTV in
 five windows by cohort, channel, first product and first offer; F(n) reach; second
 purchase gaps; retention; payback; list analysis, calendar and lifecycle from the
 month-end states) and the customers table. The pandas side is what a pandas user would
@@ -18,26 +20,27 @@ row for row (numbers within 1e-9) before any time is reported.
 
 Peak memory is the process's peak RSS (resource.getrusage): after building the input
 columns, after the engine (which runs first), after pandas. The engine's own share is the
-difference; the input lists are what the pass holds before the engine starts.
+difference (the pass itself streams the rows in chunks: see bench/analytics_memory.py).
 
 The run also prints each side's CPU time: on a machine shared with other work the two
 phases, one after the other, can see very different load, so the wall ratio moves from run
 to run (1.5x to 3.8x for the same 2M orders below); the CPU ratio does not, but it leaves
 out what DuckDB's second thread gains.
 
-Measured 2026-12-03 on 2 cores shared with several other jobs (load 7-15; the process got
-20-50 % of a core). Target NOT met:
-- 20,000 customers / 201,609 orders: DuckDB 4.8 s, pandas 7.9 s, 1.6x.
-- 200,000 customers / 1,999,248 orders: DuckDB 45.4 s, pandas 70.2 s, 1.5x; CPU time
-  14.6 s against 22.7 s, 1.6x; peak RSS 1,044 MiB with the input, 1,935 MiB after DuckDB.
-- 1,000,000 customers / 9,996,615 orders (before the engine read the columns through
-  views): DuckDB 487 s, pandas 884 s, 1.8x; peak RSS 4,854 MiB with the input columns
-  alone, 8,378 MiB after DuckDB (+3,524 MiB), 8,454 MiB after pandas; Parquet 140 MB
-  (orders) + 23 MB (customers). Under one 10 GB Lambda, but the input is Python lists
-  here: the pass itself holds the shop's Profile and Order objects, far larger at 10M.
-Where DuckDB's time goes (200,000 orders, CPU): handing it the Python lists (object
-arrays, ~20 %), the orders table with its F-stage window and the customers table (~30 %),
-writing the orders Parquet (~17 %), the month-end states (~13 %), the facts (~20 %).
+Measured 2026-12-04 on 2 cores shared with several other jobs (load 10-12; the process
+got 15-50 % of a core), 200,000 customers / 1,999,248 orders. Target NOT met:
+- before (the engine read Python lists through views, per-day customers table, zstd):
+  0.8x wall / 1.0x CPU in one run, 2.9x wall / 2.0x CPU in another (DuckDB 11.9 s CPU,
+  pandas 23.7 s CPU from the lists).
+- after (the pass's streaming Snapshot, one window for seq / first day / purchase days,
+  no join back for LTV, snappy Parquet; both sides from numpy columns): 2.8x wall,
+  1.7x CPU (DuckDB 10.5 s CPU, pandas 18.2 s CPU); peak RSS 793 MiB with the input
+  columns, 1,381 MiB after DuckDB. The engine's CPU fell ~12 %; pandas gained as much
+  from numpy input, so the ratio did not move beyond the noise.
+Where DuckDB's CPU goes now (2M orders): copying the chunk's object arrays into DuckDB
+~13 %, the orders window ~20 %, writing the orders Parquet ~23 % (which pandas does not
+do), the month-end states ~17 %, customers + customer months ~12 %, the facts ~15 %.
+Earlier figures (2026-12-03): 1.8x wall at 1M customers / 9,996,615 orders.
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -60,13 +64,25 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "services"))
 
 from segmenter.adapters import duckdb_engine  # noqa: E402
-from segmenter.domain.analytics.snapshot import SnapshotColumns  # noqa: E402
 
 AS_OF = date(2026, 11, 23)
 CHANNELS = np.array(["web", "ads", "line", "affiliate"], dtype=object)
 
 
-def synthetic(customers: int, per_customer: float, seed: int = 7) -> SnapshotColumns:
+@dataclass
+class Columns:
+    """The snapshot's columns as numpy arrays (strings as object arrays): what both sides
+    start from. The pass appends the same columns to the engine a chunk at a time."""
+
+    orders: dict[str, np.ndarray[Any, Any]]
+    profiles: dict[str, np.ndarray[Any, Any]]
+
+    @property
+    def order_count(self) -> int:
+        return len(self.orders["order_id"])
+
+
+def synthetic(customers: int, per_customer: float, seed: int = 7) -> Columns:
     rng = np.random.default_rng(seed)
     counts = rng.geometric(1 / per_customer, customers)
     n = int(counts.sum())
@@ -82,29 +98,31 @@ def synthetic(customers: int, per_customer: float, seed: int = 7) -> SnapshotCol
     dates = base + day.astype("timedelta64[D]")
     total = rng.integers(1000, 20000, n).astype(float)
     ids = np.array([f"c{i}" for i in range(customers)], dtype=object)
-    cols = SnapshotColumns()
-    o = cols.orders
-    o["order_id"] = [f"o{i}" for i in range(n)]
-    o["customer_id"] = list(ids[cust])
-    o["placed_at"] = list(dates.astype("datetime64[us]") + np.timedelta64(10, "h"))
-    o["order_date"] = list(dates.astype("datetime64[us]"))
-    o["status"] = ["placed"] * n
-    o["active"] = [True] * n
-    o["currency"] = ["JPY"] * n
-    o["total"] = list(total)
-    o["refunded"] = [0.0] * n
-    o["revenue"] = list(total)
-    o["gross_profit"] = list(total * 0.6)
-    o["discount"] = [0.0] * n
-    o["coupon"] = [None] * n
-    o["sales_channel"] = list(CHANNELS[rng.integers(0, 4, n)])
-    o["first_sku"] = [f"SKU-{k}" for k in rng.integers(0, 50, n)]
-    p = cols.profiles
-    p["customer_id"] = list(ids)
-    p["acquisition_channel"] = list(CHANNELS[rng.integers(0, 4, customers)])
-    p["first_offer"] = [None] * customers
-    p["rfm_rank"] = [None] * customers
-    return cols
+    skus = np.array([f"SKU-{k}" for k in range(50)], dtype=object)
+    orders = {
+        "order_id": np.array([f"o{i}" for i in range(n)], dtype=object),
+        "customer_id": ids[cust],
+        "placed_at": dates.astype("datetime64[us]") + np.timedelta64(10, "h"),
+        "order_date": dates.astype("datetime64[us]"),
+        "status": np.full(n, "placed", dtype=object),
+        "active": np.ones(n, dtype=np.bool_),
+        "currency": np.full(n, "JPY", dtype=object),
+        "total": total,
+        "refunded": np.zeros(n),
+        "revenue": total,
+        "gross_profit": total * 0.6,
+        "discount": np.zeros(n),
+        "coupon": np.full(n, None, dtype=object),
+        "sales_channel": CHANNELS[rng.integers(0, 4, n)],
+        "first_sku": skus[rng.integers(0, 50, n)],
+    }
+    profiles = {
+        "customer_id": ids,
+        "acquisition_channel": CHANNELS[rng.integers(0, 4, customers)],
+        "first_offer": np.full(customers, None, dtype=object),
+        "rfm_rank": np.full(customers, None, dtype=object),
+    }
+    return Columns(orders, profiles)
 
 
 def _month_index(dates: pd.Series) -> pd.Series:
@@ -124,7 +142,7 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     ]
 
 
-def pandas_facts(cols: SnapshotColumns, as_of: date) -> dict[str, list[dict[str, Any]]]:
+def pandas_facts(cols: Columns, as_of: date) -> dict[str, list[dict[str, Any]]]:
     """The engine's facts the way a pandas user would compute them: one DataFrame of the
     orders, group-bys per customer, per customer and day, per customer and month, and
     the month-end states advanced month by month over per-customer arrays (linear in
@@ -335,13 +353,16 @@ def main(customers: int, per_customer: float, rounds: int) -> dict[str, Any]:
     cols = synthetic(customers, per_customer)
     data_peak = peak_mib()
     print(f"synthetic shop: {customers:,} customers, {cols.order_count:,} orders")
-    print(f"peak RSS with the snapshot's input columns (Python lists): {data_peak:,.0f} MiB")
+    print(f"peak RSS with the snapshot's input columns (numpy): {data_peak:,.0f} MiB")
     duck_t, pandas_t = [], []
     duck_cpu, pandas_cpu = [], []
     with tempfile.TemporaryDirectory() as tmp:
         for _ in range(rounds):
             t, cpu = time.perf_counter(), time.process_time()
-            result = duckdb_engine.run(cols, AS_OF, Path(tmp), threads=2)
+            with duckdb_engine.Snapshot(threads=2) as snapshot:
+                snapshot.append("profiles", cols.profiles)
+                snapshot.append("orders", cols.orders)
+                result = snapshot.run(AS_OF, Path(tmp))
             duck_t.append(time.perf_counter() - t)
             duck_cpu.append(time.process_time() - cpu)
         duck_peak = peak_mib()

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 from segmenter.adapters.analytics_data import AnalyticsData, DynamoAnalyticsData
 from segmenter.adapters.analytics_store import AnalyticsStore, S3AnalyticsStore
 from segmenter.adapters.campaign_results import CampaignResults, DynamoCampaignResults
+from segmenter.adapters.journey_results import JourneyResults, NoJourneyResults
 from segmenter.adapters.repository import DynamoProfileRepository
 from segmenter.services.customers import Customers
 from segmenter.services.ingest import Ingest
@@ -27,6 +28,8 @@ class AnalyticsPorts:
     data: AnalyticsData
     store: AnalyticsStore
     campaigns: CampaignResults
+    journeys: JourneyResults = field(default_factory=NoJourneyResults)
+    """Journey results for the ROI report (none until the journeys table is wired)."""
 
 
 @dataclass(frozen=True)

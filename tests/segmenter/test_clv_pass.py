@@ -18,7 +18,7 @@ from segmenter.adapters.analytics_store import AnalyticsStore
 from segmenter.adapters.campaign_results import CampaignResults
 from segmenter.adapters.codec import profile_from_dict, profile_to_dict
 from segmenter.bootstrap import AnalyticsPorts
-from segmenter.domain.analytics.snapshot import CampaignColumns
+from segmenter.domain.analytics.snapshot import CampaignColumns, ProfileRef
 from segmenter.domain.membership import compile_segments, memberships
 from segmenter.domain.model import ClvScore, Order, OrderStats, Profile
 from segmenter.services import analytics
@@ -41,7 +41,7 @@ class FakeData(AnalyticsData):
     def read_shop(self, shop_id: str) -> tuple[list[Profile], list[Order]]:
         return list(self.profiles), list(self.orders)
 
-    def put_clv(self, updates: Sequence[tuple[Profile, ClvScore | None]]) -> int:
+    def put_clv(self, updates: Sequence[tuple[Profile | ProfileRef, ClvScore | None]]) -> int:
         for profile, score in updates:
             self.written[profile.customer_id] = score
         self.profiles = [

@@ -3,16 +3,21 @@ handed by the analytics function to the pass, and used by the pass's CLV."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
+from segmenter.adapters.repository import DynamoProfileRepository
 from segmenter.domain import clv as clv_math
+from segmenter.domain.model import Order
+from segmenter.domain.records import ChangeSet
 from segmenter.entrypoints import analytics as analytics_handler
 from segmenter.services import analytics, clv
 from tests.conftest import Cloud, ShopKeys
-from tests.segmenter.test_clv_pass import NOW, ports, shop
+from tests.segmenter.test_clv_pass import CHURN_RISK, NOW, ports, shop
+from tests.segmenter.test_clv_pass import shop as fixture_shop
 
 ROUTE = "/v1/analytics/clv-settings"
 
@@ -105,3 +110,58 @@ def test_a_higher_rate_discounts_every_predicted_clv_more() -> None:
 def test_the_api_default_is_the_models() -> None:
     # The API states the default without importing numpy; it is the model's own
     assert clv.DEFAULT_MONTHLY_DISCOUNT_RATE == clv_math.DEFAULT_MONTHLY_DISCOUNT_RATE
+
+
+def test_churn_risk_members_follow_the_same_nights_scores(
+    segmenter_client: TestClient, shop: ShopKeys, cloud: Cloud
+) -> None:
+    """The nightly recompute (03:00) runs before the analytics pass (04:00): a segment on
+    p_alive is rebuilt right after the pass, not a day later."""
+    # Given a shop of 600 buyers stored in its table, and a "churn risk" segment that has
+    # no members yet (no profile has a CLV block)
+    repo = DynamoProfileRepository(cloud.session.client("dynamodb"), cloud.settings.segmenter_table)
+    data = fixture_shop(600)
+    by_customer: dict[str, list[Order]] = {}
+    for order in data.orders:
+        by_customer.setdefault(order.customer_id, []).append(order)
+    for p in data.profiles:
+        profile = replace(p, shop_id=shop.shop_id, version=1)
+        repo.commit(
+            ChangeSet(
+                shop.shop_id,
+                f"seed-{p.customer_id}",
+                "seed",
+                p.customer_id,
+                profiles=[(profile, 0)],
+                new_orders=by_customer[p.customer_id],
+            )
+        )
+    writer = shop.header(
+        segmenter_client.post(
+            "/v1/admin/keys",
+            json={"name": "marketer", "scopes": ["segments:write", "segments:read"]},
+            headers=shop.header(shop.admin),
+        ).json()["token"]
+    )
+    created = segmenter_client.post(
+        "/v1/segments",
+        json={"segment_id": "churn-risk", "name": "Churn risk", "rule": CHURN_RISK},
+        headers=writer,
+    )
+    assert created.status_code == 201 and created.json()["member_count"] == 0
+    # When the nightly analytics schedule runs (after the nightly recompute)
+    analytics_handler.reset()
+    result = analytics_handler.handler({"schedule": "nightly-analytics"}, None)
+    done = result["shops"][shop.shop_id]
+    assert done["clv_written"] == 600 and done["segments_recomputed"] is True
+    # Then the segment's members are those whose new score says churn risk, the same night
+    members = segmenter_client.get(
+        "/v1/segments/churn-risk/members?limit=1000", headers=shop.header(shop.reader)
+    ).json()["customer_ids"]
+    stored = {p.customer_id: p for p in repo.iter_profiles(shop.shop_id)}
+    expected = {
+        c
+        for c, p in stored.items()
+        if p.clv is not None and p.clv.p_alive < 0.3 and p.stats.order_count >= 2
+    }
+    assert expected and set(members) == expected

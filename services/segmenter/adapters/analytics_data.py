@@ -1,7 +1,8 @@
 """What the analytics pass and reports read and keep in the segmenter's DynamoDB table.
 
 - one pass over a shop's profiles and orders: a Scan filtered on the shop's key prefix
-  (profiles ``SHOP#<shop>#CUST#…/PROFILE``, orders ``SHOP#<shop>#ORDER#…/ORDER``)
+  (profiles ``SHOP#<shop>#CUST#…/PROFILE``, orders ``SHOP#<shop>#ORDER#…/ORDER``), handed
+  on one item at a time (`scan_shop`): the pass keeps none of them
 - ad spend   ``SHOP#<shop>#ADSPEND`` / ``<channel>#<YYYY-MM>`` → amount (a PUT replaces)
 - message rates: the shop setting ``analytics.message_costs`` (channel → cost of one message)
 - the CLV block (``clv``) the pass's fit writes on each profile it read, if the profile is
@@ -11,13 +12,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from segmenter.adapters.codec import clv_to_dict, order_from_dict, profile_from_dict
+from segmenter.domain.analytics.snapshot import ProfileRef
 from segmenter.domain.analytics.views import AdSpend
 from segmenter.domain.model import ClvScore, Order, Profile
 from shared.adapters.dynamodb import (
@@ -40,7 +42,15 @@ class AnalyticsData:
     """Port. Test fakes subclass it."""
 
     def read_shop(self, shop_id: str) -> tuple[list[Profile], list[Order]]:
+        """Every profile and order of the shop, in memory (small shops, tests)."""
         raise NotImplementedError
+
+    def scan_shop(self, shop_id: str) -> Iterator[Profile | Order]:
+        """The shop's profiles and orders one at a time, in no particular order: what the
+        pass reads (it holds none of them). By default, `read_shop`'s lists."""
+        profiles, orders = self.read_shop(shop_id)
+        yield from profiles
+        yield from orders
 
     def put_ad_spend(self, shop_id: str, entries: Sequence[AdSpend]) -> None:
         raise NotImplementedError
@@ -48,7 +58,7 @@ class AnalyticsData:
     def list_ad_spend(self, shop_id: str) -> list[AdSpend]:
         raise NotImplementedError
 
-    def put_clv(self, updates: Sequence[tuple[Profile, ClvScore | None]]) -> int:
+    def put_clv(self, updates: Sequence[tuple[Profile | ProfileRef, ClvScore | None]]) -> int:
         """Store each profile's CLV block (None: remove it), if the profile is unchanged
         since it was read; returns how many were written."""
         raise NotImplementedError
@@ -69,6 +79,14 @@ class DynamoAnalyticsData(AnalyticsData):
     def read_shop(self, shop_id: str) -> tuple[list[Profile], list[Order]]:
         profiles: list[Profile] = []
         orders: list[Order] = []
+        for item in self.scan_shop(shop_id):
+            if isinstance(item, Profile):
+                profiles.append(item)
+            else:
+                orders.append(item)
+        return profiles, orders
+
+    def scan_shop(self, shop_id: str) -> Iterator[Profile | Order]:
         for segment in range(self._segments):
             kwargs: dict[str, Any] = {
                 "TableName": self._table,
@@ -86,13 +104,12 @@ class DynamoAnalyticsData(AnalyticsData):
                 for item in page.get("Items", []):
                     data = from_item(item)
                     if data["sk"] == "PROFILE":
-                        profiles.append(profile_from_dict(data))
+                        yield profile_from_dict(data)
                     else:
-                        orders.append(order_from_dict(data))
+                        yield order_from_dict(data)
                 if "LastEvaluatedKey" not in page:
                     break
                 kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        return profiles, orders
 
     def put_ad_spend(self, shop_id: str, entries: Sequence[AdSpend]) -> None:
         # A handful of (channel, month) figures: one put each, every failure loud.
@@ -119,7 +136,7 @@ class DynamoAnalyticsData(AnalyticsData):
         )
         return [AdSpend(str(i["channel"]), str(i["month"]), float(i["amount"])) for i in items]
 
-    def put_clv(self, updates: Sequence[tuple[Profile, ClvScore | None]]) -> int:
+    def put_clv(self, updates: Sequence[tuple[Profile | ProfileRef, ClvScore | None]]) -> int:
         written = 0
         for profile, score in updates:
             block = clv_to_dict(score)

@@ -31,7 +31,6 @@ from segmenter.domain.analytics.snapshot import (
     ATTRIBUTED_COLUMNS,
     CAMPAIGN_COLUMNS,
     CampaignColumns,
-    SnapshotColumns,
 )
 
 LTV_WINDOWS: tuple[tuple[str, int | None], ...] = (
@@ -72,6 +71,7 @@ _PROFILE_SCHEMA = {
 _CAMPAIGN_TYPES = {"sent_date": "DATE"}
 _CAMPAIGN_SCHEMA = {c: _CAMPAIGN_TYPES.get(c, "VARCHAR") for c in CAMPAIGN_COLUMNS}
 _ATTRIBUTED_SCHEMA = dict.fromkeys(ATTRIBUTED_COLUMNS, "VARCHAR")
+_SURVIVOR_SCHEMA = {"customer_id": "VARCHAR", "survivor": "VARCHAR"}
 
 FactsHook = Callable[["duckdb.DuckDBPyConnection"], dict[str, list[dict[str, Any]]]]
 """Extra facts computed in the same pass over the same tables (the CLV fit,
@@ -126,32 +126,40 @@ class EngineResult:
     customers: int
 
 
-def _array(values: list[Any], sql_type: str) -> np.ndarray[Any, Any]:
+def _array(values: Any, sql_type: str) -> np.ndarray[Any, Any]:
+    """A column as numpy (an array already of the right kind is taken as it is)."""
     if sql_type in ("DATE", "TIMESTAMP"):
-        return np.array(values, dtype="datetime64[us]")
+        return np.asarray(values, dtype="datetime64[us]")
     if sql_type == "DOUBLE":
-        return np.array(values, dtype=np.float64)
+        return np.asarray(values, dtype=np.float64)
     if sql_type == "BOOLEAN":
-        return np.array(values, dtype=np.bool_)
+        return np.asarray(values, dtype=np.bool_)
+    if isinstance(values, np.ndarray) and values.dtype == object:
+        return values
     return np.array(values, dtype=object)
 
 
-def _load(
+def _create(con: duckdb.DuckDBPyConnection, name: str, schema: Mapping[str, str]) -> None:
+    con.execute(f"CREATE TABLE {name} ({', '.join(f'{c} {t}' for c, t in schema.items())})")
+
+
+def _append(
     con: duckdb.DuckDBPyConnection,
     name: str,
-    columns: Mapping[str, list[Any]],
+    columns: Mapping[str, Any],
     schema: Mapping[str, str],
 ) -> None:
-    """The columns as a view over numpy arrays registered with the connection: the
-    snapshot tables are built straight from them, with no copy of the raw rows into a
-    DuckDB table first (the arrays live as long as the connection)."""
-    if not columns[next(iter(schema))]:
-        con.execute(f"CREATE TABLE {name} ({', '.join(f'{c} {t}' for c, t in schema.items())})")
+    """One chunk of columns into the DuckDB table `name`: registered as numpy arrays and
+    copied once into DuckDB's own columnar storage (the chunk can be dropped after)."""
+    if not len(columns[next(iter(schema))]):
         return
-    arrays = {c: _array(list(columns[c]), t) for c, t in schema.items()}
-    con.register(f"{name}_in", arrays)
-    casts = ", ".join(f"CAST({c} AS {t}) AS {c}" for c, t in schema.items())
-    con.execute(f"CREATE VIEW {name} AS SELECT {casts} FROM {name}_in")
+    arrays = {c: _array(columns[c], t) for c, t in schema.items()}
+    con.register("chunk_in", arrays)
+    try:
+        casts = ", ".join(f"CAST({c} AS {t})" for c, t in schema.items())
+        con.execute(f"INSERT INTO {name} SELECT {casts} FROM chunk_in")
+    finally:
+        con.unregister("chunk_in")
 
 
 def _rows(con: duckdb.DuckDBPyConnection, sql: str) -> list[dict[str, Any]]:
@@ -168,44 +176,45 @@ def _month(expr: str) -> str:
     return f"strftime({expr}, '%Y-%m')"
 
 
+_ORDER_COLUMNS = ", ".join([*_ORDER_SCHEMA, "seq"])
+"""The orders table's columns in its Parquet file (not the pass's working columns)."""
+
+
 def build_tables(con: duckdb.DuckDBPyConnection, as_of: date) -> None:
-    """The snapshot tables from the loaded ``orders_raw`` and ``profiles``."""
+    """The snapshot tables from the loaded ``orders_raw`` and ``profiles``.
+
+    One window over each customer's orders (by time) gives every order its F-stage
+    (``seq``), its customer's first purchase day (``first_date``) and whether it opens a
+    new purchase day (``new_day``): the customers table is then one group-by of the
+    orders, and the LTV windows need no join back to the customers."""
     today = f"DATE '{as_of.isoformat()}'"
     con.execute(
         """
         CREATE TABLE orders AS
         SELECT r.*,
-               CASE WHEN active THEN row_number() OVER (
-                   PARTITION BY customer_id, active ORDER BY placed_at, order_id) END::INTEGER
-               AS seq
+               CASE WHEN active THEN row_number() OVER w END::INTEGER AS seq,
+               first_value(order_date) OVER w AS first_date,
+               order_date IS DISTINCT FROM lag(order_date) OVER w AS new_day
         FROM orders_raw r
+        WINDOW w AS (PARTITION BY customer_id, active ORDER BY placed_at, order_id)
         """
     )
     con.execute(
         f"""
         CREATE TABLE customers AS
-        WITH d AS (
-            SELECT customer_id, order_date, count(*) AS n, min(seq) AS first_seq,
-                   sum(revenue) AS revenue, sum(gross_profit) AS gross_profit,
-                   arg_min(first_sku, seq) AS first_sku,
-                   arg_min(coupon, seq) AS first_coupon,
-                   arg_min(sales_channel, seq) AS first_channel
-            FROM orders WHERE active GROUP BY customer_id, order_date
-        ), a AS (
+        WITH a AS (
             SELECT customer_id,
                    min(order_date) AS first_order_date,
                    max(order_date) AS last_order_date,
-                   sum(n)::INTEGER AS orders,
-                   count(*)::INTEGER AS purchase_days,
+                   count(*)::INTEGER AS orders,
+                   count(*) FILTER (WHERE new_day)::INTEGER AS purchase_days,
                    sum(revenue) AS revenue,
                    sum(gross_profit) AS gross_profit,
-                   arg_min(first_sku, first_seq) AS first_sku,
-                   arg_min(first_coupon, first_seq) AS first_coupon,
-                   arg_min(first_channel, first_seq) AS first_channel,
-                   CASE WHEN count(*) > 1 THEN
-                       (sum(revenue) - arg_min(revenue, order_date)) / (count(*) - 1) END
-                   AS monetary
-            FROM d GROUP BY customer_id
+                   arg_min(first_sku, seq) AS first_sku,
+                   arg_min(coupon, seq) AS first_coupon,
+                   arg_min(sales_channel, seq) AS first_channel,
+                   sum(revenue) FILTER (WHERE order_date = first_date) AS first_day_revenue
+            FROM orders WHERE active GROUP BY customer_id
         )
         SELECT p.customer_id,
                a.first_order_date, a.last_order_date,
@@ -220,7 +229,8 @@ def build_tables(con: duckdb.DuckDBPyConnection, as_of: date) -> None:
                (a.purchase_days - 1)::INTEGER AS x,
                (a.last_order_date - a.first_order_date)::INTEGER AS t_x,
                ({today} - a.first_order_date)::INTEGER AS t,
-               a.monetary
+               CASE WHEN a.purchase_days > 1 THEN
+                   (a.revenue - a.first_day_revenue) / (a.purchase_days - 1) END AS monetary
         FROM profiles p LEFT JOIN a USING (customer_id)
         """
     )
@@ -239,7 +249,7 @@ def ltv_facts(con: duckdb.DuckDBPyConnection, as_of: date) -> list[dict[str, Any
     today = f"DATE '{as_of.isoformat()}'"
     sums, aggs = [], []
     for label, days in LTV_WINDOWS:
-        inside = "TRUE" if days is None else f"o.order_date < c.first_order_date + {days}"
+        inside = "TRUE" if days is None else f"o.order_date < o.first_date + {days}"
         matured = "TRUE" if days is None else f"first_order_date + {days} <= {today}"
         sums.append(f"sum(o.revenue) FILTER (WHERE {inside}) AS r_{label}")
         sums.append(f"sum(o.gross_profit) FILTER (WHERE {inside}) AS g_{label}")
@@ -251,8 +261,7 @@ def ltv_facts(con: duckdb.DuckDBPyConnection, as_of: date) -> list[dict[str, Any
         f"""
         WITH sums AS (
             SELECT o.customer_id, {", ".join(sums)}
-            FROM orders o JOIN buyers c ON o.customer_id = c.customer_id
-            WHERE o.active GROUP BY o.customer_id
+            FROM orders o WHERE o.active GROUP BY o.customer_id
         ), per AS (
             SELECT c.first_order_date, {_month("c.first_order_date")} AS month,
                    coalesce(c.acquisition_channel, '(none)') AS channel,
@@ -491,32 +500,72 @@ def campaign_facts(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     )
 
 
-def run(
-    columns: SnapshotColumns,
-    as_of: date,
-    out_dir: Path,
-    campaigns: CampaignColumns | None = None,
-    hooks: Sequence[FactsHook] = (),
-    threads: int | None = None,
-) -> EngineResult:
-    """The one pass: load, build the snapshot tables, write them as Parquet, compute facts."""
-    con = duckdb.connect(":memory:")
-    try:
+_INPUTS = {
+    "orders": ("orders_raw", _ORDER_SCHEMA),
+    "profiles": ("profiles", _PROFILE_SCHEMA),
+    "campaign_records": ("campaign_records", _CAMPAIGN_SCHEMA),
+    "attributed": ("attributed", _ATTRIBUTED_SCHEMA),
+}
+
+
+class Snapshot:
+    """One pass's DuckDB connection: the shop's rows are appended chunk by chunk as they
+    are read (`append`, a `segmenter.domain.analytics.snapshot.ChunkSink`), then `run`
+    builds the snapshot tables, writes them as Parquet and computes every fact."""
+
+    def __init__(self, threads: int | None = None) -> None:
+        self._con = duckdb.connect(":memory:")
         if threads:
-            con.execute(f"SET threads = {int(threads)}")
-        _load(con, "orders_raw", columns.orders, _ORDER_SCHEMA)
-        _load(con, "profiles", columns.profiles, _PROFILE_SCHEMA)
-        campaigns = campaigns or CampaignColumns()
-        _load(con, "campaign_records", campaigns.records, _CAMPAIGN_SCHEMA)
-        _load(con, "attributed", campaigns.attributed, _ATTRIBUTED_SCHEMA)
+            self._con.execute(f"SET threads = {int(threads)}")
+        for name, schema in _INPUTS.values():
+            _create(self._con, name, schema)
+        self.orders = 0
+
+    def __enter__(self) -> Snapshot:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._con.close()
+
+    def append(self, table: str, columns: Mapping[str, Any]) -> None:
+        name, schema = _INPUTS[table]
+        _append(self._con, name, columns, schema)
+        if table == "orders":
+            self.orders += len(columns["order_id"])
+
+    def run(
+        self,
+        as_of: date,
+        out_dir: Path,
+        survivors: Mapping[str, str] | None = None,
+        campaigns: CampaignColumns | None = None,
+        hooks: Sequence[FactsHook] = (),
+    ) -> EngineResult:
+        """Build the snapshot tables, write them as Parquet, compute the facts and run the
+        hooks (the CLV fit) on the same tables. `survivors`: merged-away customer → the
+        person their orders count for."""
+        con = self._con
+        if survivors:
+            _create(con, "survivors", _SURVIVOR_SCHEMA)
+            pairs = {"customer_id": list(survivors), "survivor": list(survivors.values())}
+            _append(con, "survivors", pairs, _SURVIVOR_SCHEMA)
+            con.execute(
+                "UPDATE orders_raw SET customer_id = s.survivor FROM survivors s "
+                "WHERE orders_raw.customer_id = s.customer_id"
+            )
+        if campaigns is not None:
+            self.append("campaign_records", campaigns.records)
+            self.append("attributed", campaigns.attributed)
         build_tables(con, as_of)
+        con.execute("DROP TABLE orders_raw")  # the orders table holds every row now
         files: dict[str, Path] = {}
         out_dir.mkdir(parents=True, exist_ok=True)
         for table in ("orders", "customers"):
             path = out_dir / f"{table}.parquet"
+            columns = _ORDER_COLUMNS if table == "orders" else "*"
             con.execute(
-                f"COPY (SELECT * FROM {table}) TO '{path.as_posix()}' "
-                "(FORMAT parquet, COMPRESSION zstd)"
+                f"COPY (SELECT {columns} FROM {table}) TO '{path.as_posix()}' "
+                "(FORMAT parquet, COMPRESSION snappy)"
             )
             files[table] = path
         build_states(con, as_of)
@@ -534,8 +583,4 @@ def run(
         for hook in hooks:
             facts.update(hook(con))
         customers = con.execute("SELECT count(*) FROM customers").fetchone()
-        return EngineResult(
-            facts, files, columns.order_count, int(customers[0]) if customers else 0
-        )
-    finally:
-        con.close()
+        return EngineResult(facts, files, self.orders, int(customers[0]) if customers else 0)

@@ -37,8 +37,12 @@ def _summary(result: analytics.PassSummary) -> dict[str, Any]:
 
 
 def _run(c: SegmenterContainer, shop_id: str, now: datetime) -> dict[str, Any]:
+    """The pass, then (when it changed any CLV block) the segments that read CLV fields:
+    the nightly recompute runs before this pass, so without it they would lag a day."""
     rate = clv.monthly_discount_rate(c.profiles, shop_id)
-    return _summary(analytics.run_pass(_ports(c), shop_id, now, monthly_discount_rate=rate))
+    result = analytics.run_pass(_ports(c), shop_id, now, monthly_discount_rate=rate)
+    segments = c.segments.refresh_after_clv(shop_id, now) if result.clv_written else None
+    return {**_summary(result), "segments_recomputed": segments is not None}
 
 
 def on_refresh_requested(envelope: EventEnvelope, detail: Any) -> dict[str, Any]:

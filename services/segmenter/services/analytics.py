@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from segmenter.adapters.analytics_store import SNAPSHOT_TABLES
-from segmenter.domain.analytics.snapshot import build_columns, shop_date
+from segmenter.domain.analytics.snapshot import ProfileRef, SnapshotBuilder, shop_date
 from segmenter.domain.analytics.views import AdSpend, Period, ReportInputs, render
-from segmenter.domain.model import ClvScore, Profile
+from segmenter.domain.model import ClvScore
 from segmenter.services.clv import ClvHook
 from segmenter.services.ports import ProfileRepository
 from shared.adapters.dynamodb import Position
@@ -100,24 +100,30 @@ def run_pass(
     hooks: Sequence[FactsHook] = (),
     monthly_discount_rate: float | None = None,
 ) -> PassSummary:
-    """The one pass over a shop's data: read profiles and orders once, write the Parquet
-    snapshot, compute every report's facts and fit the CLV model on the same tables, store
-    the facts and each profile's CLV block (`monthly_discount_rate`: the shop's setting
-    `clv.monthly_discount_rate`, None for the default)."""
+    """The one pass over a shop's data: read profiles and orders once, streamed a chunk at
+    a time into the engine's columnar tables (no Python object per order is kept), write
+    the Parquet snapshot, compute every report's facts and fit the CLV model on the same
+    tables, store the facts and each profile's CLV block (`monthly_discount_rate`: the
+    shop's setting `clv.monthly_discount_rate`, None for the default)."""
     from segmenter.adapters import duckdb_engine
 
     started = time.perf_counter()
     ports.store.put_json(shop_id, "status", {"status": "running", "started_at": now.isoformat()})
     try:
-        profiles, orders = ports.data.read_shop(shop_id)
-        columns = build_columns(profiles, orders)
         as_of = shop_date(now)
         fit = ClvHook(now, monthly_discount_rate)
-        with tempfile.TemporaryDirectory(prefix="kizuna-analytics-") as tmp:
-            result = duckdb_engine.run(
-                columns,
+        with (
+            tempfile.TemporaryDirectory(prefix="kizuna-analytics-") as tmp,
+            duckdb_engine.Snapshot() as snapshot,
+        ):
+            builder = SnapshotBuilder(snapshot.append)
+            for item in ports.data.scan_shop(shop_id):
+                builder.add(item)
+            survivors = builder.finish()
+            result = snapshot.run(
                 as_of,
                 Path(tmp),
+                survivors=survivors,
                 campaigns=ports.campaigns.read(shop_id),
                 hooks=(fit, *hooks),
             )
@@ -130,10 +136,13 @@ def run_pass(
             "computed_at": now.isoformat(),
             "orders": result.orders,
             "customers": result.customers,
-            "facts": result.facts,
+            "facts": {
+                **result.facts,
+                "journeys": [j.fact() for j in ports.journeys.read(shop_id)],
+            },
         }
         ports.store.put_json(shop_id, "facts", computed)
-        clv_written = ports.data.put_clv(_clv_changes(profiles, fit.scores))
+        clv_written = ports.data.put_clv(_clv_changes(builder.refs, fit.scores))
     except Exception as err:
         ports.store.put_json(shop_id, "status", {"status": "failed", "error": type(err).__name__})
         raise
@@ -151,15 +160,11 @@ def run_pass(
 
 
 def _clv_changes(
-    profiles: Sequence[Profile], scores: dict[str, ClvScore]
-) -> list[tuple[Profile, ClvScore | None]]:
+    profiles: Sequence[ProfileRef], scores: dict[str, ClvScore]
+) -> list[tuple[ProfileRef, ClvScore | None]]:
     """Each live profile whose stored CLV block differs from tonight's (None: a profile the
     fit no longer scores, e.g. the shop fell below a threshold, loses its old block)."""
-    return [
-        (p, scores.get(p.customer_id))
-        for p in profiles
-        if p.merged_into is None and scores.get(p.customer_id) != p.clv
-    ]
+    return [(p, scores.get(p.customer_id)) for p in profiles if scores.get(p.customer_id) != p.clv]
 
 
 def report(

@@ -117,7 +117,7 @@ def score_customers(
 
 @dataclass
 class ClvHook:
-    """The CLV fit as a hook of the analytics pass (`duckdb_engine.run(hooks=…)`): it reads
+    """The CLV fit as a hook of the analytics pass (`Snapshot.run(hooks=…)`): it reads
     the summary from the pass's own tables, fits, and keeps the scores for the pass to
     store on the profiles; its facts entry ``clv`` says how many were scored or why none."""
 

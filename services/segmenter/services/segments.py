@@ -25,7 +25,8 @@ from segmenter.domain.model import Profile, RfmScore
 from segmenter.domain.recommend import build_model
 from segmenter.domain.records import SegmentDefinition
 from segmenter.domain.segments import builtin, rfm
-from segmenter.domain.segments.rules import parse_rule
+from segmenter.domain.segments.facts import CLV_FIELDS
+from segmenter.domain.segments.rules import parse_rule, rule_fields
 from segmenter.services.ports import ProductStore, ProfileStore, SegmentStore, SettingStore
 from shared.adapters.dynamodb import Position
 from shared.adapters.eventbridge import EventPublisher
@@ -283,6 +284,16 @@ class Segments:
         model = build_model(self._profiles.iter_profiles(shop_id), now)
         self._products.put_reco_model(shop_id, model)
         return summary
+
+    def refresh_after_clv(self, shop_id: str, now: datetime) -> RecomputeSummary | None:
+        """After the analytics pass stored new CLV scores: recompute the shop's segments if
+        one of them reads a CLV field (p_alive & co.), so "churn risk" follows tonight's
+        scores, not yesterday's (the nightly recompute runs before the pass). None: no
+        segment reads them, nothing to do."""
+        self._cache.invalidate(shop_id)
+        if not any(rule_fields(s.rule) & CLV_FIELDS for s in self._cache.segments(shop_id)):
+            return None
+        return self.recompute(shop_id, now)
 
     def recompute(
         self, shop_id: str, now: datetime, rfm_config: rfm.RfmConfig | None = None

@@ -279,7 +279,8 @@ def _payback(
 def campaigns(facts: Facts, inputs: ReportInputs) -> list[Row]:
     """ROI per campaign and customer rank: attributed net revenue against the cost of the
     messages sent (shop rates per channel) plus the discounts the attributed orders took.
-    `source` is `campaign` today; journeys will add rows of their own."""
+    Then one row per journey (`source` journey, `_journey_row`), which also weighs its
+    revenue against its holdout's."""
     groups: dict[tuple[str, str, str, str], dict[str, float]] = defaultdict(
         lambda: defaultdict(float)
     )
@@ -318,7 +319,48 @@ def campaigns(facts: Facts, inputs: ReportInputs) -> list[Row]:
                 "unpriced_channels": ",".join(sorted(unpriced[k])) or None,
             }
         )
+    out += [_journey_row(r, inputs.message_costs) for r in facts.get("journeys", ())]
     return out
+
+
+def _journey_row(r: Mapping[str, Any], rates: Mapping[str, float]) -> Row:
+    """One journey's ROI, all ranks and all time (the messenger counts journeys as running
+    totals, so the period does not filter them): against its attributed revenue, and
+    against the holdout's, i.e. the treated group's revenue less the holdout's scaled to the
+    treated group's size (`incremental_revenue`). Conversion is per treated person."""
+    sent = {str(c): int(n) for c, n in r["sent"].items() if int(n)}
+    unpriced = sorted(c for c in sent if c not in rates)
+    message_cost = None if unpriced else round(sum(rates[c] * n for c, n in sent.items()), 2)
+    discount = float(r.get("discount", 0.0))
+    cost = None if message_cost is None else round(message_cost + discount, 2)
+    treated, holdout = int(r["treated"]), int(r["holdout"])
+    revenue = float(r["revenue"])
+    expected = float(r["holdout_revenue"]) * treated / holdout if holdout else None
+    incremental = None if expected is None else round(revenue - expected, 2)
+    return {
+        "source": "journey",
+        "source_id": str(r["source_id"]),
+        "name": str(r["name"]),
+        "rank": "(all)",
+        "sent": sum(sent.values()),
+        "converted": int(r["converted"]),
+        "conversion_rate": _ratio(float(r["converted"]), treated),
+        "orders": None,
+        "revenue": round(revenue, 2),
+        "message_cost": message_cost,
+        "discount": round(discount, 2),
+        "cost": cost,
+        "roi": _ratio(revenue - cost, cost) if cost else None,
+        "unpriced_channels": ",".join(unpriced) or None,
+        "treated": treated,
+        "holdout": holdout,
+        "holdout_conversion_rate": _ratio(float(r["holdout_converted"]), holdout),
+        "holdout_revenue_scaled": None if expected is None else round(expected, 2),
+        "incremental_revenue": incremental,
+        "roi_vs_holdout": (
+            _ratio(incremental - cost, cost) if cost and incremental is not None else None
+        ),
+    }
 
 
 # ---------------------------------------------------------------------------- structure

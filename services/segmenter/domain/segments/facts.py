@@ -132,6 +132,18 @@ in the current cart. p_alive, expected_purchases_90d/365d, predicted_clv_365d an
 predicted_next_order_at are the analytics pass's predictive CLV (missing until a shop has
 the history for a fit)."""
 
+CLV_FIELDS = frozenset(
+    {
+        "p_alive",
+        "expected_purchases_90d",
+        "expected_purchases_365d",
+        "predicted_clv_365d",
+        "predicted_next_order_at",
+    }
+)
+"""The fields the analytics pass writes (the profile's ``clv`` block): a segment naming
+one is rebuilt right after the pass, not at the next nightly recompute."""
+
 
 TOPIC_CONSENT_PREFIX = "consent.topic."
 """``consent.topic.<name>`` (bool): true unless the person left that unsubscribe topic

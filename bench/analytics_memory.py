@@ -1,0 +1,189 @@
+"""The analytics pass's peak memory at the issue's size: the real pass (`run_pass`, the same
+code as the nightly function) over a synthetic shop whose stored items are generated and
+decoded one at a time (profile and order dicts in their stored shape, through the same
+codec as the DynamoDB scan), so the source holds nothing: what the process holds is the
+pass's own (the chunk being flattened, DuckDB's tables, one small record per profile, the
+CLV fit's arrays). Target: fit one 10 GB Lambda at 1,000,000 customers / 10,000,000 orders.
+
+    python bench/analytics_memory.py                        # 20,000 customers, ~200,000 orders
+    python bench/analytics_memory.py --customers 1000000 --orders-per-customer 10
+
+Peak memory is the process's peak RSS (resource.getrusage ru_maxrss), printed with the
+pass's wall and CPU time and the Parquet sizes.
+
+Measured 2026-12-04 on 2 cores shared with several other jobs (the process got ~17 % of a
+core, so the wall times are not the pass's):
+- 100,000 customers / 998,716 orders: peak RSS 545 MiB, 50 s CPU.
+- 1,000,000 customers / 9,989,911 orders: peak RSS 2,851 MiB (57 MiB before the pass),
+  511 s CPU (most of it decoding the items, as the DynamoDB scan would), every buyer
+  scored; Parquet 175 MB (orders) + 30 MB (customers). Fits one 10 GB Lambda. Before
+  the pass streamed, it held every Profile and Order object, and the engine's input lists
+  alone took 4.9 GB at this size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "services"))
+
+from segmenter.adapters.analytics_data import AnalyticsData  # noqa: E402
+from segmenter.adapters.analytics_store import AnalyticsStore  # noqa: E402
+from segmenter.adapters.campaign_results import CampaignResults  # noqa: E402
+from segmenter.adapters.codec import order_from_dict, profile_from_dict  # noqa: E402
+from segmenter.bootstrap import AnalyticsPorts  # noqa: E402
+from segmenter.domain.analytics.snapshot import CampaignColumns, ProfileRef  # noqa: E402
+from segmenter.domain.model import ClvScore, Order, Profile  # noqa: E402
+from segmenter.services import analytics  # noqa: E402
+
+NOW = datetime(2026, 11, 23, 3, 0, tzinfo=UTC)
+CHANNELS = ("web", "ads", "line", "affiliate")
+BLOCK = 10_000
+
+
+def stored_items(customers: int, per_customer: float, seed: int = 7) -> Iterator[dict[str, Any]]:
+    """Profiles and orders in their stored shape, a block of customers at a time (drawn
+    like bench/analytics_reports.py's shop: geometric order counts, gaps of 60 days),
+    each block's numbers drawn at once so the generator costs little beside the pass."""
+    rng = np.random.default_rng(seed)
+    order_no = 0
+    for start in range(0, customers, BLOCK):
+        size = min(BLOCK, customers - start)
+        counts = rng.geometric(1 / per_customer, size)
+        n = int(counts.sum())
+        first = rng.integers(0, 3 * 365, size)
+        channel = rng.integers(0, 4, size).tolist()
+        owner = np.repeat(np.arange(size), counts)
+        opens = np.repeat(np.cumsum(counts) - counts, counts)
+        gaps = np.where(np.arange(n) == opens, 0, rng.exponential(60, n).astype(int))
+        cum = np.cumsum(gaps)
+        days = first[owner] + cum - np.repeat(cum[np.cumsum(counts) - counts], counts)
+        days = np.minimum(days, 3 * 365 + 320)
+        placed = np.datetime64("2023-01-01T01:00") + days.astype("timedelta64[D]")
+        stamps = [f"{t}:00+00:00" for t in np.datetime_as_string(placed, unit="m")]
+        totals = rng.integers(1000, 20000, n).tolist()
+        skus = rng.integers(0, 50, n).tolist()
+        sales = rng.integers(0, 4, n).tolist()
+        owners = owner.tolist()
+        row = 0
+        for i in range(size):
+            customer = f"c{start + i}"
+            yield {
+                "sk": "PROFILE",
+                "shop_id": "bench",
+                "customer_id": customer,
+                "attributes": {"acquisition_channel": CHANNELS[channel[i]]},
+                "version": 1,
+            }
+            while row < n and owners[row] == i:
+                total = totals[row]
+                yield {
+                    "sk": "ORDER",
+                    "order_id": f"o{order_no}",
+                    "customer_id": customer,
+                    "placed_at": stamps[row],
+                    "currency": "JPY",
+                    "total": str(total),
+                    "sales_channel": CHANNELS[sales[row]],
+                    "lines": [
+                        {
+                            "sku": f"SKU-{skus[row]}",
+                            "quantity": 1,
+                            "unit_price": str(total),
+                            "unit_cost": str(int(total * 0.4)),
+                        }
+                    ],
+                }
+                order_no += 1
+                row += 1
+
+
+class SyntheticShop(AnalyticsData):
+    """The scan, over generated items: each decoded by the codec and handed on."""
+
+    def __init__(self, customers: int, per_customer: float) -> None:
+        self.customers = customers
+        self.per_customer = per_customer
+        self.orders = 0
+        self.written = 0
+
+    def scan_shop(self, shop_id: str) -> Iterator[Profile | Order]:
+        for item in stored_items(self.customers, self.per_customer):
+            if item["sk"] == "PROFILE":
+                yield profile_from_dict(item)
+            else:
+                self.orders += 1
+                yield order_from_dict(item)
+
+    def put_clv(self, updates: Sequence[tuple[Profile | ProfileRef, ClvScore | None]]) -> int:
+        self.written += len(updates)
+        return len(updates)
+
+
+class Sizes(AnalyticsStore):
+    def __init__(self) -> None:
+        self.bytes: dict[str, int] = {}
+
+    def put_table(self, shop_id: str, table: str, path: Path) -> str:
+        self.bytes[table] = path.stat().st_size
+        return str(path)
+
+    def put_json(self, shop_id: str, name: str, value: dict[str, Any]) -> None:
+        pass
+
+
+class NoCampaigns(CampaignResults):
+    def read(self, shop_id: str) -> CampaignColumns:
+        return CampaignColumns()
+
+
+def peak_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def main(customers: int, per_customer: float) -> dict[str, Any]:
+    before = peak_mib()
+    data, store = SyntheticShop(customers, per_customer), Sizes()
+    t, cpu = time.perf_counter(), time.process_time()
+    summary = analytics.run_pass(AnalyticsPorts(data, store, NoCampaigns()), "bench", NOW)
+    wall, cpu = time.perf_counter() - t, time.process_time() - cpu
+    peak = peak_mib()
+    result = {
+        "benchmark": "analytics_memory",
+        "customers": summary.customers,
+        "orders": summary.orders,
+        "pass_seconds": round(wall, 1),
+        "pass_cpu_seconds": round(cpu, 1),
+        "peak_rss_mib_before": round(before),
+        "peak_rss_mib": round(peak),
+        "clv_scored": summary.clv_scored,
+        "clv_refused": summary.clv_refused,
+        "parquet_bytes": store.bytes,
+    }
+    print(
+        f"pass over {summary.customers:,} customers / {summary.orders:,} orders: "
+        f"{wall:,.0f} s ({cpu:,.0f} s CPU), peak RSS {peak:,.0f} MiB "
+        f"({before:,.0f} MiB before it started); 10 GB Lambda: "
+        f"{'fits' if peak < 10 * 1024 else 'does NOT fit'}"
+    )
+    print(json.dumps(result))
+    return result
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--customers", type=int, default=20_000)
+    parser.add_argument("--orders-per-customer", type=float, default=10.0)
+    args = parser.parse_args()
+    main(args.customers, args.orders_per_customer)
