@@ -18,6 +18,7 @@ from pydantic import (
     WithJsonSchema,
 )
 
+from messenger.channels.names import EMAIL, LINE, SMS
 from messenger.domain.campaign import Campaign, Variant
 from messenger.domain.coupons import (
     MAX_UPLOAD,
@@ -308,12 +309,12 @@ class SenderIn(_In):
 
 
 class PolicyUpdate(_In):
-    channel_order: list[str] = Field(default_factory=lambda: ["line", "email", "sms"])
+    channel_order: list[str] = Field(default_factory=lambda: [LINE, EMAIL, SMS])
     cap_count: int = Field(default=3, ge=1, le=100)
     cap_window_days: float = Field(default=7, gt=0, le=90)
     quiet_start: LocalTime = time(21, 0)
     quiet_end: LocalTime = time(8, 0)
-    quiet_channels: list[str] = Field(default_factory=lambda: ["line", "sms"])
+    quiet_channels: list[str] = Field(default_factory=lambda: [LINE, SMS])
     quiet_transactional: bool = Field(
         default=False,
         description="Whether transactional messages (order or restock confirmations) wait "
