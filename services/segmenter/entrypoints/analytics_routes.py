@@ -141,22 +141,26 @@ async def put_ad_spend(request: Request, principal: SegmentsWriter, c: Container
     """Ad spend per channel and month: JSON `{"entries": [...]}` or a CSV body
     (`Content-Type: text/csv`, header `channel,month,amount`). A (channel, month) sent
     again replaces its amount."""
-    raw = await request.body()
-    if request.headers.get("content-type", "").split(";")[0].strip() == "text/csv":
+    entries = ad_spend_entries(await request.body(), request.headers.get("content-type", ""))
+    return AdSpendStored(stored=analytics.put_ad_spend(_ports(c), principal.shop_id, entries))
+
+
+def ad_spend_entries(raw: bytes, content_type: str) -> list[AdSpend]:
+    """The entries of an ad spend body, CSV or JSON by its content type (a 422 naming the
+    field otherwise)."""
+    if content_type.split(";", maxsplit=1)[0].strip() == "text/csv":
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError:
             raise InvalidInput("the CSV must be UTF-8", field="body") from None
-        entries = analytics.parse_ad_spend_csv(text)
-    else:
-        try:
-            body = AdSpendPut.model_validate_json(raw or b"{}")
-        except ValidationError as err:
-            first = err.errors(include_url=False, include_input=False)[0]
-            where = ".".join(str(p) for p in first["loc"]) or "body"
-            raise InvalidInput(f"{where}: {first['msg']}", field=where) from None
-        entries = [AdSpend(e.channel, e.month, float(e.amount)) for e in body.entries]
-    return AdSpendStored(stored=analytics.put_ad_spend(_ports(c), principal.shop_id, entries))
+        return analytics.parse_ad_spend_csv(text)
+    try:
+        body = AdSpendPut.model_validate_json(raw or b"{}")
+    except ValidationError as err:
+        first = err.errors(include_url=False, include_input=False)[0]
+        where = ".".join(str(p) for p in first["loc"]) or "body"
+        raise InvalidInput(f"{where}: {first['msg']}", field=where) from None
+    return [AdSpend(e.channel, e.month, float(e.amount)) for e in body.entries]
 
 
 @router.get("/ad-spend", responses=PAGED_LIST)
@@ -227,6 +231,16 @@ def get_report(
     result = analytics.report(
         _ports(c), c.profiles, principal.shop_id, report, Period(start, end), basis, target_roi
     )
+    return report_response(report, result, Period(start, end), fmt)
+
+
+def report_response(
+    report: str,
+    result: analytics.ReportResult | analytics.ReportPending,
+    period: Period,
+    fmt: Literal["json", "csv"],
+) -> Any:
+    """A report as the client asked for it (JSON or CSV), or 202 while it is pending."""
     if isinstance(result, analytics.ReportPending):
         body = ReportPendingPublic(
             report=report,
@@ -245,7 +259,7 @@ def get_report(
         report=report,
         as_of=result.as_of,
         computed_at=result.computed_at,
-        period={"from": start, "to": end},
+        period={"from": period.start, "to": period.end},
         rows=result.rows,
     )
 
