@@ -41,6 +41,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "services"))
 sys.path.insert(0, str(ROOT))
+
+from bench.harness import create_tables  # noqa: E402
+
 os.environ.update(
     AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="ap-northeast-1"
 )
@@ -65,8 +68,8 @@ JOURNEY = {
 def main(enrolments: int = 2000, shards: int = 16) -> dict[str, float]:
     import boto3
     from moto import mock_aws
-    from ops.local import moto_dynamodb
 
+    from ops.local import moto_dynamodb
     from shared import clock as shared_clock
 
     start = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)  # midnight JST
@@ -96,7 +99,6 @@ class _World:
 
     def __init__(self, ddb: Any, clock: Any, shards: int) -> None:
         import boto3
-        from ops.local.template import load_template, tables
 
         from messenger import bootstrap
         from messenger.adapters.journeys import DynamoJourneyRepository
@@ -126,10 +128,7 @@ class _World:
                 lateness.extend((until - e.due_at).total_seconds() for e in found if e.due_at)
                 return found
 
-        names = {}
-        for spec in tables(load_template(ROOT / "infra/template.yaml")):
-            ddb.create_table(**spec.create_table_args())
-            names[spec.logical_id] = spec.name
+        names = create_tables(ddb)
         boto3.client("events").create_event_bus(Name="bench")
         settings = Settings(
             messenger_table=names["MessengerTable"],
