@@ -18,12 +18,8 @@ from segmenter.entrypoints.deps import Container
 from segmenter.services import analytics, clv
 from shared.errors import InvalidInput
 from shared.http.paging import (
-    DEFAULT_PAGE,
     PAGED_LIST,
-    PageCursor,
-    PageLimit,
-    decode_cursor,
-    set_next_cursor,
+    Page,
 )
 from shared.http.security import SegmentsReader, SegmentsWriter
 
@@ -167,16 +163,12 @@ def ad_spend_entries(raw: bytes, content_type: str) -> list[AdSpend]:
 def get_ad_spend(
     principal: SegmentsReader,
     c: Container,
-    response: Response,
-    limit: PageLimit = DEFAULT_PAGE,
-    cursor: PageCursor = None,
+    page: Page,
 ) -> list[AdSpendPublic]:
     """The entered ad spend by channel then month, one page at a time (`X-Next-Cursor` →
     `cursor`)."""
-    found, after = analytics.ad_spend_page(
-        _ports(c), principal.shop_id, limit, decode_cursor(cursor, dict)
-    )
-    set_next_cursor(response, after)
+    found, after = analytics.ad_spend_page(_ports(c), principal.shop_id, page.limit, page.position)
+    page.next(after)
     return [AdSpendPublic(channel=e.channel, month=e.month, amount=e.amount) for e in found]
 
 
