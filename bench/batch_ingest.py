@@ -37,6 +37,9 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "services"))
+sys.path.insert(0, str(ROOT))
+
+from bench.harness import create_tables, drain, run_threads  # noqa: E402
 
 from ops.local.process import LocalUpProcess, peak_rss_mib  # noqa: E402
 
@@ -119,16 +122,8 @@ def run_stack(
                         if progress and done % (batch * 20) == 0:
                             print(f"  {done:,} orders, stack {peak_rss_mib(stack.pid):.0f} MiB")
 
-            started = time.perf_counter()
-            threads = [threading.Thread(target=worker) for _ in range(concurrency)]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join()
-            seconds = time.perf_counter() - started
-            drain_started = time.perf_counter()
-            drained = httpx.post(f"{stack.api}/_local/drain", timeout=3600).status_code == 200
-            drain_seconds = time.perf_counter() - drain_started
+            seconds = run_threads(concurrency, worker)
+            drained, drain_seconds = drain(stack.api, timeout=3600)
             stored = _count_stored(stack.api, headers, orders, customers)
             peak = peak_rss_mib(stack.pid)
     return {
@@ -178,7 +173,6 @@ def run_baseline(orders: int, customers: int) -> dict[str, Any]:
     from moto import mock_aws
 
     from ops.local import moto_dynamodb
-    from ops.local.template import load_template, tables
     from segmenter.adapters.repository import DynamoProfileRepository
     from segmenter.entrypoints.schemas import EventBatch
     from segmenter.services.ingest import Ingest
@@ -199,12 +193,7 @@ def run_baseline(orders: int, customers: int) -> dict[str, Any]:
     )
     with mock_aws():
         ddb = boto3.client("dynamodb", region_name="ap-northeast-1")
-        table = ""
-        for spec in tables(load_template(ROOT / "infra" / "template.yaml")):
-            ddb.create_table(**spec.create_table_args())
-            if spec.logical_id.lower().startswith("segmenter"):
-                table = spec.name
-        repo = DynamoProfileRepository(ddb, table)
+        repo = DynamoProfileRepository(ddb, create_tables(ddb)["SegmenterTable"])
         ingest = Ingest(
             repo, repo, repo, repo, repo, NullPublisher(), clock.now, SegmentCache(repo)
         )

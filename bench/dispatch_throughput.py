@@ -28,6 +28,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "services"))
+sys.path.insert(0, str(ROOT))
+
+from bench.harness import create_tables  # noqa: E402
+
 os.environ.update(
     AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="ap-northeast-1"
 )
@@ -36,7 +40,7 @@ os.environ["KIZUNA_LINE_SANDBOX_FILE"] = str(Path(tempfile.mkdtemp()) / "line.js
 BASELINE = "plain SES v2 send_email loop (pre-built MIME)"
 
 
-def main(customers: int = 40) -> dict[str, float]:  # noqa: PLR0915 - one scripted run
+def main(customers: int = 40) -> dict[str, float]:
     import logging
 
     import boto3
@@ -47,7 +51,6 @@ def main(customers: int = 40) -> dict[str, float]:  # noqa: PLR0915 - one script
     from messenger.channels.email import build_mime
     from messenger.domain.message import EmailContent, LineContent, Message, SmsContent
     from messenger.services.sending import SendRequest
-    from ops.local.template import load_template, tables
     from shared.contracts import details
     from shared.settings import Settings
 
@@ -55,10 +58,7 @@ def main(customers: int = 40) -> dict[str, float]:  # noqa: PLR0915 - one script
     noon_jst = datetime(2026, 11, 23, 3, 0, tzinfo=UTC)
     with mock_aws():
         ddb = boto3.client("dynamodb")
-        names = {}
-        for spec in tables(load_template(ROOT / "infra/template.yaml")):
-            ddb.create_table(**spec.create_table_args())
-            names[spec.logical_id] = spec.name
+        names = create_tables(ddb)
         boto3.client("events").create_event_bus(Name="bench")
         ses = boto3.client("sesv2")
         ses.create_email_identity(EmailIdentity="shop@example.com")

@@ -17,6 +17,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "services"))
+sys.path.insert(0, str(ROOT))
+
+from bench.harness import create_tables  # noqa: E402
+
 os.environ.update(
     AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="ap-northeast-1"
 )
@@ -27,7 +31,6 @@ def main(customers: int = 100) -> dict[str, float]:
     import boto3
     from moto import mock_aws
 
-    from ops.local.template import load_template, tables
     from segmenter import bootstrap
     from segmenter.domain.commands import RecordOrder
     from segmenter.domain.model import Consent, Contact, Order, OrderLine
@@ -36,10 +39,7 @@ def main(customers: int = 100) -> dict[str, float]:
 
     with mock_aws():
         ddb = boto3.client("dynamodb")
-        names = {}
-        for spec in tables(load_template(ROOT / "infra/template.yaml")):
-            ddb.create_table(**spec.create_table_args())
-            names[spec.logical_id] = spec.name
+        names = create_tables(ddb)
         boto3.client("events").create_event_bus(Name="bench")
         settings = Settings(
             segmenter_table=names["SegmenterTable"],

@@ -36,6 +36,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "services"))
+sys.path.insert(0, str(ROOT))
+
+from bench.harness import create_tables  # noqa: E402
 
 from segmenter.domain.errors import DuplicateEvent  # noqa: E402
 from segmenter.domain.identity import Identifier  # noqa: E402
@@ -239,7 +242,6 @@ def run_moto(rows: int) -> dict[str, Any]:
     from moto import mock_aws
 
     from ops.local import moto_dynamodb
-    from ops.local.template import load_template, tables
     from segmenter.adapters.repository import DynamoProfileRepository
     from segmenter.domain.order_import import decode_lines
     from segmenter.importer import import_orders
@@ -254,12 +256,7 @@ def run_moto(rows: int) -> dict[str, Any]:
         path = Path(tmp) / "orders_export.csv"
         write_file(path, rows, customers=max(rows // 4, 1))
         ddb = boto3.client("dynamodb", region_name="ap-northeast-1")
-        table = ""
-        for spec in tables(load_template(ROOT / "infra" / "template.yaml")):
-            ddb.create_table(**spec.create_table_args())
-            if spec.logical_id.lower().startswith("segmenter"):
-                table = spec.name
-        repo = DynamoProfileRepository(ddb, table)
+        repo = DynamoProfileRepository(ddb, create_tables(ddb)["SegmenterTable"])
         started = time.perf_counter()
         with path.open("rb") as raw:
             summary = import_orders(decode_lines(raw), "shopify", SHOP, repo, NullPublisher())

@@ -41,6 +41,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "services"))
 sys.path.insert(0, str(ROOT))
+
+from bench.harness import create_tables  # noqa: E402
+
 os.environ.update(
     AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="ap-northeast-1"
 )
@@ -102,7 +105,6 @@ class _World:
         from messenger.domain.journeys.enrolment import Enrolment
         from messenger.domain.message import EmailContent, Message
         from messenger.services.sending import SendOutcome, SendRequest, Sends
-        from ops.local.template import load_template, tables
         from shared.adapters.dynamodb import RequestCounter
         from shared.settings import Settings
 
@@ -126,10 +128,7 @@ class _World:
                 lateness.extend((until - e.due_at).total_seconds() for e in found if e.due_at)
                 return found
 
-        names = {}
-        for spec in tables(load_template(ROOT / "infra/template.yaml")):
-            ddb.create_table(**spec.create_table_args())
-            names[spec.logical_id] = spec.name
+        names = create_tables(ddb)
         boto3.client("events").create_event_bus(Name="bench")
         settings = Settings(
             messenger_table=names["MessengerTable"],

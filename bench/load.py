@@ -33,9 +33,12 @@ from typing import Any
 
 import httpx
 
-from ops.local.process import LocalUpProcess, peak_rss_mib
-
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.harness import drain, run_threads  # noqa: E402
+
+from ops.local.process import LocalUpProcess, peak_rss_mib  # noqa: E402
 
 
 def create_shop(stack: LocalUpProcess) -> str:
@@ -151,18 +154,8 @@ def main() -> None:
         try:
             load = Load(api, create_shop(stack), args.customers, args.seed)
             until = time.monotonic() + args.seconds
-            started = time.perf_counter()
-            threads = [
-                threading.Thread(target=load.worker, args=(until,)) for _ in range(args.concurrency)
-            ]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join()
-            elapsed = time.perf_counter() - started
-            drain_started = time.perf_counter()
-            drained = httpx.post(f"{api}/_local/drain", timeout=900).status_code == 200
-            drain_seconds = time.perf_counter() - drain_started
+            elapsed = run_threads(args.concurrency, load.worker, until)
+            drained, drain_seconds = drain(api, timeout=900)
             sandbox = httpx.get(f"{api}/_local/sandbox", timeout=120).json()
             counts = reconcile(load, sandbox)
             peak = peak_rss_mib(stack.pid)

@@ -20,6 +20,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "services"))
+sys.path.insert(0, str(ROOT))
+
+from bench.harness import create_tables  # noqa: E402
+
 os.environ.update(
     AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="ap-northeast-1"
 )
@@ -34,7 +38,6 @@ def main(customers: int = 60) -> dict[str, float]:
     from messenger import bootstrap, services
     from messenger.domain.message import EmailContent, LineContent, Message, SmsContent
     from messenger.services.sending import SendRequest
-    from ops.local.template import load_template, tables
     from shared.adapters.dynamodb import RequestCounter
     from shared.contracts import details
     from shared.settings import Settings
@@ -42,10 +45,7 @@ def main(customers: int = 60) -> dict[str, float]:
     noon_jst = datetime(2026, 11, 23, 3, 0, tzinfo=UTC)
     with mock_aws():
         ddb = boto3.client("dynamodb")
-        names = {}
-        for spec in tables(load_template(ROOT / "infra/template.yaml")):
-            ddb.create_table(**spec.create_table_args())
-            names[spec.logical_id] = spec.name
+        names = create_tables(ddb)
         boto3.client("events").create_event_bus(Name="bench")
         boto3.client("sesv2").create_email_identity(EmailIdentity="shop@example.com")
         settings = Settings(

@@ -11,13 +11,6 @@ from pathlib import Path
 SERVICES = Path(__file__).resolve().parents[1] / "services"
 ENTRYPOINTS = sorted(SERVICES.glob("*/entrypoints/*.py"))
 MAX_LINES = 15
-KNOWN_LONG = {
-    "segmenter/entrypoints/analytics_routes.py:get_report",
-    "segmenter/entrypoints/analytics_routes.py:put_ad_spend",
-}
-"""Over the limit and left to the analytics rework going on beside this change (a report
-answers 202, CSV or JSON; ad spend comes as JSON or CSV). Remove each from here once it is
-shortened: the test fails while a listed one is no longer long."""
 
 
 def _dispatched(tree: ast.Module) -> set[str]:
@@ -69,12 +62,11 @@ def _handlers() -> dict[str, int]:
 def test_every_route_and_event_handler_is_at_most_15_lines() -> None:
     """Given every route and event handler in services/*/entrypoints
     When their bodies are measured (docstring left out)
-    Then none is over 15 lines, but the known one, which is still over."""
+    Then none is over 15 lines."""
     handlers = _handlers()
     assert len(handlers) > 50  # the walk found the routes (a broken walk finds none)
-    assert set(handlers) >= KNOWN_LONG
     long = {name: n for name, n in handlers.items() if n > MAX_LINES}
-    assert set(long) == KNOWN_LONG, long
+    assert long == {}
 
 
 def test_entrypoints_import_no_adapter() -> None:

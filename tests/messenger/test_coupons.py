@@ -6,7 +6,6 @@ through `order.placed`."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -16,17 +15,14 @@ from messenger.domain.coupons import GiveStatus
 from messenger.entrypoints import events as messenger_events
 from shared.adapters.dynamodb import RequestCounter
 from tests.conftest import Cloud, OrderFactory, ShopKeys
-from tests.messenger.line_server import fake_line_server
 from tests.messenger.test_messaging import World, atomic_moto  # noqa: F401
 from tests.messenger.test_shipping_notice import _text
 
 
 @pytest.fixture
-def world(cloud: Cloud, shop: ShopKeys) -> Iterator[World]:
-    with fake_line_server() as line:
-        w = World(cloud, line, shop)
-        messenger_events.container.use(w.container)
-        yield w
+def world(events_world: World) -> World:
+    """The events reach this world's container."""
+    return events_world
 
 
 def _pool(world: World, pool_id: str = "bday", **body: Any) -> dict[str, Any]:

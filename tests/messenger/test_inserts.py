@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -14,16 +13,13 @@ from fastapi.testclient import TestClient
 
 from messenger.entrypoints import events as messenger_events
 from tests.conftest import Cloud, OrderFactory, ShopKeys
-from tests.messenger.line_server import fake_line_server
 from tests.messenger.test_messaging import World
 
 
 @pytest.fixture
-def world(cloud: Cloud, shop: ShopKeys) -> Iterator[World]:
-    with fake_line_server() as line:
-        w = World(cloud, line, shop)
-        messenger_events.container.use(w.container)
-        yield w
+def world(events_world: World) -> World:
+    """The events reach this world's container."""
+    return events_world
 
 
 def _handle(cloud: Cloud) -> list[dict[str, Any]]:

@@ -36,7 +36,7 @@ from shared.clock import FixedClock as Clock
 from shared.contracts import details
 from shared.contracts.envelope import EventEnvelope
 from tests.conftest import Cloud, ShopKeys
-from tests.messenger.line_server import BAD_CONTENT, INVALID_TO, FakeLine, fake_line_server
+from tests.messenger.line_server import BAD_CONTENT, INVALID_TO, FakeLine
 from tests.messenger.test_ses_webhook_signature import FakeSns, fake_sns_server
 
 LINE_USER = "U" + "0123456789abcdef" * 2
@@ -152,12 +152,6 @@ class World:
         r = self.http.get("/v1/deliveries", params=params, headers=self.auth)
         assert r.status_code == 200, r.text
         return list(r.json())
-
-
-@pytest.fixture
-def world(cloud: Cloud, shop: ShopKeys) -> Iterator[World]:
-    with fake_line_server() as line:
-        yield World(cloud, line, shop)
 
 
 @pytest.fixture

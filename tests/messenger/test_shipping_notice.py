@@ -4,7 +4,6 @@ mail with the carrier's tracking link."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from email import message_from_string
 from email.message import Message as MimeMessage
@@ -16,18 +15,15 @@ from fastapi.testclient import TestClient
 from messenger.domain.shipping import tracking_url
 from messenger.entrypoints import events as messenger_events
 from tests.conftest import Cloud, OrderFactory, ShopKeys
-from tests.messenger.line_server import fake_line_server
 from tests.messenger.test_messaging import World
 
 YAMATO = "https://toi.kuronekoyamato.co.jp/cgi-bin/tneko?number00=1&number01=1234-5678-9012"
 
 
 @pytest.fixture
-def world(cloud: Cloud, shop: ShopKeys) -> Iterator[World]:
-    with fake_line_server() as line:
-        w = World(cloud, line, shop)
-        messenger_events.container.use(w.container)
-        yield w
+def world(events_world: World) -> World:
+    """The events reach this world's container."""
+    return events_world
 
 
 def _notice(world: World) -> None:

@@ -6,23 +6,14 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
 
 from segmenter.entrypoints import events as segmenter_events
 from tests.conftest import Cloud, OrderFactory, ShopKeys
-from tests.messenger.line_server import fake_line_server
 from tests.messenger.test_messaging import World
 from tests.messenger.test_unsubscribe import _raw_header
-
-
-@pytest.fixture
-def world(cloud: Cloud, shop: ShopKeys) -> Iterator[World]:
-    with fake_line_server() as line:
-        yield World(cloud, line, shop)
 
 
 def _link_path(world: World) -> str:

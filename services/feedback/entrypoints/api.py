@@ -38,12 +38,8 @@ from feedback.entrypoints.schemas import (
 from shared.auth.keys import Principal
 from shared.http.app import create_service_app
 from shared.http.paging import (
-    DEFAULT_PAGE,
     PAGED_LIST,
-    PageCursor,
-    PageLimit,
-    decode_cursor,
-    set_next_cursor,
+    Page,
 )
 from shared.http.security import Admin, FeedbackWriter, MessagesSender, authenticated, require_scope
 from shared.http.types import WINDOW, Timestamp
@@ -79,13 +75,11 @@ def create_survey(body: SurveyCreate, principal: Admin, c: Container) -> SurveyP
 def list_surveys(
     principal: SurveyReader,
     c: Container,
-    response: Response,
-    limit: PageLimit = DEFAULT_PAGE,
-    cursor: PageCursor = None,
+    page: Page,
 ) -> list[SurveySummaryPublic]:
     """The shop's surveys by id, one page at a time (`X-Next-Cursor` → `cursor`)."""
-    found, after = c.surveys.list_surveys(principal.shop_id, limit, decode_cursor(cursor, dict))
-    set_next_cursor(response, after)
+    found, after = c.surveys.list_surveys(principal.shop_id, page.limit, page.position)
+    page.next(after)
     return [SurveySummaryPublic.model_validate(h) for h in found]
 
 

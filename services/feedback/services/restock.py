@@ -15,7 +15,7 @@ from feedback.domain.restock import Release, RestockChannel, SignUp
 from feedback.services.common import UseCase
 from feedback.services.messages import message_request
 from feedback.services.ports import RestockStore
-from shared.contracts.details import MessageRecipient, OrderPlaced
+from shared.contracts.details import Category, MessageRecipient, OrderPlaced
 from shared.contracts.envelope import EventEnvelope
 from shared.errors import InvalidInput
 from shared.log import get_logger
@@ -154,21 +154,40 @@ class Restock(UseCase[RestockStore]):
         hours = self.settings.restock_confirm_hours
         confirm = self._signup_token("restock-confirm", s, hours)
         stamp = int(s.created_at.timestamp())
+        return self._request_to(
+            s,
+            f"fb-restock-confirm:{s.signup_id}:{stamp}",
+            "transactional",
+            "restock_confirm",
+            {"sku": s.sku, "confirm_url": self.url(f"/f/restock/confirm/{confirm}")},
+            requested_by="feedback.restock.confirmation",
+            expires_at=self.clock() + timedelta(hours=hours),
+        )
+
+    def _request_to(
+        self,
+        s: SignUp,
+        request_id: str,
+        category: Category,
+        template: str,
+        variables: dict[str, str],
+        *,
+        requested_by: str,
+        expires_at: datetime,
+    ) -> EventEnvelope:
+        """A message request to a sign-up's address and locale, its unsubscribe link added
+        to the template's variables."""
         return message_request(
             shop_id=s.shop_id,
-            request_id=f"fb-restock-confirm:{s.signup_id}:{stamp}",
+            request_id=request_id,
             recipient=_recipient(s),
             channel=s.channel,
-            category="transactional",
-            template="restock_confirm",
-            variables={
-                "sku": s.sku,
-                "confirm_url": self.url(f"/f/restock/confirm/{confirm}"),
-                "unsubscribe_url": self._unsubscribe_url(s),
-            },
-            requested_by="feedback.restock.confirmation",
+            category=category,
+            template=template,
+            variables={**variables, "unsubscribe_url": self._unsubscribe_url(s)},
+            requested_by=requested_by,
             now=self.clock(),
-            expires_at=self.clock() + timedelta(hours=hours),
+            expires_at=expires_at,
             locale=s.locale,
         )
 
@@ -313,24 +332,19 @@ class Restock(UseCase[RestockStore]):
             [release.shop_id, release.sku, release.release_id, s.signup_id],
             release.early_access_until,
         )
-        return message_request(
-            shop_id=release.shop_id,
-            request_id=f"fb-restock:{release.release_id}:{s.signup_id}",
-            recipient=_recipient(s),
-            channel=s.channel,
-            category="marketing",
-            template="restock_early_access",
-            variables={
+        return self._request_to(
+            s,
+            f"fb-restock:{release.release_id}:{s.signup_id}",
+            "marketing",
+            "restock_early_access",
+            {
                 "sku": release.sku,
                 "early_access_url": self.url(f"/f/restock/access/{token}"),
                 "token": token,
                 "valid_until": release.early_access_until.isoformat(),
-                "unsubscribe_url": self._unsubscribe_url(s),
             },
             requested_by="feedback.restock.early_access",
-            now=self.clock(),
             expires_at=release.early_access_until,
-            locale=s.locale,
         )
 
     def run_due_waves(self) -> dict[str, Any]:

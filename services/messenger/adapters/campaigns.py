@@ -44,6 +44,7 @@ from shared.adapters.dynamodb import (
     partition_page,
     query_all,
     to_item,
+    write_unless_refused,
 )
 from shared.errors import Conflict
 
@@ -272,16 +273,7 @@ class DynamoCampaignRepository(CampaignRepository):
                     }
                 }
             )
-        try:
-            if len(items) == 1:
-                self._client.put_item(**put)
-            else:
-                self._client.transact_write_items(TransactItems=items)  # type: ignore[arg-type]
-        except ClientError as err:
-            if first_condition_refused(err):
-                return False
-            raise
-        return True
+        return write_unless_refused(self._client, items)
 
     def stats(self, shop_id: str, campaign_id: str) -> dict[str, int]:
         response = self._client.get_item(

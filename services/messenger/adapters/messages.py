@@ -14,6 +14,7 @@ from datetime import datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
 from messenger.adapters.ttl_cache import TtlCache
+from messenger.channels.names import EMAIL, LINE, SMS
 from messenger.domain.message import Coupon, EmailContent, LineContent, Message, SmsContent
 from messenger.domain.policy import QuietHours, SenderIdentity, ShopPolicy
 from shared.adapters.dynamodb import Position, from_item, key, partition_page, to_item
@@ -52,8 +53,8 @@ def message_to_json(m: Message) -> dict[str, Any]:
         "name": m.name,
         "category": m.category,
         "priority": m.priority,
-        "email": vars(m.email) if m.email else None,
-        "line": (
+        EMAIL: vars(m.email) if m.email else None,
+        LINE: (
             {
                 "text": m.line.text,
                 "flex": m.line.flex,
@@ -63,7 +64,7 @@ def message_to_json(m: Message) -> dict[str, Any]:
             if m.line
             else None
         ),
-        "sms": vars(m.sms) if m.sms else None,
+        SMS: vars(m.sms) if m.sms else None,
         "coupon": (
             {
                 "code": m.coupon.code,
@@ -90,9 +91,9 @@ def message_from_json(d: dict[str, Any]) -> Message:
         name=d["name"],
         category=d["category"],
         priority=int(d.get("priority", 0)),
-        email=EmailContent(**d["email"]) if d.get("email") else None,
-        line=_line_content(d["line"]) if d.get("line") else None,
-        sms=SmsContent(**d["sms"]) if d.get("sms") else None,
+        email=EmailContent(**d[EMAIL]) if d.get(EMAIL) else None,
+        line=_line_content(d[LINE]) if d.get(LINE) else None,
+        sms=SmsContent(**d[SMS]) if d.get(SMS) else None,
         coupon=(
             Coupon(
                 code=coupon["code"],
@@ -129,15 +130,7 @@ def policy_to_json(p: ShopPolicy) -> dict[str, Any]:
         "timezone": p.timezone,
         "max_attempts": p.max_attempts,
         "retry_base_seconds": int(p.retry_base.total_seconds()),
-        "sender": (
-            None
-            if p.sender is None
-            else {
-                "name": p.sender.name,
-                "email": p.sender.email,
-                "postal_address": p.sender.postal_address,
-            }
-        ),
+        "sender": (None if p.sender is None else vars(p.sender)),
         "tracking_url_template": p.tracking_url_template,
     }
 
@@ -157,15 +150,7 @@ def policy_from_json(d: dict[str, Any]) -> ShopPolicy:
         timezone=d["timezone"],
         max_attempts=int(d.get("max_attempts", 5)),
         retry_base=timedelta(seconds=int(d.get("retry_base_seconds", 60))),
-        sender=(
-            SenderIdentity(
-                name=d["sender"]["name"],
-                email=d["sender"]["email"],
-                postal_address=d["sender"]["postal_address"],
-            )
-            if d.get("sender")
-            else None
-        ),
+        sender=(SenderIdentity(**d["sender"]) if d.get("sender") else None),
         tracking_url_template=d.get("tracking_url_template"),
     )
 

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from messenger.adapters.repository import PROFILE_SK
+from messenger.channels.names import ADDRESS_FIELDS, CHANNELS
 from messenger.domain.model import ConsentState, Recipient, merge_consents
 from shared.adapters.dynamodb import from_item, is_condition_failure, key, to_item
 
@@ -84,13 +85,11 @@ def _consent_in(d: dict[str, Any]) -> ConsentState:
 def _recipient(item: dict[str, Any], unsubscribed: frozenset[tuple[str, str]]) -> Recipient:
     return Recipient(
         customer_id=item["customer_id"],
-        email=item.get("email"),
+        **{field: item.get(field) for field in ADDRESS_FIELDS.values()},
         first_name=item.get("first_name"),
         last_name=item.get("last_name"),
         locale=item.get("locale", "ja"),
         consents=tuple(_consent_in(c) for c in item.get("consents", [])),
-        phone=item.get("phone"),
-        line_user_id=item.get("line_user_id"),
         timezone=item.get("timezone"),
         active_hour=int(item["active_hour"]) if item.get("active_hour") is not None else None,
         unreachable=frozenset((item.get("unreachable") or {}).keys()),
@@ -102,9 +101,7 @@ def _recipient(item: dict[str, Any], unsubscribed: frozenset[tuple[str, str]]) -
 
 
 _PROFILE_FIELDS = (
-    "email",
-    "phone",
-    "line_user_id",
+    *ADDRESS_FIELDS.values(),
     "first_name",
     "last_name",
     "locale",
@@ -285,7 +282,7 @@ def _merge(
     }
     merged = replace(current, **changes, consents=merge_consents(current.consents, update.consents))
     still = dict(unreachable)
-    for channel in ("email", "sms", "line"):
+    for channel in CHANNELS:
         if update.address(channel) and update.address(channel) != current.address(channel):
             still.pop(channel, None)
     return merged, still

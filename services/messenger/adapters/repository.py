@@ -47,12 +47,12 @@ from messenger.domain.model import (
 )
 from shared.adapters.dynamodb import (
     cancellation_codes,
-    first_condition_refused,
     from_item,
     is_condition_failure,
     key,
     query_all,
     to_item,
+    write_unless_refused,
 )
 from shared.errors import InvalidInput
 
@@ -610,16 +610,7 @@ class DynamoDeliveryRepository(DeliveryRepository):
                     }
                 }
             )
-        try:
-            if len(items) == 1:
-                self._client.put_item(**items[0]["Put"])
-            else:
-                self._client.transact_write_items(TransactItems=items)  # type: ignore[arg-type]
-        except ClientError as err:
-            if first_condition_refused(err):
-                return False
-            raise
-        return True
+        return write_unless_refused(self._client, items)
 
     def release_cap_slot(self, shop_id: str, customer_id: str, slot: datetime) -> bool:
         profile = key(_cust_pk(shop_id, customer_id), PROFILE_SK)

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from messenger.channels.names import CHANNELS, EMAIL, LINE, SMS
 from shared.errors import InvalidInput
 
-CHANNELS = ("email", "line", "sms")
 CATEGORIES = ("marketing", "transactional")
 LINE_TEXT_MAX = 5000
 """Characters in one LINE text message (LINE refuses longer ones with a 400)."""
@@ -83,11 +83,11 @@ class Message:
         return tuple(c for c in CHANNELS if self.content_for(c) is not None)
 
     def content_for(self, channel: str) -> EmailContent | LineContent | SmsContent | None:
-        if channel == "email":
+        if channel == EMAIL:
             return self.email
-        if channel == "line":
+        if channel == LINE:
             return self.line
-        if channel == "sms":
+        if channel == SMS:
             return self.sms
         raise InvalidInput(f"unknown channel {channel!r}", field="channel")
 
@@ -95,9 +95,9 @@ class Message:
         if self.category not in CATEGORIES:
             raise InvalidInput(f"category must be one of {CATEGORIES}", field="category")
         if not self.channels:
-            raise InvalidInput("a message needs content for at least one channel", field="email")
+            raise InvalidInput("a message needs content for at least one channel", field=EMAIL)
         if self.line is not None and (self.line.text is None) == (self.line.flex is None):
-            raise InvalidInput("LINE content is either text or flex", field="line")
+            raise InvalidInput("LINE content is either text or flex", field=LINE)
         if self.line is not None:
             check_line_content(self.line)
         if self.valid_for is not None and self.valid_for <= timedelta(0):

@@ -15,6 +15,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from messenger.channels.names import ADDRESS_FIELDS, EMAIL
 from shared.errors import InvalidInput
 
 TOPIC = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
@@ -168,9 +169,6 @@ class ConsentState:
 LOCALES = ("ja", "en")
 """The locales messages are written in; anything else reads Japanese."""
 
-ADDRESS_FIELDS = {"email": "email", "line": "line_user_id", "sms": "phone"}
-"""Which of a recipient's fields is their address on each channel."""
-
 
 def supported_locale(locale: str | None) -> str:
     return locale if locale in LOCALES else "ja"
@@ -232,7 +230,7 @@ def welcome_skip_reason(recipient: Recipient, is_first_order: bool) -> SkipReaso
         return SkipReason.NOT_FIRST_ORDER
     if not recipient.email:
         return SkipReason.NO_ADDRESS
-    if not recipient.has_opt_in("email", "marketing"):
+    if not recipient.has_opt_in(EMAIL, "marketing"):
         return SkipReason.NO_CONSENT
     return None
 

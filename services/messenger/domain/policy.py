@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from messenger.domain.message import CHANNELS, Message
+from messenger.channels.names import CHANNELS, EMAIL, LINE, SMS
+from messenger.domain.message import Message
 from messenger.domain.model import Recipient, SkipReason
 from messenger.domain.shipping import check_url_template
 from shared.errors import InvalidInput
@@ -29,7 +30,7 @@ _FIXED = {"Asia/Tokyo": JST, "JST": JST, "UTC": UTC}
 class QuietHours:
     start: time = time(21, 0)
     end: time = time(8, 0)
-    channels: frozenset[str] = frozenset({"line", "sms"})
+    channels: frozenset[str] = frozenset({LINE, SMS})
     transactional: bool = False
     """Whether transactional messages (an order or restock confirmation) wait for the end
     of quiet hours too; by default they go at once, as the customer expects them."""
@@ -70,7 +71,7 @@ class SenderIdentity:
 
 @dataclass(frozen=True)
 class ShopPolicy:
-    channel_order: tuple[str, ...] = ("line", "email", "sms")
+    channel_order: tuple[str, ...] = (LINE, EMAIL, SMS)
     cap_count: int = 3
     cap_window: timedelta = timedelta(days=7)
     quiet_hours: QuietHours = field(default_factory=QuietHours)

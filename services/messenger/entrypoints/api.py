@@ -56,11 +56,9 @@ from messenger.entrypoints.schemas import (
 from messenger.services.campaigns import check_variant
 from shared.http.app import CONTAINER, create_service_app
 from shared.http.paging import (
-    DEFAULT_PAGE,
     NEXT_CURSOR_HEADER,
     PAGED_LIST,
-    PageCursor,
-    PageLimit,
+    Page,
     decode_cursor,
     set_next_cursor,
 )
@@ -136,13 +134,11 @@ def create_message(body: MessageCreate, principal: MessagesSender, c: Container)
 def list_messages(
     principal: MessagesReader,
     c: Container,
-    response: Response,
-    limit: PageLimit = DEFAULT_PAGE,
-    cursor: PageCursor = None,
+    page: Page,
 ) -> list[MessagePublic]:
     """The shop's messages by id, one page at a time (`X-Next-Cursor` → `cursor`)."""
-    found, after = c.adapters.messages.page(principal.shop_id, limit, decode_cursor(cursor, dict))
-    set_next_cursor(response, after)
+    found, after = c.adapters.messages.page(principal.shop_id, page.limit, page.position)
+    page.next(after)
     return [MessagePublic.model_validate(m) for m in found]
 
 
@@ -282,16 +278,14 @@ def validate_journey(
 def list_journeys(
     principal: MessagesReader,
     c: Container,
-    response: Response,
-    limit: PageLimit = DEFAULT_PAGE,
-    cursor: PageCursor = None,
+    page: Page,
 ) -> list[JourneySummaryPublic]:
     """The shop's journeys by id, one page at a time (`X-Next-Cursor` → `cursor`)."""
     found, after = c.journeys.definitions.repo.heads_page(
-        principal.shop_id, limit, decode_cursor(cursor, dict)
+        principal.shop_id, page.limit, page.position
     )
-    set_next_cursor(response, after)
-    return [JourneySummaryPublic.of(h) for h in found]
+    page.next(after)
+    return [JourneySummaryPublic.model_validate(h) for h in found]
 
 
 @router.get("/v1/journeys/{journey_id}")
@@ -330,7 +324,7 @@ def change_journey_status(
         "resume": JourneyStatus.ACTIVE,
         "archive": JourneyStatus.ARCHIVED,
     }[action]
-    return JourneySummaryPublic.of(
+    return JourneySummaryPublic.model_validate(
         c.journeys.definitions.set_status(principal.shop_id, journey_id, status)
     )
 
@@ -356,15 +350,13 @@ def create_campaign(
 def list_campaigns(
     principal: MessagesReader,
     c: Container,
-    response: Response,
-    limit: PageLimit = DEFAULT_PAGE,
-    cursor: PageCursor = None,
+    page: Page,
 ) -> list[CampaignPublic]:
     """The shop's campaigns by id, one page at a time (`X-Next-Cursor` → `cursor`)."""
     found, after = c.adapters.campaign_repo.campaigns_page(
-        principal.shop_id, limit, decode_cursor(cursor, dict)
+        principal.shop_id, page.limit, page.position
     )
-    set_next_cursor(response, after)
+    page.next(after)
     return [CampaignPublic.model_validate(x) for x in found]
 
 
@@ -426,14 +418,18 @@ async def upload_coupon_codes(
     header). Codes the shop already has come back as `duplicates`, not added twice."""
     raw = await request.body()
     if request.headers.get("content-type", "").startswith("text/csv"):
-        return CouponUploadPublic.of(c.coupons.upload_csv(principal.shop_id, pool_id, raw))
+        return CouponUploadPublic.model_validate(
+            c.coupons.upload_csv(principal.shop_id, pool_id, raw)
+        )
     try:
         body = CouponCodesUpload.model_validate_json(raw)
     except ValidationError as err:
         raise RequestValidationError(
             [{**e, "loc": ("body", *e["loc"])} for e in err.errors()]
         ) from None
-    return CouponUploadPublic.of(c.coupons.upload(principal.shop_id, pool_id, body.codes))
+    return CouponUploadPublic.model_validate(
+        c.coupons.upload(principal.shop_id, pool_id, body.codes)
+    )
 
 
 @router.post("/v1/coupon-pools/{pool_id}/assignments")
@@ -461,7 +457,9 @@ def put_insert(
     insert_id: str, body: InsertUpdate, principal: MessagesSender, c: Container
 ) -> InsertPublic:
     """A package insert (同梱物: a flyer, a sample) the shop can put into parcels."""
-    return InsertPublic.of(c.inserts.define(body.to_domain(principal.shop_id, insert_id)))
+    return InsertPublic.model_validate(
+        c.inserts.define(body.to_domain(principal.shop_id, insert_id))
+    )
 
 
 @router.post("/v1/inserts/{insert_id}/choices")
@@ -495,10 +493,8 @@ def get_pick_list(
     day: date,
     principal: MessagesReader,
     c: Container,
-    response: Response,
+    page: Page,
     format: Annotated[Literal["json", "csv"], Query()] = "json",
-    limit: PageLimit = DEFAULT_PAGE,
-    cursor: PageCursor = None,
 ) -> Any:
     """The warehouse's pick list of a day (the orders' dates in the shop's time zone):
     order id, customer and insert per line. JSON pages (`X-Next-Cursor` → `cursor`);
@@ -509,9 +505,9 @@ def get_pick_list(
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": f'attachment; filename="pick-list-{day}.csv"'},
         )
-    lines, after = c.inserts.pick_list(principal.shop_id, day, limit, decode_cursor(cursor, dict))
-    set_next_cursor(response, after)
-    return [PickLinePublic.of(x) for x in lines]
+    lines, after = c.inserts.pick_list(principal.shop_id, day, page.limit, page.position)
+    page.next(after)
+    return [PickLinePublic.model_validate(x) for x in lines]
 
 
 @router.get("/t/o/{token}")

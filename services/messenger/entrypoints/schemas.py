@@ -18,6 +18,7 @@ from pydantic import (
     WithJsonSchema,
 )
 
+from messenger.channels.names import EMAIL, LINE, SMS
 from messenger.domain.campaign import Campaign, Variant
 from messenger.domain.coupons import (
     MAX_UPLOAD,
@@ -27,7 +28,7 @@ from messenger.domain.coupons import (
     Given,
     PoolKind,
 )
-from messenger.domain.inserts import Insert, PickLine
+from messenger.domain.inserts import Insert
 from messenger.domain.journeys.definition import Journey
 from messenger.domain.journeys.records import JourneyHead
 from messenger.domain.line_account import LineCredentials, LineRoute
@@ -36,7 +37,7 @@ from messenger.domain.model import TOPIC
 from messenger.domain.policy import QuietHours, SenderIdentity, ShopPolicy
 from messenger.domain.rendering import RenderedEmail, RenderedLine, RenderedSms
 from messenger.services.campaigns import CampaignResults
-from messenger.services.coupons import CodeCheck, PoolStats, Uploaded
+from messenger.services.coupons import CodeCheck, PoolStats
 from messenger.services.due import Redriven
 from messenger.services.rendering import ChannelPreview
 from messenger.services.sending import SendRequest
@@ -308,12 +309,12 @@ class SenderIn(_In):
 
 
 class PolicyUpdate(_In):
-    channel_order: list[str] = Field(default_factory=lambda: ["line", "email", "sms"])
+    channel_order: list[str] = Field(default_factory=lambda: [LINE, EMAIL, SMS])
     cap_count: int = Field(default=3, ge=1, le=100)
     cap_window_days: float = Field(default=7, gt=0, le=90)
     quiet_start: LocalTime = time(21, 0)
     quiet_end: LocalTime = time(8, 0)
-    quiet_channels: list[str] = Field(default_factory=lambda: ["line", "sms"])
+    quiet_channels: list[str] = Field(default_factory=lambda: [LINE, SMS])
     quiet_transactional: bool = Field(
         default=False,
         description="Whether transactional messages (order or restock confirmations) wait "
@@ -547,13 +548,9 @@ class CouponCodesUpload(_In):
     codes: list[str] = Field(min_length=1, max_length=MAX_UPLOAD)
 
 
-class CouponUploadPublic(BaseModel):
+class CouponUploadPublic(_Out):
     added: int
     duplicates: list[str]
-
-    @classmethod
-    def of(cls, u: Uploaded) -> CouponUploadPublic:
-        return cls(added=u.added, duplicates=u.duplicates)
 
 
 class CouponGiveCreate(_In):
@@ -605,14 +602,10 @@ class InsertUpdate(_In):
         return Insert(shop_id, insert_id, self.name, self.description)
 
 
-class InsertPublic(BaseModel):
+class InsertPublic(_Out):
     insert_id: str
     name: str
     description: str | None
-
-    @classmethod
-    def of(cls, i: Insert) -> InsertPublic:
-        return cls(insert_id=i.insert_id, name=i.name, description=i.description)
 
 
 class InsertChoiceCreate(_In):
@@ -623,20 +616,11 @@ class InsertChoiceCreate(_In):
     """What chooses it; default `api:insert:<insert_id>`."""
 
 
-class PickLinePublic(BaseModel):
+class PickLinePublic(_Out):
     order_id: str
     customer_id: str
     insert_id: str
     insert_name: str
-
-    @classmethod
-    def of(cls, line: PickLine) -> PickLinePublic:
-        return cls(
-            order_id=line.order_id,
-            customer_id=line.customer_id,
-            insert_id=line.insert_id,
-            insert_name=line.insert_name,
-        )
 
 
 class JourneyPublic(BaseModel):
@@ -666,22 +650,12 @@ class JourneyPublic(BaseModel):
         )
 
 
-class JourneySummaryPublic(BaseModel):
+class JourneySummaryPublic(_Out):
     journey_id: str
     name: str
     status: str
     version: int
     updated_at: datetime
-
-    @classmethod
-    def of(cls, head: JourneyHead) -> JourneySummaryPublic:
-        return cls(
-            journey_id=head.journey_id,
-            name=head.name,
-            status=head.status,
-            version=head.version,
-            updated_at=head.updated_at,
-        )
 
 
 class JourneyValidPublic(BaseModel):

@@ -10,7 +10,7 @@ from datetime import datetime
 
 from messenger.adapters.repository import DeliveryRepository
 from messenger.channels.base import SendResult
-from messenger.domain.message import CHANNELS
+from messenger.channels.names import CHANNELS
 from messenger.domain.model import NOTHING_SENT, Delivery, DeliveryStatus, SkipReason
 from messenger.domain.policy import ShopPolicy, retry_delay
 from messenger.services.sending import SendOutcome

@@ -18,12 +18,8 @@ from segmenter.entrypoints.deps import Container
 from segmenter.services import analytics, clv
 from shared.errors import InvalidInput
 from shared.http.paging import (
-    DEFAULT_PAGE,
     PAGED_LIST,
-    PageCursor,
-    PageLimit,
-    decode_cursor,
-    set_next_cursor,
+    Page,
 )
 from shared.http.security import SegmentsReader, SegmentsWriter
 
@@ -141,38 +137,38 @@ async def put_ad_spend(request: Request, principal: SegmentsWriter, c: Container
     """Ad spend per channel and month: JSON `{"entries": [...]}` or a CSV body
     (`Content-Type: text/csv`, header `channel,month,amount`). A (channel, month) sent
     again replaces its amount."""
-    raw = await request.body()
-    if request.headers.get("content-type", "").split(";")[0].strip() == "text/csv":
+    entries = ad_spend_entries(await request.body(), request.headers.get("content-type", ""))
+    return AdSpendStored(stored=analytics.put_ad_spend(_ports(c), principal.shop_id, entries))
+
+
+def ad_spend_entries(raw: bytes, content_type: str) -> list[AdSpend]:
+    """The entries of an ad spend body, CSV or JSON by its content type (a 422 naming the
+    field otherwise)."""
+    if content_type.split(";", maxsplit=1)[0].strip() == "text/csv":
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError:
             raise InvalidInput("the CSV must be UTF-8", field="body") from None
-        entries = analytics.parse_ad_spend_csv(text)
-    else:
-        try:
-            body = AdSpendPut.model_validate_json(raw or b"{}")
-        except ValidationError as err:
-            first = err.errors(include_url=False, include_input=False)[0]
-            where = ".".join(str(p) for p in first["loc"]) or "body"
-            raise InvalidInput(f"{where}: {first['msg']}", field=where) from None
-        entries = [AdSpend(e.channel, e.month, float(e.amount)) for e in body.entries]
-    return AdSpendStored(stored=analytics.put_ad_spend(_ports(c), principal.shop_id, entries))
+        return analytics.parse_ad_spend_csv(text)
+    try:
+        body = AdSpendPut.model_validate_json(raw or b"{}")
+    except ValidationError as err:
+        first = err.errors(include_url=False, include_input=False)[0]
+        where = ".".join(str(p) for p in first["loc"]) or "body"
+        raise InvalidInput(f"{where}: {first['msg']}", field=where) from None
+    return [AdSpend(e.channel, e.month, float(e.amount)) for e in body.entries]
 
 
 @router.get("/ad-spend", responses=PAGED_LIST)
 def get_ad_spend(
     principal: SegmentsReader,
     c: Container,
-    response: Response,
-    limit: PageLimit = DEFAULT_PAGE,
-    cursor: PageCursor = None,
+    page: Page,
 ) -> list[AdSpendPublic]:
     """The entered ad spend by channel then month, one page at a time (`X-Next-Cursor` →
     `cursor`)."""
-    found, after = analytics.ad_spend_page(
-        _ports(c), principal.shop_id, limit, decode_cursor(cursor, dict)
-    )
-    set_next_cursor(response, after)
+    found, after = analytics.ad_spend_page(_ports(c), principal.shop_id, page.limit, page.position)
+    page.next(after)
     return [AdSpendPublic(channel=e.channel, month=e.month, amount=e.amount) for e in found]
 
 
@@ -227,6 +223,16 @@ def get_report(
     result = analytics.report(
         _ports(c), c.profiles, principal.shop_id, report, Period(start, end), basis, target_roi
     )
+    return report_response(report, result, Period(start, end), fmt)
+
+
+def report_response(
+    report: str,
+    result: analytics.ReportResult | analytics.ReportPending,
+    period: Period,
+    fmt: Literal["json", "csv"],
+) -> Any:
+    """A report as the client asked for it (JSON or CSV), or 202 while it is pending."""
     if isinstance(result, analytics.ReportPending):
         body = ReportPendingPublic(
             report=report,
@@ -245,7 +251,7 @@ def get_report(
         report=report,
         as_of=result.as_of,
         computed_at=result.computed_at,
-        period={"from": start, "to": end},
+        period={"from": period.start, "to": period.end},
         rows=result.rows,
     )
 

@@ -36,13 +36,10 @@ from segmenter.services import audience, segments
 from shared.http import admin
 from shared.http.app import create_service_app
 from shared.http.paging import (
-    DEFAULT_PAGE,
     PAGED_LIST,
-    PageCursor,
-    PageLimit,
+    Page,
     decode_cursor,
     encode_cursor,
-    set_next_cursor,
 )
 from shared.http.security import EventsWriter, SegmentsReader, SegmentsWriter
 from shared.settings import get_settings
@@ -116,16 +113,14 @@ def get_customer_orders(
     customer_id: str,
     principal: SegmentsReader,
     c: Container,
-    response: Response,
-    limit: PageLimit = DEFAULT_PAGE,
-    cursor: PageCursor = None,
+    page: Page,
 ) -> list[OrderPublic]:
     """The customer's orders, oldest first, one page at a time (`X-Next-Cursor` →
     `cursor`)."""
     orders, after = c.customers.orders_page(
-        principal.shop_id, customer_id, limit, decode_cursor(cursor, dict)
+        principal.shop_id, customer_id, page.limit, page.position
     )
-    set_next_cursor(response, after)
+    page.next(after)
     return [OrderPublic.model_validate(o) for o in orders]
 
 
@@ -170,14 +165,12 @@ def get_rfm_grid(principal: SegmentsReader, c: Container) -> RfmGridPublic:
 def list_segments(
     principal: SegmentsReader,
     c: Container,
-    response: Response,
-    limit: PageLimit = DEFAULT_PAGE,
-    cursor: PageCursor = None,
+    page: Page,
 ) -> list[SegmentPublic]:
     """The built-in segments, then the shop's own by id, one page at a time
     (`X-Next-Cursor` → `cursor`)."""
-    found, after = c.segments.page(principal.shop_id, limit, decode_cursor(cursor, dict))
-    set_next_cursor(response, after)
+    found, after = c.segments.page(principal.shop_id, page.limit, page.position)
+    page.next(after)
     return [SegmentPublic.model_validate(d) for d in found]
 
 

@@ -132,6 +132,22 @@ def first_condition_refused(error: ClientError) -> bool:
     ]
 
 
+def write_unless_refused(client: Any, items: list[dict[str, Any]]) -> bool:
+    """Write `items` in one request: a lone Put as `put_item` (half a transaction's
+    cost), more as one transaction. False when the first item's condition was refused
+    (someone got there first); any other failure raises."""
+    try:
+        if len(items) == 1:
+            client.put_item(**items[0]["Put"])
+        else:
+            client.transact_write_items(TransactItems=items)
+    except ClientError as err:
+        if first_condition_refused(err):
+            return False
+        raise
+    return True
+
+
 def cancellation_codes(error: ClientError) -> list[str | None]:
     """Per-item reasons of a cancelled TransactWriteItems (None where the item was fine)."""
     if error.response.get("Error", {}).get("Code") != "TransactionCanceledException":

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.auth import service
@@ -13,12 +13,8 @@ from shared.auth.keys import ApiKey
 from shared.auth.store import KeyStore
 from shared.http.app import container_of
 from shared.http.paging import (
-    DEFAULT_PAGE,
     PAGED_LIST,
-    PageCursor,
-    PageLimit,
-    decode_cursor,
-    set_next_cursor,
+    Page,
 )
 from shared.http.security import Admin
 
@@ -71,13 +67,11 @@ def create_key(body: KeyCreate, principal: Admin, keys: Keys) -> KeyCreatedPubli
 def list_keys(
     principal: Admin,
     keys: Keys,
-    response: Response,
-    limit: PageLimit = DEFAULT_PAGE,
-    cursor: PageCursor = None,
+    page: Page,
 ) -> list[KeyPublic]:
     """The shop's API keys by id, one page at a time (`X-Next-Cursor` → `cursor`)."""
-    found, after = service.list_keys(keys, principal, limit, decode_cursor(cursor, dict))
-    set_next_cursor(response, after)
+    found, after = service.list_keys(keys, principal, page.limit, page.position)
+    page.next(after)
     return [KeyPublic.of(k) for k in found]
 
 

@@ -121,7 +121,10 @@ def create_service_app(
         for route in router.routes:
             if isinstance(route, APIRoute):
                 declare_errors(route)
-        app.include_router(router)
+        # The routes as the router built them, on the app's own table: `include_router`
+        # would build each one a second time (dependencies, response fields) on the first
+        # request, which was most of that request's cost in a cold start.
+        app.router.routes.extend(router.routes)
     app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
     app.add_middleware(CatchAll)
     return app

@@ -11,9 +11,10 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Query, Response
+from fastapi import Depends, Query, Response
 
 from shared.errors import InvalidInput
 
@@ -46,6 +47,35 @@ PAGED_LIST: dict[int | str, dict[str, Any]] = {
     }
 }
 """OpenAPI `responses` of a list route whose body is a bare array paged by header."""
+
+
+@dataclass(frozen=True)
+class Paging:
+    """A list route's page: `limit` and `cursor` from the query, and the response whose
+    `X-Next-Cursor` header names the page after it."""
+
+    limit: int
+    cursor: str | None
+    response: Response
+
+    @property
+    def position(self) -> Any:
+        """Where the page starts in storage (None for the first page)."""
+        return decode_cursor(self.cursor, dict)
+
+    def next(self, position: Any) -> None:
+        """Name the page after this one (none after the last)."""
+        set_next_cursor(self.response, position)
+
+
+def _paging(
+    response: Response, limit: PageLimit = DEFAULT_PAGE, cursor: PageCursor = None
+) -> Paging:
+    return Paging(limit, cursor, response)
+
+
+Page = Annotated[Paging, Depends(_paging)]
+"""The paging parameters of a list route paged by header (`responses=PAGED_LIST`)."""
 
 
 def set_next_cursor(response: Response, position: Any) -> None:
