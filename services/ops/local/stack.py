@@ -336,6 +336,16 @@ class LocalStack:
             raise LocalStackError("the local stack is not started")
         return Path(self._tempdir.name) / "line-sandbox.jsonl"
 
+    def _aws_config(self) -> Path:
+        """botocore's config file for every client of the stack (the handlers in this
+        process, the CLI's `--local`): no client-side parameter validation. Checking each
+        request against the service model was a tenth of an order's ingest here; moto
+        checks what it serves, and the tests' clients (`cloud`) still validate, so a
+        malformed request still fails there."""
+        path = self.line_sandbox_path.with_name("aws-config")
+        path.write_text("[default]\nparameter_validation = false\n", encoding="utf-8")
+        return path
+
     def client(self, service: str) -> Any:
         """A boto3 client for the moto server (created on demand, never at import)."""
         import boto3
@@ -689,6 +699,7 @@ class LocalStack:
                 "AWS_REGION": self.region,
                 "KIZUNA_SANDBOX": "true",
                 LINE_SANDBOX_ENV: str(self.line_sandbox_path),
+                "AWS_CONFIG_FILE": str(self._aws_config()),
             }
         )
         if "PublicBaseUrl" not in self.parameter_overrides:
