@@ -357,6 +357,23 @@ class LocalStack:
         )
         return session.client(service, endpoint_url=self.aws_endpoint_url)  # type: ignore[call-overload]
 
+    def _own_client(self, service: str) -> Any:
+        """A client for the stack's own threads (the pollers, the drain): served in this
+        process by moto's botocore hook, without HTTP to its own server, when the
+        handlers are (`in_process_aws`); else the server's."""
+        if not self.in_process_aws:
+            return self.client(service)
+        import boto3
+        from botocore.config import Config
+
+        session = boto3.session.Session(
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",  # noqa: S106 - moto's dummy credentials
+            region_name=self.region,
+        )
+        config = Config(parameter_validation=False)
+        return session.client(service, config=config)  # type: ignore[call-overload]
+
     # ------------------------------------------------------------------ lifecycle
 
     def __enter__(self) -> Self:
@@ -790,7 +807,7 @@ class LocalStack:
             consumer.thread.start()
 
     def _poll(self, consumer: _Consumer) -> None:
-        sqs: SQSClient = self.client("sqs")
+        sqs: SQSClient = self._own_client("sqs")
         fn = consumer.function
         while not self._stop.is_set():
             try:
@@ -913,7 +930,7 @@ class LocalStack:
 
     def drain(self, timeout: float = 30) -> None:
         """Block until every function queue is empty and no handler runs (twice in a row)."""
-        sqs: SQSClient = self.client("sqs")
+        sqs: SQSClient = self._own_client("sqs")
         deadline = time.monotonic() + timeout
         quiet = 0
         pending: dict[str, int] = {}
