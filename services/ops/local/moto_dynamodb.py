@@ -72,6 +72,7 @@ from __future__ import annotations
 import copy as _real_copy
 import functools
 import json
+import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -303,7 +304,8 @@ def _undo_transactions_item_by_item() -> None:
 
 
 def _measure_items_once() -> None:
-    """`Item.__init__` with one size check instead of one per attribute."""
+    """`Item.__init__` with one size check instead of one per attribute; attribute names
+    and type tags interned (`DynamoType.__init__` too, for the names inside maps)."""
     from moto.dynamodb.exceptions import ItemSizeTooLarge
     from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict
     from moto.dynamodb.models.utilities import bytesize
@@ -311,13 +313,30 @@ def _measure_items_once() -> None:
     def item_init(self: Any, hash_key: Any, range_key: Any, attrs: dict[str, Any]) -> None:
         self.hash_key = hash_key
         self.range_key = range_key
-        converted = {key: DynamoType(value) for key, value in attrs.items()}
+        converted = {_intern(key): DynamoType(value) for key, value in attrs.items()}
         size = sum(bytesize(key) + value.size() for key, value in converted.items())
         if size > _ITEM_SIZE_LIMIT:
             raise ItemSizeTooLarge
         self.attrs = LimitedSizeDict(converted)  # dict.update: no per-key re-check
 
     Item.__init__ = item_init  # type: ignore[method-assign]
+
+    original_init = DynamoType.__init__
+
+    def dynamo_init(self: Any, type_as_dict: Any) -> None:
+        if type(type_as_dict) is not dict or not type_as_dict:
+            original_init(self, type_as_dict)  # a copy of a DynamoType, or moto's error
+            return
+        first, value = next(iter(type_as_dict.items()))  # the first, as moto takes it
+        kind = _intern(first)
+        if kind == "L":
+            value = [DynamoType(v) for v in value]
+        elif kind == "M":
+            value = {_intern(k): DynamoType(v) for k, v in value.items()}
+        self.type = kind
+        self.value = value
+
+    DynamoType.__init__ = dynamo_init  # type: ignore[method-assign]
 
 
 class _SecondaryIndexes:
@@ -516,6 +535,11 @@ def _query_through_keys() -> None:
                     _refresh(table, hash_key, range_key)
 
     DynamoDBBackend.update_item = update_item  # type: ignore[method-assign]
+
+
+_intern = sys.intern
+"""Attribute names and type tags, one string each for the whole process: every request
+body decodes its own copies, and a stored item kept them (a fifth of an item's memory)."""
 
 
 def _keep_no_model_objects() -> None:
