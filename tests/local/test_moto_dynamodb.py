@@ -470,3 +470,51 @@ def test_queries_read_only_their_key_and_answer_what_moto_s_scan_answers(
     )["Items"]
     assert ("p1", "s01") in {(i["pk"]["S"], i["sk"]["S"]) for i in moved}
     assert len(compared) == 38  # the pages of both rounds and the last query
+
+
+def test_a_condition_is_parsed_once_per_spelling_and_still_holds(
+    ddb: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given moto's condition parser, counted
+    from moto.dynamodb.comparisons import ConditionExpressionParser
+
+    parse = ConditionExpressionParser.parse
+    parses: list[str] = []
+
+    def counted(self: Any) -> Any:
+        parses.append(self.condition_expression)
+        return parse(self)
+
+    monkeypatch.setattr(ConditionExpressionParser, "parse", counted)
+    new = "attribute_not_exists(pk) OR pk = :n"
+    values = {":n": {"S": "nobody"}}
+    # When a transaction puts an item under a condition, then two more puts spell it the same
+    ddb.transact_write_items(
+        TransactItems=[
+            {
+                "Put": {
+                    "TableName": TABLE,
+                    "Item": _key("once-1"),
+                    "ConditionExpression": new,
+                    "ExpressionAttributeValues": values,
+                }
+            }
+        ]
+    )
+    for pk in ("once-2", "once-1"):
+        try:
+            ddb.put_item(
+                TableName=TABLE,
+                Item=_key(pk),
+                ConditionExpression=new,
+                ExpressionAttributeValues=values,
+            )
+        except ClientError as refused:
+            assert refused.response["Error"]["Code"] == "ConditionalCheckFailedException"
+            assert pk == "once-1"  # the item exists: the kept condition still refuses it
+        else:
+            assert pk == "once-2"
+    # Then the condition was parsed twice for all three (moto parses it at every check and
+    # every write): once as the request checks pass it (names `{}`), once as the backend
+    # does (names None)
+    assert parses.count(new) == 2

@@ -168,6 +168,15 @@ def _query_problems(table: type, backend: type) -> list[str]:
         problems.append("Table.delete_item's parameters changed")
     if not callable(getattr(backend, "update_item", None)):
         problems.append("DynamoDBBackend.update_item is gone")
+    from moto.dynamodb import models as ddb_models
+    from moto.dynamodb import responses as ddb_responses
+    from moto.dynamodb.models import table as table_module
+
+    for module in (ddb_models, table_module):
+        if not callable(getattr(module, "get_filter_expression", None)):
+            problems.append(f"{module.__name__} no longer imports get_filter_expression")
+    if not callable(getattr(ddb_responses, "create_condition_expression_parser", None)):
+        problems.append("DynamoHandler no longer parses through create_condition_expression_parser")
     return problems
 
 
@@ -184,6 +193,7 @@ def install() -> None:
         _undo_transactions_item_by_item()
         _measure_items_once()
         _query_through_keys()
+        _parse_conditions_once()
         _keep_no_model_objects()
         _installed = True
 
@@ -540,6 +550,63 @@ def _query_through_keys() -> None:
 _intern = sys.intern
 """Attribute names and type tags, one string each for the whole process: every request
 body decodes its own copies, and a stored item kept them (a fifth of an item's memory)."""
+
+
+_PARSED_LIMIT = 4096
+"""Parsed condition expressions kept (all dropped when full: a simple bound)."""
+
+
+def _parse_conditions_once() -> None:
+    """Condition expressions parsed once per (expression, names, values): a transaction's
+    `Put` had each condition parsed three times (the request's check, the transaction's,
+    then `put_item`'s) and an import's conditions repeat from item to item; parsing was a
+    fifth of an import's time in moto. moto's condition trees are not changed by
+    evaluating them (no assignment outside their constructors), so one tree serves every
+    request that spells the same; the names and values a parse found are kept with it
+    (the request checks read them) and handed out as fresh lists."""
+    from moto.dynamodb import comparisons
+    from moto.dynamodb import models as ddb_models
+    from moto.dynamodb import responses as ddb_responses
+    from moto.dynamodb.models import table as table_module
+
+    parsed: dict[tuple[Any, str, str], tuple[Any, list[str], list[str]]] = {}
+
+    def kept(expr: Any, names: Any, values: Any) -> tuple[Any, list[str], list[str]]:
+        try:
+            key = (expr, json.dumps(names, sort_keys=True), json.dumps(values, sort_keys=True))
+        except (TypeError, ValueError):  # binary values: not kept
+            key = None
+        found = parsed.get(key) if key is not None else None
+        if found is None:
+            parser = comparisons.ConditionExpressionParser(expr, names, values)
+            op = parser.parse()
+            found = (op, parser.expr_attr_names_found, parser.expr_attr_values_found)
+            if key is not None:
+                if len(parsed) >= _PARSED_LIMIT:
+                    parsed.clear()
+                parsed[key] = found
+        return found
+
+    class KeptParser:
+        """What moto's request checks use of a `ConditionExpressionParser`."""
+
+        def __init__(self, expr: Any, names: Any, values: Any) -> None:
+            self._args = (expr, names, values)
+            self.expr_attr_names_found: list[str] = []
+            self.expr_attr_values_found: list[str] = []
+
+        def parse(self) -> Any:
+            op, names_found, values_found = kept(*self._args)
+            self.expr_attr_names_found = list(names_found)
+            self.expr_attr_values_found = list(values_found)
+            return op
+
+    def get_filter_expression(expr: Any, names: Any, values: Any) -> Any:
+        return kept(expr, names, values)[0]
+
+    ddb_models.get_filter_expression = get_filter_expression  # type: ignore[attr-defined]
+    table_module.get_filter_expression = get_filter_expression  # type: ignore[attr-defined]
+    ddb_responses.create_condition_expression_parser = KeptParser  # type: ignore[assignment,attr-defined]
 
 
 def _keep_no_model_objects() -> None:
