@@ -331,8 +331,11 @@ def indexed(aws_credentials: None) -> Iterator[Any]:
                 {"AttributeName": "sk", "KeyType": "RANGE"},
             ],
             AttributeDefinitions=[
-                {"AttributeName": n, "AttributeType": t}
-                for n, t in (("pk", "S"), ("sk", "S"), ("g", "S"), ("gs", "S"), ("n", "N"))
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "S"},
+                {"AttributeName": "g", "AttributeType": "S"},
+                {"AttributeName": "gs", "AttributeType": "S"},
+                {"AttributeName": "n", "AttributeType": "N"},
             ],
             GlobalSecondaryIndexes=[
                 {
