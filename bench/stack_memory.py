@@ -20,7 +20,6 @@ after the traffic, with the baseline of an empty stack measured in the same run.
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import sys
 import tempfile
@@ -112,9 +111,11 @@ def build_items(orders: int, customers: int) -> tuple[DictDynamoDB, int, float]:
 
 
 def write_snapshot(state: Path, table: str, client: DictDynamoDB) -> int:
-    data = {"tables": {table: list(client.items.values())}}
-    path = state / "snapshot.json.gz"
-    path.write_bytes(gzip.compress(json.dumps(data).encode("utf-8"), 1))
+    """The items in the stack's snapshot format (`ops.local.persistence`)."""
+    from ops.local import persistence
+
+    path = state / persistence.SNAPSHOT_FILE
+    persistence.write_items(path, ((table, item) for item in client.items.values()))
     return path.stat().st_size
 
 

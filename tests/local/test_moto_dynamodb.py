@@ -304,10 +304,220 @@ def test_item_requests_read_as_json_are_what_moto_s_own_parser_reads(
         Limit=1,
         ExclusiveStartKey=_key("a", "0"),
     )
+    # And one whose text holds the markers (an event's JSON, a rank "B"): no blob, no null
+    ddb.put_item(
+        TableName=TABLE,
+        Item={**_key("d"), "event": {"S": '{"phone": null}'}, "rank": {"S": "B"}},
+    )
     # And one with a binary attribute, which only moto's parser decodes
     ddb.put_item(TableName=TABLE, Item={**_key("c"), "blob": {"B": b"\x00\x01"}})
 
     # Then both read the same parameters, and all but the binary one took the fast path
-    assert taken_fast == ["PutItem", "TransactWriteItems", "BatchGetItem", "Query"]
+    assert taken_fast == ["PutItem", "TransactWriteItems", "BatchGetItem", "Query", "PutItem"]
     blob = ddb.get_item(TableName=TABLE, Key=_key("c"))["Item"]["blob"]["B"]
     assert blob == b"\x00\x01"
+
+
+@pytest.fixture
+def indexed(aws_credentials: None) -> Iterator[Any]:
+    """A table with a GSI (hash and range) and a GSI on a number (hash only)."""
+    moto_dynamodb.install()
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="ap-northeast-1")
+        client.create_table(
+            TableName=TABLE,
+            KeySchema=[
+                {"AttributeName": "pk", "KeyType": "HASH"},
+                {"AttributeName": "sk", "KeyType": "RANGE"},
+            ],
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "S"},
+                {"AttributeName": "g", "AttributeType": "S"},
+                {"AttributeName": "gs", "AttributeType": "S"},
+                {"AttributeName": "n", "AttributeType": "N"},
+            ],
+            GlobalSecondaryIndexes=[
+                {
+                    "IndexName": "by_g",
+                    "KeySchema": [
+                        {"AttributeName": "g", "KeyType": "HASH"},
+                        {"AttributeName": "gs", "KeyType": "RANGE"},
+                    ],
+                    "Projection": {"ProjectionType": "ALL"},
+                },
+                {
+                    "IndexName": "by_n",
+                    "KeySchema": [{"AttributeName": "n", "KeyType": "HASH"}],
+                    "Projection": {"ProjectionType": "KEYS_ONLY"},
+                },
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        yield client
+
+
+def test_queries_read_only_their_key_and_answer_what_moto_s_scan_answers(
+    indexed: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given every query also answered by moto's own query, which walks every item
+    from moto.dynamodb.models.table import Table
+
+    fast = Table.query
+    scanning = moto_dynamodb._scanning_query
+    assert scanning is not None
+    compared: list[int] = []
+
+    def both(self: Any, *args: Any, **kwargs: Any) -> Any:
+        walked = Table.all_items
+
+        def refused(_: Any) -> Any:
+            raise AssertionError("a query walked the whole table")
+
+        monkeypatch.setattr(Table, "all_items", refused)
+        try:
+            answer = fast(self, *args, **kwargs)
+        finally:
+            monkeypatch.setattr(Table, "all_items", walked)
+        items, scanned, last = answer
+        generic_items, generic_scanned, generic_last = scanning(self, *args, **kwargs)
+        assert [i.to_json() for i in items] == [i.to_json() for i in generic_items]
+        assert (scanned, last) == (generic_scanned, generic_last)
+        compared.append(len(items))
+        return answer
+
+    monkeypatch.setattr(Table, "query", both)
+
+    def queries() -> None:
+        for g in ("a", "b", "c"):
+            for forward in (True, False):
+                pages = indexed.get_paginator("query").paginate(
+                    TableName=TABLE,
+                    IndexName="by_g",
+                    KeyConditionExpression="g = :g AND gs > :s",
+                    ExpressionAttributeValues={":g": {"S": g}, ":s": {"S": "1"}},
+                    ScanIndexForward=forward,
+                    PaginationConfig={"PageSize": 3},
+                )
+                list(pages)
+        for n in ("1", "2.0", "3"):
+            indexed.query(
+                TableName=TABLE,
+                IndexName="by_n",
+                KeyConditionExpression="n = :n",
+                ExpressionAttributeValues={":n": {"N": n}},
+            )
+        for pk in ("p0", "p1", "absent"):
+            indexed.query(
+                TableName=TABLE,
+                KeyConditionExpression="pk = :p AND begins_with(sk, :s)",
+                ExpressionAttributeValues={":p": {"S": pk}, ":s": {"S": "s"}},
+                FilterExpression="attribute_exists(g)",
+                ScanIndexForward=False,
+            )
+
+    # When items come and go by every kind of write, with queries in between
+    for i in range(30):
+        item = {**_key(f"p{i % 3}", f"s{i:02d}"), "gs": {"S": f"{i % 7}"}}
+        if i % 4:
+            item["g"] = {"S": "abc"[i % 3]}  # some items are not in the index
+        if i % 5 == 0:
+            item["n"] = {"N": str(1 + i % 3)}
+        indexed.put_item(TableName=TABLE, Item=item)
+    queries()
+    indexed.update_item(  # moves an item from one index bucket to another, in place
+        TableName=TABLE,
+        Key=_key("p1", "s01"),
+        UpdateExpression="SET g = :g, n = :n",
+        ExpressionAttributeValues={":g": {"S": "c"}, ":n": {"N": "2"}},
+    )
+    indexed.update_item(TableName=TABLE, Key=_key("p2", "s02"), UpdateExpression="REMOVE g, gs")
+    indexed.delete_item(TableName=TABLE, Key=_key("p0", "s03"))
+    indexed.batch_write_item(
+        RequestItems={
+            TABLE: [
+                {"DeleteRequest": {"Key": _key("p0", "s06")}},
+                {"PutRequest": {"Item": {**_key("p0", "s99"), "g": {"S": "a"}, "gs": {"S": "9"}}}},
+            ]
+        }
+    )
+    with pytest.raises(ClientError):  # cancelled: its update of an indexed item is undone
+        indexed.transact_write_items(
+            TransactItems=[
+                {
+                    "Update": {
+                        "TableName": TABLE,
+                        "Key": _key("p1", "s04"),
+                        "UpdateExpression": "SET g = :g",
+                        "ExpressionAttributeValues": {":g": {"S": "b"}},
+                    }
+                },
+                {
+                    "ConditionCheck": {
+                        "TableName": TABLE,
+                        "Key": _key("never"),
+                        "ConditionExpression": "attribute_exists(pk)",
+                    }
+                },
+            ]
+        )
+    queries()
+
+    # Then every answer equals moto's own and none walked the table; the item an update
+    # moved is found under its new key only
+    moved = indexed.query(
+        TableName=TABLE,
+        IndexName="by_g",
+        KeyConditionExpression="g = :g",
+        ExpressionAttributeValues={":g": {"S": "c"}},
+    )["Items"]
+    assert ("p1", "s01") in {(i["pk"]["S"], i["sk"]["S"]) for i in moved}
+    assert len(compared) == 38  # the pages of both rounds and the last query
+
+
+def test_a_condition_is_parsed_once_per_spelling_and_still_holds(
+    ddb: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given moto's condition parser, counted
+    from moto.dynamodb.comparisons import ConditionExpressionParser
+
+    parse = ConditionExpressionParser.parse
+    parses: list[str] = []
+
+    def counted(self: Any) -> Any:
+        parses.append(self.condition_expression)
+        return parse(self)
+
+    monkeypatch.setattr(ConditionExpressionParser, "parse", counted)
+    new = "attribute_not_exists(pk) OR pk = :n"
+    values = {":n": {"S": "nobody"}}
+    # When a transaction puts an item under a condition, then two more puts spell it the same
+    ddb.transact_write_items(
+        TransactItems=[
+            {
+                "Put": {
+                    "TableName": TABLE,
+                    "Item": _key("once-1"),
+                    "ConditionExpression": new,
+                    "ExpressionAttributeValues": values,
+                }
+            }
+        ]
+    )
+    for pk in ("once-2", "once-1"):
+        try:
+            ddb.put_item(
+                TableName=TABLE,
+                Item=_key(pk),
+                ConditionExpression=new,
+                ExpressionAttributeValues=values,
+            )
+        except ClientError as refused:
+            assert refused.response["Error"]["Code"] == "ConditionalCheckFailedException"
+            assert pk == "once-1"  # the item exists: the kept condition still refuses it
+        else:
+            assert pk == "once-2"
+    # Then the condition was parsed twice for all three (moto parses it at every check and
+    # every write): once as the request checks pass it (names `{}`), once as the backend
+    # does (names None)
+    assert parses.count(new) == 2

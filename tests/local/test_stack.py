@@ -106,6 +106,27 @@ def test_environment_points_the_handlers_at_the_local_stack(stack: LocalStack) -
     )
 
 
+def test_the_stack_s_clients_skip_botocore_s_client_side_validation(stack: LocalStack) -> None:
+    """moto checks what it serves; the in-process tests' clients (`cloud`) still validate."""
+    # Given a client built as the handlers build theirs, in the stack's environment
+    from botocore.exceptions import ParamValidationError
+
+    from shared import aws
+
+    client = aws.client(aws.session("ap-northeast-1"), "dynamodb")
+    # When a request breaks a rule of the service model (Limit is at least 1)
+    # Then it is sent as it is, for moto to answer, not checked against the model first
+    assert "TableNames" in client.list_tables(Limit=0)
+    # And a client outside the stack's configuration still refuses it
+    import botocore.session
+
+    plain = botocore.session.Session()
+    plain.set_config_variable("config_file", os.devnull)
+    outside: Any = plain.create_client("dynamodb", region_name="ap-northeast-1")
+    with pytest.raises(ParamValidationError):
+        outside.list_tables(Limit=0)
+
+
 def test_an_event_on_the_bus_reaches_the_handler_through_sqs(stack: LocalStack) -> None:
     # Given a matching and a non-matching event put on the bus
     put_event(stack, {"key": "delivered"})

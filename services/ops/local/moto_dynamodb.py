@@ -40,10 +40,22 @@ requests are read the same way: moto 5.2 parses every request body by walking th
 operation's shape (`BaseResponse.parse_parameters`, moto.core.parse), which for an item
 operation only copies what `json.loads` gave it, except base64 blobs (`B`, `BS`) and
 `null` members it drops; an item operation's body without either is taken as
-`json.loads` gives it (a test checks both give the same parameters). And
+`json.loads` gives it (a test checks both give the same parameters; a body where the
+markers only appear inside strings, such as an outbox event's JSON, is checked member by
+member while it is read). And
 `Item.__init__` checked the 400 KB limit by re-measuring the whole item after each
 attribute (`LimitedSizeDict.__setitem__`, quadratic in the attributes); the patched one
 measures the item once, with the same limit and error.
+
+Queries: moto 5.2's `Table.query` walks and sorts every item of the table for each
+query, on the table and on an index alike, so each query grew with the data (a shop's
+history made every messenger read a full scan). The patched one hands moto only the
+items of the queried hash key: on the table, `Table.items[hash]`; on an index, a
+bucket of primary keys per index hash value, built on the table's first index query
+and kept by each write (`Table.put_item`, `Table.delete_item`, the in-place
+`DynamoDBBackend.update_item`, the undo above). moto still applies every condition,
+sort, page and projection to those items; a test compares the answers with moto's own
+walk after every kind of write.
 
 `check_compatible()` fails loudly when a moto upgrade changes any of these, and the
 project pins the moto version this was written against.
@@ -60,8 +72,9 @@ from __future__ import annotations
 import copy as _real_copy
 import functools
 import json
+import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from types import SimpleNamespace
 from typing import Any
@@ -134,8 +147,37 @@ def check_compatible() -> None:
             problems.append(f"{cls.__name__}.instances_tracked is not a list")
     if "items" not in Table.__init__.__code__.co_names:
         problems.append("Table keeps its items elsewhere than Table.items")
+    problems += _query_problems(Table, backend)
     if problems:
         raise MotoInternalsChanged("; ".join(problems))
+
+
+def _query_problems(table: type, backend: type) -> list[str]:
+    """What `_query_through_keys` relies on, if it changed."""
+    import inspect
+
+    problems = []
+    query_parameters = inspect.signature(table.query).parameters  # type: ignore[attr-defined]
+    for name in ("hash_key", "index_name", "hash_key_conditions"):
+        if name not in query_parameters:
+            problems.append(f"Table.query has no parameter {name}")
+    if "all_items" not in inspect.unwrap(table.query).__code__.co_names:  # type: ignore[attr-defined]
+        problems.append("Table.query no longer reads Table.all_items")
+    delete = list(inspect.signature(table.delete_item).parameters)  # type: ignore[attr-defined]
+    if delete != ["self", "hash_key", "range_key"]:
+        problems.append("Table.delete_item's parameters changed")
+    if not callable(getattr(backend, "update_item", None)):
+        problems.append("DynamoDBBackend.update_item is gone")
+    from moto.dynamodb import models as ddb_models
+    from moto.dynamodb import responses as ddb_responses
+    from moto.dynamodb.models import table as table_module
+
+    for module in (ddb_models, table_module):
+        if not callable(getattr(module, "get_filter_expression", None)):
+            problems.append(f"{module.__name__} no longer imports get_filter_expression")
+    if not callable(getattr(ddb_responses, "create_condition_expression_parser", None)):
+        problems.append("DynamoHandler no longer parses through create_condition_expression_parser")
+    return problems
 
 
 def install() -> None:
@@ -150,6 +192,8 @@ def install() -> None:
         _read_items_as_json()
         _undo_transactions_item_by_item()
         _measure_items_once()
+        _query_through_keys()
+        _parse_conditions_once()
         _keep_no_model_objects()
         _installed = True
 
@@ -203,6 +247,19 @@ _generic_parse: Callable[[Any, Any], None] | None = None
 """moto's own request parser, which the fast path skips for item operations."""
 
 
+class _NeedsShapeParser(Exception):
+    """A body with a blob or a null member: only moto's parser reads it right."""
+
+
+def _plain_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object of a body that had a marker: refused if the marker is real (a
+    `B`/`BS` member, a null value), not text inside a string."""
+    for key, value in pairs:
+        if value is None or key in ("B", "BS"):
+            raise _NeedsShapeParser
+    return dict(pairs)
+
+
 def _read_items_as_json() -> None:
     """Item operations' bodies read with `json.loads` instead of moto's shape walker."""
     global _generic_parse  # noqa: PLW0603 - kept for the equivalence test
@@ -214,14 +271,16 @@ def _read_items_as_json() -> None:
     @functools.wraps(original_parse)
     def parse_parameters(self: Any, request: Any) -> None:
         body = request.data
-        if (
-            isinstance(body, bytes)
-            and body
-            and self._get_action() in _PLAIN_JSON_ACTIONS
-            and not any(marker in body for marker in _NEEDS_SHAPE_PARSER)
-        ):
-            self.params = json.loads(body)
-            return
+        if isinstance(body, bytes) and body and self._get_action() in _PLAIN_JSON_ACTIONS:
+            if not any(marker in body for marker in _NEEDS_SHAPE_PARSER):
+                self.params = json.loads(body)
+                return
+            try:  # a marker, maybe only inside a string (an event's JSON in an item)
+                self.params = json.loads(body, object_pairs_hook=_plain_object)
+            except _NeedsShapeParser:
+                pass
+            else:
+                return
         _generic_parse(self, request)  # moto's own (a test may wrap it to count)
 
     DynamoHandler.parse_parameters = parse_parameters  # type: ignore[method-assign]
@@ -255,7 +314,8 @@ def _undo_transactions_item_by_item() -> None:
 
 
 def _measure_items_once() -> None:
-    """`Item.__init__` with one size check instead of one per attribute."""
+    """`Item.__init__` with one size check instead of one per attribute; attribute names
+    and type tags interned (`DynamoType.__init__` too, for the names inside maps)."""
     from moto.dynamodb.exceptions import ItemSizeTooLarge
     from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict
     from moto.dynamodb.models.utilities import bytesize
@@ -263,13 +323,290 @@ def _measure_items_once() -> None:
     def item_init(self: Any, hash_key: Any, range_key: Any, attrs: dict[str, Any]) -> None:
         self.hash_key = hash_key
         self.range_key = range_key
-        converted = {key: DynamoType(value) for key, value in attrs.items()}
+        converted = {_intern(key): DynamoType(value) for key, value in attrs.items()}
         size = sum(bytesize(key) + value.size() for key, value in converted.items())
         if size > _ITEM_SIZE_LIMIT:
             raise ItemSizeTooLarge
         self.attrs = LimitedSizeDict(converted)  # dict.update: no per-key re-check
 
     Item.__init__ = item_init  # type: ignore[method-assign]
+
+    original_init = DynamoType.__init__
+
+    def dynamo_init(self: Any, type_as_dict: Any) -> None:
+        if type(type_as_dict) is not dict or not type_as_dict:
+            original_init(self, type_as_dict)  # a copy of a DynamoType, or moto's error
+            return
+        first, value = next(iter(type_as_dict.items()))  # the first, as moto takes it
+        kind = _intern(first)
+        if kind == "L":
+            value = [DynamoType(v) for v in value]
+        elif kind == "M":
+            value = {_intern(k): DynamoType(v) for k, v in value.items()}
+        self.type = kind
+        self.value = value
+
+    DynamoType.__init__ = dynamo_init  # type: ignore[method-assign]
+
+
+class _SecondaryIndexes:
+    """Each secondary index of one table as hash-key value -> primary keys of the items
+    that have it, built on the table's first index query and kept up by every write.
+
+    A candidate list, not an answer: moto still checks each candidate against the key
+    conditions, so a stale entry only costs a check. What must never happen is an item
+    missing from its bucket; every way moto changes an item goes through `refresh`
+    (`Table.put_item`, `Table.delete_item`, `DynamoDBBackend.update_item`, the undo of a
+    cancelled transaction), and a table whose `items` dict or index list was replaced
+    is rebuilt."""
+
+    def __init__(self, table: Any) -> None:
+        self.items = table.items
+        self.shape = self.shape_of(table)
+        self.hash_names = {
+            index.name: [k["AttributeName"] for k in index.schema if k["KeyType"] == "HASH"]
+            for index in table.all_indexes()
+        }
+        self.buckets: dict[str, dict[tuple[Any, ...], dict[tuple[Any, Any], None]]] = {
+            name: {} for name in self.hash_names
+        }
+        self.placed: dict[tuple[Any, Any], list[tuple[str, tuple[Any, ...]]]] = {}
+        for bucket in table.items.values():
+            for item in bucket.values() if table.range_key_attr else (bucket,):
+                self.place(item)
+
+    @staticmethod
+    def shape_of(table: Any) -> tuple[Any, ...]:
+        return tuple(
+            (index.name, tuple(k["AttributeName"] for k in index.schema if k["KeyType"] == "HASH"))
+            for index in table.all_indexes()
+        )
+
+    def place(self, item: Any) -> None:
+        pk = (item.hash_key, item.range_key)
+        spots = []
+        for name, attrs in self.hash_names.items():
+            values = _values(item.attrs.get(a) for a in attrs)
+            if not attrs or None in values or not _hashable(values):
+                continue  # not in the index, or a value no key condition can equal
+            self.buckets[name].setdefault(values, {})[pk] = None
+            spots.append((name, values))
+        if spots:
+            self.placed[pk] = spots
+
+    def refresh(self, table: Any, hash_key: Any, range_key: Any) -> None:
+        pk = (hash_key, range_key)
+        for name, values in self.placed.pop(pk, ()):
+            bucket = self.buckets[name].get(values)
+            if bucket is not None:
+                bucket.pop(pk, None)
+                if not bucket:
+                    del self.buckets[name][values]
+        item = _stored(table, hash_key, range_key)
+        if item is not None:
+            self.place(item)
+
+    def candidates(self, table: Any, name: str, values: tuple[Any, ...]) -> list[Any]:
+        found = []
+        for hash_key, range_key in self.buckets[name].get(values, {}):
+            item = _stored(table, hash_key, range_key)
+            if item is not None:
+                found.append(item)
+        return found
+
+
+def _values(dynamo_values: Iterable[Any]) -> tuple[Any, ...]:
+    """Bucket keys as plain tuples (`DynamoType` compares and hashes as its type and cast
+    value; a tuple of those cannot change under the bucket if moto edits the object)."""
+    return tuple(None if v is None else (v.type, v.cast_value) for v in dynamo_values)
+
+
+def _hashable(values: tuple[Any, ...]) -> bool:
+    try:
+        hash(values)
+    except TypeError:  # a set, list or map: never a key attribute's type
+        return False
+    return True
+
+
+def _stored(table: Any, hash_key: Any, range_key: Any) -> Any:
+    """The item under this primary key in moto's `Table.items`, or None (no insert into
+    its defaultdict)."""
+    bucket = table.items.get(hash_key)
+    if bucket is None or not table.range_key_attr:
+        return bucket
+    return bucket.get(range_key)
+
+
+def _indexes(table: Any, build: bool) -> _SecondaryIndexes | None:
+    kept: _SecondaryIndexes | None = table.__dict__.get("_kizuna_indexes")
+    if kept is not None and (
+        kept.items is not table.items or kept.shape != _SecondaryIndexes.shape_of(table)
+    ):
+        kept = None
+    if kept is None and build:
+        kept = _SecondaryIndexes(table)
+    table.__dict__["_kizuna_indexes"] = kept
+    return kept
+
+
+def _refresh(table: Any, hash_key: Any, range_key: Any) -> None:
+    kept = _indexes(table, build=False)
+    if kept is not None:
+        kept.refresh(table, hash_key, range_key)
+
+
+_scanning_query: Callable[..., Any] | None = None
+"""moto's own `Table.query`, which walks (and sorts) every item of the table."""
+
+
+def _query_candidates(table: Any, arguments: dict[str, Any]) -> list[Any] | None:
+    """The items a query can match (by its hash key), or None for moto's own scan."""
+    index_name = arguments.get("index_name")
+    if not index_name:
+        hash_key = arguments.get("hash_key")
+        if hash_key is None:
+            return None
+        bucket = table.items.get(hash_key)
+        if bucket is None:
+            return []
+        return list(bucket.values()) if table.range_key_attr else [bucket]
+    conditions = dict(arguments.get("hash_key_conditions") or ())
+    kept = _indexes(table, build=True)
+    assert kept is not None
+    names = kept.hash_names.get(index_name)
+    if not names or set(conditions) != set(names):
+        return None  # an unknown index (moto names the error) or another condition shape
+    return kept.candidates(table, index_name, _values(conditions[n] for n in names))
+
+
+def _query_through_keys() -> None:
+    """`Table.query` reads the items of the queried hash key instead of every item."""
+    import inspect
+
+    from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.models.table import Table
+
+    global _scanning_query  # noqa: PLW0603 - kept for the equivalence test
+    original_query = Table.query
+    _scanning_query = original_query
+    signature = inspect.signature(original_query)
+
+    @functools.wraps(original_query)
+    def query(self: Any, *args: Any, **kwargs: Any) -> Any:
+        arguments = signature.bind(self, *args, **kwargs).arguments
+        candidates = _query_candidates(self, arguments)
+        if candidates is None:
+            return original_query(self, *args, **kwargs)
+        # Under the module's lock: no other call sees the instance attribute.
+        self.all_items = lambda: candidates
+        try:
+            return original_query(self, *args, **kwargs)
+        finally:
+            del self.all_items
+
+    Table.query = query  # type: ignore[method-assign]
+
+    original_put = Table.put_item
+
+    @functools.wraps(original_put)
+    def put_item(self: Any, *args: Any, **kwargs: Any) -> Any:
+        item = original_put(self, *args, **kwargs)
+        _refresh(self, item.hash_key, item.range_key)
+        return item
+
+    Table.put_item = put_item  # type: ignore[method-assign]
+
+    original_delete = Table.delete_item
+
+    @functools.wraps(original_delete)
+    def delete_item(self: Any, hash_key: Any, range_key: Any) -> Any:
+        try:
+            return original_delete(self, hash_key, range_key)
+        finally:
+            _refresh(self, hash_key, range_key)
+
+    Table.delete_item = delete_item  # type: ignore[method-assign]
+
+    original_update = DynamoDBBackend.update_item
+
+    @functools.wraps(original_update)
+    def update_item(self: Any, table_name: str, key: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return original_update(self, table_name, key, *args, **kwargs)
+        finally:  # moto changes the item in place, even part way before an error
+            table = self.tables.get(table_name)
+            if table is not None:
+                try:
+                    hash_key, range_key = self.get_keys_value(table, key)
+                except Exception:  # a key moto refused: rebuild on the next query
+                    table.__dict__["_kizuna_indexes"] = None
+                else:
+                    _refresh(table, hash_key, range_key)
+
+    DynamoDBBackend.update_item = update_item  # type: ignore[method-assign]
+
+
+_intern = sys.intern
+"""Attribute names and type tags, one string each for the whole process: every request
+body decodes its own copies, and a stored item kept them (a fifth of an item's memory)."""
+
+
+_PARSED_LIMIT = 4096
+"""Parsed condition expressions kept (all dropped when full: a simple bound)."""
+
+
+def _parse_conditions_once() -> None:
+    """Condition expressions parsed once per (expression, names, values): a transaction's
+    `Put` had each condition parsed three times (the request's check, the transaction's,
+    then `put_item`'s) and an import's conditions repeat from item to item; parsing was a
+    fifth of an import's time in moto. moto's condition trees are not changed by
+    evaluating them (no assignment outside their constructors), so one tree serves every
+    request that spells the same; the names and values a parse found are kept with it
+    (the request checks read them) and handed out as fresh lists."""
+    from moto.dynamodb import comparisons
+    from moto.dynamodb import models as ddb_models
+    from moto.dynamodb import responses as ddb_responses
+    from moto.dynamodb.models import table as table_module
+
+    parsed: dict[tuple[Any, str, str], tuple[Any, list[str], list[str]]] = {}
+
+    def kept(expr: Any, names: Any, values: Any) -> tuple[Any, list[str], list[str]]:
+        try:
+            key = (expr, json.dumps(names, sort_keys=True), json.dumps(values, sort_keys=True))
+        except (TypeError, ValueError):  # binary values: not kept
+            key = None
+        found = parsed.get(key) if key is not None else None
+        if found is None:
+            parser = comparisons.ConditionExpressionParser(expr, names, values)
+            op = parser.parse()
+            found = (op, parser.expr_attr_names_found, parser.expr_attr_values_found)
+            if key is not None:
+                if len(parsed) >= _PARSED_LIMIT:
+                    parsed.clear()
+                parsed[key] = found
+        return found
+
+    class KeptParser:
+        """What moto's request checks use of a `ConditionExpressionParser`."""
+
+        def __init__(self, expr: Any, names: Any, values: Any) -> None:
+            self._args = (expr, names, values)
+            self.expr_attr_names_found: list[str] = []
+            self.expr_attr_values_found: list[str] = []
+
+        def parse(self) -> Any:
+            op, names_found, values_found = kept(*self._args)
+            self.expr_attr_names_found = list(names_found)
+            self.expr_attr_values_found = list(values_found)
+            return op
+
+    def get_filter_expression(expr: Any, names: Any, values: Any) -> Any:
+        return kept(expr, names, values)[0]
+
+    ddb_models.get_filter_expression = get_filter_expression  # type: ignore[attr-defined]
+    table_module.get_filter_expression = get_filter_expression  # type: ignore[attr-defined]
+    ddb_responses.create_condition_expression_parser = KeptParser  # type: ignore[assignment,attr-defined]
 
 
 def _keep_no_model_objects() -> None:
@@ -340,3 +677,4 @@ def _restore(undo: list[tuple[Any, ...]]) -> None:
             table.items.pop(hash_key, None)
         else:
             table.items[hash_key] = previous
+        _refresh(table, hash_key, range_key)

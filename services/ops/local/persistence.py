@@ -3,7 +3,8 @@
 A stack with a state folder keeps there:
 
 - `snapshot.json.gz`: every DynamoDB table's items, a consistent cut (no DynamoDB call
-  runs while it is taken);
+  runs while it is taken), one JSON line `{"table": ..., "item": ...}` per item, written
+  and read one item at a time;
 - `moto-recording.jsonl`: the journal, requests since the snapshot
   (see `ops.local.recording`);
 - `pending-events.jsonl`: events that sat in the functions' queues at the snapshot, sent
@@ -24,8 +25,10 @@ with `Table.all_items()`, `Item.to_json()` and `Table.put_item(attrs)`; and
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import os
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -56,29 +59,64 @@ def write_snapshot(path: Path, account: str, region: str) -> int:
     """Every table's items into `path` (atomically); the number of items. Call it inside
     `moto_dynamodb.exclusive()` together with the journal's compaction."""
     backend = _dynamodb(account, region)
-    tables = {
-        name: [item.to_json()["Attributes"] for item in table.all_items()]
-        for name, table in backend.tables.items()
-    }
-    _write_atomically(path, gzip.compress(json.dumps({"tables": tables}).encode("utf-8"), 1))
-    return sum(len(items) for items in tables.values())
+    return write_items(
+        path,
+        (
+            (name, item.to_json()["Attributes"])
+            for name, table in backend.tables.items()
+            for item in table.all_items()
+        ),
+    )
+
+
+def write_items(path: Path, items: Iterable[tuple[str, dict[str, Any]]]) -> int:
+    """(table, item) pairs into a snapshot file, one JSON line each, streamed (a shop's
+    history as one JSON document was several times its items' size in memory at every
+    snapshot and every start); the number written."""
+    tmp = path.with_name(path.name + ".tmp")
+    written = 0
+    with tmp.open("wb") as raw:
+        with gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=1) as zipped:
+            buffer = io.BufferedWriter(zipped, buffer_size=1 << 20)
+            for name, attrs in items:
+                line = json.dumps({"table": name, "item": attrs}, separators=(",", ":"))
+                buffer.write(line.encode("utf-8") + b"\n")
+                written += 1
+            buffer.flush()
+        raw.flush()
+        os.fsync(raw.fileno())
+    tmp.replace(path)
+    return written
+
+
+def read_items(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
+    """The (table, item) pairs of a snapshot file, one at a time; also reads the first
+    format (one JSON document `{"tables": {name: [item, ...]}}`)."""
+    with gzip.open(path, "rb") as lines:
+        for line in lines:
+            entry = json.loads(line)
+            if "tables" in entry:  # the first format: the whole file was this one line
+                for name, items in entry["tables"].items():
+                    for attrs in items:
+                        yield name, attrs
+                continue
+            yield entry["table"], entry["item"]
 
 
 def load_snapshot(path: Path, account: str, region: str) -> int:
-    """Put the snapshot's items into the tables that exist; the number of items loaded."""
+    """Put the snapshot's items into the tables that exist, one decoded item at a time;
+    the number of items loaded."""
     if not path.exists():
         return 0
-    data = json.loads(gzip.decompress(path.read_bytes()))
     backend = _dynamodb(account, region)
     loaded = 0
     with moto_dynamodb.exclusive():
-        for name, items in data.get("tables", {}).items():
+        for name, attrs in read_items(path):
             table = backend.tables.get(name)
             if table is None:
                 continue  # a table the template no longer declares
-            for attrs in items:
-                table.put_item(attrs)
-            loaded += len(items)
+            table.put_item(attrs)
+            loaded += 1
     return loaded
 
 

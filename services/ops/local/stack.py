@@ -336,6 +336,16 @@ class LocalStack:
             raise LocalStackError("the local stack is not started")
         return Path(self._tempdir.name) / "line-sandbox.jsonl"
 
+    def _aws_config(self) -> Path:
+        """botocore's config file for every client of the stack (the handlers in this
+        process, the CLI's `--local`): no client-side parameter validation. Checking each
+        request against the service model was a tenth of an order's ingest here; moto
+        checks what it serves, and the tests' clients (`cloud`) still validate, so a
+        malformed request still fails there."""
+        path = self.line_sandbox_path.with_name("aws-config")
+        path.write_text("[default]\nparameter_validation = false\n", encoding="utf-8")
+        return path
+
     def client(self, service: str) -> Any:
         """A boto3 client for the moto server (created on demand, never at import)."""
         import boto3
@@ -346,6 +356,23 @@ class LocalStack:
             region_name=self.region,
         )
         return session.client(service, endpoint_url=self.aws_endpoint_url)  # type: ignore[call-overload]
+
+    def _own_client(self, service: str) -> Any:
+        """A client for the stack's own threads (the pollers, the drain): served in this
+        process by moto's botocore hook, without HTTP to its own server, when the
+        handlers are (`in_process_aws`); else the server's."""
+        if not self.in_process_aws:
+            return self.client(service)
+        import boto3
+        from botocore.config import Config
+
+        session = boto3.session.Session(
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",  # noqa: S106 - moto's dummy credentials
+            region_name=self.region,
+        )
+        config = Config(parameter_validation=False)
+        return session.client(service, config=config)  # type: ignore[call-overload]
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -689,6 +716,7 @@ class LocalStack:
                 "AWS_REGION": self.region,
                 "KIZUNA_SANDBOX": "true",
                 LINE_SANDBOX_ENV: str(self.line_sandbox_path),
+                "AWS_CONFIG_FILE": str(self._aws_config()),
             }
         )
         if "PublicBaseUrl" not in self.parameter_overrides:
@@ -779,7 +807,7 @@ class LocalStack:
             consumer.thread.start()
 
     def _poll(self, consumer: _Consumer) -> None:
-        sqs: SQSClient = self.client("sqs")
+        sqs: SQSClient = self._own_client("sqs")
         fn = consumer.function
         while not self._stop.is_set():
             try:
@@ -933,7 +961,7 @@ class LocalStack:
 
     def drain(self, timeout: float = 30) -> None:
         """Block until every function queue is empty and no handler runs (twice in a row)."""
-        sqs: SQSClient = self.client("sqs")
+        sqs: SQSClient = self._own_client("sqs")
         deadline = time.monotonic() + timeout
         quiet = 0
         pending: dict[str, int] = {}
