@@ -131,6 +131,10 @@ class JourneyRepository:
         """Enrolments of one shard with a step due by `until`, earliest first."""
         raise NotImplementedError
 
+    def has_due(self, shard: int, until: datetime) -> bool:
+        """Whether one shard has a step due by `until` (the tick fans out only those)."""
+        return bool(self.due(shard, until, 1))
+
     def record_order(self, shop_id: str, customer_id: str, order_id: str, facts: Any) -> None:
         raise NotImplementedError
 
@@ -446,6 +450,20 @@ class DynamoJourneyRepository(JourneyRepository):
             Limit=limit,
         )
         return [enrolment_of(from_item(i)) for i in response.get("Items", [])]
+
+    def has_due(self, shard: int, until: datetime) -> bool:
+        response = self._client.query(
+            TableName=self._table,
+            IndexName=DUE_INDEX,
+            KeyConditionExpression="due_shard = :s AND due_at <= :until",
+            ExpressionAttributeValues={
+                ":s": {"S": f"DUE#{shard:03d}"},
+                ":until": {"S": stamp(until)},
+            },
+            Select="COUNT",
+            Limit=1,
+        )
+        return int(response.get("Count", 0)) > 0
 
     # ------------------------------------------------------------ facts
     def record_order(self, shop_id: str, customer_id: str, order_id: str, facts: Any) -> None:
