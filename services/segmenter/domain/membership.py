@@ -61,6 +61,7 @@ def profile_fields(profile: Profile, now: datetime) -> dict[str, object]:
             f"{c.channel}:{c.category}" for c in profile.consents if c.granted and c.source
         ),
         "unsubscribed_topics": profile.unsubscribed_topics,
+        "tags": profile.tags,
         "has_email": profile.contact.email is not None,
         "has_phone": profile.contact.phone is not None,
         "has_line": profile.contact.line_user_id is not None,

@@ -494,6 +494,8 @@ class ProfilePublic(BaseModel):
     expected_purchases_365d, predicted_clv_365d, predicted_next_order_at."""
     segments: list[str]
     preferences: dict[str, list[str]]
+    tags: list[str]
+    """Tags journeys put on the person (their tag steps)."""
     consents: list[ConsentPublic]
 
     @classmethod
@@ -538,6 +540,7 @@ class ProfilePublic(BaseModel):
             clv=_clv(p.clv),
             segments=sorted(p.segments),
             preferences={k: sorted(v) for k, v in p.preferences.items()},
+            tags=sorted(p.tags),
             consents=[ConsentPublic.model_validate(c) for c in p.consents],
         )
 
