@@ -65,8 +65,8 @@ JOURNEY = {
 def main(enrolments: int = 2000, shards: int = 16) -> dict[str, float]:
     import boto3
     from moto import mock_aws
-    from ops.local import moto_dynamodb
 
+    from ops.local import moto_dynamodb
     from shared import clock as shared_clock
 
     start = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)  # midnight JST
@@ -96,13 +96,13 @@ class _World:
 
     def __init__(self, ddb: Any, clock: Any, shards: int) -> None:
         import boto3
-        from ops.local.template import load_template, tables
 
         from messenger import bootstrap
         from messenger.adapters.journeys import DynamoJourneyRepository
         from messenger.domain.journeys.enrolment import Enrolment
         from messenger.domain.message import EmailContent, Message
         from messenger.services.sending import SendOutcome, SendRequest, Sends
+        from ops.local.template import load_template, tables
         from shared.adapters.dynamodb import RequestCounter
         from shared.settings import Settings
 

@@ -23,6 +23,7 @@ from messenger.adapters.messages import (
     DynamoMessageRepository,
     MessageRepository,
 )
+from messenger.adapters.profile_rules import ProfileRules, SegmenterProfileRules
 from messenger.adapters.recipients import DynamoRecipientRepository, RecipientRepository
 from messenger.adapters.recommendations import (
     RecommendationSource,
@@ -99,6 +100,8 @@ class MessengerAdapters:
     sender: SenderIdentity
     links: LinkSigner
     recommendations: RecommendationSource
+    profile_rules: ProfileRules
+    """Judges journey filters' segment-language leaves on the profile (the segmenter)."""
     verified_sender: Callable[[str], bool]
     """Whether SES may send from an address (it or its domain is a verified identity)."""
     confirmer: SubscriptionConfirmer
@@ -158,6 +161,7 @@ def wire_journeys(
         publisher=a.publisher,
         status_of=status_of,
         clock=a.clock,
+        profiles=a.profile_rules,
     )
     shards = a.settings.journey_due_shards
     return Journeys(
@@ -349,6 +353,10 @@ def build(settings: Settings | None = None) -> MessengerContainer:
         sns_signatures=SnsSignatureVerifier(),
         verified_sender=SesSenderIdentities(sesv2).is_verified,
         recommendations=SegmenterRecommendations(
+            settings.segmenter_api_url or settings.public_base_url,
+            settings.signing_secret.get_secret_value(),
+        ),
+        profile_rules=SegmenterProfileRules(
             settings.segmenter_api_url or settings.public_base_url,
             settings.signing_secret.get_secret_value(),
         ),

@@ -12,9 +12,9 @@ from datetime import datetime
 from typing import Any
 
 from segmenter.domain.model import Profile
-from segmenter.domain.segments.evaluate import evaluate
-from segmenter.domain.segments.facts import Activity, CustomerFacts
-from segmenter.domain.segments.rules import Rule, parse_rule
+from shared.segment_rules.evaluate import evaluate
+from shared.segment_rules.facts import Activity, CustomerFacts
+from shared.segment_rules.rules import Rule, parse_rule
 
 
 def profile_fields(profile: Profile, now: datetime) -> dict[str, object]:

@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from segmenter.domain.segments.facts import ACTIVITY_HISTORY_DAYS, ACTIVITY_HISTORY_LIMITS
+from shared.segment_rules.facts import ACTIVITY_HISTORY_DAYS, ACTIVITY_HISTORY_LIMITS
 
 Channel = str  # "email" | "line" | "sms"
 ConsentCategory = str  # "marketing" | "transactional"

@@ -600,6 +600,19 @@ class SegmentCreate(BaseModel):
     rule: dict[str, Any]
 
 
+class RuleMatchRequest(BaseModel):
+    """Segment rules to judge one customer by (the messenger's journey filters)."""
+
+    model_config = ConfigDict(extra="forbid")
+    rules: list[Any] = Field(description="1 to 20 rules in the segment rule language.")
+
+
+class RuleMatchesPublic(BaseModel):
+    customer_id: str
+    matches: list[bool]
+    """One answer per rule, in order."""
+
+
 class PreviewRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     rule: dict[str, Any]
