@@ -51,6 +51,7 @@ from messenger.services.journeys.book import JourneyBook
 from messenger.services.journeys.definitions import JourneyDefinitions
 from messenger.services.journeys.dispatch import JourneyDispatch, ShardQueue
 from messenger.services.journeys.intake import JourneyIntake
+from messenger.services.journeys.outcomes import JourneyOutcomes
 from messenger.services.journeys.runner import StepRunner
 from messenger.services.journeys.stats import JourneyStats
 from messenger.services.ledger import Ledger
@@ -130,6 +131,7 @@ class Journeys:
     runner: StepRunner
     dispatch: JourneyDispatch
     stats: JourneyStats
+    outcomes: JourneyOutcomes
 
 
 def wire_journeys(
@@ -172,6 +174,7 @@ def wire_journeys(
             repo, runner, shards, a.settings.journey_steps_per_shard, a.clock, a.shard_queue
         ),
         stats=JourneyStats(repo),
+        outcomes=JourneyOutcomes(repo, a.deliveries, shards),
     )
 
 

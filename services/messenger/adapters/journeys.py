@@ -135,6 +135,11 @@ class JourneyRepository:
         """Whether one shard has a step due by `until` (the tick fans out only those)."""
         return bool(self.due(shard, until, 1))
 
+    def count_once(self, e: Enrolment, marker: str, counters: list[Counter]) -> bool:
+        """Add the counters of `e`'s journey version once per `marker` (a delivery's
+        first send, open or click); False when that marker was counted before."""
+        raise NotImplementedError
+
     def record_order(self, shop_id: str, customer_id: str, order_id: str, facts: Any) -> None:
         raise NotImplementedError
 
@@ -367,6 +372,27 @@ class DynamoJourneyRepository(JourneyRepository):
                 }
             )
         return out
+
+    def count_once(self, e: Enrolment, marker: str, counters: list[Counter]) -> bool:
+        items: list[Any] = [
+            {
+                "Put": {
+                    "TableName": self._table,
+                    "Item": to_item(
+                        {"pk": f"CUST#{e.shop_id}#{e.customer_id}", "sk": f"COUNTED#{marker}"}
+                    ),
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            },
+            *self._counter_updates(e, counters),
+        ]
+        try:
+            self._client.transact_write_items(TransactItems=items)
+        except self._client.exceptions.TransactionCanceledException as err:
+            if cancellation_codes(err)[:1] == ["ConditionalCheckFailed"]:
+                return False
+            raise
+        return True
 
     def enrol(self, enrolment: Enrolment, guard: Guard, counters: list[Counter]) -> None:
         pk = f"CUST#{enrolment.shop_id}#{enrolment.customer_id}"

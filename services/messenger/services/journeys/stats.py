@@ -56,6 +56,10 @@ def summarise(journey: dict[str, float], steps: dict[str, dict[str, float]]) -> 
         "completed": int(g["completed"]),
         "exited": exited,
         "sent": int(sum(s.get("sent", 0) for s in steps.values())),
+        **{
+            name: int(sum(s.get(name, 0) for s in steps.values()))
+            for name in ("delivered", "opened", "clicked")
+        },
         "converted": int(g["conv_t"]),
         "revenue": str(g["rev_t"]),
         "holdout_converted": n_h and int(g["conv_h"]),

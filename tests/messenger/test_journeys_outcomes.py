@@ -1,0 +1,77 @@
+"""A journey's sends, opens and clicks, counted per step and version from the
+messenger's own events, once per delivery whatever is redelivered or clicked again."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from messenger.entrypoints import events as messenger_events
+from shared.contracts import details
+from shared.contracts.envelope import EventEnvelope
+from tests.conftest import Cloud, ShopKeys
+from tests.messenger.fakes import RecordingPublisher
+from tests.messenger.journey_world import STEP_DAYS, JourneyWorld, post_purchase
+
+
+@pytest.fixture
+def world(cloud: Cloud, shop: ShopKeys) -> JourneyWorld:
+    w = JourneyWorld(cloud, shop)
+    w.policy(cap_count=20)
+    w.customer("c-1")
+    for day in STEP_DAYS:
+        w.message(f"step-{day}")
+    w.journey(post_purchase())
+    return w
+
+
+def _deliver(envelope: EventEnvelope) -> dict[str, Any]:
+    return messenger_events.handler({"detail": envelope.model_dump(mode="json")}, None)
+
+
+def _engaged(world: JourneyWorld, kind: str, event_id: str, sent: EventEnvelope) -> EventEnvelope:
+    return EventEnvelope(
+        id=event_id,
+        shop="acme",
+        type=kind,
+        time=world.clock.now,
+        detail=details.MessageEngaged(
+            delivery_id=sent.detail["delivery_id"], customer_id="c-1", channel="email"
+        ).model_dump(mode="json"),
+    )
+
+
+def test_delivered_opened_and_clicked_per_step(world: JourneyWorld) -> None:
+    """Given the step mails, with the messenger's own events recorded
+    When the first two mails go out, their `message.sent` events arrive twice, the first
+    mail is opened and its links clicked twice, and the welcome mail's events arrive too
+    Then step mail-1 shows delivered 1, opened 1, clicked 1; mail-3 delivered 1; the
+    journey and its version 1 sum them; the welcome mail counts nowhere."""
+    recorder = RecordingPublisher()
+    world.use(publisher=recorder)
+    world.order("o-1")
+    world.shipped("o-1")
+    world.run_for(4)
+    sent = [e for e in recorder.published if e.type == "message.sent"]
+    journey_sent = [e for e in sent if e.detail["trigger"].startswith("journey:")]
+    assert len(journey_sent) == 2 and len(sent) == 3  # and the welcome mail
+
+    for envelope in sent * 2:
+        _deliver(envelope)
+    first = next(e for e in journey_sent if e.detail["trigger"].endswith("mail-1"))
+    _deliver(_engaged(world, "message.opened", "open-1", first))
+    _deliver(_engaged(world, "message.clicked", "click-1a", first))
+    _deliver(_engaged(world, "message.clicked", "click-1b", first))
+
+    stats = world.stats()
+    assert {k: stats["steps"]["mail-1"].get(k) for k in ("delivered", "opened", "clicked")} == {
+        "delivered": 1,
+        "opened": 1,
+        "clicked": 1,
+    }
+    assert stats["steps"]["mail-3"]["delivered"] == 1
+    assert "opened" not in stats["steps"]["mail-3"]
+    assert (stats["delivered"], stats["opened"], stats["clicked"]) == (2, 1, 1)
+    (v1,) = stats["versions"]
+    assert (v1["version"], v1["delivered"], v1["opened"], v1["clicked"]) == (1, 2, 1, 1)
