@@ -75,3 +75,41 @@ def test_delivered_opened_and_clicked_per_step(world: JourneyWorld) -> None:
     assert (stats["delivered"], stats["opened"], stats["clicked"]) == (2, 1, 1)
     (v1,) = stats["versions"]
     assert (v1["version"], v1["delivered"], v1["opened"], v1["clicked"]) == (1, 2, 1, 1)
+
+
+def test_the_f2_rate_against_the_holdout_whatever_the_goal(world: JourneyWorld) -> None:
+    """Given a journey with a 50 % holdout whose goal is a click (not an order), and 30
+    first-time buyers, every third of whom orders again 70 days after shipping, the order
+    replayed
+    When the stats are read
+    Then the F2 rate counts each second order once, for its group: overall and within 90
+    days, not within 60, each with a 95 % interval around the difference."""
+    world.journey(
+        post_purchase(
+            journey_id="clicks",
+            holdout_percent=50,
+            goal={"event": "message.clicked", "days": 120},
+            exit_events=[],
+        )
+    )
+    people = [f"f-{i}" for i in range(30)]
+    for p in people:
+        world.customer(p)
+        world.order(f"o-{p}", customer_id=p)
+        world.shipped(f"o-{p}", customer_id=p)
+    world.clock.advance(days=70)
+    for p in people[::3]:
+        world.order(f"o2-{p}", customer_id=p, n=2)
+        world.order(f"o2-{p}", customer_id=p, n=2)
+
+    lift = world.stats("clicks")["lift"]
+    f2, f2_90, f2_60 = lift["f2_rate"], lift["f2_rate_90d"], lift["f2_rate_60d"]
+    stats = world.stats("clicks")
+    treated, held = 30 - stats["holdout"], stats["holdout"]
+    second = len(people[::3])
+    assert round(f2["treated"] * treated + f2["holdout"] * held) == second
+    assert f2_90 == f2
+    assert (f2_60["treated"], f2_60["holdout"]) == (0, 0)
+    low, high = f2["ci95"]
+    assert low is not None and low <= f2["difference"] <= high
+    assert stats["converted"] == 0
