@@ -210,3 +210,14 @@ class JourneyWorld:
             for d in r.json()
             if d["trigger"].startswith("journey:") and d["status"] == "sent"
         )
+
+
+def step_mails_world(cloud: Cloud, shop: ShopKeys) -> JourneyWorld:
+    """A shop with customer c-1, room for the series under the cap, and the seven
+    step-mail messages (the journey itself is the test's to create)."""
+    w = JourneyWorld(cloud, shop)
+    w.policy(cap_count=20)
+    w.customer("c-1")
+    for day in STEP_DAYS:
+        w.message(f"step-{day}")
+    return w

@@ -7,17 +7,12 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import Cloud, ShopKeys
-from tests.messenger.journey_world import STEP_DAYS, JourneyWorld, post_purchase
+from tests.messenger.journey_world import JourneyWorld, post_purchase, step_mails_world
 
 
 @pytest.fixture
 def world(cloud: Cloud, shop: ShopKeys) -> JourneyWorld:
-    w = JourneyWorld(cloud, shop)
-    w.policy(cap_count=20)
-    w.customer("c-1")
-    for day in STEP_DAYS:
-        w.message(f"step-{day}")
-    return w
+    return step_mails_world(cloud, shop)
 
 
 @pytest.mark.parametrize(

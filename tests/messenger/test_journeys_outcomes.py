@@ -12,16 +12,12 @@ from shared.contracts import details
 from shared.contracts.envelope import EventEnvelope
 from tests.conftest import Cloud, ShopKeys
 from tests.messenger.fakes import RecordingPublisher
-from tests.messenger.journey_world import STEP_DAYS, JourneyWorld, post_purchase
+from tests.messenger.journey_world import JourneyWorld, post_purchase, step_mails_world
 
 
 @pytest.fixture
 def world(cloud: Cloud, shop: ShopKeys) -> JourneyWorld:
-    w = JourneyWorld(cloud, shop)
-    w.policy(cap_count=20)
-    w.customer("c-1")
-    for day in STEP_DAYS:
-        w.message(f"step-{day}")
+    w = step_mails_world(cloud, shop)
     w.journey(post_purchase())
     return w
 

@@ -464,8 +464,9 @@ class DynamoJourneyRepository(JourneyRepository):
         )
         return [enrolment_of(i) for i in items]
 
-    def due(self, shard: int, until: datetime, limit: int) -> list[Enrolment]:
-        response = self._client.query(
+    def _due_query(self, shard: int, until: datetime, **extra: Any) -> Any:
+        """One shard of the sparse `due` index, due by `until`, earliest first."""
+        return self._client.query(
             TableName=self._table,
             IndexName=DUE_INDEX,
             KeyConditionExpression="due_shard = :s AND due_at <= :until",
@@ -473,23 +474,15 @@ class DynamoJourneyRepository(JourneyRepository):
                 ":s": {"S": f"DUE#{shard:03d}"},
                 ":until": {"S": stamp(until)},
             },
-            Limit=limit,
+            **extra,
         )
+
+    def due(self, shard: int, until: datetime, limit: int) -> list[Enrolment]:
+        response = self._due_query(shard, until, Limit=limit)
         return [enrolment_of(from_item(i)) for i in response.get("Items", [])]
 
     def has_due(self, shard: int, until: datetime) -> bool:
-        response = self._client.query(
-            TableName=self._table,
-            IndexName=DUE_INDEX,
-            KeyConditionExpression="due_shard = :s AND due_at <= :until",
-            ExpressionAttributeValues={
-                ":s": {"S": f"DUE#{shard:03d}"},
-                ":until": {"S": stamp(until)},
-            },
-            Select="COUNT",
-            Limit=1,
-        )
-        return int(response.get("Count", 0)) > 0
+        return int(self._due_query(shard, until, Select="COUNT", Limit=1).get("Count", 0)) > 0
 
     # ------------------------------------------------------------ facts
     def record_order(self, shop_id: str, customer_id: str, order_id: str, facts: Any) -> None:
