@@ -64,9 +64,9 @@ from segmenter.domain.segments.batch import (  # noqa: E402
     recompute,
     with_rfm,
 )
-from segmenter.domain.segments.facts import FIELD_CATALOG, FieldType  # noqa: E402
 from segmenter.domain.segments.rfm import RANK_ORDER, RfmRank  # noqa: E402
-from segmenter.domain.segments.rules import (  # noqa: E402
+from shared.segment_rules.facts import FIELD_CATALOG, FieldType  # noqa: E402
+from shared.segment_rules.rules import (  # noqa: E402
     ActivityCondition,
     AllOf,
     AnyOf,

@@ -23,6 +23,7 @@ from messenger.adapters.messages import (
     DynamoMessageRepository,
     MessageRepository,
 )
+from messenger.adapters.profile_rules import ProfileRules, SegmenterProfileRules
 from messenger.adapters.recipients import DynamoRecipientRepository, RecipientRepository
 from messenger.adapters.recommendations import (
     RecommendationSource,
@@ -50,6 +51,7 @@ from messenger.services.journeys.book import JourneyBook
 from messenger.services.journeys.definitions import JourneyDefinitions
 from messenger.services.journeys.dispatch import JourneyDispatch, ShardQueue
 from messenger.services.journeys.intake import JourneyIntake
+from messenger.services.journeys.outcomes import JourneyOutcomes
 from messenger.services.journeys.runner import StepRunner
 from messenger.services.journeys.stats import JourneyStats
 from messenger.services.ledger import Ledger
@@ -99,6 +101,8 @@ class MessengerAdapters:
     sender: SenderIdentity
     links: LinkSigner
     recommendations: RecommendationSource
+    profile_rules: ProfileRules
+    """Judges journey filters' segment-language leaves on the profile (the segmenter)."""
     verified_sender: Callable[[str], bool]
     """Whether SES may send from an address (it or its domain is a verified identity)."""
     confirmer: SubscriptionConfirmer
@@ -127,6 +131,7 @@ class Journeys:
     runner: StepRunner
     dispatch: JourneyDispatch
     stats: JourneyStats
+    outcomes: JourneyOutcomes
 
 
 def wire_journeys(
@@ -158,6 +163,7 @@ def wire_journeys(
         publisher=a.publisher,
         status_of=status_of,
         clock=a.clock,
+        profiles=a.profile_rules,
     )
     shards = a.settings.journey_due_shards
     return Journeys(
@@ -168,6 +174,7 @@ def wire_journeys(
             repo, runner, shards, a.settings.journey_steps_per_shard, a.clock, a.shard_queue
         ),
         stats=JourneyStats(repo),
+        outcomes=JourneyOutcomes(repo, a.deliveries, shards),
     )
 
 
@@ -349,6 +356,10 @@ def build(settings: Settings | None = None) -> MessengerContainer:
         sns_signatures=SnsSignatureVerifier(),
         verified_sender=SesSenderIdentities(sesv2).is_verified,
         recommendations=SegmenterRecommendations(
+            settings.segmenter_api_url or settings.public_base_url,
+            settings.signing_secret.get_secret_value(),
+        ),
+        profile_rules=SegmenterProfileRules(
             settings.segmenter_api_url or settings.public_base_url,
             settings.signing_secret.get_secret_value(),
         ),

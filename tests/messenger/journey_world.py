@@ -3,12 +3,14 @@ handler, real DynamoDB, mail through moto's SES, and one clock the test moves.""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi.testclient import TestClient
 
 from messenger import bootstrap, services
+from messenger.adapters.profile_rules import ProfileRules
 from messenger.bootstrap import MessengerContainer
 from messenger.entrypoints import api as messenger_api
 from messenger.entrypoints import events as messenger_events
@@ -17,6 +19,9 @@ from shared.auth.service import authenticate_token, create_key
 from shared.clock import FixedClock
 from shared.contracts import details
 from shared.contracts.envelope import EventEnvelope
+from shared.segment_rules.evaluate import evaluate
+from shared.segment_rules.facts import CustomerFacts
+from shared.segment_rules.rules import parse_rule
 from tests.conftest import Cloud, ShopKeys
 from tests.messenger.test_messaging import FakeRecommendations
 
@@ -53,6 +58,23 @@ def post_purchase(**overrides: Any) -> dict[str, Any]:
     return body
 
 
+class FakeProfileRules(ProfileRules):
+    """The segmenter's judgement, with the real rule language over profile fields the test
+    sets (`fields[customer_id]`); counts the questions asked."""
+
+    def __init__(self, clock: FixedClock) -> None:
+        self.clock = clock
+        self.fields: dict[str, dict[str, Any]] = {}
+        self.asked = 0
+
+    def match(
+        self, shop_id: str, customer_id: str, rules: Sequence[Mapping[str, Any]]
+    ) -> list[bool]:
+        self.asked += 1
+        facts = CustomerFacts(customer_id, self.fields.get(customer_id, {}))
+        return [evaluate(parse_rule(dict(r)), facts, self.clock.now) for r in rules]
+
+
 class JourneyWorld:
     def __init__(self, cloud: Cloud, shop: ShopKeys, shards: int = 4) -> None:
         self.cloud = cloud
@@ -60,8 +82,12 @@ class JourneyWorld:
         shared_clock.use(self.clock)
         built = bootstrap.build()
         settings = built.adapters.settings.model_copy(update={"journey_due_shards": shards})
+        self.profiles = FakeProfileRules(self.clock)
         self.container: MessengerContainer = built.replaced(
-            clock=self.clock, recommendations=FakeRecommendations(), settings=settings
+            clock=self.clock,
+            recommendations=FakeRecommendations(),
+            settings=settings,
+            profile_rules=self.profiles,
         )
         messenger_api.app.state.container = self.container
         messenger_events.container.use(self.container)
@@ -184,3 +210,14 @@ class JourneyWorld:
             for d in r.json()
             if d["trigger"].startswith("journey:") and d["status"] == "sent"
         )
+
+
+def step_mails_world(cloud: Cloud, shop: ShopKeys) -> JourneyWorld:
+    """A shop with customer c-1, room for the series under the cap, and the seven
+    step-mail messages (the journey itself is the test's to create)."""
+    w = JourneyWorld(cloud, shop)
+    w.policy(cap_count=20)
+    w.customer("c-1")
+    for day in STEP_DAYS:
+        w.message(f"step-{day}")
+    return w

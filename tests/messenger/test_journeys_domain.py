@@ -6,7 +6,13 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from messenger.domain.journeys.filters import FilterError, matches, parse_filter
+from messenger.domain.journeys.filters import (
+    FilterError,
+    ProfileRule,
+    matches,
+    parse_filter,
+    profile_rules,
+)
 from messenger.domain.journeys.lift import mean_lift, proportion_lift
 from messenger.domain.journeys.plan import held_out, next_local_time, next_occurrence, shard_of
 
@@ -31,17 +37,56 @@ def test_filters_read_the_rule_language_on_the_messengers_facts() -> None:
         "entry_filter",
     )
     facts = {"order.order_count": 1, "order.total": "3980", "customer.locale": "ja"}
-    assert matches(rule, facts, lambda seg: seg == "vip")
-    assert not matches(rule, facts, lambda seg: False)
-    assert matches(rule, {**facts, "order.total": 6000}, lambda seg: False)
-    assert not matches(rule, {**facts, "event.coupon": "X"}, lambda seg: True)
+    assert matches(rule, facts, lambda seg: seg == "vip", _no_profile)
+    assert not matches(rule, facts, lambda seg: False, _no_profile)
+    assert matches(rule, {**facts, "order.total": 6000}, lambda seg: False, _no_profile)
+    assert not matches(rule, {**facts, "event.coupon": "X"}, lambda seg: True, _no_profile)
+
+
+def _no_profile(leaf: ProfileRule) -> bool:
+    raise AssertionError("no profile leaf was expected")
+
+
+def test_the_whole_segment_language_is_a_filter() -> None:
+    """Given a filter mixing the segment rule language (a profile field with a typed
+    operator, an activity with a follower, a preference) with a journey fact
+    When it is parsed and checked
+    Then the segment-language nodes are its profile leaves, in order, each answered by
+    whoever judges the profile (the segmenter), and the tree combines the answers."""
+    viewed = {"activity": "viewed", "sku": "SERUM-30", "not_followed_by": "bought"}
+    rule = parse_filter(
+        {
+            "all": [
+                {"field": "last_order_at", "op": "older_than_days", "value": 365},
+                {"any": [viewed, {"preference": "skin", "includes": "dry"}]},
+                {"field": "order.is_first_order", "op": "eq", "value": True},
+                {"not": {"field": "tags", "op": "contains", "value": "complained"}},
+            ]
+        },
+        "flow_filter",
+    )
+    leaves = profile_rules(rule)
+    assert [leaf.source for leaf in leaves] == [
+        {"field": "last_order_at", "op": "older_than_days", "value": 365},
+        viewed,
+        {"preference": "skin", "includes": "dry"},
+        {"field": "tags", "op": "contains", "value": "complained"},
+    ]
+    answers = {id(leaves[0]): True, id(leaves[1]): False, id(leaves[2]): True}
+    facts = {"order.is_first_order": True}
+    assert matches(rule, facts, lambda s: False, lambda leaf: answers.get(id(leaf), False))
+    answers[id(leaves[3])] = True  # tagged `complained` since
+    assert not matches(rule, facts, lambda s: False, lambda leaf: answers.get(id(leaf), False))
 
 
 @pytest.mark.parametrize(
     ("rule", "path"),
     [
         ({"field": "profile.age", "op": "eq", "value": 1}, "f.field"),
-        ({"all": []}, "f.all"),
+        ({"all": {}}, "f.all"),
+        ({"all": [{"field": "revenue", "op": "contains", "value": 1}]}, "f.all[0].op"),
+        ({"not": {"activity": "viewed", "within_days": 9999}}, "f.not.within_days"),
+        ({"field": "birthday", "op": "anniversary_within_days", "value": -1}, "f.value"),
         ({"any": [{"field": "order.total", "op": "about", "value": 1}]}, "f.any[0].op"),
         ({"field": "order.total", "op": "in", "value": 3}, "f.value"),
     ],

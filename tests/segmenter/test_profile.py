@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from segmenter.domain.membership import compile_segments, memberships
 from segmenter.domain.model import Consent, Order, OrderLine, Profile, merge_consents
-from segmenter.domain.segments.facts import ACTIVITY_HISTORY_LIMITS
+from shared.segment_rules.facts import ACTIVITY_HISTORY_LIMITS
 
 BASE = datetime(2025, 1, 1, tzinfo=UTC)
 

@@ -57,7 +57,38 @@ def test_every_event_function_sends_failed_invocations_to_the_dlq() -> None:
         assert on_failure.get("Destination") == {"Fn::GetAtt": [dlq, "Arn"]}, spec.logical_id
         # And the function's role may send to that queue
         send = [p["SQSSendMessagePolicy"] for p in props["Policies"] if "SQSSendMessagePolicy" in p]
-        assert send == [{"QueueName": {"Fn::GetAtt": [dlq, "QueueName"]}}], spec.logical_id
+        assert {"QueueName": {"Fn::GetAtt": [dlq, "QueueName"]}} in send, spec.logical_id
+
+
+def test_the_journey_tick_fans_shards_out_through_sqs_to_the_messenger() -> None:
+    """The one-minute tick must not work every due shard itself: it sends one message per
+    shard to JourneyShardsQueue, which the messenger's event function consumes (one
+    shard per invocation, failed shards reported back alone, a DLQ after retries)."""
+    # Given the template
+    template = load_template(TEMPLATE)
+    queues = resources_of_type(template, "AWS::SQS::Queue")
+    fn = resources_of_type(template, "AWS::Serverless::Function")["MessengerEventsFunction"]
+    props = fn["Properties"]
+    (spec,) = [s for s in functions(template) if s.logical_id == "MessengerEventsFunction"]
+    # Then the function that runs the tick knows the queue, and may send to it
+    assert "JourneyDispatcher" in {s.name for s in spec.schedules}
+    assert spec.environment["KIZUNA_JOURNEY_SHARDS_QUEUE_URL"] == {"Ref": "JourneyShardsQueue"}
+    send = [p["SQSSendMessagePolicy"] for p in props["Policies"] if "SQSSendMessagePolicy" in p]
+    assert {"QueueName": {"Fn::GetAtt": ["JourneyShardsQueue", "QueueName"]}} in send
+    # And it consumes the queue, one shard a time, reporting failed shards alone
+    (source,) = spec.sqs_sources
+    assert (source.queue_logical_id, source.batch_size, source.report_failures) == (
+        "JourneyShardsQueue",
+        1,
+        True,
+    )
+    # And a shard still being worked is not handed out again, and one that keeps failing
+    # stops in its own DLQ
+    queue = queues["JourneyShardsQueue"]["Properties"]
+    assert int(queue["VisibilityTimeout"]) >= 6 * int(props["Timeout"])
+    redrive = queue["RedrivePolicy"]
+    assert redrive["deadLetterTargetArn"] == {"Fn::GetAtt": ["JourneyShardsDeadLetterQueue", "Arn"]}
+    assert 1 <= redrive["maxReceiveCount"] <= 5
 
 
 def test_every_handler_path_imports() -> None:
@@ -84,6 +115,9 @@ def test_every_rule_and_schedule_has_a_route_in_its_handler(cloud: object) -> No
         handler = getattr(importlib.import_module(spec.module), spec.attribute)
         for schedule in spec.schedules:
             assert isinstance(handler(schedule.input, None), dict), schedule.name
+        for source in spec.sqs_sources:
+            answer = handler({"Records": []}, None)
+            assert answer["batchItemFailures"] == [], source.name
         for rule in spec.rules:
             for detail_type in rule.pattern["detail-type"]:
                 event = {

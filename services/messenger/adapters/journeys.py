@@ -131,6 +131,15 @@ class JourneyRepository:
         """Enrolments of one shard with a step due by `until`, earliest first."""
         raise NotImplementedError
 
+    def has_due(self, shard: int, until: datetime) -> bool:
+        """Whether one shard has a step due by `until` (the tick fans out only those)."""
+        return bool(self.due(shard, until, 1))
+
+    def count_once(self, e: Enrolment, marker: str, counters: list[Counter]) -> bool:
+        """Add the counters of `e`'s journey version once per `marker` (a delivery's
+        first send, open or click); False when that marker was counted before."""
+        raise NotImplementedError
+
     def record_order(self, shop_id: str, customer_id: str, order_id: str, facts: Any) -> None:
         raise NotImplementedError
 
@@ -364,6 +373,27 @@ class DynamoJourneyRepository(JourneyRepository):
             )
         return out
 
+    def count_once(self, e: Enrolment, marker: str, counters: list[Counter]) -> bool:
+        items: list[Any] = [
+            {
+                "Put": {
+                    "TableName": self._table,
+                    "Item": to_item(
+                        {"pk": f"CUST#{e.shop_id}#{e.customer_id}", "sk": f"COUNTED#{marker}"}
+                    ),
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            },
+            *self._counter_updates(e, counters),
+        ]
+        try:
+            self._client.transact_write_items(TransactItems=items)
+        except self._client.exceptions.TransactionCanceledException as err:
+            if cancellation_codes(err)[:1] == ["ConditionalCheckFailed"]:
+                return False
+            raise
+        return True
+
     def enrol(self, enrolment: Enrolment, guard: Guard, counters: list[Counter]) -> None:
         pk = f"CUST#{enrolment.shop_id}#{enrolment.customer_id}"
         guard_put: dict[str, Any] = {
@@ -434,8 +464,9 @@ class DynamoJourneyRepository(JourneyRepository):
         )
         return [enrolment_of(i) for i in items]
 
-    def due(self, shard: int, until: datetime, limit: int) -> list[Enrolment]:
-        response = self._client.query(
+    def _due_query(self, shard: int, until: datetime, **extra: Any) -> Any:
+        """One shard of the sparse `due` index, due by `until`, earliest first."""
+        return self._client.query(
             TableName=self._table,
             IndexName=DUE_INDEX,
             KeyConditionExpression="due_shard = :s AND due_at <= :until",
@@ -443,9 +474,15 @@ class DynamoJourneyRepository(JourneyRepository):
                 ":s": {"S": f"DUE#{shard:03d}"},
                 ":until": {"S": stamp(until)},
             },
-            Limit=limit,
+            **extra,
         )
+
+    def due(self, shard: int, until: datetime, limit: int) -> list[Enrolment]:
+        response = self._due_query(shard, until, Limit=limit)
         return [enrolment_of(from_item(i)) for i in response.get("Items", [])]
+
+    def has_due(self, shard: int, until: datetime) -> bool:
+        return int(self._due_query(shard, until, Select="COUNT", Limit=1).get("Count", 0)) > 0
 
     # ------------------------------------------------------------ facts
     def record_order(self, shop_id: str, customer_id: str, order_id: str, facts: Any) -> None:

@@ -86,6 +86,21 @@ def on_segment_changed(envelope: EventEnvelope, detail: Any) -> dict[str, Any]:
     }
 
 
+def on_message_outcome(envelope: EventEnvelope, detail: Any) -> dict[str, Any]:
+    """The messenger's own sends, opens and clicks: a journey's are counted on its step."""
+    assert isinstance(detail, details.MessageSent | details.MessageEngaged)
+    counted = container().journeys.outcomes.record(
+        envelope.shop,
+        envelope.type,
+        detail.customer_id,
+        detail.delivery_id,
+        detail.trigger if isinstance(detail, details.MessageSent) else None,
+        envelope.time,
+        detail.campaign_id,
+    )
+    return {"delivery_id": detail.delivery_id, "counted": counted}
+
+
 def on_message_requested(envelope: EventEnvelope, detail: Any) -> dict[str, Any]:
     """Another service asks for a templated message (idempotent on its request id)."""
     assert isinstance(detail, details.MessageRequested)
@@ -152,6 +167,9 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             "segment.entered": on_segment_changed,
             "segment.exited": on_segment_changed,
             "message.requested": on_message_requested,
+            "message.sent": on_message_outcome,
+            "message.opened": on_message_outcome,
+            "message.clicked": on_message_outcome,
             **dict.fromkeys(JOURNEY_ONLY_EVENTS, on_journey_event),
         },
         schedules={"journey-dispatcher": journey_dispatcher},

@@ -3,7 +3,9 @@
 Everything is derived from the template so local and cloud cannot drift: tables from
 its table resources, the bus and DLQ from theirs, for each EventBridgeRule the same
 pattern on the moto bus delivered through an SQS queue to the same handler Lambda would
-call, schedules fired by a local clock (moto never fires them), and the HTTP API served
+call, each SQS event source (a template queue a function consumes) polled and handed to
+its function as Lambda's `{"Records": [...]}` batches, with `batchItemFailures` honoured,
+schedules fired by a local clock (moto never fires them), and the HTTP API served
 on one base URL with the template's routes. With a `state_dir`, moto's recorder keeps
 the state across restarts (see `ops.local.recording`).
 """
@@ -52,6 +54,7 @@ from ops.local.template import (
     FunctionSpec,
     Resolver,
     ScheduleSpec,
+    SqsSourceSpec,
     TableSpec,
     TemplateError,
     buckets,
@@ -146,6 +149,14 @@ class _Consumer:
     dlq_logical_id: str | None
     queue_url: str = ""
     thread: threading.Thread | None = None
+    source: SqsSourceSpec | None = None
+    """An SQS event source: the queue is the template's own (its redrive policy too), and
+    the handler gets `{"Records": [...]}`. None: the stack's queue for the function's
+    EventBridge rules, one event per message."""
+
+    @property
+    def source_name(self) -> str | None:
+        return self.source.name if self.source is not None else None
 
 
 @dataclass(frozen=True)
@@ -227,6 +238,11 @@ class LocalStack:
             for fn in self.functions
             if fn.rules
         ]
+        self._consumers += [
+            _Consumer(fn, local_name(source.queue_logical_id), None, source=source)
+            for fn in self.functions
+            for source in fn.sqs_sources
+        ]
         self._dispatcher = Dispatcher(build_routes(self.functions), control=self)
 
         self._moto: Any = None
@@ -244,6 +260,7 @@ class LocalStack:
         self._added_sys_path: str | None = None
         self._tempdir: tempfile.TemporaryDirectory[str] | None = None
         self._queue_urls: dict[str, str] = {}
+        self._settle_sqs: SQSClient | None = None
         self._failures: deque[HandlerFailure] = deque(maxlen=1000)
         self.last_compaction: CompactResult | None = None
         self.last_restore: RestoreResult | None = None
@@ -481,6 +498,7 @@ class LocalStack:
         except TimeoutError as exc:
             logger.warning("stopping with events still queued, kept for the next start: %s", exc)
         self._shutdown_threads()
+        self._settle_sqs = None
         if self.state_dir is not None:
             self.checkpoint()
         moto_dynamodb.set_journal(None)
@@ -609,6 +627,7 @@ class LocalStack:
 
         sqs: SQSClient = self.client("sqs")
         arns: dict[str, str] = {}
+        consumed = {c.source.queue_logical_id for c in self._consumers if c.source}
         for logical_id in self._queue_ids:
             props = (
                 resources_of_type(self.template, "AWS::SQS::Queue")[logical_id].get("Properties")
@@ -619,10 +638,18 @@ class LocalStack:
                 for k in ("MessageRetentionPeriod", "VisibilityTimeout")
                 if k in props
             }
+            if logical_id in consumed:
+                # A failed record comes back after the stack's short timeout, not the
+                # cloud's (sized to the function's timeout), as for the rules' queues.
+                attributes["VisibilityTimeout"] = str(self.visibility_timeout)
             url, arn = self._ensure_queue(sqs, local_name(logical_id), attributes)
             self._queue_urls[logical_id] = url
             arns[logical_id] = arn
+        self._ensure_redrive_policies(sqs, arns)
         for consumer in self._consumers:
+            if consumer.source is not None:
+                consumer.queue_url = self._queue_urls[consumer.source.queue_logical_id]
+                continue
             attributes = {"VisibilityTimeout": str(self.visibility_timeout)}
             if consumer.dlq_logical_id is not None:
                 attributes["RedrivePolicy"] = json.dumps(
@@ -646,6 +673,26 @@ class LocalStack:
                     EventBusName=bus,
                     Targets=[{"Id": "local-queue", "Arn": queue_arn}],
                 )
+
+    def _ensure_redrive_policies(self, sqs: SQSClient, arns: dict[str, str]) -> None:
+        """Each template queue's `RedrivePolicy` (its DLQ named by `!GetAtt Q.Arn`), set
+        once every queue exists, whatever their order in the template."""
+        queues = resources_of_type(self.template, "AWS::SQS::Queue")
+        for logical_id in self._queue_ids:
+            policy = (queues[logical_id].get("Properties") or {}).get("RedrivePolicy")
+            if not isinstance(policy, dict):
+                continue
+            target = policy.get("deadLetterTargetArn")
+            if isinstance(target, dict) and "Fn::GetAtt" in target:
+                target = arns[str(target["Fn::GetAtt"][0])]
+            redrive = {
+                "deadLetterTargetArn": str(target),
+                "maxReceiveCount": int(policy.get("maxReceiveCount", self.max_receive_count)),
+            }
+            sqs.set_queue_attributes(
+                QueueUrl=self._queue_urls[logical_id],
+                Attributes={"RedrivePolicy": json.dumps(redrive)},
+            )
 
     def _ensure_ses_identities(self) -> None:
         """Verify the identities the template's SES policies name, as the cloud account has."""
@@ -812,13 +859,27 @@ class LocalStack:
         while not self._stop.is_set():
             try:
                 response = sqs.receive_message(
-                    QueueUrl=consumer.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1
+                    QueueUrl=consumer.queue_url,
+                    MaxNumberOfMessages=10,
+                    WaitTimeSeconds=1,
+                    AttributeNames=["All"],
                 )
             except Exception as exc:
                 if self._stop.is_set():
                     return
                 logger.warning("polling %s failed: %s", consumer.queue_name, type(exc).__name__)
                 time.sleep(0.5)
+                continue
+            if consumer.source is not None and response.get("Messages"):
+                messages = response["Messages"]
+                size = max(1, min(consumer.source.batch_size, 10))
+                self._enter_busy()
+                try:
+                    # Lambda would run these batches side by side; here, one after another.
+                    for start in range(0, len(messages), size):
+                        self._deliver_records(sqs, consumer, messages[start : start + size])
+                finally:
+                    self._leave_busy()
                 continue
             for message in response.get("Messages", []):
                 self._enter_busy()
@@ -852,6 +913,53 @@ class LocalStack:
             )
             return
         sqs.delete_message(QueueUrl=consumer.queue_url, ReceiptHandle=receipt)
+
+    def _deliver_records(self, sqs: SQSClient, consumer: _Consumer, messages: list[Any]) -> None:
+        """One batch of an SQS event source, as Lambda hands it over: the records in,
+        then every record deleted except those the handler reports back
+        (`batchItemFailures`); a handler that raises leaves them all for redelivery (and,
+        after `maxReceiveCount`, the queue's DLQ)."""
+        fn = consumer.function
+        arn = f"arn:aws:sqs:{self.region}:{ACCOUNT_ID}:{consumer.queue_name}"
+        records = [
+            {
+                "messageId": m["MessageId"],
+                "receiptHandle": m["ReceiptHandle"],
+                "body": m.get("Body", ""),
+                "attributes": m.get("Attributes", {}),
+                "messageAttributes": {},
+                "md5OfBody": m.get("MD5OfBody", ""),
+                "eventSource": "aws:sqs",
+                "eventSourceARN": arn,
+                "awsRegion": self.region,
+            }
+            for m in messages
+        ]
+        try:
+            result = self._handler(fn)({"Records": records}, None)
+        except Exception as exc:
+            self._failures.append(
+                HandlerFailure(fn.logical_id, None, consumer.source_name, type(exc).__name__, exc)
+            )
+            logger.warning(
+                "%s failed on a batch of %s: %s; left for redelivery",
+                fn.logical_id,
+                consumer.queue_name,
+                type(exc).__name__,
+            )
+            return
+        failed: set[str] = set()
+        if consumer.source is not None and consumer.source.report_failures:
+            reported = result.get("batchItemFailures", []) if isinstance(result, dict) else []
+            failed = {str(f.get("itemIdentifier")) for f in reported}
+        done = [m for m in messages if m["MessageId"] not in failed]
+        if done:
+            sqs.delete_message_batch(
+                QueueUrl=consumer.queue_url,
+                Entries=[
+                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)
+                ],
+            )
 
     def failures(self) -> list[HandlerFailure]:
         """The last (up to 1000) deliveries that raised since start (in memory only)."""
@@ -903,6 +1011,9 @@ class LocalStack:
                 except Exception as exc:
                     logger.warning("schedule %s failed: %s", name, type(exc).__name__)
                 fired[name] = fired.get(name, 0) + 1
+                # What the schedule fanned out (the journey shards) is worked before the
+                # clock moves on, so each step runs at its own simulated time.
+                self.settle_sources()
         return {"now": clock().isoformat(), "offset": str(clock.offset), "fired": fired}
 
     def _run_scheduler(self) -> None:
@@ -945,9 +1056,9 @@ class LocalStack:
 
     # ------------------------------------------------------------------ observation
 
-    def _pending(self, sqs: SQSClient) -> dict[str, int]:
+    def _pending(self, sqs: SQSClient, consumers: list[_Consumer] | None = None) -> dict[str, int]:
         counts: dict[str, int] = {}
-        for consumer in self._consumers:
+        for consumer in self._consumers if consumers is None else consumers:
             attributes = sqs.get_queue_attributes(
                 QueueUrl=consumer.queue_url,
                 AttributeNames=[
@@ -958,6 +1069,27 @@ class LocalStack:
             )["Attributes"]
             counts[consumer.queue_name] = sum(int(v) for v in attributes.values())
         return counts
+
+    def settle_sources(self, timeout: float = 60) -> None:
+        """Block until the SQS event sources' queues are empty and no handler runs. What
+        fills them (the dispatcher tick's send) is synchronous, so one quiet look is
+        enough (the rules' queues need two: EventBridge delivers after PutEvents)."""
+        sources = [c for c in self._consumers if c.source is not None]
+        if not sources or not self.started:
+            return
+        if self._settle_sqs is None:  # kept: a new client costs more than the look itself
+            self._settle_sqs = self.client("sqs")
+        sqs = self._settle_sqs
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._busy_lock:
+                busy = self._busy
+            pending = {k: v for k, v in self._pending(sqs, sources).items() if v}
+            if not pending and busy == 0:
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"not settled after {timeout}s: {busy} running, {pending}")
+            time.sleep(0.01)
 
     def drain(self, timeout: float = 30) -> None:
         """Block until every function queue is empty and no handler runs (twice in a row)."""

@@ -27,6 +27,7 @@ __all__ = [
     "Resolver",
     "RuleSpec",
     "ScheduleSpec",
+    "SqsSourceSpec",
     "TableSpec",
     "TemplateError",
     "TemplateLoader",
@@ -137,6 +138,19 @@ class ScheduleSpec:
 
 
 @dataclass(frozen=True)
+class SqsSourceSpec:
+    """One `SQS` event: the function is the consumer of a template queue (Lambda's event
+    source mapping), handed `{"Records": [...]}` batches of up to `batch_size`."""
+
+    name: str
+    queue_logical_id: str
+    batch_size: int = 10
+    report_failures: bool = False
+    """`FunctionResponseTypes: [ReportBatchItemFailures]`: the handler answers
+    `batchItemFailures`, and only those records go back to the queue."""
+
+
+@dataclass(frozen=True)
 class FunctionSpec:
     """One `AWS::Serverless::Function` with the events the local stack reproduces."""
 
@@ -146,6 +160,7 @@ class FunctionSpec:
     rules: tuple[RuleSpec, ...] = ()
     schedules: tuple[ScheduleSpec, ...] = ()
     environment: Mapping[str, Any] = field(default_factory=dict)
+    sqs_sources: tuple[SqsSourceSpec, ...] = ()
     image: bool = False
     """`PackageType: Image`: Lambda runs the image's `ImageConfig.Command[0]` (`handler`),
     from the same code folder as the zip functions; locally it runs in process like them."""
@@ -330,6 +345,7 @@ def functions(template: Mapping[str, Any]) -> list[FunctionSpec]:
         routes: list[HttpRoute] = []
         rules: list[RuleSpec] = []
         schedules: list[ScheduleSpec] = []
+        sqs_sources: list[SqsSourceSpec] = []
         for event_name, event in (props.get("Events") or {}).items():
             kind = event.get("Type")
             eprops = event.get("Properties") or {}
@@ -368,6 +384,8 @@ def functions(template: Mapping[str, Any]) -> list[FunctionSpec]:
                         str(eprops.get("Description", "")),
                     )
                 )
+            elif kind == "SQS":
+                sqs_sources.append(_sqs_source(logical_id, event_name, eprops))
         specs.append(
             FunctionSpec(
                 logical_id,
@@ -376,10 +394,26 @@ def functions(template: Mapping[str, Any]) -> list[FunctionSpec]:
                 tuple(rules),
                 tuple(schedules),
                 env,
+                tuple(sqs_sources),
                 image=props.get("PackageType") == "Image",
             )
         )
     return specs
+
+
+def _sqs_source(logical_id: str, event_name: str, eprops: Mapping[str, Any]) -> SqsSourceSpec:
+    queue = eprops.get("Queue")
+    if not (isinstance(queue, dict) and "Fn::GetAtt" in queue and queue["Fn::GetAtt"][1] == "Arn"):
+        raise TemplateError(
+            f"{logical_id}.{event_name}: the local stack needs Queue as !GetAtt <queue>.Arn"
+        )
+    types = eprops.get("FunctionResponseTypes") or []
+    return SqsSourceSpec(
+        event_name,
+        str(queue["Fn::GetAtt"][0]),
+        int(eprops.get("BatchSize", 10)),
+        "ReportBatchItemFailures" in types,
+    )
 
 
 # ---------------------------------------------------------------------------- intrinsics

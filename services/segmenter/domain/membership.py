@@ -12,9 +12,9 @@ from datetime import datetime
 from typing import Any
 
 from segmenter.domain.model import Profile
-from segmenter.domain.segments.evaluate import evaluate
-from segmenter.domain.segments.facts import Activity, CustomerFacts
-from segmenter.domain.segments.rules import Rule, parse_rule
+from shared.segment_rules.evaluate import evaluate
+from shared.segment_rules.facts import Activity, CustomerFacts
+from shared.segment_rules.rules import Rule, parse_rule
 
 
 def profile_fields(profile: Profile, now: datetime) -> dict[str, object]:
@@ -61,6 +61,7 @@ def profile_fields(profile: Profile, now: datetime) -> dict[str, object]:
             f"{c.channel}:{c.category}" for c in profile.consents if c.granted and c.source
         ),
         "unsubscribed_topics": profile.unsubscribed_topics,
+        "tags": profile.tags,
         "has_email": profile.contact.email is not None,
         "has_phone": profile.contact.phone is not None,
         "has_line": profile.contact.line_user_id is not None,

@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from segmenter.domain.segments.facts import ACTIVITY_HISTORY_DAYS, ACTIVITY_HISTORY_LIMITS
+from shared.segment_rules.facts import ACTIVITY_HISTORY_DAYS, ACTIVITY_HISTORY_LIMITS
 
 Channel = str  # "email" | "line" | "sms"
 ConsentCategory = str  # "marketing" | "transactional"
@@ -298,6 +298,8 @@ class Profile:
     cart_skus: tuple[str, ...] = ()
     last_shipped_at: datetime | None = None
     preferences: dict[str, frozenset[str]] = field(default_factory=dict)
+    tags: frozenset[str] = frozenset()
+    """Tags journeys put on the person (`profile.tagged`), for rules (`tags contains`)."""
     rfm: RfmScore | None = None
     clv: ClvScore | None = None
     segments: frozenset[str] = frozenset()
@@ -428,6 +430,9 @@ class Profile:
         merged.update(preferences)
         return replace(self, preferences=merged)
 
+    def with_tag(self, tag: str) -> Profile:
+        return self if tag in self.tags else replace(self, tags=self.tags | {tag})
+
     def with_activities(self, new: tuple[Activity, ...]) -> Profile:
         """Recent behaviour, kept per kind (`ACTIVITY_HISTORY_DAYS` back, at most
         `ACTIVITY_HISTORY_LIMITS` of each), so views never push a purchase out."""
@@ -462,6 +467,7 @@ class Profile:
             else other.cart_skus,
             last_shipped_at=_latest(self.last_shipped_at, other.last_shipped_at),
             preferences={**other.preferences, **self.preferences},
+            tags=self.tags | other.tags,
         ).with_activities(other.activities)
 
 

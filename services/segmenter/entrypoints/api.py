@@ -29,6 +29,8 @@ from segmenter.entrypoints.schemas import (
     RecommendationPublic,
     RfmConfigIn,
     RfmGridPublic,
+    RuleMatchesPublic,
+    RuleMatchRequest,
     SegmentCreate,
     SegmentPublic,
 )
@@ -133,6 +135,16 @@ def get_recommendations(
 ) -> list[RecommendationPublic]:
     found = c.customers.recommendations(principal.shop_id, customer_id, limit)
     return [RecommendationPublic.model_validate(r) for r in found]
+
+
+@router.post("/customers/{customer_id:path}/matches")
+def match_rules(
+    customer_id: str, body: RuleMatchRequest, principal: SegmentsReader, c: Container
+) -> RuleMatchesPublic:
+    """Whether the customer's profile satisfies each rule now (one answer per rule): what
+    the messenger asks before a journey lets someone in or sends them a step."""
+    found = c.customers.matches(principal.shop_id, customer_id, body.rules, c.clock())
+    return RuleMatchesPublic(customer_id=customer_id, matches=found)
 
 
 @router.get("/customers/{customer_id:path}")

@@ -26,6 +26,13 @@ def on_consent_withdrawn(envelope: EventEnvelope, detail: Any) -> dict[str, Any]
     return {"customer_id": result.customer_id, "duplicate": result.duplicate}
 
 
+def on_profile_tagged(envelope: EventEnvelope, detail: Any) -> dict[str, Any]:
+    """A journey's tag step: folded into the profile's tags."""
+    assert isinstance(detail, details.ProfileTagged)
+    result = container().ingest.tagged(envelope, detail)
+    return {"customer_id": result.customer_id, "duplicate": result.duplicate}
+
+
 def on_survey_answered(envelope: EventEnvelope, detail: Any) -> dict[str, Any]:
     assert isinstance(detail, details.SurveyAnswered)
     result = container().ingest.survey_answered(envelope, detail)
@@ -45,6 +52,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             "message.opened": on_message_engaged,
             "message.clicked": on_message_engaged,
             "survey.answered": on_survey_answered,
+            "profile.tagged": on_profile_tagged,
             "consent.withdrawn": on_consent_withdrawn,
         },
         schedules={"nightly-recompute": nightly_recompute},

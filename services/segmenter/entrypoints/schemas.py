@@ -494,6 +494,8 @@ class ProfilePublic(BaseModel):
     expected_purchases_365d, predicted_clv_365d, predicted_next_order_at."""
     segments: list[str]
     preferences: dict[str, list[str]]
+    tags: list[str]
+    """Tags journeys put on the person (their tag steps)."""
     consents: list[ConsentPublic]
 
     @classmethod
@@ -538,6 +540,7 @@ class ProfilePublic(BaseModel):
             clv=_clv(p.clv),
             segments=sorted(p.segments),
             preferences={k: sorted(v) for k, v in p.preferences.items()},
+            tags=sorted(p.tags),
             consents=[ConsentPublic.model_validate(c) for c in p.consents],
         )
 
@@ -595,6 +598,19 @@ class SegmentCreate(BaseModel):
     name: str = Field(min_length=1, max_length=100)
     description: str = Field(default="", max_length=500)
     rule: dict[str, Any]
+
+
+class RuleMatchRequest(BaseModel):
+    """Segment rules to judge one customer by (the messenger's journey filters)."""
+
+    model_config = ConfigDict(extra="forbid")
+    rules: list[Any] = Field(description="1 to 20 rules in the segment rule language.")
+
+
+class RuleMatchesPublic(BaseModel):
+    customer_id: str
+    matches: list[bool]
+    """One answer per rule, in order."""
 
 
 class PreviewRequest(BaseModel):

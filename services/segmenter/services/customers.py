@@ -1,13 +1,22 @@
-"""Reads of a shop's customers: profiles, their orders, their recommendations."""
+"""Reads of a shop's customers: profiles, their orders, their recommendations, and
+whether a profile satisfies segment rules (what the messenger's journey filters ask)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import datetime
+
+from segmenter.domain.membership import profile_facts
 from segmenter.domain.model import Order, Profile
 from segmenter.domain.recommend import Recommendation, recommend
 from segmenter.services.ingest import get_profile
 from segmenter.services.ports import OrderStore, ProductStore, ProfileStore
 from shared.adapters.dynamodb import Position
-from shared.errors import NotFound
+from shared.errors import InvalidInput, NotFound
+from shared.segment_rules.evaluate import evaluate
+from shared.segment_rules.rules import Rule, RuleError, parse_rule
+
+MAX_RULES_PER_MATCH = 20
 
 
 class Customers:
@@ -38,6 +47,26 @@ class Customers:
         """One page of a customer's orders (of the profile it was merged into, if it was)."""
         profile = self.get(shop_id, customer_id)
         return self._orders.orders_page(shop_id, profile.customer_id, limit, after)
+
+    def matches(
+        self, shop_id: str, customer_id: str, rules: Sequence[object], now: datetime
+    ) -> list[bool]:
+        """Whether the profile satisfies each rule at `now`, judged on the customer's own
+        calendar, as segment membership is. A bad rule is refused naming
+        `rules.<i>.<path>`; an unknown customer is a 404."""
+        if not 1 <= len(rules) <= MAX_RULES_PER_MATCH:
+            raise InvalidInput(f"expected 1 to {MAX_RULES_PER_MATCH} rules", field="rules")
+        compiled: list[Rule] = []
+        for i, raw in enumerate(rules):
+            try:
+                compiled.append(parse_rule(raw))
+            except RuleError as err:
+                where = f"rules.{i}.{err.path}" if err.path else f"rules.{i}"
+                raise InvalidInput(f"{where}: {err.reason}", field=where) from None
+        profile = self.get(shop_id, customer_id)
+        local_now = profile.local_time(now)
+        facts = profile_facts(profile, local_now)
+        return [evaluate(rule, facts, local_now) for rule in compiled]
 
     def recommendations(self, shop_id: str, customer_id: str, limit: int) -> list[Recommendation]:
         profile = self.get(shop_id, customer_id)

@@ -130,6 +130,9 @@ class Ingest:
     ) -> Ingested:
         return record_consent_withdrawn(self, envelope, detail)
 
+    def tagged(self, envelope: EventEnvelope, detail: details.ProfileTagged) -> Ingested:
+        return record_tag(self, envelope, detail)
+
     def survey_answered(self, envelope: EventEnvelope, detail: details.SurveyAnswered) -> Ingested:
         """Survey answers (the feedback service's event) become profile preferences."""
         cmd = RecordPreferences(
@@ -761,6 +764,30 @@ def record_engagement(
         ref=CustomerRef(detail.customer_id),
         subject=detail.delivery_id,
         fold=lambda p: p.with_activities((activity,)),
+        main_event=lambda p, now: None,
+    )
+
+
+def record_tag(ingest: Ingest, envelope: EventEnvelope, detail: details.ProfileTagged) -> Ingested:
+    """A journey's tag step: the tag joins the profile's `tags` (rules read them, and the
+    person's segments are re-evaluated now, so a segment on the tag is entered at once).
+    Idempotent on the event id (the messenger derives it from the enrolment and step).
+    Someone the segmenter has no profile of gets none: nothing is recorded."""
+    try:
+        profile = get_profile(ingest.profiles, envelope.shop, detail.customer_id)
+    except NotFound:
+        _log.info(
+            "tag for no known profile", extra={"event_id": envelope.id, "shop": envelope.shop}
+        )
+        return Ingested(envelope.id, envelope.type, False, subject=detail.customer_id)
+    return _person_event(
+        ingest,
+        shop_id=envelope.shop,
+        event_id=envelope.id,
+        event_type=envelope.type,
+        ref=CustomerRef(profile.customer_id),
+        subject=detail.customer_id,
+        fold=lambda p: p.with_tag(detail.tag),
         main_event=lambda p, now: None,
     )
 

@@ -25,8 +25,6 @@ from segmenter.domain.model import Profile, RfmScore
 from segmenter.domain.recommend import build_model
 from segmenter.domain.records import SegmentDefinition
 from segmenter.domain.segments import builtin, rfm
-from segmenter.domain.segments.facts import CLV_FIELDS
-from segmenter.domain.segments.rules import parse_rule, rule_fields
 from segmenter.services.ports import ProductStore, ProfileStore, SegmentStore, SettingStore
 from shared.adapters.dynamodb import Position
 from shared.adapters.eventbridge import EventPublisher
@@ -35,6 +33,8 @@ from shared.contracts.envelope import EventEnvelope, derived_event_id
 from shared.errors import Conflict, InvalidInput, NotFound
 from shared.log import get_logger
 from shared.scheduled import for_each_shop
+from shared.segment_rules.facts import CLV_FIELDS
+from shared.segment_rules.rules import parse_rule, rule_fields
 
 SEGMENT_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 MAX_CUSTOM_SEGMENTS = 50

@@ -68,7 +68,7 @@ EVENT_CATALOG: dict[str, EventType] = {
             "profile.tagged",
             "messenger",
             d.ProfileTagged,
-            "A journey step tagged a person (not folded into the segmenter's profile yet).",
+            "A journey step tagged a person (the segmenter adds it to the profile's tags).",
         ),
         _t("survey.answered", "feedback", d.SurveyAnswered, "A survey response was accepted."),
         _t(

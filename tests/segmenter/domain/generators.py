@@ -13,14 +13,14 @@ from decimal import Decimal
 
 from hypothesis import strategies as st
 
-from segmenter.domain.segments.facts import (
+from shared.segment_rules.facts import (
     ACTIVITY_KINDS,
     FIELD_CATALOG,
     Activity,
     CustomerFacts,
     FieldType,
 )
-from segmenter.domain.segments.rules import OPS_BY_TYPE, Op
+from shared.segment_rules.rules import OPS_BY_TYPE, Op
 
 JST = timezone(timedelta(hours=9))
 NOWS = (

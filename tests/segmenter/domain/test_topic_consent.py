@@ -10,7 +10,7 @@ import pytest
 
 from segmenter.domain.segments import CustomerFacts, RuleError, parse_rule, rule_fields
 from segmenter.domain.segments.batch import supports
-from segmenter.domain.segments.evaluate import evaluate
+from shared.segment_rules.evaluate import evaluate
 
 NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)
 

@@ -1,18 +1,19 @@
-"""Entry filters, flow filters and branch conditions: the segment rule language, on the
-facts the messenger holds. Pure domain.
+"""Entry filters, flow filters and branch conditions: the segment rule language, whole,
+plus what only a journey knows. Pure domain.
 
-The messenger may not import the segmenter, and it does not hold the profile facts the
-segmenter's rules read (order history, activities). So a journey filter has the rule
-language's shape and operators (`all` / `any` / `not` / `{"field", "op", "value"}`)
-over the facts the messenger has, plus a `{"segment": "<id>"}` node answered from the
-messenger's copy of segment membership. Anything the segmenter can express is used by
-defining a segment there and naming it here.
+Every node of the segment rule language (`shared.segment_rules`: profile fields,
+activities, preferences, with their typed operators) is accepted, checked by the same
+parser the segmenter uses (a bad one names its JSON path), and kept as a `ProfileRule`
+leaf: the profile it reads lives in the segmenter, so the runner asks the segmenter to
+judge those leaves (one request for all of a filter's leaves). Besides them, in the
+same `all` / `any` / `not` tree:
 
-Fields:
-- `event.<name>`: a top-level field of the trigger event (`event.is_first_order`);
-- `order.<name>`: the trigger order as the messenger saw it on `order.placed`
-  (`order.order_count`, `order.total`, `order.is_first_order`);
-- `customer.<name>`: `locale`, `timezone`, `rank`, `order_count` (the latest order's).
+- `{"segment": "<id>"}`: the messenger's copy of segment membership;
+- `{"field": "event.<name>" | "order.<name>" | "customer.<name>", "op", "value"}`, the
+  facts only the messenger has: a top-level field of the trigger event
+  (`event.is_first_order`), the trigger order as `order.placed` reported it
+  (`order.order_count`, `order.total`, `order.is_first_order`, `order.sales_channel`),
+  the recipient's `customer.locale` / `timezone` / `rank`.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from shared.errors import InvalidInput
+from shared.segment_rules.rules import Rule, RuleError, parse_rule
 
 OPS = frozenset(
     {"eq", "ne", "gt", "gte", "lt", "lte", "in", "not_in", "contains", "exists", "not_exists"}
@@ -46,6 +48,16 @@ class FieldTest:
     value: Any = None
 
 
+@dataclass(frozen=True, eq=False)
+class ProfileRule:
+    """A node of the segment rule language, judged on the profile by the segmenter.
+    Compared by identity: each leaf of a filter is its own question."""
+
+    rule: Rule
+    source: Mapping[str, Any]
+    """The JSON as written (what is sent to the segmenter and read back by the API)."""
+
+
 @dataclass(frozen=True)
 class InSegment:
     segment_id: str
@@ -66,7 +78,7 @@ class Not:
     rule: Filter
 
 
-Filter = FieldTest | InSegment | AllOf | AnyOf | Not
+Filter = FieldTest | InSegment | ProfileRule | AllOf | AnyOf | Not
 
 
 def parse_filter(obj: object, path: str) -> Filter:
@@ -78,12 +90,16 @@ def parse_filter(obj: object, path: str) -> Filter:
         if count[0] > MAX_NODES:
             raise FilterError(p, f"a filter has at most {MAX_NODES} nodes")
         if not isinstance(o, Mapping) or not o:
-            raise FilterError(p, "expected an object with one of all, any, not, field, segment")
+            raise FilterError(
+                p,
+                "expected an object with one of all, any, not, field, activity, preference, "
+                "segment",
+            )
         if "all" in o or "any" in o:
             kind = "all" if "all" in o else "any"
             items = o[kind]
-            if not isinstance(items, list) or not items:
-                raise FilterError(f"{p}.{kind}", "expected a non-empty list")
+            if not isinstance(items, list):  # empty as in the segment rules: all true, any false
+                raise FilterError(f"{p}.{kind}", "expected a list of rules")
             rules = tuple(node(x, f"{p}.{kind}[{i}]") for i, x in enumerate(items))
             return AllOf(rules) if kind == "all" else AnyOf(rules)
         if "not" in o:
@@ -93,24 +109,41 @@ def parse_filter(obj: object, path: str) -> Filter:
             if not isinstance(seg, str) or not seg:
                 raise FilterError(f"{p}.segment", "expected a segment id")
             return InSegment(seg)
-        if "field" in o:
-            name = o["field"]
-            if not isinstance(name, str) or not name.startswith(FIELD_PREFIXES):
-                raise FilterError(
-                    f"{p}.field", f"expected a field starting with one of {FIELD_PREFIXES}"
-                )
-            op = o.get("op")
-            if op not in OPS:
-                raise FilterError(f"{p}.op", f"expected one of {sorted(OPS)}")
-            value = o.get("value")
-            if op in ("in", "not_in") and not isinstance(value, list):
-                raise FilterError(f"{p}.value", "expected a list")
-            if op not in ("exists", "not_exists") and value is None:
-                raise FilterError(f"{p}.value", "missing")
-            return FieldTest(name, str(op), value)
-        raise FilterError(p, "expected one of all, any, not, field, segment")
+        name = o.get("field")
+        if not (isinstance(name, str) and name.startswith(FIELD_PREFIXES)):
+            return _profile_rule(o, p)
+        op = o.get("op")
+        if op not in OPS:
+            raise FilterError(f"{p}.op", f"expected one of {sorted(OPS)}")
+        value = o.get("value")
+        if op in ("in", "not_in") and not isinstance(value, list):
+            raise FilterError(f"{p}.value", "expected a list")
+        if op not in ("exists", "not_exists") and value is None:
+            raise FilterError(f"{p}.value", "missing")
+        return FieldTest(name, str(op), value)
 
     return node(obj, path)
+
+
+def _profile_rule(obj: Mapping[str, Any], path: str) -> ProfileRule:
+    """A segment-language node, checked by the segmenter's own parser (its error path
+    appended to the journey's: `entry_filter.all[0].value`)."""
+    try:
+        rule = parse_rule(dict(obj))
+    except RuleError as err:
+        raise FilterError(f"{path}.{err.path}" if err.path else path, err.reason) from None
+    return ProfileRule(rule, dict(obj))
+
+
+def profile_rules(rule: Filter | None) -> list[ProfileRule]:
+    """The filter's segment-language leaves, in order (what the segmenter is asked)."""
+    if isinstance(rule, ProfileRule):
+        return [rule]
+    if isinstance(rule, AllOf | AnyOf):
+        return [leaf for r in rule.rules for leaf in profile_rules(r)]
+    if isinstance(rule, Not):
+        return profile_rules(rule.rule)
+    return []
 
 
 def segments_of(rule: Filter | None) -> frozenset[str]:
@@ -127,8 +160,8 @@ def segments_of(rule: Filter | None) -> frozenset[str]:
 
 
 def fields_of(rule: Filter | None) -> frozenset[str]:
-    """Every field a filter reads (to fetch only the facts some filter needs)."""
-    if rule is None or isinstance(rule, InSegment):
+    """Every messenger fact a filter reads (to fetch only the facts some filter needs)."""
+    if rule is None or isinstance(rule, InSegment | ProfileRule):
         return frozenset()
     if isinstance(rule, AllOf | AnyOf):
         return frozenset().union(*(fields_of(r) for r in rule.rules))
@@ -138,6 +171,8 @@ def fields_of(rule: Filter | None) -> frozenset[str]:
 
 
 def filter_to_json(rule: Filter) -> dict[str, Any]:
+    if isinstance(rule, ProfileRule):
+        return dict(rule.source)
     if isinstance(rule, InSegment):
         return {"segment": rule.segment_id}
     if isinstance(rule, AllOf):
@@ -153,20 +188,26 @@ def filter_to_json(rule: Filter) -> dict[str, Any]:
 
 
 def matches(
-    rule: Filter | None, facts: Mapping[str, Any], in_segment: Callable[[str], bool]
+    rule: Filter | None,
+    facts: Mapping[str, Any],
+    in_segment: Callable[[str], bool],
+    on_profile: Callable[[ProfileRule], bool],
 ) -> bool:
     """Whether the facts satisfy the filter (no filter: everyone). A missing field is
-    false for every test but `not_exists` (as in the segment rules)."""
+    false for every test but `not_exists` (as in the segment rules); `on_profile`
+    answers the segment-language leaves."""
     if rule is None:
         return True
     if isinstance(rule, InSegment):
         return in_segment(rule.segment_id)
+    if isinstance(rule, ProfileRule):
+        return on_profile(rule)
     if isinstance(rule, AllOf):
-        return all(matches(r, facts, in_segment) for r in rule.rules)
+        return all(matches(r, facts, in_segment, on_profile) for r in rule.rules)
     if isinstance(rule, AnyOf):
-        return any(matches(r, facts, in_segment) for r in rule.rules)
+        return any(matches(r, facts, in_segment, on_profile) for r in rule.rules)
     if isinstance(rule, Not):
-        return not matches(rule.rule, facts, in_segment)
+        return not matches(rule.rule, facts, in_segment, on_profile)
     return _test(rule, facts.get(rule.field))
 
 

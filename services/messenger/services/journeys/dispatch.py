@@ -1,5 +1,6 @@
 """The journey dispatcher: every minute the tick fans the due shards out (one SQS
-message per shard, so the shards are worked in parallel), and a worker runs one shard's
+message per shard with a step due, so the shards are worked in parallel, and an idle
+minute starts no worker), and a worker runs one shard's
 due enrolments. Nothing scans the table: a worker reads its shard of the sparse `due`
 index, earliest first, up to `per_shard` enrolments; the rest wait for the next tick.
 
@@ -43,11 +44,15 @@ class JourneyDispatch:
     """None: the tick works every shard itself (the local stack, tests)."""
 
     def tick(self) -> dict[str, Any]:
+        """With a queue: one message per shard that has a step due (one `Limit 1` count
+        per shard, so an idle minute invokes no worker); without: every shard worked here."""
         now = self.clock()
         shards = list(range(self.shards))
         if self.queue is not None:
-            self.queue.fan_out(shards, now)
-            return {"fanned_out": len(shards)}
+            due = [s for s in shards if self.repo.has_due(s, now)]
+            if due:
+                self.queue.fan_out(due, now)
+            return {"fanned_out": len(due)}
         runs = [self.work(s, now) for s in shards]
         return {"ran": sum(r.ran for r in runs), "failed": sum(r.failed for r in runs)}
 

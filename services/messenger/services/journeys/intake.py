@@ -31,6 +31,9 @@ from shared.log import get_logger
 _log = get_logger("kizuna.messenger.journeys")
 LIFT_WINDOWS = (30, 60, 90)
 """Days after entry within which conversions are also counted apart (F2 in 60/90 days)."""
+F2_WINDOW = timedelta(days=90)
+"""How long after entry a second order counts as the journey's F2, without a goal (with
+one, its window)."""
 
 
 @dataclass(frozen=True)
@@ -88,7 +91,8 @@ class JourneyIntake:
             )
         heads = self.repo.heads(shop_id)
         done = Received()
-        if any(event_type in h.listens_to for h in heads):
+        second_order = event_type == "order.placed" and detail.get("order_count") == 2
+        if second_order or any(event_type in h.listens_to for h in heads):
             done = self._inside(shop_id, customer_id, event_type, at, detail)
         new: list[str] = []
         for head in heads:
@@ -130,6 +134,13 @@ class JourneyIntake:
                 e = self._convert(e, at, detail) or e
                 if e.converted_at is not None:
                     converted.append(e.journey_id)
+            if (
+                event_type == "order.placed"
+                and detail.get("order_count") == 2
+                and e.status is not EnrolmentStatus.SCHEDULED
+                and at <= e.entered_at + (goal.within if goal else F2_WINDOW)
+            ):
+                self._second_order(e, at)
             if e.status is not EnrolmentStatus.ACTIVE:
                 continue
             if event_type in journey.exit_events:
@@ -168,6 +179,18 @@ class JourneyIntake:
         except StaleEnrolment:
             return False
         return True
+
+    def _second_order(self, e: Enrolment, at: datetime) -> None:
+        """The person's second order (F2) after entering: counted once per enrolment, for
+        its group, overall and within each lift window (whatever the journey's goal), so
+        every journey shows its F2 rate against the holdout."""
+        group = "h" if e.status is EnrolmentStatus.HOLDOUT else "t"
+        days = (at - e.entered_at).total_seconds() / 86400
+        values: dict[str, int | Decimal] = {f"f2_{group}": 1}
+        for w in LIFT_WINDOWS:
+            if days <= w:
+                values[f"f2_{group}_d{w}"] = 1
+        self.repo.count_once(e, f"f2#{e.enrolment_id}", [Counter("J", values)])
 
     def _convert(self, e: Enrolment, at: datetime, detail: Mapping[str, Any]) -> Enrolment | None:
         """The goal reached: counted once per enrolment, for its group (t: treated,

@@ -22,11 +22,12 @@ from decimal import Decimal
 from typing import Any
 
 from messenger.adapters.journeys import Counter, JourneyRepository, StaleEnrolment
+from messenger.adapters.profile_rules import ProfileRules
 from messenger.adapters.recipients import RecipientRepository
 from messenger.domain.abtest import VariantStats, thompson_pick
 from messenger.domain.journeys.definition import Journey, JourneyStatus, Step, StepType
 from messenger.domain.journeys.enrolment import Enrolment, EnrolmentStatus, ExitReason
-from messenger.domain.journeys.filters import Filter, matches
+from messenger.domain.journeys.filters import Filter, matches, profile_rules
 from messenger.domain.journeys.plan import held_out, unit_draw, wake_at
 from messenger.domain.model import Recipient
 from messenger.domain.policy import recipient_zone, zone
@@ -70,10 +71,26 @@ class StepRunner:
     status_of: Callable[[str, str], str | None]
     """(shop, journey) → the journey's status now (paused and archived hold or end people)."""
     clock: Callable[[], datetime]
+    profiles: ProfileRules
+    """Judges the filters' segment-language leaves on the profile (the segmenter)."""
 
     def check(self, rule: Filter | None, e: Enrolment, recipient: Recipient | None) -> bool:
+        """The filter on this person now: the messenger's facts here, the profile's
+        leaves answered by the segmenter in one request (only when the filter has any)."""
+        if rule is None:
+            return True
         facts = {**e.facts, **customer_facts(recipient)}
-        return matches(rule, facts, lambda seg: self.in_segment(e.shop_id, seg, e.customer_id))
+        leaves = profile_rules(rule)
+        answers: dict[int, bool] = {}
+        if leaves:
+            got = self.profiles.match(e.shop_id, e.customer_id, [leaf.source for leaf in leaves])
+            answers = {id(leaf): ok for leaf, ok in zip(leaves, got, strict=True)}
+        return matches(
+            rule,
+            facts,
+            lambda seg: self.in_segment(e.shop_id, seg, e.customer_id),
+            lambda leaf: answers[id(leaf)],
+        )
 
     def run(self, e: Enrolment) -> Enrolment:
         """Execute whatever is due now, step after step, until the enrolment waits,

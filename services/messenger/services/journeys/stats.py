@@ -48,6 +48,13 @@ def summarise(journey: dict[str, float], steps: dict[str, dict[str, float]]) -> 
             )
             for w in LIFT_WINDOWS
         },
+        "f2_rate": _lift(proportion_lift(int(g["f2_t"]), treated, int(g["f2_h"]), n_h)),
+        **{
+            f"f2_rate_{w}d": _lift(
+                proportion_lift(int(g[f"f2_t_d{w}"]), treated, int(g[f"f2_h_d{w}"]), n_h)
+            )
+            for w in LIFT_WINDOWS
+        },
     }
     return {
         "entered": int(g["entered"]),
@@ -56,6 +63,10 @@ def summarise(journey: dict[str, float], steps: dict[str, dict[str, float]]) -> 
         "completed": int(g["completed"]),
         "exited": exited,
         "sent": int(sum(s.get("sent", 0) for s in steps.values())),
+        **{
+            name: int(sum(s.get(name, 0) for s in steps.values()))
+            for name in ("delivered", "opened", "clicked")
+        },
         "converted": int(g["conv_t"]),
         "revenue": str(g["rev_t"]),
         "holdout_converted": n_h and int(g["conv_h"]),

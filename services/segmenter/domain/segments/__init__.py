@@ -4,21 +4,16 @@ Pure domain code. The nightly, vectorised recompute lives in `segments.batch`, t
 module that imports numpy; importing this package does not load it.
 """
 
-from .builtin import BUILTIN_SEGMENTS, BUILTINS_BY_ID, BuiltinSegment
-from .evaluate import count_activities, days_until_anniversary, evaluate
-from .facts import ACTIVITY_KINDS, FIELD_CATALOG, Activity, ActivityKind, CustomerFacts, FieldType
-from .rfm import (
-    RfmConfig,
-    RfmInput,
-    RfmRank,
-    RfmScore,
-    RfmThresholds,
-    ScoreFloor,
-    ScoringMethod,
-    rfm_input,
-    score_customers,
+from shared.segment_rules.evaluate import count_activities, days_until_anniversary, evaluate
+from shared.segment_rules.facts import (
+    ACTIVITY_KINDS,
+    FIELD_CATALOG,
+    Activity,
+    ActivityKind,
+    CustomerFacts,
+    FieldType,
 )
-from .rules import (
+from shared.segment_rules.rules import (
     MAX_DEPTH,
     MAX_NODES,
     OPS_BY_TYPE,
@@ -37,6 +32,19 @@ from .rules import (
     rule_fields,
     rule_preference_keys,
     rule_to_json,
+)
+
+from .builtin import BUILTIN_SEGMENTS, BUILTINS_BY_ID, BuiltinSegment
+from .rfm import (
+    RfmConfig,
+    RfmInput,
+    RfmRank,
+    RfmScore,
+    RfmThresholds,
+    ScoreFloor,
+    ScoringMethod,
+    rfm_input,
+    score_customers,
 )
 
 __all__ = [

@@ -20,8 +20,8 @@ from types import MappingProxyType
 import numpy as np
 from numpy.typing import NDArray
 
-from .evaluate import days_until_anniversary
-from .facts import (
+from shared.segment_rules.evaluate import days_until_anniversary
+from shared.segment_rules.facts import (
     FIELD_CATALOG,
     ActivityKind,
     CustomerFacts,
@@ -33,8 +33,7 @@ from .facts import (
     as_string,
     as_string_set,
 )
-from .rfm import RANK_ORDER, RfmConfig, RfmRank, ScoringMethod
-from .rules import (
+from shared.segment_rules.rules import (
     ActivityCondition,
     AllOf,
     AnyOf,
@@ -46,6 +45,8 @@ from .rules import (
     iter_conditions,
     rule_activity_kinds,
 )
+
+from .rfm import RANK_ORDER, RfmConfig, RfmRank, ScoringMethod
 
 Mask = NDArray[np.bool_]
 Int64s = NDArray[np.int64]

@@ -10,8 +10,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
+from shared.segment_rules.rules import Rule, parse_rule
+
 from .rfm import RfmRank
-from .rules import Rule, parse_rule
 
 DORMANT_DAYS = 365
 LAPSED_DAYS = (30, 90, 180)

@@ -25,7 +25,7 @@ from decimal import Decimal
 from enum import StrEnum
 from itertools import pairwise
 
-from .facts import CustomerFacts, as_datetime, as_number
+from shared.segment_rules.facts import CustomerFacts, as_datetime, as_number
 
 
 class RfmRank(StrEnum):

@@ -117,6 +117,7 @@ FIELD_CATALOG: Mapping[str, FieldType] = MappingProxyType(
         "skus": _SET,
         "consents": _SET,
         "unsubscribed_topics": _SET,
+        "tags": _SET,
         # booleans
         "has_email": _B,
         "has_phone": _B,
@@ -127,6 +128,7 @@ FIELD_CATALOG: Mapping[str, FieldType] = MappingProxyType(
 e.g. "email:marketing"; unsubscribed_topics holds the topics a person left through an
 unsubscribe link (step_mails, newsletter, ...), so `not contains "step_mails"` reads
 "may get step mails"; sale_ratio is the share of revenue bought at a discount (0..1);
+tags are what journeys' tag steps put on the person (`profile.tagged`);
 categories and skus are everything ever bought (active orders); cart_size counts the SKUs
 in the current cart. p_alive, expected_purchases_90d/365d, predicted_clv_365d and
 predicted_next_order_at are the analytics pass's predictive CLV (missing until a shop has
