@@ -139,6 +139,7 @@ def policy_to_json(p: ShopPolicy) -> dict[str, Any]:
             }
         ),
         "tracking_url_template": p.tracking_url_template,
+        "cap_exempt_topics": sorted(p.cap_exempt_topics),
     }
 
 
@@ -167,6 +168,8 @@ def policy_from_json(d: dict[str, Any]) -> ShopPolicy:
             else None
         ),
         tracking_url_template=d.get("tracking_url_template"),
+        # A policy saved before the field existed: the default exemption.
+        cap_exempt_topics=frozenset(d.get("cap_exempt_topics", ShopPolicy.cap_exempt_topics)),
     )
 
 
