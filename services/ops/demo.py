@@ -598,6 +598,9 @@ def _print_sandbox(console: Console, sandbox: list[Any]) -> None:
 
 
 JOURNEY_DAYS = 35
+JOURNEY_PEOPLE = 14
+FIRST_ORDERS = 8
+"""Newcomers during the demo's month: the first place a first order, the rest leave carts."""
 ADVANCE_SCHEDULES = frozenset({"JourneyDispatcher", "RestockWaves"})
 """What the demo's 35 days fire, every 12 hours: the journeys. The nightly recompute
 (whose segment entries start the win-back) runs once at the end, and the analytics not
@@ -625,17 +628,17 @@ def _run_journeys(
     now = shared_clock.now()
     newcomers = [
         DemoCustomer(f"new-{i:03d}", f"new{i:03d}@example.jp", "花子", "山田", True, 1)
-        for i in range(20)
+        for i in range(JOURNEY_PEOPLE)
     ]
     bodies = []
     for c in newcomers:
         body = order_bodies(c, rng, now)[0]
         body["placed_at"] = now.isoformat()
         bodies.append(body)
-    for body in bodies[:12]:  # first orders, shipped the same day
+    for body in bodies[:FIRST_ORDERS]:  # first orders, shipped the same day
         http.post("/v1/orders", json=body, headers=storefront).raise_for_status()
     events: list[dict[str, Any]] = []
-    for body in bodies[:12]:
+    for body in bodies[:FIRST_ORDERS]:
         events.append(
             {
                 "type": "order.shipped",
@@ -644,7 +647,7 @@ def _run_journeys(
                 "at": now.isoformat(),
             }
         )
-    for body in bodies[12:]:  # carts left, and products viewed twice
+    for body in bodies[FIRST_ORDERS:]:  # carts left, and products viewed twice
         cid = body["customer"]["customer_id"]
         events.append(
             {
@@ -684,7 +687,11 @@ def _run_journeys(
     _advance(stack, 10)
     # Ten days in, some come back: a second order for a third of the first-time buyers
     # (it ends their step mails), and half the carts are bought.
-    again = [b for i, b in enumerate(bodies) if (i < 12 and i % 3 == 0) or (i >= 12 and i % 2)]
+    again = [
+        b
+        for i, b in enumerate(bodies)
+        if (i < FIRST_ORDERS and i % 3 == 0) or (i >= FIRST_ORDERS and i % 2)
+    ]
     later = shared_clock.now()
     for n, body in enumerate(again):
         repeat = {
