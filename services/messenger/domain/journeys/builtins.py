@@ -25,11 +25,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from messenger.domain.message import EmailContent, LineContent, Message, SmsContent
+from messenger.domain.message import CHANNELS, EmailContent, LineContent, Message, SmsContent
 
 LOCALES = ("ja", "en")
-SECTIONS = ("subject", "html", "text", "line", "sms")
-_SECTION = re.compile(r"^\[(subject|html|text|line|sms)\]\s*$", re.MULTILINE)
+_, LINE_SECTION, SMS_SECTION = CHANNELS
+"""The short texts' sections are named after their channels (the domain's names)."""
+REQUIRED = ("subject", "text", LINE_SECTION, SMS_SECTION)
+SECTIONS = ("subject", "html", "text", LINE_SECTION, SMS_SECTION)
+_SECTION = re.compile(r"^\[(" + "|".join(SECTIONS) + r")\]\s*$", re.MULTILINE)
 
 SEGMENTER_BUILTIN_SEGMENTS = frozenset(
     {"dormant", "subscribers_never_bought", "rfm_dormant", "f1_not_converted", "cart_abandoned"}
@@ -70,7 +73,7 @@ def parse_sections(text: str, where: str) -> dict[str, str]:
     """A template file's sections; subject, text, line and sms are required."""
     parts = _SECTION.split(text)
     found = {parts[i]: parts[i + 1].strip("\n") for i in range(1, len(parts) - 1, 2)}
-    missing = [s for s in ("subject", "text", "line", "sms") if not found.get(s, "").strip()]
+    missing = [s for s in REQUIRED if not found.get(s, "").strip()]
     if missing:
         raise ValueError(f"{where}: missing sections {missing}")
     if "html" not in found:
@@ -105,7 +108,7 @@ def to_message(shop_id: str, m: BuiltinMessage) -> Message:
         category=m.category,
         priority=m.priority,
         email=EmailContent(subject=section("subject"), html=section("html"), text=section("text")),
-        line=LineContent(text=section("line")),
-        sms=SmsContent(text=section("sms")),
+        line=LineContent(text=section(LINE_SECTION)),
+        sms=SmsContent(text=section(SMS_SECTION)),
         recommendations=m.recommendations,
     )
