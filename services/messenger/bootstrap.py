@@ -13,6 +13,7 @@ from typing import Any
 from messenger.adapters.campaigns import CampaignRepository, DynamoCampaignRepository
 from messenger.adapters.coupons import CouponRepository, DynamoCouponRepository
 from messenger.adapters.inserts import DynamoInsertRepository, InsertRepository
+from messenger.adapters.journey_facts import DynamoJourneyFacts, JourneyFacts
 from messenger.adapters.journeys import DynamoJourneyRepository, JourneyRepository
 from messenger.adapters.line_credentials import (
     CachedLineCredentials,
@@ -48,6 +49,8 @@ from messenger.services.due import DueQueue
 from messenger.services.engagement import Engagement
 from messenger.services.inserts import Inserts
 from messenger.services.journeys.book import JourneyBook
+from messenger.services.journeys.builtins import BuiltinJourneys
+from messenger.services.journeys.content import JourneyContent
 from messenger.services.journeys.definitions import JourneyDefinitions
 from messenger.services.journeys.dispatch import JourneyDispatch, ShardQueue
 from messenger.services.journeys.intake import JourneyIntake
@@ -93,6 +96,8 @@ class MessengerAdapters:
     coupon_repo: CouponRepository
     insert_repo: InsertRepository
     journey_repo: JourneyRepository
+    journey_facts: JourneyFacts
+    """Carts, stock, order history, restock notices: what the built-in journeys read."""
     channels: dict[str, Channel]
     """The platform's channels by name; `line` only when the platform has one."""
     line_accounts: LineAccounts
@@ -132,10 +137,11 @@ class Journeys:
     dispatch: JourneyDispatch
     stats: JourneyStats
     outcomes: JourneyOutcomes
+    builtins: BuiltinJourneys
 
 
 def wire_journeys(
-    a: MessengerAdapters, library: MessageLibrary, pipeline: SendPipeline
+    a: MessengerAdapters, library: MessageLibrary, pipeline: SendPipeline, coupons: Coupons
 ) -> Journeys:
     repo = a.journey_repo
     book = JourneyBook(repo)
@@ -164,17 +170,22 @@ def wire_journeys(
         status_of=status_of,
         clock=a.clock,
         profiles=a.profile_rules,
+        content=JourneyContent(a.journey_facts, coupons),
     )
     shards = a.settings.journey_due_shards
+    definitions = JourneyDefinitions(
+        repo, book, library, a.campaign_repo.has_segment, a.clock, coupons.has_pool
+    )
     return Journeys(
-        definitions=JourneyDefinitions(repo, book, library, a.campaign_repo.has_segment, a.clock),
-        intake=JourneyIntake(repo, book, runner, shards),
+        definitions=definitions,
+        intake=JourneyIntake(repo, book, runner, shards, a.journey_facts),
         runner=runner,
         dispatch=JourneyDispatch(
             repo, runner, shards, a.settings.journey_steps_per_shard, a.clock, a.shard_queue
         ),
         stats=JourneyStats(repo),
         outcomes=JourneyOutcomes(repo, a.deliveries, shards),
+        builtins=BuiltinJourneys(definitions, library, coupons, a.clock),
     )
 
 
@@ -261,13 +272,13 @@ def wire(a: MessengerAdapters) -> MessengerContainer:
         postbacks=engagement.line_events,
         clock=a.clock,
     )
-    journeys = wire_journeys(a, library, pipeline)
+    journeys = wire_journeys(a, library, pipeline, coupons)
     return MessengerContainer(
         adapters=a,
         library=library,
         rendering=rendering,
         pipeline=pipeline,
-        requested=RequestedSends(pipeline, a.recipients, a.clock),
+        requested=RequestedSends(pipeline, a.recipients, a.clock, a.journey_facts),
         due=due,
         campaigns=campaigns,
         engagement=engagement,
@@ -369,6 +380,7 @@ def build(settings: Settings | None = None) -> MessengerContainer:
         journey_repo=DynamoJourneyRepository(
             dynamodb, settings.journeys_table, settings.journey_due_shards
         ),
+        journey_facts=DynamoJourneyFacts(dynamodb, settings.journeys_table),
         shard_queue=(
             SqsShardQueue(aws.client(session, "sqs"), settings.journey_shards_queue_url)
             if settings.journey_shards_queue_url

@@ -11,6 +11,7 @@ import hashlib
 import os
 import random
 import tempfile
+import time
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -199,6 +200,7 @@ def _run(
         1 for m in sandbox if m["channel"] == "mail" and "はじめて" in (m["subject"] or "")
     )
     console.print(f"Opted-in customers: {opted_in}; welcome mails in the sandbox: {welcomes}.")
+    _run_journeys(console, http, admin, stack, rng)
     console.print(f"Schedules fired: {', '.join(fired)}")
     console.print(
         f"Handler failures: {len(stack.failures())}; dead letters: {len(stack.dead_letters())}"
@@ -592,4 +594,145 @@ def _print_sandbox(console: Console, sandbox: list[Any]) -> None:
         for m in messages[-2:]:
             table.add_row(channel, m["to"], (m.get("subject") or m.get("body") or "")[:60])
         table.add_row("", f"{len(messages)} {channel} in all", "")
+    console.print(table)
+
+
+JOURNEY_DAYS = 35
+JOURNEY_PEOPLE = 14
+FIRST_ORDERS = 8
+"""Newcomers during the demo's month: the first place a first order, the rest leave carts."""
+ADVANCE_SCHEDULES = frozenset({"JourneyDispatcher", "RestockWaves"})
+"""What the demo's 35 days fire, every 12 hours: the journeys. The nightly recompute
+(whose segment entries start the win-back) runs once at the end, and the analytics not
+at all: 35 of each would only make the demo slow."""
+LIMITED = "LIMITED-01"
+"""A SKU sold out during the demo, viewed by people with carts, and restocked on day 10."""
+
+
+def _advance(stack: Any, days: int) -> None:
+    stack.advance_clock(timedelta(days=days), step=timedelta(hours=12), schedules=ADVANCE_SCHEDULES)
+    stack.drain(timeout=120)
+
+
+def _run_journeys(
+    console: Console, http: httpx.Client, admin: str, stack: Any, rng: random.Random
+) -> None:
+    """The built-in journeys: enabled on the demo shop, fed a month's new activity (new
+    first orders that ship, carts left or bought, second views), the clock advanced
+    35 days, and what each journey sent with its lift against the holdout."""
+    crm = _bearer(_key(http, admin, "crm", ["messages:send", "messages:read"]))
+    storefront = _bearer(_key(http, admin, "storefront-2", ["events:write"]))
+    names = [b["name"] for b in http.get("/v1/journeys/builtins", headers=crm).json()]
+    for name in names:
+        http.post(f"/v1/journeys/builtins/{name}/enable", headers=crm).raise_for_status()
+    now = shared_clock.now()
+    newcomers = [
+        DemoCustomer(f"new-{i:03d}", f"new{i:03d}@example.jp", "花子", "山田", True, 1)
+        for i in range(JOURNEY_PEOPLE)
+    ]
+    bodies = []
+    for c in newcomers:
+        body = order_bodies(c, rng, now)[0]
+        body["placed_at"] = now.isoformat()
+        bodies.append(body)
+    for body in bodies[:FIRST_ORDERS]:  # first orders, shipped the same day
+        http.post("/v1/orders", json=body, headers=storefront).raise_for_status()
+    events: list[dict[str, Any]] = []
+    for body in bodies[:FIRST_ORDERS]:
+        events.append(
+            {
+                "type": "order.shipped",
+                "event_id": f"jship-{body['order_id']}",
+                "order_id": body["order_id"],
+                "at": now.isoformat(),
+            }
+        )
+    for body in bodies[FIRST_ORDERS:]:  # carts left, and products viewed twice
+        cid = body["customer"]["customer_id"]
+        events.append(
+            {
+                "type": "customer.upserted",
+                "event_id": f"jcu-{cid}",
+                "customer": body["customer"],
+            }
+        )
+        events[-1]["birthday"] = (now + timedelta(days=3 + len(events) % 20)).strftime("1990-%m-%d")
+        for n, sku in ((1, body["items"][0]["sku"]), (2, LIMITED)):
+            events.append(
+                {
+                    "type": "product.viewed",
+                    "event_id": f"jview-{cid}-{n}",
+                    "customer": {"customer_id": cid},
+                    "sku": sku,
+                    "viewed_at": (now + timedelta(minutes=n)).isoformat(),
+                }
+            )
+        events.append(
+            {
+                "type": "cart.updated",
+                "event_id": f"jcart-{cid}",
+                "customer": {"customer_id": cid},
+                "cart_id": f"jcart-{cid}",
+                "updated_at": now.isoformat(),
+                "items": body["items"],
+            }
+        )
+    sold_out = {"type": "inventory.changed", "event_id": "jinv-0", "sku": LIMITED, "quantity": 0}
+    http.post("/v1/events", json=sold_out, headers=storefront).raise_for_status()
+    stack.drain(timeout=60)
+    _post_batches(console, http, storefront, "Posting a month's new activity", events)
+    stack.drain(timeout=120)
+    console.print(f"Advancing the clock {JOURNEY_DAYS} days (kizuna local clock advance) ...")
+    started = time.monotonic()
+    _advance(stack, 10)
+    # Ten days in, some come back: a second order for a third of the first-time buyers
+    # (it ends their step mails), and half the carts are bought.
+    again = [
+        b
+        for i, b in enumerate(bodies)
+        if (i < FIRST_ORDERS and i % 3 == 0) or (i >= FIRST_ORDERS and i % 2)
+    ]
+    later = shared_clock.now()
+    for n, body in enumerate(again):
+        repeat = {
+            **body,
+            "event_id": f"{body['event_id']}-again",
+            "order_id": f"{body['order_id']}-again",
+            "placed_at": (later + timedelta(minutes=n)).isoformat(),
+        }
+        http.post("/v1/orders", json=repeat, headers=storefront).raise_for_status()
+    back = {"type": "inventory.changed", "event_id": "jinv-1", "sku": LIMITED, "quantity": 20}
+    http.post("/v1/events", json=back, headers=storefront).raise_for_status()
+    stack.drain(timeout=120)
+    _advance(stack, JOURNEY_DAYS - 10)
+    stack.fire_schedule("NightlyRecompute")  # who turned 休眠 on the way: the win-back
+    stack.drain(timeout=120)
+    stack.fire_schedule("JourneyDispatcher")
+    console.print(f"... {time.monotonic() - started:.0f} s")
+    table = _table(
+        f"Built-in journeys after {JOURNEY_DAYS} days",
+        "journey",
+        "entered",
+        "holdout",
+        "sent",
+        "converted",
+        "conversion lift (95% CI)",
+    )
+    for name in names:
+        stats = http.get(f"/v1/journeys/{name}/stats", headers=crm).json()
+        lift = stats["lift"]["conversion"]
+        shown = (
+            "n/a (no holdout yet)"
+            if lift is None
+            else f"{100 * lift['difference']:+.1f} pt "
+            f"[{100 * (lift['ci95'][0] or 0):+.1f}, {100 * (lift['ci95'][1] or 0):+.1f}]"
+        )
+        table.add_row(
+            name,
+            str(stats["entered"]),
+            str(stats["holdout"]),
+            str(stats["sent"]),
+            str(stats["converted"]),
+            shown,
+        )
     console.print(table)

@@ -132,6 +132,7 @@ def policy_to_json(p: ShopPolicy) -> dict[str, Any]:
         "retry_base_seconds": int(p.retry_base.total_seconds()),
         "sender": (None if p.sender is None else vars(p.sender)),
         "tracking_url_template": p.tracking_url_template,
+        "cap_exempt_topics": sorted(p.cap_exempt_topics),
     }
 
 
@@ -152,6 +153,8 @@ def policy_from_json(d: dict[str, Any]) -> ShopPolicy:
         retry_base=timedelta(seconds=int(d.get("retry_base_seconds", 60))),
         sender=(SenderIdentity(**d["sender"]) if d.get("sender") else None),
         tracking_url_template=d.get("tracking_url_template"),
+        # A policy saved before the field existed: the default exemption.
+        cap_exempt_topics=frozenset(d.get("cap_exempt_topics", ShopPolicy.cap_exempt_topics)),
     )
 
 

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from messenger.channels.names import CHANNELS, EMAIL, LINE, SMS
 from messenger.domain.message import Message
-from messenger.domain.model import Recipient, SkipReason
+from messenger.domain.model import Recipient, SkipReason, check_topic
 from messenger.domain.shipping import check_url_template
 from shared.errors import InvalidInput
 
@@ -84,6 +84,15 @@ class ShopPolicy:
     tracking_url_template: str | None = None
     """The tracking page of carriers Kizuna does not know (``{number}`` marks the slip
     number), for the shipping notice's link."""
+    cap_exempt_topics: frozenset[str] = frozenset({"step_mails"})
+    """Marketing topics outside the frequency cap: they neither wait for a slot nor take
+    one. By default the post-purchase step mails, whose days (1, 3, 5, 7 after shipping)
+    are the product: a cap of 3 in 7 days would push day 5 past the first week. Consent,
+    topic unsubscribes and quiet hours still apply to them."""
+
+    def cap_exempt(self, category: str, topic: str | None) -> bool:
+        """Whether a send skips the frequency cap: transactional, or an exempt topic."""
+        return category != "marketing" or (topic is not None and topic in self.cap_exempt_topics)
 
     @property
     def default_validity(self) -> timedelta:
@@ -119,6 +128,8 @@ class ShopPolicy:
         if self.sender is not None:
             self.sender.validate()
         check_url_template(self.tracking_url_template)
+        for t in self.cap_exempt_topics:
+            check_topic(t, field="cap_exempt_topics")
 
 
 def zone(name: str, field: str = "timezone") -> tzinfo:

@@ -21,6 +21,8 @@ from messenger.domain.journeys.definition import JourneyStatus
 from messenger.domain.links import UnsubscribeRequest
 from messenger.domain.tracking import PIXEL_GIF
 from messenger.entrypoints.schemas import (
+    BuiltinEnabledPublic,
+    BuiltinJourneyPublic,
     CampaignCreate,
     CampaignPublic,
     CampaignResultsPublic,
@@ -252,6 +254,33 @@ JourneyBody = Annotated[
         "which names the JSON path of anything wrong in a 422."
     ),
 ]
+
+
+@router.get("/v1/journeys/builtins")
+def list_builtin_journeys(principal: MessagesReader, c: Container) -> list[BuiltinJourneyPublic]:
+    """The catalogue of built-in journeys (README: "Built-in journeys"), each with this
+    shop's status (null: not enabled)."""
+    b = c.journeys.builtins
+    return [BuiltinJourneyPublic.of(e, b.status(principal.shop_id, e.name)) for e in b.entries]
+
+
+@router.post("/v1/journeys/builtins/{name}/{action}")
+def toggle_builtin_journey(
+    name: str,
+    action: Literal["enable", "disable"],
+    principal: MessagesSender,
+    c: Container,
+) -> BuiltinEnabledPublic:
+    """Enable: create the journey with its messages (ja/en; mail, LINE, SMS) and coupon
+    pool as the shop's own, editable data, or resume it; again changes nothing.
+    Disable: pause it."""
+    b = c.journeys.builtins
+    done = (
+        b.enable(principal.shop_id, name)
+        if action == "enable"
+        else b.disable(principal.shop_id, name)
+    )
+    return BuiltinEnabledPublic.model_validate(done)
 
 
 @router.post("/v1/journeys", status_code=201)

@@ -67,7 +67,7 @@ def on_order_shipped(envelope: EventEnvelope, detail: Any) -> dict[str, Any]:
 
 
 def on_journey_event(envelope: EventEnvelope, detail: Any) -> dict[str, Any]:
-    """An event only journeys listen to (a shipment, a cart, a view, a click)."""
+    """An event only journeys listen to (a cart, a view, a restock, a survey motive)."""
     return {"journeys": _journeys(envelope)}
 
 
@@ -152,6 +152,8 @@ JOURNEY_ONLY_EVENTS = (
     "order.returned",
     "cart.updated",
     "product.viewed",
+    "inventory.changed",
+    "survey.answered",
 )
 
 

@@ -29,6 +29,7 @@ from messenger.domain.coupons import (
     PoolKind,
 )
 from messenger.domain.inserts import Insert
+from messenger.domain.journeys.builtins import BuiltinJourney
 from messenger.domain.journeys.definition import Journey
 from messenger.domain.journeys.records import JourneyHead
 from messenger.domain.line_account import LineCredentials, LineRoute
@@ -326,6 +327,13 @@ class PolicyUpdate(_In):
     tracking_url_template: str | None = Field(default=None, max_length=500)
     """The shipping notice's tracking link for carriers other than ヤマト運輸, 佐川急便 and
     日本郵便: an https URL with ``{number}`` where the slip number goes."""
+    cap_exempt_topics: list[str] = Field(
+        default_factory=lambda: ["step_mails"],
+        max_length=20,
+        description="Marketing topics outside the frequency cap (they neither wait for a "
+        "slot nor take one); by default the post-purchase step mails, whose days are the "
+        "point. Consent, unsubscribes and quiet hours still apply.",
+    )
 
     def to_domain(self) -> ShopPolicy:
         return ShopPolicy(
@@ -345,6 +353,7 @@ class PolicyUpdate(_In):
                 else None
             ),
             tracking_url_template=self.tracking_url_template,
+            cap_exempt_topics=frozenset(self.cap_exempt_topics),
         )
 
 
@@ -364,6 +373,7 @@ class PolicyPublic(PolicyUpdate):
             timezone=p.timezone,
             sender=SenderIn.model_validate(p.sender, from_attributes=True) if p.sender else None,
             tracking_url_template=p.tracking_url_template,
+            cap_exempt_topics=sorted(p.cap_exempt_topics),
         )
 
 
@@ -663,3 +673,44 @@ class JourneyValidPublic(BaseModel):
     steps: int
     enrols_on: list[str]
     listens_to: list[str]
+
+
+class BuiltinJourneyPublic(BaseModel):
+    """A built-in journey of the catalogue, and whether this shop runs it."""
+
+    name: str
+    title: dict[str, str]
+    description: str
+    topic: str | None
+    trigger: dict[str, Any]
+    steps: int
+    messages: list[str]
+    coupon_pool: str | None
+    status: str | None
+    """This shop's journey: `active`, `paused`, `archived`, or null (not enabled)."""
+
+    @classmethod
+    def of(cls, entry: BuiltinJourney, status: str | None) -> BuiltinJourneyPublic:
+        return cls(
+            name=entry.name,
+            title=dict(entry.title),
+            description=entry.description,
+            topic=entry.topic,
+            trigger=dict(entry.journey["trigger"]),
+            steps=len(entry.journey["steps"]),
+            messages=[m.message_id for m in entry.messages],
+            coupon_pool=entry.coupon_pool["pool_id"] if entry.coupon_pool else None,
+            status=status,
+        )
+
+
+class BuiltinEnabledPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    name: str
+    journey_id: str
+    status: str
+    version: int
+    created: bool
+    messages_created: list[str]
+    pool_created: str | None

@@ -83,6 +83,9 @@ class Coupons:
             raise NotFound(f"no coupon pool {pool_id!r}", field="pool_id")
         return found
 
+    def has_pool(self, shop_id: str, pool_id: str) -> bool:
+        return self.repo.get_pool(shop_id, pool_id) is not None
+
     def stats(self, shop_id: str, pool_id: str) -> PoolStats:
         pool = self.pool(shop_id, pool_id)
         free = self.repo.count_free(shop_id, pool_id) if pool.kind is PoolKind.UPLOADED else None

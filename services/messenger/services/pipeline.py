@@ -328,7 +328,8 @@ class SendPipeline(Sends):
             if reason is not None:
                 return self.ledger.close(delivery, DeliveryStatus.SKIPPED, reason.value, expect)
             channel = channels[0]
-            counted = delivery.cap_counted or message.category != "marketing"
+            exempt = policy.cap_exempt(message.category, delivery.topic)
+            counted = delivery.cap_counted or exempt
             at, why = self._when(now, channel, message, recipient, policy, counted)
             if at > now:
                 if delivery.expires_at is not None and at > delivery.expires_at:
@@ -355,7 +356,7 @@ class SendPipeline(Sends):
                 status=DeliveryStatus.SENDING,
                 skip_reason=None,
                 due_at=None,
-                cap_counted=message.category == "marketing",
+                cap_counted=not exempt,
                 rank=delivery.rank or recipient.rank,
                 claims=delivery.claims + 1,
                 unconfirmed_at=now + self.unconfirmed_after,

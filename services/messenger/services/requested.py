@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from messenger.adapters.journey_facts import JourneyFacts
 from messenger.adapters.recipients import RecipientRepository
 from messenger.channels.kinds import check_address, kind
 from messenger.domain.builtin import BUILTIN_PREFIX, builtin_message
@@ -17,6 +18,9 @@ from messenger.domain.model import ConsentState, Recipient
 from messenger.services.sending import SendOutcome, SendRequest, Sends
 from shared.contracts import details
 from shared.errors import InvalidInput
+
+RESTOCK_TEMPLATES = frozenset({"restock_early_access"})
+"""Feedback's notice that a signed-up SKU is back (its early-access wave)."""
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,9 @@ class RequestedSends:
     sends: Sends
     recipients: RecipientRepository
     clock: Callable[[], datetime]
+    facts: JourneyFacts | None = None
+    """Where a restock notice is marked told, so the back-in-stock journey never tells
+    the same person about the same SKU again."""
 
     def send(self, shop_id: str, r: RequestedMessage) -> SendOutcome:
         """A message another service asked for, at most once per request id.
@@ -93,6 +100,9 @@ class RequestedSends:
                 ),
                 now,
             )
+        sku = r.variables.get("sku")
+        if self.facts is not None and r.template in RESTOCK_TEMPLATES and sku:
+            self.facts.tell(shop_id, customer_id, sku, f"request:{r.request_id}")
         return self.sends.send(
             SendRequest(
                 shop_id=shop_id,

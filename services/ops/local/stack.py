@@ -983,13 +983,17 @@ class LocalStack:
             self._leave_busy()
 
     def advance_clock(
-        self, delta: timedelta, step: timedelta = timedelta(hours=1)
+        self,
+        delta: timedelta,
+        step: timedelta = timedelta(hours=1),
+        schedules: frozenset[str] | None = None,
     ) -> dict[str, Any]:
         """Move this process's clock forward by `delta` (`kizuna local clock advance`),
         `step` at a time, firing on the way every schedule that falls due (the journey
         dispatcher each step, the nightly jobs on their hour), so a 30-day journey runs
         in seconds with its steps at their own times. The offset lives in this process:
-        a restarted stack is back on the machine's time."""
+        a restarted stack is back on the machine's time. `schedules` limits what fires
+        (the demo leaves the nightly analytics out: the journeys do not read it)."""
         clock = shared_clock.current()
         if not isinstance(clock, shared_clock.OffsetClock):
             clock = shared_clock.OffsetClock(clock)
@@ -1003,6 +1007,8 @@ class LocalStack:
             clock.advance(min(step, end - before))
             now = clock()
             for name, bound in self._schedules.items():
+                if schedules is not None and name not in schedules:
+                    continue
                 when = bound.schedule.next_after(before)
                 if when is None or when > now:
                     continue

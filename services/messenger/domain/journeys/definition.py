@@ -64,6 +64,17 @@ class Trigger:
         return frozenset({self.source or "customer.upserted"})
 
 
+SEND_SLOTS = frozenset({"cart", "product", "restock", "first_order", "order"})
+"""What a send step may ask for (`Step.slots`):
+- `cart`: the trigger cart's lines (`cart.lines`, each with `in_stock`), stock re-checked
+  now; nothing left in stock skips the send (`out_of_stock`);
+- `product`: the trigger's SKU (`product.sku`), skipped when it is sold out now;
+- `restock`: `product`, and the person is told of this SKU's return only once, whoever
+  tells them (this journey, or feedback's restock sign-up): else `already_notified`;
+- `first_order`: the person's first order (`first_order.skus`, `placed_at`, `motive`);
+- `order`: the trigger order (`order.skus`, `placed_at`), whose key is its id."""
+
+
 class StepType(StrEnum):
     WAIT = "wait"
     WAIT_UNTIL = "wait_until"
@@ -94,6 +105,13 @@ class Step:
     """`wait_event`: the event that ends the wait early (then `next`; else `timeout_next`)."""
     timeout_next: str | None = None
     message_id: str | None = None
+    slots: tuple[str, ...] = ()
+    """`send`: content the send needs besides the person (`SEND_SLOTS`): each is looked
+    up when the step runs and handed to the templates; one that cannot be filled (the
+    cart sold out, the person already told of a restock) skips the send."""
+    coupon_pool: str | None = None
+    """`send`: give the person a code from this pool (`{{ coupon.code }}`), once per
+    enrolment; an exhausted pool skips the send (`coupon_exhausted`)."""
     condition: Filter | None = None
     """`branch`: the condition (rule language); true → `next`, false → `else_next`."""
     else_next: str | None = None

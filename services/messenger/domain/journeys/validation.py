@@ -15,6 +15,7 @@ from datetime import timedelta
 from typing import Any
 
 from messenger.domain.journeys.definition import (
+    SEND_SLOTS,
     Goal,
     Journey,
     Reentry,
@@ -208,7 +209,16 @@ def _step(step_id: str, raw: object, path: str, events: frozenset[str]) -> Step:
     if kind in _WAITS:
         return _wait_step(base, raw, path, events)
     if kind is StepType.SEND:
-        return _with(base, message_id=_identifier(raw.get("message_id"), f"{path}.message_id"))
+        slots = raw.get("slots", [])
+        if not isinstance(slots, list) or any(x not in SEND_SLOTS for x in slots):
+            raise JourneyError(f"{path}.slots", f"expected a list of {sorted(SEND_SLOTS)}")
+        pool = raw.get("coupon_pool")
+        return _with(
+            base,
+            message_id=_identifier(raw.get("message_id"), f"{path}.message_id"),
+            slots=tuple(dict.fromkeys(slots)),
+            coupon_pool=None if pool is None else _identifier(pool, f"{path}.coupon_pool"),
+        )
     if kind is StepType.BRANCH:
         else_next = raw.get("else_next")
         if not isinstance(else_next, str):

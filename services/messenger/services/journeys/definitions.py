@@ -30,18 +30,30 @@ class JourneyDefinitions:
     library: MessageLibrary
     has_segment: Callable[[str, str], bool]
     clock: Callable[[], datetime]
+    has_pool: Callable[[str, str], bool] = lambda shop, pool: True
 
-    def validate(self, shop_id: str, body: object, version: int = 1) -> Journey:
-        """The journey the JSON describes, checked against the shop's messages and the
-        segments the messenger knows; a 422 naming the JSON path otherwise."""
+    def validate(
+        self,
+        shop_id: str,
+        body: object,
+        version: int = 1,
+        known_segments: frozenset[str] = frozenset(),
+    ) -> Journey:
+        """The journey the JSON describes, checked against the shop's messages, coupon
+        pools and the segments the messenger knows (or `known_segments`: the
+        segmenter's built-in ones, which exist in every shop); a 422 naming the JSON
+        path otherwise."""
         journey = parse_journey(body, shop_id, EVENT_TYPES, version)
         for step in journey.steps.values():
-            if (
-                step.type is StepType.SEND
-                and self.library.find(shop_id, step.message_id or "") is None
-            ):
+            if step.type is not StepType.SEND:
+                continue
+            if self.library.find(shop_id, step.message_id or "") is None:
                 raise JourneyError(
                     f"steps.{step.step_id}.message_id", f"no message {step.message_id!r}"
+                )
+            if step.coupon_pool and not self.has_pool(shop_id, step.coupon_pool):
+                raise JourneyError(
+                    f"steps.{step.step_id}.coupon_pool", f"no coupon pool {step.coupon_pool!r}"
                 )
         wanted: list[tuple[str, frozenset[str]]] = [
             ("entry_filter", segments_of(journey.entry_filter)),
@@ -54,12 +66,14 @@ class JourneyDefinitions:
         ]
         for path, segments in wanted:
             for seg in sorted(segments):
-                if not self.has_segment(shop_id, seg):
+                if seg not in known_segments and not self.has_segment(shop_id, seg):
                     raise JourneyError(path, f"no segment {seg!r} known to the messenger")
         return journey
 
-    def create(self, shop_id: str, body: object) -> tuple[JourneyHead, Journey]:
-        journey = self.validate(shop_id, body)
+    def create(
+        self, shop_id: str, body: object, known_segments: frozenset[str] = frozenset()
+    ) -> tuple[JourneyHead, Journey]:
+        journey = self.validate(shop_id, body, known_segments=known_segments)
         head = head_for(journey, self.clock(), JourneyStatus.ACTIVE.value)
         self.repo.create(head, journey.source)
         _log.info("journey created", extra={"journey_id": journey.journey_id})

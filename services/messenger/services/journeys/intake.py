@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from messenger.adapters.journey_facts import JourneyFacts
 from messenger.adapters.journeys import (
     AlreadyEntered,
     Counter,
@@ -70,26 +71,37 @@ class JourneyIntake:
     book: JourneyBook
     runner: StepRunner
     shards: int
+    facts: JourneyFacts | None = None
+    """Carts, stock, who wants a sold-out SKU, survey motives: what the built-in journeys'
+    slots read (None: not kept)."""
 
     def received(
         self, shop_id: str, event_type: str, event_id: str, at: datetime, detail: Mapping[str, Any]
     ) -> Received:
+        if event_type == "inventory.changed":
+            return self._inventory(shop_id, event_id, at, detail)
         customer_id = customer_of(detail)
         if customer_id is None:
             return Received()
         if event_type == "order.placed" and isinstance(detail.get("order_id"), str):
+            items = detail.get("items")
             self.repo.record_order(
                 shop_id,
                 customer_id,
                 detail["order_id"],
                 {
+                    "order.order_id": detail["order_id"],
                     "order.order_count": detail.get("order_count"),
                     "order.is_first_order": detail.get("is_first_order"),
                     "order.total": detail.get("total"),
                     "order.sales_channel": detail.get("sales_channel"),
+                    "order.placed_at": detail.get("placed_at"),
+                    "order.skus": [i.get("sku") for i in items or [] if isinstance(i, Mapping)],
                 },
             )
         heads = self.repo.heads(shop_id)
+        if self.facts is not None:
+            self._keep_facts(shop_id, customer_id, event_type, at, detail, heads)
         done = Received()
         second_order = event_type == "order.placed" and detail.get("order_count") == 2
         if second_order or any(event_type in h.listens_to for h in heads):
@@ -104,6 +116,65 @@ class JourneyIntake:
             if self._enrol(journey, customer_id, event_id, at, detail):
                 new.append(journey.journey_id)
         return replace(done, entered=tuple(new))
+
+    # ------------------------------------------------------------ built-in facts
+    def _keep_facts(
+        self,
+        shop_id: str,
+        customer_id: str,
+        event_type: str,
+        at: datetime,
+        detail: Mapping[str, Any],
+        heads: list[JourneyHead],
+    ) -> None:
+        """Keep what a slot will read later, only while some journey can use it: the
+        cart's lines, who carted or viewed a sold-out SKU (for back-in-stock), motives."""
+        assert self.facts is not None
+        if not heads:
+            return
+        restock = any(
+            "inventory.changed" in h.enrols_on and h.status == JourneyStatus.ACTIVE for h in heads
+        )
+        skus: list[str] = []
+        if event_type == "cart.updated" and isinstance(detail.get("cart_id"), str):
+            lines = [dict(i) for i in detail.get("items") or [] if isinstance(i, Mapping)]
+            self.facts.record_cart(shop_id, customer_id, detail["cart_id"], lines)
+            skus = [str(i.get("sku")) for i in lines]
+        elif event_type == "product.viewed" and isinstance(detail.get("sku"), str):
+            skus = [detail["sku"]]
+        elif event_type == "survey.answered" and isinstance(detail.get("preferences"), Mapping):
+            self.facts.record_preferences(shop_id, customer_id, detail["preferences"])
+        if restock and skus:
+            for sku, quantity in self.facts.stock(shop_id, skus).items():
+                if quantity <= 0:
+                    self.facts.want(shop_id, sku, customer_id, at)
+
+    def _inventory(
+        self, shop_id: str, event_id: str, at: datetime, detail: Mapping[str, Any]
+    ) -> Received:
+        """Stock kept for the slots' re-check; a SKU back in stock (0 → more) enrols
+        everyone who carted or viewed it while it was sold out, each as their own
+        trigger (the journey's re-entry rule, per SKU, makes it once per person)."""
+        sku, quantity = detail.get("sku"), detail.get("quantity")
+        if self.facts is None or not isinstance(sku, str) or not isinstance(quantity, int):
+            return Received()
+        if not self.facts.record_stock(shop_id, sku, quantity, at):
+            return Received()  # an older event than the stock we hold
+        previous = detail.get("previous_quantity")
+        if not (isinstance(previous, int) and previous <= 0 < quantity):
+            return Received()
+        entered: list[str] = []
+        for head in self.repo.heads(shop_id):
+            if head.status != JourneyStatus.ACTIVE or "inventory.changed" not in head.enrols_on:
+                continue
+            journey = self.book.version(shop_id, head.journey_id, head.version)
+            if journey is None:
+                continue
+            for customer_id in self.facts.wanting(shop_id, sku):
+                person = {**detail, "customer_id": customer_id}
+                if self._enrol(journey, customer_id, f"{event_id}:{customer_id}", at, person):
+                    entered.append(journey.journey_id)
+        return Received(entered=tuple(entered))
 
     # ------------------------------------------------------------ people inside
     def _inside(
@@ -255,7 +326,7 @@ class JourneyIntake:
             status=EnrolmentStatus.SCHEDULED,
             step=None,
             due_at=scheduled_at,
-            anchors=anchors_of(detail, scheduled_at or at),
+            anchors=self._anchors(journey, customer_id, detail, scheduled_at or at),
             facts=facts,
             shard=shard_of(eid, self.shards),
         )
@@ -280,6 +351,17 @@ class JourneyIntake:
             self.runner.park(e, err)
         return True
 
+    def _anchors(
+        self, journey: Journey, customer_id: str, detail: Mapping[str, Any], at: datetime
+    ) -> dict[str, datetime]:
+        """The trigger's times, and `replenish_at` when a step counts from it."""
+        found = anchors_of(detail, at)
+        wants = any(s.anchor == REPLENISH_ANCHOR for s in journey.steps.values())
+        if wants and self.facts is not None:
+            orders = self.facts.orders_of(journey.shop_id, customer_id)
+            found[REPLENISH_ANCHOR] = replenish_at(orders, found.get("placed_at", at))
+        return found
+
     @staticmethod
     def _date(detail: Mapping[str, Any], field: str, trigger: Any, at: datetime) -> datetime | None:
         raw = detail.get(field)
@@ -294,6 +376,26 @@ class JourneyIntake:
         if day.tzinfo is None:
             day = day.replace(tzinfo=UTC)
         return next_occurrence(day, at, trigger.offset_days, trigger.yearly)
+
+
+REPLENISH_ANCHOR = "replenish_at"
+REPLENISH_DEFAULT_DAYS = 30
+"""A person with a single order has no interval yet: reminded this long after it."""
+
+
+def replenish_at(orders: list[Mapping[str, Any]], placed_at: datetime) -> datetime:
+    """The order plus the person's average purchase interval (first to last order over
+    the gaps between them), or `REPLENISH_DEFAULT_DAYS` with fewer than two orders."""
+    times = sorted(
+        {
+            datetime.fromisoformat(str(o["order.placed_at"]))
+            for o in orders
+            if o.get("order.placed_at")
+        }
+    )
+    if len(times) < 2:
+        return placed_at + timedelta(days=REPLENISH_DEFAULT_DAYS)
+    return placed_at + (times[-1] - times[0]) / (len(times) - 1)
 
 
 def reentry_of(

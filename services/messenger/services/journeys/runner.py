@@ -32,6 +32,7 @@ from messenger.domain.journeys.plan import held_out, unit_draw, wake_at
 from messenger.domain.model import Recipient
 from messenger.domain.policy import recipient_zone, zone
 from messenger.services.journeys.book import JourneyBook
+from messenger.services.journeys.content import JourneyContent
 from messenger.services.messages import MessageLibrary
 from messenger.services.sending import SendRequest, Sends
 from shared.adapters.eventbridge import EventPublisher
@@ -73,6 +74,8 @@ class StepRunner:
     clock: Callable[[], datetime]
     profiles: ProfileRules
     """Judges the filters' segment-language leaves on the profile (the segmenter)."""
+    content: JourneyContent | None = None
+    """Fills a send step's slots and coupon (the built-in journeys' cart, product, ...)."""
 
     def check(self, rule: Filter | None, e: Enrolment, recipient: Recipient | None) -> bool:
         """The filter on this person now: the messenger's facts here, the profile's
@@ -213,13 +216,23 @@ class StepRunner:
             recipient = self.recipients.get(e.shop_id, e.customer_id)
             if not self.check(journey.flow_filter, e, recipient):
                 return self._finish(e, now, EnrolmentStatus.EXITED, ExitReason.FLOW_FILTER.value)
+        variables: dict[str, Any] = {
+            "journey": {"id": e.journey_id, "step": step.step_id, "key": e.key}
+        }
+        if self.content is not None and (step.slots or step.coupon_pool):
+            filled = self.content.fill(journey, step, e)
+            if filled.skip is not None:  # nothing worth sending (sold out, told already)
+                skipped = Counter(f"S#{step.step_id}", {"executed": 1, f"skipped_{filled.skip}": 1})
+                return self._go(e, step.next, now, skipped)
+            variables.update(filled.variables)
         request = SendRequest(
             shop_id=e.shop_id,
             message_id=step.message_id or "",
             customer_id=e.customer_id,
             trigger=journey.trigger_name(step.step_id),
             anchor=e.send_anchor(step.step_id),
-            variables={"journey": {"id": e.journey_id, "step": step.step_id, "key": e.key}},
+            variables=variables,
+            topic=journey.topic,
         )
         # The batch door: a template that fails for this person is their `failed`
         # delivery (recorded, counted) instead of an error that would retry the step.

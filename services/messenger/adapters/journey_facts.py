@@ -1,0 +1,183 @@
+"""What the built-in journeys need to know besides enrolments, in the journeys table.
+
+- order     ``CUST#<shop>#<customer>`` / ``O#<order id>``: written by the engine on
+            `order.placed` (`JourneyRepository.record_order`); read here as the person's
+            order history (the first order of the win-back, the replenishment interval)
+- cart      ``CUST#<shop>#<customer>`` / ``C#<cart id>``: the cart's latest lines
+- told      ``CUST#<shop>#<customer>`` / ``N#<sku>``: the person was told this SKU is
+            back (by a journey or by feedback's restock sign-up), written conditionally
+- prefs     ``CUST#<shop>#<customer>`` / ``PREF``: survey preferences (`motive`, ...)
+- stock     ``STOCK#<shop>`` / ``SKU#<sku>``: the latest quantity (older events ignored)
+- wanted    ``WANT#<shop>#<sku>`` / ``C#<customer>``: carted or viewed while sold out
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from shared.adapters.dynamodb import batch_get_all, from_item, key, query_all, to_item
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+
+class JourneyFacts:
+    """Port. Test fakes subclass it."""
+
+    def orders_of(self, shop_id: str, customer_id: str) -> list[Mapping[str, Any]]:
+        """The `order.*` facts of each order the messenger saw, in no order."""
+        raise NotImplementedError
+
+    def record_cart(
+        self, shop_id: str, customer_id: str, cart_id: str, lines: Sequence[Mapping[str, Any]]
+    ) -> None:
+        raise NotImplementedError
+
+    def cart(self, shop_id: str, customer_id: str, cart_id: str) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    def record_stock(self, shop_id: str, sku: str, quantity: int, at: datetime) -> bool:
+        """Keep the newest quantity; False when a newer one is already stored."""
+        raise NotImplementedError
+
+    def stock(self, shop_id: str, skus: Sequence[str]) -> dict[str, int]:
+        """The known quantity of each SKU (unknown SKUs are absent: taken as in stock)."""
+        raise NotImplementedError
+
+    def want(self, shop_id: str, sku: str, customer_id: str, at: datetime) -> None:
+        raise NotImplementedError
+
+    def wanting(self, shop_id: str, sku: str) -> list[str]:
+        raise NotImplementedError
+
+    def tell(self, shop_id: str, customer_id: str, sku: str, by: str) -> bool:
+        """Mark the person told of the SKU's return by `by`; False if someone else did."""
+        raise NotImplementedError
+
+    def record_preferences(
+        self, shop_id: str, customer_id: str, preferences: Mapping[str, list[str]]
+    ) -> None:
+        raise NotImplementedError
+
+    def preferences(self, shop_id: str, customer_id: str) -> dict[str, list[str]]:
+        raise NotImplementedError
+
+
+class DynamoJourneyFacts(JourneyFacts):
+    def __init__(self, client: DynamoDBClient, table: str) -> None:
+        self._client = client
+        self._table = table
+
+    def orders_of(self, shop_id: str, customer_id: str) -> list[Mapping[str, Any]]:
+        items = query_all(
+            self._client,
+            TableName=self._table,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :p)",
+            ExpressionAttributeValues={
+                ":pk": {"S": f"CUST#{shop_id}#{customer_id}"},
+                ":p": {"S": "O#"},
+            },
+        )
+        return [json.loads(i["facts"]) for i in items]
+
+    def record_cart(
+        self, shop_id: str, customer_id: str, cart_id: str, lines: Sequence[Mapping[str, Any]]
+    ) -> None:
+        self._client.put_item(
+            TableName=self._table,
+            Item=to_item(
+                {
+                    "pk": f"CUST#{shop_id}#{customer_id}",
+                    "sk": f"C#{cart_id}",
+                    "lines": json.dumps(list(lines), default=str),
+                }
+            ),
+        )
+
+    def cart(self, shop_id: str, customer_id: str, cart_id: str) -> list[dict[str, Any]]:
+        got = self._client.get_item(
+            TableName=self._table, Key=key(f"CUST#{shop_id}#{customer_id}", f"C#{cart_id}")
+        ).get("Item")
+        return list(json.loads(from_item(got)["lines"])) if got else []
+
+    def record_stock(self, shop_id: str, sku: str, quantity: int, at: datetime) -> bool:
+        try:
+            self._client.put_item(
+                TableName=self._table,
+                Item=to_item(
+                    {
+                        "pk": f"STOCK#{shop_id}",
+                        "sk": f"SKU#{sku}",
+                        "quantity": quantity,
+                        "at": at.isoformat(),
+                    }
+                ),
+                ConditionExpression="attribute_not_exists(pk) OR #at <= :at",
+                ExpressionAttributeNames={"#at": "at"},
+                ExpressionAttributeValues={":at": {"S": at.isoformat()}},
+            )
+        except self._client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def stock(self, shop_id: str, skus: Sequence[str]) -> dict[str, int]:
+        wanted = sorted(set(skus))
+        if not wanted:
+            return {}
+        items = batch_get_all(
+            self._client, self._table, [key(f"STOCK#{shop_id}", f"SKU#{s}") for s in wanted]
+        )
+        return {str(i["sk"]).removeprefix("SKU#"): int(i["quantity"]) for i in items}
+
+    def want(self, shop_id: str, sku: str, customer_id: str, at: datetime) -> None:
+        self._client.put_item(
+            TableName=self._table,
+            Item=to_item(
+                {"pk": f"WANT#{shop_id}#{sku}", "sk": f"C#{customer_id}", "at": at.isoformat()}
+            ),
+        )
+
+    def wanting(self, shop_id: str, sku: str) -> list[str]:
+        items = query_all(
+            self._client,
+            TableName=self._table,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": f"WANT#{shop_id}#{sku}"}},
+        )
+        return [str(i["sk"]).removeprefix("C#") for i in items]
+
+    def tell(self, shop_id: str, customer_id: str, sku: str, by: str) -> bool:
+        try:
+            self._client.put_item(
+                TableName=self._table,
+                Item=to_item({"pk": f"CUST#{shop_id}#{customer_id}", "sk": f"N#{sku}", "by": by}),
+                ConditionExpression="attribute_not_exists(pk) OR #by = :by",
+                ExpressionAttributeNames={"#by": "by"},
+                ExpressionAttributeValues={":by": {"S": by}},
+            )
+        except self._client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def record_preferences(
+        self, shop_id: str, customer_id: str, preferences: Mapping[str, list[str]]
+    ) -> None:
+        self._client.put_item(
+            TableName=self._table,
+            Item=to_item(
+                {
+                    "pk": f"CUST#{shop_id}#{customer_id}",
+                    "sk": "PREF",
+                    "preferences": json.dumps(dict(preferences)),
+                }
+            ),
+        )
+
+    def preferences(self, shop_id: str, customer_id: str) -> dict[str, list[str]]:
+        got = self._client.get_item(
+            TableName=self._table, Key=key(f"CUST#{shop_id}#{customer_id}", "PREF")
+        ).get("Item")
+        return dict(json.loads(from_item(got)["preferences"])) if got else {}
