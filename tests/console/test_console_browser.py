@@ -331,7 +331,11 @@ def test_before_the_first_analytics_pass_the_overview_says_so_and_asks_for_one(
     page = console.page
     assert "未計算" in page.locator("#pending").inner_text()
     assert page.locator("#kpi-customers").count() == 0
-    page.click("#refresh")
+    with page.expect_response(
+        lambda r: r.url.endswith("/v1/analytics/refresh") and r.request.method == "POST"
+    ) as answered:
+        page.click("#refresh")
+    assert answered.value.status == 202
     page.wait_for_selector("#refresh[disabled]")
     pending = segmenter_client.get("/v1/analytics/repeat", headers=keys.header(keys.reader))
     assert pending.status_code == 202 and pending.json()["status"] == "queued"
