@@ -10,8 +10,9 @@ from fastapi.testclient import TestClient
 
 from tests.conftest import Cloud
 
-SIGNED_LINK_ROUTES = {"/u/{token}"}
-"""Reached from a mail without a login; the signature in the link is the credential."""
+SIGNED_LINK_ROUTES = {"/u/{token}", "/t/o/{token}", "/t/c/{token}"}
+"""Reached from a mail without a login (unsubscribe, open pixel, tracked link); the
+signature in the link is the credential, and a bad one is refused by its own test."""
 
 
 def _apps() -> dict[str, object]:
