@@ -84,7 +84,8 @@ def test_a_key_signs_in_to_a_cookie_the_v1_routes_accept(
 
 def test_the_key_travels_only_in_a_form_body(browser: TestClient, acme: ShopKeys) -> None:
     """Given the sign-in route
-    When a key is sent in the query string, as JSON, or as a form from another site
+    When a key is sent in the query string, as JSON, or as a form from another site (or
+    a form stuffed with fields)
     Then none signs in, and no session cookie is set."""
     in_url = browser.post(f"/console/session?api_key={acme.reader}")
     assert in_url.status_code == 422
@@ -99,6 +100,8 @@ def test_the_key_travels_only_in_a_form_body(browser: TestClient, acme: ShopKeys
     assert cross_site.status_code == 403
     empty = browser.post("/console/session", content="api_key=", headers=FORM)
     assert empty.status_code == 422 and empty.json()["error"]["fields"][0]["field"] == "api_key"
+    stuffed = browser.post("/console/session", content="a=1&b=2&c=3&d=4&e=5", headers=FORM)
+    assert stuffed.status_code == 422 and stuffed.json()["error"]["fields"][0]["field"] == "body"
     wrong = sign_in(browser, acme.reader[:-3] + "xyz")
     assert wrong.status_code == 401
     assert not browser.cookies

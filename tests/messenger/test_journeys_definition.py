@@ -49,6 +49,8 @@ BAD = [
         "flow_filter",
     ),
     ("negative wait", lambda b: b["steps"]["wait-3"].update(days=-1), "steps.wait-3.days"),
+    ("wait of 1e10 days", lambda b: b["steps"]["wait-3"].update(days=1e10), "steps.wait-3.days"),
+    ("wait of 1e12 hours", lambda b: b["steps"]["wait-3"].update(hours=1e12), "steps.wait-3.hours"),
     ("next names no step", lambda b: b["steps"]["mail-7"].update(next="gone"), "steps.mail-7.next"),
     (
         "bad filter operator",

@@ -47,7 +47,10 @@ async def sign_in_form(request: Request) -> SignInForm:
     kind = request.headers.get("content-type", "").split(";")[0].strip()
     if kind != "application/x-www-form-urlencoded":
         raise InvalidInput("post the sign-in as a form", field="body")
-    fields = parse_qs((await request.body()).decode("utf-8", "replace"), max_num_fields=4)
+    try:
+        fields = parse_qs((await request.body()).decode("utf-8", "replace"), max_num_fields=4)
+    except ValueError:  # more fields than a sign-in has
+        raise InvalidInput("the sign-in form has api_key or link only", field="body") from None
     return SignInForm(api_key=fields.get("api_key", [""])[0], link=fields.get("link", [""])[0])
 
 

@@ -8,6 +8,7 @@ Checked by the service (it needs storage): that each message and segment exists.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import replace
@@ -288,6 +289,9 @@ def _variants(obj: object, path: str) -> tuple[tuple[str, str], ...]:
     return tuple(out)
 
 
+_PER_DAY = {"days": 1, "hours": 24, "minutes": 24 * 60}
+
+
 def _duration(raw: Mapping[str, Any], path: str, *, required: bool) -> timedelta:
     """`days` / `hours` / `minutes` (each optional, none negative); a wait needs one."""
     parts = {}
@@ -299,6 +303,9 @@ def _duration(raw: Mapping[str, Any], path: str, *, required: bool) -> timedelta
             raise JourneyError(f"{path}.{unit}", "expected a number")
         if value < 0:
             raise JourneyError(f"{path}.{unit}", "a wait cannot be negative")
+        if not math.isfinite(value) or value > MAX_WAIT_DAYS * _PER_DAY[unit]:
+            # Checked before timedelta(), which overflows (a 500) on 1e10 days.
+            raise JourneyError(f"{path}.{unit}", f"a wait is at most {MAX_WAIT_DAYS} days")
         parts[unit] = float(value)
     if required and not parts:
         raise JourneyError(f"{path}.days", "expected days, hours or minutes")
