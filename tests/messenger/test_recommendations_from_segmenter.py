@@ -99,3 +99,38 @@ def test_service_tokens_are_bound_to_shop_scope_and_time(
         verify_service_token(secret, token, max_age_seconds=-1)
     with pytest.raises(ValueError, match="admin"):
         issue_service_token(secret, "acme", frozenset({"admin"}))
+
+
+def test_journey_filters_are_judged_by_the_segmenter_over_http(
+    cloud: Cloud, shop: ShopKeys, segmenter_client: TestClient, segmenter_url: str
+) -> None:
+    """Given a one-time buyer whose customer id holds characters a URL must escape
+    When the messenger asks the segmenter's `/matches` to judge two filter leaves
+    Then each answer is the profile's truth, another shop's same id matches nothing,
+    and a dead segmenter is a failure (the step waits), never a silent skip."""
+    from messenger.adapters.profile_rules import SegmenterProfileRules
+    from shared.errors import DependencyFailed
+
+    odd_id = "gid://shopify/Customer/7#2+x"
+    body = order_payload(1, customer_id=odd_id, event_id="evt-odd-1", order_id="ord-odd-1")
+    assert (
+        segmenter_client.post("/v1/orders", json=body, headers=shop.header(shop.events)).status_code
+        == 201
+    )
+    secret = cloud.settings.signing_secret.get_secret_value()
+    rules = [
+        {"field": "order_count", "op": "eq", "value": 1},
+        {"field": "order_count", "op": "gte", "value": 2},
+    ]
+
+    assert SegmenterProfileRules(segmenter_url, secret).match("acme", odd_id, rules) == [
+        True,
+        False,
+    ]
+    make_shop(cloud, "other")
+    assert SegmenterProfileRules(segmenter_url, secret).match("other", odd_id, rules) == [
+        False,
+        False,
+    ]
+    with pytest.raises(DependencyFailed):
+        SegmenterProfileRules("http://127.0.0.1:9", secret).match("acme", odd_id, rules)

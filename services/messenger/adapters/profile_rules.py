@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import Any
+from urllib.parse import quote
 
 from shared.errors import DependencyFailed
 
@@ -40,7 +41,7 @@ class SegmenterProfileRules(ProfileRules):
         token = issue_service_token(self._secret, shop_id, frozenset({"segments:read"}))
         try:
             response = httpx.post(
-                f"{self._base_url}/v1/customers/{customer_id}/matches",
+                f"{self._base_url}/v1/customers/{quote(customer_id, safe='')}/matches",
                 json={"rules": [dict(r) for r in rules]},
                 headers={"Authorization": f"Bearer {token}"},
                 timeout=self._timeout,

@@ -8,6 +8,7 @@ and tests use a fake that subclasses the port.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import quote
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,7 @@ class SegmenterRecommendations(RecommendationSource):
         token = issue_service_token(self._secret, shop_id, frozenset({"segments:read"}))
         try:
             response = httpx.get(
-                f"{self._base_url}/v1/customers/{customer_id}/recommendations",
+                f"{self._base_url}/v1/customers/{quote(customer_id, safe='')}/recommendations",
                 params={"limit": limit},
                 headers={"Authorization": f"Bearer {token}"},
                 timeout=self._timeout,
