@@ -263,44 +263,38 @@ class DynamoJourneyRepository(JourneyRepository):
     def create(self, head: JourneyHead, source: Mapping[str, Any]) -> None:
         from shared.errors import Conflict
 
-        try:
-            self._client.transact_write_items(
-                TransactItems=[
-                    {
-                        "Put": {
-                            "TableName": self._table,
-                            "Item": to_item(_head_item(head)),
-                            "ConditionExpression": "attribute_not_exists(pk)",
-                        }
-                    },
-                    self._version_put(head, source),  # type: ignore[list-item]
-                ]
-            )
-        except self._client.exceptions.TransactionCanceledException:
-            raise Conflict(
-                f"journey {head.journey_id!r} exists; post a new version instead",
-                field="journey_id",
-            ) from None
+        refused = Conflict(
+            f"journey {head.journey_id!r} exists; post a new version instead", field="journey_id"
+        )
+        new = {"ConditionExpression": "attribute_not_exists(pk)"}
+        self._write_version(head, source, new, refused)
 
     def add_version(self, head: JourneyHead, source: Mapping[str, Any]) -> None:
         from shared.errors import Conflict
 
+        unchanged = {
+            "ConditionExpression": "rev = :rev",
+            "ExpressionAttributeValues": {":rev": {"N": str(head.rev)}},
+        }
+        refused = Conflict("the journey changed meanwhile; read it and try again")
+        self._write_version(head, source, unchanged, refused)
+
+    def _write_version(
+        self,
+        head: JourneyHead,
+        source: Mapping[str, Any],
+        head_condition: Mapping[str, Any],
+        refused: Exception,
+    ) -> None:
+        """The head and the new version in one transaction; the head's condition (new, or
+        unchanged since read) decides, and its refusal is `refused`."""
+        head_put = {"TableName": self._table, "Item": to_item(_head_item(head)), **head_condition}
         try:
             self._client.transact_write_items(
-                TransactItems=[
-                    {
-                        "Put": {
-                            "TableName": self._table,
-                            "Item": to_item(_head_item(head)),
-                            "ConditionExpression": "rev = :rev",
-                            "ExpressionAttributeValues": {":rev": {"N": str(head.rev)}},
-                        }
-                    },
-                    self._version_put(head, source),  # type: ignore[list-item]
-                ]
+                TransactItems=[{"Put": head_put}, self._version_put(head, source)]  # type: ignore[list-item,typeddict-item]
             )
         except self._client.exceptions.TransactionCanceledException:
-            raise Conflict("the journey changed meanwhile; read it and try again") from None
+            raise refused from None
 
     def save_head(self, head: JourneyHead) -> bool:
         try:
