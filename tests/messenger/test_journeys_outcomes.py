@@ -109,3 +109,29 @@ def test_the_f2_rate_against_the_holdout_whatever_the_goal(world: JourneyWorld) 
     low, high = f2["ci95"]
     assert low is not None and low <= f2["difference"] <= high
     assert stats["converted"] == 0
+
+
+def test_a_click_reaches_the_journeys_that_wait_for_it(world: JourneyWorld) -> None:
+    """Given a journey whose goal is a click (no holdout), and a first-time buyer in it
+    When the buyer's click on a step mail arrives, twice
+    Then the journey counts one conversion (a click is an event the engine hears, as
+    the definition promised when it accepted `message.clicked`)."""
+    world.journey(
+        post_purchase(
+            journey_id="clicks",
+            holdout_percent=0,
+            goal={"event": "message.clicked", "days": 30},
+            exit_events=[],
+        )
+    )
+    recorder = RecordingPublisher()
+    world.use(publisher=recorder)
+    world.order("o-1")
+    world.shipped("o-1")
+    world.run_for(2)
+    sent = next(e for e in recorder.published if e.type == "message.sent")
+
+    for _ in range(2):
+        _deliver(_engaged(world, "message.clicked", "click-1", sent))
+
+    assert world.stats("clicks")["converted"] == 1

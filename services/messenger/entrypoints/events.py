@@ -87,7 +87,8 @@ def on_segment_changed(envelope: EventEnvelope, detail: Any) -> dict[str, Any]:
 
 
 def on_message_outcome(envelope: EventEnvelope, detail: Any) -> dict[str, Any]:
-    """The messenger's own sends, opens and clicks: a journey's are counted on its step."""
+    """The messenger's own sends, opens and clicks: a journey's are counted on its step,
+    then the journeys hear them (a click can enrol, end or convert, as a definition says)."""
     assert isinstance(detail, details.MessageSent | details.MessageEngaged)
     counted = container().journeys.outcomes.record(
         envelope.shop,
@@ -98,7 +99,7 @@ def on_message_outcome(envelope: EventEnvelope, detail: Any) -> dict[str, Any]:
         envelope.time,
         detail.campaign_id,
     )
-    return {"delivery_id": detail.delivery_id, "counted": counted}
+    return {"delivery_id": detail.delivery_id, "counted": counted, "journeys": _journeys(envelope)}
 
 
 def on_message_requested(envelope: EventEnvelope, detail: Any) -> dict[str, Any]:
