@@ -181,13 +181,15 @@ class JourneyWorld:
             },
         )
 
-    def shipped(self, order_id: str, customer_id: str = "c-1") -> dict[str, Any]:
+    def shipped(
+        self, order_id: str, customer_id: str = "c-1", shipped_at: datetime | None = None
+    ) -> dict[str, Any]:
         return self.event(
             "order.shipped",
             {
                 "order_id": order_id,
                 "customer_id": customer_id,
-                "shipped_at": self.clock.now.isoformat(),
+                "shipped_at": (shipped_at or self.clock.now).isoformat(),
             },
         )
 

@@ -74,3 +74,23 @@ def test_a_repeat_buyer_does_not_enter(world: JourneyWorld) -> None:
     world.run_for(10)
     assert world.journey_mails() == []
     assert world.stats()["entered"] == 0
+
+
+def test_a_late_shipment_sends_only_the_mails_still_ahead(world: JourneyWorld) -> None:
+    """Given a first order whose `order.shipped` arrives ten days after the shipment (a
+    backfill, or a storefront that was down)
+    When the journey runs on for 25 days
+    Then the mails of days 1, 3, 5 and 7 are skipped as late (never sent together), and
+    the mails of days 14, 21 and 30 go out on their days."""
+    world.order("o-1")
+    shipped_at = world.clock.now - timedelta(days=10)
+    world.shipped("o-1", shipped_at=shipped_at)
+    world.run_for(25)
+
+    mails = world.journey_mails()
+    assert [t for t, _ in mails] == sorted(f"journey:post-purchase:mail-{d}" for d in (14, 21, 30))
+    for trigger, at in mails:
+        day = int(trigger.rsplit("-", 1)[1])
+        assert timedelta(0) <= at - (shipped_at + timedelta(days=day)) <= timedelta(hours=6)
+    steps = world.stats()["steps"]
+    assert [steps[f"mail-{d}"].get("skipped_late") for d in (1, 3, 5, 7)] == [1, 1, 1, 1]

@@ -44,6 +44,10 @@ _log = get_logger("kizuna.messenger.journeys")
 MAX_STEPS_PER_RUN = 50
 PAUSED_RECHECK = timedelta(minutes=15)
 FAILED_STEP_BACKOFF = timedelta(minutes=5)
+LATE_SEND_AFTER = timedelta(hours=24)
+"""A send whose wait ended more than this long ago is skipped (`skipped_late`), not sent:
+a backfilled or late `order.shipped` must not deliver the day-1 to day-14 step mails
+together (each mail goes on its day or not at all)."""
 WAITS = frozenset(
     {StepType.WAIT, StepType.WAIT_UNTIL, StepType.WAIT_LOCAL_TIME, StepType.WAIT_EVENT}
 )
@@ -194,7 +198,7 @@ class StepRunner:
             nxt = step.timeout_next if step.type is StepType.WAIT_EVENT else step.next
             if step.type is StepType.WAIT_EVENT:
                 counter = Counter(f"S#{step.step_id}", {"executed": 1, "timed_out": 1})
-            return self._go(e, nxt, now, counter)
+            return self._after_wait(journey, e, nxt, now, counter, late=now - (e.due_at or now))
         tz = None
         if step.type is StepType.WAIT_LOCAL_TIME:
             recipient = self.recipients.get(e.shop_id, e.customer_id)
@@ -206,8 +210,26 @@ class StepRunner:
                 tz = zone(policy.timezone)
         wake = wake_at(step, e, now, tz or UTC)
         if wake <= now and step.type is not StepType.WAIT_EVENT:
-            return self._go(e, step.next, now, counter)
+            return self._after_wait(journey, e, step.next, now, counter, late=now - wake)
         return replace(e, waiting=True, due_at=wake, seq=e.seq + 1), []
+
+    def _after_wait(
+        self,
+        journey: Journey,
+        e: Enrolment,
+        nxt: str | None,
+        now: datetime,
+        counter: Counter,
+        late: timedelta,
+    ) -> tuple[Enrolment, list[Counter]]:
+        """On to the step after a wait, but past a send that is `LATE_SEND_AFTER` late."""
+        following = journey.step(nxt) if nxt is not None else None
+        if following is None or following.type is not StepType.SEND or late <= LATE_SEND_AFTER:
+            return self._go(e, nxt, now, counter)
+        moved, counters = self._go(e, nxt, now, counter)
+        skipped = Counter(f"S#{following.step_id}", {"executed": 1, "skipped_late": 1})
+        past, more = self._go(moved, following.next, now, skipped)
+        return past, [*counters, *more]
 
     def _send(
         self, journey: Journey, step: Step, e: Enrolment, now: datetime
