@@ -29,7 +29,8 @@ class AnalyticsPorts:
     store: AnalyticsStore
     campaigns: CampaignResults
     journeys: JourneyResults = field(default_factory=NoJourneyResults)
-    """Journey results for the ROI report (none until the journeys table is wired)."""
+    """Journey results for the ROI report (none yet: the journey counters lack per-channel
+    send counts, which message cost needs)."""
 
 
 @dataclass(frozen=True)
