@@ -43,6 +43,7 @@ from shared.adapters.dynamodb import (
     key,
     partition_page,
     query_all,
+    query_prefix,
     to_item,
     write_unless_refused,
 )
@@ -286,15 +287,7 @@ class DynamoCampaignRepository(CampaignRepository):
 
     def records(self, shop_id: str, campaign_id: str) -> list[dict[str, Any]]:
         return list(
-            query_all(
-                self._client,
-                TableName=self._table,
-                KeyConditionExpression="pk = :pk AND begins_with(sk, :p)",
-                ExpressionAttributeValues={
-                    ":pk": {"S": campaign_pk(shop_id, campaign_id)},
-                    ":p": {"S": "R#"},
-                },
-            )
+            query_prefix(self._client, self._table, campaign_pk(shop_id, campaign_id), "R#")
         )
 
     # ------------------------------------------------------------ membership

@@ -30,6 +30,7 @@ from shared.adapters.dynamodb import (
     key,
     partition_page,
     query_all,
+    query_prefix,
     to_item,
 )
 
@@ -142,14 +143,11 @@ class DynamoInsertRepository(InsertRepository):
         return True
 
     def pending(self, shop_id: str, customer_id: str) -> list[PendingInsert]:
-        items = query_all(
+        items = query_prefix(
             self._client,
-            TableName=self._table,
-            KeyConditionExpression="pk = :pk AND begins_with(sk, :p)",
-            ExpressionAttributeValues={
-                ":pk": {"S": _pending_pk(shop_id, customer_id)},
-                ":p": {"S": "PENDING#"},
-            },
+            self._table,
+            _pending_pk(shop_id, customer_id),
+            "PENDING#",
             ConsistentRead=True,
         )
         return [

@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from shared.adapters.dynamodb import batch_get_all, from_item, key, query_all, to_item
+from shared.adapters.dynamodb import batch_get_all, from_item, key, query_all, query_prefix, to_item
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -72,15 +72,7 @@ class DynamoJourneyFacts(JourneyFacts):
         self._table = table
 
     def orders_of(self, shop_id: str, customer_id: str) -> list[Mapping[str, Any]]:
-        items = query_all(
-            self._client,
-            TableName=self._table,
-            KeyConditionExpression="pk = :pk AND begins_with(sk, :p)",
-            ExpressionAttributeValues={
-                ":pk": {"S": f"CUST#{shop_id}#{customer_id}"},
-                ":p": {"S": "O#"},
-            },
-        )
+        items = query_prefix(self._client, self._table, f"CUST#{shop_id}#{customer_id}", "O#")
         return [json.loads(i["facts"]) for i in items]
 
     def record_cart(

@@ -38,6 +38,7 @@ from shared.adapters.dynamodb import (
     key,
     partition_page,
     query_all,
+    query_prefix,
     to_item,
 )
 
@@ -319,12 +320,7 @@ class DynamoJourneyRepository(JourneyRepository):
         return _head_of(from_item(got)) if got else None
 
     def heads(self, shop_id: str) -> list[JourneyHead]:
-        items = query_all(
-            self._client,
-            TableName=self._table,
-            KeyConditionExpression="pk = :pk AND begins_with(sk, :p)",
-            ExpressionAttributeValues={":pk": {"S": f"SHOP#{shop_id}"}, ":p": {"S": "JOURNEY#"}},
-        )
+        items = query_prefix(self._client, self._table, f"SHOP#{shop_id}", "JOURNEY#")
         return [_head_of(i) for i in items]
 
     def heads_page(
@@ -446,16 +442,8 @@ class DynamoJourneyRepository(JourneyRepository):
             raise StaleEnrolment(before.enrolment_id) from None
 
     def enrolments_of(self, shop_id: str, customer_id: str) -> list[Enrolment]:
-        items = query_all(
-            self._client,
-            TableName=self._table,
-            KeyConditionExpression="pk = :pk AND begins_with(sk, :p)",
-            ExpressionAttributeValues={
-                ":pk": {"S": f"CUST#{shop_id}#{customer_id}"},
-                ":p": {"S": "E#"},
-            },
-            ConsistentRead=True,
-        )
+        pk = f"CUST#{shop_id}#{customer_id}"
+        items = query_prefix(self._client, self._table, pk, "E#", ConsistentRead=True)
         return [enrolment_of(i) for i in items]
 
     def _due_query(self, shard: int, until: datetime, **extra: Any) -> Any:

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from segmenter.domain.analytics.snapshot import CampaignColumns, shop_date
-from shared.adapters.dynamodb import query_all
+from shared.adapters.dynamodb import query_all, query_prefix
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -35,12 +35,7 @@ class DynamoCampaignResults(CampaignResults):
 
     def read(self, shop_id: str) -> CampaignColumns:
         out = CampaignColumns()
-        definitions = query_all(
-            self._client,
-            TableName=self._table,
-            KeyConditionExpression="pk = :pk AND begins_with(sk, :p)",
-            ExpressionAttributeValues={":pk": {"S": f"SHOP#{shop_id}"}, ":p": {"S": "CAMPAIGN#"}},
-        )
+        definitions = query_prefix(self._client, self._table, f"SHOP#{shop_id}", "CAMPAIGN#")
         for item in definitions:
             campaign_id = str(item["sk"]).removeprefix("CAMPAIGN#")
             name = _name(item.get("body"), campaign_id)

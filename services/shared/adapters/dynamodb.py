@@ -172,6 +172,19 @@ def query_all(client: DynamoDBClient, **kwargs: Any) -> Iterator[Item]:
         kwargs["ExclusiveStartKey"] = last
 
 
+def query_prefix(
+    client: DynamoDBClient, table: str, pk: str, prefix: str, **kwargs: Any
+) -> Iterator[Item]:
+    """Every item of partition `pk` whose sort key starts with `prefix`."""
+    return query_all(
+        client,
+        TableName=table,
+        KeyConditionExpression="pk = :pk AND begins_with(sk, :p)",
+        ExpressionAttributeValues={":pk": {"S": pk}, ":p": {"S": prefix}},
+        **kwargs,
+    )
+
+
 Position = dict[str, str]
 """Where a page ended: the key attributes (all strings) of its last item."""
 
