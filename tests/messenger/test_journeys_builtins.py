@@ -108,6 +108,21 @@ def test_the_catalogue_lists_every_builtin_and_enabling_is_idempotent(world: Jou
     assert set(statuses.values()) == {"active"}
 
 
+def test_a_segment_triggered_builtin_can_be_edited_before_anyone_entered(
+    world: JourneyWorld,
+) -> None:
+    """Given a new shop that enabled the win-back (triggered by the segmenter's built-in
+    `dormant` segment, which nobody has entered yet)
+    When the marketer saves an edit of it as a new version
+    Then it is version 2 (the segmenter's built-in segments exist in every shop)."""
+    enable(world, "winback")
+    current = world.http.get("/v1/journeys/winback", headers=world.auth).json()
+    edited = {**current["definition"], "name": "休眠顧客へ (edited)"}
+    r = world.http.post("/v1/journeys/winback/versions", json=edited, headers=world.auth)
+    assert r.status_code == 201, r.text
+    assert r.json()["version"] == 2
+
+
 def test_post_purchase_sends_seven_mails_on_their_days_under_the_default_cap(
     world: JourneyWorld,
 ) -> None:

@@ -20,7 +20,6 @@ from pathlib import Path
 from messenger.domain.coupons import CouponPool, PoolKind
 from messenger.domain.journeys.builtins import (
     LOCALES,
-    SEGMENTER_BUILTIN_SEGMENTS,
     BuiltinJourney,
     BuiltinMessage,
     parse_sections,
@@ -133,9 +132,7 @@ class BuiltinJourneys:
             )
             pool_created = spec["pool_id"]
         try:
-            head, _ = self.definitions.create(
-                shop_id, dict(entry.journey), known_segments=SEGMENTER_BUILTIN_SEGMENTS
-            )
+            head, _ = self.definitions.create(shop_id, dict(entry.journey))
         except Conflict:  # a concurrent enable created it first
             head = self.definitions.head(shop_id, entry.name)
             return Enabled(entry.name, entry.name, head.status, head.version, created=False)

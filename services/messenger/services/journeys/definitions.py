@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from messenger.adapters.journeys import JourneyRepository
+from messenger.domain.journeys.builtins import SEGMENTER_BUILTIN_SEGMENTS
 from messenger.domain.journeys.definition import Journey, JourneyStatus, StepType
 from messenger.domain.journeys.filters import segments_of
 from messenger.domain.journeys.records import JourneyHead
@@ -32,17 +33,10 @@ class JourneyDefinitions:
     clock: Callable[[], datetime]
     has_pool: Callable[[str, str], bool] = lambda shop, pool: True
 
-    def validate(
-        self,
-        shop_id: str,
-        body: object,
-        version: int = 1,
-        known_segments: frozenset[str] = frozenset(),
-    ) -> Journey:
+    def validate(self, shop_id: str, body: object, version: int = 1) -> Journey:
         """The journey the JSON describes, checked against the shop's messages, coupon
-        pools and the segments the messenger knows (or `known_segments`: the
-        segmenter's built-in ones, which exist in every shop); a 422 naming the JSON
-        path otherwise."""
+        pools and the segments the messenger knows (the segmenter's built-in ones exist
+        in every shop, before anyone entered them); a 422 naming the JSON path otherwise."""
         journey = parse_journey(body, shop_id, EVENT_TYPES, version)
         for step in journey.steps.values():
             if step.type is not StepType.SEND:
@@ -66,14 +60,12 @@ class JourneyDefinitions:
         ]
         for path, segments in wanted:
             for seg in sorted(segments):
-                if seg not in known_segments and not self.has_segment(shop_id, seg):
+                if seg not in SEGMENTER_BUILTIN_SEGMENTS and not self.has_segment(shop_id, seg):
                     raise JourneyError(path, f"no segment {seg!r} known to the messenger")
         return journey
 
-    def create(
-        self, shop_id: str, body: object, known_segments: frozenset[str] = frozenset()
-    ) -> tuple[JourneyHead, Journey]:
-        journey = self.validate(shop_id, body, known_segments=known_segments)
+    def create(self, shop_id: str, body: object) -> tuple[JourneyHead, Journey]:
+        journey = self.validate(shop_id, body)
         head = head_for(journey, self.clock(), JourneyStatus.ACTIVE.value)
         self.repo.create(head, journey.source)
         _log.info("journey created", extra={"journey_id": journey.journey_id})
