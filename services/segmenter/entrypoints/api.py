@@ -35,7 +35,7 @@ from segmenter.entrypoints.schemas import (
     SegmentPublic,
 )
 from segmenter.services import audience, segments
-from shared.http import admin
+from shared.http import admin, rights
 from shared.http.app import create_service_app
 from shared.http.paging import (
     PAGED_LIST,
@@ -43,7 +43,7 @@ from shared.http.paging import (
     decode_cursor,
     encode_cursor,
 )
-from shared.http.security import EventsWriter, SegmentsReader, SegmentsWriter
+from shared.http.security import Admin, EventsWriter, SegmentsReader, SegmentsWriter
 from shared.settings import get_settings
 
 router = APIRouter(prefix="/v1")
@@ -147,9 +147,26 @@ def match_rules(
     return RuleMatchesPublic(customer_id=customer_id, matches=found)
 
 
+@router.get("/customers/{customer_id:path}/export")
+def export_customer(customer_id: str, principal: Admin, c: Container) -> dict[str, Any]:
+    """Disclosure (APPI 開示請求, GDPR access): everything the segmenter holds on the
+    person, as stored: the profile, the profiles merged into it, the orders. The
+    messenger and feedback services answer the same path for their part."""
+    return {"service": "segmenter", **c.rights.export(principal.shop_id, customer_id)}
+
+
 @router.get("/customers/{customer_id:path}")
 def get_customer(customer_id: str, principal: SegmentsReader, c: Container) -> ProfilePublic:
     return ProfilePublic.of(c.customers.get(principal.shop_id, customer_id))
+
+
+@router.delete("/customers/{customer_id:path}", status_code=202)
+def erase_customer(customer_id: str, principal: Admin, c: Container) -> dict[str, Any]:
+    """Erasure (APPI, GDPR): the profile, identity claims and memberships are removed, the
+    orders kept anonymised for the shop's statistics, and `customer.erased` asks every
+    other service to forget the person. Repeating it is the same erasure (it resumes one
+    a failure interrupted). Each service's status: `GET /v1/erasures/{erasure_id}`."""
+    return c.rights.erase(principal.shop_id, customer_id, principal.key_id).public()
 
 
 # ---------------------------------------------------------------------------- segments
@@ -263,7 +280,7 @@ def export_segment(
 app = create_service_app(
     title="Kizuna segmenter",
     service="segmenter",
-    routers=[router, analytics_routes.router, admin.router],
+    routers=[router, analytics_routes.router, admin.router, rights.router],
     container_factory=bootstrap.build,
     max_body_bytes=lambda: get_settings().max_body_bytes,
 )
