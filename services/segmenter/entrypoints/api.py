@@ -35,7 +35,7 @@ from segmenter.entrypoints.schemas import (
     SegmentPublic,
 )
 from segmenter.services import audience, segments
-from shared.http import admin, rights
+from shared.http import admin
 from shared.http.app import create_service_app
 from shared.http.paging import (
     PAGED_LIST,
@@ -151,8 +151,17 @@ def match_rules(
 def export_customer(customer_id: str, principal: Admin, c: Container) -> dict[str, Any]:
     """Disclosure (APPI 開示請求, GDPR access): everything the segmenter holds on the
     person, as stored: the profile, the profiles merged into it, the orders. The
-    messenger and feedback services answer the same path for their part."""
+    messenger and feedback services answer `/v1/messenger/customers/{id}/export` and
+    `/v1/feedback/customers/{id}/export` for their part."""
     return {"service": "segmenter", **c.rights.export(principal.shop_id, customer_id)}
+
+
+@router.get("/customers/{customer_id:path}/erasure")
+def get_erasure(customer_id: str, principal: Admin, c: Container) -> dict[str, Any]:
+    """The segmenter's status of the person's erasure (who asked, when, what was removed;
+    no personal data). Its `erasure_id` reads each other service's part:
+    `/v1/messenger/erasures/{id}`, `/v1/feedback/erasures/{id}`."""
+    return c.rights.erasure_of(principal.shop_id, customer_id).public()
 
 
 @router.get("/customers/{customer_id:path}")
@@ -165,7 +174,7 @@ def erase_customer(customer_id: str, principal: Admin, c: Container) -> dict[str
     """Erasure (APPI, GDPR): the profile, identity claims and memberships are removed, the
     orders kept anonymised for the shop's statistics, and `customer.erased` asks every
     other service to forget the person. Repeating it is the same erasure (it resumes one
-    a failure interrupted). Each service's status: `GET /v1/erasures/{erasure_id}`."""
+    a failure interrupted). Each service's status: `GET /v1/customers/{id}/erasure`."""
     return c.rights.erase(principal.shop_id, customer_id, principal.key_id).public()
 
 
@@ -280,7 +289,7 @@ def export_segment(
 app = create_service_app(
     title="Kizuna segmenter",
     service="segmenter",
-    routers=[router, analytics_routes.router, admin.router, rights.router],
+    routers=[router, analytics_routes.router, admin.router],
     container_factory=bootstrap.build,
     max_body_bytes=lambda: get_settings().max_body_bytes,
 )

@@ -3,7 +3,7 @@
 `export` discloses what the segmenter holds on a person. `erase` removes it (profile,
 identity claims, memberships; orders kept anonymised for the shop's statistics), logs
 the erasure without personal data, and publishes `customer.erased` so every other
-service forgets the person too. The erasure id is derived from the person, so a retried
+service forgets the person too. The erasure id is derived from the id asked for, so a retried
 request is the same erasure: it resumes what a crash left and publishes the same event
 id, which consumers deduplicate."""
 
@@ -82,7 +82,7 @@ class Rights:
                 raise
             return found
         ids = (survivor, *self._data.merged_into(shop_id, survivor))
-        eid = erasure_id(shop_id, survivor)
+        eid = erasure_id(shop_id, customer_id)
         previous = self._log.get(shop_id, eid)
         record = ErasureRecord(
             erasure_id=eid,
@@ -111,8 +111,9 @@ class Rights:
             detail=detail.model_dump(mode="json"),
         )
 
-    def erasure(self, shop_id: str, eid: str) -> ErasureRecord:
-        found = self._log.get(shop_id, eid)
+    def erasure_of(self, shop_id: str, customer_id: str) -> ErasureRecord:
+        """The erasure of the person asked for by this id."""
+        found = self._log.get(shop_id, erasure_id(shop_id, customer_id))
         if found is None:
             raise NotFound("erasure not found", field="erasure_id")
         return found
