@@ -6,6 +6,7 @@ erasure status after."""
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -13,6 +14,7 @@ from fastapi.testclient import TestClient
 from feedback.entrypoints import events as feedback_events
 from messenger.entrypoints import events as messenger_events
 from shared.auth.service import authenticate_token, create_key
+from shared.log import JsonFormatter
 from tests.conftest import Cloud, OrderFactory, ShopKeys, make_shop
 from tests.feedback.conftest import SURVEY, answers
 
@@ -57,7 +59,7 @@ def test_one_erasure_reaches_every_service_and_no_route_shows_her_after(
     When acme's admin erases Hanako and the bus delivers `customer.erased` (twice)
     Then before, each service's export held her and nothing of the other shop; after,
     no export or listing of any service shows her id or address, Taro's data stays, and
-    every service's status of the erasure is `done`."""
+    every service's status of the erasure is `done`; nothing logged names her."""
     from feedback.entrypoints.api import app as feedback_app
 
     cloud.route_rules_to_queues()
@@ -87,9 +89,23 @@ def test_one_erasure_reaches_every_service_and_no_route_shows_her_after(
     assert before.count("hanako@example.jp") >= 2 and "r-c-1" in before
     assert "kenji@beta.example" not in before and "taro@example.jp" not in before
 
-    erased = segmenter_client.delete("/v1/customers/c-1", headers=shop.header(shop.admin))
-    assert erased.status_code == 202, erased.text
-    _deliver(cloud, twice=True)
+    lines: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(JsonFormatter().format(record))
+
+    keep = Keep()
+    logging.getLogger("kizuna").addHandler(keep)
+    try:
+        erased = segmenter_client.delete("/v1/customers/c-1", headers=shop.header(shop.admin))
+        assert erased.status_code == 202, erased.text
+        _deliver(cloud, twice=True)
+    finally:
+        logging.getLogger("kizuna").removeHandler(keep)
+    assert lines, "the erasure logged nothing at all"
+    for value in (*HANAKO, "c-1"):
+        assert not [line for line in lines if value in line], value
 
     after = _exports(clients, shop, "c-1")
     listings = "\n".join(
