@@ -324,10 +324,12 @@ def campaigns(facts: Facts, inputs: ReportInputs) -> list[Row]:
 
 
 def _journey_row(r: Mapping[str, Any], rates: Mapping[str, float]) -> Row:
-    """One journey's ROI, all ranks and all time (the messenger counts journeys as running
-    totals, so the period does not filter them): against its attributed revenue, and
-    against the holdout's, i.e. the treated group's revenue less the holdout's scaled to the
-    treated group's size (`incremental_revenue`). Conversion is per treated person."""
+    """One journey's ROI (all versions, then each version), all ranks and all time (the
+    messenger counts journeys as running totals, so the period does not filter them):
+    against its attributed revenue, and against the holdout's, i.e. the treated group's
+    revenue less the holdout's scaled to the treated group's size (`incremental_revenue`):
+    `roi_vs_holdout` = (revenue − holdout revenue × treated / holdout − message cost −
+    discounts) / cost. Conversion is per treated person."""
     sent = {str(c): int(n) for c, n in r["sent"].items() if int(n)}
     unpriced = sorted(c for c in sent if c not in rates)
     message_cost = None if unpriced else round(sum(rates[c] * n for c, n in sent.items()), 2)
@@ -342,6 +344,7 @@ def _journey_row(r: Mapping[str, Any], rates: Mapping[str, float]) -> Row:
         "source_id": str(r["source_id"]),
         "name": str(r["name"]),
         "rank": "(all)",
+        "version": "(all)" if r.get("version") is None else int(r["version"]),
         "sent": sum(sent.values()),
         "converted": int(r["converted"]),
         "conversion_rate": _ratio(float(r["converted"]), treated),
