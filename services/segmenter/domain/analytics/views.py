@@ -510,7 +510,8 @@ def forecast_months(inputs: ReportInputs) -> str:
 def forecast(facts: Facts, inputs: ReportInputs) -> list[Row]:
     """Customers per rank 3, 6 and 12 months after the last complete month, from the
     observed transition matrices and the new-customer trend; with a backtest: the same
-    model fitted on months up to M−6, projected 6 months, against what M showed."""
+    model fitted on months up to M−6, projected 6 months, against what M showed. Then,
+    where the pass fitted BG/NBD, the active base it forecasts (`_alive_row`)."""
     counts = _counts_by_month(facts)
     base = forecast_months(inputs)
     if base not in counts:
@@ -540,7 +541,21 @@ def forecast(facts: Facts, inputs: ReportInputs) -> list[Row]:
             row["backtest_error"] = round(predicted - actual, 1)
             row["backtest_error_pct"] = _ratio(abs(predicted - actual) * 100, actual, 1)
         out.append(row)
+    alive = {int(r["months"]): float(r["customers"]) for r in facts.get("clv_alive", ())}
+    if alive:
+        out.append(_alive_row(alive, model, month_of(inputs.as_of)))
     return out
+
+
+def _alive_row(alive: Mapping[int, float], model: ForecastModel, month: str) -> Row:
+    """The active base by BG/NBD (the pass's CLV fit): today's buyers expected still
+    active 3, 6 and 12 months after the as-of day, plus the newcomers the trend brings
+    meanwhile (counted active: they have just bought). No backtest: the fit is of today."""
+    row: Row = {"state": "active_bgnbd", "month": month, "customers": round(alive.get(0, 0.0))}
+    for h in FORECAST_HORIZONS:
+        newcomers = sum(model.inflow(k) for k in range(1, h + 1))
+        row[f"in_{h}_months"] = round(alive.get(h, 0.0) + newcomers, 1)
+    return row
 
 
 REPORTS: dict[str, Callable[[Facts, ReportInputs], list[Row]]] = {
