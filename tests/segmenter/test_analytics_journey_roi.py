@@ -100,7 +100,9 @@ def test_journey_roi_from_the_messengers_stats_over_http(
     Then the journey's row shows, by hand: mails 2 per treated person at 4 yen, the
     discount as the offer's cost, revenue against the holdout's scaled to the treated
     group's size, and ROI = (revenue − scaled holdout revenue − cost) / cost; version 1's
-    row shows the same, the journey having one version."""
+    row shows the same, the journey having one version
+    And after an edit (version 2, no holdout) two more people's rows are version 2's, and
+    the journey's row adds both versions up."""
     cloud.route_rules_to_queues()
     world.journey(post_purchase(journey_id="pp", holdout_percent=50))
     people = [f"f-{i}" for i in range(12)]
@@ -159,6 +161,39 @@ def test_journey_roi_from_the_messengers_stats_over_http(
         "/v1/analytics/campaigns", params={"format": "csv"}, headers=shop.header(shop.reader)
     ).text
     assert "journey,pp,Post-purchase education,(all),(all)," in csv
+
+    # When an edit is saved as version 2 (no holdout) and two more first-time buyers enter
+    # it, while version 1's people go on through their mails
+    edited = post_purchase(journey_id="pp", holdout_percent=0)
+    r = world.http.post("/v1/journeys/pp/versions", json=edited, headers=world.auth)
+    assert r.status_code == 201, r.text
+    newcomers = ["g-0", "g-1"]
+    for p in newcomers:
+        world.customer(p)
+        world.order(f"o-{p}", customer_id=p)
+        world.shipped(f"o-{p}", customer_id=p)
+    world.run_for(2)
+    _refresh(segmenter_client, shop, cloud)
+    # Then version 2 shows its two people, their mails, no holdout to weigh against
+    rows = _journey_rows(segmenter_client, shop)
+    assert set(rows) == {"(all)", 1, 2}
+    v1_mails = sum(len(world.journey_mails(p)) for p in people)
+    v2_mails = sum(len(world.journey_mails(p)) for p in newcomers)
+    assert v1_mails > sent and v2_mails >= 2  # version 1 sent on (day 5), version 2 began
+    v2 = rows[2]
+    assert (v2["treated"], v2["holdout"], v2["sent"], v2["converted"]) == (2, 0, v2_mails, 0)
+    assert v2["message_cost"] == v2_mails * EMAIL_RATE and v2["revenue"] == 0
+    assert v2["roi"] == -1.0 and v2["roi_vs_holdout"] is None
+    # And version 1 and the whole journey add up
+    assert (rows[1]["sent"], rows[1]["treated"]) == (v1_mails, n_t)
+    total = rows["(all)"]
+    assert (total["sent"], total["treated"], total["holdout"]) == (
+        v1_mails + v2_mails,
+        n_t + 2,
+        n_h,
+    )
+    assert total["message_cost"] == (v1_mails + v2_mails) * EMAIL_RATE
+
     # And a token signed with another secret is refused: the messenger answers no one else
     with pytest.raises(JourneyResultsUnavailable):
         MessengerJourneyResults(messenger_url, "x" * 40).read("acme")
