@@ -96,12 +96,21 @@ def results_of(journey_id: str, name: str, stats: Mapping[str, Any]) -> list[Jou
     ]
 
 
+UNKNOWN_CHANNEL = "(unknown)"
+"""Sends the messenger counted before it counted them per channel: no rate prices them,
+so the journey's cost reads as unknown rather than too low."""
+
+
 def _result(journey_id: str, name: str, s: Mapping[str, Any], version: int | None) -> JourneyResult:
     holdout = int(s["holdout"])
+    sent = {str(c): int(n) for c, n in (s.get("sent_by_channel") or {}).items()}
+    unknown = int(s.get("sent") or 0) - sum(sent.values())
+    if unknown > 0:
+        sent[UNKNOWN_CHANNEL] = unknown
     return JourneyResult(
         journey_id=journey_id,
         name=name,
-        sent={str(c): int(n) for c, n in (s.get("sent_by_channel") or {}).items()},
+        sent=sent,
         treated=int(s["entered"]) - holdout,
         converted=int(s["converted"]),
         revenue=float(s["revenue"]),
