@@ -1,6 +1,6 @@
 """Analytics pass: the DuckDB engine (snapshot to Parquet plus every report's facts) over a
-synthetic shop, as a ratio to a pandas implementation of the same facts run in the same
-process on the same columns. Higher is better (target: >= 5x).
+synthetic shop, as a ratio to a pandas implementation of the same snapshot and facts run
+in the same process on the same columns. Higher is better (target: >= 5x).
 
     python bench/analytics_reports.py                      # 20,000 customers, ~1 minute
     python bench/analytics_reports.py --customers 1000000 --orders-per-customer 10
@@ -9,14 +9,15 @@ process on the same columns. Higher is better (target: >= 5x).
 Both sides start from the same snapshot columns (`Columns`: numpy arrays, strings as object
 arrays), what the pass's `SnapshotBuilder` hands the engine a chunk at a time; the engine
 side takes them through the pass's own API (`Snapshot.append`, then `Snapshot.run`), the
-pandas side makes one DataFrame of them. Both compute the same eight facts (LTV in
-five windows by cohort, channel, first product and first offer; F(n) reach; second
-purchase gaps; retention; payback; list analysis, calendar and lifecycle from the
-month-end states) and the customers table. The pandas side is what a pandas user would
-write: group-bys, integer month arithmetic, the month-end states advanced month by month
-over per-customer arrays (linear in the data). It writes no Parquet (no pyarrow here),
-which the engine does inside its clock: that favours pandas. Every fact is checked equal
-row for row (numbers within 1e-9) before any time is reported.
+pandas side makes one DataFrame of them. Both write the same snapshot (the orders with
+their F-stage and the customers table, Parquet with snappy; pandas through pyarrow, its
+seconds also printed apart) and compute the same eight facts (LTV in five windows by
+cohort, channel, first product and first offer; F(n) reach; second purchase gaps;
+retention; payback; list analysis, calendar and lifecycle from the month-end states).
+The pandas side is what a pandas user would write: group-bys, integer month arithmetic,
+the month-end states advanced month by month over per-customer arrays (linear in the
+data). Every fact is checked equal row for row (numbers within 1e-9), and both snapshots
+for the same rows and columns, before any time is reported.
 
 Peak memory is the process's peak RSS (resource.getrusage): after building the input
 columns, after the engine (which runs first), after pandas. The engine's own share is the
@@ -27,19 +28,28 @@ phases, one after the other, can see very different load, so the wall ratio move
 to run (1.5x to 3.8x for the same 2M orders below); the CPU ratio does not, but it leaves
 out what DuckDB's second thread gains.
 
-Measured 2026-12-04 on 2 cores shared with several other jobs (load 10-12; the process
-got 15-50 % of a core), 200,000 customers / 1,999,248 orders. Target NOT met:
+Measured 2026-12-04 on 2 cores shared with several other jobs (load 8-12), 200,000
+customers / 1,999,248 orders. Target NOT met:
 - before (the engine read Python lists through views, per-day customers table, zstd):
   0.8x wall / 1.0x CPU in one run, 2.9x wall / 2.0x CPU in another (DuckDB 11.9 s CPU,
   pandas 23.7 s CPU from the lists).
-- after (the pass's streaming Snapshot, one window for seq / first day / purchase days,
+- then (the pass's streaming Snapshot, one window for seq / first day / purchase days,
   no join back for LTV, snappy Parquet; both sides from numpy columns): 2.8x wall,
-  1.7x CPU (DuckDB 10.5 s CPU, pandas 18.2 s CPU); peak RSS 793 MiB with the input
-  columns, 1,381 MiB after DuckDB. The engine's CPU fell ~12 %; pandas gained as much
-  from numpy input, so the ratio did not move beyond the noise.
-Where DuckDB's CPU goes now (2M orders): copying the chunk's object arrays into DuckDB
-~13 %, the orders window ~20 %, writing the orders Parquet ~23 % (which pandas does not
-do), the month-end states ~17 %, customers + customer months ~12 %, the facts ~15 %.
+  1.7x CPU (DuckDB 10.5 s CPU, pandas 18.2 s CPU without Parquet).
+- now (the window carries only the columns the facts read, the file joins the F-stage
+  back by row id; month-end states grouped before they are unrolled; no insertion order
+  kept): 2.1x wall, 2.1x CPU (DuckDB 9.4 s CPU, pandas 19.8 s CPU of which 1.8 s its
+  Parquet; 1.9x CPU against pandas' facts alone); peak RSS 849 MiB with the input
+  columns, 1,518 MiB after DuckDB. An A/B of the engine alone, same process, 3 rounds at
+  1M orders: 4.51 s → 4.10 s CPU (min of 3).
+Where DuckDB's CPU goes now (2M orders, 7.9 s in one profile): writing the orders Parquet
+26 %, the orders window 20 %, the month-end states 14 %, copying the chunk's object arrays
+into DuckDB 10 %, the LTV sums 9 %, customers + customer months 10 %, the rest 11 %.
+Tried without gain: Arrow arrays instead of numpy object arrays for the chunk (the
+strings start as Python objects either way: 0.8 s vs 0.7 s for 1M rows), an integer
+customer key (its join costs what the window saves), lz4 or uncompressed Parquet
+(-0.15 s, bigger files). 5x would need the engine under ~4 s CPU at 2M orders: below
+what the Parquet file, the window and the copy-in cost together (~4.5 s).
 Earlier figures (2026-12-03): 1.8x wall at 1M customers / 9,996,615 orders.
 """
 
@@ -142,11 +152,16 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     ]
 
 
-def pandas_facts(cols: Columns, as_of: date) -> dict[str, list[dict[str, Any]]]:
+def pandas_facts(
+    cols: Columns, as_of: date, out_dir: Path | None = None, spent: dict[str, float] | None = None
+) -> dict[str, list[dict[str, Any]]]:
     """The engine's facts the way a pandas user would compute them: one DataFrame of the
     orders, group-bys per customer, per customer and day, per customer and month, and
     the month-end states advanced month by month over per-customer arrays (linear in
-    the data, no buyer x month grid). Same inputs (the snapshot's columns), same rows."""
+    the data, no buyer x month grid). Same inputs (the snapshot's columns), same rows.
+    With `out_dir`, it also writes the snapshot as the engine does (the orders with their
+    F-stage, the customers table; Parquet, snappy, through pyarrow) and adds the seconds
+    that took to `spent["parquet"]`."""
     today = pd.Timestamp(as_of)
     raw = pd.DataFrame(cols.orders)
     o = raw[raw["active"]].sort_values(["customer_id", "placed_at", "order_id"])
@@ -179,6 +194,17 @@ def pandas_facts(cols: Columns, as_of: date) -> dict[str, list[dict[str, Any]]]:
     c["first_product"] = first["first_sku"].reindex(c.index).fillna("(none)")
     c["first_i"] = _month_index(c["first_order_date"])
     c["month"] = _month_label(c["first_i"])
+    if out_dir is not None:
+        started, cpu = time.perf_counter(), time.process_time()
+        raw.assign(seq=o["seq"].reindex(raw.index).astype("Int32")).to_parquet(
+            out_dir / "orders-pandas.parquet", compression="snappy", index=False
+        )
+        c.drop(columns=["channel", "first_i", "month"]).rename(
+            columns={"first_product": "first_sku"}
+        ).to_parquet(out_dir / "customers-pandas.parquet", compression="snappy")
+        if spent is not None:
+            spent["parquet"] = spent.get("parquet", 0.0) + time.perf_counter() - started
+            spent["parquet_cpu"] = spent.get("parquet_cpu", 0.0) + time.process_time() - cpu
     m = o.join(c[["first_order_date"]], on="customer_id", how="inner")
     out = {"ltv": _pandas_ltv(m, c, today)}
     out.update(_pandas_cohorts(o, m, c))
@@ -345,6 +371,21 @@ def _same(engine: dict[str, list[dict[str, Any]]], pandas: dict[str, list[dict[s
                 assert abs(a - b) <= 1e-9 * max(1.0, abs(b)), f"{name} {key} {column}: {a} != {b}"
 
 
+def _parquet_shape(path: Path) -> tuple[int, frozenset[str]]:
+    """Rows and column names of a Parquet file."""
+    import pyarrow.parquet as pq
+
+    meta = pq.read_metadata(path)
+    return meta.num_rows, frozenset(meta.schema.names) - {"__index_level_0__"}
+
+
+def _same_snapshot(engine: dict[str, tuple[int, frozenset[str]]], pandas_dir: Path) -> None:
+    """The pandas side wrote the snapshot the engine wrote: same rows, same columns."""
+    for table, shape in engine.items():
+        theirs = _parquet_shape(pandas_dir / f"{table}-pandas.parquet")
+        assert theirs == shape, f"{table}: pandas wrote {theirs}, the engine {shape}"
+
+
 def peak_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -367,22 +408,34 @@ def main(customers: int, per_customer: float, rounds: int) -> dict[str, Any]:
             duck_cpu.append(time.process_time() - cpu)
         duck_peak = peak_mib()
         parquet = {k: v.stat().st_size for k, v in result.files.items()}
+        duck_rows = {k: _parquet_shape(v) for k, v in result.files.items()}
+    pandas_out = Path(tempfile.mkdtemp(prefix="kizuna-bench-pandas-"))
+    parquet_t, parquet_cpu = [], []
     for _ in range(rounds):
         t, cpu = time.perf_counter(), time.process_time()
-        reference = pandas_facts(cols, AS_OF)
+        spent: dict[str, float] = {}
+        reference = pandas_facts(cols, AS_OF, pandas_out, spent)
         pandas_t.append(time.perf_counter() - t)
         pandas_cpu.append(time.process_time() - cpu)
+        parquet_t.append(spent["parquet"])
+        parquet_cpu.append(spent["parquet_cpu"])
     pandas_peak = peak_mib()
     _same(result.facts, reference)  # the same numbers on both sides, or no time counts
-    duck = min(duck_t)
-    pdt = min(pandas_t)
-    print(f"DuckDB engine (Parquet + every report's facts): {duck:8.2f} s")
-    print(f"pandas (the same facts, no Parquet):            {pdt:8.2f} s")
-    print(f"ratio pandas / DuckDB: {pdt / duck:.1f}x (target >= 5x)")
+    _same_snapshot(duck_rows, pandas_out)
+    duck, pdt = min(duck_t), min(pandas_t)
+    pd_facts = min(t - p for t, p in zip(pandas_t, parquet_t, strict=True))
     cpu_ratio = min(pandas_cpu) / min(duck_cpu)
+    cpu_facts = min(t - p for t, p in zip(pandas_cpu, parquet_cpu, strict=True))
+    print(f"DuckDB engine (Parquet snapshot + every report's facts): {duck:8.2f} s")
+    print(f"pandas (the same Parquet snapshot + the same facts):     {pdt:8.2f} s")
+    print(f"ratio pandas / DuckDB: {pdt / duck:.1f}x (target >= 5x)")
     print(
         f"CPU time: DuckDB {min(duck_cpu):.2f} s (2 threads), pandas {min(pandas_cpu):.2f} s: "
         f"{cpu_ratio:.1f}x (robust to other load; leaves out DuckDB's second thread's gain)"
+    )
+    print(
+        f"without pandas' Parquet (its facts only, {pd_facts:.2f} s, CPU {cpu_facts:.2f} s): "
+        f"{pd_facts / duck:.1f}x wall, {cpu_facts / min(duck_cpu):.1f}x CPU"
     )
     print(
         f"peak RSS: input {data_peak:,.0f} MiB, after DuckDB {duck_peak:,.0f} MiB "
@@ -396,9 +449,11 @@ def main(customers: int, per_customer: float, rounds: int) -> dict[str, Any]:
         "duckdb_seconds": round(duck, 3),
         "pandas_seconds": round(pdt, 3),
         "ratio": round(pdt / duck, 2),
+        "ratio_without_pandas_parquet": round(pd_facts / duck, 2),
         "duckdb_cpu_seconds": round(min(duck_cpu), 3),
         "pandas_cpu_seconds": round(min(pandas_cpu), 3),
         "cpu_ratio": round(cpu_ratio, 2),
+        "cpu_ratio_without_pandas_parquet": round(cpu_facts / min(duck_cpu), 2),
         "peak_rss_mib_input": round(data_peak),
         "peak_rss_mib_duckdb": round(duck_peak),
         "peak_rss_mib_with_pandas": round(pandas_peak),

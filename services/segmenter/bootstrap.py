@@ -10,7 +10,11 @@ from typing import Any
 from segmenter.adapters.analytics_data import AnalyticsData, DynamoAnalyticsData
 from segmenter.adapters.analytics_store import AnalyticsStore, S3AnalyticsStore
 from segmenter.adapters.campaign_results import CampaignResults, DynamoCampaignResults
-from segmenter.adapters.journey_results import JourneyResults, NoJourneyResults
+from segmenter.adapters.journey_results import (
+    JourneyResults,
+    MessengerJourneyResults,
+    NoJourneyResults,
+)
 from segmenter.adapters.repository import DynamoProfileRepository
 from segmenter.adapters.rights import DynamoPersonalData
 from segmenter.services.customers import Customers
@@ -32,8 +36,7 @@ class AnalyticsPorts:
     store: AnalyticsStore
     campaigns: CampaignResults
     journeys: JourneyResults = field(default_factory=NoJourneyResults)
-    """Journey results for the ROI report (none yet: the journey counters lack per-channel
-    send counts, which message cost needs)."""
+    """Journey results for the ROI report (the messenger's stats API in `build`)."""
 
 
 @dataclass(frozen=True)
@@ -129,6 +132,10 @@ def build(settings: Settings | None = None) -> SegmenterContainer:
                 data=DynamoAnalyticsData(dynamodb, settings.segmenter_table),
                 store=S3AnalyticsStore(aws.client(session, "s3"), settings.analytics_bucket),
                 campaigns=DynamoCampaignResults(dynamodb, settings.messenger_table),
+                journeys=MessengerJourneyResults(
+                    settings.messenger_api_url or settings.public_base_url,
+                    settings.signing_secret.get_secret_value(),
+                ),
             ),
         )
     )

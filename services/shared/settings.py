@@ -51,6 +51,10 @@ class Settings(BaseSettings):
     """Base URL of the segmenter's HTTP API for service calls (recommendations); defaults to
     `public_base_url`, where the HTTP API serves every service."""
 
+    messenger_api_url: str | None = None
+    """Base URL of the messenger's HTTP API for service calls (the analytics pass reads the
+    journeys' stats); defaults to `public_base_url`."""
+
     max_body_bytes: int = 1_048_576
     """Requests larger than this are refused with 413 before they are parsed."""
 

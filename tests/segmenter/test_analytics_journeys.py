@@ -3,7 +3,7 @@ against hand-computed numbers."""
 
 from __future__ import annotations
 
-from segmenter.adapters.journey_results import JourneyResults
+from segmenter.adapters.journey_results import JourneyResults, results_of
 from segmenter.bootstrap import AnalyticsPorts
 from segmenter.domain.analytics.snapshot import JourneyResult
 from segmenter.domain.analytics.views import ReportInputs, render
@@ -65,3 +65,30 @@ def test_without_journey_results_the_report_has_campaign_rows_only() -> None:
     assert facts["journeys"] == []
     rows = render("campaigns", facts, ReportInputs(NOW.date()))
     assert not [r for r in rows if r["source"] == "journey"]
+
+
+def test_sends_counted_before_the_per_channel_counts_leave_the_cost_unknown() -> None:
+    """Given a journey whose stats count 10 sends, only 6 of them per channel (email: the
+    other 4 went out before the messenger counted channels)
+    When the pass reads them and the report prices email at 2
+    Then the journey's cost and ROI are unknown, naming the unpriced sends, not 12 yen."""
+    stats = {
+        "entered": 12,
+        "holdout": 2,
+        "sent": 10,
+        "sent_by_channel": {"email": 6},
+        "converted": 1,
+        "revenue": "3000",
+        "discount": "0",
+        "holdout_converted": 0,
+        "holdout_revenue": "0",
+        "versions": [],
+    }
+    (result,) = results_of("j", "J", stats)
+    (row,) = render(
+        "campaigns",
+        {"journeys": [result.fact()]},
+        ReportInputs(NOW.date(), message_costs={"email": 2}),
+    )
+    assert (row["sent"], row["treated"], row["cost"], row["roi"]) == (10, 10, None, None)
+    assert row["unpriced_channels"] == "(unknown)"

@@ -13,6 +13,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from segmenter.adapters.analytics_data import AnalyticsData
 from segmenter.adapters.analytics_store import AnalyticsStore
 from segmenter.adapters.campaign_results import CampaignResults
@@ -135,6 +137,43 @@ def test_the_pass_scores_every_buyer_and_churn_risk_is_a_rule() -> None:
     # And a second pass at the same moment finds nothing to rewrite
     again = analytics.run_pass(ports(data), "shop-a", NOW)
     assert again.clv_scored == 900 and again.clv_written == 0
+
+
+def test_the_forecast_shows_the_active_base_by_bgnbd() -> None:
+    """Given a shop with 900 buyers, fitted in the pass
+    When the forecast report is read
+    Then its active_bgnbd row starts from the sum of the buyers' stored P(alive), and 3, 6
+    and 12 months on it is the fit's expected survivors (fewer each time) plus the
+    newcomers of a least-squares line through the last 12 months' new customers."""
+    import numpy as np
+
+    from segmenter.domain.analytics.views import ReportInputs, add_months, render
+
+    data = shop(900)
+    store = FakeStore()
+    analytics.run_pass(AnalyticsPorts(data, store, NoCampaigns()), "shop-a", NOW)
+    facts = store.json["facts"]["facts"]
+    rows = {r["state"]: r for r in render("forecast", facts, ReportInputs(NOW.date()))}
+    row = rows["active_bgnbd"]
+    written = [s for s in data.written.values() if s is not None]
+    assert row["customers"] == round(sum(s.p_alive for s in written))
+    survivors = {r["months"]: r["customers"] for r in facts["clv_alive"]}
+    assert survivors[0] == pytest.approx(sum(s.p_alive for s in written), abs=0.05)
+    assert survivors[0] > survivors[3] > survivors[6] > survivors[12] > 0
+    base = "2026-10"  # the last complete month before NOW
+    months = [add_months(base, -k) for k in range(11, -1, -1)]
+    new = [
+        sum(
+            r["customers"]
+            for r in facts["lifecycle"]
+            if r["month"] == m and r["from_state"] == "none"
+        )
+        for m in months
+    ]
+    slope, intercept = np.polyfit(np.arange(-11, 1), np.array(new, dtype=float), 1)
+    for h in (3, 6, 12):
+        newcomers = sum(max(intercept + slope * k, 0.0) for k in range(1, h + 1))
+        assert row[f"in_{h}_months"] == pytest.approx(survivors[h] + newcomers, abs=0.06), h
 
 
 def test_a_small_shop_gets_no_scores_and_the_reason() -> None:

@@ -9,7 +9,8 @@ up over a period and divides.
 
 Tables (also the Parquet layout, docs/analytics.md):
 - ``orders``     one row per order (cancelled and returned ones too, ``active`` false),
-                 ``seq`` = the order's number in the customer's active orders (F-stage)
+                 ``seq`` = the order's number in the customer's active orders (F-stage);
+                 the pass keeps the columns the facts read, the file has every column
 - ``customers``  one row per profile, with the order statistics and the per-customer
                  summary a BG/NBD + Gamma-Gamma fit reads: ``x`` (repeat purchase days),
                  ``t_x`` (days from first to last purchase), ``t`` (days from first purchase
@@ -176,8 +177,13 @@ def _month(expr: str) -> str:
     return f"strftime({expr}, '%Y-%m')"
 
 
-_ORDER_COLUMNS = ", ".join([*_ORDER_SCHEMA, "seq"])
-"""The orders table's columns in its Parquet file (not the pass's working columns)."""
+_ORDERS_FILE = (
+    f"SELECT {', '.join(f'r.{c}' for c in _ORDER_SCHEMA)}, o.seq "
+    "FROM orders_raw r JOIN orders o ON o.rid = r.rowid"
+)
+"""The orders Parquet file: every loaded column and the F-stage. The window that numbers
+the orders carries only the columns the facts read (a third of the sort's payload), so
+the file joins the stage back by row id."""
 
 
 def build_tables(con: duckdb.DuckDBPyConnection, as_of: date) -> None:
@@ -191,7 +197,8 @@ def build_tables(con: duckdb.DuckDBPyConnection, as_of: date) -> None:
     con.execute(
         """
         CREATE TABLE orders AS
-        SELECT r.*,
+        SELECT rowid AS rid, order_id, customer_id, order_date, active, revenue, gross_profit,
+               discount, coupon, sales_channel, first_sku,
                CASE WHEN active THEN row_number() OVER w END::INTEGER AS seq,
                first_value(order_date) OVER w AS first_date,
                order_date IS DISTINCT FROM lag(order_date) OVER w AS new_day
@@ -398,7 +405,10 @@ def build_states(con: duckdb.DuckDBPyConnection, as_of: date) -> None:
     A buyer's cumulative orders and last order date only change in months with an order,
     so they are computed once per (buyer, month with orders) (a "span" running to the
     next such month) and each span is unrolled into its months: no buyer × month grid is
-    joined or windowed. Months are counted as integers (year × 12 + month − 1)."""
+    joined or windowed. Spans alike after their first month (same months, last order day
+    and orders, counted to 5+) are counted together before they are unrolled; a span's
+    first month, whose previous state is the span before's, is counted apart. Months are
+    counted as integers (year × 12 + month − 1)."""
     today = f"DATE '{as_of.isoformat()}'"
     month_index = _MONTH_INDEX
     now = month_index.format(d=today)
@@ -416,25 +426,33 @@ def build_states(con: duckdb.DuckDBPyConnection, as_of: date) -> None:
         f"""
         CREATE TABLE state_counts AS
         WITH cm AS (SELECT * FROM customer_months WHERE i <= {now}), spans AS (
-            SELECT i AS start, last, sum(n) OVER w AS cum_n, sum(n) OVER w - n AS prev_n,
-                   lag(last) OVER w AS prev_last, coalesce(lead(i) OVER w, {now} + 1) AS stop
+            SELECT i AS start, last, least(sum(n) OVER w, 5) AS cum_n,
+                   least(sum(n) OVER w - n, 5) AS prev_n, lag(last) OVER w AS prev_last,
+                   coalesce(lead(i) OVER w, {now} + 1) AS stop
             FROM cm WHERE customer_id IN (SELECT customer_id FROM buyers)
             WINDOW w AS (PARTITION BY customer_id ORDER BY i)
+        ), firsts AS (
+            SELECT start AS i, last, cum_n, prev_n, prev_last, count(*) AS customers
+            FROM spans GROUP BY ALL
+        ), rest AS (
+            SELECT last, cum_n, unnest(range(start + 1, stop))::INTEGER AS i,
+                   count(*) AS customers
+            FROM spans WHERE stop > start + 1 GROUP BY start, stop, last, cum_n
         ), g AS (
-            SELECT start, last, cum_n, prev_n, prev_last,
-                   unnest(range(start, stop))::INTEGER AS i
-            FROM spans
+            SELECT f.i, {_state("mo.e", "last", "cum_n")} AS state,
+                   CASE WHEN prev_n > 0 THEN {_state("mo.pe", "prev_last", "prev_n")} END
+                   AS previous,
+                   last, cum_n, customers
+            FROM firsts f JOIN months mo ON mo.i = f.i
+            UNION ALL
+            SELECT r.i, {_state("mo.e", "last", "cum_n")}, {_state("mo.pe", "last", "cum_n")},
+                   last, cum_n, customers
+            FROM rest r JOIN months mo ON mo.i = r.i
         )
-        SELECT g.i,
-               {_state("mo.e", "last", "cum_n")} AS state,
-               CASE WHEN start < g.i THEN {_state("mo.pe", "last", "cum_n")}
-                    WHEN prev_n > 0 THEN {_state("mo.pe", "prev_last", "prev_n")} END
-               AS previous,
-               least(g.i - {month_index.format(d="last")}, 12) AS recency,
-               least(cum_n, 5) AS frequency,
-               count(*) AS customers
-        FROM g JOIN months mo ON mo.i = g.i
-        GROUP BY ALL
+        SELECT i, state, previous,
+               least(i - {month_index.format(d="last")}, 12) AS recency,
+               cum_n AS frequency, sum(customers)::BIGINT AS customers
+        FROM g GROUP BY ALL
         """
     )
 
@@ -515,6 +533,7 @@ class Snapshot:
 
     def __init__(self, threads: int | None = None) -> None:
         self._con = duckdb.connect(":memory:")
+        self._con.execute("SET preserve_insertion_order = false")
         if threads:
             self._con.execute(f"SET threads = {int(threads)}")
         for name, schema in _INPUTS.values():
@@ -557,17 +576,18 @@ class Snapshot:
             self.append("campaign_records", campaigns.records)
             self.append("attributed", campaigns.attributed)
         build_tables(con, as_of)
-        con.execute("DROP TABLE orders_raw")  # the orders table holds every row now
         files: dict[str, Path] = {}
         out_dir.mkdir(parents=True, exist_ok=True)
-        for table in ("orders", "customers"):
+        for table, query in (
+            ("orders", _ORDERS_FILE),
+            ("customers", "SELECT * FROM customers"),
+        ):
             path = out_dir / f"{table}.parquet"
-            columns = _ORDER_COLUMNS if table == "orders" else "*"
             con.execute(
-                f"COPY (SELECT {columns} FROM {table}) TO '{path.as_posix()}' "
-                "(FORMAT parquet, COMPRESSION snappy)"
+                f"COPY ({query}) TO '{path.as_posix()}' (FORMAT parquet, COMPRESSION snappy)"
             )
             files[table] = path
+        con.execute("DROP TABLE orders_raw")  # written: the facts read the narrow orders
         build_states(con, as_of)
         facts: dict[str, list[dict[str, Any]]] = {
             "ltv": ltv_facts(con, as_of),

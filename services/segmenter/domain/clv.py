@@ -653,6 +653,27 @@ def p_alive(params: BgNbd, x: Floats, t_x: Floats, T: Floats) -> Floats:
     return np.exp(-np.logaddexp(0.0, d))
 
 
+def p_alive_after(params: BgNbd, t: float, x: Floats, t_x: Floats, T: Floats) -> Floats:
+    """P(still active at T + t | x, t_x, T): the customer is alive at T (`p_alive`) and
+    drops out in none of the purchases of the next t units. Given alive at T, λ ~ Gamma(r+x,
+    α+T) and p ~ Beta(a, b+x), independently; a dropout follows each purchase with
+    probability p, so P(none | λ, p) = exp(−λpt), whose expectation is ₂F₁(r+x, a; a+b+x;
+    −t/(α+T)). Pfaff's transformation makes it (1+t/(α+T))^(−a) ₂F₁(a, a+b−r; a+b+x; w),
+    w = t/(α+T+t) in [0, 1): a series that converges for any x. Summed over a shop's
+    buyers, the BG/NBD forecast of its active base."""
+    from scipy.special import hyp2f1
+
+    r, alpha, a, b = params.r, params.alpha, params.a, params.b
+    w = t / (alpha + T + t)
+    with np.errstate(all="ignore"):
+        stays = np.exp(-a * np.log1p(t / (alpha + T))) * hyp2f1(a, a + b - r, a + b + x, w)
+        lost = ~np.isfinite(stays)
+        if np.any(lost):  # a, b huge: p is a point mass at its mean (see _purchases_if_alive)
+            p_mean = a / (a + b + x[lost])
+            stays[lost] = np.exp(-(r + x[lost]) * np.log1p(t * p_mean / (alpha + T[lost])))
+    return np.asarray(np.clip(stays, 0.0, 1.0) * p_alive(params, x, t_x, T), dtype=np.float64)
+
+
 def expected_purchases(params: BgNbd, t: float, x: Floats, t_x: Floats, T: Floats) -> Floats:
     """E[Y(t) | x, t_x, T] (FHL 2005, eq. 10): repeat purchases in the next t units."""
     with np.errstate(all="ignore"):

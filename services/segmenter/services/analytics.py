@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from segmenter.adapters.analytics_store import SNAPSHOT_TABLES
+from segmenter.adapters.journey_results import JourneyResultsUnavailable
 from segmenter.domain.analytics.snapshot import ProfileRef, SnapshotBuilder, shop_date
 from segmenter.domain.analytics.views import AdSpend, Period, ReportInputs, render
 from segmenter.domain.model import ClvScore
@@ -31,12 +32,14 @@ from segmenter.services.ports import ProfileRepository
 from shared.adapters.dynamodb import Position
 from shared.contracts.envelope import EventEnvelope
 from shared.errors import InvalidInput
+from shared.log import get_logger
 
 if TYPE_CHECKING:
     from segmenter.adapters.duckdb_engine import FactsHook
     from segmenter.bootstrap import AnalyticsPorts
     from shared.adapters.eventbridge import EventPublisher
 
+_log = get_logger("kizuna.analytics")
 MESSAGE_COSTS_SETTING = "analytics.message_costs"
 CHANNELS = ("email", "line", "sms")
 _MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
@@ -136,10 +139,7 @@ def run_pass(
             "computed_at": now.isoformat(),
             "orders": result.orders,
             "customers": result.customers,
-            "facts": {
-                **result.facts,
-                "journeys": [j.fact() for j in ports.journeys.read(shop_id)],
-            },
+            "facts": {**result.facts, **_journey_facts(ports, shop_id)},
         }
         ports.store.put_json(shop_id, "facts", computed)
         clv_written = ports.data.put_clv(_clv_changes(builder.refs, fit.scores))
@@ -157,6 +157,17 @@ def run_pass(
         clv_refused=fit.refused,
         clv_written=clv_written,
     )
+
+
+def _journey_facts(ports: AnalyticsPorts, shop_id: str) -> dict[str, Any]:
+    """The messenger's journey results; a messenger that does not answer leaves the report
+    without journey rows (and says why in `journeys_unavailable`) rather than failing the
+    snapshot, the reports and the CLV fit with it."""
+    try:
+        return {"journeys": [j.fact() for j in ports.journeys.read(shop_id)]}
+    except JourneyResultsUnavailable as err:
+        _log.warning("journey results unavailable", extra={"shop": shop_id, "error": str(err)})
+        return {"journeys": [], "journeys_unavailable": str(err)}
 
 
 def _clv_changes(

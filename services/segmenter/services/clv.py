@@ -59,12 +59,19 @@ def monthly_discount_rate(settings: SettingStore, shop_id: str) -> float | None:
     return None if rate is None else float(rate)
 
 
+ALIVE_MONTHS = (0, 3, 6, 12)
+"""Months after the as-of day the BG/NBD active base is forecast for (0: now)."""
+
+
 def score_customers(
     inputs: ClvInputs,
     now: datetime,
     monthly_discount_rate: float | None = None,
+    alive: dict[int, float] | None = None,
 ) -> tuple[dict[str, ClvScore], str | None]:
-    """(score per customer id, None) or ({}, why not) for a shop without the history."""
+    """(score per customer id, None) or ({}, why not) for a shop without the history.
+    `alive`, when given, receives the expected number of today's buyers still active
+    0, 3, 6 and 12 months on (the sum of their P(alive) then)."""
     import numpy as np
 
     from segmenter.domain import clv
@@ -93,6 +100,11 @@ def score_customers(
     except clv.NotEnoughHistory as err:
         return {}, str(err)
     s = model.predictions
+    if alive is not None:
+        for months in ALIVE_MONTHS:
+            t = months * 365.25 / 12 / unit  # average month, in the model's weeks
+            p = clv.p_alive_after(model.bgnbd.params, t, summary.x, summary.t_x, summary.T)
+            alive[months] = round(float(np.sum(p)), 1)
     waits = np.ceil(clv.median_days_to_next_purchase(model.bgnbd.params, summary.x, summary.T))
     scores = {}
     for i, customer_id in enumerate(inputs.customer_ids):
@@ -130,7 +142,13 @@ class ClvHook:
         from segmenter.adapters import duckdb_engine
 
         inputs = duckdb_engine.clv_inputs(con)
-        self.scores, self.refused = score_customers(inputs, self.now, self.monthly_discount_rate)
+        alive: dict[int, float] = {}
+        self.scores, self.refused = score_customers(
+            inputs, self.now, self.monthly_discount_rate, alive
+        )
         if self.refused:
             _log.info("no clv", extra={"reason": self.refused})
-        return {"clv": [{"scored": len(self.scores), "refused": self.refused}]}
+        return {
+            "clv": [{"scored": len(self.scores), "refused": self.refused}],
+            "clv_alive": [{"months": m, "customers": n} for m, n in sorted(alive.items())],
+        }

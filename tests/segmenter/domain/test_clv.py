@@ -340,3 +340,56 @@ def test_large_fits_start_from_a_sample_and_end_at_the_same_optimum(
     assert gg.log_likelihood == pytest.approx(cdnow_gamma_gamma().log_likelihood, rel=1e-12)
     assert bg.params.r == pytest.approx(0.243, abs=5e-4)
     assert gg.params.p == pytest.approx(6.25, abs=1e-2)
+
+
+def test_p_alive_after_matches_quadrature_and_a_simulated_shop() -> None:
+    """Given BG/NBD parameters and a few customers' histories
+    When P(alive) some weeks on is computed
+    Then it equals P(alive now) times E[exp(-λpt)] integrated numerically over p (λ
+    integrated out by hand), it falls with the horizon, and at t = 0 it is P(alive);
+    and over a shop simulated from the model, the sum of it over the buyers is the number
+    still alive at that time (within sampling error)."""
+    from scipy import integrate, stats
+
+    params = clv.BgNbd(r=0.243, alpha=4.414, a=0.793, b=2.426)
+    x = np.array([0.0, 2.0, 5.0, 30.0])
+    t_x = np.array([0.0, 30.43, 20.0, 38.0])
+    T = np.full(4, 38.86)
+    now = clv.p_alive(params, x, t_x, T)
+    assert clv.p_alive_after(params, 0.0, x, t_x, T) == pytest.approx(now)
+    previous = now
+    for t in (13.0, 26.0, 52.0):
+        got = clv.p_alive_after(params, t, x, t_x, T)
+        for i in range(4):
+
+            def stays(p: float, i: int = i, t: float = t) -> float:
+                lam_part = (1 + p * t / (params.alpha + T[i])) ** (-(params.r + x[i]))
+                return float(lam_part * stats.beta.pdf(p, params.a, params.b + x[i]))
+
+            want = now[i] * integrate.quad(stays, 0, 1, limit=200)[0]
+            assert got[i] == pytest.approx(want, rel=1e-6), (t, i)
+        assert np.all(got <= previous)
+        previous = got
+
+    # A shop simulated from the model: λ ~ Gamma(r, α), p ~ Beta(a, b); the first purchase
+    # at week 0, repeats while alive, a dropout after each repeat with probability p;
+    # observed for 39 weeks, then counted alive or not 26 weeks later
+    rng = np.random.default_rng(11)
+    n, weeks, ahead = 100_000, 39.0, 26.0
+    end = weeks + ahead
+    lam = rng.gamma(params.r, 1 / params.alpha, n)
+    p = rng.beta(params.a, params.b, n)
+    clock, x_sim, t_x_sim = np.zeros(n), np.zeros(n), np.zeros(n)
+    dead = np.zeros(n, dtype=bool)
+    going = np.ones(n, dtype=bool)
+    while going.any():
+        clock[going] += rng.exponential(1 / lam[going])
+        going &= clock <= end  # no purchase before the end: alive through it
+        seen = going & (clock <= weeks)
+        x_sim[seen] += 1
+        t_x_sim[seen] = clock[seen]
+        drops = going & (rng.random(n) < p)
+        dead |= drops
+        going &= ~drops
+    predicted = clv.p_alive_after(params, ahead, x_sim, t_x_sim, np.full(n, weeks)).sum()
+    assert predicted == pytest.approx(float(np.sum(~dead)), rel=0.02)

@@ -275,6 +275,9 @@ class JourneyIntake:
             f"rev_{group}": revenue,
             f"revsq_{group}": revenue * revenue,
         }
+        discount = _discount(detail, revenue)
+        if discount:  # the offer's cost, for the journey's ROI in analytics
+            values[f"disc_{group}"] = discount
         for w in LIFT_WINDOWS:
             if days <= w:
                 values[f"conv_{group}_d{w}"] = 1
@@ -431,3 +434,16 @@ def head_for(journey: Journey, at: datetime, status: str, rev: int = 0) -> Journ
         updated_at=at,
         rev=rev,
     )
+
+
+def _discount(detail: Mapping[str, Any], total: Decimal) -> Decimal:
+    """What an order took off its lines' prices (a coupon or order-level discount), as the
+    analytics snapshot counts it; 0 when the lines are unknown or cost less than the total."""
+    try:
+        lines = sum(
+            (Decimal(str(i["unit_price"])) * int(i["quantity"]) for i in detail.get("items") or ()),
+            Decimal(0),
+        )
+    except (KeyError, TypeError, ValueError, ArithmeticError):
+        return Decimal(0)
+    return max(lines - total, Decimal(0))

@@ -262,6 +262,8 @@ class StepRunner:
         values: dict[str, int | Decimal] = {"executed": 1, f"status_{outcome.status}": 1}
         if outcome.status in ("sent", "deferred", "retry_scheduled"):
             values["sent"] = 1
+            if outcome.channel:  # what the message cost: analytics prices sends per channel
+                values[f"sent_{outcome.channel}"] = 1
         return self._go(e, step.next, now, Counter(f"S#{step.step_id}", values))
 
     def _pick(self, journey: Journey, step: Step, e: Enrolment) -> tuple[str, str]:

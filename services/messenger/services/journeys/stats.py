@@ -28,6 +28,16 @@ def _lift(lift: Lift | None) -> dict[str, Any] | None:
     }
 
 
+def _by_channel(steps: dict[str, dict[str, float]]) -> dict[str, int]:
+    """Messages sent per channel (`sent_<channel>` counters), what the ROI prices."""
+    out: dict[str, int] = defaultdict(int)
+    for values in steps.values():
+        for k, v in values.items():
+            if k.startswith("sent_"):
+                out[k.removeprefix("sent_")] += int(v)
+    return dict(sorted(out.items()))
+
+
 def summarise(journey: dict[str, float], steps: dict[str, dict[str, float]]) -> dict[str, Any]:
     """The public numbers of one version (or of all versions summed)."""
     g = defaultdict(float, journey)
@@ -67,8 +77,10 @@ def summarise(journey: dict[str, float], steps: dict[str, dict[str, float]]) -> 
             name: int(sum(s.get(name, 0) for s in steps.values()))
             for name in ("delivered", "opened", "clicked")
         },
+        "sent_by_channel": _by_channel(steps),
         "converted": int(g["conv_t"]),
         "revenue": str(g["rev_t"]),
+        "discount": str(g["disc_t"]),
         "holdout_converted": n_h and int(g["conv_h"]),
         "holdout_revenue": str(g["rev_h"]),
         "lift": lift,

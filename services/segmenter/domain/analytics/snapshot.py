@@ -82,7 +82,7 @@ class CampaignColumns:
 
 @dataclass(frozen=True)
 class JourneyResult:
-    """One journey's results as the messenger counts them (all versions, so far): messages
+    """One journey's results as the messenger counts them (one version or all, so far): messages
     sent per channel, and conversions and attributed revenue of the treated group and of
     the holdout (enrolled, sent nothing)."""
 
@@ -98,6 +98,8 @@ class JourneyResult:
     holdout_revenue: float
     discount: float = 0.0
     """coupon discounts of the treated's attributed orders, where the messenger knows them"""
+    version: int | None = None
+    """the journey version these numbers are for; None for all versions together"""
 
     def fact(self) -> dict[str, Any]:
         """The pass's fact row (JSON)."""
@@ -105,6 +107,7 @@ class JourneyResult:
             "source": "journey",
             "source_id": self.journey_id,
             "name": self.name,
+            "version": self.version,
             "sent": dict(self.sent),
             "treated": self.treated,
             "converted": self.converted,

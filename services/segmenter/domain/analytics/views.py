@@ -324,10 +324,12 @@ def campaigns(facts: Facts, inputs: ReportInputs) -> list[Row]:
 
 
 def _journey_row(r: Mapping[str, Any], rates: Mapping[str, float]) -> Row:
-    """One journey's ROI, all ranks and all time (the messenger counts journeys as running
-    totals, so the period does not filter them): against its attributed revenue, and
-    against the holdout's, i.e. the treated group's revenue less the holdout's scaled to the
-    treated group's size (`incremental_revenue`). Conversion is per treated person."""
+    """One journey's ROI (all versions, then each version), all ranks and all time (the
+    messenger counts journeys as running totals, so the period does not filter them):
+    against its attributed revenue, and against the holdout's, i.e. the treated group's
+    revenue less the holdout's scaled to the treated group's size (`incremental_revenue`):
+    `roi_vs_holdout` = (revenue − holdout revenue × treated / holdout − message cost −
+    discounts) / cost. Conversion is per treated person."""
     sent = {str(c): int(n) for c, n in r["sent"].items() if int(n)}
     unpriced = sorted(c for c in sent if c not in rates)
     message_cost = None if unpriced else round(sum(rates[c] * n for c, n in sent.items()), 2)
@@ -342,6 +344,7 @@ def _journey_row(r: Mapping[str, Any], rates: Mapping[str, float]) -> Row:
         "source_id": str(r["source_id"]),
         "name": str(r["name"]),
         "rank": "(all)",
+        "version": "(all)" if r.get("version") is None else int(r["version"]),
         "sent": sum(sent.values()),
         "converted": int(r["converted"]),
         "conversion_rate": _ratio(float(r["converted"]), treated),
@@ -507,7 +510,8 @@ def forecast_months(inputs: ReportInputs) -> str:
 def forecast(facts: Facts, inputs: ReportInputs) -> list[Row]:
     """Customers per rank 3, 6 and 12 months after the last complete month, from the
     observed transition matrices and the new-customer trend; with a backtest: the same
-    model fitted on months up to M−6, projected 6 months, against what M showed."""
+    model fitted on months up to M−6, projected 6 months, against what M showed. Then,
+    where the pass fitted BG/NBD, the active base it forecasts (`_alive_row`)."""
     counts = _counts_by_month(facts)
     base = forecast_months(inputs)
     if base not in counts:
@@ -537,7 +541,21 @@ def forecast(facts: Facts, inputs: ReportInputs) -> list[Row]:
             row["backtest_error"] = round(predicted - actual, 1)
             row["backtest_error_pct"] = _ratio(abs(predicted - actual) * 100, actual, 1)
         out.append(row)
+    alive = {int(r["months"]): float(r["customers"]) for r in facts.get("clv_alive", ())}
+    if alive:
+        out.append(_alive_row(alive, model, month_of(inputs.as_of)))
     return out
+
+
+def _alive_row(alive: Mapping[int, float], model: ForecastModel, month: str) -> Row:
+    """The active base by BG/NBD (the pass's CLV fit): today's buyers expected still
+    active 3, 6 and 12 months after the as-of day, plus the newcomers the trend brings
+    meanwhile (counted active: they have just bought). No backtest: the fit is of today."""
+    row: Row = {"state": "active_bgnbd", "month": month, "customers": round(alive.get(0, 0.0))}
+    for h in FORECAST_HORIZONS:
+        newcomers = sum(model.inflow(k) for k in range(1, h + 1))
+        row[f"in_{h}_months"] = round(alive.get(h, 0.0) + newcomers, 1)
+    return row
 
 
 REPORTS: dict[str, Callable[[Facts, ReportInputs], list[Row]]] = {
