@@ -1,4 +1,4 @@
-/* Kizuna console: one page, three views (overview, RFM, customers), drawn from the same
+/* Kizuna console: one page, a view per hash (overview, RFM, repeat, customers, ...), drawn from the same
    /v1 JSON routes partner tools use. The session cookie (HttpOnly) authenticates every
    call; every change echoes the CSRF cookie in X-CSRF-Token. Japanese by default, English
    by the toggle; every label comes from the message catalogue of the language. */
@@ -58,6 +58,29 @@
       el("tbody", {}, rows.map((r) => el("tr", {}, r.map((c, i) => i === 0 ? el("th", { scope: "row" }, c) : el("td", {}, c))))),
     ]);
   }
+  function bar(value, max, colour) {
+    const share = max ? Math.max(0, Math.min(1, Number(value) / max)) : 0;
+    const fill = el("span", { class: "bar-fill" });
+    fill.style.width = (100 * share).toFixed(1) + "%";
+    if (colour) { fill.style.background = colour; }
+    return el("span", { class: "bar", "aria-hidden": "true" }, fill);
+  }
+  function withBar(text, value, max, colour) { return el("span", { class: "barred" }, [bar(value, max, colour), el("span", { text: text })]); }
+  function heat(td, share, rgb) {
+    if (share === null || share === undefined) { return td; }
+    const s = Math.max(0, Math.min(1, share));
+    td.style.background = "rgba(" + rgb + ", " + (0.06 + 0.84 * s).toFixed(3) + ")";
+    td.style.color = s > 0.55 ? "#fff" : "inherit";
+    return td;
+  }
+  function fieldOf(err) {
+    const fields = err && err.body && err.body.error && err.body.error.fields;
+    return fields && fields.length ? fields[0].field : null;
+  }
+  function problem(err) {
+    const field = fieldOf(err);
+    return field ? t("error.field", { field: field, message: err.message }) : t("error.save", { message: err.message });
+  }
   function can(scope) { return !!session && (session.scopes.includes("admin") || session.scopes.includes(scope)); }
 
   // ------------------------------------------------------------------ the API
@@ -98,7 +121,7 @@
   }
   function currentView() {
     const parts = location.hash.replace(/^#\/?/, "").split("/");
-    const name = ["overview", "rfm", "customers"].includes(parts[0]) ? parts[0] : "overview";
+    const name = Object.prototype.hasOwnProperty.call(VIEWS, parts[0]) ? parts[0] : "overview";
     return { name: name, args: parts.slice(1).map(decodeURIComponent) };
   }
   function clearCharts() { for (const c of charts) { c.destroy(); } charts = []; }
@@ -109,7 +132,7 @@
     main.replaceChildren();
     if (!session) { signInView(); return; }
     const view = currentView();
-    const draw = { overview: overviewView, rfm: rfmView, customers: customersView }[view.name];
+    const draw = VIEWS[view.name];
     main.setAttribute("aria-busy", "true");
     try {
       await draw(view.args);
@@ -159,6 +182,11 @@
   async function report(name) {
     const result = await api("/v1/analytics/" + name);
     return result.status === 202 ? { pending: result.body } : result.body;
+  }
+  function pending(result) {
+    if (!result.pending) { return false; }
+    main.append(el("p", { class: "notice", id: "pending", text: t("overview.pending", { status: t("status." + result.pending.status) }) }));
+    return true;
   }
   function kpi(label, value, id) {
     return el("div", { class: "kpi", id: id }, [el("div", { class: "label", text: label }), el("div", { class: "value", text: value })]);
@@ -306,6 +334,50 @@
     }
   }
 
+  // ------------------------------------------------------------------ repeat
+  function bucketName(b) {
+    if (b === "same_day" || b === "later") { return t("bucket." + b); }
+    return t("bucket.days", { range: b });
+  }
+  async function repeatView() {
+    main.append(el("h1", { text: t("repeat.title") }));
+    const [funnel, second, retention] = await Promise.all(["repeat", "second-purchase", "retention"].map(report));
+    if (pending(funnel)) { return; }
+    main.append(el("p", { class: "muted", text: t("overview.as_of", { date: day(funnel.as_of) }) }));
+    main.append(el("h2", { text: t("repeat.funnel") }));
+    const rows = funnel.rows;
+    const first = rows.length ? rows[0].customers_from : 0;
+    const stages = rows.length ? [{ stage: rows[0].from_stage, customers: first, rate: null }].concat(rows.map((r) => ({ stage: r.to_stage, customers: r.customers_to, rate: r.rate }))) : [];
+    main.append(el("div", { class: "card" }, table([t("repeat.stage"), t("table.customers"), t("repeat.rate"), t("repeat.of_first")],
+      stages.map((s) => [s.stage, withBar(num(s.customers), s.customers, first), s.rate === null ? "—" : pct(s.rate), first ? pct(s.customers / first) : "—"]),
+      { id: "funnel", "aria-label": t("repeat.funnel") })));
+    main.append(el("h2", { text: t("repeat.second") }));
+    const buckets = second.rows || [];
+    const most = Math.max(1, ...buckets.map((b) => b.customers));
+    main.append(el("div", { class: "card" }, table([t("repeat.days"), t("table.customers"), t("repeat.share"), t("repeat.cumulative")],
+      buckets.map((b) => [bucketName(b.bucket), withBar(num(b.customers), b.customers, most, "#1e7b4f"), pct(b.share_of_repeaters), pct(b.cumulative_share_of_repeaters)]),
+      { id: "second-purchase" })));
+    main.append(el("h2", { text: t("repeat.retention") }));
+    main.append(el("p", { class: "muted", text: t("repeat.retention_help") }));
+    main.append(el("div", { class: "card" }, retentionTable(retention.rows || [])));
+  }
+  function retentionTable(rows) {
+    const width = rows.reduce((w, r) => Math.max(w, Object.keys(r).filter((k) => /^m\d+$/.test(k)).length), 0);
+    const offsets = Array.from({ length: width }, (_, k) => k);
+    const max = Math.max(0.0001, ...rows.flatMap((r) => offsets.slice(1).map((k) => r["m" + k] || 0)));
+    return el("table", { class: "heat", id: "retention" }, [
+      el("caption", { class: "sr-only", text: t("repeat.retention_caption") }),
+      el("thead", {}, el("tr", {}, [el("th", { scope: "col", text: t("repeat.cohort") }), el("th", { scope: "col", text: t("table.customers") }),
+        ...offsets.map((k) => el("th", { scope: "col", text: t("repeat.month_n", { n: k }) }))])),
+      el("tbody", {}, rows.map((r) => el("tr", {}, [el("th", { scope: "row", text: month(r.month) }), el("td", { text: num(r.customers) }),
+        ...offsets.map((k) => {
+          const v = r["m" + k];
+          const td = el("td", { "data-k": k, text: v === null || v === undefined ? "" : pct(v) });
+          return k === 0 ? td : heat(td, v === null || v === undefined ? null : v / max, "30, 123, 79");
+        })]))),
+    ]);
+  }
+
   // ------------------------------------------------------------------ customers
   async function customersView(args) {
     main.append(el("h1", { text: t("customers.title") }));
@@ -361,6 +433,7 @@
   }
 
   // ------------------------------------------------------------------ start
+  const VIEWS = { overview: overviewView, rfm: rfmView, repeat: repeatView, customers: customersView };
   document.getElementById("lang").addEventListener("click", async () => {
     lang = lang === "ja" ? "en" : "ja";
     localStorage.setItem("kizuna.lang", lang);

@@ -1,0 +1,89 @@
+"""The console's analysis and marketing pages in headless Chromium, over real HTTP, on one
+shop pair loaded and analysed once for the module (`stack`). What a marketer would notice:
+each page shows the figures the `/v1/...` routes answer, its charts are drawn in colour,
+its forms store what was typed (or name the field at fault), and a read-only key is
+offered no change and refused one."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.console.browser import CHROMIUM, Console, coloured_pixels
+from tests.console.conftest import Stack
+
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists(), reason="Debian chromium is not installed (apt-get install chromium)"
+)
+
+
+@pytest.fixture
+def marketer(stack: Stack, browser: Any) -> Iterator[Console]:
+    """acme's marketer (segments read and write, messages read), signed in."""
+    console = Console(browser, stack.base_url)
+    console.sign_in(stack.shops.acme_marketer)
+    yield console
+    assert console.errors == []
+    assert console.other_hosts() == []
+    console.close()
+
+
+def _get(stack: Stack, path: str) -> Any:
+    keys = stack.shops.acme
+    r = stack.segmenter.get(path, headers=keys.header(keys.reader))
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def _numbers(texts: list[str]) -> list[int]:
+    return [int(t.replace(",", "")) for t in texts]
+
+
+def test_the_repeat_page_shows_the_funnel_the_days_to_a_second_order_and_retention(
+    stack: Stack, marketer: Console, tmp_path: Path
+) -> None:
+    """Given acme analysed
+    When the marketer opens the repeat page
+    Then the funnel counts F1, F2, F3... as the repeat report does, the buckets of days to
+    the second order hold the report's customers, and the retention heatmap has a
+    coloured cell per cohort month and month since, as the report says."""
+    page = marketer.page
+    marketer.go("#/repeat", "repeat")
+    funnel = _get(stack, "/v1/analytics/repeat")["rows"]
+    stages = page.locator("#funnel tbody th").all_inner_texts()
+    assert stages == [funnel[0]["from_stage"], *(r["to_stage"] for r in funnel)]
+    counts = _numbers(page.locator("#funnel tbody td:nth-child(2)").all_inner_texts())
+    assert counts == [funnel[0]["customers_from"], *(r["customers_to"] for r in funnel)]
+    assert page.locator("#funnel tbody tr").nth(1).locator("td").nth(1).inner_text() == (
+        f"{round(funnel[0]['rate'] * 100, 1):g}%"
+    )
+
+    second = _get(stack, "/v1/analytics/second-purchase")["rows"]
+    assert _numbers(page.locator("#second-purchase tbody td:nth-child(2)").all_inner_texts()) == [
+        b["customers"] for b in second
+    ]
+    assert page.locator("#second-purchase tbody th").first.inner_text() == "同日"
+
+    retention = _get(stack, "/v1/analytics/retention")["rows"]
+    assert page.locator("#retention tbody tr").count() == len(retention)
+    first_cohort = retention[0]
+    offsets = [k for k in first_cohort if re.fullmatch(r"m\d+", k)]
+    filled = [k for k in offsets if first_cohort[k] is not None]
+    assert page.locator("#retention tbody tr").first.locator("td[data-k]").count() == len(offsets)
+    shown = page.locator("#retention tbody tr").first.locator("td[data-k]")
+    assert all(shown.nth(int(k[1:])).inner_text().endswith("%") for k in filled)
+
+    png = marketer.screenshot("console-repeat.png", tmp_path)
+    for selector, colour_test in (
+        ("#funnel", lambda r, g, b: b > r + 60),
+        ("#second-purchase", lambda r, g, b: g > r + 40 and g > b),
+        ("#retention", lambda r, g, b: g > r + 20 and g > b),
+    ):
+        box = page.locator(selector).bounding_box()
+        assert box is not None
+        drawn = sum(n for c, n in coloured_pixels(png, box).items() if colour_test(*c))
+        assert drawn > 500, selector
