@@ -87,3 +87,92 @@ def test_the_repeat_page_shows_the_funnel_the_days_to_a_second_order_and_retenti
         assert box is not None
         drawn = sum(n for c, n in coloured_pixels(png, box).items() if colour_test(*c))
         assert drawn > 500, selector
+
+
+def test_the_ltv_page_shows_ltv_and_channels_and_takes_ad_spend_by_form_and_csv(
+    stack: Stack, marketer: Console, tmp_path: Path
+) -> None:
+    """Given acme analysed, with no ad spend yet
+    When the marketer opens LTV & channels, enters instagram's October spend by the form,
+    then uploads a CSV for web, then a CSV with a bad month and a form with a negative amount
+    Then LTV by cohort, channel and first product are the report's; after each good entry
+    the channel table shows the spend and the CPA the channels report answers; a bad entry
+    is refused naming its field, and nothing of it is stored."""
+    page = marketer.page
+    marketer.go("#/ltv", "ltv")
+    ltv = _get(stack, "/v1/analytics/ltv")["rows"]
+    for dimension, table_id in (
+        ("cohort", "#ltv-cohort"),
+        ("channel", "#ltv-channel"),
+        ("first_product", "#ltv-first-product"),
+    ):
+        rows = [r for r in ltv if r["dimension"] == dimension]
+        assert page.locator(f"{table_id} tbody tr").count() == len(rows), dimension
+        assert _numbers(page.locator(f"{table_id} tbody td:nth-child(2)").all_inner_texts()) == [
+            r["customers"] for r in rows
+        ]
+    web = next(r for r in ltv if r["dimension"] == "channel" and r["key"] == "web")
+    row = page.locator("#ltv-channel tbody tr", has_text="web")
+    assert row.locator("td").nth(3).inner_text() == f"¥{round(web['ltv_365d']):,}"
+    assert page.locator("#ad-spend").inner_text() == "広告費はまだ入力されていません。"
+
+    # When they enter instagram's October spend by the form
+    page.fill("#spend-channel", "instagram")
+    page.fill("#spend-month", "2026-10")
+    page.fill("#spend-amount", "300000")
+    page.click("#ad-spend-form button[type=submit]")
+    page.wait_for_selector("#ad-spend-status.ok")
+    page.wait_for_selector("#ad-spend tbody tr")
+    channels = {r["channel"]: r for r in _get(stack, "/v1/analytics/channels")["rows"]}
+    instagram = page.locator("#channels tbody tr", has_text="instagram")
+    assert instagram.locator("td").nth(0).inner_text() == "¥300,000"
+    assert (
+        instagram.locator("td").nth(2).inner_text() == f"¥{round(channels['instagram']['cpa']):,}"
+    )
+
+    # And upload a CSV for web
+    page.set_input_files(
+        "#spend-csv",
+        files=[
+            {
+                "name": "spend.csv",
+                "mimeType": "text/csv",
+                "buffer": b"channel,month,amount\nweb,2026-09,120000\nweb,2026-10,80000\n",
+            }
+        ],
+    )
+    page.click("#spend-upload")
+    page.wait_for_selector("#ad-spend-status:has-text('2件')")
+    page.wait_for_selector("#ad-spend tbody tr:nth-child(3)")
+    web_row = page.locator("#channels tbody tr", has_text="web")
+    assert web_row.locator("td").nth(0).inner_text() == "¥200,000"
+
+    # And a CSV with a bad month, then a negative amount in the form
+    page.set_input_files(
+        "#spend-csv",
+        files=[
+            {
+                "name": "bad.csv",
+                "mimeType": "text/csv",
+                "buffer": b"channel,month,amount\nweb,2026-08,1000\nweb,Oct 2026,5\n",
+            }
+        ],
+    )
+    page.click("#spend-upload")
+    page.wait_for_selector("#ad-spend-status.error")
+    assert "line 3.month" in page.locator("#ad-spend-status").inner_text()
+    page.fill("#spend-amount", "-5")
+    page.click("#ad-spend-form button[type=submit]")
+    page.wait_for_selector("#ad-spend-status:has-text('entries.0.amount')")
+    stored = _get(stack, "/v1/analytics/ad-spend")
+    assert sorted((e["channel"], e["month"], e["amount"]) for e in stored) == [
+        ("instagram", "2026-10", 300000.0),
+        ("web", "2026-09", 120000.0),
+        ("web", "2026-10", 80000.0),
+    ]
+    assert page.locator("#ad-spend tbody tr").count() == 3
+    png = marketer.screenshot("console-ltv.png", tmp_path)
+    box = page.locator("#ltv-cohort").bounding_box()
+    assert box is not None
+    gold = sum(n for (r, g, b), n in coloured_pixels(png, box).items() if r > b + 60 and g > b)
+    assert gold > 300

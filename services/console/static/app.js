@@ -378,6 +378,79 @@
     ]);
   }
 
+  // ------------------------------------------------------------------ LTV and channels
+  const LTV_WINDOWS = ["90d", "180d", "365d", "lifetime"];
+  const LTV_DIMENSIONS = ["cohort", "channel", "first_product"];
+  function keyLabel(dimension, key) { return dimension === "cohort" && /^\d{4}-\d{2}$/.test(key) ? month(key) : key; }
+  async function ltvView() {
+    main.append(el("h1", { text: t("ltv.title") }));
+    const [ltv, channels] = await Promise.all(["ltv", "channels"].map(report));
+    if (pending(ltv)) { return; }
+    main.append(el("p", { class: "muted", text: t("overview.as_of", { date: day(ltv.as_of) }) }));
+    main.append(el("h2", { text: t("ltv.channels") }));
+    main.append(el("p", { class: "muted", text: t("ltv.channels_help") }));
+    const channelCard = el("div", { class: "card" });
+    main.append(channelCard);
+    const drawChannels = (rows) => channelCard.replaceChildren(table(
+      [t("table.channel"), t("ltv.ad_spend"), t("ltv.new_customers"), t("ltv.cpa"), t("ltv.ltv365"), t("ltv.ltv_to_cpa"), t("ltv.payback"), t("ltv.allowable_cpa")],
+      rows.map((r) => [r.channel, yen(r.ad_spend), num(r.new_customers), yen(r.cpa), yen(r.ltv_365d), r.ltv_to_cpa === null ? "—" : num(r.ltv_to_cpa),
+        r.payback_month === null ? "—" : t("ltv.payback_months", { n: r.payback_month }), yen(r.allowable_cpa)]), { id: "channels" }));
+    drawChannels(channels.rows || []);
+    await adSpendSection(async () => drawChannels((await report("channels")).rows || []));
+    for (const dimension of LTV_DIMENSIONS) {
+      const rows = ltv.rows.filter((r) => r.dimension === dimension);
+      const most = Math.max(1, ...rows.map((r) => r.ltv_365d || 0));
+      main.append(el("h2", { text: t("ltv_by." + dimension) }));
+      main.append(el("div", { class: "card" }, table([t("ltv_key." + dimension), t("table.customers"), ...LTV_WINDOWS.map((w) => t("ltv_window." + w))],
+        rows.map((r) => [keyLabel(dimension, r.key), num(r.customers), ...LTV_WINDOWS.map((w) => w === "365d" && r.ltv_365d !== null ? withBar(yen(r.ltv_365d), r.ltv_365d, most, "#b8860b") : yen(r["ltv_" + w]))]),
+        { id: "ltv-" + dimension.replace("_", "-") })));
+    }
+  }
+  async function adSpendSection(redraw) {
+    main.append(el("h2", { text: t("ltv.ad_spend_title") }));
+    const listCard = el("div", { class: "card" });
+    const drawList = async () => {
+      const entries = (await api("/v1/analytics/ad-spend?limit=200")).body;
+      listCard.replaceChildren(entries.length ? table([t("table.channel"), t("table.month"), t("ltv.amount")],
+        entries.map((e) => [e.channel, month(e.month), yen(e.amount)]), { id: "ad-spend" }) : el("p", { class: "muted", id: "ad-spend", text: t("ltv.no_ad_spend") }));
+    };
+    if (can("segments:write")) {
+      const status = el("p", { id: "ad-spend-status", role: "status" });
+      const done = async (stored) => {
+        status.className = "ok";
+        status.textContent = t("ltv.stored", { n: num(stored) });
+        await Promise.all([drawList(), redraw()]);
+      };
+      const failed = (err) => { status.className = "error"; status.textContent = problem(err); };
+      const form = el("form", { id: "ad-spend-form", class: "card form" }, [
+        el("label", { for: "spend-channel", text: t("table.channel") }), el("input", { id: "spend-channel", name: "channel", type: "text", required: true }),
+        el("label", { for: "spend-month", text: t("table.month") }), el("input", { id: "spend-month", name: "month", type: "text", placeholder: "2026-10", required: true }),
+        el("label", { for: "spend-amount", text: t("ltv.amount") }), el("input", { id: "spend-amount", name: "amount", type: "text", inputmode: "decimal", required: true }),
+        el("button", { type: "submit", class: "primary", text: t("ltv.save_spend") }),
+      ]);
+      form.addEventListener("submit", async (event) => {
+        event.preventDefault();
+        const f = form.elements;
+        try {
+          const r = await api("/v1/analytics/ad-spend", { method: "PUT", json: { entries: [{ channel: f.channel.value.trim(), month: f.month.value.trim(), amount: f.amount.value.trim() }] } });
+          await done(r.body.stored);
+        } catch (err) { failed(err); }
+      });
+      const file = el("input", { id: "spend-csv", type: "file", accept: ".csv,text/csv" });
+      const upload = el("button", { type: "button", id: "spend-upload", text: t("ltv.upload") });
+      upload.addEventListener("click", async () => {
+        if (!file.files.length) { status.className = "error"; status.textContent = t("ltv.choose_file"); return; }
+        try {
+          const r = await api("/v1/analytics/ad-spend", { method: "PUT", body: await file.files[0].text(), headers: { "Content-Type": "text/csv" } });
+          await done(r.body.stored);
+        } catch (err) { failed(err); }
+      });
+      main.append(form, el("div", { class: "row" }, [el("label", { for: "spend-csv", text: t("ltv.csv") }), file, upload]), el("p", { class: "muted", text: t("ltv.csv_help") }), status);
+    }
+    main.append(listCard);
+    await drawList();
+  }
+
   // ------------------------------------------------------------------ customers
   async function customersView(args) {
     main.append(el("h1", { text: t("customers.title") }));
@@ -433,7 +506,7 @@
   }
 
   // ------------------------------------------------------------------ start
-  const VIEWS = { overview: overviewView, rfm: rfmView, repeat: repeatView, customers: customersView };
+  const VIEWS = { overview: overviewView, rfm: rfmView, repeat: repeatView, ltv: ltvView, customers: customersView };
   document.getElementById("lang").addEventListener("click", async () => {
     lang = lang === "ja" ? "en" : "ja";
     localStorage.setItem("kizuna.lang", lang);
