@@ -176,3 +176,57 @@ def test_the_ltv_page_shows_ltv_and_channels_and_takes_ad_spend_by_form_and_csv(
     assert box is not None
     gold = sum(n for (r, g, b), n in coloured_pixels(png, box).items() if r > b + 60 and g > b)
     assert gold > 300
+
+
+def test_the_list_diagnosis_page_shows_the_list_the_calendar_the_flows_and_the_forecast(
+    stack: Stack, marketer: Console, tmp_path: Path
+) -> None:
+    """Given acme analysed
+    When the marketer opens the list diagnosis and picks an earlier month
+    Then the list analysis table, the calendar diagnosis and the lifecycle flows of that
+    month, and the forecast with its backtest error are the reports' figures, the calendar
+    is coloured by count and each month's mix is drawn in the ranks' colours."""
+    page = marketer.page
+    marketer.go("#/diagnosis", "diagnosis")
+    listed = _get(stack, "/v1/analytics/list-analysis")["rows"]
+    assert page.locator("#list-analysis tbody tr").count() == len(listed)
+    last = page.locator("#list-analysis tbody tr").last
+    assert _numbers(last.locator("td").all_inner_texts()[:6]) == [
+        listed[-1][s] for s in ("new", "repeat", "loyal", "dormant", "lost", "total")
+    ]
+
+    calendar = _get(stack, "/v1/analytics/calendar")["rows"]
+    lifecycle = _get(stack, "/v1/analytics/lifecycle")["rows"]
+    months = sorted({r["month"] for r in calendar})
+    for chosen in (months[-1], months[-4]):
+        page.select_option("#diagnosis-month", chosen)
+        cells = [r for r in calendar if r["month"] == chosen]
+        shown = [
+            _numbers(row.locator("td").all_inner_texts())
+            for row in page.locator("#calendar tbody tr").all()
+        ]
+        assert shown == [[r["f1"], r["f2"], r["f3"], r["f4"], r["f5+"], r["total"]] for r in cells]
+        for flow in (r for r in lifecycle if r["month"] == chosen):
+            cell = page.locator(
+                f"#lifecycle td[data-from='{flow['from_state']}'][data-to='{flow['to_state']}']"
+            )
+            assert cell.inner_text().split(" ")[0] == f"{flow['customers']:,}", flow
+
+    forecast = _get(stack, "/v1/analytics/forecast")["rows"]
+    rows = page.locator("#diagnosis-forecast tbody tr")
+    assert rows.count() == len(forecast) == 6
+    total = rows.last.locator("td").all_inner_texts()
+    assert total[0] == f"{forecast[-1]['customers']:,}"
+    error = forecast[-1]["backtest_error"]
+    assert total[5] == ("+" if error > 0 else "") + f"{error:,.1f}".removesuffix(".0")
+
+    png = marketer.screenshot("console-diagnosis.png", tmp_path)
+    box = page.locator("#calendar").bounding_box()
+    assert box is not None
+    blue = sum(n for (r, g, b), n in coloured_pixels(png, box).items() if b > r + 40)
+    assert blue > 500
+    box = page.locator("#list-analysis").bounding_box()
+    assert box is not None
+    drawn = coloured_pixels(png, box)
+    for colour in ((0x2B, 0x59, 0xC3), (0x1E, 0x7B, 0x4F), (0xB3, 0x26, 0x1E)):
+        assert drawn.get(colour, 0) > 50, colour

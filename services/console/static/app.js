@@ -451,6 +451,85 @@
     await drawList();
   }
 
+  // ------------------------------------------------------------------ list diagnosis
+  const RECENCY = ["0", "1", "2", "3-5", "6-11", "12+"];
+  const FREQUENCY = ["1", "2", "3", "4", "5+"];
+  async function diagnosisView() {
+    main.append(el("h1", { text: t("diagnosis.title") }));
+    const [list, calendar, lifecycle, forecast] = await Promise.all(["list-analysis", "calendar", "lifecycle", "forecast"].map(report));
+    if (pending(list)) { return; }
+    main.append(el("p", { class: "muted", text: t("overview.as_of", { date: day(list.as_of) }) }));
+    main.append(el("h2", { text: t("diagnosis.list") }));
+    const most = Math.max(1, ...list.rows.map((r) => r.total));
+    main.append(el("div", { class: "card" }, table([t("table.month"), ...STATES.map((s) => t("state." + s)), t("table.total"), t("diagnosis.mix")],
+      list.rows.map((r) => [month(r.month), ...STATES.map((s) => num(r[s])), num(r.total), stacked(r, most)]), { id: "list-analysis" })));
+    const months = [...new Set(calendar.rows.map((r) => r.month))].sort();
+    const picker = el("select", { id: "diagnosis-month" }, months.map((m) => el("option", { value: m, text: month(m) })));
+    picker.value = months[months.length - 1] || "";
+    const calendarCard = el("div", { class: "card" });
+    const flowCard = el("div", { class: "card" });
+    const draw = () => {
+      calendarCard.replaceChildren(calendarTable(calendar.rows.filter((r) => r.month === picker.value)));
+      flowCard.replaceChildren(flowTable(lifecycle.rows.filter((r) => r.month === picker.value)));
+    };
+    picker.addEventListener("change", draw);
+    main.append(el("div", { class: "row" }, [el("label", { for: "diagnosis-month", text: t("diagnosis.month") }), picker]));
+    main.append(el("h2", { text: t("diagnosis.calendar") }), el("p", { class: "muted", text: t("diagnosis.calendar_help") }), calendarCard);
+    main.append(el("h2", { text: t("diagnosis.lifecycle") }), el("p", { class: "muted", text: t("diagnosis.lifecycle_help") }), flowCard);
+    draw();
+    main.append(el("h2", { text: t("diagnosis.forecast") }));
+    if (forecast.pending || !forecast.rows.length) {
+      main.append(el("p", { class: "notice", text: t("overview.no_forecast") }));
+      return;
+    }
+    const back = forecast.rows[0].backtest_from;
+    main.append(el("p", { class: "muted", text: back ? t("diagnosis.backtest_help", { from: month(back), to: month(forecast.rows[0].month) }) : t("diagnosis.no_backtest") }));
+    main.append(el("div", { class: "card" }, table(
+      [t("table.state"), t("forecast.now"), t("forecast.in", { n: 3 }), t("forecast.in", { n: 6 }), t("forecast.in", { n: 12 }), t("diagnosis.backtest_forecast"), t("diagnosis.backtest_error"), t("diagnosis.backtest_error_pct")],
+      forecast.rows.map((r) => [t("state." + r.state), num(r.customers), num(r.in_3_months), num(r.in_6_months), num(r.in_12_months),
+        num(r.backtest_forecast), r.backtest_error === undefined ? "—" : (r.backtest_error > 0 ? "+" : "") + num(r.backtest_error),
+        r.backtest_error_pct === undefined || r.backtest_error_pct === null ? "—" : num(r.backtest_error_pct) + "%"]),
+      { id: "diagnosis-forecast" })));
+  }
+  function stacked(row, most) {
+    const holder = el("span", { class: "stack", "aria-hidden": "true" });
+    holder.style.width = (100 * row.total / most).toFixed(1) + "%";
+    for (const s of STATES) {
+      const part = el("span", {});
+      part.style.width = row.total ? (100 * row[s] / row.total).toFixed(2) + "%" : "0";
+      part.style.background = COLORS[s];
+      holder.append(part);
+    }
+    return el("span", { class: "stack-holder" }, holder);
+  }
+  function calendarTable(rows) {
+    const max = Math.max(1, ...rows.flatMap((r) => FREQUENCY.map((f) => r["f" + f])));
+    const byRecency = new Map(rows.map((r) => [r.months_since_last_order, r]));
+    return el("table", { class: "heat", id: "calendar" }, [
+      el("caption", { class: "sr-only", text: t("diagnosis.calendar_caption") }),
+      el("thead", {}, el("tr", {}, [el("th", { scope: "col", text: t("diagnosis.recency") }), ...FREQUENCY.map((f) => el("th", { scope: "col", text: t("diagnosis.orders_n", { n: f }) })), el("th", { scope: "col", text: t("table.total") })])),
+      el("tbody", {}, RECENCY.map((rec) => {
+        const r = byRecency.get(rec) || { total: 0 };
+        return el("tr", {}, [el("th", { scope: "row", text: t("diagnosis.months_ago", { n: rec }) }),
+          ...FREQUENCY.map((f) => heat(el("td", { text: num(r["f" + f] || 0) }), (r["f" + f] || 0) / max, "43, 89, 195")), el("td", { text: num(r.total) })]);
+      })),
+    ]);
+  }
+  function flowTable(rows) {
+    const from = ["none", ...STATES];
+    const cell = new Map(rows.map((r) => [r.from_state + ">" + r.to_state, r]));
+    return el("table", { class: "heat", id: "lifecycle" }, [
+      el("caption", { class: "sr-only", text: t("diagnosis.lifecycle_caption") }),
+      el("thead", {}, el("tr", {}, [el("th", { scope: "col", text: t("diagnosis.from_to") }), ...STATES.map((s) => el("th", { scope: "col", text: t("state." + s) }))])),
+      el("tbody", {}, from.map((a) => el("tr", {}, [el("th", { scope: "row", text: a === "none" ? t("diagnosis.first_order") : t("state." + a) }),
+        ...STATES.map((b) => {
+          const r = cell.get(a + ">" + b);
+          const td = el("td", { "data-from": a, "data-to": b, text: r ? num(r.customers) + (r.rate === null ? "" : " (" + pct(r.rate) + ")") : "0" });
+          return r && r.rate !== null ? heat(td, r.rate, "184, 134, 11") : td;
+        })]))),
+    ]);
+  }
+
   // ------------------------------------------------------------------ customers
   async function customersView(args) {
     main.append(el("h1", { text: t("customers.title") }));
@@ -506,7 +585,7 @@
   }
 
   // ------------------------------------------------------------------ start
-  const VIEWS = { overview: overviewView, rfm: rfmView, repeat: repeatView, ltv: ltvView, customers: customersView };
+  const VIEWS = { overview: overviewView, rfm: rfmView, repeat: repeatView, ltv: ltvView, diagnosis: diagnosisView, customers: customersView };
   document.getElementById("lang").addEventListener("click", async () => {
     lang = lang === "ja" ? "en" : "ja";
     localStorage.setItem("kizuna.lang", lang);
