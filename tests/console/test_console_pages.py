@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from email import message_from_string, policy
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from messenger.entrypoints import events as messenger_events
+from tests.conftest import order_payload
 from tests.console.browser import CHROMIUM, Console, coloured_pixels
 from tests.console.conftest import Stack
 
@@ -230,3 +233,139 @@ def test_the_list_diagnosis_page_shows_the_list_the_calendar_the_flows_and_the_f
     drawn = coloured_pixels(png, box)
     for colour in ((0x2B, 0x59, 0xC3), (0x1E, 0x7B, 0x4F), (0xB3, 0x26, 0x1E)):
         assert drawn.get(colour, 0) > 50, colour
+
+
+def _to_messenger(stack: Stack) -> int:
+    """What the bus delivered to the messenger's queue so far, handed to its function (as
+    Lambda would)."""
+    events = stack.cloud.take_events("MessengerEventsFunction")
+    for event in events:
+        messenger_events.handler(event, None)
+    return len(events)
+
+
+def test_a_drilled_down_cell_becomes_a_segment_and_a_campaign_sent_to_it(
+    stack: Stack, browser: Any, tmp_path: Path
+) -> None:
+    """Given three new customers who bought through LINE today, known to the messenger
+    When acme's admin drills into their RFM cell, saves it as a segment, follows "send
+    these customers a campaign" and creates one with a subject and a body
+    Then the campaign form names that segment, the campaign runs once its wave is due,
+    the three get the mail (the cell's older customers have no address on file), and the
+    campaigns page shows the sends the results route counts."""
+    keys = stack.shops.acme
+    for n in range(3):
+        body = order_payload(
+            n=n,
+            customer_id=f"line-{n}",
+            email=f"line{n}@example.jp",
+            placed_at="2026-11-23T09:00:00+09:00",
+            sales_channel="line",
+        )
+        r = stack.segmenter.post("/v1/orders", json=body, headers=keys.header(keys.events))
+        assert r.status_code == 201, r.text
+    assert stack.segmenter.post(
+        "/v1/segments/recompute", headers=keys.header(keys.admin)
+    ).is_success
+    _to_messenger(stack)
+    rfm = _get(stack, "/v1/customers/line-0")["rfm"]
+    r_score, f_score = rfm["r"], rfm["f"]
+    segment = f"rfm-r{r_score}-f{f_score}"
+
+    console = Console(browser, stack.base_url)
+    console.sign_in(keys.admin)
+    page = console.page
+    console.go(f"#/rfm/{r_score}/{f_score}", "rfm")
+    page.wait_for_selector("#drill-customers")
+    assert {"line-0", "line-1", "line-2"} <= set(
+        page.locator("#drill-customers a").all_inner_texts()
+    )
+    page.click("#save-segment")
+    page.wait_for_selector("#save-status.ok")
+    _to_messenger(stack)  # the bus brings the new segment's members to the messenger
+    page.click("#send-campaign")
+    page.wait_for_selector("main[data-view=campaigns][data-ready=true] #campaign-form")
+    assert page.locator("#campaign-segment").input_value() == segment
+    page.fill("#campaign-name", "LINE新規のお客様へ")
+    page.fill("#campaign-subject", "ご購入ありがとうございます")
+    page.fill("#campaign-body", "{{ customer.last_name }}様\n\n次回使えるクーポンをお送りします。")
+    page.click("#campaign-form button[type=submit]")
+    page.wait_for_selector("#campaign-title, #campaign-status.error")
+    assert page.locator("#campaign-status").count() == 0, page.locator(
+        "#campaign-status"
+    ).inner_text()
+    assert page.locator("#campaign-title").inner_text() == "LINE新規のお客様へ"
+
+    # When the segment's members reach the messenger and the wave is due
+    _to_messenger(stack)
+    messenger_events.journey_dispatcher()
+    _to_messenger(stack)
+    mails = [
+        m
+        for m in stack.cloud.sent_mail()
+        if message_from_string(m.raw_data, policy=policy.default)["Subject"]
+        == "ご購入ありがとうございます"
+    ]
+    assert sorted(str(m.destinations[0]) for m in mails) == [
+        "line0@example.jp",
+        "line1@example.jp",
+        "line2@example.jp",
+    ]
+    console.go("#/campaigns", "campaigns")
+    row = page.locator("#campaigns tbody tr", has_text="LINE新規のお客様へ")
+    campaign_id = row.locator("a").get_attribute("href").rsplit("/", 1)[1]
+    results = stack.messenger.get(
+        f"/v1/campaigns/{campaign_id}/results", headers=keys.header(keys.reader)
+    ).json()
+    cells = row.locator("td").all_inner_texts()
+    assert results["total"]["sent"] == 3
+    assert _numbers(cells[3:7]) == [
+        results["total"][k] for k in ("sent", "opened", "clicked", "converted")
+    ]
+    console.go(f"#/campaigns/{campaign_id}", "campaigns")
+    assert page.locator("#campaign-variants tbody tr").first.locator("td").first.inner_text() == "3"
+    console.screenshot("console-campaign.png", tmp_path)
+    assert console.errors == [] and console.other_hosts() == []
+    console.close()
+
+
+def test_the_journeys_page_switches_built_ins_and_shows_their_numbers(
+    stack: Stack, browser: Any
+) -> None:
+    """Given acme's admin on the journeys page
+    When they enable the first built-in journey, then pause it
+    Then every built-in is listed with its status, the enabled one appears among the
+    shop's journeys with the numbers its stats route answers (lift "—" before anyone is
+    measured), and pausing it shows it paused."""
+    keys = stack.shops.acme
+    console = Console(browser, stack.base_url)
+    console.sign_in(keys.admin)
+    page = console.page
+    console.go("#/journeys", "journeys")
+    builtins = stack.messenger.get("/v1/journeys/builtins", headers=keys.header(keys.reader)).json()
+    rows = page.locator("#builtins tbody tr")
+    assert rows.count() == len(builtins) >= 9
+    first = builtins[0]
+    assert rows.first.locator("th").inner_text() == first["title"]["ja"]
+    assert rows.first.locator("td").nth(1).inner_text() == "未設定"
+
+    page.click(f"button[data-builtin='{first['name']}']")
+    page.wait_for_selector(f"button[data-builtin='{first['name']}'][aria-pressed=true]")
+    page.wait_for_selector("main[data-ready=true] table#journeys")
+    assert rows.first.locator("td").nth(1).inner_text() == "稼働中"
+    journeys = stack.messenger.get("/v1/journeys", headers=keys.header(keys.reader)).json()
+    stats = stack.messenger.get(
+        f"/v1/journeys/{journeys[0]['journey_id']}/stats", headers=keys.header(keys.reader)
+    ).json()
+    cells = page.locator("#journeys tbody tr").first.locator("td").all_inner_texts()
+    assert cells[0] == "稼働中"
+    assert _numbers(cells[1:7]) == [
+        stats[k] for k in ("entered", "holdout", "sent", "opened", "clicked", "converted")
+    ]
+    assert cells[7] == "—" if stats["lift"]["conversion"] is None else "95%" in cells[7]
+
+    page.click(f"button[data-builtin='{first['name']}']")
+    page.wait_for_selector(f"button[data-builtin='{first['name']}'][aria-pressed=false]")
+    assert page.locator("#journeys tbody tr").first.locator("td").first.inner_text() == "停止中"
+    assert console.errors == [] and console.other_hosts() == []
+    console.close()

@@ -319,6 +319,10 @@
         } catch (err) {
           status.className = "error";
           status.textContent = err.status === 409 ? t("rfm.exists", { id: id }) : t("error.save", { message: err.message });
+          if (err.status !== 409) { return; }
+        }
+        if (can("messages:send") && !document.getElementById("send-campaign")) {
+          section.insertBefore(el("div", { class: "row" }, linkButton("#/campaigns/new/" + enc(id), t("rfm.send_campaign"), "send-campaign")), status.nextSibling);
         }
       });
       section.append(el("div", { class: "row" }, save));
@@ -530,6 +534,132 @@
     ]);
   }
 
+  // ------------------------------------------------------------------ campaigns
+  function enc(id) { return encodeURIComponent(id); }
+  function when(iso) {
+    if (!iso) { return "—"; }
+    return new Intl.DateTimeFormat(locale(), { year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", timeZone: "Asia/Tokyo" }).format(new Date(iso));
+  }
+  function escapeHtml(text) { return text.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]); }
+  function linkButton(href, text, id) { return el("a", { class: "button primary", href: href, id: id, text: text }); }
+  async function campaignsView(args) {
+    if (args[0] === "new") { await campaignForm(args[1] || ""); return; }
+    if (args.length) { await campaignDetail(args[0]); return; }
+    main.append(el("h1", { text: t("campaigns.title") }));
+    if (can("messages:send")) { main.append(el("div", { class: "row" }, linkButton("#/campaigns/new", t("campaigns.new"), "new-campaign"))); }
+    const campaigns = (await api("/v1/campaigns?limit=100")).body;
+    if (!campaigns.length) { main.append(el("p", { class: "muted", id: "campaigns", text: t("campaigns.none") })); return; }
+    const results = await Promise.all(campaigns.map((c) => api("/v1/campaigns/" + enc(c.campaign_id) + "/results").then((r) => r.body)));
+    main.append(el("div", { class: "card" }, table(
+      [t("campaigns.name"), t("campaigns.segment"), t("table.status"), t("campaigns.scheduled"), t("stats.sent"), t("stats.opened"), t("stats.clicked"), t("stats.converted"), t("table.revenue")],
+      results.map((r) => [el("a", { href: "#/campaigns/" + enc(r.campaign.campaign_id), text: r.campaign.name }), r.campaign.segment_id, t("campaign_status." + r.campaign.status),
+        when(r.campaign.scheduled_at), num(r.total.sent), num(r.total.opened), num(r.total.clicked), num(r.total.converted), yen(r.total.revenue)]),
+      { id: "campaigns" })));
+  }
+  function resultRow(label, r, extra) {
+    return [label, num(r.sent), num(r.delivered), num(r.opened), num(r.clicked), num(r.converted), yen(r.revenue)].concat(extra || []);
+  }
+  const RESULT_HEADERS = () => [t("stats.sent"), t("stats.delivered"), t("stats.opened"), t("stats.clicked"), t("stats.converted"), t("table.revenue")];
+  async function campaignDetail(id) {
+    const r = (await api("/v1/campaigns/" + enc(id) + "/results")).body;
+    const c = r.campaign;
+    main.append(el("h1", { id: "campaign-title", text: c.name }));
+    main.append(el("dl", { class: "profile card", id: "campaign" }, [
+      ["campaigns.segment", c.segment_id], ["table.status", t("campaign_status." + c.status)], ["campaigns.scheduled", when(c.scheduled_at)],
+      ["campaigns.processed", num(c.processed)], ["campaigns.waves", num(c.waves)], ["campaigns.completed", when(c.completed_at)],
+    ].flatMap(([k, v]) => [el("dt", { text: t(k) }), el("dd", { text: v })])));
+    main.append(el("h2", { text: t("campaigns.by_variant") }));
+    main.append(el("div", { class: "card" }, table([t("campaigns.variant"), ...RESULT_HEADERS(), t("campaigns.win")],
+      Object.entries(r.by_variant).map(([v, row]) => resultRow(v, row, [r.win_probability[v] === undefined ? "—" : pct(r.win_probability[v])])).concat([resultRow(t("table.total"), r.total, [""])]),
+      { id: "campaign-variants" })));
+    main.append(el("h2", { text: t("campaigns.by_rank") }));
+    const rankRows = [];
+    for (const [rank, variants] of Object.entries(r.by_rank)) {
+      for (const [v, row] of Object.entries(variants)) { rankRows.push(resultRow(t("rank." + rank) + " · " + v, row)); }
+    }
+    main.append(el("div", { class: "card" }, table([t("table.rank"), ...RESULT_HEADERS()], rankRows, { id: "campaign-ranks" })));
+    if (can("messages:send") && (c.status === "scheduled" || c.status === "running")) {
+      const cancel = el("button", { type: "button", id: "cancel-campaign", text: t("campaigns.cancel") });
+      cancel.addEventListener("click", async () => { await api("/v1/campaigns/" + enc(id) + "/cancel", { method: "POST" }); await render(); });
+      main.append(el("div", { class: "row" }, cancel));
+    }
+  }
+  async function campaignForm(segmentId) {
+    main.append(el("h1", { text: t("campaigns.new") }));
+    if (!can("messages:send")) { main.append(el("p", { class: "notice", id: "readonly-note", text: t("campaigns.readonly") })); return; }
+    const segments = (await api("/v1/segments?limit=200")).body;
+    const status = el("p", { id: "campaign-status", role: "status" });
+    const select = el("select", { id: "campaign-segment", name: "segment", required: true },
+      segments.map((s) => el("option", { value: s.segment_id, text: s.name + " (" + s.segment_id + ")" })));
+    if (segmentId) { select.value = segmentId; }
+    const form = el("form", { id: "campaign-form", class: "card form" }, [
+      el("label", { for: "campaign-name", text: t("campaigns.name") }), el("input", { id: "campaign-name", name: "name", type: "text", required: true }),
+      el("label", { for: "campaign-segment", text: t("campaigns.segment") }), select,
+      el("label", { for: "campaign-subject", text: t("campaigns.subject") }), el("input", { id: "campaign-subject", name: "subject", type: "text", required: true }),
+      el("label", { for: "campaign-body", text: t("campaigns.body") }), el("textarea", { id: "campaign-body", name: "body", rows: "6", required: true }),
+      el("label", { for: "campaign-when", text: t("campaigns.when") }), el("input", { id: "campaign-when", name: "when", type: "datetime-local" }),
+      el("button", { type: "submit", class: "primary", text: t("campaigns.create") }),
+    ]);
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const f = form.elements;
+      const id = "console-" + Date.now().toString(36);
+      const body = f.body.value;
+      const html = body.split(/\n{2,}/).map((p) => "<p>" + escapeHtml(p).replace(/\n/g, "<br>") + "</p>").join("\n");
+      try {
+        await api("/v1/messages", { method: "POST", json: { message_id: id, name: f.name.value, email: { subject: f.subject.value, html: html, text: body } } });
+        const campaign = { campaign_id: id, name: f.name.value, segment_id: f.segment.value, variants: [{ name: "A", message_id: id }] };
+        if (f.when.value) { campaign.scheduled_at = new Date(f.when.value).toISOString(); }
+        await api("/v1/campaigns", { method: "POST", json: campaign });
+        location.hash = "#/campaigns/" + enc(id);
+      } catch (err) { status.className = "error"; status.textContent = problem(err); }
+    });
+    main.append(form, status);
+  }
+
+  // ------------------------------------------------------------------ journeys
+  function lift(l) {
+    if (!l) { return "—"; }
+    const signed = (v) => (v > 0 ? "+" : "") + pct(v);
+    const [lo, hi] = l.ci95;
+    return t("journeys.lift_value", { d: signed(l.difference), lo: lo === null ? "—" : signed(lo), hi: hi === null ? "—" : signed(hi) });
+  }
+  async function journeysView() {
+    main.append(el("h1", { text: t("journeys.title") }));
+    const [builtins, journeys] = await Promise.all([api("/v1/journeys/builtins"), api("/v1/journeys?limit=100")].map((p) => p.then((r) => r.body)));
+    main.append(el("h2", { text: t("journeys.builtins") }));
+    const writer = can("messages:send");
+    main.append(el("div", { class: "card" }, table([t("journeys.name"), t("journeys.steps"), t("table.status"), writer ? t("journeys.switch") : ""],
+      builtins.map((b) => {
+        const on = b.status === "active";
+        let control = "";
+        if (writer) {
+          control = el("button", { type: "button", "data-builtin": b.name, "aria-pressed": String(on), text: on ? t("journeys.disable") : t("journeys.enable") });
+          control.addEventListener("click", async () => {
+            control.disabled = true;
+            await api("/v1/journeys/builtins/" + enc(b.name) + "/" + (on ? "disable" : "enable"), { method: "POST" });
+            await render();
+          });
+        }
+        return [b.title[lang] || b.title.ja || b.name, num(b.steps), t("journey_status." + (b.status || "off")), control];
+      }), { id: "builtins" })));
+    main.append(el("h2", { text: t("journeys.running") }));
+    if (!journeys.length) { main.append(el("p", { class: "muted", id: "journeys", text: t("journeys.none") })); return; }
+    const stats = await Promise.all(journeys.map((j) => api("/v1/journeys/" + enc(j.journey_id) + "/stats").then((r) => r.body)));
+    main.append(el("p", { class: "muted", text: t("journeys.lift_help") }));
+    main.append(el("div", { class: "card" }, table(
+      [t("journeys.name"), t("table.status"), t("journeys.entered"), t("journeys.holdout"), t("stats.sent"), t("stats.opened"), t("stats.clicked"), t("stats.converted"), t("journeys.lift")],
+      journeys.map((j, i) => [j.name, t("journey_status." + j.status), num(stats[i].entered), num(stats[i].holdout), num(stats[i].sent), num(stats[i].opened),
+        num(stats[i].clicked), num(stats[i].converted), lift(stats[i].lift.conversion)]), { id: "journeys" })));
+    for (const [i, j] of journeys.entries()) {
+      const steps = Object.entries(stats[i].steps);
+      if (!steps.length) { continue; }
+      main.append(el("details", { class: "card" }, [el("summary", { text: t("journeys.steps_of", { name: j.name }) }),
+        table([t("journeys.step"), t("stats.sent"), t("stats.delivered"), t("stats.opened"), t("stats.clicked")],
+          steps.map(([step, c]) => [step, num(c.sent || 0), num(c.delivered || 0), num(c.opened || 0), num(c.clicked || 0)]))]));
+    }
+  }
+
   // ------------------------------------------------------------------ customers
   async function customersView(args) {
     main.append(el("h1", { text: t("customers.title") }));
@@ -585,7 +715,7 @@
   }
 
   // ------------------------------------------------------------------ start
-  const VIEWS = { overview: overviewView, rfm: rfmView, repeat: repeatView, ltv: ltvView, diagnosis: diagnosisView, customers: customersView };
+  const VIEWS = { overview: overviewView, rfm: rfmView, repeat: repeatView, ltv: ltvView, diagnosis: diagnosisView, campaigns: campaignsView, journeys: journeysView, customers: customersView };
   document.getElementById("lang").addEventListener("click", async () => {
     lang = lang === "ja" ? "en" : "ja";
     localStorage.setItem("kizuna.lang", lang);
