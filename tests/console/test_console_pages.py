@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 
 from messenger.entrypoints import events as messenger_events
 from tests.conftest import order_payload
@@ -369,3 +370,174 @@ def test_the_journeys_page_switches_built_ins_and_shows_their_numbers(
     assert page.locator("#journeys tbody tr").first.locator("td").first.inner_text() == "停止中"
     assert console.errors == [] and console.other_hosts() == []
     console.close()
+
+
+def _builder_count(page: Any) -> str:
+    page.wait_for_selector("#builder-count[data-ready=true]")
+    return str(page.locator("#builder-count").inner_text())
+
+
+def _preview(stack: Stack, rule: dict[str, Any]) -> int:
+    keys = stack.shops.acme
+    r = stack.segmenter.post(
+        "/v1/segments/preview", json={"rule": rule, "sample": 0}, headers=keys.header(keys.reader)
+    )
+    assert r.status_code == 200, r.text
+    return int(r.json()["count"])
+
+
+def test_the_segment_builder_counts_as_conditions_change_and_saves_the_rule(
+    stack: Stack, marketer: Console
+) -> None:
+    """Given acme's marketer on the segments page
+    When they change the first condition, add a second, type a value the rule language
+    refuses, then correct it and save the segment
+    Then the count under the builder follows every change with the preview route's
+    count, the refusal names the condition's path, and the saved segment's members page
+    lists exactly its members."""
+    page = marketer.page
+    marketer.go("#/segments", "segments")
+    repeaters = {"all": [{"field": "order_count", "op": "gte", "value": 2}]}
+    assert _builder_count(page) == f"該当する顧客: {_preview(stack, repeaters)}人"
+    page.locator(".cond-value").first.fill("3")
+    three = {"all": [{"field": "order_count", "op": "gte", "value": 3}]}
+    assert _builder_count(page) == f"該当する顧客: {_preview(stack, three)}人"
+
+    page.click("#add-condition")
+    second = page.locator(".condition").nth(1)
+    second.locator(".cond-field").select_option("acquisition_channel")
+    second.locator(".cond-op").select_option("eq")
+    second.locator(".cond-value").fill("instagram")
+    both = {
+        "all": [
+            three["all"][0],
+            {"field": "acquisition_channel", "op": "eq", "value": "instagram"},
+        ]
+    }
+    expected = _preview(stack, both)
+    assert 0 < expected < _preview(stack, three)
+    assert _builder_count(page) == f"該当する顧客: {expected}人"
+
+    page.locator(".cond-value").first.fill("many")
+    assert "all[0].value" in _builder_count(page)
+    assert page.locator("#builder-count.error").count() == 1
+    page.locator(".cond-value").first.fill("3")
+    assert _builder_count(page) == f"該当する顧客: {expected}人"
+
+    page.fill("#segment-id", "insta-loyal")
+    page.fill("#segment-name", "インスタ経由の常連")
+    page.click("#segment-form button[type=submit]")
+    page.wait_for_selector("#segment-status.ok")
+    page.wait_for_selector("#segments a[href='#/segments/insta-loyal']")
+    page.click("#segments a[href='#/segments/insta-loyal']")
+    page.wait_for_selector("main[data-ready=true] #members")
+    members = _get(stack, "/v1/segments/insta-loyal/members")["customer_ids"]
+    assert len(members) == expected
+    assert sorted(page.locator("#members a").all_inner_texts()) == sorted(members)
+    exports = page.locator("a[download]")
+    assert exports.count() == 2
+
+
+def test_the_deliveries_page_shows_recent_sends_per_channel_and_status(
+    stack: Stack, browser: Any
+) -> None:
+    """Given acme's deliveries (a new customer's welcome mail, and what the module sent)
+    When its read-only key opens the deliveries page, then filters on one status
+    Then the per-channel counts and the recent log are the delivery route's, each with
+    its status in words, the filter shows only that status, and nothing offers a redrive."""
+    keys = stack.shops.acme
+    body = order_payload(customer_id="welcome-1", email="welcome1@example.jp")
+    assert stack.segmenter.post(
+        "/v1/orders", json=body, headers=keys.header(keys.events)
+    ).is_success
+    _to_messenger(stack)
+    log = stack.messenger.get("/v1/deliveries?limit=200", headers=keys.header(keys.reader)).json()
+    assert log
+    console = Console(browser, stack.base_url)
+    console.sign_in(keys.reader)
+    page = console.page
+    console.go("#/deliveries", "deliveries")
+    assert page.locator("#deliveries tbody tr").count() == len(log)
+    for channel in {d["channel"] for d in log}:
+        total = page.locator("#delivery-channels tbody tr", has_text=channel).locator("td").last
+        assert total.inner_text() == str(sum(1 for d in log if d["channel"] == channel))
+    labels = {
+        o.get_attribute("value"): o.inner_text()
+        for o in page.locator("#delivery-status option").all()
+    }
+    statuses = page.locator("#deliveries tbody td:nth-child(5)").all_inner_texts()
+    assert statuses == [labels[d["status"]] for d in log]
+    sent = [d for d in log if d["status"] == "sent"]
+    page.select_option("#delivery-status", "sent")
+    page.wait_for_selector("main[data-view=deliveries][data-ready=true] #delivery-status")
+    console.go("#/deliveries/sent", "deliveries")
+    assert page.locator("#deliveries tbody tr").count() == len(sent)
+    assert set(page.locator("#deliveries tbody td:nth-child(5)").all_inner_texts()) <= {
+        page.locator("#delivery-status option[value=sent]").inner_text()
+    }
+    assert page.locator("button[data-redrive]").count() == 0
+    assert console.errors == [] and console.other_hosts() == []
+    console.close()
+
+
+SURVEY = {
+    "survey_id": "after-purchase",
+    "title": "ご購入後アンケート",
+    "questions": [
+        {"id": "recommend", "kind": "nps", "text": "友人にすすめたいですか？"},
+        {
+            "id": "why",
+            "kind": "single",
+            "text": "購入の決め手は？",
+            "options": [{"id": "price", "label": "価格"}, {"id": "review", "label": "口コミ"}],
+        },
+    ],
+}
+
+
+def test_the_surveys_page_summarises_responses_with_the_nps_split(
+    stack: Stack, browser: Any, marketer: Console
+) -> None:
+    """Given a survey with five responses (scores 10, 9, 8, 3, 0)
+    When acme's admin opens the surveys page (and the marketer, whose key may not read
+    survey results, too)
+    Then the admin sees the response count, the NPS and its split into promoters,
+    passives and detractors as the results route counts them, and each option's count;
+    the marketer is told their key may not read them."""
+    from feedback.entrypoints.api import app as feedback_app
+
+    keys = stack.shops.acme
+    feedback = TestClient(feedback_app)
+    assert feedback.post("/v1/surveys", json=SURVEY, headers=keys.header(keys.admin)).is_success
+    for n, (score, why) in enumerate(
+        ((10, "price"), (9, "review"), (8, "price"), (3, "price"), (0, "review"))
+    ):
+        r = feedback.post(
+            "/v1/surveys/after-purchase/responses",
+            json={
+                "response_id": f"r-{n}",
+                "customer_id": f"c-{n:03d}",
+                "answers": {"recommend": score, "why": why},
+            },
+            headers=keys.header(keys.admin),
+        )
+        assert r.status_code == 201, r.text
+    results = feedback.get(
+        "/v1/surveys/after-purchase/results", headers=keys.header(keys.admin)
+    ).json()
+    nps = next(q for q in results["total"]["questions"] if q["kind"] == "nps")["nps"]
+
+    console = Console(browser, stack.base_url)
+    console.sign_in(keys.admin)
+    page = console.page
+    console.go("#/surveys", "surveys")
+    section = page.locator("section[data-survey=after-purchase]")
+    assert "回答数: 5" in section.inner_text()
+    assert section.locator(".nps").inner_text() == f"NPS: {nps['score']:g}"
+    split = section.locator(".nps-split tbody td:nth-child(2)").all_inner_texts()
+    assert _numbers(split) == [nps["promoters"], nps["passives"], nps["detractors"]] == [2, 1, 2]
+    assert console.errors == [] and console.other_hosts() == []
+    console.close()
+
+    marketer.go("#/surveys", "surveys")
+    assert marketer.page.locator("#surveys-scope").is_visible()

@@ -660,6 +660,196 @@
     }
   }
 
+  // ------------------------------------------------------------------ segments
+  const FIELDS = {
+    order_count: "number", revenue: "number", average_order_value: "number", r_score: "number", f_score: "number", m_score: "number",
+    p_alive: "number", predicted_clv_365d: "number", rfm_rank: "string", f_stage: "string", acquisition_channel: "string",
+    prefecture: "string", gender: "string", age_band: "string", last_order_at: "datetime", first_order_at: "datetime",
+    categories: "set", skus: "set", tags: "set", has_email: "bool", has_line: "bool",
+  };
+  const OPS = {
+    number: ["eq", "ne", "gt", "gte", "lt", "lte"], string: ["eq", "ne", "contains"], datetime: ["within_last_days", "older_than_days"],
+    set: ["contains"], bool: ["eq"],
+  };
+  function conditionRow(onChange, initial) {
+    const start = initial || { field: "order_count", op: "gte", value: "2" };
+    const field = el("select", { class: "cond-field", "aria-label": t("segments.field") }, Object.keys(FIELDS).map((f) => el("option", { value: f, text: t("field." + f) })));
+    const op = el("select", { class: "cond-op", "aria-label": t("segments.op") });
+    const value = el("input", { class: "cond-value", type: "text", "aria-label": t("segments.value"), value: start.value });
+    const remove = el("button", { type: "button", class: "cond-remove", text: t("segments.remove") });
+    const fillOps = () => {
+      const kind = FIELDS[field.value];
+      const keep = op.value;
+      op.replaceChildren(...OPS[kind].map((o) => el("option", { value: o, text: t("op." + o) })));
+      if (OPS[kind].includes(keep)) { op.value = keep; }
+      if (kind === "bool" && !["true", "false"].includes(value.value)) { value.value = "true"; }
+    };
+    field.value = start.field;
+    fillOps();
+    op.value = start.op;
+    const row = el("div", { class: "row condition" }, [field, op, value, remove]);
+    field.addEventListener("change", () => { fillOps(); onChange(); });
+    op.addEventListener("change", onChange);
+    value.addEventListener("input", onChange);
+    remove.addEventListener("click", () => { row.remove(); onChange(); });
+    row.rule = () => {
+      const kind = FIELDS[field.value];
+      const raw = value.value.trim();
+      let v = raw;
+      if ((kind === "number" || kind === "datetime") && raw !== "" && !isNaN(Number(raw))) { v = Number(raw); }
+      if (kind === "bool") { v = raw === "true"; }
+      return { field: field.value, op: op.value, value: v };
+    };
+    return row;
+  }
+  async function segmentsView(args) {
+    if (args.length) { await segmentMembers(args[0]); return; }
+    main.append(el("h1", { text: t("segments.title") }));
+    main.append(el("h2", { text: t("segments.builder") }));
+    main.append(el("p", { class: "muted", text: t("segments.builder_help") }));
+    const match = el("select", { id: "builder-match", "aria-label": t("segments.match") }, [el("option", { value: "all", text: t("segments.all") }), el("option", { value: "any", text: t("segments.any") })]);
+    const conditions = el("div", { id: "conditions" });
+    const count = el("p", { id: "builder-count", role: "status", "aria-live": "polite" });
+    const ruleText = el("pre", { id: "builder-rule", class: "rule" });
+    let timer = null;
+    let asked = 0;
+    const rule = () => ({ [match.value]: [...conditions.children].map((row) => row.rule()) });
+    const refresh = () => {
+      clearTimeout(timer);
+      count.dataset.ready = "false";
+      timer = setTimeout(async () => {
+        const mine = ++asked;
+        const current = rule();
+        ruleText.textContent = JSON.stringify(current);
+        try {
+          const preview = (await api("/v1/segments/preview", { method: "POST", json: { rule: current, sample: 0 } })).body;
+          if (mine !== asked) { return; }
+          count.className = "count";
+          count.textContent = t("segments.count", { n: num(preview.count) });
+        } catch (err) {
+          if (mine !== asked) { return; }
+          count.className = "error";
+          count.textContent = problem(err);
+        }
+        count.dataset.ready = "true";
+      }, 250);
+    };
+    const add = el("button", { type: "button", id: "add-condition", text: t("segments.add") });
+    add.addEventListener("click", () => { conditions.append(conditionRow(refresh)); refresh(); });
+    match.addEventListener("change", refresh);
+    conditions.append(conditionRow(refresh));
+    main.append(el("div", { class: "card", id: "builder" }, [el("div", { class: "row" }, [el("label", { for: "builder-match", text: t("segments.match") }), match]), conditions, el("div", { class: "row" }, add), count, ruleText]));
+    if (can("segments:write")) {
+      const status = el("p", { id: "segment-status", role: "status" });
+      const form = el("form", { id: "segment-form", class: "card form" }, [
+        el("label", { for: "segment-id", text: t("segments.id") }), el("input", { id: "segment-id", name: "segment_id", type: "text", required: true }),
+        el("label", { for: "segment-name", text: t("segments.name") }), el("input", { id: "segment-name", name: "name", type: "text", required: true }),
+        el("button", { type: "submit", class: "primary", text: t("segments.save") }),
+      ]);
+      form.addEventListener("submit", async (event) => {
+        event.preventDefault();
+        try {
+          const created = (await api("/v1/segments", { method: "POST", json: { segment_id: form.elements.segment_id.value.trim(), name: form.elements.name.value, rule: rule() } })).body;
+          status.className = "ok";
+          status.textContent = t("rfm.saved", { id: created.segment_id, n: num(created.member_count || 0) });
+          await drawList();
+        } catch (err) { status.className = "error"; status.textContent = problem(err); }
+      });
+      main.append(form, status);
+    }
+    refresh();
+    main.append(el("h2", { text: t("segments.list") }));
+    const listCard = el("div", { class: "card" });
+    main.append(listCard);
+    const drawList = async () => {
+      const segments = (await api("/v1/segments?limit=200")).body;
+      listCard.replaceChildren(table([t("segments.name"), t("segments.id"), t("table.customers"), t("segments.kind"), ""],
+        segments.map((sg) => [el("a", { href: "#/segments/" + enc(sg.segment_id), text: sg.name }), sg.segment_id, sg.member_count === null ? "—" : num(sg.member_count),
+          sg.builtin ? t("segments.builtin") : t("segments.custom"),
+          can("messages:send") ? el("a", { href: "#/campaigns/new/" + enc(sg.segment_id), text: t("segments.send") }) : ""]), { id: "segments" }));
+    };
+    await drawList();
+  }
+  async function segmentMembers(id) {
+    const segment = (await api("/v1/segments/" + enc(id))).body;
+    main.append(el("h1", { id: "segment-title", text: segment.name }));
+    main.append(el("pre", { class: "rule card", text: JSON.stringify(segment.rule) }));
+    const members = (await api("/v1/segments/" + enc(id) + "/members?limit=500")).body;
+    main.append(el("div", { class: "row" }, [
+      el("a", { class: "button", href: "/v1/segments/" + enc(id) + "/export?format=csv", download: id + ".csv", text: t("segments.export_csv") }),
+      el("a", { class: "button", href: "/v1/segments/" + enc(id) + "/export?format=hashed", download: id + "-hashed.csv", text: t("segments.export_hashed") }),
+      can("messages:send") ? linkButton("#/campaigns/new/" + enc(id), t("segments.send"), "send-campaign") : null,
+    ]));
+    main.append(el("h2", { text: t("segments.members", { n: num(segment.member_count || members.customer_ids.length) }) }));
+    main.append(el("ul", { class: "ids card", id: "members" }, members.customer_ids.map((c) => el("li", {}, el("a", { href: "#/customers/" + enc(c), text: c })))));
+  }
+
+  // ------------------------------------------------------------------ deliveries
+  const DELIVERY_STATUSES = ["sent", "skipped", "failed", "deferred", "retry_scheduled", "dead_letter", "sending", "packed", "dropped"];
+  async function deliveriesView(args) {
+    main.append(el("h1", { text: t("deliveries.title") }));
+    const wanted = args[0] || "";
+    const filter = el("select", { id: "delivery-status", "aria-label": t("table.status") }, [el("option", { value: "", text: t("deliveries.all") }),
+      ...DELIVERY_STATUSES.map((st) => el("option", { value: st, text: t("delivery." + st) }))]);
+    filter.value = wanted;
+    filter.addEventListener("change", () => { location.hash = "#/deliveries" + (filter.value ? "/" + filter.value : ""); });
+    main.append(el("div", { class: "row" }, [el("label", { for: "delivery-status", text: t("deliveries.filter") }), filter]));
+    const log = (await api("/v1/deliveries?limit=200" + (wanted ? "&status=" + enc(wanted) : ""))).body;
+    const channels = [...new Set(log.map((d) => d.channel))].sort();
+    const seen = DELIVERY_STATUSES.filter((st) => log.some((d) => d.status === st));
+    main.append(el("h2", { text: t("deliveries.per_channel") }));
+    main.append(el("div", { class: "card" }, table([t("table.channel"), ...seen.map((st) => t("delivery." + st)), t("table.total")],
+      channels.map((ch) => [ch, ...seen.map((st) => num(log.filter((d) => d.channel === ch && d.status === st).length)), num(log.filter((d) => d.channel === ch).length)]),
+      { id: "delivery-channels" })));
+    main.append(el("h2", { text: t("deliveries.recent") }));
+    const redrive = can("messages:send");
+    main.append(el("div", { class: "card" }, table([t("table.date"), t("table.customer"), t("table.channel"), t("deliveries.trigger"), t("table.status"), t("deliveries.reason"), ""],
+      log.map((d) => {
+        let action = "";
+        if (redrive && d.status === "dead_letter") {
+          action = el("button", { type: "button", "data-redrive": d.delivery_id, text: t("deliveries.redrive") });
+          action.addEventListener("click", async () => {
+            action.disabled = true;
+            try { await api("/v1/deliveries/" + enc(d.delivery_id) + "/redrive", { method: "POST", json: { customer_id: d.customer_id } }); await render(); } catch (err) { action.replaceWith(el("span", { class: "error", text: problem(err) })); }
+          });
+        }
+        return [when(d.sent_at || d.created_at), el("a", { href: "#/customers/" + enc(d.customer_id), text: d.customer_id }), d.channel, d.trigger, t("delivery." + d.status), d.skip_reason || "", action];
+      }), { id: "deliveries" })));
+  }
+
+  // ------------------------------------------------------------------ surveys
+  async function surveysView() {
+    main.append(el("h1", { text: t("surveys.title") }));
+    if (!can("feedback:read")) { main.append(el("p", { class: "notice", id: "surveys-scope", text: t("surveys.scope") })); return; }
+    const surveys = (await api("/v1/surveys?limit=50")).body;
+    if (!surveys.length) { main.append(el("p", { class: "muted", id: "surveys", text: t("surveys.none") })); return; }
+    const results = await Promise.all(surveys.map((sv) => api("/v1/surveys/" + enc(sv.survey_id) + "/results").then((r) => r.body)));
+    for (const [i, sv] of surveys.entries()) {
+      const r = results[i];
+      const section = el("section", { class: "card survey", "data-survey": sv.survey_id }, [el("h2", { text: sv.title }), el("p", { class: "muted", text: t("surveys.responses", { n: num(r.total.responses) }) })]);
+      for (const q of r.total.questions) {
+        section.append(el("h3", { text: q.text }));
+        if (q.nps) {
+          const n = q.nps;
+          const all = Math.max(1, n.promoters + n.passives + n.detractors);
+          section.append(el("p", { class: "nps", text: t("surveys.nps", { score: n.score === null ? "—" : num(n.score) }) }));
+          section.append(table([t("surveys.group"), t("table.customers"), t("repeat.share")], [
+            [t("surveys.promoters"), withBar(num(n.promoters), n.promoters, all, "#1e7b4f"), pct(n.promoters / all)],
+            [t("surveys.passives"), withBar(num(n.passives), n.passives, all, "#8a8f9c"), pct(n.passives / all)],
+            [t("surveys.detractors"), withBar(num(n.detractors), n.detractors, all, "#b3261e"), pct(n.detractors / all)],
+          ], { class: "nps-split" }));
+        } else if (q.kind === "text") {
+          section.append(el("ul", {}, q.texts.slice(0, 10).map((x) => el("li", { text: x.text }))));
+        } else {
+          const most = Math.max(1, ...Object.values(q.counts));
+          section.append(table([t("surveys.answer"), t("surveys.count")], Object.entries(q.counts).map(([k, v]) => [k, withBar(num(v), v, most)])));
+          if (q.average !== null && q.average !== undefined) { section.append(el("p", { text: t("surveys.average", { n: num(q.average) }) })); }
+        }
+      }
+      main.append(section);
+    }
+  }
+
   // ------------------------------------------------------------------ customers
   async function customersView(args) {
     main.append(el("h1", { text: t("customers.title") }));
@@ -715,7 +905,7 @@
   }
 
   // ------------------------------------------------------------------ start
-  const VIEWS = { overview: overviewView, rfm: rfmView, repeat: repeatView, ltv: ltvView, diagnosis: diagnosisView, campaigns: campaignsView, journeys: journeysView, customers: customersView };
+  const VIEWS = { overview: overviewView, rfm: rfmView, repeat: repeatView, ltv: ltvView, diagnosis: diagnosisView, segments: segmentsView, campaigns: campaignsView, journeys: journeysView, deliveries: deliveriesView, surveys: surveysView, customers: customersView };
   document.getElementById("lang").addEventListener("click", async () => {
     lang = lang === "ja" ? "en" : "ja";
     localStorage.setItem("kizuna.lang", lang);
