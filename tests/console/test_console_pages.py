@@ -236,6 +236,92 @@ def test_the_list_diagnosis_page_shows_the_list_the_calendar_the_flows_and_the_f
         assert drawn.get(colour, 0) > 50, colour
 
 
+CJK = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]")
+PAGES = ("repeat", "ltv", "diagnosis", "segments", "campaigns", "journeys", "deliveries", "surveys")
+
+
+def test_every_new_page_speaks_english_after_the_toggle(stack: Stack, browser: Any) -> None:
+    """Given acme's admin on each page, in Japanese (the default)
+    When they switch to English
+    Then no Japanese is left on the page: every label, date and unit is in English (the
+    built-in journeys' English titles are the messenger's data, shown as they are)."""
+    keys = stack.shops.acme
+    titles = stack.messenger.get("/v1/journeys/builtins", headers=keys.header(keys.reader))
+    data = [b["title"]["en"] for b in titles.json()]
+    console = Console(browser, stack.base_url)
+    console.sign_in(stack.shops.acme.admin)
+    page = console.page
+    for view in PAGES:
+        console.go(f"#/{view}", view)
+        assert page.locator("html").get_attribute("lang") == "ja"
+        assert CJK.search(page.locator("main").inner_text()), view
+        page.click("#lang")
+        page.wait_for_selector(f"html[lang=en] main[data-view={view}][data-ready=true]")
+        english = page.evaluate(
+            "() => ['main', '#nav'].map(s => document.querySelector(s).textContent).join(' ')"
+        )
+        for title in data:
+            english = english.replace(title, "")
+        assert not CJK.search(english), (view, CJK.findall(english)[:10])
+        page.click("#lang")
+        page.wait_for_selector(f"html[lang=ja] main[data-view={view}][data-ready=true]")
+    assert console.errors == [] and console.other_hosts() == []
+    console.close()
+
+
+def test_a_read_only_key_is_offered_no_change_and_refused_one(stack: Stack, browser: Any) -> None:
+    """Given acme's read-only key (segments:read, messages:read) signed in
+    Then no page offers a change (ad spend, segment save, campaign, journey switch), and
+    each change forced from the page with the session's cookie and CSRF token is a 403."""
+    keys = stack.shops.acme
+    console = Console(browser, stack.base_url)
+    console.sign_in(keys.reader)
+    page = console.page
+    controls = {
+        "ltv": "#ad-spend-form, #spend-upload",
+        "segments": "#segment-form",
+        "campaigns": "#new-campaign",
+        "journeys": "button[data-builtin]",
+        "deliveries": "button[data-redrive]",
+    }
+    for view, selector in controls.items():
+        console.go(f"#/{view}", view)
+        assert page.locator(selector).count() == 0, view
+    console.go("#/segments", "segments")
+    assert _builder_count(page).startswith("該当する顧客")
+    console.go("#/campaigns/new/rfm_loyal", "campaigns")
+    assert page.locator("#readonly-note").is_visible()
+    assert page.locator("#campaign-form").count() == 0
+    statuses = page.evaluate(
+        """async () => {
+            const csrf = document.cookie.split('; ')
+                .find(c => c.startsWith('__Host-kizuna-csrf=')).split('=')[1];
+            const send = (method, path, body, type) => fetch(path, {method,
+                credentials: 'same-origin',
+                headers: {'Content-Type': type || 'application/json', 'X-CSRF-Token': csrf},
+                body: typeof body === 'string' ? body : JSON.stringify(body)}).then(r => r.status);
+            return [
+                await send('PUT', '/v1/analytics/ad-spend',
+                    {entries: [{channel: 'web', month: '2026-10', amount: '1'}]}),
+                await send('PUT', '/v1/analytics/ad-spend',
+                    'channel,month,amount\\nweb,2026-10,1\\n', 'text/csv'),
+                await send('POST', '/v1/messages', {message_id: 'x', name: 'x',
+                    email: {subject: 's', html: '<p>x</p>', text: 'x'}}),
+                await send('POST', '/v1/campaigns', {campaign_id: 'x', name: 'x',
+                    segment_id: 'rfm_loyal', variants: [{name: 'A', message_id: 'x'}]}),
+                await send('POST', '/v1/journeys/builtins/welcome/enable', {}),
+                await send('POST', '/v1/segments', {segment_id: 'x', name: 'x', rule: {all: []}}),
+            ];
+        }"""
+    )
+    assert statuses == [403] * 6
+    assert _get(stack, "/v1/analytics/ad-spend") == [] or all(
+        e["amount"] != 1 for e in _get(stack, "/v1/analytics/ad-spend")
+    )
+    assert console.errors == [] and console.other_hosts() == []
+    console.close()
+
+
 def _to_messenger(stack: Stack) -> int:
     """What the bus delivered to the messenger's queue so far, handed to its function (as
     Lambda would)."""

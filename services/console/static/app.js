@@ -590,7 +590,7 @@
     const segments = (await api("/v1/segments?limit=200")).body;
     const status = el("p", { id: "campaign-status", role: "status" });
     const select = el("select", { id: "campaign-segment", name: "segment", required: true },
-      segments.map((s) => el("option", { value: s.segment_id, text: s.name + " (" + s.segment_id + ")" })));
+      segments.map((sg) => el("option", { value: sg.segment_id, text: segmentName(sg) + " (" + sg.segment_id + ")" })));
     if (segmentId) { select.value = segmentId; }
     const form = el("form", { id: "campaign-form", class: "card form" }, [
       el("label", { for: "campaign-name", text: t("campaigns.name") }), el("input", { id: "campaign-name", name: "name", type: "text", required: true }),
@@ -671,6 +671,10 @@
     number: ["eq", "ne", "gt", "gte", "lt", "lte"], string: ["eq", "ne", "contains"], datetime: ["within_last_days", "older_than_days"],
     set: ["contains"], bool: ["eq"],
   };
+  function segmentName(sg) {
+    const key = "builtin_segment." + sg.segment_id;
+    return sg.builtin && messages[key] !== undefined ? t(key) : sg.name;
+  }
   function conditionRow(onChange, initial) {
     const start = initial || { field: "order_count", op: "gte", value: "2" };
     const field = el("select", { class: "cond-field", "aria-label": t("segments.field") }, Object.keys(FIELDS).map((f) => el("option", { value: f, text: t("field." + f) })));
@@ -764,7 +768,7 @@
     const drawList = async () => {
       const segments = (await api("/v1/segments?limit=200")).body;
       listCard.replaceChildren(table([t("segments.name"), t("segments.id"), t("table.customers"), t("segments.kind"), ""],
-        segments.map((sg) => [el("a", { href: "#/segments/" + enc(sg.segment_id), text: sg.name }), sg.segment_id, sg.member_count === null ? "—" : num(sg.member_count),
+        segments.map((sg) => [el("a", { href: "#/segments/" + enc(sg.segment_id), text: segmentName(sg) }), sg.segment_id, sg.member_count === null ? "—" : num(sg.member_count),
           sg.builtin ? t("segments.builtin") : t("segments.custom"),
           can("messages:send") ? el("a", { href: "#/campaigns/new/" + enc(sg.segment_id), text: t("segments.send") }) : ""]), { id: "segments" }));
     };
@@ -772,7 +776,7 @@
   }
   async function segmentMembers(id) {
     const segment = (await api("/v1/segments/" + enc(id))).body;
-    main.append(el("h1", { id: "segment-title", text: segment.name }));
+    main.append(el("h1", { id: "segment-title", text: segmentName(segment) }));
     main.append(el("pre", { class: "rule card", text: JSON.stringify(segment.rule) }));
     const members = (await api("/v1/segments/" + enc(id) + "/members?limit=500")).body;
     main.append(el("div", { class: "row" }, [
