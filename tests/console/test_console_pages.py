@@ -339,7 +339,8 @@ def test_a_drilled_down_cell_becomes_a_segment_and_a_campaign_sent_to_it(
     these customers a campaign" and creates one with a subject and a body
     Then the campaign form names that segment, the campaign runs once its wave is due,
     the three get the mail (the cell's older customers have no address on file), and the
-    campaigns page shows the sends the results route counts."""
+    campaigns page, and this week's figures on the overview, show the sends the results
+    route counts."""
     keys = stack.shops.acme
     for n in range(3):
         body = order_payload(
@@ -407,6 +408,14 @@ def test_a_drilled_down_cell_becomes_a_segment_and_a_campaign_sent_to_it(
     cells = row.locator("td").all_inner_texts()
     assert results["total"]["sent"] == 3
     assert _numbers(cells[3:7]) == [
+        results["total"][k] for k in ("sent", "opened", "clicked", "converted")
+    ]
+    console.go("#/overview", "overview")
+    week = [
+        page.locator(f"#week-{k} .value").inner_text()
+        for k in ("sent", "opened", "clicked", "converted")
+    ]
+    assert _numbers(week) == [
         results["total"][k] for k in ("sent", "opened", "clicked", "converted")
     ]
     console.go(f"#/campaigns/{campaign_id}", "campaigns")

@@ -221,6 +221,7 @@
       kpi(t("kpi.f2"), f2 ? pct(f2.rate) : "—", "kpi-f2"),
       kpi(t("kpi.ltv365"), ltvCustomers ? yen(ltvSum / ltvCustomers) : "—", "kpi-ltv"),
     ]));
+    if (can("messages:read")) { await weekSection(); }
     main.append(el("h2", { text: t("overview.trend") }));
     const chart = el("div", { class: "card chart", id: "trend-chart", role: "img", "aria-label": t("overview.trend_alt") });
     main.append(chart);
@@ -237,6 +238,21 @@
         forecast.rows.map((r) => [t("state." + r.state), num(r.customers), num(r.in_3_months), num(r.in_6_months), num(r.in_12_months)]),
         { id: "forecast" })));
     }
+  }
+  async function weekSection() {
+    /* This week's sends, opens, clicks and conversions: the results of the campaigns
+       scheduled in the last seven days (the same routes as the campaigns page). */
+    const [fresh, campaigns] = await Promise.all([api("/console/session"), api("/v1/campaigns?limit=100")].map((p) => p.then((r) => r.body)));
+    const end = Date.parse(fresh.now);
+    const recent = campaigns.filter((c) => Date.parse(c.scheduled_at) > end - 7 * 864e5 && Date.parse(c.scheduled_at) <= end);
+    const results = await Promise.all(recent.map((c) => api("/v1/campaigns/" + enc(c.campaign_id) + "/results").then((r) => r.body.total)));
+    const sum = (k) => results.reduce((a, r) => a + r[k], 0);
+    main.append(el("h2", { text: t("overview.week") }));
+    main.append(el("div", { class: "kpis", id: "week" }, [
+      kpi(t("stats.sent"), num(sum("sent")), "week-sent"), kpi(t("stats.opened"), num(sum("opened")), "week-opened"),
+      kpi(t("stats.clicked"), num(sum("clicked")), "week-clicked"), kpi(t("stats.converted"), num(sum("converted")), "week-converted"),
+    ]));
+    main.append(el("p", { class: "muted", text: t("overview.week_help", { n: num(recent.length) }) }));
   }
   function drawTrend(container, rows) {
     if (!rows.length || typeof uPlot === "undefined") { return; }
