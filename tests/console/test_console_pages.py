@@ -636,3 +636,60 @@ def test_the_surveys_page_summarises_responses_with_the_nps_split(
 
     marketer.go("#/surveys", "surveys")
     assert marketer.page.locator("#surveys-scope").is_visible()
+
+
+def test_the_static_report_shows_the_consoles_numbers_without_a_script(
+    stack: Stack, browser: Any, marketer: Console, tmp_path: Path
+) -> None:
+    """Given acme analysed
+    When the operator runs `kizuna report --shop acme --out report.html`
+    Then the file holds no script and names no other file or host, and opened with
+    JavaScript off it shows the overview's figures the console shows, the RFM grid's
+    counts, the funnel, and heatmaps and the trend drawn in colour."""
+    from typer.testing import CliRunner
+
+    from ops.cli import app as cli
+
+    out = tmp_path / "report.html"
+    ran = CliRunner().invoke(
+        cli, ["report", "--shop", "acme", "--out", str(out), "--api", stack.base_url]
+    )
+    assert ran.exit_code == 0, ran.output
+    assert ran.output.strip() == str(out.resolve())
+    html = out.read_text("utf-8")
+    assert "<script" not in html.lower()
+    assert not re.search(r"""(src|href)\s*=|url\(|@import""", html, re.IGNORECASE)
+
+    marketer.go("#/overview", "overview")
+    shown = {
+        k: marketer.page.locator(f"#kpi-{k} .value").inner_text()
+        for k in ("customers", "active", "f2", "ltv")
+    }
+    context = browser.new_context(
+        java_script_enabled=False, viewport={"width": 1280, "height": 900}
+    )
+    requests: list[str] = []
+    context.on("request", lambda r: requests.append(r.url))
+    page = context.new_page()
+    page.goto(out.as_uri())
+    assert requests == [out.as_uri()]
+    assert {k: page.locator(f"#kpi-{k} .value").inner_text() for k in shown} == shown
+    grid = _get(stack, "/v1/segments/rfm-grid")
+    counts = _numbers(page.locator("#rfm table.grid td strong").all_inner_texts())
+    assert sum(counts) == sum(c["customers"] for c in grid["cells"])
+    funnel = _get(stack, "/v1/analytics/repeat")["rows"]
+    assert _numbers(
+        [t.strip() for t in page.locator("table.funnel tbody td:nth-child(2)").all_inner_texts()]
+    ) == [funnel[0]["customers_from"], *(r["customers_to"] for r in funnel)]
+    assert page.locator("table.retention tbody tr").count() == len(
+        _get(stack, "/v1/analytics/retention")["rows"]
+    )
+    for selector, test in (
+        ("table.retention", lambda r, g, b: g > r + 20 and g > b),
+        ("table.calendar", lambda r, g, b: b > r + 40),
+        ("#overview svg", lambda r, g, b: b > r + 60),
+    ):
+        shot: bytes = page.locator(selector).screenshot()
+        whole = {"x": 0, "y": 0, "width": 10_000, "height": 10_000}
+        assert sum(n for c, n in coloured_pixels(shot, whole).items() if test(*c)) > 300, selector
+    context.close()
