@@ -25,6 +25,7 @@ Get = Callable[[str], tuple[int, Any]]
 
 REPORTS = (
     "list-analysis",
+    "revenue",
     "repeat",
     "second-purchase",
     "retention",
@@ -255,10 +256,29 @@ def _overview(d: ReportData, f: _Form) -> str:
     return (
         f'<section id="overview"><h2>{_e(f.t("overview.title"))}</h2>'
         f'<div class="kpis">{cards}</div>'
+        f"<h3>{_e(f.t('overview.revenue'))}</h3>{_revenue(d, f)}"
         f"<h3>{_e(f.t('overview.trend'))}</h3>{_trend_svg(listed, f)}"
         f"<h3>{_e(f.t('overview.forecast'))}</h3>"
         + (ahead if forecast else f"<p>{_e(f.t('overview.no_forecast'))}</p>")
         + "</section>"
+    )
+
+
+def _revenue(d: ReportData, f: _Form) -> str:
+    """Revenue per month as bars in a table (the console's chart, without a script)."""
+    months = d.rows.get("revenue", [])
+    most = max([1.0, *(float(r["revenue"]) for r in months)])
+    return _table(
+        [_e(f.t(k)) for k in ("table.month", "table.revenue", "overview.orders")],
+        [
+            [
+                _e(f.month(r["month"])),
+                _bar(f.yen(r["revenue"]), r["revenue"], most, "#b8860b"),
+                f.num(r["orders"]),
+            ]
+            for r in months
+        ],
+        css="revenue",
     )
 
 

@@ -49,6 +49,15 @@ def test_a_marketer_signs_in_and_sees_the_shop(
     assert sum(n for c, n in drawn.items() if c in line_colours) > 200, sorted(
         drawn.items(), key=lambda kv: -kv[1]
     )[:5]
+    # And revenue over time is drawn in gold, its table the revenue report's months
+    months = segmenter_client.get(
+        "/v1/analytics/revenue", headers=shops.acme.header(shops.acme.reader)
+    ).json()["rows"]
+    assert page.locator("#revenue tbody tr").count() == len(months) > 12
+    box = page.locator("#revenue-chart canvas").bounding_box()
+    assert box is not None
+    gold = sum(n for (r, g, b), n in coloured_pixels(png, box).items() if r > b + 60 and g > b)
+    assert gold > 200
     assert console.errors == []
     assert console.other_hosts() == []
 

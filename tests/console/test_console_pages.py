@@ -688,6 +688,7 @@ def test_the_static_report_shows_the_consoles_numbers_without_a_script(
         ("table.retention", lambda r, g, b: g > r + 20 and g > b),
         ("table.calendar", lambda r, g, b: b > r + 40),
         ("#overview svg", lambda r, g, b: b > r + 60),
+        ("table.revenue", lambda r, g, b: r > b + 60 and g > b),
     ):
         shot: bytes = page.locator(selector).screenshot()
         whole = {"x": 0, "y": 0, "width": 10_000, "height": 10_000}

@@ -193,7 +193,7 @@
   }
   async function overviewView() {
     main.append(el("h1", { text: t("overview.title") }));
-    const [list, repeat, ltv, forecast] = await Promise.all(["list-analysis", "repeat", "ltv", "forecast"].map(report));
+    const [list, repeat, ltv, forecast, sales] = await Promise.all(["list-analysis", "repeat", "ltv", "forecast", "revenue"].map(report));
     if (list.pending) {
       main.append(el("p", { class: "notice", id: "pending", text: t("overview.pending", { status: t("status." + list.pending.status) }) }));
       if (can("segments:write")) {
@@ -221,6 +221,14 @@
       kpi(t("kpi.f2"), f2 ? pct(f2.rate) : "—", "kpi-f2"),
       kpi(t("kpi.ltv365"), ltvCustomers ? yen(ltvSum / ltvCustomers) : "—", "kpi-ltv"),
     ]));
+    const months = sales.pending ? [] : sales.rows;
+    main.append(el("h2", { text: t("overview.revenue") }));
+    const revenueChart = el("div", { class: "card chart", id: "revenue-chart", role: "img", "aria-label": t("overview.revenue_alt") });
+    main.append(revenueChart);
+    drawRevenue(revenueChart, months);
+    main.append(el("details", { class: "card" }, [el("summary", { text: t("overview.revenue_table") }), table(
+      [t("table.month"), t("table.revenue"), t("overview.orders"), t("overview.buyers"), t("overview.first_orders"), t("profile.aov")],
+      months.map((r) => [month(r.month), yen(r.revenue), num(r.orders), num(r.customers), num(r.first_orders), yen(r.average_order_value)]), { id: "revenue" })]));
     if (can("messages:read")) { await weekSection(); }
     main.append(el("h2", { text: t("overview.trend") }));
     const chart = el("div", { class: "card chart", id: "trend-chart", role: "img", "aria-label": t("overview.trend_alt") });
@@ -253,6 +261,18 @@
       kpi(t("stats.clicked"), num(sum("clicked")), "week-clicked"), kpi(t("stats.converted"), num(sum("converted")), "week-converted"),
     ]));
     main.append(el("p", { class: "muted", text: t("overview.week_help", { n: num(recent.length) }) }));
+  }
+  function drawRevenue(container, rows) {
+    if (!rows.length || typeof uPlot === "undefined") { return; }
+    const xs = rows.map((r) => Date.UTC(Number(r.month.slice(0, 4)), Number(r.month.slice(5, 7)) - 1, 1) / 1000);
+    const opts = {
+      width: Math.max(280, container.clientWidth - 24), height: 220,
+      legend: { live: false },
+      series: [{ label: t("table.month") }, { label: t("table.revenue"), stroke: "#b8860b", fill: "rgba(184, 134, 11, 0.25)", width: 2, value: (u, v) => yen(v) }],
+      axes: [{ values: (u, vals) => vals.map((v) => month(new Date(v * 1000).toISOString().slice(0, 7))) }, { size: 80, values: (u, vals) => vals.map(yen) }],
+      scales: { x: { time: false } },
+    };
+    charts.push(new uPlot(opts, [xs, rows.map((r) => r.revenue)], container));
   }
   function drawTrend(container, rows) {
     if (!rows.length || typeof uPlot === "undefined") { return; }
