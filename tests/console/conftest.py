@@ -162,9 +162,11 @@ def base_url(cloud: Cloud) -> Iterator[str]:
         yield url
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """One headless Chromium for the whole run (each test opens its own context)."""
+    """One headless Chromium per module (each test opens its own context). Not one per
+    session: Playwright's sync API keeps an event loop running in this thread while the
+    browser lives, and a later module's Mangum handler needs the thread's loop free."""
     if not CHROMIUM.exists():
         pytest.skip("Debian chromium is not installed (apt-get install chromium)")
     from playwright.sync_api import sync_playwright

@@ -7,7 +7,7 @@ offered no change and refused one."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from email import message_from_string, policy
 from pathlib import Path
 from typing import Any
@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 
 from messenger.entrypoints import events as messenger_events
 from tests.conftest import order_payload
-from tests.console.browser import CHROMIUM, Console, coloured_pixels
+from tests.console.browser import CHROMIUM, PHONE, Console, coloured_pixels
 from tests.console.conftest import Stack
 
 pytestmark = pytest.mark.skipif(
@@ -34,6 +34,10 @@ def marketer(stack: Stack, browser: Any) -> Iterator[Console]:
     assert console.errors == []
     assert console.other_hosts() == []
     console.close()
+
+
+Colour = Callable[[int, int, int], bool]
+"""Whether a pixel's (r, g, b) is the colour a chart draws with."""
 
 
 def _get(stack: Stack, path: str) -> Any:
@@ -82,11 +86,12 @@ def test_the_repeat_page_shows_the_funnel_the_days_to_a_second_order_and_retenti
     assert all(shown.nth(int(k[1:])).inner_text().endswith("%") for k in filled)
 
     png = marketer.screenshot("console-repeat.png", tmp_path)
-    for selector, colour_test in (
+    checks: tuple[tuple[str, Colour], ...] = (
         ("#funnel", lambda r, g, b: b > r + 60),
         ("#second-purchase", lambda r, g, b: g > r + 40 and g > b),
         ("#retention", lambda r, g, b: g > r + 20 and g > b),
-    ):
+    )
+    for selector, colour_test in checks:
         box = page.locator(selector).bounding_box()
         assert box is not None
         drawn = sum(n for c, n in coloured_pixels(png, box).items() if colour_test(*c))
@@ -272,7 +277,8 @@ def test_every_new_page_speaks_english_after_the_toggle(stack: Stack, browser: A
 def test_a_read_only_key_is_offered_no_change_and_refused_one(stack: Stack, browser: Any) -> None:
     """Given acme's read-only key (segments:read, messages:read) signed in
     Then no page offers a change (ad spend, segment save, campaign, journey switch), and
-    each change forced from the page with the session's cookie and CSRF token is a 403."""
+    each change forced from the page with the session's cookie and CSRF token is a 403;
+    and every page fits a phone's width."""
     keys = stack.shops.acme
     console = Console(browser, stack.base_url)
     console.sign_in(keys.reader)
@@ -315,6 +321,12 @@ def test_a_read_only_key_is_offered_no_change_and_refused_one(stack: Stack, brow
         }"""
     )
     assert statuses == [403] * 6
+
+    # And on a phone each page fits the screen's width (wide tables scroll in their card)
+    page.set_viewport_size(PHONE)
+    for view in PAGES:
+        console.go(f"#/{view}", view)
+        assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"], view
     assert _get(stack, "/v1/analytics/ad-spend") == [] or all(
         e["amount"] != 1 for e in _get(stack, "/v1/analytics/ad-spend")
     )
@@ -553,9 +565,14 @@ def test_the_deliveries_page_shows_recent_sends_per_channel_and_status(
     page = console.page
     console.go("#/deliveries", "deliveries")
     assert page.locator("#deliveries tbody tr").count() == len(log)
-    for channel in {d["channel"] for d in log}:
-        total = page.locator("#delivery-channels tbody tr", has_text=channel).locator("td").last
-        assert total.inner_text() == str(sum(1 for d in log if d["channel"] == channel))
+    per_channel = {
+        row.locator("th").inner_text(): row.locator("td").last.inner_text()
+        for row in page.locator("#delivery-channels tbody tr").all()
+    }
+    assert per_channel == {
+        channel: str(sum(1 for d in log if d["channel"] == channel))
+        for channel in {d["channel"] for d in log}
+    }
     labels = {
         o.get_attribute("value"): o.inner_text()
         for o in page.locator("#delivery-status option").all()
@@ -684,13 +701,14 @@ def test_the_static_report_shows_the_consoles_numbers_without_a_script(
     assert page.locator("table.retention tbody tr").count() == len(
         _get(stack, "/v1/analytics/retention")["rows"]
     )
-    for selector, test in (
+    drawn: tuple[tuple[str, Colour], ...] = (
         ("table.retention", lambda r, g, b: g > r + 20 and g > b),
         ("table.calendar", lambda r, g, b: b > r + 40),
         ("#overview svg", lambda r, g, b: b > r + 60),
         ("table.revenue", lambda r, g, b: r > b + 60 and g > b),
-    ):
+    )
+    for selector, test in drawn:
         shot: bytes = page.locator(selector).screenshot()
-        whole = {"x": 0, "y": 0, "width": 10_000, "height": 10_000}
+        whole = {"x": 0.0, "y": 0.0, "width": 10_000.0, "height": 10_000.0}
         assert sum(n for c, n in coloured_pixels(shot, whole).items() if test(*c)) > 300, selector
     context.close()
