@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -74,6 +75,10 @@ def clock() -> Iterator[shared_clock.FixedClock]:
 
 @pytest.fixture
 def aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake_aws_credentials(monkeypatch)
+
+
+def fake_aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
@@ -140,6 +145,14 @@ class Cloud:
 
 @pytest.fixture
 def cloud(aws_credentials: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Cloud]:
+    with open_cloud(monkeypatch) as opened:
+        yield opened
+
+
+@contextmanager
+def open_cloud(monkeypatch: pytest.MonkeyPatch) -> Iterator[Cloud]:
+    """moto with the template's tables, buckets, bus and sender, the settings pointing at
+    them (a module-scoped fixture may hold one for several tests)."""
     moto_dynamodb.install()
     with mock_aws():
         for spec in tables(load_template(TEMPLATE)):

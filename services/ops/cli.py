@@ -87,6 +87,11 @@ def shop_create(
     typer.echo(issued.token)
 
 
+class Language(StrEnum):
+    JA = "ja"
+    EN = "en"
+
+
 MARKETER_SCOPES = ("segments:read", "segments:write", "messages:read", "messages:send")
 READ_SCOPES = ("segments:read", "messages:read", "feedback:read")
 
@@ -121,6 +126,49 @@ def dashboard_link(
         console.print(f"[red]{shop}: {err.message}[/red]")
         raise typer.Exit(1) from None
     typer.echo(f"{(base or settings.public_base_url).rstrip('/')}/console/#link={token}")
+
+
+@app.command("report")
+def report(
+    shop: Annotated[str, typer.Option("--shop", help="The shop to report on.")],
+    out: Annotated[Path, typer.Option("--out", help="The HTML file to write.")] = Path(
+        "report.html"
+    ),
+    lang: Annotated[Language, typer.Option(help="Language of the report.")] = Language.JA,
+    api: Annotated[
+        str | None, typer.Option(help="Base URL of the platform's API (default: public URL).")
+    ] = None,
+    local: LocalFlag = False,
+    state_dir: StateDir = DEFAULT_STATE_DIR,
+) -> None:
+    """Write the console's overview, RFM, repeat, LTV and list diagnosis as one HTML file
+    that needs no script, no sign-in and no network: to mail to someone who will not log
+    in. The figures are read from the console's routes with a read-only signed link."""
+    base = _use_local(state_dir)["api"] if local else api
+    from ops import report as static_report
+    from shared import aws, clock
+    from shared.auth.keys import require_active_shop
+    from shared.auth.sessions import sign_link
+    from shared.auth.store import DynamoKeyStore
+    from shared.errors import KizunaError
+    from shared.settings import get_settings
+
+    settings = get_settings()
+    store = DynamoKeyStore(
+        aws.client(aws.session(settings.aws_region), "dynamodb"), settings.platform_table
+    )
+    try:
+        require_active_shop(store.get_shop(shop))
+        token = sign_link(
+            settings.signing_secret.get_secret_value(), shop, frozenset(READ_SCOPES), clock.now()
+        )
+        get = static_report.console_get(base or settings.public_base_url, token)
+        data = static_report.collect(shop, get)
+    except (KizunaError, static_report.ReportUnavailable) as err:
+        console.print(f"[red]{shop}: {getattr(err, 'message', err)}[/red]")
+        raise typer.Exit(1) from None
+    html = static_report.render(data, lang.value, clock.now())
+    typer.echo(str(static_report.write(out, html)))
 
 
 @local_app.command("up")

@@ -201,10 +201,28 @@ def _run(
     )
     console.print(f"Opted-in customers: {opted_in}; welcome mails in the sandbox: {welcomes}.")
     _run_journeys(console, http, admin, stack, rng)
+    _write_report(console, http, reader)
     console.print(f"Schedules fired: {', '.join(fired)}")
     console.print(
         f"Handler failures: {len(stack.failures())}; dead letters: {len(stack.dead_letters())}"
     )
+
+
+REPORT_PATH = Path(".kizuna") / "demo-report.html"
+
+
+def _write_report(console: Console, http: httpx.Client, reader: dict[str, str]) -> None:
+    """The static report (`kizuna report`) of the demo shop, read through the same routes
+    with the demo's read-only key; its path is printed to open in any browser."""
+    from ops import report
+
+    def get(path: str) -> tuple[int, Any]:
+        response = http.get(path, headers=reader)
+        return response.status_code, response.json()
+
+    html = report.render(report.collect("demo-shop", get), "ja", shared_clock.now())
+    path = report.write(REPORT_PATH, html)
+    console.print(f"Static report (kizuna report): {path}", soft_wrap=True)
 
 
 def _other_events(

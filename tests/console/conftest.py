@@ -9,6 +9,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -20,8 +21,18 @@ from fastapi.testclient import TestClient
 from ops.local.router import Dispatcher, build_routes
 from ops.local.template import functions, load_template
 from segmenter.entrypoints import analytics as analytics_handler
+from shared import clock as shared_clock
 from shared.auth.service import authenticate_token, create_key
-from tests.conftest import TEMPLATE, Cloud, ShopKeys, make_shop
+from tests.conftest import (
+    TEMPLATE,
+    TODAY,
+    Cloud,
+    ShopKeys,
+    fake_aws_credentials,
+    make_shop,
+    open_cloud,
+)
+from tests.console.browser import CHROMIUM, CHROMIUM_ARGS
 
 FIRST_DAY = date(2024, 11, 1)
 LAST_DAY = date(2026, 11, 20)
@@ -101,18 +112,17 @@ def analyse(cloud: Cloud, client: TestClient, shop: ShopKeys) -> None:
             analytics_handler.handler(event, None)
 
 
-@pytest.fixture
-def shops(cloud: Cloud, segmenter_client: TestClient) -> Shops:
+def load_shops(cloud: Cloud, client: TestClient) -> Shops:
     """acme (90 customers) and other (12), loaded and analysed. The bus rules are routed
     only after the orders are in: moto matching every order event against every rule
     would take minutes, and no test here reads those events."""
     acme = make_shop(cloud, "acme")
     other = make_shop(cloud, "other")
-    load_orders(segmenter_client, acme, demo_orders())
-    load_orders(segmenter_client, other, demo_orders(customers=12, seed=99, prefix="z"))
+    load_orders(client, acme, demo_orders())
+    load_orders(client, other, demo_orders(customers=12, seed=99, prefix="z"))
     cloud.route_rules_to_queues()
-    analyse(cloud, segmenter_client, acme)
-    analyse(cloud, segmenter_client, other)
+    analyse(cloud, client, acme)
+    analyse(cloud, client, other)
     admin = authenticate_token(cloud.keys, acme.admin)
     marketer = create_key(
         cloud.keys, admin, "marketer", ["segments:read", "segments:write", "messages:read"]
@@ -121,7 +131,12 @@ def shops(cloud: Cloud, segmenter_client: TestClient) -> Shops:
 
 
 @pytest.fixture
-def base_url(cloud: Cloud) -> Iterator[str]:
+def shops(cloud: Cloud, segmenter_client: TestClient) -> Shops:
+    return load_shops(cloud, segmenter_client)
+
+
+@contextmanager
+def serve() -> Iterator[str]:
     """Every function's app behind the template's routes (as `kizuna local up` serves them),
     by uvicorn in a thread on a free port of 127.0.0.1."""
     dispatcher = Dispatcher(build_routes(functions(load_template(TEMPLATE))))
@@ -139,3 +154,52 @@ def base_url(cloud: Cloud) -> Iterator[str]:
     server.should_exit = True
     thread.join(timeout=10)
     sock.close()
+
+
+@pytest.fixture
+def base_url(cloud: Cloud) -> Iterator[str]:
+    with serve() as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """One headless Chromium per module (each test opens its own context). Not one per
+    session: Playwright's sync API keeps an event loop running in this thread while the
+    browser lives, and a later module's Mangum handler needs the thread's loop free."""
+    if not CHROMIUM.exists():
+        pytest.skip("Debian chromium is not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@dataclass(frozen=True)
+class Stack:
+    """One loaded and analysed shop pair behind one base URL, shared by a module's tests
+    (loading and analysing takes seconds; the pages only read it, or add their own rows)."""
+
+    cloud: Cloud
+    shops: Shops
+    base_url: str
+    segmenter: TestClient
+    messenger: TestClient
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[Stack]:
+    from messenger.entrypoints.api import app as messenger_app
+    from segmenter.entrypoints.api import app as segmenter_app
+
+    with pytest.MonkeyPatch.context() as mp:
+        fake_aws_credentials(mp)
+        shared_clock.use(shared_clock.FixedClock(TODAY))
+        with open_cloud(mp) as cloud:
+            segmenter = TestClient(segmenter_app)
+            shops = load_shops(cloud, segmenter)
+            with serve() as url:
+                yield Stack(cloud, shops, url, segmenter, TestClient(messenger_app))
+        shared_clock.reset()

@@ -9,8 +9,11 @@ import re
 from fastapi.testclient import TestClient
 
 from console.entrypoints import pages
+from messenger.domain.campaign import CampaignStatus
+from messenger.domain.journeys.definition import JourneyStatus
 from messenger.domain.model import DeliveryStatus
 from segmenter.domain.analytics.views import STATES
+from segmenter.domain.segments.builtin import BUILTIN_SEGMENTS
 from segmenter.domain.segments.rfm import RfmRank
 from tests.conftest import Cloud
 
@@ -61,6 +64,9 @@ def test_both_languages_are_complete() -> None:
     asked |= {f"delivery.{s}" for s in DeliveryStatus}
     asked |= {f"order.{s}" for s in ("placed", "shipped", "delivered", "cancelled", "returned")}
     asked |= {f"status.{s}" for s in ("not_computed", "queued", "running", "failed")}
+    asked |= {f"campaign_status.{s}" for s in CampaignStatus} | {"rank.unranked"}
+    asked |= {f"journey_status.{s}" for s in (*JourneyStatus, "off")}
+    asked |= {f"builtin_segment.{s.id}" for s in BUILTIN_SEGMENTS}
     assert sorted(asked - set(ja)) == []
     assert all(
         re.search(r"[\u3040-\u30ff\u4e00-\u9fff]", ja[k]) for k in ("nav.overview", "rfm.save")

@@ -8,32 +8,15 @@ none of it, a read-only key changes nothing, and the page asks no other host for
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import Cloud, make_shop, order_payload
-from tests.console.conftest import Shops
-from tests.console.png import decode
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-LAPTOP = {"width": 1280, "height": 900}
-PHONE = {"width": 390, "height": 844}
+from tests.console.browser import CHROMIUM, PHONE, Console, coloured_pixels
+from tests.console.conftest import Shops, Stack
 
 pytestmark = pytest.mark.skipif(
     not CHROMIUM.exists(), reason="Debian chromium is not installed (apt-get install chromium)"
@@ -41,69 +24,19 @@ pytestmark = pytest.mark.skipif(
 
 
 @pytest.fixture
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
+def shops(stack: Stack) -> Shops:
+    """The module's shop pair, loaded and analysed once (`stack`)."""
+    return stack.shops
 
 
-class Console:
-    """One browser context on the console, recording every request it makes."""
-
-    def __init__(self, browser: Any, base_url: str, locale: str = "ja-JP") -> None:
-        self.base_url = base_url
-        self.context = browser.new_context(viewport=LAPTOP, locale=locale)
-        self.requests: list[str] = []
-        self.context.on("request", lambda request: self.requests.append(request.url))
-        self.page = self.context.new_page()
-        self.errors: list[str] = []
-        self.page.on("pageerror", lambda err: self.errors.append(str(err)))
-
-    def open(self, hash_: str = "") -> None:
-        self.page.goto(f"{self.base_url}/console/{hash_}")
-        self.page.wait_for_selector("main[data-ready=true]")
-
-    def sign_in(self, key: str) -> None:
-        self.open()
-        assert self.page.locator("main").get_attribute("data-view") == "signin"
-        self.page.fill("#api_key", key)
-        self.page.click("form.signin button[type=submit]")
-        self.page.wait_for_selector("main[data-view=overview][data-ready=true]")
-
-    def go(self, hash_: str, view: str) -> None:
-        self.page.evaluate(
-            """h => { if (location.hash !== h) {
-                document.querySelector('main').dataset.ready = ''; location.hash = h; } }""",
-            hash_,
-        )
-        self.page.wait_for_selector(f"main[data-view={view}][data-ready=true]")
-
-    def other_hosts(self) -> list[str]:
-        own = urlsplit(self.base_url).netloc
-        return sorted({u for u in self.requests if urlsplit(u).netloc != own})
-
-    def screenshot(self, name: str, tmp_path: Path) -> bytes:
-        path = tmp_path / name
-        data: bytes = self.page.screenshot(path=str(path), full_page=True)
-        if os.environ.get("KIZUNA_SCREENSHOT_DIR"):
-            shutil.copy(path, Path(os.environ["KIZUNA_SCREENSHOT_DIR"]) / name)
-        return data
+@pytest.fixture
+def base_url(stack: Stack) -> str:
+    return stack.base_url
 
 
-def coloured_pixels(png: bytes, box: dict[str, float]) -> dict[tuple[int, int, int], int]:
-    """Colours counted in a region of a screenshot, leaving out white and greys (the
-    background, the axes and the labels): what remains was drawn in colour."""
-    image = decode(png)
-    found: dict[tuple[int, int, int], int] = {}
-    for y in range(int(box["y"]), min(image.height, int(box["y"] + box["height"]))):
-        for x in range(int(box["x"]), min(image.width, int(box["x"] + box["width"]))):
-            r, g, b = image.pixel(x, y)
-            if max(r, g, b) - min(r, g, b) > 40:
-                found[(r, g, b)] = found.get((r, g, b), 0) + 1
-    return found
+@pytest.fixture
+def segmenter_client(stack: Stack) -> TestClient:
+    return stack.segmenter
 
 
 def test_a_marketer_signs_in_and_sees_the_shop(
@@ -131,6 +64,15 @@ def test_a_marketer_signs_in_and_sees_the_shop(
     assert sum(n for c, n in drawn.items() if c in line_colours) > 200, sorted(
         drawn.items(), key=lambda kv: -kv[1]
     )[:5]
+    # And revenue over time is drawn in gold, its table the revenue report's months
+    months = segmenter_client.get(
+        "/v1/analytics/revenue", headers=shops.acme.header(shops.acme.reader)
+    ).json()["rows"]
+    assert page.locator("#revenue tbody tr").count() == len(months) > 12
+    box = page.locator("#revenue-chart canvas").bounding_box()
+    assert box is not None
+    gold = sum(n for (r, g, b), n in coloured_pixels(png, box).items() if r > b + 60 and g > b)
+    assert gold > 200
     assert console.errors == []
     assert console.other_hosts() == []
 
@@ -309,34 +251,5 @@ def test_a_read_only_key_cannot_change_anything(
     )
     assert statuses == [403, 403, 403, 403]
     segments = segmenter_client.get("/v1/segments", headers=shops.acme.header(shops.acme.reader))
-    assert all(s["builtin"] for s in segments.json())
-    assert console.other_hosts() == []
-
-
-def test_before_the_first_analytics_pass_the_overview_says_so_and_asks_for_one(
-    cloud: Cloud, segmenter_client: TestClient, base_url: str, browser: Any
-) -> None:
-    """Given a new shop with one order and no analytics pass yet
-    When its admin opens the overview
-    Then it says the figures are not computed yet (never zeros), and its button asks for
-    a pass: the report's status becomes `queued`."""
-    keys = make_shop(cloud, "fresh")
-    body = order_payload()
-    assert (
-        segmenter_client.post("/v1/orders", json=body, headers=keys.header(keys.events)).status_code
-        == 201
-    )
-    console = Console(browser, base_url)
-    console.sign_in(keys.admin)
-    page = console.page
-    assert "未計算" in page.locator("#pending").inner_text()
-    assert page.locator("#kpi-customers").count() == 0
-    with page.expect_response(
-        lambda r: r.url.endswith("/v1/analytics/refresh") and r.request.method == "POST"
-    ) as answered:
-        page.click("#refresh")
-    assert answered.value.status == 202
-    page.wait_for_selector("#refresh[disabled]")
-    pending = segmenter_client.get("/v1/analytics/repeat", headers=keys.header(keys.reader))
-    assert pending.status_code == 202 and pending.json()["status"] == "queued"
+    assert "x" not in {s["segment_id"] for s in segments.json()}
     assert console.other_hosts() == []

@@ -64,6 +64,7 @@ def test_a_key_signs_in_to_a_cookie_the_v1_routes_accept(
         "shop_id": "acme",
         "scopes": ["messages:read", "segments:read"],
         "from_link": False,
+        "now": "2026-11-23T03:00:00Z",
     }
     cookies = set_cookie_headers(response)
     session = cookies[SESSION_COOKIE].lower()

@@ -99,3 +99,8 @@ def test_the_demo_runs_every_service_end_to_end() -> None:
     assert re.search(r"│ post-purchase .*pt \[", out)
     # And nothing failed on the way
     assert "Handler failures: 0; dead letters: 0" in out
+    # And the static report of the demo shop is written, its path printed
+    report = re.search(r"Static report \(kizuna report\): (\S+)", out)
+    assert report, "no static report path"
+    html = Path(report.group(1)).read_text("utf-8")
+    assert 'id="kpi-customers"' in html and "<script" not in html

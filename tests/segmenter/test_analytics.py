@@ -277,6 +277,41 @@ def test_repeat_transitions_second_purchase_and_retention(
     assert matrix["2026-09"]["m3"] is None  # not reached yet
 
 
+def test_revenue_per_calendar_month_net_of_refunds(computed: tuple[TestClient, ShopKeys]) -> None:
+    """Given the shop's orders (some refunded)
+    Then the revenue report has, per calendar month, the orders, buyers, first orders,
+    revenue and gross profit net of refunds that the orders add up to, and a period keeps
+    only its months."""
+    client, shop = computed
+    per = _per_customer()
+    want: dict[str, dict[str, Any]] = defaultdict(
+        lambda: {"orders": 0, "customers": set(), "first_orders": 0, "revenue": 0.0, "gp": 0.0}
+    )
+    for customer, orders in per.items():
+        for n, (day, revenue, gross_profit) in enumerate(orders):
+            m = want[f"{day.year:04d}-{day.month:02d}"]
+            m["orders"] += 1
+            m["customers"].add(customer)
+            m["first_orders"] += n == 0
+            m["revenue"] += revenue
+            m["gp"] += gross_profit
+    got = {r["month"]: r for r in _report(client, shop, "revenue")}
+    assert sorted(got) == sorted(want)
+    for month, m in want.items():
+        row = got[month]
+        assert (row["orders"], row["customers"], row["first_orders"]) == (
+            m["orders"],
+            len(m["customers"]),
+            m["first_orders"],
+        ), month
+        assert row["revenue"] == round(m["revenue"], 2) and row["gross_profit"] == round(
+            m["gp"], 2
+        ), month
+    assert [r["month"] for r in _report(client, shop, "revenue", **{"from": "2026-10"})] == [
+        k for k in sorted(want) if k >= "2026-10"
+    ]
+
+
 def test_list_analysis_calendar_and_lifecycle(computed: tuple[TestClient, ShopKeys]) -> None:
     client, shop = computed
     per = _per_customer()

@@ -6,6 +6,7 @@ never reads shop data. Routes stay thin: one call each.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 from urllib.parse import parse_qs
 
@@ -38,6 +39,9 @@ class SessionPublic(BaseModel):
     shop_id: str
     scopes: list[str]
     from_link: bool
+    now: datetime
+    """The platform's clock: "this week" on a page is the platform's week, not the
+    browser's (whose clock may be off, or in another zone)."""
 
 
 async def sign_in_form(request: Request) -> SignInForm:
@@ -65,9 +69,9 @@ def _set_cookies(response: Response, signed_in: sessions.SignedIn) -> None:
         )
 
 
-def _public(principal: Principal, from_link: bool) -> SessionPublic:
+def _public(principal: Principal, from_link: bool, now: datetime) -> SessionPublic:
     return SessionPublic(
-        shop_id=principal.shop_id, scopes=sorted(principal.scopes), from_link=from_link
+        shop_id=principal.shop_id, scopes=sorted(principal.scopes), from_link=from_link, now=now
     )
 
 
@@ -95,12 +99,14 @@ def post_session(
     """Exchange an API key (or a `kizuna dashboard link` token) for a session cookie."""
     signed_in = sessions.start(c, form.api_key, form.link)
     _set_cookies(response, signed_in)
-    return _public(signed_in.principal, signed_in.session.from_link)
+    return _public(signed_in.principal, signed_in.session.from_link, c.clock())
 
 
 @router.get("/session")
-def get_session(principal: Annotated[Principal, Depends(authenticated)]) -> SessionPublic:
-    return _public(principal, principal.key_id == "link")
+def get_session(
+    principal: Annotated[Principal, Depends(authenticated)], c: Container
+) -> SessionPublic:
+    return _public(principal, principal.key_id == "link", c.clock())
 
 
 @router.delete("/session", status_code=204)

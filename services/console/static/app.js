@@ -1,4 +1,4 @@
-/* Kizuna console: one page, three views (overview, RFM, customers), drawn from the same
+/* Kizuna console: one page, a view per hash (overview, RFM, repeat, customers, ...), drawn from the same
    /v1 JSON routes partner tools use. The session cookie (HttpOnly) authenticates every
    call; every change echoes the CSRF cookie in X-CSRF-Token. Japanese by default, English
    by the toggle; every label comes from the message catalogue of the language. */
@@ -58,6 +58,29 @@
       el("tbody", {}, rows.map((r) => el("tr", {}, r.map((c, i) => i === 0 ? el("th", { scope: "row" }, c) : el("td", {}, c))))),
     ]);
   }
+  function bar(value, max, colour) {
+    const share = max ? Math.max(0, Math.min(1, Number(value) / max)) : 0;
+    const fill = el("span", { class: "bar-fill" });
+    fill.style.width = (100 * share).toFixed(1) + "%";
+    if (colour) { fill.style.background = colour; }
+    return el("span", { class: "bar", "aria-hidden": "true" }, fill);
+  }
+  function withBar(text, value, max, colour) { return el("span", { class: "barred" }, [bar(value, max, colour), el("span", { text: text })]); }
+  function heat(td, share, rgb) {
+    if (share === null || share === undefined) { return td; }
+    const s = Math.max(0, Math.min(1, share));
+    td.style.background = "rgba(" + rgb + ", " + (0.06 + 0.84 * s).toFixed(3) + ")";
+    td.style.color = s > 0.55 ? "#fff" : "inherit";
+    return td;
+  }
+  function fieldOf(err) {
+    const fields = err && err.body && err.body.error && err.body.error.fields;
+    return fields && fields.length ? fields[0].field : null;
+  }
+  function problem(err) {
+    const field = fieldOf(err);
+    return field ? t("error.field", { field: field, message: err.message }) : t("error.save", { message: err.message });
+  }
   function can(scope) { return !!session && (session.scopes.includes("admin") || session.scopes.includes(scope)); }
 
   // ------------------------------------------------------------------ the API
@@ -98,7 +121,7 @@
   }
   function currentView() {
     const parts = location.hash.replace(/^#\/?/, "").split("/");
-    const name = ["overview", "rfm", "customers"].includes(parts[0]) ? parts[0] : "overview";
+    const name = Object.prototype.hasOwnProperty.call(VIEWS, parts[0]) ? parts[0] : "overview";
     return { name: name, args: parts.slice(1).map(decodeURIComponent) };
   }
   function clearCharts() { for (const c of charts) { c.destroy(); } charts = []; }
@@ -109,7 +132,7 @@
     main.replaceChildren();
     if (!session) { signInView(); return; }
     const view = currentView();
-    const draw = { overview: overviewView, rfm: rfmView, customers: customersView }[view.name];
+    const draw = VIEWS[view.name];
     main.setAttribute("aria-busy", "true");
     try {
       await draw(view.args);
@@ -160,12 +183,17 @@
     const result = await api("/v1/analytics/" + name);
     return result.status === 202 ? { pending: result.body } : result.body;
   }
+  function pending(result) {
+    if (!result.pending) { return false; }
+    main.append(el("p", { class: "notice", id: "pending", text: t("overview.pending", { status: t("status." + result.pending.status) }) }));
+    return true;
+  }
   function kpi(label, value, id) {
     return el("div", { class: "kpi", id: id }, [el("div", { class: "label", text: label }), el("div", { class: "value", text: value })]);
   }
   async function overviewView() {
     main.append(el("h1", { text: t("overview.title") }));
-    const [list, repeat, ltv, forecast] = await Promise.all(["list-analysis", "repeat", "ltv", "forecast"].map(report));
+    const [list, repeat, ltv, forecast, sales] = await Promise.all(["list-analysis", "repeat", "ltv", "forecast", "revenue"].map(report));
     if (list.pending) {
       main.append(el("p", { class: "notice", id: "pending", text: t("overview.pending", { status: t("status." + list.pending.status) }) }));
       if (can("segments:write")) {
@@ -193,6 +221,15 @@
       kpi(t("kpi.f2"), f2 ? pct(f2.rate) : "—", "kpi-f2"),
       kpi(t("kpi.ltv365"), ltvCustomers ? yen(ltvSum / ltvCustomers) : "—", "kpi-ltv"),
     ]));
+    const months = sales.pending ? [] : sales.rows;
+    main.append(el("h2", { text: t("overview.revenue") }));
+    const revenueChart = el("div", { class: "card chart", id: "revenue-chart", role: "img", "aria-label": t("overview.revenue_alt") });
+    main.append(revenueChart);
+    drawRevenue(revenueChart, months);
+    main.append(el("details", { class: "card" }, [el("summary", { text: t("overview.revenue_table") }), table(
+      [t("table.month"), t("table.revenue"), t("overview.orders"), t("overview.buyers"), t("overview.first_orders"), t("profile.aov")],
+      months.map((r) => [month(r.month), yen(r.revenue), num(r.orders), num(r.customers), num(r.first_orders), yen(r.average_order_value)]), { id: "revenue" })]));
+    if (can("messages:read")) { await weekSection(); }
     main.append(el("h2", { text: t("overview.trend") }));
     const chart = el("div", { class: "card chart", id: "trend-chart", role: "img", "aria-label": t("overview.trend_alt") });
     main.append(chart);
@@ -209,6 +246,33 @@
         forecast.rows.map((r) => [t("state." + r.state), num(r.customers), num(r.in_3_months), num(r.in_6_months), num(r.in_12_months)]),
         { id: "forecast" })));
     }
+  }
+  async function weekSection() {
+    /* This week's sends, opens, clicks and conversions: the results of the campaigns
+       scheduled in the last seven days (the same routes as the campaigns page). */
+    const [fresh, campaigns] = await Promise.all([api("/console/session"), api("/v1/campaigns?limit=100")].map((p) => p.then((r) => r.body)));
+    const end = Date.parse(fresh.now);
+    const recent = campaigns.filter((c) => Date.parse(c.scheduled_at) > end - 7 * 864e5 && Date.parse(c.scheduled_at) <= end);
+    const results = await Promise.all(recent.map((c) => api("/v1/campaigns/" + enc(c.campaign_id) + "/results").then((r) => r.body.total)));
+    const sum = (k) => results.reduce((a, r) => a + r[k], 0);
+    main.append(el("h2", { text: t("overview.week") }));
+    main.append(el("div", { class: "kpis", id: "week" }, [
+      kpi(t("stats.sent"), num(sum("sent")), "week-sent"), kpi(t("stats.opened"), num(sum("opened")), "week-opened"),
+      kpi(t("stats.clicked"), num(sum("clicked")), "week-clicked"), kpi(t("stats.converted"), num(sum("converted")), "week-converted"),
+    ]));
+    main.append(el("p", { class: "muted", text: t("overview.week_help", { n: num(recent.length) }) }));
+  }
+  function drawRevenue(container, rows) {
+    if (!rows.length || typeof uPlot === "undefined") { return; }
+    const xs = rows.map((r) => Date.UTC(Number(r.month.slice(0, 4)), Number(r.month.slice(5, 7)) - 1, 1) / 1000);
+    const opts = {
+      width: Math.max(280, container.clientWidth - 24), height: 220,
+      legend: { live: false },
+      series: [{ label: t("table.month") }, { label: t("table.revenue"), stroke: "#b8860b", fill: "rgba(184, 134, 11, 0.25)", width: 2, value: (u, v) => yen(v) }],
+      axes: [{ values: (u, vals) => vals.map((v) => month(new Date(v * 1000).toISOString().slice(0, 7))) }, { size: 80, values: (u, vals) => vals.map(yen) }],
+      scales: { x: { time: false } },
+    };
+    charts.push(new uPlot(opts, [xs, rows.map((r) => r.revenue)], container));
   }
   function drawTrend(container, rows) {
     if (!rows.length || typeof uPlot === "undefined") { return; }
@@ -291,6 +355,10 @@
         } catch (err) {
           status.className = "error";
           status.textContent = err.status === 409 ? t("rfm.exists", { id: id }) : t("error.save", { message: err.message });
+          if (err.status !== 409) { return; }
+        }
+        if (can("messages:send") && !document.getElementById("send-campaign")) {
+          section.insertBefore(el("div", { class: "row" }, linkButton("#/campaigns/new/" + enc(id), t("rfm.send_campaign"), "send-campaign")), status.nextSibling);
         }
       });
       section.append(el("div", { class: "row" }, save));
@@ -303,6 +371,522 @@
     section.append(list);
     if (preview.count > preview.sample_customer_ids.length) {
       section.append(el("p", { class: "muted", text: t("rfm.more", { n: num(preview.count - preview.sample_customer_ids.length) }) }));
+    }
+  }
+
+  // ------------------------------------------------------------------ repeat
+  function bucketName(b) {
+    if (b === "same_day" || b === "later") { return t("bucket." + b); }
+    return t("bucket.days", { range: b });
+  }
+  async function repeatView() {
+    main.append(el("h1", { text: t("repeat.title") }));
+    const [funnel, second, retention] = await Promise.all(["repeat", "second-purchase", "retention"].map(report));
+    if (pending(funnel)) { return; }
+    main.append(el("p", { class: "muted", text: t("overview.as_of", { date: day(funnel.as_of) }) }));
+    main.append(el("h2", { text: t("repeat.funnel") }));
+    const rows = funnel.rows;
+    const first = rows.length ? rows[0].customers_from : 0;
+    const stages = rows.length ? [{ stage: rows[0].from_stage, customers: first, rate: null }].concat(rows.map((r) => ({ stage: r.to_stage, customers: r.customers_to, rate: r.rate }))) : [];
+    main.append(el("div", { class: "card" }, table([t("repeat.stage"), t("table.customers"), t("repeat.rate"), t("repeat.of_first")],
+      stages.map((s) => [s.stage, withBar(num(s.customers), s.customers, first), s.rate === null ? "—" : pct(s.rate), first ? pct(s.customers / first) : "—"]),
+      { id: "funnel", "aria-label": t("repeat.funnel") })));
+    main.append(el("h2", { text: t("repeat.second") }));
+    const buckets = second.rows || [];
+    const most = Math.max(1, ...buckets.map((b) => b.customers));
+    main.append(el("div", { class: "card" }, table([t("repeat.days"), t("table.customers"), t("repeat.share"), t("repeat.cumulative")],
+      buckets.map((b) => [bucketName(b.bucket), withBar(num(b.customers), b.customers, most, "#1e7b4f"), pct(b.share_of_repeaters), pct(b.cumulative_share_of_repeaters)]),
+      { id: "second-purchase" })));
+    main.append(el("h2", { text: t("repeat.retention") }));
+    main.append(el("p", { class: "muted", text: t("repeat.retention_help") }));
+    main.append(el("div", { class: "card" }, retentionTable(retention.rows || [])));
+  }
+  function retentionTable(rows) {
+    const width = rows.reduce((w, r) => Math.max(w, Object.keys(r).filter((k) => /^m\d+$/.test(k)).length), 0);
+    const offsets = Array.from({ length: width }, (_, k) => k);
+    const max = Math.max(0.0001, ...rows.flatMap((r) => offsets.slice(1).map((k) => r["m" + k] || 0)));
+    return el("table", { class: "heat", id: "retention" }, [
+      el("caption", { class: "sr-only", text: t("repeat.retention_caption") }),
+      el("thead", {}, el("tr", {}, [el("th", { scope: "col", text: t("repeat.cohort") }), el("th", { scope: "col", text: t("table.customers") }),
+        ...offsets.map((k) => el("th", { scope: "col", text: t("repeat.month_n", { n: k }) }))])),
+      el("tbody", {}, rows.map((r) => el("tr", {}, [el("th", { scope: "row", text: month(r.month) }), el("td", { text: num(r.customers) }),
+        ...offsets.map((k) => {
+          const v = r["m" + k];
+          const td = el("td", { "data-k": k, text: v === null || v === undefined ? "" : pct(v) });
+          return k === 0 ? td : heat(td, v === null || v === undefined ? null : v / max, "30, 123, 79");
+        })]))),
+    ]);
+  }
+
+  // ------------------------------------------------------------------ LTV and channels
+  const LTV_WINDOWS = ["90d", "180d", "365d", "lifetime"];
+  const LTV_DIMENSIONS = ["cohort", "channel", "first_product"];
+  function keyLabel(dimension, key) { return dimension === "cohort" && /^\d{4}-\d{2}$/.test(key) ? month(key) : key; }
+  async function ltvView() {
+    main.append(el("h1", { text: t("ltv.title") }));
+    const [ltv, channels] = await Promise.all(["ltv", "channels"].map(report));
+    if (pending(ltv)) { return; }
+    main.append(el("p", { class: "muted", text: t("overview.as_of", { date: day(ltv.as_of) }) }));
+    main.append(el("h2", { text: t("ltv.channels") }));
+    main.append(el("p", { class: "muted", text: t("ltv.channels_help") }));
+    const channelCard = el("div", { class: "card" });
+    main.append(channelCard);
+    const drawChannels = (rows) => channelCard.replaceChildren(table(
+      [t("table.channel"), t("ltv.ad_spend"), t("ltv.new_customers"), t("ltv.cpa"), t("ltv.ltv365"), t("ltv.ltv_to_cpa"), t("ltv.payback"), t("ltv.allowable_cpa")],
+      rows.map((r) => [r.channel, yen(r.ad_spend), num(r.new_customers), yen(r.cpa), yen(r.ltv_365d), r.ltv_to_cpa === null ? "—" : num(r.ltv_to_cpa),
+        r.payback_month === null ? "—" : t("ltv.payback_months", { n: r.payback_month }), yen(r.allowable_cpa)]), { id: "channels" }));
+    drawChannels(channels.rows || []);
+    await adSpendSection(async () => drawChannels((await report("channels")).rows || []));
+    for (const dimension of LTV_DIMENSIONS) {
+      const rows = ltv.rows.filter((r) => r.dimension === dimension);
+      const most = Math.max(1, ...rows.map((r) => r.ltv_365d || 0));
+      main.append(el("h2", { text: t("ltv_by." + dimension) }));
+      main.append(el("div", { class: "card" }, table([t("ltv_key." + dimension), t("table.customers"), ...LTV_WINDOWS.map((w) => t("ltv_window." + w))],
+        rows.map((r) => [keyLabel(dimension, r.key), num(r.customers), ...LTV_WINDOWS.map((w) => w === "365d" && r.ltv_365d !== null ? withBar(yen(r.ltv_365d), r.ltv_365d, most, "#b8860b") : yen(r["ltv_" + w]))]),
+        { id: "ltv-" + dimension.replace("_", "-") })));
+    }
+  }
+  async function adSpendSection(redraw) {
+    main.append(el("h2", { text: t("ltv.ad_spend_title") }));
+    const listCard = el("div", { class: "card" });
+    const drawList = async () => {
+      const entries = (await api("/v1/analytics/ad-spend?limit=200")).body;
+      listCard.replaceChildren(entries.length ? table([t("table.channel"), t("table.month"), t("ltv.amount")],
+        entries.map((e) => [e.channel, month(e.month), yen(e.amount)]), { id: "ad-spend" }) : el("p", { class: "muted", id: "ad-spend", text: t("ltv.no_ad_spend") }));
+    };
+    if (can("segments:write")) {
+      const status = el("p", { id: "ad-spend-status", role: "status" });
+      const done = async (stored) => {
+        status.className = "ok";
+        status.textContent = t("ltv.stored", { n: num(stored) });
+        await Promise.all([drawList(), redraw()]);
+      };
+      const failed = (err) => { status.className = "error"; status.textContent = problem(err); };
+      const form = el("form", { id: "ad-spend-form", class: "card form" }, [
+        el("label", { for: "spend-channel", text: t("table.channel") }), el("input", { id: "spend-channel", name: "channel", type: "text", required: true }),
+        el("label", { for: "spend-month", text: t("table.month") }), el("input", { id: "spend-month", name: "month", type: "text", placeholder: "2026-10", required: true }),
+        el("label", { for: "spend-amount", text: t("ltv.amount") }), el("input", { id: "spend-amount", name: "amount", type: "text", inputmode: "decimal", required: true }),
+        el("button", { type: "submit", class: "primary", text: t("ltv.save_spend") }),
+      ]);
+      form.addEventListener("submit", async (event) => {
+        event.preventDefault();
+        const f = form.elements;
+        try {
+          const r = await api("/v1/analytics/ad-spend", { method: "PUT", json: { entries: [{ channel: f.channel.value.trim(), month: f.month.value.trim(), amount: f.amount.value.trim() }] } });
+          await done(r.body.stored);
+        } catch (err) { failed(err); }
+      });
+      const file = el("input", { id: "spend-csv", type: "file", accept: ".csv,text/csv" });
+      const upload = el("button", { type: "button", id: "spend-upload", text: t("ltv.upload") });
+      upload.addEventListener("click", async () => {
+        if (!file.files.length) { status.className = "error"; status.textContent = t("ltv.choose_file"); return; }
+        try {
+          const r = await api("/v1/analytics/ad-spend", { method: "PUT", body: await file.files[0].text(), headers: { "Content-Type": "text/csv" } });
+          await done(r.body.stored);
+        } catch (err) { failed(err); }
+      });
+      main.append(form, el("div", { class: "row" }, [el("label", { for: "spend-csv", text: t("ltv.csv") }), file, upload]), el("p", { class: "muted", text: t("ltv.csv_help") }), status);
+    }
+    main.append(listCard);
+    await drawList();
+  }
+
+  // ------------------------------------------------------------------ list diagnosis
+  const RECENCY = ["0", "1", "2", "3-5", "6-11", "12+"];
+  const FREQUENCY = ["1", "2", "3", "4", "5+"];
+  async function diagnosisView() {
+    main.append(el("h1", { text: t("diagnosis.title") }));
+    const [list, calendar, lifecycle, forecast] = await Promise.all(["list-analysis", "calendar", "lifecycle", "forecast"].map(report));
+    if (pending(list)) { return; }
+    main.append(el("p", { class: "muted", text: t("overview.as_of", { date: day(list.as_of) }) }));
+    main.append(el("h2", { text: t("diagnosis.list") }));
+    const most = Math.max(1, ...list.rows.map((r) => r.total));
+    main.append(el("div", { class: "card" }, table([t("table.month"), ...STATES.map((s) => t("state." + s)), t("table.total"), t("diagnosis.mix")],
+      list.rows.map((r) => [month(r.month), ...STATES.map((s) => num(r[s])), num(r.total), stacked(r, most)]), { id: "list-analysis" })));
+    const months = [...new Set(calendar.rows.map((r) => r.month))].sort();
+    const picker = el("select", { id: "diagnosis-month" }, months.map((m) => el("option", { value: m, text: month(m) })));
+    picker.value = months[months.length - 1] || "";
+    const calendarCard = el("div", { class: "card" });
+    const flowCard = el("div", { class: "card" });
+    const draw = () => {
+      calendarCard.replaceChildren(calendarTable(calendar.rows.filter((r) => r.month === picker.value)));
+      flowCard.replaceChildren(flowTable(lifecycle.rows.filter((r) => r.month === picker.value)));
+    };
+    picker.addEventListener("change", draw);
+    main.append(el("div", { class: "row" }, [el("label", { for: "diagnosis-month", text: t("diagnosis.month") }), picker]));
+    main.append(el("h2", { text: t("diagnosis.calendar") }), el("p", { class: "muted", text: t("diagnosis.calendar_help") }), calendarCard);
+    main.append(el("h2", { text: t("diagnosis.lifecycle") }), el("p", { class: "muted", text: t("diagnosis.lifecycle_help") }), flowCard);
+    draw();
+    main.append(el("h2", { text: t("diagnosis.forecast") }));
+    if (forecast.pending || !forecast.rows.length) {
+      main.append(el("p", { class: "notice", text: t("overview.no_forecast") }));
+      return;
+    }
+    const back = forecast.rows[0].backtest_from;
+    main.append(el("p", { class: "muted", text: back ? t("diagnosis.backtest_help", { from: month(back), to: month(forecast.rows[0].month) }) : t("diagnosis.no_backtest") }));
+    main.append(el("div", { class: "card" }, table(
+      [t("table.state"), t("forecast.now"), t("forecast.in", { n: 3 }), t("forecast.in", { n: 6 }), t("forecast.in", { n: 12 }), t("diagnosis.backtest_forecast"), t("diagnosis.backtest_error"), t("diagnosis.backtest_error_pct")],
+      forecast.rows.map((r) => [t("state." + r.state), num(r.customers), num(r.in_3_months), num(r.in_6_months), num(r.in_12_months),
+        num(r.backtest_forecast), r.backtest_error === undefined ? "—" : (r.backtest_error > 0 ? "+" : "") + num(r.backtest_error),
+        r.backtest_error_pct === undefined || r.backtest_error_pct === null ? "—" : num(r.backtest_error_pct) + "%"]),
+      { id: "diagnosis-forecast" })));
+  }
+  function stacked(row, most) {
+    const holder = el("span", { class: "stack", "aria-hidden": "true" });
+    holder.style.width = (100 * row.total / most).toFixed(1) + "%";
+    for (const s of STATES) {
+      const part = el("span", {});
+      part.style.width = row.total ? (100 * row[s] / row.total).toFixed(2) + "%" : "0";
+      part.style.background = COLORS[s];
+      holder.append(part);
+    }
+    return el("span", { class: "stack-holder" }, holder);
+  }
+  function calendarTable(rows) {
+    const max = Math.max(1, ...rows.flatMap((r) => FREQUENCY.map((f) => r["f" + f])));
+    const byRecency = new Map(rows.map((r) => [r.months_since_last_order, r]));
+    return el("table", { class: "heat", id: "calendar" }, [
+      el("caption", { class: "sr-only", text: t("diagnosis.calendar_caption") }),
+      el("thead", {}, el("tr", {}, [el("th", { scope: "col", text: t("diagnosis.recency") }), ...FREQUENCY.map((f) => el("th", { scope: "col", text: t("diagnosis.orders_n", { n: f }) })), el("th", { scope: "col", text: t("table.total") })])),
+      el("tbody", {}, RECENCY.map((rec) => {
+        const r = byRecency.get(rec) || { total: 0 };
+        return el("tr", {}, [el("th", { scope: "row", text: t("diagnosis.months_ago", { n: rec }) }),
+          ...FREQUENCY.map((f) => heat(el("td", { text: num(r["f" + f] || 0) }), (r["f" + f] || 0) / max, "43, 89, 195")), el("td", { text: num(r.total) })]);
+      })),
+    ]);
+  }
+  function flowTable(rows) {
+    const from = ["none", ...STATES];
+    const cell = new Map(rows.map((r) => [r.from_state + ">" + r.to_state, r]));
+    return el("table", { class: "heat", id: "lifecycle" }, [
+      el("caption", { class: "sr-only", text: t("diagnosis.lifecycle_caption") }),
+      el("thead", {}, el("tr", {}, [el("th", { scope: "col", text: t("diagnosis.from_to") }), ...STATES.map((s) => el("th", { scope: "col", text: t("state." + s) }))])),
+      el("tbody", {}, from.map((a) => el("tr", {}, [el("th", { scope: "row", text: a === "none" ? t("diagnosis.first_order") : t("state." + a) }),
+        ...STATES.map((b) => {
+          const r = cell.get(a + ">" + b);
+          const td = el("td", { "data-from": a, "data-to": b, text: r ? num(r.customers) + (r.rate === null ? "" : " (" + pct(r.rate) + ")") : "0" });
+          return r && r.rate !== null ? heat(td, r.rate, "184, 134, 11") : td;
+        })]))),
+    ]);
+  }
+
+  // ------------------------------------------------------------------ campaigns
+  function enc(id) { return encodeURIComponent(id); }
+  function when(iso) {
+    if (!iso) { return "—"; }
+    return new Intl.DateTimeFormat(locale(), { year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", timeZone: "Asia/Tokyo" }).format(new Date(iso));
+  }
+  function escapeHtml(text) { return text.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]); }
+  function linkButton(href, text, id) { return el("a", { class: "button primary", href: href, id: id, text: text }); }
+  async function campaignsView(args) {
+    if (args[0] === "new") { await campaignForm(args[1] || ""); return; }
+    if (args.length) { await campaignDetail(args[0]); return; }
+    main.append(el("h1", { text: t("campaigns.title") }));
+    if (can("messages:send")) { main.append(el("div", { class: "row" }, linkButton("#/campaigns/new", t("campaigns.new"), "new-campaign"))); }
+    const campaigns = (await api("/v1/campaigns?limit=100")).body;
+    if (!campaigns.length) { main.append(el("p", { class: "muted", id: "campaigns", text: t("campaigns.none") })); return; }
+    const results = await Promise.all(campaigns.map((c) => api("/v1/campaigns/" + enc(c.campaign_id) + "/results").then((r) => r.body)));
+    main.append(el("div", { class: "card" }, table(
+      [t("campaigns.name"), t("campaigns.segment"), t("table.status"), t("campaigns.scheduled"), t("stats.sent"), t("stats.opened"), t("stats.clicked"), t("stats.converted"), t("table.revenue")],
+      results.map((r) => [el("a", { href: "#/campaigns/" + enc(r.campaign.campaign_id), text: r.campaign.name }), r.campaign.segment_id, t("campaign_status." + r.campaign.status),
+        when(r.campaign.scheduled_at), num(r.total.sent), num(r.total.opened), num(r.total.clicked), num(r.total.converted), yen(r.total.revenue)]),
+      { id: "campaigns" })));
+  }
+  function resultRow(label, r, extra) {
+    return [label, num(r.sent), num(r.delivered), num(r.opened), num(r.clicked), num(r.converted), yen(r.revenue)].concat(extra || []);
+  }
+  const RESULT_HEADERS = () => [t("stats.sent"), t("stats.delivered"), t("stats.opened"), t("stats.clicked"), t("stats.converted"), t("table.revenue")];
+  async function campaignDetail(id) {
+    const r = (await api("/v1/campaigns/" + enc(id) + "/results")).body;
+    const c = r.campaign;
+    main.append(el("h1", { id: "campaign-title", text: c.name }));
+    main.append(el("dl", { class: "profile card", id: "campaign" }, [
+      ["campaigns.segment", c.segment_id], ["table.status", t("campaign_status." + c.status)], ["campaigns.scheduled", when(c.scheduled_at)],
+      ["campaigns.processed", num(c.processed)], ["campaigns.waves", num(c.waves)], ["campaigns.completed", when(c.completed_at)],
+    ].flatMap(([k, v]) => [el("dt", { text: t(k) }), el("dd", { text: v })])));
+    main.append(el("h2", { text: t("campaigns.by_variant") }));
+    main.append(el("div", { class: "card" }, table([t("campaigns.variant"), ...RESULT_HEADERS(), t("campaigns.win")],
+      Object.entries(r.by_variant).map(([v, row]) => resultRow(v, row, [r.win_probability[v] === undefined ? "—" : pct(r.win_probability[v])])).concat([resultRow(t("table.total"), r.total, [""])]),
+      { id: "campaign-variants" })));
+    main.append(el("h2", { text: t("campaigns.by_rank") }));
+    const rankRows = [];
+    for (const [rank, variants] of Object.entries(r.by_rank)) {
+      for (const [v, row] of Object.entries(variants)) { rankRows.push(resultRow(t("rank." + rank) + " · " + v, row)); }
+    }
+    main.append(el("div", { class: "card" }, table([t("table.rank"), ...RESULT_HEADERS()], rankRows, { id: "campaign-ranks" })));
+    if (can("messages:send") && (c.status === "scheduled" || c.status === "running")) {
+      const cancel = el("button", { type: "button", id: "cancel-campaign", text: t("campaigns.cancel") });
+      cancel.addEventListener("click", async () => { await api("/v1/campaigns/" + enc(id) + "/cancel", { method: "POST" }); await render(); });
+      main.append(el("div", { class: "row" }, cancel));
+    }
+  }
+  async function campaignForm(segmentId) {
+    main.append(el("h1", { text: t("campaigns.new") }));
+    if (!can("messages:send")) { main.append(el("p", { class: "notice", id: "readonly-note", text: t("campaigns.readonly") })); return; }
+    const segments = (await api("/v1/segments?limit=200")).body;
+    const status = el("p", { id: "campaign-status", role: "status" });
+    const select = el("select", { id: "campaign-segment", name: "segment", required: true },
+      segments.map((sg) => el("option", { value: sg.segment_id, text: segmentName(sg) + " (" + sg.segment_id + ")" })));
+    if (segmentId) { select.value = segmentId; }
+    const form = el("form", { id: "campaign-form", class: "card form" }, [
+      el("label", { for: "campaign-name", text: t("campaigns.name") }), el("input", { id: "campaign-name", name: "name", type: "text", required: true }),
+      el("label", { for: "campaign-segment", text: t("campaigns.segment") }), select,
+      el("label", { for: "campaign-subject", text: t("campaigns.subject") }), el("input", { id: "campaign-subject", name: "subject", type: "text", required: true }),
+      el("label", { for: "campaign-body", text: t("campaigns.body") }), el("textarea", { id: "campaign-body", name: "body", rows: "6", required: true }),
+      el("label", { for: "campaign-when", text: t("campaigns.when") }), el("input", { id: "campaign-when", name: "when", type: "datetime-local" }),
+      el("button", { type: "submit", class: "primary", text: t("campaigns.create") }),
+    ]);
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const f = form.elements;
+      const id = "console-" + Date.now().toString(36);
+      const body = f.body.value;
+      const html = body.split(/\n{2,}/).map((p) => "<p>" + escapeHtml(p).replace(/\n/g, "<br>") + "</p>").join("\n");
+      try {
+        await api("/v1/messages", { method: "POST", json: { message_id: id, name: f.name.value, email: { subject: f.subject.value, html: html, text: body } } });
+        const campaign = { campaign_id: id, name: f.name.value, segment_id: f.segment.value, variants: [{ name: "A", message_id: id }] };
+        if (f.when.value) { campaign.scheduled_at = new Date(f.when.value).toISOString(); }
+        await api("/v1/campaigns", { method: "POST", json: campaign });
+        location.hash = "#/campaigns/" + enc(id);
+      } catch (err) { status.className = "error"; status.textContent = problem(err); }
+    });
+    main.append(form, status);
+  }
+
+  // ------------------------------------------------------------------ journeys
+  function lift(l) {
+    if (!l) { return "—"; }
+    const signed = (v) => (v > 0 ? "+" : "") + pct(v);
+    const [lo, hi] = l.ci95;
+    return t("journeys.lift_value", { d: signed(l.difference), lo: lo === null ? "—" : signed(lo), hi: hi === null ? "—" : signed(hi) });
+  }
+  async function journeysView() {
+    main.append(el("h1", { text: t("journeys.title") }));
+    const [builtins, journeys] = await Promise.all([api("/v1/journeys/builtins"), api("/v1/journeys?limit=100")].map((p) => p.then((r) => r.body)));
+    main.append(el("h2", { text: t("journeys.builtins") }));
+    const writer = can("messages:send");
+    main.append(el("div", { class: "card" }, table([t("journeys.name"), t("journeys.steps"), t("table.status"), writer ? t("journeys.switch") : ""],
+      builtins.map((b) => {
+        const on = b.status === "active";
+        let control = "";
+        if (writer) {
+          control = el("button", { type: "button", "data-builtin": b.name, "aria-pressed": String(on), text: on ? t("journeys.disable") : t("journeys.enable") });
+          control.addEventListener("click", async () => {
+            control.disabled = true;
+            await api("/v1/journeys/builtins/" + enc(b.name) + "/" + (on ? "disable" : "enable"), { method: "POST" });
+            await render();
+          });
+        }
+        return [b.title[lang] || b.title.ja || b.name, num(b.steps), t("journey_status." + (b.status || "off")), control];
+      }), { id: "builtins" })));
+    main.append(el("h2", { text: t("journeys.running") }));
+    if (!journeys.length) { main.append(el("p", { class: "muted", id: "journeys", text: t("journeys.none") })); return; }
+    const stats = await Promise.all(journeys.map((j) => api("/v1/journeys/" + enc(j.journey_id) + "/stats").then((r) => r.body)));
+    main.append(el("p", { class: "muted", text: t("journeys.lift_help") }));
+    main.append(el("div", { class: "card" }, table(
+      [t("journeys.name"), t("table.status"), t("journeys.entered"), t("journeys.holdout"), t("stats.sent"), t("stats.opened"), t("stats.clicked"), t("stats.converted"), t("journeys.lift")],
+      journeys.map((j, i) => [j.name, t("journey_status." + j.status), num(stats[i].entered), num(stats[i].holdout), num(stats[i].sent), num(stats[i].opened),
+        num(stats[i].clicked), num(stats[i].converted), lift(stats[i].lift.conversion)]), { id: "journeys" })));
+    for (const [i, j] of journeys.entries()) {
+      const steps = Object.entries(stats[i].steps);
+      if (!steps.length) { continue; }
+      main.append(el("details", { class: "card" }, [el("summary", { text: t("journeys.steps_of", { name: j.name }) }),
+        table([t("journeys.step"), t("stats.sent"), t("stats.delivered"), t("stats.opened"), t("stats.clicked")],
+          steps.map(([step, c]) => [step, num(c.sent || 0), num(c.delivered || 0), num(c.opened || 0), num(c.clicked || 0)]))]));
+    }
+  }
+
+  // ------------------------------------------------------------------ segments
+  const FIELDS = {
+    order_count: "number", revenue: "number", average_order_value: "number", r_score: "number", f_score: "number", m_score: "number",
+    p_alive: "number", predicted_clv_365d: "number", rfm_rank: "string", f_stage: "string", acquisition_channel: "string",
+    prefecture: "string", gender: "string", age_band: "string", last_order_at: "datetime", first_order_at: "datetime",
+    categories: "set", skus: "set", tags: "set", has_email: "bool", has_line: "bool",
+  };
+  const OPS = {
+    number: ["eq", "ne", "gt", "gte", "lt", "lte"], string: ["eq", "ne", "contains"], datetime: ["within_last_days", "older_than_days"],
+    set: ["contains"], bool: ["eq"],
+  };
+  function segmentName(sg) {
+    const key = "builtin_segment." + sg.segment_id;
+    return sg.builtin && messages[key] !== undefined ? t(key) : sg.name;
+  }
+  function conditionRow(onChange, initial) {
+    const start = initial || { field: "order_count", op: "gte", value: "2" };
+    const field = el("select", { class: "cond-field", "aria-label": t("segments.field") }, Object.keys(FIELDS).map((f) => el("option", { value: f, text: t("field." + f) })));
+    const op = el("select", { class: "cond-op", "aria-label": t("segments.op") });
+    const value = el("input", { class: "cond-value", type: "text", "aria-label": t("segments.value"), value: start.value });
+    const remove = el("button", { type: "button", class: "cond-remove", text: t("segments.remove") });
+    const fillOps = () => {
+      const kind = FIELDS[field.value];
+      const keep = op.value;
+      op.replaceChildren(...OPS[kind].map((o) => el("option", { value: o, text: t("op." + o) })));
+      if (OPS[kind].includes(keep)) { op.value = keep; }
+      if (kind === "bool" && !["true", "false"].includes(value.value)) { value.value = "true"; }
+    };
+    field.value = start.field;
+    fillOps();
+    op.value = start.op;
+    const row = el("div", { class: "row condition" }, [field, op, value, remove]);
+    field.addEventListener("change", () => { fillOps(); onChange(); });
+    op.addEventListener("change", onChange);
+    value.addEventListener("input", onChange);
+    remove.addEventListener("click", () => { row.remove(); onChange(); });
+    row.rule = () => {
+      const kind = FIELDS[field.value];
+      const raw = value.value.trim();
+      let v = raw;
+      if ((kind === "number" || kind === "datetime") && raw !== "" && !isNaN(Number(raw))) { v = Number(raw); }
+      if (kind === "bool") { v = raw === "true"; }
+      return { field: field.value, op: op.value, value: v };
+    };
+    return row;
+  }
+  async function segmentsView(args) {
+    if (args.length) { await segmentMembers(args[0]); return; }
+    main.append(el("h1", { text: t("segments.title") }));
+    main.append(el("h2", { text: t("segments.builder") }));
+    main.append(el("p", { class: "muted", text: t("segments.builder_help") }));
+    const match = el("select", { id: "builder-match", "aria-label": t("segments.match") }, [el("option", { value: "all", text: t("segments.all") }), el("option", { value: "any", text: t("segments.any") })]);
+    const conditions = el("div", { id: "conditions" });
+    const count = el("p", { id: "builder-count", role: "status", "aria-live": "polite" });
+    const ruleText = el("pre", { id: "builder-rule", class: "rule" });
+    let timer = null;
+    let asked = 0;
+    const rule = () => ({ [match.value]: [...conditions.children].map((row) => row.rule()) });
+    const refresh = () => {
+      clearTimeout(timer);
+      count.dataset.ready = "false";
+      timer = setTimeout(async () => {
+        const mine = ++asked;
+        const current = rule();
+        ruleText.textContent = JSON.stringify(current);
+        try {
+          const preview = (await api("/v1/segments/preview", { method: "POST", json: { rule: current, sample: 0 } })).body;
+          if (mine !== asked) { return; }
+          count.className = "count";
+          count.textContent = t("segments.count", { n: num(preview.count) });
+        } catch (err) {
+          if (mine !== asked) { return; }
+          count.className = "error";
+          count.textContent = problem(err);
+        }
+        count.dataset.ready = "true";
+      }, 250);
+    };
+    const add = el("button", { type: "button", id: "add-condition", text: t("segments.add") });
+    add.addEventListener("click", () => { conditions.append(conditionRow(refresh)); refresh(); });
+    match.addEventListener("change", refresh);
+    conditions.append(conditionRow(refresh));
+    main.append(el("div", { class: "card", id: "builder" }, [el("div", { class: "row" }, [el("label", { for: "builder-match", text: t("segments.match") }), match]), conditions, el("div", { class: "row" }, add), count, ruleText]));
+    if (can("segments:write")) {
+      const status = el("p", { id: "segment-status", role: "status" });
+      const form = el("form", { id: "segment-form", class: "card form" }, [
+        el("label", { for: "segment-id", text: t("segments.id") }), el("input", { id: "segment-id", name: "segment_id", type: "text", required: true }),
+        el("label", { for: "segment-name", text: t("segments.name") }), el("input", { id: "segment-name", name: "name", type: "text", required: true }),
+        el("button", { type: "submit", class: "primary", text: t("segments.save") }),
+      ]);
+      form.addEventListener("submit", async (event) => {
+        event.preventDefault();
+        try {
+          const created = (await api("/v1/segments", { method: "POST", json: { segment_id: form.elements.segment_id.value.trim(), name: form.elements.name.value, rule: rule() } })).body;
+          status.className = "ok";
+          status.textContent = t("rfm.saved", { id: created.segment_id, n: num(created.member_count || 0) });
+          await drawList();
+        } catch (err) { status.className = "error"; status.textContent = problem(err); }
+      });
+      main.append(form, status);
+    }
+    refresh();
+    main.append(el("h2", { text: t("segments.list") }));
+    const listCard = el("div", { class: "card" });
+    main.append(listCard);
+    const drawList = async () => {
+      const segments = (await api("/v1/segments?limit=200")).body;
+      listCard.replaceChildren(table([t("segments.name"), t("segments.id"), t("table.customers"), t("segments.kind"), ""],
+        segments.map((sg) => [el("a", { href: "#/segments/" + enc(sg.segment_id), text: segmentName(sg) }), sg.segment_id, sg.member_count === null ? "—" : num(sg.member_count),
+          sg.builtin ? t("segments.builtin") : t("segments.custom"),
+          can("messages:send") ? el("a", { href: "#/campaigns/new/" + enc(sg.segment_id), text: t("segments.send") }) : ""]), { id: "segments" }));
+    };
+    await drawList();
+  }
+  async function segmentMembers(id) {
+    const segment = (await api("/v1/segments/" + enc(id))).body;
+    main.append(el("h1", { id: "segment-title", text: segmentName(segment) }));
+    main.append(el("pre", { class: "rule card", text: JSON.stringify(segment.rule) }));
+    const members = (await api("/v1/segments/" + enc(id) + "/members?limit=500")).body;
+    main.append(el("div", { class: "row" }, [
+      el("a", { class: "button", href: "/v1/segments/" + enc(id) + "/export?format=csv", download: id + ".csv", text: t("segments.export_csv") }),
+      el("a", { class: "button", href: "/v1/segments/" + enc(id) + "/export?format=hashed", download: id + "-hashed.csv", text: t("segments.export_hashed") }),
+      can("messages:send") ? linkButton("#/campaigns/new/" + enc(id), t("segments.send"), "send-campaign") : null,
+    ]));
+    main.append(el("h2", { text: t("segments.members", { n: num(segment.member_count || members.customer_ids.length) }) }));
+    main.append(el("ul", { class: "ids card", id: "members" }, members.customer_ids.map((c) => el("li", {}, el("a", { href: "#/customers/" + enc(c), text: c })))));
+  }
+
+  // ------------------------------------------------------------------ deliveries
+  const DELIVERY_STATUSES = ["sent", "skipped", "failed", "deferred", "retry_scheduled", "dead_letter", "sending", "packed", "dropped"];
+  async function deliveriesView(args) {
+    main.append(el("h1", { text: t("deliveries.title") }));
+    const wanted = args[0] || "";
+    const filter = el("select", { id: "delivery-status", "aria-label": t("table.status") }, [el("option", { value: "", text: t("deliveries.all") }),
+      ...DELIVERY_STATUSES.map((st) => el("option", { value: st, text: t("delivery." + st) }))]);
+    filter.value = wanted;
+    filter.addEventListener("change", () => { location.hash = "#/deliveries" + (filter.value ? "/" + filter.value : ""); });
+    main.append(el("div", { class: "row" }, [el("label", { for: "delivery-status", text: t("deliveries.filter") }), filter]));
+    const log = (await api("/v1/deliveries?limit=200" + (wanted ? "&status=" + enc(wanted) : ""))).body;
+    const channels = [...new Set(log.map((d) => d.channel))].sort();
+    const seen = DELIVERY_STATUSES.filter((st) => log.some((d) => d.status === st));
+    main.append(el("h2", { text: t("deliveries.per_channel") }));
+    main.append(el("div", { class: "card" }, table([t("table.channel"), ...seen.map((st) => t("delivery." + st)), t("table.total")],
+      channels.map((ch) => [ch, ...seen.map((st) => num(log.filter((d) => d.channel === ch && d.status === st).length)), num(log.filter((d) => d.channel === ch).length)]),
+      { id: "delivery-channels" })));
+    main.append(el("h2", { text: t("deliveries.recent") }));
+    const redrive = can("messages:send");
+    main.append(el("div", { class: "card" }, table([t("table.date"), t("table.customer"), t("table.channel"), t("deliveries.trigger"), t("table.status"), t("deliveries.reason"), ""],
+      log.map((d) => {
+        let action = "";
+        if (redrive && d.status === "dead_letter") {
+          action = el("button", { type: "button", "data-redrive": d.delivery_id, text: t("deliveries.redrive") });
+          action.addEventListener("click", async () => {
+            action.disabled = true;
+            try { await api("/v1/deliveries/" + enc(d.delivery_id) + "/redrive", { method: "POST", json: { customer_id: d.customer_id } }); await render(); } catch (err) { action.replaceWith(el("span", { class: "error", text: problem(err) })); }
+          });
+        }
+        return [when(d.sent_at || d.created_at), el("a", { href: "#/customers/" + enc(d.customer_id), text: d.customer_id }), d.channel, d.trigger, t("delivery." + d.status), d.skip_reason || "", action];
+      }), { id: "deliveries" })));
+  }
+
+  // ------------------------------------------------------------------ surveys
+  async function surveysView() {
+    main.append(el("h1", { text: t("surveys.title") }));
+    if (!can("feedback:read")) { main.append(el("p", { class: "notice", id: "surveys-scope", text: t("surveys.scope") })); return; }
+    const surveys = (await api("/v1/surveys?limit=50")).body;
+    if (!surveys.length) { main.append(el("p", { class: "muted", id: "surveys", text: t("surveys.none") })); return; }
+    const results = await Promise.all(surveys.map((sv) => api("/v1/surveys/" + enc(sv.survey_id) + "/results").then((r) => r.body)));
+    for (const [i, sv] of surveys.entries()) {
+      const r = results[i];
+      const section = el("section", { class: "card survey", "data-survey": sv.survey_id }, [el("h2", { text: sv.title }), el("p", { class: "muted", text: t("surveys.responses", { n: num(r.total.responses) }) })]);
+      for (const q of r.total.questions) {
+        section.append(el("h3", { text: q.text }));
+        if (q.nps) {
+          const n = q.nps;
+          const all = Math.max(1, n.promoters + n.passives + n.detractors);
+          section.append(el("p", { class: "nps", text: t("surveys.nps", { score: n.score === null ? "—" : num(n.score) }) }));
+          section.append(table([t("surveys.group"), t("table.customers"), t("repeat.share")], [
+            [t("surveys.promoters"), withBar(num(n.promoters), n.promoters, all, "#1e7b4f"), pct(n.promoters / all)],
+            [t("surveys.passives"), withBar(num(n.passives), n.passives, all, "#8a8f9c"), pct(n.passives / all)],
+            [t("surveys.detractors"), withBar(num(n.detractors), n.detractors, all, "#b3261e"), pct(n.detractors / all)],
+          ], { class: "nps-split" }));
+        } else if (q.kind === "text") {
+          section.append(el("ul", {}, q.texts.slice(0, 10).map((x) => el("li", { text: x.text }))));
+        } else {
+          const most = Math.max(1, ...Object.values(q.counts));
+          section.append(table([t("surveys.answer"), t("surveys.count")], Object.entries(q.counts).map(([k, v]) => [k, withBar(num(v), v, most)])));
+          if (q.average !== null && q.average !== undefined) { section.append(el("p", { text: t("surveys.average", { n: num(q.average) }) })); }
+        }
+      }
+      main.append(section);
     }
   }
 
@@ -361,6 +945,7 @@
   }
 
   // ------------------------------------------------------------------ start
+  const VIEWS = { overview: overviewView, rfm: rfmView, repeat: repeatView, ltv: ltvView, diagnosis: diagnosisView, segments: segmentsView, campaigns: campaignsView, journeys: journeysView, deliveries: deliveriesView, surveys: surveysView, customers: customersView };
   document.getElementById("lang").addEventListener("click", async () => {
     lang = lang === "ja" ? "en" : "ja";
     localStorage.setItem("kizuna.lang", lang);

@@ -357,6 +357,20 @@ def retention_facts(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     )
 
 
+def revenue_facts(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+    """Orders, buyers, first orders, revenue and gross profit per calendar month."""
+    return _rows(
+        con,
+        f"""
+        SELECT {_month("order_date")} AS month, count(*) AS orders,
+               count(DISTINCT customer_id) AS customers,
+               count(*) FILTER (WHERE seq = 1) AS first_orders,
+               coalesce(sum(revenue), 0) AS revenue, coalesce(sum(gross_profit), 0) AS gross_profit
+        FROM orders WHERE active GROUP BY ALL ORDER BY month
+        """,
+    )
+
+
 def payback_facts(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     """Gross profit per acquisition channel, cohort month and month of age."""
     return _rows(
@@ -595,6 +609,7 @@ class Snapshot:
             "second_purchase": second_purchase_facts(con),
             "retention": retention_facts(con),
             "payback": payback_facts(con),
+            "revenue": revenue_facts(con),
             "list": list_facts(con),
             "calendar": calendar_facts(con),
             "lifecycle": lifecycle_facts(con),

@@ -31,6 +31,7 @@ ReportName = Literal[
     "retention",
     "channels",
     "campaigns",
+    "revenue",
     "list-analysis",
     "calendar",
     "lifecycle",

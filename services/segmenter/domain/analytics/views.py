@@ -366,6 +366,29 @@ def _journey_row(r: Mapping[str, Any], rates: Mapping[str, float]) -> Row:
     }
 
 
+# ---------------------------------------------------------------------------- revenue
+
+
+def revenue(facts: Facts, inputs: ReportInputs) -> list[Row]:
+    """Sales over time: per calendar month, orders, buyers, first orders (new customers),
+    revenue and gross profit net of cancellations and refunds, and the average order."""
+    out: list[Row] = []
+    for r in _in(facts.get("revenue", ()), inputs.period):
+        orders = int(r["orders"])
+        out.append(
+            {
+                "month": str(r["month"]),
+                "orders": orders,
+                "customers": int(r["customers"]),
+                "first_orders": int(r["first_orders"]),
+                "revenue": round(float(r["revenue"]), 2),
+                "gross_profit": round(float(r["gross_profit"]), 2),
+                "average_order_value": _ratio(float(r["revenue"]), orders, 2),
+            }
+        )
+    return out
+
+
 # ---------------------------------------------------------------------------- structure
 
 
@@ -565,6 +588,7 @@ REPORTS: dict[str, Callable[[Facts, ReportInputs], list[Row]]] = {
     "retention": retention,
     "channels": channels,
     "campaigns": campaigns,
+    "revenue": revenue,
     "list-analysis": list_analysis,
     "calendar": calendar,
     "lifecycle": lifecycle,

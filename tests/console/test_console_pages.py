@@ -1,0 +1,714 @@
+"""The console's analysis and marketing pages in headless Chromium, over real HTTP, on one
+shop pair loaded and analysed once for the module (`stack`). What a marketer would notice:
+each page shows the figures the `/v1/...` routes answer, its charts are drawn in colour,
+its forms store what was typed (or name the field at fault), and a read-only key is
+offered no change and refused one."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from email import message_from_string, policy
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from messenger.entrypoints import events as messenger_events
+from tests.conftest import order_payload
+from tests.console.browser import CHROMIUM, PHONE, Console, coloured_pixels
+from tests.console.conftest import Stack
+
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists(), reason="Debian chromium is not installed (apt-get install chromium)"
+)
+
+
+@pytest.fixture
+def marketer(stack: Stack, browser: Any) -> Iterator[Console]:
+    """acme's marketer (segments read and write, messages read), signed in."""
+    console = Console(browser, stack.base_url)
+    console.sign_in(stack.shops.acme_marketer)
+    yield console
+    assert console.errors == []
+    assert console.other_hosts() == []
+    console.close()
+
+
+Colour = Callable[[int, int, int], bool]
+"""Whether a pixel's (r, g, b) is the colour a chart draws with."""
+
+
+def _get(stack: Stack, path: str) -> Any:
+    keys = stack.shops.acme
+    r = stack.segmenter.get(path, headers=keys.header(keys.reader))
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def _numbers(texts: list[str]) -> list[int]:
+    return [int(t.replace(",", "")) for t in texts]
+
+
+def test_the_repeat_page_shows_the_funnel_the_days_to_a_second_order_and_retention(
+    stack: Stack, marketer: Console, tmp_path: Path
+) -> None:
+    """Given acme analysed
+    When the marketer opens the repeat page
+    Then the funnel counts F1, F2, F3... as the repeat report does, the buckets of days to
+    the second order hold the report's customers, and the retention heatmap has a
+    coloured cell per cohort month and month since, as the report says."""
+    page = marketer.page
+    marketer.go("#/repeat", "repeat")
+    funnel = _get(stack, "/v1/analytics/repeat")["rows"]
+    stages = page.locator("#funnel tbody th").all_inner_texts()
+    assert stages == [funnel[0]["from_stage"], *(r["to_stage"] for r in funnel)]
+    counts = _numbers(page.locator("#funnel tbody td:nth-child(2)").all_inner_texts())
+    assert counts == [funnel[0]["customers_from"], *(r["customers_to"] for r in funnel)]
+    assert page.locator("#funnel tbody tr").nth(1).locator("td").nth(1).inner_text() == (
+        f"{round(funnel[0]['rate'] * 100, 1):g}%"
+    )
+
+    second = _get(stack, "/v1/analytics/second-purchase")["rows"]
+    assert _numbers(page.locator("#second-purchase tbody td:nth-child(2)").all_inner_texts()) == [
+        b["customers"] for b in second
+    ]
+    assert page.locator("#second-purchase tbody th").first.inner_text() == "同日"
+
+    retention = _get(stack, "/v1/analytics/retention")["rows"]
+    assert page.locator("#retention tbody tr").count() == len(retention)
+    first_cohort = retention[0]
+    offsets = [k for k in first_cohort if re.fullmatch(r"m\d+", k)]
+    filled = [k for k in offsets if first_cohort[k] is not None]
+    assert page.locator("#retention tbody tr").first.locator("td[data-k]").count() == len(offsets)
+    shown = page.locator("#retention tbody tr").first.locator("td[data-k]")
+    assert all(shown.nth(int(k[1:])).inner_text().endswith("%") for k in filled)
+
+    png = marketer.screenshot("console-repeat.png", tmp_path)
+    checks: tuple[tuple[str, Colour], ...] = (
+        ("#funnel", lambda r, g, b: b > r + 60),
+        ("#second-purchase", lambda r, g, b: g > r + 40 and g > b),
+        ("#retention", lambda r, g, b: g > r + 20 and g > b),
+    )
+    for selector, colour_test in checks:
+        box = page.locator(selector).bounding_box()
+        assert box is not None
+        drawn = sum(n for c, n in coloured_pixels(png, box).items() if colour_test(*c))
+        assert drawn > 500, selector
+
+
+def test_the_ltv_page_shows_ltv_and_channels_and_takes_ad_spend_by_form_and_csv(
+    stack: Stack, marketer: Console, tmp_path: Path
+) -> None:
+    """Given acme analysed, with no ad spend yet
+    When the marketer opens LTV & channels, enters instagram's October spend by the form,
+    then uploads a CSV for web, then a CSV with a bad month and a form with a negative amount
+    Then LTV by cohort, channel and first product are the report's; after each good entry
+    the channel table shows the spend and the CPA the channels report answers; a bad entry
+    is refused naming its field, and nothing of it is stored."""
+    page = marketer.page
+    marketer.go("#/ltv", "ltv")
+    ltv = _get(stack, "/v1/analytics/ltv")["rows"]
+    for dimension, table_id in (
+        ("cohort", "#ltv-cohort"),
+        ("channel", "#ltv-channel"),
+        ("first_product", "#ltv-first-product"),
+    ):
+        rows = [r for r in ltv if r["dimension"] == dimension]
+        assert page.locator(f"{table_id} tbody tr").count() == len(rows), dimension
+        assert _numbers(page.locator(f"{table_id} tbody td:nth-child(2)").all_inner_texts()) == [
+            r["customers"] for r in rows
+        ]
+    web = next(r for r in ltv if r["dimension"] == "channel" and r["key"] == "web")
+    row = page.locator("#ltv-channel tbody tr", has_text="web")
+    assert row.locator("td").nth(3).inner_text() == f"¥{round(web['ltv_365d']):,}"
+    assert page.locator("#ad-spend").inner_text() == "広告費はまだ入力されていません。"
+
+    # When they enter instagram's October spend by the form
+    page.fill("#spend-channel", "instagram")
+    page.fill("#spend-month", "2026-10")
+    page.fill("#spend-amount", "300000")
+    page.click("#ad-spend-form button[type=submit]")
+    page.wait_for_selector("#ad-spend-status.ok")
+    page.wait_for_selector("#ad-spend tbody tr")
+    channels = {r["channel"]: r for r in _get(stack, "/v1/analytics/channels")["rows"]}
+    instagram = page.locator("#channels tbody tr", has_text="instagram")
+    assert instagram.locator("td").nth(0).inner_text() == "¥300,000"
+    assert (
+        instagram.locator("td").nth(2).inner_text() == f"¥{round(channels['instagram']['cpa']):,}"
+    )
+
+    # And upload a CSV for web
+    page.set_input_files(
+        "#spend-csv",
+        files=[
+            {
+                "name": "spend.csv",
+                "mimeType": "text/csv",
+                "buffer": b"channel,month,amount\nweb,2026-09,120000\nweb,2026-10,80000\n",
+            }
+        ],
+    )
+    page.click("#spend-upload")
+    page.wait_for_selector("#ad-spend-status:has-text('2件')")
+    page.wait_for_selector("#ad-spend tbody tr:nth-child(3)")
+    web_row = page.locator("#channels tbody tr", has_text="web")
+    assert web_row.locator("td").nth(0).inner_text() == "¥200,000"
+
+    # And a CSV with a bad month, then a negative amount in the form
+    page.set_input_files(
+        "#spend-csv",
+        files=[
+            {
+                "name": "bad.csv",
+                "mimeType": "text/csv",
+                "buffer": b"channel,month,amount\nweb,2026-08,1000\nweb,Oct 2026,5\n",
+            }
+        ],
+    )
+    page.click("#spend-upload")
+    page.wait_for_selector("#ad-spend-status.error")
+    assert "line 3.month" in page.locator("#ad-spend-status").inner_text()
+    page.fill("#spend-amount", "-5")
+    page.click("#ad-spend-form button[type=submit]")
+    page.wait_for_selector("#ad-spend-status:has-text('entries.0.amount')")
+    stored = _get(stack, "/v1/analytics/ad-spend")
+    assert sorted((e["channel"], e["month"], e["amount"]) for e in stored) == [
+        ("instagram", "2026-10", 300000.0),
+        ("web", "2026-09", 120000.0),
+        ("web", "2026-10", 80000.0),
+    ]
+    assert page.locator("#ad-spend tbody tr").count() == 3
+    png = marketer.screenshot("console-ltv.png", tmp_path)
+    box = page.locator("#ltv-cohort").bounding_box()
+    assert box is not None
+    gold = sum(n for (r, g, b), n in coloured_pixels(png, box).items() if r > b + 60 and g > b)
+    assert gold > 300
+
+
+def test_the_list_diagnosis_page_shows_the_list_the_calendar_the_flows_and_the_forecast(
+    stack: Stack, marketer: Console, tmp_path: Path
+) -> None:
+    """Given acme analysed
+    When the marketer opens the list diagnosis and picks an earlier month
+    Then the list analysis table, the calendar diagnosis and the lifecycle flows of that
+    month, and the forecast with its backtest error are the reports' figures, the calendar
+    is coloured by count and each month's mix is drawn in the ranks' colours."""
+    page = marketer.page
+    marketer.go("#/diagnosis", "diagnosis")
+    listed = _get(stack, "/v1/analytics/list-analysis")["rows"]
+    assert page.locator("#list-analysis tbody tr").count() == len(listed)
+    last = page.locator("#list-analysis tbody tr").last
+    assert _numbers(last.locator("td").all_inner_texts()[:6]) == [
+        listed[-1][s] for s in ("new", "repeat", "loyal", "dormant", "lost", "total")
+    ]
+
+    calendar = _get(stack, "/v1/analytics/calendar")["rows"]
+    lifecycle = _get(stack, "/v1/analytics/lifecycle")["rows"]
+    months = sorted({r["month"] for r in calendar})
+    for chosen in (months[-1], months[-4]):
+        page.select_option("#diagnosis-month", chosen)
+        cells = [r for r in calendar if r["month"] == chosen]
+        shown = [
+            _numbers(row.locator("td").all_inner_texts())
+            for row in page.locator("#calendar tbody tr").all()
+        ]
+        assert shown == [[r["f1"], r["f2"], r["f3"], r["f4"], r["f5+"], r["total"]] for r in cells]
+        for flow in (r for r in lifecycle if r["month"] == chosen):
+            cell = page.locator(
+                f"#lifecycle td[data-from='{flow['from_state']}'][data-to='{flow['to_state']}']"
+            )
+            assert cell.inner_text().split(" ")[0] == f"{flow['customers']:,}", flow
+
+    forecast = _get(stack, "/v1/analytics/forecast")["rows"]
+    rows = page.locator("#diagnosis-forecast tbody tr")
+    assert rows.count() == len(forecast) == 6
+    total = rows.last.locator("td").all_inner_texts()
+    assert total[0] == f"{forecast[-1]['customers']:,}"
+    error = forecast[-1]["backtest_error"]
+    assert total[5] == ("+" if error > 0 else "") + f"{error:,.1f}".removesuffix(".0")
+
+    png = marketer.screenshot("console-diagnosis.png", tmp_path)
+    box = page.locator("#calendar").bounding_box()
+    assert box is not None
+    blue = sum(n for (r, g, b), n in coloured_pixels(png, box).items() if b > r + 40)
+    assert blue > 500
+    box = page.locator("#list-analysis").bounding_box()
+    assert box is not None
+    drawn = coloured_pixels(png, box)
+    for colour in ((0x2B, 0x59, 0xC3), (0x1E, 0x7B, 0x4F), (0xB3, 0x26, 0x1E)):
+        assert drawn.get(colour, 0) > 50, colour
+
+
+CJK = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]")
+PAGES = ("repeat", "ltv", "diagnosis", "segments", "campaigns", "journeys", "deliveries", "surveys")
+
+
+def test_every_new_page_speaks_english_after_the_toggle(stack: Stack, browser: Any) -> None:
+    """Given acme's admin on each page, in Japanese (the default)
+    When they switch to English
+    Then no Japanese is left on the page: every label, date and unit is in English (the
+    built-in journeys' English titles are the messenger's data, shown as they are)."""
+    keys = stack.shops.acme
+    titles = stack.messenger.get("/v1/journeys/builtins", headers=keys.header(keys.reader))
+    data = [b["title"]["en"] for b in titles.json()]
+    console = Console(browser, stack.base_url)
+    console.sign_in(stack.shops.acme.admin)
+    page = console.page
+    for view in PAGES:
+        console.go(f"#/{view}", view)
+        assert page.locator("html").get_attribute("lang") == "ja"
+        assert CJK.search(page.locator("main").inner_text()), view
+        page.click("#lang")
+        page.wait_for_selector(f"html[lang=en] main[data-view={view}][data-ready=true]")
+        english = page.evaluate(
+            "() => ['main', '#nav'].map(s => document.querySelector(s).textContent).join(' ')"
+        )
+        for title in data:
+            english = english.replace(title, "")
+        assert not CJK.search(english), (view, CJK.findall(english)[:10])
+        page.click("#lang")
+        page.wait_for_selector(f"html[lang=ja] main[data-view={view}][data-ready=true]")
+    assert console.errors == [] and console.other_hosts() == []
+    console.close()
+
+
+def test_a_read_only_key_is_offered_no_change_and_refused_one(stack: Stack, browser: Any) -> None:
+    """Given acme's read-only key (segments:read, messages:read) signed in
+    Then no page offers a change (ad spend, segment save, campaign, journey switch), and
+    each change forced from the page with the session's cookie and CSRF token is a 403;
+    and every page fits a phone's width."""
+    keys = stack.shops.acme
+    console = Console(browser, stack.base_url)
+    console.sign_in(keys.reader)
+    page = console.page
+    controls = {
+        "ltv": "#ad-spend-form, #spend-upload",
+        "segments": "#segment-form",
+        "campaigns": "#new-campaign",
+        "journeys": "button[data-builtin]",
+        "deliveries": "button[data-redrive]",
+    }
+    for view, selector in controls.items():
+        console.go(f"#/{view}", view)
+        assert page.locator(selector).count() == 0, view
+    console.go("#/segments", "segments")
+    assert _builder_count(page).startswith("該当する顧客")
+    console.go("#/campaigns/new/rfm_loyal", "campaigns")
+    assert page.locator("#readonly-note").is_visible()
+    assert page.locator("#campaign-form").count() == 0
+    statuses = page.evaluate(
+        """async () => {
+            const csrf = document.cookie.split('; ')
+                .find(c => c.startsWith('__Host-kizuna-csrf=')).split('=')[1];
+            const send = (method, path, body, type) => fetch(path, {method,
+                credentials: 'same-origin',
+                headers: {'Content-Type': type || 'application/json', 'X-CSRF-Token': csrf},
+                body: typeof body === 'string' ? body : JSON.stringify(body)}).then(r => r.status);
+            return [
+                await send('PUT', '/v1/analytics/ad-spend',
+                    {entries: [{channel: 'web', month: '2026-10', amount: '1'}]}),
+                await send('PUT', '/v1/analytics/ad-spend',
+                    'channel,month,amount\\nweb,2026-10,1\\n', 'text/csv'),
+                await send('POST', '/v1/messages', {message_id: 'x', name: 'x',
+                    email: {subject: 's', html: '<p>x</p>', text: 'x'}}),
+                await send('POST', '/v1/campaigns', {campaign_id: 'x', name: 'x',
+                    segment_id: 'rfm_loyal', variants: [{name: 'A', message_id: 'x'}]}),
+                await send('POST', '/v1/journeys/builtins/welcome/enable', {}),
+                await send('POST', '/v1/segments', {segment_id: 'x', name: 'x', rule: {all: []}}),
+            ];
+        }"""
+    )
+    assert statuses == [403] * 6
+
+    # And on a phone each page fits the screen's width (wide tables scroll in their card)
+    page.set_viewport_size(PHONE)
+    for view in PAGES:
+        console.go(f"#/{view}", view)
+        assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"], view
+    assert _get(stack, "/v1/analytics/ad-spend") == [] or all(
+        e["amount"] != 1 for e in _get(stack, "/v1/analytics/ad-spend")
+    )
+    assert console.errors == [] and console.other_hosts() == []
+    console.close()
+
+
+def _to_messenger(stack: Stack) -> int:
+    """What the bus delivered to the messenger's queue so far, handed to its function (as
+    Lambda would)."""
+    events = stack.cloud.take_events("MessengerEventsFunction")
+    for event in events:
+        messenger_events.handler(event, None)
+    return len(events)
+
+
+def test_a_drilled_down_cell_becomes_a_segment_and_a_campaign_sent_to_it(
+    stack: Stack, browser: Any, tmp_path: Path
+) -> None:
+    """Given three new customers who bought through LINE today, known to the messenger
+    When acme's admin drills into their RFM cell, saves it as a segment, follows "send
+    these customers a campaign" and creates one with a subject and a body
+    Then the campaign form names that segment, the campaign runs once its wave is due,
+    the three get the mail (the cell's older customers have no address on file), and the
+    campaigns page, and this week's figures on the overview, show the sends the results
+    route counts."""
+    keys = stack.shops.acme
+    for n in range(3):
+        body = order_payload(
+            n=n,
+            customer_id=f"line-{n}",
+            email=f"line{n}@example.jp",
+            placed_at="2026-11-23T09:00:00+09:00",
+            sales_channel="line",
+        )
+        r = stack.segmenter.post("/v1/orders", json=body, headers=keys.header(keys.events))
+        assert r.status_code == 201, r.text
+    assert stack.segmenter.post(
+        "/v1/segments/recompute", headers=keys.header(keys.admin)
+    ).is_success
+    _to_messenger(stack)
+    rfm = _get(stack, "/v1/customers/line-0")["rfm"]
+    r_score, f_score = rfm["r"], rfm["f"]
+    segment = f"rfm-r{r_score}-f{f_score}"
+
+    console = Console(browser, stack.base_url)
+    console.sign_in(keys.admin)
+    page = console.page
+    console.go(f"#/rfm/{r_score}/{f_score}", "rfm")
+    page.wait_for_selector("#drill-customers")
+    assert {"line-0", "line-1", "line-2"} <= set(
+        page.locator("#drill-customers a").all_inner_texts()
+    )
+    page.click("#save-segment")
+    page.wait_for_selector("#save-status.ok")
+    _to_messenger(stack)  # the bus brings the new segment's members to the messenger
+    page.click("#send-campaign")
+    page.wait_for_selector("main[data-view=campaigns][data-ready=true] #campaign-form")
+    assert page.locator("#campaign-segment").input_value() == segment
+    page.fill("#campaign-name", "LINE新規のお客様へ")
+    page.fill("#campaign-subject", "ご購入ありがとうございます")
+    page.fill("#campaign-body", "{{ customer.last_name }}様\n\n次回使えるクーポンをお送りします。")
+    page.click("#campaign-form button[type=submit]")
+    page.wait_for_selector("#campaign-title, #campaign-status.error")
+    assert page.locator("#campaign-status").count() == 0, page.locator(
+        "#campaign-status"
+    ).inner_text()
+    assert page.locator("#campaign-title").inner_text() == "LINE新規のお客様へ"
+
+    # When the segment's members reach the messenger and the wave is due
+    _to_messenger(stack)
+    messenger_events.journey_dispatcher()
+    _to_messenger(stack)
+    mails = [
+        m
+        for m in stack.cloud.sent_mail()
+        if message_from_string(m.raw_data, policy=policy.default)["Subject"]
+        == "ご購入ありがとうございます"
+    ]
+    assert sorted(str(m.destinations[0]) for m in mails) == [
+        "line0@example.jp",
+        "line1@example.jp",
+        "line2@example.jp",
+    ]
+    console.go("#/campaigns", "campaigns")
+    row = page.locator("#campaigns tbody tr", has_text="LINE新規のお客様へ")
+    campaign_id = row.locator("a").get_attribute("href").rsplit("/", 1)[1]
+    results = stack.messenger.get(
+        f"/v1/campaigns/{campaign_id}/results", headers=keys.header(keys.reader)
+    ).json()
+    cells = row.locator("td").all_inner_texts()
+    assert results["total"]["sent"] == 3
+    assert _numbers(cells[3:7]) == [
+        results["total"][k] for k in ("sent", "opened", "clicked", "converted")
+    ]
+    console.go("#/overview", "overview")
+    week = [
+        page.locator(f"#week-{k} .value").inner_text()
+        for k in ("sent", "opened", "clicked", "converted")
+    ]
+    assert _numbers(week) == [
+        results["total"][k] for k in ("sent", "opened", "clicked", "converted")
+    ]
+    console.go(f"#/campaigns/{campaign_id}", "campaigns")
+    assert page.locator("#campaign-variants tbody tr").first.locator("td").first.inner_text() == "3"
+    console.screenshot("console-campaign.png", tmp_path)
+    assert console.errors == [] and console.other_hosts() == []
+    console.close()
+
+
+def test_the_journeys_page_switches_built_ins_and_shows_their_numbers(
+    stack: Stack, browser: Any
+) -> None:
+    """Given acme's admin on the journeys page
+    When they enable the first built-in journey, then pause it
+    Then every built-in is listed with its status, the enabled one appears among the
+    shop's journeys with the numbers its stats route answers (lift "—" before anyone is
+    measured), and pausing it shows it paused."""
+    keys = stack.shops.acme
+    console = Console(browser, stack.base_url)
+    console.sign_in(keys.admin)
+    page = console.page
+    console.go("#/journeys", "journeys")
+    builtins = stack.messenger.get("/v1/journeys/builtins", headers=keys.header(keys.reader)).json()
+    rows = page.locator("#builtins tbody tr")
+    assert rows.count() == len(builtins) >= 9
+    first = builtins[0]
+    assert rows.first.locator("th").inner_text() == first["title"]["ja"]
+    assert rows.first.locator("td").nth(1).inner_text() == "未設定"
+
+    page.click(f"button[data-builtin='{first['name']}']")
+    page.wait_for_selector(f"button[data-builtin='{first['name']}'][aria-pressed=true]")
+    page.wait_for_selector("main[data-ready=true] table#journeys")
+    assert rows.first.locator("td").nth(1).inner_text() == "稼働中"
+    journeys = stack.messenger.get("/v1/journeys", headers=keys.header(keys.reader)).json()
+    stats = stack.messenger.get(
+        f"/v1/journeys/{journeys[0]['journey_id']}/stats", headers=keys.header(keys.reader)
+    ).json()
+    cells = page.locator("#journeys tbody tr").first.locator("td").all_inner_texts()
+    assert cells[0] == "稼働中"
+    assert _numbers(cells[1:7]) == [
+        stats[k] for k in ("entered", "holdout", "sent", "opened", "clicked", "converted")
+    ]
+    assert cells[7] == "—" if stats["lift"]["conversion"] is None else "95%" in cells[7]
+
+    page.click(f"button[data-builtin='{first['name']}']")
+    page.wait_for_selector(f"button[data-builtin='{first['name']}'][aria-pressed=false]")
+    assert page.locator("#journeys tbody tr").first.locator("td").first.inner_text() == "停止中"
+    assert console.errors == [] and console.other_hosts() == []
+    console.close()
+
+
+def _builder_count(page: Any) -> str:
+    page.wait_for_selector("#builder-count[data-ready=true]")
+    return str(page.locator("#builder-count").inner_text())
+
+
+def _preview(stack: Stack, rule: dict[str, Any]) -> int:
+    keys = stack.shops.acme
+    r = stack.segmenter.post(
+        "/v1/segments/preview", json={"rule": rule, "sample": 0}, headers=keys.header(keys.reader)
+    )
+    assert r.status_code == 200, r.text
+    return int(r.json()["count"])
+
+
+def test_the_segment_builder_counts_as_conditions_change_and_saves_the_rule(
+    stack: Stack, marketer: Console
+) -> None:
+    """Given acme's marketer on the segments page
+    When they change the first condition, add a second, type a value the rule language
+    refuses, then correct it and save the segment
+    Then the count under the builder follows every change with the preview route's
+    count, the refusal names the condition's path, and the saved segment's members page
+    lists exactly its members."""
+    page = marketer.page
+    marketer.go("#/segments", "segments")
+    repeaters = {"all": [{"field": "order_count", "op": "gte", "value": 2}]}
+    assert _builder_count(page) == f"該当する顧客: {_preview(stack, repeaters)}人"
+    page.locator(".cond-value").first.fill("3")
+    three = {"all": [{"field": "order_count", "op": "gte", "value": 3}]}
+    assert _builder_count(page) == f"該当する顧客: {_preview(stack, three)}人"
+
+    page.click("#add-condition")
+    second = page.locator(".condition").nth(1)
+    second.locator(".cond-field").select_option("acquisition_channel")
+    second.locator(".cond-op").select_option("eq")
+    second.locator(".cond-value").fill("instagram")
+    both = {
+        "all": [
+            three["all"][0],
+            {"field": "acquisition_channel", "op": "eq", "value": "instagram"},
+        ]
+    }
+    expected = _preview(stack, both)
+    assert 0 < expected < _preview(stack, three)
+    assert _builder_count(page) == f"該当する顧客: {expected}人"
+
+    page.locator(".cond-value").first.fill("many")
+    assert "all[0].value" in _builder_count(page)
+    assert page.locator("#builder-count.error").count() == 1
+    page.locator(".cond-value").first.fill("3")
+    assert _builder_count(page) == f"該当する顧客: {expected}人"
+
+    page.fill("#segment-id", "insta-loyal")
+    page.fill("#segment-name", "インスタ経由の常連")
+    page.click("#segment-form button[type=submit]")
+    page.wait_for_selector("#segment-status.ok")
+    page.wait_for_selector("#segments a[href='#/segments/insta-loyal']")
+    page.click("#segments a[href='#/segments/insta-loyal']")
+    page.wait_for_selector("main[data-ready=true] #members")
+    members = _get(stack, "/v1/segments/insta-loyal/members")["customer_ids"]
+    assert len(members) == expected
+    assert sorted(page.locator("#members a").all_inner_texts()) == sorted(members)
+    exports = page.locator("a[download]")
+    assert exports.count() == 2
+
+
+def test_the_deliveries_page_shows_recent_sends_per_channel_and_status(
+    stack: Stack, browser: Any
+) -> None:
+    """Given acme's deliveries (a new customer's welcome mail, and what the module sent)
+    When its read-only key opens the deliveries page, then filters on one status
+    Then the per-channel counts and the recent log are the delivery route's, each with
+    its status in words, the filter shows only that status, and nothing offers a redrive."""
+    keys = stack.shops.acme
+    body = order_payload(customer_id="welcome-1", email="welcome1@example.jp")
+    assert stack.segmenter.post(
+        "/v1/orders", json=body, headers=keys.header(keys.events)
+    ).is_success
+    _to_messenger(stack)
+    log = stack.messenger.get("/v1/deliveries?limit=200", headers=keys.header(keys.reader)).json()
+    assert log
+    console = Console(browser, stack.base_url)
+    console.sign_in(keys.reader)
+    page = console.page
+    console.go("#/deliveries", "deliveries")
+    assert page.locator("#deliveries tbody tr").count() == len(log)
+    per_channel = {
+        row.locator("th").inner_text(): row.locator("td").last.inner_text()
+        for row in page.locator("#delivery-channels tbody tr").all()
+    }
+    assert per_channel == {
+        channel: str(sum(1 for d in log if d["channel"] == channel))
+        for channel in {d["channel"] for d in log}
+    }
+    labels = {
+        o.get_attribute("value"): o.inner_text()
+        for o in page.locator("#delivery-status option").all()
+    }
+    statuses = page.locator("#deliveries tbody td:nth-child(5)").all_inner_texts()
+    assert statuses == [labels[d["status"]] for d in log]
+    sent = [d for d in log if d["status"] == "sent"]
+    page.select_option("#delivery-status", "sent")
+    page.wait_for_selector("main[data-view=deliveries][data-ready=true] #delivery-status")
+    console.go("#/deliveries/sent", "deliveries")
+    assert page.locator("#deliveries tbody tr").count() == len(sent)
+    assert set(page.locator("#deliveries tbody td:nth-child(5)").all_inner_texts()) <= {
+        page.locator("#delivery-status option[value=sent]").inner_text()
+    }
+    assert page.locator("button[data-redrive]").count() == 0
+    assert console.errors == [] and console.other_hosts() == []
+    console.close()
+
+
+SURVEY = {
+    "survey_id": "after-purchase",
+    "title": "ご購入後アンケート",
+    "questions": [
+        {"id": "recommend", "kind": "nps", "text": "友人にすすめたいですか？"},
+        {
+            "id": "why",
+            "kind": "single",
+            "text": "購入の決め手は？",
+            "options": [{"id": "price", "label": "価格"}, {"id": "review", "label": "口コミ"}],
+        },
+    ],
+}
+
+
+def test_the_surveys_page_summarises_responses_with_the_nps_split(
+    stack: Stack, browser: Any, marketer: Console
+) -> None:
+    """Given a survey with five responses (scores 10, 9, 8, 3, 0)
+    When acme's admin opens the surveys page (and the marketer, whose key may not read
+    survey results, too)
+    Then the admin sees the response count, the NPS and its split into promoters,
+    passives and detractors as the results route counts them, and each option's count;
+    the marketer is told their key may not read them."""
+    from feedback.entrypoints.api import app as feedback_app
+
+    keys = stack.shops.acme
+    feedback = TestClient(feedback_app)
+    assert feedback.post("/v1/surveys", json=SURVEY, headers=keys.header(keys.admin)).is_success
+    for n, (score, why) in enumerate(
+        ((10, "price"), (9, "review"), (8, "price"), (3, "price"), (0, "review"))
+    ):
+        r = feedback.post(
+            "/v1/surveys/after-purchase/responses",
+            json={
+                "response_id": f"r-{n}",
+                "customer_id": f"c-{n:03d}",
+                "answers": {"recommend": score, "why": why},
+            },
+            headers=keys.header(keys.admin),
+        )
+        assert r.status_code == 201, r.text
+    results = feedback.get(
+        "/v1/surveys/after-purchase/results", headers=keys.header(keys.admin)
+    ).json()
+    nps = next(q for q in results["total"]["questions"] if q["kind"] == "nps")["nps"]
+
+    console = Console(browser, stack.base_url)
+    console.sign_in(keys.admin)
+    page = console.page
+    console.go("#/surveys", "surveys")
+    section = page.locator("section[data-survey=after-purchase]")
+    assert "回答数: 5" in section.inner_text()
+    assert section.locator(".nps").inner_text() == f"NPS: {nps['score']:g}"
+    split = section.locator(".nps-split tbody td:nth-child(2)").all_inner_texts()
+    assert _numbers(split) == [nps["promoters"], nps["passives"], nps["detractors"]] == [2, 1, 2]
+    assert console.errors == [] and console.other_hosts() == []
+    console.close()
+
+    marketer.go("#/surveys", "surveys")
+    assert marketer.page.locator("#surveys-scope").is_visible()
+
+
+def test_the_static_report_shows_the_consoles_numbers_without_a_script(
+    stack: Stack, browser: Any, marketer: Console, tmp_path: Path
+) -> None:
+    """Given acme analysed
+    When the operator runs `kizuna report --shop acme --out report.html`
+    Then the file holds no script and names no other file or host, and opened with
+    JavaScript off it shows the overview's figures the console shows, the RFM grid's
+    counts, the funnel, and heatmaps and the trend drawn in colour."""
+    from typer.testing import CliRunner
+
+    from ops.cli import app as cli
+
+    out = tmp_path / "report.html"
+    ran = CliRunner().invoke(
+        cli, ["report", "--shop", "acme", "--out", str(out), "--api", stack.base_url]
+    )
+    assert ran.exit_code == 0, ran.output
+    assert ran.output.strip() == str(out.resolve())
+    html = out.read_text("utf-8")
+    assert "<script" not in html.lower()
+    assert not re.search(r"""(src|href)\s*=|url\(|@import""", html, re.IGNORECASE)
+
+    marketer.go("#/overview", "overview")
+    shown = {
+        k: marketer.page.locator(f"#kpi-{k} .value").inner_text()
+        for k in ("customers", "active", "f2", "ltv")
+    }
+    context = browser.new_context(
+        java_script_enabled=False, viewport={"width": 1280, "height": 900}
+    )
+    requests: list[str] = []
+    context.on("request", lambda r: requests.append(r.url))
+    page = context.new_page()
+    page.goto(out.as_uri())
+    assert requests == [out.as_uri()]
+    assert {k: page.locator(f"#kpi-{k} .value").inner_text() for k in shown} == shown
+    grid = _get(stack, "/v1/segments/rfm-grid")
+    counts = _numbers(page.locator("#rfm table.grid td strong").all_inner_texts())
+    assert sum(counts) == sum(c["customers"] for c in grid["cells"])
+    funnel = _get(stack, "/v1/analytics/repeat")["rows"]
+    assert _numbers(
+        [t.strip() for t in page.locator("table.funnel tbody td:nth-child(2)").all_inner_texts()]
+    ) == [funnel[0]["customers_from"], *(r["customers_to"] for r in funnel)]
+    assert page.locator("table.retention tbody tr").count() == len(
+        _get(stack, "/v1/analytics/retention")["rows"]
+    )
+    drawn: tuple[tuple[str, Colour], ...] = (
+        ("table.retention", lambda r, g, b: g > r + 20 and g > b),
+        ("table.calendar", lambda r, g, b: b > r + 40),
+        ("#overview svg", lambda r, g, b: b > r + 60),
+        ("table.revenue", lambda r, g, b: r > b + 60 and g > b),
+    )
+    for selector, test in drawn:
+        shot: bytes = page.locator(selector).screenshot()
+        whole = {"x": 0.0, "y": 0.0, "width": 10_000.0, "height": 10_000.0}
+        assert sum(n for c, n in coloured_pixels(shot, whole).items() if test(*c)) > 300, selector
+    context.close()
