@@ -8,13 +8,16 @@ from datetime import datetime
 from typing import Any
 
 from feedback.adapters.repository import DynamoFeedbackRepository
+from feedback.adapters.rights import DynamoFeedbackPersonalData
 from feedback.services.ports import RestockStore, SurveyStore
 from feedback.services.restock import Restock
 from feedback.services.surveys import Surveys
 from shared import aws
 from shared import clock as shared_clock
+from shared.adapters.erasures import DynamoErasureLog, ErasureLog
 from shared.adapters.eventbridge import EventBridgePublisher, EventPublisher
 from shared.auth.store import DynamoKeyStore, KeyStore
+from shared.rights import ConsumerRights, PersonalData
 from shared.settings import Settings, get_settings
 
 
@@ -29,6 +32,9 @@ class FeedbackAdapters:
     restock: RestockStore
     publisher: EventPublisher
     clock: Callable[[], datetime] = shared_clock.now
+    personal_data: PersonalData | None = None
+    """What the table holds on a person (disclosure, erasure); None in fakes without it."""
+    erasures: ErasureLog | None = None
 
 
 @dataclass(frozen=True)
@@ -47,6 +53,20 @@ class FeedbackContainer:
     @property
     def publisher(self) -> EventPublisher:
         return self.adapters.publisher
+
+    @property
+    def erasures(self) -> ErasureLog:
+        """This service's erasure log (the shared status route reads it)."""
+        assert self.adapters.erasures is not None, "no erasure log wired"
+        return self.adapters.erasures
+
+    @property
+    def rights(self) -> ConsumerRights:
+        """Disclosure and `customer.erased` on the feedback service's side."""
+        assert self.adapters.personal_data is not None, "no personal-data store wired"
+        return ConsumerRights(
+            "feedback", self.adapters.personal_data, self.erasures, self.adapters.clock
+        )
 
     def replaced(self, **adapters: Any) -> FeedbackContainer:
         """The same service with some adapters swapped (a test's fakes), wired again."""
@@ -74,5 +94,7 @@ def build(settings: Settings | None = None) -> FeedbackContainer:
             surveys=table,
             restock=table,
             publisher=EventBridgePublisher(aws.client(session, "events"), settings.event_bus_name),
+            personal_data=DynamoFeedbackPersonalData(dynamodb, settings.feedback_table),
+            erasures=DynamoErasureLog(dynamodb, settings.feedback_table, "feedback"),
         )
     )

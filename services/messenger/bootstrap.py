@@ -31,6 +31,7 @@ from messenger.adapters.recommendations import (
     SegmenterRecommendations,
 )
 from messenger.adapters.repository import DeliveryRepository, DynamoDeliveryRepository
+from messenger.adapters.rights import DynamoMessengerPersonalData
 from messenger.adapters.shard_queue import SqsShardQueue
 from messenger.adapters.sns_certificates import SnsSignatureVerifier
 from messenger.channels.base import Channel
@@ -69,8 +70,10 @@ from messenger.services.shipping import ShippingNotices
 from messenger.services.webhooks import SesWebhookConfig, SubscriptionConfirmer, Webhooks
 from shared import aws
 from shared import clock as shared_clock
+from shared.adapters.erasures import DynamoErasureLog, ErasureLog
 from shared.adapters.eventbridge import EventBridgePublisher, EventPublisher
 from shared.auth.store import DynamoKeyStore, KeyStore
+from shared.rights import ConsumerRights, PersonalData
 from shared.settings import Settings, get_settings
 
 
@@ -115,6 +118,9 @@ class MessengerAdapters:
     shard_queue: ShardQueue | None = None
     """Where the journey tick fans due shards out to; None: the tick works them itself."""
     clock: Callable[[], datetime] = shared_clock.now
+    personal_data: PersonalData | None = None
+    """What the tables hold on a person (disclosure, erasure); None in fakes without it."""
+    erasures: ErasureLog | None = None
     unconfirmed_after: timedelta = UNCONFIRMED_AFTER
     """How long a claim may stay `sending` before the dispatcher makes it a dead letter."""
 
@@ -213,6 +219,20 @@ class MessengerContainer:
     def keys(self) -> KeyStore:
         """The API keys, which the shared HTTP layer authenticates with."""
         return self.adapters.keys
+
+    @property
+    def erasures(self) -> ErasureLog:
+        """This service's erasure log (the shared status route reads it)."""
+        assert self.adapters.erasures is not None, "no erasure log wired"
+        return self.adapters.erasures
+
+    @property
+    def rights(self) -> ConsumerRights:
+        """Disclosure and `customer.erased` on the messenger's side."""
+        assert self.adapters.personal_data is not None, "no personal-data store wired"
+        return ConsumerRights(
+            "messenger", self.adapters.personal_data, self.erasures, self.adapters.clock
+        )
 
     def replaced(self, **adapters: Any) -> MessengerContainer:
         """The same messenger with some adapters swapped (a test's fakes), wired again."""
@@ -396,6 +416,10 @@ def build(settings: Settings | None = None) -> MessengerContainer:
             make_line_channel,
             settings.public_base_url,
         ),
+        personal_data=DynamoMessengerPersonalData(
+            dynamodb, settings.messenger_table, settings.journeys_table
+        ),
+        erasures=DynamoErasureLog(dynamodb, settings.messenger_table, "messenger"),
         unconfirmed_after=timedelta(minutes=settings.messenger_unconfirmed_after_minutes),
     )
     return wire(adapters)

@@ -12,12 +12,15 @@ from segmenter.adapters.analytics_store import AnalyticsStore, S3AnalyticsStore
 from segmenter.adapters.campaign_results import CampaignResults, DynamoCampaignResults
 from segmenter.adapters.journey_results import JourneyResults, NoJourneyResults
 from segmenter.adapters.repository import DynamoProfileRepository
+from segmenter.adapters.rights import DynamoPersonalData
 from segmenter.services.customers import Customers
 from segmenter.services.ingest import Ingest
-from segmenter.services.ports import ProfileRepository
+from segmenter.services.ports import PersonalDataStore, ProfileRepository
+from segmenter.services.rights import Rights
 from segmenter.services.segments import SegmentCache, Segments
 from shared import aws
 from shared import clock as shared_clock
+from shared.adapters.erasures import DynamoErasureLog, ErasureLog
 from shared.adapters.eventbridge import EventBridgePublisher, EventPublisher
 from shared.auth.store import DynamoKeyStore, KeyStore
 from shared.settings import Settings, get_settings
@@ -44,6 +47,9 @@ class SegmenterAdapters:
     """The segmenter's table: each use case takes the narrow ports it uses."""
     publisher: EventPublisher
     analytics: AnalyticsPorts
+    personal_data: PersonalDataStore
+    """What the table holds on a person, for disclosure and erasure."""
+    erasures: ErasureLog
     clock: Callable[[], datetime] = shared_clock.now
 
 
@@ -56,6 +62,12 @@ class SegmenterContainer:
     ingest: Ingest
     customers: Customers
     segments: Segments
+    rights: Rights
+
+    @property
+    def erasures(self) -> ErasureLog:
+        """This service's erasure log (the shared status route reads it)."""
+        return self.adapters.erasures
 
     @property
     def keys(self) -> KeyStore:
@@ -97,6 +109,7 @@ def wire(a: SegmenterAdapters) -> SegmenterContainer:
         ingest=Ingest(table, table, table, table, table, a.publisher, a.clock, cache),
         customers=Customers(table, table, table),
         segments=Segments(table, table, table, table, cache, a.publisher, a.clock),
+        rights=Rights(table, a.personal_data, a.erasures, a.publisher, a.clock),
     )
 
 
@@ -110,6 +123,8 @@ def build(settings: Settings | None = None) -> SegmenterContainer:
             keys=DynamoKeyStore(dynamodb, settings.platform_table),
             profiles=DynamoProfileRepository(dynamodb, settings.segmenter_table),
             publisher=EventBridgePublisher(aws.client(session, "events"), settings.event_bus_name),
+            personal_data=DynamoPersonalData(dynamodb, settings.segmenter_table),
+            erasures=DynamoErasureLog(dynamodb, settings.segmenter_table, "segmenter"),
             analytics=AnalyticsPorts(
                 data=DynamoAnalyticsData(dynamodb, settings.segmenter_table),
                 store=S3AnalyticsStore(aws.client(session, "s3"), settings.analytics_bucket),

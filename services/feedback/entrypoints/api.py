@@ -36,6 +36,7 @@ from feedback.entrypoints.schemas import (
     TokenVerify,
 )
 from shared.auth.keys import Principal
+from shared.http import rights
 from shared.http.app import create_service_app
 from shared.http.paging import (
     PAGED_LIST,
@@ -221,7 +222,7 @@ def get_sku(sku: str, principal: FeedbackReader, c: Container) -> SkuPublic:
 app = create_service_app(
     title="Kizuna feedback",
     service="feedback",
-    routers=[router, pages.router],
+    routers=[router, pages.router, rights.router("/v1/feedback", "feedback")],
     container_factory=bootstrap.build,
     max_body_bytes=lambda: get_settings().max_body_bytes,
 )

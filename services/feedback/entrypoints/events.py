@@ -49,6 +49,13 @@ def restock_waves() -> dict[str, Any]:
     return container().restock.run_due_waves()
 
 
+def on_customer_erased(envelope: EventEnvelope, detail: Any) -> dict[str, Any]:
+    """An admin erased the person: their answers and sign-ups go (idempotent)."""
+    assert isinstance(detail, details.CustomerErased)
+    record = container().rights.erased(envelope.shop, detail)
+    return {"erasure_id": record.erasure_id, "status": record.status}
+
+
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return dispatch(
         event,
@@ -57,6 +64,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             "order.placed": on_order_placed,
             "segment.entered": on_segment_changed,
             "segment.exited": on_segment_changed,
+            "customer.erased": on_customer_erased,
         },
         schedules={"restock-waves": restock_waves},
     )

@@ -56,6 +56,7 @@ from messenger.entrypoints.schemas import (
     TestSendCreate,
 )
 from messenger.services.campaigns import check_variant
+from shared.http import rights
 from shared.http.app import CONTAINER, create_service_app
 from shared.http.paging import (
     NEXT_CURSOR_HEADER,
@@ -607,7 +608,7 @@ def unsubscribe_one_click(token: str, c: Container) -> HTMLResponse:
 app = create_service_app(
     title="Kizuna messenger",
     service="messenger",
-    routers=[router],
+    routers=[router, rights.router("/v1/messenger", "messenger")],
     container_factory=bootstrap.build,
     max_body_bytes=lambda: get_settings().max_body_bytes,
 )

@@ -125,6 +125,13 @@ def on_customer_upserted(envelope: EventEnvelope, detail: Any) -> dict[str, Any]
     }
 
 
+def on_customer_erased(envelope: EventEnvelope, detail: Any) -> dict[str, Any]:
+    """An admin erased the person: the messenger forgets them (idempotent)."""
+    assert isinstance(detail, details.CustomerErased)
+    record = container().rights.erased(envelope.shop, detail)
+    return {"erasure_id": record.erasure_id, "status": record.status}
+
+
 def journey_dispatcher() -> dict[str, Any]:
     """Every minute: due sends and retries, then campaign waves (`Dispatcher.tick`)."""
     return container().dispatcher.tick()
@@ -167,6 +174,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             "order.placed": on_order_placed,
             "order.shipped": on_order_shipped,
             "customer.upserted": on_customer_upserted,
+            "customer.erased": on_customer_erased,
             "segment.entered": on_segment_changed,
             "segment.exited": on_segment_changed,
             "message.requested": on_message_requested,

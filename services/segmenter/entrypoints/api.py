@@ -43,7 +43,7 @@ from shared.http.paging import (
     decode_cursor,
     encode_cursor,
 )
-from shared.http.security import EventsWriter, SegmentsReader, SegmentsWriter
+from shared.http.security import Admin, EventsWriter, SegmentsReader, SegmentsWriter
 from shared.settings import get_settings
 
 router = APIRouter(prefix="/v1")
@@ -147,9 +147,35 @@ def match_rules(
     return RuleMatchesPublic(customer_id=customer_id, matches=found)
 
 
+@router.get("/customers/{customer_id:path}/export")
+def export_customer(customer_id: str, principal: Admin, c: Container) -> dict[str, Any]:
+    """Disclosure (APPI 開示請求, GDPR access): everything the segmenter holds on the
+    person, as stored: the profile, the profiles merged into it, the orders. The
+    messenger and feedback services answer `/v1/messenger/customers/{id}/export` and
+    `/v1/feedback/customers/{id}/export` for their part."""
+    return {"service": "segmenter", **c.rights.export(principal.shop_id, customer_id)}
+
+
+@router.get("/customers/{customer_id:path}/erasure")
+def get_erasure(customer_id: str, principal: Admin, c: Container) -> dict[str, Any]:
+    """The segmenter's status of the person's erasure (who asked, when, what was removed;
+    no personal data). Its `erasure_id` reads each other service's part:
+    `/v1/messenger/erasures/{id}`, `/v1/feedback/erasures/{id}`."""
+    return c.rights.erasure_of(principal.shop_id, customer_id).public()
+
+
 @router.get("/customers/{customer_id:path}")
 def get_customer(customer_id: str, principal: SegmentsReader, c: Container) -> ProfilePublic:
     return ProfilePublic.of(c.customers.get(principal.shop_id, customer_id))
+
+
+@router.delete("/customers/{customer_id:path}", status_code=202)
+def erase_customer(customer_id: str, principal: Admin, c: Container) -> dict[str, Any]:
+    """Erasure (APPI, GDPR): the profile, identity claims and memberships are removed, the
+    orders kept anonymised for the shop's statistics, and `customer.erased` asks every
+    other service to forget the person. Repeating it is the same erasure (it resumes one
+    a failure interrupted). Each service's status: `GET /v1/customers/{id}/erasure`."""
+    return c.rights.erase(principal.shop_id, customer_id, principal.key_id).public()
 
 
 # ---------------------------------------------------------------------------- segments

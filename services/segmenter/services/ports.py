@@ -195,3 +195,20 @@ class ProfileRepository(
         default (for fakes) commits them one after the other."""
         for change in changes:
             self.commit(change)
+
+
+class PersonalDataStore:
+    """Everything the table holds on a person, for disclosure and erasure."""
+
+    def merged_into(self, shop_id: str, customer_id: str) -> list[str]:
+        """Ids of the profiles merged into this one."""
+        raise NotImplementedError
+
+    def export(self, shop_id: str, customer_ids: list[str]) -> dict[str, Any]:
+        """The stored profiles and orders of these ids, as JSON-ready dicts."""
+        raise NotImplementedError
+
+    def erase(self, shop_id: str, customer_id: str, anonymous_id: str) -> dict[str, int]:
+        """Remove the person's items, keep their orders' amounts under `anonymous_id`;
+        idempotent. Returns how many items of each kind it removed this time."""
+        raise NotImplementedError

@@ -34,6 +34,12 @@ EVENT_CATALOG: dict[str, EventType] = {
             d.CustomerUpserted,
             "A customer was created or changed.",
         ),
+        _t(
+            "customer.erased",
+            "segmenter",
+            d.CustomerErased,
+            "A person was erased at an admin's request: every service forgets them.",
+        ),
         _t("order.placed", "segmenter", d.OrderPlaced, "An order was placed and stored."),
         _t("order.shipped", "segmenter", d.OrderShipped, "An order left the warehouse."),
         _t("order.delivered", "segmenter", d.OrderDelivered, "An order reached the customer."),

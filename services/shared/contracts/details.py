@@ -263,3 +263,17 @@ class AnalyticsRefreshRequested(_Detail):
     """`POST /v1/analytics/refresh` was accepted; the analytics function runs the pass."""
 
     requested_at: AwareDatetime
+
+
+class CustomerErased(_Detail):
+    """An admin erased a person (APPI/GDPR erasure). Every service removes or anonymises
+    what it holds on these customer ids, idempotently (the same `erasure_id` may arrive
+    again), and records its own status under `erasure_id`. Carries no contact data: each
+    service finds the person's addresses in its own records."""
+
+    erasure_id: str = Field(min_length=1, max_length=128)
+    customer_ids: list[str] = Field(
+        min_length=1, description="The erased profile's id and every id merged into it."
+    )
+    requested_by: str = Field(description="The API key id that asked (the audit trail).")
+    requested_at: AwareDatetime

@@ -1,0 +1,143 @@
+"""What the segmenter's table holds on a person, read out whole (disclosure) or removed
+(erasure). Every write here is idempotent, so an erasure retried after a crash resumes
+and a repeated one changes nothing."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from segmenter.adapters.repository import _identity_pk, _order_pk, _profile_pk
+from segmenter.domain.identity import Identifier
+from segmenter.services.ports import PersonalDataStore
+from shared.adapters.dynamodb import from_item, is_condition_failure, key, query_all
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+_KEYS = ("pk", "sk", "gsi1pk", "gsi1sk", "version")
+
+
+def _public(item: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in item.items() if k not in _KEYS}
+
+
+class DynamoPersonalData(PersonalDataStore):
+    def __init__(self, client: DynamoDBClient, table: str) -> None:
+        self._client = client
+        self._table = table
+
+    def _profile(self, shop_id: str, customer_id: str) -> dict[str, Any] | None:
+        got = self._client.get_item(
+            TableName=self._table,
+            Key=key(_profile_pk(shop_id, customer_id), "PROFILE"),
+            ConsistentRead=True,
+        ).get("Item")
+        return from_item(got) if got else None
+
+    def _orders(self, shop_id: str, customer_id: str) -> list[dict[str, Any]]:
+        return list(
+            query_all(
+                self._client,
+                TableName=self._table,
+                IndexName="gsi1",
+                KeyConditionExpression="gsi1pk = :pk AND begins_with(gsi1sk, :prefix)",
+                ExpressionAttributeValues={
+                    ":pk": {"S": _profile_pk(shop_id, customer_id)},
+                    ":prefix": {"S": "ORDER#"},
+                },
+            )
+        )
+
+    def merged_into(self, shop_id: str, customer_id: str) -> list[str]:
+        """Ids of the profiles merged into this one (read once, at erasure or export)."""
+        found = query_all(
+            self._client,
+            TableName=self._table,
+            IndexName="gsi1",
+            KeyConditionExpression="gsi1pk = :pk",
+            FilterExpression="merged_into = :c",
+            ExpressionAttributeValues={
+                ":pk": {"S": f"SHOP#{shop_id}#PROFILES"},
+                ":c": {"S": customer_id},
+            },
+        )
+        return sorted(str(item["customer_id"]) for item in found)
+
+    def export(self, shop_id: str, customer_ids: list[str]) -> dict[str, Any]:
+        profiles: list[dict[str, Any]] = []
+        orders: list[dict[str, Any]] = []
+        for customer_id in customer_ids:
+            profile = self._profile(shop_id, customer_id)
+            if profile is not None:
+                profiles.append(_public(profile))
+            orders.extend(_public(o) for o in self._orders(shop_id, customer_id))
+        return {"profiles": profiles, "orders": orders}
+
+    def erase(self, shop_id: str, customer_id: str, anonymous_id: str) -> dict[str, int]:
+        """Identity claims, segment memberships and the profile go; orders stay for the
+        shop's statistics, filed under `anonymous_id`. The profile goes last, so a crash
+        before it leaves it there for the retry to find."""
+        removed = {"profiles": 0, "identifiers": 0, "memberships": 0, "orders_anonymised": 0}
+        profile = self._profile(shop_id, customer_id)
+        for order in self._orders(shop_id, customer_id):
+            if self._update_if(
+                key(_order_pk(shop_id, str(order["order_id"])), "ORDER"),
+                "SET customer_id = :anon, gsi1pk = :pk",
+                {":anon": anonymous_id, ":pk": _profile_pk(shop_id, anonymous_id)},
+                customer_id,
+            ):
+                removed["orders_anonymised"] += 1
+        if profile is None:
+            return removed
+        for identifier in profile.get("identifiers") or ():
+            pk = _identity_pk(shop_id, Identifier.from_key(str(identifier)))
+            if self._delete_if(key(pk, "ID"), customer_id):
+                removed["identifiers"] += 1
+        for segment_id in profile.get("segments") or ():
+            removed["memberships"] += self._delete(
+                key(f"SHOP#{shop_id}#SEG#{segment_id}", f"CUST#{customer_id}")
+            )
+        removed["profiles"] += self._delete(key(_profile_pk(shop_id, customer_id), "PROFILE"))
+        return removed
+
+    def _delete(self, item_key: dict[str, Any]) -> int:
+        """1 if the item was there (so a retry does not count it twice), else 0."""
+        gone = self._client.delete_item(TableName=self._table, Key=item_key, ReturnValues="ALL_OLD")
+        return 1 if gone.get("Attributes") else 0
+
+    def _update_if(
+        self, item_key: dict[str, Any], expression: str, values: dict[str, str], owner: str
+    ) -> bool:
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=item_key,
+                UpdateExpression=expression,
+                ConditionExpression="customer_id = :owner",
+                ExpressionAttributeValues={
+                    ":owner": {"S": owner},
+                    **{k: {"S": v} for k, v in values.items()},
+                },
+            )
+        except ClientError as err:
+            if is_condition_failure(err):
+                return False
+            raise
+        return True
+
+    def _delete_if(self, item_key: dict[str, Any], owner: str) -> bool:
+        """Delete an identity claim only while it still points at the erased person."""
+        try:
+            self._client.delete_item(
+                TableName=self._table,
+                Key=item_key,
+                ConditionExpression="customer_id = :owner",
+                ExpressionAttributeValues={":owner": {"S": owner}},
+            )
+        except ClientError as err:
+            if is_condition_failure(err):
+                return False
+            raise
+        return True

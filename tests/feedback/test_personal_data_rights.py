@@ -1,0 +1,117 @@
+"""Personal-data rights on the feedback service (APPI, GDPR): an admin reads out a
+person's survey answers and restock sign-ups, and `customer.erased` removes them, once,
+however often the event arrives; the other people's answers and counts stay."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from shared.clock import FixedClock as Clock
+from shared.contracts import details
+from tests.conftest import Cloud
+from tests.feedback.conftest import SURVEY, FeedbackKeys, answers
+from tests.feedback.test_restock import SKU, _deliver, _signup, _sku
+
+ERASURE = "erasure-test-1"
+
+
+@pytest.fixture
+def people(api: TestClient, keys: FeedbackKeys, other_keys: FeedbackKeys, clock: Clock) -> None:
+    """Given Hanako (c-1) and Taro (c-2) in acme, each with a survey answer and a restock
+    sign-up, Hanako in the `vip` segment, and another shop's customer also called c-1."""
+    for k in (keys, other_keys):
+        assert api.post("/v1/surveys", json=SURVEY, headers=k.admin).status_code == 201
+    for k, customer_id, response_id in (
+        (keys, "c-1", "r-1"),
+        (keys, "c-2", "r-2"),
+        (other_keys, "c-1", "r-9"),
+    ):
+        answered = api.post(
+            "/v1/surveys/why-bought/responses",
+            json={"response_id": response_id, "customer_id": customer_id, "answers": answers()},
+            headers=k.storefront,
+        )
+        assert answered.status_code == 201, answered.text
+    for customer_id in ("c-1", "c-2"):
+        assert _signup(api, keys, customer_id=customer_id).status_code == 201
+    _deliver("segment.entered", "seg-1", clock.now, segment_id="vip", customer_id="c-1")
+
+
+def _export(api: TestClient, headers: dict[str, str], customer_id: str) -> dict[str, Any]:
+    response = api.get(f"/v1/feedback/customers/{customer_id}/export", headers=headers)
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+def _erase(clock: Clock) -> dict[str, Any]:
+    detail = details.CustomerErased(
+        erasure_id=ERASURE,
+        customer_ids=["c-1"],
+        requested_by="key-admin",
+        requested_at=clock.now,
+    )
+    return _deliver("customer.erased", ERASURE, clock.now, **detail.model_dump(mode="json"))
+
+
+@pytest.mark.usefixtures("people")
+def test_the_export_holds_her_answers_sign_ups_and_segments_of_this_shop_only(
+    api: TestClient, keys: FeedbackKeys, other_keys: FeedbackKeys
+) -> None:
+    """When acme's admin exports Hanako
+    Then it holds her answer, her sign-up and her segment, nothing of Taro or of the
+    other shop's c-1; the other shop's export holds only its own; a reader is refused."""
+    exported = _export(api, keys.admin, "c-1")
+
+    assert exported["service"] == "feedback"
+    assert [r["response_id"] for r in exported["survey_responses"]] == ["r-1"]
+    assert [s["sku"] for s in exported["restock_signups"]] == [SKU]
+    assert exported["segment_memberships"] == [{"segment_id": "vip"}]
+    assert "c-2" not in json.dumps(exported) and "r-9" not in json.dumps(exported)
+    theirs = _export(api, other_keys.admin, "c-1")
+    assert [r["response_id"] for r in theirs["survey_responses"]] == ["r-9"]
+    assert theirs["restock_signups"] == []
+    assert api.get("/v1/feedback/customers/c-1/export", headers=keys.reader).status_code == 403
+
+
+@pytest.mark.usefixtures("people")
+def test_after_erasure_her_answers_and_sign_ups_are_gone_once(
+    api: TestClient, keys: FeedbackKeys, other_keys: FeedbackKeys, clock: Clock, cloud: Cloud
+) -> None:
+    """When `customer.erased` names Hanako, and is delivered again
+    Then her export is empty and no acme item holds her id; Taro's answer and sign-up
+    stay and are counted; the other shop's c-1 is untouched; the status says done, with
+    the counts of the first delivery and no personal data."""
+    first = _erase(clock)
+    again = _erase(clock)
+
+    assert first["status"] == again["status"] == "done"
+    assert not any(v for k, v in _export(api, keys.admin, "c-1").items() if k != "service")
+    acme = [
+        i
+        for i in cloud.dynamodb.scan(TableName=cloud.settings.feedback_table)["Items"]
+        if i["pk"]["S"].startswith("SHOP#acme#")
+    ]
+    assert '"c-1"' not in json.dumps(acme) and "#c-1#" not in json.dumps(acme)
+    assert [r["response_id"] for r in _export(api, keys.admin, "c-2")["survey_responses"]] == [
+        "r-2"
+    ]
+    assert _sku(api, keys)["signups"]["active"] == 1
+    results = api.get("/v1/surveys/why-bought/results", headers=keys.reader).json()
+    assert results["total"]["responses"] == 1
+    theirs = _export(api, other_keys.admin, "c-1")
+    assert [r["response_id"] for r in theirs["survey_responses"]] == ["r-9"]
+    status = api.get(f"/v1/feedback/erasures/{ERASURE}", headers=keys.admin)
+    assert status.status_code == 200, status.text
+    assert status.json()["status"] == "done"
+    assert status.json()["removed"] == {
+        "response_markers": 1,
+        "restock_signups": 1,
+        "segment_memberships": 1,
+        "survey_responses": 1,
+    }
+    assert "c-1" not in status.text
+    assert api.get(f"/v1/feedback/erasures/{ERASURE}", headers=other_keys.admin).status_code == 404
