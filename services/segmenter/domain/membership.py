@@ -132,12 +132,23 @@ def shop_rfm(
         },
     )
     scored = score_rfm(table, now, config)
-    ranks = scored.rank.tolist()
-    r, f, m = scored.r.tolist(), scored.f.tolist(), scored.m.tolist()
-    return [
-        None if ranks[i] < 0 else RfmScore(r[i], f[i], m[i], str(RANK_ORDER[ranks[i]]))
-        for i in range(n)
-    ]
+    # At most 5 x 5 x 5 x 4 distinct scores: one immutable RfmScore each, shared.
+    codes = (
+        scored.rank.astype(np.int64) * 1000
+        + scored.r.astype(np.int64) * 100
+        + scored.f.astype(np.int64) * 10
+        + scored.m.astype(np.int64)
+    )
+    distinct, inverse = np.unique(codes, return_inverse=True)
+    shared: list[RfmScore | None] = []
+    for code in distinct.tolist():
+        rank, rest = divmod(code, 1000)
+        shared.append(
+            None
+            if rank < 0
+            else RfmScore(rest // 100, rest // 10 % 10, rest % 10, str(RANK_ORDER[rank]))
+        )
+    return [shared[i] for i in inverse.tolist()]
 
 
 def shop_memberships(
