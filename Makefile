@@ -47,6 +47,7 @@ bench: install
 	$(BIN)/python bench/journey_dispatch.py --enrolments 1000 --shards 4
 	$(BIN)/python bench/import_throughput.py --rows 200000
 	$(BIN)/python bench/segments_recompute.py
+	$(BIN)/python bench/nightly_rfm.py
 	$(BIN)/python bench/analytics_reports.py
 	$(BIN)/python bench/clv_fit.py
 

@@ -10,11 +10,11 @@ of customers is re-checked one by one with the per-customer `evaluate`.
 
 "Ours" is the engine the nightly job runs: `recompute_shop` (services/segments.py) has
 every segment's members computed by `ColumnarEvaluator` over a `ProfileTable`, one table
-per customer time zone (here everyone is in Tokyo, the common case). Two differences from
-production: RFM is scored here by `score_rfm`, the vectorised twin of the
-`rfm.score_customers` the nightly keeps (tested equal in tests/segmenter/domain/
-test_batch.py); and the nightly also pays, outside this clock, for reading the profiles and
-building the table from `profile_facts`.
+per customer time zone (here everyone is in Tokyo, the common case). RFM is scored by
+`score_rfm`, as the nightly now does (`membership.shop_rfm`; tested equal to the
+per-customer `rfm.score_customers` in tests/segmenter/domain/test_batch.py).
+One difference from production: the nightly also pays, outside this clock, for reading
+the profiles and building the table from `profile_facts` (see bench/nightly_rfm.py).
 
     python bench/segments_recompute.py [--customers N] [--seed S] [--sample K]
 """

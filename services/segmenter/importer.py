@@ -307,6 +307,7 @@ class _Batch:
             .with_contact(parsed.contact, parsed.consents)
             .with_order(order)
         )
+        added = folded.new_activities(profile)
         change = ChangeSet(
             shop_id=self.shop_id,
             event_id=parsed.event_id,
@@ -314,9 +315,11 @@ class _Batch:
             subject=order.order_id,
             new_orders=[order],
             claims=claims,
+            activities=[(customer_id, a) for a in added],
         )
         fresh_in_txn = customer_id not in {c for c, _ in self.txn.changes}
-        needed = 2 + len(claims) + (1 if fresh_in_txn else 0)
+        groups = len({(a.kind, a.at, a.ref) for a in added})  # one activity item each
+        needed = 2 + len(claims) + groups + (1 if fresh_in_txn else 0)
         self._pending = (folded, version)
         return customer_id, change, needed
 

@@ -89,7 +89,7 @@ def _nightly_matches_per_customer(
     RFM); returns the memberships it wrote."""
     publisher = container.publisher
     assert isinstance(publisher, RecordingPublisher)
-    before = {p.customer_id: p for p in container.profiles.iter_profiles(shop.shop_id)}
+    before = {p.customer_id: p for p in container.profiles.iter_profiles(shop.shop_id, NIGHTLY_AT)}
     published_before = len(publisher.published)
 
     # When the nightly job runs

@@ -125,6 +125,7 @@ def test_after_erasure_no_route_shows_her_and_the_order_amounts_stay(
     erasure = response.json()
     assert erasure["status"] == "done"
     assert erasure["removed"] == {
+        "activities": 3,
         "identifiers": 4,
         "memberships": 1,
         "orders_anonymised": 3,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -78,17 +79,7 @@ def profile_to_dict(p: Profile) -> dict[str, Any]:
             "first_sales_channel": s.first_sales_channel,
             "last_sales_channel": s.last_sales_channel,
         },
-        "activities": [
-            {
-                "k": a.kind,
-                "at": a.at.isoformat(),
-                "sku": a.sku,
-                "cat": a.category,
-                "q": a.quantity,
-                "ref": a.ref,
-            }
-            for a in p.activities
-        ],
+        "latest_activity": {k: at.isoformat() for k, at in sorted(p.latest_activity.items())},
         "last_viewed_at": _iso(p.last_viewed_at),
         "last_carted_at": _iso(p.last_carted_at),
         "cart_skus": list(p.cart_skus),
@@ -153,17 +144,9 @@ def profile_from_dict(d: dict[str, Any]) -> Profile:
             first_sales_channel=s.get("first_sales_channel"),
             last_sales_channel=s.get("last_sales_channel"),
         ),
-        activities=tuple(
-            Activity(
-                kind=a["k"],
-                at=datetime.fromisoformat(a["at"]),
-                sku=a.get("sku"),
-                category=a.get("cat"),
-                quantity=int(a.get("q", 1)),
-                ref=a.get("ref"),
-            )
-            for a in d.get("activities", [])
-        ),
+        latest_activity={
+            k: datetime.fromisoformat(at) for k, at in (d.get("latest_activity") or {}).items()
+        },
         last_viewed_at=_dt(d.get("last_viewed_at")),
         last_carted_at=_dt(d.get("last_carted_at")),
         cart_skus=tuple(d.get("cart_skus", [])),
@@ -177,6 +160,18 @@ def profile_from_dict(d: dict[str, Any]) -> Profile:
         merged_into=d.get("merged_into"),
         version=int(d.get("version", 0)),
     )
+
+
+def activities_to_dict(activities: Sequence[Activity]) -> list[dict[str, Any]]:
+    """One stored activity group (same kind, instant and order or event), short keys."""
+    return [{"sku": a.sku, "cat": a.category, "q": a.quantity, "ref": a.ref} for a in activities]
+
+
+def activities_from_dict(kind: str, at: datetime, rows: Sequence[Any]) -> list[Activity]:
+    return [
+        Activity(kind, at, r.get("sku"), r.get("cat"), int(r.get("q", 1)), r.get("ref"))
+        for r in rows
+    ]
 
 
 def order_to_dict(o: Order) -> dict[str, Any]:

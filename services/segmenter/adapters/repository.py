@@ -9,6 +9,10 @@ Key design:
 - membership   ``SHOP#<shop>#SEG#<segment id>`` / ``CUST#<customer>``
 - product      ``SHOP#<shop>#SKU#<sku>`` / ``PRODUCT`` (stock, category, tags)
 - reco model   ``SHOP#<shop>#RECO`` / ``MODEL``
+- activity     ``SHOP#<shop>#CUST#<customer>`` / ``ACT#<kind>#<utc instant>#<order or event>``:
+  one item per event and kind (an order's lines together), so the profile item stays a
+  few KB however much the person browses; gsi1 lists a shop's activities; expires with
+  the history horizon of its kind
 
 Every event lands as ONE TransactWriteItems (the event marker, the profile at the version
 that was read, the order, identity claims, segment membership changes), so a retried or
@@ -21,7 +25,7 @@ transaction with idempotent writes, and redone when the same event is retried.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -29,6 +33,8 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from segmenter.adapters.codec import (
+    activities_from_dict,
+    activities_to_dict,
     order_from_dict,
     order_to_dict,
     profile_from_dict,
@@ -36,7 +42,14 @@ from segmenter.adapters.codec import (
 )
 from segmenter.domain.errors import ConcurrentUpdate, DuplicateEvent, OrderAlreadyRecorded
 from segmenter.domain.identity import Identifier
-from segmenter.domain.model import Order, Profile
+from segmenter.domain.model import (
+    Activity,
+    Order,
+    Profile,
+    history_days,
+    history_limit,
+    kept_activities,
+)
 from segmenter.domain.records import (
     AfterCommit,
     BulkRead,
@@ -86,6 +99,47 @@ def _event_pk(shop_id: str, event_id: str) -> str:
 
 def _product_pk(shop_id: str, sku: str) -> str:
     return f"SHOP#{shop_id}#SKU#{sku}"
+
+
+ACTIVITY_PREFIX = "ACT#"
+
+
+def _activity_sk(kind: str, at: datetime, group: str) -> str:
+    return f"{ACTIVITY_PREFIX}{kind}#{at.astimezone(UTC).isoformat()}#{group}"
+
+
+def _activity_items(
+    shop_id: str, event_id: str, activities: Sequence[tuple[str, Activity]]
+) -> list[dict[str, Any]]:
+    """One item per (customer, kind, instant, order or event): an order's lines share one,
+    so a cancellation deletes it by key; a view or an open is the event's own."""
+    groups: dict[tuple[str, str, datetime, str], list[Activity]] = {}
+    for customer_id, a in activities:
+        groups.setdefault((customer_id, a.kind, a.at, a.ref or event_id), []).append(a)
+    items = []
+    for (customer_id, kind, at, group), acts in groups.items():
+        sk = _activity_sk(kind, at, group)
+        expires = at + timedelta(days=history_days(kind) + 1)
+        items.append(
+            to_item(
+                {
+                    "pk": _profile_pk(shop_id, customer_id),
+                    "sk": sk,
+                    "gsi1pk": f"SHOP#{shop_id}#ACTIVITY",
+                    "gsi1sk": f"{customer_id}#{sk}",
+                    "customer_id": customer_id,
+                    "kind": kind,
+                    "at": at.isoformat(),
+                    "acts": activities_to_dict(acts),
+                    "expires_at": int(expires.timestamp()),
+                }
+            )
+        )
+    return items
+
+
+def activities_of_item(d: dict[str, Any]) -> list[Activity]:
+    return activities_from_dict(d["kind"], datetime.fromisoformat(d["at"]), d.get("acts", []))
 
 
 def _profile_item(p: Profile, version: int) -> dict[str, Any]:
@@ -285,7 +339,13 @@ class DynamoProfileRepository(ProfileRepository):
         )
         return [order_from_dict(i) for i in items], last
 
-    def iter_profiles(self, shop_id: str) -> Iterator[Profile]:
+    def iter_profiles(self, shop_id: str, now: datetime | None = None) -> Iterator[Profile]:
+        """The shop's live profiles; given `now`, each with its kept activity history
+        (all activity items of the shop are read once, grouped by customer)."""
+        history: dict[str, list[Activity]] = {}
+        if now is not None:
+            for d in self.iter_activities(shop_id):
+                history.setdefault(d["customer_id"], []).extend(activities_of_item(d))
         for item in query_all(
             self._client,
             TableName=self._table,
@@ -295,7 +355,97 @@ class DynamoProfileRepository(ProfileRepository):
         ):
             profile = profile_from_dict(item)
             if profile.merged_into is None:
-                yield profile
+                acts = history.get(profile.customer_id)
+                yield (
+                    replace(profile, activities=kept_activities(acts, now))
+                    if acts and now
+                    else profile
+                )
+
+    def load_activities(
+        self,
+        shop_id: str,
+        profile: Profile,
+        windows: Mapping[str, int | None],
+        now: datetime,
+    ) -> tuple[Activity, ...]:
+        """The kept history of the kinds in `windows`, each over its window (None: all it
+        keeps): one descending query per kind, newest first, stopping at the kind's cap.
+        A kind whose newest activity is older than the window costs no request."""
+        found: list[Activity] = []
+        for kind, days in sorted(windows.items()):
+            span = min(days, history_days(kind)) if days is not None else history_days(kind)
+            since = now - timedelta(days=span)
+            latest = profile.latest_activity.get(kind)
+            if latest is None or latest <= since:
+                continue
+            found += self._recent(shop_id, profile.customer_id, kind, since, history_limit(kind))
+        return kept_activities(found, now)
+
+    def _recent(
+        self, shop_id: str, customer_id: str, kind: str, since: datetime, limit: int
+    ) -> list[Activity]:
+        prefix = f"{ACTIVITY_PREFIX}{kind}#"
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :pk AND sk BETWEEN :lo AND :hi",
+            "ExpressionAttributeValues": {
+                ":pk": {"S": _profile_pk(shop_id, customer_id)},
+                ":lo": {"S": prefix + since.astimezone(UTC).isoformat()},
+                ":hi": {"S": prefix + "~"},
+            },
+            "ScanIndexForward": False,
+            "Limit": limit,
+            "ConsistentRead": True,
+        }
+        found: list[Activity] = []
+        while len(found) < limit:
+            response = self._client.query(**kwargs)
+            for raw in response.get("Items", []):
+                found += activities_of_item(from_item(raw))
+            last = response.get("LastEvaluatedKey")
+            if not last:
+                break
+            kwargs["ExclusiveStartKey"] = last
+        return found
+
+    def iter_activities(self, shop_id: str) -> Iterator[dict[str, Any]]:
+        """Every stored activity item of the shop (the nightly's read), by customer."""
+        return query_all(
+            self._client,
+            TableName=self._table,
+            IndexName="gsi1",
+            KeyConditionExpression="gsi1pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": f"SHOP#{shop_id}#ACTIVITY"}},
+        )
+
+    def move_activities(self, shop_id: str, from_customer: str, to_customer: str) -> None:
+        """A merged-away profile's activity items, copied under the survivor then removed:
+        idempotent (same keys), so a retried merge redoes it safely."""
+        items = list(
+            query_all(
+                self._client,
+                TableName=self._table,
+                KeyConditionExpression="pk = :pk AND begins_with(sk, :act)",
+                ExpressionAttributeValues={
+                    ":pk": {"S": _profile_pk(shop_id, from_customer)},
+                    ":act": {"S": ACTIVITY_PREFIX},
+                },
+            )
+        )
+        if not items:
+            return
+        puts = []
+        for d in items:
+            moved = {
+                **d,
+                "pk": _profile_pk(shop_id, to_customer),
+                "gsi1sk": f"{to_customer}#{d['sk']}",
+                "customer_id": to_customer,
+            }
+            puts.append({"PutRequest": {"Item": to_item(moved)}})
+        self._batch_write(puts)
+        self._batch_write([{"DeleteRequest": {"Key": key(d["pk"], d["sk"])}} for d in items])
 
     def get_event(self, shop_id: str, event_id: str) -> dict[str, Any] | None:
         response = self._client.get_item(
@@ -386,6 +536,7 @@ class DynamoProfileRepository(ProfileRepository):
                 entries.append(
                     ("claim", self._put(item, "customer_id = :o", {":o": {"S": read_owner}}))
                 )
+        entries += self._activity_entries(change)
         if change.product is not None:
             product, read_quantity = change.product
             if read_quantity is None:
@@ -411,6 +562,23 @@ class DynamoProfileRepository(ProfileRepository):
             marker["after_commit"] = json.dumps(after_commit.to_dict())
         event = ("event", self._put(to_item(marker), "attribute_not_exists(pk)"))
         return [event, *entries], after_commit
+
+    def _activity_entries(self, change: ChangeSet) -> list[tuple[str, Any]]:
+        """The event's activity items; a cancelled or returned order's purchases leave
+        the history with it (deleted by key)."""
+        s = change.shop_id
+        entries = [
+            ("activity", self._put(item))
+            for item in _activity_items(s, change.event_id, change.activities)
+        ]
+        for order, _ in change.updated_orders:
+            if not order.active:
+                dropped = key(
+                    _profile_pk(s, order.customer_id),
+                    _activity_sk("bought", order.placed_at, order.order_id),
+                )
+                entries.append(("activity", {"Delete": {"TableName": self._table, "Key": dropped}}))
+        return entries
 
     def _member_entries(
         self, change: ChangeSet, room: int

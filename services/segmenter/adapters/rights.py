@@ -8,7 +8,12 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from segmenter.adapters.repository import _identity_pk, _order_pk, _profile_pk
+from segmenter.adapters.repository import (
+    ACTIVITY_PREFIX,
+    _identity_pk,
+    _order_pk,
+    _profile_pk,
+)
 from segmenter.domain.identity import Identifier
 from segmenter.services.ports import PersonalDataStore
 from shared.adapters.dynamodb import from_item, is_condition_failure, key, query_all
@@ -50,6 +55,20 @@ class DynamoPersonalData(PersonalDataStore):
             )
         )
 
+    def _activities(self, shop_id: str, customer_id: str) -> list[dict[str, Any]]:
+        """The person's activity items (views, carts, purchases, opens, clicks)."""
+        return list(
+            query_all(
+                self._client,
+                TableName=self._table,
+                KeyConditionExpression="pk = :pk AND begins_with(sk, :act)",
+                ExpressionAttributeValues={
+                    ":pk": {"S": _profile_pk(shop_id, customer_id)},
+                    ":act": {"S": ACTIVITY_PREFIX},
+                },
+            )
+        )
+
     def merged_into(self, shop_id: str, customer_id: str) -> list[str]:
         """Ids of the profiles merged into this one (read once, at erasure or export)."""
         found = query_all(
@@ -68,18 +87,26 @@ class DynamoPersonalData(PersonalDataStore):
     def export(self, shop_id: str, customer_ids: list[str]) -> dict[str, Any]:
         profiles: list[dict[str, Any]] = []
         orders: list[dict[str, Any]] = []
+        activities: list[dict[str, Any]] = []
         for customer_id in customer_ids:
             profile = self._profile(shop_id, customer_id)
             if profile is not None:
                 profiles.append(_public(profile))
             orders.extend(_public(o) for o in self._orders(shop_id, customer_id))
-        return {"profiles": profiles, "orders": orders}
+            activities.extend(_public(a) for a in self._activities(shop_id, customer_id))
+        return {"profiles": profiles, "orders": orders, "activities": activities}
 
     def erase(self, shop_id: str, customer_id: str, anonymous_id: str) -> dict[str, int]:
         """Identity claims, segment memberships and the profile go; orders stay for the
         shop's statistics, filed under `anonymous_id`. The profile goes last, so a crash
         before it leaves it there for the retry to find."""
-        removed = {"profiles": 0, "identifiers": 0, "memberships": 0, "orders_anonymised": 0}
+        removed = {
+            "profiles": 0,
+            "identifiers": 0,
+            "memberships": 0,
+            "orders_anonymised": 0,
+            "activities": 0,
+        }
         profile = self._profile(shop_id, customer_id)
         for order in self._orders(shop_id, customer_id):
             if self._update_if(
@@ -89,6 +116,8 @@ class DynamoPersonalData(PersonalDataStore):
                 customer_id,
             ):
                 removed["orders_anonymised"] += 1
+        for activity in self._activities(shop_id, customer_id):
+            removed["activities"] += self._delete(key(activity["pk"], activity["sk"]))
         if profile is None:
             return removed
         for identifier in profile.get("identifiers") or ():

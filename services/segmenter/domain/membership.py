@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from segmenter.domain.model import Profile
+from segmenter.domain.model import Profile, RfmScore
+from segmenter.domain.segments.rfm import RfmConfig
 from shared.segment_rules.evaluate import evaluate
 from shared.segment_rules.facts import Activity, CustomerFacts
 from shared.segment_rules.rules import Rule, parse_rule
@@ -98,6 +99,56 @@ def memberships(
     local_now = profile.local_time(now)
     facts = profile_facts(profile, local_now)
     return frozenset(s.segment_id for s in segments if evaluate(s.rule, facts, local_now))
+
+
+def shop_rfm(
+    profiles: Sequence[Profile], now: datetime, config: RfmConfig | None = None
+) -> list[RfmScore | None]:
+    """Tonight's RFM score of every profile (same order; None: unranked), vectorised by
+    `batch.score_rfm` (tested equal to `rfm.score_customers`, which is 100x slower at
+    200,000 customers). numpy is loaded here only, as in `shop_memberships`."""
+    import numpy as np
+
+    from .segments.batch import MISSING_INSTANT, ProfileTable, epoch_micros, score_rfm
+    from .segments.rfm import RANK_ORDER
+
+    n = len(profiles)
+    stats = [p.stats for p in profiles]
+    table = ProfileTable(
+        customer_ids=[p.customer_id for p in profiles],
+        numbers={
+            "order_count": np.fromiter((s.order_count for s in stats), np.float64, n),
+            "revenue": np.fromiter((float(s.revenue) for s in stats), np.float64, n),
+        },
+        instants={
+            "last_order_at": np.fromiter(
+                (
+                    MISSING_INSTANT if s.last_order_at is None else epoch_micros(s.last_order_at)
+                    for s in stats
+                ),
+                np.int64,
+                n,
+            )
+        },
+    )
+    scored = score_rfm(table, now, config)
+    # At most 5 x 5 x 5 x 4 distinct scores: one immutable RfmScore each, shared.
+    codes = (
+        scored.rank.astype(np.int64) * 1000
+        + scored.r.astype(np.int64) * 100
+        + scored.f.astype(np.int64) * 10
+        + scored.m.astype(np.int64)
+    )
+    distinct, inverse = np.unique(codes, return_inverse=True)
+    shared: list[RfmScore | None] = []
+    for code in distinct.tolist():
+        rank, rest = divmod(code, 1000)
+        shared.append(
+            None
+            if rank < 0
+            else RfmScore(rest // 100, rest // 10 % 10, rest % 10, str(RANK_ORDER[rank]))
+        )
+    return [shared[i] for i in inverse.tolist()]
 
 
 def shop_memberships(

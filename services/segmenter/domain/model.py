@@ -293,6 +293,12 @@ class Profile:
     consents: tuple[Consent, ...] = ()
     stats: OrderStats = field(default_factory=OrderStats)
     activities: tuple[Activity, ...] = ()
+    """Recent behaviour as loaded for this use (kinds and windows its rules read): each
+    activity is stored in its own item, so the profile item stays small however much the
+    person browses; an event adds the activities it brings."""
+    latest_activity: dict[str, datetime] = field(default_factory=dict)
+    """The newest activity per kind ever recorded (bounded: one instant per kind), so a
+    load can skip a kind with nothing in the window it asks for."""
     last_viewed_at: datetime | None = None
     last_carted_at: datetime | None = None
     cart_skus: tuple[str, ...] = ()
@@ -433,6 +439,11 @@ class Profile:
     def with_tag(self, tag: str) -> Profile:
         return self if tag in self.tags else replace(self, tags=self.tags | {tag})
 
+    def new_activities(self, before: Profile) -> tuple[Activity, ...]:
+        """What this profile holds that `before` did not: an event's activities to store."""
+        held = set(before.activities)
+        return tuple(a for a in self.activities if a not in held)
+
     def with_activities(self, new: tuple[Activity, ...]) -> Profile:
         """Recent behaviour, kept per kind (`ACTIVITY_HISTORY_DAYS` back, at most
         `ACTIVITY_HISTORY_LIMITS` of each), so views never push a purchase out."""
@@ -448,7 +459,13 @@ class Profile:
             horizon = newest - timedelta(days=ACTIVITY_HISTORY_DAYS.get(kind, DEFAULT_HISTORY_DAYS))
             recent = sorted((a for a in activities if a.at >= horizon), key=_activity_order)
             kept += recent[-ACTIVITY_HISTORY_LIMITS.get(kind, DEFAULT_HISTORY_LIMIT) :]
-        return replace(self, activities=tuple(sorted(kept, key=_activity_order)))
+        latest = dict(self.latest_activity)
+        for activity in new:
+            held = latest.get(activity.kind)
+            latest[activity.kind] = activity.at if held is None else max(held, activity.at)
+        return replace(
+            self, activities=tuple(sorted(kept, key=_activity_order)), latest_activity=latest
+        )
 
     def merged_with(
         self, other: Profile, other_orders: Iterable[Order], own_orders: Iterable[Order]
@@ -468,7 +485,38 @@ class Profile:
             last_shipped_at=_latest(self.last_shipped_at, other.last_shipped_at),
             preferences={**other.preferences, **self.preferences},
             tags=self.tags | other.tags,
+            latest_activity={
+                kind: max(
+                    at
+                    for at in (self.latest_activity.get(kind), other.latest_activity.get(kind))
+                    if at is not None
+                )
+                for kind in {*self.latest_activity, *other.latest_activity}
+            },
         ).with_activities(other.activities)
+
+
+def kept_activities(activities: Iterable[Activity], now: datetime) -> tuple[Activity, ...]:
+    """The history rules may read at `now`: per kind, the last `ACTIVITY_HISTORY_DAYS`
+    and at most the newest `ACTIVITY_HISTORY_LIMITS`, oldest first. Stored activity items
+    expire on the same horizon; the event path and the nightly both read through this."""
+    by_kind: dict[str, list[Activity]] = {}
+    for activity in activities:
+        by_kind.setdefault(activity.kind, []).append(activity)
+    kept: list[Activity] = []
+    for kind, found in by_kind.items():
+        horizon = now - timedelta(days=ACTIVITY_HISTORY_DAYS.get(kind, DEFAULT_HISTORY_DAYS))
+        recent = sorted((a for a in found if a.at > horizon), key=_activity_order)
+        kept += recent[-ACTIVITY_HISTORY_LIMITS.get(kind, DEFAULT_HISTORY_LIMIT) :]
+    return tuple(sorted(kept, key=_activity_order))
+
+
+def history_days(kind: str) -> int:
+    return ACTIVITY_HISTORY_DAYS.get(kind, DEFAULT_HISTORY_DAYS)
+
+
+def history_limit(kind: str) -> int:
+    return ACTIVITY_HISTORY_LIMITS.get(kind, DEFAULT_HISTORY_LIMIT)
 
 
 def _activity_order(a: Activity) -> tuple[datetime, str, str, str, str, int]:

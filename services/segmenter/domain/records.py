@@ -13,7 +13,7 @@ from typing import Any
 
 from segmenter.domain.errors import DuplicateEvent
 from segmenter.domain.identity import Identifier
-from segmenter.domain.model import Order, Profile
+from segmenter.domain.model import Activity, Order, Profile
 
 
 @dataclass(frozen=True)
@@ -129,6 +129,8 @@ class ChangeSet:
     exited: list[tuple[str, str]] = field(default_factory=list)
     product: tuple[Product, int | None] | None = None
     """(new state, quantity it was read with; None = unknown product)."""
+    activities: list[tuple[str, Activity]] = field(default_factory=list)
+    """(customer, activity) the event adds, each group stored in its own small item."""
     after_commit: AfterCommit = field(default_factory=AfterCommit)
     """Writes left for after the transaction (a merge's clean-up)."""
 

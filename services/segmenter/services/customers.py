@@ -4,6 +4,7 @@ whether a profile satisfies segment rules (what the messenger's journey filters 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 
 from segmenter.domain.membership import profile_facts
@@ -14,7 +15,7 @@ from segmenter.services.ports import OrderStore, ProductStore, ProfileStore
 from shared.adapters.dynamodb import Position
 from shared.errors import InvalidInput, NotFound
 from shared.segment_rules.evaluate import evaluate
-from shared.segment_rules.rules import Rule, RuleError, parse_rule
+from shared.segment_rules.rules import Rule, RuleError, parse_rule, rule_activity_windows
 
 MAX_RULES_PER_MATCH = 20
 
@@ -64,6 +65,10 @@ class Customers:
                 where = f"rules.{i}.{err.path}" if err.path else f"rules.{i}"
                 raise InvalidInput(f"{where}: {err.reason}", field=where) from None
         profile = self.get(shop_id, customer_id)
+        windows = rule_activity_windows(compiled)
+        if windows and profile.latest_activity:
+            history = self._profiles.load_activities(shop_id, profile, windows, now)
+            profile = replace(profile, activities=history)
         local_now = profile.local_time(now)
         facts = profile_facts(profile, local_now)
         return [evaluate(rule, facts, local_now) for rule in compiled]

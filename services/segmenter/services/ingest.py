@@ -70,6 +70,10 @@ class MembershipRules(Protocol):
         """(segments now, entered, exited)."""
         ...
 
+    def activity_windows(self, shop_id: str) -> dict[str, int | None]:
+        """Activity kinds the rules read, with the days each looks back (None: all kept)."""
+        ...
+
 
 class NoMembership:
     """For imported history: segments are left to the nightly recompute."""
@@ -78,6 +82,9 @@ class NoMembership:
         self, profile: Profile, now: datetime
     ) -> tuple[frozenset[str], list[str], list[str]]:
         return profile.segments, [], []
+
+    def activity_windows(self, shop_id: str) -> dict[str, int | None]:
+        return {}
 
 
 @dataclass(frozen=True)
@@ -207,6 +214,16 @@ class _Subject:
     after_commit: AfterCommit
 
 
+def _with_history(ingest: Ingest, profile: Profile, now: datetime) -> Profile:
+    """The stored profile with the activity history its shop's rules read (none for a
+    new profile, nor when no rule reads any: then no request at all)."""
+    windows = ingest.rules.activity_windows(profile.shop_id)
+    if not windows or not profile.latest_activity:
+        return profile
+    loaded = ingest.profiles.load_activities(profile.shop_id, profile, windows, now)
+    return replace(profile, activities=loaded)
+
+
 def _live(profiles: ProfileStore, shop_id: str, profile: Profile | None) -> Profile | None:
     """`profile`, or the profile it was merged into (followed to the end)."""
     for _ in range(MAX_MERGE_HOPS):
@@ -241,6 +258,7 @@ def _resolve_subject(
             customer_id=resolved,
             attributes=Attributes(created_at=now),
         )
+    profile = _with_history(ingest, profile, now)
     survivor = profile.customer_id
     read_version = profile.version
     claims = [
@@ -259,6 +277,7 @@ def _resolve_subject(
         other = _live(ingest.profiles, shop_id, ingest.profiles.get_profile(shop_id, owner))
         if other is None or other.customer_id in seen:
             continue
+        other = _with_history(ingest, other, now)
         seen.add(other.customer_id)
         if history is None:
             history = ingest.orders.list_orders(shop_id, survivor)
@@ -298,6 +317,7 @@ def _finish(ingest: Ingest, shop_id: str, work: AfterCommit | None, *, retry: bo
     if survivor is not None:
         for dead in work.merged:
             ingest.orders.move_orders(shop_id, dead, survivor)
+            ingest.profiles.move_activities(shop_id, dead, survivor)
         if work.identifiers:
             moved = [(Identifier.from_key(k), owner) for k, owner in work.identifiers]
             ingest.profiles.move_identifiers(shop_id, moved, survivor)
@@ -413,6 +433,7 @@ def _person_event(
                 entered=[(s, folded.customer_id) for s in entered],
                 exited=[(s, folded.customer_id) for s in exited],
                 after_commit=person.after_commit,
+                activities=[(folded.customer_id, a) for a in folded.new_activities(person.profile)],
             )
         )
         _finish(ingest, shop_id, work)
@@ -626,6 +647,7 @@ def change_order_status(cmd: ChangeOrderStatus, ingest: Ingest) -> Ingested:
         profile = _live(ingest.profiles, cmd.shop_id, stored)
         if profile is None:
             profile = Profile(cmd.shop_id, order.customer_id)
+        profile = _with_history(ingest, profile, now)
         customer_id = profile.customer_id  # the survivor, if the customer was merged away
         changed = replace(
             order,
@@ -678,6 +700,7 @@ def change_order_status(cmd: ChangeOrderStatus, ingest: Ingest) -> Ingested:
                 updated_orders=[(changed, order.status)],
                 entered=[(s, customer_id) for s in entered],
                 exited=[(s, customer_id) for s in exited],
+                activities=[(customer_id, a) for a in folded.new_activities(profile)],
             )
         )
         _finish(ingest, cmd.shop_id, work)

@@ -5,11 +5,12 @@ table; a test's fake implements the ports its use case takes."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from segmenter.domain.identity import Identifier
-from segmenter.domain.model import Order, Profile
+from segmenter.domain.model import Activity, Order, Profile
 from segmenter.domain.records import (
     AfterCommit,
     BulkRead,
@@ -54,7 +55,19 @@ class ProfileStore:
     def owner_of(self, shop_id: str, identifier: Identifier) -> str | None:
         raise NotImplementedError
 
-    def iter_profiles(self, shop_id: str) -> Iterator[Profile]:
+    def iter_profiles(self, shop_id: str, now: datetime | None = None) -> Iterator[Profile]:
+        """The shop's live profiles; given `now`, each with its kept activity history."""
+        raise NotImplementedError
+
+    def load_activities(
+        self, shop_id: str, profile: Profile, windows: Mapping[str, int | None], now: datetime
+    ) -> tuple[Activity, ...]:
+        """The profile's kept history of the kinds in `windows`, each over its window in
+        days (None: all that is kept)."""
+        raise NotImplementedError
+
+    def move_activities(self, shop_id: str, from_customer: str, to_customer: str) -> None:
+        """Every activity of `from_customer` (merged away) now belongs to `to_customer`."""
         raise NotImplementedError
 
     def list_profiles(

@@ -20,8 +20,9 @@ from segmenter.domain.membership import (
     compile_segments,
     memberships,
     shop_memberships,
+    shop_rfm,
 )
-from segmenter.domain.model import Profile, RfmScore
+from segmenter.domain.model import Profile
 from segmenter.domain.recommend import build_model
 from segmenter.domain.records import SegmentDefinition
 from segmenter.domain.segments import builtin, rfm
@@ -34,7 +35,7 @@ from shared.errors import Conflict, InvalidInput, NotFound
 from shared.log import get_logger
 from shared.scheduled import for_each_shop
 from shared.segment_rules.facts import CLV_FIELDS
-from shared.segment_rules.rules import parse_rule, rule_fields
+from shared.segment_rules.rules import parse_rule, rule_activity_windows, rule_fields
 
 SEGMENT_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 MAX_CUSTOM_SEGMENTS = 50
@@ -96,6 +97,10 @@ class SegmentCache:
         before = profile.segments & {s.segment_id for s in compiled}
         after = memberships(profile, compiled, now)
         return after, sorted(after - before), sorted(before - after)
+
+    def activity_windows(self, shop_id: str) -> dict[str, int | None]:
+        """The activity history the shop's segments read: what an event loads."""
+        return rule_activity_windows(s.rule for s in self.segments(shop_id))
 
     def invalidate(self, shop_id: str) -> None:
         self._by_shop.pop(shop_id, None)
@@ -196,7 +201,7 @@ class Segments:
         now = self._clock()
         compiled = compile_segments([("preview", rule)])
         count, ids = 0, list[str]()
-        for profile in self._profiles.iter_profiles(shop_id):
+        for profile in self._profiles.iter_profiles(shop_id, now):
             if memberships(profile, compiled, now):
                 count += 1
                 if len(ids) < sample:
@@ -281,7 +286,7 @@ class Segments:
         API's recompute and the nightly schedule both run."""
         now = now or self._clock()
         summary = self.recompute(shop_id, now)
-        model = build_model(self._profiles.iter_profiles(shop_id), now)
+        model = build_model(self._profiles.iter_profiles(shop_id, now), now)
         self._products.put_reco_model(shop_id, model)
         return summary
 
@@ -311,21 +316,8 @@ class Segments:
         self._cache.invalidate(shop_id)
         compiled = self._cache.segments(shop_id)
         known = frozenset(s.segment_id for s in compiled)
-        profiles = list(self._profiles.iter_profiles(shop_id))
-        scored = rfm.score_customers(
-            [
-                rfm.RfmInput(
-                    p.customer_id,
-                    p.stats.last_order_at,
-                    p.stats.order_count,
-                    float(p.stats.revenue),
-                )
-                for p in profiles
-            ],
-            now,
-            rfm_config or self.rfm_config(shop_id),
-        )
-        scores = {s.customer_id: s for s in scored}
+        profiles = list(self._profiles.iter_profiles(shop_id, now))
+        scores = shop_rfm(profiles, now, rfm_config or self.rfm_config(shop_id))
         entered_all: list[tuple[str, str]] = []
         exited_all: list[tuple[str, str]] = []
         envelopes: list[EventEnvelope] = []
@@ -333,7 +325,7 @@ class Segments:
         ranks: dict[str, int] = {}
         counts: dict[str, int] = {}
         # Rules on p_alive & co. read the CLV block the analytics pass last stored.
-        rescored = [replace(p, rfm=_rfm_score(scores.get(p.customer_id))) for p in profiles]
+        rescored = [replace(p, rfm=score) for p, score in zip(profiles, scores, strict=True)]
         for profile, updated, after in zip(
             profiles, rescored, shop_memberships(rescored, compiled, now), strict=True
         ):
@@ -396,13 +388,6 @@ class Segments:
         config = rfm_config_from(data)
         self._settings.put_setting(shop_id, RFM_SETTING, rfm_config_to(config))
         return config
-
-
-def _rfm_score(score: rfm.RfmScore | None) -> RfmScore | None:
-    """Tonight's score as stored on the profile; None for a customer without a rank."""
-    if score is None or score.rank is None or score.r is None:
-        return None
-    return RfmScore(score.r, score.f or 0, score.m or 0, score.rank.value)
 
 
 def _membership_envelope(

@@ -48,7 +48,7 @@ ACTIVITY_HISTORY_DAYS: Mapping[str, int] = MappingProxyType(
         ActivityKind.SHIPPED: 400,
     }
 )
-"""How far back each kind of activity is kept on the profile, so the longest
+"""How far back each kind of activity is kept (its items expire then), so the longest
 `within_days` a rule may ask for: purchases three years, the rest about 13 months."""
 
 ACTIVITY_HISTORY_LIMITS: Mapping[str, int] = MappingProxyType(
@@ -61,8 +61,9 @@ ACTIVITY_HISTORY_LIMITS: Mapping[str, int] = MappingProxyType(
         ActivityKind.SHIPPED: 200,
     }
 )
-"""The most recent activities kept per kind (the profile is one item of at most 400 KB).
-Capped per kind, so a burst of product views never pushes a purchase out."""
+"""The most recent activities rules read per kind (each is its own item, beside the
+profile): bounds what an event reads. Capped per kind, so a burst of product views never
+pushes a purchase out."""
 
 _N, _S, _D, _T, _SET, _B = (
     FieldType.NUMBER,

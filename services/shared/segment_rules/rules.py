@@ -9,7 +9,7 @@ cheap enough to run on every event.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
@@ -489,6 +489,29 @@ def rule_activity_kinds(rule: Rule) -> frozenset[str]:
             if cond.not_followed_by:
                 kinds.add(cond.not_followed_by)
     return frozenset(kinds)
+
+
+def rule_activity_windows(rules: Iterable[Rule]) -> dict[str, int | None]:
+    """Per activity kind the rules read, how many days back they look (None: the whole
+    kept history). A follower is read over its condition's window: one older than the
+    window's start precedes every activity in it. A plain "bought X" reads the all-time
+    SKUs and categories instead, so it needs no history. What the event path loads."""
+    windows: dict[str, int | None] = {}
+
+    def need(kind: str, days: int | None) -> None:
+        if kind in windows:
+            held = windows[kind]
+            days = None if held is None or days is None else max(held, days)
+        windows[kind] = days
+
+    for rule in rules:
+        for cond in iter_conditions(rule):
+            if not isinstance(cond, ActivityCondition) or cond.ever:
+                continue
+            need(cond.kind, cond.within_days)
+            if cond.not_followed_by:
+                need(cond.not_followed_by, cond.within_days)
+    return windows
 
 
 def rule_preference_keys(rule: Rule) -> frozenset[str]:
