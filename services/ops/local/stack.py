@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self, TypedDict
+from typing import TYPE_CHECKING, Any, BinaryIO, Self, TypedDict
 
 from ops.local import moto_dynamodb, moto_queues, persistence
 from ops.local.recording import (
@@ -979,6 +979,28 @@ class LocalStack:
         self._enter_busy()
         try:
             return self._handler(bound.function)(copy.deepcopy(bound.spec.input), None)
+        finally:
+            self._leave_busy()
+
+    def import_orders(
+        self,
+        source: BinaryIO,
+        fmt: str,
+        shop_id: str,
+        *,
+        encoding: str = "utf-8-sig",
+        max_errors: int = 20,
+        progress: Callable[[dict[str, Any]], None] | None = None,
+    ) -> dict[str, Any]:
+        """`kizuna import orders --local`, run here beside moto (`ops.importing`):
+        the importer's own writes, without a socket or botocore's validation per request."""
+        from ops import importing
+
+        self._enter_busy()
+        try:
+            return importing.import_orders(
+                source, fmt, shop_id, encoding=encoding, max_errors=max_errors, progress=progress
+            )
         finally:
             self._leave_busy()
 
