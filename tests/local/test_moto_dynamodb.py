@@ -521,3 +521,72 @@ def test_a_condition_is_parsed_once_per_spelling_and_still_holds(
     # every write): once as the request checks pass it (names `{}`), once as the backend
     # does (names None)
     assert parses.count(new) == 2
+
+
+def test_items_over_400_kb_and_of_the_wrong_type_are_still_refused(ddb: Any) -> None:
+    """Given the patched moto, which measures an item only when its JSON may be too large
+    When items are written just under and just over the limit, through PutItem and a
+    transaction, and one whose JSON is over the limit though its UTF-8 bytes are not
+    Then the large ones are refused as DynamoDB refuses them, the others stored, and a
+    number that is not one is refused, as moto refuses it."""
+    names_and_key = len("pknearskxbig")  # moto counts names and values
+    near = 405_000 - names_and_key - 10
+    ddb.put_item(TableName=TABLE, Item={**_key("near"), "big": {"S": "x" * near}})
+    with pytest.raises(ClientError) as too_large:
+        ddb.put_item(TableName=TABLE, Item={**_key("over"), "big": {"S": "x" * (near + 20)}})
+    assert "Item size has exceeded" in too_large.value.response["Error"]["Message"]
+    with pytest.raises(ClientError) as in_transaction:
+        ddb.transact_write_items(
+            TransactItems=[
+                {"Put": {"TableName": TABLE, "Item": {**_key("tx"), "big": {"S": "x" * 500_000}}}}
+            ]
+        )
+    assert in_transaction.value.response["Error"]["Code"] in (
+        "ValidationException",
+        "TransactionCanceledException",
+    )
+    assert "Item" not in ddb.get_item(TableName=TABLE, Key=_key("over"))
+    assert "Item" not in ddb.get_item(TableName=TABLE, Key=_key("tx"))
+
+    # 100,000 kana: 300,000 bytes of UTF-8, 600,000 characters of escaped JSON
+    kana = "あ" * 100_000
+    ddb.put_item(TableName=TABLE, Item={**_key("kana"), "text": {"S": kana}})
+    assert ddb.get_item(TableName=TABLE, Key=_key("kana"))["Item"]["text"] == {"S": kana}
+
+    with pytest.raises(ClientError) as not_a_number:
+        ddb.put_item(TableName=TABLE, Item={**_key("nan"), "n": {"N": "twelve"}})
+    assert not_a_number.value.response["Error"]["Code"] == "ValidationException"
+
+
+def test_a_cancelled_transaction_undoes_its_updates_puts_and_deletes(ddb: Any) -> None:
+    """Given three items (the undo copies an item only for an Update, which moto applies
+    in place, and keeps the stored object for a Put or a Delete, which replace it)
+    When a transaction updates one, overwrites one, deletes one, then fails a check
+    Then all three are as they were."""
+    for name in ("updated", "replaced", "deleted"):
+        ddb.put_item(TableName=TABLE, Item={**_key(name), "v": {"N": "1"}, "m": {"M": {}}})
+    with pytest.raises(ClientError):
+        ddb.transact_write_items(
+            TransactItems=[
+                {
+                    "Update": {
+                        "TableName": TABLE,
+                        "Key": _key("updated"),
+                        "UpdateExpression": "SET v = :two, m.a = :two",
+                        "ExpressionAttributeValues": {":two": {"N": "2"}},
+                    }
+                },
+                {"Put": {"TableName": TABLE, "Item": {**_key("replaced"), "v": {"N": "2"}}}},
+                {"Delete": {"TableName": TABLE, "Key": _key("deleted")}},
+                {
+                    "ConditionCheck": {
+                        "TableName": TABLE,
+                        "Key": _key("never-written"),
+                        "ConditionExpression": "attribute_exists(pk)",
+                    }
+                },
+            ]
+        )
+    for name in ("updated", "replaced", "deleted"):
+        item = ddb.get_item(TableName=TABLE, Key=_key(name))["Item"]
+        assert (item["v"], item["m"]) == ({"N": "1"}, {"M": {}}), name

@@ -45,7 +45,14 @@ markers only appear inside strings, such as an outbox event's JSON, is checked m
 member while it is read). And
 `Item.__init__` checked the 400 KB limit by re-measuring the whole item after each
 attribute (`LimitedSizeDict.__setitem__`, quadratic in the attributes); the patched one
-measures the item once, with the same limit and error.
+measures the item once, with the same limit and error, and only when the length of its
+attributes' JSON (never less than moto's measure: `DynamoType.size` counts names, string
+bytes and number digits, all of which the escaped JSON holds) is over the limit: walking
+every attribute of a profile was a sixth of an import's time in moto. moto's type checks
+(`Table._validate_item_types`) are untouched. The undo below copies an item only for an
+`Update`, which moto applies in place; for a `Put` or `Delete` (`Table.put_item` stores a
+new `Item`, `Table.delete_item` pops it) it keeps the stored object itself, which nothing
+changes afterwards (copying each profile was a tenth of an import's time).
 
 Queries: moto 5.2's `Table.query` walks and sorts every item of the table for each
 query, on the table and on an index alike, so each query grew with the data (a shop's
@@ -148,8 +155,32 @@ def check_compatible() -> None:
     if "items" not in Table.__init__.__code__.co_names:
         problems.append("Table keeps its items elsewhere than Table.items")
     problems += _query_problems(Table, backend)
+    problems += _undo_and_size_problems(Table, backend)
     if problems:
         raise MotoInternalsChanged("; ".join(problems))
+
+
+def _undo_and_size_problems(table: type, backend: type) -> list[str]:
+    """What the undo's kept references and the item size bound rely on, if it changed."""
+    import inspect
+
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    problems = []
+    put = inspect.unwrap(table.put_item)  # type: ignore[attr-defined]
+    if "Item" not in put.__code__.co_names:
+        problems.append("Table.put_item no longer stores a new Item (the undo keeps the old)")
+    delete = inspect.unwrap(table.delete_item)  # type: ignore[attr-defined]
+    if "pop" not in delete.__code__.co_names:
+        problems.append("Table.delete_item no longer pops the Item (the undo keeps it)")
+    transact = inspect.unwrap(backend.transact_write_items)  # type: ignore[attr-defined]
+    kinds = {c for c in transact.__code__.co_consts if isinstance(c, frozenset)}
+    if frozenset({"ConditionCheck", "Put", "Delete", "Update"}) not in kinds:
+        problems.append("TransactWriteItems has other operations than the undo knows")
+    size = inspect.getsource(DynamoType.size)
+    if not all(part in size for part in ("len(str(self.value))", "bytesize(k)", "bytesize(")):
+        problems.append("DynamoType.size measures differently (the JSON bound may not hold)")
+    return problems
 
 
 def _query_problems(table: type, backend: type) -> list[str]:
@@ -324,9 +355,10 @@ def _measure_items_once() -> None:
         self.hash_key = hash_key
         self.range_key = range_key
         converted = {_intern(key): DynamoType(value) for key, value in attrs.items()}
-        size = sum(bytesize(key) + value.size() for key, value in converted.items())
-        if size > _ITEM_SIZE_LIMIT:
-            raise ItemSizeTooLarge
+        if _json_length(attrs) > _ITEM_SIZE_LIMIT:  # may be too large: measure as moto does
+            size = sum(bytesize(key) + value.size() for key, value in converted.items())
+            if size > _ITEM_SIZE_LIMIT:
+                raise ItemSizeTooLarge
         self.attrs = LimitedSizeDict(converted)  # dict.update: no per-key re-check
 
     Item.__init__ = item_init  # type: ignore[method-assign]
@@ -347,6 +379,17 @@ def _measure_items_once() -> None:
         self.value = value
 
     DynamoType.__init__ = dynamo_init  # type: ignore[method-assign]
+
+
+def _json_length(attrs: dict[str, Any]) -> int:
+    """An upper bound of moto's `DynamoType.size()` sum for an item's wire attributes: the
+    length of their JSON (ASCII-escaped, so never fewer characters than UTF-8 bytes; every
+    name, string, number and set member is in it, with quotes), or a number above any
+    limit when they are not plain JSON (moto then measures them itself)."""
+    try:
+        return len(json.dumps(attrs))
+    except (TypeError, ValueError):
+        return sys.maxsize
 
 
 class _SecondaryIndexes:
@@ -641,12 +684,15 @@ def _changed_state(handler: Any, response: Any) -> bool:
 
 
 def _touched_items(backend: Any, transact_items: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
-    """(table, hash key, range key, copy of the item or None) for each item named."""
+    """(table, hash key, range key, the item as it is now or None) for each item named:
+    a copy for an Update, the object itself otherwise (moto replaces it, never edits it).
+    Undone in reverse order, so an item named twice (moto refuses that part way) ends as
+    it was before the first."""
     undo = []
     for entry in transact_items:
         if len(entry) != 1:
             continue  # moto refuses it before writing anything
-        _, op = next(iter(entry.items()))
+        kind, op = next(iter(entry.items()))
         table_name = op.get("TableName")
         if not table_name or table_name not in backend.tables:
             continue
@@ -661,7 +707,10 @@ def _touched_items(backend: Any, transact_items: list[dict[str, Any]]) -> list[t
         except Exception:  # a malformed key: moto refuses it before writing anything
             current = _MALFORMED
         if current is not _MALFORMED:
-            undo.append((table, hash_key, range_key, _real_copy.deepcopy(current)))
+            # A Put puts a new `Item` in the table and a Delete removes it, leaving the old
+            # object as it was: keeping it is enough. Only an Update changes it in place.
+            kept = _real_copy.deepcopy(current) if kind == "Update" else current
+            undo.append((table, hash_key, range_key, kept))
     return undo
 
 
