@@ -55,11 +55,14 @@ def import_orders(
     encoding: str = "utf-8-sig",
     max_errors: int = 20,
     progress: Callable[[dict[str, Any]], None] | None = None,
+    dynamodb: Any | None = None,
 ) -> dict[str, Any]:
     """Import the CSV in `source` into the shop, as `kizuna import orders` does.
 
-    Raises `ImportRefused` when the shop is unknown or the file cannot be read as `fmt`
-    (before anything is written)."""
+    `dynamodb`: the client the profiles are written with (the local stack passes its
+    `MotoDynamoDB`); by default the segmenter's own. Raises `ImportRefused` when the shop
+    is unknown or the file cannot be read as `fmt` (before anything is written)."""
+    from segmenter.adapters.repository import DynamoProfileRepository
     from segmenter.bootstrap import build
     from segmenter.domain.order_import import ImportFormatError, decode_lines
     from segmenter.importer import ImportSummary
@@ -71,6 +74,10 @@ def import_orders(
         message = f"no shop '{shop_id}' (create it with `kizuna shop create`)."
         raise ImportRefused("shop", message)
 
+    profiles = container.profiles
+    if dynamodb is not None:
+        profiles = DynamoProfileRepository(dynamodb, container.settings.segmenter_table)
+
     def report(summary: ImportSummary) -> None:
         if progress is not None:
             progress({"bytes": source.tell(), "rows": summary.rows_read})
@@ -80,7 +87,7 @@ def import_orders(
             decode_lines(source, encoding),
             fmt,
             shop_id,
-            container.profiles,
+            profiles,
             container.publisher,
             max_errors=max_errors,
             progress=report,

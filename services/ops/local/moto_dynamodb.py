@@ -156,6 +156,10 @@ def check_compatible() -> None:
         problems.append("Table keeps its items elsewhere than Table.items")
     problems += _query_problems(Table, backend)
     problems += _undo_and_size_problems(Table, backend)
+    from moto.core.models import botocore_stubber
+
+    if not callable(getattr(botocore_stubber, "process_request", None)):
+        problems.append("botocore_stubber.process_request is gone (ops.local.moto_client)")
     if problems:
         raise MotoInternalsChanged("; ".join(problems))
 

@@ -993,13 +993,22 @@ class LocalStack:
         progress: Callable[[dict[str, Any]], None] | None = None,
     ) -> dict[str, Any]:
         """`kizuna import orders --local`, run here beside moto (`ops.importing`):
-        the importer's own writes, without a socket or botocore's validation per request."""
+        the importer's own writes, without a socket, and its profiles read and written
+        through `MotoDynamoDB` (no botocore shape walks) when moto serves this process."""
         from ops import importing
+        from ops.local.moto_client import MotoDynamoDB
 
+        dynamodb = MotoDynamoDB(self._own_client("dynamodb")) if self.in_process_aws else None
         self._enter_busy()
         try:
             return importing.import_orders(
-                source, fmt, shop_id, encoding=encoding, max_errors=max_errors, progress=progress
+                source,
+                fmt,
+                shop_id,
+                encoding=encoding,
+                max_errors=max_errors,
+                progress=progress,
+                dynamodb=dynamodb,
             )
         finally:
             self._leave_busy()
