@@ -590,3 +590,46 @@ def test_a_cancelled_transaction_undoes_its_updates_puts_and_deletes(ddb: Any) -
     for name in ("updated", "replaced", "deleted"):
         item = ddb.get_item(TableName=TABLE, Key=_key(name))["Item"]
         assert (item["v"], item["m"]) == ({"N": "1"}, {"M": {}}), name
+
+
+def test_an_update_expression_parsed_once_applies_each_call_s_values(ddb: Any) -> None:
+    """Given an update expression moto now parses once per spelling
+    When it is used again and again with other values, in UpdateItem and in a transaction
+    Then each call applies its own values (the kept tree is never changed), and a
+    malformed expression is still refused."""
+    add = "SET n = if_not_exists(n, :zero) + :step, tags = list_append(if_not_exists(tags, :e), :t)"
+    for step in ("1", "2", "3"):
+        ddb.update_item(
+            TableName=TABLE,
+            Key=_key("counter"),
+            UpdateExpression=add,
+            ExpressionAttributeValues={
+                ":zero": {"N": "0"},
+                ":step": {"N": step},
+                ":e": {"L": []},
+                ":t": {"L": [{"S": f"t{step}"}]},
+            },
+        )
+    ddb.transact_write_items(
+        TransactItems=[
+            {
+                "Update": {
+                    "TableName": TABLE,
+                    "Key": _key("counter"),
+                    "UpdateExpression": add,
+                    "ExpressionAttributeValues": {
+                        ":zero": {"N": "0"},
+                        ":step": {"N": "10"},
+                        ":e": {"L": []},
+                        ":t": {"L": [{"S": "tx"}]},
+                    },
+                }
+            }
+        ]
+    )
+    item = ddb.get_item(TableName=TABLE, Key=_key("counter"))["Item"]
+    assert item["n"] == {"N": "16"}
+    assert [t["S"] for t in item["tags"]["L"]] == ["t1", "t2", "t3", "tx"]
+    with pytest.raises(ClientError) as malformed:
+        ddb.update_item(TableName=TABLE, Key=_key("counter"), UpdateExpression="SET n = = 1")
+    assert malformed.value.response["Error"]["Code"] == "ValidationException"

@@ -156,6 +156,7 @@ def check_compatible() -> None:
         problems.append("Table keeps its items elsewhere than Table.items")
     problems += _query_problems(Table, backend)
     problems += _undo_and_size_problems(Table, backend)
+    problems += _update_parser_problems()
     from moto.core.models import botocore_stubber
 
     if not callable(getattr(botocore_stubber, "process_request", None)):
@@ -184,6 +185,25 @@ def _undo_and_size_problems(table: type, backend: type) -> list[str]:
     size = inspect.getsource(DynamoType.size)
     if not all(part in size for part in ("len(str(self.value))", "bytesize(k)", "bytesize(")):
         problems.append("DynamoType.size measures differently (the JSON bound may not hold)")
+    return problems
+
+
+def _update_parser_problems() -> list[str]:
+    """What `_parse_updates_once` relies on: the two modules call
+    `UpdateExpressionParser.make`, and the validator copies the tree before changing it."""
+    import inspect
+
+    from moto.dynamodb import models as ddb_models
+    from moto.dynamodb import responses as ddb_responses
+    from moto.dynamodb.parsing import validators
+
+    problems = []
+    if not _installed:
+        for module in (ddb_models, ddb_responses):
+            if not callable(getattr(getattr(module, "UpdateExpressionParser", None), "make", None)):
+                problems.append(f"{module.__name__} no longer uses UpdateExpressionParser")
+    if "deepcopy(expression)" not in inspect.getsource(validators.Validator.__init__):
+        problems.append("moto's Validator no longer copies the update tree before changing it")
     return problems
 
 
@@ -229,6 +249,7 @@ def install() -> None:
         _measure_items_once()
         _query_through_keys()
         _parse_conditions_once()
+        _parse_updates_once()
         _keep_no_model_objects()
         _installed = True
 
@@ -654,6 +675,36 @@ def _parse_conditions_once() -> None:
     ddb_models.get_filter_expression = get_filter_expression  # type: ignore[attr-defined]
     table_module.get_filter_expression = get_filter_expression  # type: ignore[attr-defined]
     ddb_responses.create_condition_expression_parser = KeptParser  # type: ignore[assignment,attr-defined]
+
+
+def _parse_updates_once() -> None:
+    """Update expressions parsed once per spelling: `UpdateItem` parsed each one twice
+    (the request's check of the names used, then the backend), a transaction's `Update`
+    twice too, and the messenger's and the segmenter's expressions repeat from call to
+    call. The parsed tree is only read (`find_clauses`) or deep-copied before it is
+    changed (`Validator.__init__`: `deepcopy(expression)`; the executor works on that
+    copy), so one tree serves every call that spells the same. An expression moto
+    refuses raises as before and is not kept."""
+    from moto.dynamodb import models as ddb_models
+    from moto.dynamodb import responses as ddb_responses
+    from moto.dynamodb.parsing.expressions import (  # type: ignore[attr-defined]
+        UpdateExpressionParser,
+    )
+
+    parsed: dict[str, Any] = {}
+
+    def make(expression: str) -> Any:
+        found = parsed.get(expression)
+        if found is None:
+            found = UpdateExpressionParser.make(expression)
+            if len(parsed) >= _PARSED_LIMIT:
+                parsed.clear()
+            parsed[expression] = found
+        return found
+
+    kept = SimpleNamespace(make=make)
+    ddb_models.UpdateExpressionParser = kept  # type: ignore[attr-defined]
+    ddb_responses.UpdateExpressionParser = kept  # type: ignore[attr-defined]
 
 
 def _keep_no_model_objects() -> None:
