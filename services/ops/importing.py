@@ -3,9 +3,9 @@
 With `--local` the CLI streams the file to `POST /_local/import/orders`; the stack spools it to a
 temporary file and runs the same importer (`segmenter.importer.import_orders`) with the
 same repository and publisher the segmenter's handlers use here. Their clients are
-answered by moto's botocore hook in this process, so each of the import's requests
-skips the HTTP round trip to the moto server, its request parsing and response writing,
-and botocore's client-side validation (the stack's clients skip it). The writes, their
+answered by moto in this process (`ops.local.moto_client.MotoDynamoDB`), so each of the
+import's requests skips the HTTP round trip to the moto server, its request parsing and
+response writing, and botocore's validation, serialisation and parsing. The writes, their
 conditions and what is published are the importer's own, unchanged: a re-run is still a
 duplicate, an interrupted import still resumes.
 
@@ -55,14 +55,11 @@ def import_orders(
     encoding: str = "utf-8-sig",
     max_errors: int = 20,
     progress: Callable[[dict[str, Any]], None] | None = None,
-    dynamodb: Any | None = None,
 ) -> dict[str, Any]:
     """Import the CSV in `source` into the shop, as `kizuna import orders` does.
 
-    `dynamodb`: the client the profiles are written with (the local stack passes its
-    `MotoDynamoDB`); by default the segmenter's own. Raises `ImportRefused` when the shop
-    is unknown or the file cannot be read as `fmt` (before anything is written)."""
-    from segmenter.adapters.repository import DynamoProfileRepository
+    Raises `ImportRefused` when the shop is unknown or the file cannot be read as `fmt`
+    (before anything is written)."""
     from segmenter.bootstrap import build
     from segmenter.domain.order_import import ImportFormatError, decode_lines
     from segmenter.importer import ImportSummary
@@ -74,10 +71,6 @@ def import_orders(
         message = f"no shop '{shop_id}' (create it with `kizuna shop create`)."
         raise ImportRefused("shop", message)
 
-    profiles = container.profiles
-    if dynamodb is not None:
-        profiles = DynamoProfileRepository(dynamodb, container.settings.segmenter_table)
-
     def report(summary: ImportSummary) -> None:
         if progress is not None:
             progress({"bytes": source.tell(), "rows": summary.rows_read})
@@ -87,7 +80,7 @@ def import_orders(
             decode_lines(source, encoding),
             fmt,
             shop_id,
-            profiles,
+            container.profiles,
             container.publisher,
             max_errors=max_errors,
             progress=report,

@@ -9,7 +9,12 @@ botocore does) and reads the answer with `json.loads` (blobs decoded back to byt
 moto serves exactly what it serves a botocore client: the same handler, the same lock
 and journal (`ops.local.moto_dynamodb`). Errors are raised as the botocore client raises
 them (`client.exceptions.<Code>`, a `ClientError` with `Error`, `CancellationReasons`,
-`Item`). Every other operation goes to the wrapped botocore client.
+`Item`). Every other operation, and parameters that are not plain JSON (a Python set, a
+Decimal), go to the wrapped botocore client.
+
+`serve_dynamodb_directly(True)` has every DynamoDB client the services build in this
+process (`shared.aws.Session.real_client`) wrapped so: the local stack turns it on while
+its handlers are served in process.
 
 moto internal touched: `moto.core.botocore_stubber.BotocoreStubber.process_request`
 (takes an `AWSPreparedRequest`, answers `(status, headers, body)` or None), the object
@@ -23,7 +28,7 @@ import base64
 import json
 from typing import Any
 
-__all__ = ["ITEM_OPERATIONS", "MotoDynamoDB"]
+__all__ = ["ITEM_OPERATIONS", "MotoDynamoDB", "serve_dynamodb_directly"]
 
 ITEM_OPERATIONS = {
     "get_item": "GetItem",
@@ -90,10 +95,14 @@ class MotoDynamoDB:
         from moto.core.models import botocore_stubber
 
         model = self._client.meta.service_model.operation_model(action)
-        self.meta.events.emit(
-            f"provide-client-params.dynamodb.{action}", params=params, model=model, context={}
-        )
-        body = json.dumps(params, default=_blob).encode()
+        try:
+            body = json.dumps(params, default=_blob).encode()
+            self.meta.events.emit(
+                f"provide-client-params.dynamodb.{action}", params=params, model=model, context={}
+            )
+        except (TypeError, ValueError):  # not plain JSON (a set, a Decimal): botocore's way
+            result: dict[str, Any] = getattr(self._client, _method(action))(**params)
+            return result
         headers = HTTPHeaders()
         headers["Content-Type"] = "application/x-amz-json-1.0"
         headers["X-Amz-Target"] = f"DynamoDB_20120810.{action}"
@@ -101,9 +110,8 @@ class MotoDynamoDB:
         request = AWSPreparedRequest("POST", self._url, headers, body, stream_output=False)
         answer = botocore_stubber.process_request(request)
         if answer is None:  # not served here: the botocore client does it
-            method = getattr(self._client, _method(action))
-            result: dict[str, Any] = method(**params)
-            return result
+            served: dict[str, Any] = getattr(self._client, _method(action))(**params)
+            return served
         status, response_headers, raw = answer
         text = raw.decode() if isinstance(raw, bytes) else str(raw)
         parsed: dict[str, Any] = json.loads(text) if text else {}
@@ -130,3 +138,25 @@ class MotoDynamoDB:
 
 def _method(action: str) -> str:
     return next(m for m, a in ITEM_OPERATIONS.items() if a == action)
+
+
+_plain_real_client: Any = None
+"""`shared.aws.Session.real_client` as it was, while the stack wraps it."""
+
+
+def serve_dynamodb_directly(on: bool) -> None:
+    """Wrap (or stop wrapping) the services' DynamoDB clients in this process."""
+    global _plain_real_client  # noqa: PLW0603 - one process-wide switch, as moto's hook
+    from shared import aws
+
+    if on and _plain_real_client is None:
+        plain = _plain_real_client = aws.Session.real_client
+
+        def real_client(self: aws.Session, service: str) -> Any:
+            client = plain(self, service)
+            return MotoDynamoDB(client) if service == "dynamodb" else client
+
+        aws.Session.real_client = real_client  # type: ignore[method-assign]
+    elif not on and _plain_real_client is not None:
+        aws.Session.real_client = _plain_real_client  # type: ignore[method-assign]
+        _plain_real_client = None

@@ -33,6 +33,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, BinaryIO, Self, TypedDict
 
 from ops.local import moto_dynamodb, moto_queues, persistence
+from ops.local.moto_client import serve_dynamodb_directly
 from ops.local.recording import (
     CompactResult,
     append_entry,
@@ -782,6 +783,7 @@ class LocalStack:
                 self._saved_environ["AWS_ENDPOINT_URL"] = os.environ.get("AWS_ENDPOINT_URL")
             os.environ.pop("AWS_ENDPOINT_URL", None)
             _serve_boto3_in_process(True)
+            serve_dynamodb_directly(True)
         for name, value in applied.items():
             if name not in self._saved_environ:
                 self._saved_environ[name] = os.environ.get(name)
@@ -797,6 +799,7 @@ class LocalStack:
     def _restore_environ(self) -> None:
         if self.in_process_aws:
             _serve_boto3_in_process(False)
+            serve_dynamodb_directly(False)
         for name, value in self._saved_environ.items():
             if value is None:
                 os.environ.pop(name, None)
@@ -993,12 +996,10 @@ class LocalStack:
         progress: Callable[[dict[str, Any]], None] | None = None,
     ) -> dict[str, Any]:
         """`kizuna import orders --local`, run here beside moto (`ops.importing`):
-        the importer's own writes, without a socket, and its profiles read and written
-        through `MotoDynamoDB` (no botocore shape walks) when moto serves this process."""
+        the importer's own writes, without a socket, through the handlers' clients
+        (`MotoDynamoDB`, no botocore shape walks, when moto serves this process)."""
         from ops import importing
-        from ops.local.moto_client import MotoDynamoDB
 
-        dynamodb = MotoDynamoDB(self._own_client("dynamodb")) if self.in_process_aws else None
         self._enter_busy()
         try:
             return importing.import_orders(
@@ -1008,7 +1009,6 @@ class LocalStack:
                 encoding=encoding,
                 max_errors=max_errors,
                 progress=progress,
-                dynamodb=dynamodb,
             )
         finally:
             self._leave_busy()
