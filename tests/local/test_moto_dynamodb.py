@@ -633,3 +633,35 @@ def test_an_update_expression_parsed_once_applies_each_call_s_values(ddb: Any) -
     with pytest.raises(ClientError) as malformed:
         ddb.update_item(TableName=TABLE, Key=_key("counter"), UpdateExpression="SET n = = 1")
     assert malformed.value.response["Error"]["Code"] == "ValidationException"
+
+
+def test_an_update_keeps_answering_the_old_and_new_images(ddb: Any) -> None:
+    """Given an item (moto no longer copies it before an update on a table without a
+    stream: that copy was only for a stream record)
+    When it is updated asking for the old image, then the new one, then refused
+    Then each answer is the image asked for, and the refused update changed nothing."""
+    ddb.put_item(TableName=TABLE, Item={**_key("img"), "v": {"N": "1"}, "m": {"M": {}}})
+    set_two = {
+        "UpdateExpression": "SET v = :v, m.a = :v",
+        "ExpressionAttributeValues": {":v": {"N": "2"}},
+    }
+    old = ddb.update_item(TableName=TABLE, Key=_key("img"), ReturnValues="ALL_OLD", **set_two)
+    assert old["Attributes"]["v"] == {"N": "1"} and old["Attributes"]["m"] == {"M": {}}
+    new = ddb.update_item(
+        TableName=TABLE,
+        Key=_key("img"),
+        UpdateExpression="SET v = v + :one",
+        ExpressionAttributeValues={":one": {"N": "1"}},
+        ReturnValues="ALL_NEW",
+    )
+    assert new["Attributes"]["v"] == {"N": "3"}
+    with pytest.raises(ClientError):
+        ddb.update_item(
+            TableName=TABLE,
+            Key=_key("img"),
+            UpdateExpression="SET v = :v",
+            ConditionExpression="v = :v",
+            ExpressionAttributeValues={":v": {"N": "9"}},
+        )
+    item = ddb.get_item(TableName=TABLE, Key=_key("img"))["Item"]
+    assert (item["v"], item["m"]) == ({"N": "3"}, {"M": {"a": {"N": "2"}}})

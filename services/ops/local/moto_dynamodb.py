@@ -53,6 +53,11 @@ every attribute of a profile was a sixth of an import's time in moto. moto's typ
 `Update`, which moto applies in place; for a `Put` or `Delete` (`Table.put_item` stores a
 new `Item`, `Table.delete_item` pops it) it keeps the stored object itself, which nothing
 changes afterwards (copying each profile was a tenth of an import's time).
+`DynamoDBBackend.update_item` deep-copies the item it updates, only to hand the old
+image to the table's stream; on a table without a stream (none of Kizuna's has one) the
+module's `copy.deepcopy` hands back the item itself (the answers' old images are copied
+by `DynamoHandler.update_item`, which is untouched). Update expressions are parsed once
+per spelling, like condition expressions (`_parse_updates_once`).
 
 Queries: moto 5.2's `Table.query` walks and sorts every item of the table for each
 query, on the table and on an index alike, so each query grew with the data (a shop's
@@ -90,6 +95,9 @@ MOTO_VERSION = "5.2.5"
 """The moto release whose internals this module was checked against."""
 
 _lock = threading.RLock()
+_updating = threading.local()
+"""`streamless`: an `update_item` on a table without a stream is running in this thread
+(its copy of the old item would never be read)."""
 _MALFORMED = object()
 _installed = False
 
@@ -157,6 +165,7 @@ def check_compatible() -> None:
     problems += _query_problems(Table, backend)
     problems += _undo_and_size_problems(Table, backend)
     problems += _update_parser_problems()
+    problems += _update_copy_problems()
     from moto.core.models import botocore_stubber
 
     if not callable(getattr(botocore_stubber, "process_request", None)):
@@ -186,6 +195,27 @@ def _undo_and_size_problems(table: type, backend: type) -> list[str]:
     if not all(part in size for part in ("len(str(self.value))", "bytesize(k)", "bytesize(")):
         problems.append("DynamoType.size measures differently (the JSON bound may not hold)")
     return problems
+
+
+def _update_copy_problems() -> list[str]:
+    """`update_item` copies the old item only for a stream record (the copy is skipped
+    on a table without a stream)."""
+    import inspect
+
+    from moto.dynamodb.models import DynamoDBBackend
+
+    source = inspect.getsource(inspect.unwrap(DynamoDBBackend.update_item))
+    uses = [line.strip() for line in source.splitlines() if "orig_item" in line]
+    if (
+        uses
+        != [
+            "orig_item = copy.deepcopy(item)",
+            "table.stream_shard.add(orig_item, item)",
+        ]
+        or "if table.stream_shard is not None:" not in source
+    ):
+        return ["DynamoDBBackend.update_item uses its copy of the old item for more than a stream"]
+    return []
 
 
 def _update_parser_problems() -> list[str]:
@@ -345,11 +375,14 @@ def _read_items_as_json() -> None:
 def _undo_transactions_item_by_item() -> None:
     """No table copy before a transaction; a cancelled one puts back only its items."""
     from moto.dynamodb import models as ddb_models
+    from moto.dynamodb.models.dynamo_type import Item
     from moto.dynamodb.models.table import Table
 
     def deepcopy(value: Any, memo: Any = None) -> Any:
         if isinstance(value, Table):
             return value  # the transaction wrapper below undoes item by item
+        if isinstance(value, Item) and getattr(_updating, "streamless", False):
+            return value  # `update_item`'s old image, read only for a stream record
         return _real_copy.deepcopy(value, memo)
 
     ddb_models.copy = SimpleNamespace(deepcopy=deepcopy, copy=_real_copy.copy)  # type: ignore[attr-defined,assignment]
@@ -600,9 +633,12 @@ def _query_through_keys() -> None:
 
     @functools.wraps(original_update)
     def update_item(self: Any, table_name: str, key: Any, *args: Any, **kwargs: Any) -> Any:
+        table = self.tables.get(table_name)
+        _updating.streamless = table is not None and table.stream_shard is None
         try:
             return original_update(self, table_name, key, *args, **kwargs)
         finally:  # moto changes the item in place, even part way before an error
+            _updating.streamless = False
             table = self.tables.get(table_name)
             if table is not None:
                 try:
