@@ -665,3 +665,34 @@ def test_an_update_keeps_answering_the_old_and_new_images(ddb: Any) -> None:
         )
     item = ddb.get_item(TableName=TABLE, Key=_key("img"))["Item"]
     assert (item["v"], item["m"]) == ({"N": "3"}, {"M": {"a": {"N": "2"}}})
+
+
+def test_items_measure_what_moto_s_own_size_measures(ddb: Any) -> None:
+    """Given items of every attribute type, nested in maps and lists
+    When moto's measure and the patched one measure them
+    Then both give the same number of bytes."""
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    moto_size = moto_dynamodb._moto_size
+    assert moto_size is not None
+    values: list[dict[str, Any]] = [
+        {"S": "あいう"},
+        {"N": "-12.50"},
+        {"B": b"\x00\xff\x10"},
+        {"B": "AAEC"},
+        {"BOOL": True},
+        {"BOOL": False},
+        {"NULL": True},
+        {"SS": ["a", "ü", "語"]},
+        {"NS": ["1", "2.5", "-3"]},
+        {"BS": [b"x", b"yz"]},
+        {"L": [{"S": "a"}, {"N": "1"}, {"M": {"k": {"SS": ["b"]}}}]},
+        {"M": {"名": {"S": "値"}, "n": {"N": "10"}, "l": {"L": [{"NULL": True}]}}},
+        {"M": {}},
+        {"L": []},
+    ]
+    for value in values:
+        typed = DynamoType(value)
+        assert typed.size() == moto_size(typed), value
+    nested = DynamoType({"M": {f"k{i}": v for i, v in enumerate(values)}})
+    assert nested.size() == moto_size(nested)
