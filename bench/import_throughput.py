@@ -10,9 +10,12 @@ in the same run.
 (b) baseline: `list(csv.DictReader(f))`, which only splits the file and keeps it.
 (c) optional (`--moto-rows`, default 400): the real DynamoDB repository on in-process
     moto (with `ops.local.moto_dynamodb`, which keeps moto from copying the table per
-    transaction). The number shows moto's cost, not DynamoDB's.
+    transaction), with a client that skips botocore's validation as the stack's do, then
+    through `MotoDynamoDB` as the stack's import (its CPU time as a ratio to the first).
+    The number shows moto's cost, not DynamoDB's.
 (d) optional (`--stack-rows`, default 2,000): end to end, `kizuna import orders --local`
-    into `kizuna local up`, each in its own process, with both processes' peak memory.
+    into `kizuna local up`, each in its own process, with both processes' peak memory,
+    and as a ratio to the same file imported over HTTP from the CLI's process.
 
 Each of (a) and (b) runs in a fresh interpreter, so peak RSS (getrusage maxrss, minus the
 interpreter's RSS after imports) is theirs alone. Lower memory ratio is better; the time
@@ -234,14 +237,17 @@ def run_baseline(path: Path) -> dict[str, Any]:
     }
 
 
-def run_moto(rows: int) -> dict[str, Any]:
-    """The real repository on in-process moto (tables from the SAM template)."""
+def run_moto(rows: int, direct: bool = False) -> dict[str, Any]:
+    """The real repository on in-process moto (tables from the SAM template); `direct`:
+    through `MotoDynamoDB`, as the local stack's import writes (no botocore shape walks)."""
     import os
 
     import boto3
+    from botocore.config import Config
     from moto import mock_aws
 
     from ops.local import moto_dynamodb
+    from ops.local.moto_client import MotoDynamoDB
     from segmenter.adapters.repository import DynamoProfileRepository
     from segmenter.domain.order_import import decode_lines
     from segmenter.importer import import_orders
@@ -255,12 +261,17 @@ def run_moto(rows: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp, mock_aws():
         path = Path(tmp) / "orders_export.csv"
         write_file(path, rows, customers=max(rows // 4, 1))
-        ddb = boto3.client("dynamodb", region_name="ap-northeast-1")
-        repo = DynamoProfileRepository(ddb, create_tables(ddb)["SegmenterTable"])
-        started = time.perf_counter()
+        # As the stack's own clients: no client-side validation (moto checks what it serves).
+        config = Config(parameter_validation=False)
+        ddb = boto3.client("dynamodb", region_name="ap-northeast-1", config=config)
+        table = create_tables(ddb)["SegmenterTable"]
+        client: Any = MotoDynamoDB(ddb) if direct else ddb
+        repo = DynamoProfileRepository(client, table)
+        started, cpu_started = time.perf_counter(), time.process_time()
         with path.open("rb") as raw:
             summary = import_orders(decode_lines(raw), "shopify", SHOP, repo, NullPublisher())
         seconds = time.perf_counter() - started
+        cpu_seconds = time.process_time() - cpu_started
     if summary.orders_rejected:
         raise SystemExit(f"the synthetic file did not import cleanly: {summary}")
     return {
@@ -269,6 +280,8 @@ def run_moto(rows: int) -> dict[str, Any]:
         "seconds": seconds,
         "rows_per_s": summary.rows_read / seconds,
         "orders_per_s": summary.orders_imported / seconds,
+        "cpu_seconds": cpu_seconds,
+        "rows_per_cpu_s": summary.rows_read / cpu_seconds,
     }
 
 
@@ -284,12 +297,40 @@ def _child(kind: str, path: Path) -> dict[str, Any]:
     return result
 
 
-def run_local_stack(rows: int, customers: int) -> dict[str, Any]:
-    """`kizuna import orders --local` into `kizuna local up`, each in its own process: rows/s
-    of the whole import and the peak memory (VmHWM) of both processes."""
-    import time
+def _timed_import(
+    path: Path, shop: str, args: Sequence[str], env: dict[str, str]
+) -> dict[str, Any]:
+    """One `kizuna import orders` process: seconds, exit code and its peak memory."""
+    from ops.local.process import kizuna_command, peak_rss_mib
 
-    from ops.local.process import LocalUpProcess, clean_environment, kizuna_command, peak_rss_mib
+    started = time.perf_counter()
+    importer = subprocess.Popen(
+        [kizuna_command(), "import", "orders", str(path), "--shop", shop, *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    peak = 0.0
+    while importer.poll() is None:
+        peak = max(peak, peak_rss_mib(importer.pid))
+        time.sleep(0.2)
+    return {
+        "seconds": time.perf_counter() - started,
+        "returncode": importer.returncode,
+        "peak_rss_mib": peak,
+    }
+
+
+def run_local_stack(rows: int, customers: int, over_http: bool = True) -> dict[str, Any]:
+    """`kizuna import orders --local` into `kizuna local up`, each in its own process: rows/s
+    of the whole import and the peak memory (VmHWM) of both processes.
+
+    With `over_http`, the same file is first imported (into another shop of the same stack)
+    the way `--local` worked before: the importer in the CLI's process, each DynamoDB
+    request over HTTP to the stack's moto server (the stack's environment, no `--local`).
+    The ratio of the two is the part that does not depend on the machine's load."""
+    from ops.local.process import LocalUpProcess, clean_environment, peak_rss_mib
 
     with tempfile.TemporaryDirectory() as tmp:
         state = Path(tmp) / "state"
@@ -298,30 +339,26 @@ def run_local_stack(rows: int, customers: int) -> dict[str, Any]:
         write_file(path, rows, customers)
         with LocalUpProcess(state, ROOT) as stack:
             stack.kizuna("shop", "create", "bench", "--name", "Bench")
-            started = time.perf_counter()
-            importer = subprocess.Popen(
-                [
-                    *(kizuna_command(), "import", "orders", str(path), "--shop", "bench"),
-                    *("--local", "--state-dir", str(state)),
-                ],
-                cwd=ROOT,
-                env=clean_environment(),
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
+            http: dict[str, Any] | None = None
+            if over_http:
+                stack.kizuna("shop", "create", "bench-http", "--name", "Bench over HTTP")
+                endpoints = json.loads((state / "endpoints.json").read_text())
+                env = {**clean_environment(), **endpoints["environment"]}
+                http = _timed_import(path, "bench-http", (), env)
+                http["rows_per_s"] = rows / http["seconds"]
+            local = _timed_import(
+                path, "bench", ("--local", "--state-dir", str(state)), clean_environment()
             )
-            importer_peak = 0.0
-            while importer.poll() is None:
-                importer_peak = max(importer_peak, peak_rss_mib(importer.pid))
-                time.sleep(0.2)
-            seconds = time.perf_counter() - started
             stack_peak = peak_rss_mib(stack.pid)
     return {
         "rows": rows,
-        "seconds": seconds,
-        "rows_per_s": rows / seconds,
-        "importer_returncode": importer.returncode,
-        "importer_peak_rss_mib": importer_peak,
+        "seconds": local["seconds"],
+        "rows_per_s": rows / local["seconds"],
+        "importer_returncode": local["returncode"],
+        "importer_peak_rss_mib": local["peak_rss_mib"],
         "stack_peak_rss_mib": stack_peak,
+        "over_http": http,
+        "speedup_vs_over_http": http["seconds"] / local["seconds"] if http else None,
     }
 
 
@@ -340,6 +377,7 @@ def main(rows: int, customers: int, moto_rows: int, stack_rows: int = 0) -> dict
     if streaming["rejected"] or streaming["rows"] != rows:
         raise SystemExit(f"the synthetic file did not import cleanly: {streaming}")
     moto = run_moto(moto_rows) if moto_rows else None
+    direct = run_moto(moto_rows, direct=True) if moto_rows else None
     stack = run_local_stack(stack_rows, min(customers, stack_rows)) if stack_rows else None
     result: dict[str, Any] = {
         "benchmark": "import_throughput",
@@ -356,6 +394,7 @@ def main(rows: int, customers: int, moto_rows: int, stack_rows: int = 0) -> dict
         "time_ratio": streaming["seconds"] / baseline["seconds"],
         "streaming": streaming,
         "moto": moto,
+        "moto_direct": direct,
         "local_stack": stack,
     }
     print(
@@ -368,9 +407,16 @@ def main(rows: int, customers: int, moto_rows: int, stack_rows: int = 0) -> dict
         f"peak +{result['baseline_peak_rss_mb']:.1f} MB RSS"
     )
     print(f"memory ratio {result['memory_ratio']:.4f}, time ratio {result['time_ratio']:.1f}")
+    if moto and direct:
+        print(
+            f"moto through MotoDynamoDB (as the stack's import): {direct['rows_per_s']:,.0f} "
+            f"rows/s ({direct['rows_per_cpu_s']:,.0f} rows per CPU second); CPU time "
+            f"{direct['cpu_seconds'] / moto['cpu_seconds']:.2f} of the botocore client's"
+        )
     if moto:
         print(
-            f"moto DynamoDB: {moto['rows_per_s']:,.0f} rows/s, {moto['orders_per_s']:,.0f} orders/s"
+            f"moto DynamoDB: {moto['rows_per_s']:,.0f} rows/s, {moto['orders_per_s']:,.0f} "
+            f"orders/s ({moto['rows_per_cpu_s']:,.0f} rows per CPU second)"
         )
     if stack:
         print(
@@ -378,6 +424,12 @@ def main(rows: int, customers: int, moto_rows: int, stack_rows: int = 0) -> dict
             f"rows/s; peak memory: importer {stack['importer_peak_rss_mib']:.0f} MiB, "
             f"stack {stack['stack_peak_rss_mib']:.0f} MiB"
         )
+        if stack["over_http"]:
+            print(
+                f"  the same file over HTTP from the CLI's process (the old --local): "
+                f"{stack['over_http']['rows_per_s']:,.0f} rows/s; "
+                f"--local is {stack['speedup_vs_over_http']:.1f}x faster"
+            )
     print(json.dumps(result))
     return result
 

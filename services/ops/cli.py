@@ -43,6 +43,16 @@ StateDir = Annotated[Path, typer.Option(help="Where the local stack keeps its st
 
 
 def _use_local(state_dir: Path) -> dict[str, Any]:
+    """The running stack's endpoints, with this process's AWS clients pointed at it."""
+    endpoints = _local_endpoints(state_dir)
+    os.environ.update(endpoints["environment"])
+    from shared.settings import get_settings
+
+    get_settings.cache_clear()
+    return endpoints
+
+
+def _local_endpoints(state_dir: Path) -> dict[str, Any]:
     path = state_dir / ENDPOINTS_FILE
     if not path.exists():
         console.print(
@@ -50,10 +60,6 @@ def _use_local(state_dir: Path) -> dict[str, Any]:
         )
         raise typer.Exit(2)
     endpoints: dict[str, Any] = json.loads(path.read_text())
-    os.environ.update(endpoints["environment"])
-    from shared.settings import get_settings
-
-    get_settings.cache_clear()
     return endpoints
 
 
@@ -293,7 +299,14 @@ def import_orders(
     or skipped as cancelled); 1 when some orders were rejected or conflict with stored
     ones (they are listed); 2 when the file or shop cannot be used at all."""
     if local:
-        _use_local(state_dir)
+        endpoints = _local_endpoints(state_dir)
+        result = _import_into_stack(endpoints["api"], file, fmt.value, shop, encoding, show_errors)
+    else:
+        result = _import_here(file, fmt.value, shop, encoding, show_errors)
+    _print_import_summary(result)
+
+
+def _import_progress() -> Any:
     from rich.progress import (
         BarColumn,
         DownloadColumn,
@@ -303,18 +316,7 @@ def import_orders(
         TransferSpeedColumn,
     )
 
-    from segmenter.bootstrap import build
-    from segmenter.domain.order_import import ImportFormatError, decode_lines
-    from segmenter.importer import ImportSummary
-    from segmenter.importer import import_orders as run_import
-
-    container = build()
-    _, known = container.keys.get_key_and_shop(shop, "-")
-    if known is None:
-        console.print(f"[red]shop: no shop '{shop}' (create it with `kizuna shop create`).[/red]")
-        raise typer.Exit(2)
-    size = file.stat().st_size
-    progress = Progress(
+    return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         DownloadColumn(),
@@ -323,53 +325,112 @@ def import_orders(
         TextColumn("{task.fields[rows]:,} rows"),
         console=console,
     )
+
+
+def _refuse_import(field: str, message: str) -> None:
+    console.print(f"[red]{field}: {message}[/red]")
+    raise typer.Exit(2)
+
+
+def _import_here(
+    file: Path, fmt: str, shop: str, encoding: str, show_errors: int
+) -> dict[str, Any]:
+    """The import in this process, against whatever AWS the environment points at."""
+    from ops.importing import ImportRefused
+    from ops.importing import import_orders as run_import
+
+    size = file.stat().st_size
+    progress = _import_progress()
     with file.open("rb") as raw, progress:
         task = progress.add_task(f"Importing {file.name}", total=size, rows=0)
 
-        def report(summary: ImportSummary) -> None:
-            progress.update(task, completed=raw.tell(), rows=summary.rows_read)
+        def report(p: dict[str, Any]) -> None:
+            progress.update(task, completed=p["bytes"], rows=p["rows"])
 
         try:
-            summary = run_import(
-                decode_lines(raw, encoding),
-                fmt.value,
-                shop,
-                container.profiles,
-                container.publisher,
-                max_errors=show_errors,
-                progress=report,
+            return run_import(
+                raw, fmt, shop, encoding=encoding, max_errors=show_errors, progress=report
             )
-        except ImportFormatError as err:
+        except ImportRefused as err:
             progress.stop()
-            console.print(f"[red]{err.field or 'file'}: {err.message}[/red]")
-            raise typer.Exit(2) from None
-        except LookupError:
-            progress.stop()
-            console.print(f"[red]encoding: unknown encoding '{encoding}'[/red]")
-            raise typer.Exit(2) from None
+            _refuse_import(err.field, err.message)
+            raise  # unreachable: _refuse_import exits
+
+
+def _import_into_stack(
+    api: str, file: Path, fmt: str, shop: str, encoding: str, show_errors: int
+) -> dict[str, Any]:
+    """`--local`: the file is streamed to the running stack, which imports it beside
+    moto (`ops.importing`: no HTTP or validation per DynamoDB request), answering
+    progress and the summary as JSON lines."""
+    import httpx
+
+    size = file.stat().st_size
+    params = {"shop": shop, "format": fmt, "encoding": encoding, "max_errors": str(show_errors)}
+    progress = _import_progress()
+
+    def chunks() -> Any:
+        with file.open("rb") as raw:
+            while chunk := raw.read(1 << 16):
+                yield chunk
+
+    timeout = httpx.Timeout(30, read=None)
+    with progress:
+        task = progress.add_task(f"Importing {file.name}", total=size, rows=0)
+        with httpx.stream(
+            "POST", f"{api}/_local/import/orders", params=params, content=chunks(), timeout=timeout
+        ) as response:
+            if response.status_code >= 400:
+                response.read()
+                progress.stop()
+                error = response.json().get("error", {})
+                fields = error.get("fields") or [{"field": "file"}]
+                _refuse_import(fields[0]["field"], error.get("message", response.text))
+            for text in response.iter_lines():
+                if not text.strip():
+                    continue
+                line = json.loads(text)
+                if "progress" in line:
+                    p = line["progress"]
+                    progress.update(task, completed=p["bytes"], rows=p["rows"])
+                elif "summary" in line:
+                    summary: dict[str, Any] = line["summary"]
+                    return summary
+                else:
+                    progress.stop()
+                    error = line.get("error", {})
+                    fields = error.get("fields") or [{"field": "import"}]
+                    _refuse_import(fields[0]["field"], error.get("message", text))
+    _refuse_import("import", "the local stack closed the connection before the summary")
+    raise AssertionError("unreachable")
+
+
+def _print_import_summary(summary: dict[str, Any]) -> None:
+    """The summary table, the first errors, and the exit code (0, 1 or 2)."""
     table = Table("", "count", title="Import summary")
     table.columns[1].justify = "right"
-    for label, value in (
-        ("rows read", summary.rows_read),
-        ("orders imported", summary.orders_imported),
-        ("duplicates skipped", summary.duplicates_skipped),
-        ("orders rejected", summary.orders_rejected),
-        ("orders conflicting", summary.orders_conflicting),
-        ("cancelled/refunded skipped", summary.orders_skipped),
+    for label, key in (
+        ("rows read", "rows_read"),
+        ("orders imported", "orders_imported"),
+        ("duplicates skipped", "duplicates_skipped"),
+        ("orders rejected", "orders_rejected"),
+        ("orders conflicting", "orders_conflicting"),
+        ("cancelled/refunded skipped", "orders_skipped"),
     ):
-        table.add_row(label, f"{value:,}")
+        table.add_row(label, f"{summary[key]:,}")
     console.print(table)
-    if summary.errors:
-        more = summary.error_count - len(summary.errors)
-        console.print(f"[yellow]{summary.error_count} error(s):[/yellow]")
-        for error in summary.errors:
+    errors: list[str] = summary["errors"]
+    if errors:
+        more = summary["error_count"] - len(errors)
+        console.print(f"[yellow]{summary['error_count']} error(s):[/yellow]")
+        for error in errors:
             console.print(f"  {error}", markup=False, highlight=False)
         if more > 0:
             console.print(f"  … and {more} more")
-    if not summary.completed:
+    if not summary["completed"]:
         console.print("[red]The file could not be read to the end; fix it and run again.[/red]")
         raise typer.Exit(2)
-    if not summary.all_loaded:
+    if summary["orders_rejected"] or summary["orders_conflicting"]:
         raise typer.Exit(1)
 
 

@@ -521,3 +521,178 @@ def test_a_condition_is_parsed_once_per_spelling_and_still_holds(
     # every write): once as the request checks pass it (names `{}`), once as the backend
     # does (names None)
     assert parses.count(new) == 2
+
+
+def test_items_over_400_kb_and_of_the_wrong_type_are_still_refused(ddb: Any) -> None:
+    """Given the patched moto, which measures an item only when its JSON may be too large
+    When items are written just under and just over the limit, through PutItem and a
+    transaction, and one whose JSON is over the limit though its UTF-8 bytes are not
+    Then the large ones are refused as DynamoDB refuses them, the others stored, and a
+    number that is not one is refused, as moto refuses it."""
+    names_and_key = len("pknearskxbig")  # moto counts names and values
+    near = 405_000 - names_and_key - 10
+    ddb.put_item(TableName=TABLE, Item={**_key("near"), "big": {"S": "x" * near}})
+    with pytest.raises(ClientError) as too_large:
+        ddb.put_item(TableName=TABLE, Item={**_key("over"), "big": {"S": "x" * (near + 20)}})
+    assert "Item size has exceeded" in too_large.value.response["Error"]["Message"]
+    with pytest.raises(ClientError) as in_transaction:
+        ddb.transact_write_items(
+            TransactItems=[
+                {"Put": {"TableName": TABLE, "Item": {**_key("tx"), "big": {"S": "x" * 500_000}}}}
+            ]
+        )
+    assert in_transaction.value.response["Error"]["Code"] in (
+        "ValidationException",
+        "TransactionCanceledException",
+    )
+    assert "Item" not in ddb.get_item(TableName=TABLE, Key=_key("over"))
+    assert "Item" not in ddb.get_item(TableName=TABLE, Key=_key("tx"))
+
+    # 100,000 kana: 300,000 bytes of UTF-8, 600,000 characters of escaped JSON
+    kana = "あ" * 100_000
+    ddb.put_item(TableName=TABLE, Item={**_key("kana"), "text": {"S": kana}})
+    assert ddb.get_item(TableName=TABLE, Key=_key("kana"))["Item"]["text"] == {"S": kana}
+
+    with pytest.raises(ClientError) as not_a_number:
+        ddb.put_item(TableName=TABLE, Item={**_key("nan"), "n": {"N": "twelve"}})
+    assert not_a_number.value.response["Error"]["Code"] == "ValidationException"
+
+
+def test_a_cancelled_transaction_undoes_its_updates_puts_and_deletes(ddb: Any) -> None:
+    """Given three items (the undo copies an item only for an Update, which moto applies
+    in place, and keeps the stored object for a Put or a Delete, which replace it)
+    When a transaction updates one, overwrites one, deletes one, then fails a check
+    Then all three are as they were."""
+    for name in ("updated", "replaced", "deleted"):
+        ddb.put_item(TableName=TABLE, Item={**_key(name), "v": {"N": "1"}, "m": {"M": {}}})
+    with pytest.raises(ClientError):
+        ddb.transact_write_items(
+            TransactItems=[
+                {
+                    "Update": {
+                        "TableName": TABLE,
+                        "Key": _key("updated"),
+                        "UpdateExpression": "SET v = :two, m.a = :two",
+                        "ExpressionAttributeValues": {":two": {"N": "2"}},
+                    }
+                },
+                {"Put": {"TableName": TABLE, "Item": {**_key("replaced"), "v": {"N": "2"}}}},
+                {"Delete": {"TableName": TABLE, "Key": _key("deleted")}},
+                {
+                    "ConditionCheck": {
+                        "TableName": TABLE,
+                        "Key": _key("never-written"),
+                        "ConditionExpression": "attribute_exists(pk)",
+                    }
+                },
+            ]
+        )
+    for name in ("updated", "replaced", "deleted"):
+        item = ddb.get_item(TableName=TABLE, Key=_key(name))["Item"]
+        assert (item["v"], item["m"]) == ({"N": "1"}, {"M": {}}), name
+
+
+def test_an_update_expression_parsed_once_applies_each_call_s_values(ddb: Any) -> None:
+    """Given an update expression moto now parses once per spelling
+    When it is used again and again with other values, in UpdateItem and in a transaction
+    Then each call applies its own values (the kept tree is never changed), and a
+    malformed expression is still refused."""
+    add = "SET n = if_not_exists(n, :zero) + :step, tags = list_append(if_not_exists(tags, :e), :t)"
+    for step in ("1", "2", "3"):
+        ddb.update_item(
+            TableName=TABLE,
+            Key=_key("counter"),
+            UpdateExpression=add,
+            ExpressionAttributeValues={
+                ":zero": {"N": "0"},
+                ":step": {"N": step},
+                ":e": {"L": []},
+                ":t": {"L": [{"S": f"t{step}"}]},
+            },
+        )
+    ddb.transact_write_items(
+        TransactItems=[
+            {
+                "Update": {
+                    "TableName": TABLE,
+                    "Key": _key("counter"),
+                    "UpdateExpression": add,
+                    "ExpressionAttributeValues": {
+                        ":zero": {"N": "0"},
+                        ":step": {"N": "10"},
+                        ":e": {"L": []},
+                        ":t": {"L": [{"S": "tx"}]},
+                    },
+                }
+            }
+        ]
+    )
+    item = ddb.get_item(TableName=TABLE, Key=_key("counter"))["Item"]
+    assert item["n"] == {"N": "16"}
+    assert [t["S"] for t in item["tags"]["L"]] == ["t1", "t2", "t3", "tx"]
+    with pytest.raises(ClientError) as malformed:
+        ddb.update_item(TableName=TABLE, Key=_key("counter"), UpdateExpression="SET n = = 1")
+    assert malformed.value.response["Error"]["Code"] == "ValidationException"
+
+
+def test_an_update_keeps_answering_the_old_and_new_images(ddb: Any) -> None:
+    """Given an item (moto no longer copies it before an update on a table without a
+    stream: that copy was only for a stream record)
+    When it is updated asking for the old image, then the new one, then refused
+    Then each answer is the image asked for, and the refused update changed nothing."""
+    ddb.put_item(TableName=TABLE, Item={**_key("img"), "v": {"N": "1"}, "m": {"M": {}}})
+    set_two = {
+        "UpdateExpression": "SET v = :v, m.a = :v",
+        "ExpressionAttributeValues": {":v": {"N": "2"}},
+    }
+    old = ddb.update_item(TableName=TABLE, Key=_key("img"), ReturnValues="ALL_OLD", **set_two)
+    assert old["Attributes"]["v"] == {"N": "1"} and old["Attributes"]["m"] == {"M": {}}
+    new = ddb.update_item(
+        TableName=TABLE,
+        Key=_key("img"),
+        UpdateExpression="SET v = v + :one",
+        ExpressionAttributeValues={":one": {"N": "1"}},
+        ReturnValues="ALL_NEW",
+    )
+    assert new["Attributes"]["v"] == {"N": "3"}
+    with pytest.raises(ClientError):
+        ddb.update_item(
+            TableName=TABLE,
+            Key=_key("img"),
+            UpdateExpression="SET v = :v",
+            ConditionExpression="v = :v",
+            ExpressionAttributeValues={":v": {"N": "9"}},
+        )
+    item = ddb.get_item(TableName=TABLE, Key=_key("img"))["Item"]
+    assert (item["v"], item["m"]) == ({"N": "3"}, {"M": {"a": {"N": "2"}}})
+
+
+def test_items_measure_what_moto_s_own_size_measures(ddb: Any) -> None:
+    """Given items of every attribute type, nested in maps and lists
+    When moto's measure and the patched one measure them
+    Then both give the same number of bytes."""
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    moto_size = moto_dynamodb._moto_size
+    assert moto_size is not None
+    values: list[dict[str, Any]] = [
+        {"S": "あいう"},
+        {"N": "-12.50"},
+        {"B": b"\x00\xff\x10"},
+        {"B": "AAEC"},
+        {"BOOL": True},
+        {"BOOL": False},
+        {"NULL": True},
+        {"SS": ["a", "ü", "語"]},
+        {"NS": ["1", "2.5", "-3"]},
+        {"BS": [b"x", b"yz"]},
+        {"L": [{"S": "a"}, {"N": "1"}, {"M": {"k": {"SS": ["b"]}}}]},
+        {"M": {"名": {"S": "値"}, "n": {"N": "10"}, "l": {"L": [{"NULL": True}]}}},
+        {"M": {}},
+        {"L": []},
+    ]
+    for value in values:
+        typed = DynamoType(value)
+        assert typed.size() == moto_size(typed), value
+    nested = DynamoType({"M": {f"k{i}": v for i, v in enumerate(values)}})
+    assert nested.size() == moto_size(nested)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
+from typing import Any, BinaryIO
 
 import pytest
 from fastapi import FastAPI
@@ -113,6 +115,20 @@ class FakeControl:
     def advance_clock(self, delta: timedelta) -> dict[str, Any]:
         return {"advanced": str(delta)}
 
+    def import_orders(
+        self,
+        source: BinaryIO,
+        fmt: str,
+        shop_id: str,
+        *,
+        encoding: str,
+        max_errors: int,
+        progress: Callable[[dict[str, Any]], None],
+    ) -> dict[str, Any]:
+        data = source.read()
+        progress({"bytes": len(data), "rows": data.count(b"\n")})
+        return {"shop": shop_id, "format": fmt, "rows_read": data.count(b"\n")}
+
 
 @pytest.mark.parametrize(
     ("method", "path", "status", "code", "field"),
@@ -154,3 +170,10 @@ def test_local_endpoints_answer_what_they_serve() -> None:
     assert client.get("/_local/schedules").json() == {"Nightly": "cron(0 18 * * ? *)"}
     fired = client.post("/_local/schedules/Nightly").json()
     assert fired == {"schedule": "Nightly", "result": {"fired": "Nightly"}}
+    body = b"Name,Email\n" * 50_000  # larger than one ASGI body message
+    imported = client.post("/_local/import/orders?shop=acme&format=generic", content=body)
+    lines = [json.loads(line) for line in imported.text.splitlines()]
+    assert lines == [
+        {"progress": {"bytes": len(body), "rows": 50_000}},
+        {"summary": {"shop": "acme", "format": "generic", "rows_read": 50_000}},
+    ]

@@ -127,6 +127,22 @@ def test_the_stack_s_clients_skip_botocore_s_client_side_validation(stack: Local
         outside.list_tables(Limit=0)
 
 
+def test_the_handlers_dynamodb_clients_reach_moto_without_botocore_s_shapes(
+    stack: LocalStack,
+) -> None:
+    """Given a DynamoDB client built as the handlers build theirs, in the stack's process
+    When it writes and reads an item
+    Then it went through `MotoDynamoDB` (moto's answer as botocore gives it)."""
+    from ops.local.moto_client import MotoDynamoDB
+    from shared import aws
+
+    client = aws.session("ap-northeast-1").real_client("dynamodb")
+    assert isinstance(client, MotoDynamoDB)
+    key = {"pk": {"S": "direct"}, "sk": {"S": "v"}}
+    client.put_item(TableName=TABLE, Item={**key, "n": {"N": "1"}})
+    assert client.get_item(TableName=TABLE, Key=key)["Item"]["n"] == {"N": "1"}
+
+
 def test_an_event_on_the_bus_reaches_the_handler_through_sqs(stack: LocalStack) -> None:
     # Given a matching and a non-matching event put on the bus
     put_event(stack, {"key": "delivered"})

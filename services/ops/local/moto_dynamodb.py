@@ -45,7 +45,22 @@ markers only appear inside strings, such as an outbox event's JSON, is checked m
 member while it is read). And
 `Item.__init__` checked the 400 KB limit by re-measuring the whole item after each
 attribute (`LimitedSizeDict.__setitem__`, quadratic in the attributes); the patched one
-measures the item once, with the same limit and error.
+measures the item once, with the same limit and error, and only when the length of its
+attributes' JSON (never less than moto's measure: `DynamoType.size` counts names, string
+bytes and number digits, all of which the escaped JSON holds) is over the limit: walking
+every attribute of a profile was a sixth of an import's time in moto. moto's type checks
+(`Table._validate_item_types`) are untouched. The undo below copies an item only for an
+`Update`, which moto applies in place; for a `Put` or `Delete` (`Table.put_item` stores a
+new `Item`, `Table.delete_item` pops it) it keeps the stored object itself, which nothing
+changes afterwards (copying each profile was a tenth of an import's time).
+`DynamoType.size` is moto's own measure without building a `DynamoType` per set member
+and a copy per map value (a test compares it with moto's on every type; `BatchGetItem`
+measures each item it answers twice for its 16 MB limit).
+`DynamoDBBackend.update_item` deep-copies the item it updates, only to hand the old
+image to the table's stream; on a table without a stream (none of Kizuna's has one) the
+module's `copy.deepcopy` hands back the item itself (the answers' old images are copied
+by `DynamoHandler.update_item`, which is untouched). Update expressions are parsed once
+per spelling, like condition expressions (`_parse_updates_once`).
 
 Queries: moto 5.2's `Table.query` walks and sorts every item of the table for each
 query, on the table and on an index alike, so each query grew with the data (a shop's
@@ -83,6 +98,9 @@ MOTO_VERSION = "5.2.5"
 """The moto release whose internals this module was checked against."""
 
 _lock = threading.RLock()
+_updating = threading.local()
+"""`streamless`: an `update_item` on a table without a stream is running in this thread
+(its copy of the old item would never be read)."""
 _MALFORMED = object()
 _installed = False
 
@@ -106,6 +124,8 @@ _PLAIN_JSON_ACTIONS = frozenset(
 """Item operations whose results moto already holds in DynamoDB's wire shape."""
 _ITEM_SIZE_LIMIT = 405_000
 """moto's own limit for an item (DynamoDB's 400 KB, as moto measured it)."""
+_moto_size: Callable[[Any], int] | None = None
+"""moto's own `DynamoType.size`, which `_measure_items_once` replaces."""
 _generic_serialized: Callable[[Any, Any], Any] | None = None
 """moto's own serializer, which the fast path replaces for item operations."""
 _READ_ACTIONS = frozenset(
@@ -148,8 +168,78 @@ def check_compatible() -> None:
     if "items" not in Table.__init__.__code__.co_names:
         problems.append("Table keeps its items elsewhere than Table.items")
     problems += _query_problems(Table, backend)
+    problems += _undo_and_size_problems(Table, backend)
+    problems += _update_parser_problems()
+    problems += _update_copy_problems()
+    from moto.core.models import botocore_stubber
+
+    if not callable(getattr(botocore_stubber, "process_request", None)):
+        problems.append("botocore_stubber.process_request is gone (ops.local.moto_client)")
     if problems:
         raise MotoInternalsChanged("; ".join(problems))
+
+
+def _undo_and_size_problems(table: type, backend: type) -> list[str]:
+    """What the undo's kept references and the item size bound rely on, if it changed."""
+    import inspect
+
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    problems = []
+    put = inspect.unwrap(table.put_item)  # type: ignore[attr-defined]
+    if "Item" not in put.__code__.co_names:
+        problems.append("Table.put_item no longer stores a new Item (the undo keeps the old)")
+    delete = inspect.unwrap(table.delete_item)  # type: ignore[attr-defined]
+    if "pop" not in delete.__code__.co_names:
+        problems.append("Table.delete_item no longer pops the Item (the undo keeps it)")
+    transact = inspect.unwrap(backend.transact_write_items)  # type: ignore[attr-defined]
+    kinds = {c for c in transact.__code__.co_consts if isinstance(c, frozenset)}
+    if frozenset({"ConditionCheck", "Put", "Delete", "Update"}) not in kinds:
+        problems.append("TransactWriteItems has other operations than the undo knows")
+    size = inspect.getsource(DynamoType.size)
+    if not all(part in size for part in ("len(str(self.value))", "bytesize(k)", "bytesize(")):
+        problems.append("DynamoType.size measures differently (the JSON bound may not hold)")
+    return problems
+
+
+def _update_copy_problems() -> list[str]:
+    """`update_item` copies the old item only for a stream record (the copy is skipped
+    on a table without a stream)."""
+    import inspect
+
+    from moto.dynamodb.models import DynamoDBBackend
+
+    source = inspect.getsource(inspect.unwrap(DynamoDBBackend.update_item))
+    uses = [line.strip() for line in source.splitlines() if "orig_item" in line]
+    if (
+        uses
+        != [
+            "orig_item = copy.deepcopy(item)",
+            "table.stream_shard.add(orig_item, item)",
+        ]
+        or "if table.stream_shard is not None:" not in source
+    ):
+        return ["DynamoDBBackend.update_item uses its copy of the old item for more than a stream"]
+    return []
+
+
+def _update_parser_problems() -> list[str]:
+    """What `_parse_updates_once` relies on: the two modules call
+    `UpdateExpressionParser.make`, and the validator copies the tree before changing it."""
+    import inspect
+
+    from moto.dynamodb import models as ddb_models
+    from moto.dynamodb import responses as ddb_responses
+    from moto.dynamodb.parsing import validators
+
+    problems = []
+    if not _installed:
+        for module in (ddb_models, ddb_responses):
+            if not callable(getattr(getattr(module, "UpdateExpressionParser", None), "make", None)):
+                problems.append(f"{module.__name__} no longer uses UpdateExpressionParser")
+    if "deepcopy(expression)" not in inspect.getsource(validators.Validator.__init__):
+        problems.append("moto's Validator no longer copies the update tree before changing it")
+    return problems
 
 
 def _query_problems(table: type, backend: type) -> list[str]:
@@ -194,6 +284,7 @@ def install() -> None:
         _measure_items_once()
         _query_through_keys()
         _parse_conditions_once()
+        _parse_updates_once()
         _keep_no_model_objects()
         _installed = True
 
@@ -289,11 +380,14 @@ def _read_items_as_json() -> None:
 def _undo_transactions_item_by_item() -> None:
     """No table copy before a transaction; a cancelled one puts back only its items."""
     from moto.dynamodb import models as ddb_models
+    from moto.dynamodb.models.dynamo_type import Item
     from moto.dynamodb.models.table import Table
 
     def deepcopy(value: Any, memo: Any = None) -> Any:
         if isinstance(value, Table):
             return value  # the transaction wrapper below undoes item by item
+        if isinstance(value, Item) and getattr(_updating, "streamless", False):
+            return value  # `update_item`'s old image, read only for a stream record
         return _real_copy.deepcopy(value, memo)
 
     ddb_models.copy = SimpleNamespace(deepcopy=deepcopy, copy=_real_copy.copy)  # type: ignore[attr-defined,assignment]
@@ -324,9 +418,10 @@ def _measure_items_once() -> None:
         self.hash_key = hash_key
         self.range_key = range_key
         converted = {_intern(key): DynamoType(value) for key, value in attrs.items()}
-        size = sum(bytesize(key) + value.size() for key, value in converted.items())
-        if size > _ITEM_SIZE_LIMIT:
-            raise ItemSizeTooLarge
+        if _json_length(attrs) > _ITEM_SIZE_LIMIT:  # may be too large: measure as moto does
+            size = sum(bytesize(key) + value.size() for key, value in converted.items())
+            if size > _ITEM_SIZE_LIMIT:
+                raise ItemSizeTooLarge
         self.attrs = LimitedSizeDict(converted)  # dict.update: no per-key re-check
 
     Item.__init__ = item_init  # type: ignore[method-assign]
@@ -347,6 +442,46 @@ def _measure_items_once() -> None:
         self.value = value
 
     DynamoType.__init__ = dynamo_init  # type: ignore[method-assign]
+
+    global _moto_size  # noqa: PLW0603 - kept for the equivalence test
+    _moto_size = DynamoType.size
+
+    def member_size(sub: str, member: Any) -> int:
+        if sub == "N":
+            return len(str(member))
+        return 1 if isinstance(member, bool) else bytesize(member)
+
+    def size(self: Any) -> int:
+        """moto's `DynamoType.size`, without building a `DynamoType` per set member and
+        a copy per map value (`BatchGetItem` measures each item it answers twice)."""
+        kind, value = self.type, self.value
+        if kind == "N":
+            return len(str(value))
+        if kind in ("SS", "NS", "BS"):
+            return sum(member_size(kind[0], member) for member in value)
+        if kind == "L":
+            return sum(member.size() for member in value)
+        if kind == "M":
+            return sum(
+                bytesize(k) + (v if type(v) is DynamoType else DynamoType(v)).size()
+                for k, v in value.items()
+            )
+        if isinstance(value, bool):
+            return 1
+        return bytesize(value)
+
+    DynamoType.size = size  # type: ignore[method-assign]
+
+
+def _json_length(attrs: dict[str, Any]) -> int:
+    """An upper bound of moto's `DynamoType.size()` sum for an item's wire attributes: the
+    length of their JSON (ASCII-escaped, so never fewer characters than UTF-8 bytes; every
+    name, string, number and set member is in it, with quotes), or a number above any
+    limit when they are not plain JSON (moto then measures them itself)."""
+    try:
+        return len(json.dumps(attrs))
+    except (TypeError, ValueError):
+        return sys.maxsize
 
 
 class _SecondaryIndexes:
@@ -532,9 +667,12 @@ def _query_through_keys() -> None:
 
     @functools.wraps(original_update)
     def update_item(self: Any, table_name: str, key: Any, *args: Any, **kwargs: Any) -> Any:
+        table = self.tables.get(table_name)
+        _updating.streamless = table is not None and table.stream_shard is None
         try:
             return original_update(self, table_name, key, *args, **kwargs)
         finally:  # moto changes the item in place, even part way before an error
+            _updating.streamless = False
             table = self.tables.get(table_name)
             if table is not None:
                 try:
@@ -609,6 +747,36 @@ def _parse_conditions_once() -> None:
     ddb_responses.create_condition_expression_parser = KeptParser  # type: ignore[assignment,attr-defined]
 
 
+def _parse_updates_once() -> None:
+    """Update expressions parsed once per spelling: `UpdateItem` parsed each one twice
+    (the request's check of the names used, then the backend), a transaction's `Update`
+    twice too, and the messenger's and the segmenter's expressions repeat from call to
+    call. The parsed tree is only read (`find_clauses`) or deep-copied before it is
+    changed (`Validator.__init__`: `deepcopy(expression)`; the executor works on that
+    copy), so one tree serves every call that spells the same. An expression moto
+    refuses raises as before and is not kept."""
+    from moto.dynamodb import models as ddb_models
+    from moto.dynamodb import responses as ddb_responses
+    from moto.dynamodb.parsing.expressions import (  # type: ignore[attr-defined]
+        UpdateExpressionParser,
+    )
+
+    parsed: dict[str, Any] = {}
+
+    def make(expression: str) -> Any:
+        found = parsed.get(expression)
+        if found is None:
+            found = UpdateExpressionParser.make(expression)
+            if len(parsed) >= _PARSED_LIMIT:
+                parsed.clear()
+            parsed[expression] = found
+        return found
+
+    kept = SimpleNamespace(make=make)
+    ddb_models.UpdateExpressionParser = kept  # type: ignore[attr-defined]
+    ddb_responses.UpdateExpressionParser = kept  # type: ignore[attr-defined]
+
+
 def _keep_no_model_objects() -> None:
     from moto.dynamodb.models.dynamo_type import Item
     from moto.dynamodb.models.table import StreamRecord
@@ -641,12 +809,15 @@ def _changed_state(handler: Any, response: Any) -> bool:
 
 
 def _touched_items(backend: Any, transact_items: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
-    """(table, hash key, range key, copy of the item or None) for each item named."""
+    """(table, hash key, range key, the item as it is now or None) for each item named:
+    a copy for an Update, the object itself otherwise (moto replaces it, never edits it).
+    Undone in reverse order, so an item named twice (moto refuses that part way) ends as
+    it was before the first."""
     undo = []
     for entry in transact_items:
         if len(entry) != 1:
             continue  # moto refuses it before writing anything
-        _, op = next(iter(entry.items()))
+        kind, op = next(iter(entry.items()))
         table_name = op.get("TableName")
         if not table_name or table_name not in backend.tables:
             continue
@@ -661,7 +832,10 @@ def _touched_items(backend: Any, transact_items: list[dict[str, Any]]) -> list[t
         except Exception:  # a malformed key: moto refuses it before writing anything
             current = _MALFORMED
         if current is not _MALFORMED:
-            undo.append((table, hash_key, range_key, _real_copy.deepcopy(current)))
+            # A Put puts a new `Item` in the table and a Delete removes it, leaving the old
+            # object as it was: keeping it is enough. Only an Update changes it in place.
+            kept = _real_copy.deepcopy(current) if kind == "Update" else current
+            undo.append((table, hash_key, range_key, kept))
     return undo
 
 

@@ -3,24 +3,28 @@
 In the cloud API Gateway picks the function by route and hands it the full path; the
 local dispatcher does the same from the `HttpApi` events, so a storefront talks to one
 base URL locally exactly as it does in production. Paths under `/_local/` are the local
-stack's own control endpoints (sandbox, schedules, clock, drain, health). Every error
+stack's own control endpoints (sandbox, schedules, clock, drain, health, and the import
+of an orders file, streamed in and run beside moto: `kizuna import orders --local`). Every error
 answers the services' format (`shared.http.errors.error_body`), with `fields` naming what
 was wrong: the path, the method, the schedule name or the clock's `advance`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import json
 import re
+import tempfile
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Protocol
+from typing import Any, BinaryIO, Protocol
+from urllib.parse import parse_qs
 
 from starlette.concurrency import run_in_threadpool
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, StreamingResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ops.local.template import FunctionSpec
@@ -105,6 +109,17 @@ class LocalControl(Protocol):
 
     def advance_clock(self, delta: timedelta) -> dict[str, Any]: ...
 
+    def import_orders(
+        self,
+        source: BinaryIO,
+        fmt: str,
+        shop_id: str,
+        *,
+        encoding: str,
+        max_errors: int,
+        progress: Callable[[dict[str, Any]], None],
+    ) -> dict[str, Any]: ...
+
 
 _LOCAL_ROUTES = {
     ("health",): "GET",
@@ -113,6 +128,7 @@ _LOCAL_ROUTES = {
     ("schedules",): "GET",
     ("schedules", "{name}"): "POST",
     ("clock",): "POST",
+    ("import", "orders"): "POST",
 }
 """The `/_local/` endpoints (path segments after `_local`) and the one method of each."""
 
@@ -176,6 +192,10 @@ class Dispatcher:
             return  # no websockets on the HTTP API
         path: str = scope["path"]
         method: str = scope["method"]
+        if path == "/_local/import/orders" and method == "POST" and self._control is not None:
+            response = await self._import(scope, receive)
+            await response(scope, receive, send)
+            return
         if path == "/_local" or path.startswith("/_local/"):
             body = await _read_body(receive) if method == "POST" else b""
             response = await self._local(method, path, body)
@@ -209,6 +229,66 @@ class Dispatcher:
             return _error(422, "invalid_input", message, field="advance")
         result = await run_in_threadpool(self._control.advance_clock, delta)
         return JSONResponse(_jsonable(result))
+
+    async def _import(self, scope: Scope, receive: Receive) -> JSONResponse | StreamingResponse:
+        """`POST /_local/import/orders?shop=…&format=…&encoding=…&max_errors=…` with the
+        CSV as the body: spooled to a temporary file (memory stays flat), imported in a
+        worker thread, answered as JSON lines (`progress`…, then `summary` or `error`)."""
+        control = self._control
+        assert control is not None
+        query = _import_query(scope)
+        if isinstance(query, JSONResponse):
+            return query
+        shop, fmt, encoding, max_errors = query
+        spool = tempfile.TemporaryFile()  # noqa: SIM115 - closed when the import ends
+        try:
+            while True:
+                message = await receive()
+                spool.write(message.get("body", b""))
+                if not message.get("more_body"):
+                    break
+            spool.seek(0)
+        except BaseException:
+            spool.close()
+            raise
+        loop = asyncio.get_running_loop()
+        lines: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+
+        def put(line: dict[str, Any]) -> None:
+            loop.call_soon_threadsafe(lines.put_nowait, line)
+
+        def work() -> None:
+            from ops.importing import ImportRefused
+
+            try:
+                summary = control.import_orders(
+                    spool,
+                    fmt,
+                    shop,
+                    encoding=encoding,
+                    max_errors=max_errors,
+                    progress=lambda p: put({"progress": p}),
+                )
+                put({"summary": summary})
+            except ImportRefused as err:
+                fields = [{"field": err.field, "message": err.message}]
+                put(error_body("import_refused", err.message, fields))
+            except Exception as exc:  # the import stopped; what it wrote stays (resumable)
+                message = f"the import stopped: {type(exc).__name__}; run it again to resume"
+                put(error_body("internal", message))
+            finally:
+                spool.close()
+
+        async def stream() -> AsyncIterator[bytes]:
+            worker = loop.run_in_executor(None, work)
+            while True:
+                line = await lines.get()
+                yield json.dumps(line).encode() + b"\n"
+                if "progress" not in line:
+                    break
+            await worker
+
+        return StreamingResponse(stream(), media_type="application/x-ndjson")
 
     async def _local(self, method: str, path: str, body: bytes = b"") -> JSONResponse:
         control = self._control
@@ -245,6 +325,29 @@ class Dispatcher:
         except Exception as exc:
             return _error(500, "schedule_failed", f"{name} raised {type(exc).__name__}")
         return JSONResponse({"schedule": name, "result": _jsonable(result)})
+
+
+def _import_query(scope: Scope) -> tuple[str, str, str, int] | JSONResponse:
+    """The import's shop, format, encoding and max_errors, or a 422 naming the bad one."""
+    from ops.importing import FORMATS, check_encoding
+
+    query = {k: v[-1] for k, v in parse_qs(scope["query_string"].decode()).items()}
+    shop = query.get("shop", "")
+    fmt = query.get("format", "shopify")
+    encoding = query.get("encoding", "utf-8-sig")
+    if not shop:
+        return _error(422, "invalid_input", "the shop the orders belong to", "shop")
+    if fmt not in FORMATS:
+        return _error(422, "invalid_input", f"one of {', '.join(FORMATS)}", "format")
+    if not check_encoding(encoding):
+        return _error(422, "invalid_input", f"unknown encoding '{encoding}'", "encoding")
+    try:
+        max_errors = int(query.get("max_errors", "20"))
+    except ValueError:
+        max_errors = -1
+    if max_errors < 0:
+        return _error(422, "invalid_input", "a whole number, 0 or more", "max_errors")
+    return shop, fmt, encoding, max_errors
 
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([dhm])\s*$")

@@ -30,9 +30,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self, TypedDict
+from typing import TYPE_CHECKING, Any, BinaryIO, Self, TypedDict
 
 from ops.local import moto_dynamodb, moto_queues, persistence
+from ops.local.moto_client import serve_dynamodb_directly
 from ops.local.recording import (
     CompactResult,
     append_entry,
@@ -782,6 +783,7 @@ class LocalStack:
                 self._saved_environ["AWS_ENDPOINT_URL"] = os.environ.get("AWS_ENDPOINT_URL")
             os.environ.pop("AWS_ENDPOINT_URL", None)
             _serve_boto3_in_process(True)
+            serve_dynamodb_directly(True)
         for name, value in applied.items():
             if name not in self._saved_environ:
                 self._saved_environ[name] = os.environ.get(name)
@@ -797,6 +799,7 @@ class LocalStack:
     def _restore_environ(self) -> None:
         if self.in_process_aws:
             _serve_boto3_in_process(False)
+            serve_dynamodb_directly(False)
         for name, value in self._saved_environ.items():
             if value is None:
                 os.environ.pop(name, None)
@@ -979,6 +982,34 @@ class LocalStack:
         self._enter_busy()
         try:
             return self._handler(bound.function)(copy.deepcopy(bound.spec.input), None)
+        finally:
+            self._leave_busy()
+
+    def import_orders(
+        self,
+        source: BinaryIO,
+        fmt: str,
+        shop_id: str,
+        *,
+        encoding: str = "utf-8-sig",
+        max_errors: int = 20,
+        progress: Callable[[dict[str, Any]], None] | None = None,
+    ) -> dict[str, Any]:
+        """`kizuna import orders --local`, run here beside moto (`ops.importing`):
+        the importer's own writes, without a socket, through the handlers' clients
+        (`MotoDynamoDB`, no botocore shape walks, when moto serves this process)."""
+        from ops import importing
+
+        self._enter_busy()
+        try:
+            return importing.import_orders(
+                source,
+                fmt,
+                shop_id,
+                encoding=encoding,
+                max_errors=max_errors,
+                progress=progress,
+            )
         finally:
             self._leave_busy()
 
