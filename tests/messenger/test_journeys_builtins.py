@@ -357,3 +357,24 @@ def cart(customer_id: str, cart_id: str, *skus: str) -> dict[str, Any]:
 
 def view(customer_id: str, sku: str, world: JourneyWorld) -> dict[str, Any]:
     return {"customer_id": customer_id, "sku": sku, "viewed_at": world.clock.now.isoformat()}
+
+
+def test_post_purchase_sends_nothing_when_a_second_order_came_before_the_first_shipped(
+    world: JourneyWorld,
+) -> None:
+    """Given the built-in step mails and a first order that has not shipped yet
+    When the person places a second order, and only then the first order ships
+    Then no step mail goes (the flow filter `customer.order_count = 1`, re-checked
+    before every send, sees the second order) and the enrolment exits by the filter."""
+    cid = treated("post-purchase", "o-1")
+    world.customer(cid)
+    enable(world, "post-purchase")
+    world.order("o-1", customer_id=cid)
+    world.clock.advance(hours=5)
+    world.order("o-2", customer_id=cid, n=2)
+    world.clock.advance(hours=5)
+    world.shipped("o-1", customer_id=cid)
+    world.run_for(35, every=timedelta(hours=6))
+
+    assert [t for t in sent(world, cid) if t.startswith("journey:post-purchase:")] == []
+    assert world.stats("post-purchase")["exited"] == {"flow_filter": 1}

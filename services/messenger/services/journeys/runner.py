@@ -27,7 +27,7 @@ from messenger.adapters.recipients import RecipientRepository
 from messenger.domain.abtest import VariantStats, thompson_pick
 from messenger.domain.journeys.definition import Journey, JourneyStatus, Step, StepType
 from messenger.domain.journeys.enrolment import Enrolment, EnrolmentStatus, ExitReason
-from messenger.domain.journeys.filters import Filter, matches, profile_rules
+from messenger.domain.journeys.filters import Filter, fields_of, matches, profile_rules
 from messenger.domain.journeys.plan import held_out, unit_draw, wake_at
 from messenger.domain.model import Recipient
 from messenger.domain.policy import recipient_zone, zone
@@ -48,6 +48,10 @@ LATE_SEND_AFTER = timedelta(hours=24)
 """A send whose wait ended more than this long ago is skipped (`skipped_late`), not sent:
 a backfilled or late `order.shipped` must not deliver the day-1 to day-14 step mails
 together (each mail goes on its day or not at all)."""
+ORDER_COUNT = "customer.order_count"
+"""The person's order count as the latest `order.placed` the messenger heard reported it
+(read only by a filter that names it): a second order placed before the first shipped
+ends the step mails at their first send."""
 WAITS = frozenset(
     {StepType.WAIT, StepType.WAIT_UNTIL, StepType.WAIT_LOCAL_TIME, StepType.WAIT_EVENT}
 )
@@ -87,6 +91,8 @@ class StepRunner:
         if rule is None:
             return True
         facts = {**e.facts, **customer_facts(recipient)}
+        if ORDER_COUNT in fields_of(rule) and self.content is not None:
+            facts[ORDER_COUNT] = self.content.order_count(e.shop_id, e.customer_id)
         leaves = profile_rules(rule)
         answers: dict[int, bool] = {}
         if leaves:
