@@ -378,3 +378,29 @@ def test_post_purchase_sends_nothing_when_a_second_order_came_before_the_first_s
 
     assert [t for t in sent(world, cid) if t.startswith("journey:post-purchase:")] == []
     assert world.stats("post-purchase")["exited"] == {"flow_filter": 1}
+
+
+def test_abandoned_cart_counts_the_hour_from_the_last_change_to_the_cart(
+    world: JourneyWorld,
+) -> None:
+    """Given the cart flow
+    When a person changes their cart three times, 40 minutes apart
+    Then the 1 h mail comes an hour after the last change (not after the first), once,
+    with the cart as it was last left."""
+    enable(world, "abandoned-cart")
+    cid = treated("abandoned-cart", "cart-5")
+    world.customer(cid)
+    world.event("cart.updated", cart(cid, "cart-5", "SERUM-30"))
+    world.clock.advance(minutes=40)
+    world.event("cart.updated", cart(cid, "cart-5", "SERUM-30", "CREAM-50"))
+    world.clock.advance(minutes=40)
+    last = world.clock.now
+    world.event("cart.updated", cart(cid, "cart-5", "CREAM-50"))
+    world.run_for(0.25, every=timedelta(minutes=5))
+
+    mails = world.journey_mails(cid)
+    assert [t for t, _ in mails] == ["journey:abandoned-cart:mail-1h"]
+    assert timedelta(hours=1) <= mails[0][1] - last <= timedelta(hours=1, minutes=5)
+    text = mails_to(world, cid)[0]
+    assert "CREAM-50" in text and "SERUM-30" not in text
+    assert world.stats("abandoned-cart")["steps"]["wait-1h"]["restarted"] == 2

@@ -214,6 +214,9 @@ class JourneyIntake:
                 self._second_order(e, at)
             if e.status is not EnrolmentStatus.ACTIVE:
                 continue
+            if self._restart(journey, e, event_type, at, detail):
+                resumed.append(e.journey_id)
+                continue
             if event_type in journey.exit_events:
                 if self._exit(e, at, f"event:{event_type}"):
                     exited.append(e.journey_id)
@@ -234,6 +237,32 @@ class JourneyIntake:
                 resumed.append(e.journey_id)
                 self.runner.run(after)
         return Received(exited=tuple(exited), resumed=tuple(resumed), converted=tuple(converted))
+
+    def _restart(
+        self,
+        journey: Journey,
+        e: Enrolment,
+        event_type: str,
+        at: datetime,
+        detail: Mapping[str, Any],
+    ) -> bool:
+        """The trigger again (same key) while the enrolment waits in its first step: the
+        wait starts again from this event (`restart_wait`). An older event than the one
+        the wait counts from (a late or replayed delivery) moves nothing."""
+        trigger = journey.trigger
+        if not (trigger.restart_wait and event_type == trigger.event and trigger.key):
+            return False
+        if not (e.waiting and e.step == journey.start) or str(detail.get(trigger.key)) != e.key:
+            return False
+        due = at + journey.step(journey.start).delay
+        if e.due_at is not None and due <= e.due_at:
+            return False
+        after = replace(e, due_at=due, seq=e.seq + 1)
+        try:
+            self.repo.advance(e, after, [Counter(f"S#{journey.start}", {"restarted": 1})])
+        except StaleEnrolment:
+            return False
+        return True
 
     def _exit(self, e: Enrolment, at: datetime, reason: str) -> bool:
         after = replace(
