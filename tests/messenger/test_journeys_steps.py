@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from messenger.adapters.journeys import DynamoJourneyRepository
+from messenger.domain.journeys.enrolment import Enrolment
 from tests.conftest import Cloud, ShopKeys
 from tests.messenger.fakes import RecordingPublisher
 from tests.messenger.journey_world import JourneyWorld
@@ -181,3 +183,37 @@ def test_pause_holds_due_steps_and_archive_ends_them(world: JourneyWorld) -> Non
     assert _mails(world, "c-3") == []
     assert world.stats("cart")["exited"] == {"archived": 1}
     assert world.clock.now > datetime(2026, 11, 23, tzinfo=UTC)
+
+
+class CountingDue(DynamoJourneyRepository):
+    """Counts the enrolments the dispatcher reads from the due index."""
+
+    def __init__(self, inner: DynamoJourneyRepository) -> None:
+        self.__dict__.update(inner.__dict__)
+        self.read = 0
+
+    def due(self, shard: int, until: datetime, limit: int) -> list[Enrolment]:
+        found = super().due(shard, until, limit)
+        self.read += len(found)
+        return found
+
+
+def test_a_paused_journey_parks_its_due_steps_out_of_the_due_index(world: JourneyWorld) -> None:
+    """Given the cart flow with one person waiting, and the journey paused
+    When the dispatcher ticks every 5 minutes for 6 hours past the wait
+    Then the due step was read once (parked, counted as `parked`), not every 15
+    minutes; and when the journey is resumed, the mail goes at the next tick."""
+    world.journey(CART)
+    _cart(world, "c-1")
+    counting = CountingDue(world.container.adapters.journey_repo)  # type: ignore[arg-type]
+    world.use(journey_repo=counting)
+    assert world.http.post("/v1/journeys/cart/pause", headers=world.auth).is_success
+    world.run_for(0.25 + 2 / 24, every=timedelta(minutes=5))
+    assert _mails(world) == []
+    assert counting.read == 1
+    assert world.stats("cart")["parked"] == 1
+
+    assert world.http.post("/v1/journeys/cart/resume", headers=world.auth).is_success
+    assert world.stats("cart")["parked"] == 0
+    world.run_for(1 / 24, every=timedelta(minutes=5))
+    assert _mails(world) == ["journey:cart:mail"]

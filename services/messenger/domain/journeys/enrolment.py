@@ -66,6 +66,9 @@ class Enrolment:
     finished_at: datetime | None = None
     converted_at: datetime | None = None
     shard: int = 0
+    parked: bool = False
+    """Its journey is paused: kept out of the dispatcher's due shards (in the journey's
+    own `PAUSED` partition of the due index) until a resume or archive hands it back."""
 
     @property
     def active(self) -> bool:

@@ -42,7 +42,6 @@ from shared.log import get_logger
 _log = get_logger("kizuna.messenger.journeys")
 
 MAX_STEPS_PER_RUN = 50
-PAUSED_RECHECK = timedelta(minutes=15)
 FAILED_STEP_BACKOFF = timedelta(minutes=5)
 LATE_SEND_AFTER = timedelta(hours=24)
 """A send whose wait ended more than this long ago is skipped (`skipped_late`), not sent:
@@ -85,6 +84,12 @@ class StepRunner:
     content: JourneyContent | None = None
     """Fills a send step's slots and coupon (the built-in journeys' cart, product, ...)."""
 
+    def paused_now(self, shop_id: str, journey_id: str) -> bool:
+        """The head read again before parking: `status_of` may be a minute stale, and an
+        enrolment parked after the resume swept the parked ones would wait for good."""
+        head = self.repo.head(shop_id, journey_id)
+        return head is not None and head.status == JourneyStatus.PAUSED
+
     def check(self, rule: Filter | None, e: Enrolment, recipient: Recipient | None) -> bool:
         """The filter on this person now: the messenger's facts here, the profile's
         leaves answered by the segmenter in one request (only when the filter has any)."""
@@ -112,7 +117,7 @@ class StepRunner:
             now = self.clock()
             if e.status not in (EnrolmentStatus.ACTIVE, EnrolmentStatus.SCHEDULED):
                 return e
-            if e.due_at is None or e.due_at > now:
+            if e.due_at is None or e.due_at > now or e.parked:
                 return e
             journey = self.book.version(e.shop_id, e.journey_id, e.version)
             if journey is None:
@@ -146,8 +151,9 @@ class StepRunner:
         status = self.status_of(e.shop_id, e.journey_id)
         if status == JourneyStatus.ARCHIVED:
             return self._finish(e, now, EnrolmentStatus.EXITED, ExitReason.ARCHIVED.value)
-        if status == JourneyStatus.PAUSED:
-            return replace(e, seq=e.seq + 1, due_at=now + PAUSED_RECHECK), []
+        if status == JourneyStatus.PAUSED and self.paused_now(e.shop_id, e.journey_id):
+            # Parked out of the due shards until a resume hands it back (no re-reads).
+            return replace(e, seq=e.seq + 1, parked=True), [Counter("J", {"parked": 1})]
         if e.status is EnrolmentStatus.SCHEDULED:
             return self._enter_scheduled(journey, e, now)
         step = journey.step(e.step or journey.start)
