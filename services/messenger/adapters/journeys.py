@@ -12,6 +12,9 @@
               record; created in the same transaction as the enrolment, conditionally
 - order       ``CUST#<shop>#<customer>`` / ``O#<order id>``: what `order.placed` said
               about an order (the `order.*` facts of a later `order.shipped`)
+- lease       ``LEASE#DUE#<shard>`` / ``LEASE``: the worker that works a due shard now,
+              until ``expires_at`` (taken by a conditional write; SQS may hand the same
+              shard to two workers, and only one of them gets it)
 - counters    ``STATS#<shop>#<journey>`` / ``V#<nnnnnn>#<scope>#<shard>``: numbers only
               ever added to, in the same transaction as the change they count, sharded
               like the due index so no counter is a hot key
@@ -141,6 +144,15 @@ class JourneyRepository:
     def parked(self, shop_id: str, journey_id: str) -> Iterator[Enrolment]:
         """The enrolments parked while the journey was paused (a paused journey's due
         steps, out of the dispatcher's shards)."""
+        raise NotImplementedError
+
+    def lease(self, shard: int, owner: str, now: datetime, until: datetime) -> bool:
+        """Take the shard's lease for `owner` until `until`: False while another owner
+        holds one that has not expired by `now`."""
+        raise NotImplementedError
+
+    def release(self, shard: int, owner: str) -> None:
+        """Give the lease back (only `owner`'s: one that expired and was taken stays)."""
         raise NotImplementedError
 
     def count_once(self, e: Enrolment, marker: str, counters: list[Counter]) -> bool:
@@ -490,6 +502,38 @@ class DynamoJourneyRepository(JourneyRepository):
 
     def has_due(self, shard: int, until: datetime) -> bool:
         return int(self._due_query(shard, until, Select="COUNT", Limit=1).get("Count", 0)) > 0
+
+    # ------------------------------------------------------------ shard leases
+    def lease(self, shard: int, owner: str, now: datetime, until: datetime) -> bool:
+        try:
+            self._client.put_item(
+                TableName=self._table,
+                Item=to_item(
+                    {
+                        "pk": f"LEASE#DUE#{shard:03d}",
+                        "sk": "LEASE",
+                        "owner": owner,
+                        "expires_at": stamp(until),
+                    }
+                ),
+                ConditionExpression="attribute_not_exists(pk) OR expires_at <= :now",
+                ExpressionAttributeValues={":now": {"S": stamp(now)}},
+            )
+        except self._client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def release(self, shard: int, owner: str) -> None:
+        try:
+            self._client.delete_item(
+                TableName=self._table,
+                Key=key(f"LEASE#DUE#{shard:03d}", "LEASE"),
+                ConditionExpression="#o = :owner",
+                ExpressionAttributeNames={"#o": "owner"},
+                ExpressionAttributeValues={":owner": {"S": owner}},
+            )
+        except self._client.exceptions.ConditionalCheckFailedException:
+            return  # expired and taken by another worker: theirs now
 
     # ------------------------------------------------------------ facts
     def record_order(self, shop_id: str, customer_id: str, order_id: str, facts: Any) -> None:
