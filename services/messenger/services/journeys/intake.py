@@ -200,7 +200,7 @@ class JourneyIntake:
                 and e.converted_at is None
                 and at <= e.entered_at + goal.within
                 and detail.get("order_id", None) != e.key
-                and e.status is not EnrolmentStatus.SCHEDULED
+                and e.counted
             ):
                 e = self._convert(e, at, detail) or e
                 if e.converted_at is not None:
@@ -208,7 +208,7 @@ class JourneyIntake:
             if (
                 event_type == "order.placed"
                 and detail.get("order_count") == 2
-                and e.status is not EnrolmentStatus.SCHEDULED
+                and e.counted
                 and at <= e.entered_at + (goal.within if goal else F2_WINDOW)
             ):
                 self._second_order(e, at)
