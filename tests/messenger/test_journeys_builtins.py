@@ -197,21 +197,29 @@ def test_abandoned_cart_skips_a_cart_that_sold_out(world: JourneyWorld) -> None:
     assert steps["mail-1h"]["skipped_out_of_stock"] == 1
 
 
-def test_browse_abandonment_needs_a_second_view(world: JourneyWorld) -> None:
+def test_browse_abandonment_needs_a_second_view_of_the_same_product(world: JourneyWorld) -> None:
     """Given browse abandonment
-    When one person views a product twice and another once
-    Then only the first hears about it, two hours after the second view."""
+    When one person views a product twice, another once, and a third views two
+    different products once each
+    Then only the first hears about that product, two hours after the second view."""
     enable(world, "browse-abandonment")
     twice = treated("browse-abandonment", "x", "t", world.clock.now)
     once = next(c for c in (f"o-{i}" for i in range(50)) if c != twice)
-    for cid in (twice, once):
+    two = treated("browse-abandonment", "x", "w", world.clock.now)
+    for cid in (twice, once, two):
         world.customer(cid)
         world.event("product.viewed", view(cid, "SERUM-30", world))
     world.clock.advance(hours=5)
-    world.event("product.viewed", view(twice, "CREAM-50", world))
+    second = world.clock.now
+    world.event("product.viewed", view(twice, "SERUM-30", world))
+    world.event("product.viewed", view(two, "CREAM-50", world))
     world.run_for(4, every=timedelta(hours=1))
-    assert sent(world, twice) == ["journey:browse-abandonment:mail"]
+    mails = world.journey_mails(twice)
+    assert [t for t, _ in mails] == ["journey:browse-abandonment:mail"]
+    assert timedelta(hours=2) <= mails[0][1] - second <= timedelta(hours=3)
+    assert "SERUM-30" in mails_to(world, twice)[0]
     assert sent(world, once) == []
+    assert sent(world, two) == []
 
 
 def test_winback_names_the_first_product_and_gives_a_personal_code(world: JourneyWorld) -> None:

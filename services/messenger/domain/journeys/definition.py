@@ -108,6 +108,9 @@ class Step:
     event: str | None = None
     """`wait_event`: the event that ends the wait early (then `next`; else `timeout_next`)."""
     timeout_next: str | None = None
+    same_key: bool = False
+    """`wait_event`: only an event about the enrolment's own trigger key ends the wait
+    (its trigger `key` field equal: a second view of the same SKU, not of any)."""
     message_id: str | None = None
     slots: tuple[str, ...] = ()
     """`send`: content the send needs besides the person (`SEND_SLOTS`): each is looked

@@ -67,6 +67,9 @@ def parse_journey(body: object, shop_id: str, events: frozenset[str], version: i
         raise JourneyError("start", "expected the id of a step")
     _check_graph(start, steps)
     trigger = _trigger(body.get("trigger"), events)
+    for step in steps.values():
+        if step.same_key and trigger.key is None:
+            raise JourneyError(f"steps.{step.step_id}.same_key", "needs a trigger with a key")
     if trigger.restart_wait and steps[start].type is not StepType.WAIT:
         raise JourneyError("trigger.restart_wait", "needs a start step of type wait")
     holdout = body.get("holdout_percent", 0)
@@ -269,11 +272,15 @@ def _wait_step(base: Step, raw: Mapping[str, Any], path: str, events: frozenset[
     timeout_next = raw.get("timeout_next")  # wait_event
     if not isinstance(timeout_next, str):
         raise JourneyError(f"{path}.timeout_next", "expected a step id")
+    same_key = raw.get("same_key", False)
+    if not isinstance(same_key, bool):
+        raise JourneyError(f"{path}.same_key", "expected true or false")
     return _with(
         base,
         event=_event(raw.get("event"), f"{path}.event", events),
         delay=_duration(raw, path, required=True),
         timeout_next=timeout_next,
+        same_key=same_key,
     )
 
 

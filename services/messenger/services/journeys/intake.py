@@ -227,6 +227,7 @@ class JourneyIntake:
                 and step is not None
                 and step.type is StepType.WAIT_EVENT
                 and step.event == event_type
+                and (not step.same_key or str(detail.get(journey.trigger.key or "")) == e.key)
             ):
                 after = replace(e, step=step.next, waiting=False, due_at=at, seq=e.seq + 1)
                 counter = Counter(f"S#{step.step_id}", {"executed": 1, "event_arrived": 1})
