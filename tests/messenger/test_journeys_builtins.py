@@ -412,3 +412,39 @@ def test_abandoned_cart_counts_the_hour_from_the_last_change_to_the_cart(
     text = mails_to(world, cid)[0]
     assert "CREAM-50" in text and "SERUM-30" not in text
     assert world.stats("abandoned-cart")["steps"]["wait-1h"]["restarted"] == 2
+
+
+def test_replenishment_reminds_when_the_products_usage_days_run_out(world: JourneyWorld) -> None:
+    """Given replenishment, and SERUM-30 lasting 25 days a bottle (its usage days, set
+    over the API; a bad value is a 422 naming the field)
+    When a first-time buyer orders two bottles
+    Then the reminder comes 50 days later, not at the 30-day default."""
+    bad = world.http.put(
+        "/v1/journeys/products/SERUM-30", json={"usage_days": 0}, headers=world.auth
+    )
+    assert bad.status_code == 422 and "usage_days" in bad.text
+    r = world.http.put(
+        "/v1/journeys/products/SERUM-30", json={"usage_days": 25}, headers=world.auth
+    )
+    assert r.status_code == 200, r.text
+    cid = treated("replenishment", "o-1")
+    world.customer(cid)
+    enable(world, "replenishment")
+    placed = world.clock.now
+    world.event(
+        "order.placed",
+        {
+            "order_id": "o-1",
+            "customer": {"customer_id": cid, "email": f"{cid}@example.jp"},
+            "placed_at": placed.isoformat(),
+            "currency": "JPY",
+            "total": "7960",
+            "items": [{"sku": "SERUM-30", "quantity": 2, "unit_price": "3980"}],
+            "order_count": 1,
+            "is_first_order": True,
+        },
+    )
+    world.run_for(55, every=timedelta(hours=6))
+    mails = world.journey_mails(cid)
+    assert [t for t, _ in mails] == ["journey:replenishment:remind"]
+    assert timedelta(days=50) <= mails[0][1] - placed <= timedelta(days=51)

@@ -8,6 +8,8 @@
             back (by a journey or by feedback's restock sign-up), written conditionally
 - prefs     ``CUST#<shop>#<customer>`` / ``PREF``: survey preferences (`motive`, ...)
 - stock     ``STOCK#<shop>`` / ``SKU#<sku>``: the latest quantity (older events ignored)
+- usage     ``USAGE#<shop>`` / ``SKU#<sku>``: the product's usage days (days one unit
+            lasts), a catalog field set over the API, read by replenishment
 - wanted    ``WANT#<shop>#<sku>`` / ``C#<customer>``: carted or viewed while sold out
 """
 
@@ -60,6 +62,13 @@ class JourneyFacts:
     def record_preferences(
         self, shop_id: str, customer_id: str, preferences: Mapping[str, list[str]]
     ) -> None:
+        raise NotImplementedError
+
+    def record_usage_days(self, shop_id: str, sku: str, days: int) -> None:
+        raise NotImplementedError
+
+    def usage_days(self, shop_id: str, skus: Sequence[str]) -> dict[str, int]:
+        """The usage days of each SKU that has them (others are absent)."""
         raise NotImplementedError
 
     def preferences(self, shop_id: str, customer_id: str) -> dict[str, list[str]]:
@@ -167,6 +176,21 @@ class DynamoJourneyFacts(JourneyFacts):
                 }
             ),
         )
+
+    def record_usage_days(self, shop_id: str, sku: str, days: int) -> None:
+        self._client.put_item(
+            TableName=self._table,
+            Item=to_item({"pk": f"USAGE#{shop_id}", "sk": f"SKU#{sku}", "days": days}),
+        )
+
+    def usage_days(self, shop_id: str, skus: Sequence[str]) -> dict[str, int]:
+        wanted = sorted(set(skus))
+        if not wanted:
+            return {}
+        items = batch_get_all(
+            self._client, self._table, [key(f"USAGE#{shop_id}", f"SKU#{s}") for s in wanted]
+        )
+        return {str(i["sk"]).removeprefix("SKU#"): int(i["days"]) for i in items}
 
     def preferences(self, shop_id: str, customer_id: str) -> dict[str, list[str]]:
         got = self._client.get_item(

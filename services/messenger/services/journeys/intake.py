@@ -388,8 +388,19 @@ class JourneyIntake:
         found = anchors_of(detail, at)
         wants = any(s.anchor == REPLENISH_ANCHOR for s in journey.steps.values())
         if wants and self.facts is not None:
-            orders = self.facts.orders_of(journey.shop_id, customer_id)
-            found[REPLENISH_ANCHOR] = replenish_at(orders, found.get("placed_at", at))
+            placed_at = found.get("placed_at", at)
+            lines = [i for i in detail.get("items") or [] if isinstance(i, Mapping)]
+            usage = self.facts.usage_days(journey.shop_id, [str(i.get("sku")) for i in lines])
+            supply = [
+                usage[str(i.get("sku"))] * max(int(i.get("quantity") or 1), 1)
+                for i in lines
+                if str(i.get("sku")) in usage
+            ]
+            if supply:  # the product's usage days say when the first line runs out
+                found[REPLENISH_ANCHOR] = placed_at + timedelta(days=min(supply))
+            else:
+                orders = self.facts.orders_of(journey.shop_id, customer_id)
+                found[REPLENISH_ANCHOR] = replenish_at(orders, placed_at)
         return found
 
     @staticmethod
