@@ -7,6 +7,7 @@ import email
 import email.policy
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -448,3 +449,31 @@ def test_replenishment_reminds_when_the_products_usage_days_run_out(world: Journ
     mails = world.journey_mails(cid)
     assert [t for t, _ in mails] == ["journey:replenishment:remind"]
     assert timedelta(days=50) <= mails[0][1] - placed <= timedelta(days=51)
+
+
+def test_birthday_reaches_people_whose_profile_came_before_the_journey(
+    world: JourneyWorld,
+) -> None:
+    """Given a customer born on 1 December whose profile arrived before the shop enabled
+    the birthday journey (no customer.upserted comes after)
+    When the day comes
+    Then the daily date-trigger scan enrols them the day before, and the coupon goes at
+    10:00 Tokyo time, once, though the scan is claimed by every tick on that day."""
+    cid = next(
+        c
+        for c in (f"b-{i}" for i in range(100))
+        if not held_out("birthday", enrolment_id("birthday", c, "k#2026-12-01"), 10)
+    )
+    world.customer(cid, timezone="Asia/Tokyo")
+    world.event(
+        "customer.upserted",
+        {"customer": {"customer_id": cid, "email": f"{cid}@example.jp"}, "birthday": "1990-12-01"},
+    )
+    enable(world, "birthday")
+    world.run_for(10, every=timedelta(hours=1))
+
+    mails = world.journey_mails(cid)
+    assert [t for t, _ in mails] == ["journey:birthday:gift"]
+    at = mails[0][1].astimezone(ZoneInfo("Asia/Tokyo"))
+    assert (at.month, at.day, at.hour) == (12, 1, 10)
+    assert world.stats("birthday")["entered"] == 1

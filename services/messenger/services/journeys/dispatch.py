@@ -52,11 +52,15 @@ class JourneyDispatch:
     clock: Callable[[], datetime]
     queue: ShardQueue | None = None
     """None: the tick works every shard itself (the local stack, tests)."""
+    date_scan: Callable[[datetime], int] | None = None
+    """The daily date-trigger scan (birthdays), claimed by the first tick of a UTC day."""
 
     def tick(self) -> dict[str, Any]:
         """With a queue: one message per shard that has a step due (one `Limit 1` count
         per shard, so an idle minute invokes no worker); without: every shard worked here."""
         now = self.clock()
+        if self.date_scan is not None:
+            self.date_scan(now)
         shards = list(range(self.shards))
         if self.queue is not None:
             due = [s for s in shards if self.repo.has_due(s, now)]

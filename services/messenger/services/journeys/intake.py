@@ -7,7 +7,7 @@ write (the re-entry guard, the enrolment's `seq`, `converted_at` set once).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -74,6 +74,8 @@ class JourneyIntake:
     facts: JourneyFacts | None = None
     """Carts, stock, who wants a sold-out SKU, survey motives: what the built-in journeys'
     slots read (None: not kept)."""
+    scanned: set[str] = field(default_factory=set, compare=False)
+    """The days whose date-trigger scan this process has claimed or seen claimed."""
 
     def received(
         self, shop_id: str, event_type: str, event_id: str, at: datetime, detail: Mapping[str, Any]
@@ -99,6 +101,10 @@ class JourneyIntake:
                     "order.skus": [i.get("sku") for i in items or [] if isinstance(i, Mapping)],
                 },
             )
+        if event_type == "customer.upserted" and self.facts is not None:
+            birthday = detail.get(CALENDAR_FIELD)
+            if isinstance(birthday, str) and len(birthday) >= 10:
+                self.facts.record_birthday(shop_id, customer_id, birthday[:10])
         heads = self.repo.heads(shop_id)
         if self.facts is not None:
             self._keep_facts(shop_id, customer_id, event_type, at, detail, heads)
@@ -175,6 +181,46 @@ class JourneyIntake:
                 if self._enrol(journey, customer_id, f"{event_id}:{customer_id}", at, person):
                     entered.append(journey.journey_id)
         return Received(entered=tuple(entered))
+
+    # ------------------------------------------------------------ date triggers
+    def date_scan(self, now: datetime) -> int:
+        """Once a day (the first tick of a UTC day claims it): everyone born tomorrow
+        (29 February too, in a year without one) enters each active journey triggered by
+        `birthday`, as a `customer.upserted` would enrol them, so a birthday comes every
+        year to everyone the messenger has a birthday of, not only to those whose profile
+        changed. The date key (`k#<date>`) makes both ways one enrolment."""
+        today = now.date().isoformat()
+        if self.facts is None or today in self.scanned:
+            return 0
+        self.scanned.add(today)  # a warm worker asks once a day, not every minute
+        if not self.facts.claim_scan(today):
+            return 0
+        tomorrow = (now + timedelta(days=1)).date()
+        days = [tomorrow.strftime("%m-%d")]
+        if days[0] == "02-28" and not _leap(tomorrow.year):
+            days.append("02-29")
+        journeys: dict[str, list[Journey]] = {}
+        entered = 0
+        for month_day in days:
+            for shop_id, customer_id, birthday in self.facts.born_on(month_day):
+                if shop_id not in journeys:
+                    journeys[shop_id] = self._date_journeys(shop_id)
+                detail = {"customer_id": customer_id, CALENDAR_FIELD: birthday}
+                for journey in journeys[shop_id]:
+                    event_id = f"calendar:{tomorrow.isoformat()}:{customer_id}"
+                    entered += self._enrol(journey, customer_id, event_id, now, detail)
+        _log.info("journey date scan", extra={"day": tomorrow.isoformat(), "entered": entered})
+        return entered
+
+    def _date_journeys(self, shop_id: str) -> list[Journey]:
+        found = []
+        for head in self.repo.heads(shop_id):
+            if head.status != JourneyStatus.ACTIVE:
+                continue
+            journey = self.book.version(shop_id, head.journey_id, head.version)
+            if journey is not None and journey.trigger.date_field == CALENDAR_FIELD:
+                found.append(journey)
+        return found
 
     # ------------------------------------------------------------ people inside
     def _inside(
@@ -417,6 +463,14 @@ class JourneyIntake:
         if day.tzinfo is None:
             day = day.replace(tzinfo=UTC)
         return next_occurrence(day, at, trigger.offset_days, trigger.yearly)
+
+
+CALENDAR_FIELD = "birthday"
+"""The date field the messenger keeps a calendar of (`customer.upserted`'s birthday)."""
+
+
+def _leap(year: int) -> bool:
+    return year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
 
 
 REPLENISH_ANCHOR = "replenish_at"
