@@ -77,20 +77,20 @@ def test_an_idle_minute_queues_nothing(world: JourneyWorld) -> None:
 
 
 class OverlappingWorker(DynamoJourneyRepository):
-    """While the first worker reads its shard, SQS hands the same shard to a second
-    worker (standard SQS, a message delivered twice), which runs right then."""
+    """Right after the first worker took its shard's lease, SQS hands the same shard to a
+    second worker (standard SQS, a message delivered twice), which runs right then."""
 
     def __init__(self, inner: DynamoJourneyRepository, world: JourneyWorld) -> None:
         self.__dict__.update(inner.__dict__)
         self.world = world
         self.second: list[Any] = []
 
-    def due(self, shard: int, until: datetime, limit: int) -> list[Enrolment]:
-        found = super().due(shard, until, limit)
-        if not self.second:
+    def lease(self, shard: int, owner: str, now: datetime, until: datetime) -> bool:
+        taken = super().lease(shard, owner, now, until)
+        if taken and not self.second:
             self.second.append(None)
-            self.second[0] = self.world.container.journeys.dispatch.work(shard, until)
-        return found
+            self.second[0] = self.world.container.journeys.dispatch.work(shard, now)
+        return taken
 
 
 def test_two_workers_never_work_one_shard_at_the_same_time(world: JourneyWorld) -> None:

@@ -71,15 +71,20 @@ class JourneyDispatch:
         return {"ran": sum(r.ran for r in runs), "failed": sum(r.failed for r in runs)}
 
     def work(self, shard: int, until: datetime) -> ShardRun:
-        """One shard's due enrolments, under the shard's lease; one that fails is parked
-        with backoff, never in the way of the others."""
+        """One shard's due enrolments, under the shard's lease (taken only when something
+        is due); one that fails is parked with backoff, never in the way of the others."""
+        due = self.repo.due(shard, until, self.per_shard)
+        if not due:
+            return ShardRun(shard, 0, 0)  # an idle shard costs one read, no lease
         owner = uuid.uuid4().hex
         now = self.clock()
         if not self.repo.lease(shard, owner, now, now + SHARD_LEASE):
             return ShardRun(shard, 0, 0, busy=True)
+        # What was read before the lease may since have been worked by the last holder:
+        # each step's conditional write on `seq` turns such a stale read into a no-op.
         ran = failed = 0
         try:
-            for e in self.repo.due(shard, until, self.per_shard):
+            for e in due:
                 try:
                     self.runner.run(e)
                     ran += 1
