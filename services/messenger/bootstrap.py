@@ -182,12 +182,19 @@ def wire_journeys(
     definitions = JourneyDefinitions(
         repo, book, library, a.campaign_repo.has_segment, a.clock, coupons.has_pool
     )
+    intake = JourneyIntake(repo, book, runner, shards, a.journey_facts)
     return Journeys(
         definitions=definitions,
-        intake=JourneyIntake(repo, book, runner, shards, a.journey_facts),
+        intake=intake,
         runner=runner,
         dispatch=JourneyDispatch(
-            repo, runner, shards, a.settings.journey_steps_per_shard, a.clock, a.shard_queue
+            repo,
+            runner,
+            shards,
+            a.settings.journey_steps_per_shard,
+            a.clock,
+            a.shard_queue,
+            intake.date_scan,
         ),
         stats=JourneyStats(repo),
         outcomes=JourneyOutcomes(repo, a.deliveries, shards),

@@ -7,6 +7,7 @@ import email
 import email.policy
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -197,21 +198,29 @@ def test_abandoned_cart_skips_a_cart_that_sold_out(world: JourneyWorld) -> None:
     assert steps["mail-1h"]["skipped_out_of_stock"] == 1
 
 
-def test_browse_abandonment_needs_a_second_view(world: JourneyWorld) -> None:
+def test_browse_abandonment_needs_a_second_view_of_the_same_product(world: JourneyWorld) -> None:
     """Given browse abandonment
-    When one person views a product twice and another once
-    Then only the first hears about it, two hours after the second view."""
+    When one person views a product twice, another once, and a third views two
+    different products once each
+    Then only the first hears about that product, two hours after the second view."""
     enable(world, "browse-abandonment")
     twice = treated("browse-abandonment", "x", "t", world.clock.now)
     once = next(c for c in (f"o-{i}" for i in range(50)) if c != twice)
-    for cid in (twice, once):
+    two = treated("browse-abandonment", "x", "w", world.clock.now)
+    for cid in (twice, once, two):
         world.customer(cid)
         world.event("product.viewed", view(cid, "SERUM-30", world))
     world.clock.advance(hours=5)
-    world.event("product.viewed", view(twice, "CREAM-50", world))
+    second = world.clock.now
+    world.event("product.viewed", view(twice, "SERUM-30", world))
+    world.event("product.viewed", view(two, "CREAM-50", world))
     world.run_for(4, every=timedelta(hours=1))
-    assert sent(world, twice) == ["journey:browse-abandonment:mail"]
+    mails = world.journey_mails(twice)
+    assert [t for t, _ in mails] == ["journey:browse-abandonment:mail"]
+    assert timedelta(hours=2) <= mails[0][1] - second <= timedelta(hours=3)
+    assert "SERUM-30" in mails_to(world, twice)[0]
     assert sent(world, once) == []
+    assert sent(world, two) == []
 
 
 def test_winback_names_the_first_product_and_gives_a_personal_code(world: JourneyWorld) -> None:
@@ -357,3 +366,114 @@ def cart(customer_id: str, cart_id: str, *skus: str) -> dict[str, Any]:
 
 def view(customer_id: str, sku: str, world: JourneyWorld) -> dict[str, Any]:
     return {"customer_id": customer_id, "sku": sku, "viewed_at": world.clock.now.isoformat()}
+
+
+def test_post_purchase_sends_nothing_when_a_second_order_came_before_the_first_shipped(
+    world: JourneyWorld,
+) -> None:
+    """Given the built-in step mails and a first order that has not shipped yet
+    When the person places a second order, and only then the first order ships
+    Then no step mail goes (the flow filter `customer.order_count = 1`, re-checked
+    before every send, sees the second order) and the enrolment exits by the filter."""
+    cid = treated("post-purchase", "o-1")
+    world.customer(cid)
+    enable(world, "post-purchase")
+    world.order("o-1", customer_id=cid)
+    world.clock.advance(hours=5)
+    world.order("o-2", customer_id=cid, n=2)
+    world.clock.advance(hours=5)
+    world.shipped("o-1", customer_id=cid)
+    world.run_for(35, every=timedelta(hours=6))
+
+    assert [t for t in sent(world, cid) if t.startswith("journey:post-purchase:")] == []
+    assert world.stats("post-purchase")["exited"] == {"flow_filter": 1}
+
+
+def test_abandoned_cart_counts_the_hour_from_the_last_change_to_the_cart(
+    world: JourneyWorld,
+) -> None:
+    """Given the cart flow
+    When a person changes their cart three times, 40 minutes apart
+    Then the 1 h mail comes an hour after the last change (not after the first), once,
+    with the cart as it was last left."""
+    enable(world, "abandoned-cart")
+    cid = treated("abandoned-cart", "cart-5")
+    world.customer(cid)
+    world.event("cart.updated", cart(cid, "cart-5", "SERUM-30"))
+    world.clock.advance(minutes=40)
+    world.event("cart.updated", cart(cid, "cart-5", "SERUM-30", "CREAM-50"))
+    world.clock.advance(minutes=40)
+    last = world.clock.now
+    world.event("cart.updated", cart(cid, "cart-5", "CREAM-50"))
+    world.run_for(0.25, every=timedelta(minutes=5))
+
+    mails = world.journey_mails(cid)
+    assert [t for t, _ in mails] == ["journey:abandoned-cart:mail-1h"]
+    assert timedelta(hours=1) <= mails[0][1] - last <= timedelta(hours=1, minutes=5)
+    text = mails_to(world, cid)[0]
+    assert "CREAM-50" in text and "SERUM-30" not in text
+    assert world.stats("abandoned-cart")["steps"]["wait-1h"]["restarted"] == 2
+
+
+def test_replenishment_reminds_when_the_products_usage_days_run_out(world: JourneyWorld) -> None:
+    """Given replenishment, and SERUM-30 lasting 25 days a bottle (its usage days, set
+    over the API; a bad value is a 422 naming the field)
+    When a first-time buyer orders two bottles
+    Then the reminder comes 50 days later, not at the 30-day default."""
+    bad = world.http.put(
+        "/v1/journeys/products/SERUM-30", json={"usage_days": 0}, headers=world.auth
+    )
+    assert bad.status_code == 422 and "usage_days" in bad.text
+    r = world.http.put(
+        "/v1/journeys/products/SERUM-30", json={"usage_days": 25}, headers=world.auth
+    )
+    assert r.status_code == 200, r.text
+    cid = treated("replenishment", "o-1")
+    world.customer(cid)
+    enable(world, "replenishment")
+    placed = world.clock.now
+    world.event(
+        "order.placed",
+        {
+            "order_id": "o-1",
+            "customer": {"customer_id": cid, "email": f"{cid}@example.jp"},
+            "placed_at": placed.isoformat(),
+            "currency": "JPY",
+            "total": "7960",
+            "items": [{"sku": "SERUM-30", "quantity": 2, "unit_price": "3980"}],
+            "order_count": 1,
+            "is_first_order": True,
+        },
+    )
+    world.run_for(55, every=timedelta(hours=6))
+    mails = world.journey_mails(cid)
+    assert [t for t, _ in mails] == ["journey:replenishment:remind"]
+    assert timedelta(days=50) <= mails[0][1] - placed <= timedelta(days=51)
+
+
+def test_birthday_reaches_people_whose_profile_came_before_the_journey(
+    world: JourneyWorld,
+) -> None:
+    """Given a customer born on 1 December whose profile arrived before the shop enabled
+    the birthday journey (no customer.upserted comes after)
+    When the day comes
+    Then the daily date-trigger scan enrols them the day before, and the coupon goes at
+    10:00 Tokyo time, once, though the scan is claimed by every tick on that day."""
+    cid = next(
+        c
+        for c in (f"b-{i}" for i in range(100))
+        if not held_out("birthday", enrolment_id("birthday", c, "k#2026-12-01"), 10)
+    )
+    world.customer(cid, timezone="Asia/Tokyo")
+    world.event(
+        "customer.upserted",
+        {"customer": {"customer_id": cid, "email": f"{cid}@example.jp"}, "birthday": "1990-12-01"},
+    )
+    enable(world, "birthday")
+    world.run_for(10, every=timedelta(hours=1))
+
+    mails = world.journey_mails(cid)
+    assert [t for t, _ in mails] == ["journey:birthday:gift"]
+    at = mails[0][1].astimezone(ZoneInfo("Asia/Tokyo"))
+    assert (at.month, at.day, at.hour) == (12, 1, 10)
+    assert world.stats("birthday")["entered"] == 1

@@ -58,6 +58,16 @@ BAD = [
         "entry_filter.op",
     ),
     ("unknown event", lambda b: b.update(exit_events=["order.teleported"]), "exit_events[0]"),
+    (
+        "restart_wait before a wait_until",
+        lambda b: b["trigger"].update(restart_wait=True),
+        "trigger.restart_wait",
+    ),
+    (
+        "restart_wait not a boolean",
+        lambda b: b["trigger"].update(restart_wait="yes"),
+        "trigger.restart_wait",
+    ),
 ]
 
 

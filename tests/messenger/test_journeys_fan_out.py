@@ -4,12 +4,17 @@ function's SQS handler; a shard that fails is handed back alone."""
 from __future__ import annotations
 
 import json
+import logging
+from datetime import datetime
 from typing import Any
 
 import pytest
 
+from messenger.adapters.journeys import DynamoJourneyRepository
 from messenger.adapters.shard_queue import SqsShardQueue
+from messenger.domain.journeys.enrolment import Enrolment
 from messenger.entrypoints import events as messenger_events
+from messenger.services.journeys.dispatch import SHARD_LEASE
 from tests.conftest import Cloud, ShopKeys
 from tests.messenger.journey_world import JourneyWorld, post_purchase
 
@@ -69,3 +74,86 @@ def test_an_idle_minute_queues_nothing(world: JourneyWorld) -> None:
 
     assert world.tick()["journeys"] == {"fanned_out": 0}
     assert "Messages" not in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)
+
+
+class OverlappingWorker(DynamoJourneyRepository):
+    """Right after the first worker took its shard's lease, SQS hands the same shard to a
+    second worker (standard SQS, a message delivered twice), which runs right then."""
+
+    def __init__(self, inner: DynamoJourneyRepository, world: JourneyWorld) -> None:
+        self.__dict__.update(inner.__dict__)
+        self.world = world
+        self.second: list[Any] = []
+
+    def lease(self, shard: int, owner: str, now: datetime, until: datetime) -> bool:
+        taken = super().lease(shard, owner, now, until)
+        if taken and not self.second:
+            self.second.append(None)
+            self.second[0] = self.world.container.journeys.dispatch.work(shard, now)
+        return taken
+
+
+def test_two_workers_never_work_one_shard_at_the_same_time(world: JourneyWorld) -> None:
+    """Given someone whose day-1 mail is due
+    When a second worker gets the same shard while the first is working it
+    Then the second finds the shard's lease taken and does nothing (busy); the first
+    sends the mail once and gives the lease back, so the next run may take it."""
+    world.order("o-1")
+    world.shipped("o-1")
+    world.clock.advance(days=1, minutes=1)
+    overlapping = OverlappingWorker(world.container.adapters.journey_repo, world)  # type: ignore[arg-type]
+    world.use(journey_repo=overlapping)
+    (shard,) = [s for s in range(4) if overlapping.has_due(s, world.clock.now)]
+
+    first = world.container.journeys.dispatch.work(shard, world.clock.now)
+
+    (second,) = overlapping.second
+    assert (second.busy, second.ran) == (True, 0)
+    assert (first.busy, first.ran) == (False, 1)
+    assert [t for t, _ in world.journey_mails()] == ["journey:post-purchase:mail-1"]
+    assert overlapping.lease(shard, "next-run", world.clock.now, world.clock.now)
+
+
+def test_a_crashed_workers_lease_expires_on_the_clock(world: JourneyWorld) -> None:
+    """Given a worker that took a shard's lease and died without giving it back
+    When another worker comes before the lease expires, and again after
+    Then the first is refused, the second gets the shard and sends the due mail."""
+    world.order("o-1")
+    world.shipped("o-1")
+    world.clock.advance(days=1, minutes=1)
+    repo = world.container.adapters.journey_repo
+    dispatch = world.container.journeys.dispatch
+    (shard,) = [s for s in range(4) if repo.has_due(s, world.clock.now)]
+    assert repo.lease(shard, "crashed", world.clock.now, world.clock.now + SHARD_LEASE)
+
+    assert dispatch.work(shard, world.clock.now).busy
+    world.clock.advance(minutes=7)
+    assert dispatch.work(shard, world.clock.now).ran == 1
+    assert [t for t, _ in world.journey_mails()] == ["journey:post-purchase:mail-1"]
+
+
+def test_a_failing_shard_is_logged_and_handed_back_to_sqs(
+    world: JourneyWorld, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Given a shard whose due index cannot be read (DynamoDB throttles)
+    When the SQS handler gets it
+    Then the failure is logged (message id and error type, nothing about a person) and
+    the record is reported back, so SQS retries it and in the end dead-letters it."""
+
+    class Throttled(DynamoJourneyRepository):
+        def __init__(self, inner: DynamoJourneyRepository) -> None:
+            self.__dict__.update(inner.__dict__)
+
+        def due(self, shard: int, until: datetime, limit: int) -> list[Enrolment]:
+            raise ConnectionError("throttled")
+
+    world.use(journey_repo=Throttled(world.container.adapters.journey_repo))  # type: ignore[arg-type]
+    body = json.dumps({"journey_shard": 2, "until": world.clock.now.isoformat()})
+    with caplog.at_level(logging.ERROR, logger="kizuna.messenger.journeys"):
+        done = messenger_events.handler({"Records": [{"messageId": "m-1", "body": body}]}, None)
+
+    assert done["batchItemFailures"] == [{"itemIdentifier": "m-1"}]
+    (logged,) = [r for r in caplog.records if r.getMessage() == "journey shard failed"]
+    assert (logged.message_id, logged.error) == ("m-1", "ConnectionError")  # type: ignore[attr-defined]
+    repo = world.container.adapters.journey_repo
+    assert repo.lease(2, "next", world.clock.now, world.clock.now)  # released on the way out

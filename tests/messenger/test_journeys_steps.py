@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from messenger.adapters.journeys import DynamoJourneyRepository
+from messenger.domain.journeys.enrolment import Enrolment
 from tests.conftest import Cloud, ShopKeys
 from tests.messenger.fakes import RecordingPublisher
 from tests.messenger.journey_world import JourneyWorld
@@ -181,3 +183,73 @@ def test_pause_holds_due_steps_and_archive_ends_them(world: JourneyWorld) -> Non
     assert _mails(world, "c-3") == []
     assert world.stats("cart")["exited"] == {"archived": 1}
     assert world.clock.now > datetime(2026, 11, 23, tzinfo=UTC)
+
+
+class CountingDue(DynamoJourneyRepository):
+    """Counts the enrolments the dispatcher reads from the due index."""
+
+    def __init__(self, inner: DynamoJourneyRepository) -> None:
+        self.__dict__.update(inner.__dict__)
+        self.read = 0
+
+    def due(self, shard: int, until: datetime, limit: int) -> list[Enrolment]:
+        found = super().due(shard, until, limit)
+        self.read += len(found)
+        return found
+
+
+def test_a_paused_journey_parks_its_due_steps_out_of_the_due_index(world: JourneyWorld) -> None:
+    """Given the cart flow with one person waiting, and the journey paused
+    When the dispatcher ticks every 5 minutes for 6 hours past the wait
+    Then the due step was read once (parked, counted as `parked`), not every 15
+    minutes; and when the journey is resumed, the mail goes at the next tick."""
+    world.journey(CART)
+    _cart(world, "c-1")
+    counting = CountingDue(world.container.adapters.journey_repo)  # type: ignore[arg-type]
+    world.use(journey_repo=counting)
+    assert world.http.post("/v1/journeys/cart/pause", headers=world.auth).is_success
+    world.run_for(0.25 + 2 / 24, every=timedelta(minutes=5))
+    assert _mails(world) == []
+    assert counting.read == 1
+    assert world.stats("cart")["parked"] == 1
+
+    assert world.http.post("/v1/journeys/cart/resume", headers=world.auth).is_success
+    assert world.stats("cart")["parked"] == 0
+    world.run_for(1 / 24, every=timedelta(minutes=5))
+    assert _mails(world) == ["journey:cart:mail"]
+
+
+def test_people_filtered_out_on_their_day_count_in_no_lift(world: JourneyWorld) -> None:
+    """Given a yearly birthday journey for VIPs only (entry filter), with a goal, and two
+    people born on 1 December of whom only c-1 is a VIP
+    When the day comes (c-2 is filtered out then), and both place their second order
+    Then only c-1 counts: one entered, one converted, one F2; c-2, who never entered,
+    is in neither the denominators nor the numerators of the lift."""
+    world.event("segment.entered", {"segment_id": "vip", "customer_id": "c-1"})
+    world.journey(
+        {
+            "journey_id": "birthday",
+            "name": "Birthday",
+            "trigger": {"date_field": "birthday", "yearly": True},
+            "entry_filter": {"segment": "vip"},
+            "start": "mail",
+            "steps": {"mail": {"type": "send", "message_id": "birthday"}},
+            "goal": {"event": "order.placed", "days": 30},
+            "reentry": {"mode": "per_key"},
+        }
+    )
+    for cid in ("c-1", "c-2"):
+        world.event(
+            "customer.upserted",
+            {"customer": {"customer_id": cid, "timezone": "Asia/Tokyo"}, "birthday": "1990-12-01"},
+        )
+    world.run_for(9)
+    for i, cid in enumerate(("c-1", "c-2")):
+        world.order(f"o-{i}", customer_id=cid, n=2)
+
+    stats = world.stats("birthday")
+    assert (stats["entered"], stats["exited"]) == (1, {"entry_filter": 1})
+    assert stats["converted"] == 1
+    repo = world.container.adapters.journey_repo
+    f2 = sum(int(v.get("f2_t", 0)) for _, scope, v in repo.counters("acme", "birthday"))
+    assert f2 == 1

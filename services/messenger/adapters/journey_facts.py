@@ -8,13 +8,19 @@
             back (by a journey or by feedback's restock sign-up), written conditionally
 - prefs     ``CUST#<shop>#<customer>`` / ``PREF``: survey preferences (`motive`, ...)
 - stock     ``STOCK#<shop>`` / ``SKU#<sku>``: the latest quantity (older events ignored)
+- usage     ``USAGE#<shop>`` / ``SKU#<sku>``: the product's usage days (days one unit
+            lasts), a catalog field set over the API, read by replenishment
+- birthday  ``CAL#<MM-DD>`` / ``<shop>#<customer>``: the people born on that day (the
+            daily date-trigger scan reads tomorrow's), with ``CUST#..`` / ``BDAY`` pointing
+            at the person's entry so a changed birthday moves it
+- scanned   ``CALSCAN`` / ``<YYYY-MM-DD>``: that day's scan was claimed (once per day)
 - wanted    ``WANT#<shop>#<sku>`` / ``C#<customer>``: carted or viewed while sold out
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -60,6 +66,25 @@ class JourneyFacts:
     def record_preferences(
         self, shop_id: str, customer_id: str, preferences: Mapping[str, list[str]]
     ) -> None:
+        raise NotImplementedError
+
+    def record_usage_days(self, shop_id: str, sku: str, days: int) -> None:
+        raise NotImplementedError
+
+    def record_birthday(self, shop_id: str, customer_id: str, day: str) -> None:
+        """Keep the person in the calendar under `day`'s month and day (ISO date)."""
+        raise NotImplementedError
+
+    def born_on(self, month_day: str) -> Iterator[tuple[str, str, str]]:
+        """(shop, customer, birthday) of everyone born on `MM-DD`, every shop."""
+        raise NotImplementedError
+
+    def claim_scan(self, day: str) -> bool:
+        """True once per `day`: whoever gets it runs that day's date-trigger scan."""
+        raise NotImplementedError
+
+    def usage_days(self, shop_id: str, skus: Sequence[str]) -> dict[str, int]:
+        """The usage days of each SKU that has them (others are absent)."""
         raise NotImplementedError
 
     def preferences(self, shop_id: str, customer_id: str) -> dict[str, list[str]]:
@@ -167,6 +192,58 @@ class DynamoJourneyFacts(JourneyFacts):
                 }
             ),
         )
+
+    def record_usage_days(self, shop_id: str, sku: str, days: int) -> None:
+        self._client.put_item(
+            TableName=self._table,
+            Item=to_item({"pk": f"USAGE#{shop_id}", "sk": f"SKU#{sku}", "days": days}),
+        )
+
+    def record_birthday(self, shop_id: str, customer_id: str, day: str) -> None:
+        pk = f"CUST#{shop_id}#{customer_id}"
+        got = self._client.get_item(TableName=self._table, Key=key(pk, "BDAY")).get("Item")
+        old = str(from_item(got)["day"]) if got else None
+        if old == day:
+            return
+        entry = {"pk": f"CAL#{day[5:10]}", "sk": f"{shop_id}#{customer_id}"}
+        self._client.put_item(TableName=self._table, Item=to_item({**entry, "day": day}))
+        self._client.put_item(
+            TableName=self._table, Item=to_item({"pk": pk, "sk": "BDAY", "day": day})
+        )
+        if old is not None and old[5:10] != day[5:10]:
+            self._client.delete_item(
+                TableName=self._table, Key=key(f"CAL#{old[5:10]}", f"{shop_id}#{customer_id}")
+            )
+
+    def born_on(self, month_day: str) -> Iterator[tuple[str, str, str]]:
+        for item in query_all(
+            self._client,
+            TableName=self._table,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": f"CAL#{month_day}"}},
+        ):
+            shop_id, customer_id = str(item["sk"]).split("#", 1)
+            yield shop_id, customer_id, str(item["day"])
+
+    def claim_scan(self, day: str) -> bool:
+        try:
+            self._client.put_item(
+                TableName=self._table,
+                Item=to_item({"pk": "CALSCAN", "sk": day}),
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except self._client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def usage_days(self, shop_id: str, skus: Sequence[str]) -> dict[str, int]:
+        wanted = sorted(set(skus))
+        if not wanted:
+            return {}
+        items = batch_get_all(
+            self._client, self._table, [key(f"USAGE#{shop_id}", f"SKU#{s}") for s in wanted]
+        )
+        return {str(i["sk"]).removeprefix("SKU#"): int(i["days"]) for i in items}
 
     def preferences(self, shop_id: str, customer_id: str) -> dict[str, list[str]]:
         got = self._client.get_item(

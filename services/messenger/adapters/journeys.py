@@ -5,11 +5,16 @@
 - version     ``SHOP#<shop>#JOURNEY#<id>`` / ``V#<nnnnnn>``: the JSON as written
 - enrolment   ``CUST#<shop>#<customer>`` / ``E#<journey>#<enrolment>``: a person's place
               in one version; ``due_shard`` / ``due_at`` only while a step is due (the
-              sparse ``due`` index, partitioned by shard)
+              sparse ``due`` index, partitioned by shard; a step of a paused journey
+              is parked in the index's ``PAUSED#<shop>#<journey>`` partition instead,
+              which no dispatcher shard reads)
 - guard       ``CUST#<shop>#<customer>`` / ``G#<journey>#<key>``: the re-entry rule's
               record; created in the same transaction as the enrolment, conditionally
 - order       ``CUST#<shop>#<customer>`` / ``O#<order id>``: what `order.placed` said
               about an order (the `order.*` facts of a later `order.shipped`)
+- lease       ``LEASE#DUE#<shard>`` / ``LEASE``: the worker that works a due shard now,
+              until ``expires_at`` (taken by a conditional write; SQS may hand the same
+              shard to two workers, and only one of them gets it)
 - counters    ``STATS#<shop>#<journey>`` / ``V#<nnnnnn>#<scope>#<shard>``: numbers only
               ever added to, in the same transaction as the change they count, sharded
               like the due index so no counter is a hot key
@@ -136,6 +141,20 @@ class JourneyRepository:
         """Whether one shard has a step due by `until` (the tick fans out only those)."""
         return bool(self.due(shard, until, 1))
 
+    def parked(self, shop_id: str, journey_id: str) -> Iterator[Enrolment]:
+        """The enrolments parked while the journey was paused (a paused journey's due
+        steps, out of the dispatcher's shards)."""
+        raise NotImplementedError
+
+    def lease(self, shard: int, owner: str, now: datetime, until: datetime) -> bool:
+        """Take the shard's lease for `owner` until `until`: False while another owner
+        holds one that has not expired by `now`."""
+        raise NotImplementedError
+
+    def release(self, shard: int, owner: str) -> None:
+        """Give the lease back (only `owner`'s: one that expired and was taken stays)."""
+        raise NotImplementedError
+
     def count_once(self, e: Enrolment, marker: str, counters: list[Counter]) -> bool:
         """Add the counters of `e`'s journey version once per `marker` (a delivery's
         first send, open or click); False when that marker was counted before."""
@@ -174,11 +193,18 @@ def _enrolment_item(e: Enrolment) -> dict[str, Any]:
         "finished_at": e.finished_at.isoformat() if e.finished_at else None,
         "converted_at": e.converted_at.isoformat() if e.converted_at else None,
         "shard": e.shard,
+        "parked": e.parked or None,
     }
     if e.due_at is not None and e.status in (EnrolmentStatus.ACTIVE, EnrolmentStatus.SCHEDULED):
-        item["due_shard"] = f"DUE#{e.shard:03d}"
+        item["due_shard"] = (
+            _parked_shard(e.shop_id, e.journey_id) if e.parked else f"DUE#{e.shard:03d}"
+        )
         item["due_at"] = stamp(e.due_at)
     return item
+
+
+def _parked_shard(shop_id: str, journey_id: str) -> str:
+    return f"PAUSED#{shop_id}#{journey_id}"
 
 
 def enrolment_of(item: Mapping[str, Any]) -> Enrolment:
@@ -202,6 +228,7 @@ def enrolment_of(item: Mapping[str, Any]) -> Enrolment:
         finished_at=_dt(item.get("finished_at")),
         converted_at=_dt(item.get("converted_at")),
         shard=int(item.get("shard", 0)),
+        parked=bool(item.get("parked")),
     )
 
 
@@ -463,8 +490,50 @@ class DynamoJourneyRepository(JourneyRepository):
         response = self._due_query(shard, until, Limit=limit)
         return [enrolment_of(from_item(i)) for i in response.get("Items", [])]
 
+    def parked(self, shop_id: str, journey_id: str) -> Iterator[Enrolment]:
+        for item in query_all(
+            self._client,
+            TableName=self._table,
+            IndexName=DUE_INDEX,
+            KeyConditionExpression="due_shard = :s",
+            ExpressionAttributeValues={":s": {"S": _parked_shard(shop_id, journey_id)}},
+        ):
+            yield enrolment_of(item)
+
     def has_due(self, shard: int, until: datetime) -> bool:
         return int(self._due_query(shard, until, Select="COUNT", Limit=1).get("Count", 0)) > 0
+
+    # ------------------------------------------------------------ shard leases
+    def lease(self, shard: int, owner: str, now: datetime, until: datetime) -> bool:
+        try:
+            self._client.put_item(
+                TableName=self._table,
+                Item=to_item(
+                    {
+                        "pk": f"LEASE#DUE#{shard:03d}",
+                        "sk": "LEASE",
+                        "owner": owner,
+                        "expires_at": stamp(until),
+                    }
+                ),
+                ConditionExpression="attribute_not_exists(pk) OR expires_at <= :now",
+                ExpressionAttributeValues={":now": {"S": stamp(now)}},
+            )
+        except self._client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def release(self, shard: int, owner: str) -> None:
+        try:
+            self._client.delete_item(
+                TableName=self._table,
+                Key=key(f"LEASE#DUE#{shard:03d}", "LEASE"),
+                ConditionExpression="#o = :owner",
+                ExpressionAttributeNames={"#o": "owner"},
+                ExpressionAttributeValues={":owner": {"S": owner}},
+            )
+        except self._client.exceptions.ConditionalCheckFailedException:
+            return  # expired and taken by another worker: theirs now
 
     # ------------------------------------------------------------ facts
     def record_order(self, shop_id: str, customer_id: str, order_id: str, facts: Any) -> None:

@@ -9,7 +9,7 @@ from datetime import date
 from html import escape
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Depends, Header, Query, Request
+from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from mangum import Mangum
@@ -49,6 +49,8 @@ from messenger.entrypoints.schemas import (
     PolicyPublic,
     PolicyUpdate,
     PreviewCreate,
+    ProductUsagePublic,
+    ProductUsagePut,
     RedriveCreate,
     RedrivePublic,
     SendCreate,
@@ -364,6 +366,19 @@ def journey_stats(journey_id: str, principal: MessagesReader, c: Container) -> d
     """Entered, active, exited by reason, sent, converted and revenue per journey, version
     and step, and the lift against the holdout with 95 % intervals."""
     return c.journeys.stats.read(principal.shop_id, journey_id)
+
+
+@router.put("/v1/journeys/products/{sku}")
+def put_product_usage(
+    sku: Annotated[str, Path(min_length=1, max_length=128)],
+    body: ProductUsagePut,
+    principal: MessagesSender,
+    c: Container,
+) -> ProductUsagePublic:
+    """A product's usage days (days of supply per unit): replenishment reminds at the
+    order plus usage days x quantity instead of the person's average interval."""
+    c.adapters.journey_facts.record_usage_days(principal.shop_id, sku, body.usage_days)
+    return ProductUsagePublic(sku=sku, usage_days=body.usage_days)
 
 
 @router.post("/v1/campaigns", status_code=201)

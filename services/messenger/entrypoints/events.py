@@ -12,8 +12,10 @@ from messenger.services.requested import RequestedMessage
 from shared.contracts import details
 from shared.contracts.envelope import EventEnvelope
 from shared.events_handler import LazyContainer, dispatch
+from shared.log import get_logger
 
 container = LazyContainer(bootstrap.build)
+_log = get_logger("kizuna.messenger.journeys")
 reset = container.reset
 
 
@@ -141,7 +143,7 @@ def journey_shards(records: list[dict[str, Any]]) -> dict[str, Any]:
     """SQS: the due shards the tick fanned out, one worker run each. A shard that fails
     is reported back (`batchItemFailures`), so SQS hands only that one out again."""
     failures = []
-    ran = 0
+    ran = busy = 0
     for record in records:
         try:
             body = json.loads(record["body"])
@@ -149,9 +151,17 @@ def journey_shards(records: list[dict[str, Any]]) -> dict[str, Any]:
                 int(body["journey_shard"]), datetime.fromisoformat(body["until"])
             )
             ran += run.ran
-        except Exception:
+            busy += run.busy
+        except Exception as err:
+            # The message id and the error's type only (never the input or a person);
+            # SQS hands the message out again, and after maxReceiveCount to the DLQ.
+            _log.error(
+                "journey shard failed",
+                extra={"message_id": record.get("messageId", ""), "error": type(err).__name__},
+                exc_info=False,
+            )
             failures.append({"itemIdentifier": record.get("messageId", "")})
-    return {"ran": ran, "batchItemFailures": failures}
+    return {"ran": ran, "busy": busy, "batchItemFailures": failures}
 
 
 JOURNEY_ONLY_EVENTS = (

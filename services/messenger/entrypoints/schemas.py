@@ -714,3 +714,16 @@ class BuiltinEnabledPublic(BaseModel):
     created: bool
     messages_created: list[str]
     pool_created: str | None
+
+
+class ProductUsagePut(BaseModel):
+    """A catalog field the replenishment journey reads: how many days one unit lasts."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    usage_days: int = Field(ge=1, le=3650, description="Days one unit lasts (days of supply).")
+
+
+class ProductUsagePublic(BaseModel):
+    sku: str
+    usage_days: int

@@ -53,6 +53,10 @@ class Trigger:
     key: str | None = None
     """The detail field naming what the enrolment is about (`order_id`): the trigger key
     of `per_key` re-entry and part of every send's anchor."""
+    restart_wait: bool = False
+    """The same trigger again (same key) while the enrolment is still in its first step,
+    a `wait`, starts that wait again from the new event: a cart flow's hour counts from
+    the last `cart.updated`, not the first."""
 
     @property
     def event_types(self) -> frozenset[str]:
@@ -104,6 +108,9 @@ class Step:
     event: str | None = None
     """`wait_event`: the event that ends the wait early (then `next`; else `timeout_next`)."""
     timeout_next: str | None = None
+    same_key: bool = False
+    """`wait_event`: only an event about the enrolment's own trigger key ends the wait
+    (its trigger `key` field equal: a second view of the same SKU, not of any)."""
     message_id: str | None = None
     slots: tuple[str, ...] = ()
     """`send`: content the send needs besides the person (`SEND_SLOTS`): each is looked
@@ -162,7 +169,10 @@ class Journey:
         """Every event type this version reacts to once someone is inside."""
         waits = {s.event for s in self.steps.values() if s.event}
         goal = {self.goal.event} if self.goal else set()
-        return frozenset(self.exit_events | waits | goal)
+        restart = (
+            {self.trigger.event} if self.trigger.restart_wait and self.trigger.event else set()
+        )
+        return frozenset(self.exit_events | waits | goal | restart)
 
     @property
     def fields(self) -> frozenset[str]:

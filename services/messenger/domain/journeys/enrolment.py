@@ -66,10 +66,22 @@ class Enrolment:
     finished_at: datetime | None = None
     converted_at: datetime | None = None
     shard: int = 0
+    parked: bool = False
+    """Its journey is paused: kept out of the dispatcher's due shards (in the journey's
+    own `PAUSED` partition of the due index) until a resume or archive hands it back."""
 
     @property
     def active(self) -> bool:
         return self.status is EnrolmentStatus.ACTIVE
+
+    @property
+    def counted(self) -> bool:
+        """In the journey's numbers: it entered (treated or holdout). A date trigger's
+        enrolment still waiting for its day, or refused by the entry filter on the day,
+        never entered: its goal and F2 must not reach the lift's numerators."""
+        return self.status is not EnrolmentStatus.SCHEDULED and (
+            self.exit_reason != ExitReason.ENTRY_FILTER.value
+        )
 
     def send_anchor(self, step_id: str) -> str:
         """The idempotency key of a send: (enrolment, version, step, anchor)."""

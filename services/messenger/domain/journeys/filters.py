@@ -13,7 +13,8 @@ same `all` / `any` / `not` tree:
   facts only the messenger has: a top-level field of the trigger event
   (`event.is_first_order`), the trigger order as `order.placed` reported it
   (`order.order_count`, `order.total`, `order.is_first_order`, `order.sales_channel`),
-  the recipient's `customer.locale` / `timezone` / `rank`.
+  the recipient's `customer.locale` / `timezone` / `rank`, and `customer.order_count`
+  (the highest order count an `order.placed` reported for the person).
 """
 
 from __future__ import annotations

@@ -66,6 +66,12 @@ def parse_journey(body: object, shop_id: str, events: frozenset[str], version: i
     if not isinstance(start, str) or start not in steps:
         raise JourneyError("start", "expected the id of a step")
     _check_graph(start, steps)
+    trigger = _trigger(body.get("trigger"), events)
+    for step in steps.values():
+        if step.same_key and trigger.key is None:
+            raise JourneyError(f"steps.{step.step_id}.same_key", "needs a trigger with a key")
+    if trigger.restart_wait and steps[start].type is not StepType.WAIT:
+        raise JourneyError("trigger.restart_wait", "needs a start step of type wait")
     holdout = body.get("holdout_percent", 0)
     if isinstance(holdout, bool) or not isinstance(holdout, int | float) or not 0 <= holdout <= 50:
         raise JourneyError("holdout_percent", "expected a number from 0 to 50")
@@ -76,7 +82,7 @@ def parse_journey(body: object, shop_id: str, events: frozenset[str], version: i
         journey_id=journey_id,
         shop_id=shop_id,
         name=name.strip(),
-        trigger=_trigger(body.get("trigger"), events),
+        trigger=trigger,
         start=start,
         steps=steps,
         entry_filter=_optional_filter(body, "entry_filter"),
@@ -123,8 +129,14 @@ def _trigger(obj: object, events: frozenset[str]) -> Trigger:
     if key is not None and (not isinstance(key, str) or not key):
         raise JourneyError("trigger.key", "expected a detail field name (e.g. order_id)")
     kind = kinds[0]
+    restart = obj.get("restart_wait", False)
+    if not isinstance(restart, bool) or (restart and (kind != "event" or key is None)):
+        raise JourneyError(
+            "trigger.restart_wait", "expected true or false (true: an event with a key)"
+        )
     if kind == "event":
-        return Trigger(event=_event(obj["event"], "trigger.event", events), key=key)
+        event = _event(obj["event"], "trigger.event", events)
+        return Trigger(event=event, key=key, restart_wait=restart)
     if kind == "segment":
         return Trigger(segment=_identifier(obj["segment"], "trigger.segment"), key=key)
     offset = obj.get("offset_days", 0)
@@ -260,11 +272,15 @@ def _wait_step(base: Step, raw: Mapping[str, Any], path: str, events: frozenset[
     timeout_next = raw.get("timeout_next")  # wait_event
     if not isinstance(timeout_next, str):
         raise JourneyError(f"{path}.timeout_next", "expected a step id")
+    same_key = raw.get("same_key", False)
+    if not isinstance(same_key, bool):
+        raise JourneyError(f"{path}.same_key", "expected true or false")
     return _with(
         base,
         event=_event(raw.get("event"), f"{path}.event", events),
         delay=_duration(raw, path, required=True),
         timeout_next=timeout_next,
+        same_key=same_key,
     )
 
 

@@ -41,6 +41,11 @@ class JourneyContent:
     facts: JourneyFacts
     coupons: Coupons
 
+    def order_count(self, shop_id: str, customer_id: str) -> int:
+        """The highest F-stage `order.placed` reported for the person (0: none heard)."""
+        counts = [o.get("order.order_count") for o in self.facts.orders_of(shop_id, customer_id)]
+        return max((int(c) for c in counts if isinstance(c, int)), default=0)
+
     def fill(self, journey: Journey, step: Step, e: Enrolment) -> Filled:
         shop, customer = e.shop_id, e.customer_id
         out: dict[str, Any] = {}

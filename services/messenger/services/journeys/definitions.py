@@ -4,12 +4,13 @@ version they entered (see the README's edit policy)."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from messenger.adapters.journeys import JourneyRepository
+from messenger.adapters.journeys import Counter, JourneyRepository, StaleEnrolment
 from messenger.domain.journeys.builtins import SEGMENTER_BUILTIN_SEGMENTS
 from messenger.domain.journeys.definition import Journey, JourneyStatus, StepType
 from messenger.domain.journeys.filters import segments_of
@@ -116,5 +117,19 @@ class JourneyDefinitions:
                 return head
             changed = replace(head, status=status.value, updated_at=self.clock())
             if self.repo.save_head(changed):
+                if head.status == JourneyStatus.PAUSED:
+                    self._unpark(shop_id, journey_id)
                 return replace(changed, rev=head.rev + 1)
         raise Conflict("journey kept changing; try again", field="status")
+
+    def _unpark(self, shop_id: str, journey_id: str) -> None:
+        """Resumed or archived: each step parked while paused is due now again (the
+        runner then sends it, or exits the person `archived`)."""
+        now = self.clock()
+        unparked = 0
+        for e in self.repo.parked(shop_id, journey_id):
+            back = replace(e, parked=False, due_at=now, seq=e.seq + 1)
+            with contextlib.suppress(StaleEnrolment):  # moved meanwhile (an exit event)
+                self.repo.advance(e, back, [Counter("J", {"unparked": 1})])
+                unparked += 1
+        _log.info("journey unparked", extra={"journey_id": journey_id, "count": unparked})

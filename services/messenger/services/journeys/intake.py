@@ -7,7 +7,7 @@ write (the re-entry guard, the enrolment's `seq`, `converted_at` set once).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -74,6 +74,8 @@ class JourneyIntake:
     facts: JourneyFacts | None = None
     """Carts, stock, who wants a sold-out SKU, survey motives: what the built-in journeys'
     slots read (None: not kept)."""
+    scanned: set[str] = field(default_factory=set, compare=False)
+    """The days whose date-trigger scan this process has claimed or seen claimed."""
 
     def received(
         self, shop_id: str, event_type: str, event_id: str, at: datetime, detail: Mapping[str, Any]
@@ -99,6 +101,10 @@ class JourneyIntake:
                     "order.skus": [i.get("sku") for i in items or [] if isinstance(i, Mapping)],
                 },
             )
+        if event_type == "customer.upserted" and self.facts is not None:
+            birthday = detail.get(CALENDAR_FIELD)
+            if isinstance(birthday, str) and len(birthday) >= 10:
+                self.facts.record_birthday(shop_id, customer_id, birthday[:10])
         heads = self.repo.heads(shop_id)
         if self.facts is not None:
             self._keep_facts(shop_id, customer_id, event_type, at, detail, heads)
@@ -176,6 +182,46 @@ class JourneyIntake:
                     entered.append(journey.journey_id)
         return Received(entered=tuple(entered))
 
+    # ------------------------------------------------------------ date triggers
+    def date_scan(self, now: datetime) -> int:
+        """Once a day (the first tick of a UTC day claims it): everyone born tomorrow
+        (29 February too, in a year without one) enters each active journey triggered by
+        `birthday`, as a `customer.upserted` would enrol them, so a birthday comes every
+        year to everyone the messenger has a birthday of, not only to those whose profile
+        changed. The date key (`k#<date>`) makes both ways one enrolment."""
+        today = now.date().isoformat()
+        if self.facts is None or today in self.scanned:
+            return 0
+        self.scanned.add(today)  # a warm worker asks once a day, not every minute
+        if not self.facts.claim_scan(today):
+            return 0
+        tomorrow = (now + timedelta(days=1)).date()
+        days = [tomorrow.strftime("%m-%d")]
+        if days[0] == "02-28" and not _leap(tomorrow.year):
+            days.append("02-29")
+        journeys: dict[str, list[Journey]] = {}
+        entered = 0
+        for month_day in days:
+            for shop_id, customer_id, birthday in self.facts.born_on(month_day):
+                if shop_id not in journeys:
+                    journeys[shop_id] = self._date_journeys(shop_id)
+                detail = {"customer_id": customer_id, CALENDAR_FIELD: birthday}
+                for journey in journeys[shop_id]:
+                    event_id = f"calendar:{tomorrow.isoformat()}:{customer_id}"
+                    entered += self._enrol(journey, customer_id, event_id, now, detail)
+        _log.info("journey date scan", extra={"day": tomorrow.isoformat(), "entered": entered})
+        return entered
+
+    def _date_journeys(self, shop_id: str) -> list[Journey]:
+        found = []
+        for head in self.repo.heads(shop_id):
+            if head.status != JourneyStatus.ACTIVE:
+                continue
+            journey = self.book.version(shop_id, head.journey_id, head.version)
+            if journey is not None and journey.trigger.date_field == CALENDAR_FIELD:
+                found.append(journey)
+        return found
+
     # ------------------------------------------------------------ people inside
     def _inside(
         self,
@@ -200,7 +246,7 @@ class JourneyIntake:
                 and e.converted_at is None
                 and at <= e.entered_at + goal.within
                 and detail.get("order_id", None) != e.key
-                and e.status is not EnrolmentStatus.SCHEDULED
+                and e.counted
             ):
                 e = self._convert(e, at, detail) or e
                 if e.converted_at is not None:
@@ -208,11 +254,14 @@ class JourneyIntake:
             if (
                 event_type == "order.placed"
                 and detail.get("order_count") == 2
-                and e.status is not EnrolmentStatus.SCHEDULED
+                and e.counted
                 and at <= e.entered_at + (goal.within if goal else F2_WINDOW)
             ):
                 self._second_order(e, at)
             if e.status is not EnrolmentStatus.ACTIVE:
+                continue
+            if self._restart(journey, e, event_type, at, detail):
+                resumed.append(e.journey_id)
                 continue
             if event_type in journey.exit_events:
                 if self._exit(e, at, f"event:{event_type}"):
@@ -224,6 +273,7 @@ class JourneyIntake:
                 and step is not None
                 and step.type is StepType.WAIT_EVENT
                 and step.event == event_type
+                and (not step.same_key or str(detail.get(journey.trigger.key or "")) == e.key)
             ):
                 after = replace(e, step=step.next, waiting=False, due_at=at, seq=e.seq + 1)
                 counter = Counter(f"S#{step.step_id}", {"executed": 1, "event_arrived": 1})
@@ -234,6 +284,32 @@ class JourneyIntake:
                 resumed.append(e.journey_id)
                 self.runner.run(after)
         return Received(exited=tuple(exited), resumed=tuple(resumed), converted=tuple(converted))
+
+    def _restart(
+        self,
+        journey: Journey,
+        e: Enrolment,
+        event_type: str,
+        at: datetime,
+        detail: Mapping[str, Any],
+    ) -> bool:
+        """The trigger again (same key) while the enrolment waits in its first step: the
+        wait starts again from this event (`restart_wait`). An older event than the one
+        the wait counts from (a late or replayed delivery) moves nothing."""
+        trigger = journey.trigger
+        if not (trigger.restart_wait and event_type == trigger.event and trigger.key):
+            return False
+        if not (e.waiting and e.step == journey.start) or str(detail.get(trigger.key)) != e.key:
+            return False
+        due = at + journey.step(journey.start).delay
+        if e.due_at is not None and due <= e.due_at:
+            return False
+        after = replace(e, due_at=due, seq=e.seq + 1)
+        try:
+            self.repo.advance(e, after, [Counter(f"S#{journey.start}", {"restarted": 1})])
+        except StaleEnrolment:
+            return False
+        return True
 
     def _exit(self, e: Enrolment, at: datetime, reason: str) -> bool:
         after = replace(
@@ -361,8 +437,19 @@ class JourneyIntake:
         found = anchors_of(detail, at)
         wants = any(s.anchor == REPLENISH_ANCHOR for s in journey.steps.values())
         if wants and self.facts is not None:
-            orders = self.facts.orders_of(journey.shop_id, customer_id)
-            found[REPLENISH_ANCHOR] = replenish_at(orders, found.get("placed_at", at))
+            placed_at = found.get("placed_at", at)
+            lines = [i for i in detail.get("items") or [] if isinstance(i, Mapping)]
+            usage = self.facts.usage_days(journey.shop_id, [str(i.get("sku")) for i in lines])
+            supply = [
+                usage[str(i.get("sku"))] * max(int(i.get("quantity") or 1), 1)
+                for i in lines
+                if str(i.get("sku")) in usage
+            ]
+            if supply:  # the product's usage days say when the first line runs out
+                found[REPLENISH_ANCHOR] = placed_at + timedelta(days=min(supply))
+            else:
+                orders = self.facts.orders_of(journey.shop_id, customer_id)
+                found[REPLENISH_ANCHOR] = replenish_at(orders, placed_at)
         return found
 
     @staticmethod
@@ -379,6 +466,14 @@ class JourneyIntake:
         if day.tzinfo is None:
             day = day.replace(tzinfo=UTC)
         return next_occurrence(day, at, trigger.offset_days, trigger.yearly)
+
+
+CALENDAR_FIELD = "birthday"
+"""The date field the messenger keeps a calendar of (`customer.upserted`'s birthday)."""
+
+
+def _leap(year: int) -> bool:
+    return year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
 
 
 REPLENISH_ANCHOR = "replenish_at"

@@ -27,7 +27,7 @@ from messenger.adapters.recipients import RecipientRepository
 from messenger.domain.abtest import VariantStats, thompson_pick
 from messenger.domain.journeys.definition import Journey, JourneyStatus, Step, StepType
 from messenger.domain.journeys.enrolment import Enrolment, EnrolmentStatus, ExitReason
-from messenger.domain.journeys.filters import Filter, matches, profile_rules
+from messenger.domain.journeys.filters import Filter, fields_of, matches, profile_rules
 from messenger.domain.journeys.plan import held_out, unit_draw, wake_at
 from messenger.domain.model import Recipient
 from messenger.domain.policy import recipient_zone, zone
@@ -42,12 +42,15 @@ from shared.log import get_logger
 _log = get_logger("kizuna.messenger.journeys")
 
 MAX_STEPS_PER_RUN = 50
-PAUSED_RECHECK = timedelta(minutes=15)
 FAILED_STEP_BACKOFF = timedelta(minutes=5)
 LATE_SEND_AFTER = timedelta(hours=24)
 """A send whose wait ended more than this long ago is skipped (`skipped_late`), not sent:
 a backfilled or late `order.shipped` must not deliver the day-1 to day-14 step mails
 together (each mail goes on its day or not at all)."""
+ORDER_COUNT = "customer.order_count"
+"""The person's order count as the latest `order.placed` the messenger heard reported it
+(read only by a filter that names it): a second order placed before the first shipped
+ends the step mails at their first send."""
 WAITS = frozenset(
     {StepType.WAIT, StepType.WAIT_UNTIL, StepType.WAIT_LOCAL_TIME, StepType.WAIT_EVENT}
 )
@@ -81,12 +84,20 @@ class StepRunner:
     content: JourneyContent | None = None
     """Fills a send step's slots and coupon (the built-in journeys' cart, product, ...)."""
 
+    def paused_now(self, shop_id: str, journey_id: str) -> bool:
+        """The head read again before parking: `status_of` may be a minute stale, and an
+        enrolment parked after the resume swept the parked ones would wait for good."""
+        head = self.repo.head(shop_id, journey_id)
+        return head is not None and head.status == JourneyStatus.PAUSED
+
     def check(self, rule: Filter | None, e: Enrolment, recipient: Recipient | None) -> bool:
         """The filter on this person now: the messenger's facts here, the profile's
         leaves answered by the segmenter in one request (only when the filter has any)."""
         if rule is None:
             return True
         facts = {**e.facts, **customer_facts(recipient)}
+        if ORDER_COUNT in fields_of(rule) and self.content is not None:
+            facts[ORDER_COUNT] = self.content.order_count(e.shop_id, e.customer_id)
         leaves = profile_rules(rule)
         answers: dict[int, bool] = {}
         if leaves:
@@ -106,7 +117,7 @@ class StepRunner:
             now = self.clock()
             if e.status not in (EnrolmentStatus.ACTIVE, EnrolmentStatus.SCHEDULED):
                 return e
-            if e.due_at is None or e.due_at > now:
+            if e.due_at is None or e.due_at > now or e.parked:
                 return e
             journey = self.book.version(e.shop_id, e.journey_id, e.version)
             if journey is None:
@@ -140,8 +151,9 @@ class StepRunner:
         status = self.status_of(e.shop_id, e.journey_id)
         if status == JourneyStatus.ARCHIVED:
             return self._finish(e, now, EnrolmentStatus.EXITED, ExitReason.ARCHIVED.value)
-        if status == JourneyStatus.PAUSED:
-            return replace(e, seq=e.seq + 1, due_at=now + PAUSED_RECHECK), []
+        if status == JourneyStatus.PAUSED and self.paused_now(e.shop_id, e.journey_id):
+            # Parked out of the due shards until a resume hands it back (no re-reads).
+            return replace(e, seq=e.seq + 1, parked=True), [Counter("J", {"parked": 1})]
         if e.status is EnrolmentStatus.SCHEDULED:
             return self._enter_scheduled(journey, e, now)
         step = journey.step(e.step or journey.start)

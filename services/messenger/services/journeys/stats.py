@@ -71,6 +71,7 @@ def summarise(journey: dict[str, float], steps: dict[str, dict[str, float]]) -> 
         "holdout": n_h,
         "active": max(treated - finished, 0),
         "completed": int(g["completed"]),
+        "parked": max(int(g["parked"] - g["unparked"]), 0),
         "exited": exited,
         "sent": int(sum(s.get("sent", 0) for s in steps.values())),
         **{
