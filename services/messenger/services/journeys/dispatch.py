@@ -10,20 +10,14 @@ and a send that ran twice finds its delivery (see `runner`)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from messenger.adapters.journeys import JourneyRepository
+from messenger.services.journeys.ports import ShardQueue
 from messenger.services.journeys.runner import StepRunner
-
-
-class ShardQueue:
-    """Port: hand due shards to workers."""
-
-    def fan_out(self, shards: Sequence[int], until: datetime) -> None:
-        raise NotImplementedError
 
 
 @dataclass(frozen=True)
