@@ -5,22 +5,19 @@ dispatcher) by uvicorn on 127.0.0.1, on in-process moto."""
 from __future__ import annotations
 
 import random
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 
 from ops.local.router import Dispatcher, build_routes
 from ops.local.template import functions, load_template
 from segmenter.entrypoints import analytics as analytics_handler
 from shared.auth.service import authenticate_token, create_key
+from tests.browser import served
 from tests.conftest import TEMPLATE, Cloud, ShopKeys, make_shop
 
 FIRST_DAY = date(2024, 11, 1)
@@ -125,17 +122,5 @@ def base_url(cloud: Cloud) -> Iterator[str]:
     """Every function's app behind the template's routes (as `kizuna local up` serves them),
     by uvicorn in a thread on a free port of 127.0.0.1."""
     dispatcher = Dispatcher(build_routes(functions(load_template(TEMPLATE))))
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(dispatcher, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
-    sock.close()
+    with served(dispatcher) as url:
+        yield url

@@ -19,35 +19,20 @@ from urllib.parse import urlsplit
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.browser import PHONE, chromium, needs_chromium
 from tests.conftest import Cloud, make_shop, order_payload
 from tests.console.conftest import Shops
 from tests.console.png import decode
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 LAPTOP = {"width": 1280, "height": 900}
-PHONE = {"width": 390, "height": 844}
 
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(), reason="Debian chromium is not installed (apt-get install chromium)"
-)
+pytestmark = needs_chromium
 
 
 @pytest.fixture
 def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    with chromium() as launched:
         yield launched
-        launched.close()
 
 
 class Console:
