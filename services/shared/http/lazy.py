@@ -15,12 +15,14 @@ fails, so the loss is seen."""
 from __future__ import annotations
 
 import sys
+import warnings
 from collections.abc import Callable
 from functools import cached_property
 from typing import Any
 
 import fastapi.encoders
 from fastapi._compat import shared, v2
+from pydantic.warnings import UnsupportedFieldAttributeWarning
 
 
 def defer_type_adapters() -> bool:
@@ -34,7 +36,14 @@ def defer_type_adapters() -> bool:
 
     def type_adapter(self: Any) -> Any:
         build(self)  # FastAPI's own construction, which sets `self._type_adapter`
-        return self.__dict__["_type_adapter"]
+        adapter = self.__dict__["_type_adapter"]
+        if not adapter.pydantic_complete:
+            # A model built on first use (`Schema`) makes its adapter wait too: build it
+            # now, under the filter FastAPI's construction sets for its field metadata.
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UnsupportedFieldAttributeWarning)
+                adapter.rebuild(raise_errors=False, _types_namespace={})
+        return adapter
 
     lazy: cached_property[Any] = cached_property(type_adapter)
     lazy.__set_name__(field, "_type_adapter")
