@@ -225,6 +225,17 @@ def shop(cloud: Cloud) -> ShopKeys:
     return make_shop(cloud, "acme")
 
 
+def segment_writer(api: TestClient, shop: ShopKeys) -> dict[str, str]:
+    """The headers of a new "marketer" key that writes and reads segments, made through
+    the admin API as a shop would."""
+    key = api.post(
+        "/v1/admin/keys",
+        json={"name": "marketer", "scopes": ["segments:write", "segments:read"]},
+        headers=shop.header(shop.admin),
+    ).json()["token"]
+    return shop.header(key)
+
+
 @pytest.fixture
 def segmenter_client(cloud: Cloud) -> TestClient:
     from segmenter.entrypoints.api import app

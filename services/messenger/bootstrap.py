@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 import tempfile
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from messenger.adapters.campaigns import CampaignRepository, DynamoCampaignRepository
 from messenger.adapters.coupons import CouponRepository, DynamoCouponRepository
@@ -49,15 +51,6 @@ from messenger.services.dispatcher import Dispatcher
 from messenger.services.due import DueQueue
 from messenger.services.engagement import Engagement
 from messenger.services.inserts import Inserts
-from messenger.services.journeys.book import JourneyBook
-from messenger.services.journeys.builtins import BuiltinJourneys
-from messenger.services.journeys.content import JourneyContent
-from messenger.services.journeys.definitions import JourneyDefinitions
-from messenger.services.journeys.dispatch import JourneyDispatch, ShardQueue
-from messenger.services.journeys.intake import JourneyIntake
-from messenger.services.journeys.outcomes import JourneyOutcomes
-from messenger.services.journeys.runner import StepRunner
-from messenger.services.journeys.stats import JourneyStats
 from messenger.services.ledger import Ledger
 from messenger.services.line_accounts import LineAccounts
 from messenger.services.messages import MessageLibrary
@@ -75,6 +68,16 @@ from shared.adapters.eventbridge import EventBridgePublisher, EventPublisher
 from shared.auth.store import DynamoKeyStore, KeyStore
 from shared.rights import ConsumerRights, PersonalData
 from shared.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from messenger.services.journeys.builtins import BuiltinJourneys
+    from messenger.services.journeys.definitions import JourneyDefinitions
+    from messenger.services.journeys.dispatch import JourneyDispatch
+    from messenger.services.journeys.intake import JourneyIntake
+    from messenger.services.journeys.outcomes import JourneyOutcomes
+    from messenger.services.journeys.ports import ShardQueue
+    from messenger.services.journeys.runner import StepRunner
+    from messenger.services.journeys.stats import JourneyStats
 
 
 class SnsSubscriptionConfirmer(SubscriptionConfirmer):
@@ -132,6 +135,9 @@ class MessengerAdapters:
 
 JOURNEY_STATUS_TTL = timedelta(minutes=1)
 
+_WIRING = threading.Lock()
+"""Wires a container's journey engine once, when two threads reach it together."""
+
 
 @dataclass(frozen=True)
 class Journeys:
@@ -149,6 +155,17 @@ class Journeys:
 def wire_journeys(
     a: MessengerAdapters, library: MessageLibrary, pipeline: SendPipeline, coupons: Coupons
 ) -> Journeys:
+    """The journey engine, imported here: only the journey routes and events reach it."""
+    from messenger.services.journeys.book import JourneyBook
+    from messenger.services.journeys.builtins import BuiltinJourneys
+    from messenger.services.journeys.content import JourneyContent
+    from messenger.services.journeys.definitions import JourneyDefinitions
+    from messenger.services.journeys.dispatch import JourneyDispatch
+    from messenger.services.journeys.intake import JourneyIntake
+    from messenger.services.journeys.outcomes import JourneyOutcomes
+    from messenger.services.journeys.runner import StepRunner
+    from messenger.services.journeys.stats import JourneyStats
+
     repo = a.journey_repo
     book = JourneyBook(repo)
 
@@ -218,9 +235,25 @@ class MessengerContainer:
     shipping: ShippingNotices
     coupons: Coupons
     inserts: Inserts
-    dispatcher: Dispatcher
     webhooks: Webhooks
-    journeys: Journeys
+
+    @property
+    def journeys(self) -> Journeys:
+        """The journey engine, wired on first use, once per container: a request that
+        never reaches a journey does not import it (cold start)."""
+        built: Journeys | None = self.__dict__.get("_journeys")
+        if built is None:
+            with _WIRING:
+                built = self.__dict__.get("_journeys")
+                if built is None:
+                    built = wire_journeys(self.adapters, self.library, self.pipeline, self.coupons)
+                    self.__dict__["_journeys"] = built
+        return built
+
+    @cached_property
+    def dispatcher(self) -> Dispatcher:
+        """The minute tick: the due queue, the campaigns, then the journeys."""
+        return Dispatcher(self.due, self.campaigns, self.journeys.dispatch)
 
     @property
     def keys(self) -> KeyStore:
@@ -299,7 +332,6 @@ def wire(a: MessengerAdapters) -> MessengerContainer:
         postbacks=engagement.line_events,
         clock=a.clock,
     )
-    journeys = wire_journeys(a, library, pipeline, coupons)
     return MessengerContainer(
         adapters=a,
         library=library,
@@ -313,9 +345,7 @@ def wire(a: MessengerAdapters) -> MessengerContainer:
         shipping=ShippingNotices(library, pipeline),
         coupons=coupons,
         inserts=inserts,
-        dispatcher=Dispatcher(due, campaigns, journeys.dispatch),
         webhooks=webhooks,
-        journeys=journeys,
     )
 
 

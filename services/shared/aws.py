@@ -32,6 +32,7 @@ class Session:
         self.region = region
         self._session: botocore.session.Session | None = None
         self._clients: dict[str, Any] = {}
+        self._asked: set[str] = set()
         self._lock = threading.Lock()
 
     def real_client(self, service: str) -> Any:
@@ -44,6 +45,8 @@ class Session:
 
                 if self._session is None:
                     self._session = botocore.session.get_session()
+                    _list_only_asked(self._session, self._asked)
+                self._asked.add(service)
                 config = Config(retries={"max_attempts": 5, "mode": "standard"})
                 if service in _FROM_BOTO3:
                     import boto3
@@ -61,6 +64,28 @@ class Session:
     def built(self) -> frozenset[str]:
         """The services whose clients exist so far."""
         return frozenset(self._clients)
+
+
+def _list_only_asked(session: botocore.session.Session, asked: set[str]) -> None:
+    """Before loading a service's model, botocore checks that the service exists by
+    listing every one it knows: some 900 folders read, about half of a first client's
+    cost. The services this session was asked for are enough for that check (an unknown
+    name still raises botocore's `UnknownServiceError`)."""
+    from botocore.exceptions import DataNotFoundError
+
+    loader = session.get_component("data_loader")
+
+    def list_available_services(type_name: str) -> list[str]:
+        found = []
+        for name in sorted(asked):
+            try:
+                loader.list_api_versions(name, type_name)
+            except DataNotFoundError:
+                continue
+            found.append(name)
+        return found
+
+    loader.list_available_services = list_available_services
 
 
 class LazyClient:

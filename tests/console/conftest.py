@@ -5,9 +5,6 @@ dispatcher) by uvicorn on 127.0.0.1, on in-process moto."""
 from __future__ import annotations
 
 import random
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -15,7 +12,6 @@ from datetime import date, timedelta
 from typing import Any
 
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 
 from ops.local.router import Dispatcher, build_routes
@@ -23,6 +19,7 @@ from ops.local.template import functions, load_template
 from segmenter.entrypoints import analytics as analytics_handler
 from shared import clock as shared_clock
 from shared.auth.service import authenticate_token, create_key
+from tests.browser import CHROMIUM, chromium, served
 from tests.conftest import (
     TEMPLATE,
     TODAY,
@@ -32,7 +29,6 @@ from tests.conftest import (
     make_shop,
     open_cloud,
 )
-from tests.console.browser import CHROMIUM, CHROMIUM_ARGS
 
 FIRST_DAY = date(2024, 11, 1)
 LAST_DAY = date(2026, 11, 20)
@@ -140,20 +136,8 @@ def serve() -> Iterator[str]:
     """Every function's app behind the template's routes (as `kizuna local up` serves them),
     by uvicorn in a thread on a free port of 127.0.0.1."""
     dispatcher = Dispatcher(build_routes(functions(load_template(TEMPLATE))))
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(dispatcher, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
-    sock.close()
+    with served(dispatcher) as url:
+        yield url
 
 
 @pytest.fixture
@@ -169,12 +153,8 @@ def browser() -> Iterator[Any]:
     browser lives, and a later module's Mangum handler needs the thread's loop free."""
     if not CHROMIUM.exists():
         pytest.skip("Debian chromium is not installed (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    with chromium() as launched:
         yield launched
-        launched.close()
 
 
 @dataclass(frozen=True)

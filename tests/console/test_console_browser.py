@@ -15,12 +15,11 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.console.browser import CHROMIUM, PHONE, Console, coloured_pixels
+from tests.browser import needs_chromium
+from tests.console.browser import PHONE, Console, coloured_pixels
 from tests.console.conftest import Shops, Stack
 
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(), reason="Debian chromium is not installed (apt-get install chromium)"
-)
+pytestmark = needs_chromium
 
 
 @pytest.fixture

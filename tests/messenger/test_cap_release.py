@@ -3,20 +3,10 @@ not get one of their N messages this week, so the next one must not wait for it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 
-import pytest
-
-from tests.conftest import Cloud, ShopKeys
-from tests.messenger.line_server import BAD_CONTENT, fake_line_server
+from tests.messenger.line_server import BAD_CONTENT
 from tests.messenger.test_messaging import World
-
-
-@pytest.fixture
-def world(cloud: Cloud, shop: ShopKeys) -> Iterator[World]:
-    with fake_line_server() as line:
-        yield World(cloud, line, shop)
 
 
 def _capped_line_only(world: World) -> None:

@@ -4,20 +4,9 @@ choice, and transactional messages skip quiet hours unless the shop asks otherwi
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
-import pytest
-
-from tests.conftest import Cloud, ShopKeys
-from tests.messenger.line_server import fake_line_server
 from tests.messenger.test_messaging import DAY, LINE_USER, World
-
-
-@pytest.fixture
-def world(cloud: Cloud, shop: ShopKeys) -> Iterator[World]:
-    with fake_line_server() as line:
-        yield World(cloud, line, shop)
 
 
 def _receipt(world: World) -> None:

@@ -28,6 +28,7 @@ from messenger.channels.line import LineChannel
 from messenger.domain.model import Recipient
 from messenger.entrypoints import api as messenger_api
 from messenger.entrypoints import events as messenger_events
+from messenger.services.sending import SendRequest
 from messenger.services.webhooks import SubscriptionConfirmer
 from shared import clock as shared_clock
 from shared.adapters.dynamodb import RequestCounter
@@ -61,6 +62,18 @@ class CrashingChannel(Channel):
     def send(self, message: OutboundMessage) -> SendResult:
         self.accepted.append(message)
         raise SystemExit("died after the provider accepted")
+
+
+def crash_a_mail_send(world: World) -> CrashingChannel:
+    """A marketing mail the provider accepted just before the Lambda died."""
+    world.policy(channel_order=["email"])
+    world.customer()
+    world.message()
+    crashing = CrashingChannel()
+    world.container.adapters.channels["email"] = crashing
+    with pytest.raises(SystemExit):
+        world.container.pipeline.send(SendRequest("acme", "sale", "c-1", "api:sale", "a-1"))
+    return crashing
 
 
 class World:
@@ -659,17 +672,7 @@ def test_retries_with_backoff_then_a_dead_letter_visible_in_the_api(world: World
 
 
 def test_crash_between_provider_and_record_never_sends_twice(world: World) -> None:
-    world.policy(channel_order=["email"])
-    world.customer()
-    world.message()
-    crashing = CrashingChannel()
-    world.container.adapters.channels["email"] = crashing
-    with pytest.raises(SystemExit):
-        world.container.pipeline.send(
-            __import__("messenger.services.sending", fromlist=["SendRequest"]).SendRequest(
-                "acme", "sale", "c-1", "api:sale", "a-1"
-            )
-        )
+    crashing = crash_a_mail_send(world)
     # When the same send is retried (a Lambda retry)
     again = world.send()
     assert again["reason"] == "already_delivered"

@@ -4,23 +4,13 @@ shop's own."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
-
-import pytest
 
 from messenger.channels.base import Channel, OutboundMessage, SendResult
 from shared.auth.service import authenticate_token, create_key
 from tests.conftest import Cloud, ShopKeys, make_shop
-from tests.messenger.line_server import fake_line_server
 from tests.messenger.test_messaging import World
-
-
-@pytest.fixture
-def world(cloud: Cloud, shop: ShopKeys) -> Iterator[World]:
-    with fake_line_server() as line:
-        yield World(cloud, line, shop)
 
 
 def _dead_letter_on_line(world: World) -> dict[str, Any]:

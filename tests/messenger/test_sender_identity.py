@@ -3,7 +3,6 @@ another tenant's, with the platform's identity only for shops that have not set 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from email import message_from_string, policy
 from email.message import EmailMessage
 from typing import Any
@@ -14,8 +13,7 @@ import pytest
 from messenger import services
 from shared.auth.service import authenticate_token, create_key
 from shared.contracts import details
-from tests.conftest import REGION, Cloud, ShopKeys, make_shop
-from tests.messenger.line_server import fake_line_server
+from tests.conftest import REGION, Cloud, make_shop
 from tests.messenger.test_messaging import World
 
 ACME_SENDER = {
@@ -23,12 +21,6 @@ ACME_SENDER = {
     "email": "news@acme-cosme.jp",
     "postal_address": "大阪府大阪市北区梅田1-1-1",
 }
-
-
-@pytest.fixture
-def world(cloud: Cloud, shop: ShopKeys) -> Iterator[World]:
-    with fake_line_server() as line:
-        yield World(cloud, line, shop)
 
 
 def _verify(identity: str) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from segmenter.entrypoints import events as segmenter_events
-from tests.conftest import Cloud, OrderFactory, ShopKeys
+from tests.conftest import Cloud, OrderFactory, ShopKeys, segment_writer
 from tests.messenger.test_messaging import World
 from tests.messenger.test_unsubscribe import _raw_header
 
@@ -103,16 +103,12 @@ def test_a_topic_unsubscribe_reaches_the_segmenter_and_rules_read_it(
     no longer holds them (their mail marketing consent as such stays granted)."""
     cloud.route_rules_to_queues()
     segmenter_client.post("/v1/orders", json=new_order(1), headers=shop.header(shop.events))
-    writer = segmenter_client.post(
-        "/v1/admin/keys",
-        json={"name": "marketer", "scopes": ["segments:write", "segments:read"]},
-        headers=shop.header(shop.admin),
-    ).json()["token"]
+    writer = segment_writer(segmenter_client, shop)
     rule = {"not": {"field": "unsubscribed_topics", "op": "contains", "value": "step_mails"}}
     created = segmenter_client.post(
         "/v1/segments",
         json={"segment_id": "step-ok", "name": "May get step mails", "rule": rule},
-        headers=shop.header(writer),
+        headers=writer,
     )
     assert created.status_code == 201, created.text
     assert created.json()["member_count"] == 1
@@ -123,7 +119,7 @@ def test_a_topic_unsubscribe_reaches_the_segmenter_and_rules_read_it(
             "name": "May get step mails (topic consent)",
             "rule": {"field": "consent.topic.step_mails", "op": "eq", "value": True},
         },
-        headers=shop.header(writer),
+        headers=writer,
     )
     assert derived.status_code == 201, derived.text
     assert derived.json()["member_count"] == 1

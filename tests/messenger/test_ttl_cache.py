@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from messenger.adapters.ttl_cache import TtlCache
+from shared.ttl_cache import TtlCache
 
 
 def test_an_entry_is_fresh_for_ttl_seconds_and_stays_readable_after() -> None:

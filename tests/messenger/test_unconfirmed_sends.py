@@ -4,24 +4,16 @@ dead letter once the grace has passed, without scanning and without sending it a
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
 import pytest
 
 from messenger.adapters.repository import DUE_PK
-from messenger.services.sending import UNCONFIRMED_AFTER, SendRequest
+from messenger.services.sending import UNCONFIRMED_AFTER
 from shared.adapters.dynamodb import RequestCounter
-from tests.conftest import Cloud, ShopKeys
-from tests.messenger.line_server import fake_line_server
-from tests.messenger.test_messaging import LINE_USER, CrashingChannel, World
-
-
-@pytest.fixture
-def world(cloud: Cloud, shop: ShopKeys) -> Iterator[World]:
-    with fake_line_server() as line:
-        yield World(cloud, line, shop)
+from tests.conftest import Cloud
+from tests.messenger.test_messaging import LINE_USER, World, crash_a_mail_send
 
 
 def _due_items(world: World) -> list[dict[str, Any]]:
@@ -35,18 +27,6 @@ def _due_items(world: World) -> list[dict[str, Any]]:
     return list(response["Items"])
 
 
-def _crash_a_mail_send(world: World) -> CrashingChannel:
-    """A marketing mail the provider accepted just before the Lambda died."""
-    world.policy(channel_order=["email"])
-    world.customer()
-    world.message()
-    crashing = CrashingChannel()
-    world.container.adapters.channels["email"] = crashing
-    with pytest.raises(SystemExit):
-        world.container.pipeline.send(SendRequest("acme", "sale", "c-1", "api:sale", "a-1"))
-    return crashing
-
-
 def _cap_times(world: World) -> int:
     person = world.container.adapters.recipients.get("acme", "c-1")
     assert person is not None
@@ -58,7 +38,7 @@ def test_a_send_left_sending_becomes_an_unconfirmed_dead_letter_after_the_grace(
 ) -> None:
     # Given a mail the provider took, and the process died before recording it
     mail = world.container.adapters.channels["email"]
-    crashing = _crash_a_mail_send(world)
+    crashing = crash_a_mail_send(world)
     assert [d["status"] for d in world.deliveries()] == ["sending"]
     # When the dispatcher runs before the grace has passed
     world.clock.now += UNCONFIRMED_AFTER - timedelta(minutes=1)
@@ -103,7 +83,7 @@ def test_the_sweep_leaves_retries_alone_and_a_retried_send_is_not_swept(world: W
     world.customer("c-2", email=None, phone=None)
     world.line.answer_next(500)
     # And c-1's mail that died after the provider took it
-    _crash_a_mail_send(world)
+    crash_a_mail_send(world)
     world.policy(channel_order=["line"])
     retried = world.send(customer_id="c-2", anchor="a-2")
     assert retried["status"] == "retry_scheduled"

@@ -4,17 +4,14 @@ login: per channel and category, or from every channel at once."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from email.header import decode_header, make_header
 
-import pytest
 from fastapi.testclient import TestClient
 
 from messenger.entrypoints import events as messenger_events
 from segmenter.entrypoints import events as segmenter_events
 from shared import clock as shared_clock
-from tests.conftest import Cloud, OrderFactory, ShopKeys
-from tests.messenger.line_server import fake_line_server
+from tests.conftest import Cloud, OrderFactory, ShopKeys, segment_writer
 from tests.messenger.test_messaging import World, sms_sent
 
 
@@ -98,11 +95,7 @@ def test_an_unsubscribe_reaches_the_segmenter_profile_and_consent_segments(
     # Given an opted-in customer in a segment built on mail consent, who got a welcome mail
     cloud.route_rules_to_queues()
     segmenter_client.post("/v1/orders", json=new_order(1), headers=shop.header(shop.events))
-    writer = segmenter_client.post(
-        "/v1/admin/keys",
-        json={"name": "marketer", "scopes": ["segments:write", "segments:read"]},
-        headers=shop.header(shop.admin),
-    ).json()["token"]
+    writer = segment_writer(segmenter_client, shop)
     created = segmenter_client.post(
         "/v1/segments",
         json={
@@ -110,7 +103,7 @@ def test_an_unsubscribe_reaches_the_segmenter_profile_and_consent_segments(
             "name": "Mail marketing allowed",
             "rule": {"field": "consents", "op": "contains", "value": "email:marketing"},
         },
-        headers=shop.header(writer),
+        headers=writer,
     )
     assert created.status_code == 201, created.text
     assert created.json()["member_count"] == 1
@@ -155,12 +148,6 @@ def test_tampered_unsubscribe_link_is_refused(cloud: Cloud, messenger_client: Te
         response = messenger_client.post(f"/u/{bad}")
         assert response.status_code == 422
         assert response.json()["error"]["fields"][0]["field"] == "token"
-
-
-@pytest.fixture
-def world(cloud: Cloud, shop: ShopKeys) -> Iterator[World]:
-    with fake_line_server() as line:
-        yield World(cloud, line, shop)
 
 
 def _receipt(world: World) -> None:

@@ -15,7 +15,7 @@ from segmenter.domain.model import Order
 from segmenter.domain.records import ChangeSet
 from segmenter.entrypoints import analytics as analytics_handler
 from segmenter.services import analytics, clv
-from tests.conftest import Cloud, ShopKeys
+from tests.conftest import Cloud, ShopKeys, segment_writer
 from tests.segmenter.test_clv_pass import CHURN_RISK, NOW, ports, shop
 from tests.segmenter.test_clv_pass import shop as fixture_shop
 
@@ -136,13 +136,7 @@ def test_churn_risk_members_follow_the_same_nights_scores(
                 new_orders=by_customer[p.customer_id],
             )
         )
-    writer = shop.header(
-        segmenter_client.post(
-            "/v1/admin/keys",
-            json={"name": "marketer", "scopes": ["segments:write", "segments:read"]},
-            headers=shop.header(shop.admin),
-        ).json()["token"]
-    )
+    writer = segment_writer(segmenter_client, shop)
     created = segmenter_client.post(
         "/v1/segments",
         json={"segment_id": "churn-risk", "name": "Churn risk", "rule": CHURN_RISK},

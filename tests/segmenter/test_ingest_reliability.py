@@ -19,7 +19,7 @@ from segmenter.services.segments import MAX_CUSTOM_SEGMENTS
 from shared.clock import FixedClock as Clock
 from shared.contracts import details
 from shared.contracts.envelope import EventEnvelope
-from tests.conftest import Cloud, ShopKeys
+from tests.conftest import Cloud, ShopKeys, segment_writer
 
 YUI = {"customer_id": "c-1", "email": "yui@example.jp"}
 YUI_BY_PHONE = {"customer_id": "c-2", "phone": "09011112222"}
@@ -75,15 +75,6 @@ def _members(api: TestClient, shop: ShopKeys, segment_id: str) -> list[str]:
 def _table(cloud: Cloud) -> list[dict[str, Any]]:
     items = cloud.dynamodb.scan(TableName=cloud.settings.segmenter_table)["Items"]
     return sorted(items, key=lambda i: (i["pk"]["S"], i["sk"]["S"]))
-
-
-def _writer(api: TestClient, shop: ShopKeys) -> dict[str, str]:
-    key = api.post(
-        "/v1/admin/keys",
-        json={"name": "marketer", "scopes": ["segments:write", "segments:read"]},
-        headers=shop.header(shop.admin),
-    ).json()["token"]
-    return shop.header(key)
 
 
 # ------------------------------------------------------------------ refusals and merges
@@ -348,7 +339,7 @@ def test_a_shop_at_the_segment_cap_ingests_orders_and_merges(
     api: TestClient, shop: ShopKeys, container: SegmenterContainer
 ) -> None:
     # Given a shop one short of the custom segment cap, every segment matching any buyer
-    writer = _writer(api, shop)
+    writer = segment_writer(api, shop)
     for i in range(MAX_CUSTOM_SEGMENTS - 1):
         container.profiles.put_segment(
             "acme", SegmentDefinition(f"s{i:02d}", f"S{i}", _everyone_segment(i))

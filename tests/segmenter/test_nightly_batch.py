@@ -16,7 +16,7 @@ from segmenter.domain.membership import memberships
 from segmenter.domain.segments import Op, batch
 from segmenter.domain.segments.batch import ColumnarEvaluator
 from shared.clock import FixedClock as Clock
-from tests.conftest import ShopKeys, order_payload
+from tests.conftest import ShopKeys, order_payload, segment_writer
 from tests.segmenter.conftest import RecordingPublisher
 
 EVENTS_AT = datetime(2026, 11, 20, 0, 0, tzinfo=UTC)
@@ -48,18 +48,9 @@ CUSTOMERS: list[tuple[str, str | None, str | None, list[str]]] = [
 ]
 
 
-def _writer(api: TestClient, shop: ShopKeys) -> dict[str, str]:
-    key = api.post(
-        "/v1/admin/keys",
-        json={"name": "marketer", "scopes": ["segments:write", "segments:read"]},
-        headers=shop.header(shop.admin),
-    ).json()["token"]
-    return shop.header(key)
-
-
 def _given_a_shop_in_two_time_zones(api: TestClient, shop: ShopKeys, clock: Clock) -> None:
     clock.now = EVENTS_AT
-    writer = _writer(api, shop)
+    writer = segment_writer(api, shop)
     for segment_id, rule in CUSTOM_SEGMENTS.items():
         body = {"segment_id": segment_id, "name": segment_id, "rule": rule}
         assert api.post("/v1/segments", json=body, headers=writer).status_code == 201
@@ -93,7 +84,7 @@ def _nightly_matches_per_customer(
     published_before = len(publisher.published)
 
     # When the nightly job runs
-    response = api.post("/v1/segments/recompute", headers=_writer(api, shop))
+    response = api.post("/v1/segments/recompute", headers=segment_writer(api, shop))
     assert response.status_code == 200, response.text
 
     # Then every profile holds what the per-customer evaluator says at tonight's RFM

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 
 from segmenter.bootstrap import SegmenterContainer
 from shared.contracts.envelope import EventEnvelope
-from tests.conftest import Cloud, ShopKeys, make_shop
+from tests.conftest import Cloud, ShopKeys, make_shop, segment_writer
 from tests.segmenter.conftest import RecordingPublisher
 from tests.segmenter.test_ingest_reliability import (
     YUI,
@@ -20,7 +20,6 @@ from tests.segmenter.test_ingest_reliability import (
     YUI_LINKED,
     _accepted,
     _order,
-    _writer,
 )
 
 YUI_NAMED = {**YUI_LINKED, "first_name": "結衣", "last_name": "山田"}
@@ -115,7 +114,7 @@ def test_after_erasure_no_route_shows_her_and_the_order_amounts_stay(
     api.post(
         "/v1/segments",
         json={"segment_id": "vip", "name": "Buyers", "rule": rule},
-        headers=_writer(api, shop),
+        headers=segment_writer(api, shop),
     )
     assert "c-1" in _reads(api, shop)
 

@@ -12,9 +12,9 @@ from segmenter.entrypoints import events as segmenter_events
 from shared.clock import FixedClock as Clock
 from shared.contracts import details
 from shared.contracts.envelope import EventEnvelope
-from tests.conftest import ShopKeys
+from tests.conftest import ShopKeys, segment_writer
 from tests.segmenter.conftest import RecordingPublisher
-from tests.segmenter.test_ingest_reliability import _accepted, _members, _order, _profile, _writer
+from tests.segmenter.test_ingest_reliability import _accepted, _members, _order, _profile
 
 
 def _tagged(container: SegmenterContainer, clock: Clock, customer_id: str) -> dict[str, Any]:
@@ -46,7 +46,7 @@ def test_a_tag_joins_the_profile_and_its_segment_once(
     created = api.post(
         "/v1/segments",
         json={"segment_id": "reminded", "name": "Reminded", "rule": rule},
-        headers=_writer(api, shop),
+        headers=segment_writer(api, shop),
     )
     assert created.status_code == 201, created.text
     assert _members(api, shop, "reminded") == []

@@ -17,7 +17,7 @@ from segmenter.domain.segments.rfm import RfmConfig
 from segmenter.entrypoints import events as segmenter_events
 from segmenter.services import segments
 from shared.clock import FixedClock as Clock
-from tests.conftest import Cloud, ShopKeys, make_shop, order_payload
+from tests.conftest import Cloud, ShopKeys, make_shop, order_payload, segment_writer
 from tests.segmenter.conftest import RecordingPublisher
 
 F1_SKINCARE_NOT_CONVERTED = {
@@ -64,7 +64,7 @@ def test_preview_create_and_members(
     assert preview.json() == {"count": 1, "sample_customer_ids": ["old"]}
 
     # When it is saved
-    writer = _writer(api, shop)
+    writer = segment_writer(api, shop)
     created = api.post(
         "/v1/segments",
         json={
@@ -93,17 +93,8 @@ def test_preview_create_and_members(
     assert members["customer_ids"] == ["recent"]
 
 
-def _writer(api: TestClient, shop: ShopKeys) -> dict[str, str]:
-    key = api.post(
-        "/v1/admin/keys",
-        json={"name": "marketer", "scopes": ["segments:write", "segments:read"]},
-        headers=shop.header(shop.admin),
-    ).json()["token"]
-    return shop.header(key)
-
-
 def test_invalid_rules_name_the_node(api: TestClient, shop: ShopKeys) -> None:
-    writer = _writer(api, shop)
+    writer = segment_writer(api, shop)
     cases = [
         (
             {
@@ -148,7 +139,7 @@ def test_builtin_segments_and_rfm_ranks(api: TestClient, shop: ShopKeys, clock: 
         )
 
     # When the nightly job runs (as the schedule fires it)
-    summary = api.post("/v1/segments/recompute", headers=_writer(api, shop)).json()
+    summary = api.post("/v1/segments/recompute", headers=segment_writer(api, shop)).json()
 
     # Then ranks are set and built-in segments are materialised
     assert summary["ranks"]["dormant"] == 1
@@ -161,7 +152,7 @@ def test_builtin_segments_and_rfm_ranks(api: TestClient, shop: ShopKeys, clock: 
         s["segment_id"]: s for s in api.get("/v1/segments", headers=shop.header(shop.reader)).json()
     }
     assert listed["dormant"]["builtin"] is True and listed["dormant"]["member_count"] == 1
-    assert api.delete("/v1/segments/dormant", headers=_writer(api, shop)).status_code == 409
+    assert api.delete("/v1/segments/dormant", headers=segment_writer(api, shop)).status_code == 409
 
 
 def test_nightly_schedule_recomputes_every_shop(
@@ -222,7 +213,7 @@ def test_rfm_config_out_of_bounds_is_a_422_naming_the_element(
     api: TestClient, shop: ShopKeys
 ) -> None:
     # Given a marketer's key
-    writer = _writer(api, shop)
+    writer = segment_writer(api, shop)
 
     # When a cut point far beyond any sane horizon, or a non-positive one, is sent
     cases = {
@@ -279,7 +270,7 @@ def test_recommendations_skip_bought_out_of_stock_and_disliked(
         RecordPreferences("pref-1", "acme", "me", {"dislike": frozenset({"fragrance"})}),
         container.ingest,
     )
-    api.post("/v1/segments/recompute", headers=_writer(api, shop))
+    api.post("/v1/segments/recompute", headers=segment_writer(api, shop))
 
     # When recommendations are asked for
     recs = api.get("/v1/customers/me/recommendations", headers=shop.header(shop.reader)).json()
@@ -292,7 +283,7 @@ def test_recommendations_skip_bought_out_of_stock_and_disliked(
 
 def test_audience_export_csv_and_hashed(api: TestClient, shop: ShopKeys) -> None:
     _post_order(api, shop, 1, "sleeper", placed_at="2024-10-01T10:00:00+09:00")
-    api.post("/v1/segments/recompute", headers=_writer(api, shop))
+    api.post("/v1/segments/recompute", headers=segment_writer(api, shop))
 
     plain = api.get("/v1/segments/dormant/export", headers=shop.header(shop.reader))
     hashed = api.get(
@@ -315,7 +306,7 @@ def test_other_shops_see_no_segments_or_members(
     api: TestClient, shop: ShopKeys, cloud: Cloud
 ) -> None:
     _post_order(api, shop, 1, "sleeper", placed_at="2024-10-01T10:00:00+09:00")
-    writer = _writer(api, shop)
+    writer = segment_writer(api, shop)
     api.post(
         "/v1/segments",
         json={
@@ -350,7 +341,7 @@ def test_fixed_rfm_thresholds_set_by_the_shop(api: TestClient, shop: ShopKeys) -
         _post_order(
             api, shop, n, "c", placed_at=f"2026-11-{n + 10:02d}T10:00:00+09:00", total="4000"
         )
-    writer = _writer(api, shop)
+    writer = segment_writer(api, shop)
     # When the shop fixes its own thresholds (2 orders already count as F5, ¥5,000 as M5)
     config = {
         "method": "fixed",
@@ -411,7 +402,7 @@ def test_birthdays_and_ages_follow_the_customers_own_calendar(
         assert response.status_code == 201, response.text
 
     # When the nightly recompute runs
-    api.post("/v1/segments/recompute", headers=_writer(api, shop))
+    api.post("/v1/segments/recompute", headers=segment_writer(api, shop))
 
     # Then "birthday within 7 days" and ages are judged on each customer's date
     members = api.get("/v1/segments/birthday_soon/members", headers=shop.header(shop.reader))
@@ -460,7 +451,7 @@ def test_a_deleted_segment_is_dropped_without_an_exit_event(
     api: TestClient, shop: ShopKeys, container: SegmenterContainer
 ) -> None:
     # Given a custom segment with one member
-    writer = _writer(api, shop)
+    writer = segment_writer(api, shop)
     rule = {"field": "order_count", "op": "gte", "value": 1}
     api.post(
         "/v1/segments", json={"segment_id": "buyers", "name": "B", "rule": rule}, headers=writer
@@ -562,7 +553,7 @@ def test_category_best_sellers_count_only_the_last_90_days(api: TestClient, shop
     )
 
     # When the nightly model is built and recommendations are asked for
-    api.post("/v1/segments/recompute", headers=_writer(api, shop))
+    api.post("/v1/segments/recompute", headers=segment_writer(api, shop))
     recs = api.get("/v1/customers/me/recommendations", headers=shop.header(shop.reader)).json()
 
     # Then the recent seller is the category best seller, and the old one is not offered
@@ -574,7 +565,7 @@ def test_hashed_export_holds_the_hash_of_the_e164_phone(api: TestClient, shop: S
     body = order_payload(1, customer_id="sleeper", placed_at="2024-10-01T10:00:00+09:00")
     body["customer"]["phone"] = "090-1234-5678"
     assert api.post("/v1/orders", json=body, headers=shop.header(shop.events)).status_code == 201
-    api.post("/v1/segments/recompute", headers=_writer(api, shop))
+    api.post("/v1/segments/recompute", headers=segment_writer(api, shop))
 
     # When the segment is exported for ad-platform matching
     hashed = api.get(

@@ -7,13 +7,8 @@ wait for a send. So the first request of a cold Lambda builds only what it calls
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
 from shared import aws
-
-SERVICES = Path(__file__).resolve().parents[2] / "services"
+from tests.shared.fresh import run_fresh
 
 BUILD_EVERY_CONTAINER = """
 import sys
@@ -29,20 +24,7 @@ def test_building_every_container_builds_no_client_and_imports_no_boto3() -> Non
     """Given a fresh interpreter
     When the three services' containers are built (what a cold Lambda's first request does)
     Then no botocore client or session exists yet, and boto3 was never imported."""
-    result = subprocess.run(
-        [sys.executable, "-c", BUILD_EVERY_CONTAINER],
-        cwd=SERVICES,
-        capture_output=True,
-        text=True,
-        check=False,
-        env={
-            "KIZUNA_SANDBOX": "true",
-            "PATH": "/usr/bin:/bin",
-            "AWS_DEFAULT_REGION": "ap-northeast-1",
-        },
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "none"
+    assert run_fresh(BUILD_EVERY_CONTAINER).strip() == "none"
 
 
 def test_a_client_is_built_on_first_use_once_per_session() -> None:

@@ -13,7 +13,6 @@ from urllib.parse import parse_qs
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from mangum import Mangum
-from pydantic import BaseModel
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from console import bootstrap
@@ -25,17 +24,18 @@ from shared.auth.sessions import CSRF_COOKIE, SESSION_COOKIE, SESSION_TTL
 from shared.errors import InvalidInput
 from shared.http.app import CONTAINER, create_service_app
 from shared.http.security import authenticated, check_same_origin
+from shared.http.types import Schema
 
 Container = Annotated[ConsoleContainer, CONTAINER]
 router = APIRouter(prefix="/console", tags=["console"])
 
 
-class SignInForm(BaseModel):
+class SignInForm(Schema):
     api_key: str = ""
     link: str = ""
 
 
-class SessionPublic(BaseModel):
+class SessionPublic(Schema):
     shop_id: str
     scopes: list[str]
     from_link: bool

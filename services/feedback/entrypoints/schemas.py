@@ -5,19 +5,20 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AliasPath, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AliasPath, BeforeValidator, ConfigDict, Field
 
 from feedback.domain.restock import SignUp
 from feedback.services.surveys import Answered
 from shared.contracts.details import Channel
 from shared.contracts.envelope import EVENT_ID_PATTERN
+from shared.http.types import Schema
 
 CustomerId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"\S")]
 
 Kind = Literal["single", "multiple", "rating", "nps", "text"]
 
 
-class _In(BaseModel):
+class _In(Schema):
     model_config = ConfigDict(extra="forbid")
 
 
@@ -75,7 +76,7 @@ class SurveyCreate(SurveyEdit):
     survey_id: str = Field(min_length=1, max_length=63, pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 
 
-class _Out(BaseModel):
+class _Out(Schema):
     """A response model read from the domain's records (`Model.model_validate(record)`).
     Fields named otherwise in the record read it through `validation_alias`; the answer
     and the OpenAPI keep the field's own name."""
@@ -154,7 +155,7 @@ class ResponseCreate(_In):
     )
 
 
-class ResponsePublic(BaseModel):
+class ResponsePublic(Schema):
     response_id: str
     survey_id: str
     survey_version: int
@@ -176,7 +177,7 @@ class LinkCreate(_In):
     customer_id: str = Field(min_length=1, max_length=128)
 
 
-class LinkPublic(BaseModel):
+class LinkPublic(Schema):
     url: str
     token: str
     expires_at: datetime
@@ -193,7 +194,7 @@ class InvitationCreate(_In):
     channel: Channel | None = Field(default=None, description="None: the messenger's policy.")
 
 
-class InvitationPublic(BaseModel):
+class InvitationPublic(Schema):
     requested: int
 
 
@@ -260,7 +261,7 @@ class SignUpCreate(_In):
     locale: Literal["ja", "en"] = "ja"
 
 
-class SignUpPublic(BaseModel):
+class SignUpPublic(Schema):
     signup_id: str
     sku: str
     channel: str

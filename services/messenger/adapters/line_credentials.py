@@ -22,10 +22,10 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from messenger.adapters.ttl_cache import TtlCache
 from messenger.domain.line_account import LineCredentials
 from shared.errors import DependencyFailed
 from shared.log import get_logger
+from shared.ttl_cache import TtlCache
 
 _log = get_logger("kizuna.messenger.adapters.line_credentials")
 _GONE = frozenset({"ResourceNotFoundException"})

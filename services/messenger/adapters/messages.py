@@ -13,11 +13,11 @@ from collections.abc import Callable
 from datetime import datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
-from messenger.adapters.ttl_cache import TtlCache
 from messenger.channels.names import EMAIL, LINE, SMS
 from messenger.domain.message import Coupon, EmailContent, LineContent, Message, SmsContent
 from messenger.domain.policy import QuietHours, SenderIdentity, ShopPolicy
 from shared.adapters.dynamodb import Position, from_item, key, partition_page, to_item
+from shared.ttl_cache import TtlCache
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -322,6 +323,34 @@ class DynamoDeliveryRepository(DeliveryRepository):
         self._client = client
         self._table = table
 
+    def _customer_deliveries(self, shop_id: str, customer_id: str) -> Iterator[dict[str, Any]]:
+        """Every delivery of one customer (their partition), in key order."""
+        return query_all(
+            self._client,
+            TableName=self._table,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+            ExpressionAttributeValues={
+                ":pk": {"S": _cust_pk(shop_id, customer_id)},
+                ":prefix": {"S": "DELIVERY#"},
+            },
+        )
+
+    def _shop_deliveries(self, shop_id: str, status: str | None, limit: int) -> dict[str, Any]:
+        """The query of a shop's deliveries, newest first (gsi1), of one status if given."""
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": "gsi1",
+            "KeyConditionExpression": "gsi1pk = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": f"SHOP#{shop_id}#DELIVERIES"}},
+            "ScanIndexForward": False,
+            "Limit": limit,
+        }
+        if status is not None:
+            kwargs["FilterExpression"] = "#s = :status"
+            kwargs["ExpressionAttributeNames"] = {"#s": "status"}
+            kwargs["ExpressionAttributeValues"][":status"] = {"S": status}
+        return kwargs
+
     def deliveries_page(
         self,
         shop_id: str,
@@ -333,15 +362,7 @@ class DynamoDeliveryRepository(DeliveryRepository):
         if after is not None and not _is_position(after, customer_id is not None):
             raise InvalidInput("not a cursor of this list", field="cursor")
         if customer_id is not None:
-            items = query_all(
-                self._client,
-                TableName=self._table,
-                KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
-                ExpressionAttributeValues={
-                    ":pk": {"S": _cust_pk(shop_id, customer_id)},
-                    ":prefix": {"S": "DELIVERY#"},
-                },
-            )
+            items = self._customer_deliveries(shop_id, customer_id)
             rows = sorted(items, key=lambda i: str(i.get("gsi1sk", "")), reverse=True)
             if after is not None:
                 rows = [i for i in rows if str(i.get("gsi1sk", "")) < after["gsi1sk"]]
@@ -351,18 +372,7 @@ class DynamoDeliveryRepository(DeliveryRepository):
             more = len(rows) > limit
             last = {"gsi1sk": str(page[-1].get("gsi1sk", ""))} if more and page else None
             return [_from_item(i) for i in page], last
-        kwargs: dict[str, Any] = {
-            "TableName": self._table,
-            "IndexName": "gsi1",
-            "KeyConditionExpression": "gsi1pk = :pk",
-            "ExpressionAttributeValues": {":pk": {"S": f"SHOP#{shop_id}#DELIVERIES"}},
-            "ScanIndexForward": False,
-            "Limit": max(limit, 100),
-        }
-        if status is not None:
-            kwargs["FilterExpression"] = "#s = :status"
-            kwargs["ExpressionAttributeNames"] = {"#s": "status"}
-            kwargs["ExpressionAttributeValues"][":status"] = {"S": status}
+        kwargs = self._shop_deliveries(shop_id, status, max(limit, 100))
         if after is not None:
             kwargs["ExclusiveStartKey"] = {
                 "pk": {"S": after["pk"]},
@@ -389,34 +399,15 @@ class DynamoDeliveryRepository(DeliveryRepository):
         self, shop_id: str, customer_id: str | None, limit: int, status: str | None = None
     ) -> list[Delivery]:
         if customer_id is not None:
-            items = query_all(
-                self._client,
-                TableName=self._table,
-                KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
-                ExpressionAttributeValues={
-                    ":pk": {"S": _cust_pk(shop_id, customer_id)},
-                    ":prefix": {"S": "DELIVERY#"},
-                },
-            )
+            items = self._customer_deliveries(shop_id, customer_id)
             found = sorted((_from_item(i) for i in items), key=lambda d: d.created_at, reverse=True)
             if status is not None:
                 found = [d for d in found if d.status.value == status]
             return found[:limit]
-        kwargs: dict[str, Any] = {
-            "TableName": self._table,
-            "IndexName": "gsi1",
-            "KeyConditionExpression": "gsi1pk = :pk",
-            "ExpressionAttributeValues": {":pk": {"S": f"SHOP#{shop_id}#DELIVERIES"}},
-            "ScanIndexForward": False,
-            "Limit": limit,
-        }
         if status is None:
-            response = self._client.query(**kwargs)
+            response = self._client.query(**self._shop_deliveries(shop_id, None, limit))
             return [_from_item(from_item(i)) for i in response.get("Items", [])]
-        kwargs["FilterExpression"] = "#s = :status"
-        kwargs["ExpressionAttributeNames"] = {"#s": "status"}
-        kwargs["ExpressionAttributeValues"][":status"] = {"S": status}
-        kwargs["Limit"] = max(limit, 100)
+        kwargs = self._shop_deliveries(shop_id, status, max(limit, 100))
         matching: list[Delivery] = []
         for item in query_all(self._client, **kwargs):
             matching.append(_from_item(item))

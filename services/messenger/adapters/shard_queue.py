@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from messenger.services.journeys.dispatch import ShardQueue
+from messenger.services.journeys.ports import ShardQueue
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient

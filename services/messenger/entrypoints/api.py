@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from html import escape
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -17,7 +17,6 @@ from pydantic import ValidationError
 
 from messenger import bootstrap, services
 from messenger.bootstrap import MessengerContainer
-from messenger.domain.journeys.definition import JourneyStatus
 from messenger.domain.links import UnsubscribeRequest
 from messenger.domain.tracking import PIXEL_GIF
 from messenger.entrypoints.schemas import (
@@ -69,6 +68,9 @@ from shared.http.paging import (
 )
 from shared.http.security import Admin, MessagesReader, MessagesSender
 from shared.settings import get_settings
+
+if TYPE_CHECKING:
+    from messenger.domain.journeys.definition import JourneyStatus
 
 Container = Annotated[MessengerContainer, CONTAINER]
 
@@ -351,14 +353,21 @@ def change_journey_status(
 ) -> JourneySummaryPublic:
     """Pause (nobody enters, due steps wait), resume, or archive (nobody enters; people
     inside exit at their next step)."""
-    status = {
+    return JourneySummaryPublic.model_validate(
+        c.journeys.definitions.set_status(principal.shop_id, journey_id, _status_after(action))
+    )
+
+
+def _status_after(action: str) -> JourneyStatus:
+    """The status a journey action leads to (the journey engine is imported by the
+    journey routes only, so the other routes' cold start does not pay for it)."""
+    from messenger.domain.journeys.definition import JourneyStatus
+
+    return {
         "pause": JourneyStatus.PAUSED,
         "resume": JourneyStatus.ACTIVE,
         "archive": JourneyStatus.ARCHIVED,
     }[action]
-    return JourneySummaryPublic.model_validate(
-        c.journeys.definitions.set_status(principal.shop_id, journey_id, status)
-    )
 
 
 @router.get("/v1/journeys/{journey_id}/stats")

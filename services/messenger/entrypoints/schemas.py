@@ -6,11 +6,10 @@ import re
 from dataclasses import asdict, is_dataclass
 from datetime import datetime, time, timedelta
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     AliasPath,
-    BaseModel,
     BeforeValidator,
     ConfigDict,
     EmailStr,
@@ -29,9 +28,6 @@ from messenger.domain.coupons import (
     PoolKind,
 )
 from messenger.domain.inserts import Insert
-from messenger.domain.journeys.builtins import BuiltinJourney
-from messenger.domain.journeys.definition import Journey
-from messenger.domain.journeys.records import JourneyHead
 from messenger.domain.line_account import LineCredentials, LineRoute
 from messenger.domain.message import Coupon, EmailContent, LineContent, Message, SmsContent
 from messenger.domain.model import TOPIC
@@ -42,7 +38,12 @@ from messenger.services.coupons import CodeCheck, PoolStats
 from messenger.services.due import Redriven
 from messenger.services.rendering import ChannelPreview
 from messenger.services.sending import SendRequest
-from shared.http.types import Timestamp
+from shared.http.types import Schema, Timestamp
+
+if TYPE_CHECKING:
+    from messenger.domain.journeys.builtins import BuiltinJourney
+    from messenger.domain.journeys.definition import Journey
+    from messenger.domain.journeys.records import JourneyHead
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 TOPIC_PATTERN = TOPIC.pattern
@@ -73,11 +74,11 @@ LocalTime = Annotated[
 ]
 
 
-class _In(BaseModel):
+class _In(Schema):
     model_config = ConfigDict(extra="forbid")
 
 
-class _Out(BaseModel):
+class _Out(Schema):
     """A response model read from the domain's records (`Model.model_validate(record)`).
     Fields named otherwise in the record read it through `validation_alias`; the answer
     and the OpenAPI keep the field's own name."""
@@ -200,14 +201,14 @@ class PreviewCreate(_In):
     variables: dict[str, Any] = Field(default_factory=dict)
 
 
-class SmsLengthPublic(BaseModel):
+class SmsLengthPublic(Schema):
     encoding: str
     units: int
     parts: int
     per_part: int
 
 
-class ChannelPreviewPublic(BaseModel):
+class ChannelPreviewPublic(Schema):
     channel: str
     subject: str | None = None
     html: str | None = None
@@ -451,7 +452,7 @@ class ResultRowPublic(_Out):
     revenue: Decimal
 
 
-class CampaignResultsPublic(BaseModel):
+class CampaignResultsPublic(Schema):
     campaign: CampaignPublic
     total: ResultRowPublic
     by_variant: dict[str, ResultRowPublic]
@@ -530,7 +531,7 @@ class CouponPoolCreate(_In):
         )
 
 
-class CouponPoolPublic(BaseModel):
+class CouponPoolPublic(Schema):
     pool_id: str
     name: str
     kind: str
@@ -569,7 +570,7 @@ class CouponGiveCreate(_In):
     """With the pool and the customer, what makes the code theirs (e.g. `birthday-2026`)."""
 
 
-class CouponGivenPublic(BaseModel):
+class CouponGivenPublic(Schema):
     code: str | None
     status: str
 
@@ -578,7 +579,7 @@ class CouponGivenPublic(BaseModel):
         return cls(code=g.code, status=g.status.value)
 
 
-class CouponCodePublic(BaseModel):
+class CouponCodePublic(Schema):
     code: str
     pool_id: str
     signature_valid: bool | None
@@ -633,7 +634,7 @@ class PickLinePublic(_Out):
     insert_name: str
 
 
-class JourneyPublic(BaseModel):
+class JourneyPublic(Schema):
     """A journey's head (status, latest version) and the JSON of the version shown."""
 
     journey_id: str
@@ -668,14 +669,14 @@ class JourneySummaryPublic(_Out):
     updated_at: datetime
 
 
-class JourneyValidPublic(BaseModel):
+class JourneyValidPublic(Schema):
     valid: bool
     steps: int
     enrols_on: list[str]
     listens_to: list[str]
 
 
-class BuiltinJourneyPublic(BaseModel):
+class BuiltinJourneyPublic(Schema):
     """A built-in journey of the catalogue, and whether this shop runs it."""
 
     name: str
@@ -704,7 +705,7 @@ class BuiltinJourneyPublic(BaseModel):
         )
 
 
-class BuiltinEnabledPublic(BaseModel):
+class BuiltinEnabledPublic(Schema):
     model_config = ConfigDict(from_attributes=True)
 
     name: str
@@ -716,14 +717,12 @@ class BuiltinEnabledPublic(BaseModel):
     pool_created: str | None
 
 
-class ProductUsagePut(BaseModel):
+class ProductUsagePut(_In):
     """A catalog field the replenishment journey reads: how many days one unit lasts."""
-
-    model_config = ConfigDict(extra="forbid")
 
     usage_days: int = Field(ge=1, le=3650, description="Days one unit lasts (days of supply).")
 
 
-class ProductUsagePublic(BaseModel):
+class ProductUsagePublic(Schema):
     sku: str
     usage_days: int

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from messenger.services.campaigns import Campaigns
 from messenger.services.due import DueQueue
-from messenger.services.journeys.dispatch import JourneyDispatch
 from messenger.services.sending import SendOutcome
 from shared.log import get_logger
+
+if TYPE_CHECKING:
+    from messenger.services.journeys.dispatch import JourneyDispatch
 
 _log = get_logger("kizuna.messenger.services.dispatcher")
 

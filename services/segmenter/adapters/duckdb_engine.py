@@ -28,6 +28,7 @@ from typing import Any
 import duckdb
 import numpy as np
 
+from segmenter.domain.analytics import views
 from segmenter.domain.analytics.snapshot import (
     ATTRIBUTED_COLUMNS,
     CAMPAIGN_COLUMNS,
@@ -303,17 +304,8 @@ def repeat_facts(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     )
 
 
-SECOND_PURCHASE_BUCKETS = (
-    "same_day",
-    "1-10",
-    "11-30",
-    "31-60",
-    "61-90",
-    "91-180",
-    "181-360",
-    "later",
-    "none",
-)
+SECOND_PURCHASE_BUCKETS = (*views.SECOND_PURCHASE_BUCKETS, "none")
+"""The report's buckets (one list, in the domain), then those with no second order."""
 
 
 def second_purchase_facts(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:

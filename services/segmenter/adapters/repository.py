@@ -308,16 +308,7 @@ class DynamoProfileRepository(ProfileRepository):
         return order_from_dict(from_item(item)) if item else None
 
     def list_orders(self, shop_id: str, customer_id: str) -> list[Order]:
-        items = query_all(
-            self._client,
-            TableName=self._table,
-            IndexName="gsi1",
-            KeyConditionExpression="gsi1pk = :pk AND begins_with(gsi1sk, :prefix)",
-            ExpressionAttributeValues={
-                ":pk": {"S": _profile_pk(shop_id, customer_id)},
-                ":prefix": {"S": "ORDER#"},
-            },
-        )
+        items = query_all(self._client, **self._customer_orders(shop_id, customer_id))
         return [order_from_dict(i) for i in items]
 
     def orders_page(
@@ -329,15 +320,21 @@ class DynamoProfileRepository(ProfileRepository):
             after=after,
             partition={"gsi1pk": _profile_pk(shop_id, customer_id)},
             sort_prefixes={"gsi1sk": "ORDER#", "pk": f"SHOP#{shop_id}#ORDER#", "sk": "ORDER"},
-            TableName=self._table,
-            IndexName="gsi1",
-            KeyConditionExpression="gsi1pk = :pk AND begins_with(gsi1sk, :prefix)",
-            ExpressionAttributeValues={
+            **self._customer_orders(shop_id, customer_id),
+        )
+        return [order_from_dict(i) for i in items], last
+
+    def _customer_orders(self, shop_id: str, customer_id: str) -> dict[str, Any]:
+        """The query of one customer's orders (gsi1: the profile's partition)."""
+        return {
+            "TableName": self._table,
+            "IndexName": "gsi1",
+            "KeyConditionExpression": "gsi1pk = :pk AND begins_with(gsi1sk, :prefix)",
+            "ExpressionAttributeValues": {
                 ":pk": {"S": _profile_pk(shop_id, customer_id)},
                 ":prefix": {"S": "ORDER#"},
             },
-        )
-        return [order_from_dict(i) for i in items], last
+        }
 
     def iter_profiles(self, shop_id: str, now: datetime | None = None) -> Iterator[Profile]:
         """The shop's live profiles; given `now`, each with its kept activity history

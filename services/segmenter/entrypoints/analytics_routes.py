@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ConfigDict, Field, ValidationError
 
 from segmenter.bootstrap import AnalyticsPorts, SegmenterContainer
 from segmenter.domain.analytics.views import REPORTS, AdSpend, Period
@@ -22,6 +22,7 @@ from shared.http.paging import (
     Page,
 )
 from shared.http.security import SegmentsReader, SegmentsWriter
+from shared.http.types import Schema
 
 Month = Annotated[str, Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", examples=["2026-04"])]
 ReportName = Literal[
@@ -47,34 +48,34 @@ def _ports(c: SegmenterContainer) -> AnalyticsPorts:
 router = APIRouter(prefix="/v1/analytics", tags=["analytics"])
 
 
-class RefreshPublic(BaseModel):
+class RefreshPublic(Schema):
     status: str
     requested_at: str
 
 
-class AdSpendIn(BaseModel):
+class AdSpendIn(Schema):
     model_config = ConfigDict(extra="forbid")
     channel: str = Field(min_length=1, max_length=64, examples=["google_ads"])
     month: Month
     amount: Decimal = Field(ge=0, le=Decimal("1e13"), examples=["350000"])
 
 
-class AdSpendPut(BaseModel):
+class AdSpendPut(Schema):
     model_config = ConfigDict(extra="forbid")
     entries: list[AdSpendIn] = Field(min_length=1, max_length=analytics.MAX_AD_SPEND_ROWS)
 
 
-class AdSpendPublic(BaseModel):
+class AdSpendPublic(Schema):
     channel: str
     month: str
     amount: float
 
 
-class AdSpendStored(BaseModel):
+class AdSpendStored(Schema):
     stored: int
 
 
-class MessageCostsPut(BaseModel):
+class MessageCostsPut(Schema):
     """Cost of one message per channel, in the shop's currency (e.g. SMS 8, LINE 3)."""
 
     model_config = ConfigDict(extra="forbid")
@@ -83,7 +84,7 @@ class MessageCostsPut(BaseModel):
     sms: Decimal | None = Field(default=None, ge=0, le=10_000)
 
 
-class ClvSettingsPut(BaseModel):
+class ClvSettingsPut(Schema):
     """The shop's predictive CLV settings."""
 
     model_config = ConfigDict(extra="forbid")
@@ -95,20 +96,20 @@ class ClvSettingsPut(BaseModel):
     )
 
 
-class ClvSettingsPublic(BaseModel):
+class ClvSettingsPublic(Schema):
     monthly_discount_rate: float
     default: bool
     """True while the shop has set no rate and the default (1 % a month) applies."""
 
 
-class ReportPendingPublic(BaseModel):
+class ReportPendingPublic(Schema):
     report: str
     status: str
     message: str
     requested_at: str | None = None
 
 
-class ReportPublic(BaseModel):
+class ReportPublic(Schema):
     report: str
     as_of: str
     computed_at: str

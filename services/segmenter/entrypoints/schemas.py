@@ -14,7 +14,6 @@ from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
-    BaseModel,
     ConfigDict,
     EmailStr,
     Field,
@@ -46,14 +45,14 @@ from segmenter.services.ingest import Ingested
 from shared import clock as shared_clock
 from shared.contracts.envelope import EVENT_ID_PATTERN
 from shared.errors import Conflict, NotFound
-from shared.http.types import Timestamp
+from shared.http.types import Schema, Timestamp
 
 ID_PATTERN = r"^[A-Za-z0-9._:\-#/@+]{1,128}$"
 Money = Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=2)]
 EventId = Annotated[str, Field(pattern=EVENT_ID_PATTERN, description="Idempotency key.")]
 
 
-class _In(BaseModel):
+class _In(Schema):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
@@ -372,7 +371,7 @@ class EventBatch(_In):
     events: list[EventIn] = Field(min_length=1, max_length=500)
 
 
-class IngestedPublic(BaseModel):
+class IngestedPublic(Schema):
     event_id: str
     type: str
     status: Literal["accepted", "duplicate", "conflict", "not_found"]
@@ -400,7 +399,7 @@ class IngestedPublic(BaseModel):
         )
 
 
-class BatchResult(BaseModel):
+class BatchResult(Schema):
     accepted: int
     duplicates: int
     failed: int
@@ -422,7 +421,7 @@ class BatchResult(BaseModel):
         )
 
 
-class OrderRecordedPublic(BaseModel):
+class OrderRecordedPublic(Schema):
     event_id: str
     order_id: str
     customer_id: str | None
@@ -440,7 +439,7 @@ class OrderRecordedPublic(BaseModel):
         )
 
 
-class ConsentPublic(BaseModel):
+class ConsentPublic(Schema):
     model_config = ConfigDict(from_attributes=True)
     channel: str
     category: str
@@ -455,7 +454,7 @@ def _clv(score: ClvScore | None) -> dict[str, Any] | None:
     return {**asdict(score), "predicted_next_order_at": score.predicted_next_order_at.isoformat()}
 
 
-class ProfilePublic(BaseModel):
+class ProfilePublic(Schema):
     customer_id: str
     email: str | None
     phone: str | None
@@ -545,7 +544,7 @@ class ProfilePublic(BaseModel):
         )
 
 
-class OrderLinePublic(BaseModel):
+class OrderLinePublic(Schema):
     model_config = ConfigDict(from_attributes=True)
     sku: str
     quantity: int
@@ -553,7 +552,7 @@ class OrderLinePublic(BaseModel):
     category: str | None
 
 
-class OrderPublic(BaseModel):
+class OrderPublic(Schema):
     order_id: str
     customer_id: str
     placed_at: datetime
@@ -569,19 +568,19 @@ class OrderPublic(BaseModel):
     model_config = ConfigDict(from_attributes=True, populate_by_name=True)
 
 
-class ProfilesPage(BaseModel):
+class ProfilesPage(Schema):
     customers: list[ProfilePublic]
     next_cursor: str | None
 
 
-class RecommendationPublic(BaseModel):
+class RecommendationPublic(Schema):
     model_config = ConfigDict(from_attributes=True)
     sku: str
     reason: str
     score: float
 
 
-class SegmentPublic(BaseModel):
+class SegmentPublic(Schema):
     model_config = ConfigDict(from_attributes=True)
     segment_id: str
     name: str
@@ -592,7 +591,7 @@ class SegmentPublic(BaseModel):
     created_at: datetime | None
 
 
-class SegmentCreate(BaseModel):
+class SegmentCreate(Schema):
     model_config = ConfigDict(extra="forbid")
     segment_id: str = Field(min_length=1, max_length=63)
     name: str = Field(min_length=1, max_length=100)
@@ -600,20 +599,20 @@ class SegmentCreate(BaseModel):
     rule: dict[str, Any]
 
 
-class RuleMatchRequest(BaseModel):
+class RuleMatchRequest(Schema):
     """Segment rules to judge one customer by (the messenger's journey filters)."""
 
     model_config = ConfigDict(extra="forbid")
     rules: list[Any] = Field(description="1 to 20 rules in the segment rule language.")
 
 
-class RuleMatchesPublic(BaseModel):
+class RuleMatchesPublic(Schema):
     customer_id: str
     matches: list[bool]
     """One answer per rule, in order."""
 
 
-class PreviewRequest(BaseModel):
+class PreviewRequest(Schema):
     model_config = ConfigDict(extra="forbid")
     rule: dict[str, Any]
     sample: int = Field(
@@ -621,7 +620,7 @@ class PreviewRequest(BaseModel):
     )
 
 
-class RfmGridCellPublic(BaseModel):
+class RfmGridCellPublic(Schema):
     model_config = ConfigDict(from_attributes=True)
     r: int
     f: int
@@ -630,7 +629,7 @@ class RfmGridCellPublic(BaseModel):
     mean_m: float | None
 
 
-class RfmGridPublic(BaseModel):
+class RfmGridPublic(Schema):
     """Customers per R x F score (5 x 5, R 5..1 then F 1..5) and per rank."""
 
     model_config = ConfigDict(from_attributes=True)
@@ -639,24 +638,24 @@ class RfmGridPublic(BaseModel):
     unscored: int
 
 
-class PreviewPublic(BaseModel):
+class PreviewPublic(Schema):
     count: int
     sample_customer_ids: list[str]
 
 
-class MembersPage(BaseModel):
+class MembersPage(Schema):
     segment_id: str
     customer_ids: list[str]
     next_cursor: str | None
 
 
-class ScoreFloorIn(BaseModel):
+class ScoreFloorIn(Schema):
     r: int = Field(ge=1, le=5)
     f: int = Field(ge=1, le=5)
     m: int = Field(ge=1, le=5)
 
 
-class RfmConfigIn(BaseModel):
+class RfmConfigIn(Schema):
     """How a shop's customers get R, F, M scores (1-5) and ranks 優良 / 準優良 / 一般 / 休眠."""
 
     model_config = ConfigDict(extra="forbid")

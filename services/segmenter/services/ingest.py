@@ -796,21 +796,35 @@ def record_tag(ingest: Ingest, envelope: EventEnvelope, detail: details.ProfileT
     person's segments are re-evaluated now, so a segment on the tag is entered at once).
     Idempotent on the event id (the messenger derives it from the enrolment and step).
     Someone the segmenter has no profile of gets none: nothing is recorded."""
+    return _fold_known_profile(
+        ingest, envelope, detail.customer_id, lambda p: p.with_tag(detail.tag), "tag"
+    )
+
+
+def _fold_known_profile(
+    ingest: Ingest,
+    envelope: EventEnvelope,
+    customer_id: str,
+    fold: Callable[[Profile], Profile],
+    what: str,
+) -> Ingested:
+    """Fold an event into a profile the segmenter already has; someone it has no profile
+    of gets none (logged as `<what> for no known profile`, nothing recorded)."""
     try:
-        profile = get_profile(ingest.profiles, envelope.shop, detail.customer_id)
+        profile = get_profile(ingest.profiles, envelope.shop, customer_id)
     except NotFound:
         _log.info(
-            "tag for no known profile", extra={"event_id": envelope.id, "shop": envelope.shop}
+            f"{what} for no known profile", extra={"event_id": envelope.id, "shop": envelope.shop}
         )
-        return Ingested(envelope.id, envelope.type, False, subject=detail.customer_id)
+        return Ingested(envelope.id, envelope.type, False, subject=customer_id)
     return _person_event(
         ingest,
         shop_id=envelope.shop,
         event_id=envelope.id,
         event_type=envelope.type,
         ref=CustomerRef(profile.customer_id),
-        subject=detail.customer_id,
-        fold=lambda p: p.with_tag(detail.tag),
+        subject=customer_id,
+        fold=fold,
         main_event=lambda p, now: None,
     )
 
@@ -827,29 +841,15 @@ def record_consent_withdrawn(
     so segments built on consent stop holding the person (`segment.exited` is published).
     Idempotent on the event id. Someone the segmenter has no profile of (an address the
     messenger knows only from a request) gets none: nothing is recorded."""
-    try:
-        profile = get_profile(ingest.profiles, envelope.shop, detail.customer_id)
-    except NotFound:
-        _log.info(
-            "consent withdrawal for no known profile",
-            extra={"event_id": envelope.id, "shop": envelope.shop},
+
+    def withdraw(p: Profile) -> Profile:
+        channels = CONSENT_CHANNELS if detail.channel == "all" else (detail.channel,)
+        category = detail.category if detail.topic is None else topic_consent(detail.topic)
+        return p.with_consents(
+            tuple(Consent(c, category, False, detail.source, detail.withdrawn_at) for c in channels)
         )
-        return Ingested(envelope.id, envelope.type, False, subject=detail.customer_id)
-    channels = CONSENT_CHANNELS if detail.channel == "all" else (detail.channel,)
-    category = detail.category if detail.topic is None else topic_consent(detail.topic)
-    withdrawn = tuple(
-        Consent(c, category, False, detail.source, detail.withdrawn_at) for c in channels
-    )
-    return _person_event(
-        ingest,
-        shop_id=envelope.shop,
-        event_id=envelope.id,
-        event_type=envelope.type,
-        ref=CustomerRef(profile.customer_id),
-        subject=detail.customer_id,
-        fold=lambda p: p.with_consents(withdrawn),
-        main_event=lambda p, now: None,
-    )
+
+    return _fold_known_profile(ingest, envelope, detail.customer_id, withdraw, "consent withdrawal")
 
 
 # ---------------------------------------------------------------------------- reads

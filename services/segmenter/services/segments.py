@@ -36,6 +36,7 @@ from shared.log import get_logger
 from shared.scheduled import for_each_shop
 from shared.segment_rules.facts import CLV_FIELDS
 from shared.segment_rules.rules import parse_rule, rule_activity_windows, rule_fields
+from shared.ttl_cache import TtlCache
 
 SEGMENT_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 MAX_CUSTOM_SEGMENTS = 50
@@ -68,24 +69,18 @@ class SegmentCache:
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._repo = repo
-        self._ttl = ttl_seconds
-        self._monotonic = monotonic
-        self._by_shop: dict[str, tuple[float, list[CompiledSegment]]] = {}
+        self._by_shop: TtlCache[str, list[CompiledSegment]] = TtlCache(ttl_seconds, monotonic)
         self._builtin = compile_segments((d.segment_id, d.rule) for d in builtin_definitions())
 
     def segments(self, shop_id: str, known: Iterable[str] = ()) -> list[CompiledSegment]:
         """The shop's segments; re-read when the cache is old or lacks one of `known` (a
         segment created in another process within the minute)."""
-        cached = self._by_shop.get(shop_id)
-        if (
-            cached is not None
-            and self._monotonic() - cached[0] < self._ttl
-            and set(known) <= {s.segment_id for s in cached[1]}
-        ):
-            return cached[1]
+        cached = self._by_shop.fresh(shop_id)
+        if cached is not None and set(known) <= {s.segment_id for s in cached.value}:
+            return cached.value
         custom = compile_segments((d.segment_id, d.rule) for d in self._repo.list_segments(shop_id))
         compiled = [*self._builtin, *custom]
-        self._by_shop[shop_id] = (self._monotonic(), compiled)
+        self._by_shop.put(shop_id, compiled)
         return compiled
 
     def changes(
@@ -103,7 +98,7 @@ class SegmentCache:
         return rule_activity_windows(s.rule for s in self.segments(shop_id))
 
     def invalidate(self, shop_id: str) -> None:
-        self._by_shop.pop(shop_id, None)
+        self._by_shop.drop(shop_id)
 
 
 @dataclass(frozen=True)

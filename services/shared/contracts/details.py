@@ -17,7 +17,8 @@ Category = Literal["marketing", "transactional"]
 
 
 class _Detail(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Validators built on first use: a function validates the few details it consumes.
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class ConsentSnapshot(_Detail):

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from shared.auth import service
 from shared.auth.keys import ApiKey
@@ -17,17 +17,18 @@ from shared.http.paging import (
     Page,
 )
 from shared.http.security import Admin
+from shared.http.types import Schema
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
 
 
-class KeyCreate(BaseModel):
+class KeyCreate(Schema):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=100)
     scopes: list[str] = Field(min_length=1, max_length=10)
 
 
-class KeyPublic(BaseModel):
+class KeyPublic(Schema):
     key_id: str
     name: str
     scopes: list[str]

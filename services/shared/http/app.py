@@ -22,7 +22,13 @@ from fastapi.utils import create_model_field
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.auth.store import KeyStore
-from shared.http.errors import CatchAll, error_body, error_response, install_error_handlers
+from shared.http.errors import (
+    CatchAll,
+    TrackedSend,
+    error_body,
+    error_response,
+    install_error_handlers,
+)
 from shared.log import configure_logging
 
 
@@ -51,7 +57,7 @@ class BodySizeLimit:
                 await self._reject(send, limit)
                 return
         seen = 0
-        started = False
+        tracked = TrackedSend(send)
 
         async def limited_receive() -> Message:
             nonlocal seen
@@ -62,16 +68,10 @@ class BodySizeLimit:
                     raise _TooLarge
             return message
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
         try:
-            await self._app(scope, limited_receive, tracking_send)
+            await self._app(scope, limited_receive, tracked)
         except _TooLarge:
-            if not started:
+            if not tracked.started:
                 await self._reject(send, limit)
 
     @staticmethod

@@ -16,7 +16,6 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -30,6 +29,7 @@ from shared.errors import (
     PayloadTooLarge,
     Unauthenticated,
 )
+from shared.http.types import Schema
 from shared.log import get_logger
 
 STATUS_BY_ERROR: dict[type[KizunaError], int] = {
@@ -109,6 +109,20 @@ def request_id_of(scope: Scope) -> str:
     return str(found) if found else uuid.uuid4().hex
 
 
+class TrackedSend:
+    """An ASGI `send` that remembers whether the response has started: after that, an
+    error can no longer be answered with a status of its own."""
+
+    def __init__(self, send: Send) -> None:
+        self._send = send
+        self.started = False
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.started = True
+        await self._send(message)
+
+
 class CatchAll:
     """The outermost layer of a service app: an exception no handler mapped becomes the
     documented error body (code `internal`, with a request id) and one JSON log line
@@ -121,16 +135,9 @@ class CatchAll:
         if scope["type"] != "http":
             await self._app(scope, receive, send)
             return
-        started = False
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
+        tracked = TrackedSend(send)
         try:
-            await self._app(scope, receive, tracking_send)
+            await self._app(scope, receive, tracked)
         except Exception as exc:
             request_id = request_id_of(scope)
             _log.error(
@@ -143,7 +150,7 @@ class CatchAll:
                     "route": _route_of(scope),
                 },
             )
-            if started:
+            if tracked.started:
                 return
             response = JSONResponse(
                 error_body("internal", f"internal error; request id {request_id}"),
@@ -164,18 +171,18 @@ def _route_of(scope: Scope) -> str:
 # ---------------------------------------------------------------------------- OpenAPI
 
 
-class FieldErrorPublic(BaseModel):
+class FieldErrorPublic(Schema):
     field: str
     message: str
 
 
-class ErrorDetailPublic(BaseModel):
+class ErrorDetailPublic(Schema):
     code: str
     message: str
     fields: list[FieldErrorPublic] | None = None
 
 
-class ErrorPublic(BaseModel):
+class ErrorPublic(Schema):
     """The body of every 4xx and 5xx answer."""
 
     error: ErrorDetailPublic

@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, AwareDatetime, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 """The first instant a request may carry."""
@@ -38,3 +38,11 @@ Timestamp = Annotated[
     Field(description=f"ISO 8601 date-time with a UTC offset, {WINDOW}."),
 ]
 """An aware date-time inside the window every service accepts."""
+
+
+class Schema(BaseModel):
+    """Base of every request and response model: its validator and serializer are built
+    on first use (`defer_build`), not at import, so a cold start builds only the models
+    its first request touches."""
+
+    model_config = ConfigDict(defer_build=True)

@@ -14,24 +14,18 @@ records it, and a send that ran twice finds its delivery (see `runner`)."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from messenger.adapters.journeys import JourneyRepository
+from messenger.services.journeys.ports import ShardQueue
 from messenger.services.journeys.runner import StepRunner
 
 SHARD_LEASE = timedelta(minutes=6)
 """Longer than the events function may run (300 s): a live worker never loses its lease;
 a crashed one holds its shard at most this long."""
-
-
-class ShardQueue:
-    """Port: hand due shards to workers."""
-
-    def fan_out(self, shards: Sequence[int], until: datetime) -> None:
-        raise NotImplementedError
 
 
 @dataclass(frozen=True)

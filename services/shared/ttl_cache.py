@@ -1,8 +1,8 @@
 """One small cache for what a warm container may reuse for a while: message definitions,
-shop policies, LINE credentials. Entries expire `ttl` seconds after they were put, on the
-monotonic clock (injected: tests move it by hand); the last entry stays readable after it
-expires, for a caller that would rather serve it than fail. Thread-safe: a container
-serves concurrent requests locally."""
+shop policies, LINE credentials, a shop's compiled segment rules. Entries expire `ttl`
+seconds after they were put, on the monotonic clock (injected: tests move it by hand);
+the last entry stays readable after it expires, for a caller that would rather serve it
+than fail. Thread-safe: a container serves concurrent requests locally."""
 
 from __future__ import annotations
 
@@ -47,3 +47,8 @@ class TtlCache(Generic[K, V]):
         entry = Entry(value, self._monotonic())
         with self._lock:
             self._entries[key] = entry
+
+    def drop(self, key: K) -> None:
+        """Forget the entry (a change this process made)."""
+        with self._lock:
+            self._entries.pop(key, None)

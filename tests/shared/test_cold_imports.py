@@ -1,0 +1,95 @@
+"""What a cold start imports: each function's handler loads only what its own work needs.
+
+A Lambda pays for every module its handler imports, on every cold start. The journey
+engine, the analytics stack (numpy, scipy, DuckDB, pandas, pyarrow), boto3 and
+`pydantic.v1` are imported only by the code that uses them, and FastAPI's per-route
+TypeAdapters are built on first use (`shared/http/lazy.py`); these checks keep them out
+of a handler's import (and of the messenger's first request) so the cold start measured
+by `bench/cold_start.py` cannot quietly grow back.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from ops.local.template import functions, load_template
+from tests.shared.fresh import run_fresh
+
+ROOT = Path(__file__).resolve().parents[2]
+HANDLERS = sorted({f.module for f in functions(load_template(ROOT / "infra" / "template.yaml"))})
+
+JOURNEY_ENGINE = (
+    "messenger.services.journeys.definitions",
+    "messenger.services.journeys.dispatch",
+    "messenger.services.journeys.intake",
+    "messenger.services.journeys.runner",
+    "messenger.domain.journeys.definition",
+    "messenger.domain.journeys.validation",
+)
+NEVER_AT_IMPORT = (
+    *JOURNEY_ENGINE,
+    "boto3",
+    "pydantic.v1",
+    "numpy",
+    "scipy",
+    "pandas",
+    "pyarrow",
+    "duckdb",
+    "ops",
+)
+WEB = ("fastapi", "starlette", "mangum")
+"""What only the API handlers import."""
+
+PROBE = """
+import importlib, json, sys
+importlib.import_module(sys.argv[1])
+if sys.argv[2]:
+    importlib.import_module(sys.argv[2]).build()
+modules, deferred = sorted(sys.modules), None
+if "fastapi" in sys.modules:
+    from fastapi._compat import v2
+    deferred = "_type_adapter" in vars(v2.ModelField)
+print(json.dumps({"modules": modules, "adapters_deferred": deferred}))
+"""
+
+
+def _cold(module: str, build: str = "") -> dict[str, object]:
+    """Import `module` (then build `build`'s container) in a fresh interpreter."""
+    found: dict[str, object] = json.loads(run_fresh(PROBE, module, build).splitlines()[-1])
+    return found
+
+
+def _loaded(modules: object, names: tuple[str, ...]) -> list[str]:
+    assert isinstance(modules, list)
+    return sorted({n for n in names for m in modules if m == n or m.startswith(n + ".")})
+
+
+@pytest.mark.parametrize("handler", HANDLERS)
+def test_a_handler_imports_only_what_its_work_needs(handler: str) -> None:
+    """Given a fresh interpreter
+    When a function's handler module is imported (the start of every cold start)
+    Then neither the journey engine nor the analytics stack, boto3, pydantic v1 or the
+    operator's tooling is loaded; an event handler loads no web framework either."""
+    modules = _cold(handler)["modules"]
+    assert _loaded(modules, NEVER_AT_IMPORT) == []
+    if not handler.endswith(".api"):
+        assert _loaded(modules, WEB) == []
+
+
+def test_the_messenger_api_serves_its_first_request_without_the_journey_engine() -> None:
+    """Given a fresh interpreter that imported the messenger's API
+    When its container is built (the first request of a cold start)
+    Then the journey engine is still not imported: only a journey route or event loads it."""
+    modules = _cold("messenger.entrypoints.api", "messenger.bootstrap")["modules"]
+    assert _loaded(modules, JOURNEY_ENGINE) == []
+
+
+def test_an_api_defers_fastapi_s_type_adapters_to_their_first_use() -> None:
+    """Given a fresh interpreter
+    When an API handler is imported
+    Then FastAPI's per-route TypeAdapters are deferred (the shape `shared/http/lazy.py`
+    relies on still holds in the pinned FastAPI)."""
+    assert _cold("segmenter.entrypoints.api")["adapters_deferred"] is True
