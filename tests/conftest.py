@@ -3,6 +3,7 @@ shops with keys, and order payloads."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections.abc import Callable, Iterator
@@ -36,6 +37,13 @@ ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "infra" / "template.yaml"
 REGION = "ap-northeast-1"
 SENDER = "shop@example.com"
+
+
+@functools.cache
+def template() -> dict[str, Any]:
+    """infra/template.yaml, parsed once per session: every moto cloud is built from it, and
+    nothing reads it but to build specs from it."""
+    return load_template(TEMPLATE)
 
 
 TODAY = datetime(2026, 11, 23, 3, 0, tzinfo=UTC)
@@ -101,7 +109,7 @@ class Cloud:
     def route_rules_to_queues(self) -> dict[str, str]:
         """Each function's EventBridge rules, with their template patterns, targeting one SQS
         queue per function (as the local stack does)."""
-        for spec in functions(load_template(TEMPLATE)):
+        for spec in functions(template()):
             if not spec.rules:
                 continue
             url = self.sqs.create_queue(QueueName=spec.logical_id)["QueueUrl"]
@@ -155,11 +163,11 @@ def open_cloud(monkeypatch: pytest.MonkeyPatch) -> Iterator[Cloud]:
     them (a module-scoped fixture may hold one for several tests)."""
     moto_dynamodb.install()
     with mock_aws():
-        for spec in tables(load_template(TEMPLATE)):
+        for spec in tables(template()):
             monkeypatch.setenv(
                 f"KIZUNA_{spec.logical_id.removesuffix('Table').upper()}_TABLE", spec.name
             )
-        for bucket in buckets(load_template(TEMPLATE)):
+        for bucket in buckets(template()):
             monkeypatch.setenv(
                 f"KIZUNA_{bucket.logical_id.removesuffix('Bucket').upper()}_BUCKET", bucket.name
             )
@@ -171,9 +179,9 @@ def open_cloud(monkeypatch: pytest.MonkeyPatch) -> Iterator[Cloud]:
         settings = get_settings()
         session = boto3.session.Session(region_name=REGION)
         ddb = session.client("dynamodb")
-        for spec in tables(load_template(TEMPLATE)):
+        for spec in tables(template()):
             ddb.create_table(**spec.create_table_args())
-        for bucket in buckets(load_template(TEMPLATE)):
+        for bucket in buckets(template()):
             session.client("s3").create_bucket(
                 Bucket=bucket.name, CreateBucketConfiguration={"LocationConstraint": REGION}
             )

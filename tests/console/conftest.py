@@ -15,19 +15,19 @@ import pytest
 from fastapi.testclient import TestClient
 
 from ops.local.router import Dispatcher, build_routes
-from ops.local.template import functions, load_template
+from ops.local.template import functions
 from segmenter.entrypoints import analytics as analytics_handler
 from shared import clock as shared_clock
 from shared.auth.service import authenticate_token, create_key
 from tests.browser import CHROMIUM, chromium, served
 from tests.conftest import (
-    TEMPLATE,
     TODAY,
     Cloud,
     ShopKeys,
     fake_aws_credentials,
     make_shop,
     open_cloud,
+    template,
 )
 
 FIRST_DAY = date(2024, 11, 1)
@@ -135,7 +135,7 @@ def shops(cloud: Cloud, segmenter_client: TestClient) -> Shops:
 def serve() -> Iterator[str]:
     """Every function's app behind the template's routes (as `kizuna local up` serves them),
     by uvicorn in a thread on a free port of 127.0.0.1."""
-    dispatcher = Dispatcher(build_routes(functions(load_template(TEMPLATE))))
+    dispatcher = Dispatcher(build_routes(functions(template())))
     with served(dispatcher) as url:
         yield url
 

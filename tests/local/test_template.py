@@ -121,6 +121,23 @@ def test_real_template_reads_cleanly() -> None:
     assert {t.logical_id for t in tables(template)} >= {"PlatformTable", "SegmenterTable"}
 
 
+def test_the_loader_parses_with_libyaml_and_reads_what_the_pure_python_parser_reads() -> None:
+    # Given the template loader, and PyYAML's pure-Python SafeLoader with its constructors
+    class PureLoader(yaml.SafeLoader):
+        pass
+
+    for prefix, construct in TemplateLoader.yaml_multi_constructors.items():
+        PureLoader.add_multi_constructor(prefix, construct)
+
+    # Then the loader parses in C where PyYAML has libyaml (the Python scanner was most of
+    # every local stack start and every test's moto cloud)
+    assert issubclass(TemplateLoader, yaml.CSafeLoader) == yaml.__with_libyaml__
+    for path in (REAL_TEMPLATE, TEST_TEMPLATE):
+        # When each template is read both ways / Then both give the same document
+        text = path.read_text(encoding="utf-8")
+        assert load_template(path) == yaml.load(text, Loader=PureLoader)
+
+
 def test_an_image_function_runs_its_image_command_from_the_zip_functions_code() -> None:
     # Given infra/template.yaml, whose AnalyticsFunction is a container image
     template = load_template(REAL_TEMPLATE)

@@ -18,6 +18,11 @@ from typing import Any
 
 import yaml
 
+try:
+    from yaml import CSafeLoader as _SafeLoader
+except ImportError:  # pragma: no cover - PyYAML built without libyaml
+    from yaml import SafeLoader as _SafeLoader  # type: ignore[assignment]
+
 __all__ = [
     "LOCAL_PREFIX",
     "LOCAL_STACK_NAME",
@@ -53,8 +58,11 @@ class TemplateError(ValueError):
     """The template uses something the local stack cannot reproduce."""
 
 
-class TemplateLoader(yaml.SafeLoader):
+class TemplateLoader(_SafeLoader):
     """A SafeLoader that turns CloudFormation short tags into their long JSON form.
+
+    On libyaml's parser where PyYAML has it: the pure-Python scanner took most of each
+    parse, and every local stack start and every test's moto cloud parse the template.
 
     `!Ref X` becomes `{"Ref": "X"}`, `!GetAtt A.B` becomes `{"Fn::GetAtt": ["A", "B"]}`
     and any other `!Name value` becomes `{"Fn::Name": value}`, which is what
@@ -62,7 +70,7 @@ class TemplateLoader(yaml.SafeLoader):
     """
 
 
-def _construct_tag(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.Node) -> dict[str, Any]:
+def _construct_tag(loader: _SafeLoader, tag_suffix: str, node: yaml.Node) -> dict[str, Any]:
     value: Any
     if isinstance(node, yaml.ScalarNode):
         value = loader.construct_scalar(node)
