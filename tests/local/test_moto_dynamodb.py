@@ -415,6 +415,20 @@ def test_queries_read_only_their_key_and_answer_what_moto_s_scan_answers(
                 FilterExpression="attribute_exists(g)",
                 ScanIndexForward=False,
             )
+        for pk, low, high in (("p0", "s03", "s2"), ("p1", "s00", "s99"), ("p2", "s5", "s6")):
+            for forward in (True, False):  # pages that end inside and at the range's end
+                pages = indexed.get_paginator("query").paginate(
+                    TableName=TABLE,
+                    KeyConditionExpression="pk = :p AND sk BETWEEN :lo AND :hi",
+                    ExpressionAttributeValues={
+                        ":p": {"S": pk},
+                        ":lo": {"S": low},
+                        ":hi": {"S": high},
+                    },
+                    ScanIndexForward=forward,
+                    PaginationConfig={"PageSize": 2},
+                )
+                list(pages)
 
     # When items come and go by every kind of write, with queries in between
     for i in range(30):
@@ -472,7 +486,27 @@ def test_queries_read_only_their_key_and_answer_what_moto_s_scan_answers(
         ExpressionAttributeValues={":g": {"S": "c"}},
     )["Items"]
     assert ("p1", "s01") in {(i["pk"]["S"], i["sk"]["S"]) for i in moved}
-    assert len(compared) == 38  # the pages of both rounds and the last query
+    assert len(compared) == 76  # the pages of both rounds and the last query
+
+    # And a query measures only its sort key range and the item on either side of it
+    from moto.dynamodb.models.dynamo_type import Item
+
+    measured: list[str] = []
+    size = Item.size
+
+    def counted(item: Any) -> int:
+        measured.append(item.range_key.value)
+        return size(item)
+
+    monkeypatch.setattr(Table, "query", fast)
+    monkeypatch.setattr(Item, "size", counted)
+    page = indexed.query(
+        TableName=TABLE,
+        KeyConditionExpression="pk = :p AND sk BETWEEN :lo AND :hi",
+        ExpressionAttributeValues={":p": {"S": "p0"}, ":lo": {"S": "s09"}, ":hi": {"S": "s12"}},
+    )
+    assert [i["sk"]["S"] for i in page["Items"]] == ["s09", "s12"]
+    assert set(measured) == {"s00", "s09", "s12", "s15"}  # of p0's nine items
 
 
 def test_a_condition_is_parsed_once_per_spelling_and_still_holds(
