@@ -94,12 +94,21 @@ def fake_aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
 
 
+@functools.cache
+def boto3_session() -> boto3.session.Session:
+    """One boto3 session for every test's moto clients: a new session loads each service's
+    model and endpoint rules from JSON again (most of a cloud's set-up after the template).
+    moto intercepts the clients of any session while a mock is on; the services' own
+    containers still build theirs as in Lambda."""
+    return boto3.session.Session(region_name=REGION)
+
+
 class Cloud:
     """The in-process AWS (moto) with Kizuna's resources, as the template declares them."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.session = boto3.session.Session(region_name=REGION)
+        self.session = boto3_session()
         self.dynamodb = self.session.client("dynamodb")
         self.events = self.session.client("events")
         self.sqs = self.session.client("sqs")
@@ -177,7 +186,7 @@ def open_cloud(monkeypatch: pytest.MonkeyPatch) -> Iterator[Cloud]:
         monkeypatch.setenv("KIZUNA_SIGNING_SECRET", "test-secret-test-secret-test-secret-1234")
         get_settings.cache_clear()
         settings = get_settings()
-        session = boto3.session.Session(region_name=REGION)
+        session = boto3_session()
         ddb = session.client("dynamodb")
         for spec in tables(template()):
             ddb.create_table(**spec.create_table_args())
