@@ -69,7 +69,8 @@ def on_order_shipped(envelope: EventEnvelope, detail: Any) -> dict[str, Any]:
 
 
 def on_journey_event(envelope: EventEnvelope, detail: Any) -> dict[str, Any]:
-    """An event only journeys listen to (a cart, a view, a restock, a survey motive)."""
+    """An event only journeys listen to (a cart, a view, a restock, a survey motive, the
+    messenger's own tags and unsubscribes)."""
     return {"journeys": _journeys(envelope)}
 
 
@@ -172,6 +173,8 @@ JOURNEY_ONLY_EVENTS = (
     "product.viewed",
     "inventory.changed",
     "survey.answered",
+    "profile.tagged",
+    "consent.withdrawn",
 )
 
 

@@ -51,7 +51,8 @@ KNOWN_KEYS = frozenset(
 
 def parse_journey(body: object, shop_id: str, events: frozenset[str], version: int = 1) -> Journey:
     """The journey a JSON body describes, or a `JourneyError` naming the first bad path.
-    `events` are the event types there are (the catalog's: the domain imports no contracts)."""
+    `events` are the event types journeys hear (the service's list: the domain imports
+    no contracts)."""
     if not isinstance(body, Mapping):
         raise JourneyError("<journey>", "expected an object")
     for k in body:
@@ -105,7 +106,9 @@ def _identifier(value: object, path: str) -> str:
 
 def _event(value: object, path: str, events: frozenset[str]) -> str:
     if not isinstance(value, str) or value not in events:
-        raise JourneyError(path, "expected an event type of the catalog (e.g. order.placed)")
+        raise JourneyError(
+            path, f"expected an event type journeys hear: {', '.join(sorted(events))}"
+        )
     return value
 
 

@@ -11,6 +11,14 @@ from messenger.domain.journeys.validation import parse_journey
 from shared.contracts.catalog import EVENT_CATALOG
 
 EVENT_TYPES = frozenset(EVENT_CATALOG)
+"""Every event type: a stored version is read back against these (it was checked when saved)."""
+NOT_HEARD = frozenset({"message.requested", "customer.erased", "analytics.refresh_requested"})
+"""Types the messenger never hands the journey intake: a request to send, an erasure
+(the person is forgotten), a shop-wide refresh."""
+JOURNEY_EVENTS = EVENT_TYPES - NOT_HEARD
+"""What a trigger, exit, goal or wait may name: every type the messenger's events
+function hands the intake (`entrypoints/events.py`, the template's rules). A type it never
+hears would be accepted and never fire."""
 
 
 @dataclass

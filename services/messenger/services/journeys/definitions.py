@@ -16,7 +16,7 @@ from messenger.domain.journeys.definition import Journey, JourneyStatus, StepTyp
 from messenger.domain.journeys.filters import segments_of
 from messenger.domain.journeys.records import JourneyHead
 from messenger.domain.journeys.validation import JourneyError, parse_journey
-from messenger.services.journeys.book import EVENT_TYPES, JourneyBook
+from messenger.services.journeys.book import JOURNEY_EVENTS, JourneyBook
 from messenger.services.journeys.intake import head_for
 from messenger.services.messages import MessageLibrary
 from shared.errors import Conflict, NotFound
@@ -38,7 +38,7 @@ class JourneyDefinitions:
         """The journey the JSON describes, checked against the shop's messages, coupon
         pools and the segments the messenger knows (the segmenter's built-in ones exist
         in every shop, before anyone entered them); a 422 naming the JSON path otherwise."""
-        journey = parse_journey(body, shop_id, EVENT_TYPES, version)
+        journey = parse_journey(body, shop_id, JOURNEY_EVENTS, version)
         for step in journey.steps.values():
             if step.type is not StepType.SEND:
                 continue
