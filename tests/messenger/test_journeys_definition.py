@@ -4,11 +4,14 @@ without saving; versions, pause/resume/archive, list paging."""
 from __future__ import annotations
 
 import copy
+import json
+import re
 from typing import Any
 
 import pytest
 
-from tests.conftest import Cloud, ShopKeys
+from messenger.services.journeys.builtins import catalogue
+from tests.conftest import ROOT, Cloud, ShopKeys
 from tests.messenger.journey_world import STEP_DAYS, JourneyWorld, post_purchase
 
 
@@ -127,3 +130,25 @@ def test_the_list_pages_with_a_cursor(world: JourneyWorld) -> None:
     assert "X-Next-Cursor" not in second.headers
     bad = world.http.get("/v1/journeys?cursor=garbage", headers=world.auth)
     assert bad.status_code == 422
+
+
+def _readme_journey() -> dict[str, Any]:
+    """The journey JSON the README's "Journeys" section shows."""
+    text = (ROOT / "README.md").read_text("utf-8")
+    blocks = re.findall(r"```json\n(.*?)\n```", text, flags=re.S)
+    (found,) = [json.loads(b) for b in blocks if '"journey_id": "post-purchase"' in b]
+    return dict(found)
+
+
+def test_the_readmes_journey_is_the_builtin_and_validates(world: JourneyWorld) -> None:
+    """Given the post-purchase journey the README documents
+    When it is validated over HTTP
+    Then it is accepted, and it is the built-in as enabled (but for the built-in's
+    message ids and topic)."""
+    shown = _readme_journey()
+    r = world.http.post("/v1/journeys/validate", json=shown, headers=world.auth)
+    assert r.status_code == 200, r.text
+    (builtin,) = [b for b in catalogue() if b.name == "post-purchase"]
+    expected = json.loads(json.dumps(builtin.journey).replace('"pp-day-', '"step-'))
+    expected.pop("topic")
+    assert shown == expected

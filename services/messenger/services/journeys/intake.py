@@ -144,7 +144,7 @@ class JourneyIntake:
         skus: list[str] = []
         if event_type == "cart.updated" and isinstance(detail.get("cart_id"), str):
             lines = [dict(i) for i in detail.get("items") or [] if isinstance(i, Mapping)]
-            self.facts.record_cart(shop_id, customer_id, detail["cart_id"], lines)
+            self.facts.record_cart(shop_id, customer_id, detail["cart_id"], lines, at)
             skus = [str(i.get("sku")) for i in lines]
         elif event_type == "product.viewed" and isinstance(detail.get("sku"), str):
             skus = [detail["sku"]]
@@ -160,7 +160,9 @@ class JourneyIntake:
     ) -> Received:
         """Stock kept for the slots' re-check; a SKU back in stock (0 → more) enrols
         everyone who carted or viewed it while it was sold out, each as their own
-        trigger (the journey's re-entry rule, per SKU, makes it once per person)."""
+        trigger (the journey's re-entry rule, per SKU, makes it once per person), and
+        then forgets that they wanted it: a retry after a timeout goes on with the
+        people not yet handed over, and the next sell-out starts a new list."""
         sku, quantity = detail.get("sku"), detail.get("quantity")
         if self.facts is None or not isinstance(sku, str) or not isinstance(quantity, int):
             return Received()
@@ -169,17 +171,22 @@ class JourneyIntake:
         previous = detail.get("previous_quantity")
         if not (isinstance(previous, int) and previous <= 0 < quantity):
             return Received()
+        journeys = [
+            journey
+            for head in self.repo.heads(shop_id)
+            if head.status == JourneyStatus.ACTIVE and "inventory.changed" in head.enrols_on
+            for journey in [self.book.version(shop_id, head.journey_id, head.version)]
+            if journey is not None
+        ]
+        if not journeys:
+            return Received()  # nobody to tell: the list waits for a journey that will
         entered: list[str] = []
-        for head in self.repo.heads(shop_id):
-            if head.status != JourneyStatus.ACTIVE or "inventory.changed" not in head.enrols_on:
-                continue
-            journey = self.book.version(shop_id, head.journey_id, head.version)
-            if journey is None:
-                continue
-            for customer_id in self.facts.wanting(shop_id, sku):
-                person = {**detail, "customer_id": customer_id}
+        for customer_id in self.facts.wanting(shop_id, sku):
+            person = {**detail, "customer_id": customer_id}
+            for journey in journeys:
                 if self._enrol(journey, customer_id, f"{event_id}:{customer_id}", at, person):
                     entered.append(journey.journey_id)
+            self.facts.forget_want(shop_id, sku, customer_id)
         return Received(entered=tuple(entered))
 
     # ------------------------------------------------------------ date triggers
