@@ -199,7 +199,7 @@ def wire_journeys(
     definitions = JourneyDefinitions(
         repo, book, library, a.campaign_repo.has_segment, a.clock, coupons.has_pool
     )
-    intake = JourneyIntake(repo, book, runner, shards, a.journey_facts)
+    intake = JourneyIntake(repo, book, runner, shards, a.journey_facts, a.shard_queue)
     return Journeys(
         definitions=definitions,
         intake=intake,

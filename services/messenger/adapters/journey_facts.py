@@ -75,7 +75,8 @@ class JourneyFacts:
     def want(self, shop_id: str, sku: str, customer_id: str, at: datetime) -> None:
         raise NotImplementedError
 
-    def wanting(self, shop_id: str, sku: str) -> list[str]:
+    def wanting(self, shop_id: str, sku: str, limit: int) -> list[str]:
+        """Up to `limit` people who carted or viewed the SKU while it was sold out."""
         raise NotImplementedError
 
     def forget_want(self, shop_id: str, sku: str, customer_id: str) -> None:
@@ -191,14 +192,15 @@ class DynamoJourneyFacts(JourneyFacts):
             ),
         )
 
-    def wanting(self, shop_id: str, sku: str) -> list[str]:
-        items = query_all(
-            self._client,
+    def wanting(self, shop_id: str, sku: str, limit: int) -> list[str]:
+        items = self._client.query(
             TableName=self._table,
             KeyConditionExpression="pk = :pk",
             ExpressionAttributeValues={":pk": {"S": f"WANT#{shop_id}#{sku}"}},
-        )
-        return [str(i["sk"]).removeprefix("C#") for i in items]
+            ConsistentRead=True,  # the page after this one must not find those forgotten
+            Limit=limit,
+        ).get("Items", [])
+        return [str(from_item(i)["sk"]).removeprefix("C#") for i in items]
 
     def forget_want(self, shop_id: str, sku: str, customer_id: str) -> None:
         self._client.delete_item(
