@@ -33,13 +33,18 @@ class JourneyDefinitions:
     has_segment: Callable[[str, str], bool]
     clock: Callable[[], datetime]
     has_pool: Callable[[str, str], bool] = lambda shop, pool: True
+    has_insert: Callable[[str, str], bool] = lambda shop, insert: True
 
     def validate(self, shop_id: str, body: object, version: int = 1) -> Journey:
         """The journey the JSON describes, checked against the shop's messages, coupon
-        pools and the segments the messenger knows (the segmenter's built-in ones exist
+        pools, inserts and the segments the messenger knows (the segmenter's built-in ones exist
         in every shop, before anyone entered them); a 422 naming the JSON path otherwise."""
         journey = parse_journey(body, shop_id, JOURNEY_EVENTS, version)
         for step in journey.steps.values():
+            if step.type is StepType.INSERT and not self.has_insert(shop_id, step.insert_id or ""):
+                raise JourneyError(
+                    f"steps.{step.step_id}.insert_id", f"no insert {step.insert_id!r}"
+                )
             if step.type is not StepType.SEND:
                 continue
             if self.library.find(shop_id, step.message_id or "") is None:
