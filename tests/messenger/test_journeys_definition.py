@@ -67,6 +67,16 @@ BAD = [
         "trigger.restart_wait",
     ),
     (
+        "a date no event carries",
+        lambda b: b.update(trigger={"date_field": "expected_next_order_at"}),
+        "trigger.date_field",
+    ),
+    (
+        "a date its source does not carry",
+        lambda b: b.update(trigger={"date_field": "birthday", "source": "order.shipped"}),
+        "trigger.date_field",
+    ),
+    (
         "restart_wait not a boolean",
         lambda b: b["trigger"].update(restart_wait="yes"),
         "trigger.restart_wait",

@@ -16,7 +16,7 @@ from messenger.domain.journeys.definition import Journey, JourneyStatus, StepTyp
 from messenger.domain.journeys.filters import segments_of
 from messenger.domain.journeys.records import JourneyHead
 from messenger.domain.journeys.validation import JourneyError, parse_journey
-from messenger.services.journeys.book import JOURNEY_EVENTS, JourneyBook
+from messenger.services.journeys.book import JOURNEY_EVENTS, JourneyBook, date_fields
 from messenger.services.journeys.intake import head_for
 from messenger.services.messages import MessageLibrary
 from shared.errors import Conflict, NotFound
@@ -40,6 +40,16 @@ class JourneyDefinitions:
         pools, inserts and the segments the messenger knows (the segmenter's built-in ones exist
         in every shop, before anyone entered them); a 422 naming the JSON path otherwise."""
         journey = parse_journey(body, shop_id, JOURNEY_EVENTS, version)
+        trigger = journey.trigger
+        if trigger.date_field is not None:
+            source = trigger.source or "customer.upserted"
+            known = date_fields(source)
+            if trigger.date_field not in known:
+                raise JourneyError(
+                    "trigger.date_field",
+                    f"{source} carries no date {trigger.date_field!r}; "
+                    f"its dates: {', '.join(sorted(known)) or 'none'}",
+                )
         for step in journey.steps.values():
             if step.type is StepType.INSERT and not self.has_insert(shop_id, step.insert_id or ""):
                 raise JourneyError(
