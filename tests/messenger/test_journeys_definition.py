@@ -67,6 +67,11 @@ BAD = [
         "trigger.restart_wait",
     ),
     (
+        "an anchor the trigger does not carry",
+        lambda b: b["steps"]["wait-5"].update(anchor="shiped_at"),
+        "steps.wait-5.anchor",
+    ),
+    (
         "a date no event carries",
         lambda b: b.update(trigger={"date_field": "expected_next_order_at"}),
         "trigger.date_field",

@@ -17,7 +17,7 @@ from messenger.domain.journeys.filters import segments_of
 from messenger.domain.journeys.records import JourneyHead
 from messenger.domain.journeys.validation import JourneyError, parse_journey
 from messenger.services.journeys.book import JOURNEY_EVENTS, JourneyBook, date_fields
-from messenger.services.journeys.intake import head_for
+from messenger.services.journeys.intake import REPLENISH_ANCHOR, head_for
 from messenger.services.messages import MessageLibrary
 from shared.errors import Conflict, NotFound
 from shared.log import get_logger
@@ -50,7 +50,15 @@ class JourneyDefinitions:
                     f"{source} carries no date {trigger.date_field!r}; "
                     f"its dates: {', '.join(sorted(known)) or 'none'}",
                 )
+        anchors = {"entered_at", REPLENISH_ANCHOR} | {
+            f for t in trigger.event_types for f in date_fields(t) if f.endswith("_at")
+        }
         for step in journey.steps.values():
+            if step.type is StepType.WAIT_UNTIL and step.anchor not in anchors:
+                raise JourneyError(
+                    f"steps.{step.step_id}.anchor",
+                    f"expected a time the trigger carries: {', '.join(sorted(anchors))}",
+                )
             if step.type is StepType.INSERT and not self.has_insert(shop_id, step.insert_id or ""):
                 raise JourneyError(
                     f"steps.{step.step_id}.insert_id", f"no insert {step.insert_id!r}"
