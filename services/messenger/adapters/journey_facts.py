@@ -18,7 +18,8 @@
             expires `SCAN_DAYS` later)
 - wanted    ``WANT#<shop>#<sku>`` / ``C#<customer>``: carted or viewed while sold out
             (expires `WANT_DAYS` after the last time; forgotten once the SKU's return
-            was handed to the journeys)
+            was handed to the journeys), with ``CUST#<shop>#<customer>`` / ``W#<sku>``
+            pointing at it, so the person's erasure finds it
 
 What expires carries the table's TTL attribute ``ttl`` (epoch seconds).
 """
@@ -180,6 +181,11 @@ class DynamoJourneyFacts(JourneyFacts):
         return {str(i["sk"]).removeprefix("SKU#"): int(i["quantity"]) for i in items}
 
     def want(self, shop_id: str, sku: str, customer_id: str, at: datetime) -> None:
+        ttl = expiry(at + timedelta(days=WANT_DAYS))
+        self._client.put_item(
+            TableName=self._table,
+            Item=to_item({"pk": f"CUST#{shop_id}#{customer_id}", "sk": f"W#{sku}", "ttl": ttl}),
+        )
         self._client.put_item(
             TableName=self._table,
             Item=to_item(
@@ -187,7 +193,7 @@ class DynamoJourneyFacts(JourneyFacts):
                     "pk": f"WANT#{shop_id}#{sku}",
                     "sk": f"C#{customer_id}",
                     "at": at.isoformat(),
-                    "ttl": expiry(at + timedelta(days=WANT_DAYS)),
+                    "ttl": ttl,
                 }
             ),
         )
@@ -205,6 +211,9 @@ class DynamoJourneyFacts(JourneyFacts):
     def forget_want(self, shop_id: str, sku: str, customer_id: str) -> None:
         self._client.delete_item(
             TableName=self._table, Key=key(f"WANT#{shop_id}#{sku}", f"C#{customer_id}")
+        )
+        self._client.delete_item(
+            TableName=self._table, Key=key(f"CUST#{shop_id}#{customer_id}", f"W#{sku}")
         )
 
     def tell(self, shop_id: str, customer_id: str, sku: str, by: str) -> bool:
