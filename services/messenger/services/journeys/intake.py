@@ -23,8 +23,9 @@ from messenger.adapters.journeys import (
 )
 from messenger.domain.journeys.definition import Journey, JourneyStatus, ReentryMode, StepType
 from messenger.domain.journeys.enrolment import FINISHED, Enrolment, EnrolmentStatus
-from messenger.domain.journeys.plan import enrolment_id, next_occurrence, shard_of
+from messenger.domain.journeys.plan import enrolment_id, later, next_occurrence, shard_of
 from messenger.domain.journeys.records import JourneyHead
+from messenger.domain.journeys.validation import MAX_WAIT_DAYS
 from messenger.services.journeys.book import JourneyBook
 from messenger.services.journeys.ports import ShardQueue
 from messenger.services.journeys.runner import StepRunner, anchors_of, entered
@@ -479,7 +480,8 @@ class JourneyIntake:
                 if str(i.get("sku")) in usage
             ]
             if supply:  # the product's usage days say when the first line runs out
-                found[REPLENISH_ANCHOR] = placed_at + timedelta(days=min(supply))
+                days = min(*supply, MAX_WAIT_DAYS)  # 10 years: a quantity can be anything
+                found[REPLENISH_ANCHOR] = later(placed_at, timedelta(days=days))
             else:
                 orders = self.facts.orders_of(journey.shop_id, customer_id)
                 found[REPLENISH_ANCHOR] = replenish_at(orders, placed_at)
