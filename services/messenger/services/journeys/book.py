@@ -17,6 +17,9 @@ EVENT_TYPES = frozenset(EVENT_CATALOG)
 NOT_HEARD = frozenset({"message.requested", "customer.erased", "analytics.refresh_requested"})
 """Types the messenger never hands the journey intake: a request to send, an erasure
 (the person is forgotten), a shop-wide refresh."""
+ABOUT_NO_PERSON = frozenset({"inventory.changed"})
+"""Heard, but about a SKU, not a person: it triggers (everyone on the SKU's wish list
+enters), but no enrolment can exit, convert or stop waiting on it."""
 JOURNEY_EVENTS = EVENT_TYPES - NOT_HEARD
 """What a trigger, exit, goal or wait may name: every type the messenger's events
 function hands the intake (`entrypoints/events.py`, the template's rules). A type it never
