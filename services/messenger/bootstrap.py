@@ -153,7 +153,11 @@ class Journeys:
 
 
 def wire_journeys(
-    a: MessengerAdapters, library: MessageLibrary, pipeline: SendPipeline, coupons: Coupons
+    a: MessengerAdapters,
+    library: MessageLibrary,
+    pipeline: SendPipeline,
+    coupons: Coupons,
+    inserts: Inserts,
 ) -> Journeys:
     """The journey engine, imported here: only the journey routes and events reach it."""
     from messenger.services.journeys.book import JourneyBook
@@ -194,12 +198,19 @@ def wire_journeys(
         clock=a.clock,
         profiles=a.profile_rules,
         content=JourneyContent(a.journey_facts, coupons),
+        choose_insert=inserts.choose_insert,
     )
     shards = a.settings.journey_due_shards
     definitions = JourneyDefinitions(
-        repo, book, library, a.campaign_repo.has_segment, a.clock, coupons.has_pool
+        repo,
+        book,
+        library,
+        a.campaign_repo.has_segment,
+        a.clock,
+        coupons.has_pool,
+        lambda shop, insert: a.insert_repo.get_insert(shop, insert) is not None,
     )
-    intake = JourneyIntake(repo, book, runner, shards, a.journey_facts)
+    intake = JourneyIntake(repo, book, runner, shards, a.journey_facts, a.shard_queue)
     return Journeys(
         definitions=definitions,
         intake=intake,
@@ -246,7 +257,9 @@ class MessengerContainer:
             with _WIRING:
                 built = self.__dict__.get("_journeys")
                 if built is None:
-                    built = wire_journeys(self.adapters, self.library, self.pipeline, self.coupons)
+                    built = wire_journeys(
+                        self.adapters, self.library, self.pipeline, self.coupons, self.inserts
+                    )
                     self.__dict__["_journeys"] = built
         return built
 

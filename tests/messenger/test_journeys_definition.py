@@ -4,11 +4,14 @@ without saving; versions, pause/resume/archive, list paging."""
 from __future__ import annotations
 
 import copy
+import json
+import re
 from typing import Any
 
 import pytest
 
-from tests.conftest import Cloud, ShopKeys
+from messenger.services.journeys.builtins import catalogue
+from tests.conftest import ROOT, Cloud, ShopKeys
 from tests.messenger.journey_world import STEP_DAYS, JourneyWorld, post_purchase
 
 
@@ -62,6 +65,21 @@ BAD = [
         "restart_wait before a wait_until",
         lambda b: b["trigger"].update(restart_wait=True),
         "trigger.restart_wait",
+    ),
+    (
+        "an anchor the trigger does not carry",
+        lambda b: b["steps"]["wait-5"].update(anchor="shiped_at"),
+        "steps.wait-5.anchor",
+    ),
+    (
+        "a date no event carries",
+        lambda b: b.update(trigger={"date_field": "expected_next_order_at"}),
+        "trigger.date_field",
+    ),
+    (
+        "a date its source does not carry",
+        lambda b: b.update(trigger={"date_field": "birthday", "source": "order.shipped"}),
+        "trigger.date_field",
     ),
     (
         "restart_wait not a boolean",
@@ -127,3 +145,25 @@ def test_the_list_pages_with_a_cursor(world: JourneyWorld) -> None:
     assert "X-Next-Cursor" not in second.headers
     bad = world.http.get("/v1/journeys?cursor=garbage", headers=world.auth)
     assert bad.status_code == 422
+
+
+def _readme_journey() -> dict[str, Any]:
+    """The journey JSON the README's "Journeys" section shows."""
+    text = (ROOT / "README.md").read_text("utf-8")
+    blocks = re.findall(r"```json\n(.*?)\n```", text, flags=re.S)
+    (found,) = [json.loads(b) for b in blocks if '"journey_id": "post-purchase"' in b]
+    return dict(found)
+
+
+def test_the_readmes_journey_is_the_builtin_and_validates(world: JourneyWorld) -> None:
+    """Given the post-purchase journey the README documents
+    When it is validated over HTTP
+    Then it is accepted, and it is the built-in as enabled (but for the built-in's
+    message ids and topic)."""
+    shown = _readme_journey()
+    r = world.http.post("/v1/journeys/validate", json=shown, headers=world.auth)
+    assert r.status_code == 200, r.text
+    (builtin,) = [b for b in catalogue() if b.name == "post-purchase"]
+    expected = json.loads(json.dumps(builtin.journey).replace('"pp-day-', '"step-'))
+    expected.pop("topic")
+    assert shown == expected

@@ -6,6 +6,8 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
+from messenger.domain.journeys.definition import Step, StepType
+from messenger.domain.journeys.enrolment import Enrolment, EnrolmentStatus
 from messenger.domain.journeys.filters import (
     FilterError,
     ProfileRule,
@@ -14,7 +16,14 @@ from messenger.domain.journeys.filters import (
     profile_rules,
 )
 from messenger.domain.journeys.lift import mean_lift, proportion_lift
-from messenger.domain.journeys.plan import held_out, next_local_time, next_occurrence, shard_of
+from messenger.domain.journeys.plan import (
+    NEVER,
+    held_out,
+    next_local_time,
+    next_occurrence,
+    shard_of,
+    wake_at,
+)
 
 JST = timezone(timedelta(hours=9))
 AT = datetime(2026, 11, 23, 3, 0, tzinfo=UTC)
@@ -107,6 +116,22 @@ def test_local_time_and_dates() -> None:
     assert next_occurrence(birthday, AT, -7, yearly=True) == datetime(2026, 11, 24, tzinfo=UTC)
     leap = datetime(2000, 2, 29, tzinfo=UTC)
     assert next_occurrence(leap, AT, 0, yearly=True) == datetime(2027, 2, 28, tzinfo=UTC)
+
+
+def test_a_time_past_the_calendars_end_never_comes_and_never_raises() -> None:
+    """Given a shipment dated the last day of the year 9999 (the contract accepts it)
+    When the step mails wait until it plus 3 days, or a date trigger adds its offset
+    Then the wait ends never (not an OverflowError, which would retry the step for ever)."""
+    end = datetime(9999, 12, 31, tzinfo=UTC)
+    e = Enrolment(
+        "acme", "j", 1, "c-1", "e-1", "o-1", AT, EnrolmentStatus.ACTIVE, "w", AT,
+        anchors={"shipped_at": end},
+    )  # fmt: skip
+    step = Step("w", StepType.WAIT_UNTIL, next="m", anchor="shipped_at", delay=timedelta(days=3))
+    assert wake_at(step, e, AT, UTC) == NEVER
+    assert next_occurrence(end, AT, 30, yearly=False) == NEVER
+    wait = Step("w", StepType.WAIT, next="m", delay=timedelta(days=3))
+    assert wake_at(wait, e, end, UTC) == NEVER
 
 
 def test_draws_are_fixed_by_the_enrolment_and_near_their_share() -> None:

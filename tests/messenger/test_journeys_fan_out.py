@@ -157,3 +157,52 @@ def test_a_failing_shard_is_logged_and_handed_back_to_sqs(
     assert (logged.message_id, logged.error) == ("m-1", "ConnectionError")  # type: ignore[attr-defined]
     repo = world.container.adapters.journey_repo
     assert repo.lease(2, "next", world.clock.now, world.clock.now)  # released on the way out
+
+
+def _drain(world: JourneyWorld, url: str) -> list[dict[str, Any]]:
+    sqs = world.cloud.sqs
+    records: list[dict[str, Any]] = []
+    while got := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages"):
+        records += [{"messageId": m["MessageId"], "body": m["Body"]} for m in got]
+        for m in got:
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+    return records
+
+
+def test_a_long_restock_wish_list_goes_on_in_pages_through_the_queue(
+    world: JourneyWorld,
+) -> None:
+    """Given back-in-stock enabled, a shards queue, pages of two people, and five people
+    who viewed a SKU while it was sold out
+    When it comes back, and the SQS handler works the queue's messages (each page's
+    message delivered twice, as SQS may)
+    Then the event handed over the first page and queued the next; each page handed over
+    two more and queued the rest; all five entered once, and nobody is left waiting."""
+    sqs = world.cloud.sqs
+    url = sqs.create_queue(QueueName="journey-shards")["QueueUrl"]
+    world.use(shard_queue=SqsShardQueue(sqs, url))
+    r = world.http.post("/v1/journeys/builtins/back-in-stock/enable", headers=world.auth)
+    assert r.status_code == 200, r.text
+    intake = world.container.journeys.intake
+    object.__setattr__(intake, "restock_page", 2)  # the frozen intake, wired once
+    people = [f"w-{i}" for i in range(5)]
+    world.event("inventory.changed", {"sku": "SOLD-1", "previous_quantity": 1, "quantity": 0})
+    for p in people:
+        world.customer(p)
+        seen = {"customer_id": p, "sku": "SOLD-1", "viewed_at": world.clock.now.isoformat()}
+        world.event("product.viewed", seen)
+
+    first = world.event(
+        "inventory.changed", {"sku": "SOLD-1", "previous_quantity": 0, "quantity": 3}
+    )
+
+    assert len(first["journeys"]["entered"]) == 2
+    pages = 0
+    while records := _drain(world, url):
+        assert [set(json.loads(r["body"])) for r in records] == [{"restock"}]
+        done = messenger_events.handler({"Records": records * 2}, None)
+        assert done["batchItemFailures"] == []
+        pages += 1
+    assert pages == 2
+    assert world.stats("back-in-stock")["entered"] == len(people)
+    assert world.container.adapters.journey_facts.wanting("acme", "SOLD-1", 10) == []

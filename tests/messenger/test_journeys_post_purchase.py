@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -94,3 +94,24 @@ def test_a_late_shipment_sends_only_the_mails_still_ahead(world: JourneyWorld) -
         assert timedelta(0) <= at - (shipped_at + timedelta(days=day)) <= timedelta(hours=6)
     steps = world.stats()["steps"]
     assert [steps[f"mail-{d}"].get("skipped_late") for d in (1, 3, 5, 7)] == [1, 1, 1, 1]
+
+
+def test_a_shipment_dated_the_year_9999_waits_and_fails_nothing(
+    world: JourneyWorld, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Given a first order whose shipment the storefront dated 9999-12-31 (a typo the
+    contract accepts), and another person's ordinary shipment
+    When both arrive and 35 days pass
+    Then the first waits for a day that never comes (no step fails, nothing is retried),
+    and the second gets the whole series."""
+    world.customer("c-2")
+    world.order("o-1")
+    world.order("o-2", customer_id="c-2")
+    world.shipped("o-1", shipped_at=datetime(9999, 12, 31, tzinfo=UTC))
+    world.shipped("o-2", customer_id="c-2")
+    world.run_for(35)
+
+    assert world.journey_mails("c-1") == []
+    assert len(world.journey_mails("c-2")) == len(STEP_DAYS)
+    assert not [r for r in caplog.records if r.getMessage() == "journey step failed"]
+    assert world.stats()["active"] == 1

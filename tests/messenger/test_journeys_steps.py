@@ -253,3 +253,56 @@ def test_people_filtered_out_on_their_day_count_in_no_lift(world: JourneyWorld) 
     repo = world.container.adapters.journey_repo
     f2 = sum(int(v.get("f2_t", 0)) for _, scope, v in repo.counters("acme", "birthday"))
     assert f2 == 1
+
+
+def _flyer_journey(insert_id: str = "flyer-1") -> dict[str, Any]:
+    return {
+        "journey_id": "flyer",
+        "name": "A flyer in the next parcel",
+        "trigger": {"event": "order.shipped", "key": "order_id"},
+        "start": "flyer",
+        "steps": {"flyer": {"type": "insert", "insert_id": insert_id}},
+    }
+
+
+def test_an_insert_step_puts_a_flyer_into_the_next_parcel(world: JourneyWorld) -> None:
+    """Given a flyer (同梱物), a journey whose step chooses it when an order ships, and a
+    cap of three marketing messages a week
+    When the first order ships (the shipment delivered three times), two marketing mails
+    go the same day, and the person orders again the next day
+    Then the flyer is on that day's pick list with the second order, once; the step
+    counts it as sent on the channel `insert`; it took no cap slot (the welcome mail and
+    both mails went); and a journey naming an insert the shop has not defined is a 422
+    naming the step's `insert_id`."""
+    put = world.http.put("/v1/inserts/flyer-1", json={"name": "秋のチラシ"}, headers=world.auth)
+    assert put.status_code == 200, put.text
+    for route in ("/v1/journeys/validate", "/v1/journeys"):
+        bad = world.http.post(route, json=_flyer_journey("nope"), headers=world.auth)
+        assert bad.status_code == 422 and "steps.flyer.insert_id" in bad.text, bad.text
+    world.journey(_flyer_journey())
+    world.policy(cap_count=3)
+
+    world.order("o-1")
+    for _ in range(3):
+        world.shipped("o-1")
+    for message_id in ("a", "b"):
+        r = world.http.post(
+            f"/v1/messages/{message_id}/sends",
+            json={"customer_id": "c-1", "anchor": "news-1"},
+            headers=world.auth,
+        )
+        assert r.status_code == 202 and r.json()["status"] == "sent", r.text
+    world.clock.advance(days=1)
+    world.order("o-2", n=2)
+
+    day = world.clock.now.astimezone(JST).date().isoformat()
+    r = world.http.get(f"/v1/pick-lists/{day}", headers=world.auth)
+    assert r.status_code == 200, r.text
+    flyer = {"insert_id": "flyer-1", "insert_name": "秋のチラシ"}
+    assert r.json() == [{"order_id": "o-2", "customer_id": "c-1", **flyer}]
+    step = world.stats("flyer")["steps"]["flyer"]
+    assert (step["executed"], step["sent"], step["status_packed"]) == (1, 1, 1)
+    assert world.stats("flyer")["sent_by_channel"] == {"insert": 1}
+    r = world.http.get("/v1/deliveries", params={"customer_id": "c-1"}, headers=world.auth)
+    sent = sorted(d["channel"] for d in r.json() if d["status"] in ("sent", "packed"))
+    assert sent == ["email", "email", "email", "insert"]

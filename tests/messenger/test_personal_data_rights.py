@@ -125,3 +125,36 @@ def test_after_erasure_the_messenger_forgets_her_once_and_keeps_the_counters(
     later = [m.raw_data for m in cloud.sent_mail()[sent_before:]]
     assert len(later) == 6  # Taro's steps of days 3, 5, 7, 14, 21 and 30
     assert not any("c-1@example.jp" in raw for raw in later)
+
+
+def test_an_erasure_reaches_the_birthday_calendar_and_the_wish_lists(
+    world: JourneyWorld, cloud: Cloud
+) -> None:
+    """Given back-in-stock and birthday enabled, and Hana (c-3), whose profile has a
+    birthday and who viewed a sold-out SKU (entries kept outside her own partition:
+    the calendar's day, the SKU's wish list)
+    When she is erased
+    Then neither table holds her id any more, the daily birthday scan finds nobody, and
+    the SKU's return tells nobody."""
+    for name in ("back-in-stock", "birthday"):
+        r = world.http.post(f"/v1/journeys/builtins/{name}/enable", headers=world.auth)
+        assert r.status_code == 200, r.text
+    birthday = world.clock.now.date().replace(year=1990).isoformat()
+    snapshot = {"customer_id": "c-3", "email": "c-3@example.jp"}
+    world.event("customer.upserted", {"customer": snapshot, "birthday": birthday})
+    world.event("inventory.changed", {"sku": "SOLD-1", "previous_quantity": 1, "quantity": 0})
+    seen = {"customer_id": "c-3", "sku": "SOLD-1", "viewed_at": world.clock.now.isoformat()}
+    world.event("product.viewed", seen)
+    journeys_table = cloud.settings.journeys_table
+    before = json.dumps(cloud.dynamodb.scan(TableName=journeys_table)["Items"])
+    assert before.count("#c-3") >= 3  # her partition, the calendar, the wish list
+
+    done = _erase(world, "c-3")
+
+    assert done["status"] == "done"
+    for table in (cloud.settings.messenger_table, journeys_table):
+        items = json.dumps(cloud.dynamodb.scan(TableName=table)["Items"], ensure_ascii=False)
+        assert "c-3" not in items, table
+    facts = world.container.adapters.journey_facts
+    assert list(facts.born_on(birthday[5:10])) == []
+    assert facts.wanting("acme", "SOLD-1", 10) == []

@@ -4,6 +4,7 @@
             `order.placed` (`JourneyRepository.record_order`); read here as the person's
             order history (the first order of the win-back, the replenishment interval)
 - cart      ``CUST#<shop>#<customer>`` / ``C#<cart id>``: the cart's latest lines
+            (expires `CART_DAYS` after its last change)
 - told      ``CUST#<shop>#<customer>`` / ``N#<sku>``: the person was told this SKU is
             back (by a journey or by feedback's restock sign-up), written conditionally
 - prefs     ``CUST#<shop>#<customer>`` / ``PREF``: survey preferences (`motive`, ...)
@@ -13,21 +14,35 @@
 - birthday  ``CAL#<MM-DD>`` / ``<shop>#<customer>``: the people born on that day (the
             daily date-trigger scan reads tomorrow's), with ``CUST#..`` / ``BDAY`` pointing
             at the person's entry so a changed birthday moves it
-- scanned   ``CALSCAN`` / ``<YYYY-MM-DD>``: that day's scan was claimed (once per day)
+- scanned   ``CALSCAN`` / ``<YYYY-MM-DD>``: that day's scan was claimed (once per day;
+            expires `SCAN_DAYS` later)
 - wanted    ``WANT#<shop>#<sku>`` / ``C#<customer>``: carted or viewed while sold out
+            (expires `WANT_DAYS` after the last time; forgotten once the SKU's return
+            was handed to the journeys), with ``CUST#<shop>#<customer>`` / ``W#<sku>``
+            pointing at it, so the person's erasure finds it
+
+What expires carries the table's TTL attribute ``ttl`` (epoch seconds).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
+from messenger.adapters.journeys import expiry
 from shared.adapters.dynamodb import batch_get_all, from_item, key, query_all, query_prefix, to_item
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+
+CART_DAYS = 30
+"""A cart unchanged this long is no longer read by any cart mail (theirs go within days)."""
+WANT_DAYS = 90
+"""Someone who carted or viewed a sold-out SKU this long ago no longer waits for it."""
+SCAN_DAYS = 8
+"""A day's scan claim is only asked for on that day (kept a week more for the clock's sake)."""
 
 
 class JourneyFacts:
@@ -38,7 +53,12 @@ class JourneyFacts:
         raise NotImplementedError
 
     def record_cart(
-        self, shop_id: str, customer_id: str, cart_id: str, lines: Sequence[Mapping[str, Any]]
+        self,
+        shop_id: str,
+        customer_id: str,
+        cart_id: str,
+        lines: Sequence[Mapping[str, Any]],
+        at: datetime,
     ) -> None:
         raise NotImplementedError
 
@@ -56,7 +76,12 @@ class JourneyFacts:
     def want(self, shop_id: str, sku: str, customer_id: str, at: datetime) -> None:
         raise NotImplementedError
 
-    def wanting(self, shop_id: str, sku: str) -> list[str]:
+    def wanting(self, shop_id: str, sku: str, limit: int) -> list[str]:
+        """Up to `limit` people who carted or viewed the SKU while it was sold out."""
+        raise NotImplementedError
+
+    def forget_want(self, shop_id: str, sku: str, customer_id: str) -> None:
+        """The SKU's return was handed to the journeys for this person: not again."""
         raise NotImplementedError
 
     def tell(self, shop_id: str, customer_id: str, sku: str, by: str) -> bool:
@@ -101,7 +126,12 @@ class DynamoJourneyFacts(JourneyFacts):
         return [json.loads(i["facts"]) for i in items]
 
     def record_cart(
-        self, shop_id: str, customer_id: str, cart_id: str, lines: Sequence[Mapping[str, Any]]
+        self,
+        shop_id: str,
+        customer_id: str,
+        cart_id: str,
+        lines: Sequence[Mapping[str, Any]],
+        at: datetime,
     ) -> None:
         self._client.put_item(
             TableName=self._table,
@@ -110,6 +140,7 @@ class DynamoJourneyFacts(JourneyFacts):
                     "pk": f"CUST#{shop_id}#{customer_id}",
                     "sk": f"C#{cart_id}",
                     "lines": json.dumps(list(lines), default=str),
+                    "ttl": expiry(at + timedelta(days=CART_DAYS)),
                 }
             ),
         )
@@ -150,21 +181,40 @@ class DynamoJourneyFacts(JourneyFacts):
         return {str(i["sk"]).removeprefix("SKU#"): int(i["quantity"]) for i in items}
 
     def want(self, shop_id: str, sku: str, customer_id: str, at: datetime) -> None:
+        ttl = expiry(at + timedelta(days=WANT_DAYS))
+        self._client.put_item(
+            TableName=self._table,
+            Item=to_item({"pk": f"CUST#{shop_id}#{customer_id}", "sk": f"W#{sku}", "ttl": ttl}),
+        )
         self._client.put_item(
             TableName=self._table,
             Item=to_item(
-                {"pk": f"WANT#{shop_id}#{sku}", "sk": f"C#{customer_id}", "at": at.isoformat()}
+                {
+                    "pk": f"WANT#{shop_id}#{sku}",
+                    "sk": f"C#{customer_id}",
+                    "at": at.isoformat(),
+                    "ttl": ttl,
+                }
             ),
         )
 
-    def wanting(self, shop_id: str, sku: str) -> list[str]:
-        items = query_all(
-            self._client,
+    def wanting(self, shop_id: str, sku: str, limit: int) -> list[str]:
+        items = self._client.query(
             TableName=self._table,
             KeyConditionExpression="pk = :pk",
             ExpressionAttributeValues={":pk": {"S": f"WANT#{shop_id}#{sku}"}},
+            ConsistentRead=True,  # the page after this one must not find those forgotten
+            Limit=limit,
+        ).get("Items", [])
+        return [str(from_item(i)["sk"]).removeprefix("C#") for i in items]
+
+    def forget_want(self, shop_id: str, sku: str, customer_id: str) -> None:
+        self._client.delete_item(
+            TableName=self._table, Key=key(f"WANT#{shop_id}#{sku}", f"C#{customer_id}")
         )
-        return [str(i["sk"]).removeprefix("C#") for i in items]
+        self._client.delete_item(
+            TableName=self._table, Key=key(f"CUST#{shop_id}#{customer_id}", f"W#{sku}")
+        )
 
     def tell(self, shop_id: str, customer_id: str, sku: str, by: str) -> bool:
         try:
@@ -229,7 +279,13 @@ class DynamoJourneyFacts(JourneyFacts):
         try:
             self._client.put_item(
                 TableName=self._table,
-                Item=to_item({"pk": "CALSCAN", "sk": day}),
+                Item=to_item(
+                    {
+                        "pk": "CALSCAN",
+                        "sk": day,
+                        "ttl": expiry(_midnight(day) + timedelta(days=SCAN_DAYS)),
+                    }
+                ),
                 ConditionExpression="attribute_not_exists(pk)",
             )
         except self._client.exceptions.ConditionalCheckFailedException:
@@ -250,3 +306,8 @@ class DynamoJourneyFacts(JourneyFacts):
             TableName=self._table, Key=key(f"CUST#{shop_id}#{customer_id}", "PREF")
         ).get("Item")
         return dict(json.loads(from_item(got)["preferences"])) if got else {}
+
+
+def _midnight(day: str) -> datetime:
+    """The UTC start of an ISO date."""
+    return datetime.combine(date.fromisoformat(day), time(0), tzinfo=UTC)

@@ -18,6 +18,13 @@
 - counters    ``STATS#<shop>#<journey>`` / ``V#<nnnnnn>#<scope>#<shard>``: numbers only
               ever added to, in the same transaction as the change they count, sharded
               like the due index so no counter is a hot key
+- counted     ``CUST#<shop>#<customer>`` / ``COUNTED#<marker>``: an outcome counted once
+
+The table's TTL attribute is ``ttl`` (epoch seconds; the lease's ``expires_at`` is a
+string the lease condition compares, not a TTL). A finished or held-out enrolment and a
+`counted` marker expire `KEEP` after the enrolment entered: past every goal window, so
+nothing they are read for can still happen. Guards, orders, heads, versions and counters
+never expire (a guard is the re-entry rule; the orders are the win-back's first order).
 
 Every state change of an enrolment is one conditional write that expects the `seq` it
 read: a second worker on the same step loses (`StaleEnrolment`) and does nothing more.
@@ -28,13 +35,13 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from messenger.domain.journeys.enrolment import Enrolment, EnrolmentStatus
+from messenger.domain.journeys.enrolment import FINISHED, Enrolment, EnrolmentStatus
 from messenger.domain.journeys.records import JourneyHead
 from shared.adapters.dynamodb import (
     Position,
@@ -51,6 +58,14 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 DUE_INDEX = "due"
+KEEP = timedelta(days=400)
+"""How long after entering a finished (or held-out) enrolment and its counted markers are
+kept: longer than the longest goal window (365 days) and the F2 window (90)."""
+
+
+def expiry(at: datetime) -> int:
+    """The table's `ttl` value for `at` (epoch seconds, as DynamoDB's TTL reads it)."""
+    return int(at.timestamp())
 
 
 class StaleEnrolment(Exception):
@@ -195,6 +210,8 @@ def _enrolment_item(e: Enrolment) -> dict[str, Any]:
         "shard": e.shard,
         "parked": e.parked or None,
     }
+    if e.status in FINISHED or e.status is EnrolmentStatus.HOLDOUT:
+        item["ttl"] = expiry(e.entered_at + KEEP)
     if e.due_at is not None and e.status in (EnrolmentStatus.ACTIVE, EnrolmentStatus.SCHEDULED):
         item["due_shard"] = (
             _parked_shard(e.shop_id, e.journey_id) if e.parked else f"DUE#{e.shard:03d}"
@@ -396,7 +413,11 @@ class DynamoJourneyRepository(JourneyRepository):
                 "Put": {
                     "TableName": self._table,
                     "Item": to_item(
-                        {"pk": f"CUST#{e.shop_id}#{e.customer_id}", "sk": f"COUNTED#{marker}"}
+                        {
+                            "pk": f"CUST#{e.shop_id}#{e.customer_id}",
+                            "sk": f"COUNTED#{marker}",
+                            "ttl": expiry(e.entered_at + KEEP),
+                        }
                     ),
                     "ConditionExpression": "attribute_not_exists(pk)",
                 }

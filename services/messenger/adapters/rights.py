@@ -1,7 +1,8 @@
 """What the messenger table holds on a person, read out whole (disclosure) or removed
 (erasure): the recipient profile with its consents and unsubscribes, deliveries (and
 their due entries and first-open marks), the LINE link, journey enrolments, guards and
-facts, pending inserts, and the per-person campaign records. Aggregate counters (journey
+facts (with the birthday calendar's entry and the sold-out SKUs' wish lists the person is
+on), pending inserts, and the per-person campaign records. Aggregate counters (journey
 and campaign stats) hold no identity and stay. Deleting is idempotent: a repeat finds,
 and counts, nothing."""
 
@@ -31,6 +32,8 @@ _KINDS = (
     ("N#", "journey_told"),
     ("PREF", "journey_preferences"),
     ("PENDING#", "pending_inserts"),
+    ("W#", "journey_wants"),
+    ("BDAY", "journey_birthday"),
 )
 
 
@@ -124,6 +127,14 @@ class DynamoMessengerPersonalData(PersonalData):
                 self._forget_delivery(shop_id, item)
             if sk == PROFILE_SK and item.get("line_user_id"):
                 gone("line_links", f"LINEUSER#{item['line_user_id']}", str(item["pk"]))
+            # Entries about the person outside their partition, found through its pointers:
+            # the birthday calendar's, and the wish lists of sold-out SKUs.
+            if sk == "BDAY":
+                day = str(item.get("day", ""))
+                gone("journey_calendar", f"CAL#{day[5:10]}", f"{shop_id}#{customer_id}", table)
+            if sk.startswith("W#"):
+                sku = sk.removeprefix("W#")
+                gone("journey_wishes", f"WANT#{shop_id}#{sku}", f"C#{customer_id}", table)
             gone(_kind(sk), str(item["pk"]), sk, table)
         return removed
 

@@ -1,11 +1,12 @@
-"""The journey dispatcher's fan-out over SQS: one message per due shard."""
+"""The journey dispatcher's fan-out over SQS: one message per due shard, and one per
+next page of a restocked SKU's wish list (`{"restock": ...}`)."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from messenger.services.journeys.ports import ShardQueue
 
@@ -32,3 +33,8 @@ class SqsShardQueue(ShardQueue):
                 # The tick fails loudly (and runs again next minute): a shard left out
                 # would only be late, but nobody would know why.
                 raise RuntimeError(f"{len(sent['Failed'])} due shards were not queued")
+
+    def restock_page(self, restock: Mapping[str, Any]) -> None:
+        self._client.send_message(
+            QueueUrl=self._url, MessageBody=json.dumps({"restock": dict(restock)}, default=str)
+        )

@@ -69,7 +69,8 @@ def on_order_shipped(envelope: EventEnvelope, detail: Any) -> dict[str, Any]:
 
 
 def on_journey_event(envelope: EventEnvelope, detail: Any) -> dict[str, Any]:
-    """An event only journeys listen to (a cart, a view, a restock, a survey motive)."""
+    """An event only journeys listen to (a cart, a view, a restock, a survey motive, the
+    messenger's own tags and unsubscribes)."""
     return {"journeys": _journeys(envelope)}
 
 
@@ -140,13 +141,17 @@ def journey_dispatcher() -> dict[str, Any]:
 
 
 def journey_shards(records: list[dict[str, Any]]) -> dict[str, Any]:
-    """SQS: the due shards the tick fanned out, one worker run each. A shard that fails
-    is reported back (`batchItemFailures`), so SQS hands only that one out again."""
+    """SQS: the due shards the tick fanned out, one worker run each, and the next pages
+    of restock wish lists. A message that fails is reported back (`batchItemFailures`),
+    so SQS hands only that one out again."""
     failures = []
     ran = busy = 0
     for record in records:
         try:
             body = json.loads(record["body"])
+            if "restock" in body:
+                ran += len(container().journeys.intake.restock(body["restock"]).entered)
+                continue
             run = container().journeys.dispatch.work(
                 int(body["journey_shard"]), datetime.fromisoformat(body["until"])
             )
@@ -172,6 +177,8 @@ JOURNEY_ONLY_EVENTS = (
     "product.viewed",
     "inventory.changed",
     "survey.answered",
+    "profile.tagged",
+    "consent.withdrawn",
 )
 
 

@@ -88,6 +88,7 @@ class StepType(StrEnum):
     BRANCH = "branch"
     SPLIT = "split"
     TAG = "tag"
+    INSERT = "insert"
     EXIT = "exit"
 
 
@@ -125,6 +126,9 @@ class Step:
     variants: tuple[tuple[str, str], ...] = ()
     """`split`: (variant name, next step) pairs; Thompson sampling on the goal rate."""
     tag: str | None = None
+    insert_id: str | None = None
+    """`insert`: the package insert (同梱物: a flyer or sample) put into the person's next
+    parcel, a delivery on the offline channel `insert` (no frequency-cap slot)."""
 
     def successors(self) -> tuple[str, ...]:
         found = [self.next, self.timeout_next, self.else_next, *(n for _, n in self.variants)]

@@ -41,21 +41,34 @@ def next_local_time(now: datetime, tz: tzinfo, hour: int, minute: int) -> dateti
     return candidate.astimezone(UTC)
 
 
+NEVER = datetime.max.replace(tzinfo=UTC)
+"""The end of the calendar: what a time past it becomes (it never comes)."""
+
+
+def later(at: datetime, by: timedelta) -> datetime:
+    """`at + by`, or `NEVER` past the calendar's end: a trigger's time in the year 9999
+    plus a wait must not raise (the step would be retried every few minutes for ever)."""
+    try:
+        return at + by
+    except OverflowError:
+        return NEVER if by >= timedelta(0) else datetime.min.replace(tzinfo=UTC)
+
+
 def wake_at(step: Step, enrolment: Enrolment, started: datetime, tz: tzinfo) -> datetime:
     """When a wait step that started at `started` is over (a `wait_event` times out).
     A `wait_until` whose anchor the enrolment lacks counts from its entry."""
     if step.type is StepType.WAIT_UNTIL:
         base = enrolment.anchors.get(step.anchor or "", enrolment.entered_at)
-        return base + step.delay
+        return later(base, step.delay)
     if step.type is StepType.WAIT_LOCAL_TIME:
         return next_local_time(started, tz, step.hour, step.minute)
-    return started + step.delay
+    return later(started, step.delay)
 
 
 def next_occurrence(day: datetime, now: datetime, offset_days: int, yearly: bool) -> datetime:
     """A date trigger's entry time: the date plus the offset; yearly, the next such day
     that is not past (a 29 February falls on 28 February in other years)."""
-    target = day + timedelta(days=offset_days)
+    target = later(day, timedelta(days=offset_days))
     if not yearly:
         return target
     for year in (now.year, now.year + 1):
@@ -63,7 +76,7 @@ def next_occurrence(day: datetime, now: datetime, offset_days: int, yearly: bool
             moved = day.replace(year=year)
         except ValueError:
             moved = day.replace(year=year, day=28)
-        candidate = moved + timedelta(days=offset_days)
+        candidate = later(moved, timedelta(days=offset_days))
         if candidate >= now - timedelta(days=1):
             return candidate
     return target

@@ -3,7 +3,8 @@
 
 Checked here: shape and types, unknown step types, successors that name no step, a
 cycle, a step no path reaches, negative waits, times of day, the holdout percentage.
-Checked by the service (it needs storage): that each message and segment exists.
+Checked by the service (it needs storage): that each message, coupon pool, insert and
+segment exists.
 """
 
 from __future__ import annotations
@@ -51,7 +52,8 @@ KNOWN_KEYS = frozenset(
 
 def parse_journey(body: object, shop_id: str, events: frozenset[str], version: int = 1) -> Journey:
     """The journey a JSON body describes, or a `JourneyError` naming the first bad path.
-    `events` are the event types there are (the catalog's: the domain imports no contracts)."""
+    `events` are the event types journeys hear (the service's list: the domain imports
+    no contracts)."""
     if not isinstance(body, Mapping):
         raise JourneyError("<journey>", "expected an object")
     for k in body:
@@ -105,7 +107,9 @@ def _identifier(value: object, path: str) -> str:
 
 def _event(value: object, path: str, events: frozenset[str]) -> str:
     if not isinstance(value, str) or value not in events:
-        raise JourneyError(path, "expected an event type of the catalog (e.g. order.placed)")
+        raise JourneyError(
+            path, f"expected an event type journeys hear: {', '.join(sorted(events))}"
+        )
     return value
 
 
@@ -217,7 +221,7 @@ def _step(step_id: str, raw: object, path: str, events: frozenset[str]) -> Step:
         raise JourneyError(f"{path}.next", "expected a step id")
     base = Step(step_id=step_id, type=kind, next=nxt)
     needs_next = kind not in (StepType.EXIT, StepType.SPLIT)
-    if needs_next and nxt is None and kind is not StepType.SEND and kind is not StepType.TAG:
+    if needs_next and nxt is None and kind not in (StepType.SEND, StepType.TAG, StepType.INSERT):
         raise JourneyError(f"{path}.next", "missing")
     if kind in _WAITS:
         return _wait_step(base, raw, path, events)
@@ -245,6 +249,8 @@ def _step(step_id: str, raw: object, path: str, events: frozenset[str]) -> Step:
         return _with(base, variants=_variants(raw.get("variants"), path))
     if kind is StepType.TAG:
         return _with(base, tag=_identifier(raw.get("tag"), f"{path}.tag"))
+    if kind is StepType.INSERT:
+        return _with(base, insert_id=_identifier(raw.get("insert_id"), f"{path}.insert_id"))
     return base
 
 

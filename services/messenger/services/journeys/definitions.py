@@ -16,8 +16,13 @@ from messenger.domain.journeys.definition import Journey, JourneyStatus, StepTyp
 from messenger.domain.journeys.filters import segments_of
 from messenger.domain.journeys.records import JourneyHead
 from messenger.domain.journeys.validation import JourneyError, parse_journey
-from messenger.services.journeys.book import EVENT_TYPES, JourneyBook
-from messenger.services.journeys.intake import head_for
+from messenger.services.journeys.book import (
+    ABOUT_NO_PERSON,
+    JOURNEY_EVENTS,
+    JourneyBook,
+    date_fields,
+)
+from messenger.services.journeys.intake import REPLENISH_ANCHOR, head_for
 from messenger.services.messages import MessageLibrary
 from shared.errors import Conflict, NotFound
 from shared.log import get_logger
@@ -33,13 +38,19 @@ class JourneyDefinitions:
     has_segment: Callable[[str, str], bool]
     clock: Callable[[], datetime]
     has_pool: Callable[[str, str], bool] = lambda shop, pool: True
+    has_insert: Callable[[str, str], bool] = lambda shop, insert: True
 
     def validate(self, shop_id: str, body: object, version: int = 1) -> Journey:
         """The journey the JSON describes, checked against the shop's messages, coupon
-        pools and the segments the messenger knows (the segmenter's built-in ones exist
+        pools, inserts and the segments the messenger knows (the segmenter's built-in ones exist
         in every shop, before anyone entered them); a 422 naming the JSON path otherwise."""
-        journey = parse_journey(body, shop_id, EVENT_TYPES, version)
+        journey = parse_journey(body, shop_id, JOURNEY_EVENTS, version)
+        check_events(journey, body)
         for step in journey.steps.values():
+            if step.type is StepType.INSERT and not self.has_insert(shop_id, step.insert_id or ""):
+                raise JourneyError(
+                    f"steps.{step.step_id}.insert_id", f"no insert {step.insert_id!r}"
+                )
             if step.type is not StepType.SEND:
                 continue
             if self.library.find(shop_id, step.message_id or "") is None:
@@ -133,3 +144,47 @@ class JourneyDefinitions:
                 self.repo.advance(e, back, [Counter("J", {"unparked": 1})])
                 unparked += 1
         _log.info("journey unparked", extra={"journey_id": journey_id, "count": unparked})
+
+
+def check_events(journey: Journey, body: object) -> None:
+    """What the events can give: a date trigger's date and a `wait_until`'s anchor are
+    times the trigger's event carries; an event about no person (a SKU's stock) cannot
+    end, convert or wake an enrolment."""
+    trigger = journey.trigger
+    if trigger.date_field is not None:
+        source = trigger.source or "customer.upserted"
+        known = date_fields(source)
+        if trigger.date_field not in known:
+            raise JourneyError(
+                "trigger.date_field",
+                f"{source} carries no date {trigger.date_field!r}; "
+                f"its dates: {', '.join(sorted(known)) or 'none'}",
+            )
+    personless = [(f"exit_events[{i}]", t) for i, t in enumerate(body_events(body))]
+    if journey.goal is not None:
+        personless.append(("goal.event", journey.goal.event))
+    personless += [
+        (f"steps.{s.step_id}.event", s.event or "")
+        for s in journey.steps.values()
+        if s.type is StepType.WAIT_EVENT
+    ]
+    for path, event in personless:
+        if event in ABOUT_NO_PERSON:
+            raise JourneyError(
+                path, f"{event} is about a SKU, not a person: it can only trigger a journey"
+            )
+    anchors = {"entered_at", REPLENISH_ANCHOR} | {
+        f for t in trigger.event_types for f in date_fields(t) if f.endswith("_at")
+    }
+    for step in journey.steps.values():
+        if step.type is StepType.WAIT_UNTIL and step.anchor not in anchors:
+            raise JourneyError(
+                f"steps.{step.step_id}.anchor",
+                f"expected a time the trigger carries: {', '.join(sorted(anchors))}",
+            )
+
+
+def body_events(body: object) -> list[str]:
+    """The exit events as written, in order (the parsed journey keeps them as a set)."""
+    events = body.get("exit_events", []) if isinstance(body, Mapping) else []
+    return [str(e) for e in events] if isinstance(events, list) else []

@@ -23,15 +23,19 @@ from messenger.adapters.journeys import (
 )
 from messenger.domain.journeys.definition import Journey, JourneyStatus, ReentryMode, StepType
 from messenger.domain.journeys.enrolment import FINISHED, Enrolment, EnrolmentStatus
-from messenger.domain.journeys.plan import enrolment_id, next_occurrence, shard_of
+from messenger.domain.journeys.plan import enrolment_id, later, next_occurrence, shard_of
 from messenger.domain.journeys.records import JourneyHead
+from messenger.domain.journeys.validation import MAX_WAIT_DAYS
 from messenger.services.journeys.book import JourneyBook
+from messenger.services.journeys.ports import ShardQueue
 from messenger.services.journeys.runner import StepRunner, anchors_of, entered
 from shared.log import get_logger
 
 _log = get_logger("kizuna.messenger.journeys")
 LIFT_WINDOWS = (30, 60, 90)
 """Days after entry within which conversions are also counted apart (F2 in 60/90 days)."""
+RESTOCK_PAGE = 200
+"""People of a restock's wish list handed over per invocation (a few requests each)."""
 F2_WINDOW = timedelta(days=90)
 """How long after entry a second order counts as the journey's F2, without a goal (with
 one, its window)."""
@@ -74,6 +78,9 @@ class JourneyIntake:
     facts: JourneyFacts | None = None
     """Carts, stock, who wants a sold-out SKU, survey motives: what the built-in journeys'
     slots read (None: not kept)."""
+    queue: ShardQueue | None = None
+    """Where the next page of a long restock wish list goes (None: worked here)."""
+    restock_page: int = RESTOCK_PAGE
     scanned: set[str] = field(default_factory=set, compare=False)
     """The days whose date-trigger scan this process has claimed or seen claimed."""
 
@@ -144,7 +151,7 @@ class JourneyIntake:
         skus: list[str] = []
         if event_type == "cart.updated" and isinstance(detail.get("cart_id"), str):
             lines = [dict(i) for i in detail.get("items") or [] if isinstance(i, Mapping)]
-            self.facts.record_cart(shop_id, customer_id, detail["cart_id"], lines)
+            self.facts.record_cart(shop_id, customer_id, detail["cart_id"], lines, at)
             skus = [str(i.get("sku")) for i in lines]
         elif event_type == "product.viewed" and isinstance(detail.get("sku"), str):
             skus = [detail["sku"]]
@@ -160,7 +167,9 @@ class JourneyIntake:
     ) -> Received:
         """Stock kept for the slots' re-check; a SKU back in stock (0 → more) enrols
         everyone who carted or viewed it while it was sold out, each as their own
-        trigger (the journey's re-entry rule, per SKU, makes it once per person)."""
+        trigger (the journey's re-entry rule, per SKU, makes it once per person), and
+        then forgets that they wanted it: a retry after a timeout goes on with the
+        people not yet handed over, and the next sell-out starts a new list."""
         sku, quantity = detail.get("sku"), detail.get("quantity")
         if self.facts is None or not isinstance(sku, str) or not isinstance(quantity, int):
             return Received()
@@ -169,17 +178,42 @@ class JourneyIntake:
         previous = detail.get("previous_quantity")
         if not (isinstance(previous, int) and previous <= 0 < quantity):
             return Received()
+        return self.restock(
+            {"shop_id": shop_id, "sku": sku, "event_id": event_id, "at": at, "detail": detail}
+        )
+
+    def restock(self, restock: Mapping[str, Any]) -> Received:
+        """One page (`restock_page` people) of a restocked SKU's wish list handed to the
+        shop's active back-in-stock journeys, each person then forgotten; a longer list
+        goes on as the next page on the shards queue (another invocation, so a SKU that
+        thousands wait for never outlasts one), or here without a queue. `restock` is
+        what `_inventory` saw: shop, SKU, the event's id, time and detail."""
+        assert self.facts is not None
+        shop_id, sku, event_id = restock["shop_id"], restock["sku"], restock["event_id"]
+        at, detail = restock["at"], restock["detail"]
+        if isinstance(at, str):  # from the queue's JSON
+            at = datetime.fromisoformat(at)
+        journeys = [
+            journey
+            for head in self.repo.heads(shop_id)
+            if head.status == JourneyStatus.ACTIVE and "inventory.changed" in head.enrols_on
+            for journey in [self.book.version(shop_id, head.journey_id, head.version)]
+            if journey is not None
+        ]
         entered: list[str] = []
-        for head in self.repo.heads(shop_id):
-            if head.status != JourneyStatus.ACTIVE or "inventory.changed" not in head.enrols_on:
-                continue
-            journey = self.book.version(shop_id, head.journey_id, head.version)
-            if journey is None:
-                continue
-            for customer_id in self.facts.wanting(shop_id, sku):
+        while journeys:  # none: nobody to tell, the list waits for a journey that will
+            people = self.facts.wanting(shop_id, sku, self.restock_page + 1)
+            for customer_id in people[: self.restock_page]:
                 person = {**detail, "customer_id": customer_id}
-                if self._enrol(journey, customer_id, f"{event_id}:{customer_id}", at, person):
-                    entered.append(journey.journey_id)
+                for journey in journeys:
+                    if self._enrol(journey, customer_id, f"{event_id}:{customer_id}", at, person):
+                        entered.append(journey.journey_id)
+                self.facts.forget_want(shop_id, sku, customer_id)
+            if len(people) <= self.restock_page:
+                break
+            if self.queue is not None:
+                self.queue.restock_page({**restock, "at": at.isoformat()})
+                break
         return Received(entered=tuple(entered))
 
     # ------------------------------------------------------------ date triggers
@@ -446,7 +480,8 @@ class JourneyIntake:
                 if str(i.get("sku")) in usage
             ]
             if supply:  # the product's usage days say when the first line runs out
-                found[REPLENISH_ANCHOR] = placed_at + timedelta(days=min(supply))
+                days = min(*supply, MAX_WAIT_DAYS)  # 10 years: a quantity can be anything
+                found[REPLENISH_ANCHOR] = later(placed_at, timedelta(days=days))
             else:
                 orders = self.facts.orders_of(journey.shop_id, customer_id)
                 found[REPLENISH_ANCHOR] = replenish_at(orders, placed_at)

@@ -34,7 +34,7 @@ from messenger.domain.policy import recipient_zone, zone
 from messenger.services.journeys.book import JourneyBook
 from messenger.services.journeys.content import JourneyContent
 from messenger.services.messages import MessageLibrary
-from messenger.services.sending import SendRequest, Sends
+from messenger.services.sending import SendOutcome, SendRequest, Sends
 from shared.adapters.eventbridge import EventPublisher
 from shared.contracts.envelope import EventEnvelope, derived_event_id
 from shared.log import get_logger
@@ -83,6 +83,9 @@ class StepRunner:
     """Judges the filters' segment-language leaves on the profile (the segmenter)."""
     content: JourneyContent | None = None
     """Fills a send step's slots and coupon (the built-in journeys' cart, product, ...)."""
+    choose_insert: Callable[[str, str, str, str, str], SendOutcome] | None = None
+    """(shop, customer, insert, trigger, anchor): `Inserts.choose_insert`, the package
+    insert into the person's next parcel, once per delivery identity."""
 
     def paused_now(self, shop_id: str, journey_id: str) -> bool:
         """The head read again before parking: `status_of` may be a minute stale, and an
@@ -172,6 +175,8 @@ class StepRunner:
                 e, nxt, now, Counter(f"S#{step.step_id}", {"executed": 1, f"variant_{name}": 1})
             )
             return replace(moved, variants={**e.variants, step.step_id: name}), counters
+        if step.type is StepType.INSERT:
+            return self._insert(journey, step, e, now)
         if step.type is StepType.TAG:
             self._tag(journey, step, e, now)
             return self._go(e, step.next, now, Counter(f"S#{step.step_id}", {"executed": 1}))
@@ -243,13 +248,41 @@ class StepRunner:
         past, more = self._go(moved, following.next, now, skipped)
         return past, [*counters, *more]
 
+    def _flow_filter_fails(self, journey: Journey, e: Enrolment) -> bool:
+        """The flow filter, re-checked before every send and insert (as Klaviyo does)."""
+        if journey.flow_filter is None:
+            return False
+        recipient = self.recipients.get(e.shop_id, e.customer_id)
+        return not self.check(journey.flow_filter, e, recipient)
+
+    def _insert(
+        self, journey: Journey, step: Step, e: Enrolment, now: datetime
+    ) -> tuple[Enrolment, list[Counter]]:
+        """The insert into the person's next parcel: a delivery on the channel `insert`
+        (counted as sent, for the stats and the holdout comparison; no cap slot), under
+        the same delivery identity as a send, so a re-run chooses it once."""
+        if self._flow_filter_fails(journey, e):
+            return self._finish(e, now, EnrolmentStatus.EXITED, ExitReason.FLOW_FILTER.value)
+        if self.choose_insert is None:
+            raise RuntimeError("journey insert step without the inserts service")
+        outcome = self.choose_insert(
+            e.shop_id,
+            e.customer_id,
+            step.insert_id or "",
+            journey.trigger_name(step.step_id),
+            e.send_anchor(step.step_id),
+        )
+        values: dict[str, int | Decimal] = {"executed": 1, f"status_{outcome.status}": 1}
+        if outcome.status == "packed":
+            values["sent"] = 1
+            values[f"sent_{outcome.channel}"] = 1
+        return self._go(e, step.next, now, Counter(f"S#{step.step_id}", values))
+
     def _send(
         self, journey: Journey, step: Step, e: Enrolment, now: datetime
     ) -> tuple[Enrolment, list[Counter]]:
-        if journey.flow_filter is not None:  # re-checked before every send (as Klaviyo)
-            recipient = self.recipients.get(e.shop_id, e.customer_id)
-            if not self.check(journey.flow_filter, e, recipient):
-                return self._finish(e, now, EnrolmentStatus.EXITED, ExitReason.FLOW_FILTER.value)
+        if self._flow_filter_fails(journey, e):
+            return self._finish(e, now, EnrolmentStatus.EXITED, ExitReason.FLOW_FILTER.value)
         variables: dict[str, Any] = {
             "journey": {"id": e.journey_id, "step": step.step_id, "key": e.key}
         }
