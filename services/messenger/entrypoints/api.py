@@ -34,6 +34,8 @@ from messenger.entrypoints.schemas import (
     CouponPoolPublic,
     CouponUploadPublic,
     DeliveryPublic,
+    EnrolmentsCreate,
+    EnrolmentsPublic,
     InsertChoiceCreate,
     InsertPublic,
     InsertUpdate,
@@ -342,6 +344,17 @@ def new_journey_version(
     return JourneyPublic.of(
         *c.journeys.definitions.new_version(principal.shop_id, journey_id, body)
     )
+
+
+@router.post("/v1/journeys/{journey_id}/enrolments")
+def enrol_segment(
+    journey_id: str, body: EnrolmentsCreate, principal: MessagesSender, c: Container
+) -> EnrolmentsPublic:
+    """Put a segment's members into a journey triggered by entering a segment, a page
+    (100) per call, as if each had entered its segment: entry filter, holdout and
+    re-entry rule apply, so a repeat puts nobody in twice. Any other journey is a 422."""
+    done = c.journeys.enrolments.enrol(principal.shop_id, journey_id, body.segment_id, body.after)
+    return EnrolmentsPublic.model_validate(done)
 
 
 @router.post("/v1/journeys/{journey_id}/{action}")

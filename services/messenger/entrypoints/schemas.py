@@ -667,6 +667,26 @@ class JourneySummaryPublic(_Out):
     status: str
     version: int
     updated_at: datetime
+    enrols_on: Annotated[list[str], BeforeValidator(sorted)] = Field(default_factory=list)
+    """The event types that put people in (`segment.entered`: a segment's members can be
+    put in on demand, `POST /v1/journeys/{id}/enrolments`)."""
+
+
+class EnrolmentsCreate(_In):
+    segment_id: str = Field(min_length=1, max_length=128)
+    after: str | None = Field(default=None, min_length=1, max_length=128)
+    """`next_after` of the call before: the page of members after it."""
+
+
+class EnrolmentsPublic(_Out):
+    journey_id: str
+    segment_id: str
+    entered: int
+    """Put into the journey by this call (the holdout included)."""
+    not_entered: int
+    """Already in it, or refused by its entry filter or re-entry rule."""
+    next_after: str | None
+    """More members may follow: call again with this as `after`."""
 
 
 class JourneyValidPublic(Schema):
