@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
 from email import message_from_string, policy
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from messenger.entrypoints import events as messenger_events
+from shared import clock as shared_clock
 from tests.conftest import order_payload
 from tests.console.browser import CHROMIUM, PHONE, Console, coloured_pixels
 from tests.console.conftest import Stack
@@ -290,6 +292,8 @@ def test_a_read_only_key_is_offered_no_change_and_refused_one(stack: Stack, brow
         assert page.locator(selector).count() == 0, view
     console.go("#/segments", "segments")
     assert _builder_count(page).startswith("該当する顧客")
+    console.go("#/segments/rfm_loyal", "segments")
+    assert page.locator("#enrol, #enrol-journey, #send-campaign").count() == 0
     console.go("#/campaigns/new/rfm_loyal", "campaigns")
     assert page.locator("#readonly-note").is_visible()
     assert page.locator("#campaign-form").count() == 0
@@ -312,10 +316,11 @@ def test_a_read_only_key_is_offered_no_change_and_refused_one(stack: Stack, brow
                     segment_id: 'rfm_loyal', variants: [{name: 'A', message_id: 'x'}]}),
                 await send('POST', '/v1/journeys/builtins/welcome/enable', {}),
                 await send('POST', '/v1/segments', {segment_id: 'x', name: 'x', rule: {all: []}}),
+                await send('POST', '/v1/journeys/winback/enrolments', {segment_id: 'rfm_loyal'}),
             ];
         }"""
     )
-    assert statuses == [403] * 6
+    assert statuses == [403] * 7
 
     # And on a phone each page fits the screen's width (wide tables scroll in their card)
     page.set_viewport_size(PHONE)
@@ -543,15 +548,18 @@ def test_the_segment_builder_counts_as_conditions_change_and_saves_the_rule(
 def test_the_deliveries_page_shows_recent_sends_per_channel_and_status(
     stack: Stack, browser: Any
 ) -> None:
-    """Given acme's deliveries (a new customer's welcome mail, and what the module sent)
-    When its read-only key opens the deliveries page, then filters on one status
+    """Given acme's deliveries (new customers' welcome mails, and what the module sent)
+    When its read-only key opens the deliveries page, then filters on one status, then
+    shows 20 rows a page and pages to older deliveries and back
     Then the per-channel counts and the recent log are the delivery route's, each with
-    its status in words, the filter shows only that status, and nothing offers a redrive."""
+    its status in words, the filter shows only that status, each page is the route's
+    page at its cursor, and nothing offers a redrive."""
     keys = stack.shops.acme
-    body = order_payload(customer_id="welcome-1", email="welcome1@example.jp")
-    assert stack.segmenter.post(
-        "/v1/orders", json=body, headers=keys.header(keys.events)
-    ).is_success
+    for n in range(21):
+        body = order_payload(customer_id=f"welcome-{n}", email=f"welcome{n}@example.jp")
+        assert stack.segmenter.post(
+            "/v1/orders", json=body, headers=keys.header(keys.events)
+        ).is_success
     _to_messenger(stack)
     log = stack.messenger.get("/v1/deliveries?limit=200", headers=keys.header(keys.reader)).json()
     assert log
@@ -583,6 +591,25 @@ def test_the_deliveries_page_shows_recent_sends_per_channel_and_status(
         page.locator("#delivery-status option[value=sent]").inner_text()
     }
     assert page.locator("button[data-redrive]").count() == 0
+
+    # Paging: 20 rows a page, older by the route's cursor, and back to the newest
+    console.go("#/deliveries", "deliveries")
+    first = stack.messenger.get("/v1/deliveries?limit=20", headers=keys.header(keys.reader))
+    cursor = first.headers["X-Next-Cursor"]
+    second = stack.messenger.get(
+        "/v1/deliveries", params={"limit": 20, "cursor": cursor}, headers=keys.header(keys.reader)
+    )
+    page.select_option("#delivery-rows", "20")
+    page.wait_for_selector("main[data-view=deliveries][data-ready=true] #deliveries-older")
+    customers = "#deliveries tbody td:nth-child(2)"
+    assert page.locator(customers).all_inner_texts() == [d["customer_id"] for d in first.json()]
+    assert page.locator("#deliveries-newest").count() == 0
+    page.click("#deliveries-older")
+    page.wait_for_selector("main[data-view=deliveries][data-ready=true] #deliveries-newest")
+    assert page.locator(customers).all_inner_texts() == [d["customer_id"] for d in second.json()]
+    page.click("#deliveries-newest")
+    page.wait_for_selector("main[data-view=deliveries][data-ready=true] #deliveries-older")
+    assert page.locator(customers).all_inner_texts() == [d["customer_id"] for d in first.json()]
     assert console.errors == [] and console.other_hosts() == []
     console.close()
 
@@ -707,3 +734,182 @@ def test_the_static_report_shows_the_consoles_numbers_without_a_script(
         whole = {"x": 0.0, "y": 0.0, "width": 10_000.0, "height": 10_000.0}
         assert sum(n for c, n in coloured_pixels(shot, whole).items() if test(*c)) > 300, selector
     context.close()
+
+
+def _week() -> tuple[datetime, datetime]:
+    """The platform's last seven days (its clock: the module's fixed one)."""
+    now = shared_clock.now()
+    return now - timedelta(days=7), now
+
+
+def _campaign_sends_this_week(stack: Stack) -> int:
+    keys = stack.shops.acme
+    start, end = _week()
+    campaigns = stack.messenger.get("/v1/campaigns?limit=100", headers=keys.header(keys.reader))
+    total = 0
+    for c in campaigns.json():
+        if start < datetime.fromisoformat(c["scheduled_at"]) <= end:
+            path = f"/v1/campaigns/{c['campaign_id']}/results"
+            results = stack.messenger.get(path, headers=keys.header(keys.reader)).json()
+            total += results["total"]["sent"]
+    return total
+
+
+def _journey_sends_this_week(stack: Stack) -> int:
+    keys = stack.shops.acme
+    start, end = _week()
+    r = stack.messenger.get(
+        "/v1/deliveries?limit=500&status=sent", headers=keys.header(keys.reader)
+    )
+    assert "X-Next-Cursor" not in r.headers
+    return sum(
+        1
+        for d in r.json()
+        if d["trigger"].startswith("journey:")
+        and start < datetime.fromisoformat(d["sent_at"] or d["created_at"]) <= end
+    )
+
+
+TODAY_ORDER = "2026-11-23T09:00:00+09:00"
+
+
+def _cell_rule(r: int, f: int) -> dict[str, Any]:
+    """The rule the page saves for an RFM cell."""
+    scores = (("r_score", r), ("f_score", f))
+    return {"all": [{"field": k, "op": "eq", "value": v} for k, v in scores]}
+
+
+def test_a_drilled_down_cell_is_saved_and_put_into_a_journey(stack: Stack, browser: Any) -> None:
+    """Given acme runs the built-in win-back journey (it starts when someone enters the
+    dormant segment)
+    When its admin drills into an RFM cell, saves its customers as a segment and puts them
+    into the win-back journey, then does it again from the segment's page
+    Then every one of the cell's customers entered the journey once (the holdout
+    included), the page says so with the journey's own count, and the second time
+    nobody entered again."""
+    keys = stack.shops.acme
+    admin = keys.header(keys.admin)
+    for n in range(2):  # two first orders today, known to the messenger with an address
+        body = order_payload(
+            n=n, customer_id=f"new-{n}", email=f"new{n}@example.jp", placed_at=TODAY_ORDER
+        )
+        r = stack.segmenter.post("/v1/orders", json=body, headers=keys.header(keys.events))
+        assert r.status_code == 201, r.text
+    assert stack.segmenter.post("/v1/segments/recompute", headers=admin).is_success
+    assert stack.messenger.post("/v1/journeys/builtins/winback/enable", headers=admin).is_success
+    _to_messenger(stack)  # what the bus holds (the dormant may enter win-back on the way)
+    before = stack.messenger.get("/v1/journeys/winback/stats", headers=admin).json()["entered"]
+    rfm = _get(stack, "/v1/customers/new-0")["rfm"]
+    r_score, f_score = rfm["r"], rfm["f"]
+    customers = _preview(stack, _cell_rule(r_score, f_score))
+    segment = f"rfm-r{r_score}-f{f_score}"
+
+    console = Console(browser, stack.base_url)
+    console.sign_in(keys.admin)
+    page = console.page
+    console.go(f"#/rfm/{r_score}/{f_score}", "rfm")
+    page.click("#save-segment")
+    page.wait_for_selector("#save-status.ok, #save-status.error")
+    _to_messenger(stack)  # the bus brings the segment's members to the messenger
+    page.wait_for_selector("#enrol-journey")
+    assert page.locator("#enrol-journey option").all_inner_texts() == ["Win-back"]
+    page.click("#enrol")
+    page.wait_for_selector("#enrol-status.ok, #enrol-status.error")
+    after = stack.messenger.get("/v1/journeys/winback/stats", headers=admin).json()["entered"]
+    entered = after - before
+    assert 0 < entered <= customers
+    assert page.locator("#enrol-status").inner_text() == (
+        f"{entered}人がジャーニーに入りました(すでに参加中・対象外: {customers - entered}人)。"
+    )
+
+    # And this week's sends on the overview count the journey's with the campaigns'
+    journey_sent = _journey_sends_this_week(stack)
+    assert journey_sent > 0
+    console.go("#/overview", "overview")
+    week = _numbers([page.locator("#week-sent .value").inner_text()])
+    assert week == [_campaign_sends_this_week(stack) + journey_sent]
+    journeys_row = page.locator("#week-sources tbody tr").nth(1).locator("td").first
+    assert _numbers([journeys_row.text_content() or ""]) == [journey_sent]
+
+    console.go(f"#/segments/{segment}", "segments")
+    page.click("#enrol")
+    page.wait_for_selector("#enrol-status.ok, #enrol-status.error")
+    assert page.locator("#enrol-status").inner_text().startswith("0人がジャーニーに入りました")
+    again = stack.messenger.get("/v1/journeys/winback/stats", headers=admin).json()["entered"]
+    assert again == after
+    assert console.errors == [] and console.other_hosts() == []
+    console.close()
+
+
+def test_a_campaign_with_two_variants_is_created_and_shows_each_variants_results(
+    stack: Stack, browser: Any
+) -> None:
+    """Given a segment of acme's customers who first bought today, known to the messenger
+    When its admin creates a campaign with a second variant (its own subject and body),
+    judged by clicks, and its wave runs
+    Then the campaign has both variants, each with its own message, the people got one
+    of the two subjects each, and the campaign page shows each variant's sends and its
+    chance of being best as the results route counts them."""
+    keys = stack.shops.acme
+    admin = keys.header(keys.admin)
+    for n in range(4):  # first orders today, known to the messenger with an address
+        body = order_payload(
+            n=n, customer_id=f"ab-{n}", email=f"ab{n}@example.jp", placed_at=TODAY_ORDER
+        )
+        r = stack.segmenter.post("/v1/orders", json=body, headers=keys.header(keys.events))
+        assert r.status_code == 201, r.text
+    rule = {"field": "first_order_at", "op": "within_last_days", "value": 1}
+    body = {"segment_id": "today", "name": "今日の新規", "rule": rule}
+    r = stack.segmenter.post("/v1/segments", json=body, headers=admin)
+    assert r.status_code == 201, r.text
+    _to_messenger(stack)
+
+    console = Console(browser, stack.base_url)
+    console.sign_in(keys.admin)
+    page = console.page
+    console.go("#/campaigns/new/today", "campaigns")
+    assert page.locator("#campaign-metric-row").is_hidden()
+    page.fill("#campaign-name", "常連様 A/B")
+    page.fill("#campaign-subject", "いつもありがとうございます A")
+    page.fill("#campaign-body", "{{ customer.last_name }}様\n\nA")
+    page.click("#add-variant")
+    page.fill("#campaign-subject-B", "いつもありがとうございます B")
+    page.fill("#campaign-body-B", "{{ customer.last_name }}様\n\nB")
+    page.select_option("#campaign-metric", "clicks")
+    page.click("#campaign-form button[type=submit]")
+    page.wait_for_selector("#campaign-title, #campaign-status.error")
+    assert page.locator("#campaign-status").count() == 0, page.locator(
+        "#campaign-status"
+    ).inner_text()
+    campaign_id = page.evaluate("location.hash").rsplit("/", 1)[1]
+    campaign = stack.messenger.get(f"/v1/campaigns/{campaign_id}", headers=admin).json()
+    assert campaign["metric"] == "clicks"
+    assert [(v["name"], v["message_id"]) for v in campaign["variants"]] == [
+        ("A", f"{campaign_id}-a"),
+        ("B", f"{campaign_id}-b"),
+    ]
+
+    messenger_events.journey_dispatcher()
+    _to_messenger(stack)
+    subjects = [
+        message_from_string(m.raw_data, policy=policy.default)["Subject"]
+        for m in stack.cloud.sent_mail()
+    ]
+    got = {s for s in subjects if s.startswith("いつもありがとうございます")}
+    results = stack.messenger.get(f"/v1/campaigns/{campaign_id}/results", headers=admin).json()
+    sent = {v: row["sent"] for v, row in results["by_variant"].items()}
+    assert sum(sent.values()) == results["total"]["sent"] > 0
+    assert got <= {"いつもありがとうございます A", "いつもありがとうございます B"}
+
+    console.go("#/campaigns", "campaigns")
+    console.go(f"#/campaigns/{campaign_id}", "campaigns")
+    rows = page.locator("#campaign-variants tbody tr")
+    shown = {
+        rows.nth(i).locator("th").inner_text(): rows.nth(i).locator("td").all_inner_texts()
+        for i in range(rows.count())
+    }
+    assert {v: _numbers(shown[v][:1]) for v in ("A", "B")} == {v: [sent[v]] for v in ("A", "B")}
+    for v in ("A", "B"):
+        assert shown[v][-1].endswith("%"), shown[v]
+    assert console.errors == [] and console.other_hosts() == []
+    console.close()

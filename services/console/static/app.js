@@ -99,7 +99,7 @@
     const body = response.status === 204 ? null : await response.json().catch(() => null);
     if (response.status === 401 && path !== "/console/session") { session = null; render(); }
     if (!response.ok) { throw new ApiError(response.status, body); }
-    return { status: response.status, body: body };
+    return { status: response.status, body: body, next: response.headers.get("X-Next-Cursor") };
   }
 
   // ------------------------------------------------------------------ frame
@@ -249,18 +249,42 @@
   }
   async function weekSection() {
     /* This week's sends, opens, clicks and conversions: the results of the campaigns
-       scheduled in the last seven days (the same routes as the campaigns page). */
+       scheduled in the last seven days (the same routes as the campaigns page), and the
+       journeys' sends of those days from the delivery log (newest first, paged until it
+       is older than the week). A journey counts its opens, clicks and conversions over
+       its life, not per week: the journeys page shows them. */
     const [fresh, campaigns] = await Promise.all([api("/console/session"), api("/v1/campaigns?limit=100")].map((p) => p.then((r) => r.body)));
     const end = Date.parse(fresh.now);
-    const recent = campaigns.filter((c) => Date.parse(c.scheduled_at) > end - 7 * 864e5 && Date.parse(c.scheduled_at) <= end);
-    const results = await Promise.all(recent.map((c) => api("/v1/campaigns/" + enc(c.campaign_id) + "/results").then((r) => r.body.total)));
+    const start = end - 7 * 864e5;
+    const recent = campaigns.filter((c) => Date.parse(c.scheduled_at) > start && Date.parse(c.scheduled_at) <= end);
+    const [results, journeySent] = await Promise.all([
+      Promise.all(recent.map((c) => api("/v1/campaigns/" + enc(c.campaign_id) + "/results").then((r) => r.body.total))),
+      journeySends(start, end),
+    ]);
     const sum = (k) => results.reduce((a, r) => a + r[k], 0);
     main.append(el("h2", { text: t("overview.week") }));
     main.append(el("div", { class: "kpis", id: "week" }, [
-      kpi(t("stats.sent"), num(sum("sent")), "week-sent"), kpi(t("stats.opened"), num(sum("opened")), "week-opened"),
+      kpi(t("stats.sent"), num(sum("sent") + journeySent), "week-sent"), kpi(t("stats.opened"), num(sum("opened")), "week-opened"),
       kpi(t("stats.clicked"), num(sum("clicked")), "week-clicked"), kpi(t("stats.converted"), num(sum("converted")), "week-converted"),
     ]));
+    main.append(el("details", { class: "card" }, [el("summary", { text: t("overview.week_table") }), table(
+      ["", t("stats.sent"), t("stats.opened"), t("stats.clicked"), t("stats.converted")],
+      [[t("overview.week_campaigns", { n: num(recent.length) }), num(sum("sent")), num(sum("opened")), num(sum("clicked")), num(sum("converted"))],
+        [t("overview.week_journeys"), num(journeySent), "—", "—", "—"]], { id: "week-sources" })]));
     main.append(el("p", { class: "muted", text: t("overview.week_help", { n: num(recent.length) }) }));
+  }
+  async function journeySends(start, end) {
+    let sent = 0, cursor = null;
+    for (;;) {
+      const read = await api("/v1/deliveries?limit=500&status=sent" + (cursor ? "&cursor=" + enc(cursor) : ""));
+      for (const d of read.body) {
+        const at = Date.parse(d.sent_at || d.created_at);
+        if (d.trigger.startsWith("journey:") && at > start && at <= end) { sent += 1; }
+      }
+      const last = read.body[read.body.length - 1];
+      cursor = read.next;
+      if (!cursor || !last || Date.parse(last.created_at) <= start - 864e5) { return sent; }
+    }
   }
   function drawRevenue(container, rows) {
     if (!rows.length || typeof uPlot === "undefined") { return; }
@@ -358,7 +382,10 @@
           if (err.status !== 409) { return; }
         }
         if (can("messages:send") && !document.getElementById("send-campaign")) {
-          section.insertBefore(el("div", { class: "row" }, linkButton("#/campaigns/new/" + enc(id), t("rfm.send_campaign"), "send-campaign")), status.nextSibling);
+          const next = el("div", {});
+          section.insertBefore(next, status.nextSibling);
+          next.append(el("div", { class: "row" }, linkButton("#/campaigns/new/" + enc(id), t("rfm.send_campaign"), "send-campaign")));
+          await journeyEnrol(next, id);
         }
       });
       section.append(el("div", { class: "row" }, save));
@@ -628,23 +655,48 @@
     const select = el("select", { id: "campaign-segment", name: "segment", required: true },
       segments.map((sg) => el("option", { value: sg.segment_id, text: segmentName(sg) + " (" + sg.segment_id + ")" })));
     if (segmentId) { select.value = segmentId; }
+    const variants = el("div", { id: "campaign-variant-list" });
+    const addVariant = () => {
+      const n = variants.children.length;
+      const letter = String.fromCharCode(65 + n);
+      const suffix = n ? "-" + letter : "";
+      variants.append(el("fieldset", { class: "variant", "data-variant": letter }, [
+        el("legend", { text: t("campaigns.variant_n", { name: letter }) }),
+        el("label", { for: "campaign-subject" + suffix, text: t("campaigns.subject") }), el("input", { id: "campaign-subject" + suffix, class: "variant-subject", type: "text", required: true }),
+        el("label", { for: "campaign-body" + suffix, text: t("campaigns.body") }), el("textarea", { id: "campaign-body" + suffix, class: "variant-body", rows: "6", required: true }),
+      ]));
+      add.hidden = variants.children.length >= 8;
+      metricRow.hidden = variants.children.length < 2;
+    };
+    const add = el("button", { type: "button", id: "add-variant", text: t("campaigns.add_variant") });
+    const metric = el("select", { id: "campaign-metric", name: "metric" }, [["opens", t("campaigns.metric_opens")], ["clicks", t("campaigns.metric_clicks")]].map(([m, label]) => el("option", { value: m, text: label })));
+    const metricRow = el("div", { class: "form", id: "campaign-metric-row" }, [el("label", { for: "campaign-metric", text: t("campaigns.metric") }), metric, el("p", { class: "muted", text: t("campaigns.ab_help") })]);
+    add.addEventListener("click", addVariant);
     const form = el("form", { id: "campaign-form", class: "card form" }, [
       el("label", { for: "campaign-name", text: t("campaigns.name") }), el("input", { id: "campaign-name", name: "name", type: "text", required: true }),
       el("label", { for: "campaign-segment", text: t("campaigns.segment") }), select,
-      el("label", { for: "campaign-subject", text: t("campaigns.subject") }), el("input", { id: "campaign-subject", name: "subject", type: "text", required: true }),
-      el("label", { for: "campaign-body", text: t("campaigns.body") }), el("textarea", { id: "campaign-body", name: "body", rows: "6", required: true }),
+      variants, el("div", { class: "row" }, add), metricRow,
       el("label", { for: "campaign-when", text: t("campaigns.when") }), el("input", { id: "campaign-when", name: "when", type: "datetime-local" }),
       el("button", { type: "submit", class: "primary", text: t("campaigns.create") }),
     ]);
+    addVariant();
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
       const f = form.elements;
       const id = "console-" + Date.now().toString(36);
-      const body = f.body.value;
-      const html = body.split(/\n{2,}/).map((p) => "<p>" + escapeHtml(p).replace(/\n/g, "<br>") + "</p>").join("\n");
+      const blocks = [...variants.children];
       try {
-        await api("/v1/messages", { method: "POST", json: { message_id: id, name: f.name.value, email: { subject: f.subject.value, html: html, text: body } } });
-        const campaign = { campaign_id: id, name: f.name.value, segment_id: f.segment.value, variants: [{ name: "A", message_id: id }] };
+        const chosen = [];
+        for (const block of blocks) {
+          const letter = block.dataset.variant;
+          const messageId = blocks.length > 1 ? id + "-" + letter.toLowerCase() : id;
+          const body = block.querySelector(".variant-body").value;
+          const html = body.split(/\n{2,}/).map((p) => "<p>" + escapeHtml(p).replace(/\n/g, "<br>") + "</p>").join("\n");
+          await api("/v1/messages", { method: "POST", json: { message_id: messageId, name: f.name.value + (blocks.length > 1 ? " " + letter : ""), email: { subject: block.querySelector(".variant-subject").value, html: html, text: body } } });
+          chosen.push({ name: letter, message_id: messageId });
+        }
+        const campaign = { campaign_id: id, name: f.name.value, segment_id: f.segment.value, variants: chosen };
+        if (chosen.length > 1) { campaign.metric = metric.value; }
         if (f.when.value) { campaign.scheduled_at = new Date(f.when.value).toISOString(); }
         await api("/v1/campaigns", { method: "POST", json: campaign });
         location.hash = "#/campaigns/" + enc(id);
@@ -694,6 +746,35 @@
         table([t("journeys.step"), t("stats.sent"), t("stats.delivered"), t("stats.opened"), t("stats.clicked")],
           steps.map(([step, c]) => [step, num(c.sent || 0), num(c.delivered || 0), num(c.opened || 0), num(c.clicked || 0)]))]));
     }
+  }
+
+  async function journeyEnrol(holder, segmentId) {
+    /* "Put these customers into a journey": the shop's active journeys that a segment
+       triggers take a segment's members on demand, a page per call until none is left. */
+    const journeys = (await api("/v1/journeys?limit=100")).body.filter((j) => j.status === "active" && (j.enrols_on || []).includes("segment.entered"));
+    if (!journeys.length) {
+      holder.append(el("p", { class: "muted", id: "enrol-none" }, [t("enrol.none") + " ", el("a", { href: "#/journeys", text: t("nav.journeys") })]));
+      return;
+    }
+    const select = el("select", { id: "enrol-journey", "aria-label": t("enrol.journey") }, journeys.map((j) => el("option", { value: j.journey_id, text: j.name })));
+    const button = el("button", { type: "button", class: "primary", id: "enrol", text: t("enrol.submit") });
+    const status = el("p", { id: "enrol-status", role: "status" });
+    button.addEventListener("click", async () => {
+      button.disabled = true;
+      status.className = "";
+      status.textContent = t("enrol.running");
+      let entered = 0, not = 0, after = null;
+      try {
+        do {
+          const page = (await api("/v1/journeys/" + enc(select.value) + "/enrolments", { method: "POST", json: after ? { segment_id: segmentId, after: after } : { segment_id: segmentId } })).body;
+          entered += page.entered; not += page.not_entered; after = page.next_after;
+        } while (after);
+        status.className = "ok";
+        status.textContent = t("enrol.done", { entered: num(entered), not: num(not) });
+      } catch (err) { status.className = "error"; status.textContent = problem(err); }
+      button.disabled = false;
+    });
+    holder.append(el("div", { class: "row" }, [el("label", { for: "enrol-journey", text: t("enrol.journey") }), select, button]), status);
   }
 
   // ------------------------------------------------------------------ segments
@@ -820,21 +901,38 @@
       el("a", { class: "button", href: "/v1/segments/" + enc(id) + "/export?format=hashed", download: id + "-hashed.csv", text: t("segments.export_hashed") }),
       can("messages:send") ? linkButton("#/campaigns/new/" + enc(id), t("segments.send"), "send-campaign") : null,
     ]));
+    if (can("messages:send")) { const holder = el("div", {}); main.append(holder); await journeyEnrol(holder, id); }
     main.append(el("h2", { text: t("segments.members", { n: num(segment.member_count || members.customer_ids.length) }) }));
     main.append(el("ul", { class: "ids card", id: "members" }, members.customer_ids.map((c) => el("li", {}, el("a", { href: "#/customers/" + enc(c), text: c })))));
   }
 
   // ------------------------------------------------------------------ deliveries
+  const DELIVERY_ROWS = [20, 50, 200, 500];
+  function deliveryRows() {
+    const chosen = Number(localStorage.getItem("kizuna.deliveries.rows"));
+    return DELIVERY_ROWS.includes(chosen) ? chosen : 200;
+  }
   const DELIVERY_STATUSES = ["sent", "skipped", "failed", "deferred", "retry_scheduled", "dead_letter", "sending", "packed", "dropped"];
   async function deliveriesView(args) {
     main.append(el("h1", { text: t("deliveries.title") }));
-    const wanted = args[0] || "";
+    const wanted = args[0] && args[0] !== "all" ? args[0] : "";
+    const cursor = args[1] || "";
     const filter = el("select", { id: "delivery-status", "aria-label": t("table.status") }, [el("option", { value: "", text: t("deliveries.all") }),
       ...DELIVERY_STATUSES.map((st) => el("option", { value: st, text: t("delivery." + st) }))]);
     filter.value = wanted;
     filter.addEventListener("change", () => { location.hash = "#/deliveries" + (filter.value ? "/" + filter.value : ""); });
     main.append(el("div", { class: "row" }, [el("label", { for: "delivery-status", text: t("deliveries.filter") }), filter]));
-    const log = (await api("/v1/deliveries?limit=200" + (wanted ? "&status=" + enc(wanted) : ""))).body;
+    const rows = el("select", { id: "delivery-rows", "aria-label": t("deliveries.rows") }, DELIVERY_ROWS.map((n) => el("option", { value: String(n), text: t("deliveries.rows_n", { n: n }) })));
+    rows.value = String(deliveryRows());
+    rows.addEventListener("change", () => { localStorage.setItem("kizuna.deliveries.rows", rows.value); render(); });
+    main.lastChild.append(el("label", { for: "delivery-rows", text: t("deliveries.rows") }), rows);
+    const read = await api("/v1/deliveries?limit=" + deliveryRows() + (wanted ? "&status=" + enc(wanted) : "") + (cursor ? "&cursor=" + enc(cursor) : ""));
+    const log = read.body;
+    const here = "#/deliveries/" + (wanted || "all");
+    const paging = el("nav", { class: "row paging", "aria-label": t("deliveries.pages") }, [
+      cursor ? el("a", { class: "button", id: "deliveries-newest", href: here, text: t("deliveries.newest") }) : null,
+      read.next ? el("a", { class: "button", id: "deliveries-older", href: here + "/" + enc(read.next), text: t("deliveries.older") }) : null,
+    ]);
     const channels = [...new Set(log.map((d) => d.channel))].sort();
     const seen = DELIVERY_STATUSES.filter((st) => log.some((d) => d.status === st));
     main.append(el("h2", { text: t("deliveries.per_channel") }));
@@ -854,7 +952,7 @@
           });
         }
         return [when(d.sent_at || d.created_at), el("a", { href: "#/customers/" + enc(d.customer_id), text: d.customer_id }), d.channel, d.trigger, t("delivery." + d.status), d.skip_reason || "", action];
-      }), { id: "deliveries" })));
+      }), { id: "deliveries" })), paging);
   }
 
   // ------------------------------------------------------------------ surveys
