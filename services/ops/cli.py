@@ -109,7 +109,7 @@ def dashboard_link(
     local: LocalFlag = False,
     state_dir: StateDir = DEFAULT_STATE_DIR,
 ) -> None:
-    """Print a console sign-in link for the shop, valid for 15 minutes, no API key needed.
+    """Print a console sign-in link for the shop: one sign-in within 15 minutes, no API key.
     The token sits after `#`, so the browser never sends it to a server log; the page
     exchanges it for a session cookie and drops it from the address bar."""
     base = _use_local(state_dir)["api"] if local else None
