@@ -837,6 +837,17 @@ def test_a_drilled_down_cell_is_saved_and_put_into_a_journey(stack: Stack, brows
     assert page.locator("#enrol-status").inner_text().startswith("0人がジャーニーに入りました")
     again = stack.messenger.get("/v1/journeys/winback/stats", headers=admin).json()["entered"]
     assert again == after
+
+    # And the profile of one of them lists the journey, as the enrolments route says
+    (enrolment,) = stack.messenger.get(
+        "/v1/journeys/enrolments?customer_id=new-0", headers=admin
+    ).json()
+    console.go("#/customers/new-0", "customers")
+    cells = page.locator("#profile-journeys tbody tr").first
+    labels = {"active": "進行中", "holdout": "比較対象(配信なし)", "completed": "完了"}
+    assert cells.locator("th").inner_text() == "Win-back"
+    assert cells.locator("td").first.inner_text() == labels[enrolment["status"]]
+    assert page.locator("#profile dt", has_text="好み").count() == 1
     assert console.errors == [] and console.other_hosts() == []
     console.close()
 

@@ -124,3 +124,27 @@ def test_only_an_active_segment_triggered_journey_of_the_shop_takes_people(
         assert response.json()["error"]["fields"][0]["field"] == field, response.text
     assert world.stats("lapsed")["entered"] == 0
     assert all(world.journey_mails(c) == [] for c in MEMBERS)
+
+
+def test_a_persons_journeys_are_listed_newest_first(world: JourneyWorld, cloud: Cloud) -> None:
+    """Given c-1 put into the journey `lapsed` with its segment
+    When the profile asks for c-1's journeys, c-9's, and another shop's for c-1
+    Then c-1 has one, completed after its one mail step, c-9 none, and the other shop
+    sees none of acme's."""
+    assert enrol(world).status_code == 200
+    r = world.http.get("/v1/journeys/enrolments?customer_id=c-1", headers=world.auth)
+    assert r.status_code == 200, r.text
+    (enrolment,) = r.json()
+    assert enrolment["journey_id"] == "lapsed" and enrolment["version"] == 1
+    assert enrolment["status"] == "completed"
+    assert enrolment["entered_at"] == "2026-11-23T03:00:00Z"
+    nobody = world.http.get("/v1/journeys/enrolments?customer_id=c-9", headers=world.auth)
+    assert nobody.json() == []
+    other = make_shop(cloud, "other")
+    elsewhere = world.http.get(
+        "/v1/journeys/enrolments?customer_id=c-1", headers=other.header(other.admin)
+    )
+    assert elsewhere.status_code == 200 and elsewhere.json() == []
+    missing = world.http.get("/v1/journeys/enrolments", headers=world.auth)
+    assert missing.status_code == 422
+    assert missing.json()["error"]["fields"][0]["field"] == "customer_id"

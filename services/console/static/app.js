@@ -1027,6 +1027,8 @@
       ["profile.p_alive", profile.clv ? pct(profile.clv.p_alive) : "—"],
       ["profile.channel", profile.acquisition_channel || "—"],
       ["profile.segments", profile.segments.join(", ") || "—"],
+      ["profile.preferences", Object.entries(profile.preferences || {}).map(([k, v]) => k + ": " + v.join(", ")).join("; ") || "—"],
+      ["profile.tags", (profile.tags || []).join(", ") || "—"],
       ["profile.consents", profile.consents.map((c) => c.channel + ":" + c.category + " " + (c.granted ? "✓" : "✗")).join(", ") || "—"],
     ];
     main.append(el("dl", { class: "profile card", id: "profile" }, facts.flatMap(([k, v]) => [el("dt", { text: t(k) }), el("dd", { text: v })])));
@@ -1039,6 +1041,12 @@
       main.append(el("h2", { text: t("profile.deliveries") }));
       main.append(el("div", { class: "card" }, table([t("table.channel"), t("table.status"), t("table.date")],
         deliveries.map((d) => [d.channel || "—", t("delivery." + d.status), day(d.sent_at || d.created_at)]), { id: "deliveries" })));
+      const [enrolments, journeys] = await Promise.all([api("/v1/journeys/enrolments?customer_id=" + enc(profile.customer_id)), api("/v1/journeys?limit=100")].map((p) => p.then((r) => r.body)));
+      const names = new Map(journeys.map((j) => [j.journey_id, j.name]));
+      main.append(el("h2", { text: t("profile.journeys") }));
+      main.append(el("div", { class: "card" }, table([t("journeys.name"), t("table.status"), t("profile.entered"), t("journeys.step"), t("profile.converted")],
+        enrolments.map((e) => [names.get(e.journey_id) || e.journey_id, t("enrolment." + e.status), day(e.entered_at), e.step || "—", e.converted_at ? day(e.converted_at) : "—"]),
+        { id: "profile-journeys" })));
     }
   }
 

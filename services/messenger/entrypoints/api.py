@@ -34,6 +34,7 @@ from messenger.entrypoints.schemas import (
     CouponPoolPublic,
     CouponUploadPublic,
     DeliveryPublic,
+    EnrolmentPublic,
     EnrolmentsCreate,
     EnrolmentsPublic,
     InsertChoiceCreate,
@@ -288,6 +289,18 @@ def toggle_builtin_journey(
         else b.disable(principal.shop_id, name)
     )
     return BuiltinEnabledPublic.model_validate(done)
+
+
+@router.get("/v1/journeys/enrolments")
+def customer_enrolments(
+    principal: MessagesReader,
+    c: Container,
+    customer_id: Annotated[str, Query(min_length=1, max_length=128)],
+) -> list[EnrolmentPublic]:
+    """A person's journeys, newest first: each enrolment's journey, version, status, step,
+    exit and conversion (the console's customer profile)."""
+    found = c.journeys.enrolments.of_customer(principal.shop_id, customer_id)
+    return [EnrolmentPublic.model_validate(e) for e in found]
 
 
 @router.post("/v1/journeys", status_code=201)

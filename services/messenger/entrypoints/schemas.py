@@ -672,6 +672,23 @@ class JourneySummaryPublic(_Out):
     put in on demand, `POST /v1/journeys/{id}/enrolments`)."""
 
 
+class EnrolmentPublic(_Out):
+    """One person's way through one journey."""
+
+    journey_id: str
+    version: int
+    status: str
+    """active | holdout (drawn into the control group: gets nothing) | scheduled (a date
+    trigger's day has not come) | exited | completed."""
+    entered_at: datetime
+    step: str | None
+    """The step it will run next, or is waiting in."""
+    exit_reason: str | None
+    finished_at: datetime | None
+    converted_at: datetime | None
+    """When the person reached the journey's goal (once per enrolment)."""
+
+
 class EnrolmentsCreate(_In):
     segment_id: str = Field(min_length=1, max_length=128)
     after: str | None = Field(default=None, min_length=1, max_length=128)

@@ -1,5 +1,6 @@
-"""Put a segment's members into a journey on demand: the marketer's "these customers,
-into that journey" from the console, without waiting for anyone to enter a segment.
+"""Enrolments the console asks for: a segment's members put into a journey on demand (the
+marketer's "these customers, into that journey", without waiting for anyone to enter a
+segment), and a person's journeys (the profile's).
 
 Only a journey triggered by entering a segment takes people this way: its steps need
 nothing from a trigger event (no order, cart or SKU), so a person put in by hand runs it
@@ -17,6 +18,7 @@ from datetime import datetime
 
 from messenger.adapters.journeys import JourneyRepository
 from messenger.domain.journeys.definition import JourneyStatus
+from messenger.domain.journeys.enrolment import Enrolment
 from messenger.services.journeys.book import JourneyBook
 from messenger.services.journeys.intake import JourneyIntake
 from shared.errors import Conflict, InvalidInput, NotFound
@@ -80,3 +82,9 @@ class SegmentEnrolments:
         )
         more = page[-1] if len(page) == PAGE else None
         return EnrolledPage(journey_id, segment_id, entered, len(page) - entered, more)
+
+    def of_customer(self, shop_id: str, customer_id: str) -> list[Enrolment]:
+        """Every journey the person entered (or was drawn into the holdout of, or is
+        scheduled for), newest first."""
+        found = self.repo.enrolments_of(shop_id, customer_id)
+        return sorted(found, key=lambda e: (e.entered_at, e.journey_id), reverse=True)
