@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from console.entrypoints import pages
 from messenger.domain.campaign import CampaignStatus
-from messenger.domain.journeys.definition import JourneyStatus
+from messenger.domain.journeys.definition import JourneyStatus, StepType
 from messenger.domain.journeys.enrolment import EnrolmentStatus
 from messenger.domain.model import DeliveryStatus
 from segmenter.domain.analytics.views import STATES
@@ -68,6 +68,7 @@ def test_both_languages_are_complete() -> None:
     asked |= {f"campaign_status.{s}" for s in CampaignStatus} | {"rank.unranked"}
     asked |= {f"journey_status.{s}" for s in (*JourneyStatus, "off")}
     asked |= {f"enrolment.{s}" for s in EnrolmentStatus}
+    asked |= {f"step_type.{s}" for s in StepType}
     asked |= {f"builtin_segment.{s.id}" for s in BUILTIN_SEGMENTS}
     assert sorted(asked - set(ja)) == []
     assert all(

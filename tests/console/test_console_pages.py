@@ -472,6 +472,26 @@ def test_the_journeys_page_switches_built_ins_and_shows_their_numbers(
     ]
     assert cells[7] == "—" if stats["lift"]["conversion"] is None else "95%" in cells[7]
 
+    # And its picture: the trigger, then every step with where it leads
+    journey_id = journeys[0]["journey_id"]
+    definition = stack.messenger.get(
+        f"/v1/journeys/{journey_id}", headers=keys.header(keys.reader)
+    ).json()["definition"]
+    page.click(f"details[data-journey='{journey_id}'] summary")
+    picture = page.locator(f"details[data-journey='{journey_id}'] ol.flow")
+    assert picture.locator("li").first.inner_text().startswith("開始")
+    drawn = picture.locator("li[data-step]")
+    assert drawn.first.get_attribute("data-step") == definition["start"]
+    assert {drawn.nth(i).get_attribute("data-step") for i in range(drawn.count())} == set(
+        definition["steps"]
+    )
+    for i in range(drawn.count()):
+        step = definition["steps"][drawn.nth(i).get_attribute("data-step")]
+        leads = [step[k] for k in ("next", "else_next", "timeout_next") if step.get(k)]
+        leads += [v["next"] for v in step.get("variants", [])]
+        shown = drawn.nth(i).locator(".flow-next").inner_text()
+        assert [n for n in leads if n not in shown] == [] and (leads or shown == "ここで終了")
+
     page.click(f"button[data-builtin='{first['name']}']")
     page.wait_for_selector(f"button[data-builtin='{first['name']}'][aria-pressed=false]")
     assert page.locator("#journeys tbody tr").first.locator("td").first.inner_text() == "停止中"
@@ -922,5 +942,49 @@ def test_a_campaign_with_two_variants_is_created_and_shows_each_variants_results
     assert {v: _numbers(shown[v][:1]) for v in ("A", "B")} == {v: [sent[v]] for v in ("A", "B")}
     for v in ("A", "B"):
         assert shown[v][-1].endswith("%"), shown[v]
+    assert console.errors == [] and console.other_hosts() == []
+    console.close()
+
+
+def test_the_other_charts_drill_down_to_their_customers_and_a_segment(
+    stack: Stack, browser: Any
+) -> None:
+    """Given acme's admin
+    When they follow a rank on the RFM page, a stage of the repeat funnel and a channel of
+    the LTV page, and save the funnel stage's customers as a segment
+    Then each leads to the customers behind it, counted as the preview route counts that
+    rule, and the saved segment leads on to a campaign and a journey as a cell's does."""
+    keys = stack.shops.acme
+    console = Console(browser, stack.base_url)
+    console.sign_in(keys.admin)
+    page = console.page
+    clicks = [
+        ("#/rfm", "rank:dormant", {"field": "rfm_rank", "op": "eq", "value": "dormant"}),
+        ("#/repeat", "reached:2", {"field": "order_count", "op": "gte", "value": 2}),
+        (
+            "#/ltv",
+            "channel:instagram",
+            {"field": "acquisition_channel", "op": "eq", "value": "instagram"},
+        ),
+    ]
+    for hash_, drill, condition in clicks:
+        console.go(hash_, hash_[2:])
+        page.locator(f"a[data-drill='{drill}']").first.click()
+        page.wait_for_selector("main[data-view=drill][data-ready=true] #drill-title")
+        count = _preview(stack, {"all": [condition]})
+        assert count > 0, drill
+        title = page.locator("#drill-title").inner_text()
+        assert _numbers([title.rsplit(": ", 1)[1].rstrip("人")]) == [count], (drill, title)
+        shown = page.locator("#drill-customers li").count()
+        assert shown == min(count, 500), drill
+    console.go("#/drill/reached/2", "drill")
+    page.click("#save-segment")
+    page.wait_for_selector("#save-status.ok, #save-status.error")
+    assert page.locator("#save-status").get_attribute("class") == "ok", page.locator(
+        "#save-status"
+    ).inner_text()
+    page.wait_for_selector("#send-campaign")
+    assert page.locator("#send-campaign").get_attribute("href") == "#/campaigns/new/reached-2"
+    page.wait_for_selector("#enrol-journey, #enrol-none")
     assert console.errors == [] and console.other_hosts() == []
     console.close()

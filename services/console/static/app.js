@@ -333,7 +333,7 @@
     holder.append(gridTable(grid, colourBy));
     main.append(el("h2", { text: t("rfm.ranks") }));
     main.append(el("div", { class: "card" }, table([t("table.rank"), t("table.customers")],
-      RANKS.map((r) => [t("rank." + r), num(grid.ranks[r] || 0)]).concat([[t("rfm.unscored"), num(grid.unscored)]]), { id: "ranks" })));
+      RANKS.map((r) => [drillLink("rank", r, t("rank." + r)), num(grid.ranks[r] || 0)]).concat([[t("rfm.unscored"), num(grid.unscored)]]), { id: "ranks" })));
     const drill = el("section", { id: "drill", "aria-live": "polite" });
     main.append(drill);
     if (args.length === 2) { await drillDown(drill, Number(args[0]), Number(args[1])); }
@@ -364,16 +364,37 @@
     ]);
   }
   async function drillDown(section, r, f) {
-    const rule = cellRule(r, f);
+    await drillSection(section, cellRule(r, f), "rfm-r" + r + "-f" + f, "R" + r + " × F" + f, (n) => t("rfm.drill", { r: r, f: f, n: num(n) }));
+  }
+  /* Drill-downs of the other charts: the customers behind a rank, a funnel stage or an
+     acquisition channel, each as a rule of the segment language (the same preview and
+     save as an RFM cell's). */
+  const DRILLS = {
+    rank: { rule: (v) => ({ field: "rfm_rank", op: "eq", value: v }), label: (v) => t("rank." + v) },
+    reached: { rule: (v) => ({ field: "order_count", op: "gte", value: Number(v) }), label: (v) => t("drill.reached", { n: v }) },
+    channel: { rule: (v) => ({ field: "acquisition_channel", op: "eq", value: v }), label: (v) => t("drill.channel", { channel: v }) },
+  };
+  function drillLink(kind, value, text) { return el("a", { href: "#/drill/" + kind + "/" + enc(value), "data-drill": kind + ":" + value, text: text }); }
+  async function drillView(args) {
+    const kind = Object.prototype.hasOwnProperty.call(DRILLS, args[0]) ? args[0] : null;
+    if (!kind || !args[1]) { main.append(el("p", { class: "notice", text: t("drill.unknown") })); return; }
+    const d = DRILLS[kind];
+    const label = d.label(args[1]);
+    const slug = String(args[1]).toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-+|-+$/g, "") || "x";
+    main.append(el("h1", { text: label }));
+    const section = el("section", { id: "drill", "aria-live": "polite" });
+    main.append(section);
+    await drillSection(section, { all: [d.rule(args[1])] }, kind + "-" + slug, label, (n) => t("drill.title", { label: label, n: num(n) }));
+  }
+  async function drillSection(section, rule, id, name, titleOf) {
     const preview = (await api("/v1/segments/preview", { method: "POST", json: { rule: rule, sample: 500 } })).body;
-    section.append(el("h2", { id: "drill-title", text: t("rfm.drill", { r: r, f: f, n: num(preview.count) }) }));
+    section.append(el("h2", { id: "drill-title", text: titleOf(preview.count) }));
     const status = el("p", { id: "save-status", role: "status" });
     if (can("segments:write")) {
       const save = el("button", { type: "button", class: "primary", id: "save-segment", text: t("rfm.save") });
       save.addEventListener("click", async () => {
-        const id = "rfm-r" + r + "-f" + f;
         try {
-          const created = (await api("/v1/segments", { method: "POST", json: { segment_id: id, name: "R" + r + " × F" + f, rule: rule, description: t("rfm.saved_description") } })).body;
+          const created = (await api("/v1/segments", { method: "POST", json: { segment_id: id, name: name, rule: rule, description: t("rfm.saved_description") } })).body;
           status.className = "ok";
           status.textContent = t("rfm.saved", { id: created.segment_id, n: num(created.member_count || 0) });
         } catch (err) {
@@ -393,8 +414,8 @@
       section.append(el("p", { class: "muted", id: "readonly-note", text: t("rfm.readonly") }));
     }
     section.append(status);
-    const list = el("ul", { class: "ids card", id: "drill-customers" }, preview.sample_customer_ids.map((id) =>
-      el("li", {}, el("a", { href: "#/customers/" + encodeURIComponent(id), text: id }))));
+    const list = el("ul", { class: "ids card", id: "drill-customers" }, preview.sample_customer_ids.map((cid) =>
+      el("li", {}, el("a", { href: "#/customers/" + encodeURIComponent(cid), text: cid }))));
     section.append(list);
     if (preview.count > preview.sample_customer_ids.length) {
       section.append(el("p", { class: "muted", text: t("rfm.more", { n: num(preview.count - preview.sample_customer_ids.length) }) }));
@@ -416,7 +437,7 @@
     const first = rows.length ? rows[0].customers_from : 0;
     const stages = rows.length ? [{ stage: rows[0].from_stage, customers: first, rate: null }].concat(rows.map((r) => ({ stage: r.to_stage, customers: r.customers_to, rate: r.rate }))) : [];
     main.append(el("div", { class: "card" }, table([t("repeat.stage"), t("table.customers"), t("repeat.rate"), t("repeat.of_first")],
-      stages.map((s) => [s.stage, withBar(num(s.customers), s.customers, first), s.rate === null ? "—" : pct(s.rate), first ? pct(s.customers / first) : "—"]),
+      stages.map((s) => [drillLink("reached", s.stage.replace(/^F/, ""), s.stage), withBar(num(s.customers), s.customers, first), s.rate === null ? "—" : pct(s.rate), first ? pct(s.customers / first) : "—"]),
       { id: "funnel", "aria-label": t("repeat.funnel") })));
     main.append(el("h2", { text: t("repeat.second") }));
     const buckets = second.rows || [];
@@ -469,7 +490,7 @@
       const most = Math.max(1, ...rows.map((r) => r.ltv_365d || 0));
       main.append(el("h2", { text: t("ltv_by." + dimension) }));
       main.append(el("div", { class: "card" }, table([t("ltv_key." + dimension), t("table.customers"), ...LTV_WINDOWS.map((w) => t("ltv_window." + w))],
-        rows.map((r) => [keyLabel(dimension, r.key), num(r.customers), ...LTV_WINDOWS.map((w) => w === "365d" && r.ltv_365d !== null ? withBar(yen(r.ltv_365d), r.ltv_365d, most, "#b8860b") : yen(r["ltv_" + w]))]),
+        rows.map((r) => [dimension === "channel" ? drillLink("channel", r.key, r.key) : keyLabel(dimension, r.key), num(r.customers), ...LTV_WINDOWS.map((w) => w === "365d" && r.ltv_365d !== null ? withBar(yen(r.ltv_365d), r.ltv_365d, most, "#b8860b") : yen(r["ltv_" + w]))]),
         { id: "ltv-" + dimension.replace("_", "-") })));
     }
   }
@@ -739,13 +760,68 @@
       [t("journeys.name"), t("table.status"), t("journeys.entered"), t("journeys.holdout"), t("stats.sent"), t("stats.opened"), t("stats.clicked"), t("stats.converted"), t("journeys.lift")],
       journeys.map((j, i) => [j.name, t("journey_status." + j.status), num(stats[i].entered), num(stats[i].holdout), num(stats[i].sent), num(stats[i].opened),
         num(stats[i].clicked), num(stats[i].converted), lift(stats[i].lift.conversion)]), { id: "journeys" })));
+    const definitions = await Promise.all(journeys.map((j) => api("/v1/journeys/" + enc(j.journey_id)).then((r) => r.body.definition)));
     for (const [i, j] of journeys.entries()) {
       const steps = Object.entries(stats[i].steps);
-      if (!steps.length) { continue; }
-      main.append(el("details", { class: "card" }, [el("summary", { text: t("journeys.steps_of", { name: j.name }) }),
-        table([t("journeys.step"), t("stats.sent"), t("stats.delivered"), t("stats.opened"), t("stats.clicked")],
-          steps.map(([step, c]) => [step, num(c.sent || 0), num(c.delivered || 0), num(c.opened || 0), num(c.clicked || 0)]))]));
+      main.append(el("details", { class: "card", "data-journey": j.journey_id }, [el("summary", { text: t("journeys.steps_of", { name: j.name }) }),
+        journeyPicture(definitions[i], stats[i].steps),
+        steps.length ? table([t("journeys.step"), t("stats.sent"), t("stats.delivered"), t("stats.opened"), t("stats.clicked")],
+          steps.map(([step, c]) => [step, num(c.sent || 0), num(c.delivered || 0), num(c.opened || 0), num(c.clicked || 0)])) : null]));
     }
+  }
+  function duration(raw) {
+    const parts = [["days", "step.days"], ["hours", "step.hours"], ["minutes", "step.minutes"]].filter(([k]) => raw[k]).map(([k, key]) => t(key, { n: num(raw[k]) }));
+    return parts.join(" ") || t("step.minutes", { n: 0 });
+  }
+  function stepDetail(raw) {
+    switch (raw.type) {
+      case "wait": return t("step.wait_for", { d: duration(raw) });
+      case "wait_until": return t("step.wait_until", { d: duration(raw), anchor: raw.anchor });
+      case "wait_local_time": return t("step.wait_local_time", { time: String(raw.hour).padStart(2, "0") + ":" + String(raw.minute || 0).padStart(2, "0") });
+      case "wait_event": return t("step.wait_event", { event: raw.event, d: duration(raw) });
+      case "send": return t("step.send", { message: raw.message_id }) + (raw.coupon_pool ? " · " + t("step.coupon", { pool: raw.coupon_pool }) : "");
+      case "branch": return t("step.branch", { rule: JSON.stringify(raw.condition) });
+      case "split": return t("step.split", { n: (raw.variants || []).length });
+      case "tag": return t("step.tag", { tag: raw.tag });
+      default: return t("step.exit");
+    }
+  }
+  function journeyPicture(definition, counts) {
+    /* A read-only picture of a journey: its trigger, then each step from the start in
+       the order it is reached, with where it leads and its counts (a list of boxes and
+       arrows, read by a screen reader as the same text). */
+    const steps = definition.steps || {};
+    const trigger = definition.trigger || {};
+    const start = trigger.segment ? t("trigger.segment", { segment: trigger.segment }) : trigger.event ? t("trigger.event", { event: trigger.event }) : t("trigger.date", { field: trigger.date_field || "" });
+    const order = [];
+    const queue = [definition.start];
+    while (queue.length) {
+      const id = queue.shift();
+      if (!id || order.includes(id) || !steps[id]) { continue; }
+      order.push(id);
+      const raw = steps[id];
+      queue.push(raw.next, raw.timeout_next, raw.else_next, ...(raw.variants || []).map((v) => v.next));
+    }
+    const edges = (raw) => [
+      raw.next ? [raw.type === "branch" ? t("step.if_yes") : raw.type === "wait_event" ? t("step.on_event") : "", raw.next] : null,
+      raw.else_next ? [t("step.if_no"), raw.else_next] : null,
+      raw.timeout_next ? [t("step.on_timeout"), raw.timeout_next] : null,
+      ...(raw.variants || []).map((v) => [v.name, v.next]),
+    ].filter(Boolean);
+    return el("ol", { class: "flow", "aria-label": t("journeys.picture") }, [
+      el("li", { class: "flow-step flow-trigger" }, [el("strong", { text: t("journeys.trigger") }), el("span", { text: start })]),
+      ...order.map((id) => {
+        const raw = steps[id];
+        const c = counts[id] || {};
+        const next = edges(raw);
+        return el("li", { class: "flow-step flow-" + raw.type, "data-step": id }, [
+          el("strong", { text: id + " · " + t("step_type." + raw.type) }),
+          el("span", { text: stepDetail(raw) }),
+          raw.type === "send" ? el("span", { class: "muted", text: t("journeys.step_counts", { sent: num(c.sent || 0), opened: num(c.opened || 0), clicked: num(c.clicked || 0) }) }) : null,
+          next.length ? el("span", { class: "flow-next", text: next.map(([label, to]) => "→ " + (label ? label + ": " : "") + to).join("  ") }) : el("span", { class: "flow-next", text: t("step.end") }),
+        ]);
+      }),
+    ]);
   }
 
   async function journeyEnrol(holder, segmentId) {
@@ -1051,7 +1127,7 @@
   }
 
   // ------------------------------------------------------------------ start
-  const VIEWS = { overview: overviewView, rfm: rfmView, repeat: repeatView, ltv: ltvView, diagnosis: diagnosisView, segments: segmentsView, campaigns: campaignsView, journeys: journeysView, deliveries: deliveriesView, surveys: surveysView, customers: customersView };
+  const VIEWS = { drill: drillView, overview: overviewView, rfm: rfmView, repeat: repeatView, ltv: ltvView, diagnosis: diagnosisView, segments: segmentsView, campaigns: campaignsView, journeys: journeysView, deliveries: deliveriesView, surveys: surveysView, customers: customersView };
   document.getElementById("lang").addEventListener("click", async () => {
     lang = lang === "ja" ? "en" : "ja";
     localStorage.setItem("kizuna.lang", lang);
