@@ -334,6 +334,21 @@ def test_a_read_only_key_is_offered_no_change_and_refused_one(stack: Stack, brow
     console.close()
 
 
+def _to_feedback(event_type: str, detail: dict[str, Any]) -> None:
+    """An event as the template's rule hands it to the feedback function."""
+    from feedback.entrypoints import events
+    from shared.contracts.envelope import EventEnvelope
+
+    envelope = EventEnvelope(
+        id=f"evt-{event_type}-{len(detail)}",
+        shop="acme",
+        type=event_type,
+        time=shared_clock.now(),
+        detail=detail,
+    )
+    events.handler({"detail": envelope.model_dump(mode="json")}, None)
+
+
 def _to_messenger(stack: Stack) -> int:
     """What the bus delivered to the messenger's queue so far, handed to its function (as
     Lambda would)."""
@@ -690,6 +705,27 @@ def test_the_surveys_page_summarises_responses_with_the_nps_split(
     assert section.locator(".nps").inner_text() == f"NPS: {nps['score']:g}"
     split = section.locator(".nps-split tbody td:nth-child(2)").all_inner_texts()
     assert _numbers(split) == [nps["promoters"], nps["passives"], nps["detractors"]] == [2, 1, 2]
+
+    # Restock: three customers wait for SERUM-30, and it comes back (0 → 5)
+    for n in range(3):
+        body = {"sku": "SERUM-30", "channel": "email", "customer_id": f"c-{n:03d}"}
+        r = feedback.post("/v1/restock/signups", json=body, headers=keys.header(keys.admin))
+        assert r.status_code == 201, r.text
+    _to_feedback("inventory.changed", {"sku": "SERUM-30", "previous_quantity": 0, "quantity": 5})
+    sku = feedback.get("/v1/restock/skus/SERUM-30", headers=keys.header(keys.admin)).json()
+    assert sku["releases"] and sku["signups"]["active"] == 3
+    page.fill("#restock-sku", "SERUM-30")
+    page.click("#restock-form button[type=submit]")
+    page.wait_for_selector("main[data-view=surveys][data-ready=true] #restock")
+    signups = page.locator("#restock-signups tbody td").all_inner_texts()
+    assert _numbers(signups) == [sku["signups"][k] for k in ("pending", "active", "unsubscribed")]
+    rows = page.locator("#restock-releases tbody tr")
+    assert rows.count() == len(sku["releases"])
+    cells = rows.first.locator("td").all_inner_texts()
+    first = sku["releases"][0]
+    assert _numbers(cells[1:6]) == [
+        first[k] for k in ("stock_at_start", "waves", "notified", "clicked", "purchased")
+    ]
     assert console.errors == [] and console.other_hosts() == []
     console.close()
 

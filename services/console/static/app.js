@@ -1032,9 +1032,40 @@
   }
 
   // ------------------------------------------------------------------ surveys
-  async function surveysView() {
+  async function surveysView(args) {
     main.append(el("h1", { text: t("surveys.title") }));
     if (!can("feedback:read")) { main.append(el("p", { class: "notice", id: "surveys-scope", text: t("surveys.scope") })); return; }
+    await surveyResults();
+    await restockSection(args[0] || "");
+  }
+  const SIGNUP_STATUSES = ["pending", "active", "unsubscribed"];
+  async function restockSection(sku) {
+    /* Restock: one SKU's sign-ups by status and every release of it with its early-access
+       messages, clicks and purchases (`GET /v1/restock/skus/{sku}`). */
+    main.append(el("h2", { text: t("restock.title") }));
+    const form = el("form", { class: "row", id: "restock-form", role: "search" }, [
+      el("label", { for: "restock-sku", text: t("restock.sku") }),
+      el("input", { id: "restock-sku", name: "sku", type: "text", required: true, value: sku, maxlength: "64" }),
+      el("button", { type: "submit", class: "primary", text: t("restock.show") }),
+    ]);
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      const wanted = form.elements.sku.value.trim();
+      if (wanted) { location.hash = "#/surveys/" + enc(wanted); }
+    });
+    main.append(form);
+    if (!sku) { main.append(el("p", { class: "muted", text: t("restock.help") })); return; }
+    const r = (await api("/v1/restock/skus/" + enc(sku))).body;
+    main.append(el("div", { class: "card", id: "restock" }, [
+      el("p", { id: "restock-stock", text: t("restock.stock", { n: r.stock === null ? "—" : num(r.stock) }) }),
+      table([t("restock.signups"), t("table.customers")], SIGNUP_STATUSES.map((st) => [t("signup." + st), num(r.signups[st] || 0)]), { id: "restock-signups" }),
+      el("h3", { text: t("restock.releases") }),
+      r.releases.length ? table([t("restock.started"), t("table.status"), t("restock.stock_at_start"), t("restock.waves"), t("restock.notified"), t("stats.clicked"), t("restock.purchased"), t("restock.early_until"), t("restock.ended")],
+        r.releases.map((x) => [when(x.started_at), t("release." + x.status), num(x.stock_at_start), num(x.waves), num(x.notified), num(x.clicked), num(x.purchased), when(x.early_access_until), when(x.ended_at)]),
+        { id: "restock-releases" }) : el("p", { class: "muted", id: "restock-releases", text: t("restock.no_releases") }),
+    ]));
+  }
+  async function surveyResults() {
     const surveys = (await api("/v1/surveys?limit=50")).body;
     if (!surveys.length) { main.append(el("p", { class: "muted", id: "surveys", text: t("surveys.none") })); return; }
     const results = await Promise.all(surveys.map((sv) => api("/v1/surveys/" + enc(sv.survey_id) + "/results").then((r) => r.body)));
