@@ -168,8 +168,8 @@ def report(
         token = sign_link(
             settings.signing_secret.get_secret_value(), shop, frozenset(READ_SCOPES), clock.now()
         )
-        get = static_report.console_get(base or settings.public_base_url, token)
-        data = static_report.collect(shop, get)
+        with static_report.console_session(base or settings.public_base_url, token) as get:
+            data = static_report.collect(shop, get)
     except (KizunaError, static_report.ReportUnavailable) as err:
         console.print(f"[red]{shop}: {getattr(err, 'message', err)}[/red]")
         raise typer.Exit(1) from None

@@ -738,7 +738,8 @@ def test_the_static_report_shows_the_consoles_numbers_without_a_script(
 ) -> None:
     """Given acme analysed
     When the operator runs `kizuna report --shop acme --out report.html`
-    Then the file holds no script and names no other file or host, and opened with
+    Then its read-only console session is ended once the file is written, the file holds
+    no script and names no other file or host, and opened with
     JavaScript off it shows the overview's figures the console shows, the RFM grid's
     counts, the funnel, and heatmaps and the trend drawn in colour."""
     from typer.testing import CliRunner
@@ -751,6 +752,10 @@ def test_the_static_report_shows_the_consoles_numbers_without_a_script(
     )
     assert ran.exit_code == 0, ran.output
     assert ran.output.strip() == str(out.resolve())
+    keys = stack.shops.acme
+    sessions = stack.segmenter.get("/v1/admin/sessions", headers=keys.header(keys.admin))
+    links = [x for x in sessions.json() if x["key_id"] == "link"]
+    assert links and all(x["ended_at"] for x in links)  # the report signed out
     html = out.read_text("utf-8")
     assert "<script" not in html.lower()
     assert not re.search(r"""(src|href)\s*=|url\(|@import""", html, re.IGNORECASE)
