@@ -1029,3 +1029,42 @@ def test_the_other_charts_drill_down_to_their_customers_and_a_segment(
     page.wait_for_selector("#enrol-journey, #enrol-none")
     assert console.errors == [] and console.other_hosts() == []
     console.close()
+
+
+def _tab_to(page: Any, selector: str, most: int = 80) -> None:
+    """Press Tab until `selector` has the focus (at most `most` times)."""
+    for _ in range(most):
+        if page.evaluate("s => document.activeElement.matches(s)", selector):
+            return
+        page.keyboard.press("Tab")
+    raise AssertionError(f"Tab never reached {selector}")
+
+
+def test_a_marketer_works_the_console_with_the_keyboard_alone(stack: Stack, browser: Any) -> None:
+    """Given the console's sign-in page and no mouse
+    When acme's marketer tabs to the key, types it and presses Enter, tabs to the RFM
+    page's link, uses "skip to the content", tabs to a cell, and presses Enter on each
+    Then they are signed in, the skip link moves the focus to the page without leaving
+    it, and the cell drills down to its customers."""
+    console = Console(browser, stack.base_url)
+    console.open()
+    page = console.page
+    _tab_to(page, "#api_key")
+    page.keyboard.type(stack.shops.acme_marketer)
+    page.keyboard.press("Enter")
+    page.wait_for_selector("main[data-view=overview][data-ready=true]")
+    _tab_to(page, "#nav a[data-view=rfm]")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("main[data-view=rfm][data-ready=true]")
+    page.evaluate("document.activeElement.blur()")
+    _tab_to(page, "a.skip")
+    page.keyboard.press("Enter")
+    assert page.evaluate("document.activeElement.id") == "main"
+    assert page.evaluate("location.hash") == "#/rfm"
+    assert page.locator("main").get_attribute("data-view") == "rfm"
+    _tab_to(page, "#rfm-grid button")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("main[data-view=rfm][data-ready=true] #drill-customers")
+    assert page.locator("#drill-customers li").count() > 0
+    assert console.errors == [] and console.other_hosts() == []
+    console.close()

@@ -1170,6 +1170,11 @@
     session = null;
     await render();
   });
+  document.querySelector("a.skip").addEventListener("click", (event) => {
+    /* "Skip to the content" moves the focus; it must not become the route "#main". */
+    event.preventDefault();
+    main.focus();
+  });
   window.addEventListener("hashchange", () => { if (session) { render(); } });
   (async function start() {
     await loadMessages();
