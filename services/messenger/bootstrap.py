@@ -73,6 +73,7 @@ if TYPE_CHECKING:
     from messenger.services.journeys.builtins import BuiltinJourneys
     from messenger.services.journeys.definitions import JourneyDefinitions
     from messenger.services.journeys.dispatch import JourneyDispatch
+    from messenger.services.journeys.enrolments import SegmentEnrolments
     from messenger.services.journeys.intake import JourneyIntake
     from messenger.services.journeys.outcomes import JourneyOutcomes
     from messenger.services.journeys.ports import ShardQueue
@@ -150,6 +151,7 @@ class Journeys:
     stats: JourneyStats
     outcomes: JourneyOutcomes
     builtins: BuiltinJourneys
+    enrolments: SegmentEnrolments
 
 
 def wire_journeys(
@@ -165,6 +167,7 @@ def wire_journeys(
     from messenger.services.journeys.content import JourneyContent
     from messenger.services.journeys.definitions import JourneyDefinitions
     from messenger.services.journeys.dispatch import JourneyDispatch
+    from messenger.services.journeys.enrolments import SegmentEnrolments
     from messenger.services.journeys.intake import JourneyIntake
     from messenger.services.journeys.outcomes import JourneyOutcomes
     from messenger.services.journeys.runner import StepRunner
@@ -227,6 +230,9 @@ def wire_journeys(
         stats=JourneyStats(repo),
         outcomes=JourneyOutcomes(repo, a.deliveries, shards),
         builtins=BuiltinJourneys(definitions, library, coupons, a.clock),
+        enrolments=SegmentEnrolments(
+            repo, book, intake, a.campaign_repo.has_segment, a.campaign_repo.members, a.clock
+        ),
     )
 
 

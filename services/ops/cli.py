@@ -109,7 +109,7 @@ def dashboard_link(
     local: LocalFlag = False,
     state_dir: StateDir = DEFAULT_STATE_DIR,
 ) -> None:
-    """Print a console sign-in link for the shop, valid for 15 minutes, no API key needed.
+    """Print a console sign-in link for the shop: one sign-in within 15 minutes, no API key.
     The token sits after `#`, so the browser never sends it to a server log; the page
     exchanges it for a session cookie and drops it from the address bar."""
     base = _use_local(state_dir)["api"] if local else None
@@ -168,8 +168,8 @@ def report(
         token = sign_link(
             settings.signing_secret.get_secret_value(), shop, frozenset(READ_SCOPES), clock.now()
         )
-        get = static_report.console_get(base or settings.public_base_url, token)
-        data = static_report.collect(shop, get)
+        with static_report.console_session(base or settings.public_base_url, token) as get:
+            data = static_report.collect(shop, get)
     except (KizunaError, static_report.ReportUnavailable) as err:
         console.print(f"[red]{shop}: {getattr(err, 'message', err)}[/red]")
         raise typer.Exit(1) from None

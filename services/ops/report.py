@@ -11,7 +11,8 @@ labels are the console's own message catalogue (ja or en).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from html import escape
@@ -605,21 +606,26 @@ def write(path: Path, html: str) -> Path:
     return path.resolve()
 
 
-def console_get(base_url: str, link_token: str) -> Get:
-    """A GET through the console's session: the signed link is exchanged for the session
-    cookie once, as the page does; every report is then read with that cookie."""
+@contextmanager
+def console_session(base_url: str, link_token: str) -> Iterator[Get]:
+    """GETs through a console session: the signed link is exchanged for the session
+    cookie once, as the page does; every report is then read with that cookie, and the
+    session is signed out at the end (it would otherwise stay open for hours)."""
     import httpx
 
-    http = httpx.Client(base_url=base_url.rstrip("/"), timeout=60)
-    signed_in = http.post("/console/session", data={"link": link_token})
-    if signed_in.status_code != 200:
-        raise ReportUnavailable(f"sign-in refused: {signed_in.status_code}")
-    cookie = "; ".join(
-        f"{c.name}={c.value}" for c in signed_in.cookies.jar if c.name.startswith("__Host-")
-    )
+    with httpx.Client(base_url=base_url.rstrip("/"), timeout=60) as http:
+        signed_in = http.post("/console/session", data={"link": link_token})
+        if signed_in.status_code != 200:
+            raise ReportUnavailable(f"sign-in refused: {signed_in.status_code}")
+        jar = {c.name: str(c.value) for c in signed_in.cookies.jar if c.name.startswith("__Host-")}
+        cookie = "; ".join(f"{name}={value}" for name, value in jar.items())
 
-    def get(path: str) -> tuple[int, Any]:
-        response = http.get(path, headers={"Cookie": cookie})
-        return response.status_code, response.json()
+        def get(path: str) -> tuple[int, Any]:
+            response = http.get(path, headers={"Cookie": cookie})
+            return response.status_code, response.json()
 
-    return get
+        try:
+            yield get
+        finally:
+            csrf = jar.get("__Host-kizuna-csrf", "")
+            http.delete("/console/session", headers={"Cookie": cookie, "X-CSRF-Token": csrf})

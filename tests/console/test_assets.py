@@ -5,12 +5,15 @@ from __future__ import annotations
 import gzip
 import json
 import re
+from typing import get_args
 
 from fastapi.testclient import TestClient
 
 from console.entrypoints import pages
+from feedback.domain.restock import ReleaseStatus, SignUpStatus
 from messenger.domain.campaign import CampaignStatus
-from messenger.domain.journeys.definition import JourneyStatus
+from messenger.domain.journeys.definition import JourneyStatus, StepType
+from messenger.domain.journeys.enrolment import EnrolmentStatus
 from messenger.domain.model import DeliveryStatus
 from segmenter.domain.analytics.views import STATES
 from segmenter.domain.segments.builtin import BUILTIN_SEGMENTS
@@ -66,6 +69,10 @@ def test_both_languages_are_complete() -> None:
     asked |= {f"status.{s}" for s in ("not_computed", "queued", "running", "failed")}
     asked |= {f"campaign_status.{s}" for s in CampaignStatus} | {"rank.unranked"}
     asked |= {f"journey_status.{s}" for s in (*JourneyStatus, "off")}
+    asked |= {f"enrolment.{s}" for s in EnrolmentStatus}
+    asked |= {f"step_type.{s}" for s in StepType}
+    asked |= {f"release.{s}" for s in get_args(ReleaseStatus)}
+    asked |= {f"signup.{s}" for s in get_args(SignUpStatus)}
     asked |= {f"builtin_segment.{s.id}" for s in BUILTIN_SEGMENTS}
     assert sorted(asked - set(ja)) == []
     assert all(

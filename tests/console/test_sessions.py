@@ -103,6 +103,13 @@ def test_the_key_travels_only_in_a_form_body(browser: TestClient, acme: ShopKeys
     assert empty.status_code == 422 and empty.json()["error"]["fields"][0]["field"] == "api_key"
     stuffed = browser.post("/console/session", content="a=1&b=2&c=3&d=4&e=5", headers=FORM)
     assert stuffed.status_code == 422 and stuffed.json()["error"]["fields"][0]["field"] == "body"
+    for form in ("&" * 5, "api_key=x&link=y&api_key=z&link=w&x=1"):
+        many = browser.post("/console/session", content=form, headers=FORM)
+        assert many.status_code == 422, (form, many.text)
+    odd = browser.post(
+        "/console/session", content=f"api_key={acme.reader}&role=admin", headers=FORM
+    )
+    assert odd.status_code == 422 and odd.json()["error"]["fields"][0]["field"] == "role"
     wrong = sign_in(browser, acme.reader[:-3] + "xyz")
     assert wrong.status_code == 401
     assert not browser.cookies
@@ -175,10 +182,52 @@ def test_a_session_ends_with_its_key_its_time_or_a_sign_out(
     assert expired.status_code == 401 and "expired" in expired.json()["error"]["message"]
 
     sign_in(browser, acme.reader)
+    kept = browser.cookies[SESSION_COOKIE]  # copied before the sign-out, or left on a disk
     assert browser.delete("/console/session").status_code == 403  # a change: needs the token
     out = browser.delete("/console/session", headers={"X-CSRF-Token": browser.cookies[CSRF_COOKIE]})
     assert out.status_code == 204
     assert browser.get("/v1/customers").status_code == 401
+    browser.cookies.set(SESSION_COOKIE, kept)
+    replayed = browser.get("/v1/customers")
+    assert replayed.status_code == 401, replayed.text
+    assert "ended" in replayed.json()["error"]["message"]
+
+
+def test_an_admin_lists_the_shops_sessions_and_revokes_one(
+    browser: TestClient, acme: ShopKeys, cloud: Cloud
+) -> None:
+    """Given a marketer signed in to the console, and another shop's admin
+    When acme's admin lists acme's console sessions and revokes the marketer's
+    Then the list shows it open, with its key and expiry and nothing that opens it; the
+    marketer's next request is refused; the list shows it ended; and the other shop's
+    admin can neither see nor revoke it."""
+    assert sign_in(browser, acme.reader).status_code == 200
+    assert browser.get("/v1/customers").status_code == 200
+    admin = {"Authorization": f"Bearer {acme.admin}"}
+    with TestClient(browser.app, base_url=BASE) as api:
+        listed = api.get("/v1/admin/sessions", headers=admin)
+        assert listed.status_code == 200, listed.text
+        (session,) = listed.json()
+        reader_key = acme.reader.split(".")[2]
+        assert session["key_id"] == reader_key and session["ended_at"] is None
+        assert session["expires_at"] == "2026-11-23T11:00:00Z"
+        assert browser.cookies[CSRF_COOKIE] not in listed.text
+
+        other = make_shop(cloud, "other")
+        other_admin = {"Authorization": f"Bearer {other.admin}"}
+        assert api.get("/v1/admin/sessions", headers=other_admin).json() == []
+        path = f"/v1/admin/sessions/{session['session_id']}"
+        refused = api.delete(path, headers=other_admin)
+        assert refused.status_code == 404
+        assert browser.get("/v1/customers").status_code == 200
+        reader = {"Authorization": f"Bearer {acme.reader}"}
+        assert api.delete(path, headers=reader).status_code == 403
+
+        revoked = api.delete(path, headers=admin)
+        assert revoked.status_code == 200, revoked.text
+        assert revoked.json()["ended_at"] == "2026-11-23T03:00:00Z"
+        assert browser.get("/v1/customers").status_code == 401
+        assert api.get("/v1/admin/sessions", headers=admin).json()[0]["ended_at"] is not None
 
 
 def test_an_altered_cookie_or_another_shops_session_reads_nothing(
@@ -195,12 +244,13 @@ def test_an_altered_cookie_or_another_shops_session_reads_nothing(
     assert browser.get("/v1/customers").status_code == 401
 
 
-def test_a_signed_link_opens_a_session_for_fifteen_minutes(
+def test_a_signed_link_opens_one_session_within_fifteen_minutes(
     browser: TestClient, acme: ShopKeys, cloud: Cloud, clock: Clock
 ) -> None:
     """Given `kizuna dashboard link --shop acme`
     Then it prints a console URL whose token sits after `#`, and that token signs in with
-    the marketer's scopes (never admin), for 15 minutes; an altered one is refused."""
+    the marketer's scopes (never admin), once, within 15 minutes: a second sign-in with
+    it (a forwarded mail, a browser history) is refused; an altered one is refused."""
     from ops.cli import app
 
     printed = CliRunner().invoke(app, ["dashboard", "link", "--shop", "acme"])
@@ -215,6 +265,13 @@ def test_a_signed_link_opens_a_session_for_fifteen_minutes(
     assert "segments:write" in signed_in.json()["scopes"]
     assert browser.get("/v1/customers").status_code == 200
     assert browser.get("/v1/admin/keys").status_code == 403
+
+    again = TestClient(browser.app, base_url=BASE).post(
+        "/console/session", content=f"link={token}", headers=FORM
+    )
+    assert again.status_code == 401, again.text
+    assert "already used" in again.json()["error"]["message"]
+    assert "set-cookie" not in again.headers
 
     unknown = CliRunner().invoke(app, ["dashboard", "link", "--shop", "nope"])
     assert unknown.exit_code == 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import re
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -53,6 +54,16 @@ def sent(world: JourneyWorld, customer_id: str) -> list[str]:
         for d in sorted(r.json(), key=lambda d: d["sent_at"] or "")
         if d["trigger"].startswith("journey:") and d["status"] == "sent"
     ]
+
+
+def test_every_builtins_english_title_is_english() -> None:
+    """Given the catalogue of built-in journeys
+    Then each has a Japanese and an English title, and the English one has no Japanese in
+    it (the English console shows it as it is)."""
+    cjk = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]")
+    for entry in catalogue():
+        assert entry.title["ja"] and cjk.search(entry.title["ja"]), entry.name
+        assert entry.title["en"] and not cjk.search(entry.title["en"]), entry.name
 
 
 def test_the_catalogue_lists_every_builtin_and_enabling_is_idempotent(world: JourneyWorld) -> None:

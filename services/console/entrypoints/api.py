@@ -20,6 +20,7 @@ from console.bootstrap import ConsoleContainer
 from console.entrypoints import pages
 from console.services import sessions
 from shared.auth.keys import Principal
+from shared.auth.service import SignedIn
 from shared.auth.sessions import CSRF_COOKIE, SESSION_COOKIE, SESSION_TTL
 from shared.errors import InvalidInput
 from shared.http.app import CONTAINER, create_service_app
@@ -55,10 +56,12 @@ async def sign_in_form(request: Request) -> SignInForm:
         fields = parse_qs((await request.body()).decode("utf-8", "replace"), max_num_fields=4)
     except ValueError:  # more fields than a sign-in has
         raise InvalidInput("the sign-in form has api_key or link only", field="body") from None
+    for name in sorted(set(fields) - set(SignInForm.model_fields)):
+        raise InvalidInput("the sign-in form has api_key or link only", field=name[:64])
     return SignInForm(api_key=fields.get("api_key", [""])[0], link=fields.get("link", [""])[0])
 
 
-def _set_cookies(response: Response, signed_in: sessions.SignedIn) -> None:
+def _set_cookies(response: Response, signed_in: SignedIn) -> None:
     age = int(SESSION_TTL.total_seconds())
     for name, value, http_only in (
         (SESSION_COOKIE, signed_in.cookie, True),
@@ -110,8 +113,13 @@ def get_session(
 
 
 @router.delete("/session", status_code=204)
-def delete_session(_: Annotated[Principal, Depends(authenticated)]) -> Response:
-    """Sign out: the browser forgets both cookies (a change, so it needs the CSRF token)."""
+def delete_session(
+    _: Annotated[Principal, Depends(authenticated)], c: Container, request: Request
+) -> Response:
+    """Sign out: the session ends on the platform (its cookie opens nothing after, even
+    kept or copied), and the browser forgets both cookies (a change: it needs the CSRF
+    token)."""
+    sessions.end(c, request.cookies.get(SESSION_COOKIE))
     response = Response(status_code=204)
     for name in (SESSION_COOKIE, CSRF_COOKIE):
         response.delete_cookie(name, path="/", secure=True, samesite="strict")

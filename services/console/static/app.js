@@ -99,7 +99,7 @@
     const body = response.status === 204 ? null : await response.json().catch(() => null);
     if (response.status === 401 && path !== "/console/session") { session = null; render(); }
     if (!response.ok) { throw new ApiError(response.status, body); }
-    return { status: response.status, body: body };
+    return { status: response.status, body: body, next: response.headers.get("X-Next-Cursor") };
   }
 
   // ------------------------------------------------------------------ frame
@@ -249,18 +249,42 @@
   }
   async function weekSection() {
     /* This week's sends, opens, clicks and conversions: the results of the campaigns
-       scheduled in the last seven days (the same routes as the campaigns page). */
+       scheduled in the last seven days (the same routes as the campaigns page), and the
+       journeys' sends of those days from the delivery log (newest first, paged until it
+       is older than the week). A journey counts its opens, clicks and conversions over
+       its life, not per week: the journeys page shows them. */
     const [fresh, campaigns] = await Promise.all([api("/console/session"), api("/v1/campaigns?limit=100")].map((p) => p.then((r) => r.body)));
     const end = Date.parse(fresh.now);
-    const recent = campaigns.filter((c) => Date.parse(c.scheduled_at) > end - 7 * 864e5 && Date.parse(c.scheduled_at) <= end);
-    const results = await Promise.all(recent.map((c) => api("/v1/campaigns/" + enc(c.campaign_id) + "/results").then((r) => r.body.total)));
+    const start = end - 7 * 864e5;
+    const recent = campaigns.filter((c) => Date.parse(c.scheduled_at) > start && Date.parse(c.scheduled_at) <= end);
+    const [results, journeySent] = await Promise.all([
+      Promise.all(recent.map((c) => api("/v1/campaigns/" + enc(c.campaign_id) + "/results").then((r) => r.body.total))),
+      journeySends(start, end),
+    ]);
     const sum = (k) => results.reduce((a, r) => a + r[k], 0);
     main.append(el("h2", { text: t("overview.week") }));
     main.append(el("div", { class: "kpis", id: "week" }, [
-      kpi(t("stats.sent"), num(sum("sent")), "week-sent"), kpi(t("stats.opened"), num(sum("opened")), "week-opened"),
+      kpi(t("stats.sent"), num(sum("sent") + journeySent), "week-sent"), kpi(t("stats.opened"), num(sum("opened")), "week-opened"),
       kpi(t("stats.clicked"), num(sum("clicked")), "week-clicked"), kpi(t("stats.converted"), num(sum("converted")), "week-converted"),
     ]));
+    main.append(el("details", { class: "card" }, [el("summary", { text: t("overview.week_table") }), table(
+      ["", t("stats.sent"), t("stats.opened"), t("stats.clicked"), t("stats.converted")],
+      [[t("overview.week_campaigns", { n: num(recent.length) }), num(sum("sent")), num(sum("opened")), num(sum("clicked")), num(sum("converted"))],
+        [t("overview.week_journeys"), num(journeySent), "—", "—", "—"]], { id: "week-sources" })]));
     main.append(el("p", { class: "muted", text: t("overview.week_help", { n: num(recent.length) }) }));
+  }
+  async function journeySends(start, end) {
+    let sent = 0, cursor = null;
+    for (;;) {
+      const read = await api("/v1/deliveries?limit=500&status=sent" + (cursor ? "&cursor=" + enc(cursor) : ""));
+      for (const d of read.body) {
+        const at = Date.parse(d.sent_at || d.created_at);
+        if (d.trigger.startsWith("journey:") && at > start && at <= end) { sent += 1; }
+      }
+      const last = read.body[read.body.length - 1];
+      cursor = read.next;
+      if (!cursor || !last || Date.parse(last.created_at) <= start - 864e5) { return sent; }
+    }
   }
   function drawRevenue(container, rows) {
     if (!rows.length || typeof uPlot === "undefined") { return; }
@@ -309,7 +333,7 @@
     holder.append(gridTable(grid, colourBy));
     main.append(el("h2", { text: t("rfm.ranks") }));
     main.append(el("div", { class: "card" }, table([t("table.rank"), t("table.customers")],
-      RANKS.map((r) => [t("rank." + r), num(grid.ranks[r] || 0)]).concat([[t("rfm.unscored"), num(grid.unscored)]]), { id: "ranks" })));
+      RANKS.map((r) => [drillLink("rank", r, t("rank." + r)), num(grid.ranks[r] || 0)]).concat([[t("rfm.unscored"), num(grid.unscored)]]), { id: "ranks" })));
     const drill = el("section", { id: "drill", "aria-live": "polite" });
     main.append(drill);
     if (args.length === 2) { await drillDown(drill, Number(args[0]), Number(args[1])); }
@@ -340,16 +364,37 @@
     ]);
   }
   async function drillDown(section, r, f) {
-    const rule = cellRule(r, f);
+    await drillSection(section, cellRule(r, f), "rfm-r" + r + "-f" + f, "R" + r + " × F" + f, (n) => t("rfm.drill", { r: r, f: f, n: num(n) }));
+  }
+  /* Drill-downs of the other charts: the customers behind a rank, a funnel stage or an
+     acquisition channel, each as a rule of the segment language (the same preview and
+     save as an RFM cell's). */
+  const DRILLS = {
+    rank: { rule: (v) => ({ field: "rfm_rank", op: "eq", value: v }), label: (v) => t("rank." + v) },
+    reached: { rule: (v) => ({ field: "order_count", op: "gte", value: Number(v) }), label: (v) => t("drill.reached", { n: v }) },
+    channel: { rule: (v) => ({ field: "acquisition_channel", op: "eq", value: v }), label: (v) => t("drill.channel", { channel: v }) },
+  };
+  function drillLink(kind, value, text) { return el("a", { href: "#/drill/" + kind + "/" + enc(value), "data-drill": kind + ":" + value, text: text }); }
+  async function drillView(args) {
+    const kind = Object.prototype.hasOwnProperty.call(DRILLS, args[0]) ? args[0] : null;
+    if (!kind || !args[1]) { main.append(el("p", { class: "notice", text: t("drill.unknown") })); return; }
+    const d = DRILLS[kind];
+    const label = d.label(args[1]);
+    const slug = String(args[1]).toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-+|-+$/g, "") || "x";
+    main.append(el("h1", { text: label }));
+    const section = el("section", { id: "drill", "aria-live": "polite" });
+    main.append(section);
+    await drillSection(section, { all: [d.rule(args[1])] }, kind + "-" + slug, label, (n) => t("drill.title", { label: label, n: num(n) }));
+  }
+  async function drillSection(section, rule, id, name, titleOf) {
     const preview = (await api("/v1/segments/preview", { method: "POST", json: { rule: rule, sample: 500 } })).body;
-    section.append(el("h2", { id: "drill-title", text: t("rfm.drill", { r: r, f: f, n: num(preview.count) }) }));
+    section.append(el("h2", { id: "drill-title", text: titleOf(preview.count) }));
     const status = el("p", { id: "save-status", role: "status" });
     if (can("segments:write")) {
       const save = el("button", { type: "button", class: "primary", id: "save-segment", text: t("rfm.save") });
       save.addEventListener("click", async () => {
-        const id = "rfm-r" + r + "-f" + f;
         try {
-          const created = (await api("/v1/segments", { method: "POST", json: { segment_id: id, name: "R" + r + " × F" + f, rule: rule, description: t("rfm.saved_description") } })).body;
+          const created = (await api("/v1/segments", { method: "POST", json: { segment_id: id, name: name, rule: rule, description: t("rfm.saved_description") } })).body;
           status.className = "ok";
           status.textContent = t("rfm.saved", { id: created.segment_id, n: num(created.member_count || 0) });
         } catch (err) {
@@ -358,7 +403,10 @@
           if (err.status !== 409) { return; }
         }
         if (can("messages:send") && !document.getElementById("send-campaign")) {
-          section.insertBefore(el("div", { class: "row" }, linkButton("#/campaigns/new/" + enc(id), t("rfm.send_campaign"), "send-campaign")), status.nextSibling);
+          const next = el("div", {});
+          section.insertBefore(next, status.nextSibling);
+          next.append(el("div", { class: "row" }, linkButton("#/campaigns/new/" + enc(id), t("rfm.send_campaign"), "send-campaign")));
+          await journeyEnrol(next, id);
         }
       });
       section.append(el("div", { class: "row" }, save));
@@ -366,8 +414,8 @@
       section.append(el("p", { class: "muted", id: "readonly-note", text: t("rfm.readonly") }));
     }
     section.append(status);
-    const list = el("ul", { class: "ids card", id: "drill-customers" }, preview.sample_customer_ids.map((id) =>
-      el("li", {}, el("a", { href: "#/customers/" + encodeURIComponent(id), text: id }))));
+    const list = el("ul", { class: "ids card", id: "drill-customers" }, preview.sample_customer_ids.map((cid) =>
+      el("li", {}, el("a", { href: "#/customers/" + encodeURIComponent(cid), text: cid }))));
     section.append(list);
     if (preview.count > preview.sample_customer_ids.length) {
       section.append(el("p", { class: "muted", text: t("rfm.more", { n: num(preview.count - preview.sample_customer_ids.length) }) }));
@@ -389,7 +437,7 @@
     const first = rows.length ? rows[0].customers_from : 0;
     const stages = rows.length ? [{ stage: rows[0].from_stage, customers: first, rate: null }].concat(rows.map((r) => ({ stage: r.to_stage, customers: r.customers_to, rate: r.rate }))) : [];
     main.append(el("div", { class: "card" }, table([t("repeat.stage"), t("table.customers"), t("repeat.rate"), t("repeat.of_first")],
-      stages.map((s) => [s.stage, withBar(num(s.customers), s.customers, first), s.rate === null ? "—" : pct(s.rate), first ? pct(s.customers / first) : "—"]),
+      stages.map((s) => [drillLink("reached", s.stage.replace(/^F/, ""), s.stage), withBar(num(s.customers), s.customers, first), s.rate === null ? "—" : pct(s.rate), first ? pct(s.customers / first) : "—"]),
       { id: "funnel", "aria-label": t("repeat.funnel") })));
     main.append(el("h2", { text: t("repeat.second") }));
     const buckets = second.rows || [];
@@ -442,7 +490,7 @@
       const most = Math.max(1, ...rows.map((r) => r.ltv_365d || 0));
       main.append(el("h2", { text: t("ltv_by." + dimension) }));
       main.append(el("div", { class: "card" }, table([t("ltv_key." + dimension), t("table.customers"), ...LTV_WINDOWS.map((w) => t("ltv_window." + w))],
-        rows.map((r) => [keyLabel(dimension, r.key), num(r.customers), ...LTV_WINDOWS.map((w) => w === "365d" && r.ltv_365d !== null ? withBar(yen(r.ltv_365d), r.ltv_365d, most, "#b8860b") : yen(r["ltv_" + w]))]),
+        rows.map((r) => [dimension === "channel" ? drillLink("channel", r.key, r.key) : keyLabel(dimension, r.key), num(r.customers), ...LTV_WINDOWS.map((w) => w === "365d" && r.ltv_365d !== null ? withBar(yen(r.ltv_365d), r.ltv_365d, most, "#b8860b") : yen(r["ltv_" + w]))]),
         { id: "ltv-" + dimension.replace("_", "-") })));
     }
   }
@@ -628,23 +676,48 @@
     const select = el("select", { id: "campaign-segment", name: "segment", required: true },
       segments.map((sg) => el("option", { value: sg.segment_id, text: segmentName(sg) + " (" + sg.segment_id + ")" })));
     if (segmentId) { select.value = segmentId; }
+    const variants = el("div", { id: "campaign-variant-list" });
+    const addVariant = () => {
+      const n = variants.children.length;
+      const letter = String.fromCharCode(65 + n);
+      const suffix = n ? "-" + letter : "";
+      variants.append(el("fieldset", { class: "variant", "data-variant": letter }, [
+        el("legend", { text: t("campaigns.variant_n", { name: letter }) }),
+        el("label", { for: "campaign-subject" + suffix, text: t("campaigns.subject") }), el("input", { id: "campaign-subject" + suffix, class: "variant-subject", type: "text", required: true }),
+        el("label", { for: "campaign-body" + suffix, text: t("campaigns.body") }), el("textarea", { id: "campaign-body" + suffix, class: "variant-body", rows: "6", required: true }),
+      ]));
+      add.hidden = variants.children.length >= 8;
+      metricRow.hidden = variants.children.length < 2;
+    };
+    const add = el("button", { type: "button", id: "add-variant", text: t("campaigns.add_variant") });
+    const metric = el("select", { id: "campaign-metric", name: "metric" }, [["opens", t("campaigns.metric_opens")], ["clicks", t("campaigns.metric_clicks")]].map(([m, label]) => el("option", { value: m, text: label })));
+    const metricRow = el("div", { class: "form", id: "campaign-metric-row" }, [el("label", { for: "campaign-metric", text: t("campaigns.metric") }), metric, el("p", { class: "muted", text: t("campaigns.ab_help") })]);
+    add.addEventListener("click", addVariant);
     const form = el("form", { id: "campaign-form", class: "card form" }, [
       el("label", { for: "campaign-name", text: t("campaigns.name") }), el("input", { id: "campaign-name", name: "name", type: "text", required: true }),
       el("label", { for: "campaign-segment", text: t("campaigns.segment") }), select,
-      el("label", { for: "campaign-subject", text: t("campaigns.subject") }), el("input", { id: "campaign-subject", name: "subject", type: "text", required: true }),
-      el("label", { for: "campaign-body", text: t("campaigns.body") }), el("textarea", { id: "campaign-body", name: "body", rows: "6", required: true }),
+      variants, el("div", { class: "row" }, add), metricRow,
       el("label", { for: "campaign-when", text: t("campaigns.when") }), el("input", { id: "campaign-when", name: "when", type: "datetime-local" }),
       el("button", { type: "submit", class: "primary", text: t("campaigns.create") }),
     ]);
+    addVariant();
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
       const f = form.elements;
       const id = "console-" + Date.now().toString(36);
-      const body = f.body.value;
-      const html = body.split(/\n{2,}/).map((p) => "<p>" + escapeHtml(p).replace(/\n/g, "<br>") + "</p>").join("\n");
+      const blocks = [...variants.children];
       try {
-        await api("/v1/messages", { method: "POST", json: { message_id: id, name: f.name.value, email: { subject: f.subject.value, html: html, text: body } } });
-        const campaign = { campaign_id: id, name: f.name.value, segment_id: f.segment.value, variants: [{ name: "A", message_id: id }] };
+        const chosen = [];
+        for (const block of blocks) {
+          const letter = block.dataset.variant;
+          const messageId = blocks.length > 1 ? id + "-" + letter.toLowerCase() : id;
+          const body = block.querySelector(".variant-body").value;
+          const html = body.split(/\n{2,}/).map((p) => "<p>" + escapeHtml(p).replace(/\n/g, "<br>") + "</p>").join("\n");
+          await api("/v1/messages", { method: "POST", json: { message_id: messageId, name: f.name.value + (blocks.length > 1 ? " " + letter : ""), email: { subject: block.querySelector(".variant-subject").value, html: html, text: body } } });
+          chosen.push({ name: letter, message_id: messageId });
+        }
+        const campaign = { campaign_id: id, name: f.name.value, segment_id: f.segment.value, variants: chosen };
+        if (chosen.length > 1) { campaign.metric = metric.value; }
         if (f.when.value) { campaign.scheduled_at = new Date(f.when.value).toISOString(); }
         await api("/v1/campaigns", { method: "POST", json: campaign });
         location.hash = "#/campaigns/" + enc(id);
@@ -687,13 +760,97 @@
       [t("journeys.name"), t("table.status"), t("journeys.entered"), t("journeys.holdout"), t("stats.sent"), t("stats.opened"), t("stats.clicked"), t("stats.converted"), t("journeys.lift")],
       journeys.map((j, i) => [j.name, t("journey_status." + j.status), num(stats[i].entered), num(stats[i].holdout), num(stats[i].sent), num(stats[i].opened),
         num(stats[i].clicked), num(stats[i].converted), lift(stats[i].lift.conversion)]), { id: "journeys" })));
+    const definitions = await Promise.all(journeys.map((j) => api("/v1/journeys/" + enc(j.journey_id)).then((r) => r.body.definition)));
     for (const [i, j] of journeys.entries()) {
       const steps = Object.entries(stats[i].steps);
-      if (!steps.length) { continue; }
-      main.append(el("details", { class: "card" }, [el("summary", { text: t("journeys.steps_of", { name: j.name }) }),
-        table([t("journeys.step"), t("stats.sent"), t("stats.delivered"), t("stats.opened"), t("stats.clicked")],
-          steps.map(([step, c]) => [step, num(c.sent || 0), num(c.delivered || 0), num(c.opened || 0), num(c.clicked || 0)]))]));
+      main.append(el("details", { class: "card", "data-journey": j.journey_id }, [el("summary", { text: t("journeys.steps_of", { name: j.name }) }),
+        journeyPicture(definitions[i], stats[i].steps),
+        steps.length ? table([t("journeys.step"), t("stats.sent"), t("stats.delivered"), t("stats.opened"), t("stats.clicked")],
+          steps.map(([step, c]) => [step, num(c.sent || 0), num(c.delivered || 0), num(c.opened || 0), num(c.clicked || 0)])) : null]));
     }
+  }
+  function duration(raw) {
+    const parts = [["days", "step.days"], ["hours", "step.hours"], ["minutes", "step.minutes"]].filter(([k]) => raw[k]).map(([k, key]) => t(key, { n: num(raw[k]) }));
+    return parts.join(" ") || t("step.minutes", { n: 0 });
+  }
+  function stepDetail(raw) {
+    switch (raw.type) {
+      case "wait": return t("step.wait_for", { d: duration(raw) });
+      case "wait_until": return t("step.wait_until", { d: duration(raw), anchor: raw.anchor });
+      case "wait_local_time": return t("step.wait_local_time", { time: String(raw.hour).padStart(2, "0") + ":" + String(raw.minute || 0).padStart(2, "0") });
+      case "wait_event": return t("step.wait_event", { event: raw.event, d: duration(raw) });
+      case "send": return t("step.send", { message: raw.message_id }) + (raw.coupon_pool ? " · " + t("step.coupon", { pool: raw.coupon_pool }) : "");
+      case "branch": return t("step.branch", { rule: JSON.stringify(raw.condition) });
+      case "split": return t("step.split", { n: (raw.variants || []).length });
+      case "tag": return t("step.tag", { tag: raw.tag });
+      default: return t("step.exit");
+    }
+  }
+  function journeyPicture(definition, counts) {
+    /* A read-only picture of a journey: its trigger, then each step from the start in
+       the order it is reached, with where it leads and its counts (a list of boxes and
+       arrows, read by a screen reader as the same text). */
+    const steps = definition.steps || {};
+    const trigger = definition.trigger || {};
+    const start = trigger.segment ? t("trigger.segment", { segment: trigger.segment }) : trigger.event ? t("trigger.event", { event: trigger.event }) : t("trigger.date", { field: trigger.date_field || "" });
+    const order = [];
+    const queue = [definition.start];
+    while (queue.length) {
+      const id = queue.shift();
+      if (!id || order.includes(id) || !steps[id]) { continue; }
+      order.push(id);
+      const raw = steps[id];
+      queue.push(raw.next, raw.timeout_next, raw.else_next, ...(raw.variants || []).map((v) => v.next));
+    }
+    const edges = (raw) => [
+      raw.next ? [raw.type === "branch" ? t("step.if_yes") : raw.type === "wait_event" ? t("step.on_event") : "", raw.next] : null,
+      raw.else_next ? [t("step.if_no"), raw.else_next] : null,
+      raw.timeout_next ? [t("step.on_timeout"), raw.timeout_next] : null,
+      ...(raw.variants || []).map((v) => [v.name, v.next]),
+    ].filter(Boolean);
+    return el("ol", { class: "flow", "aria-label": t("journeys.picture") }, [
+      el("li", { class: "flow-step flow-trigger" }, [el("strong", { text: t("journeys.trigger") }), el("span", { text: start })]),
+      ...order.map((id) => {
+        const raw = steps[id];
+        const c = counts[id] || {};
+        const next = edges(raw);
+        return el("li", { class: "flow-step flow-" + raw.type, "data-step": id }, [
+          el("strong", { text: id + " · " + t("step_type." + raw.type) }),
+          el("span", { text: stepDetail(raw) }),
+          raw.type === "send" ? el("span", { class: "muted", text: t("journeys.step_counts", { sent: num(c.sent || 0), opened: num(c.opened || 0), clicked: num(c.clicked || 0) }) }) : null,
+          next.length ? el("span", { class: "flow-next", text: next.map(([label, to]) => "→ " + (label ? label + ": " : "") + to).join("  ") }) : el("span", { class: "flow-next", text: t("step.end") }),
+        ]);
+      }),
+    ]);
+  }
+
+  async function journeyEnrol(holder, segmentId) {
+    /* "Put these customers into a journey": the shop's active journeys that a segment
+       triggers take a segment's members on demand, a page per call until none is left. */
+    const journeys = (await api("/v1/journeys?limit=100")).body.filter((j) => j.status === "active" && (j.enrols_on || []).includes("segment.entered"));
+    if (!journeys.length) {
+      holder.append(el("p", { class: "muted", id: "enrol-none" }, [t("enrol.none") + " ", el("a", { href: "#/journeys", text: t("nav.journeys") })]));
+      return;
+    }
+    const select = el("select", { id: "enrol-journey", "aria-label": t("enrol.journey") }, journeys.map((j) => el("option", { value: j.journey_id, text: j.name })));
+    const button = el("button", { type: "button", class: "primary", id: "enrol", text: t("enrol.submit") });
+    const status = el("p", { id: "enrol-status", role: "status" });
+    button.addEventListener("click", async () => {
+      button.disabled = true;
+      status.className = "";
+      status.textContent = t("enrol.running");
+      let entered = 0, not = 0, after = null;
+      try {
+        do {
+          const page = (await api("/v1/journeys/" + enc(select.value) + "/enrolments", { method: "POST", json: after ? { segment_id: segmentId, after: after } : { segment_id: segmentId } })).body;
+          entered += page.entered; not += page.not_entered; after = page.next_after;
+        } while (after);
+        status.className = "ok";
+        status.textContent = t("enrol.done", { entered: num(entered), not: num(not) });
+      } catch (err) { status.className = "error"; status.textContent = problem(err); }
+      button.disabled = false;
+    });
+    holder.append(el("div", { class: "row" }, [el("label", { for: "enrol-journey", text: t("enrol.journey") }), select, button]), status);
   }
 
   // ------------------------------------------------------------------ segments
@@ -820,21 +977,38 @@
       el("a", { class: "button", href: "/v1/segments/" + enc(id) + "/export?format=hashed", download: id + "-hashed.csv", text: t("segments.export_hashed") }),
       can("messages:send") ? linkButton("#/campaigns/new/" + enc(id), t("segments.send"), "send-campaign") : null,
     ]));
+    if (can("messages:send")) { const holder = el("div", {}); main.append(holder); await journeyEnrol(holder, id); }
     main.append(el("h2", { text: t("segments.members", { n: num(segment.member_count || members.customer_ids.length) }) }));
     main.append(el("ul", { class: "ids card", id: "members" }, members.customer_ids.map((c) => el("li", {}, el("a", { href: "#/customers/" + enc(c), text: c })))));
   }
 
   // ------------------------------------------------------------------ deliveries
+  const DELIVERY_ROWS = [20, 50, 200, 500];
+  function deliveryRows() {
+    const chosen = Number(localStorage.getItem("kizuna.deliveries.rows"));
+    return DELIVERY_ROWS.includes(chosen) ? chosen : 200;
+  }
   const DELIVERY_STATUSES = ["sent", "skipped", "failed", "deferred", "retry_scheduled", "dead_letter", "sending", "packed", "dropped"];
   async function deliveriesView(args) {
     main.append(el("h1", { text: t("deliveries.title") }));
-    const wanted = args[0] || "";
+    const wanted = args[0] && args[0] !== "all" ? args[0] : "";
+    const cursor = args[1] || "";
     const filter = el("select", { id: "delivery-status", "aria-label": t("table.status") }, [el("option", { value: "", text: t("deliveries.all") }),
       ...DELIVERY_STATUSES.map((st) => el("option", { value: st, text: t("delivery." + st) }))]);
     filter.value = wanted;
     filter.addEventListener("change", () => { location.hash = "#/deliveries" + (filter.value ? "/" + filter.value : ""); });
     main.append(el("div", { class: "row" }, [el("label", { for: "delivery-status", text: t("deliveries.filter") }), filter]));
-    const log = (await api("/v1/deliveries?limit=200" + (wanted ? "&status=" + enc(wanted) : ""))).body;
+    const rows = el("select", { id: "delivery-rows", "aria-label": t("deliveries.rows") }, DELIVERY_ROWS.map((n) => el("option", { value: String(n), text: t("deliveries.rows_n", { n: n }) })));
+    rows.value = String(deliveryRows());
+    rows.addEventListener("change", () => { localStorage.setItem("kizuna.deliveries.rows", rows.value); render(); });
+    main.lastChild.append(el("label", { for: "delivery-rows", text: t("deliveries.rows") }), rows);
+    const read = await api("/v1/deliveries?limit=" + deliveryRows() + (wanted ? "&status=" + enc(wanted) : "") + (cursor ? "&cursor=" + enc(cursor) : ""));
+    const log = read.body;
+    const here = "#/deliveries/" + (wanted || "all");
+    const paging = el("nav", { class: "row paging", "aria-label": t("deliveries.pages") }, [
+      cursor ? el("a", { class: "button", id: "deliveries-newest", href: here, text: t("deliveries.newest") }) : null,
+      read.next ? el("a", { class: "button", id: "deliveries-older", href: here + "/" + enc(read.next), text: t("deliveries.older") }) : null,
+    ]);
     const channels = [...new Set(log.map((d) => d.channel))].sort();
     const seen = DELIVERY_STATUSES.filter((st) => log.some((d) => d.status === st));
     main.append(el("h2", { text: t("deliveries.per_channel") }));
@@ -854,13 +1028,44 @@
           });
         }
         return [when(d.sent_at || d.created_at), el("a", { href: "#/customers/" + enc(d.customer_id), text: d.customer_id }), d.channel, d.trigger, t("delivery." + d.status), d.skip_reason || "", action];
-      }), { id: "deliveries" })));
+      }), { id: "deliveries" })), paging);
   }
 
   // ------------------------------------------------------------------ surveys
-  async function surveysView() {
+  async function surveysView(args) {
     main.append(el("h1", { text: t("surveys.title") }));
     if (!can("feedback:read")) { main.append(el("p", { class: "notice", id: "surveys-scope", text: t("surveys.scope") })); return; }
+    await surveyResults();
+    await restockSection(args[0] || "");
+  }
+  const SIGNUP_STATUSES = ["pending", "active", "unsubscribed"];
+  async function restockSection(sku) {
+    /* Restock: one SKU's sign-ups by status and every release of it with its early-access
+       messages, clicks and purchases (`GET /v1/restock/skus/{sku}`). */
+    main.append(el("h2", { text: t("restock.title") }));
+    const form = el("form", { class: "row", id: "restock-form", role: "search" }, [
+      el("label", { for: "restock-sku", text: t("restock.sku") }),
+      el("input", { id: "restock-sku", name: "sku", type: "text", required: true, value: sku, maxlength: "64" }),
+      el("button", { type: "submit", class: "primary", text: t("restock.show") }),
+    ]);
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      const wanted = form.elements.sku.value.trim();
+      if (wanted) { location.hash = "#/surveys/" + enc(wanted); }
+    });
+    main.append(form);
+    if (!sku) { main.append(el("p", { class: "muted", text: t("restock.help") })); return; }
+    const r = (await api("/v1/restock/skus/" + enc(sku))).body;
+    main.append(el("div", { class: "card", id: "restock" }, [
+      el("p", { id: "restock-stock", text: t("restock.stock", { n: r.stock === null ? "—" : num(r.stock) }) }),
+      table([t("restock.signups"), t("table.customers")], SIGNUP_STATUSES.map((st) => [t("signup." + st), num(r.signups[st] || 0)]), { id: "restock-signups" }),
+      el("h3", { text: t("restock.releases") }),
+      r.releases.length ? table([t("restock.started"), t("table.status"), t("restock.stock_at_start"), t("restock.waves"), t("restock.notified"), t("stats.clicked"), t("restock.purchased"), t("restock.early_until"), t("restock.ended")],
+        r.releases.map((x) => [when(x.started_at), t("release." + x.status), num(x.stock_at_start), num(x.waves), num(x.notified), num(x.clicked), num(x.purchased), when(x.early_access_until), when(x.ended_at)]),
+        { id: "restock-releases" }) : el("p", { class: "muted", id: "restock-releases", text: t("restock.no_releases") }),
+    ]));
+  }
+  async function surveyResults() {
     const surveys = (await api("/v1/surveys?limit=50")).body;
     if (!surveys.length) { main.append(el("p", { class: "muted", id: "surveys", text: t("surveys.none") })); return; }
     const results = await Promise.all(surveys.map((sv) => api("/v1/surveys/" + enc(sv.survey_id) + "/results").then((r) => r.body)));
@@ -929,6 +1134,8 @@
       ["profile.p_alive", profile.clv ? pct(profile.clv.p_alive) : "—"],
       ["profile.channel", profile.acquisition_channel || "—"],
       ["profile.segments", profile.segments.join(", ") || "—"],
+      ["profile.preferences", Object.entries(profile.preferences || {}).map(([k, v]) => k + ": " + v.join(", ")).join("; ") || "—"],
+      ["profile.tags", (profile.tags || []).join(", ") || "—"],
       ["profile.consents", profile.consents.map((c) => c.channel + ":" + c.category + " " + (c.granted ? "✓" : "✗")).join(", ") || "—"],
     ];
     main.append(el("dl", { class: "profile card", id: "profile" }, facts.flatMap(([k, v]) => [el("dt", { text: t(k) }), el("dd", { text: v })])));
@@ -941,11 +1148,17 @@
       main.append(el("h2", { text: t("profile.deliveries") }));
       main.append(el("div", { class: "card" }, table([t("table.channel"), t("table.status"), t("table.date")],
         deliveries.map((d) => [d.channel || "—", t("delivery." + d.status), day(d.sent_at || d.created_at)]), { id: "deliveries" })));
+      const [enrolments, journeys] = await Promise.all([api("/v1/journeys/enrolments?customer_id=" + enc(profile.customer_id)), api("/v1/journeys?limit=100")].map((p) => p.then((r) => r.body)));
+      const names = new Map(journeys.map((j) => [j.journey_id, j.name]));
+      main.append(el("h2", { text: t("profile.journeys") }));
+      main.append(el("div", { class: "card" }, table([t("journeys.name"), t("table.status"), t("profile.entered"), t("journeys.step"), t("profile.converted")],
+        enrolments.map((e) => [names.get(e.journey_id) || e.journey_id, t("enrolment." + e.status), day(e.entered_at), e.step || "—", e.converted_at ? day(e.converted_at) : "—"]),
+        { id: "profile-journeys" })));
     }
   }
 
   // ------------------------------------------------------------------ start
-  const VIEWS = { overview: overviewView, rfm: rfmView, repeat: repeatView, ltv: ltvView, diagnosis: diagnosisView, segments: segmentsView, campaigns: campaignsView, journeys: journeysView, deliveries: deliveriesView, surveys: surveysView, customers: customersView };
+  const VIEWS = { drill: drillView, overview: overviewView, rfm: rfmView, repeat: repeatView, ltv: ltvView, diagnosis: diagnosisView, segments: segmentsView, campaigns: campaignsView, journeys: journeysView, deliveries: deliveriesView, surveys: surveysView, customers: customersView };
   document.getElementById("lang").addEventListener("click", async () => {
     lang = lang === "ja" ? "en" : "ja";
     localStorage.setItem("kizuna.lang", lang);
@@ -956,6 +1169,11 @@
     await api("/console/session", { method: "DELETE" }).catch(() => null);
     session = null;
     await render();
+  });
+  document.querySelector("a.skip").addEventListener("click", (event) => {
+    /* "Skip to the content" moves the focus; it must not become the route "#main". */
+    event.preventDefault();
+    main.focus();
   });
   window.addEventListener("hashchange", () => { if (session) { render(); } });
   (async function start() {

@@ -34,6 +34,9 @@ from messenger.entrypoints.schemas import (
     CouponPoolPublic,
     CouponUploadPublic,
     DeliveryPublic,
+    EnrolmentPublic,
+    EnrolmentsCreate,
+    EnrolmentsPublic,
     InsertChoiceCreate,
     InsertPublic,
     InsertUpdate,
@@ -288,6 +291,18 @@ def toggle_builtin_journey(
     return BuiltinEnabledPublic.model_validate(done)
 
 
+@router.get("/v1/journeys/enrolments")
+def customer_enrolments(
+    principal: MessagesReader,
+    c: Container,
+    customer_id: Annotated[str, Query(min_length=1, max_length=128)],
+) -> list[EnrolmentPublic]:
+    """A person's journeys, newest first: each enrolment's journey, version, status, step,
+    exit and conversion (the console's customer profile)."""
+    found = c.journeys.enrolments.of_customer(principal.shop_id, customer_id)
+    return [EnrolmentPublic.model_validate(e) for e in found]
+
+
 @router.post("/v1/journeys", status_code=201)
 def create_journey(body: JourneyBody, principal: MessagesSender, c: Container) -> JourneyPublic:
     """Save a journey as version 1; it starts enrolling at once."""
@@ -342,6 +357,17 @@ def new_journey_version(
     return JourneyPublic.of(
         *c.journeys.definitions.new_version(principal.shop_id, journey_id, body)
     )
+
+
+@router.post("/v1/journeys/{journey_id}/enrolments")
+def enrol_segment(
+    journey_id: str, body: EnrolmentsCreate, principal: MessagesSender, c: Container
+) -> EnrolmentsPublic:
+    """Put a segment's members into a journey triggered by entering a segment, a page
+    (100) per call, as if each had entered its segment: entry filter, holdout and
+    re-entry rule apply, so a repeat puts nobody in twice. Any other journey is a 422."""
+    done = c.journeys.enrolments.enrol(principal.shop_id, journey_id, body.segment_id, body.after)
+    return EnrolmentsPublic.model_validate(done)
 
 
 @router.post("/v1/journeys/{journey_id}/{action}")

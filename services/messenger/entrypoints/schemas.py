@@ -667,6 +667,43 @@ class JourneySummaryPublic(_Out):
     status: str
     version: int
     updated_at: datetime
+    enrols_on: Annotated[list[str], BeforeValidator(sorted)] = Field(default_factory=list)
+    """The event types that put people in (`segment.entered`: a segment's members can be
+    put in on demand, `POST /v1/journeys/{id}/enrolments`)."""
+
+
+class EnrolmentPublic(_Out):
+    """One person's way through one journey."""
+
+    journey_id: str
+    version: int
+    status: str
+    """active | holdout (drawn into the control group: gets nothing) | scheduled (a date
+    trigger's day has not come) | exited | completed."""
+    entered_at: datetime
+    step: str | None
+    """The step it will run next, or is waiting in."""
+    exit_reason: str | None
+    finished_at: datetime | None
+    converted_at: datetime | None
+    """When the person reached the journey's goal (once per enrolment)."""
+
+
+class EnrolmentsCreate(_In):
+    segment_id: str = Field(min_length=1, max_length=128)
+    after: str | None = Field(default=None, min_length=1, max_length=128)
+    """`next_after` of the call before: the page of members after it."""
+
+
+class EnrolmentsPublic(_Out):
+    journey_id: str
+    segment_id: str
+    entered: int
+    """Put into the journey by this call (the holdout included)."""
+    not_entered: int
+    """Already in it, or refused by its entry filter or re-entry rule."""
+    next_after: str | None
+    """More members may follow: call again with this as `after`."""
 
 
 class JourneyValidPublic(Schema):

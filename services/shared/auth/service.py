@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -21,7 +22,15 @@ from shared.auth.keys import (
     validate_shop_id,
 )
 from shared.auth.service_tokens import verify_service_token
-from shared.auth.sessions import LINK_KEY_ID, Session, read_link, read_session
+from shared.auth.sessions import (
+    LINK_KEY_ID,
+    LinkGrant,
+    Session,
+    SessionRecord,
+    open_session,
+    read_link,
+    read_session,
+)
 from shared.auth.store import KeyStore
 from shared.errors import InvalidInput, NotFound, Unauthenticated
 
@@ -91,15 +100,17 @@ def authenticate_service_token(store: KeyStore, secret: str, token: str) -> Prin
 
 
 def authenticate_session(store: KeyStore, secret: str, cookie: str, now: datetime) -> Session:
-    """A console session is only as good as what opened it: the key must still exist and
-    not be revoked (its scopes are read now, so a narrowed key narrows the session), and
-    the shop must still be active."""
+    """A console session is only as good as what opened it: its record must still be
+    open (not signed out, not revoked), the key must still exist and not be revoked (its
+    scopes are read now, so a narrowed key narrows the session), and the shop must still
+    be active. One read brings all three."""
     session = read_session(secret, cookie, now)
-    if session.from_link:
-        require_active_shop(store.get_shop(session.shop_id))
-        return session
-    key, shop = store.get_key_and_shop(session.shop_id, session.key_id)
+    record, key, shop = store.get_session(session.shop_id, session.key_id, session.session_id)
     require_active_shop(shop)
+    if record is None or not record.open_at(now):
+        raise Unauthenticated("this session was ended (signed out or revoked); sign in again")
+    if session.from_link:
+        return session
     if key is None or key.revoked:
         raise Unauthenticated("the API key of this session was revoked; sign in again")
     return replace(session, scopes=key.scopes)
@@ -109,15 +120,55 @@ def session_principal(session: Session) -> Principal:
     return Principal(session.shop_id, session.key_id, session.scopes)
 
 
-def sign_in(store: KeyStore, secret: str, *, api_key: str, link: str, now: datetime) -> Principal:
-    """Who a console sign-in form names: an API key, or a signed link's token."""
+@dataclass(frozen=True)
+class SignedIn:
+    principal: Principal
+    session: Session
+    cookie: str
+
+
+def sign_in(store: KeyStore, secret: str, *, api_key: str, link: str, now: datetime) -> SignedIn:
+    """A console sign-in: an API key, or a signed link's token (spent by this sign-in),
+    exchanged for a new session, kept so that a sign-out or a revoke can end it."""
+    grant: LinkGrant | None = None
     if api_key:
-        return authenticate_token(store, api_key.strip())
-    if link:
-        principal = read_link(secret, link.strip(), now)
+        principal = authenticate_token(store, api_key.strip())
+    elif link:
+        grant = read_link(secret, link.strip(), now)
+        principal = grant.principal
         require_active_shop(store.get_shop(principal.shop_id))
-        return principal
-    raise InvalidInput("enter an API key", field="api_key")
+    else:
+        raise InvalidInput("enter an API key", field="api_key")
+    session, record, cookie = open_session(secret, principal, now)
+    store.open_session(record, grant)
+    return SignedIn(principal, session, cookie)
+
+
+def sign_out(store: KeyStore, secret: str, cookie: str, now: datetime) -> None:
+    """End the session the cookie names (an unreadable or expired cookie ends nothing:
+    there is nothing it could still open)."""
+    try:
+        session = read_session(secret, cookie, now)
+    except Unauthenticated:
+        return
+    with contextlib.suppress(NotFound):
+        store.end_session(session.shop_id, session.session_id, now)
+
+
+def list_sessions(
+    store: KeyStore, principal: Principal, limit: int, after: Position | None
+) -> tuple[list[SessionRecord], Position | None]:
+    """One page of the shop's console sessions (open, ended and expired ones alike)."""
+    principal.require("admin")
+    return store.list_sessions(principal.shop_id, limit, after)
+
+
+def revoke_session(
+    store: KeyStore, principal: Principal, session_id: str, clock: Clock = utcnow
+) -> SessionRecord:
+    """An admin ends one of the shop's console sessions: its next request is refused."""
+    principal.require("admin")
+    return store.end_session(principal.shop_id, session_id, clock())
 
 
 __all__ = [
@@ -130,7 +181,10 @@ __all__ = [
     "create_key",
     "create_shop",
     "list_keys",
+    "list_sessions",
     "revoke_key",
+    "revoke_session",
     "session_principal",
     "sign_in",
+    "sign_out",
 ]

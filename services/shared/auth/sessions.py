@@ -8,7 +8,12 @@ random CSRF token: a change (any method but GET/HEAD/OPTIONS) must echo it in th
 `X-CSRF-Token` header, which a page of another site cannot read or set.
 
 `kizuna dashboard link --shop S` signs a link instead (no key involved): its token opens a
-session with the scopes it names, for a few minutes only.
+session with the scopes it names, once, within a few minutes (its nonce is spent by the
+sign-in that uses it).
+
+Every session is also a record in the platform table (`SessionRecord`): the cookie names
+it, and a session whose record is gone or ended (a sign-out, an admin's revoke) opens
+nothing, whatever the cookie's signature and expiry say.
 
 Expiry reads `shared.clock`, so tests move time the same way as everywhere else.
 """
@@ -34,8 +39,8 @@ SESSION_TTL = timedelta(hours=8)
 LINK_TTL = timedelta(minutes=15)
 LINK_KEY_ID = "link"
 """The `key_id` of a session opened by a signed link (no API key behind it)."""
-_SESSION_SALT = "kizuna.console-session.v1"
-_LINK_SALT = "kizuna.console-link.v1"
+_SESSION_SALT = "kizuna.console-session.v2"
+_LINK_SALT = "kizuna.console-link.v2"
 
 
 @dataclass(frozen=True)
@@ -49,14 +54,47 @@ class Session:
     csrf: str
     expires_at: datetime
     scopes: frozenset[str] = frozenset()
+    session_id: str = ""
+    """Names its `SessionRecord`: what a sign-out or a revoke ends."""
 
     @property
     def from_link(self) -> bool:
         return self.key_id == LINK_KEY_ID
 
 
-def open_session(secret: str, principal: Principal, now: datetime) -> tuple[Session, str]:
-    """A new session for a signed-in principal, and its cookie value."""
+@dataclass(frozen=True)
+class SessionRecord:
+    """A session as the platform keeps it: listed to the shop's admin, ended by a sign-out
+    or a revoke. Holds nothing secret (the cookie's CSRF token is not kept)."""
+
+    shop_id: str
+    session_id: str
+    key_id: str
+    created_at: datetime
+    expires_at: datetime
+    ended_at: datetime | None = None
+
+    @property
+    def from_link(self) -> bool:
+        return self.key_id == LINK_KEY_ID
+
+    def open_at(self, now: datetime) -> bool:
+        return self.ended_at is None and now < self.expires_at
+
+
+@dataclass(frozen=True)
+class LinkGrant:
+    """What a valid sign-in link grants, and the nonce its one sign-in spends."""
+
+    principal: Principal
+    nonce: str
+    expires_at: datetime
+
+
+def open_session(
+    secret: str, principal: Principal, now: datetime
+) -> tuple[Session, SessionRecord, str]:
+    """A new session for a signed-in principal, its record, and its cookie value."""
     link = principal.key_id == LINK_KEY_ID
     session = Session(
         shop_id=principal.shop_id,
@@ -64,6 +102,7 @@ def open_session(secret: str, principal: Principal, now: datetime) -> tuple[Sess
         csrf=secrets.token_urlsafe(24),
         expires_at=now + SESSION_TTL,
         scopes=principal.scopes if link else frozenset(),
+        session_id=secrets.token_urlsafe(16),
     )
     payload = [
         session.shop_id,
@@ -71,13 +110,17 @@ def open_session(secret: str, principal: Principal, now: datetime) -> tuple[Sess
         session.csrf,
         int(session.expires_at.timestamp()),
         sorted(session.scopes),
+        session.session_id,
     ]
-    return session, str(URLSafeSerializer(secret, salt=_SESSION_SALT).dumps(payload))
+    record = SessionRecord(
+        session.shop_id, session.session_id, session.key_id, now, session.expires_at
+    )
+    return session, record, str(URLSafeSerializer(secret, salt=_SESSION_SALT).dumps(payload))
 
 
 def read_session(secret: str, cookie: str, now: datetime) -> Session:
     try:
-        shop_id, key_id, csrf, expires, scopes = URLSafeSerializer(
+        shop_id, key_id, csrf, expires, scopes, session_id = URLSafeSerializer(
             secret, salt=_SESSION_SALT
         ).loads(cookie)
         expires_at = datetime.fromtimestamp(int(expires), tz=now.tzinfo)
@@ -85,7 +128,14 @@ def read_session(secret: str, cookie: str, now: datetime) -> Session:
         raise Unauthenticated("malformed or altered session; sign in again") from None
     if expires_at <= now:
         raise Unauthenticated("the session has expired; sign in again")
-    return Session(str(shop_id), str(key_id), str(csrf), expires_at, frozenset(scopes) & SCOPES)
+    return Session(
+        str(shop_id),
+        str(key_id),
+        str(csrf),
+        expires_at,
+        frozenset(scopes) & SCOPES,
+        str(session_id),
+    )
 
 
 def check_csrf(session: Session, method: str, token: str | None) -> None:
@@ -105,16 +155,20 @@ def sign_link(secret: str, shop_id: str, scopes: frozenset[str], now: datetime) 
             field="scopes",
         )
     expires = int((now + LINK_TTL).timestamp())
-    return str(URLSafeSerializer(secret, salt=_LINK_SALT).dumps([shop_id, sorted(scopes), expires]))
+    nonce = secrets.token_urlsafe(12)
+    payload = [shop_id, sorted(scopes), expires, nonce]
+    return str(URLSafeSerializer(secret, salt=_LINK_SALT).dumps(payload))
 
 
-def read_link(secret: str, token: str, now: datetime) -> Principal:
+def read_link(secret: str, token: str, now: datetime) -> LinkGrant:
+    """What the link grants; whether it was already used is the key store's to say."""
     try:
-        shop_id, scopes, expires = URLSafeSerializer(secret, salt=_LINK_SALT).loads(token)
-        expired = int(expires) <= now.timestamp()
+        shop_id, scopes, expires, nonce = URLSafeSerializer(secret, salt=_LINK_SALT).loads(token)
+        expires_at = datetime.fromtimestamp(int(expires), tz=now.tzinfo)
     except (BadSignature, ValueError, TypeError):
         raise Unauthenticated("malformed or altered sign-in link") from None
-    if expired:
+    if expires_at <= now:
         raise Unauthenticated("the sign-in link has expired; ask for a new one")
     granted = frozenset(scopes) & SCOPES - {"admin"}
-    return Principal(shop_id=str(shop_id), key_id=LINK_KEY_ID, scopes=granted)
+    principal = Principal(shop_id=str(shop_id), key_id=LINK_KEY_ID, scopes=granted)
+    return LinkGrant(principal, str(nonce), expires_at)

@@ -15,9 +15,11 @@ from shared.adapters.dynamodb import (
     key,
     partition_page,
     to_item,
+    write_unless_refused,
 )
 from shared.auth.keys import ApiKey, Shop
-from shared.errors import Conflict, NotFound
+from shared.auth.sessions import LinkGrant, SessionRecord
+from shared.errors import Conflict, NotFound, Unauthenticated
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -48,6 +50,26 @@ class KeyStore:
         raise NotImplementedError
 
     def list_shops(self) -> list[Shop]:
+        raise NotImplementedError
+
+    def open_session(self, record: SessionRecord, link: LinkGrant | None) -> None:
+        """Keep a new session; one opened by a link spends the link's nonce with it, and a
+        spent nonce opens nothing (Unauthenticated)."""
+        raise NotImplementedError
+
+    def get_session(
+        self, shop_id: str, key_id: str, session_id: str
+    ) -> tuple[SessionRecord | None, ApiKey | None, Shop | None]:
+        """A session's record with its key and shop, read together."""
+        raise NotImplementedError
+
+    def end_session(self, shop_id: str, session_id: str, at: datetime) -> SessionRecord:
+        """End a session (a sign-out or a revoke); ending it again changes nothing."""
+        raise NotImplementedError
+
+    def list_sessions(
+        self, shop_id: str, limit: int, after: Position | None
+    ) -> tuple[list[SessionRecord], Position | None]:
         raise NotImplementedError
 
 
@@ -95,6 +117,22 @@ def _shop_from_item(raw: dict[str, Any]) -> Shop:
         name=d["name"],
         created_at=datetime.fromisoformat(d["created_at"]),
         active=bool(d.get("active", True)),
+    )
+
+
+def _session_key(shop_id: str, session_id: str) -> dict[str, Any]:
+    return key(f"SHOP#{shop_id}", f"SESSION#{session_id}")
+
+
+def _session_from_item(raw: dict[str, Any]) -> SessionRecord:
+    d = from_item(raw)
+    return SessionRecord(
+        shop_id=d["shop_id"],
+        session_id=d["session_id"],
+        key_id=d["key_id"],
+        created_at=datetime.fromisoformat(d["created_at"]),
+        expires_at=datetime.fromisoformat(d["expires"]),
+        ended_at=datetime.fromisoformat(d["ended_at"]) if d.get("ended_at") else None,
     )
 
 
@@ -164,6 +202,77 @@ class DynamoKeyStore(KeyStore):
             else:
                 found_key = _key_from_item(raw)
         return found_key, found_shop
+
+    def open_session(self, record: SessionRecord, link: LinkGrant | None) -> None:
+        """The session's item (and the link's spent nonce) carry `expires_at` in epoch
+        seconds: the table's TTL removes them some time after they stop mattering."""
+        item = {
+            "pk": f"SHOP#{record.shop_id}",
+            "sk": f"SESSION#{record.session_id}",
+            "shop_id": record.shop_id,
+            "session_id": record.session_id,
+            "key_id": record.key_id,
+            "created_at": record.created_at.isoformat(),
+            "expires": record.expires_at.isoformat(),
+            "expires_at": int(record.expires_at.timestamp()),
+        }
+        writes: list[dict[str, Any]] = []
+        if link is not None:
+            spent = {
+                "pk": f"SHOP#{record.shop_id}",
+                "sk": f"LINK#{link.nonce}",
+                "expires_at": int(link.expires_at.timestamp()),
+            }
+            put = {"TableName": self._table, "Item": to_item(spent)}
+            writes.append({"Put": {**put, "ConditionExpression": "attribute_not_exists(pk)"}})
+        writes.append({"Put": {"TableName": self._table, "Item": to_item(item)}})
+        if not write_unless_refused(self._client, writes):
+            raise Unauthenticated("this sign-in link was already used; ask for a new one")
+
+    def get_session(
+        self, shop_id: str, key_id: str, session_id: str
+    ) -> tuple[SessionRecord | None, ApiKey | None, Shop | None]:
+        keys = [_shop_key(shop_id), _session_key(shop_id, session_id)]
+        keys.append(_api_key_key(shop_id, key_id))
+        response = self._client.batch_get_item(
+            RequestItems={self._table: {"Keys": keys, "ConsistentRead": True}}
+        )
+        record: SessionRecord | None = None
+        found_key: ApiKey | None = None
+        found_shop: Shop | None = None
+        for raw in response.get("Responses", {}).get(self._table, []):
+            sk = raw["sk"]["S"]
+            if sk == "SHOP":
+                found_shop = _shop_from_item(raw)
+            elif sk.startswith("SESSION#"):
+                record = _session_from_item(raw)
+            else:
+                found_key = _key_from_item(raw)
+        return record, found_key, found_shop
+
+    def end_session(self, shop_id: str, session_id: str, at: datetime) -> SessionRecord:
+        try:
+            response = self._client.update_item(
+                TableName=self._table,
+                Key=_session_key(shop_id, session_id),
+                UpdateExpression="SET ended_at = if_not_exists(ended_at, :at)",
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeValues={":at": {"S": at.isoformat()}},
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as err:
+            if is_condition_failure(err):
+                raise NotFound("no such session", field="session_id") from None
+            raise
+        return _session_from_item(response["Attributes"])
+
+    def list_sessions(
+        self, shop_id: str, limit: int, after: Position | None
+    ) -> tuple[list[SessionRecord], Position | None]:
+        items, last = partition_page(
+            self._client, self._table, f"SHOP#{shop_id}", "SESSION#", limit=limit, after=after
+        )
+        return [_session_from_item(to_item(i)) for i in items], last
 
     def get_shop(self, shop_id: str) -> Shop | None:
         raw = self._client.get_item(

@@ -1,4 +1,4 @@
-"""Admin routes for a shop's own API keys (scope `admin`)."""
+"""Admin routes for a shop's own API keys and console sessions (scope `admin`)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pydantic import ConfigDict, Field
 
 from shared.auth import service
 from shared.auth.keys import ApiKey
+from shared.auth.sessions import SessionRecord
 from shared.auth.store import KeyStore
 from shared.http.app import container_of
 from shared.http.paging import (
@@ -50,6 +51,28 @@ class KeyCreatedPublic(KeyPublic):
     token: str = Field(description="Shown once. Kizuna stores only a hash of it.")
 
 
+class SessionPublic(Schema):
+    """A console session, without anything that could open it."""
+
+    session_id: str
+    key_id: str
+    """The API key it was opened with, or `link` for a `kizuna dashboard link`."""
+    created_at: datetime
+    expires_at: datetime
+    ended_at: datetime | None
+    """Signed out or revoked (null while it may still be used, until `expires_at`)."""
+
+    @classmethod
+    def of(cls, r: SessionRecord) -> SessionPublic:
+        return cls(
+            session_id=r.session_id,
+            key_id=r.key_id,
+            created_at=r.created_at,
+            expires_at=r.expires_at,
+            ended_at=r.ended_at,
+        )
+
+
 def _keys(request: Request) -> KeyStore:
     store: KeyStore = container_of(request).keys
     return store
@@ -79,3 +102,18 @@ def list_keys(
 @router.delete("/keys/{key_id}")
 def revoke_key(key_id: str, principal: Admin, keys: Keys) -> KeyPublic:
     return KeyPublic.of(service.revoke_key(keys, principal, key_id))
+
+
+@router.get("/sessions", responses=PAGED_LIST)
+def list_sessions(principal: Admin, keys: Keys, page: Page) -> list[SessionPublic]:
+    """The shop's console sessions by id, one page at a time (`X-Next-Cursor` → `cursor`)."""
+    found, after = service.list_sessions(keys, principal, page.limit, page.position)
+    page.next(after)
+    return [SessionPublic.of(r) for r in found]
+
+
+@router.delete("/sessions/{session_id}")
+def revoke_session(session_id: str, principal: Admin, keys: Keys) -> SessionPublic:
+    """End a console session now: its cookie opens nothing after (revoking its key ends
+    every session opened with that key, too)."""
+    return SessionPublic.of(service.revoke_session(keys, principal, session_id))

@@ -404,6 +404,18 @@ class JourneyIntake:
         return after
 
     # ------------------------------------------------------------ entering
+    def enrol(
+        self,
+        journey: Journey,
+        customer_id: str,
+        event_id: str,
+        at: datetime,
+        detail: Mapping[str, Any],
+    ) -> bool:
+        """One person into one journey as its trigger would put them (entry filter,
+        holdout draw, re-entry guard); False when they did not enter."""
+        return self._enrol(journey, customer_id, event_id, at, detail)
+
     def _enrol(
         self,
         journey: Journey,
