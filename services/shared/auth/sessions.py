@@ -19,8 +19,6 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from itsdangerous import BadSignature, URLSafeSerializer
-
 from shared.auth.keys import SCOPES, Principal
 from shared.errors import Forbidden, InvalidInput, Unauthenticated
 
@@ -57,6 +55,8 @@ class Session:
 
 def open_session(secret: str, principal: Principal, now: datetime) -> tuple[Session, str]:
     """A new session for a signed-in principal, and its cookie value."""
+    from itsdangerous import URLSafeSerializer
+
     link = principal.key_id == LINK_KEY_ID
     session = Session(
         shop_id=principal.shop_id,
@@ -76,6 +76,9 @@ def open_session(secret: str, principal: Principal, now: datetime) -> tuple[Sess
 
 
 def read_session(secret: str, cookie: str, now: datetime) -> Session:
+    # itsdangerous on first use: a request that carries no session cookie never loads it.
+    from itsdangerous import BadSignature, URLSafeSerializer
+
     try:
         shop_id, key_id, csrf, expires, scopes = URLSafeSerializer(
             secret, salt=_SESSION_SALT
@@ -98,6 +101,8 @@ def check_csrf(session: Session, method: str, token: str | None) -> None:
 
 def sign_link(secret: str, shop_id: str, scopes: frozenset[str], now: datetime) -> str:
     """A sign-in token for the console, valid for `LINK_TTL`; never grants `admin`."""
+    from itsdangerous import URLSafeSerializer
+
     unknown = scopes - SCOPES
     if unknown or "admin" in scopes or not scopes:
         raise InvalidInput(
@@ -109,6 +114,8 @@ def sign_link(secret: str, shop_id: str, scopes: frozenset[str], now: datetime) 
 
 
 def read_link(secret: str, token: str, now: datetime) -> Principal:
+    from itsdangerous import BadSignature, URLSafeSerializer
+
     try:
         shop_id, scopes, expires = URLSafeSerializer(secret, salt=_LINK_SALT).loads(token)
         expired = int(expires) <= now.timestamp()
