@@ -44,6 +44,8 @@ class FeedbackContainer:
     adapters: FeedbackAdapters
     surveys: Surveys
     restock: Restock
+    rights: ConsumerRights
+    """Disclosure and `customer.erased` on the feedback service's side."""
 
     @property
     def keys(self) -> KeyStore:
@@ -59,13 +61,6 @@ class FeedbackContainer:
         """This service's erasure log (the shared status route reads it)."""
         return self.adapters.erasures
 
-    @property
-    def rights(self) -> ConsumerRights:
-        """Disclosure and `customer.erased` on the feedback service's side."""
-        return ConsumerRights(
-            "feedback", self.adapters.personal_data, self.erasures, self.adapters.clock
-        )
-
     def replaced(self, **adapters: Any) -> FeedbackContainer:
         """The same service with some adapters swapped (a test's fakes), wired again."""
         return wire(replace(self.adapters, **adapters))
@@ -77,6 +72,7 @@ def wire(a: FeedbackAdapters) -> FeedbackContainer:
         adapters=a,
         surveys=Surveys(a.surveys, a.publisher, a.settings, a.clock),
         restock=Restock(a.restock, a.publisher, a.settings, a.clock),
+        rights=ConsumerRights("feedback", a.personal_data, a.erasures, a.clock),
     )
 
 

@@ -236,6 +236,8 @@ class MessengerContainer:
     coupons: Coupons
     inserts: Inserts
     webhooks: Webhooks
+    rights: ConsumerRights
+    """Disclosure and `customer.erased` on the messenger's side."""
 
     @property
     def journeys(self) -> Journeys:
@@ -264,13 +266,6 @@ class MessengerContainer:
     def erasures(self) -> ErasureLog:
         """This service's erasure log (the shared status route reads it)."""
         return self.adapters.erasures
-
-    @property
-    def rights(self) -> ConsumerRights:
-        """Disclosure and `customer.erased` on the messenger's side."""
-        return ConsumerRights(
-            "messenger", self.adapters.personal_data, self.erasures, self.adapters.clock
-        )
 
     def replaced(self, **adapters: Any) -> MessengerContainer:
         """The same messenger with some adapters swapped (a test's fakes), wired again."""
@@ -344,6 +339,7 @@ def wire(a: MessengerAdapters) -> MessengerContainer:
         coupons=coupons,
         inserts=inserts,
         webhooks=webhooks,
+        rights=ConsumerRights("messenger", a.personal_data, a.erasures, a.clock),
     )
 
 
