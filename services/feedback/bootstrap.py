@@ -31,10 +31,10 @@ class FeedbackAdapters:
     surveys: SurveyStore
     restock: RestockStore
     publisher: EventPublisher
+    personal_data: PersonalData
+    """What the table holds on a person (disclosure, erasure)."""
+    erasures: ErasureLog
     clock: Callable[[], datetime] = shared_clock.now
-    personal_data: PersonalData | None = None
-    """What the table holds on a person (disclosure, erasure); None in fakes without it."""
-    erasures: ErasureLog | None = None
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,8 @@ class FeedbackContainer:
     adapters: FeedbackAdapters
     surveys: Surveys
     restock: Restock
+    rights: ConsumerRights
+    """Disclosure and `customer.erased` on the feedback service's side."""
 
     @property
     def keys(self) -> KeyStore:
@@ -57,16 +59,7 @@ class FeedbackContainer:
     @property
     def erasures(self) -> ErasureLog:
         """This service's erasure log (the shared status route reads it)."""
-        assert self.adapters.erasures is not None, "no erasure log wired"
         return self.adapters.erasures
-
-    @property
-    def rights(self) -> ConsumerRights:
-        """Disclosure and `customer.erased` on the feedback service's side."""
-        assert self.adapters.personal_data is not None, "no personal-data store wired"
-        return ConsumerRights(
-            "feedback", self.adapters.personal_data, self.erasures, self.adapters.clock
-        )
 
     def replaced(self, **adapters: Any) -> FeedbackContainer:
         """The same service with some adapters swapped (a test's fakes), wired again."""
@@ -79,6 +72,7 @@ def wire(a: FeedbackAdapters) -> FeedbackContainer:
         adapters=a,
         surveys=Surveys(a.surveys, a.publisher, a.settings, a.clock),
         restock=Restock(a.restock, a.publisher, a.settings, a.clock),
+        rights=ConsumerRights("feedback", a.personal_data, a.erasures, a.clock),
     )
 
 

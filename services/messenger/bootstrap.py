@@ -119,12 +119,12 @@ class MessengerAdapters:
     """Whether SES may send from an address (it or its domain is a verified identity)."""
     confirmer: SubscriptionConfirmer
     sns_signatures: SnsSignatureVerifier
+    personal_data: PersonalData
+    """What the tables hold on a person (disclosure, erasure)."""
+    erasures: ErasureLog
     shard_queue: ShardQueue | None = None
     """Where the journey tick fans due shards out to; None: the tick works them itself."""
     clock: Callable[[], datetime] = shared_clock.now
-    personal_data: PersonalData | None = None
-    """What the tables hold on a person (disclosure, erasure); None in fakes without it."""
-    erasures: ErasureLog | None = None
     unconfirmed_after: timedelta = UNCONFIRMED_AFTER
     """How long a claim may stay `sending` before the dispatcher makes it a dead letter."""
 
@@ -253,6 +253,8 @@ class MessengerContainer:
     coupons: Coupons
     inserts: Inserts
     webhooks: Webhooks
+    rights: ConsumerRights
+    """Disclosure and `customer.erased` on the messenger's side."""
 
     @property
     def journeys(self) -> Journeys:
@@ -282,16 +284,7 @@ class MessengerContainer:
     @property
     def erasures(self) -> ErasureLog:
         """This service's erasure log (the shared status route reads it)."""
-        assert self.adapters.erasures is not None, "no erasure log wired"
         return self.adapters.erasures
-
-    @property
-    def rights(self) -> ConsumerRights:
-        """Disclosure and `customer.erased` on the messenger's side."""
-        assert self.adapters.personal_data is not None, "no personal-data store wired"
-        return ConsumerRights(
-            "messenger", self.adapters.personal_data, self.erasures, self.adapters.clock
-        )
 
     def replaced(self, **adapters: Any) -> MessengerContainer:
         """The same messenger with some adapters swapped (a test's fakes), wired again."""
@@ -365,6 +358,7 @@ def wire(a: MessengerAdapters) -> MessengerContainer:
         coupons=coupons,
         inserts=inserts,
         webhooks=webhooks,
+        rights=ConsumerRights("messenger", a.personal_data, a.erasures, a.clock),
     )
 
 

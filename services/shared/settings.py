@@ -6,11 +6,13 @@ stack sets them from that template, so local and cloud read configuration one wa
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
-from typing import Self
+from typing import Any, Self
 
-from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+
+ENV_PREFIX = "KIZUNA_"
 
 LOCAL_SIGNING_SECRET = "change-me-change-me-change-me-change-me"
 """The signing secret of local runs. It is public, so only a sandbox may use it."""
@@ -23,10 +25,33 @@ class ConfigurationError(RuntimeError):
     Not a ValueError, so pydantic lets it through as it is instead of wrapping it."""
 
 
-class Settings(BaseSettings):
-    """Configuration shared by the Kizuna functions."""
+def _environment(model: type[BaseModel]) -> dict[str, str]:
+    """The fields the environment sets, as pydantic-settings read them for this flat
+    model: `KIZUNA_<FIELD>`, or a field's validation alias as it is, in any case; the
+    strings are validated (and coerced) like any input."""
+    found = {name.lower(): value for name, value in os.environ.items()}
+    values: dict[str, str] = {}
+    for name, field in model.model_fields.items():
+        alias = field.validation_alias
+        key = alias if isinstance(alias, str) else name
+        variable = (alias if isinstance(alias, str) else ENV_PREFIX + name).lower()
+        if variable in found:
+            values[key] = found[variable]
+    return values
 
-    model_config = SettingsConfigDict(env_prefix="KIZUNA_", extra="ignore")
+
+class Settings(BaseModel):
+    """Configuration shared by the Kizuna functions.
+
+    A plain pydantic model that reads the environment itself: pydantic-settings imports
+    its every source (argparse among them) at every cold start, about a twentieth of a
+    bare FastAPI + boto3 import, to read a few flat variables."""
+
+    model_config = ConfigDict(extra="ignore", validate_default=True)
+
+    def __init__(self, **values: Any) -> None:
+        """The environment's values, under those the caller passes."""
+        super().__init__(**{**_environment(type(self)), **values})
 
     platform_table: str = "kizuna-platform"
     segmenter_table: str = "kizuna-segmenter"

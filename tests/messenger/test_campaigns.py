@@ -17,9 +17,10 @@ from botocore.exceptions import ClientError
 from pydantic import SecretStr
 
 from messenger.adapters.campaigns import DynamoCampaignRepository
-from messenger.adapters.repository import DueEntry, DynamoDeliveryRepository
+from messenger.adapters.repository import DynamoDeliveryRepository
 from messenger.channels.base import Channel, OutboundMessage, SendResult
 from messenger.domain.campaign import Campaign
+from messenger.domain.records import DueEntry
 from messenger.entrypoints import events as messenger_events
 from shared.contracts.catalog import parse_detail
 from shared.contracts.envelope import EventEnvelope

@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
-from messenger.adapters.journeys import Counter, DynamoJourneyRepository
+from messenger.adapters.journeys import DynamoJourneyRepository
 from messenger.domain.journeys.enrolment import Enrolment
+from messenger.domain.journeys.records import Counter
 from tests.conftest import Cloud, ShopKeys
 from tests.messenger.journey_world import STEP_DAYS, JourneyWorld, post_purchase
 

@@ -21,11 +21,12 @@ from fastapi.testclient import TestClient
 
 from messenger import bootstrap, services
 from messenger.adapters.recipients import DynamoRecipientRepository
-from messenger.adapters.recommendations import Recommendation, RecommendationSource
+from messenger.adapters.recommendations import RecommendationSource
 from messenger.bootstrap import MessengerContainer
 from messenger.channels.base import Channel, OutboundMessage, SendResult
 from messenger.channels.line import LineChannel
 from messenger.domain.model import Recipient
+from messenger.domain.records import Recommendation
 from messenger.entrypoints import api as messenger_api
 from messenger.entrypoints import events as messenger_events
 from messenger.services.sending import SendRequest

@@ -140,8 +140,8 @@ def test_welcome_counts_against_the_frequency_cap(
     _send(first=False, n=0)  # records the customer
     r = container.adapters.recipients.get("acme", "c-1")
     assert r is not None
-    from messenger.adapters.repository import CapUpdate
     from messenger.domain.model import Delivery, DeliveryKey
+    from messenger.domain.records import CapUpdate
 
     other = Delivery(
         DeliveryKey("acme", "api:x", "c-1", "a"),

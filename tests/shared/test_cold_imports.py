@@ -2,10 +2,11 @@
 
 A Lambda pays for every module its handler imports, on every cold start. The journey
 engine, the analytics stack (numpy, scipy, DuckDB, pandas, pyarrow), boto3 and
-`pydantic.v1` are imported only by the code that uses them, and FastAPI's per-route
-TypeAdapters are built on first use (`shared/http/lazy.py`); these checks keep them out
-of a handler's import (and of the messenger's first request) so the cold start measured
-by `bench/cold_start.py` cannot quietly grow back.
+`pydantic.v1` are imported only by the code that uses them, pydantic-settings not at all
+(`shared.settings` reads the environment itself), and FastAPI's per-route TypeAdapters
+are built on first use (`shared/http/lazy.py`); these checks keep them out of a handler's
+import (and of the messenger's first request) so the cold start measured by
+`bench/cold_start.py` cannot quietly grow back.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ NEVER_AT_IMPORT = (
     *JOURNEY_ENGINE,
     "boto3",
     "pydantic.v1",
+    "pydantic_settings",
     "numpy",
     "scipy",
     "pandas",

@@ -11,7 +11,7 @@ import ast
 from pathlib import Path
 
 SERVICES = Path(__file__).resolve().parents[2] / "services"
-ABOVE_THE_GROUND_FLOOR = {"segmenter", "messenger", "feedback", "ops"}
+ABOVE_THE_GROUND_FLOOR = {"segmenter", "messenger", "feedback", "console", "ops"}
 
 
 def _imported_packages(path: Path) -> set[str]:

@@ -25,10 +25,10 @@ from urllib.parse import urlsplit
 
 from email_validator import EmailNotValidError, validate_email
 
+from shared.contracts.channels import EMAIL, LINE, SMS, Channel
 from shared.errors import Conflict, InvalidInput
 
-RestockChannel = Literal["email", "line", "sms"]
-CHANNELS: tuple[RestockChannel, ...] = ("email", "line", "sms")
+RestockChannel = Channel
 SignUpStatus = Literal["pending", "active", "unsubscribed"]
 ReleaseStatus = Literal["open", "sold_out", "closed", "completed"]
 """open: waves go out; sold_out: stock ran out again; closed: the early-access window
@@ -41,9 +41,9 @@ NOT_TEXT = frozenset({"Cc", "Cs"})
 SIGNUP_ID_PREFIX = "su-"
 LINE_USER_ID = re.compile(r"^U[0-9a-f]{32}$")
 ADDRESS_FIELD: dict[RestockChannel, str] = {
-    "email": "email",
-    "sms": "phone",
-    "line": "line_user_id",
+    EMAIL: "email",
+    SMS: "phone",
+    LINE: "line_user_id",
 }
 
 
@@ -118,9 +118,9 @@ def recipient_for(
     value = given[wanted]
     if value is None:
         raise InvalidInput(f"a {channel} sign-up needs customer_id or {wanted}", field=wanted)
-    if channel == "email":
+    if channel == EMAIL:
         return Recipient(address=normalise_email(value))
-    if channel == "sms":
+    if channel == SMS:
         return Recipient(address=normalise_phone(value))
     if not LINE_USER_ID.match(value):
         raise InvalidInput("a LINE user id is 'U' and 32 hex digits", field="line_user_id")

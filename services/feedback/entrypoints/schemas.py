@@ -9,7 +9,7 @@ from pydantic import AliasPath, BeforeValidator, ConfigDict, Field
 
 from feedback.domain.restock import SignUp
 from feedback.services.surveys import Answered
-from shared.contracts.details import Channel
+from shared.contracts.channels import Channel
 from shared.contracts.envelope import EVENT_ID_PATTERN
 from shared.http.types import Schema
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from shared.contracts.details import Category, Channel, MessageRecipient, MessageRequested
+from shared.contracts.channels import Channel
+from shared.contracts.details import Category, MessageRecipient, MessageRequested
 from shared.contracts.envelope import EventEnvelope
 
 

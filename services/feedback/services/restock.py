@@ -15,6 +15,7 @@ from feedback.domain.restock import Release, RestockChannel, SignUp
 from feedback.services.common import UseCase
 from feedback.services.messages import message_request
 from feedback.services.ports import RestockStore
+from shared.contracts.channels import CHANNELS, EMAIL, LINE, SMS
 from shared.contracts.details import Category, MessageRecipient, OrderPlaced
 from shared.contracts.envelope import EventEnvelope
 from shared.errors import InvalidInput
@@ -82,16 +83,16 @@ def _signup_ids_of(sku: str, order: OrderPlaced) -> list[str]:
     """Every sign-up id the buyer could have: as the customer, or by their addresses."""
     customer = order.customer
     recipients: list[tuple[RestockChannel, rd.Recipient]] = [
-        (ch, rd.Recipient(customer_id=customer.customer_id)) for ch in rd.CHANNELS
+        (ch, rd.Recipient(customer_id=customer.customer_id)) for ch in CHANNELS
     ]
     if customer.email:
         with contextlib.suppress(InvalidInput):
-            recipients.append(("email", rd.Recipient(address=rd.normalise_email(customer.email))))
+            recipients.append((EMAIL, rd.Recipient(address=rd.normalise_email(customer.email))))
     if customer.phone:
         with contextlib.suppress(InvalidInput):
-            recipients.append(("sms", rd.Recipient(address=rd.normalise_phone(customer.phone))))
+            recipients.append((SMS, rd.Recipient(address=rd.normalise_phone(customer.phone))))
     if customer.line_user_id:
-        recipients.append(("line", rd.Recipient(address=customer.line_user_id)))
+        recipients.append((LINE, rd.Recipient(address=customer.line_user_id)))
     return [rd.signup_id_for(sku, ch, r) for ch, r in recipients]
 
 

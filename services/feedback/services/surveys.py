@@ -25,7 +25,8 @@ from feedback.services.common import UseCase
 from feedback.services.messages import message_request
 from feedback.services.ports import SurveyStore
 from shared.adapters.dynamodb import Position
-from shared.contracts.details import Channel, MessageRecipient, SurveyAnswered
+from shared.contracts.channels import Channel
+from shared.contracts.details import MessageRecipient, SurveyAnswered
 from shared.contracts.envelope import EventEnvelope
 from shared.errors import Conflict, InvalidInput, NotFound
 from shared.log import get_logger

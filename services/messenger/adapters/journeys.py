@@ -34,15 +34,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from messenger.domain.journeys.enrolment import FINISHED, Enrolment, EnrolmentStatus
-from messenger.domain.journeys.records import JourneyHead
+from messenger.domain.journeys.records import Counter, Guard, JourneyHead
 from shared.adapters.dynamodb import (
     Position,
     cancellation_codes,
@@ -74,24 +72,6 @@ class StaleEnrolment(Exception):
 
 class AlreadyEntered(Exception):
     """The re-entry rule refused: this person entered before (or the enrolment exists)."""
-
-
-@dataclass(frozen=True)
-class Counter:
-    """Numbers to add to one counter item, e.g. `{"entered": 1}`."""
-
-    scope: str
-    """`J` for the journey as a whole, `S#<step>` for one step."""
-    values: Mapping[str, int | Decimal]
-
-
-@dataclass(frozen=True)
-class Guard:
-    """The re-entry record written with a new enrolment. `not_since` set: it may replace
-    one older than that (once per N days); None: it must not exist yet."""
-
-    key: str
-    not_since: datetime | None = None
 
 
 def stamp(at: datetime) -> str:

@@ -7,17 +7,9 @@ and tests use a fake that subclasses the port.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from urllib.parse import quote
 
-
-@dataclass(frozen=True)
-class Recommendation:
-    sku: str
-    name: str
-    url: str | None = None
-    image_url: str | None = None
-    price: str | None = None
+from messenger.domain.records import Recommendation
 
 
 class RecommendationSource:

@@ -32,9 +32,8 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime
-from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
@@ -46,6 +45,7 @@ from messenger.domain.model import (
     DeliveryStatus,
     topic_scope,
 )
+from messenger.domain.records import CapUpdate, ClaimResult, DueEntry, DueKind
 from shared.adapters.dynamodb import (
     cancellation_codes,
     from_item,
@@ -59,38 +59,6 @@ from shared.errors import InvalidInput
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
-
-
-class ClaimResult(StrEnum):
-    CLAIMED = "claimed"
-    UNSUBSCRIBED = "unsubscribed"
-    SUPPRESSED = "suppressed"
-    ALREADY_DELIVERED = "already_delivered"
-    CAP_CONFLICT = "cap_conflict"
-    """Another send for the same person changed the cap counter first: read it again."""
-
-
-@dataclass(frozen=True)
-class CapUpdate:
-    """Reserve a frequency-cap slot: the counter must still be at `version`."""
-
-    version: int
-    times: tuple[datetime, ...]
-
-
-class DueKind(StrEnum):
-    SEND = "send"
-    """A deferred send or a retry: sent when due."""
-    UNCONFIRMED = "unconfirmed"
-    """A claim's watch: if the delivery is still `sending` when due, its process died."""
-
-
-@dataclass(frozen=True)
-class DueEntry:
-    due_at: datetime
-    key: DeliveryKey
-    priority: int
-    kind: DueKind = DueKind.SEND
 
 
 class DeliveryRepository:

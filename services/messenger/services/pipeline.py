@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from messenger.adapters.recipients import RecipientRepository
-from messenger.adapters.repository import CapUpdate, ClaimResult, DeliveryRepository
+from messenger.adapters.repository import DeliveryRepository
 from messenger.channels.base import (
     Addressing,
     OutboundMessage,
@@ -37,6 +37,7 @@ from messenger.domain.policy import (
     next_free_slot,
     send_deadline,
 )
+from messenger.domain.records import CapUpdate, ClaimResult
 from messenger.domain.rendering import Rendered
 from messenger.domain.tracking import (
     Postback,

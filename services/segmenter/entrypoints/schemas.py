@@ -43,6 +43,7 @@ from segmenter.domain.model import (
 from segmenter.domain.segments import rfm
 from segmenter.services.ingest import Ingested
 from shared import clock as shared_clock
+from shared.contracts.channels import Channel
 from shared.contracts.envelope import EVENT_ID_PATTERN
 from shared.errors import Conflict, NotFound
 from shared.http.types import Schema, Timestamp
@@ -70,7 +71,7 @@ def normalise_phone(value: str) -> str:
 
 
 class ConsentIn(_In):
-    channel: Literal["email", "line", "sms"]
+    channel: Channel
     category: Literal["marketing", "transactional"] = "marketing"
     granted: bool
     source: str | None = Field(

@@ -30,6 +30,7 @@ from segmenter.domain.model import ClvScore
 from segmenter.services.clv import ClvHook
 from segmenter.services.ports import ProfileRepository
 from shared.adapters.dynamodb import Position
+from shared.contracts.channels import CHANNELS
 from shared.contracts.envelope import EventEnvelope
 from shared.errors import InvalidInput
 from shared.log import get_logger
@@ -41,7 +42,6 @@ if TYPE_CHECKING:
 
 _log = get_logger("kizuna.analytics")
 MESSAGE_COSTS_SETTING = "analytics.message_costs"
-CHANNELS = ("email", "line", "sms")
 _MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 MAX_AD_SPEND_ROWS = 10_000
 

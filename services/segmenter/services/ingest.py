@@ -51,6 +51,7 @@ from segmenter.services.ports import (
 )
 from shared.adapters.eventbridge import EventPublisher
 from shared.contracts import details
+from shared.contracts.channels import CHANNELS
 from shared.contracts.envelope import EventEnvelope, derived_event_id
 from shared.errors import Conflict, DependencyFailed, InvalidInput, NotFound
 from shared.log import get_logger
@@ -829,9 +830,6 @@ def _fold_known_profile(
     )
 
 
-CONSENT_CHANNELS = ("email", "line", "sms")
-
-
 def record_consent_withdrawn(
     ingest: Ingest, envelope: EventEnvelope, detail: details.ConsentWithdrawn
 ) -> Ingested:
@@ -843,7 +841,7 @@ def record_consent_withdrawn(
     messenger knows only from a request) gets none: nothing is recorded."""
 
     def withdraw(p: Profile) -> Profile:
-        channels = CONSENT_CHANNELS if detail.channel == "all" else (detail.channel,)
+        channels = CHANNELS if detail.channel == "all" else (detail.channel,)
         category = detail.category if detail.topic is None else topic_consent(detail.topic)
         return p.with_consents(
             tuple(Consent(c, category, False, detail.source, detail.withdrawn_at) for c in channels)

@@ -8,8 +8,6 @@ for this, and a token never reaches another shop or outlives its window.
 
 from __future__ import annotations
 
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
-
 from shared.auth.keys import SCOPES, Principal
 from shared.errors import Unauthenticated
 
@@ -19,6 +17,8 @@ DEFAULT_TTL_SECONDS = 300
 
 
 def issue_service_token(secret: str, shop_id: str, scopes: frozenset[str]) -> str:
+    from itsdangerous import URLSafeTimedSerializer
+
     unknown = scopes - SCOPES
     if unknown or "admin" in scopes:
         raise ValueError(f"service tokens cannot carry {sorted(unknown | (scopes & {'admin'}))}")
@@ -29,6 +29,9 @@ def issue_service_token(secret: str, shop_id: str, scopes: frozenset[str]) -> st
 def verify_service_token(
     secret: str, token: str, max_age_seconds: int = DEFAULT_TTL_SECONDS
 ) -> Principal:
+    # itsdangerous on first use: a request that carries no service token never loads it.
+    from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+
     try:
         shop_id, scopes = URLSafeTimedSerializer(secret, salt=_SALT).loads(
             token.removeprefix(SERVICE_TOKEN_PREFIX), max_age=max_age_seconds

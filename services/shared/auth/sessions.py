@@ -24,8 +24,6 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from itsdangerous import BadSignature, URLSafeSerializer
-
 from shared.auth.keys import SCOPES, Principal
 from shared.errors import Forbidden, InvalidInput, Unauthenticated
 
@@ -95,6 +93,8 @@ def open_session(
     secret: str, principal: Principal, now: datetime
 ) -> tuple[Session, SessionRecord, str]:
     """A new session for a signed-in principal, its record, and its cookie value."""
+    from itsdangerous import URLSafeSerializer
+
     link = principal.key_id == LINK_KEY_ID
     session = Session(
         shop_id=principal.shop_id,
@@ -119,6 +119,9 @@ def open_session(
 
 
 def read_session(secret: str, cookie: str, now: datetime) -> Session:
+    # itsdangerous on first use: a request that carries no session cookie never loads it.
+    from itsdangerous import BadSignature, URLSafeSerializer
+
     try:
         shop_id, key_id, csrf, expires, scopes, session_id = URLSafeSerializer(
             secret, salt=_SESSION_SALT
@@ -148,6 +151,8 @@ def check_csrf(session: Session, method: str, token: str | None) -> None:
 
 def sign_link(secret: str, shop_id: str, scopes: frozenset[str], now: datetime) -> str:
     """A sign-in token for the console, valid for `LINK_TTL`; never grants `admin`."""
+    from itsdangerous import URLSafeSerializer
+
     unknown = scopes - SCOPES
     if unknown or "admin" in scopes or not scopes:
         raise InvalidInput(
@@ -162,6 +167,8 @@ def sign_link(secret: str, shop_id: str, scopes: frozenset[str], now: datetime) 
 
 def read_link(secret: str, token: str, now: datetime) -> LinkGrant:
     """What the link grants; whether it was already used is the key store's to say."""
+    from itsdangerous import BadSignature, URLSafeSerializer
+
     try:
         shop_id, scopes, expires, nonce = URLSafeSerializer(secret, salt=_LINK_SALT).loads(token)
         expires_at = datetime.fromtimestamp(int(expires), tz=now.tzinfo)

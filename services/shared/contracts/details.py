@@ -12,7 +12,8 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
-Channel = Literal["email", "line", "sms"]
+from shared.contracts.channels import Channel
+
 Category = Literal["marketing", "transactional"]
 
 

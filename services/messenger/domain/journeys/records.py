@@ -1,9 +1,12 @@
-"""What the journey store keeps about a journey besides its versions' JSON."""
+"""What the journey store keeps about a journey besides its versions' JSON, and the
+counters and re-entry guards its writes carry."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 
 
 @dataclass(frozen=True)
@@ -21,3 +24,21 @@ class JourneyHead:
     created_at: datetime
     updated_at: datetime
     rev: int = 0
+
+
+@dataclass(frozen=True)
+class Counter:
+    """Numbers to add to one counter item, e.g. `{"entered": 1}`."""
+
+    scope: str
+    """`J` for the journey as a whole, `S#<step>` for one step."""
+    values: Mapping[str, int | Decimal]
+
+
+@dataclass(frozen=True)
+class Guard:
+    """The re-entry record written with a new enrolment. `not_since` set: it may replace
+    one older than that (once per N days); None: it must not exist yet."""
+
+    key: str
+    not_since: datetime | None = None

@@ -10,11 +10,11 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from messenger.adapters.journeys import Counter, JourneyRepository, StaleEnrolment
+from messenger.adapters.journeys import JourneyRepository, StaleEnrolment
 from messenger.domain.journeys.builtins import SEGMENTER_BUILTIN_SEGMENTS
 from messenger.domain.journeys.definition import Journey, JourneyStatus, StepType
 from messenger.domain.journeys.filters import segments_of
-from messenger.domain.journeys.records import JourneyHead
+from messenger.domain.journeys.records import Counter, JourneyHead
 from messenger.domain.journeys.validation import JourneyError, parse_journey
 from messenger.services.journeys.book import (
     ABOUT_NO_PERSON,

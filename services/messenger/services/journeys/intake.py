@@ -15,8 +15,6 @@ from typing import Any
 from messenger.adapters.journey_facts import JourneyFacts
 from messenger.adapters.journeys import (
     AlreadyEntered,
-    Counter,
-    Guard,
     JourneyRepository,
     StaleEnrolment,
     stamp,
@@ -24,7 +22,7 @@ from messenger.adapters.journeys import (
 from messenger.domain.journeys.definition import Journey, JourneyStatus, ReentryMode, StepType
 from messenger.domain.journeys.enrolment import FINISHED, Enrolment, EnrolmentStatus
 from messenger.domain.journeys.plan import enrolment_id, later, next_occurrence, shard_of
-from messenger.domain.journeys.records import JourneyHead
+from messenger.domain.journeys.records import Counter, Guard, JourneyHead
 from messenger.domain.journeys.validation import MAX_WAIT_DAYS
 from messenger.services.journeys.book import JourneyBook
 from messenger.services.journeys.ports import ShardQueue

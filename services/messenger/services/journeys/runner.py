@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from messenger.adapters.journeys import Counter, JourneyRepository, StaleEnrolment
+from messenger.adapters.journeys import JourneyRepository, StaleEnrolment
 from messenger.adapters.profile_rules import ProfileRules
 from messenger.adapters.recipients import RecipientRepository
 from messenger.domain.abtest import VariantStats, thompson_pick
@@ -29,6 +29,7 @@ from messenger.domain.journeys.definition import Journey, JourneyStatus, Step, S
 from messenger.domain.journeys.enrolment import Enrolment, EnrolmentStatus, ExitReason
 from messenger.domain.journeys.filters import Filter, fields_of, matches, profile_rules
 from messenger.domain.journeys.plan import held_out, unit_draw, wake_at
+from messenger.domain.journeys.records import Counter
 from messenger.domain.model import Recipient
 from messenger.domain.policy import recipient_zone, zone
 from messenger.services.journeys.book import JourneyBook
