@@ -206,7 +206,7 @@ def pandas_facts(
             spent["parquet"] = spent.get("parquet", 0.0) + time.perf_counter() - started
             spent["parquet_cpu"] = spent.get("parquet_cpu", 0.0) + time.process_time() - cpu
     m = o.join(c[["first_order_date"]], on="customer_id", how="inner")
-    out = {"ltv": _pandas_ltv(m, c, today)}
+    out = {"ltv": _pandas_ltv(m, c, today), "revenue": _pandas_revenue(o)}
     out.update(_pandas_cohorts(o, m, c))
     m["i"] = _month_index(m["order_date"])
     cm = m.groupby(["customer_id", "i"]).agg(
@@ -257,6 +257,16 @@ def _pandas_ltv(m: pd.DataFrame, c: pd.DataFrame, today: pd.Timestamp) -> list[d
         g = per.assign(key=per[key]).groupby(["key", "month"]).agg(**aggs).reset_index()
         frames.append(g.assign(dimension=dimension))
     return _records(pd.concat(frames))
+
+
+def _pandas_revenue(o: pd.DataFrame) -> list[dict[str, Any]]:
+    """Orders, buyers, first orders, revenue and gross profit per calendar month."""
+    g = o.assign(i=_month_index(o["order_date"]), first=o["seq"] == 1).groupby("i")
+    per = g.agg(
+        orders=("seq", "size"), customers=("customer_id", "nunique"), first_orders=("first", "sum"),
+        revenue=("revenue", "sum"), gross_profit=("gross_profit", "sum"),
+    ).reset_index()  # fmt: skip
+    return _records(per.assign(month=_month_label(per["i"])).drop(columns="i"))
 
 
 def _pandas_cohorts(
@@ -350,6 +360,7 @@ FACT_KEYS = {
     "list": ("month", "state"),
     "calendar": ("month", "recency", "frequency"),
     "lifecycle": ("month", "from_state", "to_state"),
+    "revenue": ("month",),
 }
 
 
