@@ -4,6 +4,8 @@ plain-Python computation over the same small fixture, never against its own outp
 
 from __future__ import annotations
 
+import csv
+import io
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import UTC, date, datetime
@@ -14,6 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from segmenter.adapters.analytics_data import DynamoAnalyticsData
+from segmenter.domain.analytics.views import REPORTS, SECOND_PURCHASE_BUCKETS
 from segmenter.domain.model import ClvScore
 from segmenter.entrypoints import analytics as analytics_handler
 from tests.conftest import Cloud, ShopKeys
@@ -628,3 +631,41 @@ def test_forecast_matches_a_hand_computed_transition_model_and_backtest(
             assert row["backtest_error_pct"] is None, state
         else:
             assert row["backtest_error_pct"] == pytest.approx(pct, abs=0.051), state
+
+
+def test_every_report_is_json_and_the_same_rows_as_csv_and_keeps_to_its_period(
+    computed: tuple[TestClient, ShopKeys],
+) -> None:
+    """Given the computed shop
+    When every report is read as JSON and as CSV, and for the months 2025-02..2025-06
+    Then the CSV download has the JSON's rows, column for column; a period keeps only
+    its months; the forecast starts from the period's end; and the repeat and second
+    purchase reports of January's cohort (c1: 3 orders, two the same day; c2: 2 orders,
+    161 days apart) are what those two customers say."""
+    client, shop = computed
+    for name in REPORTS:
+        rows = _report(client, shop, name)
+        r = client.get(
+            f"/v1/analytics/{name}", params={"format": "csv"}, headers=shop.header(shop.reader)
+        )
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv"), name
+        assert r.headers["content-disposition"] == f'attachment; filename="{name}.csv"'
+        parsed = list(csv.DictReader(io.StringIO(r.text)))
+        assert len(parsed) == len(rows) and (rows or name == "campaigns"), name  # no campaigns
+        for got, want in zip(parsed, rows, strict=True):
+            assert got == {k: "" if want.get(k) is None else str(want[k]) for k in got}, name
+        period = {"from": "2025-02", "to": "2025-06"}
+        kept = _report(client, shop, name, **period)
+        months = {row["month"] for row in kept if "month" in row}
+        if name == "forecast":
+            assert months == {"2025-06"}
+        else:
+            assert all("2025-02" <= m <= "2025-06" for m in months), name
+    january = {"from": "2025-01", "to": "2025-01"}
+    repeat = {r["from_stage"]: r for r in _report(client, shop, "repeat", **january)}
+    assert (repeat["F1"]["customers_from"], repeat["F1"]["rate"]) == (2, 1.0)
+    assert (repeat["F2"]["customers_to"], repeat["F2"]["rate"]) == (1, 0.5)
+    gaps = {
+        r["bucket"]: r["customers"] for r in _report(client, shop, "second-purchase", **january)
+    }
+    assert gaps == {**dict.fromkeys(SECOND_PURCHASE_BUCKETS, 0), "same_day": 1, "91-180": 1}
