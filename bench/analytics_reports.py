@@ -52,8 +52,10 @@ the customers aggregate (0.19 s against 0.20 s), no dictionary encoding (0.37 s 
 would need the engine at ~1.8 s for 2M orders: less than its Parquet file, its window
 and the copy-in cost together (1.4 s at 1M, ~2.8 s at 2M), and pyarrow writes the same
 file for pandas at the same cost.
-On an idle machine DuckDB's second thread would add to the wall ratio (not measurable
-here); a 10 GB Lambda has 6 vCPUs, which DuckDB would use and pandas would not.
+Threads, 1M orders, same process, min of 3 interleaved rounds at load 5-7: 1 thread
+5.64 s wall / 1.98 s CPU, 2 threads 6.51 s wall / 2.10 s CPU: on this loaded machine the
+second thread buys nothing. On an idle machine it would add to the wall ratio (not
+measurable here); a 10 GB Lambda has 6 vCPUs, which DuckDB would use and pandas would not.
 Earlier: 2.1x wall / 2.1x CPU at 2M orders under load 8-12 (revenue facts as a distinct
 count; eight facts); before the streaming Snapshot 0.8x-2.9x wall; 2026-12-03 1.8x wall
 at 1M customers / 9,996,615 orders.
