@@ -28,29 +28,37 @@ phases, one after the other, can see very different load, so the wall ratio move
 to run (1.5x to 3.8x for the same 2M orders below); the CPU ratio does not, but it leaves
 out what DuckDB's second thread gains.
 
-Measured 2026-12-04 on 2 cores shared with several other jobs (load 8-12), 200,000
-customers / 1,999,248 orders. Target NOT met:
-- before (the engine read Python lists through views, per-day customers table, zstd):
-  0.8x wall / 1.0x CPU in one run, 2.9x wall / 2.0x CPU in another (DuckDB 11.9 s CPU,
-  pandas 23.7 s CPU from the lists).
-- then (the pass's streaming Snapshot, one window for seq / first day / purchase days,
-  no join back for LTV, snappy Parquet; both sides from numpy columns): 2.8x wall,
-  1.7x CPU (DuckDB 10.5 s CPU, pandas 18.2 s CPU without Parquet).
-- now (the window carries only the columns the facts read, the file joins the F-stage
-  back by row id; month-end states grouped before they are unrolled; no insertion order
-  kept): 2.1x wall, 2.1x CPU (DuckDB 9.4 s CPU, pandas 19.8 s CPU of which 1.8 s its
-  Parquet; 1.9x CPU against pandas' facts alone); peak RSS 849 MiB with the input
-  columns, 1,518 MiB after DuckDB. An A/B of the engine alone, same process, 3 rounds at
-  1M orders: 4.51 s → 4.10 s CPU (min of 3).
-Where DuckDB's CPU goes now (2M orders, 7.9 s in one profile): writing the orders Parquet
-26 %, the orders window 20 %, the month-end states 14 %, copying the chunk's object arrays
-into DuckDB 10 %, the LTV sums 9 %, customers + customer months 10 %, the rest 11 %.
-Tried without gain: Arrow arrays instead of numpy object arrays for the chunk (the
-strings start as Python objects either way: 0.8 s vs 0.7 s for 1M rows), an integer
-customer key (its join costs what the window saves), lz4 or uncompressed Parquet
-(-0.15 s, bigger files). 5x would need the engine under ~4 s CPU at 2M orders: below
-what the Parquet file, the window and the copy-in cost together (~4.5 s).
-Earlier figures (2026-12-03): 1.8x wall at 1M customers / 9,996,615 orders.
+Measured 2026-12-04 on 2 cores shared with several other jobs. Target NOT met.
+Latest (the revenue facts grouped by the month's integer, buyers from customer_months;
+the pandas side computes the revenue facts too, so nine facts are checked equal):
+- 200,000 customers / 1,999,248 orders, 2 rounds (load 6.5 -> 8.4): DuckDB 13.16 s wall /
+  4.58 s CPU, pandas 48.33 s wall / 9.11 s CPU (0.76 s of it its Parquet): 3.7x wall,
+  2.0x CPU; peak RSS 819 MiB input, 1,464 MiB after DuckDB, 2,152 MiB after pandas.
+- 1,000,000 customers / 9,996,615 orders, 1 round (load 8.5 -> 6.7): DuckDB 101.82 s wall /
+  28.01 s CPU, pandas 124.99 s wall / 56.07 s CPU: 1.2x wall, 2.0x CPU; peak RSS
+  3,589 MiB input, 6,212 MiB after DuckDB, 9,673 MiB after pandas (the pass itself, which
+  streams, peaks at 2,851 MiB: bench/analytics_memory.py).
+The wall ratio follows the load (each side gets what the other jobs leave it); the CPU
+ratio, 2.0x at both sizes, is the steady figure, and leaves out DuckDB's second thread.
+Where DuckDB's CPU goes (1M orders, 2.4 s, per statement, same process): the orders
+Parquet file 0.74 s (writing the 16 columns alone costs 0.51 s; the join that adds the
+F-stage 0.07 s), the orders window 0.46 s, the month-end states 0.30 s, copying the
+chunk's Python strings in 0.22 s, the LTV sums 0.17 s, customers 0.11 s, customer months
+0.10 s, the other facts 0.2 s together. Tried without gain (same process, min of 3):
+a narrow window joined back (0.49 s against 0.44 s), a positional join for the file's
+F-stage (0.59 s with the sort it needs, as much as the join), the LTV sums folded into
+the customers aggregate (0.19 s against 0.20 s), no dictionary encoding (0.37 s but a
+54 % larger file), lz4, zstd, Parquet v2 and 1M-row row groups (0.49-0.63 s). 5x on CPU
+would need the engine at ~1.8 s for 2M orders: less than its Parquet file, its window
+and the copy-in cost together (1.4 s at 1M, ~2.8 s at 2M), and pyarrow writes the same
+file for pandas at the same cost.
+Threads, 1M orders, same process, min of 3 interleaved rounds at load 5-7: 1 thread
+5.64 s wall / 1.98 s CPU, 2 threads 6.51 s wall / 2.10 s CPU: on this loaded machine the
+second thread buys nothing. On an idle machine it would add to the wall ratio (not
+measurable here); a 10 GB Lambda has 6 vCPUs, which DuckDB would use and pandas would not.
+Earlier: 2.1x wall / 2.1x CPU at 2M orders under load 8-12 (revenue facts as a distinct
+count; eight facts); before the streaming Snapshot 0.8x-2.9x wall; 2026-12-03 1.8x wall
+at 1M customers / 9,996,615 orders.
 """
 
 from __future__ import annotations
@@ -206,7 +214,7 @@ def pandas_facts(
             spent["parquet"] = spent.get("parquet", 0.0) + time.perf_counter() - started
             spent["parquet_cpu"] = spent.get("parquet_cpu", 0.0) + time.process_time() - cpu
     m = o.join(c[["first_order_date"]], on="customer_id", how="inner")
-    out = {"ltv": _pandas_ltv(m, c, today)}
+    out = {"ltv": _pandas_ltv(m, c, today), "revenue": _pandas_revenue(o)}
     out.update(_pandas_cohorts(o, m, c))
     m["i"] = _month_index(m["order_date"])
     cm = m.groupby(["customer_id", "i"]).agg(
@@ -257,6 +265,16 @@ def _pandas_ltv(m: pd.DataFrame, c: pd.DataFrame, today: pd.Timestamp) -> list[d
         g = per.assign(key=per[key]).groupby(["key", "month"]).agg(**aggs).reset_index()
         frames.append(g.assign(dimension=dimension))
     return _records(pd.concat(frames))
+
+
+def _pandas_revenue(o: pd.DataFrame) -> list[dict[str, Any]]:
+    """Orders, buyers, first orders, revenue and gross profit per calendar month."""
+    g = o.assign(i=_month_index(o["order_date"]), first=o["seq"] == 1).groupby("i")
+    per = g.agg(
+        orders=("seq", "size"), customers=("customer_id", "nunique"), first_orders=("first", "sum"),
+        revenue=("revenue", "sum"), gross_profit=("gross_profit", "sum"),
+    ).reset_index()  # fmt: skip
+    return _records(per.assign(month=_month_label(per["i"])).drop(columns="i"))
 
 
 def _pandas_cohorts(
@@ -350,6 +368,7 @@ FACT_KEYS = {
     "list": ("month", "state"),
     "calendar": ("month", "recency", "frequency"),
     "lifecycle": ("month", "from_state", "to_state"),
+    "revenue": ("month",),
 }
 
 

@@ -4,7 +4,10 @@ plain-Python computation over the same small fixture, never against its own outp
 
 from __future__ import annotations
 
+import csv
+import io
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -13,6 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from segmenter.adapters.analytics_data import DynamoAnalyticsData
+from segmenter.domain.analytics.views import REPORTS, SECOND_PURCHASE_BUCKETS
 from segmenter.domain.model import ClvScore
 from segmenter.entrypoints import analytics as analytics_handler
 from tests.conftest import Cloud, ShopKeys
@@ -242,6 +246,34 @@ def test_ltv_by_channel_and_window_net_of_refunds(
             assert by[("channel", channel)][f"customers_{label}"] == len(matured)
         lifetime = sum(sum(r for _, r, _ in per[c]) for c in members) / len(members)
         assert by[("channel", channel)]["ltv_lifetime"] == round(lifetime, 2)
+    # And every window on both bases, by every dimension, is the plain mean over the
+    # customers whose window has passed
+    first = {c: v[0][0] for c, v in per.items()}
+    dimensions: dict[str, Callable[[str], str]] = {
+        "cohort": lambda c: f"{first[c].year:04d}-{first[c].month:02d}",
+        "channel": _channel_of,
+        "first_product": lambda c: f"SKU-{c}",
+        "first_offer": lambda c: "(none)",
+    }
+    windows: dict[str, int | None] = {"90d": 90, "180d": 180, "365d": 365, "3y": 1095}
+    windows["lifetime"] = None
+    for dimension, key_of in dimensions.items():
+        keys = {key_of(c) for c in per}
+        assert {k for d, k in by if d == dimension} == keys, dimension
+        for key in keys:
+            members = [c for c in per if key_of(c) == key]
+            assert by[(dimension, key)]["customers"] == len(members)
+            for label, span in windows.items():
+                matured = [c for c in members if span is None or (AS_OF - first[c]).days >= span]
+                inside = [
+                    [o for o in per[c] if span is None or (o[0] - first[c]).days < span]
+                    for c in matured
+                ]
+                for got, basis in ((by, 0), (gp_by, 1)):
+                    total = sum((o[1], o[2])[basis] for os in inside for o in os)
+                    want = round(total / len(matured), 2) if matured else None
+                    assert got[(dimension, key)][f"ltv_{label}"] == want, (dimension, key, label)
+                    assert got[(dimension, key)][f"customers_{label}"] == len(matured)
     # And a period keeps only the cohorts acquired in it
     jan = {
         (r["dimension"], r["key"]): r
@@ -275,6 +307,24 @@ def test_repeat_transitions_second_purchase_and_retention(
     feb = matrix["2025-02"]  # c3, c4: c4 again in 2026-10 (+20)
     assert feb["m20"] == 0.5 and feb["m0"] == 1.0
     assert matrix["2026-09"]["m3"] is None  # not reached yet
+    # And every cell is the share of the cohort buying in month +k, empty where not reached
+    index = {c: {d.year * 12 + d.month - 1 for d, *_ in v} for c, v in per.items()}
+    now = AS_OF.year * 12 + AS_OF.month - 1
+    cohorts: dict[int, list[str]] = defaultdict(list)
+    for c in per:
+        cohorts[min(index[c])].append(c)
+    width = now - min(cohorts) + 1
+    assert sorted(matrix) == sorted(f"{i // 12:04d}-{i % 12 + 1:02d}" for i in cohorts)
+    for i, members in cohorts.items():
+        row = matrix[f"{i // 12:04d}-{i % 12 + 1:02d}"]
+        assert row["customers"] == len(members)
+        for k in range(width):
+            want = (
+                round(sum(i + k in index[c] for c in members) / len(members), 4)
+                if i + k <= now
+                else None
+            )
+            assert row[f"m{k}"] == want, (i, k)
 
 
 def test_revenue_per_calendar_month_net_of_refunds(computed: tuple[TestClient, ShopKeys]) -> None:
@@ -335,6 +385,36 @@ def test_list_analysis_calendar_and_lifecycle(computed: tuple[TestClient, ShopKe
         for r in _report(client, shop, "lifecycle", **{"from": "2026-10", "to": "2026-10"})
     }
     assert flows[("lost", "loyal")] == 1 and flows[("new", "new")] == 1
+    # And every month's grid and flows are what the orders say at each month end
+    recency_bucket = ["0", "1", "2", "3-5", "3-5", "3-5", *["6-11"] * 6]
+    flows_got: dict[tuple[str, str, str], tuple[int, float | None]] = {
+        (r["month"], r["from_state"], r["to_state"]): (r["customers"], r["rate"])
+        for r in _report(client, shop, "lifecycle")
+    }
+    flows_want: dict[tuple[str, str, str], int] = defaultdict(int)
+    for i in range(2025 * 12, AS_OF.year * 12 + AS_OF.month):
+        year, month = i // 12, i % 12 + 1
+        label, end = f"{year:04d}-{month:02d}", _month_end(year, month)
+        before = date(year, month, 1).toordinal() - 1
+        grid: dict[tuple[str, str], int] = defaultdict(int)
+        for orders in per.values():
+            seen = [o for o in orders if o[0] <= end]
+            if not seen:
+                continue
+            last = seen[-1][0]
+            months = i - (last.year * 12 + last.month - 1)
+            rec = recency_bucket[months] if months < 12 else "12+"
+            grid[(rec, "5+" if len(seen) >= 5 else str(len(seen)))] += 1
+            prior = _state(orders, date.fromordinal(before)) or "none"
+            flows_want[(label, prior, str(_state(orders, end)))] += 1
+        for rec in ("0", "1", "2", "3-5", "6-11", "12+"):
+            row = cal[(label, rec)]
+            want = {f"f{f}": grid[(rec, f)] for f in ("1", "2", "3", "4", "5+")}
+            assert {k: row[k] for k in want} == want, (label, rec)
+    assert {k: n for k, (n, _) in flows_got.items()} == dict(flows_want)
+    for (at, a, _), (n, rate) in flows_got.items():
+        total = sum(m for (mm, aa, _), m in flows_want.items() if (mm, aa) == (at, a))
+        assert rate == (None if a == "none" else round(n / total, 4))
 
 
 def test_channel_economics_from_ad_spend(computed: tuple[TestClient, ShopKeys]) -> None:
@@ -551,3 +631,41 @@ def test_forecast_matches_a_hand_computed_transition_model_and_backtest(
             assert row["backtest_error_pct"] is None, state
         else:
             assert row["backtest_error_pct"] == pytest.approx(pct, abs=0.051), state
+
+
+def test_every_report_is_json_and_the_same_rows_as_csv_and_keeps_to_its_period(
+    computed: tuple[TestClient, ShopKeys],
+) -> None:
+    """Given the computed shop
+    When every report is read as JSON and as CSV, and for the months 2025-02..2025-06
+    Then the CSV download has the JSON's rows, column for column; a period keeps only
+    its months; the forecast starts from the period's end; and the repeat and second
+    purchase reports of January's cohort (c1: 3 orders, two the same day; c2: 2 orders,
+    161 days apart) are what those two customers say."""
+    client, shop = computed
+    for name in REPORTS:
+        rows = _report(client, shop, name)
+        r = client.get(
+            f"/v1/analytics/{name}", params={"format": "csv"}, headers=shop.header(shop.reader)
+        )
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv"), name
+        assert r.headers["content-disposition"] == f'attachment; filename="{name}.csv"'
+        parsed = list(csv.DictReader(io.StringIO(r.text)))
+        assert len(parsed) == len(rows) and (rows or name == "campaigns"), name  # no campaigns
+        for got, want in zip(parsed, rows, strict=True):
+            assert got == {k: "" if want.get(k) is None else str(want[k]) for k in got}, name
+        period = {"from": "2025-02", "to": "2025-06"}
+        kept = _report(client, shop, name, **period)
+        months = {row["month"] for row in kept if "month" in row}
+        if name == "forecast":
+            assert months == {"2025-06"}
+        else:
+            assert all("2025-02" <= m <= "2025-06" for m in months), name
+    january = {"from": "2025-01", "to": "2025-01"}
+    repeat = {r["from_stage"]: r for r in _report(client, shop, "repeat", **january)}
+    assert (repeat["F1"]["customers_from"], repeat["F1"]["rate"]) == (2, 1.0)
+    assert (repeat["F2"]["customers_to"], repeat["F2"]["rate"]) == (1, 0.5)
+    gaps = {
+        r["bucket"]: r["customers"] for r in _report(client, shop, "second-purchase", **january)
+    }
+    assert gaps == {**dict.fromkeys(SECOND_PURCHASE_BUCKETS, 0), "same_day": 1, "91-180": 1}

@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Iterator
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import uvicorn
@@ -79,10 +80,16 @@ def _refresh(segmenter_client: TestClient, shop: ShopKeys, cloud: Cloud) -> None
     analytics_handler.handler(refresh, None)
 
 
-def _journey_rows(segmenter_client: TestClient, shop: ShopKeys) -> dict[Any, dict[str, Any]]:
-    r = segmenter_client.get("/v1/analytics/campaigns", headers=shop.header(shop.reader))
+def _journey_rows(
+    segmenter_client: TestClient, shop: ShopKeys, **period: str
+) -> dict[Any, dict[str, Any]]:
+    """The journey's rows of all ranks by version, and its per-rank rows by rank."""
+    r = segmenter_client.get(
+        "/v1/analytics/campaigns", params=period, headers=shop.header(shop.reader)
+    )
     assert r.status_code == 200, r.text
-    return {row["version"]: row for row in r.json()["rows"] if row["source"] == "journey"}
+    rows = [row for row in r.json()["rows"] if row["source"] == "journey"]
+    return {row["version"] if row["rank"] == "(all)" else row["rank"]: row for row in rows}
 
 
 def test_journey_roi_from_the_messengers_stats_over_http(
@@ -106,8 +113,11 @@ def test_journey_roi_from_the_messengers_stats_over_http(
     cloud.route_rules_to_queues()
     world.journey(post_purchase(journey_id="pp", holdout_percent=50))
     people = [f"f-{i}" for i in range(12)]
+    loyal = set(people[::2])  # the messenger holds them in the loyal rank when they enter
     for p in people:
         world.customer(p)
+        if p in loyal:
+            world.event("segment.entered", {"segment_id": "rfm_loyal", "customer_id": p})
         world.order(f"o-{p}", customer_id=p)
         world.shipped(f"o-{p}", customer_id=p)
     world.run_for(4)
@@ -133,14 +143,14 @@ def test_journey_roi_from_the_messengers_stats_over_http(
 
     # Then, by hand
     rows = _journey_rows(segmenter_client, shop)
-    assert set(rows) == {"(all)", 1}
+    assert set(rows) == {"(all)", 1, "loyal", "unranked"}
     n_t, n_h = len(treated), len(held)
     sent = 2 * n_t
     message_cost = sent * EMAIL_RATE
     cost = message_cost + 500
     revenue = 5500 + 3000
     scaled = 4000 * n_t / n_h
-    for row in rows.values():
+    for row in (rows["(all)"], rows[1]):
         assert (row["name"], row["source_id"], row["rank"]) == (
             "Post-purchase education",
             "pp",
@@ -155,6 +165,33 @@ def test_journey_roi_from_the_messengers_stats_over_http(
         assert row["holdout_revenue_scaled"] == round(scaled, 2)
         assert row["incremental_revenue"] == round(revenue - scaled, 2)
         assert row["roi_vs_holdout"] == round((round(revenue - scaled, 2) - cost) / cost, 4)
+
+    # And per rank the people held when they entered, by hand from who got mail
+    for rank, members in (("loyal", loyal), ("unranked", set(people) - loyal)):
+        row = rows.pop(rank)
+        t = [p for p in treated if p in members]
+        assert (row["treated"], row["holdout"], row["sent"]) == (
+            len(t),
+            len(members) - len(t),
+            2 * len(t),
+        )
+        paid = {treated[0]: 5500, treated[1]: 3000}
+        assert row["revenue"] == sum(paid.get(p, 0) for p in t)
+        assert row["converted"] == len(set(t) & set(paid))
+        assert row["discount"] == (500 if treated[0] in members else 0)
+    assert set(rows) == {"(all)", 1}  # nothing entered before cohorts were counted
+    # And a period keeps those who entered in its months (shop time): all of them in this
+    # month, none the month before
+    month = world.clock.now.astimezone(ZoneInfo("Asia/Tokyo")).strftime("%Y-%m")
+    same = _journey_rows(segmenter_client, shop, **{"from": month, "to": month})
+    assert (same["(all)"]["treated"], same["(all)"]["revenue"]) == (n_t, revenue)
+    assert same["(all)"]["period_by"] == "entry_month"
+    before = _journey_rows(segmenter_client, shop, to=f"{int(month[:4]) - 1}-12")
+    assert (before["(all)"]["treated"], before["(all)"]["sent"], before["(all)"]["revenue"]) == (
+        0,
+        0,
+        0,
+    )
 
     # And the CSV download carries the same journey row
     csv = segmenter_client.get(
@@ -176,7 +213,7 @@ def test_journey_roi_from_the_messengers_stats_over_http(
     _refresh(segmenter_client, shop, cloud)
     # Then version 2 shows its two people, their mails, no holdout to weigh against
     rows = _journey_rows(segmenter_client, shop)
-    assert set(rows) == {"(all)", 1, 2}
+    assert set(rows) == {"(all)", 1, 2, "loyal", "unranked"}
     v1_mails = sum(len(world.journey_mails(p)) for p in people)
     v2_mails = sum(len(world.journey_mails(p)) for p in newcomers)
     assert v1_mails > sent and v2_mails >= 2  # version 1 sent on (day 5), version 2 began

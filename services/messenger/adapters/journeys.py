@@ -17,7 +17,8 @@
               shard to two workers, and only one of them gets it)
 - counters    ``STATS#<shop>#<journey>`` / ``V#<nnnnnn>#<scope>#<shard>``: numbers only
               ever added to, in the same transaction as the change they count, sharded
-              like the due index so no counter is a hot key
+              like the due index so no counter is a hot key; scope ``J`` (the journey),
+              ``S#<step>``, or ``C#<YYYY-MM>#<rank>`` (the entry cohort's share)
 - counted     ``CUST#<shop>#<customer>`` / ``COUNTED#<marker>``: an outcome counted once
 
 The table's TTL attribute is ``ttl`` (epoch seconds; the lease's ``expires_at`` is a
@@ -39,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from messenger.domain.journeys.cohorts import cohort_values
 from messenger.domain.journeys.enrolment import FINISHED, Enrolment, EnrolmentStatus
 from messenger.domain.journeys.records import Counter, Guard, JourneyHead
 from shared.adapters.dynamodb import (
@@ -189,6 +191,7 @@ def _enrolment_item(e: Enrolment) -> dict[str, Any]:
         "converted_at": e.converted_at.isoformat() if e.converted_at else None,
         "shard": e.shard,
         "parked": e.parked or None,
+        "rank": e.rank,
     }
     if e.status in FINISHED or e.status is EnrolmentStatus.HOLDOUT:
         item["ttl"] = expiry(e.entered_at + KEEP)
@@ -226,6 +229,7 @@ def enrolment_of(item: Mapping[str, Any]) -> Enrolment:
         converted_at=_dt(item.get("converted_at")),
         shard=int(item.get("shard", 0)),
         parked=bool(item.get("parked")),
+        rank=item.get("rank"),
     )
 
 
@@ -364,7 +368,12 @@ class DynamoJourneyRepository(JourneyRepository):
 
     # ------------------------------------------------------------ enrolments
     def _counter_updates(self, e: Enrolment, counters: list[Counter]) -> list[dict[str, Any]]:
+        """One ADD per counter item, and the same numbers once more in the enrolment's
+        cohort (`messenger.domain.journeys.cohorts`), in the same transaction."""
         out = []
+        if e.cohort is not None:
+            extra = cohort_values((c.scope, c.values) for c in counters)
+            counters = [*counters, Counter(e.cohort, extra)]
         for c in counters:
             if not c.values:
                 continue

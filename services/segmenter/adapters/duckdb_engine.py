@@ -350,15 +350,23 @@ def retention_facts(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
 
 
 def revenue_facts(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
-    """Orders, buyers, first orders, revenue and gross profit per calendar month."""
+    """Orders, buyers, first orders, revenue and gross profit per calendar month. Grouped
+    by the month's integer; the buyers are the month's rows of ``customer_months`` (a
+    distinct count over the orders was nine tenths of this query's time)."""
+    index = _MONTH_INDEX.format(d="order_date")
     return _rows(
         con,
         f"""
-        SELECT {_month("order_date")} AS month, count(*) AS orders,
-               count(DISTINCT customer_id) AS customers,
-               count(*) FILTER (WHERE seq = 1) AS first_orders,
-               coalesce(sum(revenue), 0) AS revenue, coalesce(sum(gross_profit), 0) AS gross_profit
-        FROM orders WHERE active GROUP BY ALL ORDER BY month
+        WITH m AS (
+            SELECT {index}::INTEGER AS i, count(*) AS orders,
+                   count(*) FILTER (WHERE seq = 1) AS first_orders,
+                   coalesce(sum(revenue), 0) AS revenue,
+                   coalesce(sum(gross_profit), 0) AS gross_profit
+            FROM orders WHERE active GROUP BY ALL
+        ), c AS (SELECT i, count(*) AS customers FROM customer_months GROUP BY i)
+        SELECT printf('%04d-%02d', i // 12, i % 12 + 1) AS month, orders, customers,
+               first_orders, revenue, gross_profit
+        FROM m JOIN c USING (i) ORDER BY month
         """,
     )
 

@@ -1,6 +1,7 @@
 """A narrow, read-only view of the messenger's journey results for the analytics pass:
-per journey and version, the people enrolled and held out, the messages sent per channel,
-and the treated group's and the holdout's conversions, revenue and discounts. Nothing
+per journey and version (and per entry month and rank within each version), the people
+enrolled and held out, the messages sent per channel, and the treated group's and the
+holdout's conversions, revenue and discounts. Nothing
 else of the messenger's journeys is read, and nothing is written.
 
 `MessengerJourneyResults` reads them through the messenger's own HTTP API
@@ -13,6 +14,7 @@ layout can change behind its stats route.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -89,10 +91,22 @@ class MessengerJourneyResults(JourneyResults):
 
 
 def results_of(journey_id: str, name: str, stats: Mapping[str, Any]) -> list[JourneyResult]:
-    """The journey's results from its stats answer: all versions together, then each."""
+    """The journey's results from its stats answer: all versions together, then each, then
+    each version's entry cohorts (month entered and rank then: `month`, `rank`). A
+    messenger that counts no cohorts yet gives none; the report then has no rank rows."""
+    versions = stats.get("versions", ())
     return [
         _result(journey_id, name, stats, None),
-        *(_result(journey_id, name, v, int(v["version"])) for v in stats.get("versions", ())),
+        *(_result(journey_id, name, v, int(v["version"])) for v in versions),
+        *(
+            replace(
+                _result(journey_id, name, c, int(v["version"])),
+                month=str(c["month"]),
+                rank=str(c["rank"]),
+            )
+            for v in versions
+            for c in v.get("cohorts", ())
+        ),
     ]
 
 

@@ -164,7 +164,11 @@ def _journey_facts(ports: AnalyticsPorts, shop_id: str) -> dict[str, Any]:
     without journey rows (and says why in `journeys_unavailable`) rather than failing the
     snapshot, the reports and the CLV fit with it."""
     try:
-        return {"journeys": [j.fact() for j in ports.journeys.read(shop_id)]}
+        results = ports.journeys.read(shop_id)
+        return {
+            "journeys": [j.fact() for j in results if j.month is None],
+            "journey_cohorts": [j.fact() for j in results if j.month is not None],
+        }
     except JourneyResultsUnavailable as err:
         _log.warning("journey results unavailable", extra={"shop": shop_id, "error": str(err)})
         return {"journeys": [], "journeys_unavailable": str(err)}

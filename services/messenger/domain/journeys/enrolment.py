@@ -16,6 +16,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from messenger.domain.journeys.cohorts import SHOP_TIME, cohort_scope
+
 
 class EnrolmentStatus(StrEnum):
     ACTIVE = "active"
@@ -69,6 +71,20 @@ class Enrolment:
     parked: bool = False
     """Its journey is paused: kept out of the dispatcher's due shards (in the journey's
     own `PAUSED` partition of the due index) until a resume or archive hands it back."""
+
+    rank: str | None = None
+    """The person's RFM rank when they entered (the messenger's copy; `unranked` without
+    one): the cohort its numbers are also counted in. None: entered before cohorts were
+    counted, or not entered yet."""
+
+    @property
+    def cohort(self) -> str | None:
+        """The cohort scope its numbers are also counted under (`cohorts.cohort_scope`):
+        the month it entered, shop time, and its rank then; None without a rank."""
+        if self.rank is None:
+            return None
+        local = self.entered_at.astimezone(SHOP_TIME)
+        return cohort_scope(f"{local.year:04d}-{local.month:02d}", self.rank)
 
     @property
     def active(self) -> bool:

@@ -455,11 +455,12 @@ class JourneyIntake:
         )
         counters: list[Counter] = []
         if scheduled_at is None:
-            if journey.entry_filter is not None:
-                recipient = self.runner.recipients.get(journey.shop_id, customer_id)
-                if not self.runner.check(journey.entry_filter, e, recipient):
-                    return False
-            e, counters = entered(journey, e, at)
+            recipient = self.runner.recipients.get(journey.shop_id, customer_id)
+            if journey.entry_filter is not None and not self.runner.check(
+                journey.entry_filter, e, recipient
+            ):
+                return False
+            e, counters = entered(journey, e, at, recipient)
             e = replace(e, seq=0)
         try:
             self.repo.enrol(e, guard, counters)

@@ -25,6 +25,7 @@ from messenger.adapters.journeys import JourneyRepository, StaleEnrolment
 from messenger.adapters.profile_rules import ProfileRules
 from messenger.adapters.recipients import RecipientRepository
 from messenger.domain.abtest import VariantStats, thompson_pick
+from messenger.domain.campaign import NO_RANK
 from messenger.domain.journeys.definition import Journey, JourneyStatus, Step, StepType
 from messenger.domain.journeys.enrolment import Enrolment, EnrolmentStatus, ExitReason
 from messenger.domain.journeys.filters import Filter, fields_of, matches, profile_rules
@@ -358,12 +359,17 @@ class StepRunner:
         recipient = self.recipients.get(e.shop_id, e.customer_id)
         if not self.check(journey.entry_filter, e, recipient):
             return self._finish(e, now, EnrolmentStatus.EXITED, ExitReason.ENTRY_FILTER.value)
-        return entered(journey, e, now)
+        return entered(journey, e, now, recipient)
 
 
-def entered(journey: Journey, e: Enrolment, now: datetime) -> tuple[Enrolment, list[Counter]]:
+def entered(
+    journey: Journey, e: Enrolment, now: datetime, recipient: Recipient | None
+) -> tuple[Enrolment, list[Counter]]:
     """An enrolment that enters now: drawn into the holdout (recorded, gets nothing) or
-    active at the journey's first step, with its `entered` counters."""
+    active at the journey's first step, with its `entered` counters. It keeps the
+    person's rank now: its numbers are also counted per entry month and rank (analytics'
+    journey ROI per rank and period, `messenger.domain.journeys.cohorts`)."""
+    e = replace(e, rank=(recipient.rank if recipient else None) or NO_RANK)
     if held_out(journey.journey_id, e.enrolment_id, journey.holdout_percent):
         state = replace(e, status=EnrolmentStatus.HOLDOUT, step=None, due_at=None, seq=e.seq + 1)
         return state, [Counter("J", {"entered": 1, "holdout": 1})]

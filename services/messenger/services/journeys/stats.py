@@ -1,13 +1,15 @@
-"""A journey's numbers per version and step, summed from the sharded counters (one
-Query), and its lift against the holdout."""
+"""A journey's numbers per version and step, and per entry cohort (month and rank),
+summed from the sharded counters (one Query), and its lift against the holdout."""
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from messenger.adapters.journeys import JourneyRepository
+from messenger.domain.journeys.cohorts import parse_scope
 from messenger.domain.journeys.lift import Lift, mean_lift, proportion_lift
 from messenger.services.journeys.intake import LIFT_WINDOWS
 from shared.errors import NotFound
@@ -100,10 +102,16 @@ class JourneyStats:
         steps: dict[int, dict[str, dict[str, float]]] = defaultdict(
             lambda: defaultdict(lambda: defaultdict(float))
         )
+        cohorts: dict[int, dict[tuple[str, str], dict[str, float]]] = defaultdict(
+            lambda: defaultdict(lambda: defaultdict(float))
+        )
         for version, scope, values in self.repo.counters(shop_id, journey_id):
+            cohort = parse_scope(scope)
             for k, v in values.items():
                 if scope == "J":
                     by_version[version][k] += float(v)
+                elif cohort is not None:
+                    cohorts[version][cohort][k] += float(v)
                 else:
                     steps[version][scope.removeprefix("S#")][k] += float(v)
         total: dict[str, float] = defaultdict(float)
@@ -117,13 +125,51 @@ class JourneyStats:
         return {
             "journey_id": journey_id,
             **summarise(dict(total), {k: dict(v) for k, v in total_steps.items()}),
+            "cohorts": _cohorts(_summed(cohorts.values())),
             "versions": [
                 {
                     "version": version,
                     **summarise(
                         dict(by_version[version]), {k: dict(v) for k, v in steps[version].items()}
                     ),
+                    "cohorts": _cohorts(cohorts[version]),
                 }
                 for version in sorted(set(by_version) | set(steps))
             ],
         }
+
+
+def _summed(
+    versions: Iterable[dict[tuple[str, str], dict[str, float]]],
+) -> dict[tuple[str, str], dict[str, float]]:
+    total: dict[tuple[str, str], dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    for by_cohort in versions:
+        for cohort, values in by_cohort.items():
+            for k, v in values.items():
+                total[cohort][k] += v
+    return total
+
+
+def _cohorts(by_cohort: dict[tuple[str, str], dict[str, float]]) -> list[dict[str, Any]]:
+    """Per entry month and rank then (`messenger.domain.journeys.cohorts`): who entered,
+    was held out, was sent what per channel and converted, with revenue and discounts.
+    People who entered before cohorts were counted are in the totals only."""
+    out = []
+    for (month, rank), values in sorted(by_cohort.items()):
+        g = defaultdict(float, values)
+        out.append(
+            {
+                "month": month,
+                "rank": rank,
+                "entered": int(g["entered"]),
+                "holdout": int(g["holdout"]),
+                "sent": int(g["sent"]),
+                "sent_by_channel": _by_channel({"": values}),
+                "converted": int(g["conv_t"]),
+                "revenue": str(g["rev_t"]),
+                "discount": str(g["disc_t"]),
+                "holdout_converted": int(g["conv_h"]),
+                "holdout_revenue": str(g["rev_h"]),
+            }
+        )
+    return out

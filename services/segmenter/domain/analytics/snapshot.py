@@ -100,6 +100,10 @@ class JourneyResult:
     """coupon discounts of the treated's attributed orders, where the messenger knows them"""
     version: int | None = None
     """the journey version these numbers are for; None for all versions together"""
+    month: str | None = None
+    """with `rank`: the numbers of the people who entered in this month (YYYY-MM, shop
+    time) holding this rank then, and all they were sent and bought; None: everyone"""
+    rank: str | None = None
 
     def fact(self) -> dict[str, Any]:
         """The pass's fact row (JSON)."""
@@ -108,6 +112,7 @@ class JourneyResult:
             "source_id": self.journey_id,
             "name": self.name,
             "version": self.version,
+            **({} if self.month is None else {"month": self.month, "rank": self.rank}),
             "sent": dict(self.sent),
             "treated": self.treated,
             "converted": self.converted,

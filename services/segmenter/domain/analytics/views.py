@@ -279,8 +279,8 @@ def _payback(
 def campaigns(facts: Facts, inputs: ReportInputs) -> list[Row]:
     """ROI per campaign and customer rank: attributed net revenue against the cost of the
     messages sent (shop rates per channel) plus the discounts the attributed orders took.
-    Then one row per journey (`source` journey, `_journey_row`), which also weighs its
-    revenue against its holdout's."""
+    Then each journey's rows (`source` journey, `_journey_rows`): all, per version and
+    per rank at entry, which also weigh its revenue against its holdout's."""
     groups: dict[tuple[str, str, str, str], dict[str, float]] = defaultdict(
         lambda: defaultdict(float)
     )
@@ -319,23 +319,101 @@ def campaigns(facts: Facts, inputs: ReportInputs) -> list[Row]:
                 "unpriced_channels": ",".join(sorted(unpriced[k])) or None,
             }
         )
-    out += [_journey_row(r, inputs.message_costs) for r in facts.get("journeys", ())]
+    for source_id in dict.fromkeys(str(r["source_id"]) for r in facts.get("journeys", ())):
+        out += _journey_rows(facts, source_id, inputs)
     return out
 
 
+NOT_BY_RANK = "(not by rank)"
+"""The rank of what a journey counted before the messenger counted entry cohorts."""
+_JOURNEY_NUMBERS = (
+    "treated",
+    "converted",
+    "revenue",
+    "holdout",
+    "holdout_converted",
+    "holdout_revenue",
+    "discount",
+)
+
+
+def _journey_sum(rows: Iterable[Mapping[str, Any]], less: Iterable[Mapping[str, Any]] = ()) -> Row:
+    """The journey fact rows `rows` added up (less the rows `less`)."""
+    out: Row = {"sent": defaultdict(int), **dict.fromkeys(_JOURNEY_NUMBERS, 0.0)}
+    for sign, group in ((1, rows), (-1, less)):
+        for r in group:
+            for c, n in r["sent"].items():
+                out["sent"][str(c)] += sign * int(n)
+            for name in _JOURNEY_NUMBERS:
+                out[name] += sign * float(r.get(name) or 0)
+    return out
+
+
+def _journey_rows(facts: Facts, source_id: str, inputs: ReportInputs) -> list[Row]:
+    """One journey's rows: all versions and ranks, each version, then each rank the
+    people held when they entered (the messenger's entry cohorts).
+
+    A period keeps the people who entered in its months (shop time), with everything they
+    were sent and bought, also later: a journey's cost and revenue follow its entrants.
+    Without a period, the rows are the messenger's running totals, and what it counted
+    before it counted cohorts is a rank row of its own (`(not by rank)`), so the ranks
+    add up to the whole; with a period, that is left out (it has no month) and each row
+    says how many entrants it was (`entered_without_month`)."""
+    totals = [r for r in facts.get("journeys", ()) if str(r["source_id"]) == source_id]
+    cohorts = [r for r in facts.get("journey_cohorts", ()) if str(r["source_id"]) == source_id]
+    whole = next((r for r in totals if r.get("version") is None), totals[0])
+    unmonthed = _journey_sum([whole], cohorts)
+    without_month = int(unmonthed["treated"] + unmonthed["holdout"])
+    period = inputs.period
+    if period.start is None and period.end is None:
+        groups: list[tuple[Any, str, Mapping[str, Any]]] = [
+            ("(all)" if r.get("version") is None else r["version"], "(all)", r) for r in totals
+        ]
+        ranks = {str(c["rank"]) for c in cohorts}
+        groups += [
+            ("(all)", k, _journey_sum(c for c in cohorts if str(c["rank"]) == k))
+            for k in sorted(ranks)
+        ]
+        if any(unmonthed["sent"].values()) or any(unmonthed[n] for n in _JOURNEY_NUMBERS):
+            groups.append(("(all)", NOT_BY_RANK, unmonthed))
+    else:
+        kept = [c for c in cohorts if period.contains(str(c["month"]))]
+        versions = [r["version"] for r in totals if r.get("version") is not None]
+        groups = [("(all)", "(all)", _journey_sum(kept))]
+        groups += [
+            (v, "(all)", _journey_sum(c for c in kept if c["version"] == v)) for v in versions
+        ]
+        groups += [
+            ("(all)", k, _journey_sum(c for c in kept if str(c["rank"]) == k))
+            for k in sorted({str(c["rank"]) for c in kept})
+        ]
+    return [
+        {
+            **_journey_row(
+                {**numbers, "source_id": source_id, "name": whole["name"], "version": None},
+                inputs.message_costs,
+            ),
+            "version": version,
+            "rank": rank,
+            "period_by": "entry_month",
+            "entered_without_month": without_month,
+        }
+        for version, rank, numbers in groups
+    ]
+
+
 def _journey_row(r: Mapping[str, Any], rates: Mapping[str, float]) -> Row:
-    """One journey's ROI (all versions, then each version), all ranks and all time (the
-    messenger counts journeys as running totals, so the period does not filter them):
-    against its attributed revenue, and against the holdout's, i.e. the treated group's
-    revenue less the holdout's scaled to the treated group's size (`incremental_revenue`):
-    `roi_vs_holdout` = (revenue − holdout revenue × treated / holdout − message cost −
-    discounts) / cost. Conversion is per treated person."""
+    """One journey's ROI over the numbers `r`: against its attributed revenue, and
+    against the holdout's, i.e. the treated group's revenue less the holdout's scaled to
+    the treated group's size (`incremental_revenue`): `roi_vs_holdout` = (revenue −
+    holdout revenue × treated / holdout − message cost − discounts) / cost. Conversion is
+    per treated person."""
     sent = {str(c): int(n) for c, n in r["sent"].items() if int(n)}
     unpriced = sorted(c for c in sent if c not in rates)
     message_cost = None if unpriced else round(sum(rates[c] * n for c, n in sent.items()), 2)
     discount = float(r.get("discount", 0.0))
     cost = None if message_cost is None else round(message_cost + discount, 2)
-    treated, holdout = int(r["treated"]), int(r["holdout"])
+    treated, holdout = round(float(r["treated"])), round(float(r["holdout"]))
     revenue = float(r["revenue"])
     expected = float(r["holdout_revenue"]) * treated / holdout if holdout else None
     incremental = None if expected is None else round(revenue - expected, 2)
@@ -346,7 +424,7 @@ def _journey_row(r: Mapping[str, Any], rates: Mapping[str, float]) -> Row:
         "rank": "(all)",
         "version": "(all)" if r.get("version") is None else int(r["version"]),
         "sent": sum(sent.values()),
-        "converted": int(r["converted"]),
+        "converted": round(float(r["converted"])),
         "conversion_rate": _ratio(float(r["converted"]), treated),
         "orders": None,
         "revenue": round(revenue, 2),
