@@ -132,3 +132,20 @@ def test_every_rule_and_schedule_has_a_route_in_its_handler(cloud: object) -> No
                     ) from err
                 except Exception:  # an empty detail fails validation: it was routed
                     pass
+
+
+def test_every_table_has_point_in_time_recovery_and_deletion_protection() -> None:
+    """A shop's data is restorable to any second of the last 35 days, and neither a stack
+    delete nor a change that would replace a table can drop it."""
+    # Given every DynamoDB table in the template
+    tables = resources_of_type(load_template(TEMPLATE), "AWS::DynamoDB::Table")
+    assert {"PlatformTable", "SegmenterTable", "MessengerTable"} <= set(tables)
+    for logical_id, table in tables.items():
+        props = table["Properties"]
+        # Then each has point-in-time recovery and deletion protection
+        pitr = props.get("PointInTimeRecoverySpecification") or {}
+        assert pitr.get("PointInTimeRecoveryEnabled") is True, logical_id
+        assert props.get("DeletionProtectionEnabled") is True, logical_id
+        # And CloudFormation keeps it when the stack goes or the table would be replaced
+        assert table.get("DeletionPolicy") == "Retain", logical_id
+        assert table.get("UpdateReplacePolicy") == "Retain", logical_id
