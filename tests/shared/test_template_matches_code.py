@@ -109,6 +109,28 @@ def test_every_rule_names_catalogued_types_from_their_publisher() -> None:
                 assert EVENT_CATALOG[detail_type].source in rule.pattern["source"]
 
 
+def test_the_readme_lists_every_catalogued_event_and_who_receives_it() -> None:
+    """The README's event table is the catalog and the template's rules, row for row."""
+    # Given the functions each type's rules deliver to
+    receivers: dict[str, set[str]] = {}
+    for spec in functions(load_template(TEMPLATE)):
+        for rule in spec.rules:
+            for detail_type in rule.pattern["detail-type"]:
+                receivers.setdefault(detail_type, set()).add(spec.logical_id)
+    expected = [
+        f"| `{t.name}` | {t.source} | "
+        + (", ".join(f"`{f}`" for f in sorted(receivers.get(t.name, ()))) or "—")
+        + f" | {t.description} |"
+        for t in EVENT_CATALOG.values()
+    ]
+    # When the README's section is read
+    readme = (TEMPLATE.parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Events between services", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| `")]
+    # Then it lists every type, in catalog order, with its publisher and receivers
+    assert rows == expected
+
+
 def test_every_rule_and_schedule_has_a_route_in_its_handler(cloud: object) -> None:
     """A type the rule delivers but the handler does not route would land in the DLQ."""
     for spec in functions(load_template(TEMPLATE)):

@@ -496,6 +496,9 @@ class ProfilePublic(Schema):
     tags: list[str]
     """Tags journeys put on the person (their tag steps)."""
     consents: list[ConsentPublic]
+    merged_ids: list[str]
+    """Ids of profiles found to be this person and merged into it; each still resolves
+    here. Each merge was published as `customer.merged`."""
 
     @classmethod
     def of(cls, p: Profile) -> ProfilePublic:
@@ -541,6 +544,7 @@ class ProfilePublic(Schema):
             preferences={k: sorted(v) for k, v in p.preferences.items()},
             tags=sorted(p.tags),
             consents=[ConsentPublic.model_validate(c) for c in p.consents],
+            merged_ids=sorted(p.merged_ids),
         )
 
 

@@ -35,6 +35,12 @@ EVENT_CATALOG: dict[str, EventType] = {
             "A customer was created or changed.",
         ),
         _t(
+            "customer.merged",
+            "segmenter",
+            d.CustomerMerged,
+            "Profiles of one person were merged into a survivor (ids only).",
+        ),
+        _t(
             "customer.erased",
             "segmenter",
             d.CustomerErased,
