@@ -592,6 +592,10 @@ class SegmentPublic(Schema):
     builtin: bool
     rule: dict[str, Any]
     member_count: int | None
+    """None while `status` is `computing`."""
+    status: Literal["computing", "ready"]
+    """`computing` from creation until the recompute it asked for (or the nightly) has
+    counted its members; poll `GET /v1/segments/{id}` for `ready`."""
     created_at: datetime | None
 
 

@@ -61,6 +61,12 @@ EVENT_CATALOG: dict[str, EventType] = {
             "A shop asked for its analytics snapshot and reports to be computed now.",
         ),
         _t(
+            "segments.recompute_requested",
+            "segmenter",
+            d.SegmentsRecomputeRequested,
+            "A segment was created; the segmenter's event function computes its members.",
+        ),
+        _t(
             "segment.entered",
             "segmenter",
             d.SegmentMembershipChanged,

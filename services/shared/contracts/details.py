@@ -266,6 +266,14 @@ class AnalyticsRefreshRequested(_Detail):
     requested_at: AwareDatetime
 
 
+class SegmentsRecomputeRequested(_Detail):
+    """A segment was created: the segmenter's event function recomputes the shop's
+    segments (counts and members), so the API call that created it returns at once."""
+
+    segment_id: str
+    requested_at: AwareDatetime
+
+
 class CustomerMerged(_Detail):
     """Two profiles proved to be one person (an event named identifiers each owned): the
     merged-away profiles' orders, history and identifiers now belong to the survivor, and
