@@ -4,6 +4,7 @@ shops with keys, and order payloads."""
 from __future__ import annotations
 
 import functools
+import importlib
 import json
 import os
 from collections.abc import Callable, Iterator
@@ -152,6 +153,13 @@ class Cloud:
             for m in messages:
                 out.append(json.loads(m["Body"]))
                 self.sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+
+    def deliver(self, function_logical_id: str) -> list[dict[str, Any]]:
+        """Hand what the function's rules delivered so far to its handler, one event per
+        invocation as Lambda would (after `route_rules_to_queues`); the handlers' results."""
+        spec = {f.logical_id: f for f in functions(load_template(TEMPLATE))}[function_logical_id]
+        handler = getattr(importlib.import_module(spec.module), spec.attribute)
+        return [handler(event, None) for event in self.take_events(function_logical_id)]
 
     def sent_mail(self) -> list[Any]:
         from moto.core.models import DEFAULT_ACCOUNT_ID

@@ -481,3 +481,54 @@ def analytics_ad_spend(
         raise typer.Exit(2) from None
     stored = analytics.put_ad_spend(container.analytics, shop, entries)
     typer.echo(f"stored {stored} ad spend figure(s) for {shop}")
+
+
+@app.command("cost")
+def cost(
+    customers: Annotated[int, typer.Option(min=0, help="Profiles the shop holds.")],
+    orders_per_month: Annotated[int, typer.Option(min=0, help="Orders a month.")],
+    messages_per_month: Annotated[int, typer.Option(min=0, help="Messages delivered a month.")],
+    other_events_per_month: Annotated[
+        int, typer.Option(min=0, help="Storefront events besides orders (views, carts).")
+    ] = 0,
+    sms_share: Annotated[float, typer.Option(min=0, max=1, help="Share sent by SMS.")] = 0.0,
+    line_share: Annotated[
+        float, typer.Option(min=0, max=1, help="Share sent on LINE (billed by LINE).")
+    ] = 0.0,
+    sources: Annotated[bool, typer.Option(help="Print where each count and price comes from.")] = (
+        False
+    ),
+) -> None:
+    """The monthly AWS bill of one shop, from the per-operation counts `bench/` measures
+    and the list prices in services/ops/prices/aws-ap-northeast-1.json (USD, Tokyo)."""
+    from ops.cost import COUNTS, Workload, load_prices, monthly_cost, total
+
+    if sms_share + line_share > 1:
+        console.print("[red]sms-share: SMS and LINE shares add up to more than 1.[/red]")
+        raise typer.Exit(2)
+    workload = Workload(
+        customers,
+        orders_per_month,
+        messages_per_month,
+        other_events_per_month,
+        sms_share,
+        line_share,
+    )
+    prices = load_prices()
+    lines = monthly_cost(workload, prices)
+    table = Table(title=f"Kizuna on AWS, ap-northeast-1: {customers:,} customers, a month")
+    for column in ("service", "what", "quantity", "USD"):
+        table.add_column(column, justify="right" if column in ("quantity", "USD") else "left")
+    for line in lines:
+        usd = f"{line.usd:,.2f}" if line.in_total else f"({line.usd:,.2f})"
+        table.add_row(line.service, line.what, f"{line.quantity:,.1f}", usd)
+    console.print(table)
+    typer.echo(f"total: {total(lines):,.2f} USD a month")
+    if sources:
+        for name, count in COUNTS.items():
+            typer.echo(f"count {name} = {count.value:g}: {count.source}")
+        for name, price in prices.items():
+            typer.echo(
+                f"price {name} = {price.usd:g} USD per {price.per:,} {price.unit}: "
+                f"{price.source} (recorded {price.recorded})"
+            )

@@ -84,7 +84,12 @@ def _api(client: TestClient, keys: Any, method: str, path: str, **kw: Any) -> An
 
 
 def test_an_rfm_cell_drills_down_to_its_customers_and_becomes_a_segment(
-    shops: Shops, base_url: str, browser: Any, segmenter_client: TestClient, tmp_path: Path
+    stack: Stack,
+    shops: Shops,
+    base_url: str,
+    browser: Any,
+    segmenter_client: TestClient,
+    tmp_path: Path,
 ) -> None:
     """Given acme's marketer signed in
     When they open the RFM grid, choose its fullest cell, and save it as a segment
@@ -135,6 +140,12 @@ def test_an_rfm_cell_drills_down_to_its_customers_and_becomes_a_segment(
     page.click("#save-segment")
     page.wait_for_selector("#save-status.ok")
     assert f"rfm-r{r}-f{f}" in page.locator("#save-status").inner_text()
+    # (counted by the segmenter's event function once the bus brings it the request; the
+    # page shows the count when it is ready)
+    assert "集計" in page.locator("#save-status").inner_text()
+    stack.cloud.deliver("SegmenterEventsFunction")
+    page.wait_for_selector("#save-status[data-counted=true]")
+    assert f"({len(listed)}人)" in page.locator("#save-status").inner_text()
     members = _api(segmenter_client, shops.acme, "GET", f"/v1/segments/rfm-r{r}-f{f}/members")
     assert sorted(members["customer_ids"]) == sorted(listed)
     page.click("#save-segment")

@@ -397,6 +397,8 @@ def test_a_drilled_down_cell_becomes_a_segment_and_a_campaign_sent_to_it(
     )
     page.click("#save-segment")
     page.wait_for_selector("#save-status.ok")
+    stack.cloud.deliver("SegmenterEventsFunction")  # the new segment counted
+    page.wait_for_selector("#save-status[data-counted=true]")
     _to_messenger(stack)  # the bus brings the new segment's members to the messenger
     page.click("#send-campaign")
     page.wait_for_selector("main[data-view=campaigns][data-ready=true] #campaign-form")
@@ -570,6 +572,9 @@ def test_the_segment_builder_counts_as_conditions_change_and_saves_the_rule(
     page.fill("#segment-name", "インスタ経由の常連")
     page.click("#segment-form button[type=submit]")
     page.wait_for_selector("#segment-status.ok")
+    stack.cloud.deliver("SegmenterEventsFunction")  # the new segment counted
+    page.wait_for_selector("#segment-status[data-counted=true]")
+    assert f"({expected}人)" in page.locator("#segment-status").inner_text()
     page.wait_for_selector("#segments a[href='#/segments/insta-loyal']")
     page.click("#segments a[href='#/segments/insta-loyal']")
     page.wait_for_selector("main[data-ready=true] #members")

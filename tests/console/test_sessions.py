@@ -142,7 +142,7 @@ def test_a_change_with_the_cookie_needs_the_csrf_token(browser: TestClient, acme
 
     saved = browser.post("/v1/segments", json=body, headers={"X-CSRF-Token": token})
     assert saved.status_code == 201, saved.text
-    assert saved.json()["member_count"] == 1
+    assert saved.json()["status"] == "computing"
 
 
 def test_a_read_only_session_cannot_change_anything(browser: TestClient, acme: ShopKeys) -> None:

@@ -142,7 +142,7 @@ def test_churn_risk_members_follow_the_same_nights_scores(
         json={"segment_id": "churn-risk", "name": "Churn risk", "rule": CHURN_RISK},
         headers=writer,
     )
-    assert created.status_code == 201 and created.json()["member_count"] == 0
+    assert created.status_code == 201 and created.json()["status"] == "computing"
     # When the nightly analytics schedule runs (after the nightly recompute)
     analytics_handler.reset()
     result = analytics_handler.handler({"schedule": "nightly-analytics"}, None)

@@ -46,9 +46,10 @@ def _published(container: SegmenterContainer, kind: str) -> list[tuple[str, str]
 
 
 def test_preview_create_and_members(
-    api: TestClient, shop: ShopKeys, clock: Clock, container: SegmenterContainer
+    api: TestClient, shop: ShopKeys, clock: Clock, container: SegmenterContainer, cloud: Cloud
 ) -> None:
-    # Given two F1 skincare buyers (one recent) and an F2 customer
+    # Given the template's rules on the bus, two F1 skincare buyers (one recent) and an F2
+    cloud.route_rules_to_queues()
     _post_order(api, shop, 1, "old", placed_at="2026-09-01T10:00:00+09:00")
     _post_order(api, shop, 1, "recent", placed_at="2026-11-20T10:00:00+09:00")
     _post_order(api, shop, 1, "loyal", placed_at="2026-08-01T10:00:00+09:00")
@@ -74,11 +75,28 @@ def test_preview_create_and_members(
         },
         headers=writer,
     )
+    # Then it answers at once, computing: no member counted in the API call
     assert created.status_code == 201, created.text
-    assert created.json()["member_count"] == 1
-    members = api.get("/v1/segments/f1-skincare/members", headers=shop.header(shop.reader)).json()
+    assert (created.json()["status"], created.json()["member_count"]) == ("computing", None)
+    reader = shop.header(shop.reader)
+    assert api.get("/v1/segments/f1-skincare", headers=reader).json()["status"] == "computing"
+    assert api.get("/v1/segments/f1-skincare/members", headers=reader).json()["customer_ids"] == []
+    assert ("f1-skincare", "old") not in _published(container, "segment.entered")
+
+    # When the bus brings the recompute request to the segmenter's event function
+    (result,) = cloud.deliver("SegmenterEventsFunction")
+    assert (result["segment_id"], result["profiles"]) == ("f1-skincare", 3)
+    # Then the segment is ready, with its count and members, and the entry was published
+    ready = api.get("/v1/segments/f1-skincare", headers=reader).json()
+    assert (ready["status"], ready["member_count"]) == ("ready", 1)
+    members = api.get("/v1/segments/f1-skincare/members", headers=reader).json()
     assert members["customer_ids"] == ["old"]
-    assert ("f1-skincare", "old") in _published(container, "segment.entered")
+    entered = [
+        (e["detail"]["detail"]["segment_id"], e["detail"]["detail"]["customer_id"])
+        for e in cloud.take_events("MessengerEventsFunction")
+        if e["detail-type"] == "segment.entered"
+    ]
+    assert ("f1-skincare", "old") in entered  # on the bus, for journeys
 
     # When "old" orders again, they leave the segment at once (incremental), with an event
     _post_order(api, shop, 2, "old", placed_at="2026-11-22T10:00:00+09:00")
@@ -612,3 +630,34 @@ def _recorded(container: SegmenterContainer) -> RecordingPublisher:
     publisher = container.publisher
     assert isinstance(publisher, RecordingPublisher)
     return publisher
+
+
+def test_a_segment_made_again_after_a_delete_computes_anew_and_a_redelivery_changes_nothing(
+    api: TestClient, shop: ShopKeys, cloud: Cloud
+) -> None:
+    # Given a segment of buyers, counted (one member)
+    cloud.route_rules_to_queues()
+    writer, reader = segment_writer(api, shop), shop.header(shop.reader)
+    _post_order(api, shop, 1, "c-1")
+    rule = {"field": "order_count", "op": "gte", "value": 1}
+    buyers = {"segment_id": "buyers", "name": "B", "rule": rule}
+    assert api.post("/v1/segments", json=buyers, headers=writer).status_code == 201
+    cloud.deliver("SegmenterEventsFunction")
+    assert api.get("/v1/segments/buyers", headers=reader).json()["member_count"] == 1
+
+    # When it is deleted and made again under the same id with another rule
+    assert api.delete("/v1/segments/buyers", headers=writer).status_code == 204
+    again = {**buyers, "rule": {"field": "order_count", "op": "gte", "value": 5}}
+    assert api.post("/v1/segments", json=again, headers=writer).status_code == 201
+    # Then the old count is not shown for it: it is computing
+    listed = {s["segment_id"]: s for s in api.get("/v1/segments", headers=reader).json()}
+    assert (listed["buyers"]["status"], listed["buyers"]["member_count"]) == ("computing", None)
+
+    # When its recompute request arrives twice (EventBridge delivers at least once)
+    (event,) = cloud.take_events("SegmenterEventsFunction")
+    first, second = segmenter_events.handler(event, None), segmenter_events.handler(event, None)
+    # Then it is ready with no member, and the second delivery changed nothing
+    assert (first["entered"], first["exited"], second["entered"], second["exited"]) == (0, 1, 0, 0)
+    ready = api.get("/v1/segments/buyers", headers=reader).json()
+    assert (ready["status"], ready["member_count"]) == ("ready", 0)
+    assert api.get("/v1/segments/buyers/members", headers=reader).json()["customer_ids"] == []

@@ -109,6 +109,28 @@ def test_every_rule_names_catalogued_types_from_their_publisher() -> None:
                 assert EVENT_CATALOG[detail_type].source in rule.pattern["source"]
 
 
+def test_the_readme_lists_every_catalogued_event_and_who_receives_it() -> None:
+    """The README's event table is the catalog and the template's rules, row for row."""
+    # Given the functions each type's rules deliver to
+    receivers: dict[str, set[str]] = {}
+    for spec in functions(load_template(TEMPLATE)):
+        for rule in spec.rules:
+            for detail_type in rule.pattern["detail-type"]:
+                receivers.setdefault(detail_type, set()).add(spec.logical_id)
+    expected = [
+        f"| `{t.name}` | {t.source} | "
+        + (", ".join(f"`{f}`" for f in sorted(receivers.get(t.name, ()))) or "—")
+        + f" | {t.description} |"
+        for t in EVENT_CATALOG.values()
+    ]
+    # When the README's section is read
+    readme = (TEMPLATE.parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Events between services", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| `")]
+    # Then it lists every type, in catalog order, with its publisher and receivers
+    assert rows == expected
+
+
 def test_every_rule_and_schedule_has_a_route_in_its_handler(cloud: object) -> None:
     """A type the rule delivers but the handler does not route would land in the DLQ."""
     for spec in functions(load_template(TEMPLATE)):
@@ -132,3 +154,20 @@ def test_every_rule_and_schedule_has_a_route_in_its_handler(cloud: object) -> No
                     ) from err
                 except Exception:  # an empty detail fails validation: it was routed
                     pass
+
+
+def test_every_table_has_point_in_time_recovery_and_deletion_protection() -> None:
+    """A shop's data is restorable to any second of the last 35 days, and neither a stack
+    delete nor a change that would replace a table can drop it."""
+    # Given every DynamoDB table in the template
+    tables = resources_of_type(load_template(TEMPLATE), "AWS::DynamoDB::Table")
+    assert {"PlatformTable", "SegmenterTable", "MessengerTable"} <= set(tables)
+    for logical_id, table in tables.items():
+        props = table["Properties"]
+        # Then each has point-in-time recovery and deletion protection
+        pitr = props.get("PointInTimeRecoverySpecification") or {}
+        assert pitr.get("PointInTimeRecoveryEnabled") is True, logical_id
+        assert props.get("DeletionProtectionEnabled") is True, logical_id
+        # And CloudFormation keeps it when the stack goes or the table would be replaced
+        assert table.get("DeletionPolicy") == "Retain", logical_id
+        assert table.get("UpdateReplacePolicy") == "Retain", logical_id

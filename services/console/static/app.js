@@ -363,6 +363,22 @@
       el("tbody", {}, rows),
     ]);
   }
+  // A new segment is counted by the segmenter's event function, not in the POST: the
+  // status says so, then shows the count once GET answers `ready` (polled each 1.5 s).
+  async function showWhenCounted(status, created) {
+    status.textContent = t("segments.computing", { id: created.segment_id });
+    status.dataset.counted = "false";
+    let sg = created;
+    for (let i = 0; sg.status !== "ready" && i < 120; i++) {
+      await new Promise((done) => setTimeout(done, 1500));
+      sg = (await api("/v1/segments/" + enc(created.segment_id))).body;
+    }
+    if (sg.status === "ready") {
+      status.textContent = t("rfm.saved", { id: sg.segment_id, n: num(sg.member_count) });
+      status.dataset.counted = "true";
+    }
+    return sg;
+  }
   async function drillDown(section, r, f) {
     await drillSection(section, cellRule(r, f), "rfm-r" + r + "-f" + f, "R" + r + " × F" + f, (n) => t("rfm.drill", { r: r, f: f, n: num(n) }));
   }
@@ -396,7 +412,7 @@
         try {
           const created = (await api("/v1/segments", { method: "POST", json: { segment_id: id, name: name, rule: rule, description: t("rfm.saved_description") } })).body;
           status.className = "ok";
-          status.textContent = t("rfm.saved", { id: created.segment_id, n: num(created.member_count || 0) });
+          showWhenCounted(status, created).catch(() => {});
         } catch (err) {
           status.className = "error";
           status.textContent = err.status === 409 ? t("rfm.exists", { id: id }) : t("error.save", { message: err.message });
@@ -948,7 +964,8 @@
         try {
           const created = (await api("/v1/segments", { method: "POST", json: { segment_id: form.elements.segment_id.value.trim(), name: form.elements.name.value, rule: rule() } })).body;
           status.className = "ok";
-          status.textContent = t("rfm.saved", { id: created.segment_id, n: num(created.member_count || 0) });
+          await drawList();
+          await showWhenCounted(status, created);
           await drawList();
         } catch (err) { status.className = "error"; status.textContent = problem(err); }
       });

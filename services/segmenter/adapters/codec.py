@@ -35,7 +35,7 @@ def _dec(value: Any) -> Decimal | None:
 
 def profile_to_dict(p: Profile) -> dict[str, Any]:
     s = p.stats
-    return {
+    stored: dict[str, Any] = {
         "shop_id": p.shop_id,
         "customer_id": p.customer_id,
         "contact": {
@@ -93,6 +93,9 @@ def profile_to_dict(p: Profile) -> dict[str, Any]:
         "merged_into": p.merged_into,
         "version": p.version,
     }
+    if p.merged_ids:  # most profiles never merge: no attribute for them
+        stored["merged_ids"] = sorted(p.merged_ids)
+    return stored
 
 
 def profile_from_dict(d: dict[str, Any]) -> Profile:
@@ -158,6 +161,7 @@ def profile_from_dict(d: dict[str, Any]) -> Profile:
         segments=frozenset(d.get("segments", [])),
         identifiers=frozenset(d.get("identifiers", [])),
         merged_into=d.get("merged_into"),
+        merged_ids=frozenset(d.get("merged_ids") or ()),
         version=int(d.get("version", 0)),
     )
 

@@ -726,6 +726,19 @@ class DynamoProfileRepository(ProfileRepository):
             Item=to_item({"pk": f"SHOP#{shop_id}#SEGCOUNT", "sk": "COUNTS", "counts": counts}),
         )
 
+    def forget_member_count(self, shop_id: str, segment_id: str) -> None:
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=key(f"SHOP#{shop_id}#SEGCOUNT", "COUNTS"),
+                UpdateExpression="REMOVE #counts.#seg",
+                ConditionExpression="attribute_exists(#counts)",
+                ExpressionAttributeNames={"#counts": "counts", "#seg": segment_id},
+            )
+        except ClientError as err:
+            if not is_condition_failure(err):
+                raise  # (no counts yet: every segment reads as computing)
+
     def set_memberships(
         self, shop_id: str, entered: Sequence[tuple[str, str]], exited: Sequence[tuple[str, str]]
     ) -> None:

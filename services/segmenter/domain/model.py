@@ -312,6 +312,9 @@ class Profile:
     identifiers: frozenset[str] = frozenset()
     """Keys (`email#…`, `ext#…`) this profile owns in the identity index."""
     merged_into: str | None = None
+    merged_ids: frozenset[str] = frozenset()
+    """Ids of the profiles merged into this one (and into those before), so the answer
+    shows a merge that happened without the storefront asking."""
     version: int = 0
     """Optimistic-concurrency counter: a write only lands on the version it read."""
 
@@ -485,6 +488,7 @@ class Profile:
             last_shipped_at=_latest(self.last_shipped_at, other.last_shipped_at),
             preferences={**other.preferences, **self.preferences},
             tags=self.tags | other.tags,
+            merged_ids=self.merged_ids | {other.customer_id} | other.merged_ids,
             latest_activity={
                 kind: max(
                     at

@@ -26,6 +26,11 @@ class SegmentDefinition:
     created_at: datetime | None = None
     member_count: int | None = None
 
+    @property
+    def status(self) -> str:
+        """`ready` once a recompute counted the segment, `computing` until then."""
+        return "computing" if self.member_count is None else "ready"
+
 
 @dataclass(frozen=True)
 class Product:

@@ -39,6 +39,12 @@ def on_survey_answered(envelope: EventEnvelope, detail: Any) -> dict[str, Any]:
     return {"customer_id": result.customer_id, "duplicate": result.duplicate}
 
 
+def on_recompute_requested(envelope: EventEnvelope, detail: Any) -> dict[str, Any]:
+    """A segment was created: its shop's segments recomputed here, not in the API call."""
+    assert isinstance(detail, details.SegmentsRecomputeRequested)
+    return container().segments.recompute_requested(envelope.shop, detail.segment_id)
+
+
 def nightly_recompute() -> dict[str, Any]:
     """Every shop: RFM ranks, all segments, recommendations (`Segments.refresh_shops`)."""
     c = container()
@@ -54,6 +60,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             "survey.answered": on_survey_answered,
             "profile.tagged": on_profile_tagged,
             "consent.withdrawn": on_consent_withdrawn,
+            "segments.recompute_requested": on_recompute_requested,
         },
         schedules={"nightly-recompute": nightly_recompute},
     )

@@ -497,6 +497,9 @@ class ProfilePublic(Schema):
     tags: list[str]
     """Tags journeys put on the person (their tag steps)."""
     consents: list[ConsentPublic]
+    merged_ids: list[str]
+    """Ids of profiles found to be this person and merged into it; each still resolves
+    here. Each merge was published as `customer.merged`."""
 
     @classmethod
     def of(cls, p: Profile) -> ProfilePublic:
@@ -542,6 +545,7 @@ class ProfilePublic(Schema):
             preferences={k: sorted(v) for k, v in p.preferences.items()},
             tags=sorted(p.tags),
             consents=[ConsentPublic.model_validate(c) for c in p.consents],
+            merged_ids=sorted(p.merged_ids),
         )
 
 
@@ -589,6 +593,10 @@ class SegmentPublic(Schema):
     builtin: bool
     rule: dict[str, Any]
     member_count: int | None
+    """None while `status` is `computing`."""
+    status: Literal["computing", "ready"]
+    """`computing` from creation until the recompute it asked for (or the nightly) has
+    counted its members; poll `GET /v1/segments/{id}` for `ready`."""
     created_at: datetime | None
 
 

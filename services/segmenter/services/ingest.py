@@ -360,6 +360,24 @@ def _segment_envelopes(
     return out
 
 
+def _merge_envelopes(
+    shop_id: str,
+    event_id: str,
+    survivor: str,
+    merged: list[tuple[Profile, int]],
+    now: datetime,
+) -> list[EventEnvelope]:
+    """`customer.merged` for the profiles this event merged (none when it merged none).
+    Its id derives from the event's, and it is kept with what the event published, so a
+    replayed event re-sends the same event id and never a second merge."""
+    if not merged:
+        return []
+    ids = sorted({i for p, _ in merged for i in (p.customer_id, *p.merged_ids)})
+    detail = details.CustomerMerged(customer_id=survivor, merged_ids=ids, caused_by=event_id)
+    derived = derived_event_id(event_id, "customer.merged")
+    return [_envelope(derived, shop_id, "customer.merged", detail, now)]
+
+
 def _commit_with_retry(attempt: Callable[[], Ingested]) -> Ingested:
     for _ in range(MAX_WRITE_ATTEMPTS):
         try:
@@ -416,9 +434,11 @@ def _person_event(
         folded = fold(person.profile)
         folded, entered, exited = _membership_change(ingest, folded, now)
         main = main_event(folded, now)
-        envelopes = ([main] if main else []) + _segment_envelopes(
-            shop_id, event_id, folded.customer_id, entered, exited, now
-        )
+        envelopes = [
+            *_merge_envelopes(shop_id, event_id, folded.customer_id, person.merged, now),
+            *([main] if main else []),
+            *_segment_envelopes(shop_id, event_id, folded.customer_id, entered, exited, now),
+        ]
         published = [e.model_dump_json() for e in envelopes]
         orders = [replace(o, customer_id=folded.customer_id) for o in new_orders]
         work = ingest.events.commit(

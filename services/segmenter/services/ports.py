@@ -152,6 +152,10 @@ class SegmentStore:
     def put_member_counts(self, shop_id: str, counts: dict[str, int]) -> None:
         raise NotImplementedError
 
+    def forget_member_count(self, shop_id: str, segment_id: str) -> None:
+        """The segment's count is not known (yet): it reads as computing."""
+        raise NotImplementedError
+
 
 class ProductStore:
     """Products (stock, category, tags) and the shop's recommendation model."""

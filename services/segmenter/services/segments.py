@@ -146,9 +146,7 @@ class Segments:
             *builtin_definitions(),
             *sorted(self._store.list_segments(shop_id), key=lambda d: d.segment_id),
         ]
-        return [
-            replace(d, member_count=counts.get(d.segment_id, 0) if counts else None) for d in every
-        ]
+        return [replace(d, member_count=counts.get(d.segment_id)) for d in every]
 
     def page(
         self, shop_id: str, limit: int, after: Position | None
@@ -178,10 +176,7 @@ class Segments:
             last = {"pk": partition, "builtin": head[-1].segment_id} if more else None
             stored = []
         counts = self._store.get_member_counts(shop_id)
-        return [
-            replace(d, member_count=counts.get(d.segment_id, 0) if counts else None)
-            for d in [*head, *stored]
-        ], last
+        return [replace(d, member_count=counts.get(d.segment_id)) for d in [*head, *stored]], last
 
     def get(self, shop_id: str, segment_id: str) -> SegmentDefinition:
         for definition in self.definitions(shop_id):
@@ -235,9 +230,27 @@ class Segments:
         now = self._clock()
         definition = SegmentDefinition(segment_id, name, rule, description, False, now)
         self._store.put_segment(shop_id, definition)
+        self._store.forget_member_count(shop_id, segment_id)  # a deleted namesake's count
         self._cache.invalidate(shop_id)
-        self.recompute(shop_id, now)
-        return self.get(shop_id, segment_id)
+        detail = details.SegmentsRecomputeRequested(segment_id=segment_id, requested_at=now)
+        self._publisher.publish(
+            [
+                EventEnvelope(
+                    id=derived_event_id("segment-created", segment_id, now.isoformat()),
+                    shop=shop_id,
+                    type="segments.recompute_requested",
+                    time=now,
+                    detail=detail.model_dump(mode="json"),
+                )
+            ]
+        )
+        return definition
+
+    def recompute_requested(self, shop_id: str, segment_id: str) -> dict[str, Any]:
+        """The recompute a segment's creation asked for (the event function's, not the API
+        call's). Redo-safe like every recompute: a redelivered request computes again."""
+        summary = self.recompute(shop_id, self._clock())
+        return {"shop": shop_id, "segment_id": segment_id, **summary.as_dict()}
 
     def delete(self, shop_id: str, segment_id: str) -> None:
         definition = self.get(shop_id, segment_id)
@@ -318,7 +331,7 @@ class Segments:
         envelopes: list[EventEnvelope] = []
         changed: list[Profile] = []
         ranks: dict[str, int] = {}
-        counts: dict[str, int] = {}
+        counts: dict[str, int] = dict.fromkeys(known, 0)  # an empty segment is computed too
         # Rules on p_alive & co. read the CLV block the analytics pass last stored.
         rescored = [replace(p, rfm=score) for p, score in zip(profiles, scores, strict=True)]
         for profile, updated, after in zip(

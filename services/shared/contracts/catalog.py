@@ -35,6 +35,12 @@ EVENT_CATALOG: dict[str, EventType] = {
             "A customer was created or changed.",
         ),
         _t(
+            "customer.merged",
+            "segmenter",
+            d.CustomerMerged,
+            "Profiles of one person were merged into a survivor (ids only).",
+        ),
+        _t(
             "customer.erased",
             "segmenter",
             d.CustomerErased,
@@ -53,6 +59,12 @@ EVENT_CATALOG: dict[str, EventType] = {
             "segmenter",
             d.AnalyticsRefreshRequested,
             "A shop asked for its analytics snapshot and reports to be computed now.",
+        ),
+        _t(
+            "segments.recompute_requested",
+            "segmenter",
+            d.SegmentsRecomputeRequested,
+            "A segment was created; the segmenter's event function computes its members.",
         ),
         _t(
             "segment.entered",

@@ -267,6 +267,28 @@ class AnalyticsRefreshRequested(_Detail):
     requested_at: AwareDatetime
 
 
+class SegmentsRecomputeRequested(_Detail):
+    """A segment was created: the segmenter's event function recomputes the shop's
+    segments (counts and members), so the API call that created it returns at once."""
+
+    segment_id: str
+    requested_at: AwareDatetime
+
+
+class CustomerMerged(_Detail):
+    """Two profiles proved to be one person (an event named identifiers each owned): the
+    merged-away profiles' orders, history and identifiers now belong to the survivor, and
+    their ids resolve to it. Ids only: no contact data travels with a merge."""
+
+    customer_id: str = Field(description="The survivor's id.")
+    merged_ids: list[str] = Field(
+        min_length=1,
+        description="Ids that now resolve to the survivor through this merge: each "
+        "merged-away profile and any id merged into it before.",
+    )
+    caused_by: str = Field(description="The id of the event that proved the link.")
+
+
 class CustomerErased(_Detail):
     """An admin erased a person (APPI/GDPR erasure). Every service removes or anonymises
     what it holds on these customer ids, idempotently (the same `erasure_id` may arrive

@@ -1,0 +1,230 @@
+"""What a shop costs on AWS a month: usage per AWS price, from per-operation counts, times
+the list prices in `prices/aws-ap-northeast-1.json`.
+
+Every count says where it comes from: a figure a `bench/` script measures (a test runs the
+bench and holds the count to it), or an assumption, named as such. Pure: no AWS call.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+PRICES_FILE = Path(__file__).resolve().parent / "prices" / "aws-ap-northeast-1.json"
+DAYS_PER_MONTH = 30
+MINUTES_PER_MONTH = DAYS_PER_MONTH * 24 * 60
+
+
+@dataclass(frozen=True)
+class Price:
+    usd: float
+    per: int
+    unit: str
+    source: str
+    recorded: str
+
+    @property
+    def each(self) -> float:
+        return self.usd / self.per
+
+
+def load_prices(path: Path = PRICES_FILE) -> dict[str, Price]:
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return {name: Price(**fields) for name, fields in data["prices"].items()}
+
+
+@dataclass(frozen=True)
+class Count:
+    """One per-operation figure and where it comes from."""
+
+    value: float
+    source: str
+    measured: bool = False
+
+
+COUNTS: dict[str, Count] = {
+    # ---- measured by bench/ (tests/ops/test_cost.py runs the benches and compares)
+    "ingest_ddb_requests": Count(
+        2.0,
+        "bench/dynamodb_requests.py, repeat_order: one batched read and one transaction "
+        "per storefront event (first orders 2.1: a new customer's claim read)",
+        measured=True,
+    ),
+    "send_ddb_requests": Count(
+        3.0,
+        "bench/messenger_requests.py, api_send and campaign_delivery: the recipient Query, "
+        "the claim transaction, the `sent` write",
+        measured=True,
+    ),
+    "tick_ddb_requests_per_shard": Count(
+        1.0,
+        "bench/journey_dispatch.py (README): one Limit-1 Query per due shard a minute, "
+        "16 shards (Settings.journey_due_shards)",
+        measured=True,
+    ),
+    # ---- assumptions (item sizes, durations, rates not measured yet)
+    "ingest_read_units": Count(3.0, "assumed: the batched read returns 3 items of ≤4 KB"),
+    "ingest_write_units": Count(
+        10.0, "assumed: a transaction of 4 items, 5 KB in all (profile 2 KB), doubled"
+    ),
+    "messenger_per_event_read_units": Count(
+        2.0, "assumed, not measured: the messenger's read of an order or cart event"
+    ),
+    "messenger_per_event_write_units": Count(
+        6.0, "assumed, not measured: a transaction of 3 items of ≤1 KB per order event"
+    ),
+    "send_read_units": Count(1.0, "assumed: the recipient Query returns ≤4 KB"),
+    "send_write_units": Count(
+        9.0, "assumed: the claim transaction of 4 items of ≤1 KB, doubled, and the 1 KB write"
+    ),
+    "tick_read_units_per_shard": Count(0.5, "the minimum a Query costs, eventually consistent"),
+    "shards": Count(16.0, "Settings.journey_due_shards default"),
+    "segment_events_per_order": Count(1.0, "assumed: one entry or exit per order"),
+    "segment_events_per_other_event": Count(0.1, "assumed"),
+    "nightly_changed_share": Count(0.02, "assumed: 2 % of profiles change a segment a night"),
+    "profile_kb": Count(2.0, "assumed: a profile item of 2 KB"),
+    "identity_kb": Count(0.5, "assumed: two identity claims of 0.25 KB per person"),
+    "order_kb": Count(1.0, "assumed: an order item of 1 KB"),
+    "order_months_kept": Count(24.0, "assumed: two years of orders accumulated"),
+    "activity_kb": Count(0.3, "assumed: an activity item of 0.3 KB"),
+    "activity_months_kept": Count(13.0, "ACTIVITY_HISTORY_DAYS: views kept 400 days"),
+    "delivery_kb": Count(0.5, "assumed: a delivery record of 0.5 KB"),
+    "delivery_months_kept": Count(3.0, "assumed: delivery records expire after 90 days"),
+    "snapshot_kb_per_customer": Count(0.1, "assumed: Parquet, compressed"),
+    "snapshot_kb_per_order": Count(0.1, "assumed: Parquet, compressed"),
+    "snapshot_puts_per_night": Count(20.0, "assumed: snapshot files and report objects"),
+    "report_gets_per_day": Count(100.0, "assumed: console and API report reads"),
+    "api_ms": Count(40.0, "assumed: a warm API request at 512 MB"),
+    "event_ms": Count(40.0, "assumed: a warm event invocation at 512 MB"),
+    "send_ms": Count(30.0, "assumed: one delivery's share of a campaign batch at 512 MB"),
+    "tick_ms": Count(100.0, "assumed: one dispatcher tick at 512 MB"),
+    "nightly_ms_per_profile": Count(
+        0.55,
+        "bench/nightly_rfm.py at 200,000 (README): 41.8 s reading + 65.7 s building the "
+        "table + 2.8 s RFM ≈ 110 s, on the shared 2-core machine",
+    ),
+    "analytics_ms_per_profile": Count(1.0, "assumed: the analytics pass at 3008 MB"),
+    "fanout_profiles_per_child": Count(
+        10_000.0, "planned (issue 15): Step Functions Distributed Map, not built yet"
+    ),
+    "fanout_transitions_per_child": Count(4.0, "planned: item reader, child start, task, end"),
+}
+
+
+@dataclass(frozen=True)
+class Workload:
+    customers: int
+    orders_per_month: int
+    messages_per_month: int
+    other_events_per_month: int = 0
+    """Storefront events besides orders: views, carts, customer upserts."""
+    sms_share: float = 0.0
+    line_share: float = 0.0
+    """LINE pushes cost nothing on AWS (LINE bills them); the rest of the messages is mail."""
+
+
+@dataclass(frozen=True)
+class Line:
+    service: str
+    what: str
+    price: str
+    quantity: float
+    usd: float
+    in_total: bool = True
+
+
+def _c(name: str) -> float:
+    return COUNTS[name].value
+
+
+def usage(w: Workload) -> list[tuple[str, str, str, float, bool]]:
+    """(service, what, price key, quantity, counted in the total) for one month."""
+    events = w.orders_per_month + w.other_events_per_month
+    emails = w.messages_per_month * (1 - w.sms_share - w.line_share)
+    sms = w.messages_per_month * w.sms_share
+    nights = DAYS_PER_MONTH
+    changed = w.customers * _c("nightly_changed_share") * nights
+    segment_events = (
+        w.orders_per_month * _c("segment_events_per_order")
+        + w.other_events_per_month * _c("segment_events_per_other_event")
+        + changed
+    )
+    published = events + segment_events + w.messages_per_month
+    # Each published event is one invocation per function its rules deliver it to:
+    # order.placed and segment.* reach the messenger and feedback, other storefront
+    # events and message.sent the messenger only.
+    invocations = 2 * w.orders_per_month + 2 * segment_events + w.other_events_per_month
+    invocations += w.messages_per_month
+    ticks = MINUTES_PER_MONTH
+    reads = (
+        events * _c("ingest_read_units")
+        + events * _c("messenger_per_event_read_units")
+        + w.messages_per_month * _c("send_read_units")
+        + ticks * _c("shards") * _c("tick_read_units_per_shard")
+        + nights * w.customers * _c("profile_kb") / 4 * 0.5 * 2  # nightly + analytics scans
+    )
+    writes = (
+        events * _c("ingest_write_units")
+        + events * _c("messenger_per_event_write_units")
+        + w.messages_per_month * _c("send_write_units")
+        + changed * math.ceil(_c("profile_kb"))
+    )
+    stored_kb = (
+        w.customers * (_c("profile_kb") + _c("identity_kb"))
+        + w.orders_per_month * _c("order_months_kept") * _c("order_kb")
+        + w.other_events_per_month * _c("activity_months_kept") * _c("activity_kb")
+        + w.messages_per_month * _c("delivery_months_kept") * _c("delivery_kb")
+    )
+    stored_gb = stored_kb / 1024 / 1024
+    gb_512 = 0.5
+    gb_seconds = (
+        events * _c("api_ms") / 1000 * gb_512
+        + invocations * _c("event_ms") / 1000 * gb_512
+        + w.messages_per_month * _c("send_ms") / 1000 * gb_512
+        + ticks * _c("tick_ms") / 1000 * gb_512
+        + nights * w.customers * _c("nightly_ms_per_profile") / 1000 * gb_512
+        + nights * w.customers * _c("analytics_ms_per_profile") / 1000 * 3008 / 1024
+    )
+    lambda_requests = events + invocations + ticks + 2 * nights
+    snapshot_kb = w.customers * _c("snapshot_kb_per_customer") + (
+        w.orders_per_month * _c("order_months_kept") * _c("snapshot_kb_per_order")
+    )
+    children = math.ceil(w.customers / _c("fanout_profiles_per_child"))
+    transitions = nights * (children * _c("fanout_transitions_per_child") + 2)
+    return [
+        ("DynamoDB", "write request units", "dynamodb_write_request_unit", writes, True),
+        ("DynamoDB", "read request units", "dynamodb_read_request_unit", reads, True),
+        ("DynamoDB", "storage, GB-month", "dynamodb_storage_gb_month", stored_gb, True),
+        ("DynamoDB", "point-in-time recovery, GB-month", "dynamodb_pitr_gb_month", stored_gb, True),
+        ("EventBridge", "events published", "eventbridge_custom_event", published, True),
+        ("Lambda", "invocations", "lambda_request", lambda_requests, True),
+        ("Lambda", "GB-seconds (arm64)", "lambda_arm_gb_second", gb_seconds, True),
+        ("API Gateway", "HTTP API requests", "api_gateway_http_request", events, True),
+        ("SES", "emails", "ses_email", emails, True),
+        ("SNS", "SMS to Japan (one part each)", "sns_sms_japan", sms, True),
+        ("S3", "analytics snapshot, GB-month", "s3_storage_gb_month", snapshot_kb / 1024**2, True),
+        ("S3", "PUT requests", "s3_put_request", nights * _c("snapshot_puts_per_night"), True),
+        ("S3", "GET requests", "s3_get_request", nights * _c("report_gets_per_day"), True),
+        (
+            "Step Functions",
+            "state transitions (planned fan-out, not built: not in the total)",
+            "step_functions_state_transition",
+            transitions,
+            False,
+        ),
+    ]
+
+
+def monthly_cost(w: Workload, prices: dict[str, Price] | None = None) -> list[Line]:
+    """Each usage line priced; `total` adds those counted in the total."""
+    prices = prices or load_prices()
+    return [
+        Line(service, what, key, quantity, quantity * prices[key].each, counted)
+        for service, what, key, quantity, counted in usage(w)
+    ]
+
+
+def total(lines: list[Line]) -> float:
+    return sum(line.usd for line in lines if line.in_total)
