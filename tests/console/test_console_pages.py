@@ -939,6 +939,7 @@ def test_a_campaign_with_two_variants_is_created_and_shows_each_variants_results
     body = {"segment_id": "today", "name": "今日の新規", "rule": rule}
     r = stack.segmenter.post("/v1/segments", json=body, headers=admin)
     assert r.status_code == 201, r.text
+    stack.cloud.deliver("SegmenterEventsFunction")  # the new segment counted
     _to_messenger(stack)
 
     console = Console(browser, stack.base_url)
