@@ -14,7 +14,15 @@ from shared.contracts.catalog import EVENT_CATALOG
 
 EVENT_TYPES = frozenset(EVENT_CATALOG)
 """Every event type: a stored version is read back against these (it was checked when saved)."""
-NOT_HEARD = frozenset({"message.requested", "customer.erased", "analytics.refresh_requested"})
+NOT_HEARD = frozenset(
+    {
+        "message.requested",
+        "customer.erased",
+        "customer.merged",
+        "analytics.refresh_requested",
+        "segments.recompute_requested",
+    }
+)
 """Types the messenger never hands the journey intake: a request to send, an erasure
 (the person is forgotten), a shop-wide refresh."""
 ABOUT_NO_PERSON = frozenset({"inventory.changed"})
