@@ -16,6 +16,7 @@ from moto import mock_aws
 from ops.local import moto_dynamodb
 from ops.local.moto_client import MotoDynamoDB
 from shared.adapters.dynamodb import RequestCounter
+from tests.local.tables import create_pk_sk_table
 
 TABLE = "direct"
 NEW_ONLY = {"ConditionExpression": "attribute_not_exists(pk)"}
@@ -27,18 +28,7 @@ def clients(aws_credentials: None) -> Iterator[tuple[Any, MotoDynamoDB]]:
     with mock_aws():
         config = Config(parameter_validation=False)
         client = boto3.client("dynamodb", region_name="ap-northeast-1", config=config)
-        client.create_table(
-            TableName=TABLE,
-            KeySchema=[
-                {"AttributeName": "pk", "KeyType": "HASH"},
-                {"AttributeName": "sk", "KeyType": "RANGE"},
-            ],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_pk_sk_table(client, TABLE)
         yield client, MotoDynamoDB(client)
 
 

@@ -16,6 +16,7 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from ops.local import moto_dynamodb
+from tests.local.tables import create_pk_sk_table
 
 TABLE = "guarantees"
 
@@ -25,18 +26,7 @@ def ddb(aws_credentials: None) -> Iterator[Any]:
     moto_dynamodb.install()
     with mock_aws():
         client = boto3.client("dynamodb", region_name="ap-northeast-1")
-        client.create_table(
-            TableName=TABLE,
-            KeySchema=[
-                {"AttributeName": "pk", "KeyType": "HASH"},
-                {"AttributeName": "sk", "KeyType": "RANGE"},
-            ],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_pk_sk_table(client, TABLE)
         yield client
 
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import random
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
+from datetime import datetime, timedelta
 from email import message_from_bytes, policy
 from typing import Any
 
@@ -15,6 +16,7 @@ import pytest
 
 from messenger.domain.journeys.plan import enrolment_id, held_out
 from messenger.entrypoints import events as messenger_events
+from messenger.services.journeys.builtins import catalogue
 from shared.contracts.envelope import EventEnvelope
 from tests.conftest import Cloud, ShopKeys
 from tests.messenger.journey_world import STEP_DAYS, JourneyWorld, post_purchase
@@ -70,6 +72,47 @@ def world(cloud: Cloud, shop: ShopKeys) -> JourneyWorld:
     return w
 
 
+def _orders_shipment_and_cart(
+    add: Callable[[str, str, dict[str, Any]], None],
+    p: str,
+    person: dict[str, Any],
+    orders: tuple[int, ...],
+    now: datetime,
+) -> None:
+    """A person's orders (the n-th of each), the first one's shipment and a cart: the
+    triggers the post-purchase and cart journeys share."""
+    for n in orders:
+        add(
+            "order.placed",
+            f"placed-{p}-{n}",
+            {
+                "order_id": f"o-{p}-{n}",
+                "customer": person,
+                "placed_at": now.isoformat(),
+                "currency": "JPY",
+                "total": "3980",
+                "items": [{"sku": "SERUM-30", "quantity": 1, "unit_price": "3980"}],
+                "order_count": n,
+                "is_first_order": n == 1,
+            },
+        )
+    add(
+        "order.shipped",
+        f"shipped-{p}",
+        {"order_id": f"o-{p}-1", "customer_id": p, "shipped_at": now.isoformat()},
+    )
+    add(
+        "cart.updated",
+        f"cart-{p}",
+        {
+            "customer_id": p,
+            "cart_id": f"cart-{p}",
+            "items": [{"sku": "MASK-5", "quantity": 1, "unit_price": "1200"}],
+            "updated_at": now.isoformat(),
+        },
+    )
+
+
 def _triggers(world: JourneyWorld) -> list[EventEnvelope]:
     """Every trigger of the three journeys for four people: an order, its shipment, a cart,
     two views; half of them also order again (which ends their series and carts)."""
@@ -80,36 +123,8 @@ def _triggers(world: JourneyWorld) -> list[EventEnvelope]:
         out.append(EventEnvelope(id=event_id, shop="acme", type=kind, time=now, detail=detail))
 
     for i, p in enumerate(PEOPLE):
-        for n in (1, 2) if i % 2 else (1,):
-            add(
-                "order.placed",
-                f"placed-{p}-{n}",
-                {
-                    "order_id": f"o-{p}-{n}",
-                    "customer": {"customer_id": p, "email": f"{p}@example.jp"},
-                    "placed_at": now.isoformat(),
-                    "currency": "JPY",
-                    "total": "3980",
-                    "items": [{"sku": "SERUM-30", "quantity": 1, "unit_price": "3980"}],
-                    "order_count": n,
-                    "is_first_order": n == 1,
-                },
-            )
-        add(
-            "order.shipped",
-            f"shipped-{p}",
-            {"order_id": f"o-{p}-1", "customer_id": p, "shipped_at": now.isoformat()},
-        )
-        add(
-            "cart.updated",
-            f"cart-{p}",
-            {
-                "customer_id": p,
-                "cart_id": f"cart-{p}",
-                "items": [{"sku": "MASK-5", "quantity": 1, "unit_price": "1200"}],
-                "updated_at": now.isoformat(),
-            },
-        )
+        person = {"customer_id": p, "email": f"{p}@example.jp"}
+        _orders_shipment_and_cart(add, p, person, (1, 2) if i % 2 else (1,), now)
         for v in (1, 2):
             add(
                 "product.viewed",
@@ -221,36 +236,7 @@ def _builtin_triggers(world: JourneyWorld, people: list[str]) -> list[EventEnvel
             "consents": [{"channel": "email", "granted": True, "source": "signup-form"}],
         }
         add("customer.upserted", f"upserted-{p}", {"customer": person, "birthday": birthday})
-        for n in (1, 2) if i % 2 else (1,):
-            add(
-                "order.placed",
-                f"placed-{p}-{n}",
-                {
-                    "order_id": f"o-{p}-{n}",
-                    "customer": person,
-                    "placed_at": now.isoformat(),
-                    "currency": "JPY",
-                    "total": "3980",
-                    "items": [{"sku": "SERUM-30", "quantity": 1, "unit_price": "3980"}],
-                    "order_count": n,
-                    "is_first_order": n == 1,
-                },
-            )
-        add(
-            "order.shipped",
-            f"shipped-{p}",
-            {"order_id": f"o-{p}-1", "customer_id": p, "shipped_at": now.isoformat()},
-        )
-        add(
-            "cart.updated",
-            f"cart-{p}",
-            {
-                "customer_id": p,
-                "cart_id": f"cart-{p}",
-                "items": [{"sku": "MASK-5", "quantity": 1, "unit_price": "1200"}],
-                "updated_at": now.isoformat(),
-            },
-        )
+        _orders_shipment_and_cart(add, p, person, (1, 2) if i % 2 else (1,), now)
         for v, sku in ((1, "MASK-5"), (2, "MASK-5"), (3, "SOLD-1")):
             add(
                 "product.viewed",
@@ -287,17 +273,7 @@ def test_replayed_triggers_of_every_builtin_send_nothing_twice(
     one order only (the second order ended the others' series)."""
     world = JourneyWorld(cloud, shop)
     world.policy(cap_count=50)
-    for name in (
-        "welcome-first-purchase",
-        "welcome-signup",
-        "post-purchase",
-        "abandoned-cart",
-        "browse-abandonment",
-        "winback",
-        "birthday",
-        "replenishment",
-        "back-in-stock",
-    ):
+    for name in sorted(b.name for b in catalogue()):  # every built-in, a new one too
         r = world.http.post(f"/v1/journeys/builtins/{name}/enable", headers=world.auth)
         assert r.status_code == 200, r.text
     people = _builtin_people()

@@ -172,13 +172,16 @@ class DynamoJourneyFacts(JourneyFacts):
         return True
 
     def stock(self, shop_id: str, skus: Sequence[str]) -> dict[str, int]:
+        return self._per_sku(f"STOCK#{shop_id}", skus, "quantity")
+
+    def _per_sku(self, pk: str, skus: Sequence[str], attribute: str) -> dict[str, int]:
+        """One number per SKU under `pk` (`SKU#<sku>` items), read in batches; absent SKUs
+        are left out."""
         wanted = sorted(set(skus))
         if not wanted:
             return {}
-        items = batch_get_all(
-            self._client, self._table, [key(f"STOCK#{shop_id}", f"SKU#{s}") for s in wanted]
-        )
-        return {str(i["sk"]).removeprefix("SKU#"): int(i["quantity"]) for i in items}
+        items = batch_get_all(self._client, self._table, [key(pk, f"SKU#{s}") for s in wanted])
+        return {str(i["sk"]).removeprefix("SKU#"): int(i[attribute]) for i in items}
 
     def want(self, shop_id: str, sku: str, customer_id: str, at: datetime) -> None:
         ttl = expiry(at + timedelta(days=WANT_DAYS))
@@ -293,13 +296,7 @@ class DynamoJourneyFacts(JourneyFacts):
         return True
 
     def usage_days(self, shop_id: str, skus: Sequence[str]) -> dict[str, int]:
-        wanted = sorted(set(skus))
-        if not wanted:
-            return {}
-        items = batch_get_all(
-            self._client, self._table, [key(f"USAGE#{shop_id}", f"SKU#{s}") for s in wanted]
-        )
-        return {str(i["sk"]).removeprefix("SKU#"): int(i["days"]) for i in items}
+        return self._per_sku(f"USAGE#{shop_id}", skus, "days")
 
     def preferences(self, shop_id: str, customer_id: str) -> dict[str, list[str]]:
         got = self._client.get_item(

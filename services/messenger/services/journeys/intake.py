@@ -124,7 +124,7 @@ class JourneyIntake:
             journey = self.book.version(shop_id, head.journey_id, head.version)
             if journey is None:
                 continue
-            if self._enrol(journey, customer_id, event_id, at, detail):
+            if self.enrol(journey, customer_id, event_id, at, detail):
                 new.append(journey.journey_id)
         return replace(done, entered=tuple(new))
 
@@ -204,7 +204,7 @@ class JourneyIntake:
             for customer_id in people[: self.restock_page]:
                 person = {**detail, "customer_id": customer_id}
                 for journey in journeys:
-                    if self._enrol(journey, customer_id, f"{event_id}:{customer_id}", at, person):
+                    if self.enrol(journey, customer_id, f"{event_id}:{customer_id}", at, person):
                         entered.append(journey.journey_id)
                 self.facts.forget_want(shop_id, sku, customer_id)
             if len(people) <= self.restock_page:
@@ -240,7 +240,7 @@ class JourneyIntake:
                 detail = {"customer_id": customer_id, CALENDAR_FIELD: birthday}
                 for journey in journeys[shop_id]:
                     event_id = f"calendar:{tomorrow.isoformat()}:{customer_id}"
-                    entered += self._enrol(journey, customer_id, event_id, now, detail)
+                    entered += self.enrol(journey, customer_id, event_id, now, detail)
         _log.info("journey date scan", extra={"day": tomorrow.isoformat(), "entered": entered})
         return entered
 
@@ -412,16 +412,6 @@ class JourneyIntake:
     ) -> bool:
         """One person into one journey as its trigger would put them (entry filter,
         holdout draw, re-entry guard); False when they did not enter."""
-        return self._enrol(journey, customer_id, event_id, at, detail)
-
-    def _enrol(
-        self,
-        journey: Journey,
-        customer_id: str,
-        event_id: str,
-        at: datetime,
-        detail: Mapping[str, Any],
-    ) -> bool:
         trigger = journey.trigger
         if trigger.segment is not None and detail.get("segment_id") != trigger.segment:
             return False
