@@ -81,6 +81,7 @@ BAD = [
         lambda b: b.update(trigger={"date_field": "birthday", "source": "order.shipped"}),
         "trigger.date_field",
     ),
+    ("an id that is a route", lambda b: b.update(journey_id="enrolments"), "journey_id"),
     (
         "restart_wait not a boolean",
         lambda b: b["trigger"].update(restart_wait="yes"),

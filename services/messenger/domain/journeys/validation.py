@@ -30,6 +30,9 @@ from messenger.domain.journeys.filters import FilterError, parse_filter
 
 JourneyError = FilterError
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# Paths under /v1/journeys/ that are routes of their own: a journey with one of these ids
+# could never be read or changed by `/v1/journeys/{journey_id}`.
+_RESERVED_JOURNEY_IDS = frozenset({"builtins", "enrolments", "products", "validate"})
 MAX_STEPS = 200
 MAX_WAIT_DAYS = 3660
 KNOWN_KEYS = frozenset(
@@ -60,6 +63,10 @@ def parse_journey(body: object, shop_id: str, events: frozenset[str], version: i
         if k not in KNOWN_KEYS:
             raise JourneyError(str(k), "unknown field")
     journey_id = _identifier(body.get("journey_id"), "journey_id")
+    if journey_id in _RESERVED_JOURNEY_IDS:
+        raise JourneyError(
+            "journey_id", f"'{journey_id}' names a route under /v1/journeys; choose another id"
+        )
     name = body.get("name")
     if not isinstance(name, str) or not name.strip() or len(name) > 200:
         raise JourneyError("name", "expected a name of 1-200 characters")
