@@ -501,7 +501,7 @@ def cost(
 ) -> None:
     """The monthly AWS bill of one shop, from the per-operation counts `bench/` measures
     and the list prices in services/ops/prices/aws-ap-northeast-1.json (USD, Tokyo)."""
-    from ops.cost import COUNTS, Workload, load_prices, monthly_cost, total
+    from ops.cost import COUNTS, Workload, load_hosted_tools, load_prices, monthly_cost, total
 
     if sms_share + line_share > 1:
         console.print("[red]sms-share: SMS and LINE shares add up to more than 1.[/red]")
@@ -524,11 +524,19 @@ def cost(
         table.add_row(line.service, line.what, f"{line.quantity:,.1f}", usd)
     console.print(table)
     typer.echo(f"total: {total(lines):,.2f} USD a month")
+    for tool in load_hosted_tools():
+        list_price, basis = tool.monthly(customers)
+        figure = (
+            "no list price" if list_price is None else f"{list_price:,.0f} {tool.currency} a month"
+        )
+        typer.echo(f"beside it, {tool.name}: {figure} ({basis}; {tool.basis})")
     if sources:
         for name, count in COUNTS.items():
             typer.echo(f"count {name} = {count.value:g}: {count.source}")
         for name, price in prices.items():
             typer.echo(
                 f"price {name} = {price.usd:g} USD per {price.per:,} {price.unit}: "
-                f"{price.source} (recorded {price.recorded})"
+                f"{price.source} (recorded {price.recorded}; checked {price.checked})"
             )
+        for tool in load_hosted_tools():
+            typer.echo(f"hosted {tool.name}: {tool.source} (checked {tool.checked})")

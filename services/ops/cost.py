@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 PRICES_FILE = Path(__file__).resolve().parent / "prices" / "aws-ap-northeast-1.json"
+HOSTED_TOOLS_FILE = Path(__file__).resolve().parent / "prices" / "hosted-tools.json"
 DAYS_PER_MONTH = 30
 MINUTES_PER_MONTH = DAYS_PER_MONTH * 24 * 60
 
@@ -24,6 +25,7 @@ class Price:
     unit: str
     source: str
     recorded: str
+    checked: str
 
     @property
     def each(self) -> float:
@@ -228,3 +230,43 @@ def monthly_cost(w: Workload, prices: dict[str, Price] | None = None) -> list[Li
 
 def total(lines: list[Line]) -> float:
     return sum(line.usd for line in lines if line.in_total)
+
+
+@dataclass(frozen=True)
+class HostedTool:
+    """A hosted tool's list price by profile count: either tiers (the smallest tier that
+    holds the profiles; `above` past the last) or a free allowance then a price per block."""
+
+    name: str
+    currency: str
+    basis: str
+    source: str
+    recorded: str
+    checked: str
+    tiers: tuple[tuple[int, float], ...] = ()
+    above: str = ""
+    free_profiles: int = 0
+    block: tuple[int, float] | None = None
+
+    def monthly(self, profiles: int) -> tuple[float | None, str]:
+        """The month's list price for `profiles`, or None with why (past the last tier)."""
+        if self.block is not None:
+            size, price = self.block
+            blocks = math.ceil(max(0, profiles - self.free_profiles) / size)
+            return blocks * price, f"{blocks} x {size:,} contacts above {self.free_profiles:,}"
+        for limit, price in self.tiers:
+            if profiles <= limit:
+                return price, f"the {limit:,}-profile tier"
+        return None, f"{self.above} above {self.tiers[-1][0]:,} profiles"
+
+
+def load_hosted_tools(path: Path = HOSTED_TOOLS_FILE) -> list[HostedTool]:
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return [
+        HostedTool(
+            **{k: v for k, v in tool.items() if k not in ("tiers", "block")},
+            tiers=tuple((int(limit), float(price)) for limit, price in tool.get("tiers", [])),
+            block=(int(tool["block"][0]), float(tool["block"][1])) if "block" in tool else None,
+        )
+        for tool in data["tools"]
+    ]

@@ -12,7 +12,15 @@ import pytest
 from typer.testing import CliRunner
 
 from ops.cli import app
-from ops.cost import COUNTS, PRICES_FILE, Workload, load_prices, monthly_cost, total
+from ops.cost import (
+    COUNTS,
+    PRICES_FILE,
+    Workload,
+    load_hosted_tools,
+    load_prices,
+    monthly_cost,
+    total,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 SMALL = Workload(
@@ -66,6 +74,8 @@ def test_every_price_names_its_source_page_and_date() -> None:
         assert price.usd > 0 and price.per >= 1, name
         assert price.source.startswith("https://aws.amazon.com/"), name
         assert price.recorded[:2] == "20" and len(price.recorded) == 10, name
+        # And how it was checked, dated, so an unconfirmed figure says so
+        assert price.checked[:4] == price.recorded[:4] and len(price.checked) > 30, name
 
 
 def _bench(module: str, customers: int) -> dict[str, float]:
@@ -121,3 +131,31 @@ def test_shares_above_one_are_refused_naming_the_option() -> None:
     )  # fmt: skip
     assert result.exit_code == 2
     assert "sms-share" in result.output
+
+
+def test_a_hosted_tools_list_price_is_printed_beside_the_bill() -> None:
+    # Given the hosted tools' list prices file
+    klaviyo, sendgrid = load_hosted_tools()
+    # When a shop of 100,000 customers, one of 50,000 and one of a million is priced
+    # Then Klaviyo's tier that holds them is named, and past its last tier no price is made up
+    assert klaviyo.monthly(100_000) == (1380.0, "the 100,000-profile tier")
+    assert klaviyo.monthly(50_000)[0] == 1380.0
+    assert klaviyo.monthly(1_000_000) == (
+        None,
+        "custom pricing (contact sales) above 250,000 profiles",
+    )
+    # And SendGrid's add-on is free up to 2,000 contacts, then 1,500 JPY per started 10,000
+    assert sendgrid.monthly(2_000)[0] == 0
+    assert sendgrid.monthly(100_000)[0] == 15_000
+    assert sendgrid.monthly(100_001)[0] == 15_000
+    assert sendgrid.monthly(102_001)[0] == 16_500
+    # And the CLI prints them under the total, with where each price comes from
+    result = CliRunner().invoke(
+        app,
+        ["cost", "--customers", "100000", "--orders-per-month", "5000",
+         "--messages-per-month", "800000", "--sources"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "beside it, Klaviyo Email: 1,380 USD a month (the 100,000-profile tier" in result.output
+    assert "15,000 JPY a month" in result.output
+    assert "https://www.klaviyo.com/pricing" in result.output
