@@ -159,5 +159,26 @@ def test_the_lift_interval() -> None:
     assert lift.low > 0
     assert lift.relative == pytest.approx(0.5)
     assert proportion_lift(3, 10, 0, 0) is None
+
+
+def test_the_lift_interval_of_a_small_holdout_stays_within_100_points() -> None:
+    """Given 1 of 6 treated and both of a holdout of 2 converted (a new journey's first
+    weeks)
+    Then the lift is -83 points within an interval inside [-100, +100] points (Wald's
+    was [-113, -54]), a 100-point lift's interval ends at +100, and Newcombe's published
+    example holds: 56/70 against 48/80 gives 0.2 within [0.0524, 0.3339] (Newcombe 1998,
+    table II, method 10)."""
+    small = proportion_lift(1, 6, 2, 2)
+    assert small is not None and small.low is not None and small.high is not None
+    assert small.difference == pytest.approx(-5 / 6)
+    assert small.low == pytest.approx(-0.9699, abs=1e-4)
+    assert small.high == pytest.approx(-0.0653, abs=1e-4)
+    everyone = proportion_lift(2, 2, 0, 2)
+    assert everyone is not None and everyone.low is not None
+    assert (everyone.low, everyone.high) == (pytest.approx(0.0700, abs=1e-4), 1.0)
+    published = proportion_lift(56, 70, 48, 80)
+    assert published is not None
+    assert published.low == pytest.approx(0.0524, abs=1e-4)
+    assert published.high == pytest.approx(0.3339, abs=1e-4)
     revenue = mean_lift(3000.0, 3000.0 * 1000, 10, 1000.0, 1000.0 * 1000, 10)
     assert revenue is not None and revenue.difference == pytest.approx(200.0)
