@@ -13,7 +13,9 @@ pass's wall and CPU time and the Parquet sizes.
 
 Measured 2026-12-04 on 2 cores shared with several other jobs (the process got ~17 % of a
 core, so the wall times are not the pass's):
-- 100,000 customers / 998,716 orders: peak RSS 545 MiB, 50 s CPU.
+- 100,000 customers / 998,716 orders: peak RSS 545 MiB, 50 s CPU; 586 MiB, 18 s CPU once
+  the Parquet files went through pyarrow in 250,000-row Arrow batches (626 MiB with
+  batches of a million; the 10M-order figure below is from before that change).
 - 1,000,000 customers / 9,989,911 orders: peak RSS 2,851 MiB (57 MiB before the pass),
   511 s CPU (most of it decoding the items, as the DynamoDB scan would), every buyer
   scored; Parquet 175 MB (orders) + 30 MB (customers). Fits one 10 GB Lambda. Before

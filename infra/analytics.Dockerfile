@@ -3,7 +3,7 @@
 # trimmed to services/ without the operator's tooling by the root .dockerignore).
 #
 # Lambda's Python 3.12 base image for arm64 (the template's Architectures), every zip
-# function's requirements plus DuckDB, scipy and threadpoolctl
+# function's requirements plus DuckDB, pyarrow, scipy and threadpoolctl
 # (services/requirements-analytics.txt: together past the 250 MB zip limit, far under the
 # 10 GB image limit), and the same code folder the zip functions get (CodeUri ../services/).
 FROM public.ecr.aws/lambda/python:3.12-arm64

@@ -52,4 +52,4 @@ def test_the_lambda_packages_hold_every_runtime_dependency_at_the_tested_version
     # And nothing beyond them (dev tools would only bloat the functions and their cold start)
     assert set(base) | set(analytics) == {canonicalize_name(r.name) for r in runtime}
     # And the heavy ones are in the image only
-    assert {"duckdb", "scipy", "threadpoolctl"} <= set(analytics)
+    assert {"duckdb", "pyarrow", "scipy", "threadpoolctl"} <= set(analytics)

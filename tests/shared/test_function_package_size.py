@@ -28,7 +28,7 @@ LAMBDA_UNZIPPED_LIMIT = 250 * 1024 * 1024
 LAMBDA_IMAGE_LIMIT = 10 * 1024 * 1024 * 1024
 ALREADY_IN_THE_RUNTIME = {"boto3", "botocore", "s3transfer", "jmespath"}
 """The python3.12 runtime ships these; sam build still copies them, so they are counted."""
-IMAGE_ONLY = {"duckdb", "scipy", "threadpoolctl"}
+IMAGE_ONLY = {"duckdb", "pyarrow", "scipy", "threadpoolctl"}
 
 
 def requirement_names(path: Path) -> list[str]:

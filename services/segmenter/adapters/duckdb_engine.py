@@ -172,6 +172,8 @@ def _rows(con: duckdb.DuckDBPyConnection, sql: str) -> list[dict[str, Any]]:
 
 _MONTH_INDEX = "(year({d}) * 12 + month({d}) - 1)"
 """A month as an integer (year × 12 + month − 1): month arithmetic without dates."""
+_MONTH_LABEL = "printf('%04d-%02d', {i} // 12, {i} % 12 + 1)"
+"""A month's integer as its label, ``YYYY-MM``."""
 
 
 def _month(expr: str) -> str:
@@ -187,22 +189,50 @@ the orders carries only the columns the facts read (a third of the sort's payloa
 the file joins the stage back by row id."""
 
 
+PARQUET_BATCH_ROWS = 250_000
+"""Rows per Arrow batch from DuckDB, and so per row group of a Parquet file: the batch is
+what the writer adds to the pass's memory (a million rows cost 30 MiB more RSS for 3 %
+less CPU)."""
+
+
+def write_parquet(con: duckdb.DuckDBPyConnection, query: str, path: Path) -> Path:
+    """The query's rows as a Parquet file (snappy), streamed from DuckDB as Arrow batches
+    into pyarrow's writer: a batch in memory at a time, and two thirds of the CPU
+    DuckDB's own `COPY ... TO` spends on the same orders file (bench/analytics_reports.py)."""
+    import pyarrow.parquet as pq
+
+    reader = con.sql(query).to_arrow_reader(PARQUET_BATCH_ROWS)
+    with pq.ParquetWriter(path, reader.schema, compression="snappy") as writer:
+        for batch in reader:
+            writer.write_batch(batch)
+    return path
+
+
 def build_tables(con: duckdb.DuckDBPyConnection, as_of: date) -> None:
     """The snapshot tables from the loaded ``orders_raw`` and ``profiles``.
 
     One window over each customer's orders (by time) gives every order its F-stage
-    (``seq``), its customer's first purchase day (``first_date``) and whether it opens a
-    new purchase day (``new_day``): the customers table is then one group-by of the
-    orders, and the LTV windows need no join back to the customers."""
+    (``seq``), its customer's first purchase day (``first_date``) and the days of the
+    orders before and after it (``prev_date``, ``next_date``; ``order_date`` is the day of
+    ``placed_at``, so days follow the window's order). The customers table is then one
+    group-by of the orders, the LTV windows need no join back to the customers, and
+    ``customer_months`` one group-by too: per buyer and month with orders, the orders so
+    far (``cum_n``, the month's last ``seq``), the last order day before the month
+    (``prev_last``) and the latest of the days that follow the month's orders
+    (``next_date``: in a later month when the buyer ordered again), which the month-end
+    states read without a window of their own. ``customer_months`` carries the buyer's
+    first month and channel (null for orders of a customer without a profile), so no fact
+    joins it to the customers."""
     today = f"DATE '{as_of.isoformat()}'"
     con.execute(
         """
         CREATE TABLE orders AS
-        SELECT rowid AS rid, order_id, customer_id, order_date, active, revenue, gross_profit,
-               discount, coupon, sales_channel, first_sku,
+        SELECT rowid AS rid, customer_id, order_date, active, revenue, gross_profit,
+               coupon, sales_channel, first_sku,
                CASE WHEN active THEN row_number() OVER w END::INTEGER AS seq,
                first_value(order_date) OVER w AS first_date,
-               order_date IS DISTINCT FROM lag(order_date) OVER w AS new_day
+               lag(order_date) OVER w AS prev_date,
+               lead(order_date) OVER w AS next_date
         FROM orders_raw r
         WINDOW w AS (PARTITION BY customer_id, active ORDER BY placed_at, order_id)
         """
@@ -215,7 +245,8 @@ def build_tables(con: duckdb.DuckDBPyConnection, as_of: date) -> None:
                    min(order_date) AS first_order_date,
                    max(order_date) AS last_order_date,
                    count(*)::INTEGER AS orders,
-                   count(*) FILTER (WHERE new_day)::INTEGER AS purchase_days,
+                   count(*) FILTER (WHERE order_date IS DISTINCT FROM prev_date)::INTEGER
+                       AS purchase_days,
                    sum(revenue) AS revenue,
                    sum(gross_profit) AS gross_profit,
                    arg_min(first_sku, seq) AS first_sku,
@@ -246,9 +277,17 @@ def build_tables(con: duckdb.DuckDBPyConnection, as_of: date) -> None:
     con.execute(
         f"""
         CREATE TABLE customer_months AS
-        SELECT customer_id, {_MONTH_INDEX.format(d="order_date")}::INTEGER AS i,
-               count(*) AS n, max(order_date) AS last, sum(gross_profit) AS gross_profit
-        FROM orders WHERE active GROUP BY ALL
+        WITH m AS (
+            SELECT customer_id, {_MONTH_INDEX.format(d="order_date")}::INTEGER AS i,
+                   count(*) AS n, max(order_date) AS last, sum(gross_profit) AS gross_profit,
+                   max(seq) AS cum_n,
+                   CASE WHEN max(seq) > count(*) THEN min(prev_date) END AS prev_last,
+                   max(next_date) AS next_date
+            FROM orders WHERE active GROUP BY ALL
+        )
+        SELECT m.*, {_MONTH_INDEX.format(d="c.first_order_date")}::INTEGER AS first_i,
+               coalesce(c.acquisition_channel, '(none)') AS channel
+        FROM m LEFT JOIN buyers c USING (customer_id)
         """
     )
 
@@ -336,14 +375,9 @@ def retention_facts(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     return _rows(
         con,
         f"""
-        WITH r AS (
-            SELECT c.first_order_date, {_MONTH_INDEX.format(d="c.first_order_date")} AS first_i,
-                   cm.i
-            FROM customer_months cm JOIN buyers c USING (customer_id)
-        )
-        SELECT {_month("date_trunc('month', first_order_date)")} AS month,
+        SELECT {_MONTH_LABEL.format(i="first_i")} AS month,
                (i - first_i)::INTEGER AS month_offset, count(*) AS customers
-        FROM r GROUP BY date_trunc('month', first_order_date), i - first_i
+        FROM customer_months WHERE first_i IS NOT NULL GROUP BY first_i, i - first_i
         ORDER BY month, month_offset
         """,
     )
@@ -364,7 +398,7 @@ def revenue_facts(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
                    coalesce(sum(gross_profit), 0) AS gross_profit
             FROM orders WHERE active GROUP BY ALL
         ), c AS (SELECT i, count(*) AS customers FROM customer_months GROUP BY i)
-        SELECT printf('%04d-%02d', i // 12, i % 12 + 1) AS month, orders, customers,
+        SELECT {_MONTH_LABEL.format(i="i")} AS month, orders, customers,
                first_orders, revenue, gross_profit
         FROM m JOIN c USING (i) ORDER BY month
         """,
@@ -377,14 +411,11 @@ def payback_facts(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
         con,
         f"""
         WITH p AS (
-            SELECT coalesce(c.acquisition_channel, '(none)') AS channel,
-                   date_trunc('month', c.first_order_date) AS m,
-                   (cm.i - {_MONTH_INDEX.format(d="c.first_order_date")})::INTEGER AS age,
-                   sum(cm.gross_profit) AS gross_profit
-            FROM customer_months cm JOIN buyers c USING (customer_id)
-            GROUP BY ALL
+            SELECT channel, first_i, (i - first_i)::INTEGER AS age,
+                   sum(gross_profit) AS gross_profit
+            FROM customer_months WHERE first_i IS NOT NULL GROUP BY ALL
         )
-        SELECT channel, {_month("m")} AS month, age, gross_profit
+        SELECT channel, {_MONTH_LABEL.format(i="first_i")} AS month, age, gross_profit
         FROM p ORDER BY channel, month, age
         """,
     )
@@ -418,11 +449,13 @@ def build_states(con: duckdb.DuckDBPyConnection, as_of: date) -> None:
 
     A buyer's cumulative orders and last order date only change in months with an order,
     so they are computed once per (buyer, month with orders) (a "span" running to the
-    next such month) and each span is unrolled into its months: no buyer × month grid is
-    joined or windowed. Spans alike after their first month (same months, last order day
-    and orders, counted to 5+) are counted together before they are unrolled; a span's
-    first month, whose previous state is the span before's, is counted apart. Months are
-    counted as integers (year × 12 + month − 1)."""
+    next such month: a row of ``customer_months``, which has the orders so far, the last
+    order day before and the next order's day from the orders' window) and each span is
+    unrolled into its months: no buyer × month grid is joined or windowed. Spans alike
+    after their first month (same months, last order day and orders, counted to 5+) are
+    counted together before they are unrolled; a span's first month, whose previous state
+    is the span before's, is counted apart. Months are counted as integers (year × 12 +
+    month − 1)."""
     today = f"DATE '{as_of.isoformat()}'"
     month_index = _MONTH_INDEX
     now = month_index.format(d=today)
@@ -439,12 +472,13 @@ def build_states(con: duckdb.DuckDBPyConnection, as_of: date) -> None:
     con.execute(
         f"""
         CREATE TABLE state_counts AS
-        WITH cm AS (SELECT * FROM customer_months WHERE i <= {now}), spans AS (
-            SELECT i AS start, last, least(sum(n) OVER w, 5) AS cum_n,
-                   least(sum(n) OVER w - n, 5) AS prev_n, lag(last) OVER w AS prev_last,
-                   coalesce(lead(i) OVER w, {now} + 1) AS stop
-            FROM cm WHERE customer_id IN (SELECT customer_id FROM buyers)
-            WINDOW w AS (PARTITION BY customer_id ORDER BY i)
+        WITH spans AS (
+            SELECT i AS start, last, least(cum_n, 5) AS cum_n, least(cum_n - n, 5) AS prev_n,
+                   prev_last,
+                   CASE WHEN {month_index.format(d="next_date")} > i
+                        THEN least({month_index.format(d="next_date")}, {now} + 1)
+                        ELSE {now} + 1 END AS stop
+            FROM customer_months WHERE i <= {now} AND first_i IS NOT NULL
         ), firsts AS (
             SELECT start AS i, last, cum_n, prev_n, prev_last, count(*) AS customers
             FROM spans GROUP BY ALL
@@ -515,7 +549,7 @@ def campaign_facts(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
         WITH att AS (
             SELECT a.source_id, o.customer_id, count(*) AS orders,
                    sum(o.revenue) AS revenue, sum(o.discount) AS discount
-            FROM attributed a JOIN orders o ON o.order_id = a.order_id AND o.active
+            FROM attributed a JOIN orders_raw o ON o.order_id = a.order_id AND o.active
             GROUP BY ALL
         )
         SELECT r.source, r.source_id, r.name, {_month("r.sent_date")} AS month,
@@ -596,11 +630,8 @@ class Snapshot:
             ("orders", _ORDERS_FILE),
             ("customers", "SELECT * FROM customers"),
         ):
-            path = out_dir / f"{table}.parquet"
-            con.execute(
-                f"COPY ({query}) TO '{path.as_posix()}' (FORMAT parquet, COMPRESSION snappy)"
-            )
-            files[table] = path
+            files[table] = write_parquet(con, query, out_dir / f"{table}.parquet")
+        campaigns_facts = campaign_facts(con)  # the attributed orders by order id
         con.execute("DROP TABLE orders_raw")  # written: the facts read the narrow orders
         build_states(con, as_of)
         facts: dict[str, list[dict[str, Any]]] = {
@@ -613,7 +644,7 @@ class Snapshot:
             "list": list_facts(con),
             "calendar": calendar_facts(con),
             "lifecycle": lifecycle_facts(con),
-            "campaigns": campaign_facts(con),
+            "campaigns": campaigns_facts,
         }
         for hook in hooks:
             facts.update(hook(con))
