@@ -35,6 +35,8 @@ ORDERS: list[tuple[str, str, str, int, int, int]] = [
     ("c5", "ads", "2026-09-10", 6000, 2000, 0),
 ]
 AS_OF = date(2026, 11, 23)
+COUPONS = {"o-2": "SPRING", "o-6": "WELCOME"}
+"""c1's third order used a coupon (a later order: c1's first offer is none), c4's first."""
 
 
 def _body(i: int, customer: str, channel: str, day: str, total: int, cost: int) -> dict[str, Any]:
@@ -45,6 +47,7 @@ def _body(i: int, customer: str, channel: str, day: str, total: int, cost: int) 
         "currency": "JPY",
         "total": str(total),
         "sales_channel": channel,
+        "coupon": COUPONS.get(f"o-{i}"),
         "items": [
             {
                 "sku": f"SKU-{customer}",
@@ -253,7 +256,8 @@ def test_ltv_by_channel_and_window_net_of_refunds(
         "cohort": lambda c: f"{first[c].year:04d}-{first[c].month:02d}",
         "channel": _channel_of,
         "first_product": lambda c: f"SKU-{c}",
-        "first_offer": lambda c: "(none)",
+        # the coupon of the first order, none when it had none (a later coupon is not it)
+        "first_offer": lambda c: "WELCOME" if c == "c4" else "(none)",
     }
     windows: dict[str, int | None] = {"90d": 90, "180d": 180, "365d": 365, "3y": 1095}
     windows["lifetime"] = None

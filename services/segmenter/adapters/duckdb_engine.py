@@ -249,9 +249,11 @@ def build_tables(con: duckdb.DuckDBPyConnection, as_of: date) -> None:
                        AS purchase_days,
                    sum(revenue) AS revenue,
                    sum(gross_profit) AS gross_profit,
-                   arg_min(first_sku, seq) AS first_sku,
-                   arg_min(coupon, seq) AS first_coupon,
-                   arg_min(sales_channel, seq) AS first_channel,
+                   -- the first order's values, NULL included: arg_min would skip a
+                   -- first order without a coupon and credit a later order's coupon
+                   arg_min_null(first_sku, seq) AS first_sku,
+                   arg_min_null(coupon, seq) AS first_coupon,
+                   arg_min_null(sales_channel, seq) AS first_channel,
                    sum(revenue) FILTER (WHERE order_date = first_date) AS first_day_revenue
             FROM orders WHERE active GROUP BY customer_id
         )
