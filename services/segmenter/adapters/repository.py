@@ -59,7 +59,7 @@ from segmenter.domain.records import (
     SegmentDefinition,
     duplicate_of,
 )
-from segmenter.services.ports import MAX_TRANSACTION_ITEMS, ProfileRepository
+from segmenter.services.ports import MAX_TRANSACTION_ITEMS, ProfileRepository, ScanSegments
 from shared import clock as shared_clock
 from shared.adapters.dynamodb import (
     Position,
@@ -202,7 +202,7 @@ def _segment_from(d: dict[str, Any]) -> SegmentDefinition:
     )
 
 
-class DynamoProfileRepository(ProfileRepository):
+class DynamoProfileRepository(ProfileRepository, ScanSegments):
     def __init__(self, client: DynamoDBClient, table: str) -> None:
         self._client = client
         self._table = table
@@ -358,6 +358,39 @@ class DynamoProfileRepository(ProfileRepository):
                     if acts and now
                     else profile
                 )
+
+    def segment_profiles(self, segment: int, total: int, now: datetime) -> dict[str, list[Profile]]:
+        """Scan segment `segment` of `total`: its live profiles by shop, each with its kept
+        history (a customer's activity items share the profile's partition key, hence its
+        segment). The profiles of a shop come in customer id order."""
+        history: dict[tuple[str, str], list[Activity]] = {}
+        found: dict[str, list[Profile]] = {}
+        for item in _scan_all(
+            self._client,
+            TableName=self._table,
+            Segment=segment,
+            TotalSegments=total,
+            FilterExpression="sk = :profile OR begins_with(sk, :act)",
+            ExpressionAttributeValues={
+                ":profile": {"S": "PROFILE"},
+                ":act": {"S": ACTIVITY_PREFIX},
+            },
+        ):
+            if item["sk"] == "PROFILE":
+                profile = profile_from_dict(item)
+                if profile.merged_into is None:
+                    found.setdefault(profile.shop_id, []).append(profile)
+            else:
+                shop_id = item["pk"].removeprefix("SHOP#").rsplit("#CUST#", 1)[0]
+                owner = (shop_id, item["customer_id"])
+                history.setdefault(owner, []).extend(activities_of_item(item))
+        for shop_id, profiles in found.items():
+            profiles.sort(key=lambda p: p.customer_id)
+            for i, p in enumerate(profiles):
+                acts = history.get((shop_id, p.customer_id))
+                if acts:
+                    profiles[i] = replace(p, activities=kept_activities(acts, now))
+        return found
 
     def load_activities(
         self,
@@ -885,3 +918,15 @@ class DynamoProfileRepository(ProfileRepository):
                 {"pk": f"SHOP#{shop_id}#SETTINGS", "sk": name, "value": json.dumps(value)}
             ),
         )
+
+
+def _scan_all(client: DynamoDBClient, **kwargs: Any) -> Iterator[dict[str, Any]]:
+    """Every item of a (segment's) Scan, page after page."""
+    while True:
+        page = client.scan(**kwargs)
+        for item in page.get("Items", []):
+            yield from_item(item)
+        last = page.get("LastEvaluatedKey")
+        if not last:
+            return
+        kwargs["ExclusiveStartKey"] = last

@@ -9,13 +9,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from segmenter.domain.model import Profile, RfmScore
 from segmenter.domain.segments.rfm import RfmConfig
 from shared.segment_rules.evaluate import evaluate
 from shared.segment_rules.facts import Activity, CustomerFacts
 from shared.segment_rules.rules import Rule, parse_rule
+
+if TYPE_CHECKING:
+    from .segments.batch import ProfileTable, RfmPools
 
 
 def profile_fields(profile: Profile, now: datetime) -> dict[str, object]:
@@ -101,20 +104,15 @@ def memberships(
     return frozenset(s.segment_id for s in segments if evaluate(s.rule, facts, local_now))
 
 
-def shop_rfm(
-    profiles: Sequence[Profile], now: datetime, config: RfmConfig | None = None
-) -> list[RfmScore | None]:
-    """Tonight's RFM score of every profile (same order; None: unranked), vectorised by
-    `batch.score_rfm` (tested equal to `rfm.score_customers`, which is 100x slower at
-    200,000 customers). numpy is loaded here only, as in `shop_memberships`."""
+def rfm_table(profiles: Sequence[Profile]) -> ProfileTable:
+    """The three columns RFM reads, off the profiles."""
     import numpy as np
 
-    from .segments.batch import MISSING_INSTANT, ProfileTable, epoch_micros, score_rfm
-    from .segments.rfm import RANK_ORDER
+    from .segments.batch import MISSING_INSTANT, ProfileTable, epoch_micros
 
     n = len(profiles)
     stats = [p.stats for p in profiles]
-    table = ProfileTable(
+    return ProfileTable(
         customer_ids=[p.customer_id for p in profiles],
         numbers={
             "order_count": np.fromiter((s.order_count for s in stats), np.float64, n),
@@ -131,7 +129,31 @@ def shop_rfm(
             )
         },
     )
-    scored = score_rfm(table, now, config)
+
+
+def shop_pools(profiles: Sequence[Profile]) -> RfmPools:
+    """These profiles' share of their shop's RFM pools (a fan-out child's rows)."""
+    from .segments.batch import rfm_pools
+
+    return rfm_pools(rfm_table(profiles))
+
+
+def shop_rfm(
+    profiles: Sequence[Profile],
+    now: datetime,
+    config: RfmConfig | None = None,
+    pools: RfmPools | None = None,
+) -> list[RfmScore | None]:
+    """Tonight's RFM score of every profile (same order; None: unranked), vectorised by
+    `batch.score_rfm` (tested equal to `rfm.score_customers`, which is 100x slower at
+    200,000 customers). Given the shop's `pools`, `profiles` may be part of the shop.
+    numpy is loaded here only, as in `shop_memberships`."""
+    import numpy as np
+
+    from .segments.batch import score_rfm
+    from .segments.rfm import RANK_ORDER
+
+    scored = score_rfm(rfm_table(profiles), now, config, pools)
     # At most 5 x 5 x 5 x 4 distinct scores: one immutable RfmScore each, shared.
     codes = (
         scored.rank.astype(np.int64) * 1000

@@ -214,6 +214,34 @@ class ProfileRepository(
             self.commit(change)
 
 
+class ScanSegments:
+    """The table read as DynamoDB parallel-scan segments: what one nightly fan-out child
+    reads. A customer's profile and activity items share a partition key, so they fall
+    in the same segment."""
+
+    def segment_profiles(self, segment: int, total: int, now: datetime) -> dict[str, list[Profile]]:
+        """The live profiles of scan segment `segment` of `total`, by shop, each with its
+        activity history kept at `now`."""
+        raise NotImplementedError
+
+
+class NightlyRuns:
+    """What a nightly fan-out run keeps between its steps (the analytics bucket's
+    `nightly/<run>/`): JSON records and named numpy arrays."""
+
+    def put_json(self, run: str, name: str, value: Mapping[str, Any]) -> None:
+        raise NotImplementedError
+
+    def get_json(self, run: str, name: str) -> dict[str, Any] | None:
+        raise NotImplementedError
+
+    def put_arrays(self, run: str, name: str, arrays: Mapping[str, Any]) -> None:
+        raise NotImplementedError
+
+    def get_arrays(self, run: str, name: str) -> dict[str, Any] | None:
+        raise NotImplementedError
+
+
 class PersonalDataStore:
     """Everything the table holds on a person, for disclosure and erasure."""
 

@@ -270,16 +270,71 @@ def _threshold_scores(values: Numbers, cuts: Sequence[float]) -> NDArray[np.int6
     return score
 
 
-def score_rfm(table: ProfileTable, now: datetime, config: RfmConfig | None = None) -> RfmColumns:
-    """`rfm.score_customers` over the whole table, vectorised."""
-    config = config or RfmConfig()
+@dataclass(frozen=True)
+class RfmPools:
+    """The ranked customers' R, F and M values of a whole shop, each sorted: what a
+    quantile score compares one customer with. Each fan-out child takes its rows' share
+    (`rfm_pools`), the shares are merged, and every child then scores its own rows exactly
+    as one pass over the whole shop would."""
+
+    last: Int64s
+    count: NDArray[np.float64]
+    revenue: NDArray[np.float64]
+
+    @classmethod
+    def merge(cls, parts: Sequence[RfmPools]) -> RfmPools:
+        def joined(values: Sequence[Numbers], dtype: type) -> Numbers:
+            return np.sort(np.concatenate([np.empty(0, dtype=dtype), *values]))
+
+        return cls(
+            last=joined([p.last for p in parts], np.int64).astype(np.int64),
+            count=joined([p.count for p in parts], np.float64).astype(np.float64),
+            revenue=joined([p.revenue for p in parts], np.float64).astype(np.float64),
+        )
+
+
+def _rfm_inputs(
+    table: ProfileTable,
+) -> tuple[Int64s, NDArray[np.float64], NDArray[np.float64], Mask]:
     n = table.size
     last = table.instants.get("last_order_at", np.full(n, MISSING_INSTANT, dtype=np.int64))
     count = np.trunc(table.numbers.get("order_count", np.full(n, np.nan)))
     revenue = np.nan_to_num(table.numbers.get("revenue", np.zeros(n)), nan=0.0)
-    ranked = (count >= 1) & (last != MISSING_INSTANT)
+    ranked = _mask((count >= 1) & (last != MISSING_INSTANT))
+    return last, count, revenue, ranked
+
+
+def rfm_pools(table: ProfileTable) -> RfmPools:
+    """This table's share of the shop's pools (merge the shares with `RfmPools.merge`)."""
+    last, count, revenue, ranked = _rfm_inputs(table)
+    return RfmPools(np.sort(last[ranked]), np.sort(count[ranked]), np.sort(revenue[ranked]))
+
+
+def _pooled_scores(values: Numbers, pool: Numbers) -> NDArray[np.int64]:
+    """As `_quantile_scores`, against the whole shop's sorted pool: how many ranked
+    customers are strictly below is where the value would be inserted on the left."""
+    below = np.searchsorted(pool, values, side="left").astype(np.int64)
+    return 1 + (5 * below) // max(len(pool), 1)
+
+
+def score_rfm(
+    table: ProfileTable,
+    now: datetime,
+    config: RfmConfig | None = None,
+    pools: RfmPools | None = None,
+) -> RfmColumns:
+    """`rfm.score_customers` over the whole table, vectorised. Given the shop's `pools`,
+    the table may be a part of the shop (a fan-out child's rows): quantiles are taken
+    over the pools, so each row gets the score a whole-shop pass gives it."""
+    config = config or RfmConfig()
+    n = table.size
+    last, count, revenue, ranked = _rfm_inputs(table)
     elapsed = np.where(ranked, epoch_micros(now) - np.where(ranked, last, 0), 0)
-    if config.method is ScoringMethod.QUANTILE:
+    if config.method is ScoringMethod.QUANTILE and pools is not None:
+        r = _pooled_scores(last, pools.last)
+        f = _pooled_scores(count, pools.count)
+        m = _pooled_scores(revenue, pools.revenue)
+    elif config.method is ScoringMethod.QUANTILE:
         r = _quantile_scores(last, ranked)
         f = _quantile_scores(count, ranked)
         m = _quantile_scores(revenue, ranked)
