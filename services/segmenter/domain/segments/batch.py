@@ -102,7 +102,14 @@ class StringColumn:
         return self.codes_where(c in wanted for c in self.categories)
 
     def isin(self, texts: Iterable[str]) -> Mask:
-        return _mask(np.isin(self.codes, self.codes_of(texts)))
+        return self.holding_codes(self.codes_of(texts))
+
+    def holding_codes(self, codes: NDArray[np.int32]) -> Mask:
+        """Rows whose code is one of `codes`: a lookup per row in a table of the few
+        categories (missing, -1, reads slot 0), where `np.isin` sorts the whole column."""
+        lookup = np.zeros(len(self.categories) + 1, dtype=bool)
+        lookup[codes + 1] = True
+        return _mask(lookup[self.codes + 1])
 
     @property
     def present(self) -> Mask:
@@ -651,10 +658,10 @@ def _number(cond: FieldCondition, values: NDArray[np.float64]) -> Mask:
 
 
 def _string(cond: FieldCondition, column: StringColumn) -> Mask:
-    codes, present = column.codes, column.present
+    present = column.present
     match cond.op:
         case Op.EXISTS | Op.NOT_EXISTS:
-            filled = _mask(np.isin(codes, column.codes_where(bool(c) for c in column.categories)))
+            filled = column.holding_codes(column.codes_where(bool(c) for c in column.categories))
             return filled if cond.op is Op.EXISTS else ~filled
         case Op.EQ | Op.IN:
             return column.isin(cond.strings)
@@ -662,7 +669,7 @@ def _string(cond: FieldCondition, column: StringColumn) -> Mask:
             return present & ~column.isin(cond.strings)
         case Op.CONTAINS:
             text = cond.text
-            return _mask(np.isin(codes, column.codes_where(text in c for c in column.categories)))
+            return column.holding_codes(column.codes_where(text in c for c in column.categories))
     raise AssertionError(cond.op)
 
 
