@@ -29,6 +29,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "services"))
@@ -62,7 +63,8 @@ class MotoMeter:
             target = request.headers.get("X-Amz-Target")
             if isinstance(target, bytes):
                 target = target.decode()
-            name = str(target or f"{request.method} {request.url.split('/', 3)[-1][:24]}")
+            url = urlsplit(request.url)
+            name = str(target or f"{request.method} {url.netloc.split('.')[0]}{url.path[:24]}")
             meter.requests[name] = meter.requests.get(name, 0) + 1
             started = time.perf_counter()
             try:
@@ -71,7 +73,7 @@ class MotoMeter:
                 meter.seconds += time.perf_counter() - started
 
         self._original = original
-        BotocoreStubber.process_request = timed  # type: ignore[method-assign]
+        BotocoreStubber.process_request = timed  # type: ignore[method-assign,assignment]
         return self
 
     def __exit__(self, *exc: object) -> None:
