@@ -67,6 +67,7 @@ from shared.adapters.eventbridge import EventBridgePublisher  # noqa: E402
 NOW = datetime(2026, 11, 22, 18, 0, tzinfo=UTC)
 SHOP = "bench"
 PAGE = 1000
+RFM_FIELDS = ("order_count", "last_order_at", "revenue")
 CATEGORIES = ("skincare", "haircare", "supplement", "food", "gift")
 
 
@@ -77,6 +78,9 @@ class WireTable:
     def __init__(self, segments: int) -> None:
         self.total = segments
         self.by_segment: list[list[str]] = [[] for _ in range(segments)]
+        self.profiles_projected: list[list[str]] = [[] for _ in range(segments)]
+        """The rank step's read (profile items, RFM's three fields), projected when
+        stored, as DynamoDB sends only the projection."""
         self.by_gsi: dict[str, list[str]] = {}
         self.writes: dict[str, int] = {}
 
@@ -85,6 +89,13 @@ class WireTable:
         pk = item["pk"]["S"]
         segment = int(hashlib.md5(pk.encode(), usedforsecurity=False).hexdigest(), 16)
         self.by_segment[segment % self.total].append(text)
+        if item["sk"]["S"] == "PROFILE":
+            stats = item.get("stats", {"M": {}})["M"]
+            kept = {k: stats[k] for k in ("order_count", "last_order_at", "revenue") if k in stats}
+            projected = {"shop_id": item["shop_id"], "stats": {"M": kept}}
+            if "merged_into" in item:
+                projected["merged_into"] = item["merged_into"]
+            self.profiles_projected[segment % self.total].append(json.dumps(projected))
         if "gsi1pk" in item:
             self.by_gsi.setdefault(item["gsi1pk"]["S"], []).append(text)
 
@@ -101,6 +112,10 @@ class WireTable:
     def scan(self, **kwargs: Any) -> dict[str, Any]:
         assert kwargs["TotalSegments"] == self.total
         start = int(kwargs.get("ExclusiveStartKey", {"n": {"N": "0"}})["n"]["N"])
+        if "ProjectionExpression" in kwargs:
+            names = set(kwargs["ExpressionAttributeNames"].values())
+            assert names == {"shop_id", "merged_into", "stats", *RFM_FIELDS}, names
+            return self._page(self.profiles_projected[kwargs["Segment"]], start)
         return self._page(self.by_segment[kwargs["Segment"]], start)
 
     def query(self, **kwargs: Any) -> dict[str, Any]:

@@ -28,6 +28,7 @@ import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
@@ -42,6 +43,7 @@ from segmenter.adapters.codec import (
 )
 from segmenter.domain.errors import ConcurrentUpdate, DuplicateEvent, OrderAlreadyRecorded
 from segmenter.domain.identity import Identifier
+from segmenter.domain.membership import RfmInputs
 from segmenter.domain.model import (
     Activity,
     Order,
@@ -390,6 +392,38 @@ class DynamoProfileRepository(ProfileRepository, ScanSegments):
                 acts = history.get((shop_id, p.customer_id))
                 if acts:
                     profiles[i] = replace(p, activities=kept_activities(acts, now))
+        return found
+
+    def segment_rfm_inputs(self, segment: int, total: int) -> dict[str, RfmInputs]:
+        """Scan segment `segment` of `total`, profile items only and only what RFM reads
+        (a projection), decoded as `profile_from_dict` decodes those fields."""
+        found: dict[str, RfmInputs] = {}
+        for item in _scan_all(
+            self._client,
+            TableName=self._table,
+            Segment=segment,
+            TotalSegments=total,
+            FilterExpression="sk = :profile",
+            ProjectionExpression="#shop, #merged, #s.#count, #s.#last, #s.#revenue",
+            ExpressionAttributeNames={
+                "#shop": "shop_id",
+                "#merged": "merged_into",
+                "#s": "stats",
+                "#count": "order_count",
+                "#last": "last_order_at",
+                "#revenue": "revenue",
+            },
+            ExpressionAttributeValues={":profile": {"S": "PROFILE"}},
+        ):
+            if item.get("merged_into") is not None:
+                continue
+            s = item.get("stats") or {}
+            last = s.get("last_order_at")
+            found.setdefault(item["shop_id"], RfmInputs()).add(
+                int(s.get("order_count", 0)),
+                datetime.fromisoformat(last) if last else None,
+                float(Decimal(s.get("revenue", 0))),
+            )
         return found
 
     def load_activities(

@@ -7,7 +7,7 @@ recompute (`shop_memberships`, column-wise), so both agree on who is in a segmen
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -104,6 +104,46 @@ def memberships(
     return frozenset(s.segment_id for s in segments if evaluate(s.rule, facts, local_now))
 
 
+@dataclass
+class RfmInputs:
+    """What RFM reads of some customers, as columns: order counts, last order instants
+    (None: never ordered) and revenues, in the same order."""
+
+    order_counts: list[int] = field(default_factory=list)
+    last_orders: list[datetime | None] = field(default_factory=list)
+    revenues: list[float] = field(default_factory=list)
+
+    def add(self, order_count: int, last_order: datetime | None, revenue: float) -> None:
+        self.order_counts.append(order_count)
+        self.last_orders.append(last_order)
+        self.revenues.append(revenue)
+
+
+def inputs_pools(inputs: RfmInputs) -> RfmPools:
+    """These customers' share of their shop's RFM pools, from the columns alone."""
+    import numpy as np
+
+    from .segments.batch import MISSING_INSTANT, ProfileTable, epoch_micros, rfm_pools
+
+    n = len(inputs.order_counts)
+    return rfm_pools(
+        ProfileTable(
+            customer_ids=[""] * n,
+            numbers={
+                "order_count": np.fromiter(inputs.order_counts, np.float64, n),
+                "revenue": np.fromiter(inputs.revenues, np.float64, n),
+            },
+            instants={
+                "last_order_at": np.fromiter(
+                    (MISSING_INSTANT if t is None else epoch_micros(t) for t in inputs.last_orders),
+                    np.int64,
+                    n,
+                )
+            },
+        )
+    )
+
+
 def rfm_table(profiles: Sequence[Profile]) -> ProfileTable:
     """The three columns RFM reads, off the profiles."""
     import numpy as np
@@ -129,13 +169,6 @@ def rfm_table(profiles: Sequence[Profile]) -> ProfileTable:
             )
         },
     )
-
-
-def shop_pools(profiles: Sequence[Profile]) -> RfmPools:
-    """These profiles' share of their shop's RFM pools (a fan-out child's rows)."""
-    from .segments.batch import rfm_pools
-
-    return rfm_pools(rfm_table(profiles))
 
 
 def shop_rfm(

@@ -3,7 +3,8 @@ the template's NightlyRecomputeMachine (Step Functions, a Distributed Map per ph
 each a call of the NightlyFunction.
 
 1. `plan`: the run (named by its start), the shops, and the scan segments to map over.
-2. `rank` (one child per segment): the segment's share of each shop's RFM pools.
+2. `rank` (one child per segment): the segment's share of each shop's RFM pools, read
+   straight from the items (a projection of the three fields RFM reads).
 3. `pools`: the shares merged, per shop (quantiles are taken over the whole shop).
 4. `apply` (one child per segment): the segment's profiles scored against their shop's
    pools, every segment evaluated column-wise, entries and exits published and written
@@ -24,7 +25,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from segmenter.domain.membership import shop_pools, shop_rfm
+from segmenter.domain.membership import inputs_pools, shop_rfm
 from segmenter.domain.model import Profile
 from segmenter.services.ports import NightlyRuns, ScanSegments
 from segmenter.services.segments import Segments
@@ -79,10 +80,10 @@ class NightlyFanout:
         name = f"shares/{segment}"
         if self._runs.get_arrays(run, name) is not None:
             return {"segment": segment, "skipped": True}
-        by_shop = self._scan.segment_profiles(segment, total, now)
+        by_shop = self._scan.segment_rfm_inputs(segment, total)
         arrays: dict[str, Any] = {"shops": _names(sorted(by_shop))}
         for index, shop_id in enumerate(sorted(by_shop)):
-            pools = shop_pools(by_shop[shop_id])
+            pools = inputs_pools(by_shop[shop_id])
             arrays.update(_pool_arrays(index, pools.last, pools.count, pools.revenue))
         self._runs.put_arrays(run, name, arrays)
         return {"segment": segment, "shops": len(by_shop)}

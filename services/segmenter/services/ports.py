@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from segmenter.domain.identity import Identifier
+from segmenter.domain.membership import RfmInputs
 from segmenter.domain.model import Activity, Order, Profile
 from segmenter.domain.records import (
     AfterCommit,
@@ -222,6 +223,11 @@ class ScanSegments:
     def segment_profiles(self, segment: int, total: int, now: datetime) -> dict[str, list[Profile]]:
         """The live profiles of scan segment `segment` of `total`, by shop, each with its
         activity history kept at `now`."""
+        raise NotImplementedError
+
+    def segment_rfm_inputs(self, segment: int, total: int) -> dict[str, RfmInputs]:
+        """What RFM reads of the live profiles of scan segment `segment`, by shop, read
+        straight from the items (a projection: no profile object per customer)."""
         raise NotImplementedError
 
 
