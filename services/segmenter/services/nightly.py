@@ -117,8 +117,8 @@ class NightlyFanout:
         done, skipped, failed = 0, 0, []
         for shop_id in sorted(by_shop):
             marker = f"done/{segment}/{shop_id}"
-            if self._runs.get_json(run, marker) is not None:
-                skipped += 1
+            if shop_id not in index or self._runs.get_json(run, marker) is not None:
+                skipped += 1  # done in this run, or its first profile came after `rank`
                 continue
             try:
                 result = self._apply_shop(shop_id, by_shop[shop_id], now, pools, index)
@@ -148,9 +148,7 @@ class NightlyFanout:
         pools: dict[str, Any],
         index: dict[str, int],
     ) -> dict[str, Any]:
-        shop_index = index.get(shop_id)
-        if shop_index is None:
-            raise ChildFailed("a shop without pools (created after the rank step)")
+        shop_index = index[shop_id]
         config = self._segments.rfm_config(shop_id)
         scores = shop_rfm(profiles, now, config, _pools_from(pools, shop_index))
         compiled = self._segments.compiled(shop_id)
