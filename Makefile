@@ -48,6 +48,7 @@ bench: install
 	$(BIN)/python bench/import_throughput.py --rows 200000
 	$(BIN)/python bench/segments_recompute.py
 	$(BIN)/python bench/nightly_rfm.py
+	$(BIN)/python bench/nightly_fanout.py --customers 100000
 	$(BIN)/python bench/analytics_reports.py
 	$(BIN)/python bench/clv_fit.py
 

@@ -15,11 +15,18 @@ from segmenter.adapters.journey_results import (
     MessengerJourneyResults,
     NoJourneyResults,
 )
+from segmenter.adapters.nightly_runs import S3NightlyRuns
 from segmenter.adapters.repository import DynamoProfileRepository
 from segmenter.adapters.rights import DynamoPersonalData
 from segmenter.services.customers import Customers
 from segmenter.services.ingest import Ingest
-from segmenter.services.ports import PersonalDataStore, ProfileRepository
+from segmenter.services.nightly import NightlyFanout
+from segmenter.services.ports import (
+    NightlyRuns,
+    PersonalDataStore,
+    ProfileRepository,
+    ScanSegments,
+)
 from segmenter.services.rights import Rights
 from segmenter.services.segments import SegmentCache, Segments
 from shared import aws
@@ -53,6 +60,8 @@ class SegmenterAdapters:
     personal_data: PersonalDataStore
     """What the table holds on a person, for disclosure and erasure."""
     erasures: ErasureLog
+    runs: NightlyRuns
+    """The nightly fan-out's working files between its steps."""
     clock: Callable[[], datetime] = shared_clock.now
 
 
@@ -66,6 +75,7 @@ class SegmenterContainer:
     customers: Customers
     segments: Segments
     rights: Rights
+    nightly: NightlyFanout
 
     @property
     def erasures(self) -> ErasureLog:
@@ -106,13 +116,18 @@ def wire(a: SegmenterAdapters) -> SegmenterContainer:
     """Build each use case once, from the adapters (the composition root)."""
     table = a.profiles
     cache = SegmentCache(table)
+    segments = Segments(table, table, table, table, cache, a.publisher, a.clock)
+    assert isinstance(table, ScanSegments), "the table adapter reads scan segments too"
     return SegmenterContainer(
         adapters=a,
         cache=cache,
         ingest=Ingest(table, table, table, table, table, a.publisher, a.clock, cache),
         customers=Customers(table, table, table),
-        segments=Segments(table, table, table, table, cache, a.publisher, a.clock),
+        segments=segments,
         rights=Rights(table, a.personal_data, a.erasures, a.publisher, a.clock),
+        nightly=NightlyFanout(
+            table, a.runs, segments, lambda: [s.shop_id for s in a.keys.list_shops()]
+        ),
     )
 
 
@@ -128,6 +143,7 @@ def build(settings: Settings | None = None) -> SegmenterContainer:
             publisher=EventBridgePublisher(aws.client(session, "events"), settings.event_bus_name),
             personal_data=DynamoPersonalData(dynamodb, settings.segmenter_table),
             erasures=DynamoErasureLog(dynamodb, settings.segmenter_table, "segmenter"),
+            runs=S3NightlyRuns(aws.client(session, "s3"), settings.analytics_bucket),
             analytics=AnalyticsPorts(
                 data=DynamoAnalyticsData(dynamodb, settings.segmenter_table),
                 store=S3AnalyticsStore(aws.client(session, "s3"), settings.analytics_bucket),

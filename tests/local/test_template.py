@@ -14,6 +14,7 @@ from ops.local.template import (
     code_dir,
     functions,
     load_template,
+    state_machines,
     tables,
 )
 
@@ -117,7 +118,11 @@ def test_real_template_reads_cleanly() -> None:
     # Then every function has a handler path and the schedules the brief names
     assert all(s.handler.count(".") >= 2 for s in specs)
     names = {s.name for f in specs for s in f.schedules}
-    assert {"JourneyDispatcher", "NightlyRecompute"} <= names
+    assert "JourneyDispatcher" in names
+    # And the nightly recompute is the state machine's schedule, its tasks one function
+    (machine,) = state_machines(template)
+    assert [s.name for s in machine.schedules] == ["NightlyRecompute"]
+    assert set(machine.functions.values()) <= {f.logical_id for f in specs}
     assert {t.logical_id for t in tables(template)} >= {"PlatformTable", "SegmenterTable"}
 
 

@@ -54,7 +54,7 @@ def test_every_zip_function_is_built_by_the_makefile() -> None:
     Then each is built by `services/Makefile`, which has its `build-<LogicalId>` target."""
     template = load_template(TEMPLATE)
     zips = [s.logical_id for s in functions(template) if not s.image]
-    assert len(zips) == 7
+    assert len(zips) == 8
     makefile = (SERVICES / "Makefile").read_text(encoding="utf-8")
     for logical_id in zips:
         resource = template["Resources"][logical_id]

@@ -93,7 +93,7 @@ def test_the_journey_tick_fans_shards_out_through_sqs_to_the_messenger() -> None
 
 def test_every_handler_path_imports() -> None:
     specs = functions(load_template(TEMPLATE))
-    assert len(specs) == 8
+    assert len(specs) == 9
     for spec in specs:
         module = importlib.import_module(spec.module)
         assert callable(getattr(module, spec.attribute)), spec.handler

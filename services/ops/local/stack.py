@@ -50,12 +50,14 @@ from ops.local.sandbox import (
     moto_sms_messages,
 )
 from ops.local.schedule import Schedule, parse_schedule
+from ops.local.states import StateMachineRunner
 from ops.local.template import (
     BucketSpec,
     FunctionSpec,
     Resolver,
     ScheduleSpec,
     SqsSourceSpec,
+    StateMachineSpec,
     TableSpec,
     TemplateError,
     buckets,
@@ -65,6 +67,7 @@ from ops.local.template import (
     local_name,
     resources_of_type,
     ses_identities,
+    state_machines,
     tables,
 )
 from shared import clock as shared_clock
@@ -162,9 +165,11 @@ class _Consumer:
 
 @dataclass(frozen=True)
 class _BoundSchedule:
-    function: FunctionSpec
+    function: FunctionSpec | None
     spec: ScheduleSpec
     schedule: Schedule
+    machine: StateMachineSpec | None = None
+    """A state machine's schedule: run by `ops.local.states` on the local functions."""
 
 
 def _serve_boto3_in_process(on: bool) -> None:
@@ -232,6 +237,14 @@ class LocalStack:
             for fn in self.functions
             for s in fn.schedules
         }
+        self.state_machines = state_machines(self.template)
+        for machine in self.state_machines:
+            for s in machine.schedules:
+                if s.name in self._schedules:
+                    raise TemplateError(f"schedule {s.name} is declared twice")
+                self._schedules[s.name] = _BoundSchedule(
+                    None, s, parse_schedule(s.expression), machine
+                )
         self._bus_names = self._resolve_bus_names()
         self._queue_ids = list(resources_of_type(self.template, "AWS::SQS::Queue"))
         self._consumers = [
@@ -981,9 +994,23 @@ class LocalStack:
             raise UnknownScheduleError(name)
         self._enter_busy()
         try:
+            if bound.machine is not None:
+                return self.run_state_machine(bound.machine, bound.spec.input)
+            assert bound.function is not None
             return self._handler(bound.function)(copy.deepcopy(bound.spec.input), None)
         finally:
             self._leave_busy()
+
+    def run_state_machine(self, machine: StateMachineSpec, payload: Any) -> Any:
+        """One execution of the template's definition on the local functions, started
+        now on the stack's clock (what Step Functions runs in AWS)."""
+        by_id = {fn.logical_id: fn for fn in self.functions}
+
+        def invoke(logical_id: str, event: dict[str, Any]) -> Any:
+            return self._handler(by_id[logical_id])(event, None)
+
+        runner = StateMachineRunner(machine.definition, machine.functions, invoke)
+        return runner.execute(copy.deepcopy(payload), self._clock())
 
     def import_orders(
         self,

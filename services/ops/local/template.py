@@ -522,3 +522,47 @@ class Resolver:
             value = self.resolve(raw)
             resolved[name] = value if isinstance(value, str) else json.dumps(value)
         return resolved
+
+
+@dataclass(frozen=True)
+class StateMachineSpec:
+    """One `AWS::Serverless::StateMachine`: its ASL definition, the function each
+    `${Name}` of its DefinitionSubstitutions names (`!GetAtt Fn.Arn`), its schedules."""
+
+    logical_id: str
+    definition: Mapping[str, Any]
+    functions: Mapping[str, str]
+    schedules: tuple[ScheduleSpec, ...] = ()
+
+
+def state_machines(template: Mapping[str, Any]) -> list[StateMachineSpec]:
+    """Every serverless state machine with an inline `Definition` (the local stack runs
+    them with `ops.local.states`)."""
+    specs = []
+    for logical_id, resource in resources_of_type(
+        template, "AWS::Serverless::StateMachine"
+    ).items():
+        props = resource.get("Properties") or {}
+        if not isinstance(props.get("Definition"), dict):
+            raise TemplateError(f"{logical_id}: only an inline Definition is run locally")
+        targets: dict[str, str] = {}
+        for name, value in (props.get("DefinitionSubstitutions") or {}).items():
+            if not (isinstance(value, dict) and "Fn::GetAtt" in value):
+                raise TemplateError(f"{logical_id}.{name}: expected !GetAtt Function.Arn")
+            targets[name] = str(value["Fn::GetAtt"][0])
+        schedules = []
+        for event_name, event in (props.get("Events") or {}).items():
+            if event.get("Type") != "Schedule":
+                raise TemplateError(f"{logical_id}.{event_name}: only Schedule events run locally")
+            eprops = event.get("Properties") or {}
+            raw_input = eprops.get("Input")
+            schedules.append(
+                ScheduleSpec(
+                    event_name,
+                    str(eprops["Schedule"]),
+                    json.loads(raw_input) if isinstance(raw_input, str) else raw_input,
+                    str(eprops.get("Description", "")),
+                )
+            )
+        specs.append(StateMachineSpec(logical_id, props["Definition"], targets, tuple(schedules)))
+    return specs

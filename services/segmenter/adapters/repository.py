@@ -28,6 +28,7 @@ import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
@@ -42,6 +43,7 @@ from segmenter.adapters.codec import (
 )
 from segmenter.domain.errors import ConcurrentUpdate, DuplicateEvent, OrderAlreadyRecorded
 from segmenter.domain.identity import Identifier
+from segmenter.domain.membership import RfmInputs
 from segmenter.domain.model import (
     Activity,
     Order,
@@ -59,7 +61,7 @@ from segmenter.domain.records import (
     SegmentDefinition,
     duplicate_of,
 )
-from segmenter.services.ports import MAX_TRANSACTION_ITEMS, ProfileRepository
+from segmenter.services.ports import MAX_TRANSACTION_ITEMS, ProfileRepository, ScanSegments
 from shared import clock as shared_clock
 from shared.adapters.dynamodb import (
     Position,
@@ -202,7 +204,7 @@ def _segment_from(d: dict[str, Any]) -> SegmentDefinition:
     )
 
 
-class DynamoProfileRepository(ProfileRepository):
+class DynamoProfileRepository(ProfileRepository, ScanSegments):
     def __init__(self, client: DynamoDBClient, table: str) -> None:
         self._client = client
         self._table = table
@@ -358,6 +360,71 @@ class DynamoProfileRepository(ProfileRepository):
                     if acts and now
                     else profile
                 )
+
+    def segment_profiles(self, segment: int, total: int, now: datetime) -> dict[str, list[Profile]]:
+        """Scan segment `segment` of `total`: its live profiles by shop, each with its kept
+        history (a customer's activity items share the profile's partition key, hence its
+        segment). The profiles of a shop come in customer id order."""
+        history: dict[tuple[str, str], list[Activity]] = {}
+        found: dict[str, list[Profile]] = {}
+        for item in _scan_all(
+            self._client,
+            TableName=self._table,
+            Segment=segment,
+            TotalSegments=total,
+            FilterExpression="sk = :profile OR begins_with(sk, :act)",
+            ExpressionAttributeValues={
+                ":profile": {"S": "PROFILE"},
+                ":act": {"S": ACTIVITY_PREFIX},
+            },
+        ):
+            if item["sk"] == "PROFILE":
+                profile = profile_from_dict(item)
+                if profile.merged_into is None:
+                    found.setdefault(profile.shop_id, []).append(profile)
+            else:
+                shop_id = item["pk"].removeprefix("SHOP#").rsplit("#CUST#", 1)[0]
+                owner = (shop_id, item["customer_id"])
+                history.setdefault(owner, []).extend(activities_of_item(item))
+        for shop_id, profiles in found.items():
+            profiles.sort(key=lambda p: p.customer_id)
+            for i, p in enumerate(profiles):
+                acts = history.get((shop_id, p.customer_id))
+                if acts:
+                    profiles[i] = replace(p, activities=kept_activities(acts, now))
+        return found
+
+    def segment_rfm_inputs(self, segment: int, total: int) -> dict[str, RfmInputs]:
+        """Scan segment `segment` of `total`, profile items only and only what RFM reads
+        (a projection), decoded as `profile_from_dict` decodes those fields."""
+        found: dict[str, RfmInputs] = {}
+        for item in _scan_all(
+            self._client,
+            TableName=self._table,
+            Segment=segment,
+            TotalSegments=total,
+            FilterExpression="sk = :profile",
+            ProjectionExpression="#shop, #merged, #s.#count, #s.#last, #s.#revenue",
+            ExpressionAttributeNames={
+                "#shop": "shop_id",
+                "#merged": "merged_into",
+                "#s": "stats",
+                "#count": "order_count",
+                "#last": "last_order_at",
+                "#revenue": "revenue",
+            },
+            ExpressionAttributeValues={":profile": {"S": "PROFILE"}},
+        ):
+            if item.get("merged_into") is not None:
+                continue
+            s = item.get("stats") or {}
+            last = s.get("last_order_at")
+            found.setdefault(item["shop_id"], RfmInputs()).add(
+                int(s.get("order_count", 0)),
+                datetime.fromisoformat(last) if last else None,
+                float(Decimal(s.get("revenue", 0))),
+            )
+        return found
 
     def load_activities(
         self,
@@ -885,3 +952,15 @@ class DynamoProfileRepository(ProfileRepository):
                 {"pk": f"SHOP#{shop_id}#SETTINGS", "sk": name, "value": json.dumps(value)}
             ),
         )
+
+
+def _scan_all(client: DynamoDBClient, **kwargs: Any) -> Iterator[dict[str, Any]]:
+    """Every item of a (segment's) Scan, page after page."""
+    while True:
+        page = client.scan(**kwargs)
+        for item in page.get("Items", []):
+            yield from_item(item)
+        last = page.get("LastEvaluatedKey")
+        if not last:
+            return
+        kwargs["ExclusiveStartKey"] = last

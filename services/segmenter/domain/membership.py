@@ -7,15 +7,18 @@ recompute (`shop_memberships`, column-wise), so both agree on who is in a segmen
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from segmenter.domain.model import Profile, RfmScore
 from segmenter.domain.segments.rfm import RfmConfig
 from shared.segment_rules.evaluate import evaluate
 from shared.segment_rules.facts import Activity, CustomerFacts
 from shared.segment_rules.rules import Rule, parse_rule
+
+if TYPE_CHECKING:
+    from .segments.batch import ProfileTable, RfmPools
 
 
 def profile_fields(profile: Profile, now: datetime) -> dict[str, object]:
@@ -101,20 +104,55 @@ def memberships(
     return frozenset(s.segment_id for s in segments if evaluate(s.rule, facts, local_now))
 
 
-def shop_rfm(
-    profiles: Sequence[Profile], now: datetime, config: RfmConfig | None = None
-) -> list[RfmScore | None]:
-    """Tonight's RFM score of every profile (same order; None: unranked), vectorised by
-    `batch.score_rfm` (tested equal to `rfm.score_customers`, which is 100x slower at
-    200,000 customers). numpy is loaded here only, as in `shop_memberships`."""
+@dataclass
+class RfmInputs:
+    """What RFM reads of some customers, as columns: order counts, last order instants
+    (None: never ordered) and revenues, in the same order."""
+
+    order_counts: list[int] = field(default_factory=list)
+    last_orders: list[datetime | None] = field(default_factory=list)
+    revenues: list[float] = field(default_factory=list)
+
+    def add(self, order_count: int, last_order: datetime | None, revenue: float) -> None:
+        self.order_counts.append(order_count)
+        self.last_orders.append(last_order)
+        self.revenues.append(revenue)
+
+
+def inputs_pools(inputs: RfmInputs) -> RfmPools:
+    """These customers' share of their shop's RFM pools, from the columns alone."""
     import numpy as np
 
-    from .segments.batch import MISSING_INSTANT, ProfileTable, epoch_micros, score_rfm
-    from .segments.rfm import RANK_ORDER
+    from .segments.batch import MISSING_INSTANT, ProfileTable, epoch_micros, rfm_pools
+
+    n = len(inputs.order_counts)
+    return rfm_pools(
+        ProfileTable(
+            customer_ids=[""] * n,
+            numbers={
+                "order_count": np.fromiter(inputs.order_counts, np.float64, n),
+                "revenue": np.fromiter(inputs.revenues, np.float64, n),
+            },
+            instants={
+                "last_order_at": np.fromiter(
+                    (MISSING_INSTANT if t is None else epoch_micros(t) for t in inputs.last_orders),
+                    np.int64,
+                    n,
+                )
+            },
+        )
+    )
+
+
+def rfm_table(profiles: Sequence[Profile]) -> ProfileTable:
+    """The three columns RFM reads, off the profiles."""
+    import numpy as np
+
+    from .segments.batch import MISSING_INSTANT, ProfileTable, epoch_micros
 
     n = len(profiles)
     stats = [p.stats for p in profiles]
-    table = ProfileTable(
+    return ProfileTable(
         customer_ids=[p.customer_id for p in profiles],
         numbers={
             "order_count": np.fromiter((s.order_count for s in stats), np.float64, n),
@@ -131,7 +169,24 @@ def shop_rfm(
             )
         },
     )
-    scored = score_rfm(table, now, config)
+
+
+def shop_rfm(
+    profiles: Sequence[Profile],
+    now: datetime,
+    config: RfmConfig | None = None,
+    pools: RfmPools | None = None,
+) -> list[RfmScore | None]:
+    """Tonight's RFM score of every profile (same order; None: unranked), vectorised by
+    `batch.score_rfm` (tested equal to `rfm.score_customers`, which is 100x slower at
+    200,000 customers). Given the shop's `pools`, `profiles` may be part of the shop.
+    numpy is loaded here only, as in `shop_memberships`."""
+    import numpy as np
+
+    from .segments.batch import score_rfm
+    from .segments.rfm import RANK_ORDER
+
+    scored = score_rfm(rfm_table(profiles), now, config, pools)
     # At most 5 x 5 x 5 x 4 distinct scores: one immutable RfmScore each, shared.
     codes = (
         scored.rank.astype(np.int64) * 1000

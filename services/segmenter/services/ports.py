@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from segmenter.domain.identity import Identifier
+from segmenter.domain.membership import RfmInputs
 from segmenter.domain.model import Activity, Order, Profile
 from segmenter.domain.records import (
     AfterCommit,
@@ -212,6 +213,39 @@ class ProfileRepository(
         default (for fakes) commits them one after the other."""
         for change in changes:
             self.commit(change)
+
+
+class ScanSegments:
+    """The table read as DynamoDB parallel-scan segments: what one nightly fan-out child
+    reads. A customer's profile and activity items share a partition key, so they fall
+    in the same segment."""
+
+    def segment_profiles(self, segment: int, total: int, now: datetime) -> dict[str, list[Profile]]:
+        """The live profiles of scan segment `segment` of `total`, by shop, each with its
+        activity history kept at `now`."""
+        raise NotImplementedError
+
+    def segment_rfm_inputs(self, segment: int, total: int) -> dict[str, RfmInputs]:
+        """What RFM reads of the live profiles of scan segment `segment`, by shop, read
+        straight from the items (a projection: no profile object per customer)."""
+        raise NotImplementedError
+
+
+class NightlyRuns:
+    """What a nightly fan-out run keeps between its steps (the analytics bucket's
+    `nightly/<run>/`): JSON records and named numpy arrays."""
+
+    def put_json(self, run: str, name: str, value: Mapping[str, Any]) -> None:
+        raise NotImplementedError
+
+    def get_json(self, run: str, name: str) -> dict[str, Any] | None:
+        raise NotImplementedError
+
+    def put_arrays(self, run: str, name: str, arrays: Mapping[str, Any]) -> None:
+        raise NotImplementedError
+
+    def get_arrays(self, run: str, name: str) -> dict[str, Any] | None:
+        raise NotImplementedError
 
 
 class PersonalDataStore:

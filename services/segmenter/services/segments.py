@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -22,7 +22,7 @@ from segmenter.domain.membership import (
     shop_memberships,
     shop_rfm,
 )
-from segmenter.domain.model import Profile
+from segmenter.domain.model import Profile, RfmScore
 from segmenter.domain.recommend import build_model
 from segmenter.domain.records import SegmentDefinition
 from segmenter.domain.segments import builtin, rfm
@@ -116,6 +116,12 @@ class RecomputeSummary:
             "exited": self.exited,
             "ranks": self.ranks,
         }
+
+
+@dataclass(frozen=True)
+class AppliedScores:
+    summary: RecomputeSummary
+    counts: dict[str, int]
 
 
 class Segments:
@@ -298,6 +304,11 @@ class Segments:
         self._products.put_reco_model(shop_id, model)
         return summary
 
+    def rebuild_recommendations(self, shop_id: str, now: datetime) -> None:
+        """The shop's recommendation model from its profiles as they are now."""
+        model = build_model(self._profiles.iter_profiles(shop_id, now), now)
+        self._products.put_reco_model(shop_id, model)
+
     def refresh_after_clv(self, shop_id: str, now: datetime) -> RecomputeSummary | None:
         """After the analytics pass stored new CLV scores: recompute the shop's segments if
         one of them reads a CLV field (p_alive & co.), so "churn risk" follows tonight's
@@ -323,9 +334,24 @@ class Segments:
         (consumers drop the repeats) and finishes the writes."""
         self._cache.invalidate(shop_id)
         compiled = self._cache.segments(shop_id)
-        known = frozenset(s.segment_id for s in compiled)
         profiles = list(self._profiles.iter_profiles(shop_id, now))
         scores = shop_rfm(profiles, now, rfm_config or self.rfm_config(shop_id))
+        applied = self.apply_scores(shop_id, profiles, scores, compiled, now)
+        self._store.put_member_counts(shop_id, applied.counts)
+        return applied.summary
+
+    def apply_scores(
+        self,
+        shop_id: str,
+        profiles: Sequence[Profile],
+        scores: Sequence[RfmScore | None],
+        compiled: Sequence[CompiledSegment],
+        now: datetime,
+    ) -> AppliedScores:
+        """Tonight's scores and memberships of `profiles` (the whole shop, or one fan-out
+        child's share of it), published and written in the redo-safe order `recompute`
+        describes; the counts are these profiles' only (the caller stores them)."""
+        known = frozenset(s.segment_id for s in compiled)
         entered_all: list[tuple[str, str]] = []
         exited_all: list[tuple[str, str]] = []
         envelopes: list[EventEnvelope] = []
@@ -357,12 +383,23 @@ class Segments:
         self._store.set_memberships(shop_id, entered_all, exited_all)
         written = self._profiles.update_derived(changed)
         self._repair_members_of_raced(shop_id, changed, written, entered_all + exited_all)
-        self._store.put_member_counts(shop_id, counts)
         _log.info(
             "recomputed",
             extra={"shop": shop_id, "profiles": len(profiles), "changed": len(written)},
         )
-        return RecomputeSummary(shop_id, len(profiles), len(entered_all), len(exited_all), ranks)
+        summary = RecomputeSummary(shop_id, len(profiles), len(entered_all), len(exited_all), ranks)
+        return AppliedScores(summary, counts)
+
+    def put_counts(self, shop_id: str, counts: Mapping[str, int]) -> None:
+        """A fan-out's summed counts: every segment the shop has now (zeros too)."""
+        self._cache.invalidate(shop_id)
+        known = {s.segment_id for s in self._cache.segments(shop_id)}
+        self._store.put_member_counts(shop_id, {seg: int(counts.get(seg, 0)) for seg in known})
+
+    def compiled(self, shop_id: str) -> list[CompiledSegment]:
+        """The shop's segments as they are now (not the minute-old cache)."""
+        self._cache.invalidate(shop_id)
+        return self._cache.segments(shop_id)
 
     def _repair_members_of_raced(
         self,

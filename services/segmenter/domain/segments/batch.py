@@ -102,7 +102,14 @@ class StringColumn:
         return self.codes_where(c in wanted for c in self.categories)
 
     def isin(self, texts: Iterable[str]) -> Mask:
-        return _mask(np.isin(self.codes, self.codes_of(texts)))
+        return self.holding_codes(self.codes_of(texts))
+
+    def holding_codes(self, codes: NDArray[np.int32]) -> Mask:
+        """Rows whose code is one of `codes`: a lookup per row in a table of the few
+        categories (missing, -1, reads slot 0), where `np.isin` sorts the whole column."""
+        lookup = np.zeros(len(self.categories) + 1, dtype=bool)
+        lookup[codes + 1] = True
+        return _mask(lookup[self.codes + 1])
 
     @property
     def present(self) -> Mask:
@@ -270,16 +277,71 @@ def _threshold_scores(values: Numbers, cuts: Sequence[float]) -> NDArray[np.int6
     return score
 
 
-def score_rfm(table: ProfileTable, now: datetime, config: RfmConfig | None = None) -> RfmColumns:
-    """`rfm.score_customers` over the whole table, vectorised."""
-    config = config or RfmConfig()
+@dataclass(frozen=True)
+class RfmPools:
+    """The ranked customers' R, F and M values of a whole shop, each sorted: what a
+    quantile score compares one customer with. Each fan-out child takes its rows' share
+    (`rfm_pools`), the shares are merged, and every child then scores its own rows exactly
+    as one pass over the whole shop would."""
+
+    last: Int64s
+    count: NDArray[np.float64]
+    revenue: NDArray[np.float64]
+
+    @classmethod
+    def merge(cls, parts: Sequence[RfmPools]) -> RfmPools:
+        def joined(values: Sequence[Numbers], dtype: type) -> Numbers:
+            return np.sort(np.concatenate([np.empty(0, dtype=dtype), *values]))
+
+        return cls(
+            last=joined([p.last for p in parts], np.int64).astype(np.int64),
+            count=joined([p.count for p in parts], np.float64).astype(np.float64),
+            revenue=joined([p.revenue for p in parts], np.float64).astype(np.float64),
+        )
+
+
+def _rfm_inputs(
+    table: ProfileTable,
+) -> tuple[Int64s, NDArray[np.float64], NDArray[np.float64], Mask]:
     n = table.size
     last = table.instants.get("last_order_at", np.full(n, MISSING_INSTANT, dtype=np.int64))
     count = np.trunc(table.numbers.get("order_count", np.full(n, np.nan)))
     revenue = np.nan_to_num(table.numbers.get("revenue", np.zeros(n)), nan=0.0)
-    ranked = (count >= 1) & (last != MISSING_INSTANT)
+    ranked = _mask((count >= 1) & (last != MISSING_INSTANT))
+    return last, count, revenue, ranked
+
+
+def rfm_pools(table: ProfileTable) -> RfmPools:
+    """This table's share of the shop's pools (merge the shares with `RfmPools.merge`)."""
+    last, count, revenue, ranked = _rfm_inputs(table)
+    return RfmPools(np.sort(last[ranked]), np.sort(count[ranked]), np.sort(revenue[ranked]))
+
+
+def _pooled_scores(values: Numbers, pool: Numbers) -> NDArray[np.int64]:
+    """As `_quantile_scores`, against the whole shop's sorted pool: how many ranked
+    customers are strictly below is where the value would be inserted on the left."""
+    below = np.searchsorted(pool, values, side="left").astype(np.int64)
+    return 1 + (5 * below) // max(len(pool), 1)
+
+
+def score_rfm(
+    table: ProfileTable,
+    now: datetime,
+    config: RfmConfig | None = None,
+    pools: RfmPools | None = None,
+) -> RfmColumns:
+    """`rfm.score_customers` over the whole table, vectorised. Given the shop's `pools`,
+    the table may be a part of the shop (a fan-out child's rows): quantiles are taken
+    over the pools, so each row gets the score a whole-shop pass gives it."""
+    config = config or RfmConfig()
+    n = table.size
+    last, count, revenue, ranked = _rfm_inputs(table)
     elapsed = np.where(ranked, epoch_micros(now) - np.where(ranked, last, 0), 0)
-    if config.method is ScoringMethod.QUANTILE:
+    if config.method is ScoringMethod.QUANTILE and pools is not None:
+        r = _pooled_scores(last, pools.last)
+        f = _pooled_scores(count, pools.count)
+        m = _pooled_scores(revenue, pools.revenue)
+    elif config.method is ScoringMethod.QUANTILE:
         r = _quantile_scores(last, ranked)
         f = _quantile_scores(count, ranked)
         m = _quantile_scores(revenue, ranked)
@@ -596,10 +658,10 @@ def _number(cond: FieldCondition, values: NDArray[np.float64]) -> Mask:
 
 
 def _string(cond: FieldCondition, column: StringColumn) -> Mask:
-    codes, present = column.codes, column.present
+    present = column.present
     match cond.op:
         case Op.EXISTS | Op.NOT_EXISTS:
-            filled = _mask(np.isin(codes, column.codes_where(bool(c) for c in column.categories)))
+            filled = column.holding_codes(column.codes_where(bool(c) for c in column.categories))
             return filled if cond.op is Op.EXISTS else ~filled
         case Op.EQ | Op.IN:
             return column.isin(cond.strings)
@@ -607,7 +669,7 @@ def _string(cond: FieldCondition, column: StringColumn) -> Mask:
             return present & ~column.isin(cond.strings)
         case Op.CONTAINS:
             text = cond.text
-            return _mask(np.isin(codes, column.codes_where(text in c for c in column.categories)))
+            return column.holding_codes(column.codes_where(text in c for c in column.categories))
     raise AssertionError(cond.op)
 
 
