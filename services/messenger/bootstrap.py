@@ -53,6 +53,7 @@ from messenger.services.engagement import Engagement
 from messenger.services.inserts import Inserts
 from messenger.services.ledger import Ledger
 from messenger.services.line_accounts import LineAccounts
+from messenger.services.merges import Merges
 from messenger.services.messages import MessageLibrary
 from messenger.services.orders import Orders
 from messenger.services.pipeline import SendPipeline
@@ -270,6 +271,11 @@ class MessengerContainer:
                     )
                     self.__dict__["_journeys"] = built
         return built
+
+    @cached_property
+    def merges(self) -> Merges:
+        """`customer.merged`: unsubscribes follow the person, merged-away flows end."""
+        return Merges(self.adapters.deliveries, lambda: self.journeys.intake)
 
     @cached_property
     def dispatcher(self) -> Dispatcher:
