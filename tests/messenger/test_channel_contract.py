@@ -216,8 +216,8 @@ def test_only_a_channel_with_bounces_suppresses_addresses(
 @contextmanager
 def _provider_answering(fault: str, xml: bool) -> Iterator[str]:
     """A provider endpoint that answers every request with the fault: 429 (throttled),
-    503, or nothing within the client's read timeout; its error body as the provider
-    writes one (SNS: XML, SES v2 and LINE: JSON)."""
+    503 (also for `garbage`), or nothing within the client's read timeout; its error body
+    as the provider writes one (SNS: XML, SES v2 and LINE: JSON) when `xml` says so."""
 
     class Answer(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
@@ -264,15 +264,17 @@ def _slow_to_answer(name: str, endpoint: str) -> Channel:
     return SmsChannel(boto3.client("sns", region_name=REGION, endpoint_url=endpoint, config=config))
 
 
-@pytest.mark.parametrize("fault", ["429", "5xx", "timeout"])
+@pytest.mark.parametrize("fault", ["429", "5xx", "timeout", "garbage"])
 @pytest.mark.parametrize("name", sorted(CHANNELS))
 def test_a_throttled_failing_or_silent_provider_is_retryable_on_every_channel(
     name: str, fault: str, aws_credentials: None
 ) -> None:
-    """Given the channel's provider answers 429, 503, or not within the timeout
+    """Given the channel's provider answers 429, 503, not within the timeout, or with a
+    body that is not the provider's (a proxy's page: JSON where SNS speaks XML)
     When a message is sent
     Then the channel answers "retry later" (the due queue tries again with backoff), never
     a rejection of the message or the person, and never an exception into the batch."""
-    with _provider_answering(fault, xml=name == "sms") as endpoint:
+    as_provider = name == "sms" and fault != "garbage"  # garbage: JSON to an XML client
+    with _provider_answering(fault, xml=as_provider) as endpoint:
         result = _slow_to_answer(name, endpoint).send(_message(CHANNELS[name][1]))
     assert result.status is SendStatus.RETRYABLE, (result.status, result.error)
