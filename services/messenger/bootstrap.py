@@ -53,6 +53,7 @@ from messenger.services.engagement import Engagement
 from messenger.services.inserts import Inserts
 from messenger.services.ledger import Ledger
 from messenger.services.line_accounts import LineAccounts
+from messenger.services.merges import Merges
 from messenger.services.messages import MessageLibrary
 from messenger.services.orders import Orders
 from messenger.services.pipeline import SendPipeline
@@ -63,10 +64,11 @@ from messenger.services.shipping import ShippingNotices
 from messenger.services.webhooks import SesWebhookConfig, SubscriptionConfirmer, Webhooks
 from shared import aws
 from shared import clock as shared_clock
+from shared.adapters.dead_letters import SqsDeadLetters
 from shared.adapters.erasures import DynamoErasureLog, ErasureLog
 from shared.adapters.eventbridge import EventBridgePublisher, EventPublisher
 from shared.auth.store import DynamoKeyStore, KeyStore
-from shared.rights import ConsumerRights, PersonalData
+from shared.rights import ConsumerRights, PersonalData, Together
 from shared.settings import Settings, get_settings
 
 if TYPE_CHECKING:
@@ -272,6 +274,11 @@ class MessengerContainer:
         return built
 
     @cached_property
+    def merges(self) -> Merges:
+        """`customer.merged`: unsubscribes follow the person, merged-away flows end."""
+        return Merges(self.adapters.deliveries, lambda: self.journeys.intake)
+
+    @cached_property
     def dispatcher(self) -> Dispatcher:
         """The minute tick: the due queue, the campaigns, then the journeys."""
         return Dispatcher(self.due, self.campaigns, self.journeys.dispatch)
@@ -466,10 +473,20 @@ def build(settings: Settings | None = None) -> MessengerContainer:
             make_line_channel,
             settings.public_base_url,
         ),
-        personal_data=DynamoMessengerPersonalData(
-            dynamodb, settings.messenger_table, settings.journeys_table
-        ),
+        personal_data=_personal_data(settings, dynamodb, session),
         erasures=DynamoErasureLog(dynamodb, settings.messenger_table, "messenger"),
         unconfirmed_after=timedelta(minutes=settings.messenger_unconfirmed_after_minutes),
     )
     return wire(adapters)
+
+
+def _personal_data(settings: Settings, dynamodb: Any, session: Any) -> PersonalData:
+    """The messenger's tables, and the events dead-letter queue when one is configured
+    (the events function's: it hears `customer.erased`), erased as one."""
+    tables = DynamoMessengerPersonalData(
+        dynamodb, settings.messenger_table, settings.journeys_table
+    )
+    if not settings.events_dead_letter_queue_url:
+        return tables
+    queue = SqsDeadLetters(aws.client(session, "sqs"), settings.events_dead_letter_queue_url)
+    return Together(tables, queue)

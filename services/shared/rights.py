@@ -46,6 +46,26 @@ class PersonalData:
         raise NotImplementedError
 
 
+class Together(PersonalData):
+    """Several stores of one service read and erased as one."""
+
+    def __init__(self, *stores: PersonalData) -> None:
+        self._stores = stores
+
+    def export(self, shop_id: str, customer_ids: list[str]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for store in self._stores:
+            out.update(store.export(shop_id, customer_ids))
+        return out
+
+    def erase(self, shop_id: str, customer_id: str) -> dict[str, int]:
+        removed: dict[str, int] = {}
+        for store in self._stores:
+            for kind, n in store.erase(shop_id, customer_id).items():
+                removed[kind] = removed.get(kind, 0) + n
+        return removed
+
+
 class ConsumerRights:
     """A service's side of `customer.erased` and of disclosure: the erasure is run, and
     logged under its id (who asked, when, counts), however often the event arrives."""

@@ -126,6 +126,9 @@ class Settings(BaseModel):
     journey_shards_queue_url: str = ""
     """SQS queue the journey-dispatcher tick fans the due shards out to (one message per
     shard, a worker each). Empty: the tick runs the shards itself (local stack, tests)."""
+    events_dead_letter_queue_url: str = ""
+    """The events dead-letter queue, which an erasure sweeps of the person's events (the
+    messenger's events function). Empty: no queue to sweep (tests, the API functions)."""
     journey_due_shards: int = Field(default=16, ge=1, le=256)
     """Partitions of the due-time index, so a million due steps are no hot key."""
     journey_steps_per_shard: int = Field(default=500, ge=1)

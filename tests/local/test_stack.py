@@ -173,6 +173,27 @@ def test_a_failing_handler_is_retried_then_dead_lettered(stack: LocalStack) -> N
     assert len(stack.dead_letters()) == 1
 
 
+def test_a_poison_message_goes_to_the_dlq_once_and_blocks_nothing_else(
+    stack: LocalStack,
+) -> None:
+    """Given a poison event (the handler always fails on it) put first, then five good ones
+    When the stack drains
+    Then six events in: the five good ones each handled exactly once, the poison one in
+    the DLQ exactly once, after its retries; none lost, none doubled."""
+    put_event(stack, {"key": "poison-1", "fail": True})
+    for n in range(5):
+        put_event(stack, {"key": f"good-{n}"})
+
+    stack.drain(timeout=20)
+
+    handled = [seen(stack, f"good-{n}") for n in range(5)]
+    assert [item and item["seen"] for item in handled] == [{"N": "1"}] * 5
+    letters = [d["event"]["detail"] for d in stack.dead_letters()]
+    assert letters.count({"key": "poison-1", "fail": True}) == 1
+    assert not any(str(d.get("key", "")).startswith("good-") for d in letters)
+    assert seen(stack, "poison-1") is None  # its failed tries wrote nothing
+
+
 def test_http_routes_follow_the_template(stack: LocalStack) -> None:
     # Given the stack's one base URL
     with httpx.Client(base_url=stack.api_base_url, timeout=10) as http:

@@ -4,7 +4,11 @@
 from __future__ import annotations
 
 import socket
+import threading
+import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import boto3
 import pytest
@@ -207,3 +211,70 @@ def test_only_a_channel_with_bounces_suppresses_addresses(
     channel = CHANNELS[name][0](line_server)
     # SES reports bounces and complaints; LINE and SNS SMS have no suppression list here
     assert channel.suppressible is (name == "email")
+
+
+@contextmanager
+def _provider_answering(fault: str, xml: bool) -> Iterator[str]:
+    """A provider endpoint that answers every request with the fault: 429 (throttled),
+    503 (also for `garbage`), or nothing within the client's read timeout; its error body
+    as the provider writes one (SNS: XML, SES v2 and LINE: JSON) when `xml` says so."""
+
+    class Answer(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            if fault == "timeout":
+                time.sleep(1.5)
+                return
+            status = 429 if fault == "429" else 503
+            code = "Throttling" if fault == "429" else "ServiceUnavailable"
+            body = (
+                f"<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code>"
+                f"<Message>slow down</Message></Error></ErrorResponse>"
+                if xml
+                else f'{{"__type": "{code}", "message": "slow down"}}'
+            ).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "text/xml" if xml else "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Answer)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _slow_to_answer(name: str, endpoint: str) -> Channel:
+    if name == "line":
+        return LineChannel(
+            "t", base_url=endpoint, max_attempts=1, timeout=0.5, sleep=lambda _: None
+        )
+    config = Config(retries={"max_attempts": 1}, connect_timeout=2, read_timeout=0.5)
+    if name == "email":
+        ses = boto3.client("sesv2", region_name=REGION, endpoint_url=endpoint, config=config)
+        return EmailChannel(ses, SENDER, "Kizuna Demo Shop")
+    return SmsChannel(boto3.client("sns", region_name=REGION, endpoint_url=endpoint, config=config))
+
+
+@pytest.mark.parametrize("fault", ["429", "5xx", "timeout", "garbage"])
+@pytest.mark.parametrize("name", sorted(CHANNELS))
+def test_a_throttled_failing_or_silent_provider_is_retryable_on_every_channel(
+    name: str, fault: str, aws_credentials: None
+) -> None:
+    """Given the channel's provider answers 429, 503, not within the timeout, or with a
+    body that is not the provider's (a proxy's page: JSON where SNS speaks XML)
+    When a message is sent
+    Then the channel answers "retry later" (the due queue tries again with backoff), never
+    a rejection of the message or the person, and never an exception into the batch."""
+    as_provider = name == "sms" and fault != "garbage"  # garbage: JSON to an XML client
+    with _provider_answering(fault, xml=as_provider) as endpoint:
+        result = _slow_to_answer(name, endpoint).send(_message(CHANNELS[name][1]))
+    assert result.status is SendStatus.RETRYABLE, (result.status, result.error)

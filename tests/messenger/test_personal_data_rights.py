@@ -158,3 +158,50 @@ def test_an_erasure_reaches_the_birthday_calendar_and_the_wish_lists(
     facts = world.container.adapters.journey_facts
     assert list(facts.born_on(birthday[5:10])) == []
     assert facts.wanting("acme", "SOLD-1", 10) == []
+
+
+def _dead_letter(shop_id: str, customer_id: str, wrapped: bool = False) -> str:
+    """A failed event as the queue keeps it: the EventBridge event, or a Lambda failure
+    record carrying it as `requestPayload`."""
+    envelope = {
+        "id": f"e-{shop_id}-{customer_id}",
+        "shop": shop_id,
+        "type": "order.placed",
+        "detail": {"customer": {"customer_id": customer_id, "email": f"{customer_id}@x.jp"}},
+    }
+    event = {"detail-type": "order.placed", "source": "kizuna.segmenter", "detail": envelope}
+    return json.dumps({"requestPayload": event} if wrapped else event)
+
+
+def test_an_erasure_sweeps_the_dead_letter_queue_of_her_events_only(
+    cloud: Cloud, shop: ShopKeys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Given the events dead-letter queue holding Hanako's failed events (one as
+    EventBridge put it there, one in a Lambda failure record), Taro's, and another shop's
+    customer also called c-1
+    When `customer.erased` names Hanako, and is delivered again
+    Then her two dead letters are gone and counted; the other two are at once visible
+    again, whole; the repeat removes nothing more."""
+    from shared.settings import get_settings
+
+    url = cloud.sqs.create_queue(QueueName="events-dlq")["QueueUrl"]
+    monkeypatch.setenv("KIZUNA_EVENTS_DEAD_LETTER_QUEUE_URL", url)
+    get_settings.cache_clear()
+    world = JourneyWorld(cloud, shop)
+    letters = [
+        _dead_letter("acme", "c-1"),
+        _dead_letter("acme", "c-1", wrapped=True),
+        _dead_letter("acme", "c-2"),
+        _dead_letter("beta", "c-1"),
+    ]
+    for body in letters:
+        cloud.sqs.send_message(QueueUrl=url, MessageBody=body)
+
+    first = _erase(world, "c-1")
+    again = _erase(world, "c-1")
+
+    assert first["status"] == again["status"] == "done"
+    record = world.container.erasures.get("acme", ERASURE)
+    assert record is not None and record.removed.get("dead_letters") == 2
+    left = cloud.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+    assert sorted(m["Body"] for m in left) == sorted(letters[2:])

@@ -20,6 +20,7 @@ from tests.segmenter.test_ingest_reliability import (
     YUI_LINKED,
     _accepted,
     _order,
+    _post,
 )
 
 YUI_NAMED = {**YUI_LINKED, "first_name": "結衣", "last_name": "山田"}
@@ -107,8 +108,9 @@ def test_after_erasure_no_route_shows_her_and_the_order_amounts_stay(
     When acme's admin erases her by the merged-away id
     Then the erasure is done and its status names who asked and what was removed; no
     route shows her ids, email, phone or name; the orders keep their amounts under an
-    anonymous id; the table keeps none of her identifiers outside the processed-event
-    markers; and one `customer.erased` event names both ids."""
+    anonymous id; the table keeps none of her identifiers, the processed-event markers
+    included (what her events published went with her partition); and one
+    `customer.erased` event names both ids."""
     _yui_known_twice_then_linked(api, shop)
     rule = {"field": "order_count", "op": "gte", "value": 1}
     api.post(
@@ -125,6 +127,7 @@ def test_after_erasure_no_route_shows_her_and_the_order_amounts_stay(
     assert erasure["status"] == "done"
     assert erasure["removed"] == {
         "activities": 3,
+        "events_published": 3,
         "identifiers": 4,
         "memberships": 1,
         "orders_anonymised": 3,
@@ -141,11 +144,8 @@ def test_after_erasure_no_route_shows_her_and_the_order_amounts_stay(
     assert [o["total"] for o in orders] == ["3980", "3980", "3980"]
     assert len({o["customer_id"] for o in orders}) == 1
     assert orders[0]["customer_id"].startswith("erased-")
-    kept = [
-        i
-        for i in cloud.dynamodb.scan(TableName=cloud.settings.segmenter_table)["Items"]
-        if i["sk"]["S"] != "EVENT"
-    ]
+    kept = cloud.dynamodb.scan(TableName=cloud.settings.segmenter_table)["Items"]
+    assert sum(i["sk"]["S"] == "EVENT" for i in kept) == 3  # the markers stay, ids only
     for value in IDENTIFIERS:
         assert value not in json.dumps(kept, ensure_ascii=False), value
     [event] = _erased(container)
@@ -208,3 +208,48 @@ def test_an_unknown_person_is_a_404(api: TestClient, shop: ShopKeys, path: str) 
     )
     assert response.status_code == 404
     assert "customer" in response.text
+
+
+def test_a_marker_keeps_ids_and_a_replay_after_erasure_publishes_nothing_of_her(
+    api: TestClient, shop: ShopKeys, container: SegmenterContainer, cloud: Cloud
+) -> None:
+    """Given Yui's order, whose `order.placed` carried her email and name, and a
+    newsletter sign-up naming her by email alone
+    When the storefront replays the order before her erasure, then after it
+    Then the markers hold no email, phone or name (the sign-up's subject is a hash); the
+    first replay publishes the same events again (what a crash between commit and
+    publish needs); after the erasure the replay is still a duplicate (nothing written
+    twice) and publishes nothing of her."""
+    publisher = container.publisher
+    assert isinstance(publisher, RecordingPublisher)
+    order = _order("A-1", "e-a1", YUI_NAMED)
+    _accepted(api, shop, order)
+    signup = {
+        "type": "customer.upserted",
+        "event_id": "e-u1",
+        "customer": {"email": "yui@example.jp"},
+    }
+    assert _post(api, shop, signup).status_code == 201
+    assert _post(api, shop, signup).status_code == 200  # the same subject, by its hash
+    first = [e.id for e in publisher.published if e.type == "order.placed"]
+    markers = [
+        i
+        for i in cloud.dynamodb.scan(TableName=cloud.settings.segmenter_table)["Items"]
+        if i["sk"]["S"] == "EVENT"
+    ]
+    assert len(markers) == 2
+    for value in IDENTIFIERS[2:]:
+        assert value not in json.dumps(markers, ensure_ascii=False), value
+
+    seen = len(publisher.published)
+    replay = _post(api, shop, order)
+    assert replay.status_code == 200, replay.text
+    assert [e.id for e in publisher.published[seen:] if e.type == "order.placed"] == first
+
+    assert api.delete("/v1/customers/c-1", headers=shop.header(shop.admin)).status_code == 202
+    seen = len(publisher.published)
+    late = _post(api, shop, order)
+
+    assert late.status_code == 200, late.text
+    assert [e.type for e in publisher.published[seen:]] == []
+    assert api.get("/v1/customers/c-1", headers=shop.header(shop.reader)).status_code == 404

@@ -52,6 +52,7 @@ from shared.adapters.dynamodb import (
     is_condition_failure,
     key,
     query_all,
+    query_prefix,
     to_item,
     write_unless_refused,
 )
@@ -132,6 +133,11 @@ class DeliveryRepository:
         raise NotImplementedError
 
     def is_unsubscribed(self, shop_id: str, customer_id: str, channel: str, category: str) -> bool:
+        raise NotImplementedError
+
+    def carry_unsubscribes(self, shop_id: str, from_customer: str, to_customer: str) -> int:
+        """Copy a merged-away id's unsubscribes to the survivor (the survivor's own, and
+        their times, stay); how many were new there."""
         raise NotImplementedError
 
     def unsubscribed_at(
@@ -693,6 +699,24 @@ class DynamoDeliveryRepository(DeliveryRepository):
 
     def is_unsubscribed(self, shop_id: str, customer_id: str, channel: str, category: str) -> bool:
         return self.unsubscribed_at(shop_id, customer_id, channel, category) is not None
+
+    def carry_unsubscribes(self, shop_id: str, from_customer: str, to_customer: str) -> int:
+        carried = 0
+        for item in query_prefix(
+            self._client, self._table, _cust_pk(shop_id, from_customer), "UNSUB#"
+        ):
+            try:
+                self._client.put_item(
+                    TableName=self._table,
+                    Item=to_item({**item, "pk": _cust_pk(shop_id, to_customer)}),
+                    ConditionExpression="attribute_not_exists(pk)",
+                )
+            except ClientError as err:
+                if not is_condition_failure(err):
+                    raise
+                continue
+            carried += 1
+        return carried
 
     def unsubscribed_at(
         self, shop_id: str, customer_id: str, channel: str, category: str

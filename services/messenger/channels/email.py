@@ -19,6 +19,7 @@ from email.utils import format_datetime, make_msgid
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
+from botocore.parsers import ResponseParserError
 
 from messenger.channels.base import Addressing, Channel, OutboundMessage, SendResult, SendStatus
 from messenger.domain.rendering import Rendered, RenderedEmail
@@ -195,7 +196,8 @@ class EmailChannel(Channel):
             code = str(err.response.get("Error", {}).get("Code"))
             status = SendStatus.REJECTED if code in _REJECTED else SendStatus.RETRYABLE
             return SendResult(status, error=code)
-        except BotoCoreError as err:
-            # No connection, a timeout: the call failed for now, not the message.
+        except (BotoCoreError, ResponseParserError) as err:
+            # No connection, a timeout, an answer that is not the provider's (a proxy's
+            # error page): the call failed for now, not the message.
             return SendResult(SendStatus.RETRYABLE, error=type(err).__name__)
         return SendResult(SendStatus.SENT, provider_message_id=response.get("MessageId"))

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
+from botocore.parsers import ResponseParserError
 
 from messenger.channels.base import Addressing, Channel, OutboundMessage, SendResult, SendStatus
 from messenger.domain.rendering import Rendered, RenderedSms
@@ -99,7 +100,8 @@ class SmsChannel(Channel):
             code = str(err.response.get("Error", {}).get("Code"))
             status = SendStatus.HARD_FAILED if code in _HARD_FAILURES else SendStatus.RETRYABLE
             return SendResult(status, error=code)
-        except BotoCoreError as err:
-            # No connection, a timeout: the call failed for now, not the number.
+        except (BotoCoreError, ResponseParserError) as err:
+            # No connection, a timeout, an answer that is not the provider's (a proxy's
+            # error page): the call failed for now, not the number.
             return SendResult(SendStatus.RETRYABLE, error=type(err).__name__)
         return SendResult(SendStatus.SENT, provider_message_id=response.get("MessageId"))

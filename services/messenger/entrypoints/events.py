@@ -135,6 +135,18 @@ def on_customer_erased(envelope: EventEnvelope, detail: Any) -> dict[str, Any]:
     return {"erasure_id": record.erasure_id, "status": record.status}
 
 
+def on_customer_merged(envelope: EventEnvelope, detail: Any) -> dict[str, Any]:
+    """Profiles proved one person: unsubscribes follow them, merged-away flows end."""
+    assert isinstance(detail, details.CustomerMerged)
+    done = container().merges.merged(
+        envelope.shop, detail.customer_id, detail.merged_ids, envelope.time
+    )
+    return {
+        "unsubscribes_carried": done.unsubscribes_carried,
+        "exited": list(done.enrolments_ended),
+    }
+
+
 def journey_dispatcher() -> dict[str, Any]:
     """Every minute: due sends and retries, then campaign waves (`Dispatcher.tick`)."""
     return container().dispatcher.tick()
@@ -192,6 +204,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             "order.shipped": on_order_shipped,
             "customer.upserted": on_customer_upserted,
             "customer.erased": on_customer_erased,
+            "customer.merged": on_customer_merged,
             "segment.entered": on_segment_changed,
             "segment.exited": on_segment_changed,
             "message.requested": on_message_requested,

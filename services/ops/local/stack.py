@@ -929,6 +929,20 @@ class LocalStack:
             )
             return
         sqs.delete_message(QueueUrl=consumer.queue_url, ReceiptHandle=receipt)
+        if isinstance(event, dict) and event.get("detail-type") == "customer.erased":
+            self._checkpoint_after_erasure()
+
+    def _checkpoint_after_erasure(self) -> None:
+        """A person was erased: snapshot now and cut the journal, so the state folder no
+        longer keeps the requests that wrote her data (the snapshot holds the tables as
+        they are after the erasure). Each service's part ends in its own delivery, so the
+        last one's snapshot has none of it."""
+        if self.state_dir is None:
+            return
+        try:
+            self.checkpoint()
+        except Exception as exc:
+            logger.warning("snapshot after an erasure failed: %s", type(exc).__name__)
 
     def _deliver_records(self, sqs: SQSClient, consumer: _Consumer, messages: list[Any]) -> None:
         """One batch of an SQS event source, as Lambda hands it over: the records in,

@@ -4,7 +4,13 @@ Key design:
 - profile      ``SHOP#<shop>#CUST#<customer>`` / ``PROFILE``; gsi1 lists a shop's profiles
 - identity     ``SHOP#<shop>#ID#<kind>#<value>`` / ``ID`` → the owning customer id
 - order        ``SHOP#<shop>#ORDER#<order>`` / ``ORDER``; gsi1 lists a customer's orders
-- event        ``SHOP#<shop>#EVENT#<event id>`` / ``EVENT``; expires after 90 days
+- event        ``SHOP#<shop>#EVENT#<event id>`` / ``EVENT``; expires after 90 days. It keeps
+  no personal data: type, subject (an order id, a SKU or a customer id the event named),
+  times, and ``sent_pk``, a hash of the shop and the person. What an event about a person
+  published (her email, phone, name) and the work it left for after its commit (a
+  merge's identifiers) are kept in the item it points to,
+  ``SHOP#<shop>#SENT#<hash>`` / ``SENT#<event id>`` (same expiry), which an erasure
+  finds by key from the person's ids and deletes
 - segment      ``SHOP#<shop>#SEGDEF`` / ``<segment id>``
 - membership   ``SHOP#<shop>#SEG#<segment id>`` / ``CUST#<customer>``
 - product      ``SHOP#<shop>#SKU#<sku>`` / ``PRODUCT`` (stock, category, tags)
@@ -24,6 +30,7 @@ transaction with idempotent writes, and redone when the same event is retried.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
@@ -97,6 +104,16 @@ def _order_pk(shop_id: str, order_id: str) -> str:
 
 def _event_pk(shop_id: str, event_id: str) -> str:
     return f"SHOP#{shop_id}#EVENT#{event_id}"
+
+
+SENT_PREFIX = "SENT#"
+
+
+def sent_pk(shop_id: str, customer_id: str) -> str:
+    """The partition of what a person's events published: a hash, so the processed-event
+    markers, which point at it, hold no id of hers."""
+    digest = hashlib.sha256(f"{shop_id}#{customer_id}".encode()).hexdigest()[:32]
+    return f"SHOP#{shop_id}#SENT#{digest}"
 
 
 def _product_pk(shop_id: str, sku: str) -> str:
@@ -248,7 +265,7 @@ class DynamoProfileRepository(ProfileRepository, ScanSegments):
                 if d["sk"] == "PROFILE":
                     profile = profile_from_dict(d)
                 elif d["sk"] == "EVENT":
-                    marker = d
+                    marker = self._with_sent(d)
                 else:
                     owners[Identifier.from_key(d["pk"].split("#ID#", 1)[1])] = d["customer_id"]
             pending = response.get("UnprocessedKeys") or {}
@@ -279,7 +296,7 @@ class DynamoProfileRepository(ProfileRepository, ScanSegments):
                 profile = profile_from_dict(d)
                 profiles[profile.customer_id] = profile
             elif d["sk"] == "EVENT":
-                markers[d["pk"].removeprefix(event_prefix)] = d
+                markers[d["pk"].removeprefix(event_prefix)] = self._with_sent(d)
             else:
                 owners[Identifier.from_key(d["pk"].split("#ID#", 1)[1])] = d["customer_id"]
         return BulkRead(markers, owners, profiles, frozenset(orders))
@@ -518,7 +535,22 @@ class DynamoProfileRepository(ProfileRepository, ScanSegments):
             ConsistentRead=True,
         )
         item = response.get("Item")
-        return from_item(item) if item else None
+        return self._with_sent(from_item(item)) if item else None
+
+    def _with_sent(self, marker: dict[str, Any]) -> dict[str, Any]:
+        """The marker with what its event published and left, read where `sent_pk` points
+        (a duplicate only). Once the person is erased there is nothing to redo."""
+        pointer = marker.get("sent_pk")
+        if not pointer:
+            return marker
+        event_id = str(marker["pk"]).rsplit("#EVENT#", 1)[1]
+        got = self._client.get_item(
+            TableName=self._table,
+            Key=key(str(pointer), SENT_PREFIX + event_id),
+            ConsistentRead=True,
+        ).get("Item")
+        record = from_item(got) if got else {}
+        return {**marker, **{k: record[k] for k in ("published", "after_commit") if k in record}}
 
     # ------------------------------------------------------------------ the event write
     def commit(self, change: ChangeSet) -> AfterCommit:
@@ -566,7 +598,6 @@ class DynamoProfileRepository(ProfileRepository, ScanSegments):
         """(kind, TransactItem) pairs, the kind mapping a cancellation reason back to its
         cause; at most `MAX_TRANSACTION_ITEMS` of them. Membership items beyond that go to
         the returned after-commit work (the profile's `segments` stays the truth)."""
-        now = shared_clock.now()
         s = change.shop_id
         entries: list[tuple[str, Any]] = []
         for profile, read in change.profiles:
@@ -610,22 +641,45 @@ class DynamoProfileRepository(ProfileRepository, ScanSegments):
                     _product_item(s, product), "quantity = :q", {":q": {"N": str(read_quantity)}}
                 )
             entries.append(("product", put))
-        room = max(MAX_TRANSACTION_ITEMS - 1 - len(entries), 0)  # 1: the event marker
+        kept = 2 if change.profiles else 1  # the marker, what it sent and left
+        room = max(MAX_TRANSACTION_ITEMS - kept - len(entries), 0)
         members, after_commit = self._member_entries(change, room)
         entries += members
+        event, *sent = self._marker_entries(change, after_commit)
+        return [event, *sent, *entries], after_commit
+
+    def _marker_entries(
+        self, change: ChangeSet, after_commit: AfterCommit
+    ) -> list[tuple[str, Any]]:
+        """The event marker, and for an event about a person what it published and
+        left, apart (the marker keeps no personal data, see the module's key design)."""
+        now = shared_clock.now()
+        s = change.shop_id
+        entries: list[tuple[str, Any]] = []
+        expires_at = int((now + EVENT_RETENTION).timestamp())
         marker: dict[str, Any] = {
             "pk": _event_pk(s, change.event_id),
             "sk": "EVENT",
             "type": change.event_type,
             "subject": change.subject,
-            "published": change.published,
             "recorded_at": now.isoformat(),
-            "expires_at": int((now + EVENT_RETENTION).timestamp()),
+            "expires_at": expires_at,
         }
+        record: dict[str, Any] = {}
         if not after_commit.empty:
-            marker["after_commit"] = json.dumps(after_commit.to_dict())
+            record["after_commit"] = json.dumps(after_commit.to_dict())
+        if change.published:
+            record["published"] = change.published
+        if record and change.profiles:
+            # What was published and left names the person: kept apart from the marker.
+            pointer = sent_pk(s, change.profiles[0][0].customer_id)
+            marker["sent_pk"] = pointer
+            sent = {"pk": pointer, "sk": SENT_PREFIX + change.event_id, **record}
+            entries.append(("sent", self._put(to_item({**sent, "expires_at": expires_at}))))
+        else:
+            marker.update(record)  # about no person (a SKU's stock)
         event = ("event", self._put(to_item(marker), "attribute_not_exists(pk)"))
-        return [event, *entries], after_commit
+        return [event, *entries]
 
     def _activity_entries(self, change: ChangeSet) -> list[tuple[str, Any]]:
         """The event's activity items; a cancelled or returned order's purchases leave

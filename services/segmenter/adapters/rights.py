@@ -4,15 +4,18 @@ and a repeated one changes nothing."""
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from segmenter.adapters.repository import (
     ACTIVITY_PREFIX,
+    SENT_PREFIX,
     _identity_pk,
     _order_pk,
     _profile_pk,
+    sent_pk,
 )
 from segmenter.domain.identity import Identifier
 from segmenter.services.ports import PersonalDataStore
@@ -55,46 +58,44 @@ class DynamoPersonalData(PersonalDataStore):
             )
         )
 
-    def _activities(self, shop_id: str, customer_id: str) -> list[dict[str, Any]]:
-        """The person's activity items (views, carts, purchases, opens, clicks)."""
+    def _partition(self, pk: str, prefix: str) -> list[dict[str, Any]]:
         return list(
             query_all(
                 self._client,
                 TableName=self._table,
-                KeyConditionExpression="pk = :pk AND begins_with(sk, :act)",
-                ExpressionAttributeValues={
-                    ":pk": {"S": _profile_pk(shop_id, customer_id)},
-                    ":act": {"S": ACTIVITY_PREFIX},
-                },
+                KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+                ExpressionAttributeValues={":pk": {"S": pk}, ":prefix": {"S": prefix}},
+                ConsistentRead=True,
             )
         )
 
-    def merged_into(self, shop_id: str, customer_id: str) -> list[str]:
-        """Ids of the profiles merged into this one (read once, at erasure or export)."""
-        found = query_all(
-            self._client,
-            TableName=self._table,
-            IndexName="gsi1",
-            KeyConditionExpression="gsi1pk = :pk",
-            FilterExpression="merged_into = :c",
-            ExpressionAttributeValues={
-                ":pk": {"S": f"SHOP#{shop_id}#PROFILES"},
-                ":c": {"S": customer_id},
-            },
-        )
-        return sorted(str(item["customer_id"]) for item in found)
+    def _activities(self, shop_id: str, customer_id: str) -> list[dict[str, Any]]:
+        """The person's activity items (views, carts, purchases, opens, clicks)."""
+        return self._partition(_profile_pk(shop_id, customer_id), ACTIVITY_PREFIX)
+
+    def _sent(self, shop_id: str, customer_id: str) -> list[dict[str, Any]]:
+        """What the person's events published and left (kept for replays, 90 days)."""
+        return self._partition(sent_pk(shop_id, customer_id), SENT_PREFIX)
 
     def export(self, shop_id: str, customer_ids: list[str]) -> dict[str, Any]:
         profiles: list[dict[str, Any]] = []
         orders: list[dict[str, Any]] = []
         activities: list[dict[str, Any]] = []
+        published: list[Any] = []
         for customer_id in customer_ids:
             profile = self._profile(shop_id, customer_id)
             if profile is not None:
                 profiles.append(_public(profile))
             orders.extend(_public(o) for o in self._orders(shop_id, customer_id))
             activities.extend(_public(a) for a in self._activities(shop_id, customer_id))
-        return {"profiles": profiles, "orders": orders, "activities": activities}
+            for sent in self._sent(shop_id, customer_id):
+                published.extend(json.loads(e) for e in sent.get("published") or ())
+        return {
+            "profiles": profiles,
+            "orders": orders,
+            "activities": activities,
+            "events_published": published,
+        }
 
     def erase(self, shop_id: str, customer_id: str, anonymous_id: str) -> dict[str, int]:
         """Identity claims, segment memberships and the profile go; orders stay for the
@@ -106,6 +107,7 @@ class DynamoPersonalData(PersonalDataStore):
             "memberships": 0,
             "orders_anonymised": 0,
             "activities": 0,
+            "events_published": 0,
         }
         profile = self._profile(shop_id, customer_id)
         for order in self._orders(shop_id, customer_id):
@@ -118,6 +120,8 @@ class DynamoPersonalData(PersonalDataStore):
                 removed["orders_anonymised"] += 1
         for activity in self._activities(shop_id, customer_id):
             removed["activities"] += self._delete(key(activity["pk"], activity["sk"]))
+        for sent in self._sent(shop_id, customer_id):
+            removed["events_published"] += self._delete(key(sent["pk"], sent["sk"]))
         if profile is None:
             return removed
         for identifier in profile.get("identifiers") or ():

@@ -12,6 +12,7 @@ commit, the retry completes it; consumers deduplicate on event ids.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -540,8 +541,15 @@ def upsert_customer(cmd: UpsertCustomer, ingest: Ingest) -> Ingested:
 
 
 def _ref_subject(ref: CustomerRef) -> str:
+    """Who the event names, as its marker keeps it (a replay must name the same): the
+    storefront id, else a hash of the email, phone or LINE id, which the marker may keep
+    for 90 days without keeping the person's contact data."""
     first = identifiers_of(ref.customer_id, ref.contact)
-    return first[0].key if first else ""
+    if not first:
+        return ""
+    if first[0].kind == "ext":
+        return first[0].key
+    return f"{first[0].kind}#sha256:{hashlib.sha256(first[0].value.encode()).hexdigest()[:32]}"
 
 
 def update_cart(cmd: UpdateCart, ingest: Ingest) -> Ingested:

@@ -251,10 +251,6 @@ class NightlyRuns:
 class PersonalDataStore:
     """Everything the table holds on a person, for disclosure and erasure."""
 
-    def merged_into(self, shop_id: str, customer_id: str) -> list[str]:
-        """Ids of the profiles merged into this one."""
-        raise NotImplementedError
-
     def export(self, shop_id: str, customer_ids: list[str]) -> dict[str, Any]:
         """The stored profiles and orders of these ids, as JSON-ready dicts."""
         raise NotImplementedError

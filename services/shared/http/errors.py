@@ -123,6 +123,30 @@ class TrackedSend:
         await self._send(message)
 
 
+TRANSIENT_AWS_CODES = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "Throttling",
+        "RequestLimitExceeded",
+        "InternalServerError",
+        "InternalFailure",
+        "ServiceUnavailable",
+    }
+)
+"""AWS errors that say "try again": the answer is a 503 with `Retry-After`, so a client
+retries (every write is idempotent on its id), never a 500 that reads as a bug."""
+
+
+def _transient_aws_error(exc: Exception) -> bool:
+    """A botocore `ClientError` (read by shape: this module imports no AWS library) whose
+    code is a throttle or a transient service failure."""
+    response = getattr(exc, "response", None)
+    if type(exc).__name__ != "ClientError" or not isinstance(response, dict):
+        return False
+    return response.get("Error", {}).get("Code") in TRANSIENT_AWS_CODES
+
+
 class CatchAll:
     """The outermost layer of a service app: an exception no handler mapped becomes the
     documented error body (code `internal`, with a request id) and one JSON log line
@@ -144,7 +168,7 @@ class CatchAll:
                 "unhandled exception",
                 extra={
                     "request_id": request_id,
-                    "error_code": "internal",
+                    "error_code": "unavailable" if _transient_aws_error(exc) else "internal",
                     "exception": type(exc).__name__,
                     "method": scope.get("method"),
                     "route": _route_of(scope),
@@ -152,11 +176,18 @@ class CatchAll:
             )
             if tracked.started:
                 return
-            response = JSONResponse(
-                error_body("internal", f"internal error; request id {request_id}"),
-                status_code=500,
-                headers={REQUEST_ID_HEADER: request_id},
-            )
+            if _transient_aws_error(exc):
+                response = JSONResponse(
+                    error_body("unavailable", f"busy, retry; request id {request_id}"),
+                    status_code=503,
+                    headers={REQUEST_ID_HEADER: request_id, "Retry-After": "1"},
+                )
+            else:
+                response = JSONResponse(
+                    error_body("internal", f"internal error; request id {request_id}"),
+                    status_code=500,
+                    headers={REQUEST_ID_HEADER: request_id},
+                )
             await response(scope, receive, send)
 
 

@@ -23,8 +23,9 @@ NOT_HEARD = frozenset(
         "segments.recompute_requested",
     }
 )
-"""Types the messenger never hands the journey intake: a request to send, an erasure
-(the person is forgotten), a shop-wide refresh."""
+"""Types the messenger never hands the journey intake as an event: a request to send, an
+erasure (the person is forgotten), a merge (its own use case, `services/merges.py`, ends
+the merged-away ids' enrolments), a shop-wide refresh."""
 ABOUT_NO_PERSON = frozenset({"inventory.changed"})
 """Heard, but about a SKU, not a person: it triggers (everyone on the SKU's wish list
 enters), but no enrolment can exit, convert or stop waiting on it."""

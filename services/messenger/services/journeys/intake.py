@@ -254,6 +254,19 @@ class JourneyIntake:
                 found.append(journey)
         return found
 
+    # ------------------------------------------------------------ merges
+    def merged(self, shop_id: str, merged_ids: list[str], at: datetime) -> tuple[str, ...]:
+        """`customer.merged`: the merged-away ids are the survivor now, so their active
+        enrolments end (exit `merged`) instead of sending a second flow to one person
+        under an id that no longer resolves. The survivor's own enrolments go on. A
+        redelivery finds them finished and ends nothing more."""
+        exited: list[str] = []
+        for customer_id in merged_ids:
+            for e in self.repo.enrolments_of(shop_id, customer_id):
+                if e.status is EnrolmentStatus.ACTIVE and self._exit(e, at, "merged"):
+                    exited.append(e.journey_id)
+        return tuple(exited)
+
     # ------------------------------------------------------------ people inside
     def _inside(
         self,
