@@ -47,7 +47,7 @@ member while it is read). And
 attribute (`LimitedSizeDict.__setitem__`, quadratic in the attributes); the patched one
 measures the item once, with the same limit and error, and only when the length of its
 attributes' JSON (never less than moto's measure: `DynamoType.size` counts names, string
-bytes and number digits, all of which the escaped JSON holds) is over the limit: walking
+bytes and number digits, all of which its UTF-8 JSON holds) is over the limit: walking
 every attribute of a profile was a sixth of an import's time in moto. moto's type checks
 (`Table._validate_item_types`) are untouched. The undo below copies an item only for an
 `Update`, which moto applies in place; for a `Put` or `Delete` (`Table.put_item` stores a
