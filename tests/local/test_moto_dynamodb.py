@@ -720,3 +720,133 @@ def test_items_measure_what_moto_s_own_size_measures(ddb: Any) -> None:
         assert typed.size() == moto_size(typed), value
     nested = DynamoType({"M": {f"k{i}": v for i, v in enumerate(values)}})
     assert nested.size() == moto_size(nested)
+
+
+def _stored_items(table_name: str = TABLE) -> list[Any]:
+    from moto.dynamodb.models import dynamodb_backends
+
+    table = dynamodb_backends["123456789012"]["ap-northeast-1"].tables[table_name]
+    return [item for bucket in table.items.values() for item in bucket.values()]
+
+
+_EVERY_PLAIN_TYPE: dict[str, Any] = {
+    "s": {"S": '名前 "quoted" \\ \u0001'},
+    "n": {"N": "-12.50"},
+    "t": {"BOOL": True},
+    "f": {"BOOL": False},
+    "z": {"NULL": True},
+    "ss": {"SS": ["a", "ü"]},
+    "ns": {"NS": ["1", "2.5"]},
+    "l": {"L": [{"S": "a"}, {"N": "1"}, {"M": {"k": {"SS": ["b"]}}}, {"L": []}]},
+    "m": {"M": {"名": {"S": "値"}, "e": {"M": {}}, "x": {"L": [{"NULL": True}]}}},
+}
+
+
+def test_items_rest_packed_between_calls_and_answer_what_was_written(ddb: Any) -> None:
+    """Given items of every plain attribute type, and one with binary attributes
+    When they are written, read, queried, updated and read again
+    Then between calls each plain item rests packed (no decoded attributes), the binary
+    one stays decoded, and every answer is what was written and changed."""
+    plain = {**_key("plain"), **_EVERY_PLAIN_TYPE}
+    binary = {**_key("blob"), "b": {"B": b"\x00\xff"}, "bs": {"BS": [b"x"]}}
+    ddb.put_item(TableName=TABLE, Item=plain)
+    ddb.put_item(TableName=TABLE, Item=binary)
+
+    def resting() -> dict[str, bool]:
+        return {item.hash_key.value: item._attrs is None for item in _stored_items()}
+
+    assert resting() == {"plain": True, "blob": False}
+    assert ddb.get_item(TableName=TABLE, Key=_key("plain"))["Item"] == plain
+    assert ddb.get_item(TableName=TABLE, Key=_key("blob"))["Item"] == binary
+    assert ddb.query(
+        TableName=TABLE,
+        KeyConditionExpression="pk = :p",
+        ExpressionAttributeValues={":p": {"S": "plain"}},
+    )["Items"] == [plain]
+    assert resting() == {"plain": True, "blob": False}
+
+    ddb.update_item(
+        TableName=TABLE,
+        Key=_key("plain"),
+        UpdateExpression="SET m.#k = :v, l = list_append(l, :l) ADD ns :ns, n :one REMOVE t",
+        ExpressionAttributeNames={"#k": "新"},
+        ExpressionAttributeValues={
+            ":v": {"S": "追加"},
+            ":l": {"L": [{"S": "b"}]},
+            ":ns": {"NS": ["3"]},
+            ":one": {"N": "1"},
+        },
+    )
+
+    assert resting()["plain"] is True
+    item = ddb.get_item(TableName=TABLE, Key=_key("plain"))["Item"]
+    assert item["m"]["M"]["新"] == {"S": "追加"}
+    assert item["l"]["L"][-1] == {"S": "b"}
+    assert sorted(item["ns"]["NS"]) == ["1", "2.5", "3"]
+    assert item["n"] == {"N": "-11.50"}
+    assert "t" not in item
+    assert {k: v for k, v in item.items() if k not in ("m", "l", "ns", "n")} == {
+        k: v for k, v in plain.items() if k not in ("m", "l", "ns", "n", "t")
+    }
+
+
+def test_a_scan_of_many_items_keeps_only_a_bounded_number_decoded(
+    ddb: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Given 600 items resting packed, and a bound of 50 decoded items per read call
+    When the whole table is scanned with a filter, and a write follows
+    Then at most 50 items (and the one being decoded) were decoded at once, the scan
+    answers every item, and they all rest packed again."""
+    _fill(ddb, 600)
+    monkeypatch.setattr(moto_dynamodb, "_DECODED_IN_A_READ", 50)
+    held: list[int] = []
+    decode = moto_dynamodb._decode
+
+    def counting(packed: bytes) -> Any:
+        held.append(len(moto_dynamodb._decoded))
+        return decode(packed)
+
+    monkeypatch.setattr(moto_dynamodb, "_decode", counting)
+
+    found = ddb.scan(
+        TableName=TABLE,
+        FilterExpression="begins_with(pk, :b)",
+        ExpressionAttributeValues={":b": {"S": "bulk-"}},
+    )["Items"]
+
+    assert len(found) == 600
+    assert held and max(held) <= 51
+    assert all(item._attrs is None for item in _stored_items())
+
+
+def test_an_item_resting_packed_takes_under_half_of_moto_s_memory(ddb: Any) -> None:
+    """Given order-like items (445 bytes of JSON each)
+    When 1,000 are written
+    Then the table holds them in under 1,600 bytes each (moto's objects: about 3,800)."""
+
+    def order(n: int) -> dict[str, Any]:
+        line = {"M": {"sku": {"S": f"SKU-{n:04}"}, "quantity": {"N": "1"}, "tags": {"L": []}}}
+        return {
+            **_key(f"SHOP#s#ORDER##{n}", "ORDER"),
+            "customer_id": {"S": f"k-{n:020}"},
+            "placed_at": {"S": "2024-06-22T17:15:00+09:00"},
+            "total": {"N": "9990.00"},
+            "status": {"S": "shipped"},
+            "lines": {"L": [line, line]},
+            "gsi1pk": {"S": f"SHOP#s#CUST#k-{n:020}"},
+            "gsi1sk": {"S": f"ORDER#2024-06-22T08:15:00+00:00##{n}"},
+        }
+
+    def write(first: int, count: int) -> None:
+        for start in range(first, first + count, 25):
+            requests = [{"PutRequest": {"Item": order(n)}} for n in range(start, start + 25)]
+            ddb.batch_write_item(RequestItems={TABLE: requests})
+
+    write(100_000, 25)  # the client's and the parsers' caches
+    tracemalloc.start()
+    before, _ = tracemalloc.get_traced_memory()
+    write(0, 1000)
+    after, _ = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+
+    assert (after - before) / 1000 < 1600, f"{(after - before) / 1000:.0f} bytes per item"

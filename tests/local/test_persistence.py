@@ -1,5 +1,5 @@
-"""Snapshots of the local state: one item per line, read back one at a time, and the first
-format (one JSON document) still read."""
+"""Snapshots of the local state: one item per line, read back one at a time, the first
+format (one JSON document) still read, and moto's items written as they rest (packed)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ops.local import persistence
+import pytest
+
+from ops.local import moto_dynamodb, persistence
 
 
 def _item(n: int) -> dict[str, Any]:
@@ -34,3 +36,49 @@ def test_a_snapshot_in_the_first_format_still_loads(tmp_path: Path) -> None:
     path.write_bytes(gzip.compress(json.dumps(document).encode("utf-8")))
     # When it is read / Then every item comes back with its table
     assert list(persistence.read_items(path)) == [("a", _item(1)), ("a", _item(2)), ("b", _item(3))]
+
+
+def test_a_snapshot_of_moto_writes_the_packed_items_without_decoding_them(
+    aws_credentials: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Given items in moto resting packed, one of them updated
+    When a snapshot is taken, and loaded into a fresh table
+    Then no packed item was decoded for it, and the loaded table answers every item as
+    it was (the update included)."""
+    import boto3
+    from moto import mock_aws
+
+    from tests.local.tables import create_pk_sk_table
+
+    moto_dynamodb.install()
+    region, account = "ap-northeast-1", "123456789012"
+    items = [_item(n) for n in range(6)]
+    path = tmp_path / persistence.SNAPSHOT_FILE
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name=region)
+        create_pk_sk_table(client, "a")
+        for item in items:
+            client.put_item(TableName="a", Item=item)
+        client.update_item(
+            TableName="a",
+            Key={"pk": {"S": "p1"}, "sk": {"S": "x"}},
+            UpdateExpression="SET doc.n = :n",
+            ExpressionAttributeValues={":n": {"N": "10"}},
+        )
+        items[1]["doc"]["M"]["n"] = {"N": "10"}
+
+        def refused(packed: bytes) -> Any:
+            raise AssertionError("a packed item was decoded")
+
+        with monkeypatch.context() as patched:
+            patched.setattr(moto_dynamodb, "_decode", refused)
+            with moto_dynamodb.exclusive():
+                written = persistence.write_snapshot(path, account, region)
+    assert written == 6
+
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name=region)
+        create_pk_sk_table(client, "a")
+        assert persistence.load_snapshot(path, account, region) == 6
+        scanned = client.scan(TableName="a")["Items"]
+    assert sorted(scanned, key=lambda i: i["pk"]["S"]) == items

@@ -47,7 +47,7 @@ member while it is read). And
 attribute (`LimitedSizeDict.__setitem__`, quadratic in the attributes); the patched one
 measures the item once, with the same limit and error, and only when the length of its
 attributes' JSON (never less than moto's measure: `DynamoType.size` counts names, string
-bytes and number digits, all of which the escaped JSON holds) is over the limit: walking
+bytes and number digits, all of which its UTF-8 JSON holds) is over the limit: walking
 every attribute of a profile was a sixth of an import's time in moto. moto's type checks
 (`Table._validate_item_types`) are untouched. The undo below copies an item only for an
 `Update`, which moto applies in place; for a `Put` or `Delete` (`Table.put_item` stores a
@@ -71,6 +71,26 @@ and kept by each write (`Table.put_item`, `Table.delete_item`, the in-place
 `DynamoDBBackend.update_item`, the undo above). moto still applies every condition,
 sort, page and projection to those items; a test compares the answers with moto's own
 walk after every kind of write.
+
+Items at rest as JSON: moto holds each item as an `Item` whose `attrs` is a dict of
+`DynamoType` objects, one per attribute and per list or map member, about 3.8 KB for an
+order of 450 bytes of JSON; a shop's history of 360,000 items took 1.35 GB. The patched
+`Item.__init__` keeps the item's wire attributes as compact UTF-8 JSON instead (the JSON
+it already made for the size bound above), and `Item.attrs` becomes a property that
+decodes them into moto's own `LimitedSizeDict` of `DynamoType`s on first use, so every
+moto code path sees what it always saw. When the call ends (`call_action`, or an
+`exclusive()` block), each item it decoded rests packed again: after a write it is
+packed from its attributes (moto changes items in place: `update_item`, the undo), after
+a pure read (`GetItem`, `BatchGetItem`, `Query`, `Scan`, `TransactGetItems`: none
+assigns to an item) the decoded form is dropped; a read that decodes more than
+`_DECODED_IN_A_READ` items (a scan, the nightly's whole-index query) drops them as it
+goes, so no call holds the decoded table. Items whose attributes JSON does not give back
+the same (blobs, values moto computed such as a Python set) stay decoded, as before. A
+snapshot writes the packed JSON as it is (`stored_items_json`, no item decoded), the
+undo of an `Update` keeps the packed JSON rather than a deep copy, and the index buckets
+read the key attributes from it. moto internals this relies on: `Item.attrs` is an
+instance attribute, set by `Item.__init__` and by `Item.__deepcopy__` on the copy, and
+`Item` has no `__slots__` (`_packing_problems`).
 
 `check_compatible()` fails loudly when a moto upgrade changes any of these, and the
 project pins the moto version this was written against.
@@ -131,6 +151,18 @@ _generic_serialized: Callable[[Any, Any], Any] | None = None
 _READ_ACTIONS = frozenset(
     {"GetItem", "BatchGetItem", "Query", "Scan", "TransactGetItems", "ExecuteStatement"}
 )
+_PURE_READS = frozenset({"GetItem", "BatchGetItem", "Query", "Scan", "TransactGetItems"})
+"""Calls that read items and never change one (their decoded items are dropped unpacked)."""
+_decoded: list[Any] = []
+"""Stored items whose attributes were decoded since the last call ended (packed again then)."""
+_call = threading.local()
+"""`reading`: a call of `_PURE_READS` runs in this thread."""
+_depth = 0
+"""Calls (and `exclusive()` blocks) running, nested in this thread under `_lock`."""
+_DECODED_IN_A_READ = 2048
+"""Items a read call keeps decoded at once (a scan or a whole-index query decodes each)."""
+_DynamoType: Any = None
+"""moto's `DynamoType`, once installed."""
 
 
 class MotoInternalsChanged(RuntimeError):
@@ -171,6 +203,7 @@ def check_compatible() -> None:
     problems += _undo_and_size_problems(Table, backend)
     problems += _update_parser_problems()
     problems += _update_copy_problems()
+    problems += _packing_problems(Item)
     from moto.core.models import botocore_stubber
 
     if not callable(getattr(botocore_stubber, "process_request", None)):
@@ -199,6 +232,24 @@ def _undo_and_size_problems(table: type, backend: type) -> list[str]:
     size = inspect.getsource(_moto_size or DynamoType.size)  # moto's, even once replaced
     if not all(part in size for part in ("len(str(self.value))", "bytesize(k)", "bytesize(")):
         problems.append("DynamoType.size measures differently (the JSON bound may not hold)")
+    return problems
+
+
+def _packing_problems(item: type) -> list[str]:
+    """What `_keep_items_packed` relies on: `Item.attrs` is an instance attribute (so a
+    property can stand in for it), set by `__init__` and by `__deepcopy__` on the copy."""
+    import inspect
+
+    problems = []
+    if "__slots__" in vars(item):
+        problems.append("Item has __slots__ (the packed form needs instance attributes)")
+    attrs = vars(item).get("attrs")
+    if attrs is not None and not (_installed and isinstance(attrs, property)):
+        problems.append("Item.attrs is a class attribute (the packed form's property)")
+    if "result.attrs = attrs_copy" not in inspect.getsource(item.__deepcopy__):  # type: ignore[attr-defined]
+        problems.append("Item.__deepcopy__ no longer sets the copy's attrs")
+    if not _installed and "attrs" not in vars(item)["__init__"].__code__.co_names:
+        problems.append("Item.__init__ no longer sets self.attrs")
     return problems
 
 
@@ -277,6 +328,10 @@ def install() -> None:
         if _installed:
             return
         check_compatible()
+        global _DynamoType  # noqa: PLW0603 - moto's class, read by the packing helpers
+        from moto.dynamodb.models.dynamo_type import DynamoType
+
+        _DynamoType = DynamoType
         _serialise_calls()
         _answer_items_as_json()
         _read_items_as_json()
@@ -286,6 +341,7 @@ def install() -> None:
         _parse_conditions_once()
         _parse_updates_once()
         _keep_no_model_objects()
+        _keep_items_packed()
         _installed = True
 
 
@@ -297,7 +353,7 @@ def _serialise_calls() -> None:
 
     @functools.wraps(original_call)
     def call_action(self: Any) -> Any:
-        with _lock:
+        with _lock, _call_scope(reading=self._get_action() in _PURE_READS):
             response = original_call(self)
             if _journal is not None and _changed_state(self, response):
                 _journal(self)
@@ -417,11 +473,20 @@ def _measure_items_once() -> None:
     def item_init(self: Any, hash_key: Any, range_key: Any, attrs: dict[str, Any]) -> None:
         self.hash_key = hash_key
         self.range_key = range_key
+        packed = _pack_wire(attrs)
+        if packed is not None and len(packed) <= _ITEM_SIZE_LIMIT:
+            self._packed = packed  # at rest as JSON (`_keep_items_packed`)
+            self._attrs = None
+            return
         converted = {_intern(key): DynamoType(value) for key, value in attrs.items()}
-        if _json_length(attrs) > _ITEM_SIZE_LIMIT:  # may be too large: measure as moto does
-            size = sum(bytesize(key) + value.size() for key, value in converted.items())
-            if size > _ITEM_SIZE_LIMIT:
-                raise ItemSizeTooLarge
+        # Over the limit as JSON, or not plain JSON: may be too large, measure as moto does.
+        size = sum(bytesize(key) + value.size() for key, value in converted.items())
+        if size > _ITEM_SIZE_LIMIT:
+            raise ItemSizeTooLarge
+        if packed is not None:
+            self._packed = packed
+            self._attrs = None
+            return
         self.attrs = LimitedSizeDict(converted)  # dict.update: no per-key re-check
 
     Item.__init__ = item_init  # type: ignore[method-assign]
@@ -473,15 +538,152 @@ def _measure_items_once() -> None:
     DynamoType.size = size  # type: ignore[method-assign]
 
 
-def _json_length(attrs: dict[str, Any]) -> int:
-    """An upper bound of moto's `DynamoType.size()` sum for an item's wire attributes: the
-    length of their JSON (ASCII-escaped, so never fewer characters than UTF-8 bytes; every
-    name, string, number and set member is in it, with quotes), or a number above any
-    limit when they are not plain JSON (moto then measures them itself)."""
+def _pack_wire(attrs: dict[str, Any]) -> bytes | None:
+    """An item's wire attributes as compact UTF-8 JSON, or None when they are not plain
+    JSON (binary values) or not shaped as `DynamoType` reads them (moto's own path then
+    raises as before). Its length is an upper bound of moto's `DynamoType.size()` sum:
+    every name, string (as UTF-8 bytes), number and set member is in it, with quotes."""
+    if not all(type(key) is str and _well_formed(value) for key, value in attrs.items()):
+        return None
     try:
-        return len(json.dumps(attrs))
-    except (TypeError, ValueError):
-        return sys.maxsize
+        return json.dumps(attrs, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    except (TypeError, ValueError):  # bytes, or a lone surrogate that UTF-8 cannot hold
+        return None
+
+
+def _well_formed(value: Any) -> bool:
+    """A wire attribute value that `DynamoType(value)` reads without an error, the same
+    before and after a JSON round trip (plain JSON: no bytes, no sets)."""
+    if type(value) is not dict or not value:
+        return False
+    kind, inner = next(iter(value.items()))
+    if kind in ("B", "BS"):
+        return False  # moto reads blobs as bytes: kept decoded
+    if kind == "L":
+        return type(inner) is list and all(_well_formed(member) for member in inner)
+    if kind == "M":
+        return type(inner) is dict and all(
+            type(k) is str and _well_formed(v) for k, v in inner.items()
+        )
+    return True
+
+
+class _NotPlain(Exception):
+    """Decoded attributes that JSON would not give back the same (kept decoded)."""
+
+
+def _wire(value: Any) -> dict[str, Any]:
+    """A `DynamoType` back in its wire shape, for `_pack_attrs`."""
+    if type(value) is not _DynamoType:
+        raise _NotPlain
+    kind, inner = value.type, value.value
+    if kind == "L":
+        if type(inner) is not list:
+            raise _NotPlain
+        return {kind: [_wire(member) for member in inner]}
+    if kind == "M":
+        if type(inner) is not dict:
+            raise _NotPlain
+        return {kind: {name: _wire(member) for name, member in inner.items()}}
+    if kind in ("B", "BS") or type(inner) not in (str, bool, list):
+        raise _NotPlain  # blobs, or values moto computed (a set, a Decimal)
+    if type(inner) is list and not all(type(member) is str for member in inner):
+        raise _NotPlain
+    return {kind: inner}
+
+
+def _pack_attrs(attrs: dict[str, Any]) -> bytes | None:
+    """Decoded attributes packed again, or None when JSON would not give them back."""
+    try:
+        wire = {name: _wire(value) for name, value in attrs.items()}
+    except _NotPlain:
+        return None
+    return _pack_wire(wire)
+
+
+def _decode(packed: bytes) -> Any:
+    """Packed attributes as moto holds them: a `LimitedSizeDict` of `DynamoType`s."""
+    from moto.dynamodb.models.dynamo_type import LimitedSizeDict
+
+    return LimitedSizeDict(
+        {_intern(name): _DynamoType(value) for name, value in json.loads(packed).items()}
+    )
+
+
+def _rest_decoded(changed: bool) -> None:
+    """Pack again the items decoded since the last call ended, and drop their decoded
+    attributes. `changed`: the call may have changed them (a write), so they are packed
+    from their attributes; after a pure read the packed form they came from still holds."""
+    global _decoded  # swapped whole, under `_lock`
+    items, _decoded = _decoded, []
+    for item in items:
+        attrs = item._attrs
+        if attrs is None:
+            continue
+        if changed or item._packed is None:
+            packed = _pack_attrs(attrs)
+            item._packed = packed
+            if packed is None:
+                continue  # binary or computed values: the decoded form is the only one
+        item._attrs = None
+
+
+def _keep_items_packed() -> None:
+    """`Item.attrs` as a property over the packed JSON (see the module's docstring)."""
+    from moto.dynamodb.models.dynamo_type import Item
+
+    def get_attrs(self: Any) -> Any:
+        found = getattr(self, "_attrs", None)
+        if found is not None:
+            return found
+        packed = getattr(self, "_packed", None)
+        if packed is None:
+            if "attrs" in self.__dict__:  # an item made before `install()`
+                return self.__dict__["attrs"]
+            raise AttributeError("attrs")
+        found = self._attrs = _decode(packed)
+        _decoded.append(self)
+        if getattr(_call, "reading", False) and len(_decoded) > _DECODED_IN_A_READ:
+            _rest_decoded(changed=False)  # the caller keeps `found`; others decode again
+        return found
+
+    def set_attrs(self: Any, attrs: Any) -> None:
+        self._attrs = attrs  # a new item (moto's copy): its own attributes
+        self._packed = None
+
+    Item.attrs = property(get_attrs, set_attrs)  # type: ignore[assignment]
+
+
+def _resting(item: Any) -> bytes | None:
+    """The item's packed JSON if it rests packed (not decoded), else None. (Read as
+    attributes: touching `__dict__` would give each item a dict of its own.)"""
+    if getattr(item, "_attrs", None) is not None:
+        return None
+    packed: bytes | None = getattr(item, "_packed", None)
+    return packed
+
+
+def stored_items_json(table: Any) -> Iterator[bytes]:
+    """Each item of a moto table as its attributes' UTF-8 JSON, from the packed form (no
+    item decoded, no list of the table: a snapshot of a shop's history had every item
+    decoded at once). Call it inside `exclusive()`."""
+    for bucket in table.items.values():
+        for item in bucket.values() if table.range_key_attr else (bucket,):
+            packed = _resting(item)
+            if packed is None:
+                attrs = item.to_json()["Attributes"]
+                packed = json.dumps(attrs, ensure_ascii=False).encode("utf-8")
+            yield packed
+
+
+def _key_values(item: Any, names: list[str]) -> tuple[Any, ...]:
+    """`_values` of an item's attributes `names`, read from its packed JSON when it rests
+    packed (building an index decodes no item)."""
+    packed = _resting(item)
+    if packed is not None:
+        wire = json.loads(packed)
+        return _values(_DynamoType(wire[name]) if name in wire else None for name in names)
+    return _values(item.attrs.get(name) for name in names)
 
 
 class _SecondaryIndexes:
@@ -505,7 +707,9 @@ class _SecondaryIndexes:
         self.buckets: dict[str, dict[tuple[Any, ...], dict[tuple[Any, Any], None]]] = {
             name: {} for name in self.hash_names
         }
-        self.placed: dict[tuple[Any, Any], list[tuple[str, tuple[Any, ...]]]] = {}
+        self.placed: dict[tuple[Any, Any], tuple[tuple[str, tuple[Any, ...]], ...]] = {}
+        self.shared: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+        """One tuple per index key value, shared by every item that has it."""
         for bucket in table.items.values():
             for item in bucket.values() if table.range_key_attr else (bucket,):
                 self.place(item)
@@ -521,13 +725,14 @@ class _SecondaryIndexes:
         pk = (item.hash_key, item.range_key)
         spots = []
         for name, attrs in self.hash_names.items():
-            values = _values(item.attrs.get(a) for a in attrs)
+            values = _key_values(item, attrs)
             if not attrs or None in values or not _hashable(values):
                 continue  # not in the index, or a value no key condition can equal
+            values = self.shared.setdefault(values, values)
             self.buckets[name].setdefault(values, {})[pk] = None
             spots.append((name, values))
         if spots:
-            self.placed[pk] = spots
+            self.placed[pk] = tuple(spots)
 
     def refresh(self, table: Any, hash_key: Any, range_key: Any) -> None:
         pk = (hash_key, range_key)
@@ -537,6 +742,7 @@ class _SecondaryIndexes:
                 bucket.pop(pk, None)
                 if not bucket:
                     del self.buckets[name][values]
+                    self.shared.pop(values, None)
         item = _stored(table, hash_key, range_key)
         if item is not None:
             self.place(item)
@@ -607,7 +813,7 @@ def _query_candidates(table: Any, arguments: dict[str, Any]) -> list[Any] | None
             return []
         if not table.range_key_attr:
             return [bucket]
-        return _in_key_range(list(bucket.values()), arguments)
+        return _in_key_range(list(bucket.values()), arguments, table.range_key_attr)
     conditions = dict(arguments.get("hash_key_conditions") or ())
     kept = _indexes(table, build=True)
     assert kept is not None
@@ -617,13 +823,14 @@ def _query_candidates(table: Any, arguments: dict[str, Any]) -> list[Any] | None
     return kept.candidates(table, index_name, _values(conditions[n] for n in names))
 
 
-def _in_key_range(items: list[Any], arguments: dict[str, Any]) -> list[Any]:
+def _in_key_range(items: list[Any], arguments: dict[str, Any], sort_key: str) -> list[Any]:
     """The items of a table query's partition inside its sort key condition (compared as
     moto compares them), and the nearest item on either side of that range: moto looks
     one item past a full page before it answers a LastEvaluatedKey, and that answer stays
     moto's own. DynamoDB reads only the range; moto sorts the whole partition and
     measures each item in it against the 1 MB page, so every query of a customer with
-    10,000 activity items read all of them."""
+    10,000 activity items read all of them. The sort key is read from the item's
+    `range_key` (the same value), so no item of the partition is decoded for it."""
     comparison = arguments.get("range_comparison")
     if not comparison or arguments.get("filter_kwargs"):
         return items  # no sort key condition, or the legacy KeyConditions filters
@@ -636,7 +843,7 @@ def _in_key_range(items: list[Any], arguments: dict[str, Any]) -> list[Any]:
     inside: list[tuple[Any, Any]] = []
     outside: list[tuple[Any, Any]] = []
     for item in items:
-        value = item.attrs.get(name) if name else None
+        value = item.range_key if name == sort_key else item.attrs.get(name) if name else None
         held = _cast(value if value else item.range_key)
         (inside if matches(held, *bounds) else outside).append((_cast(item.range_key), item))
     if not inside:
@@ -830,9 +1037,26 @@ def _keep_no_model_objects() -> None:
 
 @contextmanager
 def exclusive() -> Iterator[None]:
-    """No DynamoDB call runs while this is held: a consistent cut of every table."""
-    with _lock:
+    """No DynamoDB call runs while this is held: a consistent cut of every table. Items
+    decoded inside are packed again when it ends (see `_keep_items_packed`)."""
+    with _lock, _call_scope(reading=False):
         yield
+
+
+@contextmanager
+def _call_scope(reading: bool) -> Iterator[None]:
+    """One call (under `_lock`): when the outermost ends, the items it decoded rest packed."""
+    global _depth  # noqa: PLW0603 - guarded by `_lock`, held by this thread
+    outer = getattr(_call, "reading", False)
+    _call.reading = reading and (outer or _depth == 0)  # a read inside a write is a write
+    _depth += 1
+    try:
+        yield
+    finally:
+        _depth -= 1
+        _call.reading = outer
+        if _depth == 0:
+            _rest_decoded(changed=not reading)
 
 
 def set_journal(journal: Journal | None) -> None:
@@ -877,14 +1101,30 @@ def _touched_items(backend: Any, transact_items: list[dict[str, Any]]) -> list[t
         if current is not _MALFORMED:
             # A Put puts a new `Item` in the table and a Delete removes it, leaving the old
             # object as it was: keeping it is enough. Only an Update changes it in place.
-            kept = _real_copy.deepcopy(current) if kind == "Update" else current
+            kept = _kept_copy(current) if kind == "Update" else current
             undo.append((table, hash_key, range_key, kept))
     return undo
+
+
+def _kept_copy(item: Any) -> Any:
+    """A copy of an item for the undo: its packed JSON when it rests packed (no decode),
+    moto's deep copy otherwise."""
+    if item is None:
+        return None
+    packed = _resting(item)
+    if packed is None:
+        return _real_copy.deepcopy(item)
+    kept = _untracked_new(type(item))
+    kept.hash_key, kept.range_key = item.hash_key, item.range_key
+    kept._packed, kept._attrs = packed, None
+    return kept
 
 
 def _restore(undo: list[tuple[Any, ...]]) -> None:
     """Put back each named item as it was, leaving every other item as it is now."""
     for table, hash_key, range_key, previous in reversed(undo):
+        if previous is not None and getattr(previous, "_attrs", None) is not None:
+            _decoded.append(previous)  # packed when the call ends
         if range_key is not None:
             if previous is None:
                 table.items.get(hash_key, {}).pop(range_key, None)

@@ -18,7 +18,8 @@ journal, and re-sends the pending events: handlers are idempotent on the event i
 event handled after the snapshot and sent again changes nothing.
 
 moto internals read here (moto 5.2.5, pinned): `dynamodb_backends[account][region].tables`
-with `Table.all_items()`, `Item.to_json()` and `Table.put_item(attrs)`; and
+with `Table.put_item(attrs)`, and each table's items as JSON through
+`moto_dynamodb.stored_items_json` (the form they rest in); and
 `sqs_backends[account][region].queues[name]._messages` with `Message.body`.
 """
 
@@ -59,12 +60,12 @@ def write_snapshot(path: Path, account: str, region: str) -> int:
     """Every table's items into `path` (atomically); the number of items. Call it inside
     `moto_dynamodb.exclusive()` together with the journal's compaction."""
     backend = _dynamodb(account, region)
-    return write_items(
+    return _write_lines(
         path,
         (
-            (name, item.to_json()["Attributes"])
+            (name, attrs)
             for name, table in backend.tables.items()
-            for item in table.all_items()
+            for attrs in moto_dynamodb.stored_items_json(table)
         ),
     )
 
@@ -73,14 +74,27 @@ def write_items(path: Path, items: Iterable[tuple[str, dict[str, Any]]]) -> int:
     """(table, item) pairs into a snapshot file, one JSON line each, streamed (a shop's
     history as one JSON document was several times its items' size in memory at every
     snapshot and every start); the number written."""
+    return _write_lines(
+        path,
+        (
+            (name, json.dumps(attrs, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+            for name, attrs in items
+        ),
+    )
+
+
+def _write_lines(path: Path, items: Iterable[tuple[str, bytes]]) -> int:
+    """(table, the item's JSON) pairs as the snapshot's lines, into `path` atomically."""
     tmp = path.with_name(path.name + ".tmp")
     written = 0
+    names: dict[str, bytes] = {}
     with tmp.open("wb") as raw:
         with gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=1) as zipped:
             buffer = io.BufferedWriter(zipped, buffer_size=1 << 20)
             for name, attrs in items:
-                line = json.dumps({"table": name, "item": attrs}, separators=(",", ":"))
-                buffer.write(line.encode("utf-8") + b"\n")
+                if name not in names:
+                    names[name] = b'{"table":' + json.dumps(name).encode("utf-8") + b',"item":'
+                buffer.write(names[name] + attrs + b"}\n")
                 written += 1
             buffer.flush()
         raw.flush()
