@@ -18,6 +18,7 @@ from fastapi.testclient import TestClient
 
 from messenger.entrypoints import events as messenger_events
 from shared import clock as shared_clock
+from shared.contracts.envelope import EventEnvelope
 from tests.conftest import order_payload
 from tests.console.browser import CHROMIUM, PHONE, Console, coloured_pixels
 from tests.console.conftest import Stack
@@ -1035,6 +1036,117 @@ def test_the_other_charts_drill_down_to_their_customers_and_a_segment(
     page.wait_for_selector("#enrol-journey, #enrol-none")
     assert console.errors == [] and console.other_hosts() == []
     console.close()
+
+
+def _drilled_count(page: Any) -> int:
+    page.wait_for_selector("main[data-view=drill][data-ready=true] #drill-title")
+    title = page.locator("#drill-title").inner_text()
+    return _numbers([title.rsplit(": ", 1)[1].rstrip("人")])[0]
+
+
+def test_cohorts_and_retention_cells_drill_down_to_the_customers_the_reports_count(
+    stack: Stack, marketer: Console
+) -> None:
+    """Given acme analysed and its marketer on the repeat page
+    When they follow a cohort of the retention heatmap, one of its cells (the cohort's
+    customers who bought again k months after their first month) and a cohort of the LTV
+    page, and save the cell's customers as a segment
+    Then each lists as many customers as the report counts behind it (the analytics pass's
+    figure, not the page's own), and the segment keeps the cell's calendar window."""
+    page = marketer.page
+    retention = _get(stack, "/v1/analytics/retention")["rows"]
+    cells = [
+        (r, int(k[1:]))
+        for r in retention
+        for k in r
+        if re.fullmatch(r"m\d+", k) and k != "m0" and r[k]
+    ]
+    assert cells, retention
+    row, k = max(cells, key=lambda c: c[0][f"m{c[1]}"] * c[0]["customers"])
+    marketer.go("#/repeat", "repeat")
+    page.locator(f"#retention a[data-drill='retained:{row['month']}.{k}']").click()
+    assert _drilled_count(page) == round(row[f"m{k}"] * row["customers"]) > 0
+    assert page.locator("#drill-customers li").count() == min(_drilled_count(page), 500)
+
+    marketer.go("#/repeat", "repeat")
+    page.locator(f"#retention a[data-drill='cohort:{row['month']}']").click()
+    assert _drilled_count(page) == row["customers"]
+
+    ltv = [r for r in _get(stack, "/v1/analytics/ltv")["rows"] if r["dimension"] == "cohort"]
+    cohort = max(ltv, key=lambda r: r["customers"])
+    marketer.go("#/ltv", "ltv")
+    page.locator(f"#ltv-cohort a[data-drill='cohort:{cohort['key']}']").click()
+    assert _drilled_count(page) == cohort["customers"]
+
+    marketer.go(f"#/drill/retained/{row['month']}.{k}", "drill")
+    page.click("#save-segment")
+    page.wait_for_selector("#save-status.ok, #save-status.error")
+    assert page.locator("#save-status").get_attribute("class") == "ok"
+    saved = _get(stack, f"/v1/segments/retained-{row['month']}-{k}")
+    year, month = map(int, row["month"].split("-"))
+    later = (year * 12 + month - 1) + k
+    window = saved["rule"]["all"][2]
+    assert datetime.fromisoformat(window["since"]) == datetime.fromisoformat(
+        f"{later // 12}-{later % 12 + 1:02d}-01T00:00:00+09:00"
+    ), saved["rule"]
+
+    marketer.go("#/drill/retained/2025-13.x", "drill")
+    assert page.locator("main .notice").inner_text() == "この絞り込みはありません。"
+
+
+def test_a_profile_shows_consent_per_channel_and_per_topic(stack: Stack, marketer: Console) -> None:
+    """Given an acme customer who opted in to mail at checkout, then left the step mails
+    topic through an unsubscribe link (the messenger's `consent.withdrawn` on the bus,
+    brought to the segmenter's event function by its rule)
+    When the marketer opens their profile
+    Then the consent table shows mail marketing consented and the step mails topic
+    withdrawn on every channel, as the profile route holds them, and the topics left are
+    named among the profile's facts."""
+    withdrawn = EventEnvelope(
+        id="evt-console-topic-left",
+        shop="acme",
+        type="consent.withdrawn",
+        detail={
+            "customer_id": "c-007",
+            "channel": "all",
+            "category": "marketing",
+            "topic": "step_mails",
+            "withdrawn_at": shared_clock.now().isoformat(),
+        },
+    )
+    stack.cloud.events.put_events(
+        Entries=[
+            {
+                "Source": "kizuna.messenger",
+                "DetailType": "consent.withdrawn",
+                "Detail": withdrawn.model_dump_json(),
+                "EventBusName": stack.cloud.settings.event_bus_name,
+            }
+        ]
+    )
+    stack.cloud.deliver("SegmenterEventsFunction")
+    held = _get(stack, "/v1/customers/c-007")["consents"]
+    assert {(c["channel"], c["category"], c["granted"]) for c in held} >= {
+        ("email", "marketing", True),
+        ("email", "topic:step_mails", False),
+        ("line", "topic:step_mails", False),
+    }
+
+    page = marketer.page
+    marketer.go("#/customers/c-007", "customers")
+    page.wait_for_selector("#consents")
+    rows = [
+        [cell.strip() for cell in row.split("\t")]
+        for row in page.locator("#consents tbody tr").all_inner_texts()
+    ]
+    assert len(rows) == len(held)
+    assert rows[0][:3] == ["email", "販促", "同意"], rows
+    left = [r for r in rows if r[1] == "トピック: step_mails"]
+    channels = {c["channel"] for c in held if c["category"] == "topic:step_mails"}
+    assert {r[0] for r in left} == channels
+    assert all(r[2] == "撤回" for r in left)
+    facts = page.locator("#profile").inner_text()
+    assert "配信停止したトピック\nstep_mails" in facts, facts
 
 
 def _tab_to(page: Any, selector: str, most: int = 80) -> None:

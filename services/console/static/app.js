@@ -385,22 +385,44 @@
   /* Drill-downs of the other charts: the customers behind a rank, a funnel stage or an
      acquisition channel, each as a rule of the segment language (the same preview and
      save as an RFM cell's). */
+  /* A calendar month's first instant in the shop's time zone (Tokyo), `add` months on:
+     the analytics reports date an order by its Tokyo day. */
+  function monthStart(ym, add) {
+    const [y, m] = ym.split("-").map(Number);
+    const i = y * 12 + m - 1 + add;
+    return Math.floor(i / 12) + "-" + String(i % 12 + 1).padStart(2, "0") + "-01T00:00:00+09:00";
+  }
+  function cohortRules(ym) {
+    return [{ field: "first_order_at", op: "gte", value: monthStart(ym, 0) }, { field: "first_order_at", op: "lt", value: monthStart(ym, 1) }];
+  }
+  function retainedParts(v) { const [ym, k] = v.split("."); return { ym: ym, k: Number(k) }; }
   const DRILLS = {
-    rank: { rule: (v) => ({ field: "rfm_rank", op: "eq", value: v }), label: (v) => t("rank." + v) },
-    reached: { rule: (v) => ({ field: "order_count", op: "gte", value: Number(v) }), label: (v) => t("drill.reached", { n: v }) },
-    channel: { rule: (v) => ({ field: "acquisition_channel", op: "eq", value: v }), label: (v) => t("drill.channel", { channel: v }) },
+    rank: { rules: (v) => [{ field: "rfm_rank", op: "eq", value: v }], label: (v) => t("rank." + v) },
+    reached: { rules: (v) => [{ field: "order_count", op: "gte", value: Number(v) }], label: (v) => t("drill.reached", { n: v }) },
+    channel: { rules: (v) => [{ field: "acquisition_channel", op: "eq", value: v }], label: (v) => t("drill.channel", { channel: v }) },
+    /* A first-purchase month (the retention heatmap's and the LTV table's cohort rows). */
+    cohort: { valid: (v) => /^\d{4}-\d{2}$/.test(v), rules: cohortRules, label: (v) => t("drill.cohort", { month: month(v) }) },
+    /* A retention cell: the cohort's customers who bought in its k-th month after. */
+    retained: {
+      valid: (v) => /^\d{4}-\d{2}\.\d{1,3}$/.test(v),
+      rules: (v) => {
+        const p = retainedParts(v);
+        return cohortRules(p.ym).concat([{ activity: "bought", since: monthStart(p.ym, p.k), before: monthStart(p.ym, p.k + 1) }]);
+      },
+      label: (v) => { const p = retainedParts(v); return t("drill.retained", { month: month(p.ym), n: p.k }); },
+    },
   };
   function drillLink(kind, value, text) { return el("a", { href: "#/drill/" + kind + "/" + enc(value), "data-drill": kind + ":" + value, text: text }); }
   async function drillView(args) {
     const kind = Object.prototype.hasOwnProperty.call(DRILLS, args[0]) ? args[0] : null;
-    if (!kind || !args[1]) { main.append(el("p", { class: "notice", text: t("drill.unknown") })); return; }
-    const d = DRILLS[kind];
+    const d = kind ? DRILLS[kind] : null;
+    if (!d || !args[1] || (d.valid && !d.valid(args[1]))) { main.append(el("p", { class: "notice", text: t("drill.unknown") })); return; }
     const label = d.label(args[1]);
     const slug = String(args[1]).toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-+|-+$/g, "") || "x";
     main.append(el("h1", { text: label }));
     const section = el("section", { id: "drill", "aria-live": "polite" });
     main.append(section);
-    await drillSection(section, { all: [d.rule(args[1])] }, kind + "-" + slug, label, (n) => t("drill.title", { label: label, n: num(n) }));
+    await drillSection(section, { all: d.rules(args[1]) }, kind + "-" + slug, label, (n) => t("drill.title", { label: label, n: num(n) }));
   }
   async function drillSection(section, rule, id, name, titleOf) {
     const preview = (await api("/v1/segments/preview", { method: "POST", json: { rule: rule, sample: 500 } })).body;
@@ -473,10 +495,10 @@
       el("caption", { class: "sr-only", text: t("repeat.retention_caption") }),
       el("thead", {}, el("tr", {}, [el("th", { scope: "col", text: t("repeat.cohort") }), el("th", { scope: "col", text: t("table.customers") }),
         ...offsets.map((k) => el("th", { scope: "col", text: t("repeat.month_n", { n: k }) }))])),
-      el("tbody", {}, rows.map((r) => el("tr", {}, [el("th", { scope: "row", text: month(r.month) }), el("td", { text: num(r.customers) }),
+      el("tbody", {}, rows.map((r) => el("tr", {}, [el("th", { scope: "row" }, drillLink("cohort", r.month, month(r.month))), el("td", { text: num(r.customers) }),
         ...offsets.map((k) => {
           const v = r["m" + k];
-          const td = el("td", { "data-k": k, text: v === null || v === undefined ? "" : pct(v) });
+          const td = el("td", { "data-k": k }, k > 0 && v ? drillLink("retained", r.month + "." + k, pct(v)) : el("span", { text: v === null || v === undefined ? "" : pct(v) }));
           return k === 0 ? td : heat(td, v === null || v === undefined ? null : v / max, "30, 123, 79");
         })]))),
     ]);
@@ -506,7 +528,7 @@
       const most = Math.max(1, ...rows.map((r) => r.ltv_365d || 0));
       main.append(el("h2", { text: t("ltv_by." + dimension) }));
       main.append(el("div", { class: "card" }, table([t("ltv_key." + dimension), t("table.customers"), ...LTV_WINDOWS.map((w) => t("ltv_window." + w))],
-        rows.map((r) => [dimension === "channel" ? drillLink("channel", r.key, r.key) : keyLabel(dimension, r.key), num(r.customers), ...LTV_WINDOWS.map((w) => w === "365d" && r.ltv_365d !== null ? withBar(yen(r.ltv_365d), r.ltv_365d, most, "#b8860b") : yen(r["ltv_" + w]))]),
+        rows.map((r) => [dimension === "channel" ? drillLink("channel", r.key, r.key) : dimension === "cohort" ? drillLink("cohort", r.key, keyLabel(dimension, r.key)) : keyLabel(dimension, r.key), num(r.customers), ...LTV_WINDOWS.map((w) => w === "365d" && r.ltv_365d !== null ? withBar(yen(r.ltv_365d), r.ltv_365d, most, "#b8860b") : yen(r["ltv_" + w]))]),
         { id: "ltv-" + dimension.replace("_", "-") })));
     }
   }
@@ -1132,6 +1154,10 @@
       page.customers.map((p) => [el("a", { href: "#/customers/" + encodeURIComponent(p.customer_id), text: p.customer_id }), p.f_stage, yen(p.revenue), day(p.last_order_at), p.rfm ? t("rank." + p.rfm.rank) : "—"]),
       { id: "customer-list" })));
   }
+  /* A topic (step mails, newsletter, ...) is consented as the category "topic:<name>",
+     recorded per channel when the person leaves it through an unsubscribe link. */
+  function isTopic(consent) { return consent.category.startsWith("topic:"); }
+  function topicOf(consent) { return consent.category.slice("topic:".length); }
   async function profileView(id) {
     let profile;
     try {
@@ -1153,9 +1179,15 @@
       ["profile.segments", profile.segments.join(", ") || "—"],
       ["profile.preferences", Object.entries(profile.preferences || {}).map(([k, v]) => k + ": " + v.join(", ")).join("; ") || "—"],
       ["profile.tags", (profile.tags || []).join(", ") || "—"],
-      ["profile.consents", profile.consents.map((c) => c.channel + ":" + c.category + " " + (c.granted ? "✓" : "✗")).join(", ") || "—"],
+      ["profile.topics_left", [...new Set(profile.consents.filter((c) => isTopic(c) && !c.granted).map(topicOf))].sort().join(", ") || t("consent.no_topic_left")],
     ];
     main.append(el("dl", { class: "profile card", id: "profile" }, facts.flatMap(([k, v]) => [el("dt", { text: t(k) }), el("dd", { text: v })])));
+    main.append(el("h2", { text: t("profile.consents") }));
+    main.append(el("p", { class: "muted", text: t("consent.help") }));
+    const consents = profile.consents.slice().sort((a, b) => (isTopic(a) - isTopic(b)) || a.category.localeCompare(b.category) || a.channel.localeCompare(b.channel));
+    main.append(el("div", { class: "card" }, consents.length ? table([t("table.channel"), t("consent.what"), t("table.status"), t("table.date"), t("consent.source")],
+      consents.map((c) => [c.channel, isTopic(c) ? t("consent.topic", { topic: topicOf(c) }) : t("consent." + c.category),
+        c.granted ? t("consent.granted") : t("consent.withdrawn"), day(c.recorded_at), c.source || "—"]), { id: "consents" }) : el("p", { class: "muted", id: "consents", text: "—" })));
     const orders = (await api("/v1/customers/" + encodeURIComponent(profile.customer_id) + "/orders?limit=100")).body;
     main.append(el("h2", { text: t("profile.order_history") }));
     main.append(el("div", { class: "card" }, table([t("table.order"), t("table.date"), t("table.status"), t("table.total")],
