@@ -678,7 +678,8 @@ def test_the_surveys_page_summarises_responses_with_the_nps_split(
     survey results, too)
     Then the admin sees the response count, the NPS and its split into promoters,
     passives and detractors as the results route counts them, and each option's count;
-    the marketer is told their key may not read them."""
+    the SKUs with restock sign-ups as the route lists them, 20 a page, one chosen showing
+    its sign-ups and releases; the marketer is told their key may not read them."""
     from feedback.entrypoints.api import app as feedback_app
 
     keys = stack.shops.acme
@@ -720,8 +721,22 @@ def test_the_surveys_page_summarises_responses_with_the_nps_split(
     _to_feedback("inventory.changed", {"sku": "SERUM-30", "previous_quantity": 0, "quantity": 5})
     sku = feedback.get("/v1/restock/skus/SERUM-30", headers=keys.header(keys.admin)).json()
     assert sku["releases"] and sku["signups"]["active"] == 3
-    page.fill("#restock-sku", "SERUM-30")
-    page.click("#restock-form button[type=submit]")
+    # And one customer waits for 21 other SKUs: the list of SKUs has two pages of 20
+    for n in range(21):
+        body = {"sku": f"TONER-{n:02d}", "channel": "email", "customer_id": "c-010"}
+        r = feedback.post("/v1/restock/signups", json=body, headers=keys.header(keys.admin))
+        assert r.status_code == 201, r.text
+    listed = feedback.get("/v1/restock/skus?limit=500", headers=keys.header(keys.admin)).json()
+    assert len(listed) == 22
+    console.go("#/overview", "overview")
+    console.go("#/surveys", "surveys")
+    assert page.locator("#restock-skus tbody tr").count() == 20
+    page.click("#restock-more")
+    page.wait_for_selector("#restock-skus tbody tr:nth-child(22)")
+    assert page.locator("#restock-more").is_hidden()
+    shown = [row.split("\t") for row in page.locator("#restock-skus tbody tr").all_inner_texts()]
+    assert [[x["sku"], *map(str, x["signups"].values())] for x in listed] == shown
+    page.locator("#restock-skus a[data-sku='SERUM-30']").click()
     page.wait_for_selector("main[data-view=surveys][data-ready=true] #restock")
     signups = page.locator("#restock-signups tbody td").all_inner_texts()
     assert _numbers(signups) == [sku["signups"][k] for k in ("pending", "active", "unsubscribed")]

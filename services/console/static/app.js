@@ -1093,6 +1093,7 @@
       if (wanted) { location.hash = "#/surveys/" + enc(wanted); }
     });
     main.append(form);
+    await signupSkus();
     if (!sku) { main.append(el("p", { class: "muted", text: t("restock.help") })); return; }
     const r = (await api("/v1/restock/skus/" + enc(sku))).body;
     main.append(el("div", { class: "card", id: "restock" }, [
@@ -1103,6 +1104,28 @@
         r.releases.map((x) => [when(x.started_at), t("release." + x.status), num(x.stock_at_start), num(x.waves), num(x.notified), num(x.clicked), num(x.purchased), when(x.early_access_until), when(x.ended_at)]),
         { id: "restock-releases" }) : el("p", { class: "muted", id: "restock-releases", text: t("restock.no_releases") }),
     ]));
+  }
+  async function signupSkus() {
+    /* The SKUs people signed up for (`GET /v1/restock/skus`, 20 a page by its cursor),
+       each leading to its releases: a SKU is picked, not typed. */
+    const body = el("tbody", {});
+    const more = el("button", { type: "button", id: "restock-more", text: t("restock.more_skus"), hidden: true });
+    let cursor = null;
+    const load = async () => {
+      const page = await api("/v1/restock/skus?limit=20" + (cursor ? "&cursor=" + enc(cursor) : ""));
+      for (const x of page.body) {
+        body.append(el("tr", {}, [el("th", { scope: "row" }, el("a", { href: "#/surveys/" + enc(x.sku), "data-sku": x.sku, text: x.sku })),
+          ...SIGNUP_STATUSES.map((st) => el("td", { text: num(x.signups[st] || 0) }))]));
+      }
+      cursor = page.next;
+      more.hidden = !cursor;
+    };
+    more.addEventListener("click", () => { load().catch(() => {}); });
+    await load();
+    main.append(el("div", { class: "card" }, body.children.length ? [el("table", { id: "restock-skus" }, [
+      el("caption", { text: t("restock.skus") }),
+      el("thead", {}, el("tr", {}, [t("restock.sku"), ...SIGNUP_STATUSES.map((st) => t("signup." + st))].map((h) => el("th", { scope: "col", text: h })))), body]), more]
+      : el("p", { class: "muted", id: "restock-skus", text: t("restock.no_skus") })));
   }
   async function surveyResults() {
     const surveys = (await api("/v1/surveys?limit=50")).body;
