@@ -455,8 +455,81 @@ def test_a_drilled_down_cell_becomes_a_segment_and_a_campaign_sent_to_it(
     console.close()
 
 
+def _check_graph(
+    console: Console, tmp_path: Path, journey_id: str, definition: Any, stats: Any
+) -> None:
+    """A box per step (and the trigger), an arrow per way on, a send's counts in its box,
+    and the boxes' colours in a screenshot's pixels."""
+    page = console.page
+    graph = page.locator(f"details[data-journey='{journey_id}'] svg.flow-graph")
+    nodes = graph.locator("g[data-node]")
+    assert sorted(nodes.nth(i).get_attribute("data-node") or "" for i in range(nodes.count())) == (
+        sorted(["", *definition["steps"]])
+    )
+    ways = [(definition["start"], "")] + [
+        (to, step_id)
+        for step_id, step in definition["steps"].items()
+        for to in [step.get(k) for k in ("next", "else_next", "timeout_next")]
+        + [v["next"] for v in step.get("variants", [])]
+        if to
+    ]
+    edges = graph.locator("path[data-edge]")
+    assert sorted(edges.nth(i).get_attribute("data-edge") or "" for i in range(edges.count())) == (
+        sorted(f"{source or '__start'}>{to}" for to, source in ways)
+    )
+    sends = [k for k, v in definition["steps"].items() if v["type"] == "send"]
+    for step_id in sends:
+        counts = stats["steps"].get(step_id, {})
+        box = graph.locator(f"g[data-node='{step_id}']").inner_html()
+        assert f"配信 {counts.get('sent', 0)}" in box, box
+    png = console.screenshot(f"console-journey-{journey_id}.png", tmp_path)
+    box = graph.bounding_box()
+    assert box is not None and box["height"] > 100
+    pixels = coloured_pixels(png, box)
+    green = sum(n for (r, g, b), n in pixels.items() if g > r + 40 and g > b + 20)
+    assert green > 50 * len(sends) > 0
+
+
+def test_a_branching_journey_is_drawn_as_a_graph_of_its_steps(
+    stack: Stack, browser: Any, tmp_path: Path
+) -> None:
+    """Given acme's admin, and the built-in browse abandonment (it waits for an order or
+    times out) switched on
+    When they open its picture on the journeys page
+    Then every step is a box on the graph and every way on (yes / no, on an event, on
+    timeout, a variant) an arrow, as its definition says, with each send's counts."""
+    keys = stack.shops.acme
+    builtins = stack.messenger.get("/v1/journeys/builtins", headers=keys.header(keys.reader)).json()
+    branching = next(b for b in builtins if b["name"] == "browse-abandonment")
+    console = Console(browser, stack.base_url)
+    console.sign_in(keys.admin)
+    page = console.page
+    console.go("#/journeys", "journeys")
+    if branching["status"] != "active":
+        page.click(f"button[data-builtin='{branching['name']}']")
+        page.wait_for_selector(f"button[data-builtin='{branching['name']}'][aria-pressed=true]")
+        page.wait_for_selector("main[data-ready=true] table#journeys")
+    journey_id = branching["name"]  # a built-in runs as the journey of its name
+    definition = stack.messenger.get(
+        f"/v1/journeys/{journey_id}", headers=keys.header(keys.reader)
+    ).json()["definition"]
+    assert any(
+        s.get("else_next") or s.get("timeout_next") or s.get("variants")
+        for s in definition["steps"].values()
+    ), definition
+    stats = stack.messenger.get(
+        f"/v1/journeys/{journey_id}/stats", headers=keys.header(keys.reader)
+    ).json()
+    page.click(f"details[data-journey='{journey_id}'] summary")
+    _check_graph(console, tmp_path, journey_id, definition, stats)
+    page.click(f"button[data-builtin='{branching['name']}']")
+    page.wait_for_selector(f"button[data-builtin='{branching['name']}'][aria-pressed=false]")
+    assert console.errors == [] and console.other_hosts() == []
+    console.close()
+
+
 def test_the_journeys_page_switches_built_ins_and_shows_their_numbers(
-    stack: Stack, browser: Any
+    stack: Stack, browser: Any, tmp_path: Path
 ) -> None:
     """Given acme's admin on the journeys page
     When they enable the first built-in journey, then pause it
@@ -509,6 +582,9 @@ def test_the_journeys_page_switches_built_ins_and_shows_their_numbers(
         leads += [v["next"] for v in step.get("variants", [])]
         shown = drawn.nth(i).locator(".flow-next").inner_text()
         assert [n for n in leads if n not in shown] == [] and (leads or shown == "ここで終了")
+
+    # And the same drawn as a graph
+    _check_graph(console, tmp_path, journey_id, definition, stats)
 
     page.click(f"button[data-builtin='{first['name']}']")
     page.wait_for_selector(f"button[data-builtin='{first['name']}'][aria-pressed=false]")

@@ -846,7 +846,8 @@
       raw.timeout_next ? [t("step.on_timeout"), raw.timeout_next] : null,
       ...(raw.variants || []).map((v) => [v.name, v.next]),
     ].filter(Boolean);
-    return el("ol", { class: "flow", "aria-label": t("journeys.picture") }, [
+    const graph = journeyGraph(definition.start, steps, order, edges, counts, start);
+    return el("div", {}, [graph, el("ol", { class: "flow", "aria-label": t("journeys.picture") }, [
       el("li", { class: "flow-step flow-trigger" }, [el("strong", { text: t("journeys.trigger") }), el("span", { text: start })]),
       ...order.map((id) => {
         const raw = steps[id];
@@ -859,6 +860,73 @@
           next.length ? el("span", { class: "flow-next", text: next.map(([label, to]) => "→ " + (label ? label + ": " : "") + to).join("  ") }) : el("span", { class: "flow-next", text: t("step.end") }),
         ]);
       }),
+    ])]);
+  }
+  const SVG = "http://www.w3.org/2000/svg";
+  function svg(tag, attrs, children) {
+    const node = document.createElementNS(SVG, tag);
+    for (const [k, v] of Object.entries(attrs || {})) { if (k === "text") { node.textContent = v; } else { node.setAttribute(k, v); } }
+    for (const child of [].concat(children || [])) { if (child) { node.append(child); } }
+    return node;
+  }
+  const NODE_COLOURS = { trigger: "#b8860b", send: "#1e7b4f", exit: "#b3261e", branch: "#2b59c3", split: "#2b59c3", wait_event: "#2b59c3" };
+  function clip(text, most) { return text.length > most ? text.slice(0, most - 1) + "…" : text; }
+  /* The journey drawn as a graph: the trigger on top, then each step on the row of its
+     distance from the start (the first way it is reached), an arrow per way on (labelled:
+     yes / no, on the event, on timeout, a variant), a send's counts in its box. The list
+     below it says the same in text (the picture is hidden from screen readers). */
+  let graphs = 0;
+  function journeyGraph(first, steps, order, edges, counts, startText) {
+    const arrow = "flow-arrow-" + (++graphs);
+    const W = 190, H = 58, GX = 28, GY = 46;
+    const depth = new Map([["__start", 0]]);
+    const queue = [[first, 1]];
+    while (queue.length) {
+      const [id, d] = queue.shift();
+      if (!steps[id] || depth.has(id)) { continue; }
+      depth.set(id, d);
+      for (const [, to] of edges(steps[id])) { queue.push([to, d + 1]); }
+    }
+    const rows = [];
+    for (const id of ["__start", ...order]) { const d = depth.get(id); (rows[d] = rows[d] || []).push(id); }
+    const widest = Math.max(...rows.map((r) => r.length));
+    const width = widest * (W + GX) + GX, height = rows.length * (H + GY) + GY / 2;
+    const at = new Map();
+    rows.forEach((ids, d) => ids.forEach((id, i) => {
+      const offset = (width - ids.length * (W + GX) + GX) / 2;
+      at.set(id, { x: offset + i * (W + GX), y: GY / 2 + d * (H + GY) });
+    }));
+    const lines = [], labels = [];
+    const link = (from, to, label) => {
+      const a = at.get(from), b = at.get(to);
+      if (!a || !b) { return; }
+      const x1 = a.x + W / 2, y1 = a.y + H, x2 = b.x + W / 2, y2 = b.y;
+      const back = y2 <= y1;
+      const bend = back ? Math.max(a.x, b.x) + W + GX / 2 : null;
+      const d = back ? `M${a.x + W},${a.y + H / 2} C${bend},${a.y + H / 2} ${bend},${b.y + H / 2} ${b.x + W},${b.y + H / 2}`
+        : `M${x1},${y1} C${x1},${y1 + GY / 2} ${x2},${y2 - GY / 2} ${x2},${y2 - 4}`;
+      lines.push(svg("path", { d: d, fill: "none", stroke: "#8a8f9c", "stroke-width": "1.5", "marker-end": "url(#" + arrow + ")", "data-edge": from + ">" + to }));
+      if (label) { labels.push(svg("text", { x: back ? bend : (x1 + x2) / 2 + 4, y: back ? (a.y + b.y + H) / 2 : y1 + GY / 2 + 4, "font-size": "11", fill: "#555", text: clip(label, 18) })); }
+    };
+    link("__start", first, "");
+    for (const id of order) { for (const [label, to] of edges(steps[id])) { link(id, to, label); } }
+    const box = (id) => {
+      const p = at.get(id);
+      const raw = id === "__start" ? { type: "trigger" } : steps[id];
+      const c = counts[id] || {};
+      const colour = NODE_COLOURS[raw.type] || "#6b7280";
+      const title = id === "__start" ? t("journeys.trigger") : id + " · " + t("step_type." + raw.type);
+      const detail = id === "__start" ? startText : raw.type === "send" ? t("journeys.step_counts", { sent: num(c.sent || 0), opened: num(c.opened || 0), clicked: num(c.clicked || 0) }) : stepDetail(raw);
+      return svg("g", { "data-node": id === "__start" ? "" : id, class: "flow-node" }, [
+        svg("rect", { x: p.x, y: p.y, width: W, height: H, rx: 6, fill: "#fff", stroke: colour, "stroke-width": "1.5" }),
+        svg("rect", { x: p.x, y: p.y, width: 6, height: H, fill: colour }),
+        svg("text", { x: p.x + 14, y: p.y + 22, "font-size": "13", "font-weight": "600", fill: "#1d2230", text: clip(title, 24) }),
+        svg("text", { x: p.x + 14, y: p.y + 42, "font-size": "11", fill: "#555", text: clip(detail, 30) }),
+      ]);
+    };
+    return svg("svg", { class: "flow-graph", viewBox: `0 0 ${width} ${height}`, width: width, height: height, "aria-hidden": "true" }, [
+      svg("defs", {}, svg("marker", { id: arrow, viewBox: "0 0 10 10", refX: "9", refY: "5", markerWidth: "7", markerHeight: "7", orient: "auto-start-reverse" }, svg("path", { d: "M0,0 L10,5 L0,10 z", fill: "#8a8f9c" }))),
+      ...lines, ...labels, ...["__start", ...order].map(box),
     ]);
   }
 
