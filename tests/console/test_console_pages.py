@@ -456,7 +456,7 @@ def test_a_drilled_down_cell_becomes_a_segment_and_a_campaign_sent_to_it(
 
 
 def _check_graph(
-    console: Console, tmp_path: Path, journey_id: str, definition: Any, stats: Any
+    console: Console, tmp_path: Path, journey_id: str, definition: Any, stats: Any, shot: str
 ) -> None:
     """A box per step (and the trigger), an arrow per way on, a send's counts in its box,
     and the boxes' colours in a screenshot's pixels."""
@@ -482,7 +482,7 @@ def _check_graph(
         counts = stats["steps"].get(step_id, {})
         box = graph.locator(f"g[data-node='{step_id}']").inner_html()
         assert f"配信 {counts.get('sent', 0)}" in box, box
-    png = console.screenshot(f"console-journey-{journey_id}.png", tmp_path)
+    png = console.screenshot(shot, tmp_path)
     box = graph.bounding_box()
     assert box is not None and box["height"] > 100
     pixels = coloured_pixels(png, box)
@@ -521,7 +521,7 @@ def test_a_branching_journey_is_drawn_as_a_graph_of_its_steps(
         f"/v1/journeys/{journey_id}/stats", headers=keys.header(keys.reader)
     ).json()
     page.click(f"details[data-journey='{journey_id}'] summary")
-    _check_graph(console, tmp_path, journey_id, definition, stats)
+    _check_graph(console, tmp_path, journey_id, definition, stats, "console-journey.png")
     page.click(f"button[data-builtin='{branching['name']}']")
     page.wait_for_selector(f"button[data-builtin='{branching['name']}'][aria-pressed=false]")
     assert console.errors == [] and console.other_hosts() == []
@@ -584,7 +584,7 @@ def test_the_journeys_page_switches_built_ins_and_shows_their_numbers(
         assert [n for n in leads if n not in shown] == [] and (leads or shown == "ここで終了")
 
     # And the same drawn as a graph
-    _check_graph(console, tmp_path, journey_id, definition, stats)
+    _check_graph(console, tmp_path, journey_id, definition, stats, "journey-linear.png")
 
     page.click(f"button[data-builtin='{first['name']}']")
     page.wait_for_selector(f"button[data-builtin='{first['name']}'][aria-pressed=false]")
@@ -1183,6 +1183,37 @@ def test_cohorts_and_retention_cells_drill_down_to_the_customers_the_reports_cou
 
     marketer.go("#/drill/retained/2025-13.x", "drill")
     assert page.locator("main .notice").inner_text() == "この絞り込みはありません。"
+
+
+def test_the_latest_calendar_diagnosis_cells_drill_down_to_their_customers(
+    stack: Stack, marketer: Console
+) -> None:
+    """Given acme analysed and its marketer on the list diagnosis page
+    When they follow the fullest cell of the latest month's calendar diagnosis (months
+    since the last order × orders so far), and a cell of 12+ months
+    Then each lists as many customers as the calendar report counts in it; an earlier
+    month's cells lead nowhere (the profiles hold today's state, not that month's)."""
+    page = marketer.page
+    rows = _get(stack, "/v1/analytics/calendar")["rows"]
+    latest = max(r["month"] for r in rows)
+    cells = [
+        (r["months_since_last_order"], k[1:], r[k])
+        for r in rows
+        if r["month"] == latest
+        for k in r
+        if re.fullmatch(r"f(\d|5\+)", k) and r[k]
+    ]
+    fullest = max(cells, key=lambda c: c[2])
+    oldest = max((c for c in cells if c[0] == "12+"), key=lambda c: c[2], default=None)
+    for recency, orders, customers in [fullest, *([oldest] if oldest else [])]:
+        marketer.go("#/diagnosis", "diagnosis")
+        page.locator(f"#calendar a[data-drill='calendar:{latest}.{recency}.{orders}']").click()
+        assert _drilled_count(page) == customers, (recency, orders)
+    marketer.go("#/diagnosis", "diagnosis")
+    earlier = sorted({r["month"] for r in rows})[-2]
+    page.select_option("#diagnosis-month", earlier)
+    assert page.locator("#calendar a").count() == 0
+    assert page.locator("#calendar tbody td").count() == 6 * 6
 
 
 def test_a_profile_shows_consent_per_channel_and_per_topic(stack: Stack, marketer: Console) -> None:

@@ -411,6 +411,21 @@
       },
       label: (v) => { const p = retainedParts(v); return t("drill.retained", { month: month(p.ym), n: p.k }); },
     },
+    /* A cell of the latest month's calendar diagnosis: months since the last order (a
+       bucket of calendar months, Tokyo) and orders so far (5+: five or more). */
+    calendar: {
+      valid: (v) => /^\d{4}-\d{2}\.(0|1|2|3-5|6-11|12\+)\.([1-4]|5\+)$/.test(v),
+      rules: (v) => {
+        const [ym, rec, f] = v.split(".");
+        const [lo, hi] = rec.endsWith("+") ? [Number(rec.slice(0, -1)), null] : rec.split("-").map(Number).concat(rec.includes("-") ? [] : [Number(rec)]);
+        return [
+          ...(hi === null ? [] : [{ field: "last_order_at", op: "gte", value: monthStart(ym, -hi) }]),
+          { field: "last_order_at", op: "lt", value: monthStart(ym, 1 - lo) },
+          f === "5+" ? { field: "order_count", op: "gte", value: 5 } : { field: "order_count", op: "eq", value: Number(f) },
+        ];
+      },
+      label: (v) => { const [, rec, f] = v.split("."); return t("drill.calendar", { recency: t("diagnosis.months_ago", { n: rec }), orders: t("diagnosis.orders_n", { n: f }) }); },
+    },
   };
   function drillLink(kind, value, text) { return el("a", { href: "#/drill/" + kind + "/" + enc(value), "data-drill": kind + ":" + value, text: text }); }
   async function drillView(args) {
@@ -595,7 +610,7 @@
     const calendarCard = el("div", { class: "card" });
     const flowCard = el("div", { class: "card" });
     const draw = () => {
-      calendarCard.replaceChildren(calendarTable(calendar.rows.filter((r) => r.month === picker.value)));
+      calendarCard.replaceChildren(calendarTable(calendar.rows.filter((r) => r.month === picker.value), picker.value === months[months.length - 1]));
       flowCard.replaceChildren(flowTable(lifecycle.rows.filter((r) => r.month === picker.value)));
     };
     picker.addEventListener("change", draw);
@@ -628,7 +643,9 @@
     }
     return el("span", { class: "stack-holder" }, holder);
   }
-  function calendarTable(rows) {
+  /* The latest month's cells lead to their customers (the profiles hold the customers'
+     state now, not at an earlier month's end). */
+  function calendarTable(rows, drillable) {
     const max = Math.max(1, ...rows.flatMap((r) => FREQUENCY.map((f) => r["f" + f])));
     const byRecency = new Map(rows.map((r) => [r.months_since_last_order, r]));
     return el("table", { class: "heat", id: "calendar" }, [
@@ -637,7 +654,11 @@
       el("tbody", {}, RECENCY.map((rec) => {
         const r = byRecency.get(rec) || { total: 0 };
         return el("tr", {}, [el("th", { scope: "row", text: t("diagnosis.months_ago", { n: rec }) }),
-          ...FREQUENCY.map((f) => heat(el("td", { text: num(r["f" + f] || 0) }), (r["f" + f] || 0) / max, "43, 89, 195")), el("td", { text: num(r.total) })]);
+          ...FREQUENCY.map((f) => {
+            const n = r["f" + f] || 0;
+            const td = drillable && n > 0 ? el("td", {}, drillLink("calendar", r.month + "." + rec + "." + f, num(n))) : el("td", { text: num(n) });
+            return heat(td, n / max, "43, 89, 195");
+          }), el("td", { text: num(r.total) })]);
       })),
     ]);
   }
