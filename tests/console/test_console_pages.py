@@ -989,6 +989,21 @@ def test_a_drilled_down_cell_is_saved_and_put_into_a_journey(stack: Stack, brows
     journeys_row = page.locator("#week-sources tbody tr").nth(1).locator("td").first
     assert _numbers([journeys_row.text_content() or ""]) == [journey_sent]
 
+    # And the journeys page shows the win-back's weeks (newest first) as its stats count
+    # them, their sends adding up to the journey's
+    stats = stack.messenger.get("/v1/journeys/winback/stats", headers=admin).json()
+    assert sum(w["sent"] for w in stats["weeks"]) == stats["sent"] > 0
+    console.go("#/journeys", "journeys")
+    page.click("details[data-journey='winback'] summary")
+    rows = page.locator("details[data-journey='winback'] table.weeks tbody tr")
+    shown = [r.split("\t") for r in rows.all_inner_texts()]
+    assert [[_numbers([n])[0] for n in row[1:]] for row in shown] == [
+        [w[k] for k in ("sent", "opened", "clicked", "converted")]
+        for w in reversed(stats["weeks"][-8:])
+    ]
+    monday = datetime.fromisoformat(stats["weeks"][-1]["week"])
+    assert shown[0][0] == f"{monday.year}年{monday.month}月{monday.day}日の週"
+
     console.go(f"#/segments/{segment}", "segments")
     page.click("#enrol")
     page.wait_for_selector("#enrol-status.ok, #enrol-status.error")

@@ -824,9 +824,18 @@
       const steps = Object.entries(stats[i].steps);
       main.append(el("details", { class: "card", "data-journey": j.journey_id }, [el("summary", { text: t("journeys.steps_of", { name: j.name }) }),
         journeyPicture(definitions[i], stats[i].steps),
+        weeksTable(stats[i].weeks || []),
         steps.length ? table([t("journeys.step"), t("stats.sent"), t("stats.delivered"), t("stats.opened"), t("stats.clicked")],
           steps.map(([step, c]) => [step, num(c.sent || 0), num(c.delivered || 0), num(c.opened || 0), num(c.clicked || 0)])) : null]));
     }
+  }
+  /* A journey's numbers per calendar week (Monday, Tokyo; the newest 8): "come back a
+     week later to see whether it worked". */
+  function weeksTable(weeks) {
+    const recent = weeks.slice(-8).reverse();
+    return el("div", {}, [el("h3", { text: t("journeys.weeks") }), recent.length ? table([t("journeys.week"), t("stats.sent"), t("stats.opened"), t("stats.clicked"), t("stats.converted")],
+      recent.map((w) => [t("journeys.week_of", { date: day(w.week + "T00:00:00+09:00") }), num(w.sent), num(w.opened), num(w.clicked), num(w.converted)]), { class: "weeks" })
+      : el("p", { class: "muted weeks", text: t("journeys.no_weeks") })]);
   }
   function duration(raw) {
     const parts = [["days", "step.days"], ["hours", "step.hours"], ["minutes", "step.minutes"]].filter(([k]) => raw[k]).map(([k, key]) => t(key, { n: num(raw[k]) }));
