@@ -1155,8 +1155,8 @@ def test_cohorts_and_retention_cells_drill_down_to_the_customers_the_reports_cou
 ) -> None:
     """Given acme analysed and its marketer on the repeat page
     When they follow a cohort of the retention heatmap, one of its cells (the cohort's
-    customers who bought again k months after their first month) and a cohort of the LTV
-    page, and save the cell's customers as a segment
+    customers who bought again k months after their first month), a cohort and each first
+    product of the LTV page, and save the cell's customers as a segment
     Then each lists as many customers as the report counts behind it (the analytics pass's
     figure, not the page's own), and the segment keeps the cell's calendar window."""
     page = marketer.page
@@ -1183,6 +1183,14 @@ def test_cohorts_and_retention_cells_drill_down_to_the_customers_the_reports_cou
     marketer.go("#/ltv", "ltv")
     page.locator(f"#ltv-cohort a[data-drill='cohort:{cohort['key']}']").click()
     assert _drilled_count(page) == cohort["customers"]
+
+    products = [
+        r for r in _get(stack, "/v1/analytics/ltv")["rows"] if r["dimension"] == "first_product"
+    ]
+    for product in products:
+        marketer.go("#/ltv", "ltv")
+        page.locator(f"#ltv-first-product a[data-drill='first_product:{product['key']}']").click()
+        assert _drilled_count(page) == product["customers"], product["key"]
 
     marketer.go(f"#/drill/retained/{row['month']}.{k}", "drill")
     page.click("#save-segment")

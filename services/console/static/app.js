@@ -400,6 +400,8 @@
     rank: { rules: (v) => [{ field: "rfm_rank", op: "eq", value: v }], label: (v) => t("rank." + v) },
     reached: { rules: (v) => [{ field: "order_count", op: "gte", value: Number(v) }], label: (v) => t("drill.reached", { n: v }) },
     channel: { rules: (v) => [{ field: "acquisition_channel", op: "eq", value: v }], label: (v) => t("drill.channel", { channel: v }) },
+    /* An LTV first product: the customers whose first order's first line was the SKU. */
+    first_product: { rules: (v) => [{ field: "first_product", op: "eq", value: v }], label: (v) => t("drill.first_product", { sku: v }) },
     /* A first-purchase month (the retention heatmap's and the LTV table's cohort rows). */
     cohort: { valid: (v) => /^\d{4}-\d{2}$/.test(v), rules: cohortRules, label: (v) => t("drill.cohort", { month: month(v) }) },
     /* A retention cell: the cohort's customers who bought in its k-th month after. */
@@ -543,7 +545,7 @@
       const most = Math.max(1, ...rows.map((r) => r.ltv_365d || 0));
       main.append(el("h2", { text: t("ltv_by." + dimension) }));
       main.append(el("div", { class: "card" }, table([t("ltv_key." + dimension), t("table.customers"), ...LTV_WINDOWS.map((w) => t("ltv_window." + w))],
-        rows.map((r) => [dimension === "channel" ? drillLink("channel", r.key, r.key) : dimension === "cohort" ? drillLink("cohort", r.key, keyLabel(dimension, r.key)) : keyLabel(dimension, r.key), num(r.customers), ...LTV_WINDOWS.map((w) => w === "365d" && r.ltv_365d !== null ? withBar(yen(r.ltv_365d), r.ltv_365d, most, "#b8860b") : yen(r["ltv_" + w]))]),
+        rows.map((r) => [dimension === "channel" ? drillLink("channel", r.key, r.key) : dimension === "cohort" ? drillLink("cohort", r.key, keyLabel(dimension, r.key)) : dimension === "first_product" && r.key !== "(none)" ? drillLink("first_product", r.key, r.key) : keyLabel(dimension, r.key), num(r.customers), ...LTV_WINDOWS.map((w) => w === "365d" && r.ltv_365d !== null ? withBar(yen(r.ltv_365d), r.ltv_365d, most, "#b8860b") : yen(r["ltv_" + w]))]),
         { id: "ltv-" + dimension.replace("_", "-") })));
     }
   }
