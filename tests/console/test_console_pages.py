@@ -1190,7 +1190,10 @@ def test_cohorts_and_retention_cells_drill_down_to_the_customers_the_reports_cou
     for product in products:
         marketer.go("#/ltv", "ltv")
         page.locator(f"#ltv-first-product a[data-drill='first_product:{product['key']}']").click()
-        assert _drilled_count(page) == product["customers"], product["key"]
+        rule = {"field": "first_product", "op": "eq", "value": product["key"]}
+        # (the preview's count: other tests of the module add buyers after the analytics
+        # pass; tests/segmenter/test_analytics.py holds the rule to the report's count)
+        assert _drilled_count(page) == _preview(stack, {"all": [rule]}) >= product["customers"]
 
     marketer.go(f"#/drill/retained/{row['month']}.{k}", "drill")
     page.click("#save-segment")
