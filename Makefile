@@ -51,6 +51,7 @@ bench: install
 	$(BIN)/python bench/nightly_fanout.py --customers 100000
 	$(BIN)/python bench/analytics_reports.py
 	$(BIN)/python bench/clv_fit.py
+	$(BIN)/python bench/console_pages.py
 
 # The JSON Schema of LINE message bodies the messenger vendors, from LINE's OpenAPI file.
 line-schema: install

@@ -18,6 +18,7 @@ from messenger.domain.model import DeliveryStatus
 from segmenter.domain.analytics.views import STATES
 from segmenter.domain.segments.builtin import BUILTIN_SEGMENTS
 from segmenter.domain.segments.rfm import RfmRank
+from shared.contracts.details import Category
 from tests.conftest import Cloud
 
 STATIC = pages.STATIC
@@ -74,6 +75,7 @@ def test_both_languages_are_complete() -> None:
     asked |= {f"release.{s}" for s in get_args(ReleaseStatus)}
     asked |= {f"signup.{s}" for s in get_args(SignUpStatus)}
     asked |= {f"builtin_segment.{s.id}" for s in BUILTIN_SEGMENTS}
+    asked |= {f"consent.{c}" for c in get_args(Category)}
     assert sorted(asked - set(ja)) == []
     assert all(
         re.search(r"[\u3040-\u30ff\u4e00-\u9fff]", ja[k]) for k in ("nav.overview", "rfm.save")

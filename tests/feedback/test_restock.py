@@ -33,10 +33,31 @@ def _signup(api: TestClient, keys: FeedbackKeys, **body: Any) -> Any:
 
 
 def _sku(api: TestClient, keys: FeedbackKeys, sku: str = SKU) -> dict[str, Any]:
+    """The SKU's overview; its sign-ups as the list of SKUs counts them too (every test
+    that reads one checks the list's running counts against the sign-ups themselves)."""
     response = api.get(f"/v1/restock/skus/{quote(sku, safe='/')}", headers=keys.reader)
     assert response.status_code == 200, response.text
     assert response.json()["sku"] == sku
+    signups = response.json()["signups"]
+    assert _listed(api, keys).get(sku, dict.fromkeys(signups, 0)) == signups
     return dict(response.json())
+
+
+def _listed(api: TestClient, keys: FeedbackKeys, limit: int = 2) -> dict[str, dict[str, int]]:
+    """Every SKU `GET /v1/restock/skus` lists, paged `limit` at a time by its cursor."""
+    out: dict[str, dict[str, int]] = {}
+    cursor = None
+    while True:
+        params: dict[str, Any] = {"limit": limit} | ({"cursor": cursor} if cursor else {})
+        page = api.get("/v1/restock/skus", params=params, headers=keys.reader)
+        assert page.status_code == 200, page.text
+        assert len(page.json()) <= limit
+        for row in page.json():
+            assert row["sku"] not in out
+            out[row["sku"]] = row["signups"]
+        cursor = page.headers.get("X-Next-Cursor")
+        if not cursor:
+            return out
 
 
 def _path(url: str) -> str:
@@ -482,6 +503,41 @@ def test_another_shops_keys_see_and_change_nothing_of_this_shops_restock(
     # Then only the other shop's sign-up is unsubscribed; acme's stays as it was
     assert _sku(api, other_keys)["signups"]["unsubscribed"] == 1
     assert _sku(api, keys)["signups"] == acme["signups"]
+
+
+def test_the_skus_with_sign_ups_are_listed_with_their_counts_a_page_at_a_time(
+    api: TestClient,
+    keys: FeedbackKeys,
+    other_keys: FeedbackKeys,
+    published: RecordingPublisher,
+) -> None:
+    """Given acme sign-ups for three SKUs (one pending, one unsubscribed) and the other
+    shop's for a fourth
+    When acme's reader lists the SKUs with sign-ups, two a page
+    Then each of acme's three is listed once, in SKU order, with its sign-ups by status,
+    and none of the other shop's; a cursor typed by hand is a 422 naming `cursor`, and a
+    storefront key (no `feedback:read`) is refused."""
+    for customer, sku in (("c-1", "SERUM-30"), ("c-2", "SERUM-30"), ("c-1", "CREAM#50")):
+        assert _signup(api, keys, customer_id=customer, sku=sku).status_code == 201
+    assert _signup(api, keys, email="hanako@example.jp", sku="SOAP/1").status_code == 201
+    assert _signup(api, keys, email="taro@example.jp", sku="SOAP/1").status_code == 201
+    request = published.messages("restock_confirm")[-1]
+    assert api.post(_path(request["variables"]["unsubscribe_url"])).status_code == 200
+    assert _signup(api, other_keys, customer_id="z-1", sku="MASK-9").status_code == 201
+
+    pages = [api.get("/v1/restock/skus", params={"limit": 2}, headers=keys.reader)]
+    assert [r["sku"] for r in pages[0].json()] == ["CREAM#50", "SERUM-30"]
+    assert _listed(api, keys) == {
+        "CREAM#50": {"pending": 0, "active": 1, "unsubscribed": 0},
+        "SERUM-30": {"pending": 0, "active": 2, "unsubscribed": 0},
+        "SOAP/1": {"pending": 1, "active": 0, "unsubscribed": 1},
+    }
+    assert _listed(api, keys, limit=500) == _listed(api, keys)
+    assert list(_listed(api, other_keys)) == ["MASK-9"]
+    bad = api.get("/v1/restock/skus", params={"cursor": "SERUM-30"}, headers=keys.reader)
+    assert bad.status_code == 422
+    assert bad.json()["error"]["fields"][0]["field"] == "cursor"
+    assert api.get("/v1/restock/skus", headers=keys.storefront).status_code == 403
 
 
 # ---------------------------------------------------------------------------- SKUs

@@ -3,7 +3,9 @@ messenger's own events, once per delivery whatever is redelivered or clicked aga
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -72,6 +74,20 @@ def test_delivered_opened_and_clicked_per_step(world: JourneyWorld) -> None:
     (v1,) = stats["versions"]
     assert (v1["version"], v1["delivered"], v1["opened"], v1["clicked"]) == (1, 2, 1, 1)
 
+    # And per calendar week (its Monday, Tokyo), when each happened: the weeks add up to
+    # the journey's life, and the open and clicks fall in the week they arrived
+    weeks = stats["weeks"]
+    assert all(date.fromisoformat(w["week"]).weekday() == 0 for w in weeks)
+    assert {k: sum(w[k] for w in weeks) for k in ("sent", "delivered", "opened", "clicked")} == {
+        "sent": stats["sent"],
+        "delivered": 2,
+        "opened": 1,
+        "clicked": 1,
+    }
+    today = world.clock.now.astimezone(ZoneInfo("Asia/Tokyo")).date()
+    monday = (today - timedelta(days=today.weekday())).isoformat()
+    assert [(w["opened"], w["clicked"]) for w in weeks if w["week"] == monday] == [(1, 1)]
+
 
 def test_the_f2_rate_against_the_holdout_whatever_the_goal(world: JourneyWorld) -> None:
     """Given a journey with a 50 % holdout whose goal is a click (not an order), and 30
@@ -134,4 +150,6 @@ def test_a_click_reaches_the_journeys_that_wait_for_it(world: JourneyWorld) -> N
     for _ in range(2):
         _deliver(_engaged(world, "message.clicked", "click-1", sent))
 
-    assert world.stats("clicks")["converted"] == 1
+    stats = world.stats("clicks")
+    assert stats["converted"] == 1
+    assert sum(w["converted"] for w in stats["weeks"]) == 1

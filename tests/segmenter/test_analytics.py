@@ -278,6 +278,17 @@ def test_ltv_by_channel_and_window_net_of_refunds(
                     want = round(total / len(matured), 2) if matured else None
                     assert got[(dimension, key)][f"ltv_{label}"] == want, (dimension, key, label)
                     assert got[(dimension, key)][f"customers_{label}"] == len(matured)
+    # And each profile holds its first product: the segment rule on it counts the LTV
+    # row's customers (the console's drill-down from a first product)
+    for key in {k for d, k in by if d == "first_product"}:
+        rule = {"field": "first_product", "op": "eq", "value": key}
+        r = client.post(
+            "/v1/segments/preview",
+            json={"rule": rule, "sample": 0},
+            headers=shop.header(shop.admin),
+        )
+        assert r.status_code == 200, r.text
+        assert r.json()["count"] == by[("first_product", key)]["customers"], key
     # And a period keeps only the cohorts acquired in it
     jan = {
         (r["dimension"], r["key"]): r

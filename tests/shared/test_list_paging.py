@@ -86,6 +86,11 @@ def _survey(w: World, shop: ShopKeys, i: int) -> None:
     _ok(w.feedback.post("/v1/surveys", json=body, headers=_auth(shop)))
 
 
+def _restock_signup(w: World, shop: ShopKeys, i: int) -> None:
+    body = {"sku": f"SKU-{i}", "channel": "email", "customer_id": "c-1"}
+    _ok(w.feedback.post("/v1/restock/signups", json=body, headers=_auth(shop)))
+
+
 def _key(w: World, shop: ShopKeys, i: int) -> None:
     body = {"name": f"partner {i}", "scopes": ["segments:read"]}
     _ok(w.segmenter.post("/v1/admin/keys", json=body, headers=_auth(shop)))
@@ -146,6 +151,7 @@ ROUTES = {
     "campaigns": Route("messenger", "/v1/campaigns", _campaign, "campaign_id"),
     "segments": Route("segmenter", "/v1/segments", _segment, "segment_id"),
     "surveys": Route("feedback", "/v1/surveys", _survey, "survey_id"),
+    "restock-skus": Route("feedback", "/v1/restock/skus", _restock_signup, "sku"),
     "admin-keys": Route("segmenter", "/v1/admin/keys", _key, "key_id"),
     "customer-orders": Route("segmenter", "/v1/customers/c-1/orders", _order, "order_id"),
     "ad-spend": Route("segmenter", "/v1/analytics/ad-spend", _ad_spend, "channel"),

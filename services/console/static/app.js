@@ -385,22 +385,61 @@
   /* Drill-downs of the other charts: the customers behind a rank, a funnel stage or an
      acquisition channel, each as a rule of the segment language (the same preview and
      save as an RFM cell's). */
+  /* A calendar month's first instant in the shop's time zone (Tokyo), `add` months on:
+     the analytics reports date an order by its Tokyo day. */
+  function monthStart(ym, add) {
+    const [y, m] = ym.split("-").map(Number);
+    const i = y * 12 + m - 1 + add;
+    return Math.floor(i / 12) + "-" + String(i % 12 + 1).padStart(2, "0") + "-01T00:00:00+09:00";
+  }
+  function cohortRules(ym) {
+    return [{ field: "first_order_at", op: "gte", value: monthStart(ym, 0) }, { field: "first_order_at", op: "lt", value: monthStart(ym, 1) }];
+  }
+  function retainedParts(v) { const [ym, k] = v.split("."); return { ym: ym, k: Number(k) }; }
   const DRILLS = {
-    rank: { rule: (v) => ({ field: "rfm_rank", op: "eq", value: v }), label: (v) => t("rank." + v) },
-    reached: { rule: (v) => ({ field: "order_count", op: "gte", value: Number(v) }), label: (v) => t("drill.reached", { n: v }) },
-    channel: { rule: (v) => ({ field: "acquisition_channel", op: "eq", value: v }), label: (v) => t("drill.channel", { channel: v }) },
+    rank: { rules: (v) => [{ field: "rfm_rank", op: "eq", value: v }], label: (v) => t("rank." + v) },
+    reached: { rules: (v) => [{ field: "order_count", op: "gte", value: Number(v) }], label: (v) => t("drill.reached", { n: v }) },
+    channel: { rules: (v) => [{ field: "acquisition_channel", op: "eq", value: v }], label: (v) => t("drill.channel", { channel: v }) },
+    /* An LTV first product: the customers whose first order's first line was the SKU. */
+    first_product: { rules: (v) => [{ field: "first_product", op: "eq", value: v }], label: (v) => t("drill.first_product", { sku: v }) },
+    /* A first-purchase month (the retention heatmap's and the LTV table's cohort rows). */
+    cohort: { valid: (v) => /^\d{4}-\d{2}$/.test(v), rules: cohortRules, label: (v) => t("drill.cohort", { month: month(v) }) },
+    /* A retention cell: the cohort's customers who bought in its k-th month after. */
+    retained: {
+      valid: (v) => /^\d{4}-\d{2}\.\d{1,3}$/.test(v),
+      rules: (v) => {
+        const p = retainedParts(v);
+        return cohortRules(p.ym).concat([{ activity: "bought", since: monthStart(p.ym, p.k), before: monthStart(p.ym, p.k + 1) }]);
+      },
+      label: (v) => { const p = retainedParts(v); return t("drill.retained", { month: month(p.ym), n: p.k }); },
+    },
+    /* A cell of the latest month's calendar diagnosis: months since the last order (a
+       bucket of calendar months, Tokyo) and orders so far (5+: five or more). */
+    calendar: {
+      valid: (v) => /^\d{4}-\d{2}\.(0|1|2|3-5|6-11|12\+)\.([1-4]|5\+)$/.test(v),
+      rules: (v) => {
+        const [ym, rec, f] = v.split(".");
+        const [lo, hi] = rec.endsWith("+") ? [Number(rec.slice(0, -1)), null] : rec.split("-").map(Number).concat(rec.includes("-") ? [] : [Number(rec)]);
+        return [
+          ...(hi === null ? [] : [{ field: "last_order_at", op: "gte", value: monthStart(ym, -hi) }]),
+          { field: "last_order_at", op: "lt", value: monthStart(ym, 1 - lo) },
+          f === "5+" ? { field: "order_count", op: "gte", value: 5 } : { field: "order_count", op: "eq", value: Number(f) },
+        ];
+      },
+      label: (v) => { const [, rec, f] = v.split("."); return t("drill.calendar", { recency: t("diagnosis.months_ago", { n: rec }), orders: t("diagnosis.orders_n", { n: f }) }); },
+    },
   };
   function drillLink(kind, value, text) { return el("a", { href: "#/drill/" + kind + "/" + enc(value), "data-drill": kind + ":" + value, text: text }); }
   async function drillView(args) {
     const kind = Object.prototype.hasOwnProperty.call(DRILLS, args[0]) ? args[0] : null;
-    if (!kind || !args[1]) { main.append(el("p", { class: "notice", text: t("drill.unknown") })); return; }
-    const d = DRILLS[kind];
+    const d = kind ? DRILLS[kind] : null;
+    if (!d || !args[1] || (d.valid && !d.valid(args[1]))) { main.append(el("p", { class: "notice", text: t("drill.unknown") })); return; }
     const label = d.label(args[1]);
     const slug = String(args[1]).toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-+|-+$/g, "") || "x";
     main.append(el("h1", { text: label }));
     const section = el("section", { id: "drill", "aria-live": "polite" });
     main.append(section);
-    await drillSection(section, { all: [d.rule(args[1])] }, kind + "-" + slug, label, (n) => t("drill.title", { label: label, n: num(n) }));
+    await drillSection(section, { all: d.rules(args[1]) }, kind + "-" + slug, label, (n) => t("drill.title", { label: label, n: num(n) }));
   }
   async function drillSection(section, rule, id, name, titleOf) {
     const preview = (await api("/v1/segments/preview", { method: "POST", json: { rule: rule, sample: 500 } })).body;
@@ -473,10 +512,10 @@
       el("caption", { class: "sr-only", text: t("repeat.retention_caption") }),
       el("thead", {}, el("tr", {}, [el("th", { scope: "col", text: t("repeat.cohort") }), el("th", { scope: "col", text: t("table.customers") }),
         ...offsets.map((k) => el("th", { scope: "col", text: t("repeat.month_n", { n: k }) }))])),
-      el("tbody", {}, rows.map((r) => el("tr", {}, [el("th", { scope: "row", text: month(r.month) }), el("td", { text: num(r.customers) }),
+      el("tbody", {}, rows.map((r) => el("tr", {}, [el("th", { scope: "row" }, drillLink("cohort", r.month, month(r.month))), el("td", { text: num(r.customers) }),
         ...offsets.map((k) => {
           const v = r["m" + k];
-          const td = el("td", { "data-k": k, text: v === null || v === undefined ? "" : pct(v) });
+          const td = el("td", { "data-k": k }, k > 0 && v ? drillLink("retained", r.month + "." + k, pct(v)) : el("span", { text: v === null || v === undefined ? "" : pct(v) }));
           return k === 0 ? td : heat(td, v === null || v === undefined ? null : v / max, "30, 123, 79");
         })]))),
     ]);
@@ -506,7 +545,7 @@
       const most = Math.max(1, ...rows.map((r) => r.ltv_365d || 0));
       main.append(el("h2", { text: t("ltv_by." + dimension) }));
       main.append(el("div", { class: "card" }, table([t("ltv_key." + dimension), t("table.customers"), ...LTV_WINDOWS.map((w) => t("ltv_window." + w))],
-        rows.map((r) => [dimension === "channel" ? drillLink("channel", r.key, r.key) : keyLabel(dimension, r.key), num(r.customers), ...LTV_WINDOWS.map((w) => w === "365d" && r.ltv_365d !== null ? withBar(yen(r.ltv_365d), r.ltv_365d, most, "#b8860b") : yen(r["ltv_" + w]))]),
+        rows.map((r) => [dimension === "channel" ? drillLink("channel", r.key, r.key) : dimension === "cohort" ? drillLink("cohort", r.key, keyLabel(dimension, r.key)) : dimension === "first_product" && r.key !== "(none)" ? drillLink("first_product", r.key, r.key) : keyLabel(dimension, r.key), num(r.customers), ...LTV_WINDOWS.map((w) => w === "365d" && r.ltv_365d !== null ? withBar(yen(r.ltv_365d), r.ltv_365d, most, "#b8860b") : yen(r["ltv_" + w]))]),
         { id: "ltv-" + dimension.replace("_", "-") })));
     }
   }
@@ -573,7 +612,7 @@
     const calendarCard = el("div", { class: "card" });
     const flowCard = el("div", { class: "card" });
     const draw = () => {
-      calendarCard.replaceChildren(calendarTable(calendar.rows.filter((r) => r.month === picker.value)));
+      calendarCard.replaceChildren(calendarTable(calendar.rows.filter((r) => r.month === picker.value), picker.value === months[months.length - 1]));
       flowCard.replaceChildren(flowTable(lifecycle.rows.filter((r) => r.month === picker.value)));
     };
     picker.addEventListener("change", draw);
@@ -606,7 +645,9 @@
     }
     return el("span", { class: "stack-holder" }, holder);
   }
-  function calendarTable(rows) {
+  /* The latest month's cells lead to their customers (the profiles hold the customers'
+     state now, not at an earlier month's end). */
+  function calendarTable(rows, drillable) {
     const max = Math.max(1, ...rows.flatMap((r) => FREQUENCY.map((f) => r["f" + f])));
     const byRecency = new Map(rows.map((r) => [r.months_since_last_order, r]));
     return el("table", { class: "heat", id: "calendar" }, [
@@ -615,7 +656,11 @@
       el("tbody", {}, RECENCY.map((rec) => {
         const r = byRecency.get(rec) || { total: 0 };
         return el("tr", {}, [el("th", { scope: "row", text: t("diagnosis.months_ago", { n: rec }) }),
-          ...FREQUENCY.map((f) => heat(el("td", { text: num(r["f" + f] || 0) }), (r["f" + f] || 0) / max, "43, 89, 195")), el("td", { text: num(r.total) })]);
+          ...FREQUENCY.map((f) => {
+            const n = r["f" + f] || 0;
+            const td = drillable && n > 0 ? el("td", {}, drillLink("calendar", r.month + "." + rec + "." + f, num(n))) : el("td", { text: num(n) });
+            return heat(td, n / max, "43, 89, 195");
+          }), el("td", { text: num(r.total) })]);
       })),
     ]);
   }
@@ -781,9 +826,18 @@
       const steps = Object.entries(stats[i].steps);
       main.append(el("details", { class: "card", "data-journey": j.journey_id }, [el("summary", { text: t("journeys.steps_of", { name: j.name }) }),
         journeyPicture(definitions[i], stats[i].steps),
+        weeksTable(stats[i].weeks || []),
         steps.length ? table([t("journeys.step"), t("stats.sent"), t("stats.delivered"), t("stats.opened"), t("stats.clicked")],
           steps.map(([step, c]) => [step, num(c.sent || 0), num(c.delivered || 0), num(c.opened || 0), num(c.clicked || 0)])) : null]));
     }
+  }
+  /* A journey's numbers per calendar week (Monday, Tokyo; the newest 8): "come back a
+     week later to see whether it worked". */
+  function weeksTable(weeks) {
+    const recent = weeks.slice(-8).reverse();
+    return el("div", {}, [el("h3", { text: t("journeys.weeks") }), recent.length ? table([t("journeys.week"), t("stats.sent"), t("stats.opened"), t("stats.clicked"), t("stats.converted")],
+      recent.map((w) => [t("journeys.week_of", { date: day(w.week + "T00:00:00+09:00") }), num(w.sent), num(w.opened), num(w.clicked), num(w.converted)]), { class: "weeks" })
+      : el("p", { class: "muted weeks", text: t("journeys.no_weeks") })]);
   }
   function duration(raw) {
     const parts = [["days", "step.days"], ["hours", "step.hours"], ["minutes", "step.minutes"]].filter(([k]) => raw[k]).map(([k, key]) => t(key, { n: num(raw[k]) }));
@@ -824,7 +878,8 @@
       raw.timeout_next ? [t("step.on_timeout"), raw.timeout_next] : null,
       ...(raw.variants || []).map((v) => [v.name, v.next]),
     ].filter(Boolean);
-    return el("ol", { class: "flow", "aria-label": t("journeys.picture") }, [
+    const graph = journeyGraph(definition.start, steps, order, edges, counts, start);
+    return el("div", {}, [graph, el("ol", { class: "flow", "aria-label": t("journeys.picture") }, [
       el("li", { class: "flow-step flow-trigger" }, [el("strong", { text: t("journeys.trigger") }), el("span", { text: start })]),
       ...order.map((id) => {
         const raw = steps[id];
@@ -837,6 +892,73 @@
           next.length ? el("span", { class: "flow-next", text: next.map(([label, to]) => "→ " + (label ? label + ": " : "") + to).join("  ") }) : el("span", { class: "flow-next", text: t("step.end") }),
         ]);
       }),
+    ])]);
+  }
+  const SVG = "http://www.w3.org/2000/svg";
+  function svg(tag, attrs, children) {
+    const node = document.createElementNS(SVG, tag);
+    for (const [k, v] of Object.entries(attrs || {})) { if (k === "text") { node.textContent = v; } else { node.setAttribute(k, v); } }
+    for (const child of [].concat(children || [])) { if (child) { node.append(child); } }
+    return node;
+  }
+  const NODE_COLOURS = { trigger: "#b8860b", send: "#1e7b4f", exit: "#b3261e", branch: "#2b59c3", split: "#2b59c3", wait_event: "#2b59c3" };
+  function clip(text, most) { return text.length > most ? text.slice(0, most - 1) + "…" : text; }
+  /* The journey drawn as a graph: the trigger on top, then each step on the row of its
+     distance from the start (the first way it is reached), an arrow per way on (labelled:
+     yes / no, on the event, on timeout, a variant), a send's counts in its box. The list
+     below it says the same in text (the picture is hidden from screen readers). */
+  let graphs = 0;
+  function journeyGraph(first, steps, order, edges, counts, startText) {
+    const arrow = "flow-arrow-" + (++graphs);
+    const W = 190, H = 58, GX = 28, GY = 46;
+    const depth = new Map([["__start", 0]]);
+    const queue = [[first, 1]];
+    while (queue.length) {
+      const [id, d] = queue.shift();
+      if (!steps[id] || depth.has(id)) { continue; }
+      depth.set(id, d);
+      for (const [, to] of edges(steps[id])) { queue.push([to, d + 1]); }
+    }
+    const rows = [];
+    for (const id of ["__start", ...order]) { const d = depth.get(id); (rows[d] = rows[d] || []).push(id); }
+    const widest = Math.max(...rows.map((r) => r.length));
+    const width = widest * (W + GX) + GX, height = rows.length * (H + GY) + GY / 2;
+    const at = new Map();
+    rows.forEach((ids, d) => ids.forEach((id, i) => {
+      const offset = (width - ids.length * (W + GX) + GX) / 2;
+      at.set(id, { x: offset + i * (W + GX), y: GY / 2 + d * (H + GY) });
+    }));
+    const lines = [], labels = [];
+    const link = (from, to, label) => {
+      const a = at.get(from), b = at.get(to);
+      if (!a || !b) { return; }
+      const x1 = a.x + W / 2, y1 = a.y + H, x2 = b.x + W / 2, y2 = b.y;
+      const back = y2 <= y1;
+      const bend = back ? Math.max(a.x, b.x) + W + GX / 2 : null;
+      const d = back ? `M${a.x + W},${a.y + H / 2} C${bend},${a.y + H / 2} ${bend},${b.y + H / 2} ${b.x + W},${b.y + H / 2}`
+        : `M${x1},${y1} C${x1},${y1 + GY / 2} ${x2},${y2 - GY / 2} ${x2},${y2 - 4}`;
+      lines.push(svg("path", { d: d, fill: "none", stroke: "#8a8f9c", "stroke-width": "1.5", "marker-end": "url(#" + arrow + ")", "data-edge": from + ">" + to }));
+      if (label) { labels.push(svg("text", { x: back ? bend : (x1 + x2) / 2 + 4, y: back ? (a.y + b.y + H) / 2 : y1 + GY / 2 + 4, "font-size": "11", fill: "#555", text: clip(label, 18) })); }
+    };
+    link("__start", first, "");
+    for (const id of order) { for (const [label, to] of edges(steps[id])) { link(id, to, label); } }
+    const box = (id) => {
+      const p = at.get(id);
+      const raw = id === "__start" ? { type: "trigger" } : steps[id];
+      const c = counts[id] || {};
+      const colour = NODE_COLOURS[raw.type] || "#6b7280";
+      const title = id === "__start" ? t("journeys.trigger") : id + " · " + t("step_type." + raw.type);
+      const detail = id === "__start" ? startText : raw.type === "send" ? t("journeys.step_counts", { sent: num(c.sent || 0), opened: num(c.opened || 0), clicked: num(c.clicked || 0) }) : stepDetail(raw);
+      return svg("g", { "data-node": id === "__start" ? "" : id, class: "flow-node" }, [
+        svg("rect", { x: p.x, y: p.y, width: W, height: H, rx: 6, fill: "#fff", stroke: colour, "stroke-width": "1.5" }),
+        svg("rect", { x: p.x, y: p.y, width: 6, height: H, fill: colour }),
+        svg("text", { x: p.x + 14, y: p.y + 22, "font-size": "13", "font-weight": "600", fill: "#1d2230", text: clip(title, 24) }),
+        svg("text", { x: p.x + 14, y: p.y + 42, "font-size": "11", fill: "#555", text: clip(detail, 30) }),
+      ]);
+    };
+    return svg("svg", { class: "flow-graph", viewBox: `0 0 ${width} ${height}`, width: width, height: height, "aria-hidden": "true" }, [
+      svg("defs", {}, svg("marker", { id: arrow, viewBox: "0 0 10 10", refX: "9", refY: "5", markerWidth: "7", markerHeight: "7", orient: "auto-start-reverse" }, svg("path", { d: "M0,0 L10,5 L0,10 z", fill: "#8a8f9c" }))),
+      ...lines, ...labels, ...["__start", ...order].map(box),
     ]);
   }
 
@@ -1071,6 +1193,7 @@
       if (wanted) { location.hash = "#/surveys/" + enc(wanted); }
     });
     main.append(form);
+    await signupSkus();
     if (!sku) { main.append(el("p", { class: "muted", text: t("restock.help") })); return; }
     const r = (await api("/v1/restock/skus/" + enc(sku))).body;
     main.append(el("div", { class: "card", id: "restock" }, [
@@ -1081,6 +1204,28 @@
         r.releases.map((x) => [when(x.started_at), t("release." + x.status), num(x.stock_at_start), num(x.waves), num(x.notified), num(x.clicked), num(x.purchased), when(x.early_access_until), when(x.ended_at)]),
         { id: "restock-releases" }) : el("p", { class: "muted", id: "restock-releases", text: t("restock.no_releases") }),
     ]));
+  }
+  async function signupSkus() {
+    /* The SKUs people signed up for (`GET /v1/restock/skus`, 20 a page by its cursor),
+       each leading to its releases: a SKU is picked, not typed. */
+    const body = el("tbody", {});
+    const more = el("button", { type: "button", id: "restock-more", text: t("restock.more_skus"), hidden: true });
+    let cursor = null;
+    const load = async () => {
+      const page = await api("/v1/restock/skus?limit=20" + (cursor ? "&cursor=" + enc(cursor) : ""));
+      for (const x of page.body) {
+        body.append(el("tr", {}, [el("th", { scope: "row" }, el("a", { href: "#/surveys/" + enc(x.sku), "data-sku": x.sku, text: x.sku })),
+          ...SIGNUP_STATUSES.map((st) => el("td", { text: num(x.signups[st] || 0) }))]));
+      }
+      cursor = page.next;
+      more.hidden = !cursor;
+    };
+    more.addEventListener("click", () => { load().catch(() => {}); });
+    await load();
+    main.append(el("div", { class: "card" }, body.children.length ? [el("table", { id: "restock-skus" }, [
+      el("caption", { text: t("restock.skus") }),
+      el("thead", {}, el("tr", {}, [t("restock.sku"), ...SIGNUP_STATUSES.map((st) => t("signup." + st))].map((h) => el("th", { scope: "col", text: h })))), body]), more]
+      : el("p", { class: "muted", id: "restock-skus", text: t("restock.no_skus") })));
   }
   async function surveyResults() {
     const surveys = (await api("/v1/surveys?limit=50")).body;
@@ -1132,6 +1277,10 @@
       page.customers.map((p) => [el("a", { href: "#/customers/" + encodeURIComponent(p.customer_id), text: p.customer_id }), p.f_stage, yen(p.revenue), day(p.last_order_at), p.rfm ? t("rank." + p.rfm.rank) : "—"]),
       { id: "customer-list" })));
   }
+  /* A topic (step mails, newsletter, ...) is consented as the category "topic:<name>",
+     recorded per channel when the person leaves it through an unsubscribe link. */
+  function isTopic(consent) { return consent.category.startsWith("topic:"); }
+  function topicOf(consent) { return consent.category.slice("topic:".length); }
   async function profileView(id) {
     let profile;
     try {
@@ -1153,9 +1302,15 @@
       ["profile.segments", profile.segments.join(", ") || "—"],
       ["profile.preferences", Object.entries(profile.preferences || {}).map(([k, v]) => k + ": " + v.join(", ")).join("; ") || "—"],
       ["profile.tags", (profile.tags || []).join(", ") || "—"],
-      ["profile.consents", profile.consents.map((c) => c.channel + ":" + c.category + " " + (c.granted ? "✓" : "✗")).join(", ") || "—"],
+      ["profile.topics_left", [...new Set(profile.consents.filter((c) => isTopic(c) && !c.granted).map(topicOf))].sort().join(", ") || t("consent.no_topic_left")],
     ];
     main.append(el("dl", { class: "profile card", id: "profile" }, facts.flatMap(([k, v]) => [el("dt", { text: t(k) }), el("dd", { text: v })])));
+    main.append(el("h2", { text: t("profile.consents") }));
+    main.append(el("p", { class: "muted", text: t("consent.help") }));
+    const consents = profile.consents.slice().sort((a, b) => (isTopic(a) - isTopic(b)) || a.category.localeCompare(b.category) || a.channel.localeCompare(b.channel));
+    main.append(el("div", { class: "card" }, consents.length ? table([t("table.channel"), t("consent.what"), t("table.status"), t("table.date"), t("consent.source")],
+      consents.map((c) => [c.channel, isTopic(c) ? t("consent.topic", { topic: topicOf(c) }) : t("consent." + c.category),
+        c.granted ? t("consent.granted") : t("consent.withdrawn"), day(c.recorded_at), c.source || "—"]), { id: "consents" }) : el("p", { class: "muted", id: "consents", text: "—" })));
     const orders = (await api("/v1/customers/" + encodeURIComponent(profile.customer_id) + "/orders?limit=100")).body;
     main.append(el("h2", { text: t("profile.order_history") }));
     main.append(el("div", { class: "card" }, table([t("table.order"), t("table.date"), t("table.status"), t("table.total")],

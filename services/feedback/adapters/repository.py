@@ -7,6 +7,8 @@ Key design (``S`` = ``SHOP#<shop>``):
 - response        ``S#SURVEY#<id>#RESP`` / ``<answered at UTC>#<response id>`` (results by time)
 - membership      ``S#CUST#<customer>#SEGS`` / ``<segment id>``: from segment.entered/exited
 - sign-up         ``S#SKU#<sku>#SIGNUPS`` / ``<sign-up id>`` (ids hash the address)
+- signed-up SKUs  ``S#RESTOCK#SKUS`` / ``<sku>``: sign-ups per status, moved with each
+  sign-up's write in its transaction (lists the SKUs with sign-ups, a page at a time)
 - stock           ``S#SKU#<sku>`` / ``STOCK``: latest quantity and release of the SKU
 - release         ``S#SKU#<sku>`` / ``RELEASE#<release id>``: state and counters
 - notification    ``S#RELEASE#<release id>`` / ``N#<sign-up id>``: notified, clicked, bought
@@ -26,7 +28,7 @@ import random
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, get_args
 from urllib.parse import quote, unquote
 
 from botocore.exceptions import ClientError
@@ -34,11 +36,12 @@ from botocore.exceptions import ClientError
 from feedback.domain.records import (
     Notification,
     SaveOutcome,
+    SkuSignups,
     Stock,
     StoredResponse,
     SurveyHead,
 )
-from feedback.domain.restock import SIGNUP_ID_PREFIX, Recipient, Release, SignUp
+from feedback.domain.restock import SIGNUP_ID_PREFIX, Recipient, Release, SignUp, SignUpStatus
 from feedback.domain.surveys import (
     AnswerValue,
     Option,
@@ -94,6 +97,15 @@ def _sku_pk(shop_id: str, sku: str) -> str:
 
 def _signups_pk(shop_id: str, sku: str) -> str:
     return f"{_sku_pk(shop_id, sku)}#SIGNUPS"
+
+
+def _signup_skus_pk(shop_id: str) -> str:
+    return f"{_shop(shop_id)}#RESTOCK#SKUS"
+
+
+def signup_count_key(shop_id: str, sku: str) -> dict[str, Any]:
+    """The key of the SKU's sign-up counts (an erasure takes its sign-up off them)."""
+    return to_item({"pk": _signup_skus_pk(shop_id), "sk": _sku_part(sku)})
 
 
 def _open_release_sk(shop_id: str, sku: str, release_id: str) -> str:
@@ -520,19 +532,50 @@ class DynamoFeedbackRepository(FeedbackRepository):
         return _signup_from(shop_id, d) if d else None
 
     def put_signup(self, signup: SignUp, previous: SignUp | None) -> None:
-        args: dict[str, Any] = {"TableName": self._table, "Item": to_item(_signup_to(signup))}
+        """The sign-up, if it is still as `previous`, and its SKU's count per status, moved
+        from the previous status to the new one, in one transaction."""
+        put: dict[str, Any] = {"TableName": self._table, "Item": to_item(_signup_to(signup))}
         if previous is None:
-            args["ConditionExpression"] = "attribute_not_exists(pk)"
+            put["ConditionExpression"] = "attribute_not_exists(pk)"
         else:
-            args["ConditionExpression"] = "#s = :s"
-            args["ExpressionAttributeNames"] = {"#s": "status"}
-            args["ExpressionAttributeValues"] = {":s": {"S": previous.status}}
-        try:
-            self._client.put_item(**args)
-        except ClientError as err:
-            if is_condition_failure(err):
-                raise Conflict("the sign-up changed meanwhile; retry", field="sku") from None
-            raise
+            put["ConditionExpression"] = "#s = :s"
+            put["ExpressionAttributeNames"] = {"#s": "status"}
+            put["ExpressionAttributeValues"] = {":s": {"S": previous.status}}
+        items: list[dict[str, Any]] = [{"Put": put}]
+        moves: dict[str, int] = {signup.status: 1}
+        if previous is not None:
+            moves[previous.status] = moves.get(previous.status, 0) - 1
+        moves = {k: v for k, v in moves.items() if v}
+        if moves:
+            items.append({"Update": self._sku_count(signup, moves)})
+        if self._transact(items):
+            raise Conflict("the sign-up changed meanwhile; retry", field="sku")
+
+    def _sku_count(self, signup: SignUp, moves: dict[str, int]) -> dict[str, Any]:
+        names = {f"#{k}": k for k in moves}
+        values = {f":{k}": {"N": str(v)} for k, v in moves.items()}
+        return {
+            "TableName": self._table,
+            "Key": signup_count_key(signup.shop_id, signup.sku),
+            "UpdateExpression": "SET sku = :sku ADD " + ", ".join(f"#{k} :{k}" for k in moves),
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": {":sku": {"S": signup.sku}, **values},
+        }
+
+    def signup_skus(
+        self, shop_id: str, limit: int, after: Position | None
+    ) -> tuple[list[SkuSignups], Position | None]:
+        items, last = partition_page(
+            self._client,
+            self._table,
+            _signup_skus_pk(shop_id),
+            "",
+            limit=limit,
+            after=after,
+            ConsistentRead=True,
+        )
+        statuses = get_args(SignUpStatus)
+        return [SkuSignups(d["sku"], {k: int(d.get(k, 0)) for k in statuses}) for d in items], last
 
     def signups_for(self, shop_id: str, sku: str) -> list[SignUp]:
         # Sign-up ids only: records an unencoded '#' SKU once wrote here are passed over.

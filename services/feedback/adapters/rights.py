@@ -14,7 +14,13 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from shared.adapters.dynamodb import from_item, is_condition_failure, key
+from feedback.adapters.repository import CONDITION_FAILED, signup_count_key
+from shared.adapters.dynamodb import (
+    cancellation_codes,
+    from_item,
+    is_condition_failure,
+    key,
+)
 from shared.rights import PersonalData
 
 if TYPE_CHECKING:
@@ -85,11 +91,12 @@ class DynamoFeedbackPersonalData(PersonalData):
         for item in self._items(shop_id, customer_id):
             pk, sk = str(item["pk"]), str(item["sk"])
             kind = _kind(pk, sk)
-            done = (
-                self._forget_person(pk, sk, customer_id)
-                if kind == "restock_notifications"
-                else self._delete(pk, sk)
-            )
+            if kind == "restock_notifications":
+                done = self._forget_person(pk, sk, customer_id)
+            elif kind == "restock_signups":
+                done = self._delete_signup(shop_id, item)
+            else:
+                done = self._delete(pk, sk)
             if done:
                 removed[kind] = removed.get(kind, 0) + 1
         return removed
@@ -99,6 +106,37 @@ class DynamoFeedbackPersonalData(PersonalData):
             TableName=self._table, Key=key(pk, sk), ReturnValues="ALL_OLD"
         )
         return bool(gone.get("Attributes"))
+
+    def _delete_signup(self, shop_id: str, item: dict[str, Any]) -> bool:
+        """The sign-up, and one off its SKU's count of its status, in one transaction (if
+        it is still there: a repeat takes nothing off twice)."""
+        status = str(item["status"])
+        try:
+            self._client.transact_write_items(
+                TransactItems=[
+                    {
+                        "Delete": {
+                            "TableName": self._table,
+                            "Key": key(str(item["pk"]), str(item["sk"])),
+                            "ConditionExpression": "attribute_exists(pk)",
+                        }
+                    },
+                    {
+                        "Update": {
+                            "TableName": self._table,
+                            "Key": signup_count_key(shop_id, str(item["sku"])),
+                            "UpdateExpression": "ADD #s :minus",
+                            "ExpressionAttributeNames": {"#s": status},
+                            "ExpressionAttributeValues": {":minus": {"N": "-1"}},
+                        }
+                    },
+                ]
+            )
+        except ClientError as err:
+            if CONDITION_FAILED in cancellation_codes(err):
+                return False
+            raise
+        return True
 
     def _forget_person(self, pk: str, sk: str, customer_id: str) -> bool:
         try:

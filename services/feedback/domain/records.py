@@ -20,6 +20,15 @@ class SurveyHead:
 
 
 @dataclass(frozen=True)
+class SkuSignups:
+    """A SKU somebody signed up for, with its sign-ups by status (what the list of SKUs
+    shows, so a marketer picks one instead of typing it)."""
+
+    sku: str
+    signups: dict[str, int]
+
+
+@dataclass(frozen=True)
 class StoredResponse:
     """The idempotency record of a response id."""
 

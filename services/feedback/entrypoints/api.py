@@ -29,6 +29,7 @@ from feedback.entrypoints.schemas import (
     SignUpCreate,
     SignUpPublic,
     SkuPublic,
+    SkuSignupsPublic,
     SurveyCreate,
     SurveyEdit,
     SurveyPublic,
@@ -208,6 +209,15 @@ def verify_token(body: TokenVerify, principal: FeedbackWriter, c: Container) -> 
     code `token_expired` or `token_invalid` (field `token`), or field `sku`."""
     access = c.restock.verify_access(principal.shop_id, body.token, body.sku)
     return AccessPublic.model_validate(access)
+
+
+@router.get("/restock/skus", responses=PAGED_LIST)
+def list_signup_skus(principal: FeedbackReader, c: Container, page: Page) -> list[SkuSignupsPublic]:
+    """The SKUs people signed up for, by SKU, each with its sign-ups by status, one page
+    at a time (`X-Next-Cursor` → `cursor`): the restock view picks one from here."""
+    found, after = c.restock.signup_skus(principal.shop_id, page.limit, page.position)
+    page.next(after)
+    return [SkuSignupsPublic.model_validate(s) for s in found]
 
 
 @router.get("/restock/skus/{sku:path}")

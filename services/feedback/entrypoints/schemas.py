@@ -312,6 +312,11 @@ class ReleasePublic(_Out):
     ended_at: datetime | None
 
 
+class SkuSignupsPublic(_Out):
+    sku: str
+    signups: dict[str, int]
+
+
 class SkuPublic(_Out):
     sku: str
     stock: int | None

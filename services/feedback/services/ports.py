@@ -9,7 +9,14 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Literal
 
-from feedback.domain.records import Notification, SaveOutcome, Stock, StoredResponse, SurveyHead
+from feedback.domain.records import (
+    Notification,
+    SaveOutcome,
+    SkuSignups,
+    Stock,
+    StoredResponse,
+    SurveyHead,
+)
 from feedback.domain.restock import Release, SignUp
 from feedback.domain.surveys import Response, Survey
 from shared.adapters.dynamodb import Position
@@ -74,6 +81,12 @@ class RestockStore:
         raise NotImplementedError
 
     def signups_for(self, shop_id: str, sku: str) -> list[SignUp]:
+        raise NotImplementedError
+
+    def signup_skus(
+        self, shop_id: str, limit: int, after: Position | None
+    ) -> tuple[list[SkuSignups], Position | None]:
+        """One page of the SKUs with sign-ups (by SKU), each with its counts per status."""
         raise NotImplementedError
 
     # stock and releases

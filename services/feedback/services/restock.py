@@ -11,10 +11,12 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from feedback.domain import restock as rd
 from feedback.domain import tokens
+from feedback.domain.records import SkuSignups
 from feedback.domain.restock import Release, RestockChannel, SignUp
 from feedback.services.common import UseCase
 from feedback.services.messages import message_request
 from feedback.services.ports import RestockStore
+from shared.adapters.dynamodb import Position
 from shared.contracts.channels import CHANNELS, EMAIL, LINE, SMS
 from shared.contracts.details import Category, MessageRecipient, OrderPlaced
 from shared.contracts.envelope import EventEnvelope
@@ -233,6 +235,12 @@ class Restock(UseCase[RestockStore]):
         return SkuOverview(
             sku, stock.quantity if stock else None, counts, self.repo.list_releases(shop_id, sku)
         )
+
+    def signup_skus(
+        self, shop_id: str, limit: int, after: Position | None
+    ) -> tuple[list[SkuSignups], Position | None]:
+        """One page of the SKUs people signed up for, each with its sign-ups by status."""
+        return self.repo.signup_skus(shop_id, limit, after)
 
     def on_inventory_changed(
         self,

@@ -44,6 +44,7 @@ def profile_fields(profile: Profile, now: datetime) -> dict[str, object]:
         "age_band": profile.age_band(today),
         "acquisition_channel": profile.attributes.acquisition_channel or s.first_sales_channel,
         "first_offer": s.first_offer,
+        "first_product": s.first_product,
         "last_sales_channel": s.last_sales_channel,
         "first_order_at": s.first_order_at,
         "last_order_at": s.last_order_at,

@@ -183,6 +183,8 @@ class OrderStats:
     order_hours: tuple[int, ...] = (0,) * 24
     """Orders per local hour of day (shop time zone): the person's active hour."""
     first_offer: str | None = None
+    first_product: str | None = None
+    """The first order's first line's SKU: what the LTV report's first product counts."""
     first_sales_channel: str | None = None
     last_sales_channel: str | None = None
 
@@ -204,6 +206,9 @@ class OrderStats:
             full_price_lines=self.full_price_lines + len(order.lines) - sale,
             order_hours=tuple(hours),
             first_offer=order.coupon if is_first else self.first_offer,
+            first_product=(order.lines[0].sku if order.lines else None)
+            if is_first
+            else self.first_product,
             first_sales_channel=order.sales_channel if is_first else self.first_sales_channel,
             last_sales_channel=order.sales_channel if is_last else self.last_sales_channel,
         )

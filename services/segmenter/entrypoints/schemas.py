@@ -488,6 +488,8 @@ class ProfilePublic(Schema):
     prefecture: str | None
     acquisition_channel: str | None
     first_offer: str | None
+    first_product: str | None = None
+    """The SKU of the first order's first line (the LTV report's first product)."""
     rfm: dict[str, Any] | None
     clv: dict[str, Any] | None
     """Predictive CLV from the last analytics pass (nightly): p_alive, expected_purchases_90d,
@@ -539,6 +541,7 @@ class ProfilePublic(Schema):
             prefecture=p.attributes.prefecture,
             acquisition_channel=p.attributes.acquisition_channel or s.first_sales_channel,
             first_offer=s.first_offer,
+            first_product=s.first_product,
             rfm={"r": p.rfm.r, "f": p.rfm.f, "m": p.rfm.m, "rank": p.rfm.rank} if p.rfm else None,
             clv=_clv(p.clv),
             segments=sorted(p.segments),

@@ -262,6 +262,8 @@ def count_activities(cond: ActivityCondition, activities: Sequence[Activity], no
         if a.kind == cond.kind
         and a.at <= now
         and (since is None or a.at > since)
+        and (cond.since is None or a.at >= cond.since)
+        and (cond.before is None or a.at < cond.before)
         and (latest_follower is None or a.at > latest_follower)
         and _activity_matches(cond, a)
     )

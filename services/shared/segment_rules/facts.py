@@ -101,6 +101,7 @@ FIELD_CATALOG: Mapping[str, FieldType] = MappingProxyType(
         "age_band": _S,
         "acquisition_channel": _S,
         "first_offer": _S,
+        "first_product": _S,
         "last_sales_channel": _S,
         # datetimes (aware)
         "first_order_at": _T,

@@ -125,6 +125,11 @@ class ActivityCondition:
     count_gte: int = 1
     count_lte: int | None = None
     not_followed_by: str | None = None
+    since: datetime | None = None
+    """Only activities at or after this instant count (a calendar window, e.g. a cohort's
+    third month: what a retention cell's drill-down asks)."""
+    before: datetime | None = None
+    """Only activities before this instant count."""
 
     @property
     def ever(self) -> bool:
@@ -133,6 +138,8 @@ class ActivityCondition:
         return (
             self.kind == "bought"
             and self.within_days is None
+            and self.since is None
+            and self.before is None
             and self.count_gte == 1
             and self.count_lte is None
             and self.not_followed_by is None
@@ -178,7 +185,17 @@ def parse_rule(obj: object, *, max_depth: int = MAX_DEPTH, max_nodes: int = MAX_
 _NODE_KEYS = ("all", "any", "not", "field", "activity", "preference")
 _FIELD_KEYS = frozenset({"field", "op", "value"})
 _ACTIVITY_KEYS = frozenset(
-    {"activity", "sku", "category", "within_days", "count_gte", "count_lte", "not_followed_by"}
+    {
+        "activity",
+        "sku",
+        "category",
+        "within_days",
+        "since",
+        "before",
+        "count_gte",
+        "count_lte",
+        "not_followed_by",
+    }
 )
 _PREFERENCE_KEYS = frozenset({"preference", "includes", "includes_any"})
 
@@ -280,6 +297,10 @@ class _Parser:
                     within_path,
                     f"{kind} activities are kept for {kept} days; use at most {kept}",
                 )
+        since = _instant(obj["since"], _at(path, "since")) if "since" in obj else None
+        before = _instant(obj["before"], _at(path, "before")) if "before" in obj else None
+        if since is not None and before is not None and before <= since:
+            raise RuleError(_at(path, "before"), "must be later than since")
         count_lte = None
         if "count_lte" in obj:
             count_lte = _integer(obj["count_lte"], _at(path, "count_lte"), 0, MAX_COUNT)
@@ -297,6 +318,8 @@ class _Parser:
             count_gte=count_gte,
             count_lte=count_lte,
             not_followed_by=follower,
+            since=since,
+            before=before,
         )
 
     def _preference(self, obj: Mapping[str, object], path: str) -> PreferenceCondition:
@@ -544,6 +567,10 @@ def rule_to_json(rule: Rule) -> dict[str, object]:
         return out
     if isinstance(rule, PreferenceCondition):
         return {"preference": rule.key, "includes_any": sorted(rule.values)}
+    return _activity_json(rule)
+
+
+def _activity_json(rule: ActivityCondition) -> dict[str, object]:
     act: dict[str, object] = {"activity": rule.kind}
     if rule.skus:
         act["sku"] = sorted(rule.skus)
@@ -551,6 +578,10 @@ def rule_to_json(rule: Rule) -> dict[str, object]:
         act["category"] = sorted(rule.categories)
     if rule.within_days is not None:
         act["within_days"] = rule.within_days
+    if rule.since is not None:
+        act["since"] = rule.since.isoformat()
+    if rule.before is not None:
+        act["before"] = rule.before.isoformat()
     act["count_gte"] = rule.count_gte
     if rule.count_lte is not None:
         act["count_lte"] = rule.count_lte

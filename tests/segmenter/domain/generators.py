@@ -124,7 +124,7 @@ def random_leaf(rng: random.Random, now: datetime) -> dict[str, object]:
     """A valid condition on a random field, activity or preference."""
     roll = rng.random()
     if roll < 0.15:
-        return _random_activity(rng)
+        return _random_activity(rng, now)
     if roll < 0.22:
         key = rng.choice(sorted(PREFERENCES))
         return {
@@ -140,7 +140,7 @@ def random_leaf(rng: random.Random, now: datetime) -> dict[str, object]:
     return leaf
 
 
-def _random_activity(rng: random.Random) -> dict[str, object]:
+def _random_activity(rng: random.Random, now: datetime) -> dict[str, object]:
     kinds = sorted(ACTIVITY_KINDS)
     leaf: dict[str, object] = {"activity": rng.choice(kinds)}
     if rng.random() < 0.5:
@@ -149,6 +149,12 @@ def _random_activity(rng: random.Random) -> dict[str, object]:
         leaf["category"] = rng.choice(CATEGORIES)
     if rng.random() < 0.7:
         leaf["within_days"] = rng.choice(DAY_VALUES)
+    since = _instant(rng, now) if rng.random() < 0.25 else None
+    before = _instant(rng, now) if rng.random() < 0.25 else None
+    if since is not None:
+        leaf["since"] = since.isoformat()
+    if before is not None and (since is None or before > since):
+        leaf["before"] = before.isoformat()
     if rng.random() < 0.5:
         leaf["count_gte"] = rng.randint(0, 3)
     if rng.random() < 0.3:

@@ -84,6 +84,19 @@ def test_bought_sku_within_window_with_count_thresholds() -> None:
     assert matches({"activity": "carted", "count_lte": 0}, facts)
 
 
+def test_a_calendar_window_counts_only_the_activities_inside_it() -> None:
+    # Given purchases 40, 20 and 10 days ago
+    facts = customer(tuple(Activity("bought", days_ago(d), sku="A") for d in (40, 20, 10)))
+    since, before = days_ago(20).isoformat(), days_ago(10).isoformat()
+
+    # Then a window counts from its start (inclusive) up to its end (exclusive)
+    assert matches({"activity": "bought", "since": since, "count_gte": 2}, facts)
+    assert not matches({"activity": "bought", "since": since, "count_gte": 3}, facts)
+    assert matches({"activity": "bought", "since": since, "before": before, "count_lte": 1}, facts)
+    assert matches({"activity": "bought", "before": before, "count_gte": 2}, facts)
+    assert not matches({"activity": "bought", "before": days_ago(40).isoformat()}, facts)
+
+
 def test_activities_after_now_are_ignored() -> None:
     # Given an activity stamped in the future (clock skew, a replayed import)
     facts = customer((Activity("bought", NOW + timedelta(seconds=1), sku="A"),))

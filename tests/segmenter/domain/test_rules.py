@@ -148,6 +148,17 @@ def test_parse_converts_times_lists_and_preferences() -> None:
         ({"activity": "bought", "sku": ["A", 3]}, "sku[1]", "non-empty string"),
         ({"activity": "viewed", "not_followed_by": "viewed"}, "not_followed_by", "differ"),
         ({"activity": "viewed", "window": 3}, "window", "unknown key"),
+        ({"activity": "bought", "since": "2025-01-01"}, "since", "offset"),
+        ({"activity": "bought", "before": 20250101}, "before", "ISO 8601"),
+        (
+            {
+                "activity": "bought",
+                "since": "2025-02-01T00:00:00+09:00",
+                "before": "2025-02-01T00:00:00+09:00",
+            },
+            "before",
+            "later than since",
+        ),
         ({"preference": "dislike"}, "", "includes, includes_any"),
         ({"preference": "", "includes": "x"}, "preference", "non-empty"),
         ({"preference": "dislike", "includes_any": "x"}, "includes_any", "list"),

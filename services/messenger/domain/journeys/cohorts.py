@@ -16,6 +16,7 @@ difference as its own row rather than putting it in a month or rank it did not h
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -29,6 +30,25 @@ JOURNEY_FIELDS = frozenset(
 """The journey-scope (`J`) counters a cohort also counts."""
 STEP_FIELDS = frozenset({"sent"})
 """The step-scope counters a cohort also counts, with every `sent_<channel>`."""
+
+
+WEEK_PREFIX = "W#"
+WEEK_FIELDS = ("sent", "delivered", "opened", "clicked", "converted")
+"""What a journey counts per calendar week too (scope ``W#<Monday>``, Tokyo), when it
+happened: sends, deliveries, opens, clicks and the treated group's conversions. The
+marketer's question a week after a change ("did it work?") asks for a week's numbers,
+not the journey's life."""
+
+
+def week_scope(at: datetime) -> str:
+    """`W#2026-11-23`: the Monday (Tokyo) of the week `at` falls in."""
+    day = at.astimezone(SHOP_TIME).date()
+    return f"{WEEK_PREFIX}{(day - timedelta(days=day.weekday())).isoformat()}"
+
+
+def parse_week(scope: str) -> str | None:
+    """`W#2026-11-23` → "2026-11-23"; None for any other scope."""
+    return scope.removeprefix(WEEK_PREFIX) if scope.startswith(WEEK_PREFIX) else None
 
 
 def cohort_scope(month: str, rank: str) -> str:

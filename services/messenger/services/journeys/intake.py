@@ -19,6 +19,7 @@ from messenger.adapters.journeys import (
     StaleEnrolment,
     stamp,
 )
+from messenger.domain.journeys.cohorts import week_scope
 from messenger.domain.journeys.definition import Journey, JourneyStatus, ReentryMode, StepType
 from messenger.domain.journeys.enrolment import FINISHED, Enrolment, EnrolmentStatus
 from messenger.domain.journeys.plan import enrolment_id, later, next_occurrence, shard_of
@@ -407,6 +408,8 @@ class JourneyIntake:
             Counter(f"S#{step_id}", {f"converted_{name}": 1})
             for step_id, name in e.variants.items()
         ]
+        if group == "t":
+            counters.append(Counter(week_scope(at), {"converted": 1}))
         after = replace(e, converted_at=at, seq=e.seq + 1)
         try:
             self.repo.advance(e, after, counters)

@@ -14,6 +14,7 @@ from datetime import datetime
 
 from messenger.adapters.journeys import JourneyRepository
 from messenger.adapters.repository import DeliveryRepository
+from messenger.domain.journeys.cohorts import week_scope
 from messenger.domain.journeys.enrolment import Enrolment, EnrolmentStatus
 from messenger.domain.journeys.plan import shard_of
 from messenger.domain.journeys.records import Counter
@@ -65,5 +66,5 @@ class JourneyOutcomes:
             due_at=None,
             shard=shard_of(enrolment_id, self.shards),
         )
-        counters = [Counter(f"S#{step_id}", {name: 1})]
+        counters = [Counter(f"S#{step_id}", {name: 1}), Counter(week_scope(at), {name: 1})]
         return name if self.repo.count_once(e, f"{name}#{delivery_id}", counters) else None

@@ -26,6 +26,7 @@ from messenger.adapters.profile_rules import ProfileRules
 from messenger.adapters.recipients import RecipientRepository
 from messenger.domain.abtest import VariantStats, thompson_pick
 from messenger.domain.campaign import NO_RANK
+from messenger.domain.journeys.cohorts import week_scope
 from messenger.domain.journeys.definition import Journey, JourneyStatus, Step, StepType
 from messenger.domain.journeys.enrolment import Enrolment, EnrolmentStatus, ExitReason
 from messenger.domain.journeys.filters import Filter, fields_of, matches, profile_rules
@@ -311,7 +312,10 @@ class StepRunner:
             values["sent"] = 1
             if outcome.channel:  # what the message cost: analytics prices sends per channel
                 values[f"sent_{outcome.channel}"] = 1
-        return self._go(e, step.next, now, Counter(f"S#{step.step_id}", values))
+        after, counters = self._go(e, step.next, now, Counter(f"S#{step.step_id}", values))
+        if "sent" in values:
+            counters.append(Counter(week_scope(now), {"sent": 1}))
+        return after, counters
 
     def _pick(self, journey: Journey, step: Step, e: Enrolment) -> tuple[str, str]:
         """Thompson sampling on each variant's goal conversions so far (the campaigns'

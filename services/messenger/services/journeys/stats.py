@@ -1,5 +1,7 @@
-"""A journey's numbers per version and step, and per entry cohort (month and rank),
-summed from the sharded counters (one Query), and its lift against the holdout."""
+"""A journey's numbers per version and step, per entry cohort (month and rank) and per
+calendar week (Monday, Tokyo: when each send, delivery, open, click and treated
+conversion happened), summed from the sharded counters (one Query), and its lift
+against the holdout."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from messenger.adapters.journeys import JourneyRepository
-from messenger.domain.journeys.cohorts import parse_scope
+from messenger.domain.journeys.cohorts import WEEK_FIELDS, parse_scope, parse_week
 from messenger.domain.journeys.lift import Lift, mean_lift, proportion_lift
 from messenger.services.journeys.intake import LIFT_WINDOWS
 from shared.errors import NotFound
@@ -105,10 +107,14 @@ class JourneyStats:
         cohorts: dict[int, dict[tuple[str, str], dict[str, float]]] = defaultdict(
             lambda: defaultdict(lambda: defaultdict(float))
         )
+        weeks: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
         for version, scope, values in self.repo.counters(shop_id, journey_id):
             cohort = parse_scope(scope)
+            week = parse_week(scope)
             for k, v in values.items():
-                if scope == "J":
+                if week is not None:
+                    weeks[week][k] += float(v)
+                elif scope == "J":
                     by_version[version][k] += float(v)
                 elif cohort is not None:
                     cohorts[version][cohort][k] += float(v)
@@ -126,6 +132,10 @@ class JourneyStats:
             "journey_id": journey_id,
             **summarise(dict(total), {k: dict(v) for k, v in total_steps.items()}),
             "cohorts": _cohorts(_summed(cohorts.values())),
+            "weeks": [
+                {"week": week, **{k: int(weeks[week].get(k, 0)) for k in WEEK_FIELDS}}
+                for week in sorted(weeks)
+            ],
             "versions": [
                 {
                     "version": version,

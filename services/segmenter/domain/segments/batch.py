@@ -582,6 +582,10 @@ class ColumnarEvaluator:
             chosen = self._item_filter(cond, acts)
             if cond.within_days is not None:
                 chosen &= acts.at > self.now_us - cond.within_days * DAY_US
+            if cond.since is not None:
+                chosen &= acts.at >= epoch_micros(cond.since)
+            if cond.before is not None:
+                chosen &= acts.at < epoch_micros(cond.before)
             followers = None
             if cond.not_followed_by is not None:
                 followers = self._activities_of(cond.not_followed_by)
