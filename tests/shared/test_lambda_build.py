@@ -16,7 +16,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import botocore
+
 from ops.local.template import functions, load_template
+from shared import aws
 from tests.conftest import TEMPLATE
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -69,11 +72,15 @@ def test_the_package_holds_the_services_precompiled_and_no_operator_tooling(
 ) -> None:
     """Given the Makefile's `code` step run into an empty folder
     When the package is read
-    Then it holds the service folders and not ops/, every module has unchecked-hash
+    Then it holds the service folders and not ops/, botocore's data trimmed for the
+    clients' services, written by this botocore, every module has unchecked-hash
     bytecode, and every handler imports from it without writing any bytecode."""
     artifacts = tmp_path / "package"
     _build_code(artifacts)
     assert {p.name for p in artifacts.iterdir()} == SERVICE_FOLDERS
+    data = artifacts / "shared" / aws.DATA.name
+    assert (data / aws.DATA_VERSION_FILE).read_text(encoding="utf-8") == botocore.__version__
+    assert {p.name for p in (data / aws.MODELS_FOLDER).iterdir()} == aws.SERVICES
     sources = sorted(artifacts.rglob("*.py"))
     assert len(sources) > 100
     for source in sources:
