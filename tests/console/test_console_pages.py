@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from email import message_from_string, policy
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi.testclient import TestClient
@@ -894,38 +895,46 @@ def test_the_static_report_shows_the_consoles_numbers_without_a_script(
     context.close()
 
 
-def _week() -> tuple[datetime, datetime]:
-    """The platform's last seven days (its clock: the module's fixed one)."""
+def _week() -> tuple[datetime, datetime, str]:
+    """The calendar week so far on the platform's clock (the module's fixed one): from
+    Monday 00:00 in Tokyo, with that Monday's date (the journeys' `weeks` key)."""
     now = shared_clock.now()
-    return now - timedelta(days=7), now
+    tokyo = now.astimezone(TOKYO)
+    monday = (tokyo - timedelta(days=tokyo.weekday())).replace(
+        hour=0, minute=0, second=0, microsecond=0
+    )
+    return monday, now, monday.date().isoformat()
 
 
-def _campaign_sends_this_week(stack: Stack) -> int:
+TOKYO = ZoneInfo("Asia/Tokyo")
+WEEK_COUNTS = ("sent", "opened", "clicked", "converted")
+
+
+def _campaigns_this_week(stack: Stack) -> list[int]:
     keys = stack.shops.acme
-    start, end = _week()
+    start, end, _ = _week()
     campaigns = stack.messenger.get("/v1/campaigns?limit=100", headers=keys.header(keys.reader))
-    total = 0
+    total = [0] * len(WEEK_COUNTS)
     for c in campaigns.json():
-        if start < datetime.fromisoformat(c["scheduled_at"]) <= end:
+        if start <= datetime.fromisoformat(c["scheduled_at"]) <= end:
             path = f"/v1/campaigns/{c['campaign_id']}/results"
             results = stack.messenger.get(path, headers=keys.header(keys.reader)).json()
-            total += results["total"]["sent"]
+            total = [t + results["total"][k] for t, k in zip(total, WEEK_COUNTS, strict=True)]
     return total
 
 
-def _journey_sends_this_week(stack: Stack) -> int:
+def _journeys_this_week(stack: Stack) -> list[int]:
+    """Every journey's counters for this week, from its stats."""
     keys = stack.shops.acme
-    start, end = _week()
-    r = stack.messenger.get(
-        "/v1/deliveries?limit=500&status=sent", headers=keys.header(keys.reader)
-    )
-    assert "X-Next-Cursor" not in r.headers
-    return sum(
-        1
-        for d in r.json()
-        if d["trigger"].startswith("journey:")
-        and start < datetime.fromisoformat(d["sent_at"] or d["created_at"]) <= end
-    )
+    _, _, monday = _week()
+    total = [0] * len(WEEK_COUNTS)
+    journeys = stack.messenger.get("/v1/journeys?limit=100", headers=keys.header(keys.reader))
+    for j in journeys.json():
+        path = f"/v1/journeys/{j['journey_id']}/stats"
+        weeks = stack.messenger.get(path, headers=keys.header(keys.reader)).json()["weeks"]
+        week: dict[str, int] = next((w for w in weeks if w["week"] == monday), {})
+        total = [t + week.get(k, 0) for t, k in zip(total, WEEK_COUNTS, strict=True)]
+    return total
 
 
 TODAY_ORDER = "2026-11-23T09:00:00+09:00"
@@ -981,13 +990,16 @@ def test_a_drilled_down_cell_is_saved_and_put_into_a_journey(stack: Stack, brows
     )
 
     # And this week's sends on the overview count the journey's with the campaigns'
-    journey_sent = _journey_sends_this_week(stack)
-    assert journey_sent > 0
+    # (the calendar week so far, Tokyo), sends, opens, clicks and conversions alike
+    journeys = _journeys_this_week(stack)
+    campaigns = _campaigns_this_week(stack)
+    assert journeys[0] > 0
     console.go("#/overview", "overview")
-    week = _numbers([page.locator("#week-sent .value").inner_text()])
-    assert week == [_campaign_sends_this_week(stack) + journey_sent]
-    journeys_row = page.locator("#week-sources tbody tr").nth(1).locator("td").first
-    assert _numbers([journeys_row.text_content() or ""]) == [journey_sent]
+    week = [page.locator(f"#week-{k} .value").inner_text() for k in WEEK_COUNTS]
+    assert _numbers(week) == [c + j for c, j in zip(campaigns, journeys, strict=True)]
+    rows = page.locator("#week-sources tbody tr")
+    assert _numbers(rows.nth(0).locator("td").all_text_contents()) == campaigns
+    assert _numbers(rows.nth(1).locator("td").all_text_contents()) == journeys
 
     # And the journeys page shows the win-back's weeks (newest first) as its stats count
     # them, their sends adding up to the journey's

@@ -248,43 +248,38 @@
     }
   }
   async function weekSection() {
-    /* This week's sends, opens, clicks and conversions: the results of the campaigns
-       scheduled in the last seven days (the same routes as the campaigns page), and the
-       journeys' sends of those days from the delivery log (newest first, paged until it
-       is older than the week). A journey counts its opens, clicks and conversions over
-       its life, not per week: the journeys page shows them. */
-    const [fresh, campaigns] = await Promise.all([api("/console/session"), api("/v1/campaigns?limit=100")].map((p) => p.then((r) => r.body)));
+    /* This week's sends, opens, clicks and conversions: the calendar week so far (from
+       Monday 00:00, Tokyo, the shop time the journeys count weeks in). The campaigns
+       scheduled since then (their results, as on the campaigns page) and each journey's
+       counters for this week (`weeks` in its stats: sends, opens, clicks and
+       conversions when they happened). */
+    const [fresh, campaigns, journeys] = await Promise.all(
+      [api("/console/session"), api("/v1/campaigns?limit=100"), api("/v1/journeys?limit=100")].map((p) => p.then((r) => r.body)));
     const end = Date.parse(fresh.now);
-    const start = end - 7 * 864e5;
-    const recent = campaigns.filter((c) => Date.parse(c.scheduled_at) > start && Date.parse(c.scheduled_at) <= end);
-    const [results, journeySent] = await Promise.all([
+    const { start, monday } = weekStart(end);
+    const recent = campaigns.filter((c) => Date.parse(c.scheduled_at) >= start && Date.parse(c.scheduled_at) <= end);
+    const [results, weeks] = await Promise.all([
       Promise.all(recent.map((c) => api("/v1/campaigns/" + enc(c.campaign_id) + "/results").then((r) => r.body.total))),
-      journeySends(start, end),
+      Promise.all(journeys.map((j) => api("/v1/journeys/" + enc(j.journey_id) + "/stats")
+        .then((r) => (r.body.weeks || []).find((w) => w.week === monday) || {}))),
     ]);
-    const sum = (k) => results.reduce((a, r) => a + r[k], 0);
+    const sum = (rows, k) => rows.reduce((a, r) => a + (r[k] || 0), 0);
+    const keys = ["sent", "opened", "clicked", "converted"];
+    const both = (k) => sum(results, k) + sum(weeks, k);
     main.append(el("h2", { text: t("overview.week") }));
-    main.append(el("div", { class: "kpis", id: "week" }, [
-      kpi(t("stats.sent"), num(sum("sent") + journeySent), "week-sent"), kpi(t("stats.opened"), num(sum("opened")), "week-opened"),
-      kpi(t("stats.clicked"), num(sum("clicked")), "week-clicked"), kpi(t("stats.converted"), num(sum("converted")), "week-converted"),
-    ]));
+    main.append(el("div", { class: "kpis", id: "week" }, keys.map((k) => kpi(t("stats." + k), num(both(k)), "week-" + k))));
     main.append(el("details", { class: "card" }, [el("summary", { text: t("overview.week_table") }), table(
-      ["", t("stats.sent"), t("stats.opened"), t("stats.clicked"), t("stats.converted")],
-      [[t("overview.week_campaigns", { n: num(recent.length) }), num(sum("sent")), num(sum("opened")), num(sum("clicked")), num(sum("converted"))],
-        [t("overview.week_journeys"), num(journeySent), "—", "—", "—"]], { id: "week-sources" })]));
-    main.append(el("p", { class: "muted", text: t("overview.week_help", { n: num(recent.length) }) }));
+      ["", ...keys.map((k) => t("stats." + k))],
+      [[t("overview.week_campaigns", { n: num(recent.length) }), ...keys.map((k) => num(sum(results, k)))],
+        [t("overview.week_journeys"), ...keys.map((k) => num(sum(weeks, k)))]], { id: "week-sources" })]));
+    main.append(el("p", { class: "muted", text: t("overview.week_help", { n: num(recent.length), date: day(monday) }) }));
   }
-  async function journeySends(start, end) {
-    let sent = 0, cursor = null;
-    for (;;) {
-      const read = await api("/v1/deliveries?limit=500&status=sent" + (cursor ? "&cursor=" + enc(cursor) : ""));
-      for (const d of read.body) {
-        const at = Date.parse(d.sent_at || d.created_at);
-        if (d.trigger.startsWith("journey:") && at > start && at <= end) { sent += 1; }
-      }
-      const last = read.body[read.body.length - 1];
-      cursor = read.next;
-      if (!cursor || !last || Date.parse(last.created_at) <= start - 864e5) { return sent; }
-    }
+  function weekStart(now) {
+    /* Monday 00:00 in Tokyo (UTC+9, no summer time) of the week `now` falls in. */
+    const tokyo = new Date(now + 9 * 36e5);
+    const back = (tokyo.getUTCDay() + 6) % 7;
+    const day = Date.UTC(tokyo.getUTCFullYear(), tokyo.getUTCMonth(), tokyo.getUTCDate() - back);
+    return { start: day - 9 * 36e5, monday: new Date(day).toISOString().slice(0, 10) };
   }
   function drawRevenue(container, rows) {
     if (!rows.length || typeof uPlot === "undefined") { return; }
