@@ -70,7 +70,18 @@ bucket of primary keys per index hash value, built on the table's first index qu
 and kept by each write (`Table.put_item`, `Table.delete_item`, the in-place
 `DynamoDBBackend.update_item`, the undo above). moto still applies every condition,
 sort, page and projection to those items; a test compares the answers with moto's own
-walk after every kind of write.
+walk after every kind of write. With a sort key condition, moto's walk still measured
+and sorted the whole bucket (every `due_at <= now` poll of a journeys shard read all of the
+shard's waiting enrolments): an index with one sort key keeps each bucket in moto's own
+query order (`Table._generate_attr_to_sort_by`: the index's sort key, then the table's
+hash and range keys), and a query hands moto only the bucket's entries inside its sort
+key condition, found by bisection, and the entry on either side (moto looks one item past
+a full page before it answers a LastEvaluatedKey), as a table query does.
+
+And `BaseResponse.call_action` (moto.core.responses) listed the handler's method names
+with `inspect.getmembers` on every request: the module's `method_names_from_class` is
+replaced by one that lists `DynamoHandler`'s once (after the patches above are in place)
+and every other class's as before.
 
 `check_compatible()` fails loudly when a moto upgrade changes any of these, and the
 project pins the moto version this was written against.
@@ -84,6 +95,7 @@ is the same two changes.
 
 from __future__ import annotations
 
+import bisect
 import copy as _real_copy
 import functools
 import json
@@ -91,6 +103,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from decimal import Decimal
 from types import SimpleNamespace
 from typing import Any
 
@@ -171,7 +184,13 @@ def check_compatible() -> None:
     problems += _undo_and_size_problems(Table, backend)
     problems += _update_parser_problems()
     problems += _update_copy_problems()
+    from moto.core import responses as core_responses
     from moto.core.models import botocore_stubber
+
+    if not callable(getattr(core_responses, "method_names_from_class", None)) or (
+        "method_names_from_class" not in core_responses.BaseResponse.call_action.__code__.co_names
+    ):
+        problems.append("BaseResponse.call_action no longer finds methods by name")
 
     if not callable(getattr(botocore_stubber, "process_request", None)):
         problems.append("botocore_stubber.process_request is gone (ops.local.moto_client)")
@@ -258,6 +277,9 @@ def _query_problems(table: type, backend: type) -> list[str]:
         problems.append("Table.delete_item's parameters changed")
     if not callable(getattr(backend, "update_item", None)):
         problems.append("DynamoDBBackend.update_item is gone")
+    order = getattr(table, "_generate_attr_to_sort_by", None)
+    if not callable(order) or order(None, ["g", "pk"], ["gs", "sk"]) != ["g", "gs", "pk", "sk"]:
+        problems.append("an index query no longer orders by sort key, then the table's keys")
     from moto.dynamodb import models as ddb_models
     from moto.dynamodb import responses as ddb_responses
     from moto.dynamodb.models import table as table_module
@@ -286,6 +308,7 @@ def install() -> None:
         _parse_conditions_once()
         _parse_updates_once()
         _keep_no_model_objects()
+        _list_handler_methods_once()
         _installed = True
 
 
@@ -486,7 +509,10 @@ def _json_length(attrs: dict[str, Any]) -> int:
 
 class _SecondaryIndexes:
     """Each secondary index of one table as hash-key value -> primary keys of the items
-    that have it, built on the table's first index query and kept up by every write.
+    that have it, built on the table's first index query and kept up by every write;
+    for an index with one sort key, each bucket is also kept in moto's query order (sort
+    key, then the table's keys), so a query with a sort key condition finds its range by
+    bisection.
 
     A candidate list, not an answer: moto still checks each candidate against the key
     conditions, so a stale entry only costs a check. What must never happen is an item
@@ -502,10 +528,20 @@ class _SecondaryIndexes:
             index.name: [k["AttributeName"] for k in index.schema if k["KeyType"] == "HASH"]
             for index in table.all_indexes()
         }
+        self.range_names = {
+            index.name: [k["AttributeName"] for k in index.schema if k["KeyType"] == "RANGE"]
+            for index in table.all_indexes()
+        }
         self.buckets: dict[str, dict[tuple[Any, ...], dict[tuple[Any, Any], None]]] = {
             name: {} for name in self.hash_names
         }
-        self.placed: dict[tuple[Any, Any], list[tuple[str, tuple[Any, ...]]]] = {}
+        self.ordered: dict[str, dict[tuple[Any, ...], list[tuple[Any, ...]] | None]] = {
+            name: {} for name, ranges in self.range_names.items() if len(ranges) == 1
+        }
+        """Per bucket: (sort key value, table hash key, table range key, primary key) in
+        moto's query order, or None once two of its values could not be compared (a
+        mixed-type sort key: such a bucket is handed whole to moto, as before)."""
+        self.placed: dict[tuple[Any, Any], list[tuple[str, tuple[Any, ...], Any]]] = {}
         for bucket in table.items.values():
             for item in bucket.values() if table.range_key_attr else (bucket,):
                 self.place(item)
@@ -513,7 +549,7 @@ class _SecondaryIndexes:
     @staticmethod
     def shape_of(table: Any) -> tuple[Any, ...]:
         return tuple(
-            (index.name, tuple(k["AttributeName"] for k in index.schema if k["KeyType"] == "HASH"))
+            (index.name, tuple((k["AttributeName"], k["KeyType"]) for k in index.schema))
             for index in table.all_indexes()
         )
 
@@ -525,29 +561,136 @@ class _SecondaryIndexes:
             if not attrs or None in values or not _hashable(values):
                 continue  # not in the index, or a value no key condition can equal
             self.buckets[name].setdefault(values, {})[pk] = None
-            spots.append((name, values))
+            entry = self._order(name, values, item, pk)
+            spots.append((name, values, entry))
         if spots:
             self.placed[pk] = spots
 
+    def _order(self, name: str, values: tuple[Any, ...], item: Any, pk: Any) -> Any:
+        """The item's place in its bucket's query order (None: not in that order)."""
+        ordered = self.ordered.get(name)
+        if ordered is None:
+            return None
+        sort_value = item.attrs.get(self.range_names[name][0])
+        if sort_value is None:
+            return None  # moto leaves an item without the index's sort key out
+        entry = (_cast(sort_value), *_table_order(item), pk)
+        entries = ordered.setdefault(values, [])
+        if entries is not None:
+            try:
+                bisect.insort(entries, entry)
+            except TypeError:  # values that do not compare: the bucket is handed whole
+                ordered[values] = None
+        return entry
+
     def refresh(self, table: Any, hash_key: Any, range_key: Any) -> None:
         pk = (hash_key, range_key)
-        for name, values in self.placed.pop(pk, ()):
+        for name, values, entry in self.placed.pop(pk, ()):
             bucket = self.buckets[name].get(values)
             if bucket is not None:
                 bucket.pop(pk, None)
                 if not bucket:
                     del self.buckets[name][values]
+            ordered = self.ordered.get(name)
+            if ordered is not None and entry is not None:
+                entries = ordered.get(values)
+                if entries is not None:
+                    at = bisect.bisect_left(entries, entry)
+                    if at < len(entries) and entries[at] == entry:
+                        del entries[at]
+                if not entries and values not in self.buckets[name]:
+                    ordered.pop(values, None)
         item = _stored(table, hash_key, range_key)
         if item is not None:
             self.place(item)
 
-    def candidates(self, table: Any, name: str, values: tuple[Any, ...]) -> list[Any]:
-        found = []
-        for hash_key, range_key in self.buckets[name].get(values, {}):
+    def candidates(
+        self, table: Any, name: str, values: tuple[Any, ...], arguments: dict[str, Any]
+    ) -> list[Any]:
+        keys: Iterable[tuple[Any, Any]] = self.buckets[name].get(values, {})
+        entries = self.ordered.get(name, {}).get(values)
+        if entries is not None:
+            found = _in_sorted_range(entries, self.range_names[name][0], arguments)
+            if found is not None:
+                keys = found
+        items = []
+        for hash_key, range_key in keys:
             item = _stored(table, hash_key, range_key)
             if item is not None:
-                found.append(item)
-        return found
+                items.append(item)
+        return items
+
+
+def _table_order(item: Any) -> tuple[Any, ...]:
+    """The table's keys as moto orders an index query's ties (hash key, then range key)."""
+    if item.range_key is None:
+        return (_cast(item.hash_key),)
+    return (_cast(item.hash_key), _cast(item.range_key))
+
+
+def _in_sorted_range(
+    entries: list[tuple[Any, ...]], sort_name: str, arguments: dict[str, Any]
+) -> list[tuple[Any, Any]] | None:
+    """The primary keys of an index bucket (in query order) inside the query's sort key
+    condition, and the nearest entry on either side of that range (moto looks one item
+    past a full page before it answers a LastEvaluatedKey), or None when the bucket is
+    to be handed whole (no sort key condition, another shape, a type it cannot bisect)."""
+    comparison = arguments.get("range_comparison")
+    conditions = arguments.get("range_key_conditions") or []
+    if not comparison or arguments.get("filter_kwargs") or len(conditions) > 1:
+        return None
+    if conditions and conditions[-1][0] != sort_name:
+        return None
+    bounds = [_cast(bound) for bound in arguments.get("range_objs") or []]
+    if not entries:
+        return []
+    kind = type(entries[0][0])
+    if not bounds or any(type(b) is not kind for b in bounds) or kind not in _BISECTABLE:
+        return None
+    block = _block(entries, comparison, bounds)
+    if block is None:
+        return None
+    first, last = block
+    if first >= last:
+        return []
+    return [entry[-1] for entry in entries[max(first - 1, 0) : last + 1]]
+
+
+def _block(
+    entries: list[tuple[Any, ...]], comparison: str, bounds: list[Any]
+) -> tuple[int, int] | None:
+    """(first, last): the entries whose sort key value meets the condition, by bisection
+    (they are next to each other in query order), or None for a condition it cannot find
+    so."""
+
+    def value(entry: tuple[Any, ...]) -> Any:
+        return entry[0]
+
+    (low, *rest), size = bounds, len(entries)
+    left = functools.partial(bisect.bisect_left, entries, key=value)
+    right = functools.partial(bisect.bisect_right, entries, key=value)
+    if comparison in ("=", "EQ"):
+        return left(low), right(low)
+    if comparison in ("<", "LT"):
+        return 0, left(low)
+    if comparison in ("<=", "LE"):
+        return 0, right(low)
+    if comparison in (">", "GT"):
+        return right(low), size
+    if comparison in (">=", "GE"):
+        return left(low), size
+    if comparison == "BETWEEN" and rest:
+        return left(low), right(rest[0])
+    if comparison == "BEGINS_WITH" and not isinstance(low, Decimal):
+        first = last = left(low)
+        while last < size and entries[last][0].startswith(low):
+            last += 1
+        return first, last
+    return None
+
+
+_BISECTABLE = (str, bytes, Decimal)
+"""What moto compares a sort key as (`_cast`): strings, numbers (`Decimal`), binaries."""
 
 
 def _values(dynamo_values: Iterable[Any]) -> tuple[Any, ...]:
@@ -614,7 +757,7 @@ def _query_candidates(table: Any, arguments: dict[str, Any]) -> list[Any] | None
     names = kept.hash_names.get(index_name)
     if not names or set(conditions) != set(names):
         return None  # an unknown index (moto names the error) or another condition shape
-    return kept.candidates(table, index_name, _values(conditions[n] for n in names))
+    return kept.candidates(table, index_name, _values(conditions[n] for n in names), arguments)
 
 
 def _in_key_range(items: list[Any], arguments: dict[str, Any]) -> list[Any]:
@@ -818,6 +961,27 @@ def _parse_updates_once() -> None:
     kept = SimpleNamespace(make=make)
     ddb_models.UpdateExpressionParser = kept  # type: ignore[attr-defined]
     ddb_responses.UpdateExpressionParser = kept  # type: ignore[attr-defined]
+
+
+def _list_handler_methods_once() -> None:
+    """`DynamoHandler`'s method names listed once: moto's `BaseResponse.call_action` lists
+    them (`inspect.getmembers` over some 300 members) on every request to find the
+    action's method, a sixth of a journey step's time in moto. Other services' handlers
+    are listed as before."""
+    from moto.core import responses as core_responses
+    from moto.dynamodb.responses import DynamoHandler
+
+    original = core_responses.method_names_from_class
+    listed: list[str] = []
+
+    def method_names_from_class(clazz: object) -> list[str]:
+        if clazz is not DynamoHandler:
+            return original(clazz)
+        if not listed:
+            listed.extend(original(clazz))
+        return listed
+
+    core_responses.method_names_from_class = method_names_from_class  # type: ignore[assignment]
 
 
 def _keep_no_model_objects() -> None:
