@@ -968,10 +968,11 @@ def _list_handler_methods_once() -> None:
     them (`inspect.getmembers` over some 300 members) on every request to find the
     action's method, a sixth of a journey step's time in moto. Other services' handlers
     are listed as before."""
-    from moto.core import responses as core_responses
+    from moto.core import responses
     from moto.dynamodb.responses import DynamoHandler
 
-    original = core_responses.method_names_from_class
+    core_responses: Any = responses  # the name is imported there, not exported
+    original: Callable[[object], list[str]] = core_responses.method_names_from_class
     listed: list[str] = []
 
     def method_names_from_class(clazz: object) -> list[str]:
@@ -981,7 +982,7 @@ def _list_handler_methods_once() -> None:
             listed.extend(original(clazz))
         return listed
 
-    core_responses.method_names_from_class = method_names_from_class  # type: ignore[assignment]
+    core_responses.method_names_from_class = method_names_from_class
 
 
 def _keep_no_model_objects() -> None:
