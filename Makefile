@@ -44,7 +44,7 @@ bench: install
 	$(BIN)/python bench/dynamodb_requests.py
 	$(BIN)/python bench/messenger_requests.py
 	$(BIN)/python bench/dispatch_throughput.py
-	$(BIN)/python bench/journey_dispatch.py --enrolments 1000 --shards 4
+	$(BIN)/python bench/journey_dispatch.py --enrolments 10000
 	$(BIN)/python bench/import_throughput.py --rows 200000
 	$(BIN)/python bench/segments_recompute.py
 	$(BIN)/python bench/nightly_rfm.py

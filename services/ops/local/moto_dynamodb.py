@@ -70,7 +70,18 @@ bucket of primary keys per index hash value, built on the table's first index qu
 and kept by each write (`Table.put_item`, `Table.delete_item`, the in-place
 `DynamoDBBackend.update_item`, the undo above). moto still applies every condition,
 sort, page and projection to those items; a test compares the answers with moto's own
-walk after every kind of write.
+walk after every kind of write. With a sort key condition, moto's walk still measured
+and sorted the whole bucket (every `due_at <= now` poll of a journeys shard read all of the
+shard's waiting enrolments): an index with one sort key keeps each bucket in moto's own
+query order (`Table._generate_attr_to_sort_by`: the index's sort key, then the table's
+hash and range keys), and a query hands moto only the bucket's entries inside its sort
+key condition, found by bisection, and the entry on either side (moto looks one item past
+a full page before it answers a LastEvaluatedKey), as a table query does.
+
+And `BaseResponse.call_action` (moto.core.responses) listed the handler's method names
+with `inspect.getmembers` on every request: the module's `method_names_from_class` is
+replaced by one that lists `DynamoHandler`'s once (after the patches above are in place)
+and every other class's as before.
 
 Items at rest as JSON: moto holds each item as an `Item` whose `attrs` is a dict of
 `DynamoType` objects, one per attribute and per list or map member, about 3.8 KB for an
@@ -104,6 +115,7 @@ is the same two changes.
 
 from __future__ import annotations
 
+import bisect
 import copy as _real_copy
 import functools
 import json
@@ -111,6 +123,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from decimal import Decimal
 from types import SimpleNamespace
 from typing import Any
 
@@ -204,7 +217,13 @@ def check_compatible() -> None:
     problems += _update_parser_problems()
     problems += _update_copy_problems()
     problems += _packing_problems(Item)
+    from moto.core import responses as core_responses
     from moto.core.models import botocore_stubber
+
+    if not callable(getattr(core_responses, "method_names_from_class", None)) or (
+        "method_names_from_class" not in core_responses.BaseResponse.call_action.__code__.co_names
+    ):
+        problems.append("BaseResponse.call_action no longer finds methods by name")
 
     if not callable(getattr(botocore_stubber, "process_request", None)):
         problems.append("botocore_stubber.process_request is gone (ops.local.moto_client)")
@@ -309,6 +328,9 @@ def _query_problems(table: type, backend: type) -> list[str]:
         problems.append("Table.delete_item's parameters changed")
     if not callable(getattr(backend, "update_item", None)):
         problems.append("DynamoDBBackend.update_item is gone")
+    order = getattr(table, "_generate_attr_to_sort_by", None)
+    if not callable(order) or order(None, ["g", "pk"], ["gs", "sk"]) != ["g", "gs", "pk", "sk"]:
+        problems.append("an index query no longer orders by sort key, then the table's keys")
     from moto.dynamodb import models as ddb_models
     from moto.dynamodb import responses as ddb_responses
     from moto.dynamodb.models import table as table_module
@@ -342,6 +364,7 @@ def install() -> None:
         _parse_updates_once()
         _keep_no_model_objects()
         _keep_items_packed()
+        _list_handler_methods_once()
         _installed = True
 
 
@@ -688,7 +711,10 @@ def _key_values(item: Any, names: list[str]) -> tuple[Any, ...]:
 
 class _SecondaryIndexes:
     """Each secondary index of one table as hash-key value -> primary keys of the items
-    that have it, built on the table's first index query and kept up by every write.
+    that have it, built on the table's first index query and kept up by every write;
+    for an index with one sort key, each bucket is also kept in moto's query order (sort
+    key, then the table's keys), so a query with a sort key condition finds its range by
+    bisection.
 
     A candidate list, not an answer: moto still checks each candidate against the key
     conditions, so a stale entry only costs a check. What must never happen is an item
@@ -704,10 +730,20 @@ class _SecondaryIndexes:
             index.name: [k["AttributeName"] for k in index.schema if k["KeyType"] == "HASH"]
             for index in table.all_indexes()
         }
+        self.range_names = {
+            index.name: [k["AttributeName"] for k in index.schema if k["KeyType"] == "RANGE"]
+            for index in table.all_indexes()
+        }
         self.buckets: dict[str, dict[tuple[Any, ...], dict[tuple[Any, Any], None]]] = {
             name: {} for name in self.hash_names
         }
-        self.placed: dict[tuple[Any, Any], tuple[tuple[str, tuple[Any, ...]], ...]] = {}
+        self.ordered: dict[str, dict[tuple[Any, ...], list[tuple[Any, ...]] | None]] = {
+            name: {} for name, ranges in self.range_names.items() if len(ranges) == 1
+        }
+        """Per bucket: (sort key value, table hash key, table range key, primary key) in
+        moto's query order, or None once two of its values could not be compared (a
+        mixed-type sort key: such a bucket is handed whole to moto, as before)."""
+        self.placed: dict[tuple[Any, Any], tuple[tuple[str, tuple[Any, ...], Any], ...]] = {}
         self.shared: dict[tuple[Any, ...], tuple[Any, ...]] = {}
         """One tuple per index key value, shared by every item that has it."""
         for bucket in table.items.values():
@@ -717,7 +753,7 @@ class _SecondaryIndexes:
     @staticmethod
     def shape_of(table: Any) -> tuple[Any, ...]:
         return tuple(
-            (index.name, tuple(k["AttributeName"] for k in index.schema if k["KeyType"] == "HASH"))
+            (index.name, tuple((k["AttributeName"], k["KeyType"]) for k in index.schema))
             for index in table.all_indexes()
         )
 
@@ -730,30 +766,137 @@ class _SecondaryIndexes:
                 continue  # not in the index, or a value no key condition can equal
             values = self.shared.setdefault(values, values)
             self.buckets[name].setdefault(values, {})[pk] = None
-            spots.append((name, values))
+            entry = self._order(name, values, item, pk)
+            spots.append((name, values, entry))
         if spots:
             self.placed[pk] = tuple(spots)
 
+    def _order(self, name: str, values: tuple[Any, ...], item: Any, pk: Any) -> Any:
+        """The item's place in its bucket's query order (None: not in that order)."""
+        ordered = self.ordered.get(name)
+        if ordered is None:
+            return None
+        (sort_value,) = _key_values(item, [self.range_names[name][0]])  # decodes no item
+        if sort_value is None:
+            return None  # moto leaves an item without the index's sort key out
+        entry = (sort_value[1], *_table_order(item), pk)
+        entries = ordered.setdefault(values, [])
+        if entries is not None:
+            try:
+                bisect.insort(entries, entry)
+            except TypeError:  # values that do not compare: the bucket is handed whole
+                ordered[values] = None
+        return entry
+
     def refresh(self, table: Any, hash_key: Any, range_key: Any) -> None:
         pk = (hash_key, range_key)
-        for name, values in self.placed.pop(pk, ()):
+        for name, values, entry in self.placed.pop(pk, ()):
             bucket = self.buckets[name].get(values)
             if bucket is not None:
                 bucket.pop(pk, None)
                 if not bucket:
                     del self.buckets[name][values]
                     self.shared.pop(values, None)
+            ordered = self.ordered.get(name)
+            if ordered is not None and entry is not None:
+                entries = ordered.get(values)
+                if entries is not None:
+                    at = bisect.bisect_left(entries, entry)
+                    if at < len(entries) and entries[at] == entry:
+                        del entries[at]
+                if not entries and values not in self.buckets[name]:
+                    ordered.pop(values, None)
         item = _stored(table, hash_key, range_key)
         if item is not None:
             self.place(item)
 
-    def candidates(self, table: Any, name: str, values: tuple[Any, ...]) -> list[Any]:
-        found = []
-        for hash_key, range_key in self.buckets[name].get(values, {}):
+    def candidates(
+        self, table: Any, name: str, values: tuple[Any, ...], arguments: dict[str, Any]
+    ) -> list[Any]:
+        keys: Iterable[tuple[Any, Any]] = self.buckets[name].get(values, {})
+        entries = self.ordered.get(name, {}).get(values)
+        if entries is not None:
+            found = _in_sorted_range(entries, self.range_names[name][0], arguments)
+            if found is not None:
+                keys = found
+        items = []
+        for hash_key, range_key in keys:
             item = _stored(table, hash_key, range_key)
             if item is not None:
-                found.append(item)
-        return found
+                items.append(item)
+        return items
+
+
+def _table_order(item: Any) -> tuple[Any, ...]:
+    """The table's keys as moto orders an index query's ties (hash key, then range key)."""
+    if item.range_key is None:
+        return (_cast(item.hash_key),)
+    return (_cast(item.hash_key), _cast(item.range_key))
+
+
+def _in_sorted_range(
+    entries: list[tuple[Any, ...]], sort_name: str, arguments: dict[str, Any]
+) -> list[tuple[Any, Any]] | None:
+    """The primary keys of an index bucket (in query order) inside the query's sort key
+    condition, and the nearest entry on either side of that range (moto looks one item
+    past a full page before it answers a LastEvaluatedKey), or None when the bucket is
+    to be handed whole (no sort key condition, another shape, a type it cannot bisect)."""
+    comparison = arguments.get("range_comparison")
+    conditions = arguments.get("range_key_conditions") or []
+    if not comparison or arguments.get("filter_kwargs") or len(conditions) > 1:
+        return None
+    if conditions and conditions[-1][0] != sort_name:
+        return None
+    bounds = [_cast(bound) for bound in arguments.get("range_objs") or []]
+    if not entries:
+        return []
+    kind = type(entries[0][0])
+    if not bounds or any(type(b) is not kind for b in bounds) or kind not in _BISECTABLE:
+        return None
+    block = _block(entries, comparison, bounds)
+    if block is None:
+        return None
+    first, last = block
+    if first >= last:
+        return []
+    return [entry[-1] for entry in entries[max(first - 1, 0) : last + 1]]
+
+
+def _block(
+    entries: list[tuple[Any, ...]], comparison: str, bounds: list[Any]
+) -> tuple[int, int] | None:
+    """(first, last): the entries whose sort key value meets the condition, by bisection
+    (they are next to each other in query order), or None for a condition it cannot find
+    so."""
+
+    def value(entry: tuple[Any, ...]) -> Any:
+        return entry[0]
+
+    (low, *rest), size = bounds, len(entries)
+    left = functools.partial(bisect.bisect_left, entries, key=value)
+    right = functools.partial(bisect.bisect_right, entries, key=value)
+    if comparison in ("=", "EQ"):
+        return left(low), right(low)
+    if comparison in ("<", "LT"):
+        return 0, left(low)
+    if comparison in ("<=", "LE"):
+        return 0, right(low)
+    if comparison in (">", "GT"):
+        return right(low), size
+    if comparison in (">=", "GE"):
+        return left(low), size
+    if comparison == "BETWEEN" and rest:
+        return left(low), right(rest[0])
+    if comparison == "BEGINS_WITH" and not isinstance(low, Decimal):
+        first = last = left(low)
+        while last < size and entries[last][0].startswith(low):
+            last += 1
+        return first, last
+    return None
+
+
+_BISECTABLE = (str, bytes, Decimal)
+"""What moto compares a sort key as (`_cast`): strings, numbers (`Decimal`), binaries."""
 
 
 def _values(dynamo_values: Iterable[Any]) -> tuple[Any, ...]:
@@ -820,7 +963,7 @@ def _query_candidates(table: Any, arguments: dict[str, Any]) -> list[Any] | None
     names = kept.hash_names.get(index_name)
     if not names or set(conditions) != set(names):
         return None  # an unknown index (moto names the error) or another condition shape
-    return kept.candidates(table, index_name, _values(conditions[n] for n in names))
+    return kept.candidates(table, index_name, _values(conditions[n] for n in names), arguments)
 
 
 def _in_key_range(items: list[Any], arguments: dict[str, Any], sort_key: str) -> list[Any]:
@@ -1025,6 +1168,28 @@ def _parse_updates_once() -> None:
     kept = SimpleNamespace(make=make)
     ddb_models.UpdateExpressionParser = kept  # type: ignore[attr-defined]
     ddb_responses.UpdateExpressionParser = kept  # type: ignore[attr-defined]
+
+
+def _list_handler_methods_once() -> None:
+    """`DynamoHandler`'s method names listed once: moto's `BaseResponse.call_action` lists
+    them (`inspect.getmembers` over some 300 members) on every request to find the
+    action's method, a sixth of a journey step's time in moto. Other services' handlers
+    are listed as before."""
+    from moto.core import responses
+    from moto.dynamodb.responses import DynamoHandler
+
+    core_responses: Any = responses  # the name is imported there, not exported
+    original: Callable[[object], list[str]] = core_responses.method_names_from_class
+    listed: list[str] = []
+
+    def method_names_from_class(clazz: object) -> list[str]:
+        if clazz is not DynamoHandler:
+            return original(clazz)
+        if not listed:
+            listed.extend(original(clazz))
+        return listed
+
+    core_responses.method_names_from_class = method_names_from_class
 
 
 def _keep_no_model_objects() -> None:
