@@ -911,7 +911,9 @@ def test_a_scan_of_many_items_keeps_only_a_bounded_number_decoded(
 def test_an_item_resting_packed_takes_under_half_of_moto_s_memory(ddb: Any) -> None:
     """Given order-like items (445 bytes of JSON each)
     When 1,000 are written
-    Then the table holds them in under 1,600 bytes each (moto's objects: about 3,800)."""
+    Then the table holds them in under half of moto's own objects' 3,800 bytes each (about
+    1,550 alone; what else the process allocated meanwhile, such as a cache an earlier test
+    left to grow, counts too, so the bound is the half, not the usual figure)."""
 
     def order(n: int) -> dict[str, Any]:
         line = {"M": {"sku": {"S": f"SKU-{n:04}"}, "quantity": {"N": "1"}, "tags": {"L": []}}}
@@ -938,7 +940,7 @@ def test_an_item_resting_packed_takes_under_half_of_moto_s_memory(ddb: Any) -> N
     after, _ = tracemalloc.get_traced_memory()
     tracemalloc.stop()
 
-    assert (after - before) / 1000 < 1600, f"{(after - before) / 1000:.0f} bytes per item"
+    assert (after - before) / 1000 < 3800 / 2, f"{(after - before) / 1000:.0f} bytes per item"
 
 
 def test_the_handler_s_methods_listed_once_are_the_ones_moto_lists(ddb: Any) -> None:
