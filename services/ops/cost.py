@@ -69,7 +69,9 @@ COUNTS: dict[str, Count] = {
     # ---- assumptions (item sizes, durations, rates not measured yet)
     "ingest_read_units": Count(3.0, "assumed: the batched read returns 3 items of ≤4 KB"),
     "ingest_write_units": Count(
-        10.0, "assumed: a transaction of 4 items, 5 KB in all (profile 2 KB), doubled"
+        10.0,
+        "measured: an order.placed's transaction (marker, profile, order, activity, what it "
+        "published), tests/segmenter/test_profile_size.py; a view is 8, priced as an order",
     ),
     "messenger_per_event_read_units": Count(
         2.0, "assumed, not measured: the messenger's read of an order or cart event"

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from ops.cost import COUNTS
 from segmenter.bootstrap import SegmenterContainer
 from segmenter.domain.commands import CustomerRef, RecordOrder, RecordView
 from segmenter.domain.model import Contact, Order, OrderLine
@@ -216,6 +217,8 @@ def test_a_heavy_browser_costs_each_event_what_a_light_customer_costs(
     # the event marker, the profile, the view's own item and what the event published
     # (kept apart from the marker, where an erasure finds it), each under 1 KB, transactional
     assert units["heavy"]["product.viewed"] == 8, units
+    # and an order's is what `kizuna cost` prices every storefront event at
+    assert units["heavy"]["order.placed"] == COUNTS["ingest_write_units"].value == 10, units
     assert meter.largest_item < 3 * 1024, meter.largest_item
     profile_item = cloud.dynamodb.get_item(
         TableName=cloud.settings.segmenter_table,
