@@ -105,15 +105,20 @@ COUNTS: dict[str, Count] = {
     "send_ms": Count(30.0, "assumed: one delivery's share of a campaign batch at 512 MB"),
     "tick_ms": Count(100.0, "assumed: one dispatcher tick at 512 MB"),
     "nightly_ms_per_profile": Count(
-        0.55,
-        "bench/nightly_rfm.py at 200,000 (README): 41.8 s reading + 65.7 s building the "
-        "table + 2.8 s RFM ≈ 110 s, on the shared 2-core machine",
+        0.742,
+        "bench/nightly_fanout.py at 100,000 (README, Reliability: Scale): 74.2 Lambda-seconds "
+        "summed over the fan-out's calls of NightlyFunction (3008 MB), shared 2-core machine",
     ),
     "analytics_ms_per_profile": Count(1.0, "assumed: the analytics pass at 3008 MB"),
-    "fanout_profiles_per_child": Count(
-        10_000.0, "planned (issue 15): Step Functions Distributed Map, not built yet"
+    "nightly_segments": Count(
+        16.0, "infra/template.yaml: the NightlyRecompute schedule's input total_segments"
     ),
-    "fanout_transitions_per_child": Count(4.0, "planned: item reader, child start, task, end"),
+    "nightly_top_transitions": Count(
+        5.0, "infra/template.yaml NightlyRecomputeMachine: Plan, Rank, Pools, Apply, Finish"
+    ),
+    "fanout_transitions_per_child": Count(
+        2.0, "assumed: a Distributed Map child's start and its one Task state, per Map"
+    ),
 }
 
 
@@ -188,15 +193,18 @@ def usage(w: Workload) -> list[tuple[str, str, str, float, bool]]:
         + invocations * _c("event_ms") / 1000 * gb_512
         + w.messages_per_month * _c("send_ms") / 1000 * gb_512
         + ticks * _c("tick_ms") / 1000 * gb_512
-        + nights * w.customers * _c("nightly_ms_per_profile") / 1000 * gb_512
+        + nights * w.customers * _c("nightly_ms_per_profile") / 1000 * 3008 / 1024
         + nights * w.customers * _c("analytics_ms_per_profile") / 1000 * 3008 / 1024
     )
-    lambda_requests = events + invocations + ticks + 2 * nights
+    segments = _c("nightly_segments")
+    # a night: Plan, Pools and Finish, a Rank and an Apply child per segment, the analytics pass
+    lambda_requests = events + invocations + ticks + nights * (3 + 2 * segments + 1)
     snapshot_kb = w.customers * _c("snapshot_kb_per_customer") + (
         w.orders_per_month * _c("order_months_kept") * _c("snapshot_kb_per_order")
     )
-    children = math.ceil(w.customers / _c("fanout_profiles_per_child"))
-    transitions = nights * (children * _c("fanout_transitions_per_child") + 2)
+    transitions = nights * (
+        _c("nightly_top_transitions") + 2 * segments * _c("fanout_transitions_per_child")
+    )
     return [
         ("DynamoDB", "write request units", "dynamodb_write_request_unit", writes, True),
         ("DynamoDB", "read request units", "dynamodb_read_request_unit", reads, True),
@@ -213,10 +221,10 @@ def usage(w: Workload) -> list[tuple[str, str, str, float, bool]]:
         ("S3", "GET requests", "s3_get_request", nights * _c("report_gets_per_day"), True),
         (
             "Step Functions",
-            "state transitions (planned fan-out, not built: not in the total)",
+            "state transitions (the nightly recompute's state machine)",
             "step_functions_state_transition",
             transitions,
-            False,
+            True,
         ),
     ]
 

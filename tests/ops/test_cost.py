@@ -39,32 +39,35 @@ def test_a_small_shop_costs_the_hand_computed_figure() -> None:
     #          + 30 nights x 1,000 profiles x 2 KB / 4 KB x 0.5 x 2 scans
     #   stored: 1,000 x 2.5 KB + 100 x 24 months x 1 KB + 1,000 x 3 months x 0.5 KB = 6,400 KB
     #   invocations: 2 x 100 + 2 x 700 + 1,000 message.sent = 2,600
+    #   nightly invocations: 30 x (Plan, Pools, Finish + 16 Rank + 16 Apply + analytics) = 1,080
     #   GB-s: (100 + 2,600) x 0.04 s x 0.5 + 1,000 x 0.03 x 0.5 + 43,200 x 0.1 x 0.5
-    #         + 30 x 1,000 x 0.00055 x 0.5 + 30 x 1,000 x 0.001 x 3008/1024
+    #         + 30 x 1,000 x 0.000742 x 3008/1024 + 30 x 1,000 x 0.001 x 3008/1024
+    #   state transitions: 30 x (5 top-level + 2 maps x 16 children x 2) = 2,070
     expected = {
         "dynamodb_write_request_unit": 11_800,
         "dynamodb_read_request_unit": 362_100,
         "dynamodb_storage_gb_month": 6_400 / 1024**2,
         "dynamodb_pitr_gb_month": 6_400 / 1024**2,
         "eventbridge_custom_event": 100 + 700 + 1_000,
-        "lambda_request": 100 + 2_600 + 43_200 + 60,
-        "lambda_arm_gb_second": 2_325.375,
+        "lambda_request": 100 + 2_600 + 43_200 + 1_080,
+        "lambda_arm_gb_second": 2_382.51375,
         "api_gateway_http_request": 100,
         "ses_email": 900,
         "sns_sms_japan": 100,
         "s3_storage_gb_month": 340 / 1024**2,
         "s3_put_request": 600,
         "s3_get_request": 3_000,
-        "step_functions_state_transition": 30 * (4 + 2),
+        "step_functions_state_transition": 30 * (5 + 2 * 16 * 2),
     }
     assert {k: line.quantity for k, line in lines.items()} == pytest.approx(expected)
-    # And the month is 7.65 USD (7.45 of it the SMS), worked out by hand from the prices:
+    # And the month is 7.70 USD (7.45 of it the SMS), worked out by hand from the prices:
     # 11,800 x 0.715e-6 + 362,100 x 0.1425e-6 + 6,400 KB x (0.285 + 0.228) per GB
-    # + 1,800 x 1e-6 + 45,960 x 0.2e-6 + 2,325.375 x 0.0000133334 + 100 x 1.29e-6
+    # + 1,800 x 1e-6 + 46,980 x 0.2e-6 + 2,382.51375 x 0.0000133334 + 100 x 1.29e-6
     # + 900 x 0.0001 + 100 x 0.0745 + 340 KB x 0.025 per GB + 600 x 4.7e-6 + 3,000 x 3.7e-7
-    assert total(list(lines.values())) == pytest.approx(7.649232, abs=1e-6)
-    # And the planned Step Functions fan-out is priced but left out of the total
-    assert not lines["step_functions_state_transition"].in_total
+    # + 2,070 x 0.025e-3
+    assert total(list(lines.values())) == pytest.approx(7.701948, abs=1e-6)
+    # And every line is in the total, the nightly's state machine too
+    assert all(line.in_total for line in lines.values())
 
 
 def test_every_price_names_its_source_page_and_date() -> None:
@@ -115,7 +118,7 @@ def test_the_cli_prints_the_lines_and_the_total() -> None:
     )  # fmt: skip
     # Then it prints each service's line and the hand-computed total
     assert result.exit_code == 0, result.output
-    assert "total: 7.65 USD a month" in result.output
+    assert "total: 7.70 USD a month" in result.output
     for service in ("DynamoDB", "EventBridge", "Lambda", "SES", "SNS", "S3", "Step Functions"):
         assert service in result.output
     # And where each count comes from
