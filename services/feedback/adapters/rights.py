@@ -17,9 +17,9 @@ from botocore.exceptions import ClientError
 from feedback.adapters.repository import CONDITION_FAILED, signup_count_key
 from shared.adapters.dynamodb import (
     cancellation_codes,
-    from_item,
     is_condition_failure,
     key,
+    scan_all,
 )
 from shared.rights import PersonalData
 
@@ -60,13 +60,7 @@ class DynamoFeedbackPersonalData(PersonalData):
             },
             "ConsistentRead": True,
         }
-        found: list[dict[str, Any]] = []
-        while True:
-            page = self._client.scan(**kwargs)
-            found.extend(from_item(i) for i in page.get("Items", []))
-            if not page.get("LastEvaluatedKey"):
-                return found
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return list(scan_all(self._client, **kwargs))
 
     def export(self, shop_id: str, customer_ids: list[str]) -> dict[str, Any]:
         out: dict[str, list[dict[str, Any]]] = {

@@ -80,6 +80,7 @@ from shared.adapters.dynamodb import (
     partition_page,
     query_all,
     query_page,
+    scan_all,
     to_item,
 )
 from shared.errors import DependencyFailed
@@ -384,7 +385,7 @@ class DynamoProfileRepository(ProfileRepository, ScanSegments):
         segment). The profiles of a shop come in customer id order."""
         history: dict[tuple[str, str], list[Activity]] = {}
         found: dict[str, list[Profile]] = {}
-        for item in _scan_all(
+        for item in scan_all(
             self._client,
             TableName=self._table,
             Segment=segment,
@@ -415,7 +416,7 @@ class DynamoProfileRepository(ProfileRepository, ScanSegments):
         """Scan segment `segment` of `total`, profile items only and only what RFM reads
         (a projection), decoded as `profile_from_dict` decodes those fields."""
         found: dict[str, RfmInputs] = {}
-        for item in _scan_all(
+        for item in scan_all(
             self._client,
             TableName=self._table,
             Segment=segment,
@@ -1006,15 +1007,3 @@ class DynamoProfileRepository(ProfileRepository, ScanSegments):
                 {"pk": f"SHOP#{shop_id}#SETTINGS", "sk": name, "value": json.dumps(value)}
             ),
         )
-
-
-def _scan_all(client: DynamoDBClient, **kwargs: Any) -> Iterator[dict[str, Any]]:
-    """Every item of a (segment's) Scan, page after page."""
-    while True:
-        page = client.scan(**kwargs)
-        for item in page.get("Items", []):
-            yield from_item(item)
-        last = page.get("LastEvaluatedKey")
-        if not last:
-            return
-        kwargs["ExclusiveStartKey"] = last

@@ -172,6 +172,18 @@ def query_all(client: DynamoDBClient, **kwargs: Any) -> Iterator[Item]:
         kwargs["ExclusiveStartKey"] = last
 
 
+def scan_all(client: DynamoDBClient, **kwargs: Any) -> Iterator[Item]:
+    """Every item of a Scan (or of one parallel-scan segment), page after page."""
+    while True:
+        page = client.scan(**kwargs)
+        for item in page.get("Items", []):
+            yield from_item(item)
+        last = page.get("LastEvaluatedKey")
+        if not last:
+            return
+        kwargs["ExclusiveStartKey"] = last
+
+
 def query_prefix(
     client: DynamoDBClient, table: str, pk: str, prefix: str, **kwargs: Any
 ) -> Iterator[Item]:
