@@ -740,7 +740,7 @@ def _run_journeys(
         stats = http.get(f"/v1/journeys/{name}/stats", headers=crm).json()
         lift = stats["lift"]["conversion"]
         shown = (
-            "n/a (no holdout yet)"
+            ("n/a (no holdout yet)" if stats["holdout"] == 0 else "n/a (all held out)")
             if lift is None
             else f"{100 * lift['difference']:+.1f} pt "
             f"[{100 * (lift['ci95'][0] or 0):+.1f}, {100 * (lift['ci95'][1] or 0):+.1f}]"
