@@ -10,7 +10,7 @@ import time.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from decimal import Clamped, Context, Decimal, Inexact, Overflow, Rounded, Underflow
@@ -162,20 +162,17 @@ def cancellation_codes(error: ClientError) -> list[str | None]:
 
 def query_all(client: DynamoDBClient, **kwargs: Any) -> Iterator[Item]:
     """Every item of a Query, page after page."""
-    while True:
-        page = client.query(**kwargs)
-        for item in page.get("Items", []):
-            yield from_item(item)
-        last = page.get("LastEvaluatedKey")
-        if not last:
-            return
-        kwargs["ExclusiveStartKey"] = last
+    return _every_page(client.query, kwargs)
 
 
 def scan_all(client: DynamoDBClient, **kwargs: Any) -> Iterator[Item]:
     """Every item of a Scan (or of one parallel-scan segment), page after page."""
+    return _every_page(client.scan, kwargs)
+
+
+def _every_page(call: Callable[..., Any], kwargs: dict[str, Any]) -> Iterator[Item]:
     while True:
-        page = client.scan(**kwargs)
+        page = call(**kwargs)
         for item in page.get("Items", []):
             yield from_item(item)
         last = page.get("LastEvaluatedKey")
