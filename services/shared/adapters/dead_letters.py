@@ -69,7 +69,9 @@ class SqsDeadLetters(PersonalData):
                     QueueUrl=self._url,
                     MaxNumberOfMessages=10,
                     VisibilityTimeout=_HOLD_SECONDS,
-                    WaitTimeSeconds=0,
+                    # long polling asks every SQS server; a short poll samples some
+                    # and may answer empty while dead letters remain
+                    WaitTimeSeconds=1,
                 ).get("Messages", [])
                 if not messages:
                     break
