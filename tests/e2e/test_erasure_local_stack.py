@@ -13,36 +13,17 @@ import httpx
 import pytest
 
 from ops.local import persistence
-from ops.local.stack import LocalStack, find_template
-from shared import aws
-from shared.auth.service import authenticate_token, create_key, create_shop
-from shared.auth.store import DynamoKeyStore
-from shared.settings import get_settings
+from ops.local.stack import LocalStack
 from tests.conftest import order_payload
+from tests.e2e.stack import open_shop, running_stack
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
 def stack(tmp_path: Path, aws_credentials: None) -> Iterator[LocalStack]:
-    local = LocalStack(find_template(), state_dir=tmp_path / "state", auto_schedule=False)
-    local.start()
-    try:
+    with running_stack(tmp_path / "state") as local:
         yield local
-    finally:
-        local.stop()
-        get_settings.cache_clear()
-
-
-def _keys() -> tuple[str, str]:
-    """A storefront key and the shop's first key (admin)."""
-    settings = get_settings()
-    store = DynamoKeyStore(
-        aws.client(aws.session(settings.aws_region), "dynamodb"), settings.platform_table
-    )
-    first = create_shop(store, "acme", "Acme").token
-    events = create_key(store, authenticate_token(store, first), "storefront", ["events:write"])
-    return events.token, first
 
 
 def _state_text(state: Path) -> str:
@@ -70,7 +51,7 @@ def test_after_an_erasure_the_journal_and_snapshot_hold_nothing_of_her(
     When the admin erases Hanako and the stack drains
     Then, the stack still running, the state folder's journal, snapshot and queued events
     no longer hold Hanako's email, and still hold Taro's."""
-    events, admin = _keys()
+    admin, events = open_shop("acme", ("storefront", ["events:write"]))
     http = httpx.Client(base_url=stack.api_base_url, timeout=30)
     for customer, email in (("c-1", "hanako@example.jp"), ("c-2", "taro@example.jp")):
         body = order_payload(1, customer_id=customer, email=email)

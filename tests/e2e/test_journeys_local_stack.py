@@ -18,14 +18,11 @@ from typing import Any
 import httpx
 import pytest
 
-from ops.local.stack import LocalStack, find_template
+from ops.local.stack import LocalStack
 from ops.local.template import local_name
-from shared import aws
 from shared import clock as shared_clock
-from shared.auth.service import authenticate_token, create_key, create_shop
-from shared.auth.store import DynamoKeyStore
-from shared.settings import get_settings
 from tests.conftest import REGION, TODAY, order_payload
+from tests.e2e.stack import bearer, open_shop, running_stack
 
 pytestmark = pytest.mark.e2e
 
@@ -47,23 +44,13 @@ def stack(clock: shared_clock.FixedClock) -> Iterator[LocalStack]:
         env.setenv("AWS_ACCESS_KEY_ID", "testing")
         env.setenv("AWS_SECRET_ACCESS_KEY", "testing")
         env.setenv("AWS_DEFAULT_REGION", REGION)
-        local = LocalStack(find_template(), auto_schedule=False)
-        local.start()
-        try:
+        with running_stack() as local:
             yield local
-        finally:
-            local.stop()
-            get_settings.cache_clear()
 
 
 def _auth(stack: LocalStack, shop: str = "acme", *more: str) -> dict[str, str]:
-    settings = get_settings()
-    store = DynamoKeyStore(
-        aws.client(aws.session(settings.aws_region), "dynamodb"), settings.platform_table
-    )
-    admin = authenticate_token(store, create_shop(store, shop, shop.title()).token)
-    scopes = ["events:write", "messages:send", "messages:read", *more]
-    return {"Authorization": f"Bearer {create_key(store, admin, 'crm', scopes).token}"}
+    _, token = open_shop(shop, ("crm", ["events:write", "messages:send", "messages:read", *more]))
+    return bearer(token)
 
 
 def _journey() -> dict[str, Any]:

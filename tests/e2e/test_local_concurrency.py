@@ -11,11 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from ops.local.stack import LocalStack, find_template
-from shared import aws
-from shared.auth.service import authenticate_token, create_key, create_shop
-from shared.auth.store import DynamoKeyStore
-from shared.settings import get_settings
+from ops.local.stack import LocalStack
+from tests.e2e.stack import bearer, open_shop, running_stack
 
 pytestmark = pytest.mark.e2e
 ROUNDS = 10
@@ -23,26 +20,14 @@ ROUNDS = 10
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    local = LocalStack(
-        find_template(), state_dir=tmp_path_factory.mktemp("state"), auto_schedule=False
-    )
-    local.start()
-    try:
+    with running_stack(tmp_path_factory.mktemp("state")) as local:
         yield local
-    finally:
-        local.stop()
-        get_settings.cache_clear()
 
 
 @pytest.fixture(scope="module")
 def auth(stack: LocalStack) -> dict[str, str]:
-    settings = get_settings()
-    store = DynamoKeyStore(
-        aws.client(aws.session(settings.aws_region), "dynamodb"), settings.platform_table
-    )
-    admin = authenticate_token(store, create_shop(store, "busy", "Busy shop").token)
-    token = create_key(store, admin, "crm", ["events:write", "messages:send", "messages:read"])
-    headers = {"Authorization": f"Bearer {token.token}"}
+    _, token = open_shop("busy", ("crm", ["events:write", "messages:send", "messages:read"]))
+    headers = bearer(token)
     with httpx.Client(base_url=stack.api_base_url, timeout=60, headers=headers) as http:
         message = {
             "message_id": "flash",

@@ -11,11 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ops.local.stack import LocalStack, find_template
-from shared import aws
-from shared.auth.service import authenticate_token, create_key, create_shop
-from shared.auth.store import DynamoKeyStore
-from shared.settings import get_settings
+from ops.local.stack import LocalStack
+from tests.e2e.stack import bearer, open_shop, running_stack
 
 pytestmark = pytest.mark.e2e
 LINE_USER = "U" + "0123456789abcdef" * 2
@@ -24,27 +21,13 @@ CONSENTS = [{"channel": c, "granted": True, "source": "signup"} for c in ("email
 
 @pytest.fixture
 def stack(tmp_path: Path, aws_credentials: None) -> Iterator[LocalStack]:
-    local = LocalStack(find_template(), state_dir=tmp_path / "state", auto_schedule=False)
-    local.start()
-    try:
+    with running_stack(tmp_path / "state") as local:
         yield local
-    finally:
-        local.stop()
-        get_settings.cache_clear()
-
-
-def _token() -> str:
-    settings = get_settings()
-    store = DynamoKeyStore(
-        aws.client(aws.session(settings.aws_region), "dynamodb"), settings.platform_table
-    )
-    admin = authenticate_token(store, create_shop(store, "acme", "Acme").token)
-    scopes = ["events:write", "messages:send", "messages:read"]
-    return create_key(store, admin, "crm", scopes).token
 
 
 def test_one_message_lands_in_the_sandbox_on_mail_line_and_sms(stack: LocalStack) -> None:
-    auth = {"Authorization": f"Bearer {_token()}"}
+    _, token = open_shop("acme", ("crm", ["events:write", "messages:send", "messages:read"]))
+    auth = bearer(token)
     http = httpx.Client(base_url=stack.api_base_url, timeout=30)
     # Given three customers, each reachable on one channel, all opted in
     people = {

@@ -10,12 +10,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ops.local.stack import LocalStack, find_template
-from shared import aws
-from shared.auth.service import authenticate_token, create_key, create_shop
-from shared.auth.store import DynamoKeyStore
-from shared.settings import get_settings
+from ops.local.stack import LocalStack
 from tests.conftest import order_payload
+from tests.e2e.stack import bearer, open_shop, running_stack
 
 pytestmark = pytest.mark.e2e
 
@@ -27,38 +24,20 @@ def state_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def stack(state_dir: Path, aws_credentials: None) -> Iterator[LocalStack]:
-    local = LocalStack(find_template(), state_dir=state_dir, auto_schedule=False)
-    local.start()
-    try:
+    with running_stack(state_dir) as local:
         yield local
-    finally:
-        local.stop()
-        get_settings.cache_clear()
-
-
-def _keys() -> tuple[str, str]:
-    settings = get_settings()
-    store = DynamoKeyStore(
-        aws.client(aws.session(settings.aws_region), "dynamodb"), settings.platform_table
-    )
-    admin = authenticate_token(store, create_shop(store, "acme", "Acme").token)
-    events = create_key(store, admin, "storefront", ["events:write"]).token
-    reader = create_key(store, admin, "bi", ["segments:read", "messages:read"]).token
-    return events, reader
-
-
-def _auth(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def test_order_to_welcome_mail_over_http_and_state_survives_restart(
     stack: LocalStack, state_dir: Path
 ) -> None:
-    events, reader = _keys()
+    _, events, reader = open_shop(
+        "acme", ("storefront", ["events:write"]), ("bi", ["segments:read", "messages:read"])
+    )
     http = httpx.Client(base_url=stack.api_base_url, timeout=30)
 
     # When a storefront posts a first order over HTTP
-    created = http.post("/v1/orders", json=order_payload(1), headers=_auth(events))
+    created = http.post("/v1/orders", json=order_payload(1), headers=bearer(events))
     assert created.status_code == 201
     stack.drain(timeout=60)
 
@@ -67,12 +46,12 @@ def test_order_to_welcome_mail_over_http_and_state_survives_restart(
     mails = [m for m in sandbox if m["channel"] == "mail"]
     assert [m["to"] for m in mails] == ["hanako@example.jp"]
     assert "はじめてのご購入" in mails[0]["subject"]
-    deliveries = http.get("/v1/deliveries", headers=_auth(reader)).json()
+    deliveries = http.get("/v1/deliveries", headers=bearer(reader)).json()
     assert [(d["trigger"], d["status"]) for d in deliveries] == [("welcome", "sent")]
 
     # When the same order is retried and a second order follows
-    assert http.post("/v1/orders", json=order_payload(1), headers=_auth(events)).status_code == 200
-    assert http.post("/v1/orders", json=order_payload(2), headers=_auth(events)).status_code == 201
+    assert http.post("/v1/orders", json=order_payload(1), headers=bearer(events)).status_code == 200
+    assert http.post("/v1/orders", json=order_payload(2), headers=bearer(events)).status_code == 201
     stack.drain(timeout=60)
 
     # Then no second welcome mail leaves
@@ -93,10 +72,10 @@ def test_order_to_welcome_mail_over_http_and_state_survives_restart(
 
     # Then the profile, the keys and the sent mail are still there, and a retry is
     # still recognised as a duplicate
-    profile = http.get("/v1/customers/c-1", headers=_auth(reader))
+    profile = http.get("/v1/customers/c-1", headers=bearer(reader))
     assert profile.status_code == 200
     assert profile.json()["order_count"] == 2
-    again = http.post("/v1/orders", json=order_payload(2), headers=_auth(events))
+    again = http.post("/v1/orders", json=order_payload(2), headers=bearer(events))
     assert again.json()["duplicate"] is True
     stack.drain(timeout=60)
     mails = [m for m in http.get("/_local/sandbox").json() if m["channel"] == "mail"]
