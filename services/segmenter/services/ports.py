@@ -87,6 +87,11 @@ class ProfileStore:
         returns those written (a profile an event changed meanwhile is left to that event)."""
         raise NotImplementedError
 
+    def add_tag(self, shop_id: str, customer_id: str, tag: str) -> bool:
+        """Put `tag` on the live profile, once; False when it has no profile or already
+        had the tag (a retry changes nothing twice)."""
+        raise NotImplementedError
+
 
 class EventStore:
     """Processed events: one event's changes written at once, its marker read back."""
