@@ -1270,16 +1270,29 @@ def _shown(page: Any) -> list[str]:
     return texts
 
 
+def _saved_members(stack: Stack, page: Any, segment: str) -> list[str]:
+    """Save the drilled-down customers as a segment, count it, and read its members."""
+    page.click("#save-segment")
+    page.wait_for_selector("#save-status.ok, #save-status.error")
+    assert page.locator("#save-status").get_attribute("class") == "ok", page.locator(
+        "#save-status"
+    ).inner_text()
+    stack.cloud.deliver("SegmenterEventsFunction")  # the new segment counted
+    page.wait_for_selector("#save-status[data-counted=true]")
+    members: list[str] = _get(stack, f"/v1/segments/{segment}/members?limit=1000")["customer_ids"]
+    return sorted(members)
+
+
 def test_earlier_months_list_flow_and_calendar_cells_lead_to_their_customers_and_a_segment(
     stack: Stack, marketer: Console
 ) -> None:
     """Given acme analysed and its marketer on the list diagnosis page
     When they follow an earlier month's count in the list analysis table, a flow of an
     earlier month's lifecycle matrix and a cell of an earlier month's calendar diagnosis,
-    then save the flow's customers as a segment
+    and save each one's customers as a segment
     Then each lists the customers the report counts there at that month's end (as many as
-    the report says, the ones the cells route names), and the segment's members are
-    exactly the flow's customers."""
+    the report says, the ones the cells route names), and each segment's members are
+    exactly that cell's customers."""
     page = marketer.page
     listed = _get(stack, "/v1/analytics/list-analysis")["rows"]
     month = listed[-4]["month"]
@@ -1287,7 +1300,9 @@ def test_earlier_months_list_flow_and_calendar_cells_lead_to_their_customers_and
     marketer.go("#/diagnosis", "diagnosis")
     page.locator(f"#list-analysis a[data-drill='listed:{month}.{state}']").click()
     assert _drilled_count(page) == listed[-4][state] > 0
-    assert _shown(page) == _cell(stack, "list-analysis", month=month, state=state)["customer_ids"]
+    ids = _cell(stack, "list-analysis", month=month, state=state)["customer_ids"]
+    assert _shown(page) == ids
+    assert _saved_members(stack, page, f"listed-{month}-{state}") == sorted(ids)
 
     flows = [
         r
@@ -1300,8 +1315,9 @@ def test_earlier_months_list_flow_and_calendar_cells_lead_to_their_customers_and
     page.select_option("#diagnosis-month", month)
     page.locator(f"#lifecycle a[data-drill='flow:{month}.{a}.{b}']").click()
     assert _drilled_count(page) == flow["customers"] > 0
-    flow_ids = _cell(stack, "lifecycle", month=month, from_state=a, to_state=b)["customer_ids"]
-    assert _shown(page) == flow_ids
+    ids = _cell(stack, "lifecycle", month=month, from_state=a, to_state=b)["customer_ids"]
+    assert _shown(page) == ids
+    assert _saved_members(stack, page, f"flow-{month}-{a}-{b}") == sorted(ids)
 
     calendar = [r for r in _get(stack, "/v1/analytics/calendar")["rows"] if r["month"] == month]
     rec, freq, n = max(
@@ -1317,21 +1333,10 @@ def test_earlier_months_list_flow_and_calendar_cells_lead_to_their_customers_and
     page.select_option("#diagnosis-month", month)
     page.locator(f"#calendar a[data-drill='was:{month}.{rec}.{freq}']").click()
     assert _drilled_count(page) == n > 0
-    cell = _cell(stack, "calendar", month=month, recency=rec, frequency=freq)
-    assert _shown(page) == cell["customer_ids"]
-
-    marketer.go(f"#/drill/flow/{month}.{a}.{b}", "drill")
-    page.click("#save-segment")
-    page.wait_for_selector("#save-status.ok, #save-status.error")
-    assert page.locator("#save-status").get_attribute("class") == "ok", page.locator(
-        "#save-status"
-    ).inner_text()
-    segment = f"flow-{month}-{a}-{b}"
-    stack.cloud.deliver("SegmenterEventsFunction")  # the new segment counted
-    page.wait_for_selector("#save-status[data-counted=true]")
-    members = _get(stack, f"/v1/segments/{segment}/members?limit=1000")
-    assert sorted(members["customer_ids"]) == sorted(flow_ids)
-    assert _get(stack, f"/v1/segments/{segment}")["member_count"] == flow["customers"]
+    ids = _cell(stack, "calendar", month=month, recency=rec, frequency=freq)["customer_ids"]
+    assert _shown(page) == ids
+    slug = re.sub(r"[^a-z0-9]+", "-", f"{month}.{rec}.{freq}").strip("-")
+    assert _saved_members(stack, page, f"was-{slug}") == sorted(ids)
 
 
 def test_a_profile_shows_consent_per_channel_and_per_topic(stack: Stack, marketer: Console) -> None:

@@ -7,7 +7,7 @@ and the status of each shop's pass.
 - ``customer_states/shop=<shop>/part-0.parquet``: each buyer's state, previous state,
   recency and frequency at each month end (what the list diagnosis counts)
 - ``cells/shop=<shop>/month=<YYYY-MM>/part-0.json``: the same per month as JSON lines, one
-  line per (state, previous, recency, frequency) with its sorted customer ids: what a
+  line per (state, previous, recency, frequency) with its customer ids: what a
   drill-down into an earlier month's cell reads (the API functions carry no Parquet reader)
 - ``reports/shop=<shop>/facts.json``: the facts of the last pass, with its as-of day
 - ``reports/shop=<shop>/status.json``: queued | running | ready | failed, and when

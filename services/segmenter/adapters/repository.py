@@ -835,6 +835,30 @@ class DynamoProfileRepository(ProfileRepository, ScanSegments):
             written.append(p)
         return written
 
+    def put_first_product(self, profile: Profile, sku: str) -> bool:
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=key(_profile_pk(profile.shop_id, profile.customer_id), "PROFILE"),
+                UpdateExpression="SET #stats.#first = :sku, #ver = :next",
+                ConditionExpression="#ver = :v",
+                ExpressionAttributeNames={
+                    "#stats": "stats",
+                    "#first": "first_product",
+                    "#ver": "version",
+                },
+                ExpressionAttributeValues={
+                    ":sku": {"S": sku},
+                    ":v": {"N": str(profile.version)},
+                    ":next": {"N": str(profile.version + 1)},
+                },
+            )
+        except ClientError as err:
+            if not is_condition_failure(err):
+                raise
+            return False
+        return True
+
     def add_tag(self, shop_id: str, customer_id: str, tag: str) -> bool:
         try:
             self._client.update_item(

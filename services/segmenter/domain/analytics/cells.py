@@ -3,14 +3,13 @@
 The profiles hold each customer's state now; a cell of an earlier month (the list
 analysis' customers per state, the calendar diagnosis' recency × frequency grid, the
 lifecycle's from → to flows) needs who was where at that month's end. The analytics pass
-keeps it per month as rows of (state, previous, recency, frequency, sorted customer ids);
+keeps it per month as rows of (state, previous, recency, frequency, customer ids);
 a cell of each report is the union of the rows it names. Pure Python.
 """
 
 from __future__ import annotations
 
 import bisect
-import heapq
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -100,10 +99,8 @@ def cell_of(
 
 
 def customers_of(rows: Iterable[Mapping[str, Any]], cell: Cell) -> list[str]:
-    """The cell's customer ids, sorted (each row's ids are sorted; a customer is in one row
-    of a month)."""
-    lists = [list(r["customer_ids"]) for r in rows if cell.matches(r)]
-    return list(heapq.merge(*lists))
+    """The cell's customer ids, sorted (a customer is in one row of a month)."""
+    return sorted(str(c) for r in rows if cell.matches(r) for c in r["customer_ids"])
 
 
 def page_after(ids: Sequence[str], limit: int, after: str | None) -> tuple[list[str], str | None]:
