@@ -270,7 +270,7 @@ def get_cell_customers(
     lifecycle flows at `month`'s end, as the last pass kept them, a page at a time."""
     after = decode_cursor(cursor)
     found = analytics.cell_customers(_ports(c), principal.shop_id, cell, limit, after)
-    return cell_response(found)
+    return cell_response(cell, found)
 
 
 @router.post(
@@ -299,9 +299,9 @@ def post_cell_segment(
     return SegmentPublic.model_validate(saved)
 
 
-def cell_response(found: analytics.CellCustomers | analytics.ReportPending) -> Any:
+def cell_response(cell: Cell, found: analytics.CellCustomers | analytics.ReportPending) -> Any:
     if isinstance(found, analytics.ReportPending):
-        return pending_response("cells", found)
+        return pending_response(cell.report, found)
     return CellCustomersPublic(
         report=found.cell.report,
         as_of=found.as_of,
