@@ -837,3 +837,25 @@ def test_every_report_is_json_and_the_same_rows_as_csv_and_keeps_to_its_period(
         r["bucket"]: r["customers"] for r in _report(client, shop, "second-purchase", **january)
     }
     assert gaps == {**dict.fromkeys(SECOND_PURCHASE_BUCKETS, 0), "same_day": 1, "91-180": 1}
+
+
+def test_a_cell_too_large_for_a_listed_segment_is_refused_before_any_tag(
+    cloud: Cloud, computed: tuple[TestClient, ShopKeys], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Given a shop whose listed segments may hold at most 2 customers (2,000 in use)
+    When the marketer saves a cell of 3 customers (dormant at the end of 2025-09)
+    Then it is a 422 naming the cell, no segment exists and no profile got a tag."""
+    from segmenter.services import segments
+
+    client, shop = computed
+    monkeypatch.setattr(segments, "MAX_LISTED_CUSTOMERS", 2)
+    body = {"segment_id": "too-big", "name": "x", "month": "2025-09", "state": "dormant"}
+    r = client.post(
+        "/v1/analytics/list-analysis/customers/segment",
+        json=body,
+        headers=shop.header(shop.admin),
+    )
+    assert r.status_code == 422 and r.json()["error"]["fields"][0]["field"] == "cell", r.text
+    assert client.get("/v1/segments/too-big", headers=shop.header(shop.reader)).status_code == 404
+    data = DynamoAnalyticsData(cloud.session.client("dynamodb"), cloud.settings.segmenter_table)
+    assert all(not p.tags for p in data.read_shop("acme")[0])
