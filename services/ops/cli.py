@@ -434,6 +434,24 @@ def _print_import_summary(summary: dict[str, Any]) -> None:
         raise typer.Exit(1)
 
 
+@app.command("backfill")
+def backfill(
+    shop: Annotated[str, typer.Option(help="The shop to backfill.")],
+    local: LocalFlag = False,
+    state_dir: StateDir = DEFAULT_STATE_DIR,
+) -> None:
+    """Fill what data stored before a field existed lacks: each buyer's first product
+    (from their orders) and the restock SKU list's counts (from the sign-ups). Safe to
+    run again: a second run changes nothing."""
+    if local:
+        _use_local(state_dir)
+    from ops.backfill import run_backfill
+
+    result = run_backfill(shop)
+    for part, figures in result.items():
+        console.print(f"{part}: " + ", ".join(f"{k} {v}" for k, v in figures.items()))
+
+
 @app.command("demo")
 def demo(
     customers: Annotated[int, typer.Option(help="Synthetic customers to load.")] = 40,

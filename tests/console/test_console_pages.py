@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from email import message_from_string, policy
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -1229,8 +1230,9 @@ def test_the_latest_calendar_diagnosis_cells_drill_down_to_their_customers(
     """Given acme analysed and its marketer on the list diagnosis page
     When they follow the fullest cell of the latest month's calendar diagnosis (months
     since the last order × orders so far), and a cell of 12+ months
-    Then each lists as many customers as the calendar report counts in it; an earlier
-    month's cells lead nowhere (the profiles hold today's state, not that month's)."""
+    Then each lists as many customers as the calendar report counts in it (a rule over
+    today's profiles); an earlier month's cells lead to the customers the analytics pass
+    kept for that month's end instead."""
     page = marketer.page
     rows = _get(stack, "/v1/analytics/calendar")["rows"]
     latest = max(r["month"] for r in rows)
@@ -1250,8 +1252,91 @@ def test_the_latest_calendar_diagnosis_cells_drill_down_to_their_customers(
     marketer.go("#/diagnosis", "diagnosis")
     earlier = sorted({r["month"] for r in rows})[-2]
     page.select_option("#diagnosis-month", earlier)
-    assert page.locator("#calendar a").count() == 0
+    assert page.locator("#calendar a[data-drill^='calendar:']").count() == 0
+    assert page.locator("#calendar a[data-drill^='was:']").count() > 0
     assert page.locator("#calendar tbody td").count() == 6 * 6
+
+
+def _cell(stack: Stack, report: str, **params: str) -> dict[str, Any]:
+    """A cell's customers as the API answers them (the first 500)."""
+    query = urlencode({**params, "limit": "500"})
+    body: dict[str, Any] = _get(stack, f"/v1/analytics/{report}/customers?{query}")
+    return body
+
+
+def _shown(page: Any) -> list[str]:
+    page.wait_for_selector("main[data-view=drill][data-ready=true] #drill-customers")
+    texts: list[str] = page.locator("#drill-customers a").all_inner_texts()
+    return texts
+
+
+def _saved_members(stack: Stack, page: Any, segment: str) -> list[str]:
+    """Save the drilled-down customers as a segment, count it, and read its members."""
+    page.click("#save-segment")
+    page.wait_for_selector("#save-status.ok, #save-status.error")
+    assert page.locator("#save-status").get_attribute("class") == "ok", page.locator(
+        "#save-status"
+    ).inner_text()
+    stack.cloud.deliver("SegmenterEventsFunction")  # the new segment counted
+    page.wait_for_selector("#save-status[data-counted=true]")
+    members: list[str] = _get(stack, f"/v1/segments/{segment}/members?limit=1000")["customer_ids"]
+    return sorted(members)
+
+
+def test_earlier_months_list_flow_and_calendar_cells_lead_to_their_customers_and_a_segment(
+    stack: Stack, marketer: Console
+) -> None:
+    """Given acme analysed and its marketer on the list diagnosis page
+    When they follow an earlier month's count in the list analysis table, a flow of an
+    earlier month's lifecycle matrix and a cell of an earlier month's calendar diagnosis,
+    and save each one's customers as a segment
+    Then each lists the customers the report counts there at that month's end (as many as
+    the report says, the ones the cells route names), and each segment's members are
+    exactly that cell's customers."""
+    page = marketer.page
+    listed = _get(stack, "/v1/analytics/list-analysis")["rows"]
+    month = listed[-4]["month"]
+    state = max(("new", "repeat", "loyal", "dormant", "lost"), key=lambda s: listed[-4][s])
+    marketer.go("#/diagnosis", "diagnosis")
+    page.locator(f"#list-analysis a[data-drill='listed:{month}.{state}']").click()
+    assert _drilled_count(page) == listed[-4][state] > 0
+    ids = _cell(stack, "list-analysis", month=month, state=state)["customer_ids"]
+    assert _shown(page) == ids
+    assert _saved_members(stack, page, f"listed-{month}-{state}") == sorted(ids)
+
+    flows = [
+        r
+        for r in _get(stack, "/v1/analytics/lifecycle")["rows"]
+        if r["month"] == month and r["from_state"] != "none"
+    ]
+    flow = max(flows, key=lambda r: r["customers"])
+    a, b = flow["from_state"], flow["to_state"]
+    marketer.go("#/diagnosis", "diagnosis")
+    page.select_option("#diagnosis-month", month)
+    page.locator(f"#lifecycle a[data-drill='flow:{month}.{a}.{b}']").click()
+    assert _drilled_count(page) == flow["customers"] > 0
+    ids = _cell(stack, "lifecycle", month=month, from_state=a, to_state=b)["customer_ids"]
+    assert _shown(page) == ids
+    assert _saved_members(stack, page, f"flow-{month}-{a}-{b}") == sorted(ids)
+
+    calendar = [r for r in _get(stack, "/v1/analytics/calendar")["rows"] if r["month"] == month]
+    rec, freq, n = max(
+        (
+            (r["months_since_last_order"], k[1:], r[k])
+            for r in calendar
+            for k in r
+            if re.fullmatch(r"f(\d|5\+)", k)
+        ),
+        key=lambda c: c[2],
+    )
+    marketer.go("#/diagnosis", "diagnosis")
+    page.select_option("#diagnosis-month", month)
+    page.locator(f"#calendar a[data-drill='was:{month}.{rec}.{freq}']").click()
+    assert _drilled_count(page) == n > 0
+    ids = _cell(stack, "calendar", month=month, recency=rec, frequency=freq)["customer_ids"]
+    assert _shown(page) == ids
+    slug = re.sub(r"[^a-z0-9]+", "-", f"{month}.{rec}.{freq}").strip("-")
+    assert _saved_members(stack, page, f"was-{slug}") == sorted(ids)
 
 
 def test_a_profile_shows_consent_per_channel_and_per_topic(stack: Stack, marketer: Console) -> None:

@@ -432,6 +432,159 @@ def test_list_analysis_calendar_and_lifecycle(computed: tuple[TestClient, ShopKe
         assert rate == (None if a == "none" else round(n / total, 4))
 
 
+def _cells_by_hand() -> dict[tuple[str, str, str, str, str], list[str]]:
+    """(month, state, previous, recency, orders) → the customers there at the month end,
+    from the fixture's orders alone."""
+    per = _per_customer()
+    recency_bucket = ["0", "1", "2", "3-5", "3-5", "3-5", *["6-11"] * 6]
+    out: dict[tuple[str, str, str, str, str], list[str]] = defaultdict(list)
+    for i in range(2025 * 12, AS_OF.year * 12 + AS_OF.month):
+        year, month = i // 12, i % 12 + 1
+        end = _month_end(year, month)
+        before = date.fromordinal(date(year, month, 1).toordinal() - 1)
+        for customer, orders in sorted(per.items()):
+            seen = [o for o in orders if o[0] <= end]
+            if not seen:
+                continue
+            last = seen[-1][0]
+            months = i - (last.year * 12 + last.month - 1)
+            rec = recency_bucket[months] if months < 12 else "12+"
+            freq = "5+" if len(seen) >= 5 else str(len(seen))
+            prior = _state(orders, before) or "none"
+            key = (f"{year:04d}-{month:02d}", str(_state(orders, end)), prior, rec, freq)
+            out[key].append(customer)
+    return out
+
+
+def _cell_ids(client: TestClient, shop: ShopKeys, report: str, **params: str) -> list[str]:
+    """Every page of a cell's customers (a page of one, to walk the cursor)."""
+    ids: list[str] = []
+    cursor: str | None = None
+    while True:
+        query = {**params, "limit": "1", **({"cursor": cursor} if cursor else {})}
+        r = client.get(
+            f"/v1/analytics/{report}/customers", params=query, headers=shop.header(shop.reader)
+        )
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["as_of"] == AS_OF.isoformat() and body["month"] == params["month"]
+        ids += body["customer_ids"]
+        cursor = body["next_cursor"]
+        if cursor is None:
+            assert body["count"] == len(ids)
+            return ids
+
+
+def test_every_cell_of_every_month_lists_the_customers_behind_it(
+    computed: tuple[TestClient, ShopKeys],
+) -> None:
+    """Given the fixture's shop analysed
+    When each cell of the list analysis, the lifecycle flows and the calendar diagnosis of
+    every month is asked for its customers, a page of one at a time
+    Then each lists the customers a plain-Python walk over the orders puts there at the
+    month's end (the profiles hold today's state only: the pass keeps these)."""
+    client, shop = computed
+    want = _cells_by_hand()
+    months = sorted({k[0] for k in want})
+    assert len(months) == 23
+    for month in months:
+        here = {k: v for k, v in want.items() if k[0] == month}
+        for state in ("new", "repeat", "loyal", "dormant", "lost"):
+            expected = sorted(c for k, v in here.items() if k[1] == state for c in v)
+            got = _cell_ids(client, shop, "list-analysis", month=month, state=state)
+            assert got == expected, (month, state)
+        flows = {(k[2], k[1]) for k in here}
+        for a, b in flows | {("none", "loyal")}:
+            expected = sorted(c for k, v in here.items() if (k[2], k[1]) == (a, b) for c in v)
+            got = _cell_ids(client, shop, "lifecycle", month=month, from_state=a, to_state=b)
+            assert got == expected, (month, a, b)
+        for rec, freq in {(k[3], k[4]) for k in here} | {("12+", "5+")}:
+            expected = sorted(c for k, v in here.items() if (k[3], k[4]) == (rec, freq) for c in v)
+            got = _cell_ids(client, shop, "calendar", month=month, recency=rec, frequency=freq)
+            assert got == expected, (month, rec, freq)
+    # And the fixture's known cases: in 2026-10 c4 came back (lost → loyal); c2 is the one
+    # customer with 2 orders whose last was 12+ months before
+    assert _cell_ids(
+        client, shop, "lifecycle", month="2026-10", from_state="lost", to_state="loyal"
+    ) == ["c4"]
+    assert _cell_ids(client, shop, "calendar", month="2026-10", recency="12+", frequency="2") == [
+        "c2"
+    ]
+
+
+def test_a_cell_names_what_is_wrong_and_is_not_there_before_the_pass(
+    cloud: Cloud, shop: ShopKeys, segmenter_client: TestClient
+) -> None:
+    # Given a shop whose analytics never ran: a cell is a 202 saying so
+    params = {"month": "2026-10", "state": "new"}
+    url = "/v1/analytics/list-analysis/customers"
+    r = segmenter_client.get(url, params=params, headers=shop.header(shop.reader))
+    assert r.status_code == 202 and r.json()["status"] == "not_computed"
+    # And bad cells are a 422 naming the parameter; the events key may not read them
+    for report, query, field in (
+        ("list-analysis", {"month": "2026-10"}, "state"),
+        ("list-analysis", {"month": "2026-10", "state": "vip"}, "state"),
+        ("lifecycle", {"month": "2026-10", "from_state": "new"}, "to_state"),
+        ("calendar", {"month": "2026-10", "recency": "4", "frequency": "1"}, "recency"),
+        ("calendar", {"month": "2026-13", "recency": "0", "frequency": "1"}, "month"),
+    ):
+        r = segmenter_client.get(
+            f"/v1/analytics/{report}/customers", params=query, headers=shop.header(shop.reader)
+        )
+        assert r.status_code == 422 and field in r.text, (report, query, r.text)
+    r = segmenter_client.get("/v1/analytics/ltv/customers", headers=shop.header(shop.reader))
+    assert r.status_code == 422
+    r = segmenter_client.get(url, params=params, headers=shop.header(shop.events))
+    assert r.status_code == 403
+
+
+def test_an_earlier_months_cell_becomes_a_segment_of_exactly_its_customers(
+    cloud: Cloud, computed: tuple[TestClient, ShopKeys]
+) -> None:
+    """Given the analysed fixture, whose customers dormant at the end of 2025-09 (c1, c3,
+    c4: last order 181-365 days before) are not dormant today
+    When the marketer saves the cell "dormant in 2025-09" as a segment, and again
+    Then the segment's members are that cell's customers, who are not that today; saving
+    it again is a 409, and under another id tags nobody twice; a month the pass never saw
+    is a 404."""
+    client, shop = computed
+    want = sorted(
+        c for k, v in _cells_by_hand().items() if k[:2] == ("2025-09", "dormant") for c in v
+    )
+    assert want == ["c1", "c3", "c4"]
+    body = {
+        "segment_id": "dormant-2025-09",
+        "name": "休眠 2025-09",
+        "month": "2025-09",
+        "state": "dormant",
+    }
+    url = "/v1/analytics/list-analysis/customers/segment"
+    r = client.post(url, json=body, headers=shop.header(shop.reader))
+    assert r.status_code == 403
+    r = client.post(url, json=body, headers=shop.header(shop.admin))
+    assert r.status_code == 201, r.text
+    assert r.json()["rule"]["all"][0]["field"] == "tags"
+    cloud.deliver("SegmenterEventsFunction")
+    members = client.get(
+        "/v1/segments/dormant-2025-09/members", headers=shop.header(shop.reader)
+    ).json()
+    assert sorted(members["customer_ids"]) == want
+    data = DynamoAnalyticsData(cloud.session.client("dynamodb"), cloud.settings.segmenter_table)
+    versions = {p.customer_id: p.version for p in data.read_shop("acme")[0]}
+    r = client.post(url, json=body, headers=shop.header(shop.admin))
+    assert r.status_code == 409 and "segment_id" in r.text
+    r = client.post(url, json={**body, "segment_id": "again"}, headers=shop.header(shop.admin))
+    assert r.status_code == 201, r.text
+    for p in data.read_shop("acme")[0]:
+        assert p.version == versions[p.customer_id], p.customer_id
+        tags = ["cell:list-analysis:2025-09:dormant@2026-11-23"] if p.customer_id in want else []
+        assert sorted(p.tags) == tags
+    r = client.post(
+        url, json={**body, "segment_id": "x", "month": "2020-01"}, headers=shop.header(shop.admin)
+    )
+    assert r.status_code == 404 and "month" in r.text
+
+
 def test_channel_economics_from_ad_spend(computed: tuple[TestClient, ShopKeys]) -> None:
     client, shop = computed
     # Given ad spend for ads: 6000 in 2025-02 (by JSON) and web by CSV
@@ -684,3 +837,25 @@ def test_every_report_is_json_and_the_same_rows_as_csv_and_keeps_to_its_period(
         r["bucket"]: r["customers"] for r in _report(client, shop, "second-purchase", **january)
     }
     assert gaps == {**dict.fromkeys(SECOND_PURCHASE_BUCKETS, 0), "same_day": 1, "91-180": 1}
+
+
+def test_a_cell_too_large_for_a_listed_segment_is_refused_before_any_tag(
+    cloud: Cloud, computed: tuple[TestClient, ShopKeys], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Given a shop whose listed segments may hold at most 2 customers (2,000 in use)
+    When the marketer saves a cell of 3 customers (dormant at the end of 2025-09)
+    Then it is a 422 naming the cell, no segment exists and no profile got a tag."""
+    from segmenter.services import segments
+
+    client, shop = computed
+    monkeypatch.setattr(segments, "MAX_LISTED_CUSTOMERS", 2)
+    body = {"segment_id": "too-big", "name": "x", "month": "2025-09", "state": "dormant"}
+    r = client.post(
+        "/v1/analytics/list-analysis/customers/segment",
+        json=body,
+        headers=shop.header(shop.admin),
+    )
+    assert r.status_code == 422 and r.json()["error"]["fields"][0]["field"] == "cell", r.text
+    assert client.get("/v1/segments/too-big", headers=shop.header(shop.reader)).status_code == 404
+    data = DynamoAnalyticsData(cloud.session.client("dynamodb"), cloud.settings.segmenter_table)
+    assert all(not p.tags for p in data.read_shop("acme")[0])

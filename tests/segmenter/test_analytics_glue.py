@@ -24,7 +24,11 @@ ATHENA_TYPE = {
     "INTEGER": "int",
     "BIGINT": "bigint",
 }
-TABLES = {"orders": "AnalyticsOrdersTable", "customers": "AnalyticsCustomersTable"}
+TABLES = {
+    "orders": "AnalyticsOrdersTable",
+    "customers": "AnalyticsCustomersTable",
+    "customer_states": "AnalyticsCustomerStatesTable",
+}
 
 
 def test_glue_tables_describe_the_parquet_files_the_pass_writes(tmp_path: Path) -> None:

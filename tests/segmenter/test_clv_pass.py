@@ -63,6 +63,9 @@ class FakeStore(AnalyticsStore):
     def put_json(self, shop_id: str, name: str, value: dict[str, Any]) -> None:
         self.json[name] = value
 
+    def put_cells(self, shop_id: str, month: str, path: Path) -> None:
+        self.json[f"cells/{month}"] = {"bytes": path.stat().st_size}
+
 
 class NoCampaigns(CampaignResults):
     def read(self, shop_id: str) -> CampaignColumns:

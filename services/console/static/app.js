@@ -375,7 +375,7 @@
     return sg;
   }
   async function drillDown(section, r, f) {
-    await drillSection(section, cellRule(r, f), "rfm-r" + r + "-f" + f, "R" + r + " × F" + f, (n) => t("rfm.drill", { r: r, f: f, n: num(n) }));
+    await drillSection(section, ruleSource(cellRule(r, f)), "rfm-r" + r + "-f" + f, "R" + r + " × F" + f, (n) => t("rfm.drill", { r: r, f: f, n: num(n) }));
   }
   /* Drill-downs of the other charts: the customers behind a rank, a funnel stage or an
      acquisition channel, each as a rule of the segment language (the same preview and
@@ -424,6 +424,30 @@
       label: (v) => { const [, rec, f] = v.split("."); return t("drill.calendar", { recency: t("diagnosis.months_ago", { n: rec }), orders: t("diagnosis.orders_n", { n: f }) }); },
     },
   };
+  /* Cells of any month the analytics pass kept (the month's end, not today's profiles):
+     a list-analysis state, a lifecycle flow (from "none": the first month), and a
+     calendar cell of an earlier month. */
+  const STATE_RE = "(new|repeat|loyal|dormant|lost)";
+  Object.assign(DRILLS, {
+    listed: {
+      report: "list-analysis",
+      valid: (v) => new RegExp("^\\d{4}-\\d{2}\\." + STATE_RE + "$").test(v),
+      cell: (v) => { const [ym, s] = v.split("."); return { month: ym, state: s }; },
+      label: (v) => { const [ym, s] = v.split("."); return t("drill.listed", { month: month(ym), state: t("state." + s) }); },
+    },
+    flow: {
+      report: "lifecycle",
+      valid: (v) => new RegExp("^\\d{4}-\\d{2}\\.(none|" + STATE_RE.slice(1, -1) + ")\\." + STATE_RE + "$").test(v),
+      cell: (v) => { const [ym, a, b] = v.split("."); return { month: ym, from_state: a, to_state: b }; },
+      label: (v) => { const [ym, a, b] = v.split("."); return t("drill.flow", { month: month(ym), from: a === "none" ? t("diagnosis.first_order") : t("state." + a), to: t("state." + b) }); },
+    },
+    was: {
+      report: "calendar",
+      valid: DRILLS.calendar.valid,
+      cell: (v) => { const [ym, rec, f] = v.split("."); return { month: ym, recency: rec, frequency: f }; },
+      label: (v) => { const [ym, rec, f] = v.split("."); return t("drill.was", { month: month(ym), recency: t("diagnosis.months_ago", { n: rec }), orders: t("diagnosis.orders_n", { n: f }) }); },
+    },
+  });
   function drillLink(kind, value, text) { return el("a", { href: "#/drill/" + kind + "/" + enc(value), "data-drill": kind + ":" + value, text: text }); }
   async function drillView(args) {
     const kind = Object.prototype.hasOwnProperty.call(DRILLS, args[0]) ? args[0] : null;
@@ -434,17 +458,34 @@
     main.append(el("h1", { text: label }));
     const section = el("section", { id: "drill", "aria-live": "polite" });
     main.append(section);
-    await drillSection(section, { all: d.rules(args[1]) }, kind + "-" + slug, label, (n) => t("drill.title", { label: label, n: num(n) }));
+    const source = d.cell ? cellSource(d.report, d.cell(args[1])) : ruleSource({ all: d.rules(args[1]) });
+    await drillSection(section, source, kind + "-" + slug, label, (n) => t("drill.title", { label: label, n: num(n) }));
   }
-  async function drillSection(section, rule, id, name, titleOf) {
-    const preview = (await api("/v1/segments/preview", { method: "POST", json: { rule: rule, sample: 500 } })).body;
+  /* Where a drill-down's customers come from, and how they are saved: a rule of the
+     segment language (today's profiles), or a cell of an earlier month the analytics pass
+     kept (`/v1/analytics/{report}/customers`), saved as a segment of exactly those. */
+  function ruleSource(rule) {
+    return {
+      load: async () => { const b = (await api("/v1/segments/preview", { method: "POST", json: { rule: rule, sample: 500 } })).body; return { count: b.count, ids: b.sample_customer_ids }; },
+      save: async (id, name) => (await api("/v1/segments", { method: "POST", json: { segment_id: id, name: name, rule: rule, description: t("rfm.saved_description") } })).body,
+    };
+  }
+  function cellSource(report, cell) {
+    const path = "/v1/analytics/" + report + "/customers";
+    return {
+      load: async () => { const b = (await api(path + "?" + new URLSearchParams(Object.assign({ limit: "500" }, cell)))).body; return { count: b.count, ids: b.customer_ids }; },
+      save: async (id, name) => (await api(path + "/segment", { method: "POST", json: Object.assign({ segment_id: id, name: name, description: t("drill.saved_description") }, cell) })).body,
+    };
+  }
+  async function drillSection(section, source, id, name, titleOf) {
+    const preview = await source.load();
     section.append(el("h2", { id: "drill-title", text: titleOf(preview.count) }));
     const status = el("p", { id: "save-status", role: "status" });
     if (can("segments:write")) {
       const save = el("button", { type: "button", class: "primary", id: "save-segment", text: t("rfm.save") });
       save.addEventListener("click", async () => {
         try {
-          const created = (await api("/v1/segments", { method: "POST", json: { segment_id: id, name: name, rule: rule, description: t("rfm.saved_description") } })).body;
+          const created = await source.save(id, name);
           status.className = "ok";
           showWhenCounted(status, created).catch(() => {});
         } catch (err) {
@@ -464,11 +505,11 @@
       section.append(el("p", { class: "muted", id: "readonly-note", text: t("rfm.readonly") }));
     }
     section.append(status);
-    const list = el("ul", { class: "ids card", id: "drill-customers" }, preview.sample_customer_ids.map((cid) =>
+    const list = el("ul", { class: "ids card", id: "drill-customers" }, preview.ids.map((cid) =>
       el("li", {}, el("a", { href: "#/customers/" + encodeURIComponent(cid), text: cid }))));
     section.append(list);
-    if (preview.count > preview.sample_customer_ids.length) {
-      section.append(el("p", { class: "muted", text: t("rfm.more", { n: num(preview.count - preview.sample_customer_ids.length) }) }));
+    if (preview.count > preview.ids.length) {
+      section.append(el("p", { class: "muted", text: t("rfm.more", { n: num(preview.count - preview.ids.length) }) }));
     }
   }
 
@@ -600,7 +641,7 @@
     main.append(el("h2", { text: t("diagnosis.list") }));
     const most = Math.max(1, ...list.rows.map((r) => r.total));
     main.append(el("div", { class: "card" }, table([t("table.month"), ...STATES.map((s) => t("state." + s)), t("table.total"), t("diagnosis.mix")],
-      list.rows.map((r) => [month(r.month), ...STATES.map((s) => num(r[s])), num(r.total), stacked(r, most)]), { id: "list-analysis" })));
+      list.rows.map((r) => [month(r.month), ...STATES.map((s) => r[s] ? drillLink("listed", r.month + "." + s, num(r[s])) : num(r[s])), num(r.total), stacked(r, most)]), { id: "list-analysis" })));
     const months = [...new Set(calendar.rows.map((r) => r.month))].sort();
     const picker = el("select", { id: "diagnosis-month" }, months.map((m) => el("option", { value: m, text: month(m) })));
     picker.value = months[months.length - 1] || "";
@@ -640,9 +681,9 @@
     }
     return el("span", { class: "stack-holder" }, holder);
   }
-  /* The latest month's cells lead to their customers (the profiles hold the customers'
-     state now, not at an earlier month's end). */
-  function calendarTable(rows, drillable) {
+  /* Every cell leads to its customers: the latest month's by a rule over today's
+     profiles, an earlier month's by the customers the analytics pass kept for it. */
+  function calendarTable(rows, latest) {
     const max = Math.max(1, ...rows.flatMap((r) => FREQUENCY.map((f) => r["f" + f])));
     const byRecency = new Map(rows.map((r) => [r.months_since_last_order, r]));
     return el("table", { class: "heat", id: "calendar" }, [
@@ -653,7 +694,7 @@
         return el("tr", {}, [el("th", { scope: "row", text: t("diagnosis.months_ago", { n: rec }) }),
           ...FREQUENCY.map((f) => {
             const n = r["f" + f] || 0;
-            const td = drillable && n > 0 ? el("td", {}, drillLink("calendar", r.month + "." + rec + "." + f, num(n))) : el("td", { text: num(n) });
+            const td = n > 0 ? el("td", {}, drillLink(latest ? "calendar" : "was", r.month + "." + rec + "." + f, num(n))) : el("td", { text: num(n) });
             return heat(td, n / max, "43, 89, 195");
           }), el("td", { text: num(r.total) })]);
       })),
@@ -668,7 +709,8 @@
       el("tbody", {}, from.map((a) => el("tr", {}, [el("th", { scope: "row", text: a === "none" ? t("diagnosis.first_order") : t("state." + a) }),
         ...STATES.map((b) => {
           const r = cell.get(a + ">" + b);
-          const td = el("td", { "data-from": a, "data-to": b, text: r ? num(r.customers) + (r.rate === null ? "" : " (" + pct(r.rate) + ")") : "0" });
+          const text = r ? num(r.customers) + (r.rate === null ? "" : " (" + pct(r.rate) + ")") : "0";
+          const td = el("td", { "data-from": a, "data-to": b }, r && r.customers ? drillLink("flow", r.month + "." + a + "." + b, text) : text);
           return r && r.rate !== null ? heat(td, r.rate, "184, 134, 11") : td;
         })]))),
     ]);

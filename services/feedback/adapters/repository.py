@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal, get_args
 from urllib.parse import quote, unquote
@@ -59,6 +59,7 @@ from shared.adapters.dynamodb import (
     key,
     partition_page,
     query_all,
+    scan_all,
     to_item,
 )
 from shared.errors import Conflict, DependencyFailed
@@ -576,6 +577,55 @@ class DynamoFeedbackRepository(FeedbackRepository):
         )
         statuses = get_args(SignUpStatus)
         return [SkuSignups(d["sku"], {k: int(d.get(k, 0)) for k in statuses}) for d in items], last
+
+    def signup_counts(self, shop_id: str) -> dict[str, dict[str, int]]:
+        items = self._query(_signup_skus_pk(shop_id))
+        statuses = get_args(SignUpStatus)
+        return {d["sku"]: {k: int(d.get(k, 0)) for k in statuses} for d in items if "sku" in d}
+
+    def scan_signups(self, shop_id: str) -> Iterator[SignUp]:
+        for d in scan_all(
+            self._client,
+            TableName=self._table,
+            FilterExpression="begins_with(pk, :pk) AND begins_with(sk, :sk)",
+            ExpressionAttributeValues={
+                ":pk": {"S": f"{_shop(shop_id)}#SKU#"},
+                ":sk": {"S": SIGNUP_ID_PREFIX},
+            },
+            ConsistentRead=True,
+        ):
+            if str(d["pk"]).endswith("#SIGNUPS"):
+                yield _signup_from(shop_id, d)
+
+    def set_signup_counts(
+        self, shop_id: str, sku: str, counts: dict[str, int], expected: dict[str, int] | None
+    ) -> bool:
+        names = {f"#{k}": k for k in counts}
+        values: dict[str, Any] = {f":{k}": {"N": str(v)} for k, v in counts.items()}
+        if expected is None:
+            condition = "attribute_not_exists(pk)"
+        else:
+            checks = []
+            for k, v in expected.items():
+                names[f"#{k}"] = k
+                values[f":was_{k}"] = {"N": str(v)}
+                check = f"#{k} = :was_{k}"
+                checks.append(f"(attribute_not_exists(#{k}) OR {check})" if v == 0 else check)
+            condition = " AND ".join(checks)
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=signup_count_key(shop_id, sku),
+                UpdateExpression="SET sku = :sku, " + ", ".join(f"#{k} = :{k}" for k in counts),
+                ConditionExpression=condition,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues={":sku": {"S": sku}, **values},
+            )
+        except ClientError as err:
+            if is_condition_failure(err):
+                return False
+            raise
+        return True
 
     def signups_for(self, shop_id: str, sku: str) -> list[SignUp]:
         # Sign-up ids only: records an unencoded '#' SKU once wrote here are passed over.

@@ -5,7 +5,7 @@ copy of segment membership results are read by) and restock (sign-ups, stock, re
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Literal
 
@@ -87,6 +87,21 @@ class RestockStore:
         self, shop_id: str, limit: int, after: Position | None
     ) -> tuple[list[SkuSignups], Position | None]:
         """One page of the SKUs with sign-ups (by SKU), each with its counts per status."""
+        raise NotImplementedError
+
+    def signup_counts(self, shop_id: str) -> dict[str, dict[str, int]]:
+        """Every SKU's stored counts per status (the SKU list), read consistently."""
+        raise NotImplementedError
+
+    def scan_signups(self, shop_id: str) -> Iterator[SignUp]:
+        """Every sign-up of the shop, whatever its SKU (a scan: for a backfill)."""
+        raise NotImplementedError
+
+    def set_signup_counts(
+        self, shop_id: str, sku: str, counts: dict[str, int], expected: dict[str, int] | None
+    ) -> bool:
+        """Replace the SKU's counts if they are still `expected` (None: no counts stored);
+        False when a sign-up moved them meanwhile."""
         raise NotImplementedError
 
     # stock and releases

@@ -6,13 +6,13 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, get_args
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from feedback.domain import restock as rd
 from feedback.domain import tokens
 from feedback.domain.records import SkuSignups
-from feedback.domain.restock import Release, RestockChannel, SignUp
+from feedback.domain.restock import Release, RestockChannel, SignUp, SignUpStatus
 from feedback.services.common import UseCase
 from feedback.services.messages import message_request
 from feedback.services.ports import RestockStore
@@ -96,6 +96,17 @@ def _signup_ids_of(sku: str, order: OrderPlaced) -> list[str]:
     if customer.line_user_id:
         recipients.append((LINE, rd.Recipient(address=customer.line_user_id)))
     return [rd.signup_id_for(sku, ch, r) for ch, r in recipients]
+
+
+@dataclass(frozen=True)
+class SkuListBackfill:
+    shop_id: str
+    skus: int
+    """SKUs with sign-ups or with counts"""
+    fixed: int
+    """SKUs whose counts did not match their sign-ups, set now"""
+    moved: int
+    """SKUs a sign-up changed meanwhile, left for another run"""
 
 
 class Restock(UseCase[RestockStore]):
@@ -235,6 +246,28 @@ class Restock(UseCase[RestockStore]):
         return SkuOverview(
             sku, stock.quantity if stock else None, counts, self.repo.list_releases(shop_id, sku)
         )
+
+    def backfill_sku_list(self, shop_id: str) -> SkuListBackfill:
+        """The SKU list's counts recounted from the sign-ups (sign-ups stored before the
+        list existed are in no count; a later status move of one took it below zero).
+        Each SKU is set only if its counts are still those read before the recount, so a
+        sign-up meanwhile is never lost; running it again changes nothing."""
+        before = self.repo.signup_counts(shop_id)
+        statuses = get_args(SignUpStatus)
+        want: dict[str, dict[str, int]] = {}
+        for s in self.repo.scan_signups(shop_id):
+            want.setdefault(s.sku, dict.fromkeys(statuses, 0))[s.status] += 1
+        stale = {sku for sku, counts in before.items() if any(counts.values())}
+        fixed = moved = 0
+        for sku in sorted(set(want) | stale):
+            counts = want.get(sku, dict.fromkeys(statuses, 0))
+            if before.get(sku) == counts:
+                continue
+            if self.repo.set_signup_counts(shop_id, sku, counts, before.get(sku)):
+                fixed += 1
+            else:
+                moved += 1
+        return SkuListBackfill(shop_id, len(set(want) | set(before)), fixed, moved)
 
     def signup_skus(
         self, shop_id: str, limit: int, after: Position | None

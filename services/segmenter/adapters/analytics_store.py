@@ -4,6 +4,11 @@ and the status of each shop's pass.
 - ``orders/shop=<shop>/part-0.parquet``, ``customers/shop=<shop>/part-0.parquet``
   (Hive-style partitions: Athena, DuckDB and BI tools read them as tables with a `shop`
   column; the template's Glue tables use partition projection on it)
+- ``customer_states/shop=<shop>/part-0.parquet``: each buyer's state, previous state,
+  recency and frequency at each month end (what the list diagnosis counts)
+- ``cells/shop=<shop>/month=<YYYY-MM>/part-0.json``: the same per month as JSON lines, one
+  line per (state, previous, recency, frequency) with its customer ids: what a
+  drill-down into an earlier month's cell reads (the API functions carry no Parquet reader)
 - ``reports/shop=<shop>/facts.json``: the facts of the last pass, with its as-of day
 - ``reports/shop=<shop>/status.json``: queued | running | ready | failed, and when
 """
@@ -16,7 +21,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-SNAPSHOT_TABLES = ("orders", "customers")
+SNAPSHOT_TABLES = ("orders", "customers", "customer_states")
 
 
 class AnalyticsStore:
@@ -28,12 +33,24 @@ class AnalyticsStore:
     def put_json(self, shop_id: str, name: str, value: dict[str, Any]) -> None:
         raise NotImplementedError
 
+    def put_cells(self, shop_id: str, month: str, path: Path) -> None:
+        """A month's drill-down file (JSON lines), replacing the last pass's."""
+        raise NotImplementedError
+
+    def get_cells(self, shop_id: str, month: str) -> list[dict[str, Any]] | None:
+        """A month's drill-down rows; None when the last pass kept none for the month."""
+        raise NotImplementedError
+
     def get_json(self, shop_id: str, name: str) -> dict[str, Any] | None:
         raise NotImplementedError
 
 
 def table_key(shop_id: str, table: str, part: int = 0) -> str:
     return f"{table}/shop={shop_id}/part-{part}.parquet"
+
+
+def cells_key(shop_id: str, month: str) -> str:
+    return f"cells/shop={shop_id}/month={month}/part-0.json"
 
 
 def report_key(shop_id: str, name: str) -> str:
@@ -67,3 +84,21 @@ class S3AnalyticsStore(AnalyticsStore):
             raise
         value: dict[str, Any] = json.loads(got["Body"].read())
         return value
+
+    def put_cells(self, shop_id: str, month: str, path: Path) -> None:
+        self._client.upload_file(
+            str(path),
+            self._bucket,
+            cells_key(shop_id, month),
+            ExtraArgs={"ContentType": "application/x-ndjson"},
+        )
+
+    def get_cells(self, shop_id: str, month: str) -> list[dict[str, Any]] | None:
+        try:
+            got = self._client.get_object(Bucket=self._bucket, Key=cells_key(shop_id, month))
+        except ClientError as err:
+            if err.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                return None
+            raise
+        lines = got["Body"].read().decode("utf-8").splitlines()
+        return [json.loads(line) for line in lines if line.strip()]

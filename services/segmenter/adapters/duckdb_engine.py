@@ -15,6 +15,9 @@ Tables (also the Parquet layout, docs/analytics.md):
                  summary a BG/NBD + Gamma-Gamma fit reads: ``x`` (repeat purchase days),
                  ``t_x`` (days from first to last purchase), ``t`` (days from first purchase
                  to the as-of day) and ``monetary`` (mean revenue of the repeat days)
+- ``customer_states`` one row per buyer and month end: state, previous state, recency and
+                 frequency (what a list diagnosis cell of any month drills down to); also
+                 written per month as the ``cells`` files the API reads (`write_cells`)
 """
 
 from __future__ import annotations
@@ -124,6 +127,8 @@ class EngineResult:
     facts: dict[str, list[dict[str, Any]]]
     files: dict[str, Path]
     """Table name → Parquet file written."""
+    cells: dict[str, Path]
+    """Month (YYYY-MM) → the month's drill-down file (`write_cells`)."""
     orders: int
     customers: int
 
@@ -507,6 +512,71 @@ def build_states(con: duckdb.DuckDBPyConnection, as_of: date) -> None:
     )
 
 
+def build_customer_states(con: duckdb.DuckDBPyConnection, as_of: date) -> None:
+    """Each buyer's row per month end since their first month (the as-of day for the
+    current one): state, the previous month end's state (``none`` in the first month),
+    recency bucket and frequency, as the list analysis, the calendar diagnosis and the
+    lifecycle count them. What a cell of an earlier month drills down to: the profiles
+    hold today's state only. The same spans as `build_states`, unrolled per buyer."""
+    today = f"DATE '{as_of.isoformat()}'"
+    month_index = _MONTH_INDEX
+    now = month_index.format(d=today)
+    next_i = month_index.format(d="next_date")
+    months_since = f"least(u.i - {month_index.format(d='last')}, 12)"
+    con.execute(
+        f"""
+        CREATE TABLE customer_states AS
+        WITH spans AS (
+            SELECT customer_id, i AS start, last, least(cum_n, 5) AS cum_n,
+                   least(cum_n - n, 5) AS prev_n, prev_last,
+                   CASE WHEN {next_i} > i THEN least({next_i}, {now} + 1)
+                        ELSE {now} + 1 END AS stop
+            FROM customer_months WHERE i <= {now} AND first_i IS NOT NULL
+        ), u AS (
+            SELECT customer_id, start, last, cum_n, prev_n, prev_last,
+                   unnest(range(start, stop))::INTEGER AS i
+            FROM spans
+        )
+        SELECT {_month("mo.m")} AS month, u.customer_id,
+               {_label(_state("mo.e", "last", "cum_n"), STATES)} AS state,
+               CASE WHEN u.i > start THEN {_label(_state("mo.pe", "last", "cum_n"), STATES)}
+                    WHEN prev_n > 0 THEN {_label(_state("mo.pe", "prev_last", "prev_n"), STATES)}
+                    ELSE 'none' END AS previous,
+               {_label(months_since, RECENCY_BUCKETS)}
+                   AS recency,
+               CASE WHEN cum_n >= 5 THEN '5+' ELSE cum_n::VARCHAR END AS frequency
+        FROM u JOIN months mo ON mo.i = u.i
+        """
+    )
+
+
+CELLS_QUERY = """
+    SELECT month, state, previous, recency, frequency,
+           list(customer_id) AS customer_ids
+    FROM customer_states GROUP BY ALL
+"""
+"""The drill-down file of each month: the buyers of each (state, previous state, recency,
+frequency) combination; any cell of the three reports is a union of these rows. Unsorted:
+sorting in the list took half of the files' time, and the API sorts the one cell it
+reads."""
+
+
+def write_cells(con: duckdb.DuckDBPyConnection, out_dir: Path) -> dict[str, Path]:
+    """The month files of `CELLS_QUERY` (JSON lines, one directory per month, written by
+    DuckDB): month → file."""
+    target = out_dir / "cells"
+    con.execute(f"COPY ({CELLS_QUERY}) TO '{target}' (FORMAT JSON, PARTITION_BY (month))")
+    files: dict[str, Path] = {}
+    for folder in sorted(target.glob("month=*")):
+        parts = sorted(folder.glob("*.json"))
+        if len(parts) > 1:  # one file per month: join DuckDB's parts
+            with parts[0].open("a", encoding="utf-8") as joined:
+                for extra in parts[1:]:
+                    joined.write(extra.read_text(encoding="utf-8"))
+        files[folder.name.removeprefix("month=")] = parts[0]
+    return files
+
+
 def list_facts(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     return _rows(
         con,
@@ -609,10 +679,13 @@ class Snapshot:
         survivors: Mapping[str, str] | None = None,
         campaigns: CampaignColumns | None = None,
         hooks: Sequence[FactsHook] = (),
+        drill_down: bool = True,
     ) -> EngineResult:
         """Build the snapshot tables, write them as Parquet, compute the facts and run the
         hooks (the CLV fit) on the same tables. `survivors`: merged-away customer → the
-        person their orders count for."""
+        person their orders count for. `drill_down`: also keep who is in each list
+        diagnosis cell per month (``customer_states`` and the month files; the bench
+        times the pass without it against a pandas side that does not do it either)."""
         con = self._con
         if survivors:
             _create(con, "survivors", _SURVIVOR_SCHEMA)
@@ -636,6 +709,14 @@ class Snapshot:
         campaigns_facts = campaign_facts(con)  # the attributed orders by order id
         con.execute("DROP TABLE orders_raw")  # written: the facts read the narrow orders
         build_states(con, as_of)
+        cells: dict[str, Path] = {}
+        if drill_down:
+            build_customer_states(con, as_of)
+            files["customer_states"] = write_parquet(
+                con, "SELECT * FROM customer_states", out_dir / "customer_states.parquet"
+            )
+            cells = write_cells(con, out_dir)
+            con.execute("DROP TABLE customer_states")
         facts: dict[str, list[dict[str, Any]]] = {
             "ltv": ltv_facts(con, as_of),
             "repeat": repeat_facts(con),
@@ -651,4 +732,4 @@ class Snapshot:
         for hook in hooks:
             facts.update(hook(con))
         customers = con.execute("SELECT count(*) FROM customers").fetchone()
-        return EngineResult(facts, files, self.orders, int(customers[0]) if customers else 0)
+        return EngineResult(facts, files, cells, self.orders, int(customers[0]) if customers else 0)

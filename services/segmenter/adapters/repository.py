@@ -835,6 +835,57 @@ class DynamoProfileRepository(ProfileRepository, ScanSegments):
             written.append(p)
         return written
 
+    def put_first_product(self, profile: Profile, sku: str) -> bool:
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=key(_profile_pk(profile.shop_id, profile.customer_id), "PROFILE"),
+                UpdateExpression="SET #stats.#first = :sku, #ver = :next",
+                ConditionExpression="#ver = :v",
+                ExpressionAttributeNames={
+                    "#stats": "stats",
+                    "#first": "first_product",
+                    "#ver": "version",
+                },
+                ExpressionAttributeValues={
+                    ":sku": {"S": sku},
+                    ":v": {"N": str(profile.version)},
+                    ":next": {"N": str(profile.version + 1)},
+                },
+            )
+        except ClientError as err:
+            if not is_condition_failure(err):
+                raise
+            return False
+        return True
+
+    def add_tag(self, shop_id: str, customer_id: str, tag: str) -> bool:
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=key(_profile_pk(shop_id, customer_id), "PROFILE"),
+                UpdateExpression="SET #tags = list_append(#tags, :tag), #ver = #ver + :one",
+                ConditionExpression=(
+                    "attribute_exists(#tags) AND NOT contains(#tags, :name) "
+                    "AND attribute_not_exists(#merged)"
+                ),
+                ExpressionAttributeNames={
+                    "#tags": "tags",
+                    "#ver": "version",
+                    "#merged": "merged_into",
+                },
+                ExpressionAttributeValues={
+                    ":tag": {"L": [{"S": tag}]},
+                    ":name": {"S": tag},
+                    ":one": {"N": "1"},
+                },
+            )
+        except ClientError as err:
+            if not is_condition_failure(err):
+                raise
+            return False
+        return True
+
     def get_member_counts(self, shop_id: str) -> dict[str, int]:
         response = self._client.get_item(
             TableName=self._table, Key=key(f"SHOP#{shop_id}#SEGCOUNT", "COUNTS")

@@ -8,18 +8,22 @@ import io
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import ConfigDict, Field, ValidationError
 
 from segmenter.bootstrap import AnalyticsPorts, SegmenterContainer
+from segmenter.domain.analytics.cells import Cell, cell_of
 from segmenter.domain.analytics.views import REPORTS, AdSpend, Period
 from segmenter.entrypoints.deps import Container
+from segmenter.entrypoints.schemas import SegmentPublic
 from segmenter.services import analytics, clv
 from shared.errors import InvalidInput
 from shared.http.paging import (
     PAGED_LIST,
     Page,
+    decode_cursor,
+    encode_cursor,
 )
 from shared.http.security import SegmentsReader, SegmentsWriter
 from shared.http.types import Schema
@@ -39,6 +43,7 @@ ReportName = Literal[
     "forecast",
 ]
 assert set(ReportName.__args__) == set(REPORTS)  # type: ignore[attr-defined]
+CellReport = Literal["list-analysis", "calendar", "lifecycle"]
 
 
 def _ports(c: SegmenterContainer) -> AnalyticsPorts:
@@ -115,6 +120,55 @@ class ReportPublic(Schema):
     computed_at: str
     period: dict[str, str | None]
     rows: list[dict[str, Any]]
+
+
+class CellIn(Schema):
+    """A cell of the list diagnosis in `month`: `state` (list-analysis), `from_state` and
+    `to_state` (lifecycle; from `none` = the customer's first month) or `recency` and
+    `frequency` (calendar: months since the last order 0, 1, 2, 3-5, 6-11, 12+ × orders so
+    far 1-4, 5+)."""
+
+    month: Month
+    state: str | None = Field(default=None, max_length=16, examples=["loyal"])
+    from_state: str | None = Field(default=None, max_length=16, examples=["repeat"])
+    to_state: str | None = Field(default=None, max_length=16, examples=["dormant"])
+    recency: str | None = Field(default=None, max_length=8, examples=["3-5"])
+    frequency: str | None = Field(default=None, max_length=4, examples=["2"])
+
+    def cell(self, report: str) -> Cell:
+        return cell_of(
+            report,
+            self.month,
+            state=self.state,
+            from_state=self.from_state,
+            to_state=self.to_state,
+            recency=self.recency,
+            frequency=self.frequency,
+        )
+
+
+class CellSegmentCreate(CellIn):
+    model_config = ConfigDict(extra="forbid")
+    segment_id: str = Field(min_length=1, max_length=63)
+    name: str = Field(min_length=1, max_length=100)
+    description: str = Field(default="", max_length=500)
+
+
+class CellCustomersPublic(Schema):
+    report: str
+    as_of: str
+    month: str
+    cell: dict[str, str]
+    count: int
+    customer_ids: list[str]
+    next_cursor: str | None
+
+
+def _cell_query(report: Annotated[CellReport, Path()], q: Annotated[CellIn, Query()]) -> Cell:
+    return q.cell(report)
+
+
+CellParam = Annotated[Cell, Depends(_cell_query)]
 
 
 @router.post("/refresh", status_code=202)
@@ -202,6 +256,77 @@ def get_clv_settings(principal: SegmentsReader, c: Container) -> ClvSettingsPubl
 
 
 @router.get(
+    "/{report}/customers",
+    responses={202: {"model": ReportPendingPublic, "description": "Not computed yet"}},
+)
+def get_cell_customers(
+    cell: CellParam,
+    principal: SegmentsReader,
+    c: Container,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    cursor: str | None = None,
+) -> Any:
+    """The customers behind one cell of the list analysis, the calendar diagnosis or the
+    lifecycle flows at `month`'s end, as the last pass kept them, a page at a time."""
+    after = decode_cursor(cursor)
+    found = analytics.cell_customers(_ports(c), principal.shop_id, cell, limit, after)
+    return cell_response(cell, found)
+
+
+@router.post(
+    "/{report}/customers/segment",
+    status_code=201,
+    responses={202: {"model": ReportPendingPublic, "description": "Not computed yet"}},
+)
+def post_cell_segment(
+    report: Annotated[CellReport, Path()],
+    body: CellSegmentCreate,
+    principal: SegmentsWriter,
+    c: Container,
+) -> Any:
+    """Save a cell's customers (any month the pass kept) as a segment of those customers."""
+    saved = analytics.save_cell_segment(
+        _ports(c),
+        c.segments,
+        principal.shop_id,
+        body.cell(report),
+        body.segment_id,
+        body.name,
+        body.description,
+    )
+    if isinstance(saved, analytics.ReportPending):
+        return pending_response(report, saved)
+    return SegmentPublic.model_validate(saved)
+
+
+def cell_response(cell: Cell, found: analytics.CellCustomers | analytics.ReportPending) -> Any:
+    if isinstance(found, analytics.ReportPending):
+        return pending_response(cell.report, found)
+    return CellCustomersPublic(
+        report=found.cell.report,
+        as_of=found.as_of,
+        month=found.cell.month,
+        cell=found.cell.public(),
+        count=found.count,
+        customer_ids=found.customer_ids,
+        next_cursor=encode_cursor(found.next_after) if found.next_after else None,
+    )
+
+
+def pending_response(report: str, result: object) -> JSONResponse | None:
+    """202 with why a report is not there yet; None when it is."""
+    if not isinstance(result, analytics.ReportPending):
+        return None
+    body = ReportPendingPublic(
+        report=report,
+        status=result.status,
+        message=result.message,
+        requested_at=result.requested_at,
+    )
+    return JSONResponse(body.model_dump(), status_code=202)
+
+
+@router.get(
     "/{report}",
     responses={
         202: {"model": ReportPendingPublic, "description": "Not computed yet"},
@@ -236,13 +361,7 @@ def report_response(
 ) -> Any:
     """A report as the client asked for it (JSON or CSV), or 202 while it is pending."""
     if isinstance(result, analytics.ReportPending):
-        body = ReportPendingPublic(
-            report=report,
-            status=result.status,
-            message=result.message,
-            requested_at=result.requested_at,
-        )
-        return JSONResponse(body.model_dump(), status_code=202)
+        return pending_response(report, result)
     if fmt == "csv":
         return Response(
             to_csv(result.rows),

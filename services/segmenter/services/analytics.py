@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from segmenter.adapters.analytics_store import SNAPSHOT_TABLES
 from segmenter.adapters.journey_results import JourneyResultsUnavailable
+from segmenter.domain.analytics.cells import Cell, customers_of, page_after
 from segmenter.domain.analytics.snapshot import ProfileRef, SnapshotBuilder, shop_date
 from segmenter.domain.analytics.views import AdSpend, Period, ReportInputs, render
 from segmenter.domain.model import ClvScore
@@ -32,12 +33,14 @@ from segmenter.services.ports import ProfileRepository
 from shared.adapters.dynamodb import Position
 from shared.contracts.channels import CHANNELS
 from shared.contracts.envelope import EventEnvelope
-from shared.errors import InvalidInput
+from shared.errors import InvalidInput, NotFound
 from shared.log import get_logger
 
 if TYPE_CHECKING:
     from segmenter.adapters.duckdb_engine import FactsHook
     from segmenter.bootstrap import AnalyticsPorts
+    from segmenter.domain.records import SegmentDefinition
+    from segmenter.services.segments import Segments
     from shared.adapters.eventbridge import EventPublisher
 
 _log = get_logger("kizuna.analytics")
@@ -134,6 +137,8 @@ def run_pass(
                 table: ports.store.put_table(shop_id, table, result.files[table])
                 for table in SNAPSHOT_TABLES
             }
+            for month, path in result.cells.items():
+                ports.store.put_cells(shop_id, month, path)
         computed = {
             "as_of": as_of.isoformat(),
             "computed_at": now.isoformat(),
@@ -194,20 +199,7 @@ def report(
     """One report from the last pass's facts, or why there is none yet."""
     computed = ports.store.get_json(shop_id, "facts")
     if computed is None:
-        status = ports.store.get_json(shop_id, "status") or {}
-        state = str(status.get("status", "not_computed"))
-        if state == "ready":  # facts written elsewhere were lost: say so plainly
-            state = "not_computed"
-        messages = {
-            "not_computed": "analytics have not been computed for this shop yet; "
-            "POST /v1/analytics/refresh or wait for the nightly run",
-            "queued": "an analytics refresh is queued for this shop",
-            "running": "analytics are being computed for this shop",
-            "failed": "the last analytics run failed; POST /v1/analytics/refresh to retry",
-        }
-        return ReportPending(
-            state, messages.get(state, messages["not_computed"]), status.get("requested_at")
-        )
+        return _not_yet(ports, shop_id)
     inputs = ReportInputs(
         as_of=datetime.fromisoformat(computed["as_of"]).date(),
         period=period,
@@ -219,6 +211,83 @@ def report(
     return ReportResult(
         name, computed["as_of"], computed["computed_at"], render(name, computed["facts"], inputs)
     )
+
+
+# ---------------------------------------------------------------------------- cells
+
+
+@dataclass(frozen=True)
+class CellCustomers:
+    """One page of a list diagnosis cell's customers, as the last pass kept them."""
+
+    cell: Cell
+    as_of: str
+    count: int
+    customer_ids: list[str]
+    next_after: str | None
+
+
+def _not_yet(ports: AnalyticsPorts, shop_id: str) -> ReportPending:
+    """Why the shop has no facts: never computed, queued, running or failed."""
+    status = ports.store.get_json(shop_id, "status") or {}
+    state = str(status.get("status", "not_computed"))
+    if state == "ready":  # facts written elsewhere were lost: say so plainly
+        state = "not_computed"
+    messages = {
+        "not_computed": "analytics have not been computed for this shop yet; "
+        "POST /v1/analytics/refresh or wait for the nightly run",
+        "queued": "an analytics refresh is queued for this shop",
+        "running": "analytics are being computed for this shop",
+        "failed": "the last analytics run failed; POST /v1/analytics/refresh to retry",
+    }
+    return ReportPending(
+        state, messages.get(state, messages["not_computed"]), status.get("requested_at")
+    )
+
+
+def _cell_ids(
+    ports: AnalyticsPorts, shop_id: str, cell: Cell
+) -> tuple[str, list[str]] | ReportPending:
+    """The pass's as-of day and the cell's sorted customer ids, or why there are none yet
+    (a 404 naming the month when the pass kept none for it)."""
+    computed = ports.store.get_json(shop_id, "facts")
+    if computed is None:
+        return _not_yet(ports, shop_id)
+    rows = ports.store.get_cells(shop_id, cell.month)
+    if rows is None:
+        raise NotFound(f"the last analytics pass has no customers for {cell.month}", field="month")
+    return str(computed["as_of"]), customers_of(rows, cell)
+
+
+def cell_customers(
+    ports: AnalyticsPorts, shop_id: str, cell: Cell, limit: int, after: str | None
+) -> CellCustomers | ReportPending:
+    """A page of the customers behind `cell` at its month's end, or why not yet."""
+    got = _cell_ids(ports, shop_id, cell)
+    if isinstance(got, ReportPending):
+        return got
+    as_of, ids = got
+    found, next_after = page_after(ids, limit, after)
+    return CellCustomers(cell, as_of, len(ids), found, next_after)
+
+
+def save_cell_segment(
+    ports: AnalyticsPorts,
+    segments: Segments,
+    shop_id: str,
+    cell: Cell,
+    segment_id: str,
+    name: str,
+    description: str,
+) -> SegmentDefinition | ReportPending:
+    """The cell's customers as a segment of listed customers (tagged with the cell and
+    the pass's day, so the same cell of another pass is another tag)."""
+    got = _cell_ids(ports, shop_id, cell)
+    if isinstance(got, ReportPending):
+        return got
+    as_of, ids = got
+    tag = f"cell:{cell.report}:{cell.month}:{cell.name}@{as_of}"
+    return segments.create_for_customers(shop_id, segment_id, name, description, tag, ids)
 
 
 # ---------------------------------------------------------------------------- ad spend

@@ -87,6 +87,16 @@ class ProfileStore:
         returns those written (a profile an event changed meanwhile is left to that event)."""
         raise NotImplementedError
 
+    def put_first_product(self, profile: Profile, sku: str) -> bool:
+        """Set the profile's first product if it is still the version read (a backfill of
+        profiles stored before the field existed); False when an event changed it since."""
+        raise NotImplementedError
+
+    def add_tag(self, shop_id: str, customer_id: str, tag: str) -> bool:
+        """Put `tag` on the live profile, once; False when it has no profile or already
+        had the tag (a retry changes nothing twice)."""
+        raise NotImplementedError
+
 
 class EventStore:
     """Processed events: one event's changes written at once, its marker read back."""

@@ -42,6 +42,9 @@ SEGMENT_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 MAX_CUSTOM_SEGMENTS = 50
 """Per shop, besides the built-ins: bounds the membership changes one event can cause (an
 event is one DynamoDB transaction of at most 100 items)."""
+MAX_LISTED_CUSTOMERS = 2_000
+"""A segment of listed customers tags each in the API call (one conditional write per
+customer): bounded so the call ends well within the API's 29 s."""
 _log = get_logger("kizuna.segments")
 
 
@@ -226,13 +229,7 @@ class Segments:
                 "segment id must be 1-63 of a-z, 0-9, '_' or '-'", field="segment_id"
             )
         parse_rule(rule)  # a RuleError names the bad node
-        if any(d.segment_id == segment_id for d in self.definitions(shop_id)):
-            raise Conflict(f"segment '{segment_id}' already exists", field="segment_id")
-        if len(self._store.list_segments(shop_id)) >= MAX_CUSTOM_SEGMENTS:
-            raise SegmentLimitReached(
-                f"a shop can define at most {MAX_CUSTOM_SEGMENTS} segments; delete one first",
-                field="segment_id",
-            )
+        self._check_new(shop_id, segment_id)
         now = self._clock()
         definition = SegmentDefinition(segment_id, name, rule, description, False, now)
         self._store.put_segment(shop_id, definition)
@@ -251,6 +248,45 @@ class Segments:
             ]
         )
         return definition
+
+    def _check_new(self, shop_id: str, segment_id: str) -> None:
+        """Refuses an id that exists, or a shop at its limit of segments."""
+        if any(d.segment_id == segment_id for d in self.definitions(shop_id)):
+            raise Conflict(f"segment '{segment_id}' already exists", field="segment_id")
+        if len(self._store.list_segments(shop_id)) >= MAX_CUSTOM_SEGMENTS:
+            raise SegmentLimitReached(
+                f"a shop can define at most {MAX_CUSTOM_SEGMENTS} segments; delete one first",
+                field="segment_id",
+            )
+
+    def create_for_customers(
+        self,
+        shop_id: str,
+        segment_id: str,
+        name: str,
+        description: str,
+        tag: str,
+        customer_ids: Sequence[str],
+    ) -> SegmentDefinition:
+        """A segment of exactly these customers (an earlier month's cell, which no rule
+        over today's profiles can name): each gets `tag`, and the segment is `tags
+        contains tag`, so it works everywhere a segment does (campaigns, journeys,
+        exports). Checked before any tag is written; a retry tags nobody twice."""
+        if not SEGMENT_ID.match(segment_id) or segment_id.startswith("builtin"):
+            raise InvalidInput(
+                "segment id must be 1-63 of a-z, 0-9, '_' or '-'", field="segment_id"
+            )
+        if len(customer_ids) > MAX_LISTED_CUSTOMERS:
+            raise InvalidInput(
+                f"a cell of {len(customer_ids)} customers is more than the "
+                f"{MAX_LISTED_CUSTOMERS} one segment of listed customers may hold",
+                field="cell",
+            )
+        self._check_new(shop_id, segment_id)
+        for customer_id in customer_ids:
+            self._profiles.add_tag(shop_id, customer_id, tag)
+        rule = {"all": [{"field": "tags", "op": "contains", "value": tag}]}
+        return self.create(shop_id, segment_id, name, rule, description)
 
     def recompute_requested(self, shop_id: str, segment_id: str) -> dict[str, Any]:
         """The recompute a segment's creation asked for (the event function's, not the API

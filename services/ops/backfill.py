@@ -1,0 +1,22 @@
+"""`kizuna backfill`: the backfills of fields added after data was stored, for one shop,
+against whatever AWS the environment points at (or the local stack)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from feedback import bootstrap as feedback_bootstrap
+from segmenter import bootstrap as segmenter_bootstrap
+from segmenter.services.backfill import backfill_first_product
+
+
+def run_backfill(shop_id: str) -> dict[str, dict[str, Any]]:
+    """Both backfills for the shop, with what each read and changed."""
+    segmenter = segmenter_bootstrap.build()
+    first = backfill_first_product(segmenter.profiles, segmenter.profiles, shop_id)
+    skus = feedback_bootstrap.build().restock.backfill_sku_list(shop_id)
+    return {
+        "first_product": {k: v for k, v in asdict(first).items() if k != "shop_id"},
+        "restock_skus": {k: v for k, v in asdict(skus).items() if k != "shop_id"},
+    }

@@ -1,0 +1,125 @@
+"""`kizuna backfill`: profiles and restock sign-ups stored before `first_product` and the
+restock SKU list existed get them, over real HTTP and DynamoDB (in-process moto); a
+second run changes nothing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from ops.cli import app
+from tests.conftest import Cloud, ShopKeys, order_payload
+
+
+def _order(n: int, customer: str, day: str, skus: list[str]) -> dict[str, Any]:
+    items = [{"sku": s, "quantity": 1, "unit_price": "1000"} for s in skus]
+    return order_payload(
+        n,
+        customer_id=customer,
+        email=f"{customer}@example.jp",
+        placed_at=f"{day}T10:00:00+09:00",
+        items=items,
+        total="1000",
+    )
+
+
+def _profile_item(cloud: Cloud, customer: str) -> dict[str, Any]:
+    got = cloud.session.client("dynamodb").get_item(
+        TableName=cloud.settings.segmenter_table,
+        Key={"pk": {"S": f"SHOP#acme#CUST#{customer}"}, "sk": {"S": "PROFILE"}},
+    )
+    item: dict[str, Any] = got["Item"]
+    return item
+
+
+def _listed(client: TestClient, shop: ShopKeys) -> dict[str, dict[str, int]]:
+    r = client.get("/v1/restock/skus", params={"limit": 100}, headers=shop.header(shop.admin))
+    assert r.status_code == 200, r.text
+    return {row["sku"]: row["signups"] for row in r.json()}
+
+
+def _backfill() -> str:
+    result = CliRunner().invoke(app, ["backfill", "--shop", "acme"])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_backfill_fills_first_products_and_the_restock_sku_list_once(
+    cloud: Cloud, shop: ShopKeys, segmenter_client: TestClient
+) -> None:
+    """Given c1 (first order: A then B, later C) and c2 (first order D), and three
+    restock sign-ups for two SKUs, stored as data was before `first_product` and the SKU
+    list existed (the profiles' field and the list's counts removed)
+    When `kizuna backfill --shop acme` runs, and runs again
+    Then c1's first product is A and c2's D (a rule on it counts them), the SKU list
+    counts each SKU's sign-ups, and the second run writes nothing (same profile versions,
+    nothing filled or fixed)."""
+    from feedback.entrypoints.api import app as feedback_app
+
+    feedback = TestClient(feedback_app)
+    events = shop.header(shop.events)
+    for n, (customer, day, skus) in enumerate(
+        [
+            ("c1", "2026-10-01", ["SKU-A", "SKU-B"]),
+            ("c1", "2026-10-20", ["SKU-C"]),
+            ("c2", "2026-10-05", ["SKU-D"]),
+        ]
+    ):
+        r = segmenter_client.post("/v1/orders", json=_order(n, customer, day, skus), headers=events)
+        assert r.status_code == 201, r.text
+    for sku, email in (
+        ("SERUM-30", "a@example.jp"),
+        ("SERUM-30", "b@example.jp"),
+        ("MASK", "a@example.jp"),
+    ):
+        body = {"sku": sku, "channel": "email", "email": email}
+        r = feedback.post("/v1/restock/signups", json=body, headers=shop.header(shop.admin))
+        assert r.status_code in (201, 202), r.text
+    assert _listed(feedback, shop) == {
+        "SERUM-30": {"pending": 2, "active": 0, "unsubscribed": 0},
+        "MASK": {"pending": 1, "active": 0, "unsubscribed": 0},
+    }
+    dynamodb = cloud.session.client("dynamodb")
+    for customer in ("c1", "c2"):
+        dynamodb.update_item(
+            TableName=cloud.settings.segmenter_table,
+            Key={"pk": {"S": f"SHOP#acme#CUST#{customer}"}, "sk": {"S": "PROFILE"}},
+            UpdateExpression="REMOVE #stats.#first",
+            ExpressionAttributeNames={"#stats": "stats", "#first": "first_product"},
+        )
+    for sku in ("SERUM-30", "MASK"):
+        dynamodb.delete_item(
+            TableName=cloud.settings.feedback_table,
+            Key={"pk": {"S": "SHOP#acme#RESTOCK#SKUS"}, "sk": {"S": sku}},
+        )
+    reader = shop.header(shop.reader)
+    assert segmenter_client.get("/v1/customers/c1", headers=reader).json()["first_product"] is None
+    assert _listed(feedback, shop) == {}
+
+    # When the backfill runs
+    out = _backfill()
+    assert "first_product: profiles 2, missing 2, filled 2" in out, out
+    assert "restock_skus: skus 2, fixed 2, moved 0" in out, out
+
+    # Then the profiles have their first products, and rules read them
+    for customer, sku in (("c1", "SKU-A"), ("c2", "SKU-D")):
+        body = segmenter_client.get(f"/v1/customers/{customer}", headers=reader).json()
+        assert body["first_product"] == sku
+    rule = {"all": [{"field": "first_product", "op": "eq", "value": "SKU-A"}]}
+    r = segmenter_client.post(
+        "/v1/segments/preview", json={"rule": rule, "sample": 10}, headers=reader
+    )
+    assert r.json() == {"count": 1, "sample_customer_ids": ["c1"]}
+    assert _listed(feedback, shop) == {
+        "SERUM-30": {"pending": 2, "active": 0, "unsubscribed": 0},
+        "MASK": {"pending": 1, "active": 0, "unsubscribed": 0},
+    }
+
+    # And a second run changes nothing
+    versions = {c: _profile_item(cloud, c)["version"] for c in ("c1", "c2")}
+    out = _backfill()
+    assert "first_product: profiles 2, missing 0, filled 0" in out, out
+    assert "restock_skus: skus 2, fixed 0, moved 0" in out, out
+    assert {c: _profile_item(cloud, c)["version"] for c in ("c1", "c2")} == versions
