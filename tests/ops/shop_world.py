@@ -62,7 +62,8 @@ def load_shop(cloud: Cloud, shop_id: str, clock: FixedClock, people: int = 4) ->
     """Given `shop_id` with `people` customers: orders (one shipped, one cancelled), a
     profile with a birthday, a LINE friend and an SMS number, views and a cart, a custom
     segment and the built-in journeys on (so enrolments and deliveries), a campaign sent
-    to the segment, ad spend, a survey answered and restock sign-ups."""
+    to the segment, ad spend, a survey answered, a restock sign-up and the SKU's release
+    (sold out, then back: c-1 is told)."""
     shop = make_shop(cloud, shop_id)
     admin = shop.header(shop.admin)
     principal = authenticate_token(cloud.keys, shop.admin)
@@ -181,7 +182,13 @@ def load_shop(cloud: Cloud, shop_id: str, clock: FixedClock, people: int = 4) ->
         )
     signup = {"sku": "SERUM-30", "channel": "email", "customer_id": "c-1"}
     _ok(feedback.post("/v1/restock/signups", json=signup, headers=storefront), 201)
-    deliver(cloud)
+    stock = [
+        {"type": "inventory.changed", "event_id": f"inv-{n}", "sku": "SERUM-30", "quantity": q}
+        for n, q in enumerate((0, 5))
+    ]
+    for event in stock:  # sold out, then back: a restock release tells c-1
+        _ok(segmenter.post("/v1/events", json=event, headers=storefront), 201)
+        deliver(cloud)
     clock.advance(days=4)
     messenger_events.journey_dispatcher()
     deliver(cloud)
