@@ -142,7 +142,8 @@ def test_import_refuses_a_target_holding_the_shop_and_a_bad_file_writes_nothing(
     """Given acme's export
     When it is imported where acme already is, under another shop's name, or edited to
     carry a beta item, cut short, or not JSON
-    Then each is refused (exit 1) with a message naming the cause, and no table changes."""
+    Then each is refused (exit 1) with a message naming the cause, and no table changes;
+    and exporting a shop the stack does not have fails without writing a file."""
     with _loaded(monkeypatch, clock) as (cloud, _):
         good = _export(tmp_path, "acme.jsonl")
         lines = good.read_text().splitlines()
@@ -177,6 +178,13 @@ def test_import_refuses_a_target_holding_the_shop_and_a_bad_file_writes_nothing(
             assert refused.exit_code == 1, (path.name, refused.output)
             assert message in " ".join(refused.output.split()), refused.output
         assert not any(_raw(fresh).values())
+        nothing = tmp_path / "nothing"
+        nothing.mkdir()
+        absent = CliRunner().invoke(
+            app, ["shop", "export", "--shop", "acme", "--out", str(nothing)]
+        )
+    assert absent.exit_code == 1 and "no shop 'acme'" in absent.output
+    assert list(nothing.iterdir()) == []
 
 
 def _item(pk: str, sk: str, **more: str) -> dict[str, Any]:
