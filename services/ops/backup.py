@@ -282,8 +282,8 @@ class ShopBackup:
 
 def read_export(shop_id: str, lines: Iterable[str]) -> dict[str, list[dict[str, Any]]]:
     """The items of an export file, per table, checked: the header names this format and
-    shop, every line is a known table and an item of the shop (or a suppression), and the
-    counts match. A `Refused` names the line."""
+    shop, every line is a known table and an item of the shop (or a suppression), no key
+    comes twice, and the counts match. A `Refused` names the line."""
     it = iter(lines)
     try:
         header = json.loads(next(it))
@@ -298,10 +298,15 @@ def read_export(shop_id: str, lines: Iterable[str]) -> dict[str, list[dict[str, 
     if header.get("shop") != shop_id:
         raise Refused("shop", f"the file holds shop {header.get('shop')!r}, not {shop_id!r}")
     found: dict[str, list[dict[str, Any]]] = {t: [] for t in TABLES}
+    seen: set[tuple[str, str, str]] = set()
     for number, text in enumerate(it, start=2):
         if not text.strip():
             continue
         found_table, item = _parse_line(number, text)
+        where = (found_table, *_sort_key(item))
+        if where in seen:
+            raise Refused("in", f"line {number}: a second item with the key of an earlier one")
+        seen.add(where)
         try:
             belongs = owner(item)
         except (UnknownLayout, KeyError, TypeError) as err:

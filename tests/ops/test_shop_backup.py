@@ -141,7 +141,7 @@ def test_import_refuses_a_target_holding_the_shop_and_a_bad_file_writes_nothing(
 ) -> None:
     """Given acme's export
     When it is imported where acme already is, under another shop's name, or edited to
-    carry a beta item, cut short, or not JSON
+    carry a beta item, cut short, given a line twice, or not JSON
     Then each is refused (exit 1) with a message naming the cause, and no table changes;
     and exporting a shop the stack does not have fails without writing a file."""
     with _loaded(monkeypatch, clock) as (cloud, _):
@@ -164,12 +164,17 @@ def test_import_refuses_a_target_holding_the_shop_and_a_bad_file_writes_nothing(
     foreign.write_text("\n".join([json.dumps(header), *lines[1:], beta_line]) + "\n")
     short = tmp_path / "short.jsonl"
     short.write_text("\n".join(lines[:-1]) + "\n")
+    twice = tmp_path / "twice.jsonl"
+    doubled = json.loads(lines[0])
+    doubled["counts"]["platform"] += 1
+    twice.write_text("\n".join([json.dumps(doubled), lines[1], *lines[1:]]) + "\n")
     garbage = tmp_path / "garbage.jsonl"
     garbage.write_text("order_id,total\n1,2\n")
     cases = [
         (good, "beta", "holds shop 'acme', not 'beta'"),
         (foreign, "acme", "an item of another shop ('beta')"),
         (short, "acme", "the file is incomplete"),
+        (twice, "acme", "line 3: a second item with the key of an earlier one"),
         (garbage, "acme", "not a `kizuna shop export` file"),
     ]
     with open_cloud(monkeypatch) as fresh:
