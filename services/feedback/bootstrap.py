@@ -9,7 +9,8 @@ from typing import Any
 
 from feedback.adapters.repository import DynamoFeedbackRepository
 from feedback.adapters.rights import DynamoFeedbackPersonalData
-from feedback.services.ports import RestockStore, SurveyStore
+from feedback.services.merges import Merges
+from feedback.services.ports import PersonRecords, RestockStore, SurveyStore
 from feedback.services.restock import Restock
 from feedback.services.surveys import Surveys
 from shared import aws
@@ -33,6 +34,8 @@ class FeedbackAdapters:
     publisher: EventPublisher
     personal_data: PersonalData
     """What the table holds on a person (disclosure, erasure)."""
+    person_records: PersonRecords
+    """The same, moved to the survivor of a merge."""
     erasures: ErasureLog
     clock: Callable[[], datetime] = shared_clock.now
 
@@ -46,6 +49,8 @@ class FeedbackContainer:
     restock: Restock
     rights: ConsumerRights
     """Disclosure and `customer.erased` on the feedback service's side."""
+    merges: Merges
+    """`customer.merged`: a merged-away id's answers and sign-ups follow the person."""
 
     @property
     def keys(self) -> KeyStore:
@@ -73,6 +78,7 @@ def wire(a: FeedbackAdapters) -> FeedbackContainer:
         surveys=Surveys(a.surveys, a.publisher, a.settings, a.clock),
         restock=Restock(a.restock, a.publisher, a.settings, a.clock),
         rights=ConsumerRights("feedback", a.personal_data, a.erasures, a.clock),
+        merges=Merges(a.person_records),
     )
 
 
@@ -81,6 +87,7 @@ def build(settings: Settings | None = None) -> FeedbackContainer:
     session = aws.session(settings.aws_region)
     dynamodb = aws.client(session, "dynamodb")
     table = DynamoFeedbackRepository(dynamodb, settings.feedback_table)
+    person = DynamoFeedbackPersonalData(dynamodb, settings.feedback_table)
     return wire(
         FeedbackAdapters(
             settings=settings,
@@ -88,7 +95,8 @@ def build(settings: Settings | None = None) -> FeedbackContainer:
             surveys=table,
             restock=table,
             publisher=EventBridgePublisher(aws.client(session, "events"), settings.event_bus_name),
-            personal_data=DynamoFeedbackPersonalData(dynamodb, settings.feedback_table),
+            personal_data=person,
+            person_records=person,
             erasures=DynamoErasureLog(dynamodb, settings.feedback_table, "feedback"),
         )
     )

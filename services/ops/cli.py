@@ -93,6 +93,96 @@ def shop_create(
     typer.echo(issued.token)
 
 
+def _backup(local: bool, state_dir: Path) -> Any:
+    """The shop backup on the tables the environment (or `--local`) points at."""
+    if local:
+        _use_local(state_dir)
+    from ops.backup import TABLES, ShopBackup
+    from shared import aws
+    from shared.settings import get_settings
+
+    settings = get_settings()
+    client = aws.client(aws.session(settings.aws_region), "dynamodb")
+    return ShopBackup(client, {t: getattr(settings, f"{t}_table") for t in TABLES})
+
+
+def _backup_file(path: Path, shop: str) -> Path:
+    """A directory holds the shop's file as `<shop>.jsonl`."""
+    return path / f"{shop}.jsonl" if path.is_dir() else path
+
+
+def _counts_table(title: str, counts: dict[str, int]) -> Table:
+    table = Table("table", "items", title=title)
+    table.columns[1].justify = "right"
+    for name, count in counts.items():
+        table.add_row(name, f"{count:,}")
+    table.add_row("[bold]total[/bold]", f"[bold]{sum(counts.values()):,}[/bold]")
+    return table
+
+
+@shop_app.command("export")
+def shop_export(
+    shop: Annotated[str, typer.Option("--shop", help="The shop to export.")],
+    out: Annotated[
+        Path, typer.Option("--out", help="A JSONL file, or a directory (gets <shop>.jsonl).")
+    ],
+    local: LocalFlag = False,
+    state_dir: StateDir = DEFAULT_STATE_DIR,
+) -> None:
+    """Write the shop's whole state (every table of every service) as JSONL: DynamoDB's
+    typed JSON per item, sorted, so the same state is the same bytes. Written to a
+    temporary file first: an interrupted export leaves no partial file."""
+    from ops.backup import UnknownLayout
+
+    backup = _backup(local, state_dir)
+    target = _backup_file(out, shop)
+    partial = target.with_name(target.name + ".partial")
+    try:
+        with partial.open("w", encoding="utf-8") as handle:
+            counts = backup.export(shop, handle)
+    except UnknownLayout as err:
+        partial.unlink(missing_ok=True)
+        console.print(f"[red]export: {err}[/red]")
+        raise typer.Exit(1) from None
+    if not counts["platform"]:
+        partial.unlink(missing_ok=True)
+        console.print(f"[red]shop: no shop {shop!r} in this stack[/red]")
+        raise typer.Exit(1)
+    partial.replace(target)
+    console.print(_counts_table(f"Exported {shop}", counts))
+    typer.echo(str(target))
+
+
+@shop_app.command("import")
+def shop_import(
+    shop: Annotated[str, typer.Option("--shop", help="The shop the file holds.")],
+    source: Annotated[
+        Path,
+        typer.Option(
+            "--in", exists=True, help="A file `kizuna shop export` wrote, or its directory."
+        ),
+    ],
+    local: LocalFlag = False,
+    state_dir: StateDir = DEFAULT_STATE_DIR,
+) -> None:
+    """Write an export into a stack where the shop has nothing yet (a target holding any
+    item of the shop is refused). The whole file is checked before anything is written."""
+    from ops.backup import Refused
+
+    path = _backup_file(source, shop)
+    if not path.is_file():
+        console.print(f"[red]in: no file {path}[/red]")
+        raise typer.Exit(2)
+    backup = _backup(local, state_dir)
+    try:
+        with path.open(encoding="utf-8") as handle:
+            counts = backup.import_(shop, handle)
+    except Refused as err:
+        console.print(f"[red]{err.field}: {err.message}[/red]")
+        raise typer.Exit(1) from None
+    console.print(_counts_table(f"Imported {shop}", counts))
+
+
 class Language(StrEnum):
     JA = "ja"
     EN = "en"

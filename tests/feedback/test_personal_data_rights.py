@@ -10,10 +10,12 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from feedback.adapters.rights import DynamoFeedbackPersonalData
+from feedback.bootstrap import FeedbackContainer
 from shared.clock import FixedClock as Clock
 from shared.contracts import details
 from tests.conftest import Cloud
-from tests.feedback.conftest import SURVEY, FeedbackKeys, answers
+from tests.feedback.conftest import SURVEY, FeedbackKeys, _install, answers
 from tests.feedback.test_restock import SKU, _deliver, _signup, _sku
 
 ERASURE = "erasure-test-1"
@@ -115,3 +117,44 @@ def test_after_erasure_her_answers_and_sign_ups_are_gone_once(
     }
     assert "c-1" not in status.text
     assert api.get(f"/v1/feedback/erasures/{ERASURE}", headers=other_keys.admin).status_code == 404
+
+
+class Requests:
+    """The DynamoDB operations one client sends, in order."""
+
+    def __init__(self, client: Any) -> None:
+        self.operations: list[str] = []
+        client.meta.events.register("before-call.dynamodb", self._count)
+
+    def _count(self, model: Any, **_: Any) -> None:
+        self.operations.append(str(model.name))
+
+
+@pytest.mark.usefixtures("people")
+def test_disclosure_and_erasure_read_the_person_by_index_never_by_scan(
+    api: TestClient, keys: FeedbackKeys, cloud: Cloud, fb: FeedbackContainer, clock: Clock
+) -> None:
+    """Given Hanako, Taro and twenty more people's answers in acme
+    When acme's admin exports Hanako, and `customer.erased` names her
+    Then each reads her with two Queries (the `person` index and her memberships) and no
+    Scan, however many other people the table holds; the erasure still removes her."""
+    for n in range(20):
+        body = {"response_id": f"r-x{n}", "customer_id": f"c-x{n}", "answers": answers()}
+        assert api.post(
+            "/v1/surveys/why-bought/responses", json=body, headers=keys.storefront
+        ).is_success
+    client = cloud.session.client("dynamodb")
+    person = DynamoFeedbackPersonalData(client, cloud.settings.feedback_table)
+    requests = Requests(client)
+    _install(fb.replaced(personal_data=person, person_records=person))
+
+    exported = _export(api, keys.admin, "c-1")
+    read_for_export = list(requests.operations)
+    requests.operations.clear()
+    _erase(clock)
+
+    assert read_for_export == ["Query", "Query"]
+    assert [r["response_id"] for r in exported["survey_responses"]] == ["r-1"]
+    assert "Scan" not in requests.operations
+    assert requests.operations.count("Query") == 2
+    assert not any(v for k, v in _export(api, keys.admin, "c-1").items() if k != "service")

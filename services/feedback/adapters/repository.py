@@ -14,6 +14,11 @@ Key design (``S`` = ``SHOP#<shop>``):
 - notification    ``S#RELEASE#<release id>`` / ``N#<sign-up id>``: notified, clicked, bought
 - open releases   ``RELEASES#OPEN`` / ``<shop>#<sku>#<release id>`` (what the wave schedule reads)
 
+Every item that names a customer (a response and its marker, a sign-up, a notification)
+carries ``person`` = ``S#CUST#<customer>``, the key of the sparse `person` index: a
+person's items are one Query away, for disclosure, erasure and `customer.merged`
+(`feedback.adapters.rights`), with no Scan of the table.
+
 ``<sku>`` in a key is percent-encoded (`_sku_part`): a SKU may hold '#' (``SERUM-30#SIGNUPS``
 is a valid SKU), and written as is it would land in another SKU's records.
 
@@ -68,6 +73,14 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 OPEN_RELEASES = "RELEASES#OPEN"
+PERSON_INDEX = "person"
+
+
+def person_key(shop_id: str, customer_id: str | None) -> str | None:
+    """The `person` index key of a customer's items (None: an anonymous item, not indexed)."""
+    return f"{_shop(shop_id)}#CUST#{customer_id}" if customer_id else None
+
+
 CONDITION_FAILED = "ConditionalCheckFailed"
 TRANSACTION_CONFLICT = "TransactionConflict"
 TRANSACTION_ATTEMPTS = 4
@@ -194,6 +207,7 @@ def _signup_to(s: SignUp) -> dict[str, Any]:
         "sku": s.sku,
         "channel": s.channel,
         "customer_id": s.recipient.customer_id,
+        "person": person_key(s.shop_id, s.recipient.customer_id),
         "address": s.recipient.address,
         "status": s.status,
         "created_at": _iso(s.created_at),
@@ -409,6 +423,7 @@ class DynamoFeedbackRepository(FeedbackRepository):
                 "survey_id": response.survey_id,
                 "survey_version": response.survey_version,
                 "customer_id": response.customer_id,
+                "person": person_key(response.shop_id, response.customer_id),
                 "preferences": json.dumps(preferences, ensure_ascii=False),
                 "answered_at": answered,
             }
@@ -420,6 +435,7 @@ class DynamoFeedbackRepository(FeedbackRepository):
                 "response_id": response.response_id,
                 "survey_version": response.survey_version,
                 "customer_id": response.customer_id,
+                "person": person_key(response.shop_id, response.customer_id),
                 "answers": json.dumps(
                     {
                         k: list(v) if isinstance(v, tuple) else v
@@ -797,7 +813,9 @@ class DynamoFeedbackRepository(FeedbackRepository):
                 "sk": f"N#{signup.signup_id}",
                 "notified_at": _iso(at),
                 "customer_id": signup.recipient.customer_id,
+                "person": person_key(release.shop_id, signup.recipient.customer_id),
                 "channel": signup.channel,
+                "sku": signup.sku,
             }
         )
         codes = self._transact(

@@ -1,12 +1,17 @@
-"""What the feedback table holds on a person, read out whole (disclosure) or removed
-(erasure): survey responses (and their idempotency markers), restock sign-ups (with the
-address), the copy of their segment memberships, and restock notifications.
+"""What the feedback table holds on a person, read out whole (disclosure), removed
+(erasure) or moved to the survivor of a merge (`customer.merged`): survey responses (and
+their idempotency markers), restock sign-ups (with the address), restock notifications,
+and the copy of their segment memberships.
 
-The table has no index by person, so both read the shop's items with a filtered Scan:
-slow on a large table, but an erasure or a disclosure is a rare admin request. A
-notification keeps its marker without the person (it guards the release wave against a
-second send) and the release's counters stay; the rest is deleted. Every write is
-idempotent: a repeat finds, and counts, nothing."""
+A person's items are read with two Queries, never a Scan: the sparse `person` index
+(every item naming a customer carries ``person``) and the person's membership partition.
+An erased person's notification keeps its marker without the person (it guards the
+release wave against a second send) and the release's counters stay; the rest is
+deleted. A merge moves answers to the survivor and re-keys sign-ups and notifications to
+the survivor's sign-up id (a sign-up id hashes SKU, channel and customer: the survivor
+signing up again must find it); where the survivor already has that sign-up, the
+merged-away one goes and its SKU's count with it. Every write is conditional on the item
+still naming the old id: a repeat, or a redelivered event, finds and counts nothing."""
 
 from __future__ import annotations
 
@@ -14,19 +19,27 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from feedback.adapters.repository import CONDITION_FAILED, signup_count_key
+from feedback.adapters.repository import (
+    CONDITION_FAILED,
+    PERSON_INDEX,
+    person_key,
+    signup_count_key,
+)
+from feedback.domain.restock import Recipient, signup_id_for
+from feedback.services.ports import PersonRecords
 from shared.adapters.dynamodb import (
     cancellation_codes,
     is_condition_failure,
     key,
-    scan_all,
+    query_all,
+    to_item,
 )
 from shared.rights import PersonalData
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-_KEYS = ("pk", "sk")
+_KEYS = ("pk", "sk", "person")
 
 
 def _kind(pk: str, sk: str) -> str:
@@ -43,24 +56,32 @@ def _kind(pk: str, sk: str) -> str:
     return "other"
 
 
-class DynamoFeedbackPersonalData(PersonalData):
+class DynamoFeedbackPersonalData(PersonalData, PersonRecords):
     def __init__(self, client: DynamoDBClient, table: str) -> None:
         self._client = client
         self._table = table
 
+    def _indexed(self, shop_id: str, customer_id: str) -> list[dict[str, Any]]:
+        """The items naming the person: one Query of the `person` index."""
+        return list(
+            query_all(
+                self._client,
+                TableName=self._table,
+                IndexName=PERSON_INDEX,
+                KeyConditionExpression="person = :p",
+                ExpressionAttributeValues={":p": {"S": str(person_key(shop_id, customer_id))}},
+            )
+        )
+
     def _items(self, shop_id: str, customer_id: str) -> list[dict[str, Any]]:
-        shop = f"SHOP#{shop_id}"
-        kwargs: dict[str, Any] = {
-            "TableName": self._table,
-            "FilterExpression": "begins_with(pk, :shop) AND (customer_id = :c OR pk = :segs)",
-            "ExpressionAttributeValues": {
-                ":shop": {"S": f"{shop}#"},
-                ":c": {"S": customer_id},
-                ":segs": {"S": f"{shop}#CUST#{customer_id}#SEGS"},
-            },
-            "ConsistentRead": True,
-        }
-        return list(scan_all(self._client, **kwargs))
+        memberships = query_all(
+            self._client,
+            TableName=self._table,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": f"SHOP#{shop_id}#CUST#{customer_id}#SEGS"}},
+            ConsistentRead=True,
+        )
+        return [*self._indexed(shop_id, customer_id), *memberships]
 
     def export(self, shop_id: str, customer_ids: list[str]) -> dict[str, Any]:
         out: dict[str, list[dict[str, Any]]] = {
@@ -137,7 +158,7 @@ class DynamoFeedbackPersonalData(PersonalData):
             self._client.update_item(
                 TableName=self._table,
                 Key=key(pk, sk),
-                UpdateExpression="REMOVE customer_id",
+                UpdateExpression="REMOVE customer_id, person",
                 ConditionExpression="customer_id = :c",
                 ExpressionAttributeValues={":c": {"S": customer_id}},
             )
@@ -146,3 +167,90 @@ class DynamoFeedbackPersonalData(PersonalData):
                 return False
             raise
         return True
+
+    # ------------------------------------------------------------------ customer.merged
+    def move_person(self, shop_id: str, from_customer: str, to_customer: str) -> dict[str, int]:
+        moved: dict[str, int] = {}
+        for item in self._indexed(shop_id, from_customer):
+            pk, sk = str(item["pk"]), str(item["sk"])
+            kind = _kind(pk, sk)
+            if kind in ("restock_signups", "restock_notifications") and item.get("sku"):
+                done = self._move(shop_id, item, from_customer, to_customer, str(item["sku"]))
+            else:  # answers and their markers, a notification written before it held the SKU
+                done = self._rename(shop_id, pk, sk, from_customer, to_customer)
+            if done:
+                moved[kind] = moved.get(kind, 0) + 1
+        return moved
+
+    def _rename(self, shop_id: str, pk: str, sk: str, old: str, new: str) -> bool:
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=key(pk, sk),
+                UpdateExpression="SET customer_id = :new, person = :p",
+                ConditionExpression="customer_id = :old",
+                ExpressionAttributeValues={
+                    ":new": {"S": new},
+                    ":old": {"S": old},
+                    ":p": {"S": str(person_key(shop_id, new))},
+                },
+            )
+        except ClientError as err:
+            if is_condition_failure(err):
+                return False
+            raise
+        return True
+
+    def _move(self, shop_id: str, item: dict[str, Any], old: str, new: str, sku: str) -> bool:
+        """A sign-up (sort key: its id) or a notification (``N#<sign-up id>``) under the
+        survivor's sign-up id, in one transaction with the old one's delete; where the
+        survivor has it already, only the old one goes (a sign-up's count with it)."""
+        pk, sk = str(item["pk"]), str(item["sk"])
+        signup_id = signup_id_for(sku, item["channel"], Recipient(customer_id=new))
+        notification = sk.startswith("N#")
+        moved = {**item, "sk": f"N#{signup_id}" if notification else signup_id}
+        moved.update(customer_id=new, person=person_key(shop_id, new))
+        delete_old = {
+            "Delete": {
+                "TableName": self._table,
+                "Key": key(pk, sk),
+                "ConditionExpression": "customer_id = :old",
+                "ExpressionAttributeValues": {":old": {"S": old}},
+            }
+        }
+        put_new = {
+            "Put": {
+                "TableName": self._table,
+                "Item": to_item(moved),
+                "ConditionExpression": "attribute_not_exists(pk)",
+            }
+        }
+        codes = self._cancelled([put_new, delete_old])
+        if not codes:
+            return True
+        if codes[1] == CONDITION_FAILED:
+            return False  # moved (or erased) already
+        if notification:
+            return not self._cancelled([delete_old])
+        count = {
+            "Update": {
+                "TableName": self._table,
+                "Key": signup_count_key(shop_id, sku),
+                "UpdateExpression": "ADD #s :minus",
+                "ExpressionAttributeNames": {"#s": str(item["status"])},
+                "ExpressionAttributeValues": {":minus": {"N": "-1"}},
+            }
+        }
+        return not self._cancelled([delete_old, count])
+
+    def _cancelled(self, items: list[dict[str, Any]]) -> list[str | None]:
+        """[] when the transaction went through, else its per-item cancellation codes
+        (a failed condition among them; any other failure raises)."""
+        try:
+            self._client.transact_write_items(TransactItems=items)  # type: ignore[arg-type]
+        except ClientError as err:
+            codes = cancellation_codes(err)
+            if CONDITION_FAILED in codes:
+                return codes
+            raise
+        return []

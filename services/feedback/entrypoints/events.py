@@ -4,6 +4,8 @@
 - `order.placed`: counts purchases of released SKUs within the early-access window.
 - `segment.entered` / `segment.exited`: the feedback service's own copy of membership,
   stored on each survey response so results can be read by segment.
+- `customer.erased`: the person's answers and sign-ups go.
+- `customer.merged`: the merged-away ids' answers and sign-ups move to the survivor.
 """
 
 from __future__ import annotations
@@ -56,6 +58,13 @@ def on_customer_erased(envelope: EventEnvelope, detail: Any) -> dict[str, Any]:
     return {"erasure_id": record.erasure_id, "status": record.status}
 
 
+def on_customer_merged(envelope: EventEnvelope, detail: Any) -> dict[str, Any]:
+    """Profiles proved one person: their answers and sign-ups follow the survivor."""
+    assert isinstance(detail, details.CustomerMerged)
+    moved = container().merges.merged(envelope.shop, detail.customer_id, detail.merged_ids)
+    return {"customer_id": detail.customer_id, "moved": moved}
+
+
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return dispatch(
         event,
@@ -65,6 +74,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             "segment.entered": on_segment_changed,
             "segment.exited": on_segment_changed,
             "customer.erased": on_customer_erased,
+            "customer.merged": on_customer_merged,
         },
         schedules={"restock-waves": restock_waves},
     )

@@ -148,3 +148,12 @@ class RestockStore:
 
 
 # ---------------------------------------------------------------------------- codecs
+
+
+class PersonRecords:
+    """What the feedback table holds under one customer id, moved to another."""
+
+    def move_person(self, shop_id: str, from_customer: str, to_customer: str) -> dict[str, int]:
+        """File the id's answers, sign-ups and notifications under `to_customer`;
+        idempotent. How many items of each kind moved this time."""
+        raise NotImplementedError

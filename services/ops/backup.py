@@ -1,0 +1,334 @@
+"""`kizuna shop export` / `kizuna shop import`: one shop's whole state as JSONL.
+
+Every table of the template is read (a Scan, filtered server-side to items that name the
+shop, then classified here exactly), and every item that belongs to the shop is written
+as it is stored, in DynamoDB's typed JSON (`{"S": ...}`, `{"N": "12.50"}`, `{"SS": [...]}`,
+binaries base64): a Decimal stays a Decimal, a set a set. Lines are sorted (table, then
+pk, sk; map keys and set members sorted), so two exports of the same state are the same
+bytes.
+
+An item belongs to a shop by its key; `owner` knows every key layout of the services
+(the adapters' module docstrings list them) and refuses one it does not know, so a new
+layout cannot silently be left out of a backup. Three kinds of items are not any shop's:
+the journey workers' leases and daily scan claims (operational, rebuilt by the next
+tick), and address suppressions (`SUPPRESS#email#<sha256>`: a bounce or complaint holds
+for the address, whichever shop sent). The export carries the suppressions of the
+addresses the shop's recipients have, so a restored shop does not mail a bounced
+address again; the import adds them where the target has none.
+
+Import writes only into a stack where the shop has nothing (checked first, as is every
+line of the file: a bad file writes nothing), with BatchWriteItem, retrying what
+DynamoDB leaves unprocessed. The analytics snapshot (S3) is derived from the tables and
+rebuilt by the next refresh; LINE channel credentials (Secrets Manager) are not exported.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, TextIO
+
+from botocore.exceptions import ClientError
+
+from shared.adapters.dynamodb import is_condition_failure
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+FORMAT = "kizuna-shop-export"
+VERSION = 1
+TABLES = ("platform", "segmenter", "messenger", "journeys", "feedback")
+"""The template's tables by their settings name (`<name>_table`), in export order."""
+
+SHARED = "*"
+"""The owner of an item every shop may need (an address suppression)."""
+
+_BY_FIRST_SEGMENT = frozenset(
+    {"SHOP", "CUST", "STOCK", "WANT", "USAGE", "STATS", "PAUSED", "CAMPAIGN", "TRACK", "SEG"}
+)
+"""Partitions `<KIND>#<shop>[#...]`: the shop is the key's second segment."""
+_BY_SORT_KEY = frozenset({"CAL", "CAMPAIGNS", "RELEASES"})
+"""Shared partitions (`CAL#<MM-DD>`, `CAMPAIGNS#ACTIVE`, `RELEASES#OPEN`) whose sort key
+starts with `<shop>#`."""
+_NOBODYS = frozenset({"CALSCAN", "LEASE"})
+"""Operational items of no shop: the daily birthday scan's claim, a due shard's lease."""
+_CHUNK = 25
+"""BatchWriteItem's limit."""
+
+
+class UnknownLayout(Exception):
+    """An item whose key layout `owner` does not know: the backup would miss it."""
+
+
+@dataclass(frozen=True)
+class Refused(Exception):
+    """The file or the target cannot be used; nothing was written."""
+
+    field: str
+    message: str
+
+
+def owner(item: Mapping[str, Any]) -> str | None:
+    """The shop an item (DynamoDB typed JSON) belongs to, `SHARED`, or None for an
+    operational item of no shop."""
+    pk, sk = item["pk"]["S"], item["sk"]["S"]
+    first, _, rest = pk.partition("#")
+    if first in _BY_FIRST_SEGMENT and rest:
+        return str(rest.split("#", 1)[0])
+    if first in _BY_SORT_KEY:
+        return str(sk.split("#", 1)[0])
+    if first == "LINEUSER" and sk.startswith("SHOP#"):
+        return str(sk.split("#", 2)[1])
+    if first == "DUE" and "shop_id" in item:
+        return str(item["shop_id"]["S"])
+    if first == "SUPPRESS":
+        return SHARED
+    if first in _NOBODYS:
+        return None
+    raise UnknownLayout(f"no owner known for an item with pk {pk!r}: teach ops.backup.owner")
+
+
+def suppression_key(channel: str, address: str) -> dict[str, Any]:
+    """The messenger's suppression key of an address (as `_suppress_key` writes it)."""
+    digest = hashlib.sha256(address.strip().lower().encode()).hexdigest()
+    return {"pk": {"S": f"SUPPRESS#{channel}#{digest}"}, "sk": {"S": "SUPPRESS"}}
+
+
+# ----------------------------------------------------------------------------- encoding
+
+
+def _canonical(value: Mapping[str, Any]) -> Any:
+    """A typed attribute value as JSON: binaries base64, set members sorted."""
+    kind, raw = next(iter(value.items()))
+    if kind == "B":
+        return {"B": base64.b64encode(bytes(raw)).decode()}
+    if kind == "BS":
+        return {"BS": sorted(base64.b64encode(bytes(b)).decode() for b in raw)}
+    if kind == "SS":
+        return {"SS": sorted(raw)}
+    if kind == "NS":
+        return {"NS": sorted(raw, key=Decimal)}
+    if kind == "M":
+        return {"M": {k: _canonical(v) for k, v in raw.items()}}
+    if kind == "L":
+        return {"L": [_canonical(v) for v in raw]}
+    return {kind: raw}
+
+
+def _typed(value: Mapping[str, Any]) -> Any:
+    """The inverse of `_canonical`: what the low-level client takes."""
+    kind, raw = next(iter(value.items()))
+    if kind == "B":
+        return {"B": base64.b64decode(raw, validate=True)}
+    if kind == "BS":
+        return {"BS": [base64.b64decode(b, validate=True) for b in raw]}
+    if kind == "M":
+        return {"M": {k: _typed(v) for k, v in raw.items()}}
+    if kind == "L":
+        return {"L": [_typed(v) for v in raw]}
+    if kind not in ("S", "N", "BOOL", "NULL", "SS", "NS"):
+        raise ValueError(f"unknown attribute type {kind!r}")
+    return {kind: raw}
+
+
+def encode_line(table: str, item: Mapping[str, Any]) -> str:
+    """One item as its JSONL line."""
+    canonical = {k: _canonical(v) for k, v in item.items()}
+    line = {"table": table, "item": canonical}
+    return json.dumps(line, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def _sort_key(item: Mapping[str, Any]) -> tuple[str, str]:
+    return str(item["pk"]["S"]), str(item["sk"]["S"])
+
+
+# ----------------------------------------------------------------------------- export
+
+
+class ShopBackup:
+    """Reads and writes a shop's items in the template's tables (client injected)."""
+
+    def __init__(
+        self,
+        client: DynamoDBClient,
+        tables: Mapping[str, str],
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        missing = [t for t in TABLES if t not in tables]
+        if missing:
+            raise ValueError(f"no table name for {missing}")
+        self._client = client
+        self._tables = dict(tables)
+        self._sleep = sleep
+
+    def _candidates(self, table: str, shop_id: str, **extra: Any) -> Iterator[dict[str, Any]]:
+        """The table's items that name the shop in a key or in `shop_id` (a superset of
+        its items: `owner` decides), page after page."""
+        kwargs: dict[str, Any] = {
+            "TableName": self._tables[table],
+            "FilterExpression": "contains(pk, :s) OR contains(sk, :s) OR shop_id = :s",
+            "ExpressionAttributeValues": {":s": {"S": shop_id}},
+            "ConsistentRead": True,
+            **extra,
+        }
+        while True:
+            page = self._client.scan(**kwargs)
+            yield from page.get("Items", [])
+            last = page.get("LastEvaluatedKey")
+            if not last:
+                return
+            kwargs["ExclusiveStartKey"] = last
+
+    def items(self, shop_id: str) -> dict[str, list[dict[str, Any]]]:
+        """Every item of the shop per table, sorted by key, with the suppressions of the
+        addresses its recipients have (in the messenger's table)."""
+        out: dict[str, list[dict[str, Any]]] = {}
+        for table in TABLES:
+            found = [i for i in self._candidates(table, shop_id) if owner(i) == shop_id]
+            if table == "messenger":
+                found += self._suppressions(found)
+            out[table] = sorted(found, key=_sort_key)
+        return out
+
+    def _suppressions(self, items: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        addresses = {
+            str(i["email"]["S"])
+            for i in items
+            if i["sk"]["S"] == "PROFILE" and "S" in i.get("email", {})
+        }
+        keys = {json.dumps(suppression_key("email", a), sort_keys=True) for a in addresses}
+        found: list[dict[str, Any]] = []
+        pending = [json.loads(k) for k in sorted(keys)]
+        table = self._tables["messenger"]
+        while pending:
+            chunk, pending = pending[:100], pending[100:]
+            request: dict[str, Any] = {table: {"Keys": chunk, "ConsistentRead": True}}
+            while request:
+                got = self._client.batch_get_item(RequestItems=request)
+                found += got.get("Responses", {}).get(table, [])
+                request = got.get("UnprocessedKeys") or {}
+        return found
+
+    def export(self, shop_id: str, out: TextIO) -> dict[str, int]:
+        """Write the shop's JSONL to `out`: a header line, then one line per item. The
+        counts per table."""
+        found = self.items(shop_id)
+        counts = {t: len(found[t]) for t in TABLES}
+        header = {"format": FORMAT, "version": VERSION, "shop": shop_id, "counts": counts}
+        out.write(json.dumps(header, sort_keys=True, separators=(",", ":")) + "\n")
+        for table in TABLES:
+            for item in found[table]:
+                out.write(encode_line(table, item) + "\n")
+        return counts
+
+    # ------------------------------------------------------------------------- import
+
+    def holds(self, shop_id: str) -> tuple[str, str] | None:
+        """Where the target already holds something of the shop (table, pk), or None."""
+        for table in TABLES:
+            for item in self._candidates(table, shop_id, ProjectionExpression="pk, sk, shop_id"):
+                if owner(item) == shop_id:
+                    return table, str(item["pk"]["S"])
+        return None
+
+    def import_(self, shop_id: str, lines: Iterable[str]) -> dict[str, int]:
+        """Write a file `export` wrote into a target where the shop has nothing. The file
+        is read and checked whole first; a refusal writes nothing."""
+        found = read_export(shop_id, lines)
+        where = self.holds(shop_id)
+        if where is not None:
+            table, pk = where
+            raise Refused(
+                "shop",
+                f"the target already holds shop {shop_id!r} ({table} table, {pk}): import "
+                "only into a stack without it",
+            )
+        for table in TABLES:
+            own = [i for i in found[table] if owner(i) != SHARED]
+            self._batch_write(self._tables[table], own)
+            for shared in (i for i in found[table] if owner(i) == SHARED):
+                self._put_if_absent(self._tables[table], shared)
+        return {t: len(found[t]) for t in TABLES}
+
+    def _batch_write(self, table: str, items: list[dict[str, Any]]) -> None:
+        for start in range(0, len(items), _CHUNK):
+            request: dict[str, Any] = {
+                table: [{"PutRequest": {"Item": i}} for i in items[start : start + _CHUNK]]
+            }
+            delay = 0.05
+            while request:
+                answer = self._client.batch_write_item(RequestItems=request)
+                request = answer.get("UnprocessedItems") or {}
+                if request:
+                    self._sleep(delay)
+                    delay = min(delay * 2, 2.0)
+
+    def _put_if_absent(self, table: str, item: dict[str, Any]) -> None:
+        """A suppression the target already has (another shop's mail bounced there too)
+        stays as it is."""
+        try:
+            self._client.put_item(
+                TableName=table, Item=item, ConditionExpression="attribute_not_exists(pk)"
+            )
+        except ClientError as err:
+            if not is_condition_failure(err):
+                raise
+
+
+def read_export(shop_id: str, lines: Iterable[str]) -> dict[str, list[dict[str, Any]]]:
+    """The items of an export file, per table, checked: the header names this format and
+    shop, every line is a known table and an item of the shop (or a suppression), no key
+    comes twice, and the counts match. A `Refused` names the line."""
+    it = iter(lines)
+    try:
+        header = json.loads(next(it))
+    except StopIteration:
+        raise Refused("in", "the file is empty") from None
+    except json.JSONDecodeError:
+        raise Refused("in", "line 1 is not JSON: not a `kizuna shop export` file") from None
+    if not isinstance(header, dict) or header.get("format") != FORMAT:
+        raise Refused("in", "line 1 is not the header of a `kizuna shop export` file")
+    if header.get("version") != VERSION:
+        raise Refused("in", f"format version {header.get('version')!r}; this reads {VERSION}")
+    if header.get("shop") != shop_id:
+        raise Refused("shop", f"the file holds shop {header.get('shop')!r}, not {shop_id!r}")
+    found: dict[str, list[dict[str, Any]]] = {t: [] for t in TABLES}
+    seen: set[tuple[str, str, str]] = set()
+    for number, text in enumerate(it, start=2):
+        if not text.strip():
+            continue
+        found_table, item = _parse_line(number, text)
+        where = (found_table, *_sort_key(item))
+        if where in seen:
+            raise Refused("in", f"line {number}: a second item with the key of an earlier one")
+        seen.add(where)
+        try:
+            belongs = owner(item)
+        except (UnknownLayout, KeyError, TypeError) as err:
+            raise Refused("in", f"line {number}: {err}") from None
+        if belongs not in (shop_id, SHARED):
+            raise Refused("in", f"line {number}: an item of another shop ({belongs!r})")
+        found[found_table].append(item)
+    counts = {t: len(found[t]) for t in TABLES}
+    if header.get("counts") != counts:
+        raise Refused("in", f"the file is incomplete: header counts {header.get('counts')}")
+    return found
+
+
+def _parse_line(number: int, text: str) -> tuple[str, dict[str, Any]]:
+    try:
+        line = json.loads(text)
+        table, raw = line["table"], line["item"]
+        if table not in TABLES:
+            raise ValueError(f"unknown table {table!r}")
+        item = {str(k): _typed(v) for k, v in raw.items()}
+        if not isinstance(item["pk"].get("S"), str) or not isinstance(item["sk"].get("S"), str):
+            raise ValueError("pk and sk must be strings")
+    except (ValueError, KeyError, TypeError, AttributeError, StopIteration) as err:
+        raise Refused("in", f"line {number}: not an exported item ({err})") from None
+    return str(table), item

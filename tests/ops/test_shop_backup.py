@@ -1,0 +1,231 @@
+"""`kizuna shop export` / `kizuna shop import`: a shop's whole state as JSONL, back into
+an empty stack exactly (moto, the template's tables), other shops left out, a target that
+already holds the shop refused."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from messenger.adapters.repository import DynamoDeliveryRepository
+from ops.backup import SHARED, TABLES, UnknownLayout, owner
+from ops.cli import app
+from shared.adapters.dynamodb import from_item
+from shared.clock import FixedClock
+from tests.conftest import Cloud, ShopKeys, open_cloud
+from tests.ops.shop_world import clients, load_shop
+
+PROBE: dict[str, Any] = {
+    "pk": {"S": "SHOP#acme#SETTINGS"},
+    "sk": {"S": "types-probe"},
+    "decimal": {"N": "1234567890.12345678901234567890123456"},
+    "tiny": {"N": "-1E-120"},
+    "strings": {"SS": ["b", "a", "ç"]},
+    "numbers": {"NS": ["10", "9.5", "-1"]},
+    "blob": {"B": b"\x00\xffkizuna"},
+    "blobs": {"BS": [b"\x02", b"\x01"]},
+    "flag": {"BOOL": False},
+    "nothing": {"NULL": True},
+    "nested": {"M": {"l": {"L": [{"N": "1.50"}, {"S": "x"}, {"SS": ["z", "y"]}]}}},
+}
+"""An item of acme holding every DynamoDB type (the services' items use few of them)."""
+
+
+def _raw(cloud: Cloud) -> dict[str, list[dict[str, Any]]]:
+    """Every item of every table, as the low-level client answers."""
+    out = {}
+    for table in TABLES:
+        name = getattr(cloud.settings, f"{table}_table")
+        out[table] = list(_scan(cloud, name))
+    return out
+
+
+def _scan(cloud: Cloud, table: str) -> Iterator[dict[str, Any]]:
+    kwargs: dict[str, Any] = {"TableName": table}
+    while True:
+        page = cloud.dynamodb.scan(**kwargs)
+        yield from page["Items"]
+        if "LastEvaluatedKey" not in page:
+            return
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def _values(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Items as Python values (Decimals, sets, bytes), in key order: equal when every
+    attribute is equal in type and value."""
+    return sorted((from_item(i) for i in items), key=lambda d: (d["pk"], d["sk"]))
+
+
+def _is_suppression(item: dict[str, Any]) -> bool:
+    return str(item["pk"]["S"]).startswith("SUPPRESS#")
+
+
+def _export(tmp: Path, name: str) -> Path:
+    result = CliRunner().invoke(app, ["shop", "export", "--shop", "acme", "--out", str(tmp)])
+    assert result.exit_code == 0, result.output
+    written = Path(result.output.strip().splitlines()[-1])
+    assert written == tmp / "acme.jsonl"
+    return written.rename(tmp / name)
+
+
+Loaded = tuple[Cloud, ShopKeys]
+
+
+@contextmanager
+def _loaded(monkeypatch: pytest.MonkeyPatch, clock: FixedClock) -> Iterator[Loaded]:
+    """Given acme and beta, each loaded through the services' APIs and event handlers
+    (orders, segments, a sent campaign, journeys with enrolments, a survey answered, a
+    restock sign-up, ad spend), an acme item of every DynamoDB type, and two address
+    suppressions (acme's c-1 bounced, and a beta address)."""
+    with open_cloud(monkeypatch) as cloud:
+        cloud.route_rules_to_queues()
+        acme = load_shop(cloud, "acme", clock)
+        load_shop(cloud, "beta", clock, people=2)
+        cloud.dynamodb.put_item(TableName=cloud.settings.segmenter_table, Item=PROBE)
+        deliveries = DynamoDeliveryRepository(cloud.dynamodb, cloud.settings.messenger_table)
+        at = datetime(2026, 11, 20, tzinfo=UTC)
+        deliveries.suppress("email", "c-1@acme.jp", "bounce", at)
+        deliveries.suppress("email", "c-1@beta.jp", "complaint", at)
+        yield cloud, acme
+
+
+@pytest.mark.usefixtures("aws_credentials")
+def test_export_then_import_into_an_empty_stack_is_exact(
+    monkeypatch: pytest.MonkeyPatch, clock: FixedClock, tmp_path: Path
+) -> None:
+    """When acme is exported, imported into a new empty stack, and exported again
+    Then both files are the same bytes; the new stack's tables hold exactly acme's items
+    of the old one (every attribute, type and value) and acme's address suppression,
+    nothing of beta; and acme's admin key reads its customer there."""
+    with _loaded(monkeypatch, clock) as (cloud, acme):
+        before = _raw(cloud)
+        first = _export(tmp_path, "first.jsonl")
+    header = json.loads(first.read_text().splitlines()[0])
+    assert header["shop"] == "acme" and header["format"] == "kizuna-shop-export"
+    assert all(header["counts"][t] > 0 for t in TABLES), header["counts"]
+
+    with open_cloud(monkeypatch) as fresh:
+        assert not any(_raw(fresh).values())
+        imported = CliRunner().invoke(app, ["shop", "import", "--shop", "acme", "--in", str(first)])
+        assert imported.exit_code == 0, imported.output
+        after = _raw(fresh)
+        second = _export(tmp_path, "second.jsonl")
+        reads = clients()["segmenter"].get("/v1/customers/c-1", headers=acme.header(acme.admin))
+
+    assert second.read_bytes() == first.read_bytes()
+    for table in TABLES:
+        of_acme = [i for i in before[table] if "acme" in json.dumps(i, default=str)]
+        restored = [i for i in after[table] if not _is_suppression(i)]
+        assert _values(restored) == _values(of_acme), table
+        assert not [i for i in after[table] if "beta" in json.dumps(i, default=str)], table
+    [probe] = [from_item(i) for i in after["segmenter"] if i["sk"]["S"] == "types-probe"]
+    assert probe == from_item(PROBE)
+    assert isinstance(probe["decimal"], Decimal) and probe["blobs"] == {b"\x01", b"\x02"}
+    suppressed = [from_item(i) for i in after["messenger"] if _is_suppression(i)]
+    assert [s["reason"] for s in suppressed] == ["bounce"]
+    assert reads.status_code == 200, reads.text
+    assert reads.json()["customer_id"] == "c-1"
+
+
+@pytest.mark.usefixtures("aws_credentials")
+def test_import_refuses_a_target_holding_the_shop_and_a_bad_file_writes_nothing(
+    monkeypatch: pytest.MonkeyPatch, clock: FixedClock, tmp_path: Path
+) -> None:
+    """Given acme's export
+    When it is imported where acme already is, under another shop's name, or edited to
+    carry a beta item, cut short, given a line twice, or not JSON
+    Then each is refused (exit 1) with a message naming the cause, and no table changes;
+    and exporting a shop the stack does not have fails without writing a file."""
+    with _loaded(monkeypatch, clock) as (cloud, _):
+        good = _export(tmp_path, "acme.jsonl")
+        lines = good.read_text().splitlines()
+        held = _raw(cloud)
+        again = CliRunner().invoke(app, ["shop", "import", "--shop", "acme", "--in", str(good)])
+        assert again.exit_code == 1
+        assert "already holds shop 'acme'" in " ".join(again.output.split())
+        assert _raw(cloud) == held
+        beta_line = next(
+            json.dumps({"table": "segmenter", "item": i})
+            for i in held["segmenter"]
+            if i["pk"]["S"].startswith("SHOP#beta#ORDER#")
+        )
+
+    header = json.loads(lines[0])
+    foreign = tmp_path / "foreign.jsonl"
+    header["counts"]["segmenter"] += 1
+    foreign.write_text("\n".join([json.dumps(header), *lines[1:], beta_line]) + "\n")
+    short = tmp_path / "short.jsonl"
+    short.write_text("\n".join(lines[:-1]) + "\n")
+    twice = tmp_path / "twice.jsonl"
+    doubled = json.loads(lines[0])
+    doubled["counts"]["platform"] += 1
+    twice.write_text("\n".join([json.dumps(doubled), lines[1], *lines[1:]]) + "\n")
+    garbage = tmp_path / "garbage.jsonl"
+    garbage.write_text("order_id,total\n1,2\n")
+    cases = [
+        (good, "beta", "holds shop 'acme', not 'beta'"),
+        (foreign, "acme", "an item of another shop ('beta')"),
+        (short, "acme", "the file is incomplete"),
+        (twice, "acme", "line 3: a second item with the key of an earlier one"),
+        (garbage, "acme", "not a `kizuna shop export` file"),
+    ]
+    with open_cloud(monkeypatch) as fresh:
+        for path, shop, message in cases:
+            refused = CliRunner().invoke(app, ["shop", "import", "--shop", shop, "--in", str(path)])
+            assert refused.exit_code == 1, (path.name, refused.output)
+            assert message in " ".join(refused.output.split()), refused.output
+        assert not any(_raw(fresh).values())
+        nothing = tmp_path / "nothing"
+        nothing.mkdir()
+        absent = CliRunner().invoke(
+            app, ["shop", "export", "--shop", "acme", "--out", str(nothing)]
+        )
+    assert absent.exit_code == 1 and "no shop 'acme'" in absent.output
+    assert list(nothing.iterdir()) == []
+
+
+def _item(pk: str, sk: str, **more: str) -> dict[str, Any]:
+    return {"pk": {"S": pk}, "sk": {"S": sk}, **{k: {"S": v} for k, v in more.items()}}
+
+
+def test_every_key_layout_has_its_owner_and_an_unknown_one_is_refused(
+    tmp_path: Path, cloud: Cloud
+) -> None:
+    """Given items of the layouts a loaded shop may not have at that moment (a due send,
+    an open restock release, a tracked delivery, a wish list, a campaign being sent), the
+    shared suppression and the operational lease and scan claim
+    Then each has its shop (or is shared, or nobody's); an unknown layout raises, and
+    an export meeting one fails (exit 1) without leaving a file."""
+    cases = {
+        ("DUE", "2026-11-24T01:00:00+00:00#d-1", "acme"): "acme",
+        ("RELEASES#OPEN", "acme#SERUM-30#rel-1", ""): "acme",
+        ("TRACK#acme#d-1", "TRACK", ""): "acme",
+        ("WANT#acme#SERUM-30", "C#c-1", ""): "acme",
+        ("CAMPAIGNS#ACTIVE", "acme#autumn", ""): "acme",
+        ("CAL#11-24", "acme#c-1", ""): "acme",
+        ("LINEUSER#U1", "SHOP#acme#CUST#c-1", ""): "acme",
+        ("SHOP#acme#COUPON#ABC", "COUPON", ""): "acme",
+        ("SUPPRESS#email#ab12", "SUPPRESS", ""): SHARED,
+        ("LEASE#DUE#003", "LEASE", ""): None,
+        ("CALSCAN", "2026-11-24", ""): None,
+    }
+    for (pk, sk, shop_id), expected in cases.items():
+        extra = {"shop_id": shop_id} if shop_id else {}
+        assert owner(_item(pk, sk, **extra)) == expected, pk
+    with pytest.raises(UnknownLayout):
+        owner(_item("NEWTHING#acme", "X"))
+
+    cloud.dynamodb.put_item(
+        TableName=cloud.settings.feedback_table, Item=_item("NEWTHING#acme", "X")
+    )
+    failed = CliRunner().invoke(app, ["shop", "export", "--shop", "acme", "--out", str(tmp_path)])
+    assert failed.exit_code == 1 and "NEWTHING#acme" in failed.output
+    assert list(tmp_path.iterdir()) == []
