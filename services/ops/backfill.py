@@ -12,11 +12,14 @@ from segmenter.services.backfill import backfill_first_product
 
 
 def run_backfill(shop_id: str) -> dict[str, dict[str, Any]]:
-    """Both backfills for the shop, with what each read and changed."""
+    """Every backfill for the shop, with what each read and changed."""
     segmenter = segmenter_bootstrap.build()
     first = backfill_first_product(segmenter.profiles, segmenter.profiles, shop_id)
-    skus = feedback_bootstrap.build().restock.backfill_sku_list(shop_id)
+    feedback = feedback_bootstrap.build()
+    skus = feedback.restock.backfill_sku_list(shop_id)
+    unindexed, indexed = feedback.adapters.person_records.index_people(shop_id)
     return {
         "first_product": {k: v for k, v in asdict(first).items() if k != "shop_id"},
         "restock_skus": {k: v for k, v in asdict(skus).items() if k != "shop_id"},
+        "feedback_person_index": {"unindexed": unindexed, "indexed": indexed},
     }

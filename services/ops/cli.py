@@ -531,7 +531,8 @@ def backfill(
     state_dir: StateDir = DEFAULT_STATE_DIR,
 ) -> None:
     """Fill what data stored before a field existed lacks: each buyer's first product
-    (from their orders) and the restock SKU list's counts (from the sign-ups). Safe to
+    (from their orders), the restock SKU list's counts (from the sign-ups) and the
+    feedback table's person index (which erasure, disclosure and merges read). Safe to
     run again: a second run changes nothing."""
     if local:
         _use_local(state_dir)

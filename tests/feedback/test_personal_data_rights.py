@@ -158,3 +158,34 @@ def test_disclosure_and_erasure_read_the_person_by_index_never_by_scan(
     assert "Scan" not in requests.operations
     assert requests.operations.count("Query") == 2
     assert not any(v for k, v in _export(api, keys.admin, "c-1").items() if k != "service")
+
+
+@pytest.mark.usefixtures("people")
+def test_items_stored_before_the_person_index_are_found_again_after_the_backfill(
+    api: TestClient, keys: FeedbackKeys, other_keys: FeedbackKeys, cloud: Cloud
+) -> None:
+    """Given acme's items as they were stored before the `person` index (no `person`)
+    When Hanako is exported, then the backfill runs (twice), then she is exported again
+    Then the first export misses her answer and sign-up, the backfill indexes each of
+    acme's person items once (the other shop's are not its business), and the second
+    export finds them."""
+    dynamodb = cloud.session.client("dynamodb")
+    table = cloud.settings.feedback_table
+    stripped = 0
+    for item in dynamodb.scan(TableName=table)["Items"]:
+        if "person" in item and item["pk"]["S"].startswith("SHOP#acme#"):
+            key = {"pk": item["pk"], "sk": item["sk"]}
+            dynamodb.update_item(TableName=table, Key=key, UpdateExpression="REMOVE person")
+            stripped += 1
+    before = _export(api, keys.admin, "c-1")
+    assert before["survey_responses"] == [] and before["restock_signups"] == []
+
+    backfill = DynamoFeedbackPersonalData(dynamodb, table)
+    assert backfill.index_people("acme") == (stripped, stripped)
+    assert backfill.index_people("acme") == (0, 0)
+
+    after = _export(api, keys.admin, "c-1")
+    assert [r["response_id"] for r in after["survey_responses"]] == ["r-1"]
+    assert [s["sku"] for s in after["restock_signups"]] == [SKU]
+    theirs = _export(api, other_keys.admin, "c-1")
+    assert [r["response_id"] for r in theirs["survey_responses"]] == ["r-9"]

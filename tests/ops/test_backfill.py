@@ -102,6 +102,7 @@ def test_backfill_fills_first_products_and_the_restock_sku_list_once(
     out = _backfill()
     assert "first_product: profiles 2, missing 2, filled 2" in out, out
     assert "restock_skus: skus 2, fixed 2, moved 0" in out, out
+    assert "feedback_person_index: unindexed 0, indexed 0" in out, out
 
     # Then the profiles have their first products, and rules read them
     for customer, sku in (("c1", "SKU-A"), ("c2", "SKU-D")):

@@ -32,6 +32,7 @@ from shared.adapters.dynamodb import (
     is_condition_failure,
     key,
     query_all,
+    scan_all,
     to_item,
 )
 from shared.rights import PersonalData
@@ -181,6 +182,42 @@ class DynamoFeedbackPersonalData(PersonalData, PersonRecords):
             if done:
                 moved[kind] = moved.get(kind, 0) + 1
         return moved
+
+    # ------------------------------------------------------------------ backfill
+    def index_people(self, shop_id: str) -> tuple[int, int]:
+        unindexed = scan_all(
+            self._client,
+            TableName=self._table,
+            FilterExpression="begins_with(pk, :shop) AND attribute_exists(customer_id)"
+            " AND attribute_not_exists(person)",
+            ExpressionAttributeValues={":shop": {"S": f"SHOP#{shop_id}#"}},
+        )
+        found = indexed = 0
+        for item in unindexed:
+            found += 1
+            if self._index(shop_id, str(item["pk"]), str(item["sk"]), str(item["customer_id"])):
+                indexed += 1
+        return found, indexed
+
+    def _index(self, shop_id: str, pk: str, sk: str, customer_id: str) -> bool:
+        """Only while the item still names that person and has no key yet (an erasure or a
+        merge meanwhile wins)."""
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=key(pk, sk),
+                UpdateExpression="SET person = :p",
+                ConditionExpression="attribute_not_exists(person) AND customer_id = :c",
+                ExpressionAttributeValues={
+                    ":c": {"S": customer_id},
+                    ":p": {"S": str(person_key(shop_id, customer_id))},
+                },
+            )
+        except ClientError as err:
+            if is_condition_failure(err):
+                return False
+            raise
+        return True
 
     def _rename(self, shop_id: str, pk: str, sk: str, old: str, new: str) -> bool:
         try:

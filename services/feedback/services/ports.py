@@ -157,3 +157,8 @@ class PersonRecords:
         """File the id's answers, sign-ups and notifications under `to_customer`;
         idempotent. How many items of each kind moved this time."""
         raise NotImplementedError
+
+    def index_people(self, shop_id: str) -> tuple[int, int]:
+        """Give the shop's items stored before the `person` index existed their index key
+        (a Scan: an operator's one-off backfill). How many lacked it, and were indexed now."""
+        raise NotImplementedError
