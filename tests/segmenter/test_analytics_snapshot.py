@@ -108,11 +108,21 @@ def test_the_orders_file_numbers_each_customers_active_orders_by_time(tmp_path: 
     assert got == expected
     assert any(v is None for v in got.values()) and max(v or 0 for v in got.values()) > 3
     # And each buyer's first SKU and first offer are those of that first order (none
-    # when it had no coupon, whatever a later order carried)
+    # when it had no coupon, whatever a later order carried), its orders and revenue
+    # those of its active orders
     rows = con.execute(
-        "SELECT customer_id, first_sku, first_offer FROM read_parquet(?) WHERE orders > 0",
+        "SELECT customer_id, first_sku, first_offer, orders, revenue FROM read_parquet(?) "
+        "WHERE orders > 0",
         [str(result.files["customers"])],
     ).fetchall()
-    assert {c: (sku, offer) for c, sku, offer in rows} == {
+    assert {c: (sku, offer) for c, sku, offer, _, _ in rows} == {
         c: (o.lines[0].sku, o.coupon) for c, o in firsts.items()
+    }
+    active = [o for o in orders if o.active]
+    assert {c: (n, revenue) for c, _, _, n, revenue in rows} == {
+        c: (
+            sum(1 for o in active if o.customer_id == c),
+            float(sum(o.revenue for o in active if o.customer_id == c)),
+        )
+        for c in firsts
     }

@@ -10,7 +10,8 @@ up over a period and divides.
 Tables (also the Parquet layout, docs/analytics.md):
 - ``orders``     one row per order (cancelled and returned ones too, ``active`` false),
                  ``seq`` = the order's number in the customer's active orders (F-stage);
-                 the pass keeps the columns the facts read, the file has every column
+                 the pass keeps the active orders and the columns the facts read, the
+                 file has every order and every column
 - ``customers``  one row per profile, with the order statistics and the per-customer
                  summary a BG/NBD + Gamma-Gamma fit reads: ``x`` (repeat purchase days),
                  ``t_x`` (days from first to last purchase), ``t`` (days from first purchase
@@ -212,7 +213,7 @@ def write_orders(con: duckdb.DuckDBPyConnection, path: Path) -> Path:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    got = con.sql("SELECT rid, seq FROM orders WHERE seq IS NOT NULL").fetchnumpy()
+    got = con.sql("SELECT rid, seq FROM orders").fetchnumpy()
     size = con.sql("SELECT coalesce(max(rowid) + 1, 0) FROM orders_raw").fetchall()[0][0]
     seq = np.zeros(int(size), dtype=np.int32)  # 0: no F-stage (an inactive order)
     seq[np.asarray(got["rid"], dtype=np.int64)] = np.asarray(got["seq"], dtype=np.int32)
@@ -242,9 +243,10 @@ def write_orders(con: duckdb.DuckDBPyConnection, path: Path) -> Path:
 
 
 def build_orders(con: duckdb.DuckDBPyConnection) -> None:
-    """The numbered ``orders`` from the loaded ``orders_raw``.
+    """The numbered ``orders``: the active ones of the loaded ``orders_raw`` (what every
+    fact counts; the file has the inactive ones too, without ``seq``).
 
-    One window over each customer's orders (by time) gives every order its F-stage
+    One window over each customer's active orders (by time) gives every order its F-stage
     (``seq``), its customer's first purchase day (``first_date``) and the days of the
     orders before and after it (``prev_date``, ``next_date``; ``order_date`` is the day of
     ``placed_at``, so days follow the window's order). The window carries only the
@@ -253,13 +255,13 @@ def build_orders(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(
         """
         CREATE TABLE orders AS
-        SELECT rowid AS rid, customer_id, order_date, active, revenue, gross_profit,
-               CASE WHEN active THEN row_number() OVER w END::INTEGER AS seq,
+        SELECT rowid AS rid, customer_id, order_date, revenue, gross_profit,
+               (row_number() OVER w)::INTEGER AS seq,
                first_value(order_date) OVER w AS first_date,
                lag(order_date) OVER w AS prev_date,
                lead(order_date) OVER w AS next_date
-        FROM orders_raw r
-        WINDOW w AS (PARTITION BY customer_id, active ORDER BY placed_at, order_id)
+        FROM orders_raw r WHERE active
+        WINDOW w AS (PARTITION BY customer_id ORDER BY placed_at, order_id)
         """
     )
 
@@ -290,7 +292,7 @@ def build_customers(con: duckdb.DuckDBPyConnection, as_of: date) -> None:
                    sum(revenue) AS revenue,
                    sum(gross_profit) AS gross_profit,
                    sum(revenue) FILTER (WHERE order_date = first_date) AS first_day_revenue
-            FROM orders WHERE active GROUP BY customer_id
+            FROM orders GROUP BY customer_id
         )
         SELECT p.customer_id,
                a.first_order_date, a.last_order_date,
@@ -322,7 +324,7 @@ def build_customers(con: duckdb.DuckDBPyConnection, as_of: date) -> None:
                    max(seq) AS cum_n,
                    CASE WHEN max(seq) > count(*) THEN min(prev_date) END AS prev_last,
                    max(next_date) AS next_date
-            FROM orders WHERE active GROUP BY ALL
+            FROM orders GROUP BY ALL
         )
         SELECT m.*, {_MONTH_INDEX.format(d="c.first_order_date")}::INTEGER AS first_i,
                coalesce(c.acquisition_channel, '(none)') AS channel
@@ -347,7 +349,7 @@ def ltv_facts(con: duckdb.DuckDBPyConnection, as_of: date) -> list[dict[str, Any
         f"""
         WITH sums AS (
             SELECT o.customer_id, {", ".join(sums)}
-            FROM orders o WHERE o.active GROUP BY o.customer_id
+            FROM orders o GROUP BY o.customer_id
         ), per AS (
             SELECT c.first_order_date, {_month("c.first_order_date")} AS month,
                    coalesce(c.acquisition_channel, '(none)') AS channel,
@@ -435,7 +437,7 @@ def revenue_facts(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
                    count(*) FILTER (WHERE seq = 1) AS first_orders,
                    coalesce(sum(revenue), 0) AS revenue,
                    coalesce(sum(gross_profit), 0) AS gross_profit
-            FROM orders WHERE active GROUP BY ALL
+            FROM orders GROUP BY ALL
         ), c AS (SELECT i, count(*) AS customers FROM customer_months GROUP BY i)
         SELECT {_MONTH_LABEL.format(i="i")} AS month, orders, customers,
                first_orders, revenue, gross_profit
