@@ -15,7 +15,12 @@ Measured 2026-12-04 on 2 cores shared with several other jobs (the process got ~
 core, so the wall times are not the pass's):
 - 100,000 customers / 998,716 orders: peak RSS 545 MiB, 50 s CPU; 586 MiB, 18 s CPU once
   the Parquet files went through pyarrow in 250,000-row Arrow batches (626 MiB with
-  batches of a million; the 10M-order figure below is from before that change).
+  batches of a million; the older 10M-order figure below is from before that change).
+- 1,000,000 customers / 9,989,911 orders, after the engine's changes of the afternoon
+  (the orders file's seq by row id, the first order's strings from the file's batches,
+  the window over the active orders): peak RSS 2,540 MiB (50 MiB before the pass), 181 s
+  CPU, 807 s wall at load 14-21, every buyer scored; Parquet 166 MB + 31 MB. Under the
+  AnalyticsFunction's 3,008 MB with 468 MiB to spare. Before those changes:
 - 1,000,000 customers / 9,989,911 orders: peak RSS 2,851 MiB (57 MiB before the pass),
   511 s CPU (most of it decoding the items, as the DynamoDB scan would), every buyer
   scored; Parquet 175 MB (orders) + 30 MB (customers). Fits one 10 GB Lambda. Before

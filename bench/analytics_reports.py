@@ -30,27 +30,41 @@ phases, one after the other, can see very different load, so the wall ratio move
 to run; the CPU ratio moves less, but it leaves out what DuckDB's second thread gains
 (`--threads 1` runs the engine on one).
 
-Measured 2026-12-04 on 2 cores shared with several other jobs (load 7-11, so every wall
-time below is about three times its CPU time). Target NOT met, and out of reach against
-this baseline (below).
-Latest (the files written by pyarrow from DuckDB's Arrow batches; customer_months from the
-orders' window, so the month-end states need no window of their own and retention and
-payback no join; the pandas side's month-end tables counted over integer codes):
-- 100,000 customers / 999,411 orders, 3 rounds (load 10.1 -> 9.9): DuckDB 6.50 s wall /
-  1.94 s CPU, pandas 11.53 s wall / 3.06 s CPU: 1.8x wall, 1.6x CPU; with one DuckDB
-  thread (load 9.9 -> 11.2) 1.92 s CPU: 1.9x wall, 1.7x CPU; peak RSS 493 MiB input,
-  971 MiB after DuckDB, 1,197 MiB after pandas.
-- 1,000,000 customers / 9,996,615 orders, 1 round (load 9.5 -> 6.9): DuckDB 50.08 s
-  wall / 17.93 s CPU, pandas 111.08 s wall / 43.58 s CPU: 2.2x wall, 2.4x CPU (before
-  these changes, against the pandas side as it was: 28.01 s / 56.07 s CPU); peak RSS
-  3,610 MiB input, 6,302 MiB after DuckDB, 9,682 MiB after pandas. pandas grows faster
-  than the engine with the shop (14x its 1M-order CPU at 10M orders, the engine 9x).
-Before and after, one process, interleaved, min of 3 rounds (1M orders, load 11 -> 9.5):
-  engine before 2.31 s CPU, after 1.97 s; pandas as it was 4.60 s, tuned 3.13 s.
-  pandas as it was / engine before 2.0x CPU (the figure this bench reported), / engine
-  after 2.3x; pandas tuned / engine before 1.4x, / engine after 1.6x (wall ratios within
-  0.1 of these). The month-end tables grouped over string labels, month by month, were a
-  third of the pandas side's time: the earlier 2.0x leaned on that.
+Measured 2026-12-04 on 2 cores shared with several other jobs (wall times two to five
+times the CPU times). Target NOT met, and out of reach against this baseline (below).
+Latest (the orders file's seq looked up by row id, the first order's strings taken from
+the file's batches, the window over the active orders only):
+- 1,000,000 customers / 9,996,615 orders, 1 round (load 13.7 -> 17.4): DuckDB 98.38 s
+  wall / 17.66 s CPU, pandas 270.36 s wall / 46.15 s CPU: 2.7x wall, 2.6x CPU (2.5x /
+  2.4x without pandas' Parquet); peak RSS 3,615 MiB input, 5,939 MiB after DuckDB
+  (+2,324; +2,692 before these changes), 9,676 MiB after pandas.
+- 100,000 customers / 999,411 orders, 3 rounds (load 22.4 -> 18.9): DuckDB 11.14 s wall
+  / 1.82 s CPU, pandas 22.52 s wall / 3.51 s CPU: 2.0x wall, 1.9x CPU; peak RSS 487 MiB
+  input, 875 MiB after DuckDB, 1,185 MiB after pandas.
+- Before and after in one process, interleaved, min of 3 (1M orders, load 13-14): engine
+  2.01 s CPU before, 1.88 s after (-6 %).
+Where the engine's CPU goes at 10M orders (per statement, one run, load 17-18, 21.4 s
+CPU in all; before these changes, load 10-14, 25.2 s): copying the rows in 3.8 s (3.8);
+the window numbering each customer's orders 5.1 s (7.5: three strings fewer to sort and
+store); the orders file 4.7 s (5.6: no hash join of the two order tables); customers
+0.9 s (1.2); customer_months 3.1 s (2.9); the LTV sums 1.5 s (1.8); the month-end states
+0.9 s (0.9); the customers file 0.5 s; the other seven facts together 0.6 s. Copying
+in, the window and the orders file are 64 % of it and no report can skip them: the
+production pass reads the shop from a DynamoDB scan, a Python object per item, so
+there is no Arrow or Parquet source to read instead (the only Parquet is the snapshot
+this pass writes); the pandas side starts from the same columns already in memory.
+Tried without gain this round (10M orders unless said, same process): the window
+carrying every column so the file needs no join (window + file 13.4 s CPU against
+11.5 s); the customers aggregate and the LTV sums in one group-by (2.14 s against 1.14
++ 1.03 s: DuckDB's cost is per aggregate, not per scan); an integer customer key from a
+join with the profiles (1M: window 0.41 s against 0.42 s, customer_months 0.13 s against
+0.15 s, plus 0.05 s for the join); the rows in as Arrow built from the lists (1M: 0.40 s
+against 0.35 s: pyarrow's conversion costs what DuckDB's own copy does); months as
+datediff (no change).
+Earlier rounds (before the three changes above; load 7-11): 1.6x CPU / 1.8x wall at 1M
+orders, 2.4x CPU / 2.2x wall at 10M (DuckDB 17.93 s CPU, pandas 43.58 s). The pandas
+side tuned then (month-end tables counted over integer codes, which were a third of its
+time when grouped over string labels) took the 2.0x measured against it before to 1.4x.
 Keeping each list diagnosis cell's customers (``customer_states`` and the month files the
 drill-downs read, `Snapshot.run(drill_down=True)`, what the pass does) is timed apart: the
 pandas side does not do it, so the ratios leave it out. 100,000 customers / 999,411
@@ -59,28 +73,19 @@ files; after sorting moved to the API's read, 2.34 s without and 3.87 s with (+6
 ~3M buyer-month rows unrolled (0.6 s CPU), their Parquet file (0.7 s), the month files
 (0.45 s).
 Why 5x is out of reach: at 1M orders the tuned pandas side spends ~3.1 s CPU, so 5x needs
-the engine at ~0.6 s. What it cannot skip costs more: copying the chunks' Python strings
-in (0.21 s), the one window that orders each customer's orders (0.28-0.40 s; a plain sort
-of the same rows is 0.12 s) and the orders file (0.37-0.42 s with pyarrow, 0.55-0.61 s
-with DuckDB's COPY): ~0.9 s before any report, at most ~3.5x on CPU if every report were
-free. The wall ratio gains DuckDB's second thread, but 2 cores bound the engine at half
-its CPU (~1 s, ~3x at best here); a 10 GB Lambda has 6 vCPUs (not measurable here).
-Where the engine's CPU goes now (1M orders, per statement, load ~9): the orders window
-0.40 s, the two Parquet files ~0.45 s, copying in 0.22 s, customer_months ~0.2 s, the LTV
-sums 0.15 s, customers 0.11 s, the month-end states 0.11 s, the rest ~0.1 s.
-Tried without gain (same process, min of 3): a narrow window joined back (0.49 s against
-0.44 s); the window without the first product/offer/channel strings (-0.13 s) and a
-separate arg_min aggregate for them (+0.13 s); a positional join for the file's F-stage
-(0.59 s with the sort it needs, as much as the join); the LTV sums folded into the
-customers aggregate (0.19 s against 0.20 s); DuckDB's COPY without dictionaries (0.37 s
-but a 54 % larger file), with a dictionary size limit (0.45 s, 22-37 % larger), lz4,
-zstd, Parquet v2 and 1M-row row groups (0.49-0.63 s); Arrow batches of a million rows
-(3 % less CPU, 30 MiB more RSS than 250,000). Threads (before, 1M orders, load 5-7):
-1 thread 1.98 s CPU, 2 threads 2.10 s: on this loaded machine the second thread buys
-little.
-Earlier: 2.0x CPU at 2M and 10M orders against the untuned pandas side (3.7x / 1.2x wall);
-2.1x at 2M orders under load 8-12 (eight facts); before the streaming Snapshot 0.8x-2.9x
-wall; 2026-12-03 1.8x wall at 1M customers / 9,996,615 orders.
+the engine at ~0.6 s; copying the chunks' Python strings in (0.21 s), the window
+(0.28-0.40 s) and the orders file (0.37-0.42 s with pyarrow, 0.55-0.61 s with DuckDB's
+COPY) cost ~0.9 s before any report, at most ~3.5x on CPU if every report were free (at
+10M orders: 13.6 s of 21.4 s, at most ~3.4x against pandas' 46 s). The wall ratio gains
+DuckDB's second thread, but 2 cores bound the engine at half its CPU; a 10 GB Lambda
+has 6 vCPUs (not measurable here).
+Tried without gain before: a narrow window joined back; the window without the first
+product/offer/channel strings and a separate arg_min aggregate for them (+0.13 s at 1M:
+the strings now come from the file's batches instead); a positional join for the file's
+F-stage (0.59 s with the sort it needs); DuckDB's COPY without dictionaries (0.37 s but a
+54 % larger file), with a dictionary size limit, lz4, zstd, Parquet v2 and 1M-row row
+groups (0.45-0.63 s); Arrow batches of a million rows (3 % less CPU, 30 MiB more RSS than
+250,000); one DuckDB thread (1.98 s CPU against 2.10 s at 1M, load 5-7).
 """
 
 from __future__ import annotations

@@ -10,7 +10,8 @@ up over a period and divides.
 Tables (also the Parquet layout, docs/analytics.md):
 - ``orders``     one row per order (cancelled and returned ones too, ``active`` false),
                  ``seq`` = the order's number in the customer's active orders (F-stage);
-                 the pass keeps the columns the facts read, the file has every column
+                 the pass keeps the active orders and the columns the facts read, the
+                 file has every order and every column
 - ``customers``  one row per profile, with the order statistics and the per-customer
                  summary a BG/NBD + Gamma-Gamma fit reads: ``x`` (repeat purchase days),
                  ``t_x`` (days from first to last purchase), ``t`` (days from first purchase
@@ -185,15 +186,6 @@ def _month(expr: str) -> str:
     return f"strftime({expr}, '%Y-%m')"
 
 
-_ORDERS_FILE = (
-    f"SELECT {', '.join(f'r.{c}' for c in _ORDER_SCHEMA)}, o.seq "
-    "FROM orders_raw r JOIN orders o ON o.rid = r.rowid"
-)
-"""The orders Parquet file: every loaded column and the F-stage. The window that numbers
-the orders carries only the columns the facts read (a third of the sort's payload), so
-the file joins the stage back by row id."""
-
-
 PARQUET_BATCH_ROWS = 250_000
 """Rows per Arrow batch from DuckDB, and so per row group of a Parquet file: the batch is
 what the writer adds to the pass's memory (a million rows cost 30 MiB more RSS for 3 %
@@ -213,35 +205,85 @@ def write_parquet(con: duckdb.DuckDBPyConnection, query: str, path: Path) -> Pat
     return path
 
 
-def build_tables(con: duckdb.DuckDBPyConnection, as_of: date) -> None:
-    """The snapshot tables from the loaded ``orders_raw`` and ``profiles``.
+_FIRST_ORDER = ("customer_id", "first_sku", "coupon", "sales_channel")
+"""What the customers table keeps of each buyer's first order."""
 
-    One window over each customer's orders (by time) gives every order its F-stage
+
+def write_orders(con: duckdb.DuckDBPyConnection, path: Path) -> Path:
+    """The orders Parquet file: every loaded column and the F-stage (``seq``), from
+    ``orders_raw`` in Arrow batches, each order's ``seq`` looked up by row id in an array
+    filled from the window's ``orders`` (a hash join of the two tables cost a third more
+    CPU). The same batches give each buyer's first order (``seq`` 1) to the ``firsts``
+    table, so the window that numbers the orders does not carry its strings."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    got = con.sql("SELECT rid, seq FROM orders").fetchnumpy()
+    size = con.sql("SELECT coalesce(max(rowid) + 1, 0) FROM orders_raw").fetchall()[0][0]
+    seq = np.zeros(int(size), dtype=np.int32)  # 0: no F-stage (an inactive order)
+    seq[np.asarray(got["rid"], dtype=np.int64)] = np.asarray(got["seq"], dtype=np.int32)
+    del got
+    names = list(_ORDER_SCHEMA)
+    reader = con.sql(f"SELECT {', '.join(names)}, rowid FROM orders_raw").to_arrow_reader(
+        PARQUET_BATCH_ROWS
+    )
+    schema = pa.schema([*list(reader.schema)[: len(names)], pa.field("seq", pa.int32())])
+    firsts = []
+    with pq.ParquetWriter(path, schema, compression="snappy") as writer:
+        for batch in reader:
+            stage = seq[batch.column(len(names)).to_numpy()]
+            out = pa.RecordBatch.from_arrays(
+                [*batch.columns[: len(names)], pa.array(stage, mask=stage == 0)], schema=schema
+            )
+            writer.write_batch(out)
+            firsts.append(out.filter(pa.array(stage == 1)).select(list(_FIRST_ORDER)))
+    first_schema = pa.schema([schema.field(c) for c in _FIRST_ORDER])
+    table = pa.Table.from_batches(firsts, schema=first_schema)
+    con.register("firsts_in", table)
+    try:
+        con.execute("CREATE TABLE firsts AS SELECT * FROM firsts_in")
+    finally:
+        con.unregister("firsts_in")
+    return path
+
+
+def build_orders(con: duckdb.DuckDBPyConnection) -> None:
+    """The numbered ``orders``: the active ones of the loaded ``orders_raw`` (what every
+    fact counts; the file has the inactive ones too, without ``seq``).
+
+    One window over each customer's active orders (by time) gives every order its F-stage
     (``seq``), its customer's first purchase day (``first_date``) and the days of the
     orders before and after it (``prev_date``, ``next_date``; ``order_date`` is the day of
-    ``placed_at``, so days follow the window's order). The customers table is then one
-    group-by of the orders, the LTV windows need no join back to the customers, and
-    ``customer_months`` one group-by too: per buyer and month with orders, the orders so
-    far (``cum_n``, the month's last ``seq``), the last order day before the month
-    (``prev_last``) and the latest of the days that follow the month's orders
-    (``next_date``: in a later month when the buyer ordered again), which the month-end
-    states read without a window of their own. ``customer_months`` carries the buyer's
-    first month and channel (null for orders of a customer without a profile), so no fact
-    joins it to the customers."""
-    today = f"DATE '{as_of.isoformat()}'"
+    ``placed_at``, so days follow the window's order). The window carries only the
+    columns the facts read: the orders file takes ``seq`` back by row id and the first
+    order's strings come from the file's batches (`write_orders`)."""
     con.execute(
         """
         CREATE TABLE orders AS
-        SELECT rowid AS rid, customer_id, order_date, active, revenue, gross_profit,
-               coupon, sales_channel, first_sku,
-               CASE WHEN active THEN row_number() OVER w END::INTEGER AS seq,
+        SELECT rowid AS rid, customer_id, order_date, revenue, gross_profit,
+               (row_number() OVER w)::INTEGER AS seq,
                first_value(order_date) OVER w AS first_date,
                lag(order_date) OVER w AS prev_date,
                lead(order_date) OVER w AS next_date
-        FROM orders_raw r
-        WINDOW w AS (PARTITION BY customer_id, active ORDER BY placed_at, order_id)
+        FROM orders_raw r WHERE active
+        WINDOW w AS (PARTITION BY customer_id ORDER BY placed_at, order_id)
         """
     )
+
+
+def build_customers(con: duckdb.DuckDBPyConnection, as_of: date) -> None:
+    """The ``customers`` table (and its ``buyers`` view) and ``customer_months`` from the
+    numbered ``orders`` and the buyers' first orders (``firsts``, `write_orders`).
+
+    The customers table is one group-by of the orders, the LTV windows need no join back
+    to the customers, and ``customer_months`` one group-by too: per buyer and month with
+    orders, the orders so far (``cum_n``, the month's last ``seq``), the last order day
+    before the month (``prev_last``) and the latest of the days that follow the month's
+    orders (``next_date``: in a later month when the buyer ordered again), which the
+    month-end states read without a window of their own. ``customer_months`` carries the
+    buyer's first month and channel (null for orders of a customer without a profile), so
+    no fact joins it to the customers."""
+    today = f"DATE '{as_of.isoformat()}'"
     con.execute(
         f"""
         CREATE TABLE customers AS
@@ -254,13 +296,8 @@ def build_tables(con: duckdb.DuckDBPyConnection, as_of: date) -> None:
                        AS purchase_days,
                    sum(revenue) AS revenue,
                    sum(gross_profit) AS gross_profit,
-                   -- the first order's values, NULL included: arg_min would skip a
-                   -- first order without a coupon and credit a later order's coupon
-                   arg_min_null(first_sku, seq) AS first_sku,
-                   arg_min_null(coupon, seq) AS first_coupon,
-                   arg_min_null(sales_channel, seq) AS first_channel,
                    sum(revenue) FILTER (WHERE order_date = first_date) AS first_day_revenue
-            FROM orders WHERE active GROUP BY customer_id
+            FROM orders GROUP BY customer_id
         )
         SELECT p.customer_id,
                a.first_order_date, a.last_order_date,
@@ -268,16 +305,18 @@ def build_tables(con: duckdb.DuckDBPyConnection, as_of: date) -> None:
                coalesce(a.purchase_days, 0)::INTEGER AS purchase_days,
                coalesce(a.revenue, 0) AS revenue,
                coalesce(a.gross_profit, 0) AS gross_profit,
-               coalesce(p.acquisition_channel, a.first_channel) AS acquisition_channel,
-               coalesce(p.first_offer, a.first_coupon) AS first_offer,
-               a.first_sku,
+               -- the first order's values, NULL included (a first order without a
+               -- coupon has no first offer, whatever a later order carried)
+               coalesce(p.acquisition_channel, f.sales_channel) AS acquisition_channel,
+               coalesce(p.first_offer, f.coupon) AS first_offer,
+               f.first_sku,
                p.rfm_rank,
                (a.purchase_days - 1)::INTEGER AS x,
                (a.last_order_date - a.first_order_date)::INTEGER AS t_x,
                ({today} - a.first_order_date)::INTEGER AS t,
                CASE WHEN a.purchase_days > 1 THEN
                    (a.revenue - a.first_day_revenue) / (a.purchase_days - 1) END AS monetary
-        FROM profiles p LEFT JOIN a USING (customer_id)
+        FROM profiles p LEFT JOIN a USING (customer_id) LEFT JOIN firsts f USING (customer_id)
         """
     )
     con.execute("CREATE VIEW buyers AS SELECT * FROM customers WHERE orders > 0")
@@ -290,7 +329,7 @@ def build_tables(con: duckdb.DuckDBPyConnection, as_of: date) -> None:
                    max(seq) AS cum_n,
                    CASE WHEN max(seq) > count(*) THEN min(prev_date) END AS prev_last,
                    max(next_date) AS next_date
-            FROM orders WHERE active GROUP BY ALL
+            FROM orders GROUP BY ALL
         )
         SELECT m.*, {_MONTH_INDEX.format(d="c.first_order_date")}::INTEGER AS first_i,
                coalesce(c.acquisition_channel, '(none)') AS channel
@@ -315,7 +354,7 @@ def ltv_facts(con: duckdb.DuckDBPyConnection, as_of: date) -> list[dict[str, Any
         f"""
         WITH sums AS (
             SELECT o.customer_id, {", ".join(sums)}
-            FROM orders o WHERE o.active GROUP BY o.customer_id
+            FROM orders o GROUP BY o.customer_id
         ), per AS (
             SELECT c.first_order_date, {_month("c.first_order_date")} AS month,
                    coalesce(c.acquisition_channel, '(none)') AS channel,
@@ -403,7 +442,7 @@ def revenue_facts(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
                    count(*) FILTER (WHERE seq = 1) AS first_orders,
                    coalesce(sum(revenue), 0) AS revenue,
                    coalesce(sum(gross_profit), 0) AS gross_profit
-            FROM orders WHERE active GROUP BY ALL
+            FROM orders GROUP BY ALL
         ), c AS (SELECT i, count(*) AS customers FROM customer_months GROUP BY i)
         SELECT {_MONTH_LABEL.format(i="i")} AS month, orders, customers,
                first_orders, revenue, gross_profit
@@ -698,14 +737,13 @@ class Snapshot:
         if campaigns is not None:
             self.append("campaign_records", campaigns.records)
             self.append("attributed", campaigns.attributed)
-        build_tables(con, as_of)
-        files: dict[str, Path] = {}
+        build_orders(con)
         out_dir.mkdir(parents=True, exist_ok=True)
-        for table, query in (
-            ("orders", _ORDERS_FILE),
-            ("customers", "SELECT * FROM customers"),
-        ):
-            files[table] = write_parquet(con, query, out_dir / f"{table}.parquet")
+        files = {"orders": write_orders(con, out_dir / "orders.parquet")}
+        build_customers(con, as_of)
+        files["customers"] = write_parquet(
+            con, "SELECT * FROM customers", out_dir / "customers.parquet"
+        )
         campaigns_facts = campaign_facts(con)  # the attributed orders by order id
         con.execute("DROP TABLE orders_raw")  # written: the facts read the narrow orders
         build_states(con, as_of)
