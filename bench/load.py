@@ -10,8 +10,9 @@ concurrency for a bounded time; then the stack is drained and everything is reco
 - delivered: welcome mails in the sandbox (moto SES), to those buyers.
 
 Accepted must equal stored, and every buyer must have exactly one welcome delivery and
-one mail (counted on the wire by the mail's `X-Kizuna-Delivery` header). It prints throughput, latency percentiles, errors and the stack's peak memory
-(VmHWM of its process). Not part of `make test`: the clock measures this machine, and a
+one mail (counted on the wire by the mail's `X-Kizuna-Delivery` header). It prints
+throughput, latency percentiles, errors and the stack's peak memory (VmHWM of its
+process). Not part of `make test`: the clock measures this machine, and a
 busy one (CI, other processes) lowers every figure; the counts are what must hold.
 
     .venv/bin/python bench/load.py --seconds 120 --concurrency 4 --customers 300
