@@ -346,7 +346,9 @@ def report(args: argparse.Namespace, r: Run) -> None:
         shown = ", ".join(f"{op} {n}" for op, n in calls.most_common())
         print(f"DynamoDB calls, {phase}: {total}: {shown}")
     load_calls = sum(r.phases["load and drain"].values())
-    print(f"DynamoDB calls per accepted request, load and drain: {load_calls / max(1, requests):.1f}")
+    print(
+        f"DynamoDB calls per accepted request, load and drain: {load_calls / max(1, requests):.1f}"
+    )
     print(f"reconciles: {r.holds}")
     print(f"stack peak memory: {r.peak:.0f} MiB")
     print(
