@@ -10,11 +10,21 @@ concurrency for a bounded time; then the stack is drained and everything is reco
 - delivered: welcome mails in the sandbox (moto SES), to those buyers.
 
 Accepted must equal stored, and every buyer must have exactly one welcome delivery and
-one mail. It prints throughput, latency percentiles, errors and the stack's peak memory
-(VmHWM of its process). Not part of `make test`: the clock measures this machine, and a
+one mail (counted on the wire by the mail's `X-Kizuna-Delivery` header). It prints
+throughput, latency percentiles, errors and the stack's peak memory (VmHWM of its
+process). Not part of `make test`: the clock measures this machine, and a
 busy one (CI, other processes) lowers every figure; the counts are what must hold.
 
     .venv/bin/python bench/load.py --seconds 120 --concurrency 4 --customers 300
+
+`--with-journeys` (`bench/load_journeys.py`) first turns every built-in journey on (with
+a shipping notice, usage days per SKU, a SKU sold out and sign-ups with a birthday), fires
+the dispatcher's minute tick in real time during the load and starts a campaign to a
+segment of buyers as soon as it has members; after the load every order ships, the SKU
+comes back, and the clock moves 9 days (an hour at a time, the dispatcher and restock
+waves firing). Then each journey's entries and sends must be what the posted events call
+for, every sent delivery must be on the wire once, and the DynamoDB calls moto served are
+printed per phase, by operation.
 """
 
 from __future__ import annotations
@@ -27,6 +37,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -36,7 +47,9 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench import load_journeys  # noqa: E402
 from bench.harness import drain, run_threads  # noqa: E402
+from bench.load_journeys import SKUS, Accepted, Journey  # noqa: E402
 
 from ops.local.process import LocalUpProcess, peak_rss_mib  # noqa: E402
 
@@ -49,30 +62,48 @@ def create_shop(stack: LocalUpProcess) -> str:
 
 
 class Load:
-    def __init__(self, api: str, token: str, customers: int, seed: int) -> None:
+    """Workers posting a storefront's events; each worker owns every `concurrency`-th
+    customer, so one customer's events are posted one after another, in the order the
+    journeys' expectations read them (`timelines`)."""
+
+    def __init__(
+        self,
+        api: str,
+        token: str,
+        customers: int,
+        seed: int,
+        *,
+        max_orders: int | None = None,
+    ) -> None:
         self.api = api
         self.headers = {"Authorization": f"Bearer {token}"}
         self.customers = customers
+        self.max_orders = max_orders
         self.rnd = random.Random(seed)
         self.lock = threading.Lock()
         self.latencies: dict[str, list[float]] = {"order": [], "view": [], "cart": []}
         self.statuses: Counter[str] = Counter()
         self.accepted: dict[str, str] = {}  # order id -> customer id
+        self.timelines: dict[str, list[Accepted]] = {}  # customer -> accepted, in order
         self.sequence = 0
+        self.workers = 0
+        self._concurrency = 1
 
-    def _next(self) -> tuple[str, dict[str, Any]]:
+    def _next(self, worker: int, count: int) -> tuple[str, dict[str, Any]]:
         with self.lock:
             self.sequence += 1
             n = self.sequence
             kind = self.rnd.choices(("order", "view", "cart"), (6, 3, 1))[0]
-            customer = f"c-{self.rnd.randrange(self.customers)}"
+            mine = range(worker, self.customers, count)
+            customer = f"c-{mine[self.rnd.randrange(len(mine))]}"
+            # One event in eight is about the SKU sold out during the load.
+            sku = f"SKU-{0 if self.rnd.random() < 1 / 8 else self.rnd.randrange(1, SKUS)}"
         now = datetime.now(UTC).isoformat()
         person = {
             "customer_id": customer,
             "email": f"{customer}@example.jp",
             "consents": [{"channel": "email", "granted": True, "source": "checkout"}],
         }
-        sku = f"SKU-{n % 40}"
         if kind == "order":
             body: dict[str, Any] = {
                 "type": "order.placed",
@@ -93,21 +124,40 @@ class Load:
             body |= {"items": [{"sku": sku, "quantity": 1, "unit_price": "3980"}]}
         return kind, body
 
+    def _done(self, until: float) -> bool:
+        if self.max_orders is not None:
+            with self.lock:
+                return len(self.accepted) >= self.max_orders
+        return time.monotonic() >= until
+
     def worker(self, until: float) -> None:
+        with self.lock:
+            me = self.workers
+            self.workers += 1
+        count = max(1, min(self.customers, self._concurrency))
         with httpx.Client(base_url=self.api, headers=self.headers, timeout=60) as http:
-            while time.monotonic() < until:
-                kind, body = self._next()
+            while me < count and not self._done(until):
+                kind, body = self._next(me, count)
                 started = time.perf_counter()
                 try:
                     status = str(http.post("/v1/events", json=body).status_code)
                 except httpx.HTTPError as err:
                     status = type(err).__name__
                 elapsed = time.perf_counter() - started
+                customer = body["customer"]["customer_id"]
                 with self.lock:
                     self.latencies[kind].append(elapsed)
                     self.statuses[status] += 1
-                    if kind == "order" and status in ("200", "201"):
-                        self.accepted[body["order_id"]] = body["customer"]["customer_id"]
+                    if status in ("200", "201"):
+                        key = body.get("order_id") or body.get("sku")
+                        key = key or body["items"][0]["sku"]
+                        self.timelines.setdefault(customer, []).append(Accepted(kind, str(key)))
+                        if kind == "order":
+                            self.accepted[body["order_id"]] = customer
+
+    def run(self, concurrency: int, until: float) -> float:
+        self._concurrency = concurrency
+        return run_threads(concurrency, self.worker, until)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -120,22 +170,191 @@ def percentile(values: list[float], q: float) -> float:
 def reconcile(load: Load, sandbox: list[dict[str, Any]]) -> dict[str, int]:
     buyers = set(load.accepted.values())
     stored = 0
-    welcome = 0
+    welcome: set[str] = set()  # the welcome deliveries' ids
     with httpx.Client(base_url=load.api, headers=load.headers, timeout=60) as http:
         for customer in sorted(buyers):
             orders = http.get(f"/v1/customers/{customer}/orders").json()
             stored += sum(1 for o in orders if o["order_id"] in load.accepted)
-            deliveries = http.get("/v1/deliveries", params={"customer_id": customer}).json()
-            items = deliveries["items"] if isinstance(deliveries, dict) else deliveries
-            welcome += sum(1 for d in items if d.get("trigger") == "welcome")
-    mails = sum(1 for m in sandbox if m["channel"] == "mail" and m["to"].split("@")[0] in buyers)
+            deliveries = load_journeys.pages(http, "/v1/deliveries", {"customer_id": customer})
+            welcome |= {d["delivery_id"] for d in deliveries if d.get("trigger") == "welcome"}
+    wire = [load_journeys.delivery_id_of(m) for m in sandbox]
+    mails = sum(1 for m in wire if m in welcome)
     return {
         "accepted": len(load.accepted),
         "stored": stored,
         "buyers": len(buyers),
-        "published (welcome deliveries)": welcome,
+        "published (welcome deliveries)": len(welcome),
         "delivered (welcome mails)": mails,
     }
+
+
+def _requests(api: str) -> Counter[str]:
+    """DynamoDB calls the stack's moto has served so far, by operation."""
+    return Counter(httpx.get(f"{api}/_local/requests", timeout=60).json())
+
+
+@dataclass
+class Run:
+    """One run's figures: the load's, the plain reconciliation's, and with journeys the
+    per-journey rows, the totals, what did not reconcile and the DynamoDB calls per phase."""
+
+    load: Load
+    elapsed: float
+    drained: bool
+    drain_seconds: float
+    counts: dict[str, int]
+    peak: float
+    journeys: dict[str, Journey] = field(default_factory=dict)
+    totals: dict[str, int] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+    phases: dict[str, Counter[str]] = field(default_factory=dict)
+    ticks: int = 0
+    campaign_during_load: int = 0
+    """Campaign recipients handed to the send path by the ticks during the load."""
+    advance_seconds: float = 0.0
+
+    @property
+    def holds(self) -> bool:
+        c = self.counts
+        plain = (
+            c["accepted"] == c["stored"]
+            and c["buyers"] == c["published (welcome deliveries)"]
+            and c["buyers"] == c["delivered (welcome mails)"]
+        )
+        return plain and self.drained and not self.problems
+
+
+def run(
+    *,
+    seconds: float,
+    concurrency: int,
+    customers: int,
+    seed: int,
+    with_journeys: bool,
+    max_orders: int | None = None,
+    birthdays: int = 10,
+    tick_seconds: float = 60,
+) -> Run:
+    """Start a stack, load it, drain it (with journeys: ship, restock, advance the clock)
+    and reconcile; the stack is stopped before this returns."""
+    with tempfile.TemporaryDirectory(prefix="kizuna-load-") as folder:
+        state = Path(folder) / "state"
+        state.mkdir()
+        stack = LocalUpProcess(state, ROOT).start()
+        api = stack.api
+        try:
+            load = Load(api, create_shop(stack), customers, seed, max_orders=max_orders)
+            phases: dict[str, Counter[str]] = {}
+            admin = httpx.Client(base_url=api, headers=load.headers, timeout=120)
+            if with_journeys:
+                load_journeys.prepare(admin, datetime.now(UTC), birthdays)
+                drain(api, timeout=900)
+            before = _requests(api)
+            until = time.monotonic() + seconds
+            every, headers = (tick_seconds, load.headers) if with_journeys else (1e9, None)
+            with load_journeys.Ticker(api, every, headers) as ticker:
+                elapsed = load.run(concurrency, until)
+            drained, drain_seconds = drain(api, timeout=900)
+            after_load = _requests(api)
+            phases["load and drain"] = after_load - before
+            result = Run(load, elapsed, drained, drain_seconds, {}, 0.0, phases=phases)
+            result.ticks = ticker.fired
+            if with_journeys and ticker.campaign_started is not None:
+                campaign = admin.get(f"/v1/campaigns/{load_journeys.CAMPAIGN}").json()
+                result.campaign_during_load = int(campaign["processed"])
+            if with_journeys:
+                load_journeys.after_load(admin, sorted(load.accepted), datetime.now(UTC))
+                if ticker.campaign_started is None and not load_journeys.start_campaign(admin):
+                    raise SystemExit("no buyer reached the campaign's segment")
+                admin.post("/_local/schedules/JourneyDispatcher").raise_for_status()
+                drain(api, timeout=900)
+                started = time.perf_counter()
+                load_journeys.advance(admin)
+                ok, _ = drain(api, timeout=900)
+                result.drained = result.drained and ok
+                result.advance_seconds = time.perf_counter() - started
+                phases["ship, restock, advance"] = _requests(api) - after_load
+            sandbox = httpx.get(f"{api}/_local/sandbox", timeout=300).json()
+            result.counts = reconcile(load, sandbox)
+            if with_journeys:
+                people = sorted(load.timelines) + load_journeys.birthday_people(birthdays)
+                seen = load_journeys.collect(admin, people, sandbox)
+                rows, totals, problems = load_journeys.reconcile(
+                    load.timelines, load.accepted, load_journeys.birthday_people(birthdays), seen
+                )
+                result.journeys, result.totals, result.problems = rows, totals, problems
+            result.peak = peak_rss_mib(stack.pid)
+        finally:
+            stack.stop()
+    return result
+
+
+def report(args: argparse.Namespace, r: Run) -> None:
+    load = r.load
+    requests = sum(len(v) for v in load.latencies.values())
+    everything = [x for v in load.latencies.values() for x in v]
+    print(f"load: {args.seconds:.0f} s, {args.concurrency} workers, {args.customers} customers")
+    orders = len(load.latencies["order"])
+    print(
+        f"requests: {requests} ({requests / r.elapsed:.1f}/s), orders {orders}"
+        f" ({orders / r.elapsed:.1f}/s)"
+    )
+    print(
+        f"latency ms: p50 {percentile(everything, 50):.0f}  p95 {percentile(everything, 95):.0f}"
+        f"  p99 {percentile(everything, 99):.0f}"
+    )
+    print(f"statuses: {dict(load.statuses)}")
+    print(f"drained: {r.drained} in {r.drain_seconds:.1f} s after the load")
+    for name, value in r.counts.items():
+        print(f"{name}: {value}")
+    if r.journeys:
+        print(f"dispatcher ticks during the load: {r.ticks}")
+        print(f"campaign recipients processed during the load: {r.campaign_during_load}")
+        print(f"clock advanced {load_journeys.ADVANCE_DAYS} days in {r.advance_seconds:.0f} s")
+        head = (
+            "journey",
+            "entered exp",
+            "entered",
+            "held out",
+            "due",
+            "no address",
+            "skipped",
+            "sent exp",
+            "sent",
+            "on wire",
+        )
+        print(" | ".join(head))
+        for name, j in sorted(r.journeys.items()):
+            cells = (
+                j.entered_expected,
+                j.entered,
+                j.held_out,
+                j.due,
+                j.no_address,
+                j.skipped,
+                j.sent_expected,
+                j.sent,
+                j.wire,
+            )
+            print(" | ".join([name, *map(str, cells)]))
+        for name, value in r.totals.items():
+            print(f"{name}: {value}")
+        for problem in r.problems:
+            print(f"DOES NOT RECONCILE: {problem}")
+    for phase, calls in r.phases.items():
+        total = sum(calls.values())
+        shown = ", ".join(f"{op} {n}" for op, n in calls.most_common())
+        print(f"DynamoDB calls, {phase}: {total}: {shown}")
+    load_calls = sum(r.phases["load and drain"].values())
+    print(
+        f"DynamoDB calls per accepted request, load and drain: {load_calls / max(1, requests):.1f}"
+    )
+    print(f"reconciles: {r.holds}")
+    print(f"stack peak memory: {r.peak:.0f} MiB")
+    print(
+        "The clock leaves out: the stack's start and the shop's creation; the figures are "
+        "this machine's, under whatever else it runs."
+    )
 
 
 def main() -> None:
@@ -144,51 +363,32 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--customers", type=int, default=300)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--orders", type=int, default=None, help="stop after this many orders")
+    parser.add_argument(
+        "--with-journeys",
+        action="store_true",
+        help="every built-in journey on and a campaign sending during the load; then ship, "
+        "restock, advance the clock and reconcile every journey",
+    )
+    parser.add_argument(
+        "--tick-seconds",
+        type=float,
+        default=15,
+        help="the dispatcher's tick during the load (a minute in the cloud; more often here "
+        "so that a short load sees several)",
+    )
     args = parser.parse_args()
-
-    with tempfile.TemporaryDirectory(prefix="kizuna-load-") as folder:
-        state = Path(folder) / "state"
-        state.mkdir()
-        stack = LocalUpProcess(state, ROOT).start()
-        api = stack.api
-        try:
-            load = Load(api, create_shop(stack), args.customers, args.seed)
-            until = time.monotonic() + args.seconds
-            elapsed = run_threads(args.concurrency, load.worker, until)
-            drained, drain_seconds = drain(api, timeout=900)
-            sandbox = httpx.get(f"{api}/_local/sandbox", timeout=120).json()
-            counts = reconcile(load, sandbox)
-            peak = peak_rss_mib(stack.pid)
-        finally:
-            stack.stop()
-
-    requests = sum(len(v) for v in load.latencies.values())
-    everything = [x for v in load.latencies.values() for x in v]
-    print(f"load: {args.seconds:.0f} s, {args.concurrency} workers, {args.customers} customers")
-    print(
-        f"requests: {requests} ({requests / elapsed:.1f}/s), orders {len(load.latencies['order'])}"
-        f" ({len(load.latencies['order']) / elapsed:.1f}/s)"
+    result = run(
+        seconds=args.seconds,
+        concurrency=args.concurrency,
+        customers=args.customers,
+        seed=args.seed,
+        with_journeys=args.with_journeys,
+        max_orders=args.orders,
+        tick_seconds=args.tick_seconds,
     )
-    print(
-        f"latency ms: p50 {percentile(everything, 50):.0f}  p95 {percentile(everything, 95):.0f}"
-        f"  p99 {percentile(everything, 99):.0f}"
-    )
-    print(f"statuses: {dict(load.statuses)}")
-    print(f"drained: {drained} in {drain_seconds:.1f} s after the load")
-    for name, value in counts.items():
-        print(f"{name}: {value}")
-    holds = (
-        counts["accepted"] == counts["stored"]
-        and counts["buyers"] == counts["published (welcome deliveries)"]
-        and counts["buyers"] == counts["delivered (welcome mails)"]
-    )
-    print(f"reconciles: {holds}")
-    print(f"stack peak memory: {peak:.0f} MiB")
-    print(
-        "The clock leaves out: the stack's start and the shop's creation; the figures are "
-        "this machine's, under whatever else it runs."
-    )
-    sys.exit(0 if holds and drained else 1)
+    report(args, result)
+    sys.exit(0 if result.holds else 1)
 
 
 if __name__ == "__main__":

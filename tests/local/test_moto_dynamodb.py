@@ -961,3 +961,26 @@ def test_the_handler_s_methods_listed_once_are_the_ones_moto_lists(ddb: Any) -> 
     # Then the handler's are moto's own list, kept, and another class is listed as moto does
     assert listed == own and again is listed and "transact_write_items" in listed
     assert "transact_write_items" not in other and "call_action" in other
+
+
+def test_every_call_moto_serves_is_counted_by_operation(ddb: Any) -> None:
+    """Given the patched moto and the counts so far
+    When a put, two gets, a query and a refused conditional put are made
+    Then each is counted once under its operation, the refused one too (DynamoDB bills a
+    failed conditional write)."""
+    before = moto_dynamodb.request_counts()
+    ddb.put_item(TableName=TABLE, Item=_key("counted"))
+    ddb.get_item(TableName=TABLE, Key=_key("counted"))
+    ddb.get_item(TableName=TABLE, Key=_key("absent"))
+    ddb.query(
+        TableName=TABLE,
+        KeyConditionExpression="pk = :p",
+        ExpressionAttributeValues={":p": {"S": "counted"}},
+    )
+    with pytest.raises(ClientError):
+        ddb.put_item(
+            TableName=TABLE, Item=_key("counted"), ConditionExpression="attribute_not_exists(pk)"
+        )
+    after = moto_dynamodb.request_counts()
+    grown = {op: n - before.get(op, 0) for op, n in after.items() if n != before.get(op, 0)}
+    assert grown == {"PutItem": 2, "GetItem": 2, "Query": 1}

@@ -112,8 +112,17 @@ class FakeControl:
     def drain(self, timeout: float = 30) -> None:
         return None
 
-    def advance_clock(self, delta: timedelta) -> dict[str, Any]:
-        return {"advanced": str(delta)}
+    def advance_clock(
+        self,
+        delta: timedelta,
+        step: timedelta = timedelta(hours=1),
+        schedules: frozenset[str] | None = None,
+    ) -> dict[str, Any]:
+        fired = sorted(schedules) if schedules is not None else None
+        return {"advanced": str(delta), "step": str(step), "schedules": fired}
+
+    def request_counts(self) -> dict[str, int]:
+        return {"Query": 3, "TransactWriteItems": 2}
 
     def import_orders(
         self,
@@ -141,6 +150,7 @@ class FakeControl:
         ("POST", "/_local/sandbox", 405, "method_not_allowed", "method"),
         ("DELETE", "/_local/schedules/Nightly", 405, "method_not_allowed", "method"),
         ("GET", "/_local/clock", 405, "method_not_allowed", "method"),
+        ("POST", "/_local/requests", 405, "method_not_allowed", "method"),
         ("GET", "/v1/nothing", 404, "route_not_found", "path"),
     ],
 )
@@ -170,6 +180,7 @@ def test_local_endpoints_answer_what_they_serve() -> None:
     assert client.get("/_local/schedules").json() == {"Nightly": "cron(0 18 * * ? *)"}
     fired = client.post("/_local/schedules/Nightly").json()
     assert fired == {"schedule": "Nightly", "result": {"fired": "Nightly"}}
+    assert client.get("/_local/requests").json() == {"Query": 3, "TransactWriteItems": 2}
     body = b"Name,Email\n" * 50_000  # larger than one ASGI body message
     imported = client.post("/_local/import/orders?shop=acme&format=generic", content=body)
     lines = [json.loads(line) for line in imported.text.splitlines()]
@@ -177,3 +188,24 @@ def test_local_endpoints_answer_what_they_serve() -> None:
         {"progress": {"bytes": len(body), "rows": 50_000}},
         {"summary": {"shop": "acme", "format": "generic", "rows_read": 50_000}},
     ]
+
+
+def test_a_clock_advance_may_name_its_step_and_the_schedules_that_fire() -> None:
+    """Given a dispatcher with the stack's control endpoints (one schedule, Nightly)
+    When the clock is advanced with a step and a list of schedules, then with a bad step
+    and with a schedule the stack does not have
+    Then the first reaches the stack as asked, and each bad one is a 422 naming its field."""
+    client = TestClient(Dispatcher(ROUTES, control=FakeControl(), app_loader=make_app))
+    asked = {"advance": "2d", "step": "12h", "schedules": ["Nightly"]}
+    moved = client.post("/_local/clock", json=asked).json()
+    assert moved == {"advanced": "2 days, 0:00:00", "step": "12:00:00", "schedules": ["Nightly"]}
+    plain = client.post("/_local/clock", json={"advance": "90m"}).json()
+    assert plain == {"advanced": "1:30:00", "step": "1:00:00", "schedules": None}
+    for bad, field in (
+        ({"advance": "2d", "step": "0h"}, "step"),
+        ({"advance": "2d", "schedules": ["Nope"]}, "schedules"),
+        ({"advance": "2d", "schedules": "Nightly"}, "schedules"),
+    ):
+        refused = client.post("/_local/clock", json=bad)
+        assert refused.status_code == 422, bad
+        assert [f["field"] for f in refused.json()["error"]["fields"]] == [field]

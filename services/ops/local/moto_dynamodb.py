@@ -140,6 +140,8 @@ _installed = False
 Journal = Callable[[Any], None]
 """Called with moto's `DynamoHandler` after a DynamoDB call that changed state succeeded."""
 _journal: Journal | None = None
+_requests: dict[str, int] = {}
+"""DynamoDB calls moto served in this process, by operation (`request_counts`)."""
 _PLAIN_JSON_ACTIONS = frozenset(
     {
         "GetItem",
@@ -343,6 +345,13 @@ def _query_problems(table: type, backend: type) -> list[str]:
     return problems
 
 
+def request_counts() -> dict[str, int]:
+    """The DynamoDB calls served since the patch was installed, by operation (`Query`,
+    `TransactWriteItems`, ...): what a bench divides by the work it did."""
+    with _lock:
+        return dict(_requests)
+
+
 def install() -> None:
     """Patch moto's DynamoDB in this process (idempotent). Call before any request."""
     global _installed  # noqa: PLW0603 - the patch is process-wide, as moto's backends are
@@ -376,7 +385,9 @@ def _serialise_calls() -> None:
 
     @functools.wraps(original_call)
     def call_action(self: Any) -> Any:
-        with _lock, _call_scope(reading=self._get_action() in _PURE_READS):
+        action = self._get_action()
+        with _lock, _call_scope(reading=action in _PURE_READS):
+            _requests[action] = _requests.get(action, 0) + 1
             response = original_call(self)
             if _journal is not None and _changed_state(self, response):
                 _journal(self)

@@ -107,7 +107,14 @@ class LocalControl(Protocol):
 
     def drain(self, timeout: float = 30) -> None: ...
 
-    def advance_clock(self, delta: timedelta) -> dict[str, Any]: ...
+    def advance_clock(
+        self,
+        delta: timedelta,
+        step: timedelta = ...,
+        schedules: frozenset[str] | None = None,
+    ) -> dict[str, Any]: ...
+
+    def request_counts(self) -> dict[str, int]: ...
 
     def import_orders(
         self,
@@ -128,6 +135,7 @@ _LOCAL_ROUTES = {
     ("schedules",): "GET",
     ("schedules", "{name}"): "POST",
     ("clock",): "POST",
+    ("requests",): "GET",
     ("import", "orders"): "POST",
 }
 """The `/_local/` endpoints (path segments after `_local`) and the one method of each."""
@@ -219,15 +227,30 @@ class Dispatcher:
 
     async def _advance(self, body: bytes) -> JSONResponse:
         """`{"advance": "30d"}` (d, h, m): move the stack's clock, running the schedules
-        due on the way (`kizuna local clock advance`)."""
-        assert self._control is not None
+        due on the way (`kizuna local clock advance`); optionally `"step": "12h"` (how far
+        each move goes, an hour unless told) and `"schedules": [...]` (only those fire)."""
+        control = self._control
+        assert control is not None
         try:
-            text = json.loads(body or b"{}").get("advance", "")
-            delta = parse_duration(str(text))
+            asked = json.loads(body or b"{}")
+            delta = parse_duration(str(asked.get("advance", "")))
         except (ValueError, AttributeError):
             message = "expected a duration like 30d, 12h or 90m"
             return _error(422, "invalid_input", message, field="advance")
-        result = await run_in_threadpool(self._control.advance_clock, delta)
+        options: dict[str, Any] = {}
+        if "step" in asked:
+            try:
+                options["step"] = parse_duration(str(asked["step"]))
+            except ValueError:
+                return _error(422, "invalid_input", "expected a duration like 1h", field="step")
+        if "schedules" in asked:
+            names = asked["schedules"]
+            known = control.schedules()
+            if not isinstance(names, list) or not all(n in known for n in names):
+                message = f"a list of the stack's schedules: {', '.join(sorted(known))}"
+                return _error(422, "invalid_input", message, field="schedules")
+            options["schedules"] = frozenset(names)
+        result = await run_in_threadpool(lambda: control.advance_clock(delta, **options))
         return JSONResponse(_jsonable(result))
 
     async def _import(self, scope: Scope, receive: Receive) -> JSONResponse | StreamingResponse:
@@ -313,6 +336,8 @@ class Dispatcher:
             return JSONResponse({"drained": True})
         if route == ("clock",):
             return await self._advance(body)
+        if route == ("requests",):
+            return JSONResponse(control.request_counts())
         if route == ("schedules",):
             return JSONResponse(control.schedules())
         name = parts[1]

@@ -1054,6 +1054,10 @@ class LocalStack:
         finally:
             self._leave_busy()
 
+    def request_counts(self) -> dict[str, int]:
+        """DynamoDB calls moto served in this process since it started, by operation."""
+        return moto_dynamodb.request_counts()
+
     def advance_clock(
         self,
         delta: timedelta,
