@@ -149,8 +149,8 @@ class Sizes(AnalyticsStore):
     def put_json(self, shop_id: str, name: str, value: dict[str, Any]) -> None:
         pass
 
-    def put_cells(self, shop_id: str, month: str, path: Path) -> None:
-        self.bytes["cells"] = self.bytes.get("cells", 0) + path.stat().st_size
+    def put_cells(self, shop_id: str, month: str, path: Path, kind: str = "cells") -> None:
+        self.bytes[kind] = self.bytes.get(kind, 0) + path.stat().st_size
 
 
 class NoCampaigns(CampaignResults):

@@ -859,3 +859,161 @@ def test_a_cell_too_large_for_a_listed_segment_is_refused_before_any_tag(
     assert client.get("/v1/segments/too-big", headers=shop.header(shop.reader)).status_code == 404
     data = DynamoAnalyticsData(cloud.session.client("dynamodb"), cloud.settings.segmenter_table)
     assert all(not p.tags for p in data.read_shop("acme")[0])
+
+
+def _cohort_cell(client: TestClient, shop: ShopKeys, report: str, **params: str) -> list[str]:
+    """Every page of a cohort report cell's customers (pages of two, to walk the cursor)."""
+    ids: list[str] = []
+    cursor: str | None = None
+    while True:
+        query = {**params, "limit": "2", **({"cursor": cursor} if cursor else {})}
+        r = client.get(
+            f"/v1/analytics/{report}/customers", params=query, headers=shop.header(shop.reader)
+        )
+        assert r.status_code == 200, (report, params, r.text)
+        body = r.json()
+        assert body["as_of"] == AS_OF.isoformat()
+        ids += body["customer_ids"]
+        cursor = body["next_cursor"]
+        if cursor is None:
+            assert body["count"] == len(ids)
+            return ids
+
+
+def _gap_bucket(days: int) -> str:
+    """The second-purchase bucket of a gap in days, written out from the report's labels."""
+    if days == 0:
+        return "same_day"
+    for label in SECOND_PURCHASE_BUCKETS[1:-1]:
+        if days <= int(label.split("-")[1]):
+            return label
+    return "later"
+
+
+def test_every_cohort_report_cell_lists_exactly_the_customers_it_counts(
+    computed: tuple[TestClient, ShopKeys],
+) -> None:
+    """Given the fixture's shop analysed
+    When every retention cell, funnel stage, second-purchase bucket and LTV row (also over
+    a period of cohorts) is asked for its customers
+    Then each lists the customers a plain-Python walk over the orders puts there, and
+    their number is the number the report shows."""
+    client, shop = computed
+    per = _per_customer()
+    first = {c: v[0][0] for c, v in per.items()}
+    cohort = {c: f"{d.year:04d}-{d.month:02d}" for c, d in first.items()}
+    index = {c: {d.year * 12 + d.month - 1 for d, *_ in v} for c, v in per.items()}
+    now = AS_OF.year * 12 + AS_OF.month - 1
+    matrix = {r["month"]: r for r in _report(client, shop, "retention")}
+    for month, row in matrix.items():
+        i = int(month[:4]) * 12 + int(month[5:]) - 1
+        members = [c for c in per if cohort[c] == month]
+        for k in range(now - i + 1):
+            want = sorted(c for c in members if i + k in index[c])
+            got = _cohort_cell(client, shop, "retention", month=month, month_offset=str(k))
+            assert got == want, (month, k)
+            assert len(got) == round(row[f"m{k}"] * row["customers"]), (month, k)
+    assert _cohort_cell(client, shop, "retention", month="2025-02", month_offset="20") == ["c4"]
+    periods: list[dict[str, str]] = [{}, {"from": "2025-01", "to": "2025-01"}, {"from": "2025-02"}]
+    for period in periods:
+
+        def inside(c: str, p: dict[str, str] = period) -> bool:
+            return p.get("from", "0000-00") <= cohort[c] <= p.get("to", "9999-99")
+
+        buyers = [c for c in per if inside(c)]
+        funnel = {r["from_stage"]: r for r in _report(client, shop, "repeat", **period)}
+        for n in range(1, 5):
+            want = sorted(c for c in buyers if len(per[c]) >= n)
+            assert _cohort_cell(client, shop, "repeat", stage=str(n), **period) == want, n
+            # the stage's count in the report: F(n) → F(n+1)'s "from", else F(n−1) → F(n)'s "to"
+            shown = funnel.get(f"F{n}", {}).get("customers_from")
+            shown = funnel.get(f"F{n - 1}", {}).get("customers_to", 0) if shown is None else shown
+            assert shown == len(want), (period, n)
+        gaps = {
+            r["bucket"]: r["customers"] for r in _report(client, shop, "second-purchase", **period)
+        }
+        for bucket in SECOND_PURCHASE_BUCKETS:
+            want = sorted(
+                c
+                for c in buyers
+                if len(per[c]) > 1 and _gap_bucket((per[c][1][0] - first[c]).days) == bucket
+            )
+            got = _cohort_cell(client, shop, "second-purchase", bucket=bucket, **period)
+            assert got == want and len(got) == gaps[bucket], (period, bucket)
+        keys: dict[str, Callable[[str], str]] = {
+            "cohort": lambda c: cohort[c],
+            "channel": _channel_of,
+            "first_product": lambda c: f"SKU-{c}",
+            "first_offer": lambda c: "WELCOME" if c == "c4" else "(none)",
+        }
+        ltv_rows = {(r["dimension"], r["key"]): r for r in _report(client, shop, "ltv", **period)}
+        for dimension, key_of in keys.items():
+            for key in sorted({key_of(c) for c in per}):
+                want = sorted(c for c in buyers if key_of(c) == key)
+                got = _cohort_cell(client, shop, "ltv", dimension=dimension, key=key, **period)
+                assert got == want, (period, dimension, key)
+                row = ltv_rows.get((dimension, key))
+                assert (row["customers"] if row else 0) == len(got), (period, dimension, key)
+
+
+def test_a_cohort_cell_names_what_is_wrong_and_saves_as_a_segment_of_exactly_it(
+    cloud: Cloud, computed: tuple[TestClient, ShopKeys]
+) -> None:
+    """Given the analysed fixture
+    When cells are asked for with missing or bad parameters, and the retention cell
+    "2025-02 cohort, month 20" (c4 came back after 20 months) is saved as a segment
+    Then each bad parameter is a 422 naming it, and the segment's members are c4 only."""
+    client, shop = computed
+    for report, query, field in (
+        ("retention", {"month_offset": "2"}, "month"),
+        ("retention", {"month": "2025-02"}, "month_offset"),
+        ("retention", {"month": "2025-02", "month_offset": "-1"}, "month_offset"),
+        ("repeat", {"stage": "11"}, "stage"),
+        ("repeat", {"stage": "2", "month": "2025-01"}, "month"),
+        ("repeat", {"stage": "2", "from": "2025-03", "to": "2025-01"}, "from"),
+        ("second-purchase", {"bucket": "7"}, "bucket"),
+        ("ltv", {"dimension": "country", "key": "jp"}, "dimension"),
+        ("ltv", {"dimension": "channel"}, "key"),
+    ):
+        r = client.get(
+            f"/v1/analytics/{report}/customers", params=query, headers=shop.header(shop.reader)
+        )
+        assert r.status_code == 422 and field in r.text, (report, query, r.text)
+    r = client.get(
+        "/v1/analytics/retention/customers",
+        params={"month": "2019-01", "month_offset": "0"},
+        headers=shop.header(shop.reader),
+    )
+    assert r.status_code == 404 and "2019-01" in r.text
+    url = "/v1/analytics/retention/customers/segment"
+    body = {
+        "segment_id": "back-after-20",
+        "name": "20か月後",
+        "month": "2025-02",
+        "month_offset": 20,
+    }
+    assert client.post(url, json=body, headers=shop.header(shop.reader)).status_code == 403
+    r = client.post(url, json=body, headers=shop.header(shop.admin))
+    assert r.status_code == 201, r.text
+    body = {"segment_id": "ads-2025", "name": "ads", "dimension": "channel", "key": "ads"}
+    r = client.post(
+        "/v1/analytics/ltv/customers/segment",
+        json={**body, "from": "2025-01", "to": "2025-12"},
+        headers=shop.header(shop.admin),
+    )
+    assert r.status_code == 201, r.text
+    cloud.deliver("SegmenterEventsFunction")
+    for segment, want in (("back-after-20", ["c4"]), ("ads-2025", ["c3", "c4"])):
+        members = client.get(
+            f"/v1/segments/{segment}/members", headers=shop.header(shop.reader)
+        ).json()
+        assert sorted(members["customer_ids"]) == want, segment
+
+
+def test_a_cohort_cell_before_the_pass_is_a_202(
+    shop: ShopKeys, segmenter_client: TestClient
+) -> None:
+    r = segmenter_client.get(
+        "/v1/analytics/repeat/customers", params={"stage": "2"}, headers=shop.header(shop.reader)
+    )
+    assert r.status_code == 202 and r.json()["status"] == "not_computed"

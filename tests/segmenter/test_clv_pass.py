@@ -63,8 +63,8 @@ class FakeStore(AnalyticsStore):
     def put_json(self, shop_id: str, name: str, value: dict[str, Any]) -> None:
         self.json[name] = value
 
-    def put_cells(self, shop_id: str, month: str, path: Path) -> None:
-        self.json[f"cells/{month}"] = {"bytes": path.stat().st_size}
+    def put_cells(self, shop_id: str, month: str, path: Path, kind: str = "cells") -> None:
+        self.json[f"{kind}/{month}"] = {"bytes": path.stat().st_size}
 
 
 class NoCampaigns(CampaignResults):

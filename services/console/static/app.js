@@ -377,9 +377,9 @@
   async function drillDown(section, r, f) {
     await drillSection(section, ruleSource(cellRule(r, f)), "rfm-r" + r + "-f" + f, "R" + r + " × F" + f, (n) => t("rfm.drill", { r: r, f: f, n: num(n) }));
   }
-  /* Drill-downs of the other charts: the customers behind a rank, a funnel stage or an
-     acquisition channel, each as a rule of the segment language (the same preview and
-     save as an RFM cell's). */
+  /* Drill-downs of the other charts: the customers behind a rank or the latest month's
+     calendar cell, each as a rule of the segment language over today's profiles (the same
+     preview and save as an RFM cell's). */
   /* A calendar month's first instant in the shop's time zone (Tokyo), `add` months on:
      the analytics reports date an order by its Tokyo day. */
   function monthStart(ym, add) {
@@ -387,27 +387,9 @@
     const i = y * 12 + m - 1 + add;
     return Math.floor(i / 12) + "-" + String(i % 12 + 1).padStart(2, "0") + "-01T00:00:00+09:00";
   }
-  function cohortRules(ym) {
-    return [{ field: "first_order_at", op: "gte", value: monthStart(ym, 0) }, { field: "first_order_at", op: "lt", value: monthStart(ym, 1) }];
-  }
   function retainedParts(v) { const [ym, k] = v.split("."); return { ym: ym, k: Number(k) }; }
   const DRILLS = {
     rank: { rules: (v) => [{ field: "rfm_rank", op: "eq", value: v }], label: (v) => t("rank." + v) },
-    reached: { rules: (v) => [{ field: "order_count", op: "gte", value: Number(v) }], label: (v) => t("drill.reached", { n: v }) },
-    channel: { rules: (v) => [{ field: "acquisition_channel", op: "eq", value: v }], label: (v) => t("drill.channel", { channel: v }) },
-    /* An LTV first product: the customers whose first order's first line was the SKU. */
-    first_product: { rules: (v) => [{ field: "first_product", op: "eq", value: v }], label: (v) => t("drill.first_product", { sku: v }) },
-    /* A first-purchase month (the retention heatmap's and the LTV table's cohort rows). */
-    cohort: { valid: (v) => /^\d{4}-\d{2}$/.test(v), rules: cohortRules, label: (v) => t("drill.cohort", { month: month(v) }) },
-    /* A retention cell: the cohort's customers who bought in its k-th month after. */
-    retained: {
-      valid: (v) => /^\d{4}-\d{2}\.\d{1,3}$/.test(v),
-      rules: (v) => {
-        const p = retainedParts(v);
-        return cohortRules(p.ym).concat([{ activity: "bought", since: monthStart(p.ym, p.k), before: monthStart(p.ym, p.k + 1) }]);
-      },
-      label: (v) => { const p = retainedParts(v); return t("drill.retained", { month: month(p.ym), n: p.k }); },
-    },
     /* A cell of the latest month's calendar diagnosis: months since the last order (a
        bucket of calendar months, Tokyo) and orders so far (5+: five or more). */
     calendar: {
@@ -424,6 +406,31 @@
       label: (v) => { const [, rec, f] = v.split("."); return t("drill.calendar", { recency: t("diagnosis.months_ago", { n: rec }), orders: t("diagnosis.orders_n", { n: f }) }); },
     },
   };
+  /* Cells of the cohort reports, as the analytics pass counted them (not today's
+     profiles, whose purchase history is capped): a funnel stage, a second-purchase
+     bucket, an LTV row (cohort, channel, first product) and a retention cell. */
+  const ltvCell = (dimension) => ({
+    report: "ltv",
+    cohort: true,
+    cell: (v) => ({ dimension: dimension, key: v }),
+  });
+  Object.assign(DRILLS, {
+    reached: { report: "repeat", cohort: true, valid: (v) => /^([1-9]|10)$/.test(v), cell: (v) => ({ stage: v }), label: (v) => t("drill.reached", { n: v }) },
+    gap: { report: "second-purchase", cohort: true, valid: (v) => /^(same_day|later|\d+-\d+)$/.test(v), cell: (v) => ({ bucket: v }), label: (v) => t("drill.gap", { bucket: bucketName(v) }) },
+    channel: Object.assign(ltvCell("channel"), { label: (v) => t("drill.channel", { channel: v }) }),
+    /* An LTV first product: the customers whose first order's first line was the SKU. */
+    first_product: Object.assign(ltvCell("first_product"), { label: (v) => t("drill.first_product", { sku: v }) }),
+    /* A first-purchase month (the retention heatmap's and the LTV table's cohort rows). */
+    cohort: Object.assign(ltvCell("cohort"), { valid: (v) => /^\d{4}-\d{2}$/.test(v), label: (v) => t("drill.cohort", { month: month(v) }) }),
+    /* A retention cell: the cohort's customers who bought in its k-th month after. */
+    retained: {
+      report: "retention",
+      cohort: true,
+      valid: (v) => /^\d{4}-\d{2}\.\d{1,3}$/.test(v),
+      cell: (v) => { const p = retainedParts(v); return { month: p.ym, month_offset: String(p.k) }; },
+      label: (v) => { const p = retainedParts(v); return t("drill.retained", { month: month(p.ym), n: p.k }); },
+    },
+  });
   /* Cells of any month the analytics pass kept (the month's end, not today's profiles):
      a list-analysis state, a lifecycle flow (from "none": the first month), and a
      calendar cell of an earlier month. */
@@ -458,7 +465,7 @@
     main.append(el("h1", { text: label }));
     const section = el("section", { id: "drill", "aria-live": "polite" });
     main.append(section);
-    const source = d.cell ? cellSource(d.report, d.cell(args[1])) : ruleSource({ all: d.rules(args[1]) });
+    const source = d.cell ? cellSource(d.report, d.cell(args[1]), d.cohort ? "drill.saved_cohort_description" : "drill.saved_description") : ruleSource({ all: d.rules(args[1]) });
     await drillSection(section, source, kind + "-" + slug, label, (n) => t("drill.title", { label: label, n: num(n) }));
   }
   /* Where a drill-down's customers come from, and how they are saved: a rule of the
@@ -470,11 +477,11 @@
       save: async (id, name) => (await api("/v1/segments", { method: "POST", json: { segment_id: id, name: name, rule: rule, description: t("rfm.saved_description") } })).body,
     };
   }
-  function cellSource(report, cell) {
+  function cellSource(report, cell, description) {
     const path = "/v1/analytics/" + report + "/customers";
     return {
       load: async () => { const b = (await api(path + "?" + new URLSearchParams(Object.assign({ limit: "500" }, cell)))).body; return { count: b.count, ids: b.customer_ids }; },
-      save: async (id, name) => (await api(path + "/segment", { method: "POST", json: Object.assign({ segment_id: id, name: name, description: t("drill.saved_description") }, cell) })).body,
+      save: async (id, name) => (await api(path + "/segment", { method: "POST", json: Object.assign({ segment_id: id, name: name, description: t(description) }, cell) })).body,
     };
   }
   async function drillSection(section, source, id, name, titleOf) {
@@ -534,7 +541,7 @@
     const buckets = second.rows || [];
     const most = Math.max(1, ...buckets.map((b) => b.customers));
     main.append(el("div", { class: "card" }, table([t("repeat.days"), t("table.customers"), t("repeat.share"), t("repeat.cumulative")],
-      buckets.map((b) => [bucketName(b.bucket), withBar(num(b.customers), b.customers, most, "#1e7b4f"), pct(b.share_of_repeaters), pct(b.cumulative_share_of_repeaters)]),
+      buckets.map((b) => [b.customers ? drillLink("gap", b.bucket, bucketName(b.bucket)) : bucketName(b.bucket), withBar(num(b.customers), b.customers, most, "#1e7b4f"), pct(b.share_of_repeaters), pct(b.cumulative_share_of_repeaters)]),
       { id: "second-purchase" })));
     main.append(el("h2", { text: t("repeat.retention") }));
     main.append(el("p", { class: "muted", text: t("repeat.retention_help") }));
@@ -572,7 +579,7 @@
     main.append(channelCard);
     const drawChannels = (rows) => channelCard.replaceChildren(table(
       [t("table.channel"), t("ltv.ad_spend"), t("ltv.new_customers"), t("ltv.cpa"), t("ltv.ltv365"), t("ltv.ltv_to_cpa"), t("ltv.payback"), t("ltv.allowable_cpa")],
-      rows.map((r) => [r.channel, yen(r.ad_spend), num(r.new_customers), yen(r.cpa), yen(r.ltv_365d), r.ltv_to_cpa === null ? "—" : num(r.ltv_to_cpa),
+      rows.map((r) => [r.new_customers ? drillLink("channel", r.channel, r.channel) : r.channel, yen(r.ad_spend), num(r.new_customers), yen(r.cpa), yen(r.ltv_365d), r.ltv_to_cpa === null ? "—" : num(r.ltv_to_cpa),
         r.payback_month === null ? "—" : t("ltv.payback_months", { n: r.payback_month }), yen(r.allowable_cpa)]), { id: "channels" }));
     drawChannels(channels.rows || []);
     await adSpendSection(async () => drawChannels((await report("channels")).rows || []));
@@ -581,7 +588,7 @@
       const most = Math.max(1, ...rows.map((r) => r.ltv_365d || 0));
       main.append(el("h2", { text: t("ltv_by." + dimension) }));
       main.append(el("div", { class: "card" }, table([t("ltv_key." + dimension), t("table.customers"), ...LTV_WINDOWS.map((w) => t("ltv_window." + w))],
-        rows.map((r) => [dimension === "channel" ? drillLink("channel", r.key, r.key) : dimension === "cohort" ? drillLink("cohort", r.key, keyLabel(dimension, r.key)) : dimension === "first_product" && r.key !== "(none)" ? drillLink("first_product", r.key, r.key) : keyLabel(dimension, r.key), num(r.customers), ...LTV_WINDOWS.map((w) => w === "365d" && r.ltv_365d !== null ? withBar(yen(r.ltv_365d), r.ltv_365d, most, "#b8860b") : yen(r["ltv_" + w]))]),
+        rows.map((r) => [drillLink(dimension, r.key, keyLabel(dimension, r.key)), num(r.customers), ...LTV_WINDOWS.map((w) => w === "365d" && r.ltv_365d !== null ? withBar(yen(r.ltv_365d), r.ltv_365d, most, "#b8860b") : yen(r["ltv_" + w]))]),
         { id: "ltv-" + dimension.replace("_", "-") })));
     }
   }

@@ -9,6 +9,9 @@ and the status of each shop's pass.
 - ``cells/shop=<shop>/month=<YYYY-MM>/part-0.json``: the same per month as JSON lines, one
   line per (state, previous, recency, frequency) with its customer ids: what a
   drill-down into an earlier month's cell reads (the API functions carry no Parquet reader)
+- ``cohorts/shop=<shop>/month=<YYYY-MM>/part-0.json``: a first-purchase month's buyers as
+  JSON lines: per (stage, second-purchase bucket, channel, first product, first offer)
+  and per month since the first (retention), with their customer ids
 - ``reports/shop=<shop>/facts.json``: the facts of the last pass, with its as-of day
 - ``reports/shop=<shop>/status.json``: queued | running | ready | failed, and when
 """
@@ -33,11 +36,14 @@ class AnalyticsStore:
     def put_json(self, shop_id: str, name: str, value: dict[str, Any]) -> None:
         raise NotImplementedError
 
-    def put_cells(self, shop_id: str, month: str, path: Path) -> None:
-        """A month's drill-down file (JSON lines), replacing the last pass's."""
+    def put_cells(self, shop_id: str, month: str, path: Path, kind: str = "cells") -> None:
+        """A month's drill-down file (JSON lines), replacing the last pass's; `kind`
+        ``cells`` (month ends) or ``cohorts`` (first-purchase months)."""
         raise NotImplementedError
 
-    def get_cells(self, shop_id: str, month: str) -> list[dict[str, Any]] | None:
+    def get_cells(
+        self, shop_id: str, month: str, kind: str = "cells"
+    ) -> list[dict[str, Any]] | None:
         """A month's drill-down rows; None when the last pass kept none for the month."""
         raise NotImplementedError
 
@@ -49,8 +55,8 @@ def table_key(shop_id: str, table: str, part: int = 0) -> str:
     return f"{table}/shop={shop_id}/part-{part}.parquet"
 
 
-def cells_key(shop_id: str, month: str) -> str:
-    return f"cells/shop={shop_id}/month={month}/part-0.json"
+def cells_key(shop_id: str, month: str, kind: str = "cells") -> str:
+    return f"{kind}/shop={shop_id}/month={month}/part-0.json"
 
 
 def report_key(shop_id: str, name: str) -> str:
@@ -85,17 +91,19 @@ class S3AnalyticsStore(AnalyticsStore):
         value: dict[str, Any] = json.loads(got["Body"].read())
         return value
 
-    def put_cells(self, shop_id: str, month: str, path: Path) -> None:
+    def put_cells(self, shop_id: str, month: str, path: Path, kind: str = "cells") -> None:
         self._client.upload_file(
             str(path),
             self._bucket,
-            cells_key(shop_id, month),
+            cells_key(shop_id, month, kind),
             ExtraArgs={"ContentType": "application/x-ndjson"},
         )
 
-    def get_cells(self, shop_id: str, month: str) -> list[dict[str, Any]] | None:
+    def get_cells(
+        self, shop_id: str, month: str, kind: str = "cells"
+    ) -> list[dict[str, Any]] | None:
         try:
-            got = self._client.get_object(Bucket=self._bucket, Key=cells_key(shop_id, month))
+            got = self._client.get_object(Bucket=self._bucket, Key=cells_key(shop_id, month, kind))
         except ClientError as err:
             if err.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
                 return None

@@ -130,6 +130,8 @@ class EngineResult:
     """Table name → Parquet file written."""
     cells: dict[str, Path]
     """Month (YYYY-MM) → the month's drill-down file (`write_cells`)."""
+    cohorts: dict[str, Path]
+    """First-purchase month → the cohort's drill-down file (`write_cohort_cells`)."""
     orders: int
     customers: int
 
@@ -393,6 +395,20 @@ SECOND_PURCHASE_BUCKETS = (*views.SECOND_PURCHASE_BUCKETS, "none")
 """The report's buckets (one list, in the domain), then those with no second order."""
 
 
+_SECOND_PURCHASE_BUCKET = """
+    CASE WHEN days IS NULL THEN 'none'
+         WHEN days = 0 THEN 'same_day'
+         WHEN days <= 10 THEN '1-10'
+         WHEN days <= 30 THEN '11-30'
+         WHEN days <= 60 THEN '31-60'
+         WHEN days <= 90 THEN '61-90'
+         WHEN days <= 180 THEN '91-180'
+         WHEN days <= 360 THEN '181-360'
+         ELSE 'later' END"""
+"""A buyer's bucket of days from the first to the second purchase (`days`; NULL: none):
+the report's and its drill-down cells' one definition."""
+
+
 def second_purchase_facts(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     return _rows(
         con,
@@ -401,16 +417,7 @@ def second_purchase_facts(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]
             SELECT c.first_order_date, o.order_date - c.first_order_date AS days
             FROM buyers c LEFT JOIN orders o ON o.customer_id = c.customer_id AND o.seq = 2
         )
-        SELECT {_month("first_order_date")} AS month,
-               CASE WHEN days IS NULL THEN 'none'
-                    WHEN days = 0 THEN 'same_day'
-                    WHEN days <= 10 THEN '1-10'
-                    WHEN days <= 30 THEN '11-30'
-                    WHEN days <= 60 THEN '31-60'
-                    WHEN days <= 90 THEN '61-90'
-                    WHEN days <= 180 THEN '91-180'
-                    WHEN days <= 360 THEN '181-360'
-                    ELSE 'later' END AS bucket,
+        SELECT {_month("first_order_date")} AS month, {_SECOND_PURCHASE_BUCKET} AS bucket,
                count(*) AS customers
         FROM d GROUP BY ALL ORDER BY month, bucket
         """,
@@ -603,8 +610,12 @@ reads."""
 def write_cells(con: duckdb.DuckDBPyConnection, out_dir: Path) -> dict[str, Path]:
     """The month files of `CELLS_QUERY` (JSON lines, one directory per month, written by
     DuckDB): month → file."""
-    target = out_dir / "cells"
-    con.execute(f"COPY ({CELLS_QUERY}) TO '{target}' (FORMAT JSON, PARTITION_BY (month))")
+    return _write_partitioned(con, CELLS_QUERY, out_dir / "cells")
+
+
+def _write_partitioned(con: duckdb.DuckDBPyConnection, query: str, target: Path) -> dict[str, Path]:
+    """The query's rows as JSON lines, one file per ``month`` (DuckDB's parts joined)."""
+    con.execute(f"COPY ({query}) TO '{target}' (FORMAT JSON, PARTITION_BY (month))")
     files: dict[str, Path] = {}
     for folder in sorted(target.glob("month=*")):
         parts = sorted(folder.glob("*.json"))
@@ -614,6 +625,37 @@ def write_cells(con: duckdb.DuckDBPyConnection, out_dir: Path) -> dict[str, Path
                     joined.write(extra.read_text(encoding="utf-8"))
         files[folder.name.removeprefix("month=")] = parts[0]
     return files
+
+
+COHORT_CELLS_QUERY = f"""
+    WITH b AS (
+        SELECT c.customer_id, {_month("c.first_order_date")} AS month,
+               least(c.orders, {MAX_F_STAGE}) AS stage,
+               o.order_date - c.first_order_date AS days,
+               coalesce(c.acquisition_channel, '(none)') AS channel,
+               coalesce(c.first_sku, '(none)') AS first_product,
+               coalesce(c.first_offer, '(none)') AS first_offer
+        FROM buyers c LEFT JOIN orders o ON o.customer_id = c.customer_id AND o.seq = 2
+    )
+    SELECT month, 'buyers' AS kind, NULL::INTEGER AS month_offset, stage,
+           {_SECOND_PURCHASE_BUCKET} AS bucket, channel, first_product, first_offer,
+           list(customer_id) AS customer_ids
+    FROM b GROUP BY ALL
+    UNION ALL
+    SELECT {_MONTH_LABEL.format(i="first_i")}, 'retention', (i - first_i)::INTEGER,
+           NULL, NULL, NULL, NULL, NULL, list(customer_id)
+    FROM customer_months WHERE first_i IS NOT NULL GROUP BY first_i, i - first_i
+"""
+"""The drill-down file of each first-purchase month (cohort): its buyers per (orders so
+far up to 10+, days-to-second-purchase bucket, acquisition channel, first product,
+first offer), what the F-stage funnel, the second-purchase buckets and the LTV rows
+count (kind ``buyers``), and per month since the first (kind ``retention``) the buyers
+of the retention matrix's cell, from the same ``customer_months`` rows its facts count."""
+
+
+def write_cohort_cells(con: duckdb.DuckDBPyConnection, out_dir: Path) -> dict[str, Path]:
+    """The cohort month files of `COHORT_CELLS_QUERY`: cohort month → file."""
+    return _write_partitioned(con, COHORT_CELLS_QUERY, out_dir / "cohorts")
 
 
 def list_facts(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
@@ -748,6 +790,7 @@ class Snapshot:
         con.execute("DROP TABLE orders_raw")  # written: the facts read the narrow orders
         build_states(con, as_of)
         cells: dict[str, Path] = {}
+        cohorts: dict[str, Path] = {}
         if drill_down:
             build_customer_states(con, as_of)
             files["customer_states"] = write_parquet(
@@ -755,6 +798,7 @@ class Snapshot:
             )
             cells = write_cells(con, out_dir)
             con.execute("DROP TABLE customer_states")
+            cohorts = write_cohort_cells(con, out_dir)
         facts: dict[str, list[dict[str, Any]]] = {
             "ltv": ltv_facts(con, as_of),
             "repeat": repeat_facts(con),
@@ -770,4 +814,6 @@ class Snapshot:
         for hook in hooks:
             facts.update(hook(con))
         customers = con.execute("SELECT count(*) FROM customers").fetchone()
-        return EngineResult(facts, files, cells, self.orders, int(customers[0]) if customers else 0)
+        return EngineResult(
+            facts, files, cells, cohorts, self.orders, int(customers[0]) if customers else 0
+        )

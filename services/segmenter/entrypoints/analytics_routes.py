@@ -43,7 +43,15 @@ ReportName = Literal[
     "forecast",
 ]
 assert set(ReportName.__args__) == set(REPORTS)  # type: ignore[attr-defined]
-CellReport = Literal["list-analysis", "calendar", "lifecycle"]
+CellReport = Literal[
+    "list-analysis",
+    "calendar",
+    "lifecycle",
+    "retention",
+    "repeat",
+    "second-purchase",
+    "ltv",
+]
 
 
 def _ports(c: SegmenterContainer) -> AnalyticsPorts:
@@ -123,17 +131,31 @@ class ReportPublic(Schema):
 
 
 class CellIn(Schema):
-    """A cell of the list diagnosis in `month`: `state` (list-analysis), `from_state` and
-    `to_state` (lifecycle; from `none` = the customer's first month) or `recency` and
-    `frequency` (calendar: months since the last order 0, 1, 2, 3-5, 6-11, 12+ × orders so
-    far 1-4, 5+)."""
+    """A cell of a report, as the last analytics pass counted it.
 
-    month: Month
+    - list diagnosis at `month`'s end: `state` (list-analysis), `from_state` and
+      `to_state` (lifecycle; from `none` = the customer's first month) or `recency` and
+      `frequency` (calendar: months since the last order 0, 1, 2, 3-5, 6-11, 12+ × orders
+      so far 1-4, 5+);
+    - retention: the cohort `month` (first purchase) and `month_offset` (k of m<k>);
+    - over the cohorts first buying in `from`..`to` (both optional): `stage` (repeat:
+      reached n orders, 1-10), `bucket` (second-purchase) or `dimension` (cohort, channel,
+      first_product, first_offer) and `key` (ltv: the row's key)."""
+
+    model_config = ConfigDict(populate_by_name=True)
+    month: Month | None = None
     state: str | None = Field(default=None, max_length=16, examples=["loyal"])
     from_state: str | None = Field(default=None, max_length=16, examples=["repeat"])
     to_state: str | None = Field(default=None, max_length=16, examples=["dormant"])
     recency: str | None = Field(default=None, max_length=8, examples=["3-5"])
     frequency: str | None = Field(default=None, max_length=4, examples=["2"])
+    month_offset: int | None = Field(default=None, examples=[5])
+    stage: int | None = Field(default=None, examples=[2])
+    bucket: str | None = Field(default=None, max_length=16, examples=["31-60"])
+    dimension: str | None = Field(default=None, max_length=16, examples=["channel"])
+    key: str | None = Field(default=None, max_length=200, examples=["instagram"])
+    start: Month | None = Field(default=None, alias="from")
+    end: Month | None = Field(default=None, alias="to")
 
     def cell(self, report: str) -> Cell:
         return cell_of(
@@ -144,6 +166,12 @@ class CellIn(Schema):
             to_state=self.to_state,
             recency=self.recency,
             frequency=self.frequency,
+            month_offset=self.month_offset,
+            stage=self.stage,
+            bucket=self.bucket,
+            dimension=self.dimension,
+            key=self.key,
+            period=Period(self.start, self.end),
         )
 
 
@@ -157,7 +185,8 @@ class CellSegmentCreate(CellIn):
 class CellCustomersPublic(Schema):
     report: str
     as_of: str
-    month: str
+    month: str | None
+    period: dict[str, str | None]
     cell: dict[str, str]
     count: int
     customer_ids: list[str]
@@ -266,8 +295,10 @@ def get_cell_customers(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     cursor: str | None = None,
 ) -> Any:
-    """The customers behind one cell of the list analysis, the calendar diagnosis or the
-    lifecycle flows at `month`'s end, as the last pass kept them, a page at a time."""
+    """The customers behind one cell of a report, as the last pass counted them, a page at
+    a time: the list analysis, the calendar diagnosis or the lifecycle flows at `month`'s
+    end; a retention cell; a funnel stage, a second-purchase bucket or an LTV row over
+    the cohorts of `from`..`to`."""
     after = decode_cursor(cursor)
     found = analytics.cell_customers(_ports(c), principal.shop_id, cell, limit, after)
     return cell_response(cell, found)
@@ -284,7 +315,7 @@ def post_cell_segment(
     principal: SegmentsWriter,
     c: Container,
 ) -> Any:
-    """Save a cell's customers (any month the pass kept) as a segment of those customers."""
+    """Save a cell's customers (any cell the GET lists) as a segment of those customers."""
     saved = analytics.save_cell_segment(
         _ports(c),
         c.segments,
@@ -306,6 +337,7 @@ def cell_response(cell: Cell, found: analytics.CellCustomers | analytics.ReportP
         report=found.cell.report,
         as_of=found.as_of,
         month=found.cell.month,
+        period={"from": found.cell.period.start, "to": found.cell.period.end},
         cell=found.cell.public(),
         count=found.count,
         customer_ids=found.customer_ids,

@@ -139,6 +139,8 @@ def run_pass(
             }
             for month, path in result.cells.items():
                 ports.store.put_cells(shop_id, month, path)
+            for month, path in result.cohorts.items():
+                ports.store.put_cells(shop_id, month, path, "cohorts")
         computed = {
             "as_of": as_of.isoformat(),
             "computed_at": now.isoformat(),
@@ -218,7 +220,7 @@ def report(
 
 @dataclass(frozen=True)
 class CellCustomers:
-    """One page of a list diagnosis cell's customers, as the last pass kept them."""
+    """One page of a report cell's customers, as the last pass kept them."""
 
     cell: Cell
     as_of: str
@@ -253,9 +255,15 @@ def _cell_ids(
     computed = ports.store.get_json(shop_id, "facts")
     if computed is None:
         return _not_yet(ports, shop_id)
-    rows = ports.store.get_cells(shop_id, cell.month)
-    if rows is None:
-        raise NotFound(f"the last analytics pass has no customers for {cell.month}", field="month")
+    cohorts = [
+        str(r["month"]) for r in computed["facts"].get("retention", ()) if not r["month_offset"]
+    ]
+    rows: list[dict[str, Any]] = []
+    for month in cell.months(cohorts):
+        got = ports.store.get_cells(shop_id, month, cell.kind)
+        if got is None:
+            raise NotFound(f"the last analytics pass has no customers for {month}", field="month")
+        rows += got
     return str(computed["as_of"]), customers_of(rows, cell)
 
 
@@ -286,7 +294,7 @@ def save_cell_segment(
     if isinstance(got, ReportPending):
         return got
     as_of, ids = got
-    tag = f"cell:{cell.report}:{cell.month}:{cell.name}@{as_of}"
+    tag = f"cell:{cell.report}:{cell.where}:{cell.name}@{as_of}"
     return segments.create_for_customers(shop_id, segment_id, name, description, tag, ids)
 
 
