@@ -741,6 +741,11 @@ class Snapshot:
             _create(self._con, name, schema)
         self.orders = 0
 
+    @property
+    def connection(self) -> duckdb.DuckDBPyConnection:
+        """The pass's tables after `run` (the bench times one statement over them)."""
+        return self._con
+
     def __enter__(self) -> Snapshot:
         return self
 
