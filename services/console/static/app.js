@@ -235,7 +235,7 @@
     main.append(chart);
     drawTrend(chart, rows);
     const trendTable = table([t("table.month"), ...STATES.map((s) => t("state." + s)), t("table.total")],
-      rows.map((r) => [month(r.month), ...STATES.map((s) => num(r[s])), num(r.total)]));
+      rows.map((r) => [month(r.month), ...STATES.map((s) => r[s] ? drillLink("listed", r.month + "." + s, num(r[s])) : num(r[s])), num(r.total)]));
     main.append(el("details", { class: "card" }, [el("summary", { text: t("overview.trend_table") }), trendTable]));
     main.append(el("h2", { text: t("overview.forecast") }));
     if (forecast.pending || !forecast.rows.length) {
@@ -243,7 +243,7 @@
     } else {
       main.append(el("div", { class: "card" }, table(
         [t("table.state"), t("forecast.now"), t("forecast.in", { n: 3 }), t("forecast.in", { n: 6 }), t("forecast.in", { n: 12 })],
-        forecast.rows.map((r) => [t("state." + r.state), num(r.customers), num(r.in_3_months), num(r.in_6_months), num(r.in_12_months)]),
+        forecast.rows.map((r) => [t("state." + r.state), STATES.includes(r.state) && r.customers ? drillLink("listed", r.month + "." + r.state, num(r.customers)) : num(r.customers), num(r.in_3_months), num(r.in_6_months), num(r.in_12_months)]),
         { id: "forecast" })));
     }
   }
@@ -377,34 +377,11 @@
   async function drillDown(section, r, f) {
     await drillSection(section, ruleSource(cellRule(r, f)), "rfm-r" + r + "-f" + f, "R" + r + " × F" + f, (n) => t("rfm.drill", { r: r, f: f, n: num(n) }));
   }
-  /* Drill-downs of the other charts: the customers behind a rank or the latest month's
-     calendar cell, each as a rule of the segment language over today's profiles (the same
-     preview and save as an RFM cell's). */
-  /* A calendar month's first instant in the shop's time zone (Tokyo), `add` months on:
-     the analytics reports date an order by its Tokyo day. */
-  function monthStart(ym, add) {
-    const [y, m] = ym.split("-").map(Number);
-    const i = y * 12 + m - 1 + add;
-    return Math.floor(i / 12) + "-" + String(i % 12 + 1).padStart(2, "0") + "-01T00:00:00+09:00";
-  }
+  /* Drill-downs of the other charts: the customers behind a rank, as a rule of the
+     segment language over today's profiles (the same preview and save as an RFM cell's). */
   function retainedParts(v) { const [ym, k] = v.split("."); return { ym: ym, k: Number(k) }; }
   const DRILLS = {
     rank: { rules: (v) => [{ field: "rfm_rank", op: "eq", value: v }], label: (v) => t("rank." + v) },
-    /* A cell of the latest month's calendar diagnosis: months since the last order (a
-       bucket of calendar months, Tokyo) and orders so far (5+: five or more). */
-    calendar: {
-      valid: (v) => /^\d{4}-\d{2}\.(0|1|2|3-5|6-11|12\+)\.([1-4]|5\+)$/.test(v),
-      rules: (v) => {
-        const [ym, rec, f] = v.split(".");
-        const [lo, hi] = rec.endsWith("+") ? [Number(rec.slice(0, -1)), null] : rec.split("-").map(Number).concat(rec.includes("-") ? [] : [Number(rec)]);
-        return [
-          ...(hi === null ? [] : [{ field: "last_order_at", op: "gte", value: monthStart(ym, -hi) }]),
-          { field: "last_order_at", op: "lt", value: monthStart(ym, 1 - lo) },
-          f === "5+" ? { field: "order_count", op: "gte", value: 5 } : { field: "order_count", op: "eq", value: Number(f) },
-        ];
-      },
-      label: (v) => { const [, rec, f] = v.split("."); return t("drill.calendar", { recency: t("diagnosis.months_ago", { n: rec }), orders: t("diagnosis.orders_n", { n: f }) }); },
-    },
   };
   /* Cells of the cohort reports, as the analytics pass counted them (not today's
      profiles, whose purchase history is capped): a funnel stage, a second-purchase
@@ -450,7 +427,7 @@
     },
     was: {
       report: "calendar",
-      valid: DRILLS.calendar.valid,
+      valid: (v) => /^\d{4}-\d{2}\.(0|1|2|3-5|6-11|12\+)\.([1-4]|5\+)$/.test(v),
       cell: (v) => { const [ym, rec, f] = v.split("."); return { month: ym, recency: rec, frequency: f }; },
       label: (v) => { const [ym, rec, f] = v.split("."); return t("drill.was", { month: month(ym), recency: t("diagnosis.months_ago", { n: rec }), orders: t("diagnosis.orders_n", { n: f }) }); },
     },
@@ -655,7 +632,7 @@
     const calendarCard = el("div", { class: "card" });
     const flowCard = el("div", { class: "card" });
     const draw = () => {
-      calendarCard.replaceChildren(calendarTable(calendar.rows.filter((r) => r.month === picker.value), picker.value === months[months.length - 1]));
+      calendarCard.replaceChildren(calendarTable(calendar.rows.filter((r) => r.month === picker.value)));
       flowCard.replaceChildren(flowTable(lifecycle.rows.filter((r) => r.month === picker.value)));
     };
     picker.addEventListener("change", draw);
@@ -672,7 +649,7 @@
     main.append(el("p", { class: "muted", text: back ? t("diagnosis.backtest_help", { from: month(back), to: month(forecast.rows[0].month) }) : t("diagnosis.no_backtest") }));
     main.append(el("div", { class: "card" }, table(
       [t("table.state"), t("forecast.now"), t("forecast.in", { n: 3 }), t("forecast.in", { n: 6 }), t("forecast.in", { n: 12 }), t("diagnosis.backtest_forecast"), t("diagnosis.backtest_error"), t("diagnosis.backtest_error_pct")],
-      forecast.rows.map((r) => [t("state." + r.state), num(r.customers), num(r.in_3_months), num(r.in_6_months), num(r.in_12_months),
+      forecast.rows.map((r) => [t("state." + r.state), STATES.includes(r.state) && r.customers ? drillLink("listed", r.month + "." + r.state, num(r.customers)) : num(r.customers), num(r.in_3_months), num(r.in_6_months), num(r.in_12_months),
         num(r.backtest_forecast), r.backtest_error === undefined ? "—" : (r.backtest_error > 0 ? "+" : "") + num(r.backtest_error),
         r.backtest_error_pct === undefined || r.backtest_error_pct === null ? "—" : num(r.backtest_error_pct) + "%"]),
       { id: "diagnosis-forecast" })));
@@ -688,9 +665,9 @@
     }
     return el("span", { class: "stack-holder" }, holder);
   }
-  /* Every cell leads to its customers: the latest month's by a rule over today's
-     profiles, an earlier month's by the customers the analytics pass kept for it. */
-  function calendarTable(rows, latest) {
+  /* Every cell of every month, the latest too, leads to the customers the analytics
+     pass counted in it at the month's end (or the pass's day). */
+  function calendarTable(rows) {
     const max = Math.max(1, ...rows.flatMap((r) => FREQUENCY.map((f) => r["f" + f])));
     const byRecency = new Map(rows.map((r) => [r.months_since_last_order, r]));
     return el("table", { class: "heat", id: "calendar" }, [
@@ -701,7 +678,7 @@
         return el("tr", {}, [el("th", { scope: "row", text: t("diagnosis.months_ago", { n: rec }) }),
           ...FREQUENCY.map((f) => {
             const n = r["f" + f] || 0;
-            const td = n > 0 ? el("td", {}, drillLink(latest ? "calendar" : "was", r.month + "." + rec + "." + f, num(n))) : el("td", { text: num(n) });
+            const td = n > 0 ? el("td", {}, drillLink("was", r.month + "." + rec + "." + f, num(n))) : el("td", { text: num(n) });
             return heat(td, n / max, "43, 89, 195");
           }), el("td", { text: num(r.total) })]);
       })),
