@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from types import MappingProxyType
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -253,21 +254,32 @@ class RfmColumns:
     rank: NDArray[np.int8]
 
 
-def _quantile_scores(values: Numbers, ranked: Mask) -> NDArray[np.int64]:
+def _quantile_scores(values: Numbers, ranked: Mask) -> NDArray[np.int8]:
     """1 + floor(5 x share of ranked customers strictly below), as `rfm.quantile_score`.
 
-    One argsort, then each run of equal values takes the position where the run starts
-    (= how many are strictly below); cheaper than a binary search per customer."""
-    positions = np.flatnonzero(ranked)
-    pool = values[positions]
-    order = np.argsort(pool)
-    ordered = pool[order]
-    run_starts_here = np.ones(len(ordered), dtype=bool)
-    np.not_equal(ordered[1:], ordered[:-1], out=run_starts_here[1:])
-    starts = np.flatnonzero(run_starts_here)
-    below = np.zeros(len(values), dtype=np.int64)
-    below[positions[order]] = np.repeat(starts, np.diff(np.append(starts, len(ordered))))
-    return 1 + (5 * below) // max(len(pool), 1)
+    Only four order statistics of the ranked values decide it (`_scores_at_cuts`), so
+    a partial sort (`np.partition`, linear) finds them; no full sort, no per-row search."""
+    pool = values[ranked]
+    cuts = _cut_positions(len(pool))
+    return _scores_at_cuts(values, np.partition(pool, cuts) if cuts else pool, cuts)
+
+
+def _cut_positions(size: int) -> list[int]:
+    """Where the k-th quintile's cut sits in the sorted pool of `size` values (k = 1-4):
+    floor(5 x below / size) >= k exactly when below >= ceil(k x size / 5), and a value
+    has that many strictly below it exactly when it exceeds the value at that rank - 1."""
+    return [-(-k * size // 5) - 1 for k in range(1, 5)] if size else []
+
+
+def _scores_at_cuts(
+    values: Numbers, ordered: NDArray[Any], cuts: Sequence[int]
+) -> NDArray[np.int8]:
+    """1 + how many cuts each value exceeds (`ordered` is sorted at the `cuts` at
+    least); an empty pool scores everyone 1, as `max(len(pool), 1)` does."""
+    score = np.ones(len(values), dtype=np.int8)
+    for cut in cuts:
+        score += values > ordered[cut]
+    return score
 
 
 def _threshold_scores(values: Numbers, cuts: Sequence[float]) -> NDArray[np.int64]:
@@ -317,11 +329,10 @@ def rfm_pools(table: ProfileTable) -> RfmPools:
     return RfmPools(np.sort(last[ranked]), np.sort(count[ranked]), np.sort(revenue[ranked]))
 
 
-def _pooled_scores(values: Numbers, pool: Numbers) -> NDArray[np.int64]:
-    """As `_quantile_scores`, against the whole shop's sorted pool: how many ranked
-    customers are strictly below is where the value would be inserted on the left."""
-    below = np.searchsorted(pool, values, side="left").astype(np.int64)
-    return 1 + (5 * below) // max(len(pool), 1)
+def _pooled_scores(values: Numbers, pool: Numbers) -> NDArray[np.int8]:
+    """As `_quantile_scores`, against the whole shop's sorted pool (its cuts are read
+    off it directly)."""
+    return _scores_at_cuts(values, pool, _cut_positions(len(pool)))
 
 
 def score_rfm(
@@ -337,6 +348,9 @@ def score_rfm(
     n = table.size
     last, count, revenue, ranked = _rfm_inputs(table)
     elapsed = np.where(ranked, epoch_micros(now) - np.where(ranked, last, 0), 0)
+    r: NDArray[np.int8] | NDArray[np.int64]
+    f: NDArray[np.int8] | NDArray[np.int64]
+    m: NDArray[np.int8] | NDArray[np.int64]
     if config.method is ScoringMethod.QUANTILE and pools is not None:
         r = _pooled_scores(last, pools.last)
         f = _pooled_scores(count, pools.count)
@@ -359,10 +373,8 @@ def score_rfm(
     rank[~ranked] = -1
     unranked = ~ranked
 
-    def score(values: NDArray[np.int64]) -> NDArray[np.int8]:
-        out = values.astype(np.int8)
-        out[unranked] = 0
-        return out
+    def score(values: NDArray[np.int8] | NDArray[np.int64]) -> NDArray[np.int8]:
+        return np.where(unranked, 0, values).astype(np.int8, copy=False)
 
     return RfmColumns(score(r), score(f), score(m), rank)
 
