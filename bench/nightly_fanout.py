@@ -15,12 +15,20 @@ up before the clock), so both paths read, score and compare everyone and write n
 the benchmark checks that they agree (no writes, no events, same counts). The
 recommendation model's rebuild (a whole-shop pass in both) is left out of both clocks.
 
-Reported: the single-Lambda path's seconds; the fan-out's wall time with its children
+The apply children read their rows as columns straight from the items
+(`segment_columns`); the single-Lambda path decodes profiles and builds its table
+through `profile_facts`, as it always did. `--single-customers N` measures the single
+path on a shop of the first N profiles (at 1M the single path takes longer than a session
+on the shared machine can spare); the figures are then compared per million profiles.
+
+Reported (wall seconds, and CPU seconds, which the shared machine's load does not
+stretch): the single-Lambda path's seconds; the fan-out's wall time with its children
 running side by side (plan + slowest rank child + pools + slowest apply child + finish,
 as the Distributed Map runs them with MaxConcurrency >= S), and its Lambda-seconds (the
 sum of every call); each per million profiles, and the ratio fan-out wall / single.
 
     python bench/nightly_fanout.py [--customers N] [--segments S] [--seed X]
+        [--single-customers N]
 """
 
 from __future__ import annotations

@@ -17,7 +17,8 @@ per customer time zone (here everyone is in Tokyo, the common case). RFM is scor
 `score_rfm`, as the nightly now does (`membership.shop_rfm`; tested equal to the
 per-customer `rfm.score_customers` in tests/segmenter/domain/test_batch.py).
 One difference from production: the nightly also pays, outside this clock, for reading
-the profiles and building the table from `profile_facts` (see bench/nightly_rfm.py).
+the items and building the table (the fan-out's apply children straight from the items'
+attribute values; bench/nightly_fanout.py times that end to end).
 
     python bench/segments_recompute.py [--customers N] [--seed S] [--sample K]
 """
