@@ -439,7 +439,7 @@ class ColumnarEvaluator:
         self.today = now.date()
         self.today_days = epoch_days(self.today)
         self._anniversary_cache: dict[str, NDArray[np.int16]] = {}
-        self._activities_by_kind: dict[str, ActivityTable | None] = {}
+        self._activities_by_kind: dict[str, tuple[Int64s, Int64s] | None] = {}
 
     def mask(self, rule: Rule) -> Mask:
         n = self.table.size
@@ -555,8 +555,10 @@ class ColumnarEvaluator:
 
     # -- activities and preferences ------------------------------------------------------
 
-    def _activities_of(self, kind: str) -> ActivityTable | None:
-        """One kind's activities up to `now`, cut out once and shared by every rule."""
+    def _activities_of(self, kind: str) -> tuple[Int64s, Int64s] | None:
+        """One kind's activities up to `now`, cut out once and shared by every rule: their
+        positions in the table and their instants (the other columns are read only at
+        the few positions a condition's window keeps)."""
         if kind not in self._activities_by_kind:
             acts = self.table.activities
             if acts is None:
@@ -565,48 +567,49 @@ class ColumnarEvaluator:
                 keep = np.flatnonzero(
                     (acts.kinds == KIND_ORDER.index(kind)) & (acts.at <= self.now_us)
                 )
-                self._activities_by_kind[kind] = ActivityTable(
-                    rows=acts.rows[keep],
-                    kinds=acts.kinds[keep],
-                    at=acts.at[keep],
-                    skus=StringColumn(acts.skus.codes[keep], acts.skus.categories),
-                    categories=StringColumn(
-                        acts.categories.codes[keep], acts.categories.categories
-                    ),
-                )
+                self._activities_by_kind[kind] = (keep, acts.at[keep])
         return self._activities_by_kind[kind]
 
     @staticmethod
-    def _item_filter(cond: ActivityCondition, acts: ActivityTable) -> Mask:
-        keep = np.ones(len(acts.rows), dtype=bool)
-        if cond.skus:
-            keep &= acts.skus.isin(cond.skus)
-        if cond.categories:
-            keep &= acts.categories.isin(cond.categories)
+    def _item_filter(cond: ActivityCondition, acts: ActivityTable, positions: Int64s) -> Mask:
+        """Which of the activities at `positions` are of the condition's SKUs and
+        categories."""
+        keep = np.ones(len(positions), dtype=bool)
+        for wanted, column in ((cond.skus, acts.skus), (cond.categories, acts.categories)):
+            if wanted:
+                keep &= StringColumn(column.codes[positions], column.categories).isin(wanted)
         return keep
 
     def _activity(self, cond: ActivityCondition) -> Mask:
         n = self.table.size
-        acts = self._activities_of(cond.kind)
-        if acts is None:
+        acts = self.table.activities
+        found = self._activities_of(cond.kind)
+        if acts is None or found is None:
             counts = np.zeros(n, dtype=np.int64)
         else:
-            chosen = self._item_filter(cond, acts)
+            positions, at = found
+            window = np.ones(len(at), dtype=bool)
             if cond.within_days is not None:
-                chosen &= acts.at > self.now_us - cond.within_days * DAY_US
+                window &= at > self.now_us - cond.within_days * DAY_US
             if cond.since is not None:
-                chosen &= acts.at >= epoch_micros(cond.since)
+                window &= at >= epoch_micros(cond.since)
             if cond.before is not None:
-                chosen &= acts.at < epoch_micros(cond.before)
+                window &= at < epoch_micros(cond.before)
+            positions, at = positions[window], at[window]
+            chosen = self._item_filter(cond, acts, positions)
+            positions, at = positions[chosen], at[chosen]
+            rows = acts.rows[positions]
             followers = None
-            if cond.not_followed_by is not None:
+            if cond.not_followed_by is not None and len(at):
                 followers = self._activities_of(cond.not_followed_by)
-            if followers is not None and len(followers.rows):
-                hit = self._item_filter(cond, followers)
+            if followers is not None and len(followers[0]):
+                # Only a follower no older than the oldest activity kept can follow one.
+                later = followers[0][followers[1] >= at.min()]
+                later = later[self._item_filter(cond, acts, later)]
                 latest = np.full(n, MISSING_INSTANT, dtype=np.int64)
-                np.maximum.at(latest, followers.rows[hit], followers.at[hit])
-                chosen &= acts.at > latest[acts.rows]
-            counts = np.bincount(acts.rows[chosen], minlength=n)
+                np.maximum.at(latest, acts.rows[later], acts.at[later])
+                rows = rows[at > latest[rows]]
+            counts = np.bincount(rows, minlength=n)
         result = counts >= cond.count_gte
         if cond.count_lte is not None:
             result &= counts <= cond.count_lte
