@@ -259,9 +259,11 @@ def _quantile_scores(values: Numbers, ranked: Mask) -> NDArray[np.int8]:
 
     Only four order statistics of the ranked values decide it (`_scores_at_cuts`), so
     a partial sort (`np.partition`, linear) finds them; no full sort, no per-row search."""
-    pool = values[ranked]
+    pool = values[ranked]  # a copy: partitioned in place
     cuts = _cut_positions(len(pool))
-    return _scores_at_cuts(values, np.partition(pool, cuts) if cuts else pool, cuts)
+    if cuts:
+        pool.partition(cuts)
+    return _scores_at_cuts(values, pool, cuts)
 
 
 def _cut_positions(size: int) -> list[int]:
@@ -316,9 +318,14 @@ def _rfm_inputs(
     table: ProfileTable,
 ) -> tuple[Int64s, NDArray[np.float64], NDArray[np.float64], Mask]:
     n = table.size
-    last = table.instants.get("last_order_at", np.full(n, MISSING_INSTANT, dtype=np.int64))
-    count = np.trunc(table.numbers.get("order_count", np.full(n, np.nan)))
-    revenue = np.nan_to_num(table.numbers.get("revenue", np.zeros(n)), nan=0.0)
+    # No default array is built for a column the table has (`dict.get`'s would be).
+    last = table.instants.get("last_order_at")
+    if last is None:
+        last = np.full(n, MISSING_INSTANT, dtype=np.int64)
+    count = table.numbers.get("order_count")
+    count = np.trunc(np.full(n, np.nan) if count is None else count)
+    revenue = table.numbers.get("revenue")
+    revenue = np.zeros(n) if revenue is None else np.nan_to_num(revenue, nan=0.0)
     ranked = _mask((count >= 1) & (last != MISSING_INSTANT))
     return last, count, revenue, ranked
 
@@ -467,14 +474,17 @@ class ColumnarEvaluator:
         n = self.table.size
         match cond.type:
             case FieldType.NUMBER:
-                return _number(cond, self.table.numbers.get(cond.field, np.full(n, np.nan)))
+                numbers = self.table.numbers.get(cond.field)  # no default built when present
+                return _number(cond, np.full(n, np.nan) if numbers is None else numbers)
             case FieldType.STRING:
                 column = self.table.strings.get(cond.field)
                 if column is None:
                     column = StringColumn(np.full(n, -1, dtype=np.int32), ())
                 return _string(cond, column)
             case FieldType.BOOL:
-                flags = self.table.flags.get(cond.field, np.full(n, -1, dtype=np.int8))
+                flags = self.table.flags.get(cond.field)
+                if flags is None:
+                    flags = np.full(n, -1, dtype=np.int8)
                 return _flag(cond, flags)
             case FieldType.SET:
                 sets = self.table.sets.get(cond.field)
