@@ -526,12 +526,12 @@ class ColumnarEvaluator:
         present = _mask(values != MISSING_DAY)
         if cond.op in (Op.EXISTS, Op.NOT_EXISTS):
             return present if cond.op is Op.EXISTS else ~present
-        age = self.today_days - np.where(present, values, self.today_days)
         bounds = [epoch_days(day) for day in cond.dates]
-        match cond.op:
+        match cond.op:  # a missing day's age is huge, and masked out by `present` anyway
             case Op.OLDER_THAN_DAYS:
-                hit = age >= cond.days
+                hit = self.today_days - values >= cond.days
             case Op.WITHIN_LAST_DAYS:
+                age = self.today_days - values
                 hit = (age >= 0) & (age < cond.days)
             case Op.ANNIVERSARY_WITHIN_DAYS:
                 hit = self._days_to_anniversary(cond.field, values, present) <= cond.days
@@ -768,7 +768,7 @@ def with_rfm(table: ProfileTable, rfm: RfmColumns) -> ProfileTable:
     scores rather than yesterday's."""
 
     def as_number_column(scores: NDArray[np.int8]) -> NDArray[np.float64]:
-        return np.where(scores > 0, scores, np.nan).astype(np.float64)
+        return np.where(scores > 0, scores, np.nan).astype(np.float64, copy=False)
 
     ranks = StringColumn(rfm.rank.astype(np.int32), tuple(str(r) for r in RANK_ORDER))
     return replace(
