@@ -4,9 +4,10 @@ profiles, `batch.score_rfm`) to the pure-Python path it ran before
 (`rfm.score_customers` over one `RfmInput` per profile), both in this process on the same
 profiles. Lower is better. The two must give every customer the same score.
 
-Also prints, as seconds of this run only, what the nightly still pays per customer in
+Also prints, as seconds of this run only, what the profile path pays per customer in
 Python outside RFM: reading the stored items into `Profile` objects and building the
-columnar table through `profile_facts` (not yet built straight from the items).
+columnar table through `profile_facts` (the single-Lambda recompute's way; the fan-out's
+apply children read columns straight from the items, see bench/nightly_fanout.py).
 
     python bench/nightly_rfm.py [--customers N] [--seed S]
 """

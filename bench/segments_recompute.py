@@ -17,7 +17,8 @@ per customer time zone (here everyone is in Tokyo, the common case). RFM is scor
 `score_rfm`, as the nightly now does (`membership.shop_rfm`; tested equal to the
 per-customer `rfm.score_customers` in tests/segmenter/domain/test_batch.py).
 One difference from production: the nightly also pays, outside this clock, for reading
-the profiles and building the table from `profile_facts` (see bench/nightly_rfm.py).
+the items and building the table (the fan-out's apply children straight from the items'
+attribute values; bench/nightly_fanout.py times that end to end).
 
     python bench/segments_recompute.py [--customers N] [--seed S] [--sample K]
 """
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import statistics
 import sys
@@ -743,9 +745,16 @@ def facts_for_row(table: ProfileTable, row: int, act_indexes: list[int]) -> Cust
     return CustomerFacts(table.customer_ids[row], fields, activities, preferences)
 
 
-def timed(run: Callable[[], object]) -> tuple[float, object]:
-    start = time.perf_counter()
+CPU_SECONDS: dict[int, list[float]] = {}
+"""Each side's CPU seconds (process time), keyed by the side's order in a round: on the
+shared machine, load stretches wall time but not the work done (all sides run on one
+thread)."""
+
+
+def timed(run: Callable[[], object], side: int = 0) -> tuple[float, object]:
+    start, cpu = time.perf_counter(), time.process_time()
     out = run()
+    CPU_SECONDS.setdefault(side, []).append(time.process_time() - cpu)
     return time.perf_counter() - start, out
 
 
@@ -765,12 +774,16 @@ def main(
 
     ours_times, pandas_times, tuned_times = [], [], []
     for _ in range(repeat):  # interleaved, so machine noise hits every side alike
-        seconds, ours = timed(lambda: recompute(table, rules, NOW, config))
+        seconds, ours = timed(lambda: recompute(table, rules, NOW, config), 0)
         ours_times.append(seconds)
-        seconds, theirs = timed(lambda: PandasRecompute(frames, NOW, config).run(rules))
+        seconds, theirs = timed(lambda: PandasRecompute(frames, NOW, config).run(rules), 1)
         pandas_times.append(seconds)
-        seconds, tuned = timed(lambda: TunedPandasRecompute(frames, wide, NOW, config).run(rules))
+        seconds, tuned = timed(
+            lambda: TunedPandasRecompute(frames, wide, NOW, config).run(rules), 2
+        )
         tuned_times.append(seconds)
+    ours_cpu, pandas_cpu, tuned_cpu = (statistics.median(CPU_SECONDS[i]) for i in range(3))
+    load = os.getloadavg()[0]
     ours_seconds, pandas_seconds = statistics.median(ours_times), statistics.median(pandas_times)
     tuned_seconds = statistics.median(tuned_times)
     assert isinstance(ours, RecomputeResult)
@@ -789,6 +802,10 @@ def main(
     print(f"tuned pandas baseline: {tuned_seconds:7.2f} s")
     tuned_ratio = ours_seconds / tuned_seconds
     print(f"ratio ours / tuned:    {tuned_ratio:7.3f}  (target <= 0.1: {tuned_ratio <= 0.1})")
+    print(
+        f"CPU seconds: ours {ours_cpu:.3f}, pandas {pandas_cpu:.3f}, tuned {tuned_cpu:.3f}; "
+        f"ratio ours / tuned (CPU) {ours_cpu / tuned_cpu:.3f}; load average {load:.1f}"
+    )
     print(f"identical results: {not problems} {problems or ''}")
     print(f"per-customer evaluate on {sample} sampled customers: {spot_mismatches} mismatches")
     print("rank counts:", ours.rank_counts())
@@ -808,6 +825,11 @@ def main(
         "tuned_pandas_seconds": round(tuned_seconds, 3),
         "tuned_ratio": round(tuned_ratio, 4),
         "tuned_target_met": tuned_ratio <= 0.1,
+        "ours_cpu_seconds": round(ours_cpu, 3),
+        "pandas_cpu_seconds": round(pandas_cpu, 3),
+        "tuned_pandas_cpu_seconds": round(tuned_cpu, 3),
+        "tuned_ratio_cpu": round(ours_cpu / tuned_cpu, 4),
+        "load_average": round(load, 1),
         "identical": not problems and spot_mismatches == 0,
         "peak_rss_mib": round(peak_mib),
     }

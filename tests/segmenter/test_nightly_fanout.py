@@ -17,7 +17,7 @@ from ops.local.template import load_template, state_machines
 from segmenter.adapters.repository import DynamoProfileRepository
 from segmenter.bootstrap import SegmenterContainer
 from shared.clock import FixedClock as Clock
-from tests.conftest import TEMPLATE, ShopKeys
+from tests.conftest import TEMPLATE, ShopKeys, segment_writer
 from tests.segmenter.conftest import RecordingPublisher
 from tests.segmenter.test_nightly_batch import NIGHTLY_AT, _given_a_shop_in_two_time_zones
 
@@ -60,15 +60,24 @@ def _state(container: SegmenterContainer, shop_id: str) -> dict[str, Any]:
     }
 
 
+@pytest.mark.parametrize("per_customer_rule", [False, True])
 def test_the_fan_out_writes_what_the_single_lambda_recompute_would(
     api: TestClient,
     shop: ShopKeys,
     clock: Clock,
     container: SegmenterContainer,
     machine: tuple[StateMachineRunner, list[Any]],
+    per_customer_rule: bool,
 ) -> None:
     # Given a shop in two time zones with custom segments on RFM, activities and dates
+    # (the apply children read them as columns), and maybe one on a topic's consent
+    # (which the columnar engine does not run: those children read profiles)
     _given_a_shop_in_two_time_zones(api, shop, clock)
+    if per_customer_rule:
+        rule = {"field": "consent.topic.step_mails", "op": "eq", "value": True}
+        body = {"segment_id": "step_mails_ok", "name": "step mails", "rule": rule}
+        response = api.post("/v1/segments", json=body, headers=segment_writer(api, shop))
+        assert response.status_code == 201, response.text
     runner, calls = machine
 
     # When the template's state machine runs over 4 scan segments

@@ -63,6 +63,7 @@ from segmenter.domain.records import (
     AfterCommit,
     BulkRead,
     ChangeSet,
+    DerivedChange,
     EventRead,
     Product,
     SegmentDefinition,
@@ -81,12 +82,15 @@ from shared.adapters.dynamodb import (
     query_all,
     query_page,
     scan_all,
+    scan_raw,
     to_item,
 )
 from shared.errors import DependencyFailed
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+
+    from segmenter.domain.segments.stored import StoredProfiles
 
 EVENT_RETENTION = timedelta(days=90)
 
@@ -411,6 +415,31 @@ class DynamoProfileRepository(ProfileRepository, ScanSegments):
                 if acts:
                     profiles[i] = replace(p, activities=kept_activities(acts, now))
         return found
+
+    def segment_columns(self, segment: int, total: int, now: datetime) -> dict[str, StoredProfiles]:
+        """`segment_profiles` as columns: the items' attribute values appended to lists
+        as they come (`profile_columns`), no profile object per customer."""
+        from segmenter.adapters.profile_columns import add_activities, add_profile
+        from segmenter.domain.segments.stored import StoredColumns
+
+        found: dict[str, StoredColumns] = {}
+        for item in scan_raw(
+            self._client,
+            TableName=self._table,
+            Segment=segment,
+            TotalSegments=total,
+            FilterExpression="sk = :profile OR begins_with(sk, :act)",
+            ExpressionAttributeValues={
+                ":profile": {"S": "PROFILE"},
+                ":act": {"S": ACTIVITY_PREFIX},
+            },
+        ):
+            if item["sk"]["S"] == "PROFILE":
+                add_profile(found.setdefault(item["shop_id"]["S"], StoredColumns()), item)
+            else:
+                shop_id = item["pk"]["S"].removeprefix("SHOP#").rsplit("#CUST#", 1)[0]
+                add_activities(found.setdefault(shop_id, StoredColumns()), item)
+        return {shop: columns.build(now) for shop, columns in found.items() if columns.size}
 
     def segment_rfm_inputs(self, segment: int, total: int) -> dict[str, RfmInputs]:
         """Scan segment `segment` of `total`, profile items only and only what RFM reads
@@ -806,10 +835,10 @@ class DynamoProfileRepository(ProfileRepository, ScanSegments):
         }
         return [found[c] for c in unique if c in found]
 
-    def update_derived(self, profiles: Sequence[Profile]) -> list[Profile]:
+    def update_derived(self, changes: Sequence[DerivedChange]) -> list[DerivedChange]:
         written = []
-        for p in profiles:
-            data = profile_to_dict(p)
+        for p in changes:
+            rfm = {"r": p.rfm.r, "f": p.rfm.f, "m": p.rfm.m, "rank": p.rfm.rank} if p.rfm else None
             try:
                 self._client.update_item(
                     TableName=self._table,
@@ -822,8 +851,8 @@ class DynamoProfileRepository(ProfileRepository, ScanSegments):
                         "#ver": "version",
                     },
                     ExpressionAttributeValues={
-                        ":rfm": to_item({"x": data["rfm"]}).get("x", {"NULL": True}),
-                        ":seg": to_item({"x": data["segments"]})["x"],
+                        ":rfm": to_item({"x": rfm}).get("x", {"NULL": True}),
+                        ":seg": to_item({"x": sorted(p.segments)})["x"],
                         ":v": {"N": str(p.version)},
                         ":next": {"N": str(p.version + 1)},
                     },

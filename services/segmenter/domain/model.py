@@ -7,7 +7,7 @@ the customer's active orders: a cancellation or return re-folds without that ord
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -249,9 +249,7 @@ class OrderStats:
 
     @property
     def active_hour(self) -> int | None:
-        if not any(self.order_hours):
-            return None
-        return max(range(24), key=lambda h: (self.order_hours[h], -h))
+        return active_hour_of(self.order_hours)
 
     @property
     def active_period(self) -> str | None:
@@ -503,6 +501,13 @@ class Profile:
                 for kind in {*self.latest_activity, *other.latest_activity}
             },
         ).with_activities(other.activities)
+
+
+def active_hour_of(order_hours: Sequence[int]) -> int | None:
+    """The hour with the most orders (the earliest of a tie); None before any order."""
+    if not any(order_hours):
+        return None
+    return max(range(24), key=lambda h: (order_hours[h], -h))
 
 
 def kept_activities(activities: Iterable[Activity], now: datetime) -> tuple[Activity, ...]:

@@ -13,7 +13,7 @@ from typing import Any
 
 from segmenter.domain.errors import DuplicateEvent
 from segmenter.domain.identity import Identifier
-from segmenter.domain.model import Activity, Order, Profile
+from segmenter.domain.model import Activity, Order, Profile, RfmScore
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,20 @@ class SegmentDefinition:
     def status(self) -> str:
         """`ready` once a recompute counted the segment, `computing` until then."""
         return "computing" if self.member_count is None else "ready"
+
+
+@dataclass(frozen=True)
+class DerivedChange:
+    """A profile's nightly-derived fields to write (its score and segments), on the
+    version they were computed from, with the segments it entered and left."""
+
+    shop_id: str
+    customer_id: str
+    version: int
+    rfm: RfmScore | None
+    segments: frozenset[str]
+    entered: tuple[str, ...] = ()
+    exited: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -6,9 +6,10 @@ each a call of the NightlyFunction.
 2. `rank` (one child per segment): the segment's share of each shop's RFM pools, read
    straight from the items (a projection of the three fields RFM reads).
 3. `pools`: the shares merged, per shop (quantiles are taken over the whole shop).
-4. `apply` (one child per segment): the segment's profiles scored against their shop's
-   pools, every segment evaluated column-wise, entries and exits published and written
-   (`Segments.apply_scores`, the same code as the single-Lambda recompute).
+4. `apply` (one child per segment): the segment's profiles read as columns straight
+   from the items (`segments.stored`: no profile object per customer), scored against
+   their shop's pools, every segment evaluated column-wise, entries and exits published
+   and written in the single-Lambda recompute's redo-safe order (`Segments.apply_stored`).
 5. `finish`: each shop's counts summed over the children and stored, recommendations
    rebuilt.
 
@@ -107,13 +108,18 @@ class NightlyFanout:
         return {"shops": len(parts)}
 
     def apply(self, run: str, now: datetime, segment: int, total: int) -> dict[str, Any]:
-        """This segment's profiles scored and re-evaluated, shop by shop; a shop already
-        done in this run (a redrive) is skipped."""
+        """This segment's profiles, read as columns straight from the items, scored and
+        re-evaluated, shop by shop; a shop already done in this run (a redrive) is
+        skipped. A shop with a segment the columnar engine cannot run reads the segment's
+        profiles instead (one more scan, then per customer for that rule)."""
+        from segmenter.domain.segments.batch import supports
+
         pools = self._runs.get_arrays(run, "pools")
         if pools is None:
             raise ChildFailed("the run has no pools: its pools step has not run")
         index = {shop: i for i, shop in enumerate(pools["shops"].tolist())}
-        by_shop = self._scan.segment_profiles(segment, total, now)
+        by_shop = self._scan.segment_columns(segment, total, now)
+        profiles: dict[str, list[Profile]] | None = None
         done, skipped, failed = 0, 0, []
         for shop_id in sorted(by_shop):
             marker = f"done/{segment}/{shop_id}"
@@ -121,7 +127,21 @@ class NightlyFanout:
                 skipped += 1  # done in this run, or its first profile came after `rank`
                 continue
             try:
-                result = self._apply_shop(shop_id, by_shop[shop_id], now, pools, index)
+                compiled = self._segments.compiled(shop_id)
+                config = self._segments.rfm_config(shop_id)
+                shop_pools = _pools_from(pools, index[shop_id])
+                if all(supports(s.rule) for s in compiled):
+                    applied = self._segments.apply_stored(
+                        shop_id, by_shop[shop_id], compiled, now, config, shop_pools
+                    )
+                else:  # a rule evaluated per customer (a topic's consent) needs profiles
+                    if profiles is None:
+                        profiles = self._scan.segment_profiles(segment, total, now)
+                    scores = shop_rfm(profiles[shop_id], now, config, shop_pools)
+                    applied = self._segments.apply_scores(
+                        shop_id, profiles[shop_id], scores, compiled, now
+                    )
+                result = {**applied.summary.as_dict(), "counts": applied.counts}
             except Exception as err:
                 _log.error(
                     "nightly child failed for a shop",
@@ -139,21 +159,6 @@ class NightlyFanout:
         if failed:
             raise ChildFailed(f"segment {segment}: {len(failed)} shop(s) failed: {failed}")
         return {"segment": segment, "shops_done": done, "shops_skipped": skipped}
-
-    def _apply_shop(
-        self,
-        shop_id: str,
-        profiles: list[Profile],
-        now: datetime,
-        pools: dict[str, Any],
-        index: dict[str, int],
-    ) -> dict[str, Any]:
-        shop_index = index[shop_id]
-        config = self._segments.rfm_config(shop_id)
-        scores = shop_rfm(profiles, now, config, _pools_from(pools, shop_index))
-        compiled = self._segments.compiled(shop_id)
-        applied = self._segments.apply_scores(shop_id, profiles, scores, compiled, now)
-        return {**applied.summary.as_dict(), "counts": applied.counts}
 
     def finish(self, run: str, now: datetime, total: int) -> dict[str, Any]:
         """Each shop whose every child is done: its counts summed and stored, its

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from segmenter.domain.identity import Identifier
 from segmenter.domain.membership import RfmInputs
@@ -16,11 +16,15 @@ from segmenter.domain.records import (
     AfterCommit,
     BulkRead,
     ChangeSet,
+    DerivedChange,
     EventRead,
     Product,
     SegmentDefinition,
 )
 from shared.adapters.dynamodb import Position
+
+if TYPE_CHECKING:
+    from segmenter.domain.segments.stored import StoredProfiles
 
 MAX_TRANSACTION_ITEMS = 100
 """DynamoDB's limit on the items of one TransactWriteItems: what one `commit_many` may hold."""
@@ -82,9 +86,10 @@ class ProfileStore:
         """Point each (identifier, owner it had) at `to_customer`, unless it moved since."""
         raise NotImplementedError
 
-    def update_derived(self, profiles: Sequence[Profile]) -> list[Profile]:
-        """Write nightly-derived fields (RFM, segments) of profiles unchanged since read;
-        returns those written (a profile an event changed meanwhile is left to that event)."""
+    def update_derived(self, changes: Sequence[DerivedChange]) -> list[DerivedChange]:
+        """Write nightly-derived fields (RFM, segments) of profiles unchanged since read
+        (still at the change's version); returns those written (a profile an event changed
+        meanwhile is left to that event)."""
         raise NotImplementedError
 
     def put_first_product(self, profile: Profile, sku: str) -> bool:
@@ -233,6 +238,11 @@ class ScanSegments:
     def segment_profiles(self, segment: int, total: int, now: datetime) -> dict[str, list[Profile]]:
         """The live profiles of scan segment `segment` of `total`, by shop, each with its
         activity history kept at `now`."""
+        raise NotImplementedError
+
+    def segment_columns(self, segment: int, total: int, now: datetime) -> dict[str, StoredProfiles]:
+        """`segment_profiles` as columns (`segments.stored`), read straight from the
+        items' attribute values: no profile object per customer."""
         raise NotImplementedError
 
     def segment_rfm_inputs(self, segment: int, total: int) -> dict[str, RfmInputs]:

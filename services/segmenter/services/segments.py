@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from segmenter.domain.errors import SegmentLimitReached
 from segmenter.domain.membership import (
@@ -24,7 +24,7 @@ from segmenter.domain.membership import (
 )
 from segmenter.domain.model import Profile, RfmScore
 from segmenter.domain.recommend import build_model
-from segmenter.domain.records import SegmentDefinition
+from segmenter.domain.records import DerivedChange, SegmentDefinition
 from segmenter.domain.segments import builtin, rfm
 from segmenter.services.ports import ProductStore, ProfileStore, SegmentStore, SettingStore
 from shared.adapters.dynamodb import Position
@@ -37,6 +37,10 @@ from shared.scheduled import for_each_shop
 from shared.segment_rules.facts import CLV_FIELDS
 from shared.segment_rules.rules import parse_rule, rule_activity_windows, rule_fields
 from shared.ttl_cache import TtlCache
+
+if TYPE_CHECKING:
+    from segmenter.domain.segments.batch import RfmPools
+    from segmenter.domain.segments.stored import StoredProfiles
 
 SEGMENT_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 MAX_CUSTOM_SEGMENTS = 50
@@ -388,10 +392,7 @@ class Segments:
         child's share of it), published and written in the redo-safe order `recompute`
         describes; the counts are these profiles' only (the caller stores them)."""
         known = frozenset(s.segment_id for s in compiled)
-        entered_all: list[tuple[str, str]] = []
-        exited_all: list[tuple[str, str]] = []
-        envelopes: list[EventEnvelope] = []
-        changed: list[Profile] = []
+        changes: list[DerivedChange] = []
         ranks: dict[str, int] = {}
         counts: dict[str, int] = dict.fromkeys(known, 0)  # an empty segment is computed too
         # Rules on p_alive & co. read the CLV block the analytics pass last stored.
@@ -407,23 +408,70 @@ class Segments:
                 ranks[rfm_score.rank] = ranks.get(rfm_score.rank, 0) + 1
             if after == profile.segments and rfm_score == profile.rfm:
                 continue
-            changed.append(replace(updated, segments=after))
+            changes.append(
+                DerivedChange(
+                    shop_id=shop_id,
+                    customer_id=profile.customer_id,
+                    version=profile.version,
+                    rfm=rfm_score,
+                    segments=after,
+                    entered=tuple(sorted(after - before)),
+                    exited=tuple(sorted(before - after)),
+                )
+            )
+        return self._publish_and_write(shop_id, len(profiles), changes, counts, ranks, now)
+
+    def apply_stored(
+        self,
+        shop_id: str,
+        stored: StoredProfiles,
+        compiled: Sequence[CompiledSegment],
+        now: datetime,
+        config: rfm.RfmConfig,
+        pools: RfmPools,
+    ) -> AppliedScores:
+        """`apply_scores` on rows read as columns (`ScanSegments.segment_columns`): scored
+        against the shop's `pools`, decided column-wise (`stored.recompute_stored`), then
+        published and written the same way. Every segment must run column-wise
+        (`batch.supports`)."""
+        from segmenter.domain.segments.stored import recompute_stored
+
+        result = recompute_stored(shop_id, stored, compiled, now, config, pools)
+        return self._publish_and_write(
+            shop_id, stored.size, result.changes, result.counts, result.ranks, now
+        )
+
+    def _publish_and_write(
+        self,
+        shop_id: str,
+        profiles: int,
+        changes: list[DerivedChange],
+        counts: dict[str, int],
+        ranks: dict[str, int],
+        now: datetime,
+    ) -> AppliedScores:
+        """The entries and exits published, then the member items, then the profiles:
+        the redo-safe order `recompute` describes."""
+        entered_all: list[tuple[str, str]] = []
+        exited_all: list[tuple[str, str]] = []
+        envelopes: list[EventEnvelope] = []
+        for change in changes:
             for kind, moved, into in (
-                ("segment.entered", sorted(after - before), entered_all),
-                ("segment.exited", sorted(before - after), exited_all),
+                ("segment.entered", change.entered, entered_all),
+                ("segment.exited", change.exited, exited_all),
             ):
                 for seg in moved:
-                    into.append((seg, profile.customer_id))
-                    envelopes.append(_membership_envelope(shop_id, kind, seg, profile, now))
+                    into.append((seg, change.customer_id))
+                    envelopes.append(_membership_envelope(shop_id, kind, seg, change, now))
         self._publisher.publish(envelopes)
         self._store.set_memberships(shop_id, entered_all, exited_all)
-        written = self._profiles.update_derived(changed)
-        self._repair_members_of_raced(shop_id, changed, written, entered_all + exited_all)
+        written = self._profiles.update_derived(changes)
+        self._repair_members_of_raced(shop_id, changes, written, entered_all + exited_all)
         _log.info(
             "recomputed",
-            extra={"shop": shop_id, "profiles": len(profiles), "changed": len(written)},
+            extra={"shop": shop_id, "profiles": profiles, "changed": len(written)},
         )
-        summary = RecomputeSummary(shop_id, len(profiles), len(entered_all), len(exited_all), ranks)
+        summary = RecomputeSummary(shop_id, profiles, len(entered_all), len(exited_all), ranks)
         return AppliedScores(summary, counts)
 
     def put_counts(self, shop_id: str, counts: Mapping[str, int]) -> None:
@@ -440,8 +488,8 @@ class Segments:
     def _repair_members_of_raced(
         self,
         shop_id: str,
-        changed: list[Profile],
-        written: list[Profile],
+        changed: list[DerivedChange],
+        written: list[DerivedChange],
         touched: list[tuple[str, str]],
     ) -> None:
         """A profile an event changed during the run was left to that event; its member
@@ -472,7 +520,7 @@ class Segments:
 
 
 def _membership_envelope(
-    shop_id: str, kind: str, segment_id: str, profile: Profile, now: datetime
+    shop_id: str, kind: str, segment_id: str, profile: DerivedChange, now: datetime
 ) -> EventEnvelope:
     """The id names the transition and the profile version it was computed from: a rerun
     after a crash derives the same id, a later real re-entry a new one."""

@@ -170,11 +170,21 @@ def scan_all(client: DynamoDBClient, **kwargs: Any) -> Iterator[Item]:
     return _every_page(client.scan, kwargs)
 
 
-def _every_page(call: Callable[..., Any], kwargs: dict[str, Any]) -> Iterator[Item]:
+def scan_raw(client: DynamoDBClient, **kwargs: Any) -> Iterator[Item]:
+    """`scan_all`'s items as DynamoDB sends them (attribute values, not converted): for a
+    reader that takes a few values of many items (the nightly's columns)."""
+    return _every_page(client.scan, kwargs, convert=None)
+
+
+def _every_page(
+    call: Callable[..., Any],
+    kwargs: dict[str, Any],
+    convert: Callable[[Mapping[str, Any]], Item] | None = from_item,
+) -> Iterator[Item]:
     while True:
         page = call(**kwargs)
         for item in page.get("Items", []):
-            yield from_item(item)
+            yield item if convert is None else convert(item)
         last = page.get("LastEvaluatedKey")
         if not last:
             return

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from types import MappingProxyType
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -253,21 +254,34 @@ class RfmColumns:
     rank: NDArray[np.int8]
 
 
-def _quantile_scores(values: Numbers, ranked: Mask) -> NDArray[np.int64]:
+def _quantile_scores(values: Numbers, ranked: Mask) -> NDArray[np.int8]:
     """1 + floor(5 x share of ranked customers strictly below), as `rfm.quantile_score`.
 
-    One argsort, then each run of equal values takes the position where the run starts
-    (= how many are strictly below); cheaper than a binary search per customer."""
-    positions = np.flatnonzero(ranked)
-    pool = values[positions]
-    order = np.argsort(pool)
-    ordered = pool[order]
-    run_starts_here = np.ones(len(ordered), dtype=bool)
-    np.not_equal(ordered[1:], ordered[:-1], out=run_starts_here[1:])
-    starts = np.flatnonzero(run_starts_here)
-    below = np.zeros(len(values), dtype=np.int64)
-    below[positions[order]] = np.repeat(starts, np.diff(np.append(starts, len(ordered))))
-    return 1 + (5 * below) // max(len(pool), 1)
+    Only four order statistics of the ranked values decide it (`_scores_at_cuts`), so
+    a partial sort (`np.partition`, linear) finds them; no full sort, no per-row search."""
+    pool = values[ranked]  # a copy: partitioned in place
+    cuts = _cut_positions(len(pool))
+    if cuts:
+        pool.partition(cuts)
+    return _scores_at_cuts(values, pool, cuts)
+
+
+def _cut_positions(size: int) -> list[int]:
+    """Where the k-th quintile's cut sits in the sorted pool of `size` values (k = 1-4):
+    floor(5 x below / size) >= k exactly when below >= ceil(k x size / 5), and a value
+    has that many strictly below it exactly when it exceeds the value at that rank - 1."""
+    return [-(-k * size // 5) - 1 for k in range(1, 5)] if size else []
+
+
+def _scores_at_cuts(
+    values: Numbers, ordered: NDArray[Any], cuts: Sequence[int]
+) -> NDArray[np.int8]:
+    """1 + how many cuts each value exceeds (`ordered` is sorted at the `cuts` at
+    least); an empty pool scores everyone 1, as `max(len(pool), 1)` does."""
+    score = np.ones(len(values), dtype=np.int8)
+    for cut in cuts:
+        score += values > ordered[cut]
+    return score
 
 
 def _threshold_scores(values: Numbers, cuts: Sequence[float]) -> NDArray[np.int64]:
@@ -304,9 +318,14 @@ def _rfm_inputs(
     table: ProfileTable,
 ) -> tuple[Int64s, NDArray[np.float64], NDArray[np.float64], Mask]:
     n = table.size
-    last = table.instants.get("last_order_at", np.full(n, MISSING_INSTANT, dtype=np.int64))
-    count = np.trunc(table.numbers.get("order_count", np.full(n, np.nan)))
-    revenue = np.nan_to_num(table.numbers.get("revenue", np.zeros(n)), nan=0.0)
+    # No default array is built for a column the table has (`dict.get`'s would be).
+    last = table.instants.get("last_order_at")
+    if last is None:
+        last = np.full(n, MISSING_INSTANT, dtype=np.int64)
+    count = table.numbers.get("order_count")
+    count = np.trunc(np.full(n, np.nan) if count is None else count)
+    revenue = table.numbers.get("revenue")
+    revenue = np.zeros(n) if revenue is None else np.nan_to_num(revenue, nan=0.0)
     ranked = _mask((count >= 1) & (last != MISSING_INSTANT))
     return last, count, revenue, ranked
 
@@ -317,11 +336,10 @@ def rfm_pools(table: ProfileTable) -> RfmPools:
     return RfmPools(np.sort(last[ranked]), np.sort(count[ranked]), np.sort(revenue[ranked]))
 
 
-def _pooled_scores(values: Numbers, pool: Numbers) -> NDArray[np.int64]:
-    """As `_quantile_scores`, against the whole shop's sorted pool: how many ranked
-    customers are strictly below is where the value would be inserted on the left."""
-    below = np.searchsorted(pool, values, side="left").astype(np.int64)
-    return 1 + (5 * below) // max(len(pool), 1)
+def _pooled_scores(values: Numbers, pool: Numbers) -> NDArray[np.int8]:
+    """As `_quantile_scores`, against the whole shop's sorted pool (its cuts are read
+    off it directly)."""
+    return _scores_at_cuts(values, pool, _cut_positions(len(pool)))
 
 
 def score_rfm(
@@ -337,6 +355,9 @@ def score_rfm(
     n = table.size
     last, count, revenue, ranked = _rfm_inputs(table)
     elapsed = np.where(ranked, epoch_micros(now) - np.where(ranked, last, 0), 0)
+    r: NDArray[np.int8] | NDArray[np.int64]
+    f: NDArray[np.int8] | NDArray[np.int64]
+    m: NDArray[np.int8] | NDArray[np.int64]
     if config.method is ScoringMethod.QUANTILE and pools is not None:
         r = _pooled_scores(last, pools.last)
         f = _pooled_scores(count, pools.count)
@@ -359,10 +380,8 @@ def score_rfm(
     rank[~ranked] = -1
     unranked = ~ranked
 
-    def score(values: NDArray[np.int64]) -> NDArray[np.int8]:
-        out = values.astype(np.int8)
-        out[unranked] = 0
-        return out
+    def score(values: NDArray[np.int8] | NDArray[np.int64]) -> NDArray[np.int8]:
+        return np.where(unranked, 0, values).astype(np.int8, copy=False)
 
     return RfmColumns(score(r), score(f), score(m), rank)
 
@@ -427,7 +446,7 @@ class ColumnarEvaluator:
         self.today = now.date()
         self.today_days = epoch_days(self.today)
         self._anniversary_cache: dict[str, NDArray[np.int16]] = {}
-        self._activities_by_kind: dict[str, ActivityTable | None] = {}
+        self._activities_by_kind: dict[str, tuple[Int64s, Int64s] | None] = {}
 
     def mask(self, rule: Rule) -> Mask:
         n = self.table.size
@@ -455,14 +474,17 @@ class ColumnarEvaluator:
         n = self.table.size
         match cond.type:
             case FieldType.NUMBER:
-                return _number(cond, self.table.numbers.get(cond.field, np.full(n, np.nan)))
+                numbers = self.table.numbers.get(cond.field)  # no default built when present
+                return _number(cond, np.full(n, np.nan) if numbers is None else numbers)
             case FieldType.STRING:
                 column = self.table.strings.get(cond.field)
                 if column is None:
                     column = StringColumn(np.full(n, -1, dtype=np.int32), ())
                 return _string(cond, column)
             case FieldType.BOOL:
-                flags = self.table.flags.get(cond.field, np.full(n, -1, dtype=np.int8))
+                flags = self.table.flags.get(cond.field)
+                if flags is None:
+                    flags = np.full(n, -1, dtype=np.int8)
                 return _flag(cond, flags)
             case FieldType.SET:
                 sets = self.table.sets.get(cond.field)
@@ -504,12 +526,12 @@ class ColumnarEvaluator:
         present = _mask(values != MISSING_DAY)
         if cond.op in (Op.EXISTS, Op.NOT_EXISTS):
             return present if cond.op is Op.EXISTS else ~present
-        age = self.today_days - np.where(present, values, self.today_days)
         bounds = [epoch_days(day) for day in cond.dates]
-        match cond.op:
+        match cond.op:  # a missing day's age is huge, and masked out by `present` anyway
             case Op.OLDER_THAN_DAYS:
-                hit = age >= cond.days
+                hit = self.today_days - values >= cond.days
             case Op.WITHIN_LAST_DAYS:
+                age = self.today_days - values
                 hit = (age >= 0) & (age < cond.days)
             case Op.ANNIVERSARY_WITHIN_DAYS:
                 hit = self._days_to_anniversary(cond.field, values, present) <= cond.days
@@ -543,8 +565,10 @@ class ColumnarEvaluator:
 
     # -- activities and preferences ------------------------------------------------------
 
-    def _activities_of(self, kind: str) -> ActivityTable | None:
-        """One kind's activities up to `now`, cut out once and shared by every rule."""
+    def _activities_of(self, kind: str) -> tuple[Int64s, Int64s] | None:
+        """One kind's activities up to `now`, cut out once and shared by every rule: their
+        positions in the table and their instants (the other columns are read only at
+        the few positions a condition's window keeps)."""
         if kind not in self._activities_by_kind:
             acts = self.table.activities
             if acts is None:
@@ -553,48 +577,49 @@ class ColumnarEvaluator:
                 keep = np.flatnonzero(
                     (acts.kinds == KIND_ORDER.index(kind)) & (acts.at <= self.now_us)
                 )
-                self._activities_by_kind[kind] = ActivityTable(
-                    rows=acts.rows[keep],
-                    kinds=acts.kinds[keep],
-                    at=acts.at[keep],
-                    skus=StringColumn(acts.skus.codes[keep], acts.skus.categories),
-                    categories=StringColumn(
-                        acts.categories.codes[keep], acts.categories.categories
-                    ),
-                )
+                self._activities_by_kind[kind] = (keep, acts.at[keep])
         return self._activities_by_kind[kind]
 
     @staticmethod
-    def _item_filter(cond: ActivityCondition, acts: ActivityTable) -> Mask:
-        keep = np.ones(len(acts.rows), dtype=bool)
-        if cond.skus:
-            keep &= acts.skus.isin(cond.skus)
-        if cond.categories:
-            keep &= acts.categories.isin(cond.categories)
+    def _item_filter(cond: ActivityCondition, acts: ActivityTable, positions: Int64s) -> Mask:
+        """Which of the activities at `positions` are of the condition's SKUs and
+        categories."""
+        keep = np.ones(len(positions), dtype=bool)
+        for wanted, column in ((cond.skus, acts.skus), (cond.categories, acts.categories)):
+            if wanted:
+                keep &= StringColumn(column.codes[positions], column.categories).isin(wanted)
         return keep
 
     def _activity(self, cond: ActivityCondition) -> Mask:
         n = self.table.size
-        acts = self._activities_of(cond.kind)
-        if acts is None:
+        acts = self.table.activities
+        found = self._activities_of(cond.kind)
+        if acts is None or found is None:
             counts = np.zeros(n, dtype=np.int64)
         else:
-            chosen = self._item_filter(cond, acts)
+            positions, at = found
+            window = np.ones(len(at), dtype=bool)
             if cond.within_days is not None:
-                chosen &= acts.at > self.now_us - cond.within_days * DAY_US
+                window &= at > self.now_us - cond.within_days * DAY_US
             if cond.since is not None:
-                chosen &= acts.at >= epoch_micros(cond.since)
+                window &= at >= epoch_micros(cond.since)
             if cond.before is not None:
-                chosen &= acts.at < epoch_micros(cond.before)
+                window &= at < epoch_micros(cond.before)
+            positions, at = positions[window], at[window]
+            chosen = self._item_filter(cond, acts, positions)
+            positions, at = positions[chosen], at[chosen]
+            rows = acts.rows[positions]
             followers = None
-            if cond.not_followed_by is not None:
+            if cond.not_followed_by is not None and len(at):
                 followers = self._activities_of(cond.not_followed_by)
-            if followers is not None and len(followers.rows):
-                hit = self._item_filter(cond, followers)
+            if followers is not None and len(followers[0]):
+                # Only a follower no older than the oldest activity kept can follow one.
+                later = followers[0][followers[1] >= at.min()]
+                later = later[self._item_filter(cond, acts, later)]
                 latest = np.full(n, MISSING_INSTANT, dtype=np.int64)
-                np.maximum.at(latest, followers.rows[hit], followers.at[hit])
-                chosen &= acts.at > latest[acts.rows]
-            counts = np.bincount(acts.rows[chosen], minlength=n)
+                np.maximum.at(latest, acts.rows[later], acts.at[later])
+                rows = rows[at > latest[rows]]
+            counts = np.bincount(rows, minlength=n)
         result = counts >= cond.count_gte
         if cond.count_lte is not None:
             result &= counts <= cond.count_lte
@@ -743,7 +768,7 @@ def with_rfm(table: ProfileTable, rfm: RfmColumns) -> ProfileTable:
     scores rather than yesterday's."""
 
     def as_number_column(scores: NDArray[np.int8]) -> NDArray[np.float64]:
-        return np.where(scores > 0, scores, np.nan).astype(np.float64)
+        return np.where(scores > 0, scores, np.nan).astype(np.float64, copy=False)
 
     ranks = StringColumn(rfm.rank.astype(np.int32), tuple(str(r) for r in RANK_ORDER))
     return replace(
