@@ -23,8 +23,10 @@ the dispatcher's minute tick in real time during the load and starts a campaign 
 segment of buyers as soon as it has members; after the load every order ships, the SKU
 comes back, and the clock moves 9 days (an hour at a time, the dispatcher and restock
 waves firing). Then each journey's entries and sends must be what the posted events call
-for, every sent delivery must be on the wire once, and the DynamoDB calls moto served are
-printed per phase, by operation.
+for (sent, or waiting for a frequency-cap slot: the shop keeps the product's cap unless
+`--cap` says otherwise), every sent delivery must be on the wire once, nobody may get
+more cap-counted mails on the wire than the cap in its window, and the DynamoDB calls
+moto served are printed per phase, by operation.
 """
 
 from __future__ import annotations
@@ -234,6 +236,7 @@ def run(
     max_orders: int | None = None,
     birthdays: int = 10,
     tick_seconds: float = 60,
+    cap: int | None = None,
 ) -> Run:
     """Start a stack, load it, drain it (with journeys: ship, restock, advance the clock)
     and reconcile; the stack is stopped before this returns."""
@@ -247,7 +250,7 @@ def run(
             phases: dict[str, Counter[str]] = {}
             admin = httpx.Client(base_url=api, headers=load.headers, timeout=120)
             if with_journeys:
-                load_journeys.prepare(admin, datetime.now(UTC), birthdays)
+                load_journeys.prepare(admin, datetime.now(UTC), birthdays, cap)
                 drain(api, timeout=900)
             before = _requests(api)
             until = time.monotonic() + seconds
@@ -320,6 +323,8 @@ def report(args: argparse.Namespace, r: Run) -> None:
             "no address",
             "skipped",
             "sent exp",
+            "deferred",
+            "capped",
             "sent",
             "on wire",
         )
@@ -333,6 +338,8 @@ def report(args: argparse.Namespace, r: Run) -> None:
                 j.no_address,
                 j.skipped,
                 j.sent_expected,
+                j.deferred,
+                j.capped,
                 j.sent,
                 j.wire,
             )
@@ -377,6 +384,12 @@ def main() -> None:
         help="the dispatcher's tick during the load (a minute in the cloud; more often here "
         "so that a short load sees several)",
     )
+    parser.add_argument(
+        "--cap",
+        type=int,
+        default=None,
+        help="with journeys: a frequency cap other than the product's default (3 in 7 days)",
+    )
     args = parser.parse_args()
     result = run(
         seconds=args.seconds,
@@ -386,6 +399,7 @@ def main() -> None:
         with_journeys=args.with_journeys,
         max_orders=args.orders,
         tick_seconds=args.tick_seconds,
+        cap=args.cap,
     )
     report(args, result)
     sys.exit(0 if result.holds else 1)

@@ -7,21 +7,34 @@ to each customer's accepted events in the order they were posted (one worker pos
 of a customer's events). The held-out enrolments are the product's draw (a hash of the
 enrolment), read back; everything else (who enters, which steps fall due in the
 advanced days, who has an address) is the bench's own count. The wire is the sandbox:
-every mail moto's SES received, read by its `X-Kizuna-Delivery` header.
+every mail moto's SES received, read by its `X-Kizuna-Delivery` header and its `Date`.
+
+The shop keeps the product's frequency cap (3 marketing messages in 7 days, the
+post-purchase step mails exempt), so which send waits for a slot depends on the order
+the mails fall due in: the bench counts how many did (`capped`, the deliveries the
+stack deferred or dropped for the cap) and checks them twice: sent + capped + not sent
+= due per journey, and on the wire no person's cap-counted mails exceed the policy's
+count in any window of its length (counted from the wire's dates and the bench's own
+reading of each journey's topic, not from the stack's cap state).
 """
 
 from __future__ import annotations
 
 import email
 import email.policy
+import json
 import threading
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from email.utils import parsedate_to_datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
+
+BUILTINS = Path(__file__).resolve().parent.parent / "services/messenger/builtin_journeys"
 
 SKUS = 40
 SOLD_OUT = "SKU-0"
@@ -60,10 +73,26 @@ class Journey:
     """Sends the stack did not make (its step counters `skipped_*` and `status_*` but
     sent): the no-address ones, and any other reason."""
     sent_expected: int = 0
+    """Sends due to people with an address: sent now, or waiting for a cap slot."""
+    deferred: int = 0
+    """Sends the product deferred when they fell due (its step counters `status_deferred`:
+    here always for a frequency-cap slot, since quiet hours hold LINE and SMS only): sent
+    when a slot came free, or counted in `capped`."""
+    capped: int = 0
+    """Deliveries the stack deferred for a frequency-cap slot (still waiting when the
+    bench reads them) or dropped after waiting past the message's validity."""
     sent: int = 0
     """Sent deliveries of the journey (`GET /v1/deliveries`)."""
     wire: int = 0
     """Mails at moto's SES carrying one of those deliveries' ids."""
+
+
+DEFAULT_POLICY: dict[str, Any] = {
+    "cap_count": 3,
+    "cap_window_days": 7,
+    "cap_exempt_topics": ["step_mails"],
+}
+"""The product's default frequency cap (what a hand-made state holds)."""
 
 
 @dataclass
@@ -77,6 +106,11 @@ class Observed:
     segment_members: set[str] = field(default_factory=set)
     wire: list[str] = field(default_factory=list)
     """The delivery id of every message at the fake providers (mail: its header)."""
+    wire_at: dict[str, datetime] = field(default_factory=dict)
+    """When each mail on the wire was sent, by delivery id (its `Date` header: the
+    stack's clock)."""
+    policy: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_POLICY))
+    """The shop's messaging policy (`GET /v1/messenger/policy`): the cap it holds."""
 
 
 def birthday_people(count: int) -> list[str]:
@@ -89,12 +123,13 @@ def _ok(response: httpx.Response) -> Any:
     return response.json() if response.content else None
 
 
-def prepare(http: httpx.Client, now: datetime, birthdays: int) -> None:
+def prepare(http: httpx.Client, now: datetime, birthdays: int, cap: int | None = None) -> None:
     """Before the load: every built-in journey on, a shipping notice, usage days per SKU,
     a SKU sold out, people with a birthday in two days (sign-ups who never buy), a segment
-    of buyers (the campaign to it starts during the load). The frequency cap is raised
-    so that the counts do not depend on the order the mails fall due in."""
-    _ok(http.put("/v1/messenger/policy", json={"cap_count": 100}))
+    of buyers (the campaign to it starts during the load). `cap`: a frequency cap other
+    than the product's default (3 in 7 days)."""
+    if cap is not None:
+        _ok(http.put("/v1/messenger/policy", json={"cap_count": cap}))
     notice = {
         "message_id": "shipping-notice",
         "name": "発送のお知らせ",
@@ -205,10 +240,16 @@ def pages(http: httpx.Client, path: str, params: dict[str, str]) -> list[dict[st
 
 def delivery_id_of(message: dict[str, Any]) -> str:
     """The delivery a sandbox message carries: mail by its `X-Kizuna-Delivery` header."""
+    return wire_entry(message)[0]
+
+
+def wire_entry(message: dict[str, Any]) -> tuple[str, datetime | None]:
+    """A sandbox message's delivery id and when it was sent (mail: its `Date` header)."""
     if message["channel"] == "mail" and message.get("raw"):
         parsed = email.message_from_string(message["raw"], policy=email.policy.default)
-        return str(parsed["X-Kizuna-Delivery"] or "")
-    return f"{message['channel']}:{message['id']}"
+        date = parsed["Date"]
+        return str(parsed["X-Kizuna-Delivery"] or ""), parsedate_to_datetime(str(date))
+    return f"{message['channel']}:{message['id']}", None
 
 
 def _members(http: httpx.Client) -> set[str]:
@@ -232,7 +273,12 @@ def collect(http: httpx.Client, customers: list[str], sandbox: list[dict[str, An
         seen.stats[builtin["name"]] = _ok(http.get(f"/v1/journeys/{builtin['name']}/stats"))
     seen.campaign = _ok(http.get(f"/v1/campaigns/{CAMPAIGN}"))
     seen.segment_members = _members(http)
-    seen.wire = [delivery_id_of(m) for m in sandbox]
+    seen.policy = _ok(http.get("/v1/messenger/policy"))
+    for message in sandbox:
+        delivery_id, at = wire_entry(message)
+        seen.wire.append(delivery_id)
+        if at is not None:
+            seen.wire_at[delivery_id] = at
     return seen
 
 
@@ -316,11 +362,63 @@ def _journey_rows(
             row = rows.setdefault(trigger.split(":")[1], Journey())
             row.sent += 1
             row.wire += wire[delivery_id] > 0
+    for deliveries in seen.deliveries.values():
+        for d in deliveries:
+            if d["trigger"].startswith("journey:") and capped(d):
+                rows.setdefault(d["trigger"].split(":")[1], Journey()).capped += 1
     for name, stats in seen.stats.items():
         steps = stats.get("steps", {}).values()
         skipped = sum(v for s in steps for k, v in s.items() if _not_sent(k))
-        rows.setdefault(name, Journey()).skipped = skipped
+        row = rows.setdefault(name, Journey())
+        row.skipped = skipped
+        row.deferred = sum(int(s.get("status_deferred", 0)) for s in steps)
     return rows, sent
+
+
+def capped(delivery: dict[str, Any]) -> bool:
+    """A delivery waiting for a frequency-cap slot, or dropped after waiting for one past
+    its validity (`expired:frequency_cap`, or `expired` when the wait ran out later)."""
+    reason = str(delivery.get("skip_reason") or "")
+    waiting = delivery["status"] == "deferred" and reason == "frequency_cap"
+    dropped = delivery["status"] == "dropped" and reason in ("expired", "expired:frequency_cap")
+    return waiting or dropped
+
+
+def journey_topics() -> dict[str, str]:
+    """Each built-in journey's unsubscribe topic, read from its definition file (the
+    bench's own reading of which mails the cap counts)."""
+    found = {}
+    for path in sorted(BUILTINS.glob("*.json")):
+        found[path.stem] = str(json.loads(path.read_text(encoding="utf-8"))["journey"]["topic"])
+    return found
+
+
+def over_the_cap(seen: Observed) -> tuple[int, list[str]]:
+    """People who got more cap-counted mails on the wire than the policy's count within
+    one window of its length: marketing deliveries whose topic the policy does not exempt
+    (a journey's topic from its definition, the campaign's its own), timed by the wire's
+    own `Date`. Also: how many cap-counted mails the wire holds."""
+    topics = journey_topics()
+    exempt = set(seen.policy["cap_exempt_topics"])
+    count = int(seen.policy["cap_count"])
+    window = timedelta(days=float(seen.policy["cap_window_days"]))
+    found = []
+    counted = 0
+    for cid, deliveries in sorted(seen.deliveries.items()):
+        times = []
+        for d in deliveries:
+            trigger = str(d["trigger"])
+            topic = topics.get(trigger.split(":")[1], "") if trigger.startswith("journey:") else ""
+            topic = str(seen.campaign.get("topic")) if trigger.startswith("campaign:") else topic
+            at = seen.wire_at.get(d["delivery_id"])
+            if d.get("category") == "marketing" and topic not in exempt and at is not None:
+                times.append(at)
+        times.sort()
+        counted += len(times)
+        crowded = [b - a for a, b in zip(times, times[count:], strict=False) if b - a < window]
+        if crowded:
+            found.append(f"{cid}: {count + 1} capped mails on the wire within {min(crowded)}")
+    return counted, found
 
 
 SENT_STATUSES = ("status_sent", "status_deferred", "status_retry_scheduled")
@@ -340,12 +438,19 @@ def _journey_problems(rows: dict[str, Journey]) -> list[str]:
     for name, row in sorted(rows.items()):
         if row.entered != row.entered_expected:
             problems.append(f"{name}: entered {row.entered}, expected {row.entered_expected}")
-        if row.sent != row.sent_expected:
-            problems.append(f"{name}: sent {row.sent}, expected {row.sent_expected}")
+        if row.sent + row.capped != row.sent_expected:
+            problems.append(
+                f"{name}: sent {row.sent} + capped {row.capped}, expected {row.sent_expected}"
+            )
         if row.wire != row.sent:
             problems.append(f"{name}: {row.wire} of {row.sent} sent on the wire")
-        if row.sent + row.skipped != row.due:
-            problems.append(f"{name}: {row.due} due, {row.sent} sent + {row.skipped} skipped")
+        if row.capped > row.deferred:
+            problems.append(f"{name}: {row.capped} capped, {row.deferred} ever deferred")
+        if row.sent + row.capped + row.skipped != row.due:
+            problems.append(
+                f"{name}: {row.due} due, {row.sent} sent + {row.capped} capped"
+                f" + {row.skipped} skipped"
+            )
     return problems
 
 
@@ -361,6 +466,8 @@ def reconcile(
     buyers = set(accepted.values())
     by_trigger = Counter(sent.values())
     campaign = [t for t in sent.values() if t.startswith("campaign:")]
+    everyone = [d for ds in seen.deliveries.values() for d in ds]
+    campaign_capped = sum(1 for d in everyone if d["trigger"].startswith("campaign:") and capped(d))
     campaign_people = {
         cid
         for cid, ds in seen.deliveries.items()
@@ -374,10 +481,15 @@ def reconcile(
         "welcome mails (sent)": by_trigger["welcome"],
         "shipping notices (sent)": by_trigger["shipping_notice"],
         "campaign processed": int(seen.campaign.get("processed", 0)),
-        "campaign skipped": sum(seen.campaign.get("skipped", {}).values()),
+        "campaign skipped": sum(
+            n for why, n in seen.campaign.get("skipped", {}).items() if why != "deferred"
+        ),
         "campaign sent": len(campaign),
+        "campaign capped": campaign_capped,
         "journey sends expected": sum(r.sent_expected for r in rows.values()),
         "journey sends (sent)": sum(r.sent for r in rows.values()),
+        "journey sends deferred for the cap": sum(r.deferred for r in rows.values()),
+        "journey sends capped (still waiting or dropped)": sum(r.capped for r in rows.values()),
         "sent deliveries": len(sent),
         "messages on the wire": len(seen.wire),
         "duplicate deliveries on the wire": sum(n - 1 for n in wire.values() if n > 1),
@@ -391,8 +503,11 @@ def reconcile(
         problems.append(f"{totals['shipping notices (sent)']} notices, {len(accepted)} orders")
     if not campaign_people <= buyers or len(campaign_people) != len(campaign):
         problems.append("a campaign mail went to someone twice or to someone not a buyer")
-    if totals["campaign processed"] != totals["campaign sent"] + totals["campaign skipped"]:
-        problems.append("the campaign's processed is not its sent plus its skips")
+    made = totals["campaign sent"] + totals["campaign capped"] + totals["campaign skipped"]
+    if totals["campaign processed"] != made:
+        problems.append("the campaign's processed is not its sent plus its capped and skips")
+    totals["cap-counted mails on the wire"], crowded = over_the_cap(seen)
+    problems += crowded
     if wire.keys() != sent.keys() or totals["duplicate deliveries on the wire"]:
         doubled = totals["duplicate deliveries on the wire"]
         problems.append(f"wire {len(wire)} distinct ({doubled} doubled), {len(sent)} sent")

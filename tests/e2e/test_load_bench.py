@@ -5,15 +5,24 @@ with one fault at a time, and the whole bench runs once, small, on the real loca
 from __future__ import annotations
 
 import copy
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from bench import load, load_journeys
 from bench.load_journeys import Accepted, Observed
 
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+
 
 def _sent(delivery_id: str, trigger: str) -> dict[str, Any]:
-    return {"delivery_id": delivery_id, "trigger": trigger, "status": "sent"}
+    category = "transactional" if trigger == "shipping_notice" else "marketing"
+    return {"delivery_id": delivery_id, "trigger": trigger, "status": "sent", "category": category}
+
+
+def _capped(delivery_id: str, trigger: str) -> dict[str, Any]:
+    """A send waiting for a frequency-cap slot."""
+    return _sent(delivery_id, trigger) | {"status": "deferred", "skip_reason": "frequency_cap"}
 
 
 def _enrolled(journey: str, status: str = "active", at: str = "2026-01-01T00:00:00") -> Any:
@@ -22,7 +31,9 @@ def _enrolled(journey: str, status: str = "active", at: str = "2026-01-01T00:00:
 
 def _shop() -> tuple[dict[str, list[Accepted]], dict[str, str], Observed]:
     """One buyer of one order who viewed SKU-3 twice before it, one sign-up with a
-    birthday, everyone treated: what the stack holds when everything went right."""
+    birthday, everyone treated: what the stack holds when everything went right. The
+    buyer's fourth cap-counted mail (the replenishment reminder) waits for a cap slot;
+    the post-purchase step mails are exempt, the shipping notice transactional."""
     timelines = {"c-1": [Accepted("view", "SKU-3"), Accepted("view", "SKU-3")]}
     timelines["c-1"].append(Accepted("order", "o-1"))
     accepted = {"o-1": "c-1"}
@@ -32,7 +43,7 @@ def _shop() -> tuple[dict[str, list[Accepted]], dict[str, str], Observed]:
         _sent("s", "shipping_notice"),
         _sent("c", "campaign:load-news"),
         _sent("j1", "journey:welcome-first-purchase:story"),
-        _sent("j2", "journey:replenishment:remind"),
+        _capped("j2", "journey:replenishment:remind"),
         *(_sent(f"p{d}", f"journey:post-purchase:mail-{d}") for d in (1, 3, 5, 7)),
     ]
     signup = [_sent("b", "journey:birthday:gift")]
@@ -43,10 +54,13 @@ def _shop() -> tuple[dict[str, list[Accepted]], dict[str, str], Observed]:
             "bday-0": [_enrolled("birthday"), _enrolled("welcome-signup")],
         },
         deliveries={"c-1": deliveries, "bday-0": signup},
-        campaign={"processed": 1, "skipped": {}},
+        stats={"replenishment": {"steps": {"remind": {"status_deferred": 1}}}},
+        campaign={"processed": 1, "skipped": {}, "topic": "newsletter"},
         segment_members={"c-1"},
     )
-    seen.wire = [d["delivery_id"] for ds in seen.deliveries.values() for d in ds]
+    sent = [d for ds in seen.deliveries.values() for d in ds if d["status"] == "sent"]
+    seen.wire = [d["delivery_id"] for d in sent]
+    seen.wire_at = {d: NOW + timedelta(hours=n) for n, d in enumerate(seen.wire)}
     return timelines, accepted, seen
 
 
@@ -63,7 +77,9 @@ def test_a_stack_state_that_reconciles_reports_no_problem() -> None:
     assert problems == []
     assert rows["post-purchase"].sent_expected == 4
     assert rows["browse-abandonment"].sent_expected == 0  # the order came after the views
-    assert totals["messages on the wire"] == totals["sent deliveries"] == 12
+    assert rows["replenishment"].capped == 1
+    assert totals["cap-counted mails on the wire"] == 6  # c-1's 3; birthday, signup's 2
+    assert totals["messages on the wire"] == totals["sent deliveries"] == 11
 
 
 @pytest.mark.parametrize(
@@ -71,8 +87,11 @@ def test_a_stack_state_that_reconciles_reports_no_problem() -> None:
     [
         ("a mail on the wire twice", "doubled"),
         ("an enrolment missing", "welcome-first-purchase: entered 0, expected 1"),
-        ("a held-out person mailed", "birthday: sent 1, expected 0"),
-        ("a step sent but not on the wire", "replenishment: 0 of 1 sent on the wire"),
+        ("a held-out person mailed", "birthday: sent 1 + capped 0, expected 0"),
+        ("a step sent but not on the wire", "welcome-first-purchase: 0 of 1 sent on the"),
+        ("a capped send lost", "replenishment: sent 0 + capped 0, expected 1"),
+        ("a fourth capped mail in the window on the wire", "c-1: 4 capped mails on the wire"),
+        ("a send held back the stack never deferred", "replenishment: 1 capped, 0 ever deferred"),
         ("a campaign mail twice to one person", "campaign mail went to someone twice"),
         ("the shipping notice missing", "0 notices, 1 orders"),
     ],
@@ -91,7 +110,16 @@ def test_each_fault_in_the_stack_state_is_reported(fault: str, named: str) -> No
     elif fault == "a held-out person mailed":
         seen.enrolments["bday-0"][0]["status"] = "holdout"
     elif fault == "a step sent but not on the wire":
-        seen.wire.remove("j2")
+        seen.wire.remove("j1")
+    elif fault == "a capped send lost":
+        buyer[:] = [d for d in buyer if d["delivery_id"] != "j2"]
+    elif fault == "a send held back the stack never deferred":
+        seen.stats["replenishment"]["steps"]["remind"] = {"status_sent": 1}
+    elif fault == "a fourth capped mail in the window on the wire":
+        buyer[:] = [d for d in buyer if d["delivery_id"] != "j2"]
+        buyer.append(_sent("j2", "journey:replenishment:remind"))
+        seen.wire.append("j2")
+        seen.wire_at["j2"] = NOW + timedelta(days=6)
     elif fault == "a campaign mail twice to one person":
         buyer.append(_sent("c2", "campaign:load-news"))
         seen.wire.append("c2")
@@ -109,7 +137,9 @@ def test_the_bench_reconciles_a_small_load_with_journeys_on_the_local_stack() ->
     and a campaign sends, then every order ships, the sold-out SKU returns and the clock
     moves 9 days
     Then accepted = stored = published, every journey's entries and sends are what the
-    events call for, each sent delivery is on the wire once, and nothing failed."""
+    events call for (sent, or held back by the product's frequency cap), each sent
+    delivery is on the wire once, nobody gets more than the cap on the wire in its
+    window, and nothing failed."""
     result = load.run(
         seconds=900,
         concurrency=2,
@@ -127,3 +157,5 @@ def test_the_bench_reconciles_a_small_load_with_journeys_on_the_local_stack() ->
     assert result.totals["messages on the wire"] == result.totals["sent deliveries"]
     assert sum(j.sent for j in result.journeys.values()) > result.counts["buyers"]
     assert result.phases["load and drain"]["TransactWriteItems"] > 0
+    assert result.totals["journey sends deferred for the cap"] > 0  # the product's 3 in 7 days
+    assert result.totals["cap-counted mails on the wire"] > result.counts["buyers"]
