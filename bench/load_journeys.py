@@ -107,10 +107,44 @@ class Observed:
     wire: list[str] = field(default_factory=list)
     """The delivery id of every message at the fake providers (mail: its header)."""
     wire_at: dict[str, datetime] = field(default_factory=dict)
-    """When each mail on the wire was sent, by delivery id (its `Date` header: the
-    stack's clock)."""
+    """When each message on the wire was sent, by delivery id: a mail's `Date` header (the
+    stack's clock); SMS and LINE carry no date in the sandbox, so their delivery's
+    `sent_at`."""
+    wire_channels: Counter[str] = field(default_factory=Counter)
+    """Messages on the wire per channel (a LINE multicast: one per user)."""
     policy: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_POLICY))
     """The shop's messaging policy (`GET /v1/messenger/policy`): the cap it holds."""
+
+
+LINE_SHARE = 5
+"""Every fifth customer (`c-1`, `c-6`, ...) is known by a LINE user id only, a friend of
+the shop's account with LINE consent; every fifth (`c-2`, `c-7`, ...) by a phone number
+only, with SMS consent; the rest by a mail address."""
+
+
+def line_user_id(customer: str) -> str:
+    """A LINE user id as LINE issues them: U and 32 hex digits."""
+    return "U" + f"{int(customer.split('-')[1]):032x}"
+
+
+def channel_of(customer: str) -> str:
+    """The one channel the bench gives `customer` an address on: email, line or sms.
+    (The first order's welcome is a mail only: LINE and SMS buyers have it skipped.)"""
+    n = int(customer.split("-")[1]) % LINE_SHARE if customer.startswith("c-") else 0
+    return {1: "line", 2: "sms"}.get(n, "email")
+
+
+def contact_of(customer: str) -> dict[str, Any]:
+    """The customer's address and consent fields, as an order's `customer` carries them."""
+    channel = channel_of(customer)
+    n = int(customer.split("-")[1])
+    address = {
+        "email": {"email": f"{customer}@example.jp"},
+        "line": {"line_user_id": line_user_id(customer)},
+        "sms": {"phone": f"090-1{n // 10000 % 1000:03d}-{n % 10000:04d}"},
+    }[channel]
+    consent = {"channel": channel, "granted": True, "source": "checkout"}
+    return {**address, "consents": [consent]}
 
 
 def birthday_people(count: int) -> list[str]:
@@ -135,12 +169,16 @@ def prepare(http: httpx.Client, now: datetime, birthdays: int, cap: int | None =
         "name": "発送のお知らせ",
         "category": "transactional",
         "email": {"subject": "発送しました", "html": "<p>発送</p>", "text": "発送"},
+        "line": {"text": "発送しました"},
+        "sms": {"text": "発送しました"},
     }
     _ok(http.post("/v1/messages", json=notice))
     news = {
         "message_id": CAMPAIGN,
         "name": "News",
         "email": {"subject": "新商品", "html": "<p>新商品</p>", "text": "新商品"},
+        "line": {"text": "新商品のお知らせ"},
+        "sms": {"text": "新商品のお知らせ"},
     }
     _ok(http.post("/v1/messages", json=news))
     for builtin in _ok(http.get("/v1/journeys/builtins")):
@@ -244,12 +282,34 @@ def delivery_id_of(message: dict[str, Any]) -> str:
 
 
 def wire_entry(message: dict[str, Any]) -> tuple[str, datetime | None]:
-    """A sandbox message's delivery id and when it was sent (mail: its `Date` header)."""
+    """A sandbox message's delivery id and when it was sent (mail: its `Date` header);
+    SMS and LINE by their provider keys (`wire_keys`)."""
     if message["channel"] == "mail" and message.get("raw"):
         parsed = email.message_from_string(message["raw"], policy=email.policy.default)
         date = parsed["Date"]
         return str(parsed["X-Kizuna-Delivery"] or ""), parsedate_to_datetime(str(date))
-    return f"{message['channel']}:{message['id']}", None
+    return wire_keys(message)[0], None
+
+
+def wire_keys(message: dict[str, Any]) -> list[str]:
+    """One key per person a sandbox SMS or LINE request reached: SMS by the id SNS gave it
+    (`sms:<MessageId>`); LINE by its `X-Line-Retry-Key` and user id (`line:<key>:<user>`),
+    one per user of a multicast, which carries many people's deliveries in one request."""
+    if message["channel"] == "line":
+        raw = message.get("raw") or {}
+        to = raw.get("request", {}).get("to", message["to"])
+        users = [to] if isinstance(to, str) else list(to)
+        return [f"line:sandbox-{raw.get('retry_key')}:{user}" for user in users]
+    return [f"{message['channel']}:{message['id']}"]
+
+
+def provider_key(delivery: dict[str, Any]) -> str | None:
+    """The `wire_keys` key a sent SMS or LINE delivery must have in the sandbox."""
+    channel, provider_id = delivery.get("channel"), delivery.get("provider_message_id")
+    cid = str(delivery.get("customer_id", ""))
+    if channel == "line":
+        return f"line:{provider_id}:{line_user_id(cid)}"
+    return f"sms:{provider_id}" if channel == "sms" else None
 
 
 def _members(http: httpx.Client) -> set[str]:
@@ -274,12 +334,34 @@ def collect(http: httpx.Client, customers: list[str], sandbox: list[dict[str, An
     seen.campaign = _ok(http.get(f"/v1/campaigns/{CAMPAIGN}"))
     seen.segment_members = _members(http)
     seen.policy = _ok(http.get("/v1/messenger/policy"))
+    sent = [d for ds in seen.deliveries.values() for d in ds if d["status"] == "sent"]
+    read_wire(seen, sandbox, sent)
+    return seen
+
+
+def read_wire(seen: Observed, sandbox: list[dict[str, Any]], sent: list[dict[str, Any]]) -> None:
+    """The delivery id of every message on the wire into `seen.wire` (with when it went
+    and its channel): mail by its header; SMS and LINE by matching their provider keys
+    with the sent deliveries' (one that matches none keeps its key, so it shows as a
+    message no delivery was sent for)."""
+    keyed = {}
+    for d in sent:
+        key = provider_key(d)
+        if key is not None:
+            keyed[key] = d
     for message in sandbox:
+        seen.wire_channels[message["channel"]] += len(wire_keys(message))
+        if message["channel"] != "mail":
+            for key in wire_keys(message):
+                found = keyed.get(key)
+                seen.wire.append(found["delivery_id"] if found else key)
+                if found and found.get("sent_at"):
+                    seen.wire_at[found["delivery_id"]] = datetime.fromisoformat(found["sent_at"])
+            continue
         delivery_id, at = wire_entry(message)
         seen.wire.append(delivery_id)
         if at is not None:
             seen.wire_at[delivery_id] = at
-    return seen
 
 
 def _treated(enrolments: list[dict[str, Any]], journey: str) -> list[bool]:
@@ -492,13 +574,16 @@ def reconcile(
         "journey sends capped (still waiting or dropped)": sum(r.capped for r in rows.values()),
         "sent deliveries": len(sent),
         "messages on the wire": len(seen.wire),
+        **{f"on the wire by {c}": seen.wire_channels[c] for c in ("mail", "line", "sms")},
         "duplicate deliveries on the wire": sum(n - 1 for n in wire.values() if n > 1),
     }
     problems = _journey_problems(rows)
     if seen.segment_members != buyers:
         problems.append(f"segment holds {len(seen.segment_members)}, {len(buyers)} buyers")
-    if totals["welcome mails (sent)"] != len(buyers):
-        problems.append(f"{by_trigger['welcome']} welcome mails for {len(buyers)} buyers")
+    mailable = {cid for cid in buyers if channel_of(cid) == "email"}
+    totals["buyers with a mail address"] = len(mailable)
+    if totals["welcome mails (sent)"] != len(mailable):
+        problems.append(f"{by_trigger['welcome']} welcome mails for {len(mailable)} buyers")
     if totals["shipping notices (sent)"] != len(accepted):
         problems.append(f"{totals['shipping notices (sent)']} notices, {len(accepted)} orders")
     if not campaign_people <= buyers or len(campaign_people) != len(campaign):

@@ -34,9 +34,9 @@ def _shop() -> tuple[dict[str, list[Accepted]], dict[str, str], Observed]:
     birthday, everyone treated: what the stack holds when everything went right. The
     buyer's fourth cap-counted mail (the replenishment reminder) waits for a cap slot;
     the post-purchase step mails are exempt, the shipping notice transactional."""
-    timelines = {"c-1": [Accepted("view", "SKU-3"), Accepted("view", "SKU-3")]}
-    timelines["c-1"].append(Accepted("order", "o-1"))
-    accepted = {"o-1": "c-1"}
+    timelines = {"c-0": [Accepted("view", "SKU-3"), Accepted("view", "SKU-3")]}
+    timelines["c-0"].append(Accepted("order", "o-1"))
+    accepted = {"o-1": "c-0"}
     buyer = ["welcome-first-purchase", "post-purchase", "replenishment", "browse-abandonment"]
     deliveries = [
         _sent("w", "welcome"),
@@ -50,13 +50,13 @@ def _shop() -> tuple[dict[str, list[Accepted]], dict[str, str], Observed]:
     signup += [_sent("h", "journey:welcome-signup:hello"), _sent("p", "journey:welcome-signup:p")]
     seen = Observed(
         enrolments={
-            "c-1": [_enrolled(j) for j in buyer],
+            "c-0": [_enrolled(j) for j in buyer],
             "bday-0": [_enrolled("birthday"), _enrolled("welcome-signup")],
         },
-        deliveries={"c-1": deliveries, "bday-0": signup},
+        deliveries={"c-0": deliveries, "bday-0": signup},
         stats={"replenishment": {"steps": {"remind": {"status_deferred": 1}}}},
         campaign={"processed": 1, "skipped": {}, "topic": "newsletter"},
-        segment_members={"c-1"},
+        segment_members={"c-0"},
     )
     sent = [d for ds in seen.deliveries.values() for d in ds if d["status"] == "sent"]
     seen.wire = [d["delivery_id"] for d in sent]
@@ -78,7 +78,7 @@ def test_a_stack_state_that_reconciles_reports_no_problem() -> None:
     assert rows["post-purchase"].sent_expected == 4
     assert rows["browse-abandonment"].sent_expected == 0  # the order came after the views
     assert rows["replenishment"].capped == 1
-    assert totals["cap-counted mails on the wire"] == 6  # c-1's 3; birthday, signup's 2
+    assert totals["cap-counted mails on the wire"] == 6  # c-0's 3; birthday, signup's 2
     assert totals["messages on the wire"] == totals["sent deliveries"] == 11
 
 
@@ -90,7 +90,7 @@ def test_a_stack_state_that_reconciles_reports_no_problem() -> None:
         ("a held-out person mailed", "birthday: sent 1 + capped 0, expected 0"),
         ("a step sent but not on the wire", "welcome-first-purchase: 0 of 1 sent on the"),
         ("a capped send lost", "replenishment: sent 0 + capped 0, expected 1"),
-        ("a fourth capped mail in the window on the wire", "c-1: 4 capped mails on the wire"),
+        ("a fourth capped mail in the window on the wire", "c-0: 4 capped mails on the wire"),
         ("a send held back the stack never deferred", "replenishment: 1 capped, 0 ever deferred"),
         ("a campaign mail twice to one person", "campaign mail went to someone twice"),
         ("the shipping notice missing", "0 notices, 1 orders"),
@@ -102,11 +102,11 @@ def test_each_fault_in_the_stack_state_is_reported(fault: str, named: str) -> No
     Then the fault is reported, naming what does not add up."""
     timelines, accepted, seen = _shop()
     seen = copy.deepcopy(seen)
-    buyer = seen.deliveries["c-1"]
+    buyer = seen.deliveries["c-0"]
     if fault == "a mail on the wire twice":
         seen.wire.append("j1")
     elif fault == "an enrolment missing":
-        seen.enrolments["c-1"].pop(0)
+        seen.enrolments["c-0"].pop(0)
     elif fault == "a held-out person mailed":
         seen.enrolments["bday-0"][0]["status"] = "holdout"
     elif fault == "a step sent but not on the wire":
@@ -128,6 +128,59 @@ def test_each_fault_in_the_stack_state_is_reported(fault: str, named: str) -> No
         seen.wire.remove("s")
     problems = _problems(timelines, accepted, seen)
     assert any(named in p for p in problems), problems
+
+
+def _line_and_sms() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Sent deliveries to two LINE customers (one campaign multicast) and an SMS one, and
+    what the sandbox holds for them: the LINE outbox's request, moto SNS's message."""
+    multicast = "sandbox-5f0c"  # the group's retry key, each delivery's provider id
+    line = [
+        _sent(f"d-{c}", "campaign:load-news") | {"customer_id": c, "channel": "line"}
+        for c in ("c-1", "c-6")
+    ]
+    for d in line:
+        d["provider_message_id"] = multicast
+    sms = _sent("d-c-2", "shipping_notice") | {"customer_id": "c-2", "channel": "sms"}
+    sms["provider_message_id"] = "sns-1"
+    users = [load_journeys.line_user_id(c) for c in ("c-1", "c-6")]
+    request = {"to": users, "messages": [{"type": "text", "text": "新商品のお知らせ"}]}
+    raw = {"retry_key": "5f0c", "request": request}
+    sandbox: list[dict[str, Any]] = [
+        {"channel": "line", "id": "l", "to": ",".join(users), "raw": raw},
+        {"channel": "sms", "id": "sns-1", "to": "+819010000002", "raw": None},
+    ]
+    return [*line, sms], sandbox
+
+
+@pytest.mark.parametrize(
+    ("fault", "wire"),
+    [
+        ("none", ["d-c-1", "d-c-6", "d-c-2"]),
+        ("the multicast missed a user", ["d-c-1", "d-c-2"]),
+        ("an SMS twice", ["d-c-1", "d-c-6", "d-c-2", "d-c-2"]),
+        ("a push to someone nobody sent to", ["d-c-1", "d-c-6", "line:sandbox-5f0c:Ux", "d-c-2"]),
+    ],
+)
+def test_line_and_sms_on_the_wire_are_read_back_to_their_deliveries(
+    fault: str, wire: list[str]
+) -> None:
+    """Given sent LINE deliveries (one multicast to two people) and an SMS, and the
+    sandbox's LINE outbox and SNS messages, with one fault at a time
+    When the bench reads the wire
+    Then each person a request reached counts as its delivery, once per message, and a
+    message no delivery matches keeps its own key (so the reconciliation's wire = sent
+    fails on each fault)."""
+    sent, sandbox = _line_and_sms()
+    if fault == "the multicast missed a user":
+        sandbox[0]["raw"]["request"]["to"].pop(1)
+    elif fault == "an SMS twice":
+        sandbox.append(dict(sandbox[1]))
+    elif fault == "a push to someone nobody sent to":
+        sandbox[0]["raw"]["request"]["to"].insert(2, "Ux")
+    seen = Observed()
+    load_journeys.read_wire(seen, sandbox, sent)
+    assert seen.wire == wire
+    assert seen.wire_channels["line"] == len([w for w in wire if "c-2" not in w])
 
 
 @pytest.mark.e2e
@@ -158,4 +211,6 @@ def test_the_bench_reconciles_a_small_load_with_journeys_on_the_local_stack() ->
     assert sum(j.sent for j in result.journeys.values()) > result.counts["buyers"]
     assert result.phases["load and drain"]["TransactWriteItems"] > 0
     assert result.totals["journey sends deferred for the cap"] > 0  # the product's 3 in 7 days
+    assert result.totals["on the wire by line"] > 0
+    assert result.totals["on the wire by sms"] > 0
     assert result.totals["cap-counted mails on the wire"] > result.counts["buyers"]
