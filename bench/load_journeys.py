@@ -7,13 +7,15 @@ to each customer's accepted events in the order they were posted (one worker pos
 of a customer's events). The held-out enrolments are the product's draw (a hash of the
 enrolment), read back; everything else (who enters, which steps fall due in the
 advanced days, who has an address) is the bench's own count. The wire is the sandbox:
-every mail moto's SES received, read by its `X-Kizuna-Delivery` header and its `Date`.
+every mail moto's SES received (by its `X-Kizuna-Delivery` header and its `Date`), every
+SMS moto's SNS published and every push in the LINE outbox (by their provider ids, one
+per user of a multicast); a fifth of the customers are on LINE only, a fifth on SMS only.
 
 The shop keeps the product's frequency cap (3 marketing messages in 7 days, the
 post-purchase step mails exempt), so which send waits for a slot depends on the order
 the mails fall due in: the bench counts how many did (`capped`, the deliveries the
 stack deferred or dropped for the cap) and checks them twice: sent + capped + not sent
-= due per journey, and on the wire no person's cap-counted mails exceed the policy's
+= due per journey, and on the wire no person's cap-counted messages exceed the policy's
 count in any window of its length (counted from the wire's dates and the bench's own
 reading of each journey's topic, not from the stack's cap state).
 """
@@ -476,10 +478,11 @@ def journey_topics() -> dict[str, str]:
 
 
 def over_the_cap(seen: Observed) -> tuple[int, list[str]]:
-    """People who got more cap-counted mails on the wire than the policy's count within
+    """People who got more cap-counted messages on the wire than the policy's count within
     one window of its length: marketing deliveries whose topic the policy does not exempt
     (a journey's topic from its definition, the campaign's its own), timed by the wire's
-    own `Date`. Also: how many cap-counted mails the wire holds."""
+    own `Date` (SMS and LINE: their delivery's `sent_at`, the sandbox keeps no time).
+    Also: how many cap-counted messages the wire holds."""
     topics = journey_topics()
     exempt = set(seen.policy["cap_exempt_topics"])
     count = int(seen.policy["cap_count"])
@@ -499,7 +502,9 @@ def over_the_cap(seen: Observed) -> tuple[int, list[str]]:
         counted += len(times)
         crowded = [b - a for a, b in zip(times, times[count:], strict=False) if b - a < window]
         if crowded:
-            found.append(f"{cid}: {count + 1} capped mails on the wire within {min(crowded)}")
+            found.append(
+                f"{cid}: {count + 1} cap-counted messages on the wire within {min(crowded)}"
+            )
     return counted, found
 
 
@@ -591,7 +596,7 @@ def reconcile(
     made = totals["campaign sent"] + totals["campaign capped"] + totals["campaign skipped"]
     if totals["campaign processed"] != made:
         problems.append("the campaign's processed is not its sent plus its capped and skips")
-    totals["cap-counted mails on the wire"], crowded = over_the_cap(seen)
+    totals["cap-counted messages on the wire"], crowded = over_the_cap(seen)
     problems += crowded
     if wire.keys() != sent.keys() or totals["duplicate deliveries on the wire"]:
         doubled = totals["duplicate deliveries on the wire"]

@@ -78,7 +78,7 @@ def test_a_stack_state_that_reconciles_reports_no_problem() -> None:
     assert rows["post-purchase"].sent_expected == 4
     assert rows["browse-abandonment"].sent_expected == 0  # the order came after the views
     assert rows["replenishment"].capped == 1
-    assert totals["cap-counted mails on the wire"] == 6  # c-0's 3; birthday, signup's 2
+    assert totals["cap-counted messages on the wire"] == 6  # c-0's 3; birthday, signup's 2
     assert totals["messages on the wire"] == totals["sent deliveries"] == 11
 
 
@@ -90,7 +90,10 @@ def test_a_stack_state_that_reconciles_reports_no_problem() -> None:
         ("a held-out person mailed", "birthday: sent 1 + capped 0, expected 0"),
         ("a step sent but not on the wire", "welcome-first-purchase: 0 of 1 sent on the"),
         ("a capped send lost", "replenishment: sent 0 + capped 0, expected 1"),
-        ("a fourth capped mail in the window on the wire", "c-0: 4 capped mails on the wire"),
+        (
+            "a fourth capped mail in the window on the wire",
+            "c-0: 4 cap-counted messages on the wire",
+        ),
         ("a send held back the stack never deferred", "replenishment: 1 capped, 0 ever deferred"),
         ("a campaign mail twice to one person", "campaign mail went to someone twice"),
         ("the shipping notice missing", "0 notices, 1 orders"),
@@ -213,4 +216,4 @@ def test_the_bench_reconciles_a_small_load_with_journeys_on_the_local_stack() ->
     assert result.totals["journey sends deferred for the cap"] > 0  # the product's 3 in 7 days
     assert result.totals["on the wire by line"] > 0
     assert result.totals["on the wire by sms"] > 0
-    assert result.totals["cap-counted mails on the wire"] > result.counts["buyers"]
+    assert result.totals["cap-counted messages on the wire"] > result.counts["buyers"]
