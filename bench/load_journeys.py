@@ -7,21 +7,36 @@ to each customer's accepted events in the order they were posted (one worker pos
 of a customer's events). The held-out enrolments are the product's draw (a hash of the
 enrolment), read back; everything else (who enters, which steps fall due in the
 advanced days, who has an address) is the bench's own count. The wire is the sandbox:
-every mail moto's SES received, read by its `X-Kizuna-Delivery` header.
+every mail moto's SES received (by its `X-Kizuna-Delivery` header and its `Date`), every
+SMS moto's SNS published and every push in the LINE outbox (by their provider ids, one
+per user of a multicast); a fifth of the customers are on LINE only, a fifth on SMS only.
+
+The shop keeps the product's frequency cap (3 marketing messages in 7 days, the
+post-purchase step mails exempt), so which send waits for a slot depends on the order
+the mails fall due in: the bench counts how many did (`capped`, the deliveries the
+stack deferred or dropped for the cap) and checks them twice: sent + capped + not sent
+= due per journey, and on the wire no person's cap-counted messages exceed the policy's
+count in any window of its length (counted from the wire's dates and the bench's own
+reading of each journey's topic, not from the stack's cap state).
 """
 
 from __future__ import annotations
 
 import email
 import email.policy
+import json
 import threading
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from email.utils import parsedate_to_datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
+
+BUILTINS = Path(__file__).resolve().parent.parent / "services/messenger/builtin_journeys"
 
 SKUS = 40
 SOLD_OUT = "SKU-0"
@@ -60,10 +75,26 @@ class Journey:
     """Sends the stack did not make (its step counters `skipped_*` and `status_*` but
     sent): the no-address ones, and any other reason."""
     sent_expected: int = 0
+    """Sends due to people with an address: sent now, or waiting for a cap slot."""
+    deferred: int = 0
+    """Sends the product deferred when they fell due (its step counters `status_deferred`:
+    here always for a frequency-cap slot, since quiet hours hold LINE and SMS only): sent
+    when a slot came free, or counted in `capped`."""
+    capped: int = 0
+    """Deliveries the stack deferred for a frequency-cap slot (still waiting when the
+    bench reads them) or dropped after waiting past the message's validity."""
     sent: int = 0
     """Sent deliveries of the journey (`GET /v1/deliveries`)."""
     wire: int = 0
     """Mails at moto's SES carrying one of those deliveries' ids."""
+
+
+DEFAULT_POLICY: dict[str, Any] = {
+    "cap_count": 3,
+    "cap_window_days": 7,
+    "cap_exempt_topics": ["step_mails"],
+}
+"""The product's default frequency cap (what a hand-made state holds)."""
 
 
 @dataclass
@@ -77,6 +108,45 @@ class Observed:
     segment_members: set[str] = field(default_factory=set)
     wire: list[str] = field(default_factory=list)
     """The delivery id of every message at the fake providers (mail: its header)."""
+    wire_at: dict[str, datetime] = field(default_factory=dict)
+    """When each message on the wire was sent, by delivery id: a mail's `Date` header (the
+    stack's clock); SMS and LINE carry no date in the sandbox, so their delivery's
+    `sent_at`."""
+    wire_channels: Counter[str] = field(default_factory=Counter)
+    """Messages on the wire per channel (a LINE multicast: one per user)."""
+    policy: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_POLICY))
+    """The shop's messaging policy (`GET /v1/messenger/policy`): the cap it holds."""
+
+
+LINE_SHARE = 5
+"""Every fifth customer (`c-1`, `c-6`, ...) is known by a LINE user id only, a friend of
+the shop's account with LINE consent; every fifth (`c-2`, `c-7`, ...) by a phone number
+only, with SMS consent; the rest by a mail address."""
+
+
+def line_user_id(customer: str) -> str:
+    """A LINE user id as LINE issues them: U and 32 hex digits."""
+    return "U" + f"{int(customer.split('-')[1]):032x}"
+
+
+def channel_of(customer: str) -> str:
+    """The one channel the bench gives `customer` an address on: email, line or sms.
+    (The first order's welcome is a mail only: LINE and SMS buyers have it skipped.)"""
+    n = int(customer.split("-")[1]) % LINE_SHARE if customer.startswith("c-") else 0
+    return {1: "line", 2: "sms"}.get(n, "email")
+
+
+def contact_of(customer: str) -> dict[str, Any]:
+    """The customer's address and consent fields, as an order's `customer` carries them."""
+    channel = channel_of(customer)
+    n = int(customer.split("-")[1])
+    address = {
+        "email": {"email": f"{customer}@example.jp"},
+        "line": {"line_user_id": line_user_id(customer)},
+        "sms": {"phone": f"090-1{n // 10000 % 1000:03d}-{n % 10000:04d}"},
+    }[channel]
+    consent = {"channel": channel, "granted": True, "source": "checkout"}
+    return {**address, "consents": [consent]}
 
 
 def birthday_people(count: int) -> list[str]:
@@ -89,23 +159,28 @@ def _ok(response: httpx.Response) -> Any:
     return response.json() if response.content else None
 
 
-def prepare(http: httpx.Client, now: datetime, birthdays: int) -> None:
+def prepare(http: httpx.Client, now: datetime, birthdays: int, cap: int | None = None) -> None:
     """Before the load: every built-in journey on, a shipping notice, usage days per SKU,
     a SKU sold out, people with a birthday in two days (sign-ups who never buy), a segment
-    of buyers (the campaign to it starts during the load). The frequency cap is raised
-    so that the counts do not depend on the order the mails fall due in."""
-    _ok(http.put("/v1/messenger/policy", json={"cap_count": 100}))
+    of buyers (the campaign to it starts during the load). `cap`: a frequency cap other
+    than the product's default (3 in 7 days)."""
+    if cap is not None:
+        _ok(http.put("/v1/messenger/policy", json={"cap_count": cap}))
     notice = {
         "message_id": "shipping-notice",
         "name": "発送のお知らせ",
         "category": "transactional",
         "email": {"subject": "発送しました", "html": "<p>発送</p>", "text": "発送"},
+        "line": {"text": "発送しました"},
+        "sms": {"text": "発送しました"},
     }
     _ok(http.post("/v1/messages", json=notice))
     news = {
         "message_id": CAMPAIGN,
         "name": "News",
         "email": {"subject": "新商品", "html": "<p>新商品</p>", "text": "新商品"},
+        "line": {"text": "新商品のお知らせ"},
+        "sms": {"text": "新商品のお知らせ"},
     }
     _ok(http.post("/v1/messages", json=news))
     for builtin in _ok(http.get("/v1/journeys/builtins")):
@@ -205,10 +280,38 @@ def pages(http: httpx.Client, path: str, params: dict[str, str]) -> list[dict[st
 
 def delivery_id_of(message: dict[str, Any]) -> str:
     """The delivery a sandbox message carries: mail by its `X-Kizuna-Delivery` header."""
+    return wire_entry(message)[0]
+
+
+def wire_entry(message: dict[str, Any]) -> tuple[str, datetime | None]:
+    """A sandbox message's delivery id and when it was sent (mail: its `Date` header);
+    SMS and LINE by their provider keys (`wire_keys`)."""
     if message["channel"] == "mail" and message.get("raw"):
         parsed = email.message_from_string(message["raw"], policy=email.policy.default)
-        return str(parsed["X-Kizuna-Delivery"] or "")
-    return f"{message['channel']}:{message['id']}"
+        date = parsed["Date"]
+        return str(parsed["X-Kizuna-Delivery"] or ""), parsedate_to_datetime(str(date))
+    return wire_keys(message)[0], None
+
+
+def wire_keys(message: dict[str, Any]) -> list[str]:
+    """One key per person a sandbox SMS or LINE request reached: SMS by the id SNS gave it
+    (`sms:<MessageId>`); LINE by its `X-Line-Retry-Key` and user id (`line:<key>:<user>`),
+    one per user of a multicast, which carries many people's deliveries in one request."""
+    if message["channel"] == "line":
+        raw = message.get("raw") or {}
+        to = raw.get("request", {}).get("to", message["to"])
+        users = [to] if isinstance(to, str) else list(to)
+        return [f"line:sandbox-{raw.get('retry_key')}:{user}" for user in users]
+    return [f"{message['channel']}:{message['id']}"]
+
+
+def provider_key(delivery: dict[str, Any]) -> str | None:
+    """The `wire_keys` key a sent SMS or LINE delivery must have in the sandbox."""
+    channel, provider_id = delivery.get("channel"), delivery.get("provider_message_id")
+    cid = str(delivery.get("customer_id", ""))
+    if channel == "line":
+        return f"line:{provider_id}:{line_user_id(cid)}"
+    return f"sms:{provider_id}" if channel == "sms" else None
 
 
 def _members(http: httpx.Client) -> set[str]:
@@ -232,8 +335,35 @@ def collect(http: httpx.Client, customers: list[str], sandbox: list[dict[str, An
         seen.stats[builtin["name"]] = _ok(http.get(f"/v1/journeys/{builtin['name']}/stats"))
     seen.campaign = _ok(http.get(f"/v1/campaigns/{CAMPAIGN}"))
     seen.segment_members = _members(http)
-    seen.wire = [delivery_id_of(m) for m in sandbox]
+    seen.policy = _ok(http.get("/v1/messenger/policy"))
+    sent = [d for ds in seen.deliveries.values() for d in ds if d["status"] == "sent"]
+    read_wire(seen, sandbox, sent)
     return seen
+
+
+def read_wire(seen: Observed, sandbox: list[dict[str, Any]], sent: list[dict[str, Any]]) -> None:
+    """The delivery id of every message on the wire into `seen.wire` (with when it went
+    and its channel): mail by its header; SMS and LINE by matching their provider keys
+    with the sent deliveries' (one that matches none keeps its key, so it shows as a
+    message no delivery was sent for)."""
+    keyed = {}
+    for d in sent:
+        key = provider_key(d)
+        if key is not None:
+            keyed[key] = d
+    for message in sandbox:
+        seen.wire_channels[message["channel"]] += len(wire_keys(message))
+        if message["channel"] != "mail":
+            for key in wire_keys(message):
+                found = keyed.get(key)
+                seen.wire.append(found["delivery_id"] if found else key)
+                if found and found.get("sent_at"):
+                    seen.wire_at[found["delivery_id"]] = datetime.fromisoformat(found["sent_at"])
+            continue
+        delivery_id, at = wire_entry(message)
+        seen.wire.append(delivery_id)
+        if at is not None:
+            seen.wire_at[delivery_id] = at
 
 
 def _treated(enrolments: list[dict[str, Any]], journey: str) -> list[bool]:
@@ -316,11 +446,66 @@ def _journey_rows(
             row = rows.setdefault(trigger.split(":")[1], Journey())
             row.sent += 1
             row.wire += wire[delivery_id] > 0
+    for deliveries in seen.deliveries.values():
+        for d in deliveries:
+            if d["trigger"].startswith("journey:") and capped(d):
+                rows.setdefault(d["trigger"].split(":")[1], Journey()).capped += 1
     for name, stats in seen.stats.items():
         steps = stats.get("steps", {}).values()
         skipped = sum(v for s in steps for k, v in s.items() if _not_sent(k))
-        rows.setdefault(name, Journey()).skipped = skipped
+        row = rows.setdefault(name, Journey())
+        row.skipped = skipped
+        row.deferred = sum(int(s.get("status_deferred", 0)) for s in steps)
     return rows, sent
+
+
+def capped(delivery: dict[str, Any]) -> bool:
+    """A delivery waiting for a frequency-cap slot, or dropped after waiting for one past
+    its validity (`expired:frequency_cap`, or `expired` when the wait ran out later)."""
+    reason = str(delivery.get("skip_reason") or "")
+    waiting = delivery["status"] == "deferred" and reason == "frequency_cap"
+    dropped = delivery["status"] == "dropped" and reason in ("expired", "expired:frequency_cap")
+    return waiting or dropped
+
+
+def journey_topics() -> dict[str, str]:
+    """Each built-in journey's unsubscribe topic, read from its definition file (the
+    bench's own reading of which mails the cap counts)."""
+    found = {}
+    for path in sorted(BUILTINS.glob("*.json")):
+        found[path.stem] = str(json.loads(path.read_text(encoding="utf-8"))["journey"]["topic"])
+    return found
+
+
+def over_the_cap(seen: Observed) -> tuple[int, list[str]]:
+    """People who got more cap-counted messages on the wire than the policy's count within
+    one window of its length: marketing deliveries whose topic the policy does not exempt
+    (a journey's topic from its definition, the campaign's its own), timed by the wire's
+    own `Date` (SMS and LINE: their delivery's `sent_at`, the sandbox keeps no time).
+    Also: how many cap-counted messages the wire holds."""
+    topics = journey_topics()
+    exempt = set(seen.policy["cap_exempt_topics"])
+    count = int(seen.policy["cap_count"])
+    window = timedelta(days=float(seen.policy["cap_window_days"]))
+    found = []
+    counted = 0
+    for cid, deliveries in sorted(seen.deliveries.items()):
+        times = []
+        for d in deliveries:
+            trigger = str(d["trigger"])
+            topic = topics.get(trigger.split(":")[1], "") if trigger.startswith("journey:") else ""
+            topic = str(seen.campaign.get("topic")) if trigger.startswith("campaign:") else topic
+            at = seen.wire_at.get(d["delivery_id"])
+            if d.get("category") == "marketing" and topic not in exempt and at is not None:
+                times.append(at)
+        times.sort()
+        counted += len(times)
+        crowded = [b - a for a, b in zip(times, times[count:], strict=False) if b - a < window]
+        if crowded:
+            found.append(
+                f"{cid}: {count + 1} cap-counted messages on the wire within {min(crowded)}"
+            )
+    return counted, found
 
 
 SENT_STATUSES = ("status_sent", "status_deferred", "status_retry_scheduled")
@@ -340,12 +525,19 @@ def _journey_problems(rows: dict[str, Journey]) -> list[str]:
     for name, row in sorted(rows.items()):
         if row.entered != row.entered_expected:
             problems.append(f"{name}: entered {row.entered}, expected {row.entered_expected}")
-        if row.sent != row.sent_expected:
-            problems.append(f"{name}: sent {row.sent}, expected {row.sent_expected}")
+        if row.sent + row.capped != row.sent_expected:
+            problems.append(
+                f"{name}: sent {row.sent} + capped {row.capped}, expected {row.sent_expected}"
+            )
         if row.wire != row.sent:
             problems.append(f"{name}: {row.wire} of {row.sent} sent on the wire")
-        if row.sent + row.skipped != row.due:
-            problems.append(f"{name}: {row.due} due, {row.sent} sent + {row.skipped} skipped")
+        if row.capped > row.deferred:
+            problems.append(f"{name}: {row.capped} capped, {row.deferred} ever deferred")
+        if row.sent + row.capped + row.skipped != row.due:
+            problems.append(
+                f"{name}: {row.due} due, {row.sent} sent + {row.capped} capped"
+                f" + {row.skipped} skipped"
+            )
     return problems
 
 
@@ -361,6 +553,8 @@ def reconcile(
     buyers = set(accepted.values())
     by_trigger = Counter(sent.values())
     campaign = [t for t in sent.values() if t.startswith("campaign:")]
+    everyone = [d for ds in seen.deliveries.values() for d in ds]
+    campaign_capped = sum(1 for d in everyone if d["trigger"].startswith("campaign:") and capped(d))
     campaign_people = {
         cid
         for cid, ds in seen.deliveries.items()
@@ -374,25 +568,36 @@ def reconcile(
         "welcome mails (sent)": by_trigger["welcome"],
         "shipping notices (sent)": by_trigger["shipping_notice"],
         "campaign processed": int(seen.campaign.get("processed", 0)),
-        "campaign skipped": sum(seen.campaign.get("skipped", {}).values()),
+        "campaign skipped": sum(
+            n for why, n in seen.campaign.get("skipped", {}).items() if why != "deferred"
+        ),
         "campaign sent": len(campaign),
+        "campaign capped": campaign_capped,
         "journey sends expected": sum(r.sent_expected for r in rows.values()),
         "journey sends (sent)": sum(r.sent for r in rows.values()),
+        "journey sends deferred for the cap": sum(r.deferred for r in rows.values()),
+        "journey sends capped (still waiting or dropped)": sum(r.capped for r in rows.values()),
         "sent deliveries": len(sent),
         "messages on the wire": len(seen.wire),
+        **{f"on the wire by {c}": seen.wire_channels[c] for c in ("mail", "line", "sms")},
         "duplicate deliveries on the wire": sum(n - 1 for n in wire.values() if n > 1),
     }
     problems = _journey_problems(rows)
     if seen.segment_members != buyers:
         problems.append(f"segment holds {len(seen.segment_members)}, {len(buyers)} buyers")
-    if totals["welcome mails (sent)"] != len(buyers):
-        problems.append(f"{by_trigger['welcome']} welcome mails for {len(buyers)} buyers")
+    mailable = {cid for cid in buyers if channel_of(cid) == "email"}
+    totals["buyers with a mail address"] = len(mailable)
+    if totals["welcome mails (sent)"] != len(mailable):
+        problems.append(f"{by_trigger['welcome']} welcome mails for {len(mailable)} buyers")
     if totals["shipping notices (sent)"] != len(accepted):
         problems.append(f"{totals['shipping notices (sent)']} notices, {len(accepted)} orders")
     if not campaign_people <= buyers or len(campaign_people) != len(campaign):
         problems.append("a campaign mail went to someone twice or to someone not a buyer")
-    if totals["campaign processed"] != totals["campaign sent"] + totals["campaign skipped"]:
-        problems.append("the campaign's processed is not its sent plus its skips")
+    made = totals["campaign sent"] + totals["campaign capped"] + totals["campaign skipped"]
+    if totals["campaign processed"] != made:
+        problems.append("the campaign's processed is not its sent plus its capped and skips")
+    totals["cap-counted messages on the wire"], crowded = over_the_cap(seen)
+    problems += crowded
     if wire.keys() != sent.keys() or totals["duplicate deliveries on the wire"]:
         doubled = totals["duplicate deliveries on the wire"]
         problems.append(f"wire {len(wire)} distinct ({doubled} doubled), {len(sent)} sent")

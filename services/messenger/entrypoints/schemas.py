@@ -280,6 +280,9 @@ class DeliveryPublic(_Out):
     attempts: int = 0
     may_duplicate: bool = Field(default=False, validation_alias="outcome_unknown")
     """A dead letter whose last provider call may have reached the person anyway."""
+    provider_message_id: str | None = None
+    """The provider's id for what it accepted (SES, SNS, LINE's retry key): how its own
+    records, and a sandbox, name this delivery's message."""
 
 
 class RedriveCreate(_In):
