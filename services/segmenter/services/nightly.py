@@ -15,7 +15,8 @@ each a call of the NightlyFunction.
 
 Resumable: each child's work is recorded in the run's files (a pool share per segment, a
 done marker per segment and shop) and a rerun of the run skips what is recorded, so a
-redriven execution redoes only the children (and shops) that failed, and a shop's
+new execution started with `{"resume": <the failed run's start>}` redoes only the
+children (and shops) that failed, and a shop's
 members are counted once. A shop that fails in a child does not stop the child's other
 shops; the child fails at its end, `finish` stores no counts for that shop and names it.
 """
