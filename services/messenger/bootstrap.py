@@ -12,27 +12,20 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from messenger.adapters.campaigns import CampaignRepository, DynamoCampaignRepository
-from messenger.adapters.coupons import CouponRepository, DynamoCouponRepository
-from messenger.adapters.inserts import DynamoInsertRepository, InsertRepository
-from messenger.adapters.journey_facts import DynamoJourneyFacts, JourneyFacts
-from messenger.adapters.journeys import DynamoJourneyRepository, JourneyRepository
+from messenger.adapters.campaigns import DynamoCampaignRepository
+from messenger.adapters.coupons import DynamoCouponRepository
+from messenger.adapters.inserts import DynamoInsertRepository
+from messenger.adapters.journey_facts import DynamoJourneyFacts
+from messenger.adapters.journeys import DynamoJourneyRepository
 from messenger.adapters.line_credentials import (
     CachedLineCredentials,
     SecretsManagerLineCredentials,
 )
-from messenger.adapters.messages import (
-    CachedMessageRepository,
-    DynamoMessageRepository,
-    MessageRepository,
-)
-from messenger.adapters.profile_rules import ProfileRules, SegmenterProfileRules
-from messenger.adapters.recipients import DynamoRecipientRepository, RecipientRepository
-from messenger.adapters.recommendations import (
-    RecommendationSource,
-    SegmenterRecommendations,
-)
-from messenger.adapters.repository import DeliveryRepository, DynamoDeliveryRepository
+from messenger.adapters.messages import CachedMessageRepository, DynamoMessageRepository
+from messenger.adapters.profile_rules import SegmenterProfileRules
+from messenger.adapters.recipients import DynamoRecipientRepository
+from messenger.adapters.recommendations import SegmenterRecommendations
+from messenger.adapters.repository import DynamoDeliveryRepository
 from messenger.adapters.rights import DynamoMessengerPersonalData
 from messenger.adapters.shard_queue import SqsShardQueue
 from messenger.adapters.sns_certificates import SnsSignatureVerifier
@@ -57,6 +50,18 @@ from messenger.services.merges import Merges
 from messenger.services.messages import MessageLibrary
 from messenger.services.orders import Orders
 from messenger.services.pipeline import SendPipeline
+from messenger.services.ports import (
+    CampaignRepository,
+    CouponRepository,
+    DeliveryRepository,
+    InsertRepository,
+    JourneyFacts,
+    JourneyRepository,
+    MessageRepository,
+    ProfileRules,
+    RecipientRepository,
+    RecommendationSource,
+)
 from messenger.services.rendering import Rendering
 from messenger.services.requested import RequestedSends
 from messenger.services.sending import UNCONFIRMED_AFTER
@@ -78,9 +83,9 @@ if TYPE_CHECKING:
     from messenger.services.journeys.enrolments import SegmentEnrolments
     from messenger.services.journeys.intake import JourneyIntake
     from messenger.services.journeys.outcomes import JourneyOutcomes
-    from messenger.services.journeys.ports import ShardQueue
     from messenger.services.journeys.runner import StepRunner
     from messenger.services.journeys.stats import JourneyStats
+    from messenger.services.ports import ShardQueue
 
 
 class SnsSubscriptionConfirmer(SubscriptionConfirmer):

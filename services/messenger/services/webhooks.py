@@ -35,11 +35,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from messenger.adapters.recipients import RecipientRepository
-from messenger.adapters.repository import DeliveryRepository
-from messenger.adapters.sns_certificates import SnsSignatureVerifier
 from messenger.channels.kinds import EMAIL, LINE
 from messenger.services.line_accounts import LineAccounts
+from messenger.services.ports import DeliveryRepository, RecipientRepository, SignatureVerifier
 from shared.errors import InvalidInput, Unauthenticated
 from shared.log import get_logger
 
@@ -150,7 +148,7 @@ class SesWebhookConfig:
 
     token: str
     topic_arns: frozenset[str]
-    signatures: SnsSignatureVerifier
+    signatures: SignatureVerifier
 
 
 class SubscriptionConfirmer:
