@@ -4,32 +4,34 @@ an adapter).
 
 The adapters in `messenger/adapters/` implement them (`bootstrap.build` wires those); a
 test's fake subclasses the port its use case takes. The record types they speak in live
-in `messenger/domain/`."""
+in `messenger/domain/`, imported here for the types only: an adapter that implements one
+port loads no other port's records (cold start)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from messenger.domain.campaign import Campaign, Touch
-from messenger.domain.coupons import AssignResult, CouponCode, CouponPool
-from messenger.domain.inserts import Insert, PendingInsert, PickLine
-from messenger.domain.journeys.enrolment import Enrolment
-from messenger.domain.journeys.records import Counter, Guard, JourneyHead
-from messenger.domain.line_account import LineCredentials
-from messenger.domain.message import Message
-from messenger.domain.model import Delivery, DeliveryKey, DeliveryStatus, Recipient
-from messenger.domain.policy import ShopPolicy
-from messenger.domain.records import (
-    CapUpdate,
-    ClaimResult,
-    DueEntry,
-    Recommendation,
-)
-from messenger.domain.tracking import TrackedDelivery
-from shared.adapters.dynamodb import Position
+if TYPE_CHECKING:
+    from messenger.domain.campaign import Campaign, Touch
+    from messenger.domain.coupons import AssignResult, CouponCode, CouponPool
+    from messenger.domain.inserts import Insert, PendingInsert, PickLine
+    from messenger.domain.journeys.enrolment import Enrolment
+    from messenger.domain.journeys.records import Counter, Guard, JourneyHead
+    from messenger.domain.line_account import LineCredentials
+    from messenger.domain.message import Message
+    from messenger.domain.model import Delivery, DeliveryKey, DeliveryStatus, Recipient
+    from messenger.domain.policy import ShopPolicy
+    from messenger.domain.records import (
+        CapUpdate,
+        ClaimResult,
+        DueEntry,
+        Recommendation,
+    )
+    from messenger.domain.tracking import TrackedDelivery
+    from shared.adapters.dynamodb import Position
 
 
 class DeliveryRepository:
@@ -511,4 +513,11 @@ class SignatureVerifier:
 
     def verify(self, message: Mapping[str, Any], now: datetime) -> None:
         """Raises Unauthenticated unless SNS signed exactly this message within the hour."""
+        raise NotImplementedError
+
+
+class SubscriptionConfirmer:
+    """Port: confirms an SNS subscription through the SNS API."""
+
+    def confirm(self, topic_arn: str, token: str) -> None:
         raise NotImplementedError

@@ -37,7 +37,12 @@ from typing import Any
 
 from messenger.channels.kinds import EMAIL, LINE
 from messenger.services.line_accounts import LineAccounts
-from messenger.services.ports import DeliveryRepository, RecipientRepository, SignatureVerifier
+from messenger.services.ports import (
+    DeliveryRepository,
+    RecipientRepository,
+    SignatureVerifier,
+    SubscriptionConfirmer,
+)
 from shared.errors import InvalidInput, Unauthenticated
 from shared.log import get_logger
 
@@ -149,13 +154,6 @@ class SesWebhookConfig:
     token: str
     topic_arns: frozenset[str]
     signatures: SignatureVerifier
-
-
-class SubscriptionConfirmer:
-    """Port: confirms an SNS subscription through the SNS API."""
-
-    def confirm(self, topic_arn: str, token: str) -> None:
-        raise NotImplementedError
 
 
 def handle_ses_notification(
