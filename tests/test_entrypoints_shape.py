@@ -89,3 +89,50 @@ def test_entrypoints_import_no_adapter() -> None:
                 if ".adapters" in f".{m}"
             ]
     assert offenders == []
+
+
+USE_CASES_WITHOUT_ADAPTERS = ("messenger", "feedback", "console")
+"""The services whose use cases reach storage only through `services/ports.py` (the
+segmenter's analytics still imports its DuckDB and snapshot adapters)."""
+
+
+def _own_adapter_imports(service: str, root: Path = SERVICES) -> list[str]:
+    """Every import, lazy ones too, of the service's own adapters from its use cases."""
+    found = []
+    for path in sorted((root / service / "services").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom):
+                modules = [node.module or ""]
+            elif isinstance(node, ast.Import):
+                modules = [alias.name for alias in node.names]
+            else:
+                continue
+            found += [
+                f"{path.relative_to(root)}:{node.lineno} {m}"
+                for m in modules
+                if m == f"{service}.adapters" or m.startswith(f"{service}.adapters.")
+            ]
+    return found
+
+
+def test_use_cases_import_no_adapter_of_their_service() -> None:
+    """Given the use cases (services/) of the messenger, feedback and the console
+    When their imports are read, lazy ones too
+    Then none names the service's own adapter modules: they take the ports of
+    `services/ports.py` (the ground floor's `shared.adapters` contracts are allowed)."""
+    offenders = [o for s in USE_CASES_WITHOUT_ADAPTERS for o in _own_adapter_imports(s)]
+    assert offenders == []
+
+
+def test_the_use_case_check_sees_lazy_adapter_imports(tmp_path: Path) -> None:
+    """Given a use case that imports its service's adapter inside a function
+    When the check reads it
+    Then it names the import (and not the ground floor's `shared.adapters`)."""
+    (tmp_path / "messenger" / "services").mkdir(parents=True)
+    (tmp_path / "messenger" / "services" / "probe.py").write_text(
+        "from shared.adapters.dynamodb import Position\n"
+        "def f():\n    from messenger.adapters.repository import DUE_PK\n",
+        encoding="utf-8",
+    )
+    found = _own_adapter_imports("messenger", tmp_path)
+    assert found == ["messenger/services/probe.py:3 messenger.adapters.repository"]

@@ -8,82 +8,68 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from messenger.adapters.campaigns import CampaignRepository, DynamoCampaignRepository
-from messenger.adapters.coupons import CouponRepository, DynamoCouponRepository
-from messenger.adapters.inserts import DynamoInsertRepository, InsertRepository
-from messenger.adapters.journey_facts import DynamoJourneyFacts, JourneyFacts
-from messenger.adapters.journeys import DynamoJourneyRepository, JourneyRepository
-from messenger.adapters.line_credentials import (
-    CachedLineCredentials,
-    SecretsManagerLineCredentials,
-)
-from messenger.adapters.messages import (
-    CachedMessageRepository,
-    DynamoMessageRepository,
-    MessageRepository,
-)
-from messenger.adapters.profile_rules import ProfileRules, SegmenterProfileRules
-from messenger.adapters.recipients import DynamoRecipientRepository, RecipientRepository
-from messenger.adapters.recommendations import (
-    RecommendationSource,
-    SegmenterRecommendations,
-)
-from messenger.adapters.repository import DeliveryRepository, DynamoDeliveryRepository
-from messenger.adapters.rights import DynamoMessengerPersonalData
-from messenger.adapters.shard_queue import SqsShardQueue
-from messenger.adapters.sns_certificates import SnsSignatureVerifier
-from messenger.channels.base import Channel
-from messenger.channels.email import EmailChannel, SesSenderIdentities
-from messenger.channels.kinds import EMAIL, LINE, SMS
-from messenger.channels.line import LineChannel
-from messenger.channels.sms import SmsChannel
-from messenger.channels.throttle import RateLimiter, ThrottledChannel
+from messenger.channels.names import EMAIL, LINE, SMS
 from messenger.domain.policy import SenderIdentity
-from messenger.services.campaigns import Campaigns
-from messenger.services.carriers import Carriers
-from messenger.services.common import LinkSigner
-from messenger.services.coupons import Coupons
-from messenger.services.dispatcher import Dispatcher
-from messenger.services.due import DueQueue
-from messenger.services.engagement import Engagement
-from messenger.services.inserts import Inserts
-from messenger.services.ledger import Ledger
-from messenger.services.line_accounts import LineAccounts
-from messenger.services.merges import Merges
-from messenger.services.messages import MessageLibrary
-from messenger.services.orders import Orders
-from messenger.services.pipeline import SendPipeline
-from messenger.services.rendering import Rendering
-from messenger.services.requested import RequestedSends
+from messenger.services.ports import SubscriptionConfirmer
 from messenger.services.sending import UNCONFIRMED_AFTER
-from messenger.services.shipping import ShippingNotices
-from messenger.services.webhooks import SesWebhookConfig, SubscriptionConfirmer, Webhooks
 from shared import aws
 from shared import clock as shared_clock
-from shared.adapters.dead_letters import SqsDeadLetters
 from shared.adapters.erasures import DynamoErasureLog, ErasureLog
-from shared.adapters.eventbridge import EventBridgePublisher, EventPublisher
 from shared.auth.store import DynamoKeyStore, KeyStore
-from shared.rights import ConsumerRights, PersonalData, Together
 from shared.settings import Settings, get_settings
 
 if TYPE_CHECKING:
+    from messenger.channels.base import Channel
+    from messenger.services.campaigns import Campaigns
+    from messenger.services.carriers import Carriers
+    from messenger.services.common import LinkSigner
+    from messenger.services.coupons import Coupons
+    from messenger.services.dispatcher import Dispatcher
+    from messenger.services.due import DueQueue
+    from messenger.services.engagement import Engagement
+    from messenger.services.inserts import Inserts
     from messenger.services.journeys.builtins import BuiltinJourneys
     from messenger.services.journeys.definitions import JourneyDefinitions
     from messenger.services.journeys.dispatch import JourneyDispatch
     from messenger.services.journeys.enrolments import SegmentEnrolments
     from messenger.services.journeys.intake import JourneyIntake
     from messenger.services.journeys.outcomes import JourneyOutcomes
-    from messenger.services.journeys.ports import ShardQueue
     from messenger.services.journeys.runner import StepRunner
     from messenger.services.journeys.stats import JourneyStats
+    from messenger.services.ledger import Ledger
+    from messenger.services.line_accounts import LineAccounts
+    from messenger.services.merges import Merges
+    from messenger.services.messages import MessageLibrary
+    from messenger.services.orders import Orders
+    from messenger.services.pipeline import SendPipeline
+    from messenger.services.ports import (
+        CampaignRepository,
+        CouponRepository,
+        DeliveryRepository,
+        InsertRepository,
+        JourneyFacts,
+        JourneyRepository,
+        MessageRepository,
+        ProfileRules,
+        RecipientRepository,
+        RecommendationSource,
+        ShardQueue,
+        SignatureVerifier,
+    )
+    from messenger.services.rendering import Rendering
+    from messenger.services.requested import RequestedSends
+    from messenger.services.shipping import ShippingNotices
+    from messenger.services.webhooks import Webhooks
+    from shared.adapters.eventbridge import EventPublisher
+    from shared.rights import ConsumerRights, PersonalData
 
 
 class SnsSubscriptionConfirmer(SubscriptionConfirmer):
+    """Confirms SES's notification topic subscription through SNS."""
+
     def __init__(self, client: Any) -> None:
         self._client = client
 
@@ -120,7 +106,7 @@ class MessengerAdapters:
     verified_sender: Callable[[str], bool]
     """Whether SES may send from an address (it or its domain is a verified identity)."""
     confirmer: SubscriptionConfirmer
-    sns_signatures: SnsSignatureVerifier
+    sns_signatures: SignatureVerifier
     personal_data: PersonalData
     """What the tables hold on a person (disclosure, erasure)."""
     erasures: ErasureLog
@@ -136,9 +122,11 @@ class MessengerAdapters:
         return LINE in self.channels
 
 
+T = TypeVar("T")
+
 JOURNEY_STATUS_TTL = timedelta(minutes=1)
 
-_WIRING = threading.Lock()
+_WIRING = threading.RLock()
 """Wires a container's journey engine once, when two threads reach it together."""
 
 
@@ -240,48 +228,228 @@ def wire_journeys(
 
 @dataclass(frozen=True)
 class MessengerContainer:
-    """The messenger's use cases, each wired once from the adapters (`wire`)."""
+    """The messenger's use cases, each wired from the adapters on first use, once per
+    container: a request imports and builds only the ones it reaches (cold start)."""
 
     adapters: MessengerAdapters
-    library: MessageLibrary
-    rendering: Rendering
-    pipeline: SendPipeline
-    requested: RequestedSends
-    due: DueQueue
-    campaigns: Campaigns
-    engagement: Engagement
-    orders: Orders
-    shipping: ShippingNotices
-    coupons: Coupons
-    inserts: Inserts
-    webhooks: Webhooks
-    rights: ConsumerRights
-    """Disclosure and `customer.erased` on the messenger's side."""
+
+    def _once(self, name: str, make: Callable[[], T]) -> T:
+        """`make()`'s use case, built by the first caller only (two threads may ask at once;
+        a use case wired inside another's wiring takes the lock again)."""
+        built: T | None = self.__dict__.get(name)
+        if built is None:
+            with _WIRING:
+                built = self.__dict__.get(name)
+                if built is None:
+                    built = make()
+                    self.__dict__[name] = built
+        return built
+
+    @property
+    def library(self) -> MessageLibrary:
+        from messenger.services.messages import MessageLibrary
+
+        a = self.adapters
+        return self._once(
+            "library", lambda: MessageLibrary(a.messages, a.sender, a.verified_sender)
+        )
+
+    @property
+    def carriers(self) -> Carriers:
+        from messenger.services.carriers import Carriers
+
+        return self._once(
+            "carriers", lambda: Carriers(self.adapters.channels, self.adapters.line_accounts)
+        )
+
+    @property
+    def rendering(self) -> Rendering:
+        from messenger.services.rendering import Rendering
+
+        a = self.adapters
+        return self._once(
+            "rendering",
+            lambda: Rendering(
+                self.library, a.recipients, self.carriers, a.links, a.recommendations, a.clock
+            ),
+        )
+
+    @property
+    def ledger(self) -> Ledger:
+        from messenger.services.ledger import Ledger
+
+        return self._once("ledger", lambda: Ledger(self.adapters.deliveries))
+
+    @property
+    def pipeline(self) -> SendPipeline:
+        from messenger.services.pipeline import SendPipeline
+
+        a = self.adapters
+        return self._once(
+            "pipeline",
+            lambda: SendPipeline(
+                deliveries=a.deliveries,
+                recipients=a.recipients,
+                library=self.library,
+                rendering=self.rendering,
+                carriers=self.carriers,
+                ledger=self.ledger,
+                publisher=a.publisher,
+                links=a.links,
+                clock=a.clock,
+                unconfirmed_after=a.unconfirmed_after,
+            ),
+        )
+
+    @property
+    def requested(self) -> RequestedSends:
+        from messenger.services.requested import RequestedSends
+
+        a = self.adapters
+        return self._once(
+            "requested",
+            lambda: RequestedSends(self.pipeline, a.recipients, a.clock, a.journey_facts),
+        )
+
+    @property
+    def due(self) -> DueQueue:
+        from messenger.services.due import DueQueue
+
+        a = self.adapters
+        return self._once(
+            "due", lambda: DueQueue(a.deliveries, self.library, self.pipeline, self.ledger, a.clock)
+        )
+
+    @property
+    def campaigns(self) -> Campaigns:
+        from messenger.services.campaigns import Campaigns
+
+        a = self.adapters
+        return self._once(
+            "campaigns",
+            lambda: Campaigns(
+                repo=a.campaign_repo,
+                recipients=a.recipients,
+                library=self.library,
+                sends=self.pipeline,
+                attribution_window=timedelta(days=a.settings.attribution_window_days),
+                clock=a.clock,
+                tick_seconds=a.settings.campaign_tick_seconds,
+            ),
+        )
+
+    @property
+    def engagement(self) -> Engagement:
+        from messenger.services.engagement import Engagement
+
+        a = self.adapters
+        return self._once(
+            "engagement",
+            lambda: Engagement(
+                repo=a.campaign_repo,
+                recipients=a.recipients,
+                publisher=a.publisher,
+                secret=a.settings.signing_secret.get_secret_value(),
+                clock=a.clock,
+            ),
+        )
+
+    @property
+    def orders(self) -> Orders:
+        from messenger.services.orders import Orders
+
+        return self._once(
+            "orders",
+            lambda: Orders(
+                self.adapters.recipients, self.campaigns, self.pipeline, self.coupons, self.inserts
+            ),
+        )
+
+    @property
+    def shipping(self) -> ShippingNotices:
+        from messenger.services.shipping import ShippingNotices
+
+        return self._once("shipping", lambda: ShippingNotices(self.library, self.pipeline))
+
+    @property
+    def coupons(self) -> Coupons:
+        from messenger.services.coupons import Coupons
+
+        a = self.adapters
+        return self._once(
+            "coupons",
+            lambda: Coupons(a.coupon_repo, a.settings.signing_secret.get_secret_value(), a.clock),
+        )
+
+    @property
+    def inserts(self) -> Inserts:
+        from messenger.services.inserts import Inserts
+
+        a = self.adapters
+        return self._once("inserts", lambda: Inserts(a.insert_repo, self.library, a.clock))
+
+    @property
+    def webhooks(self) -> Webhooks:
+        from messenger.services.webhooks import SesWebhookConfig, Webhooks
+
+        a = self.adapters
+        settings = a.settings
+        arns = settings.ses_notification_topic_arns
+        return self._once(
+            "webhooks",
+            lambda: Webhooks(
+                recipients=a.recipients,
+                deliveries=a.deliveries,
+                line_accounts=a.line_accounts,
+                line_secret=settings.line_channel_secret.get_secret_value(),
+                confirmer=a.confirmer,
+                ses=SesWebhookConfig(
+                    token=settings.ses_notification_token.get_secret_value(),
+                    topic_arns=frozenset(x.strip() for x in arns.split(",") if x.strip()),
+                    signatures=a.sns_signatures,
+                ),
+                postbacks=self.engagement.line_events,
+                clock=a.clock,
+            ),
+        )
+
+    @property
+    def rights(self) -> ConsumerRights:
+        """Disclosure and `customer.erased` on the messenger's side."""
+        from shared.rights import ConsumerRights
+
+        a = self.adapters
+        return self._once(
+            "rights", lambda: ConsumerRights("messenger", a.personal_data, a.erasures, a.clock)
+        )
 
     @property
     def journeys(self) -> Journeys:
-        """The journey engine, wired on first use, once per container: a request that
-        never reaches a journey does not import it (cold start)."""
-        built: Journeys | None = self.__dict__.get("_journeys")
-        if built is None:
-            with _WIRING:
-                built = self.__dict__.get("_journeys")
-                if built is None:
-                    built = wire_journeys(
-                        self.adapters, self.library, self.pipeline, self.coupons, self.inserts
-                    )
-                    self.__dict__["_journeys"] = built
-        return built
+        """The journey engine: a request that never reaches a journey does not import it."""
+        return self._once(
+            "journeys",
+            lambda: wire_journeys(
+                self.adapters, self.library, self.pipeline, self.coupons, self.inserts
+            ),
+        )
 
-    @cached_property
+    @property
     def merges(self) -> Merges:
         """`customer.merged`: unsubscribes follow the person, merged-away flows end."""
-        return Merges(self.adapters.deliveries, lambda: self.journeys.intake)
+        from messenger.services.merges import Merges
 
-    @cached_property
+        return self._once(
+            "merges", lambda: Merges(self.adapters.deliveries, lambda: self.journeys.intake)
+        )
+
+    @property
     def dispatcher(self) -> Dispatcher:
         """The minute tick: the due queue, the campaigns, then the journeys."""
-        return Dispatcher(self.due, self.campaigns, self.journeys.dispatch)
+        from messenger.services.dispatcher import Dispatcher
+
+        return self._once(
+            "dispatcher", lambda: Dispatcher(self.due, self.campaigns, self.journeys.dispatch)
+        )
 
     @property
     def keys(self) -> KeyStore:
@@ -299,74 +467,43 @@ class MessengerContainer:
 
 
 def wire(a: MessengerAdapters) -> MessengerContainer:
-    """Build each use case once, from the adapters (the composition root)."""
-    library = MessageLibrary(a.messages, a.sender, a.verified_sender)
-    carriers = Carriers(a.channels, a.line_accounts)
-    rendering = Rendering(library, a.recipients, carriers, a.links, a.recommendations, a.clock)
-    ledger = Ledger(a.deliveries)
-    pipeline = SendPipeline(
-        deliveries=a.deliveries,
-        recipients=a.recipients,
-        library=library,
-        rendering=rendering,
-        carriers=carriers,
-        ledger=ledger,
-        publisher=a.publisher,
-        links=a.links,
-        clock=a.clock,
-        unconfirmed_after=a.unconfirmed_after,
-    )
-    settings = a.settings
-    arns = settings.ses_notification_topic_arns
-    due = DueQueue(a.deliveries, library, pipeline, ledger, a.clock)
-    campaigns = Campaigns(
-        repo=a.campaign_repo,
-        recipients=a.recipients,
-        library=library,
-        sends=pipeline,
-        attribution_window=timedelta(days=settings.attribution_window_days),
-        clock=a.clock,
-        tick_seconds=settings.campaign_tick_seconds,
-    )
-    engagement = Engagement(
-        repo=a.campaign_repo,
-        recipients=a.recipients,
-        publisher=a.publisher,
-        secret=settings.signing_secret.get_secret_value(),
-        clock=a.clock,
-    )
-    coupons = Coupons(a.coupon_repo, settings.signing_secret.get_secret_value(), a.clock)
-    inserts = Inserts(a.insert_repo, library, a.clock)
-    webhooks = Webhooks(
-        recipients=a.recipients,
-        deliveries=a.deliveries,
-        line_accounts=a.line_accounts,
-        line_secret=settings.line_channel_secret.get_secret_value(),
-        confirmer=a.confirmer,
-        ses=SesWebhookConfig(
-            token=settings.ses_notification_token.get_secret_value(),
-            topic_arns=frozenset(x.strip() for x in arns.split(",") if x.strip()),
-            signatures=a.sns_signatures,
-        ),
-        postbacks=engagement.line_events,
-        clock=a.clock,
-    )
-    return MessengerContainer(
-        adapters=a,
-        library=library,
-        rendering=rendering,
-        pipeline=pipeline,
-        requested=RequestedSends(pipeline, a.recipients, a.clock, a.journey_facts),
-        due=due,
-        campaigns=campaigns,
-        engagement=engagement,
-        orders=Orders(a.recipients, campaigns, pipeline, coupons, inserts),
-        shipping=ShippingNotices(library, pipeline),
-        coupons=coupons,
-        inserts=inserts,
-        webhooks=webhooks,
-        rights=ConsumerRights("messenger", a.personal_data, a.erasures, a.clock),
-    )
+    """The composition root: each use case is built from the adapters on first use."""
+    return MessengerContainer(adapters=a)
+
+
+class _OnFirstUse:
+    """Stands in for an adapter and builds it on its first attribute asked for, as
+    `shared.aws.LazyClient` does for a client: a request imports and builds only the
+    adapters its use case reaches (cold start)."""
+
+    __slots__ = ("_built", "_lock", "_make")
+
+    def __init__(self, make: Callable[[], object]) -> None:
+        self._make = make
+        self._built: object = None
+        self._lock = threading.Lock()
+
+    def _adapter(self) -> object:
+        built = self._built
+        if built is None:
+            with self._lock:
+                if self._built is None:
+                    self._built = self._make()
+                built = self._built
+        return built
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._adapter(), name)
+
+    @property  # type: ignore[misc]
+    def __class__(self) -> type:
+        """The adapter's class, so `isinstance` sees the adapter (as `unittest.mock` does)."""
+        return type(self._adapter())
+
+
+def on_first_use(make: Callable[[], T]) -> T:
+    """`make()`'s adapter, built when first used."""
+    return cast(T, _OnFirstUse(make))
 
 
 def line_sandbox_file(settings: Settings) -> Path | None:
@@ -384,6 +521,9 @@ def line_channel_factory(settings: Settings) -> Callable[[str], Channel]:
     sandbox_file = line_sandbox_file(settings)
 
     def make(access_token: str) -> Channel:
+        from messenger.channels.line import LineChannel
+        from messenger.channels.throttle import RateLimiter, ThrottledChannel
+
         return ThrottledChannel(
             LineChannel(
                 access_token, base_url=settings.line_api_base_url, sandbox_file=sandbox_file
@@ -400,93 +540,199 @@ def line_secret_prefix(settings: Settings) -> str:
 
 
 def build(settings: Settings | None = None) -> MessengerContainer:
+    """The real adapters, each built (and its module imported) on first use."""
     settings = settings or get_settings()
-    session = aws.session(settings.aws_region)
-    dynamodb = aws.client(session, "dynamodb")
-    sns = aws.client(session, "sns")
-    sesv2 = aws.client(session, "sesv2")
-    email = EmailChannel(
-        sesv2,
-        settings.sender_email,
-        settings.sender_name,
-        configuration_set=settings.ses_configuration_set,
-        sandbox=settings.sandbox,
-    )
-    make_line_channel = line_channel_factory(settings)
+    real = _RealAdapters(settings)
     channels: dict[str, Channel] = {
-        EMAIL: ThrottledChannel(email, RateLimiter(settings.ses_rate_per_second)),
-        SMS: ThrottledChannel(
-            SmsChannel(sns, sender_id=settings.sms_sender_id, sandbox=settings.sandbox),
-            RateLimiter(settings.sns_sms_rate_per_second),
-        ),
+        EMAIL: on_first_use(real.email_channel),
+        SMS: on_first_use(real.sms_channel),
     }
     platform_token = settings.line_channel_access_token.get_secret_value()
     if platform_token or settings.sandbox:
         # The platform's own LINE channel, for shops without one (the sandbox records
         # instead of sending, so it needs no token).
-        channels[LINE] = make_line_channel(platform_token)
+        channels[LINE] = on_first_use(lambda: real.make_line_channel(platform_token))
     adapters = MessengerAdapters(
         settings=settings,
-        keys=DynamoKeyStore(dynamodb, settings.platform_table),
-        deliveries=DynamoDeliveryRepository(dynamodb, settings.messenger_table),
-        publisher=EventBridgePublisher(aws.client(session, "events"), settings.event_bus_name),
+        keys=DynamoKeyStore(real.dynamodb, settings.platform_table),
+        deliveries=on_first_use(real.deliveries),
+        publisher=on_first_use(real.publisher),
         sender=SenderIdentity(
             settings.sender_name, settings.sender_email, settings.sender_postal_address
         ),
-        links=LinkSigner(settings.public_base_url, settings.signing_secret.get_secret_value()),
-        recipients=DynamoRecipientRepository(dynamodb, settings.messenger_table),
-        messages=CachedMessageRepository(
-            DynamoMessageRepository(dynamodb, settings.messenger_table),
-            ttl=settings.messenger_cache_seconds,
-        ),
+        links=on_first_use(real.links),
+        recipients=on_first_use(real.recipients),
+        messages=on_first_use(real.messages),
         channels=channels,
-        confirmer=SnsSubscriptionConfirmer(sns),
-        sns_signatures=SnsSignatureVerifier(),
-        verified_sender=SesSenderIdentities(sesv2).is_verified,
-        recommendations=SegmenterRecommendations(
-            settings.segmenter_api_url or settings.public_base_url,
-            settings.signing_secret.get_secret_value(),
-        ),
-        profile_rules=SegmenterProfileRules(
-            settings.segmenter_api_url or settings.public_base_url,
-            settings.signing_secret.get_secret_value(),
-        ),
-        campaign_repo=DynamoCampaignRepository(dynamodb, settings.messenger_table),
-        coupon_repo=DynamoCouponRepository(dynamodb, settings.messenger_table),
-        insert_repo=DynamoInsertRepository(dynamodb, settings.messenger_table),
-        journey_repo=DynamoJourneyRepository(
-            dynamodb, settings.journeys_table, settings.journey_due_shards
-        ),
-        journey_facts=DynamoJourneyFacts(dynamodb, settings.journeys_table),
-        shard_queue=(
-            SqsShardQueue(aws.client(session, "sqs"), settings.journey_shards_queue_url)
-            if settings.journey_shards_queue_url
-            else None
-        ),
-        line_accounts=LineAccounts(
-            CachedLineCredentials(
-                SecretsManagerLineCredentials(
-                    aws.client(session, "secretsmanager"), line_secret_prefix(settings)
-                ),
-                ttl=settings.messenger_cache_seconds,
-            ),
-            make_line_channel,
-            settings.public_base_url,
-        ),
-        personal_data=_personal_data(settings, dynamodb, session),
-        erasures=DynamoErasureLog(dynamodb, settings.messenger_table, "messenger"),
+        confirmer=SnsSubscriptionConfirmer(aws.client(real.session, "sns")),
+        sns_signatures=on_first_use(real.sns_signatures),
+        verified_sender=real.verified_sender,
+        recommendations=on_first_use(real.recommendations),
+        profile_rules=on_first_use(real.profile_rules),
+        campaign_repo=on_first_use(real.campaign_repo),
+        coupon_repo=on_first_use(real.coupon_repo),
+        insert_repo=on_first_use(real.insert_repo),
+        journey_repo=on_first_use(real.journey_repo),
+        journey_facts=on_first_use(real.journey_facts),
+        shard_queue=on_first_use(real.shard_queue) if settings.journey_shards_queue_url else None,
+        line_accounts=on_first_use(real.line_accounts),
+        personal_data=on_first_use(real.personal_data),
+        erasures=DynamoErasureLog(real.dynamodb, settings.messenger_table, "messenger"),
         unconfirmed_after=timedelta(minutes=settings.messenger_unconfirmed_after_minutes),
     )
     return wire(adapters)
 
 
-def _personal_data(settings: Settings, dynamodb: Any, session: Any) -> PersonalData:
-    """The messenger's tables, and the events dead-letter queue when one is configured
-    (the events function's: it hears `customer.erased`), erased as one."""
-    tables = DynamoMessengerPersonalData(
-        dynamodb, settings.messenger_table, settings.journeys_table
-    )
-    if not settings.events_dead_letter_queue_url:
-        return tables
-    queue = SqsDeadLetters(aws.client(session, "sqs"), settings.events_dead_letter_queue_url)
-    return Together(tables, queue)
+class _RealAdapters:
+    """Makes each real adapter, importing its module only then (`build` asks on first use)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.session = aws.session(settings.aws_region)
+        self.dynamodb = aws.client(self.session, "dynamodb")
+        self.table = settings.messenger_table
+        self.secret = settings.signing_secret.get_secret_value()
+        self.segmenter_url = settings.segmenter_api_url or settings.public_base_url
+        self.make_line_channel = line_channel_factory(settings)
+        self._identities: Any = None
+
+    def email_channel(self) -> Channel:
+        from messenger.channels.email import EmailChannel
+        from messenger.channels.throttle import RateLimiter, ThrottledChannel
+
+        s = self.settings
+        email = EmailChannel(
+            aws.client(self.session, "sesv2"),
+            s.sender_email,
+            s.sender_name,
+            configuration_set=s.ses_configuration_set,
+            sandbox=s.sandbox,
+        )
+        return ThrottledChannel(email, RateLimiter(s.ses_rate_per_second))
+
+    def sms_channel(self) -> Channel:
+        from messenger.channels.sms import SmsChannel
+        from messenger.channels.throttle import RateLimiter, ThrottledChannel
+
+        s = self.settings
+        sms = SmsChannel(
+            aws.client(self.session, "sns"), sender_id=s.sms_sender_id, sandbox=s.sandbox
+        )
+        return ThrottledChannel(sms, RateLimiter(s.sns_sms_rate_per_second))
+
+    def verified_sender(self, address: str) -> bool:
+        """Whether SES may send from an address (its identities read on first use)."""
+        if self._identities is None:
+            from messenger.channels.email import SesSenderIdentities
+
+            self._identities = SesSenderIdentities(aws.client(self.session, "sesv2"))
+        verified: bool = self._identities.is_verified(address)
+        return verified
+
+    def deliveries(self) -> DeliveryRepository:
+        from messenger.adapters.repository import DynamoDeliveryRepository
+
+        return DynamoDeliveryRepository(self.dynamodb, self.table)
+
+    def recipients(self) -> RecipientRepository:
+        from messenger.adapters.recipients import DynamoRecipientRepository
+
+        return DynamoRecipientRepository(self.dynamodb, self.table)
+
+    def messages(self) -> MessageRepository:
+        from messenger.adapters.messages import CachedMessageRepository, DynamoMessageRepository
+
+        return CachedMessageRepository(
+            DynamoMessageRepository(self.dynamodb, self.table),
+            ttl=self.settings.messenger_cache_seconds,
+        )
+
+    def publisher(self) -> EventPublisher:
+        from shared.adapters.eventbridge import EventBridgePublisher
+
+        return EventBridgePublisher(
+            aws.client(self.session, "events"), self.settings.event_bus_name
+        )
+
+    def links(self) -> LinkSigner:
+        from messenger.services.common import LinkSigner
+
+        return LinkSigner(self.settings.public_base_url, self.secret)
+
+    def sns_signatures(self) -> SignatureVerifier:
+        from messenger.adapters.sns_certificates import SnsSignatureVerifier
+
+        return SnsSignatureVerifier()
+
+    def recommendations(self) -> RecommendationSource:
+        from messenger.adapters.recommendations import SegmenterRecommendations
+
+        return SegmenterRecommendations(self.segmenter_url, self.secret)
+
+    def profile_rules(self) -> ProfileRules:
+        from messenger.adapters.profile_rules import SegmenterProfileRules
+
+        return SegmenterProfileRules(self.segmenter_url, self.secret)
+
+    def campaign_repo(self) -> CampaignRepository:
+        from messenger.adapters.campaigns import DynamoCampaignRepository
+
+        return DynamoCampaignRepository(self.dynamodb, self.table)
+
+    def coupon_repo(self) -> CouponRepository:
+        from messenger.adapters.coupons import DynamoCouponRepository
+
+        return DynamoCouponRepository(self.dynamodb, self.table)
+
+    def insert_repo(self) -> InsertRepository:
+        from messenger.adapters.inserts import DynamoInsertRepository
+
+        return DynamoInsertRepository(self.dynamodb, self.table)
+
+    def journey_repo(self) -> JourneyRepository:
+        from messenger.adapters.journeys import DynamoJourneyRepository
+
+        s = self.settings
+        return DynamoJourneyRepository(self.dynamodb, s.journeys_table, s.journey_due_shards)
+
+    def journey_facts(self) -> JourneyFacts:
+        from messenger.adapters.journey_facts import DynamoJourneyFacts
+
+        return DynamoJourneyFacts(self.dynamodb, self.settings.journeys_table)
+
+    def shard_queue(self) -> ShardQueue:
+        from messenger.adapters.shard_queue import SqsShardQueue
+
+        s = self.settings
+        return SqsShardQueue(aws.client(self.session, "sqs"), s.journey_shards_queue_url)
+
+    def line_accounts(self) -> LineAccounts:
+        from messenger.adapters.line_credentials import (
+            CachedLineCredentials,
+            SecretsManagerLineCredentials,
+        )
+        from messenger.services.line_accounts import LineAccounts
+
+        s = self.settings
+        store = SecretsManagerLineCredentials(
+            aws.client(self.session, "secretsmanager"), line_secret_prefix(s)
+        )
+        return LineAccounts(
+            CachedLineCredentials(store, ttl=s.messenger_cache_seconds),
+            self.make_line_channel,
+            s.public_base_url,
+        )
+
+    def personal_data(self) -> PersonalData:
+        """The messenger's tables, and the events dead-letter queue when one is configured
+        (the events function's: it hears `customer.erased`), erased as one."""
+        from messenger.adapters.rights import DynamoMessengerPersonalData
+        from shared.adapters.dead_letters import SqsDeadLetters
+        from shared.rights import Together
+
+        s = self.settings
+        tables = DynamoMessengerPersonalData(self.dynamodb, s.messenger_table, s.journeys_table)
+        if not s.events_dead_letter_queue_url:
+            return tables
+        queue = SqsDeadLetters(aws.client(self.session, "sqs"), s.events_dead_letter_queue_url)
+        return Together(tables, queue)

@@ -10,10 +10,10 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from messenger import bootstrap, services
-from messenger.adapters.profile_rules import ProfileRules
 from messenger.bootstrap import MessengerContainer
 from messenger.entrypoints import api as messenger_api
 from messenger.entrypoints import events as messenger_events
+from messenger.services.ports import ProfileRules
 from shared import clock as shared_clock
 from shared.auth.service import authenticate_token, create_key
 from shared.clock import FixedClock

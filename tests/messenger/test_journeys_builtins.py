@@ -12,8 +12,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from messenger.adapters.journeys import stamp
 from messenger.domain.journeys.plan import enrolment_id, held_out
+from messenger.domain.journeys.records import stamp
 from messenger.services.journeys.builtins import catalogue
 from tests.conftest import Cloud, ShopKeys
 from tests.messenger.journey_world import START, STEP_DAYS, JourneyWorld

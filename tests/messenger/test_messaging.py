@@ -21,7 +21,6 @@ from fastapi.testclient import TestClient
 
 from messenger import bootstrap, services
 from messenger.adapters.recipients import DynamoRecipientRepository
-from messenger.adapters.recommendations import RecommendationSource
 from messenger.bootstrap import MessengerContainer
 from messenger.channels.base import Channel, OutboundMessage, SendResult
 from messenger.channels.line import LineChannel
@@ -29,8 +28,8 @@ from messenger.domain.model import Recipient
 from messenger.domain.records import Recommendation
 from messenger.entrypoints import api as messenger_api
 from messenger.entrypoints import events as messenger_events
+from messenger.services.ports import RecommendationSource, SubscriptionConfirmer
 from messenger.services.sending import SendRequest
-from messenger.services.webhooks import SubscriptionConfirmer
 from shared import clock as shared_clock
 from shared.adapters.dynamodb import RequestCounter
 from shared.auth.service import authenticate_token, create_key

@@ -40,7 +40,7 @@ from messenger.adapters.sns_certificates import (
     SnsSignatureVerifier,
 )
 from messenger.entrypoints import api as messenger_api
-from messenger.services.webhooks import SubscriptionConfirmer
+from messenger.services.ports import SubscriptionConfirmer
 from tests.conftest import Cloud
 
 TOPIC = "arn:aws:sns:ap-northeast-1:123456789012:ses-events"

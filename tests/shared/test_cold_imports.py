@@ -42,6 +42,16 @@ NEVER_AT_IMPORT = (
     "duckdb",
     "ops",
 )
+MESSENGER_UNTIL_REACHED = (
+    "messenger.adapters",
+    "messenger.channels.email",
+    "messenger.channels.line",
+    "messenger.channels.sms",
+    "messenger.services.campaigns",
+    "messenger.services.pipeline",
+    "messenger.services.webhooks",
+)
+"""What the messenger imports only when a request or event first reaches it."""
 WEB = ("fastapi", "starlette", "mangum")
 """What only the API handlers import."""
 
@@ -87,6 +97,16 @@ def test_the_messenger_api_serves_its_first_request_without_the_journey_engine()
     Then the journey engine is still not imported: only a journey route or event loads it."""
     modules = _cold("messenger.entrypoints.api", "messenger.bootstrap")["modules"]
     assert _loaded(modules, JOURNEY_ENGINE) == []
+
+
+def test_the_messenger_builds_its_adapters_and_use_cases_on_first_use() -> None:
+    """Given a fresh interpreter that imported the messenger's API
+    When its container is built (the first request of a cold start)
+    Then no adapter, channel, send pipeline, campaign or webhook module is loaded yet:
+    `messenger/bootstrap.py` imports each when a request first reaches it, so a list of
+    messages loads the message store only."""
+    modules = _cold("messenger.entrypoints.api", "messenger.bootstrap")["modules"]
+    assert _loaded(modules, MESSENGER_UNTIL_REACHED) == []
 
 
 def test_an_api_defers_fastapi_s_type_adapters_to_their_first_use() -> None:

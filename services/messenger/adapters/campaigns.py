@@ -34,6 +34,7 @@ from messenger.domain.campaign import (
     Variant,
 )
 from messenger.domain.tracking import TrackedDelivery
+from messenger.services.ports import CampaignRepository
 from shared.adapters.dynamodb import (
     Position,
     cancellation_codes,
@@ -53,76 +54,6 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 ACTIVE_PK = "CAMPAIGNS#ACTIVE"
-
-
-class CampaignRepository:
-    """Port. Test fakes subclass it."""
-
-    def create(self, campaign: Campaign) -> None:
-        """Store a new campaign (Conflict if the id is taken) and list it as active."""
-        raise NotImplementedError
-
-    def get(self, shop_id: str, campaign_id: str) -> Campaign | None:
-        raise NotImplementedError
-
-    def campaigns_page(
-        self, shop_id: str, limit: int, after: Position | None
-    ) -> tuple[list[Campaign], Position | None]:
-        """One page of the shop's campaigns by id, and where the next one starts."""
-        raise NotImplementedError
-
-    def active(self) -> list[tuple[str, str]]:
-        raise NotImplementedError
-
-    def save_progress(self, before: Campaign, after: Campaign) -> bool:
-        """Write `after` if the stored campaign is still `before` (same version)."""
-        raise NotImplementedError
-
-    def stats(self, shop_id: str, campaign_id: str) -> dict[str, int]:
-        raise NotImplementedError
-
-    def records(self, shop_id: str, campaign_id: str) -> list[dict[str, Any]]:
-        raise NotImplementedError
-
-    # membership
-    def set_membership(
-        self, shop_id: str, segment_id: str, customer_id: str, member: bool, at: datetime
-    ) -> bool:
-        raise NotImplementedError
-
-    def has_segment(self, shop_id: str, segment_id: str) -> bool:
-        raise NotImplementedError
-
-    def is_member(self, shop_id: str, segment_id: str, customer_id: str) -> bool:
-        """Whether the person is in the segment, as the last membership event said."""
-        raise NotImplementedError
-
-    def members(self, shop_id: str, segment_id: str, after: str | None, limit: int) -> list[str]:
-        """Up to `limit` current members with ids after `after`, in id order."""
-        raise NotImplementedError
-
-    # engagement
-    def first_engagement(self, tracked: TrackedDelivery, kind: str, at: datetime) -> bool:
-        """Record an open or click; True only for the first of its kind per delivery."""
-        raise NotImplementedError
-
-    def touch(self, shop_id: str, customer_id: str, touch: Touch) -> None:
-        raise NotImplementedError
-
-    def last_touch(self, shop_id: str, customer_id: str) -> Touch | None:
-        raise NotImplementedError
-
-    def record_conversion(
-        self,
-        shop_id: str,
-        customer_id: str,
-        touch: Touch,
-        order_id: str,
-        total: Decimal,
-        at: datetime,
-    ) -> bool:
-        """Attribute an order once (False if it already was)."""
-        raise NotImplementedError
 
 
 def campaign_to_json(c: Campaign) -> dict[str, Any]:

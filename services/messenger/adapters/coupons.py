@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime
-from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from messenger.domain.coupons import CodeStatus, CouponCode, CouponPool, PoolKind
+from messenger.domain.coupons import AssignResult, CodeStatus, CouponCode, CouponPool, PoolKind
+from messenger.services.ports import CouponRepository
 from shared.adapters.dynamodb import (
     cancellation_codes,
     from_item,
@@ -32,60 +32,6 @@ from shared.adapters.dynamodb import (
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
-
-
-class AssignResult(StrEnum):
-    ASSIGNED = "assigned"
-    CODE_TAKEN = "code_taken"
-    """Someone else got this code first (or it was never free): try another one."""
-    ALREADY_GIVEN = "already_given"
-    """This (pool, customer, anchor) already has its code."""
-    CONFLICT = "conflict"
-    """A concurrent transaction on the same items: try again."""
-
-
-class CouponRepository:
-    """Port. Test fakes subclass it."""
-
-    def create_pool(self, pool: CouponPool) -> bool:
-        """False if the pool id is taken."""
-        raise NotImplementedError
-
-    def get_pool(self, shop_id: str, pool_id: str) -> CouponPool | None:
-        raise NotImplementedError
-
-    def add_code(self, shop_id: str, pool_id: str, code: str) -> bool:
-        """A free code in the pool; False if the shop already has this code (any pool)."""
-        raise NotImplementedError
-
-    def free_codes(self, shop_id: str, pool_id: str, limit: int) -> list[str]:
-        raise NotImplementedError
-
-    def count_free(self, shop_id: str, pool_id: str) -> int:
-        raise NotImplementedError
-
-    def assign(
-        self,
-        pool: CouponPool,
-        code: str,
-        customer_id: str,
-        anchor: str,
-        at: datetime,
-    ) -> AssignResult:
-        raise NotImplementedError
-
-    def given(self, shop_id: str, pool_id: str, customer_id: str, anchor: str) -> str | None:
-        raise NotImplementedError
-
-    def get_code(self, shop_id: str, code: str) -> CouponCode | None:
-        raise NotImplementedError
-
-    def redeem(
-        self, shop_id: str, code: str, order_id: str, customer_id: str, at: datetime
-    ) -> bool:
-        """Mark an assigned code redeemed by this order; False if it was not assigned
-        (unknown, free, or already redeemed)."""
-        raise NotImplementedError
 
 
 def _pool_pk(shop_id: str, pool_id: str) -> str:

@@ -23,6 +23,7 @@ from botocore.exceptions import ClientError
 from messenger.adapters.repository import delivery_item
 from messenger.domain.inserts import Insert, PendingInsert, PickLine
 from messenger.domain.model import Delivery
+from messenger.services.ports import InsertRepository
 from shared.adapters.dynamodb import (
     Position,
     cancellation_codes,
@@ -36,37 +37,6 @@ from shared.adapters.dynamodb import (
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
-
-
-class InsertRepository:
-    """Port. Test fakes subclass it."""
-
-    def save_insert(self, insert: Insert) -> None:
-        raise NotImplementedError
-
-    def get_insert(self, shop_id: str, insert_id: str) -> Insert | None:
-        raise NotImplementedError
-
-    def choose(self, delivery: Delivery, pending: PendingInsert) -> bool:
-        """Record the choice; False if this delivery (trigger, customer, anchor) exists."""
-        raise NotImplementedError
-
-    def pending(self, shop_id: str, customer_id: str) -> list[PendingInsert]:
-        raise NotImplementedError
-
-    def attach(self, pending: PendingInsert, line: PickLine) -> bool:
-        """Move a pending insert onto the pick list; False if it was attached already."""
-        raise NotImplementedError
-
-    def pick_list(self, shop_id: str, day: date) -> list[PickLine]:
-        """The whole day (the CSV the warehouse downloads)."""
-        raise NotImplementedError
-
-    def pick_list_page(
-        self, shop_id: str, day: date, limit: int, after: Position | None
-    ) -> tuple[list[PickLine], Position | None]:
-        """One page of the day, in order id order, and the position after it."""
-        raise NotImplementedError
 
 
 def _pending_pk(shop_id: str, customer_id: str) -> str:

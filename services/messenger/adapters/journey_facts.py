@@ -32,6 +32,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
 from messenger.adapters.journeys import expiry
+from messenger.services.ports import JourneyFacts
 from shared.adapters.dynamodb import batch_get_all, from_item, key, query_all, query_prefix, to_item
 
 if TYPE_CHECKING:
@@ -43,77 +44,6 @@ WANT_DAYS = 90
 """Someone who carted or viewed a sold-out SKU this long ago no longer waits for it."""
 SCAN_DAYS = 8
 """A day's scan claim is only asked for on that day (kept a week more for the clock's sake)."""
-
-
-class JourneyFacts:
-    """Port. Test fakes subclass it."""
-
-    def orders_of(self, shop_id: str, customer_id: str) -> list[Mapping[str, Any]]:
-        """The `order.*` facts of each order the messenger saw, in no order."""
-        raise NotImplementedError
-
-    def record_cart(
-        self,
-        shop_id: str,
-        customer_id: str,
-        cart_id: str,
-        lines: Sequence[Mapping[str, Any]],
-        at: datetime,
-    ) -> None:
-        raise NotImplementedError
-
-    def cart(self, shop_id: str, customer_id: str, cart_id: str) -> list[dict[str, Any]]:
-        raise NotImplementedError
-
-    def record_stock(self, shop_id: str, sku: str, quantity: int, at: datetime) -> bool:
-        """Keep the newest quantity; False when a newer one is already stored."""
-        raise NotImplementedError
-
-    def stock(self, shop_id: str, skus: Sequence[str]) -> dict[str, int]:
-        """The known quantity of each SKU (unknown SKUs are absent: taken as in stock)."""
-        raise NotImplementedError
-
-    def want(self, shop_id: str, sku: str, customer_id: str, at: datetime) -> None:
-        raise NotImplementedError
-
-    def wanting(self, shop_id: str, sku: str, limit: int) -> list[str]:
-        """Up to `limit` people who carted or viewed the SKU while it was sold out."""
-        raise NotImplementedError
-
-    def forget_want(self, shop_id: str, sku: str, customer_id: str) -> None:
-        """The SKU's return was handed to the journeys for this person: not again."""
-        raise NotImplementedError
-
-    def tell(self, shop_id: str, customer_id: str, sku: str, by: str) -> bool:
-        """Mark the person told of the SKU's return by `by`; False if someone else did."""
-        raise NotImplementedError
-
-    def record_preferences(
-        self, shop_id: str, customer_id: str, preferences: Mapping[str, list[str]]
-    ) -> None:
-        raise NotImplementedError
-
-    def record_usage_days(self, shop_id: str, sku: str, days: int) -> None:
-        raise NotImplementedError
-
-    def record_birthday(self, shop_id: str, customer_id: str, day: str) -> None:
-        """Keep the person in the calendar under `day`'s month and day (ISO date)."""
-        raise NotImplementedError
-
-    def born_on(self, month_day: str) -> Iterator[tuple[str, str, str]]:
-        """(shop, customer, birthday) of everyone born on `MM-DD`, every shop."""
-        raise NotImplementedError
-
-    def claim_scan(self, day: str) -> bool:
-        """True once per `day`: whoever gets it runs that day's date-trigger scan."""
-        raise NotImplementedError
-
-    def usage_days(self, shop_id: str, skus: Sequence[str]) -> dict[str, int]:
-        """The usage days of each SKU that has them (others are absent)."""
-        raise NotImplementedError
-
-    def preferences(self, shop_id: str, customer_id: str) -> dict[str, list[str]]:
-        raise NotImplementedError
 
 
 class DynamoJourneyFacts(JourneyFacts):

@@ -42,7 +42,15 @@ from botocore.exceptions import ClientError
 
 from messenger.domain.journeys.cohorts import cohort_values
 from messenger.domain.journeys.enrolment import FINISHED, Enrolment, EnrolmentStatus
-from messenger.domain.journeys.records import Counter, Guard, JourneyHead
+from messenger.domain.journeys.records import (
+    AlreadyEntered,
+    Counter,
+    Guard,
+    JourneyHead,
+    StaleEnrolment,
+    stamp,
+)
+from messenger.services.ports import JourneyRepository
 from shared.adapters.dynamodb import (
     Position,
     cancellation_codes,
@@ -68,104 +76,12 @@ def expiry(at: datetime) -> int:
     return int(at.timestamp())
 
 
-class StaleEnrolment(Exception):
-    """Someone else recorded this step (or changed the enrolment) first."""
-
-
-class AlreadyEntered(Exception):
-    """The re-entry rule refused: this person entered before (or the enrolment exists)."""
-
-
-def stamp(at: datetime) -> str:
-    """A sortable UTC timestamp (fixed width, so string order is time order)."""
-    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 def _parse_stamp(text: str) -> datetime:
     return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
 
 
 def _dt(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text) if text else None
-
-
-class JourneyRepository:
-    """Port. Test fakes subclass it."""
-
-    def create(self, head: JourneyHead, source: Mapping[str, Any]) -> None:
-        raise NotImplementedError
-
-    def add_version(self, head: JourneyHead, source: Mapping[str, Any]) -> None:
-        """Store version `head.version` and point the head at it (conditional on `rev`)."""
-        raise NotImplementedError
-
-    def save_head(self, head: JourneyHead) -> bool:
-        """Write a changed head (status); False when someone changed it first."""
-        raise NotImplementedError
-
-    def head(self, shop_id: str, journey_id: str) -> JourneyHead | None:
-        raise NotImplementedError
-
-    def heads(self, shop_id: str) -> list[JourneyHead]:
-        raise NotImplementedError
-
-    def heads_page(
-        self, shop_id: str, limit: int, after: Position | None
-    ) -> tuple[list[JourneyHead], Position | None]:
-        raise NotImplementedError
-
-    def version(self, shop_id: str, journey_id: str, version: int) -> Mapping[str, Any] | None:
-        raise NotImplementedError
-
-    def enrol(self, enrolment: Enrolment, guard: Guard, counters: list[Counter]) -> None:
-        """Create the enrolment with its guard and counters, all or nothing; raises
-        `AlreadyEntered` when the guard (or the enrolment) says no."""
-        raise NotImplementedError
-
-    def advance(self, before: Enrolment, after: Enrolment, counters: list[Counter]) -> None:
-        """Record a step: `after` replaces `before` only if its `seq` is still the one
-        read, with its counters; else `StaleEnrolment`."""
-        raise NotImplementedError
-
-    def enrolments_of(self, shop_id: str, customer_id: str) -> list[Enrolment]:
-        raise NotImplementedError
-
-    def due(self, shard: int, until: datetime, limit: int) -> list[Enrolment]:
-        """Enrolments of one shard with a step due by `until`, earliest first."""
-        raise NotImplementedError
-
-    def has_due(self, shard: int, until: datetime) -> bool:
-        """Whether one shard has a step due by `until` (the tick fans out only those)."""
-        return bool(self.due(shard, until, 1))
-
-    def parked(self, shop_id: str, journey_id: str) -> Iterator[Enrolment]:
-        """The enrolments parked while the journey was paused (a paused journey's due
-        steps, out of the dispatcher's shards)."""
-        raise NotImplementedError
-
-    def lease(self, shard: int, owner: str, now: datetime, until: datetime) -> bool:
-        """Take the shard's lease for `owner` until `until`: False while another owner
-        holds one that has not expired by `now`."""
-        raise NotImplementedError
-
-    def release(self, shard: int, owner: str) -> None:
-        """Give the lease back (only `owner`'s: one that expired and was taken stays)."""
-        raise NotImplementedError
-
-    def count_once(self, e: Enrolment, marker: str, counters: list[Counter]) -> bool:
-        """Add the counters of `e`'s journey version once per `marker` (a delivery's
-        first send, open or click); False when that marker was counted before."""
-        raise NotImplementedError
-
-    def record_order(self, shop_id: str, customer_id: str, order_id: str, facts: Any) -> None:
-        raise NotImplementedError
-
-    def order(self, shop_id: str, customer_id: str, order_id: str) -> Mapping[str, Any]:
-        raise NotImplementedError
-
-    def counters(self, shop_id: str, journey_id: str) -> Iterator[tuple[int, str, dict[str, Any]]]:
-        """(version, scope, values) of every counter item (shards not yet summed)."""
-        raise NotImplementedError
 
 
 def _enrolment_item(e: Enrolment) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from messenger.domain.line_account import LineCredentials
+from messenger.services.ports import LineCredentialStore
 from shared.errors import DependencyFailed
 from shared.log import get_logger
 from shared.ttl_cache import TtlCache
@@ -32,20 +33,6 @@ _GONE = frozenset({"ResourceNotFoundException"})
 _MARKED_DELETED = "InvalidRequestException"
 """Secrets Manager's answer for a secret scheduled for deletion (someone deleted it with
 a recovery window outside Kizuna): for reading, it is not there."""
-
-
-class LineCredentialStore:
-    """Port. Test fakes subclass it."""
-
-    def get(self, shop_id: str) -> LineCredentials | None:
-        raise NotImplementedError
-
-    def put(self, shop_id: str, credentials: LineCredentials) -> None:
-        raise NotImplementedError
-
-    def delete(self, shop_id: str) -> bool:
-        """True if there was something to delete."""
-        raise NotImplementedError
 
 
 def _code(err: ClientError) -> str:

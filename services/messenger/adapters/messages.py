@@ -16,34 +16,12 @@ from typing import TYPE_CHECKING, Any
 from messenger.channels.names import EMAIL, LINE, SMS
 from messenger.domain.message import Coupon, EmailContent, LineContent, Message, SmsContent
 from messenger.domain.policy import QuietHours, SenderIdentity, ShopPolicy
+from messenger.services.ports import MessageRepository
 from shared.adapters.dynamodb import Position, from_item, key, partition_page, to_item
 from shared.ttl_cache import TtlCache
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
-
-
-class MessageRepository:
-    """Port. Test fakes subclass it."""
-
-    def save(self, message: Message) -> None:
-        raise NotImplementedError
-
-    def get(self, shop_id: str, message_id: str) -> Message | None:
-        raise NotImplementedError
-
-    def page(
-        self, shop_id: str, limit: int, after: Position | None
-    ) -> tuple[list[Message], Position | None]:
-        """One page of the shop's messages by id, and where the next one starts."""
-        raise NotImplementedError
-
-    def policy(self, shop_id: str) -> ShopPolicy:
-        """The shop's policy, or the defaults."""
-        raise NotImplementedError
-
-    def save_policy(self, shop_id: str, policy: ShopPolicy) -> None:
-        raise NotImplementedError
 
 
 def message_to_json(m: Message) -> dict[str, Any]:

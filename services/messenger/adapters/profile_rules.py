@@ -8,16 +8,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
+from messenger.services.ports import ProfileRules
 from shared.errors import DependencyFailed
-
-
-class ProfileRules:
-    """Port: one answer per rule, in order, for one customer."""
-
-    def match(
-        self, shop_id: str, customer_id: str, rules: Sequence[Mapping[str, Any]]
-    ) -> list[bool]:
-        raise NotImplementedError
 
 
 class SegmenterProfileRules(ProfileRules):

@@ -21,41 +21,13 @@ from botocore.exceptions import ClientError
 from messenger.adapters.repository import PROFILE_SK
 from messenger.channels.names import ADDRESS_FIELDS, CHANNELS
 from messenger.domain.model import ConsentState, Recipient, merge_consents
+from messenger.services.ports import RecipientRepository
 from shared.adapters.dynamodb import from_item, is_condition_failure, key, to_item
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 _MAX_TRIES = 5
-
-
-class RecipientRepository:
-    """Port. Test fakes subclass it."""
-
-    def get(self, shop_id: str, customer_id: str) -> Recipient | None:
-        raise NotImplementedError
-
-    def upsert(self, shop_id: str, update: Recipient, at: datetime) -> Recipient:
-        """Merge a snapshot in: fields it leaves empty are kept, newer consents win, and a
-        channel whose address changed is reachable again."""
-        raise NotImplementedError
-
-    def set_reachability(
-        self, shop_id: str, customer_id: str, channel: str, reachable: bool, at: datetime
-    ) -> None:
-        raise NotImplementedError
-
-    def find_by_line_user(
-        self, line_user_id: str, shop_id: str | None = None
-    ) -> list[tuple[str, str]]:
-        """(shop, customer) pairs linked to a LINE user id; only that shop's with `shop_id`."""
-        raise NotImplementedError
-
-    def set_rank(
-        self, shop_id: str, customer_id: str, rank: str, entered: bool, at: datetime
-    ) -> None:
-        """Keep the RFM rank from `rfm_<rank>` entered/exited events (newer wins)."""
-        raise NotImplementedError
 
 
 def _pk(shop_id: str, customer_id: str) -> str:

@@ -10,13 +10,7 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from messenger.domain.records import Recommendation
-
-
-class RecommendationSource:
-    """Port: up to `limit` items for one customer, best first."""
-
-    def recommend(self, shop_id: str, customer_id: str, limit: int) -> list[Recommendation]:
-        raise NotImplementedError
+from messenger.services.ports import RecommendationSource
 
 
 class NoRecommendations(RecommendationSource):

@@ -46,6 +46,7 @@ from messenger.domain.model import (
     topic_scope,
 )
 from messenger.domain.records import CapUpdate, ClaimResult, DueEntry, DueKind
+from messenger.services.ports import DeliveryRepository
 from shared.adapters.dynamodb import (
     cancellation_codes,
     from_item,
@@ -60,91 +61,6 @@ from shared.errors import InvalidInput
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
-
-
-class DeliveryRepository:
-    """Port. Test fakes subclass it."""
-
-    def claim_send(
-        self,
-        delivery: Delivery,
-        *,
-        expect: DeliveryStatus | None,
-        cap: CapUpdate | None,
-        address: str | None,
-    ) -> ClaimResult:
-        """Record the intent to send on `delivery.channel` (status sending), in one step
-        with the unsubscribe/suppression checks, the cap reservation and the watch entry
-        due at `delivery.unconfirmed_at`. `expect` is the status a resumed delivery was
-        read in (None: the delivery must be new)."""
-        raise NotImplementedError
-
-    def release_cap_slot(self, shop_id: str, customer_id: str, slot: datetime) -> bool:
-        """Give back one reserved cap slot (a marketing send that reached nobody): removes
-        that one time from the person's counter, conditional on its version, so the
-        slots other sends reserved meanwhile stay. False if it was not there (any more)."""
-        raise NotImplementedError
-
-    def find(self, shop_id: str, customer_id: str, delivery_id: str) -> Delivery | None:
-        """One of the shop's deliveries by its id, with the customer the log lists it under."""
-        raise NotImplementedError
-
-    def transition(self, delivery: Delivery, *, expect: DeliveryStatus | None) -> bool:
-        """Write the delivery's new state if it is still in `expect` (None: new); a
-        deferred or retry state also writes its due entry, and leaving `sending` removes
-        the claim's watch entry, in the same request. False if someone got there first."""
-        raise NotImplementedError
-
-    def get(self, key: DeliveryKey) -> Delivery | None:
-        raise NotImplementedError
-
-    def due(self, now: datetime, limit: int) -> list[DueEntry]:
-        raise NotImplementedError
-
-    def remove_due(self, entry: DueEntry) -> None:
-        raise NotImplementedError
-
-    def suppress(self, channel: str, address: str, reason: str, at: datetime) -> None:
-        raise NotImplementedError
-
-    def is_suppressed(self, channel: str, address: str) -> bool:
-        raise NotImplementedError
-
-    def list_deliveries(
-        self, shop_id: str, customer_id: str | None, limit: int, status: str | None = None
-    ) -> list[Delivery]:
-        raise NotImplementedError
-
-    def deliveries_page(
-        self,
-        shop_id: str,
-        customer_id: str | None,
-        limit: int,
-        status: str | None,
-        after: dict[str, str] | None,
-    ) -> tuple[list[Delivery], dict[str, str] | None]:
-        """One page of the delivery log, newest first, and the position after it (None
-        on the last page). `after` is a position this method returned before."""
-        raise NotImplementedError
-
-    def unsubscribe(
-        self, shop_id: str, customer_id: str, channel: str, category: str, at: datetime
-    ) -> None:
-        raise NotImplementedError
-
-    def is_unsubscribed(self, shop_id: str, customer_id: str, channel: str, category: str) -> bool:
-        raise NotImplementedError
-
-    def carry_unsubscribes(self, shop_id: str, from_customer: str, to_customer: str) -> int:
-        """Copy a merged-away id's unsubscribes to the survivor (the survivor's own, and
-        their times, stay); how many were new there."""
-        raise NotImplementedError
-
-    def unsubscribed_at(
-        self, shop_id: str, customer_id: str, channel: str, category: str
-    ) -> datetime | None:
-        """When the person unsubscribed from this channel (or `all`) and category, if they did."""
-        raise NotImplementedError
 
 
 DUE_PK = "DUE"

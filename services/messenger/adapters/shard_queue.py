@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from messenger.services.journeys.ports import ShardQueue
+from messenger.services.ports import ShardQueue
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient

@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from messenger.services.ports import SignatureVerifier
 from shared.errors import DependencyFailed, Unauthenticated
 
 if TYPE_CHECKING:
@@ -166,7 +167,7 @@ class HttpCertificateFetcher(CertificateFetcher):
         return response.content
 
 
-class SnsSignatureVerifier:
+class SnsSignatureVerifier(SignatureVerifier):
     """Checks an SNS message's signature; keeps the parsed certificates by URL.
 
     `trusted_hosts` is matched against the certificate URL's whole netloc; production

@@ -165,3 +165,13 @@ def verify_signed(key: bytes, pool: CouponPool, code: str) -> bool:
 def code_fingerprint(code: str) -> str:
     """A code's stand-in in logs (a code is as good as money)."""
     return base64.b32encode(hashlib.sha256(code.encode()).digest()[:5]).decode()
+
+
+class AssignResult(StrEnum):
+    ASSIGNED = "assigned"
+    CODE_TAKEN = "code_taken"
+    """Someone else got this code first (or it was never free): try another one."""
+    ALREADY_GIVEN = "already_given"
+    """This (pool, customer, anchor) already has its code."""
+    CONFLICT = "conflict"
+    """A concurrent transaction on the same items: try again."""

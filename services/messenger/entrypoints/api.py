@@ -17,8 +17,6 @@ from pydantic import ValidationError
 
 from messenger import bootstrap, services
 from messenger.bootstrap import MessengerContainer
-from messenger.domain.links import UnsubscribeRequest
-from messenger.domain.tracking import PIXEL_GIF
 from messenger.entrypoints.schemas import (
     BuiltinEnabledPublic,
     BuiltinJourneyPublic,
@@ -59,7 +57,6 @@ from messenger.entrypoints.schemas import (
     SendPublic,
     TestSendCreate,
 )
-from messenger.services.campaigns import check_variant
 from shared.http import rights
 from shared.http.app import CONTAINER, create_service_app
 from shared.http.paging import (
@@ -74,6 +71,7 @@ from shared.settings import get_settings
 
 if TYPE_CHECKING:
     from messenger.domain.journeys.definition import JourneyStatus
+    from messenger.domain.links import UnsubscribeRequest
 
 Container = Annotated[MessengerContainer, CONTAINER]
 
@@ -451,6 +449,8 @@ def campaign_results(
     campaign_id: str, principal: MessagesReader, c: Container, variant: str | None = None
 ) -> CampaignResultsPublic:
     """Sent, delivered, opened, clicked, converted and revenue per variant and per rank."""
+    from messenger.services.campaigns import check_variant
+
     results = c.campaigns.results(principal.shop_id, campaign_id)
     if variant is not None:
         check_variant(results.campaign, variant)
@@ -593,6 +593,8 @@ def get_pick_list(
 @router.get("/t/o/{token}")
 def open_pixel(token: str, c: Container) -> Response:
     """The open pixel: a 1×1 GIF; the first load per delivery is `message.opened`."""
+    from messenger.domain.tracking import PIXEL_GIF
+
     c.engagement.opened(token.removesuffix(".gif"))
     return Response(PIXEL_GIF, media_type="image/gif", headers=_NO_STORE)
 

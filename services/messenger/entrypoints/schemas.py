@@ -33,17 +33,17 @@ from messenger.domain.message import Coupon, EmailContent, LineContent, Message,
 from messenger.domain.model import TOPIC
 from messenger.domain.policy import QuietHours, SenderIdentity, ShopPolicy
 from messenger.domain.rendering import RenderedEmail, RenderedLine, RenderedSms
-from messenger.services.campaigns import CampaignResults
-from messenger.services.coupons import CodeCheck, PoolStats
-from messenger.services.due import Redriven
-from messenger.services.rendering import ChannelPreview
-from messenger.services.sending import SendRequest
 from shared.http.types import Schema, Timestamp
 
 if TYPE_CHECKING:
     from messenger.domain.journeys.builtins import BuiltinJourney
     from messenger.domain.journeys.definition import Journey
     from messenger.domain.journeys.records import JourneyHead
+    from messenger.services.campaigns import CampaignResults
+    from messenger.services.coupons import CodeCheck, PoolStats
+    from messenger.services.due import Redriven
+    from messenger.services.rendering import ChannelPreview
+    from messenger.services.sending import SendRequest
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 TOPIC_PATTERN = TOPIC.pattern
@@ -238,6 +238,8 @@ class SendCreate(_In):
     """The unsubscribe topic; people who left it get nothing of it."""
 
     def to_request(self, shop_id: str, message_id: str) -> SendRequest:
+        from messenger.services.sending import SendRequest
+
         return SendRequest(
             shop_id=shop_id,
             message_id=message_id,

@@ -20,8 +20,6 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from messenger.adapters.campaigns import CampaignRepository
-from messenger.adapters.recipients import RecipientRepository
 from messenger.domain.abtest import VariantStats, thompson_split, win_probabilities
 from messenger.domain.campaign import (
     ACTIVE,
@@ -33,6 +31,7 @@ from messenger.domain.campaign import (
     rank_of_segment,
 )
 from messenger.services.messages import MessageLibrary
+from messenger.services.ports import CampaignRepository, RecipientRepository
 from messenger.services.sending import SendRequest, Sends
 from shared import clock as shared_clock
 from shared.errors import Conflict, InvalidInput, NotFound

@@ -7,8 +7,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 
-from messenger.adapters.recipients import RecipientRepository
-from messenger.adapters.repository import DeliveryRepository
 from messenger.domain.links import UnsubscribeRequest, read_unsubscribe, sign_unsubscribe
 from messenger.domain.model import (
     ConsentState,
@@ -17,6 +15,7 @@ from messenger.domain.model import (
     Recipient,
     supported_locale,
 )
+from messenger.services.ports import DeliveryRepository, RecipientRepository
 from shared import clock as shared_clock
 from shared.adapters.eventbridge import EventPublisher
 from shared.contracts import details

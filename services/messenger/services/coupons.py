@@ -14,8 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from messenger.adapters.coupons import AssignResult, CouponRepository
 from messenger.domain.coupons import (
+    AssignResult,
     CodeStatus,
     CouponCode,
     CouponPool,
@@ -29,6 +29,7 @@ from messenger.domain.coupons import (
     signed_code,
     verify_signed,
 )
+from messenger.services.ports import CouponRepository
 from shared.errors import Conflict, DependencyFailed, InvalidInput, NotFound
 from shared.log import get_logger
 

@@ -8,13 +8,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from messenger.adapters.repository import DeliveryRepository
 from messenger.channels.base import SendResult, SendStatus
 from messenger.domain.model import RESUMABLE, DeliveryStatus, SkipReason
 from messenger.domain.records import DueEntry, DueKind
 from messenger.services.ledger import Ledger, failure_reason
 from messenger.services.messages import MessageLibrary
 from messenger.services.pipeline import SendPipeline
+from messenger.services.ports import DeliveryRepository
 from messenger.services.sending import SendOutcome
 from shared.errors import Conflict, NotFound
 from shared.log import get_logger

@@ -15,12 +15,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from messenger.adapters.campaigns import CampaignRepository
-from messenger.adapters.recipients import RecipientRepository
 from messenger.channels.kinds import LINE
 from messenger.domain.campaign import Touch
 from messenger.domain.model import DeliveryKey
 from messenger.domain.tracking import TrackedDelivery, read_click, read_open, read_postback
+from messenger.services.ports import CampaignRepository, RecipientRepository
 from shared import clock as shared_clock
 from shared.adapters.eventbridge import EventPublisher
 from shared.contracts import details

@@ -11,7 +11,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from messenger.adapters.inserts import InsertRepository
 from messenger.domain.inserts import (
     INSERT_CHANNEL,
     Insert,
@@ -25,6 +24,7 @@ from messenger.domain.inserts import (
 from messenger.domain.model import SkipReason
 from messenger.domain.policy import zone
 from messenger.services.messages import MessageLibrary
+from messenger.services.ports import InsertRepository
 from messenger.services.sending import SendOutcome
 from shared.adapters.dynamodb import Position
 from shared.errors import InvalidInput, NotFound

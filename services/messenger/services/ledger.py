@@ -8,11 +8,11 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from messenger.adapters.repository import DeliveryRepository
 from messenger.channels.base import SendResult
 from messenger.channels.names import CHANNELS
 from messenger.domain.model import NOTHING_SENT, Delivery, DeliveryStatus, SkipReason
 from messenger.domain.policy import ShopPolicy, retry_delay
+from messenger.services.ports import DeliveryRepository
 from messenger.services.sending import SendOutcome
 from shared.errors import InvalidInput, NotFound
 from shared.log import get_logger

@@ -14,9 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from messenger.adapters.line_credentials import LineCredentialStore
 from messenger.channels.base import Channel
 from messenger.domain.line_account import LineCredentials, LineRoute
+from messenger.services.ports import LineCredentialStore
 from shared import clock as shared_clock
 from shared.auth.keys import SHOP_ID_PATTERN
 from shared.log import get_logger

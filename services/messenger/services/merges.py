@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from messenger.adapters.repository import DeliveryRepository
+from messenger.services.ports import DeliveryRepository
 
 if TYPE_CHECKING:  # the journey engine is imported on first use (cold start)
     from messenger.services.journeys.intake import JourneyIntake

@@ -9,13 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from messenger.adapters.recipients import RecipientRepository
 from messenger.domain.builtin import WELCOME
 from messenger.domain.model import SkipReason
 from messenger.services.campaigns import Campaigns
 from messenger.services.common import WELCOME_TRIGGER, record_customer
 from messenger.services.coupons import Coupons
 from messenger.services.inserts import Inserts
+from messenger.services.ports import RecipientRepository
 from messenger.services.sending import SendOutcome, SendRequest, Sends
 from shared.contracts import details
 

@@ -9,8 +9,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from messenger.adapters.recipients import RecipientRepository
-from messenger.adapters.repository import DeliveryRepository
 from messenger.channels.base import (
     Addressing,
     OutboundMessage,
@@ -48,6 +46,7 @@ from messenger.services.carriers import Carriers
 from messenger.services.common import LinkSigner
 from messenger.services.ledger import Ledger, failure_reason
 from messenger.services.messages import MessageLibrary
+from messenger.services.ports import DeliveryRepository, RecipientRepository
 from messenger.services.rendering import Rendering
 from messenger.services.sending import SendOutcome, SendRequest, Sends
 from shared.adapters.eventbridge import EventPublisher

@@ -9,8 +9,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from messenger.adapters.recipients import RecipientRepository
-from messenger.adapters.recommendations import RecommendationSource
 from messenger.channels.base import Addressing, SendStatus
 from messenger.channels.kinds import check_address, kind
 from messenger.domain.links import unsubscribe_request
@@ -23,6 +21,7 @@ from messenger.domain.rendering import (
 from messenger.services.carriers import Carriers
 from messenger.services.common import LinkSigner
 from messenger.services.messages import MessageLibrary
+from messenger.services.ports import RecipientRepository, RecommendationSource
 from messenger.services.sending import SendOutcome
 from shared.errors import InvalidInput, NotFound
 

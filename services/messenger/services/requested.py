@@ -9,12 +9,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from messenger.adapters.journey_facts import JourneyFacts
-from messenger.adapters.recipients import RecipientRepository
 from messenger.channels.kinds import check_address, kind
 from messenger.domain.builtin import BUILTIN_PREFIX, builtin_message
 from messenger.domain.message import check_channel
 from messenger.domain.model import ConsentState, Recipient
+from messenger.services.ports import JourneyFacts, RecipientRepository
 from messenger.services.sending import SendOutcome, SendRequest, Sends
 from shared.contracts import details
 from shared.errors import InvalidInput

@@ -35,11 +35,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from messenger.adapters.recipients import RecipientRepository
-from messenger.adapters.repository import DeliveryRepository
-from messenger.adapters.sns_certificates import SnsSignatureVerifier
 from messenger.channels.kinds import EMAIL, LINE
 from messenger.services.line_accounts import LineAccounts
+from messenger.services.ports import (
+    DeliveryRepository,
+    RecipientRepository,
+    SignatureVerifier,
+    SubscriptionConfirmer,
+)
 from shared.errors import InvalidInput, Unauthenticated
 from shared.log import get_logger
 
@@ -150,14 +153,7 @@ class SesWebhookConfig:
 
     token: str
     topic_arns: frozenset[str]
-    signatures: SnsSignatureVerifier
-
-
-class SubscriptionConfirmer:
-    """Port: confirms an SNS subscription through the SNS API."""
-
-    def confirm(self, topic_arn: str, token: str) -> None:
-        raise NotImplementedError
+    signatures: SignatureVerifier
 
 
 def handle_ses_notification(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 
 
@@ -42,3 +42,16 @@ class Guard:
 
     key: str
     not_since: datetime | None = None
+
+
+def stamp(at: datetime) -> str:
+    """A sortable UTC timestamp (fixed width, so string order is time order)."""
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class AlreadyEntered(Exception):
+    """The re-entry rule refused: this person entered before (or the enrolment exists)."""
+
+
+class StaleEnrolment(Exception):
+    """Someone else recorded this step (or changed the enrolment) first."""

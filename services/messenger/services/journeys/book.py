@@ -7,9 +7,9 @@ import typing
 from dataclasses import dataclass, field
 from datetime import date
 
-from messenger.adapters.journeys import JourneyRepository
 from messenger.domain.journeys.definition import Journey
 from messenger.domain.journeys.validation import parse_journey
+from messenger.services.ports import JourneyRepository
 from shared.contracts.catalog import EVENT_CATALOG
 
 EVENT_TYPES = frozenset(EVENT_CATALOG)

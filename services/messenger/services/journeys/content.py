@@ -14,11 +14,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from messenger.adapters.journey_facts import JourneyFacts
 from messenger.domain.coupons import GiveStatus
 from messenger.domain.journeys.definition import Journey, Step
 from messenger.domain.journeys.enrolment import Enrolment
 from messenger.services.coupons import Coupons
+from messenger.services.ports import JourneyFacts
 
 
 @dataclass(frozen=True)

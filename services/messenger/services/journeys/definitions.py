@@ -10,11 +10,10 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from messenger.adapters.journeys import JourneyRepository, StaleEnrolment
 from messenger.domain.journeys.builtins import SEGMENTER_BUILTIN_SEGMENTS
 from messenger.domain.journeys.definition import Journey, JourneyStatus, StepType
 from messenger.domain.journeys.filters import segments_of
-from messenger.domain.journeys.records import Counter, JourneyHead
+from messenger.domain.journeys.records import Counter, JourneyHead, StaleEnrolment
 from messenger.domain.journeys.validation import JourneyError, parse_journey
 from messenger.services.journeys.book import (
     ABOUT_NO_PERSON,
@@ -24,6 +23,7 @@ from messenger.services.journeys.book import (
 )
 from messenger.services.journeys.intake import REPLENISH_ANCHOR, head_for
 from messenger.services.messages import MessageLibrary
+from messenger.services.ports import JourneyRepository
 from shared.errors import Conflict, NotFound
 from shared.log import get_logger
 

@@ -19,9 +19,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from messenger.adapters.journeys import JourneyRepository
-from messenger.services.journeys.ports import ShardQueue
 from messenger.services.journeys.runner import StepRunner
+from messenger.services.ports import JourneyRepository, ShardQueue
 
 SHARD_LEASE = timedelta(minutes=6)
 """Longer than the events function may run (300 s): a live worker never loses its lease;

@@ -16,11 +16,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from messenger.adapters.journeys import JourneyRepository
 from messenger.domain.journeys.definition import JourneyStatus
 from messenger.domain.journeys.enrolment import Enrolment
 from messenger.services.journeys.book import JourneyBook
 from messenger.services.journeys.intake import JourneyIntake
+from messenger.services.ports import JourneyRepository
 from shared.errors import Conflict, InvalidInput, NotFound
 from shared.log import get_logger
 

@@ -12,22 +12,22 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from messenger.adapters.journey_facts import JourneyFacts
-from messenger.adapters.journeys import (
-    AlreadyEntered,
-    JourneyRepository,
-    StaleEnrolment,
-    stamp,
-)
 from messenger.domain.journeys.cohorts import week_scope
 from messenger.domain.journeys.definition import Journey, JourneyStatus, ReentryMode, StepType
 from messenger.domain.journeys.enrolment import FINISHED, Enrolment, EnrolmentStatus
 from messenger.domain.journeys.plan import enrolment_id, later, next_occurrence, shard_of
-from messenger.domain.journeys.records import Counter, Guard, JourneyHead
+from messenger.domain.journeys.records import (
+    AlreadyEntered,
+    Counter,
+    Guard,
+    JourneyHead,
+    StaleEnrolment,
+    stamp,
+)
 from messenger.domain.journeys.validation import MAX_WAIT_DAYS
 from messenger.services.journeys.book import JourneyBook
-from messenger.services.journeys.ports import ShardQueue
 from messenger.services.journeys.runner import StepRunner, anchors_of, entered
+from messenger.services.ports import JourneyFacts, JourneyRepository, ShardQueue
 from shared.log import get_logger
 
 _log = get_logger("kizuna.messenger.journeys")

@@ -12,12 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from messenger.adapters.journeys import JourneyRepository
-from messenger.adapters.repository import DeliveryRepository
 from messenger.domain.journeys.cohorts import week_scope
 from messenger.domain.journeys.enrolment import Enrolment, EnrolmentStatus
 from messenger.domain.journeys.plan import shard_of
 from messenger.domain.journeys.records import Counter
+from messenger.services.ports import DeliveryRepository, JourneyRepository
 
 COUNTED = {"message.sent": "delivered", "message.opened": "opened", "message.clicked": "clicked"}
 

@@ -21,9 +21,6 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from messenger.adapters.journeys import JourneyRepository, StaleEnrolment
-from messenger.adapters.profile_rules import ProfileRules
-from messenger.adapters.recipients import RecipientRepository
 from messenger.domain.abtest import VariantStats, thompson_pick
 from messenger.domain.campaign import NO_RANK
 from messenger.domain.journeys.cohorts import week_scope
@@ -31,12 +28,13 @@ from messenger.domain.journeys.definition import Journey, JourneyStatus, Step, S
 from messenger.domain.journeys.enrolment import Enrolment, EnrolmentStatus, ExitReason
 from messenger.domain.journeys.filters import Filter, fields_of, matches, profile_rules
 from messenger.domain.journeys.plan import held_out, unit_draw, wake_at
-from messenger.domain.journeys.records import Counter
+from messenger.domain.journeys.records import Counter, StaleEnrolment
 from messenger.domain.model import Recipient
 from messenger.domain.policy import recipient_zone, zone
 from messenger.services.journeys.book import JourneyBook
 from messenger.services.journeys.content import JourneyContent
 from messenger.services.messages import MessageLibrary
+from messenger.services.ports import JourneyRepository, ProfileRules, RecipientRepository
 from messenger.services.sending import SendOutcome, SendRequest, Sends
 from shared.adapters.eventbridge import EventPublisher
 from shared.contracts.envelope import EventEnvelope, derived_event_id

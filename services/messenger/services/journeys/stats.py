@@ -10,10 +10,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from messenger.adapters.journeys import JourneyRepository
 from messenger.domain.journeys.cohorts import WEEK_FIELDS, parse_scope, parse_week
 from messenger.domain.journeys.lift import Lift, mean_lift, proportion_lift
 from messenger.services.journeys.intake import LIFT_WINDOWS
+from messenger.services.ports import JourneyRepository
 from shared.errors import NotFound
 
 
