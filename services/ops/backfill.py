@@ -11,9 +11,15 @@ from segmenter import bootstrap as segmenter_bootstrap
 from segmenter.services.backfill import backfill_first_product
 
 
+class UnknownShop(LookupError):
+    """The platform has no such shop (a typo would otherwise backfill nothing, silently)."""
+
+
 def run_backfill(shop_id: str) -> dict[str, dict[str, Any]]:
     """Every backfill for the shop, with what each read and changed."""
     segmenter = segmenter_bootstrap.build()
+    if segmenter.keys.get_shop(shop_id) is None:
+        raise UnknownShop(shop_id)
     first = backfill_first_product(segmenter.profiles, segmenter.profiles, shop_id)
     feedback = feedback_bootstrap.build()
     skus = feedback.restock.backfill_sku_list(shop_id)

@@ -16,7 +16,24 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-app = typer.Typer(help="Kizuna: CRM and marketing automation for D2C shops.", no_args_is_help=True)
+
+class _Kizuna(typer.Typer):
+    """The CLI, which answers a stack configured wrongly (e.g. the public signing secret
+    outside a sandbox) in one line naming the setting, not a traceback."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().__call__(*args, **kwargs)
+        except Exception as err:
+            from shared.settings import ConfigurationError
+
+            if not isinstance(err, ConfigurationError):
+                raise
+            console.print(f"configuration: {err}", style="red", markup=False, soft_wrap=True)
+            raise SystemExit(2) from None
+
+
+app = _Kizuna(help="Kizuna: CRM and marketing automation for D2C shops.", no_args_is_help=True)
 shop_app = typer.Typer(help="Shops and their API keys.", no_args_is_help=True)
 local_app = typer.Typer(
     help="The local stack: moto, the template's rules and schedules, one HTTP API.",
@@ -111,6 +128,17 @@ def _backup_file(path: Path, shop: str) -> Path:
     return path / f"{shop}.jsonl" if path.is_dir() else path
 
 
+def _export_file(out: str, shop: str) -> Path:
+    """`--out` as given: a directory (existing, or written with a trailing slash) gets
+    `<shop>.jsonl`, created with its parents; anything else is the file itself."""
+    path = Path(out)
+    target = _backup_file(path, shop)
+    if out.endswith(("/", os.sep)):
+        target = path / f"{shop}.jsonl"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    return target
+
+
 def _counts_table(title: str, counts: dict[str, int]) -> Table:
     table = Table("table", "items", title=title)
     table.columns[1].justify = "right"
@@ -124,7 +152,10 @@ def _counts_table(title: str, counts: dict[str, int]) -> Table:
 def shop_export(
     shop: Annotated[str, typer.Option("--shop", help="The shop to export.")],
     out: Annotated[
-        Path, typer.Option("--out", help="A JSONL file, or a directory (gets <shop>.jsonl).")
+        str,
+        typer.Option(
+            "--out", help="A JSONL file, or a directory (ends in '/' or exists: <shop>.jsonl)."
+        ),
     ],
     local: LocalFlag = False,
     state_dir: StateDir = DEFAULT_STATE_DIR,
@@ -135,7 +166,7 @@ def shop_export(
     from ops.backup import UnknownLayout
 
     backup = _backup(local, state_dir)
-    target = _backup_file(out, shop)
+    target = _export_file(out, shop)
     partial = target.with_name(target.name + ".partial")
     try:
         with partial.open("w", encoding="utf-8") as handle:
@@ -536,9 +567,13 @@ def backfill(
     run again: a second run changes nothing."""
     if local:
         _use_local(state_dir)
-    from ops.backfill import run_backfill
+    from ops.backfill import UnknownShop, run_backfill
 
-    result = run_backfill(shop)
+    try:
+        result = run_backfill(shop)
+    except UnknownShop:
+        console.print(f"shop: no shop {shop!r} in this stack", style="red", markup=False)
+        raise typer.Exit(1) from None
     for part, figures in result.items():
         console.print(f"{part}: " + ", ".join(f"{k} {v}" for k, v in figures.items()))
 

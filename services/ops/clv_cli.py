@@ -228,7 +228,7 @@ def clv_command(
     try:
         data = read_transactions(transactions)
     except TransactionsError as err:
-        _err.print(f"[red]{transactions.name}: {err}[/red]", markup=False, highlight=False)
+        _err.print(f"{transactions.name}: {err}", style="red", markup=False, highlight=False)
         raise typer.Exit(2) from None
     import numpy as np
 

@@ -124,3 +124,12 @@ def test_backfill_fills_first_products_and_the_restock_sku_list_once(
     assert "first_product: profiles 2, missing 0, filled 0" in out, out
     assert "restock_skus: skus 2, fixed 0, moved 0" in out, out
     assert {c: _profile_item(cloud, c)["version"] for c in ("c1", "c2")} == versions
+
+
+def test_a_backfill_of_a_shop_the_stack_does_not_have_says_so(cloud: Cloud, shop: ShopKeys) -> None:
+    """Given a stack holding acme
+    When `kizuna backfill --shop acmee` runs (a typo)
+    Then it exits 1 naming the unknown shop, instead of backfilling nothing silently."""
+    result = CliRunner().invoke(app, ["backfill", "--shop", "acmee"])
+    assert result.exit_code == 1, result.output
+    assert "no shop 'acmee'" in result.output

@@ -5,6 +5,9 @@ already holds the shop refused."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -20,6 +23,7 @@ from ops.backup import SHARED, TABLES, UnknownLayout, owner
 from ops.cli import app
 from shared.adapters.dynamodb import from_item
 from shared.clock import FixedClock
+from shared.settings import LOCAL_SIGNING_SECRET
 from tests.conftest import Cloud, ShopKeys, open_cloud
 from tests.ops.shop_world import clients, load_shop
 
@@ -228,4 +232,45 @@ def test_every_key_layout_has_its_owner_and_an_unknown_one_is_refused(
     )
     failed = CliRunner().invoke(app, ["shop", "export", "--shop", "acme", "--out", str(tmp_path)])
     assert failed.exit_code == 1 and "NEWTHING#acme" in failed.output
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_export_to_a_new_folder_named_with_a_slash_lands_inside_it(
+    cloud: Cloud, shop: ShopKeys, tmp_path: Path
+) -> None:
+    """Given acme, and folders that do not exist yet
+    When `kizuna shop export --out backups/` runs (as the README writes it), and once more
+    into a nested new folder
+    Then each writes `<folder>/acme.jsonl`, the path the README's import reads, creating
+    the folders, and prints that path."""
+    for folder in (tmp_path / "backups", tmp_path / "nested" / "deeper"):
+        result = CliRunner().invoke(
+            app, ["shop", "export", "--shop", "acme", "--out", f"{folder}/"]
+        )
+        assert result.exit_code == 0, result.output
+        assert result.output.strip().splitlines()[-1] == str(folder / "acme.jsonl")
+        assert (folder / "acme.jsonl").read_text(encoding="utf-8").startswith("{")
+
+
+def test_a_stack_configured_wrongly_is_told_in_one_line_naming_the_setting(
+    tmp_path: Path,
+) -> None:
+    """Given an environment outside a sandbox with the public local signing secret
+    When the installed `kizuna shop export` runs in it
+    Then it exits 2 with one line naming KIZUNA_SIGNING_SECRET, no traceback, no file."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KIZUNA_", "AWS_"))}
+    env |= {"KIZUNA_SANDBOX": "false", "KIZUNA_SIGNING_SECRET": LOCAL_SIGNING_SECRET}
+    kizuna = Path(sys.executable).with_name("kizuna")
+    done = subprocess.run(
+        [str(kizuna), "shop", "export", "--shop", "acme", "--out", f"{tmp_path}/"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2, done.stdout + done.stderr
+    said = (done.stdout + done.stderr).strip()
+    assert said.startswith("configuration: KIZUNA_SIGNING_SECRET is the public local default")
+    assert "Traceback" not in said and len(said.splitlines()) == 1
     assert list(tmp_path.iterdir()) == []

@@ -95,4 +95,5 @@ def test_a_bad_row_is_refused_with_its_line_and_column(tmp_path: Path) -> None:
     # Then the line and the column are named, and nothing is printed as a report
     assert result.returncode == 2
     assert "line 3: date" in result.stderr
+    assert "[red]" not in result.stderr  # the words, not Rich's markup
     assert result.stdout == ""

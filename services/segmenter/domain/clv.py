@@ -172,9 +172,18 @@ class NotEnoughHistory(ValueError):
         self.threshold = threshold
         self.required = required
         self.actual = actual
+        what = _THRESHOLD_WORDS.get(threshold, threshold)
         super().__init__(
-            f"not enough history: {threshold} is {actual}, the model needs at least {required}"
+            f"not enough history: {actual:,} {what}, the model needs at least {required:,}"
+            f" ({threshold})"
         )
+
+
+_THRESHOLD_WORDS = {
+    "min_customers": "customers with an order in the calibration period",
+    "min_history_days": "days from the first order to the calibration end",
+    "min_customers_with_3_orders": "customers with 3 or more orders",
+}
 
 
 def check_history(summary: Summary, thresholds: Thresholds = Thresholds()) -> None:
