@@ -1,25 +1,29 @@
-"""Composition root of the feedback service: wires the real adapters (or a test's fakes)."""
+"""Composition root of the feedback service: wires the real adapters (or a test's fakes).
+
+Each use case is wired on first use, once per container: a request imports and builds
+only the one it calls (a cold start's first request lists surveys, say, and never loads
+the restock code)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
-from feedback.adapters.repository import DynamoFeedbackRepository
-from feedback.adapters.rights import DynamoFeedbackPersonalData
-from feedback.services.merges import Merges
-from feedback.services.ports import PersonRecords, RestockStore, SurveyStore
-from feedback.services.restock import Restock
-from feedback.services.surveys import Surveys
-from shared import aws
 from shared import clock as shared_clock
-from shared.adapters.erasures import DynamoErasureLog, ErasureLog
-from shared.adapters.eventbridge import EventBridgePublisher, EventPublisher
-from shared.auth.store import DynamoKeyStore, KeyStore
-from shared.rights import ConsumerRights, PersonalData
-from shared.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from feedback.services.merges import Merges
+    from feedback.services.ports import PersonRecords, RestockStore, SurveyStore
+    from feedback.services.restock import Restock
+    from feedback.services.surveys import Surveys
+    from shared.adapters.erasures import ErasureLog
+    from shared.adapters.eventbridge import EventPublisher
+    from shared.auth.store import KeyStore
+    from shared.rights import ConsumerRights, PersonalData
+    from shared.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -42,15 +46,38 @@ class FeedbackAdapters:
 
 @dataclass(frozen=True)
 class FeedbackContainer:
-    """The feedback use cases, each wired once from the adapters (`wire`)."""
+    """The feedback use cases, each wired once from the adapters, on first use."""
 
     adapters: FeedbackAdapters
-    surveys: Surveys
-    restock: Restock
-    rights: ConsumerRights
-    """Disclosure and `customer.erased` on the feedback service's side."""
-    merges: Merges
-    """`customer.merged`: a merged-away id's answers and sign-ups follow the person."""
+
+    @cached_property
+    def surveys(self) -> Surveys:
+        from feedback.services.surveys import Surveys
+
+        a = self.adapters
+        return Surveys(a.surveys, a.publisher, a.settings, a.clock)
+
+    @cached_property
+    def restock(self) -> Restock:
+        from feedback.services.restock import Restock
+
+        a = self.adapters
+        return Restock(a.restock, a.publisher, a.settings, a.clock)
+
+    @cached_property
+    def rights(self) -> ConsumerRights:
+        """Disclosure and `customer.erased` on the feedback service's side."""
+        from shared.rights import ConsumerRights
+
+        a = self.adapters
+        return ConsumerRights("feedback", a.personal_data, a.erasures, a.clock)
+
+    @cached_property
+    def merges(self) -> Merges:
+        """`customer.merged`: a merged-away id's answers and sign-ups follow the person."""
+        from feedback.services.merges import Merges
+
+        return Merges(self.adapters.person_records)
 
     @property
     def keys(self) -> KeyStore:
@@ -72,17 +99,19 @@ class FeedbackContainer:
 
 
 def wire(a: FeedbackAdapters) -> FeedbackContainer:
-    """Build each use case once, from the adapters (the composition root)."""
-    return FeedbackContainer(
-        adapters=a,
-        surveys=Surveys(a.surveys, a.publisher, a.settings, a.clock),
-        restock=Restock(a.restock, a.publisher, a.settings, a.clock),
-        rights=ConsumerRights("feedback", a.personal_data, a.erasures, a.clock),
-        merges=Merges(a.person_records),
-    )
+    """The use cases over the adapters (the composition root); each is built on first use."""
+    return FeedbackContainer(adapters=a)
 
 
 def build(settings: Settings | None = None) -> FeedbackContainer:
+    from feedback.adapters.repository import DynamoFeedbackRepository
+    from feedback.adapters.rights import DynamoFeedbackPersonalData
+    from shared import aws
+    from shared.adapters.erasures import DynamoErasureLog
+    from shared.adapters.eventbridge import EventBridgePublisher
+    from shared.auth.store import DynamoKeyStore
+    from shared.settings import get_settings
+
     settings = settings or get_settings()
     session = aws.session(settings.aws_region)
     dynamodb = aws.client(session, "dynamodb")

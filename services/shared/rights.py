@@ -9,10 +9,12 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shared.adapters.erasures import ErasureLog, ErasureRecord
-from shared.contracts.details import CustomerErased
+
+if TYPE_CHECKING:
+    from shared.contracts.details import CustomerErased
 
 ERASED_CUSTOMER_PREFIX = "erased-"
 

@@ -14,8 +14,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query, Response
 from mangum import Mangum
 
-from feedback import bootstrap
-from feedback.entrypoints import pages
+from feedback.entrypoints import deps, pages
 from feedback.entrypoints.deps import Container
 from feedback.entrypoints.schemas import (
     AccessPublic,
@@ -233,7 +232,7 @@ app = create_service_app(
     title="Kizuna feedback",
     service="feedback",
     routers=[router, pages.router, rights.router("/v1/feedback", "feedback")],
-    container_factory=bootstrap.build,
+    container_factory=deps.build,
     max_body_bytes=lambda: get_settings().max_body_bytes,
 )
 handler = Mangum(app, lifespan="off")

@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
-from feedback.bootstrap import FeedbackContainer
 from shared.http.app import CONTAINER
 
-Container = Annotated[FeedbackContainer, CONTAINER]
+if TYPE_CHECKING:
+    from feedback.bootstrap import FeedbackContainer
+
+    Container = Annotated[FeedbackContainer, CONTAINER]
+else:  # the composition root is imported with the first request, not at cold start
+    Container = Annotated[Any, CONTAINER]
 """A route's container, built on the first request of a warm Lambda."""
+
+
+def build() -> FeedbackContainer:
+    """The service's container (the app's factory): imports the composition root."""
+    from feedback import bootstrap
+
+    return bootstrap.build()

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import AliasPath, BeforeValidator, ConfigDict, Field
 
-from feedback.domain.restock import SignUp
-from feedback.services.surveys import Answered
 from shared.contracts.channels import Channel
 from shared.contracts.envelope import EVENT_ID_PATTERN
 from shared.http.types import Schema
+
+if TYPE_CHECKING:  # the use cases' results, converted here: not imported at cold start
+    from feedback.domain.restock import SignUp
+    from feedback.services.surveys import Answered
 
 CustomerId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"\S")]
 

@@ -4,10 +4,13 @@ it asks the messenger, which owns one module per channel, consent and frequency 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from shared.contracts.channels import Channel
-from shared.contracts.details import Category, MessageRecipient, MessageRequested
 from shared.contracts.envelope import EventEnvelope
+
+if TYPE_CHECKING:  # the events' contracts load with the first message asked for
+    from shared.contracts.details import Category, MessageRecipient
 
 
 def message_request(
@@ -25,6 +28,8 @@ def message_request(
     locale: str = "ja",
 ) -> EventEnvelope:
     """The envelope id is the request id, so a re-published request is the same event."""
+    from shared.contracts.details import MessageRequested
+
     detail = MessageRequested(
         request_id=request_id,
         recipient=recipient,

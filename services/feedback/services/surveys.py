@@ -7,9 +7,8 @@ import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from feedback.domain import results as agg
 from feedback.domain import tokens
 from feedback.domain.records import SurveyHead
 from feedback.domain.surveys import (
@@ -26,10 +25,12 @@ from feedback.services.messages import message_request
 from feedback.services.ports import SurveyStore
 from shared.adapters.dynamodb import Position
 from shared.contracts.channels import Channel
-from shared.contracts.details import MessageRecipient, SurveyAnswered
 from shared.contracts.envelope import EventEnvelope
 from shared.errors import Conflict, InvalidInput, NotFound
 from shared.log import get_logger
+
+if TYPE_CHECKING:  # the aggregation and the events' contracts load on first use
+    from feedback.domain import results as agg
 
 _log = get_logger("kizuna.feedback.surveys")
 
@@ -55,6 +56,8 @@ def _answered_event(
     preferences: dict[str, list[str]],
     now: datetime,
 ) -> EventEnvelope:
+    from shared.contracts.details import SurveyAnswered
+
     detail = SurveyAnswered(
         survey_id=survey_id,
         survey_version=version,
@@ -285,6 +288,8 @@ class Surveys(UseCase[SurveyStore]):
     ) -> int:
         """Ask the messenger to send each customer their own survey link (marketing). The same
         invitation id gives the same links and request ids, so retrying sends nothing twice."""
+        from shared.contracts.details import MessageRecipient
+
         survey = self.get_survey(shop_id, survey_id)
         now = self.clock()
         envelopes = []
@@ -330,6 +335,8 @@ class Surveys(UseCase[SurveyStore]):
     ) -> SurveyResults:
         """Counts, NPS and texts for a survey (all versions unless one is named), for the
         customers who were in `segment_id` when they answered, overall and per bucket."""
+        from feedback.domain import results as agg
+
         versions = self.repo.survey_versions(shop_id, survey_id)
         if not versions:
             raise NotFound(f"no survey {survey_id}", field="survey_id")

@@ -11,7 +11,6 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from shared.contracts.catalog import EVENT_CATALOG
 from shared.contracts.envelope import EventEnvelope
 from shared.errors import DependencyFailed
 from shared.log import get_logger
@@ -47,6 +46,8 @@ class EventBridgePublisher(EventPublisher):
         self._sleep = sleep
 
     def _entry(self, envelope: EventEnvelope) -> dict[str, Any]:
+        from shared.contracts.catalog import EVENT_CATALOG  # the contracts: on first publish
+
         source = EVENT_CATALOG[envelope.type].source
         return {
             "Source": source,
