@@ -627,6 +627,14 @@ def analytics_ad_spend(
     typer.echo(f"stored {stored} ad spend figure(s) for {shop}")
 
 
+def _quantity(value: float) -> str:
+    """Counts as whole numbers (9,000,000); small fractional amounts (GB-months) to two
+    places, so a small shop's snapshot does not read as 0.0."""
+    if value >= 100 or value == int(value):
+        return f"{value:,.0f}"
+    return f"{value:.2f}"
+
+
 @app.command("cost")
 def cost(
     customers: Annotated[int, typer.Option(min=0, help="Profiles the shop holds.")],
@@ -665,7 +673,7 @@ def cost(
         table.add_column(column, justify="right" if column in ("quantity", "USD") else "left")
     for line in lines:
         usd = f"{line.usd:,.2f}" if line.in_total else f"({line.usd:,.2f})"
-        table.add_row(line.service, line.what, f"{line.quantity:,.1f}", usd)
+        table.add_row(line.service, line.what, _quantity(line.quantity), usd)
     console.print(table)
     typer.echo(f"total: {total(lines):,.2f} USD a month")
     for tool in load_hosted_tools():

@@ -591,7 +591,7 @@ def render(d: ReportData, lang: str = "ja", now: datetime | None = None) -> str:
         body = _overview(d, f) + _rfm(d, f) + _repeat(d, f) + _ltv(d, f) + _diagnosis(d, f)
     title = f"{f.t('app.title')} — {f.t('frame.shop', shop=d.shop_id)}"
     stamp = f.t("overview.as_of", date=f.day(d.as_of)) if d.as_of else ""
-    written = f" · {f.day(now.isoformat())}" if now else ""
+    written = " · " + f.t("report.written", date=f.day(now.isoformat())) if now else ""
     return (
         f'<!doctype html><html lang="{lang}"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
