@@ -45,6 +45,7 @@ from botocore.exceptions import ClientError
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "services"))
 
+from segmenter.adapters.analytics_store import AnalyticsStore  # noqa: E402
 from segmenter.adapters.nightly_runs import S3NightlyRuns  # noqa: E402
 from segmenter.adapters.repository import (  # noqa: E402
     DynamoProfileRepository,
@@ -255,7 +256,7 @@ def main(customers: int, segments: int, seed: int) -> dict[str, Any]:
     table = build(customers, segments, seed, cache)
     repo = DynamoProfileRepository(table, "bench")  # type: ignore[arg-type]
     cache = SegmentCache(repo)
-    segs = Segments(repo, repo, repo, repo, cache, publisher, lambda: NOW)
+    segs = Segments(repo, repo, repo, repo, AnalyticsStore(), cache, publisher, lambda: NOW)
     segs.rebuild_recommendations = lambda shop_id, now: None  # type: ignore[method-assign]
     build_seconds = time.perf_counter() - started
     items = sum(len(s) for s in table.by_segment)
