@@ -575,10 +575,11 @@ def test_an_earlier_months_cell_becomes_a_segment_of_exactly_its_customers(
     assert r.status_code == 409 and "segment_id" in r.text
     r = client.post(url, json={**body, "segment_id": "again"}, headers=shop.header(shop.admin))
     assert r.status_code == 201, r.text
+    for p in data.read_shop("acme")[0]:
+        assert p.version == versions[p.customer_id], p.customer_id
     cloud.deliver("SegmenterEventsFunction")
     assert sorted(_members(client, shop, "again")) == want
     for p in data.read_shop("acme")[0]:
-        assert p.version == versions[p.customer_id], p.customer_id
         tags = ["cell:list-analysis:2025-09:dormant@2026-11-23"] if p.customer_id in want else []
         assert sorted(p.tags) == tags
     r = client.post(
