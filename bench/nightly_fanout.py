@@ -70,6 +70,7 @@ from segmenter.domain.model import (  # noqa: E402
     Profile,
 )
 from segmenter.services.nightly import NightlyFanout  # noqa: E402
+from segmenter.services.ports import SegmentLists  # noqa: E402
 from segmenter.services.segments import SegmentCache, Segments  # noqa: E402
 from shared.adapters.eventbridge import EventBridgePublisher  # noqa: E402
 
@@ -264,7 +265,9 @@ def build(n: int, segments: int, seed: int) -> tuple[WireTable, dict[str, int]]:
 def _use_cases(table: WireTable, bus: Bus) -> tuple[DynamoProfileRepository, Segments]:
     repo = DynamoProfileRepository(table, "bench")  # type: ignore[arg-type]
     publisher = EventBridgePublisher(bus, "bench")  # type: ignore[arg-type]
-    segs = Segments(repo, repo, repo, repo, SegmentCache(repo), publisher, lambda: NOW)
+    segs = Segments(
+        repo, repo, repo, repo, SegmentLists(), SegmentCache(repo), publisher, lambda: NOW
+    )
     segs.rebuild_recommendations = lambda shop_id, now: None  # type: ignore[method-assign]
     return repo, segs
 

@@ -116,7 +116,7 @@ def wire(a: SegmenterAdapters) -> SegmenterContainer:
     """Build each use case once, from the adapters (the composition root)."""
     table = a.profiles
     cache = SegmentCache(table)
-    segments = Segments(table, table, table, table, cache, a.publisher, a.clock)
+    segments = Segments(table, table, table, table, a.analytics.store, cache, a.publisher, a.clock)
     assert isinstance(table, ScanSegments), "the table adapter reads scan segments too"
     return SegmenterContainer(
         adapters=a,

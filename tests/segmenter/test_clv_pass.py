@@ -189,7 +189,7 @@ def test_a_small_shop_gets_no_scores_and_the_reason() -> None:
     )
     # Then nobody is scored, and the reason names the threshold
     assert summary.clv_scored == 0 and data.written == {}
-    assert summary.clv_refused is not None and "min_customers is 120" in summary.clv_refused
+    assert summary.clv_refused is not None and "120 customers with an order" in summary.clv_refused
     assert store.json["facts"]["facts"]["clv"] == [{"scored": 0, "refused": summary.clv_refused}]
     # And the snapshot and reports were still computed
     assert store.json["status"]["status"] == "ready"

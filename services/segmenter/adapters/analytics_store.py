@@ -14,20 +14,25 @@ and the status of each shop's pass.
   and per month since the first (retention), with their customer ids
 - ``reports/shop=<shop>/facts.json``: the facts of the last pass, with its as-of day
 - ``reports/shop=<shop>/status.json``: queued | running | ready | failed, and when
+- ``segment-lists/shop=<shop>/<segment>.json``: a saved cell's tag and customer ids, from
+  the API call until the event function has tagged them (then deleted)
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import ClientError
 
+from segmenter.services.ports import SegmentLists
+
 SNAPSHOT_TABLES = ("orders", "customers", "customer_states")
 
 
-class AnalyticsStore:
+class AnalyticsStore(SegmentLists):
     """Port. Test fakes subclass it."""
 
     def put_table(self, shop_id: str, table: str, path: Path) -> str:
@@ -61,6 +66,10 @@ def cells_key(shop_id: str, month: str, kind: str = "cells") -> str:
 
 def report_key(shop_id: str, name: str) -> str:
     return f"reports/shop={shop_id}/{name}.json"
+
+
+def listed_key(shop_id: str, segment_id: str) -> str:
+    return f"segment-lists/shop={shop_id}/{segment_id}.json"
 
 
 class S3AnalyticsStore(AnalyticsStore):
@@ -110,3 +119,27 @@ class S3AnalyticsStore(AnalyticsStore):
             raise
         lines = got["Body"].read().decode("utf-8").splitlines()
         return [json.loads(line) for line in lines if line.strip()]
+
+    def put_listed(
+        self, shop_id: str, segment_id: str, tag: str, customer_ids: Sequence[str]
+    ) -> None:
+        body = {"tag": tag, "customer_ids": list(customer_ids)}
+        self._client.put_object(
+            Bucket=self._bucket,
+            Key=listed_key(shop_id, segment_id),
+            Body=json.dumps(body, ensure_ascii=False).encode(),
+            ContentType="application/json",
+        )
+
+    def get_listed(self, shop_id: str, segment_id: str) -> tuple[str, list[str]] | None:
+        try:
+            got = self._client.get_object(Bucket=self._bucket, Key=listed_key(shop_id, segment_id))
+        except ClientError as err:
+            if err.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                return None
+            raise
+        value = json.loads(got["Body"].read())
+        return str(value["tag"]), [str(c) for c in value["customer_ids"]]
+
+    def delete_listed(self, shop_id: str, segment_id: str) -> None:
+        self._client.delete_object(Bucket=self._bucket, Key=listed_key(shop_id, segment_id))

@@ -223,6 +223,7 @@ def _segment_from(d: dict[str, Any]) -> SegmentDefinition:
         description=d.get("description", ""),
         builtin=bool(d.get("builtin", False)),
         created_at=datetime.fromisoformat(d["created_at"]) if d.get("created_at") else None,
+        tagging=bool(d.get("tagging", False)),
     )
 
 
@@ -989,9 +990,22 @@ class DynamoProfileRepository(ProfileRepository, ScanSegments):
                     "builtin": segment.builtin,
                     "created_at": segment.created_at.isoformat() if segment.created_at else None,
                     "member_count": segment.member_count,
+                    "tagging": segment.tagging,
                 }
             ),
         )
+
+    def mark_tagged(self, shop_id: str, segment_id: str) -> None:
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=key(f"SHOP#{shop_id}#SEGDEF", segment_id),
+                UpdateExpression="REMOVE tagging",
+                ConditionExpression="attribute_exists(sk)",
+            )
+        except ClientError as err:
+            if not is_condition_failure(err):
+                raise  # (deleted meanwhile: nothing to bring back)
 
     def delete_segment(self, shop_id: str, segment_id: str) -> None:
         self._client.delete_item(

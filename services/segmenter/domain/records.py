@@ -25,6 +25,9 @@ class SegmentDefinition:
     builtin: bool = False
     created_at: datetime | None = None
     member_count: int | None = None
+    tagging: bool = False
+    """A segment of listed customers whose customers the event function is still tagging:
+    no recompute or event counts it until all are, so it is never `ready` with a part."""
 
     @property
     def status(self) -> str:

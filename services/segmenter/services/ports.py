@@ -149,6 +149,11 @@ class SegmentStore:
     def put_segment(self, shop_id: str, segment: SegmentDefinition) -> None:
         raise NotImplementedError
 
+    def mark_tagged(self, shop_id: str, segment_id: str) -> None:
+        """Its listed customers are all tagged: recomputes count it from now on. A segment
+        deleted meanwhile stays deleted."""
+        raise NotImplementedError
+
     def delete_segment(self, shop_id: str, segment_id: str) -> None:
         raise NotImplementedError
 
@@ -170,6 +175,23 @@ class SegmentStore:
 
     def forget_member_count(self, shop_id: str, segment_id: str) -> None:
         """The segment's count is not known (yet): it reads as computing."""
+        raise NotImplementedError
+
+
+class SegmentLists:
+    """The customer ids of a segment of listed customers, kept as one object from the API
+    call until the event function has tagged them all."""
+
+    def put_listed(
+        self, shop_id: str, segment_id: str, tag: str, customer_ids: Sequence[str]
+    ) -> None:
+        raise NotImplementedError
+
+    def get_listed(self, shop_id: str, segment_id: str) -> tuple[str, list[str]] | None:
+        """(tag, customer ids); None when no list is kept for the segment."""
+        raise NotImplementedError
+
+    def delete_listed(self, shop_id: str, segment_id: str) -> None:
         raise NotImplementedError
 
 

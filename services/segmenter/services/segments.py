@@ -26,7 +26,13 @@ from segmenter.domain.model import Profile, RfmScore
 from segmenter.domain.recommend import build_model
 from segmenter.domain.records import DerivedChange, SegmentDefinition
 from segmenter.domain.segments import builtin, rfm
-from segmenter.services.ports import ProductStore, ProfileStore, SegmentStore, SettingStore
+from segmenter.services.ports import (
+    ProductStore,
+    ProfileStore,
+    SegmentLists,
+    SegmentStore,
+    SettingStore,
+)
 from shared.adapters.dynamodb import Position
 from shared.adapters.eventbridge import EventPublisher
 from shared.contracts import details
@@ -46,10 +52,12 @@ SEGMENT_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 MAX_CUSTOM_SEGMENTS = 50
 """Per shop, besides the built-ins: bounds the membership changes one event can cause (an
 event is one DynamoDB transaction of at most 100 items)."""
-MAX_LISTED_CUSTOMERS = 2_000
-"""A segment of listed customers tags each in the API call (one conditional write per
-customer): bounded so the call ends well within the API's 29 s."""
 _log = get_logger("kizuna.segments")
+
+
+def _check_id(segment_id: str) -> None:
+    if not SEGMENT_ID.match(segment_id) or segment_id.startswith("builtin"):
+        raise InvalidInput("segment id must be 1-63 of a-z, 0-9, '_' or '-'", field="segment_id")
 
 
 def builtin_definitions() -> list[SegmentDefinition]:
@@ -81,11 +89,14 @@ class SegmentCache:
 
     def segments(self, shop_id: str, known: Iterable[str] = ()) -> list[CompiledSegment]:
         """The shop's segments; re-read when the cache is old or lacks one of `known` (a
-        segment created in another process within the minute)."""
+        segment created in another process within the minute). A segment still tagging
+        its listed customers is left out: nothing counts it or lists its members yet."""
         cached = self._by_shop.fresh(shop_id)
         if cached is not None and set(known) <= {s.segment_id for s in cached.value}:
             return cached.value
-        custom = compile_segments((d.segment_id, d.rule) for d in self._repo.list_segments(shop_id))
+        custom = compile_segments(
+            (d.segment_id, d.rule) for d in self._repo.list_segments(shop_id) if not d.tagging
+        )
         compiled = [*self._builtin, *custom]
         self._by_shop.put(shop_id, compiled)
         return compiled
@@ -141,6 +152,7 @@ class Segments:
         store: SegmentStore,
         settings: SettingStore,
         products: ProductStore,
+        lists: SegmentLists,
         cache: SegmentCache,
         publisher: EventPublisher,
         clock: Callable[[], datetime],
@@ -149,6 +161,7 @@ class Segments:
         self._store = store
         self._settings = settings
         self._products = products
+        self._lists = lists
         self._cache = cache
         self._publisher = publisher
         self._clock = clock
@@ -228,14 +241,16 @@ class Segments:
     def create(
         self, shop_id: str, segment_id: str, name: str, rule: dict[str, Any], description: str
     ) -> SegmentDefinition:
-        if not SEGMENT_ID.match(segment_id) or segment_id.startswith("builtin"):
-            raise InvalidInput(
-                "segment id must be 1-63 of a-z, 0-9, '_' or '-'", field="segment_id"
-            )
+        _check_id(segment_id)
         parse_rule(rule)  # a RuleError names the bad node
         self._check_new(shop_id, segment_id)
+        definition = SegmentDefinition(segment_id, name, rule, description, False, self._clock())
+        return self._put_new(shop_id, definition)
+
+    def _put_new(self, shop_id: str, definition: SegmentDefinition) -> SegmentDefinition:
+        """Stores a checked definition and asks the event function to count it."""
         now = self._clock()
-        definition = SegmentDefinition(segment_id, name, rule, description, False, now)
+        segment_id = definition.segment_id
         self._store.put_segment(shop_id, definition)
         self._store.forget_member_count(shop_id, segment_id)  # a deleted namesake's count
         self._cache.invalidate(shop_id)
@@ -273,36 +288,52 @@ class Segments:
         customer_ids: Sequence[str],
     ) -> SegmentDefinition:
         """A segment of exactly these customers (an earlier month's cell, which no rule
-        over today's profiles can name): each gets `tag`, and the segment is `tags
-        contains tag`, so it works everywhere a segment does (campaigns, journeys,
-        exports). Checked before any tag is written; a retry tags nobody twice."""
-        if not SEGMENT_ID.match(segment_id) or segment_id.startswith("builtin"):
-            raise InvalidInput(
-                "segment id must be 1-63 of a-z, 0-9, '_' or '-'", field="segment_id"
-            )
-        if len(customer_ids) > MAX_LISTED_CUSTOMERS:
-            raise InvalidInput(
-                f"a cell of {len(customer_ids)} customers is more than the "
-                f"{MAX_LISTED_CUSTOMERS} one segment of listed customers may hold",
-                field="cell",
-            )
+        over today's profiles can name), of any size: the segment is `tags contains tag`,
+        so it works everywhere a segment does (campaigns, journeys, exports). The call
+        checks, keeps the ids as one object and stores the definition as `tagging`; the
+        event function tags the customers (`recompute_requested`), then counts it."""
+        _check_id(segment_id)
         self._check_new(shop_id, segment_id)
-        for customer_id in customer_ids:
-            self._profiles.add_tag(shop_id, customer_id, tag)
+        self._lists.put_listed(shop_id, segment_id, tag, sorted(set(customer_ids)))
         rule = {"all": [{"field": "tags", "op": "contains", "value": tag}]}
-        return self.create(shop_id, segment_id, name, rule, description)
+        definition = SegmentDefinition(
+            segment_id, name, rule, description, False, self._clock(), tagging=True
+        )
+        return self._put_new(shop_id, definition)
 
     def recompute_requested(self, shop_id: str, segment_id: str) -> dict[str, Any]:
         """The recompute a segment's creation asked for (the event function's, not the API
-        call's). Redo-safe like every recompute: a redelivered request computes again."""
+        call's), after tagging its listed customers if it has them. Redo-safe like every
+        recompute: a redelivered request computes again and tags nobody twice."""
+        tagged = self._tag_listed(shop_id, segment_id)
         summary = self.recompute(shop_id, self._clock())
-        return {"shop": shop_id, "segment_id": segment_id, **summary.as_dict()}
+        return {"shop": shop_id, "segment_id": segment_id, "tagged": tagged, **summary.as_dict()}
+
+    def _tag_listed(self, shop_id: str, segment_id: str) -> int:
+        """Tags a `tagging` segment's listed customers (a conditional write each: one tagged
+        by an earlier, stopped delivery is not tagged again), then lets recomputes count
+        it and drops the list. How many were tagged now."""
+        stored = {d.segment_id: d for d in self._store.list_segments(shop_id)}
+        definition = stored.get(segment_id)
+        if definition is None or not definition.tagging:
+            return 0
+        listed = self._lists.get_listed(shop_id, segment_id)
+        if listed is None:
+            raise RuntimeError(f"segment {segment_id} is tagging but its list is missing")
+        tag, customer_ids = listed
+        tagged = sum(self._profiles.add_tag(shop_id, c, tag) for c in customer_ids)
+        self._store.mark_tagged(shop_id, segment_id)
+        self._lists.delete_listed(shop_id, segment_id)
+        self._cache.invalidate(shop_id)
+        return tagged
 
     def delete(self, shop_id: str, segment_id: str) -> None:
         definition = self.get(shop_id, segment_id)
         if definition.builtin:
             raise Conflict("built-in segments cannot be deleted", field="segment_id")
         self._store.delete_segment(shop_id, segment_id)
+        if definition.tagging:
+            self._lists.delete_listed(shop_id, segment_id)
         self._cache.invalidate(shop_id)
 
     def members(

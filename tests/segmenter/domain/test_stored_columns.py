@@ -42,7 +42,13 @@ from segmenter.domain.records import DerivedChange
 from segmenter.domain.segments import rfm
 from segmenter.domain.segments.batch import KIND_ORDER, ProfileTable, rfm_pools, supports
 from segmenter.domain.segments.stored import StoredColumns, StoredProfiles
-from segmenter.services.ports import ProductStore, ProfileStore, SegmentStore, SettingStore
+from segmenter.services.ports import (
+    ProductStore,
+    ProfileStore,
+    SegmentLists,
+    SegmentStore,
+    SettingStore,
+)
 from segmenter.services.segments import SegmentCache, Segments, builtin_definitions
 from shared.adapters.dynamodb import from_item
 from shared.adapters.eventbridge import EventPublisher
@@ -413,7 +419,16 @@ def _use_case(recorder: Recorder) -> Segments:
     def clock() -> datetime:
         raise AssertionError("the apply step is given its instant")
 
-    return Segments(recorder, recorder, recorder, recorder, SegmentCache(recorder), recorder, clock)
+    return Segments(
+        recorder,
+        recorder,
+        recorder,
+        recorder,
+        SegmentLists(),
+        SegmentCache(recorder),
+        recorder,
+        clock,
+    )
 
 
 def test_a_rule_the_columns_cannot_run_is_left_to_the_profile_path() -> None:
