@@ -253,6 +253,18 @@ def clv_command(
         }
         sys.stdout.write(json.dumps(refusal, indent=2) + "\n")
         raise typer.Exit(1) from None
+    for name, part, example in (
+        ("BG/NBD", model.bgnbd, "purchase rates that hardly vary between customers"),
+        ("Gamma-Gamma", model.gamma_gamma, "spend that hardly varies between customers"),
+    ):
+        if not part.converged:
+            _err.print(
+                f"warning: the {name} fit did not converge (its parameters may sit at a "
+                f"boundary, e.g. {example}); read its predictions with care",
+                style="yellow",
+                markup=False,
+                soft_wrap=True,
+            )
     if out is not None:
         write_predictions(model, data.customer_ids, out)
         _err.print(f"Predictions for {summary.size:,} customers written to {out}")

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import csv
 import json
+import random
 import subprocess
 import sys
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +43,7 @@ def test_cdnow_through_the_command_reproduces_the_paper(tmp_path: Path) -> None:
     assert (report["customers"], report["repeaters"], report["transactions"]) == (2357, 946, 6919)
     bg = report["bg_nbd"]
     assert bg["converged"] and bg["n"] == 2357
+    assert "did not converge" not in result.stderr
     for name, published in (("r", 0.243), ("alpha", 4.414), ("a", 0.793), ("b", 2.426)):
         assert bg[name] == pytest.approx(published, abs=5e-4), name
     assert bg["log_likelihood"] == pytest.approx(-9582.43, abs=0.05)
@@ -97,3 +100,25 @@ def test_a_bad_row_is_refused_with_its_line_and_column(tmp_path: Path) -> None:
     assert "line 3: date" in result.stderr
     assert "[red]" not in result.stderr  # the words, not Rich's markup
     assert result.stdout == ""
+
+
+@pytest.mark.usefixtures("aws_credentials")
+def test_a_fit_that_does_not_converge_is_flagged_not_reported_as_a_plain_success(
+    tmp_path: Path,
+) -> None:
+    # Given 600 customers whose every order is ¥5,000 (no spread of spend to fit)
+    draw = random.Random(1)
+    lines = ["customer_id,date,amount"]
+    for c in range(600):
+        for _ in range(draw.choice([1, 1, 2, 3, 4])):
+            day = date(2024, 1, 1) + timedelta(days=draw.randint(0, 500))
+            lines.append(f"c{c},{day},5000")
+    flat = tmp_path / "flat.csv"
+    flat.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    # When the analyst fits it
+    result = kizuna("--transactions", str(flat), "--calibration-end", "2025-06-30")
+    # Then the report still comes, saying Gamma-Gamma did not converge, and the terminal
+    # says so in one line of words
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["gamma_gamma"]["converged"] is False
+    assert "warning: the Gamma-Gamma fit did not converge" in result.stderr.splitlines()[0]
