@@ -129,6 +129,8 @@ def test_the_ltv_page_shows_ltv_and_channels_and_takes_ad_spend_by_form_and_csv(
     row = page.locator("#ltv-channel tbody tr", has_text="web")
     assert row.locator("td").nth(3).inner_text() == f"¥{round(web['ltv_365d']):,}"
     assert page.locator("#ad-spend").inner_text() == "広告費はまだ入力されていません。"
+    # And the page says why a 365-day LTV may exceed the lifetime one (matured customers)
+    assert page.get_by_text("365日LTVが累計を上回ることがあります", exact=False).count() == 1
 
     # When they enter instagram's October spend by the form
     page.fill("#spend-channel", "instagram")

@@ -564,6 +564,7 @@
       const rows = ltv.rows.filter((r) => r.dimension === dimension);
       const most = Math.max(1, ...rows.map((r) => r.ltv_365d || 0));
       main.append(el("h2", { text: t("ltv_by." + dimension) }));
+      if (dimension === LTV_DIMENSIONS[0]) main.append(el("p", { class: "muted", text: t("ltv.windows_help") }));
       main.append(el("div", { class: "card" }, table([t("ltv_key." + dimension), t("table.customers"), ...LTV_WINDOWS.map((w) => t("ltv_window." + w))],
         rows.map((r) => [drillLink(dimension, r.key, keyLabel(dimension, r.key)), num(r.customers), ...LTV_WINDOWS.map((w) => w === "365d" && r.ltv_365d !== null ? withBar(yen(r.ltv_365d), r.ltv_365d, most, "#b8860b") : yen(r["ltv_" + w]))]),
         { id: "ltv-" + dimension.replace("_", "-") })));
