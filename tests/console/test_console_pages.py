@@ -731,6 +731,13 @@ def test_the_deliveries_page_shows_recent_sends_per_channel_and_status(
     page.click("#deliveries-newest")
     page.wait_for_selector("main[data-view=deliveries][data-ready=true] #deliveries-older")
     assert page.locator(customers).all_inner_texts() == [d["customer_id"] for d in first.json()]
+    assert page.locator("#deliveries-empty").count() == 0
+
+    # And a status nothing has (no dead letter here) says so in words, not empty tables
+    assert not [d for d in log if d["status"] == "dead_letter"]
+    console.go("#/deliveries/dead_letter", "deliveries")
+    assert page.locator("#deliveries tbody tr").count() == 0
+    assert page.locator("#deliveries-empty").inner_text() == "表示できる配信はまだありません。"
     assert console.errors == [] and console.other_hosts() == []
     console.close()
 

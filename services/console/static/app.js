@@ -1172,6 +1172,7 @@
     ]);
     const channels = [...new Set(log.map((d) => d.channel))].sort();
     const seen = DELIVERY_STATUSES.filter((st) => log.some((d) => d.status === st));
+    if (!log.length) main.append(el("p", { class: "muted", id: "deliveries-empty", text: t("deliveries.none") }));
     main.append(el("h2", { text: t("deliveries.per_channel") }));
     main.append(el("div", { class: "card" }, table([t("table.channel"), ...seen.map((st) => t("delivery." + st)), t("table.total")],
       channels.map((ch) => [ch, ...seen.map((st) => num(log.filter((d) => d.channel === ch && d.status === st).length)), num(log.filter((d) => d.channel === ch).length)]),
