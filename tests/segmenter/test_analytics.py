@@ -1017,3 +1017,14 @@ def test_a_cohort_cell_before_the_pass_is_a_202(
         "/v1/analytics/repeat/customers", params={"stage": "2"}, headers=shop.header(shop.reader)
     )
     assert r.status_code == 202 and r.json()["status"] == "not_computed"
+
+
+def test_the_ad_spend_schema_bounds_an_upload_as_the_use_case_does() -> None:
+    """Given the API's ad spend schema, which writes its row limit out (no use case is
+    imported at cold start)
+    When it is compared with the use case's limit
+    Then they are the same."""
+    from segmenter.entrypoints import analytics_routes
+    from segmenter.services import analytics
+
+    assert analytics_routes.MAX_AD_SPEND_ROWS == analytics.MAX_AD_SPEND_ROWS

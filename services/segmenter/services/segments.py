@@ -12,25 +12,16 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from segmenter.domain.errors import SegmentLimitReached
-from segmenter.domain.membership import (
-    CompiledSegment,
-    compile_segments,
-    memberships,
-    shop_memberships,
-    shop_rfm,
-)
 from segmenter.domain.model import Profile, RfmScore
-from segmenter.domain.recommend import build_model
 from segmenter.domain.records import DerivedChange, SegmentDefinition
 from segmenter.domain.segments import builtin, rfm
 from segmenter.services.ports import ProductStore, ProfileStore, SegmentStore, SettingStore
 from shared.adapters.dynamodb import Position
 from shared.adapters.eventbridge import EventPublisher
-from shared.contracts import details
-from shared.contracts.envelope import EventEnvelope, derived_event_id
 from shared.errors import Conflict, InvalidInput, NotFound
 from shared.log import get_logger
 from shared.scheduled import for_each_shop
@@ -38,9 +29,11 @@ from shared.segment_rules.facts import CLV_FIELDS
 from shared.segment_rules.rules import parse_rule, rule_activity_windows, rule_fields
 from shared.ttl_cache import TtlCache
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # membership, recommendations and the event contracts load on first use
+    from segmenter.domain.membership import CompiledSegment
     from segmenter.domain.segments.batch import RfmPools
     from segmenter.domain.segments.stored import StoredProfiles
+    from shared.contracts.envelope import EventEnvelope
 
 SEGMENT_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 MAX_CUSTOM_SEGMENTS = 50
@@ -77,11 +70,20 @@ class SegmentCache:
     ) -> None:
         self._repo = repo
         self._by_shop: TtlCache[str, list[CompiledSegment]] = TtlCache(ttl_seconds, monotonic)
-        self._builtin = compile_segments((d.segment_id, d.rule) for d in builtin_definitions())
+
+    @cached_property
+    def _builtin(self) -> list[CompiledSegment]:
+        """The built-in rules, compiled when an event or preview first needs them (a list
+        of segments does not)."""
+        from segmenter.domain.membership import compile_segments
+
+        return compile_segments((d.segment_id, d.rule) for d in builtin_definitions())
 
     def segments(self, shop_id: str, known: Iterable[str] = ()) -> list[CompiledSegment]:
         """The shop's segments; re-read when the cache is old or lacks one of `known` (a
         segment created in another process within the minute)."""
+        from segmenter.domain.membership import compile_segments
+
         cached = self._by_shop.fresh(shop_id)
         if cached is not None and set(known) <= {s.segment_id for s in cached.value}:
             return cached.value
@@ -95,6 +97,8 @@ class SegmentCache:
     ) -> tuple[frozenset[str], list[str], list[str]]:
         """(segments now, entered, exited) for a profile whose stored `segments` were right
         before the event. A segment deleted since is dropped without an exit."""
+        from segmenter.domain.membership import memberships
+
         compiled = self.segments(profile.shop_id, known=profile.segments)
         before = profile.segments & {s.segment_id for s in compiled}
         after = memberships(profile, compiled, now)
@@ -201,6 +205,8 @@ class Segments:
         self, shop_id: str, rule: dict[str, Any], sample: int = 10
     ) -> tuple[int, list[str]]:
         """How many customers a rule matches now, before saving it."""
+        from segmenter.domain.membership import compile_segments, memberships
+
         now = self._clock()
         compiled = compile_segments([("preview", rule)])
         count, ids = 0, list[str]()
@@ -228,6 +234,9 @@ class Segments:
     def create(
         self, shop_id: str, segment_id: str, name: str, rule: dict[str, Any], description: str
     ) -> SegmentDefinition:
+        from shared.contracts import details
+        from shared.contracts.envelope import EventEnvelope, derived_event_id
+
         if not SEGMENT_ID.match(segment_id) or segment_id.startswith("builtin"):
             raise InvalidInput(
                 "segment id must be 1-63 of a-z, 0-9, '_' or '-'", field="segment_id"
@@ -338,6 +347,8 @@ class Segments:
     def refresh(self, shop_id: str, now: datetime | None = None) -> RecomputeSummary:
         """Recompute the shop's segments and rebuild its recommendation model: what the
         API's recompute and the nightly schedule both run."""
+        from segmenter.domain.recommend import build_model
+
         now = now or self._clock()
         summary = self.recompute(shop_id, now)
         model = build_model(self._profiles.iter_profiles(shop_id, now), now)
@@ -346,6 +357,8 @@ class Segments:
 
     def rebuild_recommendations(self, shop_id: str, now: datetime) -> None:
         """The shop's recommendation model from its profiles as they are now."""
+        from segmenter.domain.recommend import build_model
+
         model = build_model(self._profiles.iter_profiles(shop_id, now), now)
         self._products.put_reco_model(shop_id, model)
 
@@ -372,6 +385,8 @@ class Segments:
         written, then the profiles. A run that stops part way leaves the profiles as they
         were, so the next run finds the same transitions, publishes the same ids
         (consumers drop the repeats) and finishes the writes."""
+        from segmenter.domain.membership import shop_rfm
+
         self._cache.invalidate(shop_id)
         compiled = self._cache.segments(shop_id)
         profiles = list(self._profiles.iter_profiles(shop_id, now))
@@ -391,6 +406,8 @@ class Segments:
         """Tonight's scores and memberships of `profiles` (the whole shop, or one fan-out
         child's share of it), published and written in the redo-safe order `recompute`
         describes; the counts are these profiles' only (the caller stores them)."""
+        from segmenter.domain.membership import shop_memberships
+
         known = frozenset(s.segment_id for s in compiled)
         changes: list[DerivedChange] = []
         ranks: dict[str, int] = {}
@@ -524,6 +541,9 @@ def _membership_envelope(
 ) -> EventEnvelope:
     """The id names the transition and the profile version it was computed from: a rerun
     after a crash derives the same id, a later real re-entry a new one."""
+    from shared.contracts import details
+    from shared.contracts.envelope import EventEnvelope, derived_event_id
+
     detail = details.SegmentMembershipChanged(
         segment_id=segment_id, customer_id=profile.customer_id
     )
