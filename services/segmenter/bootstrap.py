@@ -159,39 +159,77 @@ def wire(a: SegmenterAdapters) -> SegmenterContainer:
 
 
 def build(settings: Settings | None = None) -> SegmenterContainer:
-    from segmenter.adapters.analytics_data import DynamoAnalyticsData
-    from segmenter.adapters.analytics_store import S3AnalyticsStore
-    from segmenter.adapters.campaign_results import DynamoCampaignResults
-    from segmenter.adapters.journey_results import MessengerJourneyResults
-    from segmenter.adapters.nightly_runs import S3NightlyRuns
+    """The real adapters: the table's and the key store's now, each other one (and its
+    module) on first use."""
     from segmenter.adapters.repository import DynamoProfileRepository
-    from segmenter.adapters.rights import DynamoPersonalData
-    from shared import aws
-    from shared.adapters.erasures import DynamoErasureLog
-    from shared.adapters.eventbridge import EventBridgePublisher
     from shared.auth.store import DynamoKeyStore
+    from shared.first_use import on_first_use
     from shared.settings import get_settings
 
     settings = settings or get_settings()
-    session = aws.session(settings.aws_region)
-    dynamodb = aws.client(session, "dynamodb")
+    real = _RealAdapters(settings)
+    dynamodb = real.dynamodb
     return wire(
         SegmenterAdapters(
             settings=settings,
             keys=DynamoKeyStore(dynamodb, settings.platform_table),
             profiles=DynamoProfileRepository(dynamodb, settings.segmenter_table),
-            publisher=EventBridgePublisher(aws.client(session, "events"), settings.event_bus_name),
-            personal_data=DynamoPersonalData(dynamodb, settings.segmenter_table),
-            erasures=DynamoErasureLog(dynamodb, settings.segmenter_table, "segmenter"),
-            runs=S3NightlyRuns(aws.client(session, "s3"), settings.analytics_bucket),
-            analytics=AnalyticsPorts(
-                data=DynamoAnalyticsData(dynamodb, settings.segmenter_table),
-                store=S3AnalyticsStore(aws.client(session, "s3"), settings.analytics_bucket),
-                campaigns=DynamoCampaignResults(dynamodb, settings.messenger_table),
-                journeys=MessengerJourneyResults(
-                    settings.messenger_api_url or settings.public_base_url,
-                    settings.signing_secret.get_secret_value(),
-                ),
-            ),
+            publisher=on_first_use(real.publisher),
+            personal_data=on_first_use(real.personal_data),
+            erasures=on_first_use(real.erasures),
+            runs=on_first_use(real.runs),
+            analytics=on_first_use(real.analytics),
         )
     )
+
+
+class _RealAdapters:
+    """Makes each real adapter, importing its module only then (`build` asks on first use)."""
+
+    def __init__(self, settings: Settings) -> None:
+        from shared import aws
+
+        self.settings = settings
+        self.session = aws.session(settings.aws_region)
+        self.dynamodb = aws.client(self.session, "dynamodb")
+
+    def publisher(self) -> EventPublisher:
+        from shared import aws
+        from shared.adapters.eventbridge import EventBridgePublisher
+
+        s = self.settings
+        return EventBridgePublisher(aws.client(self.session, "events"), s.event_bus_name)
+
+    def personal_data(self) -> PersonalDataStore:
+        from segmenter.adapters.rights import DynamoPersonalData
+
+        return DynamoPersonalData(self.dynamodb, self.settings.segmenter_table)
+
+    def erasures(self) -> ErasureLog:
+        from shared.adapters.erasures import DynamoErasureLog
+
+        return DynamoErasureLog(self.dynamodb, self.settings.segmenter_table, "segmenter")
+
+    def runs(self) -> NightlyRuns:
+        from segmenter.adapters.nightly_runs import S3NightlyRuns
+        from shared import aws
+
+        return S3NightlyRuns(aws.client(self.session, "s3"), self.settings.analytics_bucket)
+
+    def analytics(self) -> AnalyticsPorts:
+        from segmenter.adapters.analytics_data import DynamoAnalyticsData
+        from segmenter.adapters.analytics_store import S3AnalyticsStore
+        from segmenter.adapters.campaign_results import DynamoCampaignResults
+        from segmenter.adapters.journey_results import MessengerJourneyResults
+        from shared import aws
+
+        s = self.settings
+        return AnalyticsPorts(
+            data=DynamoAnalyticsData(self.dynamodb, s.segmenter_table),
+            store=S3AnalyticsStore(aws.client(self.session, "s3"), s.analytics_bucket),
+            campaigns=DynamoCampaignResults(self.dynamodb, s.messenger_table),
+            journeys=MessengerJourneyResults(
+                s.messenger_api_url or s.public_base_url,
+                s.signing_secret.get_secret_value(),
+            ),
+        )

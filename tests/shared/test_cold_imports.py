@@ -61,6 +61,12 @@ SEGMENTER_UNTIL_REACHED = (
 )
 """What the segmenter's API imports only when a request first reaches it."""
 SEGMENTER_UNTIL_CALLED = (
+    "segmenter.adapters.analytics_data",
+    "segmenter.adapters.analytics_store",
+    "segmenter.adapters.campaign_results",
+    "segmenter.adapters.journey_results",
+    "segmenter.adapters.nightly_runs",
+    "segmenter.adapters.rights",
     "segmenter.services.analytics",
     "segmenter.services.clv",
     "segmenter.services.customers",
@@ -71,7 +77,7 @@ SEGMENTER_UNTIL_CALLED = (
     "segmenter.domain.membership",
     "segmenter.domain.recommend",
 )
-"""What the segmenter's container imports only when a use case is first called."""
+"""What the segmenter's container imports only when a use case or adapter is first used."""
 WEB = ("fastapi", "starlette", "mangum")
 """What only the API handlers import."""
 
@@ -141,8 +147,9 @@ def test_the_segmenter_api_imports_its_use_cases_with_the_first_request() -> Non
 def test_the_segmenter_wires_its_use_cases_on_first_use() -> None:
     """Given a fresh interpreter that imported the segmenter's API
     When its container is built (the first request of a cold start)
-    Then no use case is imported yet: `segmenter/bootstrap.py` wires each when a route
-    first calls it, so a list of segments loads no ingest, nightly or membership code."""
+    Then no use case, nor an adapter but the table's, is imported yet:
+    `segmenter/bootstrap.py` wires each when a route first calls it, so a list of
+    segments loads no ingest, nightly, membership or analytics code."""
     modules = _cold("segmenter.entrypoints.api", "segmenter.bootstrap")["modules"]
     assert _loaded(modules, SEGMENTER_UNTIL_CALLED) == []
 
