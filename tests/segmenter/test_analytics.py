@@ -1028,3 +1028,12 @@ def test_the_ad_spend_schema_bounds_an_upload_as_the_use_case_does() -> None:
     from segmenter.services import analytics
 
     assert analytics_routes.MAX_AD_SPEND_ROWS == analytics.MAX_AD_SPEND_ROWS
+
+
+def test_the_report_path_names_every_report_and_only_them() -> None:
+    """Given the API's report names, written out for the path's schema
+    When they are compared with the reports the views compute
+    Then they are the same."""
+    from segmenter.entrypoints import analytics_routes
+
+    assert set(analytics_routes.ReportName.__args__) == set(REPORTS)  # type: ignore[attr-defined]

@@ -55,6 +55,7 @@ MESSENGER_UNTIL_REACHED = (
 SEGMENTER_UNTIL_REACHED = (
     "segmenter.adapters.repository",
     "segmenter.services",
+    "segmenter.domain.analytics",
     "segmenter.domain.commands",
     "segmenter.domain.membership",
     "segmenter.domain.recommend",

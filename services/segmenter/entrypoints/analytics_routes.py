@@ -12,8 +12,6 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import ConfigDict, Field, ValidationError
 
-from segmenter.domain.analytics.cells import Cell, cell_of
-from segmenter.domain.analytics.views import REPORTS, AdSpend, Period
 from segmenter.entrypoints.deps import Container
 from segmenter.entrypoints.schemas import SegmentPublic
 from shared.errors import InvalidInput
@@ -28,6 +26,8 @@ from shared.http.types import Schema
 
 if TYPE_CHECKING:  # the use cases are imported by the routes that call them, not at cold start
     from segmenter.bootstrap import AnalyticsPorts, SegmenterContainer
+    from segmenter.domain.analytics.cells import Cell
+    from segmenter.domain.analytics.views import AdSpend, Period
     from segmenter.services import analytics
 
 MAX_AD_SPEND_ROWS = 10_000
@@ -47,7 +47,7 @@ ReportName = Literal[
     "lifecycle",
     "forecast",
 ]
-assert set(ReportName.__args__) == set(REPORTS)  # type: ignore[attr-defined]
+"""`views.REPORTS`, written out for the path's schema (a test keeps them equal)."""
 CellReport = Literal[
     "list-analysis",
     "calendar",
@@ -163,6 +163,9 @@ class CellIn(Schema):
     end: Month | None = Field(default=None, alias="to")
 
     def cell(self, report: str) -> Cell:
+        from segmenter.domain.analytics.cells import cell_of
+        from segmenter.domain.analytics.views import Period
+
         return cell_of(
             report,
             self.month,
@@ -202,7 +205,10 @@ def _cell_query(report: Annotated[CellReport, Path()], q: Annotated[CellIn, Quer
     return q.cell(report)
 
 
-CellParam = Annotated[Cell, Depends(_cell_query)]
+if TYPE_CHECKING:
+    CellParam = Annotated[Cell, Depends(_cell_query)]
+else:  # the analytics domain is imported with the first cell asked for, not at cold start
+    CellParam = Annotated[Any, Depends(_cell_query)]
 
 
 @router.post("/refresh", status_code=202)
@@ -238,6 +244,7 @@ async def put_ad_spend(request: Request, principal: SegmentsWriter, c: Container
 def ad_spend_entries(raw: bytes, content_type: str) -> list[AdSpend]:
     """The entries of an ad spend body, CSV or JSON by its content type (a 422 naming the
     field otherwise)."""
+    from segmenter.domain.analytics.views import AdSpend
     from segmenter.services import analytics
 
     if content_type.split(";", maxsplit=1)[0].strip() == "text/csv":
@@ -406,6 +413,7 @@ def get_report(
 ) -> Any:
     """A report over the months `from`..`to` (YYYY-MM, by cohort or calendar month), from
     the last analytics pass. 202 while it has not been computed."""
+    from segmenter.domain.analytics.views import Period
     from segmenter.services import analytics
 
     if start and end and start > end:
