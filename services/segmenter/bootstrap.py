@@ -1,40 +1,40 @@
-"""Composition root: wires the segmenter's real adapters (or the fakes a test passes)."""
+"""Composition root: wires the segmenter's real adapters (or the fakes a test passes).
+
+Each use case is wired on first use, once per container: a request imports and builds
+only what it calls (a cold start's first request lists segments, and never loads the
+ingest or nightly code)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
-from segmenter.adapters.analytics_data import AnalyticsData, DynamoAnalyticsData
-from segmenter.adapters.analytics_store import AnalyticsStore, S3AnalyticsStore
-from segmenter.adapters.campaign_results import CampaignResults, DynamoCampaignResults
-from segmenter.adapters.journey_results import (
-    JourneyResults,
-    MessengerJourneyResults,
-    NoJourneyResults,
-)
-from segmenter.adapters.nightly_runs import S3NightlyRuns
-from segmenter.adapters.repository import DynamoProfileRepository
-from segmenter.adapters.rights import DynamoPersonalData
-from segmenter.services.customers import Customers
-from segmenter.services.ingest import Ingest
-from segmenter.services.nightly import NightlyFanout
-from segmenter.services.ports import (
-    NightlyRuns,
-    PersonalDataStore,
-    ProfileRepository,
-    ScanSegments,
-)
-from segmenter.services.rights import Rights
-from segmenter.services.segments import SegmentCache, Segments
-from shared import aws
 from shared import clock as shared_clock
-from shared.adapters.erasures import DynamoErasureLog, ErasureLog
-from shared.adapters.eventbridge import EventBridgePublisher, EventPublisher
-from shared.auth.store import DynamoKeyStore, KeyStore
-from shared.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from segmenter.adapters.analytics_data import AnalyticsData
+    from segmenter.adapters.analytics_store import AnalyticsStore
+    from segmenter.adapters.campaign_results import CampaignResults
+    from segmenter.adapters.journey_results import JourneyResults
+    from segmenter.services.customers import Customers
+    from segmenter.services.ingest import Ingest
+    from segmenter.services.nightly import NightlyFanout
+    from segmenter.services.ports import NightlyRuns, PersonalDataStore, ProfileRepository
+    from segmenter.services.rights import Rights
+    from segmenter.services.segments import SegmentCache, Segments
+    from shared.adapters.erasures import ErasureLog
+    from shared.adapters.eventbridge import EventPublisher
+    from shared.auth.store import KeyStore
+    from shared.settings import Settings
+
+
+def _no_journeys() -> JourneyResults:
+    from segmenter.adapters.journey_results import NoJourneyResults
+
+    return NoJourneyResults()
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ class AnalyticsPorts:
     data: AnalyticsData
     store: AnalyticsStore
     campaigns: CampaignResults
-    journeys: JourneyResults = field(default_factory=NoJourneyResults)
+    journeys: JourneyResults = field(default_factory=_no_journeys)
     """Journey results for the ROI report (the messenger's stats API in `build`)."""
 
 
@@ -67,15 +67,58 @@ class SegmenterAdapters:
 
 @dataclass(frozen=True)
 class SegmenterContainer:
-    """The segmenter's use cases, each wired once from the adapters (`wire`)."""
+    """The segmenter's use cases, each wired once from the adapters, on first use."""
 
     adapters: SegmenterAdapters
-    cache: SegmentCache
-    ingest: Ingest
-    customers: Customers
-    segments: Segments
-    rights: Rights
-    nightly: NightlyFanout
+
+    @cached_property
+    def cache(self) -> SegmentCache:
+        """The compiled segments, shared by ingest and the segment use cases."""
+        from segmenter.services.segments import SegmentCache
+
+        return SegmentCache(self.adapters.profiles)
+
+    @cached_property
+    def ingest(self) -> Ingest:
+        from segmenter.services.ingest import Ingest
+
+        a, table = self.adapters, self.adapters.profiles
+        return Ingest(table, table, table, table, table, a.publisher, a.clock, self.cache)
+
+    @cached_property
+    def customers(self) -> Customers:
+        from segmenter.services.customers import Customers
+
+        table = self.adapters.profiles
+        return Customers(table, table, table)
+
+    @cached_property
+    def segments(self) -> Segments:
+        from segmenter.services.segments import Segments
+
+        a, table = self.adapters, self.adapters.profiles
+        return Segments(
+            table, table, table, table, a.analytics.store, self.cache, a.publisher, a.clock
+        )
+
+    @cached_property
+    def rights(self) -> Rights:
+        from segmenter.services.rights import Rights
+
+        a = self.adapters
+        return Rights(a.profiles, a.personal_data, a.erasures, a.publisher, a.clock)
+
+    @cached_property
+    def nightly(self) -> NightlyFanout:
+        from segmenter.services.nightly import NightlyFanout
+        from segmenter.services.ports import ScanSegments
+
+        a, table = self.adapters, self.adapters.profiles
+        assert isinstance(table, ScanSegments), "the table adapter reads scan segments too"
+        keys = a.keys
+        return NightlyFanout(
+            table, a.runs, self.segments, lambda: [s.shop_id for s in keys.list_shops()]
+        )
 
     @property
     def erasures(self) -> ErasureLog:
@@ -113,45 +156,82 @@ class SegmenterContainer:
 
 
 def wire(a: SegmenterAdapters) -> SegmenterContainer:
-    """Build each use case once, from the adapters (the composition root)."""
-    table = a.profiles
-    cache = SegmentCache(table)
-    segments = Segments(table, table, table, table, a.analytics.store, cache, a.publisher, a.clock)
-    assert isinstance(table, ScanSegments), "the table adapter reads scan segments too"
-    return SegmenterContainer(
-        adapters=a,
-        cache=cache,
-        ingest=Ingest(table, table, table, table, table, a.publisher, a.clock, cache),
-        customers=Customers(table, table, table),
-        segments=segments,
-        rights=Rights(table, a.personal_data, a.erasures, a.publisher, a.clock),
-        nightly=NightlyFanout(
-            table, a.runs, segments, lambda: [s.shop_id for s in a.keys.list_shops()]
-        ),
-    )
+    """The use cases over the adapters (the composition root); each is built on first use."""
+    return SegmenterContainer(adapters=a)
 
 
 def build(settings: Settings | None = None) -> SegmenterContainer:
+    """The real adapters: the table's and the key store's now, each other one (and its
+    module) on first use."""
+    from segmenter.adapters.repository import DynamoProfileRepository
+    from shared.auth.store import DynamoKeyStore
+    from shared.first_use import on_first_use
+    from shared.settings import get_settings
+
     settings = settings or get_settings()
-    session = aws.session(settings.aws_region)
-    dynamodb = aws.client(session, "dynamodb")
+    real = _RealAdapters(settings)
+    dynamodb = real.dynamodb
     return wire(
         SegmenterAdapters(
             settings=settings,
             keys=DynamoKeyStore(dynamodb, settings.platform_table),
             profiles=DynamoProfileRepository(dynamodb, settings.segmenter_table),
-            publisher=EventBridgePublisher(aws.client(session, "events"), settings.event_bus_name),
-            personal_data=DynamoPersonalData(dynamodb, settings.segmenter_table),
-            erasures=DynamoErasureLog(dynamodb, settings.segmenter_table, "segmenter"),
-            runs=S3NightlyRuns(aws.client(session, "s3"), settings.analytics_bucket),
-            analytics=AnalyticsPorts(
-                data=DynamoAnalyticsData(dynamodb, settings.segmenter_table),
-                store=S3AnalyticsStore(aws.client(session, "s3"), settings.analytics_bucket),
-                campaigns=DynamoCampaignResults(dynamodb, settings.messenger_table),
-                journeys=MessengerJourneyResults(
-                    settings.messenger_api_url or settings.public_base_url,
-                    settings.signing_secret.get_secret_value(),
-                ),
-            ),
+            publisher=on_first_use(real.publisher),
+            personal_data=on_first_use(real.personal_data),
+            erasures=on_first_use(real.erasures),
+            runs=on_first_use(real.runs),
+            analytics=on_first_use(real.analytics),
         )
     )
+
+
+class _RealAdapters:
+    """Makes each real adapter, importing its module only then (`build` asks on first use)."""
+
+    def __init__(self, settings: Settings) -> None:
+        from shared import aws
+
+        self.settings = settings
+        self.session = aws.session(settings.aws_region)
+        self.dynamodb = aws.client(self.session, "dynamodb")
+
+    def publisher(self) -> EventPublisher:
+        from shared import aws
+        from shared.adapters.eventbridge import EventBridgePublisher
+
+        s = self.settings
+        return EventBridgePublisher(aws.client(self.session, "events"), s.event_bus_name)
+
+    def personal_data(self) -> PersonalDataStore:
+        from segmenter.adapters.rights import DynamoPersonalData
+
+        return DynamoPersonalData(self.dynamodb, self.settings.segmenter_table)
+
+    def erasures(self) -> ErasureLog:
+        from shared.adapters.erasures import DynamoErasureLog
+
+        return DynamoErasureLog(self.dynamodb, self.settings.segmenter_table, "segmenter")
+
+    def runs(self) -> NightlyRuns:
+        from segmenter.adapters.nightly_runs import S3NightlyRuns
+        from shared import aws
+
+        return S3NightlyRuns(aws.client(self.session, "s3"), self.settings.analytics_bucket)
+
+    def analytics(self) -> AnalyticsPorts:
+        from segmenter.adapters.analytics_data import DynamoAnalyticsData
+        from segmenter.adapters.analytics_store import S3AnalyticsStore
+        from segmenter.adapters.campaign_results import DynamoCampaignResults
+        from segmenter.adapters.journey_results import MessengerJourneyResults
+        from shared import aws
+
+        s = self.settings
+        return AnalyticsPorts(
+            data=DynamoAnalyticsData(self.dynamodb, s.segmenter_table),
+            store=S3AnalyticsStore(aws.client(self.session, "s3"), s.analytics_bucket),
+            campaigns=DynamoCampaignResults(self.dynamodb, s.messenger_table),
+            journeys=MessengerJourneyResults(
+                s.messenger_api_url or s.public_base_url,
+                s.signing_secret.get_secret_value(),
+            ),
+        )

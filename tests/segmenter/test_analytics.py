@@ -1111,3 +1111,23 @@ def test_a_cohort_cell_before_the_pass_is_a_202(
         "/v1/analytics/repeat/customers", params={"stage": "2"}, headers=shop.header(shop.reader)
     )
     assert r.status_code == 202 and r.json()["status"] == "not_computed"
+
+
+def test_the_ad_spend_schema_bounds_an_upload_as_the_use_case_does() -> None:
+    """Given the API's ad spend schema, which writes its row limit out (no use case is
+    imported at cold start)
+    When it is compared with the use case's limit
+    Then they are the same."""
+    from segmenter.entrypoints import analytics_routes
+    from segmenter.services import analytics
+
+    assert analytics_routes.MAX_AD_SPEND_ROWS == analytics.MAX_AD_SPEND_ROWS
+
+
+def test_the_report_path_names_every_report_and_only_them() -> None:
+    """Given the API's report names, written out for the path's schema
+    When they are compared with the reports the views compute
+    Then they are the same."""
+    from segmenter.entrypoints import analytics_routes
+
+    assert set(analytics_routes.ReportName.__args__) == set(REPORTS)  # type: ignore[attr-defined]

@@ -52,6 +52,33 @@ MESSENGER_UNTIL_REACHED = (
     "messenger.services.webhooks",
 )
 """What the messenger imports only when a request or event first reaches it."""
+SEGMENTER_UNTIL_REACHED = (
+    "segmenter.adapters.repository",
+    "segmenter.services",
+    "segmenter.domain.analytics",
+    "segmenter.domain.commands",
+    "segmenter.domain.membership",
+    "segmenter.domain.recommend",
+)
+"""What the segmenter's API imports only when a request first reaches it."""
+SEGMENTER_UNTIL_CALLED = (
+    "segmenter.adapters.analytics_data",
+    "segmenter.adapters.analytics_store",
+    "segmenter.adapters.campaign_results",
+    "segmenter.adapters.journey_results",
+    "segmenter.adapters.nightly_runs",
+    "segmenter.adapters.rights",
+    "segmenter.services.analytics",
+    "segmenter.services.clv",
+    "segmenter.services.customers",
+    "segmenter.services.ingest",
+    "segmenter.services.nightly",
+    "segmenter.services.rights",
+    "segmenter.services.segments",
+    "segmenter.domain.membership",
+    "segmenter.domain.recommend",
+)
+"""What the segmenter's container imports only when a use case or adapter is first used."""
 WEB = ("fastapi", "starlette", "mangum")
 """What only the API handlers import."""
 
@@ -107,6 +134,25 @@ def test_the_messenger_builds_its_adapters_and_use_cases_on_first_use() -> None:
     messages loads the message store only."""
     modules = _cold("messenger.entrypoints.api", "messenger.bootstrap")["modules"]
     assert _loaded(modules, MESSENGER_UNTIL_REACHED) == []
+
+
+def test_the_segmenter_api_imports_its_use_cases_with_the_first_request() -> None:
+    """Given a fresh interpreter
+    When the segmenter's API is imported (the start of its cold start)
+    Then neither its composition root nor an adapter, use case, command or membership
+    module is loaded: the routes, schemas and `deps.build` import them on first use."""
+    modules = _cold("segmenter.entrypoints.api")["modules"]
+    assert _loaded(modules, ("segmenter.bootstrap", *SEGMENTER_UNTIL_REACHED)) == []
+
+
+def test_the_segmenter_wires_its_use_cases_on_first_use() -> None:
+    """Given a fresh interpreter that imported the segmenter's API
+    When its container is built (the first request of a cold start)
+    Then no use case, nor an adapter but the table's, is imported yet:
+    `segmenter/bootstrap.py` wires each when a route first calls it, so a list of
+    segments loads no ingest, nightly, membership or analytics code."""
+    modules = _cold("segmenter.entrypoints.api", "segmenter.bootstrap")["modules"]
+    assert _loaded(modules, SEGMENTER_UNTIL_CALLED) == []
 
 
 def test_an_api_defers_fastapi_s_type_adapters_to_their_first_use() -> None:

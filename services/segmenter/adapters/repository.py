@@ -50,7 +50,6 @@ from segmenter.adapters.codec import (
 )
 from segmenter.domain.errors import ConcurrentUpdate, DuplicateEvent, OrderAlreadyRecorded
 from segmenter.domain.identity import Identifier
-from segmenter.domain.membership import RfmInputs
 from segmenter.domain.model import (
     Activity,
     Order,
@@ -90,6 +89,7 @@ from shared.errors import DependencyFailed
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
+    from segmenter.domain.membership import RfmInputs
     from segmenter.domain.segments.stored import StoredProfiles
 
 EVENT_RETENTION = timedelta(days=90)
@@ -445,6 +445,8 @@ class DynamoProfileRepository(ProfileRepository, ScanSegments):
     def segment_rfm_inputs(self, segment: int, total: int) -> dict[str, RfmInputs]:
         """Scan segment `segment` of `total`, profile items only and only what RFM reads
         (a projection), decoded as `profile_from_dict` decodes those fields."""
+        from segmenter.domain.membership import RfmInputs
+
         found: dict[str, RfmInputs] = {}
         for item in scan_all(
             self._client,

@@ -6,18 +6,14 @@ from __future__ import annotations
 import csv
 import io
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import ConfigDict, Field, ValidationError
 
-from segmenter.bootstrap import AnalyticsPorts, SegmenterContainer
-from segmenter.domain.analytics.cells import Cell, cell_of
-from segmenter.domain.analytics.views import REPORTS, AdSpend, Period
 from segmenter.entrypoints.deps import Container
 from segmenter.entrypoints.schemas import SegmentPublic
-from segmenter.services import analytics, clv
 from shared.errors import InvalidInput
 from shared.http.paging import (
     PAGED_LIST,
@@ -28,6 +24,15 @@ from shared.http.paging import (
 from shared.http.security import SegmentsReader, SegmentsWriter
 from shared.http.types import Schema
 
+if TYPE_CHECKING:  # the use cases are imported by the routes that call them, not at cold start
+    from segmenter.bootstrap import AnalyticsPorts, SegmenterContainer
+    from segmenter.domain.analytics.cells import Cell
+    from segmenter.domain.analytics.views import AdSpend, Period
+    from segmenter.services import analytics
+
+MAX_AD_SPEND_ROWS = 10_000
+"""`analytics.MAX_AD_SPEND_ROWS`, written out so the schema needs no use case (a test
+keeps them equal)."""
 Month = Annotated[str, Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", examples=["2026-04"])]
 ReportName = Literal[
     "ltv",
@@ -42,7 +47,7 @@ ReportName = Literal[
     "lifecycle",
     "forecast",
 ]
-assert set(ReportName.__args__) == set(REPORTS)  # type: ignore[attr-defined]
+"""`views.REPORTS`, written out for the path's schema (a test keeps them equal)."""
 CellReport = Literal[
     "list-analysis",
     "calendar",
@@ -75,7 +80,7 @@ class AdSpendIn(Schema):
 
 class AdSpendPut(Schema):
     model_config = ConfigDict(extra="forbid")
-    entries: list[AdSpendIn] = Field(min_length=1, max_length=analytics.MAX_AD_SPEND_ROWS)
+    entries: list[AdSpendIn] = Field(min_length=1, max_length=MAX_AD_SPEND_ROWS)
 
 
 class AdSpendPublic(Schema):
@@ -158,6 +163,9 @@ class CellIn(Schema):
     end: Month | None = Field(default=None, alias="to")
 
     def cell(self, report: str) -> Cell:
+        from segmenter.domain.analytics.cells import cell_of
+        from segmenter.domain.analytics.views import Period
+
         return cell_of(
             report,
             self.month,
@@ -197,11 +205,16 @@ def _cell_query(report: Annotated[CellReport, Path()], q: Annotated[CellIn, Quer
     return q.cell(report)
 
 
-CellParam = Annotated[Cell, Depends(_cell_query)]
+if TYPE_CHECKING:
+    CellParam = Annotated[Cell, Depends(_cell_query)]
+else:  # the analytics domain is imported with the first cell asked for, not at cold start
+    CellParam = Annotated[Any, Depends(_cell_query)]
 
 
 @router.post("/refresh", status_code=202)
 def post_refresh(principal: SegmentsWriter, c: Container) -> RefreshPublic:
+    from segmenter.services import analytics
+
     status = analytics.request_refresh(_ports(c), c.publisher, principal.shop_id, c.clock())
     return RefreshPublic(status=status["status"], requested_at=status["requested_at"])
 
@@ -222,6 +235,8 @@ async def put_ad_spend(request: Request, principal: SegmentsWriter, c: Container
     """Ad spend per channel and month: JSON `{"entries": [...]}` or a CSV body
     (`Content-Type: text/csv`, header `channel,month,amount`). A (channel, month) sent
     again replaces its amount."""
+    from segmenter.services import analytics
+
     entries = ad_spend_entries(await request.body(), request.headers.get("content-type", ""))
     return AdSpendStored(stored=analytics.put_ad_spend(_ports(c), principal.shop_id, entries))
 
@@ -229,6 +244,9 @@ async def put_ad_spend(request: Request, principal: SegmentsWriter, c: Container
 def ad_spend_entries(raw: bytes, content_type: str) -> list[AdSpend]:
     """The entries of an ad spend body, CSV or JSON by its content type (a 422 naming the
     field otherwise)."""
+    from segmenter.domain.analytics.views import AdSpend
+    from segmenter.services import analytics
+
     if content_type.split(";", maxsplit=1)[0].strip() == "text/csv":
         try:
             text = raw.decode("utf-8")
@@ -252,6 +270,8 @@ def get_ad_spend(
 ) -> list[AdSpendPublic]:
     """The entered ad spend by channel then month, one page at a time (`X-Next-Cursor` →
     `cursor`)."""
+    from segmenter.services import analytics
+
     found, after = analytics.ad_spend_page(_ports(c), principal.shop_id, page.limit, page.position)
     page.next(after)
     return [AdSpendPublic(channel=e.channel, month=e.month, amount=e.amount) for e in found]
@@ -261,12 +281,16 @@ def get_ad_spend(
 def put_message_costs(
     body: MessageCostsPut, principal: SegmentsWriter, c: Container
 ) -> dict[str, float]:
+    from segmenter.services import analytics
+
     costs = {k: v for k, v in body.model_dump().items() if v is not None}
     return analytics.set_message_costs(c.profiles, principal.shop_id, costs)
 
 
 @router.get("/message-costs")
 def get_message_costs(principal: SegmentsReader, c: Container) -> dict[str, float]:
+    from segmenter.services import analytics
+
     return analytics.get_message_costs(c.profiles, principal.shop_id)
 
 
@@ -275,12 +299,16 @@ def put_clv_settings(
     body: ClvSettingsPut, principal: SegmentsWriter, c: Container
 ) -> ClvSettingsPublic:
     """The discount rate the next analytics pass uses for every customer's predicted CLV."""
+    from segmenter.services import clv
+
     stored = clv.set_settings(c.profiles, principal.shop_id, body.monthly_discount_rate)
     return ClvSettingsPublic(**stored)
 
 
 @router.get("/clv-settings")
 def get_clv_settings(principal: SegmentsReader, c: Container) -> ClvSettingsPublic:
+    from segmenter.services import clv
+
     return ClvSettingsPublic(**clv.get_settings(c.profiles, principal.shop_id))
 
 
@@ -299,6 +327,8 @@ def get_cell_customers(
     a time: the list analysis, the calendar diagnosis or the lifecycle flows at `month`'s
     end; a retention cell; a funnel stage, a second-purchase bucket or an LTV row over
     the cohorts of `from`..`to`."""
+    from segmenter.services import analytics
+
     after = decode_cursor(cursor)
     found = analytics.cell_customers(_ports(c), principal.shop_id, cell, limit, after)
     return cell_response(cell, found)
@@ -316,6 +346,8 @@ def post_cell_segment(
     c: Container,
 ) -> Any:
     """Save a cell's customers (any cell the GET lists) as a segment of those customers."""
+    from segmenter.services import analytics
+
     saved = analytics.save_cell_segment(
         _ports(c),
         c.segments,
@@ -331,6 +363,8 @@ def post_cell_segment(
 
 
 def cell_response(cell: Cell, found: analytics.CellCustomers | analytics.ReportPending) -> Any:
+    from segmenter.services import analytics
+
     if isinstance(found, analytics.ReportPending):
         return pending_response(cell.report, found)
     return CellCustomersPublic(
@@ -347,6 +381,8 @@ def cell_response(cell: Cell, found: analytics.CellCustomers | analytics.ReportP
 
 def pending_response(report: str, result: object) -> JSONResponse | None:
     """202 with why a report is not there yet; None when it is."""
+    from segmenter.services import analytics
+
     if not isinstance(result, analytics.ReportPending):
         return None
     body = ReportPendingPublic(
@@ -377,6 +413,9 @@ def get_report(
 ) -> Any:
     """A report over the months `from`..`to` (YYYY-MM, by cohort or calendar month), from
     the last analytics pass. 202 while it has not been computed."""
+    from segmenter.domain.analytics.views import Period
+    from segmenter.services import analytics
+
     if start and end and start > end:
         raise InvalidInput("'from' must not be after 'to'", field="from")
     result = analytics.report(
@@ -392,6 +431,8 @@ def report_response(
     fmt: Literal["json", "csv"],
 ) -> Any:
     """A report as the client asked for it (JSON or CSV), or 202 while it is pending."""
+    from segmenter.services import analytics
+
     if isinstance(result, analytics.ReportPending):
         return pending_response(report, result)
     if fmt == "csv":

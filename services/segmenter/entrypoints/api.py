@@ -10,8 +10,7 @@ from fastapi.responses import StreamingResponse
 from mangum import Mangum
 from pydantic import Field
 
-from segmenter import bootstrap
-from segmenter.entrypoints import analytics_routes
+from segmenter.entrypoints import analytics_routes, deps
 from segmenter.entrypoints.deps import Container
 from segmenter.entrypoints.schemas import (
     BatchResult,
@@ -34,7 +33,6 @@ from segmenter.entrypoints.schemas import (
     SegmentCreate,
     SegmentPublic,
 )
-from segmenter.services import audience, segments
 from shared.http import admin
 from shared.http.app import create_service_app
 from shared.http.paging import (
@@ -183,11 +181,15 @@ def erase_customer(customer_id: str, principal: Admin, c: Container) -> dict[str
 
 @router.get("/segments/rfm-config")
 def get_rfm_config(principal: SegmentsReader, c: Container) -> dict[str, Any]:
+    from segmenter.services import segments
+
     return segments.rfm_config_to(c.segments.rfm_config(principal.shop_id))
 
 
 @router.put("/segments/rfm-config")
 def put_rfm_config(body: RfmConfigIn, principal: SegmentsWriter, c: Container) -> dict[str, Any]:
+    from segmenter.services import segments
+
     config = c.segments.set_rfm_config(principal.shop_id, body.model_dump())
     return segments.rfm_config_to(config)
 
@@ -278,6 +280,8 @@ def export_segment(
     c: Container,
     format: Literal["csv", "hashed"] = "csv",
 ) -> StreamingResponse:
+    from segmenter.services import audience
+
     members = c.segments.member_profiles(principal.shop_id, segment_id)
     return StreamingResponse(
         audience.export_rows(members, format == "hashed"),
@@ -290,7 +294,7 @@ app = create_service_app(
     title="Kizuna segmenter",
     service="segmenter",
     routers=[router, analytics_routes.router, admin.router],
-    container_factory=bootstrap.build,
+    container_factory=deps.build,
     max_body_bytes=lambda: get_settings().max_body_bytes,
 )
 handler = Mangum(app, lifespan="off")

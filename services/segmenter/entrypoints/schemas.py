@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -22,15 +22,6 @@ from pydantic import (
     model_validator,
 )
 
-from segmenter.domain.commands import (
-    ChangeInventory,
-    ChangeOrderStatus,
-    CustomerRef,
-    RecordOrder,
-    RecordView,
-    UpdateCart,
-    UpsertCustomer,
-)
 from segmenter.domain.model import (
     Attributes,
     ClvScore,
@@ -41,12 +32,23 @@ from segmenter.domain.model import (
     Profile,
 )
 from segmenter.domain.segments import rfm
-from segmenter.services.ingest import Ingested
 from shared import clock as shared_clock
 from shared.contracts.channels import Channel
 from shared.contracts.envelope import EVENT_ID_PATTERN
 from shared.errors import Conflict, NotFound
 from shared.http.types import Schema, Timestamp
+
+if TYPE_CHECKING:  # the commands and the ingest result, converted here: imported on first use
+    from segmenter.domain.commands import (
+        ChangeInventory,
+        ChangeOrderStatus,
+        CustomerRef,
+        RecordOrder,
+        RecordView,
+        UpdateCart,
+        UpsertCustomer,
+    )
+    from segmenter.services.ingest import Ingested
 
 ID_PATTERN = r"^[A-Za-z0-9._:\-#/@+]{1,128}$"
 Money = Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=2)]
@@ -114,6 +116,8 @@ class CustomerRefIn(_In):
         )
 
     def to_ref(self) -> CustomerRef:
+        from segmenter.domain.commands import CustomerRef
+
         return CustomerRef(self.customer_id, self.contact())
 
 
@@ -188,6 +192,8 @@ class OrderCreate(_In):
     coupon: str | None = Field(default=None, max_length=64)
 
     def to_command(self, shop_id: str) -> RecordOrder:
+        from segmenter.domain.commands import RecordOrder
+
         c = self.customer
         order = Order(
             order_id=self.order_id,
@@ -238,6 +244,8 @@ class CustomerUpsert(_In):
         return v
 
     def to_command(self, shop_id: str) -> UpsertCustomer:
+        from segmenter.domain.commands import CustomerRef, UpsertCustomer
+
         return UpsertCustomer(
             event_id=self.event_id,
             shop_id=shop_id,
@@ -292,6 +300,8 @@ class OrderStatusChange(_In):
         return value
 
     def to_command(self, shop_id: str) -> ChangeOrderStatus:
+        from segmenter.domain.commands import ChangeOrderStatus
+
         return ChangeOrderStatus(
             self.event_id,
             shop_id,
@@ -313,6 +323,8 @@ class CartUpdate(_In):
     updated_at: Timestamp
 
     def to_command(self, shop_id: str) -> UpdateCart:
+        from segmenter.domain.commands import UpdateCart
+
         return UpdateCart(
             self.event_id,
             shop_id,
@@ -332,6 +344,8 @@ class ProductView(_In):
     viewed_at: Timestamp
 
     def to_command(self, shop_id: str) -> RecordView:
+        from segmenter.domain.commands import RecordView
+
         return RecordView(
             self.event_id, shop_id, self.customer.to_ref(), self.sku, self.category, self.viewed_at
         )
@@ -347,6 +361,8 @@ class InventoryChange(_In):
     name: str | None = Field(default=None, max_length=200)
 
     def to_command(self, shop_id: str) -> ChangeInventory:
+        from segmenter.domain.commands import ChangeInventory
+
         return ChangeInventory(
             self.event_id,
             shop_id,
@@ -410,6 +426,8 @@ class BatchResult(Schema):
     def of(
         cls, events: list[EventIn], outcomes: list[Ingested | NotFound | Conflict]
     ) -> BatchResult:
+        from segmenter.services.ingest import Ingested
+
         results = [
             IngestedPublic.of(o) if isinstance(o, Ingested) else IngestedPublic.refused(e, o)
             for e, o in zip(events, outcomes, strict=True)

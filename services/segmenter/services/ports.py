@@ -10,7 +10,6 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from segmenter.domain.identity import Identifier
-from segmenter.domain.membership import RfmInputs
 from segmenter.domain.model import Activity, Order, Profile
 from segmenter.domain.records import (
     AfterCommit,
@@ -24,6 +23,7 @@ from segmenter.domain.records import (
 from shared.adapters.dynamodb import Position
 
 if TYPE_CHECKING:
+    from segmenter.domain.membership import RfmInputs
     from segmenter.domain.segments.stored import StoredProfiles
 
 MAX_TRANSACTION_ITEMS = 100

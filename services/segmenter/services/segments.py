@@ -12,18 +12,11 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from segmenter.domain.errors import SegmentLimitReached
-from segmenter.domain.membership import (
-    CompiledSegment,
-    compile_segments,
-    memberships,
-    shop_memberships,
-    shop_rfm,
-)
 from segmenter.domain.model import Profile, RfmScore
-from segmenter.domain.recommend import build_model
 from segmenter.domain.records import DerivedChange, SegmentDefinition
 from segmenter.domain.segments import builtin, rfm
 from segmenter.services.ports import (
@@ -35,8 +28,6 @@ from segmenter.services.ports import (
 )
 from shared.adapters.dynamodb import Position
 from shared.adapters.eventbridge import EventPublisher
-from shared.contracts import details
-from shared.contracts.envelope import EventEnvelope, derived_event_id
 from shared.errors import Conflict, InvalidInput, NotFound
 from shared.log import get_logger
 from shared.scheduled import for_each_shop
@@ -44,9 +35,11 @@ from shared.segment_rules.facts import CLV_FIELDS
 from shared.segment_rules.rules import parse_rule, rule_activity_windows, rule_fields
 from shared.ttl_cache import TtlCache
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # membership, recommendations and the event contracts load on first use
+    from segmenter.domain.membership import CompiledSegment
     from segmenter.domain.segments.batch import RfmPools
     from segmenter.domain.segments.stored import StoredProfiles
+    from shared.contracts.envelope import EventEnvelope
 
 SEGMENT_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 MAX_CUSTOM_SEGMENTS = 50
@@ -85,12 +78,21 @@ class SegmentCache:
     ) -> None:
         self._repo = repo
         self._by_shop: TtlCache[str, list[CompiledSegment]] = TtlCache(ttl_seconds, monotonic)
-        self._builtin = compile_segments((d.segment_id, d.rule) for d in builtin_definitions())
+
+    @cached_property
+    def _builtin(self) -> list[CompiledSegment]:
+        """The built-in rules, compiled when an event or preview first needs them (a list
+        of segments does not)."""
+        from segmenter.domain.membership import compile_segments
+
+        return compile_segments((d.segment_id, d.rule) for d in builtin_definitions())
 
     def segments(self, shop_id: str, known: Iterable[str] = ()) -> list[CompiledSegment]:
         """The shop's segments; re-read when the cache is old or lacks one of `known` (a
         segment created in another process within the minute). A segment still tagging
         its listed customers is left out: nothing counts it or lists its members yet."""
+        from segmenter.domain.membership import compile_segments
+
         cached = self._by_shop.fresh(shop_id)
         if cached is not None and set(known) <= {s.segment_id for s in cached.value}:
             return cached.value
@@ -106,6 +108,8 @@ class SegmentCache:
     ) -> tuple[frozenset[str], list[str], list[str]]:
         """(segments now, entered, exited) for a profile whose stored `segments` were right
         before the event. A segment deleted since is dropped without an exit."""
+        from segmenter.domain.membership import memberships
+
         compiled = self.segments(profile.shop_id, known=profile.segments)
         before = profile.segments & {s.segment_id for s in compiled}
         after = memberships(profile, compiled, now)
@@ -214,6 +218,8 @@ class Segments:
         self, shop_id: str, rule: dict[str, Any], sample: int = 10
     ) -> tuple[int, list[str]]:
         """How many customers a rule matches now, before saving it."""
+        from segmenter.domain.membership import compile_segments, memberships
+
         now = self._clock()
         compiled = compile_segments([("preview", rule)])
         count, ids = 0, list[str]()
@@ -249,6 +255,9 @@ class Segments:
 
     def _put_new(self, shop_id: str, definition: SegmentDefinition) -> SegmentDefinition:
         """Stores a checked definition and asks the event function to count it."""
+        from shared.contracts import details
+        from shared.contracts.envelope import EventEnvelope, derived_event_id
+
         now = self._clock()
         segment_id = definition.segment_id
         self._store.put_segment(shop_id, definition)
@@ -369,6 +378,8 @@ class Segments:
     def refresh(self, shop_id: str, now: datetime | None = None) -> RecomputeSummary:
         """Recompute the shop's segments and rebuild its recommendation model: what the
         API's recompute and the nightly schedule both run."""
+        from segmenter.domain.recommend import build_model
+
         now = now or self._clock()
         summary = self.recompute(shop_id, now)
         model = build_model(self._profiles.iter_profiles(shop_id, now), now)
@@ -377,6 +388,8 @@ class Segments:
 
     def rebuild_recommendations(self, shop_id: str, now: datetime) -> None:
         """The shop's recommendation model from its profiles as they are now."""
+        from segmenter.domain.recommend import build_model
+
         model = build_model(self._profiles.iter_profiles(shop_id, now), now)
         self._products.put_reco_model(shop_id, model)
 
@@ -403,6 +416,8 @@ class Segments:
         written, then the profiles. A run that stops part way leaves the profiles as they
         were, so the next run finds the same transitions, publishes the same ids
         (consumers drop the repeats) and finishes the writes."""
+        from segmenter.domain.membership import shop_rfm
+
         self._cache.invalidate(shop_id)
         compiled = self._cache.segments(shop_id)
         profiles = list(self._profiles.iter_profiles(shop_id, now))
@@ -422,6 +437,8 @@ class Segments:
         """Tonight's scores and memberships of `profiles` (the whole shop, or one fan-out
         child's share of it), published and written in the redo-safe order `recompute`
         describes; the counts are these profiles' only (the caller stores them)."""
+        from segmenter.domain.membership import shop_memberships
+
         known = frozenset(s.segment_id for s in compiled)
         changes: list[DerivedChange] = []
         ranks: dict[str, int] = {}
@@ -555,6 +572,9 @@ def _membership_envelope(
 ) -> EventEnvelope:
     """The id names the transition and the profile version it was computed from: a rerun
     after a crash derives the same id, a later real re-entry a new one."""
+    from shared.contracts import details
+    from shared.contracts.envelope import EventEnvelope, derived_event_id
+
     detail = details.SegmentMembershipChanged(
         segment_id=segment_id, customer_id=profile.customer_id
     )
