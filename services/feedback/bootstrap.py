@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from shared import clock as shared_clock
 
 if TYPE_CHECKING:
+    from feedback.adapters.rights import DynamoFeedbackPersonalData
     from feedback.services.merges import Merges
     from feedback.services.ports import PersonRecords, RestockStore, SurveyStore
     from feedback.services.restock import Restock
@@ -105,27 +106,44 @@ def wire(a: FeedbackAdapters) -> FeedbackContainer:
 
 def build(settings: Settings | None = None) -> FeedbackContainer:
     from feedback.adapters.repository import DynamoFeedbackRepository
-    from feedback.adapters.rights import DynamoFeedbackPersonalData
     from shared import aws
-    from shared.adapters.erasures import DynamoErasureLog
-    from shared.adapters.eventbridge import EventBridgePublisher
     from shared.auth.store import DynamoKeyStore
+    from shared.first_use import on_first_use
     from shared.settings import get_settings
 
     settings = settings or get_settings()
     session = aws.session(settings.aws_region)
     dynamodb = aws.client(session, "dynamodb")
     table = DynamoFeedbackRepository(dynamodb, settings.feedback_table)
-    person = DynamoFeedbackPersonalData(dynamodb, settings.feedback_table)
+    table_name = settings.feedback_table
+
+    def personal_data() -> DynamoFeedbackPersonalData:
+        from feedback.adapters.rights import DynamoFeedbackPersonalData
+
+        return DynamoFeedbackPersonalData(dynamodb, table_name)
+
+    def publisher() -> EventPublisher:
+        from shared.adapters.eventbridge import EventBridgePublisher
+
+        return EventBridgePublisher(aws.client(session, "events"), settings.event_bus_name)
+
+    def erasures() -> ErasureLog:
+        from shared.adapters.erasures import DynamoErasureLog
+
+        return DynamoErasureLog(dynamodb, table_name, "feedback")
+
+    # Built when first used: a list request publishes nothing, discloses, erases and
+    # merges nobody.
+    person = on_first_use(personal_data)
     return wire(
         FeedbackAdapters(
             settings=settings,
             keys=DynamoKeyStore(dynamodb, settings.platform_table),
             surveys=table,
             restock=table,
-            publisher=EventBridgePublisher(aws.client(session, "events"), settings.event_bus_name),
+            publisher=on_first_use(publisher),
             personal_data=person,
             person_records=person,
-            erasures=DynamoErasureLog(dynamodb, settings.feedback_table, "feedback"),
+            erasures=on_first_use(erasures),
         )
     )

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from messenger.channels.names import EMAIL, LINE, SMS
 from messenger.domain.policy import SenderIdentity
@@ -19,6 +19,7 @@ from shared import aws
 from shared import clock as shared_clock
 from shared.adapters.erasures import DynamoErasureLog, ErasureLog
 from shared.auth.store import DynamoKeyStore, KeyStore
+from shared.first_use import on_first_use
 from shared.settings import Settings, get_settings
 
 if TYPE_CHECKING:
@@ -469,41 +470,6 @@ class MessengerContainer:
 def wire(a: MessengerAdapters) -> MessengerContainer:
     """The composition root: each use case is built from the adapters on first use."""
     return MessengerContainer(adapters=a)
-
-
-class _OnFirstUse:
-    """Stands in for an adapter and builds it on its first attribute asked for, as
-    `shared.aws.LazyClient` does for a client: a request imports and builds only the
-    adapters its use case reaches (cold start)."""
-
-    __slots__ = ("_built", "_lock", "_make")
-
-    def __init__(self, make: Callable[[], object]) -> None:
-        self._make = make
-        self._built: object = None
-        self._lock = threading.Lock()
-
-    def _adapter(self) -> object:
-        built = self._built
-        if built is None:
-            with self._lock:
-                if self._built is None:
-                    self._built = self._make()
-                built = self._built
-        return built
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._adapter(), name)
-
-    @property  # type: ignore[misc]
-    def __class__(self) -> type:
-        """The adapter's class, so `isinstance` sees the adapter (as `unittest.mock` does)."""
-        return type(self._adapter())
-
-
-def on_first_use(make: Callable[[], T]) -> T:
-    """`make()`'s adapter, built when first used."""
-    return cast(T, _OnFirstUse(make))
 
 
 def line_sandbox_file(settings: Settings) -> Path | None:
