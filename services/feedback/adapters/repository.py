@@ -38,14 +38,7 @@ from urllib.parse import quote, unquote
 
 from botocore.exceptions import ClientError
 
-from feedback.domain.records import (
-    Notification,
-    SaveOutcome,
-    SkuSignups,
-    Stock,
-    StoredResponse,
-    SurveyHead,
-)
+from feedback.domain.records import SaveOutcome, StoredResponse, SurveyHead
 from feedback.services.ports import RestockStore, SurveyStore
 from shared.adapters.dynamodb import (
     Position,
@@ -66,6 +59,7 @@ if TYPE_CHECKING:
     # The domains' records load with the first request that reads or writes one (a
     # cold start's first request lists survey heads only).
     from feedback.domain.restock import Release, SignUp
+    from feedback.domain.restock_records import Notification, SkuSignups, Stock
     from feedback.domain.surveys import AnswerValue, Response, Survey
 
 OPEN_RELEASES = "RELEASES#OPEN"
@@ -277,6 +271,8 @@ def _release_from(shop_id: str, d: dict[str, Any]) -> Release:
 
 
 def _notification_from(d: dict[str, Any]) -> Notification:
+    from feedback.domain.restock_records import Notification
+
     notified = _dt(d["notified_at"])
     assert notified is not None
     return Notification(
@@ -608,6 +604,8 @@ class DynamoFeedbackRepository(FeedbackRepository):
             after=after,
             ConsistentRead=True,
         )
+        from feedback.domain.restock_records import SkuSignups
+
         statuses = _signup_statuses()
         return [SkuSignups(d["sku"], {k: int(d.get(k, 0)) for k in statuses}) for d in items], last
 
@@ -670,6 +668,8 @@ class DynamoFeedbackRepository(FeedbackRepository):
         d = self._get(_sku_pk(shop_id, sku), "STOCK")
         if d is None:
             return None
+        from feedback.domain.restock_records import Stock
+
         return Stock(int(d["quantity"]), _dt(d["at"]) or datetime.min, d.get("release_id"))
 
     def record_stock(

@@ -1,5 +1,5 @@
-"""The feedback service's record types: what its stores keep besides the domain's own
-surveys, responses, sign-ups and releases."""
+"""The survey side's record types: what its store keeps besides the domain's own surveys
+and responses (the restock side's are in `restock_records`: a survey list loads none)."""
 
 from __future__ import annotations
 
@@ -20,15 +20,6 @@ class SurveyHead:
 
 
 @dataclass(frozen=True)
-class SkuSignups:
-    """A SKU somebody signed up for, with its sign-ups by status (what the list of SKUs
-    shows, so a marketer picks one instead of typing it)."""
-
-    sku: str
-    signups: dict[str, int]
-
-
-@dataclass(frozen=True)
 class StoredResponse:
     """The idempotency record of a response id."""
 
@@ -39,19 +30,3 @@ class StoredResponse:
     customer_id: str
     preferences: dict[str, list[str]]
     answered_at: datetime
-
-
-@dataclass(frozen=True)
-class Notification:
-    signup_id: str
-    notified_at: datetime
-    customer_id: str | None = None
-    clicked_at: datetime | None = None
-    purchased_order: str | None = None
-
-
-@dataclass(frozen=True)
-class Stock:
-    quantity: int
-    at: datetime
-    release_id: str | None = None

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -19,24 +18,16 @@ from shared.contracts.envelope import EventEnvelope
 from shared.errors import Conflict, InvalidInput, NotFound
 from shared.log import get_logger
 
-if TYPE_CHECKING:  # the aggregation, the events' contracts, the survey definitions and
-    # the tokens load on first use (a cold start's first request lists surveys: heads only)
+if TYPE_CHECKING:  # the aggregation, the events' contracts, the survey definitions, the
+    # tokens and the outcomes load on first use (a cold start's first request lists heads)
     from feedback.domain import results as agg
     from feedback.domain.surveys import Survey, SurveyLink
+    from feedback.services.outcomes import Answered, PageState, SurveyResults
 
 _log = get_logger("kizuna.feedback.surveys")
 
 
 # ---------------------------------------------------------------------------- responses
-
-
-@dataclass(frozen=True)
-class Answered:
-    response_id: str
-    survey_id: str
-    survey_version: int
-    preferences: dict[str, list[str]]
-    duplicate: bool
 
 
 def _answered_event(
@@ -73,24 +64,7 @@ def _event_id(prefix: str, *parts: str) -> str:
 # ---------------------------------------------------------------------------- links and page
 
 
-@dataclass(frozen=True)
-class PageState:
-    link: SurveyLink
-    survey: Survey
-    answered: bool
-
-
 # ---------------------------------------------------------------------------- results
-
-
-@dataclass(frozen=True)
-class SurveyResults:
-    survey: Survey
-    version: int | None
-    segment_id: str | None
-    bucket: agg.Bucket | None
-    total: agg.Summary
-    buckets: list[agg.BucketSummary]
 
 
 class Surveys(UseCase[SurveyStore]):
@@ -168,6 +142,7 @@ class Surveys(UseCase[SurveyStore]):
         version the response was stored with, so an edit in between does not turn a retry
         into a conflict."""
         from feedback.domain.surveys import Response, preferences_of, validate_answers
+        from feedback.services.outcomes import Answered
 
         if survey_version is None:
             earlier = self.repo.get_response(shop_id, response_id)
@@ -254,6 +229,8 @@ class Surveys(UseCase[SurveyStore]):
 
     def open_page(self, token: str) -> PageState:
         """What the hosted page shows for a link: the latest version, or 'already answered'."""
+        from feedback.services.outcomes import PageState
+
         link = self.read_link(token)
         survey = self.get_survey(link.shop_id, link.survey_id)
         answered = self.repo.get_response(link.shop_id, link.response_id) is not None
@@ -339,6 +316,7 @@ class Surveys(UseCase[SurveyStore]):
         """Counts, NPS and texts for a survey (all versions unless one is named), for the
         customers who were in `segment_id` when they answered, overall and per bucket."""
         from feedback.domain import results as agg
+        from feedback.services.outcomes import SurveyResults
 
         versions = self.repo.survey_versions(shop_id, survey_id)
         if not versions:
