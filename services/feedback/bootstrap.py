@@ -45,11 +45,18 @@ class FeedbackAdapters:
     clock: Callable[[], datetime] = shared_clock.now
 
 
-@dataclass(frozen=True)
 class FeedbackContainer:
-    """The feedback use cases, each wired once from the adapters, on first use."""
+    """The feedback use cases, each wired once from the adapters, on first use.
 
-    adapters: FeedbackAdapters
+    A plain class, not a dataclass: generating a dataclass's methods costs a cold start
+    about 4 M instructions, and a container is only ever built and read."""
+
+    def __init__(self, adapters: FeedbackAdapters) -> None:
+        self._adapters = adapters
+
+    @property
+    def adapters(self) -> FeedbackAdapters:
+        return self._adapters
 
     @cached_property
     def surveys(self) -> Surveys:

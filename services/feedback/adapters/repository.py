@@ -38,7 +38,7 @@ from urllib.parse import quote, unquote
 
 from botocore.exceptions import ClientError
 
-from feedback.domain.records import SaveOutcome, StoredResponse, SurveyHead
+from feedback.domain.records import SaveOutcome, SurveyHead
 from feedback.services.ports import RestockStore, SurveyStore
 from shared.adapters.dynamodb import (
     Position,
@@ -60,7 +60,7 @@ if TYPE_CHECKING:
     # cold start's first request lists survey heads only).
     from feedback.domain.restock import Release, SignUp
     from feedback.domain.restock_records import Notification, SkuSignups, Stock
-    from feedback.domain.surveys import AnswerValue, Response, Survey
+    from feedback.domain.surveys import AnswerValue, Response, StoredResponse, Survey
 
 OPEN_RELEASES = "RELEASES#OPEN"
 PERSON_INDEX = "person"
@@ -482,6 +482,8 @@ class DynamoFeedbackRepository(FeedbackRepository):
         d = self._get(f"{_shop(shop_id)}#RESPONSE#{response_id}", "RESPONSE")
         if d is None:
             return None
+        from feedback.domain.surveys import StoredResponse
+
         return StoredResponse(
             response_id=response_id,
             fingerprint=d["fingerprint"],

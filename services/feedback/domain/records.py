@@ -1,5 +1,5 @@
-"""The survey side's record types: what its store keeps besides the domain's own surveys
-and responses (the restock side's are in `restock_records`: a survey list loads none)."""
+"""What a survey list reads: the heads of the shop's surveys (a response's stored record
+is with the response, in `surveys`; the restock side's records are in `restock_records`)."""
 
 from __future__ import annotations
 
@@ -17,16 +17,3 @@ class SurveyHead:
     latest_version: int
     created_at: datetime
     updated_at: datetime
-
-
-@dataclass(frozen=True)
-class StoredResponse:
-    """The idempotency record of a response id."""
-
-    response_id: str
-    fingerprint: str
-    survey_id: str
-    survey_version: int
-    customer_id: str
-    preferences: dict[str, list[str]]
-    answered_at: datetime

@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING, Literal
 from shared.adapters.dynamodb import Position
 
 if TYPE_CHECKING:  # annotations only: a cold start's list loads no restock domain
-    from feedback.domain.records import SaveOutcome, StoredResponse, SurveyHead
+    from feedback.domain.records import SaveOutcome, SurveyHead
     from feedback.domain.restock import Release, SignUp
     from feedback.domain.restock_records import Notification, SkuSignups, Stock
-    from feedback.domain.surveys import Response, Survey
+    from feedback.domain.surveys import Response, StoredResponse, Survey
 
 
 class SurveyStore:
