@@ -18,14 +18,7 @@ from pydantic import (
 )
 
 from messenger.channels.names import EMAIL, LINE, SMS
-from messenger.domain.coupons import (
-    MAX_UPLOAD,
-    POOL_ID,
-    PREFIX,
-    CouponPool,
-    Given,
-    PoolKind,
-)
+from messenger.domain.coupon_rules import MAX_UPLOAD, POOL_ID, PREFIX
 from messenger.domain.line_account import LineCredentials, LineRoute
 from messenger.domain.message import Coupon, EmailContent, LineContent, Message, SmsContent
 from messenger.domain.model import TOPIC
@@ -34,6 +27,7 @@ from shared.http.types import Schema, Timestamp
 
 if TYPE_CHECKING:  # the domain types a body converts to or from: loaded on first use
     from messenger.domain.campaign import Campaign
+    from messenger.domain.coupons import CouponPool, Given
     from messenger.domain.inserts import Insert
     from messenger.domain.journeys.builtins import BuiltinJourney
     from messenger.domain.journeys.definition import Journey
@@ -528,6 +522,8 @@ class CouponPoolCreate(_In):
     description: str | None = Field(default=None, max_length=500)
 
     def to_domain(self, shop_id: str, now: datetime) -> CouponPool:
+        from messenger.domain.coupons import CouponPool, PoolKind
+
         return CouponPool(
             shop_id=shop_id,
             pool_id=self.pool_id,
