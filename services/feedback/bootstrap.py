@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from shared import clock as shared_clock
 
 if TYPE_CHECKING:
+    from feedback.adapters.rights import DynamoFeedbackPersonalData
     from feedback.services.merges import Merges
     from feedback.services.ports import PersonRecords, RestockStore, SurveyStore
     from feedback.services.restock import Restock
@@ -44,11 +45,18 @@ class FeedbackAdapters:
     clock: Callable[[], datetime] = shared_clock.now
 
 
-@dataclass(frozen=True)
 class FeedbackContainer:
-    """The feedback use cases, each wired once from the adapters, on first use."""
+    """The feedback use cases, each wired once from the adapters, on first use.
 
-    adapters: FeedbackAdapters
+    A plain class, not a dataclass: generating a dataclass's methods costs a cold start
+    about 4 M instructions, and a container is only ever built and read."""
+
+    def __init__(self, adapters: FeedbackAdapters) -> None:
+        self._adapters = adapters
+
+    @property
+    def adapters(self) -> FeedbackAdapters:
+        return self._adapters
 
     @cached_property
     def surveys(self) -> Surveys:
@@ -105,27 +113,44 @@ def wire(a: FeedbackAdapters) -> FeedbackContainer:
 
 def build(settings: Settings | None = None) -> FeedbackContainer:
     from feedback.adapters.repository import DynamoFeedbackRepository
-    from feedback.adapters.rights import DynamoFeedbackPersonalData
     from shared import aws
-    from shared.adapters.erasures import DynamoErasureLog
-    from shared.adapters.eventbridge import EventBridgePublisher
     from shared.auth.store import DynamoKeyStore
+    from shared.first_use import on_first_use
     from shared.settings import get_settings
 
     settings = settings or get_settings()
     session = aws.session(settings.aws_region)
     dynamodb = aws.client(session, "dynamodb")
     table = DynamoFeedbackRepository(dynamodb, settings.feedback_table)
-    person = DynamoFeedbackPersonalData(dynamodb, settings.feedback_table)
+    table_name = settings.feedback_table
+
+    def personal_data() -> DynamoFeedbackPersonalData:
+        from feedback.adapters.rights import DynamoFeedbackPersonalData
+
+        return DynamoFeedbackPersonalData(dynamodb, table_name)
+
+    def publisher() -> EventPublisher:
+        from shared.adapters.eventbridge import EventBridgePublisher
+
+        return EventBridgePublisher(aws.client(session, "events"), settings.event_bus_name)
+
+    def erasures() -> ErasureLog:
+        from shared.adapters.erasures import DynamoErasureLog
+
+        return DynamoErasureLog(dynamodb, table_name, "feedback")
+
+    # Built when first used: a list request publishes nothing, discloses, erases and
+    # merges nobody.
+    person = on_first_use(personal_data)
     return wire(
         FeedbackAdapters(
             settings=settings,
             keys=DynamoKeyStore(dynamodb, settings.platform_table),
             surveys=table,
             restock=table,
-            publisher=EventBridgePublisher(aws.client(session, "events"), settings.event_bus_name),
+            publisher=on_first_use(publisher),
             personal_data=person,
             person_records=person,
-            erasures=DynamoErasureLog(dynamodb, settings.feedback_table, "feedback"),
+            erasures=on_first_use(erasures),
         )
     )

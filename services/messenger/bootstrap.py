@@ -17,7 +17,6 @@ from messenger.services.ports import SubscriptionConfirmer
 from messenger.services.sending import UNCONFIRMED_AFTER
 from shared import aws
 from shared import clock as shared_clock
-from shared.adapters.erasures import DynamoErasureLog, ErasureLog
 from shared.auth.store import DynamoKeyStore, KeyStore
 from shared.first_use import on_first_use
 from shared.settings import Settings, get_settings
@@ -64,6 +63,7 @@ if TYPE_CHECKING:
     from messenger.services.requested import RequestedSends
     from messenger.services.shipping import ShippingNotices
     from messenger.services.webhooks import Webhooks
+    from shared.adapters.erasures import ErasureLog
     from shared.adapters.eventbridge import EventPublisher
     from shared.rights import ConsumerRights, PersonalData
 
@@ -543,7 +543,7 @@ def build(settings: Settings | None = None) -> MessengerContainer:
         shard_queue=on_first_use(real.shard_queue) if settings.journey_shards_queue_url else None,
         line_accounts=on_first_use(real.line_accounts),
         personal_data=on_first_use(real.personal_data),
-        erasures=DynamoErasureLog(real.dynamodb, settings.messenger_table, "messenger"),
+        erasures=on_first_use(real.erasures),
         unconfirmed_after=timedelta(minutes=settings.messenger_unconfirmed_after_minutes),
     )
     return wire(adapters)
@@ -688,6 +688,11 @@ class _RealAdapters:
             self.make_line_channel,
             s.public_base_url,
         )
+
+    def erasures(self) -> ErasureLog:
+        from shared.adapters.erasures import DynamoErasureLog
+
+        return DynamoErasureLog(self.dynamodb, self.settings.messenger_table, "messenger")
 
     def personal_data(self) -> PersonalData:
         """The messenger's tables, and the events dead-letter queue when one is configured

@@ -38,23 +38,7 @@ from urllib.parse import quote, unquote
 
 from botocore.exceptions import ClientError
 
-from feedback.domain.records import (
-    Notification,
-    SaveOutcome,
-    SkuSignups,
-    Stock,
-    StoredResponse,
-    SurveyHead,
-)
-from feedback.domain.restock import SIGNUP_ID_PREFIX, Recipient, Release, SignUp, SignUpStatus
-from feedback.domain.surveys import (
-    AnswerValue,
-    Option,
-    Question,
-    Response,
-    ScoreRange,
-    Survey,
-)
+from feedback.domain.records import SaveOutcome, SurveyHead
 from feedback.services.ports import RestockStore, SurveyStore
 from shared.adapters.dynamodb import (
     Position,
@@ -71,6 +55,12 @@ from shared.errors import Conflict, DependencyFailed
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+
+    # The domains' records load with the first request that reads or writes one (a
+    # cold start's first request lists survey heads only).
+    from feedback.domain.restock import Release, SignUp
+    from feedback.domain.restock_records import Notification, SkuSignups, Stock
+    from feedback.domain.surveys import AnswerValue, Response, StoredResponse, Survey
 
 OPEN_RELEASES = "RELEASES#OPEN"
 PERSON_INDEX = "person"
@@ -159,6 +149,8 @@ def _survey_to(s: Survey) -> dict[str, Any]:
 
 
 def _survey_from(shop_id: str, survey_id: str, d: dict[str, Any]) -> Survey:
+    from feedback.domain.surveys import Option, Question, ScoreRange, Survey
+
     questions = tuple(
         Question(
             question_id=q["id"],
@@ -219,6 +211,8 @@ def _signup_to(s: SignUp) -> dict[str, Any]:
 
 
 def _signup_from(shop_id: str, d: dict[str, Any]) -> SignUp:
+    from feedback.domain.restock import Recipient, SignUp
+
     created = _dt(d["created_at"])
     assert created is not None
     return SignUp(
@@ -236,11 +230,26 @@ def _signup_from(shop_id: str, d: dict[str, Any]) -> SignUp:
     )
 
 
+def _signup_statuses() -> tuple[str, ...]:
+    from feedback.domain.restock import SignUpStatus
+
+    return get_args(SignUpStatus)
+
+
+def _signup_id_prefix() -> str:
+    """The domain's sign-up id prefix (the restock domain loads with restock's first use)."""
+    from feedback.domain.restock import SIGNUP_ID_PREFIX
+
+    return SIGNUP_ID_PREFIX
+
+
 def _release_key(shop_id: str, sku: str, release_id: str) -> dict[str, Any]:
     return key(_sku_pk(shop_id, sku), f"RELEASE#{release_id}")
 
 
 def _release_from(shop_id: str, d: dict[str, Any]) -> Release:
+    from feedback.domain.restock import Release
+
     started = _dt(d["started_at"])
     until = _dt(d["early_access_until"])
     assert started is not None and until is not None
@@ -262,6 +271,8 @@ def _release_from(shop_id: str, d: dict[str, Any]) -> Release:
 
 
 def _notification_from(d: dict[str, Any]) -> Notification:
+    from feedback.domain.restock_records import Notification
+
     notified = _dt(d["notified_at"])
     assert notified is not None
     return Notification(
@@ -471,6 +482,8 @@ class DynamoFeedbackRepository(FeedbackRepository):
         d = self._get(f"{_shop(shop_id)}#RESPONSE#{response_id}", "RESPONSE")
         if d is None:
             return None
+        from feedback.domain.surveys import StoredResponse
+
         return StoredResponse(
             response_id=response_id,
             fingerprint=d["fingerprint"],
@@ -488,6 +501,8 @@ class DynamoFeedbackRepository(FeedbackRepository):
         since: datetime | None = None,
         until: datetime | None = None,
     ) -> list[Response]:
+        from feedback.domain.surveys import Response
+
         low = _iso(since) or "0"
         high = (_iso(until) or "9999") + "#~"
         items = query_all(
@@ -591,12 +606,14 @@ class DynamoFeedbackRepository(FeedbackRepository):
             after=after,
             ConsistentRead=True,
         )
-        statuses = get_args(SignUpStatus)
+        from feedback.domain.restock_records import SkuSignups
+
+        statuses = _signup_statuses()
         return [SkuSignups(d["sku"], {k: int(d.get(k, 0)) for k in statuses}) for d in items], last
 
     def signup_counts(self, shop_id: str) -> dict[str, dict[str, int]]:
         items = self._query(_signup_skus_pk(shop_id))
-        statuses = get_args(SignUpStatus)
+        statuses = _signup_statuses()
         return {d["sku"]: {k: int(d.get(k, 0)) for k in statuses} for d in items if "sku" in d}
 
     def scan_signups(self, shop_id: str) -> Iterator[SignUp]:
@@ -606,7 +623,7 @@ class DynamoFeedbackRepository(FeedbackRepository):
             FilterExpression="begins_with(pk, :pk) AND begins_with(sk, :sk)",
             ExpressionAttributeValues={
                 ":pk": {"S": f"{_shop(shop_id)}#SKU#"},
-                ":sk": {"S": SIGNUP_ID_PREFIX},
+                ":sk": {"S": _signup_id_prefix()},
             },
             ConsistentRead=True,
         ):
@@ -645,7 +662,7 @@ class DynamoFeedbackRepository(FeedbackRepository):
 
     def signups_for(self, shop_id: str, sku: str) -> list[SignUp]:
         # Sign-up ids only: records an unencoded '#' SKU once wrote here are passed over.
-        items = self._query(_signups_pk(shop_id, sku), SIGNUP_ID_PREFIX)
+        items = self._query(_signups_pk(shop_id, sku), _signup_id_prefix())
         return [_signup_from(shop_id, d) for d in items]
 
     # ------------------------------------------------------------------ stock and releases
@@ -653,6 +670,8 @@ class DynamoFeedbackRepository(FeedbackRepository):
         d = self._get(_sku_pk(shop_id, sku), "STOCK")
         if d is None:
             return None
+        from feedback.domain.restock_records import Stock
+
         return Stock(int(d["quantity"]), _dt(d["at"]) or datetime.min, d.get("release_id"))
 
     def record_stock(

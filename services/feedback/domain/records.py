@@ -1,5 +1,5 @@
-"""The feedback service's record types: what its stores keep besides the domain's own
-surveys, responses, sign-ups and releases."""
+"""What a survey list reads: the heads of the shop's surveys (a response's stored record
+is with the response, in `surveys`; the restock side's records are in `restock_records`)."""
 
 from __future__ import annotations
 
@@ -17,41 +17,3 @@ class SurveyHead:
     latest_version: int
     created_at: datetime
     updated_at: datetime
-
-
-@dataclass(frozen=True)
-class SkuSignups:
-    """A SKU somebody signed up for, with its sign-ups by status (what the list of SKUs
-    shows, so a marketer picks one instead of typing it)."""
-
-    sku: str
-    signups: dict[str, int]
-
-
-@dataclass(frozen=True)
-class StoredResponse:
-    """The idempotency record of a response id."""
-
-    response_id: str
-    fingerprint: str
-    survey_id: str
-    survey_version: int
-    customer_id: str
-    preferences: dict[str, list[str]]
-    answered_at: datetime
-
-
-@dataclass(frozen=True)
-class Notification:
-    signup_id: str
-    notified_at: datetime
-    customer_id: str | None = None
-    clicked_at: datetime | None = None
-    purchased_order: str | None = None
-
-
-@dataclass(frozen=True)
-class Stock:
-    quantity: int
-    at: datetime
-    release_id: str | None = None

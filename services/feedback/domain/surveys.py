@@ -115,6 +115,19 @@ class Response:
         return hashlib.sha256(body.encode()).hexdigest()
 
 
+@dataclass(frozen=True)
+class StoredResponse:
+    """The idempotency record of a response id."""
+
+    response_id: str
+    fingerprint: str
+    survey_id: str
+    survey_version: int
+    customer_id: str
+    preferences: dict[str, list[str]]
+    answered_at: datetime
+
+
 def _jsonable(answers: Mapping[str, AnswerValue]) -> dict[str, Any]:
     return {k: list(v) if isinstance(v, tuple) else v for k, v in answers.items()}
 

@@ -9,19 +9,20 @@ also for errors, and are left out of the OpenAPI schema.
 from __future__ import annotations
 
 from functools import cache
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 from urllib.parse import parse_qsl
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from feedback.domain.surveys import Survey, answers_from_form
-from feedback.domain.tokens import TokenExpired, TokenInvalid
 from feedback.entrypoints import html
 from feedback.entrypoints.deps import Container
 from shared.errors import Conflict, InvalidInput, KizunaError, NotFound
 from shared.http.errors import status_for
+
+if TYPE_CHECKING:  # the survey definitions and the tokens load with the first page
+    from feedback.domain.surveys import Survey
 
 router = APIRouter(prefix="/f", include_in_schema=False)
 JST = ZoneInfo("Asia/Tokyo")
@@ -41,6 +42,8 @@ def _page(body: str, status: int = 200) -> HTMLResponse:
 
 
 def _error_page(err: KizunaError) -> HTMLResponse:
+    from feedback.domain.tokens import TokenExpired, TokenInvalid
+
     if isinstance(err, TokenExpired):
         return _page(
             html.notice("expired", "有効期限切れ", "このリンクの有効期限が切れています。"), 410
@@ -100,6 +103,8 @@ def survey_page(token: str, c: Container) -> HTMLResponse:
 
 @router.post("/s/{token}")
 def survey_submit(token: str, form: Form, c: Container) -> HTMLResponse:
+    from feedback.domain.surveys import answers_from_form
+
     version = next((v for k, v in form if k == "version"), "")
     try:
         survey = c.surveys.page_version(token, version)
@@ -118,6 +123,8 @@ def survey_submit(token: str, form: Form, c: Container) -> HTMLResponse:
 def _refused_form(survey: Survey, form: list[tuple[str, str]], err: InvalidInput) -> HTMLResponse:
     """The form again with the refused answer marked (422), or the error page when the
     refusal is not about an answer (the link, the survey)."""
+    from feedback.domain.tokens import TokenExpired, TokenInvalid
+
     if isinstance(err, TokenInvalid | TokenExpired) or not (err.field or "").startswith("answers"):
         return _error_page(err)
     values: dict[str, list[str]] = {}

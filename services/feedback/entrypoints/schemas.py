@@ -13,7 +13,7 @@ from shared.http.types import Schema
 
 if TYPE_CHECKING:  # the use cases' results, converted here: not imported at cold start
     from feedback.domain.restock import SignUp
-    from feedback.services.surveys import Answered
+    from feedback.services.outcomes import Answered
 
 CustomerId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"\S")]
 

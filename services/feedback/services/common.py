@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
-from shared.adapters.eventbridge import EventPublisher
-from shared.settings import Settings
+if TYPE_CHECKING:
+    from shared.adapters.eventbridge import EventPublisher
+    from shared.settings import Settings
 
 Store = TypeVar("Store")
 

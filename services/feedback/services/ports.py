@@ -7,19 +7,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from datetime import datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from feedback.domain.records import (
-    Notification,
-    SaveOutcome,
-    SkuSignups,
-    Stock,
-    StoredResponse,
-    SurveyHead,
-)
-from feedback.domain.restock import Release, SignUp
-from feedback.domain.surveys import Response, Survey
 from shared.adapters.dynamodb import Position
+
+if TYPE_CHECKING:  # annotations only: a cold start's list loads no restock domain
+    from feedback.domain.records import SaveOutcome, SurveyHead
+    from feedback.domain.restock import Release, SignUp
+    from feedback.domain.restock_records import Notification, SkuSignups, Stock
+    from feedback.domain.surveys import Response, StoredResponse, Survey
 
 
 class SurveyStore:

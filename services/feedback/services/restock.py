@@ -11,8 +11,8 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from feedback.domain import restock as rd
 from feedback.domain import tokens
-from feedback.domain.records import SkuSignups
 from feedback.domain.restock import Release, RestockChannel, SignUp, SignUpStatus
+from feedback.domain.restock_records import SkuSignups
 from feedback.services.common import UseCase
 from feedback.services.messages import message_request
 from feedback.services.ports import RestockStore

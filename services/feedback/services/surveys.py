@@ -5,21 +5,10 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
-from feedback.domain import tokens
 from feedback.domain.records import SurveyHead
-from feedback.domain.surveys import (
-    Response,
-    Survey,
-    SurveyLink,
-    check_kinds_kept,
-    define_survey,
-    preferences_of,
-    validate_answers,
-)
 from feedback.services.common import UseCase
 from feedback.services.messages import message_request
 from feedback.services.ports import SurveyStore
@@ -29,22 +18,16 @@ from shared.contracts.envelope import EventEnvelope
 from shared.errors import Conflict, InvalidInput, NotFound
 from shared.log import get_logger
 
-if TYPE_CHECKING:  # the aggregation and the events' contracts load on first use
+if TYPE_CHECKING:  # the aggregation, the events' contracts, the survey definitions, the
+    # tokens and the outcomes load on first use (a cold start's first request lists heads)
     from feedback.domain import results as agg
+    from feedback.domain.surveys import Survey, SurveyLink
+    from feedback.services.outcomes import Answered, PageState, SurveyResults
 
 _log = get_logger("kizuna.feedback.surveys")
 
 
 # ---------------------------------------------------------------------------- responses
-
-
-@dataclass(frozen=True)
-class Answered:
-    response_id: str
-    survey_id: str
-    survey_version: int
-    preferences: dict[str, list[str]]
-    duplicate: bool
 
 
 def _answered_event(
@@ -81,24 +64,7 @@ def _event_id(prefix: str, *parts: str) -> str:
 # ---------------------------------------------------------------------------- links and page
 
 
-@dataclass(frozen=True)
-class PageState:
-    link: SurveyLink
-    survey: Survey
-    answered: bool
-
-
 # ---------------------------------------------------------------------------- results
-
-
-@dataclass(frozen=True)
-class SurveyResults:
-    survey: Survey
-    version: int | None
-    segment_id: str | None
-    bucket: agg.Bucket | None
-    total: agg.Summary
-    buckets: list[agg.BucketSummary]
 
 
 class Surveys(UseCase[SurveyStore]):
@@ -113,6 +79,8 @@ class Surveys(UseCase[SurveyStore]):
         questions: Sequence[Mapping[str, Any]],
         description: str = "",
     ) -> Survey:
+        from feedback.domain.surveys import define_survey
+
         survey = define_survey(shop_id, survey_id, 1, title, questions, self.clock(), description)
         self.repo.put_survey_version(survey)
         return survey
@@ -127,6 +95,8 @@ class Surveys(UseCase[SurveyStore]):
     ) -> Survey:
         """A new version; earlier responses keep pointing at the version they answered. A
         question id keeps its kind (results add its answers up across versions)."""
+        from feedback.domain.surveys import check_kinds_kept, define_survey
+
         versions = self.repo.survey_versions(shop_id, survey_id)
         if not versions:
             raise NotFound(f"no survey {survey_id}", field="survey_id")
@@ -171,6 +141,9 @@ class Surveys(UseCase[SurveyStore]):
         different content is refused. A retry that names no version is read against the
         version the response was stored with, so an edit in between does not turn a retry
         into a conflict."""
+        from feedback.domain.surveys import Response, preferences_of, validate_answers
+        from feedback.services.outcomes import Answered
+
         if survey_version is None:
             earlier = self.repo.get_response(shop_id, response_id)
             if earlier is not None and earlier.survey_id == survey_id:
@@ -235,6 +208,8 @@ class Surveys(UseCase[SurveyStore]):
         self, shop_id: str, survey_id: str, customer_id: str, nonce: str | None
     ) -> tuple[str, str, datetime]:
         """The link itself, for a survey the caller has already read (no DynamoDB call)."""
+        from feedback.domain import tokens
+
         expires_at = self.clock() + timedelta(days=self.settings.survey_link_days)
         nonce = nonce or secrets.token_urlsafe(12)
         token = tokens.sign(
@@ -243,6 +218,9 @@ class Surveys(UseCase[SurveyStore]):
         return token, self.url(f"/f/s/{token}"), expires_at
 
     def read_link(self, token: str) -> SurveyLink:
+        from feedback.domain import tokens
+        from feedback.domain.surveys import SurveyLink
+
         (shop_id, survey_id, customer_id, nonce), expires_at = tokens.read(
             self.secret, "survey", token, self.clock(), size=4
         )
@@ -251,6 +229,8 @@ class Surveys(UseCase[SurveyStore]):
 
     def open_page(self, token: str) -> PageState:
         """What the hosted page shows for a link: the latest version, or 'already answered'."""
+        from feedback.services.outcomes import PageState
+
         link = self.read_link(token)
         survey = self.get_survey(link.shop_id, link.survey_id)
         answered = self.repo.get_response(link.shop_id, link.response_id) is not None
@@ -336,6 +316,7 @@ class Surveys(UseCase[SurveyStore]):
         """Counts, NPS and texts for a survey (all versions unless one is named), for the
         customers who were in `segment_id` when they answered, overall and per bucket."""
         from feedback.domain import results as agg
+        from feedback.services.outcomes import SurveyResults
 
         versions = self.repo.survey_versions(shop_id, survey_id)
         if not versions:

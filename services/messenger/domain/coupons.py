@@ -16,18 +16,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import re
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from messenger.domain.coupon_rules import CODE, MAX_UPLOAD, POOL_ID, PREFIX
 from shared.errors import InvalidInput
 
-POOL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
-CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
-PREFIX = re.compile(r"^[A-Z0-9]{0,12}$")
-MAX_UPLOAD = 1000
-"""Codes per upload request (a bigger pool is uploaded in several requests)."""
 _ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 """Base32 without I, O, 0 and 1, which people misread when they type a code."""
 _BODY, _TAG = 10, 6

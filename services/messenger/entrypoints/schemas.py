@@ -18,24 +18,17 @@ from pydantic import (
 )
 
 from messenger.channels.names import EMAIL, LINE, SMS
-from messenger.domain.campaign import Campaign, Variant
-from messenger.domain.coupons import (
-    MAX_UPLOAD,
-    POOL_ID,
-    PREFIX,
-    CouponPool,
-    Given,
-    PoolKind,
-)
-from messenger.domain.inserts import Insert
+from messenger.domain.coupon_rules import MAX_UPLOAD, POOL_ID, PREFIX
 from messenger.domain.line_account import LineCredentials, LineRoute
 from messenger.domain.message import Coupon, EmailContent, LineContent, Message, SmsContent
 from messenger.domain.model import TOPIC
 from messenger.domain.policy import QuietHours, SenderIdentity, ShopPolicy
-from messenger.domain.rendering import RenderedEmail, RenderedLine, RenderedSms
 from shared.http.types import Schema, Timestamp
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the domain types a body converts to or from: loaded on first use
+    from messenger.domain.campaign import Campaign
+    from messenger.domain.coupons import CouponPool, Given
+    from messenger.domain.inserts import Insert
     from messenger.domain.journeys.builtins import BuiltinJourney
     from messenger.domain.journeys.definition import Journey
     from messenger.domain.journeys.records import JourneyHead
@@ -219,6 +212,8 @@ class ChannelPreviewPublic(Schema):
     @classmethod
     def of(cls, p: ChannelPreview) -> ChannelPreviewPublic:
         """Hand-written: each rendered type fills its own fields."""
+        from messenger.domain.rendering import RenderedEmail, RenderedLine, RenderedSms
+
         r = p.rendered
         if isinstance(r, RenderedEmail):
             return cls(channel=p.channel, subject=r.subject, html=r.html, text=r.text)
@@ -404,6 +399,8 @@ class CampaignCreate(_In):
     """The unsubscribe topic: its mails' link lets a person leave just this topic."""
 
     def to_domain(self, shop_id: str, now: datetime) -> Campaign:
+        from messenger.domain.campaign import Campaign, Variant
+
         interval = self.wave_interval_minutes
         if interval is None:
             interval = 60 if len(self.variants) > 1 else 0
@@ -525,6 +522,8 @@ class CouponPoolCreate(_In):
     description: str | None = Field(default=None, max_length=500)
 
     def to_domain(self, shop_id: str, now: datetime) -> CouponPool:
+        from messenger.domain.coupons import CouponPool, PoolKind
+
         return CouponPool(
             shop_id=shop_id,
             pool_id=self.pool_id,
@@ -615,6 +614,8 @@ class InsertUpdate(_In):
     description: str | None = Field(default=None, max_length=500)
 
     def to_domain(self, shop_id: str, insert_id: str) -> Insert:
+        from messenger.domain.inserts import Insert
+
         return Insert(shop_id, insert_id, self.name, self.description)
 
 
