@@ -384,23 +384,26 @@ class DynamoProfileRepository(ProfileRepository, ScanSegments):
                     else profile
                 )
 
+    def _profiles_scan(self, segment: int, total: int) -> dict[str, Any]:
+        """One parallel-scan segment's profile and activity items (the nightly's read)."""
+        return {
+            "TableName": self._table,
+            "Segment": segment,
+            "TotalSegments": total,
+            "FilterExpression": "sk = :profile OR begins_with(sk, :act)",
+            "ExpressionAttributeValues": {
+                ":profile": {"S": "PROFILE"},
+                ":act": {"S": ACTIVITY_PREFIX},
+            },
+        }
+
     def segment_profiles(self, segment: int, total: int, now: datetime) -> dict[str, list[Profile]]:
         """Scan segment `segment` of `total`: its live profiles by shop, each with its kept
         history (a customer's activity items share the profile's partition key, hence its
         segment). The profiles of a shop come in customer id order."""
         history: dict[tuple[str, str], list[Activity]] = {}
         found: dict[str, list[Profile]] = {}
-        for item in scan_all(
-            self._client,
-            TableName=self._table,
-            Segment=segment,
-            TotalSegments=total,
-            FilterExpression="sk = :profile OR begins_with(sk, :act)",
-            ExpressionAttributeValues={
-                ":profile": {"S": "PROFILE"},
-                ":act": {"S": ACTIVITY_PREFIX},
-            },
-        ):
+        for item in scan_all(self._client, **self._profiles_scan(segment, total)):
             if item["sk"] == "PROFILE":
                 profile = profile_from_dict(item)
                 if profile.merged_into is None:
@@ -424,17 +427,7 @@ class DynamoProfileRepository(ProfileRepository, ScanSegments):
         from segmenter.domain.segments.stored import StoredColumns
 
         found: dict[str, StoredColumns] = {}
-        for item in scan_raw(
-            self._client,
-            TableName=self._table,
-            Segment=segment,
-            TotalSegments=total,
-            FilterExpression="sk = :profile OR begins_with(sk, :act)",
-            ExpressionAttributeValues={
-                ":profile": {"S": "PROFILE"},
-                ":act": {"S": ACTIVITY_PREFIX},
-            },
-        ):
+        for item in scan_raw(self._client, **self._profiles_scan(segment, total)):
             if item["sk"]["S"] == "PROFILE":
                 add_profile(found.setdefault(item["shop_id"]["S"], StoredColumns()), item)
             else:
