@@ -42,7 +42,7 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +90,8 @@ class Load:
         self.accepted: dict[str, str] = {}  # order id -> customer id
         self.timelines: dict[str, list[Accepted]] = {}  # customer -> accepted, in order
         self.sequence = 0
+        self.skew = timedelta(0)
+        """The stack's clock less this process's: events are stamped on the stack's time."""
         self.workers = 0
         self._concurrency = 1
 
@@ -102,7 +104,7 @@ class Load:
             customer = f"c-{mine[self.rnd.randrange(len(mine))]}"
             # One event in eight is about the SKU sold out during the load.
             sku = f"SKU-{0 if self.rnd.random() < 1 / 8 else self.rnd.randrange(1, SKUS)}"
-        now = datetime.now(UTC).isoformat()
+        now = (datetime.now(UTC) + self.skew).isoformat()
         person = {"customer_id": customer, **load_journeys.contact_of(customer)}
         if kind == "order":
             body: dict[str, Any] = {
@@ -261,8 +263,9 @@ def run(
             load = Load(api, create_shop(stack), customers, seed, max_orders=max_orders)
             phases: dict[str, Counter[str]] = {}
             admin = _admin(api, load.headers)
+            load.skew = load_journeys.stack_now(admin) - datetime.now(UTC)
             if with_journeys:
-                load_journeys.prepare(admin, datetime.now(UTC), birthdays, cap)
+                load_journeys.prepare(admin, datetime.now(UTC) + load.skew, birthdays, cap)
                 drain(api, timeout=900)
             before = _requests(api)
             until = time.monotonic() + seconds
@@ -278,7 +281,9 @@ def run(
                 campaign = admin.get(f"/v1/campaigns/{load_journeys.CAMPAIGN}").json()
                 result.campaign_during_load = int(campaign["processed"])
             if with_journeys:
-                load_journeys.after_load(admin, sorted(load.accepted), datetime.now(UTC))
+                load_journeys.after_load(
+                    admin, sorted(load.accepted), datetime.now(UTC) + load.skew
+                )
                 if ticker.campaign_started is None and not load_journeys.start_campaign(admin):
                     raise SystemExit("no buyer reached the campaign's segment")
                 admin.post("/_local/schedules/JourneyDispatcher").raise_for_status()

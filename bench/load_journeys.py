@@ -252,6 +252,13 @@ class Ticker:
         self._thread.join()
 
 
+def stack_now(http: httpx.Client) -> datetime:
+    """The stack's clock, which runs in its own process (a test that moves its own clock
+    does not move the stack's): a one-minute move that fires no schedule answers it."""
+    moved = _ok(http.post("/_local/clock", json={"advance": "1m", "schedules": []}))
+    return datetime.fromisoformat(str(moved["now"]))
+
+
 def after_load(http: httpx.Client, orders: list[str], now: datetime) -> None:
     """The warehouse ships every accepted order; the sold-out SKU comes back."""
     for n, order_id in enumerate(orders):
