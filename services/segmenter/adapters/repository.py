@@ -831,51 +831,28 @@ class DynamoProfileRepository(ProfileRepository, ScanSegments):
         }
         return [found[c] for c in unique if c in found]
 
-    def update_derived(self, changes: Sequence[DerivedChange]) -> list[DerivedChange]:
-        written = []
-        for p in changes:
-            rfm = {"r": p.rfm.r, "f": p.rfm.f, "m": p.rfm.m, "rank": p.rfm.rank} if p.rfm else None
-            try:
-                self._client.update_item(
-                    TableName=self._table,
-                    Key=key(_profile_pk(p.shop_id, p.customer_id), "PROFILE"),
-                    UpdateExpression="SET #rfm = :rfm, #seg = :seg, #ver = :next",
-                    ConditionExpression="#ver = :v",
-                    ExpressionAttributeNames={
-                        "#rfm": "rfm",
-                        "#seg": "segments",
-                        "#ver": "version",
-                    },
-                    ExpressionAttributeValues={
-                        ":rfm": to_item({"x": rfm}).get("x", {"NULL": True}),
-                        ":seg": to_item({"x": sorted(p.segments)})["x"],
-                        ":v": {"N": str(p.version)},
-                        ":next": {"N": str(p.version + 1)},
-                    },
-                )
-            except ClientError as err:
-                if not is_condition_failure(err):
-                    raise
-                continue
-            written.append(p)
-        return written
-
-    def put_first_product(self, profile: Profile, sku: str) -> bool:
+    def _update_at_version(
+        self,
+        shop_id: str,
+        customer_id: str,
+        version: int,
+        sets: str,
+        names: dict[str, str],
+        values: dict[str, Any],
+    ) -> bool:
+        """SET `sets` on the profile only if it is still at `version`, and move it to the
+        next one (False: an event changed it since it was read, and wins)."""
         try:
             self._client.update_item(
                 TableName=self._table,
-                Key=key(_profile_pk(profile.shop_id, profile.customer_id), "PROFILE"),
-                UpdateExpression="SET #stats.#first = :sku, #ver = :next",
+                Key=key(_profile_pk(shop_id, customer_id), "PROFILE"),
+                UpdateExpression=f"SET {sets}, #ver = :next",
                 ConditionExpression="#ver = :v",
-                ExpressionAttributeNames={
-                    "#stats": "stats",
-                    "#first": "first_product",
-                    "#ver": "version",
-                },
+                ExpressionAttributeNames={**names, "#ver": "version"},
                 ExpressionAttributeValues={
-                    ":sku": {"S": sku},
-                    ":v": {"N": str(profile.version)},
-                    ":next": {"N": str(profile.version + 1)},
+                    **values,
+                    ":v": {"N": str(version)},
+                    ":next": {"N": str(version + 1)},
                 },
             )
         except ClientError as err:
@@ -883,6 +860,34 @@ class DynamoProfileRepository(ProfileRepository, ScanSegments):
                 raise
             return False
         return True
+
+    def update_derived(self, changes: Sequence[DerivedChange]) -> list[DerivedChange]:
+        written = []
+        for p in changes:
+            rfm = {"r": p.rfm.r, "f": p.rfm.f, "m": p.rfm.m, "rank": p.rfm.rank} if p.rfm else None
+            if self._update_at_version(
+                p.shop_id,
+                p.customer_id,
+                p.version,
+                "#rfm = :rfm, #seg = :seg",
+                {"#rfm": "rfm", "#seg": "segments"},
+                {
+                    ":rfm": to_item({"x": rfm}).get("x", {"NULL": True}),
+                    ":seg": to_item({"x": sorted(p.segments)})["x"],
+                },
+            ):
+                written.append(p)
+        return written
+
+    def put_first_product(self, profile: Profile, sku: str) -> bool:
+        return self._update_at_version(
+            profile.shop_id,
+            profile.customer_id,
+            profile.version,
+            "#stats.#first = :sku",
+            {"#stats": "stats", "#first": "first_product"},
+            {":sku": {"S": sku}},
+        )
 
     def add_tag(self, shop_id: str, customer_id: str, tag: str) -> bool:
         try:
