@@ -512,6 +512,30 @@ def test_every_cell_of_every_month_lists_the_customers_behind_it(
     ]
 
 
+def test_the_overviews_customers_and_active_customers_drill_down_to_them(
+    computed: tuple[TestClient, ShopKeys],
+) -> None:
+    """Given the fixture's shop analysed
+    When the overview's tiles (customers: every state; active: new, repeat and loyal) of
+    each month are asked for their customers
+    Then each lists whom a plain-Python walk over the orders counts there at that month's
+    end, and as many as the list analysis' row shows."""
+    client, shop = computed
+    want = _cells_by_hand()
+    rows = {r["month"]: r for r in _report(client, shop, "list-analysis")}
+    for month in sorted({k[0] for k in want}):
+        here = {k: v for k, v in want.items() if k[0] == month}
+        everyone = sorted(c for v in here.values() for c in v)
+        active = sorted(c for k, v in here.items() if k[1] in ("new", "repeat", "loyal") for c in v)
+        assert _cell_ids(client, shop, "list-analysis", month=month, state="all") == everyone
+        assert _cell_ids(client, shop, "list-analysis", month=month, state="active") == active
+        row = rows[month]
+        assert (len(everyone), len(active)) == (
+            row["total"],
+            row["new"] + row["repeat"] + row["loyal"],
+        )
+
+
 def test_a_cell_names_what_is_wrong_and_is_not_there_before_the_pass(
     cloud: Cloud, shop: ShopKeys, segmenter_client: TestClient
 ) -> None:

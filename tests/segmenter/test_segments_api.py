@@ -661,3 +661,47 @@ def test_a_segment_made_again_after_a_delete_computes_anew_and_a_redelivery_chan
     ready = api.get("/v1/segments/buyers", headers=reader).json()
     assert (ready["status"], ready["member_count"]) == ("ready", 0)
     assert api.get("/v1/segments/buyers/members", headers=reader).json()["customer_ids"] == []
+
+
+def test_customers_listed_by_another_service_become_a_segment_of_exactly_them(
+    cloud: Cloud, shop: ShopKeys, segmenter_client: TestClient
+) -> None:
+    """Given three customers of the shop and one of another shop
+    When the marketer saves ids a feedback drill-down listed (with an unknown id and the
+    other shop's customer among them) as a segment, and again under the same id
+    Then the segment's members are exactly this shop's listed customers, tagged by the
+    event function as an analytics cell's are; the same id again is a 409; a read key,
+    an empty list or an unexpected field are refused naming why."""
+    api = segmenter_client
+    cloud.route_rules_to_queues()
+    for n, customer in enumerate(["c-1", "c-2", "c-3"]):
+        _post_order(api, shop, n, customer)
+    other = make_shop(cloud, "other-shop")
+    _post_order(api, other, 9, "c-9")
+    body = {
+        "segment_id": "nps-detractors",
+        "name": "批判者",
+        "customer_ids": ["c-3", "c-1", "c-1", "nobody", "c-9"],
+    }
+    url = "/v1/segments/listed"
+    assert api.post(url, json=body, headers=shop.header(shop.reader)).status_code == 403
+    created = api.post(url, json=body, headers=shop.header(shop.admin))
+    assert created.status_code == 201, created.text
+    assert created.json()["status"] != "ready"
+    cloud.deliver("SegmenterEventsFunction")
+    got = api.get("/v1/segments/nps-detractors", headers=shop.header(shop.reader)).json()
+    assert (got["status"], got["member_count"]) == ("ready", 2)
+    members = api.get("/v1/segments/nps-detractors/members", headers=shop.header(shop.reader))
+    assert sorted(members.json()["customer_ids"]) == ["c-1", "c-3"]
+    again = api.post(url, json=body, headers=shop.header(shop.admin))
+    assert again.status_code == 409 and "segment_id" in again.text
+    for bad, field in (
+        ({**body, "segment_id": "x", "customer_ids": []}, "customer_ids"),
+        ({**body, "segment_id": "x", "rule": {}}, "rule"),
+        ({"segment_id": "x", "name": "n"}, "customer_ids"),
+    ):
+        refused = api.post(url, json=bad, headers=shop.header(shop.admin))
+        assert refused.status_code == 422 and field in refused.text, refused.text
+    # And the other shop's customer was not tagged
+    theirs = api.get("/v1/customers/c-9", headers=other.header(other.admin)).json()
+    assert theirs["tags"] == []

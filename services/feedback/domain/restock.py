@@ -18,6 +18,7 @@ import hashlib
 import math
 import re
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Literal
@@ -25,6 +26,7 @@ from urllib.parse import urlsplit
 
 from email_validator import EmailNotValidError, validate_email
 
+from feedback.domain.restock_records import Notification
 from shared.contracts.channels import EMAIL, LINE, SMS, Channel
 from shared.errors import Conflict, InvalidInput
 
@@ -285,3 +287,40 @@ def claim_wave(release: Release, now: datetime, interval: timedelta) -> Release:
 
 def end_release(release: Release, status: ReleaseStatus, now: datetime) -> Release:
     return replace(release, status=status, ended_at=now, next_wave_at=None)
+
+
+# ---------------------------------------------------------------------------- drill-downs
+
+ReleaseOutcome = Literal["notified", "clicked", "purchased"]
+
+
+@dataclass(frozen=True)
+class SignupCustomers:
+    """Who is behind a sign-up or release figure: `signups` is the figure itself (sign-ups,
+    some of them anonymous addresses that are nobody's customer id), `customer_ids` the
+    distinct known customers among them, sorted."""
+
+    signups: int
+    customer_ids: list[str]
+
+
+def signup_customers(signups: Iterable[SignUp], status: SignUpStatus | None) -> SignupCustomers:
+    """The sign-ups a status count of the SKU counts (all statuses without one)."""
+    picked = [s for s in signups if status is None or s.status == status]
+    ids = {s.recipient.customer_id for s in picked if s.recipient.customer_id}
+    return SignupCustomers(len(picked), sorted(ids))
+
+
+def release_customers(
+    notifications: Iterable[Notification], outcome: ReleaseOutcome
+) -> SignupCustomers:
+    """The sign-ups a release's notified / clicked / purchased figure counts."""
+    picked = [
+        n
+        for n in notifications
+        if outcome == "notified"
+        or (outcome == "clicked" and n.clicked_at is not None)
+        or (outcome == "purchased" and n.purchased_order is not None)
+    ]
+    ids = {n.customer_id for n in picked if n.customer_id}
+    return SignupCustomers(len(picked), sorted(ids))

@@ -3,6 +3,7 @@ overall and per time bucket (day / week / month). Pure: it folds responses it is
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
@@ -10,6 +11,7 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from feedback.domain.surveys import NPS_RANGE, RATING_RANGE, Question, Response, Survey
+from shared.errors import InvalidInput
 
 Bucket = Literal["day", "week", "month"]
 JST = ZoneInfo("Asia/Tokyo")
@@ -52,8 +54,9 @@ class BucketSummary:
 def nps_of(scores: Iterable[int]) -> dict[str, Any]:
     """Net Promoter Score: % promoters (9-10) minus % detractors (0-6), from -100 to 100."""
     values = list(scores)
-    promoters = sum(1 for s in values if s >= 9)
-    detractors = sum(1 for s in values if s <= 6)
+    groups = [nps_group(s) for s in values]
+    promoters = groups.count("promoters")
+    detractors = groups.count("detractors")
     passives = len(values) - promoters - detractors
     score = round(100 * (promoters - detractors) / len(values), 1) if values else None
     return {
@@ -144,3 +147,110 @@ def in_segment(responses: Iterable[Response], segment_id: str | None) -> list[Re
     if segment_id is None:
         return list(responses)
     return [r for r in responses if segment_id in r.segments]
+
+
+# ---------------------------------------------------------------------------- respondents
+
+NpsGroup = Literal["promoters", "passives", "detractors"]
+
+
+@dataclass(frozen=True)
+class Respondents:
+    """Who is behind one figure of the results: `responses` is the figure itself (results
+    count responses), `customer_ids` the distinct customers who gave them, sorted."""
+
+    question_id: str | None
+    group: str | None
+    answer: str | None
+    responses: int
+    customer_ids: list[str]
+
+
+def nps_group(score: int) -> NpsGroup:
+    """The NPS split `nps_of` counts: 9-10 promoters, 7-8 passives, 0-6 detractors."""
+    if score >= 9:
+        return "promoters"
+    return "detractors" if score <= 6 else "passives"
+
+
+def _chose(value: object, answer: str) -> bool:
+    """Whether an answer counts toward the `answer` key of `summarize`'s counts."""
+    if isinstance(value, tuple):
+        return answer in value
+    return str(value) == answer
+
+
+def respondents(
+    versions: Sequence[Survey],
+    responses: Sequence[Response],
+    question_id: str | None = None,
+    group: str | None = None,
+    answer: str | None = None,
+) -> Respondents:
+    """The responses (and their customers) behind a figure `summarize` shows: everyone
+    (no question), a question's answerers, an NPS group or one answer's count. A 422 names
+    the parameter that names nothing in the survey."""
+    if group is not None and answer is not None:
+        raise InvalidInput("give group or answer, not both", field="answer")
+    question = _question_named(versions, question_id, group)
+    if question is None:
+        picked = list(responses)
+    else:
+        _check_key(question, group, answer)
+        picked = []
+        for resp in responses:
+            value = resp.answers.get(question.question_id)
+            if value is None:
+                continue
+            if group is not None and not (isinstance(value, int) and nps_group(value) == group):
+                continue
+            if answer is not None and not _chose(value, answer):
+                continue
+            picked.append(resp)
+    ids = sorted({r.customer_id for r in picked})
+    qid = question.question_id if question else None
+    return Respondents(qid, group, answer, len(picked), ids)
+
+
+def _question_named(
+    versions: Sequence[Survey], question_id: str | None, group: str | None
+) -> Question | None:
+    """The question asked for; with only a `group`, the survey's first NPS question."""
+    questions = _questions(versions)
+    if question_id is None:
+        if group is None:
+            return None
+        first_nps = next((q for q in questions if q.kind == "nps"), None)
+        if first_nps is None:
+            raise InvalidInput("the survey has no NPS question", field="group")
+        return first_nps
+    found = next((q for q in questions if q.question_id == question_id), None)
+    if found is None:
+        raise InvalidInput(f"the survey has no question {question_id}", field="question_id")
+    return found
+
+
+def _check_key(question: Question, group: str | None, answer: str | None) -> None:
+    if group is not None and question.kind != "nps":
+        raise InvalidInput(f"question {question.question_id} is not an NPS question", field="group")
+    if answer is None:
+        return
+    if question.kind == "text":
+        raise InvalidInput(f"question {question.question_id} takes free text", field="answer")
+    if question.kind in ("rating", "nps"):
+        low, high = RATING_RANGE if question.kind == "rating" else NPS_RANGE
+        allowed = [str(v) for v in range(low, high + 1)]
+    else:
+        allowed = [o.option_id for o in question.options]
+    if answer not in allowed:
+        raise InvalidInput(
+            f"question {question.question_id} has no answer {answer!r}", field="answer"
+        )
+
+
+def page_after(ids: Sequence[str], limit: int, after: str | None) -> tuple[list[str], str | None]:
+    """The `limit` ids after `after` (sorted ids), and the last one when more follow."""
+    start = 0 if after is None else bisect.bisect_right(ids, after)
+    found = list(ids[start : start + limit])
+    more = start + limit < len(ids)
+    return found, (found[-1] if more and found else None)

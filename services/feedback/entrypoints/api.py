@@ -9,7 +9,7 @@ surveys needs `feedback:read` or `feedback:write`; results and release figures n
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Response
 from mangum import Mangum
@@ -22,10 +22,12 @@ from feedback.entrypoints.schemas import (
     InvitationPublic,
     LinkCreate,
     LinkPublic,
+    RespondentsPublic,
     ResponseCreate,
     ResponsePublic,
     ResultsPublic,
     SignUpCreate,
+    SignupCustomersPublic,
     SignUpPublic,
     SkuPublic,
     SkuSignupsPublic,
@@ -41,10 +43,14 @@ from shared.http.app import create_service_app
 from shared.http.paging import (
     PAGED_LIST,
     Page,
+    decode_cursor,
 )
 from shared.http.security import Admin, FeedbackWriter, MessagesSender, authenticated, require_scope
 from shared.http.types import WINDOW, Timestamp
 from shared.settings import get_settings
+
+if TYPE_CHECKING:  # built by the dependency below, loaded on first use
+    from feedback.services.outcomes import RespondentFilter
 
 
 def _survey_reader(principal: Annotated[Principal, Depends(authenticated)]) -> Principal:
@@ -174,6 +180,45 @@ def get_results(
     return ResultsPublic.model_validate(found)
 
 
+def _respondent_filter(
+    question_id: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+    group: Literal["promoters", "passives", "detractors"] | None = None,
+    answer: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+    version: Annotated[int | None, Query(ge=1)] = None,
+    segment_id: Annotated[str | None, Query(min_length=1, max_length=63)] = None,
+    since: Annotated[Timestamp | None, Query(description=_WITH_OFFSET)] = None,
+    until: Annotated[Timestamp | None, Query(description=_WITH_OFFSET)] = None,
+) -> RespondentFilter:
+    from feedback.services.outcomes import RespondentFilter
+
+    return RespondentFilter(question_id, group, answer, version, segment_id, since, until)
+
+
+if TYPE_CHECKING:
+    Filters = Annotated[RespondentFilter, Depends(_respondent_filter)]
+else:  # FastAPI reads the annotation at import: the filter's class loads on first use
+    Filters = Annotated[Any, Depends(_respondent_filter)]
+
+
+@router.get("/surveys/{survey_id}/respondents")
+def get_respondents(
+    survey_id: str,
+    principal: FeedbackReader,
+    c: Container,
+    filters: Filters,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    cursor: str | None = None,
+) -> RespondentsPublic:
+    """The customers behind one figure of the results (same `version`, `segment_id`,
+    `since`, `until`), a page at a time: every respondent; with `question_id`, those who
+    answered it; with `group`, an NPS group (of `question_id`, else the first NPS
+    question); with `answer`, those who chose that option id or score. `responses` is the
+    figure; `count` the distinct customers listed."""
+    after = decode_cursor(cursor)
+    page = c.surveys.respondents(principal.shop_id, survey_id, filters, limit, after)
+    return RespondentsPublic.of(page)
+
+
 # ---------------------------------------------------------------------------- restock
 
 
@@ -226,6 +271,27 @@ def get_sku(sku: str, principal: FeedbackReader, c: Container) -> SkuPublic:
     not a delivery count). The SKU is the rest of the path, '/' included; percent-encode
     '#', '?', '%' and non-ASCII characters."""
     return SkuPublic.model_validate(c.restock.sku_overview(principal.shop_id, sku))
+
+
+@router.get("/restock/customers")
+def get_signup_customers(
+    sku: Annotated[str, Query(min_length=1, max_length=64)],
+    principal: FeedbackReader,
+    c: Container,
+    status: Literal["pending", "active", "unsubscribed"] | None = None,
+    release_id: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+    outcome: Literal["notified", "clicked", "purchased"] = "notified",
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    cursor: str | None = None,
+) -> SignupCustomersPublic:
+    """The customers behind one figure of `GET /v1/restock/skus/{sku}`, a page at a time:
+    the SKU's sign-ups (of `status`, or all), or with `release_id` the release's
+    `outcome` (notified, clicked or purchased). `signups` is the figure; `count` the
+    distinct known customers listed (anonymous addresses are nobody's customer id)."""
+    release = (release_id, outcome) if release_id is not None else None
+    after = decode_cursor(cursor)
+    page = c.restock.signup_customers(principal.shop_id, sku, status, release, limit, after)
+    return SignupCustomersPublic.of(page)
 
 
 app = create_service_app(

@@ -13,7 +13,8 @@ from shared.http.types import Schema
 
 if TYPE_CHECKING:  # the use cases' results, converted here: not imported at cold start
     from feedback.domain.restock import SignUp
-    from feedback.services.outcomes import Answered
+    from feedback.services.outcomes import Answered, RespondentPage
+    from feedback.services.restock import SignupCustomerPage
 
 CustomerId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"\S")]
 
@@ -324,3 +325,68 @@ class SkuPublic(_Out):
     stock: int | None
     signups: dict[str, int]
     releases: list[ReleasePublic]
+
+
+# ---------------------------------------------------------------------------- drill-downs
+
+
+class RespondentsPublic(_Out):
+    """The customers behind one figure of the results, a page at a time. `responses` is
+    the figure the results show (they count responses); `count` the distinct customers
+    who gave them (one customer may answer twice), which the pages list."""
+
+    survey_id: str
+    question_id: str | None
+    group: str | None
+    answer: str | None
+    responses: int
+    count: int
+    customer_ids: list[str]
+    next_cursor: str | None
+
+    @classmethod
+    def of(cls, page: RespondentPage) -> RespondentsPublic:
+        from shared.http.paging import encode_cursor
+
+        who = page.respondents
+        return cls(
+            survey_id=page.survey_id,
+            question_id=who.question_id,
+            group=who.group,
+            answer=who.answer,
+            responses=who.responses,
+            count=len(who.customer_ids),
+            customer_ids=page.customer_ids,
+            next_cursor=encode_cursor(page.next_after) if page.next_after else None,
+        )
+
+
+class SignupCustomersPublic(_Out):
+    """The customers behind one restock figure, a page at a time. `signups` is the figure
+    the SKU shows (sign-ups, anonymous addresses among them); `count` the distinct known
+    customers among them, which the pages list."""
+
+    sku: str
+    status: str | None
+    release_id: str | None
+    outcome: str | None
+    signups: int
+    count: int
+    customer_ids: list[str]
+    next_cursor: str | None
+
+    @classmethod
+    def of(cls, page: SignupCustomerPage) -> SignupCustomersPublic:
+        from shared.http.paging import encode_cursor
+
+        release_id, outcome = page.release or (None, None)
+        return cls(
+            sku=page.sku,
+            status=page.status,
+            release_id=release_id,
+            outcome=outcome,
+            signups=page.customers.signups,
+            count=len(page.customers.customer_ids),
+            customer_ids=page.customer_ids,
+            next_cursor=encode_cursor(page.next_after) if page.next_after else None,
+        )

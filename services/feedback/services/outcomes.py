@@ -4,6 +4,7 @@ with the first use case that returns one (a cold start's survey list returns hea
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -35,3 +36,25 @@ class SurveyResults:
     bucket: agg.Bucket | None
     total: agg.Summary
     buckets: list[agg.BucketSummary]
+
+
+@dataclass(frozen=True)
+class RespondentFilter:
+    """Which figure of the results to list: the results' own filters (version, segment,
+    window) and the question, NPS group or answer within them."""
+
+    question_id: str | None = None
+    group: str | None = None
+    answer: str | None = None
+    version: int | None = None
+    segment_id: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+@dataclass(frozen=True)
+class RespondentPage:
+    survey_id: str
+    respondents: agg.Respondents
+    customer_ids: list[str]
+    next_after: str | None

@@ -20,7 +20,7 @@ from shared.adapters.dynamodb import Position
 from shared.contracts.channels import CHANNELS, EMAIL, LINE, SMS
 from shared.contracts.details import Category, MessageRecipient, OrderPlaced
 from shared.contracts.envelope import EventEnvelope
-from shared.errors import InvalidInput
+from shared.errors import InvalidInput, NotFound
 from shared.log import get_logger
 from shared.scheduled import for_each_shop
 
@@ -48,6 +48,16 @@ class SkuOverview:
     stock: int | None
     signups: dict[str, int]
     releases: list[Release]
+
+
+@dataclass(frozen=True)
+class SignupCustomerPage:
+    sku: str
+    status: SignUpStatus | None
+    release: tuple[str, rd.ReleaseOutcome] | None
+    customers: rd.SignupCustomers
+    customer_ids: list[str]
+    next_after: str | None
 
 
 # ---------------------------------------------------------------------------- releases
@@ -246,6 +256,37 @@ class Restock(UseCase[RestockStore]):
         return SkuOverview(
             sku, stock.quantity if stock else None, counts, self.repo.list_releases(shop_id, sku)
         )
+
+    def signup_customers(
+        self,
+        shop_id: str,
+        sku: str,
+        status: SignUpStatus | None,
+        release: tuple[str, rd.ReleaseOutcome] | None,
+        limit: int,
+        after: str | None,
+    ) -> SignupCustomerPage:
+        """A page of the customers behind one figure of `sku_overview`: a status count of
+        the SKU's sign-ups, or (`release`: its id and outcome) a release's notified /
+        clicked / purchased. A SKU nobody signed up for and no release named is a 404."""
+        from feedback.domain.results import page_after
+
+        rd.validate_sku(sku)
+        if release is not None:
+            if status is not None:
+                raise InvalidInput("give status or release_id, not both", field="status")
+            found = self.repo.get_release(shop_id, sku, release[0])
+            if found is None:
+                raise NotFound(f"SKU {sku} has no release {release[0]}", field="release_id")
+            told = self.repo.notifications(shop_id, found.release_id).values()
+            who = rd.release_customers(told, release[1])
+        else:
+            signups = self.repo.signups_for(shop_id, sku)
+            if not signups:
+                raise NotFound(f"nobody signed up for SKU {sku}", field="sku")
+            who = rd.signup_customers(signups, status)
+        page, next_after = page_after(who.customer_ids, limit, after)
+        return SignupCustomerPage(sku, status, release, who, page, next_after)
 
     def backfill_sku_list(self, shop_id: str) -> SkuListBackfill:
         """The SKU list's counts recounted from the sign-ups (sign-ups stored before the

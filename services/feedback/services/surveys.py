@@ -21,8 +21,14 @@ from shared.log import get_logger
 if TYPE_CHECKING:  # the aggregation, the events' contracts, the survey definitions, the
     # tokens and the outcomes load on first use (a cold start's first request lists heads)
     from feedback.domain import results as agg
-    from feedback.domain.surveys import Survey, SurveyLink
-    from feedback.services.outcomes import Answered, PageState, SurveyResults
+    from feedback.domain.surveys import Response, Survey, SurveyLink
+    from feedback.services.outcomes import (
+        Answered,
+        PageState,
+        RespondentFilter,
+        RespondentPage,
+        SurveyResults,
+    )
 
 _log = get_logger("kizuna.feedback.surveys")
 
@@ -318,6 +324,29 @@ class Surveys(UseCase[SurveyStore]):
         from feedback.domain import results as agg
         from feedback.services.outcomes import SurveyResults
 
+        versions, found = self._answered(shop_id, survey_id, version, segment_id, since, until)
+        latest = max(versions, key=lambda s: s.version)
+        return SurveyResults(
+            survey=latest,
+            version=version,
+            segment_id=segment_id,
+            bucket=bucket,
+            total=agg.summarize(versions, found),
+            buckets=agg.over_time(versions, found, bucket) if bucket else [],
+        )
+
+    def _answered(
+        self,
+        shop_id: str,
+        survey_id: str,
+        version: int | None,
+        segment_id: str | None,
+        since: datetime | None,
+        until: datetime | None,
+    ) -> tuple[list[Survey], list[Response]]:
+        """The versions and the responses results and respondents read, filtered alike."""
+        from feedback.domain import results as agg
+
         versions = self.repo.survey_versions(shop_id, survey_id)
         if not versions:
             raise NotFound(f"no survey {survey_id}", field="survey_id")
@@ -330,16 +359,27 @@ class Surveys(UseCase[SurveyStore]):
         found = self.repo.responses(shop_id, survey_id, since, until)
         if version is not None:
             found = [r for r in found if r.survey_version == version]
-        found = agg.in_segment(found, segment_id)
-        latest = max(versions, key=lambda s: s.version)
-        return SurveyResults(
-            survey=latest,
-            version=version,
-            segment_id=segment_id,
-            bucket=bucket,
-            total=agg.summarize(versions, found),
-            buckets=agg.over_time(versions, found, bucket) if bucket else [],
+        return versions, agg.in_segment(found, segment_id)
+
+    def respondents(
+        self,
+        shop_id: str,
+        survey_id: str,
+        filters: RespondentFilter,
+        limit: int,
+        after: str | None,
+    ) -> RespondentPage:
+        """A page of the customers behind one figure of `results` (same filters): the
+        survey's respondents, a question's, an NPS group's or one answer's."""
+        from feedback.domain import results as agg
+        from feedback.services.outcomes import RespondentPage
+
+        versions, found = self._answered(
+            shop_id, survey_id, filters.version, filters.segment_id, filters.since, filters.until
         )
+        who = agg.respondents(versions, found, filters.question_id, filters.group, filters.answer)
+        page, next_after = agg.page_after(who.customer_ids, limit, after)
+        return RespondentPage(survey_id, who, page, next_after)
 
     def record_membership(
         self,

@@ -138,7 +138,8 @@ class ReportPublic(Schema):
 class CellIn(Schema):
     """A cell of a report, as the last analytics pass counted it.
 
-    - list diagnosis at `month`'s end: `state` (list-analysis), `from_state` and
+    - list diagnosis at `month`'s end: `state` (list-analysis; `active` = new, repeat
+      and loyal, `all` = every state: the overview's tiles), `from_state` and
       `to_state` (lifecycle; from `none` = the customer's first month) or `recency` and
       `frequency` (calendar: months since the last order 0, 1, 2, 3-5, 6-11, 12+ × orders
       so far 1-4, 5+);

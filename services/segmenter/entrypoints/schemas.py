@@ -629,6 +629,22 @@ class SegmentCreate(Schema):
     rule: dict[str, Any]
 
 
+MAX_LISTED_CUSTOMERS = 100_000
+
+
+class ListedSegmentCreate(Schema):
+    """A segment of exactly these customers: the ids a drill-down of another service
+    listed (`GET /v1/surveys/{id}/respondents`, `GET /v1/restock/customers`)."""
+
+    model_config = ConfigDict(extra="forbid")
+    segment_id: str = Field(min_length=1, max_length=63)
+    name: str = Field(min_length=1, max_length=100)
+    description: str = Field(default="", max_length=500)
+    customer_ids: list[Annotated[str, Field(min_length=1, max_length=128)]] = Field(
+        min_length=1, max_length=MAX_LISTED_CUSTOMERS
+    )
+
+
 class RuleMatchRequest(Schema):
     """Segment rules to judge one customer by (the messenger's journey filters)."""
 

@@ -310,6 +310,22 @@ class Segments:
         )
         return self._put_new(shop_id, definition)
 
+    def create_listed(
+        self,
+        shop_id: str,
+        segment_id: str,
+        name: str,
+        description: str,
+        customer_ids: Sequence[str],
+    ) -> SegmentDefinition:
+        """A segment of the customers another service's drill-down listed (survey
+        respondents, restock sign-ups): the same listed segment as an analytics cell's,
+        tagged once per creation (a segment deleted and made again under the same id
+        does not inherit the old one's members). Ids of no customer of the shop tag
+        nobody (a tag needs a profile)."""
+        tag = f"listed:{segment_id}@{self._clock().strftime('%Y%m%dT%H%M%S')}"
+        return self.create_for_customers(shop_id, segment_id, name, description, tag, customer_ids)
+
     def recompute_requested(self, shop_id: str, segment_id: str) -> dict[str, Any]:
         """The recompute a segment's creation asked for (the event function's, not the API
         call's), after tagging its listed customers if it has them. Redo-safe like every

@@ -38,6 +38,9 @@ CELL_REPORTS = (*MONTH_REPORTS, *COHORT_REPORTS)
 LTV_DIMENSIONS = ("cohort", "channel", "first_product", "first_offer")
 MAX_STAGE = 10
 """The funnel's last stage: the pass counts orders up to 10 (10 = 10 or more)."""
+STATE_GROUPS = {"active": ("new", "repeat", "loyal"), "all": STATES}
+"""List-analysis states that name several: the overview's active customers (bought within
+the dormancy window: new, repeat, loyal) and its customers (every state)."""
 PREVIOUS_STATES = ("none", *STATES)
 """A lifecycle row's from-state: ``none`` for a customer's first month."""
 
@@ -91,7 +94,7 @@ class Cell:
 
     def matches(self, row: Mapping[str, Any]) -> bool:
         if self.report == "list-analysis":
-            return bool(row["state"] == self.state)
+            return row["state"] in STATE_GROUPS.get(str(self.state), (self.state,))
         if self.report == "lifecycle":
             return bool(row["previous"] == self.from_state and row["state"] == self.to_state)
         if self.report == "calendar":
@@ -182,7 +185,8 @@ def cell_of(
         )
     month = _month(month, report) if report in MONTH_REPORTS else month
     if report == "list-analysis":
-        return Cell(report, month, state=_one_of(state, STATES, "state", report))
+        allowed = (*STATES, *STATE_GROUPS)
+        return Cell(report, month, state=_one_of(state, allowed, "state", report))
     if report == "lifecycle":
         return Cell(
             report,
