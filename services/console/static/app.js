@@ -191,6 +191,11 @@
   function kpi(label, value, id) {
     return el("div", { class: "kpi", id: id }, [el("div", { class: "label", text: label }), el("div", { class: "value", text: value })]);
   }
+  /* A tile whose number counts customers: the number (or a line under it) leads to them. */
+  function kpiDrill(label, value, id, below) {
+    return el("div", { class: "kpi", id: id }, [el("div", { class: "label", text: label }),
+      el("div", { class: "value" }, value), below ? el("div", { class: "below" }, below) : null]);
+  }
   async function overviewView() {
     main.append(el("h1", { text: t("overview.title") }));
     const [list, repeat, ltv, forecast, sales] = await Promise.all(["list-analysis", "repeat", "ltv", "forecast", "revenue"].map(report));
@@ -215,10 +220,11 @@
       if (r.ltv_365d !== null) { ltvSum += r.ltv_365d * r.customers_365d; ltvCustomers += r.customers_365d; }
     }
     main.append(el("p", { class: "muted", text: t("overview.as_of", { date: day(list.as_of) }) }));
+    const active = last ? last.new + last.repeat + last.loyal : 0;
     main.append(el("div", { class: "kpis" }, [
-      kpi(t("kpi.customers"), last ? num(last.total) : "—", "kpi-customers"),
-      kpi(t("kpi.active"), last ? num(last.new + last.repeat + last.loyal) : "—", "kpi-active"),
-      kpi(t("kpi.f2"), f2 ? pct(f2.rate) : "—", "kpi-f2"),
+      last && last.total ? kpiDrill(t("kpi.customers"), drillLink("tile", last.month + ".all", num(last.total)), "kpi-customers") : kpi(t("kpi.customers"), last ? num(last.total) : "—", "kpi-customers"),
+      active ? kpiDrill(t("kpi.active"), drillLink("tile", last.month + ".active", num(active)), "kpi-active") : kpi(t("kpi.active"), last ? num(active) : "—", "kpi-active"),
+      f2 && f2.customers_to ? kpiDrill(t("kpi.f2"), pct(f2.rate), "kpi-f2", drillLink("reached", "2", t("kpi.repeaters", { n: num(f2.customers_to) }))) : kpi(t("kpi.f2"), f2 ? pct(f2.rate) : "—", "kpi-f2"),
       kpi(t("kpi.ltv365"), ltvCustomers ? yen(ltvSum / ltvCustomers) : "—", "kpi-ltv"),
     ]));
     const months = sales.pending ? [] : sales.rows;
@@ -442,8 +448,8 @@
     main.append(el("h1", { text: label }));
     const section = el("section", { id: "drill", "aria-live": "polite" });
     main.append(section);
-    const source = d.cell ? cellSource(d.report, d.cell(args[1]), d.cohort ? "drill.saved_cohort_description" : "drill.saved_description") : ruleSource({ all: d.rules(args[1]) });
-    await drillSection(section, source, kind + "-" + slug, label, (n) => t("drill.title", { label: label, n: num(n) }));
+    const source = d.source ? d.source(args[1], label) : d.cell ? cellSource(d.report, d.cell(args[1]), d.cohort ? "drill.saved_cohort_description" : "drill.saved_description") : ruleSource({ all: d.rules(args[1]) });
+    await drillSection(section, source, (kind + "-" + slug).slice(0, 63), label, source.title || ((n) => t("drill.title", { label: label, n: num(n) })));
   }
   /* Where a drill-down's customers come from, and how they are saved: a rule of the
      segment language (today's profiles), or a cell of an earlier month the analytics pass
@@ -1200,6 +1206,79 @@
     await surveyResults();
     await restockSection(args[0] || "");
   }
+  /* Drill-downs of the feedback figures (survey respondents, restock sign-ups): the
+     customers another service lists, a page at a time (`customer_ids`, `next_cursor`),
+     saved as a segment of exactly those ids by `saveIdsAsSegment` (every page of them,
+     `POST /v1/segments/listed`: the segmenter tags them as it does an analytics cell's).
+     `figure` is the number the page showed (responses, sign-ups), `count` the distinct
+     customers behind it. */
+  async function allPagedIds(path, params) {
+    const ids = [];
+    let cursor = null;
+    do {
+      const query = new URLSearchParams(Object.assign({ limit: "1000" }, params, cursor ? { cursor: cursor } : {}));
+      const b = (await api(path + "?" + query)).body;
+      ids.push(...b.customer_ids);
+      cursor = b.next_cursor;
+    } while (cursor);
+    return ids;
+  }
+  async function saveIdsAsSegment(id, name, description, ids) {
+    return (await api("/v1/segments/listed", { method: "POST", json: { segment_id: id, name: name, description: description, customer_ids: ids } })).body;
+  }
+  function pagedIdsSource(path, params, label, figureKey, figureText) {
+    const shown = {};
+    return {
+      load: async () => {
+        const b = (await api(path + "?" + new URLSearchParams(Object.assign({ limit: "500" }, params)))).body;
+        shown.figure = b[figureKey];
+        return { count: b.count, ids: b.customer_ids };
+      },
+      save: async (id, name) => {
+        const ids = await allPagedIds(path, params);
+        if (!ids.length) { throw new Error(t("drill.nobody")); }
+        return saveIdsAsSegment(id, name.slice(0, 100), t("drill.saved_feedback_description"), ids);
+      },
+      title: (n) => t("drill.behind", { label: label, n: num(n), figure: figureText(num(shown.figure)) }),
+    };
+  }
+  const NPS_GROUPS = ["promoters", "passives", "detractors"];
+  const FEEDBACK_ID = "[A-Za-z0-9][A-Za-z0-9_-]{0,62}";
+  Object.assign(DRILLS, {
+    /* survey.question.group: an NPS group of a survey's question */
+    nps: {
+      valid: (v) => new RegExp("^" + FEEDBACK_ID + "\\." + FEEDBACK_ID + "\\.(" + NPS_GROUPS.join("|") + ")$").test(v),
+      label: (v) => { const [sv, q, g] = v.split("."); return t("drill.nps", { survey: sv, question: q, group: t("surveys." + g) }); },
+      source: (v, label) => { const [sv, q, g] = v.split("."); return pagedIdsSource("/v1/surveys/" + enc(sv) + "/respondents", { question_id: q, group: g }, label, "responses", (n) => t("drill.responses", { n: n })); },
+    },
+    /* survey.question.answer: one option (or score) of a survey's question */
+    answer: {
+      valid: (v) => new RegExp("^" + FEEDBACK_ID + "\\." + FEEDBACK_ID + "\\." + FEEDBACK_ID + "$").test(v),
+      label: (v) => { const [sv, q, a] = v.split("."); return t("drill.answer", { survey: sv, question: q, answer: a }); },
+      source: (v, label) => { const [sv, q, a] = v.split("."); return pagedIdsSource("/v1/surveys/" + enc(sv) + "/respondents", { question_id: q, answer: a }, label, "responses", (n) => t("drill.responses", { n: n })); },
+    },
+    /* status.sku: a SKU's sign-ups of one status (the SKU may hold any character) */
+    signup: {
+      valid: (v) => /^(pending|active|unsubscribed)\../.test(v),
+      label: (v) => { const i = v.indexOf("."); return t("drill.signup", { sku: v.slice(i + 1), status: t("signup." + v.slice(0, i)) }); },
+      source: (v, label) => { const i = v.indexOf("."); return pagedIdsSource("/v1/restock/customers", { sku: v.slice(i + 1), status: v.slice(0, i) }, label, "signups", (n) => t("drill.signups", { n: n })); },
+    },
+    /* outcome.release.sku: a release's notified / clicked / purchased sign-ups */
+    released: {
+      valid: (v) => /^(notified|clicked|purchased)\.[A-Za-z0-9_-]+\../.test(v),
+      label: (v) => { const [o, r] = v.split("."); return t("drill.released", { sku: v.slice(o.length + r.length + 2), outcome: t("outcome." + o) }); },
+      source: (v, label) => { const [o, r] = v.split("."); return pagedIdsSource("/v1/restock/customers", { sku: v.slice(o.length + r.length + 2), release_id: r, outcome: o }, label, "signups", (n) => t("drill.signups", { n: n })); },
+    },
+    /* month.all|active: the overview's customers and active customers tiles (the list
+       analysis at that month's end, as the tiles count them) */
+    tile: {
+      report: "list-analysis",
+      valid: (v) => /^\d{4}-\d{2}\.(all|active)$/.test(v),
+      cell: (v) => { const [ym, s] = v.split("."); return { month: ym, state: s }; },
+      label: (v) => { const [ym, s] = v.split("."); return t("tile." + s, { month: month(ym) }); },
+    },
+  });
+  function barLink(link, value, max, colour) { return el("span", { class: "barred" }, [bar(value, max, colour), link]); }
   const SIGNUP_STATUSES = ["pending", "active", "unsubscribed"];
   async function restockSection(sku) {
     /* Restock: one SKU's sign-ups by status and every release of it with its early-access
@@ -1221,12 +1300,19 @@
     const r = (await api("/v1/restock/skus/" + enc(sku))).body;
     main.append(el("div", { class: "card", id: "restock" }, [
       el("p", { id: "restock-stock", text: t("restock.stock", { n: r.stock === null ? "—" : num(r.stock) }) }),
-      table([t("restock.signups"), t("table.customers")], SIGNUP_STATUSES.map((st) => [t("signup." + st), num(r.signups[st] || 0)]), { id: "restock-signups" }),
+      table([t("restock.signups"), t("restock.signups_col")], SIGNUP_STATUSES.map((st) => [t("signup." + st), signupLink(sku, st, r.signups[st] || 0)]), { id: "restock-signups" }),
       el("h3", { text: t("restock.releases") }),
       r.releases.length ? table([t("restock.started"), t("table.status"), t("restock.stock_at_start"), t("restock.waves"), t("restock.notified"), t("stats.clicked"), t("restock.purchased"), t("restock.early_until"), t("restock.ended")],
-        r.releases.map((x) => [when(x.started_at), t("release." + x.status), num(x.stock_at_start), num(x.waves), num(x.notified), num(x.clicked), num(x.purchased), when(x.early_access_until), when(x.ended_at)]),
+        r.releases.map((x) => [when(x.started_at), t("release." + x.status), num(x.stock_at_start), num(x.waves), ...RELEASE_OUTCOMES.map((o) => releaseLink(sku, x, o)), when(x.early_access_until), when(x.ended_at)]),
         { id: "restock-releases" }) : el("p", { class: "muted", id: "restock-releases", text: t("restock.no_releases") }),
     ]));
+  }
+  /* A restock figure, leading to the customers behind it when there are any. */
+  const RELEASE_OUTCOMES = ["notified", "clicked", "purchased"];
+  function signupLink(sku, status, n) { return n ? drillLink("signup", status + "." + sku, num(n)) : el("span", { text: num(n) }); }
+  function releaseLink(sku, release, outcome) {
+    const n = release[outcome];
+    return n ? drillLink("released", outcome + "." + release.release_id + "." + sku, num(n)) : el("span", { text: num(n) });
   }
   async function signupSkus() {
     /* The SKUs people signed up for (`GET /v1/restock/skus`, 20 a page by its cursor),
@@ -1238,7 +1324,7 @@
       const page = await api("/v1/restock/skus?limit=20" + (cursor ? "&cursor=" + enc(cursor) : ""));
       for (const x of page.body) {
         body.append(el("tr", {}, [el("th", { scope: "row" }, el("a", { href: "#/surveys/" + enc(x.sku), "data-sku": x.sku, text: x.sku })),
-          ...SIGNUP_STATUSES.map((st) => el("td", { text: num(x.signups[st] || 0) }))]));
+          ...SIGNUP_STATUSES.map((st) => el("td", {}, signupLink(x.sku, st, x.signups[st] || 0)))]));
       }
       cursor = page.next;
       more.hidden = !cursor;
@@ -1263,16 +1349,16 @@
           const n = q.nps;
           const all = Math.max(1, n.promoters + n.passives + n.detractors);
           section.append(el("p", { class: "nps", text: t("surveys.nps", { score: n.score === null ? "—" : num(n.score) }) }));
-          section.append(table([t("surveys.group"), t("table.customers"), t("repeat.share")], [
-            [t("surveys.promoters"), withBar(num(n.promoters), n.promoters, all, "#1e7b4f"), pct(n.promoters / all)],
-            [t("surveys.passives"), withBar(num(n.passives), n.passives, all, "#8a8f9c"), pct(n.passives / all)],
-            [t("surveys.detractors"), withBar(num(n.detractors), n.detractors, all, "#b3261e"), pct(n.detractors / all)],
-          ], { class: "nps-split" }));
+          const colours = { promoters: "#1e7b4f", passives: "#8a8f9c", detractors: "#b3261e" };
+          const split = (g) => (n[g] ? drillLink("nps", sv.survey_id + "." + q.question_id + "." + g, num(n[g])) : el("span", { text: num(n[g]) }));
+          section.append(table([t("surveys.group"), t("surveys.responses_col"), t("repeat.share")],
+            NPS_GROUPS.map((g) => [t("surveys." + g), barLink(split(g), n[g], all, colours[g]), pct(n[g] / all)]), { class: "nps-split" }));
         } else if (q.kind === "text") {
           section.append(el("ul", {}, q.texts.slice(0, 10).map((x) => el("li", { text: x.text }))));
         } else {
           const most = Math.max(1, ...Object.values(q.counts));
-          section.append(table([t("surveys.answer"), t("surveys.count")], Object.entries(q.counts).map(([k, v]) => [k, withBar(num(v), v, most)])));
+          const chose = (k, v) => (v ? drillLink("answer", sv.survey_id + "." + q.question_id + "." + k, num(v)) : el("span", { text: num(v) }));
+          section.append(table([t("surveys.answer"), t("surveys.count")], Object.entries(q.counts).map(([k, v]) => [k, barLink(chose(k, v), v, most)]), { class: "answer-counts", "data-question": q.question_id }));
           if (q.average !== null && q.average !== undefined) { section.append(el("p", { text: t("surveys.average", { n: num(q.average) }) })); }
         }
       }

@@ -233,9 +233,9 @@ def create_segment(body: SegmentCreate, principal: SegmentsWriter, c: Container)
 def create_listed_segment(
     body: ListedSegmentCreate, principal: SegmentsWriter, c: Container
 ) -> SegmentPublic:
-    """A segment of exactly the listed customers (the ids another service's drill-down
-    gave, all pages of it): stored as `tagging`, its customers tagged and counted by the
-    event function as an analytics cell's are; unknown ids tag nobody."""
+    """A segment of exactly the customers listed (what a drill-down of another service
+    showed: `GET /v1/campaigns/{id}/customers`, every page): stored at once as `tagging`,
+    its customers tagged by the event function like a saved analytics cell's."""
     created = c.segments.create_listed(
         principal.shop_id, body.segment_id, body.name, body.description, body.customer_ids
     )

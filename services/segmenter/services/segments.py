@@ -318,12 +318,11 @@ class Segments:
         description: str,
         customer_ids: Sequence[str],
     ) -> SegmentDefinition:
-        """A segment of the customers another service's drill-down listed (survey
-        respondents, restock sign-ups): the same listed segment as an analytics cell's,
-        tagged once per creation (a segment deleted and made again under the same id
-        does not inherit the old one's members). Ids of no customer of the shop tag
-        nobody (a tag needs a profile)."""
-        tag = f"listed:{segment_id}@{self._clock().strftime('%Y%m%dT%H%M%S')}"
+        """A segment of the customers another service listed (a campaign's clickers, a
+        journey step's people): the saved cell's way, under a tag of its own that names the
+        segment and the moment, so a segment deleted and made again under the same id
+        does not take back the first one's customers. Ids of no customer tag nobody."""
+        tag = f"list:{segment_id}@{self._clock().strftime('%Y%m%dT%H%M%S%f')}"
         return self.create_for_customers(shop_id, segment_id, name, description, tag, customer_ids)
 
     def recompute_requested(self, shop_id: str, segment_id: str) -> dict[str, Any]:
