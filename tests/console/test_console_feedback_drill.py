@@ -139,7 +139,8 @@ def test_a_skus_sign_ups_and_the_overviews_active_customers_lead_to_them(
     """Given three known customers and an anonymous email signed up for SERUM-30
     When the admin follows the SKU's active sign-ups, then the overview's active customers
     Then the first lists the three customers (of 3 active sign-ups), the second as many
-    customers as the tile shows, the ones the list analysis' cell names."""
+    customers as the tile shows, the ones the list analysis' cell names; the F2 tile's
+    repeat buyers lead to as many customers as the funnel's F1 → F2 counts."""
     feedback, admin_key = _feedback(stack)
     for customer in ("c-010", "c-011", "c-012"):
         body = {"sku": "SERUM-30", "channel": "email", "customer_id": customer}
@@ -181,3 +182,16 @@ def test_a_skus_sign_ups_and_the_overviews_active_customers_lead_to_them(
     assert _listed(page) == cell["customer_ids"]
     title = page.locator("#drill-title").inner_text()
     assert int(title.rsplit(": ", 1)[1].rstrip("人").replace(",", "")) == shown
+
+    # And the F2 tile's repeat buyers (F1 → F2's customers_to) lead to as many customers
+    repeat = stack.segmenter.get("/v1/analytics/repeat", headers=keys.header(keys.reader)).json()[
+        "rows"
+    ]
+    f2 = next(r for r in repeat if r["from_stage"] == "F1")
+    admin.go("#/overview", "overview")
+    repeaters = page.locator("#kpi-f2 .below a[data-drill='reached:2']")
+    assert f"{f2['customers_to']:,}" in repeaters.inner_text()
+    repeaters.press("Enter")
+    page.wait_for_selector("main[data-view=drill][data-ready=true] #drill-title")
+    title = page.locator("#drill-title").inner_text()
+    assert int(title.rsplit(": ", 1)[1].rstrip("人").replace(",", "")) == f2["customers_to"]

@@ -26,7 +26,9 @@ def _survey_with_answers(api: TestClient, keys: FeedbackKeys, clock: Clock) -> d
     for response_id, (customer, score) in NPS.items():
         sent[response_id] = (
             customer,
-            answers(q4=score, q1="self" if customer == "c-2" else "gift"),
+            answers(q4=score, q1="self", q2=["alcohol"])
+            if customer == "c-2"
+            else answers(q4=score, q1="gift"),
         )
     sent["r-5"] = ("c-3", answers(q4=8, q1="self"))  # a day later, c-3 answers again: passive
     for response_id, (customer, body) in sent.items():
@@ -96,6 +98,7 @@ def test_nps_groups_and_answers_drill_down_to_their_respondents(
     # And a multiple-choice option, and a score of the NPS question, list theirs too
     _, fragrance = _all_respondents(api, keys, question_id="q2", answer="fragrance")
     assert fragrance == sorted({c for c, a in sent.values() if "fragrance" in a["q2"]})
+    assert "c-2" not in fragrance
     _, zero = _all_respondents(api, keys, question_id="q4", answer="0")
     assert zero == ["c-4"]
     # And with nothing named, every respondent of the survey
