@@ -79,6 +79,15 @@ def test_the_export_holds_her_answers_sign_ups_and_segments_of_this_shop_only(
     assert api.get("/v1/feedback/customers/c-1/export", headers=keys.reader).status_code == 403
 
 
+def _drilled(api: TestClient, keys: FeedbackKeys) -> tuple[list[str], list[str]]:
+    """The survey's respondents and the SKU's signed-up customers, as the drill-downs list
+    them."""
+    respondents = api.get("/v1/surveys/why-bought/respondents", headers=keys.reader)
+    signed = api.get("/v1/restock/customers", params={"sku": SKU}, headers=keys.reader)
+    assert respondents.status_code == signed.status_code == 200, (respondents.text, signed.text)
+    return respondents.json()["customer_ids"], signed.json()["customer_ids"]
+
+
 @pytest.mark.usefixtures("people")
 def test_after_erasure_her_answers_and_sign_ups_are_gone_once(
     api: TestClient, keys: FeedbackKeys, other_keys: FeedbackKeys, clock: Clock, cloud: Cloud
@@ -86,9 +95,11 @@ def test_after_erasure_her_answers_and_sign_ups_are_gone_once(
     """When `customer.erased` names Hanako, and is delivered again
     Then her export is empty and no acme item holds her id; Taro's answer and sign-up
     stay and are counted; the other shop's c-1 is untouched; the status says done, with
-    the counts of the first delivery and no personal data."""
+    the counts of the first delivery and no personal data; the drill-downs list Taro only."""
+    assert _drilled(api, keys) == (["c-1", "c-2"], ["c-1", "c-2"])
     first = _erase(clock)
     again = _erase(clock)
+    assert _drilled(api, keys) == (["c-2"], ["c-2"])
 
     assert first["status"] == again["status"] == "done"
     assert not any(v for k, v in _export(api, keys.admin, "c-1").items() if k != "service")
