@@ -547,34 +547,25 @@ class ColumnarEvaluator:
     # -- fields ------------------------------------------------------------------------
 
     def _field(self, cond: FieldCondition) -> Mask:
-        n = self.table.size
+        if cond.field not in _columns(self.table, cond.type):
+            # No one has the field: every row gets what one missing value gets, without
+            # a column of missing values built (8 MB of NaN at 1M rows).
+            one = ColumnarEvaluator(_one_missing_row(cond), self.now)._field(cond)
+            return np.full(self.table.size, bool(one[0]))
+        table, name = self.table, cond.field
         match cond.type:
             case FieldType.NUMBER:
-                numbers = self.table.numbers.get(cond.field)  # no default built when present
-                return _number(cond, np.full(n, np.nan) if numbers is None else numbers)
+                return _number(cond, table.numbers[name])
             case FieldType.STRING:
-                column = self.table.strings.get(cond.field)
-                if column is None:
-                    column = StringColumn(np.full(n, -1, dtype=np.int32), ())
-                return _string(cond, column)
+                return _string(cond, table.strings[name])
             case FieldType.BOOL:
-                flags = self.table.flags.get(cond.field)
-                if flags is None:
-                    flags = np.full(n, -1, dtype=np.int8)
-                return _flag(cond, flags)
+                return _flag(cond, table.flags[name])
             case FieldType.SET:
-                sets = self.table.sets.get(cond.field)
-                return _set(cond, SetColumn.empty(n) if sets is None else sets)
+                return _set(cond, table.sets[name])
             case FieldType.DATETIME:
-                instants = self.table.instants.get(cond.field)
-                if instants is None:
-                    instants = np.full(n, MISSING_INSTANT, dtype=np.int64)
-                return self._instant(cond, instants)
+                return self._instant(cond, table.instants[name])
             case FieldType.DATE:
-                days = self.table.days.get(cond.field)
-                if days is None:
-                    days = np.full(n, MISSING_DAY, dtype=np.int64)
-                return self._day(cond, days)
+                return self._day(cond, table.days[name])
 
     def _presence(self, name: str, values: Int64s, missing: int) -> Mask:
         """Which rows have the instant or date column `name`, once per column."""
@@ -648,7 +639,7 @@ class ColumnarEvaluator:
                 born = date.fromordinal(ordinal)  # 2000 is a leap year: every (month, day)
                 lookup[born.month, born.day] = days_until_anniversary(born, self.today)
             last = int(values.max())  # a missing day is the smallest: never the max
-            first = int(values.min(where=present, initial=last))
+            first = int(np.compress(present, values).min())  # 4x a `min(where=)`
             stamps = np.arange(first, last + 1).astype("datetime64[D]")
             months = stamps.astype("datetime64[M]")
             month = months.astype(np.int64) % 12 + 1
@@ -759,6 +750,40 @@ class ColumnarEvaluator:
         if answers is None:
             return np.zeros(self.table.size, dtype=bool)
         return answers.holding_any(cond.values)
+
+
+def _columns(table: ProfileTable, ftype: FieldType) -> Mapping[str, object]:
+    match ftype:
+        case FieldType.NUMBER:
+            return table.numbers
+        case FieldType.STRING:
+            return table.strings
+        case FieldType.BOOL:
+            return table.flags
+        case FieldType.SET:
+            return table.sets
+        case FieldType.DATETIME:
+            return table.instants
+        case FieldType.DATE:
+            return table.days
+
+
+def _one_missing_row(cond: FieldCondition) -> ProfileTable:
+    """A table of one customer who lacks `cond`'s field (a column holding it missing)."""
+    name, ids = cond.field, [""]
+    match cond.type:
+        case FieldType.NUMBER:
+            return ProfileTable(ids, numbers={name: np.full(1, np.nan)})
+        case FieldType.STRING:
+            return ProfileTable(ids, strings={name: StringColumn(np.full(1, -1, np.int32), ())})
+        case FieldType.BOOL:
+            return ProfileTable(ids, flags={name: np.full(1, -1, dtype=np.int8)})
+        case FieldType.SET:
+            return ProfileTable(ids, sets={name: SetColumn.empty(1)})
+        case FieldType.DATETIME:
+            return ProfileTable(ids, instants={name: np.full(1, MISSING_INSTANT, np.int64)})
+        case FieldType.DATE:
+            return ProfileTable(ids, days={name: np.full(1, MISSING_DAY, dtype=np.int64)})
 
 
 def _condition_key(cond: FieldCondition | ActivityCondition | PreferenceCondition) -> Hashable:
@@ -942,6 +967,9 @@ class _Derived(Mapping[str, _V]):
                 self._made[key] = self._derived[key]()
             return self._made[key]
         return self._base[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._derived or key in self._base  # nothing derived to answer
 
     def __iter__(self) -> Iterator[str]:
         yield from self._derived
