@@ -365,7 +365,11 @@ def _rfm_inputs(
 def rfm_pools(table: ProfileTable) -> RfmPools:
     """This table's share of the shop's pools (merge the shares with `RfmPools.merge`)."""
     last, count, revenue, ranked = _rfm_inputs(table)
-    return RfmPools(np.sort(last[ranked]), np.sort(count[ranked]), np.sort(revenue[ranked]))
+    return RfmPools(
+        np.sort(np.compress(ranked, last)),
+        np.sort(np.compress(ranked, count)),
+        np.sort(np.compress(ranked, revenue)),
+    )
 
 
 def _pooled_scores(values: Numbers, pool: Numbers) -> NDArray[np.int8]:
