@@ -584,8 +584,7 @@ class ColumnarEvaluator:
         span = cond.days * DAY_US
         now = self.now_us
         bounds = [epoch_micros(moment) for moment in cond.instants]
-        lowest: int | None = None
-        """The test's lower bound, when it has one."""
+        lowest: int | None = None  # the test's lower bound, when it has one
         match cond.op:
             case Op.OLDER_THAN_DAYS:
                 hit = _mask(values <= now - span)
