@@ -11,14 +11,19 @@ preferences), built before the clock starts. The clock covers RFM scoring plus t
 membership of every rule. Afterwards the two results must agree bit for bit, and a sample
 of customers is re-checked one by one with the per-customer `evaluate`.
 
-"Ours" is the engine the nightly job runs: `recompute_shop` (services/segments.py) has
-every segment's members computed by `ColumnarEvaluator` over a `ProfileTable`, one table
-per customer time zone (here everyone is in Tokyo, the common case). RFM is scored by
-`score_rfm`, as the nightly now does (`membership.shop_rfm`; tested equal to the
-per-customer `rfm.score_customers` in tests/segmenter/domain/test_batch.py).
+"Ours" is the engine every recompute runs: the single-Lambda nightly and a new segment's
+recompute (`Segments.recompute`: `membership.shop_rfm` and `shop_memberships`) and the
+fan-out's apply children (`stored.recompute_stored`) score RFM with `score_rfm` (tested
+equal to the per-customer `rfm.score_customers` in tests/segmenter/domain/test_batch.py)
+and compute every segment's members with `ColumnarEvaluator.mask` over a `ProfileTable`,
+one table per customer time zone (here everyone is in Tokyo, the common case);
+tests/segmenter/test_nightly_fanout.py checks all three paths go through both.
 One difference from production: the nightly also pays, outside this clock, for reading
 the items and building the table (the fan-out's apply children straight from the items'
 attribute values; bench/nightly_fanout.py times that end to end).
+
+Then each side's CPU milliseconds per step (RFM, each rule) are printed, ours beside the
+tuned baseline's, to show where each spends.
 
     python bench/segments_recompute.py [--customers N] [--seed S] [--sample K]
 """
@@ -60,6 +65,7 @@ from segmenter.domain.segments.batch import (  # noqa: E402
     MISSING_DAY,
     MISSING_INSTANT,
     ActivityTable,
+    ColumnarEvaluator,
     ProfileTable,
     RecomputeResult,
     SetColumn,
@@ -67,6 +73,7 @@ from segmenter.domain.segments.batch import (  # noqa: E402
     epoch_days,
     epoch_micros,
     recompute,
+    score_rfm,
     with_rfm,
 )
 from segmenter.domain.segments.rfm import RANK_ORDER, RfmRank  # noqa: E402
@@ -82,7 +89,7 @@ from shared.segment_rules.rules import (  # noqa: E402
     Rule,
 )
 
-ENGINE = "segments.batch.ColumnarEvaluator, as the nightly recompute_shop runs it"
+ENGINE = "segments.batch score_rfm + ColumnarEvaluator, as every recompute runs them"
 JST = timezone(timedelta(hours=9))
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=JST)
 CATEGORIES = ("skincare", "haircare", "supplement", "food", "fragrance", "gift")
@@ -745,6 +752,45 @@ def facts_for_row(table: ProfileTable, row: int, act_indexes: list[int]) -> Cust
     return CustomerFacts(table.customer_ids[row], fields, activities, preferences)
 
 
+def per_step(
+    table: ProfileTable,
+    frames: Frames,
+    wide: WideFrames,
+    rules: Mapping[str, Rule],
+    config: RfmConfig,
+    repeat: int,
+) -> dict[str, tuple[float, float]]:
+    """Each side's CPU milliseconds per step, ours and the tuned pandas baseline's: RFM
+    (with the table or frame the rules then read), then each rule in the bench's order,
+    median of `repeat` rounds. One evaluator per side per round, as in the timed run, so
+    what rules share (a condition, a kind's activities) is paid by the first rule that
+    needs it."""
+    ours: dict[str, list[float]] = {}
+    tuned: dict[str, list[float]] = {}
+
+    def lap(into: dict[str, list[float]], step: str, start: float) -> None:
+        into.setdefault(step, []).append((time.process_time() - start) * 1000)
+
+    for _ in range(repeat):
+        start = time.process_time()
+        evaluator = ColumnarEvaluator(with_rfm(table, score_rfm(table, NOW, config)), NOW)
+        lap(ours, "rfm", start)
+        for segment_id, rule in rules.items():
+            start = time.process_time()
+            evaluator.mask(rule)
+            lap(ours, segment_id, start)
+        side = TunedPandasRecompute(frames, wide, NOW, config)
+        start = time.process_time()
+        scores = side.rfm()  # as `run` does
+        side.df = frames.profiles.assign(**{c: scores[c] for c in scores.columns})
+        lap(tuned, "rfm", start)
+        for segment_id, rule in rules.items():
+            start = time.process_time()
+            side.mask(rule).to_numpy(dtype=bool)
+            lap(tuned, segment_id, start)
+    return {k: (statistics.median(ours[k]), statistics.median(tuned[k])) for k in ours}
+
+
 CPU_SECONDS: dict[int, list[float]] = {}
 """Each side's CPU seconds (process time), keyed by the side's order in a round: on the
 shared machine, load stretches wall time but not the work done (all sides run on one
@@ -791,6 +837,7 @@ def main(
     assert isinstance(tuned, tuple)
     problems = same_results(ours, *theirs) + [f"tuned:{p}" for p in same_results(ours, *tuned)]
     spot_mismatches = spot_check(shop, table, ours, rules, sample, seed)
+    steps = per_step(table, frames, wide, rules, config, repeat)
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
     print(f"{customers:,} customers, {len(shop.act_rows):,} activities, {len(rules)} rules")
@@ -811,6 +858,9 @@ def main(
     print("rank counts:", ours.rank_counts())
     members = {k: int(v.sum()) for k, v in ours.members.items()}
     print("members:", members)
+    print("CPU ms per step (median of", repeat, "rounds): ours, tuned pandas, tuned / ours")
+    for step, (mine, theirs_ms) in steps.items():
+        print(f"  {step:34s} {mine:8.2f} {theirs_ms:9.2f} {theirs_ms / max(mine, 1e-3):8.1f}x")
     report: dict[str, object] = {
         "benchmark": "segments_recompute_ratio",
         "baseline": "pandas",
@@ -832,6 +882,7 @@ def main(
         "load_average": round(load, 1),
         "identical": not problems and spot_mismatches == 0,
         "peak_rss_mib": round(peak_mib),
+        "cpu_ms_per_step": {k: [round(a, 2), round(b, 2)] for k, (a, b) in steps.items()},
     }
     print(json.dumps(report))
     if not report["identical"]:

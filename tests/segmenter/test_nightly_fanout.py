@@ -16,10 +16,17 @@ from ops.local.states import ExecutionFailed, StateMachineRunner
 from ops.local.template import load_template, state_machines
 from segmenter.adapters.repository import DynamoProfileRepository
 from segmenter.bootstrap import SegmenterContainer
+from segmenter.domain.segments import batch
+from segmenter.domain.segments.batch import ColumnarEvaluator
 from shared.clock import FixedClock as Clock
 from tests.conftest import TEMPLATE, ShopKeys, segment_writer
 from tests.segmenter.conftest import RecordingPublisher
-from tests.segmenter.test_nightly_batch import NIGHTLY_AT, _given_a_shop_in_two_time_zones
+from tests.segmenter.test_nightly_batch import (
+    CUSTOM_SEGMENTS,
+    CUSTOMERS,
+    NIGHTLY_AT,
+    _given_a_shop_in_two_time_zones,
+)
 
 SEGMENTS = 4
 
@@ -153,3 +160,48 @@ def test_a_rerun_after_a_child_fails_midway_redoes_only_that_child(
     assert sum(fanned["counts"].values()) == sum(
         len(segments) for segments, _ in fanned["profiles"].values()
     )
+
+
+@pytest.mark.parametrize("path", ["fan-out", "single-Lambda nightly", "segment created"])
+def test_every_recompute_runs_the_engine_the_benchmark_times(
+    api: TestClient,
+    shop: ShopKeys,
+    clock: Clock,
+    container: SegmenterContainer,
+    machine: tuple[StateMachineRunner, list[Any]],
+    monkeypatch: pytest.MonkeyPatch,
+    path: str,
+) -> None:
+    # Given a shop, and the two parts bench/segments_recompute.py times watched: every
+    # segment's members by `ColumnarEvaluator.mask`, RFM's quintiles by `_scores_at_cuts`
+    _given_a_shop_in_two_time_zones(api, shop, clock)
+    masked: list[object] = []
+    scored: list[int] = []
+    mask, scores_at_cuts = ColumnarEvaluator.mask, batch._scores_at_cuts
+
+    def watched_mask(self: ColumnarEvaluator, rule: Any) -> Any:
+        masked.append(rule)
+        return mask(self, rule)
+
+    def watched_scores(values: Any, ordered: Any, cuts: Any) -> Any:
+        scored.append(len(values))
+        return scores_at_cuts(values, ordered, cuts)
+
+    monkeypatch.setattr(ColumnarEvaluator, "mask", watched_mask)
+    monkeypatch.setattr(batch, "_scores_at_cuts", watched_scores)
+
+    # When the shop is recomputed that way
+    if path == "fan-out":
+        runner, _ = machine
+        runner.execute({"total_segments": SEGMENTS}, NIGHTLY_AT)
+    elif path == "single-Lambda nightly":
+        container.segments.refresh_shops([shop.shop_id])
+    else:
+        container.segments.recompute_requested(shop.shop_id, "top_spenders")
+
+    # Then every segment of the shop went through the columnar evaluator, and R, F and M
+    # of all 9 customers through the quintile cuts
+    compiled = container.cache.segments(shop.shop_id)
+    assert len(compiled) > len(CUSTOM_SEGMENTS)  # the built-ins too
+    assert all(segment.rule in masked for segment in compiled)
+    assert sum(scored) == 3 * len(CUSTOMERS)
