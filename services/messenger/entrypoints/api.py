@@ -9,7 +9,7 @@ from datetime import date
 from html import escape
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request
+from fastapi import Body, Depends, Header, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from mangum import Mangum
@@ -59,6 +59,7 @@ from messenger.entrypoints.schemas import (
 )
 from shared.http import rights
 from shared.http.app import CONTAINER, create_service_app
+from shared.http.deferred import deferred_router, later, mount
 from shared.http.paging import (
     NEXT_CURSOR_HEADER,
     PAGED_LIST,
@@ -76,7 +77,8 @@ if TYPE_CHECKING:
 Container = Annotated[MessengerContainer, CONTAINER]
 
 
-router = APIRouter()
+router = deferred_router()
+"""Each route is built by FastAPI on first use: a cold start's request builds its own."""
 
 
 @dataclass(frozen=True)
@@ -482,14 +484,16 @@ def get_coupon_pool(pool_id: str, principal: MessagesReader, c: Container) -> Co
 
 @router.post(
     "/v1/coupon-pools/{pool_id}/codes",
-    openapi_extra={
-        "requestBody": {
-            "content": {
-                "application/json": {"schema": CouponCodesUpload.model_json_schema()},
-                "text/csv": {"schema": {"type": "string"}},
+    openapi_extra=later(
+        lambda: {
+            "requestBody": {
+                "content": {
+                    "application/json": {"schema": CouponCodesUpload.model_json_schema()},
+                    "text/csv": {"schema": {"type": "string"}},
+                }
             }
         }
-    },
+    ),
 )
 async def upload_coupon_codes(
     pool_id: str, request: Request, principal: MessagesSender, c: Container
@@ -561,7 +565,7 @@ def choose_insert(
 
 @router.get(
     "/v1/pick-lists/{day}",
-    response_model=list[PickLinePublic],
+    response_model=later(lambda: list[PickLinePublic]),
     responses={
         200: {
             **PAGED_LIST[200],
@@ -660,10 +664,11 @@ def unsubscribe_one_click(token: str, c: Container) -> HTMLResponse:
 app = create_service_app(
     title="Kizuna messenger",
     service="messenger",
-    routers=[router, rights.router("/v1/messenger", "messenger")],
+    routers=[rights.router("/v1/messenger", "messenger")],
     container_factory=bootstrap.build,
     max_body_bytes=lambda: get_settings().max_body_bytes,
 )
+mount(app, router)
 handler = Mangum(app, lifespan="off")
 
 
