@@ -4,6 +4,7 @@ routes built at import do."""
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated, Any
 
 import pytest
@@ -13,7 +14,7 @@ from fastapi.testclient import TestClient
 from pydantic import BaseModel, Field
 
 from shared.http.app import create_service_app
-from shared.http.deferred import deferred_router, later, mount
+from shared.http.deferred import DeferredAPIRoute, deferred_router, later, mount
 from tests.shared.fresh import run_fresh
 
 
@@ -148,3 +149,17 @@ def test_the_messenger_api_builds_only_the_routes_it_does_not_defer_at_import() 
         "/v1/messenger/erasures/{erasure_id}",
         "/v1/messenger/customers/{customer_id:path}/export",
     ]
+
+
+def test_threads_reaching_a_deferred_route_together_build_it_once(
+    apps: tuple[FastAPI, FastAPI],
+) -> None:
+    """Given a deferred route nothing has built yet
+    When eight threads ask for its dependencies at once
+    Then every thread gets the same dependency tree: the route was built once."""
+    _, lazy = apps
+    route = next(r for r in lazy.router.routes if isinstance(r, DeferredAPIRoute))
+    with ThreadPoolExecutor(8) as pool:
+        found = list(pool.map(lambda _: route.dependant, range(8)))
+    assert all(d is found[0] for d in found)
+    assert getattr(found[0].call, "__name__", None) == "list_items"

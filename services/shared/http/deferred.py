@@ -22,6 +22,7 @@ argument that would load or build a model at import (a JSON schema, a response m
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
@@ -36,6 +37,8 @@ from shared.http.app import declare_errors
 T = TypeVar("T")
 
 _PENDING = "_deferred_route"
+_BUILDING = threading.RLock()
+"""Builds one deferred route at a time (a route built inside another's build takes it again)."""
 
 
 class _Later:
@@ -59,23 +62,36 @@ class DeferredAPIRoute(APIRoute):
         self.__dict__[_PENDING] = (path, endpoint, options)
 
     def _build(self) -> None:
-        path, endpoint, options = self.__dict__.pop(_PENDING)
-        made: dict[str, Any] = {
-            k: v.make() if isinstance(v, _Later) else v for k, v in options.items()
-        }
-        APIRoute.__init__(self, path, endpoint, **made)
-        declare_errors(self)
+        """FastAPI's own construction, once (two threads may reach the route together)."""
+        with _BUILDING:
+            pending = self.__dict__.get(_PENDING)
+            if not pending:  # built, or being built by this thread
+                return
+            self.__dict__[_PENDING] = ()
+            path, endpoint, options = pending
+            made: dict[str, Any] = {
+                k: v.make() if isinstance(v, _Later) else v for k, v in options.items()
+            }
+            try:
+                APIRoute.__init__(self, path, endpoint, **made)
+                declare_errors(self)
+            except BaseException:
+                self.__dict__[_PENDING] = pending
+                raise
+            del self.__dict__[_PENDING]
 
     def __getattr__(self, name: str) -> Any:
         """Only reached for what the instance lacks: before the build, everything."""
         if _PENDING not in self.__dict__:
             raise AttributeError(name)
         self._build()
+        if _PENDING in self.__dict__:  # asked by FastAPI's construction itself
+            raise AttributeError(name)
         return getattr(self, name)
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
         pending = self.__dict__.get(_PENDING)
-        if pending is None:
+        if not pending:
             return super().matches(scope)
         path, _, options = pending
         if scope["type"] != "http" or not _may_match(path, get_route_path(scope)):
