@@ -6,15 +6,14 @@ import os
 import tempfile
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from messenger.channels.names import EMAIL, LINE, SMS
-from messenger.domain.policy import SenderIdentity
+from messenger.domain.sender import SenderIdentity
 from messenger.services.ports import SubscriptionConfirmer
-from messenger.services.sending import UNCONFIRMED_AFTER
 from shared import aws
 from shared import clock as shared_clock
 from shared.auth.store import DynamoKeyStore, KeyStore
@@ -78,6 +77,14 @@ class SnsSubscriptionConfirmer(SubscriptionConfirmer):
         self._client.confirm_subscription(TopicArn=topic_arn, Token=token)
 
 
+def _unconfirmed_after() -> timedelta:
+    """The send pipeline's default, imported only for containers that do not set it
+    (`build` does, from the settings: the API's import loads no pipeline module)."""
+    from messenger.services.sending import UNCONFIRMED_AFTER
+
+    return UNCONFIRMED_AFTER
+
+
 @dataclass(frozen=True)
 class MessengerAdapters:
     """Every port the messenger's use cases need: the real ones from `build`, or the
@@ -114,7 +121,7 @@ class MessengerAdapters:
     shard_queue: ShardQueue | None = None
     """Where the journey tick fans due shards out to; None: the tick works them itself."""
     clock: Callable[[], datetime] = shared_clock.now
-    unconfirmed_after: timedelta = UNCONFIRMED_AFTER
+    unconfirmed_after: timedelta = field(default_factory=_unconfirmed_after)
     """How long a claim may stay `sending` before the dispatcher makes it a dead letter."""
 
     @property

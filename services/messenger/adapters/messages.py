@@ -3,6 +3,9 @@
 - message  ``SHOP#<shop>`` / ``MSG#<message id>``: the definition as JSON (flex
            containers are deep JSON; a string keeps them exactly as written)
 - policy   ``SHOP#<shop>`` / ``POLICY``
+
+The policy's domain is imported with the first policy read or written: a cold start's
+list of messages does not load it.
 """
 
 from __future__ import annotations
@@ -15,13 +18,14 @@ from typing import TYPE_CHECKING, Any
 
 from messenger.channels.names import EMAIL, LINE, SMS
 from messenger.domain.message import Coupon, EmailContent, LineContent, Message, SmsContent
-from messenger.domain.policy import QuietHours, SenderIdentity, ShopPolicy
 from messenger.services.ports import MessageRepository
 from shared.adapters.dynamodb import Position, from_item, key, partition_page, to_item
 from shared.ttl_cache import TtlCache
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+
+    from messenger.domain.policy import ShopPolicy
 
 
 def message_to_json(m: Message) -> dict[str, Any]:
@@ -115,6 +119,9 @@ def policy_to_json(p: ShopPolicy) -> dict[str, Any]:
 
 
 def policy_from_json(d: dict[str, Any]) -> ShopPolicy:
+    from messenger.domain.policy import QuietHours, ShopPolicy
+    from messenger.domain.sender import SenderIdentity
+
     return ShopPolicy(
         channel_order=tuple(d["channel_order"]),
         cap_count=int(d["cap_count"]),
@@ -178,7 +185,11 @@ class DynamoMessageRepository(MessageRepository):
             TableName=self._table, Key=key(f"SHOP#{shop_id}", "POLICY")
         )
         item = response.get("Item")
-        return policy_from_json(json.loads(from_item(item)["body"])) if item else ShopPolicy()
+        if item:
+            return policy_from_json(json.loads(from_item(item)["body"]))
+        from messenger.domain.policy import ShopPolicy
+
+        return ShopPolicy()
 
     def save_policy(self, shop_id: str, policy: ShopPolicy) -> None:
         self._client.put_item(

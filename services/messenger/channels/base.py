@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any
 from messenger.domain.tracking import Postback, TrackedDelivery, TrackingUrls
 
 if TYPE_CHECKING:
-    from messenger.domain.policy import SenderIdentity
     from messenger.domain.rendering import Rendered
+    from messenger.domain.sender import SenderIdentity
 
 
 class SendStatus(StrEnum):

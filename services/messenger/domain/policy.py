@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from messenger.channels.names import CHANNELS, EMAIL, LINE, SMS
 from messenger.domain.message import Message
 from messenger.domain.model import Recipient, SkipReason, check_topic
+from messenger.domain.sender import SenderIdentity
 from messenger.domain.shipping import check_url_template
 from shared.errors import InvalidInput
 
@@ -43,30 +44,6 @@ class QuietHours:
 DEFERRAL_GRACE = timedelta(days=2)
 """How far past the next free cap slot a default validity reaches: enough for the quiet
 hours and the active hour that may follow that slot (at most a day and a half)."""
-
-
-@dataclass(frozen=True)
-class SenderIdentity:
-    """Who a shop's mail comes from. Japan's 特定電子メール法 wants the sender's name,
-    address and a contact in every marketing mail, so each shop states its own; the
-    platform's identity is only the fallback for shops that have not set one."""
-
-    name: str
-    email: str
-    postal_address: str
-
-    def validate(self) -> None:
-        for name, value, limit in (
-            ("sender.name", self.name, 100),
-            ("sender.postal_address", self.postal_address, 300),
-        ):
-            if not value.strip():
-                raise InvalidInput(f"{name} must not be empty", field=name)
-            if len(value) > limit or any(ord(c) < 32 for c in value):
-                raise InvalidInput(f"{name} is at most {limit} characters on one line", field=name)
-        local, at, domain = self.email.rpartition("@")
-        if not at or not local or "." not in domain:
-            raise InvalidInput("sender.email is not an email address", field="sender.email")
 
 
 @dataclass(frozen=True)

@@ -4,12 +4,11 @@ webhooks, open and click tracking, and the no-login unsubscribe page."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date
 from html import escape
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request
+from fastapi import Body, Depends, Header, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from mangum import Mangum
@@ -17,48 +16,10 @@ from pydantic import ValidationError
 
 from messenger import bootstrap, services
 from messenger.bootstrap import MessengerContainer
-from messenger.entrypoints.schemas import (
-    BuiltinEnabledPublic,
-    BuiltinJourneyPublic,
-    CampaignCreate,
-    CampaignPublic,
-    CampaignResultsPublic,
-    ChannelPreviewPublic,
-    CouponCodePublic,
-    CouponCodesUpload,
-    CouponGiveCreate,
-    CouponGivenPublic,
-    CouponPoolCreate,
-    CouponPoolPublic,
-    CouponUploadPublic,
-    DeliveryPublic,
-    EnrolmentPublic,
-    EnrolmentsCreate,
-    EnrolmentsPublic,
-    InsertChoiceCreate,
-    InsertPublic,
-    InsertUpdate,
-    JourneyPublic,
-    JourneySummaryPublic,
-    JourneyValidPublic,
-    LineChannelPublic,
-    LineChannelUpdate,
-    MessageCreate,
-    MessagePublic,
-    PickLinePublic,
-    PolicyPublic,
-    PolicyUpdate,
-    PreviewCreate,
-    ProductUsagePublic,
-    ProductUsagePut,
-    RedriveCreate,
-    RedrivePublic,
-    SendCreate,
-    SendPublic,
-    TestSendCreate,
-)
+from messenger.entrypoints import schemas
 from shared.http import rights
 from shared.http.app import CONTAINER, create_service_app
+from shared.http.deferred import deferred_router, later, mount
 from shared.http.paging import (
     NEXT_CURSOR_HEADER,
     PAGED_LIST,
@@ -76,20 +37,8 @@ if TYPE_CHECKING:
 Container = Annotated[MessengerContainer, CONTAINER]
 
 
-router = APIRouter()
-
-
-@dataclass(frozen=True)
-class _DeliveryFilter:
-    """The delivery log's query parameters: who, which status, and the page."""
-
-    customer_id: str | None = None
-    status: str | None = None
-    limit: Annotated[int, Query(ge=1, le=500)] = 100
-    cursor: Annotated[str | None, Query(description="`X-Next-Cursor` of the page before.")] = None
-
-
-DeliveryQuery = Annotated[_DeliveryFilter, Depends()]
+router = deferred_router()
+"""Each route is built by FastAPI on first use: a cold start's request builds its own."""
 
 
 @router.get(
@@ -108,8 +57,11 @@ DeliveryQuery = Annotated[_DeliveryFilter, Depends()]
     },
 )
 def get_deliveries(
-    principal: MessagesReader, c: Container, response: Response, q: DeliveryQuery
-) -> list[DeliveryPublic]:
+    principal: MessagesReader,
+    c: Container,
+    response: Response,
+    q: Annotated[schemas.DeliveryFilter, Depends()],
+) -> list[schemas.DeliveryPublic]:
     """The delivery log; `status=dead_letter` lists sends whose retries ran out. The
     body stays a list; paging is by header (`X-Next-Cursor` → `cursor`)."""
     start = decode_cursor(q.cursor, dict)
@@ -117,25 +69,27 @@ def get_deliveries(
         c.adapters.deliveries, principal.shop_id, q.customer_id, q.limit, q.status, start
     )
     set_next_cursor(response, after)
-    return [DeliveryPublic.model_validate(d) for d in found]
+    return [schemas.DeliveryPublic.model_validate(d) for d in found]
 
 
 @router.post("/v1/deliveries/{delivery_id}/redrive", status_code=202)
 def redrive_delivery(
-    delivery_id: str, body: RedriveCreate, principal: MessagesSender, c: Container
-) -> RedrivePublic:
+    delivery_id: str, body: schemas.RedriveCreate, principal: MessagesSender, c: Container
+) -> schemas.RedrivePublic:
     """Try a dead letter once more, same delivery id, every check of a first send made
     again. `may_duplicate: true` means its last provider call may have reached the person
     (it raised, or a LINE multicast went unconfirmed): redriving accepts a second copy.
     Anything but a dead letter is a 409; an unknown id (or another shop's) a 404."""
-    return RedrivePublic.of(c.due.redrive(principal.shop_id, body.customer_id, delivery_id))
+    return schemas.RedrivePublic.of(c.due.redrive(principal.shop_id, body.customer_id, delivery_id))
 
 
 @router.post("/v1/messages", status_code=201)
-def create_message(body: MessageCreate, principal: MessagesSender, c: Container) -> MessagePublic:
+def create_message(
+    body: schemas.MessageCreate, principal: MessagesSender, c: Container
+) -> schemas.MessagePublic:
     """Save a message (templates are checked: a broken one is a 422 naming the field)."""
     saved = c.library.save(body.to_domain(principal.shop_id, c.adapters.clock()))
-    return MessagePublic.model_validate(saved)
+    return schemas.MessagePublic.model_validate(saved)
 
 
 @router.get("/v1/messages", responses=PAGED_LIST)
@@ -143,83 +97,87 @@ def list_messages(
     principal: MessagesReader,
     c: Container,
     page: Page,
-) -> list[MessagePublic]:
+) -> list[schemas.MessagePublic]:
     """The shop's messages by id, one page at a time (`X-Next-Cursor` → `cursor`)."""
     found, after = c.adapters.messages.page(principal.shop_id, page.limit, page.position)
     page.next(after)
-    return [MessagePublic.model_validate(m) for m in found]
+    return [schemas.MessagePublic.model_validate(m) for m in found]
 
 
 @router.get("/v1/messages/{message_id}")
-def get_message(message_id: str, principal: MessagesReader, c: Container) -> MessagePublic:
-    return MessagePublic.model_validate(c.library.get(principal.shop_id, message_id))
+def get_message(message_id: str, principal: MessagesReader, c: Container) -> schemas.MessagePublic:
+    return schemas.MessagePublic.model_validate(c.library.get(principal.shop_id, message_id))
 
 
 @router.post("/v1/messages/{message_id}/preview")
 def preview_message(
-    message_id: str, body: PreviewCreate, principal: MessagesSender, c: Container
-) -> list[ChannelPreviewPublic]:
+    message_id: str, body: schemas.PreviewCreate, principal: MessagesSender, c: Container
+) -> list[schemas.ChannelPreviewPublic]:
     """Each channel's rendering for one customer; nothing is sent or recorded."""
     previews = c.rendering.preview(
         principal.shop_id, message_id, body.customer_id, body.variables, body.channel
     )
-    return [ChannelPreviewPublic.of(p) for p in previews]
+    return [schemas.ChannelPreviewPublic.of(p) for p in previews]
 
 
 @router.post("/v1/messages/{message_id}/sends", status_code=202)
 def send_message(
-    message_id: str, body: SendCreate, principal: MessagesSender, c: Container
-) -> SendPublic:
+    message_id: str, body: schemas.SendCreate, principal: MessagesSender, c: Container
+) -> schemas.SendPublic:
     """Send to one customer, at most once per (trigger, customer, anchor). An unknown
     customer is a 404 and a template that fails to render a 422; neither writes anything."""
     request = body.to_request(principal.shop_id, message_id)
-    return SendPublic.model_validate(c.pipeline.send(request, require_customer=True))
+    return schemas.SendPublic.model_validate(c.pipeline.send(request, require_customer=True))
 
 
 @router.post("/v1/messages/{message_id}/test-sends", status_code=202)
 def test_send_message(
-    message_id: str, body: TestSendCreate, principal: MessagesSender, c: Container
-) -> SendPublic:
+    message_id: str, body: schemas.TestSendCreate, principal: MessagesSender, c: Container
+) -> schemas.SendPublic:
     """Send one rendering to a staff address or LINE user, to check how it looks."""
     outcome = c.rendering.test_send(
         principal.shop_id, message_id, body.channel, body.to, body.customer_id
     )
-    return SendPublic.model_validate(outcome)
+    return schemas.SendPublic.model_validate(outcome)
 
 
 @router.get("/v1/messenger/policy")
-def get_policy(principal: MessagesReader, c: Container) -> PolicyPublic:
-    return PolicyPublic.of(c.library.policy(principal.shop_id))
+def get_policy(principal: MessagesReader, c: Container) -> schemas.PolicyPublic:
+    return schemas.PolicyPublic.of(c.library.policy(principal.shop_id))
 
 
 @router.put("/v1/messenger/policy")
-def put_policy(body: PolicyUpdate, principal: MessagesSender, c: Container) -> PolicyPublic:
-    return PolicyPublic.of(c.library.save_policy(principal.shop_id, body.to_domain()))
+def put_policy(
+    body: schemas.PolicyUpdate, principal: MessagesSender, c: Container
+) -> schemas.PolicyPublic:
+    return schemas.PolicyPublic.of(c.library.save_policy(principal.shop_id, body.to_domain()))
 
 
 @router.get("/v1/messenger/line-channel")
-def get_line_channel(principal: MessagesReader, c: Container) -> LineChannelPublic:
+def get_line_channel(principal: MessagesReader, c: Container) -> schemas.LineChannelPublic:
     """Whether the shop's own LINE channel is connected, and the webhook URL to enter in
     the LINE Developers console. Never the channel secret or the access token."""
     status = c.adapters.line_accounts.status(principal.shop_id, c.adapters.platform_line)
-    return LineChannelPublic.model_validate(status)
+    return schemas.LineChannelPublic.model_validate(status)
 
 
 @router.put("/v1/messenger/line-channel")
-def put_line_channel(body: LineChannelUpdate, principal: Admin, c: Container) -> LineChannelPublic:
+def put_line_channel(
+    body: schemas.LineChannelUpdate, principal: Admin, c: Container
+) -> schemas.LineChannelPublic:
     """Connect (or replace) the shop's LINE channel; the secret and the token are kept in
     AWS Secrets Manager and never shown again."""
     status = c.adapters.line_accounts.connect(
         principal.shop_id, body.to_domain(), c.adapters.platform_line
     )
-    return LineChannelPublic.model_validate(status)
+    return schemas.LineChannelPublic.model_validate(status)
 
 
 @router.delete("/v1/messenger/line-channel")
-def delete_line_channel(principal: Admin, c: Container) -> LineChannelPublic:
+def delete_line_channel(principal: Admin, c: Container) -> schemas.LineChannelPublic:
     """Disconnect the shop's LINE channel and delete its credentials (idempotent)."""
     status = c.adapters.line_accounts.disconnect(principal.shop_id, c.adapters.platform_line)
-    return LineChannelPublic.model_validate(status)
+    return schemas.LineChannelPublic.model_validate(status)
 
 
 @router.post("/v1/webhooks/line/{shop_id}")
@@ -263,11 +221,15 @@ JourneyBody = Annotated[
 
 
 @router.get("/v1/journeys/builtins")
-def list_builtin_journeys(principal: MessagesReader, c: Container) -> list[BuiltinJourneyPublic]:
+def list_builtin_journeys(
+    principal: MessagesReader, c: Container
+) -> list[schemas.BuiltinJourneyPublic]:
     """The catalogue of built-in journeys (README: "Built-in journeys"), each with this
     shop's status (null: not enabled)."""
     b = c.journeys.builtins
-    return [BuiltinJourneyPublic.of(e, b.status(principal.shop_id, e.name)) for e in b.entries]
+    return [
+        schemas.BuiltinJourneyPublic.of(e, b.status(principal.shop_id, e.name)) for e in b.entries
+    ]
 
 
 @router.post("/v1/journeys/builtins/{name}/{action}")
@@ -276,7 +238,7 @@ def toggle_builtin_journey(
     action: Literal["enable", "disable"],
     principal: MessagesSender,
     c: Container,
-) -> BuiltinEnabledPublic:
+) -> schemas.BuiltinEnabledPublic:
     """Enable: create the journey with its messages (ja/en; mail, LINE, SMS) and coupon
     pool as the shop's own, editable data, or resume it; again changes nothing.
     Disable: pause it."""
@@ -286,7 +248,7 @@ def toggle_builtin_journey(
         if action == "enable"
         else b.disable(principal.shop_id, name)
     )
-    return BuiltinEnabledPublic.model_validate(done)
+    return schemas.BuiltinEnabledPublic.model_validate(done)
 
 
 @router.get("/v1/journeys/enrolments")
@@ -294,26 +256,28 @@ def customer_enrolments(
     principal: MessagesReader,
     c: Container,
     customer_id: Annotated[str, Query(min_length=1, max_length=128)],
-) -> list[EnrolmentPublic]:
+) -> list[schemas.EnrolmentPublic]:
     """A person's journeys, newest first: each enrolment's journey, version, status, step,
     exit and conversion (the console's customer profile)."""
     found = c.journeys.enrolments.of_customer(principal.shop_id, customer_id)
-    return [EnrolmentPublic.model_validate(e) for e in found]
+    return [schemas.EnrolmentPublic.model_validate(e) for e in found]
 
 
 @router.post("/v1/journeys", status_code=201)
-def create_journey(body: JourneyBody, principal: MessagesSender, c: Container) -> JourneyPublic:
+def create_journey(
+    body: JourneyBody, principal: MessagesSender, c: Container
+) -> schemas.JourneyPublic:
     """Save a journey as version 1; it starts enrolling at once."""
-    return JourneyPublic.of(*c.journeys.definitions.create(principal.shop_id, body))
+    return schemas.JourneyPublic.of(*c.journeys.definitions.create(principal.shop_id, body))
 
 
 @router.post("/v1/journeys/validate")
 def validate_journey(
     body: JourneyBody, principal: MessagesSender, c: Container
-) -> JourneyValidPublic:
+) -> schemas.JourneyValidPublic:
     """Check a journey without saving it (a 422 names the JSON path of the first error)."""
     j = c.journeys.definitions.validate(principal.shop_id, body)
-    return JourneyValidPublic(
+    return schemas.JourneyValidPublic(
         valid=True,
         steps=len(j.steps),
         enrols_on=sorted(j.trigger.event_types),
@@ -326,13 +290,13 @@ def list_journeys(
     principal: MessagesReader,
     c: Container,
     page: Page,
-) -> list[JourneySummaryPublic]:
+) -> list[schemas.JourneySummaryPublic]:
     """The shop's journeys by id, one page at a time (`X-Next-Cursor` → `cursor`)."""
     found, after = c.journeys.definitions.repo.heads_page(
         principal.shop_id, page.limit, page.position
     )
     page.next(after)
-    return [JourneySummaryPublic.model_validate(h) for h in found]
+    return [schemas.JourneySummaryPublic.model_validate(h) for h in found]
 
 
 @router.get("/v1/journeys/{journey_id}")
@@ -341,31 +305,33 @@ def get_journey(
     principal: MessagesReader,
     c: Container,
     version: Annotated[int | None, Query(ge=1)] = None,
-) -> JourneyPublic:
+) -> schemas.JourneyPublic:
     """A journey with the JSON of its latest version (or of `version`)."""
-    return JourneyPublic.of(*c.journeys.definitions.read(principal.shop_id, journey_id, version))
+    return schemas.JourneyPublic.of(
+        *c.journeys.definitions.read(principal.shop_id, journey_id, version)
+    )
 
 
 @router.post("/v1/journeys/{journey_id}/versions", status_code=201)
 def new_journey_version(
     journey_id: str, body: JourneyBody, principal: MessagesSender, c: Container
-) -> JourneyPublic:
+) -> schemas.JourneyPublic:
     """Save an edit as the next version: new enrolments run it, people already inside
     keep the version they entered (README: the edit policy)."""
-    return JourneyPublic.of(
+    return schemas.JourneyPublic.of(
         *c.journeys.definitions.new_version(principal.shop_id, journey_id, body)
     )
 
 
 @router.post("/v1/journeys/{journey_id}/enrolments")
 def enrol_segment(
-    journey_id: str, body: EnrolmentsCreate, principal: MessagesSender, c: Container
-) -> EnrolmentsPublic:
+    journey_id: str, body: schemas.EnrolmentsCreate, principal: MessagesSender, c: Container
+) -> schemas.EnrolmentsPublic:
     """Put a segment's members into a journey triggered by entering a segment, a page
     (100) per call, as if each had entered its segment: entry filter, holdout and
     re-entry rule apply, so a repeat puts nobody in twice. Any other journey is a 422."""
     done = c.journeys.enrolments.enrol(principal.shop_id, journey_id, body.segment_id, body.after)
-    return EnrolmentsPublic.model_validate(done)
+    return schemas.EnrolmentsPublic.model_validate(done)
 
 
 @router.post("/v1/journeys/{journey_id}/{action}")
@@ -374,10 +340,10 @@ def change_journey_status(
     action: Literal["pause", "resume", "archive"],
     principal: MessagesSender,
     c: Container,
-) -> JourneySummaryPublic:
+) -> schemas.JourneySummaryPublic:
     """Pause (nobody enters, due steps wait), resume, or archive (nobody enters; people
     inside exit at their next step)."""
-    return JourneySummaryPublic.model_validate(
+    return schemas.JourneySummaryPublic.model_validate(
         c.journeys.definitions.set_status(principal.shop_id, journey_id, _status_after(action))
     )
 
@@ -404,24 +370,24 @@ def journey_stats(journey_id: str, principal: MessagesReader, c: Container) -> d
 @router.put("/v1/journeys/products/{sku}")
 def put_product_usage(
     sku: Annotated[str, Path(min_length=1, max_length=128)],
-    body: ProductUsagePut,
+    body: schemas.ProductUsagePut,
     principal: MessagesSender,
     c: Container,
-) -> ProductUsagePublic:
+) -> schemas.ProductUsagePublic:
     """A product's usage days (days of supply per unit): replenishment reminds at the
     order plus usage days x quantity instead of the person's average interval."""
     c.adapters.journey_facts.record_usage_days(principal.shop_id, sku, body.usage_days)
-    return ProductUsagePublic(sku=sku, usage_days=body.usage_days)
+    return schemas.ProductUsagePublic(sku=sku, usage_days=body.usage_days)
 
 
 @router.post("/v1/campaigns", status_code=201)
 def create_campaign(
-    body: CampaignCreate, principal: MessagesSender, c: Container
-) -> CampaignPublic:
+    body: schemas.CampaignCreate, principal: MessagesSender, c: Container
+) -> schemas.CampaignPublic:
     """A one-shot send to a segment, now or at `scheduled_at`; several variants make it an
     A/B/n test whose split follows the results (Thompson sampling)."""
     campaign = c.campaigns.create(body.to_domain(principal.shop_id, c.adapters.clock()))
-    return CampaignPublic.model_validate(campaign)
+    return schemas.CampaignPublic.model_validate(campaign)
 
 
 @router.get("/v1/campaigns", responses=PAGED_LIST)
@@ -429,37 +395,41 @@ def list_campaigns(
     principal: MessagesReader,
     c: Container,
     page: Page,
-) -> list[CampaignPublic]:
+) -> list[schemas.CampaignPublic]:
     """The shop's campaigns by id, one page at a time (`X-Next-Cursor` → `cursor`)."""
     found, after = c.adapters.campaign_repo.campaigns_page(
         principal.shop_id, page.limit, page.position
     )
     page.next(after)
-    return [CampaignPublic.model_validate(x) for x in found]
+    return [schemas.CampaignPublic.model_validate(x) for x in found]
 
 
 @router.get("/v1/campaigns/{campaign_id}")
-def get_campaign(campaign_id: str, principal: MessagesReader, c: Container) -> CampaignPublic:
+def get_campaign(
+    campaign_id: str, principal: MessagesReader, c: Container
+) -> schemas.CampaignPublic:
     """Definition and progress (audience handed to the send path, waves, skips)."""
-    return CampaignPublic.model_validate(c.campaigns.get(principal.shop_id, campaign_id))
+    return schemas.CampaignPublic.model_validate(c.campaigns.get(principal.shop_id, campaign_id))
 
 
 @router.get("/v1/campaigns/{campaign_id}/results")
 def campaign_results(
     campaign_id: str, principal: MessagesReader, c: Container, variant: str | None = None
-) -> CampaignResultsPublic:
+) -> schemas.CampaignResultsPublic:
     """Sent, delivered, opened, clicked, converted and revenue per variant and per rank."""
     from messenger.services.campaigns import check_variant
 
     results = c.campaigns.results(principal.shop_id, campaign_id)
     if variant is not None:
         check_variant(results.campaign, variant)
-    return CampaignResultsPublic.of(results, variant)
+    return schemas.CampaignResultsPublic.of(results, variant)
 
 
 @router.post("/v1/campaigns/{campaign_id}/cancel")
-def cancel_campaign(campaign_id: str, principal: MessagesSender, c: Container) -> CampaignPublic:
-    return CampaignPublic.model_validate(c.campaigns.cancel(principal.shop_id, campaign_id))
+def cancel_campaign(
+    campaign_id: str, principal: MessagesSender, c: Container
+) -> schemas.CampaignPublic:
+    return schemas.CampaignPublic.model_validate(c.campaigns.cancel(principal.shop_id, campaign_id))
 
 
 _NO_STORE = {"Cache-Control": "no-store, max-age=0", "Pragma": "no-cache"}
@@ -467,58 +437,62 @@ _NO_STORE = {"Cache-Control": "no-store, max-age=0", "Pragma": "no-cache"}
 
 @router.post("/v1/coupon-pools", status_code=201)
 def create_coupon_pool(
-    body: CouponPoolCreate, principal: MessagesSender, c: Container
-) -> CouponPoolPublic:
+    body: schemas.CouponPoolCreate, principal: MessagesSender, c: Container
+) -> schemas.CouponPoolPublic:
     """A pool of per-person coupon codes: `uploaded` (the shop's codes) or `signed`."""
-    return CouponPoolPublic.of(
+    return schemas.CouponPoolPublic.of(
         c.coupons.create_pool(body.to_domain(principal.shop_id, c.adapters.clock()))
     )
 
 
 @router.get("/v1/coupon-pools/{pool_id}")
-def get_coupon_pool(pool_id: str, principal: MessagesReader, c: Container) -> CouponPoolPublic:
-    return CouponPoolPublic.of(c.coupons.stats(principal.shop_id, pool_id))
+def get_coupon_pool(
+    pool_id: str, principal: MessagesReader, c: Container
+) -> schemas.CouponPoolPublic:
+    return schemas.CouponPoolPublic.of(c.coupons.stats(principal.shop_id, pool_id))
 
 
 @router.post(
     "/v1/coupon-pools/{pool_id}/codes",
-    openapi_extra={
-        "requestBody": {
-            "content": {
-                "application/json": {"schema": CouponCodesUpload.model_json_schema()},
-                "text/csv": {"schema": {"type": "string"}},
+    openapi_extra=later(
+        lambda: {
+            "requestBody": {
+                "content": {
+                    "application/json": {"schema": schemas.CouponCodesUpload.model_json_schema()},
+                    "text/csv": {"schema": {"type": "string"}},
+                }
             }
         }
-    },
+    ),
 )
 async def upload_coupon_codes(
     pool_id: str, request: Request, principal: MessagesSender, c: Container
-) -> CouponUploadPublic:
+) -> schemas.CouponUploadPublic:
     """Add codes: JSON `{"codes": [...]}` or `text/csv` (first column, optional `code`
     header). Codes the shop already has come back as `duplicates`, not added twice."""
     raw = await request.body()
     if request.headers.get("content-type", "").startswith("text/csv"):
-        return CouponUploadPublic.model_validate(
+        return schemas.CouponUploadPublic.model_validate(
             c.coupons.upload_csv(principal.shop_id, pool_id, raw)
         )
     try:
-        body = CouponCodesUpload.model_validate_json(raw)
+        body = schemas.CouponCodesUpload.model_validate_json(raw)
     except ValidationError as err:
         raise RequestValidationError(
             [{**e, "loc": ("body", *e["loc"])} for e in err.errors()]
         ) from None
-    return CouponUploadPublic.model_validate(
+    return schemas.CouponUploadPublic.model_validate(
         c.coupons.upload(principal.shop_id, pool_id, body.codes)
     )
 
 
 @router.post("/v1/coupon-pools/{pool_id}/assignments")
 def give_coupon(
-    pool_id: str, body: CouponGiveCreate, principal: MessagesSender, c: Container
-) -> CouponGivenPublic:
+    pool_id: str, body: schemas.CouponGiveCreate, principal: MessagesSender, c: Container
+) -> schemas.CouponGivenPublic:
     """One code for one person and anchor (the same code when asked again); a pool with
     no free code left is a 409."""
-    return CouponGivenPublic.of(
+    return schemas.CouponGivenPublic.of(
         c.coupons.give_or_conflict(principal.shop_id, pool_id, body.customer_id, body.anchor)
     )
 
@@ -526,29 +500,29 @@ def give_coupon(
 @router.get("/v1/coupon-pools/{pool_id}/codes/{code}")
 def check_coupon_code(
     pool_id: str, code: str, principal: MessagesReader, c: Container
-) -> CouponCodePublic:
+) -> schemas.CouponCodePublic:
     """Whether a code is this pool's (signature, for a signed pool), who has it, and
     whether it was redeemed."""
-    return CouponCodePublic.of(c.coupons.check(principal.shop_id, pool_id, code))
+    return schemas.CouponCodePublic.of(c.coupons.check(principal.shop_id, pool_id, code))
 
 
 @router.put("/v1/inserts/{insert_id}")
 def put_insert(
-    insert_id: str, body: InsertUpdate, principal: MessagesSender, c: Container
-) -> InsertPublic:
+    insert_id: str, body: schemas.InsertUpdate, principal: MessagesSender, c: Container
+) -> schemas.InsertPublic:
     """A package insert (同梱物: a flyer, a sample) the shop can put into parcels."""
-    return InsertPublic.model_validate(
+    return schemas.InsertPublic.model_validate(
         c.inserts.define(body.to_domain(principal.shop_id, insert_id))
     )
 
 
 @router.post("/v1/inserts/{insert_id}/choices")
 def choose_insert(
-    insert_id: str, body: InsertChoiceCreate, principal: MessagesSender, c: Container
-) -> SendPublic:
+    insert_id: str, body: schemas.InsertChoiceCreate, principal: MessagesSender, c: Container
+) -> schemas.SendPublic:
     """Put the insert into the customer's next parcel: `packed` on the channel `insert`,
     once per (trigger, customer, anchor); the next order they place carries it."""
-    return SendPublic.model_validate(
+    return schemas.SendPublic.model_validate(
         c.inserts.choose_insert(
             principal.shop_id,
             body.customer_id,
@@ -561,7 +535,7 @@ def choose_insert(
 
 @router.get(
     "/v1/pick-lists/{day}",
-    response_model=list[PickLinePublic],
+    response_model=later(lambda: list[schemas.PickLinePublic]),
     responses={
         200: {
             **PAGED_LIST[200],
@@ -587,7 +561,7 @@ def get_pick_list(
         )
     lines, after = c.inserts.pick_list(principal.shop_id, day, page.limit, page.position)
     page.next(after)
-    return [PickLinePublic.model_validate(x) for x in lines]
+    return [schemas.PickLinePublic.model_validate(x) for x in lines]
 
 
 @router.get("/t/o/{token}")
@@ -660,10 +634,11 @@ def unsubscribe_one_click(token: str, c: Container) -> HTMLResponse:
 app = create_service_app(
     title="Kizuna messenger",
     service="messenger",
-    routers=[router, rights.router("/v1/messenger", "messenger")],
+    routers=[rights.router("/v1/messenger", "messenger")],
     container_factory=bootstrap.build,
     max_body_bytes=lambda: get_settings().max_body_bytes,
 )
+mount(app, router)
 handler = Mangum(app, lifespan="off")
 
 

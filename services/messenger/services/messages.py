@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from messenger.channels.line import check_content as check_line_content
 from messenger.domain.builtin import BUILTIN_PREFIX, builtin_message
 from messenger.domain.message import Message
-from messenger.domain.policy import SenderIdentity, ShopPolicy
+from messenger.domain.policy import ShopPolicy
 from messenger.domain.rendering import check_message
+from messenger.domain.sender import SenderIdentity
 from messenger.services.ports import MessageRepository
 from shared.errors import DependencyFailed, InvalidInput, NotFound
 
