@@ -16,11 +16,21 @@ core, so the wall times are not the pass's):
 - 100,000 customers / 998,716 orders: peak RSS 545 MiB, 50 s CPU; 586 MiB, 18 s CPU once
   the Parquet files went through pyarrow in 250,000-row Arrow batches (626 MiB with
   batches of a million; the older 10M-order figure below is from before that change).
+- 1,000,000 customers / 9,989,911 orders, 2026-12-04 evening, the orders held as Arrow
+  batches (converted from the builder's lists in C; DuckDB reads them in place): peak RSS
+  5,835 MiB, 174 s CPU, 786 s wall (load 10-12, another 10M-order job beside it).
+  The same run of the code before that change, the same evening: 5,782 MiB, 211 s CPU,
+  1,061 s wall. The peak grew after the 2,540 MiB below (not bisected; at 1M orders it
+  is while the month cells files are written, 870 MiB, against 520-580 MiB while the
+  orders are numbered and written): it is over the AnalyticsFunction's 3,008 MB (a 10 GB
+  function would hold it). CPU is three quarters decoding the items and flattening them
+  (the orders' Python objects), common to any engine. Parquet 189 MB (orders, with each
+  batch's dictionaries; plain strings since, 16.7 MB against 19.0 MB at 1M orders).
 - 1,000,000 customers / 9,989,911 orders, after the engine's changes of the afternoon
   (the orders file's seq by row id, the first order's strings from the file's batches,
   the window over the active orders): peak RSS 2,540 MiB (50 MiB before the pass), 181 s
-  CPU, 807 s wall at load 14-21, every buyer scored; Parquet 166 MB + 31 MB. Under the
-  AnalyticsFunction's 3,008 MB with 468 MiB to spare. Before those changes:
+  CPU, 807 s wall at load 14-21, every buyer scored; Parquet 166 MB + 31 MB. Before
+  those changes:
 - 1,000,000 customers / 9,989,911 orders: peak RSS 2,851 MiB (57 MiB before the pass),
   511 s CPU (most of it decoding the items, as the DynamoDB scan would), every buyer
   scored; Parquet 175 MB (orders) + 30 MB (customers). Fits one 10 GB Lambda. Before
