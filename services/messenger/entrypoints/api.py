@@ -21,6 +21,7 @@ from messenger.entrypoints.schemas import (
     BuiltinEnabledPublic,
     BuiltinJourneyPublic,
     CampaignCreate,
+    CampaignCustomersPublic,
     CampaignPublic,
     CampaignResultsPublic,
     ChannelPreviewPublic,
@@ -53,6 +54,8 @@ from messenger.entrypoints.schemas import (
     ProductUsagePut,
     RedriveCreate,
     RedrivePublic,
+    ResultMetric,
+    ResultRank,
     SendCreate,
     SendPublic,
     TestSendCreate,
@@ -90,6 +93,21 @@ class _DeliveryFilter:
 
 
 DeliveryQuery = Annotated[_DeliveryFilter, Depends()]
+
+
+@dataclass(frozen=True)
+class _ResultCustomersFilter:
+    """Which count of a campaign's results to list, and the page (the analytics cells'
+    `limit` and `cursor`)."""
+
+    metric: ResultMetric = "sent"
+    variant: Annotated[str | None, Query(min_length=1, max_length=16)] = None
+    rank: ResultRank | None = None
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100
+    cursor: Annotated[str | None, Query(description="`next_cursor` of the page before.")] = None
+
+
+ResultCustomersQuery = Annotated[_ResultCustomersFilter, Depends()]
 
 
 @router.get(
@@ -455,6 +473,21 @@ def campaign_results(
     if variant is not None:
         check_variant(results.campaign, variant)
     return CampaignResultsPublic.of(results, variant)
+
+
+@router.get("/v1/campaigns/{campaign_id}/customers")
+def campaign_result_customers(
+    campaign_id: str, q: ResultCustomersQuery, principal: MessagesReader, c: Container
+) -> CampaignCustomersPublic:
+    """The customers behind one count of the results, a page at a time: `metric` (sent,
+    delivered, opened, clicked, converted) of one `variant` and one `rank` or of all.
+    `count` equals that number in the results."""
+    from messenger.services.campaigns import ResultFilter
+
+    who = ResultFilter(q.metric, q.variant, q.rank)
+    after = decode_cursor(q.cursor)
+    found = c.campaigns.result_customers(principal.shop_id, campaign_id, who, q.limit, after)
+    return CampaignCustomersPublic.of(found)
 
 
 @router.post("/v1/campaigns/{campaign_id}/cancel")

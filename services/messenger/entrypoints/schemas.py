@@ -23,6 +23,7 @@ from messenger.domain.line_account import LineCredentials, LineRoute
 from messenger.domain.message import Coupon, EmailContent, LineContent, Message, SmsContent
 from messenger.domain.model import TOPIC
 from messenger.domain.policy import QuietHours, SenderIdentity, ShopPolicy
+from shared.http.paging import encode_cursor
 from shared.http.types import Schema, Timestamp
 
 if TYPE_CHECKING:  # the domain types a body converts to or from: loaded on first use
@@ -32,7 +33,7 @@ if TYPE_CHECKING:  # the domain types a body converts to or from: loaded on firs
     from messenger.domain.journeys.builtins import BuiltinJourney
     from messenger.domain.journeys.definition import Journey
     from messenger.domain.journeys.records import JourneyHead
-    from messenger.services.campaigns import CampaignResults
+    from messenger.services.campaigns import CampaignResults, ResultCustomers
     from messenger.services.coupons import CodeCheck, PoolStats
     from messenger.services.due import Redriven
     from messenger.services.rendering import ChannelPreview
@@ -477,6 +478,36 @@ class CampaignResultsPublic(Schema):
                 for rank, rows in r.by_rank.items()
             },
             win_probability=r.win_probability,
+        )
+
+
+ResultMetric = Literal["sent", "delivered", "opened", "clicked", "converted"]
+"""`campaign.RESULT_METRICS`, written out for the query's schema (a test keeps them equal)."""
+ResultRank = Literal["loyal", "semi_loyal", "general", "dormant", "unranked"]
+"""`campaign.RANKS` and `NO_RANK`, written out likewise."""
+
+
+class CampaignCustomersPublic(Schema):
+    """The customers behind one count of a campaign's results (one page of them)."""
+
+    campaign_id: str
+    metric: str
+    variant: str | None
+    rank: str | None
+    count: int
+    customer_ids: list[str]
+    next_cursor: str | None
+
+    @classmethod
+    def of(cls, found: ResultCustomers) -> CampaignCustomersPublic:
+        return cls(
+            campaign_id=found.campaign.campaign_id,
+            metric=found.who.metric,
+            variant=found.who.variant,
+            rank=found.who.rank,
+            count=found.count,
+            customer_ids=found.customer_ids,
+            next_cursor=encode_cursor(found.next_after) if found.next_after else None,
         )
 
 

@@ -17,6 +17,7 @@ from segmenter.entrypoints.schemas import (
     EventBatch,
     EventIn,
     IngestedPublic,
+    ListedSegmentCreate,
     MembersPage,
     OrderCreate,
     OrderPublic,
@@ -224,6 +225,19 @@ def preview_segment(body: PreviewRequest, principal: SegmentsReader, c: Containe
 def create_segment(body: SegmentCreate, principal: SegmentsWriter, c: Container) -> SegmentPublic:
     created = c.segments.create(
         principal.shop_id, body.segment_id, body.name, body.rule, body.description
+    )
+    return SegmentPublic.model_validate(created)
+
+
+@router.post("/segments/listed", status_code=201)
+def create_listed_segment(
+    body: ListedSegmentCreate, principal: SegmentsWriter, c: Container
+) -> SegmentPublic:
+    """A segment of exactly the customers listed (what a drill-down of another service
+    showed: `GET /v1/campaigns/{id}/customers`, every page): stored at once as `tagging`,
+    its customers tagged by the event function like a saved analytics cell's."""
+    created = c.segments.create_listed(
+        principal.shop_id, body.segment_id, body.name, body.description, body.customer_ids
     )
     return SegmentPublic.model_validate(created)
 

@@ -629,6 +629,23 @@ class SegmentCreate(Schema):
     rule: dict[str, Any]
 
 
+MAX_LISTED_CUSTOMERS = 50_000
+"""Ids in one listed segment's body (about 2 MB of JSON, inside a Lambda request)."""
+
+
+class ListedSegmentCreate(Schema):
+    """A segment of exactly these customers, as another route listed them (a campaign's
+    or a journey's drill-down)."""
+
+    model_config = ConfigDict(extra="forbid")
+    segment_id: str = Field(min_length=1, max_length=63)
+    name: str = Field(min_length=1, max_length=100)
+    description: str = Field(default="", max_length=500)
+    customer_ids: list[Annotated[str, Field(pattern=ID_PATTERN)]] = Field(
+        min_length=1, max_length=MAX_LISTED_CUSTOMERS
+    )
+
+
 class RuleMatchRequest(Schema):
     """Segment rules to judge one customer by (the messenger's journey filters)."""
 

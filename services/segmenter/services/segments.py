@@ -310,6 +310,21 @@ class Segments:
         )
         return self._put_new(shop_id, definition)
 
+    def create_listed(
+        self,
+        shop_id: str,
+        segment_id: str,
+        name: str,
+        description: str,
+        customer_ids: Sequence[str],
+    ) -> SegmentDefinition:
+        """A segment of the customers another service listed (a campaign's clickers, a
+        journey step's people): the saved cell's way, under a tag of its own that names the
+        segment and the moment, so a segment deleted and made again under the same id
+        does not take back the first one's customers. Ids of no customer tag nobody."""
+        tag = f"list:{segment_id}@{self._clock().strftime('%Y%m%dT%H%M%S%f')}"
+        return self.create_for_customers(shop_id, segment_id, name, description, tag, customer_ids)
+
     def recompute_requested(self, shop_id: str, segment_id: str) -> dict[str, Any]:
         """The recompute a segment's creation asked for (the event function's, not the API
         call's), after tagging its listed customers if it has them. Redo-safe like every
