@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from console.entrypoints import pages
 from feedback.domain.restock import ReleaseStatus, SignUpStatus
-from messenger.domain.campaign import CampaignStatus
+from messenger.domain.campaign import RESULT_METRICS, CampaignStatus
 from messenger.domain.journeys.definition import JourneyStatus, StepType
 from messenger.domain.journeys.enrolment import EnrolmentStatus
 from messenger.domain.model import DeliveryStatus
@@ -69,6 +69,7 @@ def test_both_languages_are_complete() -> None:
     asked |= {f"order.{s}" for s in ("placed", "shipped", "delivered", "cancelled", "returned")}
     asked |= {f"status.{s}" for s in ("not_computed", "queued", "running", "failed")}
     asked |= {f"campaign_status.{s}" for s in CampaignStatus} | {"rank.unranked"}
+    asked |= {f"campaign_who.{m}" for m in RESULT_METRICS}
     asked |= {f"journey_status.{s}" for s in (*JourneyStatus, "off")}
     asked |= {f"enrolment.{s}" for s in EnrolmentStatus}
     asked |= {f"step_type.{s}" for s in StepType}

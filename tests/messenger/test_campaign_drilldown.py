@@ -57,8 +57,8 @@ def test_every_count_of_the_results_lists_exactly_its_customers(cw: CampaignWorl
     people = [f"c-{i}" for i in range(1, 8)]
     _mail_only(cw, *people)
     cw.enter("vip", *people)
-    for c, rank in RANK_OF.items():
-        cw.enter(f"rfm_{rank}", c)
+    for c, ranked in RANK_OF.items():
+        cw.enter(f"rfm_{ranked}", c)
     _ab_messages(cw)
     cw.campaign(
         variants=[{"name": "A", "message_id": "spring-a"}, {"name": "B", "message_id": "spring-b"}],
@@ -100,8 +100,10 @@ def test_every_count_of_the_results_lists_exactly_its_customers(cw: CampaignWorl
     }
     checked = 0
     for metric in RESULT_METRICS:
-        for variant in (None, "A", "B"):
-            for rank in (None, *RANKS, NO_RANK):
+        variants: tuple[str | None, ...] = (None, "A", "B")
+        for variant in variants:
+            ranks: tuple[str | None, ...] = (None, *RANKS, NO_RANK)
+            for rank in ranks:
                 params = {"metric": metric}
                 if variant:
                     params["variant"] = variant
