@@ -99,6 +99,7 @@ def test_a_variants_count_lists_its_customers_who_become_a_segment(
     console.sign_in(stack.shops.acme.admin)
     page = console.page
     console.go(f"#/campaigns/{campaign_id}", "campaigns")
+    console.screenshot("console-campaign-results.png", tmp_path)
     link = page.locator("#campaign-variants a[data-campaign-drill='sent:A:*']")
     assert link.inner_text() == str(len(got_a))
 
@@ -126,5 +127,114 @@ def test_a_variants_count_lists_its_customers_who_become_a_segment(
     # And the way back leads to the results again
     page.click("#campaign-back")
     page.wait_for_selector("main[data-view=campaigns][data-ready=true] #campaign-variants")
+    assert console.errors == [] and console.other_hosts() == []
+    console.close()
+
+
+JOURNEY_PEOPLE = [f"jd-{n}" for n in range(8)]
+
+
+def _journey_with_a_holdout(stack: Stack) -> str:
+    """Eight new customers put into a one-mail journey with a 50 % holdout; its id."""
+    events = stack.shops.acme.header(stack.shops.acme.events)
+    for c in JOURNEY_PEOPLE:
+        body = order_payload(1, customer_id=c, email=f"{c}@example.jp")
+        assert stack.segmenter.post("/v1/orders", json=body, headers=events).status_code == 201
+    assert stack.segmenter.post("/v1/segments/recompute", headers=_admin(stack)).is_success
+    _to_messenger(stack)
+    r = stack.segmenter.post(
+        "/v1/segments/listed",
+        json={
+            "segment_id": "welcome-audience",
+            "name": "ようこそ対象",
+            "customer_ids": JOURNEY_PEOPLE,
+        },
+        headers=_admin(stack),
+    )
+    assert r.status_code == 201, r.text
+    stack.cloud.deliver("SegmenterEventsFunction")
+    _to_messenger(stack)
+    message = {
+        "message_id": "welcome-drill",
+        "name": "ようこそ",
+        "email": {"subject": "ようこそ", "html": "<p>ようこそ</p>", "text": "ようこそ"},
+    }
+    assert (
+        stack.messenger.post("/v1/messages", json=message, headers=_admin(stack)).status_code == 201
+    )
+    journey = {
+        "journey_id": "welcome-drill",
+        "name": "ようこそジャーニー",
+        "trigger": {"segment": "welcome-audience"},
+        "holdout_percent": 50,
+        "start": "mail",
+        "steps": {"mail": {"type": "send", "message_id": "welcome-drill"}},
+    }
+    r = stack.messenger.post("/v1/journeys", json=journey, headers=_admin(stack))
+    assert r.status_code == 201, r.text
+    r = stack.messenger.post(
+        "/v1/journeys/welcome-drill/enrolments",
+        json={"segment_id": "welcome-audience"},
+        headers=_admin(stack),
+    )
+    assert r.status_code == 200 and r.json()["entered"] == len(JOURNEY_PEOPLE), r.text
+    _to_messenger(stack)
+    return "welcome-drill"
+
+
+def test_a_journeys_holdout_and_a_steps_count_list_their_customers(
+    stack: Stack, browser: Any, tmp_path: Path
+) -> None:
+    """Given eight customers put into a one-mail journey with a 50 % holdout
+    When acme's admin opens the journeys page and chooses the holdout's count with the
+    keyboard, saves its customers, then opens the mail step's "sent" count
+    Then the holdout lists exactly those who got no mail, as many as shown, and becomes a
+    segment of them; the step lists exactly those who got it."""
+    journey_id = _journey_with_a_holdout(stack)
+    mailed = sorted(
+        str(m.destinations[0]).split("@")[0]
+        for m in stack.cloud.sent_mail()
+        if message_from_string(m.raw_data, policy=policy.default)["Subject"] == "ようこそ"
+    )
+    held = sorted(set(JOURNEY_PEOPLE) - set(mailed))
+    assert mailed and held  # the draw split them
+    console = Console(browser, stack.base_url)
+    console.sign_in(stack.shops.acme.admin)
+    page = console.page
+    console.go("#/journeys", "journeys")
+    row = page.locator("#journeys tbody tr", has_text="ようこそジャーニー")
+    link = row.locator("a[data-journey-drill='holdout:*']")
+    assert link.inner_text() == str(len(held))
+    assert row.locator("a[data-journey-drill='treated:*']").inner_text() == str(len(mailed))
+
+    # When they choose the holdout's count with the keyboard
+    link.focus()
+    page.keyboard.press("Enter")
+    page.wait_for_selector("main[data-view=journeys][data-ready=true] #drill-customers")
+
+    # Then exactly those who got no mail are listed, and saved as a segment of them
+    console.screenshot("console-journey-drill.png", tmp_path)
+    assert sorted(page.locator("#drill-customers a").all_inner_texts()) == held
+    assert page.locator("#drill-title").inner_text().endswith(f"{len(held)}人")
+    page.click("#save-segment")
+    page.wait_for_selector("#save-status.ok")
+    stack.cloud.deliver("SegmenterEventsFunction")
+    page.wait_for_selector("#save-status[data-counted=true]")
+    segment_id = f"journey-{journey_id}-holdout"
+    r = stack.segmenter.get(f"/v1/segments/{segment_id}/members", headers=_admin(stack))
+    assert sorted(r.json()["customer_ids"]) == held
+
+    # When they open the mail step's numbers and choose its "sent" count
+    page.click("#journey-back")
+    page.wait_for_selector("main[data-view=journeys][data-ready=true] #journeys")
+    details = page.locator(f"details[data-journey='{journey_id}']")
+    details.locator("summary").click()
+    sent = details.locator("table.journey-steps a[data-journey-drill='sent:mail']")
+    assert sent.inner_text() == str(len(mailed))
+    sent.click()
+    page.wait_for_selector("main[data-view=journeys][data-ready=true] #drill-customers")
+
+    # Then exactly those who got the mail are listed
+    assert sorted(page.locator("#drill-customers a").all_inner_texts()) == mailed
     assert console.errors == [] and console.other_hosts() == []
     console.close()

@@ -766,10 +766,15 @@
     return [label, ...CAMPAIGN_METRICS.map((m) => campaignCountLink(id, m, variant, rank, counts[m], plain)), yen(counts.revenue)].concat(extra || []);
   }
   function campaignSource(id, who) {
-    const query = (extra) => "/v1/campaigns/" + enc(id) + "/customers?" + new URLSearchParams(Object.assign({ metric: who.metric },
-      who.variant ? { variant: who.variant } : {}, who.rank ? { rank: who.rank } : {}, extra));
+    const params = Object.assign({ metric: who.metric }, who.variant ? { variant: who.variant } : {}, who.rank ? { rank: who.rank } : {});
+    return messengerListSource("/v1/campaigns/" + enc(id) + "/customers", params, "campaigns.drill_description");
+  }
+  /* The customers a messenger drill-down route lists (`count`, `customer_ids`,
+     `next_cursor`), and how they are saved: every page read, then one listed segment. */
+  function messengerListSource(path, params, description) {
+    const query = (extra) => path + "?" + new URLSearchParams(Object.assign({}, params, extra));
     return {
-      load: async () => { const b = (await api(query({ limit: "500" }))).body; return { count: b.count, ids: b.customer_ids }; },
+      load: async () => { const b = (await api(query({ limit: "500" }))).body; return { count: b.count, ids: b.customer_ids, times: b.times }; },
       save: async (segmentId, name) => {
         const ids = [];
         let cursor = null;
@@ -778,7 +783,7 @@
           ids.push(...b.customer_ids);
           cursor = b.next_cursor;
         } while (cursor);
-        const body = { segment_id: segmentId, name: name.slice(0, 100), description: t("campaigns.drill_description"), customer_ids: ids };
+        const body = { segment_id: segmentId, name: name.slice(0, 100), description: t(description), customer_ids: ids };
         return (await api("/v1/segments/listed", { method: "POST", json: body })).body;
       },
     };
@@ -865,7 +870,8 @@
     const [lo, hi] = l.ci95;
     return t("journeys.lift_value", { d: signed(l.difference), lo: lo === null ? "—" : signed(lo), hi: hi === null ? "—" : signed(hi) });
   }
-  async function journeysView() {
+  async function journeysView(args) {
+    if (args && args[1] === "customers") { await journeyDrill(args[0], args[2], args[3]); return; }
     main.append(el("h1", { text: t("journeys.title") }));
     const [builtins, journeys] = await Promise.all([api("/v1/journeys/builtins"), api("/v1/journeys?limit=100")].map((p) => p.then((r) => r.body)));
     main.append(el("h2", { text: t("journeys.builtins") }));
@@ -888,10 +894,12 @@
     if (!journeys.length) { main.append(el("p", { class: "muted", id: "journeys", text: t("journeys.none") })); return; }
     const stats = await Promise.all(journeys.map((j) => api("/v1/journeys/" + enc(j.journey_id) + "/stats").then((r) => r.body)));
     main.append(el("p", { class: "muted", text: t("journeys.lift_help") }));
+    main.append(el("p", { class: "muted", text: t("journeys.drill_help") }));
+    const link = (j, metric, n, step) => journeyCountLink(j.journey_id, metric, step, n);
     main.append(el("div", { class: "card" }, table(
-      [t("journeys.name"), t("table.status"), t("journeys.entered"), t("journeys.holdout"), t("stats.sent"), t("stats.opened"), t("stats.clicked"), t("stats.converted"), t("journeys.lift")],
-      journeys.map((j, i) => [j.name, t("journey_status." + j.status), num(stats[i].entered), num(stats[i].holdout), num(stats[i].sent), num(stats[i].opened),
-        num(stats[i].clicked), num(stats[i].converted), lift(stats[i].lift.conversion)]), { id: "journeys" })));
+      [t("journeys.name"), t("table.status"), t("journeys.entered"), t("journeys.treated"), t("journeys.holdout"), t("stats.sent"), t("stats.opened"), t("stats.clicked"), t("stats.converted"), t("journeys.holdout_converted"), t("journeys.lift")],
+      journeys.map((j, i) => [j.name, t("journey_status." + j.status), link(j, "entered", stats[i].entered), link(j, "treated", stats[i].entered - stats[i].holdout), link(j, "holdout", stats[i].holdout),
+        num(stats[i].sent), num(stats[i].opened), num(stats[i].clicked), link(j, "converted", stats[i].converted), link(j, "holdout_converted", stats[i].holdout_converted), lift(stats[i].lift.conversion)]), { id: "journeys" })));
     const definitions = await Promise.all(journeys.map((j) => api("/v1/journeys/" + enc(j.journey_id)).then((r) => r.body.definition)));
     for (const [i, j] of journeys.entries()) {
       const steps = Object.entries(stats[i].steps);
@@ -899,8 +907,39 @@
         journeyPicture(definitions[i], stats[i].steps),
         weeksTable(stats[i].weeks || []),
         steps.length ? table([t("journeys.step"), t("stats.sent"), t("stats.delivered"), t("stats.opened"), t("stats.clicked")],
-          steps.map(([step, c]) => [step, num(c.sent || 0), num(c.delivered || 0), num(c.opened || 0), num(c.clicked || 0)])) : null]));
+          steps.map(([step, c]) => [step, ...JOURNEY_STEP_METRICS.map((m) => link(j, m, c[m] || 0, step))]), { class: "journey-steps" }) : null]));
     }
+  }
+  /* A count of a journey's stats → its customers (`GET /v1/journeys/{id}/customers`):
+     journey-wide (entered, treated, holdout, converted in either group) or a step's. */
+  const JOURNEY_STEP_METRICS = ["sent", "delivered", "opened", "clicked"];
+  function journeyCountLink(id, metric, step, n) {
+    if (!n) { return num(n); }
+    const path = [metric, step || "*"];
+    return el("a", { href: "#/journeys/" + enc(id) + "/customers/" + path.map(enc).join("/"), class: "count-link", "data-journey-drill": path.join(":"),
+      title: t("journeys.drill_link", { who: t("journey_who." + metric) }), text: num(n) });
+  }
+  async function journeyDrill(id, metric, step) {
+    main.append(el("p", {}, el("a", { href: "#/journeys", id: "journey-back", text: t("journeys.back") })));
+    const steps = ["executed", ...JOURNEY_STEP_METRICS];
+    const groups = ["entered", "treated", "holdout", "converted", "holdout_converted"];
+    if (!step || (step === "*" ? !groups.includes(metric) : !steps.includes(metric))) { main.append(el("p", { class: "notice", text: t("drill.unknown") })); return; }
+    const j = (await api("/v1/journeys/" + enc(id))).body;
+    const who = t("journey_who." + metric);
+    const label = step === "*" ? t("journeys.drill", { journey: j.name, who: who }) : t("journeys.drill_step", { journey: j.name, step: step, who: who });
+    main.append(el("h1", { text: label }));
+    const section = el("section", { id: "drill", "aria-live": "polite" });
+    main.append(section);
+    const params = Object.assign({ metric: metric }, step === "*" ? {} : { step: step });
+    const source = messengerListSource("/v1/journeys/" + enc(id) + "/customers", params, "journeys.drill_description");
+    const load = source.load;
+    source.load = async () => {
+      const found = await load();
+      if (found.times !== undefined && found.times !== found.count) { main.insertBefore(el("p", { class: "muted", id: "drill-times", text: t("journeys.drill_times", { n: num(found.count), times: num(found.times) }) }), section); }
+      return found;
+    };
+    const segmentId = listedSegmentId(["journey", id, step === "*" ? null : step, metric]);
+    await drillSection(section, source, segmentId, label, (n) => t("drill.title", { label: label, n: num(n) }));
   }
   /* A journey's numbers per calendar week (Monday, Tokyo; the newest 8): "come back a
      week later to see whether it worked". */

@@ -39,6 +39,8 @@ from messenger.entrypoints.schemas import (
     InsertChoiceCreate,
     InsertPublic,
     InsertUpdate,
+    JourneyCustomersPublic,
+    JourneyMetric,
     JourneyPublic,
     JourneySummaryPublic,
     JourneyValidPublic,
@@ -108,6 +110,19 @@ class _ResultCustomersFilter:
 
 
 ResultCustomersQuery = Annotated[_ResultCustomersFilter, Depends()]
+
+
+@dataclass(frozen=True)
+class _JourneyCustomersFilter:
+    """Which count of a journey's stats to list (journey-wide, or one step's), and the page."""
+
+    metric: JourneyMetric = "entered"
+    step: Annotated[str | None, Query(min_length=1, max_length=64)] = None
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100
+    cursor: Annotated[str | None, Query(description="`next_cursor` of the page before.")] = None
+
+
+JourneyCustomersQuery = Annotated[_JourneyCustomersFilter, Depends()]
 
 
 @router.get(
@@ -417,6 +432,21 @@ def journey_stats(journey_id: str, principal: MessagesReader, c: Container) -> d
     """Entered, active, exited by reason, sent, converted and revenue per journey, version
     and step, and the lift against the holdout with 95 % intervals."""
     return c.journeys.stats.read(principal.shop_id, journey_id)
+
+
+@router.get("/v1/journeys/{journey_id}/customers")
+def journey_customers(
+    journey_id: str, q: JourneyCustomersQuery, principal: MessagesReader, c: Container
+) -> JourneyCustomersPublic:
+    """The customers behind one count of the stats, a page at a time: journey-wide
+    (`entered`, `holdout`, `treated`, `converted`, `holdout_converted`) or, with `step`,
+    that step's (`executed`, `sent`, `delivered`, `opened`, `clicked`). `times` is the
+    number the stats show; `count` the people in it (fewer only if one went through twice)."""
+    after = decode_cursor(q.cursor)
+    found = c.journeys.stats.customers(
+        principal.shop_id, journey_id, q.step, q.metric, q.limit, after
+    )
+    return JourneyCustomersPublic.of(found)
 
 
 @router.put("/v1/journeys/products/{sku}")

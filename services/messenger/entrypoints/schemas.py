@@ -36,6 +36,7 @@ if TYPE_CHECKING:  # the domain types a body converts to or from: loaded on firs
     from messenger.services.campaigns import CampaignResults, ResultCustomers
     from messenger.services.coupons import CodeCheck, PoolStats
     from messenger.services.due import Redriven
+    from messenger.services.journeys.stats import JourneyCustomers
     from messenger.services.rendering import ChannelPreview
     from messenger.services.sending import SendRequest
 
@@ -506,6 +507,45 @@ class CampaignCustomersPublic(Schema):
             variant=found.who.variant,
             rank=found.who.rank,
             count=found.count,
+            customer_ids=found.customer_ids,
+            next_cursor=encode_cursor(found.next_after) if found.next_after else None,
+        )
+
+
+JourneyMetric = Literal[
+    "entered",
+    "holdout",
+    "converted",
+    "holdout_converted",
+    "treated",
+    "executed",
+    "sent",
+    "delivered",
+    "opened",
+    "clicked",
+]
+"""`journeys.people.METRICS`, written out for the query's schema (a test keeps them equal)."""
+
+
+class JourneyCustomersPublic(Schema):
+    """The customers behind one count of a journey's stats (one page of them)."""
+
+    journey_id: str
+    step: str | None
+    metric: str
+    count: int
+    times: int
+    customer_ids: list[str]
+    next_cursor: str | None
+
+    @classmethod
+    def of(cls, found: JourneyCustomers) -> JourneyCustomersPublic:
+        return cls(
+            journey_id=found.journey_id,
+            step=found.step,
+            metric=found.metric,
+            count=found.count,
+            times=found.times,
             customer_ids=found.customer_ids,
             next_cursor=encode_cursor(found.next_after) if found.next_after else None,
         )
