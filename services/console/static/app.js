@@ -894,17 +894,18 @@
     if (!journeys.length) { main.append(el("p", { class: "muted", id: "journeys", text: t("journeys.none") })); return; }
     const stats = await Promise.all(journeys.map((j) => api("/v1/journeys/" + enc(j.journey_id) + "/stats").then((r) => r.body)));
     main.append(el("p", { class: "muted", text: t("journeys.lift_help") }));
-    main.append(el("p", { class: "muted", text: t("journeys.drill_help") }));
     const link = (j, metric, n, step) => journeyCountLink(j.journey_id, metric, step, n);
     main.append(el("div", { class: "card" }, table(
-      [t("journeys.name"), t("table.status"), t("journeys.entered"), t("journeys.treated"), t("journeys.holdout"), t("stats.sent"), t("stats.opened"), t("stats.clicked"), t("stats.converted"), t("journeys.holdout_converted"), t("journeys.lift")],
-      journeys.map((j, i) => [j.name, t("journey_status." + j.status), link(j, "entered", stats[i].entered), link(j, "treated", stats[i].entered - stats[i].holdout), link(j, "holdout", stats[i].holdout),
-        num(stats[i].sent), num(stats[i].opened), num(stats[i].clicked), link(j, "converted", stats[i].converted), link(j, "holdout_converted", stats[i].holdout_converted), lift(stats[i].lift.conversion)]), { id: "journeys" })));
+      [t("journeys.name"), t("table.status"), t("journeys.entered"), t("journeys.holdout"), t("stats.sent"), t("stats.opened"), t("stats.clicked"), t("stats.converted"), t("journeys.lift")],
+      journeys.map((j, i) => [j.name, t("journey_status." + j.status), link(j, "entered", stats[i].entered), link(j, "holdout", stats[i].holdout), num(stats[i].sent), num(stats[i].opened),
+        num(stats[i].clicked), link(j, "converted", stats[i].converted), lift(stats[i].lift.conversion)]), { id: "journeys" })));
     const definitions = await Promise.all(journeys.map((j) => api("/v1/journeys/" + enc(j.journey_id)).then((r) => r.body.definition)));
     for (const [i, j] of journeys.entries()) {
       const steps = Object.entries(stats[i].steps);
+      const groups = el("p", { class: "journey-groups" }, [t("journeys.treated") + " ", link(j, "treated", stats[i].entered - stats[i].holdout),
+        " · " + t("journeys.holdout_converted") + " ", link(j, "holdout_converted", stats[i].holdout_converted)]);
       main.append(el("details", { class: "card", "data-journey": j.journey_id }, [el("summary", { text: t("journeys.steps_of", { name: j.name }) }),
-        journeyPicture(definitions[i], stats[i].steps),
+        journeyPicture(definitions[i], stats[i].steps), groups,
         weeksTable(stats[i].weeks || []),
         steps.length ? table([t("journeys.step"), t("stats.sent"), t("stats.delivered"), t("stats.opened"), t("stats.clicked")],
           steps.map(([step, c]) => [step, ...JOURNEY_STEP_METRICS.map((m) => link(j, m, c[m] || 0, step))]), { class: "journey-steps" }) : null]));
