@@ -214,6 +214,7 @@ def test_a_journeys_holdout_and_a_steps_count_list_their_customers(
     # Then exactly those who got no mail are listed, and saved as a segment of them
     console.screenshot("console-journey-drill.png", tmp_path)
     assert sorted(page.locator("#drill-customers a").all_inner_texts()) == held
+    assert page.locator("#drill-times, #drill-before").count() == 0  # all of it is listed
     assert page.locator("#drill-title").inner_text().endswith(f"{len(held)}人")
     page.click("#save-segment")
     page.wait_for_selector("#save-status.ok")
@@ -237,5 +238,19 @@ def test_a_journeys_holdout_and_a_steps_count_list_their_customers(
 
     # Then exactly those who got the mail are listed
     assert sorted(page.locator("#drill-customers a").all_inner_texts()) == mailed
+
+    # When one entry predates the enrolments' own copies (a shop upgraded mid-journey)
+    table = stack.cloud.settings.journeys_table
+    copy = stack.cloud.dynamodb.query(
+        TableName=table,
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": f"PEOPLE#acme#{journey_id}"}},
+    )["Items"][0]
+    stack.cloud.dynamodb.delete_item(TableName=table, Key={"pk": copy["pk"], "sk": copy["sk"]})
+    console.go(f"#/journeys/{journey_id}/customers/entered/*", "journeys")
+
+    # Then the page lists the others and says one of the count is not listed
+    assert page.locator("#drill-customers a").count() == len(JOURNEY_PEOPLE) - 1
+    assert "1件" in page.locator("#drill-before").inner_text()
     assert console.errors == [] and console.other_hosts() == []
     console.close()

@@ -31,8 +31,9 @@ def world(cloud: Cloud, shop: ShopKeys) -> JourneyWorld:
     return w
 
 
-def _customers(world: JourneyWorld, **params: Any) -> tuple[int, int, list[str]]:
-    """Every page of one drill-down (three ids a page): count, times and all its ids."""
+def _customers(world: JourneyWorld, **params: Any) -> tuple[int, int, int, list[str]]:
+    """Every page of one drill-down (three ids a page): count, times, the stats' number
+    and all its ids."""
     ids: list[str] = []
     cursor: str | None = None
     seen = set()
@@ -41,14 +42,14 @@ def _customers(world: JourneyWorld, **params: Any) -> tuple[int, int, list[str]]
         r = world.http.get("/v1/journeys/drill/customers", params=query, headers=world.auth)
         assert r.status_code == 200, r.text
         body = r.json()
-        seen.add((body["count"], body["times"]))
+        seen.add((body["count"], body["times"], body["stats"]))
         ids += body["customer_ids"]
         cursor = body["next_cursor"]
         if cursor is None:
             break
     assert len(seen) == 1 and len(ids) == len(set(ids))
-    count, times = seen.pop()
-    return count, times, ids
+    count, times, stats = seen.pop()
+    return count, times, stats, ids
 
 
 def _recipients(world: JourneyWorld, step: str) -> set[str]:
@@ -132,11 +133,38 @@ def test_every_count_of_a_journey_lists_exactly_its_customers(world: JourneyWorl
     }
     for (step, metric), people in want.items():
         params = {"metric": metric, **({"step": step} if step else {})}
-        count, times, ids = _customers(world, **params)
+        count, times, counted, ids = _customers(world, **params)
 
         # Then each lists exactly the people the test made do that, as many as shown
         assert ids == sorted(people), params
-        assert count == times == shown[(step, metric)] == len(people), params
+        assert count == times == counted == shown[(step, metric)] == len(people), params
+
+
+def test_people_counted_before_their_copies_were_kept_are_said_apart(
+    world: JourneyWorld, cloud: Cloud
+) -> None:
+    """Given three customers in a journey, one of whom entered before enrolments kept
+    their own copy of their numbers (as on a shop upgraded with journeys running)
+    When the "entered" count is drilled into
+    Then the two are listed, and the answer says the stats count three."""
+    for p in ("a-1", "a-2", "a-3"):
+        world.customer(p)
+        world.order(f"o-{p}", customer_id=p)
+        world.shipped(f"o-{p}", customer_id=p)
+    table = cloud.settings.journeys_table
+    copies = cloud.dynamodb.query(
+        TableName=table,
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": "PEOPLE#acme#drill"}},
+    )["Items"]
+    assert len(copies) == 3
+    older = next(i for i in copies if i["customer_id"]["S"] == "a-2")
+    cloud.dynamodb.delete_item(TableName=table, Key={"pk": older["pk"], "sk": older["sk"]})
+
+    count, times, counted, ids = _customers(world, metric="entered")
+
+    assert (ids, count, times, counted) == (["a-1", "a-3"], 2, 2, 3)
+    assert world.stats("drill")["entered"] == 3
 
 
 def test_a_journey_drill_down_names_what_is_wrong(world: JourneyWorld) -> None:

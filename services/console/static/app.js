@@ -774,7 +774,7 @@
   function messengerListSource(path, params, description) {
     const query = (extra) => path + "?" + new URLSearchParams(Object.assign({}, params, extra));
     return {
-      load: async () => { const b = (await api(query({ limit: "500" }))).body; return { count: b.count, ids: b.customer_ids, times: b.times }; },
+      load: async () => { const b = (await api(query({ limit: "500" }))).body; return { count: b.count, ids: b.customer_ids, times: b.times, stats: b.stats }; },
       save: async (segmentId, name) => {
         const ids = [];
         let cursor = null;
@@ -936,7 +936,8 @@
     const load = source.load;
     source.load = async () => {
       const found = await load();
-      if (found.times !== undefined && found.times !== found.count) { main.insertBefore(el("p", { class: "muted", id: "drill-times", text: t("journeys.drill_times", { n: num(found.count), times: num(found.times) }) }), section); }
+      if (found.times !== found.count) { main.insertBefore(el("p", { class: "muted", id: "drill-times", text: t("journeys.drill_times", { n: num(found.count), times: num(found.times) }) }), section); }
+      if (found.stats > found.times) { main.insertBefore(el("p", { class: "notice", id: "drill-before", text: t("journeys.drill_before", { n: num(found.stats - found.times) }) }), section); }
       return found;
     };
     const segmentId = listedSegmentId(["journey", id, step === "*" ? null : step, metric]);

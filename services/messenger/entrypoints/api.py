@@ -440,8 +440,8 @@ def journey_customers(
 ) -> JourneyCustomersPublic:
     """The customers behind one count of the stats, a page at a time: journey-wide
     (`entered`, `holdout`, `treated`, `converted`, `holdout_converted`) or, with `step`,
-    that step's (`executed`, `sent`, `delivered`, `opened`, `clicked`). `times` is the
-    number the stats show; `count` the people in it (fewer only if one went through twice)."""
+    that step's (`executed`, `sent`, `delivered`, `opened`, `clicked`): `count` people,
+    counted `times` times; `stats` is the number the stats show (see the fields)."""
     after = decode_cursor(q.cursor)
     found = c.journeys.stats.customers(
         principal.shop_id, journey_id, q.step, q.metric, q.limit, after

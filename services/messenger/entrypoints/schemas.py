@@ -534,7 +534,12 @@ class JourneyCustomersPublic(Schema):
     step: str | None
     metric: str
     count: int
+    """The customers listed (every page)."""
     times: int
+    """How often they are counted (more than `count` if one went through twice)."""
+    stats: int
+    """The number the stats show: more than `times` only by enrolments counted before
+    each enrolment kept who it was (they cannot be listed)."""
     customer_ids: list[str]
     next_cursor: str | None
 
@@ -546,6 +551,7 @@ class JourneyCustomersPublic(Schema):
             metric=found.metric,
             count=found.count,
             times=found.times,
+            stats=found.stats,
             customer_ids=found.customer_ids,
             next_cursor=encode_cursor(found.next_after) if found.next_after else None,
         )

@@ -105,8 +105,11 @@ class JourneyCustomers:
     count: int
     """People (distinct customers) in the count."""
     times: int
-    """The count as the stats show it: more than `count` only when one person went
-    through twice (entered again, or a step reached twice)."""
+    """How often they are counted: more than `count` only when one person went through
+    twice (entered again, or a step reached twice)."""
+    stats: int
+    """The number the stats show (the counters): more than `times` only by enrolments
+    counted before each kept its own copy of its numbers, who cannot be listed."""
     customer_ids: list[str]
     next_after: str | None
 
@@ -149,9 +152,20 @@ class JourneyStats:
             metric,
             len(ids),
             sum(times.values()),
+            self._shown(shop_id, journey_id, step, metric),
             page,
             page[-1] if more and page else None,
         )
+
+    def _shown(self, shop_id: str, journey_id: str, step: str | None, metric: str) -> int:
+        """The count as `read` answers it: the counters of every version and shard summed."""
+        scope = "J" if step is None else f"S#{step}"
+        total: dict[str, float] = defaultdict(float)
+        for _, found, values in self.repo.counters(shop_id, journey_id):
+            if found == scope:
+                for k, v in values.items():
+                    total[f"{scope}|{k}"] += float(v)
+        return times_counted(total, step, metric)
 
     def _steps(self, shop_id: str, journey_id: str, latest: int) -> set[str]:
         """Every step id of every version (a count sums the versions)."""
