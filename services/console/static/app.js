@@ -922,7 +922,7 @@
   }
   async function journeyDrill(id, metric, step) {
     main.append(el("p", {}, el("a", { href: "#/journeys", id: "journey-back", text: t("journeys.back") })));
-    const steps = ["executed", ...JOURNEY_STEP_METRICS];
+    const steps = JOURNEY_STEP_METRICS;
     const groups = ["entered", "treated", "holdout", "converted", "holdout_converted"];
     if (!step || (step === "*" ? !groups.includes(metric) : !steps.includes(metric))) { main.append(el("p", { class: "notice", text: t("drill.unknown") })); return; }
     const j = (await api("/v1/journeys/" + enc(id))).body;

@@ -21,10 +21,11 @@
               ``S#<step>``, or ``C#<YYYY-MM>#<rank>`` (the entry cohort's share)
 - counted     ``CUST#<shop>#<customer>`` / ``COUNTED#<marker>``: an outcome counted once
 - people      ``PEOPLE#<shop>#<journey>`` / ``<customer>|<enrolment>``: the journey's and
-              its steps' numbers of one enrolment (``J|entered``, ``S#<step>|sent``...), added
-              in the same transaction as the counters they mirror, so a count drills
-              down to exactly its people; no TTL, like the counters (erasure finds them
-              through the person's never-expiring guards)
+              its steps' people-numbers of one enrolment (``J|entered``, ``S#<step>|sent``
+              ...: `people.kept_values`), added in the same transaction as the counters
+              they mirror, so a count drills down to exactly its people; no TTL, like
+              the counters (erasure finds them through the person's guards, which never
+              expire)
 
 The table's TTL attribute is ``ttl`` (epoch seconds; the lease's ``expires_at`` is a
 string the lease condition compares, not a TTL). A finished or held-out enrolment and a
@@ -47,6 +48,7 @@ from botocore.exceptions import ClientError
 
 from messenger.domain.journeys.cohorts import cohort_values
 from messenger.domain.journeys.enrolment import FINISHED, Enrolment, EnrolmentStatus
+from messenger.domain.journeys.people import kept_values
 from messenger.domain.journeys.records import (
     AlreadyEntered,
     Counter,
@@ -330,14 +332,10 @@ class DynamoJourneyRepository(JourneyRepository):
         return [*out, *self._people_update(e, counters)]
 
     def _people_update(self, e: Enrolment, counters: list[Counter]) -> list[dict[str, Any]]:
-        """The enrolment's own copy of its journey and step numbers (not its cohort's or
-        week's), one item per enrolment: the drill-down reads who, the counters how many."""
-        values = {
-            f"{c.scope}|{name}": v
-            for c in counters
-            if c.scope == "J" or c.scope.startswith("S#")
-            for name, v in c.values.items()
-        }
+        """The enrolment's own copy of the journey and step numbers a drill-down lists
+        people by (`people.kept_values`), one item per enrolment: the drill-down reads
+        who, the counters how many. None when the change counts nothing of those."""
+        values = {k: v for c in counters for k, v in kept_values(c.scope, c.values).items()}
         if not values:
             return []
         names = {f"#p{i}": k for i, k in enumerate(values)}

@@ -440,7 +440,7 @@ def journey_customers(
 ) -> JourneyCustomersPublic:
     """The customers behind one count of the stats, a page at a time: journey-wide
     (`entered`, `holdout`, `treated`, `converted`, `holdout_converted`) or, with `step`,
-    that step's (`executed`, `sent`, `delivered`, `opened`, `clicked`): `count` people,
+    that step's (`sent`, `delivered`, `opened`, `clicked`): `count` people,
     counted `times` times; `stats` is the number the stats show (see the fields)."""
     after = decode_cursor(q.cursor)
     found = c.journeys.stats.customers(

@@ -518,7 +518,6 @@ JourneyMetric = Literal[
     "converted",
     "holdout_converted",
     "treated",
-    "executed",
     "sent",
     "delivered",
     "opened",

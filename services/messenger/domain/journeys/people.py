@@ -18,9 +18,24 @@ JOURNEY_GROUPS = {
     "holdout_converted": ("conv_h",),
 }
 """A journey-wide count of the stats → its counter (`treated` is entered less holdout)."""
-STEP_METRICS = ("executed", "sent", "delivered", "opened", "clicked")
-"""A step's counts of the stats that are people (one per enrolment through the step)."""
+STEP_METRICS = ("sent", "delivered", "opened", "clicked")
+"""A step's counts of the stats that are people (one per enrolment the step sent to): the
+ones the console shows. `executed` is not kept: every wait would write a copy for it."""
 METRICS = (*JOURNEY_GROUPS, "treated", *STEP_METRICS)
+
+
+KEPT = frozenset(name for names in JOURNEY_GROUPS.values() for name in names)
+"""The journey-wide counter names an enrolment keeps its own copy of."""
+
+
+def kept_values(scope: str, values: Mapping[str, Any]) -> dict[str, Any]:
+    """What of one counter an enrolment keeps (`<scope>|<name>`): only the numbers a
+    drill-down lists people by, so the copy stays small and holds no revenue."""
+    if scope == "J":
+        return {f"J|{k}": v for k, v in values.items() if k in KEPT}
+    if scope.startswith("S#"):
+        return {f"{scope}|{k}": v for k, v in values.items() if k in STEP_METRICS}
+    return {}
 
 
 def check_metric(step: str | None, metric: str) -> None:

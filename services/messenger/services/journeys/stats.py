@@ -128,9 +128,9 @@ class JourneyStats:
         after: str | None,
     ) -> JourneyCustomers:
         """The customers behind a journey-wide count (entered, holdout, treated,
-        converted, holdout_converted) or a step's (executed, sent, delivered, opened,
-        clicked), by id, a page at a time, from the enrolments' own copies of the numbers
-        the counters hold."""
+        converted, holdout_converted) or a step's (sent, delivered, opened, clicked), by
+        id, a page at a time, from the enrolments' own copies of the numbers the counters
+        hold."""
         check_metric(step, metric)
         head = self.repo.head(shop_id, journey_id)
         if head is None:
