@@ -11,9 +11,10 @@ from fastapi.testclient import TestClient
 
 from console.entrypoints import pages
 from feedback.domain.restock import ReleaseStatus, SignUpStatus
-from messenger.domain.campaign import CampaignStatus
+from messenger.domain.campaign import RESULT_METRICS, CampaignStatus
 from messenger.domain.journeys.definition import JourneyStatus, StepType
 from messenger.domain.journeys.enrolment import EnrolmentStatus
+from messenger.domain.journeys.people import METRICS as JOURNEY_METRICS
 from messenger.domain.model import DeliveryStatus
 from segmenter.domain.analytics.views import STATES
 from segmenter.domain.segments.builtin import BUILTIN_SEGMENTS
@@ -69,6 +70,8 @@ def test_both_languages_are_complete() -> None:
     asked |= {f"order.{s}" for s in ("placed", "shipped", "delivered", "cancelled", "returned")}
     asked |= {f"status.{s}" for s in ("not_computed", "queued", "running", "failed")}
     asked |= {f"campaign_status.{s}" for s in CampaignStatus} | {"rank.unranked"}
+    asked |= {f"campaign_who.{m}" for m in RESULT_METRICS}
+    asked |= {f"journey_who.{m}" for m in JOURNEY_METRICS}
     asked |= {f"journey_status.{s}" for s in (*JourneyStatus, "off")}
     asked |= {f"enrolment.{s}" for s in EnrolmentStatus}
     asked |= {f"step_type.{s}" for s in StepType}

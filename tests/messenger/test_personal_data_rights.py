@@ -58,6 +58,8 @@ def _visible(world: JourneyWorld) -> str:
             ("/v1/deliveries", {}),
             ("/v1/deliveries", {"customer_id": "c-1"}),
             ("/v1/journeys/post-purchase/stats", {}),
+            ("/v1/journeys/post-purchase/customers", {"metric": "entered"}),
+            ("/v1/journeys/post-purchase/customers", {"metric": "sent", "step": "mail-1"}),
         )
     )
 
@@ -76,6 +78,7 @@ def test_the_export_holds_the_recipient_deliveries_and_enrolments_of_this_shop_o
     assert (recipient["email"], recipient["last_name"]) == ("c-1@example.jp", "山田")
     assert recipient["consents"]
     assert exported["deliveries"] and exported["journey_enrolments"]
+    assert [n["journey"] for n in exported["journey_numbers"]] == ["post-purchase"]
     assert {d["customer_id"] for d in exported["deliveries"]} == {"c-1"}
     text = json.dumps(exported, ensure_ascii=False)
     assert "c-2" not in text and "佐藤" not in text
@@ -107,7 +110,7 @@ def test_after_erasure_the_messenger_forgets_her_once_and_keeps_the_counters(
     assert not any(v for k, v in _export(world, shop.admin, "c-1").items() if k != "service")
     for table in (cloud.settings.messenger_table, cloud.settings.journeys_table):
         items = json.dumps(cloud.dynamodb.scan(TableName=table)["Items"], ensure_ascii=False)
-        for value in ("#c-1", "c-1@", "U-hanako", "o-c-1"):
+        for value in ("#c-1", "c-1@", "c-1|", '"c-1"', "U-hanako", "o-c-1"):
             assert value not in items, (table, value)
     assert world.stats() == stats_before
     assert _export(world, shop.admin, "c-2") == taro_before
@@ -119,6 +122,7 @@ def test_after_erasure_the_messenger_forgets_her_once_and_keeps_the_counters(
     assert body["status"] == "done" and body["requested_by"] == "key-admin"
     assert body["removed"]["recipient"] == 1 and body["removed"]["line_links"] == 1
     assert body["removed"]["deliveries"] >= 1 and body["removed"]["journey_enrolments"] == 1
+    assert body["removed"]["journey_numbers"] == 1  # her enrolment's copy of the numbers
     assert "c-1" not in status.text
     sent_before = len(cloud.sent_mail())
     world.run_for(30)

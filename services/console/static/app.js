@@ -717,6 +717,7 @@
   function linkButton(href, text, id) { return el("a", { class: "button primary", href: href, id: id, text: text }); }
   async function campaignsView(args) {
     if (args[0] === "new") { await campaignForm(args[1] || ""); return; }
+    if (args[1] === "customers") { await campaignDrill(args[0], args[2], args[3], args[4]); return; }
     if (args.length) { await campaignDetail(args[0]); return; }
     main.append(el("h1", { text: t("campaigns.title") }));
     if (can("messages:send")) { main.append(el("div", { class: "row" }, linkButton("#/campaigns/new", t("campaigns.new"), "new-campaign"))); }
@@ -729,9 +730,6 @@
         when(r.campaign.scheduled_at), num(r.total.sent), num(r.total.opened), num(r.total.clicked), num(r.total.converted), yen(r.total.revenue)]),
       { id: "campaigns" })));
   }
-  function resultRow(label, r, extra) {
-    return [label, num(r.sent), num(r.delivered), num(r.opened), num(r.clicked), num(r.converted), yen(r.revenue)].concat(extra || []);
-  }
   const RESULT_HEADERS = () => [t("stats.sent"), t("stats.delivered"), t("stats.opened"), t("stats.clicked"), t("stats.converted"), t("table.revenue")];
   async function campaignDetail(id) {
     const r = (await api("/v1/campaigns/" + enc(id) + "/results")).body;
@@ -741,14 +739,17 @@
       ["campaigns.segment", c.segment_id], ["table.status", t("campaign_status." + c.status)], ["campaigns.scheduled", when(c.scheduled_at)],
       ["campaigns.processed", num(c.processed)], ["campaigns.waves", num(c.waves)], ["campaigns.completed", when(c.completed_at)],
     ].flatMap(([k, v]) => [el("dt", { text: t(k) }), el("dd", { text: v })])));
+    const known = new Set((c.variants || []).map((v) => v.name));
+    const row = (label, variant, rank, counts, extra) => campaignResultRow(id, known.has(variant) ? variant : null, rank, label, counts, extra, variant !== null && !known.has(variant));
     main.append(el("h2", { text: t("campaigns.by_variant") }));
+    main.append(el("p", { class: "muted", text: t("campaigns.drill_help") }));
     main.append(el("div", { class: "card" }, table([t("campaigns.variant"), ...RESULT_HEADERS(), t("campaigns.win")],
-      Object.entries(r.by_variant).map(([v, row]) => resultRow(v, row, [r.win_probability[v] === undefined ? "—" : pct(r.win_probability[v])])).concat([resultRow(t("table.total"), r.total, [""])]),
+      Object.entries(r.by_variant).map(([v, counts]) => row(v, v, null, counts, [r.win_probability[v] === undefined ? "—" : pct(r.win_probability[v])])).concat([row(t("table.total"), null, null, r.total, [""])]),
       { id: "campaign-variants" })));
     main.append(el("h2", { text: t("campaigns.by_rank") }));
     const rankRows = [];
     for (const [rank, variants] of Object.entries(r.by_rank)) {
-      for (const [v, row] of Object.entries(variants)) { rankRows.push(resultRow(t("rank." + rank) + " · " + v, row)); }
+      for (const [v, counts] of Object.entries(variants)) { rankRows.push(row(t("rank." + rank) + " · " + v, v, rank, counts)); }
     }
     main.append(el("div", { class: "card" }, table([t("table.rank"), ...RESULT_HEADERS()], rankRows, { id: "campaign-ranks" })));
     if (can("messages:send") && (c.status === "scheduled" || c.status === "running")) {
@@ -756,6 +757,59 @@
       cancel.addEventListener("click", async () => { await api("/v1/campaigns/" + enc(id) + "/cancel", { method: "POST" }); await render(); });
       main.append(el("div", { class: "row" }, cancel));
     }
+  }
+  /* A count of the results → its customers (`GET /v1/campaigns/{id}/customers`, the JSON
+     partner tools read), saved as a segment of exactly those (`POST /v1/segments/listed`,
+     tagged like a saved analytics cell). "*": all variants, or all ranks. */
+  const CAMPAIGN_METRICS = ["sent", "delivered", "opened", "clicked", "converted"];
+  function campaignCountLink(id, metric, variant, rank, n, plain) {
+    if (!n || plain) { return num(n); }
+    const path = [metric, variant || "*", rank || "*"];
+    return el("a", { href: "#/campaigns/" + enc(id) + "/customers/" + path.map(enc).join("/"), class: "count-link", "data-campaign-drill": path.join(":"),
+      title: t("campaigns.drill_link", { who: t("campaign_who." + metric) }), text: num(n) });
+  }
+  function campaignResultRow(id, variant, rank, label, counts, extra, plain) {
+    return [label, ...CAMPAIGN_METRICS.map((m) => campaignCountLink(id, m, variant, rank, counts[m], plain)), yen(counts.revenue)].concat(extra || []);
+  }
+  function campaignSource(id, who) {
+    const params = Object.assign({ metric: who.metric }, who.variant ? { variant: who.variant } : {}, who.rank ? { rank: who.rank } : {});
+    return messengerListSource("/v1/campaigns/" + enc(id) + "/customers", params, "campaigns.drill_description");
+  }
+  /* The customers a messenger drill-down route lists (`count`, `customer_ids`,
+     `next_cursor`), and how they are saved: every page read, then one listed segment. */
+  function messengerListSource(path, params, description) {
+    const query = (extra) => path + "?" + new URLSearchParams(Object.assign({}, params, extra));
+    return {
+      load: async () => { const b = (await api(query({ limit: "500" }))).body; return { count: b.count, ids: b.customer_ids, times: b.times, stats: b.stats }; },
+      save: async (segmentId, name) => {
+        const ids = [];
+        let cursor = null;
+        do {
+          const b = (await api(query(Object.assign({ limit: "1000" }, cursor ? { cursor: cursor } : {})))).body;
+          ids.push(...b.customer_ids);
+          cursor = b.next_cursor;
+        } while (cursor);
+        const body = { segment_id: segmentId, name: name.slice(0, 100), description: t(description), customer_ids: ids };
+        return (await api("/v1/segments/listed", { method: "POST", json: body })).body;
+      },
+    };
+  }
+  function listedSegmentId(parts) {
+    const id = parts.filter(Boolean).join("-").toLowerCase().replace(/[^a-z0-9_-]+/g, "-").replace(/^[-_]+/, "").slice(0, 63).replace(/[-_]+$/, "");
+    return id || "listed";
+  }
+  async function campaignDrill(id, metric, variant, rank) {
+    const c = (await api("/v1/campaigns/" + enc(id))).body;
+    main.append(el("p", {}, el("a", { href: "#/campaigns/" + enc(id), id: "campaign-back", text: t("campaigns.back", { name: c.name }) })));
+    if (!CAMPAIGN_METRICS.includes(metric) || !variant || !rank) { main.append(el("p", { class: "notice", text: t("drill.unknown") })); return; }
+    const who = { metric: metric, variant: variant === "*" ? null : variant, rank: rank === "*" ? null : rank };
+    const label = t("campaigns.drill", { campaign: c.name, who: t("campaign_who." + metric),
+      variant: who.variant ? t("campaigns.variant_n", { name: who.variant }) : t("campaigns.all_variants"), rank: who.rank ? t("rank." + who.rank) : t("campaigns.all_ranks") });
+    main.append(el("h1", { text: label }));
+    const section = el("section", { id: "drill", "aria-live": "polite" });
+    main.append(section);
+    const segmentId = listedSegmentId(["campaign", id, who.variant, who.rank, metric]);
+    await drillSection(section, campaignSource(id, who), segmentId, label, (n) => t("drill.title", { label: label, n: num(n) }));
   }
   async function campaignForm(segmentId) {
     main.append(el("h1", { text: t("campaigns.new") }));
@@ -822,7 +876,8 @@
     const [lo, hi] = l.ci95;
     return t("journeys.lift_value", { d: signed(l.difference), lo: lo === null ? "—" : signed(lo), hi: hi === null ? "—" : signed(hi) });
   }
-  async function journeysView() {
+  async function journeysView(args) {
+    if (args && args[1] === "customers") { await journeyDrill(args[0], args[2], args[3]); return; }
     main.append(el("h1", { text: t("journeys.title") }));
     const [builtins, journeys] = await Promise.all([api("/v1/journeys/builtins"), api("/v1/journeys?limit=100")].map((p) => p.then((r) => r.body)));
     main.append(el("h2", { text: t("journeys.builtins") }));
@@ -845,19 +900,54 @@
     if (!journeys.length) { main.append(el("p", { class: "muted", id: "journeys", text: t("journeys.none") })); return; }
     const stats = await Promise.all(journeys.map((j) => api("/v1/journeys/" + enc(j.journey_id) + "/stats").then((r) => r.body)));
     main.append(el("p", { class: "muted", text: t("journeys.lift_help") }));
+    const link = (j, metric, n, step) => journeyCountLink(j.journey_id, metric, step, n);
     main.append(el("div", { class: "card" }, table(
       [t("journeys.name"), t("table.status"), t("journeys.entered"), t("journeys.holdout"), t("stats.sent"), t("stats.opened"), t("stats.clicked"), t("stats.converted"), t("journeys.lift")],
-      journeys.map((j, i) => [j.name, t("journey_status." + j.status), num(stats[i].entered), num(stats[i].holdout), num(stats[i].sent), num(stats[i].opened),
-        num(stats[i].clicked), num(stats[i].converted), lift(stats[i].lift.conversion)]), { id: "journeys" })));
+      journeys.map((j, i) => [j.name, t("journey_status." + j.status), link(j, "entered", stats[i].entered), link(j, "holdout", stats[i].holdout), num(stats[i].sent), num(stats[i].opened),
+        num(stats[i].clicked), link(j, "converted", stats[i].converted), lift(stats[i].lift.conversion)]), { id: "journeys" })));
     const definitions = await Promise.all(journeys.map((j) => api("/v1/journeys/" + enc(j.journey_id)).then((r) => r.body.definition)));
     for (const [i, j] of journeys.entries()) {
       const steps = Object.entries(stats[i].steps);
+      const groups = el("p", { class: "journey-groups" }, [t("journeys.treated") + " ", link(j, "treated", stats[i].entered - stats[i].holdout),
+        " · " + t("journeys.holdout_converted") + " ", link(j, "holdout_converted", stats[i].holdout_converted)]);
       main.append(el("details", { class: "card", "data-journey": j.journey_id }, [el("summary", { text: t("journeys.steps_of", { name: j.name }) }),
-        journeyPicture(definitions[i], stats[i].steps),
+        journeyPicture(definitions[i], stats[i].steps), groups,
         weeksTable(stats[i].weeks || []),
         steps.length ? table([t("journeys.step"), t("stats.sent"), t("stats.delivered"), t("stats.opened"), t("stats.clicked")],
-          steps.map(([step, c]) => [step, num(c.sent || 0), num(c.delivered || 0), num(c.opened || 0), num(c.clicked || 0)])) : null]));
+          steps.map(([step, c]) => [step, ...JOURNEY_STEP_METRICS.map((m) => link(j, m, c[m] || 0, step))]), { class: "journey-steps" }) : null]));
     }
+  }
+  /* A count of a journey's stats → its customers (`GET /v1/journeys/{id}/customers`):
+     journey-wide (entered, treated, holdout, converted in either group) or a step's. */
+  const JOURNEY_STEP_METRICS = ["sent", "delivered", "opened", "clicked"];
+  function journeyCountLink(id, metric, step, n) {
+    if (!n) { return num(n); }
+    const path = [metric, step || "*"];
+    return el("a", { href: "#/journeys/" + enc(id) + "/customers/" + path.map(enc).join("/"), class: "count-link", "data-journey-drill": path.join(":"),
+      title: t("journeys.drill_link", { who: t("journey_who." + metric) }), text: num(n) });
+  }
+  async function journeyDrill(id, metric, step) {
+    main.append(el("p", {}, el("a", { href: "#/journeys", id: "journey-back", text: t("journeys.back") })));
+    const steps = JOURNEY_STEP_METRICS;
+    const groups = ["entered", "treated", "holdout", "converted", "holdout_converted"];
+    if (!step || (step === "*" ? !groups.includes(metric) : !steps.includes(metric))) { main.append(el("p", { class: "notice", text: t("drill.unknown") })); return; }
+    const j = (await api("/v1/journeys/" + enc(id))).body;
+    const who = t("journey_who." + metric);
+    const label = step === "*" ? t("journeys.drill", { journey: j.name, who: who }) : t("journeys.drill_step", { journey: j.name, step: step, who: who });
+    main.append(el("h1", { text: label }));
+    const section = el("section", { id: "drill", "aria-live": "polite" });
+    main.append(section);
+    const params = Object.assign({ metric: metric }, step === "*" ? {} : { step: step });
+    const source = messengerListSource("/v1/journeys/" + enc(id) + "/customers", params, "journeys.drill_description");
+    const load = source.load;
+    source.load = async () => {
+      const found = await load();
+      if (found.times !== found.count) { main.insertBefore(el("p", { class: "muted", id: "drill-times", text: t("journeys.drill_times", { n: num(found.count), times: num(found.times) }) }), section); }
+      if (found.stats > found.times) { main.insertBefore(el("p", { class: "notice", id: "drill-before", text: t("journeys.drill_before", { n: num(found.stats - found.times) }) }), section); }
+      return found;
+    };
+    const segmentId = listedSegmentId(["journey", id, step === "*" ? null : step, metric]);
+    await drillSection(section, source, segmentId, label, (n) => t("drill.title", { label: label, n: num(n) }));
   }
   /* A journey's numbers per calendar week (Monday, Tokyo; the newest 8): "come back a
      week later to see whether it worked". */

@@ -20,6 +20,12 @@
               like the due index so no counter is a hot key; scope ``J`` (the journey),
               ``S#<step>``, or ``C#<YYYY-MM>#<rank>`` (the entry cohort's share)
 - counted     ``CUST#<shop>#<customer>`` / ``COUNTED#<marker>``: an outcome counted once
+- people      ``PEOPLE#<shop>#<journey>`` / ``<customer>|<enrolment>``: the journey's and
+              its steps' people-numbers of one enrolment (``J|entered``, ``S#<step>|sent``
+              ...: `people.kept_values`), added in the same transaction as the counters
+              they mirror, so a count drills down to exactly its people; no TTL, like
+              the counters (erasure finds them through the person's guards, which never
+              expire)
 
 The table's TTL attribute is ``ttl`` (epoch seconds; the lease's ``expires_at`` is a
 string the lease condition compares, not a TTL). A finished or held-out enrolment and a
@@ -42,6 +48,7 @@ from botocore.exceptions import ClientError
 
 from messenger.domain.journeys.cohorts import cohort_values
 from messenger.domain.journeys.enrolment import FINISHED, Enrolment, EnrolmentStatus
+from messenger.domain.journeys.people import kept_values
 from messenger.domain.journeys.records import (
     AlreadyEntered,
     Counter,
@@ -69,6 +76,16 @@ DUE_INDEX = "due"
 KEEP = timedelta(days=400)
 """How long after entering a finished (or held-out) enrolment and its counted markers are
 kept: longer than the longest goal window (365 days) and the F2 window (90)."""
+
+
+def people_pk(shop_id: str, journey_id: str) -> str:
+    return f"PEOPLE#{shop_id}#{journey_id}"
+
+
+def people_sk(e: Enrolment) -> str:
+    """`<customer>|<enrolment>`: no customer id holds `|`, so a person's items share the
+    prefix `<customer>|` and nobody else's do."""
+    return f"{e.customer_id}|{e.enrolment_id}"
 
 
 def expiry(at: datetime) -> int:
@@ -310,7 +327,41 @@ class DynamoJourneyRepository(JourneyRepository):
                     }
                 }
             )
-        return out
+        if not out:
+            return out
+        return [*out, *self._people_update(e, counters)]
+
+    def _people_update(self, e: Enrolment, counters: list[Counter]) -> list[dict[str, Any]]:
+        """The enrolment's own copy of the journey and step numbers a drill-down lists
+        people by (`people.kept_values`), one item per enrolment: the drill-down reads
+        who, the counters how many. None when the change counts nothing of those."""
+        values = {k: v for c in counters for k, v in kept_values(c.scope, c.values).items()}
+        if not values:
+            return []
+        names = {f"#p{i}": k for i, k in enumerate(values)}
+        adds = to_item({f":p{i}": v for i, v in enumerate(values.values())})
+        return [
+            {
+                "Update": {
+                    "TableName": self._table,
+                    "Key": key(people_pk(e.shop_id, e.journey_id), people_sk(e)),
+                    "UpdateExpression": "SET customer_id = :who ADD "
+                    + ", ".join(f"#p{i} :p{i}" for i in range(len(values))),
+                    "ExpressionAttributeNames": names,
+                    "ExpressionAttributeValues": {":who": {"S": e.customer_id}, **adds},
+                }
+            }
+        ]
+
+    def people(self, shop_id: str, journey_id: str) -> Iterator[tuple[str, dict[str, Any]]]:
+        for item in query_all(
+            self._client,
+            TableName=self._table,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": people_pk(shop_id, journey_id)}},
+        ):
+            numbers = {k: v for k, v in item.items() if "|" in k}
+            yield str(item["customer_id"]), numbers
 
     def count_once(self, e: Enrolment, marker: str, counters: list[Counter]) -> bool:
         items: list[Any] = [

@@ -2,15 +2,17 @@
 (erasure): the recipient profile with its consents and unsubscribes, deliveries (and
 their due entries and first-open marks), the LINE link, journey enrolments, guards and
 facts (with the birthday calendar's entry and the sold-out SKUs' wish lists the person is
-on), pending inserts, and the per-person campaign records. Aggregate counters (journey
-and campaign stats) hold no identity and stay. Deleting is idempotent: a repeat finds,
-and counts, nothing."""
+on), each enrolment's copy of the journey numbers it added (found through the guards,
+which never expire), pending inserts, and the per-person campaign records. Aggregate
+counters (journey and campaign stats) hold no identity and stay. Deleting is idempotent:
+a repeat finds, and counts, nothing."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from messenger.adapters.journeys import people_pk
 from messenger.adapters.repository import DUE_PK, PROFILE_SK, _due_sk
 from shared.adapters.dynamodb import from_item, key, query_all
 from shared.rights import PersonalData
@@ -96,13 +98,41 @@ class DynamoMessengerPersonalData(PersonalData):
                 found.append(from_item(got))
         return found
 
+    def _journey_numbers(
+        self, shop_id: str, customer_id: str, items: list[tuple[str, dict[str, Any]]]
+    ) -> list[dict[str, Any]]:
+        """The person's enrolments' copies of the journey numbers, in the journeys their
+        guards name (`G#<journey>#<key>`)."""
+        journeys = sorted(
+            {str(i["sk"]).split("#")[1] for _, i in items if str(i["sk"]).startswith("G#")}
+        )
+        return [
+            item
+            for journey_id in journeys
+            for item in query_all(
+                self._client,
+                TableName=self._journeys,
+                KeyConditionExpression="pk = :pk AND begins_with(sk, :who)",
+                ExpressionAttributeValues={
+                    ":pk": {"S": people_pk(shop_id, journey_id)},
+                    ":who": {"S": f"{customer_id}|"},
+                },
+                ConsistentRead=True,
+            )
+        ]
+
     def export(self, shop_id: str, customer_ids: list[str]) -> dict[str, Any]:
         out: dict[str, list[dict[str, Any]]] = {kind: [] for _, kind in _KINDS}
         out["campaigns"] = []
+        out["journey_numbers"] = []
         for customer_id in customer_ids:
-            for _, item in self._items(shop_id, customer_id):
+            items = self._items(shop_id, customer_id)
+            for _, item in items:
                 public = {k: v for k, v in item.items() if k not in _KEYS}
                 out.setdefault(_kind(str(item["sk"])), []).append(public)
+            for numbers in self._journey_numbers(shop_id, customer_id, items):
+                journey_id = str(numbers["pk"]).rsplit("#", 1)[-1]
+                out["journey_numbers"].append({"journey": journey_id, **_public(numbers)})
             for record in self._campaign_records(shop_id, customer_id):
                 out["campaigns"].append(
                     {"campaign": str(record["pk"]).rsplit("#", 1)[-1], **_public(record)}
@@ -119,6 +149,8 @@ class DynamoMessengerPersonalData(PersonalData):
         for record in self._campaign_records(shop_id, customer_id):
             gone("campaign_records", str(record["pk"]), str(record["sk"]))
         items = self._items(shop_id, customer_id)
+        for numbers in self._journey_numbers(shop_id, customer_id, items):
+            gone("journey_numbers", str(numbers["pk"]), str(numbers["sk"]), self._journeys)
         # The profile goes last: until it does, a retry still finds the LINE link's owner.
         items.sort(key=lambda i: i[1]["sk"] == PROFILE_SK)
         for table, item in items:

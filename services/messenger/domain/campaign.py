@@ -12,9 +12,11 @@ from sending twice.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
 from messenger.domain.model import check_topic
 from shared.errors import InvalidInput
@@ -151,3 +153,39 @@ class ResultRow:
         self.clicked += other.clicked
         self.converted += other.converted
         self.revenue = str(Decimal(self.revenue) + Decimal(other.revenue))
+
+
+RESULT_METRICS = ("sent", "delivered", "opened", "clicked", "converted")
+"""The counts of a result row that are people (revenue is not)."""
+
+
+@dataclass(frozen=True)
+class RecipientResult:
+    """One person's record of a campaign as the results count it: the results and the
+    drill-down to their customers read it through this one function, so a count and
+    its list cannot disagree."""
+
+    customer_id: str
+    variant: str
+    rank: str
+    row: ResultRow
+
+    def reached(self, metric: str) -> bool:
+        return bool(getattr(self.row, metric))
+
+
+def recipient_result(record: Mapping[str, Any]) -> RecipientResult:
+    """A stored campaign record (`R#<customer>`) as counted: an open is implied by a click."""
+    return RecipientResult(
+        customer_id=str(record["sk"]).removeprefix("R#"),
+        variant=str(record.get("variant", "-")),
+        rank=str(record.get("rank") or NO_RANK),
+        row=ResultRow(
+            sent=1,
+            delivered=int(bool(record.get("delivered_at"))),
+            opened=int(bool(record.get("opened_at") or record.get("clicked_at"))),
+            clicked=int(bool(record.get("clicked_at"))),
+            converted=int(bool(record.get("converted_at"))),
+            revenue=str(record.get("revenue", 0)),
+        ),
+    )

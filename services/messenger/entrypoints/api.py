@@ -4,6 +4,7 @@ webhooks, open and click tracking, and the no-login unsubscribe page."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 from html import escape
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -39,6 +40,34 @@ Container = Annotated[MessengerContainer, CONTAINER]
 
 router = deferred_router()
 """Each route is built by FastAPI on first use: a cold start's request builds its own."""
+
+
+@dataclass(frozen=True)
+class _ResultCustomersFilter:
+    """Which count of a campaign's results to list, and the page (the analytics cells'
+    `limit` and `cursor`)."""
+
+    metric: schemas.ResultMetric = "sent"
+    variant: Annotated[str | None, Query(min_length=1, max_length=16)] = None
+    rank: schemas.ResultRank | None = None
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100
+    cursor: Annotated[str | None, Query(description="`next_cursor` of the page before.")] = None
+
+
+ResultCustomersQuery = Annotated[_ResultCustomersFilter, Depends()]
+
+
+@dataclass(frozen=True)
+class _JourneyCustomersFilter:
+    """Which count of a journey's stats to list (journey-wide, or one step's), and the page."""
+
+    metric: schemas.JourneyMetric = "entered"
+    step: Annotated[str | None, Query(min_length=1, max_length=64)] = None
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100
+    cursor: Annotated[str | None, Query(description="`next_cursor` of the page before.")] = None
+
+
+JourneyCustomersQuery = Annotated[_JourneyCustomersFilter, Depends()]
 
 
 @router.get(
@@ -367,6 +396,21 @@ def journey_stats(journey_id: str, principal: MessagesReader, c: Container) -> d
     return c.journeys.stats.read(principal.shop_id, journey_id)
 
 
+@router.get("/v1/journeys/{journey_id}/customers")
+def journey_customers(
+    journey_id: str, q: JourneyCustomersQuery, principal: MessagesReader, c: Container
+) -> schemas.JourneyCustomersPublic:
+    """The customers behind one count of the stats, a page at a time: journey-wide
+    (`entered`, `holdout`, `treated`, `converted`, `holdout_converted`) or, with `step`,
+    that step's (`sent`, `delivered`, `opened`, `clicked`): `count` people,
+    counted `times` times; `stats` is the number the stats show (see the fields)."""
+    after = decode_cursor(q.cursor)
+    found = c.journeys.stats.customers(
+        principal.shop_id, journey_id, q.step, q.metric, q.limit, after
+    )
+    return schemas.JourneyCustomersPublic.of(found)
+
+
 @router.put("/v1/journeys/products/{sku}")
 def put_product_usage(
     sku: Annotated[str, Path(min_length=1, max_length=128)],
@@ -423,6 +467,21 @@ def campaign_results(
     if variant is not None:
         check_variant(results.campaign, variant)
     return schemas.CampaignResultsPublic.of(results, variant)
+
+
+@router.get("/v1/campaigns/{campaign_id}/customers")
+def campaign_result_customers(
+    campaign_id: str, q: ResultCustomersQuery, principal: MessagesReader, c: Container
+) -> schemas.CampaignCustomersPublic:
+    """The customers behind one count of the results, a page at a time: `metric` (sent,
+    delivered, opened, clicked, converted) of one `variant` and one `rank` or of all.
+    `count` equals that number in the results."""
+    from messenger.services.campaigns import ResultFilter
+
+    who = ResultFilter(q.metric, q.variant, q.rank)
+    after = decode_cursor(q.cursor)
+    found = c.campaigns.result_customers(principal.shop_id, campaign_id, who, q.limit, after)
+    return schemas.CampaignCustomersPublic.of(found)
 
 
 @router.post("/v1/campaigns/{campaign_id}/cancel")

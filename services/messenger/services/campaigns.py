@@ -12,6 +12,7 @@ at most one page, whose claims stop every second send.
 
 from __future__ import annotations
 
+import bisect
 import random
 import time
 from collections.abc import Callable
@@ -23,12 +24,13 @@ from typing import Any
 from messenger.domain.abtest import VariantStats, thompson_split, win_probabilities
 from messenger.domain.campaign import (
     ACTIVE,
-    NO_RANK,
     Campaign,
     CampaignStatus,
+    RecipientResult,
     ResultRow,
     attributed,
     rank_of_segment,
+    recipient_result,
 )
 from messenger.services.messages import MessageLibrary
 from messenger.services.ports import CampaignRepository, RecipientRepository
@@ -50,6 +52,25 @@ class CampaignResults:
     """rank → variant → counts."""
     win_probability: dict[str, float]
     total: ResultRow
+
+
+@dataclass(frozen=True)
+class ResultFilter:
+    """Which count of the results: `metric` (sent … converted), of one variant and one
+    rank (RFM rank at send time, `unranked` without one) or of all."""
+
+    metric: str
+    variant: str | None = None
+    rank: str | None = None
+
+
+@dataclass(frozen=True)
+class ResultCustomers:
+    campaign: Campaign
+    who: ResultFilter
+    count: int
+    customer_ids: list[str]
+    next_after: str | None
 
 
 @dataclass
@@ -212,19 +233,10 @@ class Campaigns:
         by_variant = {v.name: ResultRow() for v in c.variants}
         by_rank: dict[str, dict[str, ResultRow]] = {}
         total = ResultRow()
-        for r in self.repo.records(shop_id, campaign_id):
-            row = ResultRow(
-                sent=1,
-                delivered=int(bool(r.get("delivered_at"))),
-                opened=int(bool(r.get("opened_at") or r.get("clicked_at"))),
-                clicked=int(bool(r.get("clicked_at"))),
-                converted=int(bool(r.get("converted_at"))),
-                revenue=str(r.get("revenue", 0)),
-            )
-            variant = str(r.get("variant", "-"))
-            rank = str(r.get("rank") or NO_RANK)
-            by_variant.setdefault(variant, ResultRow()).add(row)
-            by_rank.setdefault(rank, {}).setdefault(variant, ResultRow()).add(row)
+        for r in self.recipient_results(shop_id, campaign_id):
+            row = r.row
+            by_variant.setdefault(r.variant, ResultRow()).add(row)
+            by_rank.setdefault(r.rank, {}).setdefault(r.variant, ResultRow()).add(row)
             total.add(row)
         stats = [
             VariantStats(
@@ -238,6 +250,30 @@ class Campaigns:
         rng = random.Random(campaign_id)  # noqa: S311 - a simulation, not security
         wins = win_probabilities(stats, rng) if len(stats) > 1 else {}
         return CampaignResults(c, by_variant, by_rank, wins, total)
+
+    def recipient_results(self, shop_id: str, campaign_id: str) -> list[RecipientResult]:
+        return [recipient_result(r) for r in self.repo.records(shop_id, campaign_id)]
+
+    def result_customers(
+        self, shop_id: str, campaign_id: str, who: ResultFilter, limit: int, after: str | None
+    ) -> ResultCustomers:
+        """The people behind one count of the results (a metric, optionally of one
+        variant and one rank), by id, a page at a time: the same records the results
+        count, through the same function, so `count` is the number shown there."""
+        c = self.get(shop_id, campaign_id)
+        if who.variant is not None:
+            check_variant(c, who.variant)
+        ids = sorted(
+            r.customer_id
+            for r in self.recipient_results(shop_id, campaign_id)
+            if r.reached(who.metric)
+            and who.variant in (None, r.variant)
+            and who.rank in (None, r.rank)
+        )
+        start = bisect.bisect_right(ids, after) if after is not None else 0
+        page = ids[start : start + limit]
+        more = start + limit < len(ids)
+        return ResultCustomers(c, who, len(ids), page, page[-1] if more and page else None)
 
     # ------------------------------------------------------------ membership
     def membership_changed(

@@ -465,6 +465,11 @@ class JourneyRepository:
         """(version, scope, values) of every counter item (shards not yet summed)."""
         raise NotImplementedError
 
+    def people(self, shop_id: str, journey_id: str) -> Iterator[tuple[str, dict[str, Any]]]:
+        """(customer, numbers) of every enrolment's copy of the journey and step counts
+        it added (`J|entered`, `S#<step>|sent`...)."""
+        raise NotImplementedError
+
 
 class LineCredentialStore:
     """The shops' own LINE channels' credentials."""

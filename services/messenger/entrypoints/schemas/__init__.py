@@ -13,10 +13,15 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from messenger.entrypoints.schemas.campaigns import CampaignCreate as CampaignCreate
+    from messenger.entrypoints.schemas.campaigns import (
+        CampaignCustomersPublic as CampaignCustomersPublic,
+    )
     from messenger.entrypoints.schemas.campaigns import CampaignPublic as CampaignPublic
     from messenger.entrypoints.schemas.campaigns import (
         CampaignResultsPublic as CampaignResultsPublic,
     )
+    from messenger.entrypoints.schemas.campaigns import ResultMetric as ResultMetric
+    from messenger.entrypoints.schemas.campaigns import ResultRank as ResultRank
     from messenger.entrypoints.schemas.campaigns import ResultRowPublic as ResultRowPublic
     from messenger.entrypoints.schemas.campaigns import VariantIn as VariantIn
     from messenger.entrypoints.schemas.coupons import CouponCodePublic as CouponCodePublic
@@ -35,6 +40,10 @@ if TYPE_CHECKING:
     from messenger.entrypoints.schemas.journeys import EnrolmentPublic as EnrolmentPublic
     from messenger.entrypoints.schemas.journeys import EnrolmentsCreate as EnrolmentsCreate
     from messenger.entrypoints.schemas.journeys import EnrolmentsPublic as EnrolmentsPublic
+    from messenger.entrypoints.schemas.journeys import (
+        JourneyCustomersPublic as JourneyCustomersPublic,
+    )
+    from messenger.entrypoints.schemas.journeys import JourneyMetric as JourneyMetric
     from messenger.entrypoints.schemas.journeys import JourneyPublic as JourneyPublic
     from messenger.entrypoints.schemas.journeys import JourneySummaryPublic as JourneySummaryPublic
     from messenger.entrypoints.schemas.journeys import JourneyValidPublic as JourneyValidPublic
@@ -97,6 +106,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
         "CampaignPublic",
         "ResultRowPublic",
         "CampaignResultsPublic",
+        "CampaignCustomersPublic",
     ),
     "coupons": (
         "CouponPoolCreate",
@@ -124,11 +134,19 @@ GROUPS: dict[str, tuple[str, ...]] = {
         "BuiltinEnabledPublic",
         "ProductUsagePut",
         "ProductUsagePublic",
+        "JourneyCustomersPublic",
     ),
 }
 """Each group's module and the bodies it defines."""
 
-_GROUP_OF = {name: group for group, names in GROUPS.items() for name in names}
+TYPES: dict[str, str] = {
+    "ResultMetric": "campaigns",
+    "ResultRank": "campaigns",
+    "JourneyMetric": "journeys",
+}
+"""The query parameters' value types (not bodies), and the group module defining each."""
+
+_GROUP_OF = {name: group for group, names in GROUPS.items() for name in names} | TYPES
 
 
 def __getattr__(name: str) -> Any:

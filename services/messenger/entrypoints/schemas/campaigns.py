@@ -16,11 +16,12 @@ from messenger.entrypoints.schemas.common import (
     in_units_of,
     plain,
 )
+from shared.http.paging import encode_cursor
 from shared.http.types import Schema, Timestamp
 
 if TYPE_CHECKING:  # the domain types a body converts to or from: loaded on first use
     from messenger.domain.campaign import Campaign
-    from messenger.services.campaigns import CampaignResults
+    from messenger.services.campaigns import CampaignResults, ResultCustomers
 
 
 class VariantIn(In):
@@ -122,4 +123,34 @@ class CampaignResultsPublic(Schema):
                 for rank, rows in r.by_rank.items()
             },
             win_probability=r.win_probability,
+        )
+
+
+ResultMetric = Literal["sent", "delivered", "opened", "clicked", "converted"]
+"""`campaign.RESULT_METRICS`, written out for the query's schema (a test keeps them equal)."""
+ResultRank = Literal["loyal", "semi_loyal", "general", "dormant", "unranked"]
+"""`campaign.RANKS` and `NO_RANK`, written out likewise."""
+
+
+class CampaignCustomersPublic(Schema):
+    """The customers behind one count of a campaign's results (one page of them)."""
+
+    campaign_id: str
+    metric: str
+    variant: str | None
+    rank: str | None
+    count: int
+    customer_ids: list[str]
+    next_cursor: str | None
+
+    @classmethod
+    def of(cls, found: ResultCustomers) -> CampaignCustomersPublic:
+        return cls(
+            campaign_id=found.campaign.campaign_id,
+            metric=found.who.metric,
+            variant=found.who.variant,
+            rank=found.who.rank,
+            count=found.count,
+            customer_ids=found.customer_ids,
+            next_cursor=encode_cursor(found.next_after) if found.next_after else None,
         )

@@ -5,6 +5,7 @@ against the holdout."""
 
 from __future__ import annotations
 
+import bisect
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ from typing import Any
 
 from messenger.domain.journeys.cohorts import WEEK_FIELDS, parse_scope, parse_week
 from messenger.domain.journeys.lift import Lift, mean_lift, proportion_lift
+from messenger.domain.journeys.people import check_metric, times_counted
 from messenger.services.journeys.intake import LIFT_WINDOWS
 from messenger.services.ports import JourneyRepository
 from shared.errors import NotFound
@@ -94,8 +96,84 @@ def summarise(journey: dict[str, float], steps: dict[str, dict[str, float]]) -> 
 
 
 @dataclass(frozen=True)
+class JourneyCustomers:
+    """One page of the people behind one count of a journey's stats."""
+
+    journey_id: str
+    step: str | None
+    metric: str
+    count: int
+    """People (distinct customers) in the count."""
+    times: int
+    """How often they are counted: more than `count` only when one person went through
+    twice (entered again, or a step reached twice)."""
+    stats: int
+    """The number the stats show (the counters): more than `times` only by enrolments
+    counted before each kept its own copy of its numbers, who cannot be listed."""
+    customer_ids: list[str]
+    next_after: str | None
+
+
+@dataclass(frozen=True)
 class JourneyStats:
     repo: JourneyRepository
+
+    def customers(
+        self,
+        shop_id: str,
+        journey_id: str,
+        step: str | None,
+        metric: str,
+        limit: int,
+        after: str | None,
+    ) -> JourneyCustomers:
+        """The customers behind a journey-wide count (entered, holdout, treated,
+        converted, holdout_converted) or a step's (sent, delivered, opened, clicked), by
+        id, a page at a time, from the enrolments' own copies of the numbers the counters
+        hold."""
+        check_metric(step, metric)
+        head = self.repo.head(shop_id, journey_id)
+        if head is None:
+            raise NotFound(f"no journey {journey_id!r}", field="journey_id")
+        if step is not None and step not in self._steps(shop_id, journey_id, head.version):
+            raise NotFound(f"journey {journey_id!r} has no step {step!r}", field="step")
+        times: dict[str, int] = defaultdict(int)
+        for customer_id, numbers in self.repo.people(shop_id, journey_id):
+            n = times_counted(numbers, step, metric)
+            if n > 0:
+                times[customer_id] += n
+        ids = sorted(times)
+        start = bisect.bisect_right(ids, after) if after is not None else 0
+        page = ids[start : start + limit]
+        more = start + limit < len(ids)
+        return JourneyCustomers(
+            journey_id,
+            step,
+            metric,
+            len(ids),
+            sum(times.values()),
+            self._shown(shop_id, journey_id, step, metric),
+            page,
+            page[-1] if more and page else None,
+        )
+
+    def _shown(self, shop_id: str, journey_id: str, step: str | None, metric: str) -> int:
+        """The count as `read` answers it: the counters of every version and shard summed."""
+        scope = "J" if step is None else f"S#{step}"
+        total: dict[str, float] = defaultdict(float)
+        for _, found, values in self.repo.counters(shop_id, journey_id):
+            if found == scope:
+                for k, v in values.items():
+                    total[f"{scope}|{k}"] += float(v)
+        return times_counted(total, step, metric)
+
+    def _steps(self, shop_id: str, journey_id: str, latest: int) -> set[str]:
+        """Every step id of every version (a count sums the versions)."""
+        steps: set[str] = set()
+        for version in range(1, latest + 1):
+            source = self.repo.version(shop_id, journey_id, version) or {}
+            steps.update(source.get("steps") or {})
+        return steps
 
     def read(self, shop_id: str, journey_id: str) -> dict[str, Any]:
         if self.repo.head(shop_id, journey_id) is None:

@@ -1,0 +1,197 @@
+"""A journey's numbers drill down to their customers (`GET /v1/journeys/{id}/customers`):
+who entered, was held out or treated, converted in either group, and who went through
+each step (sent, delivered, opened), checked against what the test made happen and the
+mail that left: every count of the stats lists exactly its people."""
+
+from __future__ import annotations
+
+from email import message_from_string, policy
+from typing import Any
+
+import pytest
+
+from messenger.domain.journeys.people import METRICS
+from messenger.entrypoints import events as messenger_events
+from messenger.entrypoints.schemas import JourneyMetric
+from shared.contracts import details
+from shared.contracts.envelope import EventEnvelope
+from tests.conftest import Cloud, ShopKeys
+from tests.messenger.fakes import RecordingPublisher
+from tests.messenger.journey_world import JourneyWorld, post_purchase, step_mails_world
+
+PEOPLE = [f"p-{i:02d}" for i in range(20)]
+BUYERS = PEOPLE[::4]
+OPENERS = PEOPLE[1::3]
+
+
+@pytest.fixture
+def world(cloud: Cloud, shop: ShopKeys) -> JourneyWorld:
+    w = step_mails_world(cloud, shop)
+    w.journey(post_purchase(journey_id="drill", holdout_percent=50, exit_events=[]))
+    return w
+
+
+def _customers(world: JourneyWorld, **params: Any) -> tuple[int, int, int, list[str]]:
+    """Every page of one drill-down (three ids a page): count, times, the stats' number
+    and all its ids."""
+    ids: list[str] = []
+    cursor: str | None = None
+    seen = set()
+    while True:
+        query = {**params, "limit": 3, **({"cursor": cursor} if cursor else {})}
+        r = world.http.get("/v1/journeys/drill/customers", params=query, headers=world.auth)
+        assert r.status_code == 200, r.text
+        body = r.json()
+        seen.add((body["count"], body["times"], body["stats"]))
+        ids += body["customer_ids"]
+        cursor = body["next_cursor"]
+        if cursor is None:
+            break
+    assert len(seen) == 1 and len(ids) == len(set(ids))
+    count, times, stats = seen.pop()
+    return count, times, stats, ids
+
+
+def _recipients(world: JourneyWorld, step: str) -> set[str]:
+    """Who a step's mail went to, read from the mail that left (its subject names it)."""
+    out = set()
+    for m in world.cloud.sent_mail():
+        mime = message_from_string(m.raw_data, policy=policy.default)
+        if str(mime["Subject"]).startswith(f"step-{step.removeprefix('mail-')}:"):
+            out.add(str(mime["To"]).split("@")[0])
+    return out
+
+
+def _engaged(world: JourneyWorld, kind: str, sent: EventEnvelope) -> dict[str, Any]:
+    envelope = EventEnvelope(
+        id=f"{kind}-{sent.id}",
+        shop="acme",
+        type=kind,
+        time=world.clock.now,
+        detail=details.MessageEngaged(
+            delivery_id=sent.detail["delivery_id"],
+            customer_id=sent.detail["customer_id"],
+            channel="email",
+        ).model_dump(mode="json"),
+    )
+    return messenger_events.handler({"detail": envelope.model_dump(mode="json")}, None)
+
+
+def test_every_count_of_a_journey_lists_exactly_its_customers(world: JourneyWorld) -> None:
+    # Given twenty first-time buyers entering a journey with a 50 % holdout, the first two
+    # step mails going out, their `message.sent` events coming back, some opened
+    recorder = RecordingPublisher()
+    world.use(publisher=recorder)
+    for p in PEOPLE:
+        world.customer(p)
+        world.order(f"o-{p}", customer_id=p)
+        world.shipped(f"o-{p}", customer_id=p)
+    world.run_for(4)
+    sent = [e for e in recorder.published if e.type == "message.sent"]
+    for envelope in sent:
+        messenger_events.handler({"detail": envelope.model_dump(mode="json")}, None)
+    for envelope in sent:
+        if envelope.detail["trigger"].endswith(":mail-1") and (
+            envelope.detail["customer_id"] in OPENERS
+        ):
+            _engaged(world, "message.opened", envelope)
+    # And every fourth of them ordering again (the journey's goal)
+    for p in BUYERS:
+        world.order(f"o2-{p}", customer_id=p, n=2)
+
+    # When every count of the stats is drilled into, page by page
+    stats = world.stats("drill")
+    treated = _recipients(world, "mail-1")
+    held = set(PEOPLE) - treated
+    assert 0 < len(held) < len(PEOPLE)  # the draw split them
+    want: dict[tuple[str | None, str], set[str]] = {
+        (None, "entered"): set(PEOPLE),
+        (None, "treated"): treated,
+        (None, "holdout"): held,
+        (None, "converted"): set(BUYERS) & treated,
+        (None, "holdout_converted"): set(BUYERS) & held,
+        ("mail-1", "sent"): treated,
+        ("mail-1", "delivered"): treated,
+        ("mail-1", "opened"): set(OPENERS) & treated,
+        ("mail-3", "sent"): _recipients(world, "mail-3"),
+        ("mail-3", "opened"): set(),
+    }
+    assert want[("mail-3", "sent")] == treated  # both mails reached the treated
+    assert all(v for k, v in want.items() if k != ("mail-3", "opened"))  # not of nothings
+    shown: dict[tuple[str | None, str], int] = {
+        (None, "entered"): stats["entered"],
+        (None, "treated"): stats["entered"] - stats["holdout"],
+        (None, "holdout"): stats["holdout"],
+        (None, "converted"): stats["converted"],
+        (None, "holdout_converted"): stats["holdout_converted"],
+        **{
+            (step, metric): stats["steps"].get(step, {}).get(metric, 0)
+            for step, metric in want
+            if step is not None
+        },
+    }
+    for (step, metric), people in want.items():
+        params = {"metric": metric, **({"step": step} if step else {})}
+        count, times, counted, ids = _customers(world, **params)
+
+        # Then each lists exactly the people the test made do that, as many as shown
+        assert ids == sorted(people), params
+        assert count == times == counted == shown[(step, metric)] == len(people), params
+
+
+def test_people_counted_before_their_copies_were_kept_are_said_apart(
+    world: JourneyWorld, cloud: Cloud
+) -> None:
+    """Given three customers in a journey, one of whom entered before enrolments kept
+    their own copy of their numbers (as on a shop upgraded with journeys running)
+    When the "entered" count is drilled into
+    Then the two are listed, and the answer says the stats count three."""
+    for p in ("a-1", "a-2", "a-3"):
+        world.customer(p)
+        world.order(f"o-{p}", customer_id=p)
+        world.shipped(f"o-{p}", customer_id=p)
+    table = cloud.settings.journeys_table
+    copies = cloud.dynamodb.query(
+        TableName=table,
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": "PEOPLE#acme#drill"}},
+    )["Items"]
+    assert len(copies) == 3
+    older = next(i for i in copies if i["customer_id"]["S"] == "a-2")
+    cloud.dynamodb.delete_item(TableName=table, Key={"pk": older["pk"], "sk": older["sk"]})
+
+    count, times, counted, ids = _customers(world, metric="entered")
+
+    assert (ids, count, times, counted) == (["a-1", "a-3"], 2, 2, 3)
+    assert world.stats("drill")["entered"] == 3
+
+
+def test_a_journey_drill_down_names_what_is_wrong(world: JourneyWorld) -> None:
+    # Given a journey one customer entered
+    world.order("o-1")
+    world.shipped("o-1")
+    url = "/v1/journeys/drill/customers"
+    # When asked with a bad parameter, Then a 422 names it
+    for params, field in (
+        ({"metric": "likes"}, "metric"),
+        ({"metric": "sent"}, "metric"),  # a step's count without the step
+        ({"metric": "entered", "step": "mail-1"}, "metric"),  # a journey's, with one
+        ({"limit": 0}, "limit"),
+        ({"cursor": "nope"}, "cursor"),
+    ):
+        r = world.http.get(url, params=params, headers=world.auth)
+        assert r.status_code == 422, (params, r.text)
+        assert field in {f["field"] for f in r.json()["error"]["fields"]}, r.text
+    # And an unknown journey or step is a 404 naming it
+    r = world.http.get("/v1/journeys/nope/customers", headers=world.auth)
+    assert r.status_code == 404 and r.json()["error"]["fields"][0]["field"] == "journey_id"
+    r = world.http.get(url, params={"metric": "sent", "step": "mail-99"}, headers=world.auth)
+    assert r.status_code == 404 and r.json()["error"]["fields"][0]["field"] == "step"
+    # And with good ones, the one who entered
+    r = world.http.get(url, headers=world.auth)
+    assert r.status_code == 200 and r.json()["customer_ids"] == ["c-1"]
+
+
+def test_the_query_schema_names_every_metric_of_the_domain() -> None:
+    # Given the query's written-out choices, Then they are the domain's
+    assert set(JourneyMetric.__args__) == set(METRICS)  # type: ignore[attr-defined]
