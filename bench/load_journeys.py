@@ -62,8 +62,9 @@ DORMANT_DAYS = 365
 """The built-in `dormant` segment (README: no order for 365 days), the win-back's trigger."""
 WINBACK_HISTORIES = ((700, 400), (360,), (300,))
 """The win-back people's imported orders, in days before the stack's clock at seeding, by
-person (the i-th, `w-<WINBACK_BASE + i>`, by i % 3): dormant already at the advance's first nightly; dormant on its
-sixth day (360 + 9 > 365, entered by a later nightly); not dormant by its end (300 + 9)."""
+person (the i-th, `w-<WINBACK_BASE + i>`, by i % 3): dormant already at the advance's
+first nightly; dormant on its sixth day (360 + 9 > 365, entered by a later nightly); not
+dormant by its end (300 + 9)."""
 WINBACK_BASE = 100_000
 """The win-back people's numbers start here, so their LINE ids and phone numbers (made
 from the number) are none of the load customers'."""
