@@ -24,7 +24,12 @@ a shipping notice, usage days per SKU, a SKU sold out and sign-ups with a birthd
 the dispatcher's minute tick in real time during the load and starts a campaign to a
 segment of buyers as soon as it has members; after the load every order ships, the SKU
 comes back, and the clock moves 9 days (an hour at a time, the dispatcher and restock
-waves firing). Then each journey's entries and sends must be what the posted events call
+waves firing, the nightly recompute once a day, and once more at the end). `--dormant N`
+customers (30 unless told) have a year-old order history imported before the load, dated
+back from the stack's clock (a third dormant already, a third turning dormant on the
+advance's sixth day, a third not by its end): each dormant one must enter the win-back
+once, on or after the day its last order turned 365 days old, and get its first mail.
+Then each journey's entries and sends must be what the posted events call
 for (sent, or waiting for a frequency-cap slot: the shop keeps the product's cap unless
 `--cap` says otherwise), every sent delivery must be on the wire once, nobody may get
 more cap-counted mails on the wire than the cap in its window, and the DynamoDB calls
@@ -240,6 +245,25 @@ class Run:
         return plain and self.drained and not self.problems
 
 
+def _ship_and_advance(admin: httpx.Client, api: str, result: Run, started: bool) -> None:
+    """After the load, with journeys: every order ships, the SKU comes back, the campaign
+    starts if the load did not see it start (`started`), the clock moves (the nightly
+    recompute daily on the way, and once more at its end), the queues drain."""
+    load = result.load
+    load_journeys.after_load(admin, sorted(load.accepted), datetime.now(UTC) + load.skew)
+    if not started and not load_journeys.start_campaign(admin):
+        raise SystemExit("no buyer reached the campaign's segment")
+    admin.post("/_local/schedules/JourneyDispatcher").raise_for_status()
+    drain(api, timeout=900)
+    began = time.perf_counter()
+    load_journeys.advance(admin)
+    ok, _ = drain(api, timeout=900)
+    load_journeys.rerun_nightly(admin)
+    again, _ = drain(api, timeout=900)
+    result.drained = result.drained and ok and again
+    result.advance_seconds = time.perf_counter() - began
+
+
 def run(
     *,
     seconds: float,
@@ -251,6 +275,7 @@ def run(
     birthdays: int = 10,
     tick_seconds: float = 60,
     cap: int | None = None,
+    dormant: int = 0,
 ) -> Run:
     """Start a stack, load it, drain it (with journeys: ship, restock, advance the clock)
     and reconcile; the stack is stopped before this returns."""
@@ -264,6 +289,9 @@ def run(
             phases: dict[str, Counter[str]] = {}
             admin = _admin(api, load.headers)
             load.skew = load_journeys.stack_now(admin) - datetime.now(UTC)
+            history = load_journeys.Dormant.of(dormant, datetime.now(UTC) + load.skew)
+            if with_journeys and dormant:
+                load_journeys.seed_dormant(admin, "load", history)
             if with_journeys:
                 load_journeys.prepare(admin, datetime.now(UTC) + load.skew, birthdays, cap)
                 drain(api, timeout=900)
@@ -281,26 +309,16 @@ def run(
                 campaign = admin.get(f"/v1/campaigns/{load_journeys.CAMPAIGN}").json()
                 result.campaign_during_load = int(campaign["processed"])
             if with_journeys:
-                load_journeys.after_load(
-                    admin, sorted(load.accepted), datetime.now(UTC) + load.skew
-                )
-                if ticker.campaign_started is None and not load_journeys.start_campaign(admin):
-                    raise SystemExit("no buyer reached the campaign's segment")
-                admin.post("/_local/schedules/JourneyDispatcher").raise_for_status()
-                drain(api, timeout=900)
-                started = time.perf_counter()
-                load_journeys.advance(admin)
-                ok, _ = drain(api, timeout=900)
-                result.drained = result.drained and ok
-                result.advance_seconds = time.perf_counter() - started
+                _ship_and_advance(admin, api, result, ticker.campaign_started is not None)
                 phases["ship, restock, advance"] = _requests(api) - after_load
             sandbox = httpx.get(f"{api}/_local/sandbox", timeout=300).json()
             result.counts = reconcile(load, sandbox)
             if with_journeys:
-                people = sorted(load.timelines) + load_journeys.birthday_people(birthdays)
+                signups = load_journeys.birthday_people(birthdays)
+                people = sorted(load.timelines) + signups + list(history.people)
                 seen = load_journeys.collect(admin, people, sandbox)
                 rows, totals, problems = load_journeys.reconcile(
-                    load.timelines, load.accepted, load_journeys.birthday_people(birthdays), seen
+                    load.timelines, load.accepted, signups, seen, history
                 )
                 result.journeys, result.totals, result.problems = rows, totals, problems
             result.peak = peak_rss_mib(stack.pid)
@@ -330,7 +348,10 @@ def report(args: argparse.Namespace, r: Run) -> None:
     if r.journeys:
         print(f"dispatcher ticks during the load: {r.ticks}")
         print(f"campaign recipients processed during the load: {r.campaign_during_load}")
-        print(f"clock advanced {load_journeys.ADVANCE_DAYS} days in {r.advance_seconds:.0f} s")
+        print(
+            f"clock advanced {load_journeys.ADVANCE_DAYS} days in {r.advance_seconds:.0f} s"
+            " (the nightly recompute once a day, then once more at the end)"
+        )
         head = (
             "journey",
             "entered exp",
@@ -407,6 +428,13 @@ def main() -> None:
         default=None,
         help="with journeys: a frequency cap other than the product's default (3 in 7 days)",
     )
+    parser.add_argument(
+        "--dormant",
+        type=int,
+        default=30,
+        help="with journeys: customers whose order history is imported, a third dormant "
+        "already, a third turning dormant during the advance, a third not (the win-back)",
+    )
     args = parser.parse_args()
     result = run(
         seconds=args.seconds,
@@ -417,6 +445,7 @@ def main() -> None:
         max_orders=args.orders,
         tick_seconds=args.tick_seconds,
         cap=args.cap,
+        dormant=args.dormant,
     )
     report(args, result)
     sys.exit(0 if result.holds else 1)

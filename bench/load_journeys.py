@@ -22,22 +22,26 @@ reading of each journey's topic, not from the stack's cap state).
 
 from __future__ import annotations
 
+import csv
 import email
 import email.policy
+import io
 import json
 import threading
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 
 BUILTINS = Path(__file__).resolve().parent.parent / "services/messenger/builtin_journeys"
 
+JST = ZoneInfo("Asia/Tokyo")
 SKUS = 40
 SOLD_OUT = "SKU-0"
 """Sold out before the load, back in stock after it: the back-in-stock journey's SKU."""
@@ -48,8 +52,22 @@ ADVANCE_DAYS = 9
 mails, short of day 14 (the same as `post-purchase`'s mails of days 1, 3, 5 and 7)."""
 STEP_MAIL_DAYS = (1, 3, 5, 7)
 SEGMENT = "load-buyers"
+"""Recent buyers (an order in the last 30 days): the load's buyers, not the win-back's
+people, whose orders are a year old."""
 CAMPAIGN = "load-news"
-SCHEDULES = ["JourneyDispatcher", "RestockWaves"]
+SCHEDULES = ["JourneyDispatcher", "RestockWaves", "NightlyRecompute"]
+"""What the advance fires: the dispatcher and the restock waves every hour, the nightly
+recompute at its hour each day (whose entries into 休眠 enrol the win-back)."""
+DORMANT_DAYS = 365
+"""The built-in `dormant` segment (README: no order for 365 days), the win-back's trigger."""
+WINBACK_HISTORIES = ((700, 400), (360,), (300,))
+"""The win-back people's imported orders, in days before the stack's clock at seeding, by
+person (the i-th, `w-<WINBACK_BASE + i>`, by i % 3): dormant already at the advance's
+first nightly; dormant on its sixth day (360 + 9 > 365, entered by a later nightly); not
+dormant by its end (300 + 9)."""
+WINBACK_BASE = 100_000
+"""The win-back people's numbers start here, so their LINE ids and phone numbers (made
+from the number) are none of the load customers'."""
 
 
 @dataclass(frozen=True)
@@ -153,6 +171,79 @@ def birthday_people(count: int) -> list[str]:
     return [f"bday-{i}" for i in range(count)]
 
 
+@dataclass(frozen=True)
+class Dormant:
+    """The win-back's people: customers whose order history is imported (historical
+    orders publish nothing, as a shop's migrated history does) dated back from the stack's
+    clock at seeding (`at`), a third of them on LINE and SMS like the load's customers.
+    Who must enter the win-back is the bench's own reading of `DORMANT_DAYS`."""
+
+    people: tuple[str, ...] = ()
+    at: datetime | None = None
+
+    @classmethod
+    def of(cls, count: int, at: datetime) -> Dormant:
+        return cls(tuple(f"w-{WINBACK_BASE + i}" for i in range(count)), at)
+
+    @staticmethod
+    def history(customer: str) -> tuple[int, ...]:
+        """Days before `at` of each of the person's orders."""
+        n = int(customer.split("-")[1]) - WINBACK_BASE
+        return WINBACK_HISTORIES[n % len(WINBACK_HISTORIES)]
+
+    def expected(self) -> list[str]:
+        """Who is dormant by the end of the advance: each must be enrolled once."""
+        return [c for c in self.people if min(self.history(c)) + ADVANCE_DAYS > DORMANT_DAYS]
+
+    def dormant_from(self, customer: str) -> datetime:
+        """When the person's last order turns `DORMANT_DAYS` old."""
+        assert self.at is not None
+        return self.at + timedelta(days=DORMANT_DAYS - min(self.history(customer)))
+
+    def orders_csv(self) -> str:
+        """The people's order history in the generic import format."""
+        assert self.at is not None
+        out = io.StringIO()
+        columns = ["order_id", "customer_id", "placed_at", "currency", "total", "sku"]
+        columns += ["category", "quantity", "unit_price", "status", "delivered_at"]
+        writer = csv.writer(out)
+        writer.writerow(columns)
+        for cid in self.people:
+            n = int(cid.split("-")[1])
+            for k, days in enumerate(self.history(cid)):
+                placed = self.at - timedelta(days=days)
+                delivered = placed + timedelta(days=2)
+                sku = f"SKU-{1 + n % (SKUS - 1)}"
+                order = [f"h-{n}-{k}", cid, placed.isoformat(), "JPY", "3980", sku]
+                writer.writerow([*order, "c", "1", "3980", "delivered", delivered.isoformat()])
+        return out.getvalue()
+
+
+def seed_dormant(http: httpx.Client, shop: str, dormant: Dormant) -> dict[str, Any]:
+    """Before the journeys are on: each person's address and consent (`customer.upserted`,
+    as a storefront's customer sync sends them: the messenger learns the address), then
+    their history imported (`POST /_local/import/orders`, what `kizuna import orders
+    --local` streams). The history publishes nothing and changes no segment until the
+    nightly, so nobody is dormant before the advance: the win-back is entered there.
+    Returns the import's summary."""
+    for cid in dormant.people:
+        person = {"customer_id": cid, **contact_of(cid)}
+        upsert = {"type": "customer.upserted", "event_id": f"up-{cid}", "customer": person}
+        _ok(http.post("/v1/events", json=upsert))
+    params = {"shop": shop, "format": "generic"}
+    done = http.post("/_local/import/orders", params=params, content=dormant.orders_csv())
+    if not done.is_success:
+        raise SystemExit(f"import: {done.text}")
+    last = json.loads(done.text.strip().splitlines()[-1])
+    if "summary" not in last:
+        raise SystemExit(f"import: {last}")
+    summary: dict[str, Any] = last["summary"]
+    expected = sum(len(dormant.history(c)) for c in dormant.people)
+    if summary.get("orders_imported") != expected:
+        raise SystemExit(f"import: {expected} orders, summary {summary}")
+    return summary
+
+
 def _ok(response: httpx.Response) -> Any:
     if not response.is_success:
         raise SystemExit(f"{response.request.method} {response.request.url}: {response.text}")
@@ -199,7 +290,12 @@ def prepare(http: httpx.Client, now: datetime, birthdays: int, cap: int | None =
         upsert = {"type": "customer.upserted", "event_id": f"up-{cid}", "customer": person}
         upsert |= {"birthday": birthday, "timezone": "Asia/Tokyo"}
         _ok(http.post("/v1/events", json=upsert))
-    rule = {"field": "order_count", "op": "gte", "value": 1}
+    rule = {
+        "all": [
+            {"field": "order_count", "op": "gte", "value": 1},
+            {"field": "last_order_at", "op": "within_last_days", "value": 30},
+        ]
+    }
     _ok(http.post("/v1/segments", json={"segment_id": SEGMENT, "name": "Buyers", "rule": rule}))
 
 
@@ -272,6 +368,14 @@ def after_load(http: httpx.Client, orders: list[str], now: datetime) -> None:
 def advance(http: httpx.Client) -> Any:
     body = {"advance": f"{ADVANCE_DAYS}d", "step": "1h", "schedules": SCHEDULES}
     return _ok(http.post("/_local/clock", json=body, timeout=3600))
+
+
+def rerun_nightly(http: httpx.Client) -> None:
+    """The nightly recompute once more at the advance's end (a rerun, as after a retried
+    night), then the dispatcher's tick: nobody may enter the win-back a second time."""
+    _ok(http.post("/_local/schedules/NightlyRecompute", timeout=3600))
+    _ok(http.post("/_local/drain", timeout=900))
+    _ok(http.post("/_local/schedules/JourneyDispatcher", timeout=900))
 
 
 def pages(http: httpx.Client, path: str, params: dict[str, str]) -> list[dict[str, Any]]:
@@ -381,9 +485,14 @@ def _treated(enrolments: list[dict[str, Any]], journey: str) -> list[bool]:
 
 
 def expect(
-    timelines: dict[str, list[Accepted]], birthdays: list[str], seen: Observed
+    timelines: dict[str, list[Accepted]],
+    birthdays: list[str],
+    seen: Observed,
+    dormant: Dormant = Dormant(),
 ) -> dict[str, Journey]:
-    """Each built-in journey's entries and due sends, from the events the bench posted."""
+    """Each built-in journey's entries and due sends, from the events the bench posted
+    and the history it imported (the win-back's first mail; its second is 14 days on,
+    past the advance)."""
     rows: dict[str, Journey] = defaultdict(Journey)
 
     def enter(journey: str, cid: str, sends: int, *, has_address: bool, nth: int = -1) -> None:
@@ -428,14 +537,16 @@ def expect(
         enter("birthday", cid, 1, has_address=True)
         enter("welcome-signup", cid, 2, has_address=True)
     rows["winback"].entered_expected += 0
+    for cid in dormant.expected():
+        enter("winback", cid, 1, has_address=True)
     return dict(rows)
 
 
 def _journey_rows(
-    timelines: dict[str, list[Accepted]], birthdays: list[str], seen: Observed
+    timelines: dict[str, list[Accepted]], birthdays: list[str], seen: Observed, dormant: Dormant
 ) -> tuple[dict[str, Journey], dict[str, str]]:
     """The rows with the stack's side filled in, and the sent deliveries (id → trigger)."""
-    rows = expect(timelines, birthdays, seen)
+    rows = expect(timelines, birthdays, seen, dormant)
     for enrolments in seen.enrolments.values():
         for e in enrolments:
             row = rows.setdefault(e["journey_id"], Journey())
@@ -548,14 +659,60 @@ def _journey_problems(rows: dict[str, Journey]) -> list[str]:
     return problems
 
 
+def _aware(at: str) -> datetime:
+    moment = datetime.fromisoformat(at)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def winback_problems(dormant: Dormant, seen: Observed) -> tuple[dict[str, int], list[str]]:
+    """Each dormant person in the win-back once, nobody else in it, and nobody before their
+    last order turned `DORMANT_DAYS` old (the day the nightly on the stack's clock saw it)."""
+    entries = {
+        cid: [e for e in enrolments if e["journey_id"] == "winback"]
+        for cid, enrolments in seen.enrolments.items()
+    }
+    expected = set(dormant.expected())
+    problems = []
+    for cid, mine in sorted(entries.items()):
+        if len(mine) > 1:
+            problems.append(f"winback: {cid} entered {len(mine)} times")
+        if mine and cid not in expected:
+            problems.append(f"winback: {cid} entered, not dormant")
+        early = [
+            e
+            for e in mine
+            if cid in expected and _aware(e["entered_at"]) < _start(dormant.dormant_from(cid))
+        ]
+        if early:
+            problems.append(f"winback: {cid} entered before its last order was a year old")
+    missing = sorted(c for c in expected if not entries.get(c))
+    if missing:
+        problems.append(f"winback: {len(missing)} dormant never entered ({missing[0]}, ...)")
+    late = [c for c in expected if min(dormant.history(c)) < DORMANT_DAYS]
+    totals = {
+        "win-back people (imported history)": len(dormant.people),
+        "win-back: dormant by the end": len(expected),
+        "win-back: of them, turned dormant during the advance": len(late),
+        "win-back enrolments": sum(len(m) for m in entries.values()),
+    }
+    return totals, problems
+
+
+def _start(moment: datetime) -> datetime:
+    """The start of `moment`'s day in Japan (a segment's day is the shop's local date)."""
+    local = moment.astimezone(JST)
+    return local.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
 def reconcile(
     timelines: dict[str, list[Accepted]],
     accepted: dict[str, str],
     birthdays: list[str],
     seen: Observed,
+    dormant: Dormant = Dormant(),
 ) -> tuple[dict[str, Journey], dict[str, int], list[str]]:
     """Per journey, the figures; the totals; and every way they do not reconcile."""
-    rows, sent = _journey_rows(timelines, birthdays, seen)
+    rows, sent = _journey_rows(timelines, birthdays, seen, dormant)
     wire = Counter(seen.wire)
     buyers = set(accepted.values())
     by_trigger = Counter(sent.values())
@@ -590,6 +747,10 @@ def reconcile(
         "duplicate deliveries on the wire": sum(n - 1 for n in wire.values() if n > 1),
     }
     problems = _journey_problems(rows)
+    if dormant.people:
+        winback, wrong = winback_problems(dormant, seen)
+        totals |= winback
+        problems += wrong
     if seen.segment_members != buyers:
         problems.append(f"segment holds {len(seen.segment_members)}, {len(buyers)} buyers")
     mailable = {cid for cid in buyers if channel_of(cid) == "email"}

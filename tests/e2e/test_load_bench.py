@@ -133,6 +133,67 @@ def test_each_fault_in_the_stack_state_is_reported(fault: str, named: str) -> No
     assert any(named in p for p in problems), problems
 
 
+def _with_winback() -> tuple[dict[str, list[Accepted]], dict[str, str], Observed, Any]:
+    """The state that reconciles, plus three people with imported history: one dormant
+    already (entered at the first nightly), one turning dormant on the fifth day (entered
+    that day), one not dormant; each entry treated and its first mail sent."""
+    timelines, accepted, seen = _shop()
+    dormant = load_journeys.Dormant.of(3, NOW)
+    at = {"w-100000": NOW + timedelta(hours=1), "w-100001": NOW + timedelta(days=5, hours=1)}
+    for cid in dormant.people:
+        seen.enrolments[cid] = []
+        seen.deliveries[cid] = []
+    for cid, when in at.items():
+        seen.enrolments[cid] = [_enrolled("winback", at=when.isoformat())]
+        seen.deliveries[cid] = [_sent(f"wb-{cid}", "journey:winback:remember")]
+        seen.wire.append(f"wb-{cid}")
+        seen.wire_at[f"wb-{cid}"] = when + timedelta(minutes=1)
+    return timelines, accepted, seen, dormant
+
+
+def test_the_winback_reconciles_when_each_dormant_person_entered_once() -> None:
+    """Given the hand-made state with two people dormant by the end (one of them from the
+    fifth day) and one not, each dormant one entered once and mailed
+    When the bench reconciles it
+    Then nothing is reported and the win-back's figures are the bench's own count."""
+    timelines, accepted, seen, dormant = _with_winback()
+    rows, totals, problems = load_journeys.reconcile(timelines, accepted, ["bday-0"], seen, dormant)
+    assert problems == []
+    assert dormant.expected() == ["w-100000", "w-100001"]
+    assert (rows["winback"].entered_expected, rows["winback"].sent) == (2, 2)
+    assert totals["win-back: of them, turned dormant during the advance"] == 1
+
+
+@pytest.mark.parametrize(
+    ("fault", "named"),
+    [
+        ("a dormant person entered twice", "winback: w-100000 entered 2 times"),
+        ("a person not dormant entered", "winback: w-100002 entered, not dormant"),
+        ("entered before the last order was a year old", "w-100001 entered before its last"),
+        ("a dormant person never entered", "winback: 1 dormant never entered (w-100001"),
+        ("the first mail not sent", "winback: sent 1 + capped 0, expected 2"),
+    ],
+)
+def test_each_winback_fault_is_reported(fault: str, named: str) -> None:
+    """Given the win-back state that reconciles, with one fault put in
+    When the bench reconciles it
+    Then the fault is reported, naming the person or the count."""
+    timelines, accepted, seen, dormant = _with_winback()
+    if fault == "a dormant person entered twice":
+        seen.enrolments["w-100000"].append(_enrolled("winback", "completed"))
+    elif fault == "a person not dormant entered":
+        seen.enrolments["w-100002"] = [_enrolled("winback", at=NOW.isoformat())]
+    elif fault == "entered before the last order was a year old":
+        seen.enrolments["w-100001"][0]["entered_at"] = (NOW + timedelta(days=1)).isoformat()
+    elif fault == "a dormant person never entered":
+        seen.enrolments["w-100001"] = []
+    else:
+        seen.deliveries["w-100001"] = []
+        seen.wire.remove("wb-w-100001")
+    problems = load_journeys.reconcile(timelines, accepted, ["bday-0"], seen, dormant)[2]
+    assert any(named in p for p in problems), problems
+
+
 def _line_and_sms() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Sent deliveries to two LINE customers (one campaign multicast) and an SMS one, and
     what the sandbox holds for them: the LINE outbox's request, moto SNS's message."""
@@ -189,13 +250,15 @@ def test_line_and_sms_on_the_wire_are_read_back_to_their_deliveries(
 @pytest.mark.e2e
 def test_the_bench_reconciles_a_small_load_with_journeys_on_the_local_stack() -> None:
     """Given the local stack in its own process, every built-in journey on
+    And 6 customers with an imported order history dated back from the stack's clock
     When 60 orders with views and carts are posted by 2 workers while the dispatcher ticks
     and a campaign sends, then every order ships, the sold-out SKU returns and the clock
-    moves 9 days
+    moves 9 days (the nightly recompute daily, and once more at the end)
     Then accepted = stored = published, every journey's entries and sends are what the
     events call for (sent, or held back by the product's frequency cap), each sent
     delivery is on the wire once, nobody gets more than the cap on the wire in its
-    window, and nothing failed."""
+    window, the 4 people dormant by the end (2 of them from the advance's sixth day)
+    entered the win-back once each and no one else did, and nothing failed."""
     result = load.run(
         seconds=900,
         concurrency=2,
@@ -205,6 +268,7 @@ def test_the_bench_reconciles_a_small_load_with_journeys_on_the_local_stack() ->
         max_orders=60,
         birthdays=4,
         tick_seconds=5,
+        dormant=6,
     )
     assert result.problems == []
     assert result.holds
@@ -217,3 +281,8 @@ def test_the_bench_reconciles_a_small_load_with_journeys_on_the_local_stack() ->
     assert result.totals["on the wire by line"] > 0
     assert result.totals["on the wire by sms"] > 0
     assert result.totals["cap-counted messages on the wire"] > result.counts["buyers"]
+    winback = result.journeys["winback"]
+    assert winback.entered == winback.entered_expected == 4
+    assert result.totals["win-back enrolments"] == 4
+    assert result.totals["win-back: of them, turned dormant during the advance"] == 2
+    assert winback.sent == winback.wire == winback.sent_expected == 4 - winback.held_out
