@@ -57,6 +57,7 @@ SEGMENTER_UNTIL_REACHED = (
     "segmenter.entrypoints.customer_routes",
     "segmenter.entrypoints.ingest_routes",
     "segmenter.entrypoints.schemas",
+    "segmenter.entrypoints.segment_schemas",
     "segmenter.entrypoints.segment_routes",
     "shared.http.admin",
     "segmenter.adapters.repository",

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Response
 from fastapi.responses import StreamingResponse
 
 from segmenter.entrypoints.deps import Container
-from segmenter.entrypoints.schemas import (
+from segmenter.entrypoints.segment_schemas import (
     MembersPage,
     PreviewPublic,
     PreviewRequest,
