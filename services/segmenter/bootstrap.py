@@ -16,13 +16,17 @@ from shared import clock as shared_clock
 
 if TYPE_CHECKING:
     from segmenter.adapters.analytics_data import AnalyticsData
-    from segmenter.adapters.analytics_store import AnalyticsStore
     from segmenter.adapters.campaign_results import CampaignResults
-    from segmenter.adapters.journey_results import JourneyResults
     from segmenter.services.customers import Customers
     from segmenter.services.ingest import Ingest
     from segmenter.services.nightly import NightlyFanout
-    from segmenter.services.ports import NightlyRuns, PersonalDataStore, ProfileRepository
+    from segmenter.services.ports import (
+        AnalyticsStore,
+        JourneyResults,
+        NightlyRuns,
+        PersonalDataStore,
+        ProfileRepository,
+    )
     from segmenter.services.rights import Rights
     from segmenter.services.segments import SegmentCache, Segments
     from shared.adapters.erasures import ErasureLog
