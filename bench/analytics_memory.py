@@ -56,13 +56,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "services"))
 
 from segmenter.adapters.analytics_data import AnalyticsData  # noqa: E402
-from segmenter.adapters.analytics_store import AnalyticsStore  # noqa: E402
 from segmenter.adapters.campaign_results import CampaignResults  # noqa: E402
 from segmenter.adapters.codec import order_from_dict, profile_from_dict  # noqa: E402
 from segmenter.bootstrap import AnalyticsPorts  # noqa: E402
 from segmenter.domain.analytics.snapshot import CampaignColumns, ProfileRef  # noqa: E402
 from segmenter.domain.model import ClvScore, Order, Profile  # noqa: E402
 from segmenter.services import analytics  # noqa: E402
+from segmenter.services.ports import AnalyticsStore  # noqa: E402
 
 NOW = datetime(2026, 11, 23, 3, 0, tzinfo=UTC)
 CHANNELS = ("web", "ads", "line", "affiliate")

@@ -16,13 +16,17 @@ from shared import clock as shared_clock
 
 if TYPE_CHECKING:
     from segmenter.adapters.analytics_data import AnalyticsData
-    from segmenter.adapters.analytics_store import AnalyticsStore
     from segmenter.adapters.campaign_results import CampaignResults
-    from segmenter.adapters.journey_results import JourneyResults
     from segmenter.services.customers import Customers
     from segmenter.services.ingest import Ingest
     from segmenter.services.nightly import NightlyFanout
-    from segmenter.services.ports import NightlyRuns, PersonalDataStore, ProfileRepository
+    from segmenter.services.ports import (
+        AnalyticsStore,
+        JourneyResults,
+        NightlyRuns,
+        PersonalDataStore,
+        ProfileRepository,
+    )
     from segmenter.services.rights import Rights
     from segmenter.services.segments import SegmentCache, Segments
     from shared.adapters.erasures import ErasureLog
@@ -180,7 +184,7 @@ def build(settings: Settings | None = None) -> SegmenterContainer:
             personal_data=on_first_use(real.personal_data),
             erasures=on_first_use(real.erasures),
             runs=on_first_use(real.runs),
-            analytics=on_first_use(real.analytics),
+            analytics=real.analytics(),
         )
     )
 
@@ -219,19 +223,38 @@ class _RealAdapters:
         return S3NightlyRuns(aws.client(self.session, "s3"), self.settings.analytics_bucket)
 
     def analytics(self) -> AnalyticsPorts:
+        """The analytics ports, each built on its own first use: the segment use cases
+        hold the store, and a segment list must not build the others."""
+        from shared.first_use import on_first_use
+
+        return AnalyticsPorts(
+            data=on_first_use(self._analytics_data),
+            store=on_first_use(self._analytics_store),
+            campaigns=on_first_use(self._campaign_results),
+            journeys=on_first_use(self._journey_results),
+        )
+
+    def _analytics_data(self) -> AnalyticsData:
         from segmenter.adapters.analytics_data import DynamoAnalyticsData
+
+        return DynamoAnalyticsData(self.dynamodb, self.settings.segmenter_table)
+
+    def _analytics_store(self) -> AnalyticsStore:
         from segmenter.adapters.analytics_store import S3AnalyticsStore
-        from segmenter.adapters.campaign_results import DynamoCampaignResults
-        from segmenter.adapters.journey_results import MessengerJourneyResults
         from shared import aws
 
         s = self.settings
-        return AnalyticsPorts(
-            data=DynamoAnalyticsData(self.dynamodb, s.segmenter_table),
-            store=S3AnalyticsStore(aws.client(self.session, "s3"), s.analytics_bucket),
-            campaigns=DynamoCampaignResults(self.dynamodb, s.messenger_table),
-            journeys=MessengerJourneyResults(
-                s.messenger_api_url or s.public_base_url,
-                s.signing_secret.get_secret_value(),
-            ),
+        return S3AnalyticsStore(aws.client(self.session, "s3"), s.analytics_bucket)
+
+    def _campaign_results(self) -> CampaignResults:
+        from segmenter.adapters.campaign_results import DynamoCampaignResults
+
+        return DynamoCampaignResults(self.dynamodb, self.settings.messenger_table)
+
+    def _journey_results(self) -> JourneyResults:
+        from segmenter.adapters.journey_results import MessengerJourneyResults
+
+        s = self.settings
+        return MessengerJourneyResults(
+            s.messenger_api_url or s.public_base_url, s.signing_secret.get_secret_value()
         )

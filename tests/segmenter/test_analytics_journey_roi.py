@@ -15,10 +15,8 @@ import pytest
 import uvicorn
 from fastapi.testclient import TestClient
 
-from segmenter.adapters.journey_results import (
-    JourneyResultsUnavailable,
-    MessengerJourneyResults,
-)
+from segmenter.adapters.journey_results import MessengerJourneyResults
+from segmenter.domain.errors import JourneyResultsUnavailable
 from segmenter.entrypoints import analytics as analytics_handler
 from shared.settings import get_settings
 from tests.conftest import Cloud, ShopKeys

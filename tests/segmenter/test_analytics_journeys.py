@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from segmenter.adapters.journey_results import JourneyResults, results_of
+from segmenter.adapters.journey_results import results_of
 from segmenter.bootstrap import AnalyticsPorts
 from segmenter.domain.analytics.snapshot import JourneyResult
 from segmenter.domain.analytics.views import Period, ReportInputs, render
 from segmenter.services import analytics
+from segmenter.services.ports import JourneyResults
 from tests.segmenter.test_clv_pass import NOW, FakeStore, NoCampaigns, shop
 
 WELCOME = JourneyResult(

@@ -16,7 +16,6 @@ from typing import Any
 import pytest
 
 from segmenter.adapters.analytics_data import AnalyticsData
-from segmenter.adapters.analytics_store import AnalyticsStore
 from segmenter.adapters.campaign_results import CampaignResults
 from segmenter.adapters.codec import profile_from_dict, profile_to_dict
 from segmenter.bootstrap import AnalyticsPorts
@@ -24,6 +23,7 @@ from segmenter.domain.analytics.snapshot import CampaignColumns, ProfileRef
 from segmenter.domain.membership import compile_segments, memberships
 from segmenter.domain.model import ClvScore, Order, OrderStats, Profile
 from segmenter.services import analytics
+from segmenter.services.ports import AnalyticsStore
 
 NOW = datetime(2026, 11, 23, 3, 0, tzinfo=UTC)
 CHURN_RISK = {

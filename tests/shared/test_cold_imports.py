@@ -53,6 +53,13 @@ MESSENGER_UNTIL_REACHED = (
 )
 """What the messenger imports only when a request or event first reaches it."""
 SEGMENTER_UNTIL_REACHED = (
+    "segmenter.entrypoints.analytics_routes",
+    "segmenter.entrypoints.customer_routes",
+    "segmenter.entrypoints.ingest_routes",
+    "segmenter.entrypoints.schemas",
+    "segmenter.entrypoints.segment_schemas",
+    "segmenter.entrypoints.segment_routes",
+    "shared.http.admin",
     "segmenter.adapters.repository",
     "segmenter.services",
     "segmenter.domain.analytics",
@@ -140,7 +147,9 @@ def test_the_segmenter_api_imports_its_use_cases_with_the_first_request() -> Non
     """Given a fresh interpreter
     When the segmenter's API is imported (the start of its cold start)
     Then neither its composition root nor an adapter, use case, command or membership
-    module is loaded: the routes, schemas and `deps.build` import them on first use."""
+    module is loaded, nor any group of routes: each group (`RouteGroup`) is imported
+    when a request first reaches its paths, and the routes, schemas and `deps.build`
+    import the rest on first use."""
     modules = _cold("segmenter.entrypoints.api")["modules"]
     assert _loaded(modules, ("segmenter.bootstrap", *SEGMENTER_UNTIL_REACHED)) == []
 

@@ -27,33 +27,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from segmenter.services.ports import SegmentLists
-
-SNAPSHOT_TABLES = ("orders", "customers", "customer_states")
-
-
-class AnalyticsStore(SegmentLists):
-    """Port. Test fakes subclass it."""
-
-    def put_table(self, shop_id: str, table: str, path: Path) -> str:
-        raise NotImplementedError
-
-    def put_json(self, shop_id: str, name: str, value: dict[str, Any]) -> None:
-        raise NotImplementedError
-
-    def put_cells(self, shop_id: str, month: str, path: Path, kind: str = "cells") -> None:
-        """A month's drill-down file (JSON lines), replacing the last pass's; `kind`
-        ``cells`` (month ends) or ``cohorts`` (first-purchase months)."""
-        raise NotImplementedError
-
-    def get_cells(
-        self, shop_id: str, month: str, kind: str = "cells"
-    ) -> list[dict[str, Any]] | None:
-        """A month's drill-down rows; None when the last pass kept none for the month."""
-        raise NotImplementedError
-
-    def get_json(self, shop_id: str, name: str) -> dict[str, Any] | None:
-        raise NotImplementedError
+from segmenter.services.ports import AnalyticsStore
 
 
 def table_key(shop_id: str, table: str, part: int = 0) -> str:

@@ -19,24 +19,14 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from segmenter.domain.analytics.snapshot import JourneyResult
+from segmenter.domain.errors import JourneyResultsUnavailable
+from segmenter.services.ports import JourneyResults
 
 if TYPE_CHECKING:
     import httpx
 
 PAGE = 500
 """Journeys per list page (the messenger's largest)."""
-
-
-class JourneyResultsUnavailable(Exception):
-    """The messenger did not answer (down, refused the token, said something unreadable):
-    the pass goes on without journey rows and says why."""
-
-
-class JourneyResults:
-    """Port. Test fakes subclass it."""
-
-    def read(self, shop_id: str) -> list[JourneyResult]:
-        raise NotImplementedError
 
 
 class NoJourneyResults(JourneyResults):

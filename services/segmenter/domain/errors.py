@@ -40,3 +40,8 @@ class ConcurrentUpdate(Conflict):
 
 class SegmentLimitReached(Conflict):
     code = "segment_limit"
+
+
+class JourneyResultsUnavailable(Exception):
+    """The messenger did not answer (down, refused the token, said something unreadable):
+    the pass goes on without journey rows and says why."""

@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import ConfigDict, Field, ValidationError
 
 from segmenter.entrypoints.deps import Container
-from segmenter.entrypoints.schemas import SegmentPublic
+from segmenter.entrypoints.segment_schemas import SegmentPublic
 from shared.errors import InvalidInput
 from shared.http.paging import (
     PAGED_LIST,

@@ -31,7 +31,7 @@ from segmenter.domain.model import (
     OrderLine,
     Profile,
 )
-from segmenter.domain.segments import rfm
+from segmenter.entrypoints.segment_schemas import ID_PATTERN
 from shared import clock as shared_clock
 from shared.contracts.channels import Channel
 from shared.contracts.envelope import EVENT_ID_PATTERN
@@ -50,7 +50,6 @@ if TYPE_CHECKING:  # the commands and the ingest result, converted here: importe
     )
     from segmenter.services.ingest import Ingested
 
-ID_PATTERN = r"^[A-Za-z0-9._:\-#/@+]{1,128}$"
 Money = Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=2)]
 EventId = Annotated[str, Field(pattern=EVENT_ID_PATTERN, description="Idempotency key.")]
 
@@ -606,46 +605,6 @@ class RecommendationPublic(Schema):
     score: float
 
 
-class SegmentPublic(Schema):
-    model_config = ConfigDict(from_attributes=True)
-    segment_id: str
-    name: str
-    description: str
-    builtin: bool
-    rule: dict[str, Any]
-    member_count: int | None
-    """None while `status` is `computing`."""
-    status: Literal["computing", "ready"]
-    """`computing` from creation until the recompute it asked for (or the nightly) has
-    counted its members; poll `GET /v1/segments/{id}` for `ready`."""
-    created_at: datetime | None
-
-
-class SegmentCreate(Schema):
-    model_config = ConfigDict(extra="forbid")
-    segment_id: str = Field(min_length=1, max_length=63)
-    name: str = Field(min_length=1, max_length=100)
-    description: str = Field(default="", max_length=500)
-    rule: dict[str, Any]
-
-
-MAX_LISTED_CUSTOMERS = 50_000
-"""Ids in one listed segment's body (about 2 MB of JSON, inside a Lambda request)."""
-
-
-class ListedSegmentCreate(Schema):
-    """A segment of exactly these customers, as another route listed them (a campaign's
-    or a journey's drill-down)."""
-
-    model_config = ConfigDict(extra="forbid")
-    segment_id: str = Field(min_length=1, max_length=63)
-    name: str = Field(min_length=1, max_length=100)
-    description: str = Field(default="", max_length=500)
-    customer_ids: list[Annotated[str, Field(pattern=ID_PATTERN)]] = Field(
-        min_length=1, max_length=MAX_LISTED_CUSTOMERS
-    )
-
-
 class RuleMatchRequest(Schema):
     """Segment rules to judge one customer by (the messenger's journey filters)."""
 
@@ -657,65 +616,3 @@ class RuleMatchesPublic(Schema):
     customer_id: str
     matches: list[bool]
     """One answer per rule, in order."""
-
-
-class PreviewRequest(Schema):
-    model_config = ConfigDict(extra="forbid")
-    rule: dict[str, Any]
-    sample: int = Field(
-        default=10, ge=0, le=500, description="How many matching customer ids to list."
-    )
-
-
-class RfmGridCellPublic(Schema):
-    model_config = ConfigDict(from_attributes=True)
-    r: int
-    f: int
-    customers: int
-    revenue: float
-    mean_m: float | None
-
-
-class RfmGridPublic(Schema):
-    """Customers per R x F score (5 x 5, R 5..1 then F 1..5) and per rank."""
-
-    model_config = ConfigDict(from_attributes=True)
-    cells: list[RfmGridCellPublic]
-    ranks: dict[str, int]
-    unscored: int
-
-
-class PreviewPublic(Schema):
-    count: int
-    sample_customer_ids: list[str]
-
-
-class MembersPage(Schema):
-    segment_id: str
-    customer_ids: list[str]
-    next_cursor: str | None
-
-
-class ScoreFloorIn(Schema):
-    r: int = Field(ge=1, le=5)
-    f: int = Field(ge=1, le=5)
-    m: int = Field(ge=1, le=5)
-
-
-class RfmConfigIn(Schema):
-    """How a shop's customers get R, F, M scores (1-5) and ranks 優良 / 準優良 / 一般 / 休眠."""
-
-    model_config = ConfigDict(extra="forbid")
-    method: Literal["quantile", "fixed"] = "quantile"
-    recency_days: list[Annotated[int, Field(ge=1, le=rfm.MAX_RECENCY_DAYS)]] = Field(
-        default=[30, 90, 180, 365], min_length=4, max_length=4
-    )
-    frequency: list[Annotated[int, Field(ge=1, le=rfm.MAX_FREQUENCY)]] = Field(
-        default=[2, 3, 5, 10], min_length=4, max_length=4
-    )
-    monetary: list[Annotated[float, Field(gt=0, le=rfm.MAX_MONETARY, allow_inf_nan=False)]] = Field(
-        default=[10_000, 30_000, 50_000, 100_000], min_length=4, max_length=4
-    )
-    loyal: ScoreFloorIn = ScoreFloorIn(r=4, f=4, m=4)
-    semi_loyal: ScoreFloorIn = ScoreFloorIn(r=3, f=3, m=3)
-    dormant_days: int = Field(default=365, ge=30, le=3650)

@@ -22,11 +22,11 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from segmenter.adapters.analytics_store import SNAPSHOT_TABLES
-from segmenter.adapters.journey_results import JourneyResultsUnavailable
+from segmenter.domain.analytics import SNAPSHOT_TABLES
 from segmenter.domain.analytics.cells import Cell, customers_of, page_after
 from segmenter.domain.analytics.snapshot import ProfileRef, SnapshotBuilder, shop_date
 from segmenter.domain.analytics.views import AdSpend, Period, ReportInputs, render
+from segmenter.domain.errors import JourneyResultsUnavailable
 from segmenter.domain.model import ClvScore
 from segmenter.services.clv import ClvHook
 from segmenter.services.ports import ProfileRepository
@@ -111,7 +111,7 @@ def run_pass(
     the Parquet snapshot, compute every report's facts and fit the CLV model on the same
     tables, store the facts and each profile's CLV block (`monthly_discount_rate`: the
     shop's setting `clv.monthly_discount_rate`, None for the default)."""
-    from segmenter.adapters import duckdb_engine
+    from segmenter.adapters.duckdb_engine import Snapshot
 
     started = time.perf_counter()
     ports.store.put_json(shop_id, "status", {"status": "running", "started_at": now.isoformat()})
@@ -120,7 +120,7 @@ def run_pass(
         fit = ClvHook(now, monthly_discount_rate)
         with (
             tempfile.TemporaryDirectory(prefix="kizuna-analytics-") as tmp,
-            duckdb_engine.Snapshot() as snapshot,
+            Snapshot() as snapshot,
         ):
             builder = SnapshotBuilder(snapshot.append)
             for item in ports.data.scan_shop(shop_id):

@@ -139,9 +139,9 @@ class ClvHook:
     refused: str | None = None
 
     def __call__(self, con: duckdb.DuckDBPyConnection) -> dict[str, list[dict[str, Any]]]:
-        from segmenter.adapters import duckdb_engine
+        from segmenter.adapters.duckdb_engine import clv_inputs
 
-        inputs = duckdb_engine.clv_inputs(con)
+        inputs = clv_inputs(con)
         alive: dict[int, float] = {}
         self.scores, self.refused = score_customers(
             inputs, self.now, self.monthly_discount_rate, alive

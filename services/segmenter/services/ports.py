@@ -23,6 +23,9 @@ from segmenter.domain.records import (
 from shared.adapters.dynamodb import Position
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
+    from segmenter.domain.analytics.snapshot import JourneyResult
     from segmenter.domain.membership import RfmInputs
     from segmenter.domain.segments.stored import StoredProfiles
 
@@ -192,6 +195,39 @@ class SegmentLists:
         raise NotImplementedError
 
     def delete_listed(self, shop_id: str, segment_id: str) -> None:
+        raise NotImplementedError
+
+
+class AnalyticsStore(SegmentLists):
+    """The analytics bucket: the pass's snapshot tables, its facts and status, the
+    months' drill-down files, and the saved lists of customers. Test fakes subclass it."""
+
+    def put_table(self, shop_id: str, table: str, path: Path) -> str:
+        raise NotImplementedError
+
+    def put_json(self, shop_id: str, name: str, value: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def put_cells(self, shop_id: str, month: str, path: Path, kind: str = "cells") -> None:
+        """A month's drill-down file (JSON lines), replacing the last pass's; `kind`
+        ``cells`` (month ends) or ``cohorts`` (first-purchase months)."""
+        raise NotImplementedError
+
+    def get_cells(
+        self, shop_id: str, month: str, kind: str = "cells"
+    ) -> list[dict[str, Any]] | None:
+        """A month's drill-down rows; None when the last pass kept none for the month."""
+        raise NotImplementedError
+
+    def get_json(self, shop_id: str, name: str) -> dict[str, Any] | None:
+        raise NotImplementedError
+
+
+class JourneyResults:
+    """The messenger's journey results, for the ROI report. Test fakes subclass it; it
+    raises `JourneyResultsUnavailable` when they cannot be read."""
+
+    def read(self, shop_id: str) -> list[JourneyResult]:
         raise NotImplementedError
 
 

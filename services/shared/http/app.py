@@ -10,6 +10,7 @@ error statuses it can answer, with the one error schema.
 
 from __future__ import annotations
 
+import importlib
 import json
 from collections.abc import Callable
 from functools import cache
@@ -19,6 +20,7 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from fastapi.utils import create_model_field
+from starlette.routing import BaseRoute, Match, NoMatchFound
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.auth.store import KeyStore
@@ -93,6 +95,78 @@ class _TooLarge(Exception):
     pass
 
 
+class RouteGroup(BaseRoute):
+    """The routes of one module (its `router`), under its path prefixes, imported when a
+    request first reaches one of them: a cold start builds only the routes, schemas and
+    dependencies of the group its first request asks for. Each route of the group is
+    matched in its order, as if it stood in the app's table in the group's place."""
+
+    def __init__(self, module: str, *prefixes: str) -> None:
+        self.module = module
+        self.prefixes = prefixes
+        self._routes: list[BaseRoute] | None = None
+
+    @property
+    def routes(self) -> list[BaseRoute]:
+        """The group's routes, imported and prepared on first use."""
+        if self._routes is None:
+            router: APIRouter = importlib.import_module(self.module).router
+            for route in router.routes:
+                path = getattr(route, "path", "")
+                if not path.startswith(self.prefixes):
+                    raise ValueError(f"{self.module}: {path} is outside {self.prefixes}")
+                if isinstance(route, APIRoute):
+                    declare_errors(route)
+            self._routes = list(router.routes)
+        return self._routes
+
+    def _match(self, scope: Scope) -> tuple[Match, Scope, BaseRoute | None]:
+        path = scope.get("path", "")
+        root = scope.get("root_path", "")
+        if root and path.startswith(root):
+            path = path[len(root) :]
+        if scope["type"] != "http" or not path.startswith(self.prefixes):
+            return Match.NONE, {}, None
+        partial: tuple[Match, Scope, BaseRoute | None] = (Match.NONE, {}, None)
+        for route in self.routes:
+            match, child_scope = route.matches(scope)
+            if match is Match.FULL:
+                return match, child_scope, route
+            if match is Match.PARTIAL and partial[2] is None:
+                partial = (match, child_scope, route)
+        return partial
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        match, child_scope, _ = self._match(scope)
+        return match, child_scope
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        _, _, route = self._match(scope)
+        assert route is not None  # the router hands a request only to a group that matched
+        await route.handle(scope, receive, send)
+
+    def url_path_for(self, name: str, /, **path_params: Any) -> Any:
+        for route in self.routes:
+            try:
+                return route.url_path_for(name, **path_params)
+            except NoMatchFound:
+                pass
+        raise NoMatchFound(name, path_params)
+
+
+class ServiceApp(FastAPI):
+    """A service's app: its route table as a request walks it (`app.router.routes`) holds
+    route groups, imported on first use; `routes` (the OpenAPI document, the tests'
+    walks over every route) lists every route, each group's in its place."""
+
+    @property
+    def routes(self) -> list[BaseRoute]:
+        found: list[BaseRoute] = []
+        for route in self.router.routes:
+            found.extend(route.routes if isinstance(route, RouteGroup) else [route])
+        return found
+
+
 def openapi_path(service: str) -> str:
     """Where a service serves its OpenAPI document."""
     return f"/v1/openapi/{service}.json"
@@ -102,12 +176,12 @@ def create_service_app(
     *,
     title: str,
     service: str,
-    routers: list[APIRouter],
+    routers: list[APIRouter | RouteGroup],
     container_factory: Callable[[], ServiceContainer],
     max_body_bytes: Callable[[], int],
 ) -> FastAPI:
     configure_logging()
-    app = FastAPI(
+    app = ServiceApp(
         title=title,
         version="0.1.0",
         openapi_url=openapi_path(service),
@@ -118,6 +192,9 @@ def create_service_app(
     app.state.container = None
     install_error_handlers(app)
     for router in routers:
+        if isinstance(router, RouteGroup):
+            app.router.routes.append(router)  # its routes are declared when imported
+            continue
         for route in router.routes:
             if isinstance(route, APIRoute):
                 declare_errors(route)
