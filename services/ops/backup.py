@@ -49,7 +49,19 @@ SHARED = "*"
 """The owner of an item every shop may need (an address suppression)."""
 
 _BY_FIRST_SEGMENT = frozenset(
-    {"SHOP", "CUST", "STOCK", "WANT", "USAGE", "STATS", "PAUSED", "CAMPAIGN", "TRACK", "SEG"}
+    {
+        "SHOP",
+        "CUST",
+        "STOCK",
+        "WANT",
+        "USAGE",
+        "STATS",
+        "PEOPLE",
+        "PAUSED",
+        "CAMPAIGN",
+        "TRACK",
+        "SEG",
+    }
 )
 """Partitions `<KIND>#<shop>[#...]`: the shop is the key's second segment."""
 _BY_SORT_KEY = frozenset({"CAL", "CAMPAIGNS", "RELEASES"})
