@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from messenger.domain.journeys.cohorts import WEEK_FIELDS, WEEK_PREFIX
 from shared.errors import InvalidInput
 
 JOURNEY_GROUPS = {
@@ -35,6 +36,8 @@ def kept_values(scope: str, values: Mapping[str, Any]) -> dict[str, Any]:
         return {f"J|{k}": v for k, v in values.items() if k in KEPT}
     if scope.startswith("S#"):
         return {f"{scope}|{k}": v for k, v in values.items() if k in STEP_METRICS}
+    if scope.startswith(WEEK_PREFIX):  # who the week's sends, opens... were (the overview)
+        return {f"{scope}|{k}": v for k, v in values.items() if k in WEEK_FIELDS}
     return {}
 
 
