@@ -269,16 +269,24 @@
       Promise.all(journeys.map((j) => api("/v1/journeys/" + enc(j.journey_id) + "/stats")
         .then((r) => (r.body.weeks || []).find((w) => w.week === monday) || {}))),
     ]);
-    const sum = (rows, k) => rows.reduce((a, r) => a + (r[k] || 0), 0);
     const keys = ["sent", "opened", "clicked", "converted"];
+    const people = await Promise.all(keys.map((k) => api("/v1/deliveries/customers?" + new URLSearchParams({ metric: k, week: monday, limit: "1" })).then((r) => r.body)));
+    const sum = (rows, k) => rows.reduce((a, r) => a + (r[k] || 0), 0);
     const both = (k) => sum(results, k) + sum(weeks, k);
     main.append(el("h2", { text: t("overview.week") }));
-    main.append(el("div", { class: "kpis", id: "week" }, keys.map((k) => kpi(t("stats." + k), num(both(k)), "week-" + k))));
+    main.append(el("div", { class: "kpis", id: "week" }, keys.map((k, i) => weekTile(k, both(k), people[i], monday))));
     main.append(el("details", { class: "card" }, [el("summary", { text: t("overview.week_table") }), table(
       ["", ...keys.map((k) => t("stats." + k))],
       [[t("overview.week_campaigns", { n: num(recent.length) }), ...keys.map((k) => num(sum(results, k)))],
         [t("overview.week_journeys"), ...keys.map((k) => num(sum(weeks, k)))]], { id: "week-sources" })]));
     main.append(el("p", { class: "muted", text: t("overview.week_help", { n: num(recent.length), date: day(monday) }) }));
+  }
+  /* A week tile: its messages, and under them the distinct customers behind them
+     (`GET /v1/deliveries/customers`), who lead to the list and a segment. */
+  function weekTile(metric, messages, behind, monday) {
+    if (!behind.count) { return kpi(t("stats." + metric), num(messages), "week-" + metric); }
+    const link = drillLink("week", metric + "." + monday, t("overview.week_people", { n: num(behind.count) }));
+    return kpiDrill(t("stats." + metric), num(messages), "week-" + metric, [t("overview.week_messages", { n: num(messages) }) + " · ", link]);
   }
   function weekStart(now) {
     /* Monday 00:00 in Tokyo (UTC+9, no summer time) of the week `now` falls in. */
@@ -1316,7 +1324,7 @@
   async function saveIdsAsSegment(id, name, description, ids) {
     return (await api("/v1/segments/listed", { method: "POST", json: { segment_id: id, name: name, description: description, customer_ids: ids } })).body;
   }
-  function pagedIdsSource(path, params, label, figureKey, figureText) {
+  function pagedIdsSource(path, params, label, figureKey, figureText, description) {
     const shown = {};
     return {
       load: async () => {
@@ -1327,7 +1335,7 @@
       save: async (id, name) => {
         const ids = await allPagedIds(path, params);
         if (!ids.length) { throw new Error(t("drill.nobody")); }
-        return saveIdsAsSegment(id, name.slice(0, 100), t("drill.saved_feedback_description"), ids);
+        return saveIdsAsSegment(id, name.slice(0, 100), t(description || "drill.saved_feedback_description"), ids);
       },
       title: (n) => t("drill.behind", { label: label, n: num(n), figure: figureText(num(shown.figure)) }),
     };
@@ -1358,6 +1366,13 @@
       valid: (v) => /^(notified|clicked|purchased)\.[A-Za-z0-9_-]+\../.test(v),
       label: (v) => { const [o, r] = v.split("."); return t("drill.released", { sku: v.slice(o.length + r.length + 2), outcome: t("outcome." + o) }); },
       source: (v, label) => { const [o, r] = v.split("."); return pagedIdsSource("/v1/restock/customers", { sku: v.slice(o.length + r.length + 2), release_id: r, outcome: o }, label, "signups", (n) => t("drill.signups", { n: n })); },
+    },
+    /* metric.monday: an overview week tile (the campaigns scheduled that week and the
+       journeys' counters of it); `messages` is the tile's number, `count` its people */
+    week: {
+      valid: (v) => /^(sent|opened|clicked|converted)\.\d{4}-\d{2}-\d{2}$/.test(v),
+      label: (v) => { const [m, d] = v.split("."); return t("drill.week", { who: t("campaign_who." + m), date: day(d + "T00:00:00+09:00") }); },
+      source: (v, label) => { const [m, d] = v.split("."); return pagedIdsSource("/v1/deliveries/customers", { metric: m, week: d }, label, "messages", (n) => t("drill.messages", { n: n }), "drill.week_description"); },
     },
     /* month.all|active: the overview's customers and active customers tiles (the list
        analysis at that month's end, as the tiles count them) */
