@@ -429,9 +429,9 @@ def journey_customers(
     journey_id: str, q: JourneyCustomersQuery, principal: MessagesReader, c: Container
 ) -> schemas.JourneyCustomersPublic:
     """The customers behind one count of the stats, a page at a time: journey-wide
-    (`entered`, `holdout`, `treated`, `converted`, `holdout_converted`) or, with `step`,
-    that step's (`sent`, `delivered`, `opened`, `clicked`): `count` people,
-    counted `times` times; `stats` is the number the stats show (see the fields)."""
+    (`entered`, `holdout`, `treated`, `converted`, `holdout_converted`) or a step's
+    (`sent`, `delivered`, `opened`, `clicked`: every step's summed without `step`):
+    `count` people, counted `times` times; `stats` is the number the stats show."""
     after = decode_cursor(q.cursor)
     found = c.journeys.stats.customers(
         principal.shop_id, journey_id, q.step, q.metric, q.limit, after
