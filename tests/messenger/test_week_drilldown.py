@@ -220,3 +220,44 @@ def test_another_shop_sees_none_of_a_week(world: JourneyWorld, cloud: Cloud) -> 
     # Then it sees no one of acme's
     assert (found["count"], found["messages"], found["ids"]) == (0, 0, [])
     assert mine["week"] == found["week"]
+
+
+def test_a_week_page_reads_the_weeks_campaigns_records_and_no_other_campaigns(
+    cw: CampaignWorld,
+) -> None:
+    # Given a campaign mailed to three customers this week, its page's DynamoDB calls counted
+    _mail_only(cw, "c-1", "c-2", "c-3")
+    cw.enter("vip", "c-1", "c-2", "c-3")
+    cw.message("spring", email={"subject": "春", "html": "<p>春</p>", "text": "春"}, line=None)
+    cw.campaign(variants=[{"name": "A", "message_id": "spring"}], wave_interval_minutes=0)
+    cw.tick()
+    client = getattr(cw.container.adapters.campaign_repo, "_client")  # noqa: B009
+    calls: list[str] = []
+
+    def count(event_name: str, **_: Any) -> None:
+        calls.append(event_name.rsplit(".", 1)[-1])
+
+    def page() -> int:
+        r = cw.http.get(URL, params={"metric": "sent"}, headers=cw.auth)
+        assert r.status_code == 200, r.text
+        return int(r.json()["count"])
+
+    client.meta.events.register("before-call.dynamodb", count)
+    assert page() == 3
+    one_campaign = list(calls)
+    # When ten more campaigns are scheduled for next week, and the page is read again
+    later = cw.clock.now + timedelta(days=7)
+    for n in range(10):
+        cw.campaign(
+            campaign_id=f"later-{n}",
+            scheduled_at=later.isoformat(),
+            variants=[{"name": "A", "message_id": "spring"}],
+        )
+    calls.clear()
+    assert page() == 3
+    client.meta.events.unregister("before-call.dynamodb", count)
+
+    # Then the page costs the same calls: the campaign list (one query page), this week's
+    # campaign's records, the journeys' heads; no other campaign's records are read
+    assert calls == one_campaign
+    assert one_campaign.count("Query") == 3, one_campaign  # (and the key's BatchGetItem)
