@@ -62,6 +62,7 @@ if TYPE_CHECKING:
     from messenger.services.requested import RequestedSends
     from messenger.services.shipping import ShippingNotices
     from messenger.services.webhooks import Webhooks
+    from messenger.services.week import WeekPeople
     from shared.adapters.erasures import ErasureLog
     from shared.adapters.eventbridge import EventPublisher
     from shared.rights import ConsumerRights, PersonalData
@@ -440,6 +441,13 @@ class MessengerContainer:
                 self.adapters, self.library, self.pipeline, self.coupons, self.inserts
             ),
         )
+
+    @property
+    def week(self) -> WeekPeople:
+        """The customers behind the overview's week tiles (campaigns and journeys)."""
+        from messenger.services.week import WeekPeople
+
+        return self._once("week", lambda: WeekPeople(self.campaigns, self.journeys.stats.repo))
 
     @property
     def merges(self) -> Merges:

@@ -239,6 +239,30 @@ def test_a_journeys_holdout_and_a_steps_count_list_their_customers(
     # Then exactly those who got the mail are listed
     assert sorted(page.locator("#drill-customers a").all_inner_texts()) == mailed
 
+    # When they choose the journey's "sent" (every step's, summed), then the mail's box in
+    # the picture, and its "sent" count in the list under the picture
+    page.click("#journey-back")
+    page.wait_for_selector("main[data-view=journeys][data-ready=true] #journeys")
+    row = page.locator("#journeys tbody tr", has_text="ようこそジャーニー")
+    every_step = row.locator("a[data-journey-drill='sent:*']")
+    assert every_step.inner_text() == str(len(mailed))
+    every_step.click()
+    page.wait_for_selector("main[data-view=journeys][data-ready=true] #drill-customers")
+    # Then each lists exactly those who got the mail
+    assert sorted(page.locator("#drill-customers a").all_inner_texts()) == mailed
+    for drawn in (
+        "svg.flow-graph a[data-node-drill='mail']",
+        "ol.flow a[data-journey-drill='sent:mail']",
+    ):
+        page.click("#journey-back")
+        page.wait_for_selector("main[data-view=journeys][data-ready=true] #journeys")
+        details.locator("summary").click()
+        if drawn.startswith("ol"):
+            assert details.locator(drawn).inner_text() == str(len(mailed))
+        details.locator(drawn).click()
+        page.wait_for_selector("main[data-view=journeys][data-ready=true] #drill-customers")
+        assert sorted(page.locator("#drill-customers a").all_inner_texts()) == mailed, drawn
+
     # When one entry predates the enrolments' own copies (a shop upgraded mid-journey)
     table = stack.cloud.settings.journeys_table
     copy = stack.cloud.dynamodb.query(

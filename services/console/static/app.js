@@ -269,16 +269,24 @@
       Promise.all(journeys.map((j) => api("/v1/journeys/" + enc(j.journey_id) + "/stats")
         .then((r) => (r.body.weeks || []).find((w) => w.week === monday) || {}))),
     ]);
-    const sum = (rows, k) => rows.reduce((a, r) => a + (r[k] || 0), 0);
     const keys = ["sent", "opened", "clicked", "converted"];
+    const people = await Promise.all(keys.map((k) => api("/v1/deliveries/customers?" + new URLSearchParams({ metric: k, week: monday, limit: "1" })).then((r) => r.body)));
+    const sum = (rows, k) => rows.reduce((a, r) => a + (r[k] || 0), 0);
     const both = (k) => sum(results, k) + sum(weeks, k);
     main.append(el("h2", { text: t("overview.week") }));
-    main.append(el("div", { class: "kpis", id: "week" }, keys.map((k) => kpi(t("stats." + k), num(both(k)), "week-" + k))));
+    main.append(el("div", { class: "kpis", id: "week" }, keys.map((k, i) => weekTile(k, both(k), people[i], monday))));
     main.append(el("details", { class: "card" }, [el("summary", { text: t("overview.week_table") }), table(
       ["", ...keys.map((k) => t("stats." + k))],
       [[t("overview.week_campaigns", { n: num(recent.length) }), ...keys.map((k) => num(sum(results, k)))],
         [t("overview.week_journeys"), ...keys.map((k) => num(sum(weeks, k)))]], { id: "week-sources" })]));
     main.append(el("p", { class: "muted", text: t("overview.week_help", { n: num(recent.length), date: day(monday) }) }));
+  }
+  /* A week tile: its messages, and under them the distinct customers behind them
+     (`GET /v1/deliveries/customers`), who lead to the list and a segment. */
+  function weekTile(metric, messages, behind, monday) {
+    if (!behind.count) { return kpi(t("stats." + metric), num(messages), "week-" + metric); }
+    const link = drillLink("week", metric + "." + monday, t("overview.week_people", { n: num(behind.count) }));
+    return kpiDrill(t("stats." + metric), num(messages), "week-" + metric, [t("overview.week_messages", { n: num(messages) }) + " · ", link]);
   }
   function weekStart(now) {
     /* Monday 00:00 in Tokyo (UTC+9, no summer time) of the week `now` falls in. */
@@ -903,15 +911,15 @@
     const link = (j, metric, n, step) => journeyCountLink(j.journey_id, metric, step, n);
     main.append(el("div", { class: "card" }, table(
       [t("journeys.name"), t("table.status"), t("journeys.entered"), t("journeys.holdout"), t("stats.sent"), t("stats.opened"), t("stats.clicked"), t("stats.converted"), t("journeys.lift")],
-      journeys.map((j, i) => [j.name, t("journey_status." + j.status), link(j, "entered", stats[i].entered), link(j, "holdout", stats[i].holdout), num(stats[i].sent), num(stats[i].opened),
-        num(stats[i].clicked), link(j, "converted", stats[i].converted), lift(stats[i].lift.conversion)]), { id: "journeys" })));
+      journeys.map((j, i) => [j.name, t("journey_status." + j.status), link(j, "entered", stats[i].entered), link(j, "holdout", stats[i].holdout), link(j, "sent", stats[i].sent), link(j, "opened", stats[i].opened),
+        link(j, "clicked", stats[i].clicked), link(j, "converted", stats[i].converted), lift(stats[i].lift.conversion)]), { id: "journeys" })));
     const definitions = await Promise.all(journeys.map((j) => api("/v1/journeys/" + enc(j.journey_id)).then((r) => r.body.definition)));
     for (const [i, j] of journeys.entries()) {
       const steps = Object.entries(stats[i].steps);
       const groups = el("p", { class: "journey-groups" }, [t("journeys.treated") + " ", link(j, "treated", stats[i].entered - stats[i].holdout),
         " · " + t("journeys.holdout_converted") + " ", link(j, "holdout_converted", stats[i].holdout_converted)]);
       main.append(el("details", { class: "card", "data-journey": j.journey_id }, [el("summary", { text: t("journeys.steps_of", { name: j.name }) }),
-        journeyPicture(definitions[i], stats[i].steps), groups,
+        journeyPicture(definitions[i], stats[i].steps, j.journey_id), groups,
         weeksTable(stats[i].weeks || []),
         steps.length ? table([t("journeys.step"), t("stats.sent"), t("stats.delivered"), t("stats.opened"), t("stats.clicked")],
           steps.map(([step, c]) => [step, ...JOURNEY_STEP_METRICS.map((m) => link(j, m, c[m] || 0, step))]), { class: "journey-steps" }) : null]));
@@ -930,10 +938,11 @@
     main.append(el("p", {}, el("a", { href: "#/journeys", id: "journey-back", text: t("journeys.back") })));
     const steps = JOURNEY_STEP_METRICS;
     const groups = ["entered", "treated", "holdout", "converted", "holdout_converted"];
-    if (!step || (step === "*" ? !groups.includes(metric) : !steps.includes(metric))) { main.append(el("p", { class: "notice", text: t("drill.unknown") })); return; }
+    if (!step || (step === "*" ? !groups.includes(metric) && !steps.includes(metric) : !steps.includes(metric))) { main.append(el("p", { class: "notice", text: t("drill.unknown") })); return; }
     const j = (await api("/v1/journeys/" + enc(id))).body;
     const who = t("journey_who." + metric);
-    const label = step === "*" ? t("journeys.drill", { journey: j.name, who: who }) : t("journeys.drill_step", { journey: j.name, step: step, who: who });
+    const label = step !== "*" ? t("journeys.drill_step", { journey: j.name, step: step, who: who })
+      : steps.includes(metric) ? t("journeys.drill_all_steps", { journey: j.name, who: who }) : t("journeys.drill", { journey: j.name, who: who });
     main.append(el("h1", { text: label }));
     const section = el("section", { id: "drill", "aria-live": "polite" });
     main.append(section);
@@ -974,7 +983,7 @@
       default: return t("step.exit");
     }
   }
-  function journeyPicture(definition, counts) {
+  function journeyPicture(definition, counts, journeyId) {
     /* A read-only picture of a journey: its trigger, then each step from the start in
        the order it is reached, with where it leads and its counts (a list of boxes and
        arrows, read by a screen reader as the same text). */
@@ -996,7 +1005,7 @@
       raw.timeout_next ? [t("step.on_timeout"), raw.timeout_next] : null,
       ...(raw.variants || []).map((v) => [v.name, v.next]),
     ].filter(Boolean);
-    const graph = journeyGraph(definition.start, steps, order, edges, counts, start);
+    const graph = journeyGraph(definition.start, steps, order, edges, counts, start, journeyId);
     return el("div", {}, [graph, el("ol", { class: "flow", "aria-label": t("journeys.picture") }, [
       el("li", { class: "flow-step flow-trigger" }, [el("strong", { text: t("journeys.trigger") }), el("span", { text: start })]),
       ...order.map((id) => {
@@ -1006,7 +1015,8 @@
         return el("li", { class: "flow-step flow-" + raw.type, "data-step": id }, [
           el("strong", { text: id + " · " + t("step_type." + raw.type) }),
           el("span", { text: stepDetail(raw) }),
-          raw.type === "send" ? el("span", { class: "muted", text: t("journeys.step_counts", { sent: num(c.sent || 0), opened: num(c.opened || 0), clicked: num(c.clicked || 0) }) }) : null,
+          raw.type === "send" ? el("span", { class: "muted step-counts" }, ["sent", "opened", "clicked"].flatMap((m, k) =>
+            [(k ? " · " : "") + t("stats." + m) + " ", journeyCountLink(journeyId, m, id, c[m] || 0)])) : null,
           next.length ? el("span", { class: "flow-next", text: next.map(([label, to]) => "→ " + (label ? label + ": " : "") + to).join("  ") }) : el("span", { class: "flow-next", text: t("step.end") }),
         ]);
       }),
@@ -1026,7 +1036,7 @@
      yes / no, on the event, on timeout, a variant), a send's counts in its box. The list
      below it says the same in text (the picture is hidden from screen readers). */
   let graphs = 0;
-  function journeyGraph(first, steps, order, edges, counts, startText) {
+  function journeyGraph(first, steps, order, edges, counts, startText, journeyId) {
     const arrow = "flow-arrow-" + (++graphs);
     const W = 190, H = 58, GX = 28, GY = 46;
     const depth = new Map([["__start", 0]]);
@@ -1067,12 +1077,16 @@
       const colour = NODE_COLOURS[raw.type] || "#6b7280";
       const title = id === "__start" ? t("journeys.trigger") : id + " · " + t("step_type." + raw.type);
       const detail = id === "__start" ? startText : raw.type === "send" ? t("journeys.step_counts", { sent: num(c.sent || 0), opened: num(c.opened || 0), clicked: num(c.clicked || 0) }) : stepDetail(raw);
-      return svg("g", { "data-node": id === "__start" ? "" : id, class: "flow-node" }, [
+      const node = svg("g", { "data-node": id === "__start" ? "" : id, class: "flow-node" }, [
         svg("rect", { x: p.x, y: p.y, width: W, height: H, rx: 6, fill: "#fff", stroke: colour, "stroke-width": "1.5" }),
         svg("rect", { x: p.x, y: p.y, width: 6, height: H, fill: colour }),
         svg("text", { x: p.x + 14, y: p.y + 22, "font-size": "13", "font-weight": "600", fill: "#1d2230", text: clip(title, 24) }),
         svg("text", { x: p.x + 14, y: p.y + 42, "font-size": "11", fill: "#555", text: clip(detail, 30) }),
       ]);
+      /* A send with sends leads to the people it was sent to (the list below offers
+         each count by keyboard: the picture is hidden from screen readers). */
+      if (raw.type !== "send" || !c.sent || !journeyId) { return node; }
+      return svg("a", { href: "#/journeys/" + enc(journeyId) + "/customers/sent/" + enc(id), "data-node-drill": id, tabindex: "-1" }, node);
     };
     return svg("svg", { class: "flow-graph", viewBox: `0 0 ${width} ${height}`, width: width, height: height, "aria-hidden": "true" }, [
       svg("defs", {}, svg("marker", { id: arrow, viewBox: "0 0 10 10", refX: "9", refY: "5", markerWidth: "7", markerHeight: "7", orient: "auto-start-reverse" }, svg("path", { d: "M0,0 L10,5 L0,10 z", fill: "#8a8f9c" }))),
@@ -1316,7 +1330,7 @@
   async function saveIdsAsSegment(id, name, description, ids) {
     return (await api("/v1/segments/listed", { method: "POST", json: { segment_id: id, name: name, description: description, customer_ids: ids } })).body;
   }
-  function pagedIdsSource(path, params, label, figureKey, figureText) {
+  function pagedIdsSource(path, params, label, figureKey, figureText, description) {
     const shown = {};
     return {
       load: async () => {
@@ -1327,7 +1341,7 @@
       save: async (id, name) => {
         const ids = await allPagedIds(path, params);
         if (!ids.length) { throw new Error(t("drill.nobody")); }
-        return saveIdsAsSegment(id, name.slice(0, 100), t("drill.saved_feedback_description"), ids);
+        return saveIdsAsSegment(id, name.slice(0, 100), t(description || "drill.saved_feedback_description"), ids);
       },
       title: (n) => t("drill.behind", { label: label, n: num(n), figure: figureText(num(shown.figure)) }),
     };
@@ -1358,6 +1372,13 @@
       valid: (v) => /^(notified|clicked|purchased)\.[A-Za-z0-9_-]+\../.test(v),
       label: (v) => { const [o, r] = v.split("."); return t("drill.released", { sku: v.slice(o.length + r.length + 2), outcome: t("outcome." + o) }); },
       source: (v, label) => { const [o, r] = v.split("."); return pagedIdsSource("/v1/restock/customers", { sku: v.slice(o.length + r.length + 2), release_id: r, outcome: o }, label, "signups", (n) => t("drill.signups", { n: n })); },
+    },
+    /* metric.monday: an overview week tile (the campaigns scheduled that week and the
+       journeys' counters of it); `messages` is the tile's number, `count` its people */
+    week: {
+      valid: (v) => /^(sent|opened|clicked|converted)\.\d{4}-\d{2}-\d{2}$/.test(v),
+      label: (v) => { const [m, d] = v.split("."); return t("drill.week", { who: t("campaign_who." + m), date: day(d + "T00:00:00+09:00") }); },
+      source: (v, label) => { const [m, d] = v.split("."); return pagedIdsSource("/v1/deliveries/customers", { metric: m, week: d }, label, "messages", (n) => t("drill.messages", { n: n }), "drill.week_description"); },
     },
     /* month.all|active: the overview's customers and active customers tiles (the list
        analysis at that month's end, as the tiles count them) */

@@ -70,6 +70,21 @@ class _JourneyCustomersFilter:
 JourneyCustomersQuery = Annotated[_JourneyCustomersFilter, Depends()]
 
 
+@dataclass(frozen=True)
+class _WeekCustomersFilter:
+    """Which week tile to list (its Monday, shop time; this week's when absent) and the page."""
+
+    metric: schemas.WeekMetric = "sent"
+    week: Annotated[
+        date | None, Query(description="The week's Monday (Tokyo); absent: this week.")
+    ] = None
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100
+    cursor: Annotated[str | None, Query(description="`next_cursor` of the page before.")] = None
+
+
+WeekCustomersQuery = Annotated[_WeekCustomersFilter, Depends()]
+
+
 @router.get(
     "/v1/deliveries",
     responses={
@@ -99,6 +114,19 @@ def get_deliveries(
     )
     set_next_cursor(response, after)
     return [schemas.DeliveryPublic.model_validate(d) for d in found]
+
+
+@router.get("/v1/deliveries/customers")
+def week_customers(
+    q: WeekCustomersQuery, principal: MessagesReader, c: Container
+) -> schemas.WeekCustomersPublic:
+    """The customers behind the overview's week tiles, a page at a time: who was `sent`,
+    `opened`, `clicked` or `converted` by the campaigns scheduled in the `week` and by
+    the journeys in it. `messages` is the tile's number, `times` the part of it `count`
+    people account for."""
+    after = decode_cursor(q.cursor)
+    found = c.week.customers(principal.shop_id, q.week, q.metric, q.limit, after)
+    return schemas.WeekCustomersPublic.of(found)
 
 
 @router.post("/v1/deliveries/{delivery_id}/redrive", status_code=202)
@@ -401,9 +429,9 @@ def journey_customers(
     journey_id: str, q: JourneyCustomersQuery, principal: MessagesReader, c: Container
 ) -> schemas.JourneyCustomersPublic:
     """The customers behind one count of the stats, a page at a time: journey-wide
-    (`entered`, `holdout`, `treated`, `converted`, `holdout_converted`) or, with `step`,
-    that step's (`sent`, `delivered`, `opened`, `clicked`): `count` people,
-    counted `times` times; `stats` is the number the stats show (see the fields)."""
+    (`entered`, `holdout`, `treated`, `converted`, `holdout_converted`) or a step's
+    (`sent`, `delivered`, `opened`, `clicked`: every step's summed without `step`):
+    `count` people, counted `times` times; `stats` is the number the stats show."""
     after = decode_cursor(q.cursor)
     found = c.journeys.stats.customers(
         principal.shop_id, journey_id, q.step, q.metric, q.limit, after

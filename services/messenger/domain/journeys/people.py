@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from messenger.domain.journeys.cohorts import WEEK_FIELDS, WEEK_PREFIX
 from shared.errors import InvalidInput
 
 JOURNEY_GROUPS = {
@@ -35,13 +36,14 @@ def kept_values(scope: str, values: Mapping[str, Any]) -> dict[str, Any]:
         return {f"J|{k}": v for k, v in values.items() if k in KEPT}
     if scope.startswith("S#"):
         return {f"{scope}|{k}": v for k, v in values.items() if k in STEP_METRICS}
+    if scope.startswith(WEEK_PREFIX):  # who the week's sends, opens... were (the overview)
+        return {f"{scope}|{k}": v for k, v in values.items() if k in WEEK_FIELDS}
     return {}
 
 
 def check_metric(step: str | None, metric: str) -> None:
-    """A step's metric needs a step; a journey-wide group must not name one."""
-    if step is None and metric in STEP_METRICS:
-        raise InvalidInput(f"{metric!r} is counted per step: name the step", field="metric")
+    """A journey-wide group must not name a step (a step's metric without one sums the
+    steps, as the stats' journey-wide `sent`, `opened`... do)."""
     if step is not None and metric not in STEP_METRICS:
         raise InvalidInput(
             f"a step counts {', '.join(STEP_METRICS)}, not {metric!r}", field="metric"
@@ -56,6 +58,10 @@ def times_counted(numbers: Mapping[str, Any], step: str | None, metric: str) -> 
 
     if step is not None:
         return n(f"S#{step}|{metric}")
+    if metric in STEP_METRICS:  # every step's, as the stats sum them
+        return sum(
+            int(v) for k, v in numbers.items() if k.startswith("S#") and k.endswith(f"|{metric}")
+        )
     if metric == "treated":
         return max(n("J|entered") - n("J|holdout"), 0)
     return sum(n(f"J|{name}") for name in JOURNEY_GROUPS[metric])

@@ -70,6 +70,8 @@ if TYPE_CHECKING:
     from messenger.entrypoints.schemas.sends import SendPublic as SendPublic
     from messenger.entrypoints.schemas.sends import SmsLengthPublic as SmsLengthPublic
     from messenger.entrypoints.schemas.sends import TestSendCreate as TestSendCreate
+    from messenger.entrypoints.schemas.sends import WeekCustomersPublic as WeekCustomersPublic
+    from messenger.entrypoints.schemas.sends import WeekMetric as WeekMetric
 
 
 GROUPS: dict[str, tuple[str, ...]] = {
@@ -92,6 +94,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
         "DeliveryPublic",
         "RedriveCreate",
         "RedrivePublic",
+        "WeekCustomersPublic",
     ),
     "policy": (
         "SenderIn",
@@ -143,6 +146,7 @@ TYPES: dict[str, str] = {
     "ResultMetric": "campaigns",
     "ResultRank": "campaigns",
     "JourneyMetric": "journeys",
+    "WeekMetric": "sends",
 }
 """The query parameters' value types (not bodies), and the group module defining each."""
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Any
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import Query
 from pydantic import AliasPath, Field
@@ -14,12 +14,14 @@ from messenger.entrypoints.schemas.common import (
     In,
     Out,
 )
+from shared.http.paging import encode_cursor
 from shared.http.types import Schema
 
 if TYPE_CHECKING:  # the domain types a body converts to or from: loaded on first use
     from messenger.services.due import Redriven
     from messenger.services.rendering import ChannelPreview
     from messenger.services.sending import SendRequest
+    from messenger.services.week import WeekCustomers
 
 
 @dataclass(frozen=True)
@@ -142,3 +144,35 @@ class RedrivePublic(SendPublic):
         """Hand-written: the send's outcome and the redrive's own flag in one object."""
         sent = SendPublic.model_validate(r.outcome).model_dump()
         return cls(**sent, may_duplicate=r.may_duplicate)
+
+
+WeekMetric = Literal["sent", "opened", "clicked", "converted"]
+"""`week.WEEK_METRICS`, written out for the query's schema (a test keeps them equal)."""
+
+
+class WeekCustomersPublic(Schema):
+    """The customers behind one of the overview's week tiles (one page of them)."""
+
+    week: date
+    metric: str
+    count: int
+    """The customers listed (every page)."""
+    times: int
+    """How many of the tile's messages they account for (one mailed twice, twice)."""
+    messages: int
+    """The tile's number (messages, not people): more than `times` only by journey
+    messages counted before enrolments kept who they were (they cannot be listed)."""
+    customer_ids: list[str]
+    next_cursor: str | None
+
+    @classmethod
+    def of(cls, found: WeekCustomers) -> WeekCustomersPublic:
+        return cls(
+            week=found.week,
+            metric=found.metric,
+            count=found.count,
+            times=found.times,
+            messages=found.messages,
+            customer_ids=found.customer_ids,
+            next_cursor=encode_cursor(found.next_after) if found.next_after else None,
+        )

@@ -13,7 +13,7 @@ from typing import Any
 
 from messenger.domain.journeys.cohorts import WEEK_FIELDS, parse_scope, parse_week
 from messenger.domain.journeys.lift import Lift, mean_lift, proportion_lift
-from messenger.domain.journeys.people import check_metric, times_counted
+from messenger.domain.journeys.people import STEP_METRICS, check_metric, times_counted
 from messenger.services.journeys.intake import LIFT_WINDOWS
 from messenger.services.ports import JourneyRepository
 from shared.errors import NotFound
@@ -160,11 +160,12 @@ class JourneyStats:
     def _shown(self, shop_id: str, journey_id: str, step: str | None, metric: str) -> int:
         """The count as `read` answers it: the counters of every version and shard summed."""
         scope = "J" if step is None else f"S#{step}"
+        every_step = step is None and metric in STEP_METRICS  # the steps summed
         total: dict[str, float] = defaultdict(float)
         for _, found, values in self.repo.counters(shop_id, journey_id):
-            if found == scope:
+            if found == scope or (every_step and found.startswith("S#")):
                 for k, v in values.items():
-                    total[f"{scope}|{k}"] += float(v)
+                    total[f"{found}|{k}"] += float(v)
         return times_counted(total, step, metric)
 
     def _steps(self, shop_id: str, journey_id: str, latest: int) -> set[str]:

@@ -1,0 +1,263 @@
+"""The overview's week tiles drill down to their customers (`GET /v1/deliveries/customers`):
+who was sent, opened, clicked and converted by the campaigns scheduled in a week and by
+the journeys in it, checked against what the test itself sent, opened, clicked and
+bought, and `messages` against the tile's own sources (campaign results, journey weeks)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from email import message_from_string, policy
+from email.message import EmailMessage
+from typing import Any
+
+import httpx
+import pytest
+
+from messenger.domain.week import WEEK_METRICS, week_of
+from messenger.entrypoints import events as messenger_events
+from messenger.entrypoints.schemas import WeekMetric
+from tests.conftest import Cloud, ShopKeys, make_shop
+from tests.messenger.fakes import RecordingPublisher
+from tests.messenger.journey_world import JourneyWorld, post_purchase, step_mails_world
+from tests.messenger.test_campaigns import CampaignWorld, _mail_only, cw
+from tests.messenger.test_journey_drilldown import _engaged, _recipients
+
+__all__ = ["cw"]  # the campaigns world fixture, shared
+
+URL = "/v1/deliveries/customers"
+
+
+def _week(http: httpx.Client, auth: dict[str, str], **params: Any) -> dict[str, Any]:
+    """Every page of one tile's drill-down (two ids a page): its numbers and all its ids."""
+    ids: list[str] = []
+    cursor: str | None = None
+    numbers = set()
+    while True:
+        query = {**params, "limit": 2, **({"cursor": cursor} if cursor else {})}
+        r = http.get(URL, params=query, headers=auth)
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert len(body["customer_ids"]) <= 2
+        numbers.add((body["week"], body["count"], body["times"], body["messages"]))
+        ids += body["customer_ids"]
+        cursor = body["next_cursor"]
+        if cursor is None:
+            break
+    assert len(numbers) == 1 and len(ids) == len(set(ids))
+    week, count, times, messages = numbers.pop()
+    return {"week": week, "count": count, "times": times, "messages": messages, "ids": ids}
+
+
+# ---------------------------------------------------------------- campaigns
+
+
+def _mail_of(raw: str) -> tuple[str, str]:
+    mime = message_from_string(raw, policy=policy.default)
+    assert isinstance(mime, EmailMessage)
+    body = mime.get_body(preferencelist=("html",))
+    assert body is not None
+    return str(mime["To"]).split("@")[0], str(body.get_content())
+
+
+def test_a_week_of_campaigns_lists_who_was_sent_opened_clicked_and_bought(
+    cw: CampaignWorld,
+) -> None:
+    # Given five members of "vip" and a campaign sent to them this week
+    people = [f"c-{i}" for i in range(1, 6)]
+    _mail_only(cw, *people)
+    cw.enter("vip", *people)
+    cw.message(
+        "spring",
+        email={
+            "subject": "春のセール",
+            "html": '<p>{{ customer.last_name }}様</p><a href="https://shop.example/sale">見る</a>',
+            "text": "https://shop.example/sale",
+        },
+        line=None,
+        sms=None,
+        coupon=None,
+        recommendations=0,
+    )
+    cw.campaign(variants=[{"name": "A", "message_id": "spring"}], wave_interval_minutes=0)
+    cw.tick()
+    mails = dict(_mail_of(m.raw_data) for m in cw.mails())
+    assert sorted(mails) == people
+    # And two open it, one more clicks its link (without loading the pixel), one buys
+    opened, clicked, bought = {"c-1", "c-2"}, {"c-4"}, "c-4"
+    for c in opened:
+        pixel = mails[c].split('src="https://kizuna.test')[1].split('"')[0]
+        assert cw.http.get(pixel).status_code == 200
+    for c in clicked:
+        click = mails[c].split('href="https://kizuna.test')[1].split('"')[0]
+        assert cw.http.get(click, follow_redirects=False).status_code == 302
+    order = {
+        "order_id": "o-1",
+        "customer": {"customer_id": bought, "email": f"{bought}@example.jp"},
+        "placed_at": (cw.clock.now + timedelta(hours=1)).isoformat(),
+        "currency": "JPY",
+        "total": "5980",
+        "items": [{"sku": "SERUM-30", "quantity": 1, "unit_price": "5980"}],
+        "order_count": 2,
+        "is_first_order": False,
+    }
+    assert cw.event("order.placed", order)["attributed_to"] == "spring"
+    total = cw.results()["total"]
+    monday = week_of(cw.clock.now)
+
+    # When each week tile is drilled into, this week's (no week named) and by its Monday
+    who_did = {"sent": set(people), "opened": opened | clicked, "clicked": clicked}
+    who_did["converted"] = {bought}
+    for metric in WEEK_METRICS:
+        this_week = _week(cw.http, cw.auth, metric=metric)
+        named = _week(cw.http, cw.auth, metric=metric, week=monday.isoformat())
+
+        # Then both are the people the test made do it, one message each, and `messages`
+        # is the number the tile adds up (the campaign's results)
+        assert this_week == named
+        assert named["week"] == monday.isoformat()
+        assert named["ids"] == sorted(who_did[metric]), metric
+        assert named["count"] == named["times"] == len(who_did[metric]), metric
+        assert named["messages"] == total[metric] == len(who_did[metric]), metric
+
+    # And the week after (the campaign was scheduled in this one) lists no one
+    later = _week(cw.http, cw.auth, metric="sent", week=(monday + timedelta(days=7)).isoformat())
+    assert (later["count"], later["messages"], later["ids"]) == (0, 0, [])
+
+
+def test_a_week_drill_down_names_what_is_wrong(cw: CampaignWorld) -> None:
+    # Given the shop's key, When asked with a bad parameter, Then a 422 names it
+    for params, field in (
+        ({"metric": "likes"}, "metric"),
+        ({"metric": "delivered"}, "metric"),
+        ({"week": "2026-11-24"}, "week"),  # a Tuesday
+        ({"week": "next"}, "week"),
+        ({"limit": 0}, "limit"),
+        ({"limit": 1001}, "limit"),
+        ({"cursor": "nope"}, "cursor"),
+    ):
+        r = cw.http.get(URL, params=params, headers=cw.auth)
+        assert r.status_code == 422, (params, r.text)
+        assert field in {f["field"] for f in r.json()["error"]["fields"]}, (params, r.text)
+
+
+def test_the_query_schema_names_every_week_metric_of_the_domain() -> None:
+    # Given the query's written-out choices, Then they are the domain's
+    assert set(WeekMetric.__args__) == set(WEEK_METRICS)  # type: ignore[attr-defined]
+
+
+# ---------------------------------------------------------------- journeys
+
+PEOPLE = [f"p-{i:02d}" for i in range(12)]
+BUYERS = PEOPLE[::4]
+OPENERS = PEOPLE[1::3]
+
+
+@pytest.fixture
+def world(cloud: Cloud, shop: ShopKeys) -> JourneyWorld:
+    w = step_mails_world(cloud, shop)
+    w.journey(post_purchase(journey_id="drill", holdout_percent=50, exit_events=[]))
+    return w
+
+
+def test_a_week_of_a_journey_lists_its_people_and_how_often_each_was_counted(
+    world: JourneyWorld,
+) -> None:
+    # Given twelve first-time buyers entering a journey with a 50 % holdout on a Monday,
+    # two step mails going out to the treated that week, some of the first ones opened
+    recorder = RecordingPublisher()
+    world.use(publisher=recorder)
+    for p in PEOPLE:
+        world.customer(p)
+        world.order(f"o-{p}", customer_id=p)
+        world.shipped(f"o-{p}", customer_id=p)
+    world.run_for(4)
+    sent = [e for e in recorder.published if e.type == "message.sent"]
+    for envelope in sent:
+        messenger_events.handler({"detail": envelope.model_dump(mode="json")}, None)
+    for envelope in sent:
+        if envelope.detail["trigger"].endswith(":mail-1") and (
+            envelope.detail["customer_id"] in OPENERS
+        ):
+            _engaged(world, "message.opened", envelope)
+    # And every fourth of them ordering again that week (the journey's goal)
+    for p in BUYERS:
+        world.order(f"o2-{p}", customer_id=p, n=2)
+    treated = _recipients(world, "mail-1")
+    assert treated == _recipients(world, "mail-3") and 0 < len(treated) < len(PEOPLE)
+    monday = week_of(world.clock.now)
+    tile = next(w for w in world.stats("drill")["weeks"] if w["week"] == monday.isoformat())
+
+    # When each week tile is drilled into
+    want = {
+        "sent": (treated, 2),  # both mails
+        "opened": (set(OPENERS) & treated, 1),
+        "clicked": (set[str](), 1),
+        "converted": (set(BUYERS) & treated, 1),
+    }
+    for metric, (people, each) in want.items():
+        found = _week(world.http, world.auth, metric=metric, week=monday.isoformat())
+
+        # Then it lists exactly those people, counted as often as they were mailed, and
+        # `messages` is the journey's number for that week (what the tile adds up)
+        assert found["ids"] == sorted(people), metric
+        assert found["count"] == len(people), metric
+        assert found["times"] == found["messages"] == tile[metric] == each * len(people), metric
+
+
+def test_another_shop_sees_none_of_a_week(world: JourneyWorld, cloud: Cloud) -> None:
+    # Given a journey of shop acme that mailed two people this week
+    for p in ("p-1", "p-2"):
+        world.customer(p)
+        world.order(f"o-{p}", customer_id=p)
+        world.shipped(f"o-{p}", customer_id=p)
+    world.journey(post_purchase(journey_id="all-in", holdout_percent=0, exit_events=[]))
+    world.run_for(2)
+    mine = _week(world.http, world.auth, metric="sent")
+    assert mine["count"] > 0
+    # When another shop's reader asks for the same week
+    other = make_shop(cloud, "globex")
+    found = _week(world.http, other.header(other.reader), metric="sent")
+    # Then it sees no one of acme's
+    assert (found["count"], found["messages"], found["ids"]) == (0, 0, [])
+    assert mine["week"] == found["week"]
+
+
+def test_a_week_page_reads_the_weeks_campaigns_records_and_no_other_campaigns(
+    cw: CampaignWorld,
+) -> None:
+    # Given a campaign mailed to three customers this week, its page's DynamoDB calls counted
+    _mail_only(cw, "c-1", "c-2", "c-3")
+    cw.enter("vip", "c-1", "c-2", "c-3")
+    cw.message("spring", email={"subject": "春", "html": "<p>春</p>", "text": "春"}, line=None)
+    cw.campaign(variants=[{"name": "A", "message_id": "spring"}], wave_interval_minutes=0)
+    cw.tick()
+    client = getattr(cw.container.adapters.campaign_repo, "_client")  # noqa: B009
+    calls: list[str] = []
+
+    def count(event_name: str, **_: Any) -> None:
+        calls.append(event_name.rsplit(".", 1)[-1])
+
+    def page() -> int:
+        r = cw.http.get(URL, params={"metric": "sent"}, headers=cw.auth)
+        assert r.status_code == 200, r.text
+        return int(r.json()["count"])
+
+    client.meta.events.register("before-call.dynamodb", count)
+    assert page() == 3
+    one_campaign = list(calls)
+    # When ten more campaigns are scheduled for next week, and the page is read again
+    later = cw.clock.now + timedelta(days=7)
+    for n in range(10):
+        cw.campaign(
+            campaign_id=f"later-{n}",
+            scheduled_at=later.isoformat(),
+            variants=[{"name": "A", "message_id": "spring"}],
+        )
+    calls.clear()
+    assert page() == 3
+    client.meta.events.unregister("before-call.dynamodb", count)
+
+    # Then the page costs the same calls: the campaign list (one query page), this week's
+    # campaign's records, the journeys' heads; no other campaign's records are read
+    assert calls == one_campaign
+    assert one_campaign.count("Query") == 3, one_campaign  # (and the key's BatchGetItem)
