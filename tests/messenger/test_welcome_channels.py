@@ -20,6 +20,7 @@ from messenger.domain.sms import sms_length
 from messenger.entrypoints import events as messenger_events
 from shared.contracts.envelope import EventEnvelope
 from tests.messenger.line_spec import BASE, load_spec, rewrite_discriminators
+from tests.messenger.test_journeys_builtins import cart, treated
 from tests.messenger.test_messaging import LINE_USER, World, sms_sent
 
 PHONE = "090-1234-5678"
@@ -193,3 +194,40 @@ def test_a_first_order_a_year_old_gets_no_welcome(events_world: World) -> None:
 
     recent = {**customer, "customer_id": "c-2"}
     assert _first_order(world, recent, placed_ago=timedelta(hours=23))["status"] == "sent"
+
+
+def test_a_builtin_journey_reaches_line_and_sms_only_people_the_same_way(
+    events_world: World, push_schema: Draft7Validator
+) -> None:
+    """Given the built-in abandoned-cart journey (its messages, like every built-in's,
+    have a LINE and an SMS text beside the mail), a LINE-only and an SMS-only person
+    When each leaves a cart and the hour passes (the dispatcher ticking)
+    Then the LINE-only one gets one push LINE's spec accepts and the SMS-only one one
+    SMS (the push names the cart's product); no mail."""
+    world = events_world
+    on = world.http.post("/v1/journeys/builtins/abandoned-cart/enable", headers=world.auth)
+    assert on.status_code == 200, on.text
+    line_cid = treated("abandoned-cart", "cart-l", "l")
+    sms_cid = treated("abandoned-cart", "cart-s", "s")
+    world.customer(line_cid, email=None, phone=None, consents=[_consent("line")])
+    world.customer(sms_cid, email=None, line_user_id=None, consents=[_consent("sms")])
+    for cid, cart_id in ((line_cid, "cart-l"), (sms_cid, "cart-s")):
+        detail = cart(cid, cart_id, "SERUM-30")
+        envelope = EventEnvelope(
+            id=f"e-{cart_id}", shop="acme", type="cart.updated", time=world.clock.now, detail=detail
+        )
+        messenger_events.handler({"detail": envelope.model_dump(mode="json")}, None)
+    for _ in range(3):
+        world.clock.now += timedelta(minutes=30)
+        messenger_events.journey_dispatcher()
+
+    [push] = world.line.received
+    assert list(push_schema.iter_errors(push.body)) == []
+    assert "SERUM-30" in push.body["messages"][0]["text"]
+    [(number, text)] = sms_sent(world)
+    assert number == "+819012345678" and "カートに商品が残っています" in text
+    assert world.mails() == []
+
+
+def _consent(channel: str) -> dict[str, Any]:
+    return {"channel": channel, "granted": True, "source": "checkout"}
