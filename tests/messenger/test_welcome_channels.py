@@ -5,7 +5,7 @@ calls it (twice: a redelivery sends nothing more)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from email import message_from_string, policy
 from email.message import EmailMessage
 from typing import Any
@@ -16,6 +16,7 @@ from jsonschema.validators import Draft7Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT7
 
+from messenger.domain.model import SkipReason, welcome_skip_reason
 from messenger.domain.sms import sms_length
 from messenger.entrypoints import events as messenger_events
 from shared.contracts.envelope import EventEnvelope
@@ -231,3 +232,14 @@ def test_a_builtin_journey_reaches_line_and_sms_only_people_the_same_way(
 
 def _consent(channel: str) -> dict[str, Any]:
     return {"channel": channel, "granted": True, "source": "checkout"}
+
+
+def test_the_welcomes_day_is_the_24_hours_after_the_order() -> None:
+    """Given a first order placed at noon
+    When it is heard of 24 hours later, or a second after that
+    Then the first still gets a welcome and the second is late; a repeat order never."""
+    placed = datetime(2026, 11, 23, 3, 0, tzinfo=UTC)
+    assert welcome_skip_reason(True, placed, placed + timedelta(hours=24)) is None
+    late = placed + timedelta(hours=24, seconds=1)
+    assert welcome_skip_reason(True, placed, late) is SkipReason.LATE
+    assert welcome_skip_reason(False, placed, placed) is SkipReason.NOT_FIRST_ORDER
