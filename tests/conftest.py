@@ -278,6 +278,12 @@ def messenger_client(cloud: Cloud) -> TestClient:
 OrderFactory = Callable[..., dict[str, Any]]
 
 
+def placed_today(n: int = 1) -> str:
+    """An order time on the tests' day, an hour before TODAY (order n: n minutes later):
+    a first order the messenger welcomes (one more than a day old it does not)."""
+    return (TODAY - timedelta(hours=1) + timedelta(minutes=n)).isoformat()
+
+
 def order_payload(
     n: int = 1,
     customer_id: str = "c-1",

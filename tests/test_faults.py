@@ -22,7 +22,7 @@ from fastapi.testclient import TestClient
 
 from messenger.entrypoints import events as messenger_events
 from segmenter import bootstrap
-from tests.conftest import Cloud, ShopKeys, order_payload
+from tests.conftest import Cloud, ShopKeys, order_payload, placed_today
 
 CUSTOMERS = 9
 EVERY = 3
@@ -114,7 +114,9 @@ def test_events_in_equal_state_out_under_each_fault(
     statuses: list[int] = []
     try:
         for n in range(1, CUSTOMERS + 1):
-            body = order_payload(1, customer_id=f"c-{n}", email=f"buyer{n}@example.jp")
+            body = order_payload(
+                1, customer_id=f"c-{n}", email=f"buyer{n}@example.jp", placed_at=placed_today()
+            )
             for _ in range(10):
                 answer = api.post("/v1/orders", json=body, headers=shop.header(shop.events))
                 statuses.append(answer.status_code)

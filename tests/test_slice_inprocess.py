@@ -10,7 +10,7 @@ from email.message import EmailMessage
 from fastapi.testclient import TestClient
 
 from messenger.entrypoints import events as messenger_events
-from tests.conftest import Cloud, OrderFactory, ShopKeys
+from tests.conftest import Cloud, OrderFactory, ShopKeys, placed_today
 
 
 def _deliver_to_messenger(cloud: Cloud) -> list[dict[str, object]]:
@@ -42,7 +42,9 @@ def test_first_order_sends_one_welcome_mail(
     # When an opted-in customer places a first order
     assert (
         segmenter_client.post(
-            "/v1/orders", json=new_order(1), headers=shop.header(shop.events)
+            "/v1/orders",
+            json=new_order(1, placed_at=placed_today(1)),
+            headers=shop.header(shop.events),
         ).status_code
         == 201
     )
@@ -71,8 +73,12 @@ def test_first_order_sends_one_welcome_mail(
     ]
 
     # When the same order is retried and the customer orders again
-    segmenter_client.post("/v1/orders", json=new_order(1), headers=shop.header(shop.events))
-    segmenter_client.post("/v1/orders", json=new_order(2), headers=shop.header(shop.events))
+    segmenter_client.post(
+        "/v1/orders", json=new_order(1, placed_at=placed_today(1)), headers=shop.header(shop.events)
+    )
+    segmenter_client.post(
+        "/v1/orders", json=new_order(2, placed_at=placed_today(2)), headers=shop.header(shop.events)
+    )
     again = _deliver_to_messenger(cloud)
 
     # Then the messenger sees both events and sends nothing more
@@ -90,7 +96,9 @@ def test_customer_without_opt_in_gets_no_welcome(
     cloud.route_rules_to_queues()
 
     segmenter_client.post(
-        "/v1/orders", json=new_order(1, opted_in=False), headers=shop.header(shop.events)
+        "/v1/orders",
+        json=new_order(1, opted_in=False, placed_at=placed_today(1)),
+        headers=shop.header(shop.events),
     )
     outcomes = _deliver_to_messenger(cloud)
 
@@ -112,7 +120,9 @@ def test_other_shop_does_not_see_deliveries(
     from tests.conftest import make_shop
 
     cloud.route_rules_to_queues()
-    segmenter_client.post("/v1/orders", json=new_order(1), headers=shop.header(shop.events))
+    segmenter_client.post(
+        "/v1/orders", json=new_order(1, placed_at=placed_today(1)), headers=shop.header(shop.events)
+    )
     _deliver_to_messenger(cloud)
     other = make_shop(cloud, "other")
 

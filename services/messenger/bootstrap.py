@@ -370,7 +370,12 @@ class MessengerContainer:
         return self._once(
             "orders",
             lambda: Orders(
-                self.adapters.recipients, self.campaigns, self.pipeline, self.coupons, self.inserts
+                self.adapters.recipients,
+                self.campaigns,
+                self.pipeline,
+                self.coupons,
+                self.inserts,
+                self.adapters.clock,
             ),
         )
 

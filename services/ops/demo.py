@@ -195,11 +195,10 @@ def _run(
     _print_feedback(console, http, admin, stack, people)
     sandbox = stack.sandbox_messages()
     _print_sandbox(console, sandbox)
-    opted_in = sum(1 for p in people if p.opted_in)
-    welcomes = sum(
-        1 for m in sandbox if m["channel"] == "mail" and "はじめて" in (m["subject"] or "")
+    console.print(
+        f"Welcome mails for the replayed history: {_welcome_mails(sandbox)} "
+        "(first orders older than a day get none)."
     )
-    console.print(f"Opted-in customers: {opted_in}; welcome mails in the sandbox: {welcomes}.")
     _run_journeys(console, http, admin, stack, rng)
     _write_report(console, http, reader)
     console.print(f"Schedules fired: {', '.join(fired)}")
@@ -209,6 +208,13 @@ def _run(
 
 
 REPORT_PATH = Path(".kizuna") / "demo-report.html"
+
+
+def _welcome_mails(sandbox: list[dict[str, Any]]) -> int:
+    """The first-purchase welcome mails in the sandbox (by their subject)."""
+    return sum(
+        1 for m in sandbox if m["channel"] == "mail" and "はじめてのご購入" in (m["subject"] or "")
+    )
 
 
 def _write_report(console: Console, http: httpx.Client, reader: dict[str, str]) -> None:
@@ -698,6 +704,10 @@ def _run_journeys(
     sold_out = {"type": "inventory.changed", "event_id": "jinv-0", "sku": LIMITED, "quantity": 0}
     http.post("/v1/events", json=sold_out, headers=storefront).raise_for_status()
     stack.drain(timeout=60)
+    console.print(
+        f"First orders placed today, opted in: {FIRST_ORDERS}; "
+        f"welcome mails in the sandbox: {_welcome_mails(stack.sandbox_messages())}."
+    )
     _post_batches(console, http, storefront, "Posting a month's new activity", events)
     stack.drain(timeout=120)
     console.print(f"Advancing the clock {JOURNEY_DAYS} days (kizuna local clock advance) ...")

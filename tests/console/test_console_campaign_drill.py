@@ -10,7 +10,7 @@ from typing import Any
 
 from messenger.entrypoints import events as messenger_events
 from tests.browser import needs_chromium
-from tests.conftest import order_payload
+from tests.conftest import order_payload, placed_today
 from tests.console.browser import Console
 from tests.console.conftest import Stack
 
@@ -34,7 +34,7 @@ def _sent_campaign(stack: Stack) -> str:
     """Six new customers with mail consent, a listed segment of them, and an A/B campaign
     sent to it; the campaign's id."""
     for c in PEOPLE:
-        body = order_payload(1, customer_id=c, email=f"{c}@example.jp")
+        body = order_payload(1, customer_id=c, email=f"{c}@example.jp", placed_at=placed_today())
         r = stack.segmenter.post(
             "/v1/orders", json=body, headers=stack.shops.acme.header(stack.shops.acme.events)
         )
@@ -138,7 +138,7 @@ def _journey_with_a_holdout(stack: Stack) -> str:
     """Eight new customers put into a one-mail journey with a 50 % holdout; its id."""
     events = stack.shops.acme.header(stack.shops.acme.events)
     for c in JOURNEY_PEOPLE:
-        body = order_payload(1, customer_id=c, email=f"{c}@example.jp")
+        body = order_payload(1, customer_id=c, email=f"{c}@example.jp", placed_at=placed_today())
         assert stack.segmenter.post("/v1/orders", json=body, headers=events).status_code == 201
     assert stack.segmenter.post("/v1/segments/recompute", headers=_admin(stack)).is_success
     _to_messenger(stack)

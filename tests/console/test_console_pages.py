@@ -21,7 +21,7 @@ from fastapi.testclient import TestClient
 from messenger.entrypoints import events as messenger_events
 from shared import clock as shared_clock
 from shared.contracts.envelope import EventEnvelope
-from tests.conftest import order_payload
+from tests.conftest import order_payload, placed_today
 from tests.console.browser import CHROMIUM, PHONE, Console, coloured_pixels
 from tests.console.conftest import Stack
 
@@ -677,7 +677,9 @@ def test_the_deliveries_page_shows_recent_sends_per_channel_and_status(
     page at its cursor, and nothing offers a redrive."""
     keys = stack.shops.acme
     for n in range(21):
-        body = order_payload(customer_id=f"welcome-{n}", email=f"welcome{n}@example.jp")
+        body = order_payload(
+            customer_id=f"welcome-{n}", email=f"welcome{n}@example.jp", placed_at=placed_today(n)
+        )
         assert stack.segmenter.post(
             "/v1/orders", json=body, headers=keys.header(keys.events)
         ).is_success

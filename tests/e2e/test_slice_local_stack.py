@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from ops.local.stack import LocalStack
-from tests.conftest import order_payload
+from tests.conftest import order_payload, placed_today
 from tests.e2e.stack import bearer, open_shop, running_stack
 
 pytestmark = pytest.mark.e2e
@@ -37,7 +37,9 @@ def test_order_to_welcome_mail_over_http_and_state_survives_restart(
     http = httpx.Client(base_url=stack.api_base_url, timeout=30)
 
     # When a storefront posts a first order over HTTP
-    created = http.post("/v1/orders", json=order_payload(1), headers=bearer(events))
+    created = http.post(
+        "/v1/orders", json=order_payload(1, placed_at=placed_today(1)), headers=bearer(events)
+    )
     assert created.status_code == 201
     stack.drain(timeout=60)
 
@@ -50,8 +52,18 @@ def test_order_to_welcome_mail_over_http_and_state_survives_restart(
     assert [(d["trigger"], d["status"]) for d in deliveries] == [("welcome", "sent")]
 
     # When the same order is retried and a second order follows
-    assert http.post("/v1/orders", json=order_payload(1), headers=bearer(events)).status_code == 200
-    assert http.post("/v1/orders", json=order_payload(2), headers=bearer(events)).status_code == 201
+    assert (
+        http.post(
+            "/v1/orders", json=order_payload(1, placed_at=placed_today(1)), headers=bearer(events)
+        ).status_code
+        == 200
+    )
+    assert (
+        http.post(
+            "/v1/orders", json=order_payload(2, placed_at=placed_today(2)), headers=bearer(events)
+        ).status_code
+        == 201
+    )
     stack.drain(timeout=60)
 
     # Then no second welcome mail leaves
@@ -75,7 +87,9 @@ def test_order_to_welcome_mail_over_http_and_state_survives_restart(
     profile = http.get("/v1/customers/c-1", headers=bearer(reader))
     assert profile.status_code == 200
     assert profile.json()["order_count"] == 2
-    again = http.post("/v1/orders", json=order_payload(2), headers=bearer(events))
+    again = http.post(
+        "/v1/orders", json=order_payload(2, placed_at=placed_today(2)), headers=bearer(events)
+    )
     assert again.json()["duplicate"] is True
     stack.drain(timeout=60)
     mails = [m for m in http.get("/_local/sandbox").json() if m["channel"] == "mail"]

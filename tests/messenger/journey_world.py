@@ -161,7 +161,12 @@ class JourneyWorld:
         return messenger_events.handler({"detail": envelope.model_dump(mode="json")}, None)
 
     def order(
-        self, order_id: str, customer_id: str = "c-1", n: int = 1, total: str = "3980"
+        self,
+        order_id: str,
+        customer_id: str = "c-1",
+        n: int = 1,
+        total: str = "3980",
+        placed_at: datetime | None = None,
     ) -> dict[str, Any]:
         return self.event(
             "order.placed",
@@ -172,7 +177,7 @@ class JourneyWorld:
                     "email": f"{customer_id}@example.jp",
                     "consents": [{"channel": "email", "granted": True, "source": "checkout"}],
                 },
-                "placed_at": self.clock.now.isoformat(),
+                "placed_at": (placed_at or self.clock.now).isoformat(),
                 "currency": "JPY",
                 "total": total,
                 "items": [{"sku": "SERUM-30", "quantity": 1, "unit_price": total}],

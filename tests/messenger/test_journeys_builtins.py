@@ -488,3 +488,29 @@ def test_birthday_reaches_people_whose_profile_came_before_the_journey(
     at = mails[0][1].astimezone(ZoneInfo("Asia/Tokyo"))
     assert (at.month, at.day, at.hour) == (12, 1, 10)
     assert world.stats("birthday")["entered"] == 1
+
+
+def test_the_welcome_story_counts_from_the_order_and_skips_a_replayed_history(
+    world: JourneyWorld,
+) -> None:
+    """Given the first-purchase welcome series
+    When one first order arrives as it is placed, and another, placed a year ago, arrives
+    now (a storefront replaying its history), and four days pass
+    Then the story goes two days after the first order was placed, and the year-old
+    order gets no welcome at all: neither the day-0 welcome nor the story (skipped late)."""
+    enable(world, "welcome-first-purchase")
+    now_buyer = treated("welcome-first-purchase", "o-now", prefix="n")
+    old_buyer = treated("welcome-first-purchase", "o-old", prefix="h")
+    for cid in (now_buyer, old_buyer):
+        world.customer(cid)
+    placed = world.clock.now
+    assert world.order("o-now", customer_id=now_buyer)["status"] == "sent"
+    old = world.order("o-old", customer_id=old_buyer, placed_at=placed - timedelta(days=365))
+    assert (old["status"], old["reason"]) == ("skipped", "late")
+    world.run_for(4, every=timedelta(hours=1))
+
+    [(step, at)] = world.journey_mails(now_buyer)
+    assert step == "journey:welcome-first-purchase:story"
+    assert timedelta(days=2) <= at - placed <= timedelta(days=2, hours=1)
+    assert sent(world, old_buyer) == []
+    assert world.stats("welcome-first-purchase")["steps"]["story"]["skipped_late"] == 1

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from messenger.entrypoints import events as messenger_events
 from segmenter.entrypoints import events as segmenter_events
 from shared import clock as shared_clock
-from tests.conftest import Cloud, OrderFactory, ShopKeys, segment_writer
+from tests.conftest import Cloud, OrderFactory, ShopKeys, placed_today, segment_writer
 from tests.messenger.test_messaging import World, sms_sent
 
 
@@ -52,7 +52,9 @@ def test_one_click_unsubscribe_stops_marketing_mail(
 ) -> None:
     # Given a customer received a welcome mail
     cloud.route_rules_to_queues()
-    segmenter_client.post("/v1/orders", json=new_order(1), headers=shop.header(shop.events))
+    segmenter_client.post(
+        "/v1/orders", json=new_order(1, placed_at=placed_today(1)), headers=shop.header(shop.events)
+    )
     for e in cloud.take_events("MessengerEventsFunction"):
         messenger_events.handler(e, None)
     path = _unsubscribe_path(cloud)
@@ -94,7 +96,9 @@ def test_an_unsubscribe_reaches_the_segmenter_profile_and_consent_segments(
 ) -> None:
     # Given an opted-in customer in a segment built on mail consent, who got a welcome mail
     cloud.route_rules_to_queues()
-    segmenter_client.post("/v1/orders", json=new_order(1), headers=shop.header(shop.events))
+    segmenter_client.post(
+        "/v1/orders", json=new_order(1, placed_at=placed_today(1)), headers=shop.header(shop.events)
+    )
     writer = segment_writer(segmenter_client, shop)
     created = segmenter_client.post(
         "/v1/segments",

@@ -3,8 +3,10 @@ templates other services request through `message.requested`.
 
 Each is an ordinary `Message` whose content includes the shipped files for the
 recipient's locale (``templates/<name>.<locale>.{subject.txt,html,txt,short.txt}``), so
-they go through the one send path: channel choice, consent, cap, quiet hours, the legal
-footer for marketing, tracking, exactly once. Their ids start with ``builtin:``, which
+they go through the one send path: channel choice (the shop's channel order, falling
+back to the channels the person can be reached on: a buyer known only on LINE or by SMS
+gets the welcome there), consent, cap, quiet hours, the legal footer for marketing,
+tracking, exactly once. Their ids start with ``builtin:``, which
 stored message ids cannot (they must start with a letter or digit and have no colon).
 """
 
@@ -21,8 +23,8 @@ _CATEGORY = {
     "restock_early_access": "marketing",
     "survey_invitation": "marketing",
 }
-_SHORT = frozenset({"restock_confirm", "restock_early_access", "survey_invitation"})
-"""Templates that also have a short text for LINE and SMS (welcome is a mail)."""
+_SHORT = frozenset({"welcome", "restock_confirm", "restock_early_access", "survey_invitation"})
+"""Templates that also have a short text for LINE and SMS (every one, so far)."""
 
 
 def _inc(name: str, suffix: str) -> str:

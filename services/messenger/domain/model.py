@@ -11,11 +11,11 @@ import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from messenger.channels.names import ADDRESS_FIELDS, EMAIL
+from messenger.channels.names import ADDRESS_FIELDS
 from shared.errors import InvalidInput
 
 TOPIC = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
@@ -83,6 +83,8 @@ NOTHING_SENT = frozenset(
 
 class SkipReason(StrEnum):
     NOT_FIRST_ORDER = "not_first_order"
+    LATE = "late"
+    """Its day is past: a first order placed long before the messenger heard of it."""
     NO_ADDRESS = "no_address"
     NO_CONSENT = "no_consent"
     UNSUBSCRIBED = "unsubscribed"
@@ -224,14 +226,22 @@ class Recipient:
         )
 
 
-def welcome_skip_reason(recipient: Recipient, is_first_order: bool) -> SkipReason | None:
-    """Why a first-purchase welcome mail must not go to this customer, or None to send it."""
+WELCOME_LATE_AFTER = timedelta(hours=24)
+"""A first order placed longer ago than this gets no welcome: a storefront replaying its
+history, or an `order.placed` held up for days, must not thank a buyer for an order they
+placed long ago. The same day as the journeys' late sends (`LATE_SEND_AFTER`): each
+message goes on its day or not at all."""
+
+
+def welcome_skip_reason(
+    is_first_order: bool, placed_at: datetime, now: datetime
+) -> SkipReason | None:
+    """Why an order gets no first-purchase welcome, or None to send one (the channel,
+    consent, cap and quiet hours are the send path's, as for any message)."""
     if not is_first_order:
         return SkipReason.NOT_FIRST_ORDER
-    if not recipient.email:
-        return SkipReason.NO_ADDRESS
-    if not recipient.has_opt_in(EMAIL, "marketing"):
-        return SkipReason.NO_CONSENT
+    if now - placed_at > WELCOME_LATE_AFTER:
+        return SkipReason.LATE
     return None
 
 

@@ -1,8 +1,8 @@
 """An order placed in the storefront, as the messenger sees it: the recipient kept
 current, the order credited to the campaign the person last engaged with, its coupon
 code marked redeemed (if Kizuna gave it), the package inserts chosen for the customer
-put on its pick list, and the first-purchase welcome mail sent
-through the send door."""
+put on its pick list, and the first-purchase welcome sent through the send door (on the
+channel the buyer can be reached on; not for an order older than a day)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from messenger.domain.builtin import WELCOME
-from messenger.domain.model import SkipReason
+from messenger.domain.model import welcome_skip_reason
 from messenger.services.campaigns import Campaigns
-from messenger.services.common import WELCOME_TRIGGER, record_customer
+from messenger.services.common import WELCOME_TRIGGER, Clock, record_customer
 from messenger.services.coupons import Coupons
 from messenger.services.inserts import Inserts
 from messenger.services.ports import RecipientRepository
@@ -37,10 +37,12 @@ class Orders:
     sends: Sends
     coupons: Coupons
     inserts: Inserts
+    clock: Clock
 
     def placed(self, shop_id: str, order: details.OrderPlaced, at: datetime) -> OrderHandled:
-        """`order.placed`: marketing, so the welcome goes through consent, cap and quiet
-        hours like any other send, once per customer (anchored on the first order)."""
+        """`order.placed`: marketing, so the welcome goes through channel choice, consent,
+        cap and quiet hours like any other send, once per customer (anchored on the first
+        order), and only on the order's day (a replayed history thanks no one)."""
         record_customer(self.recipients, shop_id, order.customer, at)
         customer_id = order.customer.customer_id
         credited = self.campaigns.order_placed(
@@ -55,9 +57,10 @@ class Orders:
                 shop_id, customer_id, order.order_id, order.placed_at
             )
         )
-        if not order.is_first_order:
+        skip = welcome_skip_reason(order.is_first_order, order.placed_at, self.clock())
+        if skip is not None:
             return OrderHandled(
-                SendOutcome("", "skipped", SkipReason.NOT_FIRST_ORDER.value),
+                SendOutcome("", "skipped", skip.value),
                 credited,
                 redeemed,
                 packed,
