@@ -9,11 +9,13 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from segmenter.domain.errors import DuplicateEvent
-from segmenter.domain.identity import Identifier
-from segmenter.domain.model import Activity, Order, Profile, RfmScore
+
+if TYPE_CHECKING:
+    from segmenter.domain.identity import Identifier
+    from segmenter.domain.model import Activity, Order, Profile, RfmScore
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,6 @@ from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from segmenter.domain.identity import Identifier
-from segmenter.domain.model import Activity, Order, Profile
 from segmenter.domain.records import (
     AfterCommit,
     BulkRead,
@@ -26,7 +24,9 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from segmenter.domain.analytics.snapshot import JourneyResult
+    from segmenter.domain.identity import Identifier
     from segmenter.domain.membership import RfmInputs
+    from segmenter.domain.model import Activity, Order, Profile
     from segmenter.domain.segments.stored import StoredProfiles
 
 MAX_TRANSACTION_ITEMS = 100

@@ -16,7 +16,6 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from segmenter.domain.errors import SegmentLimitReached
-from segmenter.domain.model import Profile, RfmScore
 from segmenter.domain.records import DerivedChange, SegmentDefinition
 from segmenter.domain.segments import builtin, rfm
 from segmenter.services.ports import (
@@ -35,8 +34,9 @@ from shared.segment_rules.facts import CLV_FIELDS
 from shared.segment_rules.rules import parse_rule, rule_activity_windows, rule_fields
 from shared.ttl_cache import TtlCache
 
-if TYPE_CHECKING:  # membership, recommendations and the event contracts load on first use
+if TYPE_CHECKING:  # membership, profiles, recommendations and the event contracts load on first use
     from segmenter.domain.membership import CompiledSegment
+    from segmenter.domain.model import Profile, RfmScore
     from segmenter.domain.segments.batch import RfmPools
     from segmenter.domain.segments.stored import StoredProfiles
     from shared.contracts.envelope import EventEnvelope
