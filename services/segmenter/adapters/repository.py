@@ -41,18 +41,9 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from segmenter.domain.definitions import DerivedChange, SegmentDefinition
 from segmenter.domain.errors import ConcurrentUpdate, DuplicateEvent, OrderAlreadyRecorded
 from segmenter.domain.identity import Identifier
-from segmenter.domain.records import (
-    AfterCommit,
-    BulkRead,
-    ChangeSet,
-    DerivedChange,
-    EventRead,
-    Product,
-    SegmentDefinition,
-    duplicate_of,
-)
 from segmenter.services.ports import MAX_TRANSACTION_ITEMS, ProfileRepository, ScanSegments
 from shared import clock as shared_clock
 from shared.adapters.dynamodb import (
@@ -76,13 +67,15 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
     from segmenter.adapters import codec
-    from segmenter.domain import model
+    from segmenter.domain import model, records
     from segmenter.domain.membership import RfmInputs
     from segmenter.domain.model import Activity, Order, Profile
+    from segmenter.domain.records import AfterCommit, BulkRead, ChangeSet, EventRead, Product
     from segmenter.domain.segments.stored import StoredProfiles
 else:  # imported on first use: a segment list decodes no profile (a cold start's request)
     codec = on_first_use(lambda: importlib.import_module("segmenter.adapters.codec"))
     model = on_first_use(lambda: importlib.import_module("segmenter.domain.model"))
+    records = on_first_use(lambda: importlib.import_module("segmenter.domain.records"))
 
 EVENT_RETENTION = timedelta(days=90)
 
@@ -198,7 +191,7 @@ def _product_item(shop_id: str, p: Product) -> dict[str, Any]:
 
 def _product_from(d: dict[str, Any]) -> Product:
     quantity = d.get("quantity")
-    return Product(
+    return records.Product(
         sku=d["sku"],
         quantity=int(quantity) if quantity is not None else None,
         category=d.get("category"),
@@ -267,7 +260,7 @@ class DynamoProfileRepository(ProfileRepository, ScanSegments):
                 else:
                     owners[Identifier.from_key(d["pk"].split("#ID#", 1)[1])] = d["customer_id"]
             pending = response.get("UnprocessedKeys") or {}
-        return EventRead(owners, profile, marker)
+        return records.EventRead(owners, profile, marker)
 
     def load_many(
         self,
@@ -297,7 +290,7 @@ class DynamoProfileRepository(ProfileRepository, ScanSegments):
                 markers[d["pk"].removeprefix(event_prefix)] = self._with_sent(d)
             else:
                 owners[Identifier.from_key(d["pk"].split("#ID#", 1)[1])] = d["customer_id"]
-        return BulkRead(markers, owners, profiles, frozenset(orders))
+        return records.BulkRead(markers, owners, profiles, frozenset(orders))
 
     def get_profile(self, shop_id: str, customer_id: str) -> Profile | None:
         response = self._client.get_item(
@@ -766,7 +759,7 @@ class DynamoProfileRepository(ProfileRepository, ScanSegments):
         )
 
     def _duplicate(self, shop_id: str, event_id: str) -> DuplicateEvent:
-        return duplicate_of(self.get_event(shop_id, event_id) or {})
+        return records.duplicate_of(self.get_event(shop_id, event_id) or {})
 
     # ------------------------------------------------------------------ bulk writes
     def _batch_write(self, requests: list[dict[str, Any]]) -> None:
