@@ -43,7 +43,6 @@ from botocore.exceptions import ClientError
 
 from segmenter.domain.definitions import DerivedChange, SegmentDefinition
 from segmenter.domain.errors import ConcurrentUpdate, DuplicateEvent, OrderAlreadyRecorded
-from segmenter.domain.identity import Identifier
 from segmenter.services.ports import MAX_TRANSACTION_ITEMS, ProfileRepository, ScanSegments
 from shared import clock as shared_clock
 from shared.adapters.dynamodb import (
@@ -67,7 +66,8 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
     from segmenter.adapters import codec
-    from segmenter.domain import model, records
+    from segmenter.domain import identity, model, records
+    from segmenter.domain.identity import Identifier
     from segmenter.domain.membership import RfmInputs
     from segmenter.domain.model import Activity, Order, Profile
     from segmenter.domain.records import AfterCommit, BulkRead, ChangeSet, EventRead, Product
@@ -76,6 +76,7 @@ else:  # imported on first use: a segment list decodes no profile (a cold start'
     codec = on_first_use(lambda: importlib.import_module("segmenter.adapters.codec"))
     model = on_first_use(lambda: importlib.import_module("segmenter.domain.model"))
     records = on_first_use(lambda: importlib.import_module("segmenter.domain.records"))
+    identity = on_first_use(lambda: importlib.import_module("segmenter.domain.identity"))
 
 EVENT_RETENTION = timedelta(days=90)
 
@@ -258,7 +259,8 @@ class DynamoProfileRepository(ProfileRepository, ScanSegments):
                 elif d["sk"] == "EVENT":
                     marker = self._with_sent(d)
                 else:
-                    owners[Identifier.from_key(d["pk"].split("#ID#", 1)[1])] = d["customer_id"]
+                    claimed = identity.Identifier.from_key(d["pk"].split("#ID#", 1)[1])
+                    owners[claimed] = d["customer_id"]
             pending = response.get("UnprocessedKeys") or {}
         return records.EventRead(owners, profile, marker)
 
@@ -289,7 +291,7 @@ class DynamoProfileRepository(ProfileRepository, ScanSegments):
             elif d["sk"] == "EVENT":
                 markers[d["pk"].removeprefix(event_prefix)] = self._with_sent(d)
             else:
-                owners[Identifier.from_key(d["pk"].split("#ID#", 1)[1])] = d["customer_id"]
+                owners[identity.Identifier.from_key(d["pk"].split("#ID#", 1)[1])] = d["customer_id"]
         return records.BulkRead(markers, owners, profiles, frozenset(orders))
 
     def get_profile(self, shop_id: str, customer_id: str) -> Profile | None:
