@@ -24,9 +24,9 @@ the first time anything asks for more than the route's path:
   walking `app.routes`): the route is built, so a walk over `app.routes` sees complete
   `APIRoute`s.
 
-Its error statuses are declared when it is built (`declare_errors`, as `add_routes`
-does for a route built at import). `later` defers a decorator
-argument that would load or build a model at import (a JSON schema, a response model).
+Its error statuses are declared when it is built (`declare_errors`, as `add_routes` does
+for a route built at import). `later` defers a decorator argument that would load or
+build a model at import (a JSON schema, a response model).
 """
 
 from __future__ import annotations
