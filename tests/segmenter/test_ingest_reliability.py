@@ -12,8 +12,8 @@ from fastapi.testclient import TestClient
 from httpx import Response
 
 from segmenter.bootstrap import SegmenterContainer
+from segmenter.domain.definitions import SegmentDefinition
 from segmenter.domain.identity import Identifier
-from segmenter.domain.records import SegmentDefinition
 from segmenter.entrypoints import events as segmenter_events
 from segmenter.services.segments import MAX_CUSTOM_SEGMENTS
 from shared.clock import FixedClock as Clock

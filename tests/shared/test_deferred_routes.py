@@ -1,5 +1,6 @@
 """Routes built on first use (`shared/http/deferred.py`) answer and document exactly as
-routes built at import do."""
+routes built at import do: a deferred route is built by FastAPI on its first use, and a
+route group (`RouteGroup`) is imported when a request first reaches its paths."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from fastapi.testclient import TestClient
 from pydantic import BaseModel, Field
 
 from shared.http.app import create_service_app
-from shared.http.deferred import DeferredAPIRoute, deferred_router, later, mount
+from shared.http.deferred import DeferredAPIRoute, deferred_router, later
 from tests.shared.fresh import run_fresh
 
 
@@ -41,17 +42,14 @@ def _declare(router: APIRouter, extra: dict[str, Any]) -> None:
         return {"path": path}
 
 
-def _app(router: APIRouter, *, deferred: bool) -> FastAPI:
-    app = create_service_app(
+def _app(router: APIRouter) -> FastAPI:
+    return create_service_app(
         title="items",
         service="items",
-        routers=[] if deferred else [router],
+        routers=[router],
         container_factory=object,  # type: ignore[arg-type]
         max_body_bytes=lambda: 1000,
     )
-    if deferred:
-        mount(app, router)
-    return app
 
 
 EXTRA = {"x-kind": "item"}
@@ -62,7 +60,7 @@ def apps() -> tuple[FastAPI, FastAPI]:
     built, lazy = APIRouter(), deferred_router()
     _declare(built, EXTRA)
     _declare(lazy, later(lambda: EXTRA))
-    return _app(built, deferred=False), _app(lazy, deferred=True)
+    return _app(built), _app(lazy)
 
 
 def _built(app: FastAPI) -> list[str]:
@@ -135,20 +133,19 @@ def test_deferred_routes_are_documented_and_listed_as_routes_built_at_import(
 MESSENGER_IMPORT = """
 import json
 from messenger.entrypoints.api import app
-print(json.dumps([r.path for r in app.router.routes if "dependant" in vars(r)]))
+routes = app.router.routes
+print(json.dumps([[r.path for r in routes if "dependant" in vars(r)], len(routes)]))
 """
 
 
-def test_the_messenger_api_builds_only_the_routes_it_does_not_defer_at_import() -> None:
+def test_the_messenger_api_builds_no_route_at_import() -> None:
     """Given a fresh interpreter
     When the messenger's API is imported (the start of its cold start)
-    Then only the personal-data routes the shared layer mounts are built: the
-    messenger's own routes wait for the first request that can reach them."""
-    built = json.loads(run_fresh(MESSENGER_IMPORT).splitlines()[-1])
-    assert built == [
-        "/v1/messenger/erasures/{erasure_id}",
-        "/v1/messenger/customers/{customer_id:path}/export",
-    ]
+    Then no route is built, its own nor the personal-data routes of the shared layer:
+    each waits for the first request that can reach it."""
+    built, table = json.loads(run_fresh(MESSENGER_IMPORT).splitlines()[-1])
+    assert built == []
+    assert table >= 50  # its 48 routes and the two personal-data routes, all waiting
 
 
 def test_threads_reaching_a_deferred_route_together_build_it_once(
@@ -163,3 +160,57 @@ def test_threads_reaching_a_deferred_route_together_build_it_once(
         found = list(pool.map(lambda _: route.dependant, range(8)))
     assert all(d is found[0] for d in found)
     assert getattr(found[0].call, "__name__", None) == "list_items"
+
+
+GROUPS_PROBE = """
+import json, sys
+from fastapi.testclient import TestClient
+from segmenter.entrypoints.api import app
+
+GROUPS = [
+    "segmenter.entrypoints.ingest_routes",
+    "segmenter.entrypoints.customer_routes",
+    "segmenter.entrypoints.segment_routes",
+    "segmenter.entrypoints.analytics_routes",
+    "shared.http.admin",
+]
+client = TestClient(app)
+client.get("/v1/segments")
+group = next(g for g in app.router.routes if getattr(g, "module", "").endswith("segment_routes"))
+built = [r.path for r in group.routes if "dependant" in vars(r)]
+answers = {}
+for method, path in [("GET", "/v1/segments"), ("PATCH", "/v1/segments"),
+                     ("GET", "/v1/segments/"), ("GET", "/v1/segmentsx")]:
+    r = client.request(method, path, follow_redirects=False)
+    answers[f"{method} {path}"] = [r.status_code, r.headers.get("allow"),
+                                   r.headers.get("location")]
+loaded = [g for g in GROUPS if g in sys.modules]
+paths = sorted({getattr(r, "path", "") for r in app.routes})
+print(json.dumps({"answers": answers, "loaded": loaded, "built": built, "paths": paths,
+                  "documented": sorted(app.openapi()["paths"])}))
+"""
+
+
+def test_a_group_is_imported_by_the_first_request_that_reaches_it() -> None:
+    """Given the segmenter's API in a fresh interpreter
+    When requests reach `/v1/segments` only (a list without a key, a method it does not
+    serve, a trailing slash, a path outside every route)
+    Then they are answered as by any route (401, 405 with `Allow`, a redirect, 404), only
+    the segments group is imported, its first request built only the route it reached,
+    and the app's routes still list every route of every group, each in the OpenAPI
+    document."""
+    found = json.loads(run_fresh(GROUPS_PROBE).splitlines()[-1])
+
+    assert found["answers"] == {
+        "GET /v1/segments": [401, None, None],
+        "PATCH /v1/segments": [405, "GET", None],
+        "GET /v1/segments/": [307, None, "http://testserver/v1/segments"],
+        "GET /v1/segmentsx": [404, None, None],
+    }
+    assert found["loaded"] == ["segmenter.entrypoints.segment_routes"]
+    assert found["built"] == ["/v1/segments"]
+    for prefix in ("/v1/orders", "/v1/events", "/v1/customers", "/v1/analytics", "/v1/admin"):
+        assert any(p.startswith(prefix) for p in found["paths"]), prefix
+    documented = {p.replace("{order_id}", "{order_id:path}") for p in found["documented"]}
+    documented = {p.replace("{customer_id}", "{customer_id:path}") for p in documented}
+    assert documented <= set(found["paths"])

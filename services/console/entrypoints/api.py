@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Annotated
 from urllib.parse import parse_qs
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import Depends, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from mangum import Mangum
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -24,11 +24,12 @@ from shared.auth.service import SignedIn
 from shared.auth.sessions import CSRF_COOKIE, SESSION_COOKIE, SESSION_TTL
 from shared.errors import InvalidInput
 from shared.http.app import CONTAINER, create_service_app
+from shared.http.deferred import deferred_router
 from shared.http.security import authenticated, check_same_origin
 from shared.http.types import Schema
 
 Container = Annotated[ConsoleContainer, CONTAINER]
-router = APIRouter(prefix="/console", tags=["console"])
+router = deferred_router(prefix="/console", tags=["console"])
 
 
 class SignInForm(Schema):

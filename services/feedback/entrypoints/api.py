@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import Depends, Query, Response
 from mangum import Mangum
 
 from feedback.entrypoints import deps, pages
@@ -40,6 +40,7 @@ from feedback.entrypoints.schemas import (
 from shared.auth.keys import Principal
 from shared.http import rights
 from shared.http.app import create_service_app
+from shared.http.deferred import deferred_router
 from shared.http.paging import (
     PAGED_LIST,
     Page,
@@ -63,7 +64,7 @@ def _survey_reader(principal: Annotated[Principal, Depends(authenticated)]) -> P
 FeedbackReader = Annotated[Principal, Depends(require_scope("feedback:read"))]
 SurveyReader = Annotated[Principal, Depends(_survey_reader)]
 
-router = APIRouter(prefix="/v1")
+router = deferred_router(prefix="/v1")
 _WITH_OFFSET = f"ISO 8601 with a UTC offset, e.g. 2026-11-01T00:00:00+09:00, {WINDOW}."
 
 

@@ -13,18 +13,19 @@ from typing import TYPE_CHECKING, Annotated
 from urllib.parse import parse_qsl
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from feedback.entrypoints import html
 from feedback.entrypoints.deps import Container
 from shared.errors import Conflict, InvalidInput, KizunaError, NotFound
+from shared.http.deferred import deferred_router
 from shared.http.errors import status_for
 
 if TYPE_CHECKING:  # the survey definitions and the tokens load with the first page
     from feedback.domain.surveys import Survey
 
-router = APIRouter(prefix="/f", include_in_schema=False)
+router = deferred_router(prefix="/f", include_in_schema=False)
 JST = ZoneInfo("Asia/Tokyo")
 
 

@@ -20,7 +20,7 @@ from messenger.bootstrap import MessengerContainer
 from messenger.entrypoints import schemas
 from shared.http import rights
 from shared.http.app import CONTAINER, create_service_app
-from shared.http.deferred import deferred_router, later, mount
+from shared.http.deferred import deferred_router, later
 from shared.http.paging import (
     NEXT_CURSOR_HEADER,
     PAGED_LIST,
@@ -721,11 +721,10 @@ def unsubscribe_one_click(token: str, c: Container) -> HTMLResponse:
 app = create_service_app(
     title="Kizuna messenger",
     service="messenger",
-    routers=[rights.router("/v1/messenger", "messenger")],
+    routers=[router, rights.router("/v1/messenger", "messenger")],
     container_factory=bootstrap.build,
     max_body_bytes=lambda: get_settings().max_body_bytes,
 )
-mount(app, router)
 handler = Mangum(app, lifespan="off")
 
 

@@ -31,6 +31,7 @@ transaction with idempotent writes, and redone when the same event is retried.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
@@ -40,34 +41,8 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from segmenter.adapters.codec import (
-    activities_from_dict,
-    activities_to_dict,
-    order_from_dict,
-    order_to_dict,
-    profile_from_dict,
-    profile_to_dict,
-)
+from segmenter.domain.definitions import DerivedChange, SegmentDefinition
 from segmenter.domain.errors import ConcurrentUpdate, DuplicateEvent, OrderAlreadyRecorded
-from segmenter.domain.identity import Identifier
-from segmenter.domain.model import (
-    Activity,
-    Order,
-    Profile,
-    history_days,
-    history_limit,
-    kept_activities,
-)
-from segmenter.domain.records import (
-    AfterCommit,
-    BulkRead,
-    ChangeSet,
-    DerivedChange,
-    EventRead,
-    Product,
-    SegmentDefinition,
-    duplicate_of,
-)
 from segmenter.services.ports import MAX_TRANSACTION_ITEMS, ProfileRepository, ScanSegments
 from shared import clock as shared_clock
 from shared.adapters.dynamodb import (
@@ -85,12 +60,23 @@ from shared.adapters.dynamodb import (
     to_item,
 )
 from shared.errors import DependencyFailed
+from shared.first_use import on_first_use
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
+    from segmenter.adapters import codec
+    from segmenter.domain import identity, model, records
+    from segmenter.domain.identity import Identifier
     from segmenter.domain.membership import RfmInputs
+    from segmenter.domain.model import Activity, Order, Profile
+    from segmenter.domain.records import AfterCommit, BulkRead, ChangeSet, EventRead, Product
     from segmenter.domain.segments.stored import StoredProfiles
+else:  # imported on first use: a segment list decodes no profile (a cold start's request)
+    codec = on_first_use(lambda: importlib.import_module("segmenter.adapters.codec"))
+    model = on_first_use(lambda: importlib.import_module("segmenter.domain.model"))
+    records = on_first_use(lambda: importlib.import_module("segmenter.domain.records"))
+    identity = on_first_use(lambda: importlib.import_module("segmenter.domain.identity"))
 
 EVENT_RETENTION = timedelta(days=90)
 
@@ -143,7 +129,7 @@ def _activity_items(
     items = []
     for (customer_id, kind, at, group), acts in groups.items():
         sk = _activity_sk(kind, at, group)
-        expires = at + timedelta(days=history_days(kind) + 1)
+        expires = at + timedelta(days=model.history_days(kind) + 1)
         items.append(
             to_item(
                 {
@@ -154,7 +140,7 @@ def _activity_items(
                     "customer_id": customer_id,
                     "kind": kind,
                     "at": at.isoformat(),
-                    "acts": activities_to_dict(acts),
+                    "acts": codec.activities_to_dict(acts),
                     "expires_at": int(expires.timestamp()),
                 }
             )
@@ -163,11 +149,11 @@ def _activity_items(
 
 
 def activities_of_item(d: dict[str, Any]) -> list[Activity]:
-    return activities_from_dict(d["kind"], datetime.fromisoformat(d["at"]), d.get("acts", []))
+    return codec.activities_from_dict(d["kind"], datetime.fromisoformat(d["at"]), d.get("acts", []))
 
 
 def _profile_item(p: Profile, version: int) -> dict[str, Any]:
-    data = profile_to_dict(p)
+    data = codec.profile_to_dict(p)
     data.update(
         pk=_profile_pk(p.shop_id, p.customer_id),
         sk="PROFILE",
@@ -179,7 +165,7 @@ def _profile_item(p: Profile, version: int) -> dict[str, Any]:
 
 
 def _order_item(shop_id: str, o: Order) -> dict[str, Any]:
-    data = order_to_dict(o)
+    data = codec.order_to_dict(o)
     data.update(
         pk=_order_pk(shop_id, o.order_id),
         sk="ORDER",
@@ -206,7 +192,7 @@ def _product_item(shop_id: str, p: Product) -> dict[str, Any]:
 
 def _product_from(d: dict[str, Any]) -> Product:
     quantity = d.get("quantity")
-    return Product(
+    return records.Product(
         sku=d["sku"],
         quantity=int(quantity) if quantity is not None else None,
         category=d.get("category"),
@@ -269,13 +255,14 @@ class DynamoProfileRepository(ProfileRepository, ScanSegments):
             for raw in response.get("Responses", {}).get(self._table, []):
                 d = from_item(raw)
                 if d["sk"] == "PROFILE":
-                    profile = profile_from_dict(d)
+                    profile = codec.profile_from_dict(d)
                 elif d["sk"] == "EVENT":
                     marker = self._with_sent(d)
                 else:
-                    owners[Identifier.from_key(d["pk"].split("#ID#", 1)[1])] = d["customer_id"]
+                    claimed = identity.Identifier.from_key(d["pk"].split("#ID#", 1)[1])
+                    owners[claimed] = d["customer_id"]
             pending = response.get("UnprocessedKeys") or {}
-        return EventRead(owners, profile, marker)
+        return records.EventRead(owners, profile, marker)
 
     def load_many(
         self,
@@ -299,13 +286,13 @@ class DynamoProfileRepository(ProfileRepository, ScanSegments):
             if d["sk"] == "ORDER":
                 orders.add(d["pk"].removeprefix(order_prefix))
             elif d["sk"] == "PROFILE":
-                profile = profile_from_dict(d)
+                profile = codec.profile_from_dict(d)
                 profiles[profile.customer_id] = profile
             elif d["sk"] == "EVENT":
                 markers[d["pk"].removeprefix(event_prefix)] = self._with_sent(d)
             else:
-                owners[Identifier.from_key(d["pk"].split("#ID#", 1)[1])] = d["customer_id"]
-        return BulkRead(markers, owners, profiles, frozenset(orders))
+                owners[identity.Identifier.from_key(d["pk"].split("#ID#", 1)[1])] = d["customer_id"]
+        return records.BulkRead(markers, owners, profiles, frozenset(orders))
 
     def get_profile(self, shop_id: str, customer_id: str) -> Profile | None:
         response = self._client.get_item(
@@ -314,7 +301,7 @@ class DynamoProfileRepository(ProfileRepository, ScanSegments):
             ConsistentRead=True,
         )
         item = response.get("Item")
-        return profile_from_dict(from_item(item)) if item else None
+        return codec.profile_from_dict(from_item(item)) if item else None
 
     def owner_of(self, shop_id: str, identifier: Identifier) -> str | None:
         response = self._client.get_item(
@@ -330,11 +317,11 @@ class DynamoProfileRepository(ProfileRepository, ScanSegments):
             ConsistentRead=True,
         )
         item = response.get("Item")
-        return order_from_dict(from_item(item)) if item else None
+        return codec.order_from_dict(from_item(item)) if item else None
 
     def list_orders(self, shop_id: str, customer_id: str) -> list[Order]:
         items = query_all(self._client, **self._customer_orders(shop_id, customer_id))
-        return [order_from_dict(i) for i in items]
+        return [codec.order_from_dict(i) for i in items]
 
     def orders_page(
         self, shop_id: str, customer_id: str, limit: int, after: Position | None
@@ -347,7 +334,7 @@ class DynamoProfileRepository(ProfileRepository, ScanSegments):
             sort_prefixes={"gsi1sk": "ORDER#", "pk": f"SHOP#{shop_id}#ORDER#", "sk": "ORDER"},
             **self._customer_orders(shop_id, customer_id),
         )
-        return [order_from_dict(i) for i in items], last
+        return [codec.order_from_dict(i) for i in items], last
 
     def _customer_orders(self, shop_id: str, customer_id: str) -> dict[str, Any]:
         """The query of one customer's orders (gsi1: the profile's partition)."""
@@ -375,11 +362,11 @@ class DynamoProfileRepository(ProfileRepository, ScanSegments):
             KeyConditionExpression="gsi1pk = :pk",
             ExpressionAttributeValues={":pk": {"S": f"SHOP#{shop_id}#PROFILES"}},
         ):
-            profile = profile_from_dict(item)
+            profile = codec.profile_from_dict(item)
             if profile.merged_into is None:
                 acts = history.get(profile.customer_id)
                 yield (
-                    replace(profile, activities=kept_activities(acts, now))
+                    replace(profile, activities=model.kept_activities(acts, now))
                     if acts and now
                     else profile
                 )
@@ -405,7 +392,7 @@ class DynamoProfileRepository(ProfileRepository, ScanSegments):
         found: dict[str, list[Profile]] = {}
         for item in scan_all(self._client, **self._profiles_scan(segment, total)):
             if item["sk"] == "PROFILE":
-                profile = profile_from_dict(item)
+                profile = codec.profile_from_dict(item)
                 if profile.merged_into is None:
                     found.setdefault(profile.shop_id, []).append(profile)
             else:
@@ -417,7 +404,7 @@ class DynamoProfileRepository(ProfileRepository, ScanSegments):
             for i, p in enumerate(profiles):
                 acts = history.get((shop_id, p.customer_id))
                 if acts:
-                    profiles[i] = replace(p, activities=kept_activities(acts, now))
+                    profiles[i] = replace(p, activities=model.kept_activities(acts, now))
         return found
 
     def segment_columns(self, segment: int, total: int, now: datetime) -> dict[str, StoredProfiles]:
@@ -481,13 +468,15 @@ class DynamoProfileRepository(ProfileRepository, ScanSegments):
         A kind whose newest activity is older than the window costs no request."""
         found: list[Activity] = []
         for kind, days in sorted(windows.items()):
-            span = min(days, history_days(kind)) if days is not None else history_days(kind)
+            kept = model.history_days(kind)
+            span = min(days, kept) if days is not None else kept
             since = now - timedelta(days=span)
             latest = profile.latest_activity.get(kind)
             if latest is None or latest <= since:
                 continue
-            found += self._recent(shop_id, profile.customer_id, kind, since, history_limit(kind))
-        return kept_activities(found, now)
+            limit = model.history_limit(kind)
+            found += self._recent(shop_id, profile.customer_id, kind, since, limit)
+        return model.kept_activities(found, now)
 
     def _recent(
         self, shop_id: str, customer_id: str, kind: str, since: datetime, limit: int
@@ -772,7 +761,7 @@ class DynamoProfileRepository(ProfileRepository, ScanSegments):
         )
 
     def _duplicate(self, shop_id: str, event_id: str) -> DuplicateEvent:
-        return duplicate_of(self.get_event(shop_id, event_id) or {})
+        return records.duplicate_of(self.get_event(shop_id, event_id) or {})
 
     # ------------------------------------------------------------------ bulk writes
     def _batch_write(self, requests: list[dict[str, Any]]) -> None:
@@ -827,7 +816,7 @@ class DynamoProfileRepository(ProfileRepository, ScanSegments):
         keys = [key(_profile_pk(shop_id, c), "PROFILE") for c in unique]
         found = {
             p.customer_id: p
-            for p in map(profile_from_dict, batch_get_all(self._client, self._table, keys))
+            for p in map(codec.profile_from_dict, batch_get_all(self._client, self._table, keys))
         }
         return [found[c] for c in unique if c in found]
 
@@ -1082,7 +1071,7 @@ class DynamoProfileRepository(ProfileRepository, ScanSegments):
                 "gsi1sk": {"S": cursor},
             }
         response = self._client.query(**kwargs)
-        profiles = [profile_from_dict(from_item(i)) for i in response.get("Items", [])]
+        profiles = [codec.profile_from_dict(from_item(i)) for i in response.get("Items", [])]
         last = response.get("LastEvaluatedKey")
         next_cursor = str(from_item(last)["gsi1sk"]) if last else None
         return [p for p in profiles if p.merged_into is None], next_cursor

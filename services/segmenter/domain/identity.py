@@ -11,8 +11,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from segmenter.domain.model import Contact
+if TYPE_CHECKING:
+    from segmenter.domain.model import Contact
 
 
 @dataclass(frozen=True, order=True)

@@ -8,45 +8,13 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from segmenter.domain.errors import DuplicateEvent
-from segmenter.domain.identity import Identifier
-from segmenter.domain.model import Activity, Order, Profile, RfmScore
 
-
-@dataclass(frozen=True)
-class SegmentDefinition:
-    segment_id: str
-    name: str
-    rule: dict[str, Any]
-    description: str = ""
-    builtin: bool = False
-    created_at: datetime | None = None
-    member_count: int | None = None
-    tagging: bool = False
-    """A segment of listed customers whose customers the event function is still tagging:
-    no recompute or event counts it until all are, so it is never `ready` with a part."""
-
-    @property
-    def status(self) -> str:
-        """`ready` once a recompute counted the segment, `computing` until then."""
-        return "computing" if self.member_count is None else "ready"
-
-
-@dataclass(frozen=True)
-class DerivedChange:
-    """A profile's nightly-derived fields to write (its score and segments), on the
-    version they were computed from, with the segments it entered and left."""
-
-    shop_id: str
-    customer_id: str
-    version: int
-    rfm: RfmScore | None
-    segments: frozenset[str]
-    entered: tuple[str, ...] = ()
-    exited: tuple[str, ...] = ()
+if TYPE_CHECKING:
+    from segmenter.domain.identity import Identifier
+    from segmenter.domain.model import Activity, Order, Profile
 
 
 @dataclass(frozen=True)

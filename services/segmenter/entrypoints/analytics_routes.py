@@ -8,13 +8,14 @@ import io
 from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import Depends, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import ConfigDict, Field, ValidationError
 
 from segmenter.entrypoints.deps import Container
 from segmenter.entrypoints.segment_schemas import SegmentPublic
 from shared.errors import InvalidInput
+from shared.http.deferred import deferred_router
 from shared.http.paging import (
     PAGED_LIST,
     Page,
@@ -63,7 +64,7 @@ def _ports(c: SegmenterContainer) -> AnalyticsPorts:
     return c.analytics
 
 
-router = APIRouter(prefix="/v1/analytics", tags=["analytics"])
+router = deferred_router(prefix="/v1/analytics", tags=["analytics"])
 
 
 class RefreshPublic(Schema):

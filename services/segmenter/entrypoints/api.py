@@ -9,7 +9,8 @@ from __future__ import annotations
 from mangum import Mangum
 
 from segmenter.entrypoints import deps
-from shared.http.app import RouteGroup, create_service_app
+from shared.http.app import create_service_app
+from shared.http.deferred import RouteGroup
 from shared.settings import get_settings
 
 app = create_service_app(

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 
 from segmenter.entrypoints.deps import Container
 from segmenter.entrypoints.schemas import (
@@ -17,10 +17,11 @@ from segmenter.entrypoints.schemas import (
     RuleMatchesPublic,
     RuleMatchRequest,
 )
+from shared.http.deferred import deferred_router
 from shared.http.paging import PAGED_LIST, Page, decode_cursor, encode_cursor
 from shared.http.security import Admin, SegmentsReader
 
-router = APIRouter(prefix="/v1/customers")
+router = deferred_router(prefix="/v1/customers")
 
 # Ids may hold "/" (Shopify's `gid://shopify/Customer/1`), so the id segments of these
 # paths are `:path` (raw or %2F-encoded); the routes with a suffix come first.

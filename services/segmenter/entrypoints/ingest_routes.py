@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Response
+from fastapi import Response
 from pydantic import Field
 
 from segmenter.entrypoints.deps import Container
@@ -18,9 +18,10 @@ from segmenter.entrypoints.schemas import (
     OrderPublic,
     OrderRecordedPublic,
 )
+from shared.http.deferred import deferred_router
 from shared.http.security import EventsWriter, SegmentsReader
 
-router = APIRouter(prefix="/v1")
+router = deferred_router(prefix="/v1")
 
 
 @router.post("/orders", status_code=201, responses={200: {"description": "Duplicate event"}})

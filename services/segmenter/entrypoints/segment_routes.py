@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Response
+from fastapi import Query, Response
 from fastapi.responses import StreamingResponse
 
 from segmenter.entrypoints.deps import Container
@@ -20,10 +20,11 @@ from segmenter.entrypoints.segment_schemas import (
     SegmentCreate,
     SegmentPublic,
 )
+from shared.http.deferred import deferred_router
 from shared.http.paging import PAGED_LIST, Page, decode_cursor, encode_cursor
 from shared.http.security import SegmentsReader, SegmentsWriter
 
-router = APIRouter(prefix="/v1/segments")
+router = deferred_router(prefix="/v1/segments")
 
 
 @router.get("/rfm-config")

@@ -39,7 +39,7 @@ from shared.log import get_logger
 if TYPE_CHECKING:
     from segmenter.adapters.duckdb_engine import FactsHook
     from segmenter.bootstrap import AnalyticsPorts
-    from segmenter.domain.records import SegmentDefinition
+    from segmenter.domain.definitions import SegmentDefinition
     from segmenter.services.segments import Segments
     from shared.adapters.eventbridge import EventPublisher
 

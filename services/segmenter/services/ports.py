@@ -9,24 +9,17 @@ from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from segmenter.domain.identity import Identifier
-from segmenter.domain.model import Activity, Order, Profile
-from segmenter.domain.records import (
-    AfterCommit,
-    BulkRead,
-    ChangeSet,
-    DerivedChange,
-    EventRead,
-    Product,
-    SegmentDefinition,
-)
+from segmenter.domain.definitions import DerivedChange, SegmentDefinition
 from shared.adapters.dynamodb import Position
 
 if TYPE_CHECKING:
     from pathlib import Path
 
     from segmenter.domain.analytics.snapshot import JourneyResult
+    from segmenter.domain.identity import Identifier
     from segmenter.domain.membership import RfmInputs
+    from segmenter.domain.model import Activity, Order, Profile
+    from segmenter.domain.records import AfterCommit, BulkRead, ChangeSet, EventRead, Product
     from segmenter.domain.segments.stored import StoredProfiles
 
 MAX_TRANSACTION_ITEMS = 100
@@ -51,6 +44,8 @@ class ProfileStore:
     ) -> EventRead:
         """`load`, plus the event id's marker if it was seen before. This default (for fakes)
         does not read the marker: the commit still refuses a duplicate."""
+        from segmenter.domain.records import EventRead
+
         owners, profile = self.load(shop_id, identifiers, likely_customer)
         return EventRead(owners, profile)
 

@@ -15,9 +15,8 @@ from datetime import datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from segmenter.domain.definitions import DerivedChange, SegmentDefinition
 from segmenter.domain.errors import SegmentLimitReached
-from segmenter.domain.model import Profile, RfmScore
-from segmenter.domain.records import DerivedChange, SegmentDefinition
 from segmenter.domain.segments import builtin, rfm
 from segmenter.services.ports import (
     ProductStore,
@@ -27,18 +26,18 @@ from segmenter.services.ports import (
     SettingStore,
 )
 from shared.adapters.dynamodb import Position
-from shared.adapters.eventbridge import EventPublisher
 from shared.errors import Conflict, InvalidInput, NotFound
 from shared.log import get_logger
-from shared.scheduled import for_each_shop
 from shared.segment_rules.facts import CLV_FIELDS
 from shared.segment_rules.rules import parse_rule, rule_activity_windows, rule_fields
 from shared.ttl_cache import TtlCache
 
-if TYPE_CHECKING:  # membership, recommendations and the event contracts load on first use
+if TYPE_CHECKING:  # membership, profiles, recommendations and the event contracts load on first use
     from segmenter.domain.membership import CompiledSegment
+    from segmenter.domain.model import Profile, RfmScore
     from segmenter.domain.segments.batch import RfmPools
     from segmenter.domain.segments.stored import StoredProfiles
+    from shared.adapters.eventbridge import EventPublisher
     from shared.contracts.envelope import EventEnvelope
 
 SEGMENT_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
@@ -384,6 +383,8 @@ class Segments:
         """Nightly, every shop: RFM ranks, all segments (relative dates move overnight),
         recommendations. Each shop on its own: one that fails is logged, retried once,
         named in the result, and does not stop the shops after it."""
+        from shared.scheduled import for_each_shop
+
         now = self._clock()
         run = for_each_shop(
             "nightly-recompute", shop_ids, lambda shop_id: self.refresh(shop_id, now).as_dict()

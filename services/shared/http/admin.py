@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 from pydantic import ConfigDict, Field
 
 from shared.auth import service
@@ -13,6 +13,7 @@ from shared.auth.keys import ApiKey
 from shared.auth.sessions import SessionRecord
 from shared.auth.store import KeyStore
 from shared.http.app import container_of
+from shared.http.deferred import deferred_router
 from shared.http.paging import (
     PAGED_LIST,
     Page,
@@ -20,7 +21,7 @@ from shared.http.paging import (
 from shared.http.security import Admin
 from shared.http.types import Schema
 
-router = APIRouter(prefix="/v1/admin", tags=["admin"])
+router = deferred_router(prefix="/v1/admin", tags=["admin"])
 
 
 class KeyCreate(Schema):

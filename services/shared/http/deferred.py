@@ -1,4 +1,14 @@
-"""Routes FastAPI builds on first use, not at import.
+"""A service's routes, built on first use rather than at import, at two levels:
+
+- a route group (`RouteGroup`) defers importing a module of routes (its `router`, a
+  `deferred_router()`) until a request first reaches one of its path prefixes: a cold
+  start imports only the group its first request asks for, with its schemas and the
+  domain they reach;
+- a deferred route (`DeferredAPIRoute`) defers FastAPI's building of one route until it
+  is first used: within that group (or a service's one module of routes), the first
+  request builds only the route it reaches.
+
+`create_service_app` (`shared/http/app.py`) takes both, in the order they are matched.
 
 Declaring a route makes FastAPI read its endpoint's signature, evaluate its annotations
 and build its dependency tree, parameter and response fields and request handler: a
@@ -14,14 +24,14 @@ the first time anything asks for more than the route's path:
   walking `app.routes`): the route is built, so a walk over `app.routes` sees complete
   `APIRoute`s.
 
-Its error statuses are declared when it is built (`declare_errors`, as
-`create_service_app` does for the routes it is given), so `mount` adds the routes to an
-app after `create_service_app` instead of through it. `later` defers a decorator
-argument that would load or build a model at import (a JSON schema, a response model).
+Its error statuses are declared when it is built (`declare_errors`, as `add_routes` does
+for a route built at import). `later` defers a decorator argument that would load or
+build a model at import (a JSON schema, a response model).
 """
 
 from __future__ import annotations
 
+import importlib
 import threading
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
@@ -29,10 +39,10 @@ from typing import Any, TypeVar, cast
 from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute
 from starlette._utils import get_route_path
-from starlette.routing import Match, compile_path
+from starlette.routing import BaseRoute, Match, NoMatchFound, compile_path
 from starlette.types import Receive, Scope, Send
 
-from shared.http.app import declare_errors
+from shared.http.errors import declare_errors
 
 T = TypeVar("T")
 
@@ -118,14 +128,100 @@ def _may_match(path: str, route_path: str) -> bool:
     return route_path.startswith(literal) if brace else route_path == path
 
 
-def deferred_router() -> APIRouter:
-    """A router whose routes are `DeferredAPIRoute`s (add it to an app with `mount`)."""
-    return APIRouter(route_class=DeferredAPIRoute)
+def deferred_router(**options: Any) -> APIRouter:
+    """A router whose routes are `DeferredAPIRoute`s (`options` as `APIRouter`'s)."""
+    return APIRouter(route_class=DeferredAPIRoute, **options)
 
 
-def mount(app: FastAPI, router: APIRouter) -> None:
-    """Put the router's routes ahead of the app's other `APIRoute`s, in their order, as
-    `create_service_app` would have had they been its first router."""
-    routes = app.router.routes
-    first = next((i for i, r in enumerate(routes) if isinstance(r, APIRoute)), len(routes))
-    routes[first:first] = router.routes
+def path_of(route: BaseRoute) -> str:
+    """A route's path, without building a deferred one."""
+    pending = route.__dict__.get(_PENDING)
+    return str(pending[0]) if pending else str(getattr(route, "path", ""))
+
+
+def _prepared(routes: list[BaseRoute]) -> list[BaseRoute]:
+    """The routes, each built at import declaring its error statuses (a deferred route
+    declares its own when it is built)."""
+    for route in routes:
+        if isinstance(route, APIRoute) and _PENDING not in route.__dict__:
+            declare_errors(route)
+    return list(routes)
+
+
+class RouteGroup(BaseRoute):
+    """The routes of one module (its `router`), under its path prefixes, imported when a
+    request first reaches one of them: a cold start builds only the routes, schemas and
+    dependencies of the group its first request asks for. Each route of the group is
+    matched in its order, as if it stood in the app's table in the group's place."""
+
+    def __init__(self, module: str, *prefixes: str) -> None:
+        self.module = module
+        self.prefixes = prefixes
+        self._routes: list[BaseRoute] | None = None
+
+    @property
+    def routes(self) -> list[BaseRoute]:
+        """The group's routes, imported and prepared on first use."""
+        if self._routes is None:
+            router: APIRouter = importlib.import_module(self.module).router
+            for route in router.routes:
+                if not path_of(route).startswith(self.prefixes):
+                    raise ValueError(f"{self.module}: {path_of(route)} is outside {self.prefixes}")
+            self._routes = _prepared(router.routes)
+        return self._routes
+
+    def _match(self, scope: Scope) -> tuple[Match, Scope, BaseRoute | None]:
+        path = scope.get("path", "")
+        root = scope.get("root_path", "")
+        if root and path.startswith(root):
+            path = path[len(root) :]
+        if scope["type"] != "http" or not path.startswith(self.prefixes):
+            return Match.NONE, {}, None
+        partial: tuple[Match, Scope, BaseRoute | None] = (Match.NONE, {}, None)
+        for route in self.routes:
+            match, child_scope = route.matches(scope)
+            if match is Match.FULL:
+                return match, child_scope, route
+            if match is Match.PARTIAL and partial[2] is None:
+                partial = (match, child_scope, route)
+        return partial
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        match, child_scope, _ = self._match(scope)
+        return match, child_scope
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        _, _, route = self._match(scope)
+        assert route is not None  # the router hands a request only to a group that matched
+        await route.handle(scope, receive, send)
+
+    def url_path_for(self, name: str, /, **path_params: Any) -> Any:
+        for route in self.routes:
+            try:
+                return route.url_path_for(name, **path_params)
+            except NoMatchFound:
+                pass
+        raise NoMatchFound(name, path_params)
+
+
+class ServiceApp(FastAPI):
+    """A service's app: its route table as a request walks it (`app.router.routes`) holds
+    route groups, imported on first use; `routes` (the OpenAPI document, the tests'
+    walks over every route) lists every route, each group's in its place."""
+
+    @property
+    def routes(self) -> list[BaseRoute]:
+        found: list[BaseRoute] = []
+        for route in self.router.routes:
+            found.extend(route.routes if isinstance(route, RouteGroup) else [route])
+        return found
+
+
+def add_routes(app: FastAPI, routes: APIRouter | RouteGroup) -> None:
+    """Put a router's routes (or a group, whole) at the end of the app's table."""
+    if isinstance(routes, RouteGroup):
+        app.router.routes.append(routes)  # its routes are prepared when imported
+        return
+    # The routes as the router made them, on the app's own table: `include_router` would
+    # build each one a second time (dependencies, response fields).
+    app.router.routes.extend(_prepared(routes.routes))

@@ -10,13 +10,16 @@ from fastapi import APIRouter, Request
 
 from shared.errors import NotFound
 from shared.http.app import container_of
+from shared.http.deferred import deferred_router
 from shared.http.security import Admin
 
 
 def router(prefix: str, service: str) -> APIRouter:
-    routes = APIRouter(prefix=prefix, tags=["rights"])
+    """The two routes under `prefix`, each built on first use. Their endpoints take the
+    service's name (in logs); the routes keep the names they are documented by."""
+    routes = deferred_router(prefix=prefix, tags=["rights"])
 
-    @routes.get("/erasures/{erasure_id}")
+    @routes.get("/erasures/{erasure_id}", name="get_erasure")
     def get_erasure(erasure_id: str, principal: Admin, request: Request) -> dict[str, Any]:
         """`in_progress` or `done`, who asked and when, and how many items of each kind
         this service removed or anonymised (no personal data)."""
@@ -26,7 +29,7 @@ def router(prefix: str, service: str) -> APIRouter:
         public: dict[str, Any] = record.public()
         return public
 
-    @routes.get("/customers/{customer_id:path}/export")
+    @routes.get("/customers/{customer_id:path}/export", name="export_customer")
     def export_customer(customer_id: str, principal: Admin, request: Request) -> dict[str, Any]:
         """Disclosure (APPI 開示請求, GDPR access): everything this service holds on the
         person, as stored (empty lists when it holds nothing)."""

@@ -20,6 +20,7 @@ import pytest
 
 from segmenter.adapters.profile_columns import add_activities, add_profile
 from segmenter.adapters.repository import _activity_items, _profile_item
+from segmenter.domain.definitions import DerivedChange
 from segmenter.domain.membership import (
     CompiledSegment,
     compile_segments,
@@ -38,7 +39,6 @@ from segmenter.domain.model import (
     RfmScore,
     kept_activities,
 )
-from segmenter.domain.records import DerivedChange
 from segmenter.domain.segments import rfm
 from segmenter.domain.segments.batch import KIND_ORDER, ProfileTable, rfm_pools, supports
 from segmenter.domain.segments.stored import StoredColumns, StoredProfiles

@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import numpy as np
 from numpy.typing import NDArray
 
+from segmenter.domain.definitions import DerivedChange
 from segmenter.domain.membership import CompiledSegment
 from segmenter.domain.model import (
     DEFAULT_TIMEZONE,
@@ -30,7 +31,6 @@ from segmenter.domain.model import (
     history_days,
     history_limit,
 )
-from segmenter.domain.records import DerivedChange
 
 from .batch import (
     DAY_US,
