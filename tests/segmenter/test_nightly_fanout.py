@@ -344,3 +344,34 @@ def test_a_child_redelivered_after_keeping_its_share_counts_it_once(
     assert container.profiles.get_reco_model(shop.shop_id) == _whole_shop_model(
         container, shop.shop_id
     )
+
+
+def test_a_run_whose_children_kept_no_shares_builds_the_model_from_the_profiles(
+    api: TestClient,
+    shop: ShopKeys,
+    clock: Clock,
+    container: SegmenterContainer,
+    machine: tuple[StateMachineRunner, list[Any]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a shop with baskets, and a run whose done markers were written before the
+    # children kept recommendation shares (one begun before this version was deployed)
+    _given_a_shop_in_two_time_zones(api, shop, clock)
+    clock.now = datetime(2026, 11, 21, tzinfo=NIGHTLY_AT.tzinfo)
+    _given_baskets(api, shop)
+    clock.now = NIGHTLY_AT
+    runner, _ = machine
+    real = S3NightlyRuns.get_arrays
+
+    def without_shares(self: S3NightlyRuns, run: str, name: str) -> Any:
+        return None if name.startswith("reco/") else real(self, run, name)
+
+    monkeypatch.setattr(S3NightlyRuns, "get_arrays", without_shares)
+
+    # When the state machine runs
+    runner.execute({"total_segments": SEGMENTS}, NIGHTLY_AT)
+
+    # Then finish built the model in one pass over the profiles: the same model
+    assert container.profiles.get_reco_model(shop.shop_id) == _whole_shop_model(
+        container, shop.shop_id
+    )
