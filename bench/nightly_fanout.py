@@ -1,7 +1,9 @@
 """The nightly recompute end to end at N profiles (default 1,000,000), reading and
-building the table included: the Step Functions fan-out (`NightlyFanout`, its steps as
-the template's state machine runs them, over S parallel-scan segments) as a ratio to the
-single-Lambda path (`Segments.recompute`) on the same stored items, in this process.
+building the table and the recommendation model included: the Step Functions fan-out
+(`NightlyFanout`, its steps as the template's state machine runs them, over S
+parallel-scan segments) as a ratio to the single-Lambda nightly (`Segments.refresh`:
+`recompute`, then the model from every profile in one pass) on the same stored items, in
+this process.
 
 What is real: the stored items in DynamoDB's JSON wire form (each page `json.loads`-ed
 as botocore does), our DynamoDB adapter's scan and query code (`from_item`,
@@ -12,8 +14,10 @@ holds 1M items in far more memory than this machine can spare.
 
 The night is a quiet one: the profiles already hold tonight's scores and segments (set
 up before the clock), so both paths read, score and compare everyone and write nothing;
-the benchmark checks that they agree (no writes, no events, same counts). The
-recommendation model's rebuild (a whole-shop pass in both) is left out of both clocks.
+the benchmark checks that they agree (no writes, no events, same counts, the same
+recommendation model stored). The fan-out's apply children count their segment's
+purchases column-wise and `finish` merges the counts (`reco_parts`); the single path
+builds the model from decoded profiles (`recommend.build_model`).
 
 The apply children read their rows as columns straight from the items
 (`segment_columns`); the single-Lambda path decodes profiles and builds its table
@@ -31,7 +35,8 @@ Reported (wall seconds, and CPU seconds, which the shared machine's load does no
 stretch): the single-Lambda path's seconds; the fan-out's wall time with its children
 running side by side (plan + slowest rank child + pools + slowest apply child + finish,
 as the Distributed Map runs them with MaxConcurrency >= S), and its Lambda-seconds (the
-sum of every call); each per million profiles, and the ratio fan-out wall / single.
+sum of every call); each per million profiles, and the ratio fan-out wall / single;
+the finish step's seconds on their own (`finish_seconds`: the model's merge and store).
 
     python bench/nightly_fanout.py [--customers N] [--segments S] [--seed X]
         [--single-customers N]
@@ -100,6 +105,8 @@ class WireTable:
         stored, as DynamoDB sends only the projection."""
         self.by_gsi: dict[str, list[str]] = {}
         self.writes: dict[str, int] = {}
+        self.models: list[str] = []
+        """Each recommendation model stored (its JSON), in order."""
 
     def add(self, item: dict[str, Any]) -> None:
         text = json.dumps(item, separators=(",", ":"))
@@ -150,6 +157,8 @@ class WireTable:
         return {}
 
     def put_item(self, **kwargs: Any) -> dict[str, Any]:
+        if kwargs["Item"]["pk"]["S"].endswith("#RECO"):
+            self.models.append(kwargs["Item"]["model"]["S"])
         return self._write("PutItem")
 
     def update_item(self, **kwargs: Any) -> dict[str, Any]:
@@ -275,7 +284,6 @@ def _use_cases(table: WireTable, bus: Bus) -> tuple[DynamoProfileRepository, Seg
     segs = Segments(
         repo, repo, repo, repo, SegmentLists(), SegmentCache(repo), publisher, lambda: NOW
     )
-    segs.rebuild_recommendations = lambda shop_id, now: None  # type: ignore[method-assign]
     return repo, segs
 
 
@@ -287,13 +295,13 @@ def _freeze() -> None:
 
 
 def _single(table: WireTable, ranks: dict[str, int]) -> tuple[float, float, dict[str, int]]:
-    """The single-Lambda recompute of the shop `table` holds: (wall seconds, CPU
-    seconds, rank counts)."""
+    """The single-Lambda nightly of the shop `table` holds (its segments, then its
+    recommendation model): (wall seconds, CPU seconds, rank counts)."""
     bus = Bus()
     _, segs = _use_cases(table, bus)
     _freeze()
     t0, c0 = time.perf_counter(), time.process_time()
-    single = segs.recompute(SHOP, NOW)
+    single = segs.refresh(SHOP, NOW)
     seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
     assert (single.entered, single.exited) == (0, 0), "a quiet night changes nobody"
     assert single.ranks == ranks and bus.entries == 0
@@ -319,6 +327,16 @@ def _baseline(
     return result
 
 
+def _same_model(table: WireTable, before: int, same_shop: bool) -> bool | None:
+    """The fan-out stored one model; on the same shop, the single path's (stored first)."""
+    assert len(table.models) == before + 1, "the fan-out stored one model"
+    if not same_shop:
+        return None
+    same: bool = json.loads(table.models[0]) == json.loads(table.models[-1])
+    assert same, "the fan-out's model differs from the whole-shop build's"
+    return same
+
+
 def main(customers: int, segments: int, seed: int, single_customers: int) -> dict[str, Any]:
     import logging
 
@@ -335,6 +353,7 @@ def main(customers: int, segments: int, seed: int, single_customers: int) -> dic
     items = sum(len(s) for s in table.by_segment)
     if single_customers == customers:
         assert single_ranks == ranks, "the two paths disagree"
+    models = len(table.models)
 
     fanout = NightlyFanout(repo, S3NightlyRuns(Bucket(), "runs"), segs, lambda: [SHOP])
     timings: dict[str, list[float]] = {}
@@ -359,6 +378,7 @@ def main(customers: int, segments: int, seed: int, single_customers: int) -> dic
     assert (fanned["entered"], fanned["exited"]) == (0, 0), "a quiet night changes nobody"
     assert fanned["ranks"] == ranks, "the fan-out disagrees with the profile path"
     assert bus.entries == 0 and not table.writes.get("UpdateItem")
+    same_model = _same_model(table, models, single_customers == customers)
 
     phases = ("plan", "rank", "pools", "apply", "finish")
     wall = sum(max(timings[s]) for s in phases)
@@ -370,7 +390,7 @@ def main(customers: int, segments: int, seed: int, single_customers: int) -> dic
     single_cpu_pm = single_cpu * single_per_million
     report = {
         "benchmark": "nightly_fanout",
-        "baseline": f"single-Lambda Segments.recompute at {single_customers:,} profiles",
+        "baseline": f"single-Lambda Segments.refresh at {single_customers:,} profiles",
         "customers": customers,
         "single_customers": single_customers,
         "items": items,
@@ -388,6 +408,9 @@ def main(customers: int, segments: int, seed: int, single_customers: int) -> dic
         "ratio_wall_to_single": round(wall * fan_per_million / single_pm, 4),
         "ratio_wall_cpu_to_single_cpu": round(wall_cpu * fan_per_million / single_cpu_pm, 4),
         "slowest_child_s": {s: round(max(timings[s]), 2) for s in ("rank", "apply")},
+        "finish_seconds": round(timings["finish"][0], 2),
+        "finish_cpu_seconds": round(cpu["finish"][0], 2),
+        "model_same_as_single": same_model,
         "apply_cpu_us_per_profile": round(sum(cpu["apply"]) / customers * 1e6),
         "apply_wall_us_per_profile": round(sum(timings["apply"]) / customers * 1e6),
         "single_cpu_us_per_profile": round(single_cpu / single_customers * 1e6),
@@ -399,7 +422,7 @@ def main(customers: int, segments: int, seed: int, single_customers: int) -> dic
     }
     print(f"{customers:,} profiles, {items:,} items, {segments} scan segments")
     print(
-        f"single Lambda (Segments.recompute) at {single_customers:,}: {single_seconds:8.2f} s"
+        f"single Lambda (Segments.refresh) at {single_customers:,}: {single_seconds:8.2f} s"
         f" ({single_pm:,.0f} s per million)"
     )
     print(f"fan-out wall (children in parallel): {wall:7.2f} s ({wall * fan_per_million:.1f} s/M)")

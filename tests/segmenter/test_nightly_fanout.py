@@ -1,9 +1,11 @@
 """The nightly recompute as the template's state machine runs it: parallel-scan segments
 fanned out (ops.local.states runs the same ASL definition), with the answers of the
-single-Lambda recompute, and resumable after a child fails part way."""
+single-Lambda recompute (the recommendation model too, built from the children's
+counts), and resumable after a child fails part way."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
@@ -14,12 +16,15 @@ from fastapi.testclient import TestClient
 import segmenter.entrypoints.nightly as nightly
 from ops.local.states import ExecutionFailed, StateMachineRunner
 from ops.local.template import load_template, state_machines
+from segmenter.adapters.nightly_runs import S3NightlyRuns
 from segmenter.adapters.repository import DynamoProfileRepository
 from segmenter.bootstrap import SegmenterContainer
+from segmenter.domain.recommend import build_model
 from segmenter.domain.segments import batch
 from segmenter.domain.segments.batch import ColumnarEvaluator
+from segmenter.services.segments import Segments
 from shared.clock import FixedClock as Clock
-from tests.conftest import TEMPLATE, ShopKeys, segment_writer
+from tests.conftest import TEMPLATE, ShopKeys, order_payload, segment_writer
 from tests.segmenter.conftest import RecordingPublisher
 from tests.segmenter.test_nightly_batch import (
     CUSTOM_SEGMENTS,
@@ -29,6 +34,36 @@ from tests.segmenter.test_nightly_batch import (
 )
 
 SEGMENTS = 4
+BASKETS: list[tuple[str, str, list[tuple[str, str, int]]]] = [
+    # (customer, placed at, lines (SKU, category, quantity)): pairs bought together, a
+    # SKU whose category changed (MASK-7), lines older than the best-seller window,
+    # quantities above one, and counts that tie
+    (
+        "tokyo-regular",
+        "2026-11-20T10:00:00+09:00",
+        [("TONER", "skincare", 2), ("MASK-7", "gift", 1)],
+    ),
+    (
+        "la-dormant",
+        "2026-11-18T09:00:00-08:00",
+        [("TONER", "skincare", 1), ("SHAMPOO", "haircare", 3)],
+    ),
+    (
+        "tokyo-turns-30",
+        "2025-01-10T10:00:00+09:00",
+        [("MASK-7", "skincare", 1), ("SHAMPOO", "haircare", 1)],
+    ),
+    (
+        "la-bday-in-8",
+        "2026-11-19T09:00:00-08:00",
+        [("MASK-7", "gift", 1), ("SERUM-30", "skincare", 1)],
+    ),
+    (
+        "tokyo-bday-in-7",
+        "2026-11-02T10:00:00+09:00",
+        [("CLEANSER", "skincare", 4), ("TONER", "skincare", 1)],
+    ),
+]
 
 
 @pytest.fixture
@@ -205,3 +240,138 @@ def test_every_recompute_runs_the_engine_the_benchmark_times(
     assert len(compiled) > len(CUSTOM_SEGMENTS)  # the built-ins too
     assert all(segment.rule in masked for segment in compiled)
     assert sum(scored) == 3 * len(CUSTOMERS)
+
+
+def _given_baskets(api: TestClient, shop: ShopKeys) -> None:
+    for n, (customer_id, placed_at, lines) in enumerate(BASKETS, start=50):
+        items = [
+            {"sku": sku, "quantity": q, "unit_price": "1000", "category": category}
+            for sku, category, q in lines
+        ]
+        total = str(1000 * sum(q for _, _, q in lines))
+        body = order_payload(
+            n, customer_id, f"{customer_id}@example.jp", placed_at=placed_at, items=items
+        )
+        response = api.post(
+            "/v1/orders", json={**body, "total": total}, headers=shop.header(shop.events)
+        )
+        assert response.status_code == 201, response.text
+
+
+def _whole_shop_model(container: SegmenterContainer, shop_id: str) -> dict[str, Any]:
+    """What the single-Lambda nightly stores: the model from every profile in one pass."""
+    model = build_model(container.profiles.iter_profiles(shop_id, NIGHTLY_AT), NIGHTLY_AT)
+    stored: dict[str, Any] = json.loads(json.dumps(model))
+    return stored
+
+
+def test_the_fan_out_builds_the_recommendation_model_from_its_children(
+    api: TestClient,
+    shop: ShopKeys,
+    clock: Clock,
+    container: SegmenterContainer,
+    machine: tuple[StateMachineRunner, list[Any]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a shop whose customers bought baskets across the scan segments, and no
+    # whole-shop pass allowed in the run
+    _given_a_shop_in_two_time_zones(api, shop, clock)
+    clock.now = datetime(2026, 11, 21, tzinfo=NIGHTLY_AT.tzinfo)
+    _given_baskets(api, shop)
+    clock.now = NIGHTLY_AT
+    runner, calls = machine
+
+    def whole_shop(self: Segments, shop_id: str, now: datetime) -> None:
+        raise AssertionError("finish read the whole shop")
+
+    monkeypatch.setattr(Segments, "rebuild_recommendations", whole_shop)
+
+    # When the template's state machine runs over 4 scan segments
+    runner.execute({"total_segments": SEGMENTS}, NIGHTLY_AT)
+
+    # Then the stored model is the one the whole-shop build makes of the same profiles
+    stored = container.profiles.get_reco_model(shop.shop_id)
+    assert stored == _whole_shop_model(container, shop.shop_id)
+    assert stored["best_sellers"][:4] == ["SERUM-30", "CLEANSER", "TONER", "SHAMPOO"]  # a tie
+    assert stored["co_purchased"]["TONER"] == ["SERUM-30", "CLEANSER", "MASK-7", "SHAMPOO"]
+    assert stored["category_of"]["MASK-7"] == "gift"  # its latest purchase's
+    # And it was summed from more than one child's share
+    shares = [e for e, r in calls if e["step"] == "apply" and r["shops_done"]]
+    assert len(shares) >= 2
+
+
+def test_a_child_redelivered_after_keeping_its_share_counts_it_once(
+    api: TestClient,
+    shop: ShopKeys,
+    clock: Clock,
+    container: SegmenterContainer,
+    machine: tuple[StateMachineRunner, list[Any]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a shop with baskets, and a child that keeps its recommendation share, then
+    # fails before its done marker (so the resumed run does that shop's work again)
+    _given_a_shop_in_two_time_zones(api, shop, clock)
+    clock.now = datetime(2026, 11, 21, tzinfo=NIGHTLY_AT.tzinfo)
+    _given_baskets(api, shop)
+    clock.now = NIGHTLY_AT
+    runner, calls = machine
+    real = S3NightlyRuns.put_json
+    failed: list[str] = []
+
+    def flaky(self: S3NightlyRuns, run: str, name: str, value: Any) -> None:
+        if name.startswith("done/") and not failed:
+            failed.append(name)
+            raise ConnectionError("the done marker was not written")
+        real(self, run, name, value)
+
+    monkeypatch.setattr(S3NightlyRuns, "put_json", flaky)
+
+    # When the nightly fails, is resumed, and the resumed run's apply children are
+    # delivered once more after it finished
+    with pytest.raises(ExecutionFailed):
+        runner.execute({"total_segments": SEGMENTS}, NIGHTLY_AT)
+    assert failed and container.profiles.get_reco_model(shop.shop_id) is None
+    first_run = len(calls)
+    later = datetime(2026, 11, 22, 18, 30, tzinfo=NIGHTLY_AT.tzinfo)
+    runner.execute({"total_segments": SEGMENTS, "resume": NIGHTLY_AT.isoformat()}, later)
+    redone = [r for e, r in calls[first_run:] if e["step"] == "apply"]
+    assert sum(r["shops_done"] for r in redone) == 1
+    for event, _ in [c for c in calls[first_run:] if c[0]["step"] in ("apply", "finish")]:
+        nightly.handler(event, None)
+
+    # Then the model is the whole-shop build's: the redone child's share replaced its
+    # first one, nothing counted twice
+    assert container.profiles.get_reco_model(shop.shop_id) == _whole_shop_model(
+        container, shop.shop_id
+    )
+
+
+def test_a_run_whose_children_kept_no_shares_builds_the_model_from_the_profiles(
+    api: TestClient,
+    shop: ShopKeys,
+    clock: Clock,
+    container: SegmenterContainer,
+    machine: tuple[StateMachineRunner, list[Any]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a shop with baskets, and a run whose done markers were written before the
+    # children kept recommendation shares (one begun before this version was deployed)
+    _given_a_shop_in_two_time_zones(api, shop, clock)
+    clock.now = datetime(2026, 11, 21, tzinfo=NIGHTLY_AT.tzinfo)
+    _given_baskets(api, shop)
+    clock.now = NIGHTLY_AT
+    runner, _ = machine
+    real = S3NightlyRuns.get_arrays
+
+    def without_shares(self: S3NightlyRuns, run: str, name: str) -> Any:
+        return None if name.startswith("reco/") else real(self, run, name)
+
+    monkeypatch.setattr(S3NightlyRuns, "get_arrays", without_shares)
+
+    # When the state machine runs
+    runner.execute({"total_segments": SEGMENTS}, NIGHTLY_AT)
+
+    # Then finish built the model in one pass over the profiles: the same model
+    assert container.profiles.get_reco_model(shop.shop_id) == _whole_shop_model(
+        container, shop.shop_id
+    )

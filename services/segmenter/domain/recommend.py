@@ -9,15 +9,18 @@ category or tag they said they dislike.
 
 from __future__ import annotations
 
+import heapq
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 from segmenter.domain.model import Profile
 
 BEST_SELLER_WINDOW = timedelta(days=90)
 TOP_PER_LIST = 20
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 
 
 @dataclass(frozen=True)
@@ -27,36 +30,69 @@ class Recommendation:
     score: float
 
 
-def build_model(profiles: Iterable[Profile], now: datetime) -> dict[str, object]:
-    """The nightly model, small enough to store in one item."""
+@dataclass
+class PurchaseCounts:
+    """What the model is built from, additive over customers (each customer counted by
+    one part): units sold per SKU and per category and SKU in the best-seller window,
+    customers who bought both of two SKUs, and each SKU's category as of its latest
+    purchase (epoch microseconds, category: the larger wins). A nightly fan-out child
+    counts its scan segment's customers; the parts summed are the whole shop's."""
+
+    sold: Counter[str] = field(default_factory=Counter)
+    by_category: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
+    pairs: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
+    category_of: dict[str, tuple[int, str]] = field(default_factory=dict)
+
+
+def count_purchases(profiles: Iterable[Profile], now: datetime) -> PurchaseCounts:
+    """The counts of `profiles`' kept purchase lines (a line with no SKU counts nowhere)."""
     since = now - BEST_SELLER_WINDOW
-    sold: Counter[str] = Counter()
-    by_category: dict[str, Counter[str]] = defaultdict(Counter)
-    category_of: dict[str, str] = {}
-    pairs: dict[str, Counter[str]] = defaultdict(Counter)
+    counts = PurchaseCounts()
     for profile in profiles:
-        bought = {a.sku for a in profile.activities if a.kind == "bought" and a.sku}
+        bought: set[str] = set()
         for a in profile.activities:
             if a.kind != "bought" or not a.sku:
                 continue
+            bought.add(a.sku)
             if a.category:
-                category_of[a.sku] = a.category
+                seen = ((a.at - _EPOCH) // _MICROSECOND, a.category)
+                held = counts.category_of.get(a.sku)
+                if held is None or seen > held:
+                    counts.category_of[a.sku] = seen
             if a.at >= since:
-                sold[a.sku] += a.quantity
+                counts.sold[a.sku] += a.quantity
                 if a.category:
-                    by_category[a.category][a.sku] += a.quantity
+                    counts.by_category[a.category][a.sku] += a.quantity
         for sku in bought:
             for other in bought - {sku}:
-                pairs[sku][other] += 1
+                counts.pairs[sku][other] += 1
+    return counts
+
+
+def model_of(counts: PurchaseCounts, now: datetime) -> dict[str, object]:
+    """The stored model: each list the top `TOP_PER_LIST` by count, a tie by SKU (so the
+    model does not depend on the order customers were read in)."""
     return {
-        "best_sellers": [s for s, _ in sold.most_common(TOP_PER_LIST)],
-        "by_category": {
-            c: [s for s, _ in n.most_common(TOP_PER_LIST)] for c, n in by_category.items()
-        },
-        "co_purchased": {s: [o for o, _ in n.most_common(TOP_PER_LIST)] for s, n in pairs.items()},
-        "category_of": category_of,
+        "best_sellers": _top(counts.sold),
+        "by_category": {c: _top(n) for c, n in counts.by_category.items()},
+        "co_purchased": {s: _top(n) for s, n in counts.pairs.items()},
+        "category_of": {s: c for s, (_, c) in counts.category_of.items()},
         "built_at": now.isoformat(),
     }
+
+
+def build_model(profiles: Iterable[Profile], now: datetime) -> dict[str, object]:
+    """The nightly model in one pass over the shop's profiles, small enough to store in
+    one item (the fan-out builds it from its children's counts: `reco_parts`)."""
+    return model_of(count_purchases(profiles, now), now)
+
+
+def _top(counts: Mapping[str, int]) -> list[str]:
+    return [s for s, _ in heapq.nsmallest(TOP_PER_LIST, counts.items(), key=_by_count)]
+
+
+def _by_count(entry: tuple[str, int]) -> tuple[int, str]:
+    return -entry[1], entry[0]
 
 
 def recommend(

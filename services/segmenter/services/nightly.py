@@ -9,15 +9,18 @@ each a call of the NightlyFunction.
 4. `apply` (one child per segment): the segment's profiles read as columns straight
    from the items (`segments.stored`: no profile object per customer), scored against
    their shop's pools, every segment evaluated column-wise, entries and exits published
-   and written in the single-Lambda recompute's redo-safe order (`Segments.apply_stored`).
-5. `finish`: each shop's counts summed over the children and stored, recommendations
-   rebuilt.
+   and written in the single-Lambda recompute's redo-safe order (`Segments.apply_stored`);
+   the segment's share of the recommendation counts (`reco_parts.part_of`, column-wise)
+   kept in the run's files.
+5. `finish`: each shop's counts summed over the children and stored, its
+   recommendation model built from the children's shares (`reco_parts.merged`: no
+   whole-shop read).
 
 Resumable: each child's work is recorded in the run's files (a pool share per segment, a
-done marker per segment and shop) and a rerun of the run skips what is recorded, so a
-new execution started with `{"resume": <the failed run's start>}` redoes only the
-children (and shops) that failed, and a shop's
-members are counted once. A shop that fails in a child does not stop the child's other
+recommendation share and a done marker per segment and shop) and a rerun of the run
+skips what is recorded, so a new execution started with `{"resume": <the failed run's
+start>}` redoes only the children (and shops) that failed, and a shop's members and
+purchases are counted once. A shop that fails in a child does not stop the child's other
 shops; the child fails at its end, `finish` stores no counts for that shop and names it.
 """
 
@@ -113,6 +116,7 @@ class NightlyFanout:
         re-evaluated, shop by shop; a shop already done in this run (a redrive) is
         skipped. A shop with a segment the columnar engine cannot run reads the segment's
         profiles instead (one more scan, then per customer for that rule)."""
+        from segmenter.domain.reco_parts import part_of
         from segmenter.domain.segments.batch import supports
 
         pools = self._runs.get_arrays(run, "pools")
@@ -143,6 +147,8 @@ class NightlyFanout:
                         shop_id, profiles[shop_id], scores, compiled, now
                     )
                 result = {**applied.summary.as_dict(), "counts": applied.counts}
+                share = part_of(by_shop[shop_id].table.activities, now)
+                self._runs.put_arrays(run, f"reco/{segment}/{shop_id}", share)  # before done
             except Exception as err:
                 _log.error(
                     "nightly child failed for a shop",
@@ -163,8 +169,8 @@ class NightlyFanout:
 
     def finish(self, run: str, now: datetime, total: int) -> dict[str, Any]:
         """Each shop whose every child is done: its counts summed and stored, its
-        recommendations rebuilt. A shop a child failed is named, its counts left as
-        they were (a redrive finishes it)."""
+        recommendation model built from the children's shares. A shop a child failed is
+        named, its counts and model left as they were (a redrive finishes it)."""
         plan = self._runs.get_json(run, "plan") or {"shops": []}
         holders: dict[str, list[int]] = {shop: [] for shop in plan["shops"]}
         for segment in range(total):
@@ -180,7 +186,7 @@ class NightlyFanout:
                 continue
             summary = _summed([p for p in parts if p is not None])
             self._segments.put_counts(shop_id, summary.pop("counts"))
-            self._segments.rebuild_recommendations(shop_id, now)
+            self._store_model(run, now, shop_id, segments)
             shops[shop_id] = summary
         if failed:
             raise ChildFailed(
@@ -194,6 +200,19 @@ class NightlyFanout:
             "shops_failed": len(failed),
             "failed": failed,
         }
+
+    def _store_model(self, run: str, now: datetime, shop_id: str, segments: list[int]) -> None:
+        """The shop's model from its children's shares; from its profiles in one pass
+        if a share is missing (a run its done markers began before shares were kept)."""
+        from segmenter.domain.reco_parts import merged
+        from segmenter.domain.recommend import model_of
+
+        shares = [self._runs.get_arrays(run, f"reco/{k}/{shop_id}") for k in segments]
+        if any(s is None for s in shares):
+            self._segments.rebuild_recommendations(shop_id, now)
+            return
+        model = model_of(merged([s for s in shares if s is not None]), now)
+        self._segments.store_recommendations(shop_id, model)
 
 
 def _names(values: Sequence[str]) -> Any:

@@ -409,6 +409,10 @@ class Segments:
         model = build_model(self._profiles.iter_profiles(shop_id, now), now)
         self._products.put_reco_model(shop_id, model)
 
+    def store_recommendations(self, shop_id: str, model: dict[str, object]) -> None:
+        """A model the nightly fan-out built from its children's counts."""
+        self._products.put_reco_model(shop_id, model)
+
     def refresh_after_clv(self, shop_id: str, now: datetime) -> RecomputeSummary | None:
         """After the analytics pass stored new CLV scores: recompute the shop's segments if
         one of them reads a CLV field (p_alive & co.), so "churn risk" follows tonight's

@@ -186,6 +186,8 @@ class ActivityTable:
     at: Int64s
     skus: StringColumn
     categories: StringColumn
+    quantities: Int64s | None = None
+    """Units per line (the recommendation counts read them; the rules do not)."""
 
     @classmethod
     def from_facts(cls, facts: Sequence[CustomerFacts]) -> ActivityTable:
@@ -197,6 +199,7 @@ class ActivityTable:
             at=np.asarray([epoch_micros(a.at) for _, a in flat], dtype=np.int64),
             skus=StringColumn.from_values(a.sku for _, a in flat),
             categories=StringColumn.from_values(a.category for _, a in flat),
+            quantities=np.asarray([a.quantity for _, a in flat], dtype=np.int64),
         )
 
 

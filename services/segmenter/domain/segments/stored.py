@@ -301,6 +301,7 @@ class StoredColumns:
             at=at[chosen],
             skus=StringColumn.from_values(skus),
             categories=StringColumn.from_values(categories),
+            quantities=np.asarray(self.activity_quantity, dtype=np.int64)[chosen],
         )
 
     def _newest_only(
