@@ -105,12 +105,13 @@ COUNTS: dict[str, Count] = {
     "send_ms": Count(30.0, "assumed: one delivery's share of a campaign batch at 512 MB"),
     "tick_ms": Count(100.0, "assumed: one dispatcher tick at 512 MB"),
     "nightly_ms_per_profile": Count(
-        0.184,
-        "2026-12-04, `python bench/nightly_fanout.py` (1,000,000 profiles; README, "
-        "Reliability: Scale): 183.6 Lambda-seconds summed over the fan-out's calls of "
-        "NightlyFunction (3008 MB), wall time on the shared 2-core machine (load 4-7 during "
-        "the fan-out), the seeding frozen out of the collector. At 100,000 under load 9.6: "
-        "0.534 ms; 0.742 ms before the freeze",
+        0.173,
+        "2026-12-04, `python bench/nightly_fanout.py --single-customers 20000` (1,000,000 "
+        "profiles; README, Reliability: Scale): 173.2 Lambda-seconds summed over the "
+        "fan-out's calls of NightlyFunction (3008 MB), the recommendation model's shares "
+        "included, wall time on the shared 2-core machine (load 6.6 to 3.2), the seeding "
+        "frozen out of the collector. Before the model was in the fan-out: 0.184 ms; at "
+        "100,000 under load 9.6: 0.534 ms; 0.742 ms before the freeze",
     ),
     "analytics_ms_per_profile": Count(
         0.174,

@@ -41,7 +41,7 @@ def test_a_small_shop_costs_the_hand_computed_figure() -> None:
     #   invocations: 2 x 100 + 2 x 700 + 1,000 message.sent = 2,600
     #   nightly invocations: 30 x (Plan, Pools, Finish + 16 Rank + 16 Apply + analytics) = 1,080
     #   GB-s: (100 + 2,600) x 0.04 s x 0.5 + 1,000 x 0.03 x 0.5 + 43,200 x 0.1 x 0.5
-    #         + 30 x 1,000 x 0.000184 x 3008/1024 + 30 x 1,000 x 0.000174 x 10240/1024
+    #         + 30 x 1,000 x 0.000173 x 3008/1024 + 30 x 1,000 x 0.000174 x 10240/1024
     #   state transitions: 30 x (5 top-level + 2 maps x 16 children x 2) = 2,070
     expected = {
         "dynamodb_write_request_unit": 11_800,
@@ -50,7 +50,7 @@ def test_a_small_shop_costs_the_hand_computed_figure() -> None:
         "dynamodb_pitr_gb_month": 6_400 / 1024**2,
         "eventbridge_custom_event": 100 + 700 + 1_000,
         "lambda_request": 100 + 2_600 + 43_200 + 1_080,
-        "lambda_arm_gb_second": 2_297.415,
+        "lambda_arm_gb_second": 2_296.445625,
         "api_gateway_http_request": 100,
         "ses_email": 900,
         "sns_sms_japan": 100,
@@ -62,10 +62,10 @@ def test_a_small_shop_costs_the_hand_computed_figure() -> None:
     assert {k: line.quantity for k, line in lines.items()} == pytest.approx(expected)
     # And the month is 7.70 USD (7.45 of it the SMS), worked out by hand from the prices:
     # 11,800 x 0.715e-6 + 362,100 x 0.1425e-6 + 6,400 KB x (0.285 + 0.228) per GB
-    # + 1,800 x 1e-6 + 46,980 x 0.2e-6 + 2,297.415 x 0.0000133334 + 100 x 1.29e-6
+    # + 1,800 x 1e-6 + 46,980 x 0.2e-6 + 2,296.45 x 0.0000133334 + 100 x 1.29e-6
     # + 900 x 0.0001 + 100 x 0.0745 + 340 KB x 0.025 per GB + 600 x 4.7e-6 + 3,000 x 3.7e-7
     # + 2,070 x 0.025e-3
-    assert total(list(lines.values())) == pytest.approx(7.700813, abs=1e-6)
+    assert total(list(lines.values())) == pytest.approx(7.700800, abs=1e-6)
     # And every line is in the total, the nightly's state machine too
     assert all(line.in_total for line in lines.values())
 
