@@ -989,6 +989,7 @@ def test_a_drilled_down_cell_is_saved_and_put_into_a_journey(stack: Stack, brows
     console.go(f"#/rfm/{r_score}/{f_score}", "rfm")
     page.click("#save-segment")
     page.wait_for_selector("#save-status.ok, #save-status.error")
+    stack.cloud.deliver("SegmenterEventsFunction")  # the new segment counted
     _to_messenger(stack)  # the bus brings the segment's members to the messenger
     page.wait_for_selector("#enrol-journey")
     assert page.locator("#enrol-journey option").all_inner_texts() == ["Win-back"]
