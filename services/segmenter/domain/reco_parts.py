@@ -115,28 +115,12 @@ def merged(parts: Sequence[Arrays]) -> PurchaseCounts:
         joined("cat_cat", categories, "categories") * width + joined("cat_sku", names, "skus"),
         column("cat_n"),
     )
-    by_category: defaultdict[str, Counter[str]] = defaultdict(Counter)
-    for c, s, n in zip(
-        categories[cat_key // width].tolist(),
-        names[cat_key % width].tolist(),
-        cat_n.tolist(),
-        strict=True,
-    ):
-        by_category[c][s] = n
-    counts.by_category = by_category
+    counts.by_category = _nested(categories[cat_key // width], names[cat_key % width], cat_n)
     pair_key, pair_n = _summed(
         joined("pair_a", names, "skus") * width + joined("pair_b", names, "skus"),
         column("pair_n"),
     )
-    pairs: defaultdict[str, Counter[str]] = defaultdict(Counter)
-    for a, b, n in zip(
-        names[pair_key // width].tolist(),
-        names[pair_key % width].tolist(),
-        pair_n.tolist(),
-        strict=True,
-    ):
-        pairs[a][b] = n
-    counts.pairs = pairs
+    counts.pairs = _nested(names[pair_key // width], names[pair_key % width], pair_n)
     of_cat = joined("of_cat", categories, "categories")
     of_sku, of_at, of_cat = _latest(
         joined("of_sku", names, "skus"), column("of_at"), of_cat, np.arange(len(categories))
@@ -185,3 +169,13 @@ def _pairs(rows: Int64s, sku: Int64s) -> tuple[Int64s, Int64s]:
     right = np.repeat(start_of, size_of) + offset
     distinct = left != right
     return item[left[distinct]], item[right[distinct]]
+
+
+def _nested(
+    outer: NDArray[np.str_], inner: NDArray[np.str_], n: Int64s
+) -> defaultdict[str, Counter[str]]:
+    """Summed counts keyed by (outer, inner) as the whole-shop model keeps them."""
+    nested: defaultdict[str, Counter[str]] = defaultdict(Counter)
+    for o, i, k in zip(outer.tolist(), inner.tolist(), n.tolist(), strict=True):
+        nested[o][i] = k
+    return nested
