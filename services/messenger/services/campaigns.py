@@ -66,11 +66,30 @@ class ResultFilter:
 
 @dataclass(frozen=True)
 class ResultCustomers:
+    """One page of the people behind one count of a campaign's results; the properties
+    are the names its body reads (`CustomersPage.of`)."""
+
     campaign: Campaign
     who: ResultFilter
     count: int
     customer_ids: list[str]
     next_after: str | None
+
+    @property
+    def campaign_id(self) -> str:
+        return self.campaign.campaign_id
+
+    @property
+    def metric(self) -> str:
+        return self.who.metric
+
+    @property
+    def variant(self) -> str | None:
+        return self.who.variant
+
+    @property
+    def rank(self) -> str | None:
+        return self.who.rank
 
 
 @dataclass

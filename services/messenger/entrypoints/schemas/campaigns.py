@@ -11,17 +11,17 @@ from pydantic import BeforeValidator, Field
 from messenger.domain.model import TOPIC
 from messenger.entrypoints.schemas.common import (
     ID_PATTERN,
+    CustomersPage,
     In,
     Out,
     in_units_of,
     plain,
 )
-from shared.http.paging import encode_cursor
 from shared.http.types import Schema, Timestamp
 
 if TYPE_CHECKING:  # the domain types a body converts to or from: loaded on first use
     from messenger.domain.campaign import Campaign
-    from messenger.services.campaigns import CampaignResults, ResultCustomers
+    from messenger.services.campaigns import CampaignResults
 
 
 class VariantIn(In):
@@ -132,25 +132,10 @@ ResultRank = Literal["loyal", "semi_loyal", "general", "dormant", "unranked"]
 """`campaign.RANKS` and `NO_RANK`, written out likewise."""
 
 
-class CampaignCustomersPublic(Schema):
+class CampaignCustomersPublic(CustomersPage):
     """The customers behind one count of a campaign's results (one page of them)."""
 
     campaign_id: str
     metric: str
     variant: str | None
     rank: str | None
-    count: int
-    customer_ids: list[str]
-    next_cursor: str | None
-
-    @classmethod
-    def of(cls, found: ResultCustomers) -> CampaignCustomersPublic:
-        return cls(
-            campaign_id=found.campaign.campaign_id,
-            metric=found.who.metric,
-            variant=found.who.variant,
-            rank=found.who.rank,
-            count=found.count,
-            customer_ids=found.customer_ids,
-            next_cursor=encode_cursor(found.next_after) if found.next_after else None,
-        )

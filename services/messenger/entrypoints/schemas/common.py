@@ -1,15 +1,17 @@
 """What every group's bodies share: the base models (`In` refuses unknown fields, `Out`
-reads a domain record), id and topic patterns, local times, durations in units."""
+reads a domain record, `CustomersPage` is a drill-down's page), id and topic patterns,
+local times, durations in units."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import asdict, is_dataclass
 from datetime import time, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol, Self
 
 from pydantic import BeforeValidator, ConfigDict, WithJsonSchema
 
+from shared.http.paging import encode_cursor
 from shared.http.types import Schema
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
@@ -50,6 +52,35 @@ class Out(Schema):
     and the OpenAPI keep the field's own name."""
 
     model_config = ConfigDict(from_attributes=True, populate_by_name=True)
+
+
+class Listed(Protocol):
+    """A service's page of the customers behind a count."""
+
+    @property
+    def count(self) -> int: ...
+    @property
+    def customer_ids(self) -> list[str]: ...
+    @property
+    def next_after(self) -> str | None: ...
+
+
+class CustomersPage(Schema):
+    """One page of the customers behind a count, the shape of every drill-down (as the
+    segmenter's analytics cells share one): how many in all, this page's ids and the next
+    page's cursor. A drill-down's body only adds the fields naming its count; `of` fills
+    them by name from the service's page, so no drill-down writes its own mapper."""
+
+    count: int
+    """The customers listed (every page)."""
+    customer_ids: list[str]
+    next_cursor: str | None
+
+    @classmethod
+    def of(cls, found: Listed) -> Self:
+        named = {name: getattr(found, name) for name in cls.model_fields if name != "next_cursor"}
+        after = found.next_after
+        return cls(**named, next_cursor=encode_cursor(after) if after else None)
 
 
 def plain(value: object) -> object:

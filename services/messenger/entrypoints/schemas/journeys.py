@@ -7,15 +7,13 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BeforeValidator, ConfigDict, Field
 
-from messenger.entrypoints.schemas.common import In, Out
-from shared.http.paging import encode_cursor
+from messenger.entrypoints.schemas.common import CustomersPage, In, Out
 from shared.http.types import Schema
 
 if TYPE_CHECKING:  # the domain types a body converts to or from: loaded on first use
     from messenger.domain.journeys.builtins import BuiltinJourney
     from messenger.domain.journeys.definition import Journey
     from messenger.domain.journeys.records import JourneyHead
-    from messenger.services.journeys.stats import JourneyCustomers
 
 
 class JourneyPublic(Schema):
@@ -163,31 +161,14 @@ JourneyMetric = Literal[
 """`journeys.people.METRICS`, written out for the query's schema (a test keeps them equal)."""
 
 
-class JourneyCustomersPublic(Schema):
+class JourneyCustomersPublic(CustomersPage):
     """The customers behind one count of a journey's stats (one page of them)."""
 
     journey_id: str
     step: str | None
     metric: str
-    count: int
-    """The customers listed (every page)."""
     times: int
     """How often they are counted (more than `count` if one went through twice)."""
     stats: int
     """The number the stats show: more than `times` only by enrolments counted before
     each enrolment kept who it was (they cannot be listed)."""
-    customer_ids: list[str]
-    next_cursor: str | None
-
-    @classmethod
-    def of(cls, found: JourneyCustomers) -> JourneyCustomersPublic:
-        return cls(
-            journey_id=found.journey_id,
-            step=found.step,
-            metric=found.metric,
-            count=found.count,
-            times=found.times,
-            stats=found.stats,
-            customer_ids=found.customer_ids,
-            next_cursor=encode_cursor(found.next_after) if found.next_after else None,
-        )

@@ -11,17 +11,16 @@ from pydantic import AliasPath, Field
 
 from messenger.domain.model import TOPIC
 from messenger.entrypoints.schemas.common import (
+    CustomersPage,
     In,
     Out,
 )
-from shared.http.paging import encode_cursor
 from shared.http.types import Schema
 
 if TYPE_CHECKING:  # the domain types a body converts to or from: loaded on first use
     from messenger.services.due import Redriven
     from messenger.services.rendering import ChannelPreview
     from messenger.services.sending import SendRequest
-    from messenger.services.week import WeekCustomers
 
 
 @dataclass(frozen=True)
@@ -150,29 +149,13 @@ WeekMetric = Literal["sent", "opened", "clicked", "converted"]
 """`week.WEEK_METRICS`, written out for the query's schema (a test keeps them equal)."""
 
 
-class WeekCustomersPublic(Schema):
+class WeekCustomersPublic(CustomersPage):
     """The customers behind one of the overview's week tiles (one page of them)."""
 
     week: date
     metric: str
-    count: int
-    """The customers listed (every page)."""
     times: int
     """How many of the tile's messages they account for (one mailed twice, twice)."""
     messages: int
     """The tile's number (messages, not people): more than `times` only by journey
     messages counted before enrolments kept who they were (they cannot be listed)."""
-    customer_ids: list[str]
-    next_cursor: str | None
-
-    @classmethod
-    def of(cls, found: WeekCustomers) -> WeekCustomersPublic:
-        return cls(
-            week=found.week,
-            metric=found.metric,
-            count=found.count,
-            times=found.times,
-            messages=found.messages,
-            customer_ids=found.customer_ids,
-            next_cursor=encode_cursor(found.next_after) if found.next_after else None,
-        )
