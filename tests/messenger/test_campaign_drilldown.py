@@ -5,12 +5,11 @@ counts, checked against what the test itself sent, opened, clicked and bought.""
 from __future__ import annotations
 
 from datetime import timedelta
-from email import message_from_string, policy
-from email.message import EmailMessage
 from typing import Any
 
 from messenger.domain.campaign import NO_RANK, RANKS, RESULT_METRICS
 from messenger.entrypoints.schemas import ResultMetric, ResultRank
+from tests.messenger.drilldown import every_page, mail_of, names_what_is_wrong
 from tests.messenger.test_campaigns import CampaignWorld, _ab_messages, _mail_only, cw
 
 __all__ = ["cw"]  # the campaigns world fixture, shared
@@ -20,36 +19,19 @@ RANK_OF = {"c-1": "loyal", "c-2": "loyal", "c-3": "general", "c-5": "general"}
 OPENED = {"c-1", "c-3", "c-5"}
 CLICKED = {"c-3", "c-6"}
 BOUGHT = {"c-6"}
+URL = "/v1/campaigns/spring/customers"
 
 
 def _mail_of(raw: str) -> tuple[str, str, str]:
     """(customer, variant, html) of one sent mail, from its MIME alone."""
-    mime = message_from_string(raw, policy=policy.default)
-    assert isinstance(mime, EmailMessage)
-    body = mime.get_body(preferencelist=("html",))
-    assert body is not None
-    customer = str(mime["To"]).split("@")[0]
-    return customer, SUBJECTS[str(mime["Subject"])], str(body.get_content())
+    mime, customer, html = mail_of(raw)
+    return customer, SUBJECTS[str(mime["Subject"])], html
 
 
 def _customers(cw: CampaignWorld, **params: Any) -> tuple[int, list[str]]:
     """Every page of one drill-down (two ids a page): its count and all its ids."""
-    ids: list[str] = []
-    cursor: str | None = None
-    counts = set()
-    while True:
-        query = {**params, "limit": 2, **({"cursor": cursor} if cursor else {})}
-        r = cw.http.get("/v1/campaigns/spring/customers", params=query, headers=cw.auth)
-        assert r.status_code == 200, r.text
-        body = r.json()
-        assert len(body["customer_ids"]) <= 2
-        counts.add(body["count"])
-        ids += body["customer_ids"]
-        cursor = body["next_cursor"]
-        if cursor is None:
-            break
-    assert len(counts) == 1 and len(ids) == len(set(ids))
-    return counts.pop(), ids
+    numbers, ids = every_page(cw.http, URL, cw.auth, ("count",), 2, **params)
+    return numbers["count"], ids
 
 
 def test_every_count_of_the_results_lists_exactly_its_customers(cw: CampaignWorld) -> None:
@@ -138,23 +120,24 @@ def test_a_drill_down_names_what_is_wrong(cw: CampaignWorld) -> None:
     _ab_messages(cw)
     cw.campaign(variants=[{"name": "A", "message_id": "spring-a"}])
     cw.tick()
-    url = "/v1/campaigns/spring/customers"
     # When the drill-down is asked with a bad parameter, Then a 422 names it
-    for params, field in (
-        ({"metric": "likes"}, "metric"),
-        ({"variant": "Z"}, "variant"),
-        ({"rank": "vip"}, "rank"),
-        ({"limit": 0}, "limit"),
-        ({"cursor": "not-a-cursor"}, "cursor"),
-    ):
-        r = cw.http.get(url, params=params, headers=cw.auth)
-        assert r.status_code == 422, (params, r.text)
-        assert field in {f["field"] for f in r.json()["error"]["fields"]}, r.text
+    names_what_is_wrong(
+        cw.http,
+        URL,
+        cw.auth,
+        (
+            ({"metric": "likes"}, "metric"),
+            ({"variant": "Z"}, "variant"),
+            ({"rank": "vip"}, "rank"),
+            ({"limit": 0}, "limit"),
+            ({"cursor": "not-a-cursor"}, "cursor"),
+        ),
+    )
     # And an unknown campaign is a 404 naming it
     r = cw.http.get("/v1/campaigns/nope/customers", headers=cw.auth)
     assert r.status_code == 404 and r.json()["error"]["fields"][0]["field"] == "campaign_id"
     # And with good ones, the one recipient
-    r = cw.http.get(url, params={"metric": "sent", "variant": "A"}, headers=cw.auth)
+    r = cw.http.get(URL, params={"metric": "sent", "variant": "A"}, headers=cw.auth)
     assert r.json()["customer_ids"] == ["c-1"] and r.json()["next_cursor"] is None
 
 

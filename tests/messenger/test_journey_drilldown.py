@@ -5,76 +5,35 @@ mail that left: every count of the stats lists exactly its people."""
 
 from __future__ import annotations
 
-from email import message_from_string, policy
 from typing import Any
-
-import pytest
 
 from messenger.domain.journeys.people import METRICS
 from messenger.entrypoints import events as messenger_events
 from messenger.entrypoints.schemas import JourneyMetric
-from shared.contracts import details
-from shared.contracts.envelope import EventEnvelope
-from tests.conftest import Cloud, ShopKeys
+from tests.conftest import Cloud
+from tests.messenger.drilldown import (
+    engaged,
+    every_page,
+    names_what_is_wrong,
+    recipients,
+    world,
+)
 from tests.messenger.fakes import RecordingPublisher
-from tests.messenger.journey_world import JourneyWorld, post_purchase, step_mails_world
+from tests.messenger.journey_world import JourneyWorld
+
+__all__ = ["world"]  # the drilled journey's world fixture, shared
 
 PEOPLE = [f"p-{i:02d}" for i in range(20)]
 BUYERS = PEOPLE[::4]
 OPENERS = PEOPLE[1::3]
-
-
-@pytest.fixture
-def world(cloud: Cloud, shop: ShopKeys) -> JourneyWorld:
-    w = step_mails_world(cloud, shop)
-    w.journey(post_purchase(journey_id="drill", holdout_percent=50, exit_events=[]))
-    return w
+URL = "/v1/journeys/drill/customers"
 
 
 def _customers(world: JourneyWorld, **params: Any) -> tuple[int, int, int, list[str]]:
     """Every page of one drill-down (three ids a page): count, times, the stats' number
     and all its ids."""
-    ids: list[str] = []
-    cursor: str | None = None
-    seen = set()
-    while True:
-        query = {**params, "limit": 3, **({"cursor": cursor} if cursor else {})}
-        r = world.http.get("/v1/journeys/drill/customers", params=query, headers=world.auth)
-        assert r.status_code == 200, r.text
-        body = r.json()
-        seen.add((body["count"], body["times"], body["stats"]))
-        ids += body["customer_ids"]
-        cursor = body["next_cursor"]
-        if cursor is None:
-            break
-    assert len(seen) == 1 and len(ids) == len(set(ids))
-    count, times, stats = seen.pop()
-    return count, times, stats, ids
-
-
-def _recipients(world: JourneyWorld, step: str) -> set[str]:
-    """Who a step's mail went to, read from the mail that left (its subject names it)."""
-    out = set()
-    for m in world.cloud.sent_mail():
-        mime = message_from_string(m.raw_data, policy=policy.default)
-        if str(mime["Subject"]).startswith(f"step-{step.removeprefix('mail-')}:"):
-            out.add(str(mime["To"]).split("@")[0])
-    return out
-
-
-def _engaged(world: JourneyWorld, kind: str, sent: EventEnvelope) -> dict[str, Any]:
-    envelope = EventEnvelope(
-        id=f"{kind}-{sent.id}",
-        shop="acme",
-        type=kind,
-        time=world.clock.now,
-        detail=details.MessageEngaged(
-            delivery_id=sent.detail["delivery_id"],
-            customer_id=sent.detail["customer_id"],
-            channel="email",
-        ).model_dump(mode="json"),
-    )
-    return messenger_events.handler({"detail": envelope.model_dump(mode="json")}, None)
+    numbers, ids = every_page(world.http, URL, world.auth, ("count", "times", "stats"), 3, **params)
+    return numbers["count"], numbers["times"], numbers["stats"], ids
 
 
 def test_every_count_of_a_journey_lists_exactly_its_customers(world: JourneyWorld) -> None:
@@ -94,14 +53,14 @@ def test_every_count_of_a_journey_lists_exactly_its_customers(world: JourneyWorl
         if envelope.detail["trigger"].endswith(":mail-1") and (
             envelope.detail["customer_id"] in OPENERS
         ):
-            _engaged(world, "message.opened", envelope)
+            engaged(world, "message.opened", envelope)
     # And every fourth of them ordering again (the journey's goal)
     for p in BUYERS:
         world.order(f"o2-{p}", customer_id=p, n=2)
 
     # When every count of the stats is drilled into, page by page
     stats = world.stats("drill")
-    treated = _recipients(world, "mail-1")
+    treated = recipients(world, "mail-1")
     held = set(PEOPLE) - treated
     assert 0 < len(held) < len(PEOPLE)  # the draw split them
     want: dict[tuple[str | None, str], set[str]] = {
@@ -113,7 +72,7 @@ def test_every_count_of_a_journey_lists_exactly_its_customers(world: JourneyWorl
         ("mail-1", "sent"): treated,
         ("mail-1", "delivered"): treated,
         ("mail-1", "opened"): set(OPENERS) & treated,
-        ("mail-3", "sent"): _recipients(world, "mail-3"),
+        ("mail-3", "sent"): recipients(world, "mail-3"),
         ("mail-3", "opened"): set(),
         (None, "sent"): treated,  # every step's, summed: both mails
         (None, "opened"): set(OPENERS) & treated,
@@ -177,24 +136,25 @@ def test_a_journey_drill_down_names_what_is_wrong(world: JourneyWorld) -> None:
     # Given a journey one customer entered
     world.order("o-1")
     world.shipped("o-1")
-    url = "/v1/journeys/drill/customers"
     # When asked with a bad parameter, Then a 422 names it
-    for params, field in (
-        ({"metric": "likes"}, "metric"),
-        ({"metric": "entered", "step": "mail-1"}, "metric"),  # a journey's, with one
-        ({"limit": 0}, "limit"),
-        ({"cursor": "nope"}, "cursor"),
-    ):
-        r = world.http.get(url, params=params, headers=world.auth)
-        assert r.status_code == 422, (params, r.text)
-        assert field in {f["field"] for f in r.json()["error"]["fields"]}, r.text
+    names_what_is_wrong(
+        world.http,
+        URL,
+        world.auth,
+        (
+            ({"metric": "likes"}, "metric"),
+            ({"metric": "entered", "step": "mail-1"}, "metric"),  # a journey's, with one
+            ({"limit": 0}, "limit"),
+            ({"cursor": "nope"}, "cursor"),
+        ),
+    )
     # And an unknown journey or step is a 404 naming it
     r = world.http.get("/v1/journeys/nope/customers", headers=world.auth)
     assert r.status_code == 404 and r.json()["error"]["fields"][0]["field"] == "journey_id"
-    r = world.http.get(url, params={"metric": "sent", "step": "mail-99"}, headers=world.auth)
+    r = world.http.get(URL, params={"metric": "sent", "step": "mail-99"}, headers=world.auth)
     assert r.status_code == 404 and r.json()["error"]["fields"][0]["field"] == "step"
     # And with good ones, the one who entered
-    r = world.http.get(url, headers=world.auth)
+    r = world.http.get(URL, headers=world.auth)
     assert r.status_code == 200 and r.json()["customer_ids"] == ["c-1"]
 
 

@@ -6,57 +6,38 @@ bought, and `messages` against the tile's own sources (campaign results, journey
 from __future__ import annotations
 
 from datetime import timedelta
-from email import message_from_string, policy
-from email.message import EmailMessage
 from typing import Any
 
 import httpx
-import pytest
 
 from messenger.domain.week import WEEK_METRICS, week_of
 from messenger.entrypoints import events as messenger_events
 from messenger.entrypoints.schemas import WeekMetric
-from tests.conftest import Cloud, ShopKeys, make_shop
+from tests.conftest import Cloud, make_shop
+from tests.messenger.drilldown import (
+    engaged,
+    every_page,
+    mail_of,
+    names_what_is_wrong,
+    recipients,
+    world,
+)
 from tests.messenger.fakes import RecordingPublisher
-from tests.messenger.journey_world import JourneyWorld, post_purchase, step_mails_world
+from tests.messenger.journey_world import JourneyWorld, post_purchase
 from tests.messenger.test_campaigns import CampaignWorld, _mail_only, cw
-from tests.messenger.test_journey_drilldown import _engaged, _recipients
 
-__all__ = ["cw"]  # the campaigns world fixture, shared
+__all__ = ["cw", "world"]  # the campaigns' and the drilled journey's world fixtures, shared
 
 URL = "/v1/deliveries/customers"
 
 
 def _week(http: httpx.Client, auth: dict[str, str], **params: Any) -> dict[str, Any]:
     """Every page of one tile's drill-down (two ids a page): its numbers and all its ids."""
-    ids: list[str] = []
-    cursor: str | None = None
-    numbers = set()
-    while True:
-        query = {**params, "limit": 2, **({"cursor": cursor} if cursor else {})}
-        r = http.get(URL, params=query, headers=auth)
-        assert r.status_code == 200, r.text
-        body = r.json()
-        assert len(body["customer_ids"]) <= 2
-        numbers.add((body["week"], body["count"], body["times"], body["messages"]))
-        ids += body["customer_ids"]
-        cursor = body["next_cursor"]
-        if cursor is None:
-            break
-    assert len(numbers) == 1 and len(ids) == len(set(ids))
-    week, count, times, messages = numbers.pop()
-    return {"week": week, "count": count, "times": times, "messages": messages, "ids": ids}
+    numbers, ids = every_page(http, URL, auth, ("week", "count", "times", "messages"), 2, **params)
+    return {**numbers, "ids": ids}
 
 
 # ---------------------------------------------------------------- campaigns
-
-
-def _mail_of(raw: str) -> tuple[str, str]:
-    mime = message_from_string(raw, policy=policy.default)
-    assert isinstance(mime, EmailMessage)
-    body = mime.get_body(preferencelist=("html",))
-    assert body is not None
-    return str(mime["To"]).split("@")[0], str(body.get_content())
 
 
 def test_a_week_of_campaigns_lists_who_was_sent_opened_clicked_and_bought(
@@ -80,7 +61,7 @@ def test_a_week_of_campaigns_lists_who_was_sent_opened_clicked_and_bought(
     )
     cw.campaign(variants=[{"name": "A", "message_id": "spring"}], wave_interval_minutes=0)
     cw.tick()
-    mails = dict(_mail_of(m.raw_data) for m in cw.mails())
+    mails = {who: html for _, who, html in (mail_of(m.raw_data) for m in cw.mails())}
     assert sorted(mails) == people
     # And two open it, one more clicks its link (without loading the pixel), one buys
     opened, clicked, bought = {"c-1", "c-2"}, {"c-4"}, "c-4"
@@ -126,18 +107,20 @@ def test_a_week_of_campaigns_lists_who_was_sent_opened_clicked_and_bought(
 
 def test_a_week_drill_down_names_what_is_wrong(cw: CampaignWorld) -> None:
     # Given the shop's key, When asked with a bad parameter, Then a 422 names it
-    for params, field in (
-        ({"metric": "likes"}, "metric"),
-        ({"metric": "delivered"}, "metric"),
-        ({"week": "2026-11-24"}, "week"),  # a Tuesday
-        ({"week": "next"}, "week"),
-        ({"limit": 0}, "limit"),
-        ({"limit": 1001}, "limit"),
-        ({"cursor": "nope"}, "cursor"),
-    ):
-        r = cw.http.get(URL, params=params, headers=cw.auth)
-        assert r.status_code == 422, (params, r.text)
-        assert field in {f["field"] for f in r.json()["error"]["fields"]}, (params, r.text)
+    names_what_is_wrong(
+        cw.http,
+        URL,
+        cw.auth,
+        (
+            ({"metric": "likes"}, "metric"),
+            ({"metric": "delivered"}, "metric"),
+            ({"week": "2026-11-24"}, "week"),  # a Tuesday
+            ({"week": "next"}, "week"),
+            ({"limit": 0}, "limit"),
+            ({"limit": 1001}, "limit"),
+            ({"cursor": "nope"}, "cursor"),
+        ),
+    )
 
 
 def test_the_query_schema_names_every_week_metric_of_the_domain() -> None:
@@ -150,13 +133,6 @@ def test_the_query_schema_names_every_week_metric_of_the_domain() -> None:
 PEOPLE = [f"p-{i:02d}" for i in range(12)]
 BUYERS = PEOPLE[::4]
 OPENERS = PEOPLE[1::3]
-
-
-@pytest.fixture
-def world(cloud: Cloud, shop: ShopKeys) -> JourneyWorld:
-    w = step_mails_world(cloud, shop)
-    w.journey(post_purchase(journey_id="drill", holdout_percent=50, exit_events=[]))
-    return w
 
 
 def test_a_week_of_a_journey_lists_its_people_and_how_often_each_was_counted(
@@ -178,12 +154,12 @@ def test_a_week_of_a_journey_lists_its_people_and_how_often_each_was_counted(
         if envelope.detail["trigger"].endswith(":mail-1") and (
             envelope.detail["customer_id"] in OPENERS
         ):
-            _engaged(world, "message.opened", envelope)
+            engaged(world, "message.opened", envelope)
     # And every fourth of them ordering again that week (the journey's goal)
     for p in BUYERS:
         world.order(f"o2-{p}", customer_id=p, n=2)
-    treated = _recipients(world, "mail-1")
-    assert treated == _recipients(world, "mail-3") and 0 < len(treated) < len(PEOPLE)
+    treated = recipients(world, "mail-1")
+    assert treated == recipients(world, "mail-3") and 0 < len(treated) < len(PEOPLE)
     monday = week_of(world.clock.now)
     tile = next(w for w in world.stats("drill")["weeks"] if w["week"] == monday.isoformat())
 
