@@ -7,6 +7,7 @@ from dataclasses import asdict
 from typing import Any
 
 from feedback import bootstrap as feedback_bootstrap
+from messenger import bootstrap as messenger_bootstrap
 from segmenter import bootstrap as segmenter_bootstrap
 from segmenter.services.backfill import backfill_first_product
 
@@ -24,8 +25,10 @@ def run_backfill(shop_id: str) -> dict[str, dict[str, Any]]:
     feedback = feedback_bootstrap.build()
     skus = feedback.restock.backfill_sku_list(shop_id)
     unindexed, indexed = feedback.adapters.person_records.index_people(shop_id)
+    weeks = messenger_bootstrap.build().week.index_weeks(shop_id)
     return {
         "first_product": {k: v for k, v in asdict(first).items() if k != "shop_id"},
         "restock_skus": {k: v for k, v in asdict(skus).items() if k != "shop_id"},
         "feedback_person_index": {"unindexed": unindexed, "indexed": indexed},
+        "messenger_weeks": weeks,
     }

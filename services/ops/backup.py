@@ -57,6 +57,8 @@ _BY_FIRST_SEGMENT = frozenset(
         "USAGE",
         "STATS",
         "PEOPLE",
+        "WEEK",
+        "WEEKS",
         "PAUSED",
         "CAMPAIGN",
         "TRACK",

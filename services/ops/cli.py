@@ -563,7 +563,9 @@ def backfill(
 ) -> None:
     """Fill what data stored before a field existed lacks: each buyer's first product
     (from their orders), the restock SKU list's counts (from the sign-ups) and the
-    feedback table's person index (which erasure, disclosure and merges read). Safe to
+    feedback table's person index (which erasure, disclosure and merges read), and the
+    messenger's week index (campaigns by week; the first week whose partition is whole,
+    next Monday: the week tiles' drill-down reads earlier weeks the slow way). Safe to
     run again: a second run changes nothing."""
     if local:
         _use_local(state_dir)

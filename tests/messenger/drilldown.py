@@ -1,18 +1,24 @@
 """What the messenger's drill-down tests share (campaign, journey and week customers):
-reading a drill-down page by page, checking its 422s, reading who a mail went to, and
-the journey world they drill into."""
+reading a drill-down page by page, checking its 422s, reading who a mail went to, the
+journey world they drill into, and the backfill that makes the week tiles' partitions
+read."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from datetime import date, timedelta
 from email import message_from_string, policy
 from email.message import EmailMessage
 from typing import Any
 
 import httpx
 import pytest
+from typer.testing import CliRunner
 
+from messenger.domain.week import week_of
 from messenger.entrypoints import events as messenger_events
+from ops.cli import app
+from shared.clock import FixedClock
 from shared.contracts import details
 from shared.contracts.envelope import EventEnvelope
 from tests.conftest import Cloud, ShopKeys
@@ -101,3 +107,20 @@ def world(cloud: Cloud, shop: ShopKeys) -> JourneyWorld:
     w = step_mails_world(cloud, shop)
     w.journey(post_purchase(journey_id="drill", holdout_percent=50, exit_events=[]))
     return w
+
+
+def backfilled(clock: FixedClock, weeks_ago: int = 1) -> date:
+    """`kizuna backfill --shop acme` run `weeks_ago` weeks before `clock` stands (a shop
+    upgraded then): the Monday it marked the first whole week, the one after that run's
+    (from then on the week tiles are read from their partitions)."""
+    now = clock.now
+    clock.now = now - timedelta(days=7 * weeks_ago)
+    try:
+        result = CliRunner().invoke(app, ["backfill", "--shop", "acme"])
+        want = week_of(clock.now) + timedelta(days=7)
+    finally:
+        clock.now = now
+    assert result.exit_code == 0, result.output
+    since = date.fromisoformat(result.output.split("whole_since ")[1].split()[0])
+    assert since == want, (since, want)
+    return since

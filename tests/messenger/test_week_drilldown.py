@@ -9,12 +9,14 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
+import pytest
 
 from messenger.domain.week import WEEK_METRICS, week_of
 from messenger.entrypoints import events as messenger_events
 from messenger.entrypoints.schemas import WeekMetric
 from tests.conftest import Cloud, make_shop
 from tests.messenger.drilldown import (
+    backfilled,
     engaged,
     every_page,
     mail_of,
@@ -40,10 +42,14 @@ def _week(http: httpx.Client, auth: dict[str, str], **params: Any) -> dict[str, 
 # ---------------------------------------------------------------- campaigns
 
 
+@pytest.mark.parametrize("upgraded", [False, True], ids=["read-the-old-way", "partitions"])
 def test_a_week_of_campaigns_lists_who_was_sent_opened_clicked_and_bought(
-    cw: CampaignWorld,
+    cw: CampaignWorld, upgraded: bool
 ) -> None:
-    # Given five members of "vip" and a campaign sent to them this week
+    # Given a shop backfilled last week (its week tiles read from their partitions) or not
+    if upgraded:
+        backfilled(cw.clock)
+    # And five members of "vip" and a campaign sent to them this week
     people = [f"c-{i}" for i in range(1, 6)]
     _mail_only(cw, *people)
     cw.enter("vip", *people)
@@ -135,10 +141,14 @@ BUYERS = PEOPLE[::4]
 OPENERS = PEOPLE[1::3]
 
 
+@pytest.mark.parametrize("upgraded", [False, True], ids=["read-the-old-way", "partitions"])
 def test_a_week_of_a_journey_lists_its_people_and_how_often_each_was_counted(
-    world: JourneyWorld,
+    world: JourneyWorld, upgraded: bool
 ) -> None:
-    # Given twelve first-time buyers entering a journey with a 50 % holdout on a Monday,
+    # Given a shop backfilled last week (its week tiles read from their partitions) or not
+    if upgraded:
+        backfilled(world.clock)
+    # And twelve first-time buyers entering a journey with a 50 % holdout on a Monday,
     # two step mails going out to the treated that week, some of the first ones opened
     recorder = RecordingPublisher()
     world.use(publisher=recorder)
@@ -198,6 +208,21 @@ def test_another_shop_sees_none_of_a_week(world: JourneyWorld, cloud: Cloud) -> 
     assert mine["week"] == found["week"]
 
 
+def _counted(client: Any, page: Any) -> list[str]:
+    """The DynamoDB calls `page()` makes (their operation names, in order)."""
+    calls: list[str] = []
+
+    def count(event_name: str, **_: Any) -> None:
+        calls.append(event_name.rsplit(".", 1)[-1])
+
+    client.meta.events.register("before-call.dynamodb", count)
+    try:
+        page()
+    finally:
+        client.meta.events.unregister("before-call.dynamodb", count)
+    return calls
+
+
 def test_a_week_page_reads_the_weeks_campaigns_records_and_no_other_campaigns(
     cw: CampaignWorld,
 ) -> None:
@@ -208,20 +233,15 @@ def test_a_week_page_reads_the_weeks_campaigns_records_and_no_other_campaigns(
     cw.campaign(variants=[{"name": "A", "message_id": "spring"}], wave_interval_minutes=0)
     cw.tick()
     client = getattr(cw.container.adapters.campaign_repo, "_client")  # noqa: B009
-    calls: list[str] = []
 
-    def count(event_name: str, **_: Any) -> None:
-        calls.append(event_name.rsplit(".", 1)[-1])
-
-    def page() -> int:
+    def page() -> None:
         r = cw.http.get(URL, params={"metric": "sent"}, headers=cw.auth)
         assert r.status_code == 200, r.text
-        return int(r.json()["count"])
+        assert r.json()["count"] == 3
 
-    client.meta.events.register("before-call.dynamodb", count)
-    assert page() == 3
-    one_campaign = list(calls)
-    # When ten more campaigns are scheduled for next week, and the page is read again
+    before = _counted(client, page)
+    # When ten more campaigns are scheduled for next week, and the page is read again,
+    # before the backfill and after it (run last week: this week's partition is whole)
     later = cw.clock.now + timedelta(days=7)
     for n in range(10):
         cw.campaign(
@@ -229,11 +249,102 @@ def test_a_week_page_reads_the_weeks_campaigns_records_and_no_other_campaigns(
             scheduled_at=later.isoformat(),
             variants=[{"name": "A", "message_id": "spring"}],
         )
-    calls.clear()
-    assert page() == 3
-    client.meta.events.unregister("before-call.dynamodb", count)
+    old = _counted(client, page)
+    backfilled(cw.clock)
+    new = _counted(client, page)
 
-    # Then the page costs the same calls: the campaign list (one query page), this week's
-    # campaign's records, the journeys' heads; no other campaign's records are read
-    assert calls == one_campaign
-    assert one_campaign.count("Query") == 3, one_campaign  # (and the key's BatchGetItem)
+    # Then no other campaign's records are read either way, in three Queries: the old way
+    # the campaign list (one query page), this week's campaign's records and the journeys'
+    # heads; from the partitions the week's campaigns, their records and the week's shares
+    # (and the key's BatchGetItem, and the GetItem of the first whole week, either way)
+    assert old == before == new == ["BatchGetItem", "GetItem", "Query", "Query", "Query"]
+
+
+def test_a_week_page_costs_the_same_however_many_journeys_counted_in_it(
+    world: JourneyWorld,
+) -> None:
+    # Given two journeys that mailed four people this week, a page's DynamoDB calls counted
+    world.journey(post_purchase(journey_id="all-in", holdout_percent=0, exit_events=[]))
+    for p in PEOPLE[:4]:
+        world.customer(p)
+        world.order(f"o-{p}", customer_id=p)
+        world.shipped(f"o-{p}", customer_id=p)
+    world.run_for(2)
+    client = getattr(world.container.adapters.campaign_repo, "_client")  # noqa: B009
+
+    def page() -> None:
+        r = world.http.get(URL, params={"metric": "sent", "limit": 2}, headers=world.auth)
+        assert r.status_code == 200, r.text
+        assert r.json()["count"] == 4
+
+    # When a page is read the old way, and from the partitions (the backfill run last week)
+    old = _counted(client, page)
+    backfilled(world.clock)
+    new = _counted(client, page)
+
+    # Then the old way reads the campaign list and the heads, and per journey its
+    # counters and all its people; the partitions one Query of the week's campaigns and
+    # one of its journey shares and totals, whatever the number of journeys
+    assert old.count("Query") == 2 + 2 * 2, old
+    assert new == ["BatchGetItem", "GetItem", "Query", "Query"], new
+
+
+def test_a_week_counted_before_the_backfill_is_read_the_old_way_and_later_weeks_whole(
+    world: JourneyWorld, cloud: Cloud
+) -> None:
+    # Given four people mailed by the journey this week by code that kept no week shares
+    # (the week partition removed, as on a shop upgraded mid-week)
+    for p in PEOPLE[:4]:
+        world.customer(p)
+        world.order(f"o-{p}", customer_id=p)
+        world.shipped(f"o-{p}", customer_id=p)
+    world.run_for(2)
+    monday = week_of(world.clock.now)
+    table = cloud.settings.journeys_table
+    week_pk = {":pk": {"S": f"WEEK#acme#{monday.isoformat()}"}}
+    shares = cloud.dynamodb.query(
+        TableName=table, KeyConditionExpression="pk = :pk", ExpressionAttributeValues=week_pk
+    )["Items"]
+    assert {i["sk"]["S"][:2] for i in shares} == {"P#", "T#"}
+    for item in shares:
+        cloud.dynamodb.delete_item(TableName=table, Key={"pk": item["pk"], "sk": item["sk"]})
+
+    # When the backfill runs this week, and the rest of the week's mails and the next
+    # week's go out
+    since = backfilled(world.clock, weeks_ago=0)
+    world.run_for(8)
+    weeks = {w["week"]: w["sent"] for w in world.stats("drill")["weeks"]}
+
+    # Then this week (before the first whole one) is read the old way: everyone mailed,
+    # as often as the journey counted
+    assert since == monday + timedelta(days=7)
+    this = _week(world.http, world.auth, metric="sent", week=monday.isoformat())
+    treated = recipients(world, "mail-1")
+    assert this["ids"] == sorted(treated) and len(treated) > 0
+    assert this["times"] == this["messages"] == weeks[monday.isoformat()], this
+    # And the next week, from its partition, lists who its mail went to, as often
+    later = _week(world.http, world.auth, metric="sent", week=since.isoformat())
+    assert later["ids"] == sorted(recipients(world, "mail-7")) == sorted(treated)
+    assert later["times"] == later["messages"] == weeks[since.isoformat()] > 0, later
+
+
+def test_the_backfill_lists_a_campaign_made_before_it_under_its_week(cw: CampaignWorld) -> None:
+    # Given a campaign for next week made before the week index (its week entry removed)
+    _mail_only(cw, "c-1", "c-2")
+    cw.enter("vip", "c-1", "c-2")
+    cw.message("spring", email={"subject": "春", "html": "<p>春</p>", "text": "春"}, line=None)
+    later = cw.clock.now + timedelta(days=7)
+    cw.campaign(scheduled_at=later.isoformat(), variants=[{"name": "A", "message_id": "spring"}])
+    table, monday = cw.cloud.settings.messenger_table, week_of(later).isoformat()
+    entry = {"pk": {"S": "SHOP#acme"}, "sk": {"S": f"WEEK#{monday}#CAMPAIGN#spring"}}
+    assert cw.cloud.dynamodb.delete_item(TableName=table, Key=entry, ReturnValues="ALL_OLD")[
+        "Attributes"
+    ]
+    # When the backfill runs this week, and the campaign goes out next week
+    since = backfilled(cw.clock, weeks_ago=0)
+    cw.clock.now = later + timedelta(minutes=1)
+    cw.tick()
+    # Then its week (the first whole one) lists the two it was sent to
+    assert since.isoformat() == monday
+    found = _week(cw.http, cw.auth, metric="sent", week=monday)
+    assert (found["ids"], found["messages"]) == (["c-1", "c-2"], 2)

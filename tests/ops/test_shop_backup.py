@@ -204,7 +204,8 @@ def test_every_key_layout_has_its_owner_and_an_unknown_one_is_refused(
     tmp_path: Path, cloud: Cloud
 ) -> None:
     """Given items of the layouts a loaded shop may not have at that moment (a due send,
-    an open restock release, a tracked delivery, a wish list, a campaign being sent), the
+    an open restock release, a tracked delivery, a wish list, a campaign being sent, a
+    week's share, totals and first whole week), the
     shared suppression and the operational lease and scan claim
     Then each has its shop (or is shared, or nobody's); an unknown layout raises, and
     an export meeting one fails (exit 1) without leaving a file."""
@@ -215,6 +216,9 @@ def test_every_key_layout_has_its_owner_and_an_unknown_one_is_refused(
         ("WANT#acme#SERUM-30", "C#c-1", ""): "acme",
         ("CAMPAIGNS#ACTIVE", "acme#autumn", ""): "acme",
         ("CAL#11-24", "acme#c-1", ""): "acme",
+        ("WEEK#acme#2026-11-23", "P#c-1|drill|e-1", ""): "acme",
+        ("WEEK#acme#2026-11-23", "T#003", ""): "acme",
+        ("WEEKS#acme", "SINCE", ""): "acme",
         ("LINEUSER#U1", "SHOP#acme#CUST#c-1", ""): "acme",
         ("SHOP#acme#COUPON#ABC", "COUPON", ""): "acme",
         ("SUPPRESS#email#ab12", "SUPPRESS", ""): SHARED,

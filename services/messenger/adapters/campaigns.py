@@ -3,6 +3,8 @@ in the messenger table.
 
 - campaign    ``SHOP#<shop>`` / ``CAMPAIGN#<id>``: the definition and its progress (JSON,
               with a version for conditional updates)
+- week        ``SHOP#<shop>`` / ``WEEK#<Monday>#CAMPAIGN#<id>``: the campaigns scheduled in a
+              week (shop time), written with the campaign (the overview's week tile)
 - active      ``CAMPAIGNS#ACTIVE`` / ``<shop>#<id>``: scheduled and running campaigns,
               which the journey-dispatcher tick walks
 - member      ``SEG#<shop>#<segment>`` / ``C#<customer>``: ``member`` and the time of the
@@ -19,7 +21,7 @@ in the messenger table.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +36,7 @@ from messenger.domain.campaign import (
     Variant,
 )
 from messenger.domain.tracking import TrackedDelivery
+from messenger.domain.week import week_of
 from messenger.services.ports import CampaignRepository
 from shared.adapters.dynamodb import (
     Position,
@@ -77,6 +80,11 @@ def campaign_to_json(c: Campaign) -> dict[str, Any]:
         "waves": c.waves,
         "completed_at": c.completed_at.isoformat() if c.completed_at else None,
     }
+
+
+def _week_key(c: Campaign) -> dict[str, Any]:
+    monday = week_of(c.scheduled_at).isoformat()
+    return key(f"SHOP#{c.shop_id}", f"WEEK#{monday}#CAMPAIGN#{c.campaign_id}")
 
 
 def _dt(value: Any) -> datetime | None:
@@ -141,6 +149,7 @@ class DynamoCampaignRepository(CampaignRepository):
                             "Item": key(ACTIVE_PK, f"{campaign.shop_id}#{campaign.campaign_id}"),
                         }
                     },
+                    {"Put": {"TableName": self._table, "Item": _week_key(campaign)}},
                 ]
             )
         except ClientError as err:
@@ -149,6 +158,15 @@ class DynamoCampaignRepository(CampaignRepository):
                     f"campaign {campaign.campaign_id!r} already exists", field="campaign_id"
                 ) from None
             raise
+
+    def week_campaigns(self, shop_id: str, monday: date) -> list[str]:
+        found = query_prefix(
+            self._client, self._table, f"SHOP#{shop_id}", f"WEEK#{monday.isoformat()}#CAMPAIGN#"
+        )
+        return [str(i["sk"]).rsplit("#", 1)[-1] for i in found]
+
+    def index_week(self, campaign: Campaign) -> None:
+        self._client.put_item(TableName=self._table, Item=_week_key(campaign))
 
     def get(self, shop_id: str, campaign_id: str) -> Campaign | None:
         response = self._client.get_item(

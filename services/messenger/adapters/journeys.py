@@ -26,6 +26,14 @@
               they mirror, so a count drills down to exactly its people; no TTL, like
               the counters (erasure finds them through the person's guards, which never
               expire)
+- week        ``WEEK#<shop>#<Monday>`` / ``P#<customer>|<journey>|<enrolment>``: the
+              enrolment's numbers of that week (``sent``, ``opened``... of the ``W#``
+              counters) and ``/ T#<shard>`` the week's totals, added in the same
+              transaction as the counters: the overview's week tile and its people in one
+              partition (`week`); no TTL, like the people items (erasure finds a person's
+              through the weeks their people items name)
+- weeks since ``WEEKS#<shop>`` / ``SINCE``: the Monday from which every week partition is
+              whole (`kizuna backfill` writes it; earlier weeks are read the old way)
 
 The table's TTL attribute is ``ttl`` (epoch seconds; the lease's ``expires_at`` is a
 string the lease condition compares, not a TTL). A finished or held-out enrolment and a
@@ -39,6 +47,7 @@ read: a second worker on the same step loses (`StaleEnrolment`) and does nothing
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
@@ -46,7 +55,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from messenger.domain.journeys.cohorts import cohort_values
+from messenger.domain.journeys.cohorts import WEEK_PREFIX, cohort_values
 from messenger.domain.journeys.enrolment import FINISHED, Enrolment, EnrolmentStatus
 from messenger.domain.journeys.people import kept_values
 from messenger.domain.journeys.records import (
@@ -86,6 +95,19 @@ def people_sk(e: Enrolment) -> str:
     """`<customer>|<enrolment>`: no customer id holds `|`, so a person's items share the
     prefix `<customer>|` and nobody else's do."""
     return f"{e.customer_id}|{e.enrolment_id}"
+
+
+def week_pk(shop_id: str, monday: str) -> str:
+    return f"WEEK#{shop_id}#{monday}"
+
+
+def week_person_sk(customer_id: str, journey_id: str, enrolment_id: str) -> str:
+    """`P#<customer>|<journey>|<enrolment>`: sorted by customer, a person's share of a
+    week is one run of the partition."""
+    return f"P#{customer_id}|{journey_id}|{enrolment_id}"
+
+
+WEEKS_SINCE_SK = "SINCE"
 
 
 def expiry(at: datetime) -> int:
@@ -329,7 +351,34 @@ class DynamoJourneyRepository(JourneyRepository):
             )
         if not out:
             return out
-        return [*out, *self._people_update(e, counters)]
+        return [*out, *self._people_update(e, counters), *self._week_updates(e, counters)]
+
+    def _week_updates(self, e: Enrolment, counters: list[Counter]) -> list[dict[str, Any]]:
+        """The week counters (`W#<Monday>`) once more in the week's partition: the
+        enrolment's share (its people item there) and the week's totals (sharded like
+        the counters), so a week tile and its people are one Query."""
+        out = []
+        for c in counters:
+            if not c.scope.startswith(WEEK_PREFIX) or not c.values:
+                continue
+            pk = week_pk(e.shop_id, c.scope.removeprefix(WEEK_PREFIX))
+            names = {f"#w{i}": k for i, k in enumerate(c.values)}
+            adds = to_item({f":w{i}": v for i, v in enumerate(c.values.values())})
+            expression = "ADD " + ", ".join(f"#w{i} :w{i}" for i in range(len(c.values)))
+            person = week_person_sk(e.customer_id, e.journey_id, e.enrolment_id)
+            total = f"T#{e.shard % self._shards:03d}"
+            for sk, extra in ((person, "SET customer_id = :who "), (total, "")):
+                update: dict[str, Any] = {
+                    "TableName": self._table,
+                    "Key": key(pk, sk),
+                    "UpdateExpression": extra + expression,
+                    "ExpressionAttributeNames": names,
+                    "ExpressionAttributeValues": {**adds},
+                }
+                if extra:
+                    update["ExpressionAttributeValues"][":who"] = {"S": e.customer_id}
+                out.append({"Update": update})
+        return out
 
     def _people_update(self, e: Enrolment, counters: list[Counter]) -> list[dict[str, Any]]:
         """The enrolment's own copy of the journey and step numbers a drill-down lists
@@ -362,6 +411,43 @@ class DynamoJourneyRepository(JourneyRepository):
         ):
             numbers = {k: v for k, v in item.items() if "|" in k}
             yield str(item["customer_id"]), numbers
+
+    def week(
+        self, shop_id: str, monday: str
+    ) -> tuple[list[tuple[str, dict[str, Any]]], dict[str, int]]:
+        """(customer, numbers) of every enrolment's share of a week, and the week's
+        totals: one Query of its partition (a page a megabyte)."""
+        people: list[tuple[str, dict[str, Any]]] = []
+        totals: dict[str, int] = {}
+        for item in query_all(
+            self._client,
+            TableName=self._table,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": week_pk(shop_id, monday)}},
+        ):
+            numbers = {k: v for k, v in item.items() if k not in ("pk", "sk", "customer_id")}
+            if str(item["sk"]).startswith("T#"):
+                for k, v in numbers.items():
+                    totals[k] = totals.get(k, 0) + int(v)
+            else:
+                people.append((str(item["customer_id"]), numbers))
+        return people, totals
+
+    def weeks_since(self, shop_id: str) -> str | None:
+        got = self._client.get_item(
+            TableName=self._table, Key=key(f"WEEKS#{shop_id}", WEEKS_SINCE_SK)
+        ).get("Item")
+        return str(from_item(got)["since"]) if got else None
+
+    def mark_weeks_since(self, shop_id: str, monday: str) -> str:
+        """Keep the first Monday ever marked (a second run does not move it later)."""
+        with contextlib.suppress(self._client.exceptions.ConditionalCheckFailedException):
+            self._client.put_item(
+                TableName=self._table,
+                Item=to_item({"pk": f"WEEKS#{shop_id}", "sk": WEEKS_SINCE_SK, "since": monday}),
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        return self.weeks_since(shop_id) or monday
 
     def count_once(self, e: Enrolment, marker: str, counters: list[Counter]) -> bool:
         items: list[Any] = [

@@ -3,7 +3,8 @@
 their due entries and first-open marks), the LINE link, journey enrolments, guards and
 facts (with the birthday calendar's entry and the sold-out SKUs' wish lists the person is
 on), each enrolment's copy of the journey numbers it added (found through the guards,
-which never expire), pending inserts, and the per-person campaign records. Aggregate
+which never expire) and its share of each week it was counted in (found through the
+weeks that copy names), pending inserts, and the per-person campaign records. Aggregate
 counters (journey and campaign stats) hold no identity and stay. Deleting is idempotent:
 a repeat finds, and counts, nothing."""
 
@@ -12,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from messenger.adapters.journeys import people_pk
+from messenger.adapters.journeys import people_pk, week_person_sk, week_pk
 from messenger.adapters.repository import DUE_PK, PROFILE_SK, _due_sk
 from shared.adapters.dynamodb import from_item, key, query_all
 from shared.rights import PersonalData
@@ -121,10 +122,20 @@ class DynamoMessengerPersonalData(PersonalData):
             )
         ]
 
+    def _week_keys(self, shop_id: str, numbers: dict[str, Any]) -> list[tuple[str, str, str]]:
+        """(journey, week partition, sort key) of the shares of the weeks an enrolment's
+        copy names (`W#<Monday>|sent`...): written in the same transactions as it."""
+        journey_id = str(numbers["pk"]).rsplit("#", 1)[-1]
+        customer_id, _, enrolment_id = str(numbers["sk"]).partition("|")
+        weeks = sorted({k.split("|")[0].removeprefix("W#") for k in numbers if k.startswith("W#")})
+        sk = week_person_sk(customer_id, journey_id, enrolment_id)
+        return [(journey_id, week_pk(shop_id, monday), sk) for monday in weeks]
+
     def export(self, shop_id: str, customer_ids: list[str]) -> dict[str, Any]:
         out: dict[str, list[dict[str, Any]]] = {kind: [] for _, kind in _KINDS}
         out["campaigns"] = []
         out["journey_numbers"] = []
+        out["journey_weeks"] = []
         for customer_id in customer_ids:
             items = self._items(shop_id, customer_id)
             for _, item in items:
@@ -133,6 +144,13 @@ class DynamoMessengerPersonalData(PersonalData):
             for numbers in self._journey_numbers(shop_id, customer_id, items):
                 journey_id = str(numbers["pk"]).rsplit("#", 1)[-1]
                 out["journey_numbers"].append({"journey": journey_id, **_public(numbers)})
+                for journey, pk, sk in self._week_keys(shop_id, numbers):
+                    got = self._client.get_item(
+                        TableName=self._journeys, Key=key(pk, sk), ConsistentRead=True
+                    ).get("Item")
+                    if got:
+                        share = {"journey": journey, "week": pk.rsplit("#", 1)[-1]}
+                        out["journey_weeks"].append({**share, **_public(from_item(got))})
             for record in self._campaign_records(shop_id, customer_id):
                 out["campaigns"].append(
                     {"campaign": str(record["pk"]).rsplit("#", 1)[-1], **_public(record)}
@@ -150,6 +168,8 @@ class DynamoMessengerPersonalData(PersonalData):
             gone("campaign_records", str(record["pk"]), str(record["sk"]))
         items = self._items(shop_id, customer_id)
         for numbers in self._journey_numbers(shop_id, customer_id, items):
+            for _, pk, sk in self._week_keys(shop_id, numbers):  # first: the copy finds them
+                gone("journey_weeks", pk, sk, self._journeys)
             gone("journey_numbers", str(numbers["pk"]), str(numbers["sk"]), self._journeys)
         # The profile goes last: until it does, a retry still finds the LINE link's owner.
         items.sort(key=lambda i: i[1]["sk"] == PROFILE_SK)

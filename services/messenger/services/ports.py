@@ -197,6 +197,14 @@ class CampaignRepository:
     def stats(self, shop_id: str, campaign_id: str) -> dict[str, int]:
         raise NotImplementedError
 
+    def week_campaigns(self, shop_id: str, monday: date) -> list[str]:
+        """The ids of the campaigns scheduled in the week of `monday` (shop time)."""
+        raise NotImplementedError
+
+    def index_week(self, campaign: Campaign) -> None:
+        """List a campaign under its week (as `create` does; for campaigns made before)."""
+        raise NotImplementedError
+
     def records(self, shop_id: str, campaign_id: str) -> list[dict[str, Any]]:
         raise NotImplementedError
 
@@ -468,6 +476,22 @@ class JourneyRepository:
     def people(self, shop_id: str, journey_id: str) -> Iterator[tuple[str, dict[str, Any]]]:
         """(customer, numbers) of every enrolment's copy of the journey and step counts
         it added (`J|entered`, `S#<step>|sent`...)."""
+        raise NotImplementedError
+
+    def week(
+        self, shop_id: str, monday: str
+    ) -> tuple[list[tuple[str, dict[str, Any]]], dict[str, int]]:
+        """(customer, numbers) of every enrolment's share of the week of `monday`
+        (`sent`, `opened`...) and the week's totals over all journeys."""
+        raise NotImplementedError
+
+    def weeks_since(self, shop_id: str) -> str | None:
+        """The Monday from which `week` holds every journey count of a week (None: not
+        yet marked; no week can be read from `week` alone)."""
+        raise NotImplementedError
+
+    def mark_weeks_since(self, shop_id: str, monday: str) -> str:
+        """Mark `monday` as the first whole week, unless one is marked; the mark kept."""
         raise NotImplementedError
 
 

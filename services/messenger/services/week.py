@@ -3,20 +3,26 @@
 The tile adds up messages: the results of the campaigns scheduled in the week and every
 journey's counters of that week. This lists who they were, from the same records: the
 campaigns' recipient records (through `recipient_result`, as the results count them) and
-each enrolment's own copy of the week's counter (`W#<Monday>|<metric>`, written with it).
+each enrolment's own share of the week's counters, written with them.
 
-Cost: one query page per 100 campaigns (the shop's campaign list) and one query of each
-week's campaign's records; per journey, one query of its counters and one of its people
-(`PEOPLE#<shop>#<journey>`, every enrolment of the journey). The delivery log's time
-index (`gsi1`, by creation) is not used: opens, clicks and conversions are not on the
-delivery items, and a journey counts them when they happen, not when the mail was made."""
+Cost of a page, on every page: one GetItem (from which Monday the week partitions are
+whole: `WEEKS#<shop>`), one Query of the week's campaigns (`WEEK#<Monday>#CAMPAIGN#`) and
+one of each such campaign's records, and one Query of the week's partition (every
+enrolment's share and the week's totals; a page a megabyte, some ten thousand shares). A
+week before that Monday (`kizuna backfill` marks the next one; an upgraded shop's weeks
+before it hold shares counted by older code in no week partition) is read the old way:
+the shop's campaign list, and per journey its counters and every enrolment's copy of its
+numbers (`PEOPLE#<shop>#<journey>`), where a count made before the copies existed is
+said apart (`messages` more than `times`). The delivery log's time index is not used:
+opens, clicks and conversions are not on the delivery items, and a journey counts them
+when they happen, not when the mail was made."""
 
 from __future__ import annotations
 
 import bisect
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 from messenger.domain.campaign import Campaign
 from messenger.domain.journeys.cohorts import WEEK_PREFIX
@@ -61,22 +67,26 @@ class WeekPeople:
         id, a page at a time; this week's (the platform's clock) when no week is named."""
         week = week or week_of(self.campaigns.clock())
         start, end = week_period(week)
+        since = self.journeys.weeks_since(shop_id)
+        whole = since is not None and week.isoformat() >= since
         counted: list[tuple[str, int]] = []
         messages = 0
-        for c in self._campaigns(shop_id):
-            if start <= c.scheduled_at < end:
-                for r in self.campaigns.recipient_results(shop_id, c.campaign_id):
-                    n = int(r.reached(metric))
-                    counted.append((r.customer_id, n))
-                    messages += n
-        scope = f"{WEEK_PREFIX}{week.isoformat()}"
-        name = week_counter(week, metric)
-        for head in self.journeys.heads(shop_id):
-            for _, found, values in self.journeys.counters(shop_id, head.journey_id):
-                if found == scope:
-                    messages += int(values.get(metric, 0))
-            for customer_id, numbers in self.journeys.people(shop_id, head.journey_id):
-                counted.append((customer_id, int(numbers.get(name, 0))))
+        campaigns = (
+            self.campaigns.repo.week_campaigns(shop_id, week)
+            if whole
+            else [c.campaign_id for c in self._campaigns(shop_id) if start <= c.scheduled_at < end]
+        )
+        for campaign_id in campaigns:
+            for r in self.campaigns.recipient_results(shop_id, campaign_id):
+                n = int(r.reached(metric))
+                counted.append((r.customer_id, n))
+                messages += n
+        if whole:
+            shares, totals = self.journeys.week(shop_id, week.isoformat())
+            counted += [(customer_id, int(n.get(metric, 0))) for customer_id, n in shares]
+            messages += totals.get(metric, 0)
+        else:
+            messages += self._journeys_before(shop_id, week, metric, counted)
         times = tally(counted)
         ids = sorted(times)
         first = bisect.bisect_right(ids, after) if after is not None else 0
@@ -91,3 +101,30 @@ class WeekPeople:
             page,
             page[-1] if more and page else None,
         )
+
+    def _journeys_before(
+        self, shop_id: str, week: date, metric: str, counted: list[tuple[str, int]]
+    ) -> int:
+        """A week before the week partitions were whole: every journey's counters of it
+        (the messages) and every enrolment's copy of its numbers (added to `counted`)."""
+        messages = 0
+        scope = f"{WEEK_PREFIX}{week.isoformat()}"
+        name = week_counter(week, metric)
+        for head in self.journeys.heads(shop_id):
+            for _, found, values in self.journeys.counters(shop_id, head.journey_id):
+                if found == scope:
+                    messages += int(values.get(metric, 0))
+            for customer_id, numbers in self.journeys.people(shop_id, head.journey_id):
+                counted.append((customer_id, int(numbers.get(name, 0))))
+        return messages
+
+    def index_weeks(self, shop_id: str) -> dict[str, object]:
+        """The backfill: every campaign listed under its week, then next Monday marked
+        as the first whole week (every journey count from then on is written into its
+        week's partition by the code running now). A second run changes nothing."""
+        campaigns = list(self._campaigns(shop_id))
+        for c in campaigns:
+            self.campaigns.repo.index_week(c)
+        monday = week_of(self.campaigns.clock()) + timedelta(days=7)
+        since = self.journeys.mark_weeks_since(shop_id, monday.isoformat())
+        return {"campaigns": len(campaigns), "whole_since": since}
