@@ -4,10 +4,12 @@ people this week's mail went to, which are saved as a segment of exactly them.""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from email import message_from_string, policy
 from pathlib import Path
 from typing import Any
 
+from shared import clock as shared_clock
 from tests.browser import needs_chromium
 from tests.console.browser import Console
 from tests.console.conftest import Stack
@@ -19,12 +21,25 @@ pytestmark = needs_chromium
 def test_a_week_tiles_customers_become_a_segment(
     stack: Stack, browser: Any, tmp_path: Path
 ) -> None:
-    """Given a campaign mailed to six customers this week (the platform's clock)
+    """Given a campaign mailed to six customers this week (the platform's clock), listed
+    after a hundred campaigns of next week (the campaign list's first page holds none of
+    this week's)
     When acme's admin opens the overview and follows the "sent" tile's customers link,
     then saves the customers listed
-    Then the tile counts the messages that left and the people they went to, the list is
-    exactly those people, and the saved segment's members are they."""
+    Then the tile counts the messages that left and the people they went to, as the list
+    does, the list is exactly those people, and the saved segment's members are they."""
     _sent_campaign(stack)
+    later = (shared_clock.now() + timedelta(days=7)).isoformat()
+    for n in range(100):
+        campaign = {
+            "campaign_id": f"a-{n:03d}",
+            "name": "来週のご案内",
+            "segment_id": "drill-audience",
+            "variants": [{"name": "A", "message_id": "winter-a"}],
+            "scheduled_at": later,
+        }
+        r = stack.messenger.post("/v1/campaigns", json=campaign, headers=_admin(stack))
+        assert r.status_code == 201, r.text
     mailed = sorted(
         str(m.destinations[0]).split("@")[0]
         for m in stack.cloud.sent_mail()
@@ -41,6 +56,8 @@ def test_a_week_tiles_customers_become_a_segment(
     assert page.locator("#week-sent .value").inner_text() == str(len(mailed))
     assert page.locator("#week-sent .below").inner_text() == f"{len(mailed)}通 · {len(PEOPLE)}人"
     assert (api["messages"], api["times"], api["count"]) == (len(mailed), len(mailed), len(PEOPLE))
+    campaigns = page.locator("#week-sources tbody tr").nth(0).locator("td").all_text_contents()
+    assert campaigns[0] == str(len(mailed))  # the table under the tiles splits the same sum
     console.screenshot("console-week-tiles.png", tmp_path)
 
     # When they follow the tile's customers link with the keyboard

@@ -258,9 +258,11 @@
        Monday 00:00, Tokyo, the shop time the journeys count weeks in). The campaigns
        scheduled since then (their results, as on the campaigns page) and each journey's
        counters for this week (`weeks` in its stats: sends, opens, clicks and
-       conversions when they happened). */
+       conversions when they happened). Every campaign and journey, as the tiles' drill-down
+       reads them: a tile's number is the drill-down's `messages`, and the table below it
+       splits the same sum. */
     const [fresh, campaigns, journeys] = await Promise.all(
-      [api("/console/session"), api("/v1/campaigns?limit=100"), api("/v1/journeys?limit=100")].map((p) => p.then((r) => r.body)));
+      [api("/console/session").then((r) => r.body), everyPage("/v1/campaigns"), everyPage("/v1/journeys")]);
     const end = Date.parse(fresh.now);
     const { start, monday } = weekStart(end);
     const recent = campaigns.filter((c) => Date.parse(c.scheduled_at) >= start && Date.parse(c.scheduled_at) <= end);
@@ -272,9 +274,8 @@
     const keys = ["sent", "opened", "clicked", "converted"];
     const people = await Promise.all(keys.map((k) => api("/v1/deliveries/customers?" + new URLSearchParams({ metric: k, week: monday, limit: "1" })).then((r) => r.body)));
     const sum = (rows, k) => rows.reduce((a, r) => a + (r[k] || 0), 0);
-    const both = (k) => sum(results, k) + sum(weeks, k);
     main.append(el("h2", { text: t("overview.week") }));
-    main.append(el("div", { class: "kpis", id: "week" }, keys.map((k, i) => weekTile(k, both(k), people[i], monday))));
+    main.append(el("div", { class: "kpis", id: "week" }, keys.map((k, i) => weekTile(k, people[i].messages, people[i], monday))));
     main.append(el("details", { class: "card" }, [el("summary", { text: t("overview.week_table") }), table(
       ["", ...keys.map((k) => t("stats." + k))],
       [[t("overview.week_campaigns", { n: num(recent.length) }), ...keys.map((k) => num(sum(results, k)))],
@@ -287,6 +288,17 @@
     if (!behind.count) { return kpi(t("stats." + metric), num(messages), "week-" + metric); }
     const link = drillLink("week", metric + "." + monday, t("overview.week_people", { n: num(behind.count) }));
     return kpiDrill(t("stats." + metric), num(messages), "week-" + metric, [t("overview.week_messages", { n: num(messages) }) + " · ", link]);
+  }
+  /* Every row of a list paged by header (`X-Next-Cursor` → `cursor`), 100 a page. */
+  async function everyPage(path) {
+    const rows = [];
+    let cursor = null;
+    do {
+      const r = await api(path + "?" + new URLSearchParams(Object.assign({ limit: "100" }, cursor ? { cursor: cursor } : {})));
+      rows.push(...r.body);
+      cursor = r.next;
+    } while (cursor);
+    return rows;
   }
   function weekStart(now) {
     /* Monday 00:00 in Tokyo (UTC+9, no summer time) of the week `now` falls in. */
