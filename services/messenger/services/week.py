@@ -8,7 +8,7 @@ each enrolment's own share of the week's counters, written with them.
 Cost of a page, on every page: one GetItem (from which Monday the week partitions are
 whole: `WEEKS#<shop>`), one Query of the week's campaigns (`WEEK#<Monday>#CAMPAIGN#`) and
 one of each such campaign's records, and one Query of the week's partition (every
-enrolment's share and the week's totals; a page a megabyte, some ten thousand shares). A
+enrolment's share and the week's totals; a page a megabyte, several thousand shares). A
 week before that Monday (`kizuna backfill` marks the next one; an upgraded shop's weeks
 before it hold shares counted by older code in no week partition) is read the old way:
 the shop's campaign list, and per journey its counters and every enrolment's copy of its
