@@ -87,7 +87,8 @@ def shop_create(
     local: LocalFlag = False,
     state_dir: StateDir = DEFAULT_STATE_DIR,
 ) -> None:
-    """Create a shop and its first API key (scope `admin`). The key is shown once."""
+    """Create a shop and its first API key (scope `admin`). The key is shown once. The
+    messenger reads the new shop's week tiles from their partitions from this week on."""
     if local:
         _use_local(state_dir)
     from shared import aws
@@ -105,6 +106,9 @@ def shop_create(
     except KizunaError as err:
         console.print(f"[red]{err.field or 'error'}: {err.message}[/red]")
         raise typer.Exit(1) from None
+    from messenger import bootstrap as messenger_bootstrap
+
+    messenger_bootstrap.build(settings).week.new_shop(shop_id)  # its week tiles: partitions
     console.print(f"Shop [bold]{shop_id}[/bold] created.")
     console.print("Its admin API key (shown once, store it now):")
     typer.echo(issued.token)

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from typer.testing import CliRunner
 
+from messenger.domain.week import week_of
 from ops.cli import app
+from shared import clock as shared_clock
 from shared.auth.service import authenticate_token
 from tests.conftest import Cloud
 
 
 def test_shop_create_prints_a_working_admin_key(cloud: Cloud) -> None:
+    """Given the CLI, When `kizuna shop create my-shop` runs, Then its last line is a
+    working admin key, stored only as a hash, and the messenger reads the new shop's
+    week tiles from their partitions from this week on (nothing older to read)."""
     runner = CliRunner()
 
     result = runner.invoke(app, ["shop", "create", "my-shop", "--name", "My Shop"])
@@ -21,6 +26,11 @@ def test_shop_create_prints_a_working_admin_key(cloud: Cloud) -> None:
     assert principal.allows("admin")
     stored = cloud.dynamodb.scan(TableName=cloud.settings.platform_table)["Items"]
     assert token.split(".")[-1] not in str(stored)
+    since = cloud.dynamodb.get_item(
+        TableName=cloud.settings.journeys_table,
+        Key={"pk": {"S": "WEEKS#my-shop"}, "sk": {"S": "SINCE"}},
+    )["Item"]["since"]["S"]
+    assert since == week_of(shared_clock.now()).isoformat()
 
 
 def test_shop_create_refuses_a_duplicate_and_a_bad_id(cloud: Cloud) -> None:

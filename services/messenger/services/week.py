@@ -9,7 +9,8 @@ Cost of a page, on every page: one GetItem (from which Monday the week partition
 whole: `WEEKS#<shop>`), one Query of the week's campaigns (`WEEK#<Monday>#CAMPAIGN#`) and
 one of each such campaign's records, and one Query of the week's partition (every
 enrolment's share and the week's totals; a page a megabyte, several thousand shares). A
-week before that Monday (`kizuna backfill` marks the next one; an upgraded shop's weeks
+week before that Monday (`kizuna shop create` marks a new shop's first week, `kizuna
+backfill` an upgraded shop's next one; an upgraded shop's weeks
 before it hold shares counted by older code in no week partition) is read the old way:
 the shop's campaign list, and per journey its counters and every enrolment's copy of its
 numbers (`PEOPLE#<shop>#<journey>`), where a count made before the copies existed is
@@ -117,6 +118,11 @@ class WeekPeople:
             for customer_id, numbers in self.journeys.people(shop_id, head.journey_id):
                 counted.append((customer_id, int(numbers.get(name, 0))))
         return messages
+
+    def new_shop(self, shop_id: str) -> str:
+        """A new shop's weeks are whole from this one: nothing of it was counted by code
+        older than the week partitions. The first whole Monday kept."""
+        return self.journeys.mark_weeks_since(shop_id, week_of(self.campaigns.clock()).isoformat())
 
     def index_weeks(self, shop_id: str) -> dict[str, object]:
         """The backfill: every campaign listed under its week, then next Monday marked
