@@ -109,14 +109,14 @@ def world(cloud: Cloud, shop: ShopKeys) -> JourneyWorld:
     return w
 
 
-def backfilled(clock: FixedClock, weeks_ago: int = 1) -> date:
-    """`kizuna backfill --shop acme` run `weeks_ago` weeks before `clock` stands (a shop
+def backfilled(clock: FixedClock, weeks_ago: int = 1, shop_id: str = "acme") -> date:
+    """`kizuna backfill --shop <shop_id>` run `weeks_ago` weeks before `clock` stands (a shop
     upgraded then): the Monday it marked the first whole week, the one after that run's
     (from then on the week tiles are read from their partitions)."""
     now = clock.now
     clock.now = now - timedelta(days=7 * weeks_ago)
     try:
-        result = CliRunner().invoke(app, ["backfill", "--shop", "acme"])
+        result = CliRunner().invoke(app, ["backfill", "--shop", shop_id])
         want = week_of(clock.now) + timedelta(days=7)
     finally:
         clock.now = now

@@ -190,8 +190,16 @@ def test_a_week_of_a_journey_lists_its_people_and_how_often_each_was_counted(
         assert found["times"] == found["messages"] == tile[metric] == each * len(people), metric
 
 
-def test_another_shop_sees_none_of_a_week(world: JourneyWorld, cloud: Cloud) -> None:
-    # Given a journey of shop acme that mailed two people this week
+@pytest.mark.parametrize("upgraded", [False, True], ids=["read-the-old-way", "partitions"])
+def test_another_shop_sees_none_of_a_week(
+    world: JourneyWorld, cloud: Cloud, upgraded: bool
+) -> None:
+    # Given two shops, both backfilled last week or neither
+    other = make_shop(cloud, "globex")
+    if upgraded:
+        for shop_id in ("acme", "globex"):
+            backfilled(world.clock, shop_id=shop_id)
+    # And a journey of shop acme that mailed two people this week
     for p in ("p-1", "p-2"):
         world.customer(p)
         world.order(f"o-{p}", customer_id=p)
@@ -201,7 +209,6 @@ def test_another_shop_sees_none_of_a_week(world: JourneyWorld, cloud: Cloud) -> 
     mine = _week(world.http, world.auth, metric="sent")
     assert mine["count"] > 0
     # When another shop's reader asks for the same week
-    other = make_shop(cloud, "globex")
     found = _week(world.http, other.header(other.reader), metric="sent")
     # Then it sees no one of acme's
     assert (found["count"], found["messages"], found["ids"]) == (0, 0, [])
