@@ -33,7 +33,8 @@
               partition (`week`); no TTL, like the people items (erasure finds a person's
               through the weeks their people items name)
 - weeks since ``WEEKS#<shop>`` / ``SINCE``: the Monday from which every week partition is
-              whole (`kizuna backfill` writes it; earlier weeks are read the old way)
+              whole (`kizuna shop create` writes a new shop's, `kizuna backfill` an
+              upgraded one's; earlier weeks are read the old way)
 
 The table's TTL attribute is ``ttl`` (epoch seconds; the lease's ``expires_at`` is a
 string the lease condition compares, not a TTL). A finished or held-out enrolment and a
