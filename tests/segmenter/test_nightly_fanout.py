@@ -98,7 +98,7 @@ def _state(container: SegmenterContainer, shop_id: str) -> dict[str, Any]:
     profiles = container.profiles.iter_profiles(shop_id)
     return {
         "profiles": {p.customer_id: (p.segments, p.rfm) for p in profiles},
-        "counts": container.profiles.get_member_counts(shop_id),
+        "counts": container.profiles.get_member_counts(shop_id).counts,
     }
 
 
@@ -171,7 +171,7 @@ def test_a_rerun_after_a_child_fails_midway_redoes_only_that_child(
     with pytest.raises(ExecutionFailed) as failure:
         runner.execute({"total_segments": SEGMENTS}, NIGHTLY_AT)
     assert failure.value.error == "ChildFailed" and failed
-    assert container.profiles.get_member_counts(shop.shop_id) == {}  # nothing half-counted
+    assert container.profiles.get_member_counts(shop.shop_id).counts == {}  # nothing half-counted
     first_run = len(calls)
     later = datetime(2026, 11, 22, 18, 30, tzinfo=NIGHTLY_AT.tzinfo)
     result = runner.execute({"total_segments": SEGMENTS, "resume": NIGHTLY_AT.isoformat()}, later)

@@ -24,7 +24,11 @@ class SegmentPublic(Schema):
     builtin: bool
     rule: dict[str, Any]
     member_count: int | None
-    """None while `status` is `computing`."""
+    """None while `status` is `computing`. Live: the last recount (`counted_at`) plus every
+    entry and exit an event has made since, each counted once however often it arrives."""
+    counted_at: datetime | None
+    """When a recompute last counted the members (nightly, or on demand); None while
+    `computing`."""
     status: Literal["computing", "ready"]
     """`computing` from creation until the recompute it asked for (or the nightly) has
     counted its members; poll `GET /v1/segments/{id}` for `ready`."""

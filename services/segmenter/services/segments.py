@@ -15,7 +15,7 @@ from datetime import datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from segmenter.domain.definitions import DerivedChange, SegmentDefinition
+from segmenter.domain.definitions import DerivedChange, MemberCounts, SegmentDefinition
 from segmenter.domain.errors import SegmentLimitReached
 from segmenter.domain.segments import builtin, rfm
 from segmenter.services.ports import (
@@ -175,7 +175,7 @@ class Segments:
             *builtin_definitions(),
             *sorted(self._store.list_segments(shop_id), key=lambda d: d.segment_id),
         ]
-        return [replace(d, member_count=counts.get(d.segment_id)) for d in every]
+        return [_counted(d, counts) for d in every]
 
     def page(
         self, shop_id: str, limit: int, after: Position | None
@@ -205,7 +205,7 @@ class Segments:
             last = {"pk": partition, "builtin": head[-1].segment_id} if more else None
             stored = []
         counts = self._store.get_member_counts(shop_id)
-        return [replace(d, member_count=counts.get(d.segment_id)) for d in [*head, *stored]], last
+        return [_counted(d, counts) for d in [*head, *stored]], last
 
     def get(self, shop_id: str, segment_id: str) -> SegmentDefinition:
         for definition in self.definitions(shop_id):
@@ -435,7 +435,12 @@ class Segments:
         transition and the profile version it was computed from, then member items are
         written, then the profiles. A run that stops part way leaves the profiles as they
         were, so the next run finds the same transitions, publishes the same ids
-        (consumers drop the repeats) and finishes the writes."""
+        (consumers drop the repeats) and finishes the writes.
+
+        The counts are put last, at `now` (`counted_at`), and replace what events added
+        since the last recount; events then add to them again. An event that lands on a
+        profile after this run read it, before the counts are put, waits for the next
+        recount to be counted."""
         from segmenter.domain.membership import shop_rfm
 
         self._cache.invalidate(shop_id)
@@ -443,7 +448,7 @@ class Segments:
         profiles = list(self._profiles.iter_profiles(shop_id, now))
         scores = shop_rfm(profiles, now, rfm_config or self.rfm_config(shop_id))
         applied = self.apply_scores(shop_id, profiles, scores, compiled, now)
-        self._store.put_member_counts(shop_id, applied.counts)
+        self._store.put_member_counts(shop_id, applied.counts, now)
         return applied.summary
 
     def apply_scores(
@@ -542,11 +547,12 @@ class Segments:
         summary = RecomputeSummary(shop_id, profiles, len(entered_all), len(exited_all), ranks)
         return AppliedScores(summary, counts)
 
-    def put_counts(self, shop_id: str, counts: Mapping[str, int]) -> None:
+    def put_counts(self, shop_id: str, counts: Mapping[str, int], counted_at: datetime) -> None:
         """A fan-out's summed counts: every segment the shop has now (zeros too)."""
         self._cache.invalidate(shop_id)
         known = {s.segment_id for s in self._cache.segments(shop_id)}
-        self._store.put_member_counts(shop_id, {seg: int(counts.get(seg, 0)) for seg in known})
+        summed = {seg: int(counts.get(seg, 0)) for seg in known}
+        self._store.put_member_counts(shop_id, summed, counted_at)
 
     def compiled(self, shop_id: str) -> list[CompiledSegment]:
         """The shop's segments as they are now (not the minute-old cache)."""
@@ -585,6 +591,15 @@ class Segments:
         config = rfm_config_from(data)
         self._settings.put_setting(shop_id, RFM_SETTING, rfm_config_to(config))
         return config
+
+
+def _counted(definition: SegmentDefinition, counts: MemberCounts) -> SegmentDefinition:
+    count = counts.counts.get(definition.segment_id)
+    return replace(
+        definition,
+        member_count=count,
+        counted_at=counts.counted_at if count is not None else None,
+    )
 
 
 def _membership_envelope(
