@@ -13,6 +13,7 @@ from segmenter.bootstrap import SegmenterContainer
 from shared.clock import FixedClock as Clock
 from tests.browser import served
 from tests.conftest import Cloud, ShopKeys, order_payload, segment_writer
+from tests.segmenter.test_ingest_reliability import YUI, YUI_BY_PHONE, YUI_LINKED
 
 ONE_ORDER = {"all": [{"field": "order_count", "op": "eq", "value": 1}]}
 
@@ -108,3 +109,44 @@ def test_an_erasure_takes_the_person_out_of_the_count_once(
 
         assert _segment(http, shop, "one-order")["member_count"] == 1
         assert _members(http, shop, "one-order") == ["a"]
+
+
+def test_a_merge_counts_the_person_once(
+    api: TestClient, shop: ShopKeys, cloud: Cloud, container: SegmenterContainer
+) -> None:
+    """Given Yui known twice (c-1 by email, c-2 by phone), both in a counted segment
+    "buyers" of 2
+    When an order naming both ids links them, and arrives again
+    Then the merged-away profile left the count: 1, the survivor alone, twice over."""
+    cloud.route_rules_to_queues()
+    buyers = {"all": [{"field": "order_count", "op": "gte", "value": 1}]}
+    with served(api.app) as url, httpx.Client(base_url=url, timeout=30) as http:
+        events = shop.header(shop.events)
+        for body in (_event("A-1", YUI), _event("A-2", YUI_BY_PHONE)):
+            assert http.post("/v1/events", json=body, headers=events).status_code == 201
+        http.post(
+            "/v1/segments",
+            json={"segment_id": "buyers", "name": "Buyers", "rule": buyers},
+            headers=segment_writer(api, shop),
+        )
+        cloud.deliver("SegmenterEventsFunction")
+        assert _segment(http, shop, "buyers")["member_count"] == 2
+
+        linking = _event("A-3", YUI_LINKED)
+        statuses = [http.post("/v1/events", json=linking, headers=events).status_code for _ in "12"]
+
+        assert statuses == [201, 200]
+        assert _members(http, shop, "buyers") == ["c-1"]
+        assert _segment(http, shop, "buyers")["member_count"] == 1
+
+
+def _event(order_id: str, customer: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "order.placed",
+        "event_id": f"e-{order_id}",
+        "order_id": order_id,
+        "placed_at": "2026-11-11T10:00:00+09:00",
+        "total": "3980",
+        "items": [{"sku": "SERUM-30", "quantity": 1, "unit_price": "3980", "category": "skincare"}],
+        "customer": customer,
+    }
