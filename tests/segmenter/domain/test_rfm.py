@@ -93,6 +93,20 @@ def test_quantile_f_climbs_one_score_per_distinct_order_count(
     assert frequency_cuts([float(n) for n in sorted(counts)]) == cuts
 
 
+def test_in_a_shop_of_fewer_than_five_f_climbs_as_distinct_values_do() -> None:
+    # Given two buyers, one with one order and one with five (R and M differ as well)
+    customers = [buyer("once", 400, 1, 3000), buyer("fan", 5, 5, 150_000)]
+
+    # When scored by quantile
+    once, fan = score_customers(customers, NOW)
+
+    # Then the fan scores 1 + floor(5 x 1/2) = 3 on F as on R and M: two distinct
+    # values climb two scores at once, ties or not, so the cap allows ceil(5 / 2) = 3
+    assert (once.f, fan.f) == (1, 3)
+    assert (fan.r, fan.f, fan.m) == (3, 3, 3)
+    assert frequency_cuts([1.0, 5.0]) == (5.0, 5.0)
+
+
 @given(st.lists(st.integers(1, 12), min_size=1, max_size=60))
 def test_quantile_f_is_never_above_its_quantile_and_skips_no_score(counts: list[int]) -> None:
     # Given any shop's order counts
@@ -101,17 +115,18 @@ def test_quantile_f_is_never_above_its_quantile_and_skips_no_score(counts: list[
     # When scored by quantile
     scores = score_customers(customers, NOW)
 
-    # Then F never exceeds the plain quantile score, never falls as orders rise, and the
-    # scores used are 1..k with none skipped; distinct counts in a shop of five or more
-    # get the plain quantile scores
+    # Then F never exceeds the plain quantile score and never falls as orders rise; in a
+    # shop of five or more the scores used are 1..k with none skipped; distinct counts
+    # get the plain quantile scores, in a shop of any size
     ordered = sorted(counts)
     f_of = {c.order_count: s.f or 0 for c, s in zip(customers, scores, strict=True)}
     for n, f in f_of.items():
         assert 1 <= f <= 1 + 5 * bisect_left(ordered, n) // len(ordered)
     by_count = [f_of[n] for n in sorted(f_of)]
     assert by_count == sorted(by_count)
-    assert set(by_count) == set(range(1, max(by_count) + 1))
-    if len(set(counts)) == len(counts) >= 5:
+    if len(counts) >= 5:
+        assert set(by_count) == set(range(1, max(by_count) + 1))
+    if len(set(counts)) == len(counts):
         assert by_count == [1 + 5 * i // len(counts) for i in range(len(counts))]
 
 

@@ -12,10 +12,12 @@ once or twice, so plain quantiles collapse (60% one-time buyers score a second o
 1 + floor(5 x 0.6) = F4, and the F2 and F3 columns of the grid stay empty). So F by
 quantile climbs at most one score per distinct order count: walking the shop's distinct
 counts upward, each scores min(its quantile score, the score below it + 1). That is the
-plain quantile score wherever no score would be skipped (distinct counts, a shop with a
-long tail), and F1 = one order, F2 = two, ... where the quantiles collapse, as order-count
-F stages read (カスタマーリングス' F1..F5). The counts where F rises are four cut points at
-most (`frequency_cuts`), scored like fixed thresholds, so ties still share a score.
+plain quantile score wherever ties skip no score (distinct counts, a shop with a long
+tail), and F1 = one order, F2 = two, ... where the quantiles collapse, as order-count F
+stages read (カスタマーリングス' F1..F5). (In a shop of fewer than five buyers, where even
+distinct values skip scores, the climb allowed is theirs, ceil(5 / buyers).) The counts
+where F rises are four cut points at most (`frequency_cuts`), scored like fixed
+thresholds, so ties still share a score.
 
 Ranks, defaults in `RfmConfig`: 休眠 (dormant) when the last order is at least
 `dormant_days` (365) old, whatever the scores; else 優良 (loyal) when R, F and M are all
@@ -178,14 +180,19 @@ def quantile_score(sorted_values: Sequence[float], value: float) -> int:
 def rising_cuts(distinct: Iterable[tuple[float, int]], size: int) -> tuple[float, ...]:
     """Where the quantile F score rises, from each distinct order count (ascending) with
     how many of the `size` ranked customers have fewer orders: a count scores min(its
-    quantile score, the previous count's score + 1), and a cut is a count that scores one
-    more than the count below it (the module's docstring says why)."""
+    quantile score, the previous count's score + the step), the step being the most
+    distinct values' quantile scores climb at once, ceil(5 / size): 1 in a shop of five
+    buyers or more (the module's docstring says why). A count listed twice is a climb of
+    two; four cuts at most, ascending."""
+    if not size:
+        return ()
+    step = -(-5 // size)
     cuts: list[float] = []
     for value, below in distinct:
-        if len(cuts) == 4:
+        score = len(cuts) + 1
+        if score == 5:
             break
-        if below and min(1 + (5 * below) // size, len(cuts) + 2) > len(cuts) + 1:
-            cuts.append(value)
+        cuts += [value] * (min(1 + (5 * below) // size, score + step) - score)
     return tuple(cuts)
 
 
