@@ -34,54 +34,44 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
-from enum import StrEnum
 from itertools import pairwise
 
 from shared.segment_rules.facts import CustomerFacts, as_datetime, as_number
 
+from .rfm_scale import (
+    MAX_FREQUENCY,
+    MAX_MONETARY,
+    MAX_RECENCY_DAYS,
+    RANK_ORDER,
+    RfmRank,
+    ScoringMethod,
+)
 
-class RfmRank(StrEnum):
-    LOYAL = "loyal"
-    SEMI_LOYAL = "semi_loyal"
-    GENERAL = "general"
-    DORMANT = "dormant"
-
-    @property
-    def label_ja(self) -> str:
-        return _LABELS_JA[self]
-
-    @property
-    def label_en(self) -> str:
-        return _LABELS_EN[self]
-
-
-_LABELS_JA = {
-    RfmRank.LOYAL: "優良",
-    RfmRank.SEMI_LOYAL: "準優良",
-    RfmRank.GENERAL: "一般",
-    RfmRank.DORMANT: "休眠",
-}
-_LABELS_EN = {
-    RfmRank.LOYAL: "Loyal",
-    RfmRank.SEMI_LOYAL: "Semi-loyal",
-    RfmRank.GENERAL: "General",
-    RfmRank.DORMANT: "Dormant",
-}
-
-RANK_ORDER: tuple[RfmRank, ...] = tuple(RfmRank)
-"""Ranks in a fixed order; the batch stores a rank as its index here."""
-
-
-class ScoringMethod(StrEnum):
-    QUANTILE = "quantile"
-    FIXED = "fixed"
-
-
-MAX_RECENCY_DAYS = 3650
-"""Ten years: a longer cut point means nothing for a rank, and days past ~2.7 million
-overflow a date (the nightly run once died on 1,000,000,000)."""
-MAX_FREQUENCY = 100_000
-MAX_MONETARY = 1e12
+__all__ = [  # the scale (`rfm_scale`) is read from here too
+    "MAX_FREQUENCY",
+    "MAX_MONETARY",
+    "MAX_RECENCY_DAYS",
+    "RANK_ORDER",
+    "GridCell",
+    "RfmConfig",
+    "RfmGrid",
+    "RfmInput",
+    "RfmRank",
+    "RfmScore",
+    "RfmThresholds",
+    "ScoreFloor",
+    "ScoringMethod",
+    "frequency_cuts",
+    "grid",
+    "is_ranked",
+    "quantile_score",
+    "rank_for",
+    "recency_threshold_score",
+    "rfm_input",
+    "rising_cuts",
+    "score_customers",
+    "threshold_score",
+]
 
 
 @dataclass(frozen=True)
