@@ -389,7 +389,19 @@ class PandasRecompute:
                 scores: pd.Series[int] = (1 + (5 * below) // n_ranked).reindex(df.index)
                 return scores
 
-            r, f, m = score(last), score(count), score(revenue)
+            def frequency(values: pd.Series) -> pd.Series:
+                """F climbs at most ceil(5 / n) scores (one, from five buyers) per
+                distinct order count, never above its quantile (`rfm.frequency_cuts`)."""
+                quantile = score(values)[ranked].groupby(values[ranked]).first().sort_index()
+                step, last_score = -(-5 // n_ranked), 0
+                climbed: dict[float, int] = {}
+                for value, q in quantile.items():
+                    last_score = int(q) if not climbed else min(int(q), last_score + step)
+                    climbed[value] = last_score
+                scores: pd.Series[int] = values.map(climbed).where(ranked)
+                return scores
+
+            r, f, m = score(last), frequency(count), score(revenue)
         else:
             cuts = config.thresholds
             r = pd.Series(5, index=df.index)

@@ -619,7 +619,7 @@ def test_the_segment_builder_counts_as_conditions_change_and_saves_the_rule(
     refuses, then correct it and save the segment
     Then the count under the builder follows every change with the preview route's
     count, the refusal names the condition's path, and the saved segment's members page
-    lists exactly its members."""
+    lists exactly its members and says when they were recounted."""
     page = marketer.page
     marketer.go("#/segments", "segments")
     repeaters = {"all": [{"field": "order_count", "op": "gte", "value": 2}]}
@@ -662,6 +662,9 @@ def test_the_segment_builder_counts_as_conditions_change_and_saves_the_rule(
     members = _get(stack, "/v1/segments/insta-loyal/members")["customer_ids"]
     assert len(members) == expected
     assert sorted(page.locator("#members a").all_inner_texts()) == sorted(members)
+    counted = page.locator("#segment-counted")
+    assert counted.get_attribute("data-at") == _get(stack, "/v1/segments/insta-loyal")["counted_at"]
+    assert "再集計" in counted.inner_text()
     exports = page.locator("a[download]")
     assert exports.count() == 2
 

@@ -98,7 +98,7 @@ def _state(container: SegmenterContainer, shop_id: str) -> dict[str, Any]:
     profiles = container.profiles.iter_profiles(shop_id)
     return {
         "profiles": {p.customer_id: (p.segments, p.rfm) for p in profiles},
-        "counts": container.profiles.get_member_counts(shop_id),
+        "counts": container.profiles.get_member_counts(shop_id).counts,
     }
 
 
@@ -171,7 +171,7 @@ def test_a_rerun_after_a_child_fails_midway_redoes_only_that_child(
     with pytest.raises(ExecutionFailed) as failure:
         runner.execute({"total_segments": SEGMENTS}, NIGHTLY_AT)
     assert failure.value.error == "ChildFailed" and failed
-    assert container.profiles.get_member_counts(shop.shop_id) == {}  # nothing half-counted
+    assert container.profiles.get_member_counts(shop.shop_id).counts == {}  # nothing half-counted
     first_run = len(calls)
     later = datetime(2026, 11, 22, 18, 30, tzinfo=NIGHTLY_AT.tzinfo)
     result = runner.execute({"total_segments": SEGMENTS, "resume": NIGHTLY_AT.isoformat()}, later)
@@ -207,12 +207,15 @@ def test_every_recompute_runs_the_engine_the_benchmark_times(
     monkeypatch: pytest.MonkeyPatch,
     path: str,
 ) -> None:
-    # Given a shop, and the two parts bench/segments_recompute.py times watched: every
-    # segment's members by `ColumnarEvaluator.mask`, RFM's quintiles by `_scores_at_cuts`
+    # Given a shop, and the parts bench/segments_recompute.py times watched: every
+    # segment's members by `ColumnarEvaluator.mask`, R's and M's quintiles by
+    # `_scores_at_cuts`, F's by `_frequency_scores`
     _given_a_shop_in_two_time_zones(api, shop, clock)
     masked: list[object] = []
     scored: list[int] = []
+    f_scored: list[int] = []
     mask, scores_at_cuts = ColumnarEvaluator.mask, batch._scores_at_cuts
+    frequency_scores = batch._frequency_scores
 
     def watched_mask(self: ColumnarEvaluator, rule: Any) -> Any:
         masked.append(rule)
@@ -222,8 +225,13 @@ def test_every_recompute_runs_the_engine_the_benchmark_times(
         scored.append(len(values))
         return scores_at_cuts(values, ordered, cuts)
 
+    def watched_frequency(values: Any, pool: Any) -> Any:
+        f_scored.append(len(values))
+        return frequency_scores(values, pool)
+
     monkeypatch.setattr(ColumnarEvaluator, "mask", watched_mask)
     monkeypatch.setattr(batch, "_scores_at_cuts", watched_scores)
+    monkeypatch.setattr(batch, "_frequency_scores", watched_frequency)
 
     # When the shop is recomputed that way
     if path == "fan-out":
@@ -234,12 +242,12 @@ def test_every_recompute_runs_the_engine_the_benchmark_times(
     else:
         container.segments.recompute_requested(shop.shop_id, "top_spenders")
 
-    # Then every segment of the shop went through the columnar evaluator, and R, F and M
-    # of all 9 customers through the quintile cuts
+    # Then every segment of the shop went through the columnar evaluator, R and M of all
+    # 9 customers through the quintile cuts, and F through the order-count cuts
     compiled = container.cache.segments(shop.shop_id)
     assert len(compiled) > len(CUSTOM_SEGMENTS)  # the built-ins too
     assert all(segment.rule in masked for segment in compiled)
-    assert sum(scored) == 3 * len(CUSTOMERS)
+    assert (sum(scored), sum(f_scored)) == (2 * len(CUSTOMERS), len(CUSTOMERS))
 
 
 def _given_baskets(api: TestClient, shop: ShopKeys) -> None:

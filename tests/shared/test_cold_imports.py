@@ -170,3 +170,30 @@ def test_an_api_defers_fastapi_s_type_adapters_to_their_first_use() -> None:
     Then FastAPI's per-route TypeAdapters are deferred (the shape `shared/http/lazy.py`
     relies on still holds in the pinned FastAPI)."""
     assert _cold("segmenter.entrypoints.api")["adapters_deferred"] is True
+
+
+SEGMENT_LIST_PROBE = """
+import json, sys
+from segmenter.entrypoints import api, segment_routes
+from segmenter.adapters import repository
+from segmenter.services import segments
+segments.builtin_definitions()
+print(json.dumps(sorted(sys.modules)))
+"""
+SEGMENT_LIST_NEVER = (
+    "shared.segment_rules",
+    "segmenter.domain.segments.rfm",
+    "segmenter.services.recompute",
+)
+"""The rule language and the RFM scoring: what a segment list never needs."""
+
+
+def test_a_segment_list_loads_neither_the_rule_language_nor_the_rfm_scoring() -> None:
+    """Given a fresh interpreter
+    When it imports what the segmenter's first request, a segment list, imports (its
+    route group, the table's adapter, the segments use case) and lists the built-ins
+    Then the rule language (`shared.segment_rules`), the RFM scoring and the recompute's
+    results are not loaded: the built-ins' rules are parsed, and the package's names
+    loaded, on first use."""
+    modules = json.loads(run_fresh(SEGMENT_LIST_PROBE).splitlines()[-1])
+    assert _loaded(modules, SEGMENT_LIST_NEVER) == []

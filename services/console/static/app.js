@@ -1261,7 +1261,10 @@
       can("messages:send") ? linkButton("#/campaigns/new/" + enc(id), t("segments.send"), "send-campaign") : null,
     ]));
     if (can("messages:send")) { const holder = el("div", {}); main.append(holder); await journeyEnrol(holder, id); }
-    main.append(el("h2", { text: t("segments.members", { n: num(segment.member_count || members.customer_ids.length) }) }));
+    main.append(el("h2", { text: t("segments.members", { n: num(segment.member_count ?? members.customer_ids.length) }) }));
+    // The count is live (every entry and exit since the recount is in it): say when it was recounted.
+    main.append(el("p", { class: "muted", id: "segment-counted", "data-at": segment.counted_at || "",
+      text: segment.counted_at ? t("segments.counted_at", { when: when(segment.counted_at) }) : t("segments.not_counted") }));
     main.append(el("ul", { class: "ids card", id: "members" }, members.customer_ids.map((c) => el("li", {}, el("a", { href: "#/customers/" + enc(c), text: c })))));
   }
 

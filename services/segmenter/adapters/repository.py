@@ -15,6 +15,9 @@ Key design:
 - membership   ``SHOP#<shop>#SEG#<segment id>`` / ``CUST#<customer>``
 - product      ``SHOP#<shop>#SKU#<sku>`` / ``PRODUCT`` (stock, category, tags)
 - reco model   ``SHOP#<shop>#RECO`` / ``MODEL``
+- counts       ``SHOP#<shop>#SEGCOUNT`` / ``COUNTS``: ``n#<segment id>`` per segment (top
+  level, so an event's transaction can ADD to it), ``counted`` (the segments the last
+  recompute counted) and ``counted_at``
 - activity     ``SHOP#<shop>#CUST#<customer>`` / ``ACT#<kind>#<utc instant>#<order or event>``:
   one item per event and kind (an order's lines together), so the profile item stays a
   few KB however much the person browses; gsi1 lists a shop's activities; expires with
@@ -25,7 +28,9 @@ that was read, the order, identity claims, segment membership changes), so a ret
 duplicated event can never count twice and nothing is ever half-written. A transaction
 holds at most 100 items: what may not fit (a merge's clean-up, membership items beyond
 the budget) is recorded in the event marker as `AfterCommit` work, written right after the
-transaction with idempotent writes, and redone when the same event is retried.
+transaction with idempotent writes, and redone when the same event is retried. The
+transaction also ADDs the event's membership changes to the shop's segment counts (all of
+them, the spilled ones too), so a count moves with the members exactly once per event.
 """
 
 from __future__ import annotations
@@ -41,7 +46,12 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from segmenter.domain.definitions import DerivedChange, SegmentDefinition
+from segmenter.domain.definitions import (
+    DerivedChange,
+    MemberCounts,
+    SegmentDefinition,
+    count_deltas,
+)
 from segmenter.domain.errors import ConcurrentUpdate, DuplicateEvent, OrderAlreadyRecorded
 from segmenter.services.ports import MAX_TRANSACTION_ITEMS, ProfileRepository, ScanSegments
 from shared import clock as shared_clock
@@ -105,6 +115,33 @@ def sent_pk(shop_id: str, customer_id: str) -> str:
     markers, which point at it, hold no id of hers."""
     digest = hashlib.sha256(f"{shop_id}#{customer_id}".encode()).hexdigest()[:32]
     return f"SHOP#{shop_id}#SENT#{digest}"
+
+
+COUNT_PREFIX = "n#"
+
+
+def _counts_key(shop_id: str) -> dict[str, Any]:
+    return key(f"SHOP#{shop_id}#SEGCOUNT", "COUNTS")
+
+
+def count_update(table: str, shop_id: str, deltas: Mapping[str, int]) -> dict[str, Any]:
+    """The TransactItem adding each segment's change to its member count. The counts are
+    top-level numbers because ADD takes no nested path; ADD creates a missing one, which
+    reads as not counted until a recompute counts the segment (`counted`)."""
+    ordered = sorted(deltas)
+    return {
+        "Update": {
+            "TableName": table,
+            "Key": _counts_key(shop_id),
+            "UpdateExpression": "ADD " + ", ".join(f"#n{i} :d{i}" for i in range(len(ordered))),
+            "ExpressionAttributeNames": {
+                f"#n{i}": COUNT_PREFIX + seg for i, seg in enumerate(ordered)
+            },
+            "ExpressionAttributeValues": {
+                f":d{i}": {"N": str(deltas[seg])} for i, seg in enumerate(ordered)
+            },
+        }
+    }
 
 
 def _product_pk(shop_id: str, sku: str) -> str:
@@ -569,7 +606,9 @@ class DynamoProfileRepository(ProfileRepository, ScanSegments):
 
     # ------------------------------------------------------------------ the event write
     def commit(self, change: ChangeSet) -> AfterCommit:
-        entries, after_commit = self._transact_items(change)
+        entries, after_commit, deltas = self._transact_items(change)
+        if deltas:
+            entries.append(("count", count_update(self._table, change.shop_id, deltas)))
         kinds = [kind for kind, _ in entries]
         try:
             self._client.transact_write_items(TransactItems=[item for _, item in entries])
@@ -593,11 +632,17 @@ class DynamoProfileRepository(ProfileRepository, ScanSegments):
         """One TransactWriteItems for several events (an import's orders): each keeps its
         own conditions (marker, order, profile version, claims), and all land or none."""
         entries: list[Any] = []
+        summed: dict[str, int] = {}
         for change in changes:
-            items, after_commit = self._transact_items(change)
+            items, after_commit, deltas = self._transact_items(change)
             if not after_commit.empty:
                 raise ValueError("a change with after-commit work must be committed alone")
             entries += [item for _, item in items]
+            for seg, delta in deltas.items():
+                summed[seg] = summed.get(seg, 0) + delta
+        summed = {seg: delta for seg, delta in summed.items() if delta}
+        if summed:  # one update of the counts item: a transaction names an item once
+            entries.append(count_update(self._table, changes[0].shop_id, summed))
         if len(entries) > MAX_TRANSACTION_ITEMS:
             raise ValueError(f"{len(entries)} items do not fit in one transaction")
         if not entries:
@@ -609,10 +654,14 @@ class DynamoProfileRepository(ProfileRepository, ScanSegments):
                 raise
             raise ConcurrentUpdate("a change of the batch was refused") from None
 
-    def _transact_items(self, change: ChangeSet) -> tuple[list[tuple[str, Any]], AfterCommit]:
+    def _transact_items(
+        self, change: ChangeSet
+    ) -> tuple[list[tuple[str, Any]], AfterCommit, dict[str, int]]:
         """(kind, TransactItem) pairs, the kind mapping a cancellation reason back to its
-        cause; at most `MAX_TRANSACTION_ITEMS` of them. Membership items beyond that go to
-        the returned after-commit work (the profile's `segments` stays the truth)."""
+        cause; with the counts update the caller adds, at most `MAX_TRANSACTION_ITEMS` of
+        them. Membership items beyond that go to the returned after-commit work (the
+        profile's `segments` stays the truth); the returned count changes cover them all,
+        and a merged-away profile's segments (`unlisted`)."""
         s = change.shop_id
         entries: list[tuple[str, Any]] = []
         for profile, read in change.profiles:
@@ -656,12 +705,14 @@ class DynamoProfileRepository(ProfileRepository, ScanSegments):
                     _product_item(s, product), "quantity = :q", {":q": {"N": str(read_quantity)}}
                 )
             entries.append(("product", put))
+        deltas = count_deltas(change.entered, [*change.exited, *change.after_commit.unlisted])
         kept = 2 if change.profiles else 1  # the marker, what it sent and left
+        kept += 1 if deltas else 0  # the counts
         room = max(MAX_TRANSACTION_ITEMS - kept - len(entries), 0)
         members, after_commit = self._member_entries(change, room)
         entries += members
         event, *sent = self._marker_entries(change, after_commit)
-        return [event, *sent, *entries], after_commit
+        return [event, *sent, *entries], after_commit, deltas
 
     def _marker_entries(
         self, change: ChangeSet, after_commit: AfterCommit
@@ -905,27 +956,40 @@ class DynamoProfileRepository(ProfileRepository, ScanSegments):
             return False
         return True
 
-    def get_member_counts(self, shop_id: str) -> dict[str, int]:
-        response = self._client.get_item(
-            TableName=self._table, Key=key(f"SHOP#{shop_id}#SEGCOUNT", "COUNTS")
+    def get_member_counts(self, shop_id: str) -> MemberCounts:
+        response = self._client.get_item(TableName=self._table, Key=_counts_key(shop_id))
+        item = from_item(response["Item"]) if "Item" in response else {}
+        if "counts" in item and "counted" not in item:  # as stored before counts were live
+            return MemberCounts({k: int(v) for k, v in item["counts"].items()})
+        counted_at = item.get("counted_at")
+        return MemberCounts(
+            {seg: int(item.get(COUNT_PREFIX + seg, 0)) for seg in item.get("counted", ())},
+            datetime.fromisoformat(counted_at) if counted_at else None,
         )
-        item = response.get("Item")
-        return {k: int(v) for k, v in from_item(item)["counts"].items()} if item else {}
 
-    def put_member_counts(self, shop_id: str, counts: dict[str, int]) -> None:
-        self._client.put_item(
-            TableName=self._table,
-            Item=to_item({"pk": f"SHOP#{shop_id}#SEGCOUNT", "sk": "COUNTS", "counts": counts}),
-        )
+    def put_member_counts(self, shop_id: str, counts: dict[str, int], counted_at: datetime) -> None:
+        """The whole item replaced: a recount drops what events added before it."""
+        item: dict[str, Any] = {
+            "pk": f"SHOP#{shop_id}#SEGCOUNT",
+            "sk": "COUNTS",
+            "counted_at": counted_at.isoformat(),
+            "counted": set(counts) or None,  # (DynamoDB keeps no empty set)
+            **{COUNT_PREFIX + seg: n for seg, n in counts.items()},
+        }
+        self._client.put_item(TableName=self._table, Item=to_item(item))
 
     def forget_member_count(self, shop_id: str, segment_id: str) -> None:
         try:
             self._client.update_item(
                 TableName=self._table,
-                Key=key(f"SHOP#{shop_id}#SEGCOUNT", "COUNTS"),
-                UpdateExpression="REMOVE #counts.#seg",
-                ConditionExpression="attribute_exists(#counts)",
-                ExpressionAttributeNames={"#counts": "counts", "#seg": segment_id},
+                Key=_counts_key(shop_id),
+                UpdateExpression="REMOVE #n DELETE #counted :seg",
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeNames={
+                    "#n": COUNT_PREFIX + segment_id,
+                    "#counted": "counted",
+                },
+                ExpressionAttributeValues={":seg": {"SS": [segment_id]}},
             )
         except ClientError as err:
             if not is_condition_failure(err):

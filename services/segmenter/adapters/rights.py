@@ -15,11 +15,19 @@ from segmenter.adapters.repository import (
     _identity_pk,
     _order_pk,
     _profile_pk,
+    count_update,
     sent_pk,
 )
 from segmenter.domain.identity import Identifier
 from segmenter.services.ports import PersonalDataStore
-from shared.adapters.dynamodb import from_item, is_condition_failure, key, query_all
+from shared.adapters.dynamodb import (
+    cancellation_codes,
+    from_item,
+    is_condition_failure,
+    key,
+    query_all,
+)
+from shared.errors import DependencyFailed
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -128,12 +136,38 @@ class DynamoPersonalData(PersonalDataStore):
             pk = _identity_pk(shop_id, Identifier.from_key(str(identifier)))
             if self._delete_if(key(pk, "ID"), customer_id):
                 removed["identifiers"] += 1
-        for segment_id in profile.get("segments") or ():
+        segments = sorted(profile.get("segments") or ())
+        for segment_id in segments:
             removed["memberships"] += self._delete(
                 key(f"SHOP#{shop_id}#SEG#{segment_id}", f"CUST#{customer_id}")
             )
-        removed["profiles"] += self._delete(key(_profile_pk(shop_id, customer_id), "PROFILE"))
+        removed["profiles"] += self._delete_profile(shop_id, customer_id, profile, segments)
         return removed
+
+    def _delete_profile(
+        self, shop_id: str, customer_id: str, profile: dict[str, Any], segments: list[str]
+    ) -> int:
+        """The profile goes in one transaction with its segments' member counts, on the
+        version read: a retry finds no profile and counts nothing twice; an event that
+        changed the profile meanwhile refuses it (retry the erasure)."""
+        delete: dict[str, Any] = {
+            "Delete": {
+                "TableName": self._table,
+                "Key": key(_profile_pk(shop_id, customer_id), "PROFILE"),
+                "ConditionExpression": "version = :v",
+                "ExpressionAttributeValues": {":v": {"N": str(profile["version"])}},
+            }
+        }
+        items: list[Any] = [delete]
+        if segments:
+            items.append(count_update(self._table, shop_id, dict.fromkeys(segments, -1)))
+        try:
+            self._client.transact_write_items(TransactItems=items)
+        except ClientError as err:
+            if not cancellation_codes(err):
+                raise
+            raise DependencyFailed("the profile changed during its erasure; retry") from None
+        return 1
 
     def _delete(self, item_key: dict[str, Any]) -> int:
         """1 if the item was there (so a retry does not count it twice), else 0."""

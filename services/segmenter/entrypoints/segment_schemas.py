@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field
 
-from segmenter.domain.segments import rfm
+from segmenter.domain.segments.rfm_scale import MAX_FREQUENCY, MAX_MONETARY, MAX_RECENCY_DAYS
 from shared.http.types import Schema
 
 ID_PATTERN = r"^[A-Za-z0-9._:\-#/@+]{1,128}$"
@@ -24,7 +24,11 @@ class SegmentPublic(Schema):
     builtin: bool
     rule: dict[str, Any]
     member_count: int | None
-    """None while `status` is `computing`."""
+    """None while `status` is `computing`. Live: the last recount (`counted_at`) plus every
+    entry and exit an event has made since, each counted once however often it arrives."""
+    counted_at: datetime | None
+    """When a recompute last counted the members (nightly, or on demand); None while
+    `computing`."""
     status: Literal["computing", "ready"]
     """`computing` from creation until the recompute it asked for (or the nightly) has
     counted its members; poll `GET /v1/segments/{id}` for `ready`."""
@@ -104,13 +108,13 @@ class RfmConfigIn(Schema):
 
     model_config = ConfigDict(extra="forbid")
     method: Literal["quantile", "fixed"] = "quantile"
-    recency_days: list[Annotated[int, Field(ge=1, le=rfm.MAX_RECENCY_DAYS)]] = Field(
+    recency_days: list[Annotated[int, Field(ge=1, le=MAX_RECENCY_DAYS)]] = Field(
         default=[30, 90, 180, 365], min_length=4, max_length=4
     )
-    frequency: list[Annotated[int, Field(ge=1, le=rfm.MAX_FREQUENCY)]] = Field(
+    frequency: list[Annotated[int, Field(ge=1, le=MAX_FREQUENCY)]] = Field(
         default=[2, 3, 5, 10], min_length=4, max_length=4
     )
-    monetary: list[Annotated[float, Field(gt=0, le=rfm.MAX_MONETARY, allow_inf_nan=False)]] = Field(
+    monetary: list[Annotated[float, Field(gt=0, le=MAX_MONETARY, allow_inf_nan=False)]] = Field(
         default=[10_000, 30_000, 50_000, 100_000], min_length=4, max_length=4
     )
     # The defaults are built without validating (they are valid), so importing this

@@ -185,7 +185,7 @@ class NightlyFanout:
                 failed[shop_id] = "ChildFailed"
                 continue
             summary = _summed([p for p in parts if p is not None])
-            self._segments.put_counts(shop_id, summary.pop("counts"))
+            self._segments.put_counts(shop_id, summary.pop("counts"), now)
             self._store_model(run, now, shop_id, segments)
             shops[shop_id] = summary
         if failed:

@@ -9,7 +9,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from segmenter.domain.definitions import DerivedChange, SegmentDefinition
+from segmenter.domain.definitions import DerivedChange, MemberCounts, SegmentDefinition
 from shared.adapters.dynamodb import Position
 
 if TYPE_CHECKING:
@@ -165,10 +165,11 @@ class SegmentStore:
     ) -> None:
         raise NotImplementedError
 
-    def get_member_counts(self, shop_id: str) -> dict[str, int]:
+    def get_member_counts(self, shop_id: str) -> MemberCounts:
         raise NotImplementedError
 
-    def put_member_counts(self, shop_id: str, counts: dict[str, int]) -> None:
+    def put_member_counts(self, shop_id: str, counts: dict[str, int], counted_at: datetime) -> None:
+        """A recount: replaces every count and what events added to them since the last."""
         raise NotImplementedError
 
     def forget_member_count(self, shop_id: str, segment_id: str) -> None:

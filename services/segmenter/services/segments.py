@@ -10,14 +10,14 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from segmenter.domain.definitions import DerivedChange, SegmentDefinition
+from segmenter.domain.definitions import DerivedChange, MemberCounts, SegmentDefinition
 from segmenter.domain.errors import SegmentLimitReached
-from segmenter.domain.segments import builtin, rfm
+from segmenter.domain.segments import builtin
 from segmenter.services.ports import (
     ProductStore,
     ProfileStore,
@@ -28,15 +28,16 @@ from segmenter.services.ports import (
 from shared.adapters.dynamodb import Position
 from shared.errors import Conflict, InvalidInput, NotFound
 from shared.log import get_logger
-from shared.segment_rules.facts import CLV_FIELDS
-from shared.segment_rules.rules import parse_rule, rule_activity_windows, rule_fields
 from shared.ttl_cache import TtlCache
 
 if TYPE_CHECKING:  # membership, profiles, recommendations and the event contracts load on first use
+    # (and the rule language and RFM scoring: a segment list needs neither)
     from segmenter.domain.membership import CompiledSegment
     from segmenter.domain.model import Profile, RfmScore
+    from segmenter.domain.segments import rfm
     from segmenter.domain.segments.batch import RfmPools
     from segmenter.domain.segments.stored import StoredProfiles
+    from segmenter.services.recompute import AppliedScores, RecomputeSummary
     from shared.adapters.eventbridge import EventPublisher
     from shared.contracts.envelope import EventEnvelope
 
@@ -116,33 +117,12 @@ class SegmentCache:
 
     def activity_windows(self, shop_id: str) -> dict[str, int | None]:
         """The activity history the shop's segments read: what an event loads."""
+        from shared.segment_rules.rules import rule_activity_windows
+
         return rule_activity_windows(s.rule for s in self.segments(shop_id))
 
     def invalidate(self, shop_id: str) -> None:
         self._by_shop.drop(shop_id)
-
-
-@dataclass(frozen=True)
-class RecomputeSummary:
-    shop_id: str
-    profiles: int
-    entered: int
-    exited: int
-    ranks: dict[str, int]
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "profiles": self.profiles,
-            "entered": self.entered,
-            "exited": self.exited,
-            "ranks": self.ranks,
-        }
-
-
-@dataclass(frozen=True)
-class AppliedScores:
-    summary: RecomputeSummary
-    counts: dict[str, int]
 
 
 class Segments:
@@ -175,7 +155,7 @@ class Segments:
             *builtin_definitions(),
             *sorted(self._store.list_segments(shop_id), key=lambda d: d.segment_id),
         ]
-        return [replace(d, member_count=counts.get(d.segment_id)) for d in every]
+        return [_counted(d, counts) for d in every]
 
     def page(
         self, shop_id: str, limit: int, after: Position | None
@@ -205,7 +185,7 @@ class Segments:
             last = {"pk": partition, "builtin": head[-1].segment_id} if more else None
             stored = []
         counts = self._store.get_member_counts(shop_id)
-        return [replace(d, member_count=counts.get(d.segment_id)) for d in [*head, *stored]], last
+        return [_counted(d, counts) for d in [*head, *stored]], last
 
     def get(self, shop_id: str, segment_id: str) -> SegmentDefinition:
         for definition in self.definitions(shop_id):
@@ -232,6 +212,8 @@ class Segments:
     def rfm_grid(self, shop_id: str) -> rfm.RfmGrid:
         """Customers per R x F cell (with revenue and mean M) and per rank, as the last
         recompute scored them: one pass over the shop's profiles, like a preview."""
+        from segmenter.domain.segments import rfm
+
         return rfm.grid(
             (
                 p.rfm.r if p.rfm else None,
@@ -246,6 +228,8 @@ class Segments:
     def create(
         self, shop_id: str, segment_id: str, name: str, rule: dict[str, Any], description: str
     ) -> SegmentDefinition:
+        from shared.segment_rules.rules import parse_rule
+
         _check_id(segment_id)
         parse_rule(rule)  # a RuleError names the bad node
         self._check_new(shop_id, segment_id)
@@ -418,6 +402,9 @@ class Segments:
         one of them reads a CLV field (p_alive & co.), so "churn risk" follows tonight's
         scores, not yesterday's (the nightly recompute runs before the pass). None: no
         segment reads them, nothing to do."""
+        from shared.segment_rules.facts import CLV_FIELDS
+        from shared.segment_rules.rules import rule_fields
+
         self._cache.invalidate(shop_id)
         if not any(rule_fields(s.rule) & CLV_FIELDS for s in self._cache.segments(shop_id)):
             return None
@@ -435,7 +422,12 @@ class Segments:
         transition and the profile version it was computed from, then member items are
         written, then the profiles. A run that stops part way leaves the profiles as they
         were, so the next run finds the same transitions, publishes the same ids
-        (consumers drop the repeats) and finishes the writes."""
+        (consumers drop the repeats) and finishes the writes.
+
+        The counts are put last, at `now` (`counted_at`), and replace what events added
+        since the last recount; events then add to them again. An event that lands on a
+        profile after this run read it, before the counts are put, waits for the next
+        recount to be counted."""
         from segmenter.domain.membership import shop_rfm
 
         self._cache.invalidate(shop_id)
@@ -443,7 +435,7 @@ class Segments:
         profiles = list(self._profiles.iter_profiles(shop_id, now))
         scores = shop_rfm(profiles, now, rfm_config or self.rfm_config(shop_id))
         applied = self.apply_scores(shop_id, profiles, scores, compiled, now)
-        self._store.put_member_counts(shop_id, applied.counts)
+        self._store.put_member_counts(shop_id, applied.counts, now)
         return applied.summary
 
     def apply_scores(
@@ -520,6 +512,8 @@ class Segments:
     ) -> AppliedScores:
         """The entries and exits published, then the member items, then the profiles:
         the redo-safe order `recompute` describes."""
+        from segmenter.services.recompute import AppliedScores, RecomputeSummary
+
         entered_all: list[tuple[str, str]] = []
         exited_all: list[tuple[str, str]] = []
         envelopes: list[EventEnvelope] = []
@@ -542,11 +536,12 @@ class Segments:
         summary = RecomputeSummary(shop_id, profiles, len(entered_all), len(exited_all), ranks)
         return AppliedScores(summary, counts)
 
-    def put_counts(self, shop_id: str, counts: Mapping[str, int]) -> None:
+    def put_counts(self, shop_id: str, counts: Mapping[str, int], counted_at: datetime) -> None:
         """A fan-out's summed counts: every segment the shop has now (zeros too)."""
         self._cache.invalidate(shop_id)
         known = {s.segment_id for s in self._cache.segments(shop_id)}
-        self._store.put_member_counts(shop_id, {seg: int(counts.get(seg, 0)) for seg in known})
+        summed = {seg: int(counts.get(seg, 0)) for seg in known}
+        self._store.put_member_counts(shop_id, summed, counted_at)
 
     def compiled(self, shop_id: str) -> list[CompiledSegment]:
         """The shop's segments as they are now (not the minute-old cache)."""
@@ -587,6 +582,15 @@ class Segments:
         return config
 
 
+def _counted(definition: SegmentDefinition, counts: MemberCounts) -> SegmentDefinition:
+    count = counts.counts.get(definition.segment_id)
+    return replace(
+        definition,
+        member_count=count,
+        counted_at=counts.counted_at if count is not None else None,
+    )
+
+
 def _membership_envelope(
     shop_id: str, kind: str, segment_id: str, profile: DerivedChange, now: datetime
 ) -> EventEnvelope:
@@ -613,6 +617,8 @@ RFM_SETTING = "rfm"
 
 
 def rfm_config_from(data: dict[str, Any] | None) -> rfm.RfmConfig:
+    from segmenter.domain.segments import rfm
+
     if not data:
         return rfm.RfmConfig()
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from bisect import bisect_left
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -21,6 +22,7 @@ from segmenter.domain.segments import (
     rfm_input,
     score_customers,
 )
+from segmenter.domain.segments.rfm import frequency_cuts
 from tests.segmenter.domain.generators import JST
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=JST)
@@ -52,10 +54,80 @@ def test_quantile_ties_share_a_score() -> None:
     # When scored
     scores = score_customers(customers, NOW)
 
-    # Then all one-time buyers share F=1 and all repeaters share the score of their rank
+    # Then all one-time buyers share F=1 and all repeaters share the next score: their
+    # quantile score is 1 + floor(5 x 6/10) = 4, but F climbs one per distinct count
     assert {s.f for s in scores[:6]} == {1}
-    assert {s.f for s in scores[6:]} == {4}  # 6 of 10 strictly below: 1 + floor(5 * 0.6)
+    assert {s.f for s in scores[6:]} == {2}
     assert {s.m for s in scores} == {1}  # everyone tied
+
+
+# Twenty buyers as most shops have them: 12 ordered once (60%), 5 twice (25%), 2 three
+# times, 1 seven times. Plain quantiles, 1 + floor(5 x share with fewer orders):
+#   1 order: 0/20 below -> 1;  2: 12/20 -> 4;  3: 17/20 -> 5;  7: 19/20 -> 5
+# (F2 and F3 empty, two and three orders alike). Each distinct count scores
+# min(quantile, the count below's score + 1):
+#   1 -> 1;  2 -> min(4, 2) = 2;  3 -> min(5, 3) = 3;  7 -> min(5, 4) = 4
+TYPICAL_SHOP = [1] * 12 + [2] * 5 + [3] * 2 + [7]
+TYPICAL_F = {1: 1, 2: 2, 3: 3, 7: 4}
+# Ten with a long tail, 1 1 1 1 1 2 2 3 4 9: quantiles 1, 3 (5/10 below), 4, 5, 5 climb
+# by more than one only at 2, which scores min(3, 2) = 2; then 3, 4, and 9 -> 5.
+LONG_TAIL = [1, 1, 1, 1, 1, 2, 2, 3, 4, 9]
+LONG_TAIL_F = {1: 1, 2: 2, 3: 3, 4: 4, 9: 5}
+
+
+@pytest.mark.parametrize(
+    ("counts", "expected", "cuts"),
+    [(TYPICAL_SHOP, TYPICAL_F, (2, 3, 7)), (LONG_TAIL, LONG_TAIL_F, (2, 3, 4, 9))],
+)
+def test_quantile_f_climbs_one_score_per_distinct_order_count(
+    counts: list[int], expected: dict[int, int], cuts: tuple[int, ...]
+) -> None:
+    # Given a shop's buyers with tied order counts (hand-computed above)
+    customers = [buyer(f"c{i:02d}", 10 + i, n, 1000 * (i + 1)) for i, n in enumerate(counts)]
+
+    # When scored by quantile
+    scores = score_customers(customers, NOW)
+
+    # Then each order count gets its hand-computed F: no score is skipped below the top
+    assert {c.order_count: s.f for c, s in zip(customers, scores, strict=True)} == expected
+    assert frequency_cuts([float(n) for n in sorted(counts)]) == cuts
+
+
+def test_in_a_shop_of_fewer_than_five_f_climbs_as_distinct_values_do() -> None:
+    # Given two buyers, one with one order and one with five (R and M differ as well)
+    customers = [buyer("once", 400, 1, 3000), buyer("fan", 5, 5, 150_000)]
+
+    # When scored by quantile
+    once, fan = score_customers(customers, NOW)
+
+    # Then the fan scores 1 + floor(5 x 1/2) = 3 on F as on R and M: two distinct
+    # values climb two scores at once, ties or not, so the cap allows ceil(5 / 2) = 3
+    assert (once.f, fan.f) == (1, 3)
+    assert (fan.r, fan.f, fan.m) == (3, 3, 3)
+    assert frequency_cuts([1.0, 5.0]) == (5.0, 5.0)
+
+
+@given(st.lists(st.integers(1, 12), min_size=1, max_size=60))
+def test_quantile_f_is_never_above_its_quantile_and_skips_no_score(counts: list[int]) -> None:
+    # Given any shop's order counts
+    customers = [buyer(f"c{i}", 10, n, 1000) for i, n in enumerate(counts)]
+
+    # When scored by quantile
+    scores = score_customers(customers, NOW)
+
+    # Then F never exceeds the plain quantile score and never falls as orders rise; in a
+    # shop of five or more the scores used are 1..k with none skipped; distinct counts
+    # get the plain quantile scores, in a shop of any size
+    ordered = sorted(counts)
+    f_of = {c.order_count: s.f or 0 for c, s in zip(customers, scores, strict=True)}
+    for n, f in f_of.items():
+        assert 1 <= f <= 1 + 5 * bisect_left(ordered, n) // len(ordered)
+    by_count = [f_of[n] for n in sorted(f_of)]
+    assert by_count == sorted(by_count)
+    if len(counts) >= 5:
+        assert set(by_count) == set(range(1, max(by_count) + 1))
+    if len(set(counts)) == len(counts):
+        assert by_count == [1 + 5 * i // len(counts) for i in range(len(counts))]
 
 
 @given(st.randoms(use_true_random=False))

@@ -47,7 +47,7 @@ from shared.segment_rules.rules import (
     rule_activity_kinds,
 )
 
-from .rfm import RANK_ORDER, RfmConfig, RfmRank, ScoringMethod
+from .rfm import RANK_ORDER, RfmConfig, RfmRank, ScoringMethod, rising_cuts
 
 Mask = NDArray[np.bool_]
 _V = TypeVar("_V")
@@ -319,6 +319,15 @@ def _scores_at_cuts(
     return score
 
 
+def _frequency_scores(values: Numbers, pool: Numbers) -> NDArray[np.int8]:
+    """F by quantile as `rfm.frequency_cuts` scores it, against the sorted `pool`: its
+    distinct counts and how many are below each read off where the sorted values change
+    (few: order counts are small integers), the cuts found by `rfm.rising_cuts`."""
+    starts = np.flatnonzero(np.diff(pool, prepend=np.nan) != 0)  # (np.nan != x, even nan)
+    distinct = zip(pool[starts].tolist(), starts.tolist(), strict=True)
+    return _threshold_scores(values, rising_cuts(distinct, len(pool)))
+
+
 def _threshold_scores(values: Numbers, cuts: Sequence[float]) -> NDArray[np.int8]:
     score = np.ones(len(values), dtype=np.int8)
     for cut in cuts:
@@ -398,11 +407,11 @@ def score_rfm(
     # (integers, exact): the instants are compared directly, no elapsed column built.
     if config.method is ScoringMethod.QUANTILE and pools is not None:
         r = _pooled_scores(last, pools.last)
-        f = _pooled_scores(count, pools.count)
+        f = _frequency_scores(count, pools.count)
         m = _pooled_scores(revenue, pools.revenue)
     elif config.method is ScoringMethod.QUANTILE:
         r = _quantile_scores(last, ranked)
-        f = _quantile_scores(count, ranked)
+        f = _frequency_scores(count, np.sort(np.compress(ranked, count)))
         m = _quantile_scores(revenue, ranked)
     else:
         cuts = config.thresholds

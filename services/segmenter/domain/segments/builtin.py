@@ -8,11 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
-from shared.segment_rules.rules import Rule, parse_rule
+from .rfm_scale import RfmRank
 
-from .rfm import RfmRank
+if TYPE_CHECKING:
+    from shared.segment_rules.rules import Rule
 
 DORMANT_DAYS = 365
 LAPSED_DAYS = (30, 90, 180)
@@ -29,15 +32,20 @@ class BuiltinSegment:
     name_en: str
     description: str
     rule_json: Mapping[str, object]
-    rule: Rule
+
+    @cached_property
+    def rule(self) -> Rule:
+        """The rule, parsed when an evaluation first needs it: a segment list shows the
+        built-ins without loading the rule language."""
+        from shared.segment_rules.rules import parse_rule
+
+        return parse_rule(self.rule_json)
 
 
 def _segment(
     segment_id: str, name_ja: str, name_en: str, description: str, rule_json: dict[str, object]
 ) -> BuiltinSegment:
-    return BuiltinSegment(
-        segment_id, name_ja, name_en, description, rule_json, parse_rule(rule_json)
-    )
+    return BuiltinSegment(segment_id, name_ja, name_en, description, rule_json)
 
 
 def _has_ordered() -> dict[str, object]:

@@ -7,6 +7,18 @@ month to month, so a rank means the same thing over time).
 Quantile ties: a customer's score is 1 + floor(5 x share of customers strictly worse),
 so equal values always get equal scores, whatever the input order.
 
+Frequency ties are the rule, not the exception: most customers of a shop have ordered
+once or twice, so plain quantiles collapse (60% one-time buyers score a second order
+1 + floor(5 x 0.6) = F4, and the F2 and F3 columns of the grid stay empty). So F by
+quantile climbs at most one score per distinct order count: walking the shop's distinct
+counts upward, each scores min(its quantile score, the score below it + 1). That is the
+plain quantile score wherever ties skip no score (distinct counts, a shop with a long
+tail), and F1 = one order, F2 = two, ... where the quantiles collapse, as order-count F
+stages read (カスタマーリングス' F1..F5). (In a shop of fewer than five buyers, where even
+distinct values skip scores, the climb allowed is theirs, ceil(5 / buyers).) The counts
+where F rises are four cut points at most (`frequency_cuts`), scored like fixed
+thresholds, so ties still share a score.
+
 Ranks, defaults in `RfmConfig`: 休眠 (dormant) when the last order is at least
 `dormant_days` (365) old, whatever the scores; else 優良 (loyal) when R, F and M are all
 >= 4; else 準優良 (semi_loyal) when all >= 3; else 一般 (general). Customers with no
@@ -17,59 +29,49 @@ This module is plain Python; `batch.py` computes the same thing vectorised.
 
 from __future__ import annotations
 
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
-from enum import StrEnum
 from itertools import pairwise
 
 from shared.segment_rules.facts import CustomerFacts, as_datetime, as_number
 
+from .rfm_scale import (
+    MAX_FREQUENCY,
+    MAX_MONETARY,
+    MAX_RECENCY_DAYS,
+    RANK_ORDER,
+    RfmRank,
+    ScoringMethod,
+)
 
-class RfmRank(StrEnum):
-    LOYAL = "loyal"
-    SEMI_LOYAL = "semi_loyal"
-    GENERAL = "general"
-    DORMANT = "dormant"
-
-    @property
-    def label_ja(self) -> str:
-        return _LABELS_JA[self]
-
-    @property
-    def label_en(self) -> str:
-        return _LABELS_EN[self]
-
-
-_LABELS_JA = {
-    RfmRank.LOYAL: "優良",
-    RfmRank.SEMI_LOYAL: "準優良",
-    RfmRank.GENERAL: "一般",
-    RfmRank.DORMANT: "休眠",
-}
-_LABELS_EN = {
-    RfmRank.LOYAL: "Loyal",
-    RfmRank.SEMI_LOYAL: "Semi-loyal",
-    RfmRank.GENERAL: "General",
-    RfmRank.DORMANT: "Dormant",
-}
-
-RANK_ORDER: tuple[RfmRank, ...] = tuple(RfmRank)
-"""Ranks in a fixed order; the batch stores a rank as its index here."""
-
-
-class ScoringMethod(StrEnum):
-    QUANTILE = "quantile"
-    FIXED = "fixed"
-
-
-MAX_RECENCY_DAYS = 3650
-"""Ten years: a longer cut point means nothing for a rank, and days past ~2.7 million
-overflow a date (the nightly run once died on 1,000,000,000)."""
-MAX_FREQUENCY = 100_000
-MAX_MONETARY = 1e12
+__all__ = [  # the scale (`rfm_scale`) is read from here too
+    "MAX_FREQUENCY",
+    "MAX_MONETARY",
+    "MAX_RECENCY_DAYS",
+    "RANK_ORDER",
+    "GridCell",
+    "RfmConfig",
+    "RfmGrid",
+    "RfmInput",
+    "RfmRank",
+    "RfmScore",
+    "RfmThresholds",
+    "ScoreFloor",
+    "ScoringMethod",
+    "frequency_cuts",
+    "grid",
+    "is_ranked",
+    "quantile_score",
+    "rank_for",
+    "recency_threshold_score",
+    "rfm_input",
+    "rising_cuts",
+    "score_customers",
+    "threshold_score",
+]
 
 
 @dataclass(frozen=True)
@@ -165,6 +167,38 @@ def quantile_score(sorted_values: Sequence[float], value: float) -> int:
     return 1 + (5 * bisect_left(sorted_values, value)) // len(sorted_values)
 
 
+def rising_cuts(distinct: Iterable[tuple[float, int]], size: int) -> tuple[float, ...]:
+    """Where the quantile F score rises, from each distinct order count (ascending) with
+    how many of the `size` ranked customers have fewer orders: a count scores min(its
+    quantile score, the previous count's score + the step), the step being the most
+    distinct values' quantile scores climb at once, ceil(5 / size): 1 in a shop of five
+    buyers or more (the module's docstring says why). A count listed twice is a climb of
+    two; four cuts at most, ascending."""
+    if not size:
+        return ()
+    step = -(-5 // size)
+    cuts: list[float] = []
+    for value, below in distinct:
+        score = len(cuts) + 1
+        if score == 5:
+            break
+        cuts += [value] * (min(1 + (5 * below) // size, score + step) - score)
+    return tuple(cuts)
+
+
+def frequency_cuts(sorted_counts: Sequence[float]) -> tuple[float, ...]:
+    """`rising_cuts` of a sorted list of the ranked customers' order counts."""
+
+    def distinct() -> Iterable[tuple[float, int]]:
+        below = 0
+        while below < len(sorted_counts):
+            value = sorted_counts[below]
+            yield value, below
+            below = bisect_right(sorted_counts, value)
+
+    return rising_cuts(distinct(), len(sorted_counts))
+
+
 def threshold_score(value: float, cuts: Sequence[float]) -> int:
     return 1 + sum(1 for cut in cuts if value >= cut)
 
@@ -190,7 +224,7 @@ def score_customers(
     ranked = [c for c in customers if is_ranked(c)]
     epoch = datetime(1970, 1, 1, tzinfo=now.tzinfo)
     recency = sorted(_micros(c, epoch) for c in ranked)
-    frequency = sorted(float(c.order_count) for c in ranked)
+    f_cuts = frequency_cuts(sorted(float(c.order_count) for c in ranked))
     monetary = sorted(float(c.revenue) for c in ranked)
     scores = []
     for customer in customers:
@@ -200,7 +234,7 @@ def score_customers(
         elapsed = now - customer.last_order_at
         if config.method is ScoringMethod.QUANTILE:
             r = quantile_score(recency, _micros(customer, epoch))
-            f = quantile_score(frequency, float(customer.order_count))
+            f = threshold_score(float(customer.order_count), f_cuts)
             m = quantile_score(monetary, float(customer.revenue))
         else:
             cuts = config.thresholds
