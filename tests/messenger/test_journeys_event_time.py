@@ -1,0 +1,189 @@
+"""An event counts in journeys from when it happened, not when it was heard: an order by
+its `placed_at`, a cart by its `updated_at`. A history replayed today (an order placed
+months ago, a cart left last week) ends no journey it predates, reaches no goal, and
+mails no cart. Real events into the handler, real DynamoDB and SES (moto), the mails
+read from the MIME bytes SES was handed."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+
+from messenger.domain.journeys.plan import LATE_EVENT_AFTER
+from tests.conftest import Cloud, ShopKeys
+from tests.messenger.journey_world import JourneyWorld, post_purchase, step_mails_world
+
+
+@pytest.fixture
+def world(cloud: Cloud, shop: ShopKeys) -> JourneyWorld:
+    return step_mails_world(cloud, shop)
+
+
+def wire(world: JourneyWorld, customer_id: str) -> list[email.message.EmailMessage]:
+    """The mails SES was handed for the person, parsed from their raw bytes."""
+    found = []
+    for m in world.cloud.sent_mail():
+        raw = m.raw_data.encode() if isinstance(m.raw_data, str) else m.raw_data
+        parsed = email.message_from_bytes(raw, policy=email.policy.default)
+        assert isinstance(parsed, email.message.EmailMessage)
+        if f"{customer_id}@" in str(parsed["To"]):
+            found.append(parsed)
+    return found
+
+
+def step_mails(world: JourneyWorld) -> list[str]:
+    """The subjects of the step mails c-1 was sent (not the first-order welcome)."""
+    return [str(m["Subject"]) for m in wire(world, "c-1") if str(m["Subject"]).startswith("step-")]
+
+
+def post_purchase_with_goal(world: JourneyWorld) -> None:
+    """The step mails, ended by an order and with an order as their 10-day goal."""
+    world.journey(post_purchase(goal={"event": "order.placed", "days": 10}))
+
+
+def test_an_order_replayed_today_but_placed_before_the_entry_ends_and_converts_nothing(
+    world: JourneyWorld,
+) -> None:
+    """Given a customer in the step mails since their first order shipped
+    When an order placed 40 days before it (a storefront replaying its history) is
+    heard now, reported as their second order
+    Then the series goes on: no exit, no conversion, no F2, and the day-3 mail is on the
+    wire; and a second order placed afterwards still ends the series and converts once."""
+    post_purchase_with_goal(world)
+    world.order("o-1")
+    world.shipped("o-1")
+    entered = world.clock.now
+    world.run_for(2)
+
+    replayed = world.order("o-old", n=2, placed_at=entered - timedelta(days=40))
+
+    assert replayed["journeys"] == {}
+    world.run_for(1.5)
+    stats = world.stats()
+    assert stats["exited"] == {} and stats["converted"] == 0 and stats["active"] == 1
+    assert step_mails(world) == ["step-1: 山田様", "step-3: 山田様"]
+
+    bought = world.order("o-2", n=3, total="5980")
+    assert bought["journeys"] == {"exited": ["post-purchase"], "converted": ["post-purchase"]}
+    world.run_for(10)
+    stats = world.stats()
+    assert stats["exited"] == {"event:order.placed": 1}
+    assert stats["converted"] == 1 and stats["revenue"].startswith("5980")
+    assert len(step_mails(world)) == 2
+
+
+def test_an_order_heard_late_counts_for_the_goal_by_when_it_was_placed(
+    world: JourneyWorld,
+) -> None:
+    """Given two customers in the step mails with a 10-day goal
+    When an order placed on day 9 is only heard on day 13 (a queue backed up), and
+    the other customer's order placed on day 11 is heard at once
+    Then the first reached the goal (it was placed inside the window) and the second
+    did not; each late or not, the order ended its series."""
+    post_purchase_with_goal(world)
+    world.customer("c-2")
+    for cid, order_id in (("c-1", "o-1"), ("c-2", "o-9")):
+        world.order(order_id, customer_id=cid)
+        world.shipped(order_id, customer_id=cid)
+    entered = world.clock.now
+    world.run_for(11, every=timedelta(days=1))
+    on_time = world.order("o-10", customer_id="c-2", n=2)
+    world.run_for(2, every=timedelta(days=1))
+
+    late = world.order("o-2", n=2, placed_at=entered + timedelta(days=9))
+
+    assert on_time["journeys"] == {"exited": ["post-purchase"]}
+
+    assert late["journeys"] == {"exited": ["post-purchase"], "converted": ["post-purchase"]}
+    stats = world.stats()
+    assert stats["converted"] == 1
+    assert stats["exited"] == {"event:order.placed": 2}
+
+
+def cart(customer_id: str, cart_id: str, at: datetime, *skus: str) -> dict[str, Any]:
+    return {
+        "customer_id": customer_id,
+        "cart_id": cart_id,
+        "items": [{"sku": s, "quantity": 1, "unit_price": "3980"} for s in skus],
+        "updated_at": at.isoformat(),
+    }
+
+
+@pytest.fixture
+def cart_world(cloud: Cloud, shop: ShopKeys) -> JourneyWorld:
+    w = JourneyWorld(cloud, shop)
+    r = w.http.post("/v1/journeys/builtins/abandoned-cart/enable", headers=w.auth)
+    assert r.status_code == 200, r.text
+    w.journey(
+        {
+            "journey_id": "cart-quick",
+            "name": "Cart, no holdout",
+            "trigger": {"event": "cart.updated", "key": "cart_id", "restart_wait": True},
+            "start": "wait",
+            "steps": {
+                "wait": {"type": "wait", "hours": 1, "next": "mail"},
+                "mail": {"type": "send", "message_id": "cart-1h", "slots": ["cart"]},
+            },
+            "exit_events": ["order.placed"],
+            "reentry": {"mode": "per_key"},
+        }
+    )
+    r = w.http.post("/v1/journeys/abandoned-cart/pause", headers=w.auth)
+    assert r.status_code == 200, r.text
+    return w
+
+
+def test_a_cart_counts_its_hour_from_when_it_changed_not_when_it_was_heard(
+    cart_world: JourneyWorld,
+) -> None:
+    """Given the cart flow (an hour's wait, then the cart mail)
+    When a cart changed 40 minutes ago is heard now
+    Then the mail goes 20 minutes from now, an hour after the change, naming the cart's
+    line in its text part on the wire."""
+    w = cart_world
+    w.customer("c-7")
+    changed = w.clock.now - timedelta(minutes=40)
+    w.event("cart.updated", cart("c-7", "cart-7", changed, "SERUM-30"))
+    w.run_for(1, every=timedelta(minutes=5))
+
+    [(step, at)] = w.journey_mails("c-7")
+    assert step == "journey:cart-quick:mail"
+    assert timedelta(hours=1) <= at - changed <= timedelta(hours=1, minutes=5)
+    [mail] = wire(w, "c-7")
+    text = mail.get_body(preferencelist=("plain",))
+    assert text is not None and "SERUM-30" in text.get_content()
+
+
+def test_a_cart_heard_a_day_after_it_changed_starts_no_cart_flow(
+    cart_world: JourneyWorld,
+) -> None:
+    """Given the cart flow, and a person whose cart is open with CREAM-50
+    When a replay brings that cart as it was a week ago (SERUM-30), and another cart
+    of theirs changed just over a day ago
+    Then neither starts a flow (late: `LATE_EVENT_AFTER`), the open cart's mail still
+    names CREAM-50 (the old lines never replace the newer ones), once."""
+    w = cart_world
+    w.customer("c-8")
+    w.event("cart.updated", cart("c-8", "cart-8", w.clock.now, "CREAM-50"))
+    w.clock.advance(minutes=10)
+
+    replayed = w.event(
+        "cart.updated", cart("c-8", "cart-8", w.clock.now - timedelta(days=7), "SERUM-30")
+    )
+    stale = w.event(
+        "cart.updated",
+        cart("c-8", "cart-9", w.clock.now - LATE_EVENT_AFTER - timedelta(minutes=1), "GEL-5"),
+    )
+    w.run_for(2, every=timedelta(minutes=30))
+
+    assert replayed["journeys"] == {} and stale["journeys"] == {}
+    assert [s for s, _ in w.journey_mails("c-8")] == ["journey:cart-quick:mail"]
+    [mail] = wire(w, "c-8")
+    text = mail.get_body(preferencelist=("plain",))
+    assert text is not None
+    assert "CREAM-50" in text.get_content() and "SERUM-30" not in text.get_content()
+    assert w.stats("cart-quick")["entered"] == 1
