@@ -29,6 +29,7 @@ from messenger.domain.journeys.records import (
     Guard,
     JourneyHead,
     StaleEnrolment,
+    order_facts,
     stamp,
 )
 from messenger.domain.journeys.validation import MAX_WAIT_DAYS
@@ -103,21 +104,7 @@ class JourneyIntake:
         if customer_id is None:
             return Received()
         if event_type == "order.placed" and isinstance(detail.get("order_id"), str):
-            items = detail.get("items")
-            self.repo.record_order(
-                shop_id,
-                customer_id,
-                detail["order_id"],
-                {
-                    "order.order_id": detail["order_id"],
-                    "order.order_count": detail.get("order_count"),
-                    "order.is_first_order": detail.get("is_first_order"),
-                    "order.total": detail.get("total"),
-                    "order.sales_channel": detail.get("sales_channel"),
-                    "order.placed_at": detail.get("placed_at"),
-                    "order.skus": [i.get("sku") for i in items or [] if isinstance(i, Mapping)],
-                },
-            )
+            self.repo.record_order(shop_id, customer_id, detail["order_id"], order_facts(detail))
         if event_type == "customer.upserted" and self.facts is not None:
             birthday = detail.get(CALENDAR_FIELD)
             if isinstance(birthday, str) and len(birthday) >= 10:
