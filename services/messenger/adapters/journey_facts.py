@@ -1,8 +1,10 @@
 """What the built-in journeys need to know besides enrolments, in the journeys table.
 
 - order     ``CUST#<shop>#<customer>`` / ``O#<order id>``: written by the engine on
-            `order.placed` (`JourneyRepository.record_order`); read here as the person's
-            order history (the first order of the win-back, the replenishment interval)
+            `order.placed` and, unless held already, on `order.imported` (imported
+            history, `services/orders.py`) (`JourneyRepository.record_order`); read here
+            as the person's order history (the first order of the win-back, the
+            replenishment interval)
 - cart      ``CUST#<shop>#<customer>`` / ``C#<cart id>``: the cart's latest lines and
             when they changed (`at`; an older change never replaces them; expires
             `CART_DAYS` after its last change)
