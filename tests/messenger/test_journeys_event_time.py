@@ -8,14 +8,47 @@ from __future__ import annotations
 
 import email
 import email.policy
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from messenger.domain.journeys.plan import LATE_EVENT_AFTER
+from messenger.domain.journeys.plan import LATE_EVENT_AFTER, late, occurred_at
 from tests.conftest import Cloud, ShopKeys
 from tests.messenger.journey_world import JourneyWorld, post_purchase, step_mails_world
+
+HEARD = datetime(2026, 11, 23, 3, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("kind", "own", "expected"),
+    [
+        ("order.placed", "2026-11-01T09:00:00+09:00", datetime(2026, 11, 1, 0, 0, tzinfo=UTC)),
+        ("cart.updated", "2026-11-23T02:50:00+00:00", HEARD - timedelta(minutes=10)),
+        ("order.placed", "2026-11-23T04:00:00+00:00", HEARD),  # a storefront clock ahead
+        ("order.placed", "2026-11-01T09:00:00", HEARD),  # no zone: not a time to trust
+        ("order.placed", "yesterday", HEARD),
+        ("product.viewed", "2026-11-01T09:00:00+09:00", HEARD),  # no own time kept
+    ],
+)
+def test_an_event_happened_at_its_own_time_never_after_it_was_heard(
+    kind: str, own: str, expected: datetime
+) -> None:
+    """Given an event's detail with its own time
+    When the intake asks when it happened
+    Then it is that time, or the hearing time when it has none, none to trust, or a later one."""
+    field = {"order.placed": "placed_at", "cart.updated": "updated_at"}.get(kind, "viewed_at")
+    assert occurred_at(kind, {field: own}, HEARD) == expected
+
+
+def test_only_a_cart_heard_over_a_day_after_it_changed_is_too_late_to_trigger() -> None:
+    """Given events a day and a minute old, and a cart exactly a day old
+    When the intake asks whether each is too late to trigger
+    Then only the old cart is (an old order still enrols: its sends are skipped late)."""
+    old = HEARD - LATE_EVENT_AFTER - timedelta(minutes=1)
+    assert late("cart.updated", old, HEARD)
+    assert not late("cart.updated", HEARD - LATE_EVENT_AFTER, HEARD)
+    assert not late("order.placed", old, HEARD)
 
 
 @pytest.fixture

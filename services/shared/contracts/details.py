@@ -95,7 +95,9 @@ class OrderImported(_Detail):
     items: list[LineItem]
     sales_channel: str | None = None
     order_count: int = Field(
-        ge=1, description="The customer's F-stage after this order, as the import folded it."
+        ge=1,
+        description="The customer's F-stage after this order as the import folded it (on a "
+        "re-run's re-publish: the profile's count then).",
     )
 
 
