@@ -28,7 +28,8 @@ HEARD = datetime(2026, 11, 23, 3, 0, tzinfo=UTC)
         ("order.placed", "2026-11-23T04:00:00+00:00", HEARD),  # a storefront clock ahead
         ("order.placed", "2026-11-01T09:00:00", HEARD),  # no zone: not a time to trust
         ("order.placed", "yesterday", HEARD),
-        ("product.viewed", "2026-11-01T09:00:00+09:00", HEARD),  # no own time kept
+        ("product.viewed", "2026-11-23T02:00:00+00:00", HEARD - timedelta(hours=1)),
+        ("inventory.changed", "2026-11-01T09:00:00+09:00", HEARD),  # no own time kept
     ],
 )
 def test_an_event_happened_at_its_own_time_never_after_it_was_heard(
@@ -38,15 +39,17 @@ def test_an_event_happened_at_its_own_time_never_after_it_was_heard(
     When the intake asks when it happened
     Then it is that time, or the hearing time when it has none, none to trust, or a later one."""
     field = {"order.placed": "placed_at", "cart.updated": "updated_at"}.get(kind, "viewed_at")
+    # (inventory.changed carries no time of its own: a `viewed_at` there means nothing)
     assert occurred_at(kind, {field: own}, HEARD) == expected
 
 
-def test_only_a_cart_heard_over_a_day_after_it_changed_is_too_late_to_trigger() -> None:
+def test_only_a_cart_or_view_heard_over_a_day_late_is_too_late_to_trigger() -> None:
     """Given events a day and a minute old, and a cart exactly a day old
     When the intake asks whether each is too late to trigger
-    Then only the old cart is (an old order still enrols: its sends are skipped late)."""
+    Then only the old cart and view are (an old order still enrols: its sends are
+    skipped late)."""
     old = HEARD - LATE_EVENT_AFTER - timedelta(minutes=1)
-    assert late("cart.updated", old, HEARD)
+    assert late("cart.updated", old, HEARD) and late("product.viewed", old, HEARD)
     assert not late("cart.updated", HEARD - LATE_EVENT_AFTER, HEARD)
     assert not late("order.placed", old, HEARD)
 
@@ -220,3 +223,62 @@ def test_a_cart_heard_a_day_after_it_changed_starts_no_cart_flow(
     assert text is not None
     assert "CREAM-50" in text.get_content() and "SERUM-30" not in text.get_content()
     assert w.stats("cart-quick")["entered"] == 1
+
+
+def test_a_view_history_replayed_today_mails_no_browse_abandonment(
+    cloud: Cloud, shop: ShopKeys
+) -> None:
+    """Given browse abandonment (a second view of the same product within three days,
+    then a mail two hours later) with no holdout
+    When two views of SERUM-30 from a week ago are heard now (a replay), and then a
+    person views CREAM-50 twice today
+    Then the replay enrols and mails no one, and today's viewer gets the one mail,
+    naming CREAM-50 on the wire."""
+    w = JourneyWorld(cloud, shop)
+    r = w.http.post("/v1/journeys/builtins/browse-abandonment/enable", headers=w.auth)
+    assert r.status_code == 200, r.text
+    assert w.http.post("/v1/journeys/browse-abandonment/pause", headers=w.auth).is_success
+    w.journey(
+        {
+            "journey_id": "browse-quick",
+            "name": "Browse, no holdout",
+            "trigger": {"event": "product.viewed", "key": "sku"},
+            "start": "second-view",
+            "steps": {
+                "second-view": {
+                    "type": "wait_event",
+                    "event": "product.viewed",
+                    "days": 3,
+                    "next": "wait-2h",
+                    "timeout_next": "done",
+                    "same_key": True,
+                },
+                "wait-2h": {"type": "wait", "hours": 2, "next": "mail"},
+                "mail": {"type": "send", "message_id": "browse-1", "slots": ["product"]},
+                "done": {"type": "exit"},
+            },
+            "reentry": {"mode": "per_key"},
+        }
+    )
+    for cid in ("v-old", "v-now"):
+        w.customer(cid)
+    week_ago = w.clock.now - timedelta(days=7)
+    replayed = [
+        w.event(
+            "product.viewed",
+            {"customer_id": "v-old", "sku": "SERUM-30", "viewed_at": at.isoformat()},
+        )
+        for at in (week_ago, week_ago + timedelta(hours=1))
+    ]
+    for _ in range(2):
+        view = {"customer_id": "v-now", "sku": "CREAM-50", "viewed_at": w.clock.now.isoformat()}
+        w.event("product.viewed", view)
+        w.clock.advance(minutes=30)
+    w.run_for(1, every=timedelta(hours=1))
+
+    assert [r["journeys"] for r in replayed] == [{}, {}]
+    assert wire(w, "v-old") == []
+    [mail] = wire(w, "v-now")
+    text = mail.get_body(preferencelist=("plain",))
+    assert text is not None and "CREAM-50" in text.get_content()
+    assert w.stats("browse-quick")["entered"] == 1

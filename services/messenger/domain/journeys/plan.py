@@ -84,15 +84,20 @@ def next_occurrence(day: datetime, now: datetime, offset_days: int, yearly: bool
     return target
 
 
-OWN_TIME = {"order.placed": "placed_at", "cart.updated": "updated_at"}
+OWN_TIME = {
+    "order.placed": "placed_at",
+    "cart.updated": "updated_at",
+    "product.viewed": "viewed_at",
+}
 """The detail field saying when the event happened, for the events whose time decides
 what they may do in a journey: an order ends or converts only the enrolments it comes
 after, a cart's wait counts from its change. Others happen when they are heard."""
 LATE_EVENT_AFTER = timedelta(hours=24)
-"""A cart heard this long after it changed starts (or restarts) no cart flow: it is a
-replayed or backed-up history, and its mails would come a day late. The same day as the
-welcome's `late` skip (`model.WELCOME_LATE_AFTER`) and the step mails' (`LATE_SEND_AFTER`)."""
-LATE_TRIGGERS = frozenset({"cart.updated"})
+"""A cart or a product view heard this long after it happened starts (or restarts,
+resumes) no flow: it is a replayed or backed-up history, and its mails would come a day
+late. The same day as the welcome's `late` skip (`model.WELCOME_LATE_AFTER`) and the
+step mails' (`LATE_SEND_AFTER`)."""
+LATE_TRIGGERS = frozenset({"cart.updated", "product.viewed"})
 """Triggers that a late event (`LATE_EVENT_AFTER`) does not fire. An old `order.placed`
 still enrols (its own sends are skipped late, and counted so, by the runner)."""
 
