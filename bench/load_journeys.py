@@ -174,8 +174,10 @@ def birthday_people(count: int) -> list[str]:
 @dataclass(frozen=True)
 class Dormant:
     """The win-back's people: customers whose order history is imported (historical
-    orders publish nothing, as a shop's migrated history does) dated back from the stack's
-    clock at seeding (`at`), a third of them on LINE and SMS like the load's customers.
+    orders publish only `order.imported`, which the messenger keeps as the person's past
+    and which sends, ends and converts nothing, as for a shop's migrated history) dated
+    back from the stack's clock at seeding (`at`), a third of them on LINE and SMS like
+    the load's customers.
     Who must enter the win-back is the bench's own reading of `DORMANT_DAYS`."""
 
     people: tuple[str, ...] = ()
@@ -223,8 +225,9 @@ def seed_dormant(http: httpx.Client, shop: str, dormant: Dormant) -> dict[str, A
     """Before the journeys are on: each person's address and consent (`customer.upserted`,
     as a storefront's customer sync sends them: the messenger learns the address), then
     their history imported (`POST /_local/import/orders`, what `kizuna import orders
-    --local` streams). The history publishes nothing and changes no segment until the
-    nightly, so nobody is dormant before the advance: the win-back is entered there.
+    --local` streams). The history publishes only `order.imported` (their first product,
+    for the win-back's first mail) and changes no segment until the nightly, so nobody
+    is dormant before the advance: the win-back is entered there.
     Returns the import's summary."""
     for cid in dormant.people:
         person = {"customer_id": cid, **contact_of(cid)}

@@ -376,6 +376,7 @@ class MessengerContainer:
                 self.coupons,
                 self.inserts,
                 self.adapters.clock,
+                lambda: self.adapters.journey_repo,
             ),
         )
 

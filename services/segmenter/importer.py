@@ -2,7 +2,13 @@
 
 Each parsed order goes through `record_order` as a historical command, so an
 imported order lands exactly like a live one (same transaction, same profile fold) but
-publishes no `order.placed`: a two-year-old order must not trigger a welcome mail.
+publishes `order.imported`, not `order.placed`: a two-year-old order must not trigger a
+welcome mail, end a journey or count as a conversion, yet the messenger must know the
+person's past (the win-back names their first product). The events of a transaction are
+published once it committed (not kept on the markers: those keep no personal data, and
+a re-run reads no more for them); an order found imported before is published again,
+built from the profile the batch read, so a re-run completes an import that crashed
+between a commit and its publish. Consumers write nothing twice (same event ids).
 
 Orders are read and written in batches (`BATCH_ORDERS` at a time): one read for the
 batch's event markers, identifier owners, profiles and stored orders, then one transaction per up to
@@ -41,10 +47,11 @@ from segmenter.domain.order_import import (
     order_digest,
 )
 from segmenter.domain.records import ChangeSet
-from segmenter.services.ingest import Clock, Ingest, record_order
+from segmenter.services.ingest import Clock, Ingest, imported_envelope, record_order
 from segmenter.services.ports import MAX_TRANSACTION_ITEMS, ProfileRepository
 from shared import clock as shared_clock
 from shared.adapters.eventbridge import EventPublisher
+from shared.contracts.envelope import EventEnvelope
 from shared.errors import Conflict
 from shared.log import get_logger
 
@@ -205,6 +212,8 @@ class _Transaction:
     items: int = 0
     keys: set[str] = field(default_factory=set)
     """Order and event ids in it: an item may appear only once in a transaction."""
+    envelopes: list[EventEnvelope] = field(default_factory=list)
+    """Its `order.imported` events, published once it committed."""
 
 
 class _Batch:
@@ -223,9 +232,11 @@ class _Batch:
         record: Callable[[ParsedOrder], None],
         summary: ImportSummary,
         now: datetime,
+        publisher: EventPublisher,
     ) -> None:
         self.shop_id = shop_id
         self.repo = repo
+        self.publisher = publisher
         self.record = record
         self.summary = summary
         self.now = now
@@ -250,12 +261,15 @@ class _Batch:
         """Customers some identifier pointed at when read (their profile must exist)."""
         self.tainted: set[str] = set()
         self.txn = _Transaction()
+        self.republish: list[EventEnvelope] = []
+        """The `order.imported` of orders imported before (`_again`)."""
 
     def run(self, batch: list[ParsedOrder]) -> None:
         for parsed, ids in zip(batch, self.wanted, strict=True):
             marker = self.markers.get(parsed.event_id)
             if marker is not None and _plain_duplicate(marker, parsed):
                 self.summary.duplicates_skipped += 1
+                self._again(parsed, ids)
                 continue
             single = marker is not None or parsed.order.order_id in self.stored_orders
             planned = None if single else self._plan(parsed, ids)
@@ -274,6 +288,23 @@ class _Batch:
                 customer_id, change, needed = planned
             self._add(parsed, customer_id, change, needed, keys)
         self.flush()
+        if self.republish:
+            self.publisher.publish(self.republish)
+
+    def _again(self, parsed: ParsedOrder, ids: list[Identifier]) -> None:
+        """An order imported before: its `order.imported` once more, from the profile
+        this batch read (no request more), so a re-run completes an import that crashed
+        between a commit and its publish. The consumers write nothing twice."""
+        if not ids:
+            return
+        customer_id = resolve(ids, self.owners)
+        found = self.profiles.get(customer_id)
+        if found is None or found[0].merged_into:
+            return
+        order = replace(parsed.order, customer_id=customer_id)
+        self.republish.append(
+            imported_envelope(parsed.event_id, self.shop_id, order, found[0], self.now)
+        )
 
     def _plan(
         self, parsed: ParsedOrder, ids: list[Identifier]
@@ -308,6 +339,7 @@ class _Batch:
             .with_order(order)
         )
         added = folded.new_activities(profile)
+        envelope = imported_envelope(parsed.event_id, self.shop_id, order, folded, self.now)
         change = ChangeSet(
             shop_id=self.shop_id,
             event_id=parsed.event_id,
@@ -321,6 +353,7 @@ class _Batch:
         groups = len({(a.kind, a.at, a.ref) for a in added})  # one activity item each
         needed = 2 + len(claims) + groups + (1 if fresh_in_txn else 0)
         self._pending = (folded, version)
+        self._pending_event = envelope
         return customer_id, change, needed
 
     def _add(
@@ -332,6 +365,7 @@ class _Batch:
         txn.profiles[customer_id] = self._pending
         txn.items += needed
         txn.keys |= keys
+        txn.envelopes.append(self._pending_event)
         for identifier, owner, _ in change.claims:
             self.owners[identifier] = owner
 
@@ -352,6 +386,7 @@ class _Batch:
                 self.record(parsed)
             return
         self.summary.orders_imported += len(txn.orders)
+        self.publisher.publish(txn.envelopes)
         for customer_id, (profile, version) in txn.profiles.items():
             self.profiles[customer_id] = (profile, version + 1)
 
@@ -380,4 +415,4 @@ def _record_batch(
     def record(parsed: ParsedOrder) -> None:
         _record(parsed, shop_id, repo, publisher, clock, summary)
 
-    _Batch(batch, shop_id, repo, record, summary, clock()).run(batch)
+    _Batch(batch, shop_id, repo, record, summary, clock(), publisher).run(batch)

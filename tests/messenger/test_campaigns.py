@@ -163,6 +163,20 @@ def test_ab_campaign_to_a_segment_with_tracking_conversions_and_results(
     assert clicked.model_dump()["url"] == "https://shop.example/sale"
     who = clicked.model_dump()["customer_id"]
 
+    # When an order they placed a week before the click is heard now (a history replay)
+    replayed = {
+        "order_id": "o-before",
+        "customer": {"customer_id": who, "email": f"{who}@example.jp"},
+        "placed_at": (cw.clock.now - timedelta(days=7)).isoformat(),
+        "currency": "JPY",
+        "total": "3980",
+        "items": [{"sku": "SERUM-30", "quantity": 1, "unit_price": "3980"}],
+        "order_count": 1,
+        "is_first_order": True,
+    }
+    # Then no campaign is credited with it (attribution counts by `placed_at`)
+    assert cw.event("order.placed", replayed)["attributed_to"] is None
+
     # When that person orders two days later (the same order event arrives twice)
     order = {
         "order_id": "o-9",

@@ -15,6 +15,7 @@ import pytest
 from messenger.domain.journeys.plan import enrolment_id, held_out
 from messenger.domain.journeys.records import stamp
 from messenger.services.journeys.builtins import catalogue
+from shared import clock as shared_clock
 from tests.conftest import Cloud, ShopKeys
 from tests.messenger.journey_world import START, STEP_DAYS, JourneyWorld
 
@@ -367,11 +368,12 @@ def mails_to(world: JourneyWorld, customer_id: str) -> list[str]:
 
 
 def cart(customer_id: str, cart_id: str, *skus: str) -> dict[str, Any]:
+    """A `cart.updated` detail, changed now (the cart flows count from it)."""
     return {
         "customer_id": customer_id,
         "cart_id": cart_id,
         "items": [{"sku": s, "quantity": 1, "unit_price": "3980"} for s in skus],
-        "updated_at": "2026-11-23T03:00:00+00:00",
+        "updated_at": shared_clock.now().isoformat(),
     }
 
 

@@ -1,5 +1,6 @@
 """CSV import through the real ingest on moto DynamoDB, and the `kizuna import orders`
-command end to end: orders land once, re-runs change nothing, history sends nothing."""
+command end to end: orders land once, re-runs change nothing, history sends nothing
+(it is published as `order.imported`, which the messenger only keeps)."""
 
 from __future__ import annotations
 
@@ -193,18 +194,35 @@ def test_rows_of_one_order_split_across_the_file_are_a_conflict(
     assert stored is not None and [ln.sku for ln in stored.lines] == ["S"]
 
 
-def test_historical_import_publishes_no_events(cloud: Cloud, shop: ShopKeys) -> None:
-    # Given a publisher that records everything, and the bus routed to the queues
+def test_historical_import_publishes_order_imported_to_the_messenger_only(
+    cloud: Cloud, shop: ShopKeys
+) -> None:
+    """Given a publisher that records everything, and the bus routed to the queues
+    When a file is imported twice (through the recorder, then the real bus)
+    Then each imported order was published once as `order.imported`, never as
+    `order.placed` (no welcome, exit or conversion for a two-year-old order), with the
+    person's snapshot and the order's lines; the re-run publishes the same event ids
+    again (it completes a crashed run; the messenger writes nothing twice); and the bus
+    delivers it to the messenger's events function alone."""
     c = build(cloud.settings)
     recorder = RecordingPublisher()
     cloud.route_rules_to_queues()
 
-    # When a file is imported twice (through the recorder, then the real bus)
-    _run(c, "shopify_orders.csv", "shopify", recorder)
+    first = _run(c, "shopify_orders.csv", "shopify", recorder)
     _run(c, "shopify_orders.csv", "shopify")
 
-    # Then nothing was published: no welcome mail for a two-year-old order
-    assert recorder.published == []
+    assert {e.type for e in recorder.published} == {"order.imported"}
+    assert len(recorder.published) == first.orders_imported == 4
+    by_order = {e.detail["order_id"]: e for e in recorder.published}
+    assert sorted(by_order) == ["#1001", "#1002", "#1003", "#1005"]
+    first_order = by_order["#1001"].detail
+    assert [i["sku"] for i in first_order["items"]] == ["SERUM-30", "MASK-5"]
+    assert first_order["placed_at"] == "2024-03-05T21:14:09+09:00"
+    assert first_order["customer"]["email"] == "hanako.yamada@example.jp"
+    delivered = cloud.take_events("MessengerEventsFunction")
+    again = [EventEnvelope.from_eventbridge(e) for e in delivered]
+    assert sorted(e.id for e in again) == sorted(e.id for e in recorder.published)
+    assert {e.type for e in again} == {"order.imported"}
     assert all(cloud.take_events(fn) == [] for fn in cloud.queues)
 
 

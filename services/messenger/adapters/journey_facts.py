@@ -1,10 +1,13 @@
 """What the built-in journeys need to know besides enrolments, in the journeys table.
 
 - order     ``CUST#<shop>#<customer>`` / ``O#<order id>``: written by the engine on
-            `order.placed` (`JourneyRepository.record_order`); read here as the person's
-            order history (the first order of the win-back, the replenishment interval)
-- cart      ``CUST#<shop>#<customer>`` / ``C#<cart id>``: the cart's latest lines
-            (expires `CART_DAYS` after its last change)
+            `order.placed` and, unless held already, on `order.imported` (imported
+            history, `services/orders.py`) (`JourneyRepository.record_order`); read here
+            as the person's order history (the first order of the win-back, the
+            replenishment interval)
+- cart      ``CUST#<shop>#<customer>`` / ``C#<cart id>``: the cart's latest lines and
+            when they changed (`at`; an older change never replaces them; expires
+            `CART_DAYS` after its last change)
 - told      ``CUST#<shop>#<customer>`` / ``N#<sku>``: the person was told this SKU is
             back (by a journey or by feedback's restock sign-up), written conditionally
 - prefs     ``CUST#<shop>#<customer>`` / ``PREF``: survey preferences (`motive`, ...)
@@ -63,17 +66,25 @@ class DynamoJourneyFacts(JourneyFacts):
         lines: Sequence[Mapping[str, Any]],
         at: datetime,
     ) -> None:
-        self._client.put_item(
-            TableName=self._table,
-            Item=to_item(
-                {
-                    "pk": f"CUST#{shop_id}#{customer_id}",
-                    "sk": f"C#{cart_id}",
-                    "lines": json.dumps(list(lines), default=str),
-                    "ttl": expiry(at + timedelta(days=CART_DAYS)),
-                }
-            ),
-        )
+        try:
+            self._client.put_item(
+                TableName=self._table,
+                Item=to_item(
+                    {
+                        "pk": f"CUST#{shop_id}#{customer_id}",
+                        "sk": f"C#{cart_id}",
+                        "lines": json.dumps(list(lines), default=str),
+                        "at": at.isoformat(),
+                        "ttl": expiry(at + timedelta(days=CART_DAYS)),
+                    }
+                ),
+                # An older change heard later (a replay) never overwrites the newer lines.
+                ConditionExpression="attribute_not_exists(#at) OR #at <= :at",
+                ExpressionAttributeNames={"#at": "at"},
+                ExpressionAttributeValues={":at": {"S": at.isoformat()}},
+            )
+        except self._client.exceptions.ConditionalCheckFailedException:
+            return
 
     def cart(self, shop_id: str, customer_id: str, cart_id: str) -> list[dict[str, Any]]:
         got = self._client.get_item(

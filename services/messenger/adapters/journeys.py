@@ -600,17 +600,26 @@ class DynamoJourneyRepository(JourneyRepository):
             return  # expired and taken by another worker: theirs now
 
     # ------------------------------------------------------------ facts
-    def record_order(self, shop_id: str, customer_id: str, order_id: str, facts: Any) -> None:
-        self._client.put_item(
-            TableName=self._table,
-            Item=to_item(
-                {
-                    "pk": f"CUST#{shop_id}#{customer_id}",
-                    "sk": f"O#{order_id}",
-                    "facts": json.dumps(facts, default=str, sort_keys=True),
-                }
-            ),
-        )
+    def record_order(
+        self, shop_id: str, customer_id: str, order_id: str, facts: Any, *, only_new: bool = False
+    ) -> bool:
+        item = {
+            "pk": f"CUST#{shop_id}#{customer_id}",
+            "sk": f"O#{order_id}",
+            "facts": json.dumps(facts, default=str, sort_keys=True),
+        }
+        if not only_new:
+            self._client.put_item(TableName=self._table, Item=to_item(item))
+            return True
+        try:
+            self._client.put_item(
+                TableName=self._table,
+                Item=to_item(item),
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except self._client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
 
     def order(self, shop_id: str, customer_id: str, order_id: str) -> Mapping[str, Any]:
         got = self._client.get_item(

@@ -54,6 +54,13 @@ def on_order_placed(envelope: EventEnvelope, detail: Any) -> dict[str, Any]:
     }
 
 
+def on_order_imported(envelope: EventEnvelope, detail: Any) -> dict[str, Any]:
+    """An order of imported history: kept as the person's past, nothing sent or ended."""
+    assert isinstance(detail, details.OrderImported)
+    kept = container().orders.imported(envelope.shop, detail, envelope.time)
+    return {"order_id": detail.order_id, "status": "recorded" if kept else "known"}
+
+
 def on_order_shipped(envelope: EventEnvelope, detail: Any) -> dict[str, Any]:
     """The shop's shipping notice (transactional) with the tracking link, once per order,
     then the journeys (a shipping date anchors the step mails)."""
@@ -201,6 +208,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         event,
         events={
             "order.placed": on_order_placed,
+            "order.imported": on_order_imported,
             "order.shipped": on_order_shipped,
             "customer.upserted": on_customer_upserted,
             "customer.erased": on_customer_erased,

@@ -2,20 +2,31 @@
 current, the order credited to the campaign the person last engaged with, its coupon
 code marked redeemed (if Kizuna gave it), the package inserts chosen for the customer
 put on its pick list, and the first-purchase welcome sent through the send door (on the
-channel the buyer can be reached on; not for an order older than a day)."""
+channel the buyer can be reached on; not for an order older than a day).
+
+An order of imported history (`order.imported`) is only kept: the person becomes
+reachable and the order joins their past, which the win-back's first product and the
+replenishment interval read. The segmenter publishes an event of its own for it rather
+than `order.placed` (which would thank, attribute, end journeys and count goals for a
+purchase made a year ago), and rather than the messenger reading the segmenter's order
+table when it has no order of a person: each service owns its table, the messenger
+learns only from events, and its journeys then read one store, whatever the order's
+origin."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
 from messenger.domain.builtin import WELCOME
+from messenger.domain.journeys.records import order_facts
 from messenger.domain.model import welcome_skip_reason
 from messenger.services.campaigns import Campaigns
 from messenger.services.common import WELCOME_TRIGGER, Clock, record_customer
 from messenger.services.coupons import Coupons
 from messenger.services.inserts import Inserts
-from messenger.services.ports import RecipientRepository
+from messenger.services.ports import JourneyRepository, RecipientRepository
 from messenger.services.sending import SendOutcome, SendRequest, Sends
 from shared.contracts import details
 
@@ -38,6 +49,24 @@ class Orders:
     coupons: Coupons
     inserts: Inserts
     clock: Clock
+    history: Callable[[], JourneyRepository]
+    """Where the journeys keep a person's orders (built on first use: only orders need it)."""
+
+    def imported(self, shop_id: str, order: details.OrderImported, at: datetime) -> bool:
+        """`order.imported`: the recipient kept current and the order kept among the
+        person's orders, nothing else: no welcome, no attribution, no coupon, no pick
+        list, and the journey intake never hears it (`book.NOT_HEARD`), so it ends,
+        converts and starts nothing. An order the messenger holds already (a live
+        `order.placed`, or this event before: a re-run import, a redelivery) is left as
+        it is. Whether the order was new."""
+        record_customer(self.recipients, shop_id, order.customer, at)
+        return self.history().record_order(
+            shop_id,
+            order.customer.customer_id,
+            order.order_id,
+            order_facts(order.model_dump(mode="json")),
+            only_new=True,
+        )
 
     def placed(self, shop_id: str, order: details.OrderPlaced, at: datetime) -> OrderHandled:
         """`order.placed`: marketing, so the welcome goes through channel choice, consent,

@@ -463,7 +463,12 @@ class JourneyRepository:
         first send, open or click); False when that marker was counted before."""
         raise NotImplementedError
 
-    def record_order(self, shop_id: str, customer_id: str, order_id: str, facts: Any) -> None:
+    def record_order(
+        self, shop_id: str, customer_id: str, order_id: str, facts: Any, *, only_new: bool = False
+    ) -> bool:
+        """Keep an order's facts (`order_facts`); `only_new`: unless the order is kept
+        already (an import never replaces what a live `order.placed` wrote, and its
+        redelivery writes nothing). False when nothing was written."""
         raise NotImplementedError
 
     def order(self, shop_id: str, customer_id: str, order_id: str) -> Mapping[str, Any]:

@@ -28,8 +28,9 @@ class RecordOrder:
     contact: Contact
     consents: tuple[Consent, ...]
     historical: bool = False
-    """Imported history (CSV): stored and folded into the profile, but no `order.placed`
-    is published, so a two-year-old order never triggers a welcome mail."""
+    """Imported history (CSV): stored and folded into the profile, published as
+    `order.imported`, not `order.placed`, so a two-year-old order never triggers a
+    welcome mail, ends a journey or counts as a conversion."""
 
 
 @dataclass(frozen=True)

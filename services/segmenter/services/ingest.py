@@ -472,34 +472,56 @@ def _person_event(
 # ---------------------------------------------------------------------------- use cases
 
 
+def _lines(order: Order) -> list[details.LineItem]:
+    return [
+        details.LineItem(
+            sku=ln.sku,
+            category=ln.category,
+            quantity=ln.quantity,
+            unit_price=ln.unit_price,
+            list_price=ln.list_price,
+        )
+        for ln in order.lines
+    ]
+
+
+def imported_envelope(
+    event_id: str, shop_id: str, order: Order, profile: Profile, now: datetime
+) -> EventEnvelope:
+    """`order.imported` for an order of imported history, under the import's event id
+    (derived from the order's content, so a re-run publishes the same id)."""
+    detail = details.OrderImported(
+        order_id=order.order_id,
+        customer=snapshot(profile),
+        placed_at=order.placed_at,
+        currency=order.currency,
+        total=order.total,
+        items=_lines(order),
+        sales_channel=order.sales_channel,
+        order_count=max(profile.order_count, 1),
+    )
+    return _envelope(event_id, shop_id, "order.imported", detail, now)
+
+
 def record_order(cmd: RecordOrder, ingest: Ingest) -> Ingested:
-    """Store an order and fold it into the profile; publishes `order.placed` (not for
-    imported history)."""
+    """Store an order and fold it into the profile; publishes `order.placed`, or for
+    imported history `order.imported` (which no one takes for a purchase made now)."""
 
     def fold(p: Profile) -> Profile:
         order = replace(cmd.order, customer_id=p.customer_id)
         return p.with_contact(cmd.contact, cmd.consents).with_order(order)
 
     def placed(p: Profile, now: datetime) -> EventEnvelope | None:
-        if cmd.historical:
-            return None
         o = cmd.order
+        if cmd.historical:
+            return imported_envelope(cmd.event_id, cmd.shop_id, o, p, now)
         detail = details.OrderPlaced(
             order_id=o.order_id,
             customer=snapshot(p),
             placed_at=o.placed_at,
             currency=o.currency,
             total=o.total,
-            items=[
-                details.LineItem(
-                    sku=ln.sku,
-                    category=ln.category,
-                    quantity=ln.quantity,
-                    unit_price=ln.unit_price,
-                    list_price=ln.list_price,
-                )
-                for ln in o.lines
-            ],
+            items=_lines(o),
             sales_channel=o.sales_channel,
             order_count=p.order_count,
             is_first_order=p.order_count == 1,

@@ -47,6 +47,12 @@ EVENT_CATALOG: dict[str, EventType] = {
             "A person was erased at an admin's request: every service forgets them.",
         ),
         _t("order.placed", "segmenter", d.OrderPlaced, "An order was placed and stored."),
+        _t(
+            "order.imported",
+            "segmenter",
+            d.OrderImported,
+            "An order of imported history was stored (history: no purchase reacts to it).",
+        ),
         _t("order.shipped", "segmenter", d.OrderShipped, "An order left the warehouse."),
         _t("order.delivered", "segmenter", d.OrderDelivered, "An order reached the customer."),
         _t("order.cancelled", "segmenter", d.OrderCancelled, "An order was cancelled."),

@@ -79,6 +79,28 @@ class OrderPlaced(_Detail):
     )
 
 
+class OrderImported(_Detail):
+    """An order of the shop's history, stored by an order import (CSV), not placed now.
+    The same facts as `order.placed`, under another name so that nothing takes it for a
+    purchase: no welcome, no campaign conversion, no journey exit or goal. A consumer
+    keeps it as the person's past (the win-back's first product, a purchase interval).
+    Its event id is derived from the order's content: a re-run import re-publishes the
+    same id, and a consumer's write must be idempotent."""
+
+    order_id: str
+    customer: CustomerSnapshot
+    placed_at: AwareDatetime
+    currency: str
+    total: Decimal
+    items: list[LineItem]
+    sales_channel: str | None = None
+    order_count: int = Field(
+        ge=1,
+        description="The customer's F-stage after this order as the import folded it (on a "
+        "re-run's re-publish: the profile's count then).",
+    )
+
+
 class OrderShipped(_Detail):
     order_id: str
     customer_id: str

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from datetime import UTC, datetime, time, timedelta, tzinfo
+from typing import Any
 
 from messenger.domain.journeys.definition import Step, StepType
 from messenger.domain.journeys.enrolment import Enrolment
@@ -80,3 +82,42 @@ def next_occurrence(day: datetime, now: datetime, offset_days: int, yearly: bool
         if candidate >= now - timedelta(days=1):
             return candidate
     return target
+
+
+OWN_TIME = {
+    "order.placed": "placed_at",
+    "cart.updated": "updated_at",
+    "product.viewed": "viewed_at",
+}
+"""The detail field saying when the event happened, for the events whose time decides
+what they may do in a journey: an order ends or converts only the enrolments it comes
+after, a cart's wait counts from its change. Others happen when they are heard."""
+LATE_EVENT_AFTER = timedelta(hours=24)
+"""A cart or a product view heard this long after it happened starts (or restarts,
+resumes) no flow: it is a replayed or backed-up history, and its mails would come a day
+late. The same day as the welcome's `late` skip (`model.WELCOME_LATE_AFTER`) and the
+step mails' (`LATE_SEND_AFTER`)."""
+LATE_TRIGGERS = frozenset({"cart.updated", "product.viewed"})
+"""Triggers that a late event (`LATE_EVENT_AFTER`) does not fire. An old `order.placed`
+still enrols (its own sends are skipped late, and counted so, by the runner)."""
+
+
+def occurred_at(event_type: str, detail: Mapping[str, Any], heard: datetime) -> datetime:
+    """When the event happened by its own detail (`OWN_TIME`), never after it was heard
+    (a storefront clock ahead of ours); `heard` for other events or an unreadable time."""
+    field = OWN_TIME.get(event_type)
+    raw = detail.get(field) if field else None
+    if not isinstance(raw, str):
+        return heard
+    try:
+        own = datetime.fromisoformat(raw)
+    except ValueError:
+        return heard
+    if own.tzinfo is None:
+        return heard
+    return min(own, heard)
+
+
+def late(event_type: str, occurred: datetime, heard: datetime) -> bool:
+    """Whether a trigger was heard too late to fire (`LATE_TRIGGERS`, `LATE_EVENT_AFTER`)."""
+    return event_type in LATE_TRIGGERS and heard - occurred > LATE_EVENT_AFTER

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -55,3 +56,19 @@ class AlreadyEntered(Exception):
 
 class StaleEnrolment(Exception):
     """Someone else recorded this step (or changed the enrolment) first."""
+
+
+def order_facts(detail: Mapping[str, Any]) -> dict[str, Any]:
+    """What the journeys keep of an order (`order.placed` or `order.imported`, as JSON):
+    its `order.*` fields for filters, and the person's history the slots read (the
+    win-back's first order, the replenishment interval, the F-stage)."""
+    items = detail.get("items")
+    return {
+        "order.order_id": detail.get("order_id"),
+        "order.order_count": detail.get("order_count"),
+        "order.is_first_order": detail.get("is_first_order", detail.get("order_count") == 1),
+        "order.total": detail.get("total"),
+        "order.sales_channel": detail.get("sales_channel"),
+        "order.placed_at": detail.get("placed_at"),
+        "order.skus": [i.get("sku") for i in items or [] if isinstance(i, Mapping)],
+    }

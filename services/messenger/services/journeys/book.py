@@ -17,6 +17,7 @@ EVENT_TYPES = frozenset(EVENT_CATALOG)
 NOT_HEARD = frozenset(
     {
         "message.requested",
+        "order.imported",
         "customer.erased",
         "customer.merged",
         "analytics.refresh_requested",
@@ -24,8 +25,10 @@ NOT_HEARD = frozenset(
     }
 )
 """Types the messenger never hands the journey intake as an event: a request to send, an
-erasure (the person is forgotten), a merge (its own use case, `services/merges.py`, ends
-the merged-away ids' enrolments), a shop-wide refresh."""
+imported order (history, kept as the person's past by `services/orders.py`: it must not
+end, convert or start anything), an erasure (the person is forgotten), a merge (its own
+use case, `services/merges.py`, ends the merged-away ids' enrolments), a shop-wide
+refresh."""
 ABOUT_NO_PERSON = frozenset({"inventory.changed"})
 """Heard, but about a SKU, not a person: it triggers (everyone on the SKU's wish list
 enters), but no enrolment can exit, convert or stop waiting on it."""

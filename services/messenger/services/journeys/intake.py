@@ -15,13 +15,21 @@ from typing import Any
 from messenger.domain.journeys.cohorts import week_scope
 from messenger.domain.journeys.definition import Journey, JourneyStatus, ReentryMode, StepType
 from messenger.domain.journeys.enrolment import FINISHED, Enrolment, EnrolmentStatus
-from messenger.domain.journeys.plan import enrolment_id, later, next_occurrence, shard_of
+from messenger.domain.journeys.plan import (
+    enrolment_id,
+    late,
+    later,
+    next_occurrence,
+    occurred_at,
+    shard_of,
+)
 from messenger.domain.journeys.records import (
     AlreadyEntered,
     Counter,
     Guard,
     JourneyHead,
     StaleEnrolment,
+    order_facts,
     stamp,
 )
 from messenger.domain.journeys.validation import MAX_WAIT_DAYS
@@ -86,38 +94,31 @@ class JourneyIntake:
     def received(
         self, shop_id: str, event_type: str, event_id: str, at: datetime, detail: Mapping[str, Any]
     ) -> Received:
+        """One event heard at `at`. What it may do counts from when it happened
+        (`occurred_at`: an order's `placed_at`, a cart's `updated_at`): a replayed
+        order ends, converts and resumes only enrolments it comes after, and a cart
+        heard a day late (`late`) starts no cart flow."""
         if event_type == "inventory.changed":
             return self._inventory(shop_id, event_id, at, detail)
         customer_id = customer_of(detail)
         if customer_id is None:
             return Received()
         if event_type == "order.placed" and isinstance(detail.get("order_id"), str):
-            items = detail.get("items")
-            self.repo.record_order(
-                shop_id,
-                customer_id,
-                detail["order_id"],
-                {
-                    "order.order_id": detail["order_id"],
-                    "order.order_count": detail.get("order_count"),
-                    "order.is_first_order": detail.get("is_first_order"),
-                    "order.total": detail.get("total"),
-                    "order.sales_channel": detail.get("sales_channel"),
-                    "order.placed_at": detail.get("placed_at"),
-                    "order.skus": [i.get("sku") for i in items or [] if isinstance(i, Mapping)],
-                },
-            )
+            self.repo.record_order(shop_id, customer_id, detail["order_id"], order_facts(detail))
         if event_type == "customer.upserted" and self.facts is not None:
             birthday = detail.get(CALENDAR_FIELD)
             if isinstance(birthday, str) and len(birthday) >= 10:
                 self.facts.record_birthday(shop_id, customer_id, birthday[:10])
         heads = self.repo.heads(shop_id)
+        when = occurred_at(event_type, detail, at)
         if self.facts is not None:
-            self._keep_facts(shop_id, customer_id, event_type, at, detail, heads)
+            self._keep_facts(shop_id, customer_id, event_type, when, detail, heads)
+        if late(event_type, when, at):
+            return Received()
         done = Received()
         second_order = event_type == "order.placed" and detail.get("order_count") == 2
         if second_order or any(event_type in h.listens_to for h in heads):
-            done = self._inside(shop_id, customer_id, event_type, at, detail)
+            done = self._inside(shop_id, customer_id, event_type, when, detail)
         new: list[str] = []
         for head in heads:
             if head.status != JourneyStatus.ACTIVE or event_type not in head.enrols_on:
@@ -125,7 +126,7 @@ class JourneyIntake:
             journey = self.book.version(shop_id, head.journey_id, head.version)
             if journey is None:
                 continue
-            if self.enrol(journey, customer_id, event_id, at, detail):
+            if self.enrol(journey, customer_id, event_id, when, detail):
                 new.append(journey.journey_id)
         return replace(done, entered=tuple(new))
 
@@ -284,7 +285,10 @@ class JourneyIntake:
             e = found
             journey = self.book.version(shop_id, e.journey_id, e.version)
             if journey is None or at <= e.entered_at:
-                continue  # only what happens after entering counts (not the trigger itself)
+                # Only what happens after entering counts (not the trigger itself), by
+                # the event's own time: an order replayed today but placed before the
+                # entry ends, converts and resumes nothing.
+                continue
             goal = journey.goal
             if (
                 goal is not None

@@ -55,6 +55,11 @@ ends the step mails at their first send."""
 WAITS = frozenset(
     {StepType.WAIT, StepType.WAIT_UNTIL, StepType.WAIT_LOCAL_TIME, StepType.WAIT_EVENT}
 )
+COUNTED_FROM_ENTRY = frozenset({StepType.WAIT, StepType.WAIT_EVENT})
+"""A journey's first wait of these types, begun as the person enters (`seq` 0), counts
+from the entry, which is the trigger's own time: a cart heard 10 minutes after it changed
+waits 50 minutes more, not an hour. (One begun later, after a pause or a failed step,
+counts from then, as every other wait.)"""
 
 
 def customer_facts(recipient: Recipient | None) -> dict[str, Any]:
@@ -226,7 +231,10 @@ class StepRunner:
             tz = recipient_zone(recipient, policy) if recipient else None
             if tz is None:
                 tz = zone(policy.timezone)
-        wake = wake_at(step, e, now, tz or UTC)
+        started = now
+        if step.type in COUNTED_FROM_ENTRY and step.step_id == journey.start and e.seq == 0:
+            started = min(e.entered_at, now)  # the trigger's own time (`intake.occurred_at`)
+        wake = wake_at(step, e, started, tz or UTC)
         if wake <= now and step.type is not StepType.WAIT_EVENT:
             return self._after_wait(journey, e, step.next, now, counter, late=now - wake)
         return replace(e, waiting=True, due_at=wake, seq=e.seq + 1), []
