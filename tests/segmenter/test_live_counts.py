@@ -150,3 +150,48 @@ def _event(order_id: str, customer: dict[str, Any]) -> dict[str, Any]:
         "items": [{"sku": "SERUM-30", "quantity": 1, "unit_price": "3980", "category": "skincare"}],
         "customer": customer,
     }
+
+
+def _count_items(cloud: Cloud, shop: ShopKeys) -> list[str]:
+    """The sort keys of the shop's counts partition, as stored."""
+    got = cloud.dynamodb.query(
+        TableName=cloud.settings.segmenter_table,
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": f"SHOP#{shop.shop_id}#SEGCOUNT"}},
+    )
+    return sorted(item["sk"]["S"] for item in got["Items"])
+
+
+def test_many_buyers_count_on_separate_shards_and_a_recount_folds_them_in(
+    api: TestClient, shop: ShopKeys, clock: Clock, cloud: Cloud
+) -> None:
+    """Given a segment "one order" counted with no member
+    When twenty customers' first orders arrive
+    Then the count reads 20 over HTTP, and the events added to more than one shard of the
+    counts (a busy shop's events do not all name one item, which would cancel concurrent
+    transactions)
+    When the segment is recounted
+    Then the count still reads 20 and only the recount's own item is left."""
+    cloud.route_rules_to_queues()
+    with served(api.app) as url, httpx.Client(base_url=url, timeout=30) as http:
+        writer = segment_writer(api, shop)
+        created = http.post(
+            "/v1/segments",
+            json={"segment_id": "one-order", "name": "One order", "rule": ONE_ORDER},
+            headers=writer,
+        )
+        assert created.status_code == 201, created.text
+        cloud.deliver("SegmenterEventsFunction")
+        assert _segment(http, shop, "one-order")["member_count"] == 0
+        assert _count_items(cloud, shop) == ["COUNTS"]
+
+        assert {_order(http, shop, 1, f"buyer-{n}") for n in range(20)} == {201}
+        assert _segment(http, shop, "one-order")["member_count"] == 20
+        shards = [sk for sk in _count_items(cloud, shop) if sk != "COUNTS"]
+        assert len(shards) > 1, shards
+
+        clock.advance(hours=1)
+        assert http.post("/v1/segments/recompute", headers=writer).status_code == 200
+        cloud.deliver("SegmenterEventsFunction")
+        assert _segment(http, shop, "one-order")["member_count"] == 20
+        assert _count_items(cloud, shop) == ["COUNTS"]

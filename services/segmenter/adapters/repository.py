@@ -15,9 +15,11 @@ Key design:
 - membership   ``SHOP#<shop>#SEG#<segment id>`` / ``CUST#<customer>``
 - product      ``SHOP#<shop>#SKU#<sku>`` / ``PRODUCT`` (stock, category, tags)
 - reco model   ``SHOP#<shop>#RECO`` / ``MODEL``
-- counts       ``SHOP#<shop>#SEGCOUNT`` / ``COUNTS``: ``n#<segment id>`` per segment (top
-  level, so an event's transaction can ADD to it), ``counted`` (the segments the last
-  recompute counted) and ``counted_at``
+- counts       ``SHOP#<shop>#SEGCOUNT`` / ``COUNTS``: ``n#<segment id>`` per segment as the
+  last recompute counted it, ``counted`` (the segments it counted) and ``counted_at``;
+  events ADD their changes to one of 16 shards ``COUNTS#<00..15>`` (top-level
+  ``n#<segment id>``, chosen by the event id), so concurrent events of a busy shop seldom
+  meet on one item; a count is the base plus its shards (one Query of the partition)
 - activity     ``SHOP#<shop>#CUST#<customer>`` / ``ACT#<kind>#<utc instant>#<order or event>``:
   one item per event and kind (an order's lines together), so the profile item stays a
   few KB however much the person browses; gsi1 lists a shop's activities; expires with
@@ -38,6 +40,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import json
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -118,21 +121,43 @@ def sent_pk(shop_id: str, customer_id: str) -> str:
 
 
 COUNT_PREFIX = "n#"
+COUNT_RECOUNT_ATTEMPTS = 5
+
+
+COUNTS_SK = "COUNTS"
+COUNT_SHARDS = 16
+"""Event deltas are spread over this many items: a transaction on an item another
+transaction holds is cancelled (TransactionConflict), and every membership-changing event
+of a shop would otherwise name the same one."""
+
+
+def _counts_pk(shop_id: str) -> str:
+    return f"SHOP#{shop_id}#SEGCOUNT"
 
 
 def _counts_key(shop_id: str) -> dict[str, Any]:
-    return key(f"SHOP#{shop_id}#SEGCOUNT", "COUNTS")
+    return key(_counts_pk(shop_id), COUNTS_SK)
 
 
-def count_update(table: str, shop_id: str, deltas: Mapping[str, int]) -> dict[str, Any]:
-    """The TransactItem adding each segment's change to its member count. The counts are
-    top-level numbers because ADD takes no nested path; ADD creates a missing one, which
-    reads as not counted until a recompute counts the segment (`counted`)."""
+def count_shard(spread: str) -> str:
+    """The shard sort key for an event (or a person): stable, so a retried event names the
+    same item, and even across events."""
+    digest = hashlib.blake2b(spread.encode(), digest_size=4).digest()
+    return f"{COUNTS_SK}#{int.from_bytes(digest, 'big') % COUNT_SHARDS:02d}"
+
+
+def count_update(
+    table: str, shop_id: str, deltas: Mapping[str, int], spread: str
+) -> dict[str, Any]:
+    """The TransactItem adding each segment's change to its member count, on the shard
+    `spread` (the event id) picks. The counts are top-level numbers because ADD takes no
+    nested path; a segment the recompute has not counted (`counted`) reads as computing
+    whatever its shards hold."""
     ordered = sorted(deltas)
     return {
         "Update": {
             "TableName": table,
-            "Key": _counts_key(shop_id),
+            "Key": key(_counts_pk(shop_id), count_shard(spread)),
             "UpdateExpression": "ADD " + ", ".join(f"#n{i} :d{i}" for i in range(len(ordered))),
             "ExpressionAttributeNames": {
                 f"#n{i}": COUNT_PREFIX + seg for i, seg in enumerate(ordered)
@@ -608,7 +633,9 @@ class DynamoProfileRepository(ProfileRepository, ScanSegments):
     def commit(self, change: ChangeSet) -> AfterCommit:
         entries, after_commit, deltas = self._transact_items(change)
         if deltas:
-            entries.append(("count", count_update(self._table, change.shop_id, deltas)))
+            entries.append(
+                ("count", count_update(self._table, change.shop_id, deltas, change.event_id))
+            )
         kinds = [kind for kind, _ in entries]
         try:
             self._client.transact_write_items(TransactItems=[item for _, item in entries])
@@ -642,7 +669,9 @@ class DynamoProfileRepository(ProfileRepository, ScanSegments):
                 summed[seg] = summed.get(seg, 0) + delta
         summed = {seg: delta for seg, delta in summed.items() if delta}
         if summed:  # one update of the counts item: a transaction names an item once
-            entries.append(count_update(self._table, changes[0].shop_id, summed))
+            entries.append(
+                count_update(self._table, changes[0].shop_id, summed, changes[0].event_id)
+            )
         if len(entries) > MAX_TRANSACTION_ITEMS:
             raise ValueError(f"{len(entries)} items do not fit in one transaction")
         if not entries:
@@ -957,26 +986,51 @@ class DynamoProfileRepository(ProfileRepository, ScanSegments):
         return True
 
     def get_member_counts(self, shop_id: str) -> MemberCounts:
-        response = self._client.get_item(TableName=self._table, Key=_counts_key(shop_id))
-        item = from_item(response["Item"]) if "Item" in response else {}
-        if "counts" in item and "counted" not in item:  # as stored before counts were live
-            return MemberCounts({k: int(v) for k, v in item["counts"].items()})
-        counted_at = item.get("counted_at")
+        items = list(
+            query_all(
+                self._client,
+                TableName=self._table,
+                KeyConditionExpression="pk = :pk",
+                ExpressionAttributeValues={":pk": {"S": _counts_pk(shop_id)}},
+            )
+        )
+        base = next((i for i in items if i["sk"] == COUNTS_SK), {})
+        if "counts" in base and "counted" not in base:  # as stored before counts were live
+            return MemberCounts({k: int(v) for k, v in base["counts"].items()})
+        counted_at = base.get("counted_at")
         return MemberCounts(
-            {seg: int(item.get(COUNT_PREFIX + seg, 0)) for seg in item.get("counted", ())},
+            {
+                seg: sum(int(i.get(COUNT_PREFIX + seg, 0)) for i in items)
+                for seg in base.get("counted", ())
+            },
             datetime.fromisoformat(counted_at) if counted_at else None,
         )
 
     def put_member_counts(self, shop_id: str, counts: dict[str, int], counted_at: datetime) -> None:
-        """The whole item replaced: a recount drops what events added before it."""
-        item: dict[str, Any] = {
-            "pk": f"SHOP#{shop_id}#SEGCOUNT",
-            "sk": "COUNTS",
+        """The base replaced and every shard emptied in one transaction: a recount drops
+        what events added before it, and an event's transaction lands wholly before or
+        after it (a conflict is tried again)."""
+        base: dict[str, Any] = {
+            "pk": _counts_pk(shop_id),
+            "sk": COUNTS_SK,
             "counted_at": counted_at.isoformat(),
             "counted": set(counts) or None,  # (DynamoDB keeps no empty set)
             **{COUNT_PREFIX + seg: n for seg, n in counts.items()},
         }
-        self._client.put_item(TableName=self._table, Item=to_item(item))
+        shards = [f"{COUNTS_SK}#{n:02d}" for n in range(COUNT_SHARDS)]
+        items: list[Any] = [{"Put": {"TableName": self._table, "Item": to_item(base)}}]
+        items += [
+            {"Delete": {"TableName": self._table, "Key": key(_counts_pk(shop_id), sk)}}
+            for sk in shards
+        ]
+        for attempt in range(COUNT_RECOUNT_ATTEMPTS):
+            try:
+                self._client.transact_write_items(TransactItems=items)
+                return
+            except ClientError as err:
+                if not cancellation_codes(err) or attempt == COUNT_RECOUNT_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.05 * 2**attempt)
 
     def forget_member_count(self, shop_id: str, segment_id: str) -> None:
         try:

@@ -160,7 +160,9 @@ class DynamoPersonalData(PersonalDataStore):
         }
         items: list[Any] = [delete]
         if segments:
-            items.append(count_update(self._table, shop_id, dict.fromkeys(segments, -1)))
+            items.append(
+                count_update(self._table, shop_id, dict.fromkeys(segments, -1), customer_id)
+            )
         try:
             self._client.transact_write_items(TransactItems=items)
         except ClientError as err:
