@@ -152,14 +152,16 @@ def _event(order_id: str, customer: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _count_items(cloud: Cloud, shop: ShopKeys) -> list[str]:
-    """The sort keys of the shop's counts partition, as stored."""
+def _count_items(cloud: Cloud, shop: ShopKeys) -> dict[str, int]:
+    """The shop's counts partition as stored: sort key -> the segment's number there."""
     got = cloud.dynamodb.query(
         TableName=cloud.settings.segmenter_table,
         KeyConditionExpression="pk = :pk",
         ExpressionAttributeValues={":pk": {"S": f"SHOP#{shop.shop_id}#SEGCOUNT"}},
     )
-    return sorted(item["sk"]["S"] for item in got["Items"])
+    return {
+        item["sk"]["S"]: int(item.get("n#one-order", {}).get("N", "0")) for item in got["Items"]
+    }
 
 
 def test_many_buyers_count_on_separate_shards_and_a_recount_folds_them_in(
@@ -171,7 +173,10 @@ def test_many_buyers_count_on_separate_shards_and_a_recount_folds_them_in(
     counts (a busy shop's events do not all name one item, which would cancel concurrent
     transactions)
     When the segment is recounted
-    Then the count still reads 20 and only the recount's own item is left."""
+    Then the count still reads 20, all of it in the recount's own item (the shards' deltas
+    taken back out)
+    When one more first order arrives
+    Then it reads 21, the delta kept on its shard."""
     cloud.route_rules_to_queues()
     with served(api.app) as url, httpx.Client(base_url=url, timeout=30) as http:
         writer = segment_writer(api, shop)
@@ -183,15 +188,21 @@ def test_many_buyers_count_on_separate_shards_and_a_recount_folds_them_in(
         assert created.status_code == 201, created.text
         cloud.deliver("SegmenterEventsFunction")
         assert _segment(http, shop, "one-order")["member_count"] == 0
-        assert _count_items(cloud, shop) == ["COUNTS"]
+        assert _count_items(cloud, shop) == {"COUNTS": 0}
 
         assert {_order(http, shop, 1, f"buyer-{n}") for n in range(20)} == {201}
         assert _segment(http, shop, "one-order")["member_count"] == 20
-        shards = [sk for sk in _count_items(cloud, shop) if sk != "COUNTS"]
-        assert len(shards) > 1, shards
+        stored = _count_items(cloud, shop)
+        assert stored["COUNTS"] == 0 and len(stored) > 2, stored
+        assert sum(stored.values()) == 20
 
         clock.advance(hours=1)
         assert http.post("/v1/segments/recompute", headers=writer).status_code == 200
         cloud.deliver("SegmenterEventsFunction")
         assert _segment(http, shop, "one-order")["member_count"] == 20
-        assert _count_items(cloud, shop) == ["COUNTS"]
+        recounted = _count_items(cloud, shop)
+        assert recounted["COUNTS"] == 20 and set(recounted.values()) == {20, 0}, recounted
+
+        assert _order(http, shop, 1, "buyer-20") == 201
+        assert _segment(http, shop, "one-order")["member_count"] == 21
+        assert sum(_count_items(cloud, shop).values()) == 21

@@ -19,7 +19,8 @@ Key design:
   last recompute counted it, ``counted`` (the segments it counted) and ``counted_at``;
   events ADD their changes to one of 16 shards ``COUNTS#<00..15>`` (top-level
   ``n#<segment id>``, chosen by the event id), so concurrent events of a busy shop seldom
-  meet on one item; a count is the base plus its shards (one Query of the partition)
+  meet on one item; a count is the base plus its shards (one Query of the partition); a
+  recount replaces the base and takes the deltas it read back out of the shards
 - activity     ``SHOP#<shop>#CUST#<customer>`` / ``ACT#<kind>#<utc instant>#<order or event>``:
   one item per event and kind (an order's lines together), so the profile item stays a
   few KB however much the person browses; gsi1 lists a shop's activities; expires with
@@ -40,7 +41,6 @@ from __future__ import annotations
 import hashlib
 import importlib
 import json
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -121,7 +121,6 @@ def sent_pk(shop_id: str, customer_id: str) -> str:
 
 
 COUNT_PREFIX = "n#"
-COUNT_RECOUNT_ATTEMPTS = 5
 
 
 COUNTS_SK = "COUNTS"
@@ -147,17 +146,21 @@ def count_shard(spread: str) -> str:
 
 
 def count_update(
-    table: str, shop_id: str, deltas: Mapping[str, int], spread: str
+    table: str,
+    shop_id: str,
+    deltas: Mapping[str, int],
+    spread: str = "",
+    sk: str | None = None,
 ) -> dict[str, Any]:
     """The TransactItem adding each segment's change to its member count, on the shard
-    `spread` (the event id) picks. The counts are top-level numbers because ADD takes no
-    nested path; a segment the recompute has not counted (`counted`) reads as computing
-    whatever its shards hold."""
+    `spread` (the event id) picks, or on shard `sk`. The counts are top-level numbers
+    because ADD takes no nested path; a segment the recompute has not counted (`counted`)
+    reads as computing whatever its shards hold."""
     ordered = sorted(deltas)
     return {
         "Update": {
             "TableName": table,
-            "Key": key(_counts_pk(shop_id), count_shard(spread)),
+            "Key": key(_counts_pk(shop_id), sk or count_shard(spread)),
             "UpdateExpression": "ADD " + ", ".join(f"#n{i} :d{i}" for i in range(len(ordered))),
             "ExpressionAttributeNames": {
                 f"#n{i}": COUNT_PREFIX + seg for i, seg in enumerate(ordered)
@@ -1007,9 +1010,22 @@ class DynamoProfileRepository(ProfileRepository, ScanSegments):
         )
 
     def put_member_counts(self, shop_id: str, counts: dict[str, int], counted_at: datetime) -> None:
-        """The base replaced and every shard emptied in one transaction: a recount drops
-        what events added before it, and an event's transaction lands wholly before or
-        after it (a conflict is tried again)."""
+        """The base replaced, then each shard's deltas as read just before taken back out of
+        it by ADD: a recount drops what events added before it, while an event landing
+        meanwhile keeps its delta. No transaction: one over the 16 shards would be cancelled
+        by any event transaction in flight on a busy shop; for the few milliseconds between
+        the two writes a count may read the recounted deltas twice."""
+        shards = list(
+            query_all(
+                self._client,
+                TableName=self._table,
+                KeyConditionExpression="pk = :pk AND begins_with(sk, :shard)",
+                ExpressionAttributeValues={
+                    ":pk": {"S": _counts_pk(shop_id)},
+                    ":shard": {"S": COUNTS_SK + "#"},
+                },
+            )
+        )
         base: dict[str, Any] = {
             "pk": _counts_pk(shop_id),
             "sk": COUNTS_SK,
@@ -1017,20 +1033,17 @@ class DynamoProfileRepository(ProfileRepository, ScanSegments):
             "counted": set(counts) or None,  # (DynamoDB keeps no empty set)
             **{COUNT_PREFIX + seg: n for seg, n in counts.items()},
         }
-        shards = [f"{COUNTS_SK}#{n:02d}" for n in range(COUNT_SHARDS)]
-        items: list[Any] = [{"Put": {"TableName": self._table, "Item": to_item(base)}}]
-        items += [
-            {"Delete": {"TableName": self._table, "Key": key(_counts_pk(shop_id), sk)}}
-            for sk in shards
-        ]
-        for attempt in range(COUNT_RECOUNT_ATTEMPTS):
-            try:
-                self._client.transact_write_items(TransactItems=items)
-                return
-            except ClientError as err:
-                if not cancellation_codes(err) or attempt == COUNT_RECOUNT_ATTEMPTS - 1:
-                    raise
-                time.sleep(0.05 * 2**attempt)
+        self._client.put_item(TableName=self._table, Item=to_item(base))
+        for shard in shards:
+            added = {
+                name.removeprefix(COUNT_PREFIX): -int(value)
+                for name, value in shard.items()
+                if name.startswith(COUNT_PREFIX) and int(value)
+            }
+            if added:
+                self._client.update_item(
+                    **count_update(self._table, shop_id, added, sk=shard["sk"])["Update"]
+                )
 
     def forget_member_count(self, shop_id: str, segment_id: str) -> None:
         try:
