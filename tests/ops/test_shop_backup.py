@@ -80,6 +80,13 @@ def _values(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted((from_item(i) for i in items), key=lambda d: (d["pk"], d["sk"]))
 
 
+def _mentions(item: dict[str, Any], shop: str) -> bool:
+    """Whether the shop's name is anywhere in the item but its provider message id (moto's
+    SES ids are 60 random lowercase letters: "acme" turns up in one now and then)."""
+    rest = {k: v for k, v in item.items() if k != "provider_message_id"}
+    return shop in json.dumps(rest, default=str)
+
+
 def _is_suppression(item: dict[str, Any]) -> bool:
     return str(item["pk"]["S"]).startswith("SUPPRESS#")
 
@@ -138,10 +145,10 @@ def test_export_then_import_into_an_empty_stack_is_exact(
 
     assert second.read_bytes() == first.read_bytes()
     for table in TABLES:
-        of_acme = [i for i in before[table] if "acme" in json.dumps(i, default=str)]
+        of_acme = [i for i in before[table] if _mentions(i, "acme")]
         restored = [i for i in after[table] if not _is_suppression(i)]
         assert _values(restored) == _values(of_acme), table
-        assert not [i for i in after[table] if "beta" in json.dumps(i, default=str)], table
+        assert not [i for i in after[table] if _mentions(i, "beta")], table
     [probe] = [from_item(i) for i in after["segmenter"] if i["sk"]["S"] == "types-probe"]
     assert probe == from_item(PROBE)
     assert isinstance(probe["decimal"], Decimal) and probe["blobs"] == {b"\x01", b"\x02"}
