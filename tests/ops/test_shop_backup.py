@@ -324,7 +324,8 @@ def _put_all(cloud: Cloud, table: str, items: list[dict[str, Any]]) -> None:
 
 def _many(shop: str, people: int) -> dict[str, list[dict[str, Any]]]:
     """Items of `shop` in every table: its record, people with orders, profiles with an
-    address (c-0 and c-1 share one), enrolments and survey answers."""
+    address (c-000 and c-100 share one, far apart in the Scan: so do c-001 and c-101, ...),
+    enrolments and survey answers."""
     return {
         "platform": [_item(f"SHOP#{shop}", "SHOP", name=f"{shop} store")],
         "segmenter": [
@@ -336,7 +337,7 @@ def _many(shop: str, people: int) -> dict[str, list[dict[str, Any]]]:
             _item(
                 f"SHOP#{shop}#CUST#c-{n:03d}",
                 "PROFILE",
-                email=f"c-{max(n, 1)}@{shop}.jp",
+                email=f"c-{n % 100}@{shop}.jp",
                 name="花子",
             )
             for n in range(people)
@@ -350,8 +351,8 @@ def test_a_large_export_streams_a_page_at_a_time_and_equals_the_shops_items(
     cloud: Cloud, tmp_path: Path
 ) -> None:
     """Given acme with 120 people (over 600 items across the five tables, suppressions for
-    three of its addresses, two profiles sharing one), beta beside it with 40, and the
-    workers' leases
+    three of its addresses, two of them each the address of two people far apart in the
+    Scan), beta beside it with 40, and the workers' leases
     When acme is exported with a Scan page of 7 items and runs merged 3 at a time
     Then every Scan asked for 7 items, the export never handed its runs more than one
     page's lines, and no merge read more than 3 runs; the file is a version 1 export that
