@@ -7,6 +7,12 @@ binaries base64): a Decimal stays a Decimal, a set a set. Lines are sorted (tabl
 pk, sk; map keys and set members sorted), so two exports of the same state are the same
 bytes.
 
+The export streams: the Scan is read a page at a time (`page` items evaluated per
+request), each page's lines are sorted and written to disk as a run (`Runs`, a temporary
+directory), and the runs are merged into the file (at most `FAN_IN` open at once). What it
+holds in memory is one page and one line per merged run, whatever the shop's size; the
+file is the same bytes as sorting everything in memory would give.
+
 An item belongs to a shop by its key; `owner` knows every key layout of the services
 (the adapters' module docstrings list them) and refuses one it does not know, so a new
 layout cannot silently be left out of a backup. Three kinds of items are not any shop's:
@@ -26,11 +32,15 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import heapq
 import json
+import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from operator import itemgetter
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from botocore.exceptions import ClientError
@@ -73,6 +83,14 @@ _NOBODYS = frozenset({"CALSCAN", "LEASE"})
 """Operational items of no shop: the daily birthday scan's claim, a due shard's lease."""
 _CHUNK = 25
 """BatchWriteItem's limit."""
+PAGE = 1000
+"""Items one Scan request evaluates (its `Limit`): the most the export holds at once."""
+FAN_IN = 64
+"""Runs merged at once (a file and a line of each open)."""
+
+Key = tuple[int, str, str]
+"""Where a line sorts: the table's place in `TABLES`, pk, sk."""
+Line = tuple[Key, str]
 
 
 class UnknownLayout(Exception):
@@ -161,6 +179,86 @@ def _sort_key(item: Mapping[str, Any]) -> tuple[str, str]:
     return str(item["pk"]["S"]), str(item["sk"]["S"])
 
 
+def _lines(table: str, items: Iterable[Mapping[str, Any]]) -> list[Line]:
+    """Items as their lines, sorted as the file holds them."""
+    index = TABLES.index(table)
+    keyed = (((index, *_sort_key(i)), encode_line(table, i)) for i in items)
+    return sorted(keyed, key=itemgetter(0))
+
+
+def _unique(lines: Iterable[Line]) -> Iterator[Line]:
+    """Sorted lines without repeats."""
+    last: Key | None = None
+    for key, line in lines:
+        if key != last:
+            yield key, line
+        last = key
+
+
+# ----------------------------------------------------------------------------- runs
+
+
+class Runs:
+    """Sorted runs of lines in files of a directory, merged back in key order: how the
+    export sorts a shop of any size holding one page. A test injects a subclass to see
+    what it is handed."""
+
+    def __init__(self, directory: Path, fan_in: int = FAN_IN) -> None:
+        if fan_in < 2:
+            raise ValueError("fan_in must be at least 2")
+        directory.mkdir(parents=True, exist_ok=True)
+        self._directory = directory
+        self._fan_in = fan_in
+        self._paths: list[Path] = []
+        self._made = 0
+
+    def add(self, run: Sequence[Line]) -> int:
+        """Write a run the caller holds (one page's lines, sorted by key) to its own file;
+        how many lines it had."""
+        return self._write(run)
+
+    def add_merged(self, other: Runs) -> int:
+        """Another's runs merged into one run of these, streamed, a repeated key once (two
+        recipients of the shop with one address share its suppression); how many lines."""
+        return self._write(_unique(other.merged()))
+
+    def _write(self, run: Iterable[Line]) -> int:
+        path = self._directory / f"run-{self._made:08d}"
+        self._made += 1
+        written = 0
+        with path.open("w", encoding="utf-8", newline="\n") as handle:
+            for key, line in run:
+                handle.write(json.dumps(key, ensure_ascii=False) + "\t" + line + "\n")
+                written += 1
+        if written:
+            self._paths.append(path)
+        else:
+            path.unlink()
+        return written
+
+    def merged(self) -> Iterator[Line]:
+        """Every line added, in key order (runs merged `fan_in` at a time, on disk, until
+        that many are left)."""
+        while len(self._paths) > self._fan_in:
+            first, self._paths = self._paths[: self._fan_in], self._paths[self._fan_in :]
+            self._write(self._merge(first))
+            for path in first:
+                path.unlink()
+        yield from self._merge(self._paths)
+
+    def _merge(self, paths: list[Path]) -> Iterator[Line]:
+        """The runs' lines in key order, one line of each held."""
+        return heapq.merge(*(_read_run(p) for p in paths), key=itemgetter(0))
+
+
+def _read_run(path: Path) -> Iterator[Line]:
+    with path.open(encoding="utf-8", newline="\n") as handle:
+        for text in handle:
+            head, _, line = text.removesuffix("\n").partition("\t")
+            index, pk, sk = json.loads(head)
+            yield (int(index), str(pk), str(sk)), line
+
+
 # ----------------------------------------------------------------------------- export
 
 
@@ -172,42 +270,42 @@ class ShopBackup:
         client: DynamoDBClient,
         tables: Mapping[str, str],
         sleep: Callable[[float], None] = time.sleep,
+        page: int = PAGE,
+        runs: Callable[[Path], Runs] = Runs,
+        spool: Path | None = None,
     ) -> None:
+        """`page`: items a Scan request evaluates; `runs`: where the export's sorted runs
+        go; `spool`: the directory of their temporary folder (the system's by default)."""
         missing = [t for t in TABLES if t not in tables]
         if missing:
             raise ValueError(f"no table name for {missing}")
+        if page < 1:
+            raise ValueError("page must be at least 1")
         self._client = client
         self._tables = dict(tables)
         self._sleep = sleep
+        self._page = page
+        self._runs = runs
+        self._spool = spool
 
-    def _candidates(self, table: str, shop_id: str, **extra: Any) -> Iterator[dict[str, Any]]:
+    def _pages(self, table: str, shop_id: str, **extra: Any) -> Iterator[list[dict[str, Any]]]:
         """The table's items that name the shop in a key or in `shop_id` (a superset of
-        its items: `owner` decides), page after page."""
+        its items: `owner` decides), one Scan page at a time."""
         kwargs: dict[str, Any] = {
             "TableName": self._tables[table],
             "FilterExpression": "contains(pk, :s) OR contains(sk, :s) OR shop_id = :s",
             "ExpressionAttributeValues": {":s": {"S": shop_id}},
             "ConsistentRead": True,
+            "Limit": self._page,
             **extra,
         }
         while True:
             page = self._client.scan(**kwargs)
-            yield from page.get("Items", [])
+            yield page.get("Items", [])
             last = page.get("LastEvaluatedKey")
             if not last:
                 return
             kwargs["ExclusiveStartKey"] = last
-
-    def items(self, shop_id: str) -> dict[str, list[dict[str, Any]]]:
-        """Every item of the shop per table, sorted by key, with the suppressions of the
-        addresses its recipients have (in the messenger's table)."""
-        out: dict[str, list[dict[str, Any]]] = {}
-        for table in TABLES:
-            found = [i for i in self._candidates(table, shop_id) if owner(i) == shop_id]
-            if table == "messenger":
-                found += self._suppressions(found)
-            out[table] = sorted(found, key=_sort_key)
-        return out
 
     def _suppressions(self, items: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
         addresses = {
@@ -229,15 +327,24 @@ class ShopBackup:
         return found
 
     def export(self, shop_id: str, out: TextIO) -> dict[str, int]:
-        """Write the shop's JSONL to `out`: a header line, then one line per item. The
-        counts per table."""
-        found = self.items(shop_id)
-        counts = {t: len(found[t]) for t in TABLES}
-        header = {"format": FORMAT, "version": VERSION, "shop": shop_id, "counts": counts}
-        out.write(json.dumps(header, sort_keys=True, separators=(",", ":")) + "\n")
-        for table in TABLES:
-            for item in found[table]:
-                out.write(encode_line(table, item) + "\n")
+        """Write the shop's JSONL to `out`: a header line, then one line per item, with
+        the suppressions of the addresses its recipients have (in the messenger's table).
+        The counts per table. Each Scan page becomes a sorted run on disk; the runs are
+        merged into `out` once the counts (the header's) are known."""
+        counts = dict.fromkeys(TABLES, 0)
+        with tempfile.TemporaryDirectory(prefix="kizuna-export-", dir=self._spool) as tmp:
+            items, shared = self._runs(Path(tmp, "items")), self._runs(Path(tmp, "shared"))
+            for table in TABLES:
+                for page in self._pages(table, shop_id):
+                    own = [i for i in page if owner(i) == shop_id]
+                    counts[table] += items.add(_lines(table, own))
+                    if table == "messenger":
+                        shared.add(_lines(table, self._suppressions(own)))
+            counts["messenger"] += items.add_merged(shared)
+            header = {"format": FORMAT, "version": VERSION, "shop": shop_id, "counts": counts}
+            out.write(json.dumps(header, sort_keys=True, separators=(",", ":")) + "\n")
+            for _, line in items.merged():
+                out.write(line + "\n")
         return counts
 
     # ------------------------------------------------------------------------- import
@@ -245,9 +352,10 @@ class ShopBackup:
     def holds(self, shop_id: str) -> tuple[str, str] | None:
         """Where the target already holds something of the shop (table, pk), or None."""
         for table in TABLES:
-            for item in self._candidates(table, shop_id, ProjectionExpression="pk, sk, shop_id"):
-                if owner(item) == shop_id:
-                    return table, str(item["pk"]["S"])
+            for page in self._pages(table, shop_id, ProjectionExpression="pk, sk, shop_id"):
+                for item in page:
+                    if owner(item) == shop_id:
+                        return table, str(item["pk"]["S"])
         return None
 
     def import_(self, shop_id: str, lines: Iterable[str]) -> dict[str, int]:

@@ -114,8 +114,9 @@ def shop_create(
     typer.echo(issued.token)
 
 
-def _backup(local: bool, state_dir: Path) -> Any:
-    """The shop backup on the tables the environment (or `--local`) points at."""
+def _backup(local: bool, state_dir: Path, spool: Path | None = None) -> Any:
+    """The shop backup on the tables the environment (or `--local`) points at; an export
+    sorts in a temporary folder under `spool`."""
     if local:
         _use_local(state_dir)
     from ops.backup import TABLES, ShopBackup
@@ -124,7 +125,7 @@ def _backup(local: bool, state_dir: Path) -> Any:
 
     settings = get_settings()
     client = aws.client(aws.session(settings.aws_region), "dynamodb")
-    return ShopBackup(client, {t: getattr(settings, f"{t}_table") for t in TABLES})
+    return ShopBackup(client, {t: getattr(settings, f"{t}_table") for t in TABLES}, spool=spool)
 
 
 def _backup_file(path: Path, shop: str) -> Path:
@@ -134,12 +135,12 @@ def _backup_file(path: Path, shop: str) -> Path:
 
 def _export_file(out: str, shop: str) -> Path:
     """`--out` as given: a directory (existing, or written with a trailing slash) gets
-    `<shop>.jsonl`, created with its parents; anything else is the file itself."""
+    `<shop>.jsonl` (the caller creates it with its parents); anything else is the file
+    itself."""
     path = Path(out)
     target = _backup_file(path, shop)
     if out.endswith(("/", os.sep)):
         target = path / f"{shop}.jsonl"
-    target.parent.mkdir(parents=True, exist_ok=True)
     return target
 
 
@@ -166,11 +167,13 @@ def shop_export(
 ) -> None:
     """Write the shop's whole state (every table of every service) as JSONL: DynamoDB's
     typed JSON per item, sorted, so the same state is the same bytes. Written to a
-    temporary file first: an interrupted export leaves no partial file."""
+    temporary file first: an interrupted export leaves no partial file. Sorted on disk
+    beside it, a Scan page at a time: memory does not grow with the shop."""
     from ops.backup import UnknownLayout
 
-    backup = _backup(local, state_dir)
     target = _export_file(out, shop)
+    backup = _backup(local, state_dir, spool=target.parent)
+    target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(target.name + ".partial")
     try:
         with partial.open("w", encoding="utf-8") as handle:

@@ -48,6 +48,15 @@ class Console:
         )
         self.page.wait_for_selector(f"main[data-view={view}][data-ready=true]")
 
+    def follow(self, selector: str, view: str) -> None:
+        """Click a link of the view that draws it again (a page of a list), and wait for
+        the new drawing: the page is marked not ready first, as `go` does, so an element
+        the old drawing already had cannot end the wait before the click's hash change
+        has redrawn it."""
+        self.page.evaluate("() => { document.querySelector('main').dataset.ready = ''; }")
+        self.page.click(selector)
+        self.page.wait_for_selector(f"main[data-view={view}][data-ready=true]")
+
     def close(self) -> None:
         self.context.close()
 
@@ -56,7 +65,11 @@ class Console:
         return sorted({u for u in self.requests if urlsplit(u).netloc != own})
 
     def screenshot(self, name: str, tmp_path: Path) -> bytes:
+        """The whole page, scrolled to its top first: a bounding box read after it is then
+        in the image's coordinates (scrolled, a box is off by the scroll, which grows as
+        other tests lengthen a shared page)."""
         path = tmp_path / name
+        self.page.evaluate("() => window.scrollTo(0, 0)")
         data: bytes = self.page.screenshot(path=str(path), full_page=True)
         if os.environ.get("KIZUNA_SCREENSHOT_DIR"):
             shutil.copy(path, Path(os.environ["KIZUNA_SCREENSHOT_DIR"]) / name)
