@@ -91,24 +91,15 @@ def shop_create(
     messenger reads the new shop's week tiles from their partitions from this week on."""
     if local:
         _use_local(state_dir)
-    from shared import aws
-    from shared.auth.service import create_shop
-    from shared.auth.store import DynamoKeyStore
+    from ops.shops import open_shop
     from shared.errors import KizunaError
     from shared.settings import get_settings
 
-    settings = get_settings()
-    store = DynamoKeyStore(
-        aws.client(aws.session(settings.aws_region), "dynamodb"), settings.platform_table
-    )
     try:
-        issued = create_shop(store, shop_id, name)
+        issued = open_shop(get_settings(), shop_id, name)
     except KizunaError as err:
         console.print(f"[red]{err.field or 'error'}: {err.message}[/red]")
         raise typer.Exit(1) from None
-    from messenger import bootstrap as messenger_bootstrap
-
-    messenger_bootstrap.build(settings).week.new_shop(shop_id)  # its week tiles: partitions
     console.print(f"Shop [bold]{shop_id}[/bold] created.")
     console.print("Its admin API key (shown once, store it now):")
     typer.echo(issued.token)

@@ -79,6 +79,17 @@ COUNTS: dict[str, Count] = {
     "messenger_per_event_write_units": Count(
         6.0, "assumed, not measured: a transaction of 3 items of ≤1 KB per order event"
     ),
+    "segment_count_write_units": Count(
+        2.0,
+        "the segment count shard's ADD (≤1 KB) in the transaction of an event that moves "
+        "someone into or out of a segment, doubled as every transactional write",
+    ),
+    "journey_week_write_units": Count(
+        8.0,
+        "assumed, an upper bound: every message is a journey's, counted twice (sent, "
+        "delivered), each count adding the week's share and total items (≤1 KB each, "
+        "doubled) to its transaction; a campaign's send writes none",
+    ),
     "send_read_units": Count(1.0, "assumed: the recipient Query returns ≤4 KB"),
     "send_write_units": Count(
         9.0, "assumed: the claim transaction of 4 items of ≤1 KB, doubled, and the 1 KB write"
@@ -188,7 +199,8 @@ def usage(w: Workload) -> list[tuple[str, str, str, float, bool]]:
     writes = (
         events * _c("ingest_write_units")
         + events * _c("messenger_per_event_write_units")
-        + w.messages_per_month * _c("send_write_units")
+        + w.messages_per_month * (_c("send_write_units") + _c("journey_week_write_units"))
+        + (segment_events - changed) * _c("segment_count_write_units")
         + changed * math.ceil(_c("profile_kb"))
     )
     stored_kb = (

@@ -107,9 +107,7 @@ def order_bodies(c: DemoCustomer, rng: random.Random, now: datetime) -> list[dic
 
 def run_demo(console: Console, *, customers: int = 40, seed: int = 7) -> None:
     from ops.local.stack import LocalStack, find_template
-    from shared import aws
-    from shared.auth.service import create_shop
-    from shared.auth.store import DynamoKeyStore
+    from ops.shops import open_shop
     from shared.settings import get_settings
 
     # The summary is the demo's output; per-request JSON logs would drown it.
@@ -122,11 +120,7 @@ def run_demo(console: Console, *, customers: int = 40, seed: int = 7) -> None:
         stack = LocalStack(find_template(), state_dir=Path(state), auto_schedule=False)
         stack.start()
         try:
-            settings = get_settings()
-            store = DynamoKeyStore(
-                aws.client(aws.session(settings.aws_region), "dynamodb"), settings.platform_table
-            )
-            admin = create_shop(store, "demo-shop", "Kizuna Demo Shop").token
+            admin = open_shop(get_settings(), "demo-shop", "Kizuna Demo Shop").token
             with httpx.Client(base_url=stack.api_base_url, timeout=60) as http:
                 _run(console, stack, http, admin, synthetic_customers(customers, rng), rng, now)
         finally:
