@@ -622,7 +622,7 @@ def build_customer_states(con: duckdb.DuckDBPyConnection, as_of: date) -> None:
 
     Held as small integer codes (the month's index, state, previous state, recency bucket,
     frequency: 1 byte each but the month), labelled only where the rows leave the engine
-    (`CUSTOMER_STATES_QUERY`, `CELLS_QUERY`): a buyer-month row as five labels took four
+    (`write_customer_states`, `CELLS_QUERY`): a buyer-month row as five labels took four
     times the memory (the pass's peak at 10M orders) and each label was made per row."""
     today = f"DATE '{as_of.isoformat()}'"
     month_index = _MONTH_INDEX
@@ -655,39 +655,88 @@ def build_customer_states(con: duckdb.DuckDBPyConnection, as_of: date) -> None:
     )
 
 
-def _labels(rows: str, customers: str) -> str:
-    """The rows of the query `rows` (``customer_states`` codes) labelled as in the files,
-    with `customers` after the month (``customer_id``) or after the labels (a list of them).
-    The month's label comes from the ``months`` table: one made per row cost as much as
-    the rest of the query."""
-    first, last = (f"{customers}, ", "") if customers == "customer_id" else ("", f", {customers}")
-    return f"""
-        SELECT mo.label AS month, {first}{_label("state", STATES)} AS state,
-               {_label("previous", _PREVIOUS_LABELS)} AS previous,
-               {_label("recency", _RECENCY_LABELS)} AS recency,
-               {_label("frequency", _FREQUENCY_LABELS)} AS frequency{last}
-        FROM ({rows}) JOIN months mo USING (i)"""
+def write_customer_states(con: duckdb.DuckDBPyConnection, path: Path) -> Path:
+    """The ``customer_states`` file (month, customer, state, previous state, recency and
+    frequency, as labels): the codes streamed from DuckDB as Arrow batches become
+    dictionary columns over the labels, which the writer stores as they are (labels made
+    per row by DuckDB and hashed again by the writer cost twice the CPU). No Arrow schema
+    is stored: every reader sees plain strings, as in the Glue table."""
+    import pyarrow.parquet as pq
+
+    months = con.sql("SELECT i, label FROM months ORDER BY i").fetchall()
+    first = int(months[0][0]) if months else 0
+    labels = {
+        "month": [str(m[1]) for m in months],
+        "state": list(STATES),
+        "previous": list(_PREVIOUS_LABELS),
+        "recency": list(_RECENCY_LABELS),
+        "frequency": list(_FREQUENCY_LABELS),
+    }
+    dictionaries = {c: pa.array(v, type=pa.string()) for c, v in labels.items()}
+    coded = pa.dictionary(pa.int32(), pa.string())
+    names = ("month", "customer_id", "state", "previous", "recency", "frequency")
+    schema = pa.schema([(c, coded if c in labels else pa.string()) for c in names])
+    reader = con.sql(
+        f"""SELECT (i - {first})::INTEGER AS month, customer_id, state::INTEGER AS state,
+                   previous::INTEGER AS previous, recency::INTEGER AS recency,
+                   frequency::INTEGER AS frequency
+            FROM customer_states"""
+    ).to_arrow_reader(PARQUET_BATCH_ROWS)
+    with pq.ParquetWriter(path, schema, compression="snappy", store_schema=False) as writer:
+        for batch in reader:
+            columns = [
+                pa.DictionaryArray.from_arrays(batch.column(c), dictionaries[c])
+                if c in labels
+                else batch.column(c)
+                for c in names
+            ]
+            writer.write_batch(pa.record_batch(columns, schema=schema))
+    return path
 
 
-CUSTOMER_STATES_QUERY = _labels("FROM customer_states", "customer_id")
-"""The ``customer_states`` file's rows: month, customer, state, previous state, recency and
-frequency, as labels."""
-
-CELLS_QUERY = _labels(
-    """SELECT i, state, previous, recency, frequency, list(customer_id) AS customer_ids
-       FROM customer_states GROUP BY ALL""",
-    "customer_ids",
-)
+CELLS_QUERY = f"""
+    SELECT mo.label AS month, {_label("state", STATES)} AS state,
+           {_label("previous", _PREVIOUS_LABELS)} AS previous,
+           {_label("recency", _RECENCY_LABELS)} AS recency,
+           {_label("frequency", _FREQUENCY_LABELS)} AS frequency, customer_ids
+    FROM (SELECT i, state, previous, recency, frequency, list(customer_id) AS customer_ids
+          FROM customer_states WHERE i BETWEEN $first AND $last GROUP BY ALL)
+    JOIN months mo USING (i)
+"""
 """The drill-down file of each month: the buyers of each (state, previous state, recency,
-frequency) combination; any cell of the three reports is a union of these rows. Grouped
-by the codes and labelled after. Unsorted: sorting in the list took half of the files'
+frequency) combination, for the months ``$first`` to ``$last`` (indices); any cell of
+the three reports is a union of these rows. Grouped
+by the codes and labelled after (the month's label from the ``months`` table: one made
+per row cost as much as the rest). Unsorted: sorting in the list took half of the files'
 time, and the API sorts the one cell it reads."""
+
+
+CELLS_BATCH_ROWS = 4_000_000
+"""Buyer-month rows grouped per statement by `write_cells`: the lists of customer ids are
+held until the statement's files are written (all the months at once took 1.3 GB above
+the ``customer_states`` table at 10M orders, the pass's peak)."""
 
 
 def write_cells(con: duckdb.DuckDBPyConnection, out_dir: Path) -> dict[str, Path]:
     """The month files of `CELLS_QUERY` (JSON lines, one directory per month, written by
-    DuckDB): month → file."""
-    return _write_partitioned(con, CELLS_QUERY, out_dir / "cells")
+    DuckDB): month → file. Consecutive months are written together up to
+    `CELLS_BATCH_ROWS` buyer-month rows (a month is never split)."""
+    counts = con.sql("SELECT i, count(*) FROM customer_states GROUP BY i ORDER BY i").fetchall()
+    batches: list[tuple[int, int]] = []
+    rows = 0
+    for i, n in counts:
+        if batches and rows + n <= CELLS_BATCH_ROWS:
+            batches[-1] = (batches[-1][0], i)
+            rows += n
+        else:
+            batches.append((i, i))
+            rows = n
+    files: dict[str, Path] = {}
+    (out_dir / "cells").mkdir(parents=True, exist_ok=True)
+    for k, (first, last) in enumerate(batches):
+        query = CELLS_QUERY.replace("$first", str(first)).replace("$last", str(last))
+        files.update(_write_partitioned(con, query, out_dir / "cells" / f"part-{k}"))
+    return files
 
 
 def _write_partitioned(con: duckdb.DuckDBPyConnection, query: str, target: Path) -> dict[str, Path]:
@@ -867,13 +916,16 @@ class Snapshot:
         diagnosis cell per month (``customer_states`` and the month files; the bench
         times the pass without it against a pandas side that does not do it either)."""
         con = self._con
+        out_dir.mkdir(parents=True, exist_ok=True)
+        # spills (past DuckDB's memory limit, 80 % of the machine's) go beside the files:
+        # the default, ./.tmp, is the function's read-only code directory on Lambda
+        con.execute(f"SET temp_directory = '{out_dir / 'duckdb-temp'}'")
         orders_raw = self._orders_table(survivors)
         con.register("orders_raw", orders_raw)
         if campaigns is not None:
             self.append("campaign_records", campaigns.records)
             self.append("attributed", campaigns.attributed)
         build_orders(con)
-        out_dir.mkdir(parents=True, exist_ok=True)
         files = {"orders": write_orders(con, orders_raw, out_dir / "orders.parquet")}
         build_customers(con, as_of)
         files["customers"] = write_parquet(
@@ -887,8 +939,8 @@ class Snapshot:
         cohorts: dict[str, Path] = {}
         if drill_down:
             build_customer_states(con, as_of)
-            files["customer_states"] = write_parquet(
-                con, CUSTOMER_STATES_QUERY, out_dir / "customer_states.parquet"
+            files["customer_states"] = write_customer_states(
+                con, out_dir / "customer_states.parquet"
             )
             cells = write_cells(con, out_dir)
             con.execute("DROP TABLE customer_states")
