@@ -17,7 +17,8 @@ Tables (also the Parquet layout, docs/analytics.md):
                  ``t_x`` (days from first to last purchase), ``t`` (days from first purchase
                  to the as-of day) and ``monetary`` (mean revenue of the repeat days)
 - ``customer_states`` one row per buyer and month end: state, previous state, recency and
-                 frequency (what a list diagnosis cell of any month drills down to); also
+                 frequency (what a list diagnosis cell of any month drills down to), held
+                 as integer codes, labelled in the file (`write_customer_states`); also
                  written per month as the ``cells`` files the API reads (`write_cells`)
 """
 
@@ -927,13 +928,16 @@ class Snapshot:
             self.append("attributed", campaigns.attributed)
         build_orders(con)
         files = {"orders": write_orders(con, orders_raw, out_dir / "orders.parquet")}
+        campaigns_facts = campaign_facts(con)  # the attributed orders by order id
+        # written: the facts read the narrow orders; the batches (0.9 GB at 10M orders)
+        # go back to the system before the customers are built, not after
+        con.unregister("orders_raw")
+        del orders_raw
+        pa.default_memory_pool().release_unused()
         build_customers(con, as_of)
         files["customers"] = write_parquet(
             con, "SELECT * FROM customers", out_dir / "customers.parquet"
         )
-        campaigns_facts = campaign_facts(con)  # the attributed orders by order id
-        con.unregister("orders_raw")  # written: the facts read the narrow orders
-        del orders_raw
         build_states(con, as_of)
         cells: dict[str, Path] = {}
         cohorts: dict[str, Path] = {}
