@@ -16,6 +16,20 @@ core, so the wall times are not the pass's):
 - 100,000 customers / 998,716 orders: peak RSS 545 MiB, 50 s CPU; 586 MiB, 18 s CPU once
   the Parquet files went through pyarrow in 250,000-row Arrow batches (626 MiB with
   batches of a million; the older 10M-order figure below is from before that change).
+- 1,000,000 customers / 9,989,911 orders, 2026-12-04 late (load 6.7 -> 6.3, the 10M
+  reports bench running beside it): peak RSS 3,509 MiB (50 MiB before the pass), 158 s
+  CPU, 579 s wall, every buyer scored; Parquet 160 MB orders, 31 MB customers, 59 MB
+  customer_states; JSON 292 MB cells, 118 MB cohorts. Down from 5,835 MiB (2.3 GB less):
+  the pass's ``customer_states`` table is held as integer codes (661 MiB for ~29.5M
+  buyer-month rows, ten times the 1M-order shop's; as five labels per row it took 2.9
+  times that, measured at 1M orders), and the month cells files are written 4,000,000
+  buyer-month rows per statement (all the months at once held every month's customer id
+  lists, 1.3 GB above the tables; bench/analytics_reports.py has the steps). Fits the
+  AnalyticsFunction's 10 GB with room; DuckDB would spill past its limit (80 % of the
+  memory) into the pass's temporary directory. Then, with the orders' Arrow batches
+  handed back to the system before the customers are built instead of after (the
+  campaign facts, their last reader, computed first), the same evening (load 4.3 -> 5.1,
+  alone): peak RSS 2,791 MiB, 149 s CPU, 300 s wall, every buyer scored.
 - 1,000,000 customers / 9,989,911 orders, 2026-12-04 evening, the orders held as Arrow
   batches (converted from the builder's lists in C; DuckDB reads them in place): peak RSS
   5,835 MiB, 174 s CPU, 786 s wall (load 10-12, another 10M-order job beside it).

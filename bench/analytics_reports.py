@@ -36,6 +36,89 @@ phases, one after the other, can see very different load, so the wall ratio move
 to run; the CPU ratio moves less, but it leaves out what DuckDB's second thread gains
 (`--threads 1` runs the engine on one).
 
+Latest (2026-12-04 late, both sides from the builder's chunks; 2 cores shared with other
+jobs). Target NOT met.
+- 1,000,000 customers / 9,996,615 orders, 1 round (load 6.7 -> 7.1, bench/analytics_memory.py
+  at 10M running beside it): DuckDB 69.91 s wall / 19.27 s CPU, pandas 198.38 s wall /
+  50.55 s CPU: 2.6x CPU, 2.8x wall (2.4x CPU / 2.6x wall without pandas' Parquet); peak
+  RSS 3,637 MiB input, 6,206 MiB after DuckDB's three passes (+2,570; +4,820 before),
+  9,514 MiB after pandas. The pass as it runs (with the drill-downs): 31.36 s CPU (39.88
+  s before). The process's CPU was a third system time (47 s of 138 s: page faults).
+  Not all of the ratio's move is the engine's: its CPU went 21.80 -> 19.27 s (-12 %),
+  the unchanged pandas side's 44.07 -> 50.55 s (the load; the code before the orders'
+  Arrow batches were released early, below).
+- 100,000 customers / 999,411 orders, min of 2 rounds (load 6.2 -> 6.7): DuckDB 4.17 s
+  wall / 1.63 s CPU, pandas 7.71 s wall / 2.91 s CPU: 1.8x CPU, 1.8x wall (1.6x / 1.6x
+  without pandas' Parquet); peak RSS 519 MiB input, 1,067 MiB after DuckDB, 1,225 MiB
+  after pandas; the pass with every drill-down file 2.72 s CPU (+67 %).
+- The same, the code before and after one after the other (load 2.6 -> 3.3): before
+  1.61 s CPU (2.48 s wall), pandas 2.45 s: 1.5x CPU; after 1.45 s CPU (1.50 s wall),
+  pandas 2.37 s: 1.6x CPU; the pass with the drill-downs 3.30 s CPU before, 2.46 s after
+  (-25 %). Alternating again right after (min of 2 rounds each, load 3.8 -> 4.1): before
+  1.65 and 1.51 s CPU, after 1.57 and 1.49 s (pandas 2.45-2.66 s, 1.6-1.7x): the orders
+  file's 0.07 s is inside the noise of a pass without drill-downs; with them 3.28 and
+  3.22 s before, 2.69 and 2.49 s after.
+- DuckDB's threads (1M orders, load 3.1 -> 2.8, right after): 1 thread 1.37 s wall /
+  1.37 s CPU (pandas 2.65 s CPU: 1.9x CPU, 2.1x wall); 2 threads just before 1.50 s wall
+  / 1.45 s CPU. On this shared machine the second thread bought no wall time at 1M
+  orders; at 10M the engine's wall was 3.6x its CPU under load 7, so no scaling figure
+  can be read from these runs.
+What changed, with every fact and file the same (facts within 1e-9; the three Parquet
+files the same rows, EXCEPT ALL both ways with doubles to 4 decimals since DuckDB's
+parallel sums differ in the last bits from run to run; the same Parquet schema as DuckDB
+and pyarrow read it; the cells and cohorts files the same lines, ids sorted; old code
+against new on a 20,000-customer shop, and the month files also written in 50,000-row
+batches):
+- The orders file (1M orders, one process, the variants interleaved, min of 3-4, load
+  2-3): as written before (the few-valued columns cast to plain strings, every column
+  dictionary-encoded) 0.24-0.25 s CPU, 17.0 MB; without order_id's dictionary 0.23 s,
+  16.3 MB; the batches' dictionaries handed to the writer as they are, unified per row
+  group, 0.19 s, 17.0 MB; both (adopted) 0.175-0.18 s, 16.3 MB; the dictionaries not
+  unified 0.21 s, 18.6 MB. DuckDB's own writer (COPY ... TO, 2 threads) from the Arrow
+  table with seq appended (no join) 0.39 s CPU / 0.28 s wall, from the join of the two
+  order tables 0.49 s / 0.33 s: more CPU and more wall, not adopted. The pandas side
+  writes its Arrow table with pq.write_table's defaults (its dictionaries as they are,
+  order_id dictionary-encoded, ~0.01-0.02 s more at 1M by the figures above): left as it
+  was.
+- The drill-downs (not in the ratio): ``customer_states`` held as integer codes (as five
+  labels per buyer-month row it took 2.9 times the memory: 175 MiB of DuckDB's against
+  61 MiB for the 2.95M rows at 1M orders), its file written from the
+  codes as Arrow dictionaries over the labels, the cells grouped by the codes and
+  labelled after, month labels from the ``months`` table (printf per row cost as much
+  as the rest), the month files written up to 4,000,000 buyer-month rows per statement.
+  Per step at 1M orders, old code against new one after the other (load 5.4 -> 5.6):
+  customer_states 0.55-0.57 s CPU -> 0.27-0.28 s, its file 0.58-0.61 s -> 0.31 s (0.52 s
+  with the labels made by DuckDB), cells 0.46-0.52 s -> 0.33-0.36 s.
+- Where the engine's CPU goes now at 1M orders (per step, one run, load 6.3-6.5, 2.88 s
+  with the drill-downs): the chunks in (orders to Arrow, profiles) 0.65 s, the window
+  0.27 s, the orders file 0.20 s (with the seq lookup and the first orders), customers
+  and customer_months 0.28 s, the customers file 0.05 s, the month-end states 0.11 s,
+  the LTV sums 0.15 s, the other facts 0.08 s; drill-downs: customer_states 0.28 s, its
+  file 0.31 s, the cells 0.35 s, the cohorts 0.17 s.
+- Memory at 10M orders (per step, RSS above the input columns, the code before the month
+  files were batched and the states file made from dictionaries; load 2.7 -> 7.4): the
+  orders' Arrow batches 906 MiB (pyarrow's pool) until the orders file is written and
+  the campaign facts read, then released; DuckDB's tables 636 MiB after the window,
+  1,203 MiB after customers and customer_months, 1,864 MiB with customer_states (661 MiB
+  as codes; ~1.9 GB as labels by the 1M ratio above); the peak, +4,436 MiB, was the
+  month files in one statement (the customer id lists of every month, 1.3 GB above the
+  tables), now written in batches. With them batched and the states file made from
+  dictionaries (load 4.1 -> 4.8; 27.2 s CPU with the drill-downs against 41.0 s): the
+  states table 2.8 s CPU (3.1 s), its file 2.9 s (6.1 s), the cells 4.1 s (6.7 s); the
+  peak +3,177 MiB while the states file is written, the cells +2,405 MiB (+4,436), the
+  customers and customer_months +3,020 MiB with the orders' Arrow batches still held.
+  Those are now released before the customers are built (the campaign facts, their last
+  reader, computed first, and pyarrow's pool handed back to the system): at 1M orders
+  that step's peak went from +358-376 MiB to +212 MiB.
+Tried without gain this round: the window (1M orders, min of 3, twice, load 4.5-4.8) costs
+0.24-0.25 s CPU where the same rows sorted by (customer, time, order id) without it cost
+0.12 s and row_number alone 0.18-0.20 s; partitioned by an integer customer key (Arrow
+dictionary_encode, 0.02 s) 0.22-0.23 s, but customer_months grouped by that key 0.155-
+0.159 s against 0.128-0.137 s by the string: no net gain. DuckDB's allocator flush
+thresholds at 8 GB (1M orders, 2 pairs, load 6.3-6.7): 2.53 and 2.81 s CPU against 3.04
+and 2.82 s, the page faults unchanged: not adopted. Why 5x stays out of reach: below
+(the input alone, which both sides pay, is 0.65 s of the engine's 1.45-1.63 s at 1M).
+
 Like for like (2026-12-04 evening, both sides from the builder's chunks; 2 cores shared
 with several other jobs). Target NOT met; why it is out of reach on CPU is below.
 - 1,000,000 customers / 9,996,615 orders, 1 round (load 9-10, another 10M-order job

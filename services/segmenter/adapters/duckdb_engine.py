@@ -17,7 +17,8 @@ Tables (also the Parquet layout, docs/analytics.md):
                  ``t_x`` (days from first to last purchase), ``t`` (days from first purchase
                  to the as-of day) and ``monetary`` (mean revenue of the repeat days)
 - ``customer_states`` one row per buyer and month end: state, previous state, recency and
-                 frequency (what a list diagnosis cell of any month drills down to); also
+                 frequency (what a list diagnosis cell of any month drills down to), held
+                 as integer codes, labelled in the file (`write_customer_states`); also
                  written per month as the ``cells`` files the API reads (`write_cells`)
 """
 
@@ -258,21 +259,30 @@ def write_orders(con: duckdb.DuckDBPyConnection, orders: pa.Table, path: Path) -
     order's ``seq`` looked up by its row number (``rid``) in an array filled from the
     window's ``orders`` (a hash join of the two tables cost a third more CPU). The same
     batches give each buyer's first order (``seq`` 1) to the ``firsts`` table, so the
-    window that numbers the orders does not carry its strings."""
+    window that numbers the orders does not carry its strings.
+
+    The few-valued columns go to the writer as the batches' dictionaries, unified per row
+    group (casting them to plain strings first cost a quarter of the write), and
+    ``order_id``, one value per order, is not dictionary-encoded (the writer gave up on
+    its dictionary after the first megabyte anyway): 1M orders 0.18 s CPU against 0.25 s,
+    16.3 MB against 17.0 MB; DuckDB's own ``COPY ... TO`` of the same table 0.39 s CPU,
+    0.28 s wall (bench/analytics_reports.py). The file's Parquet schema is the same
+    (plain strings: no Arrow schema is stored, so no reader sees the dictionaries)."""
     import pyarrow.parquet as pq
 
     got = con.sql("SELECT rid, seq FROM orders").fetchnumpy()
     seq = np.zeros(orders.num_rows, dtype=np.int32)  # 0: no F-stage (an inactive order)
     seq[np.asarray(got["rid"], dtype=np.int64)] = np.asarray(got["seq"], dtype=np.int32)
     del got
-    # plain strings in the file: each batch's own dictionaries made it a tenth larger
-    plain = pa.schema([(c, _ARROW_TYPES[t]) for c, t in _ORDER_SCHEMA.items()])
-    schema = plain.append(pa.field("seq", pa.int32()))
-    columns = orders.select(plain.names)
+    schema = ORDERS_ARROW_SCHEMA.append(pa.field("seq", pa.int32()))
+    columns = orders.select(ORDERS_ARROW_SCHEMA.names)
+    encoded = [c for c in schema.names if c != "order_id"]
     firsts = []
-    with pq.ParquetWriter(path, schema, compression="snappy") as writer:
+    with pq.ParquetWriter(
+        path, schema, compression="snappy", use_dictionary=encoded, store_schema=False
+    ) as writer:
         for start in range(0, orders.num_rows, PARQUET_BATCH_ROWS):
-            part = columns.slice(start, PARQUET_BATCH_ROWS).cast(plain)
+            part = columns.slice(start, PARQUET_BATCH_ROWS).unify_dictionaries()
             stage = seq[start : start + part.num_rows]
             out = part.append_column(schema.field("seq"), pa.array(stage, mask=stage == 0))
             writer.write_table(out, row_group_size=PARQUET_BATCH_ROWS)
@@ -553,7 +563,8 @@ def build_states(con: duckdb.DuckDBPyConnection, as_of: date) -> None:
     con.execute(
         f"""
         CREATE TABLE months AS
-        SELECT i::INTEGER AS i, m, least(last_day(m), {today}) AS e, (m - 1)::DATE AS pe
+        SELECT i::INTEGER AS i, m, least(last_day(m), {today}) AS e, (m - 1)::DATE AS pe,
+               {_month("m")} AS label
         FROM (SELECT i, make_date((i // 12)::INTEGER, (i % 12 + 1)::INTEGER, 1) AS m
               FROM range(
                   (SELECT coalesce(min({month_index.format(d="first_order_date")}), {now})
@@ -596,12 +607,24 @@ def build_states(con: duckdb.DuckDBPyConnection, as_of: date) -> None:
     )
 
 
+_RECENCY_LABELS = tuple(dict.fromkeys(RECENCY_BUCKETS))
+"""The recency buckets' labels, once each: ``customer_states`` holds an index into them."""
+_RECENCY_CODE = [_RECENCY_LABELS.index(label) for label in RECENCY_BUCKETS]
+_PREVIOUS_LABELS = (*STATES, "none")
+_FREQUENCY_LABELS = ("0", "1", "2", "3", "4", "5+")
+
+
 def build_customer_states(con: duckdb.DuckDBPyConnection, as_of: date) -> None:
     """Each buyer's row per month end since their first month (the as-of day for the
     current one): state, the previous month end's state (``none`` in the first month),
     recency bucket and frequency, as the list analysis, the calendar diagnosis and the
     lifecycle count them. What a cell of an earlier month drills down to: the profiles
-    hold today's state only. The same spans as `build_states`, unrolled per buyer."""
+    hold today's state only. The same spans as `build_states`, unrolled per buyer.
+
+    Held as small integer codes (the month's index, state, previous state, recency bucket,
+    frequency: 1 byte each but the month), labelled only where the rows leave the engine
+    (`write_customer_states`, `CELLS_QUERY`): a buyer-month row as five labels took four
+    times the memory (the pass's peak at 10M orders) and each label was made per row."""
     today = f"DATE '{as_of.isoformat()}'"
     month_index = _MONTH_INDEX
     now = month_index.format(d=today)
@@ -621,34 +644,100 @@ def build_customer_states(con: duckdb.DuckDBPyConnection, as_of: date) -> None:
                    unnest(range(start, stop))::INTEGER AS i
             FROM spans
         )
-        SELECT {_month("mo.m")} AS month, u.customer_id,
-               {_label(_state("mo.e", "last", "cum_n"), STATES)} AS state,
-               CASE WHEN u.i > start THEN {_label(_state("mo.pe", "last", "cum_n"), STATES)}
-                    WHEN prev_n > 0 THEN {_label(_state("mo.pe", "prev_last", "prev_n"), STATES)}
-                    ELSE 'none' END AS previous,
-               {_label(months_since, RECENCY_BUCKETS)}
-                   AS recency,
-               CASE WHEN cum_n >= 5 THEN '5+' ELSE cum_n::VARCHAR END AS frequency
+        SELECT u.i, u.customer_id,
+               ({_state("mo.e", "last", "cum_n")})::UTINYINT AS state,
+               (CASE WHEN u.i > start THEN {_state("mo.pe", "last", "cum_n")}
+                     WHEN prev_n > 0 THEN {_state("mo.pe", "prev_last", "prev_n")}
+                     ELSE {len(STATES)} END)::UTINYINT AS previous,
+               ({_RECENCY_CODE}[{months_since} + 1])::UTINYINT AS recency,
+               cum_n::UTINYINT AS frequency
         FROM u JOIN months mo ON mo.i = u.i
         """
     )
 
 
-CELLS_QUERY = """
-    SELECT month, state, previous, recency, frequency,
-           list(customer_id) AS customer_ids
-    FROM customer_states GROUP BY ALL
+def write_customer_states(con: duckdb.DuckDBPyConnection, path: Path) -> Path:
+    """The ``customer_states`` file (month, customer, state, previous state, recency and
+    frequency, as labels): the codes streamed from DuckDB as Arrow batches become
+    dictionary columns over the labels, which the writer stores as they are (labels made
+    per row by DuckDB and hashed again by the writer cost twice the CPU). No Arrow schema
+    is stored: every reader sees plain strings, as in the Glue table."""
+    import pyarrow.parquet as pq
+
+    months = con.sql("SELECT i, label FROM months ORDER BY i").fetchall()
+    first = int(months[0][0]) if months else 0
+    labels = {
+        "month": [str(m[1]) for m in months],
+        "state": list(STATES),
+        "previous": list(_PREVIOUS_LABELS),
+        "recency": list(_RECENCY_LABELS),
+        "frequency": list(_FREQUENCY_LABELS),
+    }
+    dictionaries = {c: pa.array(v, type=pa.string()) for c, v in labels.items()}
+    coded = pa.dictionary(pa.int32(), pa.string())
+    names = ("month", "customer_id", "state", "previous", "recency", "frequency")
+    schema = pa.schema([(c, coded if c in labels else pa.string()) for c in names])
+    reader = con.sql(
+        f"""SELECT (i - {first})::INTEGER AS month, customer_id, state::INTEGER AS state,
+                   previous::INTEGER AS previous, recency::INTEGER AS recency,
+                   frequency::INTEGER AS frequency
+            FROM customer_states"""
+    ).to_arrow_reader(PARQUET_BATCH_ROWS)
+    with pq.ParquetWriter(path, schema, compression="snappy", store_schema=False) as writer:
+        for batch in reader:
+            columns = [
+                pa.DictionaryArray.from_arrays(batch.column(c), dictionaries[c])
+                if c in labels
+                else batch.column(c)
+                for c in names
+            ]
+            writer.write_batch(pa.record_batch(columns, schema=schema))
+    return path
+
+
+CELLS_QUERY = f"""
+    SELECT mo.label AS month, {_label("state", STATES)} AS state,
+           {_label("previous", _PREVIOUS_LABELS)} AS previous,
+           {_label("recency", _RECENCY_LABELS)} AS recency,
+           {_label("frequency", _FREQUENCY_LABELS)} AS frequency, customer_ids
+    FROM (SELECT i, state, previous, recency, frequency, list(customer_id) AS customer_ids
+          FROM customer_states WHERE i BETWEEN $first AND $last GROUP BY ALL)
+    JOIN months mo USING (i)
 """
 """The drill-down file of each month: the buyers of each (state, previous state, recency,
-frequency) combination; any cell of the three reports is a union of these rows. Unsorted:
-sorting in the list took half of the files' time, and the API sorts the one cell it
-reads."""
+frequency) combination, for the months ``$first`` to ``$last`` (indices); any cell of
+the three reports is a union of these rows. Grouped
+by the codes and labelled after (the month's label from the ``months`` table: one made
+per row cost as much as the rest). Unsorted: sorting in the list took half of the files'
+time, and the API sorts the one cell it reads."""
+
+
+CELLS_BATCH_ROWS = 4_000_000
+"""Buyer-month rows grouped per statement by `write_cells`: the lists of customer ids are
+held until the statement's files are written (all the months at once took 1.3 GB above
+the ``customer_states`` table at 10M orders, the pass's peak)."""
 
 
 def write_cells(con: duckdb.DuckDBPyConnection, out_dir: Path) -> dict[str, Path]:
     """The month files of `CELLS_QUERY` (JSON lines, one directory per month, written by
-    DuckDB): month → file."""
-    return _write_partitioned(con, CELLS_QUERY, out_dir / "cells")
+    DuckDB): month → file. Consecutive months are written together up to
+    `CELLS_BATCH_ROWS` buyer-month rows (a month is never split)."""
+    counts = con.sql("SELECT i, count(*) FROM customer_states GROUP BY i ORDER BY i").fetchall()
+    batches: list[tuple[int, int]] = []
+    rows = 0
+    for i, n in counts:
+        if batches and rows + n <= CELLS_BATCH_ROWS:
+            batches[-1] = (batches[-1][0], i)
+            rows += n
+        else:
+            batches.append((i, i))
+            rows = n
+    files: dict[str, Path] = {}
+    (out_dir / "cells").mkdir(parents=True, exist_ok=True)
+    for k, (first, last) in enumerate(batches):
+        query = CELLS_QUERY.replace("$first", str(first)).replace("$last", str(last))
+        files.update(_write_partitioned(con, query, out_dir / "cells" / f"part-{k}"))
+    return files
 
 
 def _write_partitioned(con: duckdb.DuckDBPyConnection, query: str, target: Path) -> dict[str, Path]:
@@ -828,28 +917,34 @@ class Snapshot:
         diagnosis cell per month (``customer_states`` and the month files; the bench
         times the pass without it against a pandas side that does not do it either)."""
         con = self._con
+        out_dir.mkdir(parents=True, exist_ok=True)
+        # spills (past DuckDB's memory limit, 80 % of the machine's) go beside the files:
+        # the default, ./.tmp, is the function's read-only code directory on Lambda
+        con.execute(f"SET temp_directory = '{out_dir / 'duckdb-temp'}'")
         orders_raw = self._orders_table(survivors)
         con.register("orders_raw", orders_raw)
         if campaigns is not None:
             self.append("campaign_records", campaigns.records)
             self.append("attributed", campaigns.attributed)
         build_orders(con)
-        out_dir.mkdir(parents=True, exist_ok=True)
         files = {"orders": write_orders(con, orders_raw, out_dir / "orders.parquet")}
+        campaigns_facts = campaign_facts(con)  # the attributed orders by order id
+        # written: the facts read the narrow orders; the batches (0.9 GB at 10M orders)
+        # go back to the system before the customers are built, not after
+        con.unregister("orders_raw")
+        del orders_raw
+        pa.default_memory_pool().release_unused()
         build_customers(con, as_of)
         files["customers"] = write_parquet(
             con, "SELECT * FROM customers", out_dir / "customers.parquet"
         )
-        campaigns_facts = campaign_facts(con)  # the attributed orders by order id
-        con.unregister("orders_raw")  # written: the facts read the narrow orders
-        del orders_raw
         build_states(con, as_of)
         cells: dict[str, Path] = {}
         cohorts: dict[str, Path] = {}
         if drill_down:
             build_customer_states(con, as_of)
-            files["customer_states"] = write_parquet(
-                con, "SELECT * FROM customer_states", out_dir / "customer_states.parquet"
+            files["customer_states"] = write_customer_states(
+                con, out_dir / "customer_states.parquet"
             )
             cells = write_cells(con, out_dir)
             con.execute("DROP TABLE customer_states")
