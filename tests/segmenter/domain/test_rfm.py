@@ -107,6 +107,22 @@ def test_in_a_shop_of_fewer_than_five_f_climbs_as_distinct_values_do() -> None:
     assert frequency_cuts([1.0, 5.0]) == (5.0, 5.0)
 
 
+def test_quantile_m_keeps_its_quantile_where_a_hero_product_ties() -> None:
+    # Given ten one-time buyers: six bought only the hero product (3,980 yen), four
+    # spent more, each a different amount
+    amounts = [3980] * 6 + [4500, 5200, 6100, 20_000]
+    customers = [buyer(f"c{i}", 10, 1, yen) for i, yen in enumerate(amounts)]
+
+    # When scored by quantile
+    scores = score_customers(customers, NOW)
+
+    # Then M stays the plain quantile, skipping M2 and M3: 4,500 out-spent six of ten,
+    # 1 + floor(5 x 6/10) = 4, where climbing one score per distinct amount (as F does)
+    # would give 2 and 3 to the next two amounts for being next, not for what they spent
+    m_of = {int(c.revenue): s.m for c, s in zip(customers, scores, strict=True)}
+    assert m_of == {3980: 1, 4500: 4, 5200: 4, 6100: 5, 20_000: 5}
+
+
 @given(st.lists(st.integers(1, 12), min_size=1, max_size=60))
 def test_quantile_f_is_never_above_its_quantile_and_skips_no_score(counts: list[int]) -> None:
     # Given any shop's order counts

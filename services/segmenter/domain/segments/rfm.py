@@ -19,6 +19,17 @@ distinct values skip scores, the climb allowed is theirs, ceil(5 / buyers).) The
 where F rises are four cut points at most (`frequency_cuts`), scored like fixed
 thresholds, so ties still share a score.
 
+M keeps plain quantiles, even where ties skip scores (a shop with one hero product at
+3,980 yen, 60% of buyers spending exactly that: the next amount up scores M4). Amounts
+are continuous: above a tie they are mostly one customer each, so climbing one score per
+distinct amount would hand M2 and M3 to whichever one or two customers spent the next
+lowest amounts (10 buyers, 3,980 x 6 then 4,500, 5,200, 6,100, 20,000: quantile M 1, 4,
+4, 5, 5; the climb 1, 2, 3, 4, 5), a score set by how many amounts sit just above the
+tie, not by spend. Where amounts do tie in steps (3,980 x n), the climbed M would only
+repeat F. The skip says something true (4,500 out-spent 60% of buyers), and demoting it
+would cost ranks (準優良 needs M3). A shop that wants M stages by amount sets fixed
+thresholds. (`test_quantile_m_keeps_its_quantile_where_a_hero_product_ties`.)
+
 Ranks, defaults in `RfmConfig`: 休眠 (dormant) when the last order is at least
 `dormant_days` (365) old, whatever the scores; else 優良 (loyal) when R, F and M are all
 >= 4; else 準優良 (semi_loyal) when all >= 3; else 一般 (general). Customers with no
