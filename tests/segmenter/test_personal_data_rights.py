@@ -5,13 +5,17 @@ shop's order amounts stay, and a retried erasure is the same one."""
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, cast
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from segmenter.adapters.rights import DynamoPersonalData
 from segmenter.bootstrap import SegmenterContainer
 from shared.contracts.envelope import EventEnvelope
+from tests.browser import served
 from tests.conftest import Cloud, ShopKeys, make_shop, segment_writer
 from tests.segmenter.conftest import RecordingPublisher
 from tests.segmenter.test_ingest_reliability import (
@@ -22,6 +26,10 @@ from tests.segmenter.test_ingest_reliability import (
     _order,
     _post,
 )
+from tests.segmenter.test_live_counts import _members, _segment
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 YUI_NAMED = {**YUI_LINKED, "first_name": "結衣", "last_name": "山田"}
 IDENTIFIERS = ("c-1", "c-2", "yui@example.jp", "09011112222", "+819011112222", "山田", "結衣")
@@ -253,3 +261,83 @@ def test_a_marker_keeps_ids_and_a_replay_after_erasure_publishes_nothing_of_her(
     assert late.status_code == 200, late.text
     assert [e.type for e in publisher.published[seen:]] == []
     assert api.get("/v1/customers/c-1", headers=shop.header(shop.reader)).status_code == 404
+
+
+class _EventLandsBeforeTheDelete:
+    """The table's client, which runs `land` once right before the first transaction
+    (the erasure's profile delete, its only one): an event changes the profile between
+    the erasure's read of it and its delete."""
+
+    def __init__(self, inner: DynamoDBClient, land: Callable[[], None]) -> None:
+        self._inner = inner
+        self._land: Callable[[], None] | None = land
+
+    def transact_write_items(self, **request: Any) -> Any:
+        if self._land is not None:
+            land, self._land = self._land, None
+            land()
+        return self._inner.transact_write_items(**request)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+def test_an_event_during_the_erasure_refuses_it_and_the_retry_counts_her_out_once(
+    api: TestClient, shop: ShopKeys, cloud: Cloud, container: SegmenterContainer
+) -> None:
+    """Given Yui with one order, in a counted segment of buyers (count 1)
+    When her second order lands between the erasure's read of her profile and its delete
+    Then over HTTP the erasure answers 503 `dependency_failed` asking for a retry; her
+    profile is still there (with both orders) and the count still 1
+    When the erasure is asked again
+    Then it is done with her profile removed; the count is 0, the member list empty, and
+    a third request changes nothing."""
+    from segmenter.entrypoints.api import app
+
+    cloud.route_rules_to_queues()
+    with served(app) as url, httpx.Client(base_url=url, timeout=30) as http:
+
+        def second_order() -> None:
+            body = _order("A-2", "e-a2", YUI)
+            landed = httpx.post(
+                f"{url}/v1/events", json=body, headers=shop.header(shop.events), timeout=30
+            )
+            assert landed.status_code == 201, landed.text
+
+        client = _EventLandsBeforeTheDelete(cloud.dynamodb, second_order)
+        table = DynamoPersonalData(cast("DynamoDBClient", client), cloud.settings.segmenter_table)
+        app.state.container = container.replaced(personal_data=table)
+        events, admin = shop.header(shop.events), shop.header(shop.admin)
+        first = http.post("/v1/events", json=_order("A-1", "e-a1", YUI), headers=events)
+        assert first.status_code == 201, first.text
+        rule = {"field": "order_count", "op": "gte", "value": 1}
+        created = http.post(
+            "/v1/segments",
+            json={"segment_id": "buyers", "name": "Buyers", "rule": rule},
+            headers=segment_writer(api, shop),
+        )
+        assert created.status_code == 201, created.text
+        cloud.deliver("SegmenterEventsFunction")
+        assert _segment(http, shop, "buyers")["member_count"] == 1
+
+        refused = http.delete("/v1/customers/c-1", headers=admin)
+
+        assert refused.status_code == 503, refused.text
+        assert refused.json()["error"]["code"] == "dependency_failed"
+        assert "retry" in refused.json()["error"]["message"]
+        profile = http.get("/v1/customers/c-1", headers=shop.header(shop.reader))
+        assert profile.status_code == 200, profile.text
+        assert profile.json()["order_count"] == 2
+        assert _segment(http, shop, "buyers")["member_count"] == 1
+
+        retried = http.delete("/v1/customers/c-1", headers=admin)
+
+        assert retried.status_code == 202, retried.text
+        assert retried.json()["status"] == "done"
+        assert retried.json()["removed"]["profiles"] == 1
+        assert http.get("/v1/customers/c-1", headers=shop.header(shop.reader)).status_code == 404
+        assert _segment(http, shop, "buyers")["member_count"] == 0
+        assert _members(http, shop, "buyers") == []
+        again = http.delete("/v1/customers/c-1", headers=admin)
+        assert again.status_code == 202 and again.json() == retried.json()
+        assert _segment(http, shop, "buyers")["member_count"] == 0
