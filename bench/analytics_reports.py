@@ -726,17 +726,18 @@ def main(customers: int, per_customer: float, rounds: int, threads: int = 2) -> 
         duck_peak = peak_mib()
         parquet = {k: v.stat().st_size for k, v in result.files.items()}
         duck_rows = {k: _parquet_shape(v) for k, v in result.files.items()}
-    pandas_out = Path(tempfile.mkdtemp(prefix="kizuna-bench-pandas-"))
     parquet_t, parquet_cpu = [], []
-    for _ in range(rounds):
-        wall, cpu, spent, reference = _pandas(cols, pandas_out)
-        pandas_t.append(wall)
-        pandas_cpu.append(cpu)
-        parquet_t.append(spent["parquet"])
-        parquet_cpu.append(spent["parquet_cpu"])
-    pandas_peak = peak_mib()
-    _same(result.facts, reference)  # the same numbers on both sides, or no time counts
-    _same_snapshot(duck_rows, pandas_out)
+    with tempfile.TemporaryDirectory(prefix="kizuna-bench-pandas-") as pandas_dir:
+        pandas_out = Path(pandas_dir)
+        for _ in range(rounds):
+            wall, cpu, spent, reference = _pandas(cols, pandas_out)
+            pandas_t.append(wall)
+            pandas_cpu.append(cpu)
+            parquet_t.append(spent["parquet"])
+            parquet_cpu.append(spent["parquet_cpu"])
+        pandas_peak = peak_mib()
+        _same(result.facts, reference)  # the same numbers on both sides, or no time counts
+        _same_snapshot(duck_rows, pandas_out)
     duck, pdt = min(duck_t), min(pandas_t)
     pd_facts = min(t - p for t, p in zip(pandas_t, parquet_t, strict=True))
     cpu_ratio = min(pandas_cpu) / min(duck_cpu)

@@ -3,10 +3,13 @@ worker threads run to their end, and the local stack drained of its queued work.
 
 from __future__ import annotations
 
+import os
 import sys
+import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +27,23 @@ def create_tables(ddb: Any) -> dict[str, str]:
         ddb.create_table(**spec.create_table_args())
         names[spec.logical_id] = spec.name
     return names
+
+
+@contextmanager
+def line_sandbox() -> Iterator[Path]:
+    """The sandbox LINE channel's file (`KIZUNA_LINE_SANDBOX_FILE`) in a temporary
+    directory for the run: removed after it, the variable as it was before."""
+    name = "KIZUNA_LINE_SANDBOX_FILE"
+    before = os.environ.get(name)
+    with tempfile.TemporaryDirectory(prefix="kizuna-bench-line-") as folder:
+        os.environ[name] = str(Path(folder) / "line.jsonl")
+        try:
+            yield Path(os.environ[name])
+        finally:
+            if before is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = before
 
 
 def run_threads(count: int, target: Callable[..., object], *args: Any) -> float:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -22,16 +21,21 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "services"))
 sys.path.insert(0, str(ROOT))
 
-from bench.harness import create_tables  # noqa: E402
+from bench.harness import create_tables, line_sandbox  # noqa: E402
 
 os.environ.update(
     AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="ap-northeast-1"
 )
 os.environ.pop("AWS_ENDPOINT_URL", None)
-os.environ["KIZUNA_LINE_SANDBOX_FILE"] = str(Path(tempfile.mkdtemp()) / "line.jsonl")
 
 
 def main(customers: int = 60) -> dict[str, float]:
+    """The bench, its LINE sandbox file removed afterwards."""
+    with line_sandbox():
+        return _run(customers)
+
+
+def _run(customers: int) -> dict[str, float]:
     import boto3
     from moto import mock_aws
 
