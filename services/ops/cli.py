@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -144,6 +145,12 @@ def _export_file(out: str, shop: str) -> Path:
     return target
 
 
+def _read_lines(path: Path) -> Iterator[str]:
+    """The file's lines, read as they are asked for (the import reads it twice)."""
+    with path.open(encoding="utf-8") as handle:
+        yield from handle
+
+
 def _counts_table(title: str, counts: dict[str, int]) -> Table:
     table = Table("table", "items", title=title)
     table.columns[1].justify = "right"
@@ -204,7 +211,8 @@ def shop_import(
     state_dir: StateDir = DEFAULT_STATE_DIR,
 ) -> None:
     """Write an export into a stack where the shop has nothing yet (a target holding any
-    item of the shop is refused). The whole file is checked before anything is written."""
+    item of the shop is refused). The whole file is checked before anything is written
+    (a first pass over it), then written a batch at a time: memory does not grow with it."""
     from ops.backup import Refused
 
     path = _backup_file(source, shop)
@@ -213,8 +221,7 @@ def shop_import(
         raise typer.Exit(2)
     backup = _backup(local, state_dir)
     try:
-        with path.open(encoding="utf-8") as handle:
-            counts = backup.import_(shop, handle)
+        counts = backup.import_(shop, lambda: _read_lines(path))
     except Refused as err:
         console.print(f"[red]{err.field}: {err.message}[/red]")
         raise typer.Exit(1) from None
