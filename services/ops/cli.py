@@ -579,8 +579,10 @@ def backfill(
     (from their orders), the restock SKU list's counts (from the sign-ups) and the
     feedback table's person index (which erasure, disclosure and merges read), and the
     messenger's week index (campaigns by week; the first week whose partition is whole,
-    next Monday: the week tiles' drill-down reads earlier weeks the slow way). Safe to
-    run again: a second run changes nothing."""
+    next Monday: the week tiles' drill-down reads earlier weeks the slow way), and the
+    messenger's copy of orders imported before `order.imported` was published (every
+    active order published as it: the messenger keeps only those it lacks). Safe to run
+    again: a second run changes nothing."""
     if local:
         _use_local(state_dir)
     from ops.backfill import UnknownShop, run_backfill
