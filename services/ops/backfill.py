@@ -9,7 +9,7 @@ from typing import Any
 from feedback import bootstrap as feedback_bootstrap
 from messenger import bootstrap as messenger_bootstrap
 from segmenter import bootstrap as segmenter_bootstrap
-from segmenter.services.backfill import backfill_first_product
+from segmenter.services.backfill import backfill_first_product, republish_orders_as_imported
 
 
 class UnknownShop(LookupError):
@@ -22,12 +22,16 @@ def run_backfill(shop_id: str) -> dict[str, dict[str, Any]]:
     if segmenter.keys.get_shop(shop_id) is None:
         raise UnknownShop(shop_id)
     first = backfill_first_product(segmenter.profiles, segmenter.profiles, shop_id)
+    imported = republish_orders_as_imported(
+        segmenter.profiles, segmenter.profiles, segmenter.publisher, shop_id, segmenter.clock()
+    )
     feedback = feedback_bootstrap.build()
     skus = feedback.restock.backfill_sku_list(shop_id)
     unindexed, indexed = feedback.adapters.person_records.index_people(shop_id)
     weeks = messenger_bootstrap.build().week.index_weeks(shop_id)
     return {
         "first_product": {k: v for k, v in asdict(first).items() if k != "shop_id"},
+        "order_imported": {k: v for k, v in asdict(imported).items() if k != "shop_id"},
         "restock_skus": {k: v for k, v in asdict(skus).items() if k != "shop_id"},
         "feedback_person_index": {"unindexed": unindexed, "indexed": indexed},
         "messenger_weeks": weeks,

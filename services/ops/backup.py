@@ -24,8 +24,13 @@ address again; the import adds them where the target has none.
 
 Import writes only into a stack where the shop has nothing (checked first, as is every
 line of the file: a bad file writes nothing), with BatchWriteItem, retrying what
-DynamoDB leaves unprocessed. The analytics snapshot (S3) is derived from the tables and
-rebuilt by the next refresh; LINE channel credentials (Secrets Manager) are not exported.
+DynamoDB leaves unprocessed. It streams too, reading the file twice: the first pass
+checks every line holding only the previous key (the export's order makes keys strictly
+increase, so a repeat is found without remembering keys) and the counts so far; the
+second writes `BATCH` items at a time. The file must not change between the passes.
+
+The analytics snapshot (S3) is derived from the tables and rebuilt by the next refresh;
+LINE channel credentials (Secrets Manager) are not exported.
 """
 
 from __future__ import annotations
@@ -87,6 +92,8 @@ PAGE = 1000
 """Items one Scan request evaluates (its `Limit`): the most the export holds at once."""
 FAN_IN = 64
 """Runs merged at once (a file and a line of each open)."""
+BATCH = 1000
+"""Items the import holds before writing them (BatchWriteItem requests of 25)."""
 
 Key = tuple[int, str, str]
 """Where a line sorts: the table's place in `TABLES`, pk, sk."""
@@ -273,20 +280,25 @@ class ShopBackup:
         page: int = PAGE,
         runs: Callable[[Path], Runs] = Runs,
         spool: Path | None = None,
+        batch: int = BATCH,
     ) -> None:
         """`page`: items a Scan request evaluates; `runs`: where the export's sorted runs
-        go; `spool`: the directory of their temporary folder (the system's by default)."""
+        go; `spool`: the directory of their temporary folder (the system's by default);
+        `batch`: items the import holds before writing them."""
         missing = [t for t in TABLES if t not in tables]
         if missing:
             raise ValueError(f"no table name for {missing}")
         if page < 1:
             raise ValueError("page must be at least 1")
+        if batch < 1:
+            raise ValueError("batch must be at least 1")
         self._client = client
         self._tables = dict(tables)
         self._sleep = sleep
         self._page = page
         self._runs = runs
         self._spool = spool
+        self._batch = batch
 
     def _pages(self, table: str, shop_id: str, **extra: Any) -> Iterator[list[dict[str, Any]]]:
         """The table's items that name the shop in a key or in `shop_id` (a superset of
@@ -358,10 +370,13 @@ class ShopBackup:
                         return table, str(item["pk"]["S"])
         return None
 
-    def import_(self, shop_id: str, lines: Iterable[str]) -> dict[str, int]:
-        """Write a file `export` wrote into a target where the shop has nothing. The file
-        is read and checked whole first; a refusal writes nothing."""
-        found = read_export(shop_id, lines)
+    def import_(self, shop_id: str, source: Callable[[], Iterable[str]]) -> dict[str, int]:
+        """Write a file `export` wrote into a target where the shop has nothing, in two
+        passes over it (`source` opens it afresh each time): the first checks every line
+        holding nothing but the previous key and the counts; only then, and only if the
+        target holds nothing of the shop, the second writes `batch` items at a time. A
+        refusal writes nothing; memory does not grow with the file."""
+        counts = check_export(shop_id, source())
         where = self.holds(shop_id)
         if where is not None:
             table, pk = where
@@ -370,12 +385,22 @@ class ShopBackup:
                 f"the target already holds shop {shop_id!r} ({table} table, {pk}): import "
                 "only into a stack without it",
             )
+        held: list[tuple[str, dict[str, Any]]] = []
+        for table, item in _checked(shop_id, source()):
+            if owner(item) == SHARED:
+                self._put_if_absent(self._tables[table], item)
+                continue
+            held.append((table, item))
+            if len(held) >= self._batch:
+                self._write_held(held)
+                held = []
+        self._write_held(held)
+        return counts
+
+    def _write_held(self, held: list[tuple[str, dict[str, Any]]]) -> None:
+        """One batch of the file's items (sorted: a table's items are contiguous)."""
         for table in TABLES:
-            own = [i for i in found[table] if owner(i) != SHARED]
-            self._batch_write(self._tables[table], own)
-            for shared in (i for i in found[table] if owner(i) == SHARED):
-                self._put_if_absent(self._tables[table], shared)
-        return {t: len(found[t]) for t in TABLES}
+            self._batch_write(self._tables[table], [i for t, i in held if t == table])
 
     def _batch_write(self, table: str, items: list[dict[str, Any]]) -> None:
         for start in range(0, len(items), _CHUNK):
@@ -402,10 +427,30 @@ class ShopBackup:
                 raise
 
 
+def check_export(shop_id: str, lines: Iterable[str]) -> dict[str, int]:
+    """Check a whole export file, holding one line and the previous key: the counts per
+    table (as the header has them). A `Refused` names the line."""
+    counts = dict.fromkeys(TABLES, 0)
+    for table, _ in _checked(shop_id, lines):
+        counts[table] += 1
+    return counts
+
+
 def read_export(shop_id: str, lines: Iterable[str]) -> dict[str, list[dict[str, Any]]]:
-    """The items of an export file, per table, checked: the header names this format and
-    shop, every line is a known table and an item of the shop (or a suppression), no key
-    comes twice, and the counts match. A `Refused` names the line."""
+    """The items of an export file, per table, checked (all in memory: for tests and
+    small files; the import streams with `check_export`)."""
+    found: dict[str, list[dict[str, Any]]] = {t: [] for t in TABLES}
+    for table, item in _checked(shop_id, lines):
+        found[table].append(item)
+    return found
+
+
+def _checked(shop_id: str, lines: Iterable[str]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """The file's items in order, each checked as it is read: the header names this
+    format and shop, every line is a known table and an item of the shop (or a
+    suppression), keys strictly increase (as the export sorts them: so no key comes
+    twice, with only the previous one held), and, once the file ends, the counts match
+    the header's. A `Refused` names the line."""
     it = iter(lines)
     try:
         header = json.loads(next(it))
@@ -419,27 +464,30 @@ def read_export(shop_id: str, lines: Iterable[str]) -> dict[str, list[dict[str, 
         raise Refused("in", f"format version {header.get('version')!r}; this reads {VERSION}")
     if header.get("shop") != shop_id:
         raise Refused("shop", f"the file holds shop {header.get('shop')!r}, not {shop_id!r}")
-    found: dict[str, list[dict[str, Any]]] = {t: [] for t in TABLES}
-    seen: set[tuple[str, str, str]] = set()
+    tally = dict.fromkeys(TABLES, 0)
+    last: Key | None = None
     for number, text in enumerate(it, start=2):
         if not text.strip():
             continue
-        found_table, item = _parse_line(number, text)
-        where = (found_table, *_sort_key(item))
-        if where in seen:
-            raise Refused("in", f"line {number}: a second item with the key of an earlier one")
-        seen.add(where)
+        table, item = _parse_line(number, text)
         try:
             belongs = owner(item)
         except (UnknownLayout, KeyError, TypeError) as err:
             raise Refused("in", f"line {number}: {err}") from None
         if belongs not in (shop_id, SHARED):
             raise Refused("in", f"line {number}: an item of another shop ({belongs!r})")
-        found[found_table].append(item)
-    counts = {t: len(found[t]) for t in TABLES}
-    if header.get("counts") != counts:
+        where = (TABLES.index(table), *_sort_key(item))
+        if last is not None and where == last:
+            raise Refused("in", f"line {number}: a second item with the key of an earlier one")
+        if last is not None and where < last:
+            raise Refused(
+                "in", f"line {number}: out of order (an export is sorted by table, pk, sk)"
+            )
+        last = where
+        tally[table] += 1
+        yield table, item
+    if header.get("counts") != tally:
         raise Refused("in", f"the file is incomplete: header counts {header.get('counts')}")
-    return found
 
 
 def _parse_line(number: int, text: str) -> tuple[str, dict[str, Any]]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -135,6 +136,12 @@ def _export_file(out: str, shop: str) -> Path:
     return target
 
 
+def _read_lines(path: Path) -> Iterator[str]:
+    """The file's lines, read as they are asked for (the import reads it twice)."""
+    with path.open(encoding="utf-8") as handle:
+        yield from handle
+
+
 def _counts_table(title: str, counts: dict[str, int]) -> Table:
     table = Table("table", "items", title=title)
     table.columns[1].justify = "right"
@@ -195,7 +202,8 @@ def shop_import(
     state_dir: StateDir = DEFAULT_STATE_DIR,
 ) -> None:
     """Write an export into a stack where the shop has nothing yet (a target holding any
-    item of the shop is refused). The whole file is checked before anything is written."""
+    item of the shop is refused). The whole file is checked before anything is written
+    (a first pass over it), then written a batch at a time: memory does not grow with it."""
     from ops.backup import Refused
 
     path = _backup_file(source, shop)
@@ -204,8 +212,7 @@ def shop_import(
         raise typer.Exit(2)
     backup = _backup(local, state_dir)
     try:
-        with path.open(encoding="utf-8") as handle:
-            counts = backup.import_(shop, handle)
+        counts = backup.import_(shop, lambda: _read_lines(path))
     except Refused as err:
         console.print(f"[red]{err.field}: {err.message}[/red]")
         raise typer.Exit(1) from None
@@ -563,8 +570,10 @@ def backfill(
     (from their orders), the restock SKU list's counts (from the sign-ups) and the
     feedback table's person index (which erasure, disclosure and merges read), and the
     messenger's week index (campaigns by week; the first week whose partition is whole,
-    next Monday: the week tiles' drill-down reads earlier weeks the slow way). Safe to
-    run again: a second run changes nothing."""
+    next Monday: the week tiles' drill-down reads earlier weeks the slow way), and the
+    messenger's copy of orders imported before `order.imported` was published (every
+    active order published as it: the messenger keeps only those it lacks). Safe to run
+    again: a second run changes nothing."""
     if local:
         _use_local(state_dir)
     from ops.backfill import UnknownShop, run_backfill

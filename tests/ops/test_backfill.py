@@ -4,12 +4,21 @@ second run changes nothing."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
+from messenger.entrypoints import events as messenger_events
 from ops.cli import app
+from segmenter.bootstrap import build
+from segmenter.importer import import_orders
+from shared.adapters.eventbridge import EventPublisher
+from shared.clock import FixedClock
+from shared.contracts.envelope import EventEnvelope
 from tests.conftest import Cloud, ShopKeys, order_payload
 
 
@@ -133,3 +142,108 @@ def test_a_backfill_of_a_shop_the_stack_does_not_have_says_so(cloud: Cloud, shop
     result = CliRunner().invoke(app, ["backfill", "--shop", "acmee"])
     assert result.exit_code == 1, result.output
     assert "no shop 'acmee'" in result.output
+
+
+class _Unpublished(EventPublisher):
+    """How an import stored orders before it published `order.imported`: no event left."""
+
+    def publish(self, envelopes: Sequence[EventEnvelope]) -> None:
+        pass
+
+
+CSV_HEADER = (
+    "order_id,customer_id,email,phone,first_name,last_name,placed_at,currency,total,sku,"
+    "category,quantity,unit_price,list_price,unit_cost,sales_channel,coupon,"
+    "accepts_email_marketing,status\n"
+)
+
+
+def _everything(cloud: Cloud, *tables: str) -> list[dict[str, Any]]:
+    """Every item of the tables, in key order."""
+    dynamodb = cloud.session.client("dynamodb")
+    found: list[dict[str, Any]] = []
+    for table in tables:
+        kwargs: dict[str, Any] = {"TableName": table}
+        while True:
+            page = dynamodb.scan(**kwargs)
+            found += page["Items"]
+            if "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    return sorted(found, key=lambda i: json.dumps(i, sort_keys=True))
+
+
+def _kept_order(cloud: Cloud, customer: str, order_id: str) -> dict[str, Any] | None:
+    """The messenger's copy of an order (the journeys' order store), as its facts."""
+    got = cloud.session.client("dynamodb").get_item(
+        TableName=cloud.settings.journeys_table,
+        Key={"pk": {"S": f"CUST#acme#{customer}"}, "sk": {"S": f"O#{order_id}"}},
+    )
+    item = got.get("Item")
+    return json.loads(item["facts"]["S"]) if item else None
+
+
+def _delivered(cloud: Cloud) -> list[dict[str, Any]]:
+    """What the bus brought the messenger's events function, handed to it as Lambda would."""
+    return [messenger_events.handler(e, None) for e in cloud.take_events("MessengerEventsFunction")]
+
+
+def test_backfill_publishes_orders_imported_before_the_event_existed_once(
+    cloud: Cloud, shop: ShopKeys, segmenter_client: TestClient, clock: FixedClock
+) -> None:
+    """Given h1's two orders imported the old way (stored, no `order.imported` published:
+    the messenger does not hold them), and c1's live order (the messenger holds it since
+    its `order.placed`)
+    When `kizuna backfill --shop acme` runs and the bus brings what it published
+    Then the messenger holds h1's orders (first SERUM-30) and c1's as `order.placed` left
+    it; and when it runs again, the same events arrive and change nothing in the
+    messenger's or the journeys' tables; nothing was mailed."""
+    cloud.route_rules_to_queues()
+    first = (clock.now - timedelta(days=600)).isoformat()
+    last = (clock.now - timedelta(days=400)).isoformat()
+    person = "h1,h1@example.jp,,Hanako,山田"
+    lines = [
+        CSV_HEADER,
+        f"H-1,{person},{first},JPY,3980,SERUM-30,skincare,1,3980,,,web,,yes,\n",
+        f"H-2,{person},{last},JPY,4980,CREAM-50,skincare,1,4980,,,web,,yes,\n",
+    ]
+    c = build(cloud.settings)
+    stored = import_orders(lines, "generic", "acme", c.profiles, _Unpublished())
+    assert stored.orders_imported == 2
+    day = (clock.now - timedelta(days=30)).date().isoformat()
+    live = _order(7, "c1", day, ["SKU-L"])
+    r = segmenter_client.post("/v1/orders", json=live, headers=shop.header(shop.events))
+    assert r.status_code == 201, r.text
+    placed = _delivered(cloud)
+    assert [p["reason"] for p in placed if "attributed_to" in p] == ["late"]  # no welcome
+    live_id = live["order_id"]
+    held_live = _kept_order(cloud, "c1", live_id)
+    assert held_live is not None
+    assert _kept_order(cloud, "h1", "H-1") is None and _kept_order(cloud, "h1", "H-2") is None
+    mailed = len(cloud.sent_mail())
+
+    # When the backfill runs and its events arrive
+    out = _backfill()
+    assert "order_imported: profiles 2, orders 3" in out, out
+    kept = _delivered(cloud)
+
+    # Then the messenger holds h1's orders, and c1's as it was
+    assert sorted((k["order_id"], k["status"]) for k in kept) == [
+        ("H-1", "recorded"),
+        ("H-2", "recorded"),
+        (live_id, "known"),
+    ]
+    h1 = _kept_order(cloud, "h1", "H-1")
+    assert h1 is not None and h1["order.skus"] == ["SERUM-30"]
+    assert _kept_order(cloud, "h1", "H-2") is not None
+    assert _kept_order(cloud, "c1", live_id) == held_live
+
+    # And a second run publishes the same orders and changes nothing
+    tables = (cloud.settings.messenger_table, cloud.settings.journeys_table)
+    before = _everything(cloud, *tables)
+    out = _backfill()
+    assert "order_imported: profiles 2, orders 3" in out, out
+    again = _delivered(cloud)
+    assert sorted(k["status"] for k in again) == ["known", "known", "known"]
+    assert _everything(cloud, *tables) == before
+    assert len(cloud.sent_mail()) == mailed == 0

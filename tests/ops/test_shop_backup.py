@@ -24,6 +24,7 @@ from ops.backup import (
     SHARED,
     TABLES,
     Line,
+    Refused,
     Runs,
     ShopBackup,
     UnknownLayout,
@@ -438,3 +439,124 @@ def test_an_export_meeting_an_unknown_layout_stops_and_leaves_no_runs(
     with pytest.raises(UnknownLayout, match="NEWTHING#acme"):
         backup.export("acme", io.StringIO())
     assert list(spool.iterdir()) == []
+
+
+class _CountedFile:
+    """An export file opened afresh for each pass of the import, counting the lines it
+    hands out per pass."""
+
+    def __init__(self, lines: list[str]) -> None:
+        self._lines = lines
+        self.read: list[int] = []
+
+    def __call__(self) -> Iterator[str]:
+        self.read.append(0)
+        for line in self._lines:
+            self.read[-1] += 1
+            yield line
+
+
+def _tables(cloud: Cloud) -> dict[str, str]:
+    return {t: getattr(cloud.settings, f"{t}_table") for t in TABLES}
+
+
+def _large_export(monkeypatch: pytest.MonkeyPatch, people: int) -> list[str]:
+    """acme with `people` people (five items each across the tables, suppressions of two
+    of its addresses) beside beta, exported: the file's lines."""
+    with open_cloud(monkeypatch) as cloud:
+        acme, beta = _many("acme", people), _many("beta", 20)
+        for table in TABLES:
+            _put_all(cloud, table, acme[table] + beta[table])
+        deliveries = DynamoDeliveryRepository(cloud.dynamodb, cloud.settings.messenger_table)
+        at = datetime(2026, 11, 20, tzinfo=UTC)
+        for address in ("c-1@acme.jp", "c-7@acme.jp", "c-2@beta.jp"):
+            deliveries.suppress("email", address, "bounce", at)
+        out = io.StringIO()
+        ShopBackup(cloud.dynamodb, _tables(cloud), page=500).export("acme", out)
+    return out.getvalue().splitlines(keepends=True)
+
+
+@pytest.mark.usefixtures("aws_credentials")
+def test_a_large_import_holds_one_batch_and_round_trips_exactly(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Given acme's export of over 4,000 lines
+    When it is imported into an empty stack holding at most 7 items before writing them,
+    and exported from there again
+    Then the file was read twice (checked whole, then written); whenever DynamoDB was
+    asked to write, the items read in the second pass but not yet sent to it were at most
+    7 (one batch held, never the file), no request carried more than 7 items; and the
+    second export is the same bytes as the first."""
+    lines = _large_export(monkeypatch, people=800)
+    assert len(lines) > 4000
+    source = _CountedFile(lines)
+    sent = 0
+    held: list[int] = []
+    sizes: list[int] = []
+
+    def before_write(params: dict[str, Any], **_: Any) -> None:
+        nonlocal sent
+        if len(source.read) == 2:  # the second pass: lines read but the header
+            held.append(source.read[1] - 1 - sent)
+        if "RequestItems" in params:
+            [requests] = params["RequestItems"].values()
+            sizes.append(len(requests))
+            sent += len(requests)
+        else:
+            sent += 1  # a suppression, put where the target has none
+
+    with open_cloud(monkeypatch) as fresh:
+        for op in ("BatchWriteItem", "PutItem"):
+            fresh.dynamodb.meta.events.register(
+                f"before-parameter-build.dynamodb.{op}", before_write
+            )
+        backup = ShopBackup(fresh.dynamodb, _tables(fresh), batch=7, page=500)
+        counts = backup.import_("acme", source)
+        fresh.dynamodb.meta.events.unregister(
+            "before-parameter-build.dynamodb.BatchWriteItem", before_write
+        )
+        fresh.dynamodb.meta.events.unregister(
+            "before-parameter-build.dynamodb.PutItem", before_write
+        )
+        again = io.StringIO()
+        backup.export("acme", again)
+
+    assert source.read == [len(lines), len(lines)]
+    assert sum(counts.values()) == len(lines) - 1 == sent
+    assert len(held) == len(sizes) + 2 and max(held) <= 7 and max(sizes) <= 7
+    assert again.getvalue() == "".join(lines)
+
+
+@pytest.mark.usefixtures("aws_credentials")
+def test_a_bad_line_near_the_end_of_a_large_file_writes_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Given acme's export of over 4,000 lines, and copies of it whose end is wrong: the
+    last line a beta item (the header counting it), the last two lines swapped, the last
+    line given twice (counted), the last line cut off
+    When each is imported into an empty stack a batch of 7 items at a time
+    Then each is refused naming the line (or the counts), and every table stays empty."""
+    lines = _large_export(monkeypatch, people=800)
+    header = json.loads(lines[0])
+    counted = dict(header, counts=dict(header["counts"], feedback=header["counts"]["feedback"] + 1))
+    beta = {"table": "feedback", "item": {"pk": {"S": "SHOP#beta#SURVEY#s-1"}, "sk": {"S": "R#z"}}}
+    n = len(lines)
+    cases = [
+        (
+            [json.dumps(counted) + "\n", *lines[1:], json.dumps(beta) + "\n"],
+            f"line {n + 1}: an item of another shop ('beta')",
+        ),
+        ([*lines[:-2], lines[-1], lines[-2]], f"line {n}: out of order"),
+        (
+            [json.dumps(counted) + "\n", *lines[1:], lines[-1]],
+            f"line {n + 1}: a second item with the key",
+        ),
+        (lines[:-1], "the file is incomplete"),
+    ]
+    with open_cloud(monkeypatch) as fresh:
+        backup = ShopBackup(fresh.dynamodb, _tables(fresh), batch=7)
+        for bad, message in cases:
+            with pytest.raises(Refused) as refused:
+                backup.import_("acme", _CountedFile(bad))
+            assert message in refused.value.message, refused.value.message
+        assert not any(_raw(fresh).values())

@@ -57,12 +57,17 @@ class Orders:
         person's orders, nothing else: no welcome, no attribution, no coupon, no pick
         list, and the journey intake never hears it (`book.NOT_HEARD`), so it ends,
         converts and starts nothing. An order the messenger holds already (a live
-        `order.placed`, or this event before: a re-run import, a redelivery) is left as
-        it is. Whether the order was new."""
+        `order.placed`, or this event before: a re-run import, a redelivery, `kizuna
+        backfill`'s re-publish) changes nothing, the recipient included: whoever stored
+        the order kept the recipient first. Whether the order was new."""
+        history = self.history()
+        customer_id = order.customer.customer_id
+        if history.order(shop_id, customer_id, order.order_id):
+            return False
         record_customer(self.recipients, shop_id, order.customer, at)
-        return self.history().record_order(
+        return history.record_order(
             shop_id,
-            order.customer.customer_id,
+            customer_id,
             order.order_id,
             order_facts(order.model_dump(mode="json")),
             only_new=True,
