@@ -262,14 +262,14 @@ class _Batch:
         self.tainted: set[str] = set()
         self.txn = _Transaction()
         self.republish: list[EventEnvelope] = []
-        """The `order.imported` of orders imported before (`_again`)."""
+        """The `order.imported` of orders imported before (`_republish_imported`)."""
 
     def run(self, batch: list[ParsedOrder]) -> None:
         for parsed, ids in zip(batch, self.wanted, strict=True):
             marker = self.markers.get(parsed.event_id)
             if marker is not None and _plain_duplicate(marker, parsed):
                 self.summary.duplicates_skipped += 1
-                self._again(parsed, ids)
+                self._republish_imported(parsed, ids)
                 continue
             single = marker is not None or parsed.order.order_id in self.stored_orders
             planned = None if single else self._plan(parsed, ids)
@@ -291,7 +291,7 @@ class _Batch:
         if self.republish:
             self.publisher.publish(self.republish)
 
-    def _again(self, parsed: ParsedOrder, ids: list[Identifier]) -> None:
+    def _republish_imported(self, parsed: ParsedOrder, ids: list[Identifier]) -> None:
         """An order imported before: its `order.imported` once more, from the profile
         this batch read (no request more), so a re-run completes an import that crashed
         between a commit and its publish. The consumers write nothing twice."""

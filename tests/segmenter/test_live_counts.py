@@ -4,16 +4,21 @@ made since, added in the event's own transaction, so a redelivered event adds no
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, cast
 
 import httpx
 from fastapi.testclient import TestClient
 
+from segmenter.adapters.repository import DynamoProfileRepository, count_update
 from segmenter.bootstrap import SegmenterContainer
 from shared.clock import FixedClock as Clock
 from tests.browser import served
 from tests.conftest import Cloud, ShopKeys, order_payload, segment_writer
 from tests.segmenter.test_ingest_reliability import YUI, YUI_BY_PHONE, YUI_LINKED
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 ONE_ORDER = {"all": [{"field": "order_count", "op": "eq", "value": 1}]}
 
@@ -152,19 +157,28 @@ def _event(order_id: str, customer: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _count_items(cloud: Cloud, shop: ShopKeys) -> dict[str, int]:
-    """The shop's counts partition as stored: sort key -> the segment's number there."""
+def _count_items(cloud: Cloud, shop: ShopKeys) -> dict[str, dict[str, int]]:
+    """The shop's counts partition as stored: sort key -> its numbers for "one-order"."""
     got = cloud.dynamodb.query(
         TableName=cloud.settings.segmenter_table,
         KeyConditionExpression="pk = :pk",
         ExpressionAttributeValues={":pk": {"S": f"SHOP#{shop.shop_id}#SEGCOUNT"}},
     )
     return {
-        item["sk"]["S"]: int(item.get("n#one-order", {}).get("N", "0")) for item in got["Items"]
+        item["sk"]["S"]: {
+            name: int(item[f"{name}#one-order"]["N"])
+            for name in ("n", "taken")
+            if f"{name}#one-order" in item
+        }
+        for item in got["Items"]
     }
 
 
-def test_many_buyers_count_on_separate_shards_and_a_recount_folds_them_in(
+def _shards_sum(stored: dict[str, dict[str, int]]) -> int:
+    return sum(v.get("n", 0) for sk, v in stored.items() if sk != "COUNTS")
+
+
+def test_many_buyers_count_on_separate_shards_and_a_recount_takes_them_in(
     api: TestClient, shop: ShopKeys, clock: Clock, cloud: Cloud
 ) -> None:
     """Given a segment "one order" counted with no member
@@ -173,10 +187,10 @@ def test_many_buyers_count_on_separate_shards_and_a_recount_folds_them_in(
     counts (a busy shop's events do not all name one item, which would cancel concurrent
     transactions)
     When the segment is recounted
-    Then the count still reads 20, all of it in the recount's own item (the shards' deltas
-    taken back out)
+    Then the count still reads 20: the recount's 20, less the 20 it took from the shards,
+    plus the shards' 20 (which nobody writes back)
     When one more first order arrives
-    Then it reads 21, the delta kept on its shard."""
+    Then it reads 21."""
     cloud.route_rules_to_queues()
     with served(api.app) as url, httpx.Client(base_url=url, timeout=30) as http:
         writer = segment_writer(api, shop)
@@ -188,21 +202,68 @@ def test_many_buyers_count_on_separate_shards_and_a_recount_folds_them_in(
         assert created.status_code == 201, created.text
         cloud.deliver("SegmenterEventsFunction")
         assert _segment(http, shop, "one-order")["member_count"] == 0
-        assert _count_items(cloud, shop) == {"COUNTS": 0}
+        assert _count_items(cloud, shop) == {"COUNTS": {"n": 0}}
 
         assert {_order(http, shop, 1, f"buyer-{n}") for n in range(20)} == {201}
         assert _segment(http, shop, "one-order")["member_count"] == 20
         stored = _count_items(cloud, shop)
-        assert stored["COUNTS"] == 0 and len(stored) > 2, stored
-        assert sum(stored.values()) == 20
+        assert len(stored) > 2 and _shards_sum(stored) == 20, stored
 
         clock.advance(hours=1)
         assert http.post("/v1/segments/recompute", headers=writer).status_code == 200
         cloud.deliver("SegmenterEventsFunction")
         assert _segment(http, shop, "one-order")["member_count"] == 20
         recounted = _count_items(cloud, shop)
-        assert recounted["COUNTS"] == 20 and set(recounted.values()) == {20, 0}, recounted
+        assert recounted["COUNTS"] == {"n": 20, "taken": 20}, recounted
+        assert _shards_sum(recounted) == 20
 
         assert _order(http, shop, 1, "buyer-20") == 201
         assert _segment(http, shop, "one-order")["member_count"] == 21
-        assert sum(_count_items(cloud, shop).values()) == 21
+
+
+class _RecountInBetween:
+    """A DynamoDB client on which another recount runs (whole) between this recount's read
+    of the shards and its put: two recounts overlapping."""
+
+    def __init__(self, client: Any, other: Callable[[], None]) -> None:
+        self._client = client
+        self._other: Callable[[], None] | None = other
+
+    def put_item(self, **kwargs: Any) -> Any:
+        if self._other is not None and kwargs["Item"]["pk"]["S"].endswith("#SEGCOUNT"):
+            other, self._other = self._other, None
+            other()
+        return self._client.put_item(**kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+
+def test_overlapping_recounts_leave_the_count_whole_and_a_late_one_changes_nothing(
+    cloud: Cloud, clock: Clock
+) -> None:
+    """Given a segment counted 10 by a recount, then an event's +3 on a shard (13)
+    When two recounts of 13 overlap (the second runs whole between the first's read of
+    the shards and its put)
+    Then the count reads 13, not 10 (neither takes the event's 3 twice)
+    When a recount from an hour before (a run redriven late) puts 5
+    Then the count still reads 13, counted at the later recount's time."""
+    client, table = cloud.dynamodb, cloud.settings.segmenter_table
+    counts = DynamoProfileRepository(client, table)
+    before = clock.now
+    counts.put_member_counts("acme", {"seg": 10}, before)
+    client.update_item(**count_update(table, "acme", {"seg": 3}, shard_by="event-1")["Update"])
+    assert counts.get_member_counts("acme").counts == {"seg": 13}
+
+    clock.advance(hours=1)
+    later = clock.now
+    second = DynamoProfileRepository(client, table)
+    in_between = _RecountInBetween(
+        client, lambda: second.put_member_counts("acme", {"seg": 13}, later)
+    )
+    overlapped = DynamoProfileRepository(cast("DynamoDBClient", in_between), table)
+    overlapped.put_member_counts("acme", {"seg": 13}, later)
+    assert counts.get_member_counts("acme") == ({"seg": 13}, later)
+
+    counts.put_member_counts("acme", {"seg": 5}, before)
+    assert counts.get_member_counts("acme") == ({"seg": 13}, later)

@@ -197,3 +197,30 @@ def test_a_segment_list_loads_neither_the_rule_language_nor_the_rfm_scoring() ->
     loaded, on first use."""
     modules = json.loads(run_fresh(SEGMENT_LIST_PROBE).splitlines()[-1])
     assert _loaded(modules, SEGMENT_LIST_NEVER) == []
+
+
+def test_the_lazy_segment_names_are_the_names_the_type_checker_sees() -> None:
+    """Given segmenter.domain.segments, which lists its names three times (the imports the
+    type checker reads, `_EXPORTS`, which loads them on first use, and `__all__`)
+    When the lists are read
+    Then they name the same names from the same modules, so none can drift."""
+    import ast
+
+    import segmenter.domain.segments as segments
+
+    tree = ast.parse(Path(segments.__file__).read_text())
+    checked = next(
+        node
+        for node in tree.body
+        if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING"
+    )
+    seen: dict[str, str] = {}
+    for node in checked.body:
+        assert isinstance(node, ast.ImportFrom)
+        home = node.module or ""
+        if node.level:
+            home = f"segmenter.domain.segments.{home}"
+        seen |= {alias.name: home for alias in node.names}
+    assert seen == segments._HOME
+    assert sorted(segments.__all__) == sorted(seen)
+    assert all(getattr(segments, name) is not None for name in seen)

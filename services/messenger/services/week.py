@@ -69,12 +69,12 @@ class WeekPeople:
         week = week or week_of(self.campaigns.clock())
         start, end = week_period(week)
         since = self.journeys.weeks_since(shop_id)
-        whole = since is not None and week.isoformat() >= since
+        indexed = since is not None and week.isoformat() >= since
         counted: list[tuple[str, int]] = []
         messages = 0
         campaigns = (
             self.campaigns.repo.week_campaigns(shop_id, week)
-            if whole
+            if indexed
             else [c.campaign_id for c in self._campaigns(shop_id) if start <= c.scheduled_at < end]
         )
         for campaign_id in campaigns:
@@ -82,7 +82,7 @@ class WeekPeople:
                 n = int(r.reached(metric))
                 counted.append((r.customer_id, n))
                 messages += n
-        if whole:
+        if indexed:
             shares, totals = self.journeys.week(shop_id, week.isoformat())
             counted += [(customer_id, int(n.get(metric, 0))) for customer_id, n in shares]
             messages += totals.get(metric, 0)

@@ -19,8 +19,9 @@ Key design:
   last recompute counted it, ``counted`` (the segments it counted) and ``counted_at``;
   events ADD their changes to one of 16 shards ``COUNTS#<00..15>`` (top-level
   ``n#<segment id>``, chosen by the event id), so concurrent events of a busy shop seldom
-  meet on one item; a count is the base plus its shards (one Query of the partition); a
-  recount replaces the base and takes the deltas it read back out of the shards
+  meet on one item; a recount puts the base with ``taken#<segment id>``, what the shards
+  held when it read them; a count is the base plus its shards less what was taken (one
+  Query of the partition)
 - activity     ``SHOP#<shop>#CUST#<customer>`` / ``ACT#<kind>#<utc instant>#<order or event>``:
   one item per event and kind (an order's lines together), so the profile item stays a
   few KB however much the person browses; gsi1 lists a shop's activities; expires with
@@ -121,6 +122,7 @@ def sent_pk(shop_id: str, customer_id: str) -> str:
 
 
 COUNT_PREFIX = "n#"
+TAKEN_PREFIX = "taken#"
 
 
 COUNTS_SK = "COUNTS"
@@ -146,21 +148,17 @@ def count_shard(spread: str) -> str:
 
 
 def count_update(
-    table: str,
-    shop_id: str,
-    deltas: Mapping[str, int],
-    spread: str = "",
-    sk: str | None = None,
+    table: str, shop_id: str, deltas: Mapping[str, int], *, shard_by: str
 ) -> dict[str, Any]:
     """The TransactItem adding each segment's change to its member count, on the shard
-    `spread` (the event id) picks, or on shard `sk`. The counts are top-level numbers
+    `shard_by` (the event id, or the person erased) picks. The counts are top-level numbers
     because ADD takes no nested path; a segment the recompute has not counted (`counted`)
     reads as computing whatever its shards hold."""
     ordered = sorted(deltas)
     return {
         "Update": {
             "TableName": table,
-            "Key": key(_counts_pk(shop_id), sk or count_shard(spread)),
+            "Key": key(_counts_pk(shop_id), count_shard(shard_by)),
             "UpdateExpression": "ADD " + ", ".join(f"#n{i} :d{i}" for i in range(len(ordered))),
             "ExpressionAttributeNames": {
                 f"#n{i}": COUNT_PREFIX + seg for i, seg in enumerate(ordered)
@@ -637,7 +635,10 @@ class DynamoProfileRepository(ProfileRepository, ScanSegments):
         entries, after_commit, deltas = self._transact_items(change)
         if deltas:
             entries.append(
-                ("count", count_update(self._table, change.shop_id, deltas, change.event_id))
+                (
+                    "count",
+                    count_update(self._table, change.shop_id, deltas, shard_by=change.event_id),
+                )
             )
         kinds = [kind for kind, _ in entries]
         try:
@@ -673,7 +674,7 @@ class DynamoProfileRepository(ProfileRepository, ScanSegments):
         summed = {seg: delta for seg, delta in summed.items() if delta}
         if summed:  # one update of the counts item: a transaction names an item once
             entries.append(
-                count_update(self._table, changes[0].shop_id, summed, changes[0].event_id)
+                count_update(self._table, changes[0].shop_id, summed, shard_by=changes[0].event_id)
             )
         if len(entries) > MAX_TRANSACTION_ITEMS:
             raise ValueError(f"{len(entries)} items do not fit in one transaction")
@@ -1004,46 +1005,51 @@ class DynamoProfileRepository(ProfileRepository, ScanSegments):
         return MemberCounts(
             {
                 seg: sum(int(i.get(COUNT_PREFIX + seg, 0)) for i in items)
+                - int(base.get(TAKEN_PREFIX + seg, 0))
                 for seg in base.get("counted", ())
             },
             datetime.fromisoformat(counted_at) if counted_at else None,
         )
 
     def put_member_counts(self, shop_id: str, counts: dict[str, int], counted_at: datetime) -> None:
-        """The base replaced, then each shard's deltas as read just before taken back out of
-        it by ADD: a recount drops what events added before it, while an event landing
-        meanwhile keeps its delta. No transaction: one over the 16 shards would be cancelled
-        by any event transaction in flight on a busy shop; for the few milliseconds between
-        the two writes a count may read the recounted deltas twice."""
-        shards = list(
-            query_all(
-                self._client,
-                TableName=self._table,
-                KeyConditionExpression="pk = :pk AND begins_with(sk, :shard)",
-                ExpressionAttributeValues={
-                    ":pk": {"S": _counts_pk(shop_id)},
-                    ":shard": {"S": COUNTS_SK + "#"},
-                },
-            )
+        """One PutItem of the base: the recount's counts and, per segment, what the shards
+        held when it read them (`taken#`), which a count subtracts. So a recount drops what
+        events added before it, an event landing after keeps its delta, two overlapping
+        recounts each leave a whole answer (the later write wins), and the shards are never
+        written back (a transaction over them would be cancelled by any event in flight).
+        A recount older than the stored one (a run redriven late) is not put."""
+        shards = query_all(
+            self._client,
+            TableName=self._table,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :shard)",
+            ExpressionAttributeValues={
+                ":pk": {"S": _counts_pk(shop_id)},
+                ":shard": {"S": COUNTS_SK + "#"},
+            },
         )
+        taken = dict.fromkeys(counts, 0)
+        for shard in shards:
+            for seg in counts:
+                taken[seg] += int(shard.get(COUNT_PREFIX + seg, 0))
+        stamp = counted_at.astimezone(UTC).isoformat(timespec="microseconds")
         base: dict[str, Any] = {
             "pk": _counts_pk(shop_id),
             "sk": COUNTS_SK,
-            "counted_at": counted_at.isoformat(),
+            "counted_at": stamp,
             "counted": set(counts) or None,  # (DynamoDB keeps no empty set)
             **{COUNT_PREFIX + seg: n for seg, n in counts.items()},
+            **{TAKEN_PREFIX + seg: n for seg, n in taken.items() if n},
         }
-        self._client.put_item(TableName=self._table, Item=to_item(base))
-        for shard in shards:
-            added = {
-                name.removeprefix(COUNT_PREFIX): -int(value)
-                for name, value in shard.items()
-                if name.startswith(COUNT_PREFIX) and int(value)
-            }
-            if added:
-                self._client.update_item(
-                    **count_update(self._table, shop_id, added, sk=shard["sk"])["Update"]
-                )
+        try:
+            self._client.put_item(
+                TableName=self._table,
+                Item=to_item(base),
+                ConditionExpression="attribute_not_exists(counted_at) OR counted_at <= :at",
+                ExpressionAttributeValues={":at": {"S": stamp}},
+            )
+        except ClientError as err:
+            if not is_condition_failure(err):
+                raise  # (else a newer recount is stored: it stays)
 
     def forget_member_count(self, shop_id: str, segment_id: str) -> None:
         try:

@@ -161,7 +161,9 @@ class DynamoPersonalData(PersonalDataStore):
         items: list[Any] = [delete]
         if segments:
             items.append(
-                count_update(self._table, shop_id, dict.fromkeys(segments, -1), customer_id)
+                count_update(
+                    self._table, shop_id, dict.fromkeys(segments, -1), shard_by=customer_id
+                )
             )
         try:
             self._client.transact_write_items(TransactItems=items)

@@ -54,7 +54,7 @@ class Out(Schema):
     model_config = ConfigDict(from_attributes=True, populate_by_name=True)
 
 
-class Listed(Protocol):
+class CustomersPageSource(Protocol):
     """A service's page of the customers behind a count."""
 
     @property
@@ -77,7 +77,7 @@ class CustomersPage(Schema):
     next_cursor: str | None
 
     @classmethod
-    def of(cls, found: Listed) -> Self:
+    def of(cls, found: CustomersPageSource) -> Self:
         named = {name: getattr(found, name) for name in cls.model_fields if name != "next_cursor"}
         after = found.next_after
         return cls(**named, next_cursor=encode_cursor(after) if after else None)
