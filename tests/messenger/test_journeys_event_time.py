@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import email
 import email.policy
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from typing import Any
 
 import pytest
 
 from messenger.domain.journeys.plan import LATE_EVENT_AFTER, late, occurred_at
+from shared.adapters.dynamodb import to_item
 from tests.conftest import Cloud, ShopKeys
 from tests.messenger.journey_world import JourneyWorld, post_purchase, step_mails_world
 
 HEARD = datetime(2026, 11, 23, 3, 0, tzinfo=UTC)
+JST = timezone(timedelta(hours=9))
 
 
 @pytest.mark.parametrize(
@@ -37,10 +39,12 @@ def test_an_event_happened_at_its_own_time_never_after_it_was_heard(
 ) -> None:
     """Given an event's detail with its own time
     When the intake asks when it happened
-    Then it is that time, or the hearing time when it has none, none to trust, or a later one."""
+    Then it is that time, or the hearing time when it has none, none to trust, or a later
+    one; in UTC whatever offset it was sent in (it is stored and compared later)."""
     field = {"order.placed": "placed_at", "cart.updated": "updated_at"}.get(kind, "viewed_at")
     # (inventory.changed carries no time of its own: a `viewed_at` there means nothing)
-    assert occurred_at(kind, {field: own}, HEARD) == expected
+    got = occurred_at(kind, {field: own}, HEARD)
+    assert got == expected and got.tzinfo is UTC
 
 
 def test_only_a_cart_or_view_heard_over_a_day_late_is_too_late_to_trigger() -> None:
@@ -223,6 +227,78 @@ def test_a_cart_heard_a_day_after_it_changed_starts_no_cart_flow(
     assert text is not None
     assert "CREAM-50" in text.get_content() and "SERUM-30" not in text.get_content()
     assert w.stats("cart-quick")["entered"] == 1
+
+
+def sent_as(at: datetime, zone: tzinfo) -> str:
+    """`at` as a storefront writes it: in its own offset, or UTC with `Z`."""
+    written = at.astimezone(zone).isoformat()
+    return written.replace("+00:00", "Z") if zone is UTC else written
+
+
+def stored_skus(w: JourneyWorld, customer_id: str, cart_id: str) -> list[str]:
+    """The SKUs of the cart's lines as the journeys table holds them (moto)."""
+    lines = w.container.adapters.journey_facts.cart("acme", customer_id, cart_id)
+    return [str(i["sku"]) for i in lines]
+
+
+@pytest.mark.parametrize(("first", "second"), [(JST, UTC), (UTC, JST)])
+def test_a_newer_cart_replaces_the_lines_whatever_offset_each_change_was_sent_in(
+    cart_world: JourneyWorld, first: tzinfo, second: tzinfo
+) -> None:
+    """Given the cart flow, and a person whose cart changed 30 minutes ago (SERUM-30),
+    sent in one offset
+    When the same cart changes again (CREAM-50), sent in another offset by a storefront
+    whose clock runs 5 minutes ahead of ours
+    Then the stored lines are CREAM-50, and the one cart mail on the wire names
+    CREAM-50, not SERUM-30."""
+    w = cart_world
+    w.customer("c-9")
+    older = {**cart("c-9", "cart-9", w.clock.now, "SERUM-30")}
+    older["updated_at"] = sent_as(w.clock.now - timedelta(minutes=30), first)
+    w.event("cart.updated", older)
+    newer = {**cart("c-9", "cart-9", w.clock.now, "CREAM-50")}
+    newer["updated_at"] = sent_as(w.clock.now + timedelta(minutes=5), second)
+
+    w.event("cart.updated", newer)
+
+    assert stored_skus(w, "c-9", "cart-9") == ["CREAM-50"]
+    w.run_for(1, every=timedelta(minutes=10))
+    [mail] = wire(w, "c-9")
+    text = mail.get_body(preferencelist=("plain",))
+    assert text is not None
+    assert "CREAM-50" in text.get_content() and "SERUM-30" not in text.get_content()
+
+
+def test_a_cart_stored_in_the_old_offset_form_is_replaced_by_a_newer_change(
+    cart_world: JourneyWorld,
+) -> None:
+    """Given a cart stored before change times were UTC stamps: its `at` in the
+    storefront's offset (`+09:00`, ten minutes ago), which sorts after any UTC text of
+    the same day
+    When the cart changes now (sent in UTC), and then a replay of it from an hour ago
+    is heard
+    Then the change now replaces the old lines, and the replay does not replace it."""
+    w = cart_world
+    w.customer("c-10")
+    w.cloud.dynamodb.put_item(
+        TableName=w.cloud.settings.journeys_table,
+        Item=to_item(
+            {
+                "pk": "CUST#acme#c-10",
+                "sk": "C#cart-10",
+                "lines": '[{"sku": "SERUM-30", "quantity": 1, "unit_price": "3980"}]',
+                "at": (w.clock.now - timedelta(minutes=10)).astimezone(JST).isoformat(),
+            }
+        ),
+    )
+    now = {**cart("c-10", "cart-10", w.clock.now, "CREAM-50")}
+    now["updated_at"] = sent_as(w.clock.now, UTC)
+
+    w.event("cart.updated", now)
+    replay = cart("c-10", "cart-10", w.clock.now - timedelta(hours=1), "GEL-5")
+    w.event("cart.updated", replay)
+
+    assert stored_skus(w, "c-10", "cart-10") == ["CREAM-50"]
 
 
 def test_a_view_history_replayed_today_mails_no_browse_abandonment(

@@ -7,7 +7,7 @@ read back from the bytes SES was handed."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, timedelta, timezone
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from typing import Any
@@ -48,6 +48,21 @@ def history(cid: str, clock: FixedClock) -> list[str]:
         HEADER,
         f"H-1,{person},{first},JPY,3980,SERUM-30,skincare,1,3980,,,web,,yes,\n",
         f"H-2,{person},{last},JPY,4980,CREAM-50,skincare,1,4980,,,web,,yes,\n",
+    ]
+
+
+def mixed_offsets(cid: str, clock: FixedClock) -> list[str]:
+    """Two orders three hours apart, 400 days ago: SERUM-30 first, written in the shop's
+    offset (`+09:00`), then CREAM-50 written in UTC (`Z`), so the later one's text sorts
+    first (`…T04:00:00Z` before `…T10:00:00+09:00`)."""
+    base = (clock.now - timedelta(days=400)).replace(hour=1, minute=0, second=0, microsecond=0)
+    first = base.astimezone(timezone(timedelta(hours=9))).isoformat()
+    later = (base + timedelta(hours=3)).astimezone(UTC).isoformat().replace("+00:00", "Z")
+    person = f"{cid},{cid}@example.jp,,Hanako,山田"
+    return [
+        HEADER,
+        f"M-1,{person},{first},JPY,3980,SERUM-30,skincare,1,3980,,,web,,yes,\n",
+        f"M-2,{person},{later},JPY,4980,CREAM-50,skincare,1,4980,,,web,,yes,\n",
     ]
 
 
@@ -113,3 +128,40 @@ def test_an_imported_dormant_customer_gets_the_winback_naming_their_first_produc
     assert "はじめてお選びいただいたのは SERUM-30 でした" in body
     assert "CREAM-50" not in body
     assert mail["List-Unsubscribe"] is not None
+
+
+def test_the_winback_names_the_truly_first_product_of_orders_in_mixed_offsets(
+    cloud: Cloud,
+    shop: ShopKeys,
+    clock: FixedClock,
+    segmenter_client: TestClient,
+    messenger_client: TestClient,
+) -> None:
+    """Given the win-back enabled, and a customer known only from an imported history of
+    two orders three hours apart, the first (SERUM-30) written in `+09:00`, the second
+    (CREAM-50) in `Z`
+    When the nightly recompute finds them dormant and the bus brings the entry
+    Then the win-back's first mail, as SES received it, names SERUM-30 as their first
+    order: the times are compared, not their text."""
+    cloud.route_rules_to_queues()
+    admin = shop.header(shop.admin)
+    enabled = messenger_client.post("/v1/journeys/builtins/winback/enable", headers=admin)
+    assert enabled.status_code == 200, enabled.text
+    cid = treated(clock)
+    c = build(cloud.settings)
+    summary = import_orders(mixed_offsets(cid, clock), "generic", "acme", c.profiles, c.publisher)
+    assert summary.orders_imported == 2
+    assert sorted(r["status"] for r in deliver(cloud)) == ["recorded", "recorded"]
+
+    writer = segment_writer(segmenter_client, shop)
+    assert segmenter_client.post("/v1/segments/recompute", headers=writer).status_code == 200
+    entered = deliver(cloud)
+
+    assert any(r.get("journeys", {}).get("entered") == ["winback"] for r in entered)
+    [mail] = mails(cloud)
+    assert str(mail["To"]) == f"{cid}@example.jp"
+    text = mail.get_body(preferencelist=("plain",))
+    assert text is not None
+    body = text.get_content()
+    assert "はじめてお選びいただいたのは SERUM-30 でした" in body
+    assert "CREAM-50" not in body

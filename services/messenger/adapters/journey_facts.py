@@ -6,8 +6,8 @@
             as the person's order history (the first order of the win-back, the
             replenishment interval)
 - cart      ``CUST#<shop>#<customer>`` / ``C#<cart id>``: the cart's latest lines and
-            when they changed (`at`; an older change never replaces them; expires
-            `CART_DAYS` after its last change)
+            when they changed (`changed`, a UTC `stamp`; an older change never
+            replaces them; expires `CART_DAYS` after its last change)
 - told      ``CUST#<shop>#<customer>`` / ``N#<sku>``: the person was told this SKU is
             back (by a journey or by feedback's restock sign-up), written conditionally
 - prefs     ``CUST#<shop>#<customer>`` / ``PREF``: survey preferences (`motive`, ...)
@@ -35,6 +35,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
 from messenger.adapters.journeys import expiry
+from messenger.domain.journeys.records import stamp
 from messenger.services.ports import JourneyFacts
 from shared.adapters.dynamodb import batch_get_all, from_item, key, query_all, query_prefix, to_item
 
@@ -66,6 +67,12 @@ class DynamoJourneyFacts(JourneyFacts):
         lines: Sequence[Mapping[str, Any]],
         at: datetime,
     ) -> None:
+        """The cart's lines as changed at `at`, unless a later change is stored. The change
+        time is kept as `changed`, a fixed-width UTC `stamp`, so string order is time
+        order whatever offset the storefront sent. Carts stored before carry `at`
+        (`isoformat`, the storefront's offset, which does not compare as time) and no
+        `changed`: any change replaces them (they expire within `CART_DAYS` anyway)."""
+        changed = stamp(at)
         try:
             self._client.put_item(
                 TableName=self._table,
@@ -74,14 +81,14 @@ class DynamoJourneyFacts(JourneyFacts):
                         "pk": f"CUST#{shop_id}#{customer_id}",
                         "sk": f"C#{cart_id}",
                         "lines": json.dumps(list(lines), default=str),
-                        "at": at.isoformat(),
+                        "changed": changed,
                         "ttl": expiry(at + timedelta(days=CART_DAYS)),
                     }
                 ),
                 # An older change heard later (a replay) never overwrites the newer lines.
-                ConditionExpression="attribute_not_exists(#at) OR #at <= :at",
-                ExpressionAttributeNames={"#at": "at"},
-                ExpressionAttributeValues={":at": {"S": at.isoformat()}},
+                ConditionExpression="attribute_not_exists(#changed) OR #changed <= :changed",
+                ExpressionAttributeNames={"#changed": "changed"},
+                ExpressionAttributeValues={":changed": {"S": changed}},
             )
         except self._client.exceptions.ConditionalCheckFailedException:
             return

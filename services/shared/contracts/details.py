@@ -64,28 +64,9 @@ class CustomerUpserted(_Detail):
     birthday: date | None = None
 
 
-class OrderPlaced(_Detail):
-    order_id: str
-    customer: CustomerSnapshot
-    placed_at: AwareDatetime
-    currency: str
-    total: Decimal
-    items: list[LineItem]
-    sales_channel: str | None = None
-    order_count: int = Field(ge=1, description="The customer's F-stage after this order.")
-    is_first_order: bool
-    coupon: str | None = Field(
-        default=None, max_length=64, description="The coupon code used, if any (redemptions)."
-    )
-
-
-class OrderImported(_Detail):
-    """An order of the shop's history, stored by an order import (CSV), not placed now.
-    The same facts as `order.placed`, under another name so that nothing takes it for a
-    purchase: no welcome, no campaign conversion, no journey exit or goal. A consumer
-    keeps it as the person's past (the win-back's first product, a purchase interval).
-    Its event id is derived from the order's content: a re-run import re-publishes the
-    same id, and a consumer's write must be idempotent."""
+class _OrderFacts(_Detail):
+    """The facts of an order, shared by `order.placed` and `order.imported` so the two
+    cannot drift apart (a consumer keeps either as the same history)."""
 
     order_id: str
     customer: CustomerSnapshot
@@ -96,9 +77,25 @@ class OrderImported(_Detail):
     sales_channel: str | None = None
     order_count: int = Field(
         ge=1,
-        description="The customer's F-stage after this order as the import folded it (on a "
-        "re-run's re-publish: the profile's count then).",
+        description="The customer's F-stage after this order (an imported one: as the import "
+        "folded the history; on a re-run's re-publish, the profile's count then).",
     )
+
+
+class OrderPlaced(_OrderFacts):
+    is_first_order: bool
+    coupon: str | None = Field(
+        default=None, max_length=64, description="The coupon code used, if any (redemptions)."
+    )
+
+
+class OrderImported(_OrderFacts):
+    """An order of the shop's history, stored by an order import (CSV), not placed now.
+    The same facts as `order.placed`, under another name so that nothing takes it for a
+    purchase: no welcome, no campaign conversion, no journey exit or goal. A consumer
+    keeps it as the person's past (the win-back's first product, a purchase interval).
+    Its event id is derived from the order's content: a re-run import re-publishes the
+    same id, and a consumer's write must be idempotent."""
 
 
 class OrderShipped(_Detail):

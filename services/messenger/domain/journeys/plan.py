@@ -102,20 +102,28 @@ LATE_TRIGGERS = frozenset({"cart.updated", "product.viewed"})
 still enrols (its own sends are skipped late, and counted so, by the runner)."""
 
 
+def iso_time(raw: object, naive: tzinfo | None) -> datetime | None:
+    """An ISO time from an event's detail, in its own zone; one without a zone is taken
+    in `naive` (None: not a time to trust). None when it is not a time at all."""
+    if not isinstance(raw, str):
+        return None
+    try:
+        at = datetime.fromisoformat(raw)
+    except ValueError:
+        return None
+    if at.tzinfo is None:
+        return at.replace(tzinfo=naive) if naive is not None else None
+    return at
+
+
 def occurred_at(event_type: str, detail: Mapping[str, Any], heard: datetime) -> datetime:
     """When the event happened by its own detail (`OWN_TIME`), never after it was heard
-    (a storefront clock ahead of ours); `heard` for other events or an unreadable time."""
+    (a storefront clock ahead of ours); `heard` for other events or an unreadable time.
+    Always in UTC: the storefront's offset (`+09:00`) must not reach what is stored and
+    compared later (a cart's `at`)."""
     field = OWN_TIME.get(event_type)
-    raw = detail.get(field) if field else None
-    if not isinstance(raw, str):
-        return heard
-    try:
-        own = datetime.fromisoformat(raw)
-    except ValueError:
-        return heard
-    if own.tzinfo is None:
-        return heard
-    return min(own, heard)
+    own = iso_time(detail.get(field), None) if field else None
+    return min(own, heard).astimezone(UTC) if own is not None else heard.astimezone(UTC)
 
 
 def late(event_type: str, occurred: datetime, heard: datetime) -> bool:

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC
 from typing import Any
 
 from messenger.domain.coupons import GiveStatus
 from messenger.domain.journeys.definition import Journey, Step
 from messenger.domain.journeys.enrolment import Enrolment
+from messenger.domain.journeys.plan import iso_time
 from messenger.services.coupons import Coupons
 from messenger.services.ports import JourneyFacts
 
@@ -29,11 +31,15 @@ class Filled:
 
 
 def first_order(orders: list[Mapping[str, Any]]) -> Mapping[str, Any] | None:
-    """The earliest order the messenger saw (by `placed_at`, then F-stage)."""
-    dated = [o for o in orders if o.get("order.placed_at")]
-    if not dated:
-        return None
-    return min(dated, key=lambda o: (str(o["order.placed_at"]), o.get("order.order_count") or 0))
+    """The earliest order the messenger saw (by `placed_at`, then F-stage). Compared as
+    times, not strings: imported orders keep the shop's offset (`+09:00`), live ones
+    come in UTC, and the later of two can sort first as text."""
+    dated = [
+        (when, o.get("order.order_count") or 0, n, o)
+        for n, o in enumerate(orders)
+        if (when := iso_time(o.get("order.placed_at"), UTC)) is not None
+    ]
+    return min(dated)[3] if dated else None
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from messenger.domain.journeys.definition import Journey, JourneyStatus, Reentry
 from messenger.domain.journeys.enrolment import FINISHED, Enrolment, EnrolmentStatus
 from messenger.domain.journeys.plan import (
     enrolment_id,
+    iso_time,
     late,
     later,
     next_occurrence,
@@ -513,14 +514,9 @@ class JourneyIntake:
         raw = detail.get(field)
         if raw is None and isinstance(detail.get("customer"), Mapping):
             raw = detail["customer"].get(field)
-        if not isinstance(raw, str):
+        day = iso_time(raw, UTC)
+        if day is None:
             return None
-        try:
-            day = datetime.fromisoformat(raw)
-        except ValueError:
-            return None
-        if day.tzinfo is None:
-            day = day.replace(tzinfo=UTC)
         return next_occurrence(day, at, trigger.offset_days, trigger.yearly)
 
 
