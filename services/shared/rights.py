@@ -100,7 +100,7 @@ class ConsumerRights:
             for step in self._data.erase(shop_id, customer_id):
                 # Logged as each step completes, so a crash before the end loses no more
                 # than the step under way: the redelivery counts what is left, once.
-                record = replace(record, removed=_added(record.removed, step))
+                record = replace(record, removed=added_counts(record.removed, step))
                 if any(step.values()):
                     self._log.put(shop_id, record)
         done = replace(
@@ -114,5 +114,6 @@ class ConsumerRights:
         return done
 
 
-def _added(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:
+def added_counts(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:
+    """An erasure's counts so far plus a step's, by kind."""
     return {k: a.get(k, 0) + b.get(k, 0) for k in sorted({*a, *b})}

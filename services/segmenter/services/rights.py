@@ -23,7 +23,7 @@ from shared.adapters.eventbridge import EventPublisher
 from shared.contracts import details
 from shared.contracts.envelope import EventEnvelope
 from shared.errors import NotFound
-from shared.rights import anonymous_customer, erasure_id
+from shared.rights import added_counts, anonymous_customer, erasure_id
 
 SERVICE = "segmenter"
 
@@ -55,7 +55,11 @@ class Rights:
             for cid in record.customer_ids:
                 anonymous = anonymous_customer(shop_id, cid)
                 for step in self._data.erase(shop_id, cid, anonymous):
-                    record = replace(record, removed=_added(record.removed, step))
+                    # Each step counts only what it removed itself and is logged as it
+                    # completes, so the total across a refused or crashed attempt and its
+                    # retry is every item once; a crash between a step's deletes and its
+                    # log loses at most that step's count (the retry finds them gone).
+                    record = replace(record, removed=added_counts(record.removed, step))
                     if any(step.values()):
                         self._log.put(shop_id, record)
             record = replace(record, status="erased", completed_at=self._clock())
@@ -119,11 +123,3 @@ def _ids(profile: Profile) -> tuple[str, ...]:
     """The person's id and the ids merged into it, which the profile lists (`merged_ids`,
     kept through every merge), so each of their items is found by key, with no scan."""
     return (profile.customer_id, *sorted(profile.merged_ids))
-
-
-def _added(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:
-    """The counts so far plus a step's. Each step is logged as it completes and counts
-    only what it removed itself, so the total across a refused or crashed attempt and its
-    retry is every item once; a crash between a step's deletes and its log loses at most
-    that one step's count (the retry finds those items gone), never counts one twice."""
-    return {k: a.get(k, 0) + b.get(k, 0) for k in sorted({*a, *b})}
