@@ -6,7 +6,7 @@ trail (who asked, when, what was removed) holds no personal data."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -42,9 +42,10 @@ class PersonalData:
         """Everything held on these ids, as JSON-ready dicts by kind."""
         raise NotImplementedError
 
-    def erase(self, shop_id: str, customer_id: str) -> dict[str, int]:
-        """Remove or anonymise what is held on the id; idempotent. Returns how many items
-        of each kind it removed this time (a repeat removes, and counts, nothing)."""
+    def erase(self, shop_id: str, customer_id: str) -> Iterator[dict[str, int]]:
+        """Remove or anonymise what is held on the id; idempotent. Yields, step by step as
+        each completes, how many items of each kind it removed this time (a repeat
+        removes, and counts, nothing), so the caller can log what is done as it goes."""
         raise NotImplementedError
 
 
@@ -60,12 +61,9 @@ class Together(PersonalData):
             out.update(store.export(shop_id, customer_ids))
         return out
 
-    def erase(self, shop_id: str, customer_id: str) -> dict[str, int]:
-        removed: dict[str, int] = {}
+    def erase(self, shop_id: str, customer_id: str) -> Iterator[dict[str, int]]:
         for store in self._stores:
-            for kind, n in store.erase(shop_id, customer_id).items():
-                removed[kind] = removed.get(kind, 0) + n
-        return removed
+            yield from store.erase(shop_id, customer_id)
 
 
 class ConsumerRights:
@@ -98,17 +96,24 @@ class ConsumerRights:
             removed=previous.removed if previous else {},
         )
         self._log.put(shop_id, record)
-        removed = dict(record.removed)
         for customer_id in detail.customer_ids:
-            for kind, n in self._data.erase(shop_id, customer_id).items():
-                removed[kind] = removed.get(kind, 0) + n
+            for step in self._data.erase(shop_id, customer_id):
+                # Logged as each step completes, so a crash before the end loses no more
+                # than the step under way: the redelivery counts what is left, once.
+                record = replace(record, removed=added_counts(record.removed, step))
+                if any(step.values()):
+                    self._log.put(shop_id, record)
         done = replace(
             record,
             status="done",
-            removed=dict(sorted(removed.items())),
             completed_at=previous.completed_at
-            if previous and previous.removed == removed
+            if previous and previous.completed_at and previous.removed == record.removed
             else self._clock(),
         )
         self._log.put(shop_id, done)
         return done
+
+
+def added_counts(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:
+    """An erasure's counts so far plus a step's, by kind."""
+    return {k: a.get(k, 0) + b.get(k, 0) for k in sorted({*a, *b})}

@@ -200,3 +200,52 @@ def test_items_stored_before_the_person_index_are_found_again_after_the_backfill
     assert [s["sku"] for s in after["restock_signups"]] == [SKU]
     theirs = _export(api, other_keys.admin, "c-1")
     assert [r["response_id"] for r in theirs["survey_responses"]] == ["r-9"]
+
+
+class _CrashesOnTheSecondDelete:
+    """A DynamoDB client that fails (as a Lambda timing out would) on its second
+    `delete_item`, once."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+        self.deletes = 0
+
+    def delete_item(self, **request: Any) -> Any:
+        self.deletes += 1
+        if self.deletes == 2:
+            raise RuntimeError("crashed mid-erasure")
+        return self._inner.delete_item(**request)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+@pytest.mark.usefixtures("people")
+def test_an_erasure_crashed_partway_counts_every_item_once_after_the_redelivery(
+    api: TestClient, keys: FeedbackKeys, cloud: Cloud, fb: FeedbackContainer, clock: Clock
+) -> None:
+    """Given Hanako's answer, sign-up and segment membership
+    When `customer.erased` crashes after her first item is removed, and is delivered again
+    Then meanwhile the status reads `in_progress` with what was removed so far; after the
+    redelivery it is done and `removed` counts each of her items once, as an erasure that
+    never crashed does (not only what the redelivery found left)."""
+    client = _CrashesOnTheSecondDelete(cloud.dynamodb)
+    person = DynamoFeedbackPersonalData(client, cloud.settings.feedback_table)  # type: ignore[arg-type]
+    _install(fb.replaced(personal_data=person, person_records=person))
+
+    with pytest.raises(RuntimeError):
+        _erase(clock)
+    pending = api.get(f"/v1/feedback/erasures/{ERASURE}", headers=keys.admin).json()
+    done = _erase(clock)
+
+    assert pending["status"] == "in_progress"
+    assert sum(pending["removed"].values()) >= 1
+    assert done["status"] == "done"
+    status = api.get(f"/v1/feedback/erasures/{ERASURE}", headers=keys.admin).json()
+    assert status["status"] == "done"
+    assert status["removed"] == {
+        "response_markers": 1,
+        "restock_signups": 1,
+        "segment_memberships": 1,
+        "survey_responses": 1,
+    }

@@ -282,6 +282,15 @@ class _EventLandsBeforeTheDelete:
         return getattr(self._inner, name)
 
 
+def _held(http: httpx.Client, admin: dict[str, str]) -> dict[str, int]:
+    """How many of each kind the disclosure holds on c-1 now."""
+    export = http.get("/v1/customers/c-1/export", headers=admin)
+    assert export.status_code == 200, export.text
+    return {
+        k: len(v) for k, v in export.json().items() if k != "customer_ids" and isinstance(v, list)
+    }
+
+
 def test_an_event_during_the_erasure_refuses_it_and_the_retry_counts_her_out_once(
     api: TestClient, shop: ShopKeys, cloud: Cloud, container: SegmenterContainer
 ) -> None:
@@ -289,9 +298,12 @@ def test_an_event_during_the_erasure_refuses_it_and_the_retry_counts_her_out_onc
     When her second order lands between the erasure's read of her profile and its delete
     Then over HTTP the erasure answers 503 `dependency_failed` asking for a retry; her
     profile is still there (with both orders) and the count still 1
+    Then its status reads `in_progress` with the steps done counted (her first order
+    anonymised, her claims, memberships and activity removed)
     When the erasure is asked again
-    Then it is done with her profile removed; the count is 0, the member list empty, and
-    a third request changes nothing."""
+    Then it is done with her profile removed; the count is 0, the member list empty, its
+    `removed` totals both attempts (both orders, both orders' activity, every
+    membership once), and a third request changes nothing."""
     from segmenter.entrypoints.api import app
 
     cloud.route_rules_to_queues()
@@ -319,6 +331,10 @@ def test_an_event_during_the_erasure_refuses_it_and_the_retry_counts_her_out_onc
         assert created.status_code == 201, created.text
         cloud.deliver("SegmenterEventsFunction")
         assert _segment(http, shop, "buyers")["member_count"] == 1
+        held = _held(http, admin)
+        [profile_item] = http.get("/v1/customers/c-1/export", headers=admin).json()["profiles"]
+        claims, segments = len(profile_item["identifiers"]), len(profile_item["segments"])
+        assert held["orders"] == 1 and held["activities"] >= 1 and segments >= 1
 
         refused = http.delete("/v1/customers/c-1", headers=admin)
 
@@ -329,12 +345,31 @@ def test_an_event_during_the_erasure_refuses_it_and_the_retry_counts_her_out_onc
         assert profile.status_code == 200, profile.text
         assert profile.json()["order_count"] == 2
         assert _segment(http, shop, "buyers")["member_count"] == 1
+        pending = http.get("/v1/customers/c-1/erasure", headers=admin).json()
+        assert pending["status"] == "in_progress"
+        assert pending["removed"] == {
+            "orders_anonymised": held["orders"],
+            "activities": held["activities"],
+            "events_published": 1,  # the record of what A-1's event published
+            "identifiers": claims,
+            "memberships": segments,
+        }
+        left = _held(http, admin)
+        assert left["orders"] == 1  # A-2, landed meanwhile
 
         retried = http.delete("/v1/customers/c-1", headers=admin)
 
         assert retried.status_code == 202, retried.text
         assert retried.json()["status"] == "done"
-        assert retried.json()["removed"]["profiles"] == 1
+        assert retried.json()["removed"] == {
+            "profiles": 1,
+            "orders_anonymised": held["orders"] + left["orders"],
+            "activities": held["activities"] + left["activities"],
+            "events_published": 2,  # A-1's and A-2's
+            "identifiers": 2 * claims,  # A-2 claimed her email and id again
+            "memberships": segments,  # still a member: A-2 wrote no membership anew
+        }
+        assert http.get("/v1/customers/c-1/erasure", headers=admin).json() == retried.json()
         assert http.get("/v1/customers/c-1", headers=shop.header(shop.reader)).status_code == 404
         assert _segment(http, shop, "buyers")["member_count"] == 0
         assert _members(http, shop, "buyers") == []

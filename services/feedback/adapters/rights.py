@@ -15,6 +15,7 @@ still naming the old id: a repeat, or a redelivered event, finds and counts noth
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
@@ -102,8 +103,7 @@ class DynamoFeedbackPersonalData(PersonalData, PersonRecords):
                 out.setdefault(kind, []).append(public)
         return out
 
-    def erase(self, shop_id: str, customer_id: str) -> dict[str, int]:
-        removed: dict[str, int] = {}
+    def erase(self, shop_id: str, customer_id: str) -> Iterator[dict[str, int]]:
         for item in self._items(shop_id, customer_id):
             pk, sk = str(item["pk"]), str(item["sk"])
             kind = _kind(pk, sk)
@@ -114,8 +114,7 @@ class DynamoFeedbackPersonalData(PersonalData, PersonRecords):
             else:
                 done = self._delete(pk, sk)
             if done:
-                removed[kind] = removed.get(kind, 0) + 1
-        return removed
+                yield {kind: 1}
 
     def _delete(self, pk: str, sk: str) -> bool:
         gone = self._client.delete_item(

@@ -10,6 +10,7 @@ a repeat finds, and counts, nothing."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -157,7 +158,7 @@ class DynamoMessengerPersonalData(PersonalData):
                 )
         return out
 
-    def erase(self, shop_id: str, customer_id: str) -> dict[str, int]:
+    def erase(self, shop_id: str, customer_id: str) -> Iterator[dict[str, int]]:
         removed: dict[str, int] = {}
 
         def gone(kind: str, pk: str, sk: str, table: str = self._table) -> None:
@@ -166,11 +167,15 @@ class DynamoMessengerPersonalData(PersonalData):
 
         for record in self._campaign_records(shop_id, customer_id):
             gone("campaign_records", str(record["pk"]), str(record["sk"]))
+        yield removed
+        removed = {}
         items = self._items(shop_id, customer_id)
         for numbers in self._journey_numbers(shop_id, customer_id, items):
             for _, pk, sk in self._week_keys(shop_id, numbers):  # first: the copy finds them
                 gone("journey_weeks", pk, sk, self._journeys)
             gone("journey_numbers", str(numbers["pk"]), str(numbers["sk"]), self._journeys)
+            yield removed
+            removed = {}
         # The profile goes last: until it does, a retry still finds the LINE link's owner.
         items.sort(key=lambda i: i[1]["sk"] == PROFILE_SK)
         for table, item in items:
@@ -188,7 +193,8 @@ class DynamoMessengerPersonalData(PersonalData):
                 sku = sk.removeprefix("W#")
                 gone("journey_wishes", f"WANT#{shop_id}#{sku}", f"C#{customer_id}", table)
             gone(_kind(sk), str(item["pk"]), sk, table)
-        return removed
+            yield removed
+            removed = {}
 
     def _forget_delivery(self, shop_id: str, item: dict[str, Any]) -> None:
         """A delivery's due entry (so the dispatcher finds nothing to send) and its

@@ -5,6 +5,7 @@ and a repeated one changes nothing."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
@@ -105,44 +106,41 @@ class DynamoPersonalData(PersonalDataStore):
             "events_published": published,
         }
 
-    def erase(self, shop_id: str, customer_id: str, anonymous_id: str) -> dict[str, int]:
+    def erase(self, shop_id: str, customer_id: str, anonymous_id: str) -> Iterator[dict[str, int]]:
         """Identity claims, segment memberships and the profile go; orders stay for the
-        shop's statistics, filed under `anonymous_id`. The profile goes last, so a crash
-        before it leaves it there for the retry to find."""
-        removed = {
-            "profiles": 0,
-            "identifiers": 0,
-            "memberships": 0,
-            "orders_anonymised": 0,
-            "activities": 0,
-            "events_published": 0,
-        }
+        shop's statistics, filed under `anonymous_id`. Each step's count is yielded as the
+        step completes (for the caller to log before the next). The profile goes last, so
+        a crash or a refusal before it leaves it there for the retry to find."""
         profile = self._profile(shop_id, customer_id)
+        anonymised = 0
         for order in self._orders(shop_id, customer_id):
-            if self._update_if(
+            anonymised += self._update_if(
                 key(_order_pk(shop_id, str(order["order_id"])), "ORDER"),
                 "SET customer_id = :anon, gsi1pk = :pk",
                 {":anon": anonymous_id, ":pk": _profile_pk(shop_id, anonymous_id)},
                 customer_id,
-            ):
-                removed["orders_anonymised"] += 1
-        for activity in self._activities(shop_id, customer_id):
-            removed["activities"] += self._delete(key(activity["pk"], activity["sk"]))
-        for sent in self._sent(shop_id, customer_id):
-            removed["events_published"] += self._delete(key(sent["pk"], sent["sk"]))
+            )
+        yield {"orders_anonymised": anonymised}
+        activities = self._activities(shop_id, customer_id)
+        yield {"activities": sum(self._delete(key(a["pk"], a["sk"])) for a in activities)}
+        sent = self._sent(shop_id, customer_id)
+        yield {"events_published": sum(self._delete(key(s["pk"], s["sk"])) for s in sent)}
         if profile is None:
-            return removed
+            yield {"identifiers": 0, "memberships": 0, "profiles": 0}
+            return
+        claims = 0
         for identifier in profile.get("identifiers") or ():
             pk = _identity_pk(shop_id, Identifier.from_key(str(identifier)))
-            if self._delete_if(key(pk, "ID"), customer_id):
-                removed["identifiers"] += 1
+            claims += self._delete_if(key(pk, "ID"), customer_id)
+        yield {"identifiers": claims}
         segments = sorted(profile.get("segments") or ())
-        for segment_id in segments:
-            removed["memberships"] += self._delete(
-                key(f"SHOP#{shop_id}#SEG#{segment_id}", f"CUST#{customer_id}")
+        yield {
+            "memberships": sum(
+                self._delete(key(f"SHOP#{shop_id}#SEG#{s}", f"CUST#{customer_id}"))
+                for s in segments
             )
-        removed["profiles"] += self._delete_profile(shop_id, customer_id, profile, segments)
-        return removed
+        }
+        yield {"profiles": self._delete_profile(shop_id, customer_id, profile, segments)}
 
     def _delete_profile(
         self, shop_id: str, customer_id: str, profile: dict[str, Any], segments: list[str]

@@ -329,7 +329,9 @@ class PersonalDataStore:
         """The stored profiles and orders of these ids, as JSON-ready dicts."""
         raise NotImplementedError
 
-    def erase(self, shop_id: str, customer_id: str, anonymous_id: str) -> dict[str, int]:
+    def erase(self, shop_id: str, customer_id: str, anonymous_id: str) -> Iterator[dict[str, int]]:
         """Remove the person's items, keep their orders' amounts under `anonymous_id`;
-        idempotent. Returns how many items of each kind it removed this time."""
+        idempotent. Yields, step by step as each completes, how many items of each kind
+        it removed this time (a retried step that finds nothing yields 0), so the caller
+        can log what is done before a later step fails."""
         raise NotImplementedError

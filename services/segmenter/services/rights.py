@@ -5,7 +5,8 @@ identity claims, memberships; orders kept anonymised for the shop's statistics),
 the erasure without personal data, and publishes `customer.erased` so every other
 service forgets the person too. The erasure id is derived from the id asked for, so a retried
 request is the same erasure: it resumes what a crash left and publishes the same event
-id, which consumers deduplicate."""
+id, which consumers deduplicate. What each step removed is logged as the step completes,
+so the `removed` the shop reads totals every attempt."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from shared.adapters.eventbridge import EventPublisher
 from shared.contracts import details
 from shared.contracts.envelope import EventEnvelope
 from shared.errors import NotFound
-from shared.rights import anonymous_customer, erasure_id
+from shared.rights import added_counts, anonymous_customer, erasure_id
 
 SERVICE = "segmenter"
 
@@ -51,17 +52,17 @@ class Rights:
         """Erase the person here, then ask every service to (`customer.erased`)."""
         record = self._start(shop_id, customer_id, requested_by)
         if record.status == "in_progress":
-            removed: dict[str, int] = {}
             for cid in record.customer_ids:
                 anonymous = anonymous_customer(shop_id, cid)
-                for kind, n in self._data.erase(shop_id, cid, anonymous).items():
-                    removed[kind] = removed.get(kind, 0) + n
-            record = replace(
-                record,
-                status="erased",
-                removed=_added(record.removed, removed),
-                completed_at=self._clock(),
-            )
+                for step in self._data.erase(shop_id, cid, anonymous):
+                    # Each step counts only what it removed itself and is logged as it
+                    # completes, so the total across a refused or crashed attempt and its
+                    # retry is every item once; a crash between a step's deletes and its
+                    # log loses at most that step's count (the retry finds them gone).
+                    record = replace(record, removed=added_counts(record.removed, step))
+                    if any(step.values()):
+                        self._log.put(shop_id, record)
+            record = replace(record, status="erased", completed_at=self._clock())
             self._log.put(shop_id, record)
         if record.status == "erased":
             # The ids are kept until the event is out, so a failed publish is retried.
@@ -122,7 +123,3 @@ def _ids(profile: Profile) -> tuple[str, ...]:
     """The person's id and the ids merged into it, which the profile lists (`merged_ids`,
     kept through every merge), so each of their items is found by key, with no scan."""
     return (profile.customer_id, *sorted(profile.merged_ids))
-
-
-def _added(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:
-    return {k: a.get(k, 0) + b.get(k, 0) for k in sorted({*a, *b})}

@@ -12,6 +12,7 @@ not seen; the erasure's event is redelivered on failure, and a repeat finds noth
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from shared.rights import PersonalData
@@ -60,7 +61,7 @@ class SqsDeadLetters(PersonalData):
         from a redrive meanwhile. An erasure removes them (see the module)."""
         return {}
 
-    def erase(self, shop_id: str, customer_id: str) -> dict[str, int]:
+    def erase(self, shop_id: str, customer_id: str) -> Iterator[dict[str, int]]:
         removed = 0
         kept: list[str] = []
         try:
@@ -96,4 +97,5 @@ class SqsDeadLetters(PersonalData):
                         for n, handle in enumerate(kept[start : start + 10])
                     ],
                 )
-        return {"dead_letters": removed} if removed else {}
+        if removed:
+            yield {"dead_letters": removed}
