@@ -371,6 +371,45 @@ def test_a_week_page_costs_the_same_however_many_journeys_counted_in_it(
     assert new == ["BatchGetItem", "GetItem", "Query", "Query"], new
 
 
+def _read(client: Any, page: Any) -> list[str]:
+    """The sort keys of the items the Queries `page()` makes return."""
+    keys: list[str] = []
+
+    def returned(parsed: dict[str, Any], **_: Any) -> None:
+        keys.extend(str(i["sk"]["S"]) for i in parsed.get("Items", []))
+
+    client.meta.events.register("after-call.dynamodb.Query", returned)
+    try:
+        page()
+    finally:
+        client.meta.events.unregister("after-call.dynamodb.Query", returned)
+    return keys
+
+
+def test_a_week_split_reads_the_journeys_totals_and_none_of_their_shares(
+    world: JourneyWorld,
+) -> None:
+    # Given a backfilled shop whose journey mailed four people this week
+    backfilled(world.clock)
+    for p in PEOPLE[:4]:
+        world.customer(p)
+        world.order(f"o-{p}", customer_id=p)
+        world.shipped(f"o-{p}", customer_id=p)
+    world.run_for(2)
+    client = getattr(world.container.adapters.campaign_repo, "_client")  # noqa: B009
+    tile = _week(world.http, world.auth, metric="sent")
+    assert tile["count"] > 0
+
+    def split() -> None:
+        assert _sources(world.http, world.auth)["journeys"]["sent"] == tile["messages"]
+
+    # When the week split is read
+    keys = _read(client, split)
+
+    # Then its Queries returned the week's total shards and no enrolment's share
+    assert keys and all(k.startswith("T#") for k in keys), keys
+
+
 def test_a_week_counted_before_the_backfill_is_read_the_old_way_and_later_weeks_whole(
     world: JourneyWorld, cloud: Cloud
 ) -> None:

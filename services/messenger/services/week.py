@@ -121,7 +121,8 @@ class WeekPeople:
     def sources(self, shop_id: str, week: date | None) -> WeekSources:
         """The week tiles' numbers split by source, every metric at once, from the reads
         the drill-down makes (so one request fills the overview's table, however many
-        campaigns the shop has): each campaign's records, and the journeys' week totals."""
+        campaigns the shop has): each campaign's records, and the journeys' week totals
+        (the partition's total shards only, not its shares)."""
         week = week or week_of(self.campaigns.clock())
         indexed, ids = self._week_campaigns(shop_id, week)
         campaigns: list[tuple[str, dict[str, int]]] = []
@@ -131,7 +132,7 @@ class WeekPeople:
                 (campaign_id, {m: sum(r.reached(m) for r in results) for m in WEEK_METRICS})
             )
         if indexed:
-            totals = self.journeys.week(shop_id, week.isoformat())[1]
+            totals = self.journeys.week_totals(shop_id, week.isoformat())
         else:
             totals = self._journey_counters_before(shop_id, week)
         return WeekSources(week, campaigns, {m: int(totals.get(m, 0)) for m in WEEK_METRICS})
