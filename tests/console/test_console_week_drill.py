@@ -8,6 +8,7 @@ from datetime import timedelta
 from email import message_from_string, policy
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from shared import clock as shared_clock
 from tests.browser import needs_chromium
@@ -27,7 +28,9 @@ def test_a_week_tiles_customers_become_a_segment(
     When acme's admin opens the overview and follows the "sent" tile's customers link,
     then saves the customers listed
     Then the tile counts the messages that left and the people they went to, as the list
-    does, the list is exactly those people, and the saved segment's members are they."""
+    does, the list is exactly those people, and the saved segment's members are they; and
+    the overview asked the messenger five times (the week's split and the four tiles),
+    reading neither the campaign list nor the journeys."""
     _sent_campaign(stack)
     later = (shared_clock.now() + timedelta(days=7)).isoformat()
     for n in range(100):
@@ -58,6 +61,17 @@ def test_a_week_tiles_customers_become_a_segment(
     assert (api["messages"], api["times"], api["count"]) == (len(mailed), len(mailed), len(PEOPLE))
     campaigns = page.locator("#week-sources tbody tr").nth(0).locator("td").all_text_contents()
     assert campaigns[0] == str(len(mailed))  # the table under the tiles splits the same sum
+    split = stack.messenger.get("/v1/deliveries/week", headers=_admin(stack)).json()
+    assert [sum(c["sent"] for c in split["campaigns"]), split["journeys"]["sent"]] == [
+        len(mailed),
+        0,
+    ]
+    asked = sorted(
+        path
+        for path in (urlsplit(u).path for u in console.requests)
+        if path.startswith(("/v1/campaigns", "/v1/journeys", "/v1/deliveries"))
+    )
+    assert asked == ["/v1/deliveries/customers"] * 4 + ["/v1/deliveries/week"], asked
     console.screenshot("console-week-tiles.png", tmp_path)
 
     # When they follow the tile's customers link with the keyboard

@@ -31,6 +31,16 @@ from tests.messenger.test_campaigns import CampaignWorld, _mail_only, cw
 __all__ = ["cw", "world"]  # the campaigns' and the drilled journey's world fixtures, shared
 
 URL = "/v1/deliveries/customers"
+SOURCES = "/v1/deliveries/week"
+NONE = dict.fromkeys(WEEK_METRICS, 0)
+
+
+def _sources(http: httpx.Client, auth: dict[str, str], **params: Any) -> dict[str, Any]:
+    """The week tiles split by source (`GET /v1/deliveries/week`)."""
+    r = http.get(SOURCES, params=params, headers=auth)
+    assert r.status_code == 200, r.text
+    body: dict[str, Any] = r.json()
+    return body
 
 
 def _week(http: httpx.Client, auth: dict[str, str], **params: Any) -> dict[str, Any]:
@@ -106,9 +116,22 @@ def test_a_week_of_campaigns_lists_who_was_sent_opened_clicked_and_bought(
         assert named["count"] == named["times"] == len(who_did[metric]), metric
         assert named["messages"] == total[metric] == len(who_did[metric]), metric
 
+    # And the week split by source (this week's, and by its Monday) is that campaign with
+    # what the test made happen, every tile at once, and no journey
+    split = _sources(cw.http, cw.auth, week=monday.isoformat())
+    assert split == _sources(cw.http, cw.auth)
+    numbers = {m: len(who_did[m]) for m in WEEK_METRICS}
+    assert split == {
+        "week": monday.isoformat(),
+        "campaigns": [{"campaign_id": "spring", **numbers}],
+        "journeys": NONE,
+    }
+
     # And the week after (the campaign was scheduled in this one) lists no one
     later = _week(cw.http, cw.auth, metric="sent", week=(monday + timedelta(days=7)).isoformat())
     assert (later["count"], later["messages"], later["ids"]) == (0, 0, [])
+    after = _sources(cw.http, cw.auth, week=(monday + timedelta(days=7)).isoformat())
+    assert (after["campaigns"], after["journeys"]) == ([], NONE)
 
 
 def test_a_week_drill_down_names_what_is_wrong(cw: CampaignWorld) -> None:
@@ -126,6 +149,13 @@ def test_a_week_drill_down_names_what_is_wrong(cw: CampaignWorld) -> None:
             ({"limit": 1001}, "limit"),
             ({"cursor": "nope"}, "cursor"),
         ),
+    )
+
+
+def test_a_week_split_names_what_is_wrong(cw: CampaignWorld) -> None:
+    # Given the shop's key, When the week split is asked for a bad week, Then a 422 names it
+    names_what_is_wrong(
+        cw.http, SOURCES, cw.auth, (({"week": "2026-11-24"}, "week"), ({"week": "next"}, "week"))
     )
 
 
@@ -189,6 +219,12 @@ def test_a_week_of_a_journey_lists_its_people_and_how_often_each_was_counted(
         assert found["count"] == len(people), metric
         assert found["times"] == found["messages"] == tile[metric] == each * len(people), metric
 
+    # And the week split by source is the journey's numbers of that week, no campaign
+    split = _sources(world.http, world.auth, week=monday.isoformat())
+    assert split["campaigns"] == []
+    assert split["journeys"] == {m: each * len(p) for m, (p, each) in want.items()}
+    assert split["journeys"] == {m: tile[m] for m in WEEK_METRICS}
+
 
 @pytest.mark.parametrize("upgraded", [False, True], ids=["read-the-old-way", "partitions"])
 def test_another_shop_sees_none_of_a_week(
@@ -213,6 +249,10 @@ def test_another_shop_sees_none_of_a_week(
     # Then it sees no one of acme's
     assert (found["count"], found["messages"], found["ids"]) == (0, 0, [])
     assert mine["week"] == found["week"]
+    # And its week split holds none of acme's numbers
+    assert _sources(world.http, world.auth)["journeys"]["sent"] == mine["messages"] > 0
+    theirs = _sources(world.http, other.header(other.reader))
+    assert (theirs["campaigns"], theirs["journeys"]) == ([], NONE)
 
 
 def _counted(client: Any, page: Any) -> list[str]:
@@ -267,6 +307,41 @@ def test_a_week_page_reads_the_weeks_campaigns_records_and_no_other_campaigns(
     assert old == before == new == ["BatchGetItem", "GetItem", "Query", "Query", "Query"]
 
 
+def test_a_week_split_reads_the_weeks_campaigns_and_no_other_campaigns(
+    cw: CampaignWorld,
+) -> None:
+    # Given a campaign mailed to three customers this week and a hundred and ten more
+    # scheduled for next week (the campaign list's second page), on a backfilled shop
+    _mail_only(cw, "c-1", "c-2", "c-3")
+    cw.enter("vip", "c-1", "c-2", "c-3")
+    cw.message("spring", email={"subject": "春", "html": "<p>春</p>", "text": "春"}, line=None)
+    cw.campaign(variants=[{"name": "A", "message_id": "spring"}], wave_interval_minutes=0)
+    cw.tick()
+    later = cw.clock.now + timedelta(days=7)
+    for n in range(110):
+        cw.campaign(
+            campaign_id=f"later-{n:03d}",
+            scheduled_at=later.isoformat(),
+            variants=[{"name": "A", "message_id": "spring"}],
+        )
+    client = getattr(cw.container.adapters.campaign_repo, "_client")  # noqa: B009
+
+    def split() -> None:
+        body = _sources(cw.http, cw.auth)
+        assert [c["campaign_id"] for c in body["campaigns"]] == ["spring"]
+        assert body["campaigns"][0]["sent"] == 3
+
+    # When the split is read before the backfill and after it (run last week)
+    old = _counted(client, split)
+    backfilled(cw.clock)
+    new = _counted(client, split)
+
+    # Then the old way reads every page of the campaign list (two), the partitions
+    # only this week's campaigns: no other campaign's records either way
+    assert old == ["BatchGetItem", "GetItem", "Query", "Query", "Query", "Query"], old
+    assert new == ["BatchGetItem", "GetItem", "Query", "Query", "Query"], new
+
+
 def test_a_week_page_costs_the_same_however_many_journeys_counted_in_it(
     world: JourneyWorld,
 ) -> None:
@@ -294,6 +369,45 @@ def test_a_week_page_costs_the_same_however_many_journeys_counted_in_it(
     # one of its journey shares and totals, whatever the number of journeys
     assert old.count("Query") == 2 + 2 * 2, old
     assert new == ["BatchGetItem", "GetItem", "Query", "Query"], new
+
+
+def _read(client: Any, page: Any) -> list[str]:
+    """The sort keys of the items the Queries `page()` makes return."""
+    keys: list[str] = []
+
+    def returned(parsed: dict[str, Any], **_: Any) -> None:
+        keys.extend(str(i["sk"]["S"]) for i in parsed.get("Items", []))
+
+    client.meta.events.register("after-call.dynamodb.Query", returned)
+    try:
+        page()
+    finally:
+        client.meta.events.unregister("after-call.dynamodb.Query", returned)
+    return keys
+
+
+def test_a_week_split_reads_the_journeys_totals_and_none_of_their_shares(
+    world: JourneyWorld,
+) -> None:
+    # Given a backfilled shop whose journey mailed four people this week
+    backfilled(world.clock)
+    for p in PEOPLE[:4]:
+        world.customer(p)
+        world.order(f"o-{p}", customer_id=p)
+        world.shipped(f"o-{p}", customer_id=p)
+    world.run_for(2)
+    client = getattr(world.container.adapters.campaign_repo, "_client")  # noqa: B009
+    tile = _week(world.http, world.auth, metric="sent")
+    assert tile["count"] > 0
+
+    def split() -> None:
+        assert _sources(world.http, world.auth)["journeys"]["sent"] == tile["messages"]
+
+    # When the week split is read
+    keys = _read(client, split)
+
+    # Then its Queries returned the week's total shards and no enrolment's share
+    assert keys and all(k.startswith("T#") for k in keys), keys
 
 
 def test_a_week_counted_before_the_backfill_is_read_the_old_way_and_later_weeks_whole(

@@ -434,6 +434,16 @@ class DynamoJourneyRepository(JourneyRepository):
                 people.append((str(item["customer_id"]), numbers))
         return people, totals
 
+    def week_totals(self, shop_id: str, monday: str) -> dict[str, int]:
+        """The week's totals alone: one Query of its partition's `T#` shards (a few
+        items), none of the enrolments' shares."""
+        totals: dict[str, int] = {}
+        for item in query_prefix(self._client, self._table, week_pk(shop_id, monday), "T#"):
+            for k, v in item.items():
+                if k not in ("pk", "sk"):
+                    totals[k] = totals.get(k, 0) + int(v)
+        return totals
+
     def weeks_since(self, shop_id: str) -> str | None:
         got = self._client.get_item(
             TableName=self._table, Key=key(f"WEEKS#{shop_id}", WEEKS_SINCE_SK)

@@ -129,6 +129,20 @@ def week_customers(
     return schemas.WeekCustomersPublic.of(found)
 
 
+@router.get("/v1/deliveries/week")
+def week_sources(
+    principal: MessagesReader,
+    c: Container,
+    week: Annotated[
+        date | None, Query(description="The week's Monday (Tokyo); absent: this week.")
+    ] = None,
+) -> schemas.WeekSourcesPublic:
+    """The overview's week tiles split by source, every tile at once: each campaign
+    scheduled in the `week` and the journeys' sum, read as the drill-down reads them (one
+    request, however many campaigns the shop has)."""
+    return schemas.WeekSourcesPublic.of(c.week.sources(principal.shop_id, week))
+
+
 @router.post("/v1/deliveries/{delivery_id}/redrive", status_code=202)
 def redrive_delivery(
     delivery_id: str, body: schemas.RedriveCreate, principal: MessagesSender, c: Container

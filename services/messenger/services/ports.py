@@ -490,6 +490,11 @@ class JourneyRepository:
         (`sent`, `opened`...) and the week's totals over all journeys."""
         raise NotImplementedError
 
+    def week_totals(self, shop_id: str, monday: str) -> dict[str, int]:
+        """The week of `monday`'s totals over all journeys (`week`'s second part), read
+        without the enrolments' shares."""
+        raise NotImplementedError
+
     def weeks_since(self, shop_id: str) -> str | None:
         """The Monday from which `week` holds every journey count of a week (None: not
         yet marked; no week can be read from `week` alone)."""

@@ -27,7 +27,7 @@ from datetime import date, timedelta
 
 from messenger.domain.campaign import Campaign
 from messenger.domain.journeys.cohorts import WEEK_PREFIX
-from messenger.domain.week import tally, week_counter, week_of, week_period
+from messenger.domain.week import WEEK_METRICS, tally, week_counter, week_of, week_period
 from messenger.services.campaigns import Campaigns
 from messenger.services.ports import JourneyRepository
 
@@ -50,6 +50,17 @@ class WeekCustomers:
 
 
 @dataclass(frozen=True)
+class WeekSources:
+    """What the week tiles add up, split by source: each campaign of the week and the
+    journeys' sum (the week partition keeps the journeys' totals, not one per journey)."""
+
+    week: date
+    campaigns: list[tuple[str, dict[str, int]]]
+    """(campaign id, its messages per metric), in the order the week lists them."""
+    journeys: dict[str, int]
+
+
+@dataclass(frozen=True)
 class WeekPeople:
     campaigns: Campaigns
     journeys: JourneyRepository
@@ -67,16 +78,9 @@ class WeekPeople:
         """The customers behind a week's `metric` (sent, opened, clicked, converted), by
         id, a page at a time; this week's (the platform's clock) when no week is named."""
         week = week or week_of(self.campaigns.clock())
-        start, end = week_period(week)
-        since = self.journeys.weeks_since(shop_id)
-        indexed = since is not None and week.isoformat() >= since
+        indexed, campaigns = self._week_campaigns(shop_id, week)
         counted: list[tuple[str, int]] = []
         messages = 0
-        campaigns = (
-            self.campaigns.repo.week_campaigns(shop_id, week)
-            if indexed
-            else [c.campaign_id for c in self._campaigns(shop_id) if start <= c.scheduled_at < end]
-        )
         for campaign_id in campaigns:
             for r in self.campaigns.recipient_results(shop_id, campaign_id):
                 n = int(r.reached(metric))
@@ -102,6 +106,47 @@ class WeekPeople:
             page,
             page[-1] if more and page else None,
         )
+
+    def _week_campaigns(self, shop_id: str, week: date) -> tuple[bool, list[str]]:
+        """Whether the week is indexed, and its campaigns: from the week's index when it
+        is, else from the shop's campaign list (every page)."""
+        start, end = week_period(week)
+        since = self.journeys.weeks_since(shop_id)
+        if since is not None and week.isoformat() >= since:
+            return True, self.campaigns.repo.week_campaigns(shop_id, week)
+        return False, [
+            c.campaign_id for c in self._campaigns(shop_id) if start <= c.scheduled_at < end
+        ]
+
+    def sources(self, shop_id: str, week: date | None) -> WeekSources:
+        """The week tiles' numbers split by source, every metric at once, from the reads
+        the drill-down makes (so one request fills the overview's table, however many
+        campaigns the shop has): each campaign's records, and the journeys' week totals
+        (the partition's total shards only, not its shares)."""
+        week = week or week_of(self.campaigns.clock())
+        indexed, ids = self._week_campaigns(shop_id, week)
+        campaigns: list[tuple[str, dict[str, int]]] = []
+        for campaign_id in ids:
+            results = self.campaigns.recipient_results(shop_id, campaign_id)
+            campaigns.append(
+                (campaign_id, {m: sum(r.reached(m) for r in results) for m in WEEK_METRICS})
+            )
+        if indexed:
+            totals = self.journeys.week_totals(shop_id, week.isoformat())
+        else:
+            totals = self._journey_counters_before(shop_id, week)
+        return WeekSources(week, campaigns, {m: int(totals.get(m, 0)) for m in WEEK_METRICS})
+
+    def _journey_counters_before(self, shop_id: str, week: date) -> dict[str, int]:
+        """A week before the week partitions were whole: every journey's counters of it."""
+        scope = f"{WEEK_PREFIX}{week.isoformat()}"
+        totals = dict.fromkeys(WEEK_METRICS, 0)
+        for head in self.journeys.heads(shop_id):
+            for _, found, values in self.journeys.counters(shop_id, head.journey_id):
+                if found == scope:
+                    for m in WEEK_METRICS:
+                        totals[m] += int(values.get(m, 0))
+        return totals
 
     def _journeys_before(
         self, shop_id: str, week: date, metric: str, counted: list[tuple[str, int]]

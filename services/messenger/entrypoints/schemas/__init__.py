@@ -72,6 +72,7 @@ if TYPE_CHECKING:
     from messenger.entrypoints.schemas.sends import TestSendCreate as TestSendCreate
     from messenger.entrypoints.schemas.sends import WeekCustomersPublic as WeekCustomersPublic
     from messenger.entrypoints.schemas.sends import WeekMetric as WeekMetric
+    from messenger.entrypoints.schemas.sends import WeekSourcesPublic as WeekSourcesPublic
 
 
 GROUPS: dict[str, tuple[str, ...]] = {
@@ -95,6 +96,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
         "RedriveCreate",
         "RedrivePublic",
         "WeekCustomersPublic",
+        "WeekSourcesPublic",
     ),
     "policy": (
         "SenderIn",

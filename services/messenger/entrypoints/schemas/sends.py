@@ -21,6 +21,7 @@ if TYPE_CHECKING:  # the domain types a body converts to or from: loaded on firs
     from messenger.services.due import Redriven
     from messenger.services.rendering import ChannelPreview
     from messenger.services.sending import SendRequest
+    from messenger.services.week import WeekSources
 
 
 @dataclass(frozen=True)
@@ -159,3 +160,34 @@ class WeekCustomersPublic(CustomersPage):
     messages: int
     """The tile's number (messages, not people): more than `times` only by journey
     messages counted before enrolments kept who they were (they cannot be listed)."""
+
+
+class WeekNumbersPublic(Schema):
+    """One source's messages in a week, per tile."""
+
+    sent: int
+    opened: int
+    clicked: int
+    converted: int
+
+
+class WeekCampaignPublic(WeekNumbersPublic):
+    campaign_id: str
+
+
+class WeekSourcesPublic(Schema):
+    """The week tiles' numbers split by source: each campaign scheduled in the week, and
+    the journeys' sum. Campaigns and journeys add up to the tiles' `messages`."""
+
+    week: date
+    campaigns: list[WeekCampaignPublic]
+    journeys: WeekNumbersPublic
+
+    @classmethod
+    def of(cls, found: WeekSources) -> WeekSourcesPublic:
+        """Hand-written: the service keeps (id, numbers) pairs."""
+        return cls(
+            week=found.week,
+            campaigns=[WeekCampaignPublic(campaign_id=i, **n) for i, n in found.campaigns],
+            journeys=WeekNumbersPublic(**found.journeys),
+        )
