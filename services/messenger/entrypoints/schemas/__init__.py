@@ -96,6 +96,8 @@ GROUPS: dict[str, tuple[str, ...]] = {
         "RedriveCreate",
         "RedrivePublic",
         "WeekCustomersPublic",
+        "WeekNumbersPublic",
+        "WeekCampaignPublic",
         "WeekSourcesPublic",
     ),
     "policy": (
