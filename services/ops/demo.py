@@ -7,7 +7,10 @@ the same API and the local sandbox.
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
+import json
 import os
 import random
 import tempfile
@@ -105,6 +108,121 @@ def order_bodies(c: DemoCustomer, rng: random.Random, now: datetime) -> list[dic
     return bodies
 
 
+HISTORY_CUSTOMERS = 700
+"""Customers of the shop's past, imported before the live ones arrive: enough for the
+nightly analytics pass to fit BG/NBD + Gamma-Gamma (it needs 500 with an order)."""
+HISTORY_DAYS = 730
+"""How far back their first orders go (the fit wants 180 days of history)."""
+HISTORY_SEED = 2024
+HISTORY_COLUMNS = (
+    "order_id",
+    "customer_id",
+    "placed_at",
+    "currency",
+    "total",
+    "sales_channel",
+    "accepts_email_marketing",
+    "shipped_at",
+    "sku",
+    "category",
+    "quantity",
+    "unit_price",
+    "unit_cost",
+)
+
+
+def history_orders(count: int, rng: random.Random, now: datetime) -> list[dict[str, Any]]:
+    """Past orders of `count` customers, drawn the way BG/NBD assumes they happen: each
+    buys at her own Poisson rate (gamma across customers) and after each purchase drops
+    out with her own probability (beta across customers), until today. Bodies shaped
+    like the live ones (so `demo_ad_spend` counts them) without contact details: the
+    history is imported, publishes `order.imported` and mails no one."""
+    bodies: list[dict[str, Any]] = []
+    for i in range(count):
+        cid = f"hist-{i + 1:04d}"
+        rate = rng.gammavariate(0.9, 1 / 12)  # purchases a week: one in ~13 weeks on average
+        dropout = rng.betavariate(1.2, 3.5)
+        channel = rng.choice(["web", "web", "app", "rakuten"])
+        # Her own basket (favourite products, how many of each): spend varies more between
+        # customers than between one's orders, as Gamma-Gamma assumes.
+        favourites = rng.sample(CATALOG, k=2)
+        quantity = rng.choices([1, 2, 3, 4], weights=[50, 30, 15, 5])[0]
+        placed = now - timedelta(days=rng.uniform(14, HISTORY_DAYS), hours=rng.randint(0, 12))
+        n = 0
+        while placed < now:
+            n += 1
+            lines = favourites[: rng.choices([1, 2], weights=[80, 20])[0]]
+            bodies.append(
+                {
+                    "order_id": f"ord-{cid}-{n}",
+                    "placed_at": placed.isoformat(),
+                    "total": str(sum(quantity * price for _, _, price in lines)),
+                    "sales_channel": channel,
+                    "items": [
+                        {"sku": k, "category": c, "quantity": quantity, "unit_price": p}
+                        for k, c, p in lines
+                    ],
+                    "customer": {"customer_id": cid},
+                }
+            )
+            if rng.random() < dropout:
+                break
+            placed += timedelta(weeks=rng.expovariate(rate))
+    return sorted(bodies, key=lambda b: str(b["placed_at"]))
+
+
+def history_csv(bodies: list[dict[str, Any]], now: datetime) -> bytes:
+    """The orders in Kizuna's generic import format (docs/import-format.md), one row per
+    line item, shipped two days after they were placed."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(HISTORY_COLUMNS)
+    for body in bodies:
+        placed = datetime.fromisoformat(str(body["placed_at"]))
+        shipped = placed + timedelta(days=2)
+        for item in body["items"]:
+            price = int(item["unit_price"])
+            writer.writerow(
+                (
+                    body["order_id"],
+                    body["customer"]["customer_id"],
+                    body["placed_at"],
+                    "JPY",
+                    body["total"],
+                    body["sales_channel"],
+                    "no",
+                    shipped.isoformat() if shipped <= now else "",
+                    item["sku"],
+                    item["category"],
+                    item["quantity"],
+                    price,
+                    round(price * COST_SHARE),
+                )
+            )
+    return out.getvalue().encode()
+
+
+def _import_history(
+    console: Console, http: httpx.Client, bodies: list[dict[str, Any]], now: datetime
+) -> dict[str, Any]:
+    """The shop's past through the local stack's batched import (`kizuna import orders
+    --local`): the importer's summary line."""
+    console.print(f"Importing {len(bodies)} past orders (kizuna import orders --local) ...")
+    params = {"shop": "demo-shop", "format": "generic"}
+    with http.stream(
+        "POST", "/_local/import/orders", params=params, content=history_csv(bodies, now)
+    ) as response:
+        response.raise_for_status()
+        for text in response.iter_lines():
+            line = json.loads(text) if text.strip() else {}
+            if "summary" in line:
+                summary: dict[str, Any] = line["summary"]
+                return summary
+            if "error" in line:
+                raise RuntimeError(f"the history import failed: {line['error']}")
+    raise RuntimeError("the local stack closed the import before its summary")
+
+
 def run_demo(console: Console, *, customers: int = 40, seed: int = 7) -> None:
     from ops.local.stack import LocalStack, find_template
     from ops.shops import open_shop
@@ -150,6 +268,9 @@ def _run(
 ) -> None:
     storefront = _bearer(_key(http, admin, "storefront", ["events:write"]))
     reader = _bearer(_key(http, admin, "bi-tool", ["segments:read", "messages:read"]))
+    # Its own seeded generator: the live customers' orders stay what they were.
+    history = history_orders(HISTORY_CUSTOMERS, random.Random(HISTORY_SEED), now)  # noqa: S311
+    imported = _import_history(console, http, history, now)
     bodies = sorted(
         (b for c in people for b in order_bodies(c, rng, now)), key=lambda b: str(b["placed_at"])
     )
@@ -181,9 +302,10 @@ def _run(
     field = bad.json()["error"]["fields"][0]["field"]
     table.add_row("bad order (total='lots')", f"{bad.status_code} field={field}")
     console.print(table)
+    _print_history(console, history, imported)
     _print_profiles(console, http, reader, people)
     _print_segments(console, http, reader, fired)
-    _print_headlines(console, http, admin, bodies, people, fired)
+    _print_headlines(console, http, admin, bodies + history, people, fired)
     _print_deliveries(console, http, reader)
     _send_autumn_sale(console, http, admin, stack, people)
     _print_feedback(console, http, admin, stack, people)
@@ -202,6 +324,20 @@ def _run(
 
 
 REPORT_PATH = Path(".kizuna") / "demo-report.html"
+
+
+def _print_history(
+    console: Console, history: list[dict[str, Any]], imported: dict[str, Any]
+) -> None:
+    """What the import brought in: the past customers count among the shop's buyers in
+    every table below but the profiles (which reads the live customers back)."""
+    orders = Counter(str(b["customer"]["customer_id"]) for b in history)
+    table = _table("Imported history (POST /_local/import/orders)", "what", "result")
+    table.add_row("orders imported", str(imported["orders_imported"]))
+    table.add_row("past customers", str(len(orders)))
+    table.add_row("past customers with 2+ orders", str(sum(1 for n in orders.values() if n > 1)))
+    table.add_row("past customers with 3+ orders", str(sum(1 for n in orders.values() if n > 2)))
+    console.print(table)
 
 
 def _welcome_mails(sandbox: list[dict[str, Any]]) -> int:
@@ -390,6 +526,9 @@ def demo_ad_spend(bodies: list[dict[str, Any]], now: datetime) -> list[dict[str,
     ]
 
 
+PARAM_LABELS = {"alpha": "α", "gamma": "γ", "log_likelihood": "log-likelihood"}
+
+
 def _clv_answer(
     http: httpx.Client, reader: dict[str, str], fired: dict[str, Any], people: list[DemoCustomer]
 ) -> tuple[str, str]:
@@ -399,7 +538,10 @@ def _clv_answer(
         result = ((fired.get(schedule) or {}).get("shops") or {}).get("demo-shop") or {}
         params = result.get("clv_params") or result.get("bgnbd")
         if isinstance(params, dict) and params:
-            shown = ", ".join(f"{k}={float(v):.4g}" for k, v in params.items())
+            shown = ", ".join(
+                f"{PARAM_LABELS.get(k, k)}={int(v) if k == 'n' else f'{float(v):.4g}'}"
+                for k, v in params.items()
+            )
             return schedule, shown
         if result.get("clv_refused"):
             return schedule, str(result["clv_refused"])

@@ -1,7 +1,8 @@
 """`kizuna demo` as a person runs it (`make demo`): the real local stack from
 infra/template.yaml, a synthetic shop through the public API, and a summary that shows
-every part working, then the built-in journeys over 35 simulated days. A smaller shop than
-the default keeps it to a few minutes."""
+every part working, then the built-in journeys over 35 simulated days. Fewer live customers
+than the default keeps it to a few minutes; the shop's imported past (700 customers) is the
+same whatever the count, so that the analytics pass fits BG/NBD + Gamma-Gamma."""
 
 from __future__ import annotations
 
@@ -48,18 +49,24 @@ def test_the_demo_runs_every_service_end_to_end() -> None:
     # Then it finishes
     assert result.returncode == 0, out[-3000:] + result.stderr[-3000:]
     assert "demo finished" in out
-    # And every order went in, and the nightly recompute ranked every customer who bought
+    # And the shop's past went in through the batched import, enough customers to fit on
+    assert _count(out, "orders imported") > _count(out, "past customers") >= 500
+    assert _count(out, "past customers with 3+ orders") >= 20
+    # And every order went in, and the nightly recompute ranked every customer who bought,
+    # the live ones (read back profile by profile) and the imported ones
     assert _count(out, "orders posted") == _count(out, "201 created") > 0
-    buyers = sum(_count(out, stage) for stage in ("F1", "F2", "F3+"))
+    live = sum(_count(out, stage) for stage in ("F1", "F2", "F3+"))
+    buyers = live + _count(out, "past customers")
     ranks = [
         _count(out, r) for r in ("優良 loyal", "準優良 semi-loyal", "一般 general", "休眠 dormant")
     ]
-    assert buyers > 0 and sum(ranks) == buyers
+    assert live > 0 and sum(ranks) == buyers
     # And the headline numbers are there, computed by the analytics pass (no 202 shown)
     assert "Headline numbers" in out and "not computed yet" not in out
     f2 = re.search(r"│ F2 rate \(repeat\)\s*│\s*(\d+\.\d)% \((\d+) of (\d+)\)", out)
     assert f2, "no F2 rate with a percentage"
-    repeaters = _count(out, "F2") + _count(out, "F3+")
+    past_repeaters = _count(out, "past customers with 2+ orders")
+    repeaters = _count(out, "F2") + _count(out, "F3+") + past_repeaters
     assert (int(f2.group(2)), int(f2.group(3))) == (repeaters, buyers)
     assert float(f2.group(1)) == round(100 * repeaters / buyers, 1)
     # And each acquisition channel has its new customers, CPA, 365-day LTV and payback
@@ -76,12 +83,17 @@ def test_the_demo_runs_every_service_end_to_end() -> None:
         r"│ (new \(F1\)|lost \(> 365 days\)|total)\s*│\s*(\d+)\s*│\s*\d+\.\d", out
     )
     assert dict(ranks_now).get("total") == str(buyers), ranks_now
-    # And the small demo shop gets no BG/NBD fit, with the threshold it misses named
-    assert re.search(
-        r"not enough history: \d+ customers with an order in the calibration period, "
-        r"the model needs at least 500 \(min_customers\)",
+    # And the nightly analytics pass fitted BG/NBD + Gamma-Gamma on every buyer, its
+    # parameters shown with the fit's n and log-likelihood
+    number = r"(\d+(?:\.\d+)?(?:e[+-]\d+)?)"
+    fitted = re.search(
+        rf"│ BG/NBD \(NightlyAnalytics\)\s*│ r={number}, α={number}, a={number}, b={number}, "
+        rf"p={number}, q={number}, γ={number}, n=(\d+), log-likelihood=-{number}",
         out,
-    ) or re.search(r"│ BG/NBD .*r=[\d.]+", out)
+    )
+    assert fitted, "no fitted BG/NBD parameters"
+    assert all(float(v) > 0 for v in fitted.groups())
+    assert int(fitted.group(8)) == buyers
     # And the sandbox holds messages on all three channels; the replayed history (first
     # orders a month to two years old) welcomed no one, today's first orders one mail each
     sent = {c: int(n) for n, c in re.findall(r"(\d+) (mail|line|sms) in all", out)}

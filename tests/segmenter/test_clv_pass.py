@@ -117,6 +117,11 @@ def test_the_pass_scores_every_buyer_and_churn_risk_is_a_rule() -> None:
     scores = data.written
     assert summary.clv_refused is None
     assert summary.clv_scored == summary.clv_written == len(scores) == 900
+    # And the pass reports the fitted parameters, with the fit's n and log-likelihood
+    params = summary.clv_params
+    assert set(params) == {"r", "alpha", "a", "b", "p", "q", "gamma", "n", "log_likelihood"}
+    assert params["n"] == 900 and params["log_likelihood"] < 0
+    assert all(params[k] > 0 for k in ("r", "alpha", "a", "b", "p", "q", "gamma"))
     frequent = scores["c0000"]  # bought many times, recently
     lapsed = next(scores[p.customer_id] for p in profiles[1::3] if p.stats.order_count >= 4)
     assert frequent is not None and lapsed is not None
@@ -189,6 +194,7 @@ def test_a_small_shop_gets_no_scores_and_the_reason() -> None:
     )
     # Then nobody is scored, and the reason names the threshold
     assert summary.clv_scored == 0 and data.written == {}
+    assert summary.clv_params == {}
     assert summary.clv_refused is not None and "120 customers with an order" in summary.clv_refused
     assert store.json["facts"]["facts"]["clv"] == [{"scored": 0, "refused": summary.clv_refused}]
     # And the snapshot and reports were still computed

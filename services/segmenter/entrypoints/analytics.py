@@ -33,6 +33,7 @@ def _summary(result: analytics.PassSummary) -> dict[str, Any]:
         "clv_scored": result.clv_scored,
         "clv_refused": result.clv_refused,
         "clv_written": result.clv_written,
+        "clv_params": result.clv_params,
     }
 
 

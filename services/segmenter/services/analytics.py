@@ -16,7 +16,7 @@ import re
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -79,6 +79,8 @@ class PassSummary:
     """why the shop got no CLV model in this pass ("not enough history: …"), None when it did"""
     clv_written: int = 0
     """profiles whose clv block changed and was written"""
+    clv_params: dict[str, float] = field(default_factory=dict)
+    """the fitted r, alpha, a, b, p, q, gamma with n and log_likelihood; empty when refused"""
 
 
 def request_refresh(
@@ -163,6 +165,7 @@ def run_pass(
         clv_scored=len(fit.scores),
         clv_refused=fit.refused,
         clv_written=clv_written,
+        clv_params=dict(fit.params),
     )
 
 

@@ -68,10 +68,13 @@ def score_customers(
     now: datetime,
     monthly_discount_rate: float | None = None,
     alive: dict[int, float] | None = None,
+    params: dict[str, float] | None = None,
 ) -> tuple[dict[str, ClvScore], str | None]:
     """(score per customer id, None) or ({}, why not) for a shop without the history.
     `alive`, when given, receives the expected number of today's buyers still active
-    0, 3, 6 and 12 months on (the sum of their P(alive) then)."""
+    0, 3, 6 and 12 months on (the sum of their P(alive) then); `params`, the fitted
+    BG/NBD and Gamma-Gamma parameters with the BG/NBD's n and log-likelihood (what the
+    nightly's result shows, so an operator sees the model without opening a profile)."""
     import numpy as np
 
     from segmenter.domain import clv
@@ -100,6 +103,8 @@ def score_customers(
     except clv.NotEnoughHistory as err:
         return {}, str(err)
     s = model.predictions
+    if params is not None:
+        params.update(fitted_params(model))
     if alive is not None:
         for months in ALIVE_MONTHS:
             t = months * 365.25 / 12 / unit  # average month, in the model's weeks
@@ -127,6 +132,22 @@ def score_customers(
     return scores, None
 
 
+def fitted_params(model: Any) -> dict[str, float]:
+    """A `segmenter.domain.clv.ClvModel`'s parameters as plain floats (JSON in results)."""
+    bg, gg = model.bgnbd, model.gamma_gamma
+    return {
+        "r": float(bg.params.r),
+        "alpha": float(bg.params.alpha),
+        "a": float(bg.params.a),
+        "b": float(bg.params.b),
+        "p": float(gg.params.p),
+        "q": float(gg.params.q),
+        "gamma": float(gg.params.gamma),
+        "n": float(bg.n),
+        "log_likelihood": float(bg.log_likelihood),
+    }
+
+
 @dataclass
 class ClvHook:
     """The CLV fit as a hook of the analytics pass (`Snapshot.run(hooks=…)`): it reads
@@ -137,6 +158,7 @@ class ClvHook:
     monthly_discount_rate: float | None = None
     scores: dict[str, ClvScore] = field(default_factory=dict)
     refused: str | None = None
+    params: dict[str, float] = field(default_factory=dict)
 
     def __call__(self, con: duckdb.DuckDBPyConnection) -> dict[str, list[dict[str, Any]]]:
         from segmenter.adapters.duckdb_engine import clv_inputs
@@ -144,7 +166,7 @@ class ClvHook:
         inputs = clv_inputs(con)
         alive: dict[int, float] = {}
         self.scores, self.refused = score_customers(
-            inputs, self.now, self.monthly_discount_rate, alive
+            inputs, self.now, self.monthly_discount_rate, alive, self.params
         )
         if self.refused:
             _log.info("no clv", extra={"reason": self.refused})
