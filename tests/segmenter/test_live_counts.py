@@ -28,6 +28,20 @@ def _order(http: httpx.Client, shop: ShopKeys, n: int, customer_id: str) -> int:
     return http.post("/v1/orders", json=body, headers=shop.header(shop.events)).status_code
 
 
+def _save_segment(
+    http: httpx.Client, api: TestClient, shop: ShopKeys, rule: dict[str, Any], segment_id: str
+) -> dict[str, Any]:
+    """POST /v1/segments, answered 201: the saved segment."""
+    created = http.post(
+        "/v1/segments",
+        json={"segment_id": segment_id, "name": segment_id.title(), "rule": rule},
+        headers=segment_writer(api, shop),
+    )
+    assert created.status_code == 201, created.text
+    body: dict[str, Any] = created.json()
+    return body
+
+
 def _segment(http: httpx.Client, shop: ShopKeys, segment_id: str) -> dict[str, Any]:
     got = http.get(f"/v1/segments/{segment_id}", headers=shop.header(shop.reader))
     assert got.status_code == 200, got.text
@@ -54,13 +68,7 @@ def test_events_move_the_count_once_however_often_they_arrive(
     with served(api.app) as url, httpx.Client(base_url=url, timeout=30) as http:
         assert _order(http, shop, 1, "a") == 201
         writer = segment_writer(api, shop)
-        created = http.post(
-            "/v1/segments",
-            json={"segment_id": "one-order", "name": "One order", "rule": ONE_ORDER},
-            headers=writer,
-        )
-        assert created.status_code == 201, created.text
-        assert created.json()["counted_at"] is None
+        assert _save_segment(http, api, shop, ONE_ORDER, "one-order")["counted_at"] is None
         counted_at = clock.now
         cloud.deliver("SegmenterEventsFunction")
         assert _segment(http, shop, "one-order")["member_count"] == 1
@@ -98,11 +106,7 @@ def test_an_erasure_takes_the_person_out_of_the_count_once(
     cloud.route_rules_to_queues()
     with served(api.app) as url, httpx.Client(base_url=url, timeout=30) as http:
         assert [_order(http, shop, 1, c) for c in ("a", "b")] == [201, 201]
-        http.post(
-            "/v1/segments",
-            json={"segment_id": "one-order", "name": "One order", "rule": ONE_ORDER},
-            headers=segment_writer(api, shop),
-        )
+        _save_segment(http, api, shop, ONE_ORDER, "one-order")
         cloud.deliver("SegmenterEventsFunction")
         assert _segment(http, shop, "one-order")["member_count"] == 2
 
@@ -129,11 +133,7 @@ def test_a_merge_counts_the_person_once(
         events = shop.header(shop.events)
         for body in (_event("A-1", YUI), _event("A-2", YUI_BY_PHONE)):
             assert http.post("/v1/events", json=body, headers=events).status_code == 201
-        http.post(
-            "/v1/segments",
-            json={"segment_id": "buyers", "name": "Buyers", "rule": buyers},
-            headers=segment_writer(api, shop),
-        )
+        _save_segment(http, api, shop, buyers, "buyers")
         cloud.deliver("SegmenterEventsFunction")
         assert _segment(http, shop, "buyers")["member_count"] == 2
 
@@ -194,12 +194,7 @@ def test_many_buyers_count_on_separate_shards_and_a_recount_takes_them_in(
     cloud.route_rules_to_queues()
     with served(api.app) as url, httpx.Client(base_url=url, timeout=30) as http:
         writer = segment_writer(api, shop)
-        created = http.post(
-            "/v1/segments",
-            json={"segment_id": "one-order", "name": "One order", "rule": ONE_ORDER},
-            headers=writer,
-        )
-        assert created.status_code == 201, created.text
+        _save_segment(http, api, shop, ONE_ORDER, "one-order")
         cloud.deliver("SegmenterEventsFunction")
         assert _segment(http, shop, "one-order")["member_count"] == 0
         assert _count_items(cloud, shop) == {"COUNTS": {"n": 0}}

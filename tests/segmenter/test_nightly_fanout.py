@@ -250,6 +250,15 @@ def test_every_recompute_runs_the_engine_the_benchmark_times(
     assert (sum(scored), sum(f_scored)) == (2 * len(CUSTOMERS), len(CUSTOMERS))
 
 
+def _given_a_shop_with_baskets(api: TestClient, shop: ShopKeys, clock: Clock) -> None:
+    """The two-time-zone shop, its baskets ordered the day before, the clock at the
+    nightly."""
+    _given_a_shop_in_two_time_zones(api, shop, clock)
+    clock.now = datetime(2026, 11, 21, tzinfo=NIGHTLY_AT.tzinfo)
+    _given_baskets(api, shop)
+    clock.now = NIGHTLY_AT
+
+
 def _given_baskets(api: TestClient, shop: ShopKeys) -> None:
     for n, (customer_id, placed_at, lines) in enumerate(BASKETS, start=50):
         items = [
@@ -283,10 +292,7 @@ def test_the_fan_out_builds_the_recommendation_model_from_its_children(
 ) -> None:
     # Given a shop whose customers bought baskets across the scan segments, and no
     # whole-shop pass allowed in the run
-    _given_a_shop_in_two_time_zones(api, shop, clock)
-    clock.now = datetime(2026, 11, 21, tzinfo=NIGHTLY_AT.tzinfo)
-    _given_baskets(api, shop)
-    clock.now = NIGHTLY_AT
+    _given_a_shop_with_baskets(api, shop, clock)
     runner, calls = machine
 
     def whole_shop(self: Segments, shop_id: str, now: datetime) -> None:
@@ -318,10 +324,7 @@ def test_a_child_redelivered_after_keeping_its_share_counts_it_once(
 ) -> None:
     # Given a shop with baskets, and a child that keeps its recommendation share, then
     # fails before its done marker (so the resumed run does that shop's work again)
-    _given_a_shop_in_two_time_zones(api, shop, clock)
-    clock.now = datetime(2026, 11, 21, tzinfo=NIGHTLY_AT.tzinfo)
-    _given_baskets(api, shop)
-    clock.now = NIGHTLY_AT
+    _given_a_shop_with_baskets(api, shop, clock)
     runner, calls = machine
     real = S3NightlyRuns.put_json
     failed: list[str] = []
@@ -364,10 +367,7 @@ def test_a_run_whose_children_kept_no_shares_builds_the_model_from_the_profiles(
 ) -> None:
     # Given a shop with baskets, and a run whose done markers were written before the
     # children kept recommendation shares (one begun before this version was deployed)
-    _given_a_shop_in_two_time_zones(api, shop, clock)
-    clock.now = datetime(2026, 11, 21, tzinfo=NIGHTLY_AT.tzinfo)
-    _given_baskets(api, shop)
-    clock.now = NIGHTLY_AT
+    _given_a_shop_with_baskets(api, shop, clock)
     runner, _ = machine
     real = S3NightlyRuns.get_arrays
 
