@@ -3,7 +3,6 @@ overall and per time bucket (day / week / month). Pure: it folds responses it is
 
 from __future__ import annotations
 
-import bisect
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
@@ -246,11 +245,3 @@ def _check_key(question: Question, group: str | None, answer: str | None) -> Non
         raise InvalidInput(
             f"question {question.question_id} has no answer {answer!r}", field="answer"
         )
-
-
-def page_after(ids: Sequence[str], limit: int, after: str | None) -> tuple[list[str], str | None]:
-    """The `limit` ids after `after` (sorted ids), and the last one when more follow."""
-    start = 0 if after is None else bisect.bisect_right(ids, after)
-    found = list(ids[start : start + limit])
-    more = start + limit < len(ids)
-    return found, (found[-1] if more and found else None)

@@ -269,7 +269,7 @@ class Restock(UseCase[RestockStore]):
         """A page of the customers behind one figure of `sku_overview`: a status count of
         the SKU's sign-ups, or (`release`: its id and outcome) a release's notified /
         clicked / purchased. A SKU nobody signed up for and no release named is a 404."""
-        from feedback.domain.results import page_after
+        from shared.paging import page_after
 
         rd.validate_sku(sku)
         if release is not None:

@@ -17,6 +17,7 @@ from shared.contracts.channels import Channel
 from shared.contracts.envelope import EventEnvelope
 from shared.errors import Conflict, InvalidInput, NotFound
 from shared.log import get_logger
+from shared.paging import page_after
 
 if TYPE_CHECKING:  # the aggregation, the events' contracts, the survey definitions, the
     # tokens and the outcomes load on first use (a cold start's first request lists heads)
@@ -378,7 +379,7 @@ class Surveys(UseCase[SurveyStore]):
             shop_id, survey_id, filters.version, filters.segment_id, filters.since, filters.until
         )
         who = agg.respondents(versions, found, filters.question_id, filters.group, filters.answer)
-        page, next_after = agg.page_after(who.customer_ids, limit, after)
+        page, next_after = page_after(who.customer_ids, limit, after)
         return RespondentPage(survey_id, who, page, next_after)
 
     def record_membership(

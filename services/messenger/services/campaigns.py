@@ -12,7 +12,6 @@ at most one page, whose claims stop every second send.
 
 from __future__ import annotations
 
-import bisect
 import random
 import time
 from collections.abc import Callable
@@ -38,6 +37,7 @@ from messenger.services.sending import SendRequest, Sends
 from shared import clock as shared_clock
 from shared.errors import Conflict, InvalidInput, NotFound
 from shared.log import get_logger
+from shared.paging import page_after
 from shared.scheduled import ShopRun, for_each_shop
 
 _log = get_logger("kizuna.messenger.services.campaigns")
@@ -289,10 +289,8 @@ class Campaigns:
             and who.variant in (None, r.variant)
             and who.rank in (None, r.rank)
         )
-        start = bisect.bisect_right(ids, after) if after is not None else 0
-        page = ids[start : start + limit]
-        more = start + limit < len(ids)
-        return ResultCustomers(c, who, len(ids), page, page[-1] if more and page else None)
+        page, next_after = page_after(ids, limit, after)
+        return ResultCustomers(c, who, len(ids), page, next_after)
 
     # ------------------------------------------------------------ membership
     def membership_changed(

@@ -20,7 +20,6 @@ when they happen, not when the mail was made."""
 
 from __future__ import annotations
 
-import bisect
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -30,6 +29,7 @@ from messenger.domain.journeys.cohorts import WEEK_PREFIX
 from messenger.domain.week import WEEK_METRICS, tally, week_counter, week_of, week_period
 from messenger.services.campaigns import Campaigns
 from messenger.services.ports import JourneyRepository
+from shared.paging import page_after
 
 
 @dataclass(frozen=True)
@@ -94,17 +94,9 @@ class WeekPeople:
             messages += self._journeys_before(shop_id, week, metric, counted)
         times = tally(counted)
         ids = sorted(times)
-        first = bisect.bisect_right(ids, after) if after is not None else 0
-        page = ids[first : first + limit]
-        more = first + limit < len(ids)
+        page, next_after = page_after(ids, limit, after)
         return WeekCustomers(
-            week,
-            metric,
-            len(ids),
-            sum(times.values()),
-            messages,
-            page,
-            page[-1] if more and page else None,
+            week, metric, len(ids), sum(times.values()), messages, page, next_after
         )
 
     def _week_campaigns(self, shop_id: str, week: date) -> tuple[bool, list[str]]:

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from segmenter.domain.analytics import SNAPSHOT_TABLES
-from segmenter.domain.analytics.cells import Cell, customers_of, page_after
+from segmenter.domain.analytics.cells import Cell, customers_of
 from segmenter.domain.analytics.snapshot import ProfileRef, SnapshotBuilder, shop_date
 from segmenter.domain.analytics.views import AdSpend, Period, ReportInputs, render
 from segmenter.domain.errors import JourneyResultsUnavailable
@@ -35,6 +35,7 @@ from shared.contracts.channels import CHANNELS
 from shared.contracts.envelope import EventEnvelope
 from shared.errors import InvalidInput, NotFound
 from shared.log import get_logger
+from shared.paging import page_after
 
 if TYPE_CHECKING:
     from segmenter.adapters.duckdb_engine import FactsHook

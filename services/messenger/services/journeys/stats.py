@@ -5,7 +5,6 @@ against the holdout."""
 
 from __future__ import annotations
 
-import bisect
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from messenger.domain.journeys.people import STEP_METRICS, check_metric, times_c
 from messenger.services.journeys.intake import LIFT_WINDOWS
 from messenger.services.ports import JourneyRepository
 from shared.errors import NotFound
+from shared.paging import page_after
 
 
 def _lift(lift: Lift | None) -> dict[str, Any] | None:
@@ -143,9 +143,7 @@ class JourneyStats:
             if n > 0:
                 times[customer_id] += n
         ids = sorted(times)
-        start = bisect.bisect_right(ids, after) if after is not None else 0
-        page = ids[start : start + limit]
-        more = start + limit < len(ids)
+        page, next_after = page_after(ids, limit, after)
         return JourneyCustomers(
             journey_id,
             step,
@@ -154,7 +152,7 @@ class JourneyStats:
             sum(times.values()),
             self._shown(shop_id, journey_id, step, metric),
             page,
-            page[-1] if more and page else None,
+            next_after,
         )
 
     def _shown(self, shop_id: str, journey_id: str, step: str | None, metric: str) -> int:

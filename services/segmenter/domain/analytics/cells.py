@@ -16,7 +16,6 @@ Pure Python.
 
 from __future__ import annotations
 
-import bisect
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -243,11 +242,3 @@ def customers_of(rows: Iterable[Mapping[str, Any]], cell: Cell) -> list[str]:
     """The cell's customer ids, sorted (a customer is in one row of a month, and in one
     row of kind ``buyers`` of one cohort)."""
     return sorted(str(c) for r in rows if cell.matches(r) for c in r["customer_ids"])
-
-
-def page_after(ids: Sequence[str], limit: int, after: str | None) -> tuple[list[str], str | None]:
-    """The `limit` ids after `after` (sorted ids), and the last one when more follow."""
-    start = 0 if after is None else bisect.bisect_right(ids, after)
-    found = list(ids[start : start + limit])
-    more = start + limit < len(ids)
-    return found, (found[-1] if more and found else None)
