@@ -187,6 +187,10 @@ def peak_mib() -> float:
 
 
 def main(customers: int, per_customer: float) -> dict[str, Any]:
+    import pyarrow as pa
+
+    # the function's Arrow pool (infra/template.yaml: ARROW_DEFAULT_MEMORY_POOL=system)
+    pa.set_memory_pool(pa.system_memory_pool())
     before = peak_mib()
     data, store = SyntheticShop(customers, per_customer), Sizes()
     t, cpu = time.perf_counter(), time.process_time()

@@ -24,8 +24,10 @@ Tables (also the Parquet layout, docs/analytics.md):
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -253,13 +255,36 @@ _FIRST_ORDER = ("customer_id", "first_sku", "coupon", "sales_channel")
 """What the customers table keeps of each buyer's first order."""
 
 
-def write_orders(con: duckdb.DuckDBPyConnection, orders: pa.Table, path: Path) -> Path:
-    """The orders Parquet file: every loaded column and the F-stage (``seq``), written from
-    the pass's own Arrow batches (`Snapshot.append`: nothing is exported from DuckDB), each
-    order's ``seq`` looked up by its row number (``rid``) in an array filled from the
-    window's ``orders`` (a hash join of the two tables cost a third more CPU). The same
-    batches give each buyer's first order (``seq`` 1) to the ``firsts`` table, so the
-    window that numbers the orders does not carry its strings.
+def order_stages(con: duckdb.DuckDBPyConnection, rows: int) -> np.ndarray[Any, Any]:
+    """Each loaded order's F-stage (``seq``) by its row number (``rid``), from the window's
+    ``orders``; 0 for an inactive order, which has none."""
+    got = con.sql("SELECT rid, seq FROM orders").fetchnumpy()
+    seq = np.zeros(rows, dtype=np.int32)
+    seq[np.asarray(got["rid"], dtype=np.int64)] = np.asarray(got["seq"], dtype=np.int32)
+    return seq
+
+
+def build_firsts(
+    con: duckdb.DuckDBPyConnection, orders: pa.Table, seq: np.ndarray[Any, Any]
+) -> None:
+    """The ``firsts`` table: each buyer's first order (``seq`` 1), taken from the pass's
+    own Arrow batches, so the window that numbers the orders does not carry its strings."""
+    table = orders.filter(pa.array(seq == 1)).select(list(_FIRST_ORDER))
+    con.register("firsts_in", table)
+    try:
+        con.execute("CREATE TABLE firsts AS SELECT * FROM firsts_in")
+    finally:
+        con.unregister("firsts_in")
+
+
+def write_orders(batches: deque[pa.RecordBatch], seq: np.ndarray[Any, Any], path: Path) -> Path:
+    """The orders Parquet file: every loaded column and the F-stage (``seq``, `order_stages`,
+    by row number), written from the pass's own Arrow batches (`Snapshot.append`: nothing
+    is exported from DuckDB), each taken off `batches` as it is written, so the memory goes
+    back a row group at a time. It touches no DuckDB connection: `Snapshot.run` writes it
+    on a thread of its own while DuckDB builds the customers and the facts (pyarrow's
+    writer runs on one core without the GIL, and DuckDB's statements leave the second
+    core idle part of the time; bench/analytics_reports.py).
 
     The few-valued columns go to the writer as the batches' dictionaries, unified per row
     group (casting them to plain strings first cost a quarter of the write), and
@@ -270,30 +295,23 @@ def write_orders(con: duckdb.DuckDBPyConnection, orders: pa.Table, path: Path) -
     (plain strings: no Arrow schema is stored, so no reader sees the dictionaries)."""
     import pyarrow.parquet as pq
 
-    got = con.sql("SELECT rid, seq FROM orders").fetchnumpy()
-    seq = np.zeros(orders.num_rows, dtype=np.int32)  # 0: no F-stage (an inactive order)
-    seq[np.asarray(got["rid"], dtype=np.int64)] = np.asarray(got["seq"], dtype=np.int32)
-    del got
     schema = ORDERS_ARROW_SCHEMA.append(pa.field("seq", pa.int32()))
-    columns = orders.select(ORDERS_ARROW_SCHEMA.names)
     encoded = [c for c in schema.names if c != "order_id"]
-    firsts = []
+    start = 0
     with pq.ParquetWriter(
         path, schema, compression="snappy", use_dictionary=encoded, store_schema=False
     ) as writer:
-        for start in range(0, orders.num_rows, PARQUET_BATCH_ROWS):
-            part = columns.slice(start, PARQUET_BATCH_ROWS).unify_dictionaries()
+        while batches:
+            group = [batches.popleft()]
+            while batches and sum(b.num_rows for b in group) < PARQUET_BATCH_ROWS:
+                group.append(batches.popleft())
+            part = pa.Table.from_batches(group).select(ORDERS_ARROW_SCHEMA.names)
+            del group
+            part = part.unify_dictionaries()
             stage = seq[start : start + part.num_rows]
+            start += part.num_rows
             out = part.append_column(schema.field("seq"), pa.array(stage, mask=stage == 0))
             writer.write_table(out, row_group_size=PARQUET_BATCH_ROWS)
-            firsts.append(out.filter(pa.array(stage == 1)).select(list(_FIRST_ORDER)))
-    first_schema = pa.schema([schema.field(c) for c in _FIRST_ORDER])
-    table = pa.concat_tables(firsts) if firsts else first_schema.empty_table()
-    con.register("firsts_in", table)
-    try:
-        con.execute("CREATE TABLE firsts AS SELECT * FROM firsts_in")
-    finally:
-        con.unregister("firsts_in")
     return path
 
 
@@ -306,7 +324,7 @@ def build_orders(con: duckdb.DuckDBPyConnection) -> None:
     orders before and after it (``prev_date``, ``next_date``; ``order_date`` is the day of
     ``placed_at``, so days follow the window's order). The window carries only the
     columns the facts read: the orders file takes ``seq`` back by row id and the first
-    order's strings come from the file's batches (`write_orders`)."""
+    order's strings come from the loaded batches (`build_firsts`)."""
     con.execute(
         """
         CREATE TABLE orders AS
@@ -323,7 +341,7 @@ def build_orders(con: duckdb.DuckDBPyConnection) -> None:
 
 def build_customers(con: duckdb.DuckDBPyConnection, as_of: date) -> None:
     """The ``customers`` table (and its ``buyers`` view) and ``customer_months`` from the
-    numbered ``orders`` and the buyers' first orders (``firsts``, `write_orders`).
+    numbered ``orders`` and the buyers' first orders (``firsts``, `build_firsts`).
 
     The customers table is one group-by of the orders, the LTV windows need no join back
     to the customers, and ``customer_months`` one group-by too: per buyer and month with
@@ -927,17 +945,42 @@ class Snapshot:
             self.append("campaign_records", campaigns.records)
             self.append("attributed", campaigns.attributed)
         build_orders(con)
-        files = {"orders": write_orders(con, orders_raw, out_dir / "orders.parquet")}
+        seq = order_stages(con, orders_raw.num_rows)
+        build_firsts(con, orders_raw, seq)
         campaigns_facts = campaign_facts(con)  # the attributed orders by order id
-        # written: the facts read the narrow orders; the batches (0.9 GB at 10M orders)
-        # go back to the system before the customers are built, not after
-        con.unregister("orders_raw")
-        del orders_raw
+        con.unregister("orders_raw")  # the facts read the narrow orders from here on
+        # the orders file on one core while DuckDB builds the customers and the facts on
+        # both; the batches (0.9 GB at 10M orders) go back to the system as they are written
+        writer = ThreadPoolExecutor(1, thread_name_prefix="orders-file")
+        try:
+            batches = deque(orders_raw.to_batches())  # views: the file's writer drops them
+            del orders_raw
+            orders_file = writer.submit(write_orders, batches, seq, out_dir / "orders.parquet")
+            del batches, seq
+            result = self._facts(as_of, out_dir, campaigns_facts, hooks, drill_down)
+            result = replace(result, files={"orders": orders_file.result(), **result.files})
+        finally:
+            writer.shutdown()
         pa.default_memory_pool().release_unused()
+        return result
+
+    def _facts(
+        self,
+        as_of: date,
+        out_dir: Path,
+        campaigns_facts: list[dict[str, Any]],
+        hooks: Sequence[FactsHook],
+        drill_down: bool,
+    ) -> EngineResult:
+        """Everything after the numbered orders: the customers, their file, the month-end
+        states, the drill-down files and every fact."""
+        con = self._con
         build_customers(con, as_of)
-        files["customers"] = write_parquet(
-            con, "SELECT * FROM customers", out_dir / "customers.parquet"
-        )
+        files = {
+            "customers": write_parquet(
+                con, "SELECT * FROM customers", out_dir / "customers.parquet"
+            )
+        }
         build_states(con, as_of)
         cells: dict[str, Path] = {}
         cohorts: dict[str, Path] = {}
