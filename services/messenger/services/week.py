@@ -218,4 +218,4 @@ class WeekPeople:
         monday = (week_of(self.campaigns.clock()) + timedelta(days=7)).isoformat()
         counted = self.journeys.mark_weeks_since(shop_id, monday, "campaigns")
         since = self.journeys.mark_weeks_since(shop_id, monday)
-        return {"campaigns": len(campaigns), "whole_since": since, "campaigns_since": counted}
+        return {"campaigns": len(campaigns), "campaigns_since": counted, "whole_since": since}
