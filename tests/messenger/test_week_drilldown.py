@@ -342,9 +342,9 @@ def test_a_week_split_reads_the_weeks_campaigns_and_no_other_campaigns(
     # BatchGetItem), no record; no other campaign's either way (and the two marks, the
     # week's journey totals and the journeys' names)
     assert old == ["BatchGetItem", "GetItem", "Query", "Query", "GetItem"] + ["Query"] * 2, old
-    assert new == ["BatchGetItem", "GetItem", "Query", "GetItem", "BatchGetItem"] + [
-        "Query"
-    ] * 2, new
+    assert new == ["BatchGetItem", "GetItem", "Query", "GetItem", "BatchGetItem"] + ["Query"] * 2, (
+        new
+    )
 
 
 def test_a_week_page_costs_the_same_however_many_journeys_counted_in_it(
