@@ -297,3 +297,38 @@ def test_a_campaign_before_the_campaigns_mark_is_read_from_its_records(
     keys = _read(client, lambda: found.update(_split(cw.http, cw.auth)))
     assert found["campaigns"] == [{"campaign_id": "next", **_records_say(cw.cloud, "next")}]
     assert found["campaigns"][0]["sent"] == 4 and not [k for k in keys if k.startswith("R#")]
+
+
+def test_an_open_landing_between_a_clicks_tries_is_counted_once(cw: CampaignWorld) -> None:
+    # Given a backfilled shop and a campaign mailed to one person
+    backfilled(cw.clock)
+    _spring(cw, "c-1")
+    cw.tick()
+    _, _, html = mail_of(cw.mails()[0].raw_data)
+    pixel = html.split('src="https://kizuna.test')[1].split('"')[0]
+    click = html.split('href="https://kizuna.test')[1].split('"')[0]
+    repo = cw.container.adapters.campaign_repo
+    assert isinstance(repo, DynamoCampaignRepository)
+    opened: list[int] = []
+
+    class OpenedMeanwhile(DynamoCampaignRepository):
+        """Between the click's refused try and its next, the pixel loads (another
+        Lambda), after the click read the record: its read is already stale."""
+
+        def _record(self, tracked: Any) -> dict[str, Any] | None:
+            found = super()._record(tracked)
+            if not opened:
+                opened.append(cw.http.get(pixel).status_code)
+            return found
+
+    cw.use(campaign_repo=OpenedMeanwhile(repo._client, repo._table))
+
+    # When the person clicks (the first try expects an open before it, and none is there)
+    assert cw.http.get(click, follow_redirects=False).status_code == 302
+
+    # Then the open landed in between, and the week counts one open and one click, as
+    # the record says
+    assert opened == [200]
+    said = _records_say(cw.cloud, "spring")
+    assert said == {"sent": 1, "opened": 1, "clicked": 1, "converted": 0}
+    assert _split(cw.http, cw.auth)["campaigns"] == [{"campaign_id": "spring", **said}]

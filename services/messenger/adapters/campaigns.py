@@ -124,21 +124,13 @@ def campaign_from_json(d: dict[str, Any], version: int) -> Campaign:
 
 
 _ENGAGE = {
-    "open": (
-        "opened",
-        "opened_at",
-        "clicked_at",
-        (("attribute_not_exists", ("opened",)), ("attribute_exists", ())),
-    ),
-    "click": (
-        "clicked",
-        "clicked_at",
-        "opened_at",
-        (("attribute_exists", ("clicked",)), ("attribute_not_exists", ("opened", "clicked"))),
-    ),
+    "open": ("opened", "opened_at", "clicked_at"),
+    "click": ("clicked", "clicked_at", "opened_at"),
 }
-"""A first open or click: its counter, its field, the other one's field, and the tries
-(the other's state as the condition tests it, and the week figures counted then)."""
+"""A first open or click: its counter, its field on the record, and the other one's."""
+_ENGAGE_TRIES = 3
+"""Tries at a first open or click: the other's field only ever appears, so after one
+refused try the record read says how it stands, and one more read covers a race."""
 
 
 class DynamoCampaignRepository(CampaignRepository):
@@ -364,38 +356,56 @@ class DynamoCampaignRepository(CampaignRepository):
             return True
         # The week's `opened` is a record opened or clicked (`recipient_result`): the
         # first of the two counts it. Which one that is, the record's condition decides:
-        # first as if the usual order held (an open before any click), then the other
-        # way; a record already counted refuses both, so a repeat counts nothing.
-        metric, mine, other, tries = _ENGAGE[kind]
-        for other_test, week in tries:
-            condition = (
-                f"attribute_exists(sent_at) AND attribute_not_exists({mine}) AND "
-                f"{other_test}({other}) AND delivery_id = :d"
-            )
-            if self._engage(tracked, mine, condition, metric, week, at):
+        # tried as the usual order has it (an open before any click); refused, the record
+        # read says whether it is a repeat (nothing counted) or the other came first.
+        metric, mine, other = _ENGAGE[kind]
+        other_seen = kind == "click"
+        for _ in range(_ENGAGE_TRIES):
+            if self._engage(tracked, mine, other, other_seen, metric, at):
                 return True
+            record = self._record(tracked)
+            if record is None or mine in record or "sent_at" not in record:
+                return False
+            if record.get("delivery_id") != tracked.delivery_id:
+                return False
+            other_seen = other in record
         return False
+
+    def _record(self, tracked: TrackedDelivery) -> dict[str, Any] | None:
+        assert tracked.campaign_id is not None
+        got = self._client.get_item(
+            TableName=self._table,
+            Key=key(campaign_pk(tracked.shop_id, tracked.campaign_id), f"R#{tracked.customer_id}"),
+            ConsistentRead=True,
+        ).get("Item")
+        return from_item(got) if got else None
 
     def _engage(
         self,
         tracked: TrackedDelivery,
         field: str,
-        condition: str,
+        other: str,
+        other_seen: bool,
         metric: str,
-        week: tuple[str, ...],
         at: datetime,
     ) -> bool:
         """One try at a campaign record's first open or click: its time on the record
-        and its counters, in one transaction, if the record is as `condition` says."""
+        and its counters (the week's `opened` too when the other is not there yet), in
+        one transaction, if the record is as the try expects it."""
         assert tracked.campaign_id is not None
         pk = campaign_pk(tracked.shop_id, tracked.campaign_id)
+        week = (metric,) if metric != "opened" else ()
+        if not other_seen:
+            week = ("opened", *week)
+        test = "attribute_exists" if other_seen else "attribute_not_exists"
         items: list[dict[str, Any]] = [
             {
                 "Update": {
                     "TableName": self._table,
                     "Key": key(pk, f"R#{tracked.customer_id}"),
                     "UpdateExpression": f"SET {field} = :at",
-                    "ConditionExpression": condition,
+                    "ConditionExpression": "attribute_exists(sent_at) AND "
+                    f"attribute_not_exists({field}) AND {test}({other}) AND delivery_id = :d",
                     "ExpressionAttributeValues": {
                         ":at": {"S": at.isoformat()},
                         ":d": {"S": tracked.delivery_id},

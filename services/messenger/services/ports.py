@@ -233,7 +233,9 @@ class CampaignRepository:
 
     # engagement
     def first_engagement(self, tracked: TrackedDelivery, kind: str, at: datetime) -> bool:
-        """Record an open or click; True only for the first of its kind per delivery."""
+        """Record an open or click; True only for the first of its kind per delivery. A
+        campaign's week figures count it with the record's time, once (`opened`: the
+        first of an open or a click)."""
         raise NotImplementedError
 
     def touch(self, shop_id: str, customer_id: str, touch: Touch) -> None:
@@ -251,7 +253,8 @@ class CampaignRepository:
         total: Decimal,
         at: datetime,
     ) -> bool:
-        """Attribute an order once (False if it already was)."""
+        """Attribute an order once (False if it already was); the campaign's week
+        `converted` counts the person's first, with the record's time."""
         raise NotImplementedError
 
 
