@@ -332,3 +332,36 @@ def test_an_open_landing_between_a_clicks_tries_is_counted_once(cw: CampaignWorl
     said = _records_say(cw.cloud, "spring")
     assert said == {"sent": 1, "opened": 1, "clicked": 1, "converted": 0}
     assert _split(cw.http, cw.auth)["campaigns"] == [{"campaign_id": "spring", **said}]
+
+
+def test_an_open_and_a_click_cost_the_writes_they_did_and_a_repeat_one_read_more(
+    cw: CampaignWorld,
+) -> None:
+    # Given a campaign mailed to one person, the DynamoDB calls of each request counted
+    _spring(cw, "c-1")
+    cw.tick()
+    _, _, html = mail_of(cw.mails()[0].raw_data)
+    pixel = html.split('src="https://kizuna.test')[1].split('"')[0]
+    click = html.split('href="https://kizuna.test')[1].split('"')[0]
+    client = getattr(cw.container.adapters.campaign_repo, "_client")  # noqa: B009
+
+    def get(path: str) -> Any:
+        return lambda: cw.http.get(path, follow_redirects=False)
+
+    # When the pixel loads, loads again, and the link is followed, then followed again
+    first_open, again_open = _counted(client, get(pixel)), _counted(client, get(pixel))
+    first_click, again_click = _counted(client, get(click)), _counted(client, get(click))
+
+    # Then a first open or click is one transaction (record, counters, week figures) and
+    # the last touch; a repeat open is the refused transaction and a read of the record
+    # (nothing counted); a repeat click is that and the last touch (every click is one)
+    assert first_open == ["TransactWriteItems", "PutItem"], first_open
+    assert again_open == ["TransactWriteItems", "GetItem"], again_open
+    assert first_click == ["TransactWriteItems", "PutItem"], first_click
+    assert again_click == ["TransactWriteItems", "GetItem", "PutItem"], again_click
+    assert _records_say(cw.cloud, "spring") == {
+        "sent": 1,
+        "opened": 1,
+        "clicked": 1,
+        "converted": 0,
+    }
