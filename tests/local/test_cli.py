@@ -14,7 +14,8 @@ from tests.conftest import Cloud
 def test_shop_create_prints_a_working_admin_key(cloud: Cloud) -> None:
     """Given the CLI, When `kizuna shop create my-shop` runs, Then its last line is a
     working admin key, stored only as a hash, and the messenger reads the new shop's
-    week tiles from their partitions from this week on (nothing older to read)."""
+    week tiles from their partitions and its campaigns' week figures from their counters
+    from this week on (nothing older to read)."""
     runner = CliRunner()
 
     result = runner.invoke(app, ["shop", "create", "my-shop", "--name", "My Shop"])
@@ -26,11 +27,14 @@ def test_shop_create_prints_a_working_admin_key(cloud: Cloud) -> None:
     assert principal.allows("admin")
     stored = cloud.dynamodb.scan(TableName=cloud.settings.platform_table)["Items"]
     assert token.split(".")[-1] not in str(stored)
-    since = cloud.dynamodb.get_item(
-        TableName=cloud.settings.journeys_table,
-        Key={"pk": {"S": "WEEKS#my-shop"}, "sk": {"S": "SINCE"}},
-    )["Item"]["since"]["S"]
-    assert since == week_of(shared_clock.now()).isoformat()
+    marks = [
+        cloud.dynamodb.get_item(
+            TableName=cloud.settings.journeys_table,
+            Key={"pk": {"S": "WEEKS#my-shop"}, "sk": {"S": sk}},
+        )["Item"]["since"]["S"]
+        for sk in ("SINCE", "CAMPAIGNS")
+    ]
+    assert marks == [week_of(shared_clock.now()).isoformat()] * 2
 
 
 def test_shop_create_refuses_a_duplicate_and_a_bad_id(cloud: Cloud) -> None:

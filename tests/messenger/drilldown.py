@@ -109,10 +109,13 @@ def world(cloud: Cloud, shop: ShopKeys) -> JourneyWorld:
     return w
 
 
-def backfilled(clock: FixedClock, weeks_ago: int = 1, shop_id: str = "acme") -> date:
+def backfilled(
+    clock: FixedClock, weeks_ago: int = 1, shop_id: str = "acme", mark: str = "whole_since"
+) -> date:
     """`kizuna backfill --shop <shop_id>` run `weeks_ago` weeks before `clock` stands (a shop
     upgraded then): the Monday it marked the first whole week, the one after that run's
-    (from then on the week tiles are read from their partitions)."""
+    (from then on the week tiles are read from their partitions; `mark` "campaigns_since":
+    the campaigns' week figures from their counters)."""
     now = clock.now
     clock.now = now - timedelta(days=7 * weeks_ago)
     try:
@@ -121,6 +124,6 @@ def backfilled(clock: FixedClock, weeks_ago: int = 1, shop_id: str = "acme") -> 
     finally:
         clock.now = now
     assert result.exit_code == 0, result.output
-    since = date.fromisoformat(result.output.split("whole_since ")[1].split()[0])
+    since = date.fromisoformat(result.output.split(f"{mark} ")[1].split()[0].rstrip(","))
     assert since == want, (since, want)
     return since

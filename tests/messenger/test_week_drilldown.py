@@ -125,6 +125,7 @@ def test_a_week_of_campaigns_lists_who_was_sent_opened_clicked_and_bought(
         "week": monday.isoformat(),
         "campaigns": [{"campaign_id": "spring", **numbers}],
         "journeys": NONE,
+        "journey_rows": [],
     }
 
     # And the week after (the campaign was scheduled in this one) lists no one
@@ -336,10 +337,14 @@ def test_a_week_split_reads_the_weeks_campaigns_and_no_other_campaigns(
     backfilled(cw.clock)
     new = _counted(client, split)
 
-    # Then the old way reads every page of the campaign list (two), the partitions
-    # only this week's campaigns: no other campaign's records either way
-    assert old == ["BatchGetItem", "GetItem", "Query", "Query", "Query", "Query"], old
-    assert new == ["BatchGetItem", "GetItem", "Query", "Query", "Query"], new
+    # Then the old way reads every page of the campaign list (two) and the campaign's
+    # records; the partitions only this week's campaigns and their figures (one
+    # BatchGetItem), no record; no other campaign's either way (and the two marks, the
+    # week's journey totals and the journeys' names)
+    assert old == ["BatchGetItem", "GetItem", "Query", "Query", "GetItem"] + ["Query"] * 2, old
+    assert new == ["BatchGetItem", "GetItem", "Query", "GetItem", "BatchGetItem"] + ["Query"] * 2, (
+        new
+    )
 
 
 def test_a_week_page_costs_the_same_however_many_journeys_counted_in_it(
@@ -406,8 +411,10 @@ def test_a_week_split_reads_the_journeys_totals_and_none_of_their_shares(
     # When the week split is read
     keys = _read(client, split)
 
-    # Then its Queries returned the week's total shards and no enrolment's share
-    assert keys and all(k.startswith("T#") for k in keys), keys
+    # Then its Queries returned the week's total shards (and the journeys' heads, for
+    # their names) and no enrolment's share
+    assert keys and all(k.startswith(("T#", "JOURNEY#")) for k in keys), keys
+    assert any(k.startswith("T#") for k in keys), keys
 
 
 def test_a_week_counted_before_the_backfill_is_read_the_old_way_and_later_weeks_whole(

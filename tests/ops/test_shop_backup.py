@@ -225,7 +225,8 @@ def test_every_key_layout_has_its_owner_and_an_unknown_one_is_refused(
 ) -> None:
     """Given items of the layouts a loaded shop may not have at that moment (a due send,
     an open restock release, a tracked delivery, a wish list, a campaign being sent, a
-    week's share, totals and first whole week), the
+    week's share, totals (before and since they named their journey) and first whole
+    weeks of the journeys and of the campaigns' figures), the
     shared suppression and the operational lease and scan claim
     Then each has its shop (or is shared, or nobody's); an unknown layout raises, and
     an export meeting one fails (exit 1) without leaving a file."""
@@ -238,7 +239,9 @@ def test_every_key_layout_has_its_owner_and_an_unknown_one_is_refused(
         ("CAL#11-24", "acme#c-1", ""): "acme",
         ("WEEK#acme#2026-11-23", "P#c-1|drill|e-1", ""): "acme",
         ("WEEK#acme#2026-11-23", "T#003", ""): "acme",
+        ("WEEK#acme#2026-11-23", "T#drill#003", ""): "acme",
         ("WEEKS#acme", "SINCE", ""): "acme",
+        ("WEEKS#acme", "CAMPAIGNS", ""): "acme",
         ("LINEUSER#U1", "SHOP#acme#CUST#c-1", ""): "acme",
         ("SHOP#acme#COUPON#ABC", "COUPON", ""): "acme",
         ("SUPPRESS#email#ab12", "SUPPRESS", ""): SHARED,

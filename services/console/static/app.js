@@ -257,8 +257,8 @@
     /* This week's sends, opens, clicks and conversions: the calendar week so far (from
        Monday 00:00, Tokyo, the shop time the journeys count weeks in, by the platform's
        clock). `GET /v1/deliveries/week` splits them by source (each campaign scheduled in
-       the week, the journeys' sum) from the reads the tiles' drill-down makes; each tile's
-       number is its drill-down's `messages`, and the table below splits the same sum.
+       the week, each journey) from counted figures, reading no recipient record; each
+       tile's number is its drill-down's `messages`, and the table below splits the same sum.
        Five requests, however many campaigns and journeys the shop has. */
     const sources = (await api("/v1/deliveries/week")).body;
     const monday = sources.week;
@@ -268,10 +268,15 @@
     const n = sources.campaigns.length;
     main.append(el("h2", { text: t("overview.week") }));
     main.append(el("div", { class: "kpis", id: "week" }, keys.map((k, i) => weekTile(k, people[i].messages, people[i], monday))));
+    /* One row per journey, by name (`journey_rows`, adding up to `journeys`); numbers
+       counted before the week's totals named their journey are a row of their own. */
+    const journeyRows = sources.journey_rows.length
+      ? sources.journey_rows.map((j) => [j.journey_id === null ? t("overview.week_journeys_unnamed") : t("overview.week_journey", { name: j.name || j.journey_id }), ...keys.map((k) => num(j[k]))])
+      : [[t("overview.week_journeys"), ...keys.map((k) => num(sources.journeys[k]))]];
     main.append(el("details", { class: "card" }, [el("summary", { text: t("overview.week_table") }), table(
       ["", ...keys.map((k) => t("stats." + k))],
       [[t("overview.week_campaigns", { n: num(n) }), ...keys.map((k) => num(sum(sources.campaigns, k)))],
-        [t("overview.week_journeys"), ...keys.map((k) => num(sources.journeys[k]))]], { id: "week-sources" })]));
+        ...journeyRows], { id: "week-sources" })]));
     main.append(el("p", { class: "muted", text: t("overview.week_help", { n: num(n), date: day(monday) }) }));
   }
   /* A week tile: its messages, and under them the distinct customers behind them

@@ -12,7 +12,12 @@ in the messenger table.
               `segment.entered` / `segment.exited`, never read from the segmenter's table
 - per person  ``CAMPAIGN#<shop>#<id>`` / ``R#<customer>`` and ``/ STATS`` (written with
               the delivery claim, see `repository`); ``/ ORDER#<order>`` marks an
-              attributed order
+              attributed order. STATS also keeps the campaign's week figures
+              (``week_sent``, ``week_opened``, ``week_clicked``, ``week_converted``),
+              added in the transaction that writes the record's time of each, under the
+              record's condition: what its records say, without reading them (the
+              overview's week table, from the week's index, one BatchGetItem per 100
+              campaigns)
 - first open  ``TRACK#<shop>#<delivery>`` / ``open`` | ``click`` (non-campaign deliveries)
 - last touch  ``SHOP#<shop>#CUST#<customer>`` / ``TOUCH``: the campaign delivery the
               person last opened or clicked (for conversion attribution)
@@ -27,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from messenger.adapters.repository import STATS_SK, campaign_pk, stats_add
+from messenger.adapters.repository import STATS_SK, campaign_pk, stats_add, week_stat
 from messenger.domain.campaign import (
     ACTIVE,
     Campaign,
@@ -36,10 +41,11 @@ from messenger.domain.campaign import (
     Variant,
 )
 from messenger.domain.tracking import TrackedDelivery
-from messenger.domain.week import week_of
+from messenger.domain.week import WEEK_METRICS, week_of
 from messenger.services.ports import CampaignRepository
 from shared.adapters.dynamodb import (
     Position,
+    batch_get_all,
     cancellation_codes,
     first_condition_refused,
     from_item,
@@ -117,6 +123,16 @@ def campaign_from_json(d: dict[str, Any], version: int) -> Campaign:
     )
 
 
+_ENGAGE = {
+    "open": ("opened", "opened_at", "clicked_at"),
+    "click": ("clicked", "clicked_at", "opened_at"),
+}
+"""A first open or click: its counter, its field on the record, and the other one's."""
+_ENGAGE_TRIES = 3
+"""Tries at a first open or click: the other's field only ever appears, so after one
+refused try the record read says how it stands, and one more read covers a race."""
+
+
 class DynamoCampaignRepository(CampaignRepository):
     def __init__(self, client: DynamoDBClient, table: str) -> None:
         self._client = client
@@ -167,6 +183,17 @@ class DynamoCampaignRepository(CampaignRepository):
 
     def index_week(self, campaign: Campaign) -> None:
         self._client.put_item(TableName=self._table, Item=_week_key(campaign))
+
+    def week_figures(self, shop_id: str, campaign_ids: list[str]) -> dict[str, dict[str, int]]:
+        wanted = [key(campaign_pk(shop_id, c), STATS_SK) for c in campaign_ids]
+        found = {
+            str(i["pk"]).rsplit("#", 1)[-1]: i
+            for i in batch_get_all(self._client, self._table, wanted)
+        }
+        return {
+            c: {m: int(found.get(c, {}).get(week_stat(m), 0)) for m in WEEK_METRICS}
+            for c in campaign_ids
+        }
 
     def get(self, shop_id: str, campaign_id: str) -> Campaign | None:
         response = self._client.get_item(
@@ -309,9 +336,8 @@ class DynamoCampaignRepository(CampaignRepository):
 
     # ------------------------------------------------------------ engagement
     def first_engagement(self, tracked: TrackedDelivery, kind: str, at: datetime) -> bool:
-        field = "opened_at" if kind == "open" else "clicked_at"
-        try:
-            if tracked.campaign_id is None:
+        if tracked.campaign_id is None:
+            try:
                 self._client.put_item(
                     TableName=self._table,
                     Item=to_item(
@@ -323,37 +349,79 @@ class DynamoCampaignRepository(CampaignRepository):
                     ),
                     ConditionExpression="attribute_not_exists(pk)",
                 )
+            except ClientError as err:
+                if first_condition_refused(err):
+                    return False
+                raise
+            return True
+        # The week's `opened` is a record opened or clicked (`recipient_result`): the
+        # first of the two counts it. Which one that is, the record's condition decides:
+        # tried as the usual order has it (an open before any click); refused, the record
+        # read says whether it is a repeat (nothing counted) or the other came first.
+        metric, mine, other = _ENGAGE[kind]
+        other_seen = kind == "click"
+        for _ in range(_ENGAGE_TRIES):
+            if self._engage(tracked, mine, other, other_seen, metric, at):
                 return True
-            pk = campaign_pk(tracked.shop_id, tracked.campaign_id)
-            metric = "opened" if kind == "open" else "clicked"
-            items: list[dict[str, Any]] = [
-                {
-                    "Update": {
-                        "TableName": self._table,
-                        "Key": key(pk, f"R#{tracked.customer_id}"),
-                        "UpdateExpression": f"SET {field} = :at",
-                        "ConditionExpression": "attribute_exists(sent_at) AND "
-                        f"attribute_not_exists({field}) AND delivery_id = :d",
-                        "ExpressionAttributeValues": {
-                            ":at": {"S": at.isoformat()},
-                            ":d": {"S": tracked.delivery_id},
-                        },
-                    }
-                },
-                stats_add(
-                    self._table,
-                    tracked.shop_id,
-                    tracked.campaign_id,
-                    tracked.variant,
-                    metric,
-                ),
-            ]
-            self._client.transact_write_items(TransactItems=items)  # type: ignore[arg-type]
-        except ClientError as err:
-            if first_condition_refused(err):
+            record = self._record(tracked)
+            if record is None or mine in record or "sent_at" not in record:
                 return False
-            raise
-        return True
+            if record.get("delivery_id") != tracked.delivery_id:
+                return False
+            other_seen = other in record
+        return False
+
+    def _record(self, tracked: TrackedDelivery) -> dict[str, Any] | None:
+        assert tracked.campaign_id is not None
+        got = self._client.get_item(
+            TableName=self._table,
+            Key=key(campaign_pk(tracked.shop_id, tracked.campaign_id), f"R#{tracked.customer_id}"),
+            ConsistentRead=True,
+        ).get("Item")
+        return from_item(got) if got else None
+
+    def _engage(
+        self,
+        tracked: TrackedDelivery,
+        field: str,
+        other: str,
+        other_seen: bool,
+        metric: str,
+        at: datetime,
+    ) -> bool:
+        """One try at a campaign record's first open or click: its time on the record
+        and its counters (the week's `opened` too when the other is not there yet), in
+        one transaction, if the record is as the try expects it."""
+        assert tracked.campaign_id is not None
+        pk = campaign_pk(tracked.shop_id, tracked.campaign_id)
+        week = (metric,) if metric != "opened" else ()
+        if not other_seen:
+            week = ("opened", *week)
+        test = "attribute_exists" if other_seen else "attribute_not_exists"
+        items: list[dict[str, Any]] = [
+            {
+                "Update": {
+                    "TableName": self._table,
+                    "Key": key(pk, f"R#{tracked.customer_id}"),
+                    "UpdateExpression": f"SET {field} = :at",
+                    "ConditionExpression": "attribute_exists(sent_at) AND "
+                    f"attribute_not_exists({field}) AND {test}({other}) AND delivery_id = :d",
+                    "ExpressionAttributeValues": {
+                        ":at": {"S": at.isoformat()},
+                        ":d": {"S": tracked.delivery_id},
+                    },
+                }
+            },
+            stats_add(
+                self._table,
+                tracked.shop_id,
+                tracked.campaign_id,
+                tracked.variant,
+                metric,
+                week=week,
+            ),
+        ]
+        return write_unless_refused(self._client, items)
 
     def touch(self, shop_id: str, customer_id: str, touch: Touch) -> None:
         try:
@@ -397,43 +465,71 @@ class DynamoCampaignRepository(CampaignRepository):
         total: Decimal,
         at: datetime,
     ) -> bool:
+        # A person converts once (`converted_at`), however many orders they place: the
+        # first order counts the week's `converted`, a later one adds revenue only.
+        for first in (True, False):
+            refused = self._convert(shop_id, customer_id, touch, order_id, total, at, first)
+            if refused is None:
+                return True
+            if refused == 0:
+                return False  # this order was attributed before
+        return False  # the person was never reached
+
+    def _convert(
+        self,
+        shop_id: str,
+        customer_id: str,
+        touch: Touch,
+        order_id: str,
+        total: Decimal,
+        at: datetime,
+        first: bool,
+    ) -> int | None:
+        """One try at recording an attributed order, as the person's first conversion
+        or a later one: None when written, else the index of the refused item."""
         pk = campaign_pk(shop_id, touch.campaign_id)
-        try:
-            self._client.transact_write_items(
-                TransactItems=[
-                    {
-                        "Put": {
-                            "TableName": self._table,
-                            "Item": to_item(
-                                {
-                                    "pk": pk,
-                                    "sk": f"ORDER#{order_id}",
-                                    "customer_id": customer_id,
-                                    "total": str(total),
-                                    "at": at.isoformat(),
-                                }
-                            ),
-                            "ConditionExpression": "attribute_not_exists(pk)",
+        converted = "attribute_not_exists" if first else "attribute_exists"
+        items: list[dict[str, Any]] = [
+            {
+                "Put": {
+                    "TableName": self._table,
+                    "Item": to_item(
+                        {
+                            "pk": pk,
+                            "sk": f"ORDER#{order_id}",
+                            "customer_id": customer_id,
+                            "total": str(total),
+                            "at": at.isoformat(),
                         }
+                    ),
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            },
+            {
+                "Update": {
+                    "TableName": self._table,
+                    "Key": key(pk, f"R#{customer_id}"),
+                    "UpdateExpression": "SET converted_at = "
+                    "if_not_exists(converted_at, :at) ADD revenue :total, orders :one",
+                    "ConditionExpression": "attribute_exists(sent_at) AND "
+                    f"{converted}(converted_at)",
+                    "ExpressionAttributeValues": {
+                        ":at": {"S": at.isoformat()},
+                        ":total": {"N": str(total)},
+                        ":one": {"N": "1"},
                     },
-                    {
-                        "Update": {
-                            "TableName": self._table,
-                            "Key": key(pk, f"R#{customer_id}"),
-                            "UpdateExpression": "SET converted_at = "
-                            "if_not_exists(converted_at, :at) ADD revenue :total, orders :one",
-                            "ConditionExpression": "attribute_exists(sent_at)",
-                            "ExpressionAttributeValues": {
-                                ":at": {"S": at.isoformat()},
-                                ":total": {"N": str(total)},
-                                ":one": {"N": "1"},
-                            },
-                        }
-                    },
-                ]
+                }
+            },
+        ]
+        if first:
+            items.append(
+                stats_add(self._table, shop_id, touch.campaign_id, None, None, ("converted",))
             )
+        try:
+            self._client.transact_write_items(TransactItems=items)  # type: ignore[arg-type]
         except ClientError as err:
-            if "ConditionalCheckFailed" in cancellation_codes(err):
-                return False  # attributed before, or the person was never reached
+            codes = cancellation_codes(err)
+            if "ConditionalCheckFailed" in codes:
+                return codes.index("ConditionalCheckFailed")
             raise
-        return True
+        return None

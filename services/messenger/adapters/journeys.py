@@ -28,13 +28,16 @@
               expire)
 - week        ``WEEK#<shop>#<Monday>`` / ``P#<customer>|<journey>|<enrolment>``: the
               enrolment's numbers of that week (``sent``, ``opened``... of the ``W#``
-              counters) and ``/ T#<shard>`` the week's totals, added in the same
+              counters) and ``/ T#<journey>#<shard>`` the journey's week totals (each
+              naming its ``journey_id``; ``T#<shard>``, written before the totals were
+              split per journey, none), added in the same
               transaction as the counters: the overview's week tile and its people in one
               partition (`week`); no TTL, like the people items (erasure finds a person's
               through the weeks their people items name)
 - weeks since ``WEEKS#<shop>`` / ``SINCE``: the Monday from which every week partition is
               whole (`kizuna shop create` writes a new shop's, `kizuna backfill` an
-              upgraded one's; earlier weeks are read the old way)
+              upgraded one's; earlier weeks are read the old way); ``/ CAMPAIGNS`` the
+              same for the campaigns' week figures (their STATS ``week_*``)
 
 The table's TTL attribute is ``ttl`` (epoch seconds; the lease's ``expires_at`` is a
 string the lease condition compares, not a TTL). A finished or held-out enrolment and a
@@ -67,6 +70,7 @@ from messenger.domain.journeys.records import (
     StaleEnrolment,
     stamp,
 )
+from messenger.domain.week import WeekCounts
 from messenger.services.ports import JourneyRepository
 from shared.adapters.dynamodb import (
     Position,
@@ -108,7 +112,17 @@ def week_person_sk(customer_id: str, journey_id: str, enrolment_id: str) -> str:
     return f"P#{customer_id}|{journey_id}|{enrolment_id}"
 
 
+def week_total_sk(journey_id: str, shard: int) -> str:
+    """`T#<journey>#<shard>`: one journey's share of the week's totals, sharded like the
+    counters (the item also names its journey: `journey_id`)."""
+    return f"T#{journey_id}#{shard:03d}"
+
+
 WEEKS_SINCE_SK = "SINCE"
+_SINCE_SK: dict[WeekCounts, str] = {"journeys": WEEKS_SINCE_SK, "campaigns": "CAMPAIGNS"}
+"""The marks of `WEEKS#<shop>`: from when the journeys' week partitions are whole, and
+from when the campaigns' week figures (`campaigns.week_figures`) are."""
+_NOT_NUMBERS = frozenset({"pk", "sk", "customer_id", "journey_id"})
 
 
 def expiry(at: datetime) -> int:
@@ -367,17 +381,18 @@ class DynamoJourneyRepository(JourneyRepository):
             adds = to_item({f":w{i}": v for i, v in enumerate(c.values.values())})
             expression = "ADD " + ", ".join(f"#w{i} :w{i}" for i in range(len(c.values)))
             person = week_person_sk(e.customer_id, e.journey_id, e.enrolment_id)
-            total = f"T#{e.shard % self._shards:03d}"
-            for sk, extra in ((person, "SET customer_id = :who "), (total, "")):
+            total = week_total_sk(e.journey_id, e.shard % self._shards)
+            for sk, field, value in (
+                (person, "customer_id", e.customer_id),
+                (total, "journey_id", e.journey_id),
+            ):
                 update: dict[str, Any] = {
                     "TableName": self._table,
                     "Key": key(pk, sk),
-                    "UpdateExpression": extra + expression,
+                    "UpdateExpression": f"SET {field} = :who " + expression,
                     "ExpressionAttributeNames": names,
-                    "ExpressionAttributeValues": {**adds},
+                    "ExpressionAttributeValues": {**adds, ":who": {"S": value}},
                 }
-                if extra:
-                    update["ExpressionAttributeValues"][":who"] = {"S": e.customer_id}
                 out.append({"Update": update})
         return out
 
@@ -426,7 +441,7 @@ class DynamoJourneyRepository(JourneyRepository):
             KeyConditionExpression="pk = :pk",
             ExpressionAttributeValues={":pk": {"S": week_pk(shop_id, monday)}},
         ):
-            numbers = {k: v for k, v in item.items() if k not in ("pk", "sk", "customer_id")}
+            numbers = {k: v for k, v in item.items() if k not in _NOT_NUMBERS}
             if str(item["sk"]).startswith("T#"):
                 for k, v in numbers.items():
                     totals[k] = totals.get(k, 0) + int(v)
@@ -434,31 +449,34 @@ class DynamoJourneyRepository(JourneyRepository):
                 people.append((str(item["customer_id"]), numbers))
         return people, totals
 
-    def week_totals(self, shop_id: str, monday: str) -> dict[str, int]:
-        """The week's totals alone: one Query of its partition's `T#` shards (a few
-        items), none of the enrolments' shares."""
-        totals: dict[str, int] = {}
+    def week_totals(self, shop_id: str, monday: str) -> dict[str | None, dict[str, int]]:
+        """The week's totals per journey alone: one Query of its partition's `T#` shards
+        (a few items per journey), none of the enrolments' shares. Shards written before
+        the totals named their journey (`T#<shard>`) are the None journey's."""
+        totals: dict[str | None, dict[str, int]] = {}
         for item in query_prefix(self._client, self._table, week_pk(shop_id, monday), "T#"):
+            journey = item.get("journey_id")
+            mine = totals.setdefault(None if journey is None else str(journey), {})
             for k, v in item.items():
-                if k not in ("pk", "sk"):
-                    totals[k] = totals.get(k, 0) + int(v)
+                if k not in _NOT_NUMBERS:
+                    mine[k] = mine.get(k, 0) + int(v)
         return totals
 
-    def weeks_since(self, shop_id: str) -> str | None:
+    def weeks_since(self, shop_id: str, counts: WeekCounts = "journeys") -> str | None:
         got = self._client.get_item(
-            TableName=self._table, Key=key(f"WEEKS#{shop_id}", WEEKS_SINCE_SK)
+            TableName=self._table, Key=key(f"WEEKS#{shop_id}", _SINCE_SK[counts])
         ).get("Item")
         return str(from_item(got)["since"]) if got else None
 
-    def mark_weeks_since(self, shop_id: str, monday: str) -> str:
+    def mark_weeks_since(self, shop_id: str, monday: str, counts: WeekCounts = "journeys") -> str:
         """Keep the first Monday ever marked (a second run does not move it later)."""
         with contextlib.suppress(self._client.exceptions.ConditionalCheckFailedException):
             self._client.put_item(
                 TableName=self._table,
-                Item=to_item({"pk": f"WEEKS#{shop_id}", "sk": WEEKS_SINCE_SK, "since": monday}),
+                Item=to_item({"pk": f"WEEKS#{shop_id}", "sk": _SINCE_SK[counts], "since": monday}),
                 ConditionExpression="attribute_not_exists(pk)",
             )
-        return self.weeks_since(shop_id) or monday
+        return self.weeks_since(shop_id, counts) or monday
 
     def count_once(self, e: Enrolment, marker: str, counters: list[Counter]) -> bool:
         items: list[Any] = [

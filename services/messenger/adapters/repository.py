@@ -14,11 +14,12 @@
                dispatcher finds a delivery left `sending` by a dead process without a scan
 - campaign     ``CAMPAIGN#<shop>#<campaign>`` / ``R#<customer>`` (one per person reached:
                variant, rank, sent/delivered/opened/clicked/converted, revenue) and
-               ``/ STATS`` (per-variant counters the A/B waves read)
+               ``/ STATS`` (per-variant counters the A/B waves read, and the campaign's
+               ``week_<metric>`` figures the overview's week table reads)
 
 A campaign delivery's first claim also writes its campaign record and counts it as
-sent, and its `sent` transition counts it as delivered, in the same transaction: the
-counts are exact through retries and crashes.
+sent (``sent_<variant>`` and ``week_sent``), and its `sent` transition counts it as
+delivered, in the same transaction: the counts are exact through retries and crashes.
 
 A claim is one transaction: the unsubscribes must be absent, the address not
 suppressed, the delivery new (or still in the state it was read in) and, for
@@ -184,18 +185,33 @@ def stat_name(metric: str, variant: str | None) -> str:
     return f"{metric}_{variant or '-'}"
 
 
+def week_stat(metric: str) -> str:
+    """The counter attribute of one of the overview's week figures (`week.WEEK_METRICS`)
+    in the STATS item: the campaign's whole, counted as its recipient records count it
+    (`campaign.recipient_result`: one sent per record, a click is an open too)."""
+    return f"week_{metric}"
+
+
 def stats_add(
-    table: str, shop_id: str, campaign_id: str | None, variant: str | None, metric: str
+    table: str,
+    shop_id: str,
+    campaign_id: str | None,
+    variant: str | None,
+    metric: str | None,
+    week: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """The transaction item counting one more `metric` for a campaign's variant (sent,
-    delivered, opened, clicked): every campaign counter is written through here."""
+    delivered, opened, clicked) and one more of each `week` figure: every campaign
+    counter is written through here, in the transaction of the change it counts."""
     assert campaign_id is not None
+    names = [stat_name(metric, variant)] if metric is not None else []
+    names += [week_stat(m) for m in week]
     return {
         "Update": {
             "TableName": table,
             "Key": key(campaign_pk(shop_id, campaign_id), STATS_SK),
-            "UpdateExpression": "ADD #m :one",
-            "ExpressionAttributeNames": {"#m": stat_name(metric, variant)},
+            "UpdateExpression": "ADD " + ", ".join(f"#m{i} :one" for i in range(len(names))),
+            "ExpressionAttributeNames": {f"#m{i}": n for i, n in enumerate(names)},
             "ExpressionAttributeValues": {":one": {"N": "1"}},
         }
     }
@@ -408,6 +424,7 @@ class DynamoDeliveryRepository(DeliveryRepository):
                     delivery.campaign_id,
                     delivery.variant,
                     "sent",
+                    week=("sent",),
                 )
             )
         if cap is not None:

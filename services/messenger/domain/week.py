@@ -10,12 +10,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import date, datetime, time, timedelta
+from typing import Literal
 
 from messenger.domain.journeys.cohorts import SHOP_TIME, WEEK_PREFIX
 from shared.errors import InvalidInput
 
 WEEK_METRICS = ("sent", "opened", "clicked", "converted")
 """The overview's four tiles."""
+
+WeekCounts = Literal["journeys", "campaigns"]
+"""What a shop's "whole since" mark is about: the journeys' week partitions, or the
+campaigns' week figures (each marked when the code counting it first ran for the shop)."""
 
 
 def week_period(monday: date) -> tuple[datetime, datetime]:

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
         Recommendation,
     )
     from messenger.domain.tracking import TrackedDelivery
+    from messenger.domain.week import WeekCounts
     from shared.adapters.dynamodb import Position
 
 
@@ -205,6 +206,11 @@ class CampaignRepository:
         """List a campaign under its week (as `create` does; for campaigns made before)."""
         raise NotImplementedError
 
+    def week_figures(self, shop_id: str, campaign_ids: list[str]) -> dict[str, dict[str, int]]:
+        """Each campaign's week figures (`week.WEEK_METRICS`), counted as they happened:
+        read without the campaigns' records, however many people they reached."""
+        raise NotImplementedError
+
     def records(self, shop_id: str, campaign_id: str) -> list[dict[str, Any]]:
         raise NotImplementedError
 
@@ -227,7 +233,9 @@ class CampaignRepository:
 
     # engagement
     def first_engagement(self, tracked: TrackedDelivery, kind: str, at: datetime) -> bool:
-        """Record an open or click; True only for the first of its kind per delivery."""
+        """Record an open or click; True only for the first of its kind per delivery. A
+        campaign's week figures count it with the record's time, once (`opened`: the
+        first of an open or a click)."""
         raise NotImplementedError
 
     def touch(self, shop_id: str, customer_id: str, touch: Touch) -> None:
@@ -245,7 +253,8 @@ class CampaignRepository:
         total: Decimal,
         at: datetime,
     ) -> bool:
-        """Attribute an order once (False if it already was)."""
+        """Attribute an order once (False if it already was); the campaign's week
+        `converted` counts the person's first, with the record's time."""
         raise NotImplementedError
 
 
@@ -490,17 +499,19 @@ class JourneyRepository:
         (`sent`, `opened`...) and the week's totals over all journeys."""
         raise NotImplementedError
 
-    def week_totals(self, shop_id: str, monday: str) -> dict[str, int]:
-        """The week of `monday`'s totals over all journeys (`week`'s second part), read
-        without the enrolments' shares."""
+    def week_totals(self, shop_id: str, monday: str) -> dict[str | None, dict[str, int]]:
+        """The week of `monday`'s totals per journey id (`week`'s second part, split),
+        read without the enrolments' shares; None: totals counted before they named
+        their journey."""
         raise NotImplementedError
 
-    def weeks_since(self, shop_id: str) -> str | None:
-        """The Monday from which `week` holds every journey count of a week (None: not
-        yet marked; no week can be read from `week` alone)."""
+    def weeks_since(self, shop_id: str, counts: WeekCounts = "journeys") -> str | None:
+        """The Monday from which `week` holds every journey count of a week, or (`counts`
+        "campaigns") from which the campaigns' week figures are whole (None: not yet
+        marked; no week can be read that way)."""
         raise NotImplementedError
 
-    def mark_weeks_since(self, shop_id: str, monday: str) -> str:
+    def mark_weeks_since(self, shop_id: str, monday: str, counts: WeekCounts = "journeys") -> str:
         """Mark `monday` as the first whole week, unless one is marked; the mark kept."""
         raise NotImplementedError
 

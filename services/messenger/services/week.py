@@ -16,7 +16,16 @@ the shop's campaign list, and per journey its counters and every enrolment's cop
 numbers (`PEOPLE#<shop>#<journey>`), where a count made before the copies existed is
 said apart (`messages` more than `times`). The delivery log's time index is not used:
 opens, clicks and conversions are not on the delivery items, and a journey counts them
-when they happen, not when the mail was made."""
+when they happen, not when the mail was made.
+
+The split by source (`sources`, the overview's table) reads no record: two GetItems (the
+marks of `WEEKS#<shop>`), one Query of the week's campaigns, one BatchGetItem per 100 of
+them (each campaign's week figures, counted into its STATS item in the transaction that
+writes the record's time of each, under the record's condition), one Query of the week
+partition's total shards (per journey: `T#<journey>#<shard>`) and one of the journeys'
+heads (their names): the same however many people the campaigns reached. A week before
+the campaigns' mark (`kizuna backfill` sets it to the Monday after it ran) reads each of
+its campaigns' records, as before."""
 
 from __future__ import annotations
 
@@ -26,6 +35,7 @@ from datetime import date, timedelta
 
 from messenger.domain.campaign import Campaign
 from messenger.domain.journeys.cohorts import WEEK_PREFIX
+from messenger.domain.journeys.records import JourneyHead
 from messenger.domain.week import WEEK_METRICS, tally, week_counter, week_of, week_period
 from messenger.services.campaigns import Campaigns
 from messenger.services.ports import JourneyRepository
@@ -50,14 +60,28 @@ class WeekCustomers:
 
 
 @dataclass(frozen=True)
+class WeekJourney:
+    """One journey's messages in a week, per metric."""
+
+    journey_id: str | None
+    """None: totals counted before the week's totals named their journey."""
+    name: str | None
+    """The journey's name (None for a journey since deleted, or for no journey)."""
+    numbers: dict[str, int]
+
+
+@dataclass(frozen=True)
 class WeekSources:
-    """What the week tiles add up, split by source: each campaign of the week and the
-    journeys' sum (the week partition keeps the journeys' totals, not one per journey)."""
+    """What the week tiles add up, split by source: each campaign of the week, each
+    journey, and the journeys' sum."""
 
     week: date
     campaigns: list[tuple[str, dict[str, int]]]
     """(campaign id, its messages per metric), in the order the week lists them."""
     journeys: dict[str, int]
+    by_journey: list[WeekJourney]
+    """Each journey that counted something in the week, by name; they add up to
+    `journeys`."""
 
 
 @dataclass(frozen=True)
@@ -111,33 +135,51 @@ class WeekPeople:
         ]
 
     def sources(self, shop_id: str, week: date | None) -> WeekSources:
-        """The week tiles' numbers split by source, every metric at once, from the reads
-        the drill-down makes (so one request fills the overview's table, however many
-        campaigns the shop has): each campaign's records, and the journeys' week totals
-        (the partition's total shards only, not its shares)."""
+        """The week tiles' numbers split by source, every metric at once. Each campaign's
+        figures from its counters (`week_figures`: the same whatever the number of people
+        it reached) in a week whose campaign figures are whole, else from its records;
+        each journey's from the week partition's totals (not its shares) in a whole week,
+        else from its counters."""
         week = week or week_of(self.campaigns.clock())
         indexed, ids = self._week_campaigns(shop_id, week)
-        campaigns: list[tuple[str, dict[str, int]]] = []
-        for campaign_id in ids:
-            results = self.campaigns.recipient_results(shop_id, campaign_id)
-            campaigns.append(
-                (campaign_id, {m: sum(r.reached(m) for r in results) for m in WEEK_METRICS})
-            )
+        since = self.journeys.weeks_since(shop_id, "campaigns")
+        if indexed and since is not None and week.isoformat() >= since:
+            figures = self.campaigns.repo.week_figures(shop_id, ids)
+        else:
+            figures = {i: self._recount(shop_id, i) for i in ids}
+        campaigns = [(i, figures[i]) for i in ids]
+        heads = self.journeys.heads(shop_id)
+        names = {h.journey_id: h.name for h in heads}
         if indexed:
             totals = self.journeys.week_totals(shop_id, week.isoformat())
         else:
-            totals = self._journey_counters_before(shop_id, week)
-        return WeekSources(week, campaigns, {m: int(totals.get(m, 0)) for m in WEEK_METRICS})
+            totals = self._journey_counters_before(shop_id, week, heads)
+        rows = [
+            WeekJourney(j, names.get(j) if j else None, {m: int(n.get(m, 0)) for m in WEEK_METRICS})
+            for j, n in totals.items()
+        ]
+        rows.sort(key=lambda r: (r.journey_id is None, r.name or "", r.journey_id or ""))
+        journeys = {m: sum(r.numbers[m] for r in rows) for m in WEEK_METRICS}
+        return WeekSources(week, campaigns, journeys, rows)
 
-    def _journey_counters_before(self, shop_id: str, week: date) -> dict[str, int]:
-        """A week before the week partitions were whole: every journey's counters of it."""
+    def _recount(self, shop_id: str, campaign_id: str) -> dict[str, int]:
+        """A campaign's week figures from every one of its records (weeks before the
+        campaigns' figures were counted)."""
+        results = self.campaigns.recipient_results(shop_id, campaign_id)
+        return {m: sum(r.reached(m) for r in results) for m in WEEK_METRICS}
+
+    def _journey_counters_before(
+        self, shop_id: str, week: date, heads: list[JourneyHead]
+    ) -> dict[str | None, dict[str, int]]:
+        """A week before the week partitions were whole: each journey's counters of it."""
         scope = f"{WEEK_PREFIX}{week.isoformat()}"
-        totals = dict.fromkeys(WEEK_METRICS, 0)
-        for head in self.journeys.heads(shop_id):
+        totals: dict[str | None, dict[str, int]] = {}
+        for head in heads:
             for _, found, values in self.journeys.counters(shop_id, head.journey_id):
                 if found == scope:
+                    mine = totals.setdefault(head.journey_id, dict.fromkeys(WEEK_METRICS, 0))
                     for m in WEEK_METRICS:
-                        totals[m] += int(values.get(m, 0))
+                        mine[m] += int(values.get(m, 0))
         return totals
 
     def _journeys_before(
@@ -158,16 +200,22 @@ class WeekPeople:
 
     def new_shop(self, shop_id: str) -> str:
         """A new shop's weeks are whole from this one: nothing of it was counted by code
-        older than the week partitions. The first whole Monday kept."""
-        return self.journeys.mark_weeks_since(shop_id, week_of(self.campaigns.clock()).isoformat())
+        older than the week partitions and the campaigns' week figures. The first whole
+        Monday kept."""
+        monday = week_of(self.campaigns.clock()).isoformat()
+        self.journeys.mark_weeks_since(shop_id, monday, "campaigns")
+        return self.journeys.mark_weeks_since(shop_id, monday)
 
     def index_weeks(self, shop_id: str) -> dict[str, object]:
         """The backfill: every campaign listed under its week, then next Monday marked
-        as the first whole week (every journey count from then on is written into its
-        week's partition by the code running now). A second run changes nothing."""
+        as the first whole week, of the journeys' partitions and of the campaigns' week
+        figures (every count from then on is made by the code running now: a campaign
+        of an earlier week is counted from its records, as it was). A second run changes
+        nothing."""
         campaigns = list(self._campaigns(shop_id))
         for c in campaigns:
             self.campaigns.repo.index_week(c)
-        monday = week_of(self.campaigns.clock()) + timedelta(days=7)
-        since = self.journeys.mark_weeks_since(shop_id, monday.isoformat())
-        return {"campaigns": len(campaigns), "whole_since": since}
+        monday = (week_of(self.campaigns.clock()) + timedelta(days=7)).isoformat()
+        counted = self.journeys.mark_weeks_since(shop_id, monday, "campaigns")
+        since = self.journeys.mark_weeks_since(shop_id, monday)
+        return {"campaigns": len(campaigns), "campaigns_since": counted, "whole_since": since}

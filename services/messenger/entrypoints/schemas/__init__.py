@@ -98,6 +98,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
         "WeekCustomersPublic",
         "WeekNumbersPublic",
         "WeekCampaignPublic",
+        "WeekJourneyPublic",
         "WeekSourcesPublic",
     ),
     "policy": (

@@ -175,13 +175,23 @@ class WeekCampaignPublic(WeekNumbersPublic):
     campaign_id: str
 
 
+class WeekJourneyPublic(WeekNumbersPublic):
+    """One journey's messages in the week."""
+
+    journey_id: str | None
+    """None: messages counted before the week's totals named their journey."""
+    name: str | None
+
+
 class WeekSourcesPublic(Schema):
-    """The week tiles' numbers split by source: each campaign scheduled in the week, and
-    the journeys' sum. Campaigns and journeys add up to the tiles' `messages`."""
+    """The week tiles' numbers split by source: each campaign scheduled in the week, each
+    journey (`journey_rows`, by name) and the journeys' sum (`journeys`). Campaigns and
+    journeys add up to the tiles' `messages`."""
 
     week: date
     campaigns: list[WeekCampaignPublic]
     journeys: WeekNumbersPublic
+    journey_rows: list[WeekJourneyPublic]
 
     @classmethod
     def of(cls, found: WeekSources) -> WeekSourcesPublic:
@@ -189,5 +199,9 @@ class WeekSourcesPublic(Schema):
         return cls(
             week=found.week,
             campaigns=[WeekCampaignPublic(campaign_id=i, **n) for i, n in found.campaigns],
+            journey_rows=[
+                WeekJourneyPublic(journey_id=j.journey_id, name=j.name, **j.numbers)
+                for j in found.by_journey
+            ],
             journeys=WeekNumbersPublic(**found.journeys),
         )
