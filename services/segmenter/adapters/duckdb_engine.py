@@ -315,6 +315,13 @@ def write_orders(batches: deque[pa.RecordBatch], seq: np.ndarray[Any, Any], path
     return path
 
 
+def _release_arrow_memory(_: object) -> None:
+    """What freed Arrow buffers held goes back to the system (the system allocator keeps
+    it for reuse: the pass at 10M orders peaked 700 MiB higher without this once the
+    orders file was written)."""
+    pa.default_memory_pool().release_unused()
+
+
 def build_orders(con: duckdb.DuckDBPyConnection) -> None:
     """The numbered ``orders``: the active ones of the loaded ``orders_raw`` (what every
     fact counts; the file has the inactive ones too, without ``seq``).
@@ -956,12 +963,12 @@ class Snapshot:
             batches = deque(orders_raw.to_batches())  # views: the file's writer drops them
             del orders_raw
             orders_file = writer.submit(write_orders, batches, seq, out_dir / "orders.parquet")
+            orders_file.add_done_callback(_release_arrow_memory)
             del batches, seq
             result = self._facts(as_of, out_dir, campaigns_facts, hooks, drill_down)
             result = replace(result, files={"orders": orders_file.result(), **result.files})
         finally:
             writer.shutdown()
-        pa.default_memory_pool().release_unused()
         return result
 
     def _facts(
