@@ -5,11 +5,13 @@ orders file numbers each customer's active orders (F-stage) as a plain sort does
 from __future__ import annotations
 
 import random
+import threading
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
 import duckdb
+import pytest
 
 from segmenter.adapters import duckdb_engine
 from segmenter.domain.analytics.snapshot import SnapshotBuilder
@@ -126,3 +128,38 @@ def test_the_orders_file_numbers_each_customers_active_orders_by_time(tmp_path: 
         )
         for c in firsts
     }
+
+
+def test_a_pass_whose_orders_file_cannot_be_written_fails_and_leaves_no_writer_running(
+    tmp_path: Path,
+) -> None:
+    # Given a shop, and an output folder where the orders file's path is taken by a folder
+    data = shop(30)
+    (tmp_path / "orders.parquet").mkdir()
+    threads_before = {t.name for t in threading.enumerate()}
+    # When the pass runs (the file is written on a thread of its own)
+    with pytest.raises(OSError):
+        _pass([*data.profiles, *data.orders], 50, tmp_path)
+    # Then the writer's failure is the pass's, and its thread is gone with it
+    assert {t.name for t in threading.enumerate()} <= threads_before
+
+
+def test_a_failure_beside_the_writers_own_keeps_both(tmp_path: Path) -> None:
+    # Given an orders file that cannot be written, and a hook (the CLV fit's place) that fails
+    data = shop(30)
+    (tmp_path / "orders.parquet").mkdir()
+
+    def failing_fit(con: duckdb.DuckDBPyConnection) -> dict[str, list[dict[str, object]]]:
+        raise RuntimeError("fit failed")
+
+    items: list[Profile | Order] = [*data.profiles, *data.orders]
+    with duckdb_engine.Snapshot() as snapshot:
+        builder = SnapshotBuilder(snapshot.append, chunk_rows=50)
+        for item in items:
+            builder.add(item)
+        survivors = builder.finish()
+        # When the pass runs
+        with pytest.raises(RuntimeError, match="fit failed") as failed:
+            snapshot.run(NOW.date(), tmp_path, survivors=survivors, hooks=[failing_fit])
+    # Then the hook's error is raised and tells the writer's too
+    assert any("orders file's writer failed too" in n for n in failed.value.__notes__)
