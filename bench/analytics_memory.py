@@ -11,16 +11,17 @@ CLV fit's arrays). Target: fit one 10 GB Lambda at 1,000,000 customers / 10,000,
 Peak memory is the process's peak RSS (resource.getrusage ru_maxrss), printed with the
 pass's wall and CPU time and the Parquet sizes.
 
-Latest, 2026-12-05 (load 1.4-1.8): 1,000,000 customers / 9,989,911 orders, peak RSS 3,163
-MiB (83 MiB before the pass), 142 s CPU, 140 s wall, every buyer scored. The pass now runs
+Latest, 2026-12-05 (load 1.4-1.9): 1,000,000 customers / 9,989,911 orders, peak RSS 2,832
+MiB (83 MiB before the pass), 146 s CPU, 140 s wall, every buyer scored. The pass now runs
 pyarrow on the system allocator (as the function does: ARROW_DEFAULT_MEMORY_POOL=system in
 infra/template.yaml) and writes the orders file on a thread of its own while DuckDB builds
-the customers, so the orders' Arrow batches live through that step (taken off as each row
-group is written): the peak moved there, +370 MiB over the 2,791 MiB below. Per step
-(RSS sampled every 20 ms): the chunks in 1,414 MiB, the window 2,263, the customers 3,151
-(the peak), the month files 2,756. Without handing the freed Arrow memory back once the
-file is written (the system allocator keeps it for reuse) the peak was 3,719-3,794 MiB,
-in the month files; on pyarrow's default pool (mimalloc) with the thread, 3,293 MiB.
+the customers, taking the orders' Arrow batches off as each row group is written and
+handing their memory back (`release_unused`) group by group. Per step (RSS sampled every
+20 ms): the chunks in 1,414 MiB, the window 2,264, the customers 2,477, the month files
+2,831 (the peak). Handing the memory back only when the pass ended, the peak was 3,719-
+3,794 MiB (the system allocator keeps freed memory for reuse); once the file was written,
+3,163 MiB (in the customers step, the batches alive beside it); on pyarrow's default pool
+(mimalloc) with the thread and no release, 3,293 MiB.
 
 Measured 2026-12-04 on 2 cores shared with several other jobs (the process got ~17 % of a
 core, so the wall times are not the pass's):
