@@ -242,6 +242,8 @@ def test_every_key_layout_has_its_owner_and_an_unknown_one_is_refused(
         ("WEEK#acme#2026-11-23", "T#drill#003", ""): "acme",
         ("WEEKS#acme", "SINCE", ""): "acme",
         ("WEEKS#acme", "CAMPAIGNS", ""): "acme",
+        ("WEEKPEOPLE#acme#2026-11-23", "opened#003", ""): "acme",
+        ("CUST#acme#c-1", "WEEK#2026-11-23#opened", ""): "acme",
         ("LINEUSER#U1", "SHOP#acme#CUST#c-1", ""): "acme",
         ("SHOP#acme#COUPON#ABC", "COUPON", ""): "acme",
         ("SUPPRESS#email#ab12", "SUPPRESS", ""): SHARED,

@@ -1,0 +1,130 @@
+"""The overview's week tiles' people ("M人"), counted as the messages are: each person
+once per week and metric, by a mark in their partition put under `attribute_not_exists`
+with the one ADD it guards, in the transaction that counts the message
+(`transact_once`); a mark that exists drops its pair and never the message. Checked
+against the week's shares the test reads itself, through repeated events; erasure and
+disclosure cover the marks and leave the counts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from messenger.adapters.journeys import DynamoJourneyRepository, week_mark, week_pk
+from messenger.adapters.rights import DynamoMessengerPersonalData
+from messenger.domain.week import WEEK_METRICS, week_of
+from messenger.entrypoints import events as messenger_events
+from shared.adapters.dynamodb import cancellation_codes, key, to_item, transact_once
+from tests.conftest import Cloud
+from tests.messenger.drilldown import engaged, world
+from tests.messenger.fakes import RecordingPublisher
+from tests.messenger.journey_world import JourneyWorld
+
+__all__ = ["world"]
+
+PEOPLE = [f"p-{i:02d}" for i in range(8)]
+OPENERS = PEOPLE[1::3]
+
+
+def _record(table: str, sk: str) -> dict[str, Any]:
+    """A message record that exists once (the write a mark rides with)."""
+    return {
+        "Put": {
+            "TableName": table,
+            "Item": to_item({"pk": "MSG#acme", "sk": sk}),
+            "ConditionExpression": "attribute_not_exists(pk)",
+        }
+    }
+
+
+def _shares(cloud: Cloud, monday: str) -> dict[str, set[str]]:
+    """Who the week's shares say reached each metric, read by the test itself."""
+    items = cloud.dynamodb.query(
+        TableName=cloud.settings.journeys_table,
+        KeyConditionExpression="pk = :pk AND begins_with(sk, :p)",
+        ExpressionAttributeValues={":pk": {"S": week_pk("acme", monday)}, ":p": {"S": "P#"}},
+    )["Items"]
+    return {
+        m: {i["customer_id"]["S"] for i in items if int(i.get(m, {"N": "0"})["N"]) > 0}
+        for m in WEEK_METRICS
+    }
+
+
+def test_a_mark_counts_a_person_once_and_never_cancels_the_message(cloud: Cloud) -> None:
+    # Given the journeys table and two messages to the same person in one week
+    table = cloud.settings.journeys_table
+    repo = DynamoJourneyRepository(cloud.dynamodb, table)
+
+    def pair(metric: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        return week_mark(table, "acme", "2026-11-30", "c-1", metric, 16)
+
+    # When both are written with the person's sent mark, the second also with a new opened
+    transact_once(cloud.dynamodb, [_record(table, "m-1")], [pair("sent")])
+    transact_once(cloud.dynamodb, [_record(table, "m-2")], [pair("sent"), pair("opened")])
+    # And the first is retried (a duplicate event): its record refuses it
+    with pytest.raises(ClientError) as refused:
+        transact_once(cloud.dynamodb, [_record(table, "m-1")], [pair("sent")])
+
+    # Then both messages are written, the person counted once as sent and once as opened
+    for sk in ("m-1", "m-2"):
+        assert cloud.dynamodb.get_item(TableName=table, Key=key("MSG#acme", sk)).get("Item")
+    assert repo.week_people("acme", "2026-11-30") == {
+        "sent": 1,
+        "opened": 1,
+        "clicked": 0,
+        "converted": 0,
+    }
+    # And the retry's refusal names the record (index 0), as without marks
+    assert cancellation_codes(refused.value)[0] == "ConditionalCheckFailed"
+
+
+def test_a_journeys_week_people_are_its_shares_distinct_people_through_repeats(
+    world: JourneyWorld, cloud: Cloud
+) -> None:
+    # Given eight buyers entering a journey (half held out), its mails sent this week and
+    # some first mails opened, every event handled twice (a duplicate delivery)
+    recorder = RecordingPublisher()
+    world.use(publisher=recorder)
+    for p in PEOPLE:
+        world.customer(p)
+        world.order(f"o-{p}", customer_id=p)
+        world.shipped(f"o-{p}", customer_id=p)
+    world.run_for(4)
+    sent = [e for e in recorder.published if e.type == "message.sent"]
+    for envelope in sent * 2:
+        messenger_events.handler({"detail": envelope.model_dump(mode="json")}, None)
+    for envelope in sent * 2:
+        if envelope.detail["trigger"].endswith(":mail-1") and (
+            envelope.detail["customer_id"] in OPENERS
+        ):
+            engaged(world, "message.opened", envelope)
+    monday = week_of(world.clock.now).isoformat()
+    repo = DynamoJourneyRepository(cloud.dynamodb, cloud.settings.journeys_table)
+
+    # When the week's people are read from their counters
+    people = repo.week_people("acme", monday)
+
+    # Then each metric's is the number of distinct people the week's shares name (each
+    # treated person mailed twice, counted once), none of them zero where shares are not
+    shares = _shares(cloud, monday)
+    assert people == {m: len(shares[m]) for m in WEEK_METRICS}
+    assert people["sent"] > 0 and people["opened"] > 0
+
+    # And a person's marks are disclosed with the rest of their data, and erased with
+    # it, the counts left as they are (aggregates hold no identity)
+    someone = sorted(shares["opened"])[0]
+    rights = DynamoMessengerPersonalData(
+        cloud.dynamodb, cloud.settings.messenger_table, cloud.settings.journeys_table
+    )
+    marks = rights.export("acme", [someone])["week_marks"]
+    assert sorted(m["metric"] for m in marks) == ["opened", "sent"]
+    assert {m["week"] for m in marks} == {monday}
+    erased: dict[str, int] = {}
+    for step in rights.erase("acme", someone):
+        for k, n in step.items():
+            erased[k] = erased.get(k, 0) + n
+    assert erased["week_marks"] == 2
+    assert rights.export("acme", [someone])["week_marks"] == []
+    assert repo.week_people("acme", monday) == people
