@@ -18,11 +18,14 @@ from messenger.domain.week import WEEK_METRICS, week_of
 from messenger.entrypoints import events as messenger_events
 from shared.adapters.dynamodb import cancellation_codes, key, to_item, transact_once
 from tests.conftest import Cloud
-from tests.messenger.drilldown import engaged, world
+from tests.messenger.drilldown import backfilled, engaged, mail_of, world
 from tests.messenger.fakes import RecordingPublisher
 from tests.messenger.journey_world import JourneyWorld
+from tests.messenger.test_campaigns import CampaignWorld, cw
+from tests.messenger.test_week_drilldown import URL
+from tests.messenger.test_week_figures import _order, _spring
 
-__all__ = ["world"]
+__all__ = ["cw", "world"]
 
 PEOPLE = [f"p-{i:02d}" for i in range(8)]
 OPENERS = PEOPLE[1::3]
@@ -58,7 +61,7 @@ def test_a_mark_counts_a_person_once_and_never_cancels_the_message(cloud: Cloud)
     repo = DynamoJourneyRepository(cloud.dynamodb, table)
 
     def pair(metric: str) -> tuple[dict[str, Any], dict[str, Any]]:
-        return week_mark(table, "acme", "2026-11-30", "c-1", metric, 16)
+        return week_mark(table, "acme", "2026-11-30", "c-1", metric)
 
     # When both are written with the person's sent mark, the second also with a new opened
     transact_once(cloud.dynamodb, [_record(table, "m-1")], [pair("sent")])
@@ -128,3 +131,95 @@ def test_a_journeys_week_people_are_its_shares_distinct_people_through_repeats(
     assert erased["week_marks"] == 2
     assert rights.export("acme", [someone])["week_marks"] == []
     assert repo.week_people("acme", monday) == people
+
+
+def _records(cloud: Cloud, *campaigns: str) -> list[dict[str, Any]]:
+    """The campaigns' recipient records, read by the test itself."""
+    return [
+        i
+        for c in campaigns
+        for i in cloud.dynamodb.query(
+            TableName=cloud.settings.messenger_table,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :r)",
+            ExpressionAttributeValues={
+                ":pk": {"S": f"CAMPAIGN#acme#{c}"},
+                ":r": {"S": "R#"},
+            },
+        )["Items"]
+    ]
+
+
+def _people_of(records: list[dict[str, Any]]) -> dict[str, int]:
+    """Distinct people per tile over the records (a click is an open too)."""
+    who: dict[str, set[str]] = {m: set() for m in WEEK_METRICS}
+    for r in records:
+        person = r["sk"]["S"].removeprefix("R#")
+        who["sent"].add(person)
+        if "opened_at" in r or "clicked_at" in r:
+            who["opened"].add(person)
+        if "clicked_at" in r:
+            who["clicked"].add(person)
+        if "converted_at" in r:
+            who["converted"].add(person)
+    return {m: len(p) for m, p in who.items()}
+
+
+def test_the_same_person_in_two_campaigns_of_a_week_counts_once(cw: CampaignWorld) -> None:
+    # Given a backfilled shop, a campaign to c-1 and c-2, and another the same week to
+    # c-1, c-2 and c-3 (the segment grew)
+    backfilled(cw.clock)
+    _spring(cw, "c-1", "c-2")
+    cw.tick()
+    _spring(cw, "c-1", "c-2", "c-3", campaign_id="autumn")
+    cw.tick()
+    mails = [mail_of(m.raw_data) for m in cw.mails()]
+    assert sorted(who for _, who, _ in mails) == ["c-1", "c-1", "c-2", "c-2", "c-3"]
+
+    # When c-1 opens both mails (each twice), c-3 clicks its mail twice, and c-2 buys
+    for _, who, html in mails * 2:
+        if who == "c-1":
+            pixel = html.split('src="https://kizuna.test')[1].split('"')[0]
+            assert cw.http.get(pixel).status_code == 200
+        if who == "c-3":
+            click = html.split('href="https://kizuna.test')[1].split('"')[0]
+            assert cw.http.get(click, follow_redirects=False).status_code == 302
+    pixel = next(h for _, w, h in mails if w == "c-2").split('src="https://kizuna.test')[1]
+    assert cw.http.get(pixel.split('"')[0]).status_code == 200
+    assert _order(cw, "o-1", "c-2")["attributed_to"] in ("spring", "autumn")
+    r = cw.http.get("/v1/deliveries/week", headers=cw.auth)
+    assert r.status_code == 200, r.text
+    split = r.json()
+
+    # Then every message was recorded (five records), and the people behind each tile
+    # are the distinct people of both campaigns' records, the test's own count
+    records = _records(cw.cloud, "spring", "autumn")
+    assert len(records) == 5
+    said = _people_of(records)
+    assert said == {"sent": 3, "opened": 3, "clicked": 1, "converted": 1}
+    assert split["people"] == said
+    # And the messages are the records' (c-1 twice), the tiles' number as before
+    assert sum(c["sent"] for c in split["campaigns"]) == 5
+    assert sum(c["opened"] for c in split["campaigns"]) == 4
+    # And each tile's drill-down says the same number of people
+    for metric in WEEK_METRICS:
+        page = cw.http.get(URL, params={"metric": metric, "limit": 1}, headers=cw.auth)
+        assert page.status_code == 200, page.text
+        assert page.json()["count"] == said[metric], metric
+
+
+def test_a_week_before_the_people_mark_is_counted_from_its_records(cw: CampaignWorld) -> None:
+    # Given a shop not backfilled (its weeks before any mark), two campaigns this week
+    # to overlapping people
+    _spring(cw, "c-1", "c-2")
+    cw.tick()
+    _spring(cw, "c-1", "c-2", "c-3", campaign_id="autumn")
+    cw.tick()
+
+    # When the week split and the drill-down are read
+    split = cw.http.get("/v1/deliveries/week", headers=cw.auth).json()
+    page = cw.http.get(URL, params={"metric": "sent"}, headers=cw.auth).json()
+
+    # Then the split says no people (the console asks the drill-down), and the drill-down
+    # counts them from the records as before: three people, five messages
+    assert split["people"] is None
+    assert (page["count"], page["messages"]) == (3, 5)

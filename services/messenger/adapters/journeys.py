@@ -45,7 +45,8 @@
 - weeks since ``WEEKS#<shop>`` / ``SINCE``: the Monday from which every week partition is
               whole (`kizuna shop create` writes a new shop's, `kizuna backfill` an
               upgraded one's; earlier weeks are read the old way); ``/ CAMPAIGNS`` the
-              same for the campaigns' week figures (their STATS ``week_*``)
+              same for the campaigns' week figures (their STATS ``week_*``), ``/ PEOPLE``
+              for the week's people (``WEEKPEOPLE#``)
 
 The table's TTL attribute is ``ttl`` (epoch seconds; the lease's ``expires_at`` is a
 string the lease condition compares, not a TTL). A finished or held-out enrolment and a
@@ -128,13 +129,17 @@ def week_total_sk(journey_id: str, shard: int) -> str:
     return f"T#{journey_id}#{shard:03d}"
 
 
+WEEK_PEOPLE_SHARDS = 16
+"""Counter shards of a week's people per metric (a Query reads at most 64 small items)."""
+
+
 def week_mark(
-    table: str, shop_id: str, monday: str, customer_id: str, metric: str, shards: int
+    table: str, shop_id: str, monday: str, customer_id: str, metric: str
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The pair counting one person once among a week's people of `metric`: the mark in
     their partition (new only) and the ADD of one counter shard (by customer, so no shard
     is a hot key), for `transact_once`."""
-    shard = zlib.crc32(customer_id.encode()) % shards
+    shard = zlib.crc32(customer_id.encode()) % WEEK_PEOPLE_SHARDS
     mark = {
         "Put": {
             "TableName": table,
@@ -166,7 +171,11 @@ def week_people_pk(shop_id: str, monday: str) -> str:
 
 
 WEEKS_SINCE_SK = "SINCE"
-_SINCE_SK: dict[WeekCounts, str] = {"journeys": WEEKS_SINCE_SK, "campaigns": "CAMPAIGNS"}
+_SINCE_SK: dict[WeekCounts, str] = {
+    "journeys": WEEKS_SINCE_SK,
+    "campaigns": "CAMPAIGNS",
+    "people": "PEOPLE",
+}
 """The marks of `WEEKS#<shop>`: from when the journeys' week partitions are whole, and
 from when the campaigns' week figures (`campaigns.week_figures`) are."""
 _NOT_NUMBERS = frozenset({"pk", "sk", "customer_id", "journey_id"})
@@ -455,7 +464,6 @@ class DynamoJourneyRepository(JourneyRepository):
                 c.scope.removeprefix(WEEK_PREFIX),
                 e.customer_id,
                 m,
-                self._shards,
             )
             for c in counters
             if c.scope.startswith(WEEK_PREFIX)

@@ -82,6 +82,9 @@ class WeekSources:
     by_journey: list[WeekJourney]
     """Each journey that counted something in the week, by name; they add up to
     `journeys`."""
+    people: dict[str, int] | None
+    """The distinct people behind each tile (campaigns' and journeys' together), from
+    counters; None in a week before the people mark (the drill-down's `count` then)."""
 
 
 @dataclass(frozen=True)
@@ -119,9 +122,9 @@ class WeekPeople:
         times = tally(counted)
         ids = sorted(times)
         page, next_after = page_after(ids, limit, after)
-        return WeekCustomers(
-            week, metric, len(ids), sum(times.values()), messages, page, next_after
-        )
+        people = self._people(shop_id, week)
+        count = len(ids) if people is None else people[metric]
+        return WeekCustomers(week, metric, count, sum(times.values()), messages, page, next_after)
 
     def _week_campaigns(self, shop_id: str, week: date) -> tuple[bool, list[str]]:
         """Whether the week is indexed, and its campaigns: from the week's index when it
@@ -160,7 +163,15 @@ class WeekPeople:
         ]
         rows.sort(key=lambda r: (r.journey_id is None, r.name or "", r.journey_id or ""))
         journeys = {m: sum(r.numbers[m] for r in rows) for m in WEEK_METRICS}
-        return WeekSources(week, campaigns, journeys, rows)
+        return WeekSources(week, campaigns, journeys, rows, self._people(shop_id, week))
+
+    def _people(self, shop_id: str, week: date) -> dict[str, int] | None:
+        """The week's distinct people per metric from their counters (one Query of at
+        most 64 shards), or None in a week before the people mark."""
+        since = self.journeys.weeks_since(shop_id, "people")
+        if since is None or week.isoformat() < since:
+            return None
+        return self.journeys.week_people(shop_id, week.isoformat())
 
     def _recount(self, shop_id: str, campaign_id: str) -> dict[str, int]:
         """A campaign's week figures from every one of its records (weeks before the
@@ -204,6 +215,7 @@ class WeekPeople:
         Monday kept."""
         monday = week_of(self.campaigns.clock()).isoformat()
         self.journeys.mark_weeks_since(shop_id, monday, "campaigns")
+        self.journeys.mark_weeks_since(shop_id, monday, "people")
         return self.journeys.mark_weeks_since(shop_id, monday)
 
     def index_weeks(self, shop_id: str) -> dict[str, object]:
@@ -217,5 +229,11 @@ class WeekPeople:
             self.campaigns.repo.index_week(c)
         monday = (week_of(self.campaigns.clock()) + timedelta(days=7)).isoformat()
         counted = self.journeys.mark_weeks_since(shop_id, monday, "campaigns")
+        people = self.journeys.mark_weeks_since(shop_id, monday, "people")
         since = self.journeys.mark_weeks_since(shop_id, monday)
-        return {"campaigns": len(campaigns), "campaigns_since": counted, "whole_since": since}
+        return {
+            "campaigns": len(campaigns),
+            "campaigns_since": counted,
+            "people_since": people,
+            "whole_since": since,
+        }
