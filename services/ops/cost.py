@@ -90,6 +90,13 @@ COUNTS: dict[str, Count] = {
         "delivered), each count adding the week's share and total items (≤1 KB each, "
         "doubled) to its transaction; a campaign's send writes none",
     ),
+    "week_people_write_units": Count(
+        8.0,
+        "assumed, an upper bound: a message to someone counted already that week and metric "
+        "finds the mark and writes its transaction once more without it (the claim's 4 "
+        "items, doubled); to someone new, the mark and the people count shard's ADD (≤1 KB "
+        "each, doubled) join it: 4 (messenger.adapters.journeys.week_mark)",
+    ),
     "send_read_units": Count(1.0, "assumed: the recipient Query returns ≤4 KB"),
     "send_write_units": Count(
         9.0, "assumed: the claim transaction of 4 items of ≤1 KB, doubled, and the 1 KB write"
@@ -199,7 +206,8 @@ def usage(w: Workload) -> list[tuple[str, str, str, float, bool]]:
     writes = (
         events * _c("ingest_write_units")
         + events * _c("messenger_per_event_write_units")
-        + w.messages_per_month * (_c("send_write_units") + _c("journey_week_write_units"))
+        + w.messages_per_month
+        * (_c("send_write_units") + _c("journey_week_write_units") + _c("week_people_write_units"))
         + (segment_events - changed) * _c("segment_count_write_units")
         + changed * math.ceil(_c("profile_kb"))
     )

@@ -13,6 +13,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from messenger.adapters.journeys import DynamoJourneyRepository, week_mark, week_pk
+from messenger.adapters.repository import CampaignWeeks
 from messenger.adapters.rights import DynamoMessengerPersonalData
 from messenger.domain.week import WEEK_METRICS, week_of
 from messenger.entrypoints import events as messenger_events
@@ -223,3 +224,32 @@ def test_a_week_before_the_people_mark_is_counted_from_its_records(cw: CampaignW
     # counts them from the records as before: three people, five messages
     assert split["people"] is None
     assert (page["count"], page["messages"]) == (3, 5)
+
+
+def test_a_campaigns_week_is_read_once_a_process(cw: CampaignWorld) -> None:
+    # Given a campaign sent this week, and a process that has not met it yet
+    _spring(cw, "c-1")
+    cw.tick()
+    settings = cw.cloud.settings
+    weeks = CampaignWeeks(cw.cloud.dynamodb, settings.messenger_table, settings.journeys_table)
+    calls: list[str] = []
+
+    def count(event_name: str, **_: Any) -> None:
+        calls.append(event_name.rsplit(".", 1)[-1])
+
+    # When it makes the marks of two people's messages of that campaign
+    cw.cloud.dynamodb.meta.events.register("before-call.dynamodb", count)
+    try:
+        first = weeks.marks("acme", "spring", "c-1", ("sent",))
+        second = weeks.marks("acme", "spring", "c-2", ("opened", "clicked"))
+    finally:
+        cw.cloud.dynamodb.meta.events.unregister("before-call.dynamodb", count)
+
+    # Then it read the campaign once (its scheduled time never changes), and each mark is
+    # the person's in the campaign's week
+    assert calls == ["GetItem"], calls
+    monday = week_of(cw.clock.now).isoformat()
+    assert [m["Put"]["Item"]["sk"]["S"] for m, _ in first] == [f"WEEK#{monday}#sent"]
+    assert [m["Put"]["Item"]["pk"]["S"] for m, _ in second] == ["CUST#acme#c-2"] * 2
+    # And an unknown campaign makes no mark (and is asked again next time)
+    assert weeks.marks("acme", "nope", "c-1", ("sent",)) == []

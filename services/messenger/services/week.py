@@ -25,7 +25,14 @@ writes the record's time of each, under the record's condition), one Query of th
 partition's total shards (per journey: `T#<journey>#<shard>`) and one of the journeys'
 heads (their names): the same however many people the campaigns reached. A week before
 the campaigns' mark (`kizuna backfill` sets it to the Monday after it ran) reads each of
-its campaigns' records, as before."""
+its campaigns' records, as before.
+
+The people behind each tile (`people`, the overview's "M人", and a page's `count`) in a
+week the people mark covers: one GetItem (the mark) and one Query of the week's people
+counts (`WEEKPEOPLE#<shop>#<Monday>`, at most 64 shards), counted once per person, week
+and metric in the transaction that records the message (a mark in the person's
+partition); erasure removes the marks and leaves the counts, so after one a page lists a
+person fewer than its `count`. Before the mark: `people` None, `count` from the records."""
 
 from __future__ import annotations
 
