@@ -251,5 +251,5 @@ def test_a_campaigns_week_is_read_once_a_process(cw: CampaignWorld) -> None:
     monday = week_of(cw.clock.now).isoformat()
     assert [m["Put"]["Item"]["sk"]["S"] for m, _ in first] == [f"WEEK#{monday}#sent"]
     assert [m["Put"]["Item"]["pk"]["S"] for m, _ in second] == ["CUST#acme#c-2"] * 2
-    # And an unknown campaign makes no mark (and is asked again next time)
+    # And an unknown campaign makes no mark
     assert weeks.marks("acme", "nope", "c-1", ("sent",)) == []

@@ -241,10 +241,9 @@ class CampaignWeeks:
                 ProjectionExpression="body",
             ).get("Item")
             scheduled = json.loads(from_item(got)["body"])["scheduled_at"] if got else None
-            monday = week_of(datetime.fromisoformat(scheduled)).isoformat() if scheduled else None
-            if monday is None:
-                return None  # not (yet) readable: asked again next time
-            self._mondays[known] = monday
+            self._mondays[known] = (
+                week_of(datetime.fromisoformat(scheduled)).isoformat() if scheduled else None
+            )  # none: no such campaign (its deliveries are made after it), no week to mark
         return self._mondays[known]
 
     def marks(
