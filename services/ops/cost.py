@@ -113,6 +113,12 @@ COUNTS: dict[str, Count] = {
     "activity_kb": Count(0.3, "assumed: an activity item of 0.3 KB"),
     "activity_months_kept": Count(13.0, "ACTIVITY_HISTORY_DAYS: views kept 400 days"),
     "delivery_kb": Count(0.5, "assumed: a delivery record of 0.5 KB"),
+    "week_mark_kb": Count(
+        0.1,
+        "assumed, an upper bound: every message marks its person anew in the week's people "
+        "(a mark of ≤0.1 KB: keys, week, metric, ttl)",
+    ),
+    "week_mark_months_kept": Count(13.0, "journeys.KEEP: a week's marks kept 400 days"),
     "delivery_months_kept": Count(3.0, "assumed: delivery records expire after 90 days"),
     "snapshot_kb_per_customer": Count(0.1, "assumed: Parquet, compressed"),
     "snapshot_kb_per_order": Count(0.1, "assumed: Parquet, compressed"),
@@ -216,6 +222,7 @@ def usage(w: Workload) -> list[tuple[str, str, str, float, bool]]:
         + w.orders_per_month * _c("order_months_kept") * _c("order_kb")
         + w.other_events_per_month * _c("activity_months_kept") * _c("activity_kb")
         + w.messages_per_month * _c("delivery_months_kept") * _c("delivery_kb")
+        + w.messages_per_month * _c("week_mark_months_kept") * _c("week_mark_kb")
     )
     stored_gb = stored_kb / 1024 / 1024
     gb_512 = 0.5

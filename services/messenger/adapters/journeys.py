@@ -40,8 +40,9 @@
               #<Monday>`` / ``<metric>#<shard>`` (``people``) it guards, in the
               transaction that counts the message (`transact_once`: an existing mark
               drops the pair, never the message); in the person's partition, so
-              disclosure and erasure find them with the rest of it. Erasure leaves the
-              counts, like every aggregate counter
+              disclosure and erasure find them with the rest of it; expiring `KEEP`
+              after the week began. Erasure leaves the counts, like every aggregate
+              counter
 - weeks since ``WEEKS#<shop>`` / ``SINCE``: the Monday from which every week partition is
               whole (`kizuna shop create` writes a new shop's, `kizuna backfill` an
               upgraded one's; earlier weeks are read the old way); ``/ CAMPAIGNS`` the
@@ -64,7 +65,7 @@ import contextlib
 import json
 import zlib
 from collections.abc import Iterator, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
@@ -80,7 +81,7 @@ from messenger.domain.journeys.records import (
     StaleEnrolment,
     stamp,
 )
-from messenger.domain.week import WEEK_METRICS, WeekCounts
+from messenger.domain.week import WEEK_METRICS, WeekCounts, week_period
 from messenger.services.ports import JourneyRepository
 from shared.adapters.dynamodb import (
     Position,
@@ -138,7 +139,8 @@ def week_mark(
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The pair counting one person once among a week's people of `metric`: the mark in
     their partition (new only) and the ADD of one counter shard (by customer, so no shard
-    is a hot key), for `transact_once`."""
+    is a hot key), for `transact_once`. The mark expires `KEEP` after its week began: a
+    campaign's late open or order still lands in its week for a while, none that late."""
     shard = zlib.crc32(customer_id.encode()) % WEEK_PEOPLE_SHARDS
     mark = {
         "Put": {
@@ -149,6 +151,7 @@ def week_mark(
                     "sk": f"WEEK#{monday}#{metric}",
                     "week": monday,
                     "metric": metric,
+                    "ttl": expiry(week_period(date.fromisoformat(monday))[0] + KEEP),
                 }
             ),
             "ConditionExpression": "attribute_not_exists(pk)",
