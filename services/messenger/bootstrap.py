@@ -21,6 +21,7 @@ from shared.first_use import on_first_use
 from shared.settings import Settings, get_settings
 
 if TYPE_CHECKING:
+    from messenger.adapters.repository import CampaignWeeks
     from messenger.channels.base import Channel
     from messenger.services.campaigns import Campaigns
     from messenger.services.carriers import Carriers
@@ -582,6 +583,7 @@ class _RealAdapters:
         self.segmenter_url = settings.segmenter_api_url or settings.public_base_url
         self.make_line_channel = line_channel_factory(settings)
         self._identities: Any = None
+        self._weeks: CampaignWeeks | None = None
 
     def email_channel(self) -> Channel:
         from messenger.channels.email import EmailChannel
@@ -619,7 +621,18 @@ class _RealAdapters:
     def deliveries(self) -> DeliveryRepository:
         from messenger.adapters.repository import DynamoDeliveryRepository
 
-        return DynamoDeliveryRepository(self.dynamodb, self.table)
+        return DynamoDeliveryRepository(
+            self.dynamodb, self.table, self.settings.journeys_table, self.campaign_weeks()
+        )
+
+    def campaign_weeks(self) -> CampaignWeeks:
+        """One `CampaignWeeks` for the deliveries and the campaigns: each campaign's week
+        read once per process, whichever of them meets it first."""
+        if self._weeks is None:
+            from messenger.adapters.repository import CampaignWeeks
+
+            self._weeks = CampaignWeeks(self.dynamodb, self.table, self.settings.journeys_table)
+        return self._weeks
 
     def recipients(self) -> RecipientRepository:
         from messenger.adapters.recipients import DynamoRecipientRepository
@@ -664,7 +677,9 @@ class _RealAdapters:
     def campaign_repo(self) -> CampaignRepository:
         from messenger.adapters.campaigns import DynamoCampaignRepository
 
-        return DynamoCampaignRepository(self.dynamodb, self.table)
+        return DynamoCampaignRepository(
+            self.dynamodb, self.table, self.settings.journeys_table, self.campaign_weeks()
+        )
 
     def coupon_repo(self) -> CouponRepository:
         from messenger.adapters.coupons import DynamoCouponRepository

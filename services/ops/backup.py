@@ -74,6 +74,7 @@ _BY_FIRST_SEGMENT = frozenset(
         "PEOPLE",
         "WEEK",
         "WEEKS",
+        "WEEKPEOPLE",
         "PAUSED",
         "CAMPAIGN",
         "TRACK",

@@ -90,6 +90,13 @@ COUNTS: dict[str, Count] = {
         "delivered), each count adding the week's share and total items (≤1 KB each, "
         "doubled) to its transaction; a campaign's send writes none",
     ),
+    "week_people_write_units": Count(
+        8.0,
+        "assumed, an upper bound: a message to someone counted already that week and metric "
+        "finds the mark and writes its transaction once more without it (the claim's 4 "
+        "items, doubled); to someone new, the mark and the people count shard's ADD (≤1 KB "
+        "each, doubled) join it: 4 (messenger.adapters.journeys.week_mark)",
+    ),
     "send_read_units": Count(1.0, "assumed: the recipient Query returns ≤4 KB"),
     "send_write_units": Count(
         9.0, "assumed: the claim transaction of 4 items of ≤1 KB, doubled, and the 1 KB write"
@@ -106,6 +113,12 @@ COUNTS: dict[str, Count] = {
     "activity_kb": Count(0.3, "assumed: an activity item of 0.3 KB"),
     "activity_months_kept": Count(13.0, "ACTIVITY_HISTORY_DAYS: views kept 400 days"),
     "delivery_kb": Count(0.5, "assumed: a delivery record of 0.5 KB"),
+    "week_mark_kb": Count(
+        0.1,
+        "assumed, an upper bound: every message marks its person anew in the week's people "
+        "(a mark of ≤0.1 KB: keys, week, metric, ttl)",
+    ),
+    "week_mark_months_kept": Count(13.0, "journeys.KEEP: a week's marks kept 400 days"),
     "delivery_months_kept": Count(3.0, "assumed: delivery records expire after 90 days"),
     "snapshot_kb_per_customer": Count(0.1, "assumed: Parquet, compressed"),
     "snapshot_kb_per_order": Count(0.1, "assumed: Parquet, compressed"),
@@ -199,7 +212,8 @@ def usage(w: Workload) -> list[tuple[str, str, str, float, bool]]:
     writes = (
         events * _c("ingest_write_units")
         + events * _c("messenger_per_event_write_units")
-        + w.messages_per_month * (_c("send_write_units") + _c("journey_week_write_units"))
+        + w.messages_per_month
+        * (_c("send_write_units") + _c("journey_week_write_units") + _c("week_people_write_units"))
         + (segment_events - changed) * _c("segment_count_write_units")
         + changed * math.ceil(_c("profile_kb"))
     )
@@ -208,6 +222,7 @@ def usage(w: Workload) -> list[tuple[str, str, str, float, bool]]:
         + w.orders_per_month * _c("order_months_kept") * _c("order_kb")
         + w.other_events_per_month * _c("activity_months_kept") * _c("activity_kb")
         + w.messages_per_month * _c("delivery_months_kept") * _c("delivery_kb")
+        + w.messages_per_month * _c("week_mark_months_kept") * _c("week_mark_kb")
     )
     stored_gb = stored_kb / 1024 / 1024
     gb_512 = 0.5

@@ -32,9 +32,9 @@ def test_shop_create_prints_a_working_admin_key(cloud: Cloud) -> None:
             TableName=cloud.settings.journeys_table,
             Key={"pk": {"S": "WEEKS#my-shop"}, "sk": {"S": sk}},
         )["Item"]["since"]["S"]
-        for sk in ("SINCE", "CAMPAIGNS")
+        for sk in ("SINCE", "CAMPAIGNS", "PEOPLE")
     ]
-    assert marks == [week_of(shared_clock.now()).isoformat()] * 2
+    assert marks == [week_of(shared_clock.now()).isoformat()] * 3
 
 
 def test_shop_create_refuses_a_duplicate_and_a_bad_id(cloud: Cloud) -> None:

@@ -271,7 +271,7 @@ def test_a_crash_after_sending_a_page_resumes_without_sending_twice(cw: Campaign
                 raise SystemExit("Lambda timed out after sending the page")
             return super().save_progress(before, after)
 
-    cw.use(campaign_repo=DiesOnce(repo._client, repo._table))
+    cw.use(campaign_repo=DiesOnce(repo._client, repo._table, cw.cloud.settings.journeys_table))
     # Given a campaign whose first page was sent but whose progress was never saved
     cw.campaign(variants=[{"name": "A", "message_id": "spring-a"}])
     with pytest.raises(SystemExit):
@@ -542,7 +542,11 @@ def test_the_dispatcher_runs_campaigns_even_when_due_sends_fail(cw: CampaignWorl
             error = {"Error": {"Code": "ProvisionedThroughputExceededException"}}
             raise ClientError(error, "Query")  # type: ignore[arg-type]
 
-    cw.use(deliveries=Throttled(deliveries._client, deliveries._table))
+    cw.use(
+        deliveries=Throttled(
+            deliveries._client, deliveries._table, cw.cloud.settings.journeys_table
+        )
+    )
     # When the dispatcher ticks
     summary = cw.tick()
     # Then the campaign still ran, and the failed step is named in the summary

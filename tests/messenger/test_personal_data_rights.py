@@ -81,6 +81,8 @@ def test_the_export_holds_the_recipient_deliveries_and_enrolments_of_this_shop_o
     assert [n["journey"] for n in exported["journey_numbers"]] == ["post-purchase"]
     [week] = exported["journey_weeks"]  # her share of the week her mail went in
     assert (week["journey"], week["customer_id"], int(week["sent"])) == ("post-purchase", "c-1", 1)
+    # and the mark that counted her once among that week's people sent to
+    assert [(m["week"], m["metric"]) for m in exported["week_marks"]] == [(week["week"], "sent")]
     assert {d["customer_id"] for d in exported["deliveries"]} == {"c-1"}
     text = json.dumps(exported, ensure_ascii=False)
     assert "c-2" not in text and "佐藤" not in text
@@ -126,6 +128,7 @@ def test_after_erasure_the_messenger_forgets_her_once_and_keeps_the_counters(
     assert body["removed"]["deliveries"] >= 1 and body["removed"]["journey_enrolments"] == 1
     assert body["removed"]["journey_numbers"] == 1  # her enrolment's copy of the numbers
     assert body["removed"]["journey_weeks"] == 1  # and its share of the week
+    assert body["removed"]["week_marks"] == 1  # and the mark counting her in its people
     assert "c-1" not in status.text
     sent_before = len(cloud.sent_mail())
     world.run_for(30)

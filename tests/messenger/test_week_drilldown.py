@@ -117,7 +117,8 @@ def test_a_week_of_campaigns_lists_who_was_sent_opened_clicked_and_bought(
         assert named["messages"] == total[metric] == len(who_did[metric]), metric
 
     # And the week split by source (this week's, and by its Monday) is that campaign with
-    # what the test made happen, every tile at once, and no journey
+    # what the test made happen, every tile at once, and no journey; the people behind
+    # each tile counted as they were reached in a backfilled shop (none before the mark)
     split = _sources(cw.http, cw.auth, week=monday.isoformat())
     assert split == _sources(cw.http, cw.auth)
     numbers = {m: len(who_did[m]) for m in WEEK_METRICS}
@@ -126,6 +127,7 @@ def test_a_week_of_campaigns_lists_who_was_sent_opened_clicked_and_bought(
         "campaigns": [{"campaign_id": "spring", **numbers}],
         "journeys": NONE,
         "journey_rows": [],
+        "people": numbers if upgraded else None,
     }
 
     # And the week after (the campaign was scheduled in this one) lists no one
@@ -304,8 +306,10 @@ def test_a_week_page_reads_the_weeks_campaigns_records_and_no_other_campaigns(
     # Then no other campaign's records are read either way, in three Queries: the old way
     # the campaign list (one query page), this week's campaign's records and the journeys'
     # heads; from the partitions the week's campaigns, their records and the week's shares
-    # (and the key's BatchGetItem, and the GetItem of the first whole week, either way)
-    assert old == before == new == ["BatchGetItem", "GetItem", "Query", "Query", "Query"]
+    # (and the key's BatchGetItem, and the GetItem of the first whole week, either way);
+    # then the people mark, and once the week is marked, one Query of its people counts
+    assert old == before == ["BatchGetItem", "GetItem", "Query", "Query", "Query", "GetItem"]
+    assert new == [*old, "Query"], new
 
 
 def test_a_week_split_reads_the_weeks_campaigns_and_no_other_campaigns(
@@ -340,11 +344,15 @@ def test_a_week_split_reads_the_weeks_campaigns_and_no_other_campaigns(
     # Then the old way reads every page of the campaign list (two) and the campaign's
     # records; the partitions only this week's campaigns and their figures (one
     # BatchGetItem), no record; no other campaign's either way (and the two marks, the
-    # week's journey totals and the journeys' names)
-    assert old == ["BatchGetItem", "GetItem", "Query", "Query", "GetItem"] + ["Query"] * 2, old
-    assert new == ["BatchGetItem", "GetItem", "Query", "GetItem", "BatchGetItem"] + ["Query"] * 2, (
-        new
-    )
+    # week's journey totals and the journeys' names; then the people mark, and in a
+    # marked week one Query of the week's people counts)
+    totals_names_people = ["Query", "Query", "GetItem"]
+    assert old == ["BatchGetItem", "GetItem", "Query", "Query", "GetItem", *totals_names_people]
+    assert new == [
+        *["BatchGetItem", "GetItem", "Query", "GetItem", "BatchGetItem"],
+        *totals_names_people,
+        "Query",
+    ], new
 
 
 def test_a_week_page_costs_the_same_however_many_journeys_counted_in_it(
@@ -371,9 +379,10 @@ def test_a_week_page_costs_the_same_however_many_journeys_counted_in_it(
 
     # Then the old way reads the campaign list and the heads, and per journey its
     # counters and all its people; the partitions one Query of the week's campaigns and
-    # one of its journey shares and totals, whatever the number of journeys
+    # one of its journey shares and totals, whatever the number of journeys (and the
+    # people mark, and in a marked week one Query of the week's people counts)
     assert old.count("Query") == 2 + 2 * 2, old
-    assert new == ["BatchGetItem", "GetItem", "Query", "Query"], new
+    assert new == ["BatchGetItem", "GetItem", "Query", "Query", "GetItem", "Query"], new
 
 
 def _read(client: Any, page: Any) -> list[str]:
@@ -412,9 +421,12 @@ def test_a_week_split_reads_the_journeys_totals_and_none_of_their_shares(
     keys = _read(client, split)
 
     # Then its Queries returned the week's total shards (and the journeys' heads, for
-    # their names) and no enrolment's share
-    assert keys and all(k.startswith(("T#", "JOURNEY#")) for k in keys), keys
+    # their names, and the week's people count shards, `<metric>#<shard>`) and no
+    # enrolment's share
+    people = tuple(f"{m}#" for m in WEEK_METRICS)
+    assert keys and all(k.startswith(("T#", "JOURNEY#", *people)) for k in keys), keys
     assert any(k.startswith("T#") for k in keys), keys
+    assert any(k.startswith(people) for k in keys), keys
 
 
 def test_a_week_counted_before_the_backfill_is_read_the_old_way_and_later_weeks_whole(

@@ -111,7 +111,7 @@ def test_a_campaigns_week_figures_are_its_records_however_often_each_event_came(
                 raise SystemExit("Lambda timed out after sending the page")
             return super().save_progress(before, after)
 
-    cw.use(campaign_repo=DiesOnce(repo._client, repo._table))
+    cw.use(campaign_repo=DiesOnce(repo._client, repo._table, cw.cloud.settings.journeys_table))
     with pytest.raises(SystemExit):
         cw.tick()
     cw.tick()
@@ -146,6 +146,8 @@ def test_a_campaigns_week_figures_are_its_records_however_often_each_event_came(
     said = _records_say(cw.cloud, "spring")
     assert said == {"sent": 6, "opened": 5, "clicked": 3, "converted": 2}
     assert split["campaigns"] == [{"campaign_id": "spring", **said}]
+    # And so are the people behind each tile (one record a person), counted once each
+    assert split["people"] == said
     # And the campaign's own results (from the same records) agree
     total = cw.results()["total"]
     assert {m: total[m] for m in WEEK_METRICS} == said
@@ -187,8 +189,12 @@ def test_the_week_table_makes_the_same_requests_for_forty_people_as_for_two(
     assert many["campaigns"] == [{"campaign_id": "crowd", **_records_say(cw.cloud, "crowd")}]
     assert many["campaigns"][0]["sent"] == 40 + 2  # c-1, c-2 are still in the segment
     assert two == forty, (two, forty)
-    assert two == ["BatchGetItem", "GetItem", "Query", "GetItem", "BatchGetItem", "Query", "Query"]
+    marks_figures = ["BatchGetItem", "GetItem", "Query", "GetItem", "BatchGetItem"]
+    assert two == [*marks_figures, "Query", "Query", "GetItem", "Query"]
     assert not [k for k in keys_two + keys_forty if k.startswith("R#")]
+    # And the people behind each tile are the records' (one person, one record here)
+    assert few["people"] == _records_say(cw.cloud, "spring")
+    assert many["people"] == _records_say(cw.cloud, "crowd")
 
 
 @pytest.mark.parametrize("upgraded", [False, True], ids=["read-the-old-way", "partitions"])
@@ -321,7 +327,9 @@ def test_an_open_landing_between_a_clicks_tries_is_counted_once(cw: CampaignWorl
                 opened.append(cw.http.get(pixel).status_code)
             return found
 
-    cw.use(campaign_repo=OpenedMeanwhile(repo._client, repo._table))
+    cw.use(
+        campaign_repo=OpenedMeanwhile(repo._client, repo._table, cw.cloud.settings.journeys_table)
+    )
 
     # When the person clicks (the first try expects an open before it, and none is there)
     assert cw.http.get(click, follow_redirects=False).status_code == 302

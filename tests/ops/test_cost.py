@@ -34,21 +34,23 @@ def test_a_small_shop_costs_the_hand_computed_figure() -> None:
     lines = {line.price: line for line in monthly_cost(SMALL)}
     # Then each quantity is the hand computation from the counts
     #   segment events: 100 orders x 1 + 1,000 x 2 % x 30 nights = 700
-    #   writes: 100 x 10 (ingest) + 100 x 6 (messenger) + 1,000 x (9 + 8) (sends, journey
-    #           weeks) + 100 x 2 (the orders' segment count shards) + 600 x 2 (nightly)
+    #   writes: 100 x 10 (ingest) + 100 x 6 (messenger) + 1,000 x (9 + 8 + 8) (sends,
+    #           journey weeks, week people marks) + 100 x 2 (the orders' segment count
+    #           shards) + 600 x 2 (nightly)
     #   reads: 100 x 3 + 100 x 2 + 1,000 x 1 + 43,200 ticks x 16 shards x 0.5
     #          + 30 nights x 1,000 profiles x 2 KB / 4 KB x 0.5 x 2 scans
-    #   stored: 1,000 x 2.5 KB + 100 x 24 months x 1 KB + 1,000 x 3 months x 0.5 KB = 6,400 KB
+    #   stored: 1,000 x 2.5 KB + 100 x 24 months x 1 KB + 1,000 x 3 months x 0.5 KB
+    #           + 1,000 x 13 months x 0.1 KB (week marks) = 7,700 KB
     #   invocations: 2 x 100 + 2 x 700 + 1,000 message.sent = 2,600
     #   nightly invocations: 30 x (Plan, Pools, Finish + 16 Rank + 16 Apply + analytics) = 1,080
     #   GB-s: (100 + 2,600) x 0.04 s x 0.5 + 1,000 x 0.03 x 0.5 + 43,200 x 0.1 x 0.5
     #         + 30 x 1,000 x 0.000173 x 3008/1024 + 30 x 1,000 x 0.000174 x 10240/1024
     #   state transitions: 30 x (5 top-level + 2 maps x 16 children x 2) = 2,070
     expected = {
-        "dynamodb_write_request_unit": 20_000,
+        "dynamodb_write_request_unit": 28_000,
         "dynamodb_read_request_unit": 362_100,
-        "dynamodb_storage_gb_month": 6_400 / 1024**2,
-        "dynamodb_pitr_gb_month": 6_400 / 1024**2,
+        "dynamodb_storage_gb_month": 7_700 / 1024**2,
+        "dynamodb_pitr_gb_month": 7_700 / 1024**2,
         "eventbridge_custom_event": 100 + 700 + 1_000,
         "lambda_request": 100 + 2_600 + 43_200 + 1_080,
         "lambda_arm_gb_second": 2_296.445625,
@@ -62,11 +64,11 @@ def test_a_small_shop_costs_the_hand_computed_figure() -> None:
     }
     assert {k: line.quantity for k, line in lines.items()} == pytest.approx(expected)
     # And the month is 7.71 USD (7.45 of it the SMS), worked out by hand from the prices:
-    # 20,000 x 0.715e-6 + 362,100 x 0.1425e-6 + 6,400 KB x (0.285 + 0.228) per GB
+    # 28,000 x 0.715e-6 + 362,100 x 0.1425e-6 + 7,700 KB x (0.285 + 0.228) per GB
     # + 1,800 x 1e-6 + 46,980 x 0.2e-6 + 2,296.45 x 0.0000133334 + 100 x 1.29e-6
     # + 900 x 0.0001 + 100 x 0.0745 + 340 KB x 0.025 per GB + 600 x 4.7e-6 + 3,000 x 3.7e-7
     # + 2,070 x 0.025e-3
-    assert total(list(lines.values())) == pytest.approx(7.706663, abs=1e-6)
+    assert total(list(lines.values())) == pytest.approx(7.713019, abs=1e-6)
     # And every line is in the total, the nightly's state machine too
     assert all(line.in_total for line in lines.values())
 

@@ -114,7 +114,9 @@ def _loaded(monkeypatch: pytest.MonkeyPatch, clock: FixedClock) -> Iterator[Load
         acme = load_shop(cloud, "acme", clock)
         load_shop(cloud, "beta", clock, people=2)
         cloud.dynamodb.put_item(TableName=cloud.settings.segmenter_table, Item=PROBE)
-        deliveries = DynamoDeliveryRepository(cloud.dynamodb, cloud.settings.messenger_table)
+        deliveries = DynamoDeliveryRepository(
+            cloud.dynamodb, cloud.settings.messenger_table, cloud.settings.journeys_table
+        )
         at = datetime(2026, 11, 20, tzinfo=UTC)
         deliveries.suppress("email", "c-1@acme.jp", "bounce", at)
         deliveries.suppress("email", "c-1@beta.jp", "complaint", at)
@@ -225,8 +227,9 @@ def test_every_key_layout_has_its_owner_and_an_unknown_one_is_refused(
 ) -> None:
     """Given items of the layouts a loaded shop may not have at that moment (a due send,
     an open restock release, a tracked delivery, a wish list, a campaign being sent, a
-    week's share, totals (before and since they named their journey) and first whole
-    weeks of the journeys and of the campaigns' figures), the
+    week's share, totals (before and since they named their journey), first whole
+    weeks of the journeys, of the campaigns' figures and of the people counts, a week's
+    people counts and a person's week mark), the
     shared suppression and the operational lease and scan claim
     Then each has its shop (or is shared, or nobody's); an unknown layout raises, and
     an export meeting one fails (exit 1) without leaving a file."""
@@ -242,6 +245,9 @@ def test_every_key_layout_has_its_owner_and_an_unknown_one_is_refused(
         ("WEEK#acme#2026-11-23", "T#drill#003", ""): "acme",
         ("WEEKS#acme", "SINCE", ""): "acme",
         ("WEEKS#acme", "CAMPAIGNS", ""): "acme",
+        ("WEEKS#acme", "PEOPLE", ""): "acme",
+        ("WEEKPEOPLE#acme#2026-11-23", "opened#003", ""): "acme",
+        ("CUST#acme#c-1", "WEEK#2026-11-23#opened", ""): "acme",
         ("LINEUSER#U1", "SHOP#acme#CUST#c-1", ""): "acme",
         ("SHOP#acme#COUPON#ABC", "COUPON", ""): "acme",
         ("SUPPRESS#email#ab12", "SUPPRESS", ""): SHARED,
@@ -371,7 +377,9 @@ def test_a_large_export_streams_a_page_at_a_time_and_equals_the_shops_items(
     for table in TABLES:
         _put_all(cloud, table, acme[table] + beta[table])
     _put_all(cloud, "journeys", [_item(f"LEASE#DUE#{n:03d}", "LEASE") for n in range(5)])
-    deliveries = DynamoDeliveryRepository(cloud.dynamodb, cloud.settings.messenger_table)
+    deliveries = DynamoDeliveryRepository(
+        cloud.dynamodb, cloud.settings.messenger_table, cloud.settings.journeys_table
+    )
     at = datetime(2026, 11, 20, tzinfo=UTC)
     for address in ("c-1@acme.jp", "c-7@acme.jp", "c-99@acme.jp", "c-2@beta.jp"):
         deliveries.suppress("email", address, "bounce", at)
@@ -470,7 +478,9 @@ def _large_export(monkeypatch: pytest.MonkeyPatch, people: int) -> list[str]:
         acme, beta = _many("acme", people), _many("beta", 20)
         for table in TABLES:
             _put_all(cloud, table, acme[table] + beta[table])
-        deliveries = DynamoDeliveryRepository(cloud.dynamodb, cloud.settings.messenger_table)
+        deliveries = DynamoDeliveryRepository(
+            cloud.dynamodb, cloud.settings.messenger_table, cloud.settings.journeys_table
+        )
         at = datetime(2026, 11, 20, tzinfo=UTC)
         for address in ("c-1@acme.jp", "c-7@acme.jp", "c-2@beta.jp"):
             deliveries.suppress("email", address, "bounce", at)

@@ -32,7 +32,13 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from messenger.adapters.repository import STATS_SK, campaign_pk, stats_add, week_stat
+from messenger.adapters.repository import (
+    STATS_SK,
+    CampaignWeeks,
+    campaign_pk,
+    stats_add,
+    week_stat,
+)
 from messenger.domain.campaign import (
     ACTIVE,
     Campaign,
@@ -55,6 +61,7 @@ from shared.adapters.dynamodb import (
     query_all,
     query_prefix,
     to_item,
+    transact_once,
     write_unless_refused,
 )
 from shared.errors import Conflict
@@ -134,9 +141,16 @@ refused try the record read says how it stands, and one more read covers a race.
 
 
 class DynamoCampaignRepository(CampaignRepository):
-    def __init__(self, client: DynamoDBClient, table: str) -> None:
+    def __init__(
+        self,
+        client: DynamoDBClient,
+        table: str,
+        people_table: str,
+        weeks: CampaignWeeks | None = None,
+    ) -> None:
         self._client = client
         self._table = table
+        self._weeks = weeks or CampaignWeeks(client, table, people_table)
 
     def _item(self, c: Campaign, version: int) -> dict[str, Any]:
         return to_item(
@@ -421,7 +435,14 @@ class DynamoCampaignRepository(CampaignRepository):
                 week=week,
             ),
         ]
-        return write_unless_refused(self._client, items)
+        marks = self._weeks.marks(tracked.shop_id, tracked.campaign_id, tracked.customer_id, week)
+        try:
+            transact_once(self._client, items, marks)
+        except ClientError as err:
+            if first_condition_refused(err):
+                return False
+            raise
+        return True
 
     def touch(self, shop_id: str, customer_id: str, touch: Touch) -> None:
         try:
@@ -521,12 +542,14 @@ class DynamoCampaignRepository(CampaignRepository):
                 }
             },
         ]
+        marks = []
         if first:
             items.append(
                 stats_add(self._table, shop_id, touch.campaign_id, None, None, ("converted",))
             )
+            marks = self._weeks.marks(shop_id, touch.campaign_id, customer_id, ("converted",))
         try:
-            self._client.transact_write_items(TransactItems=items)  # type: ignore[arg-type]
+            transact_once(self._client, items, marks)
         except ClientError as err:
             codes = cancellation_codes(err)
             if "ConditionalCheckFailed" in codes:

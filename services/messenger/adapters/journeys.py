@@ -34,10 +34,20 @@
               transaction as the counters: the overview's week tile and its people in one
               partition (`week`); no TTL, like the people items (erasure finds a person's
               through the weeks their people items name)
+- week marks  ``CUST#<shop>#<customer>`` / ``WEEK#<Monday>#<metric>``: the person was
+              counted among the week's people of that metric (the overview tile's "M人"),
+              put under ``attribute_not_exists`` with the one ADD of ``WEEKPEOPLE#<shop>
+              #<Monday>`` / ``<metric>#<shard>`` (``people``) it guards, in the
+              transaction that counts the message (`transact_once`: an existing mark
+              drops the pair, never the message); in the person's partition, so
+              disclosure and erasure find them with the rest of it; expiring `KEEP`
+              after the week began. Erasure leaves the counts, like every aggregate
+              counter
 - weeks since ``WEEKS#<shop>`` / ``SINCE``: the Monday from which every week partition is
               whole (`kizuna shop create` writes a new shop's, `kizuna backfill` an
               upgraded one's; earlier weeks are read the old way); ``/ CAMPAIGNS`` the
-              same for the campaigns' week figures (their STATS ``week_*``)
+              same for the campaigns' week figures (their STATS ``week_*``), ``/ PEOPLE``
+              for the week's people (``WEEKPEOPLE#``)
 
 The table's TTL attribute is ``ttl`` (epoch seconds; the lease's ``expires_at`` is a
 string the lease condition compares, not a TTL). A finished or held-out enrolment and a
@@ -53,8 +63,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import zlib
 from collections.abc import Iterator, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
@@ -70,7 +81,7 @@ from messenger.domain.journeys.records import (
     StaleEnrolment,
     stamp,
 )
-from messenger.domain.week import WeekCounts
+from messenger.domain.week import WEEK_METRICS, WeekCounts, week_period
 from messenger.services.ports import JourneyRepository
 from shared.adapters.dynamodb import (
     Position,
@@ -81,6 +92,7 @@ from shared.adapters.dynamodb import (
     query_all,
     query_prefix,
     to_item,
+    transact_once,
 )
 
 if TYPE_CHECKING:
@@ -118,8 +130,55 @@ def week_total_sk(journey_id: str, shard: int) -> str:
     return f"T#{journey_id}#{shard:03d}"
 
 
+WEEK_PEOPLE_SHARDS = 16
+"""Counter shards of a week's people per metric (a Query reads at most 64 small items)."""
+
+
+def week_mark(
+    table: str, shop_id: str, monday: str, customer_id: str, metric: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The pair counting one person once among a week's people of `metric`: the mark in
+    their partition (new only) and the ADD of one counter shard (by customer, so no shard
+    is a hot key), for `transact_once`. The mark expires `KEEP` after its week began: a
+    campaign's late open or order still lands in its week for a while, none that late."""
+    shard = zlib.crc32(customer_id.encode()) % WEEK_PEOPLE_SHARDS
+    mark = {
+        "Put": {
+            "TableName": table,
+            "Item": to_item(
+                {
+                    "pk": f"CUST#{shop_id}#{customer_id}",
+                    "sk": f"WEEK#{monday}#{metric}",
+                    "week": monday,
+                    "metric": metric,
+                    "ttl": expiry(week_period(date.fromisoformat(monday))[0] + KEEP),
+                }
+            ),
+            "ConditionExpression": "attribute_not_exists(pk)",
+        }
+    }
+    count = {
+        "Update": {
+            "TableName": table,
+            "Key": key(week_people_pk(shop_id, monday), f"{metric}#{shard:03d}"),
+            "UpdateExpression": "SET metric = :m ADD people :one",
+            "ExpressionAttributeValues": {":m": {"S": metric}, ":one": {"N": "1"}},
+        }
+    }
+    return mark, count
+
+
+def week_people_pk(shop_id: str, monday: str) -> str:
+    """`WEEKPEOPLE#<shop>#<Monday>`: the week's distinct people per metric, sharded."""
+    return f"WEEKPEOPLE#{shop_id}#{monday}"
+
+
 WEEKS_SINCE_SK = "SINCE"
-_SINCE_SK: dict[WeekCounts, str] = {"journeys": WEEKS_SINCE_SK, "campaigns": "CAMPAIGNS"}
+_SINCE_SK: dict[WeekCounts, str] = {
+    "journeys": WEEKS_SINCE_SK,
+    "campaigns": "CAMPAIGNS",
+    "people": "PEOPLE",
+}
 """The marks of `WEEKS#<shop>`: from when the journeys' week partitions are whole, and
 from when the campaigns' week figures (`campaigns.week_figures`) are."""
 _NOT_NUMBERS = frozenset({"pk", "sk", "customer_id", "journey_id"})
@@ -396,6 +455,38 @@ class DynamoJourneyRepository(JourneyRepository):
                 out.append({"Update": update})
         return out
 
+    def _week_marks(
+        self, e: Enrolment, counters: list[Counter]
+    ) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+        """The person once among each week's people of each metric these counters add
+        to (`week_mark`)."""
+        return [
+            week_mark(
+                self._table,
+                e.shop_id,
+                c.scope.removeprefix(WEEK_PREFIX),
+                e.customer_id,
+                m,
+            )
+            for c in counters
+            if c.scope.startswith(WEEK_PREFIX)
+            for m in WEEK_METRICS
+            if c.values.get(m, 0) > 0
+        ]
+
+    def week_people(self, shop_id: str, monday: str) -> dict[str, int]:
+        """The week's distinct people per metric: one Query of its counter shards."""
+        people = dict.fromkeys(WEEK_METRICS, 0)
+        for item in query_all(
+            self._client,
+            TableName=self._table,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": week_people_pk(shop_id, monday)}},
+        ):
+            metric = str(item["metric"])
+            people[metric] = people.get(metric, 0) + int(item["people"])
+        return people
+
     def _people_update(self, e: Enrolment, counters: list[Counter]) -> list[dict[str, Any]]:
         """The enrolment's own copy of the journey and step numbers a drill-down lists
         people by (`people.kept_values`), one item per enrolment: the drill-down reads
@@ -496,7 +587,7 @@ class DynamoJourneyRepository(JourneyRepository):
             *self._counter_updates(e, counters),
         ]
         try:
-            self._client.transact_write_items(TransactItems=items)
+            transact_once(self._client, items, self._week_marks(e, counters))
         except self._client.exceptions.TransactionCanceledException as err:
             if cancellation_codes(err)[:1] == ["ConditionalCheckFailed"]:
                 return False
@@ -532,7 +623,7 @@ class DynamoJourneyRepository(JourneyRepository):
             *self._counter_updates(enrolment, counters),
         ]
         try:
-            self._client.transact_write_items(TransactItems=items)
+            transact_once(self._client, items, self._week_marks(enrolment, counters))
         except self._client.exceptions.TransactionCanceledException as err:
             codes = cancellation_codes(err)
             if "ConditionalCheckFailed" in codes[:2]:
@@ -552,7 +643,7 @@ class DynamoJourneyRepository(JourneyRepository):
                 self._client.put_item(**put)
                 return
             items: list[Any] = [{"Put": put}, *updates]
-            self._client.transact_write_items(TransactItems=items)
+            transact_once(self._client, items, self._week_marks(after, counters))
         except self._client.exceptions.TransactionCanceledException as err:
             if cancellation_codes(err)[:1] == ["ConditionalCheckFailed"]:
                 raise StaleEnrolment(before.enrolment_id) from None

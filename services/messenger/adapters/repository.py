@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from messenger.adapters.journeys import week_mark
 from messenger.domain.model import (
     RESUMABLE,
     Delivery,
@@ -47,6 +48,7 @@ from messenger.domain.model import (
     topic_scope,
 )
 from messenger.domain.records import CapUpdate, ClaimResult, DueEntry, DueKind
+from messenger.domain.week import week_of
 from messenger.services.ports import DeliveryRepository
 from shared.adapters.dynamodb import (
     cancellation_codes,
@@ -56,6 +58,7 @@ from shared.adapters.dynamodb import (
     query_all,
     query_prefix,
     to_item,
+    transact_once,
     write_unless_refused,
 )
 from shared.errors import InvalidInput
@@ -217,6 +220,42 @@ def stats_add(
     }
 
 
+class CampaignWeeks:
+    """The week (Monday, shop time) each campaign is scheduled in, and the marks that
+    count a person once among that week's people (`journeys.week_mark`, in the journeys
+    table). A campaign's scheduled time never changes once it is created, so each is
+    read once (one GetItem) and kept for the life of the process."""
+
+    def __init__(self, client: DynamoDBClient, table: str, people_table: str) -> None:
+        self._client = client
+        self._table = table
+        self._people = people_table
+        self._mondays: dict[tuple[str, str], str | None] = {}
+
+    def monday(self, shop_id: str, campaign_id: str) -> str | None:
+        known = (shop_id, campaign_id)
+        if known not in self._mondays:
+            got = self._client.get_item(
+                TableName=self._table,
+                Key=key(f"SHOP#{shop_id}", f"CAMPAIGN#{campaign_id}"),
+                ProjectionExpression="body",
+            ).get("Item")
+            scheduled = json.loads(from_item(got)["body"])["scheduled_at"] if got else None
+            self._mondays[known] = (
+                week_of(datetime.fromisoformat(scheduled)).isoformat() if scheduled else None
+            )  # none: no such campaign (its deliveries are made after it), no week to mark
+        return self._mondays[known]
+
+    def marks(
+        self, shop_id: str, campaign_id: str, customer_id: str, metrics: tuple[str, ...]
+    ) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+        """The person once among the campaign's week's people of each of `metrics`."""
+        monday = self.monday(shop_id, campaign_id)
+        if monday is None:
+            return []
+        return [week_mark(self._people, shop_id, monday, customer_id, m) for m in metrics]
+
+
 def _campaign_record_key(delivery: Delivery) -> dict[str, Any]:
     assert delivery.campaign_id is not None
     return key(
@@ -225,9 +264,16 @@ def _campaign_record_key(delivery: Delivery) -> dict[str, Any]:
 
 
 class DynamoDeliveryRepository(DeliveryRepository):
-    def __init__(self, client: DynamoDBClient, table: str) -> None:
+    def __init__(
+        self,
+        client: DynamoDBClient,
+        table: str,
+        people_table: str,
+        weeks: CampaignWeeks | None = None,
+    ) -> None:
         self._client = client
         self._table = table
+        self._weeks = weeks or CampaignWeeks(client, table, people_table)
 
     def _customer_deliveries(self, shop_id: str, customer_id: str) -> Iterator[dict[str, Any]]:
         """Every delivery of one customer (their partition), in key order."""
@@ -392,8 +438,11 @@ class DynamoDeliveryRepository(DeliveryRepository):
             )
         labels.append(ClaimResult.ALREADY_DELIVERED)
         items.append(self._delivery_write(delivery, expect))
+        marks: list[tuple[dict[str, Any], dict[str, Any]]] = []
         if delivery.campaign_id is not None and delivery.claims <= 1:
-            # First claim: the person's campaign record, and one more 'sent'.
+            # First claim: the person's campaign record, one more 'sent', and the person
+            # once among the campaign's week's people sent to.
+            marks = self._weeks.marks(k.shop_id, delivery.campaign_id, k.customer_id, ("sent",))
             labels.append(ClaimResult.ALREADY_DELIVERED)
             items.append(
                 {
@@ -454,7 +503,7 @@ class DynamoDeliveryRepository(DeliveryRepository):
             labels.append(ClaimResult.ALREADY_DELIVERED)
             items.append(self._due_put(delivery, delivery.unconfirmed_at, DueKind.UNCONFIRMED))
         try:
-            self._client.transact_write_items(TransactItems=items)  # type: ignore[arg-type]
+            transact_once(self._client, items, marks)
         except ClientError as err:
             codes = cancellation_codes(err)
             for label, code in zip(labels, codes, strict=False):

@@ -4,9 +4,10 @@ their due entries and first-open marks), the LINE link, journey enrolments, guar
 facts (with the birthday calendar's entry and the sold-out SKUs' wish lists the person is
 on), each enrolment's copy of the journey numbers it added (found through the guards,
 which never expire) and its share of each week it was counted in (found through the
-weeks that copy names), pending inserts, and the per-person campaign records. Aggregate
-counters (journey and campaign stats) hold no identity and stay. Deleting is idempotent:
-a repeat finds, and counts, nothing."""
+weeks that copy names), the marks that counted them once among a week's people (in
+their partition), pending inserts, and the per-person campaign records. Aggregate
+counters (journey and campaign stats, a week's people) hold no identity and stay.
+Deleting is idempotent: a repeat finds, and counts, nothing."""
 
 from __future__ import annotations
 
@@ -36,6 +37,7 @@ _KINDS = (
     ("N#", "journey_told"),
     ("PREF", "journey_preferences"),
     ("PENDING#", "pending_inserts"),
+    ("WEEK#", "week_marks"),
     ("W#", "journey_wants"),
     ("BDAY", "journey_birthday"),
 )

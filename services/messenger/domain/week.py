@@ -18,9 +18,10 @@ from shared.errors import InvalidInput
 WEEK_METRICS = ("sent", "opened", "clicked", "converted")
 """The overview's four tiles."""
 
-WeekCounts = Literal["journeys", "campaigns"]
-"""What a shop's "whole since" mark is about: the journeys' week partitions, or the
-campaigns' week figures (each marked when the code counting it first ran for the shop)."""
+WeekCounts = Literal["journeys", "campaigns", "people"]
+"""What a shop's "whole since" mark is about: the journeys' week partitions, the
+campaigns' week figures, or the week's people counters (each marked when the code
+counting it first ran for the shop)."""
 
 
 def week_period(monday: date) -> tuple[datetime, datetime]:

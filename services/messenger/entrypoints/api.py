@@ -138,8 +138,9 @@ def week_sources(
     ] = None,
 ) -> schemas.WeekSourcesPublic:
     """The overview's week tiles split by source, every tile at once: each campaign
-    scheduled in the `week`, each journey and the journeys' sum, from figures counted as
-    they happened (no recipient record read, however many people the campaigns reached)."""
+    scheduled in the `week`, each journey and the journeys' sum, and the distinct people
+    behind each tile, from figures counted as they happened (no recipient record read,
+    however many people the campaigns reached)."""
     return schemas.WeekSourcesPublic.of(c.week.sources(principal.shop_id, week))
 
 

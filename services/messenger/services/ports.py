@@ -505,6 +505,11 @@ class JourneyRepository:
         their journey."""
         raise NotImplementedError
 
+    def week_people(self, shop_id: str, monday: str) -> dict[str, int]:
+        """The week of `monday`'s distinct people per metric (campaigns' and journeys'
+        together), from counters: whole in a week `weeks_since(..., "people")` covers."""
+        raise NotImplementedError
+
     def weeks_since(self, shop_id: str, counts: WeekCounts = "journeys") -> str | None:
         """The Monday from which `week` holds every journey count of a week, or (`counts`
         "campaigns") from which the campaigns' week figures are whole (None: not yet

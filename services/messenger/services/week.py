@@ -25,7 +25,14 @@ writes the record's time of each, under the record's condition), one Query of th
 partition's total shards (per journey: `T#<journey>#<shard>`) and one of the journeys'
 heads (their names): the same however many people the campaigns reached. A week before
 the campaigns' mark (`kizuna backfill` sets it to the Monday after it ran) reads each of
-its campaigns' records, as before."""
+its campaigns' records, as before.
+
+The people behind each tile (`people`, the overview's "M人", and a page's `count`) in a
+week the people mark covers: one GetItem (the mark) and one Query of the week's people
+counts (`WEEKPEOPLE#<shop>#<Monday>`, at most 64 shards), counted once per person, week
+and metric in the transaction that records the message (a mark in the person's
+partition); erasure removes the marks and leaves the counts, so after one a page lists a
+person fewer than its `count`. Before the mark: `people` None, `count` from the records."""
 
 from __future__ import annotations
 
@@ -82,6 +89,9 @@ class WeekSources:
     by_journey: list[WeekJourney]
     """Each journey that counted something in the week, by name; they add up to
     `journeys`."""
+    people: dict[str, int] | None
+    """The distinct people behind each tile (campaigns' and journeys' together), from
+    counters; None in a week before the people mark (the drill-down's `count` then)."""
 
 
 @dataclass(frozen=True)
@@ -119,9 +129,9 @@ class WeekPeople:
         times = tally(counted)
         ids = sorted(times)
         page, next_after = page_after(ids, limit, after)
-        return WeekCustomers(
-            week, metric, len(ids), sum(times.values()), messages, page, next_after
-        )
+        people = self._people(shop_id, week)
+        count = len(ids) if people is None else people[metric]
+        return WeekCustomers(week, metric, count, sum(times.values()), messages, page, next_after)
 
     def _week_campaigns(self, shop_id: str, week: date) -> tuple[bool, list[str]]:
         """Whether the week is indexed, and its campaigns: from the week's index when it
@@ -160,7 +170,15 @@ class WeekPeople:
         ]
         rows.sort(key=lambda r: (r.journey_id is None, r.name or "", r.journey_id or ""))
         journeys = {m: sum(r.numbers[m] for r in rows) for m in WEEK_METRICS}
-        return WeekSources(week, campaigns, journeys, rows)
+        return WeekSources(week, campaigns, journeys, rows, self._people(shop_id, week))
+
+    def _people(self, shop_id: str, week: date) -> dict[str, int] | None:
+        """The week's distinct people per metric from their counters (one Query of at
+        most 64 shards), or None in a week before the people mark."""
+        since = self.journeys.weeks_since(shop_id, "people")
+        if since is None or week.isoformat() < since:
+            return None
+        return self.journeys.week_people(shop_id, week.isoformat())
 
     def _recount(self, shop_id: str, campaign_id: str) -> dict[str, int]:
         """A campaign's week figures from every one of its records (weeks before the
@@ -204,6 +222,7 @@ class WeekPeople:
         Monday kept."""
         monday = week_of(self.campaigns.clock()).isoformat()
         self.journeys.mark_weeks_since(shop_id, monday, "campaigns")
+        self.journeys.mark_weeks_since(shop_id, monday, "people")
         return self.journeys.mark_weeks_since(shop_id, monday)
 
     def index_weeks(self, shop_id: str) -> dict[str, object]:
@@ -217,5 +236,11 @@ class WeekPeople:
             self.campaigns.repo.index_week(c)
         monday = (week_of(self.campaigns.clock()) + timedelta(days=7)).isoformat()
         counted = self.journeys.mark_weeks_since(shop_id, monday, "campaigns")
+        people = self.journeys.mark_weeks_since(shop_id, monday, "people")
         since = self.journeys.mark_weeks_since(shop_id, monday)
-        return {"campaigns": len(campaigns), "campaigns_since": counted, "whole_since": since}
+        return {
+            "campaigns": len(campaigns),
+            "campaigns_since": counted,
+            "people_since": people,
+            "whole_since": since,
+        }

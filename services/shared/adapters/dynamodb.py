@@ -148,6 +148,34 @@ def write_unless_refused(client: Any, items: list[dict[str, Any]]) -> bool:
     return True
 
 
+def transact_once(
+    client: Any, items: list[dict[str, Any]], once: list[tuple[dict[str, Any], dict[str, Any]]]
+) -> None:
+    """One transaction of `items` and, with them, each `once` pair: a marker Put
+    conditioned on `attribute_not_exists(pk)` and the counter ADD it guards. A pair whose
+    marker exists (counted before: a duplicate, a retry, the same person again) is
+    dropped and the rest tried again, so a marker never cancels `items`: all of `items`
+    or none, and each pair with them or not at all. A refusal of any of `items` raises
+    as `transact_write_items` does, its reasons indexed as `items` (the pairs follow).
+    Markers only ever appear, so each refused try drops a pair: at most one try more
+    than there are pairs."""
+    pending = list(once)
+    while True:
+        tail = [i for pair in pending for i in pair]
+        try:
+            client.transact_write_items(TransactItems=[*items, *tail])
+            return
+        except ClientError as err:
+            codes = cancellation_codes(err)
+            mine, theirs = codes[: len(items)], codes[len(items) :]
+            refused = {
+                n // 2 for n, c in enumerate(theirs) if c == "ConditionalCheckFailed" and n % 2 == 0
+            }
+            if "ConditionalCheckFailed" in mine or not refused:
+                raise
+            pending = [p for n, p in enumerate(pending) if n not in refused]
+
+
 def cancellation_codes(error: ClientError) -> list[str | None]:
     """Per-item reasons of a cancelled TransactWriteItems (None where the item was fine)."""
     if error.response.get("Error", {}).get("Code") != "TransactionCanceledException":

@@ -192,6 +192,12 @@ class WeekSourcesPublic(Schema):
     campaigns: list[WeekCampaignPublic]
     journeys: WeekNumbersPublic
     journey_rows: list[WeekJourneyPublic]
+    people: WeekNumbersPublic | None = Field(
+        description='The distinct customers behind each tile (the tiles\' "M人"), '
+        "campaigns' and journeys' together, from counters written with the messages; null "
+        "for a week before the shop's people mark (`kizuna backfill`): then the drill-down's "
+        "`count`."
+    )
 
     @classmethod
     def of(cls, found: WeekSources) -> WeekSourcesPublic:
@@ -204,4 +210,5 @@ class WeekSourcesPublic(Schema):
                 for j in found.by_journey
             ],
             journeys=WeekNumbersPublic(**found.journeys),
+            people=None if found.people is None else WeekNumbersPublic(**found.people),
         )
