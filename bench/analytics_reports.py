@@ -47,7 +47,43 @@ phases, one after the other, can see very different load, so the wall ratio move
 to run; the CPU ratio moves less, but it leaves out what DuckDB's second thread gains
 (`--threads 1` runs the engine on one).
 
-Latest (2026-12-04 late, both sides from the builder's chunks; 2 cores shared with other
+Latest (2026-12-05, 2 cores, nothing else running: load 1.1 -> 1.4; both sides on the
+system allocator). Target NOT met end to end.
+- 1,000,000 customers / 9,996,615 orders, best of 2 rounds: from the chunks' Python values
+  DuckDB 9.16 s wall / 13.96 s CPU, pandas 41.43 s / 41.07 s: 4.5x wall, 2.9x CPU. Of
+  which the lists to Arrow (the same function on both sides): 3.38 s and 3.36 s. From the
+  Arrow batches: DuckDB 5.78 s / 10.59 s, pandas 38.07 s / 37.71 s: 6.6x wall, 3.6x CPU
+  (5.9x / 3.2x without pandas' Parquet). Peak RSS 3,590 MiB input, +1,861 MiB after
+  DuckDB's passes. The pass with the drill-downs 12.72 s wall / 22.15 s CPU.
+- The same code on the same quiet machine an hour before, one round: 4.1x wall / 3.1x CPU
+  before the two changes below (DuckDB 11.46 s / 15.14 s, pandas 46.97 s on mimalloc);
+  with the system allocator on both sides 3.8x (9.67 s against 36.45 s: pandas gained 10
+  s from it, the engine 1.8 s); the pandas side's wall moves 35-47 s from run to run.
+- 100,000 customers / 999,411 orders, best of 3 (load 1.2 -> 1.7, a helper's tests
+  starting): from the chunks 2.3x wall / 1.5x CPU, from the Arrow batches 3.0x / 1.7x.
+What changed:
+- The orders file is written on a thread of its own (pyarrow's writer, outside the GIL)
+  while DuckDB builds the customers, their file, the month-end states and the facts; its
+  batches are taken off as each row group is written and their memory handed back. At
+  10M orders (quiet): the pass 9.97 -> 9.02 s wall in a per-step profile.
+- Arrow's memory pool: pyarrow's default (mimalloc here) spent 1.5-2.2 s of system time
+  (pages handed back and faulted in again) beside 3.2 s of user time while 10M orders
+  were turned into Arrow; the system allocator 0.08 s. The function sets
+  ARROW_DEFAULT_MEMORY_POOL=system; this bench puts both sides on it (`--arrow-pool`).
+Tried, not adopted: the builder handing the local time as integer microseconds (the
+conversion of a datetime costs ~200 ns, of an int with the casts ~17 ns, but the builder's
+arithmetic for it costs ~190 ns more than now: the time would only move out of the clock);
+the profiles as Arrow batches instead of numpy (0.31-0.33 s against 0.35 s at 1M
+profiles: within the noise).
+Where DuckDB's time goes now at 10M orders (per step, quiet, wall / CPU): the lists to
+Arrow 3.20 / 3.19 s, the window 1.21 / 2.40 s, the orders file 2.14 / 4.23 s and the
+customers 2.36 / 4.66 s side by side, the customers file 0.32 s, the states 0.31 / 0.60 s,
+the LTV sums 0.75 / 1.31 s, the other facts 0.25 s. The lists to Arrow are a third of the
+wall time, on one core under the GIL, and the same on both sides: with them, 5x would need
+DuckDB's work from the Arrow batches at 4.9 s wall against pandas' ~41 s total, and the
+work's CPU (10.6 s) already fills both cores for 5.3 s.
+
+Before (2026-12-04 late, both sides from the builder's chunks; 2 cores shared with other
 jobs). Target NOT met.
 - 1,000,000 customers / 9,996,615 orders, 1 round (load 6.7 -> 7.1, bench/analytics_memory.py
   at 10M running beside it): DuckDB 69.91 s wall / 19.27 s CPU, pandas 198.38 s wall /
